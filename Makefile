@@ -1,0 +1,35 @@
+# Thin wrapper over CMake: `make run` and `make test` install what is missing, build and go.
+BUILD      ?= build
+TEST_BUILD ?= build-test
+JOBS       ?= $(shell nproc)
+LISTEN     ?= 127.0.0.1:50051
+FLOWS      ?= examples/flows.json
+
+.PHONY: all build run test gen deps clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh build
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAF_TESTS=OFF >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Starts appflowd in the foreground with the demo flows; Ctrl-C stops it.
+run: build
+	$(BUILD)/appflowd --grpc-listen $(LISTEN) --flows $(FLOWS)
+
+# Every test, under AddressSanitizer + UndefinedBehaviorSanitizer.
+test:
+	scripts/install-deps.sh test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAF_SANITIZE=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+# Regenerates gen/ from proto/ (the build does this too when a proto changes).
+gen:
+	scripts/gen.sh gen
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Generates every file under gen/ from the protos: protobuf-c for the server, nanopb for the
+# client. The build runs this into gen/; the staleness test runs it into a scratch folder and
+# compares, so this script is the one definition of what gen/ holds.
+#
+# usage: scripts/gen.sh OUTDIR
+set -euo pipefail
+out=${1:?usage: gen.sh OUTDIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+googleapis=/usr/share/gocode/src/github.com/gogo/googleapis
+wkt=/usr/include
+
+# Our contract and the standard protos its generated code needs: google.api annotations
+# (imported by the contract), google.rpc.Status + ErrorInfo (gRPC error details).
+server_protos=(
+  appflow/v1/appflow.proto
+  google/api/annotations.proto google/api/http.proto google/protobuf/descriptor.proto
+  google/rpc/status.proto google/rpc/error_details.proto
+  google/protobuf/any.proto google/protobuf/duration.proto
+)
+client_protos=(
+  appflow/v1/appflow.proto
+  google/rpc/status.proto google/rpc/error_details.proto
+  google/protobuf/any.proto google/protobuf/duration.proto
+)
+incs=(-I "$root/proto" -I "$googleapis" -I "$wkt")
+
+rm -rf "$out/pbc" "$out/nanopb"
+mkdir -p "$out/pbc" "$out/nanopb"
+protoc "${incs[@]}" --c_out="$out/pbc" "${server_protos[@]}"
+# The client never reads HTTP annotations, so their header is left out of the include list.
+protoc "${incs[@]}" --plugin=protoc-gen-nanopb=/usr/bin/protoc-gen-nanopb \
+  --nanopb_opt="-q -f $root/proto/client.options -x google/api/annotations.proto" \
+  --nanopb_out="$out/nanopb" "${client_protos[@]}"
+# Descriptor set for reflection (issue 4) and for clients that want the schema.
+protoc "${incs[@]}" --include_imports --include_source_info \
+  --descriptor_set_out="$out/appflow.protoset" appflow/v1/appflow.proto

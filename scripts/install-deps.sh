@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing appflowd need on Debian 12, and only what is
+# missing, so `make run` and `make test` work on a fresh machine and cost nothing afterwards.
+#
+# usage: scripts/install-deps.sh [build|test|bench]
+set -euo pipefail
+want=${1:-build}
+
+build_pkgs=(
+  build-essential cmake pkg-config
+  libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
+  nanopb libnanopb-dev libjansson-dev
+  grpc-proto golang-github-gogo-googleapis-dev
+)
+test_pkgs=(
+  libcriterion-dev clang-format
+  python3-grpcio python3-protobuf protobuf-compiler-grpc
+  nodejs npm
+)
+
+pkgs=("${build_pkgs[@]}")
+[ "$want" = build ] || pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm clients used by the tests (buf), pinned by tests/package-lock.json.
+if [ "$want" != build ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  stamp="$root/tests/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$root/tests/package-lock.json" -nt "$stamp" ]; then
+    echo "install-deps: npm ci in tests/"
+    (cd "$root/tests" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

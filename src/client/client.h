@@ -1,0 +1,33 @@
+/* The appflowd C client: calls appflow.v1.AppFlowService over gRPC core with nanopb messages,
+ * so encoding and decoding never allocate and every field is bounded (proto/client.options).
+ *
+ * Errors: a call returns 0, or -1 with af_client_error filled: the gRPC status, the server's
+ * message, and the AWS error type recovered from grpc-status-details-bin (google.rpc.ErrorInfo
+ * reason), or "" when the server sent none.
+ * Lifecycle: grpc_init() before af_client_new, grpc_shutdown() after af_client_free.
+ * Thread-safety: one af_client is used by one thread at a time. */
+#ifndef AF_CLIENT_CLIENT_H
+#define AF_CLIENT_CLIENT_H
+
+#include "appflow/v1/appflow.pb.h"
+
+typedef struct af_client af_client;
+
+typedef struct af_client_error {
+  int grpc_code;      /* grpc_status_code */
+  char type[64];      /* AWS error type, e.g. "ResourceNotFoundException"; "" if unknown */
+  char message[2048]; /* the server's message, or what went wrong locally */
+} af_client_error;
+
+/* A client for target "HOST:PORT" (plaintext). NULL when out of memory; connecting is lazy,
+ * so a bad or unreachable target shows as UNAVAILABLE on the first call. */
+af_client *af_client_new(const char *target);
+/* NULL is fine. */
+void af_client_free(af_client *c);
+
+/* Calls StopFlow. flow_name is NUL-terminated, at most 256 bytes (longer is a local
+ * INVALID_ARGUMENT error). timeout_seconds > 0. On success fills resp and returns 0. */
+int af_client_stop_flow(af_client *c, const char *flow_name, double timeout_seconds,
+                        appflow_v1_StopFlowResponse *resp, af_client_error *err);
+
+#endif

@@ -1,0 +1,38 @@
+/* Per-request memory with one lifetime: everything a request decodes or builds is carved from
+ * an arena and released at once by af_arena_reset, so a request path has no frees to forget.
+ *
+ * Ownership: the arena owns every block it hands out. Errors: af_arena_alloc returns NULL when
+ * the system is out of memory or a request asks for more than AF_ARENA_LIMIT in all.
+ * Thread-safety: none; one arena belongs to one request at a time. */
+#ifndef AF_FLOWS_ARENA_H
+#define AF_FLOWS_ARENA_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+#define AF_ARENA_INLINE 2048
+/* The most one request may hold; bounds what hostile input can make a request allocate. */
+#define AF_ARENA_LIMIT (4u << 20)
+
+struct af_arena_chunk;
+
+typedef struct af_arena {
+  char *cur, *end;
+  size_t used;                   /* bytes in heap chunks, checked against AF_ARENA_LIMIT */
+  struct af_arena_chunk *chunks; /* heap chunks, newest first */
+  ProtobufCAllocator allocator;  /* hands protobuf-c this arena */
+  _Alignas(16) char inline_block[AF_ARENA_INLINE];
+} af_arena;
+
+/* Prepares an arena in caller-owned storage. Never fails. */
+void af_arena_init(af_arena *a);
+/* size bytes aligned to 16; NULL on failure (see above). */
+void *af_arena_alloc(af_arena *a, size_t size);
+/* A NUL-terminated copy of s[0..len); NULL on failure. */
+char *af_arena_strndup(af_arena *a, const char *s, size_t len);
+/* Releases everything handed out; the arena stays usable. */
+void af_arena_reset(af_arena *a);
+/* Releases everything; the arena must be re-initialised before further use. NULL is fine. */
+void af_arena_destroy(af_arena *a);
+
+#endif

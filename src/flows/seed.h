@@ -1,0 +1,30 @@
+/* The seed file: flows to load at start-up, a JSON array of objects with the AWS spellings
+ *   [{"flowName": "daily_sync", "triggerType": "Scheduled", "flowStatus": "Active",
+ *     "description": "optional", "tags": {"team": "data"}}, ...]
+ * Parsed by a streaming reader over the caller's buffer (no JSON tree), so a million flows load
+ * in little memory, and every error points at its line and column.
+ *
+ * Errors: -1 with err filled; the table may then hold the flows before the bad one (start-up
+ * stops anyway). Thread-safety: as af_table_insert. */
+#ifndef AF_FLOWS_SEED_H
+#define AF_FLOWS_SEED_H
+
+#include "flows/service.h"
+
+#include <stddef.h>
+
+typedef struct af_seed_error {
+  int line;   /* 1-based; 0 when the error has no position (e.g. file unreadable) */
+  int column; /* 1-based, in characters (UTF-8 code points) */
+  char message[512];
+} af_seed_error;
+
+/* Parses buf[0..len) and inserts each flow into svc's table. *count (may be NULL) receives
+ * the number of flows loaded. Returns 0, or -1 with err set. */
+int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *count,
+                        af_seed_error *err);
+/* Reads the file at path and loads it as af_seed_load_buffer. Returns 0, or -1 with err set
+ * (line 0 for I/O errors, message from strerror). */
+int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_error *err);
+
+#endif

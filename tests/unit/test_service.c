@@ -1,0 +1,261 @@
+/* StopFlow's rules: name validation, every row of DESIGN.md's semantics table, ARNs, and many
+ * threads stopping many flows at once. */
+#include "flows/service.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define T(x) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##x
+#define S(x) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##x
+
+static af_flows *svc;
+
+static void setup(void) {
+  af_error err;
+  svc = af_flows_new(&(af_flows_config){0}, &err);
+  cr_assert_not_null(svc);
+}
+
+static void teardown(void) { af_flows_free(svc); }
+
+static void add(const char *name, Appflow__V1__TriggerType trigger,
+                Appflow__V1__FlowStatus status) {
+  af_flow_spec spec = {name, strlen(name), trigger, status, NULL, NULL, 0};
+  af_error err;
+  cr_assert_eq(af_table_insert(af_flows_table(svc), &spec, &err), AF_OK, "%s", err.message);
+}
+
+/* Runs StopFlow on name; returns its result and fills the outputs. */
+static af_err stop(const char *name, Appflow__V1__StopFlowResponse *resp, af_stop_result *res,
+                   af_error *err) {
+  static af_arena arena; /* tests are single-threaded here */
+  af_arena_reset(&arena);
+  Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  appflow__v1__stop_flow_response__init(resp);
+  *res = (af_stop_result){false};
+  return af_flows_stop_flow(svc, &req, resp, &arena, res, err);
+}
+
+static af_err check(const char *name, size_t len) {
+  af_error err;
+  return af_flows_check_name("flowName", name, len, &err);
+}
+
+Test(validate, lengths) {
+  char name[300];
+  memset(name, 'a', sizeof name);
+  cr_expect_eq(check(name, 0), AF_ERR_VALIDATION);
+  cr_expect_eq(check(NULL, 0), AF_ERR_VALIDATION);
+  cr_expect_eq(check(name, 1), AF_ERR_VALIDATION); /* the pattern needs 2 */
+  cr_expect_eq(check(name, 2), AF_OK);
+  cr_expect_eq(check(name, 256), AF_OK);
+  cr_expect_eq(check(name, 257), AF_ERR_VALIDATION);
+}
+
+Test(validate, characters) {
+  cr_expect_eq(check("a_!@#.-Z9", 9), AF_OK);
+  const char *allowed = "_!@#.-";
+  for (const char *p = allowed; *p; p++) {
+    char n[3] = {'x', *p, 0};
+    cr_expect_eq(check(n, 2), AF_OK, "'%c' is allowed after the first character", *p);
+    char first[3] = {*p, 'x', 0};
+    cr_expect_eq(check(first, 2), AF_ERR_VALIDATION, "'%c' may not come first", *p);
+  }
+  cr_expect_eq(check("9lives", 6), AF_OK);
+  cr_expect_eq(check("has space", 9), AF_ERR_VALIDATION);
+  cr_expect_eq(check("tab\there", 8), AF_ERR_VALIDATION);
+  cr_expect_eq(check("fl\xc3\xb6w", 5), AF_ERR_VALIDATION);
+  cr_expect_eq(check("a/b", 3), AF_ERR_VALIDATION);
+  cr_expect_eq(check("a$b", 3), AF_ERR_VALIDATION);
+  cr_expect_eq(check("ab\0cd", 5), AF_ERR_VALIDATION);
+}
+
+Test(validate, messages_name_member_and_constraint) {
+  af_error err;
+  af_flows_check_name("flowName", "bad name", 8, &err);
+  cr_expect(strstr(err.message, "'bad name' at 'flowName'") != NULL, "%s", err.message);
+  cr_expect(strstr(err.message, "regular expression pattern: [a-zA-Z0-9][\\w!@#.-]+") != NULL);
+  af_flows_check_name("flowName", NULL, 0, &err);
+  cr_expect(strstr(err.message, "Member must not be null") != NULL, "%s", err.message);
+  char longname[257];
+  memset(longname, 'a', sizeof longname);
+  af_flows_check_name("flowName", longname, 257, &err);
+  cr_expect(strstr(err.message, "length less than or equal to 256") != NULL, "%s", err.message);
+  af_flows_check_name("flowName", "\xff\x01", 2, &err);
+  cr_expect(strstr(err.message, "'\\xff\\x01'") != NULL, "untrusted bytes are escaped: %s",
+            err.message);
+}
+
+TestSuite(stop, .init = setup, .fini = teardown);
+
+static void expect_stopped(const char *name, bool changed) {
+  Appflow__V1__StopFlowResponse resp;
+  af_stop_result res;
+  af_error err;
+  cr_assert_eq(stop(name, &resp, &res, &err), AF_OK, "%s: %s", name, err.message);
+  cr_expect_eq(resp.flow_status, S(SUSPENDED));
+  char arn[400];
+  snprintf(arn, sizeof arn, "arn:aws:appflow:us-east-1:000000000000:flow/%s", name);
+  cr_expect_str_eq(resp.flow_arn, arn);
+  cr_expect_eq(res.changed, changed, "%s: changed", name);
+}
+
+static void expect_error(const char *name, af_err want, const char *fragment) {
+  Appflow__V1__StopFlowResponse resp;
+  af_stop_result res;
+  af_error err;
+  cr_expect_eq(stop(name, &resp, &res, &err), want, "%s", name);
+  cr_expect_eq(err.code, want);
+  cr_expect(strstr(err.message, fragment) != NULL, "%s: message '%s' lacks '%s'", name, err.message,
+            fragment);
+  cr_expect_not(res.changed);
+}
+
+Test(stop, active_and_errored_become_suspended_once) {
+  add("sched_active", T(SCHEDULED), S(ACTIVE));
+  add("event_active", T(EVENT), S(ACTIVE));
+  add("sched_errored", T(SCHEDULED), S(ERRORED));
+  add("event_errored", T(EVENT), S(ERRORED));
+  const char *names[] = {"sched_active", "event_active", "sched_errored", "event_errored"};
+  for (int i = 0; i < 4; i++) {
+    expect_stopped(names[i], true);
+    expect_stopped(names[i], false); /* the change is visible to the next call */
+  }
+}
+
+Test(stop, suspended_is_idempotent) {
+  add("sched_susp", T(SCHEDULED), S(SUSPENDED));
+  add("event_susp", T(EVENT), S(SUSPENDED));
+  expect_stopped("sched_susp", false);
+  expect_stopped("event_susp", false);
+}
+
+Test(stop, on_demand_is_unsupported_in_any_status) {
+  Appflow__V1__FlowStatus all[] = {S(ACTIVE), S(SUSPENDED), S(DRAFT), S(ERRORED), S(DEPRECATED)};
+  for (int i = 0; i < 5; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "ondemand_%d", i);
+    add(name, T(ON_DEMAND), all[i]);
+    expect_error(name, AF_ERR_UNSUPPORTED_OPERATION, "on-demand");
+  }
+}
+
+Test(stop, draft_and_deprecated_conflict) {
+  add("sched_draft", T(SCHEDULED), S(DRAFT));
+  add("event_deprecated", T(EVENT), S(DEPRECATED));
+  expect_error("sched_draft", AF_ERR_CONFLICT, "in Draft state");
+  expect_error("event_deprecated", AF_ERR_CONFLICT, "in Deprecated state");
+  expect_error("sched_draft", AF_ERR_CONFLICT, "cannot be stopped"); /* nothing changed */
+}
+
+Test(stop, missing_and_invalid) {
+  expect_error("no_such_flow", AF_ERR_RESOURCE_NOT_FOUND, "no_such_flow");
+  expect_error("", AF_ERR_VALIDATION, "must not be null");
+  expect_error("x", AF_ERR_VALIDATION, "regular expression");
+  expect_error("bad name", AF_ERR_VALIDATION, "'bad name'");
+  Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
+  req.flow_name = NULL;
+  Appflow__V1__StopFlowResponse resp = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+  af_arena arena;
+  af_arena_init(&arena);
+  af_error err;
+  cr_expect_eq(af_flows_stop_flow(svc, &req, &resp, &arena, NULL, &err), AF_ERR_VALIDATION);
+  af_arena_destroy(&arena);
+}
+
+Test(stop, longest_name) {
+  char name[257];
+  memset(name, 'n', 256);
+  name[256] = '\0';
+  add(name, T(SCHEDULED), S(ACTIVE));
+  expect_stopped(name, true);
+}
+
+Test(arn, uses_configured_region_and_account) {
+  af_error err;
+  af_flows *s =
+      af_flows_new(&(af_flows_config){.region = "eu-west-2", .account = "123456789012"}, &err);
+  cr_assert_not_null(s);
+  char arn[128];
+  size_t n = af_flows_arn(s, arn, sizeof arn, "f1", 2);
+  cr_expect_str_eq(arn, "arn:aws:appflow:eu-west-2:123456789012:flow/f1");
+  cr_expect_eq(n, strlen(arn));
+  af_flows_free(s);
+}
+
+Test(arn, rejects_bad_region_or_account) {
+  af_error err;
+  cr_expect_null(af_flows_new(&(af_flows_config){.region = "EU West"}, &err));
+  cr_expect_eq(err.code, AF_ERR_VALIDATION);
+  cr_expect_null(af_flows_new(&(af_flows_config){.account = "12345"}, &err));
+  cr_expect_null(af_flows_new(&(af_flows_config){.account = "12345678901a"}, &err));
+}
+
+Test(rpcs, table_lists_stop_flow) {
+  cr_assert_eq(af_flows_rpc_count, 1);
+  cr_expect_str_eq(af_flows_rpcs[0].name, "StopFlow");
+  cr_expect_str_eq(af_flows_rpcs[0].path, "/appflow.v1.AppFlowService/StopFlow");
+  cr_expect_eq(af_flows_rpcs[0].input, &appflow__v1__stop_flow_request__descriptor);
+  cr_expect_eq(af_flows_rpcs[0].output, &appflow__v1__stop_flow_response__descriptor);
+}
+
+/* ---- many threads, many flows ---- */
+#define FLOWS 500
+#define THREADS 8
+
+struct worker {
+  int seed;
+  int changed[FLOWS];
+  int failures;
+};
+
+static void *stop_all(void *arg) {
+  struct worker *w = arg;
+  af_arena arena;
+  af_arena_init(&arena);
+  for (int k = 0; k < FLOWS; k++) {
+    int i = (k * 7 + w->seed * 131) % FLOWS; /* each thread in its own order */
+    char name[32];
+    snprintf(name, sizeof name, "flow_%d", i);
+    Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
+    req.flow_name = name;
+    Appflow__V1__StopFlowResponse resp = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+    af_stop_result res = {false};
+    af_error err;
+    if (af_flows_stop_flow(svc, &req, &resp, &arena, &res, &err) != AF_OK ||
+        resp.flow_status != S(SUSPENDED))
+      w->failures++;
+    w->changed[i] += res.changed;
+    af_arena_reset(&arena);
+  }
+  af_arena_destroy(&arena);
+  return NULL;
+}
+
+Test(stop, concurrent_stops_each_transition_reported_once) {
+  for (int i = 0; i < FLOWS; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "flow_%d", i);
+    add(name, i % 2 ? T(EVENT) : T(SCHEDULED), i % 3 ? S(ACTIVE) : S(ERRORED));
+  }
+  static struct worker w[THREADS];
+  pthread_t th[THREADS];
+  for (int t = 0; t < THREADS; t++) {
+    memset(&w[t], 0, sizeof w[t]);
+    w[t].seed = t;
+    pthread_create(&th[t], NULL, stop_all, &w[t]);
+  }
+  for (int t = 0; t < THREADS; t++)
+    pthread_join(th[t], NULL);
+  for (int i = 0; i < FLOWS; i++) {
+    int total = 0;
+    for (int t = 0; t < THREADS; t++)
+      total += w[t].changed[i];
+    cr_expect_eq(total, 1, "flow_%d changed %d times", i, total);
+  }
+  for (int t = 0; t < THREADS; t++)
+    cr_expect_eq(w[t].failures, 0);
+}
