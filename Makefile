@@ -3,6 +3,7 @@ BUILD      ?= build
 TEST_BUILD ?= build-test
 JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:50051
+HTTP       ?= 127.0.0.1:8080
 FLOWS      ?= examples/flows.json
 
 .PHONY: all build run test gen deps clean
@@ -16,9 +17,10 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAF_TESTS=OFF >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Starts appflowd in the foreground with the demo flows; Ctrl-C stops it.
+# Starts appflowd in the foreground with the demo flows (gRPC on LISTEN, AWS REST-JSON on
+# HTTP); Ctrl-C stops it.
 run: build
-	$(BUILD)/appflowd --grpc-listen $(LISTEN) --flows $(FLOWS)
+	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --flows $(FLOWS)
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer.
 test:

@@ -9,7 +9,7 @@ want=${1:-build}
 build_pkgs=(
   build-essential cmake pkg-config
   libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
-  nanopb libnanopb-dev libjansson-dev
+  nanopb libnanopb-dev libjansson-dev libmicrohttpd-dev
   grpc-proto golang-github-gogo-googleapis-dev
 )
 test_pkgs=(

@@ -1,5 +1,7 @@
 /* appflowd: flags, configuration, signals and wiring. Everything else lives in the modules
  * under src/flows (the service) and src/grpc (the gRPC door). */
+#include "bridge/http.h"
+#include "common/listen.h"
 #include "flows/log.h"
 #include "flows/seed.h"
 #include "flows/service.h"
@@ -26,10 +28,12 @@
 
 typedef struct options {
   const char *grpc_listen;
+  const char *http_listen; /* NULL: no AWS REST-JSON door */
   const char *flows;
   const char *region;
   const char *account;
   int threads;
+  int http_threads;
   double grace;
   af_log_level log_level;
 } options;
@@ -83,6 +87,8 @@ static int parse_double(const char *s, double min, double max, double *out) {
 
 enum {
   OPT_GRPC_LISTEN = 256,
+  OPT_HTTP_LISTEN,
+  OPT_HTTP_THREADS,
   OPT_FLOWS,
   OPT_REGION,
   OPT_ACCOUNT,
@@ -95,6 +101,8 @@ enum {
 
 static const struct option long_options[] = {
     {"grpc-listen", required_argument, NULL, OPT_GRPC_LISTEN},
+    {"http-listen", required_argument, NULL, OPT_HTTP_LISTEN},
+    {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"flows", required_argument, NULL, OPT_FLOWS},
     {"region", required_argument, NULL, OPT_REGION},
     {"account", required_argument, NULL, OPT_ACCOUNT},
@@ -105,15 +113,11 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
 
-/* HOST:PORT or [V6]:PORT with PORT 0-65535; gRPC's own errors for worse are cryptic. */
+/* gRPC's and libmicrohttpd's own errors for a malformed address are cryptic: check it here. */
 static int valid_listen(const char *addr) {
-  const char *colon = strrchr(addr, ':');
-  long port;
-  if (colon == NULL || colon == addr || parse_int(colon + 1, 0, 65535, &port) != 0)
-    return 0;
-  if (addr[0] == '[')
-    return colon > addr + 1 && colon[-1] == ']';
-  return memchr(addr, ':', (size_t)(colon - addr)) == NULL; /* a bare IPv6 needs brackets */
+  char host[256];
+  int port;
+  return af_listen_split(addr, host, sizeof host, &port) == 0;
 }
 
 /* Returns -1 to go on, or an exit status. */
@@ -124,6 +128,16 @@ static int apply_option(options *o, int c, const char *arg) {
     if (!valid_listen(arg))
       return bad_usage("--grpc-listen takes HOST:PORT (e.g. 127.0.0.1:50051), not '%s'", arg);
     o->grpc_listen = arg;
+    return -1;
+  case OPT_HTTP_LISTEN:
+    if (!valid_listen(arg))
+      return bad_usage("--http-listen takes HOST:PORT (e.g. 127.0.0.1:8080), not '%s'", arg);
+    o->http_listen = arg;
+    return -1;
+  case OPT_HTTP_THREADS:
+    if (parse_int(arg, 1, 256, &v) != 0)
+      return bad_usage("--http-threads takes a whole number from 1 to 256, not '%s'", arg);
+    o->http_threads = (int)v;
     return -1;
   case OPT_FLOWS:
     o->flows = arg;
@@ -163,6 +177,7 @@ static int parse_options(int argc, char **argv, options *o) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   *o = (options){.grpc_listen = "127.0.0.1:50051",
                  .threads = cores > 0 ? (int)cores : 1,
+                 .http_threads = cores > 0 ? (int)cores : 1,
                  .grace = 5,
                  .log_level = AF_LOG_INFO};
   opterr = 1; /* getopt names an unknown flag or missing argument itself */
@@ -201,6 +216,19 @@ static void block_signals(sigset_t *set) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+/* The start-up line, printed whatever the log level: tests and scripts read ports from it. */
+static void announce(const options *o, size_t nflows, const af_grpc_server *grpc,
+                     const af_bridge_server *http) {
+  char http_part[320] = "";
+  if (http != NULL)
+    snprintf(http_part, sizeof http_part, " http=%s http_port=%d", o->http_listen,
+             af_bridge_server_port(http));
+  fprintf(stderr, "appflowd %s listening: grpc=%s port=%d%s flows=%zu threads=%d region=%s\n",
+          AF_VERSION, o->grpc_listen, af_grpc_server_port(grpc), http_part, nflows, o->threads,
+          o->region ? o->region : "us-east-1");
+  fflush(stderr);
+}
+
 static int serve(const options *o, af_flows *svc, size_t nflows, const af_log *log,
                  const sigset_t *signals) {
   af_error err;
@@ -210,14 +238,20 @@ static int serve(const options *o, af_flows *svc, size_t nflows, const af_log *l
     fprintf(stderr, "appflowd: %s\n", err.message);
     return EXIT_RUNTIME;
   }
-  /* Printed whatever the log level; tests and scripts read the gRPC port from it. */
-  fprintf(stderr, "appflowd %s listening: grpc=%s port=%d flows=%zu threads=%d region=%s\n",
-          AF_VERSION, o->grpc_listen, af_grpc_server_port(grpc), nflows, o->threads,
-          o->region ? o->region : "us-east-1");
-  fflush(stderr);
+  af_bridge_server *http = NULL;
+  if (o->http_listen != NULL) {
+    af_bridge_config hc = {.listen = o->http_listen, .threads = o->http_threads, .log = log};
+    if ((http = af_bridge_server_start(&hc, svc, &err)) == NULL) {
+      fprintf(stderr, "appflowd: %s\n", err.message);
+      af_grpc_server_stop(grpc, 0);
+      return EXIT_RUNTIME;
+    }
+  }
+  announce(o, nflows, grpc, http);
   int sig = 0;
   sigwait(signals, &sig);
   af_log_printf(log, AF_LOG_INFO, "%s: shutting down (grace %.1fs)", strsignal(sig), o->grace);
+  af_bridge_server_stop(http);
   af_grpc_server_stop(grpc, o->grace);
   af_log_printf(log, AF_LOG_INFO, "stopped");
   return 0;

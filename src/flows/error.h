@@ -25,7 +25,9 @@ enum af_rpc_code {
 };
 
 /* XX(name, AWS error type, HTTP status, gRPC code). SERIALIZATION is a request that cannot be
- * decoded at all (bad protobuf or JSON), the type AWS's REST-JSON services use for it. */
+ * decoded at all (bad protobuf or JSON), the type AWS's REST-JSON services use for it;
+ * UNKNOWN_OPERATION, METHOD_NOT_ALLOWED and REQUEST_TOO_LARGE are the doors' own refusals
+ * (no such method or path, a known path with the wrong HTTP method, a body over the limit). */
 #define AF_ERR_MAP(XX)                                                                             \
   XX(VALIDATION, "ValidationException", 400, AF_RPC_INVALID_ARGUMENT)                              \
   XX(SERIALIZATION, "SerializationException", 400, AF_RPC_INVALID_ARGUMENT)                        \
@@ -37,6 +39,8 @@ enum af_rpc_code {
   XX(THROTTLING, "ThrottlingException", 429, AF_RPC_UNAVAILABLE)                                   \
   XX(ACCESS_DENIED, "AccessDeniedException", 403, AF_RPC_PERMISSION_DENIED)                        \
   XX(UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED)                    \
+  XX(METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED)                   \
+  XX(REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413, AF_RPC_RESOURCE_EXHAUSTED)          \
   XX(INTERNAL_SERVER, "InternalServerException", 500, AF_RPC_INTERNAL)
 
 typedef enum af_err {

@@ -1,5 +1,7 @@
 #include "grpc/server.h"
 
+#include "common/listen.h"
+
 #include "grpc/decode.h"
 #include "grpc/status.h"
 
@@ -8,16 +10,13 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 /* The core's gRPC codes are the standard ones; make sure they are gRPC's. */
 _Static_assert((int)AF_RPC_INVALID_ARGUMENT == (int)GRPC_STATUS_INVALID_ARGUMENT, "codes");
@@ -250,36 +249,6 @@ static void *poll_thread(void *arg) {
 
 /* ---- start ---- */
 
-/* gRPC only says a bind failed; bind the address ourselves to learn why. */
-static void explain_bind_failure(const char *listen, char *why, size_t whysz) {
-  snprintf(why, whysz, "invalid address (expected HOST:PORT)");
-  const char *colon = strrchr(listen, ':');
-  if (colon == NULL)
-    return;
-  char host[256];
-  snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-  size_t hl = strlen(host);
-  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-    memmove(host, host + 1, hl - 2);
-    host[hl - 2] = '\0';
-  }
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-  struct addrinfo *ai = NULL;
-  int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
-  if (rc != 0) {
-    snprintf(why, whysz, "%s", gai_strerror(rc));
-    return;
-  }
-  int fd = socket(ai->ai_family, SOCK_STREAM, 0);
-  if (fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-    snprintf(why, whysz, "%s", strerror(errno));
-  else
-    snprintf(why, whysz, "gRPC could not listen there");
-  if (fd >= 0)
-    close(fd);
-  freeaddrinfo(ai);
-}
-
 static int create_server(af_grpc_server *s, const af_grpc_config *cfg, af_error *err) {
   grpc_arg args[2];
   args[0] = (grpc_arg){.type = GRPC_ARG_INTEGER,
@@ -298,7 +267,7 @@ static int create_server(af_grpc_server *s, const af_grpc_config *cfg, af_error 
   grpc_server_credentials_release(creds);
   if (s->port <= 0) {
     char why[256];
-    explain_bind_failure(cfg->listen, why, sizeof why);
+    af_listen_explain(cfg->listen, why, sizeof why);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for gRPC on %s: %s", cfg->listen, why);
     return -1;
   }

@@ -24,6 +24,9 @@ Test(error, table_matches_design) {
   expect(AF_ERR_INTERNAL_SERVER, "InternalServerException", 500, AF_RPC_INTERNAL);
   expect(AF_ERR_SERIALIZATION, "SerializationException", 400, AF_RPC_INVALID_ARGUMENT);
   expect(AF_ERR_UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED);
+  expect(AF_ERR_METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED);
+  expect(AF_ERR_REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413,
+         AF_RPC_RESOURCE_EXHAUSTED);
   expect(AF_OK, "", 200, AF_RPC_OK);
 }
 

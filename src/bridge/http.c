@@ -1,0 +1,211 @@
+#include "bridge/http.h"
+
+#include "bridge/route.h"
+#include "common/listen.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct af_bridge_server {
+  struct MHD_Daemon *daemon;
+  af_flows *svc;
+  const af_log *log;
+  size_t max_body;
+  int port;
+};
+
+/* One request's state, from its first header to the end of its reply. */
+typedef struct request {
+  char *body;
+  size_t len, cap;
+  bool too_large;
+  char request_id[37];
+  af_arena arena; /* the reply's body lives here until the request completes */
+} request;
+
+static request *request_new(void) {
+  request *r = malloc(sizeof *r);
+  if (r == NULL)
+    return NULL;
+  r->body = NULL;
+  r->len = r->cap = 0;
+  r->too_large = false;
+  af_bridge_request_id(r->request_id);
+  af_arena_init(&r->arena);
+  return r;
+}
+
+static void request_free(request *r) {
+  if (r == NULL)
+    return;
+  free(r->body);
+  af_arena_destroy(&r->arena);
+  free(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)c;
+  (void)toe;
+  request_free(*con_cls);
+  *con_cls = NULL;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, request *r,
+                                  const af_bridge_reply *rep) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(rep->body_len, (void *)rep->body, MHD_RESPMEM_PERSISTENT);
+  if (resp == NULL)
+    return MHD_NO;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  MHD_add_response_header(resp, "x-amzn-RequestId", r->request_id);
+  if (rep->error_type != NULL)
+    MHD_add_response_header(resp, "x-amzn-ErrorType", rep->error_type);
+  if (rep->allow != NULL)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+  enum MHD_Result ok = MHD_queue_response(c, (unsigned)rep->status, resp);
+  MHD_destroy_response(resp);
+  return ok;
+}
+
+static enum MHD_Result refuse_too_large(struct MHD_Connection *c, af_bridge_server *s, request *r) {
+  af_error err;
+  af_error_set(&err, AF_ERR_REQUEST_TOO_LARGE, "the request body is over the %zu-byte limit",
+               s->max_body);
+  af_bridge_reply rep;
+  af_bridge_error_reply(&err, &r->arena, &rep);
+  return send_reply(c, r, &rep);
+}
+
+/* Appends upload data; false once the body passes the limit. */
+static bool append(af_bridge_server *s, request *r, const char *data, size_t n) {
+  if (n > s->max_body - r->len)
+    return false;
+  if (r->len + n > r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 1024;
+    while (cap < r->len + n)
+      cap *= 2;
+    char *b = realloc(r->body, cap < s->max_body ? cap : s->max_body);
+    if (b == NULL)
+      return false;
+    r->body = b;
+    r->cap = cap < s->max_body ? cap : s->max_body;
+  }
+  memcpy(r->body + r->len, data, n);
+  r->len += n;
+  return true;
+}
+
+/* A declared length over the limit is refused before a byte of the body is read. */
+static bool declared_too_large(struct MHD_Connection *c, size_t max) {
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl == NULL)
+    return false;
+  char *end;
+  unsigned long long n = strtoull(cl, &end, 10);
+  return *end != '\0' || n > max;
+}
+
+/* libmicrohttpd calls this once with the headers, then once per chunk of body, then once more
+ * with no data: the moment to answer. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  (void)version;
+  af_bridge_server *s = cls;
+  request *r = *con_cls;
+  if (r == NULL) {
+    if ((r = request_new()) == NULL)
+      return MHD_NO;
+    *con_cls = r;
+    if (declared_too_large(c, s->max_body)) {
+      r->too_large = true;
+      return refuse_too_large(c, s, r);
+    }
+    return MHD_YES;
+  }
+  if (*upload_size > 0) {
+    if (!r->too_large && !append(s, r, upload, *upload_size)) {
+      r->too_large = true;
+      *upload_size = 0;
+      return refuse_too_large(c, s, r);
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (r->too_large)
+    return MHD_YES; /* already answered */
+  af_bridge_reply rep;
+  af_bridge_handle(s->svc, method, url, r->body ? r->body : "", r->len, &r->arena, &rep);
+  if (rep.error_type != NULL)
+    af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s", method, url, rep.status, rep.error_type);
+  return send_reply(c, r, &rep);
+}
+
+/* libmicrohttpd's own messages (a client that hung up, a bad request line) are for debugging. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  const af_log *log = cls;
+  if (!af_log_enabled(log, AF_LOG_DEBUG))
+    return;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+  line[strcspn(line, "\n")] = '\0';
+  af_log_printf(log, AF_LOG_DEBUG, "http: %s", line);
+}
+
+static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_config *cfg,
+                                       const struct sockaddr_storage *ss) {
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  if (ss->ss_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                          (const struct sockaddr *)ss, MHD_OPTION_THREAD_POOL_SIZE,
+                          (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
+                          MHD_OPTION_CONNECTION_TIMEOUT,
+                          cfg->timeout_seconds ? cfg->timeout_seconds : AF_BRIDGE_DEFAULT_TIMEOUT,
+                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)cfg->log, MHD_OPTION_END);
+}
+
+af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *svc,
+                                         af_error *err) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  char why[256];
+  if (af_listen_resolve(cfg->listen, &ss, &len, why, sizeof why) != 0) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for HTTP on %s: %s", cfg->listen, why);
+    return NULL;
+  }
+  af_bridge_server *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    return NULL;
+  }
+  s->svc = svc;
+  s->log = cfg->log;
+  s->max_body = cfg->max_body ? cfg->max_body : AF_BRIDGE_DEFAULT_MAX_BODY;
+  s->daemon = start_daemon(s, cfg, &ss);
+  if (s->daemon == NULL) {
+    af_listen_explain(cfg->listen, why, sizeof why);
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for HTTP on %s: %s", cfg->listen, why);
+    free(s);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = info ? info->port : 0;
+  return s;
+}
+
+int af_bridge_server_port(const af_bridge_server *s) { return s->port; }
+
+void af_bridge_server_stop(af_bridge_server *s) {
+  if (s == NULL)
+    return;
+  MHD_stop_daemon(s->daemon);
+  free(s);
+}

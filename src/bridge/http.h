@@ -1,0 +1,38 @@
+/* The AWS REST-JSON door's HTTP/1.1 server (libmicrohttpd: keep-alive, a thread pool, epoll):
+ * collects each request's body up to a limit and hands it to af_bridge_handle, then writes the
+ * reply with the headers AWS clients read (x-amzn-RequestId on every reply, x-amzn-ErrorType on
+ * errors, Content-Type: application/json).
+ *
+ * Lifecycle: af_bridge_server_start binds and serves on its own threads until
+ * af_bridge_server_stop. Thread-safety: start and stop from one thread. */
+#ifndef AF_BRIDGE_HTTP_H
+#define AF_BRIDGE_HTTP_H
+
+#include "flows/error.h"
+#include "flows/log.h"
+#include "flows/service.h"
+
+#include <stddef.h>
+
+#define AF_BRIDGE_DEFAULT_MAX_BODY (64 * 1024)
+#define AF_BRIDGE_DEFAULT_TIMEOUT 30
+
+typedef struct af_bridge_server af_bridge_server;
+
+typedef struct af_bridge_config {
+  const char *listen;       /* "HOST:PORT"; port 0 picks a free one */
+  int threads;              /* server threads, at least 1 */
+  size_t max_body;          /* larger bodies get 413; 0 = 64 KiB */
+  unsigned timeout_seconds; /* idle connections are closed after this; 0 = 30 */
+  const af_log *log;        /* borrowed, may be NULL */
+} af_bridge_config;
+
+/* Binds and starts serving svc (borrowed; must outlive the server). NULL with err set when the
+ * address cannot be bound (the message says why) or memory runs out. */
+af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *svc, af_error *err);
+/* The port actually bound. */
+int af_bridge_server_port(const af_bridge_server *s);
+/* Stops listening, closes connections, joins the threads and frees the server. NULL is fine. */
+void af_bridge_server_stop(af_bridge_server *s);
+
+#endif

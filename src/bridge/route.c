@@ -1,0 +1,120 @@
+#include "bridge/route.h"
+
+#include "bridge/transcode.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* AWS's HTTP route of each operation (the google.api.http option in the proto, and the
+ * requestUri in AppFlow's AWS model). */
+typedef struct route {
+  const char *method;
+  const char *path;
+  const char *rpc; /* af_rpc name */
+} route;
+
+static const route routes[] = {
+    {"POST", "/stop-flow", "StopFlow"},
+};
+
+static const af_rpc *find_rpc(const char *name) {
+  for (size_t i = 0; i < af_flows_rpc_count; i++) {
+    if (strcmp(af_flows_rpcs[i].name, name) == 0)
+      return &af_flows_rpcs[i];
+  }
+  return NULL;
+}
+
+/* The route for path; NULL when no operation lives there. */
+static const route *find_route(const char *path) {
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    if (strcmp(routes[i].path, path) == 0)
+      return &routes[i];
+  }
+  return NULL;
+}
+
+/* {"message":"..."}: what botocore and the AWS SDK for JavaScript read an error's message
+ * from. Messages are ASCII (untrusted bytes are escaped when quoted), so jansson takes them. */
+void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply *out) {
+  static const char fallback[] = "{\"message\":\"internal error\"}";
+  out->status = af_err_http_status(err->code);
+  out->error_type = af_err_type(err->code);
+  out->allow = NULL;
+  out->body = fallback;
+  out->body_len = sizeof fallback - 1;
+  json_t *o = json_pack("{s:s}", "message", err->message);
+  size_t n = o ? json_dumpb(o, NULL, 0, JSON_COMPACT) : 0;
+  char *buf = n ? af_arena_alloc(arena, n) : NULL;
+  if (buf != NULL && json_dumpb(o, buf, n, JSON_COMPACT) == n) {
+    out->body = buf;
+    out->body_len = n;
+  }
+  json_decref(o);
+}
+
+static void call_rpc(af_flows *svc, const af_rpc *rpc, const char *body, size_t len,
+                     af_arena *arena, af_bridge_reply *out) {
+  af_error err = {AF_OK, ""};
+  ProtobufCMessage *req, *resp = af_arena_alloc(arena, rpc->output->sizeof_message);
+  char *json;
+  size_t json_len;
+  af_err rc = resp ? AF_OK : af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  if (rc == AF_OK)
+    rc = af_bridge_json_to_message(rpc->input, body, len, arena, &req, &err);
+  if (rc == AF_OK) {
+    protobuf_c_message_init(rpc->output, resp);
+    rc = rpc->handler(svc, req, resp, arena, &err);
+  }
+  if (rc == AF_OK)
+    rc = af_bridge_message_to_json(resp, arena, &json, &json_len, &err);
+  if (rc != AF_OK) {
+    af_bridge_error_reply(&err, arena, out);
+    return;
+  }
+  *out = (af_bridge_reply){200, NULL, NULL, json, json_len};
+}
+
+void af_bridge_handle(af_flows *svc, const char *method, const char *path, const char *body,
+                      size_t body_len, af_arena *arena, af_bridge_reply *out) {
+  af_error err;
+  const route *r = find_route(path);
+  if (r == NULL) {
+    char esc[256];
+    af_error_set(&err, AF_ERR_UNKNOWN_OPERATION,
+                 "no operation at %s: appflowd serves AppFlow's REST-JSON routes, such as POST "
+                 "/stop-flow",
+                 af_escape(esc, sizeof esc, path, strlen(path)));
+    af_bridge_error_reply(&err, arena, out);
+    return;
+  }
+  if (strcmp(method, r->method) != 0) {
+    af_error_set(&err, AF_ERR_METHOD_NOT_ALLOWED, "%s takes %s only", r->path, r->method);
+    af_bridge_error_reply(&err, arena, out);
+    out->allow = r->method;
+    return;
+  }
+  const af_rpc *rpc = find_rpc(r->rpc);
+  if (rpc == NULL) { /* a route table naming an RPC the service lacks: a build mistake */
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", r->rpc);
+    af_bridge_error_reply(&err, arena, out);
+    return;
+  }
+  call_rpc(svc, rpc, body, body_len, arena, out);
+}
+
+void af_bridge_request_id(char out[37]) {
+  unsigned char b[16];
+  if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+    /* Never blocks past early boot; an id need not be secret, only unique enough. */
+    for (size_t i = 0; i < sizeof b; i++)
+      b[i] = (unsigned char)(i * 37 + (uintptr_t)out);
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
+}

@@ -1,0 +1,35 @@
+/* The AWS REST-JSON door without sockets: one request (method, path, body) in, one reply out.
+ * Routes map AWS's HTTP routes to the service's RPCs; the body is transcoded generically, so
+ * a new operation is one row in the route table.
+ *
+ * Ownership: the reply's body lives in the arena. Errors: every failure becomes an error reply
+ * (status, AWS error type, {"message": ...}); af_bridge_handle itself cannot fail.
+ * Thread-safety: reentrant; svc as af_flows allows (any thread). */
+#ifndef AF_BRIDGE_ROUTE_H
+#define AF_BRIDGE_ROUTE_H
+
+#include "flows/arena.h"
+#include "flows/error.h"
+#include "flows/service.h"
+
+#include <stddef.h>
+
+typedef struct af_bridge_reply {
+  int status;             /* HTTP status */
+  const char *error_type; /* AWS error type for x-amzn-ErrorType; NULL on success */
+  const char *allow;      /* methods for the Allow header of a 405; else NULL */
+  const char *body;       /* JSON text */
+  size_t body_len;
+} af_bridge_reply;
+
+/* Answers one request. path excludes the query string. */
+void af_bridge_handle(af_flows *svc, const char *method, const char *path, const char *body,
+                      size_t body_len, af_arena *arena, af_bridge_reply *out);
+
+/* Fills out with the error reply for err: its status and type, body {"message": "..."}. */
+void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply *out);
+
+/* Writes a fresh random (version 4) UUID, as AWS's x-amzn-RequestId, into out. */
+void af_bridge_request_id(char out[37]);
+
+#endif
