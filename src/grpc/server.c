@@ -43,7 +43,8 @@ typedef struct tag {
   void (*on_event)(af_grpc_server *s, struct tag *t, bool ok);
 } tag;
 
-enum slot_state { SLOT_REQUESTED, SLOT_ANSWERING };
+/* A slot waits for a call (REQUESTED), reads its message (RECEIVING), answers (ANSWERING). */
+enum slot_state { SLOT_REQUESTED, SLOT_RECEIVING, SLOT_ANSWERING };
 
 /* One requested call: waits for a request, answers it, is requested again. */
 struct slot {
@@ -71,8 +72,9 @@ struct af_grpc_server {
   int port;
   atomic_bool stopping;
   tag shutdown_tag;
-  pthread_mutex_t lock; /* guards `drained` */
-  pthread_cond_t drained_cond;
+  pthread_mutex_t lock;  /* guards in_flight and drained */
+  pthread_cond_t change; /* signalled when either changes */
+  int in_flight;         /* calls handed to us and not yet answered */
   bool drained;
   int nthreads;
   pthread_t *threads;
@@ -196,16 +198,61 @@ static void slot_reset(slot *sl) {
   af_arena_reset(&sl->arena);
 }
 
-static void slot_event(af_grpc_server *s, tag *t, bool ok) {
-  slot *sl = (slot *)t;
-  if (sl->state == SLOT_REQUESTED && ok) {
-    handle_call(s, sl);
-    return;
+static void count_call(af_grpc_server *s, int delta) {
+  pthread_mutex_lock(&s->lock);
+  s->in_flight += delta;
+  pthread_cond_broadcast(&s->change);
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Calls are handed over on their headers (GRPC_SRM_PAYLOAD_NONE), so a call that has begun
+ * when shutdown starts is ours to finish even if its message is still on the way. */
+static void start_receive(af_grpc_server *s, slot *sl) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &sl->payload;
+  sl->state = SLOT_RECEIVING;
+  grpc_call_error e = grpc_call_start_batch(sl->call, &op, 1, &sl->base, NULL);
+  if (e != GRPC_CALL_OK) {
+    af_log_printf(s->log, AF_LOG_ERROR, "grpc_call_start_batch failed (%d)", (int)e);
+    sl->base.on_event(s, &sl->base, false);
   }
-  /* An answer went out (or failed), or the request was cancelled by shutdown (ok false). */
+}
+
+/* The call is over (answered, or gone): free it and wait for the next. */
+static void slot_finish(af_grpc_server *s, slot *sl, bool counted) {
   slot_reset(sl);
+  if (counted)
+    count_call(s, -1);
   if (!atomic_load(&s->stopping))
     slot_request(s, sl);
+}
+
+static void slot_event(af_grpc_server *s, tag *t, bool ok) {
+  slot *sl = (slot *)t;
+  switch (sl->state) {
+  case SLOT_REQUESTED:
+    if (!ok) { /* the request was withdrawn by shutdown */
+      slot_finish(s, sl, false);
+      return;
+    }
+    count_call(s, +1);
+    if (sl->rpc == NULL)
+      handle_call(s, sl); /* an unknown method: answered without reading its message */
+    else
+      start_receive(s, sl);
+    return;
+  case SLOT_RECEIVING:
+    if (ok)
+      handle_call(s, sl);
+    else /* the client went away; unref cancels what is left of the call */
+      slot_finish(s, sl, true);
+    return;
+  case SLOT_ANSWERING:
+    slot_finish(s, sl, true);
+    return;
+  }
 }
 
 static void slot_request(af_grpc_server *s, slot *sl) {
@@ -213,7 +260,7 @@ static void slot_request(af_grpc_server *s, slot *sl) {
   grpc_call_error e;
   if (sl->rpc != NULL)
     e = grpc_server_request_registered_call(s->server, sl->method, &sl->call, &sl->deadline,
-                                            &sl->request_md, &sl->payload, s->cq, s->cq, &sl->base);
+                                            &sl->request_md, NULL, s->cq, s->cq, &sl->base);
   else
     e = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->request_md, s->cq, s->cq,
                                  &sl->base);
@@ -230,7 +277,7 @@ static void shutdown_event(af_grpc_server *s, tag *t, bool ok) {
   grpc_completion_queue_shutdown(s->cq);
   pthread_mutex_lock(&s->lock);
   s->drained = true;
-  pthread_cond_broadcast(&s->drained_cond);
+  pthread_cond_broadcast(&s->change);
   pthread_mutex_unlock(&s->lock);
 }
 
@@ -297,8 +344,7 @@ static int create_slots(af_grpc_server *s, af_error *err) {
   size_t k = 0;
   for (size_t r = 0; r < af_flows_rpc_count; r++) {
     const af_rpc *rpc = &af_flows_rpcs[r];
-    void *m = grpc_server_register_method(s->server, rpc->path, NULL,
-                                          GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    void *m = grpc_server_register_method(s->server, rpc->path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
     for (int i = 0; i < CALLS_PER_METHOD; i++)
       init_slot(&s->slots[k++], rpc, m);
   }
@@ -321,7 +367,7 @@ static void free_server(af_grpc_server *s) {
   free(s->slots);
   free(s->threads);
   pthread_mutex_destroy(&s->lock);
-  pthread_cond_destroy(&s->drained_cond);
+  pthread_cond_destroy(&s->change);
   free(s);
 }
 
@@ -363,7 +409,7 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
   s->shutdown_tag.on_event = shutdown_event;
   atomic_init(&s->stopping, false);
   pthread_mutex_init(&s->lock, NULL);
-  pthread_cond_init(&s->drained_cond, NULL);
+  pthread_cond_init(&s->change, NULL);
   if (create_server(s, cfg, err) != 0 || create_slots(s, err) != 0) {
     abandon(s);
     return NULL;
@@ -380,16 +426,36 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
 
 int af_grpc_server_port(const af_grpc_server *s) { return s->port; }
 
-/* Waits until the shutdown tag has fired; false if `deadline` passed first. */
-static bool wait_drained(af_grpc_server *s, const struct timespec *deadline) {
+/* Waits until no call is in flight (or the queue has drained); returns how many calls are
+ * left when `deadline` passes. */
+static int wait_calls(af_grpc_server *s, const struct timespec *deadline) {
   pthread_mutex_lock(&s->lock);
   int rc = 0;
-  while (!s->drained && rc != ETIMEDOUT)
-    rc = deadline ? pthread_cond_timedwait(&s->drained_cond, &s->lock, deadline)
-                  : pthread_cond_wait(&s->drained_cond, &s->lock);
-  bool drained = s->drained;
+  while (s->in_flight > 0 && !s->drained && rc != ETIMEDOUT)
+    rc = pthread_cond_timedwait(&s->change, &s->lock, deadline);
+  int left = s->drained ? 0 : s->in_flight;
   pthread_mutex_unlock(&s->lock);
-  return drained;
+  return left;
+}
+
+static void wait_drained(af_grpc_server *s) {
+  pthread_mutex_lock(&s->lock);
+  while (!s->drained)
+    pthread_cond_wait(&s->change, &s->lock);
+  pthread_mutex_unlock(&s->lock);
+}
+
+static struct timespec deadline_after(double seconds) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  long whole = (long)seconds;
+  t.tv_sec += whole;
+  t.tv_nsec += (long)((seconds - (double)whole) * 1e9);
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
+  }
+  return t;
 }
 
 void af_grpc_server_stop(af_grpc_server *s, double grace_seconds) {
@@ -403,21 +469,16 @@ void af_grpc_server_stop(af_grpc_server *s, double grace_seconds) {
     free_server(s);
     return;
   }
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  double whole = (double)(long)grace_seconds;
-  deadline.tv_sec += (long)grace_seconds;
-  deadline.tv_nsec += (long)((grace_seconds - whole) * 1e9);
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
-  if (!wait_drained(s, &deadline)) {
-    af_log_printf(s->log, AF_LOG_WARN, "calls still running after %.1fs: cancelling them",
-                  grace_seconds);
-    grpc_server_cancel_all_calls(s->server);
-    wait_drained(s, NULL);
-  }
+  /* In-flight calls get the grace period; then whatever is left is cancelled. Idle client
+   * connections would hold gRPC's shutdown open on their own, so cancel_all_calls (which also
+   * closes them) runs as soon as the calls are done, not only after the grace period. */
+  struct timespec deadline = deadline_after(grace_seconds);
+  int left = wait_calls(s, &deadline);
+  if (left > 0)
+    af_log_printf(s->log, AF_LOG_WARN, "%d call%s still running after %.1fs: cancelling them", left,
+                  left == 1 ? "" : "s", grace_seconds);
+  grpc_server_cancel_all_calls(s->server);
+  wait_drained(s);
   for (int i = 0; i < s->nthreads; i++)
     pthread_join(s->threads[i], NULL);
   free_server(s);

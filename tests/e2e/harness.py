@@ -1,0 +1,456 @@
+"""Shared helpers for appflowd's end-to-end tests.
+
+Environment (set by ctest, see tests/CMakeLists.txt):
+  APPFLOWD       path of the appflowd binary under test
+  APPFLOWCTL     path of the appflowctl binary under test
+  AF_SOURCE_DIR  the source tree (for proto/)
+
+What is here:
+  stubs()               the Python protobuf/gRPC modules, generated once per process
+  Server / start_server a running appflowd on 127.0.0.1:<free port>, its stderr captured
+  error_parts(e)        (grpc code, details, ErrorInfo reason, ErrorInfo domain) of an RpcError
+  write_seed(...)       a seed file in a temporary directory
+  ServerTestCase        a TestCase whose servers are stopped (and checked) after each test
+"""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+import unittest
+
+import grpc
+
+APPFLOWD = os.environ.get("APPFLOWD", "")
+APPFLOWCTL = os.environ.get("APPFLOWCTL", "")
+SOURCE_DIR = os.environ.get(
+    "AF_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+)
+GOOGLEAPIS = "/usr/share/gocode/src/github.com/gogo/googleapis"
+ERROR_DOMAIN = "appflow.amazonaws.com"
+METHOD = "/appflow.v1.AppFlowService/StopFlow"
+
+# Generous for ASan on a loaded 2-core machine; reached only when something is wrong.
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+LOG_TIMEOUT = 10.0
+
+# Other doors may add their own key=value pairs (e.g. http=... http_port=...).
+STARTUP_RE = re.compile(
+    r"^appflowd (?P<version>\S+) listening: grpc=(?P<listen>\S+) port=(?P<port>\d+)"
+    r"(?: \w+=\S+)*? flows=(?P<flows>\d+) threads=(?P<threads>\d+) region=(?P<region>\S+)"
+    r"(?: \w+=\S+)*$"
+)
+TRANSITION_RE = re.compile(
+    r"^appflowd: info: flow (?P<name>\S+): (?P<before>FLOW_STATUS_[A-Z]+) -> FLOW_STATUS_SUSPENDED$"
+)
+
+_tempdirs = []
+
+
+def _cleanup_tempdirs():
+    for d in _tempdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup_tempdirs)
+
+
+def tempdir(prefix="appflowd-e2e-"):
+    """A temporary directory removed when the process exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tempdirs.append(d)
+    return d
+
+
+def require_binaries(*names):
+    """Fails loudly (rather than skipping) when the binaries under test are not given."""
+    for name in names:
+        path = os.environ.get(name, "")
+        if not path or not os.access(path, os.X_OK):
+            raise SystemExit(f"{name} must name an executable (got {path!r})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated Python modules
+
+_stubs = None
+_stubs_lock = threading.Lock()
+
+
+def stubs():
+    """Generates the Python modules for the contract and google.rpc once per process, into a
+    temporary directory appended to sys.path (Debian's `google` is a namespace package, so the
+    generated google/api and google/rpc join it; appending keeps google.protobuf Debian's).
+    Returns a namespace with appflow_pb2, appflow_pb2_grpc, status_pb2, error_details_pb2."""
+    global _stubs
+    with _stubs_lock:
+        if _stubs is not None:
+            return _stubs
+        out = tempdir("appflowd-e2e-stubs-")
+        cmd = [
+            "protoc",
+            "-I", os.path.join(SOURCE_DIR, "proto"),
+            "-I", GOOGLEAPIS,
+            "-I", "/usr/include",
+            "--python_out=" + out,
+            "--grpc_python_out=" + out,
+            "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin",
+            "appflow/v1/appflow.proto",
+            "google/api/annotations.proto",
+            "google/api/http.proto",
+            "google/rpc/status.proto",
+            "google/rpc/error_details.proto",
+        ]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"protoc failed ({r.returncode}): {r.stderr}")
+        sys.path.append(out)
+        import google.protobuf  # must still be Debian's, not shadowed by the generated dir
+        from appflow.v1 import appflow_pb2, appflow_pb2_grpc
+        from google.rpc import error_details_pb2, status_pb2
+
+        if not google.protobuf.__file__ or out in google.protobuf.__file__:
+            raise RuntimeError("generated modules shadow google.protobuf")
+        _stubs = types.SimpleNamespace(
+            dir=out,
+            appflow_pb2=appflow_pb2,
+            appflow_pb2_grpc=appflow_pb2_grpc,
+            status_pb2=status_pb2,
+            error_details_pb2=error_details_pb2,
+        )
+        return _stubs
+
+
+def error_parts(e):
+    """(grpc.StatusCode, details, ErrorInfo reason, ErrorInfo domain) of a grpc.RpcError.
+    reason and domain are None when grpc-status-details-bin is absent or holds no ErrorInfo.
+    Raises AssertionError when the details trailer is present but inconsistent with the call's
+    own status (code or message differ), since clients may read either."""
+    s = stubs()
+    code, details = e.code(), e.details()
+    reason = domain = None
+    for key, value in e.trailing_metadata() or ():
+        if key != "grpc-status-details-bin":
+            continue
+        st = s.status_pb2.Status()
+        st.ParseFromString(value)
+        if st.code != code.value[0]:
+            raise AssertionError(f"google.rpc.Status code {st.code} != gRPC status {code}")
+        if st.message != details:
+            raise AssertionError(f"google.rpc.Status message {st.message!r} != details {details!r}")
+        for any_ in st.details:
+            info = s.error_details_pb2.ErrorInfo()
+            if any_.Is(info.DESCRIPTOR):
+                any_.Unpack(info)
+                reason, domain = info.reason, info.domain
+    return code, details, reason, domain
+
+
+def channel(port):
+    """A plaintext channel to 127.0.0.1:port that ignores any proxy settings."""
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.enable_http_proxy", 0)])
+
+
+def identity(b):
+    return b
+
+
+def raw_stop_flow(chan):
+    """StopFlow on chan taking and returning raw bytes (for hand-encoded requests)."""
+    return chan.unary_unary(METHOD, request_serializer=identity, response_deserializer=identity)
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def encode_flow_name(raw):
+    """A StopFlowRequest with field 1 (flow_name) holding exactly the bytes raw."""
+    return b"\x0a" + varint(len(raw)) + raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds
+
+def flow(name, trigger="Scheduled", status="Active", **extra):
+    d = {"flowName": name, "triggerType": trigger, "flowStatus": status}
+    d.update(extra)
+    return d
+
+
+def write_seed(flows, directory=None, name="flows.json", text=None):
+    """Writes flows (a list of dicts) as a JSON seed file, or text as is; returns its path."""
+    directory = directory or tempdir()
+    path = os.path.join(directory, name)
+    with open(path, "w", encoding="utf-8") as f:
+        if text is not None:
+            f.write(text)
+        else:
+            json.dump(flows, f, indent=1, ensure_ascii=False)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+_live = []  # servers not yet stopped, killed at exit as a last resort
+
+
+def _kill_leftovers():
+    for s in list(_live):
+        try:
+            s.stop()
+        except Exception:  # pragma: no cover - last resort
+            pass
+
+
+atexit.register(_kill_leftovers)
+
+
+class ServerExitedError(AssertionError):
+    pass
+
+
+class Server:
+    """A running appflowd. stderr is read by a background thread into a list of lines."""
+
+    def __init__(self, argv, env=None):
+        self.argv = argv
+        self._lines = []
+        self._out = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self.status = None
+        self.killed = False
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        _live.append(self)
+        self.pid = self.proc.pid
+        self._err_thread = threading.Thread(target=self._read, args=(self.proc.stderr, True),
+                                            daemon=True)
+        self._out_thread = threading.Thread(target=self._read, args=(self.proc.stdout, False),
+                                            daemon=True)
+        self._err_thread.start()
+        self._out_thread.start()
+        self.port = None
+        self.startup = None
+
+    def _read(self, pipe, is_err):
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                (self._lines if is_err else self._out).append(line)
+                self._cond.notify_all()
+        pipe.close()
+        if is_err:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def lines(self):
+        """A copy of the stderr lines read so far."""
+        with self._cond:
+            return list(self._lines)
+
+    def stdout_lines(self):
+        with self._cond:
+            return list(self._out)
+
+    def stderr_text(self):
+        return "\n".join(self.lines())
+
+    def wait_for_line(self, pred, timeout=LOG_TIMEOUT, start=0):
+        """Waits until a stderr line (index >= start) satisfies pred (a callable or a compiled
+        regex); returns it (or the match). Raises AssertionError on timeout or end of output."""
+        if isinstance(pred, re.Pattern):
+            rx = pred
+            pred = rx.search
+        deadline = time.monotonic() + timeout
+        i = start
+        with self._cond:
+            while True:
+                while i < len(self._lines):
+                    m = pred(self._lines[i])
+                    if m:
+                        return m
+                    i += 1
+                left = deadline - time.monotonic()
+                if self._eof:
+                    raise ServerExitedError(
+                        f"appflowd's stderr ended without the expected line:\n{self.stderr_text_locked()}")
+                if left <= 0:
+                    raise AssertionError(
+                        f"no expected line after {timeout}s; stderr so far:\n{self.stderr_text_locked()}")
+                self._cond.wait(left)
+
+    def stderr_text_locked(self):
+        return "\n".join(self._lines)
+
+    def wait_started(self, timeout=START_TIMEOUT):
+        try:
+            m = self.wait_for_line(STARTUP_RE, timeout)
+        except AssertionError:
+            status = self.stop()
+            raise AssertionError(
+                f"appflowd did not start (exit status {status}); argv {self.argv}\n"
+                f"stderr:\n{self.stderr_text()}") from None
+        self.startup = m
+        self.port = int(m.group("port"))
+        return self
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def send_signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout):
+        """Waits for exit; returns the exit status, or raises subprocess.TimeoutExpired."""
+        status = self.proc.wait(timeout)
+        self._finish()
+        return status
+
+    def _finish(self):
+        self._err_thread.join(10)
+        self._out_thread.join(10)
+        self.status = self.proc.returncode
+        if self in _live:
+            _live.remove(self)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Stops the server (sig, then SIGKILL after timeout as a last resort) and returns its
+        exit status (negative: killed by that signal). Safe to call more than once."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.killed = True
+                self.proc.kill()
+                self.proc.wait()
+        self._finish()
+        return self.status
+
+    def check_stopped_cleanly(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Stops the server and raises AssertionError with its stderr unless it exited 0."""
+        status = self.stop(sig, timeout)
+        if self.killed:
+            raise AssertionError(
+                f"appflowd (pid {self.pid}) did not exit within {timeout}s of "
+                f"{signal.Signals(sig).name} and was killed; stderr:\n{self.stderr_text()}")
+        if status != 0:
+            raise AssertionError(
+                f"appflowd (pid {self.pid}) exited with status {status}, not 0; stderr:\n"
+                f"{self.stderr_text()}")
+        return status
+
+    def transitions(self):
+        """[(name, before)] of every state transition logged so far, in order."""
+        out = []
+        for line in self.lines():
+            m = TRANSITION_RE.match(line)
+            if m:
+                out.append((m.group("name"), m.group("before")))
+        return out
+
+    def transitions_of(self, name):
+        return [b for n, b in self.transitions() if n == name]
+
+
+def server_argv(flows_path=None, *extra, threads=2, listen="127.0.0.1:0"):
+    argv = [APPFLOWD, "--grpc-listen", listen, "--threads", str(threads)]
+    if flows_path is not None:
+        argv += ["--flows", flows_path]
+    return argv + list(extra)
+
+
+def start_server(flows=None, *extra, threads=2, flows_path=None):
+    """Starts appflowd seeded with flows (a list of dicts) or flows_path, plus extra flags,
+    and waits for its start-up line. Returns the Server (its .port is set)."""
+    require_binaries("APPFLOWD")
+    if flows is not None and flows_path is None:
+        flows_path = write_seed(flows)
+    return Server(server_argv(flows_path, *extra, threads=threads)).wait_started()
+
+
+def run_appflowd(*args, timeout=STOP_TIMEOUT):
+    """Runs appflowd to completion (for flags that make it exit); returns CompletedProcess."""
+    require_binaries("APPFLOWD")
+    return subprocess.run([APPFLOWD, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def wait_until(cond, timeout=LOG_TIMEOUT, interval=0.01, what="condition"):
+    """Polls cond() until it is true; raises AssertionError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Sentinels:
+    """Seeded Scheduled/Active flows used as log barriers: stopping one logs a transition, and
+    stderr is written in order, so once that line is read every line logged before it has been
+    read too. This lets a test check that something was NOT logged without sleeping."""
+
+    def __init__(self, prefix="sentinel", n=64):
+        self.names = [f"{prefix}_{i:03d}" for i in range(n)]
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def flows(self):
+        return [flow(n) for n in self.names]
+
+    def barrier(self, server, stub):
+        with self._lock:
+            name = self.names[self._next]
+            self._next += 1
+        s = stubs()
+        stub.StopFlow(s.appflow_pb2.StopFlowRequest(flow_name=name), timeout=10)
+        server.wait_for_line(lambda l: (m := TRANSITION_RE.match(l)) and m.group("name") == name)
+
+
+class ServerTestCase(unittest.TestCase):
+    """Servers started with self.start() are stopped after the test, and the test fails (with
+    the server's stderr) unless each exited with status 0."""
+
+    def start(self, flows=None, *extra, threads=2, flows_path=None):
+        srv = start_server(flows, *extra, threads=threads, flows_path=flows_path)
+        self.addCleanup(srv.check_stopped_cleanly)
+        return srv
+
+    def assertExitedCleanly(self, server, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        try:
+            server.check_stopped_cleanly(sig, timeout)
+        except AssertionError as e:
+            self.fail(str(e))
