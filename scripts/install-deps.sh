@@ -15,7 +15,7 @@ build_pkgs=(
 test_pkgs=(
   libcriterion-dev clang-format
   python3-grpcio python3-protobuf protobuf-compiler-grpc
-  nodejs npm
+  awscli python3-boto3
 )
 
 pkgs=("${build_pkgs[@]}")
@@ -25,6 +25,12 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node and npm by command, not package: a machine's nodejs may come with its own npm, which
+# Debian's npm package would conflict with.
+if [ "$want" != build ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   sudo=()
