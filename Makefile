@@ -29,8 +29,9 @@ test:
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
-# Regenerates gen/ from proto/ (the build does this too when a proto changes).
-gen:
+# Regenerates gen/ from proto/: run it after changing a proto, and commit the result
+# (the test lint.gen_fresh fails until you do).
+gen: deps
 	scripts/gen.sh gen
 
 clean:
