@@ -22,8 +22,9 @@ build: deps
 run: build
 	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --flows $(FLOWS)
 
-# Every test, under AddressSanitizer + UndefinedBehaviorSanitizer.
-test:
+# Every test, under AddressSanitizer + UndefinedBehaviorSanitizer. The optimised build comes
+# first: some warnings (and so -Werror failures) only show with optimisation on.
+test: build
 	scripts/install-deps.sh test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAF_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)

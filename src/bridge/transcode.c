@@ -370,7 +370,7 @@ static af_err integer_of(decoder *d, enum kind k, const json_t *j, long long *v)
 }
 
 static af_err decode_integer(decoder *d, enum kind k, const json_t *j, void *dst) {
-  long long v, lo, hi;
+  long long v = 0, lo = 0, hi = 0;
   af_err rc = integer_of(d, k, j, &v);
   if (rc != AF_OK)
     return rc;
