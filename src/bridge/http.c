@@ -18,11 +18,17 @@ struct af_bridge_server {
   int port;
 };
 
+/* A body past the limit is read to its end and dropped, so it can be answered 413 (a reply
+ * cannot be queued mid-upload); past this many times the limit the connection is closed. */
+#define DISCARD_FACTOR 16
+
 /* One request's state, from its first header to the end of its reply. */
 typedef struct request {
   char *body;
   size_t len, cap;
+  size_t discarded; /* bytes dropped after the body passed the limit */
   bool too_large;
+  bool answered; /* a reply is queued already */
   char request_id[37];
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
@@ -32,8 +38,8 @@ static request *request_new(void) {
   if (r == NULL)
     return NULL;
   r->body = NULL;
-  r->len = r->cap = 0;
-  r->too_large = false;
+  r->len = r->cap = r->discarded = 0;
+  r->too_large = r->answered = false;
   af_bridge_request_id(r->request_id);
   af_arena_init(&r->arena);
   return r;
@@ -111,6 +117,16 @@ static bool declared_too_large(struct MHD_Connection *c, size_t max) {
   return *end != '\0' || n > max;
 }
 
+/* Takes one chunk of body: kept while under the limit, dropped (and counted) past it.
+ * False when the client has sent so much that the connection should just be closed. */
+static bool take_upload(af_bridge_server *s, request *r, const char *data, size_t n) {
+  if (!r->too_large && append(s, r, data, n))
+    return true;
+  r->too_large = true;
+  r->discarded += n;
+  return r->discarded <= s->max_body * DISCARD_FACTOR;
+}
+
 /* libmicrohttpd calls this once with the headers, then once per chunk of body, then once more
  * with no data: the moment to answer. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -123,23 +139,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if ((r = request_new()) == NULL)
       return MHD_NO;
     *con_cls = r;
-    if (declared_too_large(c, s->max_body)) {
-      r->too_large = true;
-      return refuse_too_large(c, s, r);
-    }
-    return MHD_YES;
+    if (!declared_too_large(c, s->max_body))
+      return MHD_YES;
+    /* Answered before a byte of the body is read; libmicrohttpd then closes the connection. */
+    r->too_large = r->answered = true;
+    return refuse_too_large(c, s, r);
   }
   if (*upload_size > 0) {
-    if (!r->too_large && !append(s, r, upload, *upload_size)) {
-      r->too_large = true;
-      *upload_size = 0;
-      return refuse_too_large(c, s, r);
-    }
+    bool keep = take_upload(s, r, upload, *upload_size);
     *upload_size = 0;
-    return MHD_YES;
+    return keep ? MHD_YES : MHD_NO;
   }
+  if (r->answered)
+    return MHD_YES;
+  r->answered = true;
   if (r->too_large)
-    return MHD_YES; /* already answered */
+    return refuse_too_large(c, s, r);
   af_bridge_reply rep;
   af_bridge_handle(s->svc, method, url, r->body ? r->body : "", r->len, &r->arena, &rep);
   if (rep.error_type != NULL)

@@ -16,7 +16,8 @@
  *   out, as AWS leaves out members it does not set.
  *
  * Errors: AF_ERR_SERIALIZATION for a body that is not JSON, not an object, has duplicate keys,
- * nests deeper than 64, or has a member of the wrong JSON type, a number out of its field's
+ * nests a known member deeper than 64 (unknown members are skipped whole, within jansson's
+ * own limit of 2048), or has a member of the wrong JSON type, a number out of its field's
  * range or with a fraction for an integer, bad base64, a bad map key, or two members of one
  * oneof (the message names the member); AF_ERR_VALIDATION for a string that is not one of the
  * enum's values (AWS's wording, listing the allowed values). Writing fails with

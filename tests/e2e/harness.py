@@ -11,9 +11,16 @@ What is here:
   error_parts(e)        (grpc code, details, ErrorInfo reason, ErrorInfo domain) of an RpcError
   write_seed(...)       a seed file in a temporary directory
   ServerTestCase        a TestCase whose servers are stopped (and checked) after each test
+
+For the AWS REST-JSON door (--http-listen):
+  start_http_server     start_server with the AWS door on 127.0.0.1:<free port> (.http_port)
+  aws_request / HttpReply   one raw HTTP/1.1 request (http.client) and its reply
+  AWS_HTTP_STATUS, AWS_GRPC_CODE, aws_msg_*   the error table and the service's messages
+  aws_client_env(...)   a clean environment for AWS clients run as processes (CLI, Node)
 """
 
 import atexit
+import http.client
 import json
 import os
 import re
@@ -382,6 +389,15 @@ class Server:
     def transitions_of(self, name):
         return [b for n, b in self.transitions() if n == name]
 
+    @property
+    def http_port(self):
+        """The AWS REST-JSON door's port (http_port=N on the start-up line); None when the
+        server was started without --http-listen or has not started yet."""
+        if self.startup is None:
+            return None
+        m = HTTP_PORT_RE.search(self.startup.group(0))
+        return int(m.group("http_port")) if m else None
+
 
 def server_argv(flows_path=None, *extra, threads=2, listen="127.0.0.1:0"):
     argv = [APPFLOWD, "--grpc-listen", listen, "--threads", str(threads)]
@@ -449,8 +465,196 @@ class ServerTestCase(unittest.TestCase):
         self.addCleanup(srv.check_stopped_cleanly)
         return srv
 
+    def start_http(self, flows=None, *extra, threads=2, http_threads=2, flows_path=None):
+        """Like start(), with the AWS REST-JSON door too (the Server's .http_port)."""
+        srv = start_http_server(flows, *extra, threads=threads, http_threads=http_threads,
+                                flows_path=flows_path)
+        self.addCleanup(srv.check_stopped_cleanly)
+        return srv
+
     def assertExitedCleanly(self, server, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
         try:
             server.check_stopped_cleanly(sig, timeout)
         except AssertionError as e:
             self.fail(str(e))
+
+
+# ---------------------------------------------------------------------------------------------
+# The AWS REST-JSON door
+
+HTTP_PORT_RE = re.compile(r" http=(?P<http>\S+) http_port=(?P<http_port>\d+)(?= |$)")
+# x-amzn-RequestId: a random (version 4) UUID, lower-case as the server writes it.
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+MAX_BODY = 64 * 1024
+
+# DESIGN.md's error table (README adds the door's own refusals).
+AWS_HTTP_STATUS = {
+    "ValidationException": 400,
+    "SerializationException": 400,
+    "UnsupportedOperationException": 400,
+    "ResourceNotFoundException": 404,
+    "ConflictException": 409,
+    "ServiceQuotaExceededException": 402,
+    "ThrottlingException": 429,
+    "AccessDeniedException": 403,
+    "UnknownOperationException": 404,
+    "MethodNotAllowedException": 405,
+    "RequestEntityTooLargeException": 413,
+    "InternalServerException": 500,
+}
+AWS_GRPC_CODE = {
+    "ValidationException": grpc.StatusCode.INVALID_ARGUMENT,
+    "SerializationException": grpc.StatusCode.INVALID_ARGUMENT,
+    "UnsupportedOperationException": grpc.StatusCode.FAILED_PRECONDITION,
+    "ResourceNotFoundException": grpc.StatusCode.NOT_FOUND,
+    "ConflictException": grpc.StatusCode.ABORTED,
+    "ServiceQuotaExceededException": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "ThrottlingException": grpc.StatusCode.UNAVAILABLE,
+    "AccessDeniedException": grpc.StatusCode.PERMISSION_DENIED,
+    "InternalServerException": grpc.StatusCode.INTERNAL,
+}
+
+
+# The service's messages (src/flows/service.c, table.c; src/bridge/http.c), as every client
+# shows them.
+def aws_msg_not_found(name):
+    return f"Flow {name} does not exist"
+
+
+def aws_msg_on_demand(name):
+    return (f"Flow {name} is an on-demand flow: StopFlow applies only to scheduled and "
+            "event-triggered flows")
+
+
+def aws_msg_cannot_stop(name, status):
+    """status in AWS spelling: Draft, Deprecated, Deleted."""
+    return (f"Flow {name} is in {status} state and cannot be stopped: only Active or Errored "
+            "flows can be")
+
+
+AWS_MSG_NAME_NULL = ("1 validation error detected: Value null at 'flowName' failed to satisfy "
+                     "constraint: Member must not be null")
+AWS_MSG_NAME_TOO_LONG = ("1 validation error detected: Value at 'flowName' failed to satisfy "
+                         "constraint: Member must have length less than or equal to 256")
+AWS_MSG_TOO_LARGE = f"the request body is over the {MAX_BODY}-byte limit"
+
+
+def aws_msg_name_pattern(shown):
+    """shown: the name as the message quotes it (bytes outside printable ASCII as \\xNN)."""
+    return (f"1 validation error detected: Value '{shown}' at 'flowName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9][\\w!@#.-]+")
+
+
+def start_http_server(flows=None, *extra, threads=2, http_threads=2, flows_path=None):
+    """start_server with the AWS REST-JSON door on 127.0.0.1:0 too; .http_port is its port."""
+    srv = start_server(flows, "--http-listen", "127.0.0.1:0", "--http-threads",
+                       str(http_threads), *extra, threads=threads, flows_path=flows_path)
+    if srv.http_port is None:
+        srv.stop()
+        raise AssertionError(f"no http_port= on the start-up line: {srv.startup.group(0)!r}")
+    return srv
+
+
+class HttpReply:
+    """One HTTP reply: status, reason, headers (list of (name, value) as sent), body (bytes),
+    and sockname, the client's local address the request went out on."""
+
+    def __init__(self, status, reason, headers, body, sockname=None):
+        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+        self.sockname = sockname
+
+    def header_values(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def header(self, name):
+        """The header's only value; None when absent. AssertionError when sent more than once."""
+        vals = self.header_values(name)
+        if len(vals) > 1:
+            raise AssertionError(f"header {name} sent {len(vals)} times: {vals}")
+        return vals[0] if vals else None
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    @property
+    def request_id(self):
+        return self.header("x-amzn-RequestId")
+
+    @property
+    def error_type(self):
+        return self.header("x-amzn-ErrorType")
+
+    @property
+    def message(self):
+        """The error body's "message"; AssertionError unless the body is {"message": str}."""
+        body = self.json()
+        if not isinstance(body, dict) or list(body) != ["message"] or not isinstance(
+                body["message"], str):
+            raise AssertionError(f"error body is not {{\"message\": str}}: {self.body!r}")
+        return body["message"]
+
+    def __repr__(self):
+        return f"HttpReply({self.status}, {self.headers!r}, {self.body[:300]!r})"
+
+
+def http_connection(port, timeout=10):
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def aws_request(port, body=b"{}", method="POST", path="/stop-flow", headers=None, conn=None,
+                timeout=10, chunked=False):
+    """Sends one request to the AWS door on 127.0.0.1:port and reads the whole reply.
+    body: bytes, str, a dict/list (sent as JSON) or None (no body); headers replace the
+    default Content-Type: application/json. conn: an http.client.HTTPConnection to reuse (kept
+    open, for keep-alive); else a new connection is opened and closed. chunked: send the body
+    with Transfer-Encoding: chunked (in 8 KiB chunks) instead of a Content-Length."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    hdrs = {"Content-Type": "application/json"} if headers is None else dict(headers)
+    own = conn is None
+    conn = conn or http_connection(port, timeout)
+    try:
+        if chunked:
+            chunks = [body[i:i + 8192] for i in range(0, len(body), 8192)]
+            conn.request(method, path, body=iter(chunks), headers=hdrs, encode_chunked=True)
+        else:
+            conn.request(method, path, body=body, headers=hdrs)
+        sockname = conn.sock.getsockname() if conn.sock is not None else None
+        r = conn.getresponse()
+        data = r.read()
+        return HttpReply(r.status, r.reason, r.getheaders(), data, sockname)
+    finally:
+        if own:
+            conn.close()
+
+
+def aws_stop_flow(port, name, conn=None):
+    """StopFlow over the AWS door: POST /stop-flow {"flowName": name}."""
+    return aws_request(port, {"flowName": name}, conn=conn)
+
+
+def aws_client_env(**more):
+    """A clean environment for AWS clients run as processes (AWS CLI, Node): dummy
+    credentials, region us-east-1, empty config and credentials files and HOME in a temporary
+    directory, no pager, no instance metadata, no proxy; PATH from this process."""
+    home = tempdir("appflowd-e2e-awshome-")
+    config = os.path.join(home, "config")
+    creds = os.path.join(home, "credentials")
+    for p in (config, creds):
+        open(p, "w").close()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": config,
+        "AWS_SHARED_CREDENTIALS_FILE": creds,
+        "AWS_PAGER": "",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    env.update(more)
+    return env
