@@ -8,22 +8,25 @@ set -euo pipefail
 out=${1:?usage: gen.sh OUTDIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 googleapis=/usr/share/gocode/src/github.com/gogo/googleapis
+grpcproto=/usr/share/grpc-proto
 wkt=/usr/include
 
 # Our contract and the standard protos its generated code needs: google.api annotations
-# (imported by the contract), google.rpc.Status + ErrorInfo (gRPC error details).
+# (imported by the contract), google.rpc.Status + ErrorInfo (gRPC error details), and the
+# gRPC health and reflection services (v1 only: v1alpha is the same on the wire).
 server_protos=(
   appflow/v1/appflow.proto
   google/api/annotations.proto google/api/http.proto google/protobuf/descriptor.proto
   google/rpc/status.proto google/rpc/error_details.proto
   google/protobuf/any.proto google/protobuf/duration.proto
+  grpc/health/v1/health.proto grpc/reflection/v1/reflection.proto
 )
 client_protos=(
   appflow/v1/appflow.proto
   google/rpc/status.proto google/rpc/error_details.proto
   google/protobuf/any.proto google/protobuf/duration.proto
 )
-incs=(-I "$root/proto" -I "$googleapis" -I "$wkt")
+incs=(-I "$root/proto" -I "$googleapis" -I "$grpcproto" -I "$wkt")
 
 rm -rf "$out/pbc" "$out/nanopb"
 mkdir -p "$out/pbc" "$out/nanopb"
@@ -32,6 +35,11 @@ protoc "${incs[@]}" --c_out="$out/pbc" "${server_protos[@]}"
 protoc "${incs[@]}" --plugin=protoc-gen-nanopb=/usr/bin/protoc-gen-nanopb \
   --nanopb_opt="-q -f $root/proto/client.options -x google/api/annotations.proto" \
   --nanopb_out="$out/nanopb" "${client_protos[@]}"
-# Descriptor set for reflection (issue 4) and for clients that want the schema.
+# The descriptors server reflection serves: every service appflowd offers, with everything they
+# import, and google.rpc.ErrorInfo so clients can show error details. Clients (grpcurl,
+# buf curl) take field and JSON names from these.
 protoc "${incs[@]}" --include_imports --include_source_info \
-  --descriptor_set_out="$out/appflow.protoset" appflow/v1/appflow.proto
+  --descriptor_set_out="$out/appflow.protoset" appflow/v1/appflow.proto \
+  google/rpc/status.proto google/rpc/error_details.proto \
+  grpc/health/v1/health.proto grpc/reflection/v1/reflection.proto \
+  grpc/reflection/v1alpha/reflection.proto

@@ -1,12 +1,15 @@
 /* appflowd: flags, configuration, signals and wiring. Everything else lives in the modules
- * under src/flows (the service) and src/grpc (the gRPC door). */
+ * under src/flows (the service), src/grpc (the gRPC door) and src/bridge (the AWS door). */
 #include "bridge/http.h"
 #include "common/listen.h"
 #include "flows/log.h"
 #include "flows/seed.h"
 #include "flows/service.h"
+#include "grpc/protoset.h"
+#include "grpc/reflection.h"
 #include "grpc/server.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <grpc/grpc.h>
 #include <grpc/support/log.h>
@@ -25,6 +28,7 @@
 
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 1
+#define PEM_MAX (1 << 20)
 
 typedef struct options {
   const char *grpc_listen;
@@ -32,28 +36,52 @@ typedef struct options {
   const char *flows;
   const char *region;
   const char *account;
+  const char *tls_cert, *tls_key, *tls_client_ca; /* file names */
   int threads;
   int http_threads;
+  int max_receive_bytes;
+  int max_concurrent_streams;
+  double min_ping_seconds;
+  int max_ping_strikes;
+  double max_idle_seconds;
   double grace;
   af_log_level log_level;
 } options;
 
 static void usage(FILE *out) {
-  fprintf(out, "usage: appflowd [options]\n"
-               "Serves Amazon AppFlow's flow-control API (StopFlow) over gRPC\n"
-               "(appflow.v1.AppFlowService).\n"
-               "\n"
-               "  --grpc-listen ADDR   gRPC address, HOST:PORT (default 127.0.0.1:50051;\n"
-               "                       port 0 picks a free port, printed at start-up)\n"
-               "  --flows FILE         seed the flow table from FILE (JSON array; see README)\n"
-               "  --region R           region in flow ARNs (default us-east-1)\n"
-               "  --account A          12-digit account id in flow ARNs (default 000000000000)\n"
-               "  --threads N          gRPC completion-queue threads (default: number of cores)\n"
-               "  --shutdown-grace S   seconds in-flight calls get to finish on SIGINT/SIGTERM\n"
-               "                       (default 5)\n"
-               "  --log-level L        error, warn, info or debug (default info)\n"
-               "  --help               show this help and exit\n"
-               "  --version            show the version and exit\n");
+  fprintf(out,
+          "usage: appflowd [options]\n"
+          "Serves Amazon AppFlow's flow-control API (StopFlow) over gRPC\n"
+          "(appflow.v1.AppFlowService, with health and reflection) and AWS REST-JSON.\n"
+          "\n"
+          "  --grpc-listen ADDR     gRPC address, HOST:PORT (default 127.0.0.1:50051; port 0\n"
+          "                         picks a free port, printed at start-up)\n"
+          "  --http-listen ADDR     also serve AWS REST-JSON (POST /stop-flow ...) on HOST:PORT,\n"
+          "                         for aws --endpoint-url http://ADDR (default: off)\n"
+          "  --flows FILE           seed the flow table from FILE (JSON array; see README)\n"
+          "  --region R             region in flow ARNs (default us-east-1)\n"
+          "  --account A            12-digit account id in flow ARNs (default 000000000000)\n"
+          "  --threads N            gRPC completion-queue threads (default: number of cores)\n"
+          "  --http-threads N       HTTP server threads (default: number of cores)\n"
+          "  --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
+          "  --tls-key FILE         and this PEM private key (both or neither)\n"
+          "  --tls-client-ca FILE   require client certificates signed by this PEM CA (mTLS)\n"
+          "  --max-receive-bytes N  largest gRPC request accepted (default 65536)\n"
+          "  --max-concurrent-streams N\n"
+          "                         gRPC calls at once on one connection (default 100)\n"
+          "  --keepalive-min-ping S clients may ping at most every S seconds without calls\n"
+          "                         (default 10)\n"
+          "  --keepalive-max-strikes N\n"
+          "                         pings too soon before the connection is closed (default 2;\n"
+          "                         0 = no limit)\n"
+          "  --max-connection-idle S\n"
+          "                         close gRPC connections idle this long (default 1800;\n"
+          "                         0 = never)\n"
+          "  --shutdown-grace S     seconds in-flight calls get to finish on SIGINT/SIGTERM\n"
+          "                         (default 5)\n"
+          "  --log-level L          error, warn, info or debug (default info)\n"
+          "  --help                 show this help and exit\n"
+          "  --version              show the version and exit\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...) {
@@ -85,14 +113,29 @@ static int parse_double(const char *s, double min, double max, double *out) {
   return 0;
 }
 
+/* gRPC's and libmicrohttpd's own errors for a malformed address are cryptic: check it here. */
+static int valid_listen(const char *addr) {
+  char host[256];
+  int port;
+  return af_listen_split(addr, host, sizeof host, &port) == 0;
+}
+
 enum {
   OPT_GRPC_LISTEN = 256,
   OPT_HTTP_LISTEN,
-  OPT_HTTP_THREADS,
   OPT_FLOWS,
   OPT_REGION,
   OPT_ACCOUNT,
   OPT_THREADS,
+  OPT_HTTP_THREADS,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_TLS_CLIENT_CA,
+  OPT_MAX_RECEIVE,
+  OPT_MAX_STREAMS,
+  OPT_MIN_PING,
+  OPT_PING_STRIKES,
+  OPT_MAX_IDLE,
   OPT_GRACE,
   OPT_LOG_LEVEL,
   OPT_HELP,
@@ -102,43 +145,54 @@ enum {
 static const struct option long_options[] = {
     {"grpc-listen", required_argument, NULL, OPT_GRPC_LISTEN},
     {"http-listen", required_argument, NULL, OPT_HTTP_LISTEN},
-    {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"flows", required_argument, NULL, OPT_FLOWS},
     {"region", required_argument, NULL, OPT_REGION},
     {"account", required_argument, NULL, OPT_ACCOUNT},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"max-receive-bytes", required_argument, NULL, OPT_MAX_RECEIVE},
+    {"max-concurrent-streams", required_argument, NULL, OPT_MAX_STREAMS},
+    {"keepalive-min-ping", required_argument, NULL, OPT_MIN_PING},
+    {"keepalive-max-strikes", required_argument, NULL, OPT_PING_STRIKES},
+    {"max-connection-idle", required_argument, NULL, OPT_MAX_IDLE},
     {"shutdown-grace", required_argument, NULL, OPT_GRACE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
 
-/* gRPC's and libmicrohttpd's own errors for a malformed address are cryptic: check it here. */
-static int valid_listen(const char *addr) {
-  char host[256];
-  int port;
-  return af_listen_split(addr, host, sizeof host, &port) == 0;
+/* A whole-number flag within [min, max]; -1 to go on, or an exit status. */
+static int int_flag(const char *flag, const char *arg, long min, long max, int *out) {
+  long v;
+  if (parse_int(arg, min, max, &v) != 0)
+    return bad_usage("%s takes a whole number from %ld to %ld, not '%s'", flag, min, max, arg);
+  *out = (int)v;
+  return -1;
+}
+
+static int seconds_flag(const char *flag, const char *arg, double max, double *out) {
+  if (parse_double(arg, 0, max, out) != 0)
+    return bad_usage("%s takes seconds from 0 to %.0f, not '%s'", flag, max, arg);
+  return -1;
+}
+
+static int listen_flag(const char *flag, const char *arg, const char **out) {
+  if (!valid_listen(arg))
+    return bad_usage("%s takes HOST:PORT (e.g. 127.0.0.1:50051), not '%s'", flag, arg);
+  *out = arg;
+  return -1;
 }
 
 /* Returns -1 to go on, or an exit status. */
 static int apply_option(options *o, int c, const char *arg) {
-  long v;
   switch (c) {
   case OPT_GRPC_LISTEN:
-    if (!valid_listen(arg))
-      return bad_usage("--grpc-listen takes HOST:PORT (e.g. 127.0.0.1:50051), not '%s'", arg);
-    o->grpc_listen = arg;
-    return -1;
+    return listen_flag("--grpc-listen", arg, &o->grpc_listen);
   case OPT_HTTP_LISTEN:
-    if (!valid_listen(arg))
-      return bad_usage("--http-listen takes HOST:PORT (e.g. 127.0.0.1:8080), not '%s'", arg);
-    o->http_listen = arg;
-    return -1;
-  case OPT_HTTP_THREADS:
-    if (parse_int(arg, 1, 256, &v) != 0)
-      return bad_usage("--http-threads takes a whole number from 1 to 256, not '%s'", arg);
-    o->http_threads = (int)v;
-    return -1;
+    return listen_flag("--http-listen", arg, &o->http_listen);
   case OPT_FLOWS:
     o->flows = arg;
     return -1;
@@ -149,14 +203,30 @@ static int apply_option(options *o, int c, const char *arg) {
     o->account = arg;
     return -1;
   case OPT_THREADS:
-    if (parse_int(arg, 1, 256, &v) != 0)
-      return bad_usage("--threads takes a whole number from 1 to 256, not '%s'", arg);
-    o->threads = (int)v;
+    return int_flag("--threads", arg, 1, 256, &o->threads);
+  case OPT_HTTP_THREADS:
+    return int_flag("--http-threads", arg, 1, 256, &o->http_threads);
+  case OPT_TLS_CERT:
+    o->tls_cert = arg;
     return -1;
+  case OPT_TLS_KEY:
+    o->tls_key = arg;
+    return -1;
+  case OPT_TLS_CLIENT_CA:
+    o->tls_client_ca = arg;
+    return -1;
+  case OPT_MAX_RECEIVE:
+    return int_flag("--max-receive-bytes", arg, 1024, 64 << 20, &o->max_receive_bytes);
+  case OPT_MAX_STREAMS:
+    return int_flag("--max-concurrent-streams", arg, 1, 100000, &o->max_concurrent_streams);
+  case OPT_MIN_PING:
+    return seconds_flag("--keepalive-min-ping", arg, 86400, &o->min_ping_seconds);
+  case OPT_PING_STRIKES:
+    return int_flag("--keepalive-max-strikes", arg, 0, 1000, &o->max_ping_strikes);
+  case OPT_MAX_IDLE:
+    return seconds_flag("--max-connection-idle", arg, 86400 * 24, &o->max_idle_seconds);
   case OPT_GRACE:
-    if (parse_double(arg, 0, 3600, &o->grace) != 0)
-      return bad_usage("--shutdown-grace takes seconds from 0 to 3600, not '%s'", arg);
-    return -1;
+    return seconds_flag("--shutdown-grace", arg, 3600, &o->grace);
   case OPT_LOG_LEVEL:
     if (af_log_level_parse(arg, &o->log_level) != 0)
       return bad_usage("--log-level takes error, warn, info or debug, not '%s'", arg);
@@ -173,11 +243,25 @@ static int apply_option(options *o, int c, const char *arg) {
   }
 }
 
+static int check_options(const options *o) {
+  if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+    return bad_usage("--tls-cert and --tls-key go together: give both or neither");
+  if (o->tls_client_ca != NULL && o->tls_cert == NULL)
+    return bad_usage("--tls-client-ca needs --tls-cert and --tls-key: mTLS is TLS first");
+  return -1;
+}
+
 static int parse_options(int argc, char **argv, options *o) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int ncores = cores > 0 ? (int)cores : 1;
   *o = (options){.grpc_listen = "127.0.0.1:50051",
-                 .threads = cores > 0 ? (int)cores : 1,
-                 .http_threads = cores > 0 ? (int)cores : 1,
+                 .threads = ncores,
+                 .http_threads = ncores,
+                 .max_receive_bytes = AF_GRPC_DEFAULT_MAX_RECEIVE,
+                 .max_concurrent_streams = AF_GRPC_DEFAULT_MAX_STREAMS,
+                 .min_ping_seconds = AF_GRPC_DEFAULT_MIN_PING_MS / 1000.0,
+                 .max_ping_strikes = AF_GRPC_DEFAULT_PING_STRIKES,
+                 .max_idle_seconds = AF_GRPC_DEFAULT_MAX_IDLE_MS / 1000.0,
                  .grace = 5,
                  .log_level = AF_LOG_INFO};
   opterr = 1; /* getopt names an unknown flag or missing argument itself */
@@ -189,6 +273,55 @@ static int parse_options(int argc, char **argv, options *o) {
   }
   if (optind < argc)
     return bad_usage("unexpected argument '%s'", argv[optind]);
+  return check_options(o);
+}
+
+/* Reads a PEM file for a TLS flag; NULL (after saying why) when it cannot be used. */
+static char *read_pem(const char *flag, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "appflowd: %s %s: %s\n", flag, path, strerror(errno));
+    return NULL;
+  }
+  char *buf = malloc(PEM_MAX + 1);
+  size_t n = buf ? fread(buf, 1, PEM_MAX, f) : 0;
+  int failed = ferror(f);
+  fclose(f);
+  if (buf == NULL || failed || n == PEM_MAX) {
+    fprintf(stderr, "appflowd: %s %s: %s\n", flag, path,
+            failed ? strerror(errno) : "cannot read it (is it over 1 MiB?)");
+    free(buf);
+    return NULL;
+  }
+  buf[n] = '\0';
+  if (strstr(buf, "-----BEGIN ") == NULL) {
+    fprintf(stderr, "appflowd: %s %s: not a PEM file (no -----BEGIN line)\n", flag, path);
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+typedef struct pems {
+  char *cert, *key, *ca;
+} pems;
+
+static void free_pems(pems *p) {
+  free(p->cert);
+  free(p->key);
+  free(p->ca);
+}
+
+static int load_pems(const options *o, pems *p) {
+  *p = (pems){NULL, NULL, NULL};
+  if (o->tls_cert == NULL)
+    return 0;
+  p->cert = read_pem("--tls-cert", o->tls_cert);
+  p->key = p->cert ? read_pem("--tls-key", o->tls_key) : NULL;
+  p->ca = p->key && o->tls_client_ca ? read_pem("--tls-client-ca", o->tls_client_ca) : NULL;
+  if (p->cert && p->key && (p->ca || !o->tls_client_ca))
+    return 0;
+  free_pems(p);
   return -1;
 }
 
@@ -223,29 +356,51 @@ static void announce(const options *o, size_t nflows, const af_grpc_server *grpc
   if (http != NULL)
     snprintf(http_part, sizeof http_part, " http=%s http_port=%d", o->http_listen,
              af_bridge_server_port(http));
-  fprintf(stderr, "appflowd %s listening: grpc=%s port=%d%s flows=%zu threads=%d region=%s\n",
+  fprintf(stderr, "appflowd %s listening: grpc=%s port=%d%s flows=%zu threads=%d region=%s%s\n",
           AF_VERSION, o->grpc_listen, af_grpc_server_port(grpc), http_part, nflows, o->threads,
-          o->region ? o->region : "us-east-1");
+          o->region ? o->region : "us-east-1",
+          o->tls_client_ca ? " tls=mutual" : (o->tls_cert ? " tls=on" : ""));
   fflush(stderr);
 }
 
-static int serve(const options *o, af_flows *svc, size_t nflows, const af_log *log,
+static af_grpc_config grpc_config(const options *o, const pems *p, const af_reflection *refl,
+                                  const af_log *log) {
+  return (af_grpc_config){.listen = o->grpc_listen,
+                          .threads = o->threads,
+                          .max_receive_bytes = o->max_receive_bytes,
+                          .max_concurrent_streams = o->max_concurrent_streams,
+                          .min_ping_interval_ms = (int)(o->min_ping_seconds * 1000),
+                          .max_ping_strikes = o->max_ping_strikes == 0 ? -1 : o->max_ping_strikes,
+                          .max_connection_idle_ms =
+                              o->max_idle_seconds == 0 ? -1 : (int)(o->max_idle_seconds * 1000),
+                          .tls = {p->cert, p->key, p->ca},
+                          .reflection = refl,
+                          .log = log};
+}
+
+static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, const af_log *log,
                  const sigset_t *signals) {
+  static const char *const services[] = {"appflow.v1.AppFlowService", "grpc.health.v1.Health",
+                                         "grpc.reflection.v1.ServerReflection",
+                                         "grpc.reflection.v1alpha.ServerReflection", NULL};
   af_error err;
-  af_grpc_config gc = {.listen = o->grpc_listen, .threads = o->threads, .log = log};
-  af_grpc_server *grpc = af_grpc_server_start(&gc, svc, &err);
-  if (grpc == NULL) {
-    fprintf(stderr, "appflowd: %s\n", err.message);
+  af_reflection *refl = af_reflection_new(af_protoset, af_protoset_len, services, &err);
+  if (refl == NULL) {
+    fprintf(stderr, "appflowd: reflection: %s\n", err.message);
     return EXIT_RUNTIME;
   }
+  af_grpc_config gc = grpc_config(o, p, refl, log);
+  af_grpc_server *grpc = af_grpc_server_start(&gc, svc, &err);
   af_bridge_server *http = NULL;
-  if (o->http_listen != NULL) {
+  if (grpc != NULL && o->http_listen != NULL) {
     af_bridge_config hc = {.listen = o->http_listen, .threads = o->http_threads, .log = log};
-    if ((http = af_bridge_server_start(&hc, svc, &err)) == NULL) {
-      fprintf(stderr, "appflowd: %s\n", err.message);
-      af_grpc_server_stop(grpc, 0);
-      return EXIT_RUNTIME;
-    }
+    http = af_bridge_server_start(&hc, svc, &err);
+  }
+  if (grpc == NULL || (o->http_listen != NULL && http == NULL)) {
+    fprintf(stderr, "appflowd: %s\n", err.message);
+    af_grpc_server_stop(grpc, 0);
+    af_reflection_free(refl);
+    return EXIT_RUNTIME;
   }
   announce(o, nflows, grpc, http);
   int sig = 0;
@@ -253,6 +408,7 @@ static int serve(const options *o, af_flows *svc, size_t nflows, const af_log *l
   af_log_printf(log, AF_LOG_INFO, "%s: shutting down (grace %.1fs)", strsignal(sig), o->grace);
   af_bridge_server_stop(http);
   af_grpc_server_stop(grpc, o->grace);
+  af_reflection_free(refl);
   af_log_printf(log, AF_LOG_INFO, "stopped");
   return 0;
 }
@@ -271,7 +427,8 @@ int main(int argc, char **argv) {
     return err.code == AF_ERR_VALIDATION ? EXIT_USAGE : EXIT_RUNTIME;
   }
   size_t nflows = 0;
-  if (o.flows != NULL && load_flows(svc, o.flows, &nflows) != 0) {
+  pems p;
+  if ((o.flows != NULL && load_flows(svc, o.flows, &nflows) != 0) || load_pems(&o, &p) != 0) {
     af_flows_free(svc);
     return EXIT_USAGE;
   }
@@ -280,8 +437,9 @@ int main(int argc, char **argv) {
   if (o.log_level < AF_LOG_DEBUG)
     gpr_set_log_function(drop_grpc_log);
   grpc_init();
-  rc = serve(&o, svc, nflows, &log, &signals);
+  rc = serve(&o, &p, svc, nflows, &log, &signals);
   grpc_shutdown();
+  free_pems(&p);
   af_flows_free(svc);
   return rc;
 }

@@ -27,7 +27,8 @@ enum af_rpc_code {
 /* XX(name, AWS error type, HTTP status, gRPC code). SERIALIZATION is a request that cannot be
  * decoded at all (bad protobuf or JSON), the type AWS's REST-JSON services use for it;
  * UNKNOWN_OPERATION, METHOD_NOT_ALLOWED and REQUEST_TOO_LARGE are the doors' own refusals
- * (no such method or path, a known path with the wrong HTTP method, a body over the limit). */
+ * (no such method or path, a known path with the wrong HTTP method, a body over the limit);
+ * UNAVAILABLE is a server on its way down. */
 #define AF_ERR_MAP(XX)                                                                             \
   XX(VALIDATION, "ValidationException", 400, AF_RPC_INVALID_ARGUMENT)                              \
   XX(SERIALIZATION, "SerializationException", 400, AF_RPC_INVALID_ARGUMENT)                        \
@@ -38,6 +39,7 @@ enum af_rpc_code {
   XX(SERVICE_QUOTA_EXCEEDED, "ServiceQuotaExceededException", 402, AF_RPC_RESOURCE_EXHAUSTED)      \
   XX(THROTTLING, "ThrottlingException", 429, AF_RPC_UNAVAILABLE)                                   \
   XX(ACCESS_DENIED, "AccessDeniedException", 403, AF_RPC_PERMISSION_DENIED)                        \
+  XX(UNAVAILABLE, "ServiceUnavailableException", 503, AF_RPC_UNAVAILABLE)                          \
   XX(UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED)                    \
   XX(METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED)                   \
   XX(REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413, AF_RPC_RESOURCE_EXHAUSTED)          \

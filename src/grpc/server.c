@@ -1,8 +1,8 @@
 #include "grpc/server.h"
 
 #include "common/listen.h"
-
 #include "grpc/decode.h"
+#include "grpc/health.h"
 #include "grpc/status.h"
 
 #include <errno.h>
@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +32,16 @@ _Static_assert((int)AF_RPC_UNIMPLEMENTED == (int)GRPC_STATUS_UNIMPLEMENTED, "cod
 _Static_assert((int)AF_RPC_INTERNAL == (int)GRPC_STATUS_INTERNAL, "codes");
 _Static_assert((int)AF_RPC_UNAVAILABLE == (int)GRPC_STATUS_UNAVAILABLE, "codes");
 
-/* Calls kept requested per method, so a burst finds one ready (32-64 measured enough). */
-#define CALLS_PER_METHOD 64
-/* Calls kept requested for methods we do not serve; each is answered at once. */
+/* Calls kept requested per AppFlow method, so a burst finds one ready (32-64 measured
+ * enough); fewer for the platform services, whose calls are rare. A health watch holds its
+ * slot for as long as the client watches. */
+#define RPC_CALLS 64
+#define HEALTH_CHECK_CALLS 8
+#define HEALTH_WATCH_CALLS 16
+#define REFLECTION_CALLS 8
 #define UNKNOWN_CALLS 4
+
+#define HEALTH_NOT_SERVING 2 /* grpc.health.v1 ServingStatus */
 
 typedef struct af_grpc_server af_grpc_server;
 typedef struct slot slot;
@@ -43,24 +51,52 @@ typedef struct tag {
   void (*on_event)(af_grpc_server *s, struct tag *t, bool ok);
 } tag;
 
-/* A slot waits for a call (REQUESTED), reads its message (RECEIVING), answers (ANSWERING). */
-enum slot_state { SLOT_REQUESTED, SLOT_RECEIVING, SLOT_ANSWERING };
+typedef enum method_kind {
+  M_RPC,          /* an AppFlow RPC: unary, through af_flows_rpcs */
+  M_HEALTH_CHECK, /* unary */
+  M_HEALTH_WATCH, /* one request, a stream of statuses */
+  M_REFLECTION,   /* a stream of requests, one response each */
+  M_UNKNOWN       /* any other method: UNIMPLEMENTED */
+} method_kind;
 
-/* One requested call: waits for a request, answers it, is requested again. */
+typedef struct method {
+  const char *path; /* NULL for M_UNKNOWN */
+  method_kind kind;
+  const af_rpc *rpc; /* M_RPC only */
+  int calls;         /* slots kept requested */
+  void *handle;      /* gRPC's registered-method handle */
+} method;
+
+/* What a slot's call is doing; each state but WATCHING has one batch in flight on `base`. */
+enum slot_state {
+  SLOT_REQUESTED,     /* waiting for a call */
+  SLOT_RECEIVING,     /* reading a request message */
+  SLOT_STREAMING,     /* reflection: a response out and the next request being read */
+  SLOT_WATCH_SENDING, /* health watch: a status going out */
+  SLOT_WATCHING,      /* health watch: idle until shutdown or the client leaves */
+  SLOT_FINISHING,     /* the final status going out */
+  SLOT_DONE           /* health watch: final status sent, client not yet gone */
+};
+
+/* One requested call: waits for a call, serves it, is requested again. */
 struct slot {
-  tag base;
+  tag base;  /* the call's batches */
+  tag close; /* RECV_CLOSE_ON_SERVER of a health watch, which stays open */
   enum slot_state state;
-  const af_rpc *rpc; /* NULL: a method we do not serve */
-  void *method;      /* gRPC's registered-method handle */
+  const method *m;
   grpc_call *call;
   gpr_timespec deadline;
   grpc_metadata_array request_md;
   grpc_call_details details; /* for unknown methods only */
-  grpc_byte_buffer *payload;
-  grpc_byte_buffer *reply;
+  grpc_byte_buffer *payload; /* the message last received */
+  grpc_byte_buffer *reply;   /* the message being sent */
   grpc_slice status_message;
   grpc_metadata trailer;
   int cancelled;
+  bool md_sent;       /* initial metadata has gone out */
+  bool close_pending; /* `close` has a batch in flight */
+  bool close_done;
+  pthread_mutex_t watch_lock; /* a watch's state, shared with the stopping thread */
   af_arena arena;
 };
 
@@ -68,121 +104,42 @@ struct af_grpc_server {
   grpc_server *server;
   grpc_completion_queue *cq;
   af_flows *svc;
+  const af_reflection *reflection;
   const af_log *log;
   int port;
   atomic_bool stopping;
+  atomic_bool serving; /* what health reports; false once shutdown begins */
   tag shutdown_tag;
   pthread_mutex_t lock;  /* guards in_flight and drained */
   pthread_cond_t change; /* signalled when either changes */
-  int in_flight;         /* calls handed to us and not yet answered */
+  int in_flight;         /* calls handed to us and not yet over */
   bool drained;
   int nthreads;
   pthread_t *threads;
+  size_t nmethods;
+  method *methods;
   size_t nslots;
   slot *slots;
 };
 
+static slot *slot_of(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot, base)); }
+static slot *slot_of_close(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot, close)); }
+
 static void slot_request(af_grpc_server *s, slot *sl);
 
-/* ---- answering ---- */
+/* ---- bookkeeping ---- */
 
-static grpc_byte_buffer *encode_reply(const ProtobufCMessage *resp) {
-  size_t len = protobuf_c_message_get_packed_size(resp);
-  grpc_slice slice = grpc_slice_malloc(len);
-  protobuf_c_message_pack(resp, GRPC_SLICE_START_PTR(slice));
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
-  return bb;
-}
-
-/* Reads the whole payload (possibly compressed, so never through data.raw) and decodes it. */
-static af_err decode_request(slot *sl, ProtobufCMessage **req, af_error *err) {
-  if (sl->payload == NULL)
-    return af_error_set(err, AF_ERR_SERIALIZATION, "the call carried no request message");
-  grpc_byte_buffer_reader reader;
-  if (!grpc_byte_buffer_reader_init(&reader, sl->payload))
-    return af_error_set(err, AF_ERR_SERIALIZATION, "the request message could not be read");
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  af_err rc = af_grpc_decode(sl->rpc->input, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all),
-                             &sl->arena, req, err);
-  grpc_slice_unref(all);
-  return rc;
-}
-
-/* Runs the RPC; on success sets sl->reply. */
-static af_err run_rpc(af_grpc_server *s, slot *sl, af_error *err) {
-  ProtobufCMessage *req;
-  af_err rc = decode_request(sl, &req, err);
-  if (rc != AF_OK)
-    return rc;
-  ProtobufCMessage *resp = af_arena_alloc(&sl->arena, sl->rpc->output->sizeof_message);
-  if (resp == NULL)
-    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
-  protobuf_c_message_init(sl->rpc->output, resp);
-  rc = sl->rpc->handler(s->svc, req, resp, &sl->arena, err);
-  if (rc == AF_OK)
-    sl->reply = encode_reply(resp);
-  return rc;
-}
-
-static void answer(af_grpc_server *s, slot *sl, af_err rc, const af_error *err) {
-  grpc_op ops[4];
-  memset(ops, 0, sizeof ops);
-  size_t n = 0;
-  ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-  if (rc == AF_OK) {
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n++].data.send_message.send_message = sl->reply;
-  }
-  grpc_op *st = &ops[n++];
-  st->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-  st->data.send_status_from_server.status = (grpc_status_code)af_err_rpc_code(rc);
-  if (rc != AF_OK) {
-    uint8_t *details;
-    size_t len;
-    sl->status_message = grpc_slice_from_copied_string(err->message);
-    st->data.send_status_from_server.status_details = &sl->status_message;
-    if (af_grpc_status_details(err, &sl->arena, &details, &len) == 0) {
-      sl->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
-      sl->trailer.value = grpc_slice_from_copied_buffer((const char *)details, len);
-      st->data.send_status_from_server.trailing_metadata = &sl->trailer;
-      st->data.send_status_from_server.trailing_metadata_count = 1;
-    }
-  }
-  ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
-  sl->state = SLOT_ANSWERING;
-  grpc_call_error e = grpc_call_start_batch(sl->call, ops, n, &sl->base, NULL);
-  if (e != GRPC_CALL_OK) {
-    af_log_printf(s->log, AF_LOG_ERROR, "grpc_call_start_batch failed (%d)", (int)e);
-    sl->base.on_event(s, &sl->base, false);
-  }
-}
-
-static void handle_call(af_grpc_server *s, slot *sl) {
-  af_error err = {AF_OK, ""};
-  af_err rc;
-  if (sl->rpc == NULL) {
-    char method[256];
-    size_t len = GRPC_SLICE_LENGTH(sl->details.method);
-    rc = af_error_set(&err, AF_ERR_UNKNOWN_OPERATION,
-                      "unknown method %s: appflowd serves appflow.v1.AppFlowService",
-                      af_escape(method, sizeof method,
-                                (const char *)GRPC_SLICE_START_PTR(sl->details.method), len));
-  } else {
-    rc = run_rpc(s, sl, &err);
-  }
-  if (rc != AF_OK)
-    af_log_printf(s->log, AF_LOG_DEBUG, "%s: %s: %s", sl->rpc ? sl->rpc->name : "?",
-                  af_err_type(rc), err.message);
-  answer(s, sl, rc, &err);
+static void count_call(af_grpc_server *s, int delta) {
+  pthread_mutex_lock(&s->lock);
+  s->in_flight += delta;
+  pthread_cond_broadcast(&s->change);
+  pthread_mutex_unlock(&s->lock);
 }
 
 /* Frees what one call used and makes the slot ready for the next. */
 static void slot_reset(slot *sl) {
   if (sl->call != NULL)
-    grpc_call_unref(sl->call);
+    grpc_call_unref(sl->call); /* cancels the call if it is not over */
   sl->call = NULL;
   grpc_byte_buffer_destroy(sl->payload);
   grpc_byte_buffer_destroy(sl->reply);
@@ -195,62 +152,370 @@ static void slot_reset(slot *sl) {
   grpc_metadata_array_init(&sl->request_md);
   grpc_call_details_destroy(&sl->details);
   grpc_call_details_init(&sl->details);
+  sl->md_sent = sl->close_pending = sl->close_done = false;
   af_arena_reset(&sl->arena);
 }
 
-static void count_call(af_grpc_server *s, int delta) {
-  pthread_mutex_lock(&s->lock);
-  s->in_flight += delta;
-  pthread_cond_broadcast(&s->change);
-  pthread_mutex_unlock(&s->lock);
+/* The call is over (answered, or gone): free it and wait for the next. */
+static void slot_finish(af_grpc_server *s, slot *sl) {
+  slot_reset(sl);
+  count_call(s, -1);
+  if (!atomic_load(&s->stopping))
+    slot_request(s, sl);
 }
 
-/* Calls are handed over on their headers (GRPC_SRM_PAYLOAD_NONE), so a call that has begun
- * when shutdown starts is ours to finish even if its message is still on the way. */
+/* A batch that cannot even start is a bug in the ops: say so and drop the call, which
+ * unref cancels, rather than leave it hanging. */
+static bool start_batch(af_grpc_server *s, slot *sl, tag *t, const grpc_op *ops, size_t n) {
+  grpc_call_error e = grpc_call_start_batch(sl->call, ops, n, t, NULL);
+  if (e == GRPC_CALL_OK)
+    return true;
+  af_log_printf(s->log, AF_LOG_ERROR, "grpc_call_start_batch failed (%d)", (int)e);
+  return false;
+}
+
+/* ---- sending ---- */
+
+static grpc_byte_buffer *bytes_to_buffer(const uint8_t *data, size_t len) {
+  grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
+}
+
+static grpc_byte_buffer *message_to_buffer(const ProtobufCMessage *msg) {
+  size_t len = protobuf_c_message_get_packed_size(msg);
+  grpc_slice slice = grpc_slice_malloc(len);
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
+}
+
+/* Appends SEND_INITIAL_METADATA the first time a call sends anything. */
+static size_t add_initial_md(slot *sl, grpc_op *ops, size_t n) {
+  if (!sl->md_sent) {
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    sl->md_sent = true;
+  }
+  return n;
+}
+
+/* Fills a SEND_STATUS_FROM_SERVER op: rc's code, and for errors the message and
+ * grpc-status-details-bin. */
+static void status_op(slot *sl, grpc_op *op, af_err rc, const af_error *err) {
+  op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  op->data.send_status_from_server.status = (grpc_status_code)af_err_rpc_code(rc);
+  if (rc == AF_OK)
+    return;
+  uint8_t *details;
+  size_t len;
+  sl->status_message = grpc_slice_from_copied_string(err->message);
+  op->data.send_status_from_server.status_details = &sl->status_message;
+  if (af_grpc_status_details(err, &sl->arena, &details, &len) == 0) {
+    sl->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+    sl->trailer.value = grpc_slice_from_copied_buffer((const char *)details, len);
+    op->data.send_status_from_server.trailing_metadata = &sl->trailer;
+    op->data.send_status_from_server.trailing_metadata_count = 1;
+  }
+}
+
+/* Ends the call: sl->reply (if any), then the status for rc. */
+static void send_final(af_grpc_server *s, slot *sl, af_err rc, const af_error *err) {
+  grpc_op ops[4];
+  memset(ops, 0, sizeof ops);
+  size_t n = add_initial_md(sl, ops, 0);
+  if (sl->reply != NULL) {
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = sl->reply;
+  }
+  status_op(sl, &ops[n++], rc, err);
+  if (!sl->close_pending) {
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
+  }
+  sl->state = SLOT_FINISHING;
+  if (rc != AF_OK)
+    af_log_printf(s->log, AF_LOG_DEBUG, "%s: %s: %s", sl->m->path ? sl->m->path : "?",
+                  af_err_type(rc), err->message);
+  if (!start_batch(s, sl, &sl->base, ops, n) && !sl->close_pending)
+    slot_finish(s, sl);
+}
+
 static void start_receive(af_grpc_server *s, slot *sl) {
   grpc_op op;
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &sl->payload;
   sl->state = SLOT_RECEIVING;
-  grpc_call_error e = grpc_call_start_batch(sl->call, &op, 1, &sl->base, NULL);
-  if (e != GRPC_CALL_OK) {
-    af_log_printf(s->log, AF_LOG_ERROR, "grpc_call_start_batch failed (%d)", (int)e);
-    sl->base.on_event(s, &sl->base, false);
+  if (!start_batch(s, sl, &sl->base, &op, 1))
+    slot_finish(s, sl);
+}
+
+/* ---- answering ---- */
+
+/* The received message's bytes (possibly decompressed, so never read through data.raw).
+ * Returns false when there is no message (the client closed its side). */
+static bool read_payload(slot *sl, grpc_slice *out) {
+  grpc_byte_buffer_reader reader;
+  if (sl->payload == NULL || !grpc_byte_buffer_reader_init(&reader, sl->payload))
+    return false;
+  *out = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  return true;
+}
+
+static af_err missing_message(af_error *err) {
+  return af_error_set(err, AF_ERR_SERIALIZATION, "the call carried no request message");
+}
+
+/* An AppFlow RPC: decode, run the service's handler, encode. */
+static af_err run_rpc(af_grpc_server *s, slot *sl, af_error *err) {
+  const af_rpc *rpc = sl->m->rpc;
+  grpc_slice bytes;
+  if (!read_payload(sl, &bytes))
+    return missing_message(err);
+  ProtobufCMessage *req;
+  af_err rc = af_grpc_decode(rpc->input, GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes),
+                             &sl->arena, &req, err);
+  grpc_slice_unref(bytes);
+  if (rc != AF_OK)
+    return rc;
+  ProtobufCMessage *resp = af_arena_alloc(&sl->arena, rpc->output->sizeof_message);
+  if (resp == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  protobuf_c_message_init(rpc->output, resp);
+  rc = rpc->handler(s->svc, req, resp, &sl->arena, err);
+  if (rc == AF_OK)
+    sl->reply = message_to_buffer(resp);
+  return rc;
+}
+
+/* Health Check, or the first answer of a Watch: the status for the requested service. */
+static af_err health_status(af_grpc_server *s, slot *sl, bool watch, int *status, af_error *err) {
+  grpc_slice bytes;
+  if (!read_payload(sl, &bytes))
+    return missing_message(err);
+  af_err rc = af_health_status(GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes),
+                               atomic_load(&s->serving), watch, &sl->arena, status, err);
+  grpc_slice_unref(bytes);
+  return rc;
+}
+
+static af_err encode_health(slot *sl, int status, af_error *err) {
+  uint8_t *out;
+  size_t len;
+  af_err rc = af_health_response(status, &sl->arena, &out, &len, err);
+  if (rc == AF_OK)
+    sl->reply = bytes_to_buffer(out, len);
+  return rc;
+}
+
+static af_err run_check(af_grpc_server *s, slot *sl, af_error *err) {
+  int status;
+  af_err rc = health_status(s, sl, false, &status, err);
+  return rc == AF_OK ? encode_health(sl, status, err) : rc;
+}
+
+/* ---- health watch: the one call that stays open ---- */
+
+/* Sends a status; the last one (at shutdown) ends the call with UNAVAILABLE so the client
+ * looks for another server. Runs under watch_lock. */
+static void watch_send(af_grpc_server *s, slot *sl, int status, bool last) {
+  af_error err;
+  grpc_byte_buffer_destroy(sl->reply);
+  sl->reply = NULL;
+  af_arena_reset(&sl->arena);
+  if (encode_health(sl, status, &err) != AF_OK) {
+    send_final(s, sl, err.code, &err);
+    return;
+  }
+  grpc_op ops[3];
+  memset(ops, 0, sizeof ops);
+  size_t n = add_initial_md(sl, ops, 0);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n++].data.send_message.send_message = sl->reply;
+  if (last) {
+    af_error_set(&err, AF_ERR_UNAVAILABLE, "appflowd is shutting down");
+    status_op(sl, &ops[n++], AF_ERR_UNAVAILABLE, &err);
+  }
+  sl->state = last ? SLOT_FINISHING : SLOT_WATCH_SENDING;
+  if (!start_batch(s, sl, &sl->base, ops, n))
+    sl->state = SLOT_DONE; /* the close event ends it */
+}
+
+static void watch_start(af_grpc_server *s, slot *sl) {
+  af_error err;
+  int status;
+  af_err rc = health_status(s, sl, true, &status, &err);
+  if (rc != AF_OK) {
+    send_final(s, sl, rc, &err);
+    return;
+  }
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op.data.recv_close_on_server.cancelled = &sl->cancelled;
+  if (!start_batch(s, sl, &sl->close, &op, 1)) {
+    slot_finish(s, sl);
+    return;
+  }
+  pthread_mutex_lock(&sl->watch_lock);
+  sl->close_pending = true;
+  bool serving = atomic_load(&s->serving);
+  watch_send(s, sl, serving ? status : HEALTH_NOT_SERVING, !serving);
+  pthread_mutex_unlock(&sl->watch_lock);
+}
+
+/* A watch's batch completed. */
+static void watch_sent(af_grpc_server *s, slot *sl, bool ok) {
+  pthread_mutex_lock(&sl->watch_lock);
+  if (sl->state == SLOT_FINISHING || !ok)
+    sl->state = SLOT_DONE;
+  else if (!atomic_load(&s->serving))
+    watch_send(s, sl, HEALTH_NOT_SERVING, true);
+  else
+    sl->state = SLOT_WATCHING;
+  bool over = sl->state == SLOT_DONE && sl->close_done;
+  pthread_mutex_unlock(&sl->watch_lock);
+  if (over)
+    slot_finish(s, sl);
+}
+
+/* The client left, or the call ended: finish once no batch of ours is in flight. */
+static void watch_closed(af_grpc_server *s, tag *t, bool ok) {
+  (void)ok;
+  slot *sl = slot_of_close(t);
+  pthread_mutex_lock(&sl->watch_lock);
+  sl->close_done = true;
+  bool over = sl->state == SLOT_WATCHING || sl->state == SLOT_DONE;
+  pthread_mutex_unlock(&sl->watch_lock);
+  if (over)
+    slot_finish(s, sl);
+}
+
+/* Shutdown began: every idle watcher hears NOT_SERVING now; busy ones when their send ends. */
+static void end_watches(af_grpc_server *s) {
+  for (size_t i = 0; i < s->nslots; i++) {
+    slot *sl = &s->slots[i];
+    if (sl->m->kind != M_HEALTH_WATCH)
+      continue;
+    pthread_mutex_lock(&sl->watch_lock);
+    if (sl->state == SLOT_WATCHING)
+      watch_send(s, sl, HEALTH_NOT_SERVING, true);
+    pthread_mutex_unlock(&sl->watch_lock);
   }
 }
 
-/* The call is over (answered, or gone): free it and wait for the next. */
-static void slot_finish(af_grpc_server *s, slot *sl, bool counted) {
-  slot_reset(sl);
-  if (counted)
-    count_call(s, -1);
-  if (!atomic_load(&s->stopping))
-    slot_request(s, sl);
+/* ---- reflection: a stream of requests, one response each ---- */
+
+static void reflect(af_grpc_server *s, slot *sl) {
+  grpc_slice bytes;
+  if (!read_payload(sl, &bytes)) { /* the client is done asking */
+    send_final(s, sl, AF_OK, NULL);
+    return;
+  }
+  af_error err;
+  uint8_t *out;
+  size_t len;
+  af_err rc = af_reflection_answer(s->reflection, GRPC_SLICE_START_PTR(bytes),
+                                   GRPC_SLICE_LENGTH(bytes), &sl->arena, &out, &len, &err);
+  grpc_slice_unref(bytes);
+  if (rc != AF_OK) {
+    send_final(s, sl, rc, &err);
+    return;
+  }
+  sl->reply = bytes_to_buffer(out, len);
+  grpc_byte_buffer_destroy(sl->payload);
+  sl->payload = NULL;
+  grpc_op ops[3];
+  memset(ops, 0, sizeof ops);
+  size_t n = add_initial_md(sl, ops, 0);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n++].data.send_message.send_message = sl->reply;
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n++].data.recv_message.recv_message = &sl->payload;
+  sl->state = SLOT_STREAMING;
+  if (!start_batch(s, sl, &sl->base, ops, n))
+    slot_finish(s, sl);
+}
+
+/* ---- dispatch ---- */
+
+static void unknown_method(af_grpc_server *s, slot *sl) {
+  af_error err;
+  char method_name[256];
+  size_t len = GRPC_SLICE_LENGTH(sl->details.method);
+  af_error_set(&err, AF_ERR_UNKNOWN_OPERATION,
+               "unknown method %s: appflowd serves appflow.v1.AppFlowService, "
+               "grpc.health.v1.Health and server reflection",
+               af_escape(method_name, sizeof method_name,
+                         (const char *)GRPC_SLICE_START_PTR(sl->details.method), len));
+  send_final(s, sl, err.code, &err);
+}
+
+/* A request message arrived (or the client closed its side). */
+static void on_message(af_grpc_server *s, slot *sl) {
+  af_error err = {AF_OK, ""};
+  af_err rc;
+  switch (sl->m->kind) {
+  case M_RPC:
+    rc = run_rpc(s, sl, &err);
+    send_final(s, sl, rc, &err);
+    return;
+  case M_HEALTH_CHECK:
+    rc = run_check(s, sl, &err);
+    send_final(s, sl, rc, &err);
+    return;
+  case M_HEALTH_WATCH:
+    watch_start(s, sl);
+    return;
+  case M_REFLECTION:
+    reflect(s, sl);
+    return;
+  case M_UNKNOWN:
+    unknown_method(s, sl);
+    return;
+  }
 }
 
 static void slot_event(af_grpc_server *s, tag *t, bool ok) {
-  slot *sl = (slot *)t;
+  slot *sl = slot_of(t);
   switch (sl->state) {
   case SLOT_REQUESTED:
     if (!ok) { /* the request was withdrawn by shutdown */
-      slot_finish(s, sl, false);
+      slot_reset(sl);
       return;
     }
     count_call(s, +1);
-    if (sl->rpc == NULL)
-      handle_call(s, sl); /* an unknown method: answered without reading its message */
+    if (sl->m->kind == M_UNKNOWN)
+      unknown_method(s, sl); /* answered without reading its message */
     else
       start_receive(s, sl);
     return;
+  case SLOT_STREAMING:
+    grpc_byte_buffer_destroy(sl->reply);
+    sl->reply = NULL;
+    af_arena_reset(&sl->arena);
+    __attribute__((fallthrough)); /* the next request has been read */
   case SLOT_RECEIVING:
     if (ok)
-      handle_call(s, sl);
-    else /* the client went away; unref cancels what is left of the call */
-      slot_finish(s, sl, true);
+      on_message(s, sl);
+    else /* the client went away */
+      slot_finish(s, sl);
     return;
-  case SLOT_ANSWERING:
-    slot_finish(s, sl, true);
+  case SLOT_WATCH_SENDING:
+    watch_sent(s, sl, ok);
+    return;
+  case SLOT_FINISHING:
+    if (sl->close_pending) /* a watch: its close event may still be to come */
+      watch_sent(s, sl, ok);
+    else
+      slot_finish(s, sl);
+    return;
+  case SLOT_WATCHING:
+  case SLOT_DONE:
+    af_log_printf(s->log, AF_LOG_ERROR, "unexpected event on an idle call");
     return;
   }
 }
@@ -258,8 +523,8 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
 static void slot_request(af_grpc_server *s, slot *sl) {
   sl->state = SLOT_REQUESTED;
   grpc_call_error e;
-  if (sl->rpc != NULL)
-    e = grpc_server_request_registered_call(s->server, sl->method, &sl->call, &sl->deadline,
+  if (sl->m->kind != M_UNKNOWN)
+    e = grpc_server_request_registered_call(s->server, sl->m->handle, &sl->call, &sl->deadline,
                                             &sl->request_md, NULL, s->cq, s->cq, &sl->base);
   else
     e = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->request_md, s->cq, s->cq,
@@ -296,60 +561,121 @@ static void *poll_thread(void *arg) {
 
 /* ---- start ---- */
 
+static grpc_arg int_arg(const char *key, int value) {
+  return (grpc_arg){.type = GRPC_ARG_INTEGER, .key = (char *)key, .value.integer = value};
+}
+
+static int or_default(int v, int def) { return v == 0 ? def : v; }
+
+static grpc_server_credentials *credentials(const af_grpc_tls *tls) {
+  if (tls->cert_chain == NULL)
+    return grpc_insecure_server_credentials_create();
+  grpc_ssl_pem_key_cert_pair pair = {tls->private_key, tls->cert_chain};
+  return grpc_ssl_server_credentials_create_ex(
+      tls->client_ca, &pair, 1,
+      tls->client_ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                     : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+      NULL);
+}
+
 static int create_server(af_grpc_server *s, const af_grpc_config *cfg, af_error *err) {
-  grpc_arg args[2];
-  args[0] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                       .key = (char *)GRPC_ARG_ALLOW_REUSEPORT,
-                       .value.integer = 0}; /* a busy port must fail, not be shared */
-  args[1] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                       .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                       .value.integer = cfg->max_receive_bytes > 0 ? cfg->max_receive_bytes
-                                                                   : AF_GRPC_DEFAULT_MAX_RECEIVE};
-  grpc_channel_args chargs = {2, args};
+  int strikes = or_default(cfg->max_ping_strikes, AF_GRPC_DEFAULT_PING_STRIKES);
+  int idle = or_default(cfg->max_connection_idle_ms, AF_GRPC_DEFAULT_MAX_IDLE_MS);
+  grpc_arg args[] = {
+      int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0), /* a busy port must fail, not be shared */
+      int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+              or_default(cfg->max_receive_bytes, AF_GRPC_DEFAULT_MAX_RECEIVE)),
+      int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+              or_default(cfg->max_concurrent_streams, AF_GRPC_DEFAULT_MAX_STREAMS)),
+      int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+              or_default(cfg->min_ping_interval_ms, AF_GRPC_DEFAULT_MIN_PING_MS)),
+      int_arg(GRPC_ARG_HTTP2_MAX_PING_STRIKES, strikes < 0 ? 0 : strikes),
+      int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, idle < 0 ? INT32_MAX : idle),
+  };
+  grpc_channel_args chargs = {sizeof args / sizeof args[0], args};
   s->server = grpc_server_create(&chargs, NULL);
   s->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-  s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
-  grpc_server_credentials_release(creds);
+  grpc_server_credentials *creds = credentials(&cfg->tls);
+  s->port = creds ? grpc_server_add_http2_port(s->server, cfg->listen, creds) : 0;
+  if (creds != NULL)
+    grpc_server_credentials_release(creds);
   if (s->port <= 0) {
     char why[256];
     af_listen_explain(cfg->listen, why, sizeof why);
-    af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for gRPC on %s: %s", cfg->listen, why);
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for gRPC on %s: %s", cfg->listen,
+                 creds ? why : "the TLS certificate or key is unusable");
     return -1;
   }
   return 0;
 }
 
-static void init_slot(slot *sl, const af_rpc *rpc, void *method) {
+/* Every method the server answers: the service's RPCs, health, and (when configured)
+ * reflection under both names clients use (grpcurl asks v1alpha, buf curl v1 first). */
+static int create_methods(af_grpc_server *s) {
+  static const struct {
+    const char *path;
+    method_kind kind;
+    int calls;
+  } platform[] = {
+      {"/grpc.health.v1.Health/Check", M_HEALTH_CHECK, HEALTH_CHECK_CALLS},
+      {"/grpc.health.v1.Health/Watch", M_HEALTH_WATCH, HEALTH_WATCH_CALLS},
+      {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", M_REFLECTION, REFLECTION_CALLS},
+      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", M_REFLECTION,
+       REFLECTION_CALLS},
+  };
+  size_t nplatform = sizeof platform / sizeof platform[0];
+  s->methods = calloc(af_flows_rpc_count + nplatform + 1, sizeof *s->methods);
+  if (s->methods == NULL)
+    return -1;
+  for (size_t r = 0; r < af_flows_rpc_count; r++)
+    s->methods[s->nmethods++] =
+        (method){af_flows_rpcs[r].path, M_RPC, &af_flows_rpcs[r], RPC_CALLS, NULL};
+  for (size_t i = 0; i < nplatform; i++) {
+    if (platform[i].kind == M_REFLECTION && s->reflection == NULL)
+      continue;
+    s->methods[s->nmethods++] =
+        (method){platform[i].path, platform[i].kind, NULL, platform[i].calls, NULL};
+  }
+  s->methods[s->nmethods++] = (method){NULL, M_UNKNOWN, NULL, UNKNOWN_CALLS, NULL};
+  return 0;
+}
+
+static void init_slot(af_grpc_server *s, slot *sl, const method *m) {
+  (void)s;
   memset(sl, 0, sizeof *sl);
   sl->base.on_event = slot_event;
-  sl->rpc = rpc;
-  sl->method = method;
+  sl->close.on_event = watch_closed;
+  sl->m = m;
   sl->status_message = grpc_empty_slice();
   sl->trailer.value = grpc_empty_slice();
   grpc_metadata_array_init(&sl->request_md);
   grpc_call_details_init(&sl->details);
+  pthread_mutex_init(&sl->watch_lock, NULL);
   af_arena_init(&sl->arena);
 }
 
-/* Registers every RPC of the service and prepares the call slots for it. */
+/* Registers every method and prepares its call slots. */
 static int create_slots(af_grpc_server *s, af_error *err) {
-  s->nslots = af_flows_rpc_count * CALLS_PER_METHOD + UNKNOWN_CALLS;
+  if (create_methods(s) != 0) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < s->nmethods; i++)
+    s->nslots += (size_t)s->methods[i].calls;
   s->slots = calloc(s->nslots, sizeof *s->slots);
   if (s->slots == NULL) {
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return -1;
   }
   size_t k = 0;
-  for (size_t r = 0; r < af_flows_rpc_count; r++) {
-    const af_rpc *rpc = &af_flows_rpcs[r];
-    void *m = grpc_server_register_method(s->server, rpc->path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
-    for (int i = 0; i < CALLS_PER_METHOD; i++)
-      init_slot(&s->slots[k++], rpc, m);
+  for (size_t i = 0; i < s->nmethods; i++) {
+    method *m = &s->methods[i];
+    if (m->kind != M_UNKNOWN)
+      m->handle = grpc_server_register_method(s->server, m->path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+    for (int c = 0; c < m->calls; c++)
+      init_slot(s, &s->slots[k++], m);
   }
-  while (k < s->nslots)
-    init_slot(&s->slots[k++], NULL, NULL);
   return 0;
 }
 
@@ -359,20 +685,23 @@ static void free_server(af_grpc_server *s) {
   if (s->cq != NULL)
     grpc_completion_queue_destroy(s->cq);
   for (size_t i = 0; s->slots != NULL && i < s->nslots; i++) {
-    slot_reset(&s->slots[i]);
-    grpc_metadata_array_destroy(&s->slots[i].request_md);
-    grpc_call_details_destroy(&s->slots[i].details);
-    af_arena_destroy(&s->slots[i].arena);
+    slot *sl = &s->slots[i];
+    slot_reset(sl);
+    grpc_metadata_array_destroy(&sl->request_md);
+    grpc_call_details_destroy(&sl->details);
+    pthread_mutex_destroy(&sl->watch_lock);
+    af_arena_destroy(&sl->arena);
   }
   free(s->slots);
+  free(s->methods);
   free(s->threads);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->change);
   free(s);
 }
 
-/* A server that never started (bind failed) still needs its queue shut down and drained before
- * destroy. */
+/* A server that never started (bind failed) still needs its queue shut down and drained
+ * before destroy. */
 static void abandon(af_grpc_server *s) {
   if (s->cq != NULL) {
     grpc_completion_queue_shutdown(s->cq);
@@ -405,9 +734,11 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
     return NULL;
   }
   s->svc = svc;
+  s->reflection = cfg->reflection;
   s->log = cfg->log;
   s->shutdown_tag.on_event = shutdown_event;
   atomic_init(&s->stopping, false);
+  atomic_init(&s->serving, true);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->change, NULL);
   if (create_server(s, cfg, err) != 0 || create_slots(s, err) != 0) {
@@ -461,6 +792,7 @@ static struct timespec deadline_after(double seconds) {
 void af_grpc_server_stop(af_grpc_server *s, double grace_seconds) {
   if (s == NULL)
     return;
+  atomic_store(&s->serving, false);
   atomic_store(&s->stopping, true);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
   if (s->nthreads == 0) { /* start failed before any thread polled: poll here */
@@ -469,6 +801,7 @@ void af_grpc_server_stop(af_grpc_server *s, double grace_seconds) {
     free_server(s);
     return;
   }
+  end_watches(s);
   /* In-flight calls get the grace period; then whatever is left is cancelled. Idle client
    * connections would hold gRPC's shutdown open on their own, so cancel_all_calls (which also
    * closes them) runs as soon as the calls are done, not only after the grace period. */

@@ -27,6 +27,7 @@ Test(error, table_matches_design) {
   expect(AF_ERR_METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED);
   expect(AF_ERR_REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413,
          AF_RPC_RESOURCE_EXHAUSTED);
+  expect(AF_ERR_UNAVAILABLE, "ServiceUnavailableException", 503, AF_RPC_UNAVAILABLE);
   expect(AF_OK, "", 200, AF_RPC_OK);
 }
 
