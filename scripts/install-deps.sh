@@ -15,7 +15,7 @@ build_pkgs=(
 test_pkgs=(
   libcriterion-dev clang-format
   python3-grpcio python3-protobuf protobuf-compiler-grpc
-  awscli python3-boto3
+  awscli python3-boto3 openssl
 )
 
 pkgs=("${build_pkgs[@]}")
