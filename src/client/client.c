@@ -22,11 +22,18 @@ struct af_client {
   grpc_completion_queue *cq;
 };
 
-af_client *af_client_new(const char *target) {
+static grpc_channel_credentials *credentials(const af_client_tls *tls) {
+  if (tls == NULL)
+    return grpc_insecure_credentials_create();
+  grpc_ssl_pem_key_cert_pair pair = {tls->private_key, tls->cert_chain};
+  return grpc_ssl_credentials_create(tls->root_certs, tls->cert_chain ? &pair : NULL, NULL, NULL);
+}
+
+af_client *af_client_new(const char *target, const af_client_tls *tls) {
   af_client *c = calloc(1, sizeof *c);
   if (c == NULL)
     return NULL;
-  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  grpc_channel_credentials *creds = credentials(tls);
   c->channel = grpc_channel_create(target, creds, NULL);
   grpc_channel_credentials_release(creds);
   c->cq = grpc_completion_queue_create_for_pluck(NULL);

@@ -19,9 +19,17 @@ typedef struct af_client_error {
   char message[2048]; /* the server's message, or what went wrong locally */
 } af_client_error;
 
-/* A client for target "HOST:PORT" (plaintext). NULL when out of memory; connecting is lazy,
- * so a bad or unreachable target shows as UNAVAILABLE on the first call. */
-af_client *af_client_new(const char *target);
+/* PEM texts for TLS, borrowed for the call to af_client_new. */
+typedef struct af_client_tls {
+  const char *root_certs;  /* CAs to trust; NULL: the system's */
+  const char *cert_chain;  /* client certificate for mutual TLS, or NULL */
+  const char *private_key; /* its key, or NULL */
+} af_client_tls;
+
+/* A client for target "HOST:PORT", plaintext when tls is NULL. NULL when out of memory;
+ * connecting is lazy, so a bad or unreachable target (or a failed TLS handshake) shows as
+ * UNAVAILABLE on the first call. */
+af_client *af_client_new(const char *target, const af_client_tls *tls);
 /* NULL is fine. */
 void af_client_free(af_client *c);
 
