@@ -9,7 +9,7 @@ want=${1:-build}
 build_pkgs=(
   build-essential cmake pkg-config
   libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
-  nanopb libnanopb-dev libjansson-dev libmicrohttpd-dev
+  nanopb libnanopb-dev libjansson-dev libmicrohttpd-dev libssl-dev
   grpc-proto golang-github-gogo-googleapis-dev
 )
 test_pkgs=(
@@ -18,8 +18,17 @@ test_pkgs=(
   awscli python3-boto3 openssl
 )
 
+# make bench: the load drivers, nginx as the HTTP limit, and the peers' runtimes.
+bench_pkgs=(
+  nghttp2-client wrk nginx-light
+  python3-grpcio python3-protobuf protobuf-compiler-grpc
+)
+
 pkgs=("${build_pkgs[@]}")
-[ "$want" = build ] || pkgs+=("${test_pkgs[@]}")
+case "$want" in
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  bench) pkgs+=("${bench_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,6 +8,7 @@
 #include "grpc/protoset.h"
 #include "grpc/reflection.h"
 #include "grpc/server.h"
+#include "grpc/tls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +71,8 @@ static void usage(FILE *out) {
           "  --max-receive-bytes N  largest gRPC request accepted (default 65536)\n"
           "  --max-concurrent-streams N\n"
           "                         gRPC calls at once on one connection (default 100)\n"
-          "  --keepalive-min-ping S clients may ping at most every S seconds without calls\n"
-          "                         (default 10)\n"
+          "  --keepalive-min-ping S clients may ping at most every S seconds while no data\n"
+          "                         flows, with or without calls (default 10; 0 = any rate)\n"
           "  --keepalive-max-strikes N\n"
           "                         pings too soon before the connection is closed (default 2;\n"
           "                         0 = no limit)\n"
@@ -312,6 +314,25 @@ static void free_pems(pems *p) {
   free(p->ca);
 }
 
+/* Says which file is wrong, rather than have every handshake fail later. */
+static bool tls_usable(const options *o, const pems *p) {
+  char why[256];
+  switch (af_tls_check(p->cert, p->key, p->ca, why, sizeof why)) {
+  case AF_TLS_OK:
+    return true;
+  case AF_TLS_CERT:
+    fprintf(stderr, "appflowd: --tls-cert %s %s\n", o->tls_cert, why);
+    break;
+  case AF_TLS_KEY:
+    fprintf(stderr, "appflowd: --tls-key %s %s\n", o->tls_key, why);
+    break;
+  case AF_TLS_CLIENT_CA:
+    fprintf(stderr, "appflowd: --tls-client-ca %s %s\n", o->tls_client_ca, why);
+    break;
+  }
+  return false;
+}
+
 static int load_pems(const options *o, pems *p) {
   *p = (pems){NULL, NULL, NULL};
   if (o->tls_cert == NULL)
@@ -319,7 +340,7 @@ static int load_pems(const options *o, pems *p) {
   p->cert = read_pem("--tls-cert", o->tls_cert);
   p->key = p->cert ? read_pem("--tls-key", o->tls_key) : NULL;
   p->ca = p->key && o->tls_client_ca ? read_pem("--tls-client-ca", o->tls_client_ca) : NULL;
-  if (p->cert && p->key && (p->ca || !o->tls_client_ca))
+  if (p->cert && p->key && (p->ca || !o->tls_client_ca) && tls_usable(o, p))
     return 0;
   free_pems(p);
   return -1;
@@ -365,17 +386,17 @@ static void announce(const options *o, size_t nflows, const af_grpc_server *grpc
 
 static af_grpc_config grpc_config(const options *o, const pems *p, const af_reflection *refl,
                                   const af_log *log) {
-  return (af_grpc_config){.listen = o->grpc_listen,
-                          .threads = o->threads,
-                          .max_receive_bytes = o->max_receive_bytes,
-                          .max_concurrent_streams = o->max_concurrent_streams,
-                          .min_ping_interval_ms = (int)(o->min_ping_seconds * 1000),
-                          .max_ping_strikes = o->max_ping_strikes == 0 ? -1 : o->max_ping_strikes,
-                          .max_connection_idle_ms =
-                              o->max_idle_seconds == 0 ? -1 : (int)(o->max_idle_seconds * 1000),
-                          .tls = {p->cert, p->key, p->ca},
-                          .reflection = refl,
-                          .log = log};
+  return (af_grpc_config){
+      .listen = o->grpc_listen,
+      .threads = o->threads,
+      .max_receive_bytes = o->max_receive_bytes,
+      .max_concurrent_streams = o->max_concurrent_streams,
+      .min_ping_interval_ms = o->min_ping_seconds == 0 ? -1 : (int)(o->min_ping_seconds * 1000),
+      .max_ping_strikes = o->max_ping_strikes == 0 ? -1 : o->max_ping_strikes,
+      .max_connection_idle_ms = o->max_idle_seconds == 0 ? -1 : (int)(o->max_idle_seconds * 1000),
+      .tls = {p->cert, p->key, p->ca},
+      .reflection = refl,
+      .log = log};
 }
 
 static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, const af_log *log,

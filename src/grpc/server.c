@@ -75,7 +75,8 @@ enum slot_state {
   SLOT_WATCH_SENDING, /* health watch: a status going out */
   SLOT_WATCHING,      /* health watch: idle until shutdown or the client leaves */
   SLOT_FINISHING,     /* the final status going out */
-  SLOT_DONE           /* health watch: final status sent, client not yet gone */
+  SLOT_DONE,          /* health watch: final status sent, client not yet gone */
+  SLOT_RELEASED       /* health watch: over; being freed and requested again */
 };
 
 /* One requested call: waits for a call, serves it, is requested again. */
@@ -377,6 +378,8 @@ static void watch_sent(af_grpc_server *s, slot *sl, bool ok) {
   else
     sl->state = SLOT_WATCHING;
   bool over = sl->state == SLOT_DONE && sl->close_done;
+  if (over)
+    sl->state = SLOT_RELEASED;
   pthread_mutex_unlock(&sl->watch_lock);
   if (over)
     slot_finish(s, sl);
@@ -389,6 +392,9 @@ static void watch_closed(af_grpc_server *s, tag *t, bool ok) {
   pthread_mutex_lock(&sl->watch_lock);
   sl->close_done = true;
   bool over = sl->state == SLOT_WATCHING || sl->state == SLOT_DONE;
+  /* Leave WATCHING under the lock, so end_watches never sends on a call being freed. */
+  if (over)
+    sl->state = SLOT_RELEASED;
   pthread_mutex_unlock(&sl->watch_lock);
   if (over)
     slot_finish(s, sl);
@@ -515,13 +521,20 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
     return;
   case SLOT_WATCHING:
   case SLOT_DONE:
+  case SLOT_RELEASED:
     af_log_printf(s->log, AF_LOG_ERROR, "unexpected event on an idle call");
     return;
   }
 }
 
 static void slot_request(af_grpc_server *s, slot *sl) {
-  sl->state = SLOT_REQUESTED;
+  if (sl->m->kind == M_HEALTH_WATCH) { /* end_watches reads a watch's state under its lock */
+    pthread_mutex_lock(&sl->watch_lock);
+    sl->state = SLOT_REQUESTED;
+    pthread_mutex_unlock(&sl->watch_lock);
+  } else {
+    sl->state = SLOT_REQUESTED;
+  }
   grpc_call_error e;
   if (sl->m->kind != M_UNKNOWN)
     e = grpc_server_request_registered_call(s->server, sl->m->handle, &sl->call, &sl->deadline,
@@ -580,6 +593,7 @@ static grpc_server_credentials *credentials(const af_grpc_tls *tls) {
 
 static int create_server(af_grpc_server *s, const af_grpc_config *cfg, af_error *err) {
   int strikes = or_default(cfg->max_ping_strikes, AF_GRPC_DEFAULT_PING_STRIKES);
+  int min_ping = or_default(cfg->min_ping_interval_ms, AF_GRPC_DEFAULT_MIN_PING_MS);
   int idle = or_default(cfg->max_connection_idle_ms, AF_GRPC_DEFAULT_MAX_IDLE_MS);
   grpc_arg args[] = {
       int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0), /* a busy port must fail, not be shared */
@@ -587,8 +601,10 @@ static int create_server(af_grpc_server *s, const af_grpc_config *cfg, af_error 
               or_default(cfg->max_receive_bytes, AF_GRPC_DEFAULT_MAX_RECEIVE)),
       int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS,
               or_default(cfg->max_concurrent_streams, AF_GRPC_DEFAULT_MAX_STREAMS)),
-      int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-              or_default(cfg->min_ping_interval_ms, AF_GRPC_DEFAULT_MIN_PING_MS)),
+      int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, min_ping < 0 ? 0 : min_ping),
+      /* Without this, gRPC 1.51 counts any ping on a connection with no call open as a
+       * strike (it allows one per 2 hours), whatever the interval above says. */
+      int_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1),
       int_arg(GRPC_ARG_HTTP2_MAX_PING_STRIKES, strikes < 0 ? 0 : strikes),
       int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, idle < 0 ? INT32_MAX : idle),
   };

@@ -38,8 +38,9 @@ typedef struct af_grpc_config {
   int threads;                /* completion-queue threads, at least 1 */
   int max_receive_bytes;      /* larger requests fail with RESOURCE_EXHAUSTED; 0 = 64 KiB */
   int max_concurrent_streams; /* calls at once on one connection; 0 = 100 */
-  int min_ping_interval_ms;   /* clients pinging more often (without calls) earn strikes;
-                                 0 = 10 s */
+  int min_ping_interval_ms;   /* clients pinging more often than this while no data flows (with
+                                 or without calls open) earn strikes; 0 = 10 s, <0 = no
+                                 minimum */
   int max_ping_strikes;       /* strikes before the connection is closed; 0 = 2, <0 = no limit */
   int max_connection_idle_ms; /* connections without calls this long are closed; 0 = 30 min,
                                  <0 = never */

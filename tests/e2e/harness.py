@@ -658,3 +658,69 @@ def aws_client_env(**more):
     }
     env.update(more)
     return env
+
+
+# ---------------------------------------------------------------------------------------------
+# The platform services: grpc.health.v1 and grpc.reflection (v1alpha and v1)
+
+GRPC_PROTO = "/usr/share/grpc-proto"
+_platform = None
+
+
+def platform_stubs():
+    """Python modules for grpc.health.v1.Health and grpc.reflection.{v1alpha,v1}.ServerReflection,
+    generated once per process from Debian's grpc-proto. Modules generated as grpc/health/...
+    would shadow the grpc package (DESIGN.md), so the .proto files are copied under the root
+    `afplatform/` first: the packages on the wire (grpc.health.v1 ...) are unchanged, only the
+    Python module names differ. Returns a namespace with health_pb2, health_pb2_grpc,
+    reflection_pb2, reflection_pb2_grpc (v1alpha), reflection_v1_pb2, reflection_v1_pb2_grpc."""
+    global _platform
+    with _stubs_lock:
+        if _platform is not None:
+            return _platform
+        src = tempdir("appflowd-e2e-platform-src-")
+        out = tempdir("appflowd-e2e-platform-")
+        os.makedirs(os.path.join(src, "afplatform"))
+        copies = {
+            "grpc/health/v1/health.proto": "afplatform/health.proto",
+            "grpc/reflection/v1alpha/reflection.proto": "afplatform/reflection.proto",
+            "grpc/reflection/v1/reflection.proto": "afplatform/reflection_v1.proto",
+        }
+        for orig, copy in copies.items():
+            shutil.copyfile(os.path.join(GRPC_PROTO, orig), os.path.join(src, copy))
+        cmd = ["protoc", "-I", src, "--python_out=" + out, "--grpc_python_out=" + out,
+               "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin", *copies.values()]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"protoc failed ({r.returncode}): {r.stderr}")
+        sys.path.append(out)
+        from afplatform import health_pb2, health_pb2_grpc
+        from afplatform import reflection_pb2, reflection_pb2_grpc
+        from afplatform import reflection_v1_pb2, reflection_v1_pb2_grpc
+
+        _platform = types.SimpleNamespace(
+            dir=out,
+            health_pb2=health_pb2,
+            health_pb2_grpc=health_pb2_grpc,
+            reflection_pb2=reflection_pb2,
+            reflection_pb2_grpc=reflection_pb2_grpc,
+            reflection_v1_pb2=reflection_v1_pb2,
+            reflection_v1_pb2_grpc=reflection_v1_pb2_grpc,
+        )
+        return _platform
+
+
+def buf_path():
+    """tests/node_modules/.bin/buf (pinned in tests/package.json); SystemExit when missing."""
+    path = os.path.join(SOURCE_DIR, "tests", "node_modules", ".bin", "buf")
+    if not os.access(path, os.X_OK):
+        raise SystemExit(f"{path} is missing: run `cd tests && npm ci`")
+    return path
+
+
+def own_channel(port):
+    """A plaintext channel to 127.0.0.1:port on a connection of its own. grpcio shares a
+    connection between channels with the same target and options (its global subchannel
+    pool); a local pool keeps this one's separate, so closing it closes its connection."""
+    return grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+        ("grpc.enable_http_proxy", 0), ("grpc.use_local_subchannel_pool", 1)])
