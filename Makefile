@@ -1,12 +1,13 @@
 # Thin wrapper over CMake: `make run` and `make test` install what is missing, build and go.
 BUILD      ?= build
 TEST_BUILD ?= build-test
+BENCH_BUILD ?= build-bench
 JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:50051
 HTTP       ?= 127.0.0.1:8080
 FLOWS      ?= examples/flows.json
 
-.PHONY: all build run test gen deps clean
+.PHONY: all build run test bench gen deps clean
 
 all: build
 
@@ -30,10 +31,18 @@ test: build
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 
+# Every benchmark in Release mode, on loopback, one after another (not part of make test; takes
+# several minutes). BENCH_ARGS=--quick for short runs. Results: bench/results/, bench/RESULTS.md.
+bench:
+	scripts/install-deps.sh bench
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DAF_TESTS=OFF -DAF_BENCH=ON >/dev/null
+	cmake --build $(BENCH_BUILD) -j $(JOBS)
+	/usr/bin/python3 bench/run.py $(BENCH_BUILD) $(BENCH_ARGS)
+
 # Regenerates gen/ from proto/: run it after changing a proto, and commit the result
 # (the test lint.gen_fresh fails until you do).
 gen: deps
 	scripts/gen.sh gen
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD)
