@@ -9,7 +9,11 @@
  * between the two servers is the work appflowd does per request: decode, validate, look the
  * flow up, encode.
  *
- *   canned_server [--listen HOST:PORT] [--threads N]
+ *   canned_server [--listen HOST:PORT] [--threads N] [--answer ok|notfound]
+ *
+ * --answer notfound answers every call as appflowd answers a flow that does not exist: status
+ * NOT_FOUND, the same message and the same grpc-status-details-bin bytes, so appflowd's
+ * not-found path has a limit of its own (error trailers cost more than a reply's body).
  *
  * Prints "canned listening: port=N" on stderr when ready; SIGINT or SIGTERM stop it (exit 0).
  */
@@ -40,6 +44,23 @@ static const char canned_reply[] = "\x0a\x3b"
                                    "\x10\x06";
 _Static_assert(sizeof canned_reply - 1 == 63, "StopFlowResponse for bench_suspended");
 
+/* What appflowd sends for StopFlow{flow_name: "bench_missing"}: its message, and the
+ * google.rpc.Status carrying google.rpc.ErrorInfo (see tests/unit/test_status.c for the
+ * layout, field by field). */
+#define NOTFOUND_MESSAGE "Flow bench_missing does not exist" /* 33 bytes */
+static const char notfound_details[] =
+    "\x08\x05"                  /* code NOT_FOUND */
+    "\x12\x21" NOTFOUND_MESSAGE /* message */
+    "\x1a\x5e"                  /* details[0], 94 bytes */
+    "\x0a\x28"
+    "type.googleapis.com/google.rpc.ErrorInfo" /*   Any.type_url */
+    "\x12\x32"                                 /*   Any.value, 50 bytes */
+    "\x0a\x19"
+    "ResourceNotFoundException" /*     reason */
+    "\x12\x15"
+    "appflow.amazonaws.com"; /*     domain */
+_Static_assert(sizeof notfound_details - 1 == 2 + 35 + 2 + 94, "google.rpc.Status bytes");
+
 typedef struct canned canned;
 
 /* Every completion-queue tag starts with this, as in appflowd, so dispatch costs the same. */
@@ -67,6 +88,9 @@ struct canned {
   int port;
   atomic_bool stopping;
   tag shutdown_tag;
+  bool notfound;               /* --answer notfound */
+  grpc_slice notfound_message; /* static slices, shared by every call */
+  grpc_metadata notfound_trailer;
   slot slots[CALLS];
   int nthreads;
   pthread_t threads[MAX_THREADS];
@@ -146,14 +170,20 @@ static void answer(canned *c, slot *sl) {
   size_t n = 0;
   ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
   bool have = read_request(sl);
-  if (have) {
+  if (have && !c->notfound) {
     sl->reply = reply_buffer();
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n++].data.send_message.send_message = sl->reply;
   }
-  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-  ops[n++].data.send_status_from_server.status =
-      have ? GRPC_STATUS_OK : GRPC_STATUS_INVALID_ARGUMENT;
+  grpc_op *st = &ops[n++];
+  st->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  st->data.send_status_from_server.status = have ? GRPC_STATUS_OK : GRPC_STATUS_INVALID_ARGUMENT;
+  if (have && c->notfound) {
+    st->data.send_status_from_server.status = GRPC_STATUS_NOT_FOUND;
+    st->data.send_status_from_server.status_details = &c->notfound_message;
+    st->data.send_status_from_server.trailing_metadata = &c->notfound_trailer;
+    st->data.send_status_from_server.trailing_metadata_count = 1;
+  }
   ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[n++].data.recv_close_on_server.cancelled = &sl->cancelled;
   sl->state = SLOT_FINISHING;
@@ -276,7 +306,7 @@ static void abandon(canned *c) {
 /* ---- flags and signals ---- */
 
 static int usage(void) {
-  fprintf(stderr, "usage: canned_server [--listen HOST:PORT] [--threads N]\n"
+  fprintf(stderr, "usage: canned_server [--listen HOST:PORT] [--threads N] [--answer ok|notfound]\n"
                   "  --listen   address to serve on (default 127.0.0.1:50052; port 0 picks one)\n"
                   "  --threads  completion-queue threads (default: number of cores)\n");
   return 2;
@@ -292,7 +322,7 @@ static int parse_threads(const char *arg, int *out) {
 }
 
 /* Returns 0, or -1 after a bad flag. */
-static int parse_flags(int argc, char **argv, const char **listen, int *threads) {
+static int parse_flags(int argc, char **argv, const char **listen, int *threads, bool *notfound) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   *threads = cores > 0 ? (int)cores : 1; /* appflowd's default */
   *listen = "127.0.0.1:50052";
@@ -302,6 +332,11 @@ static int parse_flags(int argc, char **argv, const char **listen, int *threads)
     else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
       if (parse_threads(argv[++i], threads) != 0)
         return -1;
+    } else if (i + 1 < argc && strcmp(argv[i], "--answer") == 0) {
+      const char *a = argv[++i];
+      if (strcmp(a, "ok") != 0 && strcmp(a, "notfound") != 0)
+        return -1;
+      *notfound = strcmp(a, "notfound") == 0;
     } else
       return -1;
   }
@@ -320,13 +355,19 @@ static void block_signals(sigset_t *set) {
 int main(int argc, char **argv) {
   const char *listen;
   int threads;
-  if (parse_flags(argc, argv, &listen, &threads) != 0)
+  bool notfound = false;
+  if (parse_flags(argc, argv, &listen, &threads, &notfound) != 0)
     return usage();
   sigset_t signals;
   block_signals(&signals);
   grpc_init();
   static canned c; /* the slots are large for a stack; one server per process */
   c.shutdown_tag.on_event = shutdown_event;
+  c.notfound = notfound;
+  c.notfound_message = grpc_slice_from_static_string(NOTFOUND_MESSAGE);
+  c.notfound_trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+  c.notfound_trailer.value =
+      grpc_slice_from_static_buffer(notfound_details, sizeof notfound_details - 1);
   atomic_init(&c.stopping, false);
   int rc = 0;
   if (create_server(&c, listen) != 0) {

@@ -120,9 +120,10 @@ class Bench:
             argv += ["--http-listen", "127.0.0.1:0", "--http-threads", "2"]
         return Server(argv, r" port=(\d+)(?: http=\S+ http_port=(\d+))?", "appflowd")
 
-    def canned(self):
+    def canned(self, answer="ok"):
         return Server([os.path.join(self.build, "bench", "canned_server"), "--listen",
-                       "127.0.0.1:0", "--threads", "2"], r"port=(\d+)", "canned")
+                       "127.0.0.1:0", "--threads", "2", "--answer", answer], r"port=(\d+)",
+                      "canned")
 
     def peer(self, script, seed, name):
         runner = PY if script.endswith(".py") else NODE
@@ -177,6 +178,11 @@ class Bench:
         try:
             self.h2load("canned", srv.port, "success")
             self.mix("canned", srv.port)
+        finally:
+            srv.stop()
+        srv = self.canned("notfound")
+        try:
+            self.h2load("canned", srv.port, "notfound")
         finally:
             srv.stop()
         srv = self.appflowd(seed)
@@ -268,7 +274,7 @@ def table(rows):
 def ratios(rows):
     """appflowd over each other target, for the same door, scenario family and level."""
     def key(r):
-        return (r["door"], r["scenario"].replace("notfound", "success"), r["conns"], r["streams"])
+        return (r["door"], r["scenario"], r["conns"], r["streams"])
     by = {}
     for r in rows:
         by.setdefault(key(r), {})[(r["target"], r["scenario"])] = r

@@ -111,9 +111,9 @@ struct af_grpc_server {
   atomic_bool stopping;
   atomic_bool serving; /* what health reports; false once shutdown begins */
   tag shutdown_tag;
-  pthread_mutex_t lock;  /* guards in_flight and drained */
-  pthread_cond_t change; /* signalled when either changes */
-  int in_flight;         /* calls handed to us and not yet over */
+  atomic_int in_flight;  /* calls handed to us and not yet over */
+  pthread_mutex_t lock;  /* guards drained; taken on the call path only while stopping */
+  pthread_cond_t change; /* signalled when drained or in_flight change while stopping */
   bool drained;
   int nthreads;
   pthread_t *threads;
@@ -130,9 +130,14 @@ static void slot_request(af_grpc_server *s, slot *sl);
 
 /* ---- bookkeeping ---- */
 
+/* An atomic count, so calls on different threads never meet on a lock; only once shutdown
+ * has begun does a change wake the thread waiting in af_grpc_server_stop. That thread checks
+ * and waits holding the lock, so taking the lock to broadcast cannot miss it. */
 static void count_call(af_grpc_server *s, int delta) {
+  atomic_fetch_add(&s->in_flight, delta);
+  if (!atomic_load(&s->stopping))
+    return;
   pthread_mutex_lock(&s->lock);
-  s->in_flight += delta;
   pthread_cond_broadcast(&s->change);
   pthread_mutex_unlock(&s->lock);
 }
@@ -755,6 +760,7 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
   s->shutdown_tag.on_event = shutdown_event;
   atomic_init(&s->stopping, false);
   atomic_init(&s->serving, true);
+  atomic_init(&s->in_flight, 0);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->change, NULL);
   if (create_server(s, cfg, err) != 0 || create_slots(s, err) != 0) {
@@ -778,9 +784,9 @@ int af_grpc_server_port(const af_grpc_server *s) { return s->port; }
 static int wait_calls(af_grpc_server *s, const struct timespec *deadline) {
   pthread_mutex_lock(&s->lock);
   int rc = 0;
-  while (s->in_flight > 0 && !s->drained && rc != ETIMEDOUT)
+  while (atomic_load(&s->in_flight) > 0 && !s->drained && rc != ETIMEDOUT)
     rc = pthread_cond_timedwait(&s->change, &s->lock, deadline);
-  int left = s->drained ? 0 : s->in_flight;
+  int left = s->drained ? 0 : atomic_load(&s->in_flight);
   pthread_mutex_unlock(&s->lock);
   return left;
 }
