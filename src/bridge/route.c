@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 /* AWS's HTTP route of each operation (the google.api.http option in the proto, and the
  * requestUri in AppFlow's AWS model). */
@@ -105,16 +106,38 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *path, const
   call_rpc(svc, rpc, body, body_len, arena, out);
 }
 
-void af_bridge_request_id(char out[37]) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
-    /* Never blocks past early boot; an id need not be secret, only unique enough. */
-    for (size_t i = 0; i < sizeof b; i++)
-      b[i] = (unsigned char)(i * 37 + (uintptr_t)out);
+void af_bridge_ids_init(af_bridge_ids *g) {
+  if (getrandom(g->s, sizeof g->s, 0) != (ssize_t)sizeof g->s) {
+    /* Only before the kernel's pool is ready; ids must be unique, not secret. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    g->s[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)g;
+    g->s[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ull ^ 0x94d049bb133111ebull;
   }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  if ((g->s[0] | g->s[1]) == 0)
+    g->s[0] = 1; /* xorshift's one stuck state */
+}
+
+/* xorshift128+: fast, and 128 bits of state seeded from the kernel make ids unique enough. */
+static uint64_t next(af_bridge_ids *g) {
+  uint64_t a = g->s[0], b = g->s[1];
+  g->s[0] = b;
+  a ^= a << 23;
+  g->s[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+  return g->s[1] + b;
+}
+
+void af_bridge_request_id(af_bridge_ids *g, char out[37]) {
+  static const char hex[] = "0123456789abcdef";
+  uint64_t hi = next(g), lo = next(g);
+  hi = (hi & ~0xf000ull) | 0x4000ull;           /* version 4 */
+  lo = (lo & ~(0xcull << 60)) | (0x8ull << 60); /* RFC 4122 variant */
+  size_t o = 0;
+  for (int i = 0; i < 32; i++) {
+    if (i == 8 || i == 12 || i == 16 || i == 20)
+      out[o++] = '-';
+    uint64_t word = i < 16 ? hi : lo;
+    out[o++] = hex[(word >> (60 - 4 * (i % 16))) & 15];
+  }
+  out[o] = '\0';
 }

@@ -13,6 +13,7 @@
 #include "flows/service.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct af_bridge_reply {
   int status;             /* HTTP status */
@@ -29,7 +30,16 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *path, const
 /* Fills out with the error reply for err: its status and type, body {"message": "..."}. */
 void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply *out);
 
-/* Writes a fresh random (version 4) UUID, as AWS's x-amzn-RequestId, into out. */
-void af_bridge_request_id(char out[37]);
+/* Request ids as AWS's x-amzn-RequestId: random (version 4) UUIDs from a generator seeded
+ * once from the kernel, so a request costs no system call. Not thread-safe: one generator per
+ * connection (or thread). */
+typedef struct af_bridge_ids {
+  uint64_t s[2];
+} af_bridge_ids;
+
+/* Seeds g from the kernel's random source. */
+void af_bridge_ids_init(af_bridge_ids *g);
+/* Writes the next UUID (36 characters and a NUL) into out. */
+void af_bridge_request_id(af_bridge_ids *g, char out[37]);
 
 #endif

@@ -110,8 +110,13 @@ Test(route, error_reply_golden) {
 
 Test(route, request_ids_are_uuid4) {
   char a[37], b[37];
-  af_bridge_request_id(a);
-  af_bridge_request_id(b);
+  af_bridge_ids g, h;
+  af_bridge_ids_init(&g);
+  af_bridge_ids_init(&h);
+  af_bridge_request_id(&g, a);
+  af_bridge_request_id(&g, b);
+  cr_expect_str_neq(a, b);
+  af_bridge_request_id(&h, b); /* another generator starts elsewhere */
   cr_expect_str_neq(a, b);
   cr_assert_eq(strlen(a), 36);
   for (int i = 0; i < 36; i++) {
@@ -122,4 +127,8 @@ Test(route, request_ids_are_uuid4) {
   }
   cr_expect_eq(a[14], '4');
   cr_expect(strchr("89ab", a[19]) != NULL);
+  for (int i = 0; i < 1000; i++) { /* the version and variant hold for every id */
+    af_bridge_request_id(&g, a);
+    cr_assert(a[14] == '4' && strchr("89ab", a[19]) != NULL && strlen(a) == 36, "%s", a);
+  }
 }
