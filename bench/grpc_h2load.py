@@ -59,7 +59,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", required=True, help="appflowd, canned, ... (FORMAT.md)")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--scenario", required=True, choices=["success", "notfound", "success-1m"])
+    p.add_argument("--scenario", required=True, choices=["success", "notfound", "success-1m", "success-10"])
     p.add_argument("--flow", help="default bench_suspended, or bench_missing for notfound")
     p.add_argument("--levels", default="1x1,4x32,16x64", help="CONNSxSTREAMS,...")
     p.add_argument("--duration", type=float, default=10, help="seconds measured per level")

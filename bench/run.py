@@ -219,8 +219,8 @@ class Bench:
         finally:
             srv.stop()
 
-    def scale(self, small_seed):
-        """RSS and start-up with 1,000,000 flows; throughput with 1M flows vs a handful."""
+    def scale(self):
+        """RSS and start-up with 1,000,000 flows; throughput with 1M flows vs 10."""
         big = os.path.join(self.tmp, "flows-1m.json")
         write_seed(big, MILLION_NAMES)
         self.notes["seed_1m_bytes"] = os.path.getsize(big)
@@ -233,11 +233,14 @@ class Bench:
             self.mix("appflowd", srv.port, names=MILLION_NAMES, scenario="mix-1m", levels="4x32")
         finally:
             srv.stop()
-        srv = self.appflowd(small_seed)
+        ten = os.path.join(self.tmp, "flows-10.json")
+        write_seed(ten, "bench_:9")  # 9 flows and bench_suspended
+        srv = self.appflowd(ten)
         try:
-            self.notes["startup_small_s"] = round(srv.startup_seconds, 3)
-            self.notes["rss_small_kib"] = srv.rss_kib("VmRSS")
-            self.h2load("appflowd", srv.port, "success", levels="4x32")
+            self.notes["startup_10_s"] = round(srv.startup_seconds, 3)
+            self.notes["rss_10_kib"] = srv.rss_kib("VmRSS")
+            self.h2load("appflowd", srv.port, "success-10", levels="4x32", flow=SUCCESS_FLOW)
+            self.mix("appflowd", srv.port, names="bench_:9", scenario="mix-10", levels="4x32")
         finally:
             srv.stop()
 
@@ -286,6 +289,14 @@ def ratios(rows):
                 if t != "appflowd" and other["rps"] > 0 and r["errors"] == 0:
                     out.append(f"| {k[0]} | {k[2]}x{k[3]} | {s} | {t} ({s2}) |"
                                f" {r['rps'] / other['rps']:.2f} |")
+    # Scale: the same scenario with 1,000,000 flows loaded against 10.
+    scen = {(r["scenario"], r["conns"], r["streams"]): r for r in rows if r["target"] == "appflowd"}
+    for (name, c, m), r in sorted(scen.items()):
+        if name.endswith("-1m") and (name[:-3] + "-10", c, m) in scen:
+            small = scen[(name[:-3] + "-10", c, m)]
+            if small["rps"] > 0:
+                out.append(f"| grpc | {c}x{m} | {name} | appflowd ({small['scenario']}) |"
+                           f" {r['rps'] / small['rps']:.2f} |")
     return "\n".join(out)
 
 
@@ -304,7 +315,7 @@ def main():
     if "http" in suites:
         b.http(seed)
     if "scale" in suites:
-        b.scale(seed)
+        b.scale()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
     base = os.path.join(BENCH, "results", f"run-{stamp}")
