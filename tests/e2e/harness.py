@@ -724,3 +724,44 @@ def own_channel(port):
     pool); a local pool keeps this one's separate, so closing it closes its connection."""
     return grpc.insecure_channel(f"127.0.0.1:{port}", options=[
         ("grpc.enable_http_proxy", 0), ("grpc.use_local_subchannel_pool", 1)])
+
+
+# ---- shared by several test files ----
+
+def arn(name, region="us-east-1", account="000000000000"):
+    """The ARN appflowd gives a flow (its defaults for region and account)."""
+    return f"arn:aws:appflow:{region}:{account}:flow/{name}"
+
+
+def run_threads(n, target):
+    """Runs target(i) in n threads started together; returns the exceptions they raised."""
+    errors = []
+    start = threading.Barrier(n)
+
+    def body(i):
+        try:
+            start.wait(30)
+            target(i)
+        except BaseException as e:  # reported by the test
+            errors.append((i, e))
+
+    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    alive = [t.name for t in threads if t.is_alive()]
+    if alive:
+        errors.append(("join", AssertionError(f"threads still running after 120s: {alive}")))
+    return errors
+
+
+def json_lines(text):
+    """One JSON object per line of a client script's output; {"unparsed": line} where not."""
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append({"unparsed": line})
+    return out

@@ -35,8 +35,7 @@ NAME_257 = "n" * 257
 NAME_70K = "b" * 70000  # a body over 64 KiB: the CLI does not check flowName's length
 
 
-def arn(name):
-    return f"arn:aws:appflow:us-east-1:000000000000:flow/{name}"
+arn = h.arn
 
 
 def cli_env():

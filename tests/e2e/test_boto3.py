@@ -58,8 +58,7 @@ FLOWS = [
 ]
 
 
-def arn(name, region="us-east-1", account="000000000000"):
-    return f"arn:aws:appflow:{region}:{account}:flow/{name}"
+arn = h.arn
 
 
 def client(port):

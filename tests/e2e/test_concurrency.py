@@ -22,31 +22,10 @@ NFLOWS = 300
 NTHREADS = 16
 
 
-def arn(name):
-    return f"arn:aws:appflow:us-east-1:000000000000:flow/{name}"
+arn = h.arn
 
 
-def run_threads(n, target):
-    """Runs target(i) in n threads started together; returns the exceptions they raised."""
-    errors = []
-    start = threading.Barrier(n)
-
-    def body(i):
-        try:
-            start.wait(30)
-            target(i)
-        except BaseException as e:  # reported by the test
-            errors.append((i, e))
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    alive = [t.name for t in threads if t.is_alive()]
-    if alive:
-        errors.append(("join", AssertionError(f"threads still running after 120s: {alive}")))
-    return errors
+run_threads = h.run_threads
 
 
 class ConcurrencyTest(h.ServerTestCase):

@@ -52,8 +52,7 @@ FLOWS = [
 ]
 
 
-def arn(name, region="us-east-1", account="000000000000"):
-    return f"arn:aws:appflow:{region}:{account}:flow/{name}"
+arn = h.arn
 
 
 class StopFlowTest(unittest.TestCase):

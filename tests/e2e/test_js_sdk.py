@@ -53,8 +53,7 @@ CALLS = [
 ]
 
 
-def arn(name):
-    return f"arn:aws:appflow:us-east-1:000000000000:flow/{name}"
+arn = h.arn
 
 
 def node_path():
@@ -82,12 +81,7 @@ class JsSdkTest(unittest.TestCase):
         cls.node = subprocess.run(argv, env=h.aws_client_env(), cwd=h.tempdir(),
                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                  timeout=120)
-        cls.lines = []
-        for line in cls.node.stdout.splitlines():
-            try:
-                cls.lines.append(json.loads(line))
-            except ValueError:
-                cls.lines.append({"unparsed": line})
+        cls.lines = h.json_lines(cls.node.stdout)
         cls.by_key = dict(zip((k for k, _ in CALLS), cls.lines))
 
     # ---- helpers ----

@@ -43,8 +43,7 @@ FLOWS = [
 ]
 
 
-def arn(name):
-    return f"arn:aws:appflow:us-east-1:000000000000:flow/{name}"
+arn = h.arn
 
 
 def protoc_files(*protos):

@@ -115,8 +115,7 @@ def credentials(trust="ca", client=None):
                                         certificate_chain=c.read(c.pem(client)))
 
 
-def arn(name):
-    return f"arn:aws:appflow:us-east-1:000000000000:flow/{name}"
+arn = h.arn
 
 
 def run(argv, env=None):
