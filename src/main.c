@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef AF_VERSION
@@ -419,6 +420,7 @@ static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, 
   }
   if (grpc == NULL || (o->http_listen != NULL && http == NULL)) {
     fprintf(stderr, "appflowd: %s\n", err.message);
+    af_bridge_server_stop(http, 0);
     af_grpc_server_stop(grpc, 0);
     af_reflection_free(refl);
     return EXIT_RUNTIME;
@@ -427,8 +429,15 @@ static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, 
   int sig = 0;
   sigwait(signals, &sig);
   af_log_printf(log, AF_LOG_INFO, "%s: shutting down (grace %.1fs)", strsignal(sig), o->grace);
-  af_bridge_server_stop(http);
+  /* Both doors drain at once: the AWS door refuses new work at once, the gRPC door's stop
+   * waits out its grace, then whatever HTTP requests are left get what remains of it. */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  af_bridge_server_drain(http);
   af_grpc_server_stop(grpc, o->grace);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double spent = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  af_bridge_server_stop(http, spent < o->grace ? o->grace - spent : 0);
   af_reflection_free(refl);
   af_log_printf(log, AF_LOG_INFO, "stopped");
   return 0;

@@ -5,11 +5,14 @@
 
 #include <microhttpd.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 struct af_bridge_server {
   struct MHD_Daemon *daemon;
@@ -17,6 +20,8 @@ struct af_bridge_server {
   const af_log *log;
   size_t max_body;
   int port;
+  atomic_bool draining; /* shutdown began: new requests get 503 */
+  atomic_int in_flight; /* requests begun and not yet completed */
 };
 
 /* A body past the limit is read to its end and dropped, so it can be answered 413 (a reply
@@ -93,9 +98,11 @@ static void request_end(request *r) {
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)cls;
+  af_bridge_server *s = cls;
   (void)c;
   (void)toe;
+  if (*con_cls != NULL)
+    atomic_fetch_sub(&s->in_flight, 1);
   request_end(*con_cls);
   *con_cls = NULL;
 }
@@ -132,9 +139,22 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, request *r,
     MHD_add_response_header(resp, "x-amzn-ErrorType", rep->error_type);
   if (rep->allow != NULL)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+  if (rep->close)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   enum MHD_Result ok = MHD_queue_response(c, (unsigned)rep->status, resp);
   MHD_destroy_response(resp);
   return ok;
+}
+
+/* Shutdown has begun: a request on a kept-alive connection gets a clean 503 and the
+ * connection is closed, so the client retries elsewhere instead of meeting a reset. */
+static enum MHD_Result refuse_draining(struct MHD_Connection *c, request *r) {
+  af_error err;
+  af_error_set(&err, AF_ERR_UNAVAILABLE, "appflowd is shutting down: retry on another server");
+  af_bridge_reply rep;
+  af_bridge_error_reply(&err, &r->arena, &rep);
+  rep.close = true;
+  return send_reply(c, r, &rep);
 }
 
 static enum MHD_Result refuse_too_large(struct MHD_Connection *c, af_bridge_server *s, request *r) {
@@ -197,6 +217,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if ((r = request_start(c)) == NULL)
       return MHD_NO;
     *con_cls = r;
+    atomic_fetch_add(&s->in_flight, 1);
+    if (atomic_load(&s->draining)) {
+      r->answered = true;
+      return refuse_draining(c, r);
+    }
     if (!declared_too_large(c, s->max_body))
       return MHD_YES;
     /* Answered before a byte of the body is read; libmicrohttpd then closes the connection. */
@@ -233,7 +258,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 
 static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_config *cfg,
                                        const struct sockaddr_storage *ss) {
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  /* ITC: MHD_quiesce_daemon needs it to stop the pool's threads accepting. */
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
   if (ss->ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   /* The logger goes first, as libmicrohttpd asks, so it also hears about the other options. */
@@ -247,7 +273,7 @@ static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_conf
                           MHD_OPTION_THREAD_POOL_SIZE, threads,
                           MHD_OPTION_CONNECTION_TIMEOUT, timeout,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                           MHD_OPTION_END);
   /* clang-format on */
@@ -270,6 +296,8 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   s->svc = svc;
   s->log = cfg->log;
   s->max_body = cfg->max_body ? cfg->max_body : AF_BRIDGE_DEFAULT_MAX_BODY;
+  atomic_init(&s->draining, false);
+  atomic_init(&s->in_flight, 0);
   s->daemon = start_daemon(s, cfg, &ss);
   if (s->daemon == NULL) {
     af_listen_explain(cfg->listen, why, sizeof why);
@@ -284,9 +312,34 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
 
 int af_bridge_server_port(const af_bridge_server *s) { return s->port; }
 
-void af_bridge_server_stop(af_bridge_server *s) {
+void af_bridge_server_drain(af_bridge_server *s) {
+  if (s == NULL || atomic_exchange(&s->draining, true))
+    return;
+  /* No new connections from here on (they are refused, not left waiting). */
+  MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+  if (listener != MHD_INVALID_SOCKET)
+    close(listener);
+}
+
+void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {
   if (s == NULL)
     return;
+  af_bridge_server_drain(s);
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) { /* requests are short: a light poll keeps this free of locks on the hot path */
+    int left = atomic_load(&s->in_flight);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double waited = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+    if (left <= 0)
+      break;
+    if (waited >= grace_seconds) {
+      af_log_printf(s->log, AF_LOG_WARN, "%d HTTP request%s still running after %.1fs: closing",
+                    left, left == 1 ? "" : "s", grace_seconds);
+      break;
+    }
+    nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+  }
   MHD_stop_daemon(s->daemon);
   free(s);
 }

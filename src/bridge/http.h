@@ -32,7 +32,12 @@ typedef struct af_bridge_config {
 af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *svc, af_error *err);
 /* The port actually bound. */
 int af_bridge_server_port(const af_bridge_server *s);
-/* Stops listening, closes connections, joins the threads and frees the server. NULL is fine. */
-void af_bridge_server_stop(af_bridge_server *s);
+/* Begins shutdown without waiting: stops accepting connections, and answers requests that
+ * arrive on open connections with 503 ServiceUnavailableException and Connection: close.
+ * NULL is fine; a second call does nothing. */
+void af_bridge_server_drain(af_bridge_server *s);
+/* Drains, lets requests in flight finish for up to grace_seconds, closes every connection,
+ * joins the threads and frees the server. NULL is fine. */
+void af_bridge_server_stop(af_bridge_server *s, double grace_seconds);
 
 #endif

@@ -44,6 +44,7 @@ void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply
   out->status = af_err_http_status(err->code);
   out->error_type = af_err_type(err->code);
   out->allow = NULL;
+  out->close = false;
   out->body = fallback;
   out->body_len = sizeof fallback - 1;
   json_t *o = json_pack("{s:s}", "message", err->message);
@@ -75,7 +76,7 @@ static void call_rpc(af_flows *svc, const af_rpc *rpc, const char *body, size_t 
     af_bridge_error_reply(&err, arena, out);
     return;
   }
-  *out = (af_bridge_reply){200, NULL, NULL, json, json_len};
+  *out = (af_bridge_reply){200, NULL, NULL, json, json_len, false};
 }
 
 void af_bridge_handle(af_flows *svc, const char *method, const char *path, const char *body,

@@ -12,6 +12,7 @@
 #include "flows/error.h"
 #include "flows/service.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ typedef struct af_bridge_reply {
   const char *allow;      /* methods for the Allow header of a 405; else NULL */
   const char *body;       /* JSON text */
   size_t body_len;
+  bool close; /* ask the client to close the connection (shutdown) */
 } af_bridge_reply;
 
 /* Answers one request. path excludes the query string. */
