@@ -65,7 +65,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   af_flows *svc = calloc(1, sizeof *svc);
-  if (svc == NULL || (svc->table = af_table_new(random_seed())) == NULL) {
+  if (svc == NULL || (svc->table = af_table_new(random_seed(), cfg->alloc)) == NULL) {
     free(svc);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return NULL;

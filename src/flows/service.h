@@ -22,9 +22,10 @@
 typedef struct af_flows af_flows;
 
 typedef struct af_flows_config {
-  const char *region;  /* copied; "us-east-1" when NULL */
-  const char *account; /* copied; "000000000000" when NULL */
-  const af_log *log;   /* borrowed, may be NULL; flow state changes are logged at info */
+  const char *region;        /* copied; "us-east-1" when NULL */
+  const char *account;       /* copied; "000000000000" when NULL */
+  const af_log *log;         /* borrowed, may be NULL; flow state changes are logged at info */
+  const af_allocator *alloc; /* the table's memory; NULL = malloc (tests limit it) */
 } af_flows_config;
 
 /* A service with an empty table. NULL when out of memory or when region or account would

@@ -21,8 +21,26 @@ typedef struct shard {
 
 struct af_table {
   uint64_t seed;
+  af_allocator mem;
   shard shards[AF_TABLE_SHARDS];
 };
+
+static void *libc_alloc(void *ctx, size_t size) {
+  (void)ctx;
+  return malloc(size);
+}
+
+static void libc_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+static void *zalloc(const af_allocator *mem, size_t size) {
+  void *p = mem->alloc(mem->ctx, size);
+  if (p != NULL)
+    memset(p, 0, size);
+  return p;
+}
 
 /* FNV-1a keyed by the table seed, then a 64-bit finaliser (from MurmurHash3) so the top bits,
  * which pick the shard, depend on every byte. */
@@ -42,14 +60,16 @@ static uint64_t hash_name(uint64_t seed, const char *s, size_t len) {
 
 static shard *shard_of(af_table *t, uint64_t h) { return &t->shards[h >> (64 - SHARD_BITS)]; }
 
-af_table *af_table_new(uint64_t seed) {
-  af_table *t = calloc(1, sizeof *t);
+af_table *af_table_new(uint64_t seed, const af_allocator *alloc) {
+  af_allocator mem = alloc ? *alloc : (af_allocator){libc_alloc, libc_free, NULL};
+  af_table *t = zalloc(&mem, sizeof *t);
   if (t == NULL)
     return NULL;
   t->seed = seed;
+  t->mem = mem;
   for (int i = 0; i < AF_TABLE_SHARDS; i++) {
     shard *s = &t->shards[i];
-    s->buckets = calloc(INITIAL_BUCKETS, sizeof *s->buckets);
+    s->buckets = zalloc(&t->mem, INITIAL_BUCKETS * sizeof *s->buckets);
     s->nbuckets = INITIAL_BUCKETS;
     pthread_mutex_init(&s->lock, NULL);
     if (s->buckets == NULL) {
@@ -69,14 +89,15 @@ void af_table_free(af_table *t) {
       af_flow *f = s->buckets[b];
       while (f != NULL) {
         af_flow *next = f->next;
-        free(f);
+        t->mem.free(t->mem.ctx, f);
         f = next;
       }
     }
-    free(s->buckets);
+    t->mem.free(t->mem.ctx, s->buckets);
     pthread_mutex_destroy(&s->lock);
   }
-  free(t);
+  af_allocator mem = t->mem;
+  mem.free(mem.ctx, t);
 }
 
 static af_flow *find(shard *s, uint64_t h, const char *name, size_t len) {
@@ -89,11 +110,11 @@ static af_flow *find(shard *s, uint64_t h, const char *name, size_t len) {
 
 /* Doubles the buckets once the chains average two flows. Failing to grow only makes chains
  * longer, so it is not an error. */
-static void maybe_grow(shard *s) {
+static void maybe_grow(const af_allocator *mem, shard *s) {
   if (s->count < s->nbuckets * 2)
     return;
   size_t n = s->nbuckets * 2;
-  af_flow **nb = calloc(n, sizeof *nb);
+  af_flow **nb = zalloc(mem, n * sizeof *nb);
   if (nb == NULL)
     return;
   for (size_t b = 0; b < s->nbuckets; b++) {
@@ -105,7 +126,7 @@ static void maybe_grow(shard *s) {
       f = next;
     }
   }
-  free(s->buckets);
+  mem->free(mem->ctx, s->buckets);
   s->buckets = nb;
   s->nbuckets = n;
 }
@@ -129,8 +150,8 @@ static char *put_string(char **cursor, const char *s) {
   return dst;
 }
 
-static af_flow *flow_new(const af_flow_spec *spec, uint64_t h) {
-  af_flow *f = malloc(flow_size(spec));
+static af_flow *flow_new(const af_allocator *mem, const af_flow_spec *spec, uint64_t h) {
+  af_flow *f = mem->alloc(mem->ctx, flow_size(spec));
   if (f == NULL)
     return NULL;
   f->next = NULL;
@@ -160,19 +181,19 @@ af_err af_table_insert(af_table *t, const af_flow_spec *spec, af_error *err) {
     return af_error_set(err, AF_ERR_VALIDATION, "flow name length %zu is out of range",
                         spec->name_len);
   uint64_t h = hash_name(t->seed, spec->name, spec->name_len);
-  af_flow *f = flow_new(spec, h);
+  af_flow *f = flow_new(&t->mem, spec, h);
   if (f == NULL)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory storing a flow");
   shard *s = shard_of(t, h);
   pthread_mutex_lock(&s->lock);
   if (find(s, h, spec->name, spec->name_len) != NULL) {
     pthread_mutex_unlock(&s->lock);
-    free(f);
+    t->mem.free(t->mem.ctx, f);
     char esc[AF_ERROR_MESSAGE_MAX / 2];
     return af_error_set(err, AF_ERR_NAME_TAKEN, "A flow named %s already exists",
                         af_escape(esc, sizeof esc, spec->name, spec->name_len));
   }
-  maybe_grow(s);
+  maybe_grow(&t->mem, s);
   af_flow **b = &s->buckets[h & (s->nbuckets - 1)];
   f->next = *b;
   *b = f;

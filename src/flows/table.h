@@ -17,6 +17,14 @@
 
 typedef struct af_table af_table;
 
+/* Where the table's memory comes from; tests pass one that fails on demand to show that
+ * running out of memory is an error, never a crash or a half-made change. */
+typedef struct af_allocator {
+  void *(*alloc)(void *ctx, size_t size); /* NULL on failure */
+  void (*free)(void *ctx, void *p);       /* p may be NULL */
+  void *ctx;
+} af_allocator;
+
 typedef struct af_tag {
   const char *key, *value;
 } af_tag;
@@ -51,8 +59,8 @@ typedef struct af_flow {
 typedef af_err (*af_table_update_fn)(af_flow *flow, void *ctx, af_error *err);
 
 /* A new empty table; NULL when out of memory. `seed` keys the hash (pass random bits so
- * callers cannot choose colliding names). */
-af_table *af_table_new(uint64_t seed);
+ * callers cannot choose colliding names). alloc is copied; NULL means malloc and free. */
+af_table *af_table_new(uint64_t seed, const af_allocator *alloc);
 /* Frees the table and its flows. NULL is fine. No other call may be running. */
 void af_table_free(af_table *t);
 

@@ -2,9 +2,12 @@
  * threads stopping many flows at once. */
 #include "flows/service.h"
 
+#include "flows/seed.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define T(x) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##x
@@ -258,4 +261,53 @@ Test(stop, concurrent_stops_each_transition_reported_once) {
   }
   for (int t = 0; t < THREADS; t++)
     cr_expect_eq(w[t].failures, 0);
+}
+
+/* ---- running out of memory in the table ---- */
+
+struct budget {
+  int left;
+};
+
+static void *budget_alloc(void *ctx, size_t size) {
+  struct budget *b = ctx;
+  if (b->left <= 0)
+    return NULL;
+  b->left--;
+  return malloc(size);
+}
+
+static void budget_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
+  struct budget b = {1 + 64 + 2}; /* the table, its 64 shards, then two flows */
+  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_error err;
+  af_flows *s = af_flows_new(&(af_flows_config){.alloc = &mem}, &err);
+  cr_assert_not_null(s);
+  static const char seed[] =
+      "[{\"flowName\":\"a1\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"},\n"
+      " {\"flowName\":\"a2\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"},\n"
+      " {\"flowName\":\"a3\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"}]";
+  size_t count = 0;
+  af_seed_error se;
+  cr_expect_eq(af_seed_load_buffer(s, seed, sizeof seed - 1, &count, &se), -1);
+  cr_expect(strstr(se.message, "out of memory") != NULL, "%s", se.message);
+  cr_expect_eq(se.line, 3);
+  cr_expect_eq(count, 2);
+  /* What was loaded answers as usual; StopFlow itself needs no table memory. */
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)"a2";
+  Appflow__V1__StopFlowResponse resp = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+  cr_expect_eq(af_flows_stop_flow(s, &req, &resp, &arena, NULL, &err), AF_OK);
+  cr_expect_eq(resp.flow_status, S(SUSPENDED));
+  req.flow_name = (char *)"a3";
+  cr_expect_eq(af_flows_stop_flow(s, &req, &resp, &arena, NULL, &err), AF_ERR_RESOURCE_NOT_FOUND);
+  af_arena_destroy(&arena);
+  af_flows_free(s);
 }

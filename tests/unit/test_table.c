@@ -38,7 +38,7 @@ static af_err copy_flow(af_flow *f, void *ctx, af_error *err) {
 }
 
 Test(table, insert_find_and_duplicate) {
-  af_table *t = af_table_new(42);
+  af_table *t = af_table_new(42, NULL);
   cr_assert_not_null(t);
   cr_expect_eq(insert(t, "alpha"), AF_OK);
   cr_expect_eq(insert(t, "beta"), AF_OK);
@@ -56,7 +56,7 @@ Test(table, insert_find_and_duplicate) {
 }
 
 Test(table, stores_description_and_tags) {
-  af_table *t = af_table_new(1);
+  af_table *t = af_table_new(1, NULL);
   af_tag tags[] = {{"team", "data"}, {"env", "test"}};
   af_flow_spec spec = {"tagged", 6, SCHEDULED, ACTIVE, "nightly sync", tags, 2};
   af_error err;
@@ -70,7 +70,7 @@ Test(table, stores_description_and_tags) {
 }
 
 Test(table, name_length_limits) {
-  af_table *t = af_table_new(1);
+  af_table *t = af_table_new(1, NULL);
   af_error err;
   af_flow_spec empty = {"", 0, SCHEDULED, ACTIVE, NULL, NULL, 0};
   cr_expect_eq(af_table_insert(t, &empty, &err), AF_ERR_VALIDATION);
@@ -78,7 +78,7 @@ Test(table, name_length_limits) {
 }
 
 Test(table, grows_to_many_flows) {
-  af_table *t = af_table_new(7);
+  af_table *t = af_table_new(7, NULL);
   char name[32];
   for (int i = 0; i < 100000; i++) {
     snprintf(name, sizeof name, "flow_%d", i);
@@ -116,7 +116,7 @@ static void *race_insert(void *arg) {
 }
 
 Test(table, concurrent_inserts_take_each_name_once) {
-  af_table *t = af_table_new(3);
+  af_table *t = af_table_new(3, NULL);
   pthread_t th[THREADS];
   struct racer r[THREADS];
   for (int i = 0; i < THREADS; i++) {
@@ -134,3 +134,77 @@ Test(table, concurrent_inserts_take_each_name_once) {
 }
 
 Test(table, free_accepts_null) { af_table_free(NULL); }
+
+/* ---- running out of memory ---- */
+
+/* An allocator that fails once `left` allocations have been made. */
+struct budget {
+  int left;
+};
+
+static void *budget_alloc(void *ctx, size_t size) {
+  struct budget *b = ctx;
+  if (b->left <= 0)
+    return NULL;
+  b->left--;
+  return malloc(size);
+}
+
+static void budget_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+Test(table, out_of_memory_is_an_error_and_changes_nothing) {
+  struct budget b = {1 + 64 + 3}; /* the table, 64 shards' buckets, then 3 flows */
+  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_table *t = af_table_new(5, &mem);
+  cr_assert_not_null(t);
+  cr_expect_eq(insert(t, "one"), AF_OK);
+  cr_expect_eq(insert(t, "two"), AF_OK);
+  cr_expect_eq(insert(t, "three"), AF_OK);
+  af_flow_spec spec = {"four", 4, SCHEDULED, ACTIVE, NULL, NULL, 0};
+  af_error err;
+  cr_expect_eq(af_table_insert(t, &spec, &err), AF_ERR_INTERNAL_SERVER);
+  cr_expect_eq(err.code, AF_ERR_INTERNAL_SERVER);
+  cr_expect(strstr(err.message, "out of memory") != NULL, "%s", err.message);
+  cr_expect_eq(af_table_count(t), 3);
+  struct copy c;
+  cr_expect_eq(af_table_update(t, "four", 4, copy_flow, &c, &err), AF_ERR_RESOURCE_NOT_FOUND);
+  cr_expect_eq(af_table_update(t, "two", 3, copy_flow, &c, &err), AF_OK); /* the rest intact */
+  b.left = 1;
+  cr_expect_eq(insert(t, "four"), AF_OK); /* memory back: the same insert now works */
+  af_table_free(t);
+}
+
+Test(table, failing_to_grow_only_lengthens_chains) {
+  struct budget b = {1 + 64 + 1000}; /* enough for flows, none left to double buckets */
+  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_table *t = af_table_new(9, &mem);
+  cr_assert_not_null(t);
+  char name[32];
+  int ok = 0;
+  for (int i = 0; i < 1000; i++) {
+    snprintf(name, sizeof name, "grow_%d", i);
+    ok += insert(t, name) == AF_OK;
+  }
+  /* Every doubling that failed cost a flow nothing; doublings that happened cost budget, so
+   * at most the budget's worth of flows went in, each findable. */
+  cr_expect_eq((size_t)ok, af_table_count(t));
+  for (int i = 0; i < 1000; i++) {
+    snprintf(name, sizeof name, "grow_%d", i);
+    af_error err;
+    struct copy c;
+    af_err rc = af_table_update(t, name, strlen(name), copy_flow, &c, &err);
+    cr_expect(rc == AF_OK || rc == AF_ERR_RESOURCE_NOT_FOUND);
+  }
+  af_table_free(t);
+}
+
+Test(table, no_memory_at_all) {
+  struct budget b = {0};
+  af_allocator mem = {budget_alloc, budget_free, &b};
+  cr_expect_null(af_table_new(1, &mem));
+  b.left = 10; /* the table but not all 64 shards: undone, nothing leaked */
+  cr_expect_null(af_table_new(1, &mem));
+}
