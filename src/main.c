@@ -42,6 +42,7 @@ typedef struct options {
   const char *tls_cert, *tls_key, *tls_client_ca; /* file names */
   int threads;
   int http_threads;
+  int http_timeout;
   int max_receive_bytes;
   int max_concurrent_streams;
   double min_ping_seconds;
@@ -66,6 +67,8 @@ static void usage(FILE *out) {
           "  --account A            12-digit account id in flow ARNs (default 000000000000)\n"
           "  --threads N            gRPC completion-queue threads (default: number of cores)\n"
           "  --http-threads N       HTTP server threads (default: number of cores)\n"
+          "  --http-timeout S       close HTTP connections idle (or sending nothing) for S\n"
+          "                         seconds, so slow clients cannot hold them (default 30)\n"
           "  --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
           "  --tls-key FILE         and this PEM private key (both or neither)\n"
           "  --tls-client-ca FILE   require client certificates signed by this PEM CA (mTLS)\n"
@@ -131,6 +134,7 @@ enum {
   OPT_ACCOUNT,
   OPT_THREADS,
   OPT_HTTP_THREADS,
+  OPT_HTTP_TIMEOUT,
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_TLS_CLIENT_CA,
@@ -153,6 +157,7 @@ static const struct option long_options[] = {
     {"account", required_argument, NULL, OPT_ACCOUNT},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+    {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
@@ -209,6 +214,8 @@ static int apply_option(options *o, int c, const char *arg) {
     return int_flag("--threads", arg, 1, 256, &o->threads);
   case OPT_HTTP_THREADS:
     return int_flag("--http-threads", arg, 1, 256, &o->http_threads);
+  case OPT_HTTP_TIMEOUT:
+    return int_flag("--http-timeout", arg, 1, 3600, &o->http_timeout);
   case OPT_TLS_CERT:
     o->tls_cert = arg;
     return -1;
@@ -260,6 +267,7 @@ static int parse_options(int argc, char **argv, options *o) {
   *o = (options){.grpc_listen = "127.0.0.1:50051",
                  .threads = ncores,
                  .http_threads = ncores,
+                 .http_timeout = AF_BRIDGE_DEFAULT_TIMEOUT,
                  .max_receive_bytes = AF_GRPC_DEFAULT_MAX_RECEIVE,
                  .max_concurrent_streams = AF_GRPC_DEFAULT_MAX_STREAMS,
                  .min_ping_seconds = AF_GRPC_DEFAULT_MIN_PING_MS / 1000.0,
@@ -415,7 +423,10 @@ static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, 
   af_grpc_server *grpc = af_grpc_server_start(&gc, svc, &err);
   af_bridge_server *http = NULL;
   if (grpc != NULL && o->http_listen != NULL) {
-    af_bridge_config hc = {.listen = o->http_listen, .threads = o->http_threads, .log = log};
+    af_bridge_config hc = {.listen = o->http_listen,
+                           .threads = o->http_threads,
+                           .timeout_seconds = (unsigned)o->http_timeout,
+                           .log = log};
     http = af_bridge_server_start(&hc, svc, &err);
   }
   if (grpc == NULL || (o->http_listen != NULL && http == NULL)) {
