@@ -23,13 +23,15 @@ build: deps
 run: build
 	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --flows $(FLOWS)
 
-# Every test, under AddressSanitizer + UndefinedBehaviorSanitizer. The optimised build comes
-# first: some warnings (and so -Werror failures) only show with optimisation on.
+# Every test, under AddressSanitizer + UndefinedBehaviorSanitizer, then the concurrency tests
+# under ThreadSanitizer. The optimised build comes first: some warnings (and so -Werror
+# failures) only show with optimisation on.
 test: build
 	scripts/install-deps.sh test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAF_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+	tests/tsan/run.sh
 
 # Every benchmark in Release mode, on loopback, one after another (not part of make test; takes
 # several minutes). BENCH_ARGS=--quick for short runs. Results: bench/results/, bench/RESULTS.md.
@@ -45,4 +47,4 @@ gen: deps
 	scripts/gen.sh gen
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD) build-tsan
