@@ -382,7 +382,8 @@ static void watch_sent(af_grpc_server *s, slot *sl, bool ok) {
     watch_send(s, sl, HEALTH_NOT_SERVING, true);
   else
     sl->state = SLOT_WATCHING;
-  bool over = sl->state == SLOT_DONE && sl->close_done;
+  /* The client may have left while the send was in flight: then nothing more will come. */
+  bool over = sl->close_done && (sl->state == SLOT_DONE || sl->state == SLOT_WATCHING);
   if (over)
     sl->state = SLOT_RELEASED;
   pthread_mutex_unlock(&sl->watch_lock);

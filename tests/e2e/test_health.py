@@ -205,6 +205,27 @@ class HealthTest(h.ServerTestCase):
             self.assertEqual(w.statuses, [SERVING, NOT_SERVING], f"watch {i}")
         self.assertLess(took, EXIT_LIMIT)
 
+    def test_watches_cancelled_at_once_free_their_slots(self):
+        # Regression: a watch cancelled while its first status was being sent stayed in its
+        # slot for good; after WATCH_SLOTS such races no new watch was ever answered.
+        for i in range(WATCH_SLOTS * 4):
+            call = self.health.Watch(HC(service=""), timeout=15)
+            call.cancel()
+        h.wait_until(lambda: self.fresh_watch_answers(), timeout=15, interval=0.2,
+                     what="a new watch answered after many cancelled at once")
+        ws = [self.watch("") for _ in range(WATCH_SLOTS)]  # every slot is free again
+        for i, w in enumerate(ws):
+            self.assertEqual(w.wait_statuses(1, timeout=15), [SERVING], f"watch {i}")
+
+    def fresh_watch_answers(self):
+        w = Watcher(self.health, "", timeout=2)
+        try:
+            return w.wait_statuses(1, timeout=2) == [SERVING]
+        except AssertionError:
+            return False
+        finally:
+            w.cancel()
+
     def test_client_leaving_without_cancel(self):
         """A watcher whose connection closes (the client process goes away) frees its slot
         too."""
