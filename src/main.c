@@ -1,6 +1,7 @@
 /* appflowd: flags, configuration, signals and wiring. Everything else lives in the modules
  * under src/flows (the service), src/grpc (the gRPC door) and src/bridge (the AWS door). */
 #include "bridge/http.h"
+#include "bridge/sigv4.h"
 #include "common/listen.h"
 #include "flows/log.h"
 #include "flows/seed.h"
@@ -40,6 +41,7 @@ typedef struct options {
   const char *region;
   const char *account;
   const char *tls_cert, *tls_key, *tls_client_ca; /* file names */
+  const char *aws_credentials;                    /* NULL: SigV4 not checked */
   int threads;
   int http_threads;
   int http_timeout;
@@ -62,6 +64,8 @@ static void usage(FILE *out) {
           "                         picks a free port, printed at start-up)\n"
           "  --http-listen ADDR     also serve AWS REST-JSON (POST /stop-flow ...) on HOST:PORT,\n"
           "                         for aws --endpoint-url http://ADDR (default: off)\n"
+          "  --aws-credentials FILE check AWS SigV4 signatures on the AWS REST-JSON door against\n"
+          "                         the access keys in FILE (see README); default: any accepted\n"
           "  --flows FILE           seed the flow table from FILE (JSON array; see README)\n"
           "  --region R             region in flow ARNs (default us-east-1)\n"
           "  --account A            12-digit account id in flow ARNs (default 000000000000)\n"
@@ -129,6 +133,7 @@ static int valid_listen(const char *addr) {
 enum {
   OPT_GRPC_LISTEN = 256,
   OPT_HTTP_LISTEN,
+  OPT_AWS_CREDENTIALS,
   OPT_FLOWS,
   OPT_REGION,
   OPT_ACCOUNT,
@@ -152,6 +157,7 @@ enum {
 static const struct option long_options[] = {
     {"grpc-listen", required_argument, NULL, OPT_GRPC_LISTEN},
     {"http-listen", required_argument, NULL, OPT_HTTP_LISTEN},
+    {"aws-credentials", required_argument, NULL, OPT_AWS_CREDENTIALS},
     {"flows", required_argument, NULL, OPT_FLOWS},
     {"region", required_argument, NULL, OPT_REGION},
     {"account", required_argument, NULL, OPT_ACCOUNT},
@@ -201,6 +207,9 @@ static int apply_option(options *o, int c, const char *arg) {
     return listen_flag("--grpc-listen", arg, &o->grpc_listen);
   case OPT_HTTP_LISTEN:
     return listen_flag("--http-listen", arg, &o->http_listen);
+  case OPT_AWS_CREDENTIALS:
+    o->aws_credentials = arg;
+    return -1;
   case OPT_FLOWS:
     o->flows = arg;
     return -1;
@@ -256,6 +265,8 @@ static int apply_option(options *o, int c, const char *arg) {
 static int check_options(const options *o) {
   if ((o->tls_cert == NULL) != (o->tls_key == NULL))
     return bad_usage("--tls-cert and --tls-key go together: give both or neither");
+  if (o->aws_credentials != NULL && o->http_listen == NULL)
+    return bad_usage("--aws-credentials needs --http-listen: it guards the AWS REST-JSON door");
   if (o->tls_client_ca != NULL && o->tls_cert == NULL)
     return bad_usage("--tls-client-ca needs --tls-cert and --tls-key: mTLS is TLS first");
   return -1;
@@ -355,6 +366,24 @@ static int load_pems(const options *o, pems *p) {
   return -1;
 }
 
+/* The access keys of --aws-credentials, bound to the server's region; 0, or -1 after saying
+ * which line of the file is wrong. */
+static int load_creds(const options *o, af_sigv4_creds **out) {
+  *out = NULL;
+  if (o->aws_credentials == NULL)
+    return 0;
+  af_error err;
+  *out = af_sigv4_creds_load(o->aws_credentials, &err);
+  if (*out != NULL && af_sigv4_creds_set_region(*out, o->region ? o->region : "us-east-1") != 0) {
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    af_sigv4_creds_free(*out);
+    *out = NULL;
+  }
+  if (*out == NULL)
+    fprintf(stderr, "appflowd: --aws-credentials %s\n", err.message);
+  return *out ? 0 : -1;
+}
+
 static int load_flows(af_flows *svc, const char *path, size_t *count) {
   af_seed_error e;
   if (af_seed_load_file(svc, path, count, &e) == 0)
@@ -384,8 +413,8 @@ static void announce(const options *o, size_t nflows, const af_grpc_server *grpc
                      const af_bridge_server *http) {
   char http_part[320] = "";
   if (http != NULL)
-    snprintf(http_part, sizeof http_part, " http=%s http_port=%d", o->http_listen,
-             af_bridge_server_port(http));
+    snprintf(http_part, sizeof http_part, " http=%s http_port=%d sigv4=%s", o->http_listen,
+             af_bridge_server_port(http), o->aws_credentials ? "on" : "off");
   fprintf(stderr, "appflowd %s listening: grpc=%s port=%d%s flows=%zu threads=%d region=%s%s\n",
           AF_VERSION, o->grpc_listen, af_grpc_server_port(grpc), http_part, nflows, o->threads,
           o->region ? o->region : "us-east-1",
@@ -408,8 +437,8 @@ static af_grpc_config grpc_config(const options *o, const pems *p, const af_refl
       .log = log};
 }
 
-static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, const af_log *log,
-                 const sigset_t *signals) {
+static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, af_flows *svc,
+                 size_t nflows, const af_log *log, const sigset_t *signals) {
   static const char *const services[] = {"appflow.v1.AppFlowService", "grpc.health.v1.Health",
                                          "grpc.reflection.v1.ServerReflection",
                                          "grpc.reflection.v1alpha.ServerReflection", NULL};
@@ -426,7 +455,8 @@ static int serve(const options *o, const pems *p, af_flows *svc, size_t nflows, 
     af_bridge_config hc = {.listen = o->http_listen,
                            .threads = o->http_threads,
                            .timeout_seconds = (unsigned)o->http_timeout,
-                           .log = log};
+                           .log = log,
+                           .creds = creds};
     http = af_bridge_server_start(&hc, svc, &err);
   }
   if (grpc == NULL || (o->http_listen != NULL && http == NULL)) {
@@ -469,7 +499,10 @@ int main(int argc, char **argv) {
   }
   size_t nflows = 0;
   pems p;
-  if ((o.flows != NULL && load_flows(svc, o.flows, &nflows) != 0) || load_pems(&o, &p) != 0) {
+  af_sigv4_creds *creds = NULL;
+  if ((o.flows != NULL && load_flows(svc, o.flows, &nflows) != 0) || load_creds(&o, &creds) != 0 ||
+      load_pems(&o, &p) != 0) {
+    af_sigv4_creds_free(creds);
     af_flows_free(svc);
     return EXIT_USAGE;
   }
@@ -478,9 +511,10 @@ int main(int argc, char **argv) {
   if (o.log_level < AF_LOG_DEBUG)
     gpr_set_log_function(drop_grpc_log);
   grpc_init();
-  rc = serve(&o, &p, svc, nflows, &log, &signals);
+  rc = serve(&o, &p, creds, svc, nflows, &log, &signals);
   grpc_shutdown();
   free_pems(&p);
+  af_sigv4_creds_free(creds);
   af_flows_free(svc);
   return rc;
 }

@@ -1,6 +1,7 @@
 #include "bridge/http.h"
 
 #include "bridge/route.h"
+#include "bridge/sigv4.h"
 #include "common/listen.h"
 
 #include <microhttpd.h>
@@ -19,6 +20,7 @@ struct af_bridge_server {
   af_flows *svc;
   const af_log *log;
   size_t max_body;
+  const af_sigv4_creds *creds; /* NULL: SigV4 is not checked */
   int port;
   atomic_bool draining; /* shutdown began: new requests get 503 */
   atomic_int in_flight; /* requests begun and not yet completed */
@@ -52,6 +54,8 @@ typedef struct conn {
   af_bridge_ids ids;
   bool busy; /* req is in use */
   request req;
+  char *uri; /* the current request-target as sent (for SigV4), reused across requests */
+  size_t uri_cap;
 } conn;
 
 static void request_init(request *r, af_bridge_ids *ids, bool pooled) {
@@ -122,6 +126,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
   conn *k = *socket_context;
   if (k != NULL) {
     free(k->req.body);
+    free(k->uri);
     free(k);
   }
   *socket_context = NULL;
@@ -205,6 +210,77 @@ static bool take_upload(af_bridge_server *s, request *r, const char *data, size_
   return r->discarded <= s->max_body * DISCARD_FACTOR;
 }
 
+/* libmicrohttpd hands on_request the path percent-decoded, but SigV4 signs it as sent. This
+ * runs once per request, before its headers are parsed, with the raw request-target (path and
+ * query): the connection keeps a copy (HTTP/1.1 answers one request at a time per
+ * connection). Returns NULL, so *con_cls stays NULL for on_request as before. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  const af_bridge_server *s = cls;
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  conn *k = info ? info->socket_context : NULL;
+  if (s->creds == NULL || k == NULL)
+    return NULL;
+  size_t n = strlen(uri) + 1;
+  if (n > k->uri_cap) {
+    char *u = realloc(k->uri, n);
+    if (u == NULL) {
+      if (k->uri != NULL)
+        k->uri[0] = '\0'; /* verification then fails: never a stale target */
+      return NULL;
+    }
+    k->uri = u;
+    k->uri_cap = n;
+  }
+  memcpy(k->uri, uri, n);
+  return NULL;
+}
+
+typedef struct header_list {
+  af_sigv4_header *h;
+  size_t n, cap;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+  (void)kind;
+  header_list *l = cls;
+  if (l->n < l->cap)
+    l->h[l->n++] = (af_sigv4_header){key, value ? value : ""};
+  return MHD_YES;
+}
+
+/* The request-target as sent, saved by on_uri; NULL when it could not be kept. */
+static const char *raw_uri(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  const conn *k = info ? info->socket_context : NULL;
+  return k != NULL && k->uri != NULL && k->uri[0] != '\0' ? k->uri : NULL;
+}
+
+/* True when the request's SigV4 signature is right; else fills rep with the refusal. */
+static bool authentic(struct MHD_Connection *c, af_bridge_server *s, request *r, const char *method,
+                      af_bridge_reply *rep) {
+  int n = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
+  size_t cap = n > 0 ? (size_t)n : 1;
+  header_list l = {af_arena_alloc(&r->arena, cap * sizeof(af_sigv4_header)), 0, cap};
+  const char *uri = raw_uri(c);
+  size_t path_len = uri ? strcspn(uri, "?") : 0;
+  char *path = uri ? af_arena_strndup(&r->arena, uri, path_len) : NULL;
+  af_error err;
+  if (l.h == NULL || path == NULL) {
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  } else {
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &l);
+    const char *query = uri[path_len] == '?' ? uri + path_len + 1 : "";
+    af_sigv4_request req = {method, path, query, l.h, l.n, r->body, r->len};
+    if (af_sigv4_verify(s->creds, &req, time(NULL), NULL, &err) == AF_OK)
+      return true;
+  }
+  af_bridge_error_reply(&err, &r->arena, rep);
+  return false;
+}
+
 /* libmicrohttpd calls this once with the headers, then once per chunk of body, then once more
  * with no data: the moment to answer. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -239,7 +315,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (r->too_large)
     return refuse_too_large(c, s, r);
   af_bridge_reply rep;
-  af_bridge_handle(s->svc, method, url, r->body ? r->body : "", r->len, &r->arena, &rep);
+  if (s->creds == NULL || authentic(c, s, r, method, &rep))
+    af_bridge_handle(s->svc, method, url, r->body ? r->body : "", r->len, &r->arena, &rep);
   if (rep.error_type != NULL)
     af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s", method, url, rep.status, rep.error_type);
   return send_reply(c, r, &rep);
@@ -275,6 +352,7 @@ static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_conf
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                          MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                           MHD_OPTION_END);
   /* clang-format on */
 }
@@ -296,6 +374,7 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   s->svc = svc;
   s->log = cfg->log;
   s->max_body = cfg->max_body ? cfg->max_body : AF_BRIDGE_DEFAULT_MAX_BODY;
+  s->creds = cfg->creds;
   atomic_init(&s->draining, false);
   atomic_init(&s->in_flight, 0);
   s->daemon = start_daemon(s, cfg, &ss);

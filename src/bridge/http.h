@@ -8,6 +8,7 @@
 #ifndef AF_BRIDGE_HTTP_H
 #define AF_BRIDGE_HTTP_H
 
+#include "bridge/sigv4.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -20,11 +21,12 @@
 typedef struct af_bridge_server af_bridge_server;
 
 typedef struct af_bridge_config {
-  const char *listen;       /* "HOST:PORT"; port 0 picks a free one */
-  int threads;              /* server threads, at least 1 */
-  size_t max_body;          /* larger bodies get 413; 0 = 64 KiB */
-  unsigned timeout_seconds; /* idle connections are closed after this; 0 = 30 */
-  const af_log *log;        /* borrowed, may be NULL */
+  const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
+  int threads;                 /* server threads, at least 1 */
+  size_t max_body;             /* larger bodies get 413; 0 = 64 KiB */
+  unsigned timeout_seconds;    /* idle connections are closed after this; 0 = 30 */
+  const af_log *log;           /* borrowed, may be NULL */
+  const af_sigv4_creds *creds; /* borrowed; NULL: no SigV4 check (any signature passes) */
 } af_bridge_config;
 
 /* Binds and starts serving svc (borrowed; must outlive the server). NULL with err set when the

@@ -43,6 +43,11 @@ enum af_rpc_code {
   XX(UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED)                    \
   XX(METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED)                   \
   XX(REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413, AF_RPC_RESOURCE_EXHAUSTED)          \
+  XX(MISSING_AUTHENTICATION_TOKEN, "MissingAuthenticationTokenException", 403,                     \
+     AF_RPC_PERMISSION_DENIED)                                                                     \
+  XX(INCOMPLETE_SIGNATURE, "IncompleteSignatureException", 400, AF_RPC_INVALID_ARGUMENT)           \
+  XX(UNRECOGNIZED_CLIENT, "UnrecognizedClientException", 403, AF_RPC_PERMISSION_DENIED)            \
+  XX(INVALID_SIGNATURE, "InvalidSignatureException", 403, AF_RPC_PERMISSION_DENIED)                \
   XX(INTERNAL_SERVER, "InternalServerException", 500, AF_RPC_INTERNAL)
 
 typedef enum af_err {
