@@ -6,8 +6,9 @@ JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:50051
 HTTP       ?= 127.0.0.1:8080
 FLOWS      ?= examples/flows.json
+FUZZ_SECONDS ?= 300
 
-.PHONY: all build run test bench gen deps clean
+.PHONY: all build run test bench gen deps clean fuzz
 
 all: build
 
@@ -32,6 +33,12 @@ test: build
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
 	tests/tsan/run.sh
+	fuzz/run.sh 20
+
+# Each fuzz target (fuzz/) for FUZZ_SECONDS, built with clang and libFuzzer in build-fuzz/;
+# make test runs the same for 20 s each. A crash's input is saved under build-fuzz/crashes/.
+fuzz:
+	scripts/install-deps.sh test && fuzz/run.sh $(FUZZ_SECONDS)
 
 # Every benchmark in Release mode, on loopback, one after another (not part of make test; takes
 # several minutes). BENCH_ARGS=--quick for short runs. Results: bench/results/, bench/RESULTS.md.
@@ -47,4 +54,4 @@ gen: deps
 	scripts/gen.sh gen
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD) build-tsan
+	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD) build-tsan build-fuzz

@@ -13,7 +13,7 @@ build_pkgs=(
   grpc-proto golang-github-gogo-googleapis-dev
 )
 test_pkgs=(
-  libcriterion-dev clang-format
+  libcriterion-dev clang-format clang libclang-rt-14-dev
   python3-grpcio python3-protobuf protobuf-compiler-grpc
   awscli python3-boto3 openssl
 )

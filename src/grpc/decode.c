@@ -6,6 +6,7 @@
 
 /* Nested messages deeper than this are refused rather than walked (protobuf's own limit). */
 #define MAX_DEPTH 100
+#define MAX_FIELD_NUMBER ((1u << 29) - 1)
 
 /* Reads a varint at *p; 0 when truncated or longer than 10 bytes. */
 static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
@@ -41,6 +42,11 @@ static af_err check_strings(const ProtobufCMessageDescriptor *desc, const uint8_
     uint64_t key, n = 0;
     if (!read_varint(&p, end, &key))
       return AF_OK;
+    /* Field numbers are 1 to 2^29-1. protobuf-c refuses 0 only when its tag is one byte, so
+     * an overlong tag for field 0 would be kept as an unknown field (found by fuzz_decode). */
+    if (key >> 3 == 0 || key >> 3 > MAX_FIELD_NUMBER)
+      return af_error_set(err, AF_ERR_SERIALIZATION, "field number %llu is not a valid one",
+                          (unsigned long long)(key >> 3));
     switch (key & 7) {
     case 0:
       if (!read_varint(&p, end, &n))

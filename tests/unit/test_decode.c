@@ -1,6 +1,7 @@
 #include "grpc/decode.h"
 
 #include "appflow/v1/appflow.pb-c.h"
+#include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 
 #include <criterion/criterion.h>
@@ -107,5 +108,24 @@ Test(decode, strings_in_nested_messages_are_checked) {
   cr_expect_eq(decode(&google__rpc__status__descriptor, wire, sizeof wire - 1, &m, &err, &a),
                AF_ERR_SERIALIZATION);
   cr_expect(strstr(err.message, "type_url") != NULL, "%s", err.message);
+  af_arena_destroy(&a);
+}
+
+/* Regressions found by fuzz_decode: field number 0 written with an overlong (two-byte) tag,
+ * at the top and inside a nested message (a map entry of google.rpc.ErrorInfo). */
+Test(decode, field_number_zero_is_refused_at_any_depth) {
+  af_arena a;
+  af_arena_init(&a);
+  ProtobufCMessage *m;
+  af_error err;
+  cr_expect_eq(decode(REQ, "\x80\x00\x00", 3, &m, &err, &a), AF_ERR_SERIALIZATION);
+  cr_expect(strstr(err.message, "field number 0") != NULL, "%s", err.message);
+  static const char nested[] = "\x1a\x07\x80\x00\x6b\x30\x6b\x12\x00";
+  cr_expect_eq(
+      decode(&google__rpc__error_info__descriptor, nested, sizeof nested - 1, &m, &err, &a),
+      AF_ERR_SERIALIZATION);
+  /* The largest field number is fine (an unknown field, skipped). */
+  cr_expect_eq(decode(REQ, "\xf8\xff\xff\xff\x0f\x01", 6, &m, &err, &a), AF_OK);
+  cr_expect_eq(decode(REQ, "\x80\x80\x80\x80\x10\x01", 6, &m, &err, &a), AF_ERR_SERIALIZATION);
   af_arena_destroy(&a);
 }
