@@ -4,6 +4,8 @@
 
 #include "flows/seed.h"
 
+#include "budget_alloc.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -265,26 +267,9 @@ Test(stop, concurrent_stops_each_transition_reported_once) {
 
 /* ---- running out of memory in the table ---- */
 
-struct budget {
-  int left;
-};
-
-static void *budget_alloc(void *ctx, size_t size) {
-  struct budget *b = ctx;
-  if (b->left <= 0)
-    return NULL;
-  b->left--;
-  return malloc(size);
-}
-
-static void budget_free(void *ctx, void *p) {
-  (void)ctx;
-  free(p);
-}
-
 Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
   struct budget b = {1 + 64 + 2}; /* the table, its 64 shards, then two flows */
-  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_allocator mem = budget_allocator(&b);
   af_error err;
   af_flows *s = af_flows_new(&(af_flows_config){.alloc = &mem}, &err);
   cr_assert_not_null(s);

@@ -1,5 +1,7 @@
 #include "flows/table.h"
 
+#include "budget_alloc.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -137,27 +139,9 @@ Test(table, free_accepts_null) { af_table_free(NULL); }
 
 /* ---- running out of memory ---- */
 
-/* An allocator that fails once `left` allocations have been made. */
-struct budget {
-  int left;
-};
-
-static void *budget_alloc(void *ctx, size_t size) {
-  struct budget *b = ctx;
-  if (b->left <= 0)
-    return NULL;
-  b->left--;
-  return malloc(size);
-}
-
-static void budget_free(void *ctx, void *p) {
-  (void)ctx;
-  free(p);
-}
-
 Test(table, out_of_memory_is_an_error_and_changes_nothing) {
   struct budget b = {1 + 64 + 3}; /* the table, 64 shards' buckets, then 3 flows */
-  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_allocator mem = budget_allocator(&b);
   af_table *t = af_table_new(5, &mem);
   cr_assert_not_null(t);
   cr_expect_eq(insert(t, "one"), AF_OK);
@@ -179,7 +163,7 @@ Test(table, out_of_memory_is_an_error_and_changes_nothing) {
 
 Test(table, failing_to_grow_only_lengthens_chains) {
   struct budget b = {1 + 64 + 1000}; /* enough for flows, none left to double buckets */
-  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_allocator mem = budget_allocator(&b);
   af_table *t = af_table_new(9, &mem);
   cr_assert_not_null(t);
   char name[32];
@@ -203,7 +187,7 @@ Test(table, failing_to_grow_only_lengthens_chains) {
 
 Test(table, no_memory_at_all) {
   struct budget b = {0};
-  af_allocator mem = {budget_alloc, budget_free, &b};
+  af_allocator mem = budget_allocator(&b);
   cr_expect_null(af_table_new(1, &mem));
   b.left = 10; /* the table but not all 64 shards: undone, nothing leaked */
   cr_expect_null(af_table_new(1, &mem));
