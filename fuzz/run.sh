@@ -24,6 +24,8 @@ max_len() {
 }
 
 status=0
+passed=0
+failed=0
 for t in transcode http seed decode; do
   mkdir -p "$TMP/$t"
   cp fuzz/corpus/$t/* "$TMP/$t/"
@@ -35,12 +37,15 @@ for t in transcode http seed decode; do
     runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
     echo "fuzz $t: ${runs:-?} runs, OK ($cov)"
+    passed=$((passed + 1))
   else
     status=1
+    failed=$((failed + 1))
     art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     echo "fuzz $t: FAILED; full log $log"
     grep -E 'ERROR: |invariant failed|SUMMARY:|^ *#[0-9]+ .*/(src|fuzz|gen)/' "$log" | head -n 25
     echo "fuzz $t: crash input: ${art:-none saved}; replay: $OUT/fuzz_$t ${art:-<input>}"
   fi
 done
+echo "fuzz: $passed passed, $failed failed"
 exit $status
