@@ -111,10 +111,11 @@ struct af_grpc_server {
   atomic_bool stopping;
   atomic_bool serving; /* what health reports; false once shutdown begins */
   tag shutdown_tag;
-  atomic_int in_flight;  /* calls handed to us and not yet over */
-  pthread_mutex_t lock;  /* guards drained; taken on the call path only while stopping */
+  atomic_int in_flight; /* calls handed to us and not yet over */
+  pthread_mutex_t lock; /* guards shutdown_done and drained; on the call path only while stopping */
   pthread_cond_t change; /* signalled when drained or in_flight change while stopping */
-  bool drained;
+  bool shutdown_done;    /* gRPC's shutdown tag has fired */
+  bool drained;          /* ...and no call of ours was left: the queue is shut down */
   int nthreads;
   pthread_t *threads;
   size_t nmethods;
@@ -130,16 +131,44 @@ static void slot_request(af_grpc_server *s, slot *sl);
 
 /* ---- bookkeeping ---- */
 
+/* The queue may be shut down only once gRPC has finished shutting down AND no call of ours is
+ * in flight: after grpc_server_cancel_all_calls gRPC can report shutdown while a poll thread
+ * is still answering a cancelled call, and a batch started on a shut-down queue aborts the
+ * process. Runs under s->lock. */
+static void maybe_close_queue(af_grpc_server *s) {
+  if (!s->shutdown_done || s->drained || atomic_load(&s->in_flight) != 0)
+    return;
+  s->drained = true;
+  grpc_completion_queue_shutdown(s->cq);
+  pthread_cond_broadcast(&s->change);
+}
+
 /* An atomic count, so calls on different threads never meet on a lock; only once shutdown
- * has begun does a change wake the thread waiting in af_grpc_server_stop. That thread checks
- * and waits holding the lock, so taking the lock to broadcast cannot miss it. */
+ * has begun does a change take the lock, to wake the thread waiting in af_grpc_server_stop
+ * and to shut the queue when the last call ends. */
 static void count_call(af_grpc_server *s, int delta) {
   atomic_fetch_add(&s->in_flight, delta);
   if (!atomic_load(&s->stopping))
     return;
   pthread_mutex_lock(&s->lock);
+  maybe_close_queue(s);
   pthread_cond_broadcast(&s->change);
   pthread_mutex_unlock(&s->lock);
+}
+
+/* Counts a call that has just been handed over. False when the queue is already shut down
+ * (shutdown finished while the event waited): the call must then start no batch. The count
+ * goes up before the check, so maybe_close_queue either sees it or has closed first. */
+static bool enter_call(af_grpc_server *s) {
+  atomic_fetch_add(&s->in_flight, 1);
+  if (!atomic_load(&s->stopping))
+    return true;
+  pthread_mutex_lock(&s->lock);
+  bool open = !s->drained;
+  pthread_mutex_unlock(&s->lock);
+  if (!open)
+    atomic_fetch_sub(&s->in_flight, 1);
+  return open;
 }
 
 /* Frees what one call used and makes the slot ready for the next. */
@@ -499,7 +528,10 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
       slot_reset(sl);
       return;
     }
-    count_call(s, +1);
+    if (!enter_call(s)) {
+      slot_reset(sl); /* unref cancels it */
+      return;
+    }
     if (sl->m->kind == M_UNKNOWN)
       unknown_method(s, sl); /* answered without reading its message */
     else
@@ -557,10 +589,9 @@ static void slot_request(af_grpc_server *s, slot *sl) {
 static void shutdown_event(af_grpc_server *s, tag *t, bool ok) {
   (void)t;
   (void)ok;
-  /* Every call has finished: no more events but the queue's own shutdown. */
-  grpc_completion_queue_shutdown(s->cq);
   pthread_mutex_lock(&s->lock);
-  s->drained = true;
+  s->shutdown_done = true;
+  maybe_close_queue(s); /* or the last call in flight will, when it ends */
   pthread_cond_broadcast(&s->change);
   pthread_mutex_unlock(&s->lock);
 }
