@@ -5,6 +5,7 @@
 #include "common/listen.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +26,13 @@ struct af_bridge_server {
   int port;
   atomic_bool draining; /* shutdown began: new requests get 503 */
   atomic_int in_flight; /* requests begun and not yet completed */
+  unsigned timeout;     /* seconds a request may take to arrive whole */
+  /* Every open connection, for the watchdog (see watchdog_main). */
+  pthread_mutex_t conns_lock;
+  struct conn *conns;
+  pthread_t watchdog;
+  bool watchdog_running;
+  atomic_bool watchdog_stop;
 };
 
 /* A body past the limit is read to its end and dropped, so it can be answered 413 (a reply
@@ -56,7 +65,20 @@ typedef struct conn {
   request req;
   char *uri; /* the current request-target as sent (for SigV4), reused across requests */
   size_t uri_cap;
+  int fd;
+  /* When the connection's next request must have arrived whole and been answered (monotonic
+   * ms): set when the connection opens and again after each reply. libmicrohttpd's own timeout
+   * counts silence only, so a client trickling a byte a second would hold it for ever. */
+  atomic_llong deadline_ms;
+  bool cut; /* the watchdog has shut the socket down */
+  struct conn *prev, *next;
 } conn;
+
+static long long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void request_init(request *r, af_bridge_ids *ids, bool pooled) {
   r->len = r->discarded = 0;
@@ -88,12 +110,14 @@ static request *request_start(struct MHD_Connection *c) {
   return r;
 }
 
-static void request_end(request *r) {
+static void request_end(request *r, long long rearm_ms) {
   if (r == NULL)
     return;
   af_arena_destroy(&r->arena);
   if (r->pooled) { /* keep the body buffer for the connection's next request */
-    ((conn *)(void *)((char *)r - offsetof(conn, req)))->busy = false;
+    conn *k = (conn *)(void *)((char *)r - offsetof(conn, req));
+    k->busy = false;
+    atomic_store(&k->deadline_ms, now_ms() + rearm_ms);
     return;
   }
   free(r->body);
@@ -107,29 +131,72 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   (void)toe;
   if (*con_cls != NULL)
     atomic_fetch_sub(&s->in_flight, 1);
-  request_end(*con_cls);
+  request_end(*con_cls, (long long)s->timeout * 1000);
   *con_cls = NULL;
 }
 
-/* libmicrohttpd reports every request's completion before its connection's close. */
+/* libmicrohttpd reports every request's completion before its connection's close, and a
+ * connection's close before it closes the socket: so a connection in s->conns always has its
+ * socket open, and the watchdog never touches a descriptor number reused by someone else. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-  (void)cls;
-  (void)c;
+  af_bridge_server *s = cls;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
     conn *k = calloc(1, sizeof *k);
-    if (k != NULL)
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (k != NULL && info != NULL) {
       af_bridge_ids_init(&k->ids);
+      k->fd = info->connect_fd;
+      atomic_init(&k->deadline_ms, now_ms() + (long long)s->timeout * 1000);
+      pthread_mutex_lock(&s->conns_lock);
+      k->next = s->conns;
+      if (s->conns != NULL)
+        s->conns->prev = k;
+      s->conns = k;
+      pthread_mutex_unlock(&s->conns_lock);
+    } else {
+      free(k);
+      k = NULL;
+    }
     *socket_context = k; /* NULL: its requests allocate their own state */
     return;
   }
   conn *k = *socket_context;
   if (k != NULL) {
+    pthread_mutex_lock(&s->conns_lock);
+    if (k->prev != NULL)
+      k->prev->next = k->next;
+    else
+      s->conns = k->next;
+    if (k->next != NULL)
+      k->next->prev = k->prev;
+    pthread_mutex_unlock(&s->conns_lock);
     free(k->req.body);
     free(k->uri);
     free(k);
   }
   *socket_context = NULL;
+}
+
+/* Shuts down the socket of every connection whose request has not arrived whole by its
+ * deadline; libmicrohttpd then sees the connection fail and closes it itself. */
+static void *watchdog_main(void *arg) {
+  af_bridge_server *s = arg;
+  while (!atomic_load(&s->watchdog_stop)) {
+    long long now = now_ms();
+    pthread_mutex_lock(&s->conns_lock);
+    for (conn *k = s->conns; k != NULL; k = k->next) {
+      long long d = atomic_load(&k->deadline_ms);
+      if (d != 0 && now > d && !k->cut) {
+        shutdown(k->fd, SHUT_RDWR);
+        k->cut = true;
+      }
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+  }
+  return NULL;
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, request *r,
@@ -351,7 +418,7 @@ static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_conf
                           MHD_OPTION_CONNECTION_TIMEOUT, timeout,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                           MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                           MHD_OPTION_END);
   /* clang-format on */
@@ -375,15 +442,20 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   s->log = cfg->log;
   s->max_body = cfg->max_body ? cfg->max_body : AF_BRIDGE_DEFAULT_MAX_BODY;
   s->creds = cfg->creds;
+  s->timeout = cfg->timeout_seconds ? cfg->timeout_seconds : AF_BRIDGE_DEFAULT_TIMEOUT;
   atomic_init(&s->draining, false);
   atomic_init(&s->in_flight, 0);
+  atomic_init(&s->watchdog_stop, false);
+  pthread_mutex_init(&s->conns_lock, NULL);
   s->daemon = start_daemon(s, cfg, &ss);
   if (s->daemon == NULL) {
     af_listen_explain(cfg->listen, why, sizeof why);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for HTTP on %s: %s", cfg->listen, why);
+    pthread_mutex_destroy(&s->conns_lock);
     free(s);
     return NULL;
   }
+  s->watchdog_running = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
   s->port = info ? info->port : 0;
   return s;
@@ -419,6 +491,11 @@ void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {
     }
     nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
   }
+  if (s->watchdog_running) {
+    atomic_store(&s->watchdog_stop, true);
+    pthread_join(s->watchdog, NULL);
+  }
   MHD_stop_daemon(s->daemon);
+  pthread_mutex_destroy(&s->conns_lock);
   free(s);
 }
