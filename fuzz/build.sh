@@ -20,7 +20,7 @@ WARN="-Wall -Wextra -Werror -Wno-missing-field-initializers"
 # What the four parsers need, and nothing that links gRPC or libmicrohttpd (http.c, server.c,
 # health.c, reflection.c, tls.c stay out).
 SRC="src/flows/arena.c src/flows/error.c src/flows/log.c src/flows/seed.c src/flows/service.c
-     src/flows/table.c src/common/awsname.c src/common/listen.c src/common/utf8.c
+     src/flows/table.c src/common/awsname.c src/common/file.c src/common/listen.c src/common/utf8.c
      src/bridge/transcode.c src/bridge/route.c src/grpc/decode.c src/grpc/status.c"
 # gen/ is compiled as CMake compiles af_gen_pbc: without our warnings (it is protoc-c's code).
 GEN="gen/pbc/appflow/v1/appflow.pb-c.c gen/pbc/google/api/annotations.pb-c.c

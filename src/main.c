@@ -2,6 +2,7 @@
  * under src/flows (the service), src/grpc (the gRPC door) and src/bridge (the AWS door). */
 #include "bridge/http.h"
 #include "bridge/sigv4.h"
+#include "common/file.h"
 #include "common/listen.h"
 #include "flows/log.h"
 #include "flows/seed.h"
@@ -301,22 +302,14 @@ static int parse_options(int argc, char **argv, options *o) {
 
 /* Reads a PEM file for a TLS flag; NULL (after saying why) when it cannot be used. */
 static char *read_pem(const char *flag, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "appflowd: %s %s: %s\n", flag, path, strerror(errno));
-    return NULL;
-  }
-  char *buf = malloc(PEM_MAX + 1);
-  size_t n = buf ? fread(buf, 1, PEM_MAX, f) : 0;
-  int failed = ferror(f);
-  fclose(f);
-  if (buf == NULL || failed || n == PEM_MAX) {
+  char *buf;
+  size_t len;
+  int e = af_read_file(path, PEM_MAX, &buf, &len, NULL);
+  if (e != 0) {
     fprintf(stderr, "appflowd: %s %s: %s\n", flag, path,
-            failed ? strerror(errno) : "cannot read it (is it over 1 MiB?)");
-    free(buf);
+            e == EFBIG ? "over 1 MiB: not a PEM file" : strerror(e));
     return NULL;
   }
-  buf[n] = '\0';
   if (strstr(buf, "-----BEGIN ") == NULL) {
     fprintf(stderr, "appflowd: %s %s: not a PEM file (no -----BEGIN line)\n", flag, path);
     free(buf);

@@ -2,6 +2,8 @@
  * request is hashed as it is written, so checking a request allocates only for the query. */
 #include "bridge/sigv4.h"
 
+#include "common/file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -280,27 +282,21 @@ af_sigv4_creds *af_sigv4_creds_parse(const char *name, const char *text, size_t 
 }
 
 af_sigv4_creds *af_sigv4_creds_load(const char *path, af_error *err) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    af_error_set(err, AF_ERR_VALIDATION, "%s: %s", path, strerror(errno));
+  char *buf;
+  size_t n;
+  int e = af_read_file(path, FILE_MAX, &buf, &n, NULL);
+  if (e == ENOMEM) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return NULL;
   }
-  char *buf = malloc(FILE_MAX + 1);
-  size_t n = buf ? fread(buf, 1, FILE_MAX + 1, f) : 0;
-  int failed = ferror(f);
-  fclose(f);
-  af_sigv4_creds *c = NULL;
-  if (buf == NULL)
-    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
-  else if (failed || n > FILE_MAX)
+  if (e != 0) {
     af_error_set(err, AF_ERR_VALIDATION, "%s: %s", path,
-                 failed ? "cannot read it" : "over 4 MiB: not a credentials file");
-  else
-    c = af_sigv4_creds_parse(path, buf, n, err);
-  if (buf != NULL) {
-    OPENSSL_cleanse(buf, n < FILE_MAX ? n : FILE_MAX);
-    free(buf);
+                 e == EFBIG ? "over 4 MiB: not a credentials file" : strerror(e));
+    return NULL;
   }
+  af_sigv4_creds *c = af_sigv4_creds_parse(path, buf, n, err);
+  OPENSSL_cleanse(buf, n); /* the file holds secrets */
+  free(buf);
   return c;
 }
 

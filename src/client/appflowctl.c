@@ -7,6 +7,7 @@
  * Exit status 2 is a usage error. --tls/--tls-ca/--tls-cert/--tls-key speak TLS and mutual TLS. */
 #include "client/client.h"
 #include "common/awsname.h"
+#include "common/file.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,21 +49,14 @@ static void usage(FILE *out) {
 
 /* The whole of a PEM file, or NULL after saying why. */
 static char *read_file(const char *flag, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "appflowctl: %s %s: %s\n", flag, path, strerror(errno));
+  char *buf;
+  size_t len;
+  int e = af_read_file(path, PEM_MAX, &buf, &len, NULL);
+  if (e != 0) {
+    fprintf(stderr, "appflowctl: %s %s: %s\n", flag, path,
+            e == EFBIG ? "over 1 MiB: not a PEM file" : strerror(e));
     return NULL;
   }
-  char *buf = malloc(PEM_MAX + 1);
-  size_t n = buf ? fread(buf, 1, PEM_MAX, f) : 0;
-  int failed = ferror(f) || n == PEM_MAX;
-  fclose(f);
-  if (buf == NULL || failed) {
-    fprintf(stderr, "appflowctl: %s %s: cannot read it\n", flag, path);
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
   return buf;
 }
 

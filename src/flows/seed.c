@@ -8,6 +8,7 @@
  * finds its line and column by rescanning the buffer up to the offending byte, once. */
 #include "flows/seed.h"
 
+#include "common/file.h"
 #include "common/utf8.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Limits of the AWS model (FlowDescription, TagMap, TagKey, TagValue), in characters. */
 #define DESC_MAX 2048
@@ -783,41 +783,6 @@ int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *coun
 /* ---- files ---- */
 
 /* The whole stream into a malloc'd buffer. 0, or an errno value. */
-static int read_all(FILE *fp, char **out, size_t *out_len) {
-  struct stat st;
-  size_t cap = 1 << 16, len = 0;
-  /* A regular file's size plus one byte, so the read that meets end of file needs no growth. */
-  if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-    cap = (size_t)st.st_size + 1;
-  char *buf = malloc(cap);
-  if (buf == NULL)
-    return ENOMEM;
-  for (;;) {
-    if (len == cap) {
-      char *bigger = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-      if (bigger == NULL) {
-        free(buf);
-        return ENOMEM;
-      }
-      buf = bigger;
-      cap *= 2;
-    }
-    errno = 0;
-    size_t n = fread(buf + len, 1, cap - len, fp);
-    len += n;
-    if (n == 0 && ferror(fp)) {
-      int e = errno != 0 ? errno : EIO;
-      free(buf);
-      return e;
-    }
-    if (n == 0)
-      break;
-  }
-  *out = buf;
-  *out_len = len;
-  return 0;
-}
-
 static int fail_io(af_seed_error *err, const char *what, int e) {
   err->line = 0;
   err->column = 0;
@@ -831,15 +796,12 @@ int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_er
     err = &ignored;
   if (count != NULL)
     *count = 0;
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL)
-    return fail_io(err, "cannot open the seed file", errno);
   char *buf = NULL;
   size_t len = 0;
-  int e = read_all(fp, &buf, &len);
-  fclose(fp);
+  bool opened;
+  int e = af_read_file(path, SIZE_MAX / 4, &buf, &len, &opened);
   if (e != 0)
-    return fail_io(err, "cannot read the seed file", e);
+    return fail_io(err, opened ? "cannot read the seed file" : "cannot open the seed file", e);
   int rc = af_seed_load_buffer(svc, buf, len, count, err);
   free(buf);
   return rc;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 struct af_flows {
@@ -38,18 +39,15 @@ static bool valid_account(const char *s) {
   return true;
 }
 
+/* Keys the table's hash, so clients cannot pick names that collide. The clock stands in only
+ * if the kernel's source fails, which it does not after boot. */
 static uint64_t random_seed(void) {
+  uint64_t seed;
+  if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed)
+    return seed;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t seed = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec;
-  FILE *f = fopen("/dev/urandom", "rb");
-  if (f != NULL) {
-    uint64_t r;
-    if (fread(&r, sizeof r, 1, f) == 1)
-      seed ^= r;
-    fclose(f);
-  }
-  return seed;
+  return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec;
 }
 
 af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
