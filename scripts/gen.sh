@@ -19,6 +19,7 @@ server_protos=(
   google/api/annotations.proto google/api/http.proto google/protobuf/descriptor.proto
   google/rpc/status.proto google/rpc/error_details.proto
   google/protobuf/any.proto google/protobuf/duration.proto
+  google/protobuf/struct.proto google/protobuf/timestamp.proto
   grpc/health/v1/health.proto grpc/reflection/v1/reflection.proto
 )
 client_protos=(
@@ -31,9 +32,10 @@ incs=(-I "$root/proto" -I "$googleapis" -I "$grpcproto" -I "$wkt")
 rm -rf "$out/pbc" "$out/nanopb"
 mkdir -p "$out/pbc" "$out/nanopb"
 protoc "${incs[@]}" --c_out="$out/pbc" "${server_protos[@]}"
-# The client never reads HTTP annotations, so their header is left out of the include list.
+# The client never reads HTTP annotations, and speaks only the RPCs whose messages
+# client.options does not skip, so the Struct and Timestamp headers are left out too.
 protoc "${incs[@]}" --plugin=protoc-gen-nanopb=/usr/bin/protoc-gen-nanopb \
-  --nanopb_opt="-q -f $root/proto/client.options -x google/api/annotations.proto" \
+  --nanopb_opt="-q -f $root/proto/client.options -x google/api/annotations.proto -x google/protobuf/struct.proto -x google/protobuf/timestamp.proto" \
   --nanopb_out="$out/nanopb" "${client_protos[@]}"
 # The descriptors server reflection serves: every service appflowd offers, with everything they
 # import, and google.rpc.ErrorInfo so clients can show error details. Clients (grpcurl,

@@ -36,3 +36,5 @@ const char *appflow_v1_TriggerType_name(appflow_v1_TriggerType v) {
 }
 
 
+
+

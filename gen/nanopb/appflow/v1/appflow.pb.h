@@ -30,6 +30,25 @@ typedef enum _appflow_v1_TriggerType {
     appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND = 3
 } appflow_v1_TriggerType;
 
+/* DataPullMode says whether a scheduled run pulls new records or everything; on the AWS wire
+ "Incremental" or "Complete". */
+typedef enum _appflow_v1_DataPullMode {
+    appflow_v1_DataPullMode_DATA_PULL_MODE_UNSPECIFIED = 0,
+    appflow_v1_DataPullMode_DATA_PULL_MODE_INCREMENTAL = 1,
+    appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE = 2
+} appflow_v1_DataPullMode;
+
+/* ExecutionStatus is the state of a flow's run; on the AWS wire "InProgress", "Successful",
+ "Error", "CancelStarted" or "Canceled". */
+typedef enum _appflow_v1_ExecutionStatus {
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED = 0,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_IN_PROGRESS = 1,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_SUCCESSFUL = 2,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_ERROR = 3,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCEL_STARTED = 4,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED = 5
+} appflow_v1_ExecutionStatus;
+
 /* Struct definitions */
 /* StopFlowRequest names the flow to stop. */
 typedef struct _appflow_v1_StopFlowRequest {
@@ -60,6 +79,14 @@ const char *appflow_v1_FlowStatus_name(appflow_v1_FlowStatus v);
 #define _appflow_v1_TriggerType_MAX appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND
 #define _appflow_v1_TriggerType_ARRAYSIZE ((appflow_v1_TriggerType)(appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND+1))
 const char *appflow_v1_TriggerType_name(appflow_v1_TriggerType v);
+
+#define _appflow_v1_DataPullMode_MIN appflow_v1_DataPullMode_DATA_PULL_MODE_UNSPECIFIED
+#define _appflow_v1_DataPullMode_MAX appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE
+#define _appflow_v1_DataPullMode_ARRAYSIZE ((appflow_v1_DataPullMode)(appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE+1))
+
+#define _appflow_v1_ExecutionStatus_MIN appflow_v1_ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED
+#define _appflow_v1_ExecutionStatus_MAX appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED
+#define _appflow_v1_ExecutionStatus_ARRAYSIZE ((appflow_v1_ExecutionStatus)(appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED+1))
 
 
 #define appflow_v1_StopFlowResponse_flow_status_ENUMTYPE appflow_v1_FlowStatus

@@ -97,6 +97,981 @@ void   appflow__v1__stop_flow_response__free_unpacked
   assert(message->base.descriptor == &appflow__v1__stop_flow_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   appflow__v1__scheduled_trigger_properties__init
+                     (Appflow__V1__ScheduledTriggerProperties         *message)
+{
+  static const Appflow__V1__ScheduledTriggerProperties init_value = APPFLOW__V1__SCHEDULED_TRIGGER_PROPERTIES__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__scheduled_trigger_properties__get_packed_size
+                     (const Appflow__V1__ScheduledTriggerProperties *message)
+{
+  assert(message->base.descriptor == &appflow__v1__scheduled_trigger_properties__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__scheduled_trigger_properties__pack
+                     (const Appflow__V1__ScheduledTriggerProperties *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__scheduled_trigger_properties__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__scheduled_trigger_properties__pack_to_buffer
+                     (const Appflow__V1__ScheduledTriggerProperties *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__scheduled_trigger_properties__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__ScheduledTriggerProperties *
+       appflow__v1__scheduled_trigger_properties__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__ScheduledTriggerProperties *)
+     protobuf_c_message_unpack (&appflow__v1__scheduled_trigger_properties__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__scheduled_trigger_properties__free_unpacked
+                     (Appflow__V1__ScheduledTriggerProperties *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__scheduled_trigger_properties__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__trigger_properties__init
+                     (Appflow__V1__TriggerProperties         *message)
+{
+  static const Appflow__V1__TriggerProperties init_value = APPFLOW__V1__TRIGGER_PROPERTIES__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__trigger_properties__get_packed_size
+                     (const Appflow__V1__TriggerProperties *message)
+{
+  assert(message->base.descriptor == &appflow__v1__trigger_properties__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__trigger_properties__pack
+                     (const Appflow__V1__TriggerProperties *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__trigger_properties__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__trigger_properties__pack_to_buffer
+                     (const Appflow__V1__TriggerProperties *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__trigger_properties__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__TriggerProperties *
+       appflow__v1__trigger_properties__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__TriggerProperties *)
+     protobuf_c_message_unpack (&appflow__v1__trigger_properties__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__trigger_properties__free_unpacked
+                     (Appflow__V1__TriggerProperties *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__trigger_properties__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__trigger_config__init
+                     (Appflow__V1__TriggerConfig         *message)
+{
+  static const Appflow__V1__TriggerConfig init_value = APPFLOW__V1__TRIGGER_CONFIG__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__trigger_config__get_packed_size
+                     (const Appflow__V1__TriggerConfig *message)
+{
+  assert(message->base.descriptor == &appflow__v1__trigger_config__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__trigger_config__pack
+                     (const Appflow__V1__TriggerConfig *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__trigger_config__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__trigger_config__pack_to_buffer
+                     (const Appflow__V1__TriggerConfig *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__trigger_config__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__TriggerConfig *
+       appflow__v1__trigger_config__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__TriggerConfig *)
+     protobuf_c_message_unpack (&appflow__v1__trigger_config__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__trigger_config__free_unpacked
+                     (Appflow__V1__TriggerConfig *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__trigger_config__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__execution_details__init
+                     (Appflow__V1__ExecutionDetails         *message)
+{
+  static const Appflow__V1__ExecutionDetails init_value = APPFLOW__V1__EXECUTION_DETAILS__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__execution_details__get_packed_size
+                     (const Appflow__V1__ExecutionDetails *message)
+{
+  assert(message->base.descriptor == &appflow__v1__execution_details__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__execution_details__pack
+                     (const Appflow__V1__ExecutionDetails *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__execution_details__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__execution_details__pack_to_buffer
+                     (const Appflow__V1__ExecutionDetails *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__execution_details__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__ExecutionDetails *
+       appflow__v1__execution_details__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__ExecutionDetails *)
+     protobuf_c_message_unpack (&appflow__v1__execution_details__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__execution_details__free_unpacked
+                     (Appflow__V1__ExecutionDetails *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__execution_details__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__create_flow_request__tags_entry__init
+                     (Appflow__V1__CreateFlowRequest__TagsEntry         *message)
+{
+  static const Appflow__V1__CreateFlowRequest__TagsEntry init_value = APPFLOW__V1__CREATE_FLOW_REQUEST__TAGS_ENTRY__INIT;
+  *message = init_value;
+}
+void   appflow__v1__create_flow_request__init
+                     (Appflow__V1__CreateFlowRequest         *message)
+{
+  static const Appflow__V1__CreateFlowRequest init_value = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__create_flow_request__get_packed_size
+                     (const Appflow__V1__CreateFlowRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__create_flow_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__create_flow_request__pack
+                     (const Appflow__V1__CreateFlowRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__create_flow_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__create_flow_request__pack_to_buffer
+                     (const Appflow__V1__CreateFlowRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__create_flow_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__CreateFlowRequest *
+       appflow__v1__create_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__CreateFlowRequest *)
+     protobuf_c_message_unpack (&appflow__v1__create_flow_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__create_flow_request__free_unpacked
+                     (Appflow__V1__CreateFlowRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__create_flow_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__create_flow_response__init
+                     (Appflow__V1__CreateFlowResponse         *message)
+{
+  static const Appflow__V1__CreateFlowResponse init_value = APPFLOW__V1__CREATE_FLOW_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__create_flow_response__get_packed_size
+                     (const Appflow__V1__CreateFlowResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__create_flow_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__create_flow_response__pack
+                     (const Appflow__V1__CreateFlowResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__create_flow_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__create_flow_response__pack_to_buffer
+                     (const Appflow__V1__CreateFlowResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__create_flow_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__CreateFlowResponse *
+       appflow__v1__create_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__CreateFlowResponse *)
+     protobuf_c_message_unpack (&appflow__v1__create_flow_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__create_flow_response__free_unpacked
+                     (Appflow__V1__CreateFlowResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__create_flow_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__describe_flow_request__init
+                     (Appflow__V1__DescribeFlowRequest         *message)
+{
+  static const Appflow__V1__DescribeFlowRequest init_value = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__describe_flow_request__get_packed_size
+                     (const Appflow__V1__DescribeFlowRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__describe_flow_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__describe_flow_request__pack
+                     (const Appflow__V1__DescribeFlowRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__describe_flow_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__describe_flow_request__pack_to_buffer
+                     (const Appflow__V1__DescribeFlowRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__describe_flow_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__DescribeFlowRequest *
+       appflow__v1__describe_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__DescribeFlowRequest *)
+     protobuf_c_message_unpack (&appflow__v1__describe_flow_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__describe_flow_request__free_unpacked
+                     (Appflow__V1__DescribeFlowRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__describe_flow_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__describe_flow_response__tags_entry__init
+                     (Appflow__V1__DescribeFlowResponse__TagsEntry         *message)
+{
+  static const Appflow__V1__DescribeFlowResponse__TagsEntry init_value = APPFLOW__V1__DESCRIBE_FLOW_RESPONSE__TAGS_ENTRY__INIT;
+  *message = init_value;
+}
+void   appflow__v1__describe_flow_response__init
+                     (Appflow__V1__DescribeFlowResponse         *message)
+{
+  static const Appflow__V1__DescribeFlowResponse init_value = APPFLOW__V1__DESCRIBE_FLOW_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__describe_flow_response__get_packed_size
+                     (const Appflow__V1__DescribeFlowResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__describe_flow_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__describe_flow_response__pack
+                     (const Appflow__V1__DescribeFlowResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__describe_flow_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__describe_flow_response__pack_to_buffer
+                     (const Appflow__V1__DescribeFlowResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__describe_flow_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__DescribeFlowResponse *
+       appflow__v1__describe_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__DescribeFlowResponse *)
+     protobuf_c_message_unpack (&appflow__v1__describe_flow_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__describe_flow_response__free_unpacked
+                     (Appflow__V1__DescribeFlowResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__describe_flow_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__list_flows_request__init
+                     (Appflow__V1__ListFlowsRequest         *message)
+{
+  static const Appflow__V1__ListFlowsRequest init_value = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__list_flows_request__get_packed_size
+                     (const Appflow__V1__ListFlowsRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__list_flows_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__list_flows_request__pack
+                     (const Appflow__V1__ListFlowsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__list_flows_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__list_flows_request__pack_to_buffer
+                     (const Appflow__V1__ListFlowsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__list_flows_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__ListFlowsRequest *
+       appflow__v1__list_flows_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__ListFlowsRequest *)
+     protobuf_c_message_unpack (&appflow__v1__list_flows_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__list_flows_request__free_unpacked
+                     (Appflow__V1__ListFlowsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__list_flows_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__flow_definition__tags_entry__init
+                     (Appflow__V1__FlowDefinition__TagsEntry         *message)
+{
+  static const Appflow__V1__FlowDefinition__TagsEntry init_value = APPFLOW__V1__FLOW_DEFINITION__TAGS_ENTRY__INIT;
+  *message = init_value;
+}
+void   appflow__v1__flow_definition__init
+                     (Appflow__V1__FlowDefinition         *message)
+{
+  static const Appflow__V1__FlowDefinition init_value = APPFLOW__V1__FLOW_DEFINITION__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__flow_definition__get_packed_size
+                     (const Appflow__V1__FlowDefinition *message)
+{
+  assert(message->base.descriptor == &appflow__v1__flow_definition__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__flow_definition__pack
+                     (const Appflow__V1__FlowDefinition *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__flow_definition__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__flow_definition__pack_to_buffer
+                     (const Appflow__V1__FlowDefinition *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__flow_definition__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__FlowDefinition *
+       appflow__v1__flow_definition__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__FlowDefinition *)
+     protobuf_c_message_unpack (&appflow__v1__flow_definition__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__flow_definition__free_unpacked
+                     (Appflow__V1__FlowDefinition *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__flow_definition__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__list_flows_response__init
+                     (Appflow__V1__ListFlowsResponse         *message)
+{
+  static const Appflow__V1__ListFlowsResponse init_value = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__list_flows_response__get_packed_size
+                     (const Appflow__V1__ListFlowsResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__list_flows_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__list_flows_response__pack
+                     (const Appflow__V1__ListFlowsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__list_flows_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__list_flows_response__pack_to_buffer
+                     (const Appflow__V1__ListFlowsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__list_flows_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__ListFlowsResponse *
+       appflow__v1__list_flows_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__ListFlowsResponse *)
+     protobuf_c_message_unpack (&appflow__v1__list_flows_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__list_flows_response__free_unpacked
+                     (Appflow__V1__ListFlowsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__list_flows_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__start_flow_request__init
+                     (Appflow__V1__StartFlowRequest         *message)
+{
+  static const Appflow__V1__StartFlowRequest init_value = APPFLOW__V1__START_FLOW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__start_flow_request__get_packed_size
+                     (const Appflow__V1__StartFlowRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__start_flow_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__start_flow_request__pack
+                     (const Appflow__V1__StartFlowRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__start_flow_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__start_flow_request__pack_to_buffer
+                     (const Appflow__V1__StartFlowRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__start_flow_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__StartFlowRequest *
+       appflow__v1__start_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__StartFlowRequest *)
+     protobuf_c_message_unpack (&appflow__v1__start_flow_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__start_flow_request__free_unpacked
+                     (Appflow__V1__StartFlowRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__start_flow_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__start_flow_response__init
+                     (Appflow__V1__StartFlowResponse         *message)
+{
+  static const Appflow__V1__StartFlowResponse init_value = APPFLOW__V1__START_FLOW_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__start_flow_response__get_packed_size
+                     (const Appflow__V1__StartFlowResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__start_flow_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__start_flow_response__pack
+                     (const Appflow__V1__StartFlowResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__start_flow_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__start_flow_response__pack_to_buffer
+                     (const Appflow__V1__StartFlowResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__start_flow_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__StartFlowResponse *
+       appflow__v1__start_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__StartFlowResponse *)
+     protobuf_c_message_unpack (&appflow__v1__start_flow_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__start_flow_response__free_unpacked
+                     (Appflow__V1__StartFlowResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__start_flow_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__delete_flow_request__init
+                     (Appflow__V1__DeleteFlowRequest         *message)
+{
+  static const Appflow__V1__DeleteFlowRequest init_value = APPFLOW__V1__DELETE_FLOW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__delete_flow_request__get_packed_size
+                     (const Appflow__V1__DeleteFlowRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__delete_flow_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__delete_flow_request__pack
+                     (const Appflow__V1__DeleteFlowRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__delete_flow_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__delete_flow_request__pack_to_buffer
+                     (const Appflow__V1__DeleteFlowRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__delete_flow_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__DeleteFlowRequest *
+       appflow__v1__delete_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__DeleteFlowRequest *)
+     protobuf_c_message_unpack (&appflow__v1__delete_flow_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__delete_flow_request__free_unpacked
+                     (Appflow__V1__DeleteFlowRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__delete_flow_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__delete_flow_response__init
+                     (Appflow__V1__DeleteFlowResponse         *message)
+{
+  static const Appflow__V1__DeleteFlowResponse init_value = APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__delete_flow_response__get_packed_size
+                     (const Appflow__V1__DeleteFlowResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__delete_flow_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__delete_flow_response__pack
+                     (const Appflow__V1__DeleteFlowResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__delete_flow_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__delete_flow_response__pack_to_buffer
+                     (const Appflow__V1__DeleteFlowResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__delete_flow_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__DeleteFlowResponse *
+       appflow__v1__delete_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__DeleteFlowResponse *)
+     protobuf_c_message_unpack (&appflow__v1__delete_flow_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__delete_flow_response__free_unpacked
+                     (Appflow__V1__DeleteFlowResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__delete_flow_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__tag_resource_request__tags_entry__init
+                     (Appflow__V1__TagResourceRequest__TagsEntry         *message)
+{
+  static const Appflow__V1__TagResourceRequest__TagsEntry init_value = APPFLOW__V1__TAG_RESOURCE_REQUEST__TAGS_ENTRY__INIT;
+  *message = init_value;
+}
+void   appflow__v1__tag_resource_request__init
+                     (Appflow__V1__TagResourceRequest         *message)
+{
+  static const Appflow__V1__TagResourceRequest init_value = APPFLOW__V1__TAG_RESOURCE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__tag_resource_request__get_packed_size
+                     (const Appflow__V1__TagResourceRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__tag_resource_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__tag_resource_request__pack
+                     (const Appflow__V1__TagResourceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__tag_resource_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__tag_resource_request__pack_to_buffer
+                     (const Appflow__V1__TagResourceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__tag_resource_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__TagResourceRequest *
+       appflow__v1__tag_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__TagResourceRequest *)
+     protobuf_c_message_unpack (&appflow__v1__tag_resource_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__tag_resource_request__free_unpacked
+                     (Appflow__V1__TagResourceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__tag_resource_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__tag_resource_response__init
+                     (Appflow__V1__TagResourceResponse         *message)
+{
+  static const Appflow__V1__TagResourceResponse init_value = APPFLOW__V1__TAG_RESOURCE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__tag_resource_response__get_packed_size
+                     (const Appflow__V1__TagResourceResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__tag_resource_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__tag_resource_response__pack
+                     (const Appflow__V1__TagResourceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__tag_resource_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__tag_resource_response__pack_to_buffer
+                     (const Appflow__V1__TagResourceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__tag_resource_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__TagResourceResponse *
+       appflow__v1__tag_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__TagResourceResponse *)
+     protobuf_c_message_unpack (&appflow__v1__tag_resource_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__tag_resource_response__free_unpacked
+                     (Appflow__V1__TagResourceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__tag_resource_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__untag_resource_request__init
+                     (Appflow__V1__UntagResourceRequest         *message)
+{
+  static const Appflow__V1__UntagResourceRequest init_value = APPFLOW__V1__UNTAG_RESOURCE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__untag_resource_request__get_packed_size
+                     (const Appflow__V1__UntagResourceRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__untag_resource_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__untag_resource_request__pack
+                     (const Appflow__V1__UntagResourceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__untag_resource_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__untag_resource_request__pack_to_buffer
+                     (const Appflow__V1__UntagResourceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__untag_resource_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__UntagResourceRequest *
+       appflow__v1__untag_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__UntagResourceRequest *)
+     protobuf_c_message_unpack (&appflow__v1__untag_resource_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__untag_resource_request__free_unpacked
+                     (Appflow__V1__UntagResourceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__untag_resource_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__untag_resource_response__init
+                     (Appflow__V1__UntagResourceResponse         *message)
+{
+  static const Appflow__V1__UntagResourceResponse init_value = APPFLOW__V1__UNTAG_RESOURCE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__untag_resource_response__get_packed_size
+                     (const Appflow__V1__UntagResourceResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__untag_resource_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__untag_resource_response__pack
+                     (const Appflow__V1__UntagResourceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__untag_resource_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__untag_resource_response__pack_to_buffer
+                     (const Appflow__V1__UntagResourceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__untag_resource_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__UntagResourceResponse *
+       appflow__v1__untag_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__UntagResourceResponse *)
+     protobuf_c_message_unpack (&appflow__v1__untag_resource_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__untag_resource_response__free_unpacked
+                     (Appflow__V1__UntagResourceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__untag_resource_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__list_tags_for_resource_request__init
+                     (Appflow__V1__ListTagsForResourceRequest         *message)
+{
+  static const Appflow__V1__ListTagsForResourceRequest init_value = APPFLOW__V1__LIST_TAGS_FOR_RESOURCE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__list_tags_for_resource_request__get_packed_size
+                     (const Appflow__V1__ListTagsForResourceRequest *message)
+{
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__list_tags_for_resource_request__pack
+                     (const Appflow__V1__ListTagsForResourceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__list_tags_for_resource_request__pack_to_buffer
+                     (const Appflow__V1__ListTagsForResourceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__ListTagsForResourceRequest *
+       appflow__v1__list_tags_for_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__ListTagsForResourceRequest *)
+     protobuf_c_message_unpack (&appflow__v1__list_tags_for_resource_request__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__list_tags_for_resource_request__free_unpacked
+                     (Appflow__V1__ListTagsForResourceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflow__v1__list_tags_for_resource_response__tags_entry__init
+                     (Appflow__V1__ListTagsForResourceResponse__TagsEntry         *message)
+{
+  static const Appflow__V1__ListTagsForResourceResponse__TagsEntry init_value = APPFLOW__V1__LIST_TAGS_FOR_RESOURCE_RESPONSE__TAGS_ENTRY__INIT;
+  *message = init_value;
+}
+void   appflow__v1__list_tags_for_resource_response__init
+                     (Appflow__V1__ListTagsForResourceResponse         *message)
+{
+  static const Appflow__V1__ListTagsForResourceResponse init_value = APPFLOW__V1__LIST_TAGS_FOR_RESOURCE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t appflow__v1__list_tags_for_resource_response__get_packed_size
+                     (const Appflow__V1__ListTagsForResourceResponse *message)
+{
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflow__v1__list_tags_for_resource_response__pack
+                     (const Appflow__V1__ListTagsForResourceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflow__v1__list_tags_for_resource_response__pack_to_buffer
+                     (const Appflow__V1__ListTagsForResourceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflow__V1__ListTagsForResourceResponse *
+       appflow__v1__list_tags_for_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflow__V1__ListTagsForResourceResponse *)
+     protobuf_c_message_unpack (&appflow__v1__list_tags_for_resource_response__descriptor,
+                                allocator, len, data);
+}
+void   appflow__v1__list_tags_for_resource_response__free_unpacked
+                     (Appflow__V1__ListTagsForResourceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflow__v1__list_tags_for_resource_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor appflow__v1__stop_flow_request__field_descriptors[1] =
 {
   {
@@ -186,6 +1161,1753 @@ const ProtobufCMessageDescriptor appflow__v1__stop_flow_response__descriptor =
   (ProtobufCMessageInit) appflow__v1__stop_flow_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor appflow__v1__scheduled_trigger_properties__field_descriptors[8] =
+{
+  {
+    "schedule_expression",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, schedule_expression),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_pull_mode",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, data_pull_mode),
+    &appflow__v1__data_pull_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "schedule_start_time",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, schedule_start_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "schedule_end_time",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, schedule_end_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "timezone",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, timezone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "schedule_offset",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, schedule_offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_execution_from",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, first_execution_from),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_error_deactivation_threshold",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ScheduledTriggerProperties, flow_error_deactivation_threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__scheduled_trigger_properties__field_indices_by_name[] = {
+  1,   /* field[1] = data_pull_mode */
+  6,   /* field[6] = first_execution_from */
+  7,   /* field[7] = flow_error_deactivation_threshold */
+  3,   /* field[3] = schedule_end_time */
+  0,   /* field[0] = schedule_expression */
+  5,   /* field[5] = schedule_offset */
+  2,   /* field[2] = schedule_start_time */
+  4,   /* field[4] = timezone */
+};
+static const ProtobufCIntRange appflow__v1__scheduled_trigger_properties__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor appflow__v1__scheduled_trigger_properties__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ScheduledTriggerProperties",
+  "ScheduledTriggerProperties",
+  "Appflow__V1__ScheduledTriggerProperties",
+  "appflow.v1",
+  sizeof(Appflow__V1__ScheduledTriggerProperties),
+  8,
+  appflow__v1__scheduled_trigger_properties__field_descriptors,
+  appflow__v1__scheduled_trigger_properties__field_indices_by_name,
+  1,  appflow__v1__scheduled_trigger_properties__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__scheduled_trigger_properties__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__trigger_properties__field_descriptors[1] =
+{
+  {
+    "Scheduled",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__TriggerProperties, scheduled),
+    &appflow__v1__scheduled_trigger_properties__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__trigger_properties__field_indices_by_name[] = {
+  0,   /* field[0] = Scheduled */
+};
+static const ProtobufCIntRange appflow__v1__trigger_properties__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor appflow__v1__trigger_properties__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.TriggerProperties",
+  "TriggerProperties",
+  "Appflow__V1__TriggerProperties",
+  "appflow.v1",
+  sizeof(Appflow__V1__TriggerProperties),
+  1,
+  appflow__v1__trigger_properties__field_descriptors,
+  appflow__v1__trigger_properties__field_indices_by_name,
+  1,  appflow__v1__trigger_properties__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__trigger_properties__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__trigger_config__field_descriptors[2] =
+{
+  {
+    "trigger_type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__TriggerConfig, trigger_type),
+    &appflow__v1__trigger_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trigger_properties",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__TriggerConfig, trigger_properties),
+    &appflow__v1__trigger_properties__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__trigger_config__field_indices_by_name[] = {
+  1,   /* field[1] = trigger_properties */
+  0,   /* field[0] = trigger_type */
+};
+static const ProtobufCIntRange appflow__v1__trigger_config__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__trigger_config__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.TriggerConfig",
+  "TriggerConfig",
+  "Appflow__V1__TriggerConfig",
+  "appflow.v1",
+  sizeof(Appflow__V1__TriggerConfig),
+  2,
+  appflow__v1__trigger_config__field_descriptors,
+  appflow__v1__trigger_config__field_indices_by_name,
+  1,  appflow__v1__trigger_config__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__trigger_config__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__execution_details__field_descriptors[3] =
+{
+  {
+    "most_recent_execution_message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ExecutionDetails, most_recent_execution_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "most_recent_execution_time",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ExecutionDetails, most_recent_execution_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "most_recent_execution_status",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ExecutionDetails, most_recent_execution_status),
+    &appflow__v1__execution_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__execution_details__field_indices_by_name[] = {
+  0,   /* field[0] = most_recent_execution_message */
+  2,   /* field[2] = most_recent_execution_status */
+  1,   /* field[1] = most_recent_execution_time */
+};
+static const ProtobufCIntRange appflow__v1__execution_details__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor appflow__v1__execution_details__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ExecutionDetails",
+  "ExecutionDetails",
+  "Appflow__V1__ExecutionDetails",
+  "appflow.v1",
+  sizeof(Appflow__V1__ExecutionDetails),
+  3,
+  appflow__v1__execution_details__field_descriptors,
+  appflow__v1__execution_details__field_indices_by_name,
+  1,  appflow__v1__execution_details__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__execution_details__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__create_flow_request__tags_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest__TagsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest__TagsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__create_flow_request__tags_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange appflow__v1__create_flow_request__tags_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__create_flow_request__tags_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.CreateFlowRequest.TagsEntry",
+  "TagsEntry",
+  "Appflow__V1__CreateFlowRequest__TagsEntry",
+  "appflow.v1",
+  sizeof(Appflow__V1__CreateFlowRequest__TagsEntry),
+  2,
+  appflow__v1__create_flow_request__tags_entry__field_descriptors,
+  appflow__v1__create_flow_request__tags_entry__field_indices_by_name,
+  1,  appflow__v1__create_flow_request__tags_entry__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__create_flow_request__tags_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__create_flow_request__field_descriptors[10] =
+{
+  {
+    "flow_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, flow_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kms_arn",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, kms_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trigger_config",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, trigger_config),
+    &appflow__v1__trigger_config__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_flow_config",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, source_flow_config),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "destination_flow_config_list",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__CreateFlowRequest, n_destination_flow_config_list),
+    offsetof(Appflow__V1__CreateFlowRequest, destination_flow_config_list),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tasks",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__CreateFlowRequest, n_tasks),
+    offsetof(Appflow__V1__CreateFlowRequest, tasks),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__CreateFlowRequest, n_tags),
+    offsetof(Appflow__V1__CreateFlowRequest, tags),
+    &appflow__v1__create_flow_request__tags_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "metadata_catalog_config",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, metadata_catalog_config),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_token",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowRequest, client_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__create_flow_request__field_indices_by_name[] = {
+  9,   /* field[9] = client_token */
+  1,   /* field[1] = description */
+  5,   /* field[5] = destination_flow_config_list */
+  0,   /* field[0] = flow_name */
+  2,   /* field[2] = kms_arn */
+  8,   /* field[8] = metadata_catalog_config */
+  4,   /* field[4] = source_flow_config */
+  7,   /* field[7] = tags */
+  6,   /* field[6] = tasks */
+  3,   /* field[3] = trigger_config */
+};
+static const ProtobufCIntRange appflow__v1__create_flow_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor appflow__v1__create_flow_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.CreateFlowRequest",
+  "CreateFlowRequest",
+  "Appflow__V1__CreateFlowRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__CreateFlowRequest),
+  10,
+  appflow__v1__create_flow_request__field_descriptors,
+  appflow__v1__create_flow_request__field_indices_by_name,
+  1,  appflow__v1__create_flow_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__create_flow_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__create_flow_response__field_descriptors[2] =
+{
+  {
+    "flow_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowResponse, flow_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__CreateFlowResponse, flow_status),
+    &appflow__v1__flow_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__create_flow_response__field_indices_by_name[] = {
+  0,   /* field[0] = flow_arn */
+  1,   /* field[1] = flow_status */
+};
+static const ProtobufCIntRange appflow__v1__create_flow_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__create_flow_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.CreateFlowResponse",
+  "CreateFlowResponse",
+  "Appflow__V1__CreateFlowResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__CreateFlowResponse),
+  2,
+  appflow__v1__create_flow_response__field_descriptors,
+  appflow__v1__create_flow_response__field_indices_by_name,
+  1,  appflow__v1__create_flow_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__create_flow_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__describe_flow_request__field_descriptors[1] =
+{
+  {
+    "flow_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowRequest, flow_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__describe_flow_request__field_indices_by_name[] = {
+  0,   /* field[0] = flow_name */
+};
+static const ProtobufCIntRange appflow__v1__describe_flow_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor appflow__v1__describe_flow_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.DescribeFlowRequest",
+  "DescribeFlowRequest",
+  "Appflow__V1__DescribeFlowRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__DescribeFlowRequest),
+  1,
+  appflow__v1__describe_flow_request__field_descriptors,
+  appflow__v1__describe_flow_request__field_indices_by_name,
+  1,  appflow__v1__describe_flow_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__describe_flow_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__describe_flow_response__tags_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse__TagsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse__TagsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__describe_flow_response__tags_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange appflow__v1__describe_flow_response__tags_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__describe_flow_response__tags_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.DescribeFlowResponse.TagsEntry",
+  "TagsEntry",
+  "Appflow__V1__DescribeFlowResponse__TagsEntry",
+  "appflow.v1",
+  sizeof(Appflow__V1__DescribeFlowResponse__TagsEntry),
+  2,
+  appflow__v1__describe_flow_response__tags_entry__field_descriptors,
+  appflow__v1__describe_flow_response__tags_entry__field_indices_by_name,
+  1,  appflow__v1__describe_flow_response__tags_entry__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__describe_flow_response__tags_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__describe_flow_response__field_descriptors[17] =
+{
+  {
+    "flow_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, flow_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, flow_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kms_arn",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, kms_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_status",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, flow_status),
+    &appflow__v1__flow_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_status_message",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, flow_status_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_flow_config",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, source_flow_config),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "destination_flow_config_list",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__DescribeFlowResponse, n_destination_flow_config_list),
+    offsetof(Appflow__V1__DescribeFlowResponse, destination_flow_config_list),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_run_execution_details",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, last_run_execution_details),
+    &appflow__v1__execution_details__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trigger_config",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, trigger_config),
+    &appflow__v1__trigger_config__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tasks",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__DescribeFlowResponse, n_tasks),
+    offsetof(Appflow__V1__DescribeFlowResponse, tasks),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, created_at),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_updated_at",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, last_updated_at),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_updated_by",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, last_updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__DescribeFlowResponse, n_tags),
+    offsetof(Appflow__V1__DescribeFlowResponse, tags),
+    &appflow__v1__describe_flow_response__tags_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "metadata_catalog_config",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DescribeFlowResponse, metadata_catalog_config),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__describe_flow_response__field_indices_by_name[] = {
+  11,   /* field[11] = created_at */
+  13,   /* field[13] = created_by */
+  1,   /* field[1] = description */
+  7,   /* field[7] = destination_flow_config_list */
+  0,   /* field[0] = flow_arn */
+  2,   /* field[2] = flow_name */
+  4,   /* field[4] = flow_status */
+  5,   /* field[5] = flow_status_message */
+  3,   /* field[3] = kms_arn */
+  8,   /* field[8] = last_run_execution_details */
+  12,   /* field[12] = last_updated_at */
+  14,   /* field[14] = last_updated_by */
+  16,   /* field[16] = metadata_catalog_config */
+  6,   /* field[6] = source_flow_config */
+  15,   /* field[15] = tags */
+  10,   /* field[10] = tasks */
+  9,   /* field[9] = trigger_config */
+};
+static const ProtobufCIntRange appflow__v1__describe_flow_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 17 }
+};
+const ProtobufCMessageDescriptor appflow__v1__describe_flow_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.DescribeFlowResponse",
+  "DescribeFlowResponse",
+  "Appflow__V1__DescribeFlowResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__DescribeFlowResponse),
+  17,
+  appflow__v1__describe_flow_response__field_descriptors,
+  appflow__v1__describe_flow_response__field_indices_by_name,
+  1,  appflow__v1__describe_flow_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__describe_flow_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__list_flows_request__field_descriptors[2] =
+{
+  {
+    "max_results",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ListFlowsRequest, max_results),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ListFlowsRequest, next_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__list_flows_request__field_indices_by_name[] = {
+  0,   /* field[0] = max_results */
+  1,   /* field[1] = next_token */
+};
+static const ProtobufCIntRange appflow__v1__list_flows_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__list_flows_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ListFlowsRequest",
+  "ListFlowsRequest",
+  "Appflow__V1__ListFlowsRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__ListFlowsRequest),
+  2,
+  appflow__v1__list_flows_request__field_descriptors,
+  appflow__v1__list_flows_request__field_indices_by_name,
+  1,  appflow__v1__list_flows_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__list_flows_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__flow_definition__tags_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition__TagsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition__TagsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__flow_definition__tags_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange appflow__v1__flow_definition__tags_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__flow_definition__tags_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.FlowDefinition.TagsEntry",
+  "TagsEntry",
+  "Appflow__V1__FlowDefinition__TagsEntry",
+  "appflow.v1",
+  sizeof(Appflow__V1__FlowDefinition__TagsEntry),
+  2,
+  appflow__v1__flow_definition__tags_entry__field_descriptors,
+  appflow__v1__flow_definition__tags_entry__field_indices_by_name,
+  1,  appflow__v1__flow_definition__tags_entry__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__flow_definition__tags_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__flow_definition__field_descriptors[15] =
+{
+  {
+    "flow_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, flow_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, flow_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, flow_status),
+    &appflow__v1__flow_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_connector_type",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, source_connector_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source_connector_label",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, source_connector_label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "destination_connector_type",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, destination_connector_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "destination_connector_label",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, destination_connector_label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trigger_type",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, trigger_type),
+    &appflow__v1__trigger_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, created_at),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_updated_at",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, last_updated_at),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_updated_by",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, last_updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    14,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__FlowDefinition, n_tags),
+    offsetof(Appflow__V1__FlowDefinition, tags),
+    &appflow__v1__flow_definition__tags_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_run_execution_details",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__FlowDefinition, last_run_execution_details),
+    &appflow__v1__execution_details__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__flow_definition__field_indices_by_name[] = {
+  9,   /* field[9] = created_at */
+  11,   /* field[11] = created_by */
+  1,   /* field[1] = description */
+  7,   /* field[7] = destination_connector_label */
+  6,   /* field[6] = destination_connector_type */
+  0,   /* field[0] = flow_arn */
+  2,   /* field[2] = flow_name */
+  3,   /* field[3] = flow_status */
+  14,   /* field[14] = last_run_execution_details */
+  10,   /* field[10] = last_updated_at */
+  12,   /* field[12] = last_updated_by */
+  5,   /* field[5] = source_connector_label */
+  4,   /* field[4] = source_connector_type */
+  13,   /* field[13] = tags */
+  8,   /* field[8] = trigger_type */
+};
+static const ProtobufCIntRange appflow__v1__flow_definition__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 15 }
+};
+const ProtobufCMessageDescriptor appflow__v1__flow_definition__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.FlowDefinition",
+  "FlowDefinition",
+  "Appflow__V1__FlowDefinition",
+  "appflow.v1",
+  sizeof(Appflow__V1__FlowDefinition),
+  15,
+  appflow__v1__flow_definition__field_descriptors,
+  appflow__v1__flow_definition__field_indices_by_name,
+  1,  appflow__v1__flow_definition__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__flow_definition__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__list_flows_response__field_descriptors[2] =
+{
+  {
+    "flows",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__ListFlowsResponse, n_flows),
+    offsetof(Appflow__V1__ListFlowsResponse, flows),
+    &appflow__v1__flow_definition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ListFlowsResponse, next_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__list_flows_response__field_indices_by_name[] = {
+  0,   /* field[0] = flows */
+  1,   /* field[1] = next_token */
+};
+static const ProtobufCIntRange appflow__v1__list_flows_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__list_flows_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ListFlowsResponse",
+  "ListFlowsResponse",
+  "Appflow__V1__ListFlowsResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__ListFlowsResponse),
+  2,
+  appflow__v1__list_flows_response__field_descriptors,
+  appflow__v1__list_flows_response__field_indices_by_name,
+  1,  appflow__v1__list_flows_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__list_flows_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__start_flow_request__field_descriptors[2] =
+{
+  {
+    "flow_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__StartFlowRequest, flow_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__StartFlowRequest, client_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__start_flow_request__field_indices_by_name[] = {
+  1,   /* field[1] = client_token */
+  0,   /* field[0] = flow_name */
+};
+static const ProtobufCIntRange appflow__v1__start_flow_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__start_flow_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.StartFlowRequest",
+  "StartFlowRequest",
+  "Appflow__V1__StartFlowRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__StartFlowRequest),
+  2,
+  appflow__v1__start_flow_request__field_descriptors,
+  appflow__v1__start_flow_request__field_indices_by_name,
+  1,  appflow__v1__start_flow_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__start_flow_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__start_flow_response__field_descriptors[3] =
+{
+  {
+    "flow_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__StartFlowResponse, flow_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_status",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__StartFlowResponse, flow_status),
+    &appflow__v1__flow_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "execution_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__StartFlowResponse, execution_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__start_flow_response__field_indices_by_name[] = {
+  2,   /* field[2] = execution_id */
+  0,   /* field[0] = flow_arn */
+  1,   /* field[1] = flow_status */
+};
+static const ProtobufCIntRange appflow__v1__start_flow_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor appflow__v1__start_flow_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.StartFlowResponse",
+  "StartFlowResponse",
+  "Appflow__V1__StartFlowResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__StartFlowResponse),
+  3,
+  appflow__v1__start_flow_response__field_descriptors,
+  appflow__v1__start_flow_response__field_indices_by_name,
+  1,  appflow__v1__start_flow_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__start_flow_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__delete_flow_request__field_descriptors[2] =
+{
+  {
+    "flow_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DeleteFlowRequest, flow_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "force_delete",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__DeleteFlowRequest, force_delete),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__delete_flow_request__field_indices_by_name[] = {
+  0,   /* field[0] = flow_name */
+  1,   /* field[1] = force_delete */
+};
+static const ProtobufCIntRange appflow__v1__delete_flow_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__delete_flow_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.DeleteFlowRequest",
+  "DeleteFlowRequest",
+  "Appflow__V1__DeleteFlowRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__DeleteFlowRequest),
+  2,
+  appflow__v1__delete_flow_request__field_descriptors,
+  appflow__v1__delete_flow_request__field_indices_by_name,
+  1,  appflow__v1__delete_flow_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__delete_flow_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define appflow__v1__delete_flow_response__field_descriptors NULL
+#define appflow__v1__delete_flow_response__field_indices_by_name NULL
+#define appflow__v1__delete_flow_response__number_ranges NULL
+const ProtobufCMessageDescriptor appflow__v1__delete_flow_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.DeleteFlowResponse",
+  "DeleteFlowResponse",
+  "Appflow__V1__DeleteFlowResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__DeleteFlowResponse),
+  0,
+  appflow__v1__delete_flow_response__field_descriptors,
+  appflow__v1__delete_flow_response__field_indices_by_name,
+  0,  appflow__v1__delete_flow_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__delete_flow_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__tag_resource_request__tags_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__TagResourceRequest__TagsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__TagResourceRequest__TagsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__tag_resource_request__tags_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange appflow__v1__tag_resource_request__tags_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__tag_resource_request__tags_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.TagResourceRequest.TagsEntry",
+  "TagsEntry",
+  "Appflow__V1__TagResourceRequest__TagsEntry",
+  "appflow.v1",
+  sizeof(Appflow__V1__TagResourceRequest__TagsEntry),
+  2,
+  appflow__v1__tag_resource_request__tags_entry__field_descriptors,
+  appflow__v1__tag_resource_request__tags_entry__field_indices_by_name,
+  1,  appflow__v1__tag_resource_request__tags_entry__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__tag_resource_request__tags_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__tag_resource_request__field_descriptors[2] =
+{
+  {
+    "resource_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__TagResourceRequest, resource_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__TagResourceRequest, n_tags),
+    offsetof(Appflow__V1__TagResourceRequest, tags),
+    &appflow__v1__tag_resource_request__tags_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__tag_resource_request__field_indices_by_name[] = {
+  0,   /* field[0] = resource_arn */
+  1,   /* field[1] = tags */
+};
+static const ProtobufCIntRange appflow__v1__tag_resource_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__tag_resource_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.TagResourceRequest",
+  "TagResourceRequest",
+  "Appflow__V1__TagResourceRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__TagResourceRequest),
+  2,
+  appflow__v1__tag_resource_request__field_descriptors,
+  appflow__v1__tag_resource_request__field_indices_by_name,
+  1,  appflow__v1__tag_resource_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__tag_resource_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define appflow__v1__tag_resource_response__field_descriptors NULL
+#define appflow__v1__tag_resource_response__field_indices_by_name NULL
+#define appflow__v1__tag_resource_response__number_ranges NULL
+const ProtobufCMessageDescriptor appflow__v1__tag_resource_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.TagResourceResponse",
+  "TagResourceResponse",
+  "Appflow__V1__TagResourceResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__TagResourceResponse),
+  0,
+  appflow__v1__tag_resource_response__field_descriptors,
+  appflow__v1__tag_resource_response__field_indices_by_name,
+  0,  appflow__v1__tag_resource_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__tag_resource_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__untag_resource_request__field_descriptors[2] =
+{
+  {
+    "resource_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__UntagResourceRequest, resource_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tag_keys",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Appflow__V1__UntagResourceRequest, n_tag_keys),
+    offsetof(Appflow__V1__UntagResourceRequest, tag_keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__untag_resource_request__field_indices_by_name[] = {
+  0,   /* field[0] = resource_arn */
+  1,   /* field[1] = tag_keys */
+};
+static const ProtobufCIntRange appflow__v1__untag_resource_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__untag_resource_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.UntagResourceRequest",
+  "UntagResourceRequest",
+  "Appflow__V1__UntagResourceRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__UntagResourceRequest),
+  2,
+  appflow__v1__untag_resource_request__field_descriptors,
+  appflow__v1__untag_resource_request__field_indices_by_name,
+  1,  appflow__v1__untag_resource_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__untag_resource_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define appflow__v1__untag_resource_response__field_descriptors NULL
+#define appflow__v1__untag_resource_response__field_indices_by_name NULL
+#define appflow__v1__untag_resource_response__number_ranges NULL
+const ProtobufCMessageDescriptor appflow__v1__untag_resource_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.UntagResourceResponse",
+  "UntagResourceResponse",
+  "Appflow__V1__UntagResourceResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__UntagResourceResponse),
+  0,
+  appflow__v1__untag_resource_response__field_descriptors,
+  appflow__v1__untag_resource_response__field_indices_by_name,
+  0,  appflow__v1__untag_resource_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__untag_resource_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__list_tags_for_resource_request__field_descriptors[1] =
+{
+  {
+    "resource_arn",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ListTagsForResourceRequest, resource_arn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__list_tags_for_resource_request__field_indices_by_name[] = {
+  0,   /* field[0] = resource_arn */
+};
+static const ProtobufCIntRange appflow__v1__list_tags_for_resource_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor appflow__v1__list_tags_for_resource_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ListTagsForResourceRequest",
+  "ListTagsForResourceRequest",
+  "Appflow__V1__ListTagsForResourceRequest",
+  "appflow.v1",
+  sizeof(Appflow__V1__ListTagsForResourceRequest),
+  1,
+  appflow__v1__list_tags_for_resource_request__field_descriptors,
+  appflow__v1__list_tags_for_resource_request__field_indices_by_name,
+  1,  appflow__v1__list_tags_for_resource_request__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__list_tags_for_resource_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__list_tags_for_resource_response__tags_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ListTagsForResourceResponse__TagsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflow__V1__ListTagsForResourceResponse__TagsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__list_tags_for_resource_response__tags_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange appflow__v1__list_tags_for_resource_response__tags_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflow__v1__list_tags_for_resource_response__tags_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ListTagsForResourceResponse.TagsEntry",
+  "TagsEntry",
+  "Appflow__V1__ListTagsForResourceResponse__TagsEntry",
+  "appflow.v1",
+  sizeof(Appflow__V1__ListTagsForResourceResponse__TagsEntry),
+  2,
+  appflow__v1__list_tags_for_resource_response__tags_entry__field_descriptors,
+  appflow__v1__list_tags_for_resource_response__tags_entry__field_indices_by_name,
+  1,  appflow__v1__list_tags_for_resource_response__tags_entry__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__list_tags_for_resource_response__tags_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflow__v1__list_tags_for_resource_response__field_descriptors[1] =
+{
+  {
+    "tags",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflow__V1__ListTagsForResourceResponse, n_tags),
+    offsetof(Appflow__V1__ListTagsForResourceResponse, tags),
+    &appflow__v1__list_tags_for_resource_response__tags_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflow__v1__list_tags_for_resource_response__field_indices_by_name[] = {
+  0,   /* field[0] = tags */
+};
+static const ProtobufCIntRange appflow__v1__list_tags_for_resource_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor appflow__v1__list_tags_for_resource_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflow.v1.ListTagsForResourceResponse",
+  "ListTagsForResourceResponse",
+  "Appflow__V1__ListTagsForResourceResponse",
+  "appflow.v1",
+  sizeof(Appflow__V1__ListTagsForResourceResponse),
+  1,
+  appflow__v1__list_tags_for_resource_response__field_descriptors,
+  appflow__v1__list_tags_for_resource_response__field_indices_by_name,
+  1,  appflow__v1__list_tags_for_resource_response__number_ranges,
+  (ProtobufCMessageInit) appflow__v1__list_tags_for_resource_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue appflow__v1__flow_status__enum_values_by_number[7] =
 {
   { "FLOW_STATUS_UNSPECIFIED", "APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED", 0 },
@@ -256,12 +2978,94 @@ const ProtobufCEnumDescriptor appflow__v1__trigger_type__descriptor =
   appflow__v1__trigger_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor appflow__v1__app_flow_service__method_descriptors[1] =
+static const ProtobufCEnumValue appflow__v1__data_pull_mode__enum_values_by_number[3] =
 {
+  { "DATA_PULL_MODE_UNSPECIFIED", "APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_UNSPECIFIED", 0 },
+  { "DATA_PULL_MODE_INCREMENTAL", "APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_INCREMENTAL", 1 },
+  { "DATA_PULL_MODE_COMPLETE", "APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_COMPLETE", 2 },
+};
+static const ProtobufCIntRange appflow__v1__data_pull_mode__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex appflow__v1__data_pull_mode__enum_values_by_name[3] =
+{
+  { "DATA_PULL_MODE_COMPLETE", 2 },
+  { "DATA_PULL_MODE_INCREMENTAL", 1 },
+  { "DATA_PULL_MODE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor appflow__v1__data_pull_mode__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "appflow.v1.DataPullMode",
+  "DataPullMode",
+  "Appflow__V1__DataPullMode",
+  "appflow.v1",
+  3,
+  appflow__v1__data_pull_mode__enum_values_by_number,
+  3,
+  appflow__v1__data_pull_mode__enum_values_by_name,
+  1,
+  appflow__v1__data_pull_mode__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue appflow__v1__execution_status__enum_values_by_number[6] =
+{
+  { "EXECUTION_STATUS_UNSPECIFIED", "APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_UNSPECIFIED", 0 },
+  { "EXECUTION_STATUS_IN_PROGRESS", "APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS", 1 },
+  { "EXECUTION_STATUS_SUCCESSFUL", "APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL", 2 },
+  { "EXECUTION_STATUS_ERROR", "APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_ERROR", 3 },
+  { "EXECUTION_STATUS_CANCEL_STARTED", "APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED", 4 },
+  { "EXECUTION_STATUS_CANCELED", "APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCELED", 5 },
+};
+static const ProtobufCIntRange appflow__v1__execution_status__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex appflow__v1__execution_status__enum_values_by_name[6] =
+{
+  { "EXECUTION_STATUS_CANCELED", 5 },
+  { "EXECUTION_STATUS_CANCEL_STARTED", 4 },
+  { "EXECUTION_STATUS_ERROR", 3 },
+  { "EXECUTION_STATUS_IN_PROGRESS", 1 },
+  { "EXECUTION_STATUS_SUCCESSFUL", 2 },
+  { "EXECUTION_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor appflow__v1__execution_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "appflow.v1.ExecutionStatus",
+  "ExecutionStatus",
+  "Appflow__V1__ExecutionStatus",
+  "appflow.v1",
+  6,
+  appflow__v1__execution_status__enum_values_by_number,
+  6,
+  appflow__v1__execution_status__enum_values_by_name,
+  1,
+  appflow__v1__execution_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor appflow__v1__app_flow_service__method_descriptors[9] =
+{
+  { "CreateFlow", &appflow__v1__create_flow_request__descriptor, &appflow__v1__create_flow_response__descriptor },
+  { "DescribeFlow", &appflow__v1__describe_flow_request__descriptor, &appflow__v1__describe_flow_response__descriptor },
+  { "ListFlows", &appflow__v1__list_flows_request__descriptor, &appflow__v1__list_flows_response__descriptor },
+  { "StartFlow", &appflow__v1__start_flow_request__descriptor, &appflow__v1__start_flow_response__descriptor },
   { "StopFlow", &appflow__v1__stop_flow_request__descriptor, &appflow__v1__stop_flow_response__descriptor },
+  { "DeleteFlow", &appflow__v1__delete_flow_request__descriptor, &appflow__v1__delete_flow_response__descriptor },
+  { "TagResource", &appflow__v1__tag_resource_request__descriptor, &appflow__v1__tag_resource_response__descriptor },
+  { "UntagResource", &appflow__v1__untag_resource_request__descriptor, &appflow__v1__untag_resource_response__descriptor },
+  { "ListTagsForResource", &appflow__v1__list_tags_for_resource_request__descriptor, &appflow__v1__list_tags_for_resource_response__descriptor },
 };
 const unsigned appflow__v1__app_flow_service__method_indices_by_name[] = {
-  0         /* StopFlow */
+  0,        /* CreateFlow */
+  5,        /* DeleteFlow */
+  1,        /* DescribeFlow */
+  2,        /* ListFlows */
+  8,        /* ListTagsForResource */
+  3,        /* StartFlow */
+  4,        /* StopFlow */
+  6,        /* TagResource */
+  7         /* UntagResource */
 };
 const ProtobufCServiceDescriptor appflow__v1__app_flow_service__descriptor =
 {
@@ -270,17 +3074,81 @@ const ProtobufCServiceDescriptor appflow__v1__app_flow_service__descriptor =
   "AppFlowService",
   "Appflow__V1__AppFlowService",
   "appflow.v1",
-  1,
+  9,
   appflow__v1__app_flow_service__method_descriptors,
   appflow__v1__app_flow_service__method_indices_by_name
 };
+void appflow__v1__app_flow_service__create_flow(ProtobufCService *service,
+                                                const Appflow__V1__CreateFlowRequest *input,
+                                                Appflow__V1__CreateFlowResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__describe_flow(ProtobufCService *service,
+                                                  const Appflow__V1__DescribeFlowRequest *input,
+                                                  Appflow__V1__DescribeFlowResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__list_flows(ProtobufCService *service,
+                                               const Appflow__V1__ListFlowsRequest *input,
+                                               Appflow__V1__ListFlowsResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__start_flow(ProtobufCService *service,
+                                               const Appflow__V1__StartFlowRequest *input,
+                                               Appflow__V1__StartFlowResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void appflow__v1__app_flow_service__stop_flow(ProtobufCService *service,
                                               const Appflow__V1__StopFlowRequest *input,
                                               Appflow__V1__StopFlowResponse_Closure closure,
                                               void *closure_data)
 {
   assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
-  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__delete_flow(ProtobufCService *service,
+                                                const Appflow__V1__DeleteFlowRequest *input,
+                                                Appflow__V1__DeleteFlowResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__tag_resource(ProtobufCService *service,
+                                                 const Appflow__V1__TagResourceRequest *input,
+                                                 Appflow__V1__TagResourceResponse_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__untag_resource(ProtobufCService *service,
+                                                   const Appflow__V1__UntagResourceRequest *input,
+                                                   Appflow__V1__UntagResourceResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void appflow__v1__app_flow_service__list_tags_for_resource(ProtobufCService *service,
+                                                           const Appflow__V1__ListTagsForResourceRequest *input,
+                                                           Appflow__V1__ListTagsForResourceResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &appflow__v1__app_flow_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void appflow__v1__app_flow_service__init (Appflow__V1__AppFlowService_Service *service,
                                           Appflow__V1__AppFlowService_ServiceDestroy destroy)

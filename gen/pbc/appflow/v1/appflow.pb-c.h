@@ -15,9 +15,37 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "google/api/annotations.pb-c.h"
+#include "google/protobuf/struct.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
 
 typedef struct Appflow__V1__StopFlowRequest Appflow__V1__StopFlowRequest;
 typedef struct Appflow__V1__StopFlowResponse Appflow__V1__StopFlowResponse;
+typedef struct Appflow__V1__ScheduledTriggerProperties Appflow__V1__ScheduledTriggerProperties;
+typedef struct Appflow__V1__TriggerProperties Appflow__V1__TriggerProperties;
+typedef struct Appflow__V1__TriggerConfig Appflow__V1__TriggerConfig;
+typedef struct Appflow__V1__ExecutionDetails Appflow__V1__ExecutionDetails;
+typedef struct Appflow__V1__CreateFlowRequest Appflow__V1__CreateFlowRequest;
+typedef struct Appflow__V1__CreateFlowRequest__TagsEntry Appflow__V1__CreateFlowRequest__TagsEntry;
+typedef struct Appflow__V1__CreateFlowResponse Appflow__V1__CreateFlowResponse;
+typedef struct Appflow__V1__DescribeFlowRequest Appflow__V1__DescribeFlowRequest;
+typedef struct Appflow__V1__DescribeFlowResponse Appflow__V1__DescribeFlowResponse;
+typedef struct Appflow__V1__DescribeFlowResponse__TagsEntry Appflow__V1__DescribeFlowResponse__TagsEntry;
+typedef struct Appflow__V1__ListFlowsRequest Appflow__V1__ListFlowsRequest;
+typedef struct Appflow__V1__FlowDefinition Appflow__V1__FlowDefinition;
+typedef struct Appflow__V1__FlowDefinition__TagsEntry Appflow__V1__FlowDefinition__TagsEntry;
+typedef struct Appflow__V1__ListFlowsResponse Appflow__V1__ListFlowsResponse;
+typedef struct Appflow__V1__StartFlowRequest Appflow__V1__StartFlowRequest;
+typedef struct Appflow__V1__StartFlowResponse Appflow__V1__StartFlowResponse;
+typedef struct Appflow__V1__DeleteFlowRequest Appflow__V1__DeleteFlowRequest;
+typedef struct Appflow__V1__DeleteFlowResponse Appflow__V1__DeleteFlowResponse;
+typedef struct Appflow__V1__TagResourceRequest Appflow__V1__TagResourceRequest;
+typedef struct Appflow__V1__TagResourceRequest__TagsEntry Appflow__V1__TagResourceRequest__TagsEntry;
+typedef struct Appflow__V1__TagResourceResponse Appflow__V1__TagResourceResponse;
+typedef struct Appflow__V1__UntagResourceRequest Appflow__V1__UntagResourceRequest;
+typedef struct Appflow__V1__UntagResourceResponse Appflow__V1__UntagResourceResponse;
+typedef struct Appflow__V1__ListTagsForResourceRequest Appflow__V1__ListTagsForResourceRequest;
+typedef struct Appflow__V1__ListTagsForResourceResponse Appflow__V1__ListTagsForResourceResponse;
+typedef struct Appflow__V1__ListTagsForResourceResponse__TagsEntry Appflow__V1__ListTagsForResourceResponse__TagsEntry;
 
 
 /* --- enums --- */
@@ -46,6 +74,29 @@ typedef enum _Appflow__V1__TriggerType {
   APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_ON_DEMAND = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(APPFLOW__V1__TRIGGER_TYPE)
 } Appflow__V1__TriggerType;
+/*
+ * DataPullMode says whether a scheduled run pulls new records or everything; on the AWS wire
+ * "Incremental" or "Complete".
+ */
+typedef enum _Appflow__V1__DataPullMode {
+  APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_UNSPECIFIED = 0,
+  APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_INCREMENTAL = 1,
+  APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_COMPLETE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(APPFLOW__V1__DATA_PULL_MODE)
+} Appflow__V1__DataPullMode;
+/*
+ * ExecutionStatus is the state of a flow's run; on the AWS wire "InProgress", "Successful",
+ * "Error", "CancelStarted" or "Canceled".
+ */
+typedef enum _Appflow__V1__ExecutionStatus {
+  APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_UNSPECIFIED = 0,
+  APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS = 1,
+  APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL = 2,
+  APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_ERROR = 3,
+  APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED = 4,
+  APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCELED = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(APPFLOW__V1__EXECUTION_STATUS)
+} Appflow__V1__ExecutionStatus;
 
 /* --- messages --- */
 
@@ -83,6 +134,483 @@ struct  Appflow__V1__StopFlowResponse
 #define APPFLOW__V1__STOP_FLOW_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__stop_flow_response__descriptor) \
     , (char *)protobuf_c_empty_string, APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED }
+
+
+/*
+ * ScheduledTriggerProperties configures a scheduled flow (AWS ScheduledTriggerProperties).
+ */
+struct  Appflow__V1__ScheduledTriggerProperties
+{
+  ProtobufCMessage base;
+  /*
+   * rate(...) or cron(...), at most 256 characters; required for a scheduled flow.
+   */
+  char *schedule_expression;
+  Appflow__V1__DataPullMode data_pull_mode;
+  Google__Protobuf__Timestamp *schedule_start_time;
+  Google__Protobuf__Timestamp *schedule_end_time;
+  /*
+   * At most 256 characters, e.g. "America/New_York".
+   */
+  char *timezone;
+  /*
+   * Seconds, 0 to 36000.
+   */
+  int64_t schedule_offset;
+  Google__Protobuf__Timestamp *first_execution_from;
+  /*
+   * 1 to 100; 0 means not set.
+   */
+  int32_t flow_error_deactivation_threshold;
+};
+#define APPFLOW__V1__SCHEDULED_TRIGGER_PROPERTIES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__scheduled_trigger_properties__descriptor) \
+    , (char *)protobuf_c_empty_string, APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_UNSPECIFIED, NULL, NULL, (char *)protobuf_c_empty_string, 0, NULL, 0 }
+
+
+/*
+ * TriggerProperties holds the trigger's settings; AWS spells its one member "Scheduled".
+ */
+struct  Appflow__V1__TriggerProperties
+{
+  ProtobufCMessage base;
+  /*
+   * buf:lint:ignore FIELD_LOWER_SNAKE_CASE
+   */
+  /*
+   * AWS's member name, capital S included
+   */
+  Appflow__V1__ScheduledTriggerProperties *scheduled;
+};
+#define APPFLOW__V1__TRIGGER_PROPERTIES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__trigger_properties__descriptor) \
+    , NULL }
+
+
+/*
+ * TriggerConfig says what runs a flow.
+ */
+struct  Appflow__V1__TriggerConfig
+{
+  ProtobufCMessage base;
+  Appflow__V1__TriggerType trigger_type;
+  Appflow__V1__TriggerProperties *trigger_properties;
+};
+#define APPFLOW__V1__TRIGGER_CONFIG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__trigger_config__descriptor) \
+    , APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_UNSPECIFIED, NULL }
+
+
+/*
+ * ExecutionDetails describes a flow's most recent run.
+ */
+struct  Appflow__V1__ExecutionDetails
+{
+  ProtobufCMessage base;
+  char *most_recent_execution_message;
+  Google__Protobuf__Timestamp *most_recent_execution_time;
+  Appflow__V1__ExecutionStatus most_recent_execution_status;
+};
+#define APPFLOW__V1__EXECUTION_DETAILS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__execution_details__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_UNSPECIFIED }
+
+
+struct  Appflow__V1__CreateFlowRequest__TagsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define APPFLOW__V1__CREATE_FLOW_REQUEST__TAGS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__create_flow_request__tags_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * CreateFlowRequest makes a flow. The connector settings (source_flow_config,
+ * destination_flow_config_list, tasks, metadata_catalog_config) are AWS's structures, kept and
+ * returned as given.
+ */
+struct  Appflow__V1__CreateFlowRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 2 to 256 characters matching [a-zA-Z0-9][\w!@#.-]+.
+   */
+  char *flow_name;
+  /*
+   * At most 2048 characters matching [\w!@#\-.?,\s]*.
+   */
+  char *description;
+  /*
+   * 20 to 2048 characters matching arn:aws:kms:.*:[0-9]+:.*.
+   */
+  char *kms_arn;
+  Appflow__V1__TriggerConfig *trigger_config;
+  /*
+   * AWS SourceFlowConfig: connectorType and sourceConnectorProperties required.
+   */
+  Google__Protobuf__Struct *source_flow_config;
+  /*
+   * AWS DestinationFlowConfig objects: connectorType and destinationConnectorProperties each.
+   */
+  size_t n_destination_flow_config_list;
+  Google__Protobuf__Struct **destination_flow_config_list;
+  /*
+   * AWS Task objects: sourceFields and taskType each.
+   */
+  size_t n_tasks;
+  Google__Protobuf__Struct **tasks;
+  /*
+   * At most 50; keys 1 to 128 characters not starting "aws:", values at most 256.
+   */
+  size_t n_tags;
+  Appflow__V1__CreateFlowRequest__TagsEntry **tags;
+  Google__Protobuf__Struct *metadata_catalog_config;
+  /*
+   * 1 to 256 printable ASCII characters; a retry with the same token returns the first result.
+   */
+  char *client_token;
+};
+#define APPFLOW__V1__CREATE_FLOW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__create_flow_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, 0,NULL, 0,NULL, 0,NULL, NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * CreateFlowResponse reports the new flow.
+ */
+struct  Appflow__V1__CreateFlowResponse
+{
+  ProtobufCMessage base;
+  char *flow_arn;
+  Appflow__V1__FlowStatus flow_status;
+};
+#define APPFLOW__V1__CREATE_FLOW_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__create_flow_response__descriptor) \
+    , (char *)protobuf_c_empty_string, APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED }
+
+
+/*
+ * DescribeFlowRequest names the flow to describe.
+ */
+struct  Appflow__V1__DescribeFlowRequest
+{
+  ProtobufCMessage base;
+  char *flow_name;
+};
+#define APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__describe_flow_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Appflow__V1__DescribeFlowResponse__TagsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define APPFLOW__V1__DESCRIBE_FLOW_RESPONSE__TAGS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__describe_flow_response__tags_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * DescribeFlowResponse is everything stored about a flow.
+ */
+struct  Appflow__V1__DescribeFlowResponse
+{
+  ProtobufCMessage base;
+  char *flow_arn;
+  char *description;
+  char *flow_name;
+  char *kms_arn;
+  Appflow__V1__FlowStatus flow_status;
+  char *flow_status_message;
+  Google__Protobuf__Struct *source_flow_config;
+  size_t n_destination_flow_config_list;
+  Google__Protobuf__Struct **destination_flow_config_list;
+  /*
+   * The most recent on-demand run started with StartFlow.
+   */
+  Appflow__V1__ExecutionDetails *last_run_execution_details;
+  Appflow__V1__TriggerConfig *trigger_config;
+  size_t n_tasks;
+  Google__Protobuf__Struct **tasks;
+  Google__Protobuf__Timestamp *created_at;
+  Google__Protobuf__Timestamp *last_updated_at;
+  char *created_by;
+  char *last_updated_by;
+  size_t n_tags;
+  Appflow__V1__DescribeFlowResponse__TagsEntry **tags;
+  Google__Protobuf__Struct *metadata_catalog_config;
+};
+#define APPFLOW__V1__DESCRIBE_FLOW_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__describe_flow_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, 0,NULL, NULL, NULL, 0,NULL, NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, NULL }
+
+
+/*
+ * ListFlowsRequest asks for one page of flows.
+ */
+struct  Appflow__V1__ListFlowsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 100; 0 means 100.
+   */
+  int32_t max_results;
+  /*
+   * From the previous page's response; empty for the first page.
+   */
+  char *next_token;
+};
+#define APPFLOW__V1__LIST_FLOWS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__list_flows_request__descriptor) \
+    , 0, (char *)protobuf_c_empty_string }
+
+
+struct  Appflow__V1__FlowDefinition__TagsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define APPFLOW__V1__FLOW_DEFINITION__TAGS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__flow_definition__tags_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * FlowDefinition summarises one flow in a ListFlows page.
+ */
+struct  Appflow__V1__FlowDefinition
+{
+  ProtobufCMessage base;
+  char *flow_arn;
+  char *description;
+  char *flow_name;
+  Appflow__V1__FlowStatus flow_status;
+  /*
+   * The connectorType of source_flow_config, e.g. "Salesforce".
+   */
+  char *source_connector_type;
+  char *source_connector_label;
+  /*
+   * The connectorType of the first destination, e.g. "S3".
+   */
+  char *destination_connector_type;
+  char *destination_connector_label;
+  Appflow__V1__TriggerType trigger_type;
+  Google__Protobuf__Timestamp *created_at;
+  Google__Protobuf__Timestamp *last_updated_at;
+  char *created_by;
+  char *last_updated_by;
+  size_t n_tags;
+  Appflow__V1__FlowDefinition__TagsEntry **tags;
+  Appflow__V1__ExecutionDetails *last_run_execution_details;
+};
+#define APPFLOW__V1__FLOW_DEFINITION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__flow_definition__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_UNSPECIFIED, NULL, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, NULL }
+
+
+/*
+ * ListFlowsResponse is one page of flows.
+ */
+struct  Appflow__V1__ListFlowsResponse
+{
+  ProtobufCMessage base;
+  size_t n_flows;
+  Appflow__V1__FlowDefinition **flows;
+  /*
+   * Set when more flows follow: pass it to get the next page.
+   */
+  char *next_token;
+};
+#define APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__list_flows_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * StartFlowRequest names the flow to start.
+ */
+struct  Appflow__V1__StartFlowRequest
+{
+  ProtobufCMessage base;
+  char *flow_name;
+  /*
+   * 1 to 256 printable ASCII characters; a retry with the same token returns the first result.
+   */
+  char *client_token;
+};
+#define APPFLOW__V1__START_FLOW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__start_flow_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * StartFlowResponse reports the started flow.
+ */
+struct  Appflow__V1__StartFlowResponse
+{
+  ProtobufCMessage base;
+  char *flow_arn;
+  Appflow__V1__FlowStatus flow_status;
+  /*
+   * Set for an on-demand flow: the id of the run this call started.
+   */
+  char *execution_id;
+};
+#define APPFLOW__V1__START_FLOW_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__start_flow_response__descriptor) \
+    , (char *)protobuf_c_empty_string, APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string }
+
+
+/*
+ * DeleteFlowRequest names the flow to delete.
+ */
+struct  Appflow__V1__DeleteFlowRequest
+{
+  ProtobufCMessage base;
+  char *flow_name;
+  /*
+   * Delete even an active scheduled or event-triggered flow.
+   */
+  protobuf_c_boolean force_delete;
+};
+#define APPFLOW__V1__DELETE_FLOW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__delete_flow_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * DeleteFlowResponse is empty.
+ */
+struct  Appflow__V1__DeleteFlowResponse
+{
+  ProtobufCMessage base;
+};
+#define APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__delete_flow_response__descriptor) \
+     }
+
+
+struct  Appflow__V1__TagResourceRequest__TagsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define APPFLOW__V1__TAG_RESOURCE_REQUEST__TAGS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__tag_resource_request__tags_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * TagResourceRequest adds or replaces tags on the flow with this ARN.
+ */
+struct  Appflow__V1__TagResourceRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The flow's ARN (on the AWS wire, the path after /tags/).
+   */
+  char *resource_arn;
+  size_t n_tags;
+  Appflow__V1__TagResourceRequest__TagsEntry **tags;
+};
+#define APPFLOW__V1__TAG_RESOURCE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__tag_resource_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * TagResourceResponse is empty.
+ */
+struct  Appflow__V1__TagResourceResponse
+{
+  ProtobufCMessage base;
+};
+#define APPFLOW__V1__TAG_RESOURCE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__tag_resource_response__descriptor) \
+     }
+
+
+/*
+ * UntagResourceRequest removes tags by key from the flow with this ARN.
+ */
+struct  Appflow__V1__UntagResourceRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The flow's ARN (on the AWS wire, the path after /tags/).
+   */
+  char *resource_arn;
+  /*
+   * On the AWS wire, repeated tagKeys query parameters.
+   */
+  size_t n_tag_keys;
+  char **tag_keys;
+};
+#define APPFLOW__V1__UNTAG_RESOURCE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__untag_resource_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * UntagResourceResponse is empty.
+ */
+struct  Appflow__V1__UntagResourceResponse
+{
+  ProtobufCMessage base;
+};
+#define APPFLOW__V1__UNTAG_RESOURCE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__untag_resource_response__descriptor) \
+     }
+
+
+/*
+ * ListTagsForResourceRequest names the flow by its ARN.
+ */
+struct  Appflow__V1__ListTagsForResourceRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The flow's ARN (on the AWS wire, the path after /tags/).
+   */
+  char *resource_arn;
+};
+#define APPFLOW__V1__LIST_TAGS_FOR_RESOURCE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__list_tags_for_resource_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Appflow__V1__ListTagsForResourceResponse__TagsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define APPFLOW__V1__LIST_TAGS_FOR_RESOURCE_RESPONSE__TAGS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__list_tags_for_resource_response__tags_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * ListTagsForResourceResponse holds the flow's tags.
+ */
+struct  Appflow__V1__ListTagsForResourceResponse
+{
+  ProtobufCMessage base;
+  size_t n_tags;
+  Appflow__V1__ListTagsForResourceResponse__TagsEntry **tags;
+};
+#define APPFLOW__V1__LIST_TAGS_FOR_RESOURCE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflow__v1__list_tags_for_resource_response__descriptor) \
+    , 0,NULL }
 
 
 /* Appflow__V1__StopFlowRequest methods */
@@ -123,6 +651,420 @@ Appflow__V1__StopFlowResponse *
 void   appflow__v1__stop_flow_response__free_unpacked
                      (Appflow__V1__StopFlowResponse *message,
                       ProtobufCAllocator *allocator);
+/* Appflow__V1__ScheduledTriggerProperties methods */
+void   appflow__v1__scheduled_trigger_properties__init
+                     (Appflow__V1__ScheduledTriggerProperties         *message);
+size_t appflow__v1__scheduled_trigger_properties__get_packed_size
+                     (const Appflow__V1__ScheduledTriggerProperties   *message);
+size_t appflow__v1__scheduled_trigger_properties__pack
+                     (const Appflow__V1__ScheduledTriggerProperties   *message,
+                      uint8_t             *out);
+size_t appflow__v1__scheduled_trigger_properties__pack_to_buffer
+                     (const Appflow__V1__ScheduledTriggerProperties   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__ScheduledTriggerProperties *
+       appflow__v1__scheduled_trigger_properties__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__scheduled_trigger_properties__free_unpacked
+                     (Appflow__V1__ScheduledTriggerProperties *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__TriggerProperties methods */
+void   appflow__v1__trigger_properties__init
+                     (Appflow__V1__TriggerProperties         *message);
+size_t appflow__v1__trigger_properties__get_packed_size
+                     (const Appflow__V1__TriggerProperties   *message);
+size_t appflow__v1__trigger_properties__pack
+                     (const Appflow__V1__TriggerProperties   *message,
+                      uint8_t             *out);
+size_t appflow__v1__trigger_properties__pack_to_buffer
+                     (const Appflow__V1__TriggerProperties   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__TriggerProperties *
+       appflow__v1__trigger_properties__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__trigger_properties__free_unpacked
+                     (Appflow__V1__TriggerProperties *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__TriggerConfig methods */
+void   appflow__v1__trigger_config__init
+                     (Appflow__V1__TriggerConfig         *message);
+size_t appflow__v1__trigger_config__get_packed_size
+                     (const Appflow__V1__TriggerConfig   *message);
+size_t appflow__v1__trigger_config__pack
+                     (const Appflow__V1__TriggerConfig   *message,
+                      uint8_t             *out);
+size_t appflow__v1__trigger_config__pack_to_buffer
+                     (const Appflow__V1__TriggerConfig   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__TriggerConfig *
+       appflow__v1__trigger_config__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__trigger_config__free_unpacked
+                     (Appflow__V1__TriggerConfig *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__ExecutionDetails methods */
+void   appflow__v1__execution_details__init
+                     (Appflow__V1__ExecutionDetails         *message);
+size_t appflow__v1__execution_details__get_packed_size
+                     (const Appflow__V1__ExecutionDetails   *message);
+size_t appflow__v1__execution_details__pack
+                     (const Appflow__V1__ExecutionDetails   *message,
+                      uint8_t             *out);
+size_t appflow__v1__execution_details__pack_to_buffer
+                     (const Appflow__V1__ExecutionDetails   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__ExecutionDetails *
+       appflow__v1__execution_details__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__execution_details__free_unpacked
+                     (Appflow__V1__ExecutionDetails *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__CreateFlowRequest__TagsEntry methods */
+void   appflow__v1__create_flow_request__tags_entry__init
+                     (Appflow__V1__CreateFlowRequest__TagsEntry         *message);
+/* Appflow__V1__CreateFlowRequest methods */
+void   appflow__v1__create_flow_request__init
+                     (Appflow__V1__CreateFlowRequest         *message);
+size_t appflow__v1__create_flow_request__get_packed_size
+                     (const Appflow__V1__CreateFlowRequest   *message);
+size_t appflow__v1__create_flow_request__pack
+                     (const Appflow__V1__CreateFlowRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__create_flow_request__pack_to_buffer
+                     (const Appflow__V1__CreateFlowRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__CreateFlowRequest *
+       appflow__v1__create_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__create_flow_request__free_unpacked
+                     (Appflow__V1__CreateFlowRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__CreateFlowResponse methods */
+void   appflow__v1__create_flow_response__init
+                     (Appflow__V1__CreateFlowResponse         *message);
+size_t appflow__v1__create_flow_response__get_packed_size
+                     (const Appflow__V1__CreateFlowResponse   *message);
+size_t appflow__v1__create_flow_response__pack
+                     (const Appflow__V1__CreateFlowResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__create_flow_response__pack_to_buffer
+                     (const Appflow__V1__CreateFlowResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__CreateFlowResponse *
+       appflow__v1__create_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__create_flow_response__free_unpacked
+                     (Appflow__V1__CreateFlowResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__DescribeFlowRequest methods */
+void   appflow__v1__describe_flow_request__init
+                     (Appflow__V1__DescribeFlowRequest         *message);
+size_t appflow__v1__describe_flow_request__get_packed_size
+                     (const Appflow__V1__DescribeFlowRequest   *message);
+size_t appflow__v1__describe_flow_request__pack
+                     (const Appflow__V1__DescribeFlowRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__describe_flow_request__pack_to_buffer
+                     (const Appflow__V1__DescribeFlowRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__DescribeFlowRequest *
+       appflow__v1__describe_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__describe_flow_request__free_unpacked
+                     (Appflow__V1__DescribeFlowRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__DescribeFlowResponse__TagsEntry methods */
+void   appflow__v1__describe_flow_response__tags_entry__init
+                     (Appflow__V1__DescribeFlowResponse__TagsEntry         *message);
+/* Appflow__V1__DescribeFlowResponse methods */
+void   appflow__v1__describe_flow_response__init
+                     (Appflow__V1__DescribeFlowResponse         *message);
+size_t appflow__v1__describe_flow_response__get_packed_size
+                     (const Appflow__V1__DescribeFlowResponse   *message);
+size_t appflow__v1__describe_flow_response__pack
+                     (const Appflow__V1__DescribeFlowResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__describe_flow_response__pack_to_buffer
+                     (const Appflow__V1__DescribeFlowResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__DescribeFlowResponse *
+       appflow__v1__describe_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__describe_flow_response__free_unpacked
+                     (Appflow__V1__DescribeFlowResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__ListFlowsRequest methods */
+void   appflow__v1__list_flows_request__init
+                     (Appflow__V1__ListFlowsRequest         *message);
+size_t appflow__v1__list_flows_request__get_packed_size
+                     (const Appflow__V1__ListFlowsRequest   *message);
+size_t appflow__v1__list_flows_request__pack
+                     (const Appflow__V1__ListFlowsRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__list_flows_request__pack_to_buffer
+                     (const Appflow__V1__ListFlowsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__ListFlowsRequest *
+       appflow__v1__list_flows_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__list_flows_request__free_unpacked
+                     (Appflow__V1__ListFlowsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__FlowDefinition__TagsEntry methods */
+void   appflow__v1__flow_definition__tags_entry__init
+                     (Appflow__V1__FlowDefinition__TagsEntry         *message);
+/* Appflow__V1__FlowDefinition methods */
+void   appflow__v1__flow_definition__init
+                     (Appflow__V1__FlowDefinition         *message);
+size_t appflow__v1__flow_definition__get_packed_size
+                     (const Appflow__V1__FlowDefinition   *message);
+size_t appflow__v1__flow_definition__pack
+                     (const Appflow__V1__FlowDefinition   *message,
+                      uint8_t             *out);
+size_t appflow__v1__flow_definition__pack_to_buffer
+                     (const Appflow__V1__FlowDefinition   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__FlowDefinition *
+       appflow__v1__flow_definition__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__flow_definition__free_unpacked
+                     (Appflow__V1__FlowDefinition *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__ListFlowsResponse methods */
+void   appflow__v1__list_flows_response__init
+                     (Appflow__V1__ListFlowsResponse         *message);
+size_t appflow__v1__list_flows_response__get_packed_size
+                     (const Appflow__V1__ListFlowsResponse   *message);
+size_t appflow__v1__list_flows_response__pack
+                     (const Appflow__V1__ListFlowsResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__list_flows_response__pack_to_buffer
+                     (const Appflow__V1__ListFlowsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__ListFlowsResponse *
+       appflow__v1__list_flows_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__list_flows_response__free_unpacked
+                     (Appflow__V1__ListFlowsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__StartFlowRequest methods */
+void   appflow__v1__start_flow_request__init
+                     (Appflow__V1__StartFlowRequest         *message);
+size_t appflow__v1__start_flow_request__get_packed_size
+                     (const Appflow__V1__StartFlowRequest   *message);
+size_t appflow__v1__start_flow_request__pack
+                     (const Appflow__V1__StartFlowRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__start_flow_request__pack_to_buffer
+                     (const Appflow__V1__StartFlowRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__StartFlowRequest *
+       appflow__v1__start_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__start_flow_request__free_unpacked
+                     (Appflow__V1__StartFlowRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__StartFlowResponse methods */
+void   appflow__v1__start_flow_response__init
+                     (Appflow__V1__StartFlowResponse         *message);
+size_t appflow__v1__start_flow_response__get_packed_size
+                     (const Appflow__V1__StartFlowResponse   *message);
+size_t appflow__v1__start_flow_response__pack
+                     (const Appflow__V1__StartFlowResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__start_flow_response__pack_to_buffer
+                     (const Appflow__V1__StartFlowResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__StartFlowResponse *
+       appflow__v1__start_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__start_flow_response__free_unpacked
+                     (Appflow__V1__StartFlowResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__DeleteFlowRequest methods */
+void   appflow__v1__delete_flow_request__init
+                     (Appflow__V1__DeleteFlowRequest         *message);
+size_t appflow__v1__delete_flow_request__get_packed_size
+                     (const Appflow__V1__DeleteFlowRequest   *message);
+size_t appflow__v1__delete_flow_request__pack
+                     (const Appflow__V1__DeleteFlowRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__delete_flow_request__pack_to_buffer
+                     (const Appflow__V1__DeleteFlowRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__DeleteFlowRequest *
+       appflow__v1__delete_flow_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__delete_flow_request__free_unpacked
+                     (Appflow__V1__DeleteFlowRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__DeleteFlowResponse methods */
+void   appflow__v1__delete_flow_response__init
+                     (Appflow__V1__DeleteFlowResponse         *message);
+size_t appflow__v1__delete_flow_response__get_packed_size
+                     (const Appflow__V1__DeleteFlowResponse   *message);
+size_t appflow__v1__delete_flow_response__pack
+                     (const Appflow__V1__DeleteFlowResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__delete_flow_response__pack_to_buffer
+                     (const Appflow__V1__DeleteFlowResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__DeleteFlowResponse *
+       appflow__v1__delete_flow_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__delete_flow_response__free_unpacked
+                     (Appflow__V1__DeleteFlowResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__TagResourceRequest__TagsEntry methods */
+void   appflow__v1__tag_resource_request__tags_entry__init
+                     (Appflow__V1__TagResourceRequest__TagsEntry         *message);
+/* Appflow__V1__TagResourceRequest methods */
+void   appflow__v1__tag_resource_request__init
+                     (Appflow__V1__TagResourceRequest         *message);
+size_t appflow__v1__tag_resource_request__get_packed_size
+                     (const Appflow__V1__TagResourceRequest   *message);
+size_t appflow__v1__tag_resource_request__pack
+                     (const Appflow__V1__TagResourceRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__tag_resource_request__pack_to_buffer
+                     (const Appflow__V1__TagResourceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__TagResourceRequest *
+       appflow__v1__tag_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__tag_resource_request__free_unpacked
+                     (Appflow__V1__TagResourceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__TagResourceResponse methods */
+void   appflow__v1__tag_resource_response__init
+                     (Appflow__V1__TagResourceResponse         *message);
+size_t appflow__v1__tag_resource_response__get_packed_size
+                     (const Appflow__V1__TagResourceResponse   *message);
+size_t appflow__v1__tag_resource_response__pack
+                     (const Appflow__V1__TagResourceResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__tag_resource_response__pack_to_buffer
+                     (const Appflow__V1__TagResourceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__TagResourceResponse *
+       appflow__v1__tag_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__tag_resource_response__free_unpacked
+                     (Appflow__V1__TagResourceResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__UntagResourceRequest methods */
+void   appflow__v1__untag_resource_request__init
+                     (Appflow__V1__UntagResourceRequest         *message);
+size_t appflow__v1__untag_resource_request__get_packed_size
+                     (const Appflow__V1__UntagResourceRequest   *message);
+size_t appflow__v1__untag_resource_request__pack
+                     (const Appflow__V1__UntagResourceRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__untag_resource_request__pack_to_buffer
+                     (const Appflow__V1__UntagResourceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__UntagResourceRequest *
+       appflow__v1__untag_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__untag_resource_request__free_unpacked
+                     (Appflow__V1__UntagResourceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__UntagResourceResponse methods */
+void   appflow__v1__untag_resource_response__init
+                     (Appflow__V1__UntagResourceResponse         *message);
+size_t appflow__v1__untag_resource_response__get_packed_size
+                     (const Appflow__V1__UntagResourceResponse   *message);
+size_t appflow__v1__untag_resource_response__pack
+                     (const Appflow__V1__UntagResourceResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__untag_resource_response__pack_to_buffer
+                     (const Appflow__V1__UntagResourceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__UntagResourceResponse *
+       appflow__v1__untag_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__untag_resource_response__free_unpacked
+                     (Appflow__V1__UntagResourceResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__ListTagsForResourceRequest methods */
+void   appflow__v1__list_tags_for_resource_request__init
+                     (Appflow__V1__ListTagsForResourceRequest         *message);
+size_t appflow__v1__list_tags_for_resource_request__get_packed_size
+                     (const Appflow__V1__ListTagsForResourceRequest   *message);
+size_t appflow__v1__list_tags_for_resource_request__pack
+                     (const Appflow__V1__ListTagsForResourceRequest   *message,
+                      uint8_t             *out);
+size_t appflow__v1__list_tags_for_resource_request__pack_to_buffer
+                     (const Appflow__V1__ListTagsForResourceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__ListTagsForResourceRequest *
+       appflow__v1__list_tags_for_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__list_tags_for_resource_request__free_unpacked
+                     (Appflow__V1__ListTagsForResourceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Appflow__V1__ListTagsForResourceResponse__TagsEntry methods */
+void   appflow__v1__list_tags_for_resource_response__tags_entry__init
+                     (Appflow__V1__ListTagsForResourceResponse__TagsEntry         *message);
+/* Appflow__V1__ListTagsForResourceResponse methods */
+void   appflow__v1__list_tags_for_resource_response__init
+                     (Appflow__V1__ListTagsForResourceResponse         *message);
+size_t appflow__v1__list_tags_for_resource_response__get_packed_size
+                     (const Appflow__V1__ListTagsForResourceResponse   *message);
+size_t appflow__v1__list_tags_for_resource_response__pack
+                     (const Appflow__V1__ListTagsForResourceResponse   *message,
+                      uint8_t             *out);
+size_t appflow__v1__list_tags_for_resource_response__pack_to_buffer
+                     (const Appflow__V1__ListTagsForResourceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Appflow__V1__ListTagsForResourceResponse *
+       appflow__v1__list_tags_for_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflow__v1__list_tags_for_resource_response__free_unpacked
+                     (Appflow__V1__ListTagsForResourceResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Appflow__V1__StopFlowRequest_Closure)
@@ -131,6 +1073,84 @@ typedef void (*Appflow__V1__StopFlowRequest_Closure)
 typedef void (*Appflow__V1__StopFlowResponse_Closure)
                  (const Appflow__V1__StopFlowResponse *message,
                   void *closure_data);
+typedef void (*Appflow__V1__ScheduledTriggerProperties_Closure)
+                 (const Appflow__V1__ScheduledTriggerProperties *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__TriggerProperties_Closure)
+                 (const Appflow__V1__TriggerProperties *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__TriggerConfig_Closure)
+                 (const Appflow__V1__TriggerConfig *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__ExecutionDetails_Closure)
+                 (const Appflow__V1__ExecutionDetails *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__CreateFlowRequest__TagsEntry_Closure)
+                 (const Appflow__V1__CreateFlowRequest__TagsEntry *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__CreateFlowRequest_Closure)
+                 (const Appflow__V1__CreateFlowRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__CreateFlowResponse_Closure)
+                 (const Appflow__V1__CreateFlowResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__DescribeFlowRequest_Closure)
+                 (const Appflow__V1__DescribeFlowRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__DescribeFlowResponse__TagsEntry_Closure)
+                 (const Appflow__V1__DescribeFlowResponse__TagsEntry *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__DescribeFlowResponse_Closure)
+                 (const Appflow__V1__DescribeFlowResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__ListFlowsRequest_Closure)
+                 (const Appflow__V1__ListFlowsRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__FlowDefinition__TagsEntry_Closure)
+                 (const Appflow__V1__FlowDefinition__TagsEntry *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__FlowDefinition_Closure)
+                 (const Appflow__V1__FlowDefinition *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__ListFlowsResponse_Closure)
+                 (const Appflow__V1__ListFlowsResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__StartFlowRequest_Closure)
+                 (const Appflow__V1__StartFlowRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__StartFlowResponse_Closure)
+                 (const Appflow__V1__StartFlowResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__DeleteFlowRequest_Closure)
+                 (const Appflow__V1__DeleteFlowRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__DeleteFlowResponse_Closure)
+                 (const Appflow__V1__DeleteFlowResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__TagResourceRequest__TagsEntry_Closure)
+                 (const Appflow__V1__TagResourceRequest__TagsEntry *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__TagResourceRequest_Closure)
+                 (const Appflow__V1__TagResourceRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__TagResourceResponse_Closure)
+                 (const Appflow__V1__TagResourceResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__UntagResourceRequest_Closure)
+                 (const Appflow__V1__UntagResourceRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__UntagResourceResponse_Closure)
+                 (const Appflow__V1__UntagResourceResponse *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__ListTagsForResourceRequest_Closure)
+                 (const Appflow__V1__ListTagsForResourceRequest *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__ListTagsForResourceResponse__TagsEntry_Closure)
+                 (const Appflow__V1__ListTagsForResourceResponse__TagsEntry *message,
+                  void *closure_data);
+typedef void (*Appflow__V1__ListTagsForResourceResponse_Closure)
+                 (const Appflow__V1__ListTagsForResourceResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -138,10 +1158,42 @@ typedef struct Appflow__V1__AppFlowService_Service Appflow__V1__AppFlowService_S
 struct Appflow__V1__AppFlowService_Service
 {
   ProtobufCService base;
+  void (*create_flow)(Appflow__V1__AppFlowService_Service *service,
+                      const Appflow__V1__CreateFlowRequest *input,
+                      Appflow__V1__CreateFlowResponse_Closure closure,
+                      void *closure_data);
+  void (*describe_flow)(Appflow__V1__AppFlowService_Service *service,
+                        const Appflow__V1__DescribeFlowRequest *input,
+                        Appflow__V1__DescribeFlowResponse_Closure closure,
+                        void *closure_data);
+  void (*list_flows)(Appflow__V1__AppFlowService_Service *service,
+                     const Appflow__V1__ListFlowsRequest *input,
+                     Appflow__V1__ListFlowsResponse_Closure closure,
+                     void *closure_data);
+  void (*start_flow)(Appflow__V1__AppFlowService_Service *service,
+                     const Appflow__V1__StartFlowRequest *input,
+                     Appflow__V1__StartFlowResponse_Closure closure,
+                     void *closure_data);
   void (*stop_flow)(Appflow__V1__AppFlowService_Service *service,
                     const Appflow__V1__StopFlowRequest *input,
                     Appflow__V1__StopFlowResponse_Closure closure,
                     void *closure_data);
+  void (*delete_flow)(Appflow__V1__AppFlowService_Service *service,
+                      const Appflow__V1__DeleteFlowRequest *input,
+                      Appflow__V1__DeleteFlowResponse_Closure closure,
+                      void *closure_data);
+  void (*tag_resource)(Appflow__V1__AppFlowService_Service *service,
+                       const Appflow__V1__TagResourceRequest *input,
+                       Appflow__V1__TagResourceResponse_Closure closure,
+                       void *closure_data);
+  void (*untag_resource)(Appflow__V1__AppFlowService_Service *service,
+                         const Appflow__V1__UntagResourceRequest *input,
+                         Appflow__V1__UntagResourceResponse_Closure closure,
+                         void *closure_data);
+  void (*list_tags_for_resource)(Appflow__V1__AppFlowService_Service *service,
+                                 const Appflow__V1__ListTagsForResourceRequest *input,
+                                 Appflow__V1__ListTagsForResourceResponse_Closure closure,
+                                 void *closure_data);
 };
 typedef void (*Appflow__V1__AppFlowService_ServiceDestroy)(Appflow__V1__AppFlowService_Service *);
 void appflow__v1__app_flow_service__init (Appflow__V1__AppFlowService_Service *service,
@@ -150,18 +1202,86 @@ void appflow__v1__app_flow_service__init (Appflow__V1__AppFlowService_Service *s
     { &appflow__v1__app_flow_service__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define APPFLOW__V1__APP_FLOW_SERVICE__INIT(function_prefix__) \
     { APPFLOW__V1__APP_FLOW_SERVICE__BASE_INIT,\
-      function_prefix__ ## stop_flow  }
+      function_prefix__ ## create_flow,\
+      function_prefix__ ## describe_flow,\
+      function_prefix__ ## list_flows,\
+      function_prefix__ ## start_flow,\
+      function_prefix__ ## stop_flow,\
+      function_prefix__ ## delete_flow,\
+      function_prefix__ ## tag_resource,\
+      function_prefix__ ## untag_resource,\
+      function_prefix__ ## list_tags_for_resource  }
+void appflow__v1__app_flow_service__create_flow(ProtobufCService *service,
+                                                const Appflow__V1__CreateFlowRequest *input,
+                                                Appflow__V1__CreateFlowResponse_Closure closure,
+                                                void *closure_data);
+void appflow__v1__app_flow_service__describe_flow(ProtobufCService *service,
+                                                  const Appflow__V1__DescribeFlowRequest *input,
+                                                  Appflow__V1__DescribeFlowResponse_Closure closure,
+                                                  void *closure_data);
+void appflow__v1__app_flow_service__list_flows(ProtobufCService *service,
+                                               const Appflow__V1__ListFlowsRequest *input,
+                                               Appflow__V1__ListFlowsResponse_Closure closure,
+                                               void *closure_data);
+void appflow__v1__app_flow_service__start_flow(ProtobufCService *service,
+                                               const Appflow__V1__StartFlowRequest *input,
+                                               Appflow__V1__StartFlowResponse_Closure closure,
+                                               void *closure_data);
 void appflow__v1__app_flow_service__stop_flow(ProtobufCService *service,
                                               const Appflow__V1__StopFlowRequest *input,
                                               Appflow__V1__StopFlowResponse_Closure closure,
                                               void *closure_data);
+void appflow__v1__app_flow_service__delete_flow(ProtobufCService *service,
+                                                const Appflow__V1__DeleteFlowRequest *input,
+                                                Appflow__V1__DeleteFlowResponse_Closure closure,
+                                                void *closure_data);
+void appflow__v1__app_flow_service__tag_resource(ProtobufCService *service,
+                                                 const Appflow__V1__TagResourceRequest *input,
+                                                 Appflow__V1__TagResourceResponse_Closure closure,
+                                                 void *closure_data);
+void appflow__v1__app_flow_service__untag_resource(ProtobufCService *service,
+                                                   const Appflow__V1__UntagResourceRequest *input,
+                                                   Appflow__V1__UntagResourceResponse_Closure closure,
+                                                   void *closure_data);
+void appflow__v1__app_flow_service__list_tags_for_resource(ProtobufCService *service,
+                                                           const Appflow__V1__ListTagsForResourceRequest *input,
+                                                           Appflow__V1__ListTagsForResourceResponse_Closure closure,
+                                                           void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    appflow__v1__flow_status__descriptor;
 extern const ProtobufCEnumDescriptor    appflow__v1__trigger_type__descriptor;
+extern const ProtobufCEnumDescriptor    appflow__v1__data_pull_mode__descriptor;
+extern const ProtobufCEnumDescriptor    appflow__v1__execution_status__descriptor;
 extern const ProtobufCMessageDescriptor appflow__v1__stop_flow_request__descriptor;
 extern const ProtobufCMessageDescriptor appflow__v1__stop_flow_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__scheduled_trigger_properties__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__trigger_properties__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__trigger_config__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__execution_details__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__create_flow_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__create_flow_request__tags_entry__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__create_flow_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__describe_flow_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__describe_flow_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__describe_flow_response__tags_entry__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__list_flows_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__flow_definition__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__flow_definition__tags_entry__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__list_flows_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__start_flow_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__start_flow_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__delete_flow_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__delete_flow_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__tag_resource_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__tag_resource_request__tags_entry__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__tag_resource_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__untag_resource_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__untag_resource_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__list_tags_for_resource_request__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__list_tags_for_resource_response__descriptor;
+extern const ProtobufCMessageDescriptor appflow__v1__list_tags_for_resource_response__tags_entry__descriptor;
 extern const ProtobufCServiceDescriptor appflow__v1__app_flow_service__descriptor;
 
 PROTOBUF_C__END_DECLS
