@@ -10,6 +10,7 @@
 
 #include "common/file.h"
 #include "common/utf8.h"
+#include "flows/validate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -86,6 +87,7 @@ typedef struct parser {
   const char *start; /* the buffer after any byte order mark: line 1, column 1 */
   const char *p, *end;
   af_table *table;  /* NULL in find mode, which only looks for a flow's first definition */
+  int64_t now_ms;   /* every seeded flow's createdAt */
   const char *find; /* find mode: the name looked for, and where it was first defined */
   size_t find_len;
   const char *found;
@@ -401,7 +403,7 @@ static int parse_name(parser *ps) {
   f->name_at = at;
   af_error e;
   /* A too-long name stopped at 257 code points, so its length already fails the check. */
-  if (af_flows_check_name("flowName", f->name, f->name_len, &e) != AF_OK)
+  if (af_check_name("flowName", f->name, f->name_len, &e) != AF_OK)
     return fail(ps, at, "%s", e.message);
   return 0;
 }
@@ -693,7 +695,8 @@ static int store(parser *ps) {
                        .status = (Appflow__V1__FlowStatus)f->status,
                        .description = f->has_description ? f->description : NULL,
                        .tags = f->tags,
-                       .ntags = f->ntags};
+                       .ntags = f->ntags,
+                       .created_ms = ps->now_ms};
   af_error e;
   af_err rc = af_table_insert(ps->table, &spec, &e);
   if (rc == AF_OK) {
@@ -767,6 +770,7 @@ int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *coun
                .p = buf + skip,
                .end = buf + len,
                .table = af_flows_table(svc),
+               .now_ms = af_flows_now_ms(svc),
                .err = err};
   ps.f = malloc(sizeof *ps.f);
   if (ps.f == NULL) {

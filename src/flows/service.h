@@ -1,6 +1,7 @@
-/* The AppFlow service: every AppFlow rule appflowd knows lives here (validation, the flow state
- * machine, ARNs). The doors decode a request into its protobuf-c message, call the RPC's
- * handler through af_flows_rpcs, and encode what it returns; they hold no rules.
+/* The AppFlow service: every AppFlow rule appflowd knows lives here (validation, the flow
+ * lifecycle's state machine, idempotency tokens, paging, ARNs). The doors decode a request into its
+ * protobuf-c message, call the RPC's handler through af_flows_rpcs, and encode what it returns;
+ * they hold no rules.
  *
  * Ownership: af_flows owns its table. Handlers borrow the request, and build the response's
  * strings in the caller's arena, so a response lives exactly as long as that arena's contents.
@@ -16,16 +17,24 @@
 #include "flows/table.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define AF_FLOW_NAME_MAX 256
 
 typedef struct af_flows af_flows;
+
+/* Wall-clock time in milliseconds since the epoch; tests pass their own to move time on. */
+typedef struct af_clock {
+  int64_t (*now_ms)(void *ctx);
+  void *ctx;
+} af_clock;
 
 typedef struct af_flows_config {
   const char *region;        /* copied; "us-east-1" when NULL */
   const char *account;       /* copied; "000000000000" when NULL */
   const af_log *log;         /* borrowed, may be NULL; flow state changes are logged at info */
   const af_allocator *alloc; /* the table's memory; NULL = malloc (tests limit it) */
+  const af_clock *clock;     /* copied; NULL = the system's real-time clock */
 } af_flows_config;
 
 /* A service with an empty table. NULL when out of memory or when region or account would
@@ -36,10 +45,8 @@ void af_flows_free(af_flows *svc);
 /* The service's table, for seeding; owned by svc. */
 af_table *af_flows_table(af_flows *svc);
 
-/* Checks a flow name against the AWS model: 1..256 characters (AF_FLOW_NAME_MAX) matching
- * ^[a-zA-Z0-9][\w!@#.-]+$ (so at least 2). name may be NULL (missing). AF_OK or
- * AF_ERR_VALIDATION with an AWS-style message naming `member`. */
-af_err af_flows_check_name(const char *member, const char *name, size_t len, af_error *err);
+/* The service's clock, in epoch milliseconds. */
+int64_t af_flows_now_ms(const af_flows *svc);
 
 /* ARN of a flow: arn:aws:appflow:{region}:{account}:flow/{name}. Returns the length written
  * (excluding the NUL), truncating to fit dstsz like snprintf. */
@@ -55,6 +62,29 @@ typedef struct af_stop_result {
 af_err af_flows_stop_flow(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
                           Appflow__V1__StopFlowResponse *resp, af_arena *arena,
                           af_stop_result *result, af_error *err);
+
+/* The other RPCs, with the same contract as af_flows_stop_flow: validate, act, fill resp
+ * (initialised by the caller) from arena. Semantics: DESIGN.md and the proto's comments. */
+af_err af_flows_create_flow(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
+                            Appflow__V1__CreateFlowResponse *resp, af_arena *arena, af_error *err);
+af_err af_flows_describe_flow(af_flows *svc, const Appflow__V1__DescribeFlowRequest *req,
+                              Appflow__V1__DescribeFlowResponse *resp, af_arena *arena,
+                              af_error *err);
+af_err af_flows_list_flows(af_flows *svc, const Appflow__V1__ListFlowsRequest *req,
+                           Appflow__V1__ListFlowsResponse *resp, af_arena *arena, af_error *err);
+af_err af_flows_start_flow(af_flows *svc, const Appflow__V1__StartFlowRequest *req,
+                           Appflow__V1__StartFlowResponse *resp, af_arena *arena, af_error *err);
+af_err af_flows_delete_flow(af_flows *svc, const Appflow__V1__DeleteFlowRequest *req,
+                            Appflow__V1__DeleteFlowResponse *resp, af_arena *arena, af_error *err);
+af_err af_flows_tag_resource(af_flows *svc, const Appflow__V1__TagResourceRequest *req,
+                             Appflow__V1__TagResourceResponse *resp, af_arena *arena,
+                             af_error *err);
+af_err af_flows_untag_resource(af_flows *svc, const Appflow__V1__UntagResourceRequest *req,
+                               Appflow__V1__UntagResourceResponse *resp, af_arena *arena,
+                               af_error *err);
+af_err af_flows_list_tags(af_flows *svc, const Appflow__V1__ListTagsForResourceRequest *req,
+                          Appflow__V1__ListTagsForResourceResponse *resp, af_arena *arena,
+                          af_error *err);
 
 /* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. */
 typedef af_err (*af_rpc_handler)(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,

@@ -90,10 +90,10 @@ static af_err copy_flow(af_flow *f, void *ctx, af_error *err) {
   s->has_description = f->description != NULL;
   if (f->description != NULL)
     snprintf(s->description, sizeof s->description, "%s", f->description);
-  s->ntags = f->ntags;
-  for (size_t i = 0; i < f->ntags && i < 50; i++) {
-    snprintf(s->keys[i], sizeof s->keys[i], "%s", f->tags[i].key);
-    snprintf(s->values[i], sizeof s->values[i], "%s", f->tags[i].value);
+  s->ntags = f->tags ? f->tags->n : 0;
+  for (size_t i = 0; i < s->ntags && i < 50; i++) {
+    snprintf(s->keys[i], sizeof s->keys[i], "%s", f->tags->tags[i].key);
+    snprintf(s->values[i], sizeof s->values[i], "%s", f->tags->tags[i].value);
   }
   return AF_OK;
 }

@@ -1,6 +1,7 @@
 /* StopFlow's rules: name validation, every row of DESIGN.md's semantics table, ARNs, and many
  * threads stopping many flows at once. */
 #include "flows/service.h"
+#include "flows/validate.h"
 
 #include "flows/seed.h"
 
@@ -46,7 +47,7 @@ static af_err stop(const char *name, Appflow__V1__StopFlowResponse *resp, af_sto
 
 static af_err check(const char *name, size_t len) {
   af_error err;
-  return af_flows_check_name("flowName", name, len, &err);
+  return af_check_name("flowName", name, len, &err);
 }
 
 Test(validate, lengths) {
@@ -80,16 +81,16 @@ Test(validate, characters) {
 
 Test(validate, messages_name_member_and_constraint) {
   af_error err;
-  af_flows_check_name("flowName", "bad name", 8, &err);
+  af_check_name("flowName", "bad name", 8, &err);
   cr_expect(strstr(err.message, "'bad name' at 'flowName'") != NULL, "%s", err.message);
   cr_expect(strstr(err.message, "regular expression pattern: [a-zA-Z0-9][\\w!@#.-]+") != NULL);
-  af_flows_check_name("flowName", NULL, 0, &err);
+  af_check_name("flowName", NULL, 0, &err);
   cr_expect(strstr(err.message, "Member must not be null") != NULL, "%s", err.message);
   char longname[257];
   memset(longname, 'a', sizeof longname);
-  af_flows_check_name("flowName", longname, 257, &err);
+  af_check_name("flowName", longname, 257, &err);
   cr_expect(strstr(err.message, "length less than or equal to 256") != NULL, "%s", err.message);
-  af_flows_check_name("flowName", "\xff\x01", 2, &err);
+  af_check_name("flowName", "\xff\x01", 2, &err);
   cr_expect(strstr(err.message, "'\\xff\\x01'") != NULL, "untrusted bytes are escaped: %s",
             err.message);
 }
@@ -199,12 +200,23 @@ Test(arn, rejects_bad_region_or_account) {
   cr_expect_null(af_flows_new(&(af_flows_config){.account = "12345678901a"}, &err));
 }
 
-Test(rpcs, table_lists_stop_flow) {
-  cr_assert_eq(af_flows_rpc_count, 1);
-  cr_expect_str_eq(af_flows_rpcs[0].name, "StopFlow");
-  cr_expect_str_eq(af_flows_rpcs[0].path, "/appflow.v1.AppFlowService/StopFlow");
-  cr_expect_eq(af_flows_rpcs[0].input, &appflow__v1__stop_flow_request__descriptor);
-  cr_expect_eq(af_flows_rpcs[0].output, &appflow__v1__stop_flow_response__descriptor);
+/* The RPC table serves exactly the proto's service: every method once, with its messages. */
+Test(rpcs, table_matches_the_proto_service) {
+  const ProtobufCServiceDescriptor *sd = &appflow__v1__app_flow_service__descriptor;
+  cr_assert_eq(af_flows_rpc_count, sd->n_methods);
+  for (unsigned i = 0; i < sd->n_methods; i++) {
+    const ProtobufCMethodDescriptor *m = &sd->methods[i];
+    size_t j = 0;
+    while (j < af_flows_rpc_count && strcmp(af_flows_rpcs[j].name, m->name) != 0)
+      j++;
+    cr_assert_lt(j, af_flows_rpc_count, "no handler for %s", m->name);
+    char path[128];
+    snprintf(path, sizeof path, "/appflow.v1.AppFlowService/%s", m->name);
+    cr_expect_str_eq(af_flows_rpcs[j].path, path);
+    cr_expect_eq(af_flows_rpcs[j].input, m->input, "%s input", m->name);
+    cr_expect_eq(af_flows_rpcs[j].output, m->output, "%s output", m->name);
+    cr_expect_not_null(af_flows_rpcs[j].handler);
+  }
 }
 
 /* ---- many threads, many flows ---- */

@@ -33,9 +33,9 @@ static af_err copy_flow(af_flow *f, void *ctx, af_error *err) {
   c->trigger = f->trigger;
   c->status = f->status;
   snprintf(c->description, sizeof c->description, "%s", f->description ? f->description : "-");
-  c->ntags = f->ntags;
-  if (f->ntags > 0)
-    snprintf(c->tag0, sizeof c->tag0, "%s=%s", f->tags[0].key, f->tags[0].value);
+  c->ntags = f->tags ? f->tags->n : 0;
+  if (c->ntags > 0)
+    snprintf(c->tag0, sizeof c->tag0, "%s=%s", f->tags->tags[0].key, f->tags->tags[0].value);
   return AF_OK;
 }
 

@@ -1,0 +1,12 @@
+/* UUIDs in their text form, as AWS writes request and execution ids.
+ * Thread-safety: pure. */
+#ifndef AF_COMMON_UUID_H
+#define AF_COMMON_UUID_H
+
+#include <stdint.h>
+
+/* Writes hi:lo as a version 4, RFC 4122 variant UUID (36 characters and a NUL) into out;
+ * the version and variant bits overwrite 6 of the 128. */
+void af_uuid_format(uint64_t hi, uint64_t lo, char out[37]);
+
+#endif
