@@ -1,5 +1,6 @@
-/* StopFlow's rules: name validation, every row of DESIGN.md's semantics table, ARNs, and many
- * threads stopping many flows at once. */
+/* src/flows/service.c: StopFlow's rules (name validation, every row of DESIGN.md's semantics
+ * table, ARNs, many threads stopping many flows at once), StartFlow's state machine, runs and
+ * clientTokens, DeleteFlow, and the RPC table. */
 #include "flows/service.h"
 #include "flows/validate.h"
 
@@ -217,6 +218,179 @@ Test(rpcs, table_matches_the_proto_service) {
     cr_expect_eq(af_flows_rpcs[j].output, m->output, "%s output", m->name);
     cr_expect_not_null(af_flows_rpcs[j].handler);
   }
+}
+
+/* ---- StartFlow and DeleteFlow ---- */
+
+/* A clock tests move by hand. */
+static int64_t fake_now = 1700000000000;
+static int64_t fake_clock(void *ctx) {
+  (void)ctx;
+  return fake_now;
+}
+
+static void setup_clock(void) {
+  af_error err;
+  svc = af_flows_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &err);
+  cr_assert_not_null(svc);
+}
+
+TestSuite(start, .init = setup_clock, .fini = teardown);
+
+struct started {
+  af_err rc;
+  Appflow__V1__FlowStatus status;
+  char execution_id[64];
+  af_error err;
+};
+
+static struct started start(const char *name, const char *token) {
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__StartFlowRequest req = APPFLOW__V1__START_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  req.client_token = (char *)(token ? token : "");
+  Appflow__V1__StartFlowResponse resp = APPFLOW__V1__START_FLOW_RESPONSE__INIT;
+  struct started r = {0};
+  r.rc = af_flows_start_flow(svc, &req, &resp, &arena, &r.err);
+  r.status = resp.flow_status;
+  snprintf(r.execution_id, sizeof r.execution_id, "%s", resp.execution_id ? resp.execution_id : "");
+  af_arena_destroy(&arena);
+  return r;
+}
+
+static Appflow__V1__FlowStatus status_of(const char *name) {
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__DescribeFlowRequest req = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  Appflow__V1__DescribeFlowResponse resp = APPFLOW__V1__DESCRIBE_FLOW_RESPONSE__INIT;
+  af_error err;
+  cr_assert_eq(af_flows_describe_flow(svc, &req, &resp, &arena, &err), AF_OK, "%s", err.message);
+  Appflow__V1__FlowStatus st = resp.flow_status;
+  af_arena_destroy(&arena);
+  return st;
+}
+
+Test(start, scheduled_and_event_become_active) {
+  static const Appflow__V1__FlowStatus from[] = {S(DRAFT), S(SUSPENDED), S(ERRORED), S(ACTIVE)};
+  for (size_t i = 0; i < 4; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "s%zu", i);
+    add(name, i % 2 ? T(EVENT) : T(SCHEDULED), from[i]);
+    struct started r = start(name, NULL);
+    cr_expect_eq(r.rc, AF_OK, "%s: %s", name, r.err.message);
+    cr_expect_eq(r.status, S(ACTIVE));
+    cr_expect_str_empty(r.execution_id, "only on-demand starts are runs");
+    cr_expect_eq(status_of(name), S(ACTIVE));
+  }
+}
+
+Test(start, deprecated_conflicts_and_missing_is_not_found) {
+  add("old", T(SCHEDULED), S(DEPRECATED));
+  struct started r = start("old", NULL);
+  cr_expect_eq(r.rc, AF_ERR_CONFLICT);
+  cr_expect(strstr(r.err.message, "Deprecated") != NULL, "%s", r.err.message);
+  cr_expect_eq(start("nope", NULL).rc, AF_ERR_RESOURCE_NOT_FOUND);
+  cr_expect_eq(start("bad name", NULL).rc, AF_ERR_VALIDATION);
+  cr_expect_eq(start("old", "tab\there").rc, AF_ERR_VALIDATION);
+}
+
+Test(start, on_demand_runs_each_time_with_a_new_id) {
+  add("od", T(ON_DEMAND), S(ACTIVE));
+  struct started a = start("od", NULL), b = start("od", NULL);
+  cr_assert_eq(a.rc, AF_OK);
+  cr_expect_eq(a.status, S(ACTIVE));
+  cr_expect_eq(strlen(a.execution_id), 36);
+  cr_expect_eq(a.execution_id[14], '4', "a version 4 UUID: %s", a.execution_id);
+  cr_expect_str_neq(a.execution_id, b.execution_id);
+}
+
+Test(start, a_repeated_token_returns_the_first_result_for_8_hours) {
+  add("od", T(ON_DEMAND), S(ACTIVE));
+  add("sched", T(SCHEDULED), S(DRAFT));
+  struct started first = start("od", "retry-me");
+  cr_assert_eq(first.rc, AF_OK);
+  fake_now += 8LL * 3600 * 1000 - 1;
+  struct started again = start("od", "retry-me");
+  cr_expect_str_eq(again.execution_id, first.execution_id, "no second run");
+  fake_now += 1;
+  struct started later = start("od", "retry-me");
+  cr_expect_str_neq(later.execution_id, first.execution_id, "after 8 hours a token is new");
+  /* A scheduled flow: the retry after a stop returns Active again and changes nothing. */
+  cr_assert_eq(start("sched", "t1").status, S(ACTIVE));
+  Appflow__V1__StopFlowResponse resp;
+  af_stop_result res;
+  af_error err;
+  cr_assert_eq(stop("sched", &resp, &res, &err), AF_OK);
+  cr_expect_eq(start("sched", "t1").status, S(ACTIVE));
+  cr_expect_eq(status_of("sched"), S(SUSPENDED));
+  cr_expect_eq(start("sched", "t2").status, S(ACTIVE));
+  cr_expect_eq(status_of("sched"), S(ACTIVE));
+  /* Tokens belong to one flow. */
+  add("od2", T(ON_DEMAND), S(ACTIVE));
+  cr_expect_str_neq(start("od2", "retry-me").execution_id, later.execution_id);
+}
+
+Test(start, tokens_kept_per_flow_are_bounded) {
+  add("od", T(ON_DEMAND), S(ACTIVE));
+  struct started first = start("od", "token-0");
+  char token[32];
+  for (int i = 1; i <= 64; i++) {
+    snprintf(token, sizeof token, "token-%d", i);
+    cr_assert_eq(start("od", token).rc, AF_OK);
+  }
+  cr_expect_str_eq(start("od", "token-64").execution_id, start("od", "token-64").execution_id);
+  cr_expect_str_neq(start("od", "token-0").execution_id, first.execution_id,
+                    "the oldest of 65 tokens was let go");
+}
+
+Test(start, out_of_memory_changes_nothing) {
+  struct budget b = {1000};
+  af_allocator mem = budget_allocator(&b);
+  af_flows_free(svc);
+  af_error err;
+  svc =
+      af_flows_new(&(af_flows_config){.alloc = &mem, .clock = &(af_clock){fake_clock, NULL}}, &err);
+  cr_assert_not_null(svc);
+  add("sched", T(SCHEDULED), S(DRAFT));
+  b.left = 0;
+  struct started r = start("sched", "tok");
+  cr_expect_eq(r.rc, AF_ERR_INTERNAL_SERVER);
+  cr_expect_eq(status_of("sched"), S(DRAFT));
+  b.left = 10;
+  cr_expect_eq(start("sched", "tok").status, S(ACTIVE));
+}
+
+static af_err delete_flow(const char *name, bool force, af_error *err) {
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__DeleteFlowRequest req = APPFLOW__V1__DELETE_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  req.force_delete = force;
+  Appflow__V1__DeleteFlowResponse resp = APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT;
+  af_err rc = af_flows_delete_flow(svc, &req, &resp, &arena, err);
+  af_arena_destroy(&arena);
+  return rc;
+}
+
+Test(start, delete_refuses_active_scheduled_and_event_flows_without_force) {
+  add("sched", T(SCHEDULED), S(ACTIVE));
+  add("event", T(EVENT), S(ACTIVE));
+  add("od", T(ON_DEMAND), S(ACTIVE));
+  add("susp", T(SCHEDULED), S(SUSPENDED));
+  af_error err;
+  cr_expect_eq(delete_flow("sched", false, &err), AF_ERR_CONFLICT);
+  cr_expect_str_eq(err.message, "Flow is in active state, please set forceDelete to true or "
+                                "deactivate the flow");
+  cr_expect_eq(delete_flow("event", false, &err), AF_ERR_CONFLICT);
+  cr_expect_eq(delete_flow("od", false, &err), AF_OK, "on-demand flows are not deactivated");
+  cr_expect_eq(delete_flow("susp", false, &err), AF_OK);
+  cr_expect_eq(delete_flow("sched", true, &err), AF_OK);
+  cr_expect_eq(delete_flow("sched", true, &err), AF_ERR_RESOURCE_NOT_FOUND);
+  cr_expect_eq(delete_flow("bad name", true, &err), AF_ERR_VALIDATION);
+  cr_expect_eq(af_table_count(af_flows_table(svc)), 1);
+  add("sched", T(SCHEDULED), S(DRAFT)); /* the name is free again */
 }
 
 /* ---- many threads, many flows ---- */

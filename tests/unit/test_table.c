@@ -192,3 +192,137 @@ Test(table, no_memory_at_all) {
   b.left = 10; /* the table but not all 64 shards: undone, nothing leaked */
   cr_expect_null(af_table_new(1, &mem));
 }
+
+/* ---- order, scans and deletes ---- */
+
+struct names {
+  char (*v)[16];
+  size_t n, cap;
+  size_t stop_after; /* 0: never stop */
+};
+
+static bool collect(const af_flow *f, void *ctx) {
+  struct names *c = ctx;
+  cr_assert_lt(c->n, c->cap, "scan visited more flows than exist");
+  snprintf(c->v[c->n++], sizeof c->v[0], "%s", f->name);
+  return c->stop_after == 0 || c->n < c->stop_after;
+}
+
+static size_t index_of(const struct names *c, const char *name) {
+  for (size_t i = 0; i < c->n; i++) {
+    if (strcmp(c->v[i], name) == 0)
+      return i;
+  }
+  return c->n;
+}
+
+#define SCAN_FLOWS 3000
+
+/* A full scan visits each flow once; resuming after the k-th name visits exactly the rest, in
+ * the same order, including after the table grew in between. */
+Test(table, scan_order_is_total_and_resumable) {
+  af_table *t = af_table_new(99, NULL);
+  char name[16];
+  for (int i = 0; i < SCAN_FLOWS; i++) {
+    snprintf(name, sizeof name, "f%d", i);
+    cr_assert_eq(insert(t, name), AF_OK);
+  }
+  struct names all = {calloc(SCAN_FLOWS, 16), 0, SCAN_FLOWS, 0};
+  af_table_scan(t, NULL, 0, collect, &all);
+  cr_assert_eq(all.n, SCAN_FLOWS);
+  for (size_t i = 0; i < all.n; i++)
+    cr_assert_eq(index_of(&all, all.v[i]), i, "%s visited twice", all.v[i]);
+  for (size_t k = 0; k < SCAN_FLOWS; k += 487) {
+    struct names rest = {calloc(SCAN_FLOWS, 16), 0, SCAN_FLOWS, 0};
+    af_table_scan(t, all.v[k], strlen(all.v[k]), collect, &rest);
+    cr_assert_eq(rest.n, SCAN_FLOWS - k - 1, "after #%zu", k);
+    for (size_t i = 0; i < rest.n; i++)
+      cr_assert_str_eq(rest.v[i], all.v[k + 1 + i]);
+    free(rest.v);
+  }
+  free(all.v);
+  af_table_free(t);
+}
+
+Test(table, scan_resumes_after_a_deleted_or_unknown_name) {
+  af_table *t = af_table_new(7, NULL);
+  char name[16];
+  for (int i = 0; i < 200; i++) {
+    snprintf(name, sizeof name, "g%d", i);
+    cr_assert_eq(insert(t, name), AF_OK);
+  }
+  struct names first = {calloc(200, 16), 0, 200, 50};
+  af_table_scan(t, NULL, 0, collect, &first);
+  cr_assert_eq(first.n, 50);
+  af_error err;
+  cr_assert_eq(af_table_delete(t, first.v[49], strlen(first.v[49]), NULL, NULL, &err), AF_OK);
+  for (int i = 0; i < 500; i++) { /* grow every shard while "paging" */
+    snprintf(name, sizeof name, "new%d", i);
+    cr_assert_eq(insert(t, name), AF_OK);
+  }
+  struct names rest = {calloc(700, 16), 0, 700, 0};
+  af_table_scan(t, first.v[49], strlen(first.v[49]), collect, &rest);
+  size_t old = 0;
+  for (size_t i = 0; i < rest.n; i++) {
+    cr_expect_eq(index_of(&first, rest.v[i]), first.n, "%s listed twice", rest.v[i]);
+    old += rest.v[i][0] == 'g';
+  }
+  cr_expect_eq(old, 150, "every old flow after the token is visited once");
+  struct names none = {calloc(1, 16), 0, 1, 1};
+  af_table_scan(t, "never-there", 11, collect, &none); /* any name is a position */
+  cr_expect_eq(none.n, 1);
+  free(first.v);
+  free(rest.v);
+  free(none.v);
+  af_table_free(t);
+}
+
+static af_err refuse(af_flow *f, void *ctx, af_error *err) {
+  (void)f;
+  (void)ctx;
+  return af_error_set(err, AF_ERR_CONFLICT, "no");
+}
+
+Test(table, delete_asks_first_and_frees_the_name) {
+  af_table *t = af_table_new(1, NULL);
+  af_error err;
+  cr_assert_eq(insert(t, "gone"), AF_OK);
+  cr_expect_eq(af_table_delete(t, "gone", 4, refuse, NULL, &err), AF_ERR_CONFLICT);
+  cr_expect_eq(af_table_count(t), 1);
+  cr_expect_eq(af_table_delete(t, "gone", 4, NULL, NULL, &err), AF_OK);
+  cr_expect_eq(af_table_count(t), 0);
+  cr_expect_eq(af_table_delete(t, "gone", 4, NULL, NULL, &err), AF_ERR_RESOURCE_NOT_FOUND);
+  cr_expect_str_eq(err.message, "Flow gone does not exist");
+  cr_expect_eq(insert(t, "gone"), AF_OK, "the name is free again");
+  af_table_free(t);
+}
+
+struct retag {
+  af_table *t;
+  af_tag tags[2];
+};
+
+static af_err retag(af_flow *f, void *ctx, af_error *err) {
+  struct retag *r = ctx;
+  return af_table_set_tags(r->t, f, r->tags, 2, err);
+}
+
+Test(table, set_tags_replaces_and_fails_cleanly) {
+  struct budget b = {100};
+  af_allocator mem = budget_allocator(&b);
+  af_table *t = af_table_new(1, &mem);
+  af_error err;
+  cr_assert_eq(insert(t, "tagged"), AF_OK);
+  struct retag r = {t, {{"a", "1"}, {"b", "2"}}};
+  cr_assert_eq(af_table_update(t, "tagged", 6, retag, &r, &err), AF_OK);
+  struct copy c;
+  af_table_update(t, "tagged", 6, copy_flow, &c, &err);
+  cr_expect_eq(c.ntags, 2);
+  cr_expect_str_eq(c.tag0, "a=1");
+  b.left = 0;
+  r.tags[0] = (af_tag){"z", "9"};
+  cr_expect_eq(af_table_update(t, "tagged", 6, retag, &r, &err), AF_ERR_INTERNAL_SERVER);
+  af_table_update(t, "tagged", 6, copy_flow, &c, &err);
+  cr_expect_str_eq(c.tag0, "a=1", "failed replacement leaves the old tags");
+  af_table_free(t);
+}
