@@ -26,7 +26,11 @@ R = P.reflection_pb2
 PINNED_BUF = "1.75.0"
 SERVICES = ["appflow.v1.AppFlowService", "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
-METHODS = ["appflow.v1.AppFlowService/StopFlow", "grpc.health.v1.Health/Check",
+APPFLOW_METHODS = ["CreateFlow", "DeleteFlow", "DescribeFlow", "ListFlows",
+                   "ListTagsForResource", "StartFlow", "StopFlow", "TagResource",
+                   "UntagResource"]
+METHODS = ["appflow.v1.AppFlowService/" + m for m in APPFLOW_METHODS] + [
+           "grpc.health.v1.Health/Check",
            "grpc.health.v1.Health/Watch",
            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"]
@@ -245,11 +249,15 @@ class RawReflectionTest(unittest.TestCase):
         resp = self.one(file_containing_symbol="appflow.v1.AppFlowService")
         self.assertEqual(sorted(self.appflow_files),
                          ["appflow/v1/appflow.proto", "google/api/annotations.proto",
-                          "google/api/http.proto", "google/protobuf/descriptor.proto"])
+                          "google/api/http.proto", "google/protobuf/descriptor.proto",
+                          "google/protobuf/struct.proto", "google/protobuf/timestamp.proto"])
         self.assertFiles(resp, "appflow/v1/appflow.proto", self.appflow_files)
         main = self.files(resp)[0]
-        self.assertEqual(list(main.dependency), ["google/api/annotations.proto"])
+        self.assertEqual(list(main.dependency), ["google/api/annotations.proto",
+                                                 "google/protobuf/struct.proto",
+                                                 "google/protobuf/timestamp.proto"])
         svc = {s.name: s for s in main.service}["AppFlowService"]
+        self.assertEqual(sorted(m.name for m in svc.method), APPFLOW_METHODS)
         m = {m.name: m for m in svc.method}["StopFlow"]
         self.assertEqual((m.input_type, m.output_type),
                          (".appflow.v1.StopFlowRequest", ".appflow.v1.StopFlowResponse"))
