@@ -277,23 +277,25 @@ static bool take_upload(af_bridge_server *s, request *r, const char *data, size_
   return r->discarded <= s->max_body * DISCARD_FACTOR;
 }
 
-/* libmicrohttpd hands on_request the path percent-decoded, but SigV4 signs it as sent. This
- * runs once per request, before its headers are parsed, with the raw request-target (path and
- * query): the connection keeps a copy (HTTP/1.1 answers one request at a time per
- * connection). Returns NULL, so *con_cls stays NULL for on_request as before. */
+/* libmicrohttpd hands on_request the path percent-decoded and without its query, but the
+ * routes split labels before decoding (botocore sends '/' in an ARN as %2F), read the query,
+ * and SigV4 signs the target as sent. This runs once per request, before its headers are
+ * parsed, with the raw request-target (path and query): the connection keeps a copy (HTTP/1.1
+ * answers one request at a time per connection). Returns NULL, so *con_cls stays NULL for
+ * on_request as before. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
-  const af_bridge_server *s = cls;
+  (void)cls;
   const union MHD_ConnectionInfo *info =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   conn *k = info ? info->socket_context : NULL;
-  if (s->creds == NULL || k == NULL)
+  if (k == NULL)
     return NULL;
   size_t n = strlen(uri) + 1;
   if (n > k->uri_cap) {
     char *u = realloc(k->uri, n);
     if (u == NULL) {
       if (k->uri != NULL)
-        k->uri[0] = '\0'; /* verification then fails: never a stale target */
+        k->uri[0] = '\0'; /* the request then fails: never a stale target */
       return NULL;
     }
     k->uri = u;
@@ -317,12 +319,19 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
   return MHD_YES;
 }
 
-/* The request-target as sent, saved by on_uri; NULL when it could not be kept. */
+/* The request-target as sent, saved by on_uri; NULL when it could not be kept (no memory). */
 static const char *raw_uri(struct MHD_Connection *c) {
   const union MHD_ConnectionInfo *info =
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   const conn *k = info ? info->socket_context : NULL;
   return k != NULL && k->uri != NULL && k->uri[0] != '\0' ? k->uri : NULL;
+}
+
+/* The raw target could not be kept (out of memory): the request cannot be routed. */
+static void refuse_no_target(request *r, af_bridge_reply *rep) {
+  af_error err;
+  af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  af_bridge_error_reply(&err, &r->arena, rep);
 }
 
 /* True when the request's SigV4 signature is right; else fills rep with the refusal. */
@@ -382,8 +391,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (r->too_large)
     return refuse_too_large(c, s, r);
   af_bridge_reply rep;
-  if (s->creds == NULL || authentic(c, s, r, method, &rep))
-    af_bridge_handle(s->svc, method, url, r->body ? r->body : "", r->len, &r->arena, &rep);
+  const char *target = raw_uri(c);
+  if (target == NULL)
+    refuse_no_target(r, &rep);
+  else if (s->creds == NULL || authentic(c, s, r, method, &rep))
+    af_bridge_handle(s->svc, method, target, r->body ? r->body : "", r->len, &r->arena, &rep);
   if (rep.error_type != NULL)
     af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s", method, url, rep.status, rep.error_type);
   return send_reply(c, r, &rep);

@@ -1,7 +1,8 @@
 /* The AWS REST-JSON door's HTTP/1.1 server (libmicrohttpd: keep-alive, a thread pool, epoll):
- * collects each request's body up to a limit and hands it to af_bridge_handle, then writes the
- * reply with the headers AWS clients read (x-amzn-RequestId on every reply, x-amzn-ErrorType on
- * errors, Content-Type: application/json).
+ * collects each request's body up to a limit and hands it, with the method and the
+ * request-target as sent, to af_bridge_handle, then writes the reply with the headers AWS
+ * clients read (x-amzn-RequestId on every reply, x-amzn-ErrorType on errors, Content-Type:
+ * application/json).
  *
  * Lifecycle: af_bridge_server_start binds and serves on its own threads until
  * af_bridge_server_stop. Thread-safety: start and stop from one thread. */

@@ -1,24 +1,28 @@
 #include "bridge/route.h"
 
 #include "bridge/transcode.h"
+#include "common/hash.h"
+#include "common/utf8.h"
+#include "common/uuid.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
-/* AWS's HTTP route of each operation (the google.api.http option in the proto, and the
- * requestUri in AppFlow's AWS model). */
-typedef struct route {
-  const char *method;
-  const char *path;
-  const char *rpc; /* af_rpc name */
-} route;
-
-static const route routes[] = {
-    {"POST", "/stop-flow", "StopFlow"},
+/* AppFlow's routes, as its AWS model's requestUri and the proto's google.api.http options
+ * give them (a unit test holds the two to this table). */
+const af_bridge_route af_bridge_routes[] = {
+    {"POST", "/create-flow", "CreateFlow", {{NULL, NULL}}},
+    {"POST", "/describe-flow", "DescribeFlow", {{NULL, NULL}}},
+    {"POST", "/list-flows", "ListFlows", {{NULL, NULL}}},
+    {"POST", "/start-flow", "StartFlow", {{NULL, NULL}}},
+    {"POST", "/stop-flow", "StopFlow", {{NULL, NULL}}},
+    {"POST", "/delete-flow", "DeleteFlow", {{NULL, NULL}}},
+    {"POST", "/tags/{resourceArn}", "TagResource", {{NULL, NULL}}},
+    {"DELETE", "/tags/{resourceArn}", "UntagResource", {{"tagKeys", "tagKeys"}}},
+    {"GET", "/tags/{resourceArn}", "ListTagsForResource", {{NULL, NULL}}},
 };
+const size_t af_bridge_route_count = sizeof af_bridge_routes / sizeof af_bridge_routes[0];
 
 static const af_rpc *find_rpc(const char *name) {
   for (size_t i = 0; i < af_flows_rpc_count; i++) {
@@ -28,13 +32,258 @@ static const af_rpc *find_rpc(const char *name) {
   return NULL;
 }
 
-/* The route for path; NULL when no operation lives there. */
-static const route *find_route(const char *path) {
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    if (strcmp(routes[i].path, path) == 0)
-      return &routes[i];
+/* ---- percent-decoding ---- */
+
+static int hex_digit(unsigned char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* The byte the %XX at s[i] (i < n, s[i] == '%') stands for; -1 when it is no escape. */
+static int escape_at(const char *s, size_t n, size_t i) {
+  int hi = i + 2 < n ? hex_digit((unsigned char)s[i + 1]) : -1;
+  int lo = hi >= 0 ? hex_digit((unsigned char)s[i + 2]) : -1;
+  return lo >= 0 ? hi * 16 + lo : -1;
+}
+
+/* True when the raw s[0..n) decodes to lit exactly ('+' a space when plus_space). */
+static bool decodes_to(const char *s, size_t n, bool plus_space, const char *lit, size_t lit_len) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; k++) {
+    int c = (unsigned char)s[i];
+    if (c == '%' && (c = escape_at(s, n, i)) < 0)
+      return false;
+    if (s[i] == '+' && plus_space)
+      c = ' ';
+    i += s[i] == '%' ? 3 : 1;
+    if (k >= lit_len || (unsigned char)lit[k] != c)
+      return false;
   }
-  return NULL;
+  return k == lit_len;
+}
+
+/* s[0..n) percent-decoded into *out in the arena ('+' a space when plus_space),
+ * NUL-terminated. AF_ERR_SERIALIZATION when it has a bad escape, decodes to a NUL or is not
+ * UTF-8; what names the part for the message ("path's label {resourceArn}"). */
+static af_err decode(const char *s, size_t n, bool plus_space, const char *what, af_arena *arena,
+                     const char **out, af_error *err) {
+  char *d = af_arena_alloc(arena, n + 1), esc[64];
+  size_t k = 0;
+  if (d == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  for (size_t i = 0; i < n; k++) {
+    int c = (unsigned char)s[i];
+    if (c == '%' && (c = escape_at(s, n, i)) < 0)
+      return af_error_set(err, AF_ERR_SERIALIZATION,
+                          "the %s has '%s', which is no percent-escape: '%%' must be followed by "
+                          "two hex digits",
+                          what, af_escape(esc, sizeof esc, s + i, n - i < 3 ? n - i : 3));
+    if (c == '\0')
+      return af_error_set(err, AF_ERR_SERIALIZATION,
+                          "the %s holds %%00 (a NUL byte), which appflowd does not accept", what);
+    d[k] = s[i] == '+' && plus_space ? ' ' : (char)c;
+    i += s[i] == '%' ? 3 : 1;
+  }
+  d[k] = '\0';
+  if (!af_utf8_valid(d, k))
+    return af_error_set(err, AF_ERR_SERIALIZATION, "the %s is not UTF-8 once percent-decoded",
+                        what);
+  *out = d;
+  return AF_OK;
+}
+
+/* ---- matching ---- */
+
+/* A raw (still encoded) piece of the target. */
+typedef struct span {
+  const char *p;
+  size_t n;
+} span;
+
+/* The segment of s[0..n) that starts at i (after a '/'), up to the next '/' or the end. */
+static span segment(const char *s, size_t n, size_t i) {
+  const char *slash = memchr(s + i, '/', n - i);
+  return (span){s + i, slash ? (size_t)(slash - (s + i)) : n - i};
+}
+
+/* True when path fits the template; the raw segment of each label goes to labels[]. */
+static bool fits(const char *tmpl, span path, span labels[AF_BRIDGE_MAX_LABELS], size_t *nlabels) {
+  size_t ti = 0, pi = 0, tn = strlen(tmpl);
+  *nlabels = 0;
+  if (path.n == 0 || path.p[0] != '/')
+    return false;
+  while (ti < tn && pi < path.n) { /* both at a '/' */
+    span t = segment(tmpl, tn, ti + 1), p = segment(path.p, path.n, pi + 1);
+    if (t.n > 0 && t.p[0] == '{') {
+      if (p.n == 0 || *nlabels == AF_BRIDGE_MAX_LABELS)
+        return false;
+      labels[(*nlabels)++] = p;
+    } else if (!decodes_to(p.p, p.n, false, t.p, t.n)) {
+      return false;
+    }
+    ti += 1 + t.n;
+    pi += 1 + p.n;
+  }
+  return ti == tn && pi == path.n;
+}
+
+/* Sorts the methods (a few) for a stable Allow header. */
+static void sort_methods(const char **m, size_t n) {
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && strcmp(m[j - 1], m[j]) > 0; j--) {
+      const char *t = m[j];
+      m[j] = m[j - 1];
+      m[j - 1] = t;
+    }
+}
+
+/* "DELETE, GET, POST" in the arena; NULL when out of memory. */
+static const char *join_methods(const char **m, size_t n, af_arena *arena) {
+  size_t len = 1;
+  for (size_t i = 0; i < n; i++)
+    len += strlen(m[i]) + 2;
+  char *out = af_arena_alloc(arena, len), *o = out;
+  for (size_t i = 0; out != NULL && i < n; i++)
+    o += snprintf(o, len - (size_t)(o - out), "%s%s", i ? ", " : "", m[i]);
+  return out;
+}
+
+/* "POST", "GET or POST", "DELETE, GET or POST": for the 405's message. */
+static void say_methods(const char **m, size_t n, char *dst, size_t dstsz) {
+  size_t o = 0;
+  dst[0] = '\0';
+  for (size_t i = 0; i < n && o < dstsz; i++) {
+    const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+    int w = snprintf(dst + o, dstsz - o, "%s%s", sep, m[i]);
+    o += w > 0 ? (size_t)w : 0;
+  }
+}
+
+static af_err unknown_operation(span path, af_error *err) {
+  char esc[256];
+  return af_error_set(err, AF_ERR_UNKNOWN_OPERATION,
+                      "no operation at %s: appflowd serves AppFlow's REST-JSON routes, such as "
+                      "POST /create-flow, POST /stop-flow and GET /tags/{resourceArn}",
+                      af_escape(esc, sizeof esc, path.p, path.n));
+}
+
+static af_err method_not_allowed(const char *tmpl, const char **methods, size_t n, af_arena *arena,
+                                 af_bridge_match *m, af_error *err) {
+  char list[128];
+  sort_methods(methods, n);
+  say_methods(methods, n, list, sizeof list);
+  m->allow = join_methods(methods, n, arena);
+  if (m->allow == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  return af_error_set(err, AF_ERR_METHOD_NOT_ALLOWED, "%s takes %s only", tmpl, list);
+}
+
+/* The route of method at path, or an error naming why there is none. */
+static af_err find_route(const char *method, span path, af_arena *arena, af_bridge_match *m,
+                         span labels[AF_BRIDGE_MAX_LABELS], size_t *nlabels, af_error *err) {
+  const char *methods[sizeof af_bridge_routes / sizeof af_bridge_routes[0]];
+  const char *tmpl = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < af_bridge_route_count; i++) {
+    const af_bridge_route *r = &af_bridge_routes[i];
+    if (!fits(r->path, path, labels, nlabels))
+      continue;
+    if (strcmp(r->method, method) == 0) {
+      m->route = r;
+      return AF_OK;
+    }
+    tmpl = tmpl ? tmpl : r->path;
+    methods[n++] = r->method;
+  }
+  if (n == 0)
+    return unknown_operation(path, err);
+  return method_not_allowed(tmpl, methods, n, arena, m, err);
+}
+
+/* Each label of the route's template (in order) bound to the member it names. */
+static af_err bind_labels(af_bridge_match *m, const span *labels, size_t nlabels, af_arena *arena,
+                          af_error *err) {
+  const char *t = m->route->path;
+  for (size_t i = 0; i < nlabels; i++) {
+    const char *open = strchr(t, '{'), *close = open ? strchr(open, '}') : NULL;
+    char *member = close ? af_arena_strndup(arena, open + 1, (size_t)(close - open - 1)) : NULL;
+    const char **value = af_arena_alloc(arena, sizeof *value);
+    char what[96];
+    if (member == NULL || value == NULL)
+      return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    snprintf(what, sizeof what, "path's label {%s}", member);
+    af_err rc = decode(labels[i].p, labels[i].n, false, what, arena, value, err);
+    if (rc != AF_OK)
+      return rc;
+    m->bindings[m->nbindings++] = (af_bridge_binding){member, value, 1};
+    t = close + 1;
+  }
+  return AF_OK;
+}
+
+/* The name=value pair of the query starting at *i, which moves past it and its '&'. A pair
+ * without '=' has an empty value. */
+static void next_pair(span query, size_t *i, span *name, span *value) {
+  span pair = {query.p + *i, 0};
+  const char *amp = memchr(pair.p, '&', query.n - *i);
+  pair.n = amp ? (size_t)(amp - pair.p) : query.n - *i;
+  const char *eq = memchr(pair.p, '=', pair.n);
+  *name = (span){pair.p, eq ? (size_t)(eq - pair.p) : pair.n};
+  *value = eq ? (span){eq + 1, pair.n - name->n - 1} : (span){pair.p + pair.n, 0};
+  *i += pair.n + 1;
+}
+
+static bool is_param(span name, const char *param) {
+  return decodes_to(name.p, name.n, true, param, strlen(param));
+}
+
+/* Every value of the query parameter q, decoded, bound to its member (none: no values). A
+ * parameter's name is compared decoded, so tag%4Beys is tagKeys. */
+static af_err bind_query(af_bridge_match *m, const af_bridge_query *q, span query, af_arena *arena,
+                         af_error *err) {
+  span name, value;
+  size_t count = 0, k = 0;
+  for (size_t i = 0; i < query.n;) {
+    next_pair(query, &i, &name, &value);
+    count += is_param(name, q->name);
+  }
+  const char **values = count ? af_arena_alloc(arena, count * sizeof *values) : NULL;
+  char what[96];
+  if (count > 0 && values == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  snprintf(what, sizeof what, "query parameter %s", q->name);
+  for (size_t i = 0; i < query.n;) {
+    next_pair(query, &i, &name, &value);
+    af_err rc = is_param(name, q->name)
+                    ? decode(value.p, value.n, true, what, arena, &values[k++], err)
+                    : AF_OK;
+    if (rc != AF_OK)
+      return rc;
+  }
+  m->bindings[m->nbindings++] = (af_bridge_binding){q->member, values, count};
+  return AF_OK;
+}
+
+af_err af_bridge_match_route(const char *method, const char *target, af_arena *arena,
+                             af_bridge_match *m, af_error *err) {
+  *m = (af_bridge_match){0};
+  target = target != NULL ? target : "";
+  size_t len = strlen(target), path_len = strcspn(target, "?");
+  span path = {target, path_len}, labels[AF_BRIDGE_MAX_LABELS];
+  span query = path_len < len ? (span){target + path_len + 1, len - path_len - 1} : (span){"", 0};
+  size_t nlabels = 0;
+  af_err rc = find_route(method != NULL ? method : "", path, arena, m, labels, &nlabels, err);
+  if (rc == AF_OK)
+    rc = bind_labels(m, labels, nlabels, arena, err);
+  for (size_t i = 0; rc == AF_OK && i < AF_BRIDGE_MAX_QUERY; i++)
+    if (m->route->query[i].name != NULL)
+      rc = bind_query(m, &m->route->query[i], query, arena, err);
+  return rc;
 }
 
 /* {"message":"..."}: what botocore and the AWS SDK for JavaScript read an error's message
@@ -57,8 +306,8 @@ void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply
   json_decref(o);
 }
 
-static void call_rpc(af_flows *svc, const af_rpc *rpc, const char *body, size_t len,
-                     af_arena *arena, af_bridge_reply *out) {
+static void call_rpc(af_flows *svc, const af_rpc *rpc, const af_bridge_match *m, const char *body,
+                     size_t len, af_arena *arena, af_bridge_reply *out) {
   af_error err = {AF_OK, ""};
   ProtobufCMessage *req, *resp = af_arena_alloc(arena, rpc->output->sizeof_message);
   char *json;
@@ -66,6 +315,8 @@ static void call_rpc(af_flows *svc, const af_rpc *rpc, const char *body, size_t 
   af_err rc = resp ? AF_OK : af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (rc == AF_OK)
     rc = af_bridge_json_to_message(rpc->input, body, len, arena, &req, &err);
+  if (rc == AF_OK)
+    rc = af_bridge_bind_members(req, m->bindings, m->nbindings, arena, &err);
   if (rc == AF_OK) {
     protobuf_c_message_init(rpc->output, resp);
     rc = rpc->handler(svc, req, resp, arena, &err);
@@ -79,42 +330,27 @@ static void call_rpc(af_flows *svc, const af_rpc *rpc, const char *body, size_t 
   *out = (af_bridge_reply){200, NULL, NULL, json, json_len, false};
 }
 
-void af_bridge_handle(af_flows *svc, const char *method, const char *path, const char *body,
+void af_bridge_handle(af_flows *svc, const char *method, const char *target, const char *body,
                       size_t body_len, af_arena *arena, af_bridge_reply *out) {
-  af_error err;
-  const route *r = find_route(path);
-  if (r == NULL) {
-    char esc[256];
-    af_error_set(&err, AF_ERR_UNKNOWN_OPERATION,
-                 "no operation at %s: appflowd serves AppFlow's REST-JSON routes, such as POST "
-                 "/stop-flow",
-                 af_escape(esc, sizeof esc, path, strlen(path)));
+  af_error err = {AF_OK, ""};
+  af_bridge_match m;
+  if (af_bridge_match_route(method, target, arena, &m, &err) != AF_OK) {
     af_bridge_error_reply(&err, arena, out);
+    out->allow = err.code == AF_ERR_METHOD_NOT_ALLOWED ? m.allow : NULL;
     return;
   }
-  if (strcmp(method, r->method) != 0) {
-    af_error_set(&err, AF_ERR_METHOD_NOT_ALLOWED, "%s takes %s only", r->path, r->method);
-    af_bridge_error_reply(&err, arena, out);
-    out->allow = r->method;
-    return;
-  }
-  const af_rpc *rpc = find_rpc(r->rpc);
+  const af_rpc *rpc = find_rpc(m.route->rpc);
   if (rpc == NULL) { /* a route table naming an RPC the service lacks: a build mistake */
-    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", r->rpc);
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", m.route->rpc);
     af_bridge_error_reply(&err, arena, out);
     return;
   }
-  call_rpc(svc, rpc, body, body_len, arena, out);
+  call_rpc(svc, rpc, &m, body, body_len, arena, out);
 }
 
 void af_bridge_ids_init(af_bridge_ids *g) {
-  if (getrandom(g->s, sizeof g->s, 0) != (ssize_t)sizeof g->s) {
-    /* Only before the kernel's pool is ready; ids must be unique, not secret. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    g->s[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)g;
-    g->s[1] = (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ull ^ 0x94d049bb133111ebull;
-  }
+  g->s[0] = af_random64();
+  g->s[1] = af_random64();
   if ((g->s[0] | g->s[1]) == 0)
     g->s[0] = 1; /* xorshift's one stuck state */
 }
@@ -129,16 +365,6 @@ static uint64_t next(af_bridge_ids *g) {
 }
 
 void af_bridge_request_id(af_bridge_ids *g, char out[37]) {
-  static const char hex[] = "0123456789abcdef";
   uint64_t hi = next(g), lo = next(g);
-  hi = (hi & ~0xf000ull) | 0x4000ull;           /* version 4 */
-  lo = (lo & ~(0xcull << 60)) | (0x8ull << 60); /* RFC 4122 variant */
-  size_t o = 0;
-  for (int i = 0; i < 32; i++) {
-    if (i == 8 || i == 12 || i == 16 || i == 20)
-      out[o++] = '-';
-    uint64_t word = i < 16 ? hi : lo;
-    out[o++] = hex[(word >> (60 - 4 * (i % 16))) & 15];
-  }
-  out[o] = '\0';
+  af_uuid_format(hi, lo, out);
 }

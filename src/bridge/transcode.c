@@ -917,6 +917,58 @@ af_err af_bridge_json_to_message(const ProtobufCMessageDescriptor *desc, const c
   return rc;
 }
 
+/* ---- reading: members bound to the path and query ---- */
+
+static const ProtobufCFieldDescriptor *member_field(const ProtobufCMessageDescriptor *d,
+                                                    const char *member) {
+  char name[NAME_CAP];
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    af_bridge_member_name(d->fields[i].name, name, sizeof name);
+    if (strcmp(name, member) == 0)
+      return &d->fields[i];
+  }
+  return NULL;
+}
+
+static af_err bind_member(ProtobufCMessage *m, const af_bridge_binding *b, af_arena *arena,
+                          af_error *err) {
+  const ProtobufCFieldDescriptor *f = member_field(m->descriptor, b->member);
+  if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                        "%s has no string member %s to take from the request's path or query",
+                        m->descriptor->name, b->member);
+  char *field = (char *)m + f->offset;
+  if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+    *(char **)field = b->nvalues > 0 ? (char *)b->values[0] : (char *)f->default_value;
+    return AF_OK;
+  }
+  char **copy = NULL;
+  if (b->nvalues > 0) { /* an array of the message's own: the caller's is const */
+    copy = b->nvalues > AF_ARENA_LIMIT / sizeof *copy
+               ? NULL
+               : af_arena_alloc(arena, b->nvalues * sizeof *copy);
+    if (copy == NULL)
+      return no_memory(err);
+    for (size_t i = 0; i < b->nvalues; i++)
+      copy[i] = (char *)b->values[i];
+  }
+  *(size_t *)((char *)m + f->quantifier_offset) = b->nvalues;
+  *(char ***)field = copy;
+  return AF_OK;
+}
+
+af_err af_bridge_bind_members(ProtobufCMessage *msg, const af_bridge_binding *bindings, size_t n,
+                              af_arena *arena, af_error *err) {
+  if (msg == NULL || arena == NULL || (n > 0 && bindings == NULL))
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "member binding was called without a message");
+  for (size_t i = 0; i < n; i++) {
+    af_err rc = bind_member(msg, &bindings[i], arena, err);
+    if (rc != AF_OK)
+      return rc;
+  }
+  return AF_OK;
+}
+
 /* ---- writing: the buffer ---- */
 
 static void fail(encoder *e, af_err rc) {

@@ -43,6 +43,25 @@ af_err af_bridge_json_to_message(const ProtobufCMessageDescriptor *desc, const c
 af_err af_bridge_message_to_json(const ProtobufCMessage *msg, af_arena *arena, char **out,
                                  size_t *len, af_error *err);
 
+/* A request member carried by the HTTP request line instead of the body: a path label
+ * (/tags/{resourceArn}) or a query parameter (?tagKeys=a&tagKeys=b), already percent-decoded. */
+typedef struct af_bridge_binding {
+  const char *member;        /* AWS member name: "resourceArn" */
+  const char *const *values; /* NUL-terminated UTF-8, in request order */
+  size_t nvalues;
+} af_bridge_binding;
+
+/* Sets the bound members of msg (decoded by af_bridge_json_to_message) after its body: a
+ * repeated string member takes every value, a string member the first (AWS's servers also
+ * keep the first of a repeated parameter), and no value leaves the member empty. A bound
+ * member is read from its binding only, as AWS's restJson1 does: whatever the body held for it
+ * is replaced. The values are borrowed: they must live as long as msg (the same arena).
+ * AF_ERR_INTERNAL_SERVER when msg has no such member or it is not a string or a repeated
+ * string outside any oneof (a route table that disagrees with the proto), or the arena is
+ * exhausted. */
+af_err af_bridge_bind_members(ProtobufCMessage *msg, const af_bridge_binding *bindings, size_t n,
+                              af_arena *arena, af_error *err);
+
 /* The AWS member name of a proto field name into dst; returns its length, truncating like
  * snprintf. */
 size_t af_bridge_member_name(const char *field_name, char *dst, size_t dstsz);

@@ -811,3 +811,104 @@ Test(transcode, arena_exhaustion_is_internal) {
   free(json);
   af_arena_destroy(&a);
 }
+
+/* ---- members bound to the path and query ---- */
+
+static af_err bind(af_arena *a, void *m, const af_bridge_binding *b, size_t n, af_error *err) {
+  return af_bridge_bind_members(m, b, n, a, err);
+}
+
+Test(transcode, bound_members_replace_the_body) {
+  af_arena a;
+  af_arena_init(&a);
+  Everything *m = parse(&a, EVERYTHING, "{\"name\":\"body\",\"tags\":[\"x\",\"y\",\"z\"]}");
+  const char *name[] = {"path"}, *tags[] = {"a", "b"};
+  af_bridge_binding b[] = {{"name", name, 1}, {"tags", tags, 2}};
+  af_error err = {0};
+  cr_assert_eq(bind(&a, m, b, 2, &err), AF_OK, "%s", err.message);
+  cr_expect_str_eq(m->name, "path");
+  cr_assert_eq(m->n_tags, 2);
+  cr_expect_str_eq(m->tags[0], "a");
+  cr_expect_str_eq(m->tags[1], "b");
+  cr_expect_neq((void *)m->tags, (void *)tags); /* the message has an array of its own */
+  cr_expect_str_eq(write_json(&a, m), "{\"name\":\"path\",\"tags\":[\"a\",\"b\"]}");
+  af_arena_destroy(&a);
+}
+
+Test(transcode, bound_members_without_values_are_empty) {
+  af_arena a;
+  af_arena_init(&a);
+  Everything *m = parse(&a, EVERYTHING, "{\"name\":\"body\",\"tags\":[\"x\"],\"limit\":3}");
+  af_bridge_binding b[] = {{"name", NULL, 0}, {"tags", NULL, 0}};
+  af_error err = {0};
+  cr_assert_eq(bind(&a, m, b, 2, &err), AF_OK, "%s", err.message);
+  cr_expect_str_eq(m->name, "");
+  cr_expect_eq(m->n_tags, 0);
+  cr_expect_str_eq(write_json(&a, m), "{\"limit\":3}");
+  af_arena_destroy(&a);
+}
+
+Test(transcode, a_string_member_takes_the_first_value) {
+  af_arena a;
+  af_arena_init(&a);
+  Everything *m = parse(&a, EVERYTHING, "");
+  const char *v[] = {"first", "second", ""};
+  af_error err = {0};
+  cr_assert_eq(bind(&a, m, &(af_bridge_binding){"name", v, 3}, 1, &err), AF_OK);
+  cr_expect_str_eq(m->name, "first");
+  const char *empty[] = {""}; /* an empty value is a value: the member is empty, not missing */
+  cr_assert_eq(bind(&a, m, &(af_bridge_binding){"tags", empty, 1}, 1, &err), AF_OK);
+  cr_assert_eq(m->n_tags, 1);
+  cr_expect_str_eq(m->tags[0], "");
+  cr_expect_eq(bind(&a, m, NULL, 0, &err), AF_OK);
+  af_arena_destroy(&a);
+}
+
+Test(transcode, real_request_members_bind) {
+  af_arena a;
+  af_arena_init(&a);
+  Appflow__V1__UntagResourceRequest *m =
+      parse(&a, &appflow__v1__untag_resource_request__descriptor, "{\"resourceArn\":\"body\"}");
+  const char *arn[] = {"arn:aws:appflow:us-east-1:000000000000:flow/f"}, *keys[] = {"k1", "k2"};
+  af_bridge_binding b[] = {{"resourceArn", arn, 1}, {"tagKeys", keys, 2}};
+  af_error err = {0};
+  cr_assert_eq(bind(&a, m, b, 2, &err), AF_OK, "%s", err.message);
+  cr_expect_str_eq(m->resource_arn, arn[0]);
+  cr_assert_eq(m->n_tag_keys, 2);
+  cr_expect_str_eq(m->tag_keys[1], "k2");
+  af_arena_destroy(&a);
+}
+
+/* A route naming a member the message lacks, or one no string can fill, is a build mistake. */
+Test(transcode, only_string_members_bind) {
+  const char *cases[][2] = {
+      {"nope", "appflow.test.v1.Everything has no string member nope to take from the "
+               "request's path or query"},
+      {"limit", "appflow.test.v1.Everything has no string member limit to take from the "
+                "request's path or query"},
+      {"labels", "appflow.test.v1.Everything has no string member labels to take from the "
+                 "request's path or query"},
+      {"text", "appflow.test.v1.Everything has no string member text to take from the "
+               "request's path or query"},
+      {"inner", "appflow.test.v1.Everything has no string member inner to take from the "
+                "request's path or query"},
+      {"blob", "appflow.test.v1.Everything has no string member blob to take from the "
+               "request's path or query"},
+      {"schedule_expression", "appflow.test.v1.Everything has no string member "
+                              "schedule_expression to take from the request's path or query"},
+      {"", "appflow.test.v1.Everything has no string member  to take from the request's path "
+           "or query"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    af_arena a;
+    af_arena_init(&a);
+    Everything *m = parse(&a, EVERYTHING, "{\"limit\":1}");
+    const char *v[] = {"1"};
+    af_error err = {0};
+    cr_expect_eq(bind(&a, m, &(af_bridge_binding){cases[i][0], v, 1}, 1, &err),
+                 AF_ERR_INTERNAL_SERVER, "%s", cases[i][0]);
+    cr_expect_str_eq(err.message, cases[i][1]);
+    cr_expect_eq(m->limit, 1);
+    af_arena_destroy(&a);
+  }
+}
