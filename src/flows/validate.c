@@ -343,6 +343,15 @@ af_err af_check_task(const char *member, const Google__Protobuf__Struct *s, af_e
     return missing(member, err);
   af_err rc =
       require(member, s, "sourceFields", GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE, "a list", err);
+  const Google__Protobuf__ListValue *fields =
+      rc == AF_OK ? struct_get(s, "sourceFields")->list_value : NULL;
+  for (size_t i = 0; fields != NULL && rc == AF_OK && i < fields->n_values; i++) {
+    if (fields->values[i]->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE) {
+      char path[256];
+      snprintf(path, sizeof path, "%s.sourceFields.%zu", member, i + 1);
+      rc = wrong_kind(path, "a string", err);
+    }
+  }
   if (rc == AF_OK)
     rc =
         require(member, s, "taskType", GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE, "a string", err);

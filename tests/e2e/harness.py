@@ -17,9 +17,21 @@ For the AWS REST-JSON door (--http-listen):
   aws_request / HttpReply   one raw HTTP/1.1 request (http.client) and its reply
   AWS_HTTP_STATUS, AWS_GRPC_CODE, aws_msg_*   the error table and the service's messages
   aws_client_env(...)   a clean environment for AWS clients run as processes (CLI, Node)
+
+For the flow lifecycle (CreateFlow ... ListTagsForResource):
+  s3_flow(...)          CreateFlow's members for a realistic S3 -> S3 flow (AWS JSON shape)
+  to_proto_json(...)    those members in protobuf's JSON mapping (for json_format.ParseDict)
+  aws_data_path(...)    a botocore data directory whose AppFlow model has clientToken
+  isolate_boto3_env()   this process's AWS_* environment, clean, before importing boto3
+  boto3_appflow(...)    a boto3 AppFlow client for 127.0.0.1:<port>
+  grpc_error_of(...)    (code, details, reason) of a gRPC call that must fail
+  tampered(token, at)   a token with one character changed
+  package_dir(name)     where an installed Python package lives, without importing it
 """
 
 import atexit
+import datetime
+import importlib.util
 import http.client
 import json
 import os
@@ -765,3 +777,160 @@ def json_lines(text):
         except ValueError:
             out.append({"unparsed": line})
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The flow lifecycle: CreateFlow, DescribeFlow, ListFlows, StartFlow, DeleteFlow and tags
+
+# DeleteFlow's refusal of an active scheduled or event-triggered flow, word for word as AWS.
+AWS_MSG_DELETE_ACTIVE = ("Flow is in active state, please set forceDelete to true or deactivate "
+                         "the flow")
+
+S3_SOURCE = {"connectorType": "S3",
+             "sourceConnectorProperties": {"S3": {"bucketName": "src", "bucketPrefix": "in"}}}
+S3_DESTINATIONS = [{"connectorType": "S3",
+                    "destinationConnectorProperties": {"S3": {"bucketName": "dst"}}}]
+S3_TASKS = [{"sourceFields": ["a"], "taskType": "Map", "destinationField": "a",
+             "connectorOperator": {"S3": "NO_OP"}, "taskProperties": {}}]
+
+
+def trigger(kind="OnDemand", schedule="rate(1hours)", **scheduled):
+    """A TriggerConfig (AWS JSON): kind is Scheduled, Event or OnDemand; a Scheduled trigger
+    gets triggerProperties.Scheduled with schedule and the other members in scheduled."""
+    cfg = {"triggerType": kind}
+    if kind == "Scheduled":
+        cfg["triggerProperties"] = {"Scheduled": {"scheduleExpression": schedule, **scheduled}}
+    return cfg
+
+
+def s3_flow(name, kind="OnDemand", **members):
+    """CreateFlow's members in AWS JSON for an S3 -> S3 flow triggered by kind; members add to
+    or replace any of them (a value of None removes that member). Fresh copies every call."""
+    d = {"flowName": name, "triggerConfig": trigger(kind),
+         "sourceFlowConfig": json.loads(json.dumps(S3_SOURCE)),
+         "destinationFlowConfigList": json.loads(json.dumps(S3_DESTINATIONS)),
+         "tasks": json.loads(json.dumps(S3_TASKS))}
+    d.update(members)
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _proto_enum(prefix, value):
+    """"OnDemand" -> "TRIGGER_TYPE_ON_DEMAND"; a value already prefixed is kept."""
+    if value.startswith(prefix):
+        return value
+    return prefix + re.sub(r"(?<=[a-z])(?=[A-Z])", "_", value).upper()
+
+
+def _rfc3339(epoch):
+    t = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_proto_json(members):
+    """CreateFlow's members (AWS JSON) in protobuf's JSON mapping, for json_format.ParseDict:
+    the same lowerCamelCase names; the typed members' enum strings gain their proto prefix and
+    epoch-second timestamps become RFC 3339. The connector settings (google.protobuf.Struct)
+    are JSON either way and pass unchanged."""
+    out = json.loads(json.dumps(members))
+    tc = out.get("triggerConfig")
+    if isinstance(tc, dict):
+        if isinstance(tc.get("triggerType"), str):
+            tc["triggerType"] = _proto_enum("TRIGGER_TYPE_", tc["triggerType"])
+        sched = (tc.get("triggerProperties") or {}).get("Scheduled")
+        if isinstance(sched, dict):
+            if isinstance(sched.get("dataPullMode"), str):
+                sched["dataPullMode"] = _proto_enum("DATA_PULL_MODE_", sched["dataPullMode"])
+            for k in ("scheduleStartTime", "scheduleEndTime", "firstExecutionFrom"):
+                if isinstance(sched.get(k), (int, float)):
+                    sched[k] = _rfc3339(sched[k])
+    return out
+
+
+def aws_data_path(botocore_data):
+    """A directory for AWS_DATA_PATH holding AppFlow's model from botocore_data (a botocore
+    `data` directory) with `clientToken` on CreateFlowRequest and StartFlowRequest, as AWS's
+    current model has them (an idempotency token the client fills with a UUID when not given).
+    Debian's botocore and AWS CLI v2.9 predate that member. A model that has it is copied as
+    is."""
+    src = os.path.join(botocore_data, "appflow", "2020-08-23")
+    out = tempdir("appflowd-e2e-models-")
+    dst = os.path.join(out, "appflow", "2020-08-23")
+    os.makedirs(dst)
+    for f in os.listdir(src):
+        if f.endswith(".json"):
+            shutil.copyfile(os.path.join(src, f), os.path.join(dst, f))
+    path = os.path.join(dst, "service-2.json")
+    with open(path, encoding="utf-8") as f:
+        model = json.load(f)
+    shapes = model["shapes"]
+    shapes.setdefault("ClientToken", {"type": "string", "max": 256, "min": 1,
+                                      "pattern": "[ -~]+"})
+    for req in ("CreateFlowRequest", "StartFlowRequest"):
+        shapes[req]["members"].setdefault("clientToken", {"shape": "ClientToken",
+                                                          "idempotencyToken": True})
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(model, f)
+    return out
+
+
+def package_dir(name):
+    """The directory of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"the Python package {name} is required")
+    return list(spec.submodule_search_locations)[0]
+
+
+def isolate_boto3_env():
+    """Makes this process's botocore see no AWS_* variable and no ~/.aws of the user's, and
+    the AppFlow model with clientToken (aws_data_path). Call before importing boto3."""
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[k]
+    env = aws_client_env()
+    for k in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"):
+        os.environ[k] = env[k]
+    os.environ["AWS_DATA_PATH"] = aws_data_path(os.path.join(package_dir("botocore"), "data"))
+
+
+def boto3_appflow(port, validate=True):
+    """A boto3 AppFlow client for the AWS door on 127.0.0.1:port with dummy credentials and one
+    attempt per call (an error is the server's answer, never a retry's). validate=False turns
+    botocore's own checks off, so values below a model minimum reach the server."""
+    import boto3
+    import botocore.config
+
+    return boto3.session.Session().client(
+        "appflow", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=botocore.config.Config(
+            retries={"mode": "standard", "total_max_attempts": 1}, proxies={},
+            connect_timeout=5, read_timeout=30, parameter_validation=validate))
+
+
+def grpc_error_of(call):
+    """Runs call(), which must raise grpc.RpcError; returns (code, details, ErrorInfo reason)
+    and checks the ErrorInfo's domain. AssertionError if the call succeeds."""
+    try:
+        result = call()
+    except grpc.RpcError as e:
+        code, details, reason, domain = error_parts(e)
+        if reason is not None and domain != ERROR_DOMAIN:
+            raise AssertionError(f"ErrorInfo domain {domain!r}, not {ERROR_DOMAIN!r}")
+        return code, details, reason
+    raise AssertionError(f"expected a gRPC error, got {result!r}")
+
+
+def tampered(token, at):
+    """token with its character at index at changed to another of the same kind (letter to the
+    next letter of the same case, digit to the next digit), so that a hex, base64 or base64url
+    decoder reads different bytes. Characters that are neither are skipped forwards."""
+    for i in range(at, len(token)):
+        c = token[i]
+        if c.isascii() and c.isdigit():
+            r = "0" if c == "9" else chr(ord(c) + 1)
+        elif c.isascii() and c.isalpha():
+            r = chr(ord(c) - 1) if c in "zZ" else chr(ord(c) + 1)
+        else:
+            continue
+        return token[:i] + r + token[i + 1:]
+    raise ValueError(f"no letter or digit at or after {at} in {token!r}")
