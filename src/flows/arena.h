@@ -12,7 +12,7 @@
 
 #define AF_ARENA_INLINE 2048
 /* The most one request may hold; bounds what hostile input can make a request allocate. */
-#define AF_ARENA_LIMIT (4u << 20)
+#define AF_ARENA_LIMIT (16u << 20)
 
 struct af_arena_chunk;
 

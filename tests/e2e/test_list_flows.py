@@ -286,5 +286,29 @@ class ConcurrentListingTest(unittest.TestCase):
         self.assertFalse(final & state["deleted"], "deleted flows are gone")
 
 
+class LargestPageTest(unittest.TestCase):
+    """A full page of the largest flows the model allows (256-character names, 2048-character
+    descriptions, 50 tags of 128/256 characters) is answered on both doors, not refused for
+    memory (the AWS door's JSON for it is over 2 MB)."""
+
+    def test_largest_page(self):
+        server = h.start_http_server(None)
+        self.addCleanup(server.check_stopped_cleanly)
+        doors = Doors(server)
+        self.addCleanup(doors.close)
+        tags = {f"k{i:03d}" + "a" * 124: "v" * 256 for i in range(50)}
+        for i in range(100):
+            flow = h.s3_flow(f"n{i:03d}" + "x" * 252, "OnDemand")
+            flow.update(description="d" * 2048, tags=tags)
+            doors.aws.create_flow(**flow)
+        page = doors.aws.list_flows(maxResults=100)
+        self.assertEqual(len(page["flows"]), 100)
+        self.assertNotIn("nextToken", page)
+        self.assertTrue(all(f["tags"] == tags for f in page["flows"]))
+        resp = doors.stub.ListFlows(pb.ListFlowsRequest(max_results=100), timeout=10)
+        self.assertEqual(len(resp.flows), 100)
+        self.assertEqual(len(resp.flows[0].tags), 50)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
