@@ -7,6 +7,7 @@
 #include "flows/validate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STATUS(s) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##s
@@ -48,8 +49,6 @@ static af_err check_create(const Appflow__V1__CreateFlowRequest *req, af_error *
                     req->n_destination_flow_config_list, "destinationConnectorProperties", err);
   if (rc == AF_OK)
     rc = check_list("tasks", req->tasks, req->n_tasks, NULL, err);
-  if (rc == AF_OK)
-    rc = af_check_count("tags", req->n_tags, AF_TAGS_MAX, err);
   for (size_t i = 0; rc == AF_OK && i < req->n_tags; i++)
     rc = af_check_tag("tags", req->tags[i]->key, req->tags[i]->value, err);
   if (rc == AF_OK)
@@ -57,9 +56,63 @@ static af_err check_create(const Appflow__V1__CreateFlowRequest *req, af_error *
   return rc;
 }
 
+static int by_field_key(const void *a, const void *b) {
+  const Google__Protobuf__Struct__FieldsEntry *x =
+      *(Google__Protobuf__Struct__FieldsEntry *const *)a;
+  const Google__Protobuf__Struct__FieldsEntry *y =
+      *(Google__Protobuf__Struct__FieldsEntry *const *)b;
+  return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+static int by_tag_key(const void *a, const void *b) {
+  const Appflow__V1__CreateFlowRequest__TagsEntry *x =
+      *(Appflow__V1__CreateFlowRequest__TagsEntry *const *)a;
+  const Appflow__V1__CreateFlowRequest__TagsEntry *y =
+      *(Appflow__V1__CreateFlowRequest__TagsEntry *const *)b;
+  return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+static void sort_struct(Google__Protobuf__Struct *s, int depth);
+
+static void sort_value(Google__Protobuf__Value *v, int depth) {
+  if (v == NULL || depth > 100) /* both doors' decoders bound nesting below this */
+    return;
+  if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE)
+    sort_struct(v->struct_value, depth + 1);
+  if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE && v->list_value != NULL) {
+    for (size_t i = 0; i < v->list_value->n_values; i++)
+      sort_value(v->list_value->values[i], depth + 1);
+  }
+}
+
+/* Sorts an object's members by key (qsort: a 64 KiB body can hold thousands). */
+static void sort_struct(Google__Protobuf__Struct *s, int depth) {
+  if (s == NULL)
+    return;
+  if (s->n_fields > 1)
+    qsort(s->fields, s->n_fields, sizeof *s->fields, by_field_key);
+  for (size_t i = 0; i < s->n_fields; i++)
+    sort_value(s->fields[i]->value, depth);
+}
+
+/* Map entries and object members have no order in meaning, but they do in the packed bytes
+ * a retry is compared by (and clients need not keep it), so the definition is stored sorted.
+ * The request is this call's own (decoded into its arena); reordering it changes nothing. */
+static void canonicalise(Appflow__V1__CreateFlowRequest *req) {
+  if (req->n_tags > 1)
+    qsort(req->tags, req->n_tags, sizeof *req->tags, by_tag_key);
+  sort_struct(req->source_flow_config, 0);
+  for (size_t i = 0; i < req->n_destination_flow_config_list; i++)
+    sort_struct(req->destination_flow_config_list[i], 0);
+  for (size_t i = 0; i < req->n_tasks; i++)
+    sort_struct(req->tasks[i], 0);
+  sort_struct(req->metadata_catalog_config, 0);
+}
+
 /* The definition: req packed without its name and clientToken, in the arena. */
 static uint8_t *pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
                                 size_t *len) {
+  canonicalise((Appflow__V1__CreateFlowRequest *)req);
   Appflow__V1__CreateFlowRequest d = *req;
   d.flow_name = "";
   d.client_token = "";
@@ -120,10 +173,13 @@ af_err af_flows_create_flow(af_flows *svc, const Appflow__V1__CreateFlowRequest 
   if (rc != AF_OK)
     return rc;
   size_t def_len, ntags;
-  uint8_t *def = pack_definition(req, arena, &def_len);
+  /* Tags first: a key repeated (possible on gRPC) keeps its last value, in the given order. */
   af_tag *tags = tags_of(req->tags, req->n_tags, arena, &ntags);
+  uint8_t *def = pack_definition(req, arena, &def_len);
   if (def == NULL || tags == NULL)
     return af_flows_oom(err);
+  if ((rc = af_check_count("tags", ntags, AF_TAGS_MAX, err)) != AF_OK) /* distinct keys */
+    return rc;
   Appflow__V1__TriggerType trigger = req->trigger_config->trigger_type;
   Appflow__V1__FlowStatus status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
   size_t len = strlen(req->flow_name);

@@ -51,6 +51,10 @@ static long decode_b64url(const char *s, uint8_t *dst, size_t cap) {
         return -1;
       v = v << 6 | (uint32_t)d;
     }
+    /* Bits a short final group does not use must be zero, or one token would have several
+     * spellings and a changed last character would pass. */
+    if (chars < 4 && (v & ((1u << (24 - 8 * (chars - 1))) - 1)) != 0)
+      return -1;
     for (size_t k = 0; k + 1 < chars; k++) {
       if (o >= cap)
         return -1;
