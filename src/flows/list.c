@@ -203,8 +203,8 @@ static af_err flow_of_arn(const af_flows *svc, const char *arn, const char **nam
 /* Runs fn on the flow an ARN names; an unknown flow is reported by its ARN. */
 static af_err with_flow_of_arn(af_flows *svc, const char *arn, af_table_update_fn fn, void *ctx,
                                af_error *err) {
-  const char *name;
-  size_t len;
+  const char *name = NULL;
+  size_t len = 0;
   af_err rc = flow_of_arn(svc, arn, &name, &len, err);
   if (rc == AF_OK)
     rc = af_table_update(svc->table, name, len, fn, ctx, err);

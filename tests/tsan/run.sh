@@ -4,11 +4,12 @@
 #   tests/tsan/run.sh            (from any directory; builds into <source>/build-tsan)
 #
 # 1. configures and builds a TSan tree (-DAF_TSAN=ON) with appflowd, appflowctl and the unit
-#    tests test_table and test_service;
-# 2. runs test_table and test_service (Criterion, --jobs 1). Criterion runs each test in a
+#    tests test_table, test_service and test_list;
+# 2. runs test_table, test_service and test_list (Criterion, --jobs 1). Criterion runs each test in a
 #    child process: halt_on_error=1:exitcode=66 makes a child with a report exit 66, which
 #    Criterion counts as a failed test and turns into a non-zero exit of the runner;
-# 3. runs tests/e2e/test_both_doors.py and test_concurrency.py against the TSan appflowd.
+# 3. runs tests/e2e/test_both_doors.py, test_concurrency.py and test_list_flows.py (paging
+#    while flows are created and deleted) against the TSan appflowd.
 #    exitcode=66 makes a server that printed any report exit 66, and the harness fails any
 #    test whose server does not exit 0; any report in a log fails the step as well;
 # 4. prints `tsan: N passed, M failed` and exits non-zero if anything failed.
@@ -27,7 +28,7 @@ OUT=$ROOT/$B/tsan
 T0=$(date +%s)
 
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Debug -DAF_TSAN=ON -DAF_SANITIZE=OFF >/dev/null || exit 1
-cmake --build "$B" -j "$JOBS" --target appflowd appflowctl test_table test_service || exit 1
+cmake --build "$B" -j "$JOBS" --target appflowd appflowctl test_table test_service test_list || exit 1
 
 mkdir -p "$OUT"
 cc -O2 -Wall -shared -fPIC -o "$OUT/criterion_arena_shim.so" tests/tsan/criterion_arena_shim.c \
@@ -69,14 +70,14 @@ step() {
   fi
 }
 
-for t in test_table test_service; do
+for t in test_table test_service test_list; do
   step "unit.$t" "$OUT/$t.log" \
     env LD_PRELOAD="$OUT/criterion_arena_shim.so" \
     TSAN_OPTIONS="halt_on_error=1:exitcode=66:$COMMON" \
     "$B/tests/$t" --jobs 1
 done
 
-for t in test_both_doors test_concurrency; do
+for t in test_both_doors test_concurrency test_list_flows; do
   step "e2e.$t" "$OUT/$t.log" \
     env APPFLOWD="$OUT/appflowd" APPFLOWCTL="$ROOT/$B/appflowctl" AF_SOURCE_DIR="$ROOT" \
     TSAN_OPTIONS="halt_on_error=0:exitcode=66:$COMMON" \
