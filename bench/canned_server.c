@@ -10,10 +10,17 @@
  * flow up, encode.
  *
  *   canned_server [--listen HOST:PORT] [--threads N] [--answer ok|notfound]
+ *                 [--reply METHOD=FILE ...]
  *
  * --answer notfound answers every call as appflowd answers a flow that does not exist: status
  * NOT_FOUND, the same message and the same grpc-status-details-bin bytes, so appflowd's
  * not-found path has a limit of its own (error trailers cost more than a reply's body).
+ *
+ * --reply DescribeFlow=FILE (repeatable, up to MAX_METHODS) serves
+ * /appflow.v1.AppFlowService/METHOD instead, answering every call with status OK and FILE's
+ * bytes as the message: the exact reply appflowd gave for the same request, captured by
+ * bench/run.py just before, so the lifecycle RPCs each get a limit that sends what appflowd
+ * sends. Each method keeps CALLS requested, as appflowd does per method.
  *
  * Prints "canned listening: port=N" on stderr when ready; SIGINT or SIGTERM stop it (exit 0).
  */
@@ -35,6 +42,9 @@
 
 #define CALLS 64 /* kept requested, as appflowd does per method */
 #define MAX_THREADS 256
+#define MAX_METHODS 8
+#define MAX_REPLY_BYTES (1 << 20)
+#define METHOD_PREFIX "/appflow.v1.AppFlowService/"
 
 /* StopFlowResponse{flow_arn: "arn:aws:appflow:us-east-1:000000000000:flow/bench_suspended",
  * flow_status: FLOW_STATUS_SUSPENDED}: field 1 (0x0a) with its 59-byte length (0x3b), then
@@ -70,9 +80,19 @@ typedef struct tag {
 
 enum slot_state { SLOT_REQUESTED, SLOT_RECEIVING, SLOT_FINISHING };
 
+/* One method served and what it answers. */
+typedef struct answer_spec {
+  char path[96];
+  const char *bytes; /* the reply message; static for StopFlow, else malloc'd from the file */
+  size_t len;
+  bool notfound; /* answer NOT_FOUND with appflowd's trailers instead of a message */
+  void *handle;  /* grpc_server_register_method's */
+} answer_spec;
+
 typedef struct slot {
   tag base;
   enum slot_state state;
+  const answer_spec *spec;
   grpc_call *call;
   gpr_timespec deadline;
   grpc_metadata_array request_md;
@@ -84,14 +104,14 @@ typedef struct slot {
 struct canned {
   grpc_server *server;
   grpc_completion_queue *cq;
-  void *method;
+  answer_spec specs[MAX_METHODS];
+  int nspecs;
   int port;
   atomic_bool stopping;
   tag shutdown_tag;
-  bool notfound;               /* --answer notfound */
   grpc_slice notfound_message; /* static slices, shared by every call */
   grpc_metadata notfound_trailer;
-  slot slots[CALLS];
+  slot slots[MAX_METHODS * CALLS];
   int nthreads;
   pthread_t threads[MAX_THREADS];
 };
@@ -103,7 +123,7 @@ static slot *slot_of(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot
 static void slot_request(canned *c, slot *sl) {
   sl->state = SLOT_REQUESTED;
   grpc_call_error e =
-      grpc_server_request_registered_call(c->server, c->method, &sl->call, &sl->deadline,
+      grpc_server_request_registered_call(c->server, sl->spec->handle, &sl->call, &sl->deadline,
                                           &sl->request_md, NULL, c->cq, c->cq, &sl->base);
   if (e != GRPC_CALL_OK && !atomic_load(&c->stopping))
     fprintf(stderr, "canned_server: requesting a call failed (%d)\n", (int)e);
@@ -155,8 +175,8 @@ static bool read_request(slot *sl) {
 
 /* A new byte buffer per answer: SEND_MESSAGE takes the slices out of the one it is given, so a
  * buffer cannot be sent twice (the emptied shell is still ours to destroy). */
-static grpc_byte_buffer *reply_buffer(void) {
-  grpc_slice slice = grpc_slice_from_copied_buffer(canned_reply, sizeof canned_reply - 1);
+static grpc_byte_buffer *reply_buffer(const answer_spec *spec) {
+  grpc_slice slice = grpc_slice_from_copied_buffer(spec->bytes, spec->len);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   return bb;
@@ -170,15 +190,16 @@ static void answer(canned *c, slot *sl) {
   size_t n = 0;
   ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
   bool have = read_request(sl);
-  if (have && !c->notfound) {
-    sl->reply = reply_buffer();
+  bool notfound = sl->spec->notfound;
+  if (have && !notfound) {
+    sl->reply = reply_buffer(sl->spec);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n++].data.send_message.send_message = sl->reply;
   }
   grpc_op *st = &ops[n++];
   st->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   st->data.send_status_from_server.status = have ? GRPC_STATUS_OK : GRPC_STATUS_INVALID_ARGUMENT;
-  if (have && c->notfound) {
+  if (have && notfound) {
     st->data.send_status_from_server.status = GRPC_STATUS_NOT_FOUND;
     st->data.send_status_from_server.status_details = &c->notfound_message;
     st->data.send_status_from_server.trailing_metadata = &c->notfound_trailer;
@@ -250,8 +271,9 @@ static int create_server(canned *c, const char *listen) {
   c->server = grpc_server_create(&chargs, NULL);
   c->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_server_register_completion_queue(c->server, c->cq, NULL);
-  c->method = grpc_server_register_method(c->server, "/appflow.v1.AppFlowService/StopFlow", NULL,
-                                          GRPC_SRM_PAYLOAD_NONE, 0);
+  for (int i = 0; i < c->nspecs; i++)
+    c->specs[i].handle =
+        grpc_server_register_method(c->server, c->specs[i].path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
   grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
   c->port = grpc_server_add_http2_port(c->server, listen, creds);
   grpc_server_credentials_release(creds);
@@ -264,8 +286,9 @@ static int create_server(canned *c, const char *listen) {
 /* Returns the number of poll threads running; a start with none is reported by the caller. */
 static int start(canned *c, int nthreads) {
   grpc_server_start(c->server);
-  for (int i = 0; i < CALLS; i++) {
+  for (int i = 0; i < c->nspecs * CALLS; i++) {
     c->slots[i].base.on_event = slot_event;
+    c->slots[i].spec = &c->specs[i / CALLS];
     grpc_metadata_array_init(&c->slots[i].request_md);
     slot_request(c, &c->slots[i]);
   }
@@ -288,7 +311,7 @@ static void stop(canned *c) {
     pthread_join(c->threads[i], NULL);
   grpc_server_destroy(c->server);
   grpc_completion_queue_destroy(c->cq);
-  for (int i = 0; i < CALLS; i++)
+  for (int i = 0; i < c->nspecs * CALLS; i++)
     grpc_metadata_array_destroy(&c->slots[i].request_md);
 }
 
@@ -307,8 +330,11 @@ static void abandon(canned *c) {
 
 static int usage(void) {
   fprintf(stderr, "usage: canned_server [--listen HOST:PORT] [--threads N] [--answer ok|notfound]\n"
+                  "                     [--reply METHOD=FILE ...]\n"
                   "  --listen   address to serve on (default 127.0.0.1:50052; port 0 picks one)\n"
-                  "  --threads  completion-queue threads (default: number of cores)\n");
+                  "  --threads  completion-queue threads (default: number of cores)\n"
+                  "  --reply    serve AppFlowService/METHOD, answering FILE's bytes (instead of\n"
+                  "             StopFlow; repeatable)\n");
   return 2;
 }
 
@@ -321,11 +347,41 @@ static int parse_threads(const char *arg, int *out) {
   return 0;
 }
 
-/* Returns 0, or -1 after a bad flag. */
-static int parse_flags(int argc, char **argv, const char **listen, int *threads, bool *notfound) {
+/* The whole file, malloc'd; NULL (and a message) if unreadable or over MAX_REPLY_BYTES. */
+static char *read_reply(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf = f ? malloc(MAX_REPLY_BYTES + 1) : NULL;
+  *len = buf ? fread(buf, 1, MAX_REPLY_BYTES + 1, f) : 0;
+  if (f == NULL || buf == NULL || ferror(f) || *len > MAX_REPLY_BYTES) {
+    fprintf(stderr, "canned_server: cannot read %s (or it is over %d bytes)\n", path,
+            MAX_REPLY_BYTES);
+    free(buf);
+    buf = NULL;
+  }
+  if (f != NULL)
+    fclose(f);
+  return buf;
+}
+
+/* --reply METHOD=FILE. Returns 0, or -1 after a bad value. */
+static int add_reply(canned *c, const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (eq == NULL || eq == arg || c->nspecs == MAX_METHODS)
+    return -1;
+  answer_spec *sp = &c->specs[c->nspecs];
+  int n = snprintf(sp->path, sizeof sp->path, "%s%.*s", METHOD_PREFIX, (int)(eq - arg), arg);
+  if (n < 0 || (size_t)n >= sizeof sp->path || (sp->bytes = read_reply(eq + 1, &sp->len)) == NULL)
+    return -1;
+  c->nspecs++;
+  return 0;
+}
+
+/* Returns 0, or -1 after a bad flag. Without --reply, StopFlow is served as --answer says. */
+static int parse_flags(int argc, char **argv, canned *c, const char **listen, int *threads) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   *threads = cores > 0 ? (int)cores : 1; /* appflowd's default */
   *listen = "127.0.0.1:50052";
+  bool notfound = false;
   for (int i = 1; i < argc; i++) {
     if (i + 1 < argc && strcmp(argv[i], "--listen") == 0)
       *listen = argv[++i];
@@ -336,10 +392,18 @@ static int parse_flags(int argc, char **argv, const char **listen, int *threads,
       const char *a = argv[++i];
       if (strcmp(a, "ok") != 0 && strcmp(a, "notfound") != 0)
         return -1;
-      *notfound = strcmp(a, "notfound") == 0;
+      notfound = strcmp(a, "notfound") == 0;
+    } else if (i + 1 < argc && strcmp(argv[i], "--reply") == 0) {
+      if (add_reply(c, argv[++i]) != 0)
+        return -1;
     } else
       return -1;
   }
+  if (c->nspecs == 0)
+    c->specs[c->nspecs++] = (answer_spec){.path = METHOD_PREFIX "StopFlow",
+                                          .bytes = canned_reply,
+                                          .len = sizeof canned_reply - 1,
+                                          .notfound = notfound};
   return 0;
 }
 
@@ -355,15 +419,13 @@ static void block_signals(sigset_t *set) {
 int main(int argc, char **argv) {
   const char *listen;
   int threads;
-  bool notfound = false;
-  if (parse_flags(argc, argv, &listen, &threads, &notfound) != 0)
+  static canned c; /* the slots are large for a stack; one server per process */
+  if (parse_flags(argc, argv, &c, &listen, &threads) != 0)
     return usage();
   sigset_t signals;
   block_signals(&signals);
   grpc_init();
-  static canned c; /* the slots are large for a stack; one server per process */
   c.shutdown_tag.on_event = shutdown_event;
-  c.notfound = notfound;
   c.notfound_message = grpc_slice_from_static_string(NOTFOUND_MESSAGE);
   c.notfound_trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
   c.notfound_trailer.value =
@@ -385,5 +447,8 @@ int main(int argc, char **argv) {
     rc = c.nthreads > 0 ? 0 : 1;
   }
   grpc_shutdown();
+  for (int i = 0; i < c.nspecs; i++)
+    if (c.specs[i].bytes != canned_reply)
+      free((char *)c.specs[i].bytes);
   return rc;
 }

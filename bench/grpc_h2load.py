@@ -1,11 +1,16 @@
 #!/usr/bin/python3
-"""Loads a gRPC server's StopFlow with h2load and prints one JSON line per level (FORMAT.md).
+"""Loads a gRPC server's StopFlow (or another RPC with one fixed request) with h2load and prints
+one JSON line per level (FORMAT.md).
 
   /usr/bin/python3 bench/grpc_h2load.py --target appflowd --port 50051 --scenario success \
       [--flow NAME] [--levels 1x1,4x32,16x64] [--duration 10] [--warmup 2]
+  /usr/bin/python3 bench/grpc_h2load.py --target appflowd --port 50051 --scenario describe \
+      --rpc DescribeFlow --request-file REQ --response-file REPLY [...]
 
 Each level CxM runs h2load with C connections and M streams in flight per connection, all
-sending the same pre-framed StopFlowRequest. h2load counts any HTTP 200 as a success, even one
+sending the same pre-framed request: StopFlowRequest{flow_name: --flow}, or with --rpc the
+packed request in --request-file, whose expected reply is the packed message in
+--response-file (bench/run.py captures both from appflowd). h2load counts any HTTP 200 as a success, even one
 carrying grpc-status NOT_FOUND, so outcomes are checked twice: the data bytes received must be
 the expected gRPC response's per successful request (none for notfound), and one call made with
 grpcio before the runs must return the expected status and bytes. A run that fails either check
@@ -22,7 +27,6 @@ import tempfile
 
 import grpc
 
-METHOD = "/appflow.v1.AppFlowService/StopFlow"
 ARN_PREFIX = "arn:aws:appflow:us-east-1:000000000000:flow/"  # appflowd's default region, account
 FLOW_STATUS_SUSPENDED = 6
 
@@ -59,14 +63,28 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", required=True, help="appflowd, canned, ... (FORMAT.md)")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--scenario", required=True, choices=["success", "notfound", "success-1m", "success-10"])
+    p.add_argument("--scenario", required=True,
+                   choices=["success", "notfound", "success-1m", "success-10", "describe"])
+    p.add_argument("--rpc", help="an AppFlowService method other than StopFlow (with the files)")
+    p.add_argument("--request-file", help="with --rpc: the packed request")
+    p.add_argument("--response-file", help="with --rpc: the packed reply expected")
     p.add_argument("--flow", help="default bench_suspended, or bench_missing for notfound")
     p.add_argument("--levels", default="1x1,4x32,16x64", help="CONNSxSTREAMS,...")
     p.add_argument("--duration", type=float, default=10, help="seconds measured per level")
     p.add_argument("--warmup", type=float, default=2, help="seconds before measuring")
     a = p.parse_args()
+    if (a.rpc is None) != (a.request_file is None) or (a.rpc is None) != (a.response_file is None):
+        p.error("--rpc, --request-file and --response-file go together")
+    a.method = "/appflow.v1.AppFlowService/" + (a.rpc or "StopFlow")
+    if a.rpc:
+        with open(a.request_file, "rb") as f:
+            a.request = f.read()
+        with open(a.response_file, "rb") as f:
+            a.response = f.read()
     if a.flow is None:
         a.flow = "bench_missing" if a.scenario == "notfound" else "bench_suspended"
+    if not a.rpc:
+        a.request, a.response = stop_flow_request(a.flow), stop_flow_response(a.flow)
     try:
         a.levels = [tuple(int(n) for n in lv.split("x")) for lv in a.levels.split(",")]
     except ValueError:
@@ -76,20 +94,20 @@ def parse_args():
     return a
 
 
-def client_check(port, flow, expect_success):
+def client_check(port, args, expect_success):
     """One real gRPC call; returns (passed, what was seen)."""
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stop = channel.unary_unary(
-            METHOD, request_serializer=lambda b: b, response_deserializer=lambda b: b
+            args.method, request_serializer=lambda b: b, response_deserializer=lambda b: b
         )
         try:
-            reply = stop(stop_flow_request(flow), timeout=10)
+            reply = stop(args.request, timeout=10)
         except grpc.RpcError as e:
             return (not expect_success and e.code() == grpc.StatusCode.NOT_FOUND,
                     f"grpcio {e.code().name}")
     if not expect_success:
         return False, "grpcio OK, expected NOT_FOUND"
-    if reply != stop_flow_response(flow):
+    if reply != args.response:
         return False, f"grpcio OK but {len(reply)} unexpected response bytes"
     return True, "grpcio OK and response bytes match"
 
@@ -101,7 +119,7 @@ def run_h2load(port, conns, streams, args, body_file, log_file):
            # a second client thread would take a core from the server and measure the contest.
            "-t", str(min(conns, 1)),
            "-d", body_file, "-H", "content-type: application/grpc", "-H", "te: trailers",
-           "--log-file", log_file, f"http://127.0.0.1:{port}{METHOD}"]
+           "--log-file", log_file, f"http://127.0.0.1:{port}{args.method}"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     # A server it cannot reach leaves h2load exiting 0 with nothing done: that is no run either.
     if r.returncode != 0 or not re.search(r"started, [1-9]\d* done", r.stdout):
@@ -158,10 +176,10 @@ def measure(args, conns, streams, client, tmp):
     expect_success = args.scenario != "notfound"
     body = os.path.join(tmp, "request.bin")
     with open(body, "wb") as f:
-        f.write(grpc_frame(stop_flow_request(args.flow)))
+        f.write(grpc_frame(args.request))
     log = os.path.join(tmp, f"h2load-{conns}x{streams}.log")
     s = parse_summary(run_h2load(args.port, conns, streams, args, body, log))
-    expected = len(grpc_frame(stop_flow_response(args.flow))) if expect_success else 0
+    expected = len(grpc_frame(args.response)) if expect_success else 0
     bytes_ok, bytes_note = verify_bytes(s, expected, args, conns, streams)
     passed = bytes_ok and client[0]
     if not passed:
@@ -180,7 +198,7 @@ def measure(args, conns, streams, client, tmp):
 
 def main():
     args = parse_args()
-    client = client_check(args.port, args.flow, args.scenario != "notfound")
+    client = client_check(args.port, args, args.scenario != "notfound")
     with tempfile.TemporaryDirectory(prefix="grpc_h2load.") as tmp:
         for conns, streams in args.levels:
             print(json.dumps(measure(args, conns, streams, client, tmp)), flush=True)

@@ -1,10 +1,26 @@
-/* grpcload: a gRPC C-core load generator for appflowd's StopFlow.
+/* grpcload: a gRPC C-core load generator for appflowd's RPCs whose requests differ call by call.
  *
  * h2load sends one fixed body, so it cannot measure a mix over many distinct flows. grpcload
- * keeps --streams calls in flight on each of --conns connections, gives every call the next flow
- * name PREFIX + zero-padded index (cycling through 0..COUNT-1), checks every call's gRPC status
- * (and, for --expect ok, that the reply says FLOW_STATUS_SUSPENDED), and records latencies.
- * It prints one JSON line as described in bench/FORMAT.md.
+ * keeps --streams calls in flight on each of --conns connections, builds every request afresh,
+ * checks every call's gRPC status and reply, and records latencies. It prints one JSON line as
+ * described in bench/FORMAT.md. What a call sends and what counts as its expected outcome
+ * depend on --rpc:
+ *
+ *   stop   StopFlow{flow_name: the next name}; for --expect ok the reply must say
+ *          FLOW_STATUS_SUSPENDED, for --expect notfound the status must be NOT_FOUND.
+ *   start  StartFlow{flow_name: --flow, client_token: the next name}: a new token per call, as
+ *          the AWS SDKs send; the reply must say FLOW_STATUS_ACTIVE and carry a 36-character
+ *          execution_id.
+ *   list   ListFlows{max_results: --page, next_token: the token of this slot's previous reply}:
+ *          each slot pages through the table, starting again after the last page; a reply
+ *          with a next_token must hold exactly --page flows, the last page at most --page.
+ *   churn  CreateFlow{flow_name: the next name, the rest from --tail}, then DeleteFlow{that
+ *          name, force_delete: true} on the same slot; a create must answer flow_status
+ *          --create-status, a delete an empty message. Both count as calls. When the run
+ *          stops, slots let their pending delete run, so no created flow stays behind.
+ *
+ * "The next name" is PREFIX + zero-padded index from --names PREFIX:COUNT, one counter shared by
+ * every slot, cycling through 0..COUNT-1.
  *
  * Names: the index is zero-padded to max(5, digits in COUNT-1), so COUNT <= 100000 gives
  * bench_00000 .. bench_99999 and COUNT = 1000000 gives bench_000000 .. bench_999999.
@@ -38,8 +54,11 @@
 #define CONNECT_TIMEOUT_S 10 /* a server that has not accepted by then is not there */
 #define CALL_GRACE_S 30      /* how long after the run a stuck call may take before it fails */
 #define FLOW_STATUS_SUSPENDED 6
-#define STOP_FLOW_METHOD "/appflow.v1.AppFlowService/StopFlow"
-#define VERIFIED "every call's status checked by a gRPC C-core client"
+#define TOKEN_MAX 4096     /* longest ListFlows next_token kept; a longer one is an error */
+#define TAIL_MAX (1 << 16) /* --tail bytes: appflowd's default receive limit */
+#define FLOW_STATUS_ACTIVE 1
+#define EXECUTION_ID_LEN 36 /* a UUID in its text form */
+#define METHOD_PREFIX "/appflow.v1.AppFlowService/"
 
 /* Log-linear latency histogram over nanoseconds: exact below 2^(SUB_BITS+1), then 2^SUB_BITS
  * buckets per power of two, so a bucket's midpoint is within 1/2^(SUB_BITS+1) (0.4%) of any
@@ -49,13 +68,38 @@
 #define HIST_BUCKETS (64u * HIST_SUB)
 
 typedef enum expect { EXPECT_OK, EXPECT_NOTFOUND } expect;
+typedef enum rpc_mode { MODE_STOP, MODE_START, MODE_LIST, MODE_CHURN } rpc_mode;
+
+/* Per mode: the methods a slot calls (a churn slot alternates two) and how outcomes are
+ * checked, for the JSON line's "verified". */
+static const struct {
+  const char *name, *methods[2], *verified;
+} modes[] = {
+    [MODE_STOP] = {"stop",
+                   {"StopFlow", NULL},
+                   "every call's status (and flow_status for ok) checked by a gRPC C-core client"},
+    [MODE_START] = {"start",
+                    {"StartFlow", NULL},
+                    "every call: status OK, flow_status ACTIVE, a 36-character execution_id"},
+    [MODE_LIST] = {"list",
+                   {"ListFlows", NULL},
+                   "every call: status OK, a full page before each next_token, each slot "
+                   "following its own tokens to the last page"},
+    [MODE_CHURN] = {"churn",
+                    {"CreateFlow", "DeleteFlow"},
+                    "every call: status OK; creates answer the expected flow_status, deletes an "
+                    "empty message; each delete names the flow its slot just created"},
+};
 
 typedef struct options {
-  const char *target, *label, *scenario, *prefix;
-  int conns, streams, threads, digits;
+  const char *target, *label, *scenario, *prefix, *flow;
+  int conns, streams, threads, digits, page, create_status;
   long count;
   double duration, warmup;
   expect want;
+  rpc_mode mode;
+  uint8_t *tail; /* --tail's bytes (malloc'd), appended to each CreateFlow request */
+  size_t tail_len;
 } options;
 
 typedef struct histogram {
@@ -65,6 +109,7 @@ typedef struct histogram {
 /* What one thread saw; merged once the threads have stopped, so no locking. */
 typedef struct tally {
   uint64_t ok, errors, warmup_errors;
+  uint64_t passes;  /* list: last pages reached, i.e. walks through the whole table */
   uint64_t last_ns; /* when the last measured call completed */
   int reported;     /* the first unexpected outcome was described on stderr */
   histogram latency;
@@ -76,7 +121,12 @@ struct worker;
 typedef struct slot {
   struct worker *w;
   grpc_channel *channel;
-  void *method; /* grpc_channel_register_call handle: no per-call method interning */
+  void *methods[2]; /* grpc_channel_register_call handles: no per-call method interning */
+  int phase;        /* churn: 0 = create next, 1 = delete `name` next */
+  char name[FLOW_NAME_MAX + 1];
+  size_t name_len;
+  char token[TOKEN_MAX]; /* list: the next_token to send; empty = first page */
+  size_t token_len;
   grpc_call *call;
   grpc_byte_buffer *request, *reply;
   grpc_metadata_array initial_md, trailing_md;
@@ -88,7 +138,7 @@ typedef struct slot {
 typedef struct run {
   options opt;
   grpc_channel **channels;
-  void **methods;
+  void *(*methods)[2];
   struct worker *workers;
   atomic_uint_fast64_t next_index; /* shared so the threads together cycle through every name */
   uint64_t measure_from_ns, stop_at_ns;
@@ -98,6 +148,7 @@ typedef struct run {
 typedef struct worker {
   run *r;
   grpc_completion_queue *cq;
+  uint8_t *scratch; /* where this thread builds requests */
   slot *slots;
   size_t nslots, inflight;
   pthread_t thread;
@@ -145,18 +196,22 @@ static double hist_percentile_ms(const histogram *h, unsigned per_mille) {
   return 0;
 }
 
-/* ---- protobuf, by hand: one string out, one varint in ---- */
+/* ---- protobuf, by hand ---- */
 
-/* StopFlowRequest{flow_name = 1}: tag 0x0a, length varint, bytes. Returns the encoded size. */
-static size_t encode_request(const char *name, size_t len, uint8_t *out) {
+static size_t put_varint(uint8_t *out, uint64_t v) {
   size_t n = 0;
-  out[n++] = 0x0a;
-  for (size_t v = len;; v >>= 7) {
+  for (;; v >>= 7) {
     out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
     if (v <= 0x7f)
-      break;
+      return n;
   }
-  memcpy(out + n, name, len);
+}
+
+/* A length-delimited field: key, length, bytes. Returns the encoded size. */
+static size_t put_string(uint8_t *out, unsigned field, const char *s, size_t len) {
+  size_t n = put_varint(out, (uint64_t)field << 3 | 2);
+  n += put_varint(out + n, len);
+  memcpy(out + n, s, len);
   return n + len;
 }
 
@@ -171,67 +226,112 @@ static const uint8_t *read_varint(const uint8_t *p, const uint8_t *end, uint64_t
   return NULL;
 }
 
-/* Finds StopFlowResponse.flow_status (field 2, varint), skipping everything else. Proto3 leaves
- * out a zero value, so a reply without the field reads as 0 (UNSPECIFIED). -1 if malformed. */
-static int decode_flow_status(const uint8_t *p, const uint8_t *end, uint64_t *status) {
-  *status = 0;
-  while (p < end) {
-    uint64_t key, v;
-    if ((p = read_varint(p, end, &key)) == NULL)
-      return -1;
-    switch (key & 7) {
-    case 0:
-      if ((p = read_varint(p, end, &v)) == NULL)
-        return -1;
-      if (key >> 3 == 2)
-        *status = v;
-      break;
-    case 1:
-    case 5: {
-      size_t skip = (key & 7) == 1 ? 8 : 4;
-      if ((size_t)(end - p) < skip)
-        return -1;
-      p += skip;
-      break;
-    }
-    case 2:
-      if ((p = read_varint(p, end, &v)) == NULL || v > (uint64_t)(end - p))
-        return -1;
-      p += v;
-      break;
-    default:
-      return -1;
-    }
-  }
+/* What a reply holds in its fields 1..3, which is where every reply checked here keeps what
+ * it is checked by; other fields are skipped. Proto3 leaves zero values out, so an absent varint
+ * reads as 0 (e.g. FLOW_STATUS_UNSPECIFIED). */
+typedef struct reply_info {
+  size_t bytes;
+  uint64_t varint[4];    /* the last varint of field i */
+  size_t count[4];       /* how often field i occurs */
+  const uint8_t *str[4]; /* the last length-delimited field i */
+  size_t len[4];
+} reply_info;
+
+static int skip_fixed(const uint8_t **p, const uint8_t *end, size_t n) {
+  if ((size_t)(end - *p) < n)
+    return -1;
+  *p += n;
   return 0;
 }
 
-/* Payloads may arrive compressed or in pieces: read them through a reader, never data.raw. */
-static int reply_flow_status(grpc_byte_buffer *bb, uint64_t *status) {
-  grpc_byte_buffer_reader reader;
-  if (bb == NULL || !grpc_byte_buffer_reader_init(&reader, bb))
+/* Reads one field into ri. -1 if malformed. */
+static int scan_field(const uint8_t **pp, const uint8_t *end, reply_info *ri) {
+  uint64_t key, v;
+  const uint8_t *p = *pp;
+  if ((p = read_varint(p, end, &key)) == NULL)
     return -1;
-  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  const uint8_t *p = GRPC_SLICE_START_PTR(all);
-  int rc = decode_flow_status(p, p + GRPC_SLICE_LENGTH(all), status);
-  grpc_slice_unref(all);
-  return rc;
+  unsigned field = key >> 3 <= 3 ? (unsigned)(key >> 3) : 0;
+  ri->count[field]++;
+  switch (key & 7) {
+  case 0:
+    if ((p = read_varint(p, end, &v)) == NULL)
+      return -1;
+    ri->varint[field] = v;
+    break;
+  case 1:
+  case 5:
+    if (skip_fixed(&p, end, (key & 7) == 1 ? 8 : 4) != 0)
+      return -1;
+    break;
+  case 2:
+    if ((p = read_varint(p, end, &v)) == NULL || v > (uint64_t)(end - p))
+      return -1;
+    ri->str[field] = p;
+    ri->len[field] = (size_t)v;
+    p += v;
+    break;
+  default:
+    return -1;
+  }
+  *pp = p;
+  return 0;
+}
+
+static int scan_reply(const uint8_t *p, const uint8_t *end, reply_info *ri) {
+  memset(ri, 0, sizeof *ri);
+  ri->bytes = (size_t)(end - p);
+  while (p < end)
+    if (scan_field(&p, end, ri) != 0)
+      return -1;
+  return 0;
 }
 
 /* ---- calls ---- */
 
-/* A fresh byte buffer per call: SEND_MESSAGE takes the contents of the one it is given. */
-static grpc_byte_buffer *next_request(run *r) {
+/* The next name from the shared counter into dst; returns its length. */
+static size_t next_name(run *r, char *dst) {
   uint64_t i = atomic_fetch_add_explicit(&r->next_index, 1, memory_order_relaxed);
-  char name[FLOW_NAME_MAX + 1];
-  int len = snprintf(name, sizeof name, "%s%0*" PRIu64, r->opt.prefix, r->opt.digits,
+  int len = snprintf(dst, FLOW_NAME_MAX + 1, "%s%0*" PRIu64, r->opt.prefix, r->opt.digits,
                      i % (uint64_t)r->opt.count);
-  uint8_t buf[FLOW_NAME_MAX + 8];
-  grpc_slice s =
-      grpc_slice_from_copied_buffer((const char *)buf, encode_request(name, (size_t)len, buf));
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-  grpc_slice_unref(s);
+  return (size_t)len;
+}
+
+/* The slot's next request into out (the worker's scratch); returns its size. */
+static size_t build_request(slot *s, uint8_t *out) {
+  run *r = s->w->r;
+  char name[FLOW_NAME_MAX + 1];
+  size_t n = 0;
+  switch (r->opt.mode) {
+  case MODE_STOP:
+    return put_string(out, 1, name, next_name(r, name));
+  case MODE_START:
+    n = put_string(out, 1, r->opt.flow, strlen(r->opt.flow));
+    return n + put_string(out + n, 2, name, next_name(r, name));
+  case MODE_LIST:
+    out[n++] = 1 << 3; /* max_results, a varint */
+    n += put_varint(out + n, (uint64_t)r->opt.page);
+    return s->token_len ? n + put_string(out + n, 2, s->token, s->token_len) : n;
+  case MODE_CHURN:
+    if (s->phase == 0)
+      s->name_len = next_name(r, s->name);
+    n = put_string(out, 1, s->name, s->name_len);
+    if (s->phase == 1) {
+      out[n++] = 2 << 3; /* force_delete: true */
+      out[n++] = 1;
+      return n;
+    }
+    memcpy(out + n, r->opt.tail, r->opt.tail_len);
+    return n + r->opt.tail_len;
+  }
+  return 0;
+}
+
+/* A fresh byte buffer per call: SEND_MESSAGE takes the contents of the one it is given. */
+static grpc_byte_buffer *next_request(slot *s) {
+  uint8_t *buf = s->w->scratch;
+  grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, build_request(s, buf));
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+  grpc_slice_unref(sl);
   return bb;
 }
 
@@ -265,14 +365,14 @@ static void release_call(slot *s) {
 /* Starts the slot's next call in one batch. -1 if gRPC refused it (the slot then stays idle). */
 static int start_call(slot *s) {
   run *r = s->w->r;
-  s->request = next_request(r);
+  s->request = next_request(s);
   s->reply = NULL;
   s->status = GRPC_STATUS_UNKNOWN;
   s->details = grpc_empty_slice();
   grpc_metadata_array_init(&s->initial_md);
   grpc_metadata_array_init(&s->trailing_md);
   s->call = grpc_channel_create_registered_call(s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->w->cq,
-                                                s->method, r->call_deadline, NULL);
+                                                s->methods[s->phase], r->call_deadline, NULL);
   grpc_op ops[6];
   fill_ops(s, ops);
   s->started_ns = now_ns();
@@ -284,16 +384,67 @@ static int start_call(slot *s) {
   return 0;
 }
 
-static int outcome_expected(const slot *s, expect want) {
-  uint64_t flow_status;
-  switch (want) {
-  case EXPECT_OK:
-    return s->status == GRPC_STATUS_OK && reply_flow_status(s->reply, &flow_status) == 0 &&
-           flow_status == FLOW_STATUS_SUSPENDED;
-  case EXPECT_NOTFOUND:
-    return s->status == GRPC_STATUS_NOT_FOUND;
+/* list: keeps the reply's next_token for the slot's next page. */
+static int list_outcome(slot *s, const reply_info *ri) {
+  size_t page = (size_t)s->w->r->opt.page;
+  if (ri->count[2] > 1 || ri->len[2] >= TOKEN_MAX)
+    return 0;
+  int full = ri->count[2] ? ri->count[1] == page : ri->count[1] <= page;
+  s->token_len = ri->len[2];
+  memcpy(s->token, ri->str[2], ri->len[2]);
+  if (s->token_len == 0)
+    s->w->t.passes++;
+  return full;
+}
+
+/* churn: a create that worked is followed by the delete of its name; anything else by a new
+ * create. */
+static int churn_outcome(slot *s, const reply_info *ri) {
+  int good = s->phase == 0
+                 ? ri->varint[2] == (uint64_t)s->w->r->opt.create_status && ri->count[1] == 1
+                 : ri->bytes == 0;
+  s->phase = s->phase == 0 && good ? 1 : 0;
+  return good;
+}
+
+/* Payloads may arrive compressed or in pieces: read them through a reader, never data.raw. */
+static int reply_outcome(slot *s) {
+  grpc_byte_buffer_reader reader;
+  if (s->reply == NULL || !grpc_byte_buffer_reader_init(&reader, s->reply))
+    return 0;
+  grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  const uint8_t *p = GRPC_SLICE_START_PTR(all);
+  reply_info ri;
+  int good = scan_reply(p, p + GRPC_SLICE_LENGTH(all), &ri) == 0;
+  switch (s->w->r->opt.mode) {
+  case MODE_STOP:
+    good = good && ri.varint[2] == FLOW_STATUS_SUSPENDED;
+    break;
+  case MODE_START:
+    good = good && ri.varint[2] == FLOW_STATUS_ACTIVE && ri.count[3] == 1 &&
+           ri.len[3] == EXECUTION_ID_LEN;
+    break;
+  case MODE_LIST:
+    good = good && list_outcome(s, &ri);
+    break;
+  case MODE_CHURN:
+    good = good && churn_outcome(s, &ri);
+    break;
   }
-  return 0;
+  grpc_slice_unref(all);
+  return good;
+}
+
+static int outcome_expected(slot *s, expect want) {
+  int ok = s->status == GRPC_STATUS_OK;
+  if (want == EXPECT_NOTFOUND)
+    return s->status == GRPC_STATUS_NOT_FOUND;
+  if (!ok) {
+    s->phase = 0;     /* churn: a failed call starts over with a new name */
+    s->token_len = 0; /* list: and a failed page with the first */
+  }
+  return ok && reply_outcome(s);
 }
 
 /* The first surprise per thread goes to stderr, so a run full of errors says what they are. */
@@ -312,6 +463,10 @@ static void describe_unexpected(tally *t, const slot *s, int success) {
 static uint64_t finish_call(slot *s, int success) {
   uint64_t end = now_ns();
   worker *w = s->w;
+  if (!success) {
+    s->phase = 0;
+    s->token_len = 0;
+  }
   int good = success && outcome_expected(s, w->r->opt.want);
   if (!good)
     describe_unexpected(&w->t, s, success);
@@ -339,7 +494,9 @@ static void *worker_main(void *arg) {
     if (ev.type != GRPC_OP_COMPLETE)
       break; /* cannot happen before we shut the queue down; do not spin if it does */
     slot *s = ev.tag;
-    if (finish_call(s, ev.success) < w->r->stop_at_ns && start_call(s) != 0)
+    /* A churn slot's pending delete runs even after the stop time: nothing stays behind. */
+    int more = finish_call(s, ev.success) < w->r->stop_at_ns || s->phase == 1;
+    if (more && start_call(s) != 0)
       w->t.errors++;
   }
   return NULL;
@@ -354,8 +511,12 @@ __attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...)
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputs("\nusage: grpcload --target HOST:PORT --conns C --streams M --duration S\n"
-        "                [--warmup S (default 1)] --names PREFIX:COUNT\n"
-        "                [--expect ok|notfound (default ok)] [--threads T (default 1)]\n"
+        "                [--warmup S (default 1)] --names PREFIX:COUNT (not for list)\n"
+        "                [--rpc stop|start|list|churn (default stop)]\n"
+        "                [--expect ok|notfound (default ok; notfound for stop only)]\n"
+        "                [--flow NAME (start)] [--page N (list, default 100)]\n"
+        "                [--tail FILE (churn)] [--create-status N (churn, default 1)]\n"
+        "                [--threads T (default 1)]\n"
         "                [--label NAME (default appflowd)] [--scenario NAME (default mix)]\n",
         stderr);
   return EXIT_USAGE;
@@ -417,6 +578,37 @@ static int names_flag(const char *arg, options *o) {
   return -1;
 }
 
+static int mode_flag(const char *arg, rpc_mode *out) {
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    if (strcmp(arg, modes[i].name) == 0) {
+      *out = (rpc_mode)i;
+      return -1;
+    }
+  }
+  return bad_usage("--rpc takes stop, start, list or churn, not '%s'", arg);
+}
+
+static int flow_flag(const char *arg, const char **out) {
+  if (*arg == '\0' || strlen(arg) > FLOW_NAME_MAX)
+    return bad_usage("--flow takes a flow name of 1 to %d characters", FLOW_NAME_MAX);
+  *out = arg;
+  return -1;
+}
+
+/* The bytes of a CreateFlowRequest without its flow_name (bench/run.py packs them). */
+static int tail_flag(const char *path, options *o) {
+  FILE *f = fopen(path, "rb");
+  free(o->tail);
+  o->tail = malloc(TAIL_MAX + 1);
+  o->tail_len = f && o->tail ? fread(o->tail, 1, TAIL_MAX + 1, f) : 0;
+  int bad = f == NULL || o->tail == NULL || ferror(f) || o->tail_len > TAIL_MAX;
+  if (f != NULL)
+    fclose(f);
+  if (bad)
+    return bad_usage("--tail: cannot read %s, or it is over %d bytes", path, TAIL_MAX);
+  return -1;
+}
+
 static int expect_flag(const char *arg, expect *out) {
   if (strcmp(arg, "ok") == 0)
     *out = EXPECT_OK;
@@ -437,20 +629,31 @@ enum {
   OPT_EXPECT,
   OPT_THREADS,
   OPT_LABEL,
-  OPT_SCENARIO
+  OPT_SCENARIO,
+  OPT_RPC,
+  OPT_FLOW,
+  OPT_PAGE,
+  OPT_TAIL,
+  OPT_CREATE_STATUS
 };
 
-static const struct option long_options[] = {{"target", required_argument, NULL, OPT_TARGET},
-                                             {"conns", required_argument, NULL, OPT_CONNS},
-                                             {"streams", required_argument, NULL, OPT_STREAMS},
-                                             {"duration", required_argument, NULL, OPT_DURATION},
-                                             {"warmup", required_argument, NULL, OPT_WARMUP},
-                                             {"names", required_argument, NULL, OPT_NAMES},
-                                             {"expect", required_argument, NULL, OPT_EXPECT},
-                                             {"threads", required_argument, NULL, OPT_THREADS},
-                                             {"label", required_argument, NULL, OPT_LABEL},
-                                             {"scenario", required_argument, NULL, OPT_SCENARIO},
-                                             {NULL, 0, NULL, 0}};
+static const struct option long_options[] = {
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"conns", required_argument, NULL, OPT_CONNS},
+    {"streams", required_argument, NULL, OPT_STREAMS},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"names", required_argument, NULL, OPT_NAMES},
+    {"expect", required_argument, NULL, OPT_EXPECT},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"scenario", required_argument, NULL, OPT_SCENARIO},
+    {"rpc", required_argument, NULL, OPT_RPC},
+    {"flow", required_argument, NULL, OPT_FLOW},
+    {"page", required_argument, NULL, OPT_PAGE},
+    {"tail", required_argument, NULL, OPT_TAIL},
+    {"create-status", required_argument, NULL, OPT_CREATE_STATUS},
+    {NULL, 0, NULL, 0}};
 
 /* Returns -1 to go on, or an exit status. */
 static int apply_option(options *o, int c, const char *arg) {
@@ -476,13 +679,28 @@ static int apply_option(options *o, int c, const char *arg) {
     return word_flag("--label", arg, &o->label);
   case OPT_SCENARIO:
     return word_flag("--scenario", arg, &o->scenario);
+  case OPT_RPC:
+    return mode_flag(arg, &o->mode);
+  case OPT_FLOW:
+    return flow_flag(arg, &o->flow);
+  case OPT_PAGE:
+    return int_flag("--page", arg, 100, &o->page);
+  case OPT_TAIL:
+    return tail_flag(arg, o);
+  case OPT_CREATE_STATUS:
+    return int_flag("--create-status", arg, 6, &o->create_status);
   default:
     return bad_usage("unknown flag");
   }
 }
 
 static int parse_options(int argc, char **argv, options *o) {
-  *o = (options){.label = "appflowd", .scenario = "mix", .threads = 1, .warmup = 1};
+  *o = (options){.label = "appflowd",
+                 .scenario = "mix",
+                 .threads = 1,
+                 .warmup = 1,
+                 .page = 100,
+                 .create_status = 1};
   int c;
   while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
     int rc = apply_option(o, c, optarg);
@@ -491,9 +709,16 @@ static int parse_options(int argc, char **argv, options *o) {
   }
   if (optind < argc)
     return bad_usage("unexpected argument '%s'", argv[optind]);
-  if (o->target == NULL || o->conns == 0 || o->streams == 0 || o->duration == 0 ||
-      o->prefix == NULL)
-    return bad_usage("--target, --conns, --streams, --duration and --names are required");
+  if (o->target == NULL || o->conns == 0 || o->streams == 0 || o->duration == 0)
+    return bad_usage("--target, --conns, --streams and --duration are required");
+  if (o->prefix == NULL && o->mode != MODE_LIST)
+    return bad_usage("--names is required for --rpc %s", modes[o->mode].name);
+  if (o->mode == MODE_START && o->flow == NULL)
+    return bad_usage("--rpc start needs --flow");
+  if (o->mode == MODE_CHURN && o->tail == NULL)
+    return bad_usage("--rpc churn needs --tail");
+  if (o->want == EXPECT_NOTFOUND && o->mode != MODE_STOP)
+    return bad_usage("--expect notfound is for --rpc stop only");
   if (o->threads > o->conns)
     return bad_usage("--threads %d exceeds --conns %d: a thread without a connection idles",
                      o->threads, o->conns);
@@ -547,7 +772,11 @@ static int open_channels(run *r) {
   int rc = 0;
   for (int i = 0; i < o->conns && rc == 0; i++) {
     r->channels[i] = open_channel(o->target, i);
-    r->methods[i] = grpc_channel_register_call(r->channels[i], STOP_FLOW_METHOD, NULL, NULL);
+    for (int m = 0; m < 2 && modes[o->mode].methods[m] != NULL; m++) {
+      char path[128];
+      snprintf(path, sizeof path, "%s%s", METHOD_PREFIX, modes[o->mode].methods[m]);
+      r->methods[i][m] = grpc_channel_register_call(r->channels[i], path, NULL, NULL);
+    }
     if (wait_ready(r->channels[i], cq, deadline) != 0) {
       fprintf(stderr, "grpcload: cannot connect to %s within %d s (connection %d of %d)\n",
               o->target, CONNECT_TIMEOUT_S, i + 1, o->conns);
@@ -569,12 +798,16 @@ static int make_workers(run *r) {
     w->cq = grpc_completion_queue_create_for_next(NULL);
     size_t nconns = (size_t)((o->conns - t + o->threads - 1) / o->threads);
     w->slots = calloc(nconns * (size_t)o->streams, sizeof *w->slots);
-    if (w->slots == NULL)
+    /* Room for the largest request: two names or a token, keys, lengths, the tail. */
+    w->scratch = malloc(2 * FLOW_NAME_MAX + TOKEN_MAX + o->tail_len + 64);
+    if (w->slots == NULL || w->scratch == NULL)
       return -1;
     for (int c = t; c < o->conns; c += o->threads) {
       for (int m = 0; m < o->streams; m++) {
         slot *s = &w->slots[w->nslots++];
-        *s = (slot){.w = w, .channel = r->channels[c], .method = r->methods[c]};
+        *s = (slot){.w = w, .channel = r->channels[c]};
+        s->methods[0] = r->methods[c][0];
+        s->methods[1] = r->methods[c][1];
       }
     }
   }
@@ -613,6 +846,7 @@ static void merge(const run *r, tally *sum) {
     sum->ok += x->ok;
     sum->errors += x->errors;
     sum->warmup_errors += x->warmup_errors;
+    sum->passes += x->passes;
     if (x->last_ns > sum->last_ns)
       sum->last_ns = x->last_ns;
     for (size_t i = 0; i < HIST_BUCKETS; i++)
@@ -631,13 +865,18 @@ static void print_result(const run *r, const tally *sum) {
   if (sum->warmup_errors > 0)
     fprintf(stderr, "grpcload: %" PRIu64 " unexpected outcomes during the warm-up\n",
             sum->warmup_errors);
+  char verified[512];
+  snprintf(verified, sizeof verified, "%s", modes[o->mode].verified);
+  if (o->mode == MODE_LIST)
+    snprintf(verified + strlen(verified), sizeof verified - strlen(verified),
+             "; %" PRIu64 " last pages reached", sum->passes);
   printf("{\"door\": \"grpc\", \"target\": \"%s\", \"scenario\": \"%s\", \"conns\": %d, "
          "\"streams\": %d, \"requests\": %" PRIu64 ", \"seconds\": %.3f, \"rps\": %.1f, "
          "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"ok\": %" PRIu64 ", \"errors\": %" PRIu64
          ", \"verified\": \"%s\"}\n",
          o->label, o->scenario, o->conns, o->streams, requests, seconds, (double)requests / seconds,
          hist_percentile_ms(&sum->latency, 500), hist_percentile_ms(&sum->latency, 990), sum->ok,
-         sum->errors, VERIFIED);
+         sum->errors, verified);
   fflush(stdout);
 }
 
@@ -651,10 +890,12 @@ static void teardown(run *r) {
     if (r->workers[t].cq != NULL)
       drain_and_destroy(r->workers[t].cq);
     free(r->workers[t].slots);
+    free(r->workers[t].scratch);
   }
   free(r->channels);
   free(r->methods);
   free(r->workers);
+  free(r->opt.tail);
 }
 
 static int setup_and_run(run *r) {

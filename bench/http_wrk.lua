@@ -1,15 +1,30 @@
--- wrk script for the AWS door: POST /stop-flow {"flowName": FLOW} with Content-Type
--- application/json, counting every response by status code and whether its body is exactly
--- the expected bytes; done() prints one parseable line for bench/http_wrk.py:
+-- wrk script for the AWS door: sends the requests of one scenario, counting every response by
+-- status code and whether its body is the expected one; done() prints one parseable line for
+-- bench/http_wrk.py:
 --
 --   appflow-wrk {"requests":N,"duration_us":D,"p50_us":X,"p99_us":Y,"statuses":{"200":N},
 --                "body_ok":N,"errors":{"connect":0,"read":0,"write":0,"timeout":0,"status":0}}
 --
--- Script arguments (after `--` on wrk's command line): FLOW [EXPECTED_BODY]. Without them the
--- flow comes from $APPFLOW_FLOW (default bench_suspended) and bodies are not compared.
---
--- The request is built once in init() and sent as wrk's static request; response() runs per
--- response in each wrk thread's own Lua state, and done() gathers the counts with thread:get.
+-- Script arguments (after `--` on wrk's command line), first the mode:
+--   stop FLOW [EXPECTED_BODY]        POST /stop-flow {"flowName": FLOW} (also the form without
+--                                    "stop": FLOW [EXPECTED_BODY], and $APPFLOW_FLOW)
+--   fixed PATH BODY EXPECTED_BODY    POST PATH with BODY, e.g. /describe-flow
+--   list PAGE                        POST /list-flows {"maxResults": PAGE, "nextToken": T}
+--   start FLOW PREFIX EXPECTED       POST /start-flow {"flowName": FLOW, "clientToken": new}
+--   churn TEMPLATE PREFIX EXPECTED_CREATE EXPECTED_DELETE
+--                                    POST /create-flow TEMPLATE with @NAME@ a new name, then
+--                                    POST /delete-flow {"flowName": that name}
+-- stop and fixed send one static request, built once; the others build each request in
+-- request(), which wrk calls for a connection's next request right after response() has run
+-- for its last one. Checks:
+-- - list: a page with a nextToken must hold exactly PAGE flows, the last page at most PAGE.
+--   Each nextToken goes into a queue; the next request takes one from it, or starts a new
+--   walk through the table when it is empty, so every page continues a previous one.
+-- - start: the body equals EXPECTED once its executionId (a UUID) reads "UUID".
+-- - churn: a create's body equals EXPECTED_CREATE once the flow's name in its ARN reads
+--   "NAME", and that name is queued; the next request deletes a queued name if there is one,
+--   else creates another. A delete's body must equal EXPECTED_DELETE.
+-- Without an expected body (stop only), bodies are not compared.
 
 local threads = {}
 
@@ -17,28 +32,171 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
--- JSON string literal for a flow name (names are ASCII; escape what JSON requires anyway).
+-- JSON string literal (names and tokens are ASCII; escape what JSON requires anyway).
 local function json_string(s)
    return '"' .. s:gsub('[%c"\\]', function(c)
       return string.format("\\u%04x", c:byte())
    end) .. '"'
 end
 
+local UUID = "^" .. string.rep("%x", 8) .. "%-" .. string.rep("%x", 4) .. "%-" ..
+   string.rep("%x", 4) .. "%-" .. string.rep("%x", 4) .. "%-" .. string.rep("%x", 12) .. "$"
+
 statuses = {}
 body_ok = 0
-local expected_body = nil
+local mode, expected, expected_delete
+local page, flow, prefix, before, after -- churn: the template around its @NAME@
+local head, tail -- start: the expected body around its UUID
+local counter = 0
+local queue, qhead, qtail = {}, 1, 0 -- list: tokens to continue; churn: names to delete
+
+local function push(v)
+   qtail = qtail + 1
+   queue[qtail] = v
+end
+
+local function pop()
+   if qhead > qtail then
+      return nil
+   end
+   local v = queue[qhead]
+   queue[qhead] = nil
+   qhead = qhead + 1
+   return v
+end
+
+local function post(path, body)
+   return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+end
 
 function init(args)
-   local flow = args[1] or os.getenv("APPFLOW_FLOW") or "bench_suspended"
-   expected_body = args[2]
-   wrk.method = "POST"
-   wrk.headers["Content-Type"] = "application/json"
-   wrk.body = '{"flowName": ' .. json_string(flow) .. '}'
+   mode = args[1]
+   if mode == "fixed" then
+      wrk.method, wrk.path, wrk.body = "POST", args[2], args[3]
+      wrk.headers["Content-Type"] = "application/json"
+      expected = args[4]
+      request = nil
+   elseif mode == "list" then
+      page = tonumber(args[2])
+   elseif mode == "start" then
+      flow, prefix, expected = args[2], args[3], args[4]
+      local s, e = expected:find("UUID", 1, true)
+      head, tail = expected:sub(1, s - 1), expected:sub(e + 1)
+   elseif mode == "churn" then
+      local template
+      template, prefix, expected, expected_delete = args[2], args[3], args[4], args[5]
+      local s, e = template:find("@NAME@", 1, true)
+      before, after = template:sub(1, s - 1), template:sub(e + 1)
+   else
+      local first = 1
+      if mode == "stop" then
+         first = 2
+      end
+      mode = "stop"
+      local name = args[first] or os.getenv("APPFLOW_FLOW") or "bench_suspended"
+      expected = args[first + 1]
+      wrk.method, wrk.path = "POST", "/stop-flow"
+      wrk.headers["Content-Type"] = "application/json"
+      wrk.body = '{"flowName": ' .. json_string(name) .. '}'
+      request = nil -- wrk then sends its static request, built once
+   end
+end
+
+function request()
+   if mode == "list" then
+      local token = pop()
+      local body = '{"maxResults":' .. page
+      if token then
+         body = body .. ',"nextToken":' .. json_string(token)
+      end
+      return post("/list-flows", body .. "}")
+   elseif mode == "start" then
+      counter = counter + 1
+      return post("/start-flow", '{"flowName":' .. json_string(flow) .. ',"clientToken":' ..
+                     json_string(prefix .. counter) .. '}')
+   end
+   local name = pop()
+   if name then
+      return post("/delete-flow", '{"flowName":' .. json_string(name) .. '}')
+   end
+   counter = counter + 1
+   return post("/create-flow", before .. prefix .. counter .. after)
+end
+
+local function count_flows(body)
+   local n, at = 0, 1
+   while true do
+      local s, e = body:find('"flowArn":', at, true)
+      if not s then
+         return n
+      end
+      n, at = n + 1, e + 1
+   end
+end
+
+-- The token, found with plain searches: a pattern match tried at each of a page's 20 KB of
+-- positions cost wrk five times the rest of its work, and made the driver the limit.
+local function next_token(body)
+   local _, e = body:find('"nextToken":"', 1, true)
+   if not e then
+      return nil
+   end
+   local close = body:find('"', e + 1, true)
+   local token = close and body:sub(e + 1, close - 1)
+   if token and not token:find("\\", 1, true) then
+      return token
+   end
+   return false -- escaped or unterminated: not a token this check can pass on
+end
+
+local function list_ok(body)
+   local token = next_token(body)
+   if token == false then
+      return false
+   end
+   local n = count_flows(body)
+   if token then
+      push(token)
+      return n == page
+   end
+   return n <= page and body:sub(1, 9) == '{"flows":'
+end
+
+-- The pre-checked body with a UUID where "UUID" stands, compared piece by piece: a pattern
+-- searched through each body cost wrk more than the server's answer did.
+local function start_ok(body)
+   local n = #body - #head - #tail
+   return n == 36 and body:sub(1, #head) == head and body:sub(-#tail) == tail and
+      body:sub(#head + 1, #head + 36):find(UUID) ~= nil
+end
+
+local function churn_ok(body)
+   if body == expected_delete then
+      return true
+   end
+   local name = body:match('flow/([^"]*)"')
+   if name and body:gsub('flow/[^"]*"', 'flow/NAME"', 1) == expected then
+      push(name)
+      return true
+   end
+   return false
 end
 
 function response(status, headers, body)
    statuses[status] = (statuses[status] or 0) + 1
-   if expected_body ~= nil and body == expected_body then
+   local good
+   if status ~= 200 and mode ~= "stop" and mode ~= "fixed" then
+      good = false
+   elseif mode == "list" then
+      good = list_ok(body)
+   elseif mode == "start" then
+      good = start_ok(body)
+   elseif mode == "churn" then
+      good = churn_ok(body)
+   else
+      good = expected ~= nil and body == expected
+   end
+   if good then
       body_ok = body_ok + 1
    end
 end

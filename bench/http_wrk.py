@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Load the AWS door (POST /stop-flow) of a running target with wrk; one JSON line per
-connection count on stdout, as bench/FORMAT.md says.
+"""Load the AWS door (POST /stop-flow, or a lifecycle operation) of a running target with wrk;
+one JSON line per connection count on stdout, as bench/FORMAT.md says.
 
     /usr/bin/python3 bench/http_wrk.py --target appflowd --port 8080 --scenario success \\
         [--flow NAME] [--conns 1,16,64] [--duration 10] [--threads 1]
@@ -9,6 +9,16 @@ The target (appflowd --http-listen, bench/peers/node_http_server.js, nginx with
 bench/nginx.conf) must already be serving on 127.0.0.1:PORT with the bench seed file loaded:
 `success` and `success-1m` stop the already suspended scheduled flow bench_suspended (200,
 nothing changes), `notfound` a flow that does not exist (404 ResourceNotFoundException).
+
+The lifecycle scenarios (bench/run.py sets them up; the target may also be nginx answering
+appflowd's captured bodies):
+- `describe`: POST /describe-flow for --flow; the body must equal --expect-file's bytes;
+- `list`: POST /list-flows {"maxResults": --page}, each request continuing from a nextToken an
+  earlier response gave (see http_wrk.lua); full pages until the last;
+- `start`: POST /start-flow for the on-demand --flow with a new clientToken per request; the
+  body must be the pre-checked one apart from its executionId;
+- `churn`: POST /create-flow with --body-file (a CreateFlow body whose flowName is @NAME@) under
+  a new name, then POST /delete-flow of that name; bodies as pre-checked, names aside.
 
 Each run is checked twice:
 - before the load, one real request with http.client: status, Content-Type application/json,
@@ -36,6 +46,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +55,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "http_wrk.lua")
 PATH = "/stop-flow"
 DEFAULT_FLOWS = {"success": "bench_suspended", "success-1m": "bench_suspended",
-                 "notfound": "bench_missing"}
+                 "notfound": "bench_missing", "describe": "bench_described",
+                 "list": None, "start": "bench_ondemand", "churn": None}
+PATHS = {"describe": "/describe-flow", "list": "/list-flows", "start": "/start-flow",
+         "churn": "/create-flow"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def log(msg):
@@ -52,62 +67,162 @@ def log(msg):
     sys.stderr.flush()
 
 
-def precheck(args):
-    """One real request; returns (expected status, expected body bytes, description)."""
-    body = json.dumps({"flowName": args.flow}).encode()
+def request(args, path, body):
+    """One real request; returns (response, body bytes), exiting when the target is not there."""
     conn = http.client.HTTPConnection(args.host, args.port, timeout=10)
     try:
-        conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", path, body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
-        data = resp.read()
+        return resp, resp.read()
     except OSError as e:
         raise SystemExit("http_wrk: %s: cannot reach %s:%d: %s" % (args.target, args.host,
                                                                  args.port, e))
     finally:
         conn.close()
+
+
+def common_problems(resp, status):
     problems = []
     ctype = resp.getheader("Content-Type", "")
     if ctype.split(";")[0].strip() != "application/json":
         problems.append("Content-Type is %r, not application/json" % ctype)
-    rid = resp.getheader("x-amzn-RequestId")
-    if not rid:
+    if not resp.getheader("x-amzn-RequestId"):
         problems.append("no x-amzn-RequestId")
+    if resp.status != status:
+        problems.append("status %d, not %d" % (resp.status, status))
+    return problems
+
+
+def parse(data):
     try:
-        got = json.loads(data)
+        return json.loads(data)
     except ValueError:
-        got = None
+        return None
+
+
+def fail(args, problems):
+    if problems:
+        raise SystemExit("http_wrk: %s fails the pre-check for %s: %s"
+                         % (args.target, args.scenario, "; ".join(problems)))
+
+
+def precheck_describe(args):
+    body = {"flowName": args.flow}
+    resp, data = request(args, PATHS["describe"], body)
+    problems = common_problems(resp, 200)
+    with open(args.expect_file, "rb") as f:
+        want = f.read()
+    if data != want:
+        problems.append("body %r is not the %d bytes of %s" % (data[:200], len(want),
+                                                               args.expect_file))
+    fail(args, problems)
+    return 200, ["fixed", PATHS["describe"], json.dumps(body), data.decode()], (
+        "pre-check: 200 body == %s (%d B)" % (os.path.basename(args.expect_file), len(data)))
+
+
+def precheck_list(args):
+    resp, data = request(args, PATHS["list"], {"maxResults": args.page})
+    problems = common_problems(resp, 200)
+    got = parse(data)
+    if not (isinstance(got, dict) and isinstance(got.get("flows"), list)
+            and len(got["flows"]) == args.page and isinstance(got.get("nextToken"), str)):
+        problems.append("not a full page of %d flows with a nextToken: %r" % (args.page,
+                                                                              data[:200]))
+    fail(args, problems)
+    return 200, ["list", str(args.page)], (
+        "pre-check: 200, %d flows and a nextToken (%d B)" % (args.page, len(data)))
+
+
+def precheck_start(args):
+    resp, data = request(args, PATHS["start"], {"flowName": args.flow,
+                                                "clientToken": "precheck-%d" % os.getpid()})
+    problems = common_problems(resp, 200)
+    got = parse(data) or {}
+    arn = "arn:aws:appflow:%s:%s:flow/%s" % (args.region, args.account, args.flow)
+    if (got.get("flowArn") != arn or got.get("flowStatus") != "Active"
+            or not UUID.fullmatch(str(got.get("executionId")))):
+        problems.append("body %r lacks flowArn %s, flowStatus Active and a UUID executionId"
+                        % (data[:200], arn))
+    fail(args, problems)
+    want = UUID.sub("UUID", data.decode(), count=1)
+    return 200, ["start", args.flow, "tok%d_c{conns}_" % os.getpid(), want], (
+        "pre-check: 200 body == %s (%d B)" % (want, len(data)))
+
+
+def precheck_churn(args):
+    with open(args.body_file) as f:
+        template = f.read()
+    if "@NAME@" not in template:
+        raise SystemExit("http_wrk: %s has no @NAME@" % args.body_file)
+    name = "precheck_%d" % os.getpid()
+    resp, data = request(args, PATHS["churn"], json.loads(template.replace("@NAME@", name)))
+    problems = common_problems(resp, 200)
+    got = parse(data) or {}
+    m = re.fullmatch(r"arn:aws:appflow:[^:]*:[0-9]+:flow/([\w!@#.-]+)", str(got.get("flowArn")))
+    if not m or got.get("flowStatus") != "Active":
+        problems.append("create answered %r" % data[:200])
+    fail(args, problems)
+    # The target's name: nginx answers one fixed ARN, appflowd the name just created.
+    resp, gone = request(args, "/delete-flow", {"flowName": m.group(1)})
+    problems = common_problems(resp, 200)
+    if parse(gone) != {}:
+        problems.append("delete answered %r, not {}" % gone[:200])
+    fail(args, problems)
+    want = re.sub(r'flow/[^"]*"', 'flow/NAME"', data.decode(), count=1)
+    prefix = "wrk%d_c{conns}_" % os.getpid()
+    return 200, ["churn", template, prefix, want, gone.decode()], (
+        "pre-check: create 200 body == %s, delete 200 body == %s" % (want, gone.decode()))
+
+
+def precheck(args):
+    """One real request (two for churn); returns (expected status, the Lua arguments,
+    description)."""
+    special = {"describe": precheck_describe, "list": precheck_list, "start": precheck_start,
+               "churn": precheck_churn}
+    if args.scenario in special:
+        return special[args.scenario](args)
+    want_status, data, what = precheck_stop(args)
+    return want_status, ["stop", args.flow, data.decode()], what
+
+
+def precheck_stop(args):
+    """One real StopFlow; returns (expected status, expected body bytes, description)."""
+    resp, data = request(args, PATH, {"flowName": args.flow})
+    got = parse(data)
     if args.scenario in ("success", "success-1m"):
         want_status = 200
+        problems = common_problems(resp, want_status)
         want = {"flowArn": "arn:aws:appflow:%s:%s:flow/%s" % (args.region, args.account,
                                                                args.flow),
                 "flowStatus": "Suspended"}
-        if got != want:
-            problems.append("body %r is not %s" % (data[:300], json.dumps(want)))
         what = "200 body == %s (%d B)" % (json.dumps(want, separators=(",", ":")), len(data))
     else:
         want_status = 404
+        problems = common_problems(resp, want_status)
         etype = resp.getheader("x-amzn-ErrorType")
         if etype != "ResourceNotFoundException":
             problems.append("x-amzn-ErrorType is %r, not ResourceNotFoundException" % etype)
         want = {"message": "Flow %s does not exist" % args.flow}
-        if got != want:
-            problems.append("body %r is not %s" % (data[:300], json.dumps(want)))
         what = "404 ResourceNotFoundException, body == %s (%d B)" % (
             json.dumps(want, separators=(",", ":")), len(data))
-    if resp.status != want_status:
-        problems.append("status %d, not %d" % (resp.status, want_status))
-    if problems:
-        raise SystemExit("http_wrk: %s fails the pre-check for %s: %s"
-                         % (args.target, args.scenario, "; ".join(problems)))
+    if got != want:
+        problems.append("body %r is not %s" % (data[:300], json.dumps(want)))
+    fail(args, problems)
     return want_status, data, "pre-check: %s, x-amzn-RequestId present" % what
 
 
-def run_wrk(args, conns, want_status, want_body):
+def run_wrk(args, conns, want_status, lua_args):
+    """One wrk run. A {conns} in a start or churn name prefix becomes this run's connection
+    count, so no run reuses an earlier run's clientTokens (which would replay their answers)
+    or flow names (one a run stopped before deleting would be a conflict)."""
+    if lua_args[0] in ("start", "churn"):
+        lua_args = lua_args[:2] + [lua_args[2].replace("{conns}", str(conns))] + lua_args[3:]
     threads = max(1, min(args.threads, conns))
-    url = "http://%s:%d%s" % (args.host, args.port, PATH)
+    url = "http://%s:%d%s" % (args.host, args.port, PATHS.get(args.scenario, PATH))
     cmd = [args.wrk, "-t", str(threads), "-c", str(conns), "-d", "%gs" % args.duration,
-           "--latency", "-s", LUA, url, "--", args.flow, want_body.decode()]
-    log("%s: %s" % (args.target, " ".join(cmd[:-1]) + " '<expected body>'"))
+           "--latency", "-s", LUA, url, "--"] + lua_args
+    log("%s: %s" % (args.target, " ".join(cmd[:-len(lua_args)] + [lua_args[0], "..."])))
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -129,8 +244,8 @@ def run_wrk(args, conns, want_status, want_body):
     sock_errors = sock["connect"] + sock["read"] + sock["write"] + sock["timeout"]
     errors = responses - ok + sock_errors
     counts = ", ".join("%s: %d" % kv for kv in sorted(r["statuses"].items()))
-    verified = "wrk: %d/%d responses %d with body == pre-checked %d B (statuses {%s}" % (
-        ok, responses, want_status, len(want_body), counts)
+    verified = "wrk: %d/%d responses %d with the pre-checked body (statuses {%s}" % (
+        ok, responses, want_status, counts)
     if sock_errors:
         verified += "; socket errors connect %d read %d write %d timeout %d" % (
             sock["connect"], sock["read"], sock["write"], sock["timeout"])
@@ -153,8 +268,11 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--scenario", required=True, choices=sorted(DEFAULT_FLOWS))
-    ap.add_argument("--flow", help="flow name (default: bench_suspended, or bench_missing "
-                                   "for notfound)")
+    ap.add_argument("--flow", help="flow name (default: bench_suspended, bench_missing "
+                                   "for notfound, bench_described, bench_ondemand for start)")
+    ap.add_argument("--page", type=int, default=100, help="list: maxResults (1-100)")
+    ap.add_argument("--expect-file", help="describe: the expected body")
+    ap.add_argument("--body-file", help="churn: the CreateFlow body, flowName @NAME@")
     ap.add_argument("--conns", default="1,16,64", help="comma-separated connection counts")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     ap.add_argument("--threads", type=int, default=1, help="wrk threads (capped at conns)")
@@ -163,6 +281,12 @@ def main():
     ap.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
     args = ap.parse_args()
     args.flow = args.flow or DEFAULT_FLOWS[args.scenario]
+    if args.scenario == "describe" and not args.expect_file:
+        ap.error("describe needs --expect-file")
+    if args.scenario == "churn" and not args.body_file:
+        ap.error("churn needs --body-file")
+    if not 1 <= args.page <= 100:
+        ap.error("--page takes 1 to 100")
     try:
         conns = [int(c) for c in args.conns.split(",") if c.strip()]
     except ValueError:
@@ -170,10 +294,10 @@ def main():
     if not conns or min(conns) < 1 or args.duration <= 0:
         ap.error("--conns must be positive integers and --duration positive")
 
-    want_status, want_body, pre = precheck(args)
+    want_status, lua_args, pre = precheck(args)
     log("%s %s" % (args.target, pre))
     for c in conns:
-        row = run_wrk(args, c, want_status, want_body)
+        row = run_wrk(args, c, want_status, lua_args)
         row["verified"] = "%s; %s" % (pre, row["verified"])
         print(json.dumps(row), flush=True)
 

@@ -6,17 +6,24 @@ free port, drives it with the same driver as the others (h2load and grpcload for
 HTTP; see bench/FORMAT.md), stops it by PID, and writes every measurement as a JSON line to
 bench/results/run-<time>.jsonl plus a Markdown table (bench/results/run-<time>.md).
 
-usage: bench/run.py BUILD_DIR [--quick] [--only grpc,http,scale]
+The lifecycle suite measures DescribeFlow, ListFlows, StartFlow and a CreateFlow+DeleteFlow
+churn on both doors against limits that answer the same bytes: appflowd's replies are captured
+first (bench/lifecycle.py), then bench/canned_server and nginx serve them.
+
+usage: bench/run.py BUILD_DIR [--quick] [--only grpc,http,scale,lifecycle]
 """
 import argparse
 import json
 import os
+import platform
 import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+import lifecycle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -105,6 +112,10 @@ class Bench:
         self.levels = "1x1,4x32,16x64"
         self.duration = "3" if quick else "10"
         self.peer_duration = "3" if quick else "5"
+        # The lifecycle adds 32 runs: shorter ones keep `make bench` within a few minutes more.
+        self.life_duration = "2" if quick else "5"
+        self.life_levels = "1x1,4x32"
+        self.life_conns = "1,16"
 
     def add(self, rows, **extra):
         for r in rows:
@@ -120,23 +131,27 @@ class Bench:
             argv += ["--http-listen", "127.0.0.1:0", "--http-threads", "2"]
         return Server(argv, r" port=(\d+)(?: http=\S+ http_port=(\d+))?", "appflowd")
 
-    def canned(self, answer="ok"):
-        return Server([os.path.join(self.build, "bench", "canned_server"), "--listen",
-                       "127.0.0.1:0", "--threads", "2", "--answer", answer], r"port=(\d+)",
-                      "canned")
+    def canned(self, answer="ok", replies=None):
+        argv = [os.path.join(self.build, "bench", "canned_server"), "--listen", "127.0.0.1:0",
+                "--threads", "2", "--answer", answer]
+        for method, path in (replies or {}).items():
+            argv += ["--reply", f"{method}={path}"]
+        return Server(argv, r"port=(\d+)", "canned")
 
     def peer(self, script, seed, name):
         runner = PY if script.endswith(".py") else NODE
         return Server([runner, os.path.join(BENCH, "peers", script), "--port", "0", "--flows",
                        seed], r"port=(\d+)", name)
 
-    def nginx(self):
+    def nginx(self, locations=""):
         d = os.path.join(self.tmp, "nginx")
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(BENCH, "nginx.conf")) as f:
             conf = f.read()
         port = free_port()
         conf = conf.replace("@DIR@", d).replace("@PORT@", str(port))
+        # Only the placeholder line: the comments name it too.
+        conf = re.sub(r"(?m)^@LOCATIONS@$", lambda _: locations, conf)
         path = os.path.join(d, "nginx.conf")
         with open(path, "w") as f:
             f.write(conf)
@@ -151,13 +166,13 @@ class Bench:
 
     # ---- drivers ----
 
-    def h2load(self, target, port, scenario, levels=None, duration=None, flow=None):
+    def h2load(self, target, port, scenario, levels=None, duration=None, flow=None, extra=()):
         argv = [PY, os.path.join(BENCH, "grpc_h2load.py"), "--target", target, "--port", str(port),
                 "--scenario", scenario, "--levels", levels or self.levels,
                 "--duration", duration or self.duration]
         if flow:
             argv += ["--flow", flow]
-        self.add(run_driver(argv))
+        self.add(run_driver(argv + list(extra)))
 
     def mix(self, target, port, names=MIX_NAMES, scenario="mix", levels=None, duration=None):
         self.add(run_driver([
@@ -166,10 +181,21 @@ class Bench:
             "--levels", levels or self.levels, "--duration", duration or self.duration,
             "--names", names, "--scenario", scenario]))
 
-    def wrk(self, target, port, scenario, conns="1,16,64", duration=None):
+    def wrk(self, target, port, scenario, conns="1,16,64", duration=None, extra=()):
         self.add(run_driver([
             PY, os.path.join(BENCH, "http_wrk.py"), "--target", target, "--port", str(port),
-            "--scenario", scenario, "--conns", conns, "--duration", duration or self.duration]))
+            "--scenario", scenario, "--conns", conns, "--duration", duration or self.duration]
+            + list(extra)))
+
+    def grpcload(self, target, port, scenario, rpc, levels, extra):
+        """One grpcload run per level (the lifecycle's modes; bench/grpcload.c)."""
+        for level in levels.split(","):
+            conns, streams = level.split("x")
+            argv = [os.path.join(self.build, "bench", "grpcload"), "--target",
+                    f"127.0.0.1:{port}", "--conns", conns, "--streams", streams,
+                    "--duration", self.life_duration, "--rpc", rpc, "--label", target,
+                    "--scenario", scenario] + extra(level)
+            self.add(run_driver(argv))
 
     # ---- suites ----
 
@@ -219,6 +245,65 @@ class Bench:
         finally:
             srv.stop()
 
+    # ---- the lifecycle: appflowd first (its replies are captured), then the limits ----
+
+    def lifecycle_grpc(self, target, port, files):
+        run_id = f"{target.replace('-', '')}{int(time.time())}"
+        self.h2load(target, port, "describe", levels=self.life_levels,
+                    duration=self.life_duration,
+                    extra=["--rpc", "DescribeFlow", "--request-file", files["describe.req"],
+                           "--response-file", files["describe.grpc"]])
+        self.grpcload(target, port, "list", "list", self.life_levels,
+                      lambda lv: ["--page", str(lifecycle.PAGE)])
+        # A new clientToken per call, as the AWS SDKs send (StartFlow keeps 64 per flow).
+        self.grpcload(target, port, "start", "start", self.life_levels,
+                      lambda lv: ["--flow", lifecycle.ON_DEMAND,
+                                  "--names", f"tok_{run_id}_{lv}_:1000000000"])
+        self.grpcload(target, port, "churn", "churn", self.life_levels,
+                      lambda lv: ["--tail", files["create.tail"],
+                                  "--names", f"churn_{run_id}_{lv}_:1000000000"])
+
+    def lifecycle_http(self, target, port, files):
+        conns, dur = self.life_conns, self.life_duration
+        self.wrk(target, port, "describe", conns=conns, duration=dur,
+                 extra=["--flow", lifecycle.DESCRIBED, "--expect-file", files["describe.json"]])
+        self.wrk(target, port, "list", conns=conns, duration=dur,
+                 extra=["--page", str(lifecycle.PAGE)])
+        self.wrk(target, port, "start", conns=conns, duration=dur,
+                 extra=["--flow", lifecycle.ON_DEMAND])
+        self.wrk(target, port, "churn", conns=conns, duration=dur,
+                 extra=["--body-file", files["create-template.json"]])
+
+    def lifecycle(self, seed):
+        """DescribeFlow, ListFlows over the 10,000-flow seed, StartFlow and create+delete churn,
+        on both doors, each with a limit answering appflowd's own bytes."""
+        srv = self.appflowd(seed, http=True)
+        try:
+            lifecycle.create_flows(srv.http_port)
+            files = lifecycle.capture(srv.port, srv.http_port, self.tmp)
+            self.notes["describe_bytes"] = {"grpc": os.path.getsize(files["describe.grpc"]),
+                                            "http": os.path.getsize(files["describe.json"])}
+            self.notes["list_page_bytes"] = {"grpc": os.path.getsize(files["list.grpc"]),
+                                             "http": os.path.getsize(files["list.json"])}
+            self.lifecycle_grpc("appflowd", srv.port, files)
+            self.lifecycle_http("appflowd", srv.http_port, files)
+            self.notes["lifecycle_rss_kib"] = srv.rss_kib("VmRSS")
+        finally:
+            srv.stop()
+        replies = {"DescribeFlow": files["describe.grpc"], "ListFlows": files["list.grpc"],
+                   "StartFlow": files["start.grpc"], "CreateFlow": files["create.grpc"],
+                   "DeleteFlow": files["delete.grpc"]}
+        srv = self.canned(replies=replies)
+        try:
+            self.lifecycle_grpc("canned", srv.port, files)
+        finally:
+            srv.stop()
+        srv = self.nginx(lifecycle.nginx_locations(files))
+        try:
+            self.lifecycle_http("nginx", srv.port, files)
+        finally:
+            srv.stop()
+
     def scale(self):
         """RSS and start-up with 1,000,000 flows; throughput with 1M flows vs 10."""
         big = os.path.join(self.tmp, "flows-1m.json")
@@ -243,6 +328,37 @@ class Bench:
             self.mix("appflowd", srv.port, names="bench_:9", scenario="mix-10", levels="4x32")
         finally:
             srv.stop()
+
+
+def version(argv, pattern):
+    """The first match of pattern in a tool's version output, or None."""
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(pattern, out.stdout + out.stderr)
+    return m.group(1) if m else None
+
+
+def machine(build):
+    """Where and with what this run was measured, recorded beside its numbers."""
+    cpu = None
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return {"appflowd": version([os.path.join(build, "appflowd"), "--version"], r"(\S+ \S+)"),
+            "cpus": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kib / 2**20, 1),
+            "kernel": platform.release(),
+            "h2load": version(["h2load", "--version"], r"nghttp2/([\d.]+)"),
+            "wrk": version(["wrk", "-v"], r"wrk (?:debian/)?([\d.]+)"),
+            "nginx": version(["nginx", "-v"], r"nginx/([\d.]+)"),
+            "debian": {pkg: version(["dpkg-query", "-W", "-f=${Version}", pkg], r"(\S+)")
+                       for pkg in ("libgrpc-dev", "libmicrohttpd-dev", "libjansson-dev",
+                                   "libprotobuf-c-dev", "gcc-12")}}
 
 
 def free_port():
@@ -304,7 +420,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--quick", action="store_true", help="short runs, to check the harness")
-    ap.add_argument("--only", default="grpc,http,scale")
+    ap.add_argument("--only", default="grpc,http,lifecycle,scale")
     args = ap.parse_args()
     b = Bench(os.path.abspath(args.build), args.quick)
     seed = os.path.join(b.tmp, "flows-10k.json")
@@ -314,6 +430,8 @@ def main():
         b.grpc(seed)
     if "http" in suites:
         b.http(seed)
+    if "lifecycle" in suites:
+        b.lifecycle(seed)
     if "scale" in suites:
         b.scale()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -323,7 +441,8 @@ def main():
         for r in b.rows:
             f.write(json.dumps(r) + "\n")
         f.write(json.dumps({"notes": b.notes}) + "\n")
-    report = f"{table(b.rows)}\n\n{ratios(b.rows)}\n\nscale: {json.dumps(b.notes)}\n"
+    b.notes["machine"] = machine(b.build)
+    report = f"{table(b.rows)}\n\n{ratios(b.rows)}\n\nnotes: {json.dumps(b.notes)}\n"
     with open(base + ".md", "w") as f:
         f.write(report)
     print(report)

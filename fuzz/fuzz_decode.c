@@ -1,24 +1,125 @@
-/* The gRPC payload decoder (src/grpc/decode.h): every gRPC request's bytes, unauthenticated.
- * Input: byte 0 picks the message type, the rest is the payload. StopFlowRequest is the real
- * request; google.rpc.Status (repeated Any), ErrorInfo (a map) and BadRequest (repeated nested
- * messages) reach the nested-message walk StopFlowRequest alone never does.
+/* The gRPC payload decoder (src/grpc/decode.h) and, behind it, the service: every gRPC request's
+ * bytes, unauthenticated. Input: byte 0 (mod the number of types) picks the message type from
+ * `descs` (indices never change: new types are appended, so corpus files keep their type), the
+ * rest is the payload. The request of every RPC in af_flows_rpcs is there (the fuzzer stops
+ * at start-up if one is missing); google.rpc.Status (repeated Any), ErrorInfo (a map) and
+ * BadRequest (repeated nested messages) add walks the requests alone do not.
  *
- * Oracle, on success: no string field anywhere in the payload held a NUL or invalid UTF-8,
- * checked twice and apart from decode.c's walker: on the wire (where a NUL is still visible;
- * protobuf-c would cut the string there) and in the decoded message; and the message packed
- * again decodes again. On failure: an error with a message, and no message out. */
+ * Oracle for the decoder, on success: no string field anywhere in the payload held a NUL or
+ * invalid UTF-8, checked twice and apart from decode.c's walker: on the wire (where a NUL is
+ * still visible; protobuf-c would cut the string there) and in the decoded message; and the
+ * message packed again decodes again. On failure: an error with a message, and no message out.
+ *
+ * Oracle for the service, when a request decodes: it runs through the RPC's handler on a
+ * fresh service seeded with a few flows in each state (as the gRPC door would run it), and
+ * - an error is one of the AWS errors the AppFlow model lists for that operation (plus
+ *   ValidationException), with a message; InternalServerException never happens here;
+ * - a response packs and decodes again (strings a client can read);
+ * - af_table_count moves by exactly one on a successful create or delete, else not at all;
+ * - the same request again gives what the contract says: the same bytes for reads, for a
+ *   repeated client token and for stopping a suspended flow; ConflictException for a name
+ *   created without a token; ResourceNotFoundException for a deleted flow;
+ * - a created flow describes as it was given; ListFlows pages through exactly
+ *   af_table_count distinct flows afterwards. */
 #include "fuzz.h"
 
 #include "appflow/v1/appflow.pb-c.h"
+#include "flows/seed.h"
+#include "flows/service.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "grpc/decode.h"
 
 #include <string.h>
 
-static const ProtobufCMessageDescriptor *const descs[4] = {
-    &appflow__v1__stop_flow_request__descriptor, &google__rpc__status__descriptor,
-    &google__rpc__error_info__descriptor, &google__rpc__bad_request__descriptor};
+static const ProtobufCMessageDescriptor *const descs[] = {
+    &appflow__v1__stop_flow_request__descriptor,
+    &google__rpc__status__descriptor,
+    &google__rpc__error_info__descriptor,
+    &google__rpc__bad_request__descriptor,
+    &appflow__v1__create_flow_request__descriptor,
+    &appflow__v1__describe_flow_request__descriptor,
+    &appflow__v1__list_flows_request__descriptor,
+    &appflow__v1__start_flow_request__descriptor,
+    &appflow__v1__delete_flow_request__descriptor,
+    &appflow__v1__tag_resource_request__descriptor,
+    &appflow__v1__untag_resource_request__descriptor,
+    &appflow__v1__list_tags_for_resource_request__descriptor,
+};
+#define NDESCS (sizeof descs / sizeof descs[0])
+
+/* Each operation's errors in the AppFlow model (service-2.json "errors"), InternalServer left
+ * out; ValidationException is allowed everywhere, as AWS answers any bad member with it. */
+static const struct {
+  const char *rpc;
+  const char *errors[5];
+} allowed[] = {
+    {"CreateFlow",
+     {"ResourceNotFoundException", "ServiceQuotaExceededException", "ConflictException",
+      "AccessDeniedException"}},
+    {"DescribeFlow", {"ResourceNotFoundException"}},
+    {"ListFlows", {NULL}},
+    {"StartFlow",
+     {"ResourceNotFoundException", "ServiceQuotaExceededException", "ConflictException"}},
+    {"StopFlow",
+     {"ConflictException", "ResourceNotFoundException", "UnsupportedOperationException"}},
+    {"DeleteFlow", {"ResourceNotFoundException", "ConflictException"}},
+    {"TagResource", {"ResourceNotFoundException"}},
+    {"UntagResource", {"ResourceNotFoundException"}},
+    {"ListTagsForResource", {"ResourceNotFoundException"}},
+};
+
+/* A flow in every state and trigger the rules tell apart; names and ARNs are in the corpus. */
+static const char seed[] =
+    "[{\"flowName\": \"sched_active\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Active\","
+    " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"
+    " {\"flowName\": \"sched_suspended\", \"triggerType\": \"Scheduled\","
+    " \"flowStatus\": \"Suspended\"},"
+    " {\"flowName\": \"sched_draft\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Draft\"},"
+    " {\"flowName\": \"event_errored\", \"triggerType\": \"Event\", \"flowStatus\": \"Errored\"},"
+    " {\"flowName\": \"event_deprecated\", \"triggerType\": \"Event\","
+    " \"flowStatus\": \"Deprecated\"},"
+    " {\"flowName\": \"ondemand\", \"triggerType\": \"OnDemand\", \"flowStatus\": \"Active\","
+    " \"tags\": {\"env\": \"test\"}}]";
+
+static const af_rpc *rpc_named(const char *name) {
+  for (size_t i = 0; i < af_flows_rpc_count; i++)
+    if (strcmp(af_flows_rpcs[i].name, name) == 0)
+      return &af_flows_rpcs[i];
+  return NULL;
+}
+
+static const af_rpc *rpc_for(const ProtobufCMessageDescriptor *input) {
+  for (size_t i = 0; i < af_flows_rpc_count; i++)
+    if (af_flows_rpcs[i].input == input)
+      return &af_flows_rpcs[i];
+  return NULL;
+}
+
+static int allowed_row(const char *rpc) {
+  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+    if (strcmp(allowed[i].rpc, rpc) == 0)
+      return (int)i;
+  return -1;
+}
+
+/* A target that misses an RPC would pass while fuzzing nothing of it: refuse to start. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  for (size_t i = 0; i < af_flows_rpc_count; i++) {
+    size_t k = 0;
+    while (k < NDESCS && descs[k] != af_flows_rpcs[i].input)
+      k++;
+    if (k == NDESCS || allowed_row(af_flows_rpcs[i].name) < 0) {
+      fprintf(stderr, "fuzz_decode: add %s to descs and allowed\n", af_flows_rpcs[i].name);
+      abort();
+    }
+  }
+  CHECK(rpc_named("ListFlows") != NULL && rpc_named("DescribeFlow") != NULL);
+  return 0;
+}
 
 static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
   *v = 0;
@@ -88,10 +189,180 @@ static void check_msg(const ProtobufCMessage *m) {
   }
 }
 
+/* ---- the service ---- */
+
+/* The packed form, malloc'd, for comparing two responses byte for byte. */
+static uint8_t *pack(const ProtobufCMessage *m, size_t *len) {
+  *len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(*len ? *len : 1);
+  CHECK(buf != NULL && protobuf_c_message_pack(m, buf) == *len);
+  return buf;
+}
+
+static int same_bytes(const ProtobufCMessage *a, const ProtobufCMessage *b) {
+  size_t na, nb;
+  uint8_t *pa = pack(a, &na), *pb = pack(b, &nb);
+  int same = na == nb && memcmp(pa, pb, na) == 0;
+  free(pa);
+  free(pb);
+  return same;
+}
+
+/* One handler call as a door makes it, checking what every call must give. */
+static af_err call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req, af_arena *a,
+                   ProtobufCMessage **resp) {
+  *resp = af_arena_alloc(a, rpc->output->sizeof_message);
+  CHECK(*resp != NULL);
+  protobuf_c_message_init(rpc->output, *resp);
+  af_error err;
+  memset(&err, 0xAA, sizeof err);
+  af_err rc = rpc->handler(svc, req, *resp, a, &err);
+  if (rc == AF_OK) {
+    size_t n;
+    uint8_t *buf = pack(*resp, &n);
+    ProtobufCMessage *back;
+    CHECK(af_grpc_decode(rpc->output, buf, n, a, &back, &err) == AF_OK);
+    free(buf);
+    return rc;
+  }
+  CHECK(err.code == rc && memchr(err.message, 0, sizeof err.message) && err.message[0]);
+  const char *type = af_err_type(rc);
+  int row = allowed_row(rpc->name), ok = strcmp(type, "ValidationException") == 0;
+  for (size_t i = 0; i < 5 && allowed[row].errors[i] != NULL; i++)
+    ok |= strcmp(type, allowed[row].errors[i]) == 0;
+  if (!ok)
+    fprintf(stderr, "fuzz_decode: %s answered %s: %s\n", rpc->name, type, err.message);
+  CHECK(ok);
+  return rc;
+}
+
+static int str_eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+/* A flow CreateFlow accepted describes as it was given. */
+static void check_created(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
+                          const Appflow__V1__CreateFlowResponse *created, af_arena *a) {
+  Appflow__V1__DescribeFlowRequest dreq = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
+  dreq.flow_name = req->flow_name;
+  ProtobufCMessage *out;
+  CHECK(call(svc, rpc_named("DescribeFlow"), &dreq.base, a, &out) == AF_OK);
+  const Appflow__V1__DescribeFlowResponse *d = (const Appflow__V1__DescribeFlowResponse *)out;
+  CHECK(str_eq(d->flow_name, req->flow_name) && str_eq(d->flow_arn, created->flow_arn));
+  CHECK(str_eq(d->description, req->description) && str_eq(d->kms_arn, req->kms_arn));
+  CHECK(d->flow_status == created->flow_status);
+  CHECK(d->trigger_config != NULL && req->trigger_config != NULL &&
+        d->trigger_config->trigger_type == req->trigger_config->trigger_type);
+  CHECK(d->n_tasks == req->n_tasks);
+  CHECK(d->n_destination_flow_config_list == req->n_destination_flow_config_list);
+  CHECK(d->n_tags == req->n_tags);
+  for (size_t i = 0; i < req->n_tags; i++) {
+    size_t k = 0;
+    while (k < d->n_tags && !str_eq(d->tags[k]->key, req->tags[i]->key))
+      k++;
+    CHECK(k < d->n_tags && str_eq(d->tags[k]->value, req->tags[i]->value));
+  }
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ListFlows, page by page with a page size the input chose, yields every flow exactly once. */
+static void check_listing(af_flows *svc, int page) {
+  const af_rpc *list = rpc_named("ListFlows");
+  size_t total = af_table_count(af_flows_table(svc)), seen = 0;
+  char **names = calloc(total + 1, sizeof *names);
+  char token[4096] = "";
+  static af_arena a;
+  af_arena_init(&a);
+  do {
+    Appflow__V1__ListFlowsRequest req = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
+    req.max_results = page;
+    req.next_token = token;
+    ProtobufCMessage *out;
+    CHECK(call(svc, list, &req.base, &a, &out) == AF_OK);
+    const Appflow__V1__ListFlowsResponse *r = (const Appflow__V1__ListFlowsResponse *)out;
+    CHECK(r->n_flows <= (size_t)page && seen + r->n_flows <= total);
+    for (size_t i = 0; i < r->n_flows; i++)
+      CHECK((names[seen++] = strdup(r->flows[i]->flow_name)) != NULL);
+    CHECK(strlen(r->next_token) < sizeof token);
+    /* A token with nothing after it would loop: each page must bring a flow. */
+    CHECK(r->next_token[0] == '\0' || r->n_flows > 0);
+    strcpy(token, r->next_token);
+    af_arena_reset(&a);
+  } while (token[0] != '\0');
+  af_arena_destroy(&a);
+  CHECK(seen == total);
+  qsort(names, seen, sizeof *names, cmp_str);
+  for (size_t i = 1; i < seen; i++)
+    CHECK(strcmp(names[i - 1], names[i]) != 0);
+  for (size_t i = 0; i < seen; i++)
+    free(names[i]);
+  free(names);
+}
+
+/* The same request a second time, as a client's retry would send it. */
+static void check_repeat(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                         af_err first, const ProtobufCMessage *resp, af_arena *a) {
+  ProtobufCMessage *again;
+  size_t before = af_table_count(af_flows_table(svc));
+  af_err rc = call(svc, rpc, req, a, &again);
+  const char *name = rpc->name;
+  if (strcmp(name, "CreateFlow") == 0) {
+    const char *token = ((const Appflow__V1__CreateFlowRequest *)req)->client_token;
+    if (first == AF_OK && token != NULL && token[0] != '\0')
+      CHECK(rc == AF_OK && same_bytes(resp, again));
+    else if (first == AF_OK)
+      CHECK(rc == AF_ERR_NAME_TAKEN);
+    else
+      CHECK(rc == first);
+  } else if (strcmp(name, "StartFlow") == 0) {
+    const char *token = ((const Appflow__V1__StartFlowRequest *)req)->client_token;
+    CHECK((rc == AF_OK) == (first == AF_OK));
+    if (first == AF_OK && token != NULL && token[0] != '\0')
+      CHECK(same_bytes(resp, again));
+  } else if (strcmp(name, "DeleteFlow") == 0) {
+    if (first == AF_OK)
+      CHECK(rc == AF_ERR_RESOURCE_NOT_FOUND);
+  } else {
+    /* Reads, tagging and stopping are idempotent; reads and stops answer the same bytes. */
+    CHECK(rc == first);
+    if (rc == AF_OK && strcmp(name, "TagResource") != 0 && strcmp(name, "UntagResource") != 0)
+      CHECK(same_bytes(resp, again));
+  }
+  CHECK(af_table_count(af_flows_table(svc)) == before);
+}
+
+static void run_service(const ProtobufCMessage *req, uint8_t page, af_arena *a) {
+  const af_rpc *rpc = rpc_for(req->descriptor);
+  if (rpc == NULL)
+    return;
+  af_error e;
+  af_flows *svc = af_flows_new(&(af_flows_config){0}, &e);
+  CHECK(svc != NULL);
+  af_seed_error serr;
+  size_t seeded;
+  CHECK(af_seed_load_buffer(svc, seed, sizeof seed - 1, &seeded, &serr) == 0);
+  size_t before = af_table_count(af_flows_table(svc));
+  ProtobufCMessage *resp;
+  af_err rc = call(svc, rpc, req, a, &resp);
+  long delta = 0;
+  if (rc == AF_OK && strcmp(rpc->name, "CreateFlow") == 0)
+    delta = 1;
+  if (rc == AF_OK && strcmp(rpc->name, "DeleteFlow") == 0)
+    delta = -1;
+  CHECK((long)af_table_count(af_flows_table(svc)) == (long)before + delta);
+  if (delta == 1)
+    check_created(svc, (const Appflow__V1__CreateFlowRequest *)req,
+                  (const Appflow__V1__CreateFlowResponse *)resp, a);
+  check_repeat(svc, rpc, req, rc, resp, a);
+  check_listing(svc, 1 + page % 100);
+  af_flows_free(svc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
-  const ProtobufCMessageDescriptor *d = descs[data[0] & 3];
+  const ProtobufCMessageDescriptor *d = descs[data[0] % NDESCS];
   static af_arena arena;
   af_arena_init(&arena);
   af_error err;
@@ -105,12 +376,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(m != NULL && m->descriptor == d);
     check_wire(d, data + 1, data + size);
     check_msg(m);
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    CHECK(buf != NULL && protobuf_c_message_pack(m, buf) == n);
+    size_t n;
+    uint8_t *buf = pack(m, &n);
     ProtobufCMessage *again;
     CHECK(af_grpc_decode(d, buf, n, &arena, &again, &err) == AF_OK);
     free(buf);
+    /* The page size for the listing check comes from the input too, so small pages (many
+     * tokens) and whole-table pages both occur. */
+    run_service(m, data[size - 1], &arena);
   }
   af_arena_destroy(&arena);
   return 0;

@@ -2,14 +2,74 @@
  * parser that overreads. Input: the whole file, into a fresh service each run (the loader
  * fills a table, and a table carried over would turn every name into a duplicate).
  *
- * Oracle: success loads exactly *count flows; failure points at a line and column inside the
- * input (line 0 is only for I/O errors, which a buffer cannot have) with a NUL-terminated,
- * non-empty message. err starts as garbage so a field left unset shows. */
+ * Oracle: success loads exactly *count flows, and ListFlows, paged 7 at a time, then lists each
+ * of them exactly once (so what the loader stored is what the service serves, and a page
+ * boundary falls inside any table of more than 7); failure points at a line and column inside
+ * the input (line 0 is only for I/O errors, which a buffer cannot have) with a
+ * NUL-terminated, non-empty message. err starts as garbage so a field left unset shows. */
 #include "fuzz.h"
 
 #include "flows/seed.h"
 
 #include <string.h>
+
+#define PAGE 7
+
+static const af_rpc *list_flows;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  for (size_t i = 0; i < af_flows_rpc_count; i++)
+    if (strcmp(af_flows_rpcs[i].name, "ListFlows") == 0)
+      list_flows = &af_flows_rpcs[i];
+  CHECK(list_flows != NULL);
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One page into names[*seen..]; returns the next token (malloc'd, "" at the end). */
+static char *list_page(af_flows *svc, const char *token, char **names, size_t *seen, size_t total) {
+  static af_arena a;
+  af_arena_init(&a);
+  Appflow__V1__ListFlowsRequest req = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
+  req.max_results = PAGE;
+  req.next_token = (char *)token;
+  Appflow__V1__ListFlowsResponse resp = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  af_error err;
+  CHECK(list_flows->handler(svc, &req.base, &resp.base, &a, &err) == AF_OK);
+  CHECK(resp.n_flows <= PAGE && *seen + resp.n_flows <= total);
+  CHECK(resp.next_token[0] == '\0' || resp.n_flows > 0); /* else paging never ends */
+  for (size_t i = 0; i < resp.n_flows; i++)
+    CHECK((names[(*seen)++] = strdup(resp.flows[i]->flow_name)) != NULL);
+  char *next = strdup(resp.next_token);
+  CHECK(next != NULL);
+  af_arena_destroy(&a);
+  return next;
+}
+
+static void check_listing(af_flows *svc, size_t total) {
+  char **names = calloc(total + 1, sizeof *names), *token = strdup("");
+  size_t seen = 0;
+  CHECK(names != NULL && token != NULL);
+  do {
+    char *next = list_page(svc, token, names, &seen, total);
+    free(token);
+    token = next;
+  } while (token[0] != '\0');
+  free(token);
+  CHECK(seen == total);
+  qsort(names, seen, sizeof *names, cmp_str);
+  for (size_t i = 1; i < seen; i++)
+    CHECK(strcmp(names[i - 1], names[i]) != 0);
+  for (size_t i = 0; i < seen; i++)
+    free(names[i]);
+  free(names);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   af_error e;
@@ -22,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t loaded = af_table_count(af_flows_table(svc));
   if (rc == 0) {
     CHECK(count == loaded);
+    check_listing(svc, loaded);
   } else {
     CHECK(rc == -1);
     size_t lines = 1;

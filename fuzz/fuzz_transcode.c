@@ -1,22 +1,29 @@
 /* The AWS JSON transcoder (src/bridge/transcode.h): every REST-JSON body reaches it before any
- * rule runs. Input: byte 0 picks the message type, the rest is the JSON body. StopFlowRequest
- * is the real request; the google.rpc types add what it lacks (nested and repeated messages,
- * maps, bytes, int64, enums) so the generic walker is covered the same way.
+ * rule runs. Input: byte 0 minus '0' (mod the number of types) picks the message type from
+ * `descs`, the rest is the JSON body. Indices never change (new types are appended), so '0'
+ * is StopFlowRequest and '8' CreateFlowRequest in every corpus file. Every request and
+ * response of every RPC in af_flows_rpcs is there (the fuzzer stops at start-up if one is
+ * missing): their Structs, Timestamps, maps and enums; the google.rpc types add bytes, int64
+ * and repeated nested messages.
  *
  * Oracle: failures carry a message; a success writes back as JSON that jansson accepts, and
  * that JSON transcodes again to the same message and the same text (a lossy or asymmetric
- * mapping shows up as a mismatch). */
+ * mapping shows up as a mismatch). A request that parses also runs through its RPC's handler
+ * on a fresh service seeded with a few flows, as the AWS door runs it: an error must be one of
+ * error.h's rows with a message, and a response must write as JSON (what the door sends). */
 #include "fuzz.h"
 
 #include "appflow/v1/appflow.pb-c.h"
 #include "bridge/transcode.h"
+#include "flows/seed.h"
+#include "flows/service.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 
 #include <jansson.h>
 #include <string.h>
 
-static const ProtobufCMessageDescriptor *const descs[8] = {
+static const ProtobufCMessageDescriptor *const descs[] = {
     &appflow__v1__stop_flow_request__descriptor,
     &appflow__v1__stop_flow_response__descriptor,
     &google__rpc__status__descriptor,
@@ -25,7 +32,58 @@ static const ProtobufCMessageDescriptor *const descs[8] = {
     &google__rpc__retry_info__descriptor,
     &google__rpc__quota_failure__descriptor,
     &google__rpc__help__descriptor,
+    &appflow__v1__create_flow_request__descriptor,
+    &appflow__v1__create_flow_response__descriptor,
+    &appflow__v1__describe_flow_request__descriptor,
+    &appflow__v1__describe_flow_response__descriptor,
+    &appflow__v1__list_flows_request__descriptor,
+    &appflow__v1__list_flows_response__descriptor,
+    &appflow__v1__start_flow_request__descriptor,
+    &appflow__v1__start_flow_response__descriptor,
+    &appflow__v1__delete_flow_request__descriptor,
+    &appflow__v1__delete_flow_response__descriptor,
+    &appflow__v1__tag_resource_request__descriptor,
+    &appflow__v1__tag_resource_response__descriptor,
+    &appflow__v1__untag_resource_request__descriptor,
+    &appflow__v1__untag_resource_response__descriptor,
+    &appflow__v1__list_tags_for_resource_request__descriptor,
+    &appflow__v1__list_tags_for_resource_response__descriptor,
 };
+#define NDESCS (sizeof descs / sizeof descs[0])
+
+/* Flows in the states and triggers the rules tell apart (the same as fuzz_decode's). */
+static const char seed[] =
+    "[{\"flowName\": \"sched_active\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Active\","
+    " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"
+    " {\"flowName\": \"sched_suspended\", \"triggerType\": \"Scheduled\","
+    " \"flowStatus\": \"Suspended\"},"
+    " {\"flowName\": \"sched_draft\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Draft\"},"
+    " {\"flowName\": \"event_errored\", \"triggerType\": \"Event\", \"flowStatus\": \"Errored\"},"
+    " {\"flowName\": \"event_deprecated\", \"triggerType\": \"Event\","
+    " \"flowStatus\": \"Deprecated\"},"
+    " {\"flowName\": \"ondemand\", \"triggerType\": \"OnDemand\", \"flowStatus\": \"Active\","
+    " \"tags\": {\"env\": \"test\"}}]";
+
+static int known(const ProtobufCMessageDescriptor *d) {
+  for (size_t k = 0; k < NDESCS; k++)
+    if (descs[k] == d)
+      return 1;
+  return 0;
+}
+
+/* A target that misses an RPC would pass while fuzzing nothing of it: refuse to start. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  for (size_t i = 0; i < af_flows_rpc_count; i++) {
+    if (!known(af_flows_rpcs[i].input) || !known(af_flows_rpcs[i].output)) {
+      fprintf(stderr, "fuzz_transcode: add %s's messages to descs\n", af_flows_rpcs[i].name);
+      abort();
+    }
+  }
+  return 0;
+}
 
 /* The packed form, for comparing two messages field by field. malloc'd. */
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len) {
@@ -59,10 +117,69 @@ static void write_json(const ProtobufCMessage *m, af_arena *a, char **out, size_
   json_decref(j);
 }
 
+/* Whether the service may answer rc: one of error.h's rows, but never the doors' own refusals,
+ * nor InternalServer (no allocation fails here). A switch without default, so a new row is a
+ * compile error until it is placed. */
+static int service_error(af_err rc) {
+  switch (rc) {
+  case AF_ERR_VALIDATION:
+  case AF_ERR_UNSUPPORTED_OPERATION:
+  case AF_ERR_RESOURCE_NOT_FOUND:
+  case AF_ERR_CONFLICT:
+  case AF_ERR_NAME_TAKEN:
+  case AF_ERR_SERVICE_QUOTA_EXCEEDED:
+  case AF_ERR_ACCESS_DENIED:
+    return 1;
+  case AF_OK:
+  case AF_ERR_SERIALIZATION:
+  case AF_ERR_THROTTLING:
+  case AF_ERR_UNAVAILABLE:
+  case AF_ERR_UNKNOWN_OPERATION:
+  case AF_ERR_METHOD_NOT_ALLOWED:
+  case AF_ERR_REQUEST_TOO_LARGE:
+  case AF_ERR_MISSING_AUTHENTICATION_TOKEN:
+  case AF_ERR_INCOMPLETE_SIGNATURE:
+  case AF_ERR_UNRECOGNIZED_CLIENT:
+  case AF_ERR_INVALID_SIGNATURE:
+  case AF_ERR_INTERNAL_SERVER:
+    return 0;
+  }
+  return 0;
+}
+
+/* The request through its handler, as the AWS door runs it, on a fresh seeded service. */
+static void run_service(const ProtobufCMessage *req, af_arena *a) {
+  const af_rpc *rpc = NULL;
+  for (size_t i = 0; i < af_flows_rpc_count && rpc == NULL; i++)
+    if (af_flows_rpcs[i].input == req->descriptor)
+      rpc = &af_flows_rpcs[i];
+  if (rpc == NULL)
+    return;
+  af_error err;
+  af_flows *svc = af_flows_new(&(af_flows_config){0}, &err);
+  CHECK(svc != NULL);
+  af_seed_error serr;
+  CHECK(af_seed_load_buffer(svc, seed, sizeof seed - 1, NULL, &serr) == 0);
+  ProtobufCMessage *resp = af_arena_alloc(a, rpc->output->sizeof_message);
+  CHECK(resp != NULL);
+  protobuf_c_message_init(rpc->output, resp);
+  memset(&err, 0xAA, sizeof err);
+  af_err rc = rpc->handler(svc, req, resp, a, &err);
+  if (rc == AF_OK) {
+    char *out;
+    size_t n;
+    write_json(resp, a, &out, &n);
+  } else {
+    CHECK(err.code == rc && service_error(rc));
+    CHECK(memchr(err.message, 0, sizeof err.message) && err.message[0]);
+  }
+  af_flows_free(svc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
-  const ProtobufCMessageDescriptor *d = descs[data[0] & 7];
+  const ProtobufCMessageDescriptor *d = descs[(uint8_t)(data[0] - '0') % NDESCS];
   static af_arena arena;
   af_arena_init(&arena);
   ProtobufCMessage *m1, *m2;
@@ -77,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(p1 == p2 && memcmp(b1, b2, p1) == 0);
     free(b1);
     free(b2);
+    run_service(m1, &arena);
   }
   af_arena_destroy(&arena);
   return 0;

@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""The flow lifecycle's benchmark inputs: the flows it needs, the requests it sends, and the
+replies appflowd gives, captured so the limits (bench/canned_server, nginx) answer the same
+bytes. Used by bench/run.py; every function talks to a running appflowd over its two doors.
+
+Requests are written as AWS JSON (what the AWS door takes) and packed for gRPC with Python's
+protobuf from gen/appflow.protoset, so the two doors get the same flows.
+"""
+import datetime
+import http.client
+import json
+import os
+import re
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVICE = "/appflow.v1.AppFlowService/"
+DESCRIBED = "bench_described"  # a scheduled flow with every Struct member, ~1 KiB described
+ON_DEMAND = "bench_ondemand"  # StartFlow's target: each call records a run
+PAGE = 100  # ListFlows maxResults
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+# Connector settings in AWS's own shapes (SourceFlowConfig, DestinationFlowConfig, Task), as
+# a Salesforce-to-S3 flow made in the console carries them.
+SOURCE = {"connectorType": "Salesforce", "connectorProfileName": "salesforce-prod",
+          "sourceConnectorProperties": {"Salesforce": {
+              "object": "Account", "enableDynamicFieldUpdate": False,
+              "includeDeletedRecords": False}},
+          "incrementalPullConfig": {"datetimeTypeFieldName": "LastModifiedDate"}}
+DESTINATION = {"connectorType": "S3", "destinationConnectorProperties": {"S3": {
+    "bucketName": "appflow-bench-out", "bucketPrefix": "salesforce/accounts",
+    "s3OutputFormatConfig": {"fileType": "PARQUET", "prefixConfig": {
+        "prefixType": "PATH_AND_FILENAME", "prefixFormat": "DAY"},
+        "aggregationConfig": {"aggregationType": "SingleFile"}}}}}
+TASKS = [
+    {"sourceFields": ["Id", "Name", "Industry", "AnnualRevenue", "LastModifiedDate"],
+     "connectorOperator": {"Salesforce": "PROJECTION"}, "taskType": "Filter",
+     "taskProperties": {}},
+    {"sourceFields": ["Id"], "connectorOperator": {"Salesforce": "NO_OP"},
+     "destinationField": "Id", "taskType": "Map",
+     "taskProperties": {"DESTINATION_DATA_TYPE": "id", "SOURCE_DATA_TYPE": "id"}},
+    {"sourceFields": ["Name"], "connectorOperator": {"Salesforce": "NO_OP"},
+     "destinationField": "Name", "taskType": "Map",
+     "taskProperties": {"DESTINATION_DATA_TYPE": "string", "SOURCE_DATA_TYPE": "string"}},
+]
+
+
+def flow_body(name, trigger):
+    """A CreateFlow body (AWS JSON) for a Salesforce-to-S3 flow."""
+    body = {"flowName": name, "description": "Salesforce accounts to S3, hourly.",
+            "triggerConfig": trigger, "sourceFlowConfig": SOURCE,
+            "destinationFlowConfigList": [DESTINATION], "tasks": TASKS,
+            "tags": {"team": "data", "env": "bench"}}
+    return body
+
+
+def described_body():
+    return flow_body(DESCRIBED, {"triggerType": "Scheduled", "triggerProperties": {"Scheduled": {
+        "scheduleExpression": "rate(1hours)", "dataPullMode": "Incremental",
+        "scheduleStartTime": 1767225600, "timezone": "America/New_York"}}})
+
+
+def churn_body(name):
+    """What the churn creates: an on-demand flow, Active at once (so delete needs no force)."""
+    return flow_body(name, {"triggerType": "OnDemand"})
+
+
+# ---- protobuf from AWS JSON ----
+
+_POOL = None
+
+
+def _message(name):
+    global _POOL
+    if _POOL is None:
+        fds = descriptor_pb2.FileDescriptorSet()
+        with open(os.path.join(ROOT, "gen", "appflow.protoset"), "rb") as f:
+            fds.ParseFromString(f.read())
+        _POOL = descriptor_pool.DescriptorPool()
+        for fd in fds.file:
+            _POOL.Add(fd)
+    desc = _POOL.FindMessageTypeByName("appflow.v1." + name)
+    return message_factory.MessageFactory(_POOL).GetPrototype(desc)()
+
+
+def _snake_upper(s):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", s).upper()
+
+
+def to_proto(message, body):
+    """The AWS JSON body as packed protobuf: proto3's JSON differs from AWS's only in enum
+    spellings and timestamps (AWS: epoch seconds), which are converted here."""
+    b = json.loads(json.dumps(body))
+    tc = b.get("triggerConfig")
+    if tc:
+        tc["triggerType"] = "TRIGGER_TYPE_" + _snake_upper(tc["triggerType"])
+        sched = tc.get("triggerProperties", {}).get("Scheduled", {})
+        if "dataPullMode" in sched:
+            sched["dataPullMode"] = "DATA_PULL_MODE_" + _snake_upper(sched["dataPullMode"])
+        for key in ("scheduleStartTime", "scheduleEndTime", "firstExecutionFrom"):
+            if key in sched:
+                sched[key] = datetime.datetime.fromtimestamp(
+                    sched[key], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    m = _message(message)
+    json_format.ParseDict(b, m)
+    return m.SerializeToString()
+
+
+def string_field(number, text):
+    data = text.encode()
+    n, out = len(data), bytearray([number << 3 | 2])
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + data
+
+
+# ---- the two doors ----
+
+def http_call(port, method, path, body=None):
+    """(status, headers, body bytes) of one request to the AWS door."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def grpc_call(port, rpc, request):
+    """The reply bytes of one gRPC call (raises grpc.RpcError on a status other than OK)."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(SERVICE + rpc, request_serializer=lambda b: b,
+                                   response_deserializer=lambda b: b)
+        return call(request, timeout=30)
+
+
+def _ok(status, body, what):
+    if status != 200:
+        raise RuntimeError(f"{what}: HTTP {status}: {body[:300]!r}")
+    return body
+
+
+def create_flows(http_port):
+    """The flows the lifecycle rows act on (the 10,000 listed ones come from the seed file)."""
+    for what, body in (("described", described_body()), ("on-demand", churn_body(ON_DEMAND))):
+        status, _, reply = http_call(http_port, "POST", "/create-flow", body)
+        _ok(status, reply, f"create {what} flow")
+
+
+def capture(grpc_port, http_port, tmp):
+    """Every request body and reference reply the rows need, as files in tmp; returns their
+    paths by name. The replies are appflowd's own, so the limits answer the same bytes."""
+    files = {}
+
+    def put(name, data):
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        files[name] = path
+
+    put("describe.req", string_field(1, DESCRIBED))
+    put("describe.grpc", grpc_call(grpc_port, "DescribeFlow", string_field(1, DESCRIBED)))
+    put("list.grpc", grpc_call(grpc_port, "ListFlows", bytes([1 << 3, PAGE])))
+    put("start.grpc", grpc_call(grpc_port, "StartFlow",
+                                string_field(1, ON_DEMAND) + string_field(2, "bench-probe")))
+    # The churn's CreateFlow request minus its flow_name, which grpcload puts in front.
+    tail = to_proto("CreateFlowRequest", {k: v for k, v in churn_body("x").items()
+                                          if k != "flowName"})
+    put("create.tail", tail)
+    put("create.grpc", grpc_call(grpc_port, "CreateFlow", string_field(1, "bench_probe") + tail))
+    put("delete.grpc", grpc_call(grpc_port, "DeleteFlow", string_field(1, "bench_probe")))
+
+    status, _, body = http_call(http_port, "POST", "/describe-flow", {"flowName": DESCRIBED})
+    put("describe.json", _ok(status, body, "describe"))
+    status, _, body = http_call(http_port, "POST", "/list-flows", {"maxResults": PAGE})
+    put("list.json", _ok(status, body, "list"))
+    status, _, body = http_call(http_port, "POST", "/start-flow",
+                                {"flowName": ON_DEMAND, "clientToken": "bench-probe-http"})
+    put("start.json", _ok(status, body, "start"))
+    template = churn_body("@NAME@")
+    put("create-template.json", json.dumps(template, separators=(",", ":")).encode())
+    status, _, body = http_call(http_port, "POST", "/create-flow", churn_body("bench_probe"))
+    put("create.json", _ok(status, body, "create"))
+    status, _, body = http_call(http_port, "POST", "/delete-flow", {"flowName": "bench_probe"})
+    put("delete.json", _ok(status, body, "delete"))
+    return files
+
+
+# ---- nginx, answering the captured bodies ----
+
+CHUNK = 3000  # nginx refuses a config parameter over 4 KiB, escapes included
+
+
+def nginx_locations(files):
+    """nginx locations answering each lifecycle path with appflowd's captured body. A body over
+    CHUNK bytes is assembled from `set` variables, each under nginx's parameter limit."""
+    out = []
+    for path, name in (("/describe-flow", "describe.json"), ("/list-flows", "list.json"),
+                       ("/start-flow", "start.json"), ("/create-flow", "create.json"),
+                       ("/delete-flow", "delete.json")):
+        with open(files[name], "rb") as f:
+            text = f.read().decode()
+        if "$" in text:
+            raise RuntimeError(f"{name}: a '$' would be an nginx variable")
+        chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+        esc = [c.replace("\\", "\\\\").replace("'", "\\'") for c in chunks]
+        var = path.strip("/").replace("-", "_")
+        lines = [f"        location = {path} {{", "            default_type application/json;",
+                 "            add_header x-amzn-RequestId 00000000-0000-4000-8000-000000000000;"]
+        for i, c in enumerate(esc):
+            lines.append(f"            set ${var}_{i} '{c}';")
+        lines.append("            return 200 \"" + "".join(f"${{{var}_{i}}}"
+                                                        for i in range(len(esc))) + "\";")
+        lines.append("        }")
+        out.append("\n".join(lines))
+    return "\n".join(out)
