@@ -17,6 +17,9 @@ struct af_flows {
   const af_log *log;
   char region[64];
   char account[16];
+  char arn_prefix[128]; /* "arn:aws:appflow:{region}:{account}:flow/": ARNs are copied, not
+                           formatted, as ListFlows makes 100 per page */
+  size_t arn_prefix_len;
   af_clock clock;
   uint64_t token_key; /* checks ListFlows tokens we issued */
   uint64_t id_key[2]; /* with id_counter, makes execution ids */

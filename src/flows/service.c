@@ -76,6 +76,9 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   atomic_init(&svc->id_counter, 0);
   snprintf(svc->region, sizeof svc->region, "%s", region);
   snprintf(svc->account, sizeof svc->account, "%s", account);
+  int n = snprintf(svc->arn_prefix, sizeof svc->arn_prefix, "arn:aws:appflow:%s:%s:flow/",
+                   svc->region, svc->account);
+  svc->arn_prefix_len = n > 0 ? (size_t)n : 0;
   return svc;
 }
 
@@ -91,9 +94,15 @@ af_table *af_flows_table(af_flows *svc) { return svc->table; }
 int64_t af_flows_now_ms(const af_flows *svc) { return svc->clock.now_ms(svc->clock.ctx); }
 
 size_t af_flows_arn(const af_flows *svc, char *dst, size_t dstsz, const char *name, size_t len) {
-  int n = snprintf(dst, dstsz, "arn:aws:appflow:%s:%s:flow/%.*s", svc->region, svc->account,
-                   (int)len, name);
-  return n < 0 ? 0 : (size_t)n;
+  size_t p = svc->arn_prefix_len, n = p + len;
+  if (dstsz > 0) {
+    size_t head = p < dstsz - 1 ? p : dstsz - 1;
+    size_t tail = n < dstsz - 1 ? len : dstsz - 1 - head;
+    memcpy(dst, svc->arn_prefix, head);
+    memcpy(dst + head, name, tail);
+    dst[head + tail] = '\0';
+  }
+  return n;
 }
 
 af_err af_flows_oom(af_error *err) {
@@ -101,9 +110,11 @@ af_err af_flows_oom(af_error *err) {
 }
 
 char *af_flows_arn_dup(const af_flows *svc, af_arena *arena, const char *name, size_t len) {
-  char arn[AF_FLOW_NAME_MAX + 128];
-  size_t n = af_flows_arn(svc, arn, sizeof arn, name, len);
-  return af_arena_strndup(arena, arn, n);
+  size_t n = svc->arn_prefix_len + len;
+  char *arn = af_arena_alloc(arena, n + 1);
+  if (arn != NULL)
+    af_flows_arn(svc, arn, n + 1, name, len);
+  return arn;
 }
 
 Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms) {

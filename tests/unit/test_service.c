@@ -193,6 +193,25 @@ Test(arn, uses_configured_region_and_account) {
   af_flows_free(s);
 }
 
+/* Like snprintf: a short buffer gets what fits and a NUL, and the full length is returned. */
+Test(arn, truncates_like_snprintf) {
+  af_error err;
+  af_flows *s = af_flows_new(&(af_flows_config){0}, &err);
+  cr_assert_not_null(s);
+  const char *full = "arn:aws:appflow:us-east-1:000000000000:flow/name";
+  for (size_t cap = 0; cap <= strlen(full) + 1; cap++) {
+    char buf[64];
+    memset(buf, 'X', sizeof buf);
+    cr_expect_eq(af_flows_arn(s, buf, cap, "name", 4), strlen(full));
+    if (cap > 0) {
+      cr_expect_eq(strlen(buf), cap - 1, "cap %zu", cap);
+      cr_expect_eq(strncmp(buf, full, cap - 1), 0, "cap %zu: %s", cap, buf);
+    }
+    cr_expect_eq(buf[cap], 'X', "cap %zu: wrote past the end", cap);
+  }
+  af_flows_free(s);
+}
+
 Test(arn, rejects_bad_region_or_account) {
   af_error err;
   cr_expect_null(af_flows_new(&(af_flows_config){.region = "EU West"}, &err));
