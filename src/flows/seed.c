@@ -13,6 +13,7 @@
 #include "flows/validate.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Limits of the AWS model (FlowDescription, TagMap, TagKey, TagValue), in characters. */
 #define DESC_MAX 2048
@@ -88,6 +92,7 @@ typedef struct parser {
   const char *p, *end;
   af_table *table;  /* NULL in find mode, which only looks for a flow's first definition */
   int64_t now_ms;   /* every seeded flow's createdAt */
+  const char *kept; /* a mapped file: bytes from here on are still resident; else NULL */
   const char *find; /* find mode: the name looked for, and where it was first defined */
   size_t find_len;
   const char *found;
@@ -685,6 +690,23 @@ static int find_step(parser *ps) {
   return STOP;
 }
 
+/* Drop this much parsed text from memory at a time. */
+#define RELEASE_STEP ((size_t)8 << 20)
+
+/* With the seed file mapped, the text already parsed is dropped from memory as the table fills,
+ * so loading peaks at the table's size, not the table's plus the file's. The mapping is
+ * private and read-only, so a page dropped and touched again (an error's line and column are
+ * counted from the start) is read back from the file unchanged. */
+static void release_parsed(parser *ps) {
+  if (ps->kept == NULL || (size_t)(ps->p - ps->kept) < RELEASE_STEP)
+    return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t from = (uintptr_t)ps->kept & ~(page - 1), to = (uintptr_t)ps->p & ~(page - 1);
+  if (to > from)
+    madvise((void *)from, to - from, MADV_DONTNEED);
+  ps->kept = (const char *)to;
+}
+
 static int store(parser *ps) {
   flow_buf *f = ps->f;
   if (ps->table == NULL)
@@ -701,6 +723,7 @@ static int store(parser *ps) {
   af_err rc = af_table_insert(ps->table, &spec, &e);
   if (rc == AF_OK) {
     ps->count++;
+    release_parsed(ps);
     return 0;
   }
   if (rc == AF_ERR_NAME_TAKEN)
@@ -752,8 +775,8 @@ static int parse_array(parser *ps) {
   return expect_end(ps);
 }
 
-int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *count,
-                        af_seed_error *err) {
+static int load(af_flows *svc, const char *buf, size_t len, bool mapped, size_t *count,
+                af_seed_error *err) {
   af_seed_error ignored;
   if (err == NULL)
     err = &ignored;
@@ -771,6 +794,7 @@ int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *coun
                .end = buf + len,
                .table = af_flows_table(svc),
                .now_ms = af_flows_now_ms(svc),
+               .kept = mapped ? buf : NULL,
                .err = err};
   ps.f = malloc(sizeof *ps.f);
   if (ps.f == NULL) {
@@ -782,6 +806,11 @@ int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *coun
   if (count != NULL)
     *count = ps.count;
   return rc == 0 ? 0 : -1;
+}
+
+int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *count,
+                        af_seed_error *err) {
+  return load(svc, buf, len, false, count, err);
 }
 
 /* ---- files ---- */
@@ -800,6 +829,20 @@ int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_er
     err = &ignored;
   if (count != NULL)
     *count = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map != MAP_FAILED) {
+      int rc = load(svc, map, (size_t)st.st_size, true, count, err);
+      munmap(map, (size_t)st.st_size);
+      return rc;
+    }
+  } else if (fd >= 0) {
+    close(fd);
+  }
+  /* Not a regular file (a pipe, /dev/stdin), empty, or not mappable: read it whole. */
   char *buf = NULL;
   size_t len = 0;
   bool opened;

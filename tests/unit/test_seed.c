@@ -686,6 +686,39 @@ Test(seed, load_file) {
   af_flows_free(svc);
 }
 
+/* A file larger than what the loader drops from memory at a time (8 MiB): every flow loads,
+ * and an error after the dropped part still gets its line and column, and names the first
+ * definition of a repeated name, which lies in the dropped part. */
+Test(seed, large_file_loads_and_reports_positions_after_dropped_text) {
+  char path[] = "/tmp/test_seed_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  cr_assert_not_null(f);
+  enum { N = 150000 }; /* ~75 bytes each: ~11 MB */
+  fputs("[\n", f);
+  for (int i = 0; i < N; i++)
+    fprintf(f,
+            "{\"flowName\": \"flow_%06d\", \"triggerType\": \"Scheduled\", "
+            "\"flowStatus\": \"Active\"},\n",
+            i);
+  fputs("  {\"flowName\": \"flow_000001\", \"triggerType\": \"Event\", \"flowStatus\": "
+        "\"Active\"}\n]\n",
+        f);
+  fclose(f);
+  af_flows *svc = new_service();
+  af_seed_error err;
+  size_t count = 0;
+  int rc = af_seed_load_file(svc, path, &count, &err);
+  unlink(path);
+  cr_assert_eq(rc, -1);
+  cr_expect_eq(count, N);
+  cr_expect_eq(err.line, N + 2, "line %d", err.line);
+  cr_expect(strstr(err.message, "flow_000001") != NULL, "%s", err.message);
+  cr_expect(strstr(err.message, "line 3") != NULL, "names the first definition: %s", err.message);
+  af_flows_free(svc);
+}
+
 #ifndef AF_SOURCE_DIR
 #error "tests/CMakeLists.txt must define AF_SOURCE_DIR as the repository root for test_seed"
 #endif
