@@ -424,6 +424,14 @@ Test(transcode, timestamps) {
   cr_expect_eq(m->created_at->seconds, -2);
   cr_expect_eq(m->created_at->nanos, 500000000);
   cr_expect_str_eq(write_json(&a, m), "{\"createdAt\":-1.5}");
+  static const char *const exact[] = {"-0.5", "0.000000001", "-0.000000001", "-1", "10.1"};
+  for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+    char in[64], out[64];
+    snprintf(in, sizeof in, "{\"createdAt\":%s}", exact[i]);
+    m = parse(&a, EVERYTHING, in);
+    snprintf(out, sizeof out, "{\"createdAt\":%s}", exact[i]);
+    cr_expect_str_eq(write_json(&a, m), out);
+  }
   m = parse(&a, EVERYTHING, "{\"createdAt\":253402300799,\"times\":[-62135596800]}");
   cr_expect_eq(m->created_at->seconds, 253402300799LL);
   cr_expect_eq(m->times[0]->seconds, -62135596800LL);
