@@ -829,6 +829,9 @@ int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_er
     err = &ignored;
   if (count != NULL)
     *count = 0;
+  /* Mapped, so the parsed text can be dropped as it loads (see release_parsed). A file cut
+   * short while it loads would fault (SIGBUS): the seed is the operator's own file, read
+   * once at start-up, so that is left as the one way a seed can stop appflowd abruptly. */
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
