@@ -25,6 +25,8 @@
  *   (1.4, 1.5) refuses proto3 `optional`, so today only proto2 messages have them. */
 #include "bridge/transcode.h"
 
+#include "common/base64.h"
+
 #include "common/awsname.h"
 #include "common/utf8.h"
 
@@ -421,53 +423,6 @@ static af_err decode_string(decoder *d, const json_t *j, char **dst) {
 
 /* ---- reading: bytes ---- */
 
-static int b64_digit(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  return c == '/' ? 63 : -1;
-}
-
-/* One group of 4 characters into out; pad is the number of trailing '=' (0-2). Returns the
- * bytes written, or -1 for a character outside the alphabet or stray bits before padding. */
-static int b64_quad(const char *s, int pad, uint8_t *out) {
-  uint32_t q = 0;
-  for (int i = 0; i < 4; i++) {
-    int v = i < 4 - pad ? b64_digit((unsigned char)s[i]) : 0;
-    if (v < 0)
-      return -1;
-    q = q << 6 | (uint32_t)v;
-  }
-  if ((pad == 2 && (q & 0xffff) != 0) || (pad == 1 && (q & 0xff) != 0))
-    return -1;
-  out[0] = (uint8_t)(q >> 16);
-  out[1] = (uint8_t)(q >> 8);
-  out[2] = (uint8_t)q;
-  return 3 - pad;
-}
-
-/* Standard alphabet with '=' padding, strictly: the decoded length, or -1. */
-static long base64_decode(const char *s, size_t n, uint8_t *out) {
-  if (n % 4 != 0)
-    return -1;
-  long len = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    int pad = 0;
-    if (i + 4 == n && s[i + 3] == '=')
-      pad = s[i + 2] == '=' ? 2 : 1;
-    int got = b64_quad(s + i, pad, out + len);
-    if (got < 0)
-      return -1;
-    len += got;
-  }
-  return len;
-}
-
 static af_err decode_bytes(decoder *d, const json_t *j, ProtobufCBinaryData *dst) {
   if (!json_is_string(j))
     return wrong_type(d, "a base64 string", j);
@@ -475,7 +430,7 @@ static af_err decode_bytes(decoder *d, const json_t *j, ProtobufCBinaryData *dst
   uint8_t *out = af_arena_alloc(d->arena, n / 4 * 3 + 1);
   if (out == NULL)
     return no_memory(d->err);
-  long len = base64_decode(json_string_value(j), n, out);
+  long len = af_base64_decode(json_string_value(j), n, out, n / 4 * 3 + 1, AF_BASE64_STD);
   if (len < 0)
     return af_error_set(d->err, AF_ERR_SERIALIZATION,
                         "member %s must be base64 (standard alphabet, padded with =), but is not",
@@ -1084,27 +1039,12 @@ static void encode_string(encoder *e, const char *s, size_t n) {
   put_char(e, '"');
 }
 
-static void base64_encode(const uint8_t *in, size_t n, char *out) {
-  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < n; i += 3, out += 4) {
-    uint32_t q = (uint32_t)in[i] << 16;
-    if (i + 1 < n)
-      q |= (uint32_t)in[i + 1] << 8;
-    if (i + 2 < n)
-      q |= in[i + 2];
-    out[0] = abc[q >> 18];
-    out[1] = abc[(q >> 12) & 63];
-    out[2] = i + 1 < n ? abc[(q >> 6) & 63] : '=';
-    out[3] = i + 2 < n ? abc[q & 63] : '=';
-  }
-}
-
 static void encode_bytes(encoder *e, const ProtobufCBinaryData *b) {
-  size_t n = b->data != NULL ? b->len : 0, out = (n + 2) / 3 * 4;
+  size_t n = b->data != NULL ? b->len : 0, out = af_base64_encoded_len(n, AF_BASE64_STD);
   put_char(e, '"');
   if (!reserve(e, out))
     return;
-  base64_encode(b->data, n, e->buf + e->len);
+  af_base64_encode(b->data, n, e->buf + e->len, AF_BASE64_STD);
   e->len += out;
   put_char(e, '"');
 }

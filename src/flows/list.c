@@ -3,6 +3,7 @@
  * A ListFlows token is the last listed name and a keyed check, base64url-encoded: the table's
  * order is a function of names alone, so a token resumes at the right place however the table
  * changed since, and the check tells a garbled or foreign token from one we issued. */
+#include "common/base64.h"
 #include "common/hash.h"
 #include "flows/internal.h"
 #include "flows/validate.h"
@@ -14,54 +15,15 @@
 #define TOKEN_CHECK 8
 #define TOKEN_RAW_MAX (AF_FLOW_NAME_MAX + TOKEN_CHECK)
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* base64url without padding of src[0..n) into the arena; NULL when out of memory. */
-static char *encode_b64url(const uint8_t *src, size_t n, af_arena *arena) {
-  char *out = af_arena_alloc(arena, (n + 2) / 3 * 4 + 1), *o = out;
-  if (out == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)src[i] << 16 | (i + 1 < n ? (uint32_t)src[i + 1] << 8 : 0) |
-                 (i + 2 < n ? src[i + 2] : 0);
-    size_t chars = n - i >= 3 ? 4 : n - i + 1;
-    for (size_t k = 0; k < chars; k++)
-      *o++ = b64url[(v >> (18 - 6 * k)) & 63];
+/* base64url of src[0..n) into the arena, NUL-terminated; NULL when out of memory. */
+static char *encode_token(const uint8_t *src, size_t n, af_arena *arena) {
+  size_t len = af_base64_encoded_len(n, AF_BASE64_URL);
+  char *out = af_arena_alloc(arena, len + 1);
+  if (out != NULL) {
+    af_base64_encode(src, n, out, AF_BASE64_URL);
+    out[len] = '\0';
   }
-  *o = '\0';
   return out;
-}
-
-static int b64url_value(char c) {
-  const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-  return p != NULL ? (int)(p - b64url) : -1;
-}
-
-/* Decodes s into dst (room for cap bytes); -1 when s is not base64url or does not fit. */
-static long decode_b64url(const char *s, uint8_t *dst, size_t cap) {
-  size_t n = strlen(s), o = 0;
-  if (n % 4 == 1)
-    return -1;
-  for (size_t i = 0; i < n; i += 4) {
-    uint32_t v = 0;
-    size_t chars = n - i >= 4 ? 4 : n - i;
-    for (size_t k = 0; k < 4; k++) {
-      int d = k < chars ? b64url_value(s[i + k]) : 0;
-      if (d < 0)
-        return -1;
-      v = v << 6 | (uint32_t)d;
-    }
-    /* Bits a short final group does not use must be zero, or one token would have several
-     * spellings and a changed last character would pass. */
-    if (chars < 4 && (v & ((1u << (24 - 8 * (chars - 1))) - 1)) != 0)
-      return -1;
-    for (size_t k = 0; k + 1 < chars; k++) {
-      if (o >= cap)
-        return -1;
-      dst[o++] = (uint8_t)(v >> (16 - 8 * k));
-    }
-  }
-  return (long)o;
 }
 
 static void put_check(uint8_t *dst, uint64_t check) {
@@ -73,14 +35,14 @@ static char *make_token(const af_flows *svc, const char *name, size_t len, af_ar
   uint8_t raw[TOKEN_RAW_MAX];
   memcpy(raw, name, len);
   put_check(raw + len, af_hash64(svc->token_key, name, len));
-  return encode_b64url(raw, len + TOKEN_CHECK, arena);
+  return encode_token(raw, len + TOKEN_CHECK, arena);
 }
 
 /* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes). */
 static af_err read_token(const af_flows *svc, const char *token, char *name, size_t *len,
                          af_error *err) {
   uint8_t raw[TOKEN_RAW_MAX], check[TOKEN_CHECK];
-  long n = decode_b64url(token, raw, sizeof raw);
+  long n = af_base64_decode(token, strlen(token), raw, sizeof raw, AF_BASE64_URL);
   bool ok = n > TOKEN_CHECK;
   if (ok) {
     *len = (size_t)n - TOKEN_CHECK;
