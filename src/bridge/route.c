@@ -2,6 +2,7 @@
 
 #include "bridge/transcode.h"
 #include "common/hash.h"
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "common/uuid.h"
 
@@ -34,20 +35,10 @@ static const af_rpc *find_rpc(const char *name) {
 
 /* ---- percent-decoding ---- */
 
-static int hex_digit(unsigned char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The byte the %XX at s[i] (i < n, s[i] == '%') stands for; -1 when it is no escape. */
 static int escape_at(const char *s, size_t n, size_t i) {
-  int hi = i + 2 < n ? hex_digit((unsigned char)s[i + 1]) : -1;
-  int lo = hi >= 0 ? hex_digit((unsigned char)s[i + 2]) : -1;
+  int hi = i + 2 < n ? af_hex_value((unsigned char)s[i + 1]) : -1;
+  int lo = hi >= 0 ? af_hex_value((unsigned char)s[i + 2]) : -1;
   return lo >= 0 ? hi * 16 + lo : -1;
 }
 

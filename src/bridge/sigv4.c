@@ -3,6 +3,7 @@
 #include "bridge/sigv4.h"
 
 #include "common/file.h"
+#include "common/hex.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -386,19 +387,13 @@ static void put_canonical_uri(sink *s, const char *path) {
   free(seg);
 }
 
-static int hexval(char ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  ch = (char)tolower((unsigned char)ch);
-  return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* Decodes %XX escapes of p[0..n) into out (room for n bytes); returns the decoded length. */
 static size_t decode(const char *p, size_t n, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     int hi, lo;
-    if (p[i] == '%' && i + 2 < n && (hi = hexval(p[i + 1])) >= 0 && (lo = hexval(p[i + 2])) >= 0) {
+    if (p[i] == '%' && i + 2 < n && (hi = af_hex_value((unsigned char)p[i + 1])) >= 0 &&
+        (lo = af_hex_value((unsigned char)p[i + 2])) >= 0) {
       out[o++] = (char)(hi << 4 | lo);
       i += 2;
     } else {

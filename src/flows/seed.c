@@ -9,6 +9,7 @@
 #include "flows/seed.h"
 
 #include "common/file.h"
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "flows/validate.h"
 
@@ -194,16 +195,6 @@ static void skip_ws(parser *ps) {
 
 static int peek(const parser *ps) { return ps->p < ps->end ? (unsigned char)*ps->p : -1; }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static int fail_eof_in_string(parser *ps) {
   return fail(ps, ps->end, "unexpected end of file inside a string");
 }
@@ -214,7 +205,7 @@ static int read_hex4(parser *ps, const char *p, uint32_t *v) {
   for (int i = 2; i < 6; i++) {
     if (p + i >= ps->end)
       return fail_eof_in_string(ps);
-    int h = hex_value(p[i]);
+    int h = af_hex_value((unsigned char)p[i]);
     if (h < 0)
       return fail(ps, p, "invalid \\u escape: expected 4 hex digits after \\u");
     *v = *v << 4 | (uint32_t)h;
