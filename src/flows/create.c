@@ -123,13 +123,14 @@ static uint8_t *pack_definition(const Appflow__V1__CreateFlowRequest *req, af_ar
   return buf;
 }
 
-/* Tags as the table takes them; a key given twice (possible on gRPC) keeps its last value. */
+/* Tags as the table takes them; a key given twice (possible on gRPC) keeps its last value.
+ * *count is the distinct keys, or AF_TAGS_MAX + 1 once there are more than the limit. */
 static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size_t n,
                        af_arena *arena, size_t *count) {
   af_tag *tags = af_arena_alloc(arena, (n ? n : 1) * sizeof *tags);
   *count = 0;
-  for (size_t i = 0; tags != NULL && i < n; i++) {
-    size_t j = 0;
+  for (size_t i = 0; tags != NULL && i < n && *count <= AF_TAGS_MAX; i++) {
+    size_t j = 0; /* past the limit the request is refused: stop, keeping this O(n * 50) */
     while (j < *count && strcmp(tags[j].key, e[i]->key) != 0)
       j++;
     tags[j] = (af_tag){e[i]->key, e[i]->value ? e[i]->value : ""};
@@ -175,11 +176,13 @@ af_err af_flows_create_flow(af_flows *svc, const Appflow__V1__CreateFlowRequest 
   size_t def_len, ntags;
   /* Tags first: a key repeated (possible on gRPC) keeps its last value, in the given order. */
   af_tag *tags = tags_of(req->tags, req->n_tags, arena, &ntags);
-  uint8_t *def = pack_definition(req, arena, &def_len);
-  if (def == NULL || tags == NULL)
+  if (tags == NULL)
     return af_flows_oom(err);
-  if ((rc = af_check_count("tags", ntags, AF_TAGS_MAX, err)) != AF_OK) /* distinct keys */
-    return rc;
+  if (ntags > AF_TAGS_MAX) /* counted in distinct keys; the message gives the entries sent */
+    return af_check_count("tags", req->n_tags, AF_TAGS_MAX, err);
+  uint8_t *def = pack_definition(req, arena, &def_len);
+  if (def == NULL)
+    return af_flows_oom(err);
   Appflow__V1__TriggerType trigger = req->trigger_config->trigger_type;
   Appflow__V1__FlowStatus status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
   size_t len = strlen(req->flow_name);

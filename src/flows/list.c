@@ -142,34 +142,14 @@ af_err af_flows_list_flows(af_flows *svc, const Appflow__V1__ListFlowsRequest *r
 
 /* ---- tags ----------------------------------------------------------------------------- */
 
-/* The flow name in one of this server's flow ARNs; AF_ERR_RESOURCE_NOT_FOUND for any other
- * well-formed ARN. */
-static af_err flow_of_arn(const af_flows *svc, const char *arn, const char **name, size_t *len,
-                          af_error *err) {
-  af_err rc = af_check_resource_arn("resourceArn", arn, err);
-  if (rc != AF_OK)
-    return rc;
-  char prefix[128];
-  size_t n = af_flows_arn(svc, prefix, sizeof prefix, "", 0);
-  if (strncmp(arn, prefix, n) == 0 &&
-      af_check_name("resourceArn", arn + n, strlen(arn + n), err) == AF_OK) {
-    *name = arn + n;
-    *len = strlen(*name);
-    return AF_OK;
-  }
-  char esc[600];
-  return af_error_set(err, AF_ERR_RESOURCE_NOT_FOUND, "Resource %s does not exist",
-                      af_escape(esc, sizeof esc, arn, strlen(arn)));
-}
-
-/* Runs fn on the flow an ARN names; an unknown flow is reported by its ARN. */
+/* Runs fn on the flow a (validated) ARN names. Any ARN that is not one of this server's flow
+ * ARNs names no flow here, so it and an unknown flow are both reported by the ARN. */
 static af_err with_flow_of_arn(af_flows *svc, const char *arn, af_table_update_fn fn, void *ctx,
                                af_error *err) {
-  const char *name = NULL;
-  size_t len = 0;
-  af_err rc = flow_of_arn(svc, arn, &name, &len, err);
-  if (rc == AF_OK)
-    rc = af_table_update(svc->table, name, len, fn, ctx, err);
+  size_t p = svc->arn_prefix_len;
+  af_err rc = AF_ERR_RESOURCE_NOT_FOUND;
+  if (strncmp(arn, svc->arn_prefix, p) == 0)
+    rc = af_table_update(svc->table, arn + p, strlen(arn + p), fn, ctx, err);
   if (rc == AF_ERR_RESOURCE_NOT_FOUND) {
     char esc[600];
     af_error_set(err, rc, "Resource %s does not exist",
@@ -279,6 +259,9 @@ static af_err list_tags_locked(af_flow *f, void *ctx, af_error *err) {
 af_err af_flows_list_tags(af_flows *svc, const Appflow__V1__ListTagsForResourceRequest *req,
                           Appflow__V1__ListTagsForResourceResponse *resp, af_arena *arena,
                           af_error *err) {
+  af_err rc = af_check_resource_arn("resourceArn", req->resource_arn, err);
+  if (rc != AF_OK)
+    return rc;
   struct list_tags_ctx c = {arena, resp};
   return with_flow_of_arn(svc, req->resource_arn, list_tags_locked, &c, err);
 }

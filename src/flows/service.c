@@ -190,6 +190,14 @@ static void log_change(const af_flows *svc, const char *name, uint8_t before, ui
 
 static bool scheduled_or_event(const af_flow *f) { return f->trigger != TRIGGER(ON_DEMAND); }
 
+/* ConflictException for a transition f's status does not allow: "Flow x is in Draft state and
+ * cannot be <what>". */
+static af_err wrong_state(const af_flow *f, const char *what, af_error *err) {
+  char aws[32];
+  return af_error_set(err, AF_ERR_CONFLICT, "Flow %s is in %s state and cannot be %s", f->name,
+                      af_flows_status_aws(f->status, aws, sizeof aws), what);
+}
+
 /* ---- StopFlow ------------------------------------------------------------------------- */
 
 /* The StopFlow state machine, run under the flow's shard lock. */
@@ -223,11 +231,7 @@ static af_err stop_locked(af_flow *f, void *ctx, af_error *err) {
   case _APPFLOW__V1__FLOW_STATUS_IS_INT_SIZE:
     break;
   }
-  char aws[32];
-  return af_error_set(err, AF_ERR_CONFLICT,
-                      "Flow %s is in %s state and cannot be stopped: only Active or Errored "
-                      "flows can be",
-                      f->name, af_flows_status_aws(f->status, aws, sizeof aws));
+  return wrong_state(f, "stopped: only Active or Errored flows can be", err);
 }
 
 af_err af_flows_stop_flow(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
@@ -327,9 +331,7 @@ static af_err start_status(const af_flow *f, uint8_t *next, af_error *err) {
   case _APPFLOW__V1__FLOW_STATUS_IS_INT_SIZE:
     break;
   }
-  char aws[32];
-  return af_error_set(err, AF_ERR_CONFLICT, "Flow %s is in %s state and cannot be started", f->name,
-                      af_flows_status_aws(f->status, aws, sizeof aws));
+  return wrong_state(f, "started", err);
 }
 
 static af_err start_locked(af_flow *f, void *ctx, af_error *err) {
