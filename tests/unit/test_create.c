@@ -6,6 +6,7 @@
 #include "flows/validate.h"
 
 #include "budget_alloc.h"
+#include "struct_build.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@ static void setup(void) {
   svc = af_flows_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &err);
   cr_assert_not_null(svc, "%s", err.message);
   af_arena_init(&arena);
+  build_arena = &arena;
 }
 
 static void teardown(void) {
@@ -46,90 +48,17 @@ TestSuite(create, .init = setup, .fini = teardown);
 
 /* ---- building requests in the arena ---- */
 
-static void *alloc(size_t size) {
-  void *p = af_arena_alloc(&arena, size);
-  cr_assert_not_null(p);
-  memset(p, 0, size);
-  return p;
-}
-
-static Google__Protobuf__Value *value(Google__Protobuf__Value__KindCase kind) {
-  Google__Protobuf__Value *v = alloc(sizeof *v);
-  google__protobuf__value__init(v);
-  v->kind_case = kind;
-  return v;
-}
-
-static Google__Protobuf__Value *str(const char *s) {
-  Google__Protobuf__Value *v = value(GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE);
-  v->string_value = (char *)s;
-  return v;
-}
-
-static Google__Protobuf__Value *num(double d) {
-  Google__Protobuf__Value *v = value(GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE);
-  v->number_value = d;
-  return v;
-}
-
-static Google__Protobuf__Value *boolean(bool b) {
-  Google__Protobuf__Value *v = value(GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE);
-  v->bool_value = b;
-  return v;
-}
-
-/* A Struct of (key, Value *) pairs ending with NULL. */
-static Google__Protobuf__Struct *obj(const char *k, ...) {
-  Google__Protobuf__Struct *s = alloc(sizeof *s);
-  google__protobuf__struct__init(s);
-  s->fields = alloc(16 * sizeof *s->fields);
-  va_list ap;
-  va_start(ap, k);
-  for (; k != NULL; k = va_arg(ap, const char *)) {
-    cr_assert_lt(s->n_fields, 16);
-    Google__Protobuf__Struct__FieldsEntry *e = alloc(sizeof *e);
-    google__protobuf__struct__fields_entry__init(e);
-    e->key = (char *)k;
-    e->value = va_arg(ap, Google__Protobuf__Value *);
-    s->fields[s->n_fields++] = e;
-  }
-  va_end(ap);
-  return s;
-}
-
-static Google__Protobuf__Value *objv(Google__Protobuf__Struct *s) {
-  Google__Protobuf__Value *v = value(GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE);
-  v->struct_value = s;
-  return v;
-}
-
-/* A list of Values ending with NULL. */
-static Google__Protobuf__Value *list(Google__Protobuf__Value *first, ...) {
-  Google__Protobuf__Value *v = value(GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE);
-  v->list_value = alloc(sizeof *v->list_value);
-  google__protobuf__list_value__init(v->list_value);
-  v->list_value->values = alloc(16 * sizeof *v->list_value->values);
-  va_list ap;
-  va_start(ap, first);
-  for (Google__Protobuf__Value *e = first; e != NULL; e = va_arg(ap, Google__Protobuf__Value *)) {
-    cr_assert_lt(v->list_value->n_values, 16);
-    v->list_value->values[v->list_value->n_values++] = e;
-  }
-  va_end(ap);
-  return v;
-}
-
 static Google__Protobuf__Timestamp *timestamp(int64_t seconds) {
-  Google__Protobuf__Timestamp *t = alloc(sizeof *t);
+  Google__Protobuf__Timestamp *t = build_alloc(sizeof *t);
   google__protobuf__timestamp__init(t);
   t->seconds = seconds;
   return t;
 }
 
 static Appflow__V1__CreateFlowRequest__TagsEntry **tags_of(size_t n, const char *const *kv) {
-  Appflow__V1__CreateFlowRequest__TagsEntry **v = alloc((n ? n : 1) * sizeof *v);
+  Appflow__V1__CreateFlowRequest__TagsEntry **v = build_alloc((n ? n : 1) * sizeof *v);
   for (size_t i = 0; i < n; i++) {
-    v[i] = alloc(sizeof *v[i]);
+    v[i] = build_alloc(sizeof *v[i]);
     appflow__v1__create_flow_request__tags_entry__init(v[i]);
     v[i]->key = (char *)kv[2 * i];
     v[i]->value = (char *)kv[2 * i + 1];
@@ -139,16 +68,16 @@ static Appflow__V1__CreateFlowRequest__TagsEntry **tags_of(size_t n, const char 
 
 /* Salesforce to S3 with one task: the smallest valid request with a trigger of this type. */
 static Appflow__V1__CreateFlowRequest *minimal(const char *name, Appflow__V1__TriggerType trigger) {
-  Appflow__V1__CreateFlowRequest *r = alloc(sizeof *r);
+  Appflow__V1__CreateFlowRequest *r = build_alloc(sizeof *r);
   appflow__v1__create_flow_request__init(r);
   r->flow_name = (char *)name;
-  r->trigger_config = alloc(sizeof *r->trigger_config);
+  r->trigger_config = build_alloc(sizeof *r->trigger_config);
   appflow__v1__trigger_config__init(r->trigger_config);
   r->trigger_config->trigger_type = trigger;
   if (trigger == T(SCHEDULED)) {
-    Appflow__V1__TriggerProperties *tp = alloc(sizeof *tp);
+    Appflow__V1__TriggerProperties *tp = build_alloc(sizeof *tp);
     appflow__v1__trigger_properties__init(tp);
-    tp->scheduled = alloc(sizeof *tp->scheduled);
+    tp->scheduled = build_alloc(sizeof *tp->scheduled);
     appflow__v1__scheduled_trigger_properties__init(tp->scheduled);
     tp->scheduled->schedule_expression = "rate(1hours)";
     r->trigger_config->trigger_properties = tp;
@@ -157,12 +86,12 @@ static Appflow__V1__CreateFlowRequest *minimal(const char *name, Appflow__V1__Tr
       obj("connectorType", str("Salesforce"), "sourceConnectorProperties",
           objv(obj("Salesforce", objv(obj("object", str("Account"), NULL)), NULL)), NULL);
   r->n_destination_flow_config_list = 1;
-  r->destination_flow_config_list = alloc(sizeof(Google__Protobuf__Struct *));
+  r->destination_flow_config_list = build_alloc(sizeof(Google__Protobuf__Struct *));
   r->destination_flow_config_list[0] =
       obj("connectorType", str("S3"), "destinationConnectorProperties",
           objv(obj("S3", objv(obj("bucketName", str("bucket"), NULL)), NULL)), NULL);
   r->n_tasks = 1;
-  r->tasks = alloc(sizeof(Google__Protobuf__Struct *));
+  r->tasks = build_alloc(sizeof(Google__Protobuf__Struct *));
   r->tasks[0] = obj("sourceFields", list(str("Id"), NULL), "taskType", str("Map"), NULL);
   return r;
 }
@@ -191,7 +120,7 @@ static Appflow__V1__CreateFlowRequest *full(const char *name) {
           "incrementalPullConfig",
           objv(obj("datetimeTypeFieldName", str("LastModifiedDate"), NULL)), NULL);
   r->n_destination_flow_config_list = 2;
-  r->destination_flow_config_list = alloc(2 * sizeof(Google__Protobuf__Struct *));
+  r->destination_flow_config_list = build_alloc(2 * sizeof(Google__Protobuf__Struct *));
   r->destination_flow_config_list[0] = obj(
       "connectorType", str("S3"), "destinationConnectorProperties",
       objv(obj("S3",
@@ -203,7 +132,7 @@ static Appflow__V1__CreateFlowRequest *full(const char *name) {
       obj("connectorType", str("EventBridge"), "destinationConnectorProperties",
           objv(obj("EventBridge", objv(obj("object", str("bus"), NULL)), NULL)), NULL);
   r->n_tasks = 2;
-  r->tasks = alloc(2 * sizeof(Google__Protobuf__Struct *));
+  r->tasks = build_alloc(2 * sizeof(Google__Protobuf__Struct *));
   r->tasks[0] = obj("sourceFields", list(str("Id"), str("Name"), NULL), "connectorOperator",
                     objv(obj("Salesforce", str("PROJECTION"), NULL)), "taskType", str("Filter"),
                     "taskProperties", objv(obj(NULL)), NULL);
@@ -276,7 +205,7 @@ static void expect_same(const ProtobufCMessage *got, const ProtobufCMessage *wan
   cr_expect_eq(n, m, "%s: %zu bytes, want %zu", what, n, m);
   if (n != m)
     return;
-  uint8_t *a = alloc(n + 1), *b = alloc(m + 1);
+  uint8_t *a = build_alloc(n + 1), *b = build_alloc(m + 1);
   protobuf_c_message_pack(got, a);
   protobuf_c_message_pack(want, b);
   cr_expect(memcmp(a, b, n) == 0, "%s differs", what);

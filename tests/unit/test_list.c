@@ -3,6 +3,8 @@
  * UntagResource and ListTagsForResource. */
 #include "flows/service.h"
 
+#include "struct_build.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sched.h>
@@ -451,55 +453,6 @@ Test(list, paging_while_others_insert_and_delete) {
 
 static af_arena build; /* requests of the FlowDefinition test */
 
-static void *alloc(size_t size) {
-  void *p = af_arena_alloc(&build, size);
-  cr_assert_not_null(p);
-  return p;
-}
-
-static Google__Protobuf__Value *str(const char *s) {
-  Google__Protobuf__Value *v = alloc(sizeof *v);
-  google__protobuf__value__init(v);
-  v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-  v->string_value = (char *)s;
-  return v;
-}
-
-/* A Struct of (key, Value *) pairs ending with NULL. */
-static Google__Protobuf__Struct *obj(const char *k, ...) {
-  Google__Protobuf__Struct *s = alloc(sizeof *s);
-  google__protobuf__struct__init(s);
-  s->fields = alloc(8 * sizeof *s->fields);
-  va_list ap;
-  va_start(ap, k);
-  for (; k != NULL; k = va_arg(ap, const char *)) {
-    Google__Protobuf__Struct__FieldsEntry *e = alloc(sizeof *e);
-    google__protobuf__struct__fields_entry__init(e);
-    e->key = (char *)k;
-    e->value = va_arg(ap, Google__Protobuf__Value *);
-    s->fields[s->n_fields++] = e;
-  }
-  va_end(ap);
-  return s;
-}
-
-static Google__Protobuf__Value *objv(Google__Protobuf__Struct *s) {
-  Google__Protobuf__Value *v = alloc(sizeof *v);
-  google__protobuf__value__init(v);
-  v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
-  v->struct_value = s;
-  return v;
-}
-
-static Google__Protobuf__Value *empty_list(void) {
-  Google__Protobuf__Value *v = alloc(sizeof *v);
-  google__protobuf__value__init(v);
-  v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE;
-  v->list_value = alloc(sizeof *v->list_value);
-  google__protobuf__list_value__init(v->list_value);
-  return v;
-}
-
 static Google__Protobuf__Struct *connector(const char *type, const char *properties) {
   return obj("connectorType", str(type), properties, objv(obj(NULL)), NULL);
 }
@@ -521,11 +474,11 @@ static void create(const char *name, Appflow__V1__TriggerType trigger, const cha
   r.trigger_config = &tc;
   r.source_flow_config = connector(source, "sourceConnectorProperties");
   r.n_destination_flow_config_list = ndest;
-  r.destination_flow_config_list = alloc(ndest * sizeof(Google__Protobuf__Struct *));
+  r.destination_flow_config_list = build_alloc(ndest * sizeof(Google__Protobuf__Struct *));
   for (size_t i = 0; i < ndest; i++)
     r.destination_flow_config_list[i] =
         connector(destinations[i], "destinationConnectorProperties");
-  Google__Protobuf__Struct *task = obj("sourceFields", empty_list(), "taskType", str("Map"), NULL);
+  Google__Protobuf__Struct *task = obj("sourceFields", list(NULL), "taskType", str("Map"), NULL);
   r.n_tasks = 1;
   r.tasks = &task;
   Appflow__V1__CreateFlowRequest__TagsEntry entries[8], *ptrs[8];
@@ -547,7 +500,7 @@ static void create(const char *name, Appflow__V1__TriggerType trigger, const cha
 static Appflow__V1__StartFlowResponse *start(const char *name) {
   Appflow__V1__StartFlowRequest req = APPFLOW__V1__START_FLOW_REQUEST__INIT;
   req.flow_name = (char *)name;
-  Appflow__V1__StartFlowResponse *resp = alloc(sizeof *resp);
+  Appflow__V1__StartFlowResponse *resp = build_alloc(sizeof *resp);
   appflow__v1__start_flow_response__init(resp);
   af_error err;
   cr_assert_eq(af_flows_start_flow(svc, &req, resp, &build, &err), AF_OK, "%s", err.message);
@@ -582,6 +535,7 @@ static bool empty(const char *s) { return s == NULL || *s == '\0'; }
 
 Test(list, flow_definitions) {
   af_arena_init(&build);
+  build_arena = &build;
   static const char *const s3_eb[] = {"S3", "EventBridge"}, *const snow[] = {"Snowflake"};
   static const char *const tags[] = {"team", "data", "env", "prod"};
   create("sched", T(SCHEDULED), "Salesforce", s3_eb, 2, "Accounts nightly", tags, 2);

@@ -2,6 +2,8 @@
  * AWS's wording and the member named. Patterns are followed literally, as Java reads them. */
 #include "flows/validate.h"
 
+#include "struct_build.h"
+
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -383,105 +385,30 @@ Test(trigger, offset_threshold_and_timezone) {
 
 /* ---- connector configurations and tasks (google.protobuf.Struct) ---- */
 
-static Google__Protobuf__Value values[16];
-static Google__Protobuf__Struct__FieldsEntry entries[16], *entry_ptrs[16];
-static Google__Protobuf__Struct structs[4];
-static size_t nvalues, nentries;
+static af_arena build;
 
-static Google__Protobuf__Value *new_value(Google__Protobuf__Value__KindCase kind) {
-  cr_assert_lt(nvalues, 16);
-  Google__Protobuf__Value *v = &values[nvalues++];
-  google__protobuf__value__init(v);
-  v->kind_case = kind;
-  return v;
+static void build_start(void) {
+  af_arena_init(&build);
+  build_arena = &build;
 }
 
-static Google__Protobuf__Value *str(const char *s) {
-  Google__Protobuf__Value *v = new_value(GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE);
-  v->string_value = (char *)s;
-  return v;
-}
+static void build_end(void) { af_arena_destroy(&build); }
 
-static Google__Protobuf__Value *num(double d) {
-  Google__Protobuf__Value *v = new_value(GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE);
-  v->number_value = d;
-  return v;
-}
-
-static Google__Protobuf__Value *null_value(void) {
-  return new_value(GOOGLE__PROTOBUF__VALUE__KIND_NULL_VALUE);
-}
-
-static Google__Protobuf__Struct *empty_struct(void) {
-  google__protobuf__struct__init(&structs[3]);
-  return &structs[3];
-}
-
-static Google__Protobuf__Value *object(void) {
-  Google__Protobuf__Value *v = new_value(GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE);
-  v->struct_value = empty_struct();
-  return v;
-}
-
-static Google__Protobuf__ListValue list_value = GOOGLE__PROTOBUF__LIST_VALUE__INIT;
-
-static Google__Protobuf__Value *list(void) {
-  Google__Protobuf__Value *v = new_value(GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE);
-  v->list_value = &list_value;
-  return v;
-}
-
-static Google__Protobuf__Value *list_items[2];
-static Google__Protobuf__ListValue list2_value = GOOGLE__PROTOBUF__LIST_VALUE__INIT;
-
-/* A list of two values. */
-static Google__Protobuf__Value *list2(Google__Protobuf__Value *a, Google__Protobuf__Value *b) {
-  Google__Protobuf__Value *v = new_value(GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE);
-  list_items[0] = a;
-  list_items[1] = b;
-  list2_value.n_values = 2;
-  list2_value.values = list_items;
-  v->list_value = &list2_value;
-  return v;
-}
-
-/* A Struct of (key, value) pairs ending with NULL. Invalidates earlier results. */
-static Google__Protobuf__Struct *obj(const char *k, ...) {
-  Google__Protobuf__Struct *s = &structs[0];
-  google__protobuf__struct__init(s);
-  nentries = 0;
-  va_list ap;
-  va_start(ap, k);
-  for (; k != NULL; k = va_arg(ap, const char *)) {
-    Google__Protobuf__Struct__FieldsEntry *e = &entries[nentries];
-    google__protobuf__struct__fields_entry__init(e);
-    e->key = (char *)k;
-    e->value = va_arg(ap, Google__Protobuf__Value *);
-    entry_ptrs[nentries++] = e;
-  }
-  va_end(ap);
-  s->n_fields = nentries;
-  s->fields = entry_ptrs;
-  return s;
-}
-
-static void reset_values(void) { nvalues = 0; }
-
-TestSuite(connector, .init = reset_values);
+TestSuite(connector, .init = build_start, .fini = build_end);
 
 static af_err source(const Google__Protobuf__Struct *s) {
   af_err rc = af_check_connector_config("sourceFlowConfig", s, "sourceConnectorProperties", &err);
-  reset_values();
   return rc;
 }
 
 Test(connector, valid) {
-  OK(source(obj("connectorType", str("Salesforce"), "sourceConnectorProperties", object(), NULL)));
-  OK(source(obj("connectorType", str("SAPOData"), "sourceConnectorProperties", object(),
+  OK(source(
+      obj("connectorType", str("Salesforce"), "sourceConnectorProperties", objv(obj(NULL)), NULL)));
+  OK(source(obj("connectorType", str("SAPOData"), "sourceConnectorProperties", objv(obj(NULL)),
                 "connectorProfileName", str("p"), NULL)));
   OK(af_check_connector_config(
       "destinationFlowConfigList.1",
-      obj("connectorType", str("S3"), "destinationConnectorProperties", object(), NULL),
+      obj("connectorType", str("S3"), "destinationConnectorProperties", objv(obj(NULL)), NULL),
       "destinationConnectorProperties", &err));
 }
 
@@ -496,12 +423,13 @@ Test(connector, every_model_connector_type) {
   memcpy(types, model_connector_types, sizeof types);
   int n = 0;
   for (char *t = strtok_r(types, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save), n++)
-    OK(source(obj("connectorType", str(t), "sourceConnectorProperties", object(), NULL)));
+    OK(source(obj("connectorType", str(t), "sourceConnectorProperties", objv(obj(NULL)), NULL)));
   cr_expect_eq(n, 24);
 }
 
 Test(connector, enum_message_lists_the_model_values) {
-  BAD(source(obj("connectorType", str("Kafka"), "sourceConnectorProperties", object(), NULL)),
+  BAD(source(
+          obj("connectorType", str("Kafka"), "sourceConnectorProperties", objv(obj(NULL)), NULL)),
       "sourceFlowConfig.connectorType", "Value 'Kafka'");
   char want[sizeof model_connector_types + 64] = "Member must satisfy enum value set: [";
   size_t n = strlen(want);
@@ -518,29 +446,34 @@ Test(connector, enum_message_lists_the_model_values) {
 Test(connector, missing_or_wrong_members) {
   BAD(source(NULL), "sourceFlowConfig", NOT_NULL);
   BAD(source(obj(NULL)), "sourceFlowConfig.connectorType", NOT_NULL);
-  BAD(source(obj("sourceConnectorProperties", object(), NULL)), "sourceFlowConfig.connectorType",
-      NOT_NULL);
-  BAD(source(obj("connectorType", null_value(), "sourceConnectorProperties", object(), NULL)),
+  BAD(source(obj("sourceConnectorProperties", objv(obj(NULL)), NULL)),
       "sourceFlowConfig.connectorType", NOT_NULL);
-  BAD(source(obj("connectorType", num(3), "sourceConnectorProperties", object(), NULL)),
+  BAD(source(
+          obj("connectorType", null_value(), "sourceConnectorProperties", objv(obj(NULL)), NULL)),
+      "sourceFlowConfig.connectorType", NOT_NULL);
+  BAD(source(obj("connectorType", num(3), "sourceConnectorProperties", objv(obj(NULL)), NULL)),
       "sourceFlowConfig.connectorType", "Member must be a string");
-  BAD(source(obj("connectorType", object(), "sourceConnectorProperties", object(), NULL)),
+  BAD(source(obj("connectorType", objv(obj(NULL)), "sourceConnectorProperties", objv(obj(NULL)),
+                 NULL)),
       "sourceFlowConfig.connectorType", "Member must be a string");
   BAD(source(obj("connectorType", str("Salesforce"), NULL)),
       "sourceFlowConfig.sourceConnectorProperties", NOT_NULL);
   BAD(source(obj("connectorType", str("Salesforce"), "sourceConnectorProperties", str("x"), NULL)),
       "sourceFlowConfig.sourceConnectorProperties", "Member must be an object");
-  BAD(source(obj("connectorType", str("Salesforce"), "sourceConnectorProperties", list(), NULL)),
+  BAD(source(
+          obj("connectorType", str("Salesforce"), "sourceConnectorProperties", list(NULL), NULL)),
       "sourceFlowConfig.sourceConnectorProperties", "Member must be an object");
   /* The other side's properties member does not count. */
-  BAD(source(obj("connectorType", str("S3"), "destinationConnectorProperties", object(), NULL)),
+  BAD(source(
+          obj("connectorType", str("S3"), "destinationConnectorProperties", objv(obj(NULL)), NULL)),
       "sourceFlowConfig.sourceConnectorProperties", NOT_NULL);
 }
 
 Test(connector, type_outside_the_enum) {
   const char *bad[] = {"salesforce", "SalesForce", "Salesforce ", "", "Kafka", "S3\x01"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    BAD(source(obj("connectorType", str(bad[i]), "sourceConnectorProperties", object(), NULL)),
+    BAD(source(
+            obj("connectorType", str(bad[i]), "sourceConnectorProperties", objv(obj(NULL)), NULL)),
         "sourceFlowConfig.connectorType", "Member must satisfy enum value set: [Salesforce, ");
     cr_expect(strstr(err.message, "SAPOData, CustomConnector, Pardot]") != NULL, "%s", err.message);
   }
@@ -548,34 +481,33 @@ Test(connector, type_outside_the_enum) {
 
 static af_err task(const Google__Protobuf__Struct *s) {
   af_err rc = af_check_task("tasks.2", s, &err);
-  reset_values();
   return rc;
 }
 
 Test(connector, tasks) {
-  OK(task(obj("sourceFields", list(), "taskType", str("Map"), NULL)));
-  OK(task(
-      obj("sourceFields", list(), "taskType", str("Filter"), "destinationField", str("Id"), NULL)));
+  OK(task(obj("sourceFields", list(NULL), "taskType", str("Map"), NULL)));
+  OK(task(obj("sourceFields", list(NULL), "taskType", str("Filter"), "destinationField", str("Id"),
+              NULL)));
   BAD(task(NULL), "tasks.2", NOT_NULL);
   BAD(task(obj("taskType", str("Map"), NULL)), "tasks.2.sourceFields", NOT_NULL);
   BAD(task(obj("sourceFields", str("Id"), "taskType", str("Map"), NULL)), "tasks.2.sourceFields",
       "Member must be a list");
-  BAD(task(obj("sourceFields", object(), "taskType", str("Map"), NULL)), "tasks.2.sourceFields",
-      "Member must be a list");
-  OK(task(obj("sourceFields", list2(str("Id"), str("Name")), "taskType", str("Map"), NULL)));
-  BAD(task(obj("sourceFields", list2(str("Id"), num(1)), "taskType", str("Map"), NULL)),
+  BAD(task(obj("sourceFields", objv(obj(NULL)), "taskType", str("Map"), NULL)),
+      "tasks.2.sourceFields", "Member must be a list");
+  OK(task(obj("sourceFields", list(str("Id"), str("Name"), NULL), "taskType", str("Map"), NULL)));
+  BAD(task(obj("sourceFields", list(str("Id"), num(1), NULL), "taskType", str("Map"), NULL)),
       "tasks.2.sourceFields.2", "Member must be a string");
-  BAD(task(obj("sourceFields", list2(null_value(), str("Id")), "taskType", str("Map"), NULL)),
+  BAD(task(obj("sourceFields", list(null_value(), str("Id"), NULL), "taskType", str("Map"), NULL)),
       "tasks.2.sourceFields.1", "Member must be a string");
-  BAD(task(obj("sourceFields", list(), NULL)), "tasks.2.taskType", NOT_NULL);
-  BAD(task(obj("sourceFields", list(), "taskType", null_value(), NULL)), "tasks.2.taskType",
+  BAD(task(obj("sourceFields", list(NULL), NULL)), "tasks.2.taskType", NOT_NULL);
+  BAD(task(obj("sourceFields", list(NULL), "taskType", null_value(), NULL)), "tasks.2.taskType",
       NOT_NULL);
-  BAD(task(obj("sourceFields", list(), "taskType", num(1), NULL)), "tasks.2.taskType",
+  BAD(task(obj("sourceFields", list(NULL), "taskType", num(1), NULL)), "tasks.2.taskType",
       "Member must be a string");
 }
 
 Test(connector, struct_string) {
-  Google__Protobuf__Struct *s = obj("a", str("x"), "n", num(2), "o", object(), NULL);
+  Google__Protobuf__Struct *s = obj("a", str("x"), "n", num(2), "o", objv(obj(NULL)), NULL);
   cr_expect_str_eq(af_struct_string(s, "a"), "x");
   cr_expect_null(af_struct_string(s, "n"));
   cr_expect_null(af_struct_string(s, "o"));
