@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,6 +49,35 @@ static inline int fuzz_utf8_ok(const unsigned char *s, size_t len) {
     i += n;
   }
   return 1;
+}
+
+/* A flow in every state and trigger the rules tell apart, as a seed file (fuzz_decode and
+ * fuzz_transcode load it; names and ARNs in their corpora refer to these). */
+#define FUZZ_SEED_FLOWS                                                                            \
+  "[{\"flowName\": \"sched_active\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Active\","  \
+  " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"               \
+  " {\"flowName\": \"sched_suspended\", \"triggerType\": \"Scheduled\","                           \
+  " \"flowStatus\": \"Suspended\"},"                                                               \
+  " {\"flowName\": \"sched_draft\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Draft\"},"   \
+  " {\"flowName\": \"event_errored\", \"triggerType\": \"Event\", \"flowStatus\": \"Errored\"},"   \
+  " {\"flowName\": \"event_deprecated\", \"triggerType\": \"Event\","                              \
+  " \"flowStatus\": \"Deprecated\"},"                                                              \
+  " {\"flowName\": \"ondemand\", \"triggerType\": \"OnDemand\", \"flowStatus\": \"Active\","       \
+  " \"tags\": {\"env\": \"test\"}}]"
+
+static inline int fuzz_cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* names[0..seen) (malloc'd, freed here with the array) must be total names, none twice. */
+static inline void fuzz_check_each_once(char **names, size_t seen, size_t total) {
+  CHECK(seen == total);
+  qsort(names, seen, sizeof *names, fuzz_cmp_str);
+  for (size_t i = 1; i < seen; i++)
+    CHECK(strcmp(names[i - 1], names[i]) != 0);
+  for (size_t i = 0; i < seen; i++)
+    free(names[i]);
+  free(names);
 }
 
 #endif

@@ -69,25 +69,7 @@ static const struct {
     {"ListTagsForResource", {"ResourceNotFoundException"}},
 };
 
-/* A flow in every state and trigger the rules tell apart; names and ARNs are in the corpus. */
-static const char seed[] =
-    "[{\"flowName\": \"sched_active\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Active\","
-    " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"
-    " {\"flowName\": \"sched_suspended\", \"triggerType\": \"Scheduled\","
-    " \"flowStatus\": \"Suspended\"},"
-    " {\"flowName\": \"sched_draft\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Draft\"},"
-    " {\"flowName\": \"event_errored\", \"triggerType\": \"Event\", \"flowStatus\": \"Errored\"},"
-    " {\"flowName\": \"event_deprecated\", \"triggerType\": \"Event\","
-    " \"flowStatus\": \"Deprecated\"},"
-    " {\"flowName\": \"ondemand\", \"triggerType\": \"OnDemand\", \"flowStatus\": \"Active\","
-    " \"tags\": {\"env\": \"test\"}}]";
-
-static const af_rpc *rpc_named(const char *name) {
-  for (size_t i = 0; i < af_flows_rpc_count; i++)
-    if (strcmp(af_flows_rpcs[i].name, name) == 0)
-      return &af_flows_rpcs[i];
-  return NULL;
-}
+static const char seed[] = FUZZ_SEED_FLOWS;
 
 static const af_rpc *rpc_for(const ProtobufCMessageDescriptor *input) {
   for (size_t i = 0; i < af_flows_rpc_count; i++)
@@ -117,7 +99,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
       abort();
     }
   }
-  CHECK(rpc_named("ListFlows") != NULL && rpc_named("DescribeFlow") != NULL);
+  CHECK(af_flows_rpc_named("ListFlows") != NULL && af_flows_rpc_named("DescribeFlow") != NULL);
   return 0;
 }
 
@@ -244,7 +226,7 @@ static void check_created(af_flows *svc, const Appflow__V1__CreateFlowRequest *r
   Appflow__V1__DescribeFlowRequest dreq = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
   dreq.flow_name = req->flow_name;
   ProtobufCMessage *out;
-  CHECK(call(svc, rpc_named("DescribeFlow"), &dreq.base, a, &out) == AF_OK);
+  CHECK(call(svc, af_flows_rpc_named("DescribeFlow"), &dreq.base, a, &out) == AF_OK);
   const Appflow__V1__DescribeFlowResponse *d = (const Appflow__V1__DescribeFlowResponse *)out;
   CHECK(str_eq(d->flow_name, req->flow_name) && str_eq(d->flow_arn, created->flow_arn));
   CHECK(str_eq(d->description, req->description) && str_eq(d->kms_arn, req->kms_arn));
@@ -262,13 +244,9 @@ static void check_created(af_flows *svc, const Appflow__V1__CreateFlowRequest *r
   }
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* ListFlows, page by page with a page size the input chose, yields every flow exactly once. */
 static void check_listing(af_flows *svc, int page) {
-  const af_rpc *list = rpc_named("ListFlows");
+  const af_rpc *list = af_flows_rpc_named("ListFlows");
   size_t total = af_table_count(af_flows_table(svc)), seen = 0;
   char **names = calloc(total + 1, sizeof *names);
   char token[4096] = "";
@@ -291,13 +269,7 @@ static void check_listing(af_flows *svc, int page) {
     af_arena_reset(&a);
   } while (token[0] != '\0');
   af_arena_destroy(&a);
-  CHECK(seen == total);
-  qsort(names, seen, sizeof *names, cmp_str);
-  for (size_t i = 1; i < seen; i++)
-    CHECK(strcmp(names[i - 1], names[i]) != 0);
-  for (size_t i = 0; i < seen; i++)
-    free(names[i]);
-  free(names);
+  fuzz_check_each_once(names, seen, total);
 }
 
 /* The same request a second time, as a client's retry would send it. */

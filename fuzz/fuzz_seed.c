@@ -21,15 +21,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  for (size_t i = 0; i < af_flows_rpc_count; i++)
-    if (strcmp(af_flows_rpcs[i].name, "ListFlows") == 0)
-      list_flows = &af_flows_rpcs[i];
+  list_flows = af_flows_rpc_named("ListFlows");
   CHECK(list_flows != NULL);
   return 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* One page into names[*seen..]; returns the next token (malloc'd, "" at the end). */
@@ -62,13 +56,7 @@ static void check_listing(af_flows *svc, size_t total) {
     token = next;
   } while (token[0] != '\0');
   free(token);
-  CHECK(seen == total);
-  qsort(names, seen, sizeof *names, cmp_str);
-  for (size_t i = 1; i < seen; i++)
-    CHECK(strcmp(names[i - 1], names[i]) != 0);
-  for (size_t i = 0; i < seen; i++)
-    free(names[i]);
-  free(names);
+  fuzz_check_each_once(names, seen, total);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -51,18 +51,7 @@ static const ProtobufCMessageDescriptor *const descs[] = {
 };
 #define NDESCS (sizeof descs / sizeof descs[0])
 
-/* Flows in the states and triggers the rules tell apart (the same as fuzz_decode's). */
-static const char seed[] =
-    "[{\"flowName\": \"sched_active\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Active\","
-    " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"
-    " {\"flowName\": \"sched_suspended\", \"triggerType\": \"Scheduled\","
-    " \"flowStatus\": \"Suspended\"},"
-    " {\"flowName\": \"sched_draft\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Draft\"},"
-    " {\"flowName\": \"event_errored\", \"triggerType\": \"Event\", \"flowStatus\": \"Errored\"},"
-    " {\"flowName\": \"event_deprecated\", \"triggerType\": \"Event\","
-    " \"flowStatus\": \"Deprecated\"},"
-    " {\"flowName\": \"ondemand\", \"triggerType\": \"OnDemand\", \"flowStatus\": \"Active\","
-    " \"tags\": {\"env\": \"test\"}}]";
+static const char seed[] = FUZZ_SEED_FLOWS;
 
 static int known(const ProtobufCMessageDescriptor *d) {
   for (size_t k = 0; k < NDESCS; k++)

@@ -25,14 +25,6 @@ const af_bridge_route af_bridge_routes[] = {
 };
 const size_t af_bridge_route_count = sizeof af_bridge_routes / sizeof af_bridge_routes[0];
 
-static const af_rpc *find_rpc(const char *name) {
-  for (size_t i = 0; i < af_flows_rpc_count; i++) {
-    if (strcmp(af_flows_rpcs[i].name, name) == 0)
-      return &af_flows_rpcs[i];
-  }
-  return NULL;
-}
-
 /* ---- percent-decoding ---- */
 
 /* The byte the %XX at s[i] (i < n, s[i] == '%') stands for; -1 when it is no escape. */
@@ -330,7 +322,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target, con
     out->allow = err.code == AF_ERR_METHOD_NOT_ALLOWED ? m.allow : NULL;
     return;
   }
-  const af_rpc *rpc = find_rpc(m.route->rpc);
+  const af_rpc *rpc = af_flows_rpc_named(m.route->rpc);
   if (rpc == NULL) { /* a route table naming an RPC the service lacks: a build mistake */
     af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", m.route->rpc);
     af_bridge_error_reply(&err, arena, out);

@@ -480,3 +480,11 @@ const af_rpc af_flows_rpcs[] = {
     ROW(ListTagsForResource, list_tags_for_resource),
 };
 const size_t af_flows_rpc_count = sizeof af_flows_rpcs / sizeof af_flows_rpcs[0];
+
+const af_rpc *af_flows_rpc_named(const char *name) {
+  for (size_t i = 0; i < af_flows_rpc_count; i++) {
+    if (strcmp(af_flows_rpcs[i].name, name) == 0)
+      return &af_flows_rpcs[i];
+  }
+  return NULL;
+}

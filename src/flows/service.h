@@ -99,5 +99,7 @@ typedef struct af_rpc {
 /* Every RPC the service answers; af_flows_rpc_count entries. */
 extern const af_rpc af_flows_rpcs[];
 extern const size_t af_flows_rpc_count;
+/* The RPC called name ("StopFlow"), or NULL. */
+const af_rpc *af_flows_rpc_named(const char *name);
 
 #endif
