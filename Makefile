@@ -6,6 +6,7 @@ JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:50051
 HTTP       ?= 127.0.0.1:8080
 FLOWS      ?= examples/flows.json
+STORE      ?= memory:
 FUZZ_SECONDS ?= 300
 
 .PHONY: all build run test bench gen deps clean fuzz
@@ -20,9 +21,10 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Starts appflowd in the foreground with the demo flows (gRPC on LISTEN, AWS REST-JSON on
-# HTTP); Ctrl-C stops it.
+# HTTP, flows kept in STORE); Ctrl-C stops it.
 run: build
-	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --flows $(FLOWS)
+	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --flows $(FLOWS) \
+	  --store '$(STORE)'
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer, then the concurrency tests
 # under ThreadSanitizer. The optimised build comes first: some warnings (and so -Werror

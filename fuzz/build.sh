@@ -14,12 +14,14 @@ mkdir -p "$OUT/obj"
 command -v "$CC" >/dev/null || { echo "fuzz/build.sh: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-CFLAGS="-std=gnu11 -g -O1 $SAN -I src -I gen/pbc"
+# shellcheck disable=SC2046 # pkg-config's flags are meant to split
+CFLAGS="-std=gnu11 -g -O1 $SAN -I src -I gen/pbc $(pkg-config --cflags libpq sqlite3)"
 WARN="-Wall -Wextra -Werror -Wno-missing-field-initializers"
 
 # What the parsers and the service need, read from CMakeLists.txt's source lists (appflowd_core,
 # af_common, GEN_PBC_SOURCES) so a new core file needs no edit here; minus the files that link
-# gRPC, libmicrohttpd or OpenSSL, which no target calls.
+# gRPC or libmicrohttpd, which no target calls. The stores come along (the targets use the
+# memory store), and with them SQLite, libpq and OpenSSL (ListFlows tokens are HMACs).
 NETWORK="src/bridge/http.c src/bridge/sigv4.c src/grpc/health.c src/grpc/reflection.c
          src/grpc/server.c src/grpc/tls.c gen/pbc/grpc/health/v1/health.pb-c.c
          gen/pbc/grpc/reflection/v1/reflection.pb-c.c"
@@ -54,6 +56,6 @@ for p in $pids; do wait "$p" || fail=1; done
 
 for t in transcode http seed decode; do
   $CC $CFLAGS $WARN -I fuzz -fsanitize=fuzzer "fuzz/fuzz_$t.c" $OBJS \
-    -lprotobuf-c -ljansson -lpthread -lm -o "$OUT/fuzz_$t"
+    -lprotobuf-c -ljansson -lsqlite3 -lpq -lcrypto -lpthread -lm -o "$OUT/fuzz_$t"
 done
 echo "fuzz/build.sh: built $OUT/fuzz_transcode $OUT/fuzz_http $OUT/fuzz_seed $OUT/fuzz_decode"

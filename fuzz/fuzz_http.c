@@ -46,7 +46,7 @@ static af_flows *new_service(void) {
   af_flows *svc = af_flows_new(&(af_flows_config){0}, &err);
   CHECK(svc != NULL);
   for (size_t i = 0; i < sizeof flows / sizeof flows[0]; i++)
-    CHECK(af_table_insert(af_flows_table(svc), &flows[i], &err) == AF_OK);
+    CHECK(af_flows_seed_one(svc, &flows[i], NULL, &err) == AF_OK);
   return svc;
 }
 
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   af_arena_init(&arena);
   af_bridge_reply r;
   memset(&r, 0xAA, sizeof r);
-  af_bridge_handle(svc, method, target, (const char *)body, (size_t)(end - body), &arena, &r);
+  af_bridge_handle_sync(svc, method, target, (const char *)body, (size_t)(end - body), &arena, &r);
   check_reply(method, target, &r);
   af_arena_destroy(&arena);
   af_flows_free(svc);

@@ -153,7 +153,7 @@ static void run_service(const ProtobufCMessage *req, af_arena *a) {
   CHECK(resp != NULL);
   protobuf_c_message_init(rpc->output, resp);
   memset(&err, 0xAA, sizeof err);
-  af_err rc = rpc->handler(svc, req, resp, a, &err);
+  af_err rc = af_flows_call_sync(svc, rpc, req, resp, a, &err);
   if (rc == AF_OK) {
     char *out;
     size_t n;

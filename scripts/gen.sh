@@ -11,11 +11,12 @@ googleapis=/usr/share/gocode/src/github.com/gogo/googleapis
 grpcproto=/usr/share/grpc-proto
 wkt=/usr/include
 
-# Our contract and the standard protos its generated code needs: google.api annotations
+# Our contract, how stores keep a flow's tags and runs (records.proto: the server's only), and
+# the standard protos the contract's generated code needs: google.api annotations
 # (imported by the contract), google.rpc.Status + ErrorInfo (gRPC error details), and the
 # gRPC health and reflection services (v1 only: v1alpha is the same on the wire).
 server_protos=(
-  appflow/v1/appflow.proto
+  appflow/v1/appflow.proto appflowd/store/v1/records.proto
   google/api/annotations.proto google/api/http.proto google/protobuf/descriptor.proto
   google/rpc/status.proto google/rpc/error_details.proto
   google/protobuf/any.proto google/protobuf/duration.proto

@@ -10,12 +10,12 @@ build_pkgs=(
   build-essential cmake pkg-config
   libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libjansson-dev libmicrohttpd-dev libssl-dev
-  grpc-proto golang-github-gogo-googleapis-dev
+  grpc-proto golang-github-gogo-googleapis-dev libsqlite3-dev libpq-dev
 )
 test_pkgs=(
   libcriterion-dev clang-format clang libclang-rt-14-dev
   python3-grpcio python3-protobuf protobuf-compiler-grpc
-  awscli python3-boto3 openssl
+  awscli python3-boto3 openssl postgresql
 )
 
 # make bench: the load drivers, nginx as the HTTP limit, and the peers' runtimes.

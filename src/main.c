@@ -43,6 +43,11 @@ typedef struct options {
   const char *account;
   const char *tls_cert, *tls_key, *tls_client_ca; /* file names */
   const char *aws_credentials;                    /* NULL: SigV4 not checked */
+  const char *store;                              /* store URL */
+  af_store_sync store_sync;
+  int store_connections;
+  int store_queue;
+  double store_timeout;
   int threads;
   int http_threads;
   int http_timeout;
@@ -58,8 +63,8 @@ typedef struct options {
 static void usage(FILE *out) {
   fprintf(out,
           "usage: appflowd [options]\n"
-          "Serves Amazon AppFlow's flow-control API (StopFlow) over gRPC\n"
-          "(appflow.v1.AppFlowService, with health and reflection) and AWS REST-JSON.\n"
+          "Serves Amazon AppFlow's flow lifecycle API over gRPC (appflow.v1.AppFlowService,\n"
+          "with health and reflection) and AWS REST-JSON.\n"
           "\n"
           "  --grpc-listen ADDR     gRPC address, HOST:PORT (default 127.0.0.1:50051; port 0\n"
           "                         picks a free port, printed at start-up)\n"
@@ -67,7 +72,20 @@ static void usage(FILE *out) {
           "                         for aws --endpoint-url http://ADDR (default: off)\n"
           "  --aws-credentials FILE check AWS SigV4 signatures on the AWS REST-JSON door against\n"
           "                         the access keys in FILE (see README); default: any accepted\n"
-          "  --flows FILE           seed the flow table from FILE (JSON array; see README)\n"
+          "  --flows FILE           seed the store from FILE (JSON array; see README): flows\n"
+          "                         not in the store yet are added, the others kept\n"
+          "  --store URL            where flows are kept (default memory:):\n"
+          "                           memory:            this process only\n"
+          "                           sqlite:PATH        a database file, created if missing\n"
+          "                           postgresql://USER@HOST:PORT/DB\n"
+          "                                              shared by any number of replicas\n"
+          "  --store-sync S         sqlite: normal (survives a crash of appflowd; default) or\n"
+          "                         full (survives power loss)\n"
+          "  --store-connections N  postgresql: connections to the database (default 8)\n"
+          "  --store-queue N        requests that may wait for the store (default 1024); more\n"
+          "                         get ThrottlingException\n"
+          "  --store-timeout S      longest a request waits for the store before it gets\n"
+          "                         ServiceUnavailableException (default 5)\n"
           "  --region R             region in flow ARNs (default us-east-1)\n"
           "  --account A            12-digit account id in flow ARNs (default 000000000000)\n"
           "  --threads N            gRPC completion-queue threads (default: number of cores)\n"
@@ -152,6 +170,11 @@ enum {
   OPT_MAX_IDLE,
   OPT_GRACE,
   OPT_LOG_LEVEL,
+  OPT_STORE,
+  OPT_STORE_SYNC,
+  OPT_STORE_CONNECTIONS,
+  OPT_STORE_QUEUE,
+  OPT_STORE_TIMEOUT,
   OPT_HELP,
   OPT_VERSION
 };
@@ -176,6 +199,11 @@ static const struct option long_options[] = {
     {"max-connection-idle", required_argument, NULL, OPT_MAX_IDLE},
     {"shutdown-grace", required_argument, NULL, OPT_GRACE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"store", required_argument, NULL, OPT_STORE},
+    {"store-sync", required_argument, NULL, OPT_STORE_SYNC},
+    {"store-connections", required_argument, NULL, OPT_STORE_CONNECTIONS},
+    {"store-queue", required_argument, NULL, OPT_STORE_QUEUE},
+    {"store-timeout", required_argument, NULL, OPT_STORE_TIMEOUT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -252,6 +280,22 @@ static int apply_option(options *o, int c, const char *arg) {
     if (af_log_level_parse(arg, &o->log_level) != 0)
       return bad_usage("--log-level takes error, warn, info or debug, not '%s'", arg);
     return -1;
+  case OPT_STORE:
+    o->store = arg;
+    return -1;
+  case OPT_STORE_SYNC:
+    if (strcmp(arg, "normal") != 0 && strcmp(arg, "full") != 0)
+      return bad_usage("--store-sync takes normal or full, not '%s'", arg);
+    o->store_sync = strcmp(arg, "full") == 0 ? AF_STORE_SYNC_FULL : AF_STORE_SYNC_NORMAL;
+    return -1;
+  case OPT_STORE_CONNECTIONS:
+    return int_flag("--store-connections", arg, 1, 256, &o->store_connections);
+  case OPT_STORE_QUEUE:
+    return int_flag("--store-queue", arg, 1, 1000000, &o->store_queue);
+  case OPT_STORE_TIMEOUT:
+    if (parse_double(arg, 0.05, 3600, &o->store_timeout) != 0)
+      return bad_usage("--store-timeout takes seconds from 0.05 to 3600, not '%s'", arg);
+    return -1;
   case OPT_HELP:
     usage(stdout);
     return 0;
@@ -287,7 +331,12 @@ static int parse_options(int argc, char **argv, options *o) {
                  .max_ping_strikes = AF_GRPC_DEFAULT_PING_STRIKES,
                  .max_idle_seconds = AF_GRPC_DEFAULT_MAX_IDLE_MS / 1000.0,
                  .grace = 5,
-                 .log_level = AF_LOG_INFO};
+                 .log_level = AF_LOG_INFO,
+                 .store = "memory:",
+                 .store_sync = AF_STORE_SYNC_NORMAL,
+                 .store_connections = 8,
+                 .store_queue = 1024,
+                 .store_timeout = 5};
   opterr = 1; /* getopt names an unknown flag or missing argument itself */
   int c;
   while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -378,15 +427,37 @@ static int load_creds(const options *o, af_sigv4_creds **out) {
   return *out ? 0 : -1;
 }
 
-static int load_flows(af_flows *svc, const char *path, size_t *count) {
+static int load_flows(af_flows *svc, const char *path, af_seed_result *res, const af_log *log) {
   af_seed_error e;
-  if (af_seed_load_file(svc, path, count, &e) == 0)
+  if (af_seed_load_file(svc, path, res, &e) == 0) {
+    af_log_printf(log, AF_LOG_INFO, "seed %s: %zu flows, %zu added, %zu kept (already stored)",
+                  path, res->flows, res->added, res->kept);
     return 0;
+  }
   if (e.line > 0)
     fprintf(stderr, "%s:%d:%d: %s\n", path, e.line, e.column, e.message);
   else
     fprintf(stderr, "%s: %s\n", path, e.message);
   return -1;
+}
+
+/* The store --store names; NULL (after saying why, with the exit status in *status) when it
+ * cannot be used: 2 for a URL or database this appflowd cannot use, 1 for one it cannot reach
+ * now. */
+static af_store *open_store(const options *o, const af_log *log, int *status) {
+  af_store_config cfg = {.log = log,
+                         .sync = o->store_sync,
+                         .connections = o->store_connections,
+                         .queue = (size_t)o->store_queue,
+                         .timeout_seconds = o->store_timeout};
+  af_store_open_rc why;
+  char msg[1024];
+  af_store *s = af_store_open(o->store, &cfg, &why, msg, sizeof msg);
+  if (s != NULL)
+    return s;
+  fprintf(stderr, "appflowd: --store: %s\n", msg);
+  *status = why == AF_STORE_UNREACHABLE || why == AF_STORE_OPEN_FAILED ? EXIT_RUNTIME : EXIT_USAGE;
+  return NULL;
 }
 
 /* gRPC's own log lines are for debugging gRPC: appflowd reports what they mean itself. */
@@ -403,15 +474,18 @@ static void block_signals(sigset_t *set) {
 }
 
 /* The start-up line, printed whatever the log level: tests and scripts read ports from it. */
-static void announce(const options *o, size_t nflows, const af_grpc_server *grpc,
-                     const af_bridge_server *http) {
-  char http_part[320] = "";
+static void announce(const options *o, const af_seed_result *seed, af_store *store,
+                     const af_grpc_server *grpc, const af_bridge_server *http) {
+  char http_part[320] = "", seed_part[96] = "";
   if (http != NULL)
     snprintf(http_part, sizeof http_part, " http=%s http_port=%d sigv4=%s", o->http_listen,
              af_bridge_server_port(http), o->aws_credentials ? "on" : "off");
-  fprintf(stderr, "appflowd %s listening: grpc=%s port=%d%s flows=%zu threads=%d region=%s%s\n",
-          AF_VERSION, o->grpc_listen, af_grpc_server_port(grpc), http_part, nflows, o->threads,
-          o->region ? o->region : "us-east-1",
+  if (o->flows != NULL)
+    snprintf(seed_part, sizeof seed_part, " seed_added=%zu seed_kept=%zu", seed->added, seed->kept);
+  fprintf(stderr,
+          "appflowd %s listening: grpc=%s port=%d%s flows=%zu threads=%d region=%s store=%s%s%s\n",
+          AF_VERSION, o->grpc_listen, af_grpc_server_port(grpc), http_part, seed->flows, o->threads,
+          o->region ? o->region : "us-east-1", store->display, seed_part,
           o->tls_client_ca ? " tls=mutual" : (o->tls_cert ? " tls=on" : ""));
   fflush(stderr);
 }
@@ -432,7 +506,7 @@ static af_grpc_config grpc_config(const options *o, const pems *p, const af_refl
 }
 
 static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, af_flows *svc,
-                 size_t nflows, const af_log *log, const sigset_t *signals) {
+                 const af_seed_result *seed, const af_log *log, const sigset_t *signals) {
   static const char *const services[] = {"appflow.v1.AppFlowService", "grpc.health.v1.Health",
                                          "grpc.reflection.v1.ServerReflection",
                                          "grpc.reflection.v1alpha.ServerReflection", NULL};
@@ -460,7 +534,7 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
     af_reflection_free(refl);
     return EXIT_RUNTIME;
   }
-  announce(o, nflows, grpc, http);
+  announce(o, seed, af_flows_store(svc), grpc, http);
   int sig = 0;
   sigwait(signals, &sig);
   af_log_printf(log, AF_LOG_INFO, "%s: shutting down (grace %.1fs)", strsignal(sig), o->grace);
@@ -485,30 +559,39 @@ int main(int argc, char **argv) {
     return rc;
   af_log log = {o.log_level, stderr};
   af_error err;
-  af_flows *svc =
-      af_flows_new(&(af_flows_config){.region = o.region, .account = o.account, .log = &log}, &err);
-  if (svc == NULL) {
-    fprintf(stderr, "appflowd: %s\n", err.message);
-    return err.code == AF_ERR_VALIDATION ? EXIT_USAGE : EXIT_RUNTIME;
-  }
-  size_t nflows = 0;
-  pems p;
-  af_sigv4_creds *creds = NULL;
-  if ((o.flows != NULL && load_flows(svc, o.flows, &nflows) != 0) || load_creds(&o, &creds) != 0 ||
-      load_pems(&o, &p) != 0) {
-    af_sigv4_creds_free(creds);
-    af_flows_free(svc);
-    return EXIT_USAGE;
-  }
+  /* The shutdown signals are blocked before any thread starts (the store's too), so only
+   * sigwait in this thread sees them. */
   sigset_t signals;
   block_signals(&signals);
+  af_store *store = open_store(&o, &log, &rc);
+  if (store == NULL)
+    return rc;
+  af_flows *svc = af_flows_new(
+      &(af_flows_config){.region = o.region, .account = o.account, .log = &log, .store = store},
+      &err);
+  if (svc == NULL) {
+    fprintf(stderr, "appflowd: %s\n", err.message);
+    af_store_close(store);
+    return err.code == AF_ERR_VALIDATION ? EXIT_USAGE : EXIT_RUNTIME;
+  }
+  af_seed_result seed = {0, 0, 0};
+  pems p = {NULL, NULL, NULL};
+  af_sigv4_creds *creds = NULL;
+  if ((o.flows != NULL && load_flows(svc, o.flows, &seed, &log) != 0) ||
+      load_creds(&o, &creds) != 0 || load_pems(&o, &p) != 0) {
+    af_sigv4_creds_free(creds);
+    af_flows_free(svc);
+    af_store_close(store);
+    return EXIT_USAGE;
+  }
   if (o.log_level < AF_LOG_DEBUG)
     gpr_set_log_function(drop_grpc_log);
   grpc_init();
-  rc = serve(&o, &p, creds, svc, nflows, &log, &signals);
+  rc = serve(&o, &p, creds, svc, &seed, &log, &signals);
   grpc_shutdown();
   free_pems(&p);
   af_sigv4_creds_free(creds);
   af_flows_free(svc);
+  af_store_close(store);
   return rc;
 }

@@ -26,6 +26,7 @@ struct af_bridge_server {
   int port;
   atomic_bool draining; /* shutdown began: new requests get 503 */
   atomic_int in_flight; /* requests begun and not yet completed */
+  atomic_int working;   /* requests the service has not answered yet (stop waits for them) */
   unsigned timeout;     /* seconds a request may take to arrive whole */
   /* Every open connection, for the watchdog (see watchdog_main). */
   pthread_mutex_t conns_lock;
@@ -44,15 +45,31 @@ struct af_bridge_server {
  * in perf; a signed AWS request's headers take under 2 KiB, so 8 KiB leaves room to spare. */
 #define CONNECTION_MEMORY (8 * 1024)
 
+/* Where a request is while the service answers it. The service may answer on a store thread
+ * while the door is still in on_request: whoever comes second acts (the door sends at once, or
+ * the service resumes the suspended connection). */
+enum work_state {
+  WORK_NONE,       /* not handed to the service */
+  WORK_RUNNING,    /* handed over, no answer yet */
+  WORK_SUSPENDING, /* the door is suspending the connection */
+  WORK_SUSPENDED,  /* suspended until the answer resumes it */
+  WORK_ANSWERED    /* r->rep is the reply, not yet sent */
+};
+
 /* One request's state, from its first header to the end of its reply. */
 typedef struct request {
   char *body;
   size_t len, cap;
   size_t discarded; /* bytes dropped after the body passed the limit */
   bool too_large;
-  bool answered; /* a reply is queued already */
+  bool answered; /* a reply is queued already, or the service has the request */
   bool pooled;   /* part of its connection, reused by the next request */
   char request_id[37];
+  _Atomic int work; /* enum work_state */
+  struct MHD_Connection *connection;
+  struct af_bridge_server *server;
+  const char *method, *url; /* for the debug line, valid until the request completes */
+  af_bridge_reply rep;
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
 
@@ -84,6 +101,7 @@ static void request_init(request *r, af_bridge_ids *ids, bool pooled) {
   r->len = r->discarded = 0;
   r->too_large = r->answered = false;
   r->pooled = pooled;
+  atomic_init(&r->work, WORK_NONE);
   af_bridge_request_id(ids, r->request_id);
   af_arena_init(&r->arena);
 }
@@ -357,8 +375,47 @@ static bool authentic(struct MHD_Connection *c, af_bridge_server *s, request *r,
   return false;
 }
 
+static enum MHD_Result send_answer(request *r) {
+  af_bridge_server *s = r->server;
+  if (r->rep.error_type != NULL)
+    af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s", r->method, r->url, r->rep.status,
+                  r->rep.error_type);
+  return send_reply(r->connection, r, &r->rep);
+}
+
+/* The service has answered (on any thread). */
+static void answered(void *ctx) {
+  request *r = ctx;
+  af_bridge_server *s = r->server;
+  struct MHD_Connection *c = r->connection;
+  /* Once the state changes the door may send the reply and reuse r: read it first. */
+  int was = atomic_exchange(&r->work, WORK_ANSWERED);
+  if (was == WORK_SUSPENDED) /* libmicrohttpd calls on_request again, which sends it */
+    MHD_resume_connection(c);
+  atomic_fetch_sub(&s->working, 1); /* last: stop may free the daemon once this is 0 */
+}
+
+/* Hands the request to the service; answers at once if it already has, else suspends the
+ * connection until it does, so no server thread waits on the store. */
+static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, request *r,
+                                 const char *method, const char *target) {
+  r->connection = c;
+  atomic_store(&r->work, WORK_RUNNING);
+  atomic_fetch_add(&s->working, 1);
+  af_bridge_handle(s->svc, method, target, r->body ? r->body : "", r->len, &r->arena, &r->rep,
+                   answered, r);
+  int expected = WORK_RUNNING;
+  if (!atomic_compare_exchange_strong(&r->work, &expected, WORK_SUSPENDING))
+    return send_answer(r); /* answered already */
+  MHD_suspend_connection(c);
+  expected = WORK_SUSPENDING;
+  if (!atomic_compare_exchange_strong(&r->work, &expected, WORK_SUSPENDED))
+    MHD_resume_connection(c); /* answered while suspending: on_request will send it */
+  return MHD_YES;
+}
+
 /* libmicrohttpd calls this once with the headers, then once per chunk of body, then once more
- * with no data: the moment to answer. */
+ * with no data: the moment to answer; and again after a suspended connection is resumed. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls) {
@@ -369,6 +426,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if ((r = request_start(c)) == NULL)
       return MHD_NO;
     *con_cls = r;
+    r->server = s;
+    r->connection = c;
     atomic_fetch_add(&s->in_flight, 1);
     if (atomic_load(&s->draining)) {
       r->answered = true;
@@ -385,20 +444,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_size = 0;
     return keep ? MHD_YES : MHD_NO;
   }
-  if (r->answered)
+  if (r->answered) {
+    int expected = WORK_ANSWERED; /* resumed: the service's answer is waiting */
+    if (atomic_compare_exchange_strong(&r->work, &expected, WORK_NONE))
+      return send_answer(r);
     return MHD_YES;
+  }
   r->answered = true;
   if (r->too_large)
     return refuse_too_large(c, s, r);
-  af_bridge_reply rep;
+  r->method = method;
+  r->url = url;
   const char *target = raw_uri(c);
   if (target == NULL)
-    refuse_no_target(r, &rep);
-  else if (s->creds == NULL || authentic(c, s, r, method, &rep))
-    af_bridge_handle(s->svc, method, target, r->body ? r->body : "", r->len, &r->arena, &rep);
-  if (rep.error_type != NULL)
-    af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s", method, url, rep.status, rep.error_type);
-  return send_reply(c, r, &rep);
+    refuse_no_target(r, &r->rep);
+  else if (s->creds == NULL || authentic(c, s, r, method, &r->rep))
+    return hand_over(c, s, r, method, target);
+  return send_answer(r);
 }
 
 /* libmicrohttpd's own messages (a client that hung up, a bad request line) are for debugging. */
@@ -415,7 +477,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_config *cfg,
                                        const struct sockaddr_storage *ss) {
   /* ITC: MHD_quiesce_daemon needs it to stop the pool's threads accepting. */
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  unsigned flags =
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
   if (ss->ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   /* The logger goes first, as libmicrohttpd asks, so it also hears about the other options. */
@@ -457,6 +520,7 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   s->timeout = cfg->timeout_seconds ? cfg->timeout_seconds : AF_BRIDGE_DEFAULT_TIMEOUT;
   atomic_init(&s->draining, false);
   atomic_init(&s->in_flight, 0);
+  atomic_init(&s->working, 0);
   atomic_init(&s->watchdog_stop, false);
   pthread_mutex_init(&s->conns_lock, NULL);
   s->daemon = start_daemon(s, cfg, &ss);
@@ -503,6 +567,10 @@ void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {
     }
     nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
   }
+  /* The service's answers land in requests this server owns: wait for every one (a store
+   * bounds how long an op may take), so none lands after the daemon is gone. */
+  while (atomic_load(&s->working) > 0)
+    nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
   if (s->watchdog_running) {
     atomic_store(&s->watchdog_stop, true);
     pthread_join(s->watchdog, NULL);

@@ -7,6 +7,7 @@
 #include "common/uuid.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -289,46 +290,110 @@ void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply
   json_decref(o);
 }
 
-static void call_rpc(af_flows *svc, const af_rpc *rpc, const af_bridge_match *m, const char *body,
-                     size_t len, af_arena *arena, af_bridge_reply *out) {
-  af_error err = {AF_OK, ""};
-  ProtobufCMessage *req, *resp = af_arena_alloc(arena, rpc->output->sizeof_message);
+/* One request in the service's hands; made in the request's arena. */
+typedef struct bridge_call {
+  const af_rpc *rpc;
+  ProtobufCMessage *resp;
+  af_arena *arena;
+  af_bridge_reply *out;
+  af_bridge_done done;
+  void *ctx;
+  af_error err;
+} bridge_call;
+
+static void finish(bridge_call *c, af_err rc) {
   char *json;
   size_t json_len;
-  af_err rc = resp ? AF_OK : af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (rc == AF_OK)
-    rc = af_bridge_json_to_message(rpc->input, body, len, arena, &req, &err);
+    rc = af_bridge_message_to_json(c->resp, c->arena, &json, &json_len, &c->err);
   if (rc == AF_OK)
-    rc = af_bridge_bind_members(req, m->bindings, m->nbindings, arena, &err);
-  if (rc == AF_OK) {
-    protobuf_c_message_init(rpc->output, resp);
-    rc = rpc->handler(svc, req, resp, arena, &err);
-  }
+    *c->out = (af_bridge_reply){200, NULL, NULL, json, json_len, false};
+  else
+    af_bridge_error_reply(&c->err, c->arena, c->out);
+  c->done(c->ctx);
+}
+
+static void rpc_done(void *ctx, af_err rc) { finish(ctx, rc); }
+
+static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, const char *body,
+                     size_t len) {
+  ProtobufCMessage *req;
+  af_err rc = (c->resp = af_arena_alloc(c->arena, c->rpc->output->sizeof_message)) != NULL
+                  ? AF_OK
+                  : af_error_set(&c->err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (rc == AF_OK)
-    rc = af_bridge_message_to_json(resp, arena, &json, &json_len, &err);
+    rc = af_bridge_json_to_message(c->rpc->input, body, len, c->arena, &req, &c->err);
+  if (rc == AF_OK)
+    rc = af_bridge_bind_members(req, m->bindings, m->nbindings, c->arena, &c->err);
   if (rc != AF_OK) {
-    af_bridge_error_reply(&err, arena, out);
+    finish(c, rc);
     return;
   }
-  *out = (af_bridge_reply){200, NULL, NULL, json, json_len, false};
+  protobuf_c_message_init(c->rpc->output, c->resp);
+  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c};
+  af_flows_call(svc, c->rpc, req, c->resp, &to);
+}
+
+/* A reply made without the service: fill it and call done now. */
+static void answer_now(const af_error *err, af_arena *arena, af_bridge_reply *out,
+                       af_bridge_done done, void *ctx) {
+  af_bridge_error_reply(err, arena, out);
+  done(ctx);
 }
 
 void af_bridge_handle(af_flows *svc, const char *method, const char *target, const char *body,
-                      size_t body_len, af_arena *arena, af_bridge_reply *out) {
+                      size_t body_len, af_arena *arena, af_bridge_reply *out, af_bridge_done done,
+                      void *ctx) {
   af_error err = {AF_OK, ""};
   af_bridge_match m;
   if (af_bridge_match_route(method, target, arena, &m, &err) != AF_OK) {
     af_bridge_error_reply(&err, arena, out);
     out->allow = err.code == AF_ERR_METHOD_NOT_ALLOWED ? m.allow : NULL;
+    done(ctx);
     return;
   }
   const af_rpc *rpc = af_flows_rpc_named(m.route->rpc);
-  if (rpc == NULL) { /* a route table naming an RPC the service lacks: a build mistake */
+  bridge_call *c = af_arena_alloc(arena, sizeof *c);
+  if (rpc == NULL) /* a route table naming an RPC the service lacks: a build mistake */
     af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", m.route->rpc);
-    af_bridge_error_reply(&err, arena, out);
+  else if (c == NULL)
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  if (rpc == NULL || c == NULL) {
+    answer_now(&err, arena, out, done, ctx);
     return;
   }
-  call_rpc(svc, rpc, &m, body, body_len, arena, out);
+  *c = (bridge_call){rpc, NULL, arena, out, done, ctx, {AF_OK, ""}};
+  call_rpc(svc, c, &m, body, body_len);
+}
+
+/* ---- waiting for a reply (tests, fuzzers) ---- */
+
+typedef struct waiter {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool finished;
+} waiter;
+
+static void wake(void *ctx) {
+  waiter *w = ctx;
+  pthread_mutex_lock(&w->lock);
+  w->finished = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target, const char *body,
+                           size_t body_len, af_arena *arena, af_bridge_reply *out) {
+  waiter w = {.finished = false};
+  pthread_mutex_init(&w.lock, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  af_bridge_handle(svc, method, target, body, body_len, arena, out, wake, &w);
+  pthread_mutex_lock(&w.lock);
+  while (!w.finished)
+    pthread_cond_wait(&w.cond, &w.lock);
+  pthread_mutex_unlock(&w.lock);
+  pthread_mutex_destroy(&w.lock);
+  pthread_cond_destroy(&w.cond);
 }
 
 void af_bridge_ids_init(af_bridge_ids *g) {

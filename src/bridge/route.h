@@ -6,7 +6,8 @@
  *
  * Ownership: the reply's body lives in the arena. Errors: every failure becomes an error reply
  * (status, AWS error type, {"message": ...}); af_bridge_handle itself cannot fail.
- * Thread-safety: reentrant; svc as af_flows allows (any thread). */
+ * Thread-safety: reentrant; svc as af_flows allows (any thread). A reply may be completed on
+ * another thread (a database store's), through the done callback. */
 #ifndef AF_BRIDGE_ROUTE_H
 #define AF_BRIDGE_ROUTE_H
 
@@ -70,10 +71,19 @@ typedef struct af_bridge_match {
 af_err af_bridge_match_route(const char *method, const char *target, af_arena *arena,
                              af_bridge_match *m, af_error *err);
 
-/* Answers one request; target as for af_bridge_match_route. An empty body is {}, whatever the
- * method; a body sent with GET or DELETE is read like any other. */
+/* Called once *out is filled; the caller must not touch arena or out before. */
+typedef void (*af_bridge_done)(void *ctx);
+
+/* Answers one request into *out, then calls done(ctx) - before returning, or later on a store
+ * thread; target as for af_bridge_match_route. An empty body is {}, whatever the method; a body
+ * sent with GET or DELETE is read like any other. method, target and body must stay valid until
+ * done runs. */
 void af_bridge_handle(af_flows *svc, const char *method, const char *target, const char *body,
-                      size_t body_len, af_arena *arena, af_bridge_reply *out);
+                      size_t body_len, af_arena *arena, af_bridge_reply *out, af_bridge_done done,
+                      void *ctx);
+/* af_bridge_handle, waiting for the reply (tests and fuzzers; never on a door thread). */
+void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target, const char *body,
+                           size_t body_len, af_arena *arena, af_bridge_reply *out);
 
 /* Fills out with the error reply for err: its status and type, body {"message": "..."}. */
 void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply *out);

@@ -123,7 +123,7 @@ static uint8_t *pack_definition(const Appflow__V1__CreateFlowRequest *req, af_ar
   return buf;
 }
 
-/* Tags as the table takes them; a key given twice (possible on gRPC) keeps its last value.
+/* Tags as a TagSet takes them; a key given twice (possible on gRPC) keeps its last value.
  * *count is the distinct keys, or AF_TAGS_MAX + 1 once there are more than the limit. */
 static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size_t n,
                        af_arena *arena, size_t *count) {
@@ -140,109 +140,129 @@ static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size
   return tags;
 }
 
-struct create_ctx {
-  const char *token; /* NULL: none */
-  const uint8_t *definition;
-  size_t definition_len;
-  int64_t now;
-  uint8_t status; /* out: the first result's status on a retry */
-};
-
-/* The name is taken: a retry of the request that took it gets its first result. */
-static af_err create_taken(af_flow *f, void *ctx, af_error *err) {
-  const struct create_ctx *c = ctx;
-  struct create_ctx *out = ctx;
-  bool retry = c->token != NULL && f->create_token != NULL &&
-               strcmp(c->token, f->create_token) == 0 && c->now - f->created_ms < AF_TOKEN_TTL_MS;
-  if (!retry)
-    return af_error_set(err, AF_ERR_NAME_TAKEN, "A flow named %s already exists", f->name);
-  if (f->definition_len != c->definition_len ||
-      memcmp(f->definition, c->definition, c->definition_len) != 0)
-    return af_error_set(err, AF_ERR_CONFLICT,
-                        "clientToken was already used to create flow %s with other parameters: "
-                        "use a new clientToken for a different request",
-                        f->name);
-  out->status = f->create_status;
-  return AF_OK;
-}
+typedef struct create_call {
+  af_call c;
+  const Appflow__V1__CreateFlowRequest *req;
+  Appflow__V1__CreateFlowResponse *resp;
+  af_flow_record rec;
+  uint8_t status; /* the first result's status on a retry */
+} create_call;
 
 static const char *nonempty(const char *s) { return s != NULL && *s != '\0' ? s : NULL; }
 
-af_err af_flows_create_flow(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
-                            Appflow__V1__CreateFlowResponse *resp, af_arena *arena, af_error *err) {
-  af_err rc = check_create(req, err);
-  if (rc != AF_OK)
-    return rc;
-  size_t def_len, ntags;
+/* The name is taken: a retry of the request that took it gets its first result. */
+static af_store_verdict create_taken(const af_flow_record *f, af_flow_record *next, void *ctx) {
+  (void)next;
+  create_call *c = ctx;
+  const af_flow_record *r = &c->rec;
+  bool retry = r->create_token != NULL && f->create_token != NULL &&
+               strcmp(r->create_token, f->create_token) == 0 &&
+               r->created_ms - f->created_ms < AF_TOKEN_TTL_MS;
+  if (!retry) {
+    af_error_set(c->c.to.err, AF_ERR_NAME_TAKEN, "A flow named %s already exists", f->name);
+    return AF_STORE_REFUSE;
+  }
+  if (!af__bytes_equal(f->definition, r->definition)) {
+    af_error_set(c->c.to.err, AF_ERR_CONFLICT,
+                 "clientToken was already used to create flow %s with other parameters: use a "
+                 "new clientToken for a different request",
+                 f->name);
+    return AF_STORE_REFUSE;
+  }
+  c->status = f->create_status;
+  return AF_STORE_KEEP;
+}
+
+static void create_done(af_store_op *op, af_store_rc rc) {
+  create_call *c = (create_call *)af__call_of(op);
+  const char *name = c->rec.name;
+  af_err e = af__store_error(&c->c, rc, name, c->rec.name_len);
+  if (e == AF_OK && (c->resp->flow_arn =
+                         af_flows_arn_dup(c->c.svc, c->c.to.arena, name, c->rec.name_len)) == NULL)
+    e = af_flows_oom(c->c.to.err);
+  if (e == AF_OK) {
+    c->resp->flow_status = (Appflow__V1__FlowStatus)(rc == AF_STORE_OK ? c->rec.status : c->status);
+    if (rc == AF_STORE_OK)
+      af_log_printf(c->c.svc->log, AF_LOG_INFO, "flow %s: created, %s", name,
+                    af_flows_status_name(c->rec.status));
+  }
+  af__call_end(&c->c, e);
+}
+
+/* The record a valid request makes; AF_OK or an error in err. */
+static af_err make_record(create_call *c, af_error *err) {
+  const Appflow__V1__CreateFlowRequest *req = c->req;
+  af_arena *arena = c->c.to.arena;
+  size_t ntags;
   /* Tags first: a key repeated (possible on gRPC) keeps its last value, in the given order. */
   af_tag *tags = tags_of(req->tags, req->n_tags, arena, &ntags);
   if (tags == NULL)
     return af_flows_oom(err);
   if (ntags > AF_TAGS_MAX) /* counted in distinct keys; the message gives the entries sent */
     return af_check_count("tags", req->n_tags, AF_TAGS_MAX, err);
+  af_flow_record *r = &c->rec;
+  size_t def_len;
   uint8_t *def = pack_definition(req, arena, &def_len);
-  if (def == NULL)
+  if (def == NULL || !af_flows_pack_tags(tags, ntags, arena, &r->tags))
     return af_flows_oom(err);
   Appflow__V1__TriggerType trigger = req->trigger_config->trigger_type;
-  Appflow__V1__FlowStatus status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
-  size_t len = strlen(req->flow_name);
-  struct create_ctx c = {nonempty(req->client_token), def, def_len, af_flows_now_ms(svc), status};
-  af_flow_spec spec = {
-      .name = req->flow_name,
-      .name_len = len,
-      .trigger = trigger,
-      .status = status,
-      .description = nonempty(req->description),
-      .tags = tags,
-      .ntags = ntags,
-      .definition = def,
-      .definition_len = def_len,
-      .source_connector = af_struct_string(req->source_flow_config, "connectorType"),
-      .destination_connector =
-          af_struct_string(req->destination_flow_config_list[0], "connectorType"),
-      .create_token = c.token,
-      .created_ms = c.now,
-  };
-  bool inserted;
-  rc = af_table_insert_or(svc->table, &spec, create_taken, &c, &inserted, err);
-  if (rc != AF_OK)
-    return rc;
-  if ((resp->flow_arn = af_flows_arn_dup(svc, arena, req->flow_name, len)) == NULL)
-    return af_flows_oom(err);
-  resp->flow_status = (Appflow__V1__FlowStatus)c.status;
-  if (inserted)
-    af_log_printf(svc->log, AF_LOG_INFO, "flow %s: created, %s", req->flow_name,
-                  af_flows_status_name(status));
+  r->name = req->flow_name;
+  r->name_len = strlen(req->flow_name);
+  r->trigger = (uint8_t)trigger;
+  r->status = r->create_status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
+  r->created_ms = r->updated_ms = c->c.now_ms;
+  r->description = nonempty(req->description);
+  r->source_connector = af_struct_string(req->source_flow_config, "connectorType");
+  r->destination_connector =
+      af_struct_string(req->destination_flow_config_list[0], "connectorType");
+  r->create_token = nonempty(req->client_token);
+  r->definition = (af_bytes){def, def_len};
   return AF_OK;
+}
+
+void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                     const af_reply_to *to) {
+  create_call *c = af__call_new(svc, to, sizeof *c);
+  if (c == NULL)
+    return;
+  c->req = (const Appflow__V1__CreateFlowRequest *)msg;
+  c->resp = (Appflow__V1__CreateFlowResponse *)out;
+  af_err rc = check_create(c->req, to->err);
+  if (rc == AF_OK)
+    rc = make_record(c, to->err);
+  if (rc != AF_OK) {
+    af__call_end(&c->c, rc);
+    return;
+  }
+  c->c.op.key = c->rec.name;
+  c->c.op.key_len = c->rec.name_len;
+  c->c.op.record = &c->rec;
+  c->c.op.rule = create_taken;
+  c->c.op.done = create_done;
+  af_store_insert(svc->store, &c->c.op);
 }
 
 /* ---- DescribeFlow --------------------------------------------------------------------- */
 
-/* What DescribeFlow copies out under the lock: the flow may be changed or deleted after. */
-struct describe_ctx {
-  af_arena *arena;
+/* What DescribeFlow copies out of the record: the flow may be changed or deleted after. */
+typedef struct describe_call {
+  af_call c;
+  const char *name;
+  size_t len;
   Appflow__V1__DescribeFlowResponse *resp;
   uint8_t trigger;
   uint8_t *definition;
   size_t definition_len;
   bool oom;
-};
+} describe_call;
 
-static char *dup_or_null(af_arena *arena, const char *s, bool *oom) {
-  if (s == NULL)
-    return NULL;
-  char *d = af_arena_strndup(arena, s, strlen(s));
-  *oom |= d == NULL;
-  return d;
-}
-
-static af_err describe_locked(af_flow *f, void *ctx, af_error *err) {
-  (void)err;
-  struct describe_ctx *c = ctx;
+static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *next, void *ctx) {
+  (void)next;
+  describe_call *c = ctx;
   Appflow__V1__DescribeFlowResponse *r = c->resp;
-  af_arena *a = c->arena;
+  af_arena *a = c->c.to.arena;
   r->flow_status = (Appflow__V1__FlowStatus)f->status;
-  r->description = dup_or_null(a, f->description, &c->oom);
+  r->description = af_flows_strdup(a, f->description, &c->oom);
   r->created_at = af_flows_timestamp(a, f->created_ms);
   r->last_updated_at = af_flows_timestamp(a, f->updated_ms);
   c->oom |= r->created_at == NULL || r->last_updated_at == NULL;
@@ -251,26 +271,27 @@ static af_err describe_locked(af_flow *f, void *ctx, af_error *err) {
                             a, &r->n_tags, (af_map_entry ***)&r->tags);
   r->last_run_execution_details = af_flows_last_run(f->runs, a, &c->oom);
   c->trigger = f->trigger;
-  c->definition_len = f->definition_len;
-  if (f->definition_len > 0 && (c->definition = af_arena_alloc(a, f->definition_len)) != NULL)
-    memcpy(c->definition, f->definition, f->definition_len);
-  c->oom |= f->definition_len > 0 && c->definition == NULL;
-  return AF_OK;
+  c->definition_len = f->definition.len;
+  if (f->definition.len > 0 && (c->definition = af_arena_alloc(a, f->definition.len)) != NULL)
+    memcpy(c->definition, f->definition.data, f->definition.len);
+  c->oom |= f->definition.len > 0 && c->definition == NULL;
+  return AF_STORE_KEEP;
 }
 
 /* The members only the definition holds; a seeded flow has none, so its trigger is all. */
-static bool fill_definition(struct describe_ctx *c) {
+static bool fill_definition(describe_call *c) {
   Appflow__V1__DescribeFlowResponse *r = c->resp;
+  af_arena *a = c->c.to.arena;
   if (c->definition == NULL) {
-    r->trigger_config = af_arena_alloc(c->arena, sizeof *r->trigger_config);
+    r->trigger_config = af_arena_alloc(a, sizeof *r->trigger_config);
     if (r->trigger_config == NULL)
       return false;
     appflow__v1__trigger_config__init(r->trigger_config);
     r->trigger_config->trigger_type = (Appflow__V1__TriggerType)c->trigger;
     return true;
   }
-  Appflow__V1__CreateFlowRequest *d = appflow__v1__create_flow_request__unpack(
-      &c->arena->allocator, c->definition_len, c->definition);
+  Appflow__V1__CreateFlowRequest *d =
+      appflow__v1__create_flow_request__unpack(&a->allocator, c->definition_len, c->definition);
   if (d == NULL)
     return false;
   r->kms_arn = d->kms_arn;
@@ -284,21 +305,36 @@ static bool fill_definition(struct describe_ctx *c) {
   return true;
 }
 
-af_err af_flows_describe_flow(af_flows *svc, const Appflow__V1__DescribeFlowRequest *req,
-                              Appflow__V1__DescribeFlowResponse *resp, af_arena *arena,
-                              af_error *err) {
-  const char *name = req->flow_name;
-  size_t len = name ? strlen(name) : 0;
-  af_err rc = af_check_name("flowName", name, len, err);
-  if (rc != AF_OK)
-    return rc;
-  struct describe_ctx c = {arena, resp, 0, NULL, 0, false};
-  rc = af_table_update(svc->table, name, len, describe_locked, &c, err);
-  if (rc != AF_OK)
-    return rc;
-  resp->flow_name = af_arena_strndup(arena, name, len);
-  resp->flow_arn = af_flows_arn_dup(svc, arena, name, len);
-  if (c.oom || resp->flow_name == NULL || resp->flow_arn == NULL || !fill_definition(&c))
-    return af_flows_oom(err);
-  return AF_OK;
+static void describe_done(af_store_op *op, af_store_rc rc) {
+  describe_call *c = (describe_call *)af__call_of(op);
+  af_arena *a = c->c.to.arena;
+  af_err e = af__store_error(&c->c, rc, c->name, c->len);
+  if (e == AF_OK) {
+    c->resp->flow_name = af_arena_strndup(a, c->name, c->len);
+    c->resp->flow_arn = af_flows_arn_dup(c->c.svc, a, c->name, c->len);
+    if (c->oom || c->resp->flow_name == NULL || c->resp->flow_arn == NULL || !fill_definition(c))
+      e = af_flows_oom(c->c.to.err);
+  }
+  af__call_end(&c->c, e);
+}
+
+void af__describe_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                       const af_reply_to *to) {
+  const Appflow__V1__DescribeFlowRequest *req = (const Appflow__V1__DescribeFlowRequest *)msg;
+  describe_call *c = af__call_new(svc, to, sizeof *c);
+  if (c == NULL)
+    return;
+  c->name = req->flow_name;
+  c->len = c->name ? strlen(c->name) : 0;
+  af_err rc = af_check_name("flowName", c->name, c->len, to->err);
+  if (rc != AF_OK) {
+    af__call_end(&c->c, rc);
+    return;
+  }
+  c->resp = (Appflow__V1__DescribeFlowResponse *)out;
+  c->c.op.key = c->name;
+  c->c.op.key_len = c->len;
+  c->c.op.rule = describe_rule;
+  c->c.op.done = describe_done;
+  af_store_modify(svc->store, &c->c.op);
 }

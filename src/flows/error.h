@@ -1,6 +1,6 @@
 /* The one error model of appflowd: every failure a caller can see is one af_err, defined once
  * in AF_ERR_MAP with its AWS error type, HTTP status and gRPC status code, so both doors report
- * the same failure the same way (DESIGN.md, "One error model").
+ * the same failure the same way (docs/ARCHITECTURE.md, "One error model").
  *
  * Thread-safety: all functions are pure or touch only the af_error they are given. */
 #ifndef AF_FLOWS_ERROR_H

@@ -1,19 +1,22 @@
-/* Private to src/flows: the service's state and the helpers its files share.
- * Thread-safety: as af_flows (see service.h). */
+/* Private to src/flows: the service's state, the shape of one call, and the helpers the
+ * service's files share. Thread-safety: as af_flows (see service.h). */
 #ifndef AF_FLOWS_INTERNAL_H
 #define AF_FLOWS_INTERNAL_H
 
+#include "appflowd/store/v1/records.pb-c.h"
 #include "flows/service.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* How long a clientToken makes a retry return the first result, as AWS documents. */
 #define AF_TOKEN_TTL_MS (8LL * 60 * 60 * 1000)
 
 struct af_flows {
-  af_table *table;
+  af_store *store;
+  bool own_store;
   const af_log *log;
   char region[64];
   char account[16];
@@ -21,10 +24,59 @@ struct af_flows {
                            formatted, as ListFlows makes 100 per page */
   size_t arn_prefix_len;
   af_clock clock;
-  uint64_t token_key; /* checks ListFlows tokens we issued */
   uint64_t id_key[2]; /* with id_counter, makes execution ids */
   _Atomic uint64_t id_counter;
 };
+
+/* One call in flight: made in the request's arena by the RPC's handler, which embeds it first
+ * in a struct of its own, and ended by af__call_end. */
+typedef struct af_call {
+  af_flows *svc;
+  af_reply_to to;
+  af_store_op op;
+  int64_t now_ms; /* the service's clock when the call began */
+} af_call;
+
+/* A call of `size` bytes (the handler's struct) in to->arena, with its op's deadline set; NULL
+ * when out of memory, after ending the call with the error. */
+void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size);
+/* Ends a call: runs its done with rc. */
+void af__call_end(af_call *c, af_err rc);
+/* The call an op belongs to. */
+static inline af_call *af__call_of(af_store_op *op) {
+  return (af_call *)(void *)((char *)op - offsetof(af_call, op));
+}
+/* Turns a store's answer about flow name into the caller's error (AF_OK for AF_STORE_OK and
+ * the codes the caller handles itself: EXISTS and REFUSED keep the rule's message). */
+af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len);
+
+/* Runs begin(arg, to) with a reply_to on arena and err, and waits for its done (the waiting
+ * forms of the RPCs). */
+af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
+                af_error *err);
+
+/* The handlers of create.c and list.c (service.c holds the RPC table). */
+void af__create_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                     const af_reply_to *to);
+void af__describe_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                       const af_reply_to *to);
+void af__list_flows(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                    const af_reply_to *to);
+void af__tag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                      const af_reply_to *to);
+void af__untag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                        const af_reply_to *to);
+void af__list_tags_for_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                                const af_reply_to *to);
+
+af_err af_flows_oom(af_error *err);
+/* "arn:aws:appflow:{region}:{account}:flow/{name}" in the arena; NULL when out of memory. */
+char *af_flows_arn_dup(const af_flows *svc, af_arena *arena, const char *name, size_t len);
+/* A Timestamp for epoch milliseconds in the arena; NULL when out of memory. */
+Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms);
+/* The proto name of a status (FLOW_STATUS_ACTIVE) and its AWS spelling (Active). */
+const char *af_flows_status_name(uint8_t status);
+const char *af_flows_status_aws(uint8_t status, char *buf, size_t bufsz);
 
 /* Every map<string, string> entry protoc-c generates has this layout; af_flows_tag_entries
  * builds them for any of our TagsEntry messages (static asserts in service.c hold it). */
@@ -34,35 +86,18 @@ typedef struct af_map_entry {
   char *value;
 } af_map_entry;
 
-af_err af_flows_oom(af_error *err);
-/* "arn:aws:appflow:{region}:{account}:flow/{name}" in the arena; NULL when out of memory. */
-char *af_flows_arn_dup(const af_flows *svc, af_arena *arena, const char *name, size_t len);
-/* A Timestamp for epoch milliseconds in the arena; NULL when out of memory. */
-Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms);
-/* Copies a tag set into map entries of type desc in the arena; false when out of memory. */
-bool af_flows_tag_entries(const af_tagset *ts, const ProtobufCMessageDescriptor *desc,
-                          af_arena *arena, size_t *n, af_map_entry ***out);
-/* The proto name of a status (FLOW_STATUS_ACTIVE) and its AWS spelling (Active). */
-const char *af_flows_status_name(uint8_t status);
-const char *af_flows_status_aws(uint8_t status, char *buf, size_t bufsz);
-
-/* A flow's runs block (af_flow.runs): its last on-demand run and the StartFlow clientTokens
- * seen in the last AF_TOKEN_TTL_MS, newest first, each with the result it gave. */
-typedef struct af_start_record {
-  int64_t at_ms;
-  const char *token; /* points into the block */
-  char execution_id[37];
-  uint8_t status;
-} af_start_record;
-
-typedef struct af_runs {
-  int64_t last_ms; /* 0: never run */
-  char last_id[37];
-  uint32_t n;
-  af_start_record rec[];
-} af_runs;
-
-/* lastRunExecutionDetails for a runs block (NULL when there was no run). */
-Appflow__V1__ExecutionDetails *af_flows_last_run(const af_runs *r, af_arena *arena, bool *oom);
+/* A record's tags (a packed TagSet) as map entries of type desc in the arena (copies, so they
+ * outlive the record); false when out of memory or the blob is not a TagSet. */
+bool af_flows_tag_entries(af_bytes tags, const ProtobufCMessageDescriptor *desc, af_arena *arena,
+                          size_t *n, af_map_entry ***out);
+/* tags[0..n) packed as a TagSet in the arena; false when out of memory. */
+bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes *out);
+/* A record's run log unpacked into the arena (an empty one for none); NULL when out of memory
+ * or the blob is not a RunLog. */
+Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena);
+/* lastRunExecutionDetails for a run log (NULL when there was no run; *oom set on failure). */
+Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena, bool *oom);
+/* A copy of s in the arena (NULL stays NULL); *oom set on failure. */
+char *af_flows_strdup(af_arena *arena, const char *s, bool *oom);
 
 #endif

@@ -1,53 +1,65 @@
 /* ListFlows and the tag operations.
  *
- * A ListFlows token is the last listed name and a keyed check, base64url-encoded: the table's
- * order is a function of names alone, so a token resumes at the right place however the table
- * changed since, and the check tells a garbled or foreign token from one we issued. */
+ * A ListFlows token is the last listed name sealed with HMAC-SHA256 under the store's token key,
+ * base64url-encoded. A store's order is a function of names alone, so a token resumes at the
+ * right place however the flows changed since; the key lives in the store, so a token works on
+ * every replica and after a restart, and the seal tells a garbled or forged token from one a
+ * server on this store issued. */
 #include "common/base64.h"
-#include "common/hash.h"
 #include "flows/internal.h"
 #include "flows/validate.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 
 #define LIST_DEFAULT 100
-#define TOKEN_CHECK 8
-#define TOKEN_RAW_MAX (AF_FLOW_NAME_MAX + TOKEN_CHECK)
+#define TOKEN_SEAL 16 /* bytes of the HMAC kept: 128 bits */
+#define TOKEN_RAW_MAX (AF_FLOW_NAME_MAX + TOKEN_SEAL)
 
-/* base64url of src[0..n) into the arena, NUL-terminated; NULL when out of memory. */
-static char *encode_token(const uint8_t *src, size_t n, af_arena *arena) {
-  size_t len = af_base64_encoded_len(n, AF_BASE64_URL);
-  char *out = af_arena_alloc(arena, len + 1);
-  if (out != NULL) {
-    af_base64_encode(src, n, out, AF_BASE64_URL);
-    out[len] = '\0';
-  }
-  return out;
+/* The seal of name[0..len) under the store's key. */
+static void seal(const af_flows *svc, const char *name, size_t len, uint8_t out[TOKEN_SEAL]) {
+  static const char domain[] = "appflowd ListFlows v1"; /* keeps these seals for tokens only */
+  uint8_t msg[sizeof domain + AF_FLOW_NAME_MAX], mac[EVP_MAX_MD_SIZE];
+  unsigned mac_len = 0;
+  const af_store *st = svc->store;
+  memcpy(msg, domain, sizeof domain);
+  memcpy(msg + sizeof domain, name, len < AF_FLOW_NAME_MAX ? len : AF_FLOW_NAME_MAX);
+  if (HMAC(EVP_sha256(), st->token_key, sizeof st->token_key, msg, sizeof domain + len, mac,
+           &mac_len) == NULL ||
+      mac_len < TOKEN_SEAL)
+    memset(mac, 0, TOKEN_SEAL); /* then no token verifies: a refusal, never a forgery */
+  memcpy(out, mac, TOKEN_SEAL);
 }
 
-static void put_check(uint8_t *dst, uint64_t check) {
-  for (int i = 0; i < TOKEN_CHECK; i++)
-    dst[i] = (uint8_t)(check >> (8 * i));
-}
-
+/* The token for resuming after name, in the arena; NULL when out of memory. */
 static char *make_token(const af_flows *svc, const char *name, size_t len, af_arena *arena) {
   uint8_t raw[TOKEN_RAW_MAX];
+  if (len > AF_FLOW_NAME_MAX)
+    return NULL;
   memcpy(raw, name, len);
-  put_check(raw + len, af_hash64(svc->token_key, name, len));
-  return encode_token(raw, len + TOKEN_CHECK, arena);
+  seal(svc, name, len, raw + len);
+  size_t n = af_base64_encoded_len(len + TOKEN_SEAL, AF_BASE64_URL);
+  char *out = af_arena_alloc(arena, n + 1);
+  if (out != NULL) {
+    af_base64_encode(raw, len + TOKEN_SEAL, out, AF_BASE64_URL);
+    out[n] = '\0';
+  }
+  return out;
 }
 
 /* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes). */
 static af_err read_token(const af_flows *svc, const char *token, char *name, size_t *len,
                          af_error *err) {
-  uint8_t raw[TOKEN_RAW_MAX], check[TOKEN_CHECK];
+  uint8_t raw[TOKEN_RAW_MAX], check[TOKEN_SEAL];
   long n = af_base64_decode(token, strlen(token), raw, sizeof raw, AF_BASE64_URL);
-  bool ok = n > TOKEN_CHECK;
+  bool ok = n > TOKEN_SEAL;
   if (ok) {
-    *len = (size_t)n - TOKEN_CHECK;
-    put_check(check, af_hash64(svc->token_key, raw, *len));
-    ok = memcmp(check, raw + *len, TOKEN_CHECK) == 0;
+    *len = (size_t)n - TOKEN_SEAL;
+    seal(svc, (const char *)raw, *len, check);
+    ok = CRYPTO_memcmp(check, raw + *len, TOKEN_SEAL) == 0;
   }
   if (!ok)
     return af_error_set(err, AF_ERR_VALIDATION,
@@ -58,31 +70,27 @@ static af_err read_token(const af_flows *svc, const char *token, char *name, siz
   return AF_OK;
 }
 
-struct list_ctx {
-  const af_flows *svc;
-  af_arena *arena;
+typedef struct list_call {
+  af_call c;
+  Appflow__V1__ListFlowsResponse *resp;
+  char after[AF_FLOW_NAME_MAX + 1];
   size_t max, n;
   Appflow__V1__FlowDefinition **items;
   bool more, oom;
-};
+} list_call;
 
-static Appflow__V1__FlowDefinition *definition_of(const struct list_ctx *c, const af_flow *f) {
-  af_arena *a = c->arena;
+static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_record *f) {
+  af_arena *a = c->c.to.arena;
   Appflow__V1__FlowDefinition *d = af_arena_alloc(a, sizeof *d);
   if (d == NULL)
     return NULL;
   appflow__v1__flow_definition__init(d);
   bool oom = false;
-  d->flow_arn = af_flows_arn_dup(c->svc, a, f->name, f->name_len);
+  d->flow_arn = af_flows_arn_dup(c->c.svc, a, f->name, f->name_len);
   d->flow_name = af_arena_strndup(a, f->name, f->name_len);
-  if (f->description != NULL)
-    oom |= (d->description = af_arena_strndup(a, f->description, strlen(f->description))) == NULL;
-  if (f->source_connector != NULL)
-    oom |= (d->source_connector_type =
-                af_arena_strndup(a, f->source_connector, strlen(f->source_connector))) == NULL;
-  if (f->destination_connector != NULL)
-    oom |= (d->destination_connector_type = af_arena_strndup(
-                a, f->destination_connector, strlen(f->destination_connector))) == NULL;
+  d->description = af_flows_strdup(a, f->description, &oom);
+  d->source_connector_type = af_flows_strdup(a, f->source_connector, &oom);
+  d->destination_connector_type = af_flows_strdup(a, f->destination_connector, &oom);
   d->flow_status = (Appflow__V1__FlowStatus)f->status;
   d->trigger_type = (Appflow__V1__TriggerType)f->trigger;
   d->created_at = af_flows_timestamp(a, f->created_ms);
@@ -95,8 +103,8 @@ static Appflow__V1__FlowDefinition *definition_of(const struct list_ctx *c, cons
   return oom ? NULL : d;
 }
 
-static bool list_visit(const af_flow *f, void *ctx) {
-  struct list_ctx *c = ctx;
+static bool list_visit(const af_flow_record *f, void *ctx) {
+  list_call *c = ctx;
   if (c->n == c->max) { /* one flow past the page: there is a next page */
     c->more = true;
     return false;
@@ -110,62 +118,106 @@ static bool list_visit(const af_flow *f, void *ctx) {
   return true;
 }
 
-af_err af_flows_list_flows(af_flows *svc, const Appflow__V1__ListFlowsRequest *req,
-                           Appflow__V1__ListFlowsResponse *resp, af_arena *arena, af_error *err) {
-  int32_t max = req->max_results != 0 ? req->max_results : LIST_DEFAULT;
+static void list_done(af_store_op *op, af_store_rc rc) {
+  list_call *c = (list_call *)af__call_of(op);
+  af_err e = af__store_error(&c->c, rc, "", 0);
+  if (e == AF_OK && c->oom)
+    e = af_flows_oom(c->c.to.err);
+  if (e == AF_OK) {
+    c->resp->n_flows = c->n;
+    c->resp->flows = c->items;
+  }
+  if (e == AF_OK && c->more) {
+    const char *last = c->items[c->n - 1]->flow_name;
+    if ((c->resp->next_token = make_token(c->c.svc, last, strlen(last), c->c.to.arena)) == NULL)
+      e = af_flows_oom(c->c.to.err);
+  }
+  af__call_end(&c->c, e);
+}
+
+/* AF_OK with the page's size and where it starts, or the request's first problem. */
+static af_err list_request(list_call *c, const Appflow__V1__ListFlowsRequest *req, bool *resume,
+                           size_t *after_len) {
+  af_error *err = c->c.to.err;
   af_err rc =
       af_check_range("maxResults", req->max_results != 0 ? req->max_results : 1, 1, 100, err);
   if (rc == AF_OK)
     rc = af_check_next_token("nextToken", req->next_token, err);
-  char after[AF_FLOW_NAME_MAX + 1];
-  size_t after_len = 0;
-  bool resume = req->next_token != NULL && req->next_token[0] != '\0';
-  if (rc == AF_OK && resume)
-    rc = read_token(svc, req->next_token, after, &after_len, err);
-  if (rc != AF_OK)
-    return rc;
-  struct list_ctx c = {svc, arena, (size_t)max, 0, NULL, false, false};
-  if ((c.items = af_arena_alloc(arena, c.max * sizeof *c.items)) == NULL)
-    return af_flows_oom(err);
-  af_table_scan(svc->table, resume ? after : NULL, after_len, list_visit, &c);
-  if (c.oom)
-    return af_flows_oom(err);
-  resp->n_flows = c.n;
-  resp->flows = c.items;
-  if (c.more) {
-    const char *last = c.items[c.n - 1]->flow_name;
-    if ((resp->next_token = make_token(svc, last, strlen(last), arena)) == NULL)
-      return af_flows_oom(err);
+  *resume = req->next_token != NULL && req->next_token[0] != '\0';
+  *after_len = 0;
+  if (rc == AF_OK && *resume)
+    rc = read_token(c->c.svc, req->next_token, c->after, after_len, err);
+  c->max = req->max_results != 0 ? (size_t)req->max_results : LIST_DEFAULT;
+  if (rc == AF_OK && (c->items = af_arena_alloc(c->c.to.arena, c->max * sizeof *c->items)) == NULL)
+    rc = af_flows_oom(err);
+  return rc;
+}
+
+void af__list_flows(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                    const af_reply_to *to) {
+  list_call *c = af__call_new(svc, to, sizeof *c);
+  if (c == NULL)
+    return;
+  c->resp = (Appflow__V1__ListFlowsResponse *)out;
+  bool resume;
+  size_t after_len;
+  af_err rc = list_request(c, (const Appflow__V1__ListFlowsRequest *)msg, &resume, &after_len);
+  if (rc != AF_OK) {
+    af__call_end(&c->c, rc);
+    return;
   }
-  return AF_OK;
+  c->c.op.key = resume ? c->after : NULL;
+  c->c.op.key_len = after_len;
+  c->c.op.limit = c->max + 1; /* one more tells whether there is a next page */
+  c->c.op.visit = list_visit;
+  c->c.op.done = list_done;
+  af_store_scan(svc->store, &c->c.op);
 }
 
 /* ---- tags ----------------------------------------------------------------------------- */
 
-/* Runs fn on the flow a (validated) ARN names. Any ARN that is not one of this server's flow
- * ARNs names no flow here, so it and an unknown flow are both reported by the ARN. */
-static af_err with_flow_of_arn(af_flows *svc, const char *arn, af_table_update_fn fn, void *ctx,
-                               af_error *err) {
-  size_t p = svc->arn_prefix_len;
-  af_err rc = AF_ERR_RESOURCE_NOT_FOUND;
-  if (strncmp(arn, svc->arn_prefix, p) == 0)
-    rc = af_table_update(svc->table, arn + p, strlen(arn + p), fn, ctx, err);
-  if (rc == AF_ERR_RESOURCE_NOT_FOUND) {
-    char esc[600];
-    af_error_set(err, rc, "Resource %s does not exist",
-                 af_escape(esc, sizeof esc, arn, strlen(arn)));
-  }
-  return rc;
-}
-
-struct tag_ctx {
-  af_table *table;
-  af_arena *arena;
+typedef struct tag_call {
+  af_call c;
+  const char *arn;
   af_map_entry *const *add; /* TagResource */
   size_t nadd;
   char *const *remove; /* UntagResource */
   size_t nremove;
-};
+  Appflow__V1__ListTagsForResourceResponse *list; /* ListTagsForResource */
+  bool oom;
+} tag_call;
+
+/* Ends a tag call: any ARN that is not one of this server's flow ARNs names no flow here, so it
+ * and an unknown flow are both reported by the ARN. */
+static void tag_done(af_store_op *op, af_store_rc rc) {
+  tag_call *t = (tag_call *)af__call_of(op);
+  af_err e;
+  if (rc == AF_STORE_NOT_FOUND) {
+    char esc[600];
+    e = af_error_set(t->c.to.err, AF_ERR_RESOURCE_NOT_FOUND, "Resource %s does not exist",
+                     af_escape(esc, sizeof esc, t->arn, strlen(t->arn)));
+  } else {
+    e = af__store_error(&t->c, rc, "", 0);
+  }
+  if (e == AF_OK && t->oom)
+    e = af_flows_oom(t->c.to.err);
+  af__call_end(&t->c, e);
+}
+
+/* Runs t's rule on the flow a (validated) ARN names. */
+static void with_flow_of_arn(tag_call *t, af_store_rule rule) {
+  af_flows *svc = t->c.svc;
+  size_t p = svc->arn_prefix_len;
+  if (strncmp(t->arn, svc->arn_prefix, p) != 0) {
+    tag_done(&t->c.op, AF_STORE_NOT_FOUND);
+    return;
+  }
+  t->c.op.key = t->arn + p;
+  t->c.op.key_len = strlen(t->arn + p);
+  t->c.op.rule = rule;
+  t->c.op.done = tag_done;
+  af_store_modify(svc->store, &t->c.op);
+}
 
 static size_t find_key(const af_tag *tags, size_t n, const char *key) {
   size_t i = 0;
@@ -174,94 +226,126 @@ static size_t find_key(const af_tag *tags, size_t n, const char *key) {
   return i;
 }
 
-static bool removed(const struct tag_ctx *c, const char *key) {
-  for (size_t j = 0; j < c->nremove; j++) {
-    if (strcmp(c->remove[j], key) == 0)
+static bool removed(const tag_call *t, const char *key) {
+  for (size_t j = 0; j < t->nremove; j++) {
+    if (strcmp(t->remove[j], key) == 0)
       return true;
   }
   return false;
 }
 
 /* TagResource and UntagResource: the flow's tags, minus `remove`, plus `add`. */
-static af_err tag_locked(af_flow *f, void *ctx, af_error *err) {
-  struct tag_ctx *c = ctx;
-  size_t have = f->tags ? f->tags->n : 0, n = 0;
-  af_tag *tags = af_arena_alloc(c->arena, (have + c->nadd + 1) * sizeof *tags);
-  if (tags == NULL)
-    return af_flows_oom(err);
-  for (size_t i = 0; i < have; i++) {
-    if (!removed(c, f->tags->tags[i].key))
-      tags[n++] = f->tags->tags[i];
+static af_store_verdict tag_rule(const af_flow_record *f, af_flow_record *next, void *ctx) {
+  tag_call *t = ctx;
+  af_arena *a = t->c.to.arena;
+  Appflowd__Store__V1__TagSet *old =
+      f->tags.len ? appflowd__store__v1__tag_set__unpack(&a->allocator, f->tags.len, f->tags.data)
+                  : NULL;
+  size_t have = old ? old->n_tags : 0, n = 0;
+  af_tag *tags = af_arena_alloc(a, (have + t->nadd + 1) * sizeof *tags);
+  if ((f->tags.len && old == NULL) || tags == NULL) {
+    af_flows_oom(t->c.to.err);
+    return AF_STORE_REFUSE;
   }
-  for (size_t i = 0; i < c->nadd; i++) {
-    size_t j = find_key(tags, n, c->add[i]->key);
-    tags[j] = (af_tag){c->add[i]->key, c->add[i]->value ? c->add[i]->value : ""};
+  for (size_t i = 0; i < have; i++) {
+    if (!removed(t, old->tags[i]->key))
+      tags[n++] = (af_tag){old->tags[i]->key, old->tags[i]->value};
+  }
+  for (size_t i = 0; i < t->nadd; i++) {
+    size_t j = find_key(tags, n, t->add[i]->key);
+    tags[j] = (af_tag){t->add[i]->key, t->add[i]->value ? t->add[i]->value : ""};
     n += j == n;
   }
-  if (n > AF_TAGS_MAX)
+  if (n > AF_TAGS_MAX) {
+    af_error_set(t->c.to.err, AF_ERR_VALIDATION,
+                 "Flow %s would have %zu tags; a flow can have at most %d", f->name, n,
+                 AF_TAGS_MAX);
+    return AF_STORE_REFUSE;
+  }
+  if (!af_flows_pack_tags(tags, n, a, &next->tags)) {
+    af_flows_oom(t->c.to.err);
+    return AF_STORE_REFUSE;
+  }
+  return af__bytes_equal(next->tags, f->tags) ? AF_STORE_KEEP : AF_STORE_WRITE;
+}
+
+static tag_call *tag_call_new(af_flows *svc, const af_reply_to *to, const char *arn) {
+  tag_call *t = af__call_new(svc, to, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  af_err rc = af_check_resource_arn("resourceArn", arn, to->err);
+  if (rc != AF_OK) {
+    af__call_end(&t->c, rc);
+    return NULL;
+  }
+  t->arn = arn;
+  return t;
+}
+
+/* A list member of a tag request: present and within the limit, each item checked. */
+static af_err check_items(const char *member, size_t n, af_error *err) {
+  if (n == 0)
     return af_error_set(err, AF_ERR_VALIDATION,
-                        "Flow %s would have %zu tags; a flow can have at most %d", f->name, n,
-                        AF_TAGS_MAX);
-  return af_table_set_tags(c->table, f, tags, n, err);
+                        "1 validation error detected: Value null at '%s' failed to satisfy "
+                        "constraint: Member must not be null",
+                        member);
+  return af_check_count(member, n, AF_TAGS_MAX, err);
 }
 
-af_err af_flows_tag_resource(af_flows *svc, const Appflow__V1__TagResourceRequest *req,
-                             Appflow__V1__TagResourceResponse *resp, af_arena *arena,
-                             af_error *err) {
-  (void)resp;
-  af_err rc = af_check_resource_arn("resourceArn", req->resource_arn, err);
-  if (rc == AF_OK && req->n_tags == 0)
-    rc = af_error_set(err, AF_ERR_VALIDATION,
-                      "1 validation error detected: Value null at 'tags' failed to satisfy "
-                      "constraint: Member must not be null");
-  if (rc == AF_OK)
-    rc = af_check_count("tags", req->n_tags, AF_TAGS_MAX, err);
+void af__tag_resource(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                      const af_reply_to *to) {
+  (void)out;
+  const Appflow__V1__TagResourceRequest *req = (const Appflow__V1__TagResourceRequest *)msg;
+  tag_call *t = tag_call_new(svc, to, req->resource_arn);
+  if (t == NULL)
+    return;
+  af_err rc = check_items("tags", req->n_tags, to->err);
   for (size_t i = 0; rc == AF_OK && i < req->n_tags; i++)
-    rc = af_check_tag("tags", req->tags[i]->key, req->tags[i]->value, err);
-  if (rc != AF_OK)
-    return rc;
-  struct tag_ctx c = {svc->table, arena, (af_map_entry *const *)req->tags, req->n_tags, NULL, 0};
-  return with_flow_of_arn(svc, req->resource_arn, tag_locked, &c, err);
+    rc = af_check_tag("tags", req->tags[i]->key, req->tags[i]->value, to->err);
+  if (rc != AF_OK) {
+    af__call_end(&t->c, rc);
+    return;
+  }
+  t->add = (af_map_entry *const *)req->tags;
+  t->nadd = req->n_tags;
+  with_flow_of_arn(t, tag_rule);
 }
 
-af_err af_flows_untag_resource(af_flows *svc, const Appflow__V1__UntagResourceRequest *req,
-                               Appflow__V1__UntagResourceResponse *resp, af_arena *arena,
-                               af_error *err) {
-  (void)resp;
-  af_err rc = af_check_resource_arn("resourceArn", req->resource_arn, err);
-  if (rc == AF_OK && req->n_tag_keys == 0)
-    rc = af_error_set(err, AF_ERR_VALIDATION,
-                      "1 validation error detected: Value null at 'tagKeys' failed to satisfy "
-                      "constraint: Member must not be null");
-  if (rc == AF_OK)
-    rc = af_check_count("tagKeys", req->n_tag_keys, AF_TAGS_MAX, err);
+void af__untag_resource(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                        const af_reply_to *to) {
+  (void)out;
+  const Appflow__V1__UntagResourceRequest *req = (const Appflow__V1__UntagResourceRequest *)msg;
+  tag_call *t = tag_call_new(svc, to, req->resource_arn);
+  if (t == NULL)
+    return;
+  af_err rc = check_items("tagKeys", req->n_tag_keys, to->err);
   for (size_t i = 0; rc == AF_OK && i < req->n_tag_keys; i++)
-    rc = af_check_tag_key("tagKeys", req->tag_keys[i], err);
-  if (rc != AF_OK)
-    return rc;
-  struct tag_ctx c = {svc->table, arena, NULL, 0, req->tag_keys, req->n_tag_keys};
-  return with_flow_of_arn(svc, req->resource_arn, tag_locked, &c, err);
+    rc = af_check_tag_key("tagKeys", req->tag_keys[i], to->err);
+  if (rc != AF_OK) {
+    af__call_end(&t->c, rc);
+    return;
+  }
+  t->remove = req->tag_keys;
+  t->nremove = req->n_tag_keys;
+  with_flow_of_arn(t, tag_rule);
 }
 
-struct list_tags_ctx {
-  af_arena *arena;
-  Appflow__V1__ListTagsForResourceResponse *resp;
-};
-
-static af_err list_tags_locked(af_flow *f, void *ctx, af_error *err) {
-  struct list_tags_ctx *c = ctx;
-  bool ok = af_flows_tag_entries(
-      f->tags, &appflow__v1__list_tags_for_resource_response__tags_entry__descriptor, c->arena,
-      &c->resp->n_tags, (af_map_entry ***)&c->resp->tags);
-  return ok ? AF_OK : af_flows_oom(err);
+static af_store_verdict list_tags_rule(const af_flow_record *f, af_flow_record *next, void *ctx) {
+  (void)next;
+  tag_call *t = ctx;
+  t->oom = !af_flows_tag_entries(
+      f->tags, &appflow__v1__list_tags_for_resource_response__tags_entry__descriptor, t->c.to.arena,
+      &t->list->n_tags, (af_map_entry ***)&t->list->tags);
+  return AF_STORE_KEEP;
 }
 
-af_err af_flows_list_tags(af_flows *svc, const Appflow__V1__ListTagsForResourceRequest *req,
-                          Appflow__V1__ListTagsForResourceResponse *resp, af_arena *arena,
-                          af_error *err) {
-  af_err rc = af_check_resource_arn("resourceArn", req->resource_arn, err);
-  if (rc != AF_OK)
-    return rc;
-  struct list_tags_ctx c = {arena, resp};
-  return with_flow_of_arn(svc, req->resource_arn, list_tags_locked, &c, err);
+void af__list_tags_for_resource(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                                const af_reply_to *to) {
+  const Appflow__V1__ListTagsForResourceRequest *req =
+      (const Appflow__V1__ListTagsForResourceRequest *)msg;
+  tag_call *t = tag_call_new(svc, to, req->resource_arn);
+  if (t == NULL)
+    return;
+  t->list = (Appflow__V1__ListTagsForResourceResponse *)out;
+  with_flow_of_arn(t, list_tags_rule);
 }

@@ -2,13 +2,14 @@
  *
  * Not jansson: a tree for a million flows costs several times the file in memory and seconds
  * to build. This reader decodes one flow at a time into a fixed scratch area allocated once per
- * load, inserts it and moves on, so a load costs the file plus the table.
+ * load, stores it and moves on, so a load costs the file plus the store.
  *
  * Positions are not tracked while parsing, which would cost something on every byte: an error
  * finds its line and column by rescanning the buffer up to the offending byte, once. */
 #include "flows/seed.h"
 
 #include "common/file.h"
+#include "common/hash.h"
 #include "common/hex.h"
 #include "common/utf8.h"
 #include "flows/validate.h"
@@ -91,8 +92,10 @@ typedef struct flow_buf {
 typedef struct parser {
   const char *start; /* the buffer after any byte order mark: line 1, column 1 */
   const char *p, *end;
-  af_table *table;  /* NULL in find mode, which only looks for a flow's first definition */
-  int64_t now_ms;   /* every seeded flow's createdAt */
+  af_flows_seeder *seeder; /* NULL in find mode, which only looks for a flow's first definition */
+  uint64_t *seen;          /* hashes of the names stored so far (0: an empty slot) */
+  size_t seen_n, seen_cap; /* seen_cap is a power of two */
+  uint64_t seen_key;
   const char *kept; /* a mapped file: bytes from here on are still resident; else NULL */
   const char *find; /* find mode: the name looked for, and where it was first defined */
   size_t find_len;
@@ -214,7 +217,7 @@ static int read_hex4(parser *ps, const char *p, uint32_t *v) {
 }
 
 /* \uXXXX at *pp, with a UTF-16 surrogate pair read as one code point. A lone surrogate has
- * no UTF-8 form and NUL cannot be stored in the table's C strings, so both are errors. */
+ * no UTF-8 form and NUL cannot be stored in the store's C strings, so both are errors. */
 static int read_u_escape(parser *ps, const char **pp, uint32_t *cp) {
   const char *p = *pp, *q = p + 6;
   uint32_t hi, lo;
@@ -645,13 +648,14 @@ static int parse_flow(parser *ps) {
 
 static int parse_array(parser *ps);
 
-/* A name the table already holds: find its first definition in this buffer by parsing again
- * up to it. That costs a second pass on this one error, where remembering every name's line
- * would cost memory on every load. */
+/* A name read before in this buffer (its hash was seen): find its first definition by parsing
+ * again up to it. That costs a second pass on this one error, where remembering every name's
+ * line would cost memory on every load. Returns 0 when no earlier flow has the name (two names
+ * shared a hash), else the error. */
 static int fail_duplicate(parser *ps) {
   flow_buf *f = ps->f;
   char name[UTF8_CAP(AF_FLOW_NAME_MAX)], q[1100];
-  const char *at = f->name_at;
+  const char *at = f->name_at, *open = f->open;
   size_t len = f->name_len;
   memcpy(name, f->name, len);
   af_escape(q, sizeof q, name, len);
@@ -663,13 +667,49 @@ static int fail_duplicate(parser *ps) {
                    .find_len = len,
                    .f = f,
                    .err = &ignored};
-  if (parse_array(&finder) == STOP && finder.found != at) {
-    int line, column;
-    locate(ps, finder.found, &line, &column);
-    return fail(ps, at, "duplicate flowName '%s' (first defined at line %d)", q, line);
+  int rc = parse_array(&finder);
+  /* The finder parsed into the same flow buffer: read this flow again before going on. */
+  const char *resume = ps->p;
+  ps->p = open;
+  if (parse_flow(ps) != 0 || ps->p != resume)
+    return fail(ps, at, "internal error re-reading flow '%s'", q);
+  if (rc != STOP || finder.found == at)
+    return 0;
+  int line, column;
+  locate(ps, finder.found, &line, &column);
+  return fail(ps, at, "duplicate flowName '%s' (first defined at line %d)", q, line);
+}
+
+/* Whether the name's hash was seen before in this load (a possible duplicate), remembering it
+ * if not. Keeping 8 bytes a name, not the names, holds a million in 16 MiB while loading. */
+static bool seen_before(parser *ps, const char *name, size_t len) {
+  if (ps->seen_n * 2 >= ps->seen_cap) {
+    size_t cap = ps->seen_cap ? ps->seen_cap * 2 : 1024;
+    uint64_t *t = calloc(cap, sizeof *t);
+    if (t == NULL)
+      return true; /* the exact check (a second pass) then decides */
+    for (size_t i = 0; i < ps->seen_cap; i++) {
+      uint64_t h = ps->seen[i];
+      size_t j = (size_t)h & (cap - 1);
+      while (h != 0 && t[j] != 0)
+        j = (j + 1) & (cap - 1);
+      if (h != 0)
+        t[j] = h;
+    }
+    free(ps->seen);
+    ps->seen = t;
+    ps->seen_cap = cap;
   }
-  /* Not earlier in this buffer: the table held it before this load. */
-  return fail(ps, at, "duplicate flowName '%s': a flow of that name already exists", q);
+  uint64_t h = af_hash64(ps->seen_key, name, len);
+  h += h == 0;
+  size_t j = (size_t)h & (ps->seen_cap - 1);
+  while (ps->seen[j] != 0 && ps->seen[j] != h)
+    j = (j + 1) & (ps->seen_cap - 1);
+  if (ps->seen[j] == h)
+    return true;
+  ps->seen[j] = h;
+  ps->seen_n++;
+  return false;
 }
 
 /* Find mode: stops at the first flow of the name looked for. */
@@ -684,8 +724,8 @@ static int find_step(parser *ps) {
 /* Drop this much parsed text from memory at a time. */
 #define RELEASE_STEP ((size_t)8 << 20)
 
-/* With the seed file mapped, the text already parsed is dropped from memory as the table fills,
- * so loading peaks at the table's size, not the table's plus the file's. The mapping is
+/* With the seed file mapped, the text already parsed is dropped from memory as the store fills,
+ * so loading peaks at the store's size, not the store's plus the file's. The mapping is
  * private and read-only, so a page dropped and touched again (an error's line and column are
  * counted from the start) is read back from the file unchanged. */
 static void release_parsed(parser *ps) {
@@ -700,25 +740,26 @@ static void release_parsed(parser *ps) {
 
 static int store(parser *ps) {
   flow_buf *f = ps->f;
-  if (ps->table == NULL)
+  if (ps->seeder == NULL)
     return find_step(ps);
+  if (seen_before(ps, f->name, f->name_len)) {
+    int rc = fail_duplicate(ps);
+    if (rc != 0)
+      return rc;
+  }
   af_flow_spec spec = {.name = f->name,
                        .name_len = f->name_len,
                        .trigger = (Appflow__V1__TriggerType)f->trigger,
                        .status = (Appflow__V1__FlowStatus)f->status,
                        .description = f->has_description ? f->description : NULL,
                        .tags = f->tags,
-                       .ntags = f->ntags,
-                       .created_ms = ps->now_ms};
+                       .ntags = f->ntags};
   af_error e;
-  af_err rc = af_table_insert(ps->table, &spec, &e);
-  if (rc == AF_OK) {
+  if (af_flows_seed_add(ps->seeder, &spec, &e) == 0) {
     ps->count++;
     release_parsed(ps);
     return 0;
   }
-  if (rc == AF_ERR_NAME_TAKEN)
-    return fail_duplicate(ps);
   char q[1100];
   return fail(ps, f->open, "cannot store flow '%s': %s",
               af_escape(q, sizeof q, f->name, f->name_len), e.message);
@@ -766,14 +807,31 @@ static int parse_array(parser *ps) {
   return expect_end(ps);
 }
 
-static int load(af_flows *svc, const char *buf, size_t len, bool mapped, size_t *count,
+/* Parses and stores; the seeder is ended (waiting for what is in flight) either way. */
+static int run(parser *ps, af_seed_result *res) {
+  int rc = parse_array(ps);
+  af_error e;
+  size_t added = 0, kept = 0;
+  int end = af_flows_seed_end(ps->seeder, &added, &kept, &e);
+  if (rc == 0 && end != 0) {
+    ps->err->line = ps->err->column = 0;
+    snprintf(ps->err->message, sizeof ps->err->message, "cannot store the seeded flows: %.400s",
+             e.message);
+    rc = -1;
+  }
+  if (res != NULL)
+    *res = (af_seed_result){ps->count, added, kept};
+  return rc;
+}
+
+static int load(af_flows *svc, const char *buf, size_t len, bool mapped, af_seed_result *res,
                 af_seed_error *err) {
   af_seed_error ignored;
   if (err == NULL)
     err = &ignored;
   *err = (af_seed_error){0};
-  if (count != NULL)
-    *count = 0;
+  if (res != NULL)
+    *res = (af_seed_result){0, 0, 0};
   if (buf == NULL) {
     buf = "";
     len = 0;
@@ -783,25 +841,27 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, size_t 
   parser ps = {.start = buf + skip,
                .p = buf + skip,
                .end = buf + len,
-               .table = af_flows_table(svc),
-               .now_ms = af_flows_now_ms(svc),
+               .seeder = af_flows_seed_begin(svc),
+               .seen_key = af_random64(),
                .kept = mapped ? buf : NULL,
                .err = err};
   ps.f = malloc(sizeof *ps.f);
-  if (ps.f == NULL) {
+  if (ps.f == NULL || ps.seeder == NULL) {
+    free(ps.f);
+    if (ps.seeder != NULL)
+      af_flows_seed_end(ps.seeder, NULL, NULL, &(af_error){0});
     snprintf(err->message, sizeof err->message, "out of memory reading the seed");
     return -1;
   }
-  int rc = parse_array(&ps);
+  int rc = run(&ps, res);
   free(ps.f);
-  if (count != NULL)
-    *count = ps.count;
+  free(ps.seen);
   return rc == 0 ? 0 : -1;
 }
 
-int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *count,
+int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
                         af_seed_error *err) {
-  return load(svc, buf, len, false, count, err);
+  return load(svc, buf, len, false, res, err);
 }
 
 /* ---- files ---- */
@@ -814,12 +874,12 @@ static int fail_io(af_seed_error *err, const char *what, int e) {
   return -1;
 }
 
-int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_error *err) {
+int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err) {
   af_seed_error ignored;
   if (err == NULL)
     err = &ignored;
-  if (count != NULL)
-    *count = 0;
+  if (res != NULL)
+    *res = (af_seed_result){0, 0, 0};
   /* Mapped, so the parsed text can be dropped as it loads (see release_parsed). A file cut
    * short while it loads would fault (SIGBUS): the seed is the operator's own file, read
    * once at start-up, so that is left as the one way a seed can stop appflowd abruptly. */
@@ -829,7 +889,7 @@ int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_er
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map != MAP_FAILED) {
-      int rc = load(svc, map, (size_t)st.st_size, true, count, err);
+      int rc = load(svc, map, (size_t)st.st_size, true, res, err);
       munmap(map, (size_t)st.st_size);
       return rc;
     }
@@ -843,7 +903,7 @@ int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_er
   int e = af_read_file(path, SIZE_MAX / 4, &buf, &len, &opened);
   if (e != 0)
     return fail_io(err, opened ? "cannot read the seed file" : "cannot open the seed file", e);
-  int rc = af_seed_load_buffer(svc, buf, len, count, err);
+  int rc = af_seed_load_buffer(svc, buf, len, res, err);
   free(buf);
   return rc;
 }

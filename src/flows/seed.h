@@ -4,8 +4,11 @@
  * Parsed by a streaming reader over the caller's buffer (no JSON tree), so a million flows load
  * in little memory, and every error points at its line and column.
  *
- * Errors: -1 with err filled; the table may then hold the flows before the bad one (start-up
- * stops anyway). Thread-safety: as af_table_insert. */
+ * Each flow is added unless the store has a flow of that name already (a durable store keeps
+ * what it has across restarts); a name given twice in one seed is an error.
+ *
+ * Errors: -1 with err filled; the store may then hold the flows before the bad one (start-up
+ * stops anyway). Thread-safety: one load at a time per service. */
 #ifndef AF_FLOWS_SEED_H
 #define AF_FLOWS_SEED_H
 
@@ -19,12 +22,19 @@ typedef struct af_seed_error {
   char message[512];
 } af_seed_error;
 
-/* Parses buf[0..len) and inserts each flow into svc's table. *count (may be NULL) receives
- * the number of flows loaded. Returns 0, or -1 with err set. */
-int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, size_t *count,
+/* What a load did. */
+typedef struct af_seed_result {
+  size_t flows; /* flows read (added + kept) */
+  size_t added; /* new in the store */
+  size_t kept;  /* the store had a flow of that name already, which stays as it was */
+} af_seed_result;
+
+/* Parses buf[0..len) and stores each flow in svc's store. *res (may be NULL) says how many
+ * were read, added and kept. Returns 0, or -1 with err set. */
+int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
                         af_seed_error *err);
 /* Reads the file at path and loads it as af_seed_load_buffer. Returns 0, or -1 with err set
  * (line 0 for I/O errors, message from strerror). */
-int af_seed_load_file(af_flows *svc, const char *path, size_t *count, af_seed_error *err);
+int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err);
 
 #endif

@@ -28,9 +28,9 @@ typedef Appflow__V1__FlowStatus flow_status;
 #define STATUS(s) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##s
 #define TRIGGER(t) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##t
 
-/* Runs (and StartFlow tokens) kept per flow: enough for any client's retries, bounded so a
- * client starting one flow in a loop cannot grow it without end. */
-#define RUNS_TOKENS_MAX 64
+/* StartFlow tokens kept per flow: enough for any client's retries, bounded so a client
+ * starting one flow in a loop cannot grow it without end. */
+#define START_TOKENS_MAX 64
 
 /* Region like "us-east-1": lower-case letters, digits and dashes. Account: 12 digits. */
 static bool valid_region(const char *s) {
@@ -62,15 +62,19 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   af_flows *svc = calloc(1, sizeof *svc);
-  /* The hash key keeps clients from choosing colliding names. */
-  if (svc == NULL || (svc->table = af_table_new(af_random64(), cfg->alloc)) == NULL) {
+  if (svc != NULL) {
+    svc->store = cfg->store;
+    svc->own_store = cfg->store == NULL;
+    if (svc->own_store)
+      svc->store = af_store_memory_new(&(af_store_config){.log = cfg->log});
+  }
+  if (svc == NULL || svc->store == NULL) {
     free(svc);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return NULL;
   }
   svc->log = cfg->log;
   svc->clock = cfg->clock ? *cfg->clock : (af_clock){realtime_ms, NULL};
-  svc->token_key = af_random64();
   svc->id_key[0] = af_random64();
   svc->id_key[1] = af_random64();
   atomic_init(&svc->id_counter, 0);
@@ -85,11 +89,12 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
 void af_flows_free(af_flows *svc) {
   if (svc == NULL)
     return;
-  af_table_free(svc->table);
+  if (svc->own_store)
+    af_store_close(svc->store);
   free(svc);
 }
 
-af_table *af_flows_table(af_flows *svc) { return svc->table; }
+af_store *af_flows_store(af_flows *svc) { return svc->store; }
 
 int64_t af_flows_now_ms(const af_flows *svc) { return svc->clock.now_ms(svc->clock.ctx); }
 
@@ -128,27 +133,104 @@ Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms) {
   return t;
 }
 
-bool af_flows_tag_entries(const af_tagset *ts, const ProtobufCMessageDescriptor *desc,
-                          af_arena *arena, size_t *n, af_map_entry ***out) {
+char *af_flows_strdup(af_arena *arena, const char *s, bool *oom) {
+  if (s == NULL)
+    return NULL;
+  char *d = af_arena_strndup(arena, s, strlen(s));
+  *oom |= d == NULL;
+  return d;
+}
+
+/* ---- the record's blobs ---- */
+
+bool af_flows_tag_entries(af_bytes tags, const ProtobufCMessageDescriptor *desc, af_arena *arena,
+                          size_t *n, af_map_entry ***out) {
   *n = 0;
   *out = NULL;
-  if (ts == NULL || ts->n == 0)
+  if (tags.len == 0)
     return true;
-  af_map_entry **v = af_arena_alloc(arena, ts->n * sizeof *v);
-  af_map_entry *e = af_arena_alloc(arena, ts->n * sizeof *e);
+  Appflowd__Store__V1__TagSet *ts =
+      appflowd__store__v1__tag_set__unpack(&arena->allocator, tags.len, tags.data);
+  if (ts == NULL)
+    return false;
+  if (ts->n_tags == 0)
+    return true;
+  af_map_entry **v = af_arena_alloc(arena, ts->n_tags * sizeof *v);
+  af_map_entry *e = af_arena_alloc(arena, ts->n_tags * sizeof *e);
   if (v == NULL || e == NULL)
     return false;
-  for (uint32_t i = 0; i < ts->n; i++) {
+  for (size_t i = 0; i < ts->n_tags; i++) {
     protobuf_c_message_init(desc, &e[i]);
-    e[i].key = af_arena_strndup(arena, ts->tags[i].key, strlen(ts->tags[i].key));
-    e[i].value = af_arena_strndup(arena, ts->tags[i].value, strlen(ts->tags[i].value));
-    if (e[i].key == NULL || e[i].value == NULL)
-      return false;
+    e[i].key = ts->tags[i]->key; /* unpacked into the arena: they outlive the record */
+    e[i].value = ts->tags[i]->value;
     v[i] = &e[i];
   }
-  *n = ts->n;
+  *n = ts->n_tags;
   *out = v;
   return true;
+}
+
+bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes *out) {
+  *out = (af_bytes){NULL, 0};
+  if (n == 0)
+    return true;
+  Appflowd__Store__V1__Tag *t = af_arena_alloc(arena, n * sizeof *t);
+  Appflowd__Store__V1__Tag **v = af_arena_alloc(arena, n * sizeof *v);
+  if (t == NULL || v == NULL)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    appflowd__store__v1__tag__init(&t[i]);
+    t[i].key = (char *)tags[i].key;
+    t[i].value = (char *)tags[i].value;
+    v[i] = &t[i];
+  }
+  Appflowd__Store__V1__TagSet ts = APPFLOWD__STORE__V1__TAG_SET__INIT;
+  ts.n_tags = n;
+  ts.tags = v;
+  size_t len = appflowd__store__v1__tag_set__get_packed_size(&ts);
+  uint8_t *buf = af_arena_alloc(arena, len);
+  if (buf == NULL)
+    return false;
+  appflowd__store__v1__tag_set__pack(&ts, buf);
+  *out = (af_bytes){buf, len};
+  return true;
+}
+
+Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena) {
+  if (runs.len > 0)
+    return appflowd__store__v1__run_log__unpack(&arena->allocator, runs.len, runs.data);
+  Appflowd__Store__V1__RunLog *r = af_arena_alloc(arena, sizeof *r);
+  if (r != NULL)
+    appflowd__store__v1__run_log__init(r);
+  return r;
+}
+
+Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena, bool *oom) {
+  if (runs.len == 0)
+    return NULL;
+  Appflowd__Store__V1__RunLog *r = af_flows_runs(runs, arena);
+  if (r == NULL) {
+    *oom = true;
+    return NULL;
+  }
+  if (r->last_run_ms == 0)
+    return NULL;
+  Appflow__V1__ExecutionDetails *d = af_arena_alloc(arena, sizeof *d);
+  char msg[96];
+  snprintf(msg, sizeof msg, "Execution %.40s ran on appflowd, which moves no data",
+           r->last_execution_id);
+  if (d != NULL) {
+    appflow__v1__execution_details__init(d);
+    d->most_recent_execution_status = APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL;
+    d->most_recent_execution_time = af_flows_timestamp(arena, r->last_run_ms);
+    d->most_recent_execution_message = af_arena_strndup(arena, msg, strlen(msg));
+  }
+  if (d == NULL || d->most_recent_execution_time == NULL ||
+      d->most_recent_execution_message == NULL) {
+    *oom = true;
+    return NULL;
+  }
+  return d;
 }
 
 const char *af_flows_status_name(uint8_t status) {
@@ -163,67 +245,62 @@ const char *af_flows_status_aws(uint8_t status, char *buf, size_t bufsz) {
   return buf;
 }
 
-Appflow__V1__ExecutionDetails *af_flows_last_run(const af_runs *r, af_arena *arena, bool *oom) {
-  if (r == NULL || r->last_ms == 0)
-    return NULL;
-  Appflow__V1__ExecutionDetails *d = af_arena_alloc(arena, sizeof *d);
-  char msg[96];
-  snprintf(msg, sizeof msg, "Execution %s ran on appflowd, which moves no data", r->last_id);
-  if (d != NULL) {
-    appflow__v1__execution_details__init(d);
-    d->most_recent_execution_status = APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL;
-    d->most_recent_execution_time = af_flows_timestamp(arena, r->last_ms);
-    d->most_recent_execution_message = af_arena_strndup(arena, msg, strlen(msg));
-  }
-  if (d == NULL || d->most_recent_execution_time == NULL ||
-      d->most_recent_execution_message == NULL) {
-    *oom = true;
-    return NULL;
-  }
-  return d;
-}
-
 static void log_change(const af_flows *svc, const char *name, uint8_t before, uint8_t after) {
   af_log_printf(svc->log, AF_LOG_INFO, "flow %s: %s -> %s", name, af_flows_status_name(before),
                 af_flows_status_name(after));
 }
 
-static bool scheduled_or_event(const af_flow *f) { return f->trigger != TRIGGER(ON_DEMAND); }
+static bool scheduled_or_event(const af_flow_record *f) { return f->trigger != TRIGGER(ON_DEMAND); }
 
 /* ConflictException for a transition f's status does not allow: "Flow x is in Draft state and
  * cannot be <what>". */
-static af_err wrong_state(const af_flow *f, const char *what, af_error *err) {
+static af_err wrong_state(const af_flow_record *f, const char *what, af_error *err) {
   char aws[32];
   return af_error_set(err, AF_ERR_CONFLICT, "Flow %s is in %s state and cannot be %s", f->name,
                       af_flows_status_aws(f->status, aws, sizeof aws), what);
 }
 
+/* The flowName member every flow RPC has, checked; AF_OK or the call has ended. */
+static bool check_flow_name(af_call *c, const char *name, size_t *len) {
+  *len = name ? strlen(name) : 0;
+  af_err rc = af_check_name("flowName", name, *len, c->to.err);
+  if (rc != AF_OK)
+    af__call_end(c, rc);
+  return rc == AF_OK;
+}
+
 /* ---- StopFlow ------------------------------------------------------------------------- */
 
-/* The StopFlow state machine, run under the flow's shard lock. */
-struct stop_ctx {
-  int64_t now;
+typedef struct stop_call {
+  af_call c;
+  const char *name;
+  size_t len;
+  Appflow__V1__StopFlowResponse *resp;
+  af_stop_result *result;
   uint8_t before;
   bool changed;
-};
+} stop_call;
 
-static af_err stop_locked(af_flow *f, void *ctx, af_error *err) {
-  struct stop_ctx *c = ctx;
-  c->before = f->status;
-  if (!scheduled_or_event(f))
-    return af_error_set(err, AF_ERR_UNSUPPORTED_OPERATION,
-                        "Flow %s is an on-demand flow: StopFlow applies only to scheduled and "
-                        "event-triggered flows",
-                        f->name);
-  switch ((flow_status)f->status) {
+static af_store_verdict stop_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  stop_call *s = ctx;
+  s->before = cur->status;
+  s->changed = false;
+  if (!scheduled_or_event(cur)) {
+    af_error_set(s->c.to.err, AF_ERR_UNSUPPORTED_OPERATION,
+                 "Flow %s is an on-demand flow: StopFlow applies only to scheduled and "
+                 "event-triggered flows",
+                 cur->name);
+    return AF_STORE_REFUSE;
+  }
+  switch ((flow_status)cur->status) {
   case STATUS(ACTIVE):
   case STATUS(ERRORED):
-    f->status = STATUS(SUSPENDED);
-    f->updated_ms = c->now;
-    c->changed = true;
-    return AF_OK;
+    next->status = STATUS(SUSPENDED);
+    next->updated_ms = s->c.now_ms;
+    s->changed = true;
+    return AF_STORE_WRITE;
   case STATUS(SUSPENDED):
-    return AF_OK;
+    return AF_STORE_KEEP;
   case STATUS(DRAFT):
   case STATUS(DEPRECATED):
   case STATUS(DELETED):
@@ -231,93 +308,93 @@ static af_err stop_locked(af_flow *f, void *ctx, af_error *err) {
   case _APPFLOW__V1__FLOW_STATUS_IS_INT_SIZE:
     break;
   }
-  return wrong_state(f, "stopped: only Active or Errored flows can be", err);
+  wrong_state(cur, "stopped: only Active or Errored flows can be", s->c.to.err);
+  return AF_STORE_REFUSE;
+}
+
+static void stop_done(af_store_op *op, af_store_rc rc) {
+  stop_call *s = (stop_call *)af__call_of(op);
+  af_err e = af__store_error(&s->c, rc, s->name, s->len);
+  if (e == AF_OK &&
+      (s->resp->flow_arn = af_flows_arn_dup(s->c.svc, s->c.to.arena, s->name, s->len)) == NULL)
+    e = af_flows_oom(s->c.to.err);
+  if (e == AF_OK) {
+    s->resp->flow_status = STATUS(SUSPENDED);
+    if (s->changed)
+      log_change(s->c.svc, s->name, s->before, STATUS(SUSPENDED));
+    if (s->result != NULL)
+      s->result->changed = s->changed;
+  }
+  af__call_end(&s->c, e);
+}
+
+static void stop_begin(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
+                       Appflow__V1__StopFlowResponse *resp, const af_reply_to *to,
+                       af_stop_result *result) {
+  stop_call *s = af__call_new(svc, to, sizeof *s);
+  if (s == NULL || !check_flow_name(&s->c, req->flow_name, &s->len))
+    return;
+  s->name = req->flow_name;
+  s->resp = resp;
+  s->result = result;
+  s->c.op.key = s->name;
+  s->c.op.key_len = s->len;
+  s->c.op.rule = stop_rule;
+  s->c.op.done = stop_done;
+  af_store_modify(svc->store, &s->c.op);
+}
+
+typedef struct typed_stop {
+  af_flows *svc;
+  const Appflow__V1__StopFlowRequest *req;
+  Appflow__V1__StopFlowResponse *resp;
+  af_stop_result *result;
+} typed_stop;
+
+static void begin_typed_stop(void *arg, const af_reply_to *to) {
+  typed_stop *t = arg;
+  stop_begin(t->svc, t->req, t->resp, to, t->result);
 }
 
 af_err af_flows_stop_flow(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
                           Appflow__V1__StopFlowResponse *resp, af_arena *arena,
                           af_stop_result *result, af_error *err) {
-  const char *name = req->flow_name;
-  size_t len = name ? strlen(name) : 0;
-  af_err rc = af_check_name("flowName", name, len, err);
-  if (rc != AF_OK)
-    return rc;
-  struct stop_ctx ctx = {af_flows_now_ms(svc), 0, false};
-  rc = af_table_update(svc->table, name, len, stop_locked, &ctx, err);
-  if (rc != AF_OK)
-    return rc;
-  if ((resp->flow_arn = af_flows_arn_dup(svc, arena, name, len)) == NULL)
-    return af_flows_oom(err);
-  resp->flow_status = STATUS(SUSPENDED);
-  if (ctx.changed)
-    log_change(svc, name, ctx.before, STATUS(SUSPENDED));
+  appflow__v1__stop_flow_response__init(resp);
   if (result != NULL)
-    result->changed = ctx.changed;
-  return AF_OK;
+    result->changed = false;
+  typed_stop t = {svc, req, resp, result};
+  return af__wait(begin_typed_stop, &t, arena, err);
 }
 
 /* ---- StartFlow ------------------------------------------------------------------------ */
 
-struct start_ctx {
-  af_table *table;
-  int64_t now;
-  const char *token;        /* NULL: none */
-  const char *execution_id; /* made before locking; used for an on-demand run */
-  uint8_t before, status;   /* out */
-  char result_id[37];       /* out: "" when no run */
+typedef struct start_call {
+  af_call c;
+  const char *name;
+  size_t len;
+  const char *token; /* NULL: none */
+  char execution_id[37];
+  Appflow__V1__StartFlowResponse *resp;
+  uint8_t before, status; /* out */
+  char result_id[41];     /* out: "" when no run */
   bool changed, replayed;
-};
+} start_call;
 
-static bool fresh(const af_start_record *rec, int64_t now) {
-  return now - rec->at_ms < AF_TOKEN_TTL_MS;
+static bool fresh(const Appflowd__Store__V1__StartToken *t, int64_t now) {
+  return now - t->at_ms < AF_TOKEN_TTL_MS;
 }
 
-static void push_record(af_runs *r, const af_start_record *src, char **cursor) {
-  size_t len = strlen(src->token) + 1;
-  r->rec[r->n] = *src;
-  r->rec[r->n].token = memcpy(*cursor, src->token, len);
-  *cursor += len;
-  r->n++;
-}
-
-/* A new runs block: the new record (if any), then old's fresh records, newest first, at most
- * RUNS_TOKENS_MAX in all; NULL when out of memory. */
-static af_runs *runs_next(af_table *t, const af_runs *old, const af_start_record *add,
-                          int64_t last_ms, const char *last_id, int64_t now) {
-  uint32_t n = add != NULL;
-  size_t strings = add != NULL ? strlen(add->token) + 1 : 0;
-  for (uint32_t i = 0; old != NULL && i < old->n && n < RUNS_TOKENS_MAX; i++) {
-    if (fresh(&old->rec[i], now)) {
-      strings += strlen(old->rec[i].token) + 1;
-      n++;
-    }
-  }
-  af_runs *r = af_table_block_alloc(t, sizeof *r + n * sizeof r->rec[0] + strings);
-  if (r == NULL)
-    return NULL;
-  r->last_ms = last_ms;
-  snprintf(r->last_id, sizeof r->last_id, "%s", last_id);
-  r->n = 0;
-  char *cursor = (char *)&r->rec[n];
-  if (add != NULL)
-    push_record(r, add, &cursor);
-  for (uint32_t i = 0; old != NULL && i < old->n && r->n < n; i++) {
-    if (fresh(&old->rec[i], now))
-      push_record(r, &old->rec[i], &cursor);
-  }
-  return r;
-}
-
-static const af_start_record *find_token(const af_runs *r, const char *token, int64_t now) {
-  for (uint32_t i = 0; r != NULL && token != NULL && i < r->n; i++) {
-    if (fresh(&r->rec[i], now) && strcmp(r->rec[i].token, token) == 0)
-      return &r->rec[i];
+static const Appflowd__Store__V1__StartToken *find_token(const Appflowd__Store__V1__RunLog *r,
+                                                         const char *token, int64_t now) {
+  for (size_t i = 0; token != NULL && i < r->n_start_tokens; i++) {
+    if (fresh(r->start_tokens[i], now) && strcmp(r->start_tokens[i]->client_token, token) == 0)
+      return r->start_tokens[i];
   }
   return NULL;
 }
 
 /* Where a start moves the flow; AF_OK or a conflict. */
-static af_err start_status(const af_flow *f, uint8_t *next, af_error *err) {
+static af_err start_status(const af_flow_record *f, uint8_t *next, af_error *err) {
   switch ((flow_status)f->status) {
   case STATUS(ACTIVE):
   case STATUS(DRAFT):
@@ -334,43 +411,96 @@ static af_err start_status(const af_flow *f, uint8_t *next, af_error *err) {
   return wrong_state(f, "started", err);
 }
 
-static af_err start_locked(af_flow *f, void *ctx, af_error *err) {
-  struct start_ctx *c = ctx;
-  af_runs *old = f->runs;
-  const af_start_record *seen = find_token(old, c->token, c->now);
+/* The run log after this start: its token (if any) first, then the old log's fresh tokens,
+ * newest first, at most START_TOKENS_MAX in all. False when out of memory. */
+static bool log_start(start_call *s, const Appflowd__Store__V1__RunLog *old, bool run,
+                      af_bytes *out) {
+  af_arena *a = s->c.to.arena;
+  Appflowd__Store__V1__RunLog r = *old;
+  Appflowd__Store__V1__StartToken **v = af_arena_alloc(a, (old->n_start_tokens + 1) * sizeof *v);
+  Appflowd__Store__V1__StartToken *add = af_arena_alloc(a, sizeof *add);
+  if (v == NULL || add == NULL)
+    return false;
+  size_t n = 0;
+  if (s->token != NULL) {
+    appflowd__store__v1__start_token__init(add);
+    add->at_ms = s->c.now_ms;
+    add->client_token = (char *)s->token;
+    add->execution_id = s->result_id;
+    add->flow_status = s->status;
+    v[n++] = add;
+  }
+  for (size_t i = 0; i < old->n_start_tokens && n < START_TOKENS_MAX; i++) {
+    if (fresh(old->start_tokens[i], s->c.now_ms))
+      v[n++] = old->start_tokens[i];
+  }
+  r.n_start_tokens = n;
+  r.start_tokens = v;
+  if (run) {
+    r.last_run_ms = s->c.now_ms;
+    r.last_execution_id = s->execution_id;
+  }
+  size_t len = appflowd__store__v1__run_log__get_packed_size(&r);
+  uint8_t *buf = af_arena_alloc(a, len ? len : 1);
+  if (buf == NULL)
+    return false;
+  appflowd__store__v1__run_log__pack(&r, buf);
+  *out = (af_bytes){buf, len};
+  return true;
+}
+
+static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  start_call *s = ctx;
+  af_error *err = s->c.to.err;
+  s->changed = s->replayed = false;
+  s->result_id[0] = '\0';
+  Appflowd__Store__V1__RunLog *old = af_flows_runs(cur->runs, s->c.to.arena);
+  if (old == NULL) {
+    af_flows_oom(err);
+    return AF_STORE_REFUSE;
+  }
+  const Appflowd__Store__V1__StartToken *seen = find_token(old, s->token, s->c.now_ms);
   if (seen != NULL) { /* a retry: the first result again, and nothing else */
-    c->status = seen->status;
-    memcpy(c->result_id, seen->execution_id, sizeof c->result_id);
-    c->replayed = true;
-    return AF_OK;
+    s->status = (uint8_t)seen->flow_status;
+    snprintf(s->result_id, sizeof s->result_id, "%s", seen->execution_id);
+    s->replayed = true;
+    return AF_STORE_KEEP;
   }
-  uint8_t next;
-  af_err rc = start_status(f, &next, err);
-  if (rc != AF_OK)
-    return rc;
-  bool run = !scheduled_or_event(f);
-  c->result_id[0] = '\0';
+  if (start_status(cur, &s->status, err) != AF_OK)
+    return AF_STORE_REFUSE;
+  bool run = !scheduled_or_event(cur);
   if (run)
-    snprintf(c->result_id, sizeof c->result_id, "%s", c->execution_id);
-  if (run || c->token != NULL) {
-    af_start_record add = {c->now, c->token, "", next};
-    memcpy(add.execution_id, c->result_id, sizeof add.execution_id);
-    int64_t last_ms = run ? c->now : old != NULL ? old->last_ms : 0;
-    const char *last_id = run ? c->execution_id : old != NULL ? old->last_id : "";
-    af_runs *r = runs_next(c->table, old, c->token ? &add : NULL, last_ms, last_id, c->now);
-    if (r == NULL)
-      return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory recording the start");
-    f->runs = r;
-    af_table_block_free(c->table, old);
+    memcpy(s->result_id, s->execution_id, sizeof s->execution_id);
+  if ((run || s->token != NULL) && !log_start(s, old, run, &next->runs)) {
+    af_flows_oom(err);
+    return AF_STORE_REFUSE;
   }
-  c->before = f->status;
-  c->status = next;
-  c->changed = f->status != next;
-  if (c->changed) {
-    f->status = next;
-    f->updated_ms = c->now;
+  s->before = cur->status;
+  s->changed = cur->status != s->status;
+  if (s->changed) {
+    next->status = s->status;
+    next->updated_ms = s->c.now_ms;
   }
-  return AF_OK;
+  return s->changed || run || s->token != NULL ? AF_STORE_WRITE : AF_STORE_KEEP;
+}
+
+static void start_done(af_store_op *op, af_store_rc rc) {
+  start_call *s = (start_call *)af__call_of(op);
+  af_arena *a = s->c.to.arena;
+  af_err e = af__store_error(&s->c, rc, s->name, s->len);
+  if (e == AF_OK && (s->resp->flow_arn = af_flows_arn_dup(s->c.svc, a, s->name, s->len)) == NULL)
+    e = af_flows_oom(s->c.to.err);
+  if (e == AF_OK && s->result_id[0] != '\0' &&
+      (s->resp->execution_id = af_arena_strndup(a, s->result_id, strlen(s->result_id))) == NULL)
+    e = af_flows_oom(s->c.to.err);
+  if (e == AF_OK) {
+    s->resp->flow_status = (flow_status)s->status;
+    if (s->changed)
+      log_change(s->c.svc, s->name, s->before, s->status);
+    if (s->result_id[0] != '\0' && !s->replayed)
+      af_log_printf(s->c.svc->log, AF_LOG_INFO, "flow %s: run %s", s->name, s->result_id);
+  }
+  af__call_end(&s->c, e);
 }
 
 /* A fresh execution id: a counter through a keyed bijection, so ids never repeat within a
@@ -382,102 +512,97 @@ static void execution_id(af_flows *svc, char out[37]) {
   af_uuid_format(hi, lo, out);
 }
 
-af_err af_flows_start_flow(af_flows *svc, const Appflow__V1__StartFlowRequest *req,
-                           Appflow__V1__StartFlowResponse *resp, af_arena *arena, af_error *err) {
-  const char *name = req->flow_name;
-  size_t len = name ? strlen(name) : 0;
-  af_err rc = af_check_name("flowName", name, len, err);
-  if (rc == AF_OK)
-    rc = af_check_client_token("clientToken", req->client_token, err);
-  if (rc != AF_OK)
-    return rc;
-  char id[37];
-  execution_id(svc, id);
-  bool token = req->client_token != NULL && req->client_token[0] != '\0';
-  struct start_ctx c = {svc->table, af_flows_now_ms(svc), token ? req->client_token : NULL, id};
-  rc = af_table_update(svc->table, name, len, start_locked, &c, err);
-  if (rc != AF_OK)
-    return rc;
-  if ((resp->flow_arn = af_flows_arn_dup(svc, arena, name, len)) == NULL)
-    return af_flows_oom(err);
-  resp->flow_status = (flow_status)c.status;
-  if (c.result_id[0] != '\0' &&
-      (resp->execution_id = af_arena_strndup(arena, c.result_id, strlen(c.result_id))) == NULL)
-    return af_flows_oom(err);
-  if (c.changed)
-    log_change(svc, name, c.before, c.status);
-  if (c.result_id[0] != '\0' && !c.replayed)
-    af_log_printf(svc->log, AF_LOG_INFO, "flow %s: run %s", name, c.result_id);
-  return AF_OK;
+static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                       const af_reply_to *to) {
+  const Appflow__V1__StartFlowRequest *req = (const Appflow__V1__StartFlowRequest *)msg;
+  start_call *s = af__call_new(svc, to, sizeof *s);
+  if (s == NULL || !check_flow_name(&s->c, req->flow_name, &s->len))
+    return;
+  af_err rc = af_check_client_token("clientToken", req->client_token, to->err);
+  if (rc != AF_OK) {
+    af__call_end(&s->c, rc);
+    return;
+  }
+  s->name = req->flow_name;
+  s->resp = (Appflow__V1__StartFlowResponse *)out;
+  s->token = req->client_token != NULL && req->client_token[0] != '\0' ? req->client_token : NULL;
+  execution_id(svc, s->execution_id);
+  s->c.op.key = s->name;
+  s->c.op.key_len = s->len;
+  s->c.op.rule = start_rule;
+  s->c.op.done = start_done;
+  af_store_modify(svc->store, &s->c.op);
 }
 
 /* ---- DeleteFlow ----------------------------------------------------------------------- */
 
-static af_err delete_locked(af_flow *f, void *ctx, af_error *err) {
-  bool force = *(const bool *)ctx;
-  if (!force && scheduled_or_event(f) && f->status == STATUS(ACTIVE))
-    return af_error_set(err, AF_ERR_CONFLICT,
-                        "Flow is in active state, please set forceDelete to true or deactivate "
-                        "the flow");
-  return AF_OK;
+typedef struct delete_call {
+  af_call c;
+  const char *name;
+  size_t len;
+  bool force;
+} delete_call;
+
+static af_store_verdict delete_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  delete_call *d = ctx;
+  if (!d->force && scheduled_or_event(cur) && cur->status == STATUS(ACTIVE)) {
+    af_error_set(d->c.to.err, AF_ERR_CONFLICT,
+                 "Flow is in active state, please set forceDelete to true or deactivate the "
+                 "flow");
+    return AF_STORE_REFUSE;
+  }
+  return AF_STORE_DELETE;
 }
 
-af_err af_flows_delete_flow(af_flows *svc, const Appflow__V1__DeleteFlowRequest *req,
-                            Appflow__V1__DeleteFlowResponse *resp, af_arena *arena, af_error *err) {
-  (void)resp;
-  (void)arena;
-  const char *name = req->flow_name;
-  size_t len = name ? strlen(name) : 0;
-  af_err rc = af_check_name("flowName", name, len, err);
-  if (rc != AF_OK)
-    return rc;
-  bool force = req->force_delete;
-  rc = af_table_delete(svc->table, name, len, delete_locked, &force, err);
-  if (rc == AF_OK)
-    af_log_printf(svc->log, AF_LOG_INFO, "flow %s: deleted", name);
-  return rc;
+static void delete_done(af_store_op *op, af_store_rc rc) {
+  delete_call *d = (delete_call *)af__call_of(op);
+  af_err e = af__store_error(&d->c, rc, d->name, d->len);
+  if (e == AF_OK)
+    af_log_printf(d->c.svc->log, AF_LOG_INFO, "flow %s: deleted", d->name);
+  af__call_end(&d->c, e);
+}
+
+static void delete_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                        const af_reply_to *to) {
+  (void)out;
+  const Appflow__V1__DeleteFlowRequest *req = (const Appflow__V1__DeleteFlowRequest *)msg;
+  delete_call *d = af__call_new(svc, to, sizeof *d);
+  if (d == NULL || !check_flow_name(&d->c, req->flow_name, &d->len))
+    return;
+  d->name = req->flow_name;
+  d->force = req->force_delete;
+  d->c.op.key = d->name;
+  d->c.op.key_len = d->len;
+  d->c.op.rule = delete_rule;
+  d->c.op.done = delete_done;
+  af_store_modify(svc->store, &d->c.op);
 }
 
 /* ---- the RPC table -------------------------------------------------------------------- */
 
-static af_err rpc_stop_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
-                            af_arena *arena, af_error *err) {
-  return af_flows_stop_flow(svc, (const Appflow__V1__StopFlowRequest *)req,
-                            (Appflow__V1__StopFlowResponse *)resp, arena, NULL, err);
+static void stop_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                      const af_reply_to *to) {
+  stop_begin(svc, (const Appflow__V1__StopFlowRequest *)req, (Appflow__V1__StopFlowResponse *)resp,
+             to, NULL);
 }
 
-/* The typed handlers all take (svc, req, resp, arena, err); this adapts one to af_rpc. */
-#define RPC(Name, snake, fn)                                                                       \
-  static af_err rpc_##snake(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,    \
-                            af_arena *arena, af_error *err) {                                      \
-    return fn(svc, (const Appflow__V1__##Name##Request *)req,                                      \
-              (Appflow__V1__##Name##Response *)resp, arena, err);                                  \
-  }
-RPC(CreateFlow, create_flow, af_flows_create_flow)
-RPC(DescribeFlow, describe_flow, af_flows_describe_flow)
-RPC(ListFlows, list_flows, af_flows_list_flows)
-RPC(StartFlow, start_flow, af_flows_start_flow)
-RPC(DeleteFlow, delete_flow, af_flows_delete_flow)
-RPC(TagResource, tag_resource, af_flows_tag_resource)
-RPC(UntagResource, untag_resource, af_flows_untag_resource)
-RPC(ListTagsForResource, list_tags_for_resource, af_flows_list_tags)
-
-#define ROW(Name, snake)                                                                           \
+#define ROW(Name, snake, handler)                                                                  \
   {                                                                                                \
 #Name, "/appflow.v1.AppFlowService/" #Name, &appflow__v1__##snake##_request__descriptor,       \
-        &appflow__v1__##snake##_response__descriptor, rpc_##snake                                  \
+        &appflow__v1__##snake##_response__descriptor, handler                                      \
   }
 
 const af_rpc af_flows_rpcs[] = {
-    ROW(CreateFlow, create_flow),
-    ROW(DescribeFlow, describe_flow),
-    ROW(ListFlows, list_flows),
-    ROW(StartFlow, start_flow),
-    ROW(StopFlow, stop_flow),
-    ROW(DeleteFlow, delete_flow),
-    ROW(TagResource, tag_resource),
-    ROW(UntagResource, untag_resource),
-    ROW(ListTagsForResource, list_tags_for_resource),
+    ROW(CreateFlow, create_flow, af__create_flow),
+    ROW(DescribeFlow, describe_flow, af__describe_flow),
+    ROW(ListFlows, list_flows, af__list_flows),
+    ROW(StartFlow, start_flow, start_flow),
+    ROW(StopFlow, stop_flow, stop_flow),
+    ROW(DeleteFlow, delete_flow, delete_flow),
+    ROW(TagResource, tag_resource, af__tag_resource),
+    ROW(UntagResource, untag_resource, af__untag_resource),
+    ROW(ListTagsForResource, list_tags_for_resource, af__list_tags_for_resource),
 };
 const size_t af_flows_rpc_count = sizeof af_flows_rpcs / sizeof af_flows_rpcs[0];
 

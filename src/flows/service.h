@@ -1,12 +1,16 @@
 /* The AppFlow service: every AppFlow rule appflowd knows lives here (validation, the flow
- * lifecycle's state machine, idempotency tokens, paging, ARNs). The doors decode a request into its
- * protobuf-c message, call the RPC's handler through af_flows_rpcs, and encode what it returns;
- * they hold no rules.
+ * lifecycle's state machine, idempotency tokens, paging, ARNs), run against a store
+ * (flows/store.h) it borrows. The doors decode a request into its protobuf-c message, call the
+ * RPC through af_flows_call, and encode what it answers; they hold no rules.
  *
- * Ownership: af_flows owns its table. Handlers borrow the request, and build the response's
- * strings in the caller's arena, so a response lives exactly as long as that arena's contents.
- * Errors: a handler returns AF_OK, or an af_err with err->message set for the caller.
- * Thread-safety: handlers may run concurrently from any number of threads; new/free may not. */
+ * Calls complete through a callback: at once on the memory store, later (on a store thread) on
+ * a database store, so a door thread never waits on a disk or a network.
+ *
+ * Ownership: af_flows borrows its store (or owns the memory store it makes when given none).
+ * A call borrows the request and builds the response's strings in the caller's arena, so a
+ * response lives exactly as long as that arena's contents.
+ * Errors: a call ends with AF_OK, or an af_err with err->message set for the caller.
+ * Thread-safety: calls may run concurrently from any number of threads; new/free may not. */
 #ifndef AF_FLOWS_SERVICE_H
 #define AF_FLOWS_SERVICE_H
 
@@ -14,7 +18,7 @@
 #include "flows/arena.h"
 #include "flows/error.h"
 #include "flows/log.h"
-#include "flows/table.h"
+#include "flows/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,20 +34,20 @@ typedef struct af_clock {
 } af_clock;
 
 typedef struct af_flows_config {
-  const char *region;        /* copied; "us-east-1" when NULL */
-  const char *account;       /* copied; "000000000000" when NULL */
-  const af_log *log;         /* borrowed, may be NULL; flow state changes are logged at info */
-  const af_allocator *alloc; /* the table's memory; NULL = malloc (tests limit it) */
-  const af_clock *clock;     /* copied; NULL = the system's real-time clock */
+  const char *region;    /* copied; "us-east-1" when NULL */
+  const char *account;   /* copied; "000000000000" when NULL */
+  const af_log *log;     /* borrowed, may be NULL; flow state changes are logged at info */
+  af_store *store;       /* borrowed, outlives the service; NULL = a memory store of its own */
+  const af_clock *clock; /* copied; NULL = the system's real-time clock */
 } af_flows_config;
 
-/* A service with an empty table. NULL when out of memory or when region or account would
- * make an invalid ARN (error in err). */
+/* A service on cfg->store. NULL when out of memory or when region or account would make an
+ * invalid ARN (error in err). */
 af_flows *af_flows_new(const af_flows_config *cfg, af_error *err);
-/* NULL is fine. No handler may be running. */
+/* NULL is fine. No call may be running. */
 void af_flows_free(af_flows *svc);
-/* The service's table, for seeding; owned by svc. */
-af_table *af_flows_table(af_flows *svc);
+/* The store the service runs on. */
+af_store *af_flows_store(af_flows *svc);
 
 /* The service's clock, in epoch milliseconds. */
 int64_t af_flows_now_ms(const af_flows *svc);
@@ -52,19 +56,51 @@ int64_t af_flows_now_ms(const af_flows *svc);
  * (excluding the NUL), truncating to fit dstsz like snprintf. */
 size_t af_flows_arn(const af_flows *svc, char *dst, size_t dstsz, const char *name, size_t len);
 
+/* Where a call's answer goes. The caller must not touch arena, err or the response until done
+ * has run; done runs exactly once, on the calling thread before af_flows_call returns or later
+ * on a store thread. */
+typedef struct af_reply_to {
+  af_arena *arena;     /* the request's memory: the response's strings are made here */
+  af_error *err;       /* set when the call fails */
+  int64_t deadline_ms; /* af_store_now_ms() after which no one waits for the answer; 0: none */
+  void (*done)(void *ctx, af_err rc);
+  void *ctx;
+} af_reply_to;
+
+/* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. */
+typedef void (*af_rpc_handler)(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                               const af_reply_to *to);
+typedef struct af_rpc {
+  const char *name; /* "StopFlow" */
+  const char *path; /* gRPC path, "/appflow.v1.AppFlowService/StopFlow" */
+  const ProtobufCMessageDescriptor *input, *output;
+  af_rpc_handler handler;
+} af_rpc;
+
+/* Every RPC the service answers; af_flows_rpc_count entries. */
+extern const af_rpc af_flows_rpcs[];
+extern const size_t af_flows_rpc_count;
+/* The RPC called name ("StopFlow"), or NULL. */
+const af_rpc *af_flows_rpc_named(const char *name);
+
+/* Runs rpc on req; resp is initialised by the caller (protobuf_c_message_init). */
+void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                   ProtobufCMessage *resp, const af_reply_to *to);
+/* af_flows_call, waiting for the answer (start-up, tools and tests; never on a door thread). */
+af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                          ProtobufCMessage *resp, af_arena *arena, af_error *err);
+
+/* ---- typed, waiting forms of the RPCs, for tests and tools ---- */
+
 /* Outcome details a caller (or test) may want beyond the response. */
 typedef struct af_stop_result {
   bool changed; /* this call moved the flow to SUSPENDED */
 } af_stop_result;
 
-/* StopFlow: see DESIGN.md's semantics table. resp must be initialised by the caller; its
- * strings are allocated from arena. result may be NULL. */
+/* StopFlow: see docs/ARCHITECTURE.md's semantics table. result may be NULL. */
 af_err af_flows_stop_flow(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
                           Appflow__V1__StopFlowResponse *resp, af_arena *arena,
                           af_stop_result *result, af_error *err);
-
-/* The other RPCs, with the same contract as af_flows_stop_flow: validate, act, fill resp
- * (initialised by the caller) from arena. Semantics: DESIGN.md and the proto's comments. */
 af_err af_flows_create_flow(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
                             Appflow__V1__CreateFlowResponse *resp, af_arena *arena, af_error *err);
 af_err af_flows_describe_flow(af_flows *svc, const Appflow__V1__DescribeFlowRequest *req,
@@ -86,20 +122,40 @@ af_err af_flows_list_tags(af_flows *svc, const Appflow__V1__ListTagsForResourceR
                           Appflow__V1__ListTagsForResourceResponse *resp, af_arena *arena,
                           af_error *err);
 
-/* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. */
-typedef af_err (*af_rpc_handler)(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
-                                 af_arena *arena, af_error *err);
-typedef struct af_rpc {
-  const char *name; /* "StopFlow" */
-  const char *path; /* gRPC path, "/appflow.v1.AppFlowService/StopFlow" */
-  const ProtobufCMessageDescriptor *input, *output;
-  af_rpc_handler handler;
-} af_rpc;
+/* ---- seeding: flows made at start-up (the seed file, tests, fuzzers) ---- */
 
-/* Every RPC the service answers; af_flows_rpc_count entries. */
-extern const af_rpc af_flows_rpcs[];
-extern const size_t af_flows_rpc_count;
-/* The RPC called name ("StopFlow"), or NULL. */
-const af_rpc *af_flows_rpc_named(const char *name);
+typedef struct af_tag {
+  const char *key, *value; /* NUL-terminated */
+} af_tag;
+
+/* A flow to seed; every pointer is borrowed for the call only. */
+typedef struct af_flow_spec {
+  const char *name;
+  size_t name_len;
+  Appflow__V1__TriggerType trigger;
+  Appflow__V1__FlowStatus status;
+  const char *description; /* NULL for none */
+  const af_tag *tags;
+  size_t ntags;
+} af_flow_spec;
+
+/* Seeds many flows with several in flight at once (a database store commits them in groups).
+ * Not thread-safe: one seeder belongs to one thread. */
+typedef struct af_flows_seeder af_flows_seeder;
+
+/* NULL when out of memory. */
+af_flows_seeder *af_flows_seed_begin(af_flows *svc);
+/* Adds spec unless a flow of that name exists (then it is kept as it is). Checks nothing the
+ * caller should have (names, tags): the seed file's reader validates. 0, or -1 with err set
+ * once any flow failed to store. */
+int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err);
+/* Waits for every flow added, frees the seeder and says how many were added and how many were
+ * there already (either may be NULL). 0, or -1 with err set when any failed. */
+int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err);
+/* One flow: AF_OK (added, or kept when *added is false; added may be NULL), or the error. */
+af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, af_error *err);
+
+/* The number of flows, by a scan (tests, fuzzers). */
+size_t af_flows_count(af_flows *svc);
 
 #endif

@@ -41,7 +41,9 @@ _Static_assert((int)AF_RPC_UNAVAILABLE == (int)GRPC_STATUS_UNAVAILABLE, "codes")
 #define REFLECTION_CALLS 8
 #define UNKNOWN_CALLS 4
 
-#define HEALTH_NOT_SERVING 2 /* grpc.health.v1 ServingStatus */
+/* grpc.health.v1 ServingStatus */
+#define HEALTH_SERVING 1
+#define HEALTH_NOT_SERVING 2
 
 typedef struct af_grpc_server af_grpc_server;
 typedef struct slot slot;
@@ -71,6 +73,7 @@ typedef struct method {
 enum slot_state {
   SLOT_REQUESTED,     /* waiting for a call */
   SLOT_RECEIVING,     /* reading a request message */
+  SLOT_WORKING,       /* the service is answering: no batch in flight until it does */
   SLOT_STREAMING,     /* reflection: a response out and the next request being read */
   SLOT_WATCH_SENDING, /* health watch: a status going out */
   SLOT_WATCHING,      /* health watch: idle until shutdown or the client leaves */
@@ -81,9 +84,10 @@ enum slot_state {
 
 /* One requested call: waits for a call, serves it, is requested again. */
 struct slot {
-  tag base;  /* the call's batches */
-  tag close; /* RECV_CLOSE_ON_SERVER of a health watch, which stays open */
-  enum slot_state state;
+  tag base; /* the call's batches */
+  af_grpc_server *server;
+  tag close;                      /* RECV_CLOSE_ON_SERVER of a health watch, which stays open */
+  _Atomic(enum slot_state) state; /* atomic: a store thread reads it (store_health_changed) */
   const method *m;
   grpc_call *call;
   gpr_timespec deadline;
@@ -97,7 +101,11 @@ struct slot {
   bool md_sent;       /* initial metadata has gone out */
   bool close_pending; /* `close` has a batch in flight */
   bool close_done;
+  bool watch_known;           /* a watch of a service we report on: it follows our health */
+  int watch_sent;             /* the status a watch last sent */
   pthread_mutex_t watch_lock; /* a watch's state, shared with the stopping thread */
+  ProtobufCMessage *resp;     /* an AppFlow RPC's response, while the service answers */
+  af_error err;               /* ... and its error */
   af_arena arena;
 };
 
@@ -109,13 +117,14 @@ struct af_grpc_server {
   const af_log *log;
   int port;
   atomic_bool stopping;
-  atomic_bool serving; /* what health reports; false once shutdown begins */
+  atomic_bool serving; /* false once shutdown begins; health also asks the store */
   tag shutdown_tag;
   atomic_int in_flight; /* calls handed to us and not yet over */
   pthread_mutex_t lock; /* guards shutdown_done and drained; on the call path only while stopping */
   pthread_cond_t change; /* signalled when drained or in_flight change while stopping */
   bool shutdown_done;    /* gRPC's shutdown tag has fired */
   bool drained;          /* ...and no call of ours was left: the queue is shut down */
+  bool watching;         /* store_health_changed is registered with the store */
   int nthreads;
   pthread_t *threads;
   size_t nmethods;
@@ -304,26 +313,52 @@ static af_err missing_message(af_error *err) {
   return af_error_set(err, AF_ERR_SERIALIZATION, "the call carried no request message");
 }
 
-/* An AppFlow RPC: decode, run the service's handler, encode. */
-static af_err run_rpc(af_grpc_server *s, slot *sl, af_error *err) {
-  const af_rpc *rpc = sl->m->rpc;
-  grpc_slice bytes;
-  if (!read_payload(sl, &bytes))
-    return missing_message(err);
-  ProtobufCMessage *req;
-  af_err rc = af_grpc_decode(rpc->input, GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes),
-                             &sl->arena, &req, err);
-  grpc_slice_unref(bytes);
-  if (rc != AF_OK)
-    return rc;
-  ProtobufCMessage *resp = af_arena_alloc(&sl->arena, rpc->output->sizeof_message);
-  if (resp == NULL)
-    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
-  protobuf_c_message_init(rpc->output, resp);
-  rc = rpc->handler(s->svc, req, resp, &sl->arena, err);
+/* The service has answered: encode and send it (on whichever thread answered). */
+static void rpc_done(void *ctx, af_err rc) {
+  slot *sl = ctx;
   if (rc == AF_OK)
-    sl->reply = message_to_buffer(resp);
-  return rc;
+    sl->reply = message_to_buffer(sl->resp);
+  send_final(sl->server, sl, rc, &sl->err);
+}
+
+/* The caller's deadline on the store's clock (0: none), so the store drops work no one waits
+ * for. */
+static int64_t deadline_ms(const slot *sl) {
+  gpr_timespec d = gpr_convert_clock_type(sl->deadline, GPR_CLOCK_MONOTONIC);
+  if (gpr_time_cmp(d, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0)
+    return 0;
+  int64_t ms = gpr_time_to_millis(gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC)));
+  return af_store_now_ms() + (ms > 0 ? ms : -1); /* past: the store drops it at once */
+}
+
+/* An AppFlow RPC: decode, and hand it to the service, which answers through rpc_done. */
+static void run_rpc(af_grpc_server *s, slot *sl) {
+  const af_rpc *rpc = sl->m->rpc;
+  af_error *err = &sl->err;
+  grpc_slice bytes;
+  ProtobufCMessage *req;
+  af_err rc = read_payload(sl, &bytes) ? AF_OK : missing_message(err);
+  if (rc == AF_OK) {
+    rc = af_grpc_decode(rpc->input, GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes),
+                        &sl->arena, &req, err);
+    grpc_slice_unref(bytes);
+  }
+  if (rc == AF_OK && (sl->resp = af_arena_alloc(&sl->arena, rpc->output->sizeof_message)) == NULL)
+    rc = af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  if (rc != AF_OK) {
+    send_final(s, sl, rc, err);
+    return;
+  }
+  protobuf_c_message_init(rpc->output, sl->resp);
+  sl->state = SLOT_WORKING;
+  af_reply_to to = {&sl->arena, err, deadline_ms(sl), rpc_done, sl};
+  af_flows_call(s->svc, rpc, req, sl->resp, &to);
+}
+
+/* What health reports now for the server and its service: serving until shutdown begins, and
+ * only while the store can serve. */
+static bool serving_now(af_grpc_server *s) {
+  return atomic_load(&s->serving) && af_store_healthy(af_flows_store(s->svc));
 }
 
 /* Health Check, or the first answer of a Watch: the status for the requested service. */
@@ -332,7 +367,7 @@ static af_err health_status(af_grpc_server *s, slot *sl, bool watch, int *status
   if (!read_payload(sl, &bytes))
     return missing_message(err);
   af_err rc = af_health_status(GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes),
-                               atomic_load(&s->serving), watch, &sl->arena, status, err);
+                               serving_now(s), watch, &sl->arena, status, err);
   grpc_slice_unref(bytes);
   return rc;
 }
@@ -375,6 +410,7 @@ static void watch_send(af_grpc_server *s, slot *sl, int status, bool last) {
     status_op(sl, &ops[n++], AF_ERR_UNAVAILABLE, &err);
   }
   sl->state = last ? SLOT_FINISHING : SLOT_WATCH_SENDING;
+  sl->watch_sent = status;
   if (!start_batch(s, sl, &sl->base, ops, n))
     sl->state = SLOT_DONE; /* the close event ends it */
 }
@@ -397,9 +433,17 @@ static void watch_start(af_grpc_server *s, slot *sl) {
   }
   pthread_mutex_lock(&sl->watch_lock);
   sl->close_pending = true;
-  bool serving = atomic_load(&s->serving);
-  watch_send(s, sl, serving ? status : HEALTH_NOT_SERVING, !serving);
+  sl->watch_known = status == HEALTH_SERVING || status == HEALTH_NOT_SERVING;
+  bool stopping = !atomic_load(&s->serving);
+  watch_send(s, sl, stopping ? HEALTH_NOT_SERVING : status, stopping);
   pthread_mutex_unlock(&sl->watch_lock);
+}
+
+/* The status a watch should report now. Runs under watch_lock. */
+static int watch_status(af_grpc_server *s, const slot *sl) {
+  if (!sl->watch_known)
+    return sl->watch_sent; /* SERVICE_UNKNOWN stays so */
+  return serving_now(s) ? HEALTH_SERVING : HEALTH_NOT_SERVING;
 }
 
 /* A watch's batch completed. */
@@ -409,6 +453,8 @@ static void watch_sent(af_grpc_server *s, slot *sl, bool ok) {
     sl->state = SLOT_DONE;
   else if (!atomic_load(&s->serving))
     watch_send(s, sl, HEALTH_NOT_SERVING, true);
+  else if (watch_status(s, sl) != sl->watch_sent) /* health changed while it was sending */
+    watch_send(s, sl, watch_status(s, sl), false);
   else
     sl->state = SLOT_WATCHING;
   /* The client may have left while the send was in flight: then nothing more will come. */
@@ -444,6 +490,23 @@ static void end_watches(af_grpc_server *s) {
     pthread_mutex_lock(&sl->watch_lock);
     if (sl->state == SLOT_WATCHING)
       watch_send(s, sl, HEALTH_NOT_SERVING, true);
+    pthread_mutex_unlock(&sl->watch_lock);
+  }
+}
+
+/* The store's health changed (called on a store thread): idle watchers hear it now, busy ones
+ * when their send ends (watch_sent). */
+static void store_health_changed(void *ctx, bool healthy) {
+  (void)healthy;
+  af_grpc_server *s = ctx;
+  for (size_t i = 0; i < s->nslots; i++) {
+    slot *sl = &s->slots[i];
+    if (sl->m->kind != M_HEALTH_WATCH)
+      continue;
+    pthread_mutex_lock(&sl->watch_lock);
+    if (sl->state == SLOT_WATCHING && atomic_load(&s->serving) &&
+        watch_status(s, sl) != sl->watch_sent)
+      watch_send(s, sl, watch_status(s, sl), false);
     pthread_mutex_unlock(&sl->watch_lock);
   }
 }
@@ -501,8 +564,7 @@ static void on_message(af_grpc_server *s, slot *sl) {
   af_err rc;
   switch (sl->m->kind) {
   case M_RPC:
-    rc = run_rpc(s, sl, &err);
-    send_final(s, sl, rc, &err);
+    run_rpc(s, sl);
     return;
   case M_HEALTH_CHECK:
     rc = run_check(s, sl, &err);
@@ -557,6 +619,7 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
     else
       slot_finish(s, sl);
     return;
+  case SLOT_WORKING:
   case SLOT_WATCHING:
   case SLOT_DONE:
   case SLOT_RELEASED:
@@ -695,8 +758,8 @@ static int create_methods(af_grpc_server *s) {
 }
 
 static void init_slot(af_grpc_server *s, slot *sl, const method *m) {
-  (void)s;
   memset(sl, 0, sizeof *sl);
+  sl->server = s;
   sl->base.on_event = slot_event;
   sl->close.on_event = watch_closed;
   sl->m = m;
@@ -772,8 +835,9 @@ static int start_threads(af_grpc_server *s, int n, af_error *err) {
     return -1;
   }
   for (; s->nthreads < n; s->nthreads++) {
-    if (pthread_create(&s->threads[s->nthreads], NULL, poll_thread, s) != 0) {
-      af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot start thread: %s", strerror(errno));
+    int e = pthread_create(&s->threads[s->nthreads], NULL, poll_thread, s);
+    if (e != 0) {
+      af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot start thread: %s", strerror(e));
       return -1;
     }
   }
@@ -802,6 +866,7 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
   grpc_server_start(s->server);
   for (size_t i = 0; i < s->nslots; i++)
     slot_request(s, &s->slots[i]);
+  s->watching = af_store_watch(af_flows_store(svc), store_health_changed, s);
   if (start_threads(s, cfg->threads > 0 ? cfg->threads : 1, err) != 0) {
     af_grpc_server_stop(s, 0);
     return NULL;
@@ -848,6 +913,8 @@ void af_grpc_server_stop(af_grpc_server *s, double grace_seconds) {
     return;
   atomic_store(&s->serving, false);
   atomic_store(&s->stopping, true);
+  if (s->watching)
+    af_store_unwatch(af_flows_store(s->svc), store_health_changed, s);
   grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
   if (s->nthreads == 0) { /* start failed before any thread polled: poll here */
     grpc_server_cancel_all_calls(s->server);

@@ -4,10 +4,14 @@
  * request, calls the service's handler (af_flows_rpcs) and encodes the answer or the error
  * (status code, message, grpc-status-details-bin). It holds no AppFlow rules.
  *
- * Threading: one completion queue polled by cfg->threads threads; handlers run on them and
- * must not block. Lifecycle: grpc_init() before af_grpc_server_start, grpc_shutdown() after
- * af_grpc_server_stop (the process owns gRPC's global state, not the server).
- * Thread-safety: start and stop from one thread; port may be read from any. */
+ * Threading: one completion queue polled by cfg->threads threads. An AppFlow call is handed
+ * to the service and its slot waits ("working") until the service answers, on a poll thread
+ * (memory store) or a store thread (database stores), which then starts the reply batch; no
+ * poll thread ever waits on a store. Health answers from the poll threads at once: SERVING
+ * while the store can serve and shutdown has not begun, and Watch streams each change. Lifecycle:
+ * grpc_init() before af_grpc_server_start, grpc_shutdown() after af_grpc_server_stop (the process
+ * owns gRPC's global state, not the server). Thread-safety: start and stop from one thread; port
+ * may be read from any. */
 #ifndef AF_GRPC_SERVER_H
 #define AF_GRPC_SERVER_H
 

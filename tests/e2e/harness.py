@@ -12,6 +12,14 @@ What is here:
   write_seed(...)       a seed file in a temporary directory
   ServerTestCase        a TestCase whose servers are stopped (and checked) after each test
 
+Stores (--store):
+  E2E_STORE             AF_E2E_STORE: memory (default), sqlite or postgresql; every server a
+                        test starts without its own --store gets a new, empty store of that kind
+                        (ctest runs the lifecycle tests once per store)
+  new_store_url(kind)   a URL for a new, empty store of a kind
+  pg_cluster()          this process's throwaway PostgreSQL cluster (tests/pg_cluster.py),
+                        started on first use and stopped at exit
+
 For the AWS REST-JSON door (--http-listen):
   start_http_server     start_server with the AWS door on 127.0.0.1:<free port> (.http_port)
   aws_request / HttpReply   one raw HTTP/1.1 request (http.client) and its reply
@@ -411,10 +419,49 @@ class Server:
         return int(m.group("http_port")) if m else None
 
 
+# ---------------------------------------------------------------------------------------------
+# Stores
+
+E2E_STORE = os.environ.get("AF_E2E_STORE", "") or "memory"
+_pg = None
+_pg_lock = threading.Lock()
+
+
+def pg_cluster():
+    """This process's PostgreSQL cluster (a PgCluster), started on first use, stopped at exit."""
+    global _pg
+    with _pg_lock:
+        if _pg is None:
+            sys.path.insert(0, os.path.join(SOURCE_DIR, "tests"))
+            from pg_cluster import PgCluster
+
+            cluster = PgCluster()
+            cluster.start()
+            atexit.register(cluster.stop)
+            _pg = cluster
+        return _pg
+
+
+def new_store_url(kind=None):
+    """A URL for a new, empty store: memory:, a database file in a temporary directory, or a new
+    schema in this process's PostgreSQL cluster."""
+    kind = kind or E2E_STORE
+    if kind == "memory":
+        return "memory:"
+    if kind == "sqlite":
+        return "sqlite:" + os.path.join(tempdir("appflowd-e2e-sqlite-"), "flows.db")
+    if kind == "postgresql":
+        pg = pg_cluster()
+        return pg.uri(options=f"-csearch_path={pg.create_schema()}")
+    raise ValueError(f"AF_E2E_STORE must be memory, sqlite or postgresql, not {kind!r}")
+
+
 def server_argv(flows_path=None, *extra, threads=2, listen="127.0.0.1:0"):
     argv = [APPFLOWD, "--grpc-listen", listen, "--threads", str(threads)]
     if flows_path is not None:
         argv += ["--flows", flows_path]
+    if E2E_STORE != "memory" and "--store" not in extra:
+        argv += ["--store", new_store_url()]
     return argv + list(extra)
 
 
@@ -499,7 +546,7 @@ HTTP_PORT_RE = re.compile(r" http=(?P<http>\S+) http_port=(?P<http_port>\d+)(?= 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MAX_BODY = 64 * 1024
 
-# DESIGN.md's error table (README adds the door's own refusals).
+# The error table of docs/ARCHITECTURE.md (README adds the door's own refusals).
 AWS_HTTP_STATUS = {
     "ValidationException": 400,
     "SerializationException": 400,
@@ -513,6 +560,7 @@ AWS_HTTP_STATUS = {
     "MethodNotAllowedException": 405,
     "RequestEntityTooLargeException": 413,
     "InternalServerException": 500,
+    "ServiceUnavailableException": 503,
 }
 AWS_GRPC_CODE = {
     "ValidationException": grpc.StatusCode.INVALID_ARGUMENT,
@@ -524,10 +572,11 @@ AWS_GRPC_CODE = {
     "ThrottlingException": grpc.StatusCode.UNAVAILABLE,
     "AccessDeniedException": grpc.StatusCode.PERMISSION_DENIED,
     "InternalServerException": grpc.StatusCode.INTERNAL,
+    "ServiceUnavailableException": grpc.StatusCode.UNAVAILABLE,
 }
 
 
-# The service's messages (src/flows/service.c, table.c; src/bridge/http.c), as every client
+# The service's messages (src/flows/service.c, call.c; src/bridge/http.c), as every client
 # shows them.
 def aws_msg_not_found(name):
     return f"Flow {name} does not exist"
@@ -682,7 +731,7 @@ _platform = None
 def platform_stubs():
     """Python modules for grpc.health.v1.Health and grpc.reflection.{v1alpha,v1}.ServerReflection,
     generated once per process from Debian's grpc-proto. Modules generated as grpc/health/...
-    would shadow the grpc package (DESIGN.md), so the .proto files are copied under the root
+    would shadow the grpc package (docs/ARCHITECTURE.md), so the .proto files are copied under the root
     `afplatform/` first: the packages on the wire (grpc.health.v1 ...) are unchanged, only the
     Python module names differ. Returns a namespace with health_pb2, health_pb2_grpc,
     reflection_pb2, reflection_pb2_grpc (v1alpha), reflection_v1_pb2, reflection_v1_pb2_grpc."""
@@ -720,6 +769,78 @@ def platform_stubs():
             reflection_v1_pb2_grpc=reflection_v1_pb2_grpc,
         )
         return _platform
+
+
+def _status_name(status):
+    return platform_stubs().health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+
+
+class HealthWatcher:
+    """A grpc.health.v1 Health.Watch call (stub: a HealthStub of platform_stubs()) read by a
+    background thread: the statuses it received (with the time each arrived), then how it ended
+    (the RpcError and when)."""
+
+    def __init__(self, stub, service, timeout=60):
+        self.service = service
+        self.call = stub.Watch(platform_stubs().health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        self.statuses = []
+        self.times = []
+        self.error = None
+        self.ended_at = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        err = None
+        try:
+            for resp in self.call:
+                with self._cond:
+                    self.statuses.append(resp.status)
+                    self.times.append(time.monotonic())
+                    self._cond.notify_all()
+        except grpc.RpcError as e:
+            err = e
+        with self._cond:
+            self.error = err
+            self.ended_at = time.monotonic()
+            self._cond.notify_all()
+
+    def wait_statuses(self, n, timeout=10):
+        """Waits for n statuses; returns them. AssertionError on timeout or an early end."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.statuses) >= n or self.ended_at, timeout)
+            if len(self.statuses) < n:
+                how = f"ended: {self.error!r}" if self.ended_at else f"none after {timeout}s"
+                raise AssertionError(
+                    f"watch({self.service!r}): {len(self.statuses)} of {n} statuses "
+                    f"{[_status_name(s) for s in self.statuses]} ({how})")
+            return list(self.statuses)
+
+    def wait_for(self, status, timeout=30):
+        """Waits until the latest status received is `status`; AssertionError on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(
+                    lambda: (self.statuses and self.statuses[-1] == status) or self.ended_at,
+                    timeout) or not self.statuses or self.statuses[-1] != status:
+                raise AssertionError(
+                    f"watch({self.service!r}): no {_status_name(status)} after {timeout}s; "
+                    f"statuses {[_status_name(s) for s in self.statuses]}, end {self.error!r}")
+
+    def wait_end(self, timeout=10):
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.ended_at is not None, timeout):
+                raise AssertionError(
+                    f"watch({self.service!r}) still open after {timeout}s; statuses "
+                    f"{[_status_name(s) for s in self.statuses]}")
+        self._thread.join(5)
+        return self.error
+
+    def cancel(self):
+        self.call.cancel()
+        err = self.wait_end()
+        if err is None or err.code() != grpc.StatusCode.CANCELLED:
+            raise AssertionError(f"cancelled watch ended with {err!r}")
 
 
 def buf_path():

@@ -2,7 +2,7 @@
 
 AwsCliTest: Debian's AWS CLI v2 (/usr/bin/aws, never whatever `aws` comes first on PATH), in a
 clean environment with dummy credentials, runs `aws appflow stop-flow` once per row of
-DESIGN.md's StopFlow semantics table: the success output, and for each error the exact line
+docs/ARCHITECTURE.md's StopFlow semantics table: the success output, and for each error the exact line
 `An error occurred (<Type>) when calling the StopFlow operation: <message>` with the message the
 server sends (fetched with a raw request too) and exit status 254. One call goes through a
 recording TCP relay to prove the request the CLI sends is SigV4-signed, sent once, and answered.

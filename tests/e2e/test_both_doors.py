@@ -102,7 +102,7 @@ class BothDoorsTest(unittest.TestCase):
             ("both_draft", "ConflictException", h.aws_msg_cannot_stop("both_draft", "Draft")),
             ("both_deprecated", "ConflictException",
              h.aws_msg_cannot_stop("both_deprecated", "Deprecated")),
-            ("both_deleted", None, None),  # no row in DESIGN.md: the same on both, whatever
+            ("both_deleted", None, None),  # Deleted: the same on both, whatever
             ("both_missing", "ResourceNotFoundException", h.aws_msg_not_found("both_missing")),
             ("my flow", "ValidationException", h.aws_msg_name_pattern("my flow")),
             ("fl\u00f6w", "ValidationException", h.aws_msg_name_pattern("fl\\xc3\\xb6w")),

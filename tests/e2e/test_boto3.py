@@ -1,5 +1,5 @@
 """StopFlow over the AWS REST-JSON door with boto3 (Debian's python3-boto3), in process: every
-row of DESIGN.md's StopFlow semantics table as botocore parses it — the output members, and for
+row of docs/ARCHITECTURE.md's StopFlow semantics table as botocore parses it — the output members, and for
 each error its code (from x-amzn-ErrorType), message (from the body), HTTP status and request
 id (x-amzn-RequestId, a UUID distinct per call) — and that every change is logged once."""
 
@@ -179,7 +179,7 @@ class Boto3Test(unittest.TestCase):
                 self.assertUnchanged(name)
 
     def test_deleted_is_refused(self):
-        # No row in DESIGN.md's table: whatever the error, one StopFlow declares, and the flow
+        # Deleted: whatever the error, one StopFlow declares, and the flow
         # does not come back as Suspended.
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             self.client.stop_flow(flowName="sched_deleted")

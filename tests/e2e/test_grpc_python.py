@@ -1,4 +1,4 @@
-"""StopFlow over gRPC with Python grpcio stubs: every row of DESIGN.md's StopFlow semantics
+"""StopFlow over gRPC with Python grpcio stubs: every row of docs/ARCHITECTURE.md's StopFlow semantics
 table, the error model (code, message, grpc-status-details-bin with google.rpc.ErrorInfo), and
 requests the door must refuse (unknown method, undecodable bytes, NUL, bad UTF-8, too large)."""
 
@@ -229,7 +229,7 @@ class StopFlowTest(unittest.TestCase):
                 self.assertNoTransition(name)
 
     def test_deleted_is_refused(self):
-        # DESIGN.md's table has no row for Deleted; whatever the error, a deleted flow must
+        # Deleted (a status only a seed file gives): whatever the error, a deleted flow must
         # not come back as Suspended, and the error must be one StopFlow's model declares.
         with self.assertRaises(grpc.RpcError) as cm:
             self.stop("sched_deleted")

@@ -37,61 +37,7 @@ def name_of(status):
     return RESP.ServingStatus.Name(status)
 
 
-class Watcher:
-    """A Health.Watch call read by a background thread: the statuses it received (with the
-    time each arrived), then how it ended (the RpcError and when)."""
-
-    def __init__(self, stub, service, timeout=60):
-        self.service = service
-        self.call = stub.Watch(HC(service=service), timeout=timeout)
-        self.statuses = []
-        self.times = []
-        self.error = None
-        self.ended_at = None
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self):
-        err = None
-        try:
-            for resp in self.call:
-                with self._cond:
-                    self.statuses.append(resp.status)
-                    self.times.append(time.monotonic())
-                    self._cond.notify_all()
-        except grpc.RpcError as e:
-            err = e
-        with self._cond:
-            self.error = err
-            self.ended_at = time.monotonic()
-            self._cond.notify_all()
-
-    def wait_statuses(self, n, timeout=10):
-        """Waits for n statuses; returns them. AssertionError on timeout or an early end."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.statuses) >= n or self.ended_at, timeout)
-            if len(self.statuses) < n:
-                how = f"ended: {self.error!r}" if self.ended_at else f"none after {timeout}s"
-                raise AssertionError(
-                    f"watch({self.service!r}): {len(self.statuses)} of {n} statuses "
-                    f"{[name_of(s) for s in self.statuses]} ({how})")
-            return list(self.statuses)
-
-    def wait_end(self, timeout=10):
-        with self._cond:
-            if not self._cond.wait_for(lambda: self.ended_at is not None, timeout):
-                raise AssertionError(
-                    f"watch({self.service!r}) still open after {timeout}s; statuses "
-                    f"{[name_of(s) for s in self.statuses]}")
-        self._thread.join(5)
-        return self.error
-
-    def cancel(self):
-        self.call.cancel()
-        err = self.wait_end()
-        if err is None or err.code() != C.CANCELLED:
-            raise AssertionError(f"cancelled watch ended with {err!r}")
+Watcher = h.HealthWatcher
 
 
 class HealthTest(h.ServerTestCase):

@@ -1,7 +1,7 @@
 """StopFlow over the AWS REST-JSON door with the AWS SDK for JavaScript v3
 (@aws-sdk/client-appflow, pinned in tests/package.json, installed in tests/node_modules by
 `npm ci`). js_stop_flow.mjs makes every call in one Node process (Node starts slowly); each
-test checks one row of DESIGN.md's StopFlow semantics table as the SDK reports it: output
+test checks one row of docs/ARCHITECTURE.md's StopFlow semantics table as the SDK reports it: output
 members, or error.name, $metadata.httpStatusCode, $metadata.requestId and the message, against
 what was on the wire (status, x-amzn-ErrorType, x-amzn-RequestId)."""
 

@@ -1,7 +1,7 @@
 """StopFlow over gRPC from Node: @grpc/grpc-js + @grpc/proto-loader (pinned in
 tests/package.json, installed in tests/node_modules by `npm ci`) loading
 proto/appflow/v1/appflow.proto at run time. node_stop_flow.js makes every call in one Node
-process (Node starts slowly); each test checks one row of DESIGN.md's StopFlow semantics table
+process (Node starts slowly); each test checks one row of docs/ARCHITECTURE.md's StopFlow semantics table
 as grpc-js reports it: the response members with their JSON (camelCase) names, or the gRPC
 code, the message and the google.rpc.ErrorInfo in grpc-status-details-bin (decoded in Node
 with protobufjs). The internal-failure row cannot be provoked from outside and is not here."""

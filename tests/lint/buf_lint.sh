@@ -11,6 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cp -r "$root/proto/appflow" "$work/appflow"
+cp -r "$root/proto/appflowd" "$work/appflowd"
 mkdir -p "$work/google"
 cp -r "$googleapis/google/api" "$work/google/api"
 cat > "$work/buf.yaml" <<'YAML'
@@ -23,4 +24,4 @@ breaking:
 YAML
 cd "$work"
 "$buf" lint
-echo "buf lint: proto/appflow passes the STANDARD rules"
+echo "buf lint: proto/appflow and proto/appflowd pass the STANDARD rules"

@@ -4,12 +4,16 @@
 #   tests/tsan/run.sh            (from any directory; builds into <source>/build-tsan)
 #
 # 1. configures and builds a TSan tree (-DAF_TSAN=ON) with appflowd, appflowctl and the unit
-#    tests test_table, test_service and test_list;
-# 2. runs test_table, test_service and test_list (Criterion, --jobs 1). Criterion runs each test in a
-#    child process: halt_on_error=1:exitcode=66 makes a child with a report exit 66, which
-#    Criterion counts as a failed test and turns into a non-zero exit of the runner;
-# 3. runs tests/e2e/test_both_doors.py, test_concurrency.py and test_list_flows.py (paging
-#    while flows are created and deleted) against the TSan appflowd.
+#    tests of the stores and the service;
+# 2. runs them (Criterion, --jobs 1): the store seam's contract and the service on the memory
+#    and SQLite stores, and on PostgreSQL (a throwaway cluster from tests/pg_cluster.py), the
+#    PostgreSQL store's own tests and the seeder. Criterion runs each test in a child process:
+#    halt_on_error=1:exitcode=66 makes a child with a report exit 66, which Criterion counts as
+#    a failed test and turns into a non-zero exit of the runner;
+# 3. runs tests/e2e/test_both_doors.py, test_concurrency.py, test_list_flows.py (paging while
+#    flows are created and deleted), test_durable_sqlite.py (SIGKILL in mutation storms),
+#    test_replicas.py (three replicas on PostgreSQL) and test_pg_outage.py (the database
+#    stopped, hung and locked under load) against the TSan appflowd.
 #    exitcode=66 makes a server that printed any report exit 66, and the harness fails any
 #    test whose server does not exit 0; any report in a log fails the step as well;
 # 4. prints `tsan: N passed, M failed` and exits non-zero if anything failed.
@@ -28,7 +32,9 @@ OUT=$ROOT/$B/tsan
 T0=$(date +%s)
 
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Debug -DAF_TSAN=ON -DAF_SANITIZE=OFF >/dev/null || exit 1
-cmake --build "$B" -j "$JOBS" --target appflowd appflowctl test_table test_service test_list || exit 1
+UNITS="test_store_memory test_store test_service test_list test_seeder test_store_pg"
+# shellcheck disable=SC2086 # the list is meant to split
+cmake --build "$B" -j "$JOBS" --target appflowd appflowctl $UNITS || exit 1
 
 mkdir -p "$OUT"
 cc -O2 -Wall -shared -fPIC -o "$OUT/criterion_arena_shim.so" tests/tsan/criterion_arena_shim.c \
@@ -70,14 +76,28 @@ step() {
   fi
 }
 
-for t in test_table test_service test_list; do
-  step "unit.$t" "$OUT/$t.log" \
-    env LD_PRELOAD="$OUT/criterion_arena_shim.so" \
+# unit NAME STORE [WRAPPER...]: a unit test on a store, under TSan; the shim is preloaded only
+# into the test (never into the PostgreSQL cluster's wrapper or server).
+unit() {
+  local t=$1 store=$2
+  shift 2
+  step "unit.$t.$store" "$OUT/$t.$store.log" "$@" \
+    env LD_PRELOAD="$OUT/criterion_arena_shim.so" AF_TEST_STORE="$store" \
     TSAN_OPTIONS="halt_on_error=1:exitcode=66:$COMMON" \
     "$B/tests/$t" --jobs 1
+}
+PG=(/usr/bin/python3 tests/pg_cluster.py --)
+unit test_store_memory memory
+unit test_seeder memory
+for t in test_store test_service test_list; do
+  unit "$t" memory
+  unit "$t" sqlite
+  unit "$t" postgresql "${PG[@]}"
 done
+unit test_store_pg postgresql "${PG[@]}"
 
-for t in test_both_doors test_concurrency test_list_flows; do
+for t in test_both_doors test_concurrency test_list_flows test_durable_sqlite test_replicas \
+  test_pg_outage; do
   step "e2e.$t" "$OUT/$t.log" \
     env APPFLOWD="$OUT/appflowd" APPFLOWCTL="$ROOT/$B/appflowctl" AF_SOURCE_DIR="$ROOT" \
     TSAN_OPTIONS="halt_on_error=0:exitcode=66:$COMMON" \

@@ -3,7 +3,7 @@
 #ifndef AF_TESTS_BUDGET_ALLOC_H
 #define AF_TESTS_BUDGET_ALLOC_H
 
-#include "flows/table.h"
+#include "flows/store.h"
 
 #include <stdlib.h>
 

@@ -1,11 +1,13 @@
 /* src/flows/create.c: CreateFlow (validation, first status, ARN, name conflicts, clientToken
  * retries within 8 hours, running out of memory) and DescribeFlow (every member given back as
- * created, timestamps from the service's clock, seeded flows, missing flows). */
+ * created, timestamps from the service's clock, seeded flows, missing flows), on the store
+ * AF_TEST_STORE names (store_under_test.h). */
 #include "flows/internal.h"
 #include "flows/service.h"
 #include "flows/validate.h"
 
 #include "budget_alloc.h"
+#include "store_under_test.h"
 #include "struct_build.h"
 
 #include <criterion/criterion.h>
@@ -28,20 +30,19 @@ static int64_t fake_clock(void *ctx) {
 }
 
 static af_flows *svc;
+static af_store *store;
 static af_arena arena; /* requests and responses of one test */
 
 static void setup(void) {
   fake_now = T0;
-  af_error err;
-  svc = af_flows_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &err);
-  cr_assert_not_null(svc, "%s", err.message);
+  svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &store);
   af_arena_init(&arena);
   build_arena = &arena;
 }
 
 static void teardown(void) {
   af_arena_destroy(&arena);
-  af_flows_free(svc);
+  test_service_free(svc, store);
 }
 
 TestSuite(create, .init = setup, .fini = teardown);
@@ -234,7 +235,7 @@ Test(create, first_status_depends_on_the_trigger) {
   cr_expect_eq(described("sched").flow_status, S(DRAFT));
   cr_expect_eq(described("event").flow_status, S(DRAFT));
   cr_expect_eq(described("ondemand").flow_status, S(ACTIVE));
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 3);
+  cr_expect_eq(af_flows_count(svc), 3);
 }
 
 Test(create, arn_names_the_flow) {
@@ -244,9 +245,9 @@ Test(create, arn_names_the_flow) {
   cr_expect_str_eq(resp.flow_arn, "arn:aws:appflow:us-east-1:000000000000:flow/my-flow_1");
   cr_expect_str_eq(described("my-flow_1").flow_arn, resp.flow_arn);
   cr_expect_str_eq(described("my-flow_1").flow_name, "my-flow_1");
-  af_flows_free(svc);
-  svc = af_flows_new(&(af_flows_config){.region = "eu-west-2", .account = "123456789012"}, &err);
-  cr_assert_not_null(svc);
+  test_service_free(svc, store);
+  svc = test_service_new(&(af_flows_config){.region = "eu-west-2", .account = "123456789012"},
+                         &store);
   cr_assert_eq(create(minimal("f1", T(EVENT)), &resp, &err), AF_OK);
   cr_expect_str_eq(resp.flow_arn, "arn:aws:appflow:eu-west-2:123456789012:flow/f1");
 }
@@ -362,7 +363,7 @@ Test(create, taken_name) {
   with_token->client_token = "t";
   cr_expect_eq(create(with_token, &resp, &err), AF_ERR_NAME_TAKEN,
                "a token the first request did not have");
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 1);
+  cr_expect_eq(af_flows_count(svc), 1);
   cr_expect_eq(described("taken").trigger_config->trigger_type, T(SCHEDULED));
 }
 
@@ -379,7 +380,7 @@ Test(create, retry_with_the_same_token_returns_the_first_result) {
   cr_expect_eq(create(full("retried"), &again, &err), AF_OK, "%s", err.message);
   cr_expect_eq(again.flow_status, S(DRAFT), "the first result, not the flow's status now");
   cr_expect_str_eq(again.flow_arn, first.flow_arn);
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 1);
+  cr_expect_eq(af_flows_count(svc), 1);
   cr_expect_eq(described("retried").flow_status, S(ACTIVE), "a retry changes nothing");
   expect_time(described("retried").created_at, T0, "createdAt");
 }
@@ -409,7 +410,7 @@ Test(create, retry_of_an_on_demand_flow) {
   req->client_token = "abc";
   cr_assert_eq(created(req), S(ACTIVE));
   cr_expect_eq(created(req), S(ACTIVE));
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 1);
+  cr_expect_eq(af_flows_count(svc), 1);
 }
 
 Test(create, same_token_with_other_parameters_conflicts) {
@@ -473,9 +474,7 @@ Test(create, a_tag_key_given_twice_keeps_its_last_value) {
 }
 
 Test(create, seeded_flow_describes_with_its_trigger_only) {
-  af_flow_spec spec = {"seeded", 6, T(SCHEDULED), S(SUSPENDED), NULL, NULL, 0};
-  af_error err;
-  cr_assert_eq(af_table_insert(af_flows_table(svc), &spec, &err), AF_OK);
+  test_seed_flow(svc, "seeded", T(SCHEDULED), S(SUSPENDED));
   Appflow__V1__DescribeFlowResponse d = described("seeded");
   cr_expect_eq(d.flow_status, S(SUSPENDED));
   cr_assert_not_null(d.trigger_config);
@@ -511,7 +510,7 @@ static void expect_refused(const Appflow__V1__CreateFlowRequest *req, const char
   snprintf(at, sizeof at, "'%s'", member);
   cr_expect(strstr(err.message, at) != NULL, "%s: '%s' does not name %s", what, err.message,
             member);
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 0, "%s added a flow", what);
+  cr_expect_eq(af_flows_count(svc), 0, "%s added a flow", what);
 }
 
 Test(create, refuses_bad_members) {
@@ -591,19 +590,21 @@ Test(create, at_most_50_tags) {
 
 /* ---- running out of memory ---- */
 
-Test(create, table_out_of_memory_adds_nothing) {
+/* The memory store's own allocator runs out (the database stores' failures are theirs). */
+Test(create, store_out_of_memory_adds_nothing) {
   struct budget b = {1000};
   af_allocator mem = budget_allocator(&b);
-  af_flows_free(svc);
+  test_service_free(svc, store);
   af_error err;
-  svc =
-      af_flows_new(&(af_flows_config){.alloc = &mem, .clock = &(af_clock){fake_clock, NULL}}, &err);
+  store = af_store_memory_new(&(af_store_config){.alloc = &mem});
+  svc = af_flows_new(&(af_flows_config){.store = store, .clock = &(af_clock){fake_clock, NULL}},
+                     &err);
   cr_assert_not_null(svc);
   Appflow__V1__CreateFlowResponse resp;
   for (int budget = 0; budget < 2; budget++) { /* the flow, then its tags */
     b.left = budget;
     cr_expect_eq(create(full("oom"), &resp, &err), AF_ERR_INTERNAL_SERVER, "budget %d", budget);
-    cr_expect_eq(af_table_count(af_flows_table(svc)), 0);
+    cr_expect_eq(af_flows_count(svc), 0);
     Appflow__V1__DescribeFlowResponse d;
     cr_expect_eq(describe("oom", &d, &err), AF_ERR_RESOURCE_NOT_FOUND);
   }
@@ -628,7 +629,7 @@ Test(create, response_out_of_memory) {
   Appflow__V1__CreateFlowResponse resp = APPFLOW__V1__CREATE_FLOW_RESPONSE__INIT;
   af_error err;
   cr_expect_eq(af_flows_create_flow(svc, req, &resp, &full_arena, &err), AF_ERR_INTERNAL_SERVER);
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 0, "no memory for the definition: no flow");
+  cr_expect_eq(af_flows_count(svc), 0, "no memory for the definition: no flow");
   created(req);
   Appflow__V1__DescribeFlowRequest dreq = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
   dreq.flow_name = "arena";

@@ -1,4 +1,4 @@
-/* The error table must say exactly what DESIGN.md's "One error model" table says. */
+/* The error table must say exactly what docs/ARCHITECTURE.md's "One error model" table says. */
 #include "flows/error.h"
 
 #include <criterion/criterion.h>

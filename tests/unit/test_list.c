@@ -1,8 +1,10 @@
-/* src/flows/list.c: ListFlows paging and its nextToken (every flow once however the table
- * changes between pages, tokens checked), the FlowDefinition it lists, and TagResource,
- * UntagResource and ListTagsForResource. */
+/* src/flows/list.c: ListFlows paging and its nextToken (every flow once however the store
+ * changes between pages, tokens checked, shared by services on one store), the FlowDefinition
+ * it lists, and TagResource, UntagResource and ListTagsForResource - on the store AF_TEST_STORE
+ * names (store_under_test.h). */
 #include "flows/service.h"
 
+#include "store_under_test.h"
 #include "struct_build.h"
 
 #include <criterion/criterion.h>
@@ -18,7 +20,7 @@
 #define S(x) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##x
 
 #define T0 1700000000123LL
-/* Room for any token: a 256-byte name and its check in base64 take 352 characters. */
+/* Room for any token: a 256-byte name and its 16-byte seal in base64 take 363 characters. */
 #define TOKEN_MAX 512
 
 static int64_t fake_now;
@@ -28,28 +30,25 @@ static int64_t fake_clock(void *ctx) {
 }
 
 static af_flows *svc;
+static af_store *store;
 
-static af_flows *new_service(void) {
-  af_error err;
-  af_flows *s = af_flows_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &err);
-  cr_assert_not_null(s, "%s", err.message);
-  return s;
+/* A service of its own on a store of its own; *st gets the store. */
+static af_flows *new_service(af_store **st) {
+  return test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, st);
 }
 
 static void setup(void) {
   fake_now = T0;
-  svc = new_service();
+  svc = new_service(&store);
 }
 
-static void teardown(void) { af_flows_free(svc); }
+static void teardown(void) { test_service_free(svc, store); }
 
 TestSuite(list, .init = setup, .fini = teardown);
 TestSuite(tags, .init = setup, .fini = teardown);
 
 static void add_to(af_flows *s, const char *name) {
-  af_flow_spec spec = {name, strlen(name), T(SCHEDULED), S(ACTIVE), NULL, NULL, 0};
-  af_error err;
-  cr_assert_eq(af_table_insert(af_flows_table(s), &spec, &err), AF_OK, "%s: %s", name, err.message);
+  test_seed_flow(s, name, T(SCHEDULED), S(ACTIVE));
 }
 
 /* Adds the flow named letter followed by i in four digits, e.g. f0042. */
@@ -59,10 +58,21 @@ static void add(char letter, int i) {
   add_to(svc, name);
 }
 
+static af_err delete_flow(const char *name, af_error *err) {
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__DeleteFlowRequest req = APPFLOW__V1__DELETE_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  req.force_delete = true;
+  Appflow__V1__DeleteFlowResponse resp = APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT;
+  af_err rc = af_flows_delete_flow(svc, &req, &resp, &arena, err);
+  af_arena_destroy(&arena);
+  return rc;
+}
+
 static void remove_flow(const char *name) {
   af_error err;
-  cr_assert_eq(af_table_delete(af_flows_table(svc), name, strlen(name), NULL, NULL, &err), AF_OK,
-               "%s", err.message);
+  cr_assert_eq(delete_flow(name, &err), AF_OK, "%s", err.message);
 }
 
 /* ---- one ListFlows page, copied out of its arena ---- */
@@ -281,12 +291,15 @@ Test(list, a_changed_character_spoils_a_token) {
 /* base64 leaves 2 or 4 bits of the last character unused; a token whose last character was
  * changed only there is still a changed token, and one only a client could have made. */
 Test(list, a_token_with_changed_spare_bits_is_refused) {
-  for (int i = 0; i < 5; i++)
-    add('f', i);
+  for (int i = 0; i < 5; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "f%05d", i);
+    add_to(svc, name);
+  }
   char token[TOKEN_MAX], changed[TOKEN_MAX];
   first_token(svc, token, sizeof token);
   size_t n = strlen(token);
-  cr_assert_eq(n, 18, "5 name bytes and 8 check bytes: 4 spare bits in the last character");
+  cr_assert_eq(n, 30, "6 name bytes and 16 seal bytes: 4 spare bits in the last character");
   int accepted = 0;
   static struct page p;
   for (int bits = 1; bits < 64; bits++) {
@@ -299,8 +312,9 @@ Test(list, a_token_with_changed_spare_bits_is_refused) {
                token);
 }
 
-Test(list, a_token_from_another_service_is_refused) {
-  af_flows *other = new_service();
+Test(list, a_token_from_another_store_is_refused) {
+  af_store *other_store;
+  af_flows *other = new_service(&other_store);
   for (int i = 0; i < 5; i++) {
     add('f', i);
     char name[16];
@@ -313,7 +327,32 @@ Test(list, a_token_from_another_service_is_refused) {
   struct page p;
   list_page(other, 2, token, &p);
   cr_expect_eq(p.rc, AF_OK, "%s", p.err.message);
-  af_flows_free(other);
+  test_service_free(other, other_store);
+}
+
+/* Replicas: two services on one store page through it together, each taking the other's
+ * tokens. */
+Test(list, services_on_one_store_share_tokens) {
+  af_error err;
+  af_flows *replica = af_flows_new(
+      &(af_flows_config){.store = store, .clock = &(af_clock){fake_clock, NULL}}, &err);
+  cr_assert_not_null(replica);
+  for (int i = 0; i < 9; i++)
+    add('f', i);
+  int seen[9] = {0};
+  char token[TOKEN_MAX] = "";
+  for (int page = 0; page < 5; page++) {
+    struct page p;
+    list_page(page % 2 ? replica : svc, 2, page ? token : NULL, &p);
+    cr_assert_eq(p.rc, AF_OK, "page %d: %s", page, p.err.message);
+    for (size_t i = 0; i < p.n; i++)
+      seen[atoi(p.names[i] + 1)]++;
+    snprintf(token, sizeof token, "%s", p.token);
+  }
+  cr_expect_str_empty(token, "9 flows in pages of 2 end on the fifth");
+  for (int i = 0; i < 9; i++)
+    cr_expect_eq(seen[i], 1, "f%04d seen %d times", i, seen[i]);
+  af_flows_free(replica);
 }
 
 Test(list, a_token_outlives_its_last_flow) {
@@ -399,7 +438,6 @@ struct churner {
 
 static void *churn(void *arg) {
   struct churner *c = arg;
-  af_table *t = af_flows_table(svc);
   af_error err;
   while (!atomic_load(&stop_churn)) {
     for (int pass = 0; pass < 2; pass++) {
@@ -407,9 +445,10 @@ static void *churn(void *arg) {
         char name[32];
         int len = snprintf(name, sizeof name, "t%d_%04d", c->id, i);
         af_flow_spec spec = {name, (size_t)len, T(EVENT), S(DRAFT), NULL, NULL, 0};
-        af_err rc = pass == 0 ? af_table_insert(t, &spec, &err)
-                              : af_table_delete(t, name, (size_t)len, NULL, NULL, &err);
-        c->failures += rc != AF_OK;
+        bool added = false;
+        af_err rc =
+            pass == 0 ? af_flows_seed_one(svc, &spec, &added, &err) : delete_flow(name, &err);
+        c->failures += rc != AF_OK || (pass == 0 && !added);
       }
     }
     atomic_fetch_add(&c->rounds, 1);
@@ -446,7 +485,7 @@ Test(list, paging_while_others_insert_and_delete) {
     cr_expect_eq(c[t].failures, 0);
   }
   cr_expect_gt(others_seen, 0, "the pages met the other threads' flows");
-  cr_expect_eq(af_table_count(af_flows_table(svc)), STABLE);
+  cr_expect_eq(af_flows_count(svc), STABLE);
 }
 
 /* ---- FlowDefinition ---- */
@@ -541,9 +580,9 @@ Test(list, flow_definitions) {
   create("sched", T(SCHEDULED), "Salesforce", s3_eb, 2, "Accounts nightly", tags, 2);
   fake_now = T0 + 1000;
   create("od", T(ON_DEMAND), "Zendesk", snow, 1, NULL, NULL, 0);
-  af_flow_spec seeded = {"seeded", 6, T(EVENT), S(SUSPENDED), NULL, NULL, 0, .created_ms = T0 - 1};
+  fake_now = T0 - 1;
+  test_seed_flow(svc, "seeded", T(EVENT), S(SUSPENDED));
   af_error err;
-  cr_assert_eq(af_table_insert(af_flows_table(svc), &seeded, &err), AF_OK);
   fake_now = T0 + 5000;
   Appflow__V1__StartFlowResponse *run = start("od");
   fake_now = T0 + 7000;
@@ -684,7 +723,7 @@ Test(tags, untag_removes_only_what_is_named) {
   af_tag initial[] = {{"a", "1"}, {"b", "2"}, {"c", "3"}};
   af_flow_spec spec = {"f1", 2, T(EVENT), S(ACTIVE), NULL, initial, 3};
   af_error err;
-  cr_assert_eq(af_table_insert(af_flows_table(svc), &spec, &err), AF_OK);
+  cr_assert_eq(af_flows_seed_one(svc, &spec, NULL, &err), AF_OK);
   expect_tags(ARN("f1"), "a=1\nb=2\nc=3\n");
   static const char *const absent[] = {"zz", "y"};
   cr_expect_eq(untag(ARN("f1"), absent, 2, &err), AF_OK, "absent keys are no error");
@@ -801,10 +840,10 @@ Test(tags, arns) {
 }
 
 Test(tags, other_region_and_account_services_use_their_own_arns) {
-  af_flows_free(svc);
+  test_service_free(svc, store);
   af_error err;
-  svc = af_flows_new(&(af_flows_config){.region = "eu-west-2", .account = "123456789012"}, &err);
-  cr_assert_not_null(svc);
+  svc = test_service_new(&(af_flows_config){.region = "eu-west-2", .account = "123456789012"},
+                         &store);
   add_to(svc, "f1");
   static const char *const kv[] = {"k", "v"};
   cr_expect_eq(tag("arn:aws:appflow:eu-west-2:123456789012:flow/f1", kv, 1, &err), AF_OK, "%s",

@@ -28,7 +28,7 @@ static void setup(void) {
   svc = af_flows_new(&(af_flows_config){0}, &err);
   cr_assert_not_null(svc);
   af_flow_spec spec = {.name = "f1", .name_len = 2, .trigger = T(SCHEDULED), .status = S(ACTIVE)};
-  cr_assert_eq(af_table_insert(af_flows_table(svc), &spec, &err), AF_OK);
+  cr_assert_eq(af_flows_seed_one(svc, &spec, NULL, &err), AF_OK);
   af_arena_init(&arena);
 }
 
@@ -41,7 +41,7 @@ TestSuite(route, .init = setup, .fini = teardown);
 
 static af_bridge_reply call(const char *method, const char *target, const char *body) {
   af_bridge_reply rep;
-  af_bridge_handle(svc, method, target, body, strlen(body), &arena, &rep);
+  af_bridge_handle_sync(svc, method, target, body, strlen(body), &arena, &rep);
   return rep;
 }
 

@@ -3,6 +3,8 @@
  * AddressSanitizer catches a read past the end (the reader gets no NUL terminator). */
 #include "flows/seed.h"
 
+#include "appflowd/store/v1/records.pb-c.h"
+
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One flow, as seen through af_table_update. */
+/* One flow, as its store holds it. */
 typedef struct stored {
   int trigger, status;
   bool has_description;
@@ -27,13 +29,16 @@ static af_flows *new_service(void) {
   return svc;
 }
 
-/* Loads json[0..len) from an exact-size heap copy. */
+/* Loads json[0..len) from an exact-size heap copy; *count (may be NULL) gets the flows read. */
 static int load_n(af_flows *svc, const char *json, size_t len, size_t *count, af_seed_error *err) {
   char *copy = malloc(len ? len : 1);
   cr_assert_not_null(copy);
   memcpy(copy, json, len);
-  int rc = af_seed_load_buffer(svc, copy, len, count, err);
+  af_seed_result res;
+  int rc = af_seed_load_buffer(svc, copy, len, &res, err);
   free(copy);
+  if (count != NULL)
+    *count = res.flows;
   return rc;
 }
 
@@ -49,7 +54,7 @@ static af_flows *expect_ok(const char *json, size_t flows) {
   int rc = load(svc, json, &count, &err);
   cr_assert_eq(rc, 0, "%d:%d: %s", err.line, err.column, err.message);
   cr_assert_eq(count, flows);
-  cr_assert_eq(af_table_count(af_flows_table(svc)), flows);
+  cr_assert_eq(af_flows_count(svc), flows);
   return svc;
 }
 
@@ -81,8 +86,8 @@ static void expect_message(const char *json, int line, int column, const char *m
   af_flows_free(svc);
 }
 
-static af_err copy_flow(af_flow *f, void *ctx, af_error *err) {
-  (void)err;
+static af_store_verdict copy_flow(const af_flow_record *f, af_flow_record *next, void *ctx) {
+  (void)next;
   stored *s = ctx;
   memset(s, 0, sizeof *s);
   s->trigger = f->trigger;
@@ -90,18 +95,21 @@ static af_err copy_flow(af_flow *f, void *ctx, af_error *err) {
   s->has_description = f->description != NULL;
   if (f->description != NULL)
     snprintf(s->description, sizeof s->description, "%s", f->description);
-  s->ntags = f->tags ? f->tags->n : 0;
+  Appflowd__Store__V1__TagSet *ts =
+      f->tags.len ? appflowd__store__v1__tag_set__unpack(NULL, f->tags.len, f->tags.data) : NULL;
+  s->ntags = ts ? ts->n_tags : 0;
   for (size_t i = 0; i < s->ntags && i < 50; i++) {
-    snprintf(s->keys[i], sizeof s->keys[i], "%s", f->tags->tags[i].key);
-    snprintf(s->values[i], sizeof s->values[i], "%s", f->tags->tags[i].value);
+    snprintf(s->keys[i], sizeof s->keys[i], "%s", ts->tags[i]->key);
+    snprintf(s->values[i], sizeof s->values[i], "%s", ts->tags[i]->value);
   }
-  return AF_OK;
+  appflowd__store__v1__tag_set__free_unpacked(ts, NULL);
+  return AF_STORE_KEEP;
 }
 
 static void get_flow(af_flows *svc, const char *name, stored *out) {
-  af_error e;
-  af_err rc = af_table_update(af_flows_table(svc), name, strlen(name), copy_flow, out, &e);
-  cr_assert_eq(rc, AF_OK, "%s: %s", name, e.message);
+  af_store_op op = {.key = name, .key_len = strlen(name), .rule = copy_flow, .ctx = out};
+  af_store_rc rc = af_store_run(af_flows_store(svc), af_store_modify, &op);
+  cr_assert_eq(rc, AF_STORE_OK, "%s: %d", name, rc);
 }
 
 /* The value of tag `key`, or NULL. */
@@ -253,7 +261,7 @@ Test(seed, flows_before_an_error_stay_loaded) {
                 &count, &err);
   cr_assert_eq(rc, -1);
   cr_assert_eq(count, 2);
-  cr_assert_eq(af_table_count(af_flows_table(svc)), 2);
+  cr_assert_eq(af_flows_count(svc), 2);
   af_flows_free(svc);
 }
 
@@ -364,21 +372,26 @@ Test(seed, duplicate_name) {
       "    \"flowStatus\": \"Active\"\n  },\n  {\n"
       "    \"flowName\": \"p1\", \"triggerType\": \"Event\", \"flowStatus\": \"Active\"\n  }\n]",
       8, 17, "duplicate flowName 'p1' (first defined at line 4)");
+}
 
-  /* A name the table held before this load. */
+/* A name the store held before this load is kept as it is, not an error: a durable store
+ * starts with what the last run left, and the seed adds only what is new. */
+Test(seed, a_stored_flow_is_kept) {
   af_flows *svc = new_service();
   af_seed_error err;
-  size_t count;
-  cr_assert_eq(load(svc, "[" FLOW("dup1", "Event", "Active") "]", &count, &err), 0);
-  cr_assert_eq(load(svc,
-                    "[\n" FLOW("new1", "Event", "Active") ",\n" FLOW("dup1", "Event", "Active") "]",
-                    &count, &err),
-               -1);
-  cr_assert_str_eq(err.message, "duplicate flowName 'dup1': a flow of that name already exists");
-  cr_assert_eq(err.line, 3);
-  cr_assert_eq(err.column, 14);
-  cr_assert_eq(count, 1);
-  cr_assert_eq(af_table_count(af_flows_table(svc)), 2);
+  af_seed_result res;
+  const char *first = "[" FLOW("dup1", "Event", "Suspended") "]";
+  cr_assert_eq(af_seed_load_buffer(svc, first, strlen(first), &res, &err), 0);
+  const char *second =
+      "[\n" FLOW("new1", "Event", "Active") ",\n" FLOW("dup1", "Event", "Active") "]";
+  cr_assert_eq(af_seed_load_buffer(svc, second, strlen(second), &res, &err), 0, "%s", err.message);
+  cr_expect_eq(res.flows, 2);
+  cr_expect_eq(res.added, 1);
+  cr_expect_eq(res.kept, 1);
+  cr_expect_eq(af_flows_count(svc), 2);
+  stored s;
+  get_flow(svc, "dup1", &s);
+  cr_expect_eq(s.status, APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_SUSPENDED, "kept as it was");
   af_flows_free(svc);
 }
 
@@ -653,13 +666,13 @@ Test(seed, column_counts_code_points) {
 Test(seed, load_file_errors) {
   af_flows *svc = new_service();
   af_seed_error err;
-  size_t count = 99;
-  cr_assert_eq(af_seed_load_file(svc, "/nonexistent/appflowd/seed.json", &count, &err), -1);
+  af_seed_result res = {99, 99, 99};
+  cr_assert_eq(af_seed_load_file(svc, "/nonexistent/appflowd/seed.json", &res, &err), -1);
   cr_assert_eq(err.line, 0);
   cr_assert_eq(err.column, 0);
   cr_assert_str_eq(err.message, "cannot open the seed file: No such file or directory");
-  cr_assert_eq(count, 0);
-  cr_assert_eq(af_seed_load_file(svc, "/", &count, &err), -1);
+  cr_assert_eq(res.flows, 0);
+  cr_assert_eq(af_seed_load_file(svc, "/", &res, &err), -1);
   cr_assert_eq(err.line, 0);
   cr_assert_str_eq(err.message, "cannot read the seed file: Is a directory");
   af_flows_free(svc);
@@ -675,11 +688,12 @@ Test(seed, load_file) {
   close(fd);
   af_flows *svc = new_service();
   af_seed_error err;
-  size_t count = 0;
-  int rc = af_seed_load_file(svc, path, &count, &err);
+  af_seed_result res;
+  int rc = af_seed_load_file(svc, path, &res, &err);
   unlink(path);
   cr_assert_eq(rc, 0, "%d:%d: %s", err.line, err.column, err.message);
-  cr_assert_eq(count, 2);
+  cr_assert_eq(res.flows, 2);
+  cr_assert_eq(res.added, 2);
   stored s;
   get_flow(svc, "f2", &s);
   cr_assert_eq(s.trigger, ON_DEMAND);
@@ -708,11 +722,11 @@ Test(seed, large_file_loads_and_reports_positions_after_dropped_text) {
   fclose(f);
   af_flows *svc = new_service();
   af_seed_error err;
-  size_t count = 0;
-  int rc = af_seed_load_file(svc, path, &count, &err);
+  af_seed_result res;
+  int rc = af_seed_load_file(svc, path, &res, &err);
   unlink(path);
   cr_assert_eq(rc, -1);
-  cr_expect_eq(count, N);
+  cr_expect_eq(res.flows, N);
   cr_expect_eq(err.line, N + 2, "line %d", err.line);
   cr_expect(strstr(err.message, "flow_000001") != NULL, "%s", err.message);
   cr_expect(strstr(err.message, "line 3") != NULL, "names the first definition: %s", err.message);
@@ -738,10 +752,10 @@ Test(seed, examples_file) {
   };
   af_flows *svc = new_service();
   af_seed_error err;
-  size_t count = 0;
-  int rc = af_seed_load_file(svc, AF_SOURCE_DIR "/examples/flows.json", &count, &err);
+  af_seed_result res;
+  int rc = af_seed_load_file(svc, AF_SOURCE_DIR "/examples/flows.json", &res, &err);
   cr_assert_eq(rc, 0, "examples/flows.json:%d:%d: %s", err.line, err.column, err.message);
-  cr_assert_eq(count, 7);
+  cr_assert_eq(res.flows, 7);
   for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
     stored s;
     get_flow(svc, demo[i].name, &s);
@@ -771,12 +785,12 @@ Test(seed, mutations_never_crash) {
       copy[i] = bytes[b];
       af_flows *svc = new_service();
       af_seed_error err;
-      size_t count;
-      if (af_seed_load_buffer(svc, copy, len, &count, &err) != 0) {
+      af_seed_result res;
+      if (af_seed_load_buffer(svc, copy, len, &res, &err) != 0) {
         cr_assert(err.line >= 1 && err.line <= 3 && err.column >= 1 && err.message[0] != '\0',
                   "byte %zu = 0x%02x: %d:%d: %s", i, (unsigned char)bytes[b], err.line, err.column,
                   err.message);
-        cr_assert(count <= 2);
+        cr_assert(res.flows <= 2);
       }
       af_flows_free(svc);
     }

@@ -1,12 +1,14 @@
-/* src/flows/service.c: StopFlow's rules (name validation, every row of DESIGN.md's semantics
- * table, ARNs, many threads stopping many flows at once), StartFlow's state machine, runs and
- * clientTokens, DeleteFlow, and the RPC table. */
+/* src/flows/service.c: StopFlow's rules (name validation, every row of the semantics table in
+ * docs/ARCHITECTURE.md, ARNs, many threads stopping many flows at once), StartFlow's state
+ * machine, runs and clientTokens, DeleteFlow, and the RPC table - on the store AF_TEST_STORE
+ * names (store_under_test.h), so every rule is checked on every store. */
 #include "flows/service.h"
 #include "flows/validate.h"
 
 #include "flows/seed.h"
 
 #include "budget_alloc.h"
+#include "store_under_test.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -18,20 +20,15 @@
 #define S(x) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##x
 
 static af_flows *svc;
+static af_store *store;
 
-static void setup(void) {
-  af_error err;
-  svc = af_flows_new(&(af_flows_config){0}, &err);
-  cr_assert_not_null(svc);
-}
+static void setup(void) { svc = test_service_new(NULL, &store); }
 
-static void teardown(void) { af_flows_free(svc); }
+static void teardown(void) { test_service_free(svc, store); }
 
 static void add(const char *name, Appflow__V1__TriggerType trigger,
                 Appflow__V1__FlowStatus status) {
-  af_flow_spec spec = {name, strlen(name), trigger, status, NULL, NULL, 0};
-  af_error err;
-  cr_assert_eq(af_table_insert(af_flows_table(svc), &spec, &err), AF_OK, "%s", err.message);
+  test_seed_flow(svc, name, trigger, status);
 }
 
 /* Runs StopFlow on name; returns its result and fills the outputs. */
@@ -249,9 +246,7 @@ static int64_t fake_clock(void *ctx) {
 }
 
 static void setup_clock(void) {
-  af_error err;
-  svc = af_flows_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &err);
-  cr_assert_not_null(svc);
+  svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &store);
 }
 
 TestSuite(start, .init = setup_clock, .fini = teardown);
@@ -364,13 +359,15 @@ Test(start, tokens_kept_per_flow_are_bounded) {
                     "the oldest of 65 tokens was let go");
 }
 
+/* The memory store's own allocator runs out (the database stores' failures are theirs). */
 Test(start, out_of_memory_changes_nothing) {
   struct budget b = {1000};
   af_allocator mem = budget_allocator(&b);
-  af_flows_free(svc);
+  test_service_free(svc, store);
   af_error err;
-  svc =
-      af_flows_new(&(af_flows_config){.alloc = &mem, .clock = &(af_clock){fake_clock, NULL}}, &err);
+  store = af_store_memory_new(&(af_store_config){.alloc = &mem});
+  svc = af_flows_new(&(af_flows_config){.store = store, .clock = &(af_clock){fake_clock, NULL}},
+                     &err);
   cr_assert_not_null(svc);
   add("sched", T(SCHEDULED), S(DRAFT));
   b.left = 0;
@@ -408,7 +405,7 @@ Test(start, delete_refuses_active_scheduled_and_event_flows_without_force) {
   cr_expect_eq(delete_flow("sched", true, &err), AF_OK);
   cr_expect_eq(delete_flow("sched", true, &err), AF_ERR_RESOURCE_NOT_FOUND);
   cr_expect_eq(delete_flow("bad name", true, &err), AF_ERR_VALIDATION);
-  cr_expect_eq(af_table_count(af_flows_table(svc)), 1);
+  cr_expect_eq(af_flows_count(svc), 1);
   add("sched", T(SCHEDULED), S(DRAFT)); /* the name is free again */
 }
 
@@ -470,25 +467,28 @@ Test(stop, concurrent_stops_each_transition_reported_once) {
     cr_expect_eq(w[t].failures, 0);
 }
 
-/* ---- running out of memory in the table ---- */
+/* ---- running out of memory in the memory store ---- */
 
 Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
-  struct budget b = {1 + 64 + 2}; /* the table, its 64 shards, then two flows */
+  struct budget b = {1 + 64 + 2}; /* the store, its 64 shards, then two flows */
   af_allocator mem = budget_allocator(&b);
   af_error err;
-  af_flows *s = af_flows_new(&(af_flows_config){.alloc = &mem}, &err);
+  af_store *ms = af_store_memory_new(&(af_store_config){.alloc = &mem});
+  cr_assert_not_null(ms);
+  af_flows *s = af_flows_new(&(af_flows_config){.store = ms}, &err);
   cr_assert_not_null(s);
   static const char seed[] =
       "[{\"flowName\":\"a1\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"},\n"
       " {\"flowName\":\"a2\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"},\n"
       " {\"flowName\":\"a3\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"}]";
-  size_t count = 0;
+  af_seed_result res;
   af_seed_error se;
-  cr_expect_eq(af_seed_load_buffer(s, seed, sizeof seed - 1, &count, &se), -1);
-  cr_expect(strstr(se.message, "out of memory") != NULL, "%s", se.message);
+  cr_expect_eq(af_seed_load_buffer(s, seed, sizeof seed - 1, &res, &se), -1);
+  cr_expect(strstr(se.message, "cannot store flow 'a3'") != NULL, "%s", se.message);
   cr_expect_eq(se.line, 3);
-  cr_expect_eq(count, 2);
-  /* What was loaded answers as usual; StopFlow itself needs no table memory. */
+  cr_expect_eq(res.flows, 2);
+  cr_expect_eq(res.added, 2);
+  /* What was loaded answers as usual; StopFlow itself needs no store memory. */
   af_arena arena;
   af_arena_init(&arena);
   Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
@@ -500,4 +500,5 @@ Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
   cr_expect_eq(af_flows_stop_flow(s, &req, &resp, &arena, NULL, &err), AF_ERR_RESOURCE_NOT_FOUND);
   af_arena_destroy(&arena);
   af_flows_free(s);
+  af_store_close(ms);
 }

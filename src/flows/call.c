@@ -1,0 +1,126 @@
+/* One call's life: made in its request's arena, ended through its reply_to, or waited for by
+ * the typed forms that tests and tools use. */
+#include "flows/internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
+  af_call *c = af_arena_alloc(to->arena, size);
+  if (c == NULL) {
+    to->done(to->ctx, af_flows_oom(to->err));
+    return NULL;
+  }
+  memset(c, 0, size);
+  c->svc = svc;
+  c->to = *to;
+  c->now_ms = af_flows_now_ms(svc);
+  c->op.deadline_ms = to->deadline_ms;
+  c->op.ctx = c;
+  return c;
+}
+
+void af__call_end(af_call *c, af_err rc) { c->to.done(c->to.ctx, rc); }
+
+af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len) {
+  af_error *err = c->to.err;
+  char esc[AF_ERROR_MESSAGE_MAX / 2];
+  switch (rc) {
+  case AF_STORE_OK:
+  case AF_STORE_EXISTS:
+    return AF_OK;
+  case AF_STORE_REFUSED:
+    return err->code;
+  case AF_STORE_NOT_FOUND:
+    return af_error_set(err, AF_ERR_RESOURCE_NOT_FOUND, "Flow %s does not exist",
+                        af_escape(esc, sizeof esc, name, len));
+  case AF_STORE_BUSY:
+    return af_error_set(err, AF_ERR_THROTTLING,
+                        "Too many requests are waiting for appflowd's flow store: retry later");
+  case AF_STORE_UNAVAILABLE:
+    return af_error_set(err, AF_ERR_UNAVAILABLE,
+                        "appflowd's flow store is unavailable or did not answer in time: retry "
+                        "later");
+  case AF_STORE_FAILED:
+    break;
+  }
+  return af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                      "appflowd's flow store failed to complete the request (the server log "
+                      "says why)");
+}
+
+/* ---- waiting ---- */
+
+typedef struct waiter {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool finished;
+  af_err rc;
+} waiter;
+
+static void wake(void *ctx, af_err rc) {
+  waiter *w = ctx;
+  pthread_mutex_lock(&w->lock);
+  w->rc = rc;
+  w->finished = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
+                af_error *err) {
+  waiter w = {.finished = false, .rc = AF_OK};
+  pthread_mutex_init(&w.lock, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  err->code = AF_OK;
+  err->message[0] = '\0';
+  af_reply_to to = {arena, err, 0, wake, &w};
+  begin(arg, &to);
+  pthread_mutex_lock(&w.lock);
+  while (!w.finished)
+    pthread_cond_wait(&w.cond, &w.lock);
+  pthread_mutex_unlock(&w.lock);
+  pthread_mutex_destroy(&w.lock);
+  pthread_cond_destroy(&w.cond);
+  return w.rc;
+}
+
+void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                   ProtobufCMessage *resp, const af_reply_to *to) {
+  rpc->handler(svc, req, resp, to);
+}
+
+typedef struct sync_call {
+  af_flows *svc;
+  const af_rpc *rpc;
+  const ProtobufCMessage *req;
+  ProtobufCMessage *resp;
+} sync_call;
+
+static void begin_sync(void *arg, const af_reply_to *to) {
+  sync_call *c = arg;
+  af_flows_call(c->svc, c->rpc, c->req, c->resp, to);
+}
+
+af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                          ProtobufCMessage *resp, af_arena *arena, af_error *err) {
+  sync_call c = {svc, rpc, req, resp};
+  return af__wait(begin_sync, &c, arena, err);
+}
+
+/* The typed forms: each waits for its RPC. */
+#define TYPED(Name, snake, fn)                                                                     \
+  af_err fn(af_flows *svc, const Appflow__V1__##Name##Request *req,                                \
+            Appflow__V1__##Name##Response *resp, af_arena *arena, af_error *err) {                 \
+    appflow__v1__##snake##_response__init(resp);                                                   \
+    return af_flows_call_sync(svc, af_flows_rpc_named(#Name), &req->base, &resp->base, arena,      \
+                              err);                                                                \
+  }
+TYPED(CreateFlow, create_flow, af_flows_create_flow)
+TYPED(DescribeFlow, describe_flow, af_flows_describe_flow)
+TYPED(ListFlows, list_flows, af_flows_list_flows)
+TYPED(StartFlow, start_flow, af_flows_start_flow)
+TYPED(DeleteFlow, delete_flow, af_flows_delete_flow)
+TYPED(TagResource, tag_resource, af_flows_tag_resource)
+TYPED(UntagResource, untag_resource, af_flows_untag_resource)
+TYPED(ListTagsForResource, list_tags_for_resource, af_flows_list_tags)

@@ -1,0 +1,272 @@
+/* Seeding: flows made without a request (the seed file, tests, fuzzers), through the store's
+ * insert-if-absent like CreateFlow, so a durable store keeps what it has and adds the rest.
+ *
+ * Up to WINDOW inserts are in flight at once, each in a slot of its own that holds a copy of
+ * its record: a database store then commits a whole window in one transaction instead of one
+ * flow at a time, and a million flows cost WINDOW slots of memory, not a million. A store whose
+ * queue is smaller than the window answers some inserts BUSY: those wait and go again once an
+ * insert ahead of them has finished. */
+#include "flows/internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WINDOW 512
+#define RETRY_WAIT_MS 5 /* a BUSY insert goes again at the latest after this */
+
+typedef struct slot {
+  af_store_op op; /* first: done gets it back */
+  struct af_flows_seeder *sd;
+  struct slot *next;     /* in the free list or the retry list */
+  struct slot *all_next; /* every slot, to free them */
+  af_flow_record rec;
+  af_arena arena; /* the record's copy; reset for each flow */
+} slot;
+
+struct af_flows_seeder {
+  af_flows *svc;
+  pthread_mutex_t lock;
+  pthread_cond_t changed; /* a slot finished, or was turned away */
+  slot *free_slots;
+  slot *retry; /* turned away (BUSY): to submit again */
+  size_t in_flight, added, kept;
+  uint64_t finished;   /* inserts that finished, BUSY ones aside: room in the store's queue */
+  uint64_t retried_at; /* finished when turned-away inserts last went again */
+  af_store_rc failed;  /* the first failure, or AF_STORE_OK */
+  slot *all;           /* every slot made, through all_next */
+  size_t nmade;        /* slots are made as needed, up to WINDOW: seeding one flow costs one */
+};
+
+af_flows_seeder *af_flows_seed_begin(af_flows *svc) {
+  af_flows_seeder *sd = calloc(1, sizeof *sd);
+  if (sd == NULL)
+    return NULL;
+  sd->svc = svc;
+  pthread_mutex_init(&sd->lock, NULL);
+  pthread_cond_init(&sd->changed, NULL);
+  return sd;
+}
+
+/* A new slot while fewer than WINDOW exist (lock held); NULL otherwise or out of memory. */
+static slot *make_slot(af_flows_seeder *sd) {
+  slot *s = sd->nmade < WINDOW ? calloc(1, sizeof *s) : NULL;
+  if (s == NULL)
+    return NULL;
+  s->sd = sd;
+  af_arena_init(&s->arena);
+  s->all_next = sd->all;
+  sd->all = s;
+  sd->nmade++;
+  return s;
+}
+
+static void seeded(af_store_op *op, af_store_rc rc) {
+  slot *s = (slot *)op;
+  af_flows_seeder *sd = s->sd;
+  pthread_mutex_lock(&sd->lock);
+  if (rc == AF_STORE_BUSY) { /* still in flight: it goes again */
+    s->next = sd->retry;
+    sd->retry = s;
+  } else {
+    if (rc == AF_STORE_OK)
+      sd->added++;
+    else if (rc == AF_STORE_EXISTS)
+      sd->kept++;
+    else if (sd->failed == AF_STORE_OK)
+      sd->failed = rc;
+    s->next = sd->free_slots;
+    sd->free_slots = s;
+    sd->in_flight--;
+    sd->finished++;
+  }
+  pthread_cond_broadcast(&sd->changed);
+  pthread_mutex_unlock(&sd->lock);
+}
+
+static af_err seed_error(af_store_rc rc, af_error *err) {
+  switch (rc) {
+  case AF_STORE_BUSY:
+  case AF_STORE_UNAVAILABLE:
+    return af_error_set(err, AF_ERR_UNAVAILABLE, "the flow store is unavailable");
+  case AF_STORE_OK:
+  case AF_STORE_NOT_FOUND:
+  case AF_STORE_EXISTS:
+  case AF_STORE_REFUSED:
+  case AF_STORE_FAILED:
+    break;
+  }
+  return af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                      "the flow store failed to store a seeded flow (see the log above)");
+}
+
+static void submit(af_flows_seeder *sd, slot *s) { af_store_insert(sd->svc->store, &s->op); }
+
+/* A flow failed: the turned-away inserts are given up (lock held). */
+static void seeded_abandon(af_flows_seeder *sd) {
+  while (sd->retry != NULL) {
+    slot *s = sd->retry;
+    sd->retry = s->next;
+    s->next = sd->free_slots;
+    sd->free_slots = s;
+    sd->in_flight--;
+  }
+}
+
+/* Waits (lock held) until something changes, or RETRY_WAIT_MS. */
+static void wait_change(af_flows_seeder *sd) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_nsec += RETRY_WAIT_MS * 1000000L;
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&sd->changed, &sd->lock, &t);
+}
+
+/* Submits the turned-away inserts again once one ahead of them finished (or a while passed, in
+ * case the queue was full of others' work). Lock held on entry and return. */
+static void resubmit(af_flows_seeder *sd) {
+  if (sd->retry == NULL)
+    return;
+  if (sd->finished == sd->retried_at && sd->failed == AF_STORE_OK)
+    wait_change(sd); /* for one ahead to finish, or a while */
+  sd->retried_at = sd->finished;
+  slot *list = sd->retry;
+  sd->retry = NULL;
+  pthread_mutex_unlock(&sd->lock);
+  while (list != NULL) {
+    slot *s = list;
+    list = s->next;
+    submit(sd, s);
+  }
+  pthread_mutex_lock(&sd->lock);
+}
+
+/* A free slot, waiting for one if all are in flight; NULL once a flow has failed. */
+static slot *take_slot(af_flows_seeder *sd, af_error *err) {
+  pthread_mutex_lock(&sd->lock);
+  slot *fresh = sd->free_slots == NULL && sd->failed == AF_STORE_OK ? make_slot(sd) : NULL;
+  if (fresh != NULL) { /* a new one rather than wait, while fewer than WINDOW exist */
+    fresh->next = NULL;
+    sd->free_slots = fresh;
+  }
+  while (sd->free_slots == NULL && sd->failed == AF_STORE_OK) {
+    if (sd->retry != NULL)
+      resubmit(sd);
+    else
+      pthread_cond_wait(&sd->changed, &sd->lock);
+  }
+  af_store_rc failed = sd->failed;
+  slot *s = failed == AF_STORE_OK ? sd->free_slots : NULL;
+  if (s != NULL) {
+    sd->free_slots = s->next;
+    sd->in_flight++;
+  }
+  pthread_mutex_unlock(&sd->lock);
+  if (s == NULL)
+    seed_error(failed, err);
+  return s;
+}
+
+/* The record spec makes, copied into the slot's arena. */
+static bool fill(slot *s, af_flows *svc, const af_flow_spec *spec) {
+  af_arena *a = &s->arena;
+  af_arena_reset(a);
+  bool oom = false;
+  af_flow_record *r = &s->rec;
+  *r = (af_flow_record){0};
+  r->name = af_arena_strndup(a, spec->name, spec->name_len);
+  r->name_len = spec->name_len;
+  r->trigger = (uint8_t)spec->trigger;
+  r->status = r->create_status = (uint8_t)spec->status;
+  r->created_ms = r->updated_ms = af_flows_now_ms(svc);
+  r->description = af_flows_strdup(a, spec->description, &oom);
+  return !oom && r->name != NULL && af_flows_pack_tags(spec->tags, spec->ntags, a, &r->tags);
+}
+
+int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err) {
+  slot *s = take_slot(sd, err);
+  if (s == NULL)
+    return -1;
+  if (!fill(s, sd->svc, spec)) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory seeding flows");
+    seeded(&s->op, AF_STORE_FAILED);
+    return -1;
+  }
+  s->op = (af_store_op){
+      .key = s->rec.name, .key_len = s->rec.name_len, .record = &s->rec, .done = seeded};
+  submit(sd, s);
+  /* A store that answers at once (memory) has failed on this very flow: say so here. */
+  pthread_mutex_lock(&sd->lock);
+  af_store_rc failed = sd->failed;
+  pthread_mutex_unlock(&sd->lock);
+  if (failed != AF_STORE_OK) {
+    seed_error(failed, err);
+    return -1;
+  }
+  return 0;
+}
+
+int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err) {
+  pthread_mutex_lock(&sd->lock);
+  while (sd->in_flight > 0) {
+    if (sd->retry != NULL && sd->failed == AF_STORE_OK)
+      resubmit(sd);
+    else if (sd->retry != NULL) /* a flow failed: the rest are not tried again */
+      seeded_abandon(sd);
+    else
+      pthread_cond_wait(&sd->changed, &sd->lock);
+  }
+  pthread_mutex_unlock(&sd->lock);
+  if (added != NULL)
+    *added = sd->added;
+  if (kept != NULL)
+    *kept = sd->kept;
+  af_store_rc failed = sd->failed;
+  while (sd->all != NULL) {
+    slot *s = sd->all;
+    sd->all = s->all_next;
+    af_arena_destroy(&s->arena);
+    free(s);
+  }
+  pthread_mutex_destroy(&sd->lock);
+  pthread_cond_destroy(&sd->changed);
+  free(sd);
+  if (failed != AF_STORE_OK) {
+    seed_error(failed, err);
+    return -1;
+  }
+  return 0;
+}
+
+af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, af_error *err) {
+  af_flows_seeder *sd = af_flows_seed_begin(svc);
+  if (sd == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  size_t n = 0;
+  int rc = af_flows_seed_add(sd, spec, err);
+  af_error end_err;
+  if (af_flows_seed_end(sd, &n, NULL, rc == 0 ? err : &end_err) != 0 || rc != 0)
+    return err->code;
+  if (added != NULL)
+    *added = n == 1;
+  return AF_OK;
+}
+
+/* ---- counting ---- */
+
+static bool count_one(const af_flow_record *r, void *ctx) {
+  (void)r;
+  (*(size_t *)ctx)++;
+  return true;
+}
+
+size_t af_flows_count(af_flows *svc) {
+  size_t n = 0;
+  af_store_op op = {.visit = count_one, .ctx = &n, .limit = SIZE_MAX};
+  af_store_run(svc->store, af_store_scan, &op);
+  return n;
+}

@@ -1,0 +1,161 @@
+/* What every store shares: opening by URL, waiting for one op, health watchers. */
+#include "flows/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t af_store_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static bool has_prefix(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+af_store *af_store_open(const char *url, const af_store_config *cfg, af_store_open_rc *why,
+                        char *msg, size_t msgsz) {
+  af_store_config none = {0};
+  cfg = cfg ? cfg : &none;
+  *why = AF_STORE_OPENED;
+  msg[0] = '\0';
+  if (url == NULL || strcmp(url, "memory:") == 0 || strcmp(url, "memory") == 0) {
+    af_store *s = af_store_memory_new(cfg);
+    if (s == NULL) {
+      *why = AF_STORE_OPEN_FAILED;
+      snprintf(msg, msgsz, "out of memory");
+    }
+    return s;
+  }
+  if (has_prefix(url, "sqlite:"))
+    return af__store_sqlite_open(url + strlen("sqlite:"), cfg, why, msg, msgsz);
+  if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
+    return af__store_pg_open(url, cfg, why, msg, msgsz);
+  *why = AF_STORE_BAD_URL;
+  snprintf(msg, msgsz,
+           "unknown store '%.64s': use memory:, sqlite:PATH or postgresql://USER@HOST:PORT/DB",
+           url);
+  return NULL;
+}
+
+void af_store_close(af_store *s) {
+  if (s != NULL)
+    s->ops->close(s);
+}
+
+/* ---- waiting for one op ---- */
+
+typedef struct waiter {
+  af_store_op *op; /* the caller's, whose done this replaces */
+  af_store_done done;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool finished;
+  af_store_rc rc;
+} waiter;
+
+typedef struct wait_op {
+  af_store_op op; /* first: done gets this pointer back */
+  waiter *w;
+} wait_op;
+
+static void wake(af_store_op *op, af_store_rc rc) {
+  waiter *w = ((wait_op *)op)->w;
+  w->op->verdict = op->verdict;
+  pthread_mutex_lock(&w->lock);
+  w->rc = rc;
+  w->finished = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+}
+
+af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *), af_store_op *op) {
+  waiter w = {.op = op, .finished = false};
+  pthread_mutex_init(&w.lock, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  wait_op wo = {*op, &w};
+  wo.op.done = wake;
+  kind(s, &wo.op);
+  pthread_mutex_lock(&w.lock);
+  while (!w.finished)
+    pthread_cond_wait(&w.cond, &w.lock);
+  pthread_mutex_unlock(&w.lock);
+  pthread_mutex_destroy(&w.lock);
+  pthread_cond_destroy(&w.cond);
+  return w.rc;
+}
+
+/* ---- health ---- */
+
+bool af_store_watch(af_store *s, af_store_health_fn fn, void *ctx) {
+  pthread_mutex_lock(&s->watch_lock);
+  bool ok = s->nwatchers < AF_STORE_WATCHERS;
+  if (ok) {
+    s->watchers[s->nwatchers].fn = fn;
+    s->watchers[s->nwatchers].ctx = ctx;
+    s->nwatchers++;
+  }
+  pthread_mutex_unlock(&s->watch_lock);
+  return ok;
+}
+
+void af_store_unwatch(af_store *s, af_store_health_fn fn, void *ctx) {
+  pthread_mutex_lock(&s->watch_lock);
+  for (size_t i = 0; i < s->nwatchers; i++) {
+    if (s->watchers[i].fn == fn && s->watchers[i].ctx == ctx) {
+      s->watchers[i] = s->watchers[--s->nwatchers];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&s->watch_lock);
+}
+
+void af__store_set_healthy(af_store *s, bool healthy) {
+  /* Under the lock, so watchers hear changes in the order they happened. */
+  pthread_mutex_lock(&s->watch_lock);
+  bool was = atomic_exchange(&s->healthy, healthy);
+  if (was != healthy) {
+    af_log_printf(s->log, healthy ? AF_LOG_INFO : AF_LOG_WARN, "store %s: %s", s->display,
+                  healthy ? "serving again" : "unavailable");
+    for (size_t i = 0; i < s->nwatchers; i++)
+      s->watchers[i].fn(s->watchers[i].ctx, healthy);
+  }
+  pthread_mutex_unlock(&s->watch_lock);
+}
+
+void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
+                    const af_store_config *cfg) {
+  s->ops = ops;
+  snprintf(s->display, sizeof s->display, "%s", display);
+  s->log = cfg ? cfg->log : NULL;
+  atomic_init(&s->healthy, true);
+  atomic_init(&s->commits, 0);
+  pthread_mutex_init(&s->watch_lock, NULL);
+  s->nwatchers = 0;
+}
+
+void af__store_fini(af_store *s) { pthread_mutex_destroy(&s->watch_lock); }
+
+int64_t af__store_deadline(const af_store_op *op, double timeout_seconds) {
+  int64_t own = af_store_now_ms() + (int64_t)((timeout_seconds > 0 ? timeout_seconds : 5) * 1000);
+  return op->deadline_ms > 0 && op->deadline_ms < own ? op->deadline_ms : own;
+}
+
+bool af__bytes_equal(af_bytes a, af_bytes b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+int af__store_random(uint8_t *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = getrandom(buf + got, n - got, 0);
+    if (r < 0 && errno != EINTR)
+      return -1;
+    got += r > 0 ? (size_t)r : 0;
+  }
+  return 0;
+}

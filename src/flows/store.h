@@ -1,0 +1,233 @@
+/* The storage seam: where flows are kept, behind one ops table (as hiredis builds replies
+ * through a table of functions), so the service runs the same rules on every store:
+ *
+ *   memory:               a sharded hash table in this process (the default, the fastest);
+ *   sqlite:PATH           an embedded database file: WAL, group commit, durable once answered;
+ *   postgresql://...      a shared database: the source of truth for any number of replicas.
+ *
+ * Four operations, each on one record: insert if absent, modify through a rule callback (the
+ * rule says keep, write or delete), scan in the store's order after a key, and close. A store keeps
+ * values, never links: a record is a struct of scalars, strings and opaque blobs (tags and the
+ * run log are packed protobuf, the definition a packed CreateFlowRequest), and the store knows
+ * nothing of what they mean. It returns codes only; the service writes every message a caller
+ * sees, and every AppFlow rule lives in the service's rule callbacks.
+ *
+ * Operations complete through a callback: the memory store calls it before submit returns,
+ * the database stores later, on a thread of their own, so a door never waits on a disk or a
+ * network. A store bounds its queue (AF_STORE_BUSY when full), its time (AF_STORE_UNAVAILABLE
+ * once op->deadline_ms passes) and reports whether it can serve (af_store_healthy).
+ *
+ * Ownership: the caller owns each op and everything it points to until op->done runs; record
+ * pointers handed to a rule or a visitor are valid during that call only. Thread-safety: every
+ * function may be called from any thread once af_store_open has returned, except close. */
+#ifndef AF_FLOWS_STORE_H
+#define AF_FLOWS_STORE_H
+
+#include "flows/log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema this build writes; a database marked newer is refused. */
+#define AF_STORE_SCHEMA_VERSION 1
+/* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
+#define AF_STORE_TOKEN_KEY_LEN 32
+
+typedef struct af_bytes {
+  const uint8_t *data; /* NULL when len == 0 */
+  size_t len;
+} af_bytes;
+
+/* One flow as a store keeps it. Strings are NUL-terminated, NULL for none. */
+typedef struct af_flow_record {
+  const char *name; /* the key */
+  size_t name_len;
+  uint64_t version; /* set by the store: changes with every write */
+  uint8_t trigger;  /* Appflow__V1__TriggerType */
+  uint8_t status;   /* Appflow__V1__FlowStatus */
+  uint8_t create_status;
+  int64_t created_ms, updated_ms; /* epoch milliseconds */
+  const char *description;
+  const char *source_connector, *destination_connector;
+  const char *create_token; /* CreateFlow's clientToken */
+  af_bytes definition;      /* the packed CreateFlowRequest; empty in a scan */
+  af_bytes tags;            /* packed appflowd.store.v1.TagSet */
+  af_bytes runs;            /* packed appflowd.store.v1.RunLog */
+} af_flow_record;
+
+/* How an op ended. After UNAVAILABLE or FAILED a write's outcome is unknown when it had been
+ * sent: it may have been applied (or be applied once a lock frees). Callers must not assume it
+ * was not; the service's answers are safe to retry (a clientToken retry finds the first
+ * result, and a repeated state change is a no-op). */
+typedef enum af_store_rc {
+  AF_STORE_OK = 0,
+  AF_STORE_NOT_FOUND,   /* modify: no record has the key */
+  AF_STORE_EXISTS,      /* insert: the key is taken (the rule, if any, kept it) */
+  AF_STORE_REFUSED,     /* the rule refused; it has said why in its own context */
+  AF_STORE_BUSY,        /* the queue is full: try again later */
+  AF_STORE_UNAVAILABLE, /* the database is down, or did not answer by the deadline */
+  AF_STORE_FAILED       /* the database failed otherwise (disk full, I/O, out of memory) */
+} af_store_rc;
+
+/* What a rule decides. AF_STORE_WRITE stores *next (the store fills next with cur before the
+ * call; the rule changes what it changes, keeping the key); blobs it leaves pointing where cur's
+ * did are known unchanged. */
+typedef enum af_store_verdict {
+  AF_STORE_KEEP,
+  AF_STORE_WRITE,
+  AF_STORE_DELETE,
+  AF_STORE_REFUSE
+} af_store_verdict;
+
+/* Decides one record's fate. May run more than once for one op (a database store runs it again
+ * when another writer got there first); only the last run counts, so it must start from cur
+ * each time. Must not block or call the store. Memory for next's strings and blobs comes from
+ * the caller (its arena); the store copies what it keeps before the op completes. */
+typedef af_store_verdict (*af_store_rule)(const af_flow_record *cur, af_flow_record *next,
+                                          void *ctx);
+/* Sees one record of a scan, in the store's order (a total order of names that the other
+ * records do not change: (keyed hash, name) in memory, bytewise names in the databases);
+ * returns false to stop. */
+typedef bool (*af_store_visit)(const af_flow_record *rec, void *ctx);
+
+typedef struct af_store_op af_store_op;
+typedef void (*af_store_done)(af_store_op *op, af_store_rc rc);
+
+struct af_store_op {
+  /* Set by the caller. */
+  const char *key; /* the flow's name; scan: resume after it, NULL to start at the first */
+  size_t key_len;
+  const af_flow_record *record; /* insert: the new record, its name equal to key */
+  af_store_rule rule;           /* modify; insert: runs on a record in the way, and may only
+                                   KEEP it or REFUSE (NULL: EXISTS) */
+  af_store_visit visit;         /* scan */
+  void *ctx;                    /* for rule and visit */
+  size_t limit;                 /* scan: visit at most this many */
+  int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
+                                   store's own timeout. A database store replaces it with the
+                                   earlier of the two when the op is submitted. */
+  af_store_done done;           /* called exactly once */
+  /* Set by the store before done. */
+  af_store_verdict verdict; /* the rule's last verdict (modify, and insert when its rule ran) */
+  /* The store's own. */
+  af_store_op *queue_next;
+  int kind;
+  int64_t queued_ms;
+  int64_t own_deadline_ms; /* the deadline the store's timeout alone gives */
+};
+
+typedef struct af_store af_store;
+
+typedef struct af_store_ops {
+  void (*insert)(af_store *s, af_store_op *op);
+  void (*modify)(af_store *s, af_store_op *op);
+  void (*scan)(af_store *s, af_store_op *op);
+  /* Ends every op already submitted (SQLite runs what is queued; PostgreSQL lets the ops in
+   * progress finish and answers the queued ones UNAVAILABLE), then frees the store. No op may
+   * be submitted after. */
+  void (*close)(af_store *s);
+} af_store_ops;
+
+/* Called when a store's health changes (from a store thread; must not block). */
+typedef void (*af_store_health_fn)(void *ctx, bool healthy);
+
+#define AF_STORE_WATCHERS 4
+
+/* What every store has; each implementation embeds it first. */
+struct af_store {
+  const af_store_ops *ops;
+  char display[256];                         /* for the start-up line; never holds a password */
+  uint8_t token_key[AF_STORE_TOKEN_KEY_LEN]; /* the store's, shared by every replica */
+  bool durable;                              /* kept across restarts */
+  atomic_bool healthy;
+  _Atomic uint64_t commits; /* transactions a database store committed (group commit shows as
+                               fewer commits than writes) */
+  const af_log *log;
+  pthread_mutex_t watch_lock;
+  size_t nwatchers;
+  struct {
+    af_store_health_fn fn;
+    void *ctx;
+  } watchers[AF_STORE_WATCHERS];
+};
+
+typedef enum af_store_sync { AF_STORE_SYNC_NORMAL, AF_STORE_SYNC_FULL } af_store_sync;
+
+/* Where a memory store's memory comes from; tests pass one that fails on demand to show that
+ * running out of memory is an error, never a crash or a half-made change. */
+typedef struct af_allocator {
+  void *(*alloc)(void *ctx, size_t size); /* NULL on failure */
+  void (*free)(void *ctx, void *p);       /* p may be NULL */
+  void *ctx;
+} af_allocator;
+
+typedef struct af_store_config {
+  const af_log *log;         /* borrowed, may be NULL */
+  af_store_sync sync;        /* sqlite: NORMAL survives a process crash, FULL power loss */
+  int connections;           /* postgresql: connections (and threads); 0 = 8 */
+  size_t queue;              /* ops waiting at most; 0 = 1024 */
+  double timeout_seconds;    /* one op's longest wait, queue included; 0 = 5 */
+  const af_allocator *alloc; /* memory: NULL = malloc */
+} af_store_config;
+
+typedef enum af_store_open_rc {
+  AF_STORE_OPENED = 0,
+  AF_STORE_BAD_URL,     /* not a store URL appflowd knows, or a malformed one */
+  AF_STORE_TOO_NEW,     /* the database was written by a newer appflowd */
+  AF_STORE_UNREACHABLE, /* the database cannot be opened or reached */
+  AF_STORE_OPEN_FAILED  /* anything else (out of memory, a schema that cannot be made) */
+} af_store_open_rc;
+
+/* Opens the store a URL names: "memory:", "sqlite:PATH" or a libpq URI ("postgresql://..." or
+ * "postgres://..."), creating its schema on first use. On failure returns NULL with why set
+ * and a message a person can act on in msg. */
+af_store *af_store_open(const char *url, const af_store_config *cfg, af_store_open_rc *why,
+                        char *msg, size_t msgsz);
+/* The memory store (also what af_store_open makes of "memory:"). NULL when out of memory. */
+af_store *af_store_memory_new(const af_store_config *cfg);
+/* Completes what is in flight and frees the store. NULL is fine. */
+void af_store_close(af_store *s);
+
+/* Submit an op; op->done runs exactly once (maybe before these return). */
+static inline void af_store_insert(af_store *s, af_store_op *op) { s->ops->insert(s, op); }
+static inline void af_store_modify(af_store *s, af_store_op *op) { s->ops->modify(s, op); }
+static inline void af_store_scan(af_store *s, af_store_op *op) { s->ops->scan(s, op); }
+
+/* Runs one op and waits for it (start-up, tests). kind is af_store_insert, _modify or _scan. */
+af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *), af_store_op *op);
+
+/* Whether the store can serve now (a database store: its database answers). */
+static inline bool af_store_healthy(af_store *s) { return atomic_load(&s->healthy); }
+/* Adds a health watcher; false when AF_STORE_WATCHERS are registered already. */
+bool af_store_watch(af_store *s, af_store_health_fn fn, void *ctx);
+/* Removes a watcher added with the same fn and ctx; once it returns, fn is not running and will
+ * not be called again for ctx. */
+void af_store_unwatch(af_store *s, af_store_health_fn fn, void *ctx);
+
+/* The clock deadlines use: monotonic milliseconds. */
+int64_t af_store_now_ms(void);
+
+/* ---- for store implementations ---- */
+
+/* Fills the common part; display is copied. */
+void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
+                    const af_store_config *cfg);
+void af__store_fini(af_store *s);
+/* Sets healthy and tells the watchers if it changed. */
+void af__store_set_healthy(af_store *s, bool healthy);
+/* The deadline of an op submitted now: op's own, capped by timeout_seconds. */
+int64_t af__store_deadline(const af_store_op *op, double timeout_seconds);
+/* true when two byte strings are the same bytes (NULL and empty are equal). */
+bool af__bytes_equal(af_bytes a, af_bytes b);
+/* Fills buf with n bytes from the kernel's random source; 0 or -1. */
+int af__store_random(uint8_t *buf, size_t n);
+
+af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af_store_open_rc *why,
+                                char *msg, size_t msgsz);
+af_store *af__store_pg_open(const char *uri, const af_store_config *cfg, af_store_open_rc *why,
+                            char *msg, size_t msgsz);
+
+#endif

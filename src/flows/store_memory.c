@@ -1,0 +1,458 @@
+/* The memory store: flows in this process, gone when it exits.
+ *
+ * Flows hash into SHARDS shards by the top bits of a keyed hash; each shard is a chained hash
+ * table under its own mutex, so requests for different flows rarely meet on a lock, and a shard
+ * grows (doubling its buckets) without stopping the others. Every op runs on the caller's
+ * thread and completes before it returns: nothing here waits on anything but a shard lock.
+ *
+ * Order: buckets are picked by the hash bits just below the shard bits, and chains are kept
+ * sorted, so walking shards, buckets and chains in turn visits flows in (hash, name) order - a
+ * total order that depends on names alone, so a scan resumes after any name, even one deleted
+ * since, and never returns a flow twice or skips one that stayed. Doubling splits bucket b into
+ * 2b and 2b+1, which keeps that order.
+ *
+ * A node holds the record's scalars and, in the same allocation, its name and the strings and
+ * definition that only a rebuild changes; tags and the run log, which StartFlow and the tag
+ * operations replace, are blocks of their own. */
+#include "flows/store.h"
+
+#include "common/hash.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHARDS 64
+#define SHARD_BITS 6
+#define INITIAL_BUCKET_BITS 4
+
+typedef struct blob {
+  size_t len;
+  uint8_t data[];
+} blob;
+
+typedef struct node {
+  struct node *next; /* bucket chain, sorted by (hash, name) */
+  uint64_t hash;
+  uint64_t version;
+  int64_t created_ms, updated_ms;
+  const char *description; /* these five point into the node, or are NULL */
+  const char *source_connector, *destination_connector, *create_token;
+  const uint8_t *definition;
+  uint32_t definition_len;
+  uint16_t name_len;
+  uint8_t trigger, status, create_status;
+  blob *tags, *runs; /* NULL for none */
+  char name[];       /* NUL-terminated */
+} node;
+
+typedef struct shard {
+  pthread_mutex_t lock;
+  node **buckets;
+  unsigned bits; /* log2 of the number of buckets */
+  size_t count;
+  char pad[64]; /* keeps neighbouring locks off one cache line */
+} shard;
+
+typedef struct memory_store {
+  af_store base;
+  uint64_t seed;
+  af_allocator mem;
+  shard shards[SHARDS];
+} memory_store;
+
+static void *libc_alloc(void *ctx, size_t size) {
+  (void)ctx;
+  return malloc(size);
+}
+
+static void libc_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+static void *zalloc(const af_allocator *mem, size_t size) {
+  void *p = mem->alloc(mem->ctx, size);
+  if (p != NULL)
+    memset(p, 0, size);
+  return p;
+}
+
+static size_t nbuckets(const shard *s) { return (size_t)1 << s->bits; }
+
+static shard *shard_of(memory_store *m, uint64_t h) { return &m->shards[h >> (64 - SHARD_BITS)]; }
+
+static size_t bucket_of(const shard *s, uint64_t h) {
+  return (size_t)((h << SHARD_BITS) >> (64 - s->bits));
+}
+
+/* <0, 0, >0 as node n sorts before, with or after (h, name). */
+static int compare(const node *n, uint64_t h, const char *name, size_t len) {
+  if (n->hash != h)
+    return n->hash < h ? -1 : 1;
+  size_t k = n->name_len < len ? n->name_len : len;
+  int c = memcmp(n->name, name, k);
+  if (c != 0)
+    return c;
+  return n->name_len == len ? 0 : (n->name_len < len ? -1 : 1);
+}
+
+/* The link that points at the first node not before (h, name): where it is, or would go. */
+static node **seek(shard *s, uint64_t h, const char *name, size_t len) {
+  node **link = &s->buckets[bucket_of(s, h)];
+  while (*link != NULL && compare(*link, h, name, len) < 0)
+    link = &(*link)->next;
+  return link;
+}
+
+/* Doubles the buckets once the chains average two nodes. Failing to grow only makes chains
+ * longer, so it is not an error. */
+static void maybe_grow(const af_allocator *mem, shard *s) {
+  if (s->count < nbuckets(s) * 2 || s->bits >= 64 - SHARD_BITS)
+    return;
+  node **nb = zalloc(mem, 2 * nbuckets(s) * sizeof *nb);
+  if (nb == NULL)
+    return;
+  uint64_t bit = (uint64_t)1 << (63 - SHARD_BITS - s->bits);
+  for (size_t b = 0; b < nbuckets(s); b++) {
+    /* The next bit of the hash splits the sorted chain; appending keeps each half sorted. */
+    node **tail[2] = {&nb[2 * b], &nb[2 * b + 1]};
+    node *n = s->buckets[b];
+    while (n != NULL) {
+      node *next = n->next;
+      int half = (n->hash & bit) != 0;
+      n->next = NULL;
+      *tail[half] = n;
+      tail[half] = &n->next;
+      n = next;
+    }
+  }
+  mem->free(mem->ctx, s->buckets);
+  s->buckets = nb;
+  s->bits++;
+}
+
+/* ---- records in and out of nodes ---- */
+
+static af_bytes blob_bytes(const blob *b) {
+  return b != NULL ? (af_bytes){b->data, b->len} : (af_bytes){NULL, 0};
+}
+
+/* The record a node holds; pointers into the node, valid under its shard lock. */
+static af_flow_record view(const node *n) {
+  return (af_flow_record){
+      .name = n->name,
+      .name_len = n->name_len,
+      .version = n->version,
+      .trigger = n->trigger,
+      .status = n->status,
+      .create_status = n->create_status,
+      .created_ms = n->created_ms,
+      .updated_ms = n->updated_ms,
+      .description = n->description,
+      .source_connector = n->source_connector,
+      .destination_connector = n->destination_connector,
+      .create_token = n->create_token,
+      .definition = {n->definition, n->definition_len},
+      .tags = blob_bytes(n->tags),
+      .runs = blob_bytes(n->runs),
+  };
+}
+
+static size_t str_size(const char *s) { return s != NULL ? strlen(s) + 1 : 0; }
+
+static const char *put_string(char **cursor, const char *s) {
+  if (s == NULL)
+    return NULL;
+  size_t len = strlen(s) + 1;
+  char *dst = memcpy(*cursor, s, len);
+  *cursor += len;
+  return dst;
+}
+
+/* A copy of b's bytes; *out NULL for none. False when out of memory. */
+static bool blob_new(const af_allocator *mem, af_bytes b, blob **out) {
+  *out = NULL;
+  if (b.len == 0)
+    return true;
+  blob *x = mem->alloc(mem->ctx, sizeof *x + b.len);
+  if (x == NULL)
+    return false;
+  x->len = b.len;
+  memcpy(x->data, b.data, b.len);
+  *out = x;
+  return true;
+}
+
+static void node_free(const af_allocator *mem, node *n) {
+  if (n == NULL)
+    return;
+  mem->free(mem->ctx, n->tags);
+  mem->free(mem->ctx, n->runs);
+  mem->free(mem->ctx, n);
+}
+
+/* A node holding a copy of r (version and hash as given); NULL when out of memory. */
+static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t h,
+                      uint64_t version) {
+  size_t size = sizeof(node) + r->name_len + 1 + r->definition.len + str_size(r->description) +
+                str_size(r->source_connector) + str_size(r->destination_connector) +
+                str_size(r->create_token);
+  node *n = zalloc(mem, size);
+  if (n == NULL)
+    return NULL;
+  if (!blob_new(mem, r->tags, &n->tags) || !blob_new(mem, r->runs, &n->runs)) {
+    node_free(mem, n);
+    return NULL;
+  }
+  n->hash = h;
+  n->version = version;
+  n->name_len = (uint16_t)r->name_len;
+  n->trigger = r->trigger;
+  n->status = r->status;
+  n->create_status = r->create_status;
+  n->created_ms = r->created_ms;
+  n->updated_ms = r->updated_ms;
+  memcpy(n->name, r->name, r->name_len);
+  char *cursor = n->name + r->name_len + 1;
+  if (r->definition.len > 0) {
+    n->definition = memcpy(cursor, r->definition.data, r->definition.len);
+    n->definition_len = (uint32_t)r->definition.len;
+    cursor += r->definition.len;
+  }
+  n->description = put_string(&cursor, r->description);
+  n->source_connector = put_string(&cursor, r->source_connector);
+  n->destination_connector = put_string(&cursor, r->destination_connector);
+  n->create_token = put_string(&cursor, r->create_token);
+  return n;
+}
+
+static bool same_string(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether next changes what lives inside the node's own allocation. */
+static bool changes_fixed(const af_flow_record *cur, const af_flow_record *next) {
+  return !same_string(cur->description, next->description) ||
+         !same_string(cur->source_connector, next->source_connector) ||
+         !same_string(cur->destination_connector, next->destination_connector) ||
+         !same_string(cur->create_token, next->create_token) ||
+         (cur->definition.data != next->definition.data &&
+          !af__bytes_equal(cur->definition, next->definition));
+}
+
+/* Replaces a blob when the rule gave new bytes; false when out of memory (nothing changed). */
+static bool blob_update(const af_allocator *mem, af_bytes cur, af_bytes next, blob **slot,
+                        blob **fresh) {
+  *fresh = *slot;
+  if (next.data == cur.data && next.len == cur.len)
+    return true;
+  return blob_new(mem, next, fresh);
+}
+
+/* Stores next into the node *link points at; false when out of memory (nothing changed). */
+static bool write_node(memory_store *m, node **link, const af_flow_record *cur,
+                       const af_flow_record *next) {
+  node *n = *link;
+  if (changes_fixed(cur, next)) { /* rare: build a new node and put it in n's place */
+    node *nn = node_new(&m->mem, next, n->hash, n->version + 1);
+    if (nn == NULL)
+      return false;
+    nn->next = n->next;
+    *link = nn;
+    node_free(&m->mem, n);
+    return true;
+  }
+  blob *tags, *runs;
+  if (!blob_update(&m->mem, cur->tags, next->tags, &n->tags, &tags))
+    return false;
+  if (!blob_update(&m->mem, cur->runs, next->runs, &n->runs, &runs)) {
+    if (tags != n->tags)
+      m->mem.free(m->mem.ctx, tags);
+    return false;
+  }
+  if (tags != n->tags)
+    m->mem.free(m->mem.ctx, n->tags);
+  if (runs != n->runs)
+    m->mem.free(m->mem.ctx, n->runs);
+  n->tags = tags;
+  n->runs = runs;
+  n->status = next->status;
+  n->trigger = next->trigger;
+  n->create_status = next->create_status;
+  n->created_ms = next->created_ms;
+  n->updated_ms = next->updated_ms;
+  n->version++;
+  return true;
+}
+
+/* ---- the ops ---- */
+
+/* The one way the memory store fails; the service tells the caller, the log says why. */
+static void out_of_memory(memory_store *m) {
+  af_log_printf(m->base.log, AF_LOG_WARN, "store memory: out of memory");
+}
+
+static void mem_insert(af_store *st, af_store_op *op) {
+  memory_store *m = (memory_store *)st;
+  const af_flow_record *r = op->record;
+  if (r->name_len == 0 || r->name_len > UINT16_MAX || r->definition.len > UINT32_MAX) {
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
+  uint64_t h = af_hash64(m->seed, r->name, r->name_len);
+  node *n = node_new(&m->mem, r, h, 1); /* built outside the lock, which only links it in */
+  if (n == NULL) {
+    out_of_memory(m);
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
+  shard *s = shard_of(m, h);
+  pthread_mutex_lock(&s->lock);
+  node **link = seek(s, h, r->name, r->name_len);
+  if (*link != NULL && compare(*link, h, r->name, r->name_len) == 0) {
+    af_store_rc rc = AF_STORE_EXISTS;
+    if (op->rule != NULL) {
+      af_flow_record cur = view(*link), next = cur;
+      op->verdict = op->rule(&cur, &next, op->ctx);
+      rc = op->verdict == AF_STORE_KEEP ? AF_STORE_EXISTS : AF_STORE_REFUSED;
+    }
+    pthread_mutex_unlock(&s->lock);
+    node_free(&m->mem, n);
+    op->done(op, rc);
+    return;
+  }
+  maybe_grow(&m->mem, s);
+  link = seek(s, h, r->name, r->name_len);
+  n->next = *link;
+  *link = n;
+  s->count++;
+  pthread_mutex_unlock(&s->lock);
+  op->done(op, AF_STORE_OK);
+}
+
+static af_store_rc apply(memory_store *m, shard *s, node **link, af_store_op *op, node **freed) {
+  af_flow_record cur = view(*link), next = cur;
+  op->verdict = op->rule(&cur, &next, op->ctx);
+  switch (op->verdict) {
+  case AF_STORE_KEEP:
+    return AF_STORE_OK;
+  case AF_STORE_REFUSE:
+    return AF_STORE_REFUSED;
+  case AF_STORE_DELETE:
+    *freed = *link;
+    *link = (*link)->next;
+    s->count--;
+    return AF_STORE_OK;
+  case AF_STORE_WRITE:
+    if (write_node(m, link, &cur, &next))
+      return AF_STORE_OK;
+    out_of_memory(m);
+    return AF_STORE_FAILED;
+  }
+  return AF_STORE_FAILED;
+}
+
+static void mem_modify(af_store *st, af_store_op *op) {
+  memory_store *m = (memory_store *)st;
+  uint64_t h = af_hash64(m->seed, op->key, op->key_len);
+  shard *s = shard_of(m, h);
+  node *freed = NULL;
+  pthread_mutex_lock(&s->lock);
+  node **link = seek(s, h, op->key, op->key_len);
+  af_store_rc rc = AF_STORE_NOT_FOUND;
+  if (*link != NULL && compare(*link, h, op->key, op->key_len) == 0)
+    rc = apply(m, s, link, op, &freed);
+  pthread_mutex_unlock(&s->lock);
+  node_free(&m->mem, freed);
+  op->done(op, rc);
+}
+
+typedef struct scan_state {
+  af_store_op *op;
+  size_t seen;
+} scan_state;
+
+/* Visits one shard's nodes after (h, name) (all when after is NULL); false when the scan is
+ * over. */
+static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len, scan_state *st) {
+  bool more = true;
+  pthread_mutex_lock(&s->lock);
+  size_t b = after != NULL ? bucket_of(s, h) : 0;
+  for (; more && b < nbuckets(s); b++) {
+    for (const node *n = s->buckets[b]; more && n != NULL; n = n->next) {
+      if (after != NULL && compare(n, h, after, after_len) <= 0)
+        continue;
+      af_flow_record r = view(n);
+      r.definition = (af_bytes){NULL, 0};
+      more = st->op->visit(&r, st->op->ctx) && ++st->seen < st->op->limit;
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  return more;
+}
+
+static void mem_scan(af_store *st, af_store_op *op) {
+  memory_store *m = (memory_store *)st;
+  const char *after = op->key;
+  uint64_t h = after != NULL ? af_hash64(m->seed, after, op->key_len) : 0;
+  size_t first = after != NULL ? (size_t)(h >> (64 - SHARD_BITS)) : 0;
+  scan_state state = {op, 0};
+  bool more = op->limit > 0;
+  for (size_t i = first; more && i < SHARDS; i++) {
+    /* Only the shard the name hashes to holds nodes on both sides of it. */
+    bool resume = after != NULL && i == first;
+    more = scan_shard(&m->shards[i], h, resume ? after : NULL, op->key_len, &state);
+  }
+  op->done(op, AF_STORE_OK);
+}
+
+static void mem_close(af_store *st) {
+  memory_store *m = (memory_store *)st;
+  for (int i = 0; i < SHARDS; i++) {
+    shard *s = &m->shards[i];
+    for (size_t b = 0; s->buckets != NULL && b < nbuckets(s); b++) {
+      node *n = s->buckets[b];
+      while (n != NULL) {
+        node *next = n->next;
+        node_free(&m->mem, n);
+        n = next;
+      }
+    }
+    m->mem.free(m->mem.ctx, s->buckets);
+    pthread_mutex_destroy(&s->lock);
+  }
+  af__store_fini(&m->base);
+  af_allocator mem = m->mem;
+  mem.free(mem.ctx, m);
+}
+
+static const af_store_ops memory_ops = {mem_insert, mem_modify, mem_scan, mem_close};
+
+af_store *af_store_memory_new(const af_store_config *cfg) {
+  af_allocator mem = cfg && cfg->alloc ? *cfg->alloc : (af_allocator){libc_alloc, libc_free, NULL};
+  memory_store *m = zalloc(&mem, sizeof *m);
+  if (m == NULL)
+    return NULL;
+  m->mem = mem;
+  /* The hash key keeps callers from choosing colliding names. */
+  m->seed = af_random64();
+  int ok = 0;
+  for (; ok < SHARDS; ok++) {
+    shard *s = &m->shards[ok];
+    s->bits = INITIAL_BUCKET_BITS;
+    if ((s->buckets = zalloc(&m->mem, nbuckets(s) * sizeof *s->buckets)) == NULL)
+      break;
+    pthread_mutex_init(&s->lock, NULL);
+  }
+  if (ok < SHARDS || af__store_random(m->base.token_key, sizeof m->base.token_key) != 0) {
+    for (int i = 0; i < ok; i++) {
+      m->mem.free(m->mem.ctx, m->shards[i].buckets);
+      pthread_mutex_destroy(&m->shards[i].lock);
+    }
+    mem.free(mem.ctx, m);
+    return NULL;
+  }
+  af__store_init(&m->base, &memory_ops, "memory:", cfg);
+  return &m->base;
+}

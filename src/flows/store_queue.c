@@ -1,0 +1,61 @@
+#include "flows/store_queue.h"
+
+void af__queue_init(af_store_queue *q, size_t cap) {
+  pthread_mutex_init(&q->lock, NULL);
+  pthread_cond_init(&q->ready, NULL);
+  q->head = NULL;
+  q->tail = &q->head;
+  q->n = 0;
+  q->cap = cap > 0 ? cap : 1;
+  q->closing = false;
+}
+
+void af__queue_fini(af_store_queue *q) {
+  pthread_mutex_destroy(&q->lock);
+  pthread_cond_destroy(&q->ready);
+}
+
+af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) {
+  op->queue_next = NULL;
+  op->queued_ms = af_store_now_ms();
+  pthread_mutex_lock(&q->lock);
+  af_queue_push_rc rc = q->closing       ? AF_QUEUE_CLOSED
+                        : q->n >= q->cap ? AF_QUEUE_FULL
+                                         : AF_QUEUE_PUSHED;
+  if (rc == AF_QUEUE_PUSHED) {
+    *q->tail = op;
+    q->tail = &op->queue_next;
+    q->n++;
+    pthread_cond_signal(&q->ready);
+  }
+  pthread_mutex_unlock(&q->lock);
+  return rc;
+}
+
+af_store_op *af__queue_pop(af_store_queue *q, size_t max) {
+  pthread_mutex_lock(&q->lock);
+  while (q->head == NULL && !q->closing)
+    pthread_cond_wait(&q->ready, &q->lock);
+  af_store_op *first = q->head, *last = NULL;
+  size_t n = 0;
+  for (af_store_op *op = first; op != NULL && n < max; op = op->queue_next) {
+    last = op;
+    n++;
+  }
+  if (last != NULL) {
+    q->head = last->queue_next;
+    last->queue_next = NULL;
+    if (q->head == NULL)
+      q->tail = &q->head;
+    q->n -= n;
+  }
+  pthread_mutex_unlock(&q->lock);
+  return first;
+}
+
+void af__queue_close(af_store_queue *q) {
+  pthread_mutex_lock(&q->lock);
+  q->closing = true;
+  pthread_cond_broadcast(&q->ready);
+  pthread_mutex_unlock(&q->lock);
+}

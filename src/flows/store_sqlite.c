@@ -1,0 +1,545 @@
+/* The SQLite store: flows in one database file, kept across restarts and crashes.
+ *
+ * One thread owns the database connection. It takes every op waiting in the queue (up to
+ * BATCH_MAX), runs them all in one write transaction and commits once, then completes them:
+ * concurrent writers share one commit (group commit), so the cost of making a change durable
+ * is paid per group, not per request. An op is completed only after its transaction committed,
+ * so an acknowledged change is in the file: with synchronous=NORMAL (WAL) it survives the
+ * process being killed, with FULL the machine losing power too.
+ *
+ * Each op writes at most one row with one statement, so an op is applied whole or not at all;
+ * a group whose commit fails answers every op that wrote with AF_STORE_FAILED. */
+#include "flows/store.h"
+#include "flows/store_queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_MAX 1024
+#define DEFAULT_QUEUE 1024
+#define CACHE_KIB 65536 /* page cache: enough for a million flows' index to stay in memory */
+
+enum stmt_id {
+  ST_SELECT,
+  ST_INSERT,
+  ST_UPDATE,
+  ST_UPDATE_NODEF, /* an update leaving the definition (up to 64 KiB) as it is */
+  ST_DELETE,
+  ST_SCAN_FIRST,
+  ST_SCAN_AFTER,
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_COUNT
+};
+
+/* Column order of every SELECT and of the INSERT, so one reader fills a record from any. */
+#define COLUMNS                                                                                    \
+  "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
+  "source_connector, destination_connector, create_token, tags, runs, definition"
+#define SCAN_COLUMNS /* COLUMNS without the definition: a scan never returns it */                 \
+  "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
+  "source_connector, destination_connector, create_token, tags, runs"
+#define SET_MUTABLE                                                                                \
+  "version = version + 1, trigger_type = ?2, status = ?3, create_status = ?4, created_ms = ?5, "   \
+  "updated_ms = ?6, description = ?7, source_connector = ?8, destination_connector = ?9, "         \
+  "create_token = ?10, tags = ?11, runs = ?12"
+
+static const char *const sql[ST_COUNT] = {
+    [ST_SELECT] = "SELECT " COLUMNS " FROM appflowd_flows WHERE name = ?1",
+    [ST_INSERT] = "INSERT INTO appflowd_flows (" COLUMNS ") VALUES "
+                  "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                  "ON CONFLICT (name) DO NOTHING",
+    [ST_UPDATE] = "UPDATE appflowd_flows SET " SET_MUTABLE ", definition = ?13 WHERE name = ?1",
+    [ST_UPDATE_NODEF] = "UPDATE appflowd_flows SET " SET_MUTABLE " WHERE name = ?1",
+    [ST_DELETE] = "DELETE FROM appflowd_flows WHERE name = ?1",
+    [ST_SCAN_FIRST] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows ORDER BY name LIMIT ?2",
+    [ST_SCAN_AFTER] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE name > ?1 "
+                      "ORDER BY name LIMIT ?2",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS appflowd_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
+    " name TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " trigger_type INTEGER NOT NULL, status INTEGER NOT NULL, create_status INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " description TEXT, source_connector TEXT, destination_connector TEXT, create_token TEXT,"
+    " definition BLOB, tags BLOB, runs BLOB) WITHOUT ROWID;";
+
+enum op_kind { OP_INSERT = 1, OP_MODIFY, OP_SCAN };
+
+typedef struct sqlite_store {
+  af_store base;
+  sqlite3 *db;
+  sqlite3_stmt *st[ST_COUNT];
+  af_store_queue queue;
+  pthread_t thread;
+  bool thread_running;
+  double timeout;
+  char *scratch; /* the writer's copy of a row's values while it is rewritten */
+  size_t scratch_cap;
+  char path[1024];
+} sqlite_store;
+
+/* ---- reading and writing rows ---- */
+
+static const char *text_or_null(sqlite3_stmt *st, int col) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL ? NULL
+                                                     : (const char *)sqlite3_column_text(st, col);
+}
+
+static af_bytes blob_of(sqlite3_stmt *st, int col) {
+  const void *p = sqlite3_column_blob(st, col);
+  int n = sqlite3_column_bytes(st, col);
+  return p != NULL && n > 0 ? (af_bytes){p, (size_t)n} : (af_bytes){NULL, 0};
+}
+
+/* The row st is on, as a record; pointers valid until st steps or resets. */
+static af_flow_record read_row(sqlite3_stmt *st, bool with_definition) {
+  return (af_flow_record){
+      .name = (const char *)sqlite3_column_text(st, 0),
+      .name_len = (size_t)sqlite3_column_bytes(st, 0),
+      .version = (uint64_t)sqlite3_column_int64(st, 1),
+      .trigger = (uint8_t)sqlite3_column_int(st, 2),
+      .status = (uint8_t)sqlite3_column_int(st, 3),
+      .create_status = (uint8_t)sqlite3_column_int(st, 4),
+      .created_ms = sqlite3_column_int64(st, 5),
+      .updated_ms = sqlite3_column_int64(st, 6),
+      .description = text_or_null(st, 7),
+      .source_connector = text_or_null(st, 8),
+      .destination_connector = text_or_null(st, 9),
+      .create_token = text_or_null(st, 10),
+      .tags = blob_of(st, 11),
+      .runs = blob_of(st, 12),
+      .definition = with_definition ? blob_of(st, 13) : (af_bytes){NULL, 0},
+  };
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s) {
+  if (s != NULL)
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, af_bytes b) {
+  if (b.len > 0)
+    sqlite3_bind_blob64(st, i, b.data, b.len, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Binds ?1 (the name) to ?12 from r, and ?13 (the definition) when with_definition. */
+static void bind_record(sqlite3_stmt *st, const af_flow_record *r, bool with_definition) {
+  sqlite3_bind_text(st, 1, r->name, (int)r->name_len, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, r->trigger);
+  sqlite3_bind_int(st, 3, r->status);
+  sqlite3_bind_int(st, 4, r->create_status);
+  sqlite3_bind_int64(st, 5, r->created_ms);
+  sqlite3_bind_int64(st, 6, r->updated_ms);
+  bind_text(st, 7, r->description);
+  bind_text(st, 8, r->source_connector);
+  bind_text(st, 9, r->destination_connector);
+  bind_text(st, 10, r->create_token);
+  bind_blob(st, 11, r->tags);
+  bind_blob(st, 12, r->runs);
+  if (with_definition)
+    bind_blob(st, 13, r->definition);
+}
+
+static void done_with(sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+/* Says why a statement failed, once, and what the op then answers. */
+static af_store_rc failed(sqlite_store *s, enum stmt_id id, int rc) {
+  af_log_printf(s->base.log, AF_LOG_WARN, "store %s: %s: %s", s->base.display, sql[id],
+                sqlite3_errstr(rc));
+  return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? AF_STORE_UNAVAILABLE : AF_STORE_FAILED;
+}
+
+/* Runs a statement that returns no rows (after its binds); AF_STORE_OK or the failure. */
+static af_store_rc exec_stmt(sqlite_store *s, enum stmt_id id) {
+  int rc = sqlite3_step(s->st[id]);
+  done_with(s->st[id]);
+  return rc == SQLITE_DONE ? AF_STORE_OK : failed(s, id, rc);
+}
+
+/* ---- the ops, inside the group's transaction ---- */
+
+/* Stores a rule's WRITE or DELETE of the row next names. */
+static af_store_rc write_row(sqlite_store *s, af_store_verdict v, bool keep_def,
+                             const af_flow_record *next) {
+  if (v == AF_STORE_DELETE) {
+    sqlite3_bind_text(s->st[ST_DELETE], 1, next->name, (int)next->name_len, SQLITE_STATIC);
+    return exec_stmt(s, ST_DELETE);
+  }
+  enum stmt_id id = keep_def ? ST_UPDATE_NODEF : ST_UPDATE;
+  bind_record(s->st[id], next, !keep_def);
+  return exec_stmt(s, id);
+}
+
+/* Copies what next shares with the selected row into the store's scratch, so the row can be
+ * let go before the write (a statement's column values die when it steps or resets). The
+ * definition is left: a write that keeps it does not bind it. False when out of memory. */
+static bool own_refs(sqlite_store *s, const af_flow_record *cur, af_flow_record *next) {
+  const char **strs[] = {&next->description, &next->source_connector, &next->destination_connector,
+                         &next->create_token};
+  const char *const was[] = {cur->description, cur->source_connector, cur->destination_connector,
+                             cur->create_token};
+  af_bytes *blobs[] = {&next->tags, &next->runs};
+  const uint8_t *const was_blob[] = {cur->tags.data, cur->runs.data};
+  size_t need = 0;
+  for (size_t i = 0; i < 4; i++)
+    need += *strs[i] != NULL && *strs[i] == was[i] ? strlen(was[i]) + 1 : 0;
+  for (size_t i = 0; i < 2; i++)
+    need += blobs[i]->data != NULL && blobs[i]->data == was_blob[i] ? blobs[i]->len : 0;
+  if (need > s->scratch_cap) {
+    char *b = realloc(s->scratch, need);
+    if (b == NULL)
+      return false;
+    s->scratch = b;
+    s->scratch_cap = need;
+  }
+  char *p = s->scratch;
+  for (size_t i = 0; i < 4; i++) {
+    if (*strs[i] != NULL && *strs[i] == was[i]) {
+      size_t n = strlen(was[i]) + 1;
+      *strs[i] = memcpy(p, was[i], n);
+      p += n;
+    }
+  }
+  for (size_t i = 0; i < 2; i++) {
+    if (blobs[i]->data != NULL && blobs[i]->data == was_blob[i]) {
+      blobs[i]->data = memcpy(p, was_blob[i], blobs[i]->len);
+      p += blobs[i]->len;
+    }
+  }
+  return true;
+}
+
+/* What op answers for the rule's verdict (insert's rule may only keep or refuse). */
+static af_store_rc verdict_rc(const af_store_op *op, bool modify) {
+  if (!modify)
+    return op->verdict == AF_STORE_KEEP ? AF_STORE_EXISTS : AF_STORE_REFUSED;
+  return op->verdict == AF_STORE_REFUSE ? AF_STORE_REFUSED : AF_STORE_OK;
+}
+
+/* Runs op's rule on the row called op->key, then stores what it decided; *wrote says whether
+ * it changed the database. */
+static af_store_rc run_rule(sqlite_store *s, af_store_op *op, bool modify, bool *wrote) {
+  sqlite3_stmt *st = s->st[ST_SELECT];
+  sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    done_with(st);
+    return rc == SQLITE_DONE ? AF_STORE_NOT_FOUND : failed(s, ST_SELECT, rc);
+  }
+  af_flow_record cur = read_row(st, true), next = cur;
+  op->verdict = op->rule(&cur, &next, op->ctx);
+  af_store_rc out = verdict_rc(op, modify);
+  bool write = modify && (op->verdict == AF_STORE_WRITE || op->verdict == AF_STORE_DELETE);
+  if (write && !own_refs(s, &cur, &next))
+    out = AF_STORE_FAILED;
+  bool keep_def = next.definition.data == cur.definition.data;
+  done_with(st);
+  if (!write || out != AF_STORE_OK)
+    return out;
+  cur.name = next.name = op->key; /* the row's own text is gone */
+  if (keep_def)
+    next.definition = (af_bytes){NULL, 0}; /* not bound: ST_UPDATE_NODEF leaves it */
+  *wrote = true;
+  return write_row(s, op->verdict, keep_def, &next);
+}
+
+static af_store_rc run_insert(sqlite_store *s, af_store_op *op, bool *wrote) {
+  sqlite3_stmt *st = s->st[ST_INSERT];
+  bind_record(st, op->record, true);
+  af_store_rc rc = exec_stmt(s, ST_INSERT);
+  if (rc != AF_STORE_OK)
+    return rc;
+  if (sqlite3_changes(s->db) == 1) {
+    *wrote = true;
+    return AF_STORE_OK;
+  }
+  if (op->rule == NULL)
+    return AF_STORE_EXISTS;
+  return run_rule(s, op, false, wrote);
+}
+
+static af_store_rc run_scan(sqlite_store *s, af_store_op *op) {
+  enum stmt_id id = op->key != NULL ? ST_SCAN_AFTER : ST_SCAN_FIRST;
+  sqlite3_stmt *st = s->st[id];
+  if (op->key != NULL)
+    sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, op->limit > INT64_MAX ? -1 : (sqlite3_int64)op->limit);
+  int rc;
+  bool more = true;
+  while (more && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    af_flow_record r = read_row(st, false);
+    more = op->visit(&r, op->ctx);
+  }
+  done_with(st);
+  return !more || rc == SQLITE_DONE ? AF_STORE_OK : failed(s, id, rc);
+}
+
+static af_store_rc run_op(sqlite_store *s, af_store_op *op, bool *wrote) {
+  switch ((enum op_kind)op->kind) {
+  case OP_INSERT:
+    return run_insert(s, op, wrote);
+  case OP_MODIFY:
+    return run_rule(s, op, true, wrote);
+  case OP_SCAN:
+    return run_scan(s, op);
+  }
+  return AF_STORE_FAILED;
+}
+
+/* ---- the group commit ---- */
+
+typedef struct group {
+  af_store_op *ops[BATCH_MAX];
+  af_store_rc rc[BATCH_MAX];
+  bool wrote[BATCH_MAX];
+  size_t n;
+} group;
+
+/* Runs the ops of g in one transaction. */
+static void run_group(sqlite_store *s, group *g) {
+  af_store_rc begin = exec_stmt(s, ST_BEGIN);
+  int64_t now = af_store_now_ms();
+  for (size_t i = 0; i < g->n; i++) {
+    g->wrote[i] = false;
+    if (begin != AF_STORE_OK)
+      g->rc[i] = begin;
+    else if (g->ops[i]->deadline_ms < now) /* no one waits for it any more */
+      g->rc[i] = AF_STORE_UNAVAILABLE;
+    else
+      g->rc[i] = run_op(s, g->ops[i], &g->wrote[i]);
+  }
+  if (begin != AF_STORE_OK)
+    return;
+  af_store_rc commit = exec_stmt(s, ST_COMMIT);
+  if (commit == AF_STORE_OK) {
+    atomic_fetch_add(&s->base.commits, 1);
+    return;
+  }
+  exec_stmt(s, ST_ROLLBACK);
+  for (size_t i = 0; i < g->n; i++) {
+    if (g->wrote[i])
+      g->rc[i] = commit;
+  }
+}
+
+static void *writer_main(void *arg) {
+  sqlite_store *s = arg;
+  group *g = malloc(sizeof *g);
+  if (g == NULL) {
+    af_log_printf(s->base.log, AF_LOG_ERROR, "store %s: out of memory", s->base.display);
+    abort(); /* no thread to answer the store's ops: nothing can be served */
+  }
+  af_store_op *op;
+  while ((op = af__queue_pop(&s->queue, BATCH_MAX)) != NULL) {
+    g->n = 0;
+    for (; op != NULL; op = op->queue_next)
+      g->ops[g->n++] = op;
+    run_group(s, g);
+    for (size_t i = 0; i < g->n; i++)
+      g->ops[i]->done(g->ops[i], g->rc[i]);
+  }
+  free(g);
+  return NULL;
+}
+
+static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
+  op->kind = kind;
+  op->deadline_ms = af__store_deadline(op, s->timeout);
+  switch (af__queue_push(&s->queue, op)) {
+  case AF_QUEUE_PUSHED:
+    return;
+  case AF_QUEUE_FULL:
+    op->done(op, AF_STORE_BUSY);
+    return;
+  case AF_QUEUE_CLOSED:
+    op->done(op, AF_STORE_UNAVAILABLE);
+    return;
+  }
+}
+
+static void sq_insert(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_INSERT); }
+static void sq_modify(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_MODIFY); }
+static void sq_scan(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_SCAN); }
+
+static void free_store(sqlite_store *s) {
+  for (int i = 0; i < ST_COUNT; i++)
+    sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  free(s->scratch);
+  af__queue_fini(&s->queue);
+  af__store_fini(&s->base);
+  free(s);
+}
+
+static void sq_close(af_store *st) {
+  sqlite_store *s = (sqlite_store *)st;
+  af__queue_close(&s->queue); /* the writer runs what is queued, then returns */
+  if (s->thread_running)
+    pthread_join(s->thread, NULL);
+  free_store(s);
+}
+
+static const af_store_ops sqlite_ops = {sq_insert, sq_modify, sq_scan, sq_close};
+
+/* ---- opening: the file, its settings and its schema ---- */
+
+/* Runs SQL text (no results wanted); SQLITE_OK or the error, with the message in msg. */
+static int exec_sql(sqlite_store *s, const char *text, char *msg, size_t msgsz) {
+  char *e = NULL;
+  int rc = sqlite3_exec(s->db, text, NULL, NULL, &e);
+  if (rc != SQLITE_OK)
+    snprintf(msg, msgsz, "%s: %s", s->path, e ? e : sqlite3_errstr(rc));
+  sqlite3_free(e);
+  return rc;
+}
+
+/* The value of a meta row into buf (cap bytes); its length, or -1 when absent. */
+static long meta_get(sqlite_store *s, const char *key, uint8_t *buf, size_t cap) {
+  sqlite3_stmt *st;
+  long n = -1;
+  if (sqlite3_prepare_v2(s->db, "SELECT value FROM appflowd_meta WHERE key = ?1", -1, &st, NULL) !=
+      SQLITE_OK)
+    return -1;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    af_bytes v = blob_of(st, 0);
+    n = (long)(v.len < cap ? v.len : cap);
+    if (n > 0)
+      memcpy(buf, v.data, (size_t)n);
+  }
+  sqlite3_finalize(st);
+  return n;
+}
+
+static int meta_put(sqlite_store *s, const char *key, const void *value, size_t len) {
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(
+      s->db, "INSERT INTO appflowd_meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING", -1,
+      &st, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, value, (int)len, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Checks (or writes) the schema version and reads (or makes) the token key, in the open
+ * transaction. */
+static af_store_open_rc check_schema(sqlite_store *s, char *msg, size_t msgsz) {
+  char version[16] = "";
+  long n = meta_get(s, "schema_version", (uint8_t *)version, sizeof version - 1);
+  if (n < 0) {
+    snprintf(version, sizeof version, "%d", AF_STORE_SCHEMA_VERSION);
+    if (meta_put(s, "schema_version", version, strlen(version)) != SQLITE_OK)
+      goto fail;
+  } else if (atoi(version) > AF_STORE_SCHEMA_VERSION) {
+    snprintf(msg, msgsz,
+             "the database %s has appflowd schema version %s, newer than this appflowd's %d: "
+             "run a newer appflowd",
+             s->path, version, AF_STORE_SCHEMA_VERSION);
+    return AF_STORE_TOO_NEW;
+  }
+  uint8_t key[AF_STORE_TOKEN_KEY_LEN];
+  if (af__store_random(key, sizeof key) != 0 ||
+      meta_put(s, "token_key", key, sizeof key) != SQLITE_OK ||
+      meta_get(s, "token_key", s->base.token_key, sizeof s->base.token_key) !=
+          (long)sizeof s->base.token_key)
+    goto fail;
+  return AF_STORE_OPENED;
+fail:
+  snprintf(msg, msgsz, "%s: cannot set up appflowd's tables: %s", s->path, sqlite3_errmsg(s->db));
+  return AF_STORE_OPEN_FAILED;
+}
+
+static af_store_open_rc prepare_all(sqlite_store *s, char *msg, size_t msgsz) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+        SQLITE_OK) {
+      snprintf(msg, msgsz, "%s: %s", s->path, sqlite3_errmsg(s->db));
+      return AF_STORE_OPEN_FAILED;
+    }
+  }
+  return AF_STORE_OPENED;
+}
+
+/* Settings, then the schema in one transaction: a file another process is setting up waits. */
+static af_store_open_rc set_up(sqlite_store *s, af_store_sync sync, char *msg, size_t msgsz) {
+  char pragmas[256];
+  snprintf(pragmas, sizeof pragmas,
+           "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA cache_size = -%d;",
+           sync == AF_STORE_SYNC_FULL ? "FULL" : "NORMAL", CACHE_KIB);
+  sqlite3_busy_timeout(s->db, (int)(s->timeout * 1000));
+  int rc = exec_sql(s, pragmas, msg, msgsz);
+  if (rc == SQLITE_NOTADB)
+    return AF_STORE_UNREACHABLE;
+  if (rc != SQLITE_OK || exec_sql(s, "BEGIN IMMEDIATE", msg, msgsz) != SQLITE_OK)
+    return AF_STORE_UNREACHABLE;
+  af_store_open_rc out = exec_sql(s, schema_sql, msg, msgsz) == SQLITE_OK
+                             ? check_schema(s, msg, msgsz)
+                             : AF_STORE_OPEN_FAILED;
+  if (out != AF_STORE_OPENED) {
+    exec_sql(s, "ROLLBACK", NULL, 0);
+    return out;
+  }
+  if (exec_sql(s, "COMMIT", msg, msgsz) != SQLITE_OK)
+    return AF_STORE_OPEN_FAILED;
+  return prepare_all(s, msg, msgsz);
+}
+
+af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af_store_open_rc *why,
+                                char *msg, size_t msgsz) {
+  if (path[0] == '\0') {
+    *why = AF_STORE_BAD_URL;
+    snprintf(msg, msgsz, "sqlite: needs a file name, as in sqlite:/var/lib/appflowd/flows.db");
+    return NULL;
+  }
+  sqlite_store *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    *why = AF_STORE_OPEN_FAILED;
+    snprintf(msg, msgsz, "out of memory");
+    return NULL;
+  }
+  snprintf(s->path, sizeof s->path, "%s", path);
+  s->timeout = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : 5;
+  char display[sizeof s->path + 8];
+  snprintf(display, sizeof display, "sqlite:%s", path);
+  af__store_init(&s->base, &sqlite_ops, display, cfg);
+  s->base.durable = true;
+  af__queue_init(&s->queue, cfg->queue ? cfg->queue : DEFAULT_QUEUE);
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+  *why = rc == SQLITE_OK ? set_up(s, cfg->sync, msg, msgsz) : AF_STORE_UNREACHABLE;
+  if (rc != SQLITE_OK)
+    snprintf(msg, msgsz, "cannot open %s: %s", path,
+             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+  if (*why == AF_STORE_OPENED && pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+    *why = AF_STORE_OPEN_FAILED;
+    snprintf(msg, msgsz, "cannot start the store's thread");
+  }
+  if (*why != AF_STORE_OPENED) {
+    free_store(s);
+    return NULL;
+  }
+  s->thread_running = true;
+  return &s->base;
+}

@@ -1,0 +1,143 @@
+/* The store a test runs on, so one suite checks every store: AF_TEST_STORE names it
+ *   memory       (the default) the memory store;
+ *   sqlite       a new database file in a temporary directory, removed after;
+ *   postgresql   a new schema in the database AF_TEST_PG_URI names (tests/pg_cluster.py
+ *                starts one), dropped after.
+ * ctest runs the store-independent unit tests once per store (tests/CMakeLists.txt).
+ * Header-only: each test file that needs it includes it. Not thread-safe: tests open and close
+ * stores from their main thread. */
+#ifndef AF_TESTS_STORE_UNDER_TEST_H
+#define AF_TESTS_STORE_UNDER_TEST_H
+
+#include "flows/service.h"
+#include "flows/store.h"
+
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What each open test store needs removed after; a test may have a few open at once. */
+#define TEST_STORES 8
+static struct {
+  af_store *store;
+  char dir[64];    /* sqlite: the temporary directory */
+  char schema[64]; /* postgresql: the schema */
+} test_stores[TEST_STORES];
+static char test_store_dir[64], test_store_schema[64]; /* of the URL made last */
+static char test_store_url[1024];
+
+static inline const char *test_store_kind(void) {
+  const char *k = getenv("AF_TEST_STORE");
+  return k != NULL && *k != '\0' ? k : "memory";
+}
+
+/* Runs SQL on the test database; asserts it worked. */
+static inline void test_store_pg_exec(const char *sql) {
+  const char *uri = getenv("AF_TEST_PG_URI");
+  cr_assert_not_null(uri, "AF_TEST_PG_URI is not set: run under tests/pg_cluster.py");
+  PGconn *c = PQconnectdb(uri);
+  cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+  PGresult *r = PQexec(c, sql);
+  cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* A URL for a new, empty store of the kind under test. */
+static inline const char *test_store_new_url(void) {
+  const char *kind = test_store_kind();
+  if (strcmp(kind, "memory") == 0) {
+    snprintf(test_store_url, sizeof test_store_url, "memory:");
+  } else if (strcmp(kind, "sqlite") == 0) {
+    snprintf(test_store_dir, sizeof test_store_dir, "/tmp/appflowd-unit-XXXXXX");
+    cr_assert_not_null(mkdtemp(test_store_dir));
+    snprintf(test_store_url, sizeof test_store_url, "sqlite:%s/flows.db", test_store_dir);
+  } else if (strcmp(kind, "postgresql") == 0) {
+    static int n;
+    snprintf(test_store_schema, sizeof test_store_schema, "unit_%d_%d", (int)getpid(), n++);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", test_store_schema);
+    test_store_pg_exec(sql);
+    const char *uri = getenv("AF_TEST_PG_URI");
+    snprintf(test_store_url, sizeof test_store_url, "%s%soptions=-csearch_path%%3D%s", uri,
+             strchr(uri, '?') ? "&" : "?", test_store_schema);
+  } else {
+    cr_assert_fail("AF_TEST_STORE must be memory, sqlite or postgresql, not %s", kind);
+  }
+  return test_store_url;
+}
+
+/* Opens url with cfg (NULL: defaults); asserts it opened. */
+static inline af_store *test_store_open_url(const char *url, const af_store_config *cfg) {
+  af_store_open_rc why;
+  char msg[1024];
+  af_store *s = af_store_open(url, cfg, &why, msg, sizeof msg);
+  cr_assert_not_null(s, "%s: %s", url, msg);
+  return s;
+}
+
+/* A new, empty store of the kind under test. */
+static inline af_store *test_store_open(void) {
+  af_store *s = test_store_open_url(test_store_new_url(), NULL);
+  size_t i = 0;
+  while (i < TEST_STORES && test_stores[i].store != NULL)
+    i++;
+  cr_assert_lt(i, TEST_STORES, "too many test stores open");
+  test_stores[i].store = s;
+  snprintf(test_stores[i].dir, sizeof test_stores[i].dir, "%s", test_store_dir);
+  snprintf(test_stores[i].schema, sizeof test_stores[i].schema, "%s", test_store_schema);
+  test_store_dir[0] = test_store_schema[0] = '\0';
+  return s;
+}
+
+/* Closes s and removes what test_store_open made for it (a store it did not make is only
+ * closed). */
+static inline void test_store_close(af_store *s) {
+  af_store_close(s);
+  for (size_t i = 0; s != NULL && i < TEST_STORES; i++) {
+    if (test_stores[i].store != s)
+      continue;
+    test_stores[i].store = NULL;
+    if (test_stores[i].dir[0] != '\0') {
+      char cmd[128];
+      snprintf(cmd, sizeof cmd, "rm -rf %s", test_stores[i].dir);
+      cr_expect_eq(system(cmd), 0);
+    }
+    if (test_stores[i].schema[0] != '\0') {
+      char sql[128];
+      snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", test_stores[i].schema);
+      test_store_pg_exec(sql);
+    }
+  }
+}
+
+/* A service on a new store of the kind under test; *store gets the store to close after. */
+static inline af_flows *test_service_new(const af_flows_config *base, af_store **store) {
+  af_flows_config cfg = base ? *base : (af_flows_config){0};
+  *store = test_store_open();
+  cfg.store = *store;
+  af_error err;
+  af_flows *svc = af_flows_new(&cfg, &err);
+  cr_assert_not_null(svc, "%s", err.message);
+  return svc;
+}
+
+static inline void test_service_free(af_flows *svc, af_store *store) {
+  af_flows_free(svc);
+  test_store_close(store);
+}
+
+/* Seeds one flow through the service, as the seed file does; asserts it was added. */
+static inline void test_seed_flow(af_flows *svc, const char *name, Appflow__V1__TriggerType trigger,
+                                  Appflow__V1__FlowStatus status) {
+  af_flow_spec spec = {name, strlen(name), trigger, status, NULL, NULL, 0};
+  af_error err;
+  bool added = false;
+  cr_assert_eq(af_flows_seed_one(svc, &spec, &added, &err), AF_OK, "%s: %s", name, err.message);
+  cr_assert(added, "%s was there already", name);
+}
+
+#endif

@@ -1,0 +1,92 @@
+/* src/flows/seeder.c: many flows seeded with several in flight, on a store whose queue is
+ * smaller than the seeder's window (inserts turned away BUSY go again, none is lost), and again
+ * on the same store (every flow kept, none changed). */
+#include "flows/service.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FLOWS 3000
+
+static char dir[64];
+
+static void setup(void) {
+  snprintf(dir, sizeof dir, "/tmp/appflowd-seeder-XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(seeder, .init = setup, .fini = teardown);
+
+static af_store *open_sqlite(size_t queue) {
+  char url[128], msg[256];
+  snprintf(url, sizeof url, "sqlite:%s/flows.db", dir);
+  af_store_open_rc why;
+  af_store *s = af_store_open(url, &(af_store_config){.queue = queue}, &why, msg, sizeof msg);
+  cr_assert_not_null(s, "%s", msg);
+  return s;
+}
+
+static void seed_all(af_flows *svc, size_t *added, size_t *kept) {
+  af_flows_seeder *sd = af_flows_seed_begin(svc);
+  cr_assert_not_null(sd);
+  af_tag tags[] = {{"team", "data"}};
+  af_error err;
+  for (int i = 0; i < FLOWS; i++) {
+    char name[32];
+    int n = snprintf(name, sizeof name, "seeded_%05d", i);
+    af_flow_spec spec = {name,
+                         (size_t)n,
+                         APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_SCHEDULED,
+                         APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_ACTIVE,
+                         NULL,
+                         tags,
+                         1};
+    cr_assert_eq(af_flows_seed_add(sd, &spec, &err), 0, "%s: %s", name, err.message);
+  }
+  cr_assert_eq(af_flows_seed_end(sd, added, kept, &err), 0, "%s", err.message);
+}
+
+Test(seeder, a_small_queue_slows_seeding_but_loses_nothing) {
+  af_store *st = open_sqlite(4);
+  af_error err;
+  af_flows *svc = af_flows_new(&(af_flows_config){.store = st}, &err);
+  cr_assert_not_null(svc);
+  size_t added, kept;
+  seed_all(svc, &added, &kept);
+  cr_expect_eq(added, FLOWS);
+  cr_expect_eq(kept, 0);
+  cr_expect_eq(af_flows_count(svc), FLOWS);
+  seed_all(svc, &added, &kept);
+  cr_expect_eq(added, 0);
+  cr_expect_eq(kept, FLOWS);
+  af_flows_free(svc);
+  af_store_close(st);
+}
+
+Test(seeder, one_flow_at_a_time) {
+  af_error err;
+  af_flows *svc = af_flows_new(&(af_flows_config){0}, &err);
+  af_flow_spec spec = {"one",
+                       3,
+                       APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_EVENT,
+                       APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_DRAFT,
+                       "d",
+                       NULL,
+                       0};
+  bool added = false;
+  cr_expect_eq(af_flows_seed_one(svc, &spec, &added, &err), AF_OK);
+  cr_expect(added);
+  cr_expect_eq(af_flows_seed_one(svc, &spec, &added, &err), AF_OK);
+  cr_expect_not(added, "kept the second time");
+  cr_expect_eq(af_flows_count(svc), 1);
+  af_flows_free(svc);
+}

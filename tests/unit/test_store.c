@@ -1,0 +1,544 @@
+/* src/flows/store.h: the seam's contract, checked on the store AF_TEST_STORE names (ctest runs
+ * this file once per store): insert if absent, modify through a rule (keep, write, delete,
+ * refuse), resumable scans, values in and out unchanged, and each change applied exactly once
+ * when many threads race. */
+#include "flows/store.h"
+
+#include "store_under_test.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static af_store *st;
+
+static void setup(void) { st = test_store_open(); }
+static void teardown(void) { test_store_close(st); }
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* A record with every member set; its strings and blobs are static. */
+static af_flow_record full_record(const char *name) {
+  static const uint8_t def[] = {1, 2, 3, 0, 4, 5};
+  static const uint8_t tags[] = {10, 11, 12};
+  static const uint8_t runs[] = {20, 0, 21};
+  return (af_flow_record){.name = name,
+                          .name_len = strlen(name),
+                          .trigger = 1,
+                          .status = 2,
+                          .create_status = 3,
+                          .created_ms = 1700000000123,
+                          .updated_ms = 1700000000456,
+                          .description = "a description",
+                          .source_connector = "S3",
+                          .destination_connector = "Salesforce",
+                          .create_token = "token-1",
+                          .definition = {def, sizeof def},
+                          .tags = {tags, sizeof tags},
+                          .runs = {runs, sizeof runs}};
+}
+
+static af_flow_record bare_record(const char *name) {
+  return (af_flow_record){.name = name, .name_len = strlen(name), .trigger = 1, .status = 4};
+}
+
+static af_store_rc insert(const af_flow_record *r, af_store_rule rule, void *ctx) {
+  af_store_op op = {.key = r->name, .key_len = r->name_len, .record = r, .rule = rule, .ctx = ctx};
+  return af_store_run(st, af_store_insert, &op);
+}
+
+/* ---- a record copied out of a rule, to look at after ---- */
+
+typedef struct copy {
+  int calls;
+  char name[300];
+  uint64_t version;
+  int trigger, status, create_status;
+  int64_t created_ms, updated_ms;
+  char description[64], source[32], destination[32], token[32]; /* "(null)" for NULL */
+  uint8_t definition[64], tags[64], runs[64];
+  size_t definition_len, tags_len, runs_len;
+} copy;
+
+static void copy_str(char *dst, size_t cap, const char *s) {
+  snprintf(dst, cap, "%s", s ? s : "(null)");
+}
+
+static size_t copy_bytes(uint8_t *dst, size_t cap, af_bytes b) {
+  cr_assert_leq(b.len, cap);
+  cr_assert(b.len == 0 || b.data != NULL);
+  if (b.len > 0)
+    memcpy(dst, b.data, b.len);
+  return b.len;
+}
+
+static void take_copy(copy *c, const af_flow_record *r) {
+  c->calls++;
+  snprintf(c->name, sizeof c->name, "%.*s", (int)r->name_len, r->name);
+  c->version = r->version;
+  c->trigger = r->trigger;
+  c->status = r->status;
+  c->create_status = r->create_status;
+  c->created_ms = r->created_ms;
+  c->updated_ms = r->updated_ms;
+  copy_str(c->description, sizeof c->description, r->description);
+  copy_str(c->source, sizeof c->source, r->source_connector);
+  copy_str(c->destination, sizeof c->destination, r->destination_connector);
+  copy_str(c->token, sizeof c->token, r->create_token);
+  c->definition_len = copy_bytes(c->definition, sizeof c->definition, r->definition);
+  c->tags_len = copy_bytes(c->tags, sizeof c->tags, r->tags);
+  c->runs_len = copy_bytes(c->runs, sizeof c->runs, r->runs);
+}
+
+static af_store_verdict keep_copy(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  take_copy(ctx, cur);
+  return AF_STORE_KEEP;
+}
+
+/* The record called name, copied; the op's result. */
+static af_store_rc get(const char *name, copy *c) {
+  memset(c, 0, sizeof *c);
+  af_store_op op = {.key = name, .key_len = strlen(name), .rule = keep_copy, .ctx = c};
+  af_store_rc rc = af_store_run(st, af_store_modify, &op);
+  if (rc == AF_STORE_OK)
+    cr_expect_eq(op.verdict, AF_STORE_KEEP);
+  return rc;
+}
+
+static af_store_rc modify(const char *name, af_store_rule rule, void *ctx) {
+  af_store_op op = {.key = name, .key_len = strlen(name), .rule = rule, .ctx = ctx};
+  return af_store_run(st, af_store_modify, &op);
+}
+
+static void expect_full(const copy *c, const char *name) {
+  af_flow_record r = full_record(name);
+  cr_expect_str_eq(c->name, name);
+  cr_expect_eq(c->trigger, r.trigger);
+  cr_expect_eq(c->status, r.status);
+  cr_expect_eq(c->create_status, r.create_status);
+  cr_expect_eq(c->created_ms, r.created_ms);
+  cr_expect_eq(c->updated_ms, r.updated_ms);
+  cr_expect_str_eq(c->description, r.description);
+  cr_expect_str_eq(c->source, r.source_connector);
+  cr_expect_str_eq(c->destination, r.destination_connector);
+  cr_expect_str_eq(c->token, r.create_token);
+  cr_expect_eq(c->definition_len, r.definition.len);
+  cr_expect_arr_eq(c->definition, r.definition.data, r.definition.len);
+  cr_expect_eq(c->tags_len, r.tags.len);
+  cr_expect_arr_eq(c->tags, r.tags.data, r.tags.len);
+  cr_expect_eq(c->runs_len, r.runs.len);
+  cr_expect_arr_eq(c->runs, r.runs.data, r.runs.len);
+}
+
+/* ---- insert ---- */
+
+Test(store, a_record_comes_back_as_it_went_in) {
+  af_flow_record r = full_record("everything");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  copy c;
+  cr_assert_eq(get("everything", &c), AF_STORE_OK);
+  cr_expect_eq(c.calls, 1);
+  expect_full(&c, "everything");
+  af_flow_record b = bare_record("bare");
+  cr_assert_eq(insert(&b, NULL, NULL), AF_STORE_OK);
+  cr_assert_eq(get("bare", &c), AF_STORE_OK);
+  cr_expect_str_eq(c.description, "(null)", "absent strings stay absent");
+  cr_expect_str_eq(c.token, "(null)");
+  cr_expect_eq(c.definition_len + c.tags_len + c.runs_len, 0);
+  cr_expect_eq(c.created_ms, 0);
+}
+
+Test(store, names_are_bytes) {
+  const char *names[] = {"a", "A", "a.b-c_d@e#f!g", "0123456789", "x1"};
+  for (size_t i = 0; i < 5; i++) {
+    af_flow_record r = bare_record(names[i]);
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK, "%s", names[i]);
+  }
+  copy c;
+  for (size_t i = 0; i < 5; i++) {
+    cr_assert_eq(get(names[i], &c), AF_STORE_OK);
+    cr_expect_str_eq(c.name, names[i]);
+  }
+  cr_expect_eq(get("B", &c), AF_STORE_NOT_FOUND);
+  char longest[257];
+  memset(longest, 'n', 256);
+  longest[256] = '\0';
+  af_flow_record r = bare_record(longest);
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  cr_expect_eq(get(longest, &c), AF_STORE_OK);
+}
+
+static af_store_verdict refuse(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  take_copy(ctx, cur);
+  return AF_STORE_REFUSE;
+}
+
+Test(store, insert_keeps_what_is_there) {
+  af_flow_record r = full_record("taken");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  af_flow_record other = bare_record("taken");
+  cr_expect_eq(insert(&other, NULL, NULL), AF_STORE_EXISTS);
+  copy seen = {0};
+  cr_expect_eq(insert(&other, keep_copy, &seen), AF_STORE_EXISTS);
+  cr_expect_eq(seen.calls, 1, "the rule sees the record in the way");
+  expect_full(&seen, "taken");
+  memset(&seen, 0, sizeof seen);
+  cr_expect_eq(insert(&other, refuse, &seen), AF_STORE_REFUSED);
+  copy c;
+  cr_assert_eq(get("taken", &c), AF_STORE_OK);
+  expect_full(&c, "taken");
+}
+
+/* ---- modify ---- */
+
+typedef struct change {
+  int status;
+  int64_t updated_ms;
+  af_bytes tags;
+  af_bytes definition; /* {NULL, 0}: leave it */
+  bool new_definition;
+  const char *description;
+  bool new_description;
+} change;
+
+static af_store_verdict apply_change(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const change *c = ctx;
+  next->status = (uint8_t)c->status;
+  next->updated_ms = c->updated_ms;
+  next->tags = c->tags;
+  if (c->new_definition)
+    next->definition = c->definition;
+  if (c->new_description)
+    next->description = c->description;
+  return AF_STORE_WRITE;
+}
+
+Test(store, a_write_changes_what_the_rule_changed_and_nothing_else) {
+  af_flow_record r = full_record("w");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  copy before;
+  cr_assert_eq(get("w", &before), AF_STORE_OK);
+  uint8_t tags[] = {9, 8, 7, 6};
+  change ch = {.status = 5, .updated_ms = 1800000000000, .tags = {tags, sizeof tags}};
+  cr_assert_eq(modify("w", apply_change, &ch), AF_STORE_OK);
+  copy c;
+  cr_assert_eq(get("w", &c), AF_STORE_OK);
+  cr_expect_eq(c.status, 5);
+  cr_expect_eq(c.updated_ms, 1800000000000);
+  cr_expect_eq(c.tags_len, 4);
+  cr_expect_arr_eq(c.tags, tags, 4);
+  cr_expect_neq(c.version, before.version, "a write changes the version");
+  /* What the rule left alone is as it was, the definition included. */
+  cr_expect_eq(c.created_ms, before.created_ms);
+  cr_expect_str_eq(c.description, before.description);
+  cr_expect_eq(c.definition_len, before.definition_len);
+  cr_expect_arr_eq(c.definition, before.definition, before.definition_len);
+  cr_expect_eq(c.runs_len, before.runs_len);
+}
+
+Test(store, a_write_can_replace_or_clear_the_definition_and_strings) {
+  af_flow_record r = full_record("d");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  uint8_t def[] = {42, 43};
+  change ch = {.status = 2,
+               .definition = {def, sizeof def},
+               .new_definition = true,
+               .description = "another",
+               .new_description = true};
+  cr_assert_eq(modify("d", apply_change, &ch), AF_STORE_OK);
+  copy c;
+  cr_assert_eq(get("d", &c), AF_STORE_OK);
+  cr_expect_eq(c.definition_len, 2);
+  cr_expect_arr_eq(c.definition, def, 2);
+  cr_expect_str_eq(c.description, "another");
+  cr_expect_eq(c.tags_len, 0, "the rule cleared the tags");
+  ch = (change){.status = 2, .new_definition = true, .new_description = true};
+  cr_assert_eq(modify("d", apply_change, &ch), AF_STORE_OK);
+  cr_assert_eq(get("d", &c), AF_STORE_OK);
+  cr_expect_eq(c.definition_len, 0);
+  cr_expect_str_eq(c.description, "(null)");
+}
+
+static af_store_verdict delete_it(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_DELETE;
+}
+
+Test(store, delete_frees_the_name) {
+  af_flow_record r = full_record("gone");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  af_store_op op = {.key = "gone", .key_len = 4, .rule = delete_it};
+  cr_expect_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+  cr_expect_eq(op.verdict, AF_STORE_DELETE);
+  copy c;
+  cr_expect_eq(get("gone", &c), AF_STORE_NOT_FOUND);
+  cr_expect_eq(c.calls, 0, "no rule runs on a missing record");
+  cr_expect_eq(modify("gone", delete_it, NULL), AF_STORE_NOT_FOUND);
+  af_flow_record again = bare_record("gone");
+  cr_expect_eq(insert(&again, NULL, NULL), AF_STORE_OK);
+  cr_assert_eq(get("gone", &c), AF_STORE_OK);
+  cr_expect_eq(c.status, 4);
+}
+
+Test(store, a_refusal_changes_nothing) {
+  af_flow_record r = full_record("r");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  copy seen = {0}, c;
+  cr_expect_eq(modify("r", refuse, &seen), AF_STORE_REFUSED);
+  cr_expect_eq(seen.calls, 1);
+  cr_assert_eq(get("r", &c), AF_STORE_OK);
+  expect_full(&c, "r");
+  cr_expect_eq(c.version, seen.version);
+}
+
+/* ---- scans ---- */
+
+#define SCAN_FLOWS 300
+
+typedef struct page {
+  char names[SCAN_FLOWS + 1][32];
+  size_t n;
+  bool saw_definition;
+} page;
+
+static bool collect(const af_flow_record *r, void *ctx) {
+  page *p = ctx;
+  cr_assert_lt(p->n, SCAN_FLOWS + 1);
+  snprintf(p->names[p->n++], sizeof p->names[0], "%.*s", (int)r->name_len, r->name);
+  p->saw_definition |= r->definition.len > 0;
+  return true;
+}
+
+static void scan(const char *after, size_t limit, page *p) {
+  p->n = 0;
+  af_store_op op = {.key = after,
+                    .key_len = after ? strlen(after) : 0,
+                    .visit = collect,
+                    .ctx = p,
+                    .limit = limit};
+  cr_assert_eq(af_store_run(st, af_store_scan, &op), AF_STORE_OK);
+}
+
+static void fill(int n) {
+  for (int i = 0; i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "flow_%03d", i);
+    af_flow_record r = full_record(name);
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  }
+}
+
+Test(store, a_scan_sees_each_record_once_in_pages) {
+  fill(SCAN_FLOWS);
+  static page all, p;
+  scan(NULL, SIZE_MAX, &all);
+  cr_assert_eq(all.n, SCAN_FLOWS);
+  cr_expect_not(all.saw_definition, "a scan leaves definitions out");
+  static char seen[SCAN_FLOWS];
+  memset(seen, 0, sizeof seen);
+  size_t total = 0;
+  char after[32] = "";
+  for (;;) {
+    scan(total ? after : NULL, 7, &p);
+    cr_assert_leq(p.n, 7);
+    for (size_t i = 0; i < p.n; i++) {
+      cr_expect_str_eq(p.names[i], all.names[total + i], "pages follow the store's order");
+      seen[atoi(p.names[i] + 5)]++;
+    }
+    total += p.n;
+    if (p.n < 7)
+      break;
+    snprintf(after, sizeof after, "%s", p.names[p.n - 1]);
+  }
+  cr_expect_eq(total, SCAN_FLOWS);
+  for (int i = 0; i < SCAN_FLOWS; i++)
+    cr_expect_eq(seen[i], 1, "flow_%03d seen %d times", i, seen[i]);
+}
+
+Test(store, a_scan_resumes_after_a_deleted_or_unknown_key) {
+  fill(50);
+  static page all, p;
+  scan(NULL, SIZE_MAX, &all);
+  /* Resuming after record k gives exactly the records after it, even once k is gone. */
+  for (size_t k = 0; k < all.n; k += 7) {
+    cr_assert_eq(modify(all.names[k], delete_it, NULL), AF_STORE_OK);
+    scan(all.names[k], SIZE_MAX, &p);
+    cr_assert_eq(p.n, all.n - k - 1, "after %s", all.names[k]);
+    for (size_t i = 0; i < p.n; i++)
+      cr_expect_str_eq(p.names[i], all.names[k + 1 + i]);
+    af_flow_record r = full_record(all.names[k]);
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  }
+  scan("never_stored", SIZE_MAX, &p); /* wherever it would sort, nothing after it is lost */
+  cr_expect_leq(p.n, all.n);
+}
+
+static bool stop_at_three(const af_flow_record *r, void *ctx) {
+  (void)r;
+  return ++*(int *)ctx < 3;
+}
+
+Test(store, a_visitor_can_stop_a_scan_and_an_empty_store_scans_empty) {
+  static page p;
+  scan(NULL, SIZE_MAX, &p);
+  cr_expect_eq(p.n, 0);
+  fill(10);
+  int n = 0;
+  af_store_op op = {.visit = stop_at_three, .ctx = &n, .limit = SIZE_MAX};
+  cr_expect_eq(af_store_run(st, af_store_scan, &op), AF_STORE_OK);
+  cr_expect_eq(n, 3);
+  scan(NULL, 0, &p);
+  cr_expect_eq(p.n, 0, "limit 0 visits nothing");
+}
+
+/* ---- many threads ---- */
+
+#define THREADS 8
+#define ROUNDS 100
+#define SHARED 4
+
+static af_store_verdict increment(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)ctx;
+  next->created_ms = cur->created_ms + 1;
+  return AF_STORE_WRITE;
+}
+
+/* Threads count what went wrong; the test's own thread asserts (Criterion's asserts belong to
+ * it). */
+typedef struct racer {
+  int id, wins, failures;
+} racer;
+
+static void *incrementer(void *arg) {
+  racer *r = arg;
+  for (int i = 0; i < ROUNDS; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "shared_%d", (i + r->id) % SHARED);
+    r->failures += modify(name, increment, NULL) != AF_STORE_OK;
+  }
+  return NULL;
+}
+
+Test(store, racing_writes_each_apply_exactly_once) {
+  for (int i = 0; i < SHARED; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "shared_%d", i);
+    af_flow_record r = bare_record(name);
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  }
+  pthread_t th[THREADS];
+  racer r[THREADS];
+  for (int t = 0; t < THREADS; t++) {
+    r[t] = (racer){t, 0, 0};
+    pthread_create(&th[t], NULL, incrementer, &r[t]);
+  }
+  for (int t = 0; t < THREADS; t++) {
+    pthread_join(th[t], NULL);
+    cr_expect_eq(r[t].failures, 0);
+  }
+  int64_t total = 0;
+  for (int i = 0; i < SHARED; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "shared_%d", i);
+    copy c;
+    cr_assert_eq(get(name, &c), AF_STORE_OK);
+    total += c.created_ms;
+  }
+  cr_expect_eq(total, THREADS * ROUNDS);
+}
+
+#define RACE_NAMES 100
+
+static void *inserter(void *arg) {
+  racer *w = arg;
+  for (int i = 0; i < RACE_NAMES; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "racer_%d", i);
+    af_flow_record r = bare_record(name);
+    af_store_rc rc = insert(&r, NULL, NULL);
+    w->wins += rc == AF_STORE_OK;
+    w->failures += rc != AF_STORE_OK && rc != AF_STORE_EXISTS;
+  }
+  return NULL;
+}
+
+Test(store, racing_inserts_take_each_name_once) {
+  pthread_t th[THREADS];
+  racer w[THREADS];
+  for (int t = 0; t < THREADS; t++) {
+    w[t] = (racer){t, 0, 0};
+    pthread_create(&th[t], NULL, inserter, &w[t]);
+  }
+  int total = 0;
+  for (int t = 0; t < THREADS; t++) {
+    pthread_join(th[t], NULL);
+    cr_expect_eq(w[t].failures, 0);
+    total += w[t].wins;
+  }
+  cr_expect_eq(total, RACE_NAMES);
+  static page p;
+  scan(NULL, SIZE_MAX, &p);
+  cr_expect_eq(p.n, RACE_NAMES);
+}
+
+/* ---- ops in flight together ---- */
+
+#define IN_FLIGHT 200
+
+typedef struct batch {
+  pthread_mutex_t lock;
+  pthread_cond_t all_done;
+  int left, ok;
+} batch;
+
+typedef struct batch_op {
+  af_store_op op;
+  batch *b;
+  char name[16];
+  af_flow_record rec;
+} batch_op;
+
+static void batch_done(af_store_op *op, af_store_rc rc) {
+  batch *b = ((batch_op *)op)->b;
+  pthread_mutex_lock(&b->lock);
+  b->ok += rc == AF_STORE_OK;
+  if (--b->left == 0)
+    pthread_cond_signal(&b->all_done);
+  pthread_mutex_unlock(&b->lock);
+}
+
+Test(store, many_ops_in_flight_at_once_all_complete) {
+  static batch_op ops[IN_FLIGHT];
+  batch b = {.left = IN_FLIGHT};
+  pthread_mutex_init(&b.lock, NULL);
+  pthread_cond_init(&b.all_done, NULL);
+  for (int i = 0; i < IN_FLIGHT; i++) {
+    batch_op *o = &ops[i];
+    snprintf(o->name, sizeof o->name, "burst_%d", i);
+    o->b = &b;
+    o->rec = bare_record(o->name);
+    o->op = (af_store_op){
+        .key = o->name, .key_len = strlen(o->name), .record = &o->rec, .done = batch_done};
+    af_store_insert(st, &o->op);
+  }
+  pthread_mutex_lock(&b.lock);
+  while (b.left > 0)
+    pthread_cond_wait(&b.all_done, &b.lock);
+  pthread_mutex_unlock(&b.lock);
+  cr_expect_eq(b.ok, IN_FLIGHT);
+  static page p;
+  scan(NULL, SIZE_MAX, &p);
+  cr_expect_eq(p.n, IN_FLIGHT);
+}
+
+Test(store, every_store_has_a_token_key_and_a_name) {
+  static const uint8_t zero[AF_STORE_TOKEN_KEY_LEN];
+  cr_expect_neq(memcmp(st->token_key, zero, sizeof zero), 0);
+  cr_expect_neq(st->display[0], '\0');
+  cr_expect(af_store_healthy(st));
+}

@@ -1,0 +1,190 @@
+/* src/flows/store_memory.c: what only the memory store does - grow to many flows, keep its
+ * order while it grows, and fail cleanly when memory runs out (the contract every store keeps
+ * is checked by test_store.c). */
+#include "flows/store.h"
+
+#include "budget_alloc.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static af_store *open_memory(const af_allocator *mem) {
+  return af_store_memory_new(&(af_store_config){.alloc = mem});
+}
+
+static af_flow_record record(const char *name) {
+  return (af_flow_record){.name = name, .name_len = strlen(name), .trigger = 1, .status = 2};
+}
+
+static af_store_rc insert(af_store *s, const char *name) {
+  af_flow_record r = record(name);
+  af_store_op op = {.key = name, .key_len = r.name_len, .record = &r};
+  return af_store_run(s, af_store_insert, &op);
+}
+
+static af_store_verdict keep(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_KEEP;
+}
+
+static af_store_rc find(af_store *s, const char *name) {
+  af_store_op op = {.key = name, .key_len = strlen(name), .rule = keep};
+  return af_store_run(s, af_store_modify, &op);
+}
+
+typedef struct names {
+  char (*v)[16];
+  size_t n, cap;
+} names;
+
+static bool collect(const af_flow_record *r, void *ctx) {
+  names *c = ctx;
+  cr_assert_lt(c->n, c->cap, "scan visited more flows than exist");
+  snprintf(c->v[c->n++], sizeof c->v[0], "%.*s", (int)r->name_len, r->name);
+  return true;
+}
+
+static void scan(af_store *s, const char *after, names *out) {
+  out->n = 0;
+  af_store_op op = {.key = after,
+                    .key_len = after ? strlen(after) : 0,
+                    .visit = collect,
+                    .ctx = out,
+                    .limit = SIZE_MAX};
+  cr_assert_eq(af_store_run(s, af_store_scan, &op), AF_STORE_OK);
+}
+
+Test(memory, grows_to_many_flows) {
+  af_store *s = open_memory(NULL);
+  char name[32];
+  for (int i = 0; i < 100000; i++) {
+    snprintf(name, sizeof name, "flow_%d", i);
+    cr_assert_eq(insert(s, name), AF_STORE_OK);
+  }
+  for (int i = 0; i < 100000; i += 997) {
+    snprintf(name, sizeof name, "flow_%d", i);
+    cr_expect_eq(find(s, name), AF_STORE_OK, "%s", name);
+  }
+  af_store_close(s);
+}
+
+#define SCAN_FLOWS 3000
+
+/* Resuming after any name visits exactly the flows after it in the first scan's order, even
+ * when every shard doubled its buckets in between. */
+Test(memory, order_survives_growth) {
+  af_store *s = open_memory(NULL);
+  char name[16];
+  for (int i = 0; i < SCAN_FLOWS; i++) {
+    snprintf(name, sizeof name, "f%d", i);
+    cr_assert_eq(insert(s, name), AF_STORE_OK);
+  }
+  names all = {calloc(SCAN_FLOWS, 16), 0, SCAN_FLOWS};
+  scan(s, NULL, &all);
+  cr_assert_eq(all.n, SCAN_FLOWS);
+  for (int i = 0; i < 20000; i++) { /* new flows land between the old ones, wherever */
+    snprintf(name, sizeof name, "n%d", i);
+    cr_assert_eq(insert(s, name), AF_STORE_OK);
+  }
+  names rest = {calloc(SCAN_FLOWS + 20000, 16), 0, SCAN_FLOWS + 20000};
+  for (size_t k = 0; k < SCAN_FLOWS; k += 487) {
+    scan(s, all.v[k], &rest);
+    size_t old = 0;
+    for (size_t i = 0; i < rest.n; i++) {
+      if (rest.v[i][0] != 'f')
+        continue;
+      cr_assert_str_eq(rest.v[i], all.v[k + 1 + old], "after #%zu", k);
+      old++;
+    }
+    cr_expect_eq(old, SCAN_FLOWS - k - 1);
+  }
+  free(all.v);
+  free(rest.v);
+  af_store_close(s);
+}
+
+Test(memory, out_of_memory_is_a_failure_that_changes_nothing) {
+  struct budget b = {1 + 64 + 3}; /* the store, its 64 shards' buckets, then 3 flows */
+  af_allocator mem = budget_allocator(&b);
+  af_store *s = open_memory(&mem);
+  cr_assert_not_null(s);
+  cr_expect_eq(insert(s, "one"), AF_STORE_OK);
+  cr_expect_eq(insert(s, "two"), AF_STORE_OK);
+  cr_expect_eq(insert(s, "three"), AF_STORE_OK);
+  cr_expect_eq(insert(s, "four"), AF_STORE_FAILED);
+  cr_expect_eq(find(s, "four"), AF_STORE_NOT_FOUND);
+  cr_expect_eq(find(s, "two"), AF_STORE_OK, "the rest intact");
+  b.left = 1;
+  cr_expect_eq(insert(s, "four"), AF_STORE_OK, "memory back: the same insert now works");
+  af_store_close(s);
+}
+
+static const uint8_t new_tags[] = {1, 2, 3};
+
+static af_store_verdict retag(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)ctx;
+  next->tags = (af_bytes){new_tags, sizeof new_tags};
+  next->status = 9;
+  return AF_STORE_WRITE;
+}
+
+static af_store_verdict read_status(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  *(int *)ctx = cur->status + 100 * (int)cur->tags.len;
+  return AF_STORE_KEEP;
+}
+
+Test(memory, a_write_without_memory_leaves_the_record_as_it_was) {
+  struct budget b = {100};
+  af_allocator mem = budget_allocator(&b);
+  af_store *s = open_memory(&mem);
+  cr_assert_eq(insert(s, "tagged"), AF_STORE_OK);
+  b.left = 0;
+  af_store_op op = {.key = "tagged", .key_len = 6, .rule = retag};
+  cr_expect_eq(af_store_run(s, af_store_modify, &op), AF_STORE_FAILED);
+  int seen = 0;
+  op = (af_store_op){.key = "tagged", .key_len = 6, .rule = read_status, .ctx = &seen};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
+  cr_expect_eq(seen, 2, "status and tags unchanged");
+  b.left = 1;
+  op = (af_store_op){.key = "tagged", .key_len = 6, .rule = retag};
+  cr_expect_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
+  op = (af_store_op){.key = "tagged", .key_len = 6, .rule = read_status, .ctx = &seen};
+  af_store_run(s, af_store_modify, &op);
+  cr_expect_eq(seen, 309);
+  af_store_close(s);
+}
+
+Test(memory, failing_to_grow_only_lengthens_chains) {
+  struct budget b = {1 + 64 + 1000}; /* enough for flows, none left to double buckets */
+  af_allocator mem = budget_allocator(&b);
+  af_store *s = open_memory(&mem);
+  cr_assert_not_null(s);
+  char name[32];
+  int ok = 0;
+  for (int i = 0; i < 1000; i++) {
+    snprintf(name, sizeof name, "grow_%d", i);
+    ok += insert(s, name) == AF_STORE_OK;
+  }
+  /* Every doubling that failed cost a flow nothing; doublings that happened cost budget, so
+   * at most the budget's worth of flows went in, each findable. */
+  names all = {calloc(1000, 16), 0, 1000};
+  scan(s, NULL, &all);
+  cr_expect_eq((size_t)ok, all.n);
+  for (size_t i = 0; i < all.n; i++)
+    cr_expect_eq(find(s, all.v[i]), AF_STORE_OK);
+  free(all.v);
+  af_store_close(s);
+}
+
+Test(memory, no_memory_at_all) {
+  struct budget b = {0};
+  af_allocator mem = budget_allocator(&b);
+  cr_expect_null(open_memory(&mem));
+  b.left = 10; /* the store but not all 64 shards: undone, nothing leaked */
+  cr_expect_null(open_memory(&mem));
+}
+
+Test(memory, close_accepts_null) { af_store_close(NULL); }
