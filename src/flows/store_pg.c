@@ -7,8 +7,10 @@
  *
  * Replicas meet optimistically, one statement per write and no explicit transaction: each row
  * carries a version every write increments, and a write or delete names the version its rule
- * saw (WHERE version = $2). No row affected means another writer came first: read again and
- * rerun the rule. Nothing is ever half-applied and no lock outlives a statement.
+ * saw (WHERE version = $2). No row affected means another writer came first: the op then reads
+ * the row again under its lock (SELECT ... FOR UPDATE in a transaction) and reruns the rule, so
+ * a contended flow costs a wait on its lock, never rounds of wasted work. Nothing is ever
+ * half-applied.
  *
  * Time: every round trip, connecting included, goes through libpq's asynchronous API and
  * poll() with the op's deadline, so no thread waits on the database longer than an op may. A
@@ -93,6 +95,7 @@ enum {
 
 typedef enum stmt_id {
   ST_SELECT,
+  ST_SELECT_LOCKED,
   ST_INSERT,
   ST_UPDATE,
   ST_UPDATE_KEEP_DEFINITION,
@@ -113,6 +116,11 @@ static const stmt stmts[ST_COUNT] = {
                    "SELECT " COLUMNS ", definition FROM appflowd_flows WHERE name = $1",
                    1,
                    {OID_TEXT}},
+    [ST_SELECT_LOCKED] = {"select flow for update",
+                          "SELECT " COLUMNS ", definition FROM appflowd_flows WHERE name = $1 FOR "
+                          "UPDATE",
+                          1,
+                          {OID_TEXT}},
     [ST_INSERT] = {"insert flow",
                    "INSERT INTO appflowd_flows (" COLUMNS ", definition) VALUES ($1, 1, $2, $3, "
                    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (name) DO NOTHING",
@@ -567,33 +575,47 @@ static bool connected(worker *w, int64_t deadline, af_store_rc *rc) {
 
 /* Runs statement id on w's connection: AF_STORE_OK with *res (the caller clears it),
  * UNAVAILABLE when the connection timed out or broke (it is gone then), or FAILED (logged). */
-static af_store_rc exec(worker *w, stmt_id id, const params *p, int64_t deadline, PGresult **res) {
+/* The answer to what was just sent on w's connection (sent: what PQsend* returned), as an op's
+ * result; what names the statement for the log. */
+static af_store_rc answer(worker *w, int sent, const char *what, int64_t deadline, PGresult **res) {
   pg_store *s = w->s;
-  *res = NULL;
-  if (p->too_big)
-    return AF_STORE_FAILED;
-  char key[16], why[WHY_MAX];
-  stmt_key(id, key);
-  int sent = PQsendQueryPrepared(w->conn, key, p->n, p->values, p->lengths, p->formats, 1);
+  char why[WHY_MAX];
   switch (await(w->conn, sent, deadline, -1, res, why, sizeof why)) {
   case Q_OK:
     return AF_STORE_OK;
   case Q_SQL:
-    af_log_printf(s->base.log, AF_LOG_WARN, "store %s: %s failed: %s", s->base.display,
-                  stmts[id].name, why);
+    af_log_printf(s->base.log, AF_LOG_WARN, "store %s: %s failed: %s", s->base.display, what, why);
     return AF_STORE_FAILED;
   case Q_LATE:
     if (deadline < w->own_deadline) { /* the caller's deadline, shorter than the store's: the */
       drop(w);                        /* database may just be slower than this caller allows */
       return AF_STORE_UNAVAILABLE;
     }
-    lose(w, stmts[id].name, why);
+    lose(w, what, why);
     return AF_STORE_UNAVAILABLE;
   case Q_DOWN:
-    lose(w, stmts[id].name, why);
+    lose(w, what, why);
     return AF_STORE_UNAVAILABLE;
   }
   return AF_STORE_FAILED;
+}
+
+static af_store_rc exec(worker *w, stmt_id id, const params *p, int64_t deadline, PGresult **res) {
+  *res = NULL;
+  if (p->too_big)
+    return AF_STORE_FAILED;
+  char key[16];
+  stmt_key(id, key);
+  int sent = PQsendQueryPrepared(w->conn, key, p->n, p->values, p->lengths, p->formats, 1);
+  return answer(w, sent, stmts[id].name, deadline, res);
+}
+
+/* A statement without parameters or results (BEGIN, COMMIT, ROLLBACK). */
+static af_store_rc simple(worker *w, const char *sql, int64_t deadline) {
+  PGresult *res = NULL;
+  af_store_rc rc = answer(w, PQsendQuery(w->conn, sql), sql, deadline, &res);
+  PQclear(res);
+  return rc;
 }
 
 static af_store_rc select_row(worker *w, const char *name, size_t len, int64_t deadline,
@@ -601,6 +623,13 @@ static af_store_rc select_row(worker *w, const char *name, size_t len, int64_t d
   params p = {0};
   put_bytes(&p, name, len);
   return exec(w, ST_SELECT, &p, deadline, res);
+}
+
+static af_store_rc select_locked(worker *w, const char *name, size_t len, int64_t deadline,
+                                 PGresult **res) {
+  params p = {0};
+  put_bytes(&p, name, len);
+  return exec(w, ST_SELECT_LOCKED, &p, deadline, res);
 }
 
 /* A write: *raced when it changed no row (another writer came first). */
@@ -709,19 +738,42 @@ static af_store_rc decide(worker *w, af_store_op *op, const PGresult *res, bool 
   return AF_STORE_FAILED;
 }
 
-static af_store_rc do_modify(worker *w, af_store_op *op) {
-  for (int i = 0; i < MAX_TRIES; i++) {
-    PGresult *res;
-    af_store_rc rc = select_row(w, op->key, op->key_len, op->deadline_ms, &res);
-    if (rc != AF_STORE_OK)
-      return rc;
-    bool raced = false;
+/* A modify that lost a race, again with the row locked (a transaction: BEGIN, SELECT ... FOR
+ * UPDATE, the write, COMMIT), so it cannot lose again: a flow many replicas change at once
+ * costs one wait on its lock each, not rounds of wasted reads. */
+static af_store_rc modify_locked(worker *w, af_store_op *op) {
+  af_store_rc rc = simple(w, "BEGIN", op->deadline_ms);
+  if (rc != AF_STORE_OK)
+    return rc;
+  PGresult *res;
+  bool raced = false;
+  rc = select_locked(w, op->key, op->key_len, op->deadline_ms, &res);
+  if (rc == AF_STORE_OK) {
     rc = PQntuples(res) == 0 ? AF_STORE_NOT_FOUND : decide(w, op, res, &raced);
     PQclear(res);
-    if (!raced)
-      return rc;
   }
-  return gave_up(w, op->key, op->key_len);
+  if (w->conn == NULL) /* lost: the server rolls the transaction back */
+    return rc;
+  bool keep = rc == AF_STORE_OK && !raced;
+  af_store_rc end = simple(w, keep ? "COMMIT" : "ROLLBACK", op->deadline_ms);
+  if (raced) { /* under the lock, nobody else writes the row */
+    af_log_printf(w->s->base.log, AF_LOG_WARN, "store %s: flow %.*s changed under its lock",
+                  w->s->base.display, (int)(op->key_len < 256 ? op->key_len : 256), op->key);
+    return AF_STORE_FAILED;
+  }
+  return keep ? end : rc;
+}
+
+/* Optimistic first: read, run the rule, write if the version is still the one read. */
+static af_store_rc do_modify(worker *w, af_store_op *op) {
+  PGresult *res;
+  af_store_rc rc = select_row(w, op->key, op->key_len, op->deadline_ms, &res);
+  if (rc != AF_STORE_OK)
+    return rc;
+  bool raced = false;
+  rc = PQntuples(res) == 0 ? AF_STORE_NOT_FOUND : decide(w, op, res, &raced);
+  PQclear(res);
+  return raced ? modify_locked(w, op) : rc;
 }
 
 static af_store_rc do_scan(worker *w, af_store_op *op) {
