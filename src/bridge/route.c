@@ -3,11 +3,11 @@
 #include "bridge/transcode.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/latch.h"
 #include "common/utf8.h"
 #include "common/uuid.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -368,32 +368,14 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target, con
 
 /* ---- waiting for a reply (tests, fuzzers) ---- */
 
-typedef struct waiter {
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  bool finished;
-} waiter;
-
-static void wake(void *ctx) {
-  waiter *w = ctx;
-  pthread_mutex_lock(&w->lock);
-  w->finished = true;
-  pthread_cond_signal(&w->cond);
-  pthread_mutex_unlock(&w->lock);
-}
+static void wake(void *ctx) { af_latch_open(ctx); }
 
 void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target, const char *body,
                            size_t body_len, af_arena *arena, af_bridge_reply *out) {
-  waiter w = {.finished = false};
-  pthread_mutex_init(&w.lock, NULL);
-  pthread_cond_init(&w.cond, NULL);
-  af_bridge_handle(svc, method, target, body, body_len, arena, out, wake, &w);
-  pthread_mutex_lock(&w.lock);
-  while (!w.finished)
-    pthread_cond_wait(&w.cond, &w.lock);
-  pthread_mutex_unlock(&w.lock);
-  pthread_mutex_destroy(&w.lock);
-  pthread_cond_destroy(&w.cond);
+  af_latch latch;
+  af_latch_init(&latch);
+  af_bridge_handle(svc, method, target, body, body_len, arena, out, wake, &latch);
+  af_latch_wait(&latch);
 }
 
 void af_bridge_ids_init(af_bridge_ids *g) {

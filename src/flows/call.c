@@ -1,8 +1,8 @@
 /* One call's life: made in its request's arena, ended through its reply_to, or waited for by
  * the typed forms that tests and tools use. */
+#include "common/latch.h"
 #include "flows/internal.h"
 
-#include <pthread.h>
 #include <string.h>
 
 void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
@@ -21,6 +21,15 @@ void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
 }
 
 void af__call_end(af_call *c, af_err rc) { c->to.done(c->to.ctx, rc); }
+
+void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule,
+                     af_store_done done) {
+  c->op.key = key;
+  c->op.key_len = len;
+  c->op.rule = rule;
+  c->op.done = done;
+  af_store_modify(c->svc->store, &c->op);
+}
 
 af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len) {
   af_error *err = c->to.err;
@@ -52,36 +61,25 @@ af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len)
 /* ---- waiting ---- */
 
 typedef struct waiter {
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  bool finished;
+  af_latch latch;
   af_err rc;
 } waiter;
 
 static void wake(void *ctx, af_err rc) {
   waiter *w = ctx;
-  pthread_mutex_lock(&w->lock);
   w->rc = rc;
-  w->finished = true;
-  pthread_cond_signal(&w->cond);
-  pthread_mutex_unlock(&w->lock);
+  af_latch_open(&w->latch);
 }
 
 af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
                 af_error *err) {
-  waiter w = {.finished = false, .rc = AF_OK};
-  pthread_mutex_init(&w.lock, NULL);
-  pthread_cond_init(&w.cond, NULL);
+  waiter w = {.rc = AF_OK};
+  af_latch_init(&w.latch);
   err->code = AF_OK;
   err->message[0] = '\0';
   af_reply_to to = {arena, err, 0, wake, &w};
   begin(arg, &to);
-  pthread_mutex_lock(&w.lock);
-  while (!w.finished)
-    pthread_cond_wait(&w.cond, &w.lock);
-  pthread_mutex_unlock(&w.lock);
-  pthread_mutex_destroy(&w.lock);
-  pthread_cond_destroy(&w.cond);
+  af_latch_wait(&w.latch);
   return w.rc;
 }
 

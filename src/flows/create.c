@@ -332,9 +332,5 @@ void af__describe_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
     return;
   }
   c->resp = (Appflow__V1__DescribeFlowResponse *)out;
-  c->c.op.key = c->name;
-  c->c.op.key_len = c->len;
-  c->c.op.rule = describe_rule;
-  c->c.op.done = describe_done;
-  af_store_modify(svc->store, &c->c.op);
+  af__call_modify(&c->c, c->name, c->len, describe_rule, describe_done);
 }

@@ -212,11 +212,7 @@ static void with_flow_of_arn(tag_call *t, af_store_rule rule) {
     tag_done(&t->c.op, AF_STORE_NOT_FOUND);
     return;
   }
-  t->c.op.key = t->arn + p;
-  t->c.op.key_len = strlen(t->arn + p);
-  t->c.op.rule = rule;
-  t->c.op.done = tag_done;
-  af_store_modify(svc->store, &t->c.op);
+  af__call_modify(&t->c, t->arn + p, strlen(t->arn + p), rule, tag_done);
 }
 
 static size_t find_key(const af_tag *tags, size_t n, const char *key) {

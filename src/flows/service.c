@@ -337,11 +337,7 @@ static void stop_begin(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
   s->name = req->flow_name;
   s->resp = resp;
   s->result = result;
-  s->c.op.key = s->name;
-  s->c.op.key_len = s->len;
-  s->c.op.rule = stop_rule;
-  s->c.op.done = stop_done;
-  af_store_modify(svc->store, &s->c.op);
+  af__call_modify(&s->c, s->name, s->len, stop_rule, stop_done);
 }
 
 typedef struct typed_stop {
@@ -527,11 +523,7 @@ static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
   s->resp = (Appflow__V1__StartFlowResponse *)out;
   s->token = req->client_token != NULL && req->client_token[0] != '\0' ? req->client_token : NULL;
   execution_id(svc, s->execution_id);
-  s->c.op.key = s->name;
-  s->c.op.key_len = s->len;
-  s->c.op.rule = start_rule;
-  s->c.op.done = start_done;
-  af_store_modify(svc->store, &s->c.op);
+  af__call_modify(&s->c, s->name, s->len, start_rule, start_done);
 }
 
 /* ---- DeleteFlow ----------------------------------------------------------------------- */
@@ -572,11 +564,7 @@ static void delete_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMes
     return;
   d->name = req->flow_name;
   d->force = req->force_delete;
-  d->c.op.key = d->name;
-  d->c.op.key_len = d->len;
-  d->c.op.rule = delete_rule;
-  d->c.op.done = delete_done;
-  af_store_modify(svc->store, &d->c.op);
+  af__call_modify(&d->c, d->name, d->len, delete_rule, delete_done);
 }
 
 /* ---- the RPC table -------------------------------------------------------------------- */

@@ -1,6 +1,8 @@
 /* What every store shares: opening by URL, waiting for one op, health watchers. */
 #include "flows/store.h"
 
+#include "common/latch.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,43 +51,26 @@ void af_store_close(af_store *s) {
 
 /* ---- waiting for one op ---- */
 
-typedef struct waiter {
-  af_store_op *op; /* the caller's, whose done this replaces */
-  af_store_done done;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  bool finished;
-  af_store_rc rc;
-} waiter;
-
 typedef struct wait_op {
-  af_store_op op; /* first: done gets this pointer back */
-  waiter *w;
+  af_store_op op;      /* first: done gets this pointer back */
+  af_store_op *theirs; /* the caller's, whose done this replaces */
+  af_latch latch;
+  af_store_rc rc;
 } wait_op;
 
 static void wake(af_store_op *op, af_store_rc rc) {
-  waiter *w = ((wait_op *)op)->w;
-  w->op->verdict = op->verdict;
-  pthread_mutex_lock(&w->lock);
+  wait_op *w = (wait_op *)op;
+  w->theirs->verdict = op->verdict;
   w->rc = rc;
-  w->finished = true;
-  pthread_cond_signal(&w->cond);
-  pthread_mutex_unlock(&w->lock);
+  af_latch_open(&w->latch);
 }
 
 af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *), af_store_op *op) {
-  waiter w = {.op = op, .finished = false};
-  pthread_mutex_init(&w.lock, NULL);
-  pthread_cond_init(&w.cond, NULL);
-  wait_op wo = {*op, &w};
-  wo.op.done = wake;
-  kind(s, &wo.op);
-  pthread_mutex_lock(&w.lock);
-  while (!w.finished)
-    pthread_cond_wait(&w.cond, &w.lock);
-  pthread_mutex_unlock(&w.lock);
-  pthread_mutex_destroy(&w.lock);
-  pthread_cond_destroy(&w.cond);
+  wait_op w = {.op = *op, .theirs = op};
+  w.op.done = wake;
+  af_latch_init(&w.latch);
+  kind(s, &w.op);
+  af_latch_wait(&w.latch);
   return w.rc;
 }
 
@@ -140,9 +125,11 @@ void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
 
 void af__store_fini(af_store *s) { pthread_mutex_destroy(&s->watch_lock); }
 
-int64_t af__store_deadline(const af_store_op *op, double timeout_seconds) {
-  int64_t own = af_store_now_ms() + (int64_t)((timeout_seconds > 0 ? timeout_seconds : 5) * 1000);
-  return op->deadline_ms > 0 && op->deadline_ms < own ? op->deadline_ms : own;
+void af__store_set_deadline(af_store_op *op, double timeout_seconds) {
+  double t = timeout_seconds > 0 ? timeout_seconds : 5;
+  op->own_deadline_ms = af_store_now_ms() + (int64_t)(t * 1000);
+  if (op->deadline_ms <= 0 || op->deadline_ms > op->own_deadline_ms)
+    op->deadline_ms = op->own_deadline_ms;
 }
 
 bool af__bytes_equal(af_bytes a, af_bytes b) {

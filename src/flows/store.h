@@ -218,8 +218,9 @@ void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
 void af__store_fini(af_store *s);
 /* Sets healthy and tells the watchers if it changed. */
 void af__store_set_healthy(af_store *s, bool healthy);
-/* The deadline of an op submitted now: op's own, capped by timeout_seconds. */
-int64_t af__store_deadline(const af_store_op *op, double timeout_seconds);
+/* Sets op's deadlines for an op submitted now: own_deadline_ms from timeout_seconds (0 = 5),
+ * and deadline_ms the earlier of that and the caller's. */
+void af__store_set_deadline(af_store_op *op, double timeout_seconds);
 /* true when two byte strings are the same bytes (NULL and empty are equal). */
 bool af__bytes_equal(af_bytes a, af_bytes b);
 /* Fills buf with n bytes from the kernel's random source; 0 or -1. */

@@ -835,19 +835,8 @@ static void submit(af_store *st, af_store_op *op, int kind) {
     return;
   }
   op->kind = kind;
-  op->own_deadline_ms = af_store_now_ms() + timeout_ms(s);
-  if (op->deadline_ms <= 0 || op->deadline_ms > op->own_deadline_ms)
-    op->deadline_ms = op->own_deadline_ms;
-  switch (af__queue_push(&s->queue, op)) {
-  case AF_QUEUE_PUSHED:
-    return;
-  case AF_QUEUE_FULL:
-    op->done(op, AF_STORE_BUSY);
-    return;
-  case AF_QUEUE_CLOSED:
-    op->done(op, AF_STORE_UNAVAILABLE);
-    return;
-  }
+  af__store_set_deadline(op, s->timeout_s);
+  af__queue_submit(&s->queue, op);
 }
 
 static void pg_insert(af_store *st, af_store_op *op) { submit(st, op, KIND_INSERT); }

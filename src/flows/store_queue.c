@@ -32,6 +32,19 @@ af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) {
   return rc;
 }
 
+void af__queue_submit(af_store_queue *q, af_store_op *op) {
+  switch (af__queue_push(q, op)) {
+  case AF_QUEUE_PUSHED:
+    return;
+  case AF_QUEUE_FULL:
+    op->done(op, AF_STORE_BUSY);
+    return;
+  case AF_QUEUE_CLOSED:
+    op->done(op, AF_STORE_UNAVAILABLE);
+    return;
+  }
+}
+
 af_store_op *af__queue_pop(af_store_queue *q, size_t max) {
   pthread_mutex_lock(&q->lock);
   while (q->head == NULL && !q->closing)

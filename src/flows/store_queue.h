@@ -27,6 +27,8 @@ void af__queue_init(af_store_queue *q, size_t cap);
 void af__queue_fini(af_store_queue *q);
 /* Appends op (stamping op->queued_ms). */
 af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op);
+/* Appends op, or completes it at once: BUSY when the queue is full, UNAVAILABLE when closing. */
+void af__queue_submit(af_store_queue *q, af_store_op *op);
 /* Waits for ops and takes up to max of them, oldest first, linked through queue_next; NULL only
  * once the queue is closing and empty. */
 af_store_op *af__queue_pop(af_store_queue *q, size_t max);

@@ -362,17 +362,8 @@ static void *writer_main(void *arg) {
 
 static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
   op->kind = kind;
-  op->deadline_ms = af__store_deadline(op, s->timeout);
-  switch (af__queue_push(&s->queue, op)) {
-  case AF_QUEUE_PUSHED:
-    return;
-  case AF_QUEUE_FULL:
-    op->done(op, AF_STORE_BUSY);
-    return;
-  case AF_QUEUE_CLOSED:
-    op->done(op, AF_STORE_UNAVAILABLE);
-    return;
-  }
+  af__store_set_deadline(op, s->timeout);
+  af__queue_submit(&s->queue, op);
 }
 
 static void sq_insert(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_INSERT); }

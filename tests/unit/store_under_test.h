@@ -140,4 +140,17 @@ static inline void test_seed_flow(af_flows *svc, const char *name, Appflow__V1__
   cr_assert(added, "%s was there already", name);
 }
 
+/* DeleteFlow of name (forceDelete as given) through the service. */
+static inline af_err test_delete_flow(af_flows *svc, const char *name, bool force, af_error *err) {
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__DeleteFlowRequest req = APPFLOW__V1__DELETE_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  req.force_delete = force;
+  Appflow__V1__DeleteFlowResponse resp = APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT;
+  af_err rc = af_flows_delete_flow(svc, &req, &resp, &arena, err);
+  af_arena_destroy(&arena);
+  return rc;
+}
+
 #endif

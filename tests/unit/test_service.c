@@ -379,15 +379,7 @@ Test(start, out_of_memory_changes_nothing) {
 }
 
 static af_err delete_flow(const char *name, bool force, af_error *err) {
-  af_arena arena;
-  af_arena_init(&arena);
-  Appflow__V1__DeleteFlowRequest req = APPFLOW__V1__DELETE_FLOW_REQUEST__INIT;
-  req.flow_name = (char *)name;
-  req.force_delete = force;
-  Appflow__V1__DeleteFlowResponse resp = APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT;
-  af_err rc = af_flows_delete_flow(svc, &req, &resp, &arena, err);
-  af_arena_destroy(&arena);
-  return rc;
+  return test_delete_flow(svc, name, force, err);
 }
 
 Test(start, delete_refuses_active_scheduled_and_event_flows_without_force) {

@@ -4,6 +4,7 @@
  * when many threads race. */
 #include "flows/store.h"
 
+#include "store_burst.h"
 #include "store_under_test.h"
 
 #include <criterion/criterion.h>
@@ -490,46 +491,10 @@ Test(store, racing_inserts_take_each_name_once) {
 
 #define IN_FLIGHT 200
 
-typedef struct batch {
-  pthread_mutex_t lock;
-  pthread_cond_t all_done;
-  int left, ok;
-} batch;
-
-typedef struct batch_op {
-  af_store_op op;
-  batch *b;
-  char name[16];
-  af_flow_record rec;
-} batch_op;
-
-static void batch_done(af_store_op *op, af_store_rc rc) {
-  batch *b = ((batch_op *)op)->b;
-  pthread_mutex_lock(&b->lock);
-  b->ok += rc == AF_STORE_OK;
-  if (--b->left == 0)
-    pthread_cond_signal(&b->all_done);
-  pthread_mutex_unlock(&b->lock);
-}
-
 Test(store, many_ops_in_flight_at_once_all_complete) {
-  static batch_op ops[IN_FLIGHT];
-  batch b = {.left = IN_FLIGHT};
-  pthread_mutex_init(&b.lock, NULL);
-  pthread_cond_init(&b.all_done, NULL);
-  for (int i = 0; i < IN_FLIGHT; i++) {
-    batch_op *o = &ops[i];
-    snprintf(o->name, sizeof o->name, "burst_%d", i);
-    o->b = &b;
-    o->rec = bare_record(o->name);
-    o->op = (af_store_op){
-        .key = o->name, .key_len = strlen(o->name), .record = &o->rec, .done = batch_done};
-    af_store_insert(st, &o->op);
-  }
-  pthread_mutex_lock(&b.lock);
-  while (b.left > 0)
-    pthread_cond_wait(&b.all_done, &b.lock);
-  pthread_mutex_unlock(&b.lock);
+  static burst_op ops[IN_FLIGHT];
+  burst b;
+  burst_insert(st, "burst_", ops, IN_FLIGHT, &b);
   cr_expect_eq(b.ok, IN_FLIGHT);
   static page p;
   scan(NULL, SIZE_MAX, &p);

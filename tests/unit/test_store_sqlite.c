@@ -5,6 +5,8 @@
  * checked by test_store.c). */
 #include "flows/store.h"
 
+#include "store_burst.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -116,55 +118,11 @@ Test(sqlite, what_cannot_be_a_store_says_why) {
 
 #define WRITES 400
 
-typedef struct batch {
-  pthread_mutex_t lock;
-  pthread_cond_t all_done;
-  int left, ok, busy, unavailable;
-} batch;
-
-typedef struct batch_op {
-  af_store_op op;
-  batch *b;
-  char name[16];
-  af_flow_record rec;
-} batch_op;
-
-static void counted(af_store_op *op, af_store_rc rc) {
-  batch *b = ((batch_op *)op)->b;
-  pthread_mutex_lock(&b->lock);
-  b->ok += rc == AF_STORE_OK;
-  b->busy += rc == AF_STORE_BUSY;
-  b->unavailable += rc == AF_STORE_UNAVAILABLE;
-  if (--b->left == 0)
-    pthread_cond_signal(&b->all_done);
-  pthread_mutex_unlock(&b->lock);
-}
-
-/* Submits n inserts without waiting for any, then waits for all. */
-static void burst(af_store *s, batch_op *ops, int n, batch *b) {
-  *b = (batch){.left = n};
-  pthread_mutex_init(&b->lock, NULL);
-  pthread_cond_init(&b->all_done, NULL);
-  for (int i = 0; i < n; i++) {
-    batch_op *o = &ops[i];
-    snprintf(o->name, sizeof o->name, "w%d", i);
-    o->b = b;
-    o->rec = (af_flow_record){.name = o->name, .name_len = strlen(o->name), .status = 1};
-    o->op = (af_store_op){
-        .key = o->name, .key_len = o->rec.name_len, .record = &o->rec, .done = counted};
-    af_store_insert(s, &o->op);
-  }
-  pthread_mutex_lock(&b->lock);
-  while (b->left > 0)
-    pthread_cond_wait(&b->all_done, &b->lock);
-  pthread_mutex_unlock(&b->lock);
-}
-
 Test(sqlite, writes_in_flight_together_share_commits) {
   af_store *s = open_ok(NULL);
-  static batch_op ops[WRITES];
-  batch b;
-  burst(s, ops, WRITES, &b);
+  static burst_op ops[WRITES];
+  burst b;
+  burst_insert(s, "w", ops, WRITES, &b);
   cr_expect_eq(b.ok, WRITES);
   uint64_t commits = atomic_load(&s->commits);
   cr_expect_gt(commits, 0);
@@ -183,9 +141,9 @@ Test(sqlite, a_locked_database_gives_unavailable_and_a_full_queue_busy) {
   sqlite3 *other;
   cr_assert_eq(sqlite3_open(path, &other), SQLITE_OK);
   cr_assert_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-  static batch_op ops[40];
-  batch b;
-  burst(s, ops, 40, &b);
+  static burst_op ops[40];
+  burst b;
+  burst_insert(s, "w", ops, 40, &b);
   cr_expect_eq(b.ok, 0);
   cr_expect_gt(b.busy, 0, "the queue holds 8");
   cr_expect_gt(b.unavailable, 0);
