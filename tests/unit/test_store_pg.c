@@ -372,6 +372,15 @@ Test(store_pg, schema_made_on_first_open_and_accepted_on_the_next) {
   cr_expect_arr_eq(s->token_key, key, sizeof key);
   cr_expect_eq(insert(s, &r), AF_STORE_EXISTS, "the flow outlives the store");
   af_store_close(s);
+
+  /* postgres:// is the same URI to libpq, and to appflowd. */
+  cr_assert(strncmp(store_uri, "postgresql://", 13) == 0);
+  char alias[1024];
+  snprintf(alias, sizeof alias, "postgres://%s", store_uri + 13);
+  s = open_at(alias, NULL);
+  cr_expect_arr_eq(s->token_key, key, sizeof key);
+  cr_expect_eq(insert(s, &r), AF_STORE_EXISTS);
+  af_store_close(s);
   PQfinish(c);
 }
 
