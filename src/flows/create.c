@@ -238,6 +238,7 @@ void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
   c->c.op.key_len = c->rec.name_len;
   c->c.op.record = &c->rec;
   c->c.op.rule = create_taken;
+  c->c.op.with_definition = true; /* a retry is told from a clash by its definition */
   c->c.op.done = create_done;
   af_store_insert(svc->store, &c->c.op);
 }
@@ -332,5 +333,6 @@ void af__describe_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
     return;
   }
   c->resp = (Appflow__V1__DescribeFlowResponse *)out;
+  c->c.op.with_definition = true;
   af__call_modify(&c->c, c->name, c->len, describe_rule, describe_done);
 }

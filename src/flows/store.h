@@ -105,6 +105,9 @@ struct af_store_op {
                                    KEEP it or REFUSE (NULL: EXISTS) */
   af_store_visit visit;         /* scan */
   void *ctx;                    /* for rule and visit */
+  bool with_definition;         /* the rule reads or replaces cur->definition; without this a
+                                   database store may leave cur's empty (it can be 64 KiB), and
+                                   a write keeps the stored one */
   size_t limit;                 /* scan: visit at most this many */
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the

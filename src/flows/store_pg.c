@@ -95,7 +95,9 @@ enum {
 
 typedef enum stmt_id {
   ST_SELECT,
+  ST_SELECT_BARE, /* ... without the definition */
   ST_SELECT_LOCKED,
+  ST_SELECT_LOCKED_BARE,
   ST_INSERT,
   ST_UPDATE,
   ST_UPDATE_KEEP_DEFINITION,
@@ -116,6 +118,14 @@ static const stmt stmts[ST_COUNT] = {
                    "SELECT " COLUMNS ", definition FROM appflowd_flows WHERE name = $1",
                    1,
                    {OID_TEXT}},
+    [ST_SELECT_BARE] = {"select flow but its definition",
+                        "SELECT " COLUMNS " FROM appflowd_flows WHERE name = $1",
+                        1,
+                        {OID_TEXT}},
+    [ST_SELECT_LOCKED_BARE] = {"select flow but its definition for update",
+                               "SELECT " COLUMNS " FROM appflowd_flows WHERE name = $1 FOR UPDATE",
+                               1,
+                               {OID_TEXT}},
     [ST_SELECT_LOCKED] = {"select flow for update",
                           "SELECT " COLUMNS ", definition FROM appflowd_flows WHERE name = $1 FOR "
                           "UPDATE",
@@ -618,18 +628,14 @@ static af_store_rc simple(worker *w, const char *sql, int64_t deadline) {
   return rc;
 }
 
-static af_store_rc select_row(worker *w, const char *name, size_t len, int64_t deadline,
-                              PGresult **res) {
+/* The row op names (locked: FOR UPDATE), with its definition only when the rule reads it. */
+static af_store_rc select_row(worker *w, const af_store_op *op, const char *name, size_t len,
+                              bool locked, PGresult **res) {
+  static const stmt_id ids[2][2] = {{ST_SELECT_BARE, ST_SELECT},
+                                    {ST_SELECT_LOCKED_BARE, ST_SELECT_LOCKED}};
   params p = {0};
   put_bytes(&p, name, len);
-  return exec(w, ST_SELECT, &p, deadline, res);
-}
-
-static af_store_rc select_locked(worker *w, const char *name, size_t len, int64_t deadline,
-                                 PGresult **res) {
-  params p = {0};
-  put_bytes(&p, name, len);
-  return exec(w, ST_SELECT_LOCKED, &p, deadline, res);
+  return exec(w, ids[locked][op->with_definition], &p, op->deadline_ms, res);
 }
 
 /* A write: *raced when it changed no row (another writer came first). */
@@ -684,7 +690,7 @@ static af_store_rc do_insert(worker *w, af_store_op *op) {
     if (rc != AF_STORE_OK || !raced)
       return rc;
     PGresult *res;
-    if ((rc = select_row(w, r->name, r->name_len, op->deadline_ms, &res)) != AF_STORE_OK)
+    if ((rc = select_row(w, op, r->name, r->name_len, false, &res)) != AF_STORE_OK)
       return rc;
     bool gone = PQntuples(res) == 0; /* deleted since: insert again */
     if (!gone)
@@ -747,7 +753,7 @@ static af_store_rc modify_locked(worker *w, af_store_op *op) {
     return rc;
   PGresult *res;
   bool raced = false;
-  rc = select_locked(w, op->key, op->key_len, op->deadline_ms, &res);
+  rc = select_row(w, op, op->key, op->key_len, true, &res);
   if (rc == AF_STORE_OK) {
     rc = PQntuples(res) == 0 ? AF_STORE_NOT_FOUND : decide(w, op, res, &raced);
     PQclear(res);
@@ -767,7 +773,7 @@ static af_store_rc modify_locked(worker *w, af_store_op *op) {
 /* Optimistic first: read, run the rule, write if the version is still the one read. */
 static af_store_rc do_modify(worker *w, af_store_op *op) {
   PGresult *res;
-  af_store_rc rc = select_row(w, op->key, op->key_len, op->deadline_ms, &res);
+  af_store_rc rc = select_row(w, op, op->key, op->key_len, false, &res);
   if (rc != AF_STORE_OK)
     return rc;
   bool raced = false;

@@ -25,6 +25,7 @@
 
 enum stmt_id {
   ST_SELECT,
+  ST_SELECT_BARE, /* ... without the definition */
   ST_INSERT,
   ST_UPDATE,
   ST_UPDATE_NODEF, /* an update leaving the definition (up to 64 KiB) as it is */
@@ -51,6 +52,7 @@ enum stmt_id {
 
 static const char *const sql[ST_COUNT] = {
     [ST_SELECT] = "SELECT " COLUMNS " FROM appflowd_flows WHERE name = ?1",
+    [ST_SELECT_BARE] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE name = ?1",
     [ST_INSERT] = "INSERT INTO appflowd_flows (" COLUMNS ") VALUES "
                   "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                   "ON CONFLICT (name) DO NOTHING",
@@ -237,14 +239,15 @@ static af_store_rc verdict_rc(const af_store_op *op, bool modify) {
 /* Runs op's rule on the row called op->key, then stores what it decided; *wrote says whether
  * it changed the database. */
 static af_store_rc run_rule(sqlite_store *s, af_store_op *op, bool modify, bool *wrote) {
-  sqlite3_stmt *st = s->st[ST_SELECT];
+  enum stmt_id id = op->with_definition ? ST_SELECT : ST_SELECT_BARE;
+  sqlite3_stmt *st = s->st[id];
   sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW) {
     done_with(st);
-    return rc == SQLITE_DONE ? AF_STORE_NOT_FOUND : failed(s, ST_SELECT, rc);
+    return rc == SQLITE_DONE ? AF_STORE_NOT_FOUND : failed(s, id, rc);
   }
-  af_flow_record cur = read_row(st, true), next = cur;
+  af_flow_record cur = read_row(st, op->with_definition), next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
   af_store_rc out = verdict_rc(op, modify);
   bool write = modify && (op->verdict == AF_STORE_WRITE || op->verdict == AF_STORE_DELETE);
@@ -473,17 +476,25 @@ static af_store_open_rc prepare_all(sqlite_store *s, char *msg, size_t msgsz) {
   return AF_STORE_OPENED;
 }
 
-/* Settings, then the schema in one transaction: a file another process is setting up waits. */
+/* Settings, then the schema in one transaction. The connection keeps the file locked from its
+ * first write until it closes (locking_mode EXCLUSIVE): one appflowd per file, as the store's
+ * guarantees assume, and no lock taken and released by every transaction. */
 static af_store_open_rc set_up(sqlite_store *s, af_store_sync sync, char *msg, size_t msgsz) {
   char pragmas[256];
   snprintf(pragmas, sizeof pragmas,
-           "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA cache_size = -%d;",
+           "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; "
+           "PRAGMA cache_size = -%d;",
            sync == AF_STORE_SYNC_FULL ? "FULL" : "NORMAL", CACHE_KIB);
   sqlite3_busy_timeout(s->db, (int)(s->timeout * 1000));
   int rc = exec_sql(s, pragmas, msg, msgsz);
-  if (rc == SQLITE_NOTADB)
-    return AF_STORE_UNREACHABLE;
-  if (rc != SQLITE_OK || exec_sql(s, "BEGIN IMMEDIATE", msg, msgsz) != SQLITE_OK)
+  if (rc == SQLITE_OK)
+    rc = exec_sql(s, "BEGIN IMMEDIATE", msg, msgsz);
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+    snprintf(msg, msgsz,
+             "%s is in use by another process: an appflowd keeps its SQLite file to itself "
+             "(for replicas, share PostgreSQL)",
+             s->path);
+  if (rc != SQLITE_OK)
     return AF_STORE_UNREACHABLE;
   af_store_open_rc out = exec_sql(s, schema_sql, msg, msgsz) == SQLITE_OK
                              ? check_schema(s, msg, msgsz)

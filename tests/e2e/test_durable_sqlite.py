@@ -84,12 +84,21 @@ class DurableSqliteTest(h.ServerTestCase):
     def test_a_database_from_a_newer_appflowd_is_refused(self):
         srv = self.start_db()
         self.assertExitedCleanly(srv)
-        with sqlite3.connect(self.path) as db:
+        db = sqlite3.connect(self.path)  # closed after, or appflowd finds the file in use
+        with db:
             db.execute("UPDATE appflowd_meta SET value = CAST('7' AS BLOB) "
                        "WHERE key = 'schema_version'")
+        db.close()
         r = h.run_appflowd("--grpc-listen", "127.0.0.1:0", "--store", db_url(self.path))
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("schema version 7, newer than this appflowd's 1", r.stderr)
+
+    def test_a_second_appflowd_on_the_same_file_is_refused(self):
+        self.start_db()
+        r = h.run_appflowd("--grpc-listen", "127.0.0.1:0", "--store", db_url(self.path),
+                           "--store-timeout", "0.5")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{self.path} is in use by another process", r.stderr)
 
     def test_a_store_that_cannot_be_opened_is_a_clear_error(self):
         missing = os.path.join(self.dir, "no", "such", "dir", "flows.db")

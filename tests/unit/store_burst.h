@@ -35,9 +35,9 @@ static inline void burst_done(af_store_op *op, af_store_rc rc) {
   pthread_mutex_unlock(&b->lock);
 }
 
-/* Inserts flows PREFIX0 .. PREFIX(n-1) into s, all submitted before any is waited for; b gets
- * how they ended. ops: room for n. */
-static inline void burst_insert(af_store *s, const char *prefix, burst_op *ops, int n, burst *b) {
+/* Submits inserts of flows PREFIX0 .. PREFIX(n-1) into s without waiting for any; b counts
+ * how they end. ops: room for n. */
+static inline void burst_submit(af_store *s, const char *prefix, burst_op *ops, int n, burst *b) {
   *b = (burst){.left = n};
   pthread_mutex_init(&b->lock, NULL);
   pthread_cond_init(&b->all_done, NULL);
@@ -50,12 +50,22 @@ static inline void burst_insert(af_store *s, const char *prefix, burst_op *ops, 
         .key = o->name, .key_len = o->rec.name_len, .record = &o->rec, .done = burst_done};
     af_store_insert(s, &o->op);
   }
+}
+
+/* Waits until every insert of the burst has ended. */
+static inline void burst_wait(burst *b) {
   pthread_mutex_lock(&b->lock);
   while (b->left > 0)
     pthread_cond_wait(&b->all_done, &b->lock);
   pthread_mutex_unlock(&b->lock);
   pthread_mutex_destroy(&b->lock);
   pthread_cond_destroy(&b->all_done);
+}
+
+/* burst_submit, then burst_wait. */
+static inline void burst_insert(af_store *s, const char *prefix, burst_op *ops, int n, burst *b) {
+  burst_submit(s, prefix, ops, n, b);
+  burst_wait(b);
 }
 
 #endif

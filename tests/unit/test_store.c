@@ -46,7 +46,12 @@ static af_flow_record bare_record(const char *name) {
 }
 
 static af_store_rc insert(const af_flow_record *r, af_store_rule rule, void *ctx) {
-  af_store_op op = {.key = r->name, .key_len = r->name_len, .record = r, .rule = rule, .ctx = ctx};
+  af_store_op op = {.key = r->name,
+                    .key_len = r->name_len,
+                    .record = r,
+                    .rule = rule,
+                    .ctx = ctx,
+                    .with_definition = true};
   return af_store_run(st, af_store_insert, &op);
 }
 
@@ -102,7 +107,8 @@ static af_store_verdict keep_copy(const af_flow_record *cur, af_flow_record *nex
 /* The record called name, copied; the op's result. */
 static af_store_rc get(const char *name, copy *c) {
   memset(c, 0, sizeof *c);
-  af_store_op op = {.key = name, .key_len = strlen(name), .rule = keep_copy, .ctx = c};
+  af_store_op op = {
+      .key = name, .key_len = strlen(name), .rule = keep_copy, .ctx = c, .with_definition = true};
   af_store_rc rc = af_store_run(st, af_store_modify, &op);
   if (rc == AF_STORE_OK)
     cr_expect_eq(op.verdict, AF_STORE_KEEP);
@@ -110,7 +116,8 @@ static af_store_rc get(const char *name, copy *c) {
 }
 
 static af_store_rc modify(const char *name, af_store_rule rule, void *ctx) {
-  af_store_op op = {.key = name, .key_len = strlen(name), .rule = rule, .ctx = ctx};
+  af_store_op op = {
+      .key = name, .key_len = strlen(name), .rule = rule, .ctx = ctx, .with_definition = true};
   return af_store_run(st, af_store_modify, &op);
 }
 
@@ -506,4 +513,23 @@ Test(store, every_store_has_a_token_key_and_a_name) {
   cr_expect_neq(memcmp(st->token_key, zero, sizeof zero), 0);
   cr_expect_neq(st->display[0], '\0');
   cr_expect(af_store_healthy(st));
+}
+
+/* A rule that does not read the definition may not see it, and its write keeps it. */
+static af_store_verdict suspend_blind(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)ctx;
+  next->status = 6;
+  return AF_STORE_WRITE;
+}
+
+Test(store, a_write_by_a_rule_that_never_read_the_definition_keeps_it) {
+  af_flow_record r = full_record("blind");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  af_store_op op = {.key = "blind", .key_len = 5, .rule = suspend_blind};
+  cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+  copy c;
+  cr_assert_eq(get("blind", &c), AF_STORE_OK);
+  cr_expect_eq(c.status, 6);
+  cr_expect_eq(c.definition_len, r.definition.len);
+  cr_expect_arr_eq(c.definition, r.definition.data, r.definition.len);
 }

@@ -143,6 +143,7 @@ static af_store_rc insert_with(af_store *s, const af_flow_record *r, af_store_ru
                     .record = r,
                     .rule = rule,
                     .ctx = ctx,
+                    .with_definition = true,
                     .verdict = (af_store_verdict)-1};
   af_store_rc rc = af_store_run(s, af_store_insert, &op);
   if (verdict != NULL)
@@ -156,7 +157,8 @@ static af_store_rc insert(af_store *s, const af_flow_record *r) {
 
 static af_store_rc modify_v(af_store *s, const char *name, af_store_rule rule, void *ctx,
                             af_store_verdict *verdict) {
-  af_store_op op = {.key = name, .key_len = strlen(name), .rule = rule, .ctx = ctx};
+  af_store_op op = {
+      .key = name, .key_len = strlen(name), .rule = rule, .ctx = ctx, .with_definition = true};
   af_store_rc rc = af_store_run(s, af_store_modify, &op);
   if (verdict != NULL)
     *verdict = op.verdict;
