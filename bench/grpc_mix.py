@@ -4,11 +4,14 @@
 Load:
   grpc_mix.py --grpcload PATH --target NAME --port P --levels 1x1,4x32,16x64 --duration S
               [--host 127.0.0.1] [--names bench_:10000] [--scenario mix] [--expect ok]
-              [--warmup S] [--threads T]
+              [--warmup S] [--threads T] [--rpc stop|toggle|describe]
   runs grpcload once per level CONNSxSTREAMS against HOST:P and passes its JSON line (one per
   level, bench/FORMAT.md) through to stdout unchanged, after checking that it parses and has
-  every field. NAME is the "target" label in those lines (appflowd, canned, ...). grpcload's
-  stderr passes through. Exit status 1 if a run fails or prints anything else.
+  every field. NAME is the "target" label in those lines (appflowd, canned, ...). --rpc picks
+  grpcload's mode: stop (StopFlow of the next name, the default), toggle (each call slot starts
+  and stops a flow of its own, so every call changes a flow's state; the slots take the first
+  CONNS x STREAMS names) or describe (DescribeFlow of the next name). grpcload's stderr passes
+  through. Exit status 1 if a run fails or prints anything else.
 
 Seed:
   grpc_mix.py --write-seed FILE [--names bench_:10000] [--status Suspended]
@@ -92,7 +95,7 @@ def run_level(args, conns, streams):
     cmd = [args.grpcload, "--target", f"{args.host}:{args.port}", "--conns", str(conns),
            "--streams", str(streams), "--duration", str(args.duration),
            "--names", f"{args.names[0]}:{args.names[1]}", "--expect", args.expect,
-           "--label", args.target, "--scenario", args.scenario]
+           "--label", args.target, "--scenario", args.scenario, "--rpc", args.rpc]
     if args.warmup is not None:
         cmd += ["--warmup", str(args.warmup)]
     if args.threads is not None:
@@ -126,6 +129,8 @@ def parse_args():
                    help="flow names PREFIX + zero-padded index (default bench_:10000)")
     p.add_argument("--scenario", default="mix")
     p.add_argument("--expect", choices=("ok", "notfound"), default="ok")
+    p.add_argument("--rpc", choices=("stop", "toggle", "describe"), default="stop",
+                   help="grpcload's mode (default stop)")
     args = p.parse_args()
     if args.write_seed is None:
         missing = [flag for flag in ("grpcload", "target", "port", "levels", "duration")

@@ -18,9 +18,23 @@
  *          name, force_delete: true} on the same slot; a create must answer flow_status
  *          --create-status, a delete an empty message. Both count as calls. When the run
  *          stops, slots let their pending delete run, so no created flow stays behind.
+ *   toggle StartFlow{flow_name: the slot's own flow}, then StopFlow of it, and so on: every slot
+ *          (connection c, stream m) owns the flow PREFIX + index c * --streams + m, so COUNT
+ *          must be at least --conns x --streams. The flows must be scheduled (or event) flows
+ *          and Suspended when the run begins (bench/grpc_mix.py --write-seed writes them so):
+ *          each slot starts with a StartFlow, so every call is a committed change of state. A
+ *          start must answer FLOW_STATUS_ACTIVE without an execution_id, a stop
+ *          FLOW_STATUS_SUSPENDED; both must carry an ARN ending in flow/NAME, and both count
+ *          as calls. A slot alternates whatever the outcome (a failed call leaves the flow's
+ *          state unknown, and the next call settles it), and when the run stops a slot whose
+ *          last call was a start makes one more call, a StopFlow, so the run leaves every flow
+ *          Suspended and runs can follow each other on one server.
+ *   describe
+ *          DescribeFlow{flow_name: the next name}; the status must be OK and the reply's
+ *          flow_name (field 3) the name sent.
  *
  * "The next name" is PREFIX + zero-padded index from --names PREFIX:COUNT, one counter shared by
- * every slot, cycling through 0..COUNT-1.
+ * every slot, cycling through 0..COUNT-1 (stop, start's tokens, churn, describe).
  *
  * Names: the index is zero-padded to max(5, digits in COUNT-1), so COUNT <= 100000 gives
  * bench_00000 .. bench_99999 and COUNT = 1000000 gives bench_000000 .. bench_999999.
@@ -68,9 +82,16 @@
 #define HIST_BUCKETS (64u * HIST_SUB)
 
 typedef enum expect { EXPECT_OK, EXPECT_NOTFOUND } expect;
-typedef enum rpc_mode { MODE_STOP, MODE_START, MODE_LIST, MODE_CHURN } rpc_mode;
+typedef enum rpc_mode {
+  MODE_STOP,
+  MODE_START,
+  MODE_LIST,
+  MODE_CHURN,
+  MODE_TOGGLE,
+  MODE_DESCRIBE
+} rpc_mode;
 
-/* Per mode: the methods a slot calls (a churn slot alternates two) and how outcomes are
+/* Per mode: the methods a slot calls (churn and toggle slots alternate two) and how outcomes are
  * checked, for the JSON line's "verified". */
 static const struct {
   const char *name, *methods[2], *verified;
@@ -89,6 +110,14 @@ static const struct {
                     {"CreateFlow", "DeleteFlow"},
                     "every call: status OK; creates answer the expected flow_status, deletes an "
                     "empty message; each delete names the flow its slot just created"},
+    [MODE_TOGGLE] = {"toggle",
+                     {"StartFlow", "StopFlow"},
+                     "every call: status OK; starts answer ACTIVE without an execution_id, stops "
+                     "SUSPENDED, both with the ARN of the slot's own flow; each slot alternates "
+                     "start and stop on its own flow, so every call changes its state"},
+    [MODE_DESCRIBE] = {"describe",
+                       {"DescribeFlow", NULL},
+                       "every call: status OK and the reply's flow_name equal to the name sent"},
 };
 
 typedef struct options {
@@ -122,8 +151,10 @@ typedef struct slot {
   struct worker *w;
   grpc_channel *channel;
   void *methods[2]; /* grpc_channel_register_call handles: no per-call method interning */
-  int phase;        /* churn: 0 = create next, 1 = delete `name` next */
-  char name[FLOW_NAME_MAX + 1];
+  int phase;        /* churn: 0 = create next, 1 = delete `name` next; toggle: 0 = start next,
+                       1 = stop next (the methods[] index either way) */
+  char name[FLOW_NAME_MAX + 1]; /* churn: the flow created; toggle: the slot's own flow;
+                                   describe: the name sent */
   size_t name_len;
   char token[TOKEN_MAX]; /* list: the next_token to send; empty = first page */
   size_t token_len;
@@ -322,6 +353,11 @@ static size_t build_request(slot *s, uint8_t *out) {
     }
     memcpy(out + n, r->opt.tail, r->opt.tail_len);
     return n + r->opt.tail_len;
+  case MODE_TOGGLE: /* StartFlow and StopFlow both have flow_name as field 1 */
+    return put_string(out, 1, s->name, s->name_len);
+  case MODE_DESCRIBE:
+    s->name_len = next_name(r, s->name);
+    return put_string(out, 1, s->name, s->name_len);
   }
   return 0;
 }
@@ -407,6 +443,29 @@ static int churn_outcome(slot *s, const reply_info *ri) {
   return good;
 }
 
+/* Whether the reply's field 1 (flow_arn) ends in flow/NAME for the slot's name. */
+static int arn_names_slot(const slot *s, const reply_info *ri) {
+  static const char tail[] = "flow/";
+  size_t t = sizeof tail - 1;
+  return ri->count[1] == 1 && ri->len[1] >= t + s->name_len &&
+         memcmp(ri->str[1] + ri->len[1] - s->name_len - t, tail, t) == 0 &&
+         memcmp(ri->str[1] + ri->len[1] - s->name_len, s->name, s->name_len) == 0;
+}
+
+/* toggle: a start (phase 0) answers ACTIVE and, for a scheduled flow, no execution_id; a stop
+ * SUSPENDED. The phase moves on in finish_call, whatever the outcome. */
+static int toggle_outcome(const slot *s, const reply_info *ri) {
+  int status_ok = s->phase == 0 ? ri->varint[2] == FLOW_STATUS_ACTIVE && ri->count[3] == 0
+                                : ri->varint[2] == FLOW_STATUS_SUSPENDED;
+  return status_ok && ri->count[2] == 1 && arn_names_slot(s, ri);
+}
+
+/* describe: the reply's flow_name is the name sent. */
+static int describe_outcome(const slot *s, const reply_info *ri) {
+  return ri->count[3] == 1 && ri->len[3] == s->name_len &&
+         memcmp(ri->str[3], s->name, s->name_len) == 0;
+}
+
 /* Payloads may arrive compressed or in pieces: read them through a reader, never data.raw. */
 static int reply_outcome(slot *s) {
   grpc_byte_buffer_reader reader;
@@ -430,6 +489,12 @@ static int reply_outcome(slot *s) {
     break;
   case MODE_CHURN:
     good = good && churn_outcome(s, &ri);
+    break;
+  case MODE_TOGGLE:
+    good = good && toggle_outcome(s, &ri);
+    break;
+  case MODE_DESCRIBE:
+    good = good && describe_outcome(s, &ri);
     break;
   }
   grpc_slice_unref(all);
@@ -463,6 +528,7 @@ static void describe_unexpected(tally *t, const slot *s, int success) {
 static uint64_t finish_call(slot *s, int success) {
   uint64_t end = now_ns();
   worker *w = s->w;
+  int toggled = s->phase ^ 1; /* toggle: start and stop alternate, whatever the outcome */
   if (!success) {
     s->phase = 0;
     s->token_len = 0;
@@ -470,6 +536,8 @@ static uint64_t finish_call(slot *s, int success) {
   int good = success && outcome_expected(s, w->r->opt.want);
   if (!good)
     describe_unexpected(&w->t, s, success);
+  if (w->r->opt.mode == MODE_TOGGLE)
+    s->phase = toggled;
   if (end >= w->r->measure_from_ns) {
     *(good ? &w->t.ok : &w->t.errors) += 1;
     w->t.latency.counts[hist_index(end - s->started_ns)]++;
@@ -494,7 +562,9 @@ static void *worker_main(void *arg) {
     if (ev.type != GRPC_OP_COMPLETE)
       break; /* cannot happen before we shut the queue down; do not spin if it does */
     slot *s = ev.tag;
-    /* A churn slot's pending delete runs even after the stop time: nothing stays behind. */
+    /* A churn slot's pending delete runs even after the stop time, and so does a toggle slot's
+     * stop after a start: nothing stays behind, every toggled flow ends Suspended. Neither
+     * repeats: a delete or a stop leaves phase 0. */
     int more = finish_call(s, ev.success) < w->r->stop_at_ns || s->phase == 1;
     if (more && start_call(s) != 0)
       w->t.errors++;
@@ -512,7 +582,7 @@ __attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...)
   va_end(ap);
   fputs("\nusage: grpcload --target HOST:PORT --conns C --streams M --duration S\n"
         "                [--warmup S (default 1)] --names PREFIX:COUNT (not for list)\n"
-        "                [--rpc stop|start|list|churn (default stop)]\n"
+        "                [--rpc stop|start|list|churn|toggle|describe (default stop)]\n"
         "                [--expect ok|notfound (default ok; notfound for stop only)]\n"
         "                [--flow NAME (start)] [--page N (list, default 100)]\n"
         "                [--tail FILE (churn)] [--create-status N (churn, default 1)]\n"
@@ -585,7 +655,7 @@ static int mode_flag(const char *arg, rpc_mode *out) {
       return -1;
     }
   }
-  return bad_usage("--rpc takes stop, start, list or churn, not '%s'", arg);
+  return bad_usage("--rpc takes stop, start, list, churn, toggle or describe, not '%s'", arg);
 }
 
 static int flow_flag(const char *arg, const char **out) {
@@ -719,6 +789,10 @@ static int parse_options(int argc, char **argv, options *o) {
     return bad_usage("--rpc churn needs --tail");
   if (o->want == EXPECT_NOTFOUND && o->mode != MODE_STOP)
     return bad_usage("--expect notfound is for --rpc stop only");
+  if (o->mode == MODE_TOGGLE && o->count < (long)o->conns * o->streams)
+    return bad_usage("--rpc toggle needs a flow per slot: --names COUNT %ld is below --conns x "
+                     "--streams = %ld",
+                     o->count, (long)o->conns * o->streams);
   if (o->threads > o->conns)
     return bad_usage("--threads %d exceeds --conns %d: a thread without a connection idles",
                      o->threads, o->conns);
@@ -808,6 +882,9 @@ static int make_workers(run *r) {
         *s = (slot){.w = w, .channel = r->channels[c]};
         s->methods[0] = r->methods[c][0];
         s->methods[1] = r->methods[c][1];
+        if (o->mode == MODE_TOGGLE) /* the slot's own flow; parse_options checked COUNT */
+          s->name_len = (size_t)snprintf(s->name, sizeof s->name, "%s%0*ld", o->prefix, o->digits,
+                                         (long)c * o->streams + m);
       }
     }
   }

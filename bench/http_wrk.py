@@ -20,6 +20,20 @@ appflowd's captured bodies):
 - `churn`: POST /create-flow with --body-file (a CreateFlow body whose flowName is @NAME@) under
   a new name, then POST /delete-flow of that name; bodies as pre-checked, names aside.
 
+The store scenarios (bench/run.py's stores suite), over the Suspended scheduled flows of
+--names PREFIX:COUNT (default bench_:10000, the seed file's):
+- `toggle`: POST /start-flow, then POST /stop-flow of the same flow, and again, so that every
+  request is a committed change of state. wrk cannot tell request() which connection it serves,
+  so the flows go with requests in flight rather than connections: the pool is the first C + 1
+  names for C connections (one wrk thread; http_wrk.lua says why one more), each in at most one
+  request at a time.
+  Every answer must be 200 with the pre-checked body for its operation and its flow. Before
+  the run every flow of the pool is stopped (so each starts Suspended), and after it every
+  flow is stopped again and read back with DescribeFlow until all say Suspended (a request
+  wrk abandoned at the end may still be in the server), so runs can follow each other;
+- `describe-mix`: POST /describe-flow cycling over the COUNT names; 200, and the flowName of
+  each answer must be a name asked for by a request in flight.
+
 Each run is checked twice:
 - before the load, one real request with http.client: status, Content-Type application/json,
   x-amzn-RequestId present, and the body (success: exactly the expected JSON; notfound:
@@ -50,15 +64,19 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "http_wrk.lua")
 PATH = "/stop-flow"
 DEFAULT_FLOWS = {"success": "bench_suspended", "success-1m": "bench_suspended",
                  "notfound": "bench_missing", "describe": "bench_described",
-                 "list": None, "start": "bench_ondemand", "churn": None}
+                 "list": None, "start": "bench_ondemand", "churn": None, "toggle": None,
+                 "describe-mix": None}
 PATHS = {"describe": "/describe-flow", "list": "/list-flows", "start": "/start-flow",
-         "churn": "/create-flow"}
+         "churn": "/create-flow", "toggle": "/start-flow", "describe-mix": "/describe-flow"}
+MIN_DIGITS = 5  # names as bench/grpc_mix.py writes them: PREFIX + index padded to this or more
+SETTLE_SECONDS = 30  # longest the flows of a toggle pool may take to read Suspended after a run
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -175,11 +193,99 @@ def precheck_churn(args):
         "pre-check: create 200 body == %s, delete 200 body == %s" % (want, gone.decode()))
 
 
+def flow_names(args, first, count):
+    prefix, total = args.names
+    width = max(MIN_DIGITS, len(str(total - 1)))
+    return ["%s%0*d" % (prefix, width, i) for i in range(first, first + count)]
+
+
+class KeepAlive:
+    """One keep-alive connection for the requests around a run (not measured)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.conn = http.client.HTTPConnection(args.host, args.port, timeout=10)
+
+    def post(self, path, body):
+        try:
+            self.conn.request("POST", path, body=json.dumps(body).encode(),
+                              headers={"Content-Type": "application/json"})
+            resp = self.conn.getresponse()
+            return resp.status, parse(resp.read())
+        except (OSError, http.client.HTTPException) as e:
+            raise SystemExit("http_wrk: %s: cannot reach %s:%d: %s" % (
+                self.args.target, self.args.host, self.args.port, e))
+
+    def close(self):
+        self.conn.close()
+
+
+def settle(args, names):
+    """Stops every flow in names, then reads them back until all are Suspended: a request
+    wrk gave up on at the end of a run may still be in the server and start a flow after its
+    stop. Returns the names that are not Suspended by SETTLE_SECONDS (none if all went well)."""
+    c = KeepAlive(args)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    try:
+        left = list(names)
+        while left:
+            for n in left:
+                c.post("/stop-flow", {"flowName": n})
+            left = [n for n in left
+                    if (c.post("/describe-flow", {"flowName": n})[1] or {}).get("flowStatus")
+                    != "Suspended"]
+            if left and time.monotonic() > deadline:
+                return left
+        return []
+    finally:
+        c.close()
+
+
+def arn(args, name):
+    return "arn:aws:appflow:%s:%s:flow/%s" % (args.region, args.account, name)
+
+
+def precheck_toggle(args):
+    """Start, then stop, the pool's first flow; their bodies, NAME for the name, are what
+    every answer in the run must be."""
+    name = flow_names(args, 0, 1)[0]
+    if settle(args, [name]):
+        fail(args, ["%s does not read Suspended after StopFlow" % name])
+    bodies = []
+    for path, status in (("/start-flow", "Active"), ("/stop-flow", "Suspended")):
+        resp, data = request(args, path, {"flowName": name})
+        problems = common_problems(resp, 200)
+        if parse(data) != {"flowArn": arn(args, name), "flowStatus": status}:
+            problems.append("%s answered %r, not flowStatus %s with %s's ARN"
+                            % (path, data[:200], status, name))
+        fail(args, problems)
+        if data.decode().count(name) != 1:
+            fail(args, ["%s's body names %s more than once: %r" % (path, name, data[:200])])
+        bodies.append(data.decode().replace(name, "NAME"))
+    width = max(MIN_DIGITS, len(str(args.names[1] - 1)))
+    return 200, ["toggle", args.names[0], str(width), "{per_thread}"] + bodies, (
+        "pre-check: start 200 body == %s, stop 200 body == %s" % tuple(bodies))
+
+
+def precheck_describe_mix(args):
+    name = flow_names(args, 0, 1)[0]
+    resp, data = request(args, PATHS["describe-mix"], {"flowName": name})
+    problems = common_problems(resp, 200)
+    got = parse(data) or {}
+    if got.get("flowName") != name or got.get("flowArn") != arn(args, name):
+        problems.append("describe-flow answered %r" % data[:200])
+    fail(args, problems)
+    width = max(MIN_DIGITS, len(str(args.names[1] - 1)))
+    return 200, ["describe-mix", args.names[0], str(width), str(args.names[1])], (
+        "pre-check: 200 with flowName %s and its flowArn" % name)
+
+
 def precheck(args):
     """One real request (two for churn); returns (expected status, the Lua arguments,
     description)."""
     special = {"describe": precheck_describe, "list": precheck_list, "start": precheck_start,
-               "churn": precheck_churn}
+               "churn": precheck_churn, "toggle": precheck_toggle,
+               "describe-mix": precheck_describe_mix}
     if args.scenario in special:
         return special[args.scenario](args)
     want_status, data, what = precheck_stop(args)
@@ -219,6 +325,20 @@ def run_wrk(args, conns, want_status, lua_args):
     if lua_args[0] in ("start", "churn"):
         lua_args = lua_args[:2] + [lua_args[2].replace("{conns}", str(conns))] + lua_args[3:]
     threads = max(1, min(args.threads, conns))
+    pool = []
+    if lua_args[0] == "toggle":
+        # wrk gives each thread conns // threads connections: a flow for each, and one more
+        # for the request wrk builds on the first thread before the run and never sends.
+        per_thread = conns // threads + 1
+        pool = flow_names(args, 0, per_thread * threads)
+        if len(pool) > args.names[1]:
+            raise SystemExit("http_wrk: toggle at %d connections needs %d flows; --names has %d"
+                             % (conns, len(pool), args.names[1]))
+        lua_args = lua_args[:3] + [str(per_thread)] + lua_args[4:]
+        stuck = settle(args, pool)
+        if stuck:
+            raise SystemExit("http_wrk: %s: flows not Suspended before the run: %s"
+                             % (args.target, " ".join(stuck[:10])))
     url = "http://%s:%d%s" % (args.host, args.port, PATHS.get(args.scenario, PATH))
     cmd = [args.wrk, "-t", str(threads), "-c", str(conns), "-d", "%gs" % args.duration,
            "--latency", "-s", LUA, url, "--"] + lua_args
@@ -237,6 +357,7 @@ def run_wrk(args, conns, want_status, lua_args):
     rps_line = next((l for l in res.stdout.splitlines() if l.startswith("Requests/sec:")), "")
     log("%s c=%d: %s" % (args.target, conns, rps_line.strip() or "(no Requests/sec line)"))
 
+    unsettled = settle(args, pool) if pool else []
     seconds = r["duration_us"] / 1e6
     responses = sum(r["statuses"].values())
     ok = min(r["statuses"].get(str(want_status), 0), r["body_ok"])
@@ -250,6 +371,13 @@ def run_wrk(args, conns, want_status, lua_args):
         verified += "; socket errors connect %d read %d write %d timeout %d" % (
             sock["connect"], sock["read"], sock["write"], sock["timeout"])
     verified += ")"
+    if pool and not unsettled:
+        verified += "; after the run all %d flows of the pool stopped and read Suspended" % (
+            len(pool))
+    elif pool:
+        verified += "; %d flows of the pool NOT Suspended after the run: %s" % (
+            len(unsettled), " ".join(unsettled[:10]))
+        errors += len(unsettled)
     return {
         "door": "http", "target": args.target, "scenario": args.scenario,
         "conns": conns, "streams": 1, "requests": responses,
@@ -273,6 +401,8 @@ def main():
     ap.add_argument("--page", type=int, default=100, help="list: maxResults (1-100)")
     ap.add_argument("--expect-file", help="describe: the expected body")
     ap.add_argument("--body-file", help="churn: the CreateFlow body, flowName @NAME@")
+    ap.add_argument("--names", default="bench_:10000", metavar="PREFIX:COUNT",
+                    help="toggle, describe-mix: the seeded flows PREFIX + zero-padded index")
     ap.add_argument("--conns", default="1,16,64", help="comma-separated connection counts")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     ap.add_argument("--threads", type=int, default=1, help="wrk threads (capped at conns)")
@@ -287,6 +417,10 @@ def main():
         ap.error("churn needs --body-file")
     if not 1 <= args.page <= 100:
         ap.error("--page takes 1 to 100")
+    prefix, sep, count = args.names.rpartition(":")
+    if not sep or not prefix or not count.isdigit() or int(count) < 1:
+        ap.error("--names takes PREFIX:COUNT, e.g. bench_:10000")
+    args.names = (prefix, int(count))
     try:
         conns = [int(c) for c in args.conns.split(",") if c.strip()]
     except ValueError:

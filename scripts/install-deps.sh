@@ -18,10 +18,12 @@ test_pkgs=(
   awscli python3-boto3 openssl postgresql
 )
 
-# make bench: the load drivers, nginx as the HTTP limit, and the peers' runtimes.
+# make bench: the load drivers, nginx as the HTTP limit, the peers' runtimes, PostgreSQL (the
+# stores suite's cluster and pgbench) and perf (it profiles what nears a target).
 bench_pkgs=(
   nghttp2-client wrk nginx-light
   python3-grpcio python3-protobuf protobuf-compiler-grpc
+  postgresql linux-perf
 )
 
 pkgs=("${build_pkgs[@]}")
