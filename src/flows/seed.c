@@ -738,11 +738,21 @@ static void release_parsed(parser *ps) {
   ps->kept = (const char *)to;
 }
 
+/* Whether names given twice in the file are caught by remembering each name's hash. Not when
+ * the store answers at once and is empty: its own insert then says a name is taken, and only
+ * this file can have taken it - a million names' hashes spared. */
+static bool remembers_names(af_flows *svc) {
+  af_store *st = af_flows_store(svc);
+  if (!st->answers_at_once)
+    return true;
+  return af_flows_count_upto(svc, 1) > 0;
+}
+
 static int store(parser *ps) {
   flow_buf *f = ps->f;
   if (ps->seeder == NULL)
     return find_step(ps);
-  if (seen_before(ps, f->name, f->name_len)) {
+  if (ps->seen_key != 0 && seen_before(ps, f->name, f->name_len)) {
     int rc = fail_duplicate(ps);
     if (rc != 0)
       return rc;
@@ -755,7 +765,10 @@ static int store(parser *ps) {
                        .tags = f->tags,
                        .ntags = f->ntags};
   af_error e;
-  if (af_flows_seed_add(ps->seeder, &spec, &e) == 0) {
+  int added = af_flows_seed_add(ps->seeder, &spec, &e);
+  if (added == 1 && ps->seen_key == 0) /* the store was empty: only this file put it there */
+    return fail_duplicate(ps);
+  if (added >= 0) {
     ps->count++;
     release_parsed(ps);
     return 0;
@@ -842,7 +855,7 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, af_seed
                .p = buf + skip,
                .end = buf + len,
                .seeder = af_flows_seed_begin(svc),
-               .seen_key = af_random64(),
+               .seen_key = remembers_names(svc) ? af_random64() | 1 : 0,
                .kept = mapped ? buf : NULL,
                .err = err};
   ps.f = malloc(sizeof *ps.f);

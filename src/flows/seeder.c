@@ -21,6 +21,8 @@ typedef struct slot {
   struct af_flows_seeder *sd;
   struct slot *next;     /* in the free list or the retry list */
   struct slot *all_next; /* every slot, to free them */
+  bool ended;            /* the insert has ended (under the lock); set when it does */
+  af_store_rc rc;        /* ... and how */
   af_flow_record rec;
   af_arena arena; /* the record's copy; reset for each flow */
 } slot;
@@ -34,6 +36,7 @@ struct af_flows_seeder {
   size_t in_flight, added, kept;
   uint64_t finished;   /* inserts that finished, BUSY ones aside: room in the store's queue */
   uint64_t retried_at; /* finished when turned-away inserts last went again */
+  int64_t now_ms;      /* every seeded flow's createdAt */
   af_store_rc failed;  /* the first failure, or AF_STORE_OK */
   slot *all;           /* every slot made, through all_next */
   size_t nmade;        /* slots are made as needed, up to WINDOW: seeding one flow costs one */
@@ -44,6 +47,7 @@ af_flows_seeder *af_flows_seed_begin(af_flows *svc) {
   if (sd == NULL)
     return NULL;
   sd->svc = svc;
+  sd->now_ms = af_flows_now_ms(svc);
   pthread_mutex_init(&sd->lock, NULL);
   pthread_cond_init(&sd->changed, NULL);
   return sd;
@@ -66,6 +70,8 @@ static void seeded(af_store_op *op, af_store_rc rc) {
   slot *s = (slot *)op;
   af_flows_seeder *sd = s->sd;
   pthread_mutex_lock(&sd->lock);
+  s->ended = rc != AF_STORE_BUSY;
+  s->rc = rc;
   if (rc == AF_STORE_BUSY) { /* still in flight: it goes again */
     s->next = sd->retry;
     sd->retry = s;
@@ -172,7 +178,7 @@ static slot *take_slot(af_flows_seeder *sd, af_error *err) {
 }
 
 /* The record spec makes, copied into the slot's arena. */
-static bool fill(slot *s, af_flows *svc, const af_flow_spec *spec) {
+static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   af_arena *a = &s->arena;
   af_arena_reset(a);
   bool oom = false;
@@ -182,7 +188,7 @@ static bool fill(slot *s, af_flows *svc, const af_flow_spec *spec) {
   r->name_len = spec->name_len;
   r->trigger = (uint8_t)spec->trigger;
   r->status = r->create_status = (uint8_t)spec->status;
-  r->created_ms = r->updated_ms = af_flows_now_ms(svc);
+  r->created_ms = r->updated_ms = now_ms;
   r->description = af_flows_strdup(a, spec->description, &oom);
   return !oom && r->name != NULL && af_flows_pack_tags(spec->tags, spec->ntags, a, &r->tags);
 }
@@ -191,7 +197,8 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
   slot *s = take_slot(sd, err);
   if (s == NULL)
     return -1;
-  if (!fill(s, sd->svc, spec)) {
+  s->ended = false;
+  if (!fill(s, sd->now_ms, spec)) {
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory seeding flows");
     seeded(&s->op, AF_STORE_FAILED);
     return -1;
@@ -199,15 +206,17 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
   s->op = (af_store_op){
       .key = s->rec.name, .key_len = s->rec.name_len, .record = &s->rec, .done = seeded};
   submit(sd, s);
-  /* A store that answers at once (memory) has failed on this very flow: say so here. */
+  /* A store that answers at once (memory) has answered for this very flow: say how. The slot
+   * is not taken again before this thread's next add, so it still holds the answer. */
   pthread_mutex_lock(&sd->lock);
   af_store_rc failed = sd->failed;
+  bool existed = s->ended && s->rc == AF_STORE_EXISTS;
   pthread_mutex_unlock(&sd->lock);
   if (failed != AF_STORE_OK) {
     seed_error(failed, err);
     return -1;
   }
-  return 0;
+  return existed ? 1 : 0;
 }
 
 int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err) {
@@ -249,7 +258,7 @@ af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, a
   size_t n = 0;
   int rc = af_flows_seed_add(sd, spec, err);
   af_error end_err;
-  if (af_flows_seed_end(sd, &n, NULL, rc == 0 ? err : &end_err) != 0 || rc != 0)
+  if (af_flows_seed_end(sd, &n, NULL, rc >= 0 ? err : &end_err) != 0 || rc < 0)
     return err->code;
   if (added != NULL)
     *added = n == 1;
@@ -264,9 +273,11 @@ static bool count_one(const af_flow_record *r, void *ctx) {
   return true;
 }
 
-size_t af_flows_count(af_flows *svc) {
+size_t af_flows_count_upto(af_flows *svc, size_t limit) {
   size_t n = 0;
-  af_store_op op = {.visit = count_one, .ctx = &n, .limit = SIZE_MAX};
+  af_store_op op = {.visit = count_one, .ctx = &n, .limit = limit};
   af_store_run(svc->store, af_store_scan, &op);
   return n;
 }
+
+size_t af_flows_count(af_flows *svc) { return af_flows_count_upto(svc, SIZE_MAX); }

@@ -146,8 +146,9 @@ typedef struct af_flows_seeder af_flows_seeder;
 /* NULL when out of memory. */
 af_flows_seeder *af_flows_seed_begin(af_flows *svc);
 /* Adds spec unless a flow of that name exists (then it is kept as it is). Checks nothing the
- * caller should have (names, tags): the seed file's reader validates. 0, or -1 with err set
- * once any flow failed to store. */
+ * caller should have (names, tags): the seed file's reader validates. 0 once submitted, 1 when
+ * the store has already said it had the flow (a store that answers at once: memory), or -1
+ * with err set once any flow failed to store. */
 int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err);
 /* Waits for every flow added, frees the seeder and says how many were added and how many were
  * there already (either may be NULL). 0, or -1 with err set when any failed. */
@@ -155,7 +156,8 @@ int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error
 /* One flow: AF_OK (added, or kept when *added is false; added may be NULL), or the error. */
 af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, af_error *err);
 
-/* The number of flows, by a scan (tests, fuzzers). */
+/* The number of flows, by a scan (tests, fuzzers); _upto stops counting at limit. */
 size_t af_flows_count(af_flows *svc);
+size_t af_flows_count_upto(af_flows *svc, size_t limit);
 
 #endif

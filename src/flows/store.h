@@ -145,6 +145,7 @@ struct af_store {
   char display[256];                         /* for the start-up line; never holds a password */
   uint8_t token_key[AF_STORE_TOKEN_KEY_LEN]; /* the store's, shared by every replica */
   bool durable;                              /* kept across restarts */
+  bool answers_at_once;                      /* every op completes before its submit returns */
   atomic_bool healthy;
   _Atomic uint64_t commits; /* transactions a database store committed (group commit shows as
                                fewer commits than writes) */

@@ -36,9 +36,9 @@ typedef struct node {
   uint64_t hash;
   uint64_t version;
   int64_t created_ms, updated_ms;
-  const char *description; /* these five point into the node, or are NULL */
-  const char *source_connector, *destination_connector, *create_token;
-  const uint8_t *definition;
+  /* Where these lie in the node (0: absent): offsets rather than pointers, 20 bytes a flow
+   * less, which a million flows feel. */
+  uint32_t description, source_connector, destination_connector, create_token, definition;
   uint32_t definition_len;
   uint16_t name_len;
   uint8_t trigger, status, create_status;
@@ -138,6 +138,11 @@ static af_bytes blob_bytes(const blob *b) {
   return b != NULL ? (af_bytes){b->data, b->len} : (af_bytes){NULL, 0};
 }
 
+/* The string (or bytes) at offset off in n; NULL for 0. */
+static const char *at(const node *n, uint32_t off) {
+  return off != 0 ? (const char *)n + off : NULL;
+}
+
 /* The record a node holds; pointers into the node, valid under its shard lock. */
 static af_flow_record view(const node *n) {
   return (af_flow_record){
@@ -149,11 +154,11 @@ static af_flow_record view(const node *n) {
       .create_status = n->create_status,
       .created_ms = n->created_ms,
       .updated_ms = n->updated_ms,
-      .description = n->description,
-      .source_connector = n->source_connector,
-      .destination_connector = n->destination_connector,
-      .create_token = n->create_token,
-      .definition = {n->definition, n->definition_len},
+      .description = at(n, n->description),
+      .source_connector = at(n, n->source_connector),
+      .destination_connector = at(n, n->destination_connector),
+      .create_token = at(n, n->create_token),
+      .definition = {(const uint8_t *)at(n, n->definition), n->definition_len},
       .tags = blob_bytes(n->tags),
       .runs = blob_bytes(n->runs),
   };
@@ -161,13 +166,15 @@ static af_flow_record view(const node *n) {
 
 static size_t str_size(const char *s) { return s != NULL ? strlen(s) + 1 : 0; }
 
-static const char *put_string(char **cursor, const char *s) {
+/* Copies s to the node's cursor; its offset in n, or 0 for NULL. */
+static uint32_t put_string(node *n, char **cursor, const char *s) {
   if (s == NULL)
-    return NULL;
+    return 0;
   size_t len = strlen(s) + 1;
-  char *dst = memcpy(*cursor, s, len);
+  uint32_t off = (uint32_t)(*cursor - (char *)n);
+  memcpy(*cursor, s, len);
   *cursor += len;
-  return dst;
+  return off;
 }
 
 /* A copy of b's bytes; *out NULL for none. False when out of memory. */
@@ -198,6 +205,8 @@ static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t
   size_t size = sizeof(node) + r->name_len + 1 + r->definition.len + str_size(r->description) +
                 str_size(r->source_connector) + str_size(r->destination_connector) +
                 str_size(r->create_token);
+  if (size > UINT32_MAX) /* offsets within the node are 32-bit */
+    return NULL;
   node *n = zalloc(mem, size);
   if (n == NULL)
     return NULL;
@@ -216,14 +225,15 @@ static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t
   memcpy(n->name, r->name, r->name_len);
   char *cursor = n->name + r->name_len + 1;
   if (r->definition.len > 0) {
-    n->definition = memcpy(cursor, r->definition.data, r->definition.len);
+    n->definition = (uint32_t)(cursor - (char *)n);
     n->definition_len = (uint32_t)r->definition.len;
+    memcpy(cursor, r->definition.data, r->definition.len);
     cursor += r->definition.len;
   }
-  n->description = put_string(&cursor, r->description);
-  n->source_connector = put_string(&cursor, r->source_connector);
-  n->destination_connector = put_string(&cursor, r->destination_connector);
-  n->create_token = put_string(&cursor, r->create_token);
+  n->description = put_string(n, &cursor, r->description);
+  n->source_connector = put_string(n, &cursor, r->source_connector);
+  n->destination_connector = put_string(n, &cursor, r->destination_connector);
+  n->create_token = put_string(n, &cursor, r->create_token);
   return n;
 }
 
@@ -454,5 +464,6 @@ af_store *af_store_memory_new(const af_store_config *cfg) {
     return NULL;
   }
   af__store_init(&m->base, &memory_ops, "memory:", cfg);
+  m->base.answers_at_once = true;
   return &m->base;
 }
