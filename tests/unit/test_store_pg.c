@@ -795,21 +795,31 @@ Test(store_pg, racing_inserts_take_each_name_once) {
 
 /* ---- limits: queue, time, a database that goes away ---- */
 
-Test(store_pg, full_queue_answers_busy) {
-  af_store_config cfg = {.connections = 1, .queue = 2, .timeout_seconds = WAIT_S};
+/* A store with one connection, its flow "hot" locked by *blocker, and n modifies of it
+ * submitted: the first (deadline first_deadline; 0: the store's) waits on the lock, its rule
+ * having run, the others behind it. */
+static af_store *hot_store(size_t queue, PGconn **blocker, tracker *t, async_op *ops, int n,
+                           int64_t first_deadline) {
+  af_store_config cfg = {.connections = 1, .queue = queue, .timeout_seconds = WAIT_S};
   af_store *s = open_store(&cfg);
   af_flow_record r = record("hot");
   cr_assert_eq(insert(s, &r), AF_STORE_OK);
-  PGconn *blocker = lock_row("hot");
-  /* The one connection waits on the lock with the first op (its rule has run), two more wait
-   * in the queue, and the rest are turned away at once. */
+  *blocker = lock_row("hot");
+  submit_modify(s, &ops[0], t, "hot", first_deadline);
+  cr_assert(wait_count(t, &t->ruled, 1));
+  for (int i = 1; i < n; i++)
+    submit_modify(s, &ops[i], t, "hot", 0);
+  return s;
+}
+
+Test(store_pg, full_queue_answers_busy) {
+  /* The one connection waits on the lock with the first op, two more wait in the queue, and
+   * the rest are turned away at once. */
   enum { N = 10 };
   tracker t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
   async_op ops[N];
-  submit_modify(s, &ops[0], &t, "hot", 0);
-  cr_assert(wait_count(&t, &t.ruled, 1));
-  for (int i = 1; i < N; i++)
-    submit_modify(s, &ops[i], &t, "hot", 0);
+  PGconn *blocker;
+  af_store *s = hot_store(2, &blocker, &t, ops, N, 0);
   pthread_mutex_lock(&t.lock);
   int busy = 0;
   for (int i = 0; i < N; i++)
@@ -904,19 +914,12 @@ Test(store_pg, service_resumes_after_its_sessions_are_terminated) {
 }
 
 Test(store_pg, close_completes_queued_ops_unavailable) {
-  af_store_config cfg = {.connections = 1, .queue = 8, .timeout_seconds = WAIT_S};
-  af_store *s = open_store(&cfg);
-  af_flow_record r = record("hot");
-  cr_assert_eq(insert(s, &r), AF_STORE_OK);
-  PGconn *blocker = lock_row("hot");
   /* The first op waits on the lock until its deadline, the others in the queue. */
   enum { N = 4 };
   tracker t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
   async_op ops[N];
-  submit_modify(s, &ops[0], &t, "hot", af_store_now_ms() + 500);
-  cr_assert(wait_count(&t, &t.ruled, 1));
-  for (int i = 1; i < N; i++)
-    submit_modify(s, &ops[i], &t, "hot", 0);
+  PGconn *blocker;
+  af_store *s = hot_store(8, &blocker, &t, ops, N, af_store_now_ms() + 500);
   af_store_close(s);
   cr_expect_eq(t.finished, N, "close completes every op");
   for (int i = 0; i < N; i++)
