@@ -334,9 +334,9 @@ static int parse_options(int argc, char **argv, options *o) {
                  .log_level = AF_LOG_INFO,
                  .store = "memory:",
                  .store_sync = AF_STORE_SYNC_NORMAL,
-                 .store_connections = 8,
-                 .store_queue = 1024,
-                 .store_timeout = 5};
+                 .store_connections = AF_STORE_DEFAULT_CONNECTIONS,
+                 .store_queue = AF_STORE_DEFAULT_QUEUE,
+                 .store_timeout = AF_STORE_DEFAULT_TIMEOUT_S};
   opterr = 1; /* getopt names an unknown flag or missing argument itself */
   int c;
   while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {

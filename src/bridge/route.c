@@ -334,32 +334,22 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
-/* A reply made without the service: fill it and call done now. */
-static void answer_now(const af_error *err, af_arena *arena, af_bridge_reply *out,
-                       af_bridge_done done, void *ctx) {
-  af_bridge_error_reply(err, arena, out);
-  done(ctx);
-}
-
 void af_bridge_handle(af_flows *svc, const char *method, const char *target, const char *body,
                       size_t body_len, af_arena *arena, af_bridge_reply *out, af_bridge_done done,
                       void *ctx) {
   af_error err = {AF_OK, ""};
   af_bridge_match m;
-  if (af_bridge_match_route(method, target, arena, &m, &err) != AF_OK) {
+  const af_rpc *rpc = NULL;
+  bridge_call *c = NULL;
+  bool routed = af_bridge_match_route(method, target, arena, &m, &err) == AF_OK;
+  if (routed && (rpc = af_flows_rpc_named(m.route->rpc)) == NULL) /* a build mistake */
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", m.route->rpc);
+  else if (routed && (c = af_arena_alloc(arena, sizeof *c)) == NULL)
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+  if (c == NULL) { /* answered without the service: err says why */
     af_bridge_error_reply(&err, arena, out);
     out->allow = err.code == AF_ERR_METHOD_NOT_ALLOWED ? m.allow : NULL;
     done(ctx);
-    return;
-  }
-  const af_rpc *rpc = af_flows_rpc_named(m.route->rpc);
-  bridge_call *c = af_arena_alloc(arena, sizeof *c);
-  if (rpc == NULL) /* a route table naming an RPC the service lacks: a build mistake */
-    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", m.route->rpc);
-  else if (c == NULL)
-    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
-  if (rpc == NULL || c == NULL) {
-    answer_now(&err, arena, out, done, ctx);
     return;
   }
   *c = (bridge_call){rpc, NULL, arena, out, done, ctx, {AF_OK, ""}};

@@ -2,6 +2,7 @@
  * the typed forms that tests and tools use. */
 #include "common/latch.h"
 #include "flows/internal.h"
+#include "flows/validate.h"
 
 #include <string.h>
 
@@ -21,6 +22,14 @@ void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
 }
 
 void af__call_end(af_call *c, af_err rc) { c->to.done(c->to.ctx, rc); }
+
+bool af__call_check_name(af_call *c, const char *name, size_t *len) {
+  *len = name ? strlen(name) : 0;
+  af_err rc = af_check_name("flowName", name, *len, c->to.err);
+  if (rc != AF_OK)
+    af__call_end(c, rc);
+  return rc == AF_OK;
+}
 
 void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule,
                      af_store_done done) {

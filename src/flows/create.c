@@ -323,15 +323,9 @@ void af__describe_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
                        const af_reply_to *to) {
   const Appflow__V1__DescribeFlowRequest *req = (const Appflow__V1__DescribeFlowRequest *)msg;
   describe_call *c = af__call_new(svc, to, sizeof *c);
-  if (c == NULL)
+  if (c == NULL || !af__call_check_name(&c->c, req->flow_name, &c->len))
     return;
   c->name = req->flow_name;
-  c->len = c->name ? strlen(c->name) : 0;
-  af_err rc = af_check_name("flowName", c->name, c->len, to->err);
-  if (rc != AF_OK) {
-    af__call_end(&c->c, rc);
-    return;
-  }
   c->resp = (Appflow__V1__DescribeFlowResponse *)out;
   c->c.op.with_definition = true;
   af__call_modify(&c->c, c->name, c->len, describe_rule, describe_done);

@@ -42,6 +42,9 @@ typedef struct af_call {
 void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size);
 /* Ends a call: runs its done with rc. */
 void af__call_end(af_call *c, af_err rc);
+/* The flowName member of a flow RPC, checked: true, with its length in *len; false once the
+ * call has ended with the validation error. */
+bool af__call_check_name(af_call *c, const char *name, size_t *len);
 /* Submits the call's op: rule on the flow key[0..len), then done (c->op.ctx is c). */
 void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule,
                      af_store_done done);

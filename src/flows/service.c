@@ -260,15 +260,6 @@ static af_err wrong_state(const af_flow_record *f, const char *what, af_error *e
                       af_flows_status_aws(f->status, aws, sizeof aws), what);
 }
 
-/* The flowName member every flow RPC has, checked; AF_OK or the call has ended. */
-static bool check_flow_name(af_call *c, const char *name, size_t *len) {
-  *len = name ? strlen(name) : 0;
-  af_err rc = af_check_name("flowName", name, *len, c->to.err);
-  if (rc != AF_OK)
-    af__call_end(c, rc);
-  return rc == AF_OK;
-}
-
 /* ---- StopFlow ------------------------------------------------------------------------- */
 
 typedef struct stop_call {
@@ -332,7 +323,7 @@ static void stop_begin(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
                        Appflow__V1__StopFlowResponse *resp, const af_reply_to *to,
                        af_stop_result *result) {
   stop_call *s = af__call_new(svc, to, sizeof *s);
-  if (s == NULL || !check_flow_name(&s->c, req->flow_name, &s->len))
+  if (s == NULL || !af__call_check_name(&s->c, req->flow_name, &s->len))
     return;
   s->name = req->flow_name;
   s->resp = resp;
@@ -512,7 +503,7 @@ static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
                        const af_reply_to *to) {
   const Appflow__V1__StartFlowRequest *req = (const Appflow__V1__StartFlowRequest *)msg;
   start_call *s = af__call_new(svc, to, sizeof *s);
-  if (s == NULL || !check_flow_name(&s->c, req->flow_name, &s->len))
+  if (s == NULL || !af__call_check_name(&s->c, req->flow_name, &s->len))
     return;
   af_err rc = af_check_client_token("clientToken", req->client_token, to->err);
   if (rc != AF_OK) {
@@ -560,7 +551,7 @@ static void delete_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMes
   (void)out;
   const Appflow__V1__DeleteFlowRequest *req = (const Appflow__V1__DeleteFlowRequest *)msg;
   delete_call *d = af__call_new(svc, to, sizeof *d);
-  if (d == NULL || !check_flow_name(&d->c, req->flow_name, &d->len))
+  if (d == NULL || !af__call_check_name(&d->c, req->flow_name, &d->len))
     return;
   d->name = req->flow_name;
   d->force = req->force_delete;

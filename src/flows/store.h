@@ -33,6 +33,10 @@
 
 /* The schema this build writes; a database marked newer is refused. */
 #define AF_STORE_SCHEMA_VERSION 1
+/* What a database store takes when its configuration leaves a value 0. */
+#define AF_STORE_DEFAULT_CONNECTIONS 8
+#define AF_STORE_DEFAULT_QUEUE 1024
+#define AF_STORE_DEFAULT_TIMEOUT_S 5.0
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
 
@@ -171,9 +175,9 @@ typedef struct af_allocator {
 typedef struct af_store_config {
   const af_log *log;         /* borrowed, may be NULL */
   af_store_sync sync;        /* sqlite: NORMAL survives a process crash, FULL power loss */
-  int connections;           /* postgresql: connections (and threads); 0 = 8 */
+  int connections;           /* postgresql: connections (and threads); 0 = the default */
   size_t queue;              /* ops waiting at most; 0 = 1024 */
-  double timeout_seconds;    /* one op's longest wait, queue included; 0 = 5 */
+  double timeout_seconds;    /* one op's longest wait, queue included; 0 = the default */
   const af_allocator *alloc; /* memory: NULL = malloc */
 } af_store_config;
 
@@ -222,8 +226,8 @@ void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
 void af__store_fini(af_store *s);
 /* Sets healthy and tells the watchers if it changed. */
 void af__store_set_healthy(af_store *s, bool healthy);
-/* Sets op's deadlines for an op submitted now: own_deadline_ms from timeout_seconds (0 = 5),
- * and deadline_ms the earlier of that and the caller's. */
+/* Sets op's deadlines for an op submitted now: own_deadline_ms from timeout_seconds (0: the
+ * default), and deadline_ms the earlier of that and the caller's. */
 void af__store_set_deadline(af_store_op *op, double timeout_seconds);
 /* true when two byte strings are the same bytes (NULL and empty are equal). */
 bool af__bytes_equal(af_bytes a, af_bytes b);

@@ -39,9 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CONNECTIONS 8
-#define DEFAULT_QUEUE 1024
-#define DEFAULT_TIMEOUT_S 5.0
 #define MAX_TRIES 100 /* reads and rule runs for one op that keeps losing races */
 #define PROBE_MS 250
 #define CHECK_INTERVAL_MS 1000
@@ -923,7 +920,7 @@ static bool display_of(const char *uri, char *out, size_t n, char *msg, size_t m
 
 static pg_store *store_new(const char *uri, const char *display, const af_store_config *cfg) {
   pg_store *s = calloc(1, sizeof *s);
-  int n = cfg->connections > 0 ? cfg->connections : DEFAULT_CONNECTIONS;
+  int n = cfg->connections > 0 ? cfg->connections : AF_STORE_DEFAULT_CONNECTIONS;
   if (s == NULL || (s->uri = strdup(uri)) == NULL ||
       (s->workers = calloc((size_t)n, sizeof *s->workers)) == NULL ||
       (s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
@@ -936,8 +933,8 @@ static pg_store *store_new(const char *uri, const char *display, const af_store_
   }
   af__store_init(&s->base, &pg_ops, display, cfg);
   s->base.durable = true;
-  s->timeout_s = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : DEFAULT_TIMEOUT_S;
-  af__queue_init(&s->queue, cfg->queue > 0 ? cfg->queue : DEFAULT_QUEUE);
+  s->timeout_s = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : AF_STORE_DEFAULT_TIMEOUT_S;
+  af__queue_init(&s->queue, cfg->queue > 0 ? cfg->queue : AF_STORE_DEFAULT_QUEUE);
   atomic_init(&s->closing, false);
   atomic_init(&s->gen, 0);
   s->nworkers = n;

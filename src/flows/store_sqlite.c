@@ -20,7 +20,6 @@
 #include <string.h>
 
 #define BATCH_MAX 1024
-#define DEFAULT_QUEUE 1024
 #define CACHE_KIB 65536 /* page cache: enough for a million flows' index to stay in memory */
 
 enum stmt_id {
@@ -522,12 +521,12 @@ af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af
     return NULL;
   }
   snprintf(s->path, sizeof s->path, "%s", path);
-  s->timeout = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : 5;
+  s->timeout = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : AF_STORE_DEFAULT_TIMEOUT_S;
   char display[sizeof s->path + 8];
   snprintf(display, sizeof display, "sqlite:%s", path);
   af__store_init(&s->base, &sqlite_ops, display, cfg);
   s->base.durable = true;
-  af__queue_init(&s->queue, cfg->queue ? cfg->queue : DEFAULT_QUEUE);
+  af__queue_init(&s->queue, cfg->queue ? cfg->queue : AF_STORE_DEFAULT_QUEUE);
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
   *why = rc == SQLITE_OK ? set_up(s, cfg->sync, msg, msgsz) : AF_STORE_UNREACHABLE;

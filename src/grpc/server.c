@@ -446,6 +446,16 @@ static int watch_status(af_grpc_server *s, const slot *sl) {
   return serving_now(s) ? HEALTH_SERVING : HEALTH_NOT_SERVING;
 }
 
+/* Sends the watch the status health now has, if it has not sent it yet; true when it did.
+ * Runs under watch_lock, with no batch of the watch's in flight. */
+static bool watch_follow(af_grpc_server *s, slot *sl) {
+  int status = watch_status(s, sl);
+  if (status == sl->watch_sent)
+    return false;
+  watch_send(s, sl, status, false);
+  return true;
+}
+
 /* A watch's batch completed. */
 static void watch_sent(af_grpc_server *s, slot *sl, bool ok) {
   pthread_mutex_lock(&sl->watch_lock);
@@ -453,9 +463,7 @@ static void watch_sent(af_grpc_server *s, slot *sl, bool ok) {
     sl->state = SLOT_DONE;
   else if (!atomic_load(&s->serving))
     watch_send(s, sl, HEALTH_NOT_SERVING, true);
-  else if (watch_status(s, sl) != sl->watch_sent) /* health changed while it was sending */
-    watch_send(s, sl, watch_status(s, sl), false);
-  else
+  else if (!watch_follow(s, sl)) /* health may have changed while it was sending */
     sl->state = SLOT_WATCHING;
   /* The client may have left while the send was in flight: then nothing more will come. */
   bool over = sl->close_done && (sl->state == SLOT_DONE || sl->state == SLOT_WATCHING);
@@ -504,9 +512,8 @@ static void store_health_changed(void *ctx, bool healthy) {
     if (sl->m->kind != M_HEALTH_WATCH)
       continue;
     pthread_mutex_lock(&sl->watch_lock);
-    if (sl->state == SLOT_WATCHING && atomic_load(&s->serving) &&
-        watch_status(s, sl) != sl->watch_sent)
-      watch_send(s, sl, watch_status(s, sl), false);
+    if (sl->state == SLOT_WATCHING && atomic_load(&s->serving))
+      watch_follow(s, sl);
     pthread_mutex_unlock(&sl->watch_lock);
   }
 }
