@@ -10,7 +10,7 @@ build_pkgs=(
   build-essential cmake pkg-config
   libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libjansson-dev libmicrohttpd-dev libssl-dev
-  grpc-proto golang-github-gogo-googleapis-dev libsqlite3-dev libpq-dev
+  grpc-proto golang-github-gogo-googleapis-dev libsqlite3-dev libpq-dev libpcre2-dev
 )
 test_pkgs=(
   libcriterion-dev clang-format clang libclang-rt-14-dev

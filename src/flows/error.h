@@ -28,6 +28,7 @@ enum af_rpc_code {
  * decoded at all (bad protobuf or JSON), the type AWS's REST-JSON services use for it;
  * UNKNOWN_OPERATION, METHOD_NOT_ALLOWED and REQUEST_TOO_LARGE are the doors' own refusals
  * (no such method or path, a known path with the wrong HTTP method, a body over the limit);
+ * NOT_IMPLEMENTED is an operation of AppFlow's model that appflowd does not serve yet;
  * UNAVAILABLE is a server on its way down. */
 #define AF_ERR_MAP(XX)                                                                             \
   XX(VALIDATION, "ValidationException", 400, AF_RPC_INVALID_ARGUMENT)                              \
@@ -41,6 +42,7 @@ enum af_rpc_code {
   XX(ACCESS_DENIED, "AccessDeniedException", 403, AF_RPC_PERMISSION_DENIED)                        \
   XX(UNAVAILABLE, "ServiceUnavailableException", 503, AF_RPC_UNAVAILABLE)                          \
   XX(UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED)                    \
+  XX(NOT_IMPLEMENTED, "NotImplementedException", 501, AF_RPC_UNIMPLEMENTED)                        \
   XX(METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED)                   \
   XX(REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413, AF_RPC_RESOURCE_EXHAUSTED)          \
   XX(MISSING_AUTHENTICATION_TOKEN, "MissingAuthenticationTokenException", 403,                     \
@@ -57,8 +59,9 @@ typedef enum af_err {
 #undef XX
 } af_err;
 
-/* Longest message a caller sees; room for a 256-character name escaped 4 bytes a byte. */
-#define AF_ERROR_MESSAGE_MAX 1400
+/* Longest message a caller sees: room for several validation errors, each quoting a value of
+ * up to 256 characters escaped 4 bytes a byte; longer messages are cut at a whole error. */
+#define AF_ERROR_MESSAGE_MAX 4096
 
 /* An error as a caller sees it: its kind and a message a person can act on. Lives on the
  * stack of whoever handles one request; owns no heap memory. */

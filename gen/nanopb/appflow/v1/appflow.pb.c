@@ -6,35 +6,708 @@
 #error Regenerate this file with the current version of nanopb generator.
 #endif
 
+
+/* The following messages exceed 64kB in size: appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsResponse, appflow_v1_ConnectorProfileConfig, appflow_v1_ConnectorProfileCredentials, appflow_v1_CreateConnectorProfileRequest, appflow_v1_CreateFlowRequest, appflow_v1_DescribeConnectorProfilesRequest, appflow_v1_DescribeFlowResponse, appflow_v1_SalesforceConnectorProfileCredentials, appflow_v1_UpdateConnectorProfileRequest */
+
+/* The PB_FIELD_32BIT compilation option must be defined to support messages that exceed 64 kB in size. */
+#ifndef PB_FIELD_32BIT
+#error Enable PB_FIELD_32BIT to support messages exceeding 64kB in size: appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsResponse, appflow_v1_ConnectorProfileConfig, appflow_v1_ConnectorProfileCredentials, appflow_v1_CreateConnectorProfileRequest, appflow_v1_CreateFlowRequest, appflow_v1_DescribeConnectorProfilesRequest, appflow_v1_DescribeFlowResponse, appflow_v1_SalesforceConnectorProfileCredentials, appflow_v1_UpdateConnectorProfileRequest
+#endif
+PB_BIND(appflow_v1_ConnectorEntityList, appflow_v1_ConnectorEntityList, AUTO)
+
+
+PB_BIND(appflow_v1_AggregationConfig, appflow_v1_AggregationConfig, AUTO)
+
+
+PB_BIND(appflow_v1_AmplitudeConnectorProfileCredentials, appflow_v1_AmplitudeConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_AmplitudeConnectorProfileProperties, appflow_v1_AmplitudeConnectorProfileProperties, AUTO)
+
+
+PB_BIND(appflow_v1_AmplitudeMetadata, appflow_v1_AmplitudeMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_AmplitudeSourceProperties, appflow_v1_AmplitudeSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_ApiKeyCredentials, appflow_v1_ApiKeyCredentials, 2)
+
+
+PB_BIND(appflow_v1_AuthParameter, appflow_v1_AuthParameter, 4)
+
+
+PB_BIND(appflow_v1_AuthenticationConfig, appflow_v1_AuthenticationConfig, AUTO)
+
+
+PB_BIND(appflow_v1_BasicAuthCredentials, appflow_v1_BasicAuthCredentials, 2)
+
+
+PB_BIND(appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsRequest, 4)
+
+
+PB_BIND(appflow_v1_CancelFlowExecutionsResponse, appflow_v1_CancelFlowExecutionsResponse, 4)
+
+
+PB_BIND(appflow_v1_ConnectorConfiguration, appflow_v1_ConnectorConfiguration, 4)
+
+
+PB_BIND(appflow_v1_ConnectorDetail, appflow_v1_ConnectorDetail, 4)
+
+
+PB_BIND(appflow_v1_ConnectorEntity, appflow_v1_ConnectorEntity, 2)
+
+
+PB_BIND(appflow_v1_ConnectorEntityField, appflow_v1_ConnectorEntityField, 4)
+
+
+PB_BIND(appflow_v1_ConnectorEntityField_CustomPropertiesEntry, appflow_v1_ConnectorEntityField_CustomPropertiesEntry, AUTO)
+
+
+PB_BIND(appflow_v1_ConnectorMetadata, appflow_v1_ConnectorMetadata, 2)
+
+
+PB_BIND(appflow_v1_ConnectorOAuthRequest, appflow_v1_ConnectorOAuthRequest, 4)
+
+
+PB_BIND(appflow_v1_ConnectorOperator, appflow_v1_ConnectorOperator, AUTO)
+
+
+PB_BIND(appflow_v1_ConnectorProfile, appflow_v1_ConnectorProfile, 4)
+
+
+PB_BIND(appflow_v1_ConnectorProfileConfig, appflow_v1_ConnectorProfileConfig, 4)
+
+
+PB_BIND(appflow_v1_ConnectorProfileCredentials, appflow_v1_ConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_ConnectorProfileProperties, appflow_v1_ConnectorProfileProperties, 4)
+
+
+PB_BIND(appflow_v1_ConnectorProvisioningConfig, appflow_v1_ConnectorProvisioningConfig, 2)
+
+
+PB_BIND(appflow_v1_ConnectorRuntimeSetting, appflow_v1_ConnectorRuntimeSetting, 4)
+
+
+PB_BIND(appflow_v1_CreateConnectorProfileRequest, appflow_v1_CreateConnectorProfileRequest, 4)
+
+
+PB_BIND(appflow_v1_CreateConnectorProfileResponse, appflow_v1_CreateConnectorProfileResponse, 2)
+
+
+PB_BIND(appflow_v1_CreateFlowRequest, appflow_v1_CreateFlowRequest, 4)
+
+
+PB_BIND(appflow_v1_CreateFlowRequest_TagsEntry, appflow_v1_CreateFlowRequest_TagsEntry, AUTO)
+
+
+PB_BIND(appflow_v1_CreateFlowResponse, appflow_v1_CreateFlowResponse, 2)
+
+
+PB_BIND(appflow_v1_CustomAuthConfig, appflow_v1_CustomAuthConfig, 2)
+
+
+PB_BIND(appflow_v1_CustomAuthCredentials, appflow_v1_CustomAuthCredentials, 2)
+
+
+PB_BIND(appflow_v1_CustomAuthCredentials_CredentialsMapEntry, appflow_v1_CustomAuthCredentials_CredentialsMapEntry, AUTO)
+
+
+PB_BIND(appflow_v1_CustomConnectorDestinationProperties, appflow_v1_CustomConnectorDestinationProperties, 4)
+
+
+PB_BIND(appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry, AUTO)
+
+
+PB_BIND(appflow_v1_CustomConnectorProfileCredentials, appflow_v1_CustomConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_CustomConnectorProfileProperties, appflow_v1_CustomConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry, AUTO)
+
+
+PB_BIND(appflow_v1_CustomConnectorSourceProperties, appflow_v1_CustomConnectorSourceProperties, 4)
+
+
+PB_BIND(appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry, AUTO)
+
+
+PB_BIND(appflow_v1_CustomerProfilesDestinationProperties, appflow_v1_CustomerProfilesDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_CustomerProfilesMetadata, appflow_v1_CustomerProfilesMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_DataTransferApi, appflow_v1_DataTransferApi, 2)
+
+
+PB_BIND(appflow_v1_DatadogConnectorProfileCredentials, appflow_v1_DatadogConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_DatadogConnectorProfileProperties, appflow_v1_DatadogConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_DatadogMetadata, appflow_v1_DatadogMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_DatadogSourceProperties, appflow_v1_DatadogSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_DeleteConnectorProfileRequest, appflow_v1_DeleteConnectorProfileRequest, 2)
+
+
+PB_BIND(appflow_v1_DeleteConnectorProfileResponse, appflow_v1_DeleteConnectorProfileResponse, AUTO)
+
+
+PB_BIND(appflow_v1_DeleteFlowRequest, appflow_v1_DeleteFlowRequest, 2)
+
+
+PB_BIND(appflow_v1_DeleteFlowResponse, appflow_v1_DeleteFlowResponse, AUTO)
+
+
+PB_BIND(appflow_v1_DescribeConnectorEntityRequest, appflow_v1_DescribeConnectorEntityRequest, 4)
+
+
+PB_BIND(appflow_v1_DescribeConnectorEntityResponse, appflow_v1_DescribeConnectorEntityResponse, AUTO)
+
+
+PB_BIND(appflow_v1_DescribeConnectorProfilesRequest, appflow_v1_DescribeConnectorProfilesRequest, 4)
+
+
+PB_BIND(appflow_v1_DescribeConnectorProfilesResponse, appflow_v1_DescribeConnectorProfilesResponse, 4)
+
+
+PB_BIND(appflow_v1_DescribeConnectorRequest, appflow_v1_DescribeConnectorRequest, 2)
+
+
+PB_BIND(appflow_v1_DescribeConnectorResponse, appflow_v1_DescribeConnectorResponse, 4)
+
+
+PB_BIND(appflow_v1_DescribeConnectorsRequest, appflow_v1_DescribeConnectorsRequest, 4)
+
+
+PB_BIND(appflow_v1_DescribeConnectorsResponse, appflow_v1_DescribeConnectorsResponse, 4)
+
+
+PB_BIND(appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry, appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry, 4)
+
+
+PB_BIND(appflow_v1_DescribeFlowExecutionRecordsRequest, appflow_v1_DescribeFlowExecutionRecordsRequest, 4)
+
+
+PB_BIND(appflow_v1_DescribeFlowExecutionRecordsResponse, appflow_v1_DescribeFlowExecutionRecordsResponse, 4)
+
+
+PB_BIND(appflow_v1_DescribeFlowRequest, appflow_v1_DescribeFlowRequest, 2)
+
+
+PB_BIND(appflow_v1_DescribeFlowResponse, appflow_v1_DescribeFlowResponse, 4)
+
+
+PB_BIND(appflow_v1_DescribeFlowResponse_TagsEntry, appflow_v1_DescribeFlowResponse_TagsEntry, AUTO)
+
+
+PB_BIND(appflow_v1_DestinationConnectorProperties, appflow_v1_DestinationConnectorProperties, 4)
+
+
+PB_BIND(appflow_v1_DestinationFieldProperties, appflow_v1_DestinationFieldProperties, AUTO)
+
+
+PB_BIND(appflow_v1_DestinationFlowConfig, appflow_v1_DestinationFlowConfig, 4)
+
+
+PB_BIND(appflow_v1_DynatraceConnectorProfileCredentials, appflow_v1_DynatraceConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_DynatraceConnectorProfileProperties, appflow_v1_DynatraceConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_DynatraceMetadata, appflow_v1_DynatraceMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_DynatraceSourceProperties, appflow_v1_DynatraceSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_ErrorHandlingConfig, appflow_v1_ErrorHandlingConfig, 2)
+
+
+PB_BIND(appflow_v1_ErrorInfo, appflow_v1_ErrorInfo, 4)
+
+
+PB_BIND(appflow_v1_EventBridgeDestinationProperties, appflow_v1_EventBridgeDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_EventBridgeMetadata, appflow_v1_EventBridgeMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_ExecutionDetails, appflow_v1_ExecutionDetails, 4)
+
+
+PB_BIND(appflow_v1_ExecutionRecord, appflow_v1_ExecutionRecord, 4)
+
+
+PB_BIND(appflow_v1_ExecutionResult, appflow_v1_ExecutionResult, 4)
+
+
+PB_BIND(appflow_v1_FieldTypeDetails, appflow_v1_FieldTypeDetails, 4)
+
+
+PB_BIND(appflow_v1_FlowDefinition, appflow_v1_FlowDefinition, 4)
+
+
+PB_BIND(appflow_v1_FlowDefinition_TagsEntry, appflow_v1_FlowDefinition_TagsEntry, AUTO)
+
+
+PB_BIND(appflow_v1_GlueDataCatalogConfig, appflow_v1_GlueDataCatalogConfig, 2)
+
+
+PB_BIND(appflow_v1_GoogleAnalyticsConnectorProfileCredentials, appflow_v1_GoogleAnalyticsConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_GoogleAnalyticsConnectorProfileProperties, appflow_v1_GoogleAnalyticsConnectorProfileProperties, AUTO)
+
+
+PB_BIND(appflow_v1_GoogleAnalyticsMetadata, appflow_v1_GoogleAnalyticsMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_GoogleAnalyticsSourceProperties, appflow_v1_GoogleAnalyticsSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_HoneycodeConnectorProfileCredentials, appflow_v1_HoneycodeConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_HoneycodeConnectorProfileProperties, appflow_v1_HoneycodeConnectorProfileProperties, AUTO)
+
+
+PB_BIND(appflow_v1_HoneycodeDestinationProperties, appflow_v1_HoneycodeDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_HoneycodeMetadata, appflow_v1_HoneycodeMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_IncrementalPullConfig, appflow_v1_IncrementalPullConfig, 2)
+
+
+PB_BIND(appflow_v1_InforNexusConnectorProfileCredentials, appflow_v1_InforNexusConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_InforNexusConnectorProfileProperties, appflow_v1_InforNexusConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_InforNexusMetadata, appflow_v1_InforNexusMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_InforNexusSourceProperties, appflow_v1_InforNexusSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_LambdaConnectorProvisioningConfig, appflow_v1_LambdaConnectorProvisioningConfig, 2)
+
+
+PB_BIND(appflow_v1_ListConnectorEntitiesRequest, appflow_v1_ListConnectorEntitiesRequest, 4)
+
+
+PB_BIND(appflow_v1_ListConnectorEntitiesResponse, appflow_v1_ListConnectorEntitiesResponse, 4)
+
+
+PB_BIND(appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry, appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry, AUTO)
+
+
+PB_BIND(appflow_v1_ListConnectorsRequest, appflow_v1_ListConnectorsRequest, 4)
+
+
+PB_BIND(appflow_v1_ListConnectorsResponse, appflow_v1_ListConnectorsResponse, 4)
+
+
+PB_BIND(appflow_v1_ListFlowsRequest, appflow_v1_ListFlowsRequest, 4)
+
+
+PB_BIND(appflow_v1_ListFlowsResponse, appflow_v1_ListFlowsResponse, 4)
+
+
+PB_BIND(appflow_v1_ListTagsForResourceRequest, appflow_v1_ListTagsForResourceRequest, 2)
+
+
+PB_BIND(appflow_v1_ListTagsForResourceResponse, appflow_v1_ListTagsForResourceResponse, 2)
+
+
+PB_BIND(appflow_v1_ListTagsForResourceResponse_TagsEntry, appflow_v1_ListTagsForResourceResponse_TagsEntry, AUTO)
+
+
+PB_BIND(appflow_v1_LookoutMetricsDestinationProperties, appflow_v1_LookoutMetricsDestinationProperties, AUTO)
+
+
+PB_BIND(appflow_v1_MarketoConnectorProfileCredentials, appflow_v1_MarketoConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_MarketoConnectorProfileProperties, appflow_v1_MarketoConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_MarketoDestinationProperties, appflow_v1_MarketoDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_MarketoMetadata, appflow_v1_MarketoMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_MarketoSourceProperties, appflow_v1_MarketoSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_MetadataCatalogConfig, appflow_v1_MetadataCatalogConfig, 2)
+
+
+PB_BIND(appflow_v1_MetadataCatalogDetail, appflow_v1_MetadataCatalogDetail, 4)
+
+
+PB_BIND(appflow_v1_OAuth2Credentials, appflow_v1_OAuth2Credentials, 4)
+
+
+PB_BIND(appflow_v1_OAuth2CustomParameter, appflow_v1_OAuth2CustomParameter, 4)
+
+
+PB_BIND(appflow_v1_OAuth2Defaults, appflow_v1_OAuth2Defaults, AUTO)
+
+
+PB_BIND(appflow_v1_OAuth2Properties, appflow_v1_OAuth2Properties, 2)
+
+
+PB_BIND(appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry, AUTO)
+
+
+PB_BIND(appflow_v1_OAuthCredentials, appflow_v1_OAuthCredentials, 4)
+
+
+PB_BIND(appflow_v1_OAuthProperties, appflow_v1_OAuthProperties, 2)
+
+
+PB_BIND(appflow_v1_PardotConnectorProfileCredentials, appflow_v1_PardotConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_PardotConnectorProfileProperties, appflow_v1_PardotConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_PardotMetadata, appflow_v1_PardotMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_PardotSourceProperties, appflow_v1_PardotSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_PrefixConfig, appflow_v1_PrefixConfig, AUTO)
+
+
+PB_BIND(appflow_v1_PrivateConnectionProvisioningState, appflow_v1_PrivateConnectionProvisioningState, 4)
+
+
+PB_BIND(appflow_v1_Range, appflow_v1_Range, AUTO)
+
+
+PB_BIND(appflow_v1_RedshiftConnectorProfileCredentials, appflow_v1_RedshiftConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_RedshiftConnectorProfileProperties, appflow_v1_RedshiftConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_RedshiftDestinationProperties, appflow_v1_RedshiftDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_RedshiftMetadata, appflow_v1_RedshiftMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_RegisterConnectorRequest, appflow_v1_RegisterConnectorRequest, 4)
+
+
+PB_BIND(appflow_v1_RegisterConnectorResponse, appflow_v1_RegisterConnectorResponse, 2)
+
+
+PB_BIND(appflow_v1_RegistrationOutput, appflow_v1_RegistrationOutput, 4)
+
+
+PB_BIND(appflow_v1_ResetConnectorMetadataCacheRequest, appflow_v1_ResetConnectorMetadataCacheRequest, 4)
+
+
+PB_BIND(appflow_v1_ResetConnectorMetadataCacheResponse, appflow_v1_ResetConnectorMetadataCacheResponse, AUTO)
+
+
+PB_BIND(appflow_v1_S3DestinationProperties, appflow_v1_S3DestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_S3InputFormatConfig, appflow_v1_S3InputFormatConfig, AUTO)
+
+
+PB_BIND(appflow_v1_S3Metadata, appflow_v1_S3Metadata, AUTO)
+
+
+PB_BIND(appflow_v1_S3OutputFormatConfig, appflow_v1_S3OutputFormatConfig, AUTO)
+
+
+PB_BIND(appflow_v1_S3SourceProperties, appflow_v1_S3SourceProperties, 2)
+
+
+PB_BIND(appflow_v1_SAPODataConnectorProfileCredentials, appflow_v1_SAPODataConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_SAPODataConnectorProfileProperties, appflow_v1_SAPODataConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_SAPODataDestinationProperties, appflow_v1_SAPODataDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_SAPODataMetadata, appflow_v1_SAPODataMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_SAPODataPaginationConfig, appflow_v1_SAPODataPaginationConfig, AUTO)
+
+
+PB_BIND(appflow_v1_SAPODataParallelismConfig, appflow_v1_SAPODataParallelismConfig, AUTO)
+
+
+PB_BIND(appflow_v1_SAPODataSourceProperties, appflow_v1_SAPODataSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_SalesforceConnectorProfileCredentials, appflow_v1_SalesforceConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_SalesforceConnectorProfileProperties, appflow_v1_SalesforceConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_SalesforceDestinationProperties, appflow_v1_SalesforceDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_SalesforceMetadata, appflow_v1_SalesforceMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_SalesforceSourceProperties, appflow_v1_SalesforceSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_ScheduledTriggerProperties, appflow_v1_ScheduledTriggerProperties, 2)
+
+
+PB_BIND(appflow_v1_ServiceNowConnectorProfileCredentials, appflow_v1_ServiceNowConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_ServiceNowConnectorProfileProperties, appflow_v1_ServiceNowConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_ServiceNowMetadata, appflow_v1_ServiceNowMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_ServiceNowSourceProperties, appflow_v1_ServiceNowSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_SingularConnectorProfileCredentials, appflow_v1_SingularConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_SingularConnectorProfileProperties, appflow_v1_SingularConnectorProfileProperties, AUTO)
+
+
+PB_BIND(appflow_v1_SingularMetadata, appflow_v1_SingularMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_SingularSourceProperties, appflow_v1_SingularSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_SlackConnectorProfileCredentials, appflow_v1_SlackConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_SlackConnectorProfileProperties, appflow_v1_SlackConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_SlackMetadata, appflow_v1_SlackMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_SlackSourceProperties, appflow_v1_SlackSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_SnowflakeConnectorProfileCredentials, appflow_v1_SnowflakeConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_SnowflakeConnectorProfileProperties, appflow_v1_SnowflakeConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_SnowflakeDestinationProperties, appflow_v1_SnowflakeDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_SnowflakeMetadata, appflow_v1_SnowflakeMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_SourceConnectorProperties, appflow_v1_SourceConnectorProperties, 4)
+
+
+PB_BIND(appflow_v1_SourceFieldProperties, appflow_v1_SourceFieldProperties, AUTO)
+
+
+PB_BIND(appflow_v1_SourceFlowConfig, appflow_v1_SourceFlowConfig, 4)
+
+
+PB_BIND(appflow_v1_StartFlowRequest, appflow_v1_StartFlowRequest, 2)
+
+
+PB_BIND(appflow_v1_StartFlowResponse, appflow_v1_StartFlowResponse, 2)
+
+
 PB_BIND(appflow_v1_StopFlowRequest, appflow_v1_StopFlowRequest, 2)
 
 
 PB_BIND(appflow_v1_StopFlowResponse, appflow_v1_StopFlowResponse, 2)
 
 
-const char *appflow_v1_FlowStatus_name(appflow_v1_FlowStatus v) {
-    switch (v) {
-        case appflow_v1_FlowStatus_FLOW_STATUS_UNSPECIFIED: return "FLOW_STATUS_UNSPECIFIED";
-        case appflow_v1_FlowStatus_FLOW_STATUS_ACTIVE: return "FLOW_STATUS_ACTIVE";
-        case appflow_v1_FlowStatus_FLOW_STATUS_DEPRECATED: return "FLOW_STATUS_DEPRECATED";
-        case appflow_v1_FlowStatus_FLOW_STATUS_DELETED: return "FLOW_STATUS_DELETED";
-        case appflow_v1_FlowStatus_FLOW_STATUS_DRAFT: return "FLOW_STATUS_DRAFT";
-        case appflow_v1_FlowStatus_FLOW_STATUS_ERRORED: return "FLOW_STATUS_ERRORED";
-        case appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED: return "FLOW_STATUS_SUSPENDED";
-    }
-    return "unknown";
-}
-
-const char *appflow_v1_TriggerType_name(appflow_v1_TriggerType v) {
-    switch (v) {
-        case appflow_v1_TriggerType_TRIGGER_TYPE_UNSPECIFIED: return "TRIGGER_TYPE_UNSPECIFIED";
-        case appflow_v1_TriggerType_TRIGGER_TYPE_SCHEDULED: return "TRIGGER_TYPE_SCHEDULED";
-        case appflow_v1_TriggerType_TRIGGER_TYPE_EVENT: return "TRIGGER_TYPE_EVENT";
-        case appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND: return "TRIGGER_TYPE_ON_DEMAND";
-    }
-    return "unknown";
-}
+PB_BIND(appflow_v1_SuccessResponseHandlingConfig, appflow_v1_SuccessResponseHandlingConfig, 2)
 
 
+PB_BIND(appflow_v1_SupportedFieldTypeDetails, appflow_v1_SupportedFieldTypeDetails, 4)
 
+
+PB_BIND(appflow_v1_TagResourceRequest, appflow_v1_TagResourceRequest, 2)
+
+
+PB_BIND(appflow_v1_TagResourceRequest_TagsEntry, appflow_v1_TagResourceRequest_TagsEntry, AUTO)
+
+
+PB_BIND(appflow_v1_TagResourceResponse, appflow_v1_TagResourceResponse, AUTO)
+
+
+PB_BIND(appflow_v1_Task, appflow_v1_Task, 2)
+
+
+PB_BIND(appflow_v1_Task_TaskPropertiesEntry, appflow_v1_Task_TaskPropertiesEntry, AUTO)
+
+
+PB_BIND(appflow_v1_TrendmicroConnectorProfileCredentials, appflow_v1_TrendmicroConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_TrendmicroConnectorProfileProperties, appflow_v1_TrendmicroConnectorProfileProperties, AUTO)
+
+
+PB_BIND(appflow_v1_TrendmicroMetadata, appflow_v1_TrendmicroMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_TrendmicroSourceProperties, appflow_v1_TrendmicroSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_TriggerConfig, appflow_v1_TriggerConfig, 2)
+
+
+PB_BIND(appflow_v1_TriggerProperties, appflow_v1_TriggerProperties, 2)
+
+
+PB_BIND(appflow_v1_UnregisterConnectorRequest, appflow_v1_UnregisterConnectorRequest, 2)
+
+
+PB_BIND(appflow_v1_UnregisterConnectorResponse, appflow_v1_UnregisterConnectorResponse, AUTO)
+
+
+PB_BIND(appflow_v1_UntagResourceRequest, appflow_v1_UntagResourceRequest, 4)
+
+
+PB_BIND(appflow_v1_UntagResourceResponse, appflow_v1_UntagResourceResponse, AUTO)
+
+
+PB_BIND(appflow_v1_UpdateConnectorProfileRequest, appflow_v1_UpdateConnectorProfileRequest, 4)
+
+
+PB_BIND(appflow_v1_UpdateConnectorProfileResponse, appflow_v1_UpdateConnectorProfileResponse, 2)
+
+
+PB_BIND(appflow_v1_UpdateConnectorRegistrationRequest, appflow_v1_UpdateConnectorRegistrationRequest, 4)
+
+
+PB_BIND(appflow_v1_UpdateConnectorRegistrationResponse, appflow_v1_UpdateConnectorRegistrationResponse, 2)
+
+
+PB_BIND(appflow_v1_UpdateFlowRequest, appflow_v1_UpdateFlowRequest, 4)
+
+
+PB_BIND(appflow_v1_UpdateFlowResponse, appflow_v1_UpdateFlowResponse, AUTO)
+
+
+PB_BIND(appflow_v1_UpsolverDestinationProperties, appflow_v1_UpsolverDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_UpsolverMetadata, appflow_v1_UpsolverMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_UpsolverS3OutputFormatConfig, appflow_v1_UpsolverS3OutputFormatConfig, AUTO)
+
+
+PB_BIND(appflow_v1_VeevaConnectorProfileCredentials, appflow_v1_VeevaConnectorProfileCredentials, 2)
+
+
+PB_BIND(appflow_v1_VeevaConnectorProfileProperties, appflow_v1_VeevaConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_VeevaMetadata, appflow_v1_VeevaMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_VeevaSourceProperties, appflow_v1_VeevaSourceProperties, 2)
+
+
+PB_BIND(appflow_v1_ZendeskConnectorProfileCredentials, appflow_v1_ZendeskConnectorProfileCredentials, 4)
+
+
+PB_BIND(appflow_v1_ZendeskConnectorProfileProperties, appflow_v1_ZendeskConnectorProfileProperties, 2)
+
+
+PB_BIND(appflow_v1_ZendeskDestinationProperties, appflow_v1_ZendeskDestinationProperties, 2)
+
+
+PB_BIND(appflow_v1_ZendeskMetadata, appflow_v1_ZendeskMetadata, AUTO)
+
+
+PB_BIND(appflow_v1_ZendeskSourceProperties, appflow_v1_ZendeskSourceProperties, 2)
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+#ifndef PB_CONVERT_DOUBLE_FLOAT
+/* On some platforms (such as AVR), double is really float.
+ * To be able to encode/decode double on these platforms, you need.
+ * to define PB_CONVERT_DOUBLE_FLOAT in pb.h or compiler command line.
+ */
+PB_STATIC_ASSERT(sizeof(double) == 8, DOUBLE_MUST_BE_8_BYTES)
+#endif
 

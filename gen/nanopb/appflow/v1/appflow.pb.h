@@ -4,14 +4,164 @@
 #ifndef PB_APPFLOW_V1_APPFLOW_V1_APPFLOW_PB_H_INCLUDED
 #define PB_APPFLOW_V1_APPFLOW_V1_APPFLOW_PB_H_INCLUDED
 #include <pb.h>
+#include "google/protobuf/timestamp.pb.h"
 
 #if PB_PROTO_HEADER_VERSION != 40
 #error Regenerate this file with the current version of nanopb generator.
 #endif
 
 /* Enum definitions */
-/* FlowStatus is the lifecycle state of a flow; on the AWS wire it is the string after the
- prefix in PascalCase ("Active", "Suspended", ...). */
+/* AWS enum AggregationType: None, SingleFile. */
+typedef enum _appflow_v1_AggregationType {
+    appflow_v1_AggregationType_AGGREGATION_TYPE_UNSPECIFIED = 0,
+    appflow_v1_AggregationType_AGGREGATION_TYPE_NONE = 1,
+    appflow_v1_AggregationType_AGGREGATION_TYPE_SINGLE_FILE = 2
+} appflow_v1_AggregationType;
+
+/* AWS enum AmplitudeConnectorOperator: BETWEEN. */
+typedef enum _appflow_v1_AmplitudeConnectorOperator {
+    appflow_v1_AmplitudeConnectorOperator_AMPLITUDE_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_AmplitudeConnectorOperator_AMPLITUDE_CONNECTOR_OPERATOR_BETWEEN = 1
+} appflow_v1_AmplitudeConnectorOperator;
+
+/* AWS enum AuthenticationType: OAUTH2, APIKEY, BASIC, CUSTOM. */
+typedef enum _appflow_v1_AuthenticationType {
+    appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_UNSPECIFIED = 0,
+    appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_OAUTH2 = 1,
+    appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_APIKEY = 2,
+    appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_BASIC = 3,
+    appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_CUSTOM = 4
+} appflow_v1_AuthenticationType;
+
+/* AWS enum CatalogType: GLUE. */
+typedef enum _appflow_v1_CatalogType {
+    appflow_v1_CatalogType_CATALOG_TYPE_UNSPECIFIED = 0,
+    appflow_v1_CatalogType_CATALOG_TYPE_GLUE = 1
+} appflow_v1_CatalogType;
+
+/* AWS enum ConnectionMode: Public, Private. */
+typedef enum _appflow_v1_ConnectionMode {
+    appflow_v1_ConnectionMode_CONNECTION_MODE_UNSPECIFIED = 0,
+    appflow_v1_ConnectionMode_CONNECTION_MODE_PUBLIC = 1,
+    appflow_v1_ConnectionMode_CONNECTION_MODE_PRIVATE = 2
+} appflow_v1_ConnectionMode;
+
+/* AWS enum ConnectorProvisioningType: LAMBDA. */
+typedef enum _appflow_v1_ConnectorProvisioningType {
+    appflow_v1_ConnectorProvisioningType_CONNECTOR_PROVISIONING_TYPE_UNSPECIFIED = 0,
+    appflow_v1_ConnectorProvisioningType_CONNECTOR_PROVISIONING_TYPE_LAMBDA = 1
+} appflow_v1_ConnectorProvisioningType;
+
+/* AWS enum ConnectorType: Salesforce, Singular, Slack, Redshift, S3, Marketo, Googleanalytics,
+ Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus, Amplitude, Veeva,
+ EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData, CustomConnector,
+ Pardot. */
+typedef enum _appflow_v1_ConnectorType {
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_UNSPECIFIED = 0,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_SALESFORCE = 1,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_SINGULAR = 2,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_SLACK = 3,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_REDSHIFT = 4,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_S3 = 5,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_MARKETO = 6,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_GOOGLEANALYTICS = 7,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_ZENDESK = 8,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_SERVICENOW = 9,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_DATADOG = 10,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_TRENDMICRO = 11,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_SNOWFLAKE = 12,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_DYNATRACE = 13,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_INFORNEXUS = 14,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_AMPLITUDE = 15,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_VEEVA = 16,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_EVENT_BRIDGE = 17,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_LOOKOUT_METRICS = 18,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_UPSOLVER = 19,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_HONEYCODE = 20,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_CUSTOMER_PROFILES = 21,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_SAPO_DATA = 22,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_CUSTOM_CONNECTOR = 23,
+    appflow_v1_ConnectorType_CONNECTOR_TYPE_PARDOT = 24
+} appflow_v1_ConnectorType;
+
+/* AWS enum DataPullMode: Incremental, Complete. */
+typedef enum _appflow_v1_DataPullMode {
+    appflow_v1_DataPullMode_DATA_PULL_MODE_UNSPECIFIED = 0,
+    appflow_v1_DataPullMode_DATA_PULL_MODE_INCREMENTAL = 1,
+    appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE = 2
+} appflow_v1_DataPullMode;
+
+/* AWS enum DataTransferApiType: SYNC, ASYNC, AUTOMATIC. */
+typedef enum _appflow_v1_DataTransferApiType {
+    appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_UNSPECIFIED = 0,
+    appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_SYNC = 1,
+    appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_ASYNC = 2,
+    appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_AUTOMATIC = 3
+} appflow_v1_DataTransferApiType;
+
+/* AWS enum DatadogConnectorOperator: PROJECTION, BETWEEN, EQUAL_TO, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_DatadogConnectorOperator {
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_BETWEEN = 2,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_EQUAL_TO = 3,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_ADDITION = 4,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_MULTIPLICATION = 5,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_DIVISION = 6,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_SUBTRACTION = 7,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_MASK_ALL = 8,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_MASK_FIRST_N = 9,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_MASK_LAST_N = 10,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 11,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 12,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 13,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 14,
+    appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_NO_OP = 15
+} appflow_v1_DatadogConnectorOperator;
+
+/* AWS enum DynatraceConnectorOperator: PROJECTION, BETWEEN, EQUAL_TO, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_DynatraceConnectorOperator {
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_BETWEEN = 2,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_EQUAL_TO = 3,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_ADDITION = 4,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_MULTIPLICATION = 5,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_DIVISION = 6,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_SUBTRACTION = 7,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_MASK_ALL = 8,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_MASK_FIRST_N = 9,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_MASK_LAST_N = 10,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 11,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 12,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 13,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 14,
+    appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_NO_OP = 15
+} appflow_v1_DynatraceConnectorOperator;
+
+/* AWS enum ExecutionStatus: InProgress, Successful, Error, CancelStarted, Canceled. */
+typedef enum _appflow_v1_ExecutionStatus {
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED = 0,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_IN_PROGRESS = 1,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_SUCCESSFUL = 2,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_ERROR = 3,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCEL_STARTED = 4,
+    appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED = 5
+} appflow_v1_ExecutionStatus;
+
+/* AWS enum FileType: CSV, JSON, PARQUET. */
+typedef enum _appflow_v1_FileType {
+    appflow_v1_FileType_FILE_TYPE_UNSPECIFIED = 0,
+    appflow_v1_FileType_FILE_TYPE_CSV = 1,
+    appflow_v1_FileType_FILE_TYPE_JSON = 2,
+    appflow_v1_FileType_FILE_TYPE_PARQUET = 3
+} appflow_v1_FileType;
+
+/* AWS enum FlowStatus: Active, Deprecated, Deleted, Draft, Errored, Suspended. */
 typedef enum _appflow_v1_FlowStatus {
     appflow_v1_FlowStatus_FLOW_STATUS_UNSPECIFIED = 0,
     appflow_v1_FlowStatus_FLOW_STATUS_ACTIVE = 1,
@@ -22,7 +172,455 @@ typedef enum _appflow_v1_FlowStatus {
     appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED = 6
 } appflow_v1_FlowStatus;
 
-/* TriggerType says what runs a flow; on the AWS wire "Scheduled", "Event" or "OnDemand". */
+/* AWS enum GoogleAnalyticsConnectorOperator: PROJECTION, BETWEEN. */
+typedef enum _appflow_v1_GoogleAnalyticsConnectorOperator {
+    appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_BETWEEN = 2
+} appflow_v1_GoogleAnalyticsConnectorOperator;
+
+/* AWS enum InforNexusConnectorOperator: PROJECTION, BETWEEN, EQUAL_TO, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_InforNexusConnectorOperator {
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_BETWEEN = 2,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_EQUAL_TO = 3,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_ADDITION = 4,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_MULTIPLICATION = 5,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_DIVISION = 6,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_SUBTRACTION = 7,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_MASK_ALL = 8,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_MASK_FIRST_N = 9,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_MASK_LAST_N = 10,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 11,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 12,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 13,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 14,
+    appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_NO_OP = 15
+} appflow_v1_InforNexusConnectorOperator;
+
+/* AWS enum MarketoConnectorOperator: PROJECTION, LESS_THAN, GREATER_THAN, BETWEEN, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_MarketoConnectorOperator {
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_LESS_THAN = 2,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_GREATER_THAN = 3,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_BETWEEN = 4,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_ADDITION = 5,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_MULTIPLICATION = 6,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_DIVISION = 7,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_SUBTRACTION = 8,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_MASK_ALL = 9,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_MASK_FIRST_N = 10,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_MASK_LAST_N = 11,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 12,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 13,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 14,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 15,
+    appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_NO_OP = 16
+} appflow_v1_MarketoConnectorOperator;
+
+/* AWS enum OAuth2CustomPropType: TOKEN_URL, AUTH_URL. */
+typedef enum _appflow_v1_OAuth2CustomPropType {
+    appflow_v1_OAuth2CustomPropType_O_AUTH2_CUSTOM_PROP_TYPE_UNSPECIFIED = 0,
+    appflow_v1_OAuth2CustomPropType_O_AUTH2_CUSTOM_PROP_TYPE_TOKEN_URL = 1,
+    appflow_v1_OAuth2CustomPropType_O_AUTH2_CUSTOM_PROP_TYPE_AUTH_URL = 2
+} appflow_v1_OAuth2CustomPropType;
+
+/* AWS enum OAuth2GrantType: CLIENT_CREDENTIALS, AUTHORIZATION_CODE, JWT_BEARER. */
+typedef enum _appflow_v1_OAuth2GrantType {
+    appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_UNSPECIFIED = 0,
+    appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_CLIENT_CREDENTIALS = 1,
+    appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_AUTHORIZATION_CODE = 2,
+    appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_JWT_BEARER = 3
+} appflow_v1_OAuth2GrantType;
+
+/* AWS enum Operator: PROJECTION, LESS_THAN, GREATER_THAN, CONTAINS, BETWEEN, LESS_THAN_OR_EQUAL_TO,
+ GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION,
+ SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_Operator {
+    appflow_v1_Operator_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_Operator_OPERATOR_PROJECTION = 1,
+    appflow_v1_Operator_OPERATOR_LESS_THAN = 2,
+    appflow_v1_Operator_OPERATOR_GREATER_THAN = 3,
+    appflow_v1_Operator_OPERATOR_CONTAINS = 4,
+    appflow_v1_Operator_OPERATOR_BETWEEN = 5,
+    appflow_v1_Operator_OPERATOR_LESS_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_Operator_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 7,
+    appflow_v1_Operator_OPERATOR_EQUAL_TO = 8,
+    appflow_v1_Operator_OPERATOR_NOT_EQUAL_TO = 9,
+    appflow_v1_Operator_OPERATOR_ADDITION = 10,
+    appflow_v1_Operator_OPERATOR_MULTIPLICATION = 11,
+    appflow_v1_Operator_OPERATOR_DIVISION = 12,
+    appflow_v1_Operator_OPERATOR_SUBTRACTION = 13,
+    appflow_v1_Operator_OPERATOR_MASK_ALL = 14,
+    appflow_v1_Operator_OPERATOR_MASK_FIRST_N = 15,
+    appflow_v1_Operator_OPERATOR_MASK_LAST_N = 16,
+    appflow_v1_Operator_OPERATOR_VALIDATE_NON_NULL = 17,
+    appflow_v1_Operator_OPERATOR_VALIDATE_NON_ZERO = 18,
+    appflow_v1_Operator_OPERATOR_VALIDATE_NON_NEGATIVE = 19,
+    appflow_v1_Operator_OPERATOR_VALIDATE_NUMERIC = 20,
+    appflow_v1_Operator_OPERATOR_NO_OP = 21
+} appflow_v1_Operator;
+
+/* AWS enum OperatorPropertiesKeys: VALUE, VALUES, DATA_TYPE, UPPER_BOUND, LOWER_BOUND,
+ SOURCE_DATA_TYPE, DESTINATION_DATA_TYPE, VALIDATION_ACTION, MASK_VALUE, MASK_LENGTH,
+ TRUNCATE_LENGTH, MATH_OPERATION_FIELDS_ORDER, CONCAT_FORMAT, SUBFIELD_CATEGORY_MAP,
+ EXCLUDE_SOURCE_FIELDS_LIST, INCLUDE_NEW_FIELDS, ORDERED_PARTITION_KEYS_LIST. */
+typedef enum _appflow_v1_OperatorPropertiesKeys {
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_UNSPECIFIED = 0,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_VALUE = 1,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_VALUES = 2,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_DATA_TYPE = 3,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_UPPER_BOUND = 4,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_LOWER_BOUND = 5,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_SOURCE_DATA_TYPE = 6,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_DESTINATION_DATA_TYPE = 7,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_VALIDATION_ACTION = 8,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_MASK_VALUE = 9,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_MASK_LENGTH = 10,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_TRUNCATE_LENGTH = 11,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_MATH_OPERATION_FIELDS_ORDER = 12,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_CONCAT_FORMAT = 13,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_SUBFIELD_CATEGORY_MAP = 14,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_EXCLUDE_SOURCE_FIELDS_LIST = 15,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_INCLUDE_NEW_FIELDS = 16,
+    appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_ORDERED_PARTITION_KEYS_LIST = 17
+} appflow_v1_OperatorPropertiesKeys;
+
+/* AWS enum Operators: PROJECTION, LESS_THAN, GREATER_THAN, CONTAINS, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_Operators {
+    appflow_v1_Operators_OPERATORS_UNSPECIFIED = 0,
+    appflow_v1_Operators_OPERATORS_PROJECTION = 1,
+    appflow_v1_Operators_OPERATORS_LESS_THAN = 2,
+    appflow_v1_Operators_OPERATORS_GREATER_THAN = 3,
+    appflow_v1_Operators_OPERATORS_CONTAINS = 4,
+    appflow_v1_Operators_OPERATORS_BETWEEN = 5,
+    appflow_v1_Operators_OPERATORS_LESS_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_Operators_OPERATORS_GREATER_THAN_OR_EQUAL_TO = 7,
+    appflow_v1_Operators_OPERATORS_EQUAL_TO = 8,
+    appflow_v1_Operators_OPERATORS_NOT_EQUAL_TO = 9,
+    appflow_v1_Operators_OPERATORS_ADDITION = 10,
+    appflow_v1_Operators_OPERATORS_MULTIPLICATION = 11,
+    appflow_v1_Operators_OPERATORS_DIVISION = 12,
+    appflow_v1_Operators_OPERATORS_SUBTRACTION = 13,
+    appflow_v1_Operators_OPERATORS_MASK_ALL = 14,
+    appflow_v1_Operators_OPERATORS_MASK_FIRST_N = 15,
+    appflow_v1_Operators_OPERATORS_MASK_LAST_N = 16,
+    appflow_v1_Operators_OPERATORS_VALIDATE_NON_NULL = 17,
+    appflow_v1_Operators_OPERATORS_VALIDATE_NON_ZERO = 18,
+    appflow_v1_Operators_OPERATORS_VALIDATE_NON_NEGATIVE = 19,
+    appflow_v1_Operators_OPERATORS_VALIDATE_NUMERIC = 20,
+    appflow_v1_Operators_OPERATORS_NO_OP = 21
+} appflow_v1_Operators;
+
+/* AWS enum PardotConnectorOperator: PROJECTION, EQUAL_TO, NO_OP, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC. */
+typedef enum _appflow_v1_PardotConnectorOperator {
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_EQUAL_TO = 2,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_NO_OP = 3,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_ADDITION = 4,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_MULTIPLICATION = 5,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_DIVISION = 6,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_SUBTRACTION = 7,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_MASK_ALL = 8,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_MASK_FIRST_N = 9,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_MASK_LAST_N = 10,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 11,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 12,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 13,
+    appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 14
+} appflow_v1_PardotConnectorOperator;
+
+/* AWS enum PathPrefix: EXECUTION_ID, SCHEMA_VERSION. */
+typedef enum _appflow_v1_PathPrefix {
+    appflow_v1_PathPrefix_PATH_PREFIX_UNSPECIFIED = 0,
+    appflow_v1_PathPrefix_PATH_PREFIX_EXECUTION_ID = 1,
+    appflow_v1_PathPrefix_PATH_PREFIX_SCHEMA_VERSION = 2
+} appflow_v1_PathPrefix;
+
+/* AWS enum PrefixFormat: YEAR, MONTH, DAY, HOUR, MINUTE. */
+typedef enum _appflow_v1_PrefixFormat {
+    appflow_v1_PrefixFormat_PREFIX_FORMAT_UNSPECIFIED = 0,
+    appflow_v1_PrefixFormat_PREFIX_FORMAT_YEAR = 1,
+    appflow_v1_PrefixFormat_PREFIX_FORMAT_MONTH = 2,
+    appflow_v1_PrefixFormat_PREFIX_FORMAT_DAY = 3,
+    appflow_v1_PrefixFormat_PREFIX_FORMAT_HOUR = 4,
+    appflow_v1_PrefixFormat_PREFIX_FORMAT_MINUTE = 5
+} appflow_v1_PrefixFormat;
+
+/* AWS enum PrefixType: FILENAME, PATH, PATH_AND_FILENAME. */
+typedef enum _appflow_v1_PrefixType {
+    appflow_v1_PrefixType_PREFIX_TYPE_UNSPECIFIED = 0,
+    appflow_v1_PrefixType_PREFIX_TYPE_FILENAME = 1,
+    appflow_v1_PrefixType_PREFIX_TYPE_PATH = 2,
+    appflow_v1_PrefixType_PREFIX_TYPE_PATH_AND_FILENAME = 3
+} appflow_v1_PrefixType;
+
+/* AWS enum PrivateConnectionProvisioningFailureCause: CONNECTOR_AUTHENTICATION, CONNECTOR_SERVER,
+ INTERNAL_SERVER, ACCESS_DENIED, VALIDATION. */
+typedef enum _appflow_v1_PrivateConnectionProvisioningFailureCause {
+    appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_UNSPECIFIED = 0,
+    appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_CONNECTOR_AUTHENTICATION = 1,
+    appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_CONNECTOR_SERVER = 2,
+    appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_INTERNAL_SERVER = 3,
+    appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_ACCESS_DENIED = 4,
+    appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_VALIDATION = 5
+} appflow_v1_PrivateConnectionProvisioningFailureCause;
+
+/* AWS enum PrivateConnectionProvisioningStatus: FAILED, PENDING, CREATED. */
+typedef enum _appflow_v1_PrivateConnectionProvisioningStatus {
+    appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_UNSPECIFIED = 0,
+    appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_FAILED = 1,
+    appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_PENDING = 2,
+    appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_CREATED = 3
+} appflow_v1_PrivateConnectionProvisioningStatus;
+
+/* AWS enum S3ConnectorOperator: PROJECTION, LESS_THAN, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_S3ConnectorOperator {
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_LESS_THAN = 2,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_GREATER_THAN = 3,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_BETWEEN = 4,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_LESS_THAN_OR_EQUAL_TO = 5,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_EQUAL_TO = 7,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_NOT_EQUAL_TO = 8,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_ADDITION = 9,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_MULTIPLICATION = 10,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_DIVISION = 11,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_SUBTRACTION = 12,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_MASK_ALL = 13,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_MASK_FIRST_N = 14,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_MASK_LAST_N = 15,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 16,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 17,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 18,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 19,
+    appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_NO_OP = 20
+} appflow_v1_S3ConnectorOperator;
+
+/* AWS enum S3InputFileType: CSV, JSON. */
+typedef enum _appflow_v1_S3InputFileType {
+    appflow_v1_S3InputFileType_S3_INPUT_FILE_TYPE_UNSPECIFIED = 0,
+    appflow_v1_S3InputFileType_S3_INPUT_FILE_TYPE_CSV = 1,
+    appflow_v1_S3InputFileType_S3_INPUT_FILE_TYPE_JSON = 2
+} appflow_v1_S3InputFileType;
+
+/* AWS enum SAPODataConnectorOperator: PROJECTION, LESS_THAN, CONTAINS, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_SAPODataConnectorOperator {
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_LESS_THAN = 2,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_CONTAINS = 3,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_GREATER_THAN = 4,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_BETWEEN = 5,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_LESS_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 7,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_EQUAL_TO = 8,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_NOT_EQUAL_TO = 9,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_ADDITION = 10,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_MULTIPLICATION = 11,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_DIVISION = 12,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_SUBTRACTION = 13,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_MASK_ALL = 14,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_MASK_FIRST_N = 15,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_MASK_LAST_N = 16,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 17,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 18,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 19,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 20,
+    appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_NO_OP = 21
+} appflow_v1_SAPODataConnectorOperator;
+
+/* AWS enum SalesforceConnectorOperator: PROJECTION, LESS_THAN, CONTAINS, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_SalesforceConnectorOperator {
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_LESS_THAN = 2,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_CONTAINS = 3,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_GREATER_THAN = 4,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_BETWEEN = 5,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_LESS_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 7,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_EQUAL_TO = 8,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_NOT_EQUAL_TO = 9,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_ADDITION = 10,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_MULTIPLICATION = 11,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_DIVISION = 12,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_SUBTRACTION = 13,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_MASK_ALL = 14,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_MASK_FIRST_N = 15,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_MASK_LAST_N = 16,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 17,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 18,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 19,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 20,
+    appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_NO_OP = 21
+} appflow_v1_SalesforceConnectorOperator;
+
+/* AWS enum SalesforceDataTransferApi: AUTOMATIC, BULKV2, REST_SYNC. */
+typedef enum _appflow_v1_SalesforceDataTransferApi {
+    appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_UNSPECIFIED = 0,
+    appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_AUTOMATIC = 1,
+    appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_BULKV2 = 2,
+    appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_REST_SYNC = 3
+} appflow_v1_SalesforceDataTransferApi;
+
+/* AWS enum ScheduleFrequencyType: BYMINUTE, HOURLY, DAILY, WEEKLY, MONTHLY, ONCE. */
+typedef enum _appflow_v1_ScheduleFrequencyType {
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_UNSPECIFIED = 0,
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_BYMINUTE = 1,
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_HOURLY = 2,
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_DAILY = 3,
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_WEEKLY = 4,
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_MONTHLY = 5,
+    appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_ONCE = 6
+} appflow_v1_ScheduleFrequencyType;
+
+/* AWS enum ServiceNowConnectorOperator: PROJECTION, CONTAINS, LESS_THAN, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_ServiceNowConnectorOperator {
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_CONTAINS = 2,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_LESS_THAN = 3,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_GREATER_THAN = 4,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_BETWEEN = 5,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_LESS_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 7,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_EQUAL_TO = 8,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_NOT_EQUAL_TO = 9,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_ADDITION = 10,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_MULTIPLICATION = 11,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_DIVISION = 12,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_SUBTRACTION = 13,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_MASK_ALL = 14,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_MASK_FIRST_N = 15,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_MASK_LAST_N = 16,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 17,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 18,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 19,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 20,
+    appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_NO_OP = 21
+} appflow_v1_ServiceNowConnectorOperator;
+
+/* AWS enum SingularConnectorOperator: PROJECTION, EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION,
+ SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_SingularConnectorOperator {
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_EQUAL_TO = 2,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_ADDITION = 3,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_MULTIPLICATION = 4,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_DIVISION = 5,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_SUBTRACTION = 6,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_MASK_ALL = 7,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_MASK_FIRST_N = 8,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_MASK_LAST_N = 9,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 10,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 11,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 12,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 13,
+    appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_NO_OP = 14
+} appflow_v1_SingularConnectorOperator;
+
+/* AWS enum SlackConnectorOperator: PROJECTION, LESS_THAN, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION,
+ SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_SlackConnectorOperator {
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_LESS_THAN = 2,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_GREATER_THAN = 3,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_BETWEEN = 4,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_LESS_THAN_OR_EQUAL_TO = 5,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_EQUAL_TO = 7,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_ADDITION = 8,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_MULTIPLICATION = 9,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_DIVISION = 10,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_SUBTRACTION = 11,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_MASK_ALL = 12,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_MASK_FIRST_N = 13,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_MASK_LAST_N = 14,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 15,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 16,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 17,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 18,
+    appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_NO_OP = 19
+} appflow_v1_SlackConnectorOperator;
+
+/* AWS enum SupportedDataTransferType: RECORD, FILE. */
+typedef enum _appflow_v1_SupportedDataTransferType {
+    appflow_v1_SupportedDataTransferType_SUPPORTED_DATA_TRANSFER_TYPE_UNSPECIFIED = 0,
+    appflow_v1_SupportedDataTransferType_SUPPORTED_DATA_TRANSFER_TYPE_RECORD = 1,
+    appflow_v1_SupportedDataTransferType_SUPPORTED_DATA_TRANSFER_TYPE_FILE = 2
+} appflow_v1_SupportedDataTransferType;
+
+/* AWS enum TaskType: Arithmetic, Filter, Map, Map_all, Mask, Merge, Passthrough, Truncate,
+ Validate, Partition. */
+typedef enum _appflow_v1_TaskType {
+    appflow_v1_TaskType_TASK_TYPE_UNSPECIFIED = 0,
+    appflow_v1_TaskType_TASK_TYPE_ARITHMETIC = 1,
+    appflow_v1_TaskType_TASK_TYPE_FILTER = 2,
+    appflow_v1_TaskType_TASK_TYPE_MAP = 3,
+    appflow_v1_TaskType_TASK_TYPE_MAP_ALL = 4,
+    appflow_v1_TaskType_TASK_TYPE_MASK = 5,
+    appflow_v1_TaskType_TASK_TYPE_MERGE = 6,
+    appflow_v1_TaskType_TASK_TYPE_PASSTHROUGH = 7,
+    appflow_v1_TaskType_TASK_TYPE_TRUNCATE = 8,
+    appflow_v1_TaskType_TASK_TYPE_VALIDATE = 9,
+    appflow_v1_TaskType_TASK_TYPE_PARTITION = 10
+} appflow_v1_TaskType;
+
+/* AWS enum TrendmicroConnectorOperator: PROJECTION, EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION,
+ SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_TrendmicroConnectorOperator {
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_EQUAL_TO = 2,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_ADDITION = 3,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_MULTIPLICATION = 4,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_DIVISION = 5,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_SUBTRACTION = 6,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_MASK_ALL = 7,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_MASK_FIRST_N = 8,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_MASK_LAST_N = 9,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 10,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 11,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 12,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 13,
+    appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_NO_OP = 14
+} appflow_v1_TrendmicroConnectorOperator;
+
+/* AWS enum TriggerType: Scheduled, Event, OnDemand. */
 typedef enum _appflow_v1_TriggerType {
     appflow_v1_TriggerType_TRIGGER_TYPE_UNSPECIFIED = 0,
     appflow_v1_TriggerType_TRIGGER_TYPE_SCHEDULED = 1,
@@ -30,39 +628,3035 @@ typedef enum _appflow_v1_TriggerType {
     appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND = 3
 } appflow_v1_TriggerType;
 
-/* DataPullMode says whether a scheduled run pulls new records or everything; on the AWS wire
- "Incremental" or "Complete". */
-typedef enum _appflow_v1_DataPullMode {
-    appflow_v1_DataPullMode_DATA_PULL_MODE_UNSPECIFIED = 0,
-    appflow_v1_DataPullMode_DATA_PULL_MODE_INCREMENTAL = 1,
-    appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE = 2
-} appflow_v1_DataPullMode;
+/* AWS enum VeevaConnectorOperator: PROJECTION, LESS_THAN, GREATER_THAN, CONTAINS, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_VeevaConnectorOperator {
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_LESS_THAN = 2,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_GREATER_THAN = 3,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_CONTAINS = 4,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_BETWEEN = 5,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_LESS_THAN_OR_EQUAL_TO = 6,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_GREATER_THAN_OR_EQUAL_TO = 7,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_EQUAL_TO = 8,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_NOT_EQUAL_TO = 9,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_ADDITION = 10,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_MULTIPLICATION = 11,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_DIVISION = 12,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_SUBTRACTION = 13,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_MASK_ALL = 14,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_MASK_FIRST_N = 15,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_MASK_LAST_N = 16,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 17,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 18,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 19,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 20,
+    appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_NO_OP = 21
+} appflow_v1_VeevaConnectorOperator;
 
-/* ExecutionStatus is the state of a flow's run; on the AWS wire "InProgress", "Successful",
- "Error", "CancelStarted" or "Canceled". */
-typedef enum _appflow_v1_ExecutionStatus {
-    appflow_v1_ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED = 0,
-    appflow_v1_ExecutionStatus_EXECUTION_STATUS_IN_PROGRESS = 1,
-    appflow_v1_ExecutionStatus_EXECUTION_STATUS_SUCCESSFUL = 2,
-    appflow_v1_ExecutionStatus_EXECUTION_STATUS_ERROR = 3,
-    appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCEL_STARTED = 4,
-    appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED = 5
-} appflow_v1_ExecutionStatus;
+/* AWS enum WriteOperationType: INSERT, UPSERT, UPDATE, DELETE. */
+typedef enum _appflow_v1_WriteOperationType {
+    appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_UNSPECIFIED = 0,
+    appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_INSERT = 1,
+    appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_UPSERT = 2,
+    appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_UPDATE = 3,
+    appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_DELETE = 4
+} appflow_v1_WriteOperationType;
+
+/* AWS enum ZendeskConnectorOperator: PROJECTION, GREATER_THAN, ADDITION, MULTIPLICATION, DIVISION,
+ SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+typedef enum _appflow_v1_ZendeskConnectorOperator {
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_UNSPECIFIED = 0,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_PROJECTION = 1,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_GREATER_THAN = 2,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_ADDITION = 3,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_MULTIPLICATION = 4,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_DIVISION = 5,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_SUBTRACTION = 6,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_MASK_ALL = 7,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_MASK_FIRST_N = 8,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_MASK_LAST_N = 9,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_VALIDATE_NON_NULL = 10,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_VALIDATE_NON_ZERO = 11,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_VALIDATE_NON_NEGATIVE = 12,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_VALIDATE_NUMERIC = 13,
+    appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_NO_OP = 14
+} appflow_v1_ZendeskConnectorOperator;
 
 /* Struct definitions */
-/* StopFlowRequest names the flow to stop. */
+/* AWS list ConnectorEntityList of ConnectorEntity, as a map value: on the AWS wire a JSON array of
+ its items. */
+typedef struct _appflow_v1_ConnectorEntityList {
+    pb_callback_t items;
+} appflow_v1_ConnectorEntityList;
+
+/* AWS structure AggregationConfig. */
+typedef struct _appflow_v1_AggregationConfig {
+    /* aggregationType (AggregationType): one of None, SingleFile. */
+    bool has_aggregation_type;
+    appflow_v1_AggregationType aggregation_type;
+    /* targetFileSize (Long). */
+    bool has_target_file_size;
+    int64_t target_file_size;
+} appflow_v1_AggregationConfig;
+
+/* AWS structure AmplitudeConnectorProfileCredentials. */
+typedef struct _appflow_v1_AmplitudeConnectorProfileCredentials {
+    /* apiKey (ApiKey): required; length <= 256; pattern \S+; sensitive. */
+    bool has_api_key;
+    char api_key[1025];
+    /* secretKey (SecretKey): required; length <= 256; pattern \S+; sensitive. */
+    bool has_secret_key;
+    char secret_key[1025];
+} appflow_v1_AmplitudeConnectorProfileCredentials;
+
+/* AWS structure AmplitudeConnectorProfileProperties. */
+typedef struct _appflow_v1_AmplitudeConnectorProfileProperties {
+    char dummy_field;
+} appflow_v1_AmplitudeConnectorProfileProperties;
+
+/* AWS structure AmplitudeMetadata. */
+typedef struct _appflow_v1_AmplitudeMetadata {
+    char dummy_field;
+} appflow_v1_AmplitudeMetadata;
+
+/* AWS structure AmplitudeSourceProperties. */
+typedef struct _appflow_v1_AmplitudeSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_AmplitudeSourceProperties;
+
+/* AWS structure ApiKeyCredentials. */
+typedef struct _appflow_v1_ApiKeyCredentials {
+    /* apiKey (ApiKey): required; length <= 256; pattern \S+; sensitive. */
+    bool has_api_key;
+    char api_key[1025];
+    /* apiSecretKey (ApiSecretKey): length <= 256; pattern \S+; sensitive. */
+    bool has_api_secret_key;
+    char api_secret_key[1025];
+} appflow_v1_ApiKeyCredentials;
+
+/* AWS structure AuthParameter. */
+typedef struct _appflow_v1_AuthParameter {
+    /* key (Key): length <= 512; pattern \S+. */
+    bool has_key;
+    char key[2049];
+    /* isRequired (Boolean). */
+    bool has_is_required;
+    bool is_required;
+    /* label (Label): length <= 128; pattern .*. */
+    bool has_label;
+    char label[513];
+    /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
+    bool has_description;
+    char description[4097];
+    /* isSensitiveField (Boolean). */
+    bool has_is_sensitive_field;
+    bool is_sensitive_field;
+    /* connectorSuppliedValues (ConnectorSuppliedValueList): each ConnectorSuppliedValue: length <=
+ 256; pattern \S+. */
+    pb_callback_t connector_supplied_values;
+} appflow_v1_AuthParameter;
+
+/* AWS structure BasicAuthCredentials. */
+typedef struct _appflow_v1_BasicAuthCredentials {
+    /* username (Username): required; length <= 512; pattern \S+. */
+    bool has_username;
+    char username[2049];
+    /* password (Password): required; length <= 512; pattern .*; sensitive. */
+    bool has_password;
+    char password[2049];
+} appflow_v1_BasicAuthCredentials;
+
+/* AWS structure CancelFlowExecutionsRequest. */
+typedef struct _appflow_v1_CancelFlowExecutionsRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* executionIds (ExecutionIds): entries 0..100; each ExecutionId: length <= 256; pattern \S+. */
+    pb_size_t execution_ids_count;
+    char execution_ids[100][1025];
+} appflow_v1_CancelFlowExecutionsRequest;
+
+/* AWS structure CancelFlowExecutionsResponse. */
+typedef struct _appflow_v1_CancelFlowExecutionsResponse {
+    /* invalidExecutions (ExecutionIds): entries 0..100; each ExecutionId: length <= 256; pattern \S+. */
+    pb_size_t invalid_executions_count;
+    char invalid_executions[100][1025];
+} appflow_v1_CancelFlowExecutionsResponse;
+
+/* AWS structure ConnectorDetail. */
+typedef struct _appflow_v1_ConnectorDetail {
+    /* connectorDescription (ConnectorDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_connector_description;
+    char connector_description[8193];
+    /* connectorName (ConnectorName): length <= 256; pattern .*. */
+    bool has_connector_name;
+    char connector_name[1025];
+    /* connectorOwner (ConnectorOwner): length <= 256; pattern .*. */
+    bool has_connector_owner;
+    char connector_owner[1025];
+    /* connectorVersion (ConnectorVersion): length <= 256; pattern \S+. */
+    bool has_connector_version;
+    char connector_version[1025];
+    /* applicationType (ApplicationType): length <= 512; pattern \S+. */
+    bool has_application_type;
+    char application_type[2049];
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* registeredAt (Date). */
+    bool has_registered_at;
+    google_protobuf_Timestamp registered_at;
+    /* registeredBy (RegisteredBy): length <= 512; pattern \S+. */
+    bool has_registered_by;
+    char registered_by[2049];
+    /* connectorProvisioningType (ConnectorProvisioningType): one of LAMBDA. */
+    bool has_connector_provisioning_type;
+    appflow_v1_ConnectorProvisioningType connector_provisioning_type;
+    /* connectorModes (ConnectorModeList): each ConnectorMode: length <= 256; pattern \S+. */
+    pb_callback_t connector_modes;
+    /* supportedDataTransferTypes (SupportedDataTransferTypeList): each SupportedDataTransferType: one
+ of RECORD, FILE. */
+    pb_callback_t supported_data_transfer_types;
+} appflow_v1_ConnectorDetail;
+
+/* AWS structure ConnectorEntity. */
+typedef struct _appflow_v1_ConnectorEntity {
+    /* name (Name): required; length <= 128; pattern \S+. */
+    bool has_name;
+    char name[513];
+    /* label (Label): length <= 128; pattern .*. */
+    bool has_label;
+    char label[513];
+    /* hasNestedEntities (Boolean). */
+    bool has_has_nested_entities;
+    bool has_nested_entities;
+} appflow_v1_ConnectorEntity;
+
+typedef struct _appflow_v1_ConnectorEntityField_CustomPropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_ConnectorEntityField_CustomPropertiesEntry;
+
+/* AWS structure ConnectorOAuthRequest. */
+typedef struct _appflow_v1_ConnectorOAuthRequest {
+    /* authCode (AuthCode): length <= 4096; pattern \S+. */
+    bool has_auth_code;
+    char auth_code[16385];
+    /* redirectUri (RedirectUri): length <= 512; pattern \S+. */
+    bool has_redirect_uri;
+    char redirect_uri[2049];
+} appflow_v1_ConnectorOAuthRequest;
+
+/* AWS structure ConnectorOperator. */
+typedef struct _appflow_v1_ConnectorOperator {
+    /* Amplitude (AmplitudeConnectorOperator): one of BETWEEN. */
+    bool has_amplitude;
+    appflow_v1_AmplitudeConnectorOperator amplitude;
+    /* Datadog (DatadogConnectorOperator): one of PROJECTION, BETWEEN, EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_datadog;
+    appflow_v1_DatadogConnectorOperator datadog;
+    /* Dynatrace (DynatraceConnectorOperator): one of PROJECTION, BETWEEN, EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_dynatrace;
+    appflow_v1_DynatraceConnectorOperator dynatrace;
+    /* GoogleAnalytics (GoogleAnalyticsConnectorOperator): one of PROJECTION, BETWEEN. */
+    bool has_google_analytics;
+    appflow_v1_GoogleAnalyticsConnectorOperator google_analytics;
+    /* InforNexus (InforNexusConnectorOperator): one of PROJECTION, BETWEEN, EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_infor_nexus;
+    appflow_v1_InforNexusConnectorOperator infor_nexus;
+    /* Marketo (MarketoConnectorOperator): one of PROJECTION, LESS_THAN, GREATER_THAN, BETWEEN,
+ ADDITION, MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N,
+ VALIDATE_NON_NULL, VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_marketo;
+    appflow_v1_MarketoConnectorOperator marketo;
+    /* S3 (S3ConnectorOperator): one of PROJECTION, LESS_THAN, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_s3;
+    appflow_v1_S3ConnectorOperator s3;
+    /* Salesforce (SalesforceConnectorOperator): one of PROJECTION, LESS_THAN, CONTAINS, GREATER_THAN,
+ BETWEEN, LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_salesforce;
+    appflow_v1_SalesforceConnectorOperator salesforce;
+    /* ServiceNow (ServiceNowConnectorOperator): one of PROJECTION, CONTAINS, LESS_THAN, GREATER_THAN,
+ BETWEEN, LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_service_now;
+    appflow_v1_ServiceNowConnectorOperator service_now;
+    /* Singular (SingularConnectorOperator): one of PROJECTION, EQUAL_TO, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_singular;
+    appflow_v1_SingularConnectorOperator singular;
+    /* Slack (SlackConnectorOperator): one of PROJECTION, LESS_THAN, GREATER_THAN, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION,
+ SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO,
+ VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_slack;
+    appflow_v1_SlackConnectorOperator slack;
+    /* Trendmicro (TrendmicroConnectorOperator): one of PROJECTION, EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_trendmicro;
+    appflow_v1_TrendmicroConnectorOperator trendmicro;
+    /* Veeva (VeevaConnectorOperator): one of PROJECTION, LESS_THAN, GREATER_THAN, CONTAINS, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_veeva;
+    appflow_v1_VeevaConnectorOperator veeva;
+    /* Zendesk (ZendeskConnectorOperator): one of PROJECTION, GREATER_THAN, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_zendesk;
+    appflow_v1_ZendeskConnectorOperator zendesk;
+    /* SAPOData (SAPODataConnectorOperator): one of PROJECTION, LESS_THAN, CONTAINS, GREATER_THAN,
+ BETWEEN, LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_sapo_data;
+    appflow_v1_SAPODataConnectorOperator sapo_data;
+    /* CustomConnector (Operator): one of PROJECTION, LESS_THAN, GREATER_THAN, CONTAINS, BETWEEN,
+ LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO, ADDITION,
+ MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC, NO_OP. */
+    bool has_custom_connector;
+    appflow_v1_Operator custom_connector;
+    /* Pardot (PardotConnectorOperator): one of PROJECTION, EQUAL_TO, NO_OP, ADDITION, MULTIPLICATION,
+ DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N, MASK_LAST_N, VALIDATE_NON_NULL,
+ VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC. */
+    bool has_pardot;
+    appflow_v1_PardotConnectorOperator pardot;
+} appflow_v1_ConnectorOperator;
+
+/* AWS structure ConnectorRuntimeSetting. */
+typedef struct _appflow_v1_ConnectorRuntimeSetting {
+    /* key (Key): length <= 512; pattern \S+. */
+    bool has_key;
+    char key[2049];
+    /* dataType (ConnectorRuntimeSettingDataType): length <= 256; pattern \S+. */
+    bool has_data_type;
+    char data_type[1025];
+    /* isRequired (Boolean). */
+    bool has_is_required;
+    bool is_required;
+    /* label (Label): length <= 128; pattern .*. */
+    bool has_label;
+    char label[513];
+    /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
+    bool has_description;
+    char description[4097];
+    /* scope (ConnectorRuntimeSettingScope): length <= 256; pattern \S+. */
+    bool has_scope;
+    char scope[1025];
+    /* connectorSuppliedValueOptions (ConnectorSuppliedValueOptionList): each ConnectorSuppliedValue:
+ length <= 256; pattern \S+. */
+    pb_callback_t connector_supplied_value_options;
+} appflow_v1_ConnectorRuntimeSetting;
+
+/* AWS structure CreateConnectorProfileResponse. */
+typedef struct _appflow_v1_CreateConnectorProfileResponse {
+    /* connectorProfileArn (ConnectorProfileArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_connector_profile_arn;
+    char connector_profile_arn[2049];
+} appflow_v1_CreateConnectorProfileResponse;
+
+typedef struct _appflow_v1_CreateFlowRequest_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_CreateFlowRequest_TagsEntry;
+
+/* AWS structure CreateFlowResponse. */
+typedef struct _appflow_v1_CreateFlowResponse {
+    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_flow_arn;
+    char flow_arn[2049];
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
+    appflow_v1_FlowStatus flow_status;
+} appflow_v1_CreateFlowResponse;
+
+/* AWS structure CustomAuthConfig. */
+typedef struct _appflow_v1_CustomAuthConfig {
+    /* customAuthenticationType (CustomAuthenticationType): length <= 256; pattern \S+. */
+    bool has_custom_authentication_type;
+    char custom_authentication_type[1025];
+    /* authParameters (AuthParameterList). */
+    pb_callback_t auth_parameters;
+} appflow_v1_CustomAuthConfig;
+
+typedef struct _appflow_v1_CustomAuthCredentials_CredentialsMapEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_CustomAuthCredentials_CredentialsMapEntry;
+
+/* AWS structure CustomAuthCredentials. */
+typedef struct _appflow_v1_CustomAuthCredentials {
+    /* customAuthenticationType (CustomAuthenticationType): required; length <= 256; pattern \S+. */
+    bool has_custom_authentication_type;
+    char custom_authentication_type[1025];
+    /* credentialsMap (CredentialsMap): entries 0..50; keys length 1..128; pattern [\w]+; sensitive;
+ values length <= 2048; pattern \S+; sensitive. */
+    pb_size_t credentials_map_count;
+    appflow_v1_CustomAuthCredentials_CredentialsMapEntry credentials_map[50];
+} appflow_v1_CustomAuthCredentials;
+
+typedef struct _appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry;
+
+typedef struct _appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry;
+
+typedef struct _appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry;
+
+/* AWS structure CustomerProfilesDestinationProperties. */
+typedef struct _appflow_v1_CustomerProfilesDestinationProperties {
+    /* domainName (DomainName): required; length <= 64; pattern \S+. */
+    bool has_domain_name;
+    char domain_name[257];
+    /* objectTypeName (ObjectTypeName): length <= 255; pattern \S+. */
+    bool has_object_type_name;
+    char object_type_name[1021];
+} appflow_v1_CustomerProfilesDestinationProperties;
+
+/* AWS structure CustomerProfilesMetadata. */
+typedef struct _appflow_v1_CustomerProfilesMetadata {
+    char dummy_field;
+} appflow_v1_CustomerProfilesMetadata;
+
+/* AWS structure DataTransferApi. */
+typedef struct _appflow_v1_DataTransferApi {
+    /* Name (DataTransferApiTypeName): length <= 64; pattern [\w/-]+. */
+    bool has_name;
+    char name[257];
+    /* Type (DataTransferApiType): one of SYNC, ASYNC, AUTOMATIC. */
+    bool has_type;
+    appflow_v1_DataTransferApiType type;
+} appflow_v1_DataTransferApi;
+
+/* AWS structure CustomConnectorSourceProperties. */
+typedef struct _appflow_v1_CustomConnectorSourceProperties {
+    /* entityName (EntityName): required; length <= 1024; pattern \S+. */
+    bool has_entity_name;
+    char entity_name[4097];
+    /* customProperties (CustomProperties): entries 0..50; keys length 1..128; pattern [\w]+; values
+ length <= 2048; pattern \S+. */
+    pb_size_t custom_properties_count;
+    appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry custom_properties[50];
+    /* dataTransferApi (DataTransferApi). */
+    bool has_data_transfer_api;
+    appflow_v1_DataTransferApi data_transfer_api;
+} appflow_v1_CustomConnectorSourceProperties;
+
+/* AWS structure DatadogConnectorProfileCredentials. */
+typedef struct _appflow_v1_DatadogConnectorProfileCredentials {
+    /* apiKey (ApiKey): required; length <= 256; pattern \S+; sensitive. */
+    bool has_api_key;
+    char api_key[1025];
+    /* applicationKey (ApplicationKey): required; length <= 512; pattern \S+. */
+    bool has_application_key;
+    char application_key[2049];
+} appflow_v1_DatadogConnectorProfileCredentials;
+
+/* AWS structure DatadogConnectorProfileProperties. */
+typedef struct _appflow_v1_DatadogConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_DatadogConnectorProfileProperties;
+
+/* AWS structure DatadogMetadata. */
+typedef struct _appflow_v1_DatadogMetadata {
+    char dummy_field;
+} appflow_v1_DatadogMetadata;
+
+/* AWS structure DatadogSourceProperties. */
+typedef struct _appflow_v1_DatadogSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_DatadogSourceProperties;
+
+/* AWS structure DeleteConnectorProfileRequest. */
+typedef struct _appflow_v1_DeleteConnectorProfileRequest {
+    /* connectorProfileName (ConnectorProfileName): required; length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* forceDelete (Boolean). */
+    bool has_force_delete;
+    bool force_delete;
+} appflow_v1_DeleteConnectorProfileRequest;
+
+/* AWS structure DeleteConnectorProfileResponse. */
+typedef struct _appflow_v1_DeleteConnectorProfileResponse {
+    char dummy_field;
+} appflow_v1_DeleteConnectorProfileResponse;
+
+/* AWS structure DeleteFlowRequest. */
+typedef struct _appflow_v1_DeleteFlowRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* forceDelete (Boolean). */
+    bool has_force_delete;
+    bool force_delete;
+} appflow_v1_DeleteFlowRequest;
+
+/* AWS structure DeleteFlowResponse. */
+typedef struct _appflow_v1_DeleteFlowResponse {
+    char dummy_field;
+} appflow_v1_DeleteFlowResponse;
+
+/* AWS structure DescribeConnectorEntityRequest. */
+typedef struct _appflow_v1_DescribeConnectorEntityRequest {
+    /* connectorEntityName (EntityName): required; length <= 1024; pattern \S+. */
+    bool has_connector_entity_name;
+    char connector_entity_name[4097];
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
+    bool has_api_version;
+    char api_version[1025];
+} appflow_v1_DescribeConnectorEntityRequest;
+
+/* AWS structure DescribeConnectorEntityResponse. */
+typedef struct _appflow_v1_DescribeConnectorEntityResponse {
+    /* connectorEntityFields (ConnectorEntityFieldList): required. */
+    pb_callback_t connector_entity_fields;
+} appflow_v1_DescribeConnectorEntityResponse;
+
+/* AWS structure DescribeConnectorProfilesRequest. */
+typedef struct _appflow_v1_DescribeConnectorProfilesRequest {
+    /* connectorProfileNames (ConnectorProfileNameList): entries 0..100; each ConnectorProfileName:
+ length <= 256; pattern [\w/!@#+=.-]+. */
+    pb_size_t connector_profile_names_count;
+    char connector_profile_names[100][1025];
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* maxResults (MaxResults): value 1..100. */
+    bool has_max_results;
+    int32_t max_results;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_DescribeConnectorProfilesRequest;
+
+/* AWS structure DescribeConnectorProfilesResponse. */
+typedef struct _appflow_v1_DescribeConnectorProfilesResponse {
+    /* connectorProfileDetails (ConnectorProfileDetailList). */
+    pb_callback_t connector_profile_details;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_DescribeConnectorProfilesResponse;
+
+/* AWS structure DescribeConnectorRequest. */
+typedef struct _appflow_v1_DescribeConnectorRequest {
+    /* connectorType (ConnectorType): required; one of Salesforce, Singular, Slack, Redshift, S3,
+ Marketo, Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace,
+ Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode,
+ CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+} appflow_v1_DescribeConnectorRequest;
+
+/* AWS structure DescribeConnectorsRequest. */
+typedef struct _appflow_v1_DescribeConnectorsRequest {
+    /* connectorTypes (ConnectorTypeList): entries 0..100; each ConnectorType: one of Salesforce,
+ Singular, Slack, Redshift, S3, Marketo, Googleanalytics, Zendesk, Servicenow, Datadog,
+ Trendmicro, Snowflake, Dynatrace, Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics,
+ Upsolver, Honeycode, CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    pb_size_t connector_types_count;
+    appflow_v1_ConnectorType connector_types[100];
+    /* maxResults (MaxResults): value 1..100. */
+    bool has_max_results;
+    int32_t max_results;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_DescribeConnectorsRequest;
+
+/* AWS structure DescribeConnectorsResponse. */
+typedef struct _appflow_v1_DescribeConnectorsResponse {
+    /* connectorConfigurations (ConnectorConfigurationsMap): keys one of Salesforce, Singular, Slack,
+ Redshift, S3, Marketo, Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake,
+ Dynatrace, Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode,
+ CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    pb_callback_t connector_configurations;
+    /* connectors (ConnectorList). */
+    pb_callback_t connectors;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_DescribeConnectorsResponse;
+
+/* AWS structure DescribeFlowExecutionRecordsRequest. */
+typedef struct _appflow_v1_DescribeFlowExecutionRecordsRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* maxResults (MaxResults): value 1..100. */
+    bool has_max_results;
+    int32_t max_results;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_DescribeFlowExecutionRecordsRequest;
+
+/* AWS structure DescribeFlowExecutionRecordsResponse. */
+typedef struct _appflow_v1_DescribeFlowExecutionRecordsResponse {
+    /* flowExecutions (FlowExecutionList). */
+    pb_callback_t flow_executions;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_DescribeFlowExecutionRecordsResponse;
+
+/* AWS structure DescribeFlowRequest. */
+typedef struct _appflow_v1_DescribeFlowRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+} appflow_v1_DescribeFlowRequest;
+
+typedef struct _appflow_v1_DescribeFlowResponse_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_DescribeFlowResponse_TagsEntry;
+
+/* AWS structure DestinationFieldProperties. */
+typedef struct _appflow_v1_DestinationFieldProperties {
+    /* isCreatable (Boolean). */
+    bool has_is_creatable;
+    bool is_creatable;
+    /* isNullable (Boolean). */
+    bool has_is_nullable;
+    bool is_nullable;
+    /* isUpsertable (Boolean). */
+    bool has_is_upsertable;
+    bool is_upsertable;
+    /* isUpdatable (Boolean). */
+    bool has_is_updatable;
+    bool is_updatable;
+    /* isDefaultedOnCreate (Boolean). */
+    bool has_is_defaulted_on_create;
+    bool is_defaulted_on_create;
+    /* supportedWriteOperations (SupportedWriteOperationList): each WriteOperationType: one of INSERT,
+ UPSERT, UPDATE, DELETE. */
+    pb_callback_t supported_write_operations;
+} appflow_v1_DestinationFieldProperties;
+
+/* AWS structure DynatraceConnectorProfileCredentials. */
+typedef struct _appflow_v1_DynatraceConnectorProfileCredentials {
+    /* apiToken (ApiToken): required; length <= 256; pattern \S+. */
+    bool has_api_token;
+    char api_token[1025];
+} appflow_v1_DynatraceConnectorProfileCredentials;
+
+/* AWS structure DynatraceConnectorProfileProperties. */
+typedef struct _appflow_v1_DynatraceConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_DynatraceConnectorProfileProperties;
+
+/* AWS structure DynatraceMetadata. */
+typedef struct _appflow_v1_DynatraceMetadata {
+    char dummy_field;
+} appflow_v1_DynatraceMetadata;
+
+/* AWS structure DynatraceSourceProperties. */
+typedef struct _appflow_v1_DynatraceSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_DynatraceSourceProperties;
+
+/* AWS structure ErrorHandlingConfig. */
+typedef struct _appflow_v1_ErrorHandlingConfig {
+    /* failOnFirstDestinationError (Boolean). */
+    bool has_fail_on_first_destination_error;
+    bool fail_on_first_destination_error;
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* bucketName (BucketName): length 3..63; pattern \S+. */
+    bool has_bucket_name;
+    char bucket_name[253];
+} appflow_v1_ErrorHandlingConfig;
+
+/* AWS structure CustomConnectorDestinationProperties. */
+typedef struct _appflow_v1_CustomConnectorDestinationProperties {
+    /* entityName (EntityName): required; length <= 1024; pattern \S+. */
+    bool has_entity_name;
+    char entity_name[4097];
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+    /* writeOperationType (WriteOperationType): one of INSERT, UPSERT, UPDATE, DELETE. */
+    bool has_write_operation_type;
+    appflow_v1_WriteOperationType write_operation_type;
+    /* idFieldNames (IdFieldNameList): entries >= 0; each Name: length <= 128; pattern \S+. */
+    pb_callback_t id_field_names;
+    /* customProperties (CustomProperties): entries 0..50; keys length 1..128; pattern [\w]+; values
+ length <= 2048; pattern \S+. */
+    pb_size_t custom_properties_count;
+    appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry custom_properties[50];
+} appflow_v1_CustomConnectorDestinationProperties;
+
+/* AWS structure ErrorInfo. */
+typedef struct _appflow_v1_ErrorInfo {
+    /* putFailuresCount (Long). */
+    bool has_put_failures_count;
+    int64_t put_failures_count;
+    /* executionMessage (ExecutionMessage): length <= 2048; pattern [\s\w/!@#+=.-]*. */
+    bool has_execution_message;
+    char execution_message[8193];
+} appflow_v1_ErrorInfo;
+
+/* AWS structure EventBridgeDestinationProperties. */
+typedef struct _appflow_v1_EventBridgeDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+} appflow_v1_EventBridgeDestinationProperties;
+
+/* AWS structure EventBridgeMetadata. */
+typedef struct _appflow_v1_EventBridgeMetadata {
+    char dummy_field;
+} appflow_v1_EventBridgeMetadata;
+
+/* AWS structure ExecutionDetails. */
+typedef struct _appflow_v1_ExecutionDetails {
+    /* mostRecentExecutionMessage (MostRecentExecutionMessage): length <= 2048; pattern
+ [\w!@#\-.?,\s]*. */
+    bool has_most_recent_execution_message;
+    char most_recent_execution_message[8193];
+    /* mostRecentExecutionTime (Date). */
+    bool has_most_recent_execution_time;
+    google_protobuf_Timestamp most_recent_execution_time;
+    /* mostRecentExecutionStatus (ExecutionStatus): one of InProgress, Successful, Error,
+ CancelStarted, Canceled. */
+    bool has_most_recent_execution_status;
+    appflow_v1_ExecutionStatus most_recent_execution_status;
+} appflow_v1_ExecutionDetails;
+
+/* AWS structure ExecutionResult. */
+typedef struct _appflow_v1_ExecutionResult {
+    /* errorInfo (ErrorInfo). */
+    bool has_error_info;
+    appflow_v1_ErrorInfo error_info;
+    /* bytesProcessed (Long). */
+    bool has_bytes_processed;
+    int64_t bytes_processed;
+    /* bytesWritten (Long). */
+    bool has_bytes_written;
+    int64_t bytes_written;
+    /* recordsProcessed (Long). */
+    bool has_records_processed;
+    int64_t records_processed;
+    /* numParallelProcesses (Long). */
+    bool has_num_parallel_processes;
+    int64_t num_parallel_processes;
+    /* maxPageSize (Long). */
+    bool has_max_page_size;
+    int64_t max_page_size;
+} appflow_v1_ExecutionResult;
+
+/* AWS structure ExecutionRecord. */
+typedef struct _appflow_v1_ExecutionRecord {
+    /* executionId (ExecutionId): length <= 256; pattern \S+. */
+    bool has_execution_id;
+    char execution_id[1025];
+    /* executionStatus (ExecutionStatus): one of InProgress, Successful, Error, CancelStarted,
+ Canceled. */
+    bool has_execution_status;
+    appflow_v1_ExecutionStatus execution_status;
+    /* executionResult (ExecutionResult). */
+    bool has_execution_result;
+    appflow_v1_ExecutionResult execution_result;
+    /* startedAt (Date). */
+    bool has_started_at;
+    google_protobuf_Timestamp started_at;
+    /* lastUpdatedAt (Date). */
+    bool has_last_updated_at;
+    google_protobuf_Timestamp last_updated_at;
+    /* dataPullStartTime (Date). */
+    bool has_data_pull_start_time;
+    google_protobuf_Timestamp data_pull_start_time;
+    /* dataPullEndTime (Date). */
+    bool has_data_pull_end_time;
+    google_protobuf_Timestamp data_pull_end_time;
+    /* metadataCatalogDetails (MetadataCatalogDetails). */
+    pb_callback_t metadata_catalog_details;
+} appflow_v1_ExecutionRecord;
+
+typedef struct _appflow_v1_FlowDefinition_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_FlowDefinition_TagsEntry;
+
+/* AWS structure FlowDefinition. */
+typedef struct _appflow_v1_FlowDefinition {
+    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_flow_arn;
+    char flow_arn[2049];
+    /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_description;
+    char description[8193];
+    /* flowName (FlowName): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
+    appflow_v1_FlowStatus flow_status;
+    /* sourceConnectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_source_connector_label;
+    char source_connector_label[1025];
+    /* destinationConnectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_destination_connector_label;
+    char destination_connector_label[1025];
+    /* triggerType (TriggerType): one of Scheduled, Event, OnDemand. */
+    bool has_trigger_type;
+    appflow_v1_TriggerType trigger_type;
+    /* createdAt (Date). */
+    bool has_created_at;
+    google_protobuf_Timestamp created_at;
+    /* lastUpdatedAt (Date). */
+    bool has_last_updated_at;
+    google_protobuf_Timestamp last_updated_at;
+    /* createdBy (CreatedBy): length <= 256; pattern \S+. */
+    bool has_created_by;
+    char created_by[1025];
+    /* lastUpdatedBy (UpdatedBy): length <= 256; pattern \S+. */
+    bool has_last_updated_by;
+    char last_updated_by[1025];
+    /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
+ length <= 256; pattern [\s\w+-=\.:/@]*. */
+    pb_size_t tags_count;
+    appflow_v1_FlowDefinition_TagsEntry tags[50];
+    /* lastRunExecutionDetails (ExecutionDetails). */
+    bool has_last_run_execution_details;
+    appflow_v1_ExecutionDetails last_run_execution_details;
+    /* sourceConnectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_source_connector_type;
+    appflow_v1_ConnectorType source_connector_type;
+    /* destinationConnectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3,
+ Marketo, Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace,
+ Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode,
+ CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    bool has_destination_connector_type;
+    appflow_v1_ConnectorType destination_connector_type;
+} appflow_v1_FlowDefinition;
+
+/* AWS structure GlueDataCatalogConfig. */
+typedef struct _appflow_v1_GlueDataCatalogConfig {
+    /* roleArn (GlueDataCatalogIAMRole): required; length <= 512; pattern arn:aws:iam:.*:[0-9]+:.*. */
+    bool has_role_arn;
+    char role_arn[2049];
+    /* databaseName (GlueDataCatalogDatabaseName): required; length <= 255; pattern
+ [\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*. */
+    bool has_database_name;
+    char database_name[1021];
+    /* tablePrefix (GlueDataCatalogTablePrefix): required; length <= 128; pattern
+ [\u0020-\uD7FF\uE000-\uFFFD\uD800\uDC00-\uDBFF\uDFFF\t]*. */
+    bool has_table_prefix;
+    char table_prefix[513];
+} appflow_v1_GlueDataCatalogConfig;
+
+/* AWS structure GoogleAnalyticsConnectorProfileCredentials. */
+typedef struct _appflow_v1_GoogleAnalyticsConnectorProfileCredentials {
+    /* clientId (ClientId): required; length <= 512; pattern \S+. */
+    bool has_client_id;
+    char client_id[2049];
+    /* clientSecret (ClientSecret): required; length <= 512; pattern \S+; sensitive. */
+    bool has_client_secret;
+    char client_secret[2049];
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
+    bool has_refresh_token;
+    char refresh_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_GoogleAnalyticsConnectorProfileCredentials;
+
+/* AWS structure GoogleAnalyticsConnectorProfileProperties. */
+typedef struct _appflow_v1_GoogleAnalyticsConnectorProfileProperties {
+    char dummy_field;
+} appflow_v1_GoogleAnalyticsConnectorProfileProperties;
+
+/* AWS structure GoogleAnalyticsMetadata. */
+typedef struct _appflow_v1_GoogleAnalyticsMetadata {
+    /* oAuthScopes (OAuthScopeList): each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t o_auth_scopes;
+} appflow_v1_GoogleAnalyticsMetadata;
+
+/* AWS structure GoogleAnalyticsSourceProperties. */
+typedef struct _appflow_v1_GoogleAnalyticsSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_GoogleAnalyticsSourceProperties;
+
+/* AWS structure HoneycodeConnectorProfileCredentials. */
+typedef struct _appflow_v1_HoneycodeConnectorProfileCredentials {
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
+    bool has_refresh_token;
+    char refresh_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_HoneycodeConnectorProfileCredentials;
+
+/* AWS structure HoneycodeConnectorProfileProperties. */
+typedef struct _appflow_v1_HoneycodeConnectorProfileProperties {
+    char dummy_field;
+} appflow_v1_HoneycodeConnectorProfileProperties;
+
+/* AWS structure HoneycodeDestinationProperties. */
+typedef struct _appflow_v1_HoneycodeDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+} appflow_v1_HoneycodeDestinationProperties;
+
+/* AWS structure HoneycodeMetadata. */
+typedef struct _appflow_v1_HoneycodeMetadata {
+    /* oAuthScopes (OAuthScopeList): each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t o_auth_scopes;
+} appflow_v1_HoneycodeMetadata;
+
+/* AWS structure IncrementalPullConfig. */
+typedef struct _appflow_v1_IncrementalPullConfig {
+    /* datetimeTypeFieldName (DatetimeTypeFieldName): length <= 256; pattern .*. */
+    bool has_datetime_type_field_name;
+    char datetime_type_field_name[1025];
+} appflow_v1_IncrementalPullConfig;
+
+/* AWS structure InforNexusConnectorProfileCredentials. */
+typedef struct _appflow_v1_InforNexusConnectorProfileCredentials {
+    /* accessKeyId (AccessKeyId): required; length <= 256; pattern \S+; sensitive. */
+    bool has_access_key_id;
+    char access_key_id[1025];
+    /* userId (Username): required; length <= 512; pattern \S+. */
+    bool has_user_id;
+    char user_id[2049];
+    /* secretAccessKey (Key): required; length <= 512; pattern \S+. */
+    bool has_secret_access_key;
+    char secret_access_key[2049];
+    /* datakey (Key): required; length <= 512; pattern \S+. */
+    bool has_datakey;
+    char datakey[2049];
+} appflow_v1_InforNexusConnectorProfileCredentials;
+
+/* AWS structure InforNexusConnectorProfileProperties. */
+typedef struct _appflow_v1_InforNexusConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_InforNexusConnectorProfileProperties;
+
+/* AWS structure InforNexusMetadata. */
+typedef struct _appflow_v1_InforNexusMetadata {
+    char dummy_field;
+} appflow_v1_InforNexusMetadata;
+
+/* AWS structure InforNexusSourceProperties. */
+typedef struct _appflow_v1_InforNexusSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_InforNexusSourceProperties;
+
+/* AWS structure LambdaConnectorProvisioningConfig. */
+typedef struct _appflow_v1_LambdaConnectorProvisioningConfig {
+    /* lambdaArn (ARN): required; length <= 512; pattern arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_lambda_arn;
+    char lambda_arn[2049];
+} appflow_v1_LambdaConnectorProvisioningConfig;
+
+/* AWS structure ConnectorProvisioningConfig. */
+typedef struct _appflow_v1_ConnectorProvisioningConfig {
+    /* lambda (LambdaConnectorProvisioningConfig). */
+    bool has_lambda;
+    appflow_v1_LambdaConnectorProvisioningConfig lambda;
+} appflow_v1_ConnectorProvisioningConfig;
+
+/* AWS structure ListConnectorEntitiesRequest. */
+typedef struct _appflow_v1_ListConnectorEntitiesRequest {
+    /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* entitiesPath (EntitiesPath): length <= 256; pattern [\s\w/!@#+=,.-]*. */
+    bool has_entities_path;
+    char entities_path[1025];
+    /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
+    bool has_api_version;
+    char api_version[1025];
+    /* maxResults (ListEntitiesMaxResults): value 1..10000. */
+    bool has_max_results;
+    int32_t max_results;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_ListConnectorEntitiesRequest;
+
+/* AWS structure ListConnectorEntitiesResponse. */
+typedef struct _appflow_v1_ListConnectorEntitiesResponse {
+    /* connectorEntityMap (ConnectorEntityMap): required; keys length <= 128; pattern \S+. */
+    pb_callback_t connector_entity_map;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_ListConnectorEntitiesResponse;
+
+typedef struct _appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry {
+    pb_callback_t key;
+    bool has_value;
+    appflow_v1_ConnectorEntityList value;
+} appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry;
+
+/* AWS structure ListConnectorsRequest. */
+typedef struct _appflow_v1_ListConnectorsRequest {
+    /* maxResults (MaxResults): value 1..100. */
+    bool has_max_results;
+    int32_t max_results;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_ListConnectorsRequest;
+
+/* AWS structure ListConnectorsResponse. */
+typedef struct _appflow_v1_ListConnectorsResponse {
+    /* connectors (ConnectorList). */
+    pb_callback_t connectors;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_ListConnectorsResponse;
+
+/* AWS structure ListFlowsRequest. */
+typedef struct _appflow_v1_ListFlowsRequest {
+    /* maxResults (MaxResults): value 1..100. */
+    bool has_max_results;
+    int32_t max_results;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_ListFlowsRequest;
+
+/* AWS structure ListFlowsResponse. */
+typedef struct _appflow_v1_ListFlowsResponse {
+    /* flows (FlowList). */
+    pb_callback_t flows;
+    /* nextToken (NextToken): length <= 2048; pattern \S+. */
+    bool has_next_token;
+    char next_token[8193];
+} appflow_v1_ListFlowsResponse;
+
+/* AWS structure ListTagsForResourceRequest. */
+typedef struct _appflow_v1_ListTagsForResourceRequest {
+    /* resourceArn (ARN): required; in the uri as resourceArn; length <= 512; pattern
+ arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_resource_arn;
+    char resource_arn[2049];
+} appflow_v1_ListTagsForResourceRequest;
+
+typedef struct _appflow_v1_ListTagsForResourceResponse_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_ListTagsForResourceResponse_TagsEntry;
+
+/* AWS structure ListTagsForResourceResponse. */
+typedef struct _appflow_v1_ListTagsForResourceResponse {
+    /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
+ length <= 256; pattern [\s\w+-=\.:/@]*. */
+    pb_size_t tags_count;
+    appflow_v1_ListTagsForResourceResponse_TagsEntry tags[50];
+} appflow_v1_ListTagsForResourceResponse;
+
+/* AWS structure LookoutMetricsDestinationProperties. */
+typedef struct _appflow_v1_LookoutMetricsDestinationProperties {
+    char dummy_field;
+} appflow_v1_LookoutMetricsDestinationProperties;
+
+/* AWS structure MarketoConnectorProfileCredentials. */
+typedef struct _appflow_v1_MarketoConnectorProfileCredentials {
+    /* clientId (ClientId): required; length <= 512; pattern \S+. */
+    bool has_client_id;
+    char client_id[2049];
+    /* clientSecret (ClientSecret): required; length <= 512; pattern \S+; sensitive. */
+    bool has_client_secret;
+    char client_secret[2049];
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_MarketoConnectorProfileCredentials;
+
+/* AWS structure MarketoConnectorProfileProperties. */
+typedef struct _appflow_v1_MarketoConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_MarketoConnectorProfileProperties;
+
+/* AWS structure MarketoDestinationProperties. */
+typedef struct _appflow_v1_MarketoDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+} appflow_v1_MarketoDestinationProperties;
+
+/* AWS structure MarketoMetadata. */
+typedef struct _appflow_v1_MarketoMetadata {
+    char dummy_field;
+} appflow_v1_MarketoMetadata;
+
+/* AWS structure MarketoSourceProperties. */
+typedef struct _appflow_v1_MarketoSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_MarketoSourceProperties;
+
+/* AWS structure MetadataCatalogConfig. */
+typedef struct _appflow_v1_MetadataCatalogConfig {
+    /* glueDataCatalog (GlueDataCatalogConfig). */
+    bool has_glue_data_catalog;
+    appflow_v1_GlueDataCatalogConfig glue_data_catalog;
+} appflow_v1_MetadataCatalogConfig;
+
+/* AWS structure OAuth2Credentials. */
+typedef struct _appflow_v1_OAuth2Credentials {
+    /* clientId (ClientId): length <= 512; pattern \S+. */
+    bool has_client_id;
+    char client_id[2049];
+    /* clientSecret (ClientSecret): length <= 512; pattern \S+; sensitive. */
+    bool has_client_secret;
+    char client_secret[2049];
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
+    bool has_refresh_token;
+    char refresh_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_OAuth2Credentials;
+
+/* AWS structure CustomConnectorProfileCredentials. */
+typedef struct _appflow_v1_CustomConnectorProfileCredentials {
+    /* authenticationType (AuthenticationType): required; one of OAUTH2, APIKEY, BASIC, CUSTOM. */
+    bool has_authentication_type;
+    appflow_v1_AuthenticationType authentication_type;
+    /* basic (BasicAuthCredentials). */
+    bool has_basic;
+    appflow_v1_BasicAuthCredentials basic;
+    /* oauth2 (OAuth2Credentials). */
+    bool has_oauth2;
+    appflow_v1_OAuth2Credentials oauth2;
+    /* apiKey (ApiKeyCredentials). */
+    bool has_api_key;
+    appflow_v1_ApiKeyCredentials api_key;
+    /* custom (CustomAuthCredentials). */
+    bool has_custom;
+    appflow_v1_CustomAuthCredentials custom;
+} appflow_v1_CustomConnectorProfileCredentials;
+
+/* AWS structure OAuth2CustomParameter. */
+typedef struct _appflow_v1_OAuth2CustomParameter {
+    /* key (Key): length <= 512; pattern \S+. */
+    bool has_key;
+    char key[2049];
+    /* isRequired (Boolean). */
+    bool has_is_required;
+    bool is_required;
+    /* label (Label): length <= 128; pattern .*. */
+    bool has_label;
+    char label[513];
+    /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
+    bool has_description;
+    char description[4097];
+    /* isSensitiveField (Boolean). */
+    bool has_is_sensitive_field;
+    bool is_sensitive_field;
+    /* connectorSuppliedValues (ConnectorSuppliedValueList): each ConnectorSuppliedValue: length <=
+ 256; pattern \S+. */
+    pb_callback_t connector_supplied_values;
+    /* type (OAuth2CustomPropType): one of TOKEN_URL, AUTH_URL. */
+    bool has_type;
+    appflow_v1_OAuth2CustomPropType type;
+} appflow_v1_OAuth2CustomParameter;
+
+/* AWS structure OAuth2Defaults. */
+typedef struct _appflow_v1_OAuth2Defaults {
+    /* oauthScopes (OAuthScopeList): each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t oauth_scopes;
+    /* tokenUrls (TokenUrlList): each TokenUrl: length <= 256; pattern
+ ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    pb_callback_t token_urls;
+    /* authCodeUrls (AuthCodeUrlList): each AuthCodeUrl: length <= 256; pattern
+ ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    pb_callback_t auth_code_urls;
+    /* oauth2GrantTypesSupported (OAuth2GrantTypeSupportedList): each OAuth2GrantType: one of
+ CLIENT_CREDENTIALS, AUTHORIZATION_CODE, JWT_BEARER. */
+    pb_callback_t oauth2_grant_types_supported;
+    /* oauth2CustomProperties (OAuth2CustomPropertiesList). */
+    pb_callback_t oauth2_custom_properties;
+} appflow_v1_OAuth2Defaults;
+
+/* AWS structure AuthenticationConfig. */
+typedef struct _appflow_v1_AuthenticationConfig {
+    /* isBasicAuthSupported (Boolean). */
+    bool has_is_basic_auth_supported;
+    bool is_basic_auth_supported;
+    /* isApiKeyAuthSupported (Boolean). */
+    bool has_is_api_key_auth_supported;
+    bool is_api_key_auth_supported;
+    /* isOAuth2Supported (Boolean). */
+    bool has_is_o_auth2_supported;
+    bool is_o_auth2_supported;
+    /* isCustomAuthSupported (Boolean). */
+    bool has_is_custom_auth_supported;
+    bool is_custom_auth_supported;
+    /* oAuth2Defaults (OAuth2Defaults). */
+    bool has_o_auth2_defaults;
+    appflow_v1_OAuth2Defaults o_auth2_defaults;
+    /* customAuthConfigs (CustomAuthConfigList). */
+    pb_callback_t custom_auth_configs;
+} appflow_v1_AuthenticationConfig;
+
+typedef struct _appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry;
+
+/* AWS structure OAuth2Properties. */
+typedef struct _appflow_v1_OAuth2Properties {
+    /* tokenUrl (TokenUrl): required; length <= 256; pattern
+ ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    bool has_token_url;
+    char token_url[1025];
+    /* oAuth2GrantType (OAuth2GrantType): required; one of CLIENT_CREDENTIALS, AUTHORIZATION_CODE,
+ JWT_BEARER. */
+    bool has_o_auth2_grant_type;
+    appflow_v1_OAuth2GrantType o_auth2_grant_type;
+    /* tokenUrlCustomProperties (TokenUrlCustomProperties): entries 0..50; keys length 1..128; pattern
+ [\w]+; values length <= 2048; pattern \S+. */
+    pb_size_t token_url_custom_properties_count;
+    appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry token_url_custom_properties[50];
+} appflow_v1_OAuth2Properties;
+
+/* AWS structure CustomConnectorProfileProperties. */
+typedef struct _appflow_v1_CustomConnectorProfileProperties {
+    /* profileProperties (ProfilePropertiesMap): entries 0..50; keys length 1..128; pattern [\w]+;
+ values length <= 2048; pattern \S+. */
+    pb_size_t profile_properties_count;
+    appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry profile_properties[50];
+    /* oAuth2Properties (OAuth2Properties). */
+    bool has_o_auth2_properties;
+    appflow_v1_OAuth2Properties o_auth2_properties;
+} appflow_v1_CustomConnectorProfileProperties;
+
+/* AWS structure OAuthCredentials. */
+typedef struct _appflow_v1_OAuthCredentials {
+    /* clientId (ClientId): required; length <= 512; pattern \S+. */
+    bool has_client_id;
+    char client_id[2049];
+    /* clientSecret (ClientSecret): required; length <= 512; pattern \S+; sensitive. */
+    bool has_client_secret;
+    char client_secret[2049];
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
+    bool has_refresh_token;
+    char refresh_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_OAuthCredentials;
+
+/* AWS structure OAuthProperties. */
+typedef struct _appflow_v1_OAuthProperties {
+    /* tokenUrl (TokenUrl): required; length <= 256; pattern
+ ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    bool has_token_url;
+    char token_url[1025];
+    /* authCodeUrl (AuthCodeUrl): required; length <= 256; pattern
+ ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    bool has_auth_code_url;
+    char auth_code_url[1025];
+    /* oAuthScopes (OAuthScopeList): required; each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t o_auth_scopes;
+} appflow_v1_OAuthProperties;
+
+/* AWS structure PardotConnectorProfileCredentials. */
+typedef struct _appflow_v1_PardotConnectorProfileCredentials {
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
+    bool has_refresh_token;
+    char refresh_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+    /* clientCredentialsArn (ClientCredentialsArn): length 20..2048; pattern
+ arn:aws:secretsmanager:.*:[0-9]+:.*; sensitive. */
+    bool has_client_credentials_arn;
+    char client_credentials_arn[8193];
+} appflow_v1_PardotConnectorProfileCredentials;
+
+/* AWS structure PardotConnectorProfileProperties. */
+typedef struct _appflow_v1_PardotConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+    /* isSandboxEnvironment (Boolean). */
+    bool has_is_sandbox_environment;
+    bool is_sandbox_environment;
+    /* businessUnitId (BusinessUnitId): length <= 18; pattern \S+. */
+    bool has_business_unit_id;
+    char business_unit_id[73];
+} appflow_v1_PardotConnectorProfileProperties;
+
+/* AWS structure PardotMetadata. */
+typedef struct _appflow_v1_PardotMetadata {
+    char dummy_field;
+} appflow_v1_PardotMetadata;
+
+/* AWS structure PardotSourceProperties. */
+typedef struct _appflow_v1_PardotSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_PardotSourceProperties;
+
+/* AWS structure PrefixConfig. */
+typedef struct _appflow_v1_PrefixConfig {
+    /* prefixType (PrefixType): one of FILENAME, PATH, PATH_AND_FILENAME. */
+    bool has_prefix_type;
+    appflow_v1_PrefixType prefix_type;
+    /* prefixFormat (PrefixFormat): one of YEAR, MONTH, DAY, HOUR, MINUTE. */
+    bool has_prefix_format;
+    appflow_v1_PrefixFormat prefix_format;
+    /* pathPrefixHierarchy (PathPrefixHierarchy): each PathPrefix: one of EXECUTION_ID,
+ SCHEMA_VERSION. */
+    pb_callback_t path_prefix_hierarchy;
+} appflow_v1_PrefixConfig;
+
+/* AWS structure PrivateConnectionProvisioningState. */
+typedef struct _appflow_v1_PrivateConnectionProvisioningState {
+    /* status (PrivateConnectionProvisioningStatus): one of FAILED, PENDING, CREATED. */
+    bool has_status;
+    appflow_v1_PrivateConnectionProvisioningStatus status;
+    /* failureMessage (PrivateConnectionProvisioningFailureMessage): length <= 2048; pattern
+ [\s\w/!@#+=.-]*. */
+    bool has_failure_message;
+    char failure_message[8193];
+    /* failureCause (PrivateConnectionProvisioningFailureCause): one of CONNECTOR_AUTHENTICATION,
+ CONNECTOR_SERVER, INTERNAL_SERVER, ACCESS_DENIED, VALIDATION. */
+    bool has_failure_cause;
+    appflow_v1_PrivateConnectionProvisioningFailureCause failure_cause;
+} appflow_v1_PrivateConnectionProvisioningState;
+
+/* AWS structure Range. */
+typedef struct _appflow_v1_Range {
+    /* maximum (Double). */
+    bool has_maximum;
+    double maximum;
+    /* minimum (Double). */
+    bool has_minimum;
+    double minimum;
+} appflow_v1_Range;
+
+/* AWS structure FieldTypeDetails. */
+typedef struct _appflow_v1_FieldTypeDetails {
+    /* fieldType (FieldType): required. */
+    pb_callback_t field_type;
+    /* filterOperators (FilterOperatorList): required; each Operator: one of PROJECTION, LESS_THAN,
+ GREATER_THAN, CONTAINS, BETWEEN, LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO,
+ NOT_EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N,
+ MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC,
+ NO_OP. */
+    pb_callback_t filter_operators;
+    /* supportedValues (SupportedValueList): each Value: length <= 128; pattern \S+. */
+    pb_callback_t supported_values;
+    /* valueRegexPattern (String): length <= 2048; pattern .*. */
+    bool has_value_regex_pattern;
+    char value_regex_pattern[8193];
+    /* supportedDateFormat (String): length <= 2048; pattern .*. */
+    bool has_supported_date_format;
+    char supported_date_format[8193];
+    /* fieldValueRange (Range). */
+    bool has_field_value_range;
+    appflow_v1_Range field_value_range;
+    /* fieldLengthRange (Range). */
+    bool has_field_length_range;
+    appflow_v1_Range field_length_range;
+} appflow_v1_FieldTypeDetails;
+
+/* AWS structure RedshiftConnectorProfileCredentials. */
+typedef struct _appflow_v1_RedshiftConnectorProfileCredentials {
+    /* username (String): length <= 2048; pattern .*. */
+    bool has_username;
+    char username[8193];
+    /* password (Password): length <= 512; pattern .*; sensitive. */
+    bool has_password;
+    char password[2049];
+} appflow_v1_RedshiftConnectorProfileCredentials;
+
+/* AWS structure RedshiftConnectorProfileProperties. */
+typedef struct _appflow_v1_RedshiftConnectorProfileProperties {
+    /* databaseUrl (DatabaseUrl): length <= 512; pattern \S+. */
+    bool has_database_url;
+    char database_url[2049];
+    /* bucketName (BucketName): required; length 3..63; pattern \S+. */
+    bool has_bucket_name;
+    char bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* roleArn (RoleArn): required; length <= 512; pattern arn:aws:iam:.*:[0-9]+:.*. */
+    bool has_role_arn;
+    char role_arn[2049];
+    /* dataApiRoleArn (DataApiRoleArn): length <= 512; pattern arn:aws:iam:.*:[0-9]+:.*. */
+    bool has_data_api_role_arn;
+    char data_api_role_arn[2049];
+    /* isRedshiftServerless (Boolean). */
+    bool has_is_redshift_serverless;
+    bool is_redshift_serverless;
+    /* clusterIdentifier (ClusterIdentifier): length <= 512; pattern \S+. */
+    bool has_cluster_identifier;
+    char cluster_identifier[2049];
+    /* workgroupName (WorkgroupName): length <= 512; pattern \S+. */
+    bool has_workgroup_name;
+    char workgroup_name[2049];
+    /* databaseName (DatabaseName): length <= 512; pattern \S+. */
+    bool has_database_name;
+    char database_name[2049];
+} appflow_v1_RedshiftConnectorProfileProperties;
+
+/* AWS structure RedshiftDestinationProperties. */
+typedef struct _appflow_v1_RedshiftDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* intermediateBucketName (BucketName): required; length 3..63; pattern \S+. */
+    bool has_intermediate_bucket_name;
+    char intermediate_bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+} appflow_v1_RedshiftDestinationProperties;
+
+/* AWS structure RedshiftMetadata. */
+typedef struct _appflow_v1_RedshiftMetadata {
+    char dummy_field;
+} appflow_v1_RedshiftMetadata;
+
+/* AWS structure RegisterConnectorRequest. */
+typedef struct _appflow_v1_RegisterConnectorRequest {
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
+    bool has_description;
+    char description[4097];
+    /* connectorProvisioningType (ConnectorProvisioningType): one of LAMBDA. */
+    bool has_connector_provisioning_type;
+    appflow_v1_ConnectorProvisioningType connector_provisioning_type;
+    /* connectorProvisioningConfig (ConnectorProvisioningConfig). */
+    bool has_connector_provisioning_config;
+    appflow_v1_ConnectorProvisioningConfig connector_provisioning_config;
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+} appflow_v1_RegisterConnectorRequest;
+
+/* AWS structure RegisterConnectorResponse. */
+typedef struct _appflow_v1_RegisterConnectorResponse {
+    /* connectorArn (ARN): length <= 512; pattern arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_connector_arn;
+    char connector_arn[2049];
+} appflow_v1_RegisterConnectorResponse;
+
+/* AWS structure RegistrationOutput. */
+typedef struct _appflow_v1_RegistrationOutput {
+    /* message (String): length <= 2048; pattern .*. */
+    bool has_message;
+    char message[8193];
+    /* result (String): length <= 2048; pattern .*. */
+    bool has_result;
+    char result[8193];
+    /* status (ExecutionStatus): one of InProgress, Successful, Error, CancelStarted, Canceled. */
+    bool has_status;
+    appflow_v1_ExecutionStatus status;
+} appflow_v1_RegistrationOutput;
+
+/* AWS structure MetadataCatalogDetail. */
+typedef struct _appflow_v1_MetadataCatalogDetail {
+    /* catalogType (CatalogType): one of GLUE. */
+    bool has_catalog_type;
+    appflow_v1_CatalogType catalog_type;
+    /* tableName (String): length <= 2048; pattern .*. */
+    bool has_table_name;
+    char table_name[8193];
+    /* tableRegistrationOutput (RegistrationOutput). */
+    bool has_table_registration_output;
+    appflow_v1_RegistrationOutput table_registration_output;
+    /* partitionRegistrationOutput (RegistrationOutput). */
+    bool has_partition_registration_output;
+    appflow_v1_RegistrationOutput partition_registration_output;
+} appflow_v1_MetadataCatalogDetail;
+
+/* AWS structure ResetConnectorMetadataCacheRequest. */
+typedef struct _appflow_v1_ResetConnectorMetadataCacheRequest {
+    /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorEntityName (EntityName): length <= 1024; pattern \S+. */
+    bool has_connector_entity_name;
+    char connector_entity_name[4097];
+    /* entitiesPath (EntitiesPath): length <= 256; pattern [\s\w/!@#+=,.-]*. */
+    bool has_entities_path;
+    char entities_path[1025];
+    /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
+    bool has_api_version;
+    char api_version[1025];
+} appflow_v1_ResetConnectorMetadataCacheRequest;
+
+/* AWS structure ResetConnectorMetadataCacheResponse. */
+typedef struct _appflow_v1_ResetConnectorMetadataCacheResponse {
+    char dummy_field;
+} appflow_v1_ResetConnectorMetadataCacheResponse;
+
+/* AWS structure S3InputFormatConfig. */
+typedef struct _appflow_v1_S3InputFormatConfig {
+    /* s3InputFileType (S3InputFileType): one of CSV, JSON. */
+    bool has_s3_input_file_type;
+    appflow_v1_S3InputFileType s3_input_file_type;
+} appflow_v1_S3InputFormatConfig;
+
+/* AWS structure S3Metadata. */
+typedef struct _appflow_v1_S3Metadata {
+    char dummy_field;
+} appflow_v1_S3Metadata;
+
+/* AWS structure S3OutputFormatConfig. */
+typedef struct _appflow_v1_S3OutputFormatConfig {
+    /* fileType (FileType): one of CSV, JSON, PARQUET. */
+    bool has_file_type;
+    appflow_v1_FileType file_type;
+    /* prefixConfig (PrefixConfig). */
+    bool has_prefix_config;
+    appflow_v1_PrefixConfig prefix_config;
+    /* aggregationConfig (AggregationConfig). */
+    bool has_aggregation_config;
+    appflow_v1_AggregationConfig aggregation_config;
+    /* preserveSourceDataTyping (JavaBoolean). */
+    bool has_preserve_source_data_typing;
+    bool preserve_source_data_typing;
+} appflow_v1_S3OutputFormatConfig;
+
+/* AWS structure S3DestinationProperties. */
+typedef struct _appflow_v1_S3DestinationProperties {
+    /* bucketName (BucketName): required; length 3..63; pattern \S+. */
+    bool has_bucket_name;
+    char bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* s3OutputFormatConfig (S3OutputFormatConfig). */
+    bool has_s3_output_format_config;
+    appflow_v1_S3OutputFormatConfig s3_output_format_config;
+} appflow_v1_S3DestinationProperties;
+
+/* AWS structure S3SourceProperties. */
+typedef struct _appflow_v1_S3SourceProperties {
+    /* bucketName (BucketName): required; length 3..63; pattern \S+. */
+    bool has_bucket_name;
+    char bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* s3InputFormatConfig (S3InputFormatConfig). */
+    bool has_s3_input_format_config;
+    appflow_v1_S3InputFormatConfig s3_input_format_config;
+} appflow_v1_S3SourceProperties;
+
+/* AWS structure SAPODataConnectorProfileCredentials. */
+typedef struct _appflow_v1_SAPODataConnectorProfileCredentials {
+    /* basicAuthCredentials (BasicAuthCredentials). */
+    bool has_basic_auth_credentials;
+    appflow_v1_BasicAuthCredentials basic_auth_credentials;
+    /* oAuthCredentials (OAuthCredentials). */
+    bool has_o_auth_credentials;
+    appflow_v1_OAuthCredentials o_auth_credentials;
+} appflow_v1_SAPODataConnectorProfileCredentials;
+
+/* AWS structure SAPODataConnectorProfileProperties. */
+typedef struct _appflow_v1_SAPODataConnectorProfileProperties {
+    /* applicationHostUrl (ApplicationHostUrl): required; length <= 256; pattern
+ ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    bool has_application_host_url;
+    char application_host_url[1025];
+    /* applicationServicePath (ApplicationServicePath): required; length <= 512; pattern \S+. */
+    bool has_application_service_path;
+    char application_service_path[2049];
+    /* portNumber (PortNumber): required; value 1..65535. */
+    bool has_port_number;
+    int32_t port_number;
+    /* clientNumber (ClientNumber): required; length 3..3; pattern ^\d{3}$. */
+    bool has_client_number;
+    char client_number[13];
+    /* logonLanguage (LogonLanguage): length <= 2; pattern ^[a-zA-Z0-9_]*$. */
+    bool has_logon_language;
+    char logon_language[9];
+    /* privateLinkServiceName (PrivateLinkServiceName): length <= 512; pattern
+ ^$|com.amazonaws.vpce.[\w/!:@#.\-]+. */
+    bool has_private_link_service_name;
+    char private_link_service_name[2049];
+    /* oAuthProperties (OAuthProperties). */
+    bool has_o_auth_properties;
+    appflow_v1_OAuthProperties o_auth_properties;
+    /* disableSSO (Boolean). */
+    bool has_disable_sso;
+    bool disable_sso;
+} appflow_v1_SAPODataConnectorProfileProperties;
+
+/* AWS structure SAPODataMetadata. */
+typedef struct _appflow_v1_SAPODataMetadata {
+    char dummy_field;
+} appflow_v1_SAPODataMetadata;
+
+/* AWS structure SAPODataPaginationConfig. */
+typedef struct _appflow_v1_SAPODataPaginationConfig {
+    /* maxPageSize (SAPODataMaxPageSize): required; value 1..10000. */
+    bool has_max_page_size;
+    int32_t max_page_size;
+} appflow_v1_SAPODataPaginationConfig;
+
+/* AWS structure SAPODataParallelismConfig. */
+typedef struct _appflow_v1_SAPODataParallelismConfig {
+    /* maxParallelism (SAPODataMaxParallelism): required; value 1..10. */
+    bool has_max_parallelism;
+    int32_t max_parallelism;
+} appflow_v1_SAPODataParallelismConfig;
+
+/* AWS structure SAPODataSourceProperties. */
+typedef struct _appflow_v1_SAPODataSourceProperties {
+    /* objectPath (Object): length <= 512; pattern \S+. */
+    bool has_object_path;
+    char object_path[2049];
+    /* parallelismConfig (SAPODataParallelismConfig). */
+    bool has_parallelism_config;
+    appflow_v1_SAPODataParallelismConfig parallelism_config;
+    /* paginationConfig (SAPODataPaginationConfig). */
+    bool has_pagination_config;
+    appflow_v1_SAPODataPaginationConfig pagination_config;
+} appflow_v1_SAPODataSourceProperties;
+
+/* AWS structure SalesforceConnectorProfileCredentials. */
+typedef struct _appflow_v1_SalesforceConnectorProfileCredentials {
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
+    bool has_refresh_token;
+    char refresh_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+    /* clientCredentialsArn (ClientCredentialsArn): length 20..2048; pattern
+ arn:aws:secretsmanager:.*:[0-9]+:.*; sensitive. */
+    bool has_client_credentials_arn;
+    char client_credentials_arn[8193];
+    /* oAuth2GrantType (OAuth2GrantType): one of CLIENT_CREDENTIALS, AUTHORIZATION_CODE, JWT_BEARER. */
+    bool has_o_auth2_grant_type;
+    appflow_v1_OAuth2GrantType o_auth2_grant_type;
+    /* jwtToken (JwtToken): length <= 8000; pattern
+ ^([a-zA-Z0-9_=]+)\.([a-zA-Z0-9_=]+)\.([a-zA-Z0-9_\-\+\/=]*); sensitive. */
+    bool has_jwt_token;
+    char jwt_token[32001];
+} appflow_v1_SalesforceConnectorProfileCredentials;
+
+/* AWS structure SalesforceConnectorProfileProperties. */
+typedef struct _appflow_v1_SalesforceConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+    /* isSandboxEnvironment (Boolean). */
+    bool has_is_sandbox_environment;
+    bool is_sandbox_environment;
+    /* usePrivateLinkForMetadataAndAuthorization (Boolean). */
+    bool has_use_private_link_for_metadata_and_authorization;
+    bool use_private_link_for_metadata_and_authorization;
+} appflow_v1_SalesforceConnectorProfileProperties;
+
+/* AWS structure SalesforceDestinationProperties. */
+typedef struct _appflow_v1_SalesforceDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* idFieldNames (IdFieldNameList): entries >= 0; each Name: length <= 128; pattern \S+. */
+    pb_callback_t id_field_names;
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+    /* writeOperationType (WriteOperationType): one of INSERT, UPSERT, UPDATE, DELETE. */
+    bool has_write_operation_type;
+    appflow_v1_WriteOperationType write_operation_type;
+    /* dataTransferApi (SalesforceDataTransferApi): one of AUTOMATIC, BULKV2, REST_SYNC. */
+    bool has_data_transfer_api;
+    appflow_v1_SalesforceDataTransferApi data_transfer_api;
+} appflow_v1_SalesforceDestinationProperties;
+
+/* AWS structure SalesforceMetadata. */
+typedef struct _appflow_v1_SalesforceMetadata {
+    /* oAuthScopes (OAuthScopeList): each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t o_auth_scopes;
+    /* dataTransferApis (SalesforceDataTransferApiList): each SalesforceDataTransferApi: one of
+ AUTOMATIC, BULKV2, REST_SYNC. */
+    pb_callback_t data_transfer_apis;
+    /* oauth2GrantTypesSupported (OAuth2GrantTypeSupportedList): each OAuth2GrantType: one of
+ CLIENT_CREDENTIALS, AUTHORIZATION_CODE, JWT_BEARER. */
+    pb_callback_t oauth2_grant_types_supported;
+} appflow_v1_SalesforceMetadata;
+
+/* AWS structure SalesforceSourceProperties. */
+typedef struct _appflow_v1_SalesforceSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* enableDynamicFieldUpdate (Boolean). */
+    bool has_enable_dynamic_field_update;
+    bool enable_dynamic_field_update;
+    /* includeDeletedRecords (Boolean). */
+    bool has_include_deleted_records;
+    bool include_deleted_records;
+    /* dataTransferApi (SalesforceDataTransferApi): one of AUTOMATIC, BULKV2, REST_SYNC. */
+    bool has_data_transfer_api;
+    appflow_v1_SalesforceDataTransferApi data_transfer_api;
+} appflow_v1_SalesforceSourceProperties;
+
+/* AWS structure ScheduledTriggerProperties. */
+typedef struct _appflow_v1_ScheduledTriggerProperties {
+    /* scheduleExpression (ScheduleExpression): required; length <= 256; pattern .*. */
+    bool has_schedule_expression;
+    char schedule_expression[1025];
+    /* dataPullMode (DataPullMode): one of Incremental, Complete. */
+    bool has_data_pull_mode;
+    appflow_v1_DataPullMode data_pull_mode;
+    /* scheduleStartTime (Date). */
+    bool has_schedule_start_time;
+    google_protobuf_Timestamp schedule_start_time;
+    /* scheduleEndTime (Date). */
+    bool has_schedule_end_time;
+    google_protobuf_Timestamp schedule_end_time;
+    /* timezone (Timezone): length <= 256; pattern .*. */
+    bool has_timezone;
+    char timezone[1025];
+    /* scheduleOffset (ScheduleOffset): value 0..36000. */
+    bool has_schedule_offset;
+    int64_t schedule_offset;
+    /* firstExecutionFrom (Date). */
+    bool has_first_execution_from;
+    google_protobuf_Timestamp first_execution_from;
+    /* flowErrorDeactivationThreshold (FlowErrorDeactivationThreshold): value 1..100. */
+    bool has_flow_error_deactivation_threshold;
+    int32_t flow_error_deactivation_threshold;
+} appflow_v1_ScheduledTriggerProperties;
+
+/* AWS structure ServiceNowConnectorProfileCredentials. */
+typedef struct _appflow_v1_ServiceNowConnectorProfileCredentials {
+    /* username (Username): length <= 512; pattern \S+. */
+    bool has_username;
+    char username[2049];
+    /* password (Password): length <= 512; pattern .*; sensitive. */
+    bool has_password;
+    char password[2049];
+    /* oAuth2Credentials (OAuth2Credentials). */
+    bool has_o_auth2_credentials;
+    appflow_v1_OAuth2Credentials o_auth2_credentials;
+} appflow_v1_ServiceNowConnectorProfileCredentials;
+
+/* AWS structure ServiceNowConnectorProfileProperties. */
+typedef struct _appflow_v1_ServiceNowConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_ServiceNowConnectorProfileProperties;
+
+/* AWS structure ServiceNowMetadata. */
+typedef struct _appflow_v1_ServiceNowMetadata {
+    char dummy_field;
+} appflow_v1_ServiceNowMetadata;
+
+/* AWS structure ServiceNowSourceProperties. */
+typedef struct _appflow_v1_ServiceNowSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_ServiceNowSourceProperties;
+
+/* AWS structure SingularConnectorProfileCredentials. */
+typedef struct _appflow_v1_SingularConnectorProfileCredentials {
+    /* apiKey (ApiKey): required; length <= 256; pattern \S+; sensitive. */
+    bool has_api_key;
+    char api_key[1025];
+} appflow_v1_SingularConnectorProfileCredentials;
+
+/* AWS structure SingularConnectorProfileProperties. */
+typedef struct _appflow_v1_SingularConnectorProfileProperties {
+    char dummy_field;
+} appflow_v1_SingularConnectorProfileProperties;
+
+/* AWS structure SingularMetadata. */
+typedef struct _appflow_v1_SingularMetadata {
+    char dummy_field;
+} appflow_v1_SingularMetadata;
+
+/* AWS structure SingularSourceProperties. */
+typedef struct _appflow_v1_SingularSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_SingularSourceProperties;
+
+/* AWS structure SlackConnectorProfileCredentials. */
+typedef struct _appflow_v1_SlackConnectorProfileCredentials {
+    /* clientId (ClientId): required; length <= 512; pattern \S+. */
+    bool has_client_id;
+    char client_id[2049];
+    /* clientSecret (ClientSecret): required; length <= 512; pattern \S+; sensitive. */
+    bool has_client_secret;
+    char client_secret[2049];
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_SlackConnectorProfileCredentials;
+
+/* AWS structure SlackConnectorProfileProperties. */
+typedef struct _appflow_v1_SlackConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_SlackConnectorProfileProperties;
+
+/* AWS structure SlackMetadata. */
+typedef struct _appflow_v1_SlackMetadata {
+    /* oAuthScopes (OAuthScopeList): each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t o_auth_scopes;
+} appflow_v1_SlackMetadata;
+
+/* AWS structure SlackSourceProperties. */
+typedef struct _appflow_v1_SlackSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_SlackSourceProperties;
+
+/* AWS structure SnowflakeConnectorProfileCredentials. */
+typedef struct _appflow_v1_SnowflakeConnectorProfileCredentials {
+    /* username (Username): required; length <= 512; pattern \S+. */
+    bool has_username;
+    char username[2049];
+    /* password (Password): required; length <= 512; pattern .*; sensitive. */
+    bool has_password;
+    char password[2049];
+} appflow_v1_SnowflakeConnectorProfileCredentials;
+
+/* AWS structure SnowflakeConnectorProfileProperties. */
+typedef struct _appflow_v1_SnowflakeConnectorProfileProperties {
+    /* warehouse (Warehouse): required; length <= 512; pattern [\s\w/!@#+=.-]*. */
+    bool has_warehouse;
+    char warehouse[2049];
+    /* stage (Stage): required; length <= 512; pattern \S+. */
+    bool has_stage;
+    char stage[2049];
+    /* bucketName (BucketName): required; length 3..63; pattern \S+. */
+    bool has_bucket_name;
+    char bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* privateLinkServiceName (PrivateLinkServiceName): length <= 512; pattern
+ ^$|com.amazonaws.vpce.[\w/!:@#.\-]+. */
+    bool has_private_link_service_name;
+    char private_link_service_name[2049];
+    /* accountName (AccountName): length <= 512; pattern \S+. */
+    bool has_account_name;
+    char account_name[2049];
+    /* region (Region): length <= 64; pattern \S+. */
+    bool has_region;
+    char region[257];
+} appflow_v1_SnowflakeConnectorProfileProperties;
+
+/* AWS structure SnowflakeDestinationProperties. */
+typedef struct _appflow_v1_SnowflakeDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* intermediateBucketName (BucketName): required; length 3..63; pattern \S+. */
+    bool has_intermediate_bucket_name;
+    char intermediate_bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+} appflow_v1_SnowflakeDestinationProperties;
+
+/* AWS structure SnowflakeMetadata. */
+typedef struct _appflow_v1_SnowflakeMetadata {
+    /* supportedRegions (RegionList): each Region: length <= 64; pattern \S+. */
+    pb_callback_t supported_regions;
+} appflow_v1_SnowflakeMetadata;
+
+/* AWS structure SourceFieldProperties. */
+typedef struct _appflow_v1_SourceFieldProperties {
+    /* isRetrievable (Boolean). */
+    bool has_is_retrievable;
+    bool is_retrievable;
+    /* isQueryable (Boolean). */
+    bool has_is_queryable;
+    bool is_queryable;
+    /* isTimestampFieldForIncrementalQueries (Boolean). */
+    bool has_is_timestamp_field_for_incremental_queries;
+    bool is_timestamp_field_for_incremental_queries;
+} appflow_v1_SourceFieldProperties;
+
+/* AWS structure StartFlowRequest. */
+typedef struct _appflow_v1_StartFlowRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+} appflow_v1_StartFlowRequest;
+
+/* AWS structure StartFlowResponse. */
+typedef struct _appflow_v1_StartFlowResponse {
+    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_flow_arn;
+    char flow_arn[2049];
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
+    appflow_v1_FlowStatus flow_status;
+    /* executionId (ExecutionId): length <= 256; pattern \S+. */
+    bool has_execution_id;
+    char execution_id[1025];
+} appflow_v1_StartFlowResponse;
+
+/* AWS structure StopFlowRequest. */
 typedef struct _appflow_v1_StopFlowRequest {
-    /* The flow's name: 2 to 256 characters matching [a-zA-Z0-9][\w!@#.-]+. */
-    char flow_name[257];
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
 } appflow_v1_StopFlowRequest;
 
-/* StopFlowResponse reports the stopped flow. */
+/* AWS structure StopFlowResponse. */
 typedef struct _appflow_v1_StopFlowResponse {
-    /* arn:aws:appflow:{region}:{account}:flow/{flow_name} */
-    char flow_arn[513];
-    /* FLOW_STATUS_SUSPENDED after a successful stop. */
+    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_flow_arn;
+    char flow_arn[2049];
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
     appflow_v1_FlowStatus flow_status;
 } appflow_v1_StopFlowResponse;
+
+/* AWS structure SuccessResponseHandlingConfig. */
+typedef struct _appflow_v1_SuccessResponseHandlingConfig {
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* bucketName (BucketName): length 3..63; pattern \S+. */
+    bool has_bucket_name;
+    char bucket_name[253];
+} appflow_v1_SuccessResponseHandlingConfig;
+
+/* AWS structure SAPODataDestinationProperties. */
+typedef struct _appflow_v1_SAPODataDestinationProperties {
+    /* objectPath (Object): required; length <= 512; pattern \S+. */
+    bool has_object_path;
+    char object_path[2049];
+    /* successResponseHandlingConfig (SuccessResponseHandlingConfig). */
+    bool has_success_response_handling_config;
+    appflow_v1_SuccessResponseHandlingConfig success_response_handling_config;
+    /* idFieldNames (IdFieldNameList): entries >= 0; each Name: length <= 128; pattern \S+. */
+    pb_callback_t id_field_names;
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+    /* writeOperationType (WriteOperationType): one of INSERT, UPSERT, UPDATE, DELETE. */
+    bool has_write_operation_type;
+    appflow_v1_WriteOperationType write_operation_type;
+} appflow_v1_SAPODataDestinationProperties;
+
+/* AWS structure SupportedFieldTypeDetails. */
+typedef struct _appflow_v1_SupportedFieldTypeDetails {
+    /* v1 (FieldTypeDetails): required. */
+    bool has_v1;
+    appflow_v1_FieldTypeDetails v1;
+} appflow_v1_SupportedFieldTypeDetails;
+
+/* AWS structure ConnectorEntityField. */
+typedef struct _appflow_v1_ConnectorEntityField {
+    /* identifier (Identifier): required; length <= 128; pattern \S+. */
+    bool has_identifier;
+    char identifier[513];
+    /* parentIdentifier (Identifier): length <= 128; pattern \S+. */
+    bool has_parent_identifier;
+    char parent_identifier[513];
+    /* label (Label): length <= 128; pattern .*. */
+    bool has_label;
+    char label[513];
+    /* isPrimaryKey (Boolean). */
+    bool has_is_primary_key;
+    bool is_primary_key;
+    /* defaultValue (String): length <= 2048; pattern .*. */
+    bool has_default_value;
+    char default_value[8193];
+    /* isDeprecated (Boolean). */
+    bool has_is_deprecated;
+    bool is_deprecated;
+    /* supportedFieldTypeDetails (SupportedFieldTypeDetails). */
+    bool has_supported_field_type_details;
+    appflow_v1_SupportedFieldTypeDetails supported_field_type_details;
+    /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
+    bool has_description;
+    char description[4097];
+    /* sourceProperties (SourceFieldProperties). */
+    bool has_source_properties;
+    appflow_v1_SourceFieldProperties source_properties;
+    /* destinationProperties (DestinationFieldProperties). */
+    bool has_destination_properties;
+    appflow_v1_DestinationFieldProperties destination_properties;
+    /* customProperties (CustomProperties): entries 0..50; keys length 1..128; pattern [\w]+; values
+ length <= 2048; pattern \S+. */
+    pb_size_t custom_properties_count;
+    appflow_v1_ConnectorEntityField_CustomPropertiesEntry custom_properties[50];
+} appflow_v1_ConnectorEntityField;
+
+typedef struct _appflow_v1_TagResourceRequest_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_TagResourceRequest_TagsEntry;
+
+/* AWS structure TagResourceRequest. */
+typedef struct _appflow_v1_TagResourceRequest {
+    /* resourceArn (ARN): required; in the uri as resourceArn; length <= 512; pattern
+ arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_resource_arn;
+    char resource_arn[2049];
+    /* tags (TagMap): required; entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$;
+ values length <= 256; pattern [\s\w+-=\.:/@]*. */
+    pb_size_t tags_count;
+    appflow_v1_TagResourceRequest_TagsEntry tags[50];
+} appflow_v1_TagResourceRequest;
+
+/* AWS structure TagResourceResponse. */
+typedef struct _appflow_v1_TagResourceResponse {
+    char dummy_field;
+} appflow_v1_TagResourceResponse;
+
+/* AWS structure Task. */
+typedef struct _appflow_v1_Task {
+    /* sourceFields (SourceFields): required; each String: length <= 2048; pattern .*. */
+    pb_callback_t source_fields;
+    /* connectorOperator (ConnectorOperator). */
+    bool has_connector_operator;
+    appflow_v1_ConnectorOperator connector_operator;
+    /* destinationField (DestinationField): length <= 256; pattern .*. */
+    bool has_destination_field;
+    char destination_field[1025];
+    /* taskType (TaskType): required; one of Arithmetic, Filter, Map, Map_all, Mask, Merge,
+ Passthrough, Truncate, Validate, Partition. */
+    bool has_task_type;
+    appflow_v1_TaskType task_type;
+    /* taskProperties (TaskPropertiesMap): keys one of VALUE, VALUES, DATA_TYPE, UPPER_BOUND,
+ LOWER_BOUND, SOURCE_DATA_TYPE, DESTINATION_DATA_TYPE, VALIDATION_ACTION, MASK_VALUE,
+ MASK_LENGTH, TRUNCATE_LENGTH, MATH_OPERATION_FIELDS_ORDER, CONCAT_FORMAT,
+ SUBFIELD_CATEGORY_MAP, EXCLUDE_SOURCE_FIELDS_LIST, INCLUDE_NEW_FIELDS,
+ ORDERED_PARTITION_KEYS_LIST; values length <= 2048; pattern .+. */
+    pb_callback_t task_properties;
+} appflow_v1_Task;
+
+typedef struct _appflow_v1_Task_TaskPropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_Task_TaskPropertiesEntry;
+
+/* AWS structure TrendmicroConnectorProfileCredentials. */
+typedef struct _appflow_v1_TrendmicroConnectorProfileCredentials {
+    /* apiSecretKey (ApiSecretKey): required; length <= 256; pattern \S+; sensitive. */
+    bool has_api_secret_key;
+    char api_secret_key[1025];
+} appflow_v1_TrendmicroConnectorProfileCredentials;
+
+/* AWS structure TrendmicroConnectorProfileProperties. */
+typedef struct _appflow_v1_TrendmicroConnectorProfileProperties {
+    char dummy_field;
+} appflow_v1_TrendmicroConnectorProfileProperties;
+
+/* AWS structure TrendmicroMetadata. */
+typedef struct _appflow_v1_TrendmicroMetadata {
+    char dummy_field;
+} appflow_v1_TrendmicroMetadata;
+
+/* AWS structure TrendmicroSourceProperties. */
+typedef struct _appflow_v1_TrendmicroSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_TrendmicroSourceProperties;
+
+/* AWS structure TriggerProperties. */
+typedef struct _appflow_v1_TriggerProperties {
+    /* Scheduled (ScheduledTriggerProperties). */
+    bool has_scheduled;
+    appflow_v1_ScheduledTriggerProperties scheduled;
+} appflow_v1_TriggerProperties;
+
+/* AWS structure TriggerConfig. */
+typedef struct _appflow_v1_TriggerConfig {
+    /* triggerType (TriggerType): required; one of Scheduled, Event, OnDemand. */
+    bool has_trigger_type;
+    appflow_v1_TriggerType trigger_type;
+    /* triggerProperties (TriggerProperties). */
+    bool has_trigger_properties;
+    appflow_v1_TriggerProperties trigger_properties;
+} appflow_v1_TriggerConfig;
+
+/* AWS structure UnregisterConnectorRequest. */
+typedef struct _appflow_v1_UnregisterConnectorRequest {
+    /* connectorLabel (ConnectorLabel): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* forceDelete (Boolean). */
+    bool has_force_delete;
+    bool force_delete;
+} appflow_v1_UnregisterConnectorRequest;
+
+/* AWS structure UnregisterConnectorResponse. */
+typedef struct _appflow_v1_UnregisterConnectorResponse {
+    char dummy_field;
+} appflow_v1_UnregisterConnectorResponse;
+
+/* AWS structure UntagResourceRequest. */
+typedef struct _appflow_v1_UntagResourceRequest {
+    /* resourceArn (ARN): required; in the uri as resourceArn; length <= 512; pattern
+ arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_resource_arn;
+    char resource_arn[2049];
+    /* tagKeys (TagKeyList): required; in the querystring as tagKeys; entries 0..50; each TagKey:
+ length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$. */
+    pb_size_t tag_keys_count;
+    char tag_keys[50][513];
+} appflow_v1_UntagResourceRequest;
+
+/* AWS structure UntagResourceResponse. */
+typedef struct _appflow_v1_UntagResourceResponse {
+    char dummy_field;
+} appflow_v1_UntagResourceResponse;
+
+/* AWS structure UpdateConnectorProfileResponse. */
+typedef struct _appflow_v1_UpdateConnectorProfileResponse {
+    /* connectorProfileArn (ConnectorProfileArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_connector_profile_arn;
+    char connector_profile_arn[2049];
+} appflow_v1_UpdateConnectorProfileResponse;
+
+/* AWS structure UpdateConnectorRegistrationRequest. */
+typedef struct _appflow_v1_UpdateConnectorRegistrationRequest {
+    /* connectorLabel (ConnectorLabel): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
+    bool has_description;
+    char description[4097];
+    /* connectorProvisioningConfig (ConnectorProvisioningConfig). */
+    bool has_connector_provisioning_config;
+    appflow_v1_ConnectorProvisioningConfig connector_provisioning_config;
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+} appflow_v1_UpdateConnectorRegistrationRequest;
+
+/* AWS structure UpdateConnectorRegistrationResponse. */
+typedef struct _appflow_v1_UpdateConnectorRegistrationResponse {
+    /* connectorArn (ARN): length <= 512; pattern arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_connector_arn;
+    char connector_arn[2049];
+} appflow_v1_UpdateConnectorRegistrationResponse;
+
+/* AWS structure UpdateFlowResponse. */
+typedef struct _appflow_v1_UpdateFlowResponse {
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
+    appflow_v1_FlowStatus flow_status;
+} appflow_v1_UpdateFlowResponse;
+
+/* AWS structure UpsolverMetadata. */
+typedef struct _appflow_v1_UpsolverMetadata {
+    char dummy_field;
+} appflow_v1_UpsolverMetadata;
+
+/* AWS structure UpsolverS3OutputFormatConfig. */
+typedef struct _appflow_v1_UpsolverS3OutputFormatConfig {
+    /* fileType (FileType): one of CSV, JSON, PARQUET. */
+    bool has_file_type;
+    appflow_v1_FileType file_type;
+    /* prefixConfig (PrefixConfig): required. */
+    bool has_prefix_config;
+    appflow_v1_PrefixConfig prefix_config;
+    /* aggregationConfig (AggregationConfig). */
+    bool has_aggregation_config;
+    appflow_v1_AggregationConfig aggregation_config;
+} appflow_v1_UpsolverS3OutputFormatConfig;
+
+/* AWS structure UpsolverDestinationProperties. */
+typedef struct _appflow_v1_UpsolverDestinationProperties {
+    /* bucketName (UpsolverBucketName): required; length 16..63; pattern ^(upsolver-appflow)\S*. */
+    bool has_bucket_name;
+    char bucket_name[253];
+    /* bucketPrefix (BucketPrefix): length <= 512; pattern .*. */
+    bool has_bucket_prefix;
+    char bucket_prefix[2049];
+    /* s3OutputFormatConfig (UpsolverS3OutputFormatConfig): required. */
+    bool has_s3_output_format_config;
+    appflow_v1_UpsolverS3OutputFormatConfig s3_output_format_config;
+} appflow_v1_UpsolverDestinationProperties;
+
+/* AWS structure VeevaConnectorProfileCredentials. */
+typedef struct _appflow_v1_VeevaConnectorProfileCredentials {
+    /* username (Username): required; length <= 512; pattern \S+. */
+    bool has_username;
+    char username[2049];
+    /* password (Password): required; length <= 512; pattern .*; sensitive. */
+    bool has_password;
+    char password[2049];
+} appflow_v1_VeevaConnectorProfileCredentials;
+
+/* AWS structure VeevaConnectorProfileProperties. */
+typedef struct _appflow_v1_VeevaConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_VeevaConnectorProfileProperties;
+
+/* AWS structure VeevaMetadata. */
+typedef struct _appflow_v1_VeevaMetadata {
+    char dummy_field;
+} appflow_v1_VeevaMetadata;
+
+/* AWS structure VeevaSourceProperties. */
+typedef struct _appflow_v1_VeevaSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* documentType (DocumentType): length <= 512; pattern [\s\w_-]+. */
+    bool has_document_type;
+    char document_type[2049];
+    /* includeSourceFiles (Boolean). */
+    bool has_include_source_files;
+    bool include_source_files;
+    /* includeRenditions (Boolean). */
+    bool has_include_renditions;
+    bool include_renditions;
+    /* includeAllVersions (Boolean). */
+    bool has_include_all_versions;
+    bool include_all_versions;
+} appflow_v1_VeevaSourceProperties;
+
+/* AWS structure ZendeskConnectorProfileCredentials. */
+typedef struct _appflow_v1_ZendeskConnectorProfileCredentials {
+    /* clientId (ClientId): required; length <= 512; pattern \S+. */
+    bool has_client_id;
+    char client_id[2049];
+    /* clientSecret (ClientSecret): required; length <= 512; pattern \S+; sensitive. */
+    bool has_client_secret;
+    char client_secret[2049];
+    /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
+    bool has_access_token;
+    char access_token[16385];
+    /* oAuthRequest (ConnectorOAuthRequest). */
+    bool has_o_auth_request;
+    appflow_v1_ConnectorOAuthRequest o_auth_request;
+} appflow_v1_ZendeskConnectorProfileCredentials;
+
+/* AWS structure ConnectorProfileCredentials. */
+typedef struct _appflow_v1_ConnectorProfileCredentials {
+    /* Amplitude (AmplitudeConnectorProfileCredentials). */
+    bool has_amplitude;
+    appflow_v1_AmplitudeConnectorProfileCredentials amplitude;
+    /* Datadog (DatadogConnectorProfileCredentials). */
+    bool has_datadog;
+    appflow_v1_DatadogConnectorProfileCredentials datadog;
+    /* Dynatrace (DynatraceConnectorProfileCredentials). */
+    bool has_dynatrace;
+    appflow_v1_DynatraceConnectorProfileCredentials dynatrace;
+    /* GoogleAnalytics (GoogleAnalyticsConnectorProfileCredentials). */
+    bool has_google_analytics;
+    appflow_v1_GoogleAnalyticsConnectorProfileCredentials google_analytics;
+    /* Honeycode (HoneycodeConnectorProfileCredentials). */
+    bool has_honeycode;
+    appflow_v1_HoneycodeConnectorProfileCredentials honeycode;
+    /* InforNexus (InforNexusConnectorProfileCredentials). */
+    bool has_infor_nexus;
+    appflow_v1_InforNexusConnectorProfileCredentials infor_nexus;
+    /* Marketo (MarketoConnectorProfileCredentials). */
+    bool has_marketo;
+    appflow_v1_MarketoConnectorProfileCredentials marketo;
+    /* Redshift (RedshiftConnectorProfileCredentials). */
+    bool has_redshift;
+    appflow_v1_RedshiftConnectorProfileCredentials redshift;
+    /* Salesforce (SalesforceConnectorProfileCredentials). */
+    bool has_salesforce;
+    appflow_v1_SalesforceConnectorProfileCredentials salesforce;
+    /* ServiceNow (ServiceNowConnectorProfileCredentials). */
+    bool has_service_now;
+    appflow_v1_ServiceNowConnectorProfileCredentials service_now;
+    /* Singular (SingularConnectorProfileCredentials). */
+    bool has_singular;
+    appflow_v1_SingularConnectorProfileCredentials singular;
+    /* Slack (SlackConnectorProfileCredentials). */
+    bool has_slack;
+    appflow_v1_SlackConnectorProfileCredentials slack;
+    /* Snowflake (SnowflakeConnectorProfileCredentials). */
+    bool has_snowflake;
+    appflow_v1_SnowflakeConnectorProfileCredentials snowflake;
+    /* Trendmicro (TrendmicroConnectorProfileCredentials). */
+    bool has_trendmicro;
+    appflow_v1_TrendmicroConnectorProfileCredentials trendmicro;
+    /* Veeva (VeevaConnectorProfileCredentials). */
+    bool has_veeva;
+    appflow_v1_VeevaConnectorProfileCredentials veeva;
+    /* Zendesk (ZendeskConnectorProfileCredentials). */
+    bool has_zendesk;
+    appflow_v1_ZendeskConnectorProfileCredentials zendesk;
+    /* SAPOData (SAPODataConnectorProfileCredentials). */
+    bool has_sapo_data;
+    appflow_v1_SAPODataConnectorProfileCredentials sapo_data;
+    /* CustomConnector (CustomConnectorProfileCredentials). */
+    bool has_custom_connector;
+    appflow_v1_CustomConnectorProfileCredentials custom_connector;
+    /* Pardot (PardotConnectorProfileCredentials). */
+    bool has_pardot;
+    appflow_v1_PardotConnectorProfileCredentials pardot;
+} appflow_v1_ConnectorProfileCredentials;
+
+/* AWS structure ZendeskConnectorProfileProperties. */
+typedef struct _appflow_v1_ZendeskConnectorProfileProperties {
+    /* instanceUrl (InstanceUrl): required; length <= 256; pattern \S+. */
+    bool has_instance_url;
+    char instance_url[1025];
+} appflow_v1_ZendeskConnectorProfileProperties;
+
+/* AWS structure ConnectorProfileProperties. */
+typedef struct _appflow_v1_ConnectorProfileProperties {
+    /* Amplitude (AmplitudeConnectorProfileProperties). */
+    bool has_amplitude;
+    appflow_v1_AmplitudeConnectorProfileProperties amplitude;
+    /* Datadog (DatadogConnectorProfileProperties). */
+    bool has_datadog;
+    appflow_v1_DatadogConnectorProfileProperties datadog;
+    /* Dynatrace (DynatraceConnectorProfileProperties). */
+    bool has_dynatrace;
+    appflow_v1_DynatraceConnectorProfileProperties dynatrace;
+    /* GoogleAnalytics (GoogleAnalyticsConnectorProfileProperties). */
+    bool has_google_analytics;
+    appflow_v1_GoogleAnalyticsConnectorProfileProperties google_analytics;
+    /* Honeycode (HoneycodeConnectorProfileProperties). */
+    bool has_honeycode;
+    appflow_v1_HoneycodeConnectorProfileProperties honeycode;
+    /* InforNexus (InforNexusConnectorProfileProperties). */
+    bool has_infor_nexus;
+    appflow_v1_InforNexusConnectorProfileProperties infor_nexus;
+    /* Marketo (MarketoConnectorProfileProperties). */
+    bool has_marketo;
+    appflow_v1_MarketoConnectorProfileProperties marketo;
+    /* Redshift (RedshiftConnectorProfileProperties). */
+    bool has_redshift;
+    appflow_v1_RedshiftConnectorProfileProperties redshift;
+    /* Salesforce (SalesforceConnectorProfileProperties). */
+    bool has_salesforce;
+    appflow_v1_SalesforceConnectorProfileProperties salesforce;
+    /* ServiceNow (ServiceNowConnectorProfileProperties). */
+    bool has_service_now;
+    appflow_v1_ServiceNowConnectorProfileProperties service_now;
+    /* Singular (SingularConnectorProfileProperties). */
+    bool has_singular;
+    appflow_v1_SingularConnectorProfileProperties singular;
+    /* Slack (SlackConnectorProfileProperties). */
+    bool has_slack;
+    appflow_v1_SlackConnectorProfileProperties slack;
+    /* Snowflake (SnowflakeConnectorProfileProperties). */
+    bool has_snowflake;
+    appflow_v1_SnowflakeConnectorProfileProperties snowflake;
+    /* Trendmicro (TrendmicroConnectorProfileProperties). */
+    bool has_trendmicro;
+    appflow_v1_TrendmicroConnectorProfileProperties trendmicro;
+    /* Veeva (VeevaConnectorProfileProperties). */
+    bool has_veeva;
+    appflow_v1_VeevaConnectorProfileProperties veeva;
+    /* Zendesk (ZendeskConnectorProfileProperties). */
+    bool has_zendesk;
+    appflow_v1_ZendeskConnectorProfileProperties zendesk;
+    /* SAPOData (SAPODataConnectorProfileProperties). */
+    bool has_sapo_data;
+    appflow_v1_SAPODataConnectorProfileProperties sapo_data;
+    /* CustomConnector (CustomConnectorProfileProperties). */
+    bool has_custom_connector;
+    appflow_v1_CustomConnectorProfileProperties custom_connector;
+    /* Pardot (PardotConnectorProfileProperties). */
+    bool has_pardot;
+    appflow_v1_PardotConnectorProfileProperties pardot;
+} appflow_v1_ConnectorProfileProperties;
+
+/* AWS structure ConnectorProfile. */
+typedef struct _appflow_v1_ConnectorProfile {
+    /* connectorProfileArn (ConnectorProfileArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_connector_profile_arn;
+    char connector_profile_arn[2049];
+    /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* connectionMode (ConnectionMode): one of Public, Private. */
+    bool has_connection_mode;
+    appflow_v1_ConnectionMode connection_mode;
+    /* credentialsArn (ARN): length <= 512; pattern arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_credentials_arn;
+    char credentials_arn[2049];
+    /* connectorProfileProperties (ConnectorProfileProperties). */
+    bool has_connector_profile_properties;
+    appflow_v1_ConnectorProfileProperties connector_profile_properties;
+    /* createdAt (Date). */
+    bool has_created_at;
+    google_protobuf_Timestamp created_at;
+    /* lastUpdatedAt (Date). */
+    bool has_last_updated_at;
+    google_protobuf_Timestamp last_updated_at;
+    /* privateConnectionProvisioningState (PrivateConnectionProvisioningState). */
+    bool has_private_connection_provisioning_state;
+    appflow_v1_PrivateConnectionProvisioningState private_connection_provisioning_state;
+} appflow_v1_ConnectorProfile;
+
+/* AWS structure ConnectorProfileConfig. */
+typedef struct _appflow_v1_ConnectorProfileConfig {
+    /* connectorProfileProperties (ConnectorProfileProperties): required. */
+    bool has_connector_profile_properties;
+    appflow_v1_ConnectorProfileProperties connector_profile_properties;
+    /* connectorProfileCredentials (ConnectorProfileCredentials). */
+    bool has_connector_profile_credentials;
+    appflow_v1_ConnectorProfileCredentials connector_profile_credentials;
+} appflow_v1_ConnectorProfileConfig;
+
+/* AWS structure CreateConnectorProfileRequest. */
+typedef struct _appflow_v1_CreateConnectorProfileRequest {
+    /* connectorProfileName (ConnectorProfileName): required; length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
+    bool has_kms_arn;
+    char kms_arn[8193];
+    /* connectorType (ConnectorType): required; one of Salesforce, Singular, Slack, Redshift, S3,
+ Marketo, Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace,
+ Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode,
+ CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* connectionMode (ConnectionMode): required; one of Public, Private. */
+    bool has_connection_mode;
+    appflow_v1_ConnectionMode connection_mode;
+    /* connectorProfileConfig (ConnectorProfileConfig): required. */
+    bool has_connector_profile_config;
+    appflow_v1_ConnectorProfileConfig connector_profile_config;
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+} appflow_v1_CreateConnectorProfileRequest;
+
+/* AWS structure UpdateConnectorProfileRequest. */
+typedef struct _appflow_v1_UpdateConnectorProfileRequest {
+    /* connectorProfileName (ConnectorProfileName): required; length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* connectionMode (ConnectionMode): required; one of Public, Private. */
+    bool has_connection_mode;
+    appflow_v1_ConnectionMode connection_mode;
+    /* connectorProfileConfig (ConnectorProfileConfig): required. */
+    bool has_connector_profile_config;
+    appflow_v1_ConnectorProfileConfig connector_profile_config;
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+} appflow_v1_UpdateConnectorProfileRequest;
+
+/* AWS structure ZendeskDestinationProperties. */
+typedef struct _appflow_v1_ZendeskDestinationProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+    /* idFieldNames (IdFieldNameList): entries >= 0; each Name: length <= 128; pattern \S+. */
+    pb_callback_t id_field_names;
+    /* errorHandlingConfig (ErrorHandlingConfig). */
+    bool has_error_handling_config;
+    appflow_v1_ErrorHandlingConfig error_handling_config;
+    /* writeOperationType (WriteOperationType): one of INSERT, UPSERT, UPDATE, DELETE. */
+    bool has_write_operation_type;
+    appflow_v1_WriteOperationType write_operation_type;
+} appflow_v1_ZendeskDestinationProperties;
+
+/* AWS structure DestinationConnectorProperties. */
+typedef struct _appflow_v1_DestinationConnectorProperties {
+    /* Redshift (RedshiftDestinationProperties). */
+    bool has_redshift;
+    appflow_v1_RedshiftDestinationProperties redshift;
+    /* S3 (S3DestinationProperties). */
+    bool has_s3;
+    appflow_v1_S3DestinationProperties s3;
+    /* Salesforce (SalesforceDestinationProperties). */
+    bool has_salesforce;
+    appflow_v1_SalesforceDestinationProperties salesforce;
+    /* Snowflake (SnowflakeDestinationProperties). */
+    bool has_snowflake;
+    appflow_v1_SnowflakeDestinationProperties snowflake;
+    /* EventBridge (EventBridgeDestinationProperties). */
+    bool has_event_bridge;
+    appflow_v1_EventBridgeDestinationProperties event_bridge;
+    /* LookoutMetrics (LookoutMetricsDestinationProperties). */
+    bool has_lookout_metrics;
+    appflow_v1_LookoutMetricsDestinationProperties lookout_metrics;
+    /* Upsolver (UpsolverDestinationProperties). */
+    bool has_upsolver;
+    appflow_v1_UpsolverDestinationProperties upsolver;
+    /* Honeycode (HoneycodeDestinationProperties). */
+    bool has_honeycode;
+    appflow_v1_HoneycodeDestinationProperties honeycode;
+    /* CustomerProfiles (CustomerProfilesDestinationProperties). */
+    bool has_customer_profiles;
+    appflow_v1_CustomerProfilesDestinationProperties customer_profiles;
+    /* Zendesk (ZendeskDestinationProperties). */
+    bool has_zendesk;
+    appflow_v1_ZendeskDestinationProperties zendesk;
+    /* Marketo (MarketoDestinationProperties). */
+    bool has_marketo;
+    appflow_v1_MarketoDestinationProperties marketo;
+    /* CustomConnector (CustomConnectorDestinationProperties). */
+    bool has_custom_connector;
+    appflow_v1_CustomConnectorDestinationProperties custom_connector;
+    /* SAPOData (SAPODataDestinationProperties). */
+    bool has_sapo_data;
+    appflow_v1_SAPODataDestinationProperties sapo_data;
+} appflow_v1_DestinationConnectorProperties;
+
+/* AWS structure DestinationFlowConfig. */
+typedef struct _appflow_v1_DestinationFlowConfig {
+    /* connectorType (ConnectorType): required; one of Salesforce, Singular, Slack, Redshift, S3,
+ Marketo, Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace,
+ Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode,
+ CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
+    bool has_api_version;
+    char api_version[1025];
+    /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* destinationConnectorProperties (DestinationConnectorProperties): required. */
+    bool has_destination_connector_properties;
+    appflow_v1_DestinationConnectorProperties destination_connector_properties;
+} appflow_v1_DestinationFlowConfig;
+
+/* AWS structure ZendeskMetadata. */
+typedef struct _appflow_v1_ZendeskMetadata {
+    /* oAuthScopes (OAuthScopeList): each OAuthScope: length <= 128; pattern \S+. */
+    pb_callback_t o_auth_scopes;
+} appflow_v1_ZendeskMetadata;
+
+/* AWS structure ConnectorMetadata. */
+typedef struct _appflow_v1_ConnectorMetadata {
+    /* Amplitude (AmplitudeMetadata). */
+    bool has_amplitude;
+    appflow_v1_AmplitudeMetadata amplitude;
+    /* Datadog (DatadogMetadata). */
+    bool has_datadog;
+    appflow_v1_DatadogMetadata datadog;
+    /* Dynatrace (DynatraceMetadata). */
+    bool has_dynatrace;
+    appflow_v1_DynatraceMetadata dynatrace;
+    /* GoogleAnalytics (GoogleAnalyticsMetadata). */
+    bool has_google_analytics;
+    appflow_v1_GoogleAnalyticsMetadata google_analytics;
+    /* InforNexus (InforNexusMetadata). */
+    bool has_infor_nexus;
+    appflow_v1_InforNexusMetadata infor_nexus;
+    /* Marketo (MarketoMetadata). */
+    bool has_marketo;
+    appflow_v1_MarketoMetadata marketo;
+    /* Redshift (RedshiftMetadata). */
+    bool has_redshift;
+    appflow_v1_RedshiftMetadata redshift;
+    /* S3 (S3Metadata). */
+    bool has_s3;
+    appflow_v1_S3Metadata s3;
+    /* Salesforce (SalesforceMetadata). */
+    bool has_salesforce;
+    appflow_v1_SalesforceMetadata salesforce;
+    /* ServiceNow (ServiceNowMetadata). */
+    bool has_service_now;
+    appflow_v1_ServiceNowMetadata service_now;
+    /* Singular (SingularMetadata). */
+    bool has_singular;
+    appflow_v1_SingularMetadata singular;
+    /* Slack (SlackMetadata). */
+    bool has_slack;
+    appflow_v1_SlackMetadata slack;
+    /* Snowflake (SnowflakeMetadata). */
+    bool has_snowflake;
+    appflow_v1_SnowflakeMetadata snowflake;
+    /* Trendmicro (TrendmicroMetadata). */
+    bool has_trendmicro;
+    appflow_v1_TrendmicroMetadata trendmicro;
+    /* Veeva (VeevaMetadata). */
+    bool has_veeva;
+    appflow_v1_VeevaMetadata veeva;
+    /* Zendesk (ZendeskMetadata). */
+    bool has_zendesk;
+    appflow_v1_ZendeskMetadata zendesk;
+    /* EventBridge (EventBridgeMetadata). */
+    bool has_event_bridge;
+    appflow_v1_EventBridgeMetadata event_bridge;
+    /* Upsolver (UpsolverMetadata). */
+    bool has_upsolver;
+    appflow_v1_UpsolverMetadata upsolver;
+    /* CustomerProfiles (CustomerProfilesMetadata). */
+    bool has_customer_profiles;
+    appflow_v1_CustomerProfilesMetadata customer_profiles;
+    /* Honeycode (HoneycodeMetadata). */
+    bool has_honeycode;
+    appflow_v1_HoneycodeMetadata honeycode;
+    /* SAPOData (SAPODataMetadata). */
+    bool has_sapo_data;
+    appflow_v1_SAPODataMetadata sapo_data;
+    /* Pardot (PardotMetadata). */
+    bool has_pardot;
+    appflow_v1_PardotMetadata pardot;
+} appflow_v1_ConnectorMetadata;
+
+/* AWS structure ConnectorConfiguration. */
+typedef struct _appflow_v1_ConnectorConfiguration {
+    /* canUseAsSource (Boolean). */
+    bool has_can_use_as_source;
+    bool can_use_as_source;
+    /* canUseAsDestination (Boolean). */
+    bool has_can_use_as_destination;
+    bool can_use_as_destination;
+    /* supportedDestinationConnectors (ConnectorTypeList): entries 0..100; each ConnectorType: one of
+ Salesforce, Singular, Slack, Redshift, S3, Marketo, Googleanalytics, Zendesk, Servicenow,
+ Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus, Amplitude, Veeva, EventBridge,
+ LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    pb_size_t supported_destination_connectors_count;
+    appflow_v1_ConnectorType supported_destination_connectors[100];
+    /* supportedSchedulingFrequencies (SchedulingFrequencyTypeList): each ScheduleFrequencyType: one
+ of BYMINUTE, HOURLY, DAILY, WEEKLY, MONTHLY, ONCE. */
+    pb_callback_t supported_scheduling_frequencies;
+    /* isPrivateLinkEnabled (Boolean). */
+    bool has_is_private_link_enabled;
+    bool is_private_link_enabled;
+    /* isPrivateLinkEndpointUrlRequired (Boolean). */
+    bool has_is_private_link_endpoint_url_required;
+    bool is_private_link_endpoint_url_required;
+    /* supportedTriggerTypes (TriggerTypeList): each TriggerType: one of Scheduled, Event, OnDemand. */
+    pb_callback_t supported_trigger_types;
+    /* connectorMetadata (ConnectorMetadata). */
+    bool has_connector_metadata;
+    appflow_v1_ConnectorMetadata connector_metadata;
+    /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
+ Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
+ Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
+ CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_connector_label;
+    char connector_label[1025];
+    /* connectorDescription (ConnectorDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_connector_description;
+    char connector_description[8193];
+    /* connectorOwner (ConnectorOwner): length <= 256; pattern .*. */
+    bool has_connector_owner;
+    char connector_owner[1025];
+    /* connectorName (ConnectorName): length <= 256; pattern .*. */
+    bool has_connector_name;
+    char connector_name[1025];
+    /* connectorVersion (ConnectorVersion): length <= 256; pattern \S+. */
+    bool has_connector_version;
+    char connector_version[1025];
+    /* connectorArn (ARN): length <= 512; pattern arn:aws:.*:.*:[0-9]+:.*. */
+    bool has_connector_arn;
+    char connector_arn[2049];
+    /* connectorModes (ConnectorModeList): each ConnectorMode: length <= 256; pattern \S+. */
+    pb_callback_t connector_modes;
+    /* authenticationConfig (AuthenticationConfig). */
+    bool has_authentication_config;
+    appflow_v1_AuthenticationConfig authentication_config;
+    /* connectorRuntimeSettings (ConnectorRuntimeSettingList). */
+    pb_callback_t connector_runtime_settings;
+    /* supportedApiVersions (SupportedApiVersionList): each SupportedApiVersion: length <= 256;
+ pattern \S+. */
+    pb_callback_t supported_api_versions;
+    /* supportedOperators (SupportedOperatorList): each Operators: one of PROJECTION, LESS_THAN,
+ GREATER_THAN, CONTAINS, BETWEEN, LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO,
+ NOT_EQUAL_TO, ADDITION, MULTIPLICATION, DIVISION, SUBTRACTION, MASK_ALL, MASK_FIRST_N,
+ MASK_LAST_N, VALIDATE_NON_NULL, VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE, VALIDATE_NUMERIC,
+ NO_OP. */
+    pb_callback_t supported_operators;
+    /* supportedWriteOperations (SupportedWriteOperationList): each WriteOperationType: one of INSERT,
+ UPSERT, UPDATE, DELETE. */
+    pb_callback_t supported_write_operations;
+    /* connectorProvisioningType (ConnectorProvisioningType): one of LAMBDA. */
+    bool has_connector_provisioning_type;
+    appflow_v1_ConnectorProvisioningType connector_provisioning_type;
+    /* connectorProvisioningConfig (ConnectorProvisioningConfig). */
+    bool has_connector_provisioning_config;
+    appflow_v1_ConnectorProvisioningConfig connector_provisioning_config;
+    /* logoURL (LogoURL): length <= 256; pattern
+ ^(https?|ftp|file)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
+    bool has_logo_url;
+    char logo_url[1025];
+    /* registeredAt (Date). */
+    bool has_registered_at;
+    google_protobuf_Timestamp registered_at;
+    /* registeredBy (RegisteredBy): length <= 512; pattern \S+. */
+    bool has_registered_by;
+    char registered_by[2049];
+    /* supportedDataTransferTypes (SupportedDataTransferTypeList): each SupportedDataTransferType: one
+ of RECORD, FILE. */
+    pb_callback_t supported_data_transfer_types;
+    /* supportedDataTransferApis (SupportedDataTransferApis). */
+    pb_callback_t supported_data_transfer_apis;
+} appflow_v1_ConnectorConfiguration;
+
+/* AWS structure DescribeConnectorResponse. */
+typedef struct _appflow_v1_DescribeConnectorResponse {
+    /* connectorConfiguration (ConnectorConfiguration). */
+    bool has_connector_configuration;
+    appflow_v1_ConnectorConfiguration connector_configuration;
+} appflow_v1_DescribeConnectorResponse;
+
+typedef struct _appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry {
+    pb_callback_t key;
+    bool has_value;
+    appflow_v1_ConnectorConfiguration value;
+} appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry;
+
+/* AWS structure ZendeskSourceProperties. */
+typedef struct _appflow_v1_ZendeskSourceProperties {
+    /* object (Object): required; length <= 512; pattern \S+. */
+    bool has_object;
+    char object[2049];
+} appflow_v1_ZendeskSourceProperties;
+
+/* AWS structure SourceConnectorProperties. */
+typedef struct _appflow_v1_SourceConnectorProperties {
+    /* Amplitude (AmplitudeSourceProperties). */
+    bool has_amplitude;
+    appflow_v1_AmplitudeSourceProperties amplitude;
+    /* Datadog (DatadogSourceProperties). */
+    bool has_datadog;
+    appflow_v1_DatadogSourceProperties datadog;
+    /* Dynatrace (DynatraceSourceProperties). */
+    bool has_dynatrace;
+    appflow_v1_DynatraceSourceProperties dynatrace;
+    /* GoogleAnalytics (GoogleAnalyticsSourceProperties). */
+    bool has_google_analytics;
+    appflow_v1_GoogleAnalyticsSourceProperties google_analytics;
+    /* InforNexus (InforNexusSourceProperties). */
+    bool has_infor_nexus;
+    appflow_v1_InforNexusSourceProperties infor_nexus;
+    /* Marketo (MarketoSourceProperties). */
+    bool has_marketo;
+    appflow_v1_MarketoSourceProperties marketo;
+    /* S3 (S3SourceProperties). */
+    bool has_s3;
+    appflow_v1_S3SourceProperties s3;
+    /* Salesforce (SalesforceSourceProperties). */
+    bool has_salesforce;
+    appflow_v1_SalesforceSourceProperties salesforce;
+    /* ServiceNow (ServiceNowSourceProperties). */
+    bool has_service_now;
+    appflow_v1_ServiceNowSourceProperties service_now;
+    /* Singular (SingularSourceProperties). */
+    bool has_singular;
+    appflow_v1_SingularSourceProperties singular;
+    /* Slack (SlackSourceProperties). */
+    bool has_slack;
+    appflow_v1_SlackSourceProperties slack;
+    /* Trendmicro (TrendmicroSourceProperties). */
+    bool has_trendmicro;
+    appflow_v1_TrendmicroSourceProperties trendmicro;
+    /* Veeva (VeevaSourceProperties). */
+    bool has_veeva;
+    appflow_v1_VeevaSourceProperties veeva;
+    /* Zendesk (ZendeskSourceProperties). */
+    bool has_zendesk;
+    appflow_v1_ZendeskSourceProperties zendesk;
+    /* SAPOData (SAPODataSourceProperties). */
+    bool has_sapo_data;
+    appflow_v1_SAPODataSourceProperties sapo_data;
+    /* CustomConnector (CustomConnectorSourceProperties). */
+    bool has_custom_connector;
+    appflow_v1_CustomConnectorSourceProperties custom_connector;
+    /* Pardot (PardotSourceProperties). */
+    bool has_pardot;
+    appflow_v1_PardotSourceProperties pardot;
+} appflow_v1_SourceConnectorProperties;
+
+/* AWS structure SourceFlowConfig. */
+typedef struct _appflow_v1_SourceFlowConfig {
+    /* connectorType (ConnectorType): required; one of Salesforce, Singular, Slack, Redshift, S3,
+ Marketo, Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace,
+ Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode,
+ CustomerProfiles, SAPOData, CustomConnector, Pardot. */
+    bool has_connector_type;
+    appflow_v1_ConnectorType connector_type;
+    /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
+    bool has_api_version;
+    char api_version[1025];
+    /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
+    bool has_connector_profile_name;
+    char connector_profile_name[1025];
+    /* sourceConnectorProperties (SourceConnectorProperties): required. */
+    bool has_source_connector_properties;
+    appflow_v1_SourceConnectorProperties source_connector_properties;
+    /* incrementalPullConfig (IncrementalPullConfig). */
+    bool has_incremental_pull_config;
+    appflow_v1_IncrementalPullConfig incremental_pull_config;
+} appflow_v1_SourceFlowConfig;
+
+/* AWS structure CreateFlowRequest. */
+typedef struct _appflow_v1_CreateFlowRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_description;
+    char description[8193];
+    /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
+    bool has_kms_arn;
+    char kms_arn[8193];
+    /* triggerConfig (TriggerConfig): required. */
+    bool has_trigger_config;
+    appflow_v1_TriggerConfig trigger_config;
+    /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
+ length <= 256; pattern [\s\w+-=\.:/@]*. */
+    pb_size_t tags_count;
+    appflow_v1_CreateFlowRequest_TagsEntry tags[50];
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+    /* sourceFlowConfig (SourceFlowConfig): required. */
+    bool has_source_flow_config;
+    appflow_v1_SourceFlowConfig source_flow_config;
+    /* destinationFlowConfigList (DestinationFlowConfigList): required. */
+    pb_callback_t destination_flow_config_list;
+    /* tasks (Tasks): required. */
+    pb_callback_t tasks;
+    /* metadataCatalogConfig (MetadataCatalogConfig). */
+    bool has_metadata_catalog_config;
+    appflow_v1_MetadataCatalogConfig metadata_catalog_config;
+} appflow_v1_CreateFlowRequest;
+
+/* AWS structure DescribeFlowResponse. */
+typedef struct _appflow_v1_DescribeFlowResponse {
+    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_flow_arn;
+    char flow_arn[2049];
+    /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_description;
+    char description[8193];
+    /* flowName (FlowName): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
+    bool has_kms_arn;
+    char kms_arn[8193];
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
+    appflow_v1_FlowStatus flow_status;
+    /* flowStatusMessage (FlowStatusMessage): length <= 2048; pattern [\s\w/!@#+=.-]*. */
+    bool has_flow_status_message;
+    char flow_status_message[8193];
+    /* lastRunExecutionDetails (ExecutionDetails). */
+    bool has_last_run_execution_details;
+    appflow_v1_ExecutionDetails last_run_execution_details;
+    /* triggerConfig (TriggerConfig). */
+    bool has_trigger_config;
+    appflow_v1_TriggerConfig trigger_config;
+    /* createdAt (Date). */
+    bool has_created_at;
+    google_protobuf_Timestamp created_at;
+    /* lastUpdatedAt (Date). */
+    bool has_last_updated_at;
+    google_protobuf_Timestamp last_updated_at;
+    /* createdBy (CreatedBy): length <= 256; pattern \S+. */
+    bool has_created_by;
+    char created_by[1025];
+    /* lastUpdatedBy (UpdatedBy): length <= 256; pattern \S+. */
+    bool has_last_updated_by;
+    char last_updated_by[1025];
+    /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
+ length <= 256; pattern [\s\w+-=\.:/@]*. */
+    pb_size_t tags_count;
+    appflow_v1_DescribeFlowResponse_TagsEntry tags[50];
+    /* sourceFlowConfig (SourceFlowConfig). */
+    bool has_source_flow_config;
+    appflow_v1_SourceFlowConfig source_flow_config;
+    /* destinationFlowConfigList (DestinationFlowConfigList). */
+    pb_callback_t destination_flow_config_list;
+    /* tasks (Tasks). */
+    pb_callback_t tasks;
+    /* metadataCatalogConfig (MetadataCatalogConfig). */
+    bool has_metadata_catalog_config;
+    appflow_v1_MetadataCatalogConfig metadata_catalog_config;
+    /* lastRunMetadataCatalogDetails (MetadataCatalogDetails). */
+    pb_callback_t last_run_metadata_catalog_details;
+    /* schemaVersion (Long). */
+    bool has_schema_version;
+    int64_t schema_version;
+} appflow_v1_DescribeFlowResponse;
+
+/* AWS structure UpdateFlowRequest. */
+typedef struct _appflow_v1_UpdateFlowRequest {
+    /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[1025];
+    /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_description;
+    char description[8193];
+    /* triggerConfig (TriggerConfig): required. */
+    bool has_trigger_config;
+    appflow_v1_TriggerConfig trigger_config;
+    /* sourceFlowConfig (SourceFlowConfig): required. */
+    bool has_source_flow_config;
+    appflow_v1_SourceFlowConfig source_flow_config;
+    /* destinationFlowConfigList (DestinationFlowConfigList): required. */
+    pb_callback_t destination_flow_config_list;
+    /* tasks (Tasks): required. */
+    pb_callback_t tasks;
+    /* metadataCatalogConfig (MetadataCatalogConfig). */
+    bool has_metadata_catalog_config;
+    appflow_v1_MetadataCatalogConfig metadata_catalog_config;
+    /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
+    bool has_client_token;
+    char client_token[1025];
+} appflow_v1_UpdateFlowRequest;
 
 
 #ifdef __cplusplus
@@ -70,61 +3664,4049 @@ extern "C" {
 #endif
 
 /* Helper constants for enums */
-#define _appflow_v1_FlowStatus_MIN appflow_v1_FlowStatus_FLOW_STATUS_UNSPECIFIED
-#define _appflow_v1_FlowStatus_MAX appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED
-#define _appflow_v1_FlowStatus_ARRAYSIZE ((appflow_v1_FlowStatus)(appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED+1))
-const char *appflow_v1_FlowStatus_name(appflow_v1_FlowStatus v);
+#define _appflow_v1_AggregationType_MIN appflow_v1_AggregationType_AGGREGATION_TYPE_UNSPECIFIED
+#define _appflow_v1_AggregationType_MAX appflow_v1_AggregationType_AGGREGATION_TYPE_SINGLE_FILE
+#define _appflow_v1_AggregationType_ARRAYSIZE ((appflow_v1_AggregationType)(appflow_v1_AggregationType_AGGREGATION_TYPE_SINGLE_FILE+1))
 
-#define _appflow_v1_TriggerType_MIN appflow_v1_TriggerType_TRIGGER_TYPE_UNSPECIFIED
-#define _appflow_v1_TriggerType_MAX appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND
-#define _appflow_v1_TriggerType_ARRAYSIZE ((appflow_v1_TriggerType)(appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND+1))
-const char *appflow_v1_TriggerType_name(appflow_v1_TriggerType v);
+#define _appflow_v1_AmplitudeConnectorOperator_MIN appflow_v1_AmplitudeConnectorOperator_AMPLITUDE_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_AmplitudeConnectorOperator_MAX appflow_v1_AmplitudeConnectorOperator_AMPLITUDE_CONNECTOR_OPERATOR_BETWEEN
+#define _appflow_v1_AmplitudeConnectorOperator_ARRAYSIZE ((appflow_v1_AmplitudeConnectorOperator)(appflow_v1_AmplitudeConnectorOperator_AMPLITUDE_CONNECTOR_OPERATOR_BETWEEN+1))
+
+#define _appflow_v1_AuthenticationType_MIN appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_UNSPECIFIED
+#define _appflow_v1_AuthenticationType_MAX appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_CUSTOM
+#define _appflow_v1_AuthenticationType_ARRAYSIZE ((appflow_v1_AuthenticationType)(appflow_v1_AuthenticationType_AUTHENTICATION_TYPE_CUSTOM+1))
+
+#define _appflow_v1_CatalogType_MIN appflow_v1_CatalogType_CATALOG_TYPE_UNSPECIFIED
+#define _appflow_v1_CatalogType_MAX appflow_v1_CatalogType_CATALOG_TYPE_GLUE
+#define _appflow_v1_CatalogType_ARRAYSIZE ((appflow_v1_CatalogType)(appflow_v1_CatalogType_CATALOG_TYPE_GLUE+1))
+
+#define _appflow_v1_ConnectionMode_MIN appflow_v1_ConnectionMode_CONNECTION_MODE_UNSPECIFIED
+#define _appflow_v1_ConnectionMode_MAX appflow_v1_ConnectionMode_CONNECTION_MODE_PRIVATE
+#define _appflow_v1_ConnectionMode_ARRAYSIZE ((appflow_v1_ConnectionMode)(appflow_v1_ConnectionMode_CONNECTION_MODE_PRIVATE+1))
+
+#define _appflow_v1_ConnectorProvisioningType_MIN appflow_v1_ConnectorProvisioningType_CONNECTOR_PROVISIONING_TYPE_UNSPECIFIED
+#define _appflow_v1_ConnectorProvisioningType_MAX appflow_v1_ConnectorProvisioningType_CONNECTOR_PROVISIONING_TYPE_LAMBDA
+#define _appflow_v1_ConnectorProvisioningType_ARRAYSIZE ((appflow_v1_ConnectorProvisioningType)(appflow_v1_ConnectorProvisioningType_CONNECTOR_PROVISIONING_TYPE_LAMBDA+1))
+
+#define _appflow_v1_ConnectorType_MIN appflow_v1_ConnectorType_CONNECTOR_TYPE_UNSPECIFIED
+#define _appflow_v1_ConnectorType_MAX appflow_v1_ConnectorType_CONNECTOR_TYPE_PARDOT
+#define _appflow_v1_ConnectorType_ARRAYSIZE ((appflow_v1_ConnectorType)(appflow_v1_ConnectorType_CONNECTOR_TYPE_PARDOT+1))
 
 #define _appflow_v1_DataPullMode_MIN appflow_v1_DataPullMode_DATA_PULL_MODE_UNSPECIFIED
 #define _appflow_v1_DataPullMode_MAX appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE
 #define _appflow_v1_DataPullMode_ARRAYSIZE ((appflow_v1_DataPullMode)(appflow_v1_DataPullMode_DATA_PULL_MODE_COMPLETE+1))
 
+#define _appflow_v1_DataTransferApiType_MIN appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_UNSPECIFIED
+#define _appflow_v1_DataTransferApiType_MAX appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_AUTOMATIC
+#define _appflow_v1_DataTransferApiType_ARRAYSIZE ((appflow_v1_DataTransferApiType)(appflow_v1_DataTransferApiType_DATA_TRANSFER_API_TYPE_AUTOMATIC+1))
+
+#define _appflow_v1_DatadogConnectorOperator_MIN appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_DatadogConnectorOperator_MAX appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_DatadogConnectorOperator_ARRAYSIZE ((appflow_v1_DatadogConnectorOperator)(appflow_v1_DatadogConnectorOperator_DATADOG_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_DynatraceConnectorOperator_MIN appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_DynatraceConnectorOperator_MAX appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_DynatraceConnectorOperator_ARRAYSIZE ((appflow_v1_DynatraceConnectorOperator)(appflow_v1_DynatraceConnectorOperator_DYNATRACE_CONNECTOR_OPERATOR_NO_OP+1))
+
 #define _appflow_v1_ExecutionStatus_MIN appflow_v1_ExecutionStatus_EXECUTION_STATUS_UNSPECIFIED
 #define _appflow_v1_ExecutionStatus_MAX appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED
 #define _appflow_v1_ExecutionStatus_ARRAYSIZE ((appflow_v1_ExecutionStatus)(appflow_v1_ExecutionStatus_EXECUTION_STATUS_CANCELED+1))
+
+#define _appflow_v1_FileType_MIN appflow_v1_FileType_FILE_TYPE_UNSPECIFIED
+#define _appflow_v1_FileType_MAX appflow_v1_FileType_FILE_TYPE_PARQUET
+#define _appflow_v1_FileType_ARRAYSIZE ((appflow_v1_FileType)(appflow_v1_FileType_FILE_TYPE_PARQUET+1))
+
+#define _appflow_v1_FlowStatus_MIN appflow_v1_FlowStatus_FLOW_STATUS_UNSPECIFIED
+#define _appflow_v1_FlowStatus_MAX appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED
+#define _appflow_v1_FlowStatus_ARRAYSIZE ((appflow_v1_FlowStatus)(appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED+1))
+
+#define _appflow_v1_GoogleAnalyticsConnectorOperator_MIN appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_GoogleAnalyticsConnectorOperator_MAX appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_BETWEEN
+#define _appflow_v1_GoogleAnalyticsConnectorOperator_ARRAYSIZE ((appflow_v1_GoogleAnalyticsConnectorOperator)(appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_BETWEEN+1))
+
+#define _appflow_v1_InforNexusConnectorOperator_MIN appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_InforNexusConnectorOperator_MAX appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_InforNexusConnectorOperator_ARRAYSIZE ((appflow_v1_InforNexusConnectorOperator)(appflow_v1_InforNexusConnectorOperator_INFOR_NEXUS_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_MarketoConnectorOperator_MIN appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_MarketoConnectorOperator_MAX appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_MarketoConnectorOperator_ARRAYSIZE ((appflow_v1_MarketoConnectorOperator)(appflow_v1_MarketoConnectorOperator_MARKETO_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_OAuth2CustomPropType_MIN appflow_v1_OAuth2CustomPropType_O_AUTH2_CUSTOM_PROP_TYPE_UNSPECIFIED
+#define _appflow_v1_OAuth2CustomPropType_MAX appflow_v1_OAuth2CustomPropType_O_AUTH2_CUSTOM_PROP_TYPE_AUTH_URL
+#define _appflow_v1_OAuth2CustomPropType_ARRAYSIZE ((appflow_v1_OAuth2CustomPropType)(appflow_v1_OAuth2CustomPropType_O_AUTH2_CUSTOM_PROP_TYPE_AUTH_URL+1))
+
+#define _appflow_v1_OAuth2GrantType_MIN appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_UNSPECIFIED
+#define _appflow_v1_OAuth2GrantType_MAX appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_JWT_BEARER
+#define _appflow_v1_OAuth2GrantType_ARRAYSIZE ((appflow_v1_OAuth2GrantType)(appflow_v1_OAuth2GrantType_O_AUTH2_GRANT_TYPE_JWT_BEARER+1))
+
+#define _appflow_v1_Operator_MIN appflow_v1_Operator_OPERATOR_UNSPECIFIED
+#define _appflow_v1_Operator_MAX appflow_v1_Operator_OPERATOR_NO_OP
+#define _appflow_v1_Operator_ARRAYSIZE ((appflow_v1_Operator)(appflow_v1_Operator_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_OperatorPropertiesKeys_MIN appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_UNSPECIFIED
+#define _appflow_v1_OperatorPropertiesKeys_MAX appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_ORDERED_PARTITION_KEYS_LIST
+#define _appflow_v1_OperatorPropertiesKeys_ARRAYSIZE ((appflow_v1_OperatorPropertiesKeys)(appflow_v1_OperatorPropertiesKeys_OPERATOR_PROPERTIES_KEYS_ORDERED_PARTITION_KEYS_LIST+1))
+
+#define _appflow_v1_Operators_MIN appflow_v1_Operators_OPERATORS_UNSPECIFIED
+#define _appflow_v1_Operators_MAX appflow_v1_Operators_OPERATORS_NO_OP
+#define _appflow_v1_Operators_ARRAYSIZE ((appflow_v1_Operators)(appflow_v1_Operators_OPERATORS_NO_OP+1))
+
+#define _appflow_v1_PardotConnectorOperator_MIN appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_PardotConnectorOperator_MAX appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_VALIDATE_NUMERIC
+#define _appflow_v1_PardotConnectorOperator_ARRAYSIZE ((appflow_v1_PardotConnectorOperator)(appflow_v1_PardotConnectorOperator_PARDOT_CONNECTOR_OPERATOR_VALIDATE_NUMERIC+1))
+
+#define _appflow_v1_PathPrefix_MIN appflow_v1_PathPrefix_PATH_PREFIX_UNSPECIFIED
+#define _appflow_v1_PathPrefix_MAX appflow_v1_PathPrefix_PATH_PREFIX_SCHEMA_VERSION
+#define _appflow_v1_PathPrefix_ARRAYSIZE ((appflow_v1_PathPrefix)(appflow_v1_PathPrefix_PATH_PREFIX_SCHEMA_VERSION+1))
+
+#define _appflow_v1_PrefixFormat_MIN appflow_v1_PrefixFormat_PREFIX_FORMAT_UNSPECIFIED
+#define _appflow_v1_PrefixFormat_MAX appflow_v1_PrefixFormat_PREFIX_FORMAT_MINUTE
+#define _appflow_v1_PrefixFormat_ARRAYSIZE ((appflow_v1_PrefixFormat)(appflow_v1_PrefixFormat_PREFIX_FORMAT_MINUTE+1))
+
+#define _appflow_v1_PrefixType_MIN appflow_v1_PrefixType_PREFIX_TYPE_UNSPECIFIED
+#define _appflow_v1_PrefixType_MAX appflow_v1_PrefixType_PREFIX_TYPE_PATH_AND_FILENAME
+#define _appflow_v1_PrefixType_ARRAYSIZE ((appflow_v1_PrefixType)(appflow_v1_PrefixType_PREFIX_TYPE_PATH_AND_FILENAME+1))
+
+#define _appflow_v1_PrivateConnectionProvisioningFailureCause_MIN appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_UNSPECIFIED
+#define _appflow_v1_PrivateConnectionProvisioningFailureCause_MAX appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_VALIDATION
+#define _appflow_v1_PrivateConnectionProvisioningFailureCause_ARRAYSIZE ((appflow_v1_PrivateConnectionProvisioningFailureCause)(appflow_v1_PrivateConnectionProvisioningFailureCause_PRIVATE_CONNECTION_PROVISIONING_FAILURE_CAUSE_VALIDATION+1))
+
+#define _appflow_v1_PrivateConnectionProvisioningStatus_MIN appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_UNSPECIFIED
+#define _appflow_v1_PrivateConnectionProvisioningStatus_MAX appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_CREATED
+#define _appflow_v1_PrivateConnectionProvisioningStatus_ARRAYSIZE ((appflow_v1_PrivateConnectionProvisioningStatus)(appflow_v1_PrivateConnectionProvisioningStatus_PRIVATE_CONNECTION_PROVISIONING_STATUS_CREATED+1))
+
+#define _appflow_v1_S3ConnectorOperator_MIN appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_S3ConnectorOperator_MAX appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_S3ConnectorOperator_ARRAYSIZE ((appflow_v1_S3ConnectorOperator)(appflow_v1_S3ConnectorOperator_S3_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_S3InputFileType_MIN appflow_v1_S3InputFileType_S3_INPUT_FILE_TYPE_UNSPECIFIED
+#define _appflow_v1_S3InputFileType_MAX appflow_v1_S3InputFileType_S3_INPUT_FILE_TYPE_JSON
+#define _appflow_v1_S3InputFileType_ARRAYSIZE ((appflow_v1_S3InputFileType)(appflow_v1_S3InputFileType_S3_INPUT_FILE_TYPE_JSON+1))
+
+#define _appflow_v1_SAPODataConnectorOperator_MIN appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_SAPODataConnectorOperator_MAX appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_SAPODataConnectorOperator_ARRAYSIZE ((appflow_v1_SAPODataConnectorOperator)(appflow_v1_SAPODataConnectorOperator_SAPO_DATA_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_SalesforceConnectorOperator_MIN appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_SalesforceConnectorOperator_MAX appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_SalesforceConnectorOperator_ARRAYSIZE ((appflow_v1_SalesforceConnectorOperator)(appflow_v1_SalesforceConnectorOperator_SALESFORCE_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_SalesforceDataTransferApi_MIN appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_UNSPECIFIED
+#define _appflow_v1_SalesforceDataTransferApi_MAX appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_REST_SYNC
+#define _appflow_v1_SalesforceDataTransferApi_ARRAYSIZE ((appflow_v1_SalesforceDataTransferApi)(appflow_v1_SalesforceDataTransferApi_SALESFORCE_DATA_TRANSFER_API_REST_SYNC+1))
+
+#define _appflow_v1_ScheduleFrequencyType_MIN appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_UNSPECIFIED
+#define _appflow_v1_ScheduleFrequencyType_MAX appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_ONCE
+#define _appflow_v1_ScheduleFrequencyType_ARRAYSIZE ((appflow_v1_ScheduleFrequencyType)(appflow_v1_ScheduleFrequencyType_SCHEDULE_FREQUENCY_TYPE_ONCE+1))
+
+#define _appflow_v1_ServiceNowConnectorOperator_MIN appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_ServiceNowConnectorOperator_MAX appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_ServiceNowConnectorOperator_ARRAYSIZE ((appflow_v1_ServiceNowConnectorOperator)(appflow_v1_ServiceNowConnectorOperator_SERVICE_NOW_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_SingularConnectorOperator_MIN appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_SingularConnectorOperator_MAX appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_SingularConnectorOperator_ARRAYSIZE ((appflow_v1_SingularConnectorOperator)(appflow_v1_SingularConnectorOperator_SINGULAR_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_SlackConnectorOperator_MIN appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_SlackConnectorOperator_MAX appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_SlackConnectorOperator_ARRAYSIZE ((appflow_v1_SlackConnectorOperator)(appflow_v1_SlackConnectorOperator_SLACK_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_SupportedDataTransferType_MIN appflow_v1_SupportedDataTransferType_SUPPORTED_DATA_TRANSFER_TYPE_UNSPECIFIED
+#define _appflow_v1_SupportedDataTransferType_MAX appflow_v1_SupportedDataTransferType_SUPPORTED_DATA_TRANSFER_TYPE_FILE
+#define _appflow_v1_SupportedDataTransferType_ARRAYSIZE ((appflow_v1_SupportedDataTransferType)(appflow_v1_SupportedDataTransferType_SUPPORTED_DATA_TRANSFER_TYPE_FILE+1))
+
+#define _appflow_v1_TaskType_MIN appflow_v1_TaskType_TASK_TYPE_UNSPECIFIED
+#define _appflow_v1_TaskType_MAX appflow_v1_TaskType_TASK_TYPE_PARTITION
+#define _appflow_v1_TaskType_ARRAYSIZE ((appflow_v1_TaskType)(appflow_v1_TaskType_TASK_TYPE_PARTITION+1))
+
+#define _appflow_v1_TrendmicroConnectorOperator_MIN appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_TrendmicroConnectorOperator_MAX appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_TrendmicroConnectorOperator_ARRAYSIZE ((appflow_v1_TrendmicroConnectorOperator)(appflow_v1_TrendmicroConnectorOperator_TRENDMICRO_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_TriggerType_MIN appflow_v1_TriggerType_TRIGGER_TYPE_UNSPECIFIED
+#define _appflow_v1_TriggerType_MAX appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND
+#define _appflow_v1_TriggerType_ARRAYSIZE ((appflow_v1_TriggerType)(appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND+1))
+
+#define _appflow_v1_VeevaConnectorOperator_MIN appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_VeevaConnectorOperator_MAX appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_VeevaConnectorOperator_ARRAYSIZE ((appflow_v1_VeevaConnectorOperator)(appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_NO_OP+1))
+
+#define _appflow_v1_WriteOperationType_MIN appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_UNSPECIFIED
+#define _appflow_v1_WriteOperationType_MAX appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_DELETE
+#define _appflow_v1_WriteOperationType_ARRAYSIZE ((appflow_v1_WriteOperationType)(appflow_v1_WriteOperationType_WRITE_OPERATION_TYPE_DELETE+1))
+
+#define _appflow_v1_ZendeskConnectorOperator_MIN appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_UNSPECIFIED
+#define _appflow_v1_ZendeskConnectorOperator_MAX appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_NO_OP
+#define _appflow_v1_ZendeskConnectorOperator_ARRAYSIZE ((appflow_v1_ZendeskConnectorOperator)(appflow_v1_ZendeskConnectorOperator_ZENDESK_CONNECTOR_OPERATOR_NO_OP+1))
+
+
+#define appflow_v1_AggregationConfig_aggregation_type_ENUMTYPE appflow_v1_AggregationType
+
+
+
+
+
+
+
+
+
+
+
+#define appflow_v1_ConnectorConfiguration_supported_destination_connectors_ENUMTYPE appflow_v1_ConnectorType
+#define appflow_v1_ConnectorConfiguration_supported_scheduling_frequencies_ENUMTYPE appflow_v1_ScheduleFrequencyType
+#define appflow_v1_ConnectorConfiguration_supported_trigger_types_ENUMTYPE appflow_v1_TriggerType
+#define appflow_v1_ConnectorConfiguration_connector_type_ENUMTYPE appflow_v1_ConnectorType
+#define appflow_v1_ConnectorConfiguration_supported_operators_ENUMTYPE appflow_v1_Operators
+#define appflow_v1_ConnectorConfiguration_supported_write_operations_ENUMTYPE appflow_v1_WriteOperationType
+#define appflow_v1_ConnectorConfiguration_connector_provisioning_type_ENUMTYPE appflow_v1_ConnectorProvisioningType
+#define appflow_v1_ConnectorConfiguration_supported_data_transfer_types_ENUMTYPE appflow_v1_SupportedDataTransferType
+
+#define appflow_v1_ConnectorDetail_connector_type_ENUMTYPE appflow_v1_ConnectorType
+#define appflow_v1_ConnectorDetail_connector_provisioning_type_ENUMTYPE appflow_v1_ConnectorProvisioningType
+#define appflow_v1_ConnectorDetail_supported_data_transfer_types_ENUMTYPE appflow_v1_SupportedDataTransferType
+
+
+
+
+
+
+#define appflow_v1_ConnectorOperator_amplitude_ENUMTYPE appflow_v1_AmplitudeConnectorOperator
+#define appflow_v1_ConnectorOperator_datadog_ENUMTYPE appflow_v1_DatadogConnectorOperator
+#define appflow_v1_ConnectorOperator_dynatrace_ENUMTYPE appflow_v1_DynatraceConnectorOperator
+#define appflow_v1_ConnectorOperator_google_analytics_ENUMTYPE appflow_v1_GoogleAnalyticsConnectorOperator
+#define appflow_v1_ConnectorOperator_infor_nexus_ENUMTYPE appflow_v1_InforNexusConnectorOperator
+#define appflow_v1_ConnectorOperator_marketo_ENUMTYPE appflow_v1_MarketoConnectorOperator
+#define appflow_v1_ConnectorOperator_s3_ENUMTYPE appflow_v1_S3ConnectorOperator
+#define appflow_v1_ConnectorOperator_salesforce_ENUMTYPE appflow_v1_SalesforceConnectorOperator
+#define appflow_v1_ConnectorOperator_service_now_ENUMTYPE appflow_v1_ServiceNowConnectorOperator
+#define appflow_v1_ConnectorOperator_singular_ENUMTYPE appflow_v1_SingularConnectorOperator
+#define appflow_v1_ConnectorOperator_slack_ENUMTYPE appflow_v1_SlackConnectorOperator
+#define appflow_v1_ConnectorOperator_trendmicro_ENUMTYPE appflow_v1_TrendmicroConnectorOperator
+#define appflow_v1_ConnectorOperator_veeva_ENUMTYPE appflow_v1_VeevaConnectorOperator
+#define appflow_v1_ConnectorOperator_zendesk_ENUMTYPE appflow_v1_ZendeskConnectorOperator
+#define appflow_v1_ConnectorOperator_sapo_data_ENUMTYPE appflow_v1_SAPODataConnectorOperator
+#define appflow_v1_ConnectorOperator_custom_connector_ENUMTYPE appflow_v1_Operator
+#define appflow_v1_ConnectorOperator_pardot_ENUMTYPE appflow_v1_PardotConnectorOperator
+
+#define appflow_v1_ConnectorProfile_connector_type_ENUMTYPE appflow_v1_ConnectorType
+#define appflow_v1_ConnectorProfile_connection_mode_ENUMTYPE appflow_v1_ConnectionMode
+
+
+
+
+
+
+#define appflow_v1_CreateConnectorProfileRequest_connector_type_ENUMTYPE appflow_v1_ConnectorType
+#define appflow_v1_CreateConnectorProfileRequest_connection_mode_ENUMTYPE appflow_v1_ConnectionMode
+
+
+
+
+#define appflow_v1_CreateFlowResponse_flow_status_ENUMTYPE appflow_v1_FlowStatus
+
+
+
+
+#define appflow_v1_CustomConnectorDestinationProperties_write_operation_type_ENUMTYPE appflow_v1_WriteOperationType
+
+
+#define appflow_v1_CustomConnectorProfileCredentials_authentication_type_ENUMTYPE appflow_v1_AuthenticationType
+
+
+
+
+
+
+
+#define appflow_v1_DataTransferApi_type_ENUMTYPE appflow_v1_DataTransferApiType
+
+
+
+
+
+
+
+
+
+#define appflow_v1_DescribeConnectorEntityRequest_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+#define appflow_v1_DescribeConnectorProfilesRequest_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+#define appflow_v1_DescribeConnectorRequest_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+#define appflow_v1_DescribeConnectorsRequest_connector_types_ENUMTYPE appflow_v1_ConnectorType
+
+
+
+
+
+
+#define appflow_v1_DescribeFlowResponse_flow_status_ENUMTYPE appflow_v1_FlowStatus
+
+
+
+#define appflow_v1_DestinationFieldProperties_supported_write_operations_ENUMTYPE appflow_v1_WriteOperationType
+
+#define appflow_v1_DestinationFlowConfig_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+
+
+
+
+
+
+
+#define appflow_v1_ExecutionDetails_most_recent_execution_status_ENUMTYPE appflow_v1_ExecutionStatus
+
+#define appflow_v1_ExecutionRecord_execution_status_ENUMTYPE appflow_v1_ExecutionStatus
+
+
+#define appflow_v1_FieldTypeDetails_filter_operators_ENUMTYPE appflow_v1_Operator
+
+#define appflow_v1_FlowDefinition_flow_status_ENUMTYPE appflow_v1_FlowStatus
+#define appflow_v1_FlowDefinition_trigger_type_ENUMTYPE appflow_v1_TriggerType
+#define appflow_v1_FlowDefinition_source_connector_type_ENUMTYPE appflow_v1_ConnectorType
+#define appflow_v1_FlowDefinition_destination_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+#define appflow_v1_ListConnectorEntitiesRequest_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+#define appflow_v1_MetadataCatalogDetail_catalog_type_ENUMTYPE appflow_v1_CatalogType
+
+
+#define appflow_v1_OAuth2CustomParameter_type_ENUMTYPE appflow_v1_OAuth2CustomPropType
+
+#define appflow_v1_OAuth2Defaults_oauth2_grant_types_supported_ENUMTYPE appflow_v1_OAuth2GrantType
+
+#define appflow_v1_OAuth2Properties_o_auth2_grant_type_ENUMTYPE appflow_v1_OAuth2GrantType
+
+
+
+
+
+
+
+
+#define appflow_v1_PrefixConfig_prefix_type_ENUMTYPE appflow_v1_PrefixType
+#define appflow_v1_PrefixConfig_prefix_format_ENUMTYPE appflow_v1_PrefixFormat
+#define appflow_v1_PrefixConfig_path_prefix_hierarchy_ENUMTYPE appflow_v1_PathPrefix
+
+#define appflow_v1_PrivateConnectionProvisioningState_status_ENUMTYPE appflow_v1_PrivateConnectionProvisioningStatus
+#define appflow_v1_PrivateConnectionProvisioningState_failure_cause_ENUMTYPE appflow_v1_PrivateConnectionProvisioningFailureCause
+
+
+
+
+
+
+#define appflow_v1_RegisterConnectorRequest_connector_provisioning_type_ENUMTYPE appflow_v1_ConnectorProvisioningType
+
+
+#define appflow_v1_RegistrationOutput_status_ENUMTYPE appflow_v1_ExecutionStatus
+
+#define appflow_v1_ResetConnectorMetadataCacheRequest_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+
+#define appflow_v1_S3InputFormatConfig_s3_input_file_type_ENUMTYPE appflow_v1_S3InputFileType
+
+
+#define appflow_v1_S3OutputFormatConfig_file_type_ENUMTYPE appflow_v1_FileType
+
+
+
+
+#define appflow_v1_SAPODataDestinationProperties_write_operation_type_ENUMTYPE appflow_v1_WriteOperationType
+
+
+
+
+
+#define appflow_v1_SalesforceConnectorProfileCredentials_o_auth2_grant_type_ENUMTYPE appflow_v1_OAuth2GrantType
+
+
+#define appflow_v1_SalesforceDestinationProperties_write_operation_type_ENUMTYPE appflow_v1_WriteOperationType
+#define appflow_v1_SalesforceDestinationProperties_data_transfer_api_ENUMTYPE appflow_v1_SalesforceDataTransferApi
+
+#define appflow_v1_SalesforceMetadata_data_transfer_apis_ENUMTYPE appflow_v1_SalesforceDataTransferApi
+#define appflow_v1_SalesforceMetadata_oauth2_grant_types_supported_ENUMTYPE appflow_v1_OAuth2GrantType
+
+#define appflow_v1_SalesforceSourceProperties_data_transfer_api_ENUMTYPE appflow_v1_SalesforceDataTransferApi
+
+#define appflow_v1_ScheduledTriggerProperties_data_pull_mode_ENUMTYPE appflow_v1_DataPullMode
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+#define appflow_v1_SourceFlowConfig_connector_type_ENUMTYPE appflow_v1_ConnectorType
+
+
+#define appflow_v1_StartFlowResponse_flow_status_ENUMTYPE appflow_v1_FlowStatus
 
 
 #define appflow_v1_StopFlowResponse_flow_status_ENUMTYPE appflow_v1_FlowStatus
 
 
+
+
+
+
+#define appflow_v1_Task_task_type_ENUMTYPE appflow_v1_TaskType
+
+
+
+
+
+
+#define appflow_v1_TriggerConfig_trigger_type_ENUMTYPE appflow_v1_TriggerType
+
+
+
+
+
+
+#define appflow_v1_UpdateConnectorProfileRequest_connection_mode_ENUMTYPE appflow_v1_ConnectionMode
+
+
+
+
+
+#define appflow_v1_UpdateFlowResponse_flow_status_ENUMTYPE appflow_v1_FlowStatus
+
+
+
+#define appflow_v1_UpsolverS3OutputFormatConfig_file_type_ENUMTYPE appflow_v1_FileType
+
+
+
+
+
+
+
+#define appflow_v1_ZendeskDestinationProperties_write_operation_type_ENUMTYPE appflow_v1_WriteOperationType
+
+
+
+
 /* Initializer values for message structs */
-#define appflow_v1_StopFlowRequest_init_default  {""}
-#define appflow_v1_StopFlowResponse_init_default {"", _appflow_v1_FlowStatus_MIN}
-#define appflow_v1_StopFlowRequest_init_zero     {""}
-#define appflow_v1_StopFlowResponse_init_zero    {"", _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_ConnectorEntityList_init_default {{{NULL}, NULL}}
+#define appflow_v1_AggregationConfig_init_default {false, _appflow_v1_AggregationType_MIN, false, 0}
+#define appflow_v1_AmplitudeConnectorProfileCredentials_init_default {false, "", false, ""}
+#define appflow_v1_AmplitudeConnectorProfileProperties_init_default {0}
+#define appflow_v1_AmplitudeMetadata_init_default {0}
+#define appflow_v1_AmplitudeSourceProperties_init_default {false, ""}
+#define appflow_v1_ApiKeyCredentials_init_default {false, "", false, ""}
+#define appflow_v1_AuthParameter_init_default    {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}}
+#define appflow_v1_AuthenticationConfig_init_default {false, 0, false, 0, false, 0, false, 0, false, appflow_v1_OAuth2Defaults_init_default, {{NULL}, NULL}}
+#define appflow_v1_BasicAuthCredentials_init_default {false, "", false, ""}
+#define appflow_v1_CancelFlowExecutionsRequest_init_default {false, "", 0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
+#define appflow_v1_CancelFlowExecutionsResponse_init_default {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
+#define appflow_v1_ConnectorConfiguration_init_default {false, 0, false, 0, 0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, appflow_v1_ConnectorMetadata_init_default, false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, "", false, "", false, "", false, "", {{NULL}, NULL}, false, appflow_v1_AuthenticationConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_default, false, "", false, google_protobuf_Timestamp_init_default, false, "", {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_ConnectorDetail_init_default  {false, "", false, "", false, "", false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, google_protobuf_Timestamp_init_default, false, "", false, _appflow_v1_ConnectorProvisioningType_MIN, {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_ConnectorEntity_init_default  {false, "", false, "", false, 0}
+#define appflow_v1_ConnectorEntityField_init_default {false, "", false, "", false, "", false, 0, false, "", false, 0, false, appflow_v1_SupportedFieldTypeDetails_init_default, false, "", false, appflow_v1_SourceFieldProperties_init_default, false, appflow_v1_DestinationFieldProperties_init_default, 0, {appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default}}
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_ConnectorMetadata_init_default {false, appflow_v1_AmplitudeMetadata_init_default, false, appflow_v1_DatadogMetadata_init_default, false, appflow_v1_DynatraceMetadata_init_default, false, appflow_v1_GoogleAnalyticsMetadata_init_default, false, appflow_v1_InforNexusMetadata_init_default, false, appflow_v1_MarketoMetadata_init_default, false, appflow_v1_RedshiftMetadata_init_default, false, appflow_v1_S3Metadata_init_default, false, appflow_v1_SalesforceMetadata_init_default, false, appflow_v1_ServiceNowMetadata_init_default, false, appflow_v1_SingularMetadata_init_default, false, appflow_v1_SlackMetadata_init_default, false, appflow_v1_SnowflakeMetadata_init_default, false, appflow_v1_TrendmicroMetadata_init_default, false, appflow_v1_VeevaMetadata_init_default, false, appflow_v1_ZendeskMetadata_init_default, false, appflow_v1_EventBridgeMetadata_init_default, false, appflow_v1_UpsolverMetadata_init_default, false, appflow_v1_CustomerProfilesMetadata_init_default, false, appflow_v1_HoneycodeMetadata_init_default, false, appflow_v1_SAPODataMetadata_init_default, false, appflow_v1_PardotMetadata_init_default}
+#define appflow_v1_ConnectorOAuthRequest_init_default {false, "", false, ""}
+#define appflow_v1_ConnectorOperator_init_default {false, _appflow_v1_AmplitudeConnectorOperator_MIN, false, _appflow_v1_DatadogConnectorOperator_MIN, false, _appflow_v1_DynatraceConnectorOperator_MIN, false, _appflow_v1_GoogleAnalyticsConnectorOperator_MIN, false, _appflow_v1_InforNexusConnectorOperator_MIN, false, _appflow_v1_MarketoConnectorOperator_MIN, false, _appflow_v1_S3ConnectorOperator_MIN, false, _appflow_v1_SalesforceConnectorOperator_MIN, false, _appflow_v1_ServiceNowConnectorOperator_MIN, false, _appflow_v1_SingularConnectorOperator_MIN, false, _appflow_v1_SlackConnectorOperator_MIN, false, _appflow_v1_TrendmicroConnectorOperator_MIN, false, _appflow_v1_VeevaConnectorOperator_MIN, false, _appflow_v1_ZendeskConnectorOperator_MIN, false, _appflow_v1_SAPODataConnectorOperator_MIN, false, _appflow_v1_Operator_MIN, false, _appflow_v1_PardotConnectorOperator_MIN}
+#define appflow_v1_ConnectorProfile_init_default {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, "", false, appflow_v1_ConnectorProfileProperties_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, appflow_v1_PrivateConnectionProvisioningState_init_default}
+#define appflow_v1_ConnectorProfileConfig_init_default {false, appflow_v1_ConnectorProfileProperties_init_default, false, appflow_v1_ConnectorProfileCredentials_init_default}
+#define appflow_v1_ConnectorProfileCredentials_init_default {false, appflow_v1_AmplitudeConnectorProfileCredentials_init_default, false, appflow_v1_DatadogConnectorProfileCredentials_init_default, false, appflow_v1_DynatraceConnectorProfileCredentials_init_default, false, appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_default, false, appflow_v1_HoneycodeConnectorProfileCredentials_init_default, false, appflow_v1_InforNexusConnectorProfileCredentials_init_default, false, appflow_v1_MarketoConnectorProfileCredentials_init_default, false, appflow_v1_RedshiftConnectorProfileCredentials_init_default, false, appflow_v1_SalesforceConnectorProfileCredentials_init_default, false, appflow_v1_ServiceNowConnectorProfileCredentials_init_default, false, appflow_v1_SingularConnectorProfileCredentials_init_default, false, appflow_v1_SlackConnectorProfileCredentials_init_default, false, appflow_v1_SnowflakeConnectorProfileCredentials_init_default, false, appflow_v1_TrendmicroConnectorProfileCredentials_init_default, false, appflow_v1_VeevaConnectorProfileCredentials_init_default, false, appflow_v1_ZendeskConnectorProfileCredentials_init_default, false, appflow_v1_SAPODataConnectorProfileCredentials_init_default, false, appflow_v1_CustomConnectorProfileCredentials_init_default, false, appflow_v1_PardotConnectorProfileCredentials_init_default}
+#define appflow_v1_ConnectorProfileProperties_init_default {false, appflow_v1_AmplitudeConnectorProfileProperties_init_default, false, appflow_v1_DatadogConnectorProfileProperties_init_default, false, appflow_v1_DynatraceConnectorProfileProperties_init_default, false, appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_default, false, appflow_v1_HoneycodeConnectorProfileProperties_init_default, false, appflow_v1_InforNexusConnectorProfileProperties_init_default, false, appflow_v1_MarketoConnectorProfileProperties_init_default, false, appflow_v1_RedshiftConnectorProfileProperties_init_default, false, appflow_v1_SalesforceConnectorProfileProperties_init_default, false, appflow_v1_ServiceNowConnectorProfileProperties_init_default, false, appflow_v1_SingularConnectorProfileProperties_init_default, false, appflow_v1_SlackConnectorProfileProperties_init_default, false, appflow_v1_SnowflakeConnectorProfileProperties_init_default, false, appflow_v1_TrendmicroConnectorProfileProperties_init_default, false, appflow_v1_VeevaConnectorProfileProperties_init_default, false, appflow_v1_ZendeskConnectorProfileProperties_init_default, false, appflow_v1_SAPODataConnectorProfileProperties_init_default, false, appflow_v1_CustomConnectorProfileProperties_init_default, false, appflow_v1_PardotConnectorProfileProperties_init_default}
+#define appflow_v1_ConnectorProvisioningConfig_init_default {false, appflow_v1_LambdaConnectorProvisioningConfig_init_default}
+#define appflow_v1_ConnectorRuntimeSetting_init_default {false, "", false, "", false, 0, false, "", false, "", false, "", {{NULL}, NULL}}
+#define appflow_v1_CreateConnectorProfileRequest_init_default {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, appflow_v1_ConnectorProfileConfig_init_default, false, ""}
+#define appflow_v1_CreateConnectorProfileResponse_init_default {false, ""}
+#define appflow_v1_CreateFlowRequest_init_default {false, "", false, "", false, "", false, appflow_v1_TriggerConfig_init_default, 0, {appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default}, false, "", false, appflow_v1_SourceFlowConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default}
+#define appflow_v1_CreateFlowRequest_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CreateFlowResponse_init_default {false, "", false, _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_CustomAuthConfig_init_default {false, "", {{NULL}, NULL}}
+#define appflow_v1_CustomAuthCredentials_init_default {false, "", 0, {appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default}}
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomConnectorDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN, {{NULL}, NULL}, 0, {appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default}}
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomConnectorProfileCredentials_init_default {false, _appflow_v1_AuthenticationType_MIN, false, appflow_v1_BasicAuthCredentials_init_default, false, appflow_v1_OAuth2Credentials_init_default, false, appflow_v1_ApiKeyCredentials_init_default, false, appflow_v1_CustomAuthCredentials_init_default}
+#define appflow_v1_CustomConnectorProfileProperties_init_default {0, {appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default}, false, appflow_v1_OAuth2Properties_init_default}
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomConnectorSourceProperties_init_default {false, "", 0, {appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default}, false, appflow_v1_DataTransferApi_init_default}
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomerProfilesDestinationProperties_init_default {false, "", false, ""}
+#define appflow_v1_CustomerProfilesMetadata_init_default {0}
+#define appflow_v1_DataTransferApi_init_default  {false, "", false, _appflow_v1_DataTransferApiType_MIN}
+#define appflow_v1_DatadogConnectorProfileCredentials_init_default {false, "", false, ""}
+#define appflow_v1_DatadogConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_DatadogMetadata_init_default  {0}
+#define appflow_v1_DatadogSourceProperties_init_default {false, ""}
+#define appflow_v1_DeleteConnectorProfileRequest_init_default {false, "", false, 0}
+#define appflow_v1_DeleteConnectorProfileResponse_init_default {0}
+#define appflow_v1_DeleteFlowRequest_init_default {false, "", false, 0}
+#define appflow_v1_DeleteFlowResponse_init_default {0}
+#define appflow_v1_DescribeConnectorEntityRequest_init_default {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, ""}
+#define appflow_v1_DescribeConnectorEntityResponse_init_default {{{NULL}, NULL}}
+#define appflow_v1_DescribeConnectorProfilesRequest_init_default {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}, false, _appflow_v1_ConnectorType_MIN, false, "", false, 0, false, ""}
+#define appflow_v1_DescribeConnectorProfilesResponse_init_default {{{NULL}, NULL}, false, ""}
+#define appflow_v1_DescribeConnectorRequest_init_default {false, _appflow_v1_ConnectorType_MIN, false, ""}
+#define appflow_v1_DescribeConnectorResponse_init_default {false, appflow_v1_ConnectorConfiguration_init_default}
+#define appflow_v1_DescribeConnectorsRequest_init_default {0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, false, 0, false, ""}
+#define appflow_v1_DescribeConnectorsResponse_init_default {{{NULL}, NULL}, {{NULL}, NULL}, false, ""}
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_init_default {{{NULL}, NULL}, false, appflow_v1_ConnectorConfiguration_init_default}
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_init_default {false, "", false, 0, false, ""}
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_init_default {{{NULL}, NULL}, false, ""}
+#define appflow_v1_DescribeFlowRequest_init_default {false, ""}
+#define appflow_v1_DescribeFlowResponse_init_default {false, "", false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, appflow_v1_ExecutionDetails_init_default, false, appflow_v1_TriggerConfig_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, "", 0, {appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default}, false, appflow_v1_SourceFlowConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default, {{NULL}, NULL}, false, 0}
+#define appflow_v1_DescribeFlowResponse_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_DestinationConnectorProperties_init_default {false, appflow_v1_RedshiftDestinationProperties_init_default, false, appflow_v1_S3DestinationProperties_init_default, false, appflow_v1_SalesforceDestinationProperties_init_default, false, appflow_v1_SnowflakeDestinationProperties_init_default, false, appflow_v1_EventBridgeDestinationProperties_init_default, false, appflow_v1_LookoutMetricsDestinationProperties_init_default, false, appflow_v1_UpsolverDestinationProperties_init_default, false, appflow_v1_HoneycodeDestinationProperties_init_default, false, appflow_v1_CustomerProfilesDestinationProperties_init_default, false, appflow_v1_ZendeskDestinationProperties_init_default, false, appflow_v1_MarketoDestinationProperties_init_default, false, appflow_v1_CustomConnectorDestinationProperties_init_default, false, appflow_v1_SAPODataDestinationProperties_init_default}
+#define appflow_v1_DestinationFieldProperties_init_default {false, 0, false, 0, false, 0, false, 0, false, 0, {{NULL}, NULL}}
+#define appflow_v1_DestinationFlowConfig_init_default {false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, appflow_v1_DestinationConnectorProperties_init_default}
+#define appflow_v1_DynatraceConnectorProfileCredentials_init_default {false, ""}
+#define appflow_v1_DynatraceConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_DynatraceMetadata_init_default {0}
+#define appflow_v1_DynatraceSourceProperties_init_default {false, ""}
+#define appflow_v1_ErrorHandlingConfig_init_default {false, 0, false, "", false, ""}
+#define appflow_v1_ErrorInfo_init_default        {false, 0, false, ""}
+#define appflow_v1_EventBridgeDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
+#define appflow_v1_EventBridgeMetadata_init_default {0}
+#define appflow_v1_ExecutionDetails_init_default {false, "", false, google_protobuf_Timestamp_init_default, false, _appflow_v1_ExecutionStatus_MIN}
+#define appflow_v1_ExecutionRecord_init_default  {false, "", false, _appflow_v1_ExecutionStatus_MIN, false, appflow_v1_ExecutionResult_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, {{NULL}, NULL}}
+#define appflow_v1_ExecutionResult_init_default  {false, appflow_v1_ErrorInfo_init_default, false, 0, false, 0, false, 0, false, 0, false, 0}
+#define appflow_v1_FieldTypeDetails_init_default {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, "", false, "", false, appflow_v1_Range_init_default, false, appflow_v1_Range_init_default}
+#define appflow_v1_FlowDefinition_init_default   {false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, "", false, _appflow_v1_TriggerType_MIN, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, "", 0, {appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default}, false, appflow_v1_ExecutionDetails_init_default, false, _appflow_v1_ConnectorType_MIN, false, _appflow_v1_ConnectorType_MIN}
+#define appflow_v1_FlowDefinition_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_GlueDataCatalogConfig_init_default {false, "", false, "", false, ""}
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_default {0}
+#define appflow_v1_GoogleAnalyticsMetadata_init_default {{{NULL}, NULL}}
+#define appflow_v1_GoogleAnalyticsSourceProperties_init_default {false, ""}
+#define appflow_v1_HoneycodeConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_HoneycodeConnectorProfileProperties_init_default {0}
+#define appflow_v1_HoneycodeDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
+#define appflow_v1_HoneycodeMetadata_init_default {{{NULL}, NULL}}
+#define appflow_v1_IncrementalPullConfig_init_default {false, ""}
+#define appflow_v1_InforNexusConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, ""}
+#define appflow_v1_InforNexusConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_InforNexusMetadata_init_default {0}
+#define appflow_v1_InforNexusSourceProperties_init_default {false, ""}
+#define appflow_v1_LambdaConnectorProvisioningConfig_init_default {false, ""}
+#define appflow_v1_ListConnectorEntitiesRequest_init_default {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, 0, false, ""}
+#define appflow_v1_ListConnectorEntitiesResponse_init_default {{{NULL}, NULL}, false, ""}
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_init_default {{{NULL}, NULL}, false, appflow_v1_ConnectorEntityList_init_default}
+#define appflow_v1_ListConnectorsRequest_init_default {false, 0, false, ""}
+#define appflow_v1_ListConnectorsResponse_init_default {{{NULL}, NULL}, false, ""}
+#define appflow_v1_ListFlowsRequest_init_default {false, 0, false, ""}
+#define appflow_v1_ListFlowsResponse_init_default {{{NULL}, NULL}, false, ""}
+#define appflow_v1_ListTagsForResourceRequest_init_default {false, ""}
+#define appflow_v1_ListTagsForResourceResponse_init_default {0, {appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default}}
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_LookoutMetricsDestinationProperties_init_default {0}
+#define appflow_v1_MarketoConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_MarketoConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_MarketoDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
+#define appflow_v1_MarketoMetadata_init_default  {0}
+#define appflow_v1_MarketoSourceProperties_init_default {false, ""}
+#define appflow_v1_MetadataCatalogConfig_init_default {false, appflow_v1_GlueDataCatalogConfig_init_default}
+#define appflow_v1_MetadataCatalogDetail_init_default {false, _appflow_v1_CatalogType_MIN, false, "", false, appflow_v1_RegistrationOutput_init_default, false, appflow_v1_RegistrationOutput_init_default}
+#define appflow_v1_OAuth2Credentials_init_default {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_OAuth2CustomParameter_init_default {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}, false, _appflow_v1_OAuth2CustomPropType_MIN}
+#define appflow_v1_OAuth2Defaults_init_default   {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_OAuth2Properties_init_default {false, "", false, _appflow_v1_OAuth2GrantType_MIN, 0, {appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default}}
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_OAuthCredentials_init_default {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_OAuthProperties_init_default  {false, "", false, "", {{NULL}, NULL}}
+#define appflow_v1_PardotConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default, false, ""}
+#define appflow_v1_PardotConnectorProfileProperties_init_default {false, "", false, 0, false, ""}
+#define appflow_v1_PardotMetadata_init_default   {0}
+#define appflow_v1_PardotSourceProperties_init_default {false, ""}
+#define appflow_v1_PrefixConfig_init_default     {false, _appflow_v1_PrefixType_MIN, false, _appflow_v1_PrefixFormat_MIN, {{NULL}, NULL}}
+#define appflow_v1_PrivateConnectionProvisioningState_init_default {false, _appflow_v1_PrivateConnectionProvisioningStatus_MIN, false, "", false, _appflow_v1_PrivateConnectionProvisioningFailureCause_MIN}
+#define appflow_v1_Range_init_default            {false, 0, false, 0}
+#define appflow_v1_RedshiftConnectorProfileCredentials_init_default {false, "", false, ""}
+#define appflow_v1_RedshiftConnectorProfileProperties_init_default {false, "", false, "", false, "", false, "", false, "", false, 0, false, "", false, "", false, ""}
+#define appflow_v1_RedshiftDestinationProperties_init_default {false, "", false, "", false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
+#define appflow_v1_RedshiftMetadata_init_default {0}
+#define appflow_v1_RegisterConnectorRequest_init_default {false, "", false, "", false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_default, false, ""}
+#define appflow_v1_RegisterConnectorResponse_init_default {false, ""}
+#define appflow_v1_RegistrationOutput_init_default {false, "", false, "", false, _appflow_v1_ExecutionStatus_MIN}
+#define appflow_v1_ResetConnectorMetadataCacheRequest_init_default {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, ""}
+#define appflow_v1_ResetConnectorMetadataCacheResponse_init_default {0}
+#define appflow_v1_S3DestinationProperties_init_default {false, "", false, "", false, appflow_v1_S3OutputFormatConfig_init_default}
+#define appflow_v1_S3InputFormatConfig_init_default {false, _appflow_v1_S3InputFileType_MIN}
+#define appflow_v1_S3Metadata_init_default       {0}
+#define appflow_v1_S3OutputFormatConfig_init_default {false, _appflow_v1_FileType_MIN, false, appflow_v1_PrefixConfig_init_default, false, appflow_v1_AggregationConfig_init_default, false, 0}
+#define appflow_v1_S3SourceProperties_init_default {false, "", false, "", false, appflow_v1_S3InputFormatConfig_init_default}
+#define appflow_v1_SAPODataConnectorProfileCredentials_init_default {false, appflow_v1_BasicAuthCredentials_init_default, false, appflow_v1_OAuthCredentials_init_default}
+#define appflow_v1_SAPODataConnectorProfileProperties_init_default {false, "", false, "", false, 0, false, "", false, "", false, "", false, appflow_v1_OAuthProperties_init_default, false, 0}
+#define appflow_v1_SAPODataDestinationProperties_init_default {false, "", false, appflow_v1_SuccessResponseHandlingConfig_init_default, {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN}
+#define appflow_v1_SAPODataMetadata_init_default {0}
+#define appflow_v1_SAPODataPaginationConfig_init_default {false, 0}
+#define appflow_v1_SAPODataParallelismConfig_init_default {false, 0}
+#define appflow_v1_SAPODataSourceProperties_init_default {false, "", false, appflow_v1_SAPODataParallelismConfig_init_default, false, appflow_v1_SAPODataPaginationConfig_init_default}
+#define appflow_v1_SalesforceConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default, false, "", false, _appflow_v1_OAuth2GrantType_MIN, false, ""}
+#define appflow_v1_SalesforceConnectorProfileProperties_init_default {false, "", false, 0, false, 0}
+#define appflow_v1_SalesforceDestinationProperties_init_default {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN, false, _appflow_v1_SalesforceDataTransferApi_MIN}
+#define appflow_v1_SalesforceMetadata_init_default {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_SalesforceSourceProperties_init_default {false, "", false, 0, false, 0, false, _appflow_v1_SalesforceDataTransferApi_MIN}
+#define appflow_v1_ScheduledTriggerProperties_init_default {false, "", false, _appflow_v1_DataPullMode_MIN, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, 0, false, google_protobuf_Timestamp_init_default, false, 0}
+#define appflow_v1_ServiceNowConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_OAuth2Credentials_init_default}
+#define appflow_v1_ServiceNowConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_ServiceNowMetadata_init_default {0}
+#define appflow_v1_ServiceNowSourceProperties_init_default {false, ""}
+#define appflow_v1_SingularConnectorProfileCredentials_init_default {false, ""}
+#define appflow_v1_SingularConnectorProfileProperties_init_default {0}
+#define appflow_v1_SingularMetadata_init_default {0}
+#define appflow_v1_SingularSourceProperties_init_default {false, ""}
+#define appflow_v1_SlackConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_SlackConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_SlackMetadata_init_default    {{{NULL}, NULL}}
+#define appflow_v1_SlackSourceProperties_init_default {false, ""}
+#define appflow_v1_SnowflakeConnectorProfileCredentials_init_default {false, "", false, ""}
+#define appflow_v1_SnowflakeConnectorProfileProperties_init_default {false, "", false, "", false, "", false, "", false, "", false, "", false, ""}
+#define appflow_v1_SnowflakeDestinationProperties_init_default {false, "", false, "", false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
+#define appflow_v1_SnowflakeMetadata_init_default {{{NULL}, NULL}}
+#define appflow_v1_SourceConnectorProperties_init_default {false, appflow_v1_AmplitudeSourceProperties_init_default, false, appflow_v1_DatadogSourceProperties_init_default, false, appflow_v1_DynatraceSourceProperties_init_default, false, appflow_v1_GoogleAnalyticsSourceProperties_init_default, false, appflow_v1_InforNexusSourceProperties_init_default, false, appflow_v1_MarketoSourceProperties_init_default, false, appflow_v1_S3SourceProperties_init_default, false, appflow_v1_SalesforceSourceProperties_init_default, false, appflow_v1_ServiceNowSourceProperties_init_default, false, appflow_v1_SingularSourceProperties_init_default, false, appflow_v1_SlackSourceProperties_init_default, false, appflow_v1_TrendmicroSourceProperties_init_default, false, appflow_v1_VeevaSourceProperties_init_default, false, appflow_v1_ZendeskSourceProperties_init_default, false, appflow_v1_SAPODataSourceProperties_init_default, false, appflow_v1_CustomConnectorSourceProperties_init_default, false, appflow_v1_PardotSourceProperties_init_default}
+#define appflow_v1_SourceFieldProperties_init_default {false, 0, false, 0, false, 0}
+#define appflow_v1_SourceFlowConfig_init_default {false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, appflow_v1_SourceConnectorProperties_init_default, false, appflow_v1_IncrementalPullConfig_init_default}
+#define appflow_v1_StartFlowRequest_init_default {false, "", false, ""}
+#define appflow_v1_StartFlowResponse_init_default {false, "", false, _appflow_v1_FlowStatus_MIN, false, ""}
+#define appflow_v1_StopFlowRequest_init_default  {false, ""}
+#define appflow_v1_StopFlowResponse_init_default {false, "", false, _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_SuccessResponseHandlingConfig_init_default {false, "", false, ""}
+#define appflow_v1_SupportedFieldTypeDetails_init_default {false, appflow_v1_FieldTypeDetails_init_default}
+#define appflow_v1_TagResourceRequest_init_default {false, "", 0, {appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default}}
+#define appflow_v1_TagResourceRequest_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_TagResourceResponse_init_default {0}
+#define appflow_v1_Task_init_default             {{{NULL}, NULL}, false, appflow_v1_ConnectorOperator_init_default, false, "", false, _appflow_v1_TaskType_MIN, {{NULL}, NULL}}
+#define appflow_v1_Task_TaskPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_TrendmicroConnectorProfileCredentials_init_default {false, ""}
+#define appflow_v1_TrendmicroConnectorProfileProperties_init_default {0}
+#define appflow_v1_TrendmicroMetadata_init_default {0}
+#define appflow_v1_TrendmicroSourceProperties_init_default {false, ""}
+#define appflow_v1_TriggerConfig_init_default    {false, _appflow_v1_TriggerType_MIN, false, appflow_v1_TriggerProperties_init_default}
+#define appflow_v1_TriggerProperties_init_default {false, appflow_v1_ScheduledTriggerProperties_init_default}
+#define appflow_v1_UnregisterConnectorRequest_init_default {false, "", false, 0}
+#define appflow_v1_UnregisterConnectorResponse_init_default {0}
+#define appflow_v1_UntagResourceRequest_init_default {false, "", 0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
+#define appflow_v1_UntagResourceResponse_init_default {0}
+#define appflow_v1_UpdateConnectorProfileRequest_init_default {false, "", false, _appflow_v1_ConnectionMode_MIN, false, appflow_v1_ConnectorProfileConfig_init_default, false, ""}
+#define appflow_v1_UpdateConnectorProfileResponse_init_default {false, ""}
+#define appflow_v1_UpdateConnectorRegistrationRequest_init_default {false, "", false, "", false, appflow_v1_ConnectorProvisioningConfig_init_default, false, ""}
+#define appflow_v1_UpdateConnectorRegistrationResponse_init_default {false, ""}
+#define appflow_v1_UpdateFlowRequest_init_default {false, "", false, "", false, appflow_v1_TriggerConfig_init_default, false, appflow_v1_SourceFlowConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default, false, ""}
+#define appflow_v1_UpdateFlowResponse_init_default {false, _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_UpsolverDestinationProperties_init_default {false, "", false, "", false, appflow_v1_UpsolverS3OutputFormatConfig_init_default}
+#define appflow_v1_UpsolverMetadata_init_default {0}
+#define appflow_v1_UpsolverS3OutputFormatConfig_init_default {false, _appflow_v1_FileType_MIN, false, appflow_v1_PrefixConfig_init_default, false, appflow_v1_AggregationConfig_init_default}
+#define appflow_v1_VeevaConnectorProfileCredentials_init_default {false, "", false, ""}
+#define appflow_v1_VeevaConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_VeevaMetadata_init_default    {0}
+#define appflow_v1_VeevaSourceProperties_init_default {false, "", false, "", false, 0, false, 0, false, 0}
+#define appflow_v1_ZendeskConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_ZendeskConnectorProfileProperties_init_default {false, ""}
+#define appflow_v1_ZendeskDestinationProperties_init_default {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN}
+#define appflow_v1_ZendeskMetadata_init_default  {{{NULL}, NULL}}
+#define appflow_v1_ZendeskSourceProperties_init_default {false, ""}
+#define appflow_v1_ConnectorEntityList_init_zero {{{NULL}, NULL}}
+#define appflow_v1_AggregationConfig_init_zero   {false, _appflow_v1_AggregationType_MIN, false, 0}
+#define appflow_v1_AmplitudeConnectorProfileCredentials_init_zero {false, "", false, ""}
+#define appflow_v1_AmplitudeConnectorProfileProperties_init_zero {0}
+#define appflow_v1_AmplitudeMetadata_init_zero   {0}
+#define appflow_v1_AmplitudeSourceProperties_init_zero {false, ""}
+#define appflow_v1_ApiKeyCredentials_init_zero   {false, "", false, ""}
+#define appflow_v1_AuthParameter_init_zero       {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}}
+#define appflow_v1_AuthenticationConfig_init_zero {false, 0, false, 0, false, 0, false, 0, false, appflow_v1_OAuth2Defaults_init_zero, {{NULL}, NULL}}
+#define appflow_v1_BasicAuthCredentials_init_zero {false, "", false, ""}
+#define appflow_v1_CancelFlowExecutionsRequest_init_zero {false, "", 0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
+#define appflow_v1_CancelFlowExecutionsResponse_init_zero {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
+#define appflow_v1_ConnectorConfiguration_init_zero {false, 0, false, 0, 0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, appflow_v1_ConnectorMetadata_init_zero, false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, "", false, "", false, "", false, "", {{NULL}, NULL}, false, appflow_v1_AuthenticationConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_zero, false, "", false, google_protobuf_Timestamp_init_zero, false, "", {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_ConnectorDetail_init_zero     {false, "", false, "", false, "", false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, google_protobuf_Timestamp_init_zero, false, "", false, _appflow_v1_ConnectorProvisioningType_MIN, {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_ConnectorEntity_init_zero     {false, "", false, "", false, 0}
+#define appflow_v1_ConnectorEntityField_init_zero {false, "", false, "", false, "", false, 0, false, "", false, 0, false, appflow_v1_SupportedFieldTypeDetails_init_zero, false, "", false, appflow_v1_SourceFieldProperties_init_zero, false, appflow_v1_DestinationFieldProperties_init_zero, 0, {appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero}}
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_ConnectorMetadata_init_zero   {false, appflow_v1_AmplitudeMetadata_init_zero, false, appflow_v1_DatadogMetadata_init_zero, false, appflow_v1_DynatraceMetadata_init_zero, false, appflow_v1_GoogleAnalyticsMetadata_init_zero, false, appflow_v1_InforNexusMetadata_init_zero, false, appflow_v1_MarketoMetadata_init_zero, false, appflow_v1_RedshiftMetadata_init_zero, false, appflow_v1_S3Metadata_init_zero, false, appflow_v1_SalesforceMetadata_init_zero, false, appflow_v1_ServiceNowMetadata_init_zero, false, appflow_v1_SingularMetadata_init_zero, false, appflow_v1_SlackMetadata_init_zero, false, appflow_v1_SnowflakeMetadata_init_zero, false, appflow_v1_TrendmicroMetadata_init_zero, false, appflow_v1_VeevaMetadata_init_zero, false, appflow_v1_ZendeskMetadata_init_zero, false, appflow_v1_EventBridgeMetadata_init_zero, false, appflow_v1_UpsolverMetadata_init_zero, false, appflow_v1_CustomerProfilesMetadata_init_zero, false, appflow_v1_HoneycodeMetadata_init_zero, false, appflow_v1_SAPODataMetadata_init_zero, false, appflow_v1_PardotMetadata_init_zero}
+#define appflow_v1_ConnectorOAuthRequest_init_zero {false, "", false, ""}
+#define appflow_v1_ConnectorOperator_init_zero   {false, _appflow_v1_AmplitudeConnectorOperator_MIN, false, _appflow_v1_DatadogConnectorOperator_MIN, false, _appflow_v1_DynatraceConnectorOperator_MIN, false, _appflow_v1_GoogleAnalyticsConnectorOperator_MIN, false, _appflow_v1_InforNexusConnectorOperator_MIN, false, _appflow_v1_MarketoConnectorOperator_MIN, false, _appflow_v1_S3ConnectorOperator_MIN, false, _appflow_v1_SalesforceConnectorOperator_MIN, false, _appflow_v1_ServiceNowConnectorOperator_MIN, false, _appflow_v1_SingularConnectorOperator_MIN, false, _appflow_v1_SlackConnectorOperator_MIN, false, _appflow_v1_TrendmicroConnectorOperator_MIN, false, _appflow_v1_VeevaConnectorOperator_MIN, false, _appflow_v1_ZendeskConnectorOperator_MIN, false, _appflow_v1_SAPODataConnectorOperator_MIN, false, _appflow_v1_Operator_MIN, false, _appflow_v1_PardotConnectorOperator_MIN}
+#define appflow_v1_ConnectorProfile_init_zero    {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, "", false, appflow_v1_ConnectorProfileProperties_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, appflow_v1_PrivateConnectionProvisioningState_init_zero}
+#define appflow_v1_ConnectorProfileConfig_init_zero {false, appflow_v1_ConnectorProfileProperties_init_zero, false, appflow_v1_ConnectorProfileCredentials_init_zero}
+#define appflow_v1_ConnectorProfileCredentials_init_zero {false, appflow_v1_AmplitudeConnectorProfileCredentials_init_zero, false, appflow_v1_DatadogConnectorProfileCredentials_init_zero, false, appflow_v1_DynatraceConnectorProfileCredentials_init_zero, false, appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_zero, false, appflow_v1_HoneycodeConnectorProfileCredentials_init_zero, false, appflow_v1_InforNexusConnectorProfileCredentials_init_zero, false, appflow_v1_MarketoConnectorProfileCredentials_init_zero, false, appflow_v1_RedshiftConnectorProfileCredentials_init_zero, false, appflow_v1_SalesforceConnectorProfileCredentials_init_zero, false, appflow_v1_ServiceNowConnectorProfileCredentials_init_zero, false, appflow_v1_SingularConnectorProfileCredentials_init_zero, false, appflow_v1_SlackConnectorProfileCredentials_init_zero, false, appflow_v1_SnowflakeConnectorProfileCredentials_init_zero, false, appflow_v1_TrendmicroConnectorProfileCredentials_init_zero, false, appflow_v1_VeevaConnectorProfileCredentials_init_zero, false, appflow_v1_ZendeskConnectorProfileCredentials_init_zero, false, appflow_v1_SAPODataConnectorProfileCredentials_init_zero, false, appflow_v1_CustomConnectorProfileCredentials_init_zero, false, appflow_v1_PardotConnectorProfileCredentials_init_zero}
+#define appflow_v1_ConnectorProfileProperties_init_zero {false, appflow_v1_AmplitudeConnectorProfileProperties_init_zero, false, appflow_v1_DatadogConnectorProfileProperties_init_zero, false, appflow_v1_DynatraceConnectorProfileProperties_init_zero, false, appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_zero, false, appflow_v1_HoneycodeConnectorProfileProperties_init_zero, false, appflow_v1_InforNexusConnectorProfileProperties_init_zero, false, appflow_v1_MarketoConnectorProfileProperties_init_zero, false, appflow_v1_RedshiftConnectorProfileProperties_init_zero, false, appflow_v1_SalesforceConnectorProfileProperties_init_zero, false, appflow_v1_ServiceNowConnectorProfileProperties_init_zero, false, appflow_v1_SingularConnectorProfileProperties_init_zero, false, appflow_v1_SlackConnectorProfileProperties_init_zero, false, appflow_v1_SnowflakeConnectorProfileProperties_init_zero, false, appflow_v1_TrendmicroConnectorProfileProperties_init_zero, false, appflow_v1_VeevaConnectorProfileProperties_init_zero, false, appflow_v1_ZendeskConnectorProfileProperties_init_zero, false, appflow_v1_SAPODataConnectorProfileProperties_init_zero, false, appflow_v1_CustomConnectorProfileProperties_init_zero, false, appflow_v1_PardotConnectorProfileProperties_init_zero}
+#define appflow_v1_ConnectorProvisioningConfig_init_zero {false, appflow_v1_LambdaConnectorProvisioningConfig_init_zero}
+#define appflow_v1_ConnectorRuntimeSetting_init_zero {false, "", false, "", false, 0, false, "", false, "", false, "", {{NULL}, NULL}}
+#define appflow_v1_CreateConnectorProfileRequest_init_zero {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, appflow_v1_ConnectorProfileConfig_init_zero, false, ""}
+#define appflow_v1_CreateConnectorProfileResponse_init_zero {false, ""}
+#define appflow_v1_CreateFlowRequest_init_zero   {false, "", false, "", false, "", false, appflow_v1_TriggerConfig_init_zero, 0, {appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero}, false, "", false, appflow_v1_SourceFlowConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero}
+#define appflow_v1_CreateFlowRequest_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CreateFlowResponse_init_zero  {false, "", false, _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_CustomAuthConfig_init_zero    {false, "", {{NULL}, NULL}}
+#define appflow_v1_CustomAuthCredentials_init_zero {false, "", 0, {appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero}}
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomConnectorDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN, {{NULL}, NULL}, 0, {appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero}}
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomConnectorProfileCredentials_init_zero {false, _appflow_v1_AuthenticationType_MIN, false, appflow_v1_BasicAuthCredentials_init_zero, false, appflow_v1_OAuth2Credentials_init_zero, false, appflow_v1_ApiKeyCredentials_init_zero, false, appflow_v1_CustomAuthCredentials_init_zero}
+#define appflow_v1_CustomConnectorProfileProperties_init_zero {0, {appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero}, false, appflow_v1_OAuth2Properties_init_zero}
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomConnectorSourceProperties_init_zero {false, "", 0, {appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero}, false, appflow_v1_DataTransferApi_init_zero}
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CustomerProfilesDestinationProperties_init_zero {false, "", false, ""}
+#define appflow_v1_CustomerProfilesMetadata_init_zero {0}
+#define appflow_v1_DataTransferApi_init_zero     {false, "", false, _appflow_v1_DataTransferApiType_MIN}
+#define appflow_v1_DatadogConnectorProfileCredentials_init_zero {false, "", false, ""}
+#define appflow_v1_DatadogConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_DatadogMetadata_init_zero     {0}
+#define appflow_v1_DatadogSourceProperties_init_zero {false, ""}
+#define appflow_v1_DeleteConnectorProfileRequest_init_zero {false, "", false, 0}
+#define appflow_v1_DeleteConnectorProfileResponse_init_zero {0}
+#define appflow_v1_DeleteFlowRequest_init_zero   {false, "", false, 0}
+#define appflow_v1_DeleteFlowResponse_init_zero  {0}
+#define appflow_v1_DescribeConnectorEntityRequest_init_zero {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, ""}
+#define appflow_v1_DescribeConnectorEntityResponse_init_zero {{{NULL}, NULL}}
+#define appflow_v1_DescribeConnectorProfilesRequest_init_zero {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}, false, _appflow_v1_ConnectorType_MIN, false, "", false, 0, false, ""}
+#define appflow_v1_DescribeConnectorProfilesResponse_init_zero {{{NULL}, NULL}, false, ""}
+#define appflow_v1_DescribeConnectorRequest_init_zero {false, _appflow_v1_ConnectorType_MIN, false, ""}
+#define appflow_v1_DescribeConnectorResponse_init_zero {false, appflow_v1_ConnectorConfiguration_init_zero}
+#define appflow_v1_DescribeConnectorsRequest_init_zero {0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, false, 0, false, ""}
+#define appflow_v1_DescribeConnectorsResponse_init_zero {{{NULL}, NULL}, {{NULL}, NULL}, false, ""}
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_init_zero {{{NULL}, NULL}, false, appflow_v1_ConnectorConfiguration_init_zero}
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_init_zero {false, "", false, 0, false, ""}
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_init_zero {{{NULL}, NULL}, false, ""}
+#define appflow_v1_DescribeFlowRequest_init_zero {false, ""}
+#define appflow_v1_DescribeFlowResponse_init_zero {false, "", false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, appflow_v1_ExecutionDetails_init_zero, false, appflow_v1_TriggerConfig_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, "", 0, {appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero}, false, appflow_v1_SourceFlowConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero, {{NULL}, NULL}, false, 0}
+#define appflow_v1_DescribeFlowResponse_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_DestinationConnectorProperties_init_zero {false, appflow_v1_RedshiftDestinationProperties_init_zero, false, appflow_v1_S3DestinationProperties_init_zero, false, appflow_v1_SalesforceDestinationProperties_init_zero, false, appflow_v1_SnowflakeDestinationProperties_init_zero, false, appflow_v1_EventBridgeDestinationProperties_init_zero, false, appflow_v1_LookoutMetricsDestinationProperties_init_zero, false, appflow_v1_UpsolverDestinationProperties_init_zero, false, appflow_v1_HoneycodeDestinationProperties_init_zero, false, appflow_v1_CustomerProfilesDestinationProperties_init_zero, false, appflow_v1_ZendeskDestinationProperties_init_zero, false, appflow_v1_MarketoDestinationProperties_init_zero, false, appflow_v1_CustomConnectorDestinationProperties_init_zero, false, appflow_v1_SAPODataDestinationProperties_init_zero}
+#define appflow_v1_DestinationFieldProperties_init_zero {false, 0, false, 0, false, 0, false, 0, false, 0, {{NULL}, NULL}}
+#define appflow_v1_DestinationFlowConfig_init_zero {false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, appflow_v1_DestinationConnectorProperties_init_zero}
+#define appflow_v1_DynatraceConnectorProfileCredentials_init_zero {false, ""}
+#define appflow_v1_DynatraceConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_DynatraceMetadata_init_zero   {0}
+#define appflow_v1_DynatraceSourceProperties_init_zero {false, ""}
+#define appflow_v1_ErrorHandlingConfig_init_zero {false, 0, false, "", false, ""}
+#define appflow_v1_ErrorInfo_init_zero           {false, 0, false, ""}
+#define appflow_v1_EventBridgeDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
+#define appflow_v1_EventBridgeMetadata_init_zero {0}
+#define appflow_v1_ExecutionDetails_init_zero    {false, "", false, google_protobuf_Timestamp_init_zero, false, _appflow_v1_ExecutionStatus_MIN}
+#define appflow_v1_ExecutionRecord_init_zero     {false, "", false, _appflow_v1_ExecutionStatus_MIN, false, appflow_v1_ExecutionResult_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, {{NULL}, NULL}}
+#define appflow_v1_ExecutionResult_init_zero     {false, appflow_v1_ErrorInfo_init_zero, false, 0, false, 0, false, 0, false, 0, false, 0}
+#define appflow_v1_FieldTypeDetails_init_zero    {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, "", false, "", false, appflow_v1_Range_init_zero, false, appflow_v1_Range_init_zero}
+#define appflow_v1_FlowDefinition_init_zero      {false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, "", false, _appflow_v1_TriggerType_MIN, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, "", 0, {appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero}, false, appflow_v1_ExecutionDetails_init_zero, false, _appflow_v1_ConnectorType_MIN, false, _appflow_v1_ConnectorType_MIN}
+#define appflow_v1_FlowDefinition_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_GlueDataCatalogConfig_init_zero {false, "", false, "", false, ""}
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_zero {0}
+#define appflow_v1_GoogleAnalyticsMetadata_init_zero {{{NULL}, NULL}}
+#define appflow_v1_GoogleAnalyticsSourceProperties_init_zero {false, ""}
+#define appflow_v1_HoneycodeConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_HoneycodeConnectorProfileProperties_init_zero {0}
+#define appflow_v1_HoneycodeDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
+#define appflow_v1_HoneycodeMetadata_init_zero   {{{NULL}, NULL}}
+#define appflow_v1_IncrementalPullConfig_init_zero {false, ""}
+#define appflow_v1_InforNexusConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, ""}
+#define appflow_v1_InforNexusConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_InforNexusMetadata_init_zero  {0}
+#define appflow_v1_InforNexusSourceProperties_init_zero {false, ""}
+#define appflow_v1_LambdaConnectorProvisioningConfig_init_zero {false, ""}
+#define appflow_v1_ListConnectorEntitiesRequest_init_zero {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, 0, false, ""}
+#define appflow_v1_ListConnectorEntitiesResponse_init_zero {{{NULL}, NULL}, false, ""}
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_init_zero {{{NULL}, NULL}, false, appflow_v1_ConnectorEntityList_init_zero}
+#define appflow_v1_ListConnectorsRequest_init_zero {false, 0, false, ""}
+#define appflow_v1_ListConnectorsResponse_init_zero {{{NULL}, NULL}, false, ""}
+#define appflow_v1_ListFlowsRequest_init_zero    {false, 0, false, ""}
+#define appflow_v1_ListFlowsResponse_init_zero   {{{NULL}, NULL}, false, ""}
+#define appflow_v1_ListTagsForResourceRequest_init_zero {false, ""}
+#define appflow_v1_ListTagsForResourceResponse_init_zero {0, {appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero}}
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_LookoutMetricsDestinationProperties_init_zero {0}
+#define appflow_v1_MarketoConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_MarketoConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_MarketoDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
+#define appflow_v1_MarketoMetadata_init_zero     {0}
+#define appflow_v1_MarketoSourceProperties_init_zero {false, ""}
+#define appflow_v1_MetadataCatalogConfig_init_zero {false, appflow_v1_GlueDataCatalogConfig_init_zero}
+#define appflow_v1_MetadataCatalogDetail_init_zero {false, _appflow_v1_CatalogType_MIN, false, "", false, appflow_v1_RegistrationOutput_init_zero, false, appflow_v1_RegistrationOutput_init_zero}
+#define appflow_v1_OAuth2Credentials_init_zero   {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_OAuth2CustomParameter_init_zero {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}, false, _appflow_v1_OAuth2CustomPropType_MIN}
+#define appflow_v1_OAuth2Defaults_init_zero      {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_OAuth2Properties_init_zero    {false, "", false, _appflow_v1_OAuth2GrantType_MIN, 0, {appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero}}
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_OAuthCredentials_init_zero    {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_OAuthProperties_init_zero     {false, "", false, "", {{NULL}, NULL}}
+#define appflow_v1_PardotConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero, false, ""}
+#define appflow_v1_PardotConnectorProfileProperties_init_zero {false, "", false, 0, false, ""}
+#define appflow_v1_PardotMetadata_init_zero      {0}
+#define appflow_v1_PardotSourceProperties_init_zero {false, ""}
+#define appflow_v1_PrefixConfig_init_zero        {false, _appflow_v1_PrefixType_MIN, false, _appflow_v1_PrefixFormat_MIN, {{NULL}, NULL}}
+#define appflow_v1_PrivateConnectionProvisioningState_init_zero {false, _appflow_v1_PrivateConnectionProvisioningStatus_MIN, false, "", false, _appflow_v1_PrivateConnectionProvisioningFailureCause_MIN}
+#define appflow_v1_Range_init_zero               {false, 0, false, 0}
+#define appflow_v1_RedshiftConnectorProfileCredentials_init_zero {false, "", false, ""}
+#define appflow_v1_RedshiftConnectorProfileProperties_init_zero {false, "", false, "", false, "", false, "", false, "", false, 0, false, "", false, "", false, ""}
+#define appflow_v1_RedshiftDestinationProperties_init_zero {false, "", false, "", false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
+#define appflow_v1_RedshiftMetadata_init_zero    {0}
+#define appflow_v1_RegisterConnectorRequest_init_zero {false, "", false, "", false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_zero, false, ""}
+#define appflow_v1_RegisterConnectorResponse_init_zero {false, ""}
+#define appflow_v1_RegistrationOutput_init_zero  {false, "", false, "", false, _appflow_v1_ExecutionStatus_MIN}
+#define appflow_v1_ResetConnectorMetadataCacheRequest_init_zero {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, ""}
+#define appflow_v1_ResetConnectorMetadataCacheResponse_init_zero {0}
+#define appflow_v1_S3DestinationProperties_init_zero {false, "", false, "", false, appflow_v1_S3OutputFormatConfig_init_zero}
+#define appflow_v1_S3InputFormatConfig_init_zero {false, _appflow_v1_S3InputFileType_MIN}
+#define appflow_v1_S3Metadata_init_zero          {0}
+#define appflow_v1_S3OutputFormatConfig_init_zero {false, _appflow_v1_FileType_MIN, false, appflow_v1_PrefixConfig_init_zero, false, appflow_v1_AggregationConfig_init_zero, false, 0}
+#define appflow_v1_S3SourceProperties_init_zero  {false, "", false, "", false, appflow_v1_S3InputFormatConfig_init_zero}
+#define appflow_v1_SAPODataConnectorProfileCredentials_init_zero {false, appflow_v1_BasicAuthCredentials_init_zero, false, appflow_v1_OAuthCredentials_init_zero}
+#define appflow_v1_SAPODataConnectorProfileProperties_init_zero {false, "", false, "", false, 0, false, "", false, "", false, "", false, appflow_v1_OAuthProperties_init_zero, false, 0}
+#define appflow_v1_SAPODataDestinationProperties_init_zero {false, "", false, appflow_v1_SuccessResponseHandlingConfig_init_zero, {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN}
+#define appflow_v1_SAPODataMetadata_init_zero    {0}
+#define appflow_v1_SAPODataPaginationConfig_init_zero {false, 0}
+#define appflow_v1_SAPODataParallelismConfig_init_zero {false, 0}
+#define appflow_v1_SAPODataSourceProperties_init_zero {false, "", false, appflow_v1_SAPODataParallelismConfig_init_zero, false, appflow_v1_SAPODataPaginationConfig_init_zero}
+#define appflow_v1_SalesforceConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero, false, "", false, _appflow_v1_OAuth2GrantType_MIN, false, ""}
+#define appflow_v1_SalesforceConnectorProfileProperties_init_zero {false, "", false, 0, false, 0}
+#define appflow_v1_SalesforceDestinationProperties_init_zero {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN, false, _appflow_v1_SalesforceDataTransferApi_MIN}
+#define appflow_v1_SalesforceMetadata_init_zero  {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_SalesforceSourceProperties_init_zero {false, "", false, 0, false, 0, false, _appflow_v1_SalesforceDataTransferApi_MIN}
+#define appflow_v1_ScheduledTriggerProperties_init_zero {false, "", false, _appflow_v1_DataPullMode_MIN, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, 0, false, google_protobuf_Timestamp_init_zero, false, 0}
+#define appflow_v1_ServiceNowConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_OAuth2Credentials_init_zero}
+#define appflow_v1_ServiceNowConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_ServiceNowMetadata_init_zero  {0}
+#define appflow_v1_ServiceNowSourceProperties_init_zero {false, ""}
+#define appflow_v1_SingularConnectorProfileCredentials_init_zero {false, ""}
+#define appflow_v1_SingularConnectorProfileProperties_init_zero {0}
+#define appflow_v1_SingularMetadata_init_zero    {0}
+#define appflow_v1_SingularSourceProperties_init_zero {false, ""}
+#define appflow_v1_SlackConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_SlackConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_SlackMetadata_init_zero       {{{NULL}, NULL}}
+#define appflow_v1_SlackSourceProperties_init_zero {false, ""}
+#define appflow_v1_SnowflakeConnectorProfileCredentials_init_zero {false, "", false, ""}
+#define appflow_v1_SnowflakeConnectorProfileProperties_init_zero {false, "", false, "", false, "", false, "", false, "", false, "", false, ""}
+#define appflow_v1_SnowflakeDestinationProperties_init_zero {false, "", false, "", false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
+#define appflow_v1_SnowflakeMetadata_init_zero   {{{NULL}, NULL}}
+#define appflow_v1_SourceConnectorProperties_init_zero {false, appflow_v1_AmplitudeSourceProperties_init_zero, false, appflow_v1_DatadogSourceProperties_init_zero, false, appflow_v1_DynatraceSourceProperties_init_zero, false, appflow_v1_GoogleAnalyticsSourceProperties_init_zero, false, appflow_v1_InforNexusSourceProperties_init_zero, false, appflow_v1_MarketoSourceProperties_init_zero, false, appflow_v1_S3SourceProperties_init_zero, false, appflow_v1_SalesforceSourceProperties_init_zero, false, appflow_v1_ServiceNowSourceProperties_init_zero, false, appflow_v1_SingularSourceProperties_init_zero, false, appflow_v1_SlackSourceProperties_init_zero, false, appflow_v1_TrendmicroSourceProperties_init_zero, false, appflow_v1_VeevaSourceProperties_init_zero, false, appflow_v1_ZendeskSourceProperties_init_zero, false, appflow_v1_SAPODataSourceProperties_init_zero, false, appflow_v1_CustomConnectorSourceProperties_init_zero, false, appflow_v1_PardotSourceProperties_init_zero}
+#define appflow_v1_SourceFieldProperties_init_zero {false, 0, false, 0, false, 0}
+#define appflow_v1_SourceFlowConfig_init_zero    {false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, appflow_v1_SourceConnectorProperties_init_zero, false, appflow_v1_IncrementalPullConfig_init_zero}
+#define appflow_v1_StartFlowRequest_init_zero    {false, "", false, ""}
+#define appflow_v1_StartFlowResponse_init_zero   {false, "", false, _appflow_v1_FlowStatus_MIN, false, ""}
+#define appflow_v1_StopFlowRequest_init_zero     {false, ""}
+#define appflow_v1_StopFlowResponse_init_zero    {false, "", false, _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_SuccessResponseHandlingConfig_init_zero {false, "", false, ""}
+#define appflow_v1_SupportedFieldTypeDetails_init_zero {false, appflow_v1_FieldTypeDetails_init_zero}
+#define appflow_v1_TagResourceRequest_init_zero  {false, "", 0, {appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero}}
+#define appflow_v1_TagResourceRequest_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_TagResourceResponse_init_zero {0}
+#define appflow_v1_Task_init_zero                {{{NULL}, NULL}, false, appflow_v1_ConnectorOperator_init_zero, false, "", false, _appflow_v1_TaskType_MIN, {{NULL}, NULL}}
+#define appflow_v1_Task_TaskPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_TrendmicroConnectorProfileCredentials_init_zero {false, ""}
+#define appflow_v1_TrendmicroConnectorProfileProperties_init_zero {0}
+#define appflow_v1_TrendmicroMetadata_init_zero  {0}
+#define appflow_v1_TrendmicroSourceProperties_init_zero {false, ""}
+#define appflow_v1_TriggerConfig_init_zero       {false, _appflow_v1_TriggerType_MIN, false, appflow_v1_TriggerProperties_init_zero}
+#define appflow_v1_TriggerProperties_init_zero   {false, appflow_v1_ScheduledTriggerProperties_init_zero}
+#define appflow_v1_UnregisterConnectorRequest_init_zero {false, "", false, 0}
+#define appflow_v1_UnregisterConnectorResponse_init_zero {0}
+#define appflow_v1_UntagResourceRequest_init_zero {false, "", 0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
+#define appflow_v1_UntagResourceResponse_init_zero {0}
+#define appflow_v1_UpdateConnectorProfileRequest_init_zero {false, "", false, _appflow_v1_ConnectionMode_MIN, false, appflow_v1_ConnectorProfileConfig_init_zero, false, ""}
+#define appflow_v1_UpdateConnectorProfileResponse_init_zero {false, ""}
+#define appflow_v1_UpdateConnectorRegistrationRequest_init_zero {false, "", false, "", false, appflow_v1_ConnectorProvisioningConfig_init_zero, false, ""}
+#define appflow_v1_UpdateConnectorRegistrationResponse_init_zero {false, ""}
+#define appflow_v1_UpdateFlowRequest_init_zero   {false, "", false, "", false, appflow_v1_TriggerConfig_init_zero, false, appflow_v1_SourceFlowConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero, false, ""}
+#define appflow_v1_UpdateFlowResponse_init_zero  {false, _appflow_v1_FlowStatus_MIN}
+#define appflow_v1_UpsolverDestinationProperties_init_zero {false, "", false, "", false, appflow_v1_UpsolverS3OutputFormatConfig_init_zero}
+#define appflow_v1_UpsolverMetadata_init_zero    {0}
+#define appflow_v1_UpsolverS3OutputFormatConfig_init_zero {false, _appflow_v1_FileType_MIN, false, appflow_v1_PrefixConfig_init_zero, false, appflow_v1_AggregationConfig_init_zero}
+#define appflow_v1_VeevaConnectorProfileCredentials_init_zero {false, "", false, ""}
+#define appflow_v1_VeevaConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_VeevaMetadata_init_zero       {0}
+#define appflow_v1_VeevaSourceProperties_init_zero {false, "", false, "", false, 0, false, 0, false, 0}
+#define appflow_v1_ZendeskConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_ZendeskConnectorProfileProperties_init_zero {false, ""}
+#define appflow_v1_ZendeskDestinationProperties_init_zero {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN}
+#define appflow_v1_ZendeskMetadata_init_zero     {{{NULL}, NULL}}
+#define appflow_v1_ZendeskSourceProperties_init_zero {false, ""}
 
 /* Field tags (for use in manual encoding/decoding) */
+#define appflow_v1_ConnectorEntityList_items_tag 1
+#define appflow_v1_AggregationConfig_aggregation_type_tag 1
+#define appflow_v1_AggregationConfig_target_file_size_tag 2
+#define appflow_v1_AmplitudeConnectorProfileCredentials_api_key_tag 1
+#define appflow_v1_AmplitudeConnectorProfileCredentials_secret_key_tag 2
+#define appflow_v1_AmplitudeSourceProperties_object_tag 1
+#define appflow_v1_ApiKeyCredentials_api_key_tag 1
+#define appflow_v1_ApiKeyCredentials_api_secret_key_tag 2
+#define appflow_v1_AuthParameter_key_tag         1
+#define appflow_v1_AuthParameter_is_required_tag 2
+#define appflow_v1_AuthParameter_label_tag       3
+#define appflow_v1_AuthParameter_description_tag 4
+#define appflow_v1_AuthParameter_is_sensitive_field_tag 5
+#define appflow_v1_AuthParameter_connector_supplied_values_tag 6
+#define appflow_v1_BasicAuthCredentials_username_tag 1
+#define appflow_v1_BasicAuthCredentials_password_tag 2
+#define appflow_v1_CancelFlowExecutionsRequest_flow_name_tag 1
+#define appflow_v1_CancelFlowExecutionsRequest_execution_ids_tag 2
+#define appflow_v1_CancelFlowExecutionsResponse_invalid_executions_tag 1
+#define appflow_v1_ConnectorDetail_connector_description_tag 1
+#define appflow_v1_ConnectorDetail_connector_name_tag 2
+#define appflow_v1_ConnectorDetail_connector_owner_tag 3
+#define appflow_v1_ConnectorDetail_connector_version_tag 4
+#define appflow_v1_ConnectorDetail_application_type_tag 5
+#define appflow_v1_ConnectorDetail_connector_type_tag 6
+#define appflow_v1_ConnectorDetail_connector_label_tag 7
+#define appflow_v1_ConnectorDetail_registered_at_tag 8
+#define appflow_v1_ConnectorDetail_registered_by_tag 9
+#define appflow_v1_ConnectorDetail_connector_provisioning_type_tag 10
+#define appflow_v1_ConnectorDetail_connector_modes_tag 11
+#define appflow_v1_ConnectorDetail_supported_data_transfer_types_tag 12
+#define appflow_v1_ConnectorEntity_name_tag      1
+#define appflow_v1_ConnectorEntity_label_tag     2
+#define appflow_v1_ConnectorEntity_has_nested_entities_tag 3
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_key_tag 1
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_value_tag 2
+#define appflow_v1_ConnectorOAuthRequest_auth_code_tag 1
+#define appflow_v1_ConnectorOAuthRequest_redirect_uri_tag 2
+#define appflow_v1_ConnectorOperator_amplitude_tag 1
+#define appflow_v1_ConnectorOperator_datadog_tag 2
+#define appflow_v1_ConnectorOperator_dynatrace_tag 3
+#define appflow_v1_ConnectorOperator_google_analytics_tag 4
+#define appflow_v1_ConnectorOperator_infor_nexus_tag 5
+#define appflow_v1_ConnectorOperator_marketo_tag 6
+#define appflow_v1_ConnectorOperator_s3_tag      7
+#define appflow_v1_ConnectorOperator_salesforce_tag 8
+#define appflow_v1_ConnectorOperator_service_now_tag 9
+#define appflow_v1_ConnectorOperator_singular_tag 10
+#define appflow_v1_ConnectorOperator_slack_tag   11
+#define appflow_v1_ConnectorOperator_trendmicro_tag 12
+#define appflow_v1_ConnectorOperator_veeva_tag   13
+#define appflow_v1_ConnectorOperator_zendesk_tag 14
+#define appflow_v1_ConnectorOperator_sapo_data_tag 15
+#define appflow_v1_ConnectorOperator_custom_connector_tag 16
+#define appflow_v1_ConnectorOperator_pardot_tag  17
+#define appflow_v1_ConnectorRuntimeSetting_key_tag 1
+#define appflow_v1_ConnectorRuntimeSetting_data_type_tag 2
+#define appflow_v1_ConnectorRuntimeSetting_is_required_tag 3
+#define appflow_v1_ConnectorRuntimeSetting_label_tag 4
+#define appflow_v1_ConnectorRuntimeSetting_description_tag 5
+#define appflow_v1_ConnectorRuntimeSetting_scope_tag 6
+#define appflow_v1_ConnectorRuntimeSetting_connector_supplied_value_options_tag 7
+#define appflow_v1_CreateConnectorProfileResponse_connector_profile_arn_tag 1
+#define appflow_v1_CreateFlowRequest_TagsEntry_key_tag 1
+#define appflow_v1_CreateFlowRequest_TagsEntry_value_tag 2
+#define appflow_v1_CreateFlowResponse_flow_arn_tag 1
+#define appflow_v1_CreateFlowResponse_flow_status_tag 2
+#define appflow_v1_CustomAuthConfig_custom_authentication_type_tag 1
+#define appflow_v1_CustomAuthConfig_auth_parameters_tag 2
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_key_tag 1
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_value_tag 2
+#define appflow_v1_CustomAuthCredentials_custom_authentication_type_tag 1
+#define appflow_v1_CustomAuthCredentials_credentials_map_tag 2
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_key_tag 1
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_value_tag 2
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_key_tag 1
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_value_tag 2
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_key_tag 1
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_value_tag 2
+#define appflow_v1_CustomerProfilesDestinationProperties_domain_name_tag 1
+#define appflow_v1_CustomerProfilesDestinationProperties_object_type_name_tag 2
+#define appflow_v1_DataTransferApi_name_tag      1
+#define appflow_v1_DataTransferApi_type_tag      2
+#define appflow_v1_CustomConnectorSourceProperties_entity_name_tag 1
+#define appflow_v1_CustomConnectorSourceProperties_custom_properties_tag 2
+#define appflow_v1_CustomConnectorSourceProperties_data_transfer_api_tag 3
+#define appflow_v1_DatadogConnectorProfileCredentials_api_key_tag 1
+#define appflow_v1_DatadogConnectorProfileCredentials_application_key_tag 2
+#define appflow_v1_DatadogConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_DatadogSourceProperties_object_tag 1
+#define appflow_v1_DeleteConnectorProfileRequest_connector_profile_name_tag 1
+#define appflow_v1_DeleteConnectorProfileRequest_force_delete_tag 2
+#define appflow_v1_DeleteFlowRequest_flow_name_tag 1
+#define appflow_v1_DeleteFlowRequest_force_delete_tag 2
+#define appflow_v1_DescribeConnectorEntityRequest_connector_entity_name_tag 1
+#define appflow_v1_DescribeConnectorEntityRequest_connector_type_tag 2
+#define appflow_v1_DescribeConnectorEntityRequest_connector_profile_name_tag 3
+#define appflow_v1_DescribeConnectorEntityRequest_api_version_tag 4
+#define appflow_v1_DescribeConnectorEntityResponse_connector_entity_fields_tag 1
+#define appflow_v1_DescribeConnectorProfilesRequest_connector_profile_names_tag 1
+#define appflow_v1_DescribeConnectorProfilesRequest_connector_type_tag 2
+#define appflow_v1_DescribeConnectorProfilesRequest_connector_label_tag 3
+#define appflow_v1_DescribeConnectorProfilesRequest_max_results_tag 4
+#define appflow_v1_DescribeConnectorProfilesRequest_next_token_tag 5
+#define appflow_v1_DescribeConnectorProfilesResponse_connector_profile_details_tag 1
+#define appflow_v1_DescribeConnectorProfilesResponse_next_token_tag 2
+#define appflow_v1_DescribeConnectorRequest_connector_type_tag 1
+#define appflow_v1_DescribeConnectorRequest_connector_label_tag 2
+#define appflow_v1_DescribeConnectorsRequest_connector_types_tag 1
+#define appflow_v1_DescribeConnectorsRequest_max_results_tag 2
+#define appflow_v1_DescribeConnectorsRequest_next_token_tag 3
+#define appflow_v1_DescribeConnectorsResponse_connector_configurations_tag 1
+#define appflow_v1_DescribeConnectorsResponse_connectors_tag 2
+#define appflow_v1_DescribeConnectorsResponse_next_token_tag 3
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_flow_name_tag 1
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_max_results_tag 2
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_next_token_tag 3
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_flow_executions_tag 1
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_next_token_tag 2
+#define appflow_v1_DescribeFlowRequest_flow_name_tag 1
+#define appflow_v1_DescribeFlowResponse_TagsEntry_key_tag 1
+#define appflow_v1_DescribeFlowResponse_TagsEntry_value_tag 2
+#define appflow_v1_DestinationFieldProperties_is_creatable_tag 1
+#define appflow_v1_DestinationFieldProperties_is_nullable_tag 2
+#define appflow_v1_DestinationFieldProperties_is_upsertable_tag 3
+#define appflow_v1_DestinationFieldProperties_is_updatable_tag 4
+#define appflow_v1_DestinationFieldProperties_is_defaulted_on_create_tag 5
+#define appflow_v1_DestinationFieldProperties_supported_write_operations_tag 6
+#define appflow_v1_DynatraceConnectorProfileCredentials_api_token_tag 1
+#define appflow_v1_DynatraceConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_DynatraceSourceProperties_object_tag 1
+#define appflow_v1_ErrorHandlingConfig_fail_on_first_destination_error_tag 1
+#define appflow_v1_ErrorHandlingConfig_bucket_prefix_tag 2
+#define appflow_v1_ErrorHandlingConfig_bucket_name_tag 3
+#define appflow_v1_CustomConnectorDestinationProperties_entity_name_tag 1
+#define appflow_v1_CustomConnectorDestinationProperties_error_handling_config_tag 2
+#define appflow_v1_CustomConnectorDestinationProperties_write_operation_type_tag 3
+#define appflow_v1_CustomConnectorDestinationProperties_id_field_names_tag 4
+#define appflow_v1_CustomConnectorDestinationProperties_custom_properties_tag 5
+#define appflow_v1_ErrorInfo_put_failures_count_tag 1
+#define appflow_v1_ErrorInfo_execution_message_tag 2
+#define appflow_v1_EventBridgeDestinationProperties_object_tag 1
+#define appflow_v1_EventBridgeDestinationProperties_error_handling_config_tag 2
+#define appflow_v1_ExecutionDetails_most_recent_execution_message_tag 1
+#define appflow_v1_ExecutionDetails_most_recent_execution_time_tag 2
+#define appflow_v1_ExecutionDetails_most_recent_execution_status_tag 3
+#define appflow_v1_ExecutionResult_error_info_tag 1
+#define appflow_v1_ExecutionResult_bytes_processed_tag 2
+#define appflow_v1_ExecutionResult_bytes_written_tag 3
+#define appflow_v1_ExecutionResult_records_processed_tag 4
+#define appflow_v1_ExecutionResult_num_parallel_processes_tag 5
+#define appflow_v1_ExecutionResult_max_page_size_tag 6
+#define appflow_v1_ExecutionRecord_execution_id_tag 1
+#define appflow_v1_ExecutionRecord_execution_status_tag 2
+#define appflow_v1_ExecutionRecord_execution_result_tag 3
+#define appflow_v1_ExecutionRecord_started_at_tag 4
+#define appflow_v1_ExecutionRecord_last_updated_at_tag 5
+#define appflow_v1_ExecutionRecord_data_pull_start_time_tag 6
+#define appflow_v1_ExecutionRecord_data_pull_end_time_tag 7
+#define appflow_v1_ExecutionRecord_metadata_catalog_details_tag 8
+#define appflow_v1_FlowDefinition_TagsEntry_key_tag 1
+#define appflow_v1_FlowDefinition_TagsEntry_value_tag 2
+#define appflow_v1_FlowDefinition_flow_arn_tag   1
+#define appflow_v1_FlowDefinition_description_tag 2
+#define appflow_v1_FlowDefinition_flow_name_tag  3
+#define appflow_v1_FlowDefinition_flow_status_tag 4
+#define appflow_v1_FlowDefinition_source_connector_label_tag 6
+#define appflow_v1_FlowDefinition_destination_connector_label_tag 8
+#define appflow_v1_FlowDefinition_trigger_type_tag 9
+#define appflow_v1_FlowDefinition_created_at_tag 10
+#define appflow_v1_FlowDefinition_last_updated_at_tag 11
+#define appflow_v1_FlowDefinition_created_by_tag 12
+#define appflow_v1_FlowDefinition_last_updated_by_tag 13
+#define appflow_v1_FlowDefinition_tags_tag       14
+#define appflow_v1_FlowDefinition_last_run_execution_details_tag 15
+#define appflow_v1_FlowDefinition_source_connector_type_tag 16
+#define appflow_v1_FlowDefinition_destination_connector_type_tag 17
+#define appflow_v1_GlueDataCatalogConfig_role_arn_tag 1
+#define appflow_v1_GlueDataCatalogConfig_database_name_tag 2
+#define appflow_v1_GlueDataCatalogConfig_table_prefix_tag 3
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_client_id_tag 1
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_client_secret_tag 2
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_access_token_tag 3
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_refresh_token_tag 4
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_o_auth_request_tag 5
+#define appflow_v1_GoogleAnalyticsMetadata_o_auth_scopes_tag 1
+#define appflow_v1_GoogleAnalyticsSourceProperties_object_tag 1
+#define appflow_v1_HoneycodeConnectorProfileCredentials_access_token_tag 1
+#define appflow_v1_HoneycodeConnectorProfileCredentials_refresh_token_tag 2
+#define appflow_v1_HoneycodeConnectorProfileCredentials_o_auth_request_tag 3
+#define appflow_v1_HoneycodeDestinationProperties_object_tag 1
+#define appflow_v1_HoneycodeDestinationProperties_error_handling_config_tag 2
+#define appflow_v1_HoneycodeMetadata_o_auth_scopes_tag 1
+#define appflow_v1_IncrementalPullConfig_datetime_type_field_name_tag 1
+#define appflow_v1_InforNexusConnectorProfileCredentials_access_key_id_tag 1
+#define appflow_v1_InforNexusConnectorProfileCredentials_user_id_tag 2
+#define appflow_v1_InforNexusConnectorProfileCredentials_secret_access_key_tag 3
+#define appflow_v1_InforNexusConnectorProfileCredentials_datakey_tag 4
+#define appflow_v1_InforNexusConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_InforNexusSourceProperties_object_tag 1
+#define appflow_v1_LambdaConnectorProvisioningConfig_lambda_arn_tag 1
+#define appflow_v1_ConnectorProvisioningConfig_lambda_tag 1
+#define appflow_v1_ListConnectorEntitiesRequest_connector_profile_name_tag 1
+#define appflow_v1_ListConnectorEntitiesRequest_connector_type_tag 2
+#define appflow_v1_ListConnectorEntitiesRequest_entities_path_tag 3
+#define appflow_v1_ListConnectorEntitiesRequest_api_version_tag 4
+#define appflow_v1_ListConnectorEntitiesRequest_max_results_tag 5
+#define appflow_v1_ListConnectorEntitiesRequest_next_token_tag 6
+#define appflow_v1_ListConnectorEntitiesResponse_connector_entity_map_tag 1
+#define appflow_v1_ListConnectorEntitiesResponse_next_token_tag 2
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_key_tag 1
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_value_tag 2
+#define appflow_v1_ListConnectorsRequest_max_results_tag 1
+#define appflow_v1_ListConnectorsRequest_next_token_tag 2
+#define appflow_v1_ListConnectorsResponse_connectors_tag 1
+#define appflow_v1_ListConnectorsResponse_next_token_tag 2
+#define appflow_v1_ListFlowsRequest_max_results_tag 1
+#define appflow_v1_ListFlowsRequest_next_token_tag 2
+#define appflow_v1_ListFlowsResponse_flows_tag   1
+#define appflow_v1_ListFlowsResponse_next_token_tag 2
+#define appflow_v1_ListTagsForResourceRequest_resource_arn_tag 1
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_key_tag 1
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_value_tag 2
+#define appflow_v1_ListTagsForResourceResponse_tags_tag 1
+#define appflow_v1_MarketoConnectorProfileCredentials_client_id_tag 1
+#define appflow_v1_MarketoConnectorProfileCredentials_client_secret_tag 2
+#define appflow_v1_MarketoConnectorProfileCredentials_access_token_tag 3
+#define appflow_v1_MarketoConnectorProfileCredentials_o_auth_request_tag 4
+#define appflow_v1_MarketoConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_MarketoDestinationProperties_object_tag 1
+#define appflow_v1_MarketoDestinationProperties_error_handling_config_tag 2
+#define appflow_v1_MarketoSourceProperties_object_tag 1
+#define appflow_v1_MetadataCatalogConfig_glue_data_catalog_tag 1
+#define appflow_v1_OAuth2Credentials_client_id_tag 1
+#define appflow_v1_OAuth2Credentials_client_secret_tag 2
+#define appflow_v1_OAuth2Credentials_access_token_tag 3
+#define appflow_v1_OAuth2Credentials_refresh_token_tag 4
+#define appflow_v1_OAuth2Credentials_o_auth_request_tag 5
+#define appflow_v1_CustomConnectorProfileCredentials_authentication_type_tag 1
+#define appflow_v1_CustomConnectorProfileCredentials_basic_tag 2
+#define appflow_v1_CustomConnectorProfileCredentials_oauth2_tag 3
+#define appflow_v1_CustomConnectorProfileCredentials_api_key_tag 4
+#define appflow_v1_CustomConnectorProfileCredentials_custom_tag 5
+#define appflow_v1_OAuth2CustomParameter_key_tag 1
+#define appflow_v1_OAuth2CustomParameter_is_required_tag 2
+#define appflow_v1_OAuth2CustomParameter_label_tag 3
+#define appflow_v1_OAuth2CustomParameter_description_tag 4
+#define appflow_v1_OAuth2CustomParameter_is_sensitive_field_tag 5
+#define appflow_v1_OAuth2CustomParameter_connector_supplied_values_tag 6
+#define appflow_v1_OAuth2CustomParameter_type_tag 7
+#define appflow_v1_OAuth2Defaults_oauth_scopes_tag 1
+#define appflow_v1_OAuth2Defaults_token_urls_tag 2
+#define appflow_v1_OAuth2Defaults_auth_code_urls_tag 3
+#define appflow_v1_OAuth2Defaults_oauth2_grant_types_supported_tag 4
+#define appflow_v1_OAuth2Defaults_oauth2_custom_properties_tag 5
+#define appflow_v1_AuthenticationConfig_is_basic_auth_supported_tag 1
+#define appflow_v1_AuthenticationConfig_is_api_key_auth_supported_tag 2
+#define appflow_v1_AuthenticationConfig_is_o_auth2_supported_tag 3
+#define appflow_v1_AuthenticationConfig_is_custom_auth_supported_tag 4
+#define appflow_v1_AuthenticationConfig_o_auth2_defaults_tag 5
+#define appflow_v1_AuthenticationConfig_custom_auth_configs_tag 6
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_key_tag 1
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_value_tag 2
+#define appflow_v1_OAuth2Properties_token_url_tag 1
+#define appflow_v1_OAuth2Properties_o_auth2_grant_type_tag 2
+#define appflow_v1_OAuth2Properties_token_url_custom_properties_tag 3
+#define appflow_v1_CustomConnectorProfileProperties_profile_properties_tag 1
+#define appflow_v1_CustomConnectorProfileProperties_o_auth2_properties_tag 2
+#define appflow_v1_OAuthCredentials_client_id_tag 1
+#define appflow_v1_OAuthCredentials_client_secret_tag 2
+#define appflow_v1_OAuthCredentials_access_token_tag 3
+#define appflow_v1_OAuthCredentials_refresh_token_tag 4
+#define appflow_v1_OAuthCredentials_o_auth_request_tag 5
+#define appflow_v1_OAuthProperties_token_url_tag 1
+#define appflow_v1_OAuthProperties_auth_code_url_tag 2
+#define appflow_v1_OAuthProperties_o_auth_scopes_tag 3
+#define appflow_v1_PardotConnectorProfileCredentials_access_token_tag 1
+#define appflow_v1_PardotConnectorProfileCredentials_refresh_token_tag 2
+#define appflow_v1_PardotConnectorProfileCredentials_o_auth_request_tag 3
+#define appflow_v1_PardotConnectorProfileCredentials_client_credentials_arn_tag 4
+#define appflow_v1_PardotConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_PardotConnectorProfileProperties_is_sandbox_environment_tag 2
+#define appflow_v1_PardotConnectorProfileProperties_business_unit_id_tag 3
+#define appflow_v1_PardotSourceProperties_object_tag 1
+#define appflow_v1_PrefixConfig_prefix_type_tag  1
+#define appflow_v1_PrefixConfig_prefix_format_tag 2
+#define appflow_v1_PrefixConfig_path_prefix_hierarchy_tag 3
+#define appflow_v1_PrivateConnectionProvisioningState_status_tag 1
+#define appflow_v1_PrivateConnectionProvisioningState_failure_message_tag 2
+#define appflow_v1_PrivateConnectionProvisioningState_failure_cause_tag 3
+#define appflow_v1_Range_maximum_tag             1
+#define appflow_v1_Range_minimum_tag             2
+#define appflow_v1_FieldTypeDetails_field_type_tag 1
+#define appflow_v1_FieldTypeDetails_filter_operators_tag 2
+#define appflow_v1_FieldTypeDetails_supported_values_tag 3
+#define appflow_v1_FieldTypeDetails_value_regex_pattern_tag 4
+#define appflow_v1_FieldTypeDetails_supported_date_format_tag 5
+#define appflow_v1_FieldTypeDetails_field_value_range_tag 6
+#define appflow_v1_FieldTypeDetails_field_length_range_tag 7
+#define appflow_v1_RedshiftConnectorProfileCredentials_username_tag 1
+#define appflow_v1_RedshiftConnectorProfileCredentials_password_tag 2
+#define appflow_v1_RedshiftConnectorProfileProperties_database_url_tag 1
+#define appflow_v1_RedshiftConnectorProfileProperties_bucket_name_tag 2
+#define appflow_v1_RedshiftConnectorProfileProperties_bucket_prefix_tag 3
+#define appflow_v1_RedshiftConnectorProfileProperties_role_arn_tag 4
+#define appflow_v1_RedshiftConnectorProfileProperties_data_api_role_arn_tag 5
+#define appflow_v1_RedshiftConnectorProfileProperties_is_redshift_serverless_tag 6
+#define appflow_v1_RedshiftConnectorProfileProperties_cluster_identifier_tag 7
+#define appflow_v1_RedshiftConnectorProfileProperties_workgroup_name_tag 8
+#define appflow_v1_RedshiftConnectorProfileProperties_database_name_tag 9
+#define appflow_v1_RedshiftDestinationProperties_object_tag 1
+#define appflow_v1_RedshiftDestinationProperties_intermediate_bucket_name_tag 2
+#define appflow_v1_RedshiftDestinationProperties_bucket_prefix_tag 3
+#define appflow_v1_RedshiftDestinationProperties_error_handling_config_tag 4
+#define appflow_v1_RegisterConnectorRequest_connector_label_tag 1
+#define appflow_v1_RegisterConnectorRequest_description_tag 2
+#define appflow_v1_RegisterConnectorRequest_connector_provisioning_type_tag 3
+#define appflow_v1_RegisterConnectorRequest_connector_provisioning_config_tag 4
+#define appflow_v1_RegisterConnectorRequest_client_token_tag 5
+#define appflow_v1_RegisterConnectorResponse_connector_arn_tag 1
+#define appflow_v1_RegistrationOutput_message_tag 1
+#define appflow_v1_RegistrationOutput_result_tag 2
+#define appflow_v1_RegistrationOutput_status_tag 3
+#define appflow_v1_MetadataCatalogDetail_catalog_type_tag 1
+#define appflow_v1_MetadataCatalogDetail_table_name_tag 2
+#define appflow_v1_MetadataCatalogDetail_table_registration_output_tag 3
+#define appflow_v1_MetadataCatalogDetail_partition_registration_output_tag 4
+#define appflow_v1_ResetConnectorMetadataCacheRequest_connector_profile_name_tag 1
+#define appflow_v1_ResetConnectorMetadataCacheRequest_connector_type_tag 2
+#define appflow_v1_ResetConnectorMetadataCacheRequest_connector_entity_name_tag 3
+#define appflow_v1_ResetConnectorMetadataCacheRequest_entities_path_tag 4
+#define appflow_v1_ResetConnectorMetadataCacheRequest_api_version_tag 5
+#define appflow_v1_S3InputFormatConfig_s3_input_file_type_tag 1
+#define appflow_v1_S3OutputFormatConfig_file_type_tag 1
+#define appflow_v1_S3OutputFormatConfig_prefix_config_tag 2
+#define appflow_v1_S3OutputFormatConfig_aggregation_config_tag 3
+#define appflow_v1_S3OutputFormatConfig_preserve_source_data_typing_tag 4
+#define appflow_v1_S3DestinationProperties_bucket_name_tag 1
+#define appflow_v1_S3DestinationProperties_bucket_prefix_tag 2
+#define appflow_v1_S3DestinationProperties_s3_output_format_config_tag 3
+#define appflow_v1_S3SourceProperties_bucket_name_tag 1
+#define appflow_v1_S3SourceProperties_bucket_prefix_tag 2
+#define appflow_v1_S3SourceProperties_s3_input_format_config_tag 3
+#define appflow_v1_SAPODataConnectorProfileCredentials_basic_auth_credentials_tag 1
+#define appflow_v1_SAPODataConnectorProfileCredentials_o_auth_credentials_tag 2
+#define appflow_v1_SAPODataConnectorProfileProperties_application_host_url_tag 1
+#define appflow_v1_SAPODataConnectorProfileProperties_application_service_path_tag 2
+#define appflow_v1_SAPODataConnectorProfileProperties_port_number_tag 3
+#define appflow_v1_SAPODataConnectorProfileProperties_client_number_tag 4
+#define appflow_v1_SAPODataConnectorProfileProperties_logon_language_tag 5
+#define appflow_v1_SAPODataConnectorProfileProperties_private_link_service_name_tag 6
+#define appflow_v1_SAPODataConnectorProfileProperties_o_auth_properties_tag 7
+#define appflow_v1_SAPODataConnectorProfileProperties_disable_sso_tag 8
+#define appflow_v1_SAPODataPaginationConfig_max_page_size_tag 1
+#define appflow_v1_SAPODataParallelismConfig_max_parallelism_tag 1
+#define appflow_v1_SAPODataSourceProperties_object_path_tag 1
+#define appflow_v1_SAPODataSourceProperties_parallelism_config_tag 2
+#define appflow_v1_SAPODataSourceProperties_pagination_config_tag 3
+#define appflow_v1_SalesforceConnectorProfileCredentials_access_token_tag 1
+#define appflow_v1_SalesforceConnectorProfileCredentials_refresh_token_tag 2
+#define appflow_v1_SalesforceConnectorProfileCredentials_o_auth_request_tag 3
+#define appflow_v1_SalesforceConnectorProfileCredentials_client_credentials_arn_tag 4
+#define appflow_v1_SalesforceConnectorProfileCredentials_o_auth2_grant_type_tag 5
+#define appflow_v1_SalesforceConnectorProfileCredentials_jwt_token_tag 6
+#define appflow_v1_SalesforceConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_SalesforceConnectorProfileProperties_is_sandbox_environment_tag 2
+#define appflow_v1_SalesforceConnectorProfileProperties_use_private_link_for_metadata_and_authorization_tag 3
+#define appflow_v1_SalesforceDestinationProperties_object_tag 1
+#define appflow_v1_SalesforceDestinationProperties_id_field_names_tag 2
+#define appflow_v1_SalesforceDestinationProperties_error_handling_config_tag 3
+#define appflow_v1_SalesforceDestinationProperties_write_operation_type_tag 4
+#define appflow_v1_SalesforceDestinationProperties_data_transfer_api_tag 5
+#define appflow_v1_SalesforceMetadata_o_auth_scopes_tag 1
+#define appflow_v1_SalesforceMetadata_data_transfer_apis_tag 2
+#define appflow_v1_SalesforceMetadata_oauth2_grant_types_supported_tag 3
+#define appflow_v1_SalesforceSourceProperties_object_tag 1
+#define appflow_v1_SalesforceSourceProperties_enable_dynamic_field_update_tag 2
+#define appflow_v1_SalesforceSourceProperties_include_deleted_records_tag 3
+#define appflow_v1_SalesforceSourceProperties_data_transfer_api_tag 4
+#define appflow_v1_ScheduledTriggerProperties_schedule_expression_tag 1
+#define appflow_v1_ScheduledTriggerProperties_data_pull_mode_tag 2
+#define appflow_v1_ScheduledTriggerProperties_schedule_start_time_tag 3
+#define appflow_v1_ScheduledTriggerProperties_schedule_end_time_tag 4
+#define appflow_v1_ScheduledTriggerProperties_timezone_tag 5
+#define appflow_v1_ScheduledTriggerProperties_schedule_offset_tag 6
+#define appflow_v1_ScheduledTriggerProperties_first_execution_from_tag 7
+#define appflow_v1_ScheduledTriggerProperties_flow_error_deactivation_threshold_tag 8
+#define appflow_v1_ServiceNowConnectorProfileCredentials_username_tag 1
+#define appflow_v1_ServiceNowConnectorProfileCredentials_password_tag 2
+#define appflow_v1_ServiceNowConnectorProfileCredentials_o_auth2_credentials_tag 3
+#define appflow_v1_ServiceNowConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_ServiceNowSourceProperties_object_tag 1
+#define appflow_v1_SingularConnectorProfileCredentials_api_key_tag 1
+#define appflow_v1_SingularSourceProperties_object_tag 1
+#define appflow_v1_SlackConnectorProfileCredentials_client_id_tag 1
+#define appflow_v1_SlackConnectorProfileCredentials_client_secret_tag 2
+#define appflow_v1_SlackConnectorProfileCredentials_access_token_tag 3
+#define appflow_v1_SlackConnectorProfileCredentials_o_auth_request_tag 4
+#define appflow_v1_SlackConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_SlackMetadata_o_auth_scopes_tag 1
+#define appflow_v1_SlackSourceProperties_object_tag 1
+#define appflow_v1_SnowflakeConnectorProfileCredentials_username_tag 1
+#define appflow_v1_SnowflakeConnectorProfileCredentials_password_tag 2
+#define appflow_v1_SnowflakeConnectorProfileProperties_warehouse_tag 1
+#define appflow_v1_SnowflakeConnectorProfileProperties_stage_tag 2
+#define appflow_v1_SnowflakeConnectorProfileProperties_bucket_name_tag 3
+#define appflow_v1_SnowflakeConnectorProfileProperties_bucket_prefix_tag 4
+#define appflow_v1_SnowflakeConnectorProfileProperties_private_link_service_name_tag 5
+#define appflow_v1_SnowflakeConnectorProfileProperties_account_name_tag 6
+#define appflow_v1_SnowflakeConnectorProfileProperties_region_tag 7
+#define appflow_v1_SnowflakeDestinationProperties_object_tag 1
+#define appflow_v1_SnowflakeDestinationProperties_intermediate_bucket_name_tag 2
+#define appflow_v1_SnowflakeDestinationProperties_bucket_prefix_tag 3
+#define appflow_v1_SnowflakeDestinationProperties_error_handling_config_tag 4
+#define appflow_v1_SnowflakeMetadata_supported_regions_tag 1
+#define appflow_v1_SourceFieldProperties_is_retrievable_tag 1
+#define appflow_v1_SourceFieldProperties_is_queryable_tag 2
+#define appflow_v1_SourceFieldProperties_is_timestamp_field_for_incremental_queries_tag 3
+#define appflow_v1_StartFlowRequest_flow_name_tag 1
+#define appflow_v1_StartFlowRequest_client_token_tag 2
+#define appflow_v1_StartFlowResponse_flow_arn_tag 1
+#define appflow_v1_StartFlowResponse_flow_status_tag 2
+#define appflow_v1_StartFlowResponse_execution_id_tag 3
 #define appflow_v1_StopFlowRequest_flow_name_tag 1
 #define appflow_v1_StopFlowResponse_flow_arn_tag 1
 #define appflow_v1_StopFlowResponse_flow_status_tag 2
+#define appflow_v1_SuccessResponseHandlingConfig_bucket_prefix_tag 1
+#define appflow_v1_SuccessResponseHandlingConfig_bucket_name_tag 2
+#define appflow_v1_SAPODataDestinationProperties_object_path_tag 1
+#define appflow_v1_SAPODataDestinationProperties_success_response_handling_config_tag 2
+#define appflow_v1_SAPODataDestinationProperties_id_field_names_tag 3
+#define appflow_v1_SAPODataDestinationProperties_error_handling_config_tag 4
+#define appflow_v1_SAPODataDestinationProperties_write_operation_type_tag 5
+#define appflow_v1_SupportedFieldTypeDetails_v1_tag 1
+#define appflow_v1_ConnectorEntityField_identifier_tag 1
+#define appflow_v1_ConnectorEntityField_parent_identifier_tag 2
+#define appflow_v1_ConnectorEntityField_label_tag 3
+#define appflow_v1_ConnectorEntityField_is_primary_key_tag 4
+#define appflow_v1_ConnectorEntityField_default_value_tag 5
+#define appflow_v1_ConnectorEntityField_is_deprecated_tag 6
+#define appflow_v1_ConnectorEntityField_supported_field_type_details_tag 7
+#define appflow_v1_ConnectorEntityField_description_tag 8
+#define appflow_v1_ConnectorEntityField_source_properties_tag 9
+#define appflow_v1_ConnectorEntityField_destination_properties_tag 10
+#define appflow_v1_ConnectorEntityField_custom_properties_tag 11
+#define appflow_v1_TagResourceRequest_TagsEntry_key_tag 1
+#define appflow_v1_TagResourceRequest_TagsEntry_value_tag 2
+#define appflow_v1_TagResourceRequest_resource_arn_tag 1
+#define appflow_v1_TagResourceRequest_tags_tag   2
+#define appflow_v1_Task_source_fields_tag        1
+#define appflow_v1_Task_connector_operator_tag   2
+#define appflow_v1_Task_destination_field_tag    3
+#define appflow_v1_Task_task_type_tag            4
+#define appflow_v1_Task_task_properties_tag      5
+#define appflow_v1_Task_TaskPropertiesEntry_key_tag 1
+#define appflow_v1_Task_TaskPropertiesEntry_value_tag 2
+#define appflow_v1_TrendmicroConnectorProfileCredentials_api_secret_key_tag 1
+#define appflow_v1_TrendmicroSourceProperties_object_tag 1
+#define appflow_v1_TriggerProperties_scheduled_tag 1
+#define appflow_v1_TriggerConfig_trigger_type_tag 1
+#define appflow_v1_TriggerConfig_trigger_properties_tag 2
+#define appflow_v1_UnregisterConnectorRequest_connector_label_tag 1
+#define appflow_v1_UnregisterConnectorRequest_force_delete_tag 2
+#define appflow_v1_UntagResourceRequest_resource_arn_tag 1
+#define appflow_v1_UntagResourceRequest_tag_keys_tag 2
+#define appflow_v1_UpdateConnectorProfileResponse_connector_profile_arn_tag 1
+#define appflow_v1_UpdateConnectorRegistrationRequest_connector_label_tag 1
+#define appflow_v1_UpdateConnectorRegistrationRequest_description_tag 2
+#define appflow_v1_UpdateConnectorRegistrationRequest_connector_provisioning_config_tag 3
+#define appflow_v1_UpdateConnectorRegistrationRequest_client_token_tag 4
+#define appflow_v1_UpdateConnectorRegistrationResponse_connector_arn_tag 1
+#define appflow_v1_UpdateFlowResponse_flow_status_tag 1
+#define appflow_v1_UpsolverS3OutputFormatConfig_file_type_tag 1
+#define appflow_v1_UpsolverS3OutputFormatConfig_prefix_config_tag 2
+#define appflow_v1_UpsolverS3OutputFormatConfig_aggregation_config_tag 3
+#define appflow_v1_UpsolverDestinationProperties_bucket_name_tag 1
+#define appflow_v1_UpsolverDestinationProperties_bucket_prefix_tag 2
+#define appflow_v1_UpsolverDestinationProperties_s3_output_format_config_tag 3
+#define appflow_v1_VeevaConnectorProfileCredentials_username_tag 1
+#define appflow_v1_VeevaConnectorProfileCredentials_password_tag 2
+#define appflow_v1_VeevaConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_VeevaSourceProperties_object_tag 1
+#define appflow_v1_VeevaSourceProperties_document_type_tag 2
+#define appflow_v1_VeevaSourceProperties_include_source_files_tag 3
+#define appflow_v1_VeevaSourceProperties_include_renditions_tag 4
+#define appflow_v1_VeevaSourceProperties_include_all_versions_tag 5
+#define appflow_v1_ZendeskConnectorProfileCredentials_client_id_tag 1
+#define appflow_v1_ZendeskConnectorProfileCredentials_client_secret_tag 2
+#define appflow_v1_ZendeskConnectorProfileCredentials_access_token_tag 3
+#define appflow_v1_ZendeskConnectorProfileCredentials_o_auth_request_tag 4
+#define appflow_v1_ConnectorProfileCredentials_amplitude_tag 1
+#define appflow_v1_ConnectorProfileCredentials_datadog_tag 2
+#define appflow_v1_ConnectorProfileCredentials_dynatrace_tag 3
+#define appflow_v1_ConnectorProfileCredentials_google_analytics_tag 4
+#define appflow_v1_ConnectorProfileCredentials_honeycode_tag 5
+#define appflow_v1_ConnectorProfileCredentials_infor_nexus_tag 6
+#define appflow_v1_ConnectorProfileCredentials_marketo_tag 7
+#define appflow_v1_ConnectorProfileCredentials_redshift_tag 8
+#define appflow_v1_ConnectorProfileCredentials_salesforce_tag 9
+#define appflow_v1_ConnectorProfileCredentials_service_now_tag 10
+#define appflow_v1_ConnectorProfileCredentials_singular_tag 11
+#define appflow_v1_ConnectorProfileCredentials_slack_tag 12
+#define appflow_v1_ConnectorProfileCredentials_snowflake_tag 13
+#define appflow_v1_ConnectorProfileCredentials_trendmicro_tag 14
+#define appflow_v1_ConnectorProfileCredentials_veeva_tag 15
+#define appflow_v1_ConnectorProfileCredentials_zendesk_tag 16
+#define appflow_v1_ConnectorProfileCredentials_sapo_data_tag 17
+#define appflow_v1_ConnectorProfileCredentials_custom_connector_tag 18
+#define appflow_v1_ConnectorProfileCredentials_pardot_tag 19
+#define appflow_v1_ZendeskConnectorProfileProperties_instance_url_tag 1
+#define appflow_v1_ConnectorProfileProperties_amplitude_tag 1
+#define appflow_v1_ConnectorProfileProperties_datadog_tag 2
+#define appflow_v1_ConnectorProfileProperties_dynatrace_tag 3
+#define appflow_v1_ConnectorProfileProperties_google_analytics_tag 4
+#define appflow_v1_ConnectorProfileProperties_honeycode_tag 5
+#define appflow_v1_ConnectorProfileProperties_infor_nexus_tag 6
+#define appflow_v1_ConnectorProfileProperties_marketo_tag 7
+#define appflow_v1_ConnectorProfileProperties_redshift_tag 8
+#define appflow_v1_ConnectorProfileProperties_salesforce_tag 9
+#define appflow_v1_ConnectorProfileProperties_service_now_tag 10
+#define appflow_v1_ConnectorProfileProperties_singular_tag 11
+#define appflow_v1_ConnectorProfileProperties_slack_tag 12
+#define appflow_v1_ConnectorProfileProperties_snowflake_tag 13
+#define appflow_v1_ConnectorProfileProperties_trendmicro_tag 14
+#define appflow_v1_ConnectorProfileProperties_veeva_tag 15
+#define appflow_v1_ConnectorProfileProperties_zendesk_tag 16
+#define appflow_v1_ConnectorProfileProperties_sapo_data_tag 17
+#define appflow_v1_ConnectorProfileProperties_custom_connector_tag 18
+#define appflow_v1_ConnectorProfileProperties_pardot_tag 19
+#define appflow_v1_ConnectorProfile_connector_profile_arn_tag 1
+#define appflow_v1_ConnectorProfile_connector_profile_name_tag 2
+#define appflow_v1_ConnectorProfile_connector_type_tag 3
+#define appflow_v1_ConnectorProfile_connector_label_tag 4
+#define appflow_v1_ConnectorProfile_connection_mode_tag 5
+#define appflow_v1_ConnectorProfile_credentials_arn_tag 6
+#define appflow_v1_ConnectorProfile_connector_profile_properties_tag 7
+#define appflow_v1_ConnectorProfile_created_at_tag 8
+#define appflow_v1_ConnectorProfile_last_updated_at_tag 9
+#define appflow_v1_ConnectorProfile_private_connection_provisioning_state_tag 10
+#define appflow_v1_ConnectorProfileConfig_connector_profile_properties_tag 1
+#define appflow_v1_ConnectorProfileConfig_connector_profile_credentials_tag 2
+#define appflow_v1_CreateConnectorProfileRequest_connector_profile_name_tag 1
+#define appflow_v1_CreateConnectorProfileRequest_kms_arn_tag 2
+#define appflow_v1_CreateConnectorProfileRequest_connector_type_tag 3
+#define appflow_v1_CreateConnectorProfileRequest_connector_label_tag 4
+#define appflow_v1_CreateConnectorProfileRequest_connection_mode_tag 5
+#define appflow_v1_CreateConnectorProfileRequest_connector_profile_config_tag 6
+#define appflow_v1_CreateConnectorProfileRequest_client_token_tag 7
+#define appflow_v1_UpdateConnectorProfileRequest_connector_profile_name_tag 1
+#define appflow_v1_UpdateConnectorProfileRequest_connection_mode_tag 2
+#define appflow_v1_UpdateConnectorProfileRequest_connector_profile_config_tag 3
+#define appflow_v1_UpdateConnectorProfileRequest_client_token_tag 4
+#define appflow_v1_ZendeskDestinationProperties_object_tag 1
+#define appflow_v1_ZendeskDestinationProperties_id_field_names_tag 2
+#define appflow_v1_ZendeskDestinationProperties_error_handling_config_tag 3
+#define appflow_v1_ZendeskDestinationProperties_write_operation_type_tag 4
+#define appflow_v1_DestinationConnectorProperties_redshift_tag 1
+#define appflow_v1_DestinationConnectorProperties_s3_tag 2
+#define appflow_v1_DestinationConnectorProperties_salesforce_tag 3
+#define appflow_v1_DestinationConnectorProperties_snowflake_tag 4
+#define appflow_v1_DestinationConnectorProperties_event_bridge_tag 5
+#define appflow_v1_DestinationConnectorProperties_lookout_metrics_tag 6
+#define appflow_v1_DestinationConnectorProperties_upsolver_tag 7
+#define appflow_v1_DestinationConnectorProperties_honeycode_tag 8
+#define appflow_v1_DestinationConnectorProperties_customer_profiles_tag 9
+#define appflow_v1_DestinationConnectorProperties_zendesk_tag 10
+#define appflow_v1_DestinationConnectorProperties_marketo_tag 11
+#define appflow_v1_DestinationConnectorProperties_custom_connector_tag 12
+#define appflow_v1_DestinationConnectorProperties_sapo_data_tag 13
+#define appflow_v1_DestinationFlowConfig_connector_type_tag 1
+#define appflow_v1_DestinationFlowConfig_api_version_tag 2
+#define appflow_v1_DestinationFlowConfig_connector_profile_name_tag 3
+#define appflow_v1_DestinationFlowConfig_destination_connector_properties_tag 4
+#define appflow_v1_ZendeskMetadata_o_auth_scopes_tag 1
+#define appflow_v1_ConnectorMetadata_amplitude_tag 1
+#define appflow_v1_ConnectorMetadata_datadog_tag 2
+#define appflow_v1_ConnectorMetadata_dynatrace_tag 3
+#define appflow_v1_ConnectorMetadata_google_analytics_tag 4
+#define appflow_v1_ConnectorMetadata_infor_nexus_tag 5
+#define appflow_v1_ConnectorMetadata_marketo_tag 6
+#define appflow_v1_ConnectorMetadata_redshift_tag 7
+#define appflow_v1_ConnectorMetadata_s3_tag      8
+#define appflow_v1_ConnectorMetadata_salesforce_tag 9
+#define appflow_v1_ConnectorMetadata_service_now_tag 10
+#define appflow_v1_ConnectorMetadata_singular_tag 11
+#define appflow_v1_ConnectorMetadata_slack_tag   12
+#define appflow_v1_ConnectorMetadata_snowflake_tag 13
+#define appflow_v1_ConnectorMetadata_trendmicro_tag 14
+#define appflow_v1_ConnectorMetadata_veeva_tag   15
+#define appflow_v1_ConnectorMetadata_zendesk_tag 16
+#define appflow_v1_ConnectorMetadata_event_bridge_tag 17
+#define appflow_v1_ConnectorMetadata_upsolver_tag 18
+#define appflow_v1_ConnectorMetadata_customer_profiles_tag 19
+#define appflow_v1_ConnectorMetadata_honeycode_tag 20
+#define appflow_v1_ConnectorMetadata_sapo_data_tag 21
+#define appflow_v1_ConnectorMetadata_pardot_tag  22
+#define appflow_v1_ConnectorConfiguration_can_use_as_source_tag 1
+#define appflow_v1_ConnectorConfiguration_can_use_as_destination_tag 2
+#define appflow_v1_ConnectorConfiguration_supported_destination_connectors_tag 3
+#define appflow_v1_ConnectorConfiguration_supported_scheduling_frequencies_tag 4
+#define appflow_v1_ConnectorConfiguration_is_private_link_enabled_tag 5
+#define appflow_v1_ConnectorConfiguration_is_private_link_endpoint_url_required_tag 6
+#define appflow_v1_ConnectorConfiguration_supported_trigger_types_tag 7
+#define appflow_v1_ConnectorConfiguration_connector_metadata_tag 8
+#define appflow_v1_ConnectorConfiguration_connector_type_tag 9
+#define appflow_v1_ConnectorConfiguration_connector_label_tag 10
+#define appflow_v1_ConnectorConfiguration_connector_description_tag 11
+#define appflow_v1_ConnectorConfiguration_connector_owner_tag 12
+#define appflow_v1_ConnectorConfiguration_connector_name_tag 13
+#define appflow_v1_ConnectorConfiguration_connector_version_tag 14
+#define appflow_v1_ConnectorConfiguration_connector_arn_tag 15
+#define appflow_v1_ConnectorConfiguration_connector_modes_tag 16
+#define appflow_v1_ConnectorConfiguration_authentication_config_tag 17
+#define appflow_v1_ConnectorConfiguration_connector_runtime_settings_tag 18
+#define appflow_v1_ConnectorConfiguration_supported_api_versions_tag 19
+#define appflow_v1_ConnectorConfiguration_supported_operators_tag 20
+#define appflow_v1_ConnectorConfiguration_supported_write_operations_tag 21
+#define appflow_v1_ConnectorConfiguration_connector_provisioning_type_tag 22
+#define appflow_v1_ConnectorConfiguration_connector_provisioning_config_tag 23
+#define appflow_v1_ConnectorConfiguration_logo_url_tag 24
+#define appflow_v1_ConnectorConfiguration_registered_at_tag 25
+#define appflow_v1_ConnectorConfiguration_registered_by_tag 26
+#define appflow_v1_ConnectorConfiguration_supported_data_transfer_types_tag 27
+#define appflow_v1_ConnectorConfiguration_supported_data_transfer_apis_tag 28
+#define appflow_v1_DescribeConnectorResponse_connector_configuration_tag 1
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_key_tag 1
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_value_tag 2
+#define appflow_v1_ZendeskSourceProperties_object_tag 1
+#define appflow_v1_SourceConnectorProperties_amplitude_tag 1
+#define appflow_v1_SourceConnectorProperties_datadog_tag 2
+#define appflow_v1_SourceConnectorProperties_dynatrace_tag 3
+#define appflow_v1_SourceConnectorProperties_google_analytics_tag 4
+#define appflow_v1_SourceConnectorProperties_infor_nexus_tag 5
+#define appflow_v1_SourceConnectorProperties_marketo_tag 6
+#define appflow_v1_SourceConnectorProperties_s3_tag 7
+#define appflow_v1_SourceConnectorProperties_salesforce_tag 8
+#define appflow_v1_SourceConnectorProperties_service_now_tag 9
+#define appflow_v1_SourceConnectorProperties_singular_tag 10
+#define appflow_v1_SourceConnectorProperties_slack_tag 11
+#define appflow_v1_SourceConnectorProperties_trendmicro_tag 12
+#define appflow_v1_SourceConnectorProperties_veeva_tag 13
+#define appflow_v1_SourceConnectorProperties_zendesk_tag 14
+#define appflow_v1_SourceConnectorProperties_sapo_data_tag 15
+#define appflow_v1_SourceConnectorProperties_custom_connector_tag 16
+#define appflow_v1_SourceConnectorProperties_pardot_tag 17
+#define appflow_v1_SourceFlowConfig_connector_type_tag 1
+#define appflow_v1_SourceFlowConfig_api_version_tag 2
+#define appflow_v1_SourceFlowConfig_connector_profile_name_tag 3
+#define appflow_v1_SourceFlowConfig_source_connector_properties_tag 4
+#define appflow_v1_SourceFlowConfig_incremental_pull_config_tag 5
+#define appflow_v1_CreateFlowRequest_flow_name_tag 1
+#define appflow_v1_CreateFlowRequest_description_tag 2
+#define appflow_v1_CreateFlowRequest_kms_arn_tag 3
+#define appflow_v1_CreateFlowRequest_trigger_config_tag 4
+#define appflow_v1_CreateFlowRequest_tags_tag    8
+#define appflow_v1_CreateFlowRequest_client_token_tag 10
+#define appflow_v1_CreateFlowRequest_source_flow_config_tag 11
+#define appflow_v1_CreateFlowRequest_destination_flow_config_list_tag 12
+#define appflow_v1_CreateFlowRequest_tasks_tag   13
+#define appflow_v1_CreateFlowRequest_metadata_catalog_config_tag 14
+#define appflow_v1_DescribeFlowResponse_flow_arn_tag 1
+#define appflow_v1_DescribeFlowResponse_description_tag 2
+#define appflow_v1_DescribeFlowResponse_flow_name_tag 3
+#define appflow_v1_DescribeFlowResponse_kms_arn_tag 4
+#define appflow_v1_DescribeFlowResponse_flow_status_tag 5
+#define appflow_v1_DescribeFlowResponse_flow_status_message_tag 6
+#define appflow_v1_DescribeFlowResponse_last_run_execution_details_tag 9
+#define appflow_v1_DescribeFlowResponse_trigger_config_tag 10
+#define appflow_v1_DescribeFlowResponse_created_at_tag 12
+#define appflow_v1_DescribeFlowResponse_last_updated_at_tag 13
+#define appflow_v1_DescribeFlowResponse_created_by_tag 14
+#define appflow_v1_DescribeFlowResponse_last_updated_by_tag 15
+#define appflow_v1_DescribeFlowResponse_tags_tag 16
+#define appflow_v1_DescribeFlowResponse_source_flow_config_tag 18
+#define appflow_v1_DescribeFlowResponse_destination_flow_config_list_tag 19
+#define appflow_v1_DescribeFlowResponse_tasks_tag 20
+#define appflow_v1_DescribeFlowResponse_metadata_catalog_config_tag 21
+#define appflow_v1_DescribeFlowResponse_last_run_metadata_catalog_details_tag 22
+#define appflow_v1_DescribeFlowResponse_schema_version_tag 23
+#define appflow_v1_UpdateFlowRequest_flow_name_tag 1
+#define appflow_v1_UpdateFlowRequest_description_tag 2
+#define appflow_v1_UpdateFlowRequest_trigger_config_tag 3
+#define appflow_v1_UpdateFlowRequest_source_flow_config_tag 4
+#define appflow_v1_UpdateFlowRequest_destination_flow_config_list_tag 5
+#define appflow_v1_UpdateFlowRequest_tasks_tag   6
+#define appflow_v1_UpdateFlowRequest_metadata_catalog_config_tag 7
+#define appflow_v1_UpdateFlowRequest_client_token_tag 8
 
 /* Struct field encoding specification for nanopb */
+#define appflow_v1_ConnectorEntityList_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  items,             1)
+#define appflow_v1_ConnectorEntityList_CALLBACK pb_default_field_callback
+#define appflow_v1_ConnectorEntityList_DEFAULT NULL
+#define appflow_v1_ConnectorEntityList_items_MSGTYPE appflow_v1_ConnectorEntity
+
+#define appflow_v1_AggregationConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    aggregation_type,   1) \
+X(a, STATIC,   OPTIONAL, INT64,    target_file_size,   2)
+#define appflow_v1_AggregationConfig_CALLBACK NULL
+#define appflow_v1_AggregationConfig_DEFAULT NULL
+
+#define appflow_v1_AmplitudeConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   api_key,           1) \
+X(a, STATIC,   OPTIONAL, STRING,   secret_key,        2)
+#define appflow_v1_AmplitudeConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_AmplitudeConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_AmplitudeConnectorProfileProperties_FIELDLIST(X, a) \
+
+#define appflow_v1_AmplitudeConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_AmplitudeConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_AmplitudeMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_AmplitudeMetadata_CALLBACK NULL
+#define appflow_v1_AmplitudeMetadata_DEFAULT NULL
+
+#define appflow_v1_AmplitudeSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_AmplitudeSourceProperties_CALLBACK NULL
+#define appflow_v1_AmplitudeSourceProperties_DEFAULT NULL
+
+#define appflow_v1_ApiKeyCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   api_key,           1) \
+X(a, STATIC,   OPTIONAL, STRING,   api_secret_key,    2)
+#define appflow_v1_ApiKeyCredentials_CALLBACK NULL
+#define appflow_v1_ApiKeyCredentials_DEFAULT NULL
+
+#define appflow_v1_AuthParameter_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   key,               1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_required,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   label,             3) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       4) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_sensitive_field,   5) \
+X(a, CALLBACK, REPEATED, STRING,   connector_supplied_values,   6)
+#define appflow_v1_AuthParameter_CALLBACK pb_default_field_callback
+#define appflow_v1_AuthParameter_DEFAULT NULL
+
+#define appflow_v1_AuthenticationConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_basic_auth_supported,   1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_api_key_auth_supported,   2) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_o_auth2_supported,   3) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_custom_auth_supported,   4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth2_defaults,   5) \
+X(a, CALLBACK, REPEATED, MESSAGE,  custom_auth_configs,   6)
+#define appflow_v1_AuthenticationConfig_CALLBACK pb_default_field_callback
+#define appflow_v1_AuthenticationConfig_DEFAULT NULL
+#define appflow_v1_AuthenticationConfig_o_auth2_defaults_MSGTYPE appflow_v1_OAuth2Defaults
+#define appflow_v1_AuthenticationConfig_custom_auth_configs_MSGTYPE appflow_v1_CustomAuthConfig
+
+#define appflow_v1_BasicAuthCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   username,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   password,          2)
+#define appflow_v1_BasicAuthCredentials_CALLBACK NULL
+#define appflow_v1_BasicAuthCredentials_DEFAULT NULL
+
+#define appflow_v1_CancelFlowExecutionsRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
+X(a, STATIC,   REPEATED, STRING,   execution_ids,     2)
+#define appflow_v1_CancelFlowExecutionsRequest_CALLBACK NULL
+#define appflow_v1_CancelFlowExecutionsRequest_DEFAULT NULL
+
+#define appflow_v1_CancelFlowExecutionsResponse_FIELDLIST(X, a) \
+X(a, STATIC,   REPEATED, STRING,   invalid_executions,   1)
+#define appflow_v1_CancelFlowExecutionsResponse_CALLBACK NULL
+#define appflow_v1_CancelFlowExecutionsResponse_DEFAULT NULL
+
+#define appflow_v1_ConnectorConfiguration_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, BOOL,     can_use_as_source,   1) \
+X(a, STATIC,   OPTIONAL, BOOL,     can_use_as_destination,   2) \
+X(a, STATIC,   REPEATED, UENUM,    supported_destination_connectors,   3) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_scheduling_frequencies,   4) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_private_link_enabled,   5) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_private_link_endpoint_url_required,   6) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_trigger_types,   7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_metadata,   8) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    9) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,  10) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_description,  11) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_owner,  12) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_name,   13) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_version,  14) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_arn,    15) \
+X(a, CALLBACK, REPEATED, STRING,   connector_modes,  16) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  authentication_config,  17) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connector_runtime_settings,  18) \
+X(a, CALLBACK, REPEATED, STRING,   supported_api_versions,  19) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_operators,  20) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_write_operations,  21) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_provisioning_type,  22) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_provisioning_config,  23) \
+X(a, STATIC,   OPTIONAL, STRING,   logo_url,         24) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  registered_at,    25) \
+X(a, STATIC,   OPTIONAL, STRING,   registered_by,    26) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_data_transfer_types,  27) \
+X(a, CALLBACK, REPEATED, MESSAGE,  supported_data_transfer_apis,  28)
+#define appflow_v1_ConnectorConfiguration_CALLBACK pb_default_field_callback
+#define appflow_v1_ConnectorConfiguration_DEFAULT NULL
+#define appflow_v1_ConnectorConfiguration_connector_metadata_MSGTYPE appflow_v1_ConnectorMetadata
+#define appflow_v1_ConnectorConfiguration_authentication_config_MSGTYPE appflow_v1_AuthenticationConfig
+#define appflow_v1_ConnectorConfiguration_connector_runtime_settings_MSGTYPE appflow_v1_ConnectorRuntimeSetting
+#define appflow_v1_ConnectorConfiguration_connector_provisioning_config_MSGTYPE appflow_v1_ConnectorProvisioningConfig
+#define appflow_v1_ConnectorConfiguration_registered_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ConnectorConfiguration_supported_data_transfer_apis_MSGTYPE appflow_v1_DataTransferApi
+
+#define appflow_v1_ConnectorDetail_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_description,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_name,    2) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_owner,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_version,   4) \
+X(a, STATIC,   OPTIONAL, STRING,   application_type,   5) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    6) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  registered_at,     8) \
+X(a, STATIC,   OPTIONAL, STRING,   registered_by,     9) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_provisioning_type,  10) \
+X(a, CALLBACK, REPEATED, STRING,   connector_modes,  11) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_data_transfer_types,  12)
+#define appflow_v1_ConnectorDetail_CALLBACK pb_default_field_callback
+#define appflow_v1_ConnectorDetail_DEFAULT NULL
+#define appflow_v1_ConnectorDetail_registered_at_MSGTYPE google_protobuf_Timestamp
+
+#define appflow_v1_ConnectorEntity_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   name,              1) \
+X(a, STATIC,   OPTIONAL, STRING,   label,             2) \
+X(a, STATIC,   OPTIONAL, BOOL,     has_nested_entities,   3)
+#define appflow_v1_ConnectorEntity_CALLBACK NULL
+#define appflow_v1_ConnectorEntity_DEFAULT NULL
+
+#define appflow_v1_ConnectorEntityField_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   identifier,        1) \
+X(a, STATIC,   OPTIONAL, STRING,   parent_identifier,   2) \
+X(a, STATIC,   OPTIONAL, STRING,   label,             3) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_primary_key,    4) \
+X(a, STATIC,   OPTIONAL, STRING,   default_value,     5) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_deprecated,     6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  supported_field_type_details,   7) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  source_properties,   9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  destination_properties,  10) \
+X(a, STATIC,   REPEATED, MESSAGE,  custom_properties,  11)
+#define appflow_v1_ConnectorEntityField_CALLBACK NULL
+#define appflow_v1_ConnectorEntityField_DEFAULT NULL
+#define appflow_v1_ConnectorEntityField_supported_field_type_details_MSGTYPE appflow_v1_SupportedFieldTypeDetails
+#define appflow_v1_ConnectorEntityField_source_properties_MSGTYPE appflow_v1_SourceFieldProperties
+#define appflow_v1_ConnectorEntityField_destination_properties_MSGTYPE appflow_v1_DestinationFieldProperties
+#define appflow_v1_ConnectorEntityField_custom_properties_MSGTYPE appflow_v1_ConnectorEntityField_CustomPropertiesEntry
+
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_DEFAULT NULL
+
+#define appflow_v1_ConnectorMetadata_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  amplitude,         1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  datadog,           2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  dynatrace,         3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  google_analytics,   4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  infor_nexus,       5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  marketo,           6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  redshift,          7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  s3,                8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  salesforce,        9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  service_now,      10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  singular,         11) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  slack,            12) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  snowflake,        13) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trendmicro,       14) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  veeva,            15) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  zendesk,          16) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  event_bridge,     17) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  upsolver,         18) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  customer_profiles,  19) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  honeycode,        20) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  sapo_data,        21) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  pardot,           22)
+#define appflow_v1_ConnectorMetadata_CALLBACK NULL
+#define appflow_v1_ConnectorMetadata_DEFAULT NULL
+#define appflow_v1_ConnectorMetadata_amplitude_MSGTYPE appflow_v1_AmplitudeMetadata
+#define appflow_v1_ConnectorMetadata_datadog_MSGTYPE appflow_v1_DatadogMetadata
+#define appflow_v1_ConnectorMetadata_dynatrace_MSGTYPE appflow_v1_DynatraceMetadata
+#define appflow_v1_ConnectorMetadata_google_analytics_MSGTYPE appflow_v1_GoogleAnalyticsMetadata
+#define appflow_v1_ConnectorMetadata_infor_nexus_MSGTYPE appflow_v1_InforNexusMetadata
+#define appflow_v1_ConnectorMetadata_marketo_MSGTYPE appflow_v1_MarketoMetadata
+#define appflow_v1_ConnectorMetadata_redshift_MSGTYPE appflow_v1_RedshiftMetadata
+#define appflow_v1_ConnectorMetadata_s3_MSGTYPE appflow_v1_S3Metadata
+#define appflow_v1_ConnectorMetadata_salesforce_MSGTYPE appflow_v1_SalesforceMetadata
+#define appflow_v1_ConnectorMetadata_service_now_MSGTYPE appflow_v1_ServiceNowMetadata
+#define appflow_v1_ConnectorMetadata_singular_MSGTYPE appflow_v1_SingularMetadata
+#define appflow_v1_ConnectorMetadata_slack_MSGTYPE appflow_v1_SlackMetadata
+#define appflow_v1_ConnectorMetadata_snowflake_MSGTYPE appflow_v1_SnowflakeMetadata
+#define appflow_v1_ConnectorMetadata_trendmicro_MSGTYPE appflow_v1_TrendmicroMetadata
+#define appflow_v1_ConnectorMetadata_veeva_MSGTYPE appflow_v1_VeevaMetadata
+#define appflow_v1_ConnectorMetadata_zendesk_MSGTYPE appflow_v1_ZendeskMetadata
+#define appflow_v1_ConnectorMetadata_event_bridge_MSGTYPE appflow_v1_EventBridgeMetadata
+#define appflow_v1_ConnectorMetadata_upsolver_MSGTYPE appflow_v1_UpsolverMetadata
+#define appflow_v1_ConnectorMetadata_customer_profiles_MSGTYPE appflow_v1_CustomerProfilesMetadata
+#define appflow_v1_ConnectorMetadata_honeycode_MSGTYPE appflow_v1_HoneycodeMetadata
+#define appflow_v1_ConnectorMetadata_sapo_data_MSGTYPE appflow_v1_SAPODataMetadata
+#define appflow_v1_ConnectorMetadata_pardot_MSGTYPE appflow_v1_PardotMetadata
+
+#define appflow_v1_ConnectorOAuthRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   auth_code,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   redirect_uri,      2)
+#define appflow_v1_ConnectorOAuthRequest_CALLBACK NULL
+#define appflow_v1_ConnectorOAuthRequest_DEFAULT NULL
+
+#define appflow_v1_ConnectorOperator_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    amplitude,         1) \
+X(a, STATIC,   OPTIONAL, UENUM,    datadog,           2) \
+X(a, STATIC,   OPTIONAL, UENUM,    dynatrace,         3) \
+X(a, STATIC,   OPTIONAL, UENUM,    google_analytics,   4) \
+X(a, STATIC,   OPTIONAL, UENUM,    infor_nexus,       5) \
+X(a, STATIC,   OPTIONAL, UENUM,    marketo,           6) \
+X(a, STATIC,   OPTIONAL, UENUM,    s3,                7) \
+X(a, STATIC,   OPTIONAL, UENUM,    salesforce,        8) \
+X(a, STATIC,   OPTIONAL, UENUM,    service_now,       9) \
+X(a, STATIC,   OPTIONAL, UENUM,    singular,         10) \
+X(a, STATIC,   OPTIONAL, UENUM,    slack,            11) \
+X(a, STATIC,   OPTIONAL, UENUM,    trendmicro,       12) \
+X(a, STATIC,   OPTIONAL, UENUM,    veeva,            13) \
+X(a, STATIC,   OPTIONAL, UENUM,    zendesk,          14) \
+X(a, STATIC,   OPTIONAL, UENUM,    sapo_data,        15) \
+X(a, STATIC,   OPTIONAL, UENUM,    custom_connector,  16) \
+X(a, STATIC,   OPTIONAL, UENUM,    pardot,           17)
+#define appflow_v1_ConnectorOperator_CALLBACK NULL
+#define appflow_v1_ConnectorOperator_DEFAULT NULL
+
+#define appflow_v1_ConnectorProfile_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_arn,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   2) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    3) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   4) \
+X(a, STATIC,   OPTIONAL, UENUM,    connection_mode,   5) \
+X(a, STATIC,   OPTIONAL, STRING,   credentials_arn,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_properties,   7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  created_at,        8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  last_updated_at,   9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  private_connection_provisioning_state,  10)
+#define appflow_v1_ConnectorProfile_CALLBACK NULL
+#define appflow_v1_ConnectorProfile_DEFAULT NULL
+#define appflow_v1_ConnectorProfile_connector_profile_properties_MSGTYPE appflow_v1_ConnectorProfileProperties
+#define appflow_v1_ConnectorProfile_created_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ConnectorProfile_last_updated_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ConnectorProfile_private_connection_provisioning_state_MSGTYPE appflow_v1_PrivateConnectionProvisioningState
+
+#define appflow_v1_ConnectorProfileConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_properties,   1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_credentials,   2)
+#define appflow_v1_ConnectorProfileConfig_CALLBACK NULL
+#define appflow_v1_ConnectorProfileConfig_DEFAULT NULL
+#define appflow_v1_ConnectorProfileConfig_connector_profile_properties_MSGTYPE appflow_v1_ConnectorProfileProperties
+#define appflow_v1_ConnectorProfileConfig_connector_profile_credentials_MSGTYPE appflow_v1_ConnectorProfileCredentials
+
+#define appflow_v1_ConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  amplitude,         1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  datadog,           2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  dynatrace,         3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  google_analytics,   4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  honeycode,         5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  infor_nexus,       6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  marketo,           7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  redshift,          8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  salesforce,        9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  service_now,      10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  singular,         11) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  slack,            12) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  snowflake,        13) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trendmicro,       14) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  veeva,            15) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  zendesk,          16) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  sapo_data,        17) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  custom_connector,  18) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  pardot,           19)
+#define appflow_v1_ConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_ConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_ConnectorProfileCredentials_amplitude_MSGTYPE appflow_v1_AmplitudeConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_datadog_MSGTYPE appflow_v1_DatadogConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_dynatrace_MSGTYPE appflow_v1_DynatraceConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_google_analytics_MSGTYPE appflow_v1_GoogleAnalyticsConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_honeycode_MSGTYPE appflow_v1_HoneycodeConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_infor_nexus_MSGTYPE appflow_v1_InforNexusConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_marketo_MSGTYPE appflow_v1_MarketoConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_redshift_MSGTYPE appflow_v1_RedshiftConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_salesforce_MSGTYPE appflow_v1_SalesforceConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_service_now_MSGTYPE appflow_v1_ServiceNowConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_singular_MSGTYPE appflow_v1_SingularConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_slack_MSGTYPE appflow_v1_SlackConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_snowflake_MSGTYPE appflow_v1_SnowflakeConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_trendmicro_MSGTYPE appflow_v1_TrendmicroConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_veeva_MSGTYPE appflow_v1_VeevaConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_zendesk_MSGTYPE appflow_v1_ZendeskConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_sapo_data_MSGTYPE appflow_v1_SAPODataConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_custom_connector_MSGTYPE appflow_v1_CustomConnectorProfileCredentials
+#define appflow_v1_ConnectorProfileCredentials_pardot_MSGTYPE appflow_v1_PardotConnectorProfileCredentials
+
+#define appflow_v1_ConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  amplitude,         1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  datadog,           2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  dynatrace,         3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  google_analytics,   4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  honeycode,         5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  infor_nexus,       6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  marketo,           7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  redshift,          8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  salesforce,        9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  service_now,      10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  singular,         11) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  slack,            12) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  snowflake,        13) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trendmicro,       14) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  veeva,            15) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  zendesk,          16) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  sapo_data,        17) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  custom_connector,  18) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  pardot,           19)
+#define appflow_v1_ConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_ConnectorProfileProperties_DEFAULT NULL
+#define appflow_v1_ConnectorProfileProperties_amplitude_MSGTYPE appflow_v1_AmplitudeConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_datadog_MSGTYPE appflow_v1_DatadogConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_dynatrace_MSGTYPE appflow_v1_DynatraceConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_google_analytics_MSGTYPE appflow_v1_GoogleAnalyticsConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_honeycode_MSGTYPE appflow_v1_HoneycodeConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_infor_nexus_MSGTYPE appflow_v1_InforNexusConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_marketo_MSGTYPE appflow_v1_MarketoConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_redshift_MSGTYPE appflow_v1_RedshiftConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_salesforce_MSGTYPE appflow_v1_SalesforceConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_service_now_MSGTYPE appflow_v1_ServiceNowConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_singular_MSGTYPE appflow_v1_SingularConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_slack_MSGTYPE appflow_v1_SlackConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_snowflake_MSGTYPE appflow_v1_SnowflakeConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_trendmicro_MSGTYPE appflow_v1_TrendmicroConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_veeva_MSGTYPE appflow_v1_VeevaConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_zendesk_MSGTYPE appflow_v1_ZendeskConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_sapo_data_MSGTYPE appflow_v1_SAPODataConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_custom_connector_MSGTYPE appflow_v1_CustomConnectorProfileProperties
+#define appflow_v1_ConnectorProfileProperties_pardot_MSGTYPE appflow_v1_PardotConnectorProfileProperties
+
+#define appflow_v1_ConnectorProvisioningConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  lambda,            1)
+#define appflow_v1_ConnectorProvisioningConfig_CALLBACK NULL
+#define appflow_v1_ConnectorProvisioningConfig_DEFAULT NULL
+#define appflow_v1_ConnectorProvisioningConfig_lambda_MSGTYPE appflow_v1_LambdaConnectorProvisioningConfig
+
+#define appflow_v1_ConnectorRuntimeSetting_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   key,               1) \
+X(a, STATIC,   OPTIONAL, STRING,   data_type,         2) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_required,       3) \
+X(a, STATIC,   OPTIONAL, STRING,   label,             4) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       5) \
+X(a, STATIC,   OPTIONAL, STRING,   scope,             6) \
+X(a, CALLBACK, REPEATED, STRING,   connector_supplied_value_options,   7)
+#define appflow_v1_ConnectorRuntimeSetting_CALLBACK pb_default_field_callback
+#define appflow_v1_ConnectorRuntimeSetting_DEFAULT NULL
+
+#define appflow_v1_CreateConnectorProfileRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   kms_arn,           2) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    3) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   4) \
+X(a, STATIC,   OPTIONAL, UENUM,    connection_mode,   5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_config,   6) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,      7)
+#define appflow_v1_CreateConnectorProfileRequest_CALLBACK NULL
+#define appflow_v1_CreateConnectorProfileRequest_DEFAULT NULL
+#define appflow_v1_CreateConnectorProfileRequest_connector_profile_config_MSGTYPE appflow_v1_ConnectorProfileConfig
+
+#define appflow_v1_CreateConnectorProfileResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_arn,   1)
+#define appflow_v1_CreateConnectorProfileResponse_CALLBACK NULL
+#define appflow_v1_CreateConnectorProfileResponse_DEFAULT NULL
+
+#define appflow_v1_CreateFlowRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   kms_arn,           3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trigger_config,    4) \
+X(a, STATIC,   REPEATED, MESSAGE,  tags,              8) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,     10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  source_flow_config,  11) \
+X(a, CALLBACK, REPEATED, MESSAGE,  destination_flow_config_list,  12) \
+X(a, CALLBACK, REPEATED, MESSAGE,  tasks,            13) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  metadata_catalog_config,  14)
+#define appflow_v1_CreateFlowRequest_CALLBACK pb_default_field_callback
+#define appflow_v1_CreateFlowRequest_DEFAULT NULL
+#define appflow_v1_CreateFlowRequest_trigger_config_MSGTYPE appflow_v1_TriggerConfig
+#define appflow_v1_CreateFlowRequest_tags_MSGTYPE appflow_v1_CreateFlowRequest_TagsEntry
+#define appflow_v1_CreateFlowRequest_source_flow_config_MSGTYPE appflow_v1_SourceFlowConfig
+#define appflow_v1_CreateFlowRequest_destination_flow_config_list_MSGTYPE appflow_v1_DestinationFlowConfig
+#define appflow_v1_CreateFlowRequest_tasks_MSGTYPE appflow_v1_Task
+#define appflow_v1_CreateFlowRequest_metadata_catalog_config_MSGTYPE appflow_v1_MetadataCatalogConfig
+
+#define appflow_v1_CreateFlowRequest_TagsEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_CreateFlowRequest_TagsEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_CreateFlowRequest_TagsEntry_DEFAULT NULL
+
+#define appflow_v1_CreateFlowResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_arn,          1) \
+X(a, STATIC,   OPTIONAL, UENUM,    flow_status,       2)
+#define appflow_v1_CreateFlowResponse_CALLBACK NULL
+#define appflow_v1_CreateFlowResponse_DEFAULT NULL
+
+#define appflow_v1_CustomAuthConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   custom_authentication_type,   1) \
+X(a, CALLBACK, REPEATED, MESSAGE,  auth_parameters,   2)
+#define appflow_v1_CustomAuthConfig_CALLBACK pb_default_field_callback
+#define appflow_v1_CustomAuthConfig_DEFAULT NULL
+#define appflow_v1_CustomAuthConfig_auth_parameters_MSGTYPE appflow_v1_AuthParameter
+
+#define appflow_v1_CustomAuthCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   custom_authentication_type,   1) \
+X(a, STATIC,   REPEATED, MESSAGE,  credentials_map,   2)
+#define appflow_v1_CustomAuthCredentials_CALLBACK NULL
+#define appflow_v1_CustomAuthCredentials_DEFAULT NULL
+#define appflow_v1_CustomAuthCredentials_credentials_map_MSGTYPE appflow_v1_CustomAuthCredentials_CredentialsMapEntry
+
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_DEFAULT NULL
+
+#define appflow_v1_CustomConnectorDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   entity_name,       1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   2) \
+X(a, STATIC,   OPTIONAL, UENUM,    write_operation_type,   3) \
+X(a, CALLBACK, REPEATED, STRING,   id_field_names,    4) \
+X(a, STATIC,   REPEATED, MESSAGE,  custom_properties,   5)
+#define appflow_v1_CustomConnectorDestinationProperties_CALLBACK pb_default_field_callback
+#define appflow_v1_CustomConnectorDestinationProperties_DEFAULT NULL
+#define appflow_v1_CustomConnectorDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+#define appflow_v1_CustomConnectorDestinationProperties_custom_properties_MSGTYPE appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry
+
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_DEFAULT NULL
+
+#define appflow_v1_CustomConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    authentication_type,   1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  basic,             2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  oauth2,            3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  api_key,           4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  custom,            5)
+#define appflow_v1_CustomConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_CustomConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_CustomConnectorProfileCredentials_basic_MSGTYPE appflow_v1_BasicAuthCredentials
+#define appflow_v1_CustomConnectorProfileCredentials_oauth2_MSGTYPE appflow_v1_OAuth2Credentials
+#define appflow_v1_CustomConnectorProfileCredentials_api_key_MSGTYPE appflow_v1_ApiKeyCredentials
+#define appflow_v1_CustomConnectorProfileCredentials_custom_MSGTYPE appflow_v1_CustomAuthCredentials
+
+#define appflow_v1_CustomConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   REPEATED, MESSAGE,  profile_properties,   1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth2_properties,   2)
+#define appflow_v1_CustomConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_CustomConnectorProfileProperties_DEFAULT NULL
+#define appflow_v1_CustomConnectorProfileProperties_profile_properties_MSGTYPE appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry
+#define appflow_v1_CustomConnectorProfileProperties_o_auth2_properties_MSGTYPE appflow_v1_OAuth2Properties
+
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_DEFAULT NULL
+
+#define appflow_v1_CustomConnectorSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   entity_name,       1) \
+X(a, STATIC,   REPEATED, MESSAGE,  custom_properties,   2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  data_transfer_api,   3)
+#define appflow_v1_CustomConnectorSourceProperties_CALLBACK NULL
+#define appflow_v1_CustomConnectorSourceProperties_DEFAULT NULL
+#define appflow_v1_CustomConnectorSourceProperties_custom_properties_MSGTYPE appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry
+#define appflow_v1_CustomConnectorSourceProperties_data_transfer_api_MSGTYPE appflow_v1_DataTransferApi
+
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_DEFAULT NULL
+
+#define appflow_v1_CustomerProfilesDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   domain_name,       1) \
+X(a, STATIC,   OPTIONAL, STRING,   object_type_name,   2)
+#define appflow_v1_CustomerProfilesDestinationProperties_CALLBACK NULL
+#define appflow_v1_CustomerProfilesDestinationProperties_DEFAULT NULL
+
+#define appflow_v1_CustomerProfilesMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_CustomerProfilesMetadata_CALLBACK NULL
+#define appflow_v1_CustomerProfilesMetadata_DEFAULT NULL
+
+#define appflow_v1_DataTransferApi_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   name,              1) \
+X(a, STATIC,   OPTIONAL, UENUM,    type,              2)
+#define appflow_v1_DataTransferApi_CALLBACK NULL
+#define appflow_v1_DataTransferApi_DEFAULT NULL
+
+#define appflow_v1_DatadogConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   api_key,           1) \
+X(a, STATIC,   OPTIONAL, STRING,   application_key,   2)
+#define appflow_v1_DatadogConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_DatadogConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_DatadogConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_DatadogConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_DatadogConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_DatadogMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_DatadogMetadata_CALLBACK NULL
+#define appflow_v1_DatadogMetadata_DEFAULT NULL
+
+#define appflow_v1_DatadogSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_DatadogSourceProperties_CALLBACK NULL
+#define appflow_v1_DatadogSourceProperties_DEFAULT NULL
+
+#define appflow_v1_DeleteConnectorProfileRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   1) \
+X(a, STATIC,   OPTIONAL, BOOL,     force_delete,      2)
+#define appflow_v1_DeleteConnectorProfileRequest_CALLBACK NULL
+#define appflow_v1_DeleteConnectorProfileRequest_DEFAULT NULL
+
+#define appflow_v1_DeleteConnectorProfileResponse_FIELDLIST(X, a) \
+
+#define appflow_v1_DeleteConnectorProfileResponse_CALLBACK NULL
+#define appflow_v1_DeleteConnectorProfileResponse_DEFAULT NULL
+
+#define appflow_v1_DeleteFlowRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
+X(a, STATIC,   OPTIONAL, BOOL,     force_delete,      2)
+#define appflow_v1_DeleteFlowRequest_CALLBACK NULL
+#define appflow_v1_DeleteFlowRequest_DEFAULT NULL
+
+#define appflow_v1_DeleteFlowResponse_FIELDLIST(X, a) \
+
+#define appflow_v1_DeleteFlowResponse_CALLBACK NULL
+#define appflow_v1_DeleteFlowResponse_DEFAULT NULL
+
+#define appflow_v1_DescribeConnectorEntityRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_entity_name,   1) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    2) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   api_version,       4)
+#define appflow_v1_DescribeConnectorEntityRequest_CALLBACK NULL
+#define appflow_v1_DescribeConnectorEntityRequest_DEFAULT NULL
+
+#define appflow_v1_DescribeConnectorEntityResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connector_entity_fields,   1)
+#define appflow_v1_DescribeConnectorEntityResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeConnectorEntityResponse_DEFAULT NULL
+#define appflow_v1_DescribeConnectorEntityResponse_connector_entity_fields_MSGTYPE appflow_v1_ConnectorEntityField
+
+#define appflow_v1_DescribeConnectorProfilesRequest_FIELDLIST(X, a) \
+X(a, STATIC,   REPEATED, STRING,   connector_profile_names,   1) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    2) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   3) \
+X(a, STATIC,   OPTIONAL, INT32,    max_results,       4) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        5)
+#define appflow_v1_DescribeConnectorProfilesRequest_CALLBACK NULL
+#define appflow_v1_DescribeConnectorProfilesRequest_DEFAULT NULL
+
+#define appflow_v1_DescribeConnectorProfilesResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connector_profile_details,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_DescribeConnectorProfilesResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeConnectorProfilesResponse_DEFAULT NULL
+#define appflow_v1_DescribeConnectorProfilesResponse_connector_profile_details_MSGTYPE appflow_v1_ConnectorProfile
+
+#define appflow_v1_DescribeConnectorRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    1) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   2)
+#define appflow_v1_DescribeConnectorRequest_CALLBACK NULL
+#define appflow_v1_DescribeConnectorRequest_DEFAULT NULL
+
+#define appflow_v1_DescribeConnectorResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_configuration,   1)
+#define appflow_v1_DescribeConnectorResponse_CALLBACK NULL
+#define appflow_v1_DescribeConnectorResponse_DEFAULT NULL
+#define appflow_v1_DescribeConnectorResponse_connector_configuration_MSGTYPE appflow_v1_ConnectorConfiguration
+
+#define appflow_v1_DescribeConnectorsRequest_FIELDLIST(X, a) \
+X(a, STATIC,   REPEATED, UENUM,    connector_types,   1) \
+X(a, STATIC,   OPTIONAL, INT32,    max_results,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        3)
+#define appflow_v1_DescribeConnectorsRequest_CALLBACK NULL
+#define appflow_v1_DescribeConnectorsRequest_DEFAULT NULL
+
+#define appflow_v1_DescribeConnectorsResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connector_configurations,   1) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connectors,        2) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        3)
+#define appflow_v1_DescribeConnectorsResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeConnectorsResponse_DEFAULT NULL
+#define appflow_v1_DescribeConnectorsResponse_connector_configurations_MSGTYPE appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry
+#define appflow_v1_DescribeConnectorsResponse_connectors_MSGTYPE appflow_v1_ConnectorDetail
+
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  value,             2)
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_DEFAULT NULL
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_value_MSGTYPE appflow_v1_ConnectorConfiguration
+
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
+X(a, STATIC,   OPTIONAL, INT32,    max_results,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        3)
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_CALLBACK NULL
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_DEFAULT NULL
+
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  flow_executions,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_DEFAULT NULL
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_flow_executions_MSGTYPE appflow_v1_ExecutionRecord
+
+#define appflow_v1_DescribeFlowRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1)
+#define appflow_v1_DescribeFlowRequest_CALLBACK NULL
+#define appflow_v1_DescribeFlowRequest_DEFAULT NULL
+
+#define appflow_v1_DescribeFlowResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_arn,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         3) \
+X(a, STATIC,   OPTIONAL, STRING,   kms_arn,           4) \
+X(a, STATIC,   OPTIONAL, UENUM,    flow_status,       5) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_status_message,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  last_run_execution_details,   9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trigger_config,   10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  created_at,       12) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  last_updated_at,  13) \
+X(a, STATIC,   OPTIONAL, STRING,   created_by,       14) \
+X(a, STATIC,   OPTIONAL, STRING,   last_updated_by,  15) \
+X(a, STATIC,   REPEATED, MESSAGE,  tags,             16) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  source_flow_config,  18) \
+X(a, CALLBACK, REPEATED, MESSAGE,  destination_flow_config_list,  19) \
+X(a, CALLBACK, REPEATED, MESSAGE,  tasks,            20) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  metadata_catalog_config,  21) \
+X(a, CALLBACK, REPEATED, MESSAGE,  last_run_metadata_catalog_details,  22) \
+X(a, STATIC,   OPTIONAL, INT64,    schema_version,   23)
+#define appflow_v1_DescribeFlowResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeFlowResponse_DEFAULT NULL
+#define appflow_v1_DescribeFlowResponse_last_run_execution_details_MSGTYPE appflow_v1_ExecutionDetails
+#define appflow_v1_DescribeFlowResponse_trigger_config_MSGTYPE appflow_v1_TriggerConfig
+#define appflow_v1_DescribeFlowResponse_created_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_DescribeFlowResponse_last_updated_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_DescribeFlowResponse_tags_MSGTYPE appflow_v1_DescribeFlowResponse_TagsEntry
+#define appflow_v1_DescribeFlowResponse_source_flow_config_MSGTYPE appflow_v1_SourceFlowConfig
+#define appflow_v1_DescribeFlowResponse_destination_flow_config_list_MSGTYPE appflow_v1_DestinationFlowConfig
+#define appflow_v1_DescribeFlowResponse_tasks_MSGTYPE appflow_v1_Task
+#define appflow_v1_DescribeFlowResponse_metadata_catalog_config_MSGTYPE appflow_v1_MetadataCatalogConfig
+#define appflow_v1_DescribeFlowResponse_last_run_metadata_catalog_details_MSGTYPE appflow_v1_MetadataCatalogDetail
+
+#define appflow_v1_DescribeFlowResponse_TagsEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_DescribeFlowResponse_TagsEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_DescribeFlowResponse_TagsEntry_DEFAULT NULL
+
+#define appflow_v1_DestinationConnectorProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  redshift,          1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  s3,                2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  salesforce,        3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  snowflake,         4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  event_bridge,      5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  lookout_metrics,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  upsolver,          7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  honeycode,         8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  customer_profiles,   9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  zendesk,          10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  marketo,          11) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  custom_connector,  12) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  sapo_data,        13)
+#define appflow_v1_DestinationConnectorProperties_CALLBACK NULL
+#define appflow_v1_DestinationConnectorProperties_DEFAULT NULL
+#define appflow_v1_DestinationConnectorProperties_redshift_MSGTYPE appflow_v1_RedshiftDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_s3_MSGTYPE appflow_v1_S3DestinationProperties
+#define appflow_v1_DestinationConnectorProperties_salesforce_MSGTYPE appflow_v1_SalesforceDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_snowflake_MSGTYPE appflow_v1_SnowflakeDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_event_bridge_MSGTYPE appflow_v1_EventBridgeDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_lookout_metrics_MSGTYPE appflow_v1_LookoutMetricsDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_upsolver_MSGTYPE appflow_v1_UpsolverDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_honeycode_MSGTYPE appflow_v1_HoneycodeDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_customer_profiles_MSGTYPE appflow_v1_CustomerProfilesDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_zendesk_MSGTYPE appflow_v1_ZendeskDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_marketo_MSGTYPE appflow_v1_MarketoDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_custom_connector_MSGTYPE appflow_v1_CustomConnectorDestinationProperties
+#define appflow_v1_DestinationConnectorProperties_sapo_data_MSGTYPE appflow_v1_SAPODataDestinationProperties
+
+#define appflow_v1_DestinationFieldProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_creatable,      1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_nullable,       2) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_upsertable,     3) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_updatable,      4) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_defaulted_on_create,   5) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_write_operations,   6)
+#define appflow_v1_DestinationFieldProperties_CALLBACK pb_default_field_callback
+#define appflow_v1_DestinationFieldProperties_DEFAULT NULL
+
+#define appflow_v1_DestinationFlowConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    1) \
+X(a, STATIC,   OPTIONAL, STRING,   api_version,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  destination_connector_properties,   4)
+#define appflow_v1_DestinationFlowConfig_CALLBACK NULL
+#define appflow_v1_DestinationFlowConfig_DEFAULT NULL
+#define appflow_v1_DestinationFlowConfig_destination_connector_properties_MSGTYPE appflow_v1_DestinationConnectorProperties
+
+#define appflow_v1_DynatraceConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   api_token,         1)
+#define appflow_v1_DynatraceConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_DynatraceConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_DynatraceConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_DynatraceConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_DynatraceConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_DynatraceMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_DynatraceMetadata_CALLBACK NULL
+#define appflow_v1_DynatraceMetadata_DEFAULT NULL
+
+#define appflow_v1_DynatraceSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_DynatraceSourceProperties_CALLBACK NULL
+#define appflow_v1_DynatraceSourceProperties_DEFAULT NULL
+
+#define appflow_v1_ErrorHandlingConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, BOOL,     fail_on_first_destination_error,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       3)
+#define appflow_v1_ErrorHandlingConfig_CALLBACK NULL
+#define appflow_v1_ErrorHandlingConfig_DEFAULT NULL
+
+#define appflow_v1_ErrorInfo_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, INT64,    put_failures_count,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   execution_message,   2)
+#define appflow_v1_ErrorInfo_CALLBACK NULL
+#define appflow_v1_ErrorInfo_DEFAULT NULL
+
+#define appflow_v1_EventBridgeDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   2)
+#define appflow_v1_EventBridgeDestinationProperties_CALLBACK NULL
+#define appflow_v1_EventBridgeDestinationProperties_DEFAULT NULL
+#define appflow_v1_EventBridgeDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_EventBridgeMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_EventBridgeMetadata_CALLBACK NULL
+#define appflow_v1_EventBridgeMetadata_DEFAULT NULL
+
+#define appflow_v1_ExecutionDetails_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   most_recent_execution_message,   1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  most_recent_execution_time,   2) \
+X(a, STATIC,   OPTIONAL, UENUM,    most_recent_execution_status,   3)
+#define appflow_v1_ExecutionDetails_CALLBACK NULL
+#define appflow_v1_ExecutionDetails_DEFAULT NULL
+#define appflow_v1_ExecutionDetails_most_recent_execution_time_MSGTYPE google_protobuf_Timestamp
+
+#define appflow_v1_ExecutionRecord_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   execution_id,      1) \
+X(a, STATIC,   OPTIONAL, UENUM,    execution_status,   2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  execution_result,   3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  started_at,        4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  last_updated_at,   5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  data_pull_start_time,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  data_pull_end_time,   7) \
+X(a, CALLBACK, REPEATED, MESSAGE,  metadata_catalog_details,   8)
+#define appflow_v1_ExecutionRecord_CALLBACK pb_default_field_callback
+#define appflow_v1_ExecutionRecord_DEFAULT NULL
+#define appflow_v1_ExecutionRecord_execution_result_MSGTYPE appflow_v1_ExecutionResult
+#define appflow_v1_ExecutionRecord_started_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ExecutionRecord_last_updated_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ExecutionRecord_data_pull_start_time_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ExecutionRecord_data_pull_end_time_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ExecutionRecord_metadata_catalog_details_MSGTYPE appflow_v1_MetadataCatalogDetail
+
+#define appflow_v1_ExecutionResult_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_info,        1) \
+X(a, STATIC,   OPTIONAL, INT64,    bytes_processed,   2) \
+X(a, STATIC,   OPTIONAL, INT64,    bytes_written,     3) \
+X(a, STATIC,   OPTIONAL, INT64,    records_processed,   4) \
+X(a, STATIC,   OPTIONAL, INT64,    num_parallel_processes,   5) \
+X(a, STATIC,   OPTIONAL, INT64,    max_page_size,     6)
+#define appflow_v1_ExecutionResult_CALLBACK NULL
+#define appflow_v1_ExecutionResult_DEFAULT NULL
+#define appflow_v1_ExecutionResult_error_info_MSGTYPE appflow_v1_ErrorInfo
+
+#define appflow_v1_FieldTypeDetails_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   field_type,        1) \
+X(a, CALLBACK, REPEATED, UENUM,    filter_operators,   2) \
+X(a, CALLBACK, REPEATED, STRING,   supported_values,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   value_regex_pattern,   4) \
+X(a, STATIC,   OPTIONAL, STRING,   supported_date_format,   5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  field_value_range,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  field_length_range,   7)
+#define appflow_v1_FieldTypeDetails_CALLBACK pb_default_field_callback
+#define appflow_v1_FieldTypeDetails_DEFAULT NULL
+#define appflow_v1_FieldTypeDetails_field_value_range_MSGTYPE appflow_v1_Range
+#define appflow_v1_FieldTypeDetails_field_length_range_MSGTYPE appflow_v1_Range
+
+#define appflow_v1_FlowDefinition_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_arn,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         3) \
+X(a, STATIC,   OPTIONAL, UENUM,    flow_status,       4) \
+X(a, STATIC,   OPTIONAL, STRING,   source_connector_label,   6) \
+X(a, STATIC,   OPTIONAL, STRING,   destination_connector_label,   8) \
+X(a, STATIC,   OPTIONAL, UENUM,    trigger_type,      9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  created_at,       10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  last_updated_at,  11) \
+X(a, STATIC,   OPTIONAL, STRING,   created_by,       12) \
+X(a, STATIC,   OPTIONAL, STRING,   last_updated_by,  13) \
+X(a, STATIC,   REPEATED, MESSAGE,  tags,             14) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  last_run_execution_details,  15) \
+X(a, STATIC,   OPTIONAL, UENUM,    source_connector_type,  16) \
+X(a, STATIC,   OPTIONAL, UENUM,    destination_connector_type,  17)
+#define appflow_v1_FlowDefinition_CALLBACK NULL
+#define appflow_v1_FlowDefinition_DEFAULT NULL
+#define appflow_v1_FlowDefinition_created_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_FlowDefinition_last_updated_at_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_FlowDefinition_tags_MSGTYPE appflow_v1_FlowDefinition_TagsEntry
+#define appflow_v1_FlowDefinition_last_run_execution_details_MSGTYPE appflow_v1_ExecutionDetails
+
+#define appflow_v1_FlowDefinition_TagsEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_FlowDefinition_TagsEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_FlowDefinition_TagsEntry_DEFAULT NULL
+
+#define appflow_v1_GlueDataCatalogConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   role_arn,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   database_name,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   table_prefix,      3)
+#define appflow_v1_GlueDataCatalogConfig_CALLBACK NULL
+#define appflow_v1_GlueDataCatalogConfig_DEFAULT NULL
+
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    5)
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_FIELDLIST(X, a) \
+
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_GoogleAnalyticsMetadata_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     1)
+#define appflow_v1_GoogleAnalyticsMetadata_CALLBACK pb_default_field_callback
+#define appflow_v1_GoogleAnalyticsMetadata_DEFAULT NULL
+
+#define appflow_v1_GoogleAnalyticsSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_GoogleAnalyticsSourceProperties_CALLBACK NULL
+#define appflow_v1_GoogleAnalyticsSourceProperties_DEFAULT NULL
+
+#define appflow_v1_HoneycodeConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      1) \
+X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    3)
+#define appflow_v1_HoneycodeConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_HoneycodeConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_HoneycodeConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_HoneycodeConnectorProfileProperties_FIELDLIST(X, a) \
+
+#define appflow_v1_HoneycodeConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_HoneycodeConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_HoneycodeDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   2)
+#define appflow_v1_HoneycodeDestinationProperties_CALLBACK NULL
+#define appflow_v1_HoneycodeDestinationProperties_DEFAULT NULL
+#define appflow_v1_HoneycodeDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_HoneycodeMetadata_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     1)
+#define appflow_v1_HoneycodeMetadata_CALLBACK pb_default_field_callback
+#define appflow_v1_HoneycodeMetadata_DEFAULT NULL
+
+#define appflow_v1_IncrementalPullConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   datetime_type_field_name,   1)
+#define appflow_v1_IncrementalPullConfig_CALLBACK NULL
+#define appflow_v1_IncrementalPullConfig_DEFAULT NULL
+
+#define appflow_v1_InforNexusConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   access_key_id,     1) \
+X(a, STATIC,   OPTIONAL, STRING,   user_id,           2) \
+X(a, STATIC,   OPTIONAL, STRING,   secret_access_key,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   datakey,           4)
+#define appflow_v1_InforNexusConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_InforNexusConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_InforNexusConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_InforNexusConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_InforNexusConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_InforNexusMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_InforNexusMetadata_CALLBACK NULL
+#define appflow_v1_InforNexusMetadata_DEFAULT NULL
+
+#define appflow_v1_InforNexusSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_InforNexusSourceProperties_CALLBACK NULL
+#define appflow_v1_InforNexusSourceProperties_DEFAULT NULL
+
+#define appflow_v1_LambdaConnectorProvisioningConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   lambda_arn,        1)
+#define appflow_v1_LambdaConnectorProvisioningConfig_CALLBACK NULL
+#define appflow_v1_LambdaConnectorProvisioningConfig_DEFAULT NULL
+
+#define appflow_v1_ListConnectorEntitiesRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   1) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    2) \
+X(a, STATIC,   OPTIONAL, STRING,   entities_path,     3) \
+X(a, STATIC,   OPTIONAL, STRING,   api_version,       4) \
+X(a, STATIC,   OPTIONAL, INT32,    max_results,       5) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        6)
+#define appflow_v1_ListConnectorEntitiesRequest_CALLBACK NULL
+#define appflow_v1_ListConnectorEntitiesRequest_DEFAULT NULL
+
+#define appflow_v1_ListConnectorEntitiesResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connector_entity_map,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_ListConnectorEntitiesResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_ListConnectorEntitiesResponse_DEFAULT NULL
+#define appflow_v1_ListConnectorEntitiesResponse_connector_entity_map_MSGTYPE appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry
+
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  value,             2)
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_DEFAULT NULL
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_value_MSGTYPE appflow_v1_ConnectorEntityList
+
+#define appflow_v1_ListConnectorsRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, INT32,    max_results,       1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_ListConnectorsRequest_CALLBACK NULL
+#define appflow_v1_ListConnectorsRequest_DEFAULT NULL
+
+#define appflow_v1_ListConnectorsResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  connectors,        1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_ListConnectorsResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_ListConnectorsResponse_DEFAULT NULL
+#define appflow_v1_ListConnectorsResponse_connectors_MSGTYPE appflow_v1_ConnectorDetail
+
+#define appflow_v1_ListFlowsRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, INT32,    max_results,       1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_ListFlowsRequest_CALLBACK NULL
+#define appflow_v1_ListFlowsRequest_DEFAULT NULL
+
+#define appflow_v1_ListFlowsResponse_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, MESSAGE,  flows,             1) \
+X(a, STATIC,   OPTIONAL, STRING,   next_token,        2)
+#define appflow_v1_ListFlowsResponse_CALLBACK pb_default_field_callback
+#define appflow_v1_ListFlowsResponse_DEFAULT NULL
+#define appflow_v1_ListFlowsResponse_flows_MSGTYPE appflow_v1_FlowDefinition
+
+#define appflow_v1_ListTagsForResourceRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   resource_arn,      1)
+#define appflow_v1_ListTagsForResourceRequest_CALLBACK NULL
+#define appflow_v1_ListTagsForResourceRequest_DEFAULT NULL
+
+#define appflow_v1_ListTagsForResourceResponse_FIELDLIST(X, a) \
+X(a, STATIC,   REPEATED, MESSAGE,  tags,              1)
+#define appflow_v1_ListTagsForResourceResponse_CALLBACK NULL
+#define appflow_v1_ListTagsForResourceResponse_DEFAULT NULL
+#define appflow_v1_ListTagsForResourceResponse_tags_MSGTYPE appflow_v1_ListTagsForResourceResponse_TagsEntry
+
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_DEFAULT NULL
+
+#define appflow_v1_LookoutMetricsDestinationProperties_FIELDLIST(X, a) \
+
+#define appflow_v1_LookoutMetricsDestinationProperties_CALLBACK NULL
+#define appflow_v1_LookoutMetricsDestinationProperties_DEFAULT NULL
+
+#define appflow_v1_MarketoConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    4)
+#define appflow_v1_MarketoConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_MarketoConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_MarketoConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_MarketoConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_MarketoConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_MarketoConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_MarketoDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   2)
+#define appflow_v1_MarketoDestinationProperties_CALLBACK NULL
+#define appflow_v1_MarketoDestinationProperties_DEFAULT NULL
+#define appflow_v1_MarketoDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_MarketoMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_MarketoMetadata_CALLBACK NULL
+#define appflow_v1_MarketoMetadata_DEFAULT NULL
+
+#define appflow_v1_MarketoSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_MarketoSourceProperties_CALLBACK NULL
+#define appflow_v1_MarketoSourceProperties_DEFAULT NULL
+
+#define appflow_v1_MetadataCatalogConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  glue_data_catalog,   1)
+#define appflow_v1_MetadataCatalogConfig_CALLBACK NULL
+#define appflow_v1_MetadataCatalogConfig_DEFAULT NULL
+#define appflow_v1_MetadataCatalogConfig_glue_data_catalog_MSGTYPE appflow_v1_GlueDataCatalogConfig
+
+#define appflow_v1_MetadataCatalogDetail_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    catalog_type,      1) \
+X(a, STATIC,   OPTIONAL, STRING,   table_name,        2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  table_registration_output,   3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  partition_registration_output,   4)
+#define appflow_v1_MetadataCatalogDetail_CALLBACK NULL
+#define appflow_v1_MetadataCatalogDetail_DEFAULT NULL
+#define appflow_v1_MetadataCatalogDetail_table_registration_output_MSGTYPE appflow_v1_RegistrationOutput
+#define appflow_v1_MetadataCatalogDetail_partition_registration_output_MSGTYPE appflow_v1_RegistrationOutput
+
+#define appflow_v1_OAuth2Credentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    5)
+#define appflow_v1_OAuth2Credentials_CALLBACK NULL
+#define appflow_v1_OAuth2Credentials_DEFAULT NULL
+#define appflow_v1_OAuth2Credentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_OAuth2CustomParameter_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   key,               1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_required,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   label,             3) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       4) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_sensitive_field,   5) \
+X(a, CALLBACK, REPEATED, STRING,   connector_supplied_values,   6) \
+X(a, STATIC,   OPTIONAL, UENUM,    type,              7)
+#define appflow_v1_OAuth2CustomParameter_CALLBACK pb_default_field_callback
+#define appflow_v1_OAuth2CustomParameter_DEFAULT NULL
+
+#define appflow_v1_OAuth2Defaults_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   oauth_scopes,      1) \
+X(a, CALLBACK, REPEATED, STRING,   token_urls,        2) \
+X(a, CALLBACK, REPEATED, STRING,   auth_code_urls,    3) \
+X(a, CALLBACK, REPEATED, UENUM,    oauth2_grant_types_supported,   4) \
+X(a, CALLBACK, REPEATED, MESSAGE,  oauth2_custom_properties,   5)
+#define appflow_v1_OAuth2Defaults_CALLBACK pb_default_field_callback
+#define appflow_v1_OAuth2Defaults_DEFAULT NULL
+#define appflow_v1_OAuth2Defaults_oauth2_custom_properties_MSGTYPE appflow_v1_OAuth2CustomParameter
+
+#define appflow_v1_OAuth2Properties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   token_url,         1) \
+X(a, STATIC,   OPTIONAL, UENUM,    o_auth2_grant_type,   2) \
+X(a, STATIC,   REPEATED, MESSAGE,  token_url_custom_properties,   3)
+#define appflow_v1_OAuth2Properties_CALLBACK NULL
+#define appflow_v1_OAuth2Properties_DEFAULT NULL
+#define appflow_v1_OAuth2Properties_token_url_custom_properties_MSGTYPE appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry
+
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_DEFAULT NULL
+
+#define appflow_v1_OAuthCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    5)
+#define appflow_v1_OAuthCredentials_CALLBACK NULL
+#define appflow_v1_OAuthCredentials_DEFAULT NULL
+#define appflow_v1_OAuthCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_OAuthProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   token_url,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   auth_code_url,     2) \
+X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     3)
+#define appflow_v1_OAuthProperties_CALLBACK pb_default_field_callback
+#define appflow_v1_OAuthProperties_DEFAULT NULL
+
+#define appflow_v1_PardotConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      1) \
+X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    3) \
+X(a, STATIC,   OPTIONAL, STRING,   client_credentials_arn,   4)
+#define appflow_v1_PardotConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_PardotConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_PardotConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_PardotConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_sandbox_environment,   2) \
+X(a, STATIC,   OPTIONAL, STRING,   business_unit_id,   3)
+#define appflow_v1_PardotConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_PardotConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_PardotMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_PardotMetadata_CALLBACK NULL
+#define appflow_v1_PardotMetadata_DEFAULT NULL
+
+#define appflow_v1_PardotSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_PardotSourceProperties_CALLBACK NULL
+#define appflow_v1_PardotSourceProperties_DEFAULT NULL
+
+#define appflow_v1_PrefixConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    prefix_type,       1) \
+X(a, STATIC,   OPTIONAL, UENUM,    prefix_format,     2) \
+X(a, CALLBACK, REPEATED, UENUM,    path_prefix_hierarchy,   3)
+#define appflow_v1_PrefixConfig_CALLBACK pb_default_field_callback
+#define appflow_v1_PrefixConfig_DEFAULT NULL
+
+#define appflow_v1_PrivateConnectionProvisioningState_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    status,            1) \
+X(a, STATIC,   OPTIONAL, STRING,   failure_message,   2) \
+X(a, STATIC,   OPTIONAL, UENUM,    failure_cause,     3)
+#define appflow_v1_PrivateConnectionProvisioningState_CALLBACK NULL
+#define appflow_v1_PrivateConnectionProvisioningState_DEFAULT NULL
+
+#define appflow_v1_Range_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, DOUBLE,   maximum,           1) \
+X(a, STATIC,   OPTIONAL, DOUBLE,   minimum,           2)
+#define appflow_v1_Range_CALLBACK NULL
+#define appflow_v1_Range_DEFAULT NULL
+
+#define appflow_v1_RedshiftConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   username,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   password,          2)
+#define appflow_v1_RedshiftConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_RedshiftConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_RedshiftConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   database_url,      1) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     3) \
+X(a, STATIC,   OPTIONAL, STRING,   role_arn,          4) \
+X(a, STATIC,   OPTIONAL, STRING,   data_api_role_arn,   5) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_redshift_serverless,   6) \
+X(a, STATIC,   OPTIONAL, STRING,   cluster_identifier,   7) \
+X(a, STATIC,   OPTIONAL, STRING,   workgroup_name,    8) \
+X(a, STATIC,   OPTIONAL, STRING,   database_name,     9)
+#define appflow_v1_RedshiftConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_RedshiftConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_RedshiftDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, STRING,   intermediate_bucket_name,   2) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   4)
+#define appflow_v1_RedshiftDestinationProperties_CALLBACK NULL
+#define appflow_v1_RedshiftDestinationProperties_DEFAULT NULL
+#define appflow_v1_RedshiftDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_RedshiftMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_RedshiftMetadata_CALLBACK NULL
+#define appflow_v1_RedshiftMetadata_DEFAULT NULL
+
+#define appflow_v1_RegisterConnectorRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_provisioning_type,   3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_provisioning_config,   4) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,      5)
+#define appflow_v1_RegisterConnectorRequest_CALLBACK NULL
+#define appflow_v1_RegisterConnectorRequest_DEFAULT NULL
+#define appflow_v1_RegisterConnectorRequest_connector_provisioning_config_MSGTYPE appflow_v1_ConnectorProvisioningConfig
+
+#define appflow_v1_RegisterConnectorResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_arn,     1)
+#define appflow_v1_RegisterConnectorResponse_CALLBACK NULL
+#define appflow_v1_RegisterConnectorResponse_DEFAULT NULL
+
+#define appflow_v1_RegistrationOutput_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   message,           1) \
+X(a, STATIC,   OPTIONAL, STRING,   result,            2) \
+X(a, STATIC,   OPTIONAL, UENUM,    status,            3)
+#define appflow_v1_RegistrationOutput_CALLBACK NULL
+#define appflow_v1_RegistrationOutput_DEFAULT NULL
+
+#define appflow_v1_ResetConnectorMetadataCacheRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   1) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    2) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_entity_name,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   entities_path,     4) \
+X(a, STATIC,   OPTIONAL, STRING,   api_version,       5)
+#define appflow_v1_ResetConnectorMetadataCacheRequest_CALLBACK NULL
+#define appflow_v1_ResetConnectorMetadataCacheRequest_DEFAULT NULL
+
+#define appflow_v1_ResetConnectorMetadataCacheResponse_FIELDLIST(X, a) \
+
+#define appflow_v1_ResetConnectorMetadataCacheResponse_CALLBACK NULL
+#define appflow_v1_ResetConnectorMetadataCacheResponse_DEFAULT NULL
+
+#define appflow_v1_S3DestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       1) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  s3_output_format_config,   3)
+#define appflow_v1_S3DestinationProperties_CALLBACK NULL
+#define appflow_v1_S3DestinationProperties_DEFAULT NULL
+#define appflow_v1_S3DestinationProperties_s3_output_format_config_MSGTYPE appflow_v1_S3OutputFormatConfig
+
+#define appflow_v1_S3InputFormatConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    s3_input_file_type,   1)
+#define appflow_v1_S3InputFormatConfig_CALLBACK NULL
+#define appflow_v1_S3InputFormatConfig_DEFAULT NULL
+
+#define appflow_v1_S3Metadata_FIELDLIST(X, a) \
+
+#define appflow_v1_S3Metadata_CALLBACK NULL
+#define appflow_v1_S3Metadata_DEFAULT NULL
+
+#define appflow_v1_S3OutputFormatConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    file_type,         1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  prefix_config,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  aggregation_config,   3) \
+X(a, STATIC,   OPTIONAL, BOOL,     preserve_source_data_typing,   4)
+#define appflow_v1_S3OutputFormatConfig_CALLBACK NULL
+#define appflow_v1_S3OutputFormatConfig_DEFAULT NULL
+#define appflow_v1_S3OutputFormatConfig_prefix_config_MSGTYPE appflow_v1_PrefixConfig
+#define appflow_v1_S3OutputFormatConfig_aggregation_config_MSGTYPE appflow_v1_AggregationConfig
+
+#define appflow_v1_S3SourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       1) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  s3_input_format_config,   3)
+#define appflow_v1_S3SourceProperties_CALLBACK NULL
+#define appflow_v1_S3SourceProperties_DEFAULT NULL
+#define appflow_v1_S3SourceProperties_s3_input_format_config_MSGTYPE appflow_v1_S3InputFormatConfig
+
+#define appflow_v1_SAPODataConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  basic_auth_credentials,   1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_credentials,   2)
+#define appflow_v1_SAPODataConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SAPODataConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_SAPODataConnectorProfileCredentials_basic_auth_credentials_MSGTYPE appflow_v1_BasicAuthCredentials
+#define appflow_v1_SAPODataConnectorProfileCredentials_o_auth_credentials_MSGTYPE appflow_v1_OAuthCredentials
+
+#define appflow_v1_SAPODataConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   application_host_url,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   application_service_path,   2) \
+X(a, STATIC,   OPTIONAL, INT32,    port_number,       3) \
+X(a, STATIC,   OPTIONAL, STRING,   client_number,     4) \
+X(a, STATIC,   OPTIONAL, STRING,   logon_language,    5) \
+X(a, STATIC,   OPTIONAL, STRING,   private_link_service_name,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_properties,   7) \
+X(a, STATIC,   OPTIONAL, BOOL,     disable_sso,       8)
+#define appflow_v1_SAPODataConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_SAPODataConnectorProfileProperties_DEFAULT NULL
+#define appflow_v1_SAPODataConnectorProfileProperties_o_auth_properties_MSGTYPE appflow_v1_OAuthProperties
+
+#define appflow_v1_SAPODataDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object_path,       1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  success_response_handling_config,   2) \
+X(a, CALLBACK, REPEATED, STRING,   id_field_names,    3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   4) \
+X(a, STATIC,   OPTIONAL, UENUM,    write_operation_type,   5)
+#define appflow_v1_SAPODataDestinationProperties_CALLBACK pb_default_field_callback
+#define appflow_v1_SAPODataDestinationProperties_DEFAULT NULL
+#define appflow_v1_SAPODataDestinationProperties_success_response_handling_config_MSGTYPE appflow_v1_SuccessResponseHandlingConfig
+#define appflow_v1_SAPODataDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_SAPODataMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_SAPODataMetadata_CALLBACK NULL
+#define appflow_v1_SAPODataMetadata_DEFAULT NULL
+
+#define appflow_v1_SAPODataPaginationConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, INT32,    max_page_size,     1)
+#define appflow_v1_SAPODataPaginationConfig_CALLBACK NULL
+#define appflow_v1_SAPODataPaginationConfig_DEFAULT NULL
+
+#define appflow_v1_SAPODataParallelismConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, INT32,    max_parallelism,   1)
+#define appflow_v1_SAPODataParallelismConfig_CALLBACK NULL
+#define appflow_v1_SAPODataParallelismConfig_DEFAULT NULL
+
+#define appflow_v1_SAPODataSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object_path,       1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  parallelism_config,   2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  pagination_config,   3)
+#define appflow_v1_SAPODataSourceProperties_CALLBACK NULL
+#define appflow_v1_SAPODataSourceProperties_DEFAULT NULL
+#define appflow_v1_SAPODataSourceProperties_parallelism_config_MSGTYPE appflow_v1_SAPODataParallelismConfig
+#define appflow_v1_SAPODataSourceProperties_pagination_config_MSGTYPE appflow_v1_SAPODataPaginationConfig
+
+#define appflow_v1_SalesforceConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      1) \
+X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    3) \
+X(a, STATIC,   OPTIONAL, STRING,   client_credentials_arn,   4) \
+X(a, STATIC,   OPTIONAL, UENUM,    o_auth2_grant_type,   5) \
+X(a, STATIC,   OPTIONAL, STRING,   jwt_token,         6)
+#define appflow_v1_SalesforceConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SalesforceConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_SalesforceConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_SalesforceConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_sandbox_environment,   2) \
+X(a, STATIC,   OPTIONAL, BOOL,     use_private_link_for_metadata_and_authorization,   3)
+#define appflow_v1_SalesforceConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_SalesforceConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_SalesforceDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, CALLBACK, REPEATED, STRING,   id_field_names,    2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   3) \
+X(a, STATIC,   OPTIONAL, UENUM,    write_operation_type,   4) \
+X(a, STATIC,   OPTIONAL, UENUM,    data_transfer_api,   5)
+#define appflow_v1_SalesforceDestinationProperties_CALLBACK pb_default_field_callback
+#define appflow_v1_SalesforceDestinationProperties_DEFAULT NULL
+#define appflow_v1_SalesforceDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_SalesforceMetadata_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     1) \
+X(a, CALLBACK, REPEATED, UENUM,    data_transfer_apis,   2) \
+X(a, CALLBACK, REPEATED, UENUM,    oauth2_grant_types_supported,   3)
+#define appflow_v1_SalesforceMetadata_CALLBACK pb_default_field_callback
+#define appflow_v1_SalesforceMetadata_DEFAULT NULL
+
+#define appflow_v1_SalesforceSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, BOOL,     enable_dynamic_field_update,   2) \
+X(a, STATIC,   OPTIONAL, BOOL,     include_deleted_records,   3) \
+X(a, STATIC,   OPTIONAL, UENUM,    data_transfer_api,   4)
+#define appflow_v1_SalesforceSourceProperties_CALLBACK NULL
+#define appflow_v1_SalesforceSourceProperties_DEFAULT NULL
+
+#define appflow_v1_ScheduledTriggerProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   schedule_expression,   1) \
+X(a, STATIC,   OPTIONAL, UENUM,    data_pull_mode,    2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  schedule_start_time,   3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  schedule_end_time,   4) \
+X(a, STATIC,   OPTIONAL, STRING,   timezone,          5) \
+X(a, STATIC,   OPTIONAL, INT64,    schedule_offset,   6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  first_execution_from,   7) \
+X(a, STATIC,   OPTIONAL, INT32,    flow_error_deactivation_threshold,   8)
+#define appflow_v1_ScheduledTriggerProperties_CALLBACK NULL
+#define appflow_v1_ScheduledTriggerProperties_DEFAULT NULL
+#define appflow_v1_ScheduledTriggerProperties_schedule_start_time_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ScheduledTriggerProperties_schedule_end_time_MSGTYPE google_protobuf_Timestamp
+#define appflow_v1_ScheduledTriggerProperties_first_execution_from_MSGTYPE google_protobuf_Timestamp
+
+#define appflow_v1_ServiceNowConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   username,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   password,          2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth2_credentials,   3)
+#define appflow_v1_ServiceNowConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_ServiceNowConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_ServiceNowConnectorProfileCredentials_o_auth2_credentials_MSGTYPE appflow_v1_OAuth2Credentials
+
+#define appflow_v1_ServiceNowConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_ServiceNowConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_ServiceNowConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_ServiceNowMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_ServiceNowMetadata_CALLBACK NULL
+#define appflow_v1_ServiceNowMetadata_DEFAULT NULL
+
+#define appflow_v1_ServiceNowSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_ServiceNowSourceProperties_CALLBACK NULL
+#define appflow_v1_ServiceNowSourceProperties_DEFAULT NULL
+
+#define appflow_v1_SingularConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   api_key,           1)
+#define appflow_v1_SingularConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SingularConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_SingularConnectorProfileProperties_FIELDLIST(X, a) \
+
+#define appflow_v1_SingularConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_SingularConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_SingularMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_SingularMetadata_CALLBACK NULL
+#define appflow_v1_SingularMetadata_DEFAULT NULL
+
+#define appflow_v1_SingularSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_SingularSourceProperties_CALLBACK NULL
+#define appflow_v1_SingularSourceProperties_DEFAULT NULL
+
+#define appflow_v1_SlackConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    4)
+#define appflow_v1_SlackConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SlackConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_SlackConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_SlackConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_SlackConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_SlackConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_SlackMetadata_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     1)
+#define appflow_v1_SlackMetadata_CALLBACK pb_default_field_callback
+#define appflow_v1_SlackMetadata_DEFAULT NULL
+
+#define appflow_v1_SlackSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_SlackSourceProperties_CALLBACK NULL
+#define appflow_v1_SlackSourceProperties_DEFAULT NULL
+
+#define appflow_v1_SnowflakeConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   username,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   password,          2)
+#define appflow_v1_SnowflakeConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SnowflakeConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_SnowflakeConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   warehouse,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   stage,             2) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       3) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     4) \
+X(a, STATIC,   OPTIONAL, STRING,   private_link_service_name,   5) \
+X(a, STATIC,   OPTIONAL, STRING,   account_name,      6) \
+X(a, STATIC,   OPTIONAL, STRING,   region,            7)
+#define appflow_v1_SnowflakeConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_SnowflakeConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_SnowflakeDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, STRING,   intermediate_bucket_name,   2) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   4)
+#define appflow_v1_SnowflakeDestinationProperties_CALLBACK NULL
+#define appflow_v1_SnowflakeDestinationProperties_DEFAULT NULL
+#define appflow_v1_SnowflakeDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_SnowflakeMetadata_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   supported_regions,   1)
+#define appflow_v1_SnowflakeMetadata_CALLBACK pb_default_field_callback
+#define appflow_v1_SnowflakeMetadata_DEFAULT NULL
+
+#define appflow_v1_SourceConnectorProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  amplitude,         1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  datadog,           2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  dynatrace,         3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  google_analytics,   4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  infor_nexus,       5) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  marketo,           6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  s3,                7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  salesforce,        8) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  service_now,       9) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  singular,         10) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  slack,            11) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trendmicro,       12) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  veeva,            13) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  zendesk,          14) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  sapo_data,        15) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  custom_connector,  16) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  pardot,           17)
+#define appflow_v1_SourceConnectorProperties_CALLBACK NULL
+#define appflow_v1_SourceConnectorProperties_DEFAULT NULL
+#define appflow_v1_SourceConnectorProperties_amplitude_MSGTYPE appflow_v1_AmplitudeSourceProperties
+#define appflow_v1_SourceConnectorProperties_datadog_MSGTYPE appflow_v1_DatadogSourceProperties
+#define appflow_v1_SourceConnectorProperties_dynatrace_MSGTYPE appflow_v1_DynatraceSourceProperties
+#define appflow_v1_SourceConnectorProperties_google_analytics_MSGTYPE appflow_v1_GoogleAnalyticsSourceProperties
+#define appflow_v1_SourceConnectorProperties_infor_nexus_MSGTYPE appflow_v1_InforNexusSourceProperties
+#define appflow_v1_SourceConnectorProperties_marketo_MSGTYPE appflow_v1_MarketoSourceProperties
+#define appflow_v1_SourceConnectorProperties_s3_MSGTYPE appflow_v1_S3SourceProperties
+#define appflow_v1_SourceConnectorProperties_salesforce_MSGTYPE appflow_v1_SalesforceSourceProperties
+#define appflow_v1_SourceConnectorProperties_service_now_MSGTYPE appflow_v1_ServiceNowSourceProperties
+#define appflow_v1_SourceConnectorProperties_singular_MSGTYPE appflow_v1_SingularSourceProperties
+#define appflow_v1_SourceConnectorProperties_slack_MSGTYPE appflow_v1_SlackSourceProperties
+#define appflow_v1_SourceConnectorProperties_trendmicro_MSGTYPE appflow_v1_TrendmicroSourceProperties
+#define appflow_v1_SourceConnectorProperties_veeva_MSGTYPE appflow_v1_VeevaSourceProperties
+#define appflow_v1_SourceConnectorProperties_zendesk_MSGTYPE appflow_v1_ZendeskSourceProperties
+#define appflow_v1_SourceConnectorProperties_sapo_data_MSGTYPE appflow_v1_SAPODataSourceProperties
+#define appflow_v1_SourceConnectorProperties_custom_connector_MSGTYPE appflow_v1_CustomConnectorSourceProperties
+#define appflow_v1_SourceConnectorProperties_pardot_MSGTYPE appflow_v1_PardotSourceProperties
+
+#define appflow_v1_SourceFieldProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_retrievable,    1) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_queryable,      2) \
+X(a, STATIC,   OPTIONAL, BOOL,     is_timestamp_field_for_incremental_queries,   3)
+#define appflow_v1_SourceFieldProperties_CALLBACK NULL
+#define appflow_v1_SourceFieldProperties_DEFAULT NULL
+
+#define appflow_v1_SourceFlowConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    1) \
+X(a, STATIC,   OPTIONAL, STRING,   api_version,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  source_connector_properties,   4) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  incremental_pull_config,   5)
+#define appflow_v1_SourceFlowConfig_CALLBACK NULL
+#define appflow_v1_SourceFlowConfig_DEFAULT NULL
+#define appflow_v1_SourceFlowConfig_source_connector_properties_MSGTYPE appflow_v1_SourceConnectorProperties
+#define appflow_v1_SourceFlowConfig_incremental_pull_config_MSGTYPE appflow_v1_IncrementalPullConfig
+
+#define appflow_v1_StartFlowRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,      2)
+#define appflow_v1_StartFlowRequest_CALLBACK NULL
+#define appflow_v1_StartFlowRequest_DEFAULT NULL
+
+#define appflow_v1_StartFlowResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_arn,          1) \
+X(a, STATIC,   OPTIONAL, UENUM,    flow_status,       2) \
+X(a, STATIC,   OPTIONAL, STRING,   execution_id,      3)
+#define appflow_v1_StartFlowResponse_CALLBACK NULL
+#define appflow_v1_StartFlowResponse_DEFAULT NULL
+
 #define appflow_v1_StopFlowRequest_FIELDLIST(X, a) \
-X(a, STATIC,   SINGULAR, STRING,   flow_name,         1)
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1)
 #define appflow_v1_StopFlowRequest_CALLBACK NULL
 #define appflow_v1_StopFlowRequest_DEFAULT NULL
 
 #define appflow_v1_StopFlowResponse_FIELDLIST(X, a) \
-X(a, STATIC,   SINGULAR, STRING,   flow_arn,          1) \
-X(a, STATIC,   SINGULAR, UENUM,    flow_status,       2)
+X(a, STATIC,   OPTIONAL, STRING,   flow_arn,          1) \
+X(a, STATIC,   OPTIONAL, UENUM,    flow_status,       2)
 #define appflow_v1_StopFlowResponse_CALLBACK NULL
 #define appflow_v1_StopFlowResponse_DEFAULT NULL
 
+#define appflow_v1_SuccessResponseHandlingConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     1) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       2)
+#define appflow_v1_SuccessResponseHandlingConfig_CALLBACK NULL
+#define appflow_v1_SuccessResponseHandlingConfig_DEFAULT NULL
+
+#define appflow_v1_SupportedFieldTypeDetails_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  v1,                1)
+#define appflow_v1_SupportedFieldTypeDetails_CALLBACK NULL
+#define appflow_v1_SupportedFieldTypeDetails_DEFAULT NULL
+#define appflow_v1_SupportedFieldTypeDetails_v1_MSGTYPE appflow_v1_FieldTypeDetails
+
+#define appflow_v1_TagResourceRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   resource_arn,      1) \
+X(a, STATIC,   REPEATED, MESSAGE,  tags,              2)
+#define appflow_v1_TagResourceRequest_CALLBACK NULL
+#define appflow_v1_TagResourceRequest_DEFAULT NULL
+#define appflow_v1_TagResourceRequest_tags_MSGTYPE appflow_v1_TagResourceRequest_TagsEntry
+
+#define appflow_v1_TagResourceRequest_TagsEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_TagResourceRequest_TagsEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_TagResourceRequest_TagsEntry_DEFAULT NULL
+
+#define appflow_v1_TagResourceResponse_FIELDLIST(X, a) \
+
+#define appflow_v1_TagResourceResponse_CALLBACK NULL
+#define appflow_v1_TagResourceResponse_DEFAULT NULL
+
+#define appflow_v1_Task_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   source_fields,     1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_operator,   2) \
+X(a, STATIC,   OPTIONAL, STRING,   destination_field,   3) \
+X(a, STATIC,   OPTIONAL, UENUM,    task_type,         4) \
+X(a, CALLBACK, REPEATED, MESSAGE,  task_properties,   5)
+#define appflow_v1_Task_CALLBACK pb_default_field_callback
+#define appflow_v1_Task_DEFAULT NULL
+#define appflow_v1_Task_connector_operator_MSGTYPE appflow_v1_ConnectorOperator
+#define appflow_v1_Task_task_properties_MSGTYPE appflow_v1_Task_TaskPropertiesEntry
+
+#define appflow_v1_Task_TaskPropertiesEntry_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   key,               1) \
+X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
+#define appflow_v1_Task_TaskPropertiesEntry_CALLBACK pb_default_field_callback
+#define appflow_v1_Task_TaskPropertiesEntry_DEFAULT NULL
+
+#define appflow_v1_TrendmicroConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   api_secret_key,    1)
+#define appflow_v1_TrendmicroConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_TrendmicroConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_TrendmicroConnectorProfileProperties_FIELDLIST(X, a) \
+
+#define appflow_v1_TrendmicroConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_TrendmicroConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_TrendmicroMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_TrendmicroMetadata_CALLBACK NULL
+#define appflow_v1_TrendmicroMetadata_DEFAULT NULL
+
+#define appflow_v1_TrendmicroSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_TrendmicroSourceProperties_CALLBACK NULL
+#define appflow_v1_TrendmicroSourceProperties_DEFAULT NULL
+
+#define appflow_v1_TriggerConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    trigger_type,      1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trigger_properties,   2)
+#define appflow_v1_TriggerConfig_CALLBACK NULL
+#define appflow_v1_TriggerConfig_DEFAULT NULL
+#define appflow_v1_TriggerConfig_trigger_properties_MSGTYPE appflow_v1_TriggerProperties
+
+#define appflow_v1_TriggerProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  scheduled,         1)
+#define appflow_v1_TriggerProperties_CALLBACK NULL
+#define appflow_v1_TriggerProperties_DEFAULT NULL
+#define appflow_v1_TriggerProperties_scheduled_MSGTYPE appflow_v1_ScheduledTriggerProperties
+
+#define appflow_v1_UnregisterConnectorRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   1) \
+X(a, STATIC,   OPTIONAL, BOOL,     force_delete,      2)
+#define appflow_v1_UnregisterConnectorRequest_CALLBACK NULL
+#define appflow_v1_UnregisterConnectorRequest_DEFAULT NULL
+
+#define appflow_v1_UnregisterConnectorResponse_FIELDLIST(X, a) \
+
+#define appflow_v1_UnregisterConnectorResponse_CALLBACK NULL
+#define appflow_v1_UnregisterConnectorResponse_DEFAULT NULL
+
+#define appflow_v1_UntagResourceRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   resource_arn,      1) \
+X(a, STATIC,   REPEATED, STRING,   tag_keys,          2)
+#define appflow_v1_UntagResourceRequest_CALLBACK NULL
+#define appflow_v1_UntagResourceRequest_DEFAULT NULL
+
+#define appflow_v1_UntagResourceResponse_FIELDLIST(X, a) \
+
+#define appflow_v1_UntagResourceResponse_CALLBACK NULL
+#define appflow_v1_UntagResourceResponse_DEFAULT NULL
+
+#define appflow_v1_UpdateConnectorProfileRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_name,   1) \
+X(a, STATIC,   OPTIONAL, UENUM,    connection_mode,   2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_config,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,      4)
+#define appflow_v1_UpdateConnectorProfileRequest_CALLBACK NULL
+#define appflow_v1_UpdateConnectorProfileRequest_DEFAULT NULL
+#define appflow_v1_UpdateConnectorProfileRequest_connector_profile_config_MSGTYPE appflow_v1_ConnectorProfileConfig
+
+#define appflow_v1_UpdateConnectorProfileResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_profile_arn,   1)
+#define appflow_v1_UpdateConnectorProfileResponse_CALLBACK NULL
+#define appflow_v1_UpdateConnectorProfileResponse_DEFAULT NULL
+
+#define appflow_v1_UpdateConnectorRegistrationRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_label,   1) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  connector_provisioning_config,   3) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,      4)
+#define appflow_v1_UpdateConnectorRegistrationRequest_CALLBACK NULL
+#define appflow_v1_UpdateConnectorRegistrationRequest_DEFAULT NULL
+#define appflow_v1_UpdateConnectorRegistrationRequest_connector_provisioning_config_MSGTYPE appflow_v1_ConnectorProvisioningConfig
+
+#define appflow_v1_UpdateConnectorRegistrationResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   connector_arn,     1)
+#define appflow_v1_UpdateConnectorRegistrationResponse_CALLBACK NULL
+#define appflow_v1_UpdateConnectorRegistrationResponse_DEFAULT NULL
+
+#define appflow_v1_UpdateFlowRequest_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  trigger_config,    3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  source_flow_config,   4) \
+X(a, CALLBACK, REPEATED, MESSAGE,  destination_flow_config_list,   5) \
+X(a, CALLBACK, REPEATED, MESSAGE,  tasks,             6) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  metadata_catalog_config,   7) \
+X(a, STATIC,   OPTIONAL, STRING,   client_token,      8)
+#define appflow_v1_UpdateFlowRequest_CALLBACK pb_default_field_callback
+#define appflow_v1_UpdateFlowRequest_DEFAULT NULL
+#define appflow_v1_UpdateFlowRequest_trigger_config_MSGTYPE appflow_v1_TriggerConfig
+#define appflow_v1_UpdateFlowRequest_source_flow_config_MSGTYPE appflow_v1_SourceFlowConfig
+#define appflow_v1_UpdateFlowRequest_destination_flow_config_list_MSGTYPE appflow_v1_DestinationFlowConfig
+#define appflow_v1_UpdateFlowRequest_tasks_MSGTYPE appflow_v1_Task
+#define appflow_v1_UpdateFlowRequest_metadata_catalog_config_MSGTYPE appflow_v1_MetadataCatalogConfig
+
+#define appflow_v1_UpdateFlowResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    flow_status,       1)
+#define appflow_v1_UpdateFlowResponse_CALLBACK NULL
+#define appflow_v1_UpdateFlowResponse_DEFAULT NULL
+
+#define appflow_v1_UpsolverDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_name,       1) \
+X(a, STATIC,   OPTIONAL, STRING,   bucket_prefix,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  s3_output_format_config,   3)
+#define appflow_v1_UpsolverDestinationProperties_CALLBACK NULL
+#define appflow_v1_UpsolverDestinationProperties_DEFAULT NULL
+#define appflow_v1_UpsolverDestinationProperties_s3_output_format_config_MSGTYPE appflow_v1_UpsolverS3OutputFormatConfig
+
+#define appflow_v1_UpsolverMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_UpsolverMetadata_CALLBACK NULL
+#define appflow_v1_UpsolverMetadata_DEFAULT NULL
+
+#define appflow_v1_UpsolverS3OutputFormatConfig_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, UENUM,    file_type,         1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  prefix_config,     2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  aggregation_config,   3)
+#define appflow_v1_UpsolverS3OutputFormatConfig_CALLBACK NULL
+#define appflow_v1_UpsolverS3OutputFormatConfig_DEFAULT NULL
+#define appflow_v1_UpsolverS3OutputFormatConfig_prefix_config_MSGTYPE appflow_v1_PrefixConfig
+#define appflow_v1_UpsolverS3OutputFormatConfig_aggregation_config_MSGTYPE appflow_v1_AggregationConfig
+
+#define appflow_v1_VeevaConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   username,          1) \
+X(a, STATIC,   OPTIONAL, STRING,   password,          2)
+#define appflow_v1_VeevaConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_VeevaConnectorProfileCredentials_DEFAULT NULL
+
+#define appflow_v1_VeevaConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_VeevaConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_VeevaConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_VeevaMetadata_FIELDLIST(X, a) \
+
+#define appflow_v1_VeevaMetadata_CALLBACK NULL
+#define appflow_v1_VeevaMetadata_DEFAULT NULL
+
+#define appflow_v1_VeevaSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, STATIC,   OPTIONAL, STRING,   document_type,     2) \
+X(a, STATIC,   OPTIONAL, BOOL,     include_source_files,   3) \
+X(a, STATIC,   OPTIONAL, BOOL,     include_renditions,   4) \
+X(a, STATIC,   OPTIONAL, BOOL,     include_all_versions,   5)
+#define appflow_v1_VeevaSourceProperties_CALLBACK NULL
+#define appflow_v1_VeevaSourceProperties_DEFAULT NULL
+
+#define appflow_v1_ZendeskConnectorProfileCredentials_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
+X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
+X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    4)
+#define appflow_v1_ZendeskConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_ZendeskConnectorProfileCredentials_DEFAULT NULL
+#define appflow_v1_ZendeskConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
+
+#define appflow_v1_ZendeskConnectorProfileProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   instance_url,      1)
+#define appflow_v1_ZendeskConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_ZendeskConnectorProfileProperties_DEFAULT NULL
+
+#define appflow_v1_ZendeskDestinationProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1) \
+X(a, CALLBACK, REPEATED, STRING,   id_field_names,    2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   3) \
+X(a, STATIC,   OPTIONAL, UENUM,    write_operation_type,   4)
+#define appflow_v1_ZendeskDestinationProperties_CALLBACK pb_default_field_callback
+#define appflow_v1_ZendeskDestinationProperties_DEFAULT NULL
+#define appflow_v1_ZendeskDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
+
+#define appflow_v1_ZendeskMetadata_FIELDLIST(X, a) \
+X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     1)
+#define appflow_v1_ZendeskMetadata_CALLBACK pb_default_field_callback
+#define appflow_v1_ZendeskMetadata_DEFAULT NULL
+
+#define appflow_v1_ZendeskSourceProperties_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, STRING,   object,            1)
+#define appflow_v1_ZendeskSourceProperties_CALLBACK NULL
+#define appflow_v1_ZendeskSourceProperties_DEFAULT NULL
+
+extern const pb_msgdesc_t appflow_v1_ConnectorEntityList_msg;
+extern const pb_msgdesc_t appflow_v1_AggregationConfig_msg;
+extern const pb_msgdesc_t appflow_v1_AmplitudeConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_AmplitudeConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_AmplitudeMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_AmplitudeSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ApiKeyCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_AuthParameter_msg;
+extern const pb_msgdesc_t appflow_v1_AuthenticationConfig_msg;
+extern const pb_msgdesc_t appflow_v1_BasicAuthCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_CancelFlowExecutionsRequest_msg;
+extern const pb_msgdesc_t appflow_v1_CancelFlowExecutionsResponse_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorConfiguration_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorDetail_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorEntity_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorEntityField_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorEntityField_CustomPropertiesEntry_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorOAuthRequest_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorOperator_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorProfile_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorProfileConfig_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorProvisioningConfig_msg;
+extern const pb_msgdesc_t appflow_v1_ConnectorRuntimeSetting_msg;
+extern const pb_msgdesc_t appflow_v1_CreateConnectorProfileRequest_msg;
+extern const pb_msgdesc_t appflow_v1_CreateConnectorProfileResponse_msg;
+extern const pb_msgdesc_t appflow_v1_CreateFlowRequest_msg;
+extern const pb_msgdesc_t appflow_v1_CreateFlowRequest_TagsEntry_msg;
+extern const pb_msgdesc_t appflow_v1_CreateFlowResponse_msg;
+extern const pb_msgdesc_t appflow_v1_CustomAuthConfig_msg;
+extern const pb_msgdesc_t appflow_v1_CustomAuthCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_CustomAuthCredentials_CredentialsMapEntry_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_msg;
+extern const pb_msgdesc_t appflow_v1_CustomerProfilesDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_CustomerProfilesMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_DataTransferApi_msg;
+extern const pb_msgdesc_t appflow_v1_DatadogConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_DatadogConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_DatadogMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_DatadogSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_DeleteConnectorProfileRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DeleteConnectorProfileResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DeleteFlowRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DeleteFlowResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorEntityRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorEntityResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorProfilesRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorProfilesResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorsRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorsResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeFlowExecutionRecordsRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeFlowExecutionRecordsResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeFlowRequest_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeFlowResponse_msg;
+extern const pb_msgdesc_t appflow_v1_DescribeFlowResponse_TagsEntry_msg;
+extern const pb_msgdesc_t appflow_v1_DestinationConnectorProperties_msg;
+extern const pb_msgdesc_t appflow_v1_DestinationFieldProperties_msg;
+extern const pb_msgdesc_t appflow_v1_DestinationFlowConfig_msg;
+extern const pb_msgdesc_t appflow_v1_DynatraceConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_DynatraceConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_DynatraceMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_DynatraceSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ErrorHandlingConfig_msg;
+extern const pb_msgdesc_t appflow_v1_ErrorInfo_msg;
+extern const pb_msgdesc_t appflow_v1_EventBridgeDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_EventBridgeMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_ExecutionDetails_msg;
+extern const pb_msgdesc_t appflow_v1_ExecutionRecord_msg;
+extern const pb_msgdesc_t appflow_v1_ExecutionResult_msg;
+extern const pb_msgdesc_t appflow_v1_FieldTypeDetails_msg;
+extern const pb_msgdesc_t appflow_v1_FlowDefinition_msg;
+extern const pb_msgdesc_t appflow_v1_FlowDefinition_TagsEntry_msg;
+extern const pb_msgdesc_t appflow_v1_GlueDataCatalogConfig_msg;
+extern const pb_msgdesc_t appflow_v1_GoogleAnalyticsConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_GoogleAnalyticsConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_GoogleAnalyticsMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_GoogleAnalyticsSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_HoneycodeConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_HoneycodeConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_HoneycodeDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_HoneycodeMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_IncrementalPullConfig_msg;
+extern const pb_msgdesc_t appflow_v1_InforNexusConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_InforNexusConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_InforNexusMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_InforNexusSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_LambdaConnectorProvisioningConfig_msg;
+extern const pb_msgdesc_t appflow_v1_ListConnectorEntitiesRequest_msg;
+extern const pb_msgdesc_t appflow_v1_ListConnectorEntitiesResponse_msg;
+extern const pb_msgdesc_t appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_msg;
+extern const pb_msgdesc_t appflow_v1_ListConnectorsRequest_msg;
+extern const pb_msgdesc_t appflow_v1_ListConnectorsResponse_msg;
+extern const pb_msgdesc_t appflow_v1_ListFlowsRequest_msg;
+extern const pb_msgdesc_t appflow_v1_ListFlowsResponse_msg;
+extern const pb_msgdesc_t appflow_v1_ListTagsForResourceRequest_msg;
+extern const pb_msgdesc_t appflow_v1_ListTagsForResourceResponse_msg;
+extern const pb_msgdesc_t appflow_v1_ListTagsForResourceResponse_TagsEntry_msg;
+extern const pb_msgdesc_t appflow_v1_LookoutMetricsDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_MarketoConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_MarketoConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_MarketoDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_MarketoMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_MarketoSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_MetadataCatalogConfig_msg;
+extern const pb_msgdesc_t appflow_v1_MetadataCatalogDetail_msg;
+extern const pb_msgdesc_t appflow_v1_OAuth2Credentials_msg;
+extern const pb_msgdesc_t appflow_v1_OAuth2CustomParameter_msg;
+extern const pb_msgdesc_t appflow_v1_OAuth2Defaults_msg;
+extern const pb_msgdesc_t appflow_v1_OAuth2Properties_msg;
+extern const pb_msgdesc_t appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_msg;
+extern const pb_msgdesc_t appflow_v1_OAuthCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_OAuthProperties_msg;
+extern const pb_msgdesc_t appflow_v1_PardotConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_PardotConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_PardotMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_PardotSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_PrefixConfig_msg;
+extern const pb_msgdesc_t appflow_v1_PrivateConnectionProvisioningState_msg;
+extern const pb_msgdesc_t appflow_v1_Range_msg;
+extern const pb_msgdesc_t appflow_v1_RedshiftConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_RedshiftConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_RedshiftDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_RedshiftMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_RegisterConnectorRequest_msg;
+extern const pb_msgdesc_t appflow_v1_RegisterConnectorResponse_msg;
+extern const pb_msgdesc_t appflow_v1_RegistrationOutput_msg;
+extern const pb_msgdesc_t appflow_v1_ResetConnectorMetadataCacheRequest_msg;
+extern const pb_msgdesc_t appflow_v1_ResetConnectorMetadataCacheResponse_msg;
+extern const pb_msgdesc_t appflow_v1_S3DestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_S3InputFormatConfig_msg;
+extern const pb_msgdesc_t appflow_v1_S3Metadata_msg;
+extern const pb_msgdesc_t appflow_v1_S3OutputFormatConfig_msg;
+extern const pb_msgdesc_t appflow_v1_S3SourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataPaginationConfig_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataParallelismConfig_msg;
+extern const pb_msgdesc_t appflow_v1_SAPODataSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SalesforceConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_SalesforceConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SalesforceDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SalesforceMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_SalesforceSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ScheduledTriggerProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ServiceNowConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_ServiceNowConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ServiceNowMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_ServiceNowSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SingularConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_SingularConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SingularMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_SingularSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SlackConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_SlackConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SlackMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_SlackSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SnowflakeConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_SnowflakeConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SnowflakeDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SnowflakeMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_SourceConnectorProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SourceFieldProperties_msg;
+extern const pb_msgdesc_t appflow_v1_SourceFlowConfig_msg;
+extern const pb_msgdesc_t appflow_v1_StartFlowRequest_msg;
+extern const pb_msgdesc_t appflow_v1_StartFlowResponse_msg;
 extern const pb_msgdesc_t appflow_v1_StopFlowRequest_msg;
 extern const pb_msgdesc_t appflow_v1_StopFlowResponse_msg;
+extern const pb_msgdesc_t appflow_v1_SuccessResponseHandlingConfig_msg;
+extern const pb_msgdesc_t appflow_v1_SupportedFieldTypeDetails_msg;
+extern const pb_msgdesc_t appflow_v1_TagResourceRequest_msg;
+extern const pb_msgdesc_t appflow_v1_TagResourceRequest_TagsEntry_msg;
+extern const pb_msgdesc_t appflow_v1_TagResourceResponse_msg;
+extern const pb_msgdesc_t appflow_v1_Task_msg;
+extern const pb_msgdesc_t appflow_v1_Task_TaskPropertiesEntry_msg;
+extern const pb_msgdesc_t appflow_v1_TrendmicroConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_TrendmicroConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_TrendmicroMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_TrendmicroSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_TriggerConfig_msg;
+extern const pb_msgdesc_t appflow_v1_TriggerProperties_msg;
+extern const pb_msgdesc_t appflow_v1_UnregisterConnectorRequest_msg;
+extern const pb_msgdesc_t appflow_v1_UnregisterConnectorResponse_msg;
+extern const pb_msgdesc_t appflow_v1_UntagResourceRequest_msg;
+extern const pb_msgdesc_t appflow_v1_UntagResourceResponse_msg;
+extern const pb_msgdesc_t appflow_v1_UpdateConnectorProfileRequest_msg;
+extern const pb_msgdesc_t appflow_v1_UpdateConnectorProfileResponse_msg;
+extern const pb_msgdesc_t appflow_v1_UpdateConnectorRegistrationRequest_msg;
+extern const pb_msgdesc_t appflow_v1_UpdateConnectorRegistrationResponse_msg;
+extern const pb_msgdesc_t appflow_v1_UpdateFlowRequest_msg;
+extern const pb_msgdesc_t appflow_v1_UpdateFlowResponse_msg;
+extern const pb_msgdesc_t appflow_v1_UpsolverDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_UpsolverMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_UpsolverS3OutputFormatConfig_msg;
+extern const pb_msgdesc_t appflow_v1_VeevaConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_VeevaConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_VeevaMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_VeevaSourceProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ZendeskConnectorProfileCredentials_msg;
+extern const pb_msgdesc_t appflow_v1_ZendeskConnectorProfileProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ZendeskDestinationProperties_msg;
+extern const pb_msgdesc_t appflow_v1_ZendeskMetadata_msg;
+extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
+#define appflow_v1_ConnectorEntityList_fields &appflow_v1_ConnectorEntityList_msg
+#define appflow_v1_AggregationConfig_fields &appflow_v1_AggregationConfig_msg
+#define appflow_v1_AmplitudeConnectorProfileCredentials_fields &appflow_v1_AmplitudeConnectorProfileCredentials_msg
+#define appflow_v1_AmplitudeConnectorProfileProperties_fields &appflow_v1_AmplitudeConnectorProfileProperties_msg
+#define appflow_v1_AmplitudeMetadata_fields &appflow_v1_AmplitudeMetadata_msg
+#define appflow_v1_AmplitudeSourceProperties_fields &appflow_v1_AmplitudeSourceProperties_msg
+#define appflow_v1_ApiKeyCredentials_fields &appflow_v1_ApiKeyCredentials_msg
+#define appflow_v1_AuthParameter_fields &appflow_v1_AuthParameter_msg
+#define appflow_v1_AuthenticationConfig_fields &appflow_v1_AuthenticationConfig_msg
+#define appflow_v1_BasicAuthCredentials_fields &appflow_v1_BasicAuthCredentials_msg
+#define appflow_v1_CancelFlowExecutionsRequest_fields &appflow_v1_CancelFlowExecutionsRequest_msg
+#define appflow_v1_CancelFlowExecutionsResponse_fields &appflow_v1_CancelFlowExecutionsResponse_msg
+#define appflow_v1_ConnectorConfiguration_fields &appflow_v1_ConnectorConfiguration_msg
+#define appflow_v1_ConnectorDetail_fields &appflow_v1_ConnectorDetail_msg
+#define appflow_v1_ConnectorEntity_fields &appflow_v1_ConnectorEntity_msg
+#define appflow_v1_ConnectorEntityField_fields &appflow_v1_ConnectorEntityField_msg
+#define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_fields &appflow_v1_ConnectorEntityField_CustomPropertiesEntry_msg
+#define appflow_v1_ConnectorMetadata_fields &appflow_v1_ConnectorMetadata_msg
+#define appflow_v1_ConnectorOAuthRequest_fields &appflow_v1_ConnectorOAuthRequest_msg
+#define appflow_v1_ConnectorOperator_fields &appflow_v1_ConnectorOperator_msg
+#define appflow_v1_ConnectorProfile_fields &appflow_v1_ConnectorProfile_msg
+#define appflow_v1_ConnectorProfileConfig_fields &appflow_v1_ConnectorProfileConfig_msg
+#define appflow_v1_ConnectorProfileCredentials_fields &appflow_v1_ConnectorProfileCredentials_msg
+#define appflow_v1_ConnectorProfileProperties_fields &appflow_v1_ConnectorProfileProperties_msg
+#define appflow_v1_ConnectorProvisioningConfig_fields &appflow_v1_ConnectorProvisioningConfig_msg
+#define appflow_v1_ConnectorRuntimeSetting_fields &appflow_v1_ConnectorRuntimeSetting_msg
+#define appflow_v1_CreateConnectorProfileRequest_fields &appflow_v1_CreateConnectorProfileRequest_msg
+#define appflow_v1_CreateConnectorProfileResponse_fields &appflow_v1_CreateConnectorProfileResponse_msg
+#define appflow_v1_CreateFlowRequest_fields &appflow_v1_CreateFlowRequest_msg
+#define appflow_v1_CreateFlowRequest_TagsEntry_fields &appflow_v1_CreateFlowRequest_TagsEntry_msg
+#define appflow_v1_CreateFlowResponse_fields &appflow_v1_CreateFlowResponse_msg
+#define appflow_v1_CustomAuthConfig_fields &appflow_v1_CustomAuthConfig_msg
+#define appflow_v1_CustomAuthCredentials_fields &appflow_v1_CustomAuthCredentials_msg
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_fields &appflow_v1_CustomAuthCredentials_CredentialsMapEntry_msg
+#define appflow_v1_CustomConnectorDestinationProperties_fields &appflow_v1_CustomConnectorDestinationProperties_msg
+#define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_fields &appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_msg
+#define appflow_v1_CustomConnectorProfileCredentials_fields &appflow_v1_CustomConnectorProfileCredentials_msg
+#define appflow_v1_CustomConnectorProfileProperties_fields &appflow_v1_CustomConnectorProfileProperties_msg
+#define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_fields &appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_msg
+#define appflow_v1_CustomConnectorSourceProperties_fields &appflow_v1_CustomConnectorSourceProperties_msg
+#define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_fields &appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_msg
+#define appflow_v1_CustomerProfilesDestinationProperties_fields &appflow_v1_CustomerProfilesDestinationProperties_msg
+#define appflow_v1_CustomerProfilesMetadata_fields &appflow_v1_CustomerProfilesMetadata_msg
+#define appflow_v1_DataTransferApi_fields &appflow_v1_DataTransferApi_msg
+#define appflow_v1_DatadogConnectorProfileCredentials_fields &appflow_v1_DatadogConnectorProfileCredentials_msg
+#define appflow_v1_DatadogConnectorProfileProperties_fields &appflow_v1_DatadogConnectorProfileProperties_msg
+#define appflow_v1_DatadogMetadata_fields &appflow_v1_DatadogMetadata_msg
+#define appflow_v1_DatadogSourceProperties_fields &appflow_v1_DatadogSourceProperties_msg
+#define appflow_v1_DeleteConnectorProfileRequest_fields &appflow_v1_DeleteConnectorProfileRequest_msg
+#define appflow_v1_DeleteConnectorProfileResponse_fields &appflow_v1_DeleteConnectorProfileResponse_msg
+#define appflow_v1_DeleteFlowRequest_fields &appflow_v1_DeleteFlowRequest_msg
+#define appflow_v1_DeleteFlowResponse_fields &appflow_v1_DeleteFlowResponse_msg
+#define appflow_v1_DescribeConnectorEntityRequest_fields &appflow_v1_DescribeConnectorEntityRequest_msg
+#define appflow_v1_DescribeConnectorEntityResponse_fields &appflow_v1_DescribeConnectorEntityResponse_msg
+#define appflow_v1_DescribeConnectorProfilesRequest_fields &appflow_v1_DescribeConnectorProfilesRequest_msg
+#define appflow_v1_DescribeConnectorProfilesResponse_fields &appflow_v1_DescribeConnectorProfilesResponse_msg
+#define appflow_v1_DescribeConnectorRequest_fields &appflow_v1_DescribeConnectorRequest_msg
+#define appflow_v1_DescribeConnectorResponse_fields &appflow_v1_DescribeConnectorResponse_msg
+#define appflow_v1_DescribeConnectorsRequest_fields &appflow_v1_DescribeConnectorsRequest_msg
+#define appflow_v1_DescribeConnectorsResponse_fields &appflow_v1_DescribeConnectorsResponse_msg
+#define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_fields &appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_msg
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_fields &appflow_v1_DescribeFlowExecutionRecordsRequest_msg
+#define appflow_v1_DescribeFlowExecutionRecordsResponse_fields &appflow_v1_DescribeFlowExecutionRecordsResponse_msg
+#define appflow_v1_DescribeFlowRequest_fields &appflow_v1_DescribeFlowRequest_msg
+#define appflow_v1_DescribeFlowResponse_fields &appflow_v1_DescribeFlowResponse_msg
+#define appflow_v1_DescribeFlowResponse_TagsEntry_fields &appflow_v1_DescribeFlowResponse_TagsEntry_msg
+#define appflow_v1_DestinationConnectorProperties_fields &appflow_v1_DestinationConnectorProperties_msg
+#define appflow_v1_DestinationFieldProperties_fields &appflow_v1_DestinationFieldProperties_msg
+#define appflow_v1_DestinationFlowConfig_fields &appflow_v1_DestinationFlowConfig_msg
+#define appflow_v1_DynatraceConnectorProfileCredentials_fields &appflow_v1_DynatraceConnectorProfileCredentials_msg
+#define appflow_v1_DynatraceConnectorProfileProperties_fields &appflow_v1_DynatraceConnectorProfileProperties_msg
+#define appflow_v1_DynatraceMetadata_fields &appflow_v1_DynatraceMetadata_msg
+#define appflow_v1_DynatraceSourceProperties_fields &appflow_v1_DynatraceSourceProperties_msg
+#define appflow_v1_ErrorHandlingConfig_fields &appflow_v1_ErrorHandlingConfig_msg
+#define appflow_v1_ErrorInfo_fields &appflow_v1_ErrorInfo_msg
+#define appflow_v1_EventBridgeDestinationProperties_fields &appflow_v1_EventBridgeDestinationProperties_msg
+#define appflow_v1_EventBridgeMetadata_fields &appflow_v1_EventBridgeMetadata_msg
+#define appflow_v1_ExecutionDetails_fields &appflow_v1_ExecutionDetails_msg
+#define appflow_v1_ExecutionRecord_fields &appflow_v1_ExecutionRecord_msg
+#define appflow_v1_ExecutionResult_fields &appflow_v1_ExecutionResult_msg
+#define appflow_v1_FieldTypeDetails_fields &appflow_v1_FieldTypeDetails_msg
+#define appflow_v1_FlowDefinition_fields &appflow_v1_FlowDefinition_msg
+#define appflow_v1_FlowDefinition_TagsEntry_fields &appflow_v1_FlowDefinition_TagsEntry_msg
+#define appflow_v1_GlueDataCatalogConfig_fields &appflow_v1_GlueDataCatalogConfig_msg
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_fields &appflow_v1_GoogleAnalyticsConnectorProfileCredentials_msg
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_fields &appflow_v1_GoogleAnalyticsConnectorProfileProperties_msg
+#define appflow_v1_GoogleAnalyticsMetadata_fields &appflow_v1_GoogleAnalyticsMetadata_msg
+#define appflow_v1_GoogleAnalyticsSourceProperties_fields &appflow_v1_GoogleAnalyticsSourceProperties_msg
+#define appflow_v1_HoneycodeConnectorProfileCredentials_fields &appflow_v1_HoneycodeConnectorProfileCredentials_msg
+#define appflow_v1_HoneycodeConnectorProfileProperties_fields &appflow_v1_HoneycodeConnectorProfileProperties_msg
+#define appflow_v1_HoneycodeDestinationProperties_fields &appflow_v1_HoneycodeDestinationProperties_msg
+#define appflow_v1_HoneycodeMetadata_fields &appflow_v1_HoneycodeMetadata_msg
+#define appflow_v1_IncrementalPullConfig_fields &appflow_v1_IncrementalPullConfig_msg
+#define appflow_v1_InforNexusConnectorProfileCredentials_fields &appflow_v1_InforNexusConnectorProfileCredentials_msg
+#define appflow_v1_InforNexusConnectorProfileProperties_fields &appflow_v1_InforNexusConnectorProfileProperties_msg
+#define appflow_v1_InforNexusMetadata_fields &appflow_v1_InforNexusMetadata_msg
+#define appflow_v1_InforNexusSourceProperties_fields &appflow_v1_InforNexusSourceProperties_msg
+#define appflow_v1_LambdaConnectorProvisioningConfig_fields &appflow_v1_LambdaConnectorProvisioningConfig_msg
+#define appflow_v1_ListConnectorEntitiesRequest_fields &appflow_v1_ListConnectorEntitiesRequest_msg
+#define appflow_v1_ListConnectorEntitiesResponse_fields &appflow_v1_ListConnectorEntitiesResponse_msg
+#define appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_fields &appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_msg
+#define appflow_v1_ListConnectorsRequest_fields &appflow_v1_ListConnectorsRequest_msg
+#define appflow_v1_ListConnectorsResponse_fields &appflow_v1_ListConnectorsResponse_msg
+#define appflow_v1_ListFlowsRequest_fields &appflow_v1_ListFlowsRequest_msg
+#define appflow_v1_ListFlowsResponse_fields &appflow_v1_ListFlowsResponse_msg
+#define appflow_v1_ListTagsForResourceRequest_fields &appflow_v1_ListTagsForResourceRequest_msg
+#define appflow_v1_ListTagsForResourceResponse_fields &appflow_v1_ListTagsForResourceResponse_msg
+#define appflow_v1_ListTagsForResourceResponse_TagsEntry_fields &appflow_v1_ListTagsForResourceResponse_TagsEntry_msg
+#define appflow_v1_LookoutMetricsDestinationProperties_fields &appflow_v1_LookoutMetricsDestinationProperties_msg
+#define appflow_v1_MarketoConnectorProfileCredentials_fields &appflow_v1_MarketoConnectorProfileCredentials_msg
+#define appflow_v1_MarketoConnectorProfileProperties_fields &appflow_v1_MarketoConnectorProfileProperties_msg
+#define appflow_v1_MarketoDestinationProperties_fields &appflow_v1_MarketoDestinationProperties_msg
+#define appflow_v1_MarketoMetadata_fields &appflow_v1_MarketoMetadata_msg
+#define appflow_v1_MarketoSourceProperties_fields &appflow_v1_MarketoSourceProperties_msg
+#define appflow_v1_MetadataCatalogConfig_fields &appflow_v1_MetadataCatalogConfig_msg
+#define appflow_v1_MetadataCatalogDetail_fields &appflow_v1_MetadataCatalogDetail_msg
+#define appflow_v1_OAuth2Credentials_fields &appflow_v1_OAuth2Credentials_msg
+#define appflow_v1_OAuth2CustomParameter_fields &appflow_v1_OAuth2CustomParameter_msg
+#define appflow_v1_OAuth2Defaults_fields &appflow_v1_OAuth2Defaults_msg
+#define appflow_v1_OAuth2Properties_fields &appflow_v1_OAuth2Properties_msg
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_fields &appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_msg
+#define appflow_v1_OAuthCredentials_fields &appflow_v1_OAuthCredentials_msg
+#define appflow_v1_OAuthProperties_fields &appflow_v1_OAuthProperties_msg
+#define appflow_v1_PardotConnectorProfileCredentials_fields &appflow_v1_PardotConnectorProfileCredentials_msg
+#define appflow_v1_PardotConnectorProfileProperties_fields &appflow_v1_PardotConnectorProfileProperties_msg
+#define appflow_v1_PardotMetadata_fields &appflow_v1_PardotMetadata_msg
+#define appflow_v1_PardotSourceProperties_fields &appflow_v1_PardotSourceProperties_msg
+#define appflow_v1_PrefixConfig_fields &appflow_v1_PrefixConfig_msg
+#define appflow_v1_PrivateConnectionProvisioningState_fields &appflow_v1_PrivateConnectionProvisioningState_msg
+#define appflow_v1_Range_fields &appflow_v1_Range_msg
+#define appflow_v1_RedshiftConnectorProfileCredentials_fields &appflow_v1_RedshiftConnectorProfileCredentials_msg
+#define appflow_v1_RedshiftConnectorProfileProperties_fields &appflow_v1_RedshiftConnectorProfileProperties_msg
+#define appflow_v1_RedshiftDestinationProperties_fields &appflow_v1_RedshiftDestinationProperties_msg
+#define appflow_v1_RedshiftMetadata_fields &appflow_v1_RedshiftMetadata_msg
+#define appflow_v1_RegisterConnectorRequest_fields &appflow_v1_RegisterConnectorRequest_msg
+#define appflow_v1_RegisterConnectorResponse_fields &appflow_v1_RegisterConnectorResponse_msg
+#define appflow_v1_RegistrationOutput_fields &appflow_v1_RegistrationOutput_msg
+#define appflow_v1_ResetConnectorMetadataCacheRequest_fields &appflow_v1_ResetConnectorMetadataCacheRequest_msg
+#define appflow_v1_ResetConnectorMetadataCacheResponse_fields &appflow_v1_ResetConnectorMetadataCacheResponse_msg
+#define appflow_v1_S3DestinationProperties_fields &appflow_v1_S3DestinationProperties_msg
+#define appflow_v1_S3InputFormatConfig_fields &appflow_v1_S3InputFormatConfig_msg
+#define appflow_v1_S3Metadata_fields &appflow_v1_S3Metadata_msg
+#define appflow_v1_S3OutputFormatConfig_fields &appflow_v1_S3OutputFormatConfig_msg
+#define appflow_v1_S3SourceProperties_fields &appflow_v1_S3SourceProperties_msg
+#define appflow_v1_SAPODataConnectorProfileCredentials_fields &appflow_v1_SAPODataConnectorProfileCredentials_msg
+#define appflow_v1_SAPODataConnectorProfileProperties_fields &appflow_v1_SAPODataConnectorProfileProperties_msg
+#define appflow_v1_SAPODataDestinationProperties_fields &appflow_v1_SAPODataDestinationProperties_msg
+#define appflow_v1_SAPODataMetadata_fields &appflow_v1_SAPODataMetadata_msg
+#define appflow_v1_SAPODataPaginationConfig_fields &appflow_v1_SAPODataPaginationConfig_msg
+#define appflow_v1_SAPODataParallelismConfig_fields &appflow_v1_SAPODataParallelismConfig_msg
+#define appflow_v1_SAPODataSourceProperties_fields &appflow_v1_SAPODataSourceProperties_msg
+#define appflow_v1_SalesforceConnectorProfileCredentials_fields &appflow_v1_SalesforceConnectorProfileCredentials_msg
+#define appflow_v1_SalesforceConnectorProfileProperties_fields &appflow_v1_SalesforceConnectorProfileProperties_msg
+#define appflow_v1_SalesforceDestinationProperties_fields &appflow_v1_SalesforceDestinationProperties_msg
+#define appflow_v1_SalesforceMetadata_fields &appflow_v1_SalesforceMetadata_msg
+#define appflow_v1_SalesforceSourceProperties_fields &appflow_v1_SalesforceSourceProperties_msg
+#define appflow_v1_ScheduledTriggerProperties_fields &appflow_v1_ScheduledTriggerProperties_msg
+#define appflow_v1_ServiceNowConnectorProfileCredentials_fields &appflow_v1_ServiceNowConnectorProfileCredentials_msg
+#define appflow_v1_ServiceNowConnectorProfileProperties_fields &appflow_v1_ServiceNowConnectorProfileProperties_msg
+#define appflow_v1_ServiceNowMetadata_fields &appflow_v1_ServiceNowMetadata_msg
+#define appflow_v1_ServiceNowSourceProperties_fields &appflow_v1_ServiceNowSourceProperties_msg
+#define appflow_v1_SingularConnectorProfileCredentials_fields &appflow_v1_SingularConnectorProfileCredentials_msg
+#define appflow_v1_SingularConnectorProfileProperties_fields &appflow_v1_SingularConnectorProfileProperties_msg
+#define appflow_v1_SingularMetadata_fields &appflow_v1_SingularMetadata_msg
+#define appflow_v1_SingularSourceProperties_fields &appflow_v1_SingularSourceProperties_msg
+#define appflow_v1_SlackConnectorProfileCredentials_fields &appflow_v1_SlackConnectorProfileCredentials_msg
+#define appflow_v1_SlackConnectorProfileProperties_fields &appflow_v1_SlackConnectorProfileProperties_msg
+#define appflow_v1_SlackMetadata_fields &appflow_v1_SlackMetadata_msg
+#define appflow_v1_SlackSourceProperties_fields &appflow_v1_SlackSourceProperties_msg
+#define appflow_v1_SnowflakeConnectorProfileCredentials_fields &appflow_v1_SnowflakeConnectorProfileCredentials_msg
+#define appflow_v1_SnowflakeConnectorProfileProperties_fields &appflow_v1_SnowflakeConnectorProfileProperties_msg
+#define appflow_v1_SnowflakeDestinationProperties_fields &appflow_v1_SnowflakeDestinationProperties_msg
+#define appflow_v1_SnowflakeMetadata_fields &appflow_v1_SnowflakeMetadata_msg
+#define appflow_v1_SourceConnectorProperties_fields &appflow_v1_SourceConnectorProperties_msg
+#define appflow_v1_SourceFieldProperties_fields &appflow_v1_SourceFieldProperties_msg
+#define appflow_v1_SourceFlowConfig_fields &appflow_v1_SourceFlowConfig_msg
+#define appflow_v1_StartFlowRequest_fields &appflow_v1_StartFlowRequest_msg
+#define appflow_v1_StartFlowResponse_fields &appflow_v1_StartFlowResponse_msg
 #define appflow_v1_StopFlowRequest_fields &appflow_v1_StopFlowRequest_msg
 #define appflow_v1_StopFlowResponse_fields &appflow_v1_StopFlowResponse_msg
+#define appflow_v1_SuccessResponseHandlingConfig_fields &appflow_v1_SuccessResponseHandlingConfig_msg
+#define appflow_v1_SupportedFieldTypeDetails_fields &appflow_v1_SupportedFieldTypeDetails_msg
+#define appflow_v1_TagResourceRequest_fields &appflow_v1_TagResourceRequest_msg
+#define appflow_v1_TagResourceRequest_TagsEntry_fields &appflow_v1_TagResourceRequest_TagsEntry_msg
+#define appflow_v1_TagResourceResponse_fields &appflow_v1_TagResourceResponse_msg
+#define appflow_v1_Task_fields &appflow_v1_Task_msg
+#define appflow_v1_Task_TaskPropertiesEntry_fields &appflow_v1_Task_TaskPropertiesEntry_msg
+#define appflow_v1_TrendmicroConnectorProfileCredentials_fields &appflow_v1_TrendmicroConnectorProfileCredentials_msg
+#define appflow_v1_TrendmicroConnectorProfileProperties_fields &appflow_v1_TrendmicroConnectorProfileProperties_msg
+#define appflow_v1_TrendmicroMetadata_fields &appflow_v1_TrendmicroMetadata_msg
+#define appflow_v1_TrendmicroSourceProperties_fields &appflow_v1_TrendmicroSourceProperties_msg
+#define appflow_v1_TriggerConfig_fields &appflow_v1_TriggerConfig_msg
+#define appflow_v1_TriggerProperties_fields &appflow_v1_TriggerProperties_msg
+#define appflow_v1_UnregisterConnectorRequest_fields &appflow_v1_UnregisterConnectorRequest_msg
+#define appflow_v1_UnregisterConnectorResponse_fields &appflow_v1_UnregisterConnectorResponse_msg
+#define appflow_v1_UntagResourceRequest_fields &appflow_v1_UntagResourceRequest_msg
+#define appflow_v1_UntagResourceResponse_fields &appflow_v1_UntagResourceResponse_msg
+#define appflow_v1_UpdateConnectorProfileRequest_fields &appflow_v1_UpdateConnectorProfileRequest_msg
+#define appflow_v1_UpdateConnectorProfileResponse_fields &appflow_v1_UpdateConnectorProfileResponse_msg
+#define appflow_v1_UpdateConnectorRegistrationRequest_fields &appflow_v1_UpdateConnectorRegistrationRequest_msg
+#define appflow_v1_UpdateConnectorRegistrationResponse_fields &appflow_v1_UpdateConnectorRegistrationResponse_msg
+#define appflow_v1_UpdateFlowRequest_fields &appflow_v1_UpdateFlowRequest_msg
+#define appflow_v1_UpdateFlowResponse_fields &appflow_v1_UpdateFlowResponse_msg
+#define appflow_v1_UpsolverDestinationProperties_fields &appflow_v1_UpsolverDestinationProperties_msg
+#define appflow_v1_UpsolverMetadata_fields &appflow_v1_UpsolverMetadata_msg
+#define appflow_v1_UpsolverS3OutputFormatConfig_fields &appflow_v1_UpsolverS3OutputFormatConfig_msg
+#define appflow_v1_VeevaConnectorProfileCredentials_fields &appflow_v1_VeevaConnectorProfileCredentials_msg
+#define appflow_v1_VeevaConnectorProfileProperties_fields &appflow_v1_VeevaConnectorProfileProperties_msg
+#define appflow_v1_VeevaMetadata_fields &appflow_v1_VeevaMetadata_msg
+#define appflow_v1_VeevaSourceProperties_fields &appflow_v1_VeevaSourceProperties_msg
+#define appflow_v1_ZendeskConnectorProfileCredentials_fields &appflow_v1_ZendeskConnectorProfileCredentials_msg
+#define appflow_v1_ZendeskConnectorProfileProperties_fields &appflow_v1_ZendeskConnectorProfileProperties_msg
+#define appflow_v1_ZendeskDestinationProperties_fields &appflow_v1_ZendeskDestinationProperties_msg
+#define appflow_v1_ZendeskMetadata_fields &appflow_v1_ZendeskMetadata_msg
+#define appflow_v1_ZendeskSourceProperties_fields &appflow_v1_ZendeskSourceProperties_msg
 
 /* Maximum encoded size of messages (where known) */
-#define appflow_v1_StopFlowRequest_size          259
-#define appflow_v1_StopFlowResponse_size         517
+/* appflow_v1_ConnectorEntityList_size depends on runtime parameters */
+/* appflow_v1_AuthParameter_size depends on runtime parameters */
+/* appflow_v1_AuthenticationConfig_size depends on runtime parameters */
+/* appflow_v1_ConnectorConfiguration_size depends on runtime parameters */
+/* appflow_v1_ConnectorDetail_size depends on runtime parameters */
+/* appflow_v1_ConnectorEntityField_size depends on runtime parameters */
+/* appflow_v1_ConnectorEntityField_CustomPropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_ConnectorMetadata_size depends on runtime parameters */
+/* appflow_v1_ConnectorProfile_size depends on runtime parameters */
+/* appflow_v1_ConnectorProfileConfig_size depends on runtime parameters */
+/* appflow_v1_ConnectorProfileCredentials_size depends on runtime parameters */
+/* appflow_v1_ConnectorProfileProperties_size depends on runtime parameters */
+/* appflow_v1_ConnectorRuntimeSetting_size depends on runtime parameters */
+/* appflow_v1_CreateConnectorProfileRequest_size depends on runtime parameters */
+/* appflow_v1_CreateFlowRequest_size depends on runtime parameters */
+/* appflow_v1_CreateFlowRequest_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_CustomAuthConfig_size depends on runtime parameters */
+/* appflow_v1_CustomAuthCredentials_size depends on runtime parameters */
+/* appflow_v1_CustomAuthCredentials_CredentialsMapEntry_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorDestinationProperties_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorProfileCredentials_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorProfileProperties_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorSourceProperties_size depends on runtime parameters */
+/* appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorEntityResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorProfilesResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorsResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_size depends on runtime parameters */
+/* appflow_v1_DescribeFlowExecutionRecordsResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeFlowResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeFlowResponse_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_DestinationConnectorProperties_size depends on runtime parameters */
+/* appflow_v1_DestinationFieldProperties_size depends on runtime parameters */
+/* appflow_v1_DestinationFlowConfig_size depends on runtime parameters */
+/* appflow_v1_ExecutionRecord_size depends on runtime parameters */
+/* appflow_v1_FieldTypeDetails_size depends on runtime parameters */
+/* appflow_v1_FlowDefinition_size depends on runtime parameters */
+/* appflow_v1_FlowDefinition_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_GoogleAnalyticsMetadata_size depends on runtime parameters */
+/* appflow_v1_HoneycodeMetadata_size depends on runtime parameters */
+/* appflow_v1_ListConnectorEntitiesResponse_size depends on runtime parameters */
+/* appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_size depends on runtime parameters */
+/* appflow_v1_ListConnectorsResponse_size depends on runtime parameters */
+/* appflow_v1_ListFlowsResponse_size depends on runtime parameters */
+/* appflow_v1_ListTagsForResourceResponse_size depends on runtime parameters */
+/* appflow_v1_ListTagsForResourceResponse_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_OAuth2CustomParameter_size depends on runtime parameters */
+/* appflow_v1_OAuth2Defaults_size depends on runtime parameters */
+/* appflow_v1_OAuth2Properties_size depends on runtime parameters */
+/* appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_OAuthProperties_size depends on runtime parameters */
+/* appflow_v1_PrefixConfig_size depends on runtime parameters */
+/* appflow_v1_S3DestinationProperties_size depends on runtime parameters */
+/* appflow_v1_S3OutputFormatConfig_size depends on runtime parameters */
+/* appflow_v1_SAPODataConnectorProfileProperties_size depends on runtime parameters */
+/* appflow_v1_SAPODataDestinationProperties_size depends on runtime parameters */
+/* appflow_v1_SalesforceDestinationProperties_size depends on runtime parameters */
+/* appflow_v1_SalesforceMetadata_size depends on runtime parameters */
+/* appflow_v1_SlackMetadata_size depends on runtime parameters */
+/* appflow_v1_SnowflakeMetadata_size depends on runtime parameters */
+/* appflow_v1_SourceConnectorProperties_size depends on runtime parameters */
+/* appflow_v1_SourceFlowConfig_size depends on runtime parameters */
+/* appflow_v1_SupportedFieldTypeDetails_size depends on runtime parameters */
+/* appflow_v1_TagResourceRequest_size depends on runtime parameters */
+/* appflow_v1_TagResourceRequest_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_Task_size depends on runtime parameters */
+/* appflow_v1_Task_TaskPropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_UpdateConnectorProfileRequest_size depends on runtime parameters */
+/* appflow_v1_UpdateFlowRequest_size depends on runtime parameters */
+/* appflow_v1_UpsolverDestinationProperties_size depends on runtime parameters */
+/* appflow_v1_UpsolverS3OutputFormatConfig_size depends on runtime parameters */
+/* appflow_v1_ZendeskDestinationProperties_size depends on runtime parameters */
+/* appflow_v1_ZendeskMetadata_size depends on runtime parameters */
+#define appflow_v1_AggregationConfig_size        13
+#define appflow_v1_AmplitudeConnectorProfileCredentials_size 2054
+#define appflow_v1_AmplitudeConnectorProfileProperties_size 0
+#define appflow_v1_AmplitudeMetadata_size        0
+#define appflow_v1_AmplitudeSourceProperties_size 2051
+#define appflow_v1_ApiKeyCredentials_size        2054
+#define appflow_v1_BasicAuthCredentials_size     4102
+#define appflow_v1_CancelFlowExecutionsRequest_size 103727
+#define appflow_v1_CancelFlowExecutionsResponse_size 102700
+#define appflow_v1_ConnectorEntity_size          1032
+#define appflow_v1_ConnectorOAuthRequest_size    18439
+#define appflow_v1_ConnectorOperator_size        36
+#define appflow_v1_ConnectorProvisioningConfig_size 2054
+#define appflow_v1_CreateConnectorProfileResponse_size 2051
+#define appflow_v1_CreateFlowResponse_size       2053
+#define appflow_v1_CustomerProfilesDestinationProperties_size 1282
+#define appflow_v1_CustomerProfilesMetadata_size 0
+#define appflow_v1_DataTransferApi_size          261
+#define appflow_v1_DatadogConnectorProfileCredentials_size 3078
+#define appflow_v1_DatadogConnectorProfileProperties_size 1027
+#define appflow_v1_DatadogMetadata_size          0
+#define appflow_v1_DatadogSourceProperties_size  2051
+#define appflow_v1_DeleteConnectorProfileRequest_size 1029
+#define appflow_v1_DeleteConnectorProfileResponse_size 0
+#define appflow_v1_DeleteFlowRequest_size        1029
+#define appflow_v1_DeleteFlowResponse_size       0
+#define appflow_v1_DescribeConnectorEntityRequest_size 6155
+#define appflow_v1_DescribeConnectorProfilesRequest_size 111935
+#define appflow_v1_DescribeConnectorRequest_size 1029
+#define appflow_v1_DescribeConnectorsRequest_size 8406
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_size 9233
+#define appflow_v1_DescribeFlowRequest_size      1027
+#define appflow_v1_DynatraceConnectorProfileCredentials_size 1027
+#define appflow_v1_DynatraceConnectorProfileProperties_size 1027
+#define appflow_v1_DynatraceMetadata_size        0
+#define appflow_v1_DynatraceSourceProperties_size 2051
+#define appflow_v1_ErrorHandlingConfig_size      2308
+#define appflow_v1_ErrorInfo_size                8206
+#define appflow_v1_EventBridgeDestinationProperties_size 4362
+#define appflow_v1_EventBridgeMetadata_size      0
+#define appflow_v1_ExecutionDetails_size         8221
+#define appflow_v1_ExecutionResult_size          8264
+#define appflow_v1_GlueDataCatalogConfig_size    3589
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_size 55321
+#define appflow_v1_GoogleAnalyticsConnectorProfileProperties_size 0
+#define appflow_v1_GoogleAnalyticsSourceProperties_size 2051
+#define appflow_v1_HoneycodeConnectorProfileCredentials_size 51219
+#define appflow_v1_HoneycodeConnectorProfileProperties_size 0
+#define appflow_v1_HoneycodeDestinationProperties_size 4362
+#define appflow_v1_IncrementalPullConfig_size    1027
+#define appflow_v1_InforNexusConnectorProfileCredentials_size 7180
+#define appflow_v1_InforNexusConnectorProfileProperties_size 1027
+#define appflow_v1_InforNexusMetadata_size       0
+#define appflow_v1_InforNexusSourceProperties_size 2051
+#define appflow_v1_LambdaConnectorProvisioningConfig_size 2051
+#define appflow_v1_ListConnectorEntitiesRequest_size 11289
+#define appflow_v1_ListConnectorsRequest_size    8206
+#define appflow_v1_ListFlowsRequest_size         8206
+#define appflow_v1_ListTagsForResourceRequest_size 2051
+#define appflow_v1_LookoutMetricsDestinationProperties_size 0
+#define appflow_v1_MarketoConnectorProfileCredentials_size 38933
+#define appflow_v1_MarketoConnectorProfileProperties_size 1027
+#define appflow_v1_MarketoDestinationProperties_size 4362
+#define appflow_v1_MarketoMetadata_size          0
+#define appflow_v1_MarketoSourceProperties_size  2051
+#define appflow_v1_MetadataCatalogConfig_size    3592
+#define appflow_v1_MetadataCatalogDetail_size    40989
+#define appflow_v1_OAuth2Credentials_size        55321
+#define appflow_v1_OAuthCredentials_size         55321
+#define appflow_v1_PardotConnectorProfileCredentials_size 59414
+#define appflow_v1_PardotConnectorProfileProperties_size 1103
+#define appflow_v1_PardotMetadata_size           0
+#define appflow_v1_PardotSourceProperties_size   2051
+#define appflow_v1_PrivateConnectionProvisioningState_size 8199
+#define appflow_v1_Range_size                    18
+#define appflow_v1_RedshiftConnectorProfileCredentials_size 10246
+#define appflow_v1_RedshiftConnectorProfileProperties_size 14614
+#define appflow_v1_RedshiftDestinationProperties_size 6668
+#define appflow_v1_RedshiftMetadata_size         0
+#define appflow_v1_RegisterConnectorRequest_size 8212
+#define appflow_v1_RegisterConnectorResponse_size 2051
+#define appflow_v1_RegistrationOutput_size       16392
+#define appflow_v1_ResetConnectorMetadataCacheRequest_size 7182
+#define appflow_v1_ResetConnectorMetadataCacheResponse_size 0
+#define appflow_v1_S3InputFormatConfig_size      2
+#define appflow_v1_S3Metadata_size               0
+#define appflow_v1_S3SourceProperties_size       2310
+#define appflow_v1_SAPODataConnectorProfileCredentials_size 59430
+#define appflow_v1_SAPODataMetadata_size         0
+#define appflow_v1_SAPODataPaginationConfig_size 11
+#define appflow_v1_SAPODataParallelismConfig_size 11
+#define appflow_v1_SAPODataSourceProperties_size 2077
+#define appflow_v1_SalesforceConnectorProfileCredentials_size 91420
+#define appflow_v1_SalesforceConnectorProfileProperties_size 1031
+#define appflow_v1_SalesforceSourceProperties_size 2057
+#define appflow_v1_ScheduledTriggerProperties_size 2150
+#define appflow_v1_ServiceNowConnectorProfileCredentials_size 59427
+#define appflow_v1_ServiceNowConnectorProfileProperties_size 1027
+#define appflow_v1_ServiceNowMetadata_size       0
+#define appflow_v1_ServiceNowSourceProperties_size 2051
+#define appflow_v1_SingularConnectorProfileCredentials_size 1027
+#define appflow_v1_SingularConnectorProfileProperties_size 0
+#define appflow_v1_SingularMetadata_size         0
+#define appflow_v1_SingularSourceProperties_size 2051
+#define appflow_v1_SlackConnectorProfileCredentials_size 38933
+#define appflow_v1_SlackConnectorProfileProperties_size 1027
+#define appflow_v1_SlackSourceProperties_size    2051
+#define appflow_v1_SnowflakeConnectorProfileCredentials_size 4102
+#define appflow_v1_SnowflakeConnectorProfileProperties_size 10769
+#define appflow_v1_SnowflakeDestinationProperties_size 6668
+#define appflow_v1_SourceFieldProperties_size    6
+#define appflow_v1_StartFlowRequest_size         2054
+#define appflow_v1_StartFlowResponse_size        3080
+#define appflow_v1_StopFlowRequest_size          1027
+#define appflow_v1_StopFlowResponse_size         2053
+#define appflow_v1_SuccessResponseHandlingConfig_size 2306
+#define appflow_v1_TagResourceResponse_size      0
+#define appflow_v1_TrendmicroConnectorProfileCredentials_size 1027
+#define appflow_v1_TrendmicroConnectorProfileProperties_size 0
+#define appflow_v1_TrendmicroMetadata_size       0
+#define appflow_v1_TrendmicroSourceProperties_size 2051
+#define appflow_v1_TriggerConfig_size            2158
+#define appflow_v1_TriggerProperties_size        2153
+#define appflow_v1_UnregisterConnectorRequest_size 1029
+#define appflow_v1_UnregisterConnectorResponse_size 0
+#define appflow_v1_UntagResourceRequest_size     27801
+#define appflow_v1_UntagResourceResponse_size    0
+#define appflow_v1_UpdateConnectorProfileResponse_size 2051
+#define appflow_v1_UpdateConnectorRegistrationRequest_size 8210
+#define appflow_v1_UpdateConnectorRegistrationResponse_size 2051
+#define appflow_v1_UpdateFlowResponse_size       2
+#define appflow_v1_UpsolverMetadata_size         0
+#define appflow_v1_VeevaConnectorProfileCredentials_size 4102
+#define appflow_v1_VeevaConnectorProfileProperties_size 1027
+#define appflow_v1_VeevaMetadata_size            0
+#define appflow_v1_VeevaSourceProperties_size    4108
+#define appflow_v1_ZendeskConnectorProfileCredentials_size 38933
+#define appflow_v1_ZendeskConnectorProfileProperties_size 1027
+#define appflow_v1_ZendeskSourceProperties_size  2051
 
 #ifdef __cplusplus
 } /* extern "C" */
