@@ -53,16 +53,28 @@ static inline int fuzz_utf8_ok(const unsigned char *s, size_t len) {
 
 /* A flow in every state and trigger the rules tell apart, as a seed file (fuzz_decode and
  * fuzz_transcode load it; names and ARNs in their corpora refer to these). */
+/* S3 to S3 with a projection: what every seeded flow moves (a seed entry is a whole CreateFlow
+ * request), then one flow in each state a test needs. */
+#define FUZZ_S3_FLOW                                                                               \
+  "\"sourceFlowConfig\": {\"connectorType\": \"S3\", \"sourceConnectorProperties\":"                 \
+  " {\"S3\": {\"bucketName\": \"src-bucket\"}}},"                                                   \
+  " \"destinationFlowConfigList\": [{\"connectorType\": \"S3\", \"destinationConnectorProperties\":" \
+  " {\"S3\": {\"bucketName\": \"dst-bucket\"}}}],"                                                  \
+  " \"tasks\": [{\"sourceFields\": [\"id\"], \"taskType\": \"Filter\","                             \
+  " \"connectorOperator\": {\"S3\": \"PROJECTION\"}}]"
+#define FUZZ_SCHEDULED                                                                             \
+  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\":"                    \
+  " {\"Scheduled\": {\"scheduleExpression\": \"rate(1days)\"}}}, " FUZZ_S3_FLOW
+#define FUZZ_EVENT "\"triggerConfig\": {\"triggerType\": \"Event\"}, " FUZZ_S3_FLOW
 #define FUZZ_SEED_FLOWS                                                                            \
-  "[{\"flowName\": \"sched_active\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Active\","  \
+  "[{\"flowName\": \"sched_active\", \"flowStatus\": \"Active\", " FUZZ_SCHEDULED ","                 \
   " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"               \
-  " {\"flowName\": \"sched_suspended\", \"triggerType\": \"Scheduled\","                           \
-  " \"flowStatus\": \"Suspended\"},"                                                               \
-  " {\"flowName\": \"sched_draft\", \"triggerType\": \"Scheduled\", \"flowStatus\": \"Draft\"},"   \
-  " {\"flowName\": \"event_errored\", \"triggerType\": \"Event\", \"flowStatus\": \"Errored\"},"   \
-  " {\"flowName\": \"event_deprecated\", \"triggerType\": \"Event\","                              \
-  " \"flowStatus\": \"Deprecated\"},"                                                              \
-  " {\"flowName\": \"ondemand\", \"triggerType\": \"OnDemand\", \"flowStatus\": \"Active\","       \
+  " {\"flowName\": \"sched_suspended\", \"flowStatus\": \"Suspended\", " FUZZ_SCHEDULED "},"        \
+  " {\"flowName\": \"sched_draft\", \"flowStatus\": \"Draft\", " FUZZ_SCHEDULED "},"                \
+  " {\"flowName\": \"event_errored\", \"flowStatus\": \"Errored\", " FUZZ_EVENT "},"                \
+  " {\"flowName\": \"event_deprecated\", \"flowStatus\": \"Deprecated\", " FUZZ_EVENT "},"          \
+  " {\"flowName\": \"ondemand\", \"flowStatus\": \"Active\","                                     \
+  " \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, " FUZZ_S3_FLOW ","                          \
   " \"tags\": {\"env\": \"test\"}}]"
 
 static inline int fuzz_cmp_str(const void *a, const void *b) {

@@ -1,9 +1,8 @@
 /* The gRPC payload decoder (src/grpc/decode.h) and, behind it, the service: every gRPC request's
  * bytes, unauthenticated. Input: byte 0 (mod the number of types) picks the message type from
  * `descs` (indices never change: new types are appended, so corpus files keep their type), the
- * rest is the payload. The request of every RPC in af_flows_rpcs is there (the fuzzer stops
- * at start-up if one is missing); google.rpc.Status (repeated Any), ErrorInfo (a map) and
- * BadRequest (repeated nested messages) add walks the requests alone do not.
+ * rest is the payload: google.rpc.Status (repeated Any), ErrorInfo (a map) and BadRequest
+ * (repeated nested messages), then the request of every operation of the model, in its order.
  *
  * Oracle for the decoder, on success: no string field anywhere in the payload held a NUL or
  * invalid UTF-8, checked twice and apart from decode.c's walker: on the wire (where a NUL is
@@ -13,7 +12,8 @@
  * Oracle for the service, when a request decodes: it runs through the RPC's handler on a
  * fresh service seeded with a few flows in each state (as the gRPC door would run it), and
  * - an error is one of the AWS errors the AppFlow model lists for that operation (plus
- *   ValidationException), with a message; InternalServerException never happens here;
+ *   ValidationException, and NotImplementedException for an operation not served yet), with a
+ *   message; InternalServerException never happens here;
  * - a response packs and decodes again (strings a client can read);
  * - af_flows_count moves by exactly one on a successful create or delete, else not at all;
  * - the same request again gives what the contract says: the same bytes for reads, for a
@@ -24,7 +24,8 @@
 #include "fuzz.h"
 
 #include "appflow/v1/appflow.pb-c.h"
-#include "flows/seed.h"
+#include "appflow_model.h"
+#include "bridge/seed.h"
 #include "flows/service.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
@@ -32,74 +33,39 @@
 
 #include <string.h>
 
-static const ProtobufCMessageDescriptor *const descs[] = {
-    &appflow__v1__stop_flow_request__descriptor,
+/* Messages with walks the requests alone do not have; then every operation's request. */
+static const ProtobufCMessageDescriptor *const extra[] = {
     &google__rpc__status__descriptor,
     &google__rpc__error_info__descriptor,
     &google__rpc__bad_request__descriptor,
-    &appflow__v1__create_flow_request__descriptor,
-    &appflow__v1__describe_flow_request__descriptor,
-    &appflow__v1__list_flows_request__descriptor,
-    &appflow__v1__start_flow_request__descriptor,
-    &appflow__v1__delete_flow_request__descriptor,
-    &appflow__v1__tag_resource_request__descriptor,
-    &appflow__v1__untag_resource_request__descriptor,
-    &appflow__v1__list_tags_for_resource_request__descriptor,
 };
-#define NDESCS (sizeof descs / sizeof descs[0])
+#define NEXTRA (sizeof extra / sizeof extra[0])
+#define NDESCS (NEXTRA + af_model_operation_count)
 
-/* Each operation's errors in the AppFlow model (service-2.json "errors"), InternalServer left
- * out; ValidationException is allowed everywhere, as AWS answers any bad member with it. */
-static const struct {
-  const char *rpc;
-  const char *errors[5];
-} allowed[] = {
-    {"CreateFlow",
-     {"ResourceNotFoundException", "ServiceQuotaExceededException", "ConflictException",
-      "AccessDeniedException"}},
-    {"DescribeFlow", {"ResourceNotFoundException"}},
-    {"ListFlows", {NULL}},
-    {"StartFlow",
-     {"ResourceNotFoundException", "ServiceQuotaExceededException", "ConflictException"}},
-    {"StopFlow",
-     {"ConflictException", "ResourceNotFoundException", "UnsupportedOperationException"}},
-    {"DeleteFlow", {"ResourceNotFoundException", "ConflictException"}},
-    {"TagResource", {"ResourceNotFoundException"}},
-    {"UntagResource", {"ResourceNotFoundException"}},
-    {"ListTagsForResource", {"ResourceNotFoundException"}},
-};
+static const ProtobufCMessageDescriptor *desc_at(size_t i) {
+  return i < NEXTRA ? extra[i] : af_model_operations[i - NEXTRA].input->descriptor;
+}
 
 static const char seed[] = FUZZ_SEED_FLOWS;
 
-static const af_rpc *rpc_for(const ProtobufCMessageDescriptor *input) {
-  for (size_t i = 0; i < af_flows_rpc_count; i++)
-    if (af_flows_rpcs[i].input == input)
-      return &af_flows_rpcs[i];
+static const af_rpc *rpc_for(af_flows *svc, const ProtobufCMessageDescriptor *input) {
+  for (size_t i = 0; i < af_flows_rpc_count(svc); i++)
+    if (af_flows_rpc_at(svc, i)->input == input)
+      return af_flows_rpc_at(svc, i);
   return NULL;
 }
 
-static int allowed_row(const char *rpc) {
-  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
-    if (strcmp(allowed[i].rpc, rpc) == 0)
-      return (int)i;
-  return -1;
-}
-
-/* A target that misses an RPC would pass while fuzzing nothing of it: refuse to start. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  for (size_t i = 0; i < af_flows_rpc_count; i++) {
-    size_t k = 0;
-    while (k < NDESCS && descs[k] != af_flows_rpcs[i].input)
-      k++;
-    if (k == NDESCS || allowed_row(af_flows_rpcs[i].name) < 0) {
-      fprintf(stderr, "fuzz_decode: add %s to descs and allowed\n", af_flows_rpcs[i].name);
-      abort();
-    }
-  }
-  CHECK(af_flows_rpc_named("ListFlows") != NULL && af_flows_rpc_named("DescribeFlow") != NULL);
+/* An error the model lists for rpc's operation; ValidationException is allowed everywhere (AWS
+ * answers any bad member with it), NotImplementedException for an operation not served yet,
+ * and InternalServerException never. */
+static int allowed(const af_rpc *rpc, const char *type) {
+  if (strcmp(type, "ValidationException") == 0)
+    return 1;
+  if (strcmp(type, "NotImplementedException") == 0)
+    return rpc->handler == NULL;
+  for (size_t i = 0; i < rpc->op->n_errors; i++)
+    if (strcmp(rpc->op->errors[i], type) == 0 && strcmp(type, "InternalServerException") != 0)
+      return 1;
   return 0;
 }
 
@@ -209,9 +175,7 @@ static af_err call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
   }
   CHECK(err.code == rc && memchr(err.message, 0, sizeof err.message) && err.message[0]);
   const char *type = af_err_type(rc);
-  int row = allowed_row(rpc->name), ok = strcmp(type, "ValidationException") == 0;
-  for (size_t i = 0; i < 5 && allowed[row].errors[i] != NULL; i++)
-    ok |= strcmp(type, allowed[row].errors[i]) == 0;
+  int ok = allowed(rpc, type);
   if (!ok)
     fprintf(stderr, "fuzz_decode: %s answered %s: %s\n", rpc->name, type, err.message);
   CHECK(ok);
@@ -226,11 +190,11 @@ static void check_created(af_flows *svc, const Appflow__V1__CreateFlowRequest *r
   Appflow__V1__DescribeFlowRequest dreq = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
   dreq.flow_name = req->flow_name;
   ProtobufCMessage *out;
-  CHECK(call(svc, af_flows_rpc_named("DescribeFlow"), &dreq.base, a, &out) == AF_OK);
+  CHECK(call(svc, af_flows_rpc_named(svc, "DescribeFlow"), &dreq.base, a, &out) == AF_OK);
   const Appflow__V1__DescribeFlowResponse *d = (const Appflow__V1__DescribeFlowResponse *)out;
   CHECK(str_eq(d->flow_name, req->flow_name) && str_eq(d->flow_arn, created->flow_arn));
   CHECK(str_eq(d->description, req->description) && str_eq(d->kms_arn, req->kms_arn));
-  CHECK(d->flow_status == created->flow_status);
+  CHECK(d->has_flow_status && d->flow_status == created->flow_status);
   CHECK(d->trigger_config != NULL && req->trigger_config != NULL &&
         d->trigger_config->trigger_type == req->trigger_config->trigger_type);
   CHECK(d->n_tasks == req->n_tasks);
@@ -246,7 +210,7 @@ static void check_created(af_flows *svc, const Appflow__V1__CreateFlowRequest *r
 
 /* ListFlows, page by page with a page size the input chose, yields every flow exactly once. */
 static void check_listing(af_flows *svc, int page) {
-  const af_rpc *list = af_flows_rpc_named("ListFlows");
+  const af_rpc *list = af_flows_rpc_named(svc, "ListFlows");
   size_t total = af_flows_count(svc), seen = 0;
   char **names = calloc(total + 1, sizeof *names);
   char token[4096] = "";
@@ -255,17 +219,19 @@ static void check_listing(af_flows *svc, int page) {
   do {
     Appflow__V1__ListFlowsRequest req = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
     req.max_results = page;
-    req.next_token = token;
+    req.has_max_results = true;
+    req.next_token = token[0] != '\0' ? token : NULL;
     ProtobufCMessage *out;
     CHECK(call(svc, list, &req.base, &a, &out) == AF_OK);
     const Appflow__V1__ListFlowsResponse *r = (const Appflow__V1__ListFlowsResponse *)out;
     CHECK(r->n_flows <= (size_t)page && seen + r->n_flows <= total);
     for (size_t i = 0; i < r->n_flows; i++)
       CHECK((names[seen++] = strdup(r->flows[i]->flow_name)) != NULL);
-    CHECK(strlen(r->next_token) < sizeof token);
+    const char *next = r->next_token != NULL ? r->next_token : "";
+    CHECK(strlen(next) < sizeof token);
     /* A token with nothing after it would loop: each page must bring a flow. */
-    CHECK(r->next_token[0] == '\0' || r->n_flows > 0);
-    strcpy(token, r->next_token);
+    CHECK(next[0] == '\0' || r->n_flows > 0);
+    strcpy(token, next);
     af_arena_reset(&a);
   } while (token[0] != '\0');
   af_arena_destroy(&a);
@@ -305,12 +271,14 @@ static void check_repeat(af_flows *svc, const af_rpc *rpc, const ProtobufCMessag
 }
 
 static void run_service(const ProtobufCMessage *req, uint8_t page, af_arena *a) {
-  const af_rpc *rpc = rpc_for(req->descriptor);
-  if (rpc == NULL)
-    return;
   af_error e;
   af_flows *svc = af_flows_new(&(af_flows_config){0}, &e);
   CHECK(svc != NULL);
+  const af_rpc *rpc = rpc_for(svc, req->descriptor);
+  if (rpc == NULL) {
+    af_flows_free(svc);
+    return;
+  }
   af_seed_error serr;
   CHECK(af_seed_load_buffer(svc, seed, sizeof seed - 1, NULL, &serr) == 0);
   size_t before = af_flows_count(svc);
@@ -333,7 +301,7 @@ static void run_service(const ProtobufCMessage *req, uint8_t page, af_arena *a) 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
-  const ProtobufCMessageDescriptor *d = descs[data[0] % NDESCS];
+  const ProtobufCMessageDescriptor *d = desc_at(data[0] % NDESCS);
   static af_arena arena;
   af_arena_init(&arena);
   af_error err;

@@ -9,22 +9,11 @@
  * NUL-terminated, non-empty message. err starts as garbage so a field left unset shows. */
 #include "fuzz.h"
 
-#include "flows/seed.h"
+#include "bridge/seed.h"
 
 #include <string.h>
 
 #define PAGE 7
-
-static const af_rpc *list_flows;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  list_flows = af_flows_rpc_named("ListFlows");
-  CHECK(list_flows != NULL);
-  return 0;
-}
 
 /* One page into names[*seen..]; returns the next token (malloc'd, "" at the end). */
 static char *list_page(af_flows *svc, const char *token, char **names, size_t *seen, size_t total) {
@@ -32,15 +21,17 @@ static char *list_page(af_flows *svc, const char *token, char **names, size_t *s
   af_arena_init(&a);
   Appflow__V1__ListFlowsRequest req = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
   req.max_results = PAGE;
-  req.next_token = (char *)token;
-  Appflow__V1__ListFlowsResponse resp = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  req.has_max_results = true;
+  req.next_token = token[0] != '\0' ? (char *)token : NULL;
+  Appflow__V1__ListFlowsResponse resp;
   af_error err;
-  CHECK(af_flows_call_sync(svc, list_flows, &req.base, &resp.base, &a, &err) == AF_OK);
+  CHECK(af_flows_list_flows(svc, &req, &resp, &a, &err) == AF_OK);
+  const char *token_out = resp.next_token != NULL ? resp.next_token : "";
   CHECK(resp.n_flows <= PAGE && *seen + resp.n_flows <= total);
-  CHECK(resp.next_token[0] == '\0' || resp.n_flows > 0); /* else paging never ends */
+  CHECK(token_out[0] == '\0' || resp.n_flows > 0); /* else paging never ends */
   for (size_t i = 0; i < resp.n_flows; i++)
     CHECK((names[(*seen)++] = strdup(resp.flows[i]->flow_name)) != NULL);
-  char *next = strdup(resp.next_token);
+  char *next = strdup(token_out);
   CHECK(next != NULL);
   af_arena_destroy(&a);
   return next;

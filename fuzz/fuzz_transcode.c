@@ -15,7 +15,7 @@
 
 #include "appflow/v1/appflow.pb-c.h"
 #include "bridge/transcode.h"
-#include "flows/seed.h"
+#include "bridge/seed.h"
 #include "flows/service.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"

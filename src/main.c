@@ -5,7 +5,7 @@
 #include "common/file.h"
 #include "common/listen.h"
 #include "flows/log.h"
-#include "flows/seed.h"
+#include "bridge/seed.h"
 #include "flows/service.h"
 #include "grpc/protoset.h"
 #include "grpc/reflection.h"
@@ -51,7 +51,7 @@ typedef struct options {
   int threads;
   int http_threads;
   int http_timeout;
-  int max_receive_bytes;
+  int max_request_bytes;
   int max_concurrent_streams;
   double min_ping_seconds;
   int max_ping_strikes;
@@ -96,7 +96,8 @@ static void usage(FILE *out) {
           "  --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
           "  --tls-key FILE         and this PEM private key (both or neither)\n"
           "  --tls-client-ca FILE   require client certificates signed by this PEM CA (mTLS)\n"
-          "  --max-receive-bytes N  largest gRPC request accepted (default 65536)\n"
+          "  --max-request-bytes N  largest request accepted on either door, in bytes (default\n"
+          "                         1048576: a flow with 1,000 mapped fields)\n"
           "  --max-concurrent-streams N\n"
           "                         gRPC calls at once on one connection (default 100)\n"
           "  --keepalive-min-ping S clients may ping at most every S seconds while no data\n"
@@ -163,7 +164,7 @@ enum {
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_TLS_CLIENT_CA,
-  OPT_MAX_RECEIVE,
+  OPT_MAX_REQUEST,
   OPT_MAX_STREAMS,
   OPT_MIN_PING,
   OPT_PING_STRIKES,
@@ -192,7 +193,7 @@ static const struct option long_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
-    {"max-receive-bytes", required_argument, NULL, OPT_MAX_RECEIVE},
+    {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
     {"max-concurrent-streams", required_argument, NULL, OPT_MAX_STREAMS},
     {"keepalive-min-ping", required_argument, NULL, OPT_MIN_PING},
     {"keepalive-max-strikes", required_argument, NULL, OPT_PING_STRIKES},
@@ -264,8 +265,8 @@ static int apply_option(options *o, int c, const char *arg) {
   case OPT_TLS_CLIENT_CA:
     o->tls_client_ca = arg;
     return -1;
-  case OPT_MAX_RECEIVE:
-    return int_flag("--max-receive-bytes", arg, 1024, 64 << 20, &o->max_receive_bytes);
+  case OPT_MAX_REQUEST:
+    return int_flag("--max-request-bytes", arg, 1024, 64 << 20, &o->max_request_bytes);
   case OPT_MAX_STREAMS:
     return int_flag("--max-concurrent-streams", arg, 1, 100000, &o->max_concurrent_streams);
   case OPT_MIN_PING:
@@ -325,7 +326,7 @@ static int parse_options(int argc, char **argv, options *o) {
                  .threads = ncores,
                  .http_threads = ncores,
                  .http_timeout = AF_BRIDGE_DEFAULT_TIMEOUT,
-                 .max_receive_bytes = AF_GRPC_DEFAULT_MAX_RECEIVE,
+                 .max_request_bytes = AF_DEFAULT_MAX_REQUEST_BYTES,
                  .max_concurrent_streams = AF_GRPC_DEFAULT_MAX_STREAMS,
                  .min_ping_seconds = AF_GRPC_DEFAULT_MIN_PING_MS / 1000.0,
                  .max_ping_strikes = AF_GRPC_DEFAULT_PING_STRIKES,
@@ -495,7 +496,7 @@ static af_grpc_config grpc_config(const options *o, const pems *p, const af_refl
   return (af_grpc_config){
       .listen = o->grpc_listen,
       .threads = o->threads,
-      .max_receive_bytes = o->max_receive_bytes,
+      .max_receive_bytes = o->max_request_bytes,
       .max_concurrent_streams = o->max_concurrent_streams,
       .min_ping_interval_ms = o->min_ping_seconds == 0 ? -1 : (int)(o->min_ping_seconds * 1000),
       .max_ping_strikes = o->max_ping_strikes == 0 ? -1 : o->max_ping_strikes,
@@ -521,6 +522,7 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
   af_bridge_server *http = NULL;
   if (grpc != NULL && o->http_listen != NULL) {
     af_bridge_config hc = {.listen = o->http_listen,
+                           .max_body = (size_t)o->max_request_bytes,
                            .threads = o->http_threads,
                            .timeout_seconds = (unsigned)o->http_timeout,
                            .log = log,

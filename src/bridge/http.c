@@ -249,7 +249,8 @@ static enum MHD_Result refuse_draining(struct MHD_Connection *c, request *r) {
 
 static enum MHD_Result refuse_too_large(struct MHD_Connection *c, af_bridge_server *s, request *r) {
   af_error err;
-  af_error_set(&err, AF_ERR_REQUEST_TOO_LARGE, "the request body is over the %zu-byte limit",
+  af_error_set(&err, AF_ERR_REQUEST_TOO_LARGE,
+               "The request body is over appflowd's limit of %zu bytes (--max-request-bytes)",
                s->max_body);
   af_bridge_reply rep;
   af_bridge_error_reply(&err, &r->arena, &rep);

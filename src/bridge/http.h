@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#define AF_BRIDGE_DEFAULT_MAX_BODY (64 * 1024)
+#define AF_BRIDGE_DEFAULT_MAX_BODY AF_DEFAULT_MAX_REQUEST_BYTES
 #define AF_BRIDGE_DEFAULT_TIMEOUT 30
 
 typedef struct af_bridge_server af_bridge_server;
@@ -24,7 +24,7 @@ typedef struct af_bridge_server af_bridge_server;
 typedef struct af_bridge_config {
   const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
   int threads;                 /* server threads, at least 1 */
-  size_t max_body;             /* larger bodies get 413; 0 = 64 KiB */
+  size_t max_body;             /* larger bodies get 413; 0 = 1 MiB */
   unsigned timeout_seconds;    /* idle connections are closed after this; 0 = 30 */
   const af_log *log;           /* borrowed, may be NULL */
   const af_sigv4_creds *creds; /* borrowed; NULL: no SigV4 check (any signature passes) */

@@ -20,6 +20,7 @@
 #define TERMINATOR "aws4_request"
 #define KEY_ID_MAX 128
 #define SECRET_MAX 128
+#define PRINCIPAL_MAX 2048
 #define LINE_MAX_LEN 1023
 #define FILE_MAX (4u << 20)
 #define DATE_LEN 16 /* 20150830T123600Z */
@@ -35,7 +36,8 @@
 typedef struct key {
   char *id;
   char *secret;
-  char *account; /* NULL when the file gave none */
+  char *account;   /* NULL when the file gave none */
+  char *principal; /* aws_principal_arn; NULL when the file gave none */
 } key;
 
 struct af_sigv4_creds {
@@ -58,6 +60,7 @@ void af_sigv4_creds_free(af_sigv4_creds *c) {
     free(c->keys[i].id);
     wipe_free(c->keys[i].secret);
     free(c->keys[i].account);
+    free(c->keys[i].principal);
   }
   free(c->keys);
   free(c->region);
@@ -118,6 +121,10 @@ static af_err check_value(parser *p, int line, const char *name, const char *v) 
                " without spaces");
   if (strcmp(name, "aws_account_id") == 0 && (n != 12 || !all_of(v, is_digit)))
     return bad(p, line, "aws_account_id must be 12 digits", "");
+  if (strcmp(name, "aws_principal_arn") == 0 &&
+      (strncmp(v, "arn:aws:", 8) != 0 || n > PRINCIPAL_MAX || !all_of(v, is_secret_char)))
+    return bad(p, line, "aws_principal_arn must be an ARN (arn:aws:...) of at most 2048",
+               " printable characters");
   return AF_OK;
 }
 
@@ -128,6 +135,8 @@ static char **field(section *s, const char *name) {
     return &s->k.secret;
   if (strcmp(name, "aws_account_id") == 0)
     return &s->k.account;
+  if (strcmp(name, "aws_principal_arn") == 0)
+    return &s->k.principal;
   return NULL;
 }
 
@@ -135,7 +144,8 @@ static void section_clear(section *s) {
   free(s->k.id);
   wipe_free(s->k.secret);
   free(s->k.account);
-  s->k = (key){NULL, NULL, NULL};
+  free(s->k.principal);
+  s->k = (key){NULL, NULL, NULL, NULL};
 }
 
 /* Ends the current section: complete, it joins the store. */
@@ -160,7 +170,7 @@ static af_err section_end(parser *p) {
     p->cap = cap;
   }
   p->c->keys[p->c->n++] = s->k;
-  s->k = (key){NULL, NULL, NULL};
+  s->k = (key){NULL, NULL, NULL, NULL};
   p->in_section = false;
   return AF_OK;
 }
@@ -203,8 +213,8 @@ static af_err assignment(parser *p, int line, char *s) {
   if (slot == NULL) {
     char esc[128];
     af_error_set(p->err, AF_ERR_VALIDATION,
-                 "%s:%d: unknown key '%s' (expected aws_access_key_id, aws_secret_access_key or "
-                 "aws_account_id; session tokens are not supported)",
+                 "%s:%d: unknown key '%s' (expected aws_access_key_id, aws_secret_access_key, "
+                 "aws_account_id or aws_principal_arn; session tokens are not supported)",
                  p->file, line, af_escape(esc, sizeof esc, name, strlen(name)));
     return AF_ERR_VALIDATION;
   }
@@ -954,7 +964,7 @@ static af_err check_signature(const af_sigv4_request *req, const auth *a, const 
 }
 
 af_err af_sigv4_verify(const af_sigv4_creds *c, const af_sigv4_request *req, time_t now,
-                       const char **account_out, af_error *err) {
+                       af_sigv4_caller *who, af_error *err) {
   const char *value = header(req, "authorization");
   if (value == NULL)
     return af_error_set(err, AF_ERR_MISSING_AUTHENTICATION_TOKEN, MSG_MISSING_TOKEN);
@@ -983,7 +993,7 @@ af_err af_sigv4_verify(const af_sigv4_creds *c, const af_sigv4_request *req, tim
     rc = check_payload(req, body_hash, err);
   if (rc == AF_OK)
     rc = check_signature(req, &a, k, amz_date, body_hash, err);
-  if (rc == AF_OK && account_out != NULL)
-    *account_out = k->account;
+  if (rc == AF_OK && who != NULL)
+    *who = (af_sigv4_caller){k->account, k->principal};
   return rc;
 }

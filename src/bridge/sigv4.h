@@ -11,9 +11,12 @@
  *     aws_access_key_id = AKIAIOSFODNN7EXAMPLE
  *     aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
  *     aws_account_id = 123456789012
+ *     aws_principal_arn = arn:aws:iam::123456789012:user/ci-robot
  *
  * aws_access_key_id: 1 to 128 of [A-Za-z0-9_]; unique in the file. aws_secret_access_key: 1 to
- * 128 printable ASCII characters, no spaces. aws_account_id: optional, 12 digits. Any other key
+ * 128 printable ASCII characters, no spaces. aws_account_id: optional, 12 digits. aws_principal_arn: optional, the
+ * caller's ARN as AppFlow records it (DescribeFlow's createdBy and lastUpdatedBy); without it the
+ * service uses the account's root, arn:aws:iam::ACCOUNT:root. Any other key
  * (aws_session_token included: temporary credentials are not supported) is refused, so a typo
  * cannot silently drop a key. Whitespace around '=' and at either end of a line is ignored;
  * values are not quoted. At most AF_SIGV4_MAX_KEYS keys, lines of at most 1023 characters.
@@ -73,9 +76,15 @@ typedef struct af_sigv4_request {
   size_t body_len;
 } af_sigv4_request;
 
+/* Who signed a request: the key's aws_account_id and aws_principal_arn, each NULL when the
+ * file gave none; they live as long as the store. */
+typedef struct af_sigv4_caller {
+  const char *account;
+  const char *principal;
+} af_sigv4_caller;
+
 /* Verifies req's Authorization header against the store at time now (seconds since the epoch).
- * AF_OK when the signature is right: *account_out (when account_out is not NULL) is then the
- * key's aws_account_id, or NULL when the file gave none; it lives as long as the store.
+ * AF_OK when the signature is right: *who (when who is not NULL) is then the key's caller.
  * Otherwise err is set with AWS's error type and wording and the request must be refused:
  *   AF_ERR_MISSING_AUTHENTICATION_TOKEN  no Authorization header
  *   AF_ERR_INCOMPLETE_SIGNATURE          an Authorization header that cannot be parsed, or no
@@ -87,7 +96,7 @@ typedef struct af_sigv4_request {
  *                                        signature that does not match
  *   AF_ERR_INTERNAL_SERVER               OpenSSL or memory failed */
 af_err af_sigv4_verify(const af_sigv4_creds *c, const af_sigv4_request *req, time_t now,
-                       const char **account_out, af_error *err);
+                       af_sigv4_caller *who, af_error *err);
 
 /* The pieces of verification, public so tests can compare them with AWS's published test
  * suite. Each returns AF_OK, or an error as af_sigv4_verify would report it. */

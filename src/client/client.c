@@ -192,6 +192,7 @@ int af_client_stop_flow(af_client *c, const char *flow_name, double timeout_seco
     return -1;
   }
   memcpy(req.flow_name, flow_name, strlen(flow_name) + 1);
+  req.has_flow_name = true;
   *resp = (appflow_v1_StopFlowResponse)appflow_v1_StopFlowResponse_init_zero;
   return call_unary(c, "/appflow.v1.AppFlowService/StopFlow", appflow_v1_StopFlowRequest_fields,
                     &req, appflow_v1_StopFlowResponse_fields, resp, timeout_seconds, err);

@@ -77,4 +77,11 @@ typedef struct af_model_operation {
   size_t n_errors;
 } af_model_operation;
 
+/* The member of s named name (the AWS name), or NULL. */
+const af_model_member *af_model_member_named(const af_model_struct *s, const char *name);
+/* The AWS string of an enum shape's proto value v, or NULL when v is not one of its values. */
+const char *af_model_enum_string(const af_model_shape *shape, int v);
+/* The proto value of the AWS string s[0..n) in an enum shape, or 0 when it is none of them. */
+int af_model_enum_value(const af_model_shape *shape, const char *s, size_t n);
+
 #endif

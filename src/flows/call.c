@@ -2,7 +2,6 @@
  * the typed forms that tests and tools use. */
 #include "common/latch.h"
 #include "flows/internal.h"
-#include "flows/validate.h"
 
 #include <string.h>
 
@@ -24,11 +23,14 @@ void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
 void af__call_end(af_call *c, af_err rc) { c->to.done(c->to.ctx, rc); }
 
 bool af__call_check_name(af_call *c, const char *name, size_t *len) {
+  /* The model's checks ran before the handler (af_flows_call): flowName is there and valid. */
   *len = name ? strlen(name) : 0;
-  af_err rc = af_check_name("flowName", name, *len, c->to.err);
-  if (rc != AF_OK)
-    af__call_end(c, rc);
-  return rc == AF_OK;
+  if (name != NULL)
+    return true;
+  af__call_end(c, af_error_set(c->to.err, AF_ERR_VALIDATION,
+                               "1 validation error detected: Value null at 'flowName' failed to "
+                               "satisfy constraint: Member must not be null"));
+  return false;
 }
 
 void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule,
@@ -94,7 +96,16 @@ af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_a
 
 void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                    ProtobufCMessage *resp, const af_reply_to *to) {
-  rpc->handler(svc, req, resp, to);
+  /* The model's checks first, so every operation of the contract validates as AWS does, even
+   * one whose handler is still to come. */
+  af_err rc = af_check_message(svc->checker, rpc->op->input, req, to->err);
+  if (rc == AF_OK && rpc->handler == NULL)
+    rc = af_error_set(to->err, AF_ERR_NOT_IMPLEMENTED, "appflowd does not implement %s yet",
+                      rpc->name);
+  if (rc != AF_OK)
+    to->done(to->ctx, rc);
+  else
+    rpc->handler(svc, req, resp, to);
 }
 
 typedef struct sync_call {
@@ -120,7 +131,7 @@ af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessa
   af_err fn(af_flows *svc, const Appflow__V1__##Name##Request *req,                                \
             Appflow__V1__##Name##Response *resp, af_arena *arena, af_error *err) {                 \
     appflow__v1__##snake##_response__init(resp);                                                   \
-    return af_flows_call_sync(svc, af_flows_rpc_named(#Name), &req->base, &resp->base, arena,      \
+    return af_flows_call_sync(svc, af_flows_rpc_named(svc, #Name), &req->base, &resp->base, arena,      \
                               err);                                                                \
   }
 TYPED(CreateFlow, create_flow, af_flows_create_flow)

@@ -3,8 +3,9 @@
  * A created flow keeps its request, packed (name and clientToken cleared), as its definition:
  * DescribeFlow unpacks it to return every member as given, and a CreateFlow retry with the
  * same clientToken is recognised by packing it the same way and comparing bytes. */
+#include "appflow_model.h"
 #include "flows/internal.h"
-#include "flows/validate.h"
+#include "flows/rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,109 +14,48 @@
 #define STATUS(s) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##s
 #define TRIGGER(t) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##t
 
-static af_err check_list(const char *member, Google__Protobuf__Struct *const *items, size_t n,
-                         const char *properties, af_error *err) {
-  if (n == 0) {
-    return af_error_set(err, AF_ERR_VALIDATION,
-                        "1 validation error detected: Value at '%s' failed to satisfy "
-                        "constraint: Member must have at least 1 item",
-                        member);
-  }
-  for (size_t i = 0; i < n; i++) {
-    char path[96];
-    snprintf(path, sizeof path, "%s.%zu", member, i + 1);
-    af_err rc = properties != NULL ? af_check_connector_config(path, items[i], properties, err)
-                                   : af_check_task(path, items[i], err);
-    if (rc != AF_OK)
-      return rc;
-  }
-  return AF_OK;
-}
-
-static af_err check_create(const Appflow__V1__CreateFlowRequest *req, af_error *err) {
-  const char *name = req->flow_name;
-  af_err rc = af_check_name("flowName", name, name ? strlen(name) : 0, err);
-  if (rc == AF_OK)
-    rc = af_check_description("description", req->description, err);
-  if (rc == AF_OK)
-    rc = af_check_kms_arn("kmsArn", req->kms_arn, err);
-  if (rc == AF_OK)
-    rc = af_check_trigger(req->trigger_config, err);
-  if (rc == AF_OK)
-    rc = af_check_connector_config("sourceFlowConfig", req->source_flow_config,
-                                   "sourceConnectorProperties", err);
-  if (rc == AF_OK)
-    rc = check_list("destinationFlowConfigList", req->destination_flow_config_list,
-                    req->n_destination_flow_config_list, "destinationConnectorProperties", err);
-  if (rc == AF_OK)
-    rc = check_list("tasks", req->tasks, req->n_tasks, NULL, err);
-  for (size_t i = 0; rc == AF_OK && i < req->n_tags; i++)
-    rc = af_check_tag("tags", req->tags[i]->key, req->tags[i]->value, err);
-  if (rc == AF_OK)
-    rc = af_check_client_token("clientToken", req->client_token, err);
-  return rc;
-}
-
-static int by_field_key(const void *a, const void *b) {
-  const Google__Protobuf__Struct__FieldsEntry *x =
-      *(Google__Protobuf__Struct__FieldsEntry *const *)a;
-  const Google__Protobuf__Struct__FieldsEntry *y =
-      *(Google__Protobuf__Struct__FieldsEntry *const *)b;
+static int by_key(const void *a, const void *b) {
+  const af_map_entry *x = *(af_map_entry *const *)a, *y = *(af_map_entry *const *)b;
   return strcmp(x->key ? x->key : "", y->key ? y->key : "");
 }
 
-static int by_tag_key(const void *a, const void *b) {
-  const Appflow__V1__CreateFlowRequest__TagsEntry *x =
-      *(Appflow__V1__CreateFlowRequest__TagsEntry *const *)a;
-  const Appflow__V1__CreateFlowRequest__TagsEntry *y =
-      *(Appflow__V1__CreateFlowRequest__TagsEntry *const *)b;
-  return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+/* A map's entry message: what protoc makes of map<string, V> (key 1, value 2, "...Entry"). */
+static bool is_map_entry(const ProtobufCMessageDescriptor *d) {
+  size_t n = strlen(d->name);
+  return d->n_fields == 2 && n > 5 && strcmp(d->name + n - 5, "Entry") == 0 &&
+         d->fields[0].type == PROTOBUF_C_TYPE_STRING && strcmp(d->fields[0].name, "key") == 0;
 }
 
-static void sort_struct(Google__Protobuf__Struct *s, int depth);
-
-static void sort_value(Google__Protobuf__Value *v, int depth) {
-  if (v == NULL || depth > 100) /* both doors' decoders bound nesting below this */
-    return;
-  if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE)
-    sort_struct(v->struct_value, depth + 1);
-  if (v->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_LIST_VALUE && v->list_value != NULL) {
-    for (size_t i = 0; i < v->list_value->n_values; i++)
-      sort_value(v->list_value->values[i], depth + 1);
+void af__sort_maps(ProtobufCMessage *m, int depth) {
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; depth < 64 && i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+      continue;
+    char *p = (char *)m + f->offset;
+    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+      if (*(ProtobufCMessage **)p != NULL)
+        af__sort_maps(*(ProtobufCMessage **)p, depth + 1);
+      continue;
+    }
+    size_t n = *(size_t *)((char *)m + f->quantifier_offset);
+    ProtobufCMessage **v = *(ProtobufCMessage ***)p;
+    if (n > 1 && is_map_entry(f->descriptor))
+      qsort(v, n, sizeof *v, by_key);
+    for (size_t k = 0; k < n; k++)
+      af__sort_maps(v[k], depth + 1);
   }
 }
 
-/* Sorts an object's members by key (qsort: a 64 KiB body can hold thousands). */
-static void sort_struct(Google__Protobuf__Struct *s, int depth) {
-  if (s == NULL)
-    return;
-  if (s->n_fields > 1)
-    qsort(s->fields, s->n_fields, sizeof *s->fields, by_field_key);
-  for (size_t i = 0; i < s->n_fields; i++)
-    sort_value(s->fields[i]->value, depth);
-}
-
-/* Map entries and object members have no order in meaning, but they do in the packed bytes
- * a retry is compared by (and clients need not keep it), so the definition is stored sorted.
- * The request is this call's own (decoded into its arena); reordering it changes nothing. */
-static void canonicalise(Appflow__V1__CreateFlowRequest *req) {
-  if (req->n_tags > 1)
-    qsort(req->tags, req->n_tags, sizeof *req->tags, by_tag_key);
-  sort_struct(req->source_flow_config, 0);
-  for (size_t i = 0; i < req->n_destination_flow_config_list; i++)
-    sort_struct(req->destination_flow_config_list[i], 0);
-  for (size_t i = 0; i < req->n_tasks; i++)
-    sort_struct(req->tasks[i], 0);
-  sort_struct(req->metadata_catalog_config, 0);
-}
-
-/* The definition: req packed without its name and clientToken, in the arena. */
-static uint8_t *pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
-                                size_t *len) {
-  canonicalise((Appflow__V1__CreateFlowRequest *)req);
+uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
+                             size_t *len) {
+  /* Map entries have no order in meaning, but they do in the packed bytes a retry is compared
+   * by (and clients need not keep it), so the definition is stored sorted. The request is this
+   * call's own (decoded into its arena); reordering it changes nothing. */
+  af__sort_maps((ProtobufCMessage *)&req->base, 0);
   Appflow__V1__CreateFlowRequest d = *req;
-  d.flow_name = "";
-  d.client_token = "";
+  d.flow_name = NULL;
+  d.client_token = NULL;
   *len = appflow__v1__create_flow_request__get_packed_size(&d);
   uint8_t *buf = af_arena_alloc(arena, *len ? *len : 1);
   if (buf != NULL)
@@ -124,13 +64,13 @@ static uint8_t *pack_definition(const Appflow__V1__CreateFlowRequest *req, af_ar
 }
 
 /* Tags as a TagSet takes them; a key given twice (possible on gRPC) keeps its last value.
- * *count is the distinct keys, or AF_TAGS_MAX + 1 once there are more than the limit. */
+ * *count is the distinct keys (the model bounds the entries, so at most 50). */
 static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size_t n,
                        af_arena *arena, size_t *count) {
   af_tag *tags = af_arena_alloc(arena, (n ? n : 1) * sizeof *tags);
   *count = 0;
-  for (size_t i = 0; tags != NULL && i < n && *count <= AF_TAGS_MAX; i++) {
-    size_t j = 0; /* past the limit the request is refused: stop, keeping this O(n * 50) */
+  for (size_t i = 0; tags != NULL && i < n; i++) {
+    size_t j = 0;
     while (j < *count && strcmp(tags[j].key, e[i]->key) != 0)
       j++;
     tags[j] = (af_tag){e[i]->key, e[i]->value ? e[i]->value : ""};
@@ -138,6 +78,16 @@ static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size
       (*count)++;
   }
   return tags;
+}
+
+af_err af_flows_check_create(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
+                             af_error *err) {
+  af_err rc = af_check_message(svc->checker, &af_model_CreateFlowRequest, &req->base, err);
+  if (rc == AF_OK)
+    rc = af_check_flow_rules(AF_FLOW_CREATE, req->trigger_config, req->source_flow_config,
+                             req->destination_flow_config_list,
+                             req->n_destination_flow_config_list, req->tasks, req->n_tasks, err);
+  return rc;
 }
 
 typedef struct create_call {
@@ -182,6 +132,7 @@ static void create_done(af_store_op *op, af_store_rc rc) {
     e = af_flows_oom(c->c.to.err);
   if (e == AF_OK) {
     c->resp->flow_status = (Appflow__V1__FlowStatus)(rc == AF_STORE_OK ? c->rec.status : c->status);
+    c->resp->has_flow_status = true;
     if (rc == AF_STORE_OK)
       af_log_printf(c->c.svc->log, AF_LOG_INFO, "flow %s: created, %s", name,
                     af_flows_status_name(c->rec.status));
@@ -198,11 +149,9 @@ static af_err make_record(create_call *c, af_error *err) {
   af_tag *tags = tags_of(req->tags, req->n_tags, arena, &ntags);
   if (tags == NULL)
     return af_flows_oom(err);
-  if (ntags > AF_TAGS_MAX) /* counted in distinct keys; the message gives the entries sent */
-    return af_check_count("tags", req->n_tags, AF_TAGS_MAX, err);
   af_flow_record *r = &c->rec;
   size_t def_len;
-  uint8_t *def = pack_definition(req, arena, &def_len);
+  uint8_t *def = af__pack_definition(req, arena, &def_len);
   if (def == NULL || !af_flows_pack_tags(tags, ntags, arena, &r->tags))
     return af_flows_oom(err);
   Appflow__V1__TriggerType trigger = req->trigger_config->trigger_type;
@@ -212,9 +161,9 @@ static af_err make_record(create_call *c, af_error *err) {
   r->status = r->create_status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
   r->created_ms = r->updated_ms = c->c.now_ms;
   r->description = nonempty(req->description);
-  r->source_connector = af_struct_string(req->source_flow_config, "connectorType");
+  r->source_connector = af_flows_connector_name(req->source_flow_config->connector_type);
   r->destination_connector =
-      af_struct_string(req->destination_flow_config_list[0], "connectorType");
+      af_flows_connector_name(req->destination_flow_config_list[0]->connector_type);
   r->create_token = nonempty(req->client_token);
   r->definition = (af_bytes){def, def_len};
   return AF_OK;
@@ -227,7 +176,10 @@ void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
     return;
   c->req = (const Appflow__V1__CreateFlowRequest *)msg;
   c->resp = (Appflow__V1__CreateFlowResponse *)out;
-  af_err rc = check_create(c->req, to->err);
+  af_err rc = af_check_flow_rules(AF_FLOW_CREATE, c->req->trigger_config, c->req->source_flow_config,
+                                  c->req->destination_flow_config_list,
+                                  c->req->n_destination_flow_config_list, c->req->tasks,
+                                  c->req->n_tasks, to->err);
   if (rc == AF_OK)
     rc = make_record(c, to->err);
   if (rc != AF_OK) {
@@ -263,6 +215,7 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
   Appflow__V1__DescribeFlowResponse *r = c->resp;
   af_arena *a = c->c.to.arena;
   r->flow_status = (Appflow__V1__FlowStatus)f->status;
+  r->has_flow_status = true;
   r->description = af_flows_strdup(a, f->description, &c->oom);
   r->created_at = af_flows_timestamp(a, f->created_ms);
   r->last_updated_at = af_flows_timestamp(a, f->updated_ms);
@@ -271,6 +224,10 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
       !af_flows_tag_entries(f->tags, &appflow__v1__describe_flow_response__tags_entry__descriptor,
                             a, &r->n_tags, (af_map_entry ***)&r->tags);
   r->last_run_execution_details = af_flows_last_run(f->runs, a, &c->oom);
+  Appflowd__Store__V1__RunLog *runs = af_flows_runs(f->runs, a);
+  c->oom |= runs == NULL;
+  r->schema_version = runs != NULL && runs->schema_version > 0 ? runs->schema_version : 1;
+  r->has_schema_version = true;
   c->trigger = f->trigger;
   c->definition_len = f->definition.len;
   if (f->definition.len > 0 && (c->definition = af_arena_alloc(a, f->definition.len)) != NULL)
@@ -289,6 +246,7 @@ static bool fill_definition(describe_call *c) {
       return false;
     appflow__v1__trigger_config__init(r->trigger_config);
     r->trigger_config->trigger_type = (Appflow__V1__TriggerType)c->trigger;
+    r->trigger_config->has_trigger_type = true;
     return true;
   }
   Appflow__V1__CreateFlowRequest *d =

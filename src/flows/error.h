@@ -27,7 +27,8 @@ enum af_rpc_code {
 /* XX(name, AWS error type, HTTP status, gRPC code). SERIALIZATION is a request that cannot be
  * decoded at all (bad protobuf or JSON), the type AWS's REST-JSON services use for it;
  * UNKNOWN_OPERATION, METHOD_NOT_ALLOWED and REQUEST_TOO_LARGE are the doors' own refusals
- * (no such method or path, a known path with the wrong HTTP method, a body over the limit);
+ * (no such method or path, a known path with the wrong HTTP method, a body over the limit: a
+ * ValidationException, AppFlow's type for a request it cannot take, with HTTP's 413);
  * NOT_IMPLEMENTED is an operation of AppFlow's model that appflowd does not serve yet;
  * UNAVAILABLE is a server on its way down. */
 #define AF_ERR_MAP(XX)                                                                             \
@@ -44,7 +45,7 @@ enum af_rpc_code {
   XX(UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED)                    \
   XX(NOT_IMPLEMENTED, "NotImplementedException", 501, AF_RPC_UNIMPLEMENTED)                        \
   XX(METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED)                   \
-  XX(REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413, AF_RPC_RESOURCE_EXHAUSTED)          \
+  XX(REQUEST_TOO_LARGE, "ValidationException", 413, AF_RPC_RESOURCE_EXHAUSTED)                     \
   XX(MISSING_AUTHENTICATION_TOKEN, "MissingAuthenticationTokenException", 403,                     \
      AF_RPC_PERMISSION_DENIED)                                                                     \
   XX(INCOMPLETE_SIGNATURE, "IncompleteSignatureException", 400, AF_RPC_INVALID_ARGUMENT)           \

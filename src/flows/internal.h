@@ -4,12 +4,16 @@
 #define AF_FLOWS_INTERNAL_H
 
 #include "appflowd/store/v1/records.pb-c.h"
+#include "flows/check.h"
 #include "flows/service.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A flow's tags at most, as the model's TagMap bounds them. */
+#define AF_TAGS_MAX 50
 
 /* How long a clientToken makes a retry return the first result, as AWS documents. */
 #define AF_TOKEN_TTL_MS (8LL * 60 * 60 * 1000)
@@ -24,6 +28,10 @@ struct af_flows {
                            formatted, as ListFlows makes 100 per page */
   size_t arn_prefix_len;
   af_clock clock;
+  af_checker *checker; /* the model's constraints, compiled once */
+  af_rpc *rpcs;         /* one per method of the contract's service */
+  size_t nrpcs;
+  char *paths; /* the rpcs' gRPC paths */
   uint64_t id_key[2]; /* with id_counter, makes execution ids */
   _Atomic uint64_t id_counter;
 };
@@ -66,6 +74,8 @@ void af__create_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessag
                      const af_reply_to *to);
 void af__describe_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                        const af_reply_to *to);
+void af__update_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                     const af_reply_to *to);
 void af__list_flows(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                     const af_reply_to *to);
 void af__tag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
@@ -74,6 +84,17 @@ void af__untag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMes
                         const af_reply_to *to);
 void af__list_tags_for_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                                 const af_reply_to *to);
+
+/* Sorts every map's entries by key, at every depth: map entries have no order in meaning, but
+ * they do in packed bytes that retries are compared by (qsort: a body can hold thousands). */
+void af__sort_maps(ProtobufCMessage *m, int depth);
+/* A flow's definition: req packed (maps sorted) without its name and clientToken, in the arena;
+ * NULL when out of memory. Sorts req's maps in place. */
+uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
+                             size_t *len);
+/* ConflictException for a change f's status does not allow: "Flow x is in Draft state and
+ * cannot be <what>". */
+af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);
 
 af_err af_flows_oom(af_error *err);
 /* "arn:aws:appflow:{region}:{account}:flow/{name}" in the arena; NULL when out of memory. */
@@ -103,6 +124,9 @@ bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes 
 Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena);
 /* lastRunExecutionDetails for a run log (NULL when there was no run; *oom set on failure). */
 Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena, bool *oom);
+/* The AWS name of a ConnectorType value ("S3"), or NULL for none; and back (0 for none). */
+const char *af_flows_connector_name(int connector_type);
+int af_flows_connector_value(const char *name);
 /* A copy of s in the arena (NULL stays NULL); *oom set on failure. */
 char *af_flows_strdup(af_arena *arena, const char *s, bool *oom);
 

@@ -7,7 +7,6 @@
  * server on this store issued. */
 #include "common/base64.h"
 #include "flows/internal.h"
-#include "flows/validate.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -89,10 +88,14 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   d->flow_arn = af_flows_arn_dup(c->c.svc, a, f->name, f->name_len);
   d->flow_name = af_arena_strndup(a, f->name, f->name_len);
   d->description = af_flows_strdup(a, f->description, &oom);
-  d->source_connector_type = af_flows_strdup(a, f->source_connector, &oom);
-  d->destination_connector_type = af_flows_strdup(a, f->destination_connector, &oom);
+  d->source_connector_type = af_flows_connector_value(f->source_connector);
+  d->has_source_connector_type = d->source_connector_type != 0;
+  d->destination_connector_type = af_flows_connector_value(f->destination_connector);
+  d->has_destination_connector_type = d->destination_connector_type != 0;
   d->flow_status = (Appflow__V1__FlowStatus)f->status;
+  d->has_flow_status = true;
   d->trigger_type = (Appflow__V1__TriggerType)f->trigger;
+  d->has_trigger_type = true;
   d->created_at = af_flows_timestamp(a, f->created_ms);
   d->last_updated_at = af_flows_timestamp(a, f->updated_ms);
   oom |= !af_flows_tag_entries(f->tags, &appflow__v1__flow_definition__tags_entry__descriptor, a,
@@ -139,15 +142,12 @@ static void list_done(af_store_op *op, af_store_rc rc) {
 static af_err list_request(list_call *c, const Appflow__V1__ListFlowsRequest *req, bool *resume,
                            size_t *after_len) {
   af_error *err = c->c.to.err;
-  af_err rc =
-      af_check_range("maxResults", req->max_results != 0 ? req->max_results : 1, 1, 100, err);
-  if (rc == AF_OK)
-    rc = af_check_next_token("nextToken", req->next_token, err);
-  *resume = req->next_token != NULL && req->next_token[0] != '\0';
+  af_err rc = AF_OK; /* the model's bounds were checked before the call */
+  *resume = req->next_token != NULL;
   *after_len = 0;
   if (rc == AF_OK && *resume)
     rc = read_token(c->c.svc, req->next_token, c->after, after_len, err);
-  c->max = req->max_results != 0 ? (size_t)req->max_results : LIST_DEFAULT;
+  c->max = req->has_max_results ? (size_t)req->max_results : LIST_DEFAULT;
   if (rc == AF_OK && (c->items = af_arena_alloc(c->c.to.arena, c->max * sizeof *c->items)) == NULL)
     rc = af_flows_oom(err);
   return rc;
@@ -267,25 +267,9 @@ static af_store_verdict tag_rule(const af_flow_record *f, af_flow_record *next, 
 
 static tag_call *tag_call_new(af_flows *svc, const af_reply_to *to, const char *arn) {
   tag_call *t = af__call_new(svc, to, sizeof *t);
-  if (t == NULL)
-    return NULL;
-  af_err rc = af_check_resource_arn("resourceArn", arn, to->err);
-  if (rc != AF_OK) {
-    af__call_end(&t->c, rc);
-    return NULL;
-  }
-  t->arn = arn;
+  if (t != NULL)
+    t->arn = arn;
   return t;
-}
-
-/* A list member of a tag request: present and within the limit, each item checked. */
-static af_err check_items(const char *member, size_t n, af_error *err) {
-  if (n == 0)
-    return af_error_set(err, AF_ERR_VALIDATION,
-                        "1 validation error detected: Value null at '%s' failed to satisfy "
-                        "constraint: Member must not be null",
-                        member);
-  return af_check_count(member, n, AF_TAGS_MAX, err);
 }
 
 void af__tag_resource(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
@@ -295,13 +279,6 @@ void af__tag_resource(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessa
   tag_call *t = tag_call_new(svc, to, req->resource_arn);
   if (t == NULL)
     return;
-  af_err rc = check_items("tags", req->n_tags, to->err);
-  for (size_t i = 0; rc == AF_OK && i < req->n_tags; i++)
-    rc = af_check_tag("tags", req->tags[i]->key, req->tags[i]->value, to->err);
-  if (rc != AF_OK) {
-    af__call_end(&t->c, rc);
-    return;
-  }
   t->add = (af_map_entry *const *)req->tags;
   t->nadd = req->n_tags;
   with_flow_of_arn(t, tag_rule);
@@ -314,11 +291,10 @@ void af__untag_resource(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMes
   tag_call *t = tag_call_new(svc, to, req->resource_arn);
   if (t == NULL)
     return;
-  af_err rc = check_items("tagKeys", req->n_tag_keys, to->err);
-  for (size_t i = 0; rc == AF_OK && i < req->n_tag_keys; i++)
-    rc = af_check_tag_key("tagKeys", req->tag_keys[i], to->err);
-  if (rc != AF_OK) {
-    af__call_end(&t->c, rc);
+  if (req->n_tag_keys == 0) { /* on the wire no tagKeys parameter: absent, not empty */
+    af__call_end(&t->c, af_error_set(to->err, AF_ERR_VALIDATION,
+                                     "1 validation error detected: Value null at 'tagKeys' failed "
+                                     "to satisfy constraint: Member must not be null"));
     return;
   }
   t->remove = req->tag_keys;

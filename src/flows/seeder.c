@@ -177,6 +177,21 @@ static slot *take_slot(af_flows_seeder *sd, af_error *err) {
   return s;
 }
 
+/* What CreateFlow would store of d: its packed definition, trigger, description and connectors
+ * (the spec's tags are the definition's, given by the caller). */
+static bool fill_definition(af_flow_record *r, Appflow__V1__CreateFlowRequest *d, af_arena *a) {
+  size_t len;
+  uint8_t *def = af__pack_definition(d, a, &len);
+  bool oom = def == NULL;
+  r->definition = (af_bytes){def, len};
+  r->trigger = (uint8_t)d->trigger_config->trigger_type;
+  r->description = af_flows_strdup(a, d->description, &oom);
+  r->source_connector = af_flows_connector_name(d->source_flow_config->connector_type);
+  r->destination_connector =
+      af_flows_connector_name(d->destination_flow_config_list[0]->connector_type);
+  return !oom;
+}
+
 /* The record spec makes, copied into the slot's arena. */
 static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   af_arena *a = &s->arena;
@@ -190,6 +205,8 @@ static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   r->status = r->create_status = (uint8_t)spec->status;
   r->created_ms = r->updated_ms = now_ms;
   r->description = af_flows_strdup(a, spec->description, &oom);
+  if (spec->definition != NULL && !fill_definition(r, spec->definition, a))
+    return false;
   return !oom && r->name != NULL && af_flows_pack_tags(spec->tags, spec->ntags, a, &r->tags);
 }
 

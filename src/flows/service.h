@@ -15,6 +15,7 @@
 #define AF_FLOWS_SERVICE_H
 
 #include "appflow/v1/appflow.pb-c.h"
+#include "common/awsmodel.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 #include "flows/log.h"
@@ -24,6 +25,9 @@
 #include <stdint.h>
 
 #define AF_FLOW_NAME_MAX 256
+/* The largest request either door takes by default (--max-request-bytes): 1 MiB holds a flow
+ * with 1,000 mapped fields. */
+#define AF_DEFAULT_MAX_REQUEST_BYTES (1024 * 1024)
 
 typedef struct af_flows af_flows;
 
@@ -65,25 +69,34 @@ typedef struct af_reply_to {
   int64_t deadline_ms; /* af_store_now_ms() after which no one waits for the answer; 0: none */
   void (*done)(void *ctx, af_err rc);
   void *ctx;
+  /* the caller's principal ARN (createdBy, lastUpdatedBy): borrowed for the call; NULL for the
+   * account's root, arn:aws:iam::ACCOUNT:root */
+  const char *principal;
 } af_reply_to;
 
-/* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. */
+/* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. The table
+ * is derived from the contract: one row per method of the service descriptor (so per operation
+ * of AppFlow's model), with the core's handler, or none for an operation appflowd does not
+ * serve yet (the doors answer UNIMPLEMENTED / 501 NotImplementedException). */
 typedef void (*af_rpc_handler)(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                                const af_reply_to *to);
 typedef struct af_rpc {
   const char *name; /* "StopFlow" */
   const char *path; /* gRPC path, "/appflow.v1.AppFlowService/StopFlow" */
   const ProtobufCMessageDescriptor *input, *output;
-  af_rpc_handler handler;
+  const af_model_operation *op; /* the model's operation: route, member tables */
+  af_rpc_handler handler;       /* NULL: not served yet */
 } af_rpc;
 
-/* Every RPC the service answers; af_flows_rpc_count entries. */
-extern const af_rpc af_flows_rpcs[];
-extern const size_t af_flows_rpc_count;
+/* The number of RPCs (every operation of the model) and the i-th, in the service's order. */
+size_t af_flows_rpc_count(const af_flows *svc);
+const af_rpc *af_flows_rpc_at(const af_flows *svc, size_t i);
 /* The RPC called name ("StopFlow"), or NULL. */
-const af_rpc *af_flows_rpc_named(const char *name);
+const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name);
 
-/* Runs rpc on req; resp is initialised by the caller (protobuf_c_message_init). */
+/* Runs rpc on req; resp is initialised by the caller (protobuf_c_message_init). The request is
+ * first checked against the model (every constraint, at every depth: flows/check.h); then an
+ * RPC without a handler ends with AF_ERR_NOT_IMPLEMENTED. */
 void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                    ProtobufCMessage *resp, const af_reply_to *to);
 /* af_flows_call, waiting for the answer (start-up, tools and tests; never on a door thread). */
@@ -128,7 +141,10 @@ typedef struct af_tag {
   const char *key, *value; /* NUL-terminated */
 } af_tag;
 
-/* A flow to seed; every pointer is borrowed for the call only. */
+/* A flow to seed; every pointer is borrowed for the call only. With a definition (a CreateFlow
+ * request the caller has checked with af_flows_check_create), the flow is what CreateFlow
+ * would make of it, in the given status, and trigger, description and tags are taken from it;
+ * without one, only the members here are set (tests and benchmarks that need no more). */
 typedef struct af_flow_spec {
   const char *name;
   size_t name_len;
@@ -137,7 +153,14 @@ typedef struct af_flow_spec {
   const char *description; /* NULL for none */
   const af_tag *tags;
   size_t ntags;
+  Appflow__V1__CreateFlowRequest *definition; /* NULL for none; its maps get sorted */
 } af_flow_spec;
+
+/* Every check CreateFlow makes of req before it stores anything: the model's constraints and
+ * AppFlow's rules (flows/check.h, flows/rules.h). AF_OK or AF_ERR_VALIDATION with AWS's
+ * message. */
+af_err af_flows_check_create(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
+                             af_error *err);
 
 /* Seeds many flows with several in flight at once (a database store commits them in groups).
  * Not thread-safe: one seeder belongs to one thread. */

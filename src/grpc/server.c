@@ -36,6 +36,7 @@ _Static_assert((int)AF_RPC_UNAVAILABLE == (int)GRPC_STATUS_UNAVAILABLE, "codes")
  * enough); fewer for the platform services, whose calls are rare. A health watch holds its
  * slot for as long as the client watches. */
 #define RPC_CALLS 64
+#define UNSERVED_CALLS 2
 #define HEALTH_CHECK_CALLS 8
 #define HEALTH_WATCH_CALLS 16
 #define REFLECTION_CALLS 8
@@ -748,12 +749,16 @@ static int create_methods(af_grpc_server *s) {
        REFLECTION_CALLS},
   };
   size_t nplatform = sizeof platform / sizeof platform[0];
-  s->methods = calloc(af_flows_rpc_count + nplatform + 1, sizeof *s->methods);
+  size_t nrpcs = af_flows_rpc_count(s->svc);
+  s->methods = calloc(nrpcs + nplatform + 1, sizeof *s->methods);
   if (s->methods == NULL)
     return -1;
-  for (size_t r = 0; r < af_flows_rpc_count; r++)
-    s->methods[s->nmethods++] =
-        (method){af_flows_rpcs[r].path, M_RPC, &af_flows_rpcs[r], RPC_CALLS, NULL};
+  for (size_t r = 0; r < nrpcs; r++) {
+    const af_rpc *rpc = af_flows_rpc_at(s->svc, r);
+    /* an operation not served yet answers UNIMPLEMENTED at once: a few calls are enough */
+    int calls = rpc->handler != NULL ? RPC_CALLS : UNSERVED_CALLS;
+    s->methods[s->nmethods++] = (method){rpc->path, M_RPC, rpc, calls, NULL};
+  }
   for (size_t i = 0; i < nplatform; i++) {
     if (platform[i].kind == M_REFLECTION && s->reflection == NULL)
       continue;

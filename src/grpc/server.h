@@ -22,7 +22,7 @@
 
 #include <stddef.h>
 
-#define AF_GRPC_DEFAULT_MAX_RECEIVE (64 * 1024)
+#define AF_GRPC_DEFAULT_MAX_RECEIVE AF_DEFAULT_MAX_REQUEST_BYTES
 #define AF_GRPC_DEFAULT_MAX_STREAMS 100
 #define AF_GRPC_DEFAULT_MIN_PING_MS 10000
 #define AF_GRPC_DEFAULT_PING_STRIKES 2
@@ -40,7 +40,7 @@ typedef struct af_grpc_tls {
 typedef struct af_grpc_config {
   const char *listen;         /* "HOST:PORT"; port 0 picks a free one (see af_grpc_server_port) */
   int threads;                /* completion-queue threads, at least 1 */
-  int max_receive_bytes;      /* larger requests fail with RESOURCE_EXHAUSTED; 0 = 64 KiB */
+  int max_receive_bytes;      /* larger requests fail with RESOURCE_EXHAUSTED; 0 = 1 MiB */
   int max_concurrent_streams; /* calls at once on one connection; 0 = 100 */
   int min_ping_interval_ms;   /* clients pinging more often than this while no data flows (with
                                  or without calls open) earn strikes; 0 = 10 s, <0 = no

@@ -132,6 +132,7 @@ def stubs():
             "--grpc_python_out=" + out,
             "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin",
             "appflow/v1/appflow.proto",
+            "appflow/v1/options.proto",
             "google/api/annotations.proto",
             "google/api/http.proto",
             "google/rpc/status.proto",
@@ -142,7 +143,7 @@ def stubs():
             raise RuntimeError(f"protoc failed ({r.returncode}): {r.stderr}")
         sys.path.append(out)
         import google.protobuf  # must still be Debian's, not shadowed by the generated dir
-        from appflow.v1 import appflow_pb2, appflow_pb2_grpc
+        from appflow.v1 import appflow_pb2, appflow_pb2_grpc, options_pb2
         from google.rpc import error_details_pb2, status_pb2
 
         if not google.protobuf.__file__ or out in google.protobuf.__file__:
@@ -151,6 +152,7 @@ def stubs():
             dir=out,
             appflow_pb2=appflow_pb2,
             appflow_pb2_grpc=appflow_pb2_grpc,
+            options_pb2=options_pb2,
             status_pb2=status_pb2,
             error_details_pb2=error_details_pb2,
         )
@@ -217,7 +219,10 @@ def encode_flow_name(raw):
 # Seeds
 
 def flow(name, trigger="Scheduled", status="Active", **extra):
-    d = {"flowName": name, "triggerType": trigger, "flowStatus": status}
+    """A seed entry: a whole CreateFlow request (S3 to S3, see s3_flow) with this trigger, plus
+    its flowStatus; extra members (description, tags, ...) replace or add to it."""
+    d = s3_flow(name, trigger)
+    d["flowStatus"] = status
     d.update(extra)
     return d
 
@@ -911,8 +916,11 @@ S3_SOURCE = {"connectorType": "S3",
              "sourceConnectorProperties": {"S3": {"bucketName": "src", "bucketPrefix": "in"}}}
 S3_DESTINATIONS = [{"connectorType": "S3",
                     "destinationConnectorProperties": {"S3": {"bucketName": "dst"}}}]
-S3_TASKS = [{"sourceFields": ["a"], "taskType": "Map", "destinationField": "a",
-             "connectorOperator": {"S3": "NO_OP"}, "taskProperties": {}}]
+S3_TASKS = [{"sourceFields": ["a"], "taskType": "Filter",
+             "connectorOperator": {"S3": "PROJECTION"}},
+            {"sourceFields": ["a"], "taskType": "Map", "destinationField": "a",
+             "connectorOperator": {"S3": "NO_OP"},
+             "taskProperties": {"SOURCE_DATA_TYPE": "string", "DESTINATION_DATA_TYPE": "string"}}]
 
 
 def trigger(kind="OnDemand", schedule="rate(1hours)", **scheduled):
@@ -935,44 +943,92 @@ def s3_flow(name, kind="OnDemand", **members):
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _proto_enum(prefix, value):
-    """"OnDemand" -> "TRIGGER_TYPE_ON_DEMAND"; a value already prefixed is kept."""
-    if value.startswith(prefix):
-        return value
-    return prefix + re.sub(r"(?<=[a-z])(?=[A-Z])", "_", value).upper()
-
-
 def _rfc3339(epoch):
     t = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def to_proto_json(members):
-    """CreateFlow's members (AWS JSON) in protobuf's JSON mapping, for json_format.ParseDict:
-    the same lowerCamelCase names; the typed members' enum strings gain their proto prefix and
-    epoch-second timestamps become RFC 3339. The connector settings (google.protobuf.Struct)
-    are JSON either way and pass unchanged."""
-    out = json.loads(json.dumps(members))
-    tc = out.get("triggerConfig")
-    if isinstance(tc, dict):
-        if isinstance(tc.get("triggerType"), str):
-            tc["triggerType"] = _proto_enum("TRIGGER_TYPE_", tc["triggerType"])
-        sched = (tc.get("triggerProperties") or {}).get("Scheduled")
-        if isinstance(sched, dict):
-            if isinstance(sched.get("dataPullMode"), str):
-                sched["dataPullMode"] = _proto_enum("DATA_PULL_MODE_", sched["dataPullMode"])
-            for k in ("scheduleStartTime", "scheduleEndTime", "firstExecutionFrom"):
-                if isinstance(sched.get(k), (int, float)):
-                    sched[k] = _rfc3339(sched[k])
+def _aws_value(enum_value):
+    """The AWS string of a proto enum value: its (appflow.v1.aws_value) option."""
+    return enum_value.GetOptions().Extensions[stubs().options_pb2.aws_value]
+
+
+def _to_proto_value(field, v):
+    FD = field.__class__
+    if field.type == FD.TYPE_ENUM and isinstance(v, str):
+        for ev in field.enum_type.values:
+            if ev.number != 0 and _aws_value(ev) == v:
+                return ev.name
+        return v  # unknown: ParseDict refuses it, as the server would
+    if field.type == FD.TYPE_MESSAGE:
+        if field.message_type.full_name == "google.protobuf.Timestamp":
+            return _rfc3339(v) if isinstance(v, (int, float)) else v
+        return _to_proto_dict(field.message_type, v)
+    return v
+
+
+def _to_proto_dict(desc, members):
+    if not isinstance(members, dict):
+        return members
+    by_json = {f.json_name: f for f in desc.fields}
+    out = {}
+    for k, v in members.items():
+        f = by_json.get(k)
+        if f is None:
+            out[k] = v
+            continue
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            vf = f.message_type.fields_by_name["value"]
+            out[k] = {mk: _to_proto_value(vf, mv) for mk, mv in v.items()} \
+                if isinstance(v, dict) else v
+        elif f.label == f.LABEL_REPEATED and isinstance(v, list):
+            out[k] = [_to_proto_value(f, x) for x in v]
+        else:
+            out[k] = _to_proto_value(f, v)
+    return out
+
+
+def to_proto_json(members, message="CreateFlowRequest"):
+    """A request's members (AWS JSON) in protobuf's JSON mapping, for json_format.ParseDict:
+    the names are the same (every field's json_name is the AWS member name); enum strings
+    become the values whose (appflow.v1.aws_value) they are, and epoch-second timestamps
+    RFC 3339, at every depth."""
+    desc = getattr(stubs().appflow_pb2, message).DESCRIPTOR
+    return _to_proto_dict(desc, json.loads(json.dumps(members)))
+
+
+def _from_proto_value(field, v):
+    FD = field.__class__
+    if field.type == FD.TYPE_ENUM:
+        return _aws_value(field.enum_type.values_by_number[v])
+    if field.type == FD.TYPE_MESSAGE:
+        if field.message_type.full_name == "google.protobuf.Timestamp":
+            return v.seconds + v.nanos / 1e9
+        return to_aws(v)
+    return v
+
+
+def to_aws(msg):
+    """A message as AWS JSON: the members it has (presence kept), enums as AWS strings,
+    timestamps as epoch seconds."""
+    out = {}
+    for f, v in msg.ListFields():
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            vf = f.message_type.fields_by_name["value"]
+            out[f.json_name] = {k: _from_proto_value(vf, x) for k, x in v.items()}
+        elif f.label == f.LABEL_REPEATED:
+            out[f.json_name] = [_from_proto_value(f, x) for x in v]
+        else:
+            out[f.json_name] = _from_proto_value(f, v)
     return out
 
 
 def aws_data_path(botocore_data):
     """A directory for AWS_DATA_PATH holding AppFlow's model from botocore_data (a botocore
     `data` directory) with `clientToken` on CreateFlowRequest and StartFlowRequest, as AWS's
-    current model has them (an idempotency token the client fills with a UUID when not given).
-    Debian's botocore and AWS CLI v2.9 predate that member. A model that has it is copied as
-    is."""
+    current model has them (an idempotency token the client fills with a UUID when not given),
+    and on UpdateFlowRequest. Debian's botocore and AWS CLI v2.9 predate that member. A model
+    that has it is copied as is."""
     src = os.path.join(botocore_data, "appflow", "2020-08-23")
     out = tempdir("appflowd-e2e-models-")
     dst = os.path.join(out, "appflow", "2020-08-23")
@@ -986,9 +1042,10 @@ def aws_data_path(botocore_data):
     shapes = model["shapes"]
     shapes.setdefault("ClientToken", {"type": "string", "max": 256, "min": 1,
                                       "pattern": "[ -~]+"})
-    for req in ("CreateFlowRequest", "StartFlowRequest"):
-        shapes[req]["members"].setdefault("clientToken", {"shape": "ClientToken",
-                                                          "idempotencyToken": True})
+    for req in ("CreateFlowRequest", "StartFlowRequest", "UpdateFlowRequest"):
+        if req in shapes:
+            shapes[req]["members"].setdefault("clientToken", {"shape": "ClientToken",
+                                                              "idempotencyToken": True})
     with open(path, "w", encoding="utf-8") as f:
         json.dump(model, f)
     return out

@@ -2,7 +2,7 @@
 (create -> start -> stop -> start -> delete refused -> delete forced -> gone), every error row
 with its gRPC code (INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS for a taken name, ABORTED for
 the other conflicts, FAILED_PRECONDITION) and the AWS error type in the ErrorInfo of
-grpc-status-details-bin; the connector settings as google.protobuf.Struct, times as
+grpc-status-details-bin; the connector settings as typed messages, times as
 google.protobuf.Timestamp; and one flow seen through both doors."""
 
 import datetime
@@ -46,10 +46,10 @@ def create_request(name, kind="OnDemand", **members):
 
 
 def struct_json(msg):
-    """A google.protobuf.Struct (or a repeated field of them) as plain JSON values."""
+    """A typed message (or a repeated field of them) as AWS JSON."""
     if isinstance(msg, (list, tuple)) or hasattr(msg, "extend"):
-        return [json_format.MessageToDict(m) for m in msg]
-    return json_format.MessageToDict(msg)
+        return [h.to_aws(m) for m in msg]
+    return h.to_aws(msg)
 
 
 class LifecycleGrpcTest(unittest.TestCase):

@@ -1,7 +1,7 @@
 /* The seed reader: what it stores, and for each kind of bad input, the exact line, column and
  * message it reports. Every buffer is copied to a heap block of its exact length first, so
  * AddressSanitizer catches a read past the end (the reader gets no NUL terminator). */
-#include "flows/seed.h"
+#include "bridge/seed.h"
 
 #include "appflowd/store/v1/records.pb-c.h"
 

@@ -5,7 +5,7 @@
 #include "flows/service.h"
 #include "flows/validate.h"
 
-#include "flows/seed.h"
+#include "bridge/seed.h"
 
 #include "budget_alloc.h"
 #include "store_under_test.h"

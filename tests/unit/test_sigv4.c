@@ -157,6 +157,7 @@ Test(canonical, too_small_a_buffer_is_an_error) {
   "aws_access_key_id = " ALICE_ID "\n"                                                             \
   "aws_secret_access_key = alice/secret+key\n"                                                     \
   "aws_account_id = 111122223333\n"                                                                \
+  "aws_principal_arn = arn:aws:iam::111122223333:user/alice\n"                                      \
   "\n"                                                                                             \
   "; no account\n"                                                                                 \
   "  [ bob ]  \r\n"                                                                                \
@@ -208,19 +209,22 @@ TestSuite(verify, .init = setup, .fini = teardown);
 
 static void expect_ok(time_t now, const char *account) {
   af_error err = {AF_OK, ""};
-  const char *acct = "unset";
-  cr_expect_eq(af_sigv4_verify(creds, &req, now, &acct, &err), AF_OK, "%s", err.message);
-  if (account == NULL)
-    cr_expect_null(acct);
-  else
-    cr_expect_str_eq(acct, account);
+  af_sigv4_caller who = {"unset", "unset"};
+  cr_expect_eq(af_sigv4_verify(creds, &req, now, &who, &err), AF_OK, "%s", err.message);
+  if (account == NULL) {
+    cr_expect_null(who.account);
+    cr_expect_null(who.principal);
+  } else {
+    cr_expect_str_eq(who.account, account);
+    cr_expect_str_eq(who.principal, "arn:aws:iam::111122223333:user/alice");
+  }
 }
 
 static void expect_refused(time_t now, af_err code, const char *type, int status,
                            const char *message) {
   af_error err = {AF_OK, ""};
-  const char *acct = NULL;
-  cr_expect_eq(af_sigv4_verify(creds, &req, now, &acct, &err), code, "got %s: %s",
+  af_sigv4_caller who = {NULL, NULL};
+  cr_expect_eq(af_sigv4_verify(creds, &req, now, &who, &err), code, "got %s: %s",
                af_err_type(err.code), err.message);
   cr_expect_eq(err.code, code);
   cr_expect_str_eq(af_err_type(code), type);
@@ -495,8 +499,12 @@ Test(creds, errors_name_the_line) {
                      "f:1: section [a] has no aws_access_key_id");
   expect_parse_error(KEY_A "aws_session_token=t\n",
                      "f:4: unknown key 'aws_session_token' (expected aws_access_key_id, "
-                     "aws_secret_access_key or aws_account_id; session tokens are not supported)");
+                     "aws_secret_access_key, aws_account_id or aws_principal_arn; session tokens are "
+                     "not supported)");
   expect_parse_error(KEY_A "aws_account_id=12345\n", "f:4: aws_account_id must be 12 digits");
+  expect_parse_error(KEY_A "aws_principal_arn=alice\n",
+                     "f:4: aws_principal_arn must be an ARN (arn:aws:...) of at most 2048 "
+                     "printable characters");
   expect_parse_error("[a]\naws_access_key_id=AK/ID\n",
                      "f:2: aws_access_key_id must be 1 to 128 letters, digits or '_'");
   expect_parse_error("[a]\naws_secret_access_key=a b\n",

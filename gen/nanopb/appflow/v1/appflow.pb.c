@@ -6,13 +6,6 @@
 #error Regenerate this file with the current version of nanopb generator.
 #endif
 
-
-/* The following messages exceed 64kB in size: appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsResponse, appflow_v1_ConnectorProfileConfig, appflow_v1_ConnectorProfileCredentials, appflow_v1_CreateConnectorProfileRequest, appflow_v1_CreateFlowRequest, appflow_v1_DescribeConnectorProfilesRequest, appflow_v1_DescribeFlowResponse, appflow_v1_SalesforceConnectorProfileCredentials, appflow_v1_UpdateConnectorProfileRequest */
-
-/* The PB_FIELD_32BIT compilation option must be defined to support messages that exceed 64 kB in size. */
-#ifndef PB_FIELD_32BIT
-#error Enable PB_FIELD_32BIT to support messages exceeding 64kB in size: appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsResponse, appflow_v1_ConnectorProfileConfig, appflow_v1_ConnectorProfileCredentials, appflow_v1_CreateConnectorProfileRequest, appflow_v1_CreateFlowRequest, appflow_v1_DescribeConnectorProfilesRequest, appflow_v1_DescribeFlowResponse, appflow_v1_SalesforceConnectorProfileCredentials, appflow_v1_UpdateConnectorProfileRequest
-#endif
 PB_BIND(appflow_v1_ConnectorEntityList, appflow_v1_ConnectorEntityList, AUTO)
 
 
@@ -34,7 +27,7 @@ PB_BIND(appflow_v1_AmplitudeSourceProperties, appflow_v1_AmplitudeSourceProperti
 PB_BIND(appflow_v1_ApiKeyCredentials, appflow_v1_ApiKeyCredentials, 2)
 
 
-PB_BIND(appflow_v1_AuthParameter, appflow_v1_AuthParameter, 4)
+PB_BIND(appflow_v1_AuthParameter, appflow_v1_AuthParameter, 2)
 
 
 PB_BIND(appflow_v1_AuthenticationConfig, appflow_v1_AuthenticationConfig, AUTO)
@@ -43,16 +36,16 @@ PB_BIND(appflow_v1_AuthenticationConfig, appflow_v1_AuthenticationConfig, AUTO)
 PB_BIND(appflow_v1_BasicAuthCredentials, appflow_v1_BasicAuthCredentials, 2)
 
 
-PB_BIND(appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsRequest, 4)
+PB_BIND(appflow_v1_CancelFlowExecutionsRequest, appflow_v1_CancelFlowExecutionsRequest, 2)
 
 
-PB_BIND(appflow_v1_CancelFlowExecutionsResponse, appflow_v1_CancelFlowExecutionsResponse, 4)
+PB_BIND(appflow_v1_CancelFlowExecutionsResponse, appflow_v1_CancelFlowExecutionsResponse, AUTO)
 
 
-PB_BIND(appflow_v1_ConnectorConfiguration, appflow_v1_ConnectorConfiguration, 4)
+PB_BIND(appflow_v1_ConnectorConfiguration, appflow_v1_ConnectorConfiguration, 2)
 
 
-PB_BIND(appflow_v1_ConnectorDetail, appflow_v1_ConnectorDetail, 4)
+PB_BIND(appflow_v1_ConnectorDetail, appflow_v1_ConnectorDetail, 2)
 
 
 PB_BIND(appflow_v1_ConnectorEntity, appflow_v1_ConnectorEntity, 2)
@@ -67,7 +60,7 @@ PB_BIND(appflow_v1_ConnectorEntityField_CustomPropertiesEntry, appflow_v1_Connec
 PB_BIND(appflow_v1_ConnectorMetadata, appflow_v1_ConnectorMetadata, 2)
 
 
-PB_BIND(appflow_v1_ConnectorOAuthRequest, appflow_v1_ConnectorOAuthRequest, 4)
+PB_BIND(appflow_v1_ConnectorOAuthRequest, appflow_v1_ConnectorOAuthRequest, 2)
 
 
 PB_BIND(appflow_v1_ConnectorOperator, appflow_v1_ConnectorOperator, AUTO)
@@ -88,7 +81,7 @@ PB_BIND(appflow_v1_ConnectorProfileProperties, appflow_v1_ConnectorProfileProper
 PB_BIND(appflow_v1_ConnectorProvisioningConfig, appflow_v1_ConnectorProvisioningConfig, 2)
 
 
-PB_BIND(appflow_v1_ConnectorRuntimeSetting, appflow_v1_ConnectorRuntimeSetting, 4)
+PB_BIND(appflow_v1_ConnectorRuntimeSetting, appflow_v1_ConnectorRuntimeSetting, 2)
 
 
 PB_BIND(appflow_v1_CreateConnectorProfileRequest, appflow_v1_CreateConnectorProfileRequest, 4)
@@ -142,7 +135,7 @@ PB_BIND(appflow_v1_CustomerProfilesDestinationProperties, appflow_v1_CustomerPro
 PB_BIND(appflow_v1_CustomerProfilesMetadata, appflow_v1_CustomerProfilesMetadata, AUTO)
 
 
-PB_BIND(appflow_v1_DataTransferApi, appflow_v1_DataTransferApi, 2)
+PB_BIND(appflow_v1_DataTransferApi, appflow_v1_DataTransferApi, AUTO)
 
 
 PB_BIND(appflow_v1_DatadogConnectorProfileCredentials, appflow_v1_DatadogConnectorProfileCredentials, 2)
@@ -235,7 +228,7 @@ PB_BIND(appflow_v1_DynatraceSourceProperties, appflow_v1_DynatraceSourceProperti
 PB_BIND(appflow_v1_ErrorHandlingConfig, appflow_v1_ErrorHandlingConfig, 2)
 
 
-PB_BIND(appflow_v1_ErrorInfo, appflow_v1_ErrorInfo, 4)
+PB_BIND(appflow_v1_ErrorInfo, appflow_v1_ErrorInfo, 2)
 
 
 PB_BIND(appflow_v1_EventBridgeDestinationProperties, appflow_v1_EventBridgeDestinationProperties, 2)
@@ -244,19 +237,19 @@ PB_BIND(appflow_v1_EventBridgeDestinationProperties, appflow_v1_EventBridgeDesti
 PB_BIND(appflow_v1_EventBridgeMetadata, appflow_v1_EventBridgeMetadata, AUTO)
 
 
-PB_BIND(appflow_v1_ExecutionDetails, appflow_v1_ExecutionDetails, 4)
+PB_BIND(appflow_v1_ExecutionDetails, appflow_v1_ExecutionDetails, 2)
 
 
-PB_BIND(appflow_v1_ExecutionRecord, appflow_v1_ExecutionRecord, 4)
+PB_BIND(appflow_v1_ExecutionRecord, appflow_v1_ExecutionRecord, 2)
 
 
-PB_BIND(appflow_v1_ExecutionResult, appflow_v1_ExecutionResult, 4)
+PB_BIND(appflow_v1_ExecutionResult, appflow_v1_ExecutionResult, 2)
 
 
 PB_BIND(appflow_v1_FieldTypeDetails, appflow_v1_FieldTypeDetails, 4)
 
 
-PB_BIND(appflow_v1_FlowDefinition, appflow_v1_FlowDefinition, 4)
+PB_BIND(appflow_v1_FlowDefinition, appflow_v1_FlowDefinition, 2)
 
 
 PB_BIND(appflow_v1_FlowDefinition_TagsEntry, appflow_v1_FlowDefinition_TagsEntry, AUTO)
@@ -265,7 +258,7 @@ PB_BIND(appflow_v1_FlowDefinition_TagsEntry, appflow_v1_FlowDefinition_TagsEntry
 PB_BIND(appflow_v1_GlueDataCatalogConfig, appflow_v1_GlueDataCatalogConfig, 2)
 
 
-PB_BIND(appflow_v1_GoogleAnalyticsConnectorProfileCredentials, appflow_v1_GoogleAnalyticsConnectorProfileCredentials, 4)
+PB_BIND(appflow_v1_GoogleAnalyticsConnectorProfileCredentials, appflow_v1_GoogleAnalyticsConnectorProfileCredentials, 2)
 
 
 PB_BIND(appflow_v1_GoogleAnalyticsConnectorProfileProperties, appflow_v1_GoogleAnalyticsConnectorProfileProperties, AUTO)
@@ -277,7 +270,7 @@ PB_BIND(appflow_v1_GoogleAnalyticsMetadata, appflow_v1_GoogleAnalyticsMetadata, 
 PB_BIND(appflow_v1_GoogleAnalyticsSourceProperties, appflow_v1_GoogleAnalyticsSourceProperties, 2)
 
 
-PB_BIND(appflow_v1_HoneycodeConnectorProfileCredentials, appflow_v1_HoneycodeConnectorProfileCredentials, 4)
+PB_BIND(appflow_v1_HoneycodeConnectorProfileCredentials, appflow_v1_HoneycodeConnectorProfileCredentials, 2)
 
 
 PB_BIND(appflow_v1_HoneycodeConnectorProfileProperties, appflow_v1_HoneycodeConnectorProfileProperties, AUTO)
@@ -331,7 +324,7 @@ PB_BIND(appflow_v1_ListFlowsResponse, appflow_v1_ListFlowsResponse, 4)
 PB_BIND(appflow_v1_ListTagsForResourceRequest, appflow_v1_ListTagsForResourceRequest, 2)
 
 
-PB_BIND(appflow_v1_ListTagsForResourceResponse, appflow_v1_ListTagsForResourceResponse, 2)
+PB_BIND(appflow_v1_ListTagsForResourceResponse, appflow_v1_ListTagsForResourceResponse, AUTO)
 
 
 PB_BIND(appflow_v1_ListTagsForResourceResponse_TagsEntry, appflow_v1_ListTagsForResourceResponse_TagsEntry, AUTO)
@@ -340,7 +333,7 @@ PB_BIND(appflow_v1_ListTagsForResourceResponse_TagsEntry, appflow_v1_ListTagsFor
 PB_BIND(appflow_v1_LookoutMetricsDestinationProperties, appflow_v1_LookoutMetricsDestinationProperties, AUTO)
 
 
-PB_BIND(appflow_v1_MarketoConnectorProfileCredentials, appflow_v1_MarketoConnectorProfileCredentials, 4)
+PB_BIND(appflow_v1_MarketoConnectorProfileCredentials, appflow_v1_MarketoConnectorProfileCredentials, 2)
 
 
 PB_BIND(appflow_v1_MarketoConnectorProfileProperties, appflow_v1_MarketoConnectorProfileProperties, 2)
@@ -361,10 +354,10 @@ PB_BIND(appflow_v1_MetadataCatalogConfig, appflow_v1_MetadataCatalogConfig, 2)
 PB_BIND(appflow_v1_MetadataCatalogDetail, appflow_v1_MetadataCatalogDetail, 4)
 
 
-PB_BIND(appflow_v1_OAuth2Credentials, appflow_v1_OAuth2Credentials, 4)
+PB_BIND(appflow_v1_OAuth2Credentials, appflow_v1_OAuth2Credentials, 2)
 
 
-PB_BIND(appflow_v1_OAuth2CustomParameter, appflow_v1_OAuth2CustomParameter, 4)
+PB_BIND(appflow_v1_OAuth2CustomParameter, appflow_v1_OAuth2CustomParameter, 2)
 
 
 PB_BIND(appflow_v1_OAuth2Defaults, appflow_v1_OAuth2Defaults, AUTO)
@@ -376,7 +369,7 @@ PB_BIND(appflow_v1_OAuth2Properties, appflow_v1_OAuth2Properties, 2)
 PB_BIND(appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry, AUTO)
 
 
-PB_BIND(appflow_v1_OAuthCredentials, appflow_v1_OAuthCredentials, 4)
+PB_BIND(appflow_v1_OAuthCredentials, appflow_v1_OAuthCredentials, 2)
 
 
 PB_BIND(appflow_v1_OAuthProperties, appflow_v1_OAuthProperties, 2)
@@ -397,7 +390,7 @@ PB_BIND(appflow_v1_PardotSourceProperties, appflow_v1_PardotSourceProperties, 2)
 PB_BIND(appflow_v1_PrefixConfig, appflow_v1_PrefixConfig, AUTO)
 
 
-PB_BIND(appflow_v1_PrivateConnectionProvisioningState, appflow_v1_PrivateConnectionProvisioningState, 4)
+PB_BIND(appflow_v1_PrivateConnectionProvisioningState, appflow_v1_PrivateConnectionProvisioningState, 2)
 
 
 PB_BIND(appflow_v1_Range, appflow_v1_Range, AUTO)
@@ -415,7 +408,7 @@ PB_BIND(appflow_v1_RedshiftDestinationProperties, appflow_v1_RedshiftDestination
 PB_BIND(appflow_v1_RedshiftMetadata, appflow_v1_RedshiftMetadata, AUTO)
 
 
-PB_BIND(appflow_v1_RegisterConnectorRequest, appflow_v1_RegisterConnectorRequest, 4)
+PB_BIND(appflow_v1_RegisterConnectorRequest, appflow_v1_RegisterConnectorRequest, 2)
 
 
 PB_BIND(appflow_v1_RegisterConnectorResponse, appflow_v1_RegisterConnectorResponse, 2)
@@ -508,7 +501,7 @@ PB_BIND(appflow_v1_SingularMetadata, appflow_v1_SingularMetadata, AUTO)
 PB_BIND(appflow_v1_SingularSourceProperties, appflow_v1_SingularSourceProperties, 2)
 
 
-PB_BIND(appflow_v1_SlackConnectorProfileCredentials, appflow_v1_SlackConnectorProfileCredentials, 4)
+PB_BIND(appflow_v1_SlackConnectorProfileCredentials, appflow_v1_SlackConnectorProfileCredentials, 2)
 
 
 PB_BIND(appflow_v1_SlackConnectorProfileProperties, appflow_v1_SlackConnectorProfileProperties, 2)
@@ -610,7 +603,7 @@ PB_BIND(appflow_v1_UpdateConnectorProfileRequest, appflow_v1_UpdateConnectorProf
 PB_BIND(appflow_v1_UpdateConnectorProfileResponse, appflow_v1_UpdateConnectorProfileResponse, 2)
 
 
-PB_BIND(appflow_v1_UpdateConnectorRegistrationRequest, appflow_v1_UpdateConnectorRegistrationRequest, 4)
+PB_BIND(appflow_v1_UpdateConnectorRegistrationRequest, appflow_v1_UpdateConnectorRegistrationRequest, 2)
 
 
 PB_BIND(appflow_v1_UpdateConnectorRegistrationResponse, appflow_v1_UpdateConnectorRegistrationResponse, 2)
@@ -643,7 +636,7 @@ PB_BIND(appflow_v1_VeevaMetadata, appflow_v1_VeevaMetadata, AUTO)
 PB_BIND(appflow_v1_VeevaSourceProperties, appflow_v1_VeevaSourceProperties, 2)
 
 
-PB_BIND(appflow_v1_ZendeskConnectorProfileCredentials, appflow_v1_ZendeskConnectorProfileCredentials, 4)
+PB_BIND(appflow_v1_ZendeskConnectorProfileCredentials, appflow_v1_ZendeskConnectorProfileCredentials, 2)
 
 
 PB_BIND(appflow_v1_ZendeskConnectorProfileProperties, appflow_v1_ZendeskConnectorProfileProperties, 2)
@@ -671,6 +664,18 @@ PB_BIND(appflow_v1_ZendeskSourceProperties, appflow_v1_ZendeskSourceProperties, 
 
 
 
+const char *appflow_v1_FlowStatus_name(appflow_v1_FlowStatus v) {
+    switch (v) {
+        case appflow_v1_FlowStatus_FLOW_STATUS_UNSPECIFIED: return "FLOW_STATUS_UNSPECIFIED";
+        case appflow_v1_FlowStatus_FLOW_STATUS_ACTIVE: return "FLOW_STATUS_ACTIVE";
+        case appflow_v1_FlowStatus_FLOW_STATUS_DEPRECATED: return "FLOW_STATUS_DEPRECATED";
+        case appflow_v1_FlowStatus_FLOW_STATUS_DELETED: return "FLOW_STATUS_DELETED";
+        case appflow_v1_FlowStatus_FLOW_STATUS_DRAFT: return "FLOW_STATUS_DRAFT";
+        case appflow_v1_FlowStatus_FLOW_STATUS_ERRORED: return "FLOW_STATUS_ERRORED";
+        case appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED: return "FLOW_STATUS_SUSPENDED";
+    }
+    return "unknown";
+}
 
 
 
@@ -698,6 +703,15 @@ PB_BIND(appflow_v1_ZendeskSourceProperties, appflow_v1_ZendeskSourceProperties, 
 
 
 
+const char *appflow_v1_TriggerType_name(appflow_v1_TriggerType v) {
+    switch (v) {
+        case appflow_v1_TriggerType_TRIGGER_TYPE_UNSPECIFIED: return "TRIGGER_TYPE_UNSPECIFIED";
+        case appflow_v1_TriggerType_TRIGGER_TYPE_SCHEDULED: return "TRIGGER_TYPE_SCHEDULED";
+        case appflow_v1_TriggerType_TRIGGER_TYPE_EVENT: return "TRIGGER_TYPE_EVENT";
+        case appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND: return "TRIGGER_TYPE_ON_DEMAND";
+    }
+    return "unknown";
+}
 
 
 

@@ -754,7 +754,7 @@ typedef struct _appflow_v1_AuthParameter {
     char label[513];
     /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
     bool has_description;
-    char description[4097];
+    char description[1025];
     /* isSensitiveField (Boolean). */
     bool has_is_sensitive_field;
     bool is_sensitive_field;
@@ -777,24 +777,22 @@ typedef struct _appflow_v1_BasicAuthCredentials {
 typedef struct _appflow_v1_CancelFlowExecutionsRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* executionIds (ExecutionIds): entries 0..100; each ExecutionId: length <= 256; pattern \S+. */
-    pb_size_t execution_ids_count;
-    char execution_ids[100][1025];
+    pb_callback_t execution_ids;
 } appflow_v1_CancelFlowExecutionsRequest;
 
 /* AWS structure CancelFlowExecutionsResponse. */
 typedef struct _appflow_v1_CancelFlowExecutionsResponse {
     /* invalidExecutions (ExecutionIds): entries 0..100; each ExecutionId: length <= 256; pattern \S+. */
-    pb_size_t invalid_executions_count;
-    char invalid_executions[100][1025];
+    pb_callback_t invalid_executions;
 } appflow_v1_CancelFlowExecutionsResponse;
 
 /* AWS structure ConnectorDetail. */
 typedef struct _appflow_v1_ConnectorDetail {
     /* connectorDescription (ConnectorDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
     bool has_connector_description;
-    char connector_description[8193];
+    char connector_description[2049];
     /* connectorName (ConnectorName): length <= 256; pattern .*. */
     bool has_connector_name;
     char connector_name[1025];
@@ -815,7 +813,7 @@ typedef struct _appflow_v1_ConnectorDetail {
     appflow_v1_ConnectorType connector_type;
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* registeredAt (Date). */
     bool has_registered_at;
     google_protobuf_Timestamp registered_at;
@@ -853,8 +851,7 @@ typedef struct _appflow_v1_ConnectorEntityField_CustomPropertiesEntry {
 /* AWS structure ConnectorOAuthRequest. */
 typedef struct _appflow_v1_ConnectorOAuthRequest {
     /* authCode (AuthCode): length <= 4096; pattern \S+. */
-    bool has_auth_code;
-    char auth_code[16385];
+    pb_callback_t auth_code;
     /* redirectUri (RedirectUri): length <= 512; pattern \S+. */
     bool has_redirect_uri;
     char redirect_uri[2049];
@@ -968,7 +965,7 @@ typedef struct _appflow_v1_ConnectorRuntimeSetting {
     char label[513];
     /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
     bool has_description;
-    char description[4097];
+    char description[1025];
     /* scope (ConnectorRuntimeSettingScope): length <= 256; pattern \S+. */
     bool has_scope;
     char scope[1025];
@@ -1008,11 +1005,6 @@ typedef struct _appflow_v1_CustomAuthConfig {
     pb_callback_t auth_parameters;
 } appflow_v1_CustomAuthConfig;
 
-typedef struct _appflow_v1_CustomAuthCredentials_CredentialsMapEntry {
-    pb_callback_t key;
-    pb_callback_t value;
-} appflow_v1_CustomAuthCredentials_CredentialsMapEntry;
-
 /* AWS structure CustomAuthCredentials. */
 typedef struct _appflow_v1_CustomAuthCredentials {
     /* customAuthenticationType (CustomAuthenticationType): required; length <= 256; pattern \S+. */
@@ -1020,9 +1012,13 @@ typedef struct _appflow_v1_CustomAuthCredentials {
     char custom_authentication_type[1025];
     /* credentialsMap (CredentialsMap): entries 0..50; keys length 1..128; pattern [\w]+; sensitive;
  values length <= 2048; pattern \S+; sensitive. */
-    pb_size_t credentials_map_count;
-    appflow_v1_CustomAuthCredentials_CredentialsMapEntry credentials_map[50];
+    pb_callback_t credentials_map;
 } appflow_v1_CustomAuthCredentials;
+
+typedef struct _appflow_v1_CustomAuthCredentials_CredentialsMapEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_CustomAuthCredentials_CredentialsMapEntry;
 
 typedef struct _appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry {
     pb_callback_t key;
@@ -1058,7 +1054,7 @@ typedef struct _appflow_v1_CustomerProfilesMetadata {
 typedef struct _appflow_v1_DataTransferApi {
     /* Name (DataTransferApiTypeName): length <= 64; pattern [\w/-]+. */
     bool has_name;
-    char name[257];
+    char name[65];
     /* Type (DataTransferApiType): one of SYNC, ASYNC, AUTOMATIC. */
     bool has_type;
     appflow_v1_DataTransferApiType type;
@@ -1071,8 +1067,7 @@ typedef struct _appflow_v1_CustomConnectorSourceProperties {
     char entity_name[4097];
     /* customProperties (CustomProperties): entries 0..50; keys length 1..128; pattern [\w]+; values
  length <= 2048; pattern \S+. */
-    pb_size_t custom_properties_count;
-    appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry custom_properties[50];
+    pb_callback_t custom_properties;
     /* dataTransferApi (DataTransferApi). */
     bool has_data_transfer_api;
     appflow_v1_DataTransferApi data_transfer_api;
@@ -1111,7 +1106,7 @@ typedef struct _appflow_v1_DatadogSourceProperties {
 typedef struct _appflow_v1_DeleteConnectorProfileRequest {
     /* connectorProfileName (ConnectorProfileName): required; length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* forceDelete (Boolean). */
     bool has_force_delete;
     bool force_delete;
@@ -1126,7 +1121,7 @@ typedef struct _appflow_v1_DeleteConnectorProfileResponse {
 typedef struct _appflow_v1_DeleteFlowRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* forceDelete (Boolean). */
     bool has_force_delete;
     bool force_delete;
@@ -1150,7 +1145,7 @@ typedef struct _appflow_v1_DescribeConnectorEntityRequest {
     appflow_v1_ConnectorType connector_type;
     /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
     bool has_api_version;
     char api_version[1025];
@@ -1166,8 +1161,7 @@ typedef struct _appflow_v1_DescribeConnectorEntityResponse {
 typedef struct _appflow_v1_DescribeConnectorProfilesRequest {
     /* connectorProfileNames (ConnectorProfileNameList): entries 0..100; each ConnectorProfileName:
  length <= 256; pattern [\w/!@#+=.-]+. */
-    pb_size_t connector_profile_names_count;
-    char connector_profile_names[100][1025];
+    pb_callback_t connector_profile_names;
     /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
  Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
  Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
@@ -1176,7 +1170,7 @@ typedef struct _appflow_v1_DescribeConnectorProfilesRequest {
     appflow_v1_ConnectorType connector_type;
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* maxResults (MaxResults): value 1..100. */
     bool has_max_results;
     int32_t max_results;
@@ -1204,7 +1198,7 @@ typedef struct _appflow_v1_DescribeConnectorRequest {
     appflow_v1_ConnectorType connector_type;
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
 } appflow_v1_DescribeConnectorRequest;
 
 /* AWS structure DescribeConnectorsRequest. */
@@ -1213,8 +1207,7 @@ typedef struct _appflow_v1_DescribeConnectorsRequest {
  Singular, Slack, Redshift, S3, Marketo, Googleanalytics, Zendesk, Servicenow, Datadog,
  Trendmicro, Snowflake, Dynatrace, Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics,
  Upsolver, Honeycode, CustomerProfiles, SAPOData, CustomConnector, Pardot. */
-    pb_size_t connector_types_count;
-    appflow_v1_ConnectorType connector_types[100];
+    pb_callback_t connector_types;
     /* maxResults (MaxResults): value 1..100. */
     bool has_max_results;
     int32_t max_results;
@@ -1241,7 +1234,7 @@ typedef struct _appflow_v1_DescribeConnectorsResponse {
 typedef struct _appflow_v1_DescribeFlowExecutionRecordsRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* maxResults (MaxResults): value 1..100. */
     bool has_max_results;
     int32_t max_results;
@@ -1263,7 +1256,7 @@ typedef struct _appflow_v1_DescribeFlowExecutionRecordsResponse {
 typedef struct _appflow_v1_DescribeFlowRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
 } appflow_v1_DescribeFlowRequest;
 
 typedef struct _appflow_v1_DescribeFlowResponse_TagsEntry {
@@ -1347,8 +1340,7 @@ typedef struct _appflow_v1_CustomConnectorDestinationProperties {
     pb_callback_t id_field_names;
     /* customProperties (CustomProperties): entries 0..50; keys length 1..128; pattern [\w]+; values
  length <= 2048; pattern \S+. */
-    pb_size_t custom_properties_count;
-    appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry custom_properties[50];
+    pb_callback_t custom_properties;
 } appflow_v1_CustomConnectorDestinationProperties;
 
 /* AWS structure ErrorInfo. */
@@ -1358,7 +1350,7 @@ typedef struct _appflow_v1_ErrorInfo {
     int64_t put_failures_count;
     /* executionMessage (ExecutionMessage): length <= 2048; pattern [\s\w/!@#+=.-]*. */
     bool has_execution_message;
-    char execution_message[8193];
+    char execution_message[2049];
 } appflow_v1_ErrorInfo;
 
 /* AWS structure EventBridgeDestinationProperties. */
@@ -1381,7 +1373,7 @@ typedef struct _appflow_v1_ExecutionDetails {
     /* mostRecentExecutionMessage (MostRecentExecutionMessage): length <= 2048; pattern
  [\w!@#\-.?,\s]*. */
     bool has_most_recent_execution_message;
-    char most_recent_execution_message[8193];
+    char most_recent_execution_message[2049];
     /* mostRecentExecutionTime (Date). */
     bool has_most_recent_execution_time;
     google_protobuf_Timestamp most_recent_execution_time;
@@ -1441,11 +1433,6 @@ typedef struct _appflow_v1_ExecutionRecord {
     pb_callback_t metadata_catalog_details;
 } appflow_v1_ExecutionRecord;
 
-typedef struct _appflow_v1_FlowDefinition_TagsEntry {
-    pb_callback_t key;
-    pb_callback_t value;
-} appflow_v1_FlowDefinition_TagsEntry;
-
 /* AWS structure FlowDefinition. */
 typedef struct _appflow_v1_FlowDefinition {
     /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
@@ -1453,19 +1440,19 @@ typedef struct _appflow_v1_FlowDefinition {
     char flow_arn[2049];
     /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
     bool has_description;
-    char description[8193];
+    char description[2049];
     /* flowName (FlowName): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
     bool has_flow_status;
     appflow_v1_FlowStatus flow_status;
     /* sourceConnectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_source_connector_label;
-    char source_connector_label[1025];
+    char source_connector_label[257];
     /* destinationConnectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_destination_connector_label;
-    char destination_connector_label[1025];
+    char destination_connector_label[257];
     /* triggerType (TriggerType): one of Scheduled, Event, OnDemand. */
     bool has_trigger_type;
     appflow_v1_TriggerType trigger_type;
@@ -1483,8 +1470,7 @@ typedef struct _appflow_v1_FlowDefinition {
     char last_updated_by[1025];
     /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
  length <= 256; pattern [\s\w+-=\.:/@]*. */
-    pb_size_t tags_count;
-    appflow_v1_FlowDefinition_TagsEntry tags[50];
+    pb_callback_t tags;
     /* lastRunExecutionDetails (ExecutionDetails). */
     bool has_last_run_execution_details;
     appflow_v1_ExecutionDetails last_run_execution_details;
@@ -1501,6 +1487,11 @@ typedef struct _appflow_v1_FlowDefinition {
     bool has_destination_connector_type;
     appflow_v1_ConnectorType destination_connector_type;
 } appflow_v1_FlowDefinition;
+
+typedef struct _appflow_v1_FlowDefinition_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_FlowDefinition_TagsEntry;
 
 /* AWS structure GlueDataCatalogConfig. */
 typedef struct _appflow_v1_GlueDataCatalogConfig {
@@ -1526,11 +1517,9 @@ typedef struct _appflow_v1_GoogleAnalyticsConnectorProfileCredentials {
     bool has_client_secret;
     char client_secret[2049];
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
-    bool has_refresh_token;
-    char refresh_token[16385];
+    pb_callback_t refresh_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -1557,11 +1546,9 @@ typedef struct _appflow_v1_GoogleAnalyticsSourceProperties {
 /* AWS structure HoneycodeConnectorProfileCredentials. */
 typedef struct _appflow_v1_HoneycodeConnectorProfileCredentials {
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
-    bool has_refresh_token;
-    char refresh_token[16385];
+    pb_callback_t refresh_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -1648,7 +1635,7 @@ typedef struct _appflow_v1_ConnectorProvisioningConfig {
 typedef struct _appflow_v1_ListConnectorEntitiesRequest {
     /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
  Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
  Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
@@ -1657,7 +1644,7 @@ typedef struct _appflow_v1_ListConnectorEntitiesRequest {
     appflow_v1_ConnectorType connector_type;
     /* entitiesPath (EntitiesPath): length <= 256; pattern [\s\w/!@#+=,.-]*. */
     bool has_entities_path;
-    char entities_path[1025];
+    char entities_path[257];
     /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
     bool has_api_version;
     char api_version[1025];
@@ -1730,18 +1717,17 @@ typedef struct _appflow_v1_ListTagsForResourceRequest {
     char resource_arn[2049];
 } appflow_v1_ListTagsForResourceRequest;
 
-typedef struct _appflow_v1_ListTagsForResourceResponse_TagsEntry {
-    pb_callback_t key;
-    pb_callback_t value;
-} appflow_v1_ListTagsForResourceResponse_TagsEntry;
-
 /* AWS structure ListTagsForResourceResponse. */
 typedef struct _appflow_v1_ListTagsForResourceResponse {
     /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
  length <= 256; pattern [\s\w+-=\.:/@]*. */
-    pb_size_t tags_count;
-    appflow_v1_ListTagsForResourceResponse_TagsEntry tags[50];
+    pb_callback_t tags;
 } appflow_v1_ListTagsForResourceResponse;
+
+typedef struct _appflow_v1_ListTagsForResourceResponse_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_ListTagsForResourceResponse_TagsEntry;
 
 /* AWS structure LookoutMetricsDestinationProperties. */
 typedef struct _appflow_v1_LookoutMetricsDestinationProperties {
@@ -1757,8 +1743,7 @@ typedef struct _appflow_v1_MarketoConnectorProfileCredentials {
     bool has_client_secret;
     char client_secret[2049];
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -1809,11 +1794,9 @@ typedef struct _appflow_v1_OAuth2Credentials {
     bool has_client_secret;
     char client_secret[2049];
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
-    bool has_refresh_token;
-    char refresh_token[16385];
+    pb_callback_t refresh_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -1851,7 +1834,7 @@ typedef struct _appflow_v1_OAuth2CustomParameter {
     char label[513];
     /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
     bool has_description;
-    char description[4097];
+    char description[1025];
     /* isSensitiveField (Boolean). */
     bool has_is_sensitive_field;
     bool is_sensitive_field;
@@ -1901,37 +1884,35 @@ typedef struct _appflow_v1_AuthenticationConfig {
     pb_callback_t custom_auth_configs;
 } appflow_v1_AuthenticationConfig;
 
-typedef struct _appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry {
-    pb_callback_t key;
-    pb_callback_t value;
-} appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry;
-
 /* AWS structure OAuth2Properties. */
 typedef struct _appflow_v1_OAuth2Properties {
     /* tokenUrl (TokenUrl): required; length <= 256; pattern
  ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
     bool has_token_url;
-    char token_url[1025];
+    char token_url[257];
     /* oAuth2GrantType (OAuth2GrantType): required; one of CLIENT_CREDENTIALS, AUTHORIZATION_CODE,
  JWT_BEARER. */
     bool has_o_auth2_grant_type;
     appflow_v1_OAuth2GrantType o_auth2_grant_type;
     /* tokenUrlCustomProperties (TokenUrlCustomProperties): entries 0..50; keys length 1..128; pattern
  [\w]+; values length <= 2048; pattern \S+. */
-    pb_size_t token_url_custom_properties_count;
-    appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry token_url_custom_properties[50];
+    pb_callback_t token_url_custom_properties;
 } appflow_v1_OAuth2Properties;
 
 /* AWS structure CustomConnectorProfileProperties. */
 typedef struct _appflow_v1_CustomConnectorProfileProperties {
     /* profileProperties (ProfilePropertiesMap): entries 0..50; keys length 1..128; pattern [\w]+;
  values length <= 2048; pattern \S+. */
-    pb_size_t profile_properties_count;
-    appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry profile_properties[50];
+    pb_callback_t profile_properties;
     /* oAuth2Properties (OAuth2Properties). */
     bool has_o_auth2_properties;
     appflow_v1_OAuth2Properties o_auth2_properties;
 } appflow_v1_CustomConnectorProfileProperties;
+
+typedef struct _appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry;
 
 /* AWS structure OAuthCredentials. */
 typedef struct _appflow_v1_OAuthCredentials {
@@ -1942,11 +1923,9 @@ typedef struct _appflow_v1_OAuthCredentials {
     bool has_client_secret;
     char client_secret[2049];
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
-    bool has_refresh_token;
-    char refresh_token[16385];
+    pb_callback_t refresh_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -1957,11 +1936,11 @@ typedef struct _appflow_v1_OAuthProperties {
     /* tokenUrl (TokenUrl): required; length <= 256; pattern
  ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
     bool has_token_url;
-    char token_url[1025];
+    char token_url[257];
     /* authCodeUrl (AuthCodeUrl): required; length <= 256; pattern
  ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
     bool has_auth_code_url;
-    char auth_code_url[1025];
+    char auth_code_url[257];
     /* oAuthScopes (OAuthScopeList): required; each OAuthScope: length <= 128; pattern \S+. */
     pb_callback_t o_auth_scopes;
 } appflow_v1_OAuthProperties;
@@ -1969,11 +1948,9 @@ typedef struct _appflow_v1_OAuthProperties {
 /* AWS structure PardotConnectorProfileCredentials. */
 typedef struct _appflow_v1_PardotConnectorProfileCredentials {
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
-    bool has_refresh_token;
-    char refresh_token[16385];
+    pb_callback_t refresh_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -2029,7 +2006,7 @@ typedef struct _appflow_v1_PrivateConnectionProvisioningState {
     /* failureMessage (PrivateConnectionProvisioningFailureMessage): length <= 2048; pattern
  [\s\w/!@#+=.-]*. */
     bool has_failure_message;
-    char failure_message[8193];
+    char failure_message[2049];
     /* failureCause (PrivateConnectionProvisioningFailureCause): one of CONNECTOR_AUTHENTICATION,
  CONNECTOR_SERVER, INTERNAL_SERVER, ACCESS_DENIED, VALIDATION. */
     bool has_failure_cause;
@@ -2138,10 +2115,10 @@ typedef struct _appflow_v1_RedshiftMetadata {
 typedef struct _appflow_v1_RegisterConnectorRequest {
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
     bool has_description;
-    char description[4097];
+    char description[1025];
     /* connectorProvisioningType (ConnectorProvisioningType): one of LAMBDA. */
     bool has_connector_provisioning_type;
     appflow_v1_ConnectorProvisioningType connector_provisioning_type;
@@ -2150,7 +2127,7 @@ typedef struct _appflow_v1_RegisterConnectorRequest {
     appflow_v1_ConnectorProvisioningConfig connector_provisioning_config;
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
 } appflow_v1_RegisterConnectorRequest;
 
 /* AWS structure RegisterConnectorResponse. */
@@ -2193,7 +2170,7 @@ typedef struct _appflow_v1_MetadataCatalogDetail {
 typedef struct _appflow_v1_ResetConnectorMetadataCacheRequest {
     /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
  Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
  Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
@@ -2205,7 +2182,7 @@ typedef struct _appflow_v1_ResetConnectorMetadataCacheRequest {
     char connector_entity_name[4097];
     /* entitiesPath (EntitiesPath): length <= 256; pattern [\s\w/!@#+=,.-]*. */
     bool has_entities_path;
-    char entities_path[1025];
+    char entities_path[257];
     /* apiVersion (ApiVersion): length <= 256; pattern \S+. */
     bool has_api_version;
     char api_version[1025];
@@ -2285,7 +2262,7 @@ typedef struct _appflow_v1_SAPODataConnectorProfileProperties {
     /* applicationHostUrl (ApplicationHostUrl): required; length <= 256; pattern
  ^(https?)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
     bool has_application_host_url;
-    char application_host_url[1025];
+    char application_host_url[257];
     /* applicationServicePath (ApplicationServicePath): required; length <= 512; pattern \S+. */
     bool has_application_service_path;
     char application_service_path[2049];
@@ -2294,10 +2271,10 @@ typedef struct _appflow_v1_SAPODataConnectorProfileProperties {
     int32_t port_number;
     /* clientNumber (ClientNumber): required; length 3..3; pattern ^\d{3}$. */
     bool has_client_number;
-    char client_number[13];
+    char client_number[4];
     /* logonLanguage (LogonLanguage): length <= 2; pattern ^[a-zA-Z0-9_]*$. */
     bool has_logon_language;
-    char logon_language[9];
+    char logon_language[3];
     /* privateLinkServiceName (PrivateLinkServiceName): length <= 512; pattern
  ^$|com.amazonaws.vpce.[\w/!:@#.\-]+. */
     bool has_private_link_service_name;
@@ -2345,11 +2322,9 @@ typedef struct _appflow_v1_SAPODataSourceProperties {
 /* AWS structure SalesforceConnectorProfileCredentials. */
 typedef struct _appflow_v1_SalesforceConnectorProfileCredentials {
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* refreshToken (RefreshToken): length <= 4096; pattern \S+. */
-    bool has_refresh_token;
-    char refresh_token[16385];
+    pb_callback_t refresh_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -2363,7 +2338,7 @@ typedef struct _appflow_v1_SalesforceConnectorProfileCredentials {
     /* jwtToken (JwtToken): length <= 8000; pattern
  ^([a-zA-Z0-9_=]+)\.([a-zA-Z0-9_=]+)\.([a-zA-Z0-9_\-\+\/=]*); sensitive. */
     bool has_jwt_token;
-    char jwt_token[32001];
+    char jwt_token[8001];
 } appflow_v1_SalesforceConnectorProfileCredentials;
 
 /* AWS structure SalesforceConnectorProfileProperties. */
@@ -2518,8 +2493,7 @@ typedef struct _appflow_v1_SlackConnectorProfileCredentials {
     bool has_client_secret;
     char client_secret[2049];
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -2559,7 +2533,7 @@ typedef struct _appflow_v1_SnowflakeConnectorProfileCredentials {
 typedef struct _appflow_v1_SnowflakeConnectorProfileProperties {
     /* warehouse (Warehouse): required; length <= 512; pattern [\s\w/!@#+=.-]*. */
     bool has_warehouse;
-    char warehouse[2049];
+    char warehouse[513];
     /* stage (Stage): required; length <= 512; pattern \S+. */
     bool has_stage;
     char stage[2049];
@@ -2620,10 +2594,10 @@ typedef struct _appflow_v1_SourceFieldProperties {
 typedef struct _appflow_v1_StartFlowRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
 } appflow_v1_StartFlowRequest;
 
 /* AWS structure StartFlowResponse. */
@@ -2643,7 +2617,7 @@ typedef struct _appflow_v1_StartFlowResponse {
 typedef struct _appflow_v1_StopFlowRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
 } appflow_v1_StopFlowRequest;
 
 /* AWS structure StopFlowResponse. */
@@ -2716,7 +2690,7 @@ typedef struct _appflow_v1_ConnectorEntityField {
     appflow_v1_SupportedFieldTypeDetails supported_field_type_details;
     /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
     bool has_description;
-    char description[4097];
+    char description[1025];
     /* sourceProperties (SourceFieldProperties). */
     bool has_source_properties;
     appflow_v1_SourceFieldProperties source_properties;
@@ -2725,14 +2699,8 @@ typedef struct _appflow_v1_ConnectorEntityField {
     appflow_v1_DestinationFieldProperties destination_properties;
     /* customProperties (CustomProperties): entries 0..50; keys length 1..128; pattern [\w]+; values
  length <= 2048; pattern \S+. */
-    pb_size_t custom_properties_count;
-    appflow_v1_ConnectorEntityField_CustomPropertiesEntry custom_properties[50];
+    pb_callback_t custom_properties;
 } appflow_v1_ConnectorEntityField;
-
-typedef struct _appflow_v1_TagResourceRequest_TagsEntry {
-    pb_callback_t key;
-    pb_callback_t value;
-} appflow_v1_TagResourceRequest_TagsEntry;
 
 /* AWS structure TagResourceRequest. */
 typedef struct _appflow_v1_TagResourceRequest {
@@ -2742,9 +2710,13 @@ typedef struct _appflow_v1_TagResourceRequest {
     char resource_arn[2049];
     /* tags (TagMap): required; entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$;
  values length <= 256; pattern [\s\w+-=\.:/@]*. */
-    pb_size_t tags_count;
-    appflow_v1_TagResourceRequest_TagsEntry tags[50];
+    pb_callback_t tags;
 } appflow_v1_TagResourceRequest;
+
+typedef struct _appflow_v1_TagResourceRequest_TagsEntry {
+    pb_callback_t key;
+    pb_callback_t value;
+} appflow_v1_TagResourceRequest_TagsEntry;
 
 /* AWS structure TagResourceResponse. */
 typedef struct _appflow_v1_TagResourceResponse {
@@ -2819,11 +2791,68 @@ typedef struct _appflow_v1_TriggerConfig {
     appflow_v1_TriggerProperties trigger_properties;
 } appflow_v1_TriggerConfig;
 
+/* AWS structure DescribeFlowResponse. */
+typedef struct _appflow_v1_DescribeFlowResponse {
+    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
+    bool has_flow_arn;
+    char flow_arn[2049];
+    /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
+    bool has_description;
+    char description[2049];
+    /* flowName (FlowName): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
+    bool has_flow_name;
+    char flow_name[257];
+    /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
+    bool has_kms_arn;
+    char kms_arn[8193];
+    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
+    bool has_flow_status;
+    appflow_v1_FlowStatus flow_status;
+    /* flowStatusMessage (FlowStatusMessage): length <= 2048; pattern [\s\w/!@#+=.-]*. */
+    bool has_flow_status_message;
+    char flow_status_message[2049];
+    /* lastRunExecutionDetails (ExecutionDetails). */
+    bool has_last_run_execution_details;
+    appflow_v1_ExecutionDetails last_run_execution_details;
+    /* triggerConfig (TriggerConfig). */
+    bool has_trigger_config;
+    appflow_v1_TriggerConfig trigger_config;
+    /* createdAt (Date). */
+    bool has_created_at;
+    google_protobuf_Timestamp created_at;
+    /* lastUpdatedAt (Date). */
+    bool has_last_updated_at;
+    google_protobuf_Timestamp last_updated_at;
+    /* createdBy (CreatedBy): length <= 256; pattern \S+. */
+    bool has_created_by;
+    char created_by[1025];
+    /* lastUpdatedBy (UpdatedBy): length <= 256; pattern \S+. */
+    bool has_last_updated_by;
+    char last_updated_by[1025];
+    /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
+ length <= 256; pattern [\s\w+-=\.:/@]*. */
+    pb_callback_t tags;
+    /* sourceFlowConfig (SourceFlowConfig). */
+    pb_callback_t source_flow_config;
+    /* destinationFlowConfigList (DestinationFlowConfigList). */
+    pb_callback_t destination_flow_config_list;
+    /* tasks (Tasks). */
+    pb_callback_t tasks;
+    /* metadataCatalogConfig (MetadataCatalogConfig). */
+    bool has_metadata_catalog_config;
+    appflow_v1_MetadataCatalogConfig metadata_catalog_config;
+    /* lastRunMetadataCatalogDetails (MetadataCatalogDetails). */
+    pb_callback_t last_run_metadata_catalog_details;
+    /* schemaVersion (Long). */
+    bool has_schema_version;
+    int64_t schema_version;
+} appflow_v1_DescribeFlowResponse;
+
 /* AWS structure UnregisterConnectorRequest. */
 typedef struct _appflow_v1_UnregisterConnectorRequest {
     /* connectorLabel (ConnectorLabel): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* forceDelete (Boolean). */
     bool has_force_delete;
     bool force_delete;
@@ -2843,7 +2872,7 @@ typedef struct _appflow_v1_UntagResourceRequest {
     /* tagKeys (TagKeyList): required; in the querystring as tagKeys; entries 0..50; each TagKey:
  length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$. */
     pb_size_t tag_keys_count;
-    char tag_keys[50][513];
+    char tag_keys[50][129];
 } appflow_v1_UntagResourceRequest;
 
 /* AWS structure UntagResourceResponse. */
@@ -2862,16 +2891,16 @@ typedef struct _appflow_v1_UpdateConnectorProfileResponse {
 typedef struct _appflow_v1_UpdateConnectorRegistrationRequest {
     /* connectorLabel (ConnectorLabel): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* description (Description): length <= 1024; pattern [\s\w/!@#+=.-]*. */
     bool has_description;
-    char description[4097];
+    char description[1025];
     /* connectorProvisioningConfig (ConnectorProvisioningConfig). */
     bool has_connector_provisioning_config;
     appflow_v1_ConnectorProvisioningConfig connector_provisioning_config;
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
 } appflow_v1_UpdateConnectorRegistrationRequest;
 
 /* AWS structure UpdateConnectorRegistrationResponse. */
@@ -2948,7 +2977,7 @@ typedef struct _appflow_v1_VeevaSourceProperties {
     char object[2049];
     /* documentType (DocumentType): length <= 512; pattern [\s\w_-]+. */
     bool has_document_type;
-    char document_type[2049];
+    char document_type[513];
     /* includeSourceFiles (Boolean). */
     bool has_include_source_files;
     bool include_source_files;
@@ -2969,8 +2998,7 @@ typedef struct _appflow_v1_ZendeskConnectorProfileCredentials {
     bool has_client_secret;
     char client_secret[2049];
     /* accessToken (AccessToken): length <= 4096; pattern \S+; sensitive. */
-    bool has_access_token;
-    char access_token[16385];
+    pb_callback_t access_token;
     /* oAuthRequest (ConnectorOAuthRequest). */
     bool has_o_auth_request;
     appflow_v1_ConnectorOAuthRequest o_auth_request;
@@ -3000,14 +3028,11 @@ typedef struct _appflow_v1_ConnectorProfileCredentials {
     bool has_marketo;
     appflow_v1_MarketoConnectorProfileCredentials marketo;
     /* Redshift (RedshiftConnectorProfileCredentials). */
-    bool has_redshift;
-    appflow_v1_RedshiftConnectorProfileCredentials redshift;
+    pb_callback_t redshift;
     /* Salesforce (SalesforceConnectorProfileCredentials). */
-    bool has_salesforce;
-    appflow_v1_SalesforceConnectorProfileCredentials salesforce;
+    pb_callback_t salesforce;
     /* ServiceNow (ServiceNowConnectorProfileCredentials). */
-    bool has_service_now;
-    appflow_v1_ServiceNowConnectorProfileCredentials service_now;
+    pb_callback_t service_now;
     /* Singular (SingularConnectorProfileCredentials). */
     bool has_singular;
     appflow_v1_SingularConnectorProfileCredentials singular;
@@ -3027,14 +3052,11 @@ typedef struct _appflow_v1_ConnectorProfileCredentials {
     bool has_zendesk;
     appflow_v1_ZendeskConnectorProfileCredentials zendesk;
     /* SAPOData (SAPODataConnectorProfileCredentials). */
-    bool has_sapo_data;
-    appflow_v1_SAPODataConnectorProfileCredentials sapo_data;
+    pb_callback_t sapo_data;
     /* CustomConnector (CustomConnectorProfileCredentials). */
-    bool has_custom_connector;
-    appflow_v1_CustomConnectorProfileCredentials custom_connector;
+    pb_callback_t custom_connector;
     /* Pardot (PardotConnectorProfileCredentials). */
-    bool has_pardot;
-    appflow_v1_PardotConnectorProfileCredentials pardot;
+    pb_callback_t pardot;
 } appflow_v1_ConnectorProfileCredentials;
 
 /* AWS structure ZendeskConnectorProfileProperties. */
@@ -3112,7 +3134,7 @@ typedef struct _appflow_v1_ConnectorProfile {
     char connector_profile_arn[2049];
     /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* connectorType (ConnectorType): one of Salesforce, Singular, Slack, Redshift, S3, Marketo,
  Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus,
  Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData,
@@ -3121,7 +3143,7 @@ typedef struct _appflow_v1_ConnectorProfile {
     appflow_v1_ConnectorType connector_type;
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* connectionMode (ConnectionMode): one of Public, Private. */
     bool has_connection_mode;
     appflow_v1_ConnectionMode connection_mode;
@@ -3148,15 +3170,14 @@ typedef struct _appflow_v1_ConnectorProfileConfig {
     bool has_connector_profile_properties;
     appflow_v1_ConnectorProfileProperties connector_profile_properties;
     /* connectorProfileCredentials (ConnectorProfileCredentials). */
-    bool has_connector_profile_credentials;
-    appflow_v1_ConnectorProfileCredentials connector_profile_credentials;
+    pb_callback_t connector_profile_credentials;
 } appflow_v1_ConnectorProfileConfig;
 
 /* AWS structure CreateConnectorProfileRequest. */
 typedef struct _appflow_v1_CreateConnectorProfileRequest {
     /* connectorProfileName (ConnectorProfileName): required; length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
     bool has_kms_arn;
     char kms_arn[8193];
@@ -3168,7 +3189,7 @@ typedef struct _appflow_v1_CreateConnectorProfileRequest {
     appflow_v1_ConnectorType connector_type;
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* connectionMode (ConnectionMode): required; one of Public, Private. */
     bool has_connection_mode;
     appflow_v1_ConnectionMode connection_mode;
@@ -3177,14 +3198,14 @@ typedef struct _appflow_v1_CreateConnectorProfileRequest {
     appflow_v1_ConnectorProfileConfig connector_profile_config;
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
 } appflow_v1_CreateConnectorProfileRequest;
 
 /* AWS structure UpdateConnectorProfileRequest. */
 typedef struct _appflow_v1_UpdateConnectorProfileRequest {
     /* connectorProfileName (ConnectorProfileName): required; length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* connectionMode (ConnectionMode): required; one of Public, Private. */
     bool has_connection_mode;
     appflow_v1_ConnectionMode connection_mode;
@@ -3193,7 +3214,7 @@ typedef struct _appflow_v1_UpdateConnectorProfileRequest {
     appflow_v1_ConnectorProfileConfig connector_profile_config;
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
 } appflow_v1_UpdateConnectorProfileRequest;
 
 /* AWS structure ZendeskDestinationProperties. */
@@ -3267,7 +3288,7 @@ typedef struct _appflow_v1_DestinationFlowConfig {
     char api_version[1025];
     /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* destinationConnectorProperties (DestinationConnectorProperties): required. */
     bool has_destination_connector_properties;
     appflow_v1_DestinationConnectorProperties destination_connector_properties;
@@ -3361,8 +3382,7 @@ typedef struct _appflow_v1_ConnectorConfiguration {
  Salesforce, Singular, Slack, Redshift, S3, Marketo, Googleanalytics, Zendesk, Servicenow,
  Datadog, Trendmicro, Snowflake, Dynatrace, Infornexus, Amplitude, Veeva, EventBridge,
  LookoutMetrics, Upsolver, Honeycode, CustomerProfiles, SAPOData, CustomConnector, Pardot. */
-    pb_size_t supported_destination_connectors_count;
-    appflow_v1_ConnectorType supported_destination_connectors[100];
+    pb_callback_t supported_destination_connectors;
     /* supportedSchedulingFrequencies (SchedulingFrequencyTypeList): each ScheduleFrequencyType: one
  of BYMINUTE, HOURLY, DAILY, WEEKLY, MONTHLY, ONCE. */
     pb_callback_t supported_scheduling_frequencies;
@@ -3385,10 +3405,10 @@ typedef struct _appflow_v1_ConnectorConfiguration {
     appflow_v1_ConnectorType connector_type;
     /* connectorLabel (ConnectorLabel): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_connector_label;
-    char connector_label[1025];
+    char connector_label[257];
     /* connectorDescription (ConnectorDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
     bool has_connector_description;
-    char connector_description[8193];
+    char connector_description[2049];
     /* connectorOwner (ConnectorOwner): length <= 256; pattern .*. */
     bool has_connector_owner;
     char connector_owner[1025];
@@ -3429,7 +3449,7 @@ typedef struct _appflow_v1_ConnectorConfiguration {
     /* logoURL (LogoURL): length <= 256; pattern
  ^(https?|ftp|file)://[-a-zA-Z0-9+&@#/%?=~_|!:,.;]*[-a-zA-Z0-9+&@#/%=~_|]. */
     bool has_logo_url;
-    char logo_url[1025];
+    char logo_url[257];
     /* registeredAt (Date). */
     bool has_registered_at;
     google_protobuf_Timestamp registered_at;
@@ -3531,7 +3551,7 @@ typedef struct _appflow_v1_SourceFlowConfig {
     char api_version[1025];
     /* connectorProfileName (ConnectorProfileName): length <= 256; pattern [\w/!@#+=.-]+. */
     bool has_connector_profile_name;
-    char connector_profile_name[1025];
+    char connector_profile_name[257];
     /* sourceConnectorProperties (SourceConnectorProperties): required. */
     bool has_source_connector_properties;
     appflow_v1_SourceConnectorProperties source_connector_properties;
@@ -3544,10 +3564,10 @@ typedef struct _appflow_v1_SourceFlowConfig {
 typedef struct _appflow_v1_CreateFlowRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
     bool has_description;
-    char description[8193];
+    char description[2049];
     /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
     bool has_kms_arn;
     char kms_arn[8193];
@@ -3556,11 +3576,10 @@ typedef struct _appflow_v1_CreateFlowRequest {
     appflow_v1_TriggerConfig trigger_config;
     /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
  length <= 256; pattern [\s\w+-=\.:/@]*. */
-    pb_size_t tags_count;
-    appflow_v1_CreateFlowRequest_TagsEntry tags[50];
+    pb_callback_t tags;
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
     /* sourceFlowConfig (SourceFlowConfig): required. */
     bool has_source_flow_config;
     appflow_v1_SourceFlowConfig source_flow_config;
@@ -3573,73 +3592,14 @@ typedef struct _appflow_v1_CreateFlowRequest {
     appflow_v1_MetadataCatalogConfig metadata_catalog_config;
 } appflow_v1_CreateFlowRequest;
 
-/* AWS structure DescribeFlowResponse. */
-typedef struct _appflow_v1_DescribeFlowResponse {
-    /* flowArn (FlowArn): length <= 512; pattern arn:aws:appflow:.*:[0-9]+:.*. */
-    bool has_flow_arn;
-    char flow_arn[2049];
-    /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
-    bool has_description;
-    char description[8193];
-    /* flowName (FlowName): length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
-    bool has_flow_name;
-    char flow_name[1025];
-    /* kmsArn (KMSArn): length 20..2048; pattern arn:aws:kms:.*:[0-9]+:.*. */
-    bool has_kms_arn;
-    char kms_arn[8193];
-    /* flowStatus (FlowStatus): one of Active, Deprecated, Deleted, Draft, Errored, Suspended. */
-    bool has_flow_status;
-    appflow_v1_FlowStatus flow_status;
-    /* flowStatusMessage (FlowStatusMessage): length <= 2048; pattern [\s\w/!@#+=.-]*. */
-    bool has_flow_status_message;
-    char flow_status_message[8193];
-    /* lastRunExecutionDetails (ExecutionDetails). */
-    bool has_last_run_execution_details;
-    appflow_v1_ExecutionDetails last_run_execution_details;
-    /* triggerConfig (TriggerConfig). */
-    bool has_trigger_config;
-    appflow_v1_TriggerConfig trigger_config;
-    /* createdAt (Date). */
-    bool has_created_at;
-    google_protobuf_Timestamp created_at;
-    /* lastUpdatedAt (Date). */
-    bool has_last_updated_at;
-    google_protobuf_Timestamp last_updated_at;
-    /* createdBy (CreatedBy): length <= 256; pattern \S+. */
-    bool has_created_by;
-    char created_by[1025];
-    /* lastUpdatedBy (UpdatedBy): length <= 256; pattern \S+. */
-    bool has_last_updated_by;
-    char last_updated_by[1025];
-    /* tags (TagMap): entries 0..50; keys length 1..128; pattern ^(?!aws:)[a-zA-Z+-=._:/]+$; values
- length <= 256; pattern [\s\w+-=\.:/@]*. */
-    pb_size_t tags_count;
-    appflow_v1_DescribeFlowResponse_TagsEntry tags[50];
-    /* sourceFlowConfig (SourceFlowConfig). */
-    bool has_source_flow_config;
-    appflow_v1_SourceFlowConfig source_flow_config;
-    /* destinationFlowConfigList (DestinationFlowConfigList). */
-    pb_callback_t destination_flow_config_list;
-    /* tasks (Tasks). */
-    pb_callback_t tasks;
-    /* metadataCatalogConfig (MetadataCatalogConfig). */
-    bool has_metadata_catalog_config;
-    appflow_v1_MetadataCatalogConfig metadata_catalog_config;
-    /* lastRunMetadataCatalogDetails (MetadataCatalogDetails). */
-    pb_callback_t last_run_metadata_catalog_details;
-    /* schemaVersion (Long). */
-    bool has_schema_version;
-    int64_t schema_version;
-} appflow_v1_DescribeFlowResponse;
-
 /* AWS structure UpdateFlowRequest. */
 typedef struct _appflow_v1_UpdateFlowRequest {
     /* flowName (FlowName): required; length <= 256; pattern [a-zA-Z0-9][\w!@#.-]+. */
     bool has_flow_name;
-    char flow_name[1025];
+    char flow_name[257];
     /* description (FlowDescription): length <= 2048; pattern [\w!@#\-.?,\s]*. */
     bool has_description;
-    char description[8193];
+    char description[2049];
     /* triggerConfig (TriggerConfig): required. */
     bool has_trigger_config;
     appflow_v1_TriggerConfig trigger_config;
@@ -3655,7 +3615,7 @@ typedef struct _appflow_v1_UpdateFlowRequest {
     appflow_v1_MetadataCatalogConfig metadata_catalog_config;
     /* clientToken (ClientToken): idempotency token; length 1..256; pattern [ -~]+. */
     bool has_client_token;
-    char client_token[1025];
+    char client_token[257];
 } appflow_v1_UpdateFlowRequest;
 
 
@@ -3719,6 +3679,7 @@ extern "C" {
 #define _appflow_v1_FlowStatus_MIN appflow_v1_FlowStatus_FLOW_STATUS_UNSPECIFIED
 #define _appflow_v1_FlowStatus_MAX appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED
 #define _appflow_v1_FlowStatus_ARRAYSIZE ((appflow_v1_FlowStatus)(appflow_v1_FlowStatus_FLOW_STATUS_SUSPENDED+1))
+const char *appflow_v1_FlowStatus_name(appflow_v1_FlowStatus v);
 
 #define _appflow_v1_GoogleAnalyticsConnectorOperator_MIN appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_UNSPECIFIED
 #define _appflow_v1_GoogleAnalyticsConnectorOperator_MAX appflow_v1_GoogleAnalyticsConnectorOperator_GOOGLE_ANALYTICS_CONNECTOR_OPERATOR_BETWEEN
@@ -3827,6 +3788,7 @@ extern "C" {
 #define _appflow_v1_TriggerType_MIN appflow_v1_TriggerType_TRIGGER_TYPE_UNSPECIFIED
 #define _appflow_v1_TriggerType_MAX appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND
 #define _appflow_v1_TriggerType_ARRAYSIZE ((appflow_v1_TriggerType)(appflow_v1_TriggerType_TRIGGER_TYPE_ON_DEMAND+1))
+const char *appflow_v1_TriggerType_name(appflow_v1_TriggerType v);
 
 #define _appflow_v1_VeevaConnectorOperator_MIN appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_UNSPECIFIED
 #define _appflow_v1_VeevaConnectorOperator_MAX appflow_v1_VeevaConnectorOperator_VEEVA_CONNECTOR_OPERATOR_NO_OP
@@ -4150,36 +4112,36 @@ extern "C" {
 #define appflow_v1_AuthParameter_init_default    {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}}
 #define appflow_v1_AuthenticationConfig_init_default {false, 0, false, 0, false, 0, false, 0, false, appflow_v1_OAuth2Defaults_init_default, {{NULL}, NULL}}
 #define appflow_v1_BasicAuthCredentials_init_default {false, "", false, ""}
-#define appflow_v1_CancelFlowExecutionsRequest_init_default {false, "", 0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
-#define appflow_v1_CancelFlowExecutionsResponse_init_default {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
-#define appflow_v1_ConnectorConfiguration_init_default {false, 0, false, 0, 0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, appflow_v1_ConnectorMetadata_init_default, false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, "", false, "", false, "", false, "", {{NULL}, NULL}, false, appflow_v1_AuthenticationConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_default, false, "", false, google_protobuf_Timestamp_init_default, false, "", {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CancelFlowExecutionsRequest_init_default {false, "", {{NULL}, NULL}}
+#define appflow_v1_CancelFlowExecutionsResponse_init_default {{{NULL}, NULL}}
+#define appflow_v1_ConnectorConfiguration_init_default {false, 0, false, 0, {{NULL}, NULL}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, appflow_v1_ConnectorMetadata_init_default, false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, "", false, "", false, "", false, "", {{NULL}, NULL}, false, appflow_v1_AuthenticationConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_default, false, "", false, google_protobuf_Timestamp_init_default, false, "", {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorDetail_init_default  {false, "", false, "", false, "", false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, google_protobuf_Timestamp_init_default, false, "", false, _appflow_v1_ConnectorProvisioningType_MIN, {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorEntity_init_default  {false, "", false, "", false, 0}
-#define appflow_v1_ConnectorEntityField_init_default {false, "", false, "", false, "", false, 0, false, "", false, 0, false, appflow_v1_SupportedFieldTypeDetails_init_default, false, "", false, appflow_v1_SourceFieldProperties_init_default, false, appflow_v1_DestinationFieldProperties_init_default, 0, {appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default}}
+#define appflow_v1_ConnectorEntityField_init_default {false, "", false, "", false, "", false, 0, false, "", false, 0, false, appflow_v1_SupportedFieldTypeDetails_init_default, false, "", false, appflow_v1_SourceFieldProperties_init_default, false, appflow_v1_DestinationFieldProperties_init_default, {{NULL}, NULL}}
 #define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorMetadata_init_default {false, appflow_v1_AmplitudeMetadata_init_default, false, appflow_v1_DatadogMetadata_init_default, false, appflow_v1_DynatraceMetadata_init_default, false, appflow_v1_GoogleAnalyticsMetadata_init_default, false, appflow_v1_InforNexusMetadata_init_default, false, appflow_v1_MarketoMetadata_init_default, false, appflow_v1_RedshiftMetadata_init_default, false, appflow_v1_S3Metadata_init_default, false, appflow_v1_SalesforceMetadata_init_default, false, appflow_v1_ServiceNowMetadata_init_default, false, appflow_v1_SingularMetadata_init_default, false, appflow_v1_SlackMetadata_init_default, false, appflow_v1_SnowflakeMetadata_init_default, false, appflow_v1_TrendmicroMetadata_init_default, false, appflow_v1_VeevaMetadata_init_default, false, appflow_v1_ZendeskMetadata_init_default, false, appflow_v1_EventBridgeMetadata_init_default, false, appflow_v1_UpsolverMetadata_init_default, false, appflow_v1_CustomerProfilesMetadata_init_default, false, appflow_v1_HoneycodeMetadata_init_default, false, appflow_v1_SAPODataMetadata_init_default, false, appflow_v1_PardotMetadata_init_default}
-#define appflow_v1_ConnectorOAuthRequest_init_default {false, "", false, ""}
+#define appflow_v1_ConnectorOAuthRequest_init_default {{{NULL}, NULL}, false, ""}
 #define appflow_v1_ConnectorOperator_init_default {false, _appflow_v1_AmplitudeConnectorOperator_MIN, false, _appflow_v1_DatadogConnectorOperator_MIN, false, _appflow_v1_DynatraceConnectorOperator_MIN, false, _appflow_v1_GoogleAnalyticsConnectorOperator_MIN, false, _appflow_v1_InforNexusConnectorOperator_MIN, false, _appflow_v1_MarketoConnectorOperator_MIN, false, _appflow_v1_S3ConnectorOperator_MIN, false, _appflow_v1_SalesforceConnectorOperator_MIN, false, _appflow_v1_ServiceNowConnectorOperator_MIN, false, _appflow_v1_SingularConnectorOperator_MIN, false, _appflow_v1_SlackConnectorOperator_MIN, false, _appflow_v1_TrendmicroConnectorOperator_MIN, false, _appflow_v1_VeevaConnectorOperator_MIN, false, _appflow_v1_ZendeskConnectorOperator_MIN, false, _appflow_v1_SAPODataConnectorOperator_MIN, false, _appflow_v1_Operator_MIN, false, _appflow_v1_PardotConnectorOperator_MIN}
 #define appflow_v1_ConnectorProfile_init_default {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, "", false, appflow_v1_ConnectorProfileProperties_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, appflow_v1_PrivateConnectionProvisioningState_init_default}
-#define appflow_v1_ConnectorProfileConfig_init_default {false, appflow_v1_ConnectorProfileProperties_init_default, false, appflow_v1_ConnectorProfileCredentials_init_default}
-#define appflow_v1_ConnectorProfileCredentials_init_default {false, appflow_v1_AmplitudeConnectorProfileCredentials_init_default, false, appflow_v1_DatadogConnectorProfileCredentials_init_default, false, appflow_v1_DynatraceConnectorProfileCredentials_init_default, false, appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_default, false, appflow_v1_HoneycodeConnectorProfileCredentials_init_default, false, appflow_v1_InforNexusConnectorProfileCredentials_init_default, false, appflow_v1_MarketoConnectorProfileCredentials_init_default, false, appflow_v1_RedshiftConnectorProfileCredentials_init_default, false, appflow_v1_SalesforceConnectorProfileCredentials_init_default, false, appflow_v1_ServiceNowConnectorProfileCredentials_init_default, false, appflow_v1_SingularConnectorProfileCredentials_init_default, false, appflow_v1_SlackConnectorProfileCredentials_init_default, false, appflow_v1_SnowflakeConnectorProfileCredentials_init_default, false, appflow_v1_TrendmicroConnectorProfileCredentials_init_default, false, appflow_v1_VeevaConnectorProfileCredentials_init_default, false, appflow_v1_ZendeskConnectorProfileCredentials_init_default, false, appflow_v1_SAPODataConnectorProfileCredentials_init_default, false, appflow_v1_CustomConnectorProfileCredentials_init_default, false, appflow_v1_PardotConnectorProfileCredentials_init_default}
+#define appflow_v1_ConnectorProfileConfig_init_default {false, appflow_v1_ConnectorProfileProperties_init_default, {{NULL}, NULL}}
+#define appflow_v1_ConnectorProfileCredentials_init_default {false, appflow_v1_AmplitudeConnectorProfileCredentials_init_default, false, appflow_v1_DatadogConnectorProfileCredentials_init_default, false, appflow_v1_DynatraceConnectorProfileCredentials_init_default, false, appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_default, false, appflow_v1_HoneycodeConnectorProfileCredentials_init_default, false, appflow_v1_InforNexusConnectorProfileCredentials_init_default, false, appflow_v1_MarketoConnectorProfileCredentials_init_default, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_SingularConnectorProfileCredentials_init_default, false, appflow_v1_SlackConnectorProfileCredentials_init_default, false, appflow_v1_SnowflakeConnectorProfileCredentials_init_default, false, appflow_v1_TrendmicroConnectorProfileCredentials_init_default, false, appflow_v1_VeevaConnectorProfileCredentials_init_default, false, appflow_v1_ZendeskConnectorProfileCredentials_init_default, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorProfileProperties_init_default {false, appflow_v1_AmplitudeConnectorProfileProperties_init_default, false, appflow_v1_DatadogConnectorProfileProperties_init_default, false, appflow_v1_DynatraceConnectorProfileProperties_init_default, false, appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_default, false, appflow_v1_HoneycodeConnectorProfileProperties_init_default, false, appflow_v1_InforNexusConnectorProfileProperties_init_default, false, appflow_v1_MarketoConnectorProfileProperties_init_default, false, appflow_v1_RedshiftConnectorProfileProperties_init_default, false, appflow_v1_SalesforceConnectorProfileProperties_init_default, false, appflow_v1_ServiceNowConnectorProfileProperties_init_default, false, appflow_v1_SingularConnectorProfileProperties_init_default, false, appflow_v1_SlackConnectorProfileProperties_init_default, false, appflow_v1_SnowflakeConnectorProfileProperties_init_default, false, appflow_v1_TrendmicroConnectorProfileProperties_init_default, false, appflow_v1_VeevaConnectorProfileProperties_init_default, false, appflow_v1_ZendeskConnectorProfileProperties_init_default, false, appflow_v1_SAPODataConnectorProfileProperties_init_default, false, appflow_v1_CustomConnectorProfileProperties_init_default, false, appflow_v1_PardotConnectorProfileProperties_init_default}
 #define appflow_v1_ConnectorProvisioningConfig_init_default {false, appflow_v1_LambdaConnectorProvisioningConfig_init_default}
 #define appflow_v1_ConnectorRuntimeSetting_init_default {false, "", false, "", false, 0, false, "", false, "", false, "", {{NULL}, NULL}}
 #define appflow_v1_CreateConnectorProfileRequest_init_default {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, appflow_v1_ConnectorProfileConfig_init_default, false, ""}
 #define appflow_v1_CreateConnectorProfileResponse_init_default {false, ""}
-#define appflow_v1_CreateFlowRequest_init_default {false, "", false, "", false, "", false, appflow_v1_TriggerConfig_init_default, 0, {appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default, appflow_v1_CreateFlowRequest_TagsEntry_init_default}, false, "", false, appflow_v1_SourceFlowConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default}
+#define appflow_v1_CreateFlowRequest_init_default {false, "", false, "", false, "", false, appflow_v1_TriggerConfig_init_default, {{NULL}, NULL}, false, "", false, appflow_v1_SourceFlowConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default}
 #define appflow_v1_CreateFlowRequest_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CreateFlowResponse_init_default {false, "", false, _appflow_v1_FlowStatus_MIN}
 #define appflow_v1_CustomAuthConfig_init_default {false, "", {{NULL}, NULL}}
-#define appflow_v1_CustomAuthCredentials_init_default {false, "", 0, {appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default}}
+#define appflow_v1_CustomAuthCredentials_init_default {false, "", {{NULL}, NULL}}
 #define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_CustomConnectorDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN, {{NULL}, NULL}, 0, {appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default}}
+#define appflow_v1_CustomConnectorDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN, {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CustomConnectorProfileCredentials_init_default {false, _appflow_v1_AuthenticationType_MIN, false, appflow_v1_BasicAuthCredentials_init_default, false, appflow_v1_OAuth2Credentials_init_default, false, appflow_v1_ApiKeyCredentials_init_default, false, appflow_v1_CustomAuthCredentials_init_default}
-#define appflow_v1_CustomConnectorProfileProperties_init_default {0, {appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default}, false, appflow_v1_OAuth2Properties_init_default}
+#define appflow_v1_CustomConnectorProfileProperties_init_default {{{NULL}, NULL}, false, appflow_v1_OAuth2Properties_init_default}
 #define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_CustomConnectorSourceProperties_init_default {false, "", 0, {appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default}, false, appflow_v1_DataTransferApi_init_default}
+#define appflow_v1_CustomConnectorSourceProperties_init_default {false, "", {{NULL}, NULL}, false, appflow_v1_DataTransferApi_init_default}
 #define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CustomerProfilesDestinationProperties_init_default {false, "", false, ""}
 #define appflow_v1_CustomerProfilesMetadata_init_default {0}
@@ -4194,17 +4156,17 @@ extern "C" {
 #define appflow_v1_DeleteFlowResponse_init_default {0}
 #define appflow_v1_DescribeConnectorEntityRequest_init_default {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, ""}
 #define appflow_v1_DescribeConnectorEntityResponse_init_default {{{NULL}, NULL}}
-#define appflow_v1_DescribeConnectorProfilesRequest_init_default {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}, false, _appflow_v1_ConnectorType_MIN, false, "", false, 0, false, ""}
+#define appflow_v1_DescribeConnectorProfilesRequest_init_default {{{NULL}, NULL}, false, _appflow_v1_ConnectorType_MIN, false, "", false, 0, false, ""}
 #define appflow_v1_DescribeConnectorProfilesResponse_init_default {{{NULL}, NULL}, false, ""}
 #define appflow_v1_DescribeConnectorRequest_init_default {false, _appflow_v1_ConnectorType_MIN, false, ""}
 #define appflow_v1_DescribeConnectorResponse_init_default {false, appflow_v1_ConnectorConfiguration_init_default}
-#define appflow_v1_DescribeConnectorsRequest_init_default {0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, false, 0, false, ""}
+#define appflow_v1_DescribeConnectorsRequest_init_default {{{NULL}, NULL}, false, 0, false, ""}
 #define appflow_v1_DescribeConnectorsResponse_init_default {{{NULL}, NULL}, {{NULL}, NULL}, false, ""}
 #define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_init_default {{{NULL}, NULL}, false, appflow_v1_ConnectorConfiguration_init_default}
 #define appflow_v1_DescribeFlowExecutionRecordsRequest_init_default {false, "", false, 0, false, ""}
 #define appflow_v1_DescribeFlowExecutionRecordsResponse_init_default {{{NULL}, NULL}, false, ""}
 #define appflow_v1_DescribeFlowRequest_init_default {false, ""}
-#define appflow_v1_DescribeFlowResponse_init_default {false, "", false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, appflow_v1_ExecutionDetails_init_default, false, appflow_v1_TriggerConfig_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, "", 0, {appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default, appflow_v1_DescribeFlowResponse_TagsEntry_init_default}, false, appflow_v1_SourceFlowConfig_init_default, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default, {{NULL}, NULL}, false, 0}
+#define appflow_v1_DescribeFlowResponse_init_default {false, "", false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, appflow_v1_ExecutionDetails_init_default, false, appflow_v1_TriggerConfig_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_default, {{NULL}, NULL}, false, 0}
 #define appflow_v1_DescribeFlowResponse_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_DestinationConnectorProperties_init_default {false, appflow_v1_RedshiftDestinationProperties_init_default, false, appflow_v1_S3DestinationProperties_init_default, false, appflow_v1_SalesforceDestinationProperties_init_default, false, appflow_v1_SnowflakeDestinationProperties_init_default, false, appflow_v1_EventBridgeDestinationProperties_init_default, false, appflow_v1_LookoutMetricsDestinationProperties_init_default, false, appflow_v1_UpsolverDestinationProperties_init_default, false, appflow_v1_HoneycodeDestinationProperties_init_default, false, appflow_v1_CustomerProfilesDestinationProperties_init_default, false, appflow_v1_ZendeskDestinationProperties_init_default, false, appflow_v1_MarketoDestinationProperties_init_default, false, appflow_v1_CustomConnectorDestinationProperties_init_default, false, appflow_v1_SAPODataDestinationProperties_init_default}
 #define appflow_v1_DestinationFieldProperties_init_default {false, 0, false, 0, false, 0, false, 0, false, 0, {{NULL}, NULL}}
@@ -4221,14 +4183,14 @@ extern "C" {
 #define appflow_v1_ExecutionRecord_init_default  {false, "", false, _appflow_v1_ExecutionStatus_MIN, false, appflow_v1_ExecutionResult_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, {{NULL}, NULL}}
 #define appflow_v1_ExecutionResult_init_default  {false, appflow_v1_ErrorInfo_init_default, false, 0, false, 0, false, 0, false, 0, false, 0}
 #define appflow_v1_FieldTypeDetails_init_default {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, "", false, "", false, appflow_v1_Range_init_default, false, appflow_v1_Range_init_default}
-#define appflow_v1_FlowDefinition_init_default   {false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, "", false, _appflow_v1_TriggerType_MIN, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, "", 0, {appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default, appflow_v1_FlowDefinition_TagsEntry_init_default}, false, appflow_v1_ExecutionDetails_init_default, false, _appflow_v1_ConnectorType_MIN, false, _appflow_v1_ConnectorType_MIN}
+#define appflow_v1_FlowDefinition_init_default   {false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, "", false, _appflow_v1_TriggerType_MIN, false, google_protobuf_Timestamp_init_default, false, google_protobuf_Timestamp_init_default, false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ExecutionDetails_init_default, false, _appflow_v1_ConnectorType_MIN, false, _appflow_v1_ConnectorType_MIN}
 #define appflow_v1_FlowDefinition_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_GlueDataCatalogConfig_init_default {false, "", false, "", false, ""}
-#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_default {false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_default {0}
 #define appflow_v1_GoogleAnalyticsMetadata_init_default {{{NULL}, NULL}}
 #define appflow_v1_GoogleAnalyticsSourceProperties_init_default {false, ""}
-#define appflow_v1_HoneycodeConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_HoneycodeConnectorProfileCredentials_init_default {{{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_HoneycodeConnectorProfileProperties_init_default {0}
 #define appflow_v1_HoneycodeDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
 #define appflow_v1_HoneycodeMetadata_init_default {{{NULL}, NULL}}
@@ -4246,24 +4208,24 @@ extern "C" {
 #define appflow_v1_ListFlowsRequest_init_default {false, 0, false, ""}
 #define appflow_v1_ListFlowsResponse_init_default {{{NULL}, NULL}, false, ""}
 #define appflow_v1_ListTagsForResourceRequest_init_default {false, ""}
-#define appflow_v1_ListTagsForResourceResponse_init_default {0, {appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default}}
+#define appflow_v1_ListTagsForResourceResponse_init_default {{{NULL}, NULL}}
 #define appflow_v1_ListTagsForResourceResponse_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_LookoutMetricsDestinationProperties_init_default {0}
-#define appflow_v1_MarketoConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_MarketoConnectorProfileCredentials_init_default {false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_MarketoConnectorProfileProperties_init_default {false, ""}
 #define appflow_v1_MarketoDestinationProperties_init_default {false, "", false, appflow_v1_ErrorHandlingConfig_init_default}
 #define appflow_v1_MarketoMetadata_init_default  {0}
 #define appflow_v1_MarketoSourceProperties_init_default {false, ""}
 #define appflow_v1_MetadataCatalogConfig_init_default {false, appflow_v1_GlueDataCatalogConfig_init_default}
 #define appflow_v1_MetadataCatalogDetail_init_default {false, _appflow_v1_CatalogType_MIN, false, "", false, appflow_v1_RegistrationOutput_init_default, false, appflow_v1_RegistrationOutput_init_default}
-#define appflow_v1_OAuth2Credentials_init_default {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_OAuth2Credentials_init_default {false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_OAuth2CustomParameter_init_default {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}, false, _appflow_v1_OAuth2CustomPropType_MIN}
 #define appflow_v1_OAuth2Defaults_init_default   {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_OAuth2Properties_init_default {false, "", false, _appflow_v1_OAuth2GrantType_MIN, 0, {appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default}}
+#define appflow_v1_OAuth2Properties_init_default {false, "", false, _appflow_v1_OAuth2GrantType_MIN, {{NULL}, NULL}}
 #define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_OAuthCredentials_init_default {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_OAuthCredentials_init_default {false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_OAuthProperties_init_default  {false, "", false, "", {{NULL}, NULL}}
-#define appflow_v1_PardotConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default, false, ""}
+#define appflow_v1_PardotConnectorProfileCredentials_init_default {{{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default, false, ""}
 #define appflow_v1_PardotConnectorProfileProperties_init_default {false, "", false, 0, false, ""}
 #define appflow_v1_PardotMetadata_init_default   {0}
 #define appflow_v1_PardotSourceProperties_init_default {false, ""}
@@ -4291,7 +4253,7 @@ extern "C" {
 #define appflow_v1_SAPODataPaginationConfig_init_default {false, 0}
 #define appflow_v1_SAPODataParallelismConfig_init_default {false, 0}
 #define appflow_v1_SAPODataSourceProperties_init_default {false, "", false, appflow_v1_SAPODataParallelismConfig_init_default, false, appflow_v1_SAPODataPaginationConfig_init_default}
-#define appflow_v1_SalesforceConnectorProfileCredentials_init_default {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default, false, "", false, _appflow_v1_OAuth2GrantType_MIN, false, ""}
+#define appflow_v1_SalesforceConnectorProfileCredentials_init_default {{{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default, false, "", false, _appflow_v1_OAuth2GrantType_MIN, false, ""}
 #define appflow_v1_SalesforceConnectorProfileProperties_init_default {false, "", false, 0, false, 0}
 #define appflow_v1_SalesforceDestinationProperties_init_default {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN, false, _appflow_v1_SalesforceDataTransferApi_MIN}
 #define appflow_v1_SalesforceMetadata_init_default {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
@@ -4305,7 +4267,7 @@ extern "C" {
 #define appflow_v1_SingularConnectorProfileProperties_init_default {0}
 #define appflow_v1_SingularMetadata_init_default {0}
 #define appflow_v1_SingularSourceProperties_init_default {false, ""}
-#define appflow_v1_SlackConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_SlackConnectorProfileCredentials_init_default {false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_SlackConnectorProfileProperties_init_default {false, ""}
 #define appflow_v1_SlackMetadata_init_default    {{{NULL}, NULL}}
 #define appflow_v1_SlackSourceProperties_init_default {false, ""}
@@ -4322,7 +4284,7 @@ extern "C" {
 #define appflow_v1_StopFlowResponse_init_default {false, "", false, _appflow_v1_FlowStatus_MIN}
 #define appflow_v1_SuccessResponseHandlingConfig_init_default {false, "", false, ""}
 #define appflow_v1_SupportedFieldTypeDetails_init_default {false, appflow_v1_FieldTypeDetails_init_default}
-#define appflow_v1_TagResourceRequest_init_default {false, "", 0, {appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default, appflow_v1_TagResourceRequest_TagsEntry_init_default}}
+#define appflow_v1_TagResourceRequest_init_default {false, "", {{NULL}, NULL}}
 #define appflow_v1_TagResourceRequest_TagsEntry_init_default {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_TagResourceResponse_init_default {0}
 #define appflow_v1_Task_init_default             {{{NULL}, NULL}, false, appflow_v1_ConnectorOperator_init_default, false, "", false, _appflow_v1_TaskType_MIN, {{NULL}, NULL}}
@@ -4350,7 +4312,7 @@ extern "C" {
 #define appflow_v1_VeevaConnectorProfileProperties_init_default {false, ""}
 #define appflow_v1_VeevaMetadata_init_default    {0}
 #define appflow_v1_VeevaSourceProperties_init_default {false, "", false, "", false, 0, false, 0, false, 0}
-#define appflow_v1_ZendeskConnectorProfileCredentials_init_default {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_default}
+#define appflow_v1_ZendeskConnectorProfileCredentials_init_default {false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_default}
 #define appflow_v1_ZendeskConnectorProfileProperties_init_default {false, ""}
 #define appflow_v1_ZendeskDestinationProperties_init_default {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_default, false, _appflow_v1_WriteOperationType_MIN}
 #define appflow_v1_ZendeskMetadata_init_default  {{{NULL}, NULL}}
@@ -4365,36 +4327,36 @@ extern "C" {
 #define appflow_v1_AuthParameter_init_zero       {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}}
 #define appflow_v1_AuthenticationConfig_init_zero {false, 0, false, 0, false, 0, false, 0, false, appflow_v1_OAuth2Defaults_init_zero, {{NULL}, NULL}}
 #define appflow_v1_BasicAuthCredentials_init_zero {false, "", false, ""}
-#define appflow_v1_CancelFlowExecutionsRequest_init_zero {false, "", 0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
-#define appflow_v1_CancelFlowExecutionsResponse_init_zero {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}}
-#define appflow_v1_ConnectorConfiguration_init_zero {false, 0, false, 0, 0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, appflow_v1_ConnectorMetadata_init_zero, false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, "", false, "", false, "", false, "", {{NULL}, NULL}, false, appflow_v1_AuthenticationConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_zero, false, "", false, google_protobuf_Timestamp_init_zero, false, "", {{NULL}, NULL}, {{NULL}, NULL}}
+#define appflow_v1_CancelFlowExecutionsRequest_init_zero {false, "", {{NULL}, NULL}}
+#define appflow_v1_CancelFlowExecutionsResponse_init_zero {{{NULL}, NULL}}
+#define appflow_v1_ConnectorConfiguration_init_zero {false, 0, false, 0, {{NULL}, NULL}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, appflow_v1_ConnectorMetadata_init_zero, false, _appflow_v1_ConnectorType_MIN, false, "", false, "", false, "", false, "", false, "", false, "", {{NULL}, NULL}, false, appflow_v1_AuthenticationConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, _appflow_v1_ConnectorProvisioningType_MIN, false, appflow_v1_ConnectorProvisioningConfig_init_zero, false, "", false, google_protobuf_Timestamp_init_zero, false, "", {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorDetail_init_zero     {false, "", false, "", false, "", false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, google_protobuf_Timestamp_init_zero, false, "", false, _appflow_v1_ConnectorProvisioningType_MIN, {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorEntity_init_zero     {false, "", false, "", false, 0}
-#define appflow_v1_ConnectorEntityField_init_zero {false, "", false, "", false, "", false, 0, false, "", false, 0, false, appflow_v1_SupportedFieldTypeDetails_init_zero, false, "", false, appflow_v1_SourceFieldProperties_init_zero, false, appflow_v1_DestinationFieldProperties_init_zero, 0, {appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero, appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero}}
+#define appflow_v1_ConnectorEntityField_init_zero {false, "", false, "", false, "", false, 0, false, "", false, 0, false, appflow_v1_SupportedFieldTypeDetails_init_zero, false, "", false, appflow_v1_SourceFieldProperties_init_zero, false, appflow_v1_DestinationFieldProperties_init_zero, {{NULL}, NULL}}
 #define appflow_v1_ConnectorEntityField_CustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorMetadata_init_zero   {false, appflow_v1_AmplitudeMetadata_init_zero, false, appflow_v1_DatadogMetadata_init_zero, false, appflow_v1_DynatraceMetadata_init_zero, false, appflow_v1_GoogleAnalyticsMetadata_init_zero, false, appflow_v1_InforNexusMetadata_init_zero, false, appflow_v1_MarketoMetadata_init_zero, false, appflow_v1_RedshiftMetadata_init_zero, false, appflow_v1_S3Metadata_init_zero, false, appflow_v1_SalesforceMetadata_init_zero, false, appflow_v1_ServiceNowMetadata_init_zero, false, appflow_v1_SingularMetadata_init_zero, false, appflow_v1_SlackMetadata_init_zero, false, appflow_v1_SnowflakeMetadata_init_zero, false, appflow_v1_TrendmicroMetadata_init_zero, false, appflow_v1_VeevaMetadata_init_zero, false, appflow_v1_ZendeskMetadata_init_zero, false, appflow_v1_EventBridgeMetadata_init_zero, false, appflow_v1_UpsolverMetadata_init_zero, false, appflow_v1_CustomerProfilesMetadata_init_zero, false, appflow_v1_HoneycodeMetadata_init_zero, false, appflow_v1_SAPODataMetadata_init_zero, false, appflow_v1_PardotMetadata_init_zero}
-#define appflow_v1_ConnectorOAuthRequest_init_zero {false, "", false, ""}
+#define appflow_v1_ConnectorOAuthRequest_init_zero {{{NULL}, NULL}, false, ""}
 #define appflow_v1_ConnectorOperator_init_zero   {false, _appflow_v1_AmplitudeConnectorOperator_MIN, false, _appflow_v1_DatadogConnectorOperator_MIN, false, _appflow_v1_DynatraceConnectorOperator_MIN, false, _appflow_v1_GoogleAnalyticsConnectorOperator_MIN, false, _appflow_v1_InforNexusConnectorOperator_MIN, false, _appflow_v1_MarketoConnectorOperator_MIN, false, _appflow_v1_S3ConnectorOperator_MIN, false, _appflow_v1_SalesforceConnectorOperator_MIN, false, _appflow_v1_ServiceNowConnectorOperator_MIN, false, _appflow_v1_SingularConnectorOperator_MIN, false, _appflow_v1_SlackConnectorOperator_MIN, false, _appflow_v1_TrendmicroConnectorOperator_MIN, false, _appflow_v1_VeevaConnectorOperator_MIN, false, _appflow_v1_ZendeskConnectorOperator_MIN, false, _appflow_v1_SAPODataConnectorOperator_MIN, false, _appflow_v1_Operator_MIN, false, _appflow_v1_PardotConnectorOperator_MIN}
 #define appflow_v1_ConnectorProfile_init_zero    {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, "", false, appflow_v1_ConnectorProfileProperties_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, appflow_v1_PrivateConnectionProvisioningState_init_zero}
-#define appflow_v1_ConnectorProfileConfig_init_zero {false, appflow_v1_ConnectorProfileProperties_init_zero, false, appflow_v1_ConnectorProfileCredentials_init_zero}
-#define appflow_v1_ConnectorProfileCredentials_init_zero {false, appflow_v1_AmplitudeConnectorProfileCredentials_init_zero, false, appflow_v1_DatadogConnectorProfileCredentials_init_zero, false, appflow_v1_DynatraceConnectorProfileCredentials_init_zero, false, appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_zero, false, appflow_v1_HoneycodeConnectorProfileCredentials_init_zero, false, appflow_v1_InforNexusConnectorProfileCredentials_init_zero, false, appflow_v1_MarketoConnectorProfileCredentials_init_zero, false, appflow_v1_RedshiftConnectorProfileCredentials_init_zero, false, appflow_v1_SalesforceConnectorProfileCredentials_init_zero, false, appflow_v1_ServiceNowConnectorProfileCredentials_init_zero, false, appflow_v1_SingularConnectorProfileCredentials_init_zero, false, appflow_v1_SlackConnectorProfileCredentials_init_zero, false, appflow_v1_SnowflakeConnectorProfileCredentials_init_zero, false, appflow_v1_TrendmicroConnectorProfileCredentials_init_zero, false, appflow_v1_VeevaConnectorProfileCredentials_init_zero, false, appflow_v1_ZendeskConnectorProfileCredentials_init_zero, false, appflow_v1_SAPODataConnectorProfileCredentials_init_zero, false, appflow_v1_CustomConnectorProfileCredentials_init_zero, false, appflow_v1_PardotConnectorProfileCredentials_init_zero}
+#define appflow_v1_ConnectorProfileConfig_init_zero {false, appflow_v1_ConnectorProfileProperties_init_zero, {{NULL}, NULL}}
+#define appflow_v1_ConnectorProfileCredentials_init_zero {false, appflow_v1_AmplitudeConnectorProfileCredentials_init_zero, false, appflow_v1_DatadogConnectorProfileCredentials_init_zero, false, appflow_v1_DynatraceConnectorProfileCredentials_init_zero, false, appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_zero, false, appflow_v1_HoneycodeConnectorProfileCredentials_init_zero, false, appflow_v1_InforNexusConnectorProfileCredentials_init_zero, false, appflow_v1_MarketoConnectorProfileCredentials_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_SingularConnectorProfileCredentials_init_zero, false, appflow_v1_SlackConnectorProfileCredentials_init_zero, false, appflow_v1_SnowflakeConnectorProfileCredentials_init_zero, false, appflow_v1_TrendmicroConnectorProfileCredentials_init_zero, false, appflow_v1_VeevaConnectorProfileCredentials_init_zero, false, appflow_v1_ZendeskConnectorProfileCredentials_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_ConnectorProfileProperties_init_zero {false, appflow_v1_AmplitudeConnectorProfileProperties_init_zero, false, appflow_v1_DatadogConnectorProfileProperties_init_zero, false, appflow_v1_DynatraceConnectorProfileProperties_init_zero, false, appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_zero, false, appflow_v1_HoneycodeConnectorProfileProperties_init_zero, false, appflow_v1_InforNexusConnectorProfileProperties_init_zero, false, appflow_v1_MarketoConnectorProfileProperties_init_zero, false, appflow_v1_RedshiftConnectorProfileProperties_init_zero, false, appflow_v1_SalesforceConnectorProfileProperties_init_zero, false, appflow_v1_ServiceNowConnectorProfileProperties_init_zero, false, appflow_v1_SingularConnectorProfileProperties_init_zero, false, appflow_v1_SlackConnectorProfileProperties_init_zero, false, appflow_v1_SnowflakeConnectorProfileProperties_init_zero, false, appflow_v1_TrendmicroConnectorProfileProperties_init_zero, false, appflow_v1_VeevaConnectorProfileProperties_init_zero, false, appflow_v1_ZendeskConnectorProfileProperties_init_zero, false, appflow_v1_SAPODataConnectorProfileProperties_init_zero, false, appflow_v1_CustomConnectorProfileProperties_init_zero, false, appflow_v1_PardotConnectorProfileProperties_init_zero}
 #define appflow_v1_ConnectorProvisioningConfig_init_zero {false, appflow_v1_LambdaConnectorProvisioningConfig_init_zero}
 #define appflow_v1_ConnectorRuntimeSetting_init_zero {false, "", false, "", false, 0, false, "", false, "", false, "", {{NULL}, NULL}}
 #define appflow_v1_CreateConnectorProfileRequest_init_zero {false, "", false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, _appflow_v1_ConnectionMode_MIN, false, appflow_v1_ConnectorProfileConfig_init_zero, false, ""}
 #define appflow_v1_CreateConnectorProfileResponse_init_zero {false, ""}
-#define appflow_v1_CreateFlowRequest_init_zero   {false, "", false, "", false, "", false, appflow_v1_TriggerConfig_init_zero, 0, {appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero, appflow_v1_CreateFlowRequest_TagsEntry_init_zero}, false, "", false, appflow_v1_SourceFlowConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero}
+#define appflow_v1_CreateFlowRequest_init_zero   {false, "", false, "", false, "", false, appflow_v1_TriggerConfig_init_zero, {{NULL}, NULL}, false, "", false, appflow_v1_SourceFlowConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero}
 #define appflow_v1_CreateFlowRequest_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CreateFlowResponse_init_zero  {false, "", false, _appflow_v1_FlowStatus_MIN}
 #define appflow_v1_CustomAuthConfig_init_zero    {false, "", {{NULL}, NULL}}
-#define appflow_v1_CustomAuthCredentials_init_zero {false, "", 0, {appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero, appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero}}
+#define appflow_v1_CustomAuthCredentials_init_zero {false, "", {{NULL}, NULL}}
 #define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_CustomConnectorDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN, {{NULL}, NULL}, 0, {appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero}}
+#define appflow_v1_CustomConnectorDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN, {{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CustomConnectorProfileCredentials_init_zero {false, _appflow_v1_AuthenticationType_MIN, false, appflow_v1_BasicAuthCredentials_init_zero, false, appflow_v1_OAuth2Credentials_init_zero, false, appflow_v1_ApiKeyCredentials_init_zero, false, appflow_v1_CustomAuthCredentials_init_zero}
-#define appflow_v1_CustomConnectorProfileProperties_init_zero {0, {appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero, appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero}, false, appflow_v1_OAuth2Properties_init_zero}
+#define appflow_v1_CustomConnectorProfileProperties_init_zero {{{NULL}, NULL}, false, appflow_v1_OAuth2Properties_init_zero}
 #define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_CustomConnectorSourceProperties_init_zero {false, "", 0, {appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero, appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero}, false, appflow_v1_DataTransferApi_init_zero}
+#define appflow_v1_CustomConnectorSourceProperties_init_zero {false, "", {{NULL}, NULL}, false, appflow_v1_DataTransferApi_init_zero}
 #define appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_CustomerProfilesDestinationProperties_init_zero {false, "", false, ""}
 #define appflow_v1_CustomerProfilesMetadata_init_zero {0}
@@ -4409,17 +4371,17 @@ extern "C" {
 #define appflow_v1_DeleteFlowResponse_init_zero  {0}
 #define appflow_v1_DescribeConnectorEntityRequest_init_zero {false, "", false, _appflow_v1_ConnectorType_MIN, false, "", false, ""}
 #define appflow_v1_DescribeConnectorEntityResponse_init_zero {{{NULL}, NULL}}
-#define appflow_v1_DescribeConnectorProfilesRequest_init_zero {0, {"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""}, false, _appflow_v1_ConnectorType_MIN, false, "", false, 0, false, ""}
+#define appflow_v1_DescribeConnectorProfilesRequest_init_zero {{{NULL}, NULL}, false, _appflow_v1_ConnectorType_MIN, false, "", false, 0, false, ""}
 #define appflow_v1_DescribeConnectorProfilesResponse_init_zero {{{NULL}, NULL}, false, ""}
 #define appflow_v1_DescribeConnectorRequest_init_zero {false, _appflow_v1_ConnectorType_MIN, false, ""}
 #define appflow_v1_DescribeConnectorResponse_init_zero {false, appflow_v1_ConnectorConfiguration_init_zero}
-#define appflow_v1_DescribeConnectorsRequest_init_zero {0, {_appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN, _appflow_v1_ConnectorType_MIN}, false, 0, false, ""}
+#define appflow_v1_DescribeConnectorsRequest_init_zero {{{NULL}, NULL}, false, 0, false, ""}
 #define appflow_v1_DescribeConnectorsResponse_init_zero {{{NULL}, NULL}, {{NULL}, NULL}, false, ""}
 #define appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_init_zero {{{NULL}, NULL}, false, appflow_v1_ConnectorConfiguration_init_zero}
 #define appflow_v1_DescribeFlowExecutionRecordsRequest_init_zero {false, "", false, 0, false, ""}
 #define appflow_v1_DescribeFlowExecutionRecordsResponse_init_zero {{{NULL}, NULL}, false, ""}
 #define appflow_v1_DescribeFlowRequest_init_zero {false, ""}
-#define appflow_v1_DescribeFlowResponse_init_zero {false, "", false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, appflow_v1_ExecutionDetails_init_zero, false, appflow_v1_TriggerConfig_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, "", 0, {appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero, appflow_v1_DescribeFlowResponse_TagsEntry_init_zero}, false, appflow_v1_SourceFlowConfig_init_zero, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero, {{NULL}, NULL}, false, 0}
+#define appflow_v1_DescribeFlowResponse_init_zero {false, "", false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, appflow_v1_ExecutionDetails_init_zero, false, appflow_v1_TriggerConfig_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_MetadataCatalogConfig_init_zero, {{NULL}, NULL}, false, 0}
 #define appflow_v1_DescribeFlowResponse_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_DestinationConnectorProperties_init_zero {false, appflow_v1_RedshiftDestinationProperties_init_zero, false, appflow_v1_S3DestinationProperties_init_zero, false, appflow_v1_SalesforceDestinationProperties_init_zero, false, appflow_v1_SnowflakeDestinationProperties_init_zero, false, appflow_v1_EventBridgeDestinationProperties_init_zero, false, appflow_v1_LookoutMetricsDestinationProperties_init_zero, false, appflow_v1_UpsolverDestinationProperties_init_zero, false, appflow_v1_HoneycodeDestinationProperties_init_zero, false, appflow_v1_CustomerProfilesDestinationProperties_init_zero, false, appflow_v1_ZendeskDestinationProperties_init_zero, false, appflow_v1_MarketoDestinationProperties_init_zero, false, appflow_v1_CustomConnectorDestinationProperties_init_zero, false, appflow_v1_SAPODataDestinationProperties_init_zero}
 #define appflow_v1_DestinationFieldProperties_init_zero {false, 0, false, 0, false, 0, false, 0, false, 0, {{NULL}, NULL}}
@@ -4436,14 +4398,14 @@ extern "C" {
 #define appflow_v1_ExecutionRecord_init_zero     {false, "", false, _appflow_v1_ExecutionStatus_MIN, false, appflow_v1_ExecutionResult_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, {{NULL}, NULL}}
 #define appflow_v1_ExecutionResult_init_zero     {false, appflow_v1_ErrorInfo_init_zero, false, 0, false, 0, false, 0, false, 0, false, 0}
 #define appflow_v1_FieldTypeDetails_init_zero    {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, "", false, "", false, appflow_v1_Range_init_zero, false, appflow_v1_Range_init_zero}
-#define appflow_v1_FlowDefinition_init_zero      {false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, "", false, _appflow_v1_TriggerType_MIN, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, "", 0, {appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero, appflow_v1_FlowDefinition_TagsEntry_init_zero}, false, appflow_v1_ExecutionDetails_init_zero, false, _appflow_v1_ConnectorType_MIN, false, _appflow_v1_ConnectorType_MIN}
+#define appflow_v1_FlowDefinition_init_zero      {false, "", false, "", false, "", false, _appflow_v1_FlowStatus_MIN, false, "", false, "", false, _appflow_v1_TriggerType_MIN, false, google_protobuf_Timestamp_init_zero, false, google_protobuf_Timestamp_init_zero, false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ExecutionDetails_init_zero, false, _appflow_v1_ConnectorType_MIN, false, _appflow_v1_ConnectorType_MIN}
 #define appflow_v1_FlowDefinition_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_GlueDataCatalogConfig_init_zero {false, "", false, "", false, ""}
-#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_init_zero {false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_GoogleAnalyticsConnectorProfileProperties_init_zero {0}
 #define appflow_v1_GoogleAnalyticsMetadata_init_zero {{{NULL}, NULL}}
 #define appflow_v1_GoogleAnalyticsSourceProperties_init_zero {false, ""}
-#define appflow_v1_HoneycodeConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_HoneycodeConnectorProfileCredentials_init_zero {{{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_HoneycodeConnectorProfileProperties_init_zero {0}
 #define appflow_v1_HoneycodeDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
 #define appflow_v1_HoneycodeMetadata_init_zero   {{{NULL}, NULL}}
@@ -4461,24 +4423,24 @@ extern "C" {
 #define appflow_v1_ListFlowsRequest_init_zero    {false, 0, false, ""}
 #define appflow_v1_ListFlowsResponse_init_zero   {{{NULL}, NULL}, false, ""}
 #define appflow_v1_ListTagsForResourceRequest_init_zero {false, ""}
-#define appflow_v1_ListTagsForResourceResponse_init_zero {0, {appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero, appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero}}
+#define appflow_v1_ListTagsForResourceResponse_init_zero {{{NULL}, NULL}}
 #define appflow_v1_ListTagsForResourceResponse_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_LookoutMetricsDestinationProperties_init_zero {0}
-#define appflow_v1_MarketoConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_MarketoConnectorProfileCredentials_init_zero {false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_MarketoConnectorProfileProperties_init_zero {false, ""}
 #define appflow_v1_MarketoDestinationProperties_init_zero {false, "", false, appflow_v1_ErrorHandlingConfig_init_zero}
 #define appflow_v1_MarketoMetadata_init_zero     {0}
 #define appflow_v1_MarketoSourceProperties_init_zero {false, ""}
 #define appflow_v1_MetadataCatalogConfig_init_zero {false, appflow_v1_GlueDataCatalogConfig_init_zero}
 #define appflow_v1_MetadataCatalogDetail_init_zero {false, _appflow_v1_CatalogType_MIN, false, "", false, appflow_v1_RegistrationOutput_init_zero, false, appflow_v1_RegistrationOutput_init_zero}
-#define appflow_v1_OAuth2Credentials_init_zero   {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_OAuth2Credentials_init_zero   {false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_OAuth2CustomParameter_init_zero {false, "", false, 0, false, "", false, "", false, 0, {{NULL}, NULL}, false, _appflow_v1_OAuth2CustomPropType_MIN}
 #define appflow_v1_OAuth2Defaults_init_zero      {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_OAuth2Properties_init_zero    {false, "", false, _appflow_v1_OAuth2GrantType_MIN, 0, {appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero, appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero}}
+#define appflow_v1_OAuth2Properties_init_zero    {false, "", false, _appflow_v1_OAuth2GrantType_MIN, {{NULL}, NULL}}
 #define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
-#define appflow_v1_OAuthCredentials_init_zero    {false, "", false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_OAuthCredentials_init_zero    {false, "", false, "", {{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_OAuthProperties_init_zero     {false, "", false, "", {{NULL}, NULL}}
-#define appflow_v1_PardotConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero, false, ""}
+#define appflow_v1_PardotConnectorProfileCredentials_init_zero {{{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero, false, ""}
 #define appflow_v1_PardotConnectorProfileProperties_init_zero {false, "", false, 0, false, ""}
 #define appflow_v1_PardotMetadata_init_zero      {0}
 #define appflow_v1_PardotSourceProperties_init_zero {false, ""}
@@ -4506,7 +4468,7 @@ extern "C" {
 #define appflow_v1_SAPODataPaginationConfig_init_zero {false, 0}
 #define appflow_v1_SAPODataParallelismConfig_init_zero {false, 0}
 #define appflow_v1_SAPODataSourceProperties_init_zero {false, "", false, appflow_v1_SAPODataParallelismConfig_init_zero, false, appflow_v1_SAPODataPaginationConfig_init_zero}
-#define appflow_v1_SalesforceConnectorProfileCredentials_init_zero {false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero, false, "", false, _appflow_v1_OAuth2GrantType_MIN, false, ""}
+#define appflow_v1_SalesforceConnectorProfileCredentials_init_zero {{{NULL}, NULL}, {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero, false, "", false, _appflow_v1_OAuth2GrantType_MIN, false, ""}
 #define appflow_v1_SalesforceConnectorProfileProperties_init_zero {false, "", false, 0, false, 0}
 #define appflow_v1_SalesforceDestinationProperties_init_zero {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN, false, _appflow_v1_SalesforceDataTransferApi_MIN}
 #define appflow_v1_SalesforceMetadata_init_zero  {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}}
@@ -4520,7 +4482,7 @@ extern "C" {
 #define appflow_v1_SingularConnectorProfileProperties_init_zero {0}
 #define appflow_v1_SingularMetadata_init_zero    {0}
 #define appflow_v1_SingularSourceProperties_init_zero {false, ""}
-#define appflow_v1_SlackConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_SlackConnectorProfileCredentials_init_zero {false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_SlackConnectorProfileProperties_init_zero {false, ""}
 #define appflow_v1_SlackMetadata_init_zero       {{{NULL}, NULL}}
 #define appflow_v1_SlackSourceProperties_init_zero {false, ""}
@@ -4537,7 +4499,7 @@ extern "C" {
 #define appflow_v1_StopFlowResponse_init_zero    {false, "", false, _appflow_v1_FlowStatus_MIN}
 #define appflow_v1_SuccessResponseHandlingConfig_init_zero {false, "", false, ""}
 #define appflow_v1_SupportedFieldTypeDetails_init_zero {false, appflow_v1_FieldTypeDetails_init_zero}
-#define appflow_v1_TagResourceRequest_init_zero  {false, "", 0, {appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero, appflow_v1_TagResourceRequest_TagsEntry_init_zero}}
+#define appflow_v1_TagResourceRequest_init_zero  {false, "", {{NULL}, NULL}}
 #define appflow_v1_TagResourceRequest_TagsEntry_init_zero {{{NULL}, NULL}, {{NULL}, NULL}}
 #define appflow_v1_TagResourceResponse_init_zero {0}
 #define appflow_v1_Task_init_zero                {{{NULL}, NULL}, false, appflow_v1_ConnectorOperator_init_zero, false, "", false, _appflow_v1_TaskType_MIN, {{NULL}, NULL}}
@@ -4565,7 +4527,7 @@ extern "C" {
 #define appflow_v1_VeevaConnectorProfileProperties_init_zero {false, ""}
 #define appflow_v1_VeevaMetadata_init_zero       {0}
 #define appflow_v1_VeevaSourceProperties_init_zero {false, "", false, "", false, 0, false, 0, false, 0}
-#define appflow_v1_ZendeskConnectorProfileCredentials_init_zero {false, "", false, "", false, "", false, appflow_v1_ConnectorOAuthRequest_init_zero}
+#define appflow_v1_ZendeskConnectorProfileCredentials_init_zero {false, "", false, "", {{NULL}, NULL}, false, appflow_v1_ConnectorOAuthRequest_init_zero}
 #define appflow_v1_ZendeskConnectorProfileProperties_init_zero {false, ""}
 #define appflow_v1_ZendeskDestinationProperties_init_zero {false, "", {{NULL}, NULL}, false, appflow_v1_ErrorHandlingConfig_init_zero, false, _appflow_v1_WriteOperationType_MIN}
 #define appflow_v1_ZendeskMetadata_init_zero     {{{NULL}, NULL}}
@@ -4641,10 +4603,10 @@ extern "C" {
 #define appflow_v1_CreateFlowResponse_flow_status_tag 2
 #define appflow_v1_CustomAuthConfig_custom_authentication_type_tag 1
 #define appflow_v1_CustomAuthConfig_auth_parameters_tag 2
-#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_key_tag 1
-#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_value_tag 2
 #define appflow_v1_CustomAuthCredentials_custom_authentication_type_tag 1
 #define appflow_v1_CustomAuthCredentials_credentials_map_tag 2
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_key_tag 1
+#define appflow_v1_CustomAuthCredentials_CredentialsMapEntry_value_tag 2
 #define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_key_tag 1
 #define appflow_v1_CustomConnectorDestinationProperties_CustomPropertiesEntry_value_tag 2
 #define appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry_key_tag 1
@@ -4732,8 +4694,6 @@ extern "C" {
 #define appflow_v1_ExecutionRecord_data_pull_start_time_tag 6
 #define appflow_v1_ExecutionRecord_data_pull_end_time_tag 7
 #define appflow_v1_ExecutionRecord_metadata_catalog_details_tag 8
-#define appflow_v1_FlowDefinition_TagsEntry_key_tag 1
-#define appflow_v1_FlowDefinition_TagsEntry_value_tag 2
 #define appflow_v1_FlowDefinition_flow_arn_tag   1
 #define appflow_v1_FlowDefinition_description_tag 2
 #define appflow_v1_FlowDefinition_flow_name_tag  3
@@ -4749,6 +4709,8 @@ extern "C" {
 #define appflow_v1_FlowDefinition_last_run_execution_details_tag 15
 #define appflow_v1_FlowDefinition_source_connector_type_tag 16
 #define appflow_v1_FlowDefinition_destination_connector_type_tag 17
+#define appflow_v1_FlowDefinition_TagsEntry_key_tag 1
+#define appflow_v1_FlowDefinition_TagsEntry_value_tag 2
 #define appflow_v1_GlueDataCatalogConfig_role_arn_tag 1
 #define appflow_v1_GlueDataCatalogConfig_database_name_tag 2
 #define appflow_v1_GlueDataCatalogConfig_table_prefix_tag 3
@@ -4793,9 +4755,9 @@ extern "C" {
 #define appflow_v1_ListFlowsResponse_flows_tag   1
 #define appflow_v1_ListFlowsResponse_next_token_tag 2
 #define appflow_v1_ListTagsForResourceRequest_resource_arn_tag 1
+#define appflow_v1_ListTagsForResourceResponse_tags_tag 1
 #define appflow_v1_ListTagsForResourceResponse_TagsEntry_key_tag 1
 #define appflow_v1_ListTagsForResourceResponse_TagsEntry_value_tag 2
-#define appflow_v1_ListTagsForResourceResponse_tags_tag 1
 #define appflow_v1_MarketoConnectorProfileCredentials_client_id_tag 1
 #define appflow_v1_MarketoConnectorProfileCredentials_client_secret_tag 2
 #define appflow_v1_MarketoConnectorProfileCredentials_access_token_tag 3
@@ -4833,13 +4795,13 @@ extern "C" {
 #define appflow_v1_AuthenticationConfig_is_custom_auth_supported_tag 4
 #define appflow_v1_AuthenticationConfig_o_auth2_defaults_tag 5
 #define appflow_v1_AuthenticationConfig_custom_auth_configs_tag 6
-#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_key_tag 1
-#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_value_tag 2
 #define appflow_v1_OAuth2Properties_token_url_tag 1
 #define appflow_v1_OAuth2Properties_o_auth2_grant_type_tag 2
 #define appflow_v1_OAuth2Properties_token_url_custom_properties_tag 3
 #define appflow_v1_CustomConnectorProfileProperties_profile_properties_tag 1
 #define appflow_v1_CustomConnectorProfileProperties_o_auth2_properties_tag 2
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_key_tag 1
+#define appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_value_tag 2
 #define appflow_v1_OAuthCredentials_client_id_tag 1
 #define appflow_v1_OAuthCredentials_client_secret_tag 2
 #define appflow_v1_OAuthCredentials_access_token_tag 3
@@ -5017,10 +4979,10 @@ extern "C" {
 #define appflow_v1_ConnectorEntityField_source_properties_tag 9
 #define appflow_v1_ConnectorEntityField_destination_properties_tag 10
 #define appflow_v1_ConnectorEntityField_custom_properties_tag 11
-#define appflow_v1_TagResourceRequest_TagsEntry_key_tag 1
-#define appflow_v1_TagResourceRequest_TagsEntry_value_tag 2
 #define appflow_v1_TagResourceRequest_resource_arn_tag 1
 #define appflow_v1_TagResourceRequest_tags_tag   2
+#define appflow_v1_TagResourceRequest_TagsEntry_key_tag 1
+#define appflow_v1_TagResourceRequest_TagsEntry_value_tag 2
 #define appflow_v1_Task_source_fields_tag        1
 #define appflow_v1_Task_connector_operator_tag   2
 #define appflow_v1_Task_destination_field_tag    3
@@ -5033,6 +4995,25 @@ extern "C" {
 #define appflow_v1_TriggerProperties_scheduled_tag 1
 #define appflow_v1_TriggerConfig_trigger_type_tag 1
 #define appflow_v1_TriggerConfig_trigger_properties_tag 2
+#define appflow_v1_DescribeFlowResponse_flow_arn_tag 1
+#define appflow_v1_DescribeFlowResponse_description_tag 2
+#define appflow_v1_DescribeFlowResponse_flow_name_tag 3
+#define appflow_v1_DescribeFlowResponse_kms_arn_tag 4
+#define appflow_v1_DescribeFlowResponse_flow_status_tag 5
+#define appflow_v1_DescribeFlowResponse_flow_status_message_tag 6
+#define appflow_v1_DescribeFlowResponse_last_run_execution_details_tag 9
+#define appflow_v1_DescribeFlowResponse_trigger_config_tag 10
+#define appflow_v1_DescribeFlowResponse_created_at_tag 12
+#define appflow_v1_DescribeFlowResponse_last_updated_at_tag 13
+#define appflow_v1_DescribeFlowResponse_created_by_tag 14
+#define appflow_v1_DescribeFlowResponse_last_updated_by_tag 15
+#define appflow_v1_DescribeFlowResponse_tags_tag 16
+#define appflow_v1_DescribeFlowResponse_source_flow_config_tag 18
+#define appflow_v1_DescribeFlowResponse_destination_flow_config_list_tag 19
+#define appflow_v1_DescribeFlowResponse_tasks_tag 20
+#define appflow_v1_DescribeFlowResponse_metadata_catalog_config_tag 21
+#define appflow_v1_DescribeFlowResponse_last_run_metadata_catalog_details_tag 22
+#define appflow_v1_DescribeFlowResponse_schema_version_tag 23
 #define appflow_v1_UnregisterConnectorRequest_connector_label_tag 1
 #define appflow_v1_UnregisterConnectorRequest_force_delete_tag 2
 #define appflow_v1_UntagResourceRequest_resource_arn_tag 1
@@ -5232,25 +5213,6 @@ extern "C" {
 #define appflow_v1_CreateFlowRequest_destination_flow_config_list_tag 12
 #define appflow_v1_CreateFlowRequest_tasks_tag   13
 #define appflow_v1_CreateFlowRequest_metadata_catalog_config_tag 14
-#define appflow_v1_DescribeFlowResponse_flow_arn_tag 1
-#define appflow_v1_DescribeFlowResponse_description_tag 2
-#define appflow_v1_DescribeFlowResponse_flow_name_tag 3
-#define appflow_v1_DescribeFlowResponse_kms_arn_tag 4
-#define appflow_v1_DescribeFlowResponse_flow_status_tag 5
-#define appflow_v1_DescribeFlowResponse_flow_status_message_tag 6
-#define appflow_v1_DescribeFlowResponse_last_run_execution_details_tag 9
-#define appflow_v1_DescribeFlowResponse_trigger_config_tag 10
-#define appflow_v1_DescribeFlowResponse_created_at_tag 12
-#define appflow_v1_DescribeFlowResponse_last_updated_at_tag 13
-#define appflow_v1_DescribeFlowResponse_created_by_tag 14
-#define appflow_v1_DescribeFlowResponse_last_updated_by_tag 15
-#define appflow_v1_DescribeFlowResponse_tags_tag 16
-#define appflow_v1_DescribeFlowResponse_source_flow_config_tag 18
-#define appflow_v1_DescribeFlowResponse_destination_flow_config_list_tag 19
-#define appflow_v1_DescribeFlowResponse_tasks_tag 20
-#define appflow_v1_DescribeFlowResponse_metadata_catalog_config_tag 21
-#define appflow_v1_DescribeFlowResponse_last_run_metadata_catalog_details_tag 22
-#define appflow_v1_DescribeFlowResponse_schema_version_tag 23
 #define appflow_v1_UpdateFlowRequest_flow_name_tag 1
 #define appflow_v1_UpdateFlowRequest_description_tag 2
 #define appflow_v1_UpdateFlowRequest_trigger_config_tag 3
@@ -5330,19 +5292,19 @@ X(a, STATIC,   OPTIONAL, STRING,   password,          2)
 
 #define appflow_v1_CancelFlowExecutionsRequest_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
-X(a, STATIC,   REPEATED, STRING,   execution_ids,     2)
-#define appflow_v1_CancelFlowExecutionsRequest_CALLBACK NULL
+X(a, CALLBACK, REPEATED, STRING,   execution_ids,     2)
+#define appflow_v1_CancelFlowExecutionsRequest_CALLBACK pb_default_field_callback
 #define appflow_v1_CancelFlowExecutionsRequest_DEFAULT NULL
 
 #define appflow_v1_CancelFlowExecutionsResponse_FIELDLIST(X, a) \
-X(a, STATIC,   REPEATED, STRING,   invalid_executions,   1)
-#define appflow_v1_CancelFlowExecutionsResponse_CALLBACK NULL
+X(a, CALLBACK, REPEATED, STRING,   invalid_executions,   1)
+#define appflow_v1_CancelFlowExecutionsResponse_CALLBACK pb_default_field_callback
 #define appflow_v1_CancelFlowExecutionsResponse_DEFAULT NULL
 
 #define appflow_v1_ConnectorConfiguration_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, BOOL,     can_use_as_source,   1) \
 X(a, STATIC,   OPTIONAL, BOOL,     can_use_as_destination,   2) \
-X(a, STATIC,   REPEATED, UENUM,    supported_destination_connectors,   3) \
+X(a, CALLBACK, REPEATED, UENUM,    supported_destination_connectors,   3) \
 X(a, CALLBACK, REPEATED, UENUM,    supported_scheduling_frequencies,   4) \
 X(a, STATIC,   OPTIONAL, BOOL,     is_private_link_enabled,   5) \
 X(a, STATIC,   OPTIONAL, BOOL,     is_private_link_endpoint_url_required,   6) \
@@ -5412,8 +5374,8 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  supported_field_type_details,   7) \
 X(a, STATIC,   OPTIONAL, STRING,   description,       8) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  source_properties,   9) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  destination_properties,  10) \
-X(a, STATIC,   REPEATED, MESSAGE,  custom_properties,  11)
-#define appflow_v1_ConnectorEntityField_CALLBACK NULL
+X(a, CALLBACK, REPEATED, MESSAGE,  custom_properties,  11)
+#define appflow_v1_ConnectorEntityField_CALLBACK pb_default_field_callback
 #define appflow_v1_ConnectorEntityField_DEFAULT NULL
 #define appflow_v1_ConnectorEntityField_supported_field_type_details_MSGTYPE appflow_v1_SupportedFieldTypeDetails
 #define appflow_v1_ConnectorEntityField_source_properties_MSGTYPE appflow_v1_SourceFieldProperties
@@ -5475,9 +5437,9 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  pardot,           22)
 #define appflow_v1_ConnectorMetadata_pardot_MSGTYPE appflow_v1_PardotMetadata
 
 #define appflow_v1_ConnectorOAuthRequest_FIELDLIST(X, a) \
-X(a, STATIC,   OPTIONAL, STRING,   auth_code,         1) \
+X(a, CALLBACK, OPTIONAL, STRING,   auth_code,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   redirect_uri,      2)
-#define appflow_v1_ConnectorOAuthRequest_CALLBACK NULL
+#define appflow_v1_ConnectorOAuthRequest_CALLBACK pb_default_field_callback
 #define appflow_v1_ConnectorOAuthRequest_DEFAULT NULL
 
 #define appflow_v1_ConnectorOperator_FIELDLIST(X, a) \
@@ -5521,8 +5483,8 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  private_connection_provisioning_state,  10)
 
 #define appflow_v1_ConnectorProfileConfig_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_properties,   1) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  connector_profile_credentials,   2)
-#define appflow_v1_ConnectorProfileConfig_CALLBACK NULL
+X(a, CALLBACK, OPTIONAL, MESSAGE,  connector_profile_credentials,   2)
+#define appflow_v1_ConnectorProfileConfig_CALLBACK pb_default_field_callback
 #define appflow_v1_ConnectorProfileConfig_DEFAULT NULL
 #define appflow_v1_ConnectorProfileConfig_connector_profile_properties_MSGTYPE appflow_v1_ConnectorProfileProperties
 #define appflow_v1_ConnectorProfileConfig_connector_profile_credentials_MSGTYPE appflow_v1_ConnectorProfileCredentials
@@ -5535,19 +5497,19 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  google_analytics,   4) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  honeycode,         5) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  infor_nexus,       6) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  marketo,           7) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  redshift,          8) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  salesforce,        9) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  service_now,      10) \
+X(a, CALLBACK, OPTIONAL, MESSAGE,  redshift,          8) \
+X(a, CALLBACK, OPTIONAL, MESSAGE,  salesforce,        9) \
+X(a, CALLBACK, OPTIONAL, MESSAGE,  service_now,      10) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  singular,         11) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  slack,            12) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  snowflake,        13) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  trendmicro,       14) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  veeva,            15) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  zendesk,          16) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  sapo_data,        17) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  custom_connector,  18) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  pardot,           19)
-#define appflow_v1_ConnectorProfileCredentials_CALLBACK NULL
+X(a, CALLBACK, OPTIONAL, MESSAGE,  sapo_data,        17) \
+X(a, CALLBACK, OPTIONAL, MESSAGE,  custom_connector,  18) \
+X(a, CALLBACK, OPTIONAL, MESSAGE,  pardot,           19)
+#define appflow_v1_ConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_ConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_ConnectorProfileCredentials_amplitude_MSGTYPE appflow_v1_AmplitudeConnectorProfileCredentials
 #define appflow_v1_ConnectorProfileCredentials_datadog_MSGTYPE appflow_v1_DatadogConnectorProfileCredentials
@@ -5650,7 +5612,7 @@ X(a, STATIC,   OPTIONAL, STRING,   flow_name,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   description,       2) \
 X(a, STATIC,   OPTIONAL, STRING,   kms_arn,           3) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  trigger_config,    4) \
-X(a, STATIC,   REPEATED, MESSAGE,  tags,              8) \
+X(a, CALLBACK, REPEATED, MESSAGE,  tags,              8) \
 X(a, STATIC,   OPTIONAL, STRING,   client_token,     10) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  source_flow_config,  11) \
 X(a, CALLBACK, REPEATED, MESSAGE,  destination_flow_config_list,  12) \
@@ -5686,8 +5648,8 @@ X(a, CALLBACK, REPEATED, MESSAGE,  auth_parameters,   2)
 
 #define appflow_v1_CustomAuthCredentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   custom_authentication_type,   1) \
-X(a, STATIC,   REPEATED, MESSAGE,  credentials_map,   2)
-#define appflow_v1_CustomAuthCredentials_CALLBACK NULL
+X(a, CALLBACK, REPEATED, MESSAGE,  credentials_map,   2)
+#define appflow_v1_CustomAuthCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_CustomAuthCredentials_DEFAULT NULL
 #define appflow_v1_CustomAuthCredentials_credentials_map_MSGTYPE appflow_v1_CustomAuthCredentials_CredentialsMapEntry
 
@@ -5702,7 +5664,7 @@ X(a, STATIC,   OPTIONAL, STRING,   entity_name,       1) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  error_handling_config,   2) \
 X(a, STATIC,   OPTIONAL, UENUM,    write_operation_type,   3) \
 X(a, CALLBACK, REPEATED, STRING,   id_field_names,    4) \
-X(a, STATIC,   REPEATED, MESSAGE,  custom_properties,   5)
+X(a, CALLBACK, REPEATED, MESSAGE,  custom_properties,   5)
 #define appflow_v1_CustomConnectorDestinationProperties_CALLBACK pb_default_field_callback
 #define appflow_v1_CustomConnectorDestinationProperties_DEFAULT NULL
 #define appflow_v1_CustomConnectorDestinationProperties_error_handling_config_MSGTYPE appflow_v1_ErrorHandlingConfig
@@ -5728,9 +5690,9 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  custom,            5)
 #define appflow_v1_CustomConnectorProfileCredentials_custom_MSGTYPE appflow_v1_CustomAuthCredentials
 
 #define appflow_v1_CustomConnectorProfileProperties_FIELDLIST(X, a) \
-X(a, STATIC,   REPEATED, MESSAGE,  profile_properties,   1) \
+X(a, CALLBACK, REPEATED, MESSAGE,  profile_properties,   1) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth2_properties,   2)
-#define appflow_v1_CustomConnectorProfileProperties_CALLBACK NULL
+#define appflow_v1_CustomConnectorProfileProperties_CALLBACK pb_default_field_callback
 #define appflow_v1_CustomConnectorProfileProperties_DEFAULT NULL
 #define appflow_v1_CustomConnectorProfileProperties_profile_properties_MSGTYPE appflow_v1_CustomConnectorProfileProperties_ProfilePropertiesEntry
 #define appflow_v1_CustomConnectorProfileProperties_o_auth2_properties_MSGTYPE appflow_v1_OAuth2Properties
@@ -5743,9 +5705,9 @@ X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
 
 #define appflow_v1_CustomConnectorSourceProperties_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   entity_name,       1) \
-X(a, STATIC,   REPEATED, MESSAGE,  custom_properties,   2) \
+X(a, CALLBACK, REPEATED, MESSAGE,  custom_properties,   2) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  data_transfer_api,   3)
-#define appflow_v1_CustomConnectorSourceProperties_CALLBACK NULL
+#define appflow_v1_CustomConnectorSourceProperties_CALLBACK pb_default_field_callback
 #define appflow_v1_CustomConnectorSourceProperties_DEFAULT NULL
 #define appflow_v1_CustomConnectorSourceProperties_custom_properties_MSGTYPE appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry
 #define appflow_v1_CustomConnectorSourceProperties_data_transfer_api_MSGTYPE appflow_v1_DataTransferApi
@@ -5831,12 +5793,12 @@ X(a, CALLBACK, REPEATED, MESSAGE,  connector_entity_fields,   1)
 #define appflow_v1_DescribeConnectorEntityResponse_connector_entity_fields_MSGTYPE appflow_v1_ConnectorEntityField
 
 #define appflow_v1_DescribeConnectorProfilesRequest_FIELDLIST(X, a) \
-X(a, STATIC,   REPEATED, STRING,   connector_profile_names,   1) \
+X(a, CALLBACK, REPEATED, STRING,   connector_profile_names,   1) \
 X(a, STATIC,   OPTIONAL, UENUM,    connector_type,    2) \
 X(a, STATIC,   OPTIONAL, STRING,   connector_label,   3) \
 X(a, STATIC,   OPTIONAL, INT32,    max_results,       4) \
 X(a, STATIC,   OPTIONAL, STRING,   next_token,        5)
-#define appflow_v1_DescribeConnectorProfilesRequest_CALLBACK NULL
+#define appflow_v1_DescribeConnectorProfilesRequest_CALLBACK pb_default_field_callback
 #define appflow_v1_DescribeConnectorProfilesRequest_DEFAULT NULL
 
 #define appflow_v1_DescribeConnectorProfilesResponse_FIELDLIST(X, a) \
@@ -5859,10 +5821,10 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  connector_configuration,   1)
 #define appflow_v1_DescribeConnectorResponse_connector_configuration_MSGTYPE appflow_v1_ConnectorConfiguration
 
 #define appflow_v1_DescribeConnectorsRequest_FIELDLIST(X, a) \
-X(a, STATIC,   REPEATED, UENUM,    connector_types,   1) \
+X(a, CALLBACK, REPEATED, UENUM,    connector_types,   1) \
 X(a, STATIC,   OPTIONAL, INT32,    max_results,       2) \
 X(a, STATIC,   OPTIONAL, STRING,   next_token,        3)
-#define appflow_v1_DescribeConnectorsRequest_CALLBACK NULL
+#define appflow_v1_DescribeConnectorsRequest_CALLBACK pb_default_field_callback
 #define appflow_v1_DescribeConnectorsRequest_DEFAULT NULL
 
 #define appflow_v1_DescribeConnectorsResponse_FIELDLIST(X, a) \
@@ -5913,8 +5875,8 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  created_at,       12) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  last_updated_at,  13) \
 X(a, STATIC,   OPTIONAL, STRING,   created_by,       14) \
 X(a, STATIC,   OPTIONAL, STRING,   last_updated_by,  15) \
-X(a, STATIC,   REPEATED, MESSAGE,  tags,             16) \
-X(a, STATIC,   OPTIONAL, MESSAGE,  source_flow_config,  18) \
+X(a, CALLBACK, REPEATED, MESSAGE,  tags,             16) \
+X(a, CALLBACK, OPTIONAL, MESSAGE,  source_flow_config,  18) \
 X(a, CALLBACK, REPEATED, MESSAGE,  destination_flow_config_list,  19) \
 X(a, CALLBACK, REPEATED, MESSAGE,  tasks,            20) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  metadata_catalog_config,  21) \
@@ -6095,11 +6057,11 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  created_at,       10) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  last_updated_at,  11) \
 X(a, STATIC,   OPTIONAL, STRING,   created_by,       12) \
 X(a, STATIC,   OPTIONAL, STRING,   last_updated_by,  13) \
-X(a, STATIC,   REPEATED, MESSAGE,  tags,             14) \
+X(a, CALLBACK, REPEATED, MESSAGE,  tags,             14) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  last_run_execution_details,  15) \
 X(a, STATIC,   OPTIONAL, UENUM,    source_connector_type,  16) \
 X(a, STATIC,   OPTIONAL, UENUM,    destination_connector_type,  17)
-#define appflow_v1_FlowDefinition_CALLBACK NULL
+#define appflow_v1_FlowDefinition_CALLBACK pb_default_field_callback
 #define appflow_v1_FlowDefinition_DEFAULT NULL
 #define appflow_v1_FlowDefinition_created_at_MSGTYPE google_protobuf_Timestamp
 #define appflow_v1_FlowDefinition_last_updated_at_MSGTYPE google_protobuf_Timestamp
@@ -6122,10 +6084,10 @@ X(a, STATIC,   OPTIONAL, STRING,   table_prefix,      3)
 #define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
-X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     4) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      3) \
+X(a, CALLBACK, OPTIONAL, STRING,   refresh_token,     4) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    5)
-#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6145,10 +6107,10 @@ X(a, STATIC,   OPTIONAL, STRING,   object,            1)
 #define appflow_v1_GoogleAnalyticsSourceProperties_DEFAULT NULL
 
 #define appflow_v1_HoneycodeConnectorProfileCredentials_FIELDLIST(X, a) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      1) \
-X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     2) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      1) \
+X(a, CALLBACK, OPTIONAL, STRING,   refresh_token,     2) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    3)
-#define appflow_v1_HoneycodeConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_HoneycodeConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_HoneycodeConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_HoneycodeConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6258,8 +6220,8 @@ X(a, STATIC,   OPTIONAL, STRING,   resource_arn,      1)
 #define appflow_v1_ListTagsForResourceRequest_DEFAULT NULL
 
 #define appflow_v1_ListTagsForResourceResponse_FIELDLIST(X, a) \
-X(a, STATIC,   REPEATED, MESSAGE,  tags,              1)
-#define appflow_v1_ListTagsForResourceResponse_CALLBACK NULL
+X(a, CALLBACK, REPEATED, MESSAGE,  tags,              1)
+#define appflow_v1_ListTagsForResourceResponse_CALLBACK pb_default_field_callback
 #define appflow_v1_ListTagsForResourceResponse_DEFAULT NULL
 #define appflow_v1_ListTagsForResourceResponse_tags_MSGTYPE appflow_v1_ListTagsForResourceResponse_TagsEntry
 
@@ -6277,9 +6239,9 @@ X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
 #define appflow_v1_MarketoConnectorProfileCredentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      3) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    4)
-#define appflow_v1_MarketoConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_MarketoConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_MarketoConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_MarketoConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6324,10 +6286,10 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  partition_registration_output,   4)
 #define appflow_v1_OAuth2Credentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
-X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     4) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      3) \
+X(a, CALLBACK, OPTIONAL, STRING,   refresh_token,     4) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    5)
-#define appflow_v1_OAuth2Credentials_CALLBACK NULL
+#define appflow_v1_OAuth2Credentials_CALLBACK pb_default_field_callback
 #define appflow_v1_OAuth2Credentials_DEFAULT NULL
 #define appflow_v1_OAuth2Credentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6355,8 +6317,8 @@ X(a, CALLBACK, REPEATED, MESSAGE,  oauth2_custom_properties,   5)
 #define appflow_v1_OAuth2Properties_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   token_url,         1) \
 X(a, STATIC,   OPTIONAL, UENUM,    o_auth2_grant_type,   2) \
-X(a, STATIC,   REPEATED, MESSAGE,  token_url_custom_properties,   3)
-#define appflow_v1_OAuth2Properties_CALLBACK NULL
+X(a, CALLBACK, REPEATED, MESSAGE,  token_url_custom_properties,   3)
+#define appflow_v1_OAuth2Properties_CALLBACK pb_default_field_callback
 #define appflow_v1_OAuth2Properties_DEFAULT NULL
 #define appflow_v1_OAuth2Properties_token_url_custom_properties_MSGTYPE appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry
 
@@ -6369,10 +6331,10 @@ X(a, CALLBACK, OPTIONAL, STRING,   value,             2)
 #define appflow_v1_OAuthCredentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
-X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     4) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      3) \
+X(a, CALLBACK, OPTIONAL, STRING,   refresh_token,     4) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    5)
-#define appflow_v1_OAuthCredentials_CALLBACK NULL
+#define appflow_v1_OAuthCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_OAuthCredentials_DEFAULT NULL
 #define appflow_v1_OAuthCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6384,11 +6346,11 @@ X(a, CALLBACK, REPEATED, STRING,   o_auth_scopes,     3)
 #define appflow_v1_OAuthProperties_DEFAULT NULL
 
 #define appflow_v1_PardotConnectorProfileCredentials_FIELDLIST(X, a) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      1) \
-X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     2) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      1) \
+X(a, CALLBACK, OPTIONAL, STRING,   refresh_token,     2) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    3) \
 X(a, STATIC,   OPTIONAL, STRING,   client_credentials_arn,   4)
-#define appflow_v1_PardotConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_PardotConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_PardotConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_PardotConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6591,13 +6553,13 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  pagination_config,   3)
 #define appflow_v1_SAPODataSourceProperties_pagination_config_MSGTYPE appflow_v1_SAPODataPaginationConfig
 
 #define appflow_v1_SalesforceConnectorProfileCredentials_FIELDLIST(X, a) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      1) \
-X(a, STATIC,   OPTIONAL, STRING,   refresh_token,     2) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      1) \
+X(a, CALLBACK, OPTIONAL, STRING,   refresh_token,     2) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    3) \
 X(a, STATIC,   OPTIONAL, STRING,   client_credentials_arn,   4) \
 X(a, STATIC,   OPTIONAL, UENUM,    o_auth2_grant_type,   5) \
 X(a, STATIC,   OPTIONAL, STRING,   jwt_token,         6)
-#define appflow_v1_SalesforceConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SalesforceConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_SalesforceConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_SalesforceConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6694,9 +6656,9 @@ X(a, STATIC,   OPTIONAL, STRING,   object,            1)
 #define appflow_v1_SlackConnectorProfileCredentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      3) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    4)
-#define appflow_v1_SlackConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_SlackConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_SlackConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_SlackConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -6840,8 +6802,8 @@ X(a, STATIC,   OPTIONAL, MESSAGE,  v1,                1)
 
 #define appflow_v1_TagResourceRequest_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   resource_arn,      1) \
-X(a, STATIC,   REPEATED, MESSAGE,  tags,              2)
-#define appflow_v1_TagResourceRequest_CALLBACK NULL
+X(a, CALLBACK, REPEATED, MESSAGE,  tags,              2)
+#define appflow_v1_TagResourceRequest_CALLBACK pb_default_field_callback
 #define appflow_v1_TagResourceRequest_DEFAULT NULL
 #define appflow_v1_TagResourceRequest_tags_MSGTYPE appflow_v1_TagResourceRequest_TagsEntry
 
@@ -7028,9 +6990,9 @@ X(a, STATIC,   OPTIONAL, BOOL,     include_all_versions,   5)
 #define appflow_v1_ZendeskConnectorProfileCredentials_FIELDLIST(X, a) \
 X(a, STATIC,   OPTIONAL, STRING,   client_id,         1) \
 X(a, STATIC,   OPTIONAL, STRING,   client_secret,     2) \
-X(a, STATIC,   OPTIONAL, STRING,   access_token,      3) \
+X(a, CALLBACK, OPTIONAL, STRING,   access_token,      3) \
 X(a, STATIC,   OPTIONAL, MESSAGE,  o_auth_request,    4)
-#define appflow_v1_ZendeskConnectorProfileCredentials_CALLBACK NULL
+#define appflow_v1_ZendeskConnectorProfileCredentials_CALLBACK pb_default_field_callback
 #define appflow_v1_ZendeskConnectorProfileCredentials_DEFAULT NULL
 #define appflow_v1_ZendeskConnectorProfileCredentials_o_auth_request_MSGTYPE appflow_v1_ConnectorOAuthRequest
 
@@ -7495,11 +7457,14 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 /* appflow_v1_ConnectorEntityList_size depends on runtime parameters */
 /* appflow_v1_AuthParameter_size depends on runtime parameters */
 /* appflow_v1_AuthenticationConfig_size depends on runtime parameters */
+/* appflow_v1_CancelFlowExecutionsRequest_size depends on runtime parameters */
+/* appflow_v1_CancelFlowExecutionsResponse_size depends on runtime parameters */
 /* appflow_v1_ConnectorConfiguration_size depends on runtime parameters */
 /* appflow_v1_ConnectorDetail_size depends on runtime parameters */
 /* appflow_v1_ConnectorEntityField_size depends on runtime parameters */
 /* appflow_v1_ConnectorEntityField_CustomPropertiesEntry_size depends on runtime parameters */
 /* appflow_v1_ConnectorMetadata_size depends on runtime parameters */
+/* appflow_v1_ConnectorOAuthRequest_size depends on runtime parameters */
 /* appflow_v1_ConnectorProfile_size depends on runtime parameters */
 /* appflow_v1_ConnectorProfileConfig_size depends on runtime parameters */
 /* appflow_v1_ConnectorProfileCredentials_size depends on runtime parameters */
@@ -7519,8 +7484,10 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 /* appflow_v1_CustomConnectorSourceProperties_size depends on runtime parameters */
 /* appflow_v1_CustomConnectorSourceProperties_CustomPropertiesEntry_size depends on runtime parameters */
 /* appflow_v1_DescribeConnectorEntityResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorProfilesRequest_size depends on runtime parameters */
 /* appflow_v1_DescribeConnectorProfilesResponse_size depends on runtime parameters */
 /* appflow_v1_DescribeConnectorResponse_size depends on runtime parameters */
+/* appflow_v1_DescribeConnectorsRequest_size depends on runtime parameters */
 /* appflow_v1_DescribeConnectorsResponse_size depends on runtime parameters */
 /* appflow_v1_DescribeConnectorsResponse_ConnectorConfigurationsEntry_size depends on runtime parameters */
 /* appflow_v1_DescribeFlowExecutionRecordsResponse_size depends on runtime parameters */
@@ -7533,7 +7500,9 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 /* appflow_v1_FieldTypeDetails_size depends on runtime parameters */
 /* appflow_v1_FlowDefinition_size depends on runtime parameters */
 /* appflow_v1_FlowDefinition_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_GoogleAnalyticsConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_GoogleAnalyticsMetadata_size depends on runtime parameters */
+/* appflow_v1_HoneycodeConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_HoneycodeMetadata_size depends on runtime parameters */
 /* appflow_v1_ListConnectorEntitiesResponse_size depends on runtime parameters */
 /* appflow_v1_ListConnectorEntitiesResponse_ConnectorEntityMapEntry_size depends on runtime parameters */
@@ -7541,18 +7510,26 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 /* appflow_v1_ListFlowsResponse_size depends on runtime parameters */
 /* appflow_v1_ListTagsForResourceResponse_size depends on runtime parameters */
 /* appflow_v1_ListTagsForResourceResponse_TagsEntry_size depends on runtime parameters */
+/* appflow_v1_MarketoConnectorProfileCredentials_size depends on runtime parameters */
+/* appflow_v1_OAuth2Credentials_size depends on runtime parameters */
 /* appflow_v1_OAuth2CustomParameter_size depends on runtime parameters */
 /* appflow_v1_OAuth2Defaults_size depends on runtime parameters */
 /* appflow_v1_OAuth2Properties_size depends on runtime parameters */
 /* appflow_v1_OAuth2Properties_TokenUrlCustomPropertiesEntry_size depends on runtime parameters */
+/* appflow_v1_OAuthCredentials_size depends on runtime parameters */
 /* appflow_v1_OAuthProperties_size depends on runtime parameters */
+/* appflow_v1_PardotConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_PrefixConfig_size depends on runtime parameters */
 /* appflow_v1_S3DestinationProperties_size depends on runtime parameters */
 /* appflow_v1_S3OutputFormatConfig_size depends on runtime parameters */
+/* appflow_v1_SAPODataConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_SAPODataConnectorProfileProperties_size depends on runtime parameters */
 /* appflow_v1_SAPODataDestinationProperties_size depends on runtime parameters */
+/* appflow_v1_SalesforceConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_SalesforceDestinationProperties_size depends on runtime parameters */
 /* appflow_v1_SalesforceMetadata_size depends on runtime parameters */
+/* appflow_v1_ServiceNowConnectorProfileCredentials_size depends on runtime parameters */
+/* appflow_v1_SlackConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_SlackMetadata_size depends on runtime parameters */
 /* appflow_v1_SnowflakeMetadata_size depends on runtime parameters */
 /* appflow_v1_SourceConnectorProperties_size depends on runtime parameters */
@@ -7566,6 +7543,7 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 /* appflow_v1_UpdateFlowRequest_size depends on runtime parameters */
 /* appflow_v1_UpsolverDestinationProperties_size depends on runtime parameters */
 /* appflow_v1_UpsolverS3OutputFormatConfig_size depends on runtime parameters */
+/* appflow_v1_ZendeskConnectorProfileCredentials_size depends on runtime parameters */
 /* appflow_v1_ZendeskDestinationProperties_size depends on runtime parameters */
 /* appflow_v1_ZendeskMetadata_size depends on runtime parameters */
 #define appflow_v1_AggregationConfig_size        13
@@ -7575,46 +7553,39 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 #define appflow_v1_AmplitudeSourceProperties_size 2051
 #define appflow_v1_ApiKeyCredentials_size        2054
 #define appflow_v1_BasicAuthCredentials_size     4102
-#define appflow_v1_CancelFlowExecutionsRequest_size 103727
-#define appflow_v1_CancelFlowExecutionsResponse_size 102700
 #define appflow_v1_ConnectorEntity_size          1032
-#define appflow_v1_ConnectorOAuthRequest_size    18439
 #define appflow_v1_ConnectorOperator_size        36
 #define appflow_v1_ConnectorProvisioningConfig_size 2054
 #define appflow_v1_CreateConnectorProfileResponse_size 2051
 #define appflow_v1_CreateFlowResponse_size       2053
 #define appflow_v1_CustomerProfilesDestinationProperties_size 1282
 #define appflow_v1_CustomerProfilesMetadata_size 0
-#define appflow_v1_DataTransferApi_size          261
+#define appflow_v1_DataTransferApi_size          68
 #define appflow_v1_DatadogConnectorProfileCredentials_size 3078
 #define appflow_v1_DatadogConnectorProfileProperties_size 1027
 #define appflow_v1_DatadogMetadata_size          0
 #define appflow_v1_DatadogSourceProperties_size  2051
-#define appflow_v1_DeleteConnectorProfileRequest_size 1029
+#define appflow_v1_DeleteConnectorProfileRequest_size 261
 #define appflow_v1_DeleteConnectorProfileResponse_size 0
-#define appflow_v1_DeleteFlowRequest_size        1029
+#define appflow_v1_DeleteFlowRequest_size        261
 #define appflow_v1_DeleteFlowResponse_size       0
-#define appflow_v1_DescribeConnectorEntityRequest_size 6155
-#define appflow_v1_DescribeConnectorProfilesRequest_size 111935
-#define appflow_v1_DescribeConnectorRequest_size 1029
-#define appflow_v1_DescribeConnectorsRequest_size 8406
-#define appflow_v1_DescribeFlowExecutionRecordsRequest_size 9233
-#define appflow_v1_DescribeFlowRequest_size      1027
+#define appflow_v1_DescribeConnectorEntityRequest_size 5387
+#define appflow_v1_DescribeConnectorRequest_size 261
+#define appflow_v1_DescribeFlowExecutionRecordsRequest_size 8465
+#define appflow_v1_DescribeFlowRequest_size      259
 #define appflow_v1_DynatraceConnectorProfileCredentials_size 1027
 #define appflow_v1_DynatraceConnectorProfileProperties_size 1027
 #define appflow_v1_DynatraceMetadata_size        0
 #define appflow_v1_DynatraceSourceProperties_size 2051
 #define appflow_v1_ErrorHandlingConfig_size      2308
-#define appflow_v1_ErrorInfo_size                8206
+#define appflow_v1_ErrorInfo_size                2062
 #define appflow_v1_EventBridgeDestinationProperties_size 4362
 #define appflow_v1_EventBridgeMetadata_size      0
-#define appflow_v1_ExecutionDetails_size         8221
-#define appflow_v1_ExecutionResult_size          8264
+#define appflow_v1_ExecutionDetails_size         2077
+#define appflow_v1_ExecutionResult_size          2120
 #define appflow_v1_GlueDataCatalogConfig_size    3589
-#define appflow_v1_GoogleAnalyticsConnectorProfileCredentials_size 55321
 #define appflow_v1_GoogleAnalyticsConnectorProfileProperties_size 0
 #define appflow_v1_GoogleAnalyticsSourceProperties_size 2051
-#define appflow_v1_HoneycodeConnectorProfileCredentials_size 51219
 #define appflow_v1_HoneycodeConnectorProfileProperties_size 0
 #define appflow_v1_HoneycodeDestinationProperties_size 4362
 #define appflow_v1_IncrementalPullConfig_size    1027
@@ -7623,48 +7594,41 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 #define appflow_v1_InforNexusMetadata_size       0
 #define appflow_v1_InforNexusSourceProperties_size 2051
 #define appflow_v1_LambdaConnectorProvisioningConfig_size 2051
-#define appflow_v1_ListConnectorEntitiesRequest_size 11289
+#define appflow_v1_ListConnectorEntitiesRequest_size 9753
 #define appflow_v1_ListConnectorsRequest_size    8206
 #define appflow_v1_ListFlowsRequest_size         8206
 #define appflow_v1_ListTagsForResourceRequest_size 2051
 #define appflow_v1_LookoutMetricsDestinationProperties_size 0
-#define appflow_v1_MarketoConnectorProfileCredentials_size 38933
 #define appflow_v1_MarketoConnectorProfileProperties_size 1027
 #define appflow_v1_MarketoDestinationProperties_size 4362
 #define appflow_v1_MarketoMetadata_size          0
 #define appflow_v1_MarketoSourceProperties_size  2051
 #define appflow_v1_MetadataCatalogConfig_size    3592
 #define appflow_v1_MetadataCatalogDetail_size    40989
-#define appflow_v1_OAuth2Credentials_size        55321
-#define appflow_v1_OAuthCredentials_size         55321
-#define appflow_v1_PardotConnectorProfileCredentials_size 59414
 #define appflow_v1_PardotConnectorProfileProperties_size 1103
 #define appflow_v1_PardotMetadata_size           0
 #define appflow_v1_PardotSourceProperties_size   2051
-#define appflow_v1_PrivateConnectionProvisioningState_size 8199
+#define appflow_v1_PrivateConnectionProvisioningState_size 2055
 #define appflow_v1_Range_size                    18
 #define appflow_v1_RedshiftConnectorProfileCredentials_size 10246
 #define appflow_v1_RedshiftConnectorProfileProperties_size 14614
 #define appflow_v1_RedshiftDestinationProperties_size 6668
 #define appflow_v1_RedshiftMetadata_size         0
-#define appflow_v1_RegisterConnectorRequest_size 8212
+#define appflow_v1_RegisterConnectorRequest_size 3604
 #define appflow_v1_RegisterConnectorResponse_size 2051
 #define appflow_v1_RegistrationOutput_size       16392
-#define appflow_v1_ResetConnectorMetadataCacheRequest_size 7182
+#define appflow_v1_ResetConnectorMetadataCacheRequest_size 5646
 #define appflow_v1_ResetConnectorMetadataCacheResponse_size 0
 #define appflow_v1_S3InputFormatConfig_size      2
 #define appflow_v1_S3Metadata_size               0
 #define appflow_v1_S3SourceProperties_size       2310
-#define appflow_v1_SAPODataConnectorProfileCredentials_size 59430
 #define appflow_v1_SAPODataMetadata_size         0
 #define appflow_v1_SAPODataPaginationConfig_size 11
 #define appflow_v1_SAPODataParallelismConfig_size 11
 #define appflow_v1_SAPODataSourceProperties_size 2077
-#define appflow_v1_SalesforceConnectorProfileCredentials_size 91420
 #define appflow_v1_SalesforceConnectorProfileProperties_size 1031
 #define appflow_v1_SalesforceSourceProperties_size 2057
 #define appflow_v1_ScheduledTriggerProperties_size 2150
-#define appflow_v1_ServiceNowConnectorProfileCredentials_size 59427
 #define appflow_v1_ServiceNowConnectorProfileProperties_size 1027
 #define appflow_v1_ServiceNowMetadata_size       0
 #define appflow_v1_ServiceNowSourceProperties_size 2051
@@ -7672,16 +7636,15 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 #define appflow_v1_SingularConnectorProfileProperties_size 0
 #define appflow_v1_SingularMetadata_size         0
 #define appflow_v1_SingularSourceProperties_size 2051
-#define appflow_v1_SlackConnectorProfileCredentials_size 38933
 #define appflow_v1_SlackConnectorProfileProperties_size 1027
 #define appflow_v1_SlackSourceProperties_size    2051
 #define appflow_v1_SnowflakeConnectorProfileCredentials_size 4102
-#define appflow_v1_SnowflakeConnectorProfileProperties_size 10769
+#define appflow_v1_SnowflakeConnectorProfileProperties_size 9233
 #define appflow_v1_SnowflakeDestinationProperties_size 6668
 #define appflow_v1_SourceFieldProperties_size    6
-#define appflow_v1_StartFlowRequest_size         2054
+#define appflow_v1_StartFlowRequest_size         518
 #define appflow_v1_StartFlowResponse_size        3080
-#define appflow_v1_StopFlowRequest_size          1027
+#define appflow_v1_StopFlowRequest_size          259
 #define appflow_v1_StopFlowResponse_size         2053
 #define appflow_v1_SuccessResponseHandlingConfig_size 2306
 #define appflow_v1_TagResourceResponse_size      0
@@ -7691,20 +7654,19 @@ extern const pb_msgdesc_t appflow_v1_ZendeskSourceProperties_msg;
 #define appflow_v1_TrendmicroSourceProperties_size 2051
 #define appflow_v1_TriggerConfig_size            2158
 #define appflow_v1_TriggerProperties_size        2153
-#define appflow_v1_UnregisterConnectorRequest_size 1029
+#define appflow_v1_UnregisterConnectorRequest_size 261
 #define appflow_v1_UnregisterConnectorResponse_size 0
-#define appflow_v1_UntagResourceRequest_size     27801
+#define appflow_v1_UntagResourceRequest_size     8601
 #define appflow_v1_UntagResourceResponse_size    0
 #define appflow_v1_UpdateConnectorProfileResponse_size 2051
-#define appflow_v1_UpdateConnectorRegistrationRequest_size 8210
+#define appflow_v1_UpdateConnectorRegistrationRequest_size 3602
 #define appflow_v1_UpdateConnectorRegistrationResponse_size 2051
 #define appflow_v1_UpdateFlowResponse_size       2
 #define appflow_v1_UpsolverMetadata_size         0
 #define appflow_v1_VeevaConnectorProfileCredentials_size 4102
 #define appflow_v1_VeevaConnectorProfileProperties_size 1027
 #define appflow_v1_VeevaMetadata_size            0
-#define appflow_v1_VeevaSourceProperties_size    4108
-#define appflow_v1_ZendeskConnectorProfileCredentials_size 38933
+#define appflow_v1_VeevaSourceProperties_size    2572
 #define appflow_v1_ZendeskConnectorProfileProperties_size 1027
 #define appflow_v1_ZendeskSourceProperties_size  2051
 

@@ -142,6 +142,51 @@ void   appflowd__store__v1__start_token__free_unpacked
   assert(message->base.descriptor == &appflowd__store__v1__start_token__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   appflowd__store__v1__update_token__init
+                     (Appflowd__Store__V1__UpdateToken         *message)
+{
+  static const Appflowd__Store__V1__UpdateToken init_value = APPFLOWD__STORE__V1__UPDATE_TOKEN__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__update_token__get_packed_size
+                     (const Appflowd__Store__V1__UpdateToken *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__update_token__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__update_token__pack
+                     (const Appflowd__Store__V1__UpdateToken *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__update_token__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__update_token__pack_to_buffer
+                     (const Appflowd__Store__V1__UpdateToken *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__update_token__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__UpdateToken *
+       appflowd__store__v1__update_token__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__UpdateToken *)
+     protobuf_c_message_unpack (&appflowd__store__v1__update_token__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__update_token__free_unpacked
+                     (Appflowd__Store__V1__UpdateToken *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__update_token__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   appflowd__store__v1__run_log__init
                      (Appflowd__Store__V1__RunLog         *message)
 {
@@ -353,7 +398,84 @@ const ProtobufCMessageDescriptor appflowd__store__v1__start_token__descriptor =
   (ProtobufCMessageInit) appflowd__store__v1__start_token__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descriptors[3] =
+static const ProtobufCFieldDescriptor appflowd__store__v1__update_token__field_descriptors[4] =
+{
+  {
+    "at_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__UpdateToken, at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__UpdateToken, client_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "digest",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__UpdateToken, digest),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flow_status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__UpdateToken, flow_status),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__update_token__field_indices_by_name[] = {
+  0,   /* field[0] = at_ms */
+  1,   /* field[1] = client_token */
+  2,   /* field[2] = digest */
+  3,   /* field[3] = flow_status */
+};
+static const ProtobufCIntRange appflowd__store__v1__update_token__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__update_token__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.UpdateToken",
+  "UpdateToken",
+  "Appflowd__Store__V1__UpdateToken",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__UpdateToken),
+  4,
+  appflowd__store__v1__update_token__field_descriptors,
+  appflowd__store__v1__update_token__field_indices_by_name,
+  1,  appflowd__store__v1__update_token__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__update_token__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descriptors[5] =
 {
   {
     "last_run_ms",
@@ -391,16 +513,42 @@ static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "update_tokens",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflowd__Store__V1__RunLog, n_update_tokens),
+    offsetof(Appflowd__Store__V1__RunLog, update_tokens),
+    &appflowd__store__v1__update_token__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "schema_version",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__RunLog, schema_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned appflowd__store__v1__run_log__field_indices_by_name[] = {
   1,   /* field[1] = last_execution_id */
   0,   /* field[0] = last_run_ms */
+  4,   /* field[4] = schema_version */
   2,   /* field[2] = start_tokens */
+  3,   /* field[3] = update_tokens */
 };
 static const ProtobufCIntRange appflowd__store__v1__run_log__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
 {
@@ -410,7 +558,7 @@ const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
   "Appflowd__Store__V1__RunLog",
   "appflowd.store.v1",
   sizeof(Appflowd__Store__V1__RunLog),
-  3,
+  5,
   appflowd__store__v1__run_log__field_descriptors,
   appflowd__store__v1__run_log__field_indices_by_name,
   1,  appflowd__store__v1__run_log__number_ranges,

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Appflowd__Store__V1__Tag Appflowd__Store__V1__Tag;
 typedef struct Appflowd__Store__V1__TagSet Appflowd__Store__V1__TagSet;
 typedef struct Appflowd__Store__V1__StartToken Appflowd__Store__V1__StartToken;
+typedef struct Appflowd__Store__V1__UpdateToken Appflowd__Store__V1__UpdateToken;
 typedef struct Appflowd__Store__V1__RunLog Appflowd__Store__V1__RunLog;
 
 
@@ -78,7 +79,31 @@ struct  Appflowd__Store__V1__StartToken
 
 
 /*
- * RunLog is a flow's last run and its recent StartFlow tokens, newest first.
+ * UpdateToken is an UpdateFlow clientToken seen recently: a retry with the same request (the
+ * same digest) gets the first result again; the same token with another request is refused.
+ */
+struct  Appflowd__Store__V1__UpdateToken
+{
+  ProtobufCMessage base;
+  int64_t at_ms;
+  char *client_token;
+  /*
+   * SHA-256 of the request, packed with its maps sorted and without the token
+   */
+  ProtobufCBinaryData digest;
+  /*
+   * appflow.v1.FlowStatus after the update
+   */
+  int32_t flow_status;
+};
+#define APPFLOWD__STORE__V1__UPDATE_TOKEN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__update_token__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, {0,NULL}, 0 }
+
+
+/*
+ * RunLog is a flow's last run, its recent StartFlow and UpdateFlow tokens (newest first) and
+ * the version of its data schema.
  */
 struct  Appflowd__Store__V1__RunLog
 {
@@ -90,10 +115,17 @@ struct  Appflowd__Store__V1__RunLog
   char *last_execution_id;
   size_t n_start_tokens;
   Appflowd__Store__V1__StartToken **start_tokens;
+  size_t n_update_tokens;
+  Appflowd__Store__V1__UpdateToken **update_tokens;
+  /*
+   * DescribeFlow's schemaVersion: 1 when created (0 here reads as 1), one more each time an
+   * UpdateFlow changes the tasks (the field mappings, data types or partition keys).
+   */
+  int64_t schema_version;
 };
 #define APPFLOWD__STORE__V1__RUN_LOG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__run_log__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0 }
 
 
 /* Appflowd__Store__V1__Tag methods */
@@ -153,6 +185,25 @@ Appflowd__Store__V1__StartToken *
 void   appflowd__store__v1__start_token__free_unpacked
                      (Appflowd__Store__V1__StartToken *message,
                       ProtobufCAllocator *allocator);
+/* Appflowd__Store__V1__UpdateToken methods */
+void   appflowd__store__v1__update_token__init
+                     (Appflowd__Store__V1__UpdateToken         *message);
+size_t appflowd__store__v1__update_token__get_packed_size
+                     (const Appflowd__Store__V1__UpdateToken   *message);
+size_t appflowd__store__v1__update_token__pack
+                     (const Appflowd__Store__V1__UpdateToken   *message,
+                      uint8_t             *out);
+size_t appflowd__store__v1__update_token__pack_to_buffer
+                     (const Appflowd__Store__V1__UpdateToken   *message,
+                      ProtobufCBuffer     *buffer);
+Appflowd__Store__V1__UpdateToken *
+       appflowd__store__v1__update_token__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflowd__store__v1__update_token__free_unpacked
+                     (Appflowd__Store__V1__UpdateToken *message,
+                      ProtobufCAllocator *allocator);
 /* Appflowd__Store__V1__RunLog methods */
 void   appflowd__store__v1__run_log__init
                      (Appflowd__Store__V1__RunLog         *message);
@@ -183,6 +234,9 @@ typedef void (*Appflowd__Store__V1__TagSet_Closure)
 typedef void (*Appflowd__Store__V1__StartToken_Closure)
                  (const Appflowd__Store__V1__StartToken *message,
                   void *closure_data);
+typedef void (*Appflowd__Store__V1__UpdateToken_Closure)
+                 (const Appflowd__Store__V1__UpdateToken *message,
+                  void *closure_data);
 typedef void (*Appflowd__Store__V1__RunLog_Closure)
                  (const Appflowd__Store__V1__RunLog *message,
                   void *closure_data);
@@ -195,6 +249,7 @@ typedef void (*Appflowd__Store__V1__RunLog_Closure)
 extern const ProtobufCMessageDescriptor appflowd__store__v1__tag__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__tag_set__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__start_token__descriptor;
+extern const ProtobufCMessageDescriptor appflowd__store__v1__update_token__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,16 +1,24 @@
-/* The seed file: flows to load at start-up, a JSON array of objects with the AWS spellings
- *   [{"flowName": "daily_sync", "triggerType": "Scheduled", "flowStatus": "Active",
- *     "description": "optional", "tags": {"team": "data"}}, ...]
- * Parsed by a streaming reader over the caller's buffer (no JSON tree), so a million flows load
- * in little memory, and every error points at its line and column.
+/* The seed file: flows to load at start-up, a JSON array of objects, each what
+ * `aws appflow create-flow --cli-input-json` takes (CreateFlow's request in AWS JSON) plus an
+ * optional "flowStatus" (Active, Deprecated, Deleted, Draft, Errored or Suspended; absent: the
+ * status CreateFlow gives, Active for an on-demand flow, else Draft):
+ *   [{"flowName": "daily_sync", "flowStatus": "Active",
+ *     "triggerConfig": {"triggerType": "Scheduled", "triggerProperties": {"Scheduled":
+ *       {"scheduleExpression": "rate(1days)"}}},
+ *     "sourceFlowConfig": {...}, "destinationFlowConfigList": [...], "tasks": [...],
+ *     "tags": {"team": "data"}}, ...]
+ * Each flow is decoded by the AWS door's transcoder and checked by the same code as CreateFlow
+ * (af_flows_check_create), so a seed holds only flows CreateFlow would accept. The array is read
+ * by a streaming reader over the caller's buffer (no JSON tree of the file), so a million flows
+ * load in little memory, and every error points at its line and column.
  *
  * Each flow is added unless the store has a flow of that name already (a durable store keeps
  * what it has across restarts); a name given twice in one seed is an error.
  *
  * Errors: -1 with err filled; the store may then hold the flows before the bad one (start-up
  * stops anyway). Thread-safety: one load at a time per service. */
-#ifndef AF_FLOWS_SEED_H
-#define AF_FLOWS_SEED_H
+#ifndef AF_BRIDGE_SEED_H
+#define AF_BRIDGE_SEED_H
 
 #include "flows/service.h"
 

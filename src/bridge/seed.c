@@ -1,0 +1,554 @@
+/* The seed reader: a streaming reader over the caller's buffer that finds each flow's object,
+ * and the AWS door's own decoding for the flow itself.
+ *
+ * Not a jansson tree of the whole file: a tree for a million flows costs several times the file
+ * in memory and seconds to build. This reader finds one flow's text at a time, decodes it as
+ * CreateFlow's request (src/bridge/transcode.h) into a scratch arena, checks it as CreateFlow
+ * does (af_flows_check_create), stores it and moves on, so a load costs the file plus the store.
+ *
+ * Positions are not tracked while scanning, which would cost something on every byte: an error
+ * finds its line and column by rescanning the buffer up to the offending byte, once. */
+#include "bridge/seed.h"
+
+#include "appflow_model.h"
+#include "bridge/transcode.h"
+#include "common/file.h"
+#include "common/hash.h"
+#include "common/utf8.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STOP 1 /* find mode reached the flow it looks for; not an error */
+/* Objects and arrays nested deeper than this in one flow are refused while scanning (the
+ * decoder's own limit is lower). */
+#define DEPTH_MAX 128
+
+/* The flow being read: decoded into the parser's arena, which the next flow reuses. */
+typedef struct flow_buf {
+  const char *open;    /* the flow's '{': where its errors are reported */
+  const char *name_at; /* the flow's object, for "first defined at" */
+  const char *name;
+  size_t name_len;
+  int status;
+  Appflow__V1__CreateFlowRequest *req;
+  af_tag *tags;
+  size_t ntags;
+} flow_buf;
+
+typedef struct parser {
+  const char *start; /* the buffer after any byte order mark: line 1, column 1 */
+  const char *p, *end;
+  af_flows_seeder *seeder; /* NULL in find mode, which only looks for a flow's first definition */
+  uint64_t *seen;          /* hashes of the names stored so far (0: an empty slot) */
+  size_t seen_n, seen_cap; /* seen_cap is a power of two */
+  uint64_t seen_key;
+  const char *kept; /* a mapped file: bytes from here on are still resident; else NULL */
+  const char *find; /* find mode: the name looked for, and where it was first defined */
+  size_t find_len;
+  const char *found;
+  flow_buf *f;
+  af_flows *svc;
+  af_arena arena; /* the current flow's decoding */
+  size_t count;
+  af_seed_error *err;
+} parser;
+
+/* ---- errors and positions ---- */
+
+/* Line and column of `at`, counting code points (UTF-8 lead bytes) from the line start. */
+static void locate(const parser *ps, const char *at, int *line, int *column) {
+  const char *line_start = ps->start, *nl;
+  long n = 1, col = 1;
+  while ((nl = memchr(line_start, '\n', (size_t)(at - line_start))) != NULL) {
+    n++;
+    line_start = nl + 1;
+  }
+  for (const char *q = line_start; q < at; q++)
+    col += ((unsigned char)*q & 0xC0) != 0x80;
+  *line = n > INT_MAX ? INT_MAX : (int)n;
+  *column = col > INT_MAX ? INT_MAX : (int)col;
+}
+
+/* Fills the error at `at` and returns -1, so a parser can `return fail(...)`. */
+__attribute__((format(printf, 3, 4))) static int fail(parser *ps, const char *at, const char *fmt,
+                                                      ...) {
+  locate(ps, at, &ps->err->line, &ps->err->column);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ps->err->message, sizeof ps->err->message, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* The character at s[0..avail) quoted for a message: '\xNN' bytes outside printable ASCII. */
+static const char *quote_char(char *dst, size_t size, const char *s, size_t avail) {
+  size_t n = af_utf8_lead_len((unsigned char)*s);
+  char esc[20];
+  af_escape(esc, sizeof esc, s, n < avail ? n : avail);
+  snprintf(dst, size, "'%s'", esc);
+  return dst;
+}
+
+/* What is at `at`, for "expected X, found Y" after punctuation. */
+static const char *found_char(const parser *ps, const char *at, char *dst, size_t size) {
+  if (at >= ps->end)
+    return "end of file";
+  return quote_char(dst, size, at, (size_t)(ps->end - at));
+}
+
+static bool starts_with(const parser *ps, const char *at, const char *word) {
+  size_t n = strlen(word);
+  return (size_t)(ps->end - at) >= n && memcmp(at, word, n) == 0;
+}
+
+/* What kind of value is at `at`, for "must be a string, found null". */
+static const char *found_value(const parser *ps, const char *at, char *dst, size_t size) {
+  if (at >= ps->end)
+    return "end of file";
+  char c = *at;
+  if (c == '-' || (c >= '0' && c <= '9'))
+    return "a number";
+  if (c == '"')
+    return "a string";
+  if (c == '{')
+    return "an object";
+  if (c == '[')
+    return "an array";
+  if (starts_with(ps, at, "true"))
+    return "true";
+  if (starts_with(ps, at, "false"))
+    return "false";
+  if (starts_with(ps, at, "null"))
+    return "null";
+  return found_char(ps, at, dst, size);
+}
+
+/* "expected X, found Y" at the current position. */
+static int fail_expected(parser *ps, const char *what) {
+  char found[32];
+  return fail(ps, ps->p, "expected %s, found %s", what, found_char(ps, ps->p, found, sizeof found));
+}
+
+/* "M must be T, found K" for a value of the wrong JSON type at the current position. */
+static int fail_type(parser *ps, const char *what) {
+  char found[32];
+  return fail(ps, ps->p, "%s, found %s", what, found_value(ps, ps->p, found, sizeof found));
+}
+
+/* ---- lexing ---- */
+
+static void skip_ws(parser *ps) {
+  const char *p = ps->p;
+  while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  ps->p = p;
+}
+
+static int peek(const parser *ps) { return ps->p < ps->end ? (unsigned char)*ps->p : -1; }
+
+/* Skips a string at ps->p (its '"'); escapes are not decoded, only stepped over. */
+static int skip_string(parser *ps) {
+  const char *p = ps->p + 1;
+  while (p < ps->end && *p != '"')
+    p += *p == '\\' ? 2 : 1;
+  if (p >= ps->end)
+    return fail(ps, ps->p, "unterminated string: the file ends inside it");
+  ps->p = p + 1;
+  return 0;
+}
+
+/* Skips one JSON value at ps->p, keeping count of nesting; what it holds is left to the
+ * decoder, which reports any error inside the value. */
+static int skip_value(parser *ps) {
+  int depth = 0;
+  do {
+    skip_ws(ps);
+    int c = peek(ps);
+    if (c < 0)
+      return fail(ps, ps->p, "the file ends inside a flow");
+    if (c == '"') {
+      if (skip_string(ps) != 0)
+        return -1;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      if (++depth > DEPTH_MAX)
+        return fail(ps, ps->p, "a flow nests objects and arrays deeper than %d", DEPTH_MAX);
+    } else if (c == '}' || c == ']') {
+      depth--;
+    }
+    ps->p++;
+  } while (depth > 0);
+  return 0;
+}
+
+/* The flowStatus member of the flow at open[0..len) (absent: what CreateFlow gives). */
+static int read_status(parser *ps, const char *open, size_t len, int *status) {
+  json_error_t je;
+  json_t *o = json_loadb(open, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+  if (o == NULL)
+    return fail(ps, open + (je.position > 0 ? je.position - 1 : 0), "%s", je.text);
+  const json_t *v = json_object_get(o, "flowStatus");
+  const af_model_shape *shape =
+      af_model_member_named(&af_model_CreateFlowResponse, "flowStatus")->shape;
+  *status = 0;
+  if (v != NULL && json_is_string(v))
+    *status = af_model_enum_value(shape, json_string_value(v), json_string_length(v));
+  bool bad = v != NULL && *status == 0;
+  json_decref(o);
+  if (bad)
+    return fail(ps, open, "flowStatus must be one of Active, Deprecated, Deleted, Draft, Errored "
+                          "or Suspended");
+  return 0;
+}
+
+/* The flow's tags as the seeder takes them; a key given twice keeps its last value. */
+static bool tags_of(parser *ps) {
+  flow_buf *f = ps->f;
+  const Appflow__V1__CreateFlowRequest *req = f->req;
+  f->ntags = 0;
+  f->tags = af_arena_alloc(&ps->arena, (req->n_tags ? req->n_tags : 1) * sizeof *f->tags);
+  for (size_t i = 0; f->tags != NULL && i < req->n_tags; i++) {
+    size_t j = 0;
+    while (j < f->ntags && strcmp(f->tags[j].key, req->tags[i]->key) != 0)
+      j++;
+    f->tags[j] = (af_tag){req->tags[i]->key, req->tags[i]->value ? req->tags[i]->value : ""};
+    f->ntags += j == f->ntags;
+  }
+  return f->tags != NULL;
+}
+
+/* One flow object at ps->p, decoded into ps->f: CreateFlow's request plus flowStatus, checked
+ * as CreateFlow checks it. In find mode only its name is wanted. */
+static int parse_flow(parser *ps) {
+  flow_buf *f = ps->f;
+  if (peek(ps) != '{')
+    return fail_type(ps, "expected '{' to start a flow");
+  f->open = f->name_at = ps->p;
+  if (skip_value(ps) != 0)
+    return -1;
+  size_t len = (size_t)(ps->p - f->open);
+  af_arena_reset(&ps->arena);
+  af_error e;
+  ProtobufCMessage *m = NULL;
+  if (af_bridge_json_to_message(&af_model_CreateFlowRequest, f->open, len, &ps->arena, &m, &e) !=
+      AF_OK)
+    return fail(ps, f->open, "%s: %s", af_err_type(e.code), e.message);
+  f->req = (Appflow__V1__CreateFlowRequest *)m;
+  if (f->req->flow_name == NULL)
+    return fail(ps, f->open, "missing required member \"flowName\"");
+  f->name = f->req->flow_name;
+  f->name_len = strlen(f->name);
+  if (ps->seeder == NULL) /* find mode */
+    return 0;
+  if (read_status(ps, f->open, len, &f->status) != 0)
+    return -1;
+  char q[1100];
+  if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)
+    return fail(ps, f->open, "flow '%s': %s", af_escape(q, sizeof q, f->name, f->name_len),
+                e.message);
+  if (!tags_of(ps))
+    return fail(ps, f->open, "out of memory reading the seed");
+  return 0;
+}
+
+/* ---- storing ---- */
+
+static int parse_array(parser *ps);
+
+/* A name read before in this buffer (its hash was seen): find its first definition by parsing
+ * again up to it. That costs a second pass on this one error, where remembering every name's
+ * line would cost memory on every load. Returns 0 when no earlier flow has the name (two names
+ * shared a hash), else the error. */
+static int fail_duplicate(parser *ps) {
+  flow_buf *f = ps->f;
+  char name[AF_FLOW_NAME_MAX * 4 + 1], q[1100]; /* the name was checked: 256 characters */
+  const char *at = f->name_at, *open = f->open;
+  size_t len = f->name_len < sizeof name ? f->name_len : sizeof name - 1;
+  memcpy(name, f->name, len);
+  af_escape(q, sizeof q, name, len);
+  af_seed_error ignored;
+  parser finder = {.start = ps->start,
+                   .p = ps->start,
+                   .end = ps->end,
+                   .find = name,
+                   .find_len = len,
+                   .f = f,
+                   .svc = ps->svc,
+                   .err = &ignored};
+  af_arena_init(&finder.arena);
+  int rc = parse_array(&finder);
+  af_arena_destroy(&finder.arena);
+  /* The finder parsed into the same flow buffer: read this flow again before going on. */
+  const char *resume = ps->p;
+  ps->p = open;
+  if (parse_flow(ps) != 0 || ps->p != resume)
+    return fail(ps, at, "internal error re-reading flow '%s'", q);
+  if (rc != STOP || finder.found == at)
+    return 0;
+  int line, column;
+  locate(ps, finder.found, &line, &column);
+  return fail(ps, at, "duplicate flowName '%s' (first defined at line %d)", q, line);
+}
+
+/* Whether the name's hash was seen before in this load (a possible duplicate), remembering it
+ * if not. Keeping 8 bytes a name, not the names, holds a million in 16 MiB while loading. */
+static bool seen_before(parser *ps, const char *name, size_t len) {
+  if (ps->seen_n * 2 >= ps->seen_cap) {
+    size_t cap = ps->seen_cap ? ps->seen_cap * 2 : 1024;
+    uint64_t *t = calloc(cap, sizeof *t);
+    if (t == NULL)
+      return true; /* the exact check (a second pass) then decides */
+    for (size_t i = 0; i < ps->seen_cap; i++) {
+      uint64_t h = ps->seen[i];
+      size_t j = (size_t)h & (cap - 1);
+      while (h != 0 && t[j] != 0)
+        j = (j + 1) & (cap - 1);
+      if (h != 0)
+        t[j] = h;
+    }
+    free(ps->seen);
+    ps->seen = t;
+    ps->seen_cap = cap;
+  }
+  uint64_t h = af_hash64(ps->seen_key, name, len);
+  h += h == 0;
+  size_t j = (size_t)h & (ps->seen_cap - 1);
+  while (ps->seen[j] != 0 && ps->seen[j] != h)
+    j = (j + 1) & (ps->seen_cap - 1);
+  if (ps->seen[j] == h)
+    return true;
+  ps->seen[j] = h;
+  ps->seen_n++;
+  return false;
+}
+
+/* Find mode: stops at the first flow of the name looked for. */
+static int find_step(parser *ps) {
+  flow_buf *f = ps->f;
+  if (f->name_len != ps->find_len || memcmp(f->name, ps->find, f->name_len) != 0)
+    return 0;
+  ps->found = f->name_at;
+  return STOP;
+}
+
+/* Drop this much parsed text from memory at a time. */
+#define RELEASE_STEP ((size_t)8 << 20)
+
+/* With the seed file mapped, the text already parsed is dropped from memory as the store fills,
+ * so loading peaks at the store's size, not the store's plus the file's. The mapping is
+ * private and read-only, so a page dropped and touched again (an error's line and column are
+ * counted from the start) is read back from the file unchanged. */
+static void release_parsed(parser *ps) {
+  if (ps->kept == NULL || (size_t)(ps->p - ps->kept) < RELEASE_STEP)
+    return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t from = (uintptr_t)ps->kept & ~(page - 1), to = (uintptr_t)ps->p & ~(page - 1);
+  if (to > from)
+    madvise((void *)from, to - from, MADV_DONTNEED);
+  ps->kept = (const char *)to;
+}
+
+/* Whether names given twice in the file are caught by remembering each name's hash. Not when
+ * the store answers at once and is empty: its own insert then says a name is taken, and only
+ * this file can have taken it - a million names' hashes spared. */
+static bool remembers_names(af_flows *svc) {
+  af_store *st = af_flows_store(svc);
+  if (!st->answers_at_once)
+    return true;
+  return af_flows_count_upto(svc, 1) > 0;
+}
+
+static int store(parser *ps) {
+  flow_buf *f = ps->f;
+  if (ps->seeder == NULL)
+    return find_step(ps);
+  if (ps->seen_key != 0 && seen_before(ps, f->name, f->name_len)) {
+    int rc = fail_duplicate(ps);
+    if (rc != 0)
+      return rc;
+  }
+  Appflow__V1__TriggerType trigger = f->req->trigger_config->trigger_type;
+  int status = f->status != 0 ? f->status
+               : trigger == APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_ON_DEMAND
+                   ? APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_ACTIVE
+                   : APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_DRAFT;
+  af_flow_spec spec = {.name = f->name,
+                       .name_len = f->name_len,
+                       .trigger = trigger,
+                       .status = (Appflow__V1__FlowStatus)status,
+                       .tags = f->tags,
+                       .ntags = f->ntags,
+                       .definition = f->req};
+  af_error e;
+  int added = af_flows_seed_add(ps->seeder, &spec, &e);
+  if (added == 1 && ps->seen_key == 0) /* the store was empty: only this file put it there */
+    return fail_duplicate(ps);
+  if (added >= 0) {
+    ps->count++;
+    release_parsed(ps);
+    return 0;
+  }
+  char q[1100];
+  return fail(ps, f->open, "cannot store flow '%s': %s",
+              af_escape(q, sizeof q, f->name, f->name_len), e.message);
+}
+
+/* ---- the document ---- */
+
+static int expect_end(parser *ps) {
+  skip_ws(ps);
+  if (ps->p == ps->end)
+    return 0;
+  char found[32];
+  return fail(ps, ps->p, "unexpected %s after the closing ']': expected end of file",
+              found_char(ps, ps->p, found, sizeof found));
+}
+
+/* The array of flows, storing each as it is read. 0, -1 on error, or STOP in find mode. */
+static int parse_array(parser *ps) {
+  skip_ws(ps);
+  if (peek(ps) != '[')
+    return fail_type(ps, "expected '[' to start the array of flows");
+  ps->p++;
+  skip_ws(ps);
+  if (peek(ps) == ']') {
+    ps->p++;
+    return expect_end(ps);
+  }
+  for (;;) {
+    int rc = parse_flow(ps);
+    if (rc == 0)
+      rc = store(ps);
+    if (rc != 0)
+      return rc;
+    skip_ws(ps);
+    if (peek(ps) == ']')
+      break;
+    if (peek(ps) != ',')
+      return fail_expected(ps, "',' or ']' after a flow");
+    ps->p++;
+    skip_ws(ps);
+    if (peek(ps) == ']')
+      return fail(ps, ps->p, "expected another flow after ',', found ']' (trailing comma)");
+  }
+  ps->p++;
+  return expect_end(ps);
+}
+
+/* Parses and stores; the seeder is ended (waiting for what is in flight) either way. */
+static int run(parser *ps, af_seed_result *res) {
+  int rc = parse_array(ps);
+  af_error e;
+  size_t added = 0, kept = 0;
+  int end = af_flows_seed_end(ps->seeder, &added, &kept, &e);
+  if (rc == 0 && end != 0) {
+    ps->err->line = ps->err->column = 0;
+    snprintf(ps->err->message, sizeof ps->err->message, "cannot store the seeded flows: %.400s",
+             e.message);
+    rc = -1;
+  }
+  if (res != NULL)
+    *res = (af_seed_result){ps->count, added, kept};
+  return rc;
+}
+
+static int load(af_flows *svc, const char *buf, size_t len, bool mapped, af_seed_result *res,
+                af_seed_error *err) {
+  af_seed_error ignored;
+  if (err == NULL)
+    err = &ignored;
+  *err = (af_seed_error){0};
+  if (res != NULL)
+    *res = (af_seed_result){0, 0, 0};
+  if (buf == NULL) {
+    buf = "";
+    len = 0;
+  }
+  /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1) and is not a column. */
+  size_t skip = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+  parser ps = {.start = buf + skip,
+               .p = buf + skip,
+               .end = buf + len,
+               .seeder = af_flows_seed_begin(svc),
+               .seen_key = remembers_names(svc) ? af_random64() | 1 : 0,
+               .kept = mapped ? buf : NULL,
+               .svc = svc,
+               .err = err};
+  af_arena_init(&ps.arena);
+  ps.f = malloc(sizeof *ps.f);
+  if (ps.f == NULL || ps.seeder == NULL) {
+    free(ps.f);
+    if (ps.seeder != NULL)
+      af_flows_seed_end(ps.seeder, NULL, NULL, &(af_error){0});
+    snprintf(err->message, sizeof err->message, "out of memory reading the seed");
+    af_arena_destroy(&ps.arena);
+    return -1;
+  }
+  int rc = run(&ps, res);
+  af_arena_destroy(&ps.arena);
+  free(ps.f);
+  free(ps.seen);
+  return rc == 0 ? 0 : -1;
+}
+
+int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
+                        af_seed_error *err) {
+  return load(svc, buf, len, false, res, err);
+}
+
+/* ---- files ---- */
+
+/* The whole stream into a malloc'd buffer. 0, or an errno value. */
+static int fail_io(af_seed_error *err, const char *what, int e) {
+  err->line = 0;
+  err->column = 0;
+  snprintf(err->message, sizeof err->message, "%s: %s", what, strerror(e));
+  return -1;
+}
+
+int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err) {
+  af_seed_error ignored;
+  if (err == NULL)
+    err = &ignored;
+  if (res != NULL)
+    *res = (af_seed_result){0, 0, 0};
+  /* Mapped, so the parsed text can be dropped as it loads (see release_parsed). A file cut
+   * short while it loads would fault (SIGBUS): the seed is the operator's own file, read
+   * once at start-up, so that is left as the one way a seed can stop appflowd abruptly. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map != MAP_FAILED) {
+      int rc = load(svc, map, (size_t)st.st_size, true, res, err);
+      munmap(map, (size_t)st.st_size);
+      return rc;
+    }
+  } else if (fd >= 0) {
+    close(fd);
+  }
+  /* Not a regular file (a pipe, /dev/stdin), empty, or not mappable: read it whole. */
+  char *buf = NULL;
+  size_t len = 0;
+  bool opened;
+  int e = af_read_file(path, SIZE_MAX / 4, &buf, &len, &opened);
+  if (e != 0)
+    return fail_io(err, opened ? "cannot read the seed file" : "cannot open the seed file", e);
+  int rc = af_seed_load_buffer(svc, buf, len, res, err);
+  free(buf);
+  return rc;
+}
