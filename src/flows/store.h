@@ -31,8 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The schema this build writes; a database marked newer is refused. */
-#define AF_STORE_SCHEMA_VERSION 1
+/* The schema this build writes; a database marked 1 is migrated to it on open, one marked newer
+ * is refused. */
+#define AF_STORE_SCHEMA_VERSION 2
 /* What a database store takes when its configuration leaves a value 0. */
 #define AF_STORE_DEFAULT_CONNECTIONS 8
 #define AF_STORE_DEFAULT_QUEUE 1024
@@ -56,10 +57,13 @@ typedef struct af_flow_record {
   int64_t created_ms, updated_ms; /* epoch milliseconds */
   const char *description;
   const char *source_connector, *destination_connector;
-  const char *create_token; /* CreateFlow's clientToken */
-  af_bytes definition;      /* the packed CreateFlowRequest; empty in a scan */
-  af_bytes tags;            /* packed appflowd.store.v1.TagSet */
-  af_bytes runs;            /* packed appflowd.store.v1.RunLog */
+  const char *create_token;   /* CreateFlow's clientToken */
+  const char *created_by;     /* the principal ARN that created the flow (createdBy) */
+  const char *updated_by;     /* the principal ARN of the last change (lastUpdatedBy) */
+  const char *status_message; /* why the flow is in its status (flowStatusMessage) */
+  af_bytes definition;        /* the packed CreateFlowRequest; empty in a scan */
+  af_bytes tags;              /* packed appflowd.store.v1.TagSet */
+  af_bytes runs;              /* packed appflowd.store.v1.RunLog */
 } af_flow_record;
 
 /* How an op ended. After UNAVAILABLE or FAILED a write's outcome is unknown when it had been

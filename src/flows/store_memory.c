@@ -38,7 +38,8 @@ typedef struct node {
   int64_t created_ms, updated_ms;
   /* Where these lie in the node (0: absent): offsets rather than pointers, 20 bytes a flow
    * less, which a million flows feel. */
-  uint32_t description, source_connector, destination_connector, create_token, definition;
+  uint32_t description, source_connector, destination_connector, create_token, created_by,
+      updated_by, status_message, definition;
   uint32_t definition_len;
   uint16_t name_len;
   uint8_t trigger, status, create_status;
@@ -158,6 +159,9 @@ static af_flow_record view(const node *n) {
       .source_connector = at(n, n->source_connector),
       .destination_connector = at(n, n->destination_connector),
       .create_token = at(n, n->create_token),
+      .created_by = at(n, n->created_by),
+      .updated_by = at(n, n->updated_by),
+      .status_message = at(n, n->status_message),
       .definition = {(const uint8_t *)at(n, n->definition), n->definition_len},
       .tags = blob_bytes(n->tags),
       .runs = blob_bytes(n->runs),
@@ -204,7 +208,8 @@ static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t
                       uint64_t version) {
   size_t size = sizeof(node) + r->name_len + 1 + r->definition.len + str_size(r->description) +
                 str_size(r->source_connector) + str_size(r->destination_connector) +
-                str_size(r->create_token);
+                str_size(r->create_token) + str_size(r->created_by) + str_size(r->updated_by) +
+                str_size(r->status_message);
   if (size > UINT32_MAX) /* offsets within the node are 32-bit */
     return NULL;
   node *n = zalloc(mem, size);
@@ -234,6 +239,9 @@ static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t
   n->source_connector = put_string(n, &cursor, r->source_connector);
   n->destination_connector = put_string(n, &cursor, r->destination_connector);
   n->create_token = put_string(n, &cursor, r->create_token);
+  n->created_by = put_string(n, &cursor, r->created_by);
+  n->updated_by = put_string(n, &cursor, r->updated_by);
+  n->status_message = put_string(n, &cursor, r->status_message);
   return n;
 }
 
@@ -247,6 +255,9 @@ static bool changes_fixed(const af_flow_record *cur, const af_flow_record *next)
          !same_string(cur->source_connector, next->source_connector) ||
          !same_string(cur->destination_connector, next->destination_connector) ||
          !same_string(cur->create_token, next->create_token) ||
+         !same_string(cur->created_by, next->created_by) ||
+         !same_string(cur->updated_by, next->updated_by) ||
+         !same_string(cur->status_message, next->status_message) ||
          (cur->definition.data != next->definition.data &&
           !af__bytes_equal(cur->definition, next->definition));
 }

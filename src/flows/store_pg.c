@@ -42,7 +42,7 @@
 #define MAX_TRIES 100 /* reads and rule runs for one op that keeps losing races */
 #define PROBE_MS 250
 #define CHECK_INTERVAL_MS 1000
-#define MAX_PARAMS 14
+#define MAX_PARAMS 17
 #define WHY_MAX 256
 /* The advisory lock that serialises schema changes between replicas: "appflowd" in ASCII. */
 #define SCHEMA_LOCK "7021235404278822756"
@@ -75,20 +75,24 @@ enum {
   COL_TOKEN,
   COL_TAGS,
   COL_RUNS,
+  COL_CREATED_BY,
+  COL_UPDATED_BY,
+  COL_STATUS_MESSAGE,
   COL_DEFINITION
 };
 
 #define COLUMNS                                                                                    \
   "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
-  "source_connector, destination_connector, create_token, tags, runs"
+  "source_connector, destination_connector, create_token, tags, runs, created_by, updated_by, "    \
+  "status_message"
 /* What put_record sends after the key (and version), as UPDATE assigns it. */
 #define RECORD_SET                                                                                 \
   "trigger_type = $3, status = $4, create_status = $5, created_ms = $6, updated_ms = $7, "         \
   "description = $8, source_connector = $9, destination_connector = $10, create_token = $11, "     \
-  "tags = $12, runs = $13"
+  "tags = $12, runs = $13, created_by = $14, updated_by = $15, status_message = $16"
 #define RECORD_TYPES                                                                               \
   OID_INT2, OID_INT2, OID_INT2, OID_INT8, OID_INT8, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT,        \
-      OID_BYTEA, OID_BYTEA
+      OID_BYTEA, OID_BYTEA, OID_TEXT, OID_TEXT, OID_TEXT
 
 typedef enum stmt_id {
   ST_SELECT,
@@ -130,18 +134,19 @@ static const stmt stmts[ST_COUNT] = {
                           {OID_TEXT}},
     [ST_INSERT] = {"insert flow",
                    "INSERT INTO appflowd_flows (" COLUMNS ", definition) VALUES ($1, 1, $2, $3, "
-                   "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (name) DO NOTHING",
-                   13,
+                   "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) "
+                   "DO NOTHING",
+                   16,
                    {OID_TEXT, RECORD_TYPES, OID_BYTEA}},
     [ST_UPDATE] = {"update flow",
-                   "UPDATE appflowd_flows SET " RECORD_SET ", definition = $14, version = "
+                   "UPDATE appflowd_flows SET " RECORD_SET ", definition = $17, version = "
                    "version + 1 WHERE name = $1 AND version = $2",
-                   14,
+                   17,
                    {OID_TEXT, OID_INT8, RECORD_TYPES, OID_BYTEA}},
     [ST_UPDATE_KEEP_DEFINITION] = {"update flow but its definition",
                                    "UPDATE appflowd_flows SET " RECORD_SET ", version = version + "
                                    "1 WHERE name = $1 AND version = $2",
-                                   13,
+                                   16,
                                    {OID_TEXT, OID_INT8, RECORD_TYPES}},
     [ST_DELETE] = {"delete flow",
                    "DELETE FROM appflowd_flows WHERE name = $1 AND version = $2",
@@ -205,6 +210,9 @@ static void put_record(params *p, const af_flow_record *r, bool definition) {
   put_string(p, r->create_token);
   put_blob(p, r->tags);
   put_blob(p, r->runs);
+  put_string(p, r->created_by);
+  put_string(p, r->updated_by);
+  put_string(p, r->status_message);
   if (definition)
     put_blob(p, r->definition);
 }
@@ -238,7 +246,7 @@ static af_bytes get_blob(const PGresult *r, int row, int col) {
 static bool record_of(const PGresult *r, int row, af_flow_record *out) {
   static const int ints[][2] = {{COL_VERSION, 8},       {COL_TRIGGER, 2}, {COL_STATUS, 2},
                                 {COL_CREATE_STATUS, 2}, {COL_CREATED, 8}, {COL_UPDATED, 8}};
-  if (PQnfields(r) <= COL_RUNS || PQgetisnull(r, row, COL_NAME))
+  if (PQnfields(r) <= COL_STATUS_MESSAGE || PQgetisnull(r, row, COL_NAME))
     return false;
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (!is_int(r, row, ints[i][0], ints[i][1]))
@@ -258,6 +266,9 @@ static bool record_of(const PGresult *r, int row, af_flow_record *out) {
       .create_token = get_string(r, row, COL_TOKEN),
       .tags = get_blob(r, row, COL_TAGS),
       .runs = get_blob(r, row, COL_RUNS),
+      .created_by = get_string(r, row, COL_CREATED_BY),
+      .updated_by = get_string(r, row, COL_UPDATED_BY),
+      .status_message = get_string(r, row, COL_STATUS_MESSAGE),
       .definition =
           PQnfields(r) > COL_DEFINITION ? get_blob(r, row, COL_DEFINITION) : (af_bytes){NULL, 0},
   };
@@ -994,27 +1005,27 @@ static af_store_open_rc schema_sql(opening *o, const char *sql, const params *p,
   return AF_STORE_UNREACHABLE;
 }
 
-static af_store_open_rc check_version(opening *o) {
+/* Reads the schema version into *v (0: none yet), refusing one newer than this build's. */
+static af_store_open_rc check_version(opening *o, long long *v) {
   PGresult *r;
   af_store_open_rc rc =
       schema_sql(o, "SELECT value FROM appflowd_meta WHERE key = 'schema_version'", NULL, &r);
   if (rc != AF_STORE_OPENED)
     return rc;
-  long long v;
-  bool ok = schema_version(r, &v);
+  bool ok = schema_version(r, v);
   PQclear(r);
   if (!ok) {
     snprintf(o->msg, o->msgsz, "the database at %s has an unreadable appflowd schema version",
              o->s->base.display);
     return AF_STORE_OPEN_FAILED;
   }
-  /* Older versions would be migrated here, inside the same lock; 1 is the first. */
-  if (v <= AF_STORE_SCHEMA_VERSION)
+  /* Older versions are migrated by make_schema, inside the same lock. */
+  if (*v <= AF_STORE_SCHEMA_VERSION)
     return AF_STORE_OPENED;
   snprintf(o->msg, o->msgsz,
            "the database at %s has appflowd schema version %lld, newer than this appflowd's %d: "
            "run a newer appflowd",
-           o->s->base.display, v, AF_STORE_SCHEMA_VERSION);
+           o->s->base.display, *v, AF_STORE_SCHEMA_VERSION);
   return AF_STORE_TOO_NEW;
 }
 
@@ -1050,9 +1061,24 @@ static af_store_open_rc token_key(opening *o) {
   return AF_STORE_OPENED;
 }
 
-/* Makes the schema, or checks it, in one transaction under an advisory lock, so that replicas
- * starting together take turns. A failure leaves nothing behind: closing the connection rolls
- * the transaction back. */
+/* Makes a version 1 database a version 2 one: the three columns version 2 added (nullable, so
+ * existing rows read them as NULL), then the version. */
+static af_store_open_rc migrate_1_to_2(opening *o) {
+  af_store_open_rc rc = schema_sql(o,
+                                   "ALTER TABLE appflowd_flows ADD COLUMN created_by text, "
+                                   "ADD COLUMN updated_by text, ADD COLUMN status_message text",
+                                   NULL, NULL);
+  if (rc == AF_STORE_OPENED)
+    rc = schema_sql(o,
+                    "UPDATE appflowd_meta SET value = convert_to('2', 'UTF8') "
+                    "WHERE key = 'schema_version'",
+                    NULL, NULL);
+  return rc;
+}
+
+/* Makes the schema, checks it, or migrates it from version 1, in one transaction under an
+ * advisory lock, so that replicas starting together take turns (and only the first migrates).
+ * A failure leaves nothing behind: closing the connection rolls the transaction back. */
 static af_store_open_rc make_schema(opening *o) {
   static const char *const start[] = {
       "BEGIN",
@@ -1060,10 +1086,11 @@ static af_store_open_rc make_schema(opening *o) {
       "CREATE TABLE IF NOT EXISTS appflowd_meta (key text PRIMARY KEY, value bytea NOT NULL)",
   };
   af_store_open_rc rc = AF_STORE_OPENED;
+  long long version = 0;
   for (size_t i = 0; rc == AF_STORE_OPENED && i < sizeof start / sizeof start[0]; i++)
     rc = schema_sql(o, start[i], NULL, NULL);
   if (rc == AF_STORE_OPENED)
-    rc = check_version(o);
+    rc = check_version(o, &version);
   if (rc == AF_STORE_OPENED)
     rc = schema_sql(o,
                     "CREATE TABLE IF NOT EXISTS appflowd_flows ("
@@ -1072,12 +1099,19 @@ static af_store_open_rc make_schema(opening *o) {
                     "create_status smallint NOT NULL, created_ms bigint NOT NULL, "
                     "updated_ms bigint NOT NULL, description text, source_connector text, "
                     "destination_connector text, create_token text, definition bytea, "
-                    "tags bytea, runs bytea)",
+                    "tags bytea, runs bytea, created_by text, updated_by text, "
+                    "status_message text)",
                     NULL, NULL);
+  bool migrate = version == 1;
+  if (rc == AF_STORE_OPENED && migrate)
+    rc = migrate_1_to_2(o);
   if (rc == AF_STORE_OPENED)
     rc = token_key(o);
   if (rc == AF_STORE_OPENED)
     rc = schema_sql(o, "COMMIT", NULL, NULL);
+  if (rc == AF_STORE_OPENED && migrate)
+    af_log_printf(o->s->base.log, AF_LOG_INFO, "store %s: migrated schema 1 -> 2",
+                  o->s->base.display);
   return rc;
 }
 

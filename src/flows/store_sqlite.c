@@ -38,24 +38,24 @@ enum stmt_id {
 };
 
 /* Column order of every SELECT and of the INSERT, so one reader fills a record from any. */
-#define COLUMNS                                                                                    \
-  "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
-  "source_connector, destination_connector, create_token, tags, runs, definition"
 #define SCAN_COLUMNS /* COLUMNS without the definition: a scan never returns it */                 \
   "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
-  "source_connector, destination_connector, create_token, tags, runs"
+  "source_connector, destination_connector, create_token, tags, runs, created_by, updated_by, "    \
+  "status_message"
+#define COLUMNS SCAN_COLUMNS ", definition"
 #define SET_MUTABLE                                                                                \
   "version = version + 1, trigger_type = ?2, status = ?3, create_status = ?4, created_ms = ?5, "   \
   "updated_ms = ?6, description = ?7, source_connector = ?8, destination_connector = ?9, "         \
-  "create_token = ?10, tags = ?11, runs = ?12"
+  "create_token = ?10, tags = ?11, runs = ?12, created_by = ?13, updated_by = ?14, "               \
+  "status_message = ?15"
 
 static const char *const sql[ST_COUNT] = {
     [ST_SELECT] = "SELECT " COLUMNS " FROM appflowd_flows WHERE name = ?1",
     [ST_SELECT_BARE] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE name = ?1",
     [ST_INSERT] = "INSERT INTO appflowd_flows (" COLUMNS ") VALUES "
-                  "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                  "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
                   "ON CONFLICT (name) DO NOTHING",
-    [ST_UPDATE] = "UPDATE appflowd_flows SET " SET_MUTABLE ", definition = ?13 WHERE name = ?1",
+    [ST_UPDATE] = "UPDATE appflowd_flows SET " SET_MUTABLE ", definition = ?16 WHERE name = ?1",
     [ST_UPDATE_NODEF] = "UPDATE appflowd_flows SET " SET_MUTABLE " WHERE name = ?1",
     [ST_DELETE] = "DELETE FROM appflowd_flows WHERE name = ?1",
     [ST_SCAN_FIRST] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows ORDER BY name LIMIT ?2",
@@ -66,6 +66,7 @@ static const char *const sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
 };
 
+/* Schema version 2; a version 1 database lacks the last three columns (migrate_1_to_2). */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS appflowd_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS appflowd_flows ("
@@ -73,7 +74,15 @@ static const char schema_sql[] =
     " trigger_type INTEGER NOT NULL, status INTEGER NOT NULL, create_status INTEGER NOT NULL,"
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
     " description TEXT, source_connector TEXT, destination_connector TEXT, create_token TEXT,"
-    " definition BLOB, tags BLOB, runs BLOB) WITHOUT ROWID;";
+    " definition BLOB, tags BLOB, runs BLOB,"
+    " created_by TEXT, updated_by TEXT, status_message TEXT) WITHOUT ROWID;";
+
+/* What a version 1 database needs to be a version 2 one (in the open transaction). */
+static const char migrate_1_to_2[] =
+    "ALTER TABLE appflowd_flows ADD COLUMN created_by TEXT;"
+    "ALTER TABLE appflowd_flows ADD COLUMN updated_by TEXT;"
+    "ALTER TABLE appflowd_flows ADD COLUMN status_message TEXT;"
+    "UPDATE appflowd_meta SET value = CAST('2' AS BLOB) WHERE key = 'schema_version';";
 
 enum op_kind { OP_INSERT = 1, OP_MODIFY, OP_SCAN };
 
@@ -120,7 +129,10 @@ static af_flow_record read_row(sqlite3_stmt *st, bool with_definition) {
       .create_token = text_or_null(st, 10),
       .tags = blob_of(st, 11),
       .runs = blob_of(st, 12),
-      .definition = with_definition ? blob_of(st, 13) : (af_bytes){NULL, 0},
+      .created_by = text_or_null(st, 13),
+      .updated_by = text_or_null(st, 14),
+      .status_message = text_or_null(st, 15),
+      .definition = with_definition ? blob_of(st, 16) : (af_bytes){NULL, 0},
   };
 }
 
@@ -138,7 +150,7 @@ static void bind_blob(sqlite3_stmt *st, int i, af_bytes b) {
     sqlite3_bind_null(st, i);
 }
 
-/* Binds ?1 (the name) to ?12 from r, and ?13 (the definition) when with_definition. */
+/* Binds ?1 (the name) to ?15 from r, and ?16 (the definition) when with_definition. */
 static void bind_record(sqlite3_stmt *st, const af_flow_record *r, bool with_definition) {
   sqlite3_bind_text(st, 1, r->name, (int)r->name_len, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, r->trigger);
@@ -152,8 +164,11 @@ static void bind_record(sqlite3_stmt *st, const af_flow_record *r, bool with_def
   bind_text(st, 10, r->create_token);
   bind_blob(st, 11, r->tags);
   bind_blob(st, 12, r->runs);
+  bind_text(st, 13, r->created_by);
+  bind_text(st, 14, r->updated_by);
+  bind_text(st, 15, r->status_message);
   if (with_definition)
-    bind_blob(st, 13, r->definition);
+    bind_blob(st, 16, r->definition);
 }
 
 static void done_with(sqlite3_stmt *st) {
@@ -193,14 +208,18 @@ static af_store_rc write_row(sqlite_store *s, af_store_verdict v, bool keep_def,
  * let go before the write (a statement's column values die when it steps or resets). The
  * definition is left: a write that keeps it does not bind it. False when out of memory. */
 static bool own_refs(sqlite_store *s, const af_flow_record *cur, af_flow_record *next) {
-  const char **strs[] = {&next->description, &next->source_connector, &next->destination_connector,
-                         &next->create_token};
-  const char *const was[] = {cur->description, cur->source_connector, cur->destination_connector,
-                             cur->create_token};
+  const char **strs[] = {
+      &next->description,   &next->source_connector, &next->destination_connector,
+      &next->create_token,  &next->created_by,       &next->updated_by,
+      &next->status_message};
+  const char *const was[] = {cur->description,   cur->source_connector, cur->destination_connector,
+                             cur->create_token,  cur->created_by,       cur->updated_by,
+                             cur->status_message};
+  const size_t nstrs = sizeof strs / sizeof strs[0];
   af_bytes *blobs[] = {&next->tags, &next->runs};
   const uint8_t *const was_blob[] = {cur->tags.data, cur->runs.data};
   size_t need = 0;
-  for (size_t i = 0; i < 4; i++)
+  for (size_t i = 0; i < nstrs; i++)
     need += *strs[i] != NULL && *strs[i] == was[i] ? strlen(was[i]) + 1 : 0;
   for (size_t i = 0; i < 2; i++)
     need += blobs[i]->data != NULL && blobs[i]->data == was_blob[i] ? blobs[i]->len : 0;
@@ -212,7 +231,7 @@ static bool own_refs(sqlite_store *s, const af_flow_record *cur, af_flow_record 
     s->scratch_cap = need;
   }
   char *p = s->scratch;
-  for (size_t i = 0; i < 4; i++) {
+  for (size_t i = 0; i < nstrs; i++) {
     if (*strs[i] != NULL && *strs[i] == was[i]) {
       size_t n = strlen(was[i]) + 1;
       *strs[i] = memcpy(p, was[i], n);
@@ -436,15 +455,22 @@ static int meta_put(sqlite_store *s, const char *key, const void *value, size_t 
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Checks (or writes) the schema version and reads (or makes) the token key, in the open
- * transaction. */
-static af_store_open_rc check_schema(sqlite_store *s, char *msg, size_t msgsz) {
+/* Checks (or writes) the schema version, migrates a version 1 database (*migrated), and reads
+ * (or makes) the token key, in the open transaction. */
+static af_store_open_rc check_schema(sqlite_store *s, bool *migrated, char *msg, size_t msgsz) {
   char version[16] = "";
   long n = meta_get(s, "schema_version", (uint8_t *)version, sizeof version - 1);
   if (n < 0) {
     snprintf(version, sizeof version, "%d", AF_STORE_SCHEMA_VERSION);
     if (meta_put(s, "schema_version", version, strlen(version)) != SQLITE_OK)
       goto fail;
+  } else if (atoi(version) == 1) {
+    char why[512];
+    if (exec_sql(s, migrate_1_to_2, why, sizeof why) != SQLITE_OK) {
+      snprintf(msg, msgsz, "cannot migrate appflowd's tables from schema version 1 to 2: %s", why);
+      return AF_STORE_OPEN_FAILED;
+    }
+    *migrated = true;
   } else if (atoi(version) > AF_STORE_SCHEMA_VERSION) {
     snprintf(msg, msgsz,
              "the database %s has appflowd schema version %s, newer than this appflowd's %d: "
@@ -495,8 +521,9 @@ static af_store_open_rc set_up(sqlite_store *s, af_store_sync sync, char *msg, s
              s->path);
   if (rc != SQLITE_OK)
     return AF_STORE_UNREACHABLE;
+  bool migrated = false;
   af_store_open_rc out = exec_sql(s, schema_sql, msg, msgsz) == SQLITE_OK
-                             ? check_schema(s, msg, msgsz)
+                             ? check_schema(s, &migrated, msg, msgsz)
                              : AF_STORE_OPEN_FAILED;
   if (out != AF_STORE_OPENED) {
     exec_sql(s, "ROLLBACK", NULL, 0);
@@ -504,6 +531,8 @@ static af_store_open_rc set_up(sqlite_store *s, af_store_sync sync, char *msg, s
   }
   if (exec_sql(s, "COMMIT", msg, msgsz) != SQLITE_OK)
     return AF_STORE_OPEN_FAILED;
+  if (migrated)
+    af_log_printf(s->base.log, AF_LOG_INFO, "store %s: migrated schema 1 -> 2", s->base.display);
   return prepare_all(s, msg, msgsz);
 }
 

@@ -36,6 +36,9 @@ static af_flow_record full_record(const char *name) {
                           .source_connector = "S3",
                           .destination_connector = "Salesforce",
                           .create_token = "token-1",
+                          .created_by = "arn:aws:iam::123456789012:user/creator",
+                          .updated_by = "arn:aws:sts::123456789012:assumed-role/ops/changer",
+                          .status_message = "the source bucket is gone",
                           .definition = {def, sizeof def},
                           .tags = {tags, sizeof tags},
                           .runs = {runs, sizeof runs}};
@@ -64,6 +67,7 @@ typedef struct copy {
   int trigger, status, create_status;
   int64_t created_ms, updated_ms;
   char description[64], source[32], destination[32], token[32]; /* "(null)" for NULL */
+  char created_by[96], updated_by[96], status_message[96];
   uint8_t definition[64], tags[64], runs[64];
   size_t definition_len, tags_len, runs_len;
 } copy;
@@ -93,6 +97,9 @@ static void take_copy(copy *c, const af_flow_record *r) {
   copy_str(c->source, sizeof c->source, r->source_connector);
   copy_str(c->destination, sizeof c->destination, r->destination_connector);
   copy_str(c->token, sizeof c->token, r->create_token);
+  copy_str(c->created_by, sizeof c->created_by, r->created_by);
+  copy_str(c->updated_by, sizeof c->updated_by, r->updated_by);
+  copy_str(c->status_message, sizeof c->status_message, r->status_message);
   c->definition_len = copy_bytes(c->definition, sizeof c->definition, r->definition);
   c->tags_len = copy_bytes(c->tags, sizeof c->tags, r->tags);
   c->runs_len = copy_bytes(c->runs, sizeof c->runs, r->runs);
@@ -133,6 +140,9 @@ static void expect_full(const copy *c, const char *name) {
   cr_expect_str_eq(c->source, r.source_connector);
   cr_expect_str_eq(c->destination, r.destination_connector);
   cr_expect_str_eq(c->token, r.create_token);
+  cr_expect_str_eq(c->created_by, r.created_by);
+  cr_expect_str_eq(c->updated_by, r.updated_by);
+  cr_expect_str_eq(c->status_message, r.status_message);
   cr_expect_eq(c->definition_len, r.definition.len);
   cr_expect_arr_eq(c->definition, r.definition.data, r.definition.len);
   cr_expect_eq(c->tags_len, r.tags.len);
@@ -155,6 +165,9 @@ Test(store, a_record_comes_back_as_it_went_in) {
   cr_assert_eq(get("bare", &c), AF_STORE_OK);
   cr_expect_str_eq(c.description, "(null)", "absent strings stay absent");
   cr_expect_str_eq(c.token, "(null)");
+  cr_expect_str_eq(c.created_by, "(null)");
+  cr_expect_str_eq(c.updated_by, "(null)");
+  cr_expect_str_eq(c.status_message, "(null)");
   cr_expect_eq(c.definition_len + c.tags_len + c.runs_len, 0);
   cr_expect_eq(c.created_ms, 0);
 }
@@ -244,6 +257,9 @@ Test(store, a_write_changes_what_the_rule_changed_and_nothing_else) {
   /* What the rule left alone is as it was, the definition included. */
   cr_expect_eq(c.created_ms, before.created_ms);
   cr_expect_str_eq(c.description, before.description);
+  cr_expect_str_eq(c.created_by, before.created_by);
+  cr_expect_str_eq(c.updated_by, before.updated_by);
+  cr_expect_str_eq(c.status_message, before.status_message);
   cr_expect_eq(c.definition_len, before.definition_len);
   cr_expect_arr_eq(c.definition, before.definition, before.definition_len);
   cr_expect_eq(c.runs_len, before.runs_len);
@@ -270,6 +286,80 @@ Test(store, a_write_can_replace_or_clear_the_definition_and_strings) {
   cr_assert_eq(get("d", &c), AF_STORE_OK);
   cr_expect_eq(c.definition_len, 0);
   cr_expect_str_eq(c.description, "(null)");
+}
+
+/* Who created and last changed a flow, and why it is in its status: set, replaced and cleared
+ * by writes like any string, whether or not the rule read the definition. */
+typedef struct principals {
+  const char *created_by, *updated_by, *status_message;
+  int status;
+} principals;
+
+static af_store_verdict set_principals(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const principals *p = ctx;
+  next->created_by = p->created_by;
+  next->updated_by = p->updated_by;
+  next->status_message = p->status_message;
+  next->status = (uint8_t)p->status;
+  return AF_STORE_WRITE;
+}
+
+static void expect_principals(const char *name, const principals *want) {
+  copy c;
+  cr_assert_eq(get(name, &c), AF_STORE_OK);
+  char exp[96];
+  copy_str(exp, sizeof exp, want->created_by);
+  cr_expect_str_eq(c.created_by, exp, "%s: created_by", name);
+  copy_str(exp, sizeof exp, want->updated_by);
+  cr_expect_str_eq(c.updated_by, exp, "%s: updated_by", name);
+  copy_str(exp, sizeof exp, want->status_message);
+  cr_expect_str_eq(c.status_message, exp, "%s: status_message", name);
+  cr_expect_eq(c.status, want->status, "%s: status", name);
+}
+
+Test(store, a_write_sets_replaces_and_clears_the_principals_and_status_message) {
+  for (int blind = 0; blind < 2; blind++) {
+    const char *name = blind ? "who_blind" : "who";
+    af_flow_record r = bare_record(name);
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+    principals p = {.status = 4};
+    expect_principals(name, &p);
+    /* NULL -> a value, each of the three. Strings from the stack: the store copies them. */
+    char creator[64], changer[64], why[64];
+    snprintf(creator, sizeof creator, "arn:aws:iam::111122223333:user/%s", name);
+    snprintf(changer, sizeof changer, "arn:aws:iam::111122223333:role/%s", name);
+    snprintf(why, sizeof why, "Errored: %s lost its connector profile", name);
+    p = (principals){creator, changer, why, 5};
+    af_store_op op = {.key = name,
+                      .key_len = strlen(name),
+                      .rule = set_principals,
+                      .ctx = &p,
+                      .with_definition = !blind};
+    cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+    char sent[64];
+    snprintf(sent, sizeof sent, "%s", creator);
+    memset(creator, 'x', sizeof creator - 1); /* what the store keeps is its own copy */
+    p.created_by = sent;
+    expect_principals(name, &p);
+    /* One replaced, one cleared (value -> NULL), one left as it was. */
+    principals q = {p.created_by, "arn:aws:iam::444455556666:user/other", NULL, 1};
+    op = (af_store_op){.key = name,
+                       .key_len = strlen(name),
+                       .rule = set_principals,
+                       .ctx = &q,
+                       .with_definition = !blind};
+    cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+    expect_principals(name, &q);
+    /* A write that changes none of them (only the status) keeps them. */
+    q.status = 2;
+    cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+    expect_principals(name, &q);
+    /* All cleared. */
+    q = (principals){.status = 3};
+    cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+    expect_principals(name, &q);
+  }
 }
 
 static af_store_verdict delete_it(const af_flow_record *cur, af_flow_record *next, void *ctx) {
@@ -404,6 +494,61 @@ Test(store, a_visitor_can_stop_a_scan_and_an_empty_store_scans_empty) {
   cr_expect_eq(p.n, 0, "limit 0 visits nothing");
 }
 
+#define WHO_FLOWS 30
+
+/* Flow i's principals and status message: none, some or all of them, by i % 3. */
+static void who_strings(int i, char bufs[3][64], const char *out[3]) {
+  snprintf(bufs[0], 64, "arn:aws:iam::123456789012:user/creator-%d", i);
+  snprintf(bufs[1], 64, "arn:aws:iam::123456789012:role/changer-%d", i);
+  snprintf(bufs[2], 64, "flow %d is Errored", i);
+  out[0] = i % 3 != 0 ? bufs[0] : NULL;
+  out[1] = i % 3 == 2 ? bufs[1] : NULL;
+  out[2] = i % 3 != 0 ? bufs[2] : NULL;
+}
+
+typedef struct who_scan {
+  int seen, wrong; /* counted on the store's thread, asserted on the test's */
+  char first_wrong[64];
+} who_scan;
+
+static bool same_or_null(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool check_who(const af_flow_record *r, void *ctx) {
+  who_scan *w = ctx;
+  w->seen++;
+  char name[32], bufs[3][64];
+  snprintf(name, sizeof name, "%.*s", (int)r->name_len, r->name);
+  const char *want[3];
+  who_strings(atoi(name + 4), bufs, want);
+  bool ok = same_or_null(r->created_by, want[0]) && same_or_null(r->updated_by, want[1]) &&
+            same_or_null(r->status_message, want[2]);
+  if (!ok && w->wrong++ == 0)
+    snprintf(w->first_wrong, sizeof w->first_wrong, "%s", name);
+  return true;
+}
+
+Test(store, a_scan_returns_the_principals_and_status_message) {
+  for (int i = 0; i < WHO_FLOWS; i++) {
+    char name[32], bufs[3][64];
+    const char *who[3];
+    snprintf(name, sizeof name, "who_%02d", i);
+    who_strings(i, bufs, who);
+    af_flow_record r = bare_record(name);
+    r.created_by = who[0];
+    r.updated_by = who[1];
+    r.status_message = who[2];
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  }
+  who_scan w = {0};
+  af_store_op op = {.visit = check_who, .ctx = &w, .limit = SIZE_MAX};
+  cr_assert_eq(af_store_run(st, af_store_scan, &op), AF_STORE_OK);
+  cr_expect_eq(w.seen, WHO_FLOWS);
+  cr_expect_eq(w.wrong, 0, "%d flows scanned with the wrong strings, the first %s", w.wrong,
+               w.first_wrong);
+}
+
 /* ---- many threads ---- */
 
 #define THREADS 8
@@ -530,6 +675,10 @@ Test(store, a_write_by_a_rule_that_never_read_the_definition_keeps_it) {
   copy c;
   cr_assert_eq(get("blind", &c), AF_STORE_OK);
   cr_expect_eq(c.status, 6);
+  cr_expect_str_eq(c.description, r.description, "the strings it left are kept");
+  cr_expect_str_eq(c.created_by, r.created_by);
+  cr_expect_str_eq(c.updated_by, r.updated_by);
+  cr_expect_str_eq(c.status_message, r.status_message);
   cr_expect_eq(c.definition_len, r.definition.len);
   cr_expect_arr_eq(c.definition, r.definition.data, r.definition.len);
 }

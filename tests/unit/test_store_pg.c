@@ -355,7 +355,7 @@ Test(store_pg, schema_made_on_first_open_and_accepted_on_the_next) {
                              "SELECT convert_from(value, 'UTF8') FROM appflowd_meta WHERE key = "
                              "'schema_version'",
                              v, sizeof v),
-                   "1");
+                   "2", "a new database starts at the current schema version");
   char hex[2 * AF_STORE_TOKEN_KEY_LEN + 1];
   for (int i = 0; i < AF_STORE_TOKEN_KEY_LEN; i++)
     snprintf(hex + 2 * i, 3, "%02x", s->token_key[i]);
@@ -447,7 +447,7 @@ Test(store_pg, newer_schema_is_refused) {
   af_store *s = af_store_open(uri, NULL, &why, msg, sizeof msg);
   cr_assert_null(s);
   cr_expect_eq(why, AF_STORE_TOO_NEW);
-  cr_expect(strstr(msg, "has appflowd schema version 99, newer than this appflowd's 1: run a "
+  cr_expect(strstr(msg, "has appflowd schema version 99, newer than this appflowd's 2: run a "
                         "newer appflowd") != NULL,
             "%s", msg);
   cr_expect(strstr(msg, "the database at postgresql://") != NULL, "%s", msg);
@@ -535,15 +535,18 @@ static af_store_verdict expect_rule(const af_flow_record *cur, af_flow_record *n
   expect_ctx *e = ctx;
   const af_flow_record *w = e->want;
   e->version = cur->version;
-  e->same =
-      cur->name_len == w->name_len && memcmp(cur->name, w->name, w->name_len) == 0 &&
-      cur->name[cur->name_len] == '\0' && cur->trigger == w->trigger && cur->status == w->status &&
-      cur->create_status == w->create_status && cur->created_ms == w->created_ms &&
-      cur->updated_ms == w->updated_ms && same_str(cur->description, w->description) &&
-      same_str(cur->source_connector, w->source_connector) &&
-      same_str(cur->destination_connector, w->destination_connector) &&
-      same_str(cur->create_token, w->create_token) && same_bytes(cur->definition, w->definition) &&
-      same_bytes(cur->tags, w->tags) && same_bytes(cur->runs, w->runs);
+  e->same = cur->name_len == w->name_len && memcmp(cur->name, w->name, w->name_len) == 0 &&
+            cur->name[cur->name_len] == '\0' && cur->trigger == w->trigger &&
+            cur->status == w->status && cur->create_status == w->create_status &&
+            cur->created_ms == w->created_ms && cur->updated_ms == w->updated_ms &&
+            same_str(cur->description, w->description) &&
+            same_str(cur->source_connector, w->source_connector) &&
+            same_str(cur->destination_connector, w->destination_connector) &&
+            same_str(cur->create_token, w->create_token) &&
+            same_str(cur->created_by, w->created_by) && same_str(cur->updated_by, w->updated_by) &&
+            same_str(cur->status_message, w->status_message) &&
+            same_bytes(cur->definition, w->definition) && same_bytes(cur->tags, w->tags) &&
+            same_bytes(cur->runs, w->runs);
   return AF_STORE_KEEP;
 }
 
@@ -581,6 +584,10 @@ Test(store_pg, records_round_trip_through_every_verdict) {
   r.source_connector = "S3";
   r.destination_connector = "";
   r.create_token = "token-1";
+  r.created_by = "arn:aws:iam::123456789012:user/cr\xc3\xa9"
+                 "ator";
+  r.updated_by = "";
+  r.status_message = "Errored: the source bucket is gone";
   r.definition = (af_bytes){def, sizeof def};
   r.tags = (af_bytes){(const uint8_t *)"\x00\x01\x02", 3};
   r.runs = (af_bytes){(const uint8_t *)"runs\x00", 5};
@@ -633,12 +640,181 @@ Test(store_pg, absent_strings_and_empty_blobs_are_null) {
   cr_expect_str_eq(sql_value(c,
                              "SELECT description IS NULL AND source_connector IS NULL AND "
                              "destination_connector IS NULL AND create_token IS NULL AND "
+                             "created_by IS NULL AND updated_by IS NULL AND "
+                             "status_message IS NULL AND "
                              "definition IS NULL AND tags IS NULL AND runs IS NULL "
                              "FROM appflowd_flows WHERE name = 'bare'",
                              v, sizeof v),
                    "t");
   PQfinish(c);
   af_store_close(s);
+}
+
+/* ---- migrating from schema version 1 ---- */
+
+/* The tables as schema version 1 made them (the previous appflowd's DDL, copied here), with
+ * its meta rows and one flow. */
+static const char v1_schema[] =
+    "CREATE TABLE appflowd_meta (key text PRIMARY KEY, value bytea NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
+    "name text COLLATE \"C\" PRIMARY KEY, version bigint NOT NULL, "
+    "trigger_type smallint NOT NULL, status smallint NOT NULL, "
+    "create_status smallint NOT NULL, created_ms bigint NOT NULL, "
+    "updated_ms bigint NOT NULL, description text, source_connector text, "
+    "destination_connector text, create_token text, definition bytea, "
+    "tags bytea, runs bytea);"
+    "INSERT INTO appflowd_meta (key, value) VALUES "
+    "('schema_version', convert_to('1', 'UTF8')), ('token_key', decode(repeat('ab', 32), 'hex'));"
+    "INSERT INTO appflowd_flows VALUES ('old', 7, 1, 2, 3, 1000, 2000, 'made by version 1', 'S3', "
+    "'Salesforce', 'token-0', '\\x0102'::bytea, '\\x0a0b'::bytea, NULL);";
+
+/* The flow v1_schema holds, as the store returns it. */
+static af_flow_record v1_flow(void) {
+  static const uint8_t def[] = {1, 2}, tags[] = {10, 11};
+  return (af_flow_record){.name = "old",
+                          .name_len = 3,
+                          .trigger = 1,
+                          .status = 2,
+                          .create_status = 3,
+                          .created_ms = 1000,
+                          .updated_ms = 2000,
+                          .description = "made by version 1",
+                          .source_connector = "S3",
+                          .destination_connector = "Salesforce",
+                          .create_token = "token-0",
+                          .definition = {def, sizeof def},
+                          .tags = {tags, sizeof tags}};
+}
+
+static af_store_verdict set_who(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const af_flow_record *want = ctx;
+  next->created_by = want->created_by;
+  next->updated_by = want->updated_by;
+  next->status_message = want->status_message;
+  return AF_STORE_WRITE;
+}
+
+/* How many of the columns version 2 added appflowd_flows has in this test's schema. */
+static const char *v2_columns(PGconn *c, char *v, size_t n) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' AND "
+           "table_name = 'appflowd_flows' AND column_name IN ('created_by', 'updated_by', "
+           "'status_message')",
+           schema);
+  return sql_value(c, sql, v, n);
+}
+
+/* Lines of the log file that say the schema was migrated. */
+static int migrations_logged(FILE *f) {
+  char line[1024];
+  int n = 0;
+  rewind(f);
+  while (fgets(line, sizeof line, f) != NULL)
+    n += strstr(line, "migrated schema 1 -> 2") != NULL;
+  return n;
+}
+
+Test(store_pg, a_version_1_database_is_migrated_on_open) {
+  PGconn *c = admin();
+  sql_ok(c, v1_schema);
+  char v[128];
+  cr_assert_str_eq(v2_columns(c, v, sizeof v), "0");
+
+  FILE *logf = tmpfile();
+  cr_assert_not_null(logf);
+  af_log log = {AF_LOG_INFO, logf};
+  af_store *s = open_store(&(af_store_config){.log = &log});
+  cr_expect_eq(migrations_logged(logf), 1);
+  uint8_t key[AF_STORE_TOKEN_KEY_LEN];
+  memset(key, 0xab, sizeof key);
+  cr_expect_arr_eq(s->token_key, key, sizeof key, "the token key outlives the migration");
+  cr_expect_str_eq(sql_value(c,
+                             "SELECT convert_from(value, 'UTF8') FROM appflowd_meta WHERE key = "
+                             "'schema_version'",
+                             v, sizeof v),
+                   "2");
+  cr_expect_str_eq(v2_columns(c, v, sizeof v), "3");
+  af_flow_record old = v1_flow();
+  expect_stored(s, &old, 7); /* the new strings NULL, the rest as version 1 left it */
+
+  af_flow_record who = old;
+  who.created_by = "arn:aws:iam::123456789012:user/creator";
+  who.updated_by = "arn:aws:iam::123456789012:role/changer";
+  who.status_message = "Errored: the connector profile is gone";
+  cr_assert_eq(modify(s, "old", set_who, &who), AF_STORE_OK);
+  expect_stored(s, &who, 8);
+  cr_expect_str_eq(sql_value(c,
+                             "SELECT created_by || ' ' || updated_by || ' ' || status_message "
+                             "FROM appflowd_flows WHERE name = 'old'",
+                             v, sizeof v),
+                   "arn:aws:iam::123456789012:user/creator arn:aws:iam::123456789012:role/changer "
+                   "Errored: the connector profile is gone");
+  af_flow_record fresh = record("new");
+  fresh.created_by = "arn:aws:iam::123456789012:user/new";
+  cr_assert_eq(insert(s, &fresh), AF_STORE_OK);
+  expect_stored(s, &fresh, 1);
+  af_store_close(s);
+
+  /* Opened again, a version 2 database is not migrated again. */
+  s = open_store(&(af_store_config){.log = &log});
+  cr_expect_eq(migrations_logged(logf), 1);
+  expect_stored(s, &who, 8);
+  expect_stored(s, &fresh, 1);
+  af_store_close(s);
+  fclose(logf);
+  PQfinish(c);
+}
+
+typedef struct migrator {
+  pthread_barrier_t *go;
+  af_log *log;
+  af_store *s;
+  char msg[512];
+} migrator;
+
+static void *migrate_thread(void *arg) {
+  migrator *m = arg;
+  af_store_config cfg = {.connections = 1, .log = m->log};
+  pthread_barrier_wait(m->go);
+  af_store_open_rc why;
+  m->s = af_store_open(store_uri, &cfg, &why, m->msg, sizeof m->msg);
+  return NULL;
+}
+
+/* The advisory lock makes replicas take turns: the first migrates, the others find version 2
+ * (a second ALTER TABLE ... ADD COLUMN would fail their open). */
+Test(store_pg, replicas_opening_a_version_1_database_together_migrate_it_once) {
+  PGconn *c = admin();
+  sql_ok(c, v1_schema);
+  FILE *logf = tmpfile();
+  cr_assert_not_null(logf);
+  af_log log = {AF_LOG_INFO, logf};
+  enum { N = 4 };
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, N);
+  static migrator m[N];
+  pthread_t th[N];
+  for (int i = 0; i < N; i++) {
+    m[i] = (migrator){.go = &go, .log = &log};
+    pthread_create(&th[i], NULL, migrate_thread, &m[i]);
+  }
+  for (int i = 0; i < N; i++)
+    pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&go);
+  for (int i = 0; i < N; i++)
+    cr_assert_not_null(m[i].s, "replica %d failed to open: %s", i, m[i].msg);
+  cr_expect_eq(migrations_logged(logf), 1);
+  char v[128];
+  cr_expect_str_eq(v2_columns(c, v, sizeof v), "3");
+  af_flow_record old = v1_flow();
+  for (int i = 0; i < N; i++)
+    expect_stored(m[i].s, &old, 7);
+  for (int i = 0; i < N; i++)
+    af_store_close(m[i].s);
+  fclose(logf);
+  PQfinish(c);
 }
 
 /* ---- scans ---- */

@@ -100,6 +100,168 @@ Test(sqlite, a_database_from_a_newer_appflowd_is_refused) {
   cr_expect(strstr(msg, "newer appflowd") != NULL, "%s", msg);
 }
 
+/* ---- migrating from schema version 1 ---- */
+
+/* The tables as schema version 1 made them (the previous appflowd's DDL, copied here), with
+ * its meta rows (values stored as blobs, as it wrote them) and one flow. */
+static const char v1_schema[] =
+    "CREATE TABLE IF NOT EXISTS appflowd_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
+    " name TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " trigger_type INTEGER NOT NULL, status INTEGER NOT NULL, create_status INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " description TEXT, source_connector TEXT, destination_connector TEXT, create_token TEXT,"
+    " definition BLOB, tags BLOB, runs BLOB) WITHOUT ROWID;"
+    "INSERT INTO appflowd_meta (key, value) VALUES ('schema_version', CAST('1' AS BLOB)),"
+    " ('token_key', zeroblob(32));"
+    "INSERT INTO appflowd_flows VALUES ('old', 7, 1, 2, 3, 1000, 2000, 'made by version 1', 'S3',"
+    " 'Salesforce', 'token-0', x'0102', x'0a0b', NULL);";
+
+/* The value sql returns, as text ("(null)" for NULL, "" for no row); the file must be closed. */
+static void sql_value(const char *text, char *out, size_t n) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+  snprintf(out, n, "%s", "");
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    snprintf(out, n, "%s", v != NULL ? (const char *)v : "(null)");
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* A flow's fields, copied out of a rule ("(null)" for NULL strings). */
+typedef struct seen_flow {
+  uint64_t version;
+  int trigger, status, create_status;
+  int64_t created_ms, updated_ms;
+  char description[64], token[32], created_by[96], updated_by[96], status_message[96];
+  size_t definition_len, tags_len;
+} seen_flow;
+
+static void copy_str(char *dst, size_t n, const char *s) {
+  snprintf(dst, n, "%s", s ? s : "(null)");
+}
+
+static af_store_verdict see_flow(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  seen_flow *f = ctx;
+  f->version = cur->version;
+  f->trigger = cur->trigger;
+  f->status = cur->status;
+  f->create_status = cur->create_status;
+  f->created_ms = cur->created_ms;
+  f->updated_ms = cur->updated_ms;
+  copy_str(f->description, sizeof f->description, cur->description);
+  copy_str(f->token, sizeof f->token, cur->create_token);
+  copy_str(f->created_by, sizeof f->created_by, cur->created_by);
+  copy_str(f->updated_by, sizeof f->updated_by, cur->updated_by);
+  copy_str(f->status_message, sizeof f->status_message, cur->status_message);
+  f->definition_len = cur->definition.len;
+  f->tags_len = cur->tags.len;
+  return AF_STORE_KEEP;
+}
+
+static seen_flow see(af_store *s, const char *name) {
+  seen_flow f = {0};
+  af_store_op op = {
+      .key = name, .key_len = strlen(name), .rule = see_flow, .ctx = &f, .with_definition = true};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK, "%s", name);
+  return f;
+}
+
+static af_store_verdict set_who(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const char *const *who = ctx;
+  next->created_by = who[0];
+  next->updated_by = who[1];
+  next->status_message = who[2];
+  return AF_STORE_WRITE;
+}
+
+static int migrations_logged(FILE *f) {
+  char line[1024];
+  int n = 0;
+  rewind(f);
+  while (fgets(line, sizeof line, f) != NULL)
+    n += strstr(line, "migrated schema 1 -> 2") != NULL;
+  return n;
+}
+
+Test(sqlite, a_version_1_database_is_migrated_on_open) {
+  sql(v1_schema);
+  FILE *logf = tmpfile();
+  cr_assert_not_null(logf);
+  af_log log = {AF_LOG_INFO, logf};
+  af_store *s = open_ok(&(af_store_config){.log = &log});
+  cr_expect_eq(migrations_logged(logf), 1);
+  static const uint8_t zero_key[AF_STORE_TOKEN_KEY_LEN];
+  cr_expect_arr_eq(s->token_key, zero_key, sizeof zero_key, "the token key outlives it");
+  seen_flow f = see(s, "old");
+  cr_expect_eq(f.version, 7);
+  cr_expect_eq(f.trigger, 1);
+  cr_expect_eq(f.status, 2);
+  cr_expect_eq(f.create_status, 3);
+  cr_expect_eq(f.created_ms, 1000);
+  cr_expect_eq(f.updated_ms, 2000);
+  cr_expect_str_eq(f.description, "made by version 1");
+  cr_expect_str_eq(f.token, "token-0");
+  cr_expect_eq(f.definition_len, 2);
+  cr_expect_eq(f.tags_len, 2);
+  cr_expect_str_eq(f.created_by, "(null)", "a migrated row has none of the new strings");
+  cr_expect_str_eq(f.updated_by, "(null)");
+  cr_expect_str_eq(f.status_message, "(null)");
+  af_store_close(s);
+
+  char v[256];
+  sql_value("SELECT CAST(value AS TEXT) FROM appflowd_meta WHERE key = 'schema_version'", v,
+            sizeof v);
+  cr_expect_str_eq(v, "2");
+  sql_value("SELECT count(*) FROM pragma_table_info('appflowd_flows') WHERE name IN "
+            "('created_by', 'updated_by', 'status_message')",
+            v, sizeof v);
+  cr_expect_str_eq(v, "3");
+
+  s = open_ok(&(af_store_config){.log = &log});
+  cr_expect_eq(migrations_logged(logf), 1, "a version 2 database is not migrated again");
+  const char *who[] = {"arn:aws:iam::123456789012:user/creator",
+                       "arn:aws:iam::123456789012:role/changer",
+                       "Errored: the connector profile is gone"};
+  af_store_op op = {.key = "old", .key_len = 3, .rule = set_who, .ctx = (void *)who};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
+  f = see(s, "old");
+  cr_expect_eq(f.version, 8);
+  cr_expect_str_eq(f.created_by, who[0]);
+  cr_expect_str_eq(f.updated_by, who[1]);
+  cr_expect_str_eq(f.status_message, who[2]);
+  cr_expect_str_eq(f.description, "made by version 1");
+  cr_expect_eq(f.definition_len, 2, "a write that did not read the definition keeps it");
+  af_store_close(s);
+
+  sql_value("SELECT created_by || ' ' || updated_by || ' ' || status_message FROM "
+            "appflowd_flows WHERE name = 'old'",
+            v, sizeof v);
+  cr_expect_str_eq(v, "arn:aws:iam::123456789012:user/creator "
+                      "arn:aws:iam::123456789012:role/changer Errored: the connector profile is "
+                      "gone");
+  fclose(logf);
+}
+
+/* A new database starts at version 2, with the new columns. */
+Test(sqlite, a_new_database_is_made_at_version_2) {
+  af_store_close(open_ok(NULL));
+  char v[64];
+  sql_value("SELECT CAST(value AS TEXT) FROM appflowd_meta WHERE key = 'schema_version'", v,
+            sizeof v);
+  cr_expect_str_eq(v, "2");
+  sql_value("SELECT count(*) FROM pragma_table_info('appflowd_flows') WHERE name IN "
+            "('created_by', 'updated_by', 'status_message')",
+            v, sizeof v);
+  cr_expect_str_eq(v, "3");
+}
+
 Test(sqlite, what_cannot_be_a_store_says_why) {
   char msg[512], u[256];
   snprintf(u, sizeof u, "sqlite:%s/no/such/dir/flows.db", dir);
