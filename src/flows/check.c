@@ -1,0 +1,691 @@
+/* Generic validation from the model tables (flows/check.h has the contract).
+ *
+ * Wording and order follow AWS's Coral validator as real AWS messages show it:
+ *  - "N validation errors detected: X; Y", "Value null at 'p' ... Member must not be null",
+ *    pattern error before length error for one member: e.g. DynamoDB's "2 validation errors
+ *    detected: Value '' at 'tableName' failed to satisfy constraint: Member must satisfy regular
+ *    expression pattern: [a-zA-Z0-9_.-]+; Value '' at 'tableName' failed to satisfy constraint:
+ *    Member must have length greater than or equal to 3" (reproduced by mhart/dynalite,
+ *    validations/index.js, and quoted in many client test suites);
+ *  - "Map keys must satisfy constraint: [max, min, pattern]" once per map with the map quoted as
+ *    Java prints it, '{k=v, k2=v2}': a real EventBridge message "Value '{de onde?=..., ...}' at
+ *    'targets.1.member.inputTransformer.inputPathsMap' failed to satisfy constraint: Map keys must
+ *    satisfy constraint: [Member must have length less than or equal to 256, Member must have
+ *    length greater than or equal to 1, Member must satisfy regular expression pattern:
+ *    [A-Za-z0-9\_\-]+]"; enum-keyed maps "Map keys must satisfy constraint: [Member must satisfy
+ *    enum value set: [...]]" (getmoto/moto, moto/resiliencehub/responses.py); "Map value must
+ *    satisfy constraint: [...]" (DynamoDB requestItems, mhart/dynalite);
+ *  - a list of scalars: "Member must satisfy constraint: [...]" at the list (e.g. IoT's
+ *    "Value '[GetConnection]' at '...includeSocketInformation' failed to satisfy constraint:
+ *    Member must satisfy constraint: [Member must satisfy enum value set: [...]]");
+ *  - list elements "<list>.1.member.<field>" (DynamoDB "attributeDefinitions.1.member.
+ *    attributeType"), map values "<map>.<key>.member" (DynamoDB "requestItems.<table>.member.
+ *    keys", getmoto/moto, moto/dynamodb/responses.py);
+ *  - sensitive members are printed without their value: Cognito's "1 validation error detected:
+ *    Value at 'password' failed to satisfy constraint: Member must have length greater than or
+ *    equal to 6".
+ * Coral sometimes appends "Member must not be null" inside a bracketed list; proto elements and
+ * keys cannot be null, so it is left out. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "flows/check.h"
+
+#include "appflow_model.h"
+#include "common/utf8.h"
+
+#include <inttypes.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct af_checker {
+  size_t n;
+  pcre2_code **codes;
+};
+
+af_checker *af_checker_new(af_error *err) {
+  af_checker *c = calloc(1, sizeof *c);
+  pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+  if (c == NULL || cc == NULL ||
+      (c->codes = calloc(af_model_pattern_count + 1, sizeof *c->codes)) == NULL) {
+    pcre2_compile_context_free(cc);
+    af_checker_free(c);
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory compiling the model's patterns");
+    return NULL;
+  }
+  /* Java's '.' stops at \n and \r (and U+0085, U+2028, U+2029, which PCRE2 cannot exclude
+   * without also excluding \v and \f); ANYCRLF is the nearest newline convention. */
+  pcre2_set_newline(cc, PCRE2_NEWLINE_ANYCRLF);
+  for (size_t i = 0; i < af_model_pattern_count; i++) {
+    int code;
+    PCRE2_SIZE at;
+    /* ANCHORED + ENDANCHORED: the whole value must match, as Java's matches(); no UCP, so \w \s
+     * \d stay ASCII as Java's; MATCH_INVALID_UTF: malformed UTF-8 simply does not match. */
+    c->codes[i] = pcre2_compile(
+        (PCRE2_SPTR)af_model_pattern_pcre2[i], PCRE2_ZERO_TERMINATED,
+        PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
+    c->n = i + 1;
+    if (c->codes[i] == NULL) {
+      PCRE2_UCHAR why[160];
+      pcre2_get_error_message(code, why, sizeof why);
+      af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                   "model pattern %zu (%s) does not compile at %zu: %s", i,
+                   af_model_pattern_pcre2[i], (size_t)at, (const char *)why);
+      pcre2_compile_context_free(cc);
+      af_checker_free(c);
+      return NULL;
+    }
+    (void)pcre2_jit_compile(c->codes[i], PCRE2_JIT_COMPLETE); /* else the interpreter runs it */
+  }
+  pcre2_compile_context_free(cc);
+  return c;
+}
+
+void af_checker_free(af_checker *c) {
+  if (c == NULL)
+    return;
+  for (size_t i = 0; c->codes != NULL && i < c->n; i++)
+    pcre2_code_free(c->codes[i]);
+  free(c->codes);
+  free(c);
+}
+
+static bool match_with(const af_checker *c, pcre2_match_data *md, int pattern, const char *s,
+                       size_t len) {
+  if (pattern < 0 || (size_t)pattern >= c->n)
+    return true;
+  return pcre2_match(c->codes[pattern], (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
+}
+
+bool af_checker_match(const af_checker *c, int pattern, const char *s, size_t len) {
+  pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+  if (md == NULL)
+    return false;
+  bool ok = match_with(c, md, pattern, s, len);
+  pcre2_match_data_free(md);
+  return ok;
+}
+
+/* ---- one walk ---- */
+
+#define PATH_MAX_LEN 1024
+#define QUOTE_MAX 257  /* escaped value text quoted in a message, NUL included */
+#define RAW_MAX 512    /* a collection's text before escaping */
+#define HEADER_ROOM 48 /* "NNNNNNNNNN validation errors detected: " */
+#define ONE_ERROR_MAX 2048
+
+typedef struct walk {
+  const af_checker *c;
+  pcre2_match_data *md;
+  bool oom;
+  int hidden; /* > 0 under a sensitive shape */
+  size_t count;
+  size_t plen;
+  size_t blen;
+  bool full;
+  char path[PATH_MAX_LEN];
+  char buf[AF_ERROR_MESSAGE_MAX - HEADER_ROOM];
+} walk;
+
+static bool matches(walk *w, int pattern, const char *s, size_t len) {
+  if (pattern < 0)
+    return true;
+  if (w->md == NULL && (w->md = pcre2_match_data_create(1, NULL)) == NULL) {
+    w->oom = true;
+    return true;
+  }
+  return match_with(w->c, w->md, pattern, s, len);
+}
+
+static size_t path_push(walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t path_push(walk *w, const char *fmt, ...) {
+  size_t was = w->plen;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(w->path + was, sizeof w->path - was, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    w->plen = was + (size_t)n < sizeof w->path ? was + (size_t)n : sizeof w->path - 1;
+  return was;
+}
+
+static void path_pop(walk *w, size_t was) {
+  w->plen = was;
+  w->path[was] = '\0';
+}
+
+/* Records one violation at the current path. value: the raw value text, or NULL for none
+ * ("Value at"); AF_NULL_VALUE for "Value null at". */
+static const char AF_NULL_VALUE[] = "null";
+static void violation(walk *w, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void violation(walk *w, const char *value, const char *fmt, ...) {
+  char one[ONE_ERROR_MAX], quoted[QUOTE_MAX];
+  int n;
+  if (value == AF_NULL_VALUE)
+    n = snprintf(one, sizeof one, "Value null at '%s' failed to satisfy constraint: ", w->path);
+  else if (value == NULL || w->hidden > 0)
+    n = snprintf(one, sizeof one, "Value at '%s' failed to satisfy constraint: ", w->path);
+  else
+    n = snprintf(one, sizeof one, "Value '%s' at '%s' failed to satisfy constraint: ",
+                 af_escape(quoted, sizeof quoted, value, strlen(value)), w->path);
+  if (n < 0 || (size_t)n >= sizeof one)
+    n = (int)strlen(one);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(one + n, sizeof one - (size_t)n, fmt, ap);
+  va_end(ap);
+  w->count++;
+  if (w->full)
+    return;
+  size_t len = strlen(one), sep = w->blen ? 2 : 0;
+  if (w->blen + sep + len + 1 > sizeof w->buf) {
+    w->full = true; /* cut at a whole error; later ones are only counted */
+    return;
+  }
+  if (sep)
+    memcpy(w->buf + w->blen, "; ", 2);
+  memcpy(w->buf + w->blen + sep, one, len + 1);
+  w->blen += sep + len;
+}
+
+/* ---- reading protobuf-c fields ---- */
+
+static size_t elem_size(ProtobufCType t) {
+  switch (t) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_ENUM:
+    return 4;
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return 8;
+  case PROTOBUF_C_TYPE_FLOAT:
+    return 4;
+  case PROTOBUF_C_TYPE_BOOL:
+    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return sizeof(void *);
+  case PROTOBUF_C_TYPE_BYTES:
+    return sizeof(ProtobufCBinaryData);
+  }
+  return sizeof(void *);
+}
+
+static bool is_int(ProtobufCType t) {
+  switch (t) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+    return true;
+  case PROTOBUF_C_TYPE_ENUM:
+  case PROTOBUF_C_TYPE_DOUBLE:
+  case PROTOBUF_C_TYPE_FLOAT:
+  case PROTOBUF_C_TYPE_BOOL:
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+  case PROTOBUF_C_TYPE_BYTES:
+    return false;
+  }
+  return false;
+}
+
+/* Integers as a signed 64-bit value (uint64 above INT64_MAX saturates: no bound is that big). */
+static int64_t read_int(ProtobufCType t, const void *p) {
+  switch (t) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_ENUM:
+    return *(const int32_t *)p;
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+    return *(const uint32_t *)p;
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+    return *(const int64_t *)p;
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64: {
+    uint64_t u = *(const uint64_t *)p;
+    return u > INT64_MAX ? INT64_MAX : (int64_t)u;
+  }
+  case PROTOBUF_C_TYPE_BOOL:
+    return *(const protobuf_c_boolean *)p;
+  case PROTOBUF_C_TYPE_DOUBLE:
+  case PROTOBUF_C_TYPE_FLOAT:
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+  case PROTOBUF_C_TYPE_BYTES:
+    return 0;
+  }
+  return 0;
+}
+
+static double read_double(ProtobufCType t, const void *p) {
+  return t == PROTOBUF_C_TYPE_FLOAT ? *(const float *)p : *(const double *)p;
+}
+
+/* A singular field's presence (check.h, "Presence rules"). */
+static bool present(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *msg) {
+  const char *base = (const char *)msg;
+  const void *p = base + f->offset;
+  switch (f->type) {
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return *(void *const *)p != NULL;
+  case PROTOBUF_C_TYPE_ENUM:
+    if (*(const int32_t *)p == 0)
+      return false;
+    break;
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+  case PROTOBUF_C_TYPE_DOUBLE:
+  case PROTOBUF_C_TYPE_FLOAT:
+  case PROTOBUF_C_TYPE_BOOL:
+  case PROTOBUF_C_TYPE_BYTES:
+    break;
+  }
+  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+    return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+  if (f->quantifier_offset != 0)
+    return *(const protobuf_c_boolean *)(base + f->quantifier_offset) != 0;
+  return true;
+}
+
+/* ---- scalar constraints ---- */
+
+static size_t code_points(const char *s, size_t len) {
+  size_t n = 0;
+  for (const char *p = s, *end = s + len; p < end; n++) {
+    int k = af_utf8_seq_len(p, end);
+    p += k > 0 ? k : 1;
+  }
+  return n;
+}
+
+static const char *enum_name(const af_model_shape *sh, int64_t v) {
+  if (sh->enum_values == NULL || v <= 0 || (uint64_t)v >= sh->n_enum)
+    return NULL;
+  return sh->enum_values[v];
+}
+
+static bool enum_has(const af_model_shape *sh, const char *s) {
+  for (size_t i = 1; s != NULL && i < sh->n_enum; i++) {
+    if (sh->enum_values[i] != NULL && strcmp(sh->enum_values[i], s) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* "[a, b, c]" */
+static void enum_set(char *dst, size_t sz, const af_model_shape *sh) {
+  size_t o = 0;
+  o += (size_t)snprintf(dst, sz, "[");
+  for (size_t i = 1, k = 0; i < sh->n_enum && o < sz; i++) {
+    if (sh->enum_values[i] != NULL)
+      o += (size_t)snprintf(dst + o, sz - o, "%s%s", k++ ? ", " : "", sh->enum_values[i]);
+  }
+  if (o < sz)
+    snprintf(dst + o, sz - o, "]");
+}
+
+/* Every constraint of a scalar shape, as Coral lists them in brackets: max, min, pattern. */
+static void constraint_list(char *dst, size_t sz, const af_model_shape *sh) {
+  size_t o = 0;
+  const char *what =
+      sh->type == AF_MODEL_INTEGER || sh->type == AF_MODEL_LONG || sh->type == AF_MODEL_DOUBLE
+          ? "value"
+          : "length";
+#define ADD(...)                                                                                   \
+  do {                                                                                             \
+    if (o < sz)                                                                                    \
+      o += (size_t)snprintf(dst + o, sz - o, __VA_ARGS__);                                         \
+  } while (0)
+  dst[0] = '\0';
+  if (sh->has_max)
+    ADD("%sMember must have %s less than or equal to %" PRId64, o ? ", " : "", what, sh->max);
+  if (sh->has_min)
+    ADD("%sMember must have %s greater than or equal to %" PRId64, o ? ", " : "", what, sh->min);
+  if (sh->pattern >= 0)
+    ADD("%sMember must satisfy regular expression pattern: %s", o ? ", " : "",
+        af_model_pattern_java[sh->pattern]);
+  if (sh->type == AF_MODEL_ENUM && sh->enum_values != NULL) {
+    char set[1024];
+    enum_set(set, sizeof set, sh);
+    ADD("%sMember must satisfy enum value set: %s", o ? ", " : "", set);
+  }
+#undef ADD
+}
+
+/* The raw text of one scalar element at p (a field's storage), for a quoted value. */
+static void scalar_text(char *dst, size_t sz, const af_model_shape *sh, ProtobufCType t,
+                        const void *p) {
+  dst[0] = '\0';
+  if (t == PROTOBUF_C_TYPE_STRING) {
+    const char *s = *(const char *const *)p;
+    snprintf(dst, sz, "%s", s ? s : "null");
+  } else if (t == PROTOBUF_C_TYPE_ENUM) {
+    int64_t v = read_int(t, p);
+    const char *name = enum_name(sh, v);
+    if (name != NULL)
+      snprintf(dst, sz, "%s", name);
+    else
+      snprintf(dst, sz, "%" PRId64, v);
+  } else if (is_int(t)) {
+    snprintf(dst, sz, "%" PRId64, read_int(t, p));
+  } else if (t == PROTOBUF_C_TYPE_DOUBLE || t == PROTOBUF_C_TYPE_FLOAT) {
+    snprintf(dst, sz, "%g", read_double(t, p));
+  } else if (t == PROTOBUF_C_TYPE_BOOL) {
+    snprintf(dst, sz, "%s", *(const protobuf_c_boolean *)p ? "true" : "false");
+  }
+}
+
+/* Does one scalar (a string, enum or number at p) satisfy every constraint of sh? */
+static bool scalar_ok(walk *w, const af_model_shape *sh, ProtobufCType t, const void *p) {
+  if (t == PROTOBUF_C_TYPE_STRING) {
+    const char *s = *(const char *const *)p;
+    if (s == NULL)
+      return true;
+    size_t len = strlen(s), n = code_points(s, len);
+    if (sh->type == AF_MODEL_ENUM && sh->enum_values != NULL && !enum_has(sh, s))
+      return false;
+    return matches(w, sh->pattern, s, len) && !(sh->has_min && (int64_t)n < sh->min) &&
+           !(sh->has_max && (int64_t)n > sh->max);
+  }
+  if (t == PROTOBUF_C_TYPE_ENUM)
+    return enum_name(sh, read_int(t, p)) != NULL;
+  if (is_int(t)) {
+    int64_t v = read_int(t, p);
+    return !(sh->has_min && v < sh->min) && !(sh->has_max && v > sh->max);
+  }
+  if (t == PROTOBUF_C_TYPE_DOUBLE || t == PROTOBUF_C_TYPE_FLOAT) {
+    double v = read_double(t, p);
+    return !(sh->has_min && v < (double)sh->min) && !(sh->has_max && v > (double)sh->max);
+  }
+  return true;
+}
+
+/* One scalar member at the current path: each failing constraint is its own error. */
+static void check_scalar(walk *w, const af_model_shape *sh, ProtobufCType t, const void *p) {
+  char text[RAW_MAX];
+  scalar_text(text, sizeof text, sh, t, p);
+  if (t == PROTOBUF_C_TYPE_STRING) {
+    const char *s = *(const char *const *)p;
+    if (s == NULL)
+      return;
+    size_t len = strlen(s), n = code_points(s, len);
+    if (sh->type == AF_MODEL_ENUM && sh->enum_values != NULL && !enum_has(sh, s)) {
+      char set[1024];
+      enum_set(set, sizeof set, sh);
+      violation(w, text, "Member must satisfy enum value set: %s", set);
+    }
+    if (!matches(w, sh->pattern, s, len))
+      violation(w, text, "Member must satisfy regular expression pattern: %s",
+                af_model_pattern_java[sh->pattern]);
+    if (sh->has_min && (int64_t)n < sh->min)
+      violation(w, text, "Member must have length greater than or equal to %" PRId64, sh->min);
+    if (sh->has_max && (int64_t)n > sh->max)
+      violation(w, text, "Member must have length less than or equal to %" PRId64, sh->max);
+    return;
+  }
+  if (t == PROTOBUF_C_TYPE_ENUM) {
+    if (enum_name(sh, read_int(t, p)) == NULL) {
+      char set[1024];
+      enum_set(set, sizeof set, sh);
+      violation(w, text, "Member must satisfy enum value set: %s", set);
+    }
+    return;
+  }
+  if (is_int(t) || t == PROTOBUF_C_TYPE_DOUBLE || t == PROTOBUF_C_TYPE_FLOAT) {
+    bool dbl = !is_int(t);
+    int64_t v = dbl ? 0 : read_int(t, p);
+    double d = dbl ? read_double(t, p) : 0;
+    if (sh->has_min && (dbl ? d < (double)sh->min : v < sh->min))
+      violation(w, text, "Member must have value greater than or equal to %" PRId64, sh->min);
+    if (sh->has_max && (dbl ? d > (double)sh->max : v > sh->max))
+      violation(w, text, "Member must have value less than or equal to %" PRId64, sh->max);
+  }
+}
+
+/* ---- collections ---- */
+
+static void check_struct(walk *w, const af_model_struct *st, const ProtobufCMessage *msg);
+
+static bool is_scalar_shape(const af_model_shape *sh) {
+  return sh->type != AF_MODEL_STRUCTURE && sh->type != AF_MODEL_LIST && sh->type != AF_MODEL_MAP &&
+         sh->type != AF_MODEL_TIMESTAMP;
+}
+
+static void append(char *dst, size_t sz, size_t *o, const char *s) {
+  size_t n = strlen(s);
+  if (*o + n >= sz)
+    n = *o < sz - 1 ? sz - 1 - *o : 0;
+  memcpy(dst + *o, s, n);
+  *o += n;
+  dst[*o] = '\0';
+}
+
+/* "[a, b]" for a list of scalars; NULL (no value printed) for anything else. */
+static const char *list_text(char *dst, size_t sz, const af_model_shape *el, ProtobufCType t,
+                             const char *arr, size_t n) {
+  if (!is_scalar_shape(el))
+    return NULL;
+  size_t o = 0;
+  dst[0] = '\0';
+  append(dst, sz, &o, "[");
+  for (size_t i = 0; i < n && o < sz - 1; i++) {
+    char one[RAW_MAX];
+    scalar_text(one, sizeof one, el, t, arr + i * elem_size(t));
+    if (i)
+      append(dst, sz, &o, ", ");
+    append(dst, sz, &o, one);
+  }
+  append(dst, sz, &o, "]");
+  return dst;
+}
+
+/* Entry count of a list or map at the current path. */
+static void check_count(walk *w, const af_model_shape *sh, size_t n, const char *text) {
+  if (sh->has_max && (int64_t)n > sh->max)
+    violation(w, text, "Member must have length less than or equal to %" PRId64, sh->max);
+  if (sh->has_min && (int64_t)n < sh->min)
+    violation(w, text, "Member must have length greater than or equal to %" PRId64, sh->min);
+}
+
+/* A list at the current path: n elements of type t at arr. */
+static void check_list(walk *w, const af_model_shape *sh, ProtobufCType t, const char *arr,
+                       size_t n) {
+  if (n == 0)
+    return;
+  const af_model_shape *el = sh->member;
+  char text[RAW_MAX];
+  const char *value = el != NULL ? list_text(text, sizeof text, el, t, arr, n) : NULL;
+  check_count(w, sh, n, value);
+  if (el == NULL)
+    return;
+  if (is_scalar_shape(el)) {
+    for (size_t i = 0; i < n; i++) {
+      if (!scalar_ok(w, el, t, arr + i * elem_size(t))) {
+        char list[ONE_ERROR_MAX / 2];
+        constraint_list(list, sizeof list, el);
+        violation(w, value, "Member must satisfy constraint: [%s]", list);
+        break;
+      }
+    }
+    return;
+  }
+  if (el->type == AF_MODEL_STRUCTURE && el->structure != NULL && t == PROTOBUF_C_TYPE_MESSAGE) {
+    for (size_t i = 0; i < n; i++) {
+      size_t was = path_push(w, ".%zu.member", i + 1);
+      check_struct(w, el->structure, ((const ProtobufCMessage *const *)(const void *)arr)[i]);
+      path_pop(w, was);
+    }
+  }
+}
+
+/* A list-wrapper message (a list used as a map value) at the current path. */
+static void check_wrapped_list(walk *w, const af_model_shape *sh, const ProtobufCMessage *m) {
+  if (m == NULL || sh->structure == NULL || sh->structure->n_members == 0)
+    return;
+  const ProtobufCFieldDescriptor *f = &m->descriptor->fields[0];
+  const char *base = (const char *)m;
+  size_t n = *(const size_t *)(const void *)(base + f->quantifier_offset);
+  check_list(w, sh, f->type, *(const char *const *)(const void *)(base + f->offset), n);
+}
+
+/* A map at the current path: n entry messages. */
+static void check_map(walk *w, const af_model_shape *sh, const ProtobufCFieldDescriptor *f,
+                      const ProtobufCMessage *const *entries, size_t n) {
+  if (n == 0 || f->descriptor == NULL)
+    return;
+  const ProtobufCMessageDescriptor *ed = f->descriptor;
+  if (ed->n_fields < 2)
+    return;
+  const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
+  const af_model_shape *ks = sh->key, *vs = sh->member;
+  bool scalar_values = vs != NULL && is_scalar_shape(vs);
+
+  char text[RAW_MAX];
+  const char *value = NULL;
+  if (scalar_values) {
+    size_t o = 0;
+    text[0] = '\0';
+    append(text, sizeof text, &o, "{");
+    for (size_t i = 0; i < n && o < sizeof text - 1; i++) {
+      const char *e = (const char *)entries[i];
+      char v[RAW_MAX];
+      const char *k = *(const char *const *)(const void *)(e + kf->offset);
+      scalar_text(v, sizeof v, vs, vf->type, e + vf->offset);
+      if (i)
+        append(text, sizeof text, &o, ", ");
+      append(text, sizeof text, &o, k ? k : "null");
+      append(text, sizeof text, &o, "=");
+      append(text, sizeof text, &o, v);
+    }
+    append(text, sizeof text, &o, "}");
+    value = text;
+  }
+  check_count(w, sh, n, value);
+
+  char list[ONE_ERROR_MAX / 2];
+  for (size_t i = 0; ks != NULL && i < n; i++) {
+    if (!scalar_ok(w, ks, kf->type, (const char *)entries[i] + kf->offset)) {
+      constraint_list(list, sizeof list, ks);
+      violation(w, value, "Map keys must satisfy constraint: [%s]", list);
+      break;
+    }
+  }
+  if (vs == NULL)
+    return;
+  if (scalar_values) {
+    for (size_t i = 0; i < n; i++) {
+      const ProtobufCMessage *e = entries[i];
+      if (present(vf, e) && !scalar_ok(w, vs, vf->type, (const char *)e + vf->offset)) {
+        constraint_list(list, sizeof list, vs);
+        violation(w, value, "Map value must satisfy constraint: [%s]", list);
+        break;
+      }
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *e = (const char *)entries[i];
+    const char *k = *(const char *const *)(const void *)(e + kf->offset);
+    char key[160];
+    af_escape(key, sizeof key, k ? k : "", k ? strlen(k) : 0);
+    size_t was = path_push(w, ".%s.member", key);
+    const ProtobufCMessage *v = *(const ProtobufCMessage *const *)(const void *)(e + vf->offset);
+    if (vs->type == AF_MODEL_STRUCTURE && vs->structure != NULL && v != NULL)
+      check_struct(w, vs->structure, v);
+    else if (vs->type == AF_MODEL_LIST && v != NULL)
+      check_wrapped_list(w, vs, v);
+    path_pop(w, was);
+  }
+}
+
+/* ---- structures ---- */
+
+static void check_member(walk *w, const af_model_member *m, const ProtobufCFieldDescriptor *f,
+                         const ProtobufCMessage *msg) {
+  const af_model_shape *sh = m->shape;
+  const char *base = (const char *)msg;
+  size_t was = path_push(w, "%s%s", w->plen ? "." : "", m->name);
+  int hidden = w->hidden;
+  if (sh->sensitive)
+    w->hidden++;
+  if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+    size_t n = *(const size_t *)(const void *)(base + f->quantifier_offset);
+    const char *arr = *(const char *const *)(const void *)(base + f->offset);
+    if (sh->type == AF_MODEL_MAP)
+      check_map(w, sh, f, (const ProtobufCMessage *const *)(const void *)arr, n);
+    else
+      check_list(w, sh, f->type, arr, n);
+  } else if (!present(f, msg)) {
+    if (m->required)
+      violation(w, AF_NULL_VALUE, "Member must not be null");
+  } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+    const ProtobufCMessage *sub =
+        *(const ProtobufCMessage *const *)(const void *)(base + f->offset);
+    if (sh->type == AF_MODEL_STRUCTURE && sh->structure != NULL)
+      check_struct(w, sh->structure, sub);
+    else if (sh->type == AF_MODEL_LIST)
+      check_wrapped_list(w, sh, sub);
+  } else {
+    check_scalar(w, sh, f->type, base + f->offset);
+  }
+  w->hidden = hidden;
+  path_pop(w, was);
+}
+
+static void check_struct(walk *w, const af_model_struct *st, const ProtobufCMessage *msg) {
+  if (msg == NULL || msg->descriptor != st->descriptor)
+    return;
+  for (size_t i = 0; i < st->n_members && i < st->descriptor->n_fields; i++)
+    check_member(w, &st->members[i], &st->descriptor->fields[i], msg);
+}
+
+af_err af_check_message(const af_checker *c, const af_model_struct *shape,
+                        const ProtobufCMessage *msg, af_error *err) {
+  if (c == NULL || shape == NULL || msg == NULL || msg->descriptor != shape->descriptor)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "request does not fit the model shape %s",
+                        shape != NULL ? shape->name : "(none)");
+  walk *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory checking %s", shape->name);
+  w->c = c;
+  check_struct(w, shape, msg);
+  af_err rc = AF_OK;
+  if (w->oom)
+    rc = af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory checking %s", shape->name);
+  else if (w->count > 0)
+    rc = af_error_set(err, AF_ERR_VALIDATION, "%zu validation error%s detected: %s", w->count,
+                      w->count == 1 ? "" : "s", w->buf);
+  pcre2_match_data_free(w->md);
+  free(w);
+  return rc;
+}

@@ -1,0 +1,483 @@
+/* AppFlow's own rules on a flow definition (flows/rules.h has the contract).
+ *
+ * Sources followed:
+ *  - the projection rule and its words: AWS's reply quoted in hashicorp/terraform-provider-aws
+ *    issue #34482 ("Create Flow request failed: [Task Validation Error: You must specify a
+ *    projection task or a MAP_ALL task]"); a projection task is a Filter task with the
+ *    PROJECTION operator (AppFlow API reference, Task and ConnectorOperator:
+ *    https://docs.aws.amazon.com/appflow/1.0/APIReference/API_Task.html);
+ *  - schedule expressions: EventBridge's rate and cron syntax
+ *    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html):
+ *    rate(value unit), value a positive integer, unit minute|hour|day, singular for 1 and plural
+ *    otherwise; cron(minutes hours day-of-month month day-of-week year) with , - * / in every
+ *    field, ? L W in day-of-month, ? L # in day-of-week, one of day-of-month and day-of-week
+ *    '?', months JAN-DEC and days SUN-SAT by name.
+ * Where the sources say nothing (task property keys per task type, operators of Merge,
+ * Passthrough, Truncate and Partition tasks) nothing is refused. */
+#include "flows/rules.h"
+
+#include "appflow_model.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- the message ---- */
+
+typedef struct rules_msg {
+  size_t count;
+  size_t len;
+  bool full;
+  char buf[AF_ERROR_MESSAGE_MAX - 64];
+} rules_msg;
+
+static void fail(rules_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(rules_msg *m, const char *fmt, ...) {
+  char one[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(one, sizeof one, fmt, ap);
+  va_end(ap);
+  m->count++;
+  size_t n = strlen(one), sep = m->len ? 2 : 0;
+  if (m->full || m->len + sep + n + 1 > sizeof m->buf) {
+    m->full = true;
+    return;
+  }
+  memcpy(m->buf + m->len, ", ", sep);
+  memcpy(m->buf + m->len + sep, one, n + 1);
+  m->len += sep + n;
+}
+
+/* ---- the model's names ---- */
+
+static const af_model_member *member_named(const af_model_struct *st, const char *name) {
+  for (size_t i = 0; i < st->n_members; i++) {
+    if (strcmp(st->members[i].name, name) == 0)
+      return &st->members[i];
+  }
+  return NULL;
+}
+
+static const char *enum_string(const af_model_shape *sh, int v) {
+  if (sh == NULL || sh->enum_values == NULL || v <= 0 || (size_t)v >= sh->n_enum)
+    return NULL;
+  return sh->enum_values[v];
+}
+
+static const char *connector_type_name(int v) {
+  const af_model_member *m = member_named(&af_model_SourceFlowConfig, "connectorType");
+  const char *s = m ? enum_string(m->shape, v) : NULL;
+  return s ? s : "(none)";
+}
+
+/* The one connector member set in props (a SourceConnectorProperties or
+ * DestinationConnectorProperties): checks it against connectorType. */
+static void check_connector(rules_msg *m, const char *what, const af_model_struct *st,
+                            const ProtobufCMessage *props, bool has_type, int type,
+                            const char *props_name) {
+  if (props == NULL || !has_type || type == 0)
+    return; /* af_check_message reports what is missing */
+  const char *want = connector_type_name(type);
+  const char *set[4];
+  size_t nset = 0;
+  const char *base = (const char *)props;
+  for (size_t i = 0; i < st->n_members && i < st->descriptor->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &st->descriptor->fields[i];
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+        *(void *const *)(const void *)(base + f->offset) != NULL) {
+      if (nset < sizeof set / sizeof set[0])
+        set[nset] = st->members[i].name;
+      nset++;
+    }
+  }
+  if (nset == 1 && strcasecmp(set[0], want) == 0)
+    return;
+  if (nset == 0) {
+    fail(m,
+         "Connector Validation Error: '%s.%s' sets no connector; it must set %s, the "
+         "connectorType",
+         what, props_name, want);
+  } else if (nset == 1) {
+    fail(m,
+         "Connector Validation Error: '%s.%s' sets %s but '%s.connectorType' is '%s'; they must "
+         "name the same connector",
+         what, props_name, set[0], what, want);
+  } else {
+    char names[256] = "";
+    for (size_t i = 0; i < nset && i < sizeof set / sizeof set[0]; i++) {
+      size_t o = strlen(names);
+      snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", set[i]);
+    }
+    fail(m,
+         "Connector Validation Error: '%s.%s' sets %zu connectors (%s); it must set exactly one, "
+         "%s, the connectorType",
+         what, props_name, nset, names, want);
+  }
+}
+
+/* ---- schedule expressions ---- */
+
+enum { F_MIN, F_HOUR, F_DOM, F_MONTH, F_DOW, F_YEAR, F_COUNT };
+static const int lo_of[F_COUNT] = {0, 0, 1, 1, 1, 1970};
+static const int hi_of[F_COUNT] = {59, 23, 31, 12, 7, 2199};
+static const char *const months[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                                     "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+static const char *const days[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
+
+/* A number or (months, days) a name at *p within the field's range; advances *p. */
+static bool cron_value(const char **p, int field, int *out) {
+  const char *s = *p;
+  if (isdigit((unsigned char)*s)) {
+    long v = 0;
+    while (isdigit((unsigned char)*s) && v < 100000)
+      v = v * 10 + (*s++ - '0');
+    if (isdigit((unsigned char)*s) || v < lo_of[field] || v > hi_of[field])
+      return false;
+    *out = (int)v;
+    *p = s;
+    return true;
+  }
+  const char *const *names = field == F_MONTH ? months : field == F_DOW ? days : NULL;
+  size_t n = field == F_MONTH ? 12 : 7;
+  for (size_t i = 0; names != NULL && i < n; i++) {
+    if (strncasecmp(s, names[i], 3) == 0) {
+      *out = (int)i + 1;
+      *p = s + 3;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* A positive step after '/'. */
+static bool cron_step(const char **p) {
+  const char *s = *p;
+  long v = 0;
+  if (!isdigit((unsigned char)*s))
+    return false;
+  while (isdigit((unsigned char)*s) && v < 100000)
+    v = v * 10 + (*s++ - '0');
+  *p = s;
+  return v >= 1;
+}
+
+/* One comma-separated item of a field, s[0..len). */
+static bool cron_item(const char *s, size_t len, int field) {
+  char item[64];
+  if (len == 0 || len >= sizeof item)
+    return false;
+  memcpy(item, s, len);
+  item[len] = '\0';
+  const char *p = item;
+  int a, b;
+  if (field == F_DOM) {
+    if (strcmp(item, "L") == 0 || strcmp(item, "LW") == 0)
+      return true;
+    if (item[len - 1] == 'W') { /* nW: the weekday nearest day n */
+      item[len - 1] = '\0';
+      return cron_value(&p, field, &a) && *p == '\0';
+    }
+  }
+  if (field == F_DOW) {
+    if (strcmp(item, "L") == 0)
+      return true;
+    if (item[len - 1] == 'L') { /* nL: the last day n of the month */
+      item[len - 1] = '\0';
+      return cron_value(&p, field, &a) && *p == '\0';
+    }
+    const char *hash = strchr(item, '#');
+    if (hash != NULL) { /* d#n: the nth day d of the month */
+      if (!cron_value(&p, field, &a) || p != hash)
+        return false;
+      p = hash + 1;
+      return *p >= '1' && *p <= '5' && p[1] == '\0';
+    }
+  }
+  if (*p == '*') {
+    p++;
+  } else {
+    if (!cron_value(&p, field, &a))
+      return false;
+    if (*p == '-') {
+      p++;
+      if (!cron_value(&p, field, &b))
+        return false;
+    }
+  }
+  if (*p == '/') {
+    p++;
+    if (!cron_step(&p))
+      return false;
+  }
+  return *p == '\0';
+}
+
+static bool cron_field(const char *s, size_t len, int field) {
+  if (len == 1 && s[0] == '?')
+    return field == F_DOM || field == F_DOW;
+  for (const char *end = s + len; s <= end;) {
+    const char *comma = memchr(s, ',', (size_t)(end - s));
+    size_t n = comma ? (size_t)(comma - s) : (size_t)(end - s);
+    if (!cron_item(s, n, field))
+      return false;
+    if (comma == NULL)
+      break;
+    s = comma + 1;
+  }
+  return true;
+}
+
+static const char *cron_error(const char *in, size_t len) {
+  static const char *const bad[F_COUNT] = {
+      "its minutes field is not valid (0-59 , - * /)",
+      "its hours field is not valid (0-23 , - * /)",
+      "its day-of-month field is not valid (1-31 , - * ? / L W)",
+      "its month field is not valid (1-12 or JAN-DEC , - * /)",
+      "its day-of-week field is not valid (1-7 or SUN-SAT , - * ? L #)",
+      "its year field is not valid (1970-2199 , - * /)"};
+  const char *f[F_COUNT];
+  size_t flen[F_COUNT], n = 0;
+  for (size_t i = 0; i < len;) {
+    if (in[i] == ' ') {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < len && in[j] != ' ')
+      j++;
+    if (n == F_COUNT)
+      return "cron() takes 6 fields: minutes hours day-of-month month day-of-week year";
+    f[n] = in + i;
+    flen[n++] = j - i;
+    i = j;
+  }
+  if (n != F_COUNT)
+    return "cron() takes 6 fields: minutes hours day-of-month month day-of-week year";
+  for (int i = 0; i < F_COUNT; i++) {
+    if (!cron_field(f[i], flen[i], i))
+      return bad[i];
+  }
+  bool dom_q = flen[F_DOM] == 1 && f[F_DOM][0] == '?';
+  bool dow_q = flen[F_DOW] == 1 && f[F_DOW][0] == '?';
+  if (dom_q == dow_q)
+    return "one of its day-of-month and day-of-week fields must be '?', and only one";
+  return NULL;
+}
+
+static const char *rate_error(const char *in, size_t len) {
+  static const char why[] = "rate() takes a positive whole value and a unit: minute(s), hour(s) "
+                            "or day(s), singular for 1 and plural otherwise";
+  size_t i = 0;
+  unsigned long long v = 0;
+  if (len == 0 || !isdigit((unsigned char)in[0]))
+    return why;
+  while (i < len && isdigit((unsigned char)in[i]) && v < 1000000000ULL)
+    v = v * 10 + (unsigned)(in[i++] - '0');
+  if (v == 0 || i >= len || in[i] != ' ')
+    return why;
+  const char *unit = in + i + 1;
+  size_t ulen = len - i - 1;
+  static const char *const units[] = {"minute", "hour", "day"};
+  for (size_t u = 0; u < 3; u++) {
+    size_t n = strlen(units[u]);
+    bool plural = ulen == n + 1 && unit[n] == 's';
+    if ((ulen == n || plural) && strncmp(unit, units[u], n) == 0)
+      return plural == (v != 1) ? NULL : why;
+  }
+  return why;
+}
+
+const char *af_schedule_expression_error(const char *e) {
+  size_t len = e ? strlen(e) : 0;
+  if (len > 6 && e[len - 1] == ')') {
+    if (strncmp(e, "rate(", 5) == 0)
+      return rate_error(e + 5, len - 6);
+    if (strncmp(e, "cron(", 5) == 0)
+      return cron_error(e + 5, len - 6);
+  }
+  return "use rate(value unit), such as rate(1 hour), or cron(fields), such as "
+         "cron(0 12 * * ? *)";
+}
+
+static void check_trigger(rules_msg *m, const Appflow__V1__TriggerConfig *t) {
+  static const char at[] = "triggerConfig.triggerProperties.Scheduled";
+  if (t == NULL || !t->has_trigger_type ||
+      t->trigger_type != APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_SCHEDULED)
+    return;
+  const Appflow__V1__ScheduledTriggerProperties *s =
+      t->trigger_properties ? t->trigger_properties->scheduled : NULL;
+  if (s == NULL) {
+    fail(m, "Trigger Validation Error: a Scheduled trigger needs '%s'", at);
+    return;
+  }
+  const char *why = af_schedule_expression_error(s->schedule_expression);
+  if (s->schedule_expression != NULL && why != NULL) {
+    char esc[300];
+    const char *e = s->schedule_expression;
+    fail(m,
+         "Trigger Validation Error: Value '%s' at '%s.scheduleExpression' is not a valid "
+         "schedule expression: %s",
+         af_escape(esc, sizeof esc, e, strlen(e)), at, why);
+  }
+  const Google__Protobuf__Timestamp *a = s->schedule_start_time, *b = s->schedule_end_time;
+  if (a != NULL && b != NULL &&
+      (b->seconds < a->seconds || (b->seconds == a->seconds && b->nanos <= a->nanos)))
+    fail(m, "Trigger Validation Error: '%s.scheduleEndTime' must be after '%s.scheduleStartTime'",
+         at, at);
+}
+
+/* ---- tasks ---- */
+
+typedef enum op_kind { K_NONE, K_FILTER, K_ARITHMETIC, K_MASK, K_VALIDATE, K_NO_OP } op_kind;
+
+static op_kind kind_of_operator(const char *op) {
+  static const char *const filter[] = {"PROJECTION",
+                                       "LESS_THAN",
+                                       "GREATER_THAN",
+                                       "CONTAINS",
+                                       "BETWEEN",
+                                       "LESS_THAN_OR_EQUAL_TO",
+                                       "GREATER_THAN_OR_EQUAL_TO",
+                                       "EQUAL_TO",
+                                       "NOT_EQUAL_TO"};
+  static const char *const arithmetic[] = {"ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION"};
+  for (size_t i = 0; i < sizeof filter / sizeof filter[0]; i++) {
+    if (strcmp(op, filter[i]) == 0)
+      return K_FILTER;
+  }
+  for (size_t i = 0; i < sizeof arithmetic / sizeof arithmetic[0]; i++) {
+    if (strcmp(op, arithmetic[i]) == 0)
+      return K_ARITHMETIC;
+  }
+  if (strncmp(op, "MASK_", 5) == 0)
+    return K_MASK;
+  if (strncmp(op, "VALIDATE_", 9) == 0)
+    return K_VALIDATE;
+  if (strcmp(op, "NO_OP") == 0)
+    return K_NO_OP;
+  return K_NONE;
+}
+
+/* The kind of operator a task type takes, or K_NONE where the sources do not say. */
+static op_kind kind_of_task(const char *type) {
+  static const struct {
+    const char *type;
+    op_kind kind;
+  } table[] = {{"Filter", K_FILTER}, {"Arithmetic", K_ARITHMETIC},
+               {"Mask", K_MASK},     {"Validate", K_VALIDATE},
+               {"Map", K_NO_OP},     {"Map_all", K_NO_OP}};
+  for (size_t i = 0; type != NULL && i < sizeof table / sizeof table[0]; i++) {
+    if (strcmp(type, table[i].type) == 0)
+      return table[i].kind;
+  }
+  return K_NONE;
+}
+
+static const char *kind_hint(op_kind k) {
+  switch (k) {
+  case K_FILTER:
+    return "PROJECTION or a comparison (LESS_THAN, GREATER_THAN, CONTAINS, BETWEEN, "
+           "LESS_THAN_OR_EQUAL_TO, GREATER_THAN_OR_EQUAL_TO, EQUAL_TO, NOT_EQUAL_TO)";
+  case K_ARITHMETIC:
+    return "ADDITION, MULTIPLICATION, DIVISION or SUBTRACTION";
+  case K_MASK:
+    return "MASK_ALL, MASK_FIRST_N or MASK_LAST_N";
+  case K_VALIDATE:
+    return "VALIDATE_NON_NULL, VALIDATE_NON_ZERO, VALIDATE_NON_NEGATIVE or VALIDATE_NUMERIC";
+  case K_NO_OP:
+    return "NO_OP";
+  case K_NONE:
+    break;
+  }
+  return "";
+}
+
+/* The task's one operator (its AWS string and connector member), or NULL; *nset counts the
+ * connector members set. */
+static const char *task_operator(const Appflow__V1__Task *t, const char **member, size_t *nset) {
+  const af_model_struct *st = &af_model_ConnectorOperator;
+  const ProtobufCMessage *co = (const ProtobufCMessage *)t->connector_operator;
+  const char *op = NULL;
+  *nset = 0;
+  if (co == NULL)
+    return NULL;
+  const char *base = (const char *)co;
+  for (size_t i = 0; i < st->n_members && i < st->descriptor->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &st->descriptor->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_ENUM ||
+        !*(const protobuf_c_boolean *)(const void *)(base + f->quantifier_offset))
+      continue;
+    int v = *(const int *)(const void *)(base + f->offset);
+    if (v == 0)
+      continue;
+    if ((*nset)++ == 0) {
+      op = enum_string(st->members[i].shape, v);
+      *member = st->members[i].name;
+    }
+  }
+  return op;
+}
+
+static void check_tasks(rules_msg *m, Appflow__V1__Task *const *tasks, size_t n) {
+  const af_model_member *tt = member_named(&af_model_Task, "taskType");
+  bool projection = false;
+  for (size_t i = 0; i < n; i++) {
+    const Appflow__V1__Task *t = tasks[i];
+    const char *type = t->has_task_type ? enum_string(tt->shape, t->task_type) : NULL;
+    const char *member = NULL;
+    size_t nset;
+    const char *op = task_operator(t, &member, &nset);
+    if (type != NULL && strcmp(type, "Map_all") == 0)
+      projection = true;
+    if (type != NULL && strcmp(type, "Filter") == 0 && op != NULL && strcmp(op, "PROJECTION") == 0)
+      projection = true;
+    if (nset > 1) {
+      fail(m,
+           "Task Validation Error: 'tasks.%zu.member.connectorOperator' sets %zu connectors' "
+           "operators; it must set one",
+           i + 1, nset);
+      continue;
+    }
+    op_kind want = kind_of_task(type);
+    if (op != NULL && want != K_NONE && kind_of_operator(op) != want)
+      fail(m,
+           "Task Validation Error: Value '%s' at 'tasks.%zu.member.connectorOperator.%s' is not an "
+           "operator of a %s task, which takes %s",
+           op, i + 1, member, type, kind_hint(want));
+  }
+  if (!projection)
+    fail(m, "Task Validation Error: You must specify a projection task or a MAP_ALL task");
+}
+
+af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trigger,
+                           const Appflow__V1__SourceFlowConfig *src,
+                           Appflow__V1__DestinationFlowConfig *const *dst, size_t ndst,
+                           Appflow__V1__Task *const *tasks, size_t ntasks, af_error *err) {
+  rules_msg m = {0};
+  if (src != NULL)
+    check_connector(&m, "sourceFlowConfig", &af_model_SourceConnectorProperties,
+                    (const ProtobufCMessage *)src->source_connector_properties,
+                    src->has_connector_type, (int)src->connector_type, "sourceConnectorProperties");
+  if (ndst != 1)
+    fail(&m,
+         "Destination Validation Error: 'destinationFlowConfigList' must hold exactly one "
+         "destination; it holds %zu",
+         ndst);
+  for (size_t i = 0; i < ndst; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "destinationFlowConfigList.%zu.member", i + 1);
+    check_connector(&m, what, &af_model_DestinationConnectorProperties,
+                    (const ProtobufCMessage *)dst[i]->destination_connector_properties,
+                    dst[i]->has_connector_type, (int)dst[i]->connector_type,
+                    "destinationConnectorProperties");
+  }
+  check_trigger(&m, trigger);
+  check_tasks(&m, tasks, ntasks);
+  if (m.count == 0)
+    return AF_OK;
+  return af_error_set(err, AF_ERR_VALIDATION, "%s request failed: [%s]",
+                      op == AF_FLOW_UPDATE ? "Update Flow" : "Create Flow", m.buf);
+}
