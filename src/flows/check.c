@@ -47,7 +47,8 @@ struct af_checker {
 af_checker *af_checker_new(af_error *err) {
   af_checker *c = calloc(1, sizeof *c);
   pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
-  if (c == NULL || cc == NULL || (c->codes = calloc(af_model_pattern_count + 1, sizeof *c->codes)) == NULL) {
+  if (c == NULL || cc == NULL ||
+      (c->codes = calloc(af_model_pattern_count + 1, sizeof *c->codes)) == NULL) {
     pcre2_compile_context_free(cc);
     af_checker_free(c);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory compiling the model's patterns");
@@ -61,16 +62,16 @@ af_checker *af_checker_new(af_error *err) {
     PCRE2_SIZE at;
     /* ANCHORED + ENDANCHORED: the whole value must match, as Java's matches(); no UCP, so \w \s
      * \d stay ASCII as Java's; MATCH_INVALID_UTF: malformed UTF-8 simply does not match. */
-    c->codes[i] = pcre2_compile((PCRE2_SPTR)af_model_pattern_pcre2[i], PCRE2_ZERO_TERMINATED,
-                                PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED |
-                                    PCRE2_ENDANCHORED,
-                                &code, &at, cc);
+    c->codes[i] = pcre2_compile(
+        (PCRE2_SPTR)af_model_pattern_pcre2[i], PCRE2_ZERO_TERMINATED,
+        PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
     c->n = i + 1;
     if (c->codes[i] == NULL) {
       PCRE2_UCHAR why[160];
       pcre2_get_error_message(code, why, sizeof why);
-      af_error_set(err, AF_ERR_INTERNAL_SERVER, "model pattern %zu (%s) does not compile at %zu: %s",
-                   i, af_model_pattern_pcre2[i], (size_t)at, (const char *)why);
+      af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                   "model pattern %zu (%s) does not compile at %zu: %s", i,
+                   af_model_pattern_pcre2[i], (size_t)at, (const char *)why);
       pcre2_compile_context_free(cc);
       af_checker_free(c);
       return NULL;
@@ -109,9 +110,9 @@ bool af_checker_match(const af_checker *c, int pattern, const char *s, size_t le
 /* ---- one walk ---- */
 
 #define PATH_MAX_LEN 1024
-#define QUOTE_MAX 257   /* escaped value text quoted in a message, NUL included */
-#define RAW_MAX 512     /* a collection's text before escaping */
-#define HEADER_ROOM 48  /* "NNNNNNNNNN validation errors detected: " */
+#define QUOTE_MAX 257  /* escaped value text quoted in a message, NUL included */
+#define RAW_MAX 512    /* a collection's text before escaping */
+#define HEADER_ROOM 48 /* "NNNNNNNNNN validation errors detected: " */
 #define ONE_ERROR_MAX 2048
 
 typedef struct walk {
@@ -356,10 +357,10 @@ static void enum_set(char *dst, size_t sz, const af_model_shape *sh) {
 /* Every constraint of a scalar shape, as Coral lists them in brackets: max, min, pattern. */
 static void constraint_list(char *dst, size_t sz, const af_model_shape *sh) {
   size_t o = 0;
-  const char *what = sh->type == AF_MODEL_INTEGER || sh->type == AF_MODEL_LONG ||
-                             sh->type == AF_MODEL_DOUBLE
-                         ? "value"
-                         : "length";
+  const char *what =
+      sh->type == AF_MODEL_INTEGER || sh->type == AF_MODEL_LONG || sh->type == AF_MODEL_DOUBLE
+          ? "value"
+          : "length";
 #define ADD(...)                                                                                   \
   do {                                                                                             \
     if (o < sz)                                                                                    \
@@ -648,7 +649,8 @@ static void check_member(walk *w, const af_model_member *m, const ProtobufCField
     if (m->required)
       violation(w, AF_NULL_VALUE, "Member must not be null");
   } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-    const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(const void *)(base + f->offset);
+    const ProtobufCMessage *sub =
+        *(const ProtobufCMessage *const *)(const void *)(base + f->offset);
     if (sh->type == AF_MODEL_STRUCTURE && sh->structure != NULL)
       check_struct(w, sh->structure, sub);
     else if (sh->type == AF_MODEL_LIST)

@@ -317,8 +317,9 @@ static void check_trigger(rules_msg *m, const Appflow__V1__TriggerConfig *t) {
   if (s->schedule_expression != NULL && why != NULL) {
     char esc[300];
     const char *e = s->schedule_expression;
-    fail(m, "Trigger Validation Error: Value '%s' at '%s.scheduleExpression' is not a valid "
-            "schedule expression: %s",
+    fail(m,
+         "Trigger Validation Error: Value '%s' at '%s.scheduleExpression' is not a valid "
+         "schedule expression: %s",
          af_escape(esc, sizeof esc, e, strlen(e)), at, why);
   }
   const Google__Protobuf__Timestamp *a = s->schedule_start_time, *b = s->schedule_end_time;
@@ -342,8 +343,7 @@ static op_kind kind_of_operator(const char *op) {
                                        "GREATER_THAN_OR_EQUAL_TO",
                                        "EQUAL_TO",
                                        "NOT_EQUAL_TO"};
-  static const char *const arithmetic[] = {"ADDITION", "MULTIPLICATION", "DIVISION",
-                                           "SUBTRACTION"};
+  static const char *const arithmetic[] = {"ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION"};
   for (size_t i = 0; i < sizeof filter / sizeof filter[0]; i++) {
     if (strcmp(op, filter[i]) == 0)
       return K_FILTER;
@@ -366,8 +366,9 @@ static op_kind kind_of_task(const char *type) {
   static const struct {
     const char *type;
     op_kind kind;
-  } table[] = {{"Filter", K_FILTER},   {"Arithmetic", K_ARITHMETIC}, {"Mask", K_MASK},
-               {"Validate", K_VALIDATE}, {"Map", K_NO_OP},             {"Map_all", K_NO_OP}};
+  } table[] = {{"Filter", K_FILTER}, {"Arithmetic", K_ARITHMETIC},
+               {"Mask", K_MASK},     {"Validate", K_VALIDATE},
+               {"Map", K_NO_OP},     {"Map_all", K_NO_OP}};
   for (size_t i = 0; type != NULL && i < sizeof table / sizeof table[0]; i++) {
     if (strcmp(type, table[i].type) == 0)
       return table[i].kind;
@@ -459,8 +460,7 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
   if (src != NULL)
     check_connector(&m, "sourceFlowConfig", &af_model_SourceConnectorProperties,
                     (const ProtobufCMessage *)src->source_connector_properties,
-                    src->has_connector_type, (int)src->connector_type,
-                    "sourceConnectorProperties");
+                    src->has_connector_type, (int)src->connector_type, "sourceConnectorProperties");
   if (ndst != 1)
     fail(&m,
          "Destination Validation Error: 'destinationFlowConfigList' must hold exactly one "
