@@ -160,6 +160,7 @@ static af_err make_record(create_call *c, af_error *err) {
   r->trigger = (uint8_t)trigger;
   r->status = r->create_status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
   r->created_ms = r->updated_ms = c->c.now_ms;
+  r->created_by = r->updated_by = af__principal(&c->c);
   r->description = nonempty(req->description);
   r->source_connector = af_flows_connector_name(req->source_flow_config->connector_type);
   r->destination_connector =
@@ -217,6 +218,9 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
   r->flow_status = (Appflow__V1__FlowStatus)f->status;
   r->has_flow_status = true;
   r->description = af_flows_strdup(a, f->description, &c->oom);
+  r->created_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->created_by), &c->oom);
+  r->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->updated_by), &c->oom);
+  r->flow_status_message = af_flows_strdup(a, f->status_message, &c->oom);
   r->created_at = af_flows_timestamp(a, f->created_ms);
   r->last_updated_at = af_flows_timestamp(a, f->updated_ms);
   c->oom |= r->created_at == NULL || r->last_updated_at == NULL;

@@ -27,6 +27,7 @@ struct af_flows {
   char arn_prefix[128]; /* "arn:aws:appflow:{region}:{account}:flow/": ARNs are copied, not
                            formatted, as ListFlows makes 100 per page */
   size_t arn_prefix_len;
+  char root_arn[64]; /* "arn:aws:iam::{account}:root": the principal of calls that name none */
   af_clock clock;
   af_checker *checker; /* the model's constraints, compiled once */
   af_rpc *rpcs;         /* one per method of the contract's service */
@@ -127,6 +128,12 @@ Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena,
 /* The AWS name of a ConnectorType value ("S3"), or NULL for none; and back (0 for none). */
 const char *af_flows_connector_name(int connector_type);
 int af_flows_connector_value(const char *name);
+/* The principal ARN a call acts as: the door's, or the account's root. */
+static inline const char *af__principal(const af_call *c) {
+  return c->to.principal != NULL ? c->to.principal : c->svc->root_arn;
+}
+/* A record's createdBy or lastUpdatedBy: NULL (a seeded flow) reads as the account's root. */
+const char *af_flows_by(const af_flows *svc, const char *principal);
 /* A copy of s in the arena (NULL stays NULL); *oom set on failure. */
 char *af_flows_strdup(af_arena *arena, const char *s, bool *oom);
 

@@ -88,6 +88,8 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   d->flow_arn = af_flows_arn_dup(c->c.svc, a, f->name, f->name_len);
   d->flow_name = af_arena_strndup(a, f->name, f->name_len);
   d->description = af_flows_strdup(a, f->description, &oom);
+  d->created_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->created_by), &oom);
+  d->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->updated_by), &oom);
   d->source_connector_type = af_flows_connector_value(f->source_connector);
   d->has_source_connector_type = d->source_connector_type != 0;
   d->destination_connector_type = af_flows_connector_value(f->destination_connector);

@@ -9,7 +9,7 @@
  *  - schedule expressions: EventBridge's rate and cron syntax
  *    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html):
  *    rate(value unit), value a positive integer, unit minute|hour|day, singular for 1 and plural
- *    otherwise; cron(minutes hours day-of-month month day-of-week year) with , - * / in every
+ *    otherwise (or AppFlow's own rate(5minutes), rate(1day): no space, either form); cron(minutes hours day-of-month month day-of-week year) with , - * / in every
  *    field, ? L W in day-of-month, ? L # in day-of-week, one of day-of-month and day-of-week
  *    '?', months JAN-DEC and days SUN-SAT by name.
  * Where the sources say nothing (task property keys per task type, operators of Merge,
@@ -269,23 +269,27 @@ static const char *cron_error(const char *in, size_t len) {
 
 static const char *rate_error(const char *in, size_t len) {
   static const char why[] = "rate() takes a positive whole value and a unit: minute(s), hour(s) "
-                            "or day(s), singular for 1 and plural otherwise";
+                            "or day(s), as in rate(5minutes) or rate(1 hour)";
   size_t i = 0;
   unsigned long long v = 0;
   if (len == 0 || !isdigit((unsigned char)in[0]))
     return why;
   while (i < len && isdigit((unsigned char)in[i]) && v < 1000000000ULL)
     v = v * 10 + (unsigned)(in[i++] - '0');
-  if (v == 0 || i >= len || in[i] != ' ')
+  /* EventBridge writes rate(5 minutes), with the unit singular for 1 and plural otherwise;
+   * AppFlow documents rate(5minutes) and rate(1day), with no space, and takes either form of
+   * the unit there. */
+  bool spaced = i < len && in[i] == ' ';
+  if (v == 0 || i + spaced >= len)
     return why;
-  const char *unit = in + i + 1;
-  size_t ulen = len - i - 1;
+  const char *unit = in + i + spaced;
+  size_t ulen = len - i - spaced;
   static const char *const units[] = {"minute", "hour", "day"};
   for (size_t u = 0; u < 3; u++) {
     size_t n = strlen(units[u]);
     bool plural = ulen == n + 1 && unit[n] == 's';
     if ((ulen == n || plural) && strncmp(unit, units[u], n) == 0)
-      return plural == (v != 1) ? NULL : why;
+      return !spaced || plural == (v != 1) ? NULL : why;
   }
   return why;
 }

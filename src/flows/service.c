@@ -92,6 +92,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   int n = snprintf(svc->arn_prefix, sizeof svc->arn_prefix, "arn:aws:appflow:%s:%s:flow/",
                    svc->region, svc->account);
   svc->arn_prefix_len = n > 0 ? (size_t)n : 0;
+  snprintf(svc->root_arn, sizeof svc->root_arn, "arn:aws:iam::%s:root", svc->account);
   return svc;
 }
 
@@ -143,6 +144,10 @@ Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms) {
   t->seconds = ms / 1000 - (rem < 0);
   t->nanos = (int32_t)((rem + (rem < 0) * 1000) * 1000000);
   return t;
+}
+
+const char *af_flows_by(const af_flows *svc, const char *principal) {
+  return principal != NULL ? principal : svc->root_arn;
 }
 
 char *af_flows_strdup(af_arena *arena, const char *s, bool *oom) {
@@ -309,6 +314,7 @@ static af_store_verdict stop_rule(const af_flow_record *cur, af_flow_record *nex
   case STATUS(ERRORED):
     next->status = STATUS(SUSPENDED);
     next->updated_ms = s->c.now_ms;
+    next->updated_by = af__principal(&s->c);
     s->changed = true;
     return AF_STORE_WRITE;
   case STATUS(SUSPENDED):
@@ -493,6 +499,7 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
   if (s->changed) {
     next->status = s->status;
     next->updated_ms = s->c.now_ms;
+    next->updated_by = af__principal(&s->c);
   }
   return s->changed || run || s->token != NULL ? AF_STORE_WRITE : AF_STORE_KEEP;
 }

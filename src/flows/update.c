@@ -199,6 +199,7 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
   next->status = u->status;
   next->trigger = (uint8_t)trigger;
   next->updated_ms = u->c.now_ms;
+  next->updated_by = af__principal(&u->c);
   next->description = u->req->description;
   next->source_connector = af_flows_connector_name(u->req->source_flow_config->connector_type);
   next->destination_connector =

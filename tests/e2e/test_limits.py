@@ -1,4 +1,4 @@
-"""The gRPC door's production limits: --max-receive-bytes, --max-concurrent-streams,
+"""The gRPC door's production limits: --max-request-bytes, --max-concurrent-streams,
 --max-connection-idle, --keepalive-min-ping and --keepalive-max-strikes. Their ranges at
 start-up (exit status 2 with usage outside them), and their effect, seen by grpcio and, where
 the effect is on the HTTP/2 connection itself (SETTINGS, PING, GOAWAY), by a minimal HTTP/2
@@ -182,7 +182,7 @@ class LimitFlagsTest(unittest.TestCase):
     """Each limit's documented range: accepted at its ends, refused just outside."""
 
     RANGES = {
-        "--max-receive-bytes": (("1024", "67108864"),
+        "--max-request-bytes": (("1024", "67108864"),
                                 ("1023", "67108865", "0", "-1", "", "abc", "2k", "1.5e3")),
         "--max-concurrent-streams": (("1", "100000"), ("0", "100001", "-1", "", "x", "2.0")),
         "--keepalive-min-ping": (("0", "0.5", "86400"), ("-1", "86401", "", "nan", "1s")),
@@ -230,7 +230,7 @@ class LimitFlagsTest(unittest.TestCase):
 
 class MaxReceiveBytesTest(h.ServerTestCase):
     def test_requests_over_the_limit_are_refused(self):
-        srv = self.start([h.flow("recv_ok")], "--max-receive-bytes", "2048")
+        srv = self.start([h.flow("recv_ok")], "--max-request-bytes", "2048")
         with h.channel(srv.port) as ch:
             raw = h.raw_stop_flow(ch)
 

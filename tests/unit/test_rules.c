@@ -213,7 +213,7 @@ Test(rules, scheduled_trigger) {
   BAD(&f, "Create Flow request failed: [Trigger Validation Error: Value 'rate(1 minutes)' at "
           "'triggerConfig.triggerProperties.Scheduled.scheduleExpression' is not a valid schedule "
           "expression: rate() takes a positive whole value and a unit: minute(s), hour(s) or "
-          "day(s), singular for 1 and plural otherwise]");
+          "day(s), as in rate(5minutes) or rate(1 hour)]");
   f.sched.schedule_expression = "cron(0 12 * * ? *)";
   f.start.seconds = 1000;
   f.end.seconds = 1000;
@@ -237,6 +237,9 @@ Test(rules, schedule_expressions) {
                                      "rate(12 hours)",
                                      "rate(1 day)",
                                      "rate(7 days)",
+                                     "rate(5minutes)",
+                                     "rate(1day)",
+                                     "rate(1hours)",
                                      "cron(0 12 * * ? *)",
                                      "cron(15 10 ? * 6L 2022-2030)",
                                      "cron(0/5 8-17 ? * MON-FRI *)",
@@ -251,7 +254,9 @@ Test(rules, schedule_expressions) {
                                     "rate(1 minutes)",
                                     "rate(2 minute)",
                                     "rate(5 weeks)",
-                                    "rate(5minutes)",
+                                    "rate(5 weeks)x",
+                                    "rate(5  minutes)",
+                                    "rate(5minute s)",
                                     "rate(-1 days)",
                                     "rate()",
                                     "cron(0 12 * * *)",
