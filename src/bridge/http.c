@@ -396,6 +396,11 @@ static void answered(void *ctx) {
   atomic_fetch_sub(&s->working, 1); /* last: stop may free the daemon once this is 0 */
 }
 
+/* A request header by name (case-insensitive), for the members the model carries in headers. */
+static const char *header_of(void *ctx, const char *name) {
+  return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
 /* Hands the request to the service; answers at once if it already has, else suspends the
  * connection until it does, so no server thread waits on the store. */
 static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, request *r,
@@ -403,8 +408,9 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, 
   r->connection = c;
   atomic_store(&r->work, WORK_RUNNING);
   atomic_fetch_add(&s->working, 1);
-  af_bridge_handle(s->svc, method, target, r->body ? r->body : "", r->len, &r->arena, &r->rep,
-                   answered, r);
+  af_bridge_headers headers = {header_of, c};
+  af_bridge_handle(s->svc, method, target, &headers, r->body ? r->body : "", r->len, &r->arena,
+                   &r->rep, answered, r);
   int expected = WORK_RUNNING;
   if (!atomic_compare_exchange_strong(&r->work, &expected, WORK_SUSPENDING))
     return send_answer(r); /* answered already */
