@@ -15,8 +15,8 @@
 
 #include "appflow/v1/appflow.pb-c.h"
 #include "appflow_model.h"
-#include "bridge/transcode.h"
 #include "bridge/seed.h"
+#include "bridge/transcode.h"
 #include "flows/service.h"
 
 #include <jansson.h>

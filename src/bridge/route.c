@@ -319,6 +319,7 @@ typedef struct bridge_call {
   af_bridge_done done;
   void *ctx;
   af_error err;
+  const char *principal; /* the caller's (borrowed from the context), NULL: the root */
 } bridge_call;
 
 static void finish(bridge_call *c, af_err rc) {
@@ -337,7 +338,7 @@ static void rpc_done(void *ctx, af_err rc) { finish(ctx, rc); }
 
 /* Each header member of the operation's input, bound to the request's header of its name (no
  * values when the request lacks it, or no headers were given). */
-static af_err bind_headers(af_bridge_match *m, const af_bridge_headers *h, af_arena *arena,
+static af_err bind_headers(af_bridge_match *m, const af_bridge_context *h, af_arena *arena,
                            af_error *err) {
   const af_model_struct *in = m->op->input;
   for (size_t i = 0; i < in->n_members; i++) {
@@ -375,15 +376,16 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
     return;
   }
   protobuf_c_message_init(output, c->resp);
-  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c};
+  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c, c->principal};
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
-/* The service's RPC for the operation, or NULL with err set: 501 when the service does not
- * serve it, 500 when its messages are not the model's (a build mistake). */
-static const af_rpc *rpc_of(const af_model_operation *op, af_error *err) {
-  const af_rpc *rpc = af_flows_rpc_named(op->name);
-  if (rpc == NULL || rpc->handler == NULL) {
+/* The service's RPC for the operation, or NULL with err set: 501 when the service has none,
+ * 500 when its messages are not the model's (a build mistake). An RPC without a handler is
+ * called all the same: the service checks the request against the model, then answers 501. */
+static const af_rpc *rpc_of(af_flows *svc, const af_model_operation *op, af_error *err) {
+  const af_rpc *rpc = af_flows_rpc_named(svc, op->name);
+  if (rpc == NULL) {
     af_error_set(err, AF_ERR_NOT_IMPLEMENTED, "appflowd does not implement %s yet", op->name);
     return NULL;
   }
@@ -398,7 +400,7 @@ static const af_rpc *rpc_of(const af_model_operation *op, af_error *err) {
 }
 
 void af_bridge_handle(af_flows *svc, const char *method, const char *target,
-                      const af_bridge_headers *headers, const char *body, size_t body_len,
+                      const af_bridge_context *headers, const char *body, size_t body_len,
                       af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx) {
   af_error err = {AF_OK, ""};
   af_bridge_match m;
@@ -406,7 +408,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
   bridge_call *c = NULL;
   bool routed = af_bridge_match_route(method, target, arena, &m, &err) == AF_OK &&
                 bind_headers(&m, headers, arena, &err) == AF_OK;
-  if (routed && (rpc = rpc_of(m.op, &err)) != NULL &&
+  if (routed && (rpc = rpc_of(svc, m.op, &err)) != NULL &&
       (c = af_arena_alloc(arena, sizeof *c)) == NULL)
     af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (c == NULL) { /* answered without the service: err says why */
@@ -415,7 +417,9 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
     done(ctx);
     return;
   }
-  *c = (bridge_call){rpc, m.op, NULL, arena, out, done, ctx, {AF_OK, ""}};
+  *c = (bridge_call){rpc,   m.op,        NULL,
+                     arena, out,         done,
+                     ctx,   {AF_OK, ""}, headers != NULL ? headers->principal : NULL};
   call_rpc(svc, c, &m, body, body_len);
 }
 
@@ -424,7 +428,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
 static void wake(void *ctx) { af_latch_open(ctx); }
 
 void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target,
-                           const af_bridge_headers *headers, const char *body, size_t body_len,
+                           const af_bridge_context *headers, const char *body, size_t body_len,
                            af_arena *arena, af_bridge_reply *out) {
   af_latch latch;
   af_latch_init(&latch);

@@ -62,10 +62,11 @@ af_err af_bridge_match_route(const char *method, const char *target, af_arena *a
 /* The request's headers, for members the model carries in a header (AF_MODEL_HEADER): get
  * returns the value of the header name (case-insensitive), or NULL when the request has none.
  * The value must stay valid until the reply's done has run. */
-typedef struct af_bridge_headers {
-  const char *(*get)(void *ctx, const char *name);
+typedef struct af_bridge_context {
+  const char *(*get)(void *ctx, const char *name); /* a request header by name, or NULL */
   void *ctx;
-} af_bridge_headers;
+  const char *principal; /* the caller's principal ARN (SigV4), NULL: the account's root */
+} af_bridge_context;
 
 /* Called once *out is filled; the caller must not touch arena or out before. */
 typedef void (*af_bridge_done)(void *ctx);
@@ -80,11 +81,11 @@ typedef void (*af_bridge_done)(void *ctx);
  * with GET or DELETE is read like any other. method, target, headers and body must stay valid
  * until done runs. */
 void af_bridge_handle(af_flows *svc, const char *method, const char *target,
-                      const af_bridge_headers *headers, const char *body, size_t body_len,
+                      const af_bridge_context *headers, const char *body, size_t body_len,
                       af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx);
 /* af_bridge_handle, waiting for the reply (tests and fuzzers; never on a door thread). */
 void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target,
-                           const af_bridge_headers *headers, const char *body, size_t body_len,
+                           const af_bridge_context *headers, const char *body, size_t body_len,
                            af_arena *arena, af_bridge_reply *out);
 
 /* Fills out with the error reply for err: its status and type, body {"message": "..."}. */
