@@ -15,7 +15,7 @@ command -v "$CC" >/dev/null || { echo "fuzz/build.sh: $CC not found (apt-get ins
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 # shellcheck disable=SC2046 # pkg-config's flags are meant to split
-CFLAGS="-std=gnu11 -g -O1 $SAN -I src -I gen/pbc $(pkg-config --cflags libpq sqlite3)"
+CFLAGS="-std=gnu11 -g -O1 $SAN -I src -I gen/pbc -I gen/model $(pkg-config --cflags libpq sqlite3 libpcre2-8)"
 WARN="-Wall -Wextra -Werror -Wno-missing-field-initializers"
 
 # What the parsers and the service need, read from CMakeLists.txt's source lists (appflowd_core,
@@ -26,7 +26,7 @@ NETWORK="src/bridge/http.c src/bridge/sigv4.c src/grpc/health.c src/grpc/reflect
          src/grpc/server.c src/grpc/tls.c gen/pbc/grpc/health/v1/health.pb-c.c
          gen/pbc/grpc/reflection/v1/reflection.pb-c.c"
 cmake_sources() {
-  awk '/^add_library\((appflowd_core|af_common) STATIC/ || /^set\(GEN_PBC_SOURCES/ { on = 1 }
+  awk '/^add_library\((appflowd_core|af_common|af_gen_model) STATIC/ || /^set\(GEN_PBC_SOURCES/ { on = 1 }
        on { for (i = 1; i <= NF; i++) if ($i ~ /^(src|\$\{GEN\})\/.*\.c\)?$/) {
               f = $i; sub(/\)$/, "", f); sub(/^\$\{GEN\}/, "gen", f); print f } }
        on && /\)$/ { on = 0 }' CMakeLists.txt
@@ -56,6 +56,6 @@ for p in $pids; do wait "$p" || fail=1; done
 
 for t in transcode http seed decode; do
   $CC $CFLAGS $WARN -I fuzz -fsanitize=fuzzer "fuzz/fuzz_$t.c" $OBJS \
-    -lprotobuf-c -ljansson -lsqlite3 -lpq -lcrypto -lpthread -lm -o "$OUT/fuzz_$t"
+    -lprotobuf-c -ljansson -lsqlite3 -lpq -lpcre2-8 -lcrypto -lpthread -lm -o "$OUT/fuzz_$t"
 done
 echo "fuzz/build.sh: built $OUT/fuzz_transcode $OUT/fuzz_http $OUT/fuzz_seed $OUT/fuzz_decode"

@@ -87,8 +87,8 @@ static void check_routing(const char *method, const char *target, const af_bridg
   if (r->status == 405)
     CHECK(m.allow != NULL && strcmp(r->allow, m.allow) == 0 && !lists(r->allow, method));
   if (r->status == 200) {
-    CHECK(rc == AF_OK && strcmp(m.route->method, method) == 0);
-    check_success(m.route->rpc, j);
+    CHECK(rc == AF_OK && strcmp(m.op->method, method) == 0);
+    check_success(m.op->name, j);
   }
   for (size_t i = 0; rc == AF_OK && i < m.nbindings; i++)
     for (size_t k = 0; k < m.bindings[i].nvalues; k++) {
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   af_arena_init(&arena);
   af_bridge_reply r;
   memset(&r, 0xAA, sizeof r);
-  af_bridge_handle_sync(svc, method, target, (const char *)body, (size_t)(end - body), &arena, &r);
+  af_bridge_handle_sync(svc, method, target, NULL, (const char *)body, (size_t)(end - body), &arena, &r);
   check_reply(method, target, &r);
   af_arena_destroy(&arena);
   af_flows_free(svc);
