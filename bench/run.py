@@ -577,7 +577,7 @@ class Bench:
         path = os.path.join(self.tmp, "pgbench-toggle.sql")
         cols = ("name, version, trigger_type, status, create_status, created_ms, updated_ms, "
                 "description, source_connector, destination_connector, create_token, tags, "
-                "runs, definition")
+                "runs, created_by, updated_by, status_message, definition")
         with open(path, "w") as f:
             f.write(
                 f"\\set n :client_id + {STORE_CONNECTIONS} * random(0, "
@@ -590,7 +590,9 @@ class Bench:
                 "updated_ms = :updated_ms, description = :description, "
                 "source_connector = :source_connector, "
                 "destination_connector = :destination_connector, create_token = :create_token, "
-                "tags = :tags, runs = :runs, version = version + 1 "
+                "tags = :tags, runs = :runs, created_by = :created_by, "
+                "updated_by = :updated_by, status_message = :status_message, "
+                "version = version + 1 "
                 "WHERE name = :name AND version = :version\n")
         return path
 

@@ -56,25 +56,26 @@ static inline int fuzz_utf8_ok(const unsigned char *s, size_t len) {
 /* S3 to S3 with a projection: what every seeded flow moves (a seed entry is a whole CreateFlow
  * request), then one flow in each state a test needs. */
 #define FUZZ_S3_FLOW                                                                               \
-  "\"sourceFlowConfig\": {\"connectorType\": \"S3\", \"sourceConnectorProperties\":"                 \
-  " {\"S3\": {\"bucketName\": \"src-bucket\"}}},"                                                   \
-  " \"destinationFlowConfigList\": [{\"connectorType\": \"S3\", \"destinationConnectorProperties\":" \
-  " {\"S3\": {\"bucketName\": \"dst-bucket\"}}}],"                                                  \
-  " \"tasks\": [{\"sourceFields\": [\"id\"], \"taskType\": \"Filter\","                             \
+  "\"sourceFlowConfig\": {\"connectorType\": \"S3\", \"sourceConnectorProperties\":"               \
+  " {\"S3\": {\"bucketName\": \"src-bucket\"}}},"                                                  \
+  " \"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                  \
+  "\"destinationConnectorProperties\":"                                                            \
+  " {\"S3\": {\"bucketName\": \"dst-bucket\"}}}],"                                                 \
+  " \"tasks\": [{\"sourceFields\": [\"id\"], \"taskType\": \"Filter\","                            \
   " \"connectorOperator\": {\"S3\": \"PROJECTION\"}}]"
 #define FUZZ_SCHEDULED                                                                             \
-  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\":"                    \
+  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\":"                     \
   " {\"Scheduled\": {\"scheduleExpression\": \"rate(1days)\"}}}, " FUZZ_S3_FLOW
 #define FUZZ_EVENT "\"triggerConfig\": {\"triggerType\": \"Event\"}, " FUZZ_S3_FLOW
 #define FUZZ_SEED_FLOWS                                                                            \
-  "[{\"flowName\": \"sched_active\", \"flowStatus\": \"Active\", " FUZZ_SCHEDULED ","                 \
+  "[{\"flowName\": \"sched_active\", \"flowStatus\": \"Active\", " FUZZ_SCHEDULED ","              \
   " \"description\": \"daily\", \"tags\": {\"team\": \"data\", \"env\": \"test\"}},"               \
-  " {\"flowName\": \"sched_suspended\", \"flowStatus\": \"Suspended\", " FUZZ_SCHEDULED "},"        \
-  " {\"flowName\": \"sched_draft\", \"flowStatus\": \"Draft\", " FUZZ_SCHEDULED "},"                \
-  " {\"flowName\": \"event_errored\", \"flowStatus\": \"Errored\", " FUZZ_EVENT "},"                \
-  " {\"flowName\": \"event_deprecated\", \"flowStatus\": \"Deprecated\", " FUZZ_EVENT "},"          \
-  " {\"flowName\": \"ondemand\", \"flowStatus\": \"Active\","                                     \
-  " \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, " FUZZ_S3_FLOW ","                          \
+  " {\"flowName\": \"sched_suspended\", \"flowStatus\": \"Suspended\", " FUZZ_SCHEDULED "},"       \
+  " {\"flowName\": \"sched_draft\", \"flowStatus\": \"Draft\", " FUZZ_SCHEDULED "},"               \
+  " {\"flowName\": \"event_errored\", \"flowStatus\": \"Errored\", " FUZZ_EVENT "},"               \
+  " {\"flowName\": \"event_deprecated\", \"flowStatus\": \"Deprecated\", " FUZZ_EVENT "},"         \
+  " {\"flowName\": \"ondemand\", \"flowStatus\": \"Active\","                                      \
+  " \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, " FUZZ_S3_FLOW ","                         \
   " \"tags\": {\"env\": \"test\"}}]"
 
 static inline int fuzz_cmp_str(const void *a, const void *b) {

@@ -1,73 +1,53 @@
 /* The AWS JSON transcoder (src/bridge/transcode.h): every REST-JSON body reaches it before any
- * rule runs. Input: byte 0 minus '0' (mod the number of types) picks the message type from
- * `descs`, the rest is the JSON body. Indices never change (new types are appended), so '0'
- * is StopFlowRequest and '8' CreateFlowRequest in every corpus file. Every request and
- * response of every RPC in af_flows_rpcs is there (the fuzzer stops at start-up if one is
- * missing): their Structs, Timestamps, maps and enums; the google.rpc types add bytes, int64
- * and repeated nested messages.
+ * rule runs. Input: byte 0 (mod af_model_struct_count) picks the structure from the AWS
+ * model's af_model_structs (every request, response, nested structure and list wrapper of the
+ * contract), the rest is the JSON body. Indices follow the generated table (alphabetical, list
+ * wrappers last): a corpus file's first byte names a structure only for one generation of
+ * gen/model/.
  *
  * Oracle: failures carry a message; a success writes back as JSON that jansson accepts, and
  * that JSON transcodes again to the same message and the same text (a lossy or asymmetric
- * mapping shows up as a mismatch). A request that parses also runs through its RPC's handler
- * on a fresh service seeded with a few flows, as the AWS door runs it: an error must be one of
- * error.h's rows with a message, and a response must write as JSON (what the door sends). */
+ * mapping shows up as a mismatch). A structure that is an operation's input also runs through
+ * its RPC's handler, when the service has one, on a fresh service seeded with a few flows, as
+ * the AWS door runs it: an error must be one of error.h's rows with a message, and a response
+ * must write as JSON with the operation's output structure (what the door sends). */
 #include "fuzz.h"
 
 #include "appflow/v1/appflow.pb-c.h"
-#include "bridge/transcode.h"
+#include "appflow_model.h"
 #include "bridge/seed.h"
+#include "bridge/transcode.h"
 #include "flows/service.h"
-#include "google/rpc/error_details.pb-c.h"
-#include "google/rpc/status.pb-c.h"
 
 #include <jansson.h>
 #include <string.h>
 
-static const ProtobufCMessageDescriptor *const descs[] = {
-    &appflow__v1__stop_flow_request__descriptor,
-    &appflow__v1__stop_flow_response__descriptor,
-    &google__rpc__status__descriptor,
-    &google__rpc__error_info__descriptor,
-    &google__rpc__bad_request__descriptor,
-    &google__rpc__retry_info__descriptor,
-    &google__rpc__quota_failure__descriptor,
-    &google__rpc__help__descriptor,
-    &appflow__v1__create_flow_request__descriptor,
-    &appflow__v1__create_flow_response__descriptor,
-    &appflow__v1__describe_flow_request__descriptor,
-    &appflow__v1__describe_flow_response__descriptor,
-    &appflow__v1__list_flows_request__descriptor,
-    &appflow__v1__list_flows_response__descriptor,
-    &appflow__v1__start_flow_request__descriptor,
-    &appflow__v1__start_flow_response__descriptor,
-    &appflow__v1__delete_flow_request__descriptor,
-    &appflow__v1__delete_flow_response__descriptor,
-    &appflow__v1__tag_resource_request__descriptor,
-    &appflow__v1__tag_resource_response__descriptor,
-    &appflow__v1__untag_resource_request__descriptor,
-    &appflow__v1__untag_resource_response__descriptor,
-    &appflow__v1__list_tags_for_resource_request__descriptor,
-    &appflow__v1__list_tags_for_resource_response__descriptor,
-};
-#define NDESCS (sizeof descs / sizeof descs[0])
-
 static const char seed[] = FUZZ_SEED_FLOWS;
 
-static int known(const ProtobufCMessageDescriptor *d) {
-  for (size_t k = 0; k < NDESCS; k++)
-    if (descs[k] == d)
+static int listed(const af_model_struct *s) {
+  for (size_t k = 0; k < af_model_struct_count; k++)
+    if (af_model_structs[k] == s)
       return 1;
   return 0;
 }
 
-/* A target that misses an RPC would pass while fuzzing nothing of it: refuse to start. */
+/* A table that misses an operation's structures would pass while fuzzing nothing of them; one
+ * out of step with its descriptors would crash on every input: refuse to start. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  for (size_t i = 0; i < af_flows_rpc_count; i++) {
-    if (!known(af_flows_rpcs[i].input) || !known(af_flows_rpcs[i].output)) {
-      fprintf(stderr, "fuzz_transcode: add %s's messages to descs\n", af_flows_rpcs[i].name);
+  for (size_t i = 0; i < af_model_operation_count; i++) {
+    const af_model_operation *op = &af_model_operations[i];
+    if (!listed(op->input) || !listed(op->output)) {
+      fprintf(stderr, "fuzz_transcode: af_model_structs lacks %s's structures\n", op->name);
+      abort();
+    }
+  }
+  for (size_t k = 0; k < af_model_struct_count; k++) {
+    if (af_model_structs[k]->n_members != af_model_structs[k]->descriptor->n_fields) {
+      fprintf(stderr, "fuzz_transcode: %s disagrees with its descriptor\n",
+              af_model_structs[k]->name);
       abort();
     }
   }
@@ -83,23 +63,25 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len) {
 }
 
 /* JSON text -> message, checking what every call must give. */
-static af_err parse(const ProtobufCMessageDescriptor *d, const char *s, size_t n, af_arena *a,
+static af_err parse(const af_model_struct *s, const char *text, size_t n, af_arena *a,
                     ProtobufCMessage **m) {
   af_error err;
   memset(&err, 0xAA, sizeof err); /* an unset message then fails the memchr below */
-  af_err rc = af_bridge_json_to_message(d, s, n, a, m, &err);
+  af_err rc = af_bridge_json_to_message(s, text, n, a, m, &err);
   if (rc == AF_OK)
-    CHECK(*m != NULL && (*m)->descriptor == d);
+    CHECK(*m != NULL && (*m)->descriptor == s->descriptor);
   else
-    CHECK(err.code == rc && memchr(err.message, 0, sizeof err.message) && err.message[0]);
+    CHECK(err.code == rc && memchr(err.message, 0, sizeof err.message) && err.message[0] &&
+          (rc == AF_ERR_SERIALIZATION || rc == AF_ERR_VALIDATION));
   return rc;
 }
 
-static void write_json(const ProtobufCMessage *m, af_arena *a, char **out, size_t *len) {
+static void write_json(const af_model_struct *s, const ProtobufCMessage *m, af_arena *a, char **out,
+                       size_t *len) {
   af_error err;
   /* What a parse accepted must be writable: every string came through jansson, so it is UTF-8,
    * and inputs are far below the arena's limit. */
-  CHECK(af_bridge_message_to_json(m, a, out, len, &err) == AF_OK);
+  CHECK(af_bridge_message_to_json(s, m, a, out, len, &err) == AF_OK);
   CHECK(*out != NULL && strlen(*out) == *len);
   json_t *j = json_loadb(*out, *len, JSON_REJECT_DUPLICATES, NULL);
   CHECK(j != NULL && json_is_object(j));
@@ -124,6 +106,7 @@ static int service_error(af_err rc) {
   case AF_ERR_THROTTLING:
   case AF_ERR_UNAVAILABLE:
   case AF_ERR_UNKNOWN_OPERATION:
+  case AF_ERR_NOT_IMPLEMENTED:
   case AF_ERR_METHOD_NOT_ALLOWED:
   case AF_ERR_REQUEST_TOO_LARGE:
   case AF_ERR_MISSING_AUTHENTICATION_TOKEN:
@@ -136,14 +119,17 @@ static int service_error(af_err rc) {
   return 0;
 }
 
-/* The request through its handler, as the AWS door runs it, on a fresh seeded service. */
-static void run_service(const ProtobufCMessage *req, af_arena *a) {
-  const af_rpc *rpc = NULL;
-  for (size_t i = 0; i < af_flows_rpc_count && rpc == NULL; i++)
-    if (af_flows_rpcs[i].input == req->descriptor)
-      rpc = &af_flows_rpcs[i];
-  if (rpc == NULL)
+/* The request through its handler, as the AWS door runs it, on a fresh seeded service: for the
+ * operation whose input s is, when the service serves it. */
+static void run_service(const af_model_struct *s, const ProtobufCMessage *req, af_arena *a) {
+  const af_model_operation *op = NULL;
+  for (size_t i = 0; i < af_model_operation_count && op == NULL; i++)
+    if (af_model_operations[i].input == s)
+      op = &af_model_operations[i];
+  const af_rpc *rpc = op != NULL ? af_flows_rpc_named(op->name) : NULL;
+  if (rpc == NULL || rpc->handler == NULL)
     return;
+  CHECK(rpc->input == s->descriptor && rpc->output == op->output->descriptor);
   af_error err;
   af_flows *svc = af_flows_new(&(af_flows_config){0}, &err);
   CHECK(svc != NULL);
@@ -157,7 +143,7 @@ static void run_service(const ProtobufCMessage *req, af_arena *a) {
   if (rc == AF_OK) {
     char *out;
     size_t n;
-    write_json(resp, a, &out, &n);
+    write_json(op->output, resp, a, &out, &n);
   } else {
     CHECK(err.code == rc && service_error(rc));
     CHECK(memchr(err.message, 0, sizeof err.message) && err.message[0]);
@@ -168,22 +154,22 @@ static void run_service(const ProtobufCMessage *req, af_arena *a) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)
     return 0;
-  const ProtobufCMessageDescriptor *d = descs[(uint8_t)(data[0] - '0') % NDESCS];
+  const af_model_struct *s = af_model_structs[data[0] % af_model_struct_count];
   static af_arena arena;
   af_arena_init(&arena);
   ProtobufCMessage *m1, *m2;
-  if (parse(d, (const char *)data + 1, size - 1, &arena, &m1) == AF_OK) {
+  if (parse(s, (const char *)data + 1, size - 1, &arena, &m1) == AF_OK) {
     char *j1, *j2;
     size_t n1, n2, p1, p2;
-    write_json(m1, &arena, &j1, &n1);
-    CHECK(parse(d, j1, n1, &arena, &m2) == AF_OK);
-    write_json(m2, &arena, &j2, &n2);
+    write_json(s, m1, &arena, &j1, &n1);
+    CHECK(parse(s, j1, n1, &arena, &m2) == AF_OK);
+    write_json(s, m2, &arena, &j2, &n2);
     CHECK(n1 == n2 && memcmp(j1, j2, n1) == 0);
     uint8_t *b1 = pack(m1, &p1), *b2 = pack(m2, &p2);
     CHECK(p1 == p2 && memcmp(b1, b2, p1) == 0);
     free(b1);
     free(b2);
-    run_service(m1, &arena);
+    run_service(s, m1, &arena);
   }
   af_arena_destroy(&arena);
   return 0;

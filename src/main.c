@@ -1,11 +1,11 @@
 /* appflowd: flags, configuration, signals and wiring. Everything else lives in the modules
  * under src/flows (the service), src/grpc (the gRPC door) and src/bridge (the AWS door). */
 #include "bridge/http.h"
+#include "bridge/seed.h"
 #include "bridge/sigv4.h"
 #include "common/file.h"
 #include "common/listen.h"
 #include "flows/log.h"
-#include "bridge/seed.h"
 #include "flows/service.h"
 #include "grpc/protoset.h"
 #include "grpc/reflection.h"

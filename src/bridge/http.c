@@ -69,6 +69,7 @@ typedef struct request {
   struct MHD_Connection *connection;
   struct af_bridge_server *server;
   const char *method, *url; /* for the debug line, valid until the request completes */
+  const char *principal;    /* the SigV4 key's principal ARN, NULL: none (the root) */
   af_bridge_reply rep;
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
@@ -101,6 +102,7 @@ static void request_init(request *r, af_bridge_ids *ids, bool pooled) {
   r->len = r->discarded = 0;
   r->too_large = r->answered = false;
   r->pooled = pooled;
+  r->principal = NULL;
   atomic_init(&r->work, WORK_NONE);
   af_bridge_request_id(ids, r->request_id);
   af_arena_init(&r->arena);
@@ -369,8 +371,11 @@ static bool authentic(struct MHD_Connection *c, af_bridge_server *s, request *r,
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &l);
     const char *query = uri[path_len] == '?' ? uri + path_len + 1 : "";
     af_sigv4_request req = {method, path, query, l.h, l.n, r->body, r->len};
-    if (af_sigv4_verify(s->creds, &req, time(NULL), NULL, &err) == AF_OK)
+    af_sigv4_caller who = {NULL, NULL};
+    if (af_sigv4_verify(s->creds, &req, time(NULL), &who, &err) == AF_OK) {
+      r->principal = who.principal;
       return true;
+    }
   }
   af_bridge_error_reply(&err, &r->arena, rep);
   return false;
@@ -396,6 +401,11 @@ static void answered(void *ctx) {
   atomic_fetch_sub(&s->working, 1); /* last: stop may free the daemon once this is 0 */
 }
 
+/* A request header by name (case-insensitive), for the members the model carries in headers. */
+static const char *header_of(void *ctx, const char *name) {
+  return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
 /* Hands the request to the service; answers at once if it already has, else suspends the
  * connection until it does, so no server thread waits on the store. */
 static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, request *r,
@@ -403,8 +413,9 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, 
   r->connection = c;
   atomic_store(&r->work, WORK_RUNNING);
   atomic_fetch_add(&s->working, 1);
-  af_bridge_handle(s->svc, method, target, r->body ? r->body : "", r->len, &r->arena, &r->rep,
-                   answered, r);
+  af_bridge_context headers = {header_of, c, r->principal};
+  af_bridge_handle(s->svc, method, target, &headers, r->body ? r->body : "", r->len, &r->arena,
+                   &r->rep, answered, r);
   int expected = WORK_RUNNING;
   if (!atomic_compare_exchange_strong(&r->work, &expected, WORK_SUSPENDING))
     return send_answer(r); /* answered already */

@@ -11,20 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* AppFlow's routes, as its AWS model's requestUri and the proto's google.api.http options
- * give them (a unit test holds the two to this table). */
-const af_bridge_route af_bridge_routes[] = {
-    {"POST", "/create-flow", "CreateFlow", {{NULL, NULL}}},
-    {"POST", "/describe-flow", "DescribeFlow", {{NULL, NULL}}},
-    {"POST", "/list-flows", "ListFlows", {{NULL, NULL}}},
-    {"POST", "/start-flow", "StartFlow", {{NULL, NULL}}},
-    {"POST", "/stop-flow", "StopFlow", {{NULL, NULL}}},
-    {"POST", "/delete-flow", "DeleteFlow", {{NULL, NULL}}},
-    {"POST", "/tags/{resourceArn}", "TagResource", {{NULL, NULL}}},
-    {"DELETE", "/tags/{resourceArn}", "UntagResource", {{"tagKeys", "tagKeys"}}},
-    {"GET", "/tags/{resourceArn}", "ListTagsForResource", {{NULL, NULL}}},
-};
-const size_t af_bridge_route_count = sizeof af_bridge_routes / sizeof af_bridge_routes[0];
+/* At most this many operations share one path template (AppFlow: 3 on /tags/{resourceArn}). */
+#define MAX_METHODS 8
 
 /* ---- percent-decoding ---- */
 
@@ -167,35 +155,53 @@ static af_err method_not_allowed(const char *tmpl, const char **methods, size_t 
   return af_error_set(err, AF_ERR_METHOD_NOT_ALLOWED, "%s takes %s only", tmpl, list);
 }
 
-/* The route of method at path, or an error naming why there is none. */
+/* Whether methods[0..n) holds method already. */
+static bool listed(const char **methods, size_t n, const char *method) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(methods[i], method) == 0)
+      return true;
+  return false;
+}
+
+/* The operation of method at path, or an error naming why there is none. */
 static af_err find_route(const char *method, span path, af_arena *arena, af_bridge_match *m,
                          span labels[AF_BRIDGE_MAX_LABELS], size_t *nlabels, af_error *err) {
-  const char *methods[sizeof af_bridge_routes / sizeof af_bridge_routes[0]];
+  const char *methods[MAX_METHODS];
   const char *tmpl = NULL;
   size_t n = 0;
-  for (size_t i = 0; i < af_bridge_route_count; i++) {
-    const af_bridge_route *r = &af_bridge_routes[i];
-    if (!fits(r->path, path, labels, nlabels))
+  for (size_t i = 0; i < af_model_operation_count; i++) {
+    const af_model_operation *op = &af_model_operations[i];
+    if (!fits(op->uri, path, labels, nlabels))
       continue;
-    if (strcmp(r->method, method) == 0) {
-      m->route = r;
+    if (strcmp(op->method, method) == 0) {
+      m->op = op;
       return AF_OK;
     }
-    tmpl = tmpl ? tmpl : r->path;
-    methods[n++] = r->method;
+    tmpl = tmpl ? tmpl : op->uri;
+    if (n < MAX_METHODS && !listed(methods, n, op->method))
+      methods[n++] = op->method;
   }
   if (n == 0)
     return unknown_operation(path, err);
   return method_not_allowed(tmpl, methods, n, arena, m, err);
 }
 
+static af_err too_many(const af_bridge_match *m, const char *what, af_error *err) {
+  return af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                      "%s binds more %s than the AWS door holds (route.h's limits)", m->op->name,
+                      what);
+}
+
 /* Each label of the route's template (in order) bound to the member it names. */
 static af_err bind_labels(af_bridge_match *m, const span *labels, size_t nlabels, af_arena *arena,
                           af_error *err) {
-  const char *t = m->route->path;
+  const char *t = m->op->uri;
   for (size_t i = 0; i < nlabels; i++) {
     const char *open = strchr(t, '{'), *close = open ? strchr(open, '}') : NULL;
-    char *member = close ? af_arena_strndup(arena, open + 1, (size_t)(close - open - 1)) : NULL;
+    size_t len = close ? (size_t)(close - open - 1) : 0;
+    if (len > 0 && open[len] == '+') /* a greedy label {key+}: its name lacks the '+' */
+      len--;
+    char *member = close ? af_arena_strndup(arena, open + 1, len) : NULL;
     const char **value = af_arena_alloc(arena, sizeof *value);
     char what[96];
     if (member == NULL || value == NULL)
@@ -204,7 +210,9 @@ static af_err bind_labels(af_bridge_match *m, const span *labels, size_t nlabels
     af_err rc = decode(labels[i].p, labels[i].n, false, what, arena, value, err);
     if (rc != AF_OK)
       return rc;
-    m->bindings[m->nbindings++] = (af_bridge_binding){member, value, 1};
+    if (m->nbindings == AF_BRIDGE_MAX_BINDINGS)
+      return too_many(m, "labels", err);
+    m->bindings[m->nbindings++] = (af_bridge_binding){AF_MODEL_URI, member, value, 1};
     t = close + 1;
   }
   return AF_OK;
@@ -226,31 +234,43 @@ static bool is_param(span name, const char *param) {
   return decodes_to(name.p, name.n, true, param, strlen(param));
 }
 
-/* Every value of the query parameter q, decoded, bound to its member (none: no values). A
+/* Every value of the query parameter param, decoded, bound to its member (none: no values). A
  * parameter's name is compared decoded, so tag%4Beys is tagKeys. */
-static af_err bind_query(af_bridge_match *m, const af_bridge_query *q, span query, af_arena *arena,
+static af_err bind_query(af_bridge_match *m, const char *param, span query, af_arena *arena,
                          af_error *err) {
   span name, value;
   size_t count = 0, k = 0;
   for (size_t i = 0; i < query.n;) {
     next_pair(query, &i, &name, &value);
-    count += is_param(name, q->name);
+    count += is_param(name, param);
   }
   const char **values = count ? af_arena_alloc(arena, count * sizeof *values) : NULL;
   char what[96];
   if (count > 0 && values == NULL)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
-  snprintf(what, sizeof what, "query parameter %s", q->name);
+  snprintf(what, sizeof what, "query parameter %s", param);
   for (size_t i = 0; i < query.n;) {
     next_pair(query, &i, &name, &value);
-    af_err rc = is_param(name, q->name)
+    af_err rc = is_param(name, param)
                     ? decode(value.p, value.n, true, what, arena, &values[k++], err)
                     : AF_OK;
     if (rc != AF_OK)
       return rc;
   }
-  m->bindings[m->nbindings++] = (af_bridge_binding){q->member, values, count};
+  if (m->nbindings == AF_BRIDGE_MAX_BINDINGS - AF_BRIDGE_MAX_HEADERS)
+    return too_many(m, "query parameters", err);
+  m->bindings[m->nbindings++] = (af_bridge_binding){AF_MODEL_QUERY, param, values, count};
   return AF_OK;
+}
+
+/* Every query parameter the operation's input binds. */
+static af_err bind_queries(af_bridge_match *m, span query, af_arena *arena, af_error *err) {
+  const af_model_struct *in = m->op->input;
+  af_err rc = AF_OK;
+  for (size_t i = 0; rc == AF_OK && i < in->n_members; i++)
+    if (in->members[i].location == AF_MODEL_QUERY && in->members[i].location_name != NULL)
+      rc = bind_query(m, in->members[i].location_name, query, arena, err);
+  return rc;
 }
 
 af_err af_bridge_match_route(const char *method, const char *target, af_arena *arena,
@@ -264,9 +284,8 @@ af_err af_bridge_match_route(const char *method, const char *target, af_arena *a
   af_err rc = find_route(method != NULL ? method : "", path, arena, m, labels, &nlabels, err);
   if (rc == AF_OK)
     rc = bind_labels(m, labels, nlabels, arena, err);
-  for (size_t i = 0; rc == AF_OK && i < AF_BRIDGE_MAX_QUERY; i++)
-    if (m->route->query[i].name != NULL)
-      rc = bind_query(m, &m->route->query[i], query, arena, err);
+  if (rc == AF_OK)
+    rc = bind_queries(m, query, arena, err);
   return rc;
 }
 
@@ -293,19 +312,21 @@ void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply
 /* One request in the service's hands; made in the request's arena. */
 typedef struct bridge_call {
   const af_rpc *rpc;
+  const af_model_operation *op;
   ProtobufCMessage *resp;
   af_arena *arena;
   af_bridge_reply *out;
   af_bridge_done done;
   void *ctx;
   af_error err;
+  const char *principal; /* the caller's (borrowed from the context), NULL: the root */
 } bridge_call;
 
 static void finish(bridge_call *c, af_err rc) {
   char *json;
   size_t json_len;
   if (rc == AF_OK)
-    rc = af_bridge_message_to_json(c->resp, c->arena, &json, &json_len, &c->err);
+    rc = af_bridge_message_to_json(c->op->output, c->resp, c->arena, &json, &json_len, &c->err);
   if (rc == AF_OK)
     *c->out = (af_bridge_reply){200, NULL, NULL, json, json_len, false};
   else
@@ -315,36 +336,80 @@ static void finish(bridge_call *c, af_err rc) {
 
 static void rpc_done(void *ctx, af_err rc) { finish(ctx, rc); }
 
+/* Each header member of the operation's input, bound to the request's header of its name (no
+ * values when the request lacks it, or no headers were given). */
+static af_err bind_headers(af_bridge_match *m, const af_bridge_context *h, af_arena *arena,
+                           af_error *err) {
+  const af_model_struct *in = m->op->input;
+  for (size_t i = 0; i < in->n_members; i++) {
+    const char *name = in->members[i].location_name;
+    if (in->members[i].location != AF_MODEL_HEADER || name == NULL)
+      continue;
+    const char *v = h != NULL && h->get != NULL ? h->get(h->ctx, name) : NULL;
+    const char **values = v != NULL ? af_arena_alloc(arena, sizeof *values) : NULL;
+    if (v != NULL && values == NULL)
+      return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    if (v != NULL && !af_utf8_valid(v, strlen(v)))
+      return af_error_set(err, AF_ERR_SERIALIZATION, "the header %s is not UTF-8", name);
+    if (values != NULL)
+      values[0] = v;
+    if (m->nbindings == AF_BRIDGE_MAX_BINDINGS)
+      return too_many(m, "headers", err);
+    m->bindings[m->nbindings++] = (af_bridge_binding){AF_MODEL_HEADER, name, values, v ? 1 : 0};
+  }
+  return AF_OK;
+}
+
 static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, const char *body,
                      size_t len) {
+  const ProtobufCMessageDescriptor *output = c->op->output->descriptor;
   ProtobufCMessage *req;
-  af_err rc = (c->resp = af_arena_alloc(c->arena, c->rpc->output->sizeof_message)) != NULL
+  af_err rc = (c->resp = af_arena_alloc(c->arena, output->sizeof_message)) != NULL
                   ? AF_OK
                   : af_error_set(&c->err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (rc == AF_OK)
-    rc = af_bridge_json_to_message(c->rpc->input, body, len, c->arena, &req, &c->err);
+    rc = af_bridge_json_to_message(c->op->input, body, len, c->arena, &req, &c->err);
   if (rc == AF_OK)
-    rc = af_bridge_bind_members(req, m->bindings, m->nbindings, c->arena, &c->err);
+    rc = af_bridge_bind_members(c->op->input, req, m->bindings, m->nbindings, c->arena, &c->err);
   if (rc != AF_OK) {
     finish(c, rc);
     return;
   }
-  protobuf_c_message_init(c->rpc->output, c->resp);
-  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c};
+  protobuf_c_message_init(output, c->resp);
+  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c, c->principal};
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
-void af_bridge_handle(af_flows *svc, const char *method, const char *target, const char *body,
-                      size_t body_len, af_arena *arena, af_bridge_reply *out, af_bridge_done done,
-                      void *ctx) {
+/* The service's RPC for the operation, or NULL with err set: 501 when the service has none,
+ * 500 when its messages are not the model's (a build mistake). An RPC without a handler is
+ * called all the same: the service checks the request against the model, then answers 501. */
+static const af_rpc *rpc_of(af_flows *svc, const af_model_operation *op, af_error *err) {
+  const af_rpc *rpc = af_flows_rpc_named(svc, op->name);
+  if (rpc == NULL) {
+    af_error_set(err, AF_ERR_NOT_IMPLEMENTED, "appflowd does not implement %s yet", op->name);
+    return NULL;
+  }
+  if (rpc->input != op->input->descriptor || rpc->output != op->output->descriptor) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                 "the service's %s takes other messages than the "
+                 "AWS model's",
+                 op->name);
+    return NULL;
+  }
+  return rpc;
+}
+
+void af_bridge_handle(af_flows *svc, const char *method, const char *target,
+                      const af_bridge_context *headers, const char *body, size_t body_len,
+                      af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx) {
   af_error err = {AF_OK, ""};
   af_bridge_match m;
   const af_rpc *rpc = NULL;
   bridge_call *c = NULL;
-  bool routed = af_bridge_match_route(method, target, arena, &m, &err) == AF_OK;
-  if (routed && (rpc = af_flows_rpc_named(m.route->rpc)) == NULL) /* a build mistake */
-    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "route to unknown operation %s", m.route->rpc);
-  else if (routed && (c = af_arena_alloc(arena, sizeof *c)) == NULL)
+  bool routed = af_bridge_match_route(method, target, arena, &m, &err) == AF_OK &&
+                bind_headers(&m, headers, arena, &err) == AF_OK;
+  if (routed && (rpc = rpc_of(svc, m.op, &err)) != NULL &&
+      (c = af_arena_alloc(arena, sizeof *c)) == NULL)
     af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (c == NULL) { /* answered without the service: err says why */
     af_bridge_error_reply(&err, arena, out);
@@ -352,7 +417,9 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target, con
     done(ctx);
     return;
   }
-  *c = (bridge_call){rpc, NULL, arena, out, done, ctx, {AF_OK, ""}};
+  *c = (bridge_call){rpc,   m.op,        NULL,
+                     arena, out,         done,
+                     ctx,   {AF_OK, ""}, headers != NULL ? headers->principal : NULL};
   call_rpc(svc, c, &m, body, body_len);
 }
 
@@ -360,11 +427,12 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target, con
 
 static void wake(void *ctx) { af_latch_open(ctx); }
 
-void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target, const char *body,
-                           size_t body_len, af_arena *arena, af_bridge_reply *out) {
+void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target,
+                           const af_bridge_context *headers, const char *body, size_t body_len,
+                           af_arena *arena, af_bridge_reply *out) {
   af_latch latch;
   af_latch_init(&latch);
-  af_bridge_handle(svc, method, target, body, body_len, arena, out, wake, &latch);
+  af_bridge_handle(svc, method, target, headers, body, body_len, arena, out, wake, &latch);
   af_latch_wait(&latch);
 }
 

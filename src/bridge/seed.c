@@ -209,8 +209,9 @@ static int read_status(parser *ps, const char *open, size_t len, int *status) {
   bool bad = v != NULL && *status == 0;
   json_decref(o);
   if (bad)
-    return fail(ps, open, "flowStatus must be one of Active, Deprecated, Deleted, Draft, Errored "
-                          "or Suspended");
+    return fail(ps, open,
+                "flowStatus must be one of Active, Deprecated, Deleted, Draft, Errored "
+                "or Suspended");
   return 0;
 }
 

@@ -14,11 +14,11 @@
  *     aws_principal_arn = arn:aws:iam::123456789012:user/ci-robot
  *
  * aws_access_key_id: 1 to 128 of [A-Za-z0-9_]; unique in the file. aws_secret_access_key: 1 to
- * 128 printable ASCII characters, no spaces. aws_account_id: optional, 12 digits. aws_principal_arn: optional, the
- * caller's ARN as AppFlow records it (DescribeFlow's createdBy and lastUpdatedBy); without it the
- * service uses the account's root, arn:aws:iam::ACCOUNT:root. Any other key
- * (aws_session_token included: temporary credentials are not supported) is refused, so a typo
- * cannot silently drop a key. Whitespace around '=' and at either end of a line is ignored;
+ * 128 printable ASCII characters, no spaces. aws_account_id: optional, 12 digits.
+ * aws_principal_arn: optional, the caller's ARN as AppFlow records it (DescribeFlow's createdBy and
+ * lastUpdatedBy); without it the service uses the account's root, arn:aws:iam::ACCOUNT:root. Any
+ * other key (aws_session_token included: temporary credentials are not supported) is refused, so a
+ * typo cannot silently drop a key. Whitespace around '=' and at either end of a line is ignored;
  * values are not quoted. At most AF_SIGV4_MAX_KEYS keys, lines of at most 1023 characters.
  *
  * Trusted input: the credentials file. Untrusted: every part of the request (bounded here by

@@ -1,11 +1,12 @@
-/* AWS REST-JSON <-> protobuf-c messages by walking runtime descriptors (the mapping is in
- * transcode.h). Requests are parsed by jansson; responses are written straight into the arena,
- * with no JSON tree, since every response of the AWS door passes through here.
+/* AWS REST-JSON <-> protobuf-c messages by walking the AWS model's tables alongside the
+ * protobuf-c descriptors (the mapping is in transcode.h): the table names members and enum
+ * strings, the descriptor says where and how each is stored. Requests are parsed by jansson;
+ * responses are written straight into the arena, with no JSON tree, since every response of the
+ * AWS door passes through here.
  *
  * Limits the contract does not spell out:
  * - uint64/fixed64 members above INT64_MAX cannot be read: jansson holds integers as long long
- *   and refuses larger ones as a syntax error. They are written exactly, so such a value does
- *   not survive a round trip. Map keys, being strings, take the full uint64 range.
+ *   and refuses larger ones as a syntax error. They are written exactly.
  * - An integer member accepts a JSON real without a fraction (1.0, 1e3), as protobuf's own
  *   JSON mapping does.
  * - Timestamp fractions pass through a double: about microsecond precision for current dates.
@@ -15,23 +16,17 @@
  *   written back.
  * - The writer fails with AF_ERR_INTERNAL_SERVER on what JSON cannot hold or the core should
  *   never produce: NaN or infinite numbers, strings that are not UTF-8, Timestamp nanos outside
- *   0..999999999.
- * - Enum values that lack their enum's prefix are spelled as their proto names; an enum number
- *   the descriptor does not know is written as a JSON number, which the reader refuses.
+ *   0..999999999, enum numbers the model has no string for.
+ * - Map keys must be proto strings and fields sit outside oneofs, as scripts/gen_model.py
+ *   generates them; anything else is a table out of step (AF_ERR_INTERNAL_SERVER).
  * - No libm (appflowd_core does not link it): floor and rounding are done by casts.
- * - Numbers are formatted with snprintf: the process must keep the "C" numeric locale.
- * - A member name must be shorter than NAME_CAP bytes to be found.
- * - Fields with label OPTIONAL and a has_ flag are read and written by that flag. protoc-c
- *   (1.4, 1.5) refuses proto3 `optional`, so today only proto2 messages have them. */
+ * - Numbers are formatted with snprintf: the process must keep the "C" numeric locale. */
 #include "bridge/transcode.h"
 
+#include "appflow_model.h"
 #include "common/base64.h"
-
-#include "common/awsname.h"
 #include "common/utf8.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <float.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -41,10 +36,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_DEPTH 64
-#define NAME_CAP 256
-#define PATH_CAP 384
+#define PATH_CAP 512
+#define QUOTE_MAX 256           /* bytes of a bad value quoted in a validation error */
+#define HEADER_ROOM 64          /* "N validation errors detected: " before the list */
 #define TS_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define TS_MAX 253402300799LL   /* 9999-12-31T23:59:59Z */
 
@@ -63,8 +60,6 @@ enum kind {
   K_MESSAGE
 };
 
-enum wkt { WKT_NONE, WKT_TIMESTAMP, WKT_STRUCT, WKT_VALUE, WKT_LIST };
-
 /* The AWS path of the member being read or written, for error messages. */
 typedef struct member_path {
   size_t len;
@@ -76,6 +71,10 @@ typedef struct decoder {
   af_error *err;
   int depth;
   member_path path;
+  size_t ninvalid;    /* bad enum values found, all counted */
+  size_t invalid_len; /* bytes of invalid: the errors that fit, whole, "; " between */
+  int invalid_full;   /* an error did not fit: none after it is listed either */
+  char invalid[AF_ERROR_MESSAGE_MAX];
 } decoder;
 
 typedef struct encoder {
@@ -88,7 +87,7 @@ typedef struct encoder {
   member_path path;
 } encoder;
 
-/* ---- descriptors ---- */
+/* ---- descriptors and shapes ---- */
 
 static enum kind kind_of(ProtobufCType t) {
   switch (t) {
@@ -150,20 +149,8 @@ static size_t kind_size(enum kind k) {
   return 0;
 }
 
-static enum wkt wkt_of(const ProtobufCMessageDescriptor *d) {
-  static const struct {
-    const char *name;
-    enum wkt wkt;
-  } table[] = {{"google.protobuf.Timestamp", WKT_TIMESTAMP},
-               {"google.protobuf.Struct", WKT_STRUCT},
-               {"google.protobuf.Value", WKT_VALUE},
-               {"google.protobuf.ListValue", WKT_LIST}};
-  if (strncmp(d->name, "google.protobuf.", 16) != 0)
-    return WKT_NONE;
-  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-    if (strcmp(d->name, table[i].name) == 0)
-      return table[i].wkt;
-  return WKT_NONE;
+static int is_timestamp(const ProtobufCMessageDescriptor *d) {
+  return strcmp(d->name, "google.protobuf.Timestamp") == 0;
 }
 
 static const ProtobufCFieldDescriptor *field_named(const ProtobufCMessageDescriptor *d,
@@ -171,23 +158,32 @@ static const ProtobufCFieldDescriptor *field_named(const ProtobufCMessageDescrip
   return protobuf_c_message_descriptor_get_field_by_name(d, name);
 }
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && memcmp(s + n - m, suffix, m) == 0;
+/* A map field: protobuf-c gives map<K,V> as a repeated "...Entry" message of key = 1,
+ * value = 2; the model says which repeated fields are maps. */
+static int is_map(const ProtobufCFieldDescriptor *f, const af_model_shape *sh) {
+  return f->label == PROTOBUF_C_LABEL_REPEATED && sh->type == AF_MODEL_MAP &&
+         f->type == PROTOBUF_C_TYPE_MESSAGE && f->descriptor != NULL &&
+         ((const ProtobufCMessageDescriptor *)f->descriptor)->n_fields == 2;
 }
 
-/* protobuf-c gives map<K,V> as a repeated message "...Entry" of fields key = 1, value = 2. */
-static int is_map(const ProtobufCFieldDescriptor *f) {
-  if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
-    return 0;
-  const ProtobufCMessageDescriptor *d = f->descriptor;
-  return ends_with(d->name, "Entry") && d->n_fields == 2 && d->fields[0].id == 1 &&
-         strcmp(d->fields[0].name, "key") == 0 && d->fields[1].id == 2 &&
-         strcmp(d->fields[1].name, "value") == 0;
+/* The shape of one element of a repeated member: a list's member; a wrapper's "items" member
+ * already has the element's shape. */
+static const af_model_shape *element_shape(const af_model_struct *s, const af_model_shape *sh) {
+  return !s->list_wrapper && sh->type == AF_MODEL_LIST && sh->member != NULL ? sh->member : sh;
 }
 
-static int is_value_field(const ProtobufCFieldDescriptor *f) {
-  return f->type == PROTOBUF_C_TYPE_MESSAGE && wkt_of(f->descriptor) == WKT_VALUE;
+/* A structure whose descriptor is d, or NULL: the table and the descriptor must agree. */
+static const af_model_struct *structure_of(const af_model_shape *sh,
+                                           const ProtobufCMessageDescriptor *d) {
+  const af_model_struct *s = sh != NULL ? sh->structure : NULL;
+  return s != NULL && s->descriptor == d && s->n_members == d->n_fields ? s : NULL;
+}
+
+static int is_output(const af_model_struct *s) {
+  for (size_t i = 0; i < af_model_operation_count; i++)
+    if (af_model_operations[i].output == s)
+      return 1;
+  return 0;
 }
 
 static ProtobufCMessage *new_message(af_arena *a, const ProtobufCMessageDescriptor *d) {
@@ -197,48 +193,9 @@ static ProtobufCMessage *new_message(af_arena *a, const ProtobufCMessageDescript
   return m;
 }
 
-/* ---- names ---- */
-
-size_t af_bridge_member_name(const char *field_name, char *dst, size_t dstsz) {
-  size_t n = 0;
-  int upper = 0;
-  for (const char *p = field_name; *p != '\0'; p++) {
-    if (*p == '_') {
-      upper = 1;
-      continue;
-    }
-    if (n + 1 < dstsz)
-      dst[n] = upper ? (char)toupper((unsigned char)*p) : *p;
-    n++;
-    upper = 0;
-  }
-  if (dstsz > 0)
-    dst[n < dstsz ? n : dstsz - 1] = '\0';
-  return n;
-}
-
-/* "FlowStatus" -> "FLOW_STATUS_": UPPER_SNAKE_CASE of the enum's short name plus "_". */
-static void enum_prefix(const char *short_name, char *dst, size_t dstsz) {
-  size_t n = 0;
-  for (size_t i = 0; short_name[i] != '\0' && n + 3 < dstsz; i++) {
-    unsigned char c = (unsigned char)short_name[i], prev = i ? (unsigned char)short_name[i - 1] : 0,
-                  next = (unsigned char)short_name[i + 1];
-    if (isupper(c) && i > 0 && (islower(prev) || isdigit(prev) || (isupper(prev) && islower(next))))
-      dst[n++] = '_';
-    dst[n++] = (char)toupper(c);
-  }
-  dst[n++] = '_';
-  dst[n] = '\0';
-}
-
-/* The AWS string of one value; its proto name when it lacks the prefix. */
-static void aws_enum_name(const char *prefix, const char *value, char *dst, size_t dstsz) {
-  if (af_aws_enum_string(prefix, value, dst, dstsz) != 0)
-    snprintf(dst, dstsz, "%s", value);
-}
-
-static int is_unspecified(const ProtobufCEnumValue *v) {
-  return ends_with(v->name, "_UNSPECIFIED");
+static af_err out_of_step(af_error *err, const char *what, const char *name) {
+  return af_error_set(err, AF_ERR_INTERNAL_SERVER,
+                      "the AWS model's table and the message disagree at %s %s", what, name);
 }
 
 /* ---- member paths ---- */
@@ -260,18 +217,20 @@ static size_t path_member(member_path *p, const char *name) {
   return old;
 }
 
+/* AWS's list element: "tasks.1.member", counting from 1. */
 static size_t path_index(member_path *p, size_t i) {
   size_t old = p->len;
-  char b[32];
-  int n = snprintf(b, sizeof b, "[%zu]", i);
+  char b[40];
+  int n = snprintf(b, sizeof b, ".%zu.member", i + 1);
   path_put(p, b, (size_t)n);
   return old;
 }
 
 static size_t path_key(member_path *p, const char *key) {
   size_t old = p->len;
-  char b[128];
-  af_escape(b, sizeof b, key, strlen(key));
+  char b[4 * 32 + 1];
+  size_t n = strlen(key);
+  af_escape(b, sizeof b, key, n < 32 ? n : 32);
   path_put(p, ".", 1);
   path_put(p, b, strlen(b));
   return old;
@@ -329,7 +288,6 @@ static af_err enter(decoder *d) {
                       "member %s nests JSON deeper than %d levels, the most appflowd reads",
                       d->path.text, MAX_DEPTH);
 }
-
 /* ---- reading: scalars ---- */
 
 static void int_limits(enum kind k, long long *lo, long long *hi) {
@@ -442,60 +400,79 @@ static af_err decode_bytes(decoder *d, const json_t *j, ProtobufCBinaryData *dst
 
 /* ---- reading: enums ---- */
 
-/* "Scheduled, Event, OnDemand": the values AWS accepts, truncated to fit. */
-static void enum_value_list(const ProtobufCEnumDescriptor *ed, char *dst, size_t dstsz) {
-  char prefix[NAME_CAP], name[NAME_CAP];
+/* "Arithmetic, Filter, Map": the values AWS accepts, in the model's order, truncated to fit. */
+static void enum_value_list(const af_model_shape *sh, char *dst, size_t dstsz) {
   size_t n = 0;
-  enum_prefix(ed->short_name, prefix, sizeof prefix);
   dst[0] = '\0';
-  for (unsigned i = 0; i < ed->n_values && n < dstsz; i++) {
-    if (is_unspecified(&ed->values[i]))
+  for (size_t i = 0; i < sh->n_enum && n < dstsz; i++) {
+    if (sh->enum_values[i] == NULL)
       continue;
-    aws_enum_name(prefix, ed->values[i].name, name, sizeof name);
-    int w = snprintf(dst + n, dstsz - n, "%s%s", n > 0 ? ", " : "", name);
+    int w = snprintf(dst + n, dstsz - n, "%s%s", n > 0 ? ", " : "", sh->enum_values[i]);
     n += w > 0 ? (size_t)w : 0;
   }
 }
 
-static af_err enum_error(decoder *d, const ProtobufCEnumDescriptor *ed, const char *s, size_t n) {
-  char quoted[256], list[512];
-  af_escape(quoted, sizeof quoted, s, n);
-  enum_value_list(ed, list, sizeof list);
-  return af_error_set(d->err, AF_ERR_VALIDATION,
-                      "1 validation error detected: Value '%s' at '%s' failed to satisfy "
-                      "constraint: Member must satisfy enum value set: [%s]",
-                      quoted, d->path.text, list);
+/* Notes one bad enum value; reading goes on, so every bad value of the request is reported.
+ * An error joins the list only whole and only while every earlier one did. */
+static void invalid_enum(decoder *d, const af_model_shape *sh, const char *s, size_t n) {
+  char quoted[4 * QUOTE_MAX + 1], list[1024], one[AF_ERROR_MESSAGE_MAX];
+  af_escape(quoted, sizeof quoted, s, n < QUOTE_MAX ? n : QUOTE_MAX);
+  enum_value_list(sh, list, sizeof list);
+  int w = snprintf(one, sizeof one,
+                   "Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum "
+                   "value set: [%s]",
+                   quoted, d->path.text, list);
+  size_t len = w > 0 ? (size_t)w : 0, sep = d->ninvalid > 0 ? 2 : 0;
+  d->ninvalid++;
+  if (d->invalid_full || d->invalid_len + sep + len >= sizeof d->invalid - HEADER_ROOM) {
+    d->invalid_full = 1;
+    return;
+  }
+  memcpy(d->invalid + d->invalid_len, "; ", sep);
+  memcpy(d->invalid + d->invalid_len + sep, one, len);
+  d->invalid_len += sep + len;
+  d->invalid[d->invalid_len] = '\0';
 }
 
-static af_err decode_enum(decoder *d, const ProtobufCEnumDescriptor *ed, const json_t *j,
-                          int *dst) {
+/* The proto number of AWS string s[0..n); 0 when the shape has no such value. */
+static int enum_number(const af_model_shape *sh, const char *s, size_t n) {
+  for (size_t i = 1; i < sh->n_enum; i++)
+    if (sh->enum_values[i] != NULL && strlen(sh->enum_values[i]) == n &&
+        memcmp(sh->enum_values[i], s, n) == 0)
+      return (int)i;
+  return 0;
+}
+
+static af_err decode_enum(decoder *d, const af_model_shape *sh, const json_t *j, int *dst) {
   if (!json_is_string(j))
     return wrong_type(d, "a string", j);
   const char *s = json_string_value(j);
   size_t n = json_string_length(j);
-  char prefix[NAME_CAP], name[NAME_CAP];
-  enum_prefix(ed->short_name, prefix, sizeof prefix);
-  for (unsigned i = 0; i < ed->n_values; i++) {
-    if (is_unspecified(&ed->values[i]))
-      continue;
-    aws_enum_name(prefix, ed->values[i].name, name, sizeof name);
-    if (strlen(name) == n && memcmp(name, s, n) == 0) {
-      *dst = ed->values[i].value;
-      return AF_OK;
-    }
-  }
-  return enum_error(d, ed, s, n);
+  *dst = sh->enum_values != NULL ? enum_number(sh, s, n) : 0;
+  if (*dst == 0)
+    invalid_enum(d, sh, s, n);
+  return AF_OK;
 }
 
-/* ---- reading: messages, repeated fields, maps ---- */
+/* A string whose shape is an enum (the model allows it where proto needs a string). */
+static af_err decode_enum_string(decoder *d, const af_model_shape *sh, const json_t *j,
+                                 char **dst) {
+  af_err rc = decode_string(d, j, dst);
+  if (rc == AF_OK && sh->type == AF_MODEL_ENUM && sh->enum_values != NULL &&
+      enum_number(sh, json_string_value(j), json_string_length(j)) == 0)
+    invalid_enum(d, sh, json_string_value(j), json_string_length(j));
+  return rc;
+}
 
-static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc, json_t *j,
-                             ProtobufCMessage **dst);
-static af_err decode_field(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                           json_t *j);
+/* ---- reading: values, lists, maps, structures ---- */
 
-/* One value (a singular field, an array element, a map value) into its storage at dst. */
-static af_err decode_scalar(decoder *d, const ProtobufCFieldDescriptor *f, json_t *j, void *dst) {
+static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc,
+                             const af_model_shape *sh, json_t *j, ProtobufCMessage **dst);
+static af_err decode_struct(decoder *d, const af_model_struct *s, json_t *j, ProtobufCMessage *m);
+
+/* One value (a singular member, a list element, a map value) of shape sh into its storage. */
+static af_err decode_value(decoder *d, const ProtobufCFieldDescriptor *f, const af_model_shape *sh,
+                           json_t *j, void *dst) {
   enum kind k = kind_of(f->type);
   switch (k) {
   case K_INT32:
@@ -509,19 +486,19 @@ static af_err decode_scalar(decoder *d, const ProtobufCFieldDescriptor *f, json_
   case K_DOUBLE:
     return decode_real(d, k, j, dst);
   case K_ENUM:
-    return decode_enum(d, f->descriptor, j, dst);
+    return decode_enum(d, sh, j, dst);
   case K_STRING:
-    return decode_string(d, j, dst);
+    return decode_enum_string(d, sh, j, dst);
   case K_BYTES:
     return decode_bytes(d, j, dst);
   case K_MESSAGE:
-    return decode_message(d, f->descriptor, j, dst);
+    return decode_message(d, f->descriptor, sh, j, dst);
   }
   return AF_OK;
 }
 
 static af_err decode_elements(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                              json_t *j) {
+                              const af_model_shape *elem, json_t *j) {
   size_t n = json_array_size(j), size = kind_size(kind_of(f->type));
   char *elems = n > AF_ARENA_LIMIT / size ? NULL : af_arena_alloc(d->arena, n * size);
   af_err rc = AF_OK;
@@ -532,93 +509,21 @@ static af_err decode_elements(decoder *d, ProtobufCMessage *m, const ProtobufCFi
   *(char **)((char *)m + f->offset) = elems;
   for (size_t i = 0; rc == AF_OK && i < n; i++) {
     size_t old = path_index(&d->path, i);
-    rc = decode_scalar(d, f, json_array_get(j, i), elems + i * size);
+    rc = decode_value(d, f, elem, json_array_get(j, i), elems + i * size);
     path_pop(&d->path, old);
   }
   return rc;
 }
 
 static af_err decode_array(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                           json_t *j) {
+                           const af_model_shape *elem, json_t *j) {
   if (!json_is_array(j))
     return wrong_type(d, "an array", j);
   af_err rc = enter(d);
   if (rc == AF_OK && json_array_size(j) > 0)
-    rc = decode_elements(d, m, f, j);
+    rc = decode_elements(d, m, f, elem, j);
   d->depth--;
   return rc;
-}
-
-/* Strict decimal, as protobuf's JSON writes integer map keys. */
-static int parse_int_key(const char *s, enum kind k, void *dst) {
-  char *end;
-  errno = 0;
-  if (k == K_UINT32 || k == K_UINT64) {
-    unsigned long long u = isdigit((unsigned char)s[0]) ? strtoull(s, &end, 10) : 0;
-    if (!isdigit((unsigned char)s[0]) || errno != 0 || *end != '\0' ||
-        (k == K_UINT32 && u > UINT32_MAX))
-      return -1;
-    if (k == K_UINT32)
-      *(uint32_t *)dst = (uint32_t)u;
-    else
-      *(uint64_t *)dst = u;
-    return 0;
-  }
-  int ok = isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]));
-  long long v = ok ? strtoll(s, &end, 10) : 0;
-  if (!ok || errno != 0 || *end != '\0' || (k == K_INT32 && (v < INT32_MIN || v > INT32_MAX)))
-    return -1;
-  if (k == K_INT32)
-    *(int32_t *)dst = (int32_t)v;
-  else
-    *(int64_t *)dst = v;
-  return 0;
-}
-
-static const char *key_want(enum kind k) {
-  switch (k) {
-  case K_INT32:
-    return "an integer from -2147483648 to 2147483647";
-  case K_INT64:
-    return "an integer from -9223372036854775808 to 9223372036854775807";
-  case K_UINT32:
-    return "an integer from 0 to 4294967295";
-  case K_UINT64:
-    return "an integer from 0 to 18446744073709551615";
-  case K_BOOL:
-    return "true or false";
-  case K_STRING:
-  case K_FLOAT:
-  case K_DOUBLE:
-  case K_ENUM:
-  case K_BYTES:
-  case K_MESSAGE:
-    break;
-  }
-  return "a key protobuf allows";
-}
-
-static af_err decode_key(decoder *d, const ProtobufCFieldDescriptor *kf, const char *key,
-                         void *dst) {
-  enum kind k = kind_of(kf->type);
-  int bad = -1;
-  if (k == K_STRING) {
-    *(char **)dst = af_arena_strndup(d->arena, key, strlen(key));
-    return *(char **)dst == NULL ? no_memory(d->err) : AF_OK;
-  }
-  if (k == K_BOOL && (strcmp(key, "true") == 0 || strcmp(key, "false") == 0)) {
-    *(protobuf_c_boolean *)dst = key[0] == 't';
-    bad = 0;
-  } else if (k == K_INT32 || k == K_INT64 || k == K_UINT32 || k == K_UINT64) {
-    bad = parse_int_key(key, k, dst);
-  }
-  if (bad == 0)
-    return AF_OK;
-  char quoted[128];
-  af_escape(quoted, sizeof quoted, key, strlen(key));
-  return af_error_set(d->err, AF_ERR_SERIALIZATION,
-                      "member %s has key '%s', but its keys must be %s", d->path.text, quoted,
-                      key_want(k));
 }
 
 static void mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
@@ -626,25 +531,26 @@ static void mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
     *(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
 }
 
-static af_err decode_entry(decoder *d, const ProtobufCMessageDescriptor *entry, const char *key,
-                           json_t *value, ProtobufCMessage **dst) {
+static af_err decode_entry(decoder *d, const ProtobufCMessageDescriptor *entry,
+                           const af_model_shape *value_shape, const char *key, json_t *value,
+                           ProtobufCMessage **dst) {
   ProtobufCMessage *e = new_message(d->arena, entry);
   if (e == NULL)
     return no_memory(d->err);
   *dst = e;
   const ProtobufCFieldDescriptor *kf = &entry->fields[0], *vf = &entry->fields[1];
-  af_err rc = decode_key(d, kf, key, (char *)e + kf->offset);
-  if (rc != AF_OK)
-    return rc;
-  mark_present(e, kf);
+  char **k = (char **)((char *)e + kf->offset);
+  if ((*k = af_arena_strndup(d->arena, key, strlen(key))) == NULL)
+    return no_memory(d->err);
+  mark_present(e, vf);
   size_t old = path_key(&d->path, key);
-  rc = decode_field(d, e, vf, value);
+  af_err rc = decode_value(d, vf, value_shape, value, (char *)e + vf->offset);
   path_pop(&d->path, old);
   return rc;
 }
 
 static af_err decode_entries(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                             json_t *j) {
+                             const af_model_shape *value_shape, json_t *j) {
   size_t n = json_object_size(j), i = 0;
   ProtobufCMessage **items =
       n > AF_ARENA_LIMIT / sizeof *items ? NULL : af_arena_alloc(d->arena, n * sizeof *items);
@@ -652,10 +558,11 @@ static af_err decode_entries(decoder *d, ProtobufCMessage *m, const ProtobufCFie
   json_t *value;
   if (items == NULL)
     return no_memory(d->err);
+  memset(items, 0, n * sizeof *items);
   *(size_t *)((char *)m + f->quantifier_offset) = n;
   *(ProtobufCMessage ***)((char *)m + f->offset) = items;
   json_object_foreach(j, key, value) {
-    af_err rc = decode_entry(d, f->descriptor, key, value, &items[i++]);
+    af_err rc = decode_entry(d, f->descriptor, value_shape, key, value, &items[i++]);
     if (rc != AF_OK)
       return rc;
   }
@@ -663,71 +570,56 @@ static af_err decode_entries(decoder *d, ProtobufCMessage *m, const ProtobufCFie
 }
 
 static af_err decode_map(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                         json_t *j) {
+                         const af_model_shape *sh, json_t *j) {
+  const ProtobufCMessageDescriptor *entry = f->descriptor;
+  if (entry->fields[0].type != PROTOBUF_C_TYPE_STRING || sh->member == NULL)
+    return out_of_step(d->err, "map", d->path.text);
   if (!json_is_object(j))
     return wrong_type(d, "an object", j);
   af_err rc = enter(d);
   if (rc == AF_OK && json_object_size(j) > 0)
-    rc = decode_entries(d, m, f, j);
+    rc = decode_entries(d, m, f, sh->member, j);
   d->depth--;
   return rc;
 }
 
-static af_err claim_oneof(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
-  uint32_t *which = (uint32_t *)((char *)m + f->quantifier_offset);
-  if (*which != 0 && *which != f->id) {
-    const ProtobufCFieldDescriptor *other =
-        protobuf_c_message_descriptor_get_field(m->descriptor, *which);
-    char name[NAME_CAP];
-    af_bridge_member_name(other != NULL ? other->name : "?", name, sizeof name);
-    return af_error_set(d->err, AF_ERR_SERIALIZATION,
-                        "member %s cannot be set together with %s: they are alternatives (one "
-                        "oneof), so set only one",
-                        d->path.text, name);
-  }
-  *which = f->id;
-  return AF_OK;
-}
-
-static af_err decode_field(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                           json_t *j) {
+static af_err decode_field(decoder *d, const af_model_struct *s, ProtobufCMessage *m,
+                           const ProtobufCFieldDescriptor *f, const af_model_shape *sh, json_t *j) {
+  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+    return out_of_step(d->err, "oneof member", d->path.text);
   if (f->label == PROTOBUF_C_LABEL_REPEATED)
-    return is_map(f) ? decode_map(d, m, f, j) : decode_array(d, m, f, j);
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-    af_err rc = claim_oneof(d, m, f);
-    if (rc != AF_OK)
-      return rc;
-  } else {
-    mark_present(m, f);
-  }
-  return decode_scalar(d, f, j, (char *)m + f->offset);
+    return is_map(f, sh) ? decode_map(d, m, f, sh, j)
+                         : decode_array(d, m, f, element_shape(s, sh), j);
+  mark_present(m, f);
+  return decode_value(d, f, sh, j, (char *)m + f->offset);
 }
 
-static af_err decode_member(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+/* Only body members travel in JSON; null is an absent member. */
+static af_err decode_member(decoder *d, const af_model_struct *s, size_t i, ProtobufCMessage *m,
                             json_t *obj) {
-  char name[NAME_CAP];
-  af_bridge_member_name(f->name, name, sizeof name);
-  json_t *v = json_object_get(obj, name);
-  if (v == NULL || (json_is_null(v) && !is_value_field(f)))
+  const af_model_member *mb = &s->members[i];
+  if (mb->location != AF_MODEL_BODY)
     return AF_OK;
-  size_t old = path_member(&d->path, name);
-  af_err rc = decode_field(d, m, f, v);
+  json_t *v = json_object_get(obj, mb->name);
+  if (v == NULL || json_is_null(v))
+    return AF_OK;
+  size_t old = path_member(&d->path, mb->name);
+  af_err rc = decode_field(d, s, m, &m->descriptor->fields[i], mb->shape, v);
   path_pop(&d->path, old);
   return rc;
 }
 
-static af_err decode_fields(decoder *d, ProtobufCMessage *m, json_t *j) {
+static af_err decode_struct(decoder *d, const af_model_struct *s, json_t *j, ProtobufCMessage *m) {
   if (!json_is_object(j))
     return wrong_type(d, "an object", j);
   af_err rc = enter(d);
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
-  for (unsigned i = 0; rc == AF_OK && i < desc->n_fields; i++)
-    rc = decode_member(d, m, &desc->fields[i], j);
+  for (size_t i = 0; rc == AF_OK && i < s->n_members; i++)
+    rc = decode_member(d, s, i, m, j);
   d->depth--;
   return rc;
 }
 
-/* ---- reading: well-known types ---- */
+/* ---- reading: timestamps ---- */
 
 static af_err timestamp_range(decoder *d, const json_t *j) {
   char num[40];
@@ -762,54 +654,21 @@ static af_err decode_timestamp(decoder *d, ProtobufCMessage *m, const json_t *j)
   return AF_OK;
 }
 
-/* The google.protobuf.Value member that holds a JSON value of j's type. */
-static const char *value_member(const json_t *j) {
-  switch (json_typeof(j)) {
-  case JSON_OBJECT:
-    return "struct_value";
-  case JSON_ARRAY:
-    return "list_value";
-  case JSON_STRING:
-    return "string_value";
-  case JSON_INTEGER:
-  case JSON_REAL:
-    return "number_value";
-  case JSON_TRUE:
-  case JSON_FALSE:
-    return "bool_value";
-  case JSON_NULL:
-    break;
-  }
-  return "null_value";
-}
-
-static af_err decode_any(decoder *d, ProtobufCMessage *m, json_t *j) {
-  const ProtobufCFieldDescriptor *f = field_named(m->descriptor, value_member(j));
-  *(uint32_t *)((char *)m + f->quantifier_offset) = f->id;
-  if (json_is_null(j))
-    return AF_OK; /* null_value is NULL_VALUE, 0, from protobuf_c_message_init */
-  return decode_scalar(d, f, j, (char *)m + f->offset);
-}
-
-static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc, json_t *j,
-                             ProtobufCMessage **dst) {
+/* A message member: a timestamp, a list that is a map's value (its wrapper), or a structure. */
+static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc,
+                             const af_model_shape *sh, json_t *j, ProtobufCMessage **dst) {
+  const af_model_struct *s = is_timestamp(desc) ? NULL : structure_of(sh, desc);
+  if (!is_timestamp(desc) && s == NULL)
+    return out_of_step(d->err, "member", d->path.text);
   ProtobufCMessage *m = new_message(d->arena, desc);
   if (m == NULL)
     return no_memory(d->err);
   *dst = m;
-  switch (wkt_of(desc)) {
-  case WKT_TIMESTAMP:
+  if (s == NULL)
     return decode_timestamp(d, m, j);
-  case WKT_STRUCT:
-    return decode_map(d, m, field_named(desc, "fields"), j);
-  case WKT_LIST:
-    return decode_array(d, m, field_named(desc, "values"), j);
-  case WKT_VALUE:
-    return decode_any(d, m, j);
-  case WKT_NONE:
-    break;
-  }
-  return decode_fields(d, m, j);
+  if (s->list_wrapper)
+    return decode_field(d, s, m, &desc->fields[0], s->members[0].shape, j);
+  return decode_struct(d, s, j, m);
 }
 
 /* ---- reading: the body ---- */
@@ -853,48 +712,80 @@ static af_err parse_body(const char *body, size_t len, json_t **root, af_error *
   return rc;
 }
 
-af_err af_bridge_json_to_message(const ProtobufCMessageDescriptor *desc, const char *body,
-                                 size_t len, af_arena *arena, ProtobufCMessage **out,
-                                 af_error *err) {
-  if (out == NULL || desc == NULL || arena == NULL)
+static int struct_ok(const af_model_struct *s) {
+  return s != NULL && s->descriptor != NULL && s->n_members == s->descriptor->n_fields;
+}
+
+/* The decoder's state is large (the collected errors): it lives in the arena. */
+static af_err decode_body(const af_model_struct *shape, json_t *root, af_arena *arena,
+                          ProtobufCMessage **out, af_error *err) {
+  decoder *d = af_arena_alloc(arena, sizeof *d);
+  ProtobufCMessage *m = d != NULL ? new_message(arena, shape->descriptor) : NULL;
+  if (m == NULL)
+    return no_memory(err);
+  d->arena = arena;
+  d->err = err;
+  d->depth = 0;
+  d->path.len = 0;
+  d->path.text[0] = '\0';
+  d->ninvalid = d->invalid_len = 0;
+  d->invalid_full = 0;
+  d->invalid[0] = '\0';
+  af_err rc = decode_struct(d, shape, root, m);
+  if (rc == AF_OK && d->ninvalid > 0)
+    return af_error_set(err, AF_ERR_VALIDATION, "%zu validation error%s detected: %s", d->ninvalid,
+                        d->ninvalid == 1 ? "" : "s", d->invalid);
+  if (rc == AF_OK)
+    *out = m;
+  return rc;
+}
+
+af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
+                                 af_arena *arena, ProtobufCMessage **out, af_error *err) {
+  if (out == NULL || !struct_ok(shape) || arena == NULL)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON decoding was called without a target");
   *out = NULL;
   json_t *root;
   af_err rc = parse_body(body, len, &root, err);
   if (rc != AF_OK)
     return rc;
-  decoder d = {.arena = arena, .err = err};
-  ProtobufCMessage *m = NULL;
-  rc = decode_message(&d, desc, root, &m);
+  rc = decode_body(shape, root, arena, out, err);
   json_decref(root);
-  if (rc == AF_OK)
-    *out = m;
   return rc;
 }
 
-/* ---- reading: members bound to the path and query ---- */
+/* ---- reading: members bound to the path, query and headers ---- */
 
-static const ProtobufCFieldDescriptor *member_field(const ProtobufCMessageDescriptor *d,
-                                                    const char *member) {
-  char name[NAME_CAP];
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    af_bridge_member_name(d->fields[i].name, name, sizeof name);
-    if (strcmp(name, member) == 0)
-      return &d->fields[i];
+static const af_model_member *bound_member(const af_model_struct *s, const af_bridge_binding *b,
+                                           size_t *index) {
+  for (size_t i = 0; i < s->n_members; i++) {
+    const af_model_member *mb = &s->members[i];
+    if (mb->location != b->location || mb->location == AF_MODEL_BODY || mb->location_name == NULL ||
+        b->name == NULL)
+      continue;
+    int same = b->location == AF_MODEL_HEADER ? strcasecmp(mb->location_name, b->name) == 0
+                                              : strcmp(mb->location_name, b->name) == 0;
+    if (same) {
+      *index = i;
+      return mb;
+    }
   }
   return NULL;
 }
 
-static af_err bind_member(ProtobufCMessage *m, const af_bridge_binding *b, af_arena *arena,
-                          af_error *err) {
-  const ProtobufCFieldDescriptor *f = member_field(m->descriptor, b->member);
+static af_err bind_member(const af_model_struct *s, ProtobufCMessage *m, const af_bridge_binding *b,
+                          af_arena *arena, af_error *err) {
+  size_t i = 0;
+  const af_model_member *mb = bound_member(s, b, &i);
+  const ProtobufCFieldDescriptor *f = mb != NULL ? &m->descriptor->fields[i] : NULL;
   if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
     return af_error_set(err, AF_ERR_INTERNAL_SERVER,
-                        "%s has no string member %s to take from the request's path or query",
-                        m->descriptor->name, b->member);
+                        "%s has no string member at %s to take from the request's path, query or "
+                        "headers",
+                        s->name, b->name != NULL ? b->name : "(null)");
   char *field = (char *)m + f->offset;
   if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-    *(char **)field = b->nvalues > 0 ? (char *)b->values[0] : (char *)f->default_value;
+    *(char **)field = b->nvalues > 0 ? (char *)b->values[0] : NULL;
     return AF_OK;
   }
   char **copy = NULL;
@@ -904,20 +795,22 @@ static af_err bind_member(ProtobufCMessage *m, const af_bridge_binding *b, af_ar
                : af_arena_alloc(arena, b->nvalues * sizeof *copy);
     if (copy == NULL)
       return no_memory(err);
-    for (size_t i = 0; i < b->nvalues; i++)
-      copy[i] = (char *)b->values[i];
+    for (size_t k = 0; k < b->nvalues; k++)
+      copy[k] = (char *)b->values[k];
   }
   *(size_t *)((char *)m + f->quantifier_offset) = b->nvalues;
   *(char ***)field = copy;
   return AF_OK;
 }
 
-af_err af_bridge_bind_members(ProtobufCMessage *msg, const af_bridge_binding *bindings, size_t n,
-                              af_arena *arena, af_error *err) {
-  if (msg == NULL || arena == NULL || (n > 0 && bindings == NULL))
+af_err af_bridge_bind_members(const af_model_struct *shape, ProtobufCMessage *msg,
+                              const af_bridge_binding *bindings, size_t n, af_arena *arena,
+                              af_error *err) {
+  if (msg == NULL || arena == NULL || !struct_ok(shape) || msg->descriptor != shape->descriptor ||
+      (n > 0 && bindings == NULL))
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "member binding was called without a message");
   for (size_t i = 0; i < n; i++) {
-    af_err rc = bind_member(msg, &bindings[i], arena, err);
+    af_err rc = bind_member(shape, msg, &bindings[i], arena, err);
     if (rc != AF_OK)
       return rc;
   }
@@ -1049,22 +942,25 @@ static void encode_bytes(encoder *e, const ProtobufCBinaryData *b) {
   put_char(e, '"');
 }
 
-static void encode_enum(encoder *e, const ProtobufCEnumDescriptor *ed, int v) {
-  const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(ed, v);
-  char prefix[NAME_CAP], name[NAME_CAP];
-  if (ev == NULL) {
-    put_number(e, name, snprintf(name, sizeof name, "%d", v));
+static void encode_enum(encoder *e, const af_model_shape *sh, int v) {
+  const char *s =
+      sh->enum_values != NULL && v > 0 && (size_t)v < sh->n_enum ? sh->enum_values[v] : NULL;
+  if (s != NULL) {
+    encode_string(e, s, strlen(s));
     return;
   }
-  enum_prefix(ed->short_name, prefix, sizeof prefix);
-  aws_enum_name(prefix, ev->name, name, sizeof name);
-  encode_string(e, name, strlen(name));
+  if (e->rc == AF_OK)
+    fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
+                         "the response member %s holds %d, which is no value of enum %s",
+                         e->path.text, v, sh->name));
 }
 
 /* ---- writing: messages ---- */
 
 static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
-                           const ProtobufCMessage *m);
+                           const af_model_shape *sh, const ProtobufCMessage *m);
+static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,
+                          int top_output);
 
 /* Integers are written by hand: snprintf was a sixth of a ListFlows page's JSON. b needs 21
  * bytes (a sign and 20 digits); returns the length. */
@@ -1086,7 +982,8 @@ static int format_i64(char *b, int64_t v) {
   return 1 + format_u64(b + 1, 0 - (uint64_t)v); /* unsigned negation: INT64_MIN too */
 }
 
-static void encode_scalar(encoder *e, const ProtobufCFieldDescriptor *f, const void *p) {
+static void encode_value(encoder *e, const ProtobufCFieldDescriptor *f, const af_model_shape *sh,
+                         const void *p) {
   char b[32];
   switch (kind_of(f->type)) {
   case K_INT32:
@@ -1111,7 +1008,7 @@ static void encode_scalar(encoder *e, const ProtobufCFieldDescriptor *f, const v
     encode_real(e, *(const double *)p, DBL_DECIMAL_DIG);
     break;
   case K_ENUM:
-    encode_enum(e, f->descriptor, *(const int *)p);
+    encode_enum(e, sh, *(const int *)p);
     break;
   case K_STRING: {
     const char *s = *(char *const *)p;
@@ -1122,12 +1019,13 @@ static void encode_scalar(encoder *e, const ProtobufCFieldDescriptor *f, const v
     encode_bytes(e, p);
     break;
   case K_MESSAGE:
-    encode_message(e, f->descriptor, *(ProtobufCMessage *const *)p);
+    encode_message(e, f->descriptor, sh, *(ProtobufCMessage *const *)p);
     break;
   }
 }
 
-static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                         const af_model_shape *elem) {
   size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
   const char *elems = *(char *const *)((const char *)m + f->offset);
   size_t size = kind_size(kind_of(f->type));
@@ -1138,44 +1036,46 @@ static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCF
     size_t old = path_index(&e->path, i);
     if (i > 0)
       put_char(e, ',');
-    encode_scalar(e, f, elems + i * size);
+    encode_value(e, f, elem, elems + i * size);
     path_pop(&e->path, old);
   }
   put_char(e, ']');
   e->depth--;
 }
 
-/* JSON keys are strings: integer and bool keys are written as their text in quotes. */
-static void encode_entry(encoder *e, const ProtobufCMessage *entry) {
+static void encode_entry(encoder *e, const ProtobufCMessage *entry, const af_model_shape *value) {
   const ProtobufCFieldDescriptor *kf = &entry->descriptor->fields[0];
   const ProtobufCFieldDescriptor *vf = &entry->descriptor->fields[1];
-  const char *key = (const char *)entry + kf->offset;
-  int quote = kf->type != PROTOBUF_C_TYPE_STRING;
-  if (quote)
-    put_char(e, '"');
-  encode_scalar(e, kf, key);
-  if (quote)
-    put_char(e, '"');
+  const char *key = *(char *const *)((const char *)entry + kf->offset);
+  key = key != NULL ? key : "";
+  size_t old = path_key(&e->path, key);
+  encode_string(e, key, strlen(key));
   put_char(e, ':');
-  encode_scalar(e, vf, (const char *)entry + vf->offset);
+  encode_value(e, vf, value, (const char *)entry + vf->offset);
+  path_pop(&e->path, old);
 }
 
-static void encode_map(encoder *e, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
+static void encode_map(encoder *e, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+                       const af_model_shape *sh) {
   size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
   ProtobufCMessage *const *items = *(ProtobufCMessage * *const *)((const char *)m + f->offset);
   int first = 1;
+  const ProtobufCMessageDescriptor *entry = f->descriptor;
+  if (entry->fields[0].type != PROTOBUF_C_TYPE_STRING || sh->member == NULL) {
+    if (e->rc == AF_OK)
+      fail(e, out_of_step(e->err, "map", e->path.text));
+    return;
+  }
   if (!enter_out(e))
     return;
   put_char(e, '{');
   for (size_t i = 0; items != NULL && i < n && e->rc == AF_OK; i++) {
     if (items[i] == NULL)
       continue;
-    size_t old = path_index(&e->path, i);
     if (!first)
       put_char(e, ',');
     first = 0;
-    encode_entry(e, items[i]);
-    path_pop(&e->path, old);
+    encode_entry(e, items[i], sh->member);
   }
   put_char(e, '}');
   e->depth--;
@@ -1209,10 +1109,9 @@ static int is_default(const ProtobufCFieldDescriptor *f, const void *p) {
   return 1;
 }
 
+/* proto2 presence: a has_ flag, a non-NULL pointer, entries; proto3 (no label): not default. */
 static int is_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
   const char *base = (const char *)m;
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
   switch (f->label) {
   case PROTOBUF_C_LABEL_REPEATED:
     return *(const size_t *)(base + f->quantifier_offset) > 0;
@@ -1221,51 +1120,60 @@ static int is_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
   case PROTOBUF_C_LABEL_OPTIONAL:
     if (f->quantifier_offset != 0)
       return *(const protobuf_c_boolean *)(base + f->quantifier_offset) != 0;
-    /* strings and messages: present unless unset or the default protobuf-c points at */
-    return *(void *const *)(base + f->offset) != NULL &&
-           *(void *const *)(base + f->offset) != f->default_value;
+    return *(void *const *)(base + f->offset) != NULL;
   case PROTOBUF_C_LABEL_NONE:
     break;
   }
   return !is_default(f, base + f->offset);
 }
 
-static void encode_member(encoder *e, const ProtobufCMessage *m,
-                          const ProtobufCFieldDescriptor *f) {
-  char name[NAME_CAP];
-  size_t n = af_bridge_member_name(f->name, name, sizeof name);
-  size_t old = path_member(&e->path, name);
-  put_char(e, '"');
-  put(e, name, n < sizeof name ? n : sizeof name - 1);
-  put(e, "\":", 2);
-  if (f->label != PROTOBUF_C_LABEL_REPEATED)
-    encode_scalar(e, f, (const char *)m + f->offset);
-  else if (is_map(f))
-    encode_map(e, m, f);
-  else
-    encode_array(e, m, f);
-  path_pop(&e->path, old);
+static void encode_field(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,
+                         const ProtobufCFieldDescriptor *f, const af_model_shape *sh) {
+  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+    if (e->rc == AF_OK)
+      fail(e, out_of_step(e->err, "oneof member", e->path.text));
+  } else if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+    encode_value(e, f, sh, (const char *)m + f->offset);
+  } else if (is_map(f, sh)) {
+    encode_map(e, m, f, sh);
+  } else {
+    encode_array(e, m, f, element_shape(s, sh));
+  }
 }
 
-static void encode_fields(encoder *e, const ProtobufCMessage *m) {
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
+/* Body members only; present ones, and a top-level output's empty maps as {}. */
+static int written(const af_model_member *mb, const ProtobufCMessage *m,
+                   const ProtobufCFieldDescriptor *f, int top_output) {
+  if (mb->location != AF_MODEL_BODY)
+    return 0;
+  return is_present(m, f) || (top_output && is_map(f, mb->shape));
+}
+
+static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,
+                          int top_output) {
   int first = 1;
   if (!enter_out(e))
     return;
   put_char(e, '{');
-  for (unsigned i = 0; i < desc->n_fields && e->rc == AF_OK; i++) {
-    if (!is_present(m, &desc->fields[i]))
+  for (size_t i = 0; i < s->n_members && e->rc == AF_OK; i++) {
+    const af_model_member *mb = &s->members[i];
+    const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+    if (!written(mb, m, f, top_output))
       continue;
+    size_t old = path_member(&e->path, mb->name);
     if (!first)
       put_char(e, ',');
     first = 0;
-    encode_member(e, m, &desc->fields[i]);
+    encode_string(e, mb->name, strlen(mb->name));
+    put_char(e, ':');
+    encode_field(e, s, m, f, mb->shape);
+    path_pop(&e->path, old);
   }
   put_char(e, '}');
   e->depth--;
 }
 
-/* ---- writing: well-known types ---- */
+/* ---- writing: timestamps ---- */
 
 /* Epoch seconds: an integer, or up to 9 fraction digits without trailing zeros. */
 static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
@@ -1273,11 +1181,11 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
   int32_t ns = *(const int32_t *)((const char *)m + field_named(m->descriptor, "nanos")->offset);
   char b[48];
   int n;
-  if (ns < 0 || ns > 999999999) {
+  if (ns < 0 || ns > 999999999 || s < TS_MIN || s > TS_MAX) {
     fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
-                         "the response member %s is a Timestamp with nanos %" PRId32
-                         ", outside 0 to 999999999",
-                         e->path.text, ns));
+                         "the response member %s is a Timestamp (%" PRId64 " s, %" PRId32
+                         " ns) outside years 1 to 9999 or nanos 0 to 999999999",
+                         e->path.text, s, ns));
     return;
   }
   if (ns != 0 && s < 0) { /* s + ns/1e9 = -((-s - 1) + (1e9 - ns)/1e9) */
@@ -1297,54 +1205,39 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
   put_number(e, b, n);
 }
 
-static void encode_any(encoder *e, const ProtobufCMessage *m) {
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
-  uint32_t which = *(const uint32_t *)((const char *)m + desc->fields[0].quantifier_offset);
-  const ProtobufCFieldDescriptor *f =
-      which != 0 ? protobuf_c_message_descriptor_get_field(desc, which) : NULL;
-  if (f == NULL || f->type == PROTOBUF_C_TYPE_ENUM) /* unset, or null_value */
-    put_str(e, "null");
-  else
-    encode_scalar(e, f, (const char *)m + f->offset);
-}
-
-/* A NULL message (an unset oneof member, a hole in a repeated field) is written as the
- * message's default. */
+/* A NULL message (a hole in a list) is written as the message's default. */
 static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
-                           const ProtobufCMessage *m) {
+                           const af_model_shape *sh, const ProtobufCMessage *m) {
+  const af_model_struct *s = is_timestamp(desc) ? NULL : structure_of(sh, desc);
+  if (!is_timestamp(desc) && s == NULL) {
+    if (e->rc == AF_OK)
+      fail(e, out_of_step(e->err, "member", e->path.text));
+    return;
+  }
   if (m == NULL)
     m = new_message(e->arena, desc);
   if (m == NULL) {
     fail_oom(e);
     return;
   }
-  switch (wkt_of(desc)) {
-  case WKT_TIMESTAMP:
+  if (s == NULL)
     encode_timestamp(e, m);
-    break;
-  case WKT_STRUCT:
-    encode_map(e, m, field_named(desc, "fields"));
-    break;
-  case WKT_LIST:
-    encode_array(e, m, field_named(desc, "values"));
-    break;
-  case WKT_VALUE:
-    encode_any(e, m);
-    break;
-  case WKT_NONE:
-    encode_fields(e, m);
-    break;
-  }
+  else if (s->list_wrapper)
+    encode_array(e, m, &desc->fields[0], s->members[0].shape);
+  else
+    encode_struct(e, s, m, 0);
 }
 
-af_err af_bridge_message_to_json(const ProtobufCMessage *msg, af_arena *arena, char **out,
-                                 size_t *len, af_error *err) {
-  if (msg == NULL || arena == NULL || out == NULL || len == NULL)
+af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMessage *msg,
+                                 af_arena *arena, char **out, size_t *len, af_error *err) {
+  if (msg == NULL || arena == NULL || out == NULL || len == NULL || !struct_ok(shape))
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON encoding was called without a message");
   *out = NULL;
   *len = 0;
+  if (msg->descriptor != shape->descriptor)
+    return out_of_step(err, "structure", shape->name);
   encoder e = {.arena = arena, .err = err};
-  encode_message(&e, msg->descriptor, msg);
+  encode_struct(&e, shape, msg, is_output(shape));
   if (e.rc != AF_OK || !reserve(&e, 0))
     return e.rc;
   e.buf[e.len] = '\0';

@@ -131,7 +131,7 @@ af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessa
   af_err fn(af_flows *svc, const Appflow__V1__##Name##Request *req,                                \
             Appflow__V1__##Name##Response *resp, af_arena *arena, af_error *err) {                 \
     appflow__v1__##snake##_response__init(resp);                                                   \
-    return af_flows_call_sync(svc, af_flows_rpc_named(svc, #Name), &req->base, &resp->base, arena,      \
+    return af_flows_call_sync(svc, af_flows_rpc_named(svc, #Name), &req->base, &resp->base, arena, \
                               err);                                                                \
   }
 TYPED(CreateFlow, create_flow, af_flows_create_flow)

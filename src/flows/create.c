@@ -85,8 +85,8 @@ af_err af_flows_check_create(af_flows *svc, const Appflow__V1__CreateFlowRequest
   af_err rc = af_check_message(svc->checker, &af_model_CreateFlowRequest, &req->base, err);
   if (rc == AF_OK)
     rc = af_check_flow_rules(AF_FLOW_CREATE, req->trigger_config, req->source_flow_config,
-                             req->destination_flow_config_list,
-                             req->n_destination_flow_config_list, req->tasks, req->n_tasks, err);
+                             req->destination_flow_config_list, req->n_destination_flow_config_list,
+                             req->tasks, req->n_tasks, err);
   return rc;
 }
 
@@ -177,8 +177,8 @@ void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
     return;
   c->req = (const Appflow__V1__CreateFlowRequest *)msg;
   c->resp = (Appflow__V1__CreateFlowResponse *)out;
-  af_err rc = af_check_flow_rules(AF_FLOW_CREATE, c->req->trigger_config, c->req->source_flow_config,
-                                  c->req->destination_flow_config_list,
+  af_err rc = af_check_flow_rules(AF_FLOW_CREATE, c->req->trigger_config,
+                                  c->req->source_flow_config, c->req->destination_flow_config_list,
                                   c->req->n_destination_flow_config_list, c->req->tasks,
                                   c->req->n_tasks, to->err);
   if (rc == AF_OK)

@@ -30,9 +30,9 @@ struct af_flows {
   char root_arn[64]; /* "arn:aws:iam::{account}:root": the principal of calls that name none */
   af_clock clock;
   af_checker *checker; /* the model's constraints, compiled once */
-  af_rpc *rpcs;         /* one per method of the contract's service */
+  af_rpc *rpcs;        /* one per method of the contract's service */
   size_t nrpcs;
-  char *paths; /* the rpcs' gRPC paths */
+  char *paths;        /* the rpcs' gRPC paths */
   uint64_t id_key[2]; /* with id_counter, makes execution ids */
   _Atomic uint64_t id_counter;
 };

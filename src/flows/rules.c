@@ -9,8 +9,9 @@
  *  - schedule expressions: EventBridge's rate and cron syntax
  *    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html):
  *    rate(value unit), value a positive integer, unit minute|hour|day, singular for 1 and plural
- *    otherwise (or AppFlow's own rate(5minutes), rate(1day): no space, either form); cron(minutes hours day-of-month month day-of-week year) with , - * / in every
- *    field, ? L W in day-of-month, ? L # in day-of-week, one of day-of-month and day-of-week
+ *    otherwise (or AppFlow's own rate(5minutes), rate(1day): no space, either form); cron(minutes
+ * hours day-of-month month day-of-week year) with , - * / in every field, ? L W in day-of-month, ?
+ * L # in day-of-week, one of day-of-month and day-of-week
  *    '?', months JAN-DEC and days SUN-SAT by name.
  * Where the sources say nothing (task property keys per task type, operators of Merge,
  * Passthrough, Truncate and Partition tasks) nothing is refused. */

@@ -1,9 +1,9 @@
 #include "flows/service.h"
 
+#include "appflow_model.h"
 #include "common/awsname.h"
 #include "common/hash.h"
 #include "common/uuid.h"
-#include "appflow_model.h"
 #include "flows/internal.h"
 
 #include <stddef.h>
@@ -314,7 +314,6 @@ static af_store_verdict stop_rule(const af_flow_record *cur, af_flow_record *nex
   case STATUS(ERRORED):
     next->status = STATUS(SUSPENDED);
     next->updated_ms = s->c.now_ms;
-    next->updated_by = af__principal(&s->c);
     s->changed = true;
     return AF_STORE_WRITE;
   case STATUS(SUSPENDED):
@@ -499,7 +498,6 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
   if (s->changed) {
     next->status = s->status;
     next->updated_ms = s->c.now_ms;
-    next->updated_by = af__principal(&s->c);
   }
   return s->changed || run || s->token != NULL ? AF_STORE_WRITE : AF_STORE_KEEP;
 }
@@ -645,7 +643,8 @@ static bool make_rpcs(af_flows *svc) {
     const ProtobufCMethodDescriptor *m = &sd->methods[i];
     af_rpc *r = &svc->rpcs[i];
     int n = sprintf(p, "/%s/%s", sd->name, m->name);
-    *r = (af_rpc){m->name, p, m->input, m->output, operation_named(m->name), handler_named(m->name)};
+    *r =
+        (af_rpc){m->name, p, m->input, m->output, operation_named(m->name), handler_named(m->name)};
     p += n + 1;
     if (r->op == NULL || r->op->input->descriptor != m->input)
       return false;

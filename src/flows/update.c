@@ -226,10 +226,10 @@ void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
   update_call *u = af__call_new(svc, to, sizeof *u);
   if (u == NULL || !af__call_check_name(&u->c, req->flow_name, &u->len))
     return;
-  af_err rc = af_check_flow_rules(AF_FLOW_UPDATE, req->trigger_config, req->source_flow_config,
-                                  req->destination_flow_config_list,
-                                  req->n_destination_flow_config_list, req->tasks, req->n_tasks,
-                                  to->err);
+  af_err rc =
+      af_check_flow_rules(AF_FLOW_UPDATE, req->trigger_config, req->source_flow_config,
+                          req->destination_flow_config_list, req->n_destination_flow_config_list,
+                          req->tasks, req->n_tasks, to->err);
   if (rc == AF_OK && !digest_of(req, to->arena, u->digest))
     rc = af_flows_oom(to->err);
   if (rc != AF_OK) {

@@ -3,7 +3,6 @@
  * machine, runs and clientTokens, DeleteFlow, and the RPC table - on the store AF_TEST_STORE
  * names (store_under_test.h), so every rule is checked on every store. */
 #include "flows/service.h"
-#include "flows/validate.h"
 
 #include "bridge/seed.h"
 
@@ -43,10 +42,24 @@ static af_err stop(const char *name, Appflow__V1__StopFlowResponse *resp, af_sto
   return af_flows_stop_flow(svc, &req, resp, &arena, res, err);
 }
 
+/* StopFlow's answer for a flow named name[0..len) that does not exist: AF_OK when the name
+ * passes the model's checks (the answer is then ResourceNotFoundException), else the error. */
+static af_err check_err(const char *name, size_t len, af_error *err) {
+  char buf[400];
+  if (name != NULL)
+    snprintf(buf, sizeof buf, "%.*s", (int)len, name);
+  Appflow__V1__StopFlowResponse resp;
+  af_stop_result res;
+  af_err rc = stop(name != NULL ? buf : NULL, &resp, &res, err);
+  return rc == AF_ERR_RESOURCE_NOT_FOUND ? AF_OK : rc;
+}
+
 static af_err check(const char *name, size_t len) {
   af_error err;
-  return af_check_name("flowName", name, len, &err);
+  return check_err(name, len, &err);
 }
+
+TestSuite(validate, .init = setup, .fini = teardown);
 
 Test(validate, lengths) {
   char name[300];
@@ -74,21 +87,20 @@ Test(validate, characters) {
   cr_expect_eq(check("fl\xc3\xb6w", 5), AF_ERR_VALIDATION);
   cr_expect_eq(check("a/b", 3), AF_ERR_VALIDATION);
   cr_expect_eq(check("a$b", 3), AF_ERR_VALIDATION);
-  cr_expect_eq(check("ab\0cd", 5), AF_ERR_VALIDATION);
 }
 
 Test(validate, messages_name_member_and_constraint) {
   af_error err;
-  af_check_name("flowName", "bad name", 8, &err);
+  check_err("bad name", 8, &err);
   cr_expect(strstr(err.message, "'bad name' at 'flowName'") != NULL, "%s", err.message);
   cr_expect(strstr(err.message, "regular expression pattern: [a-zA-Z0-9][\\w!@#.-]+") != NULL);
-  af_check_name("flowName", NULL, 0, &err);
+  check_err(NULL, 0, &err);
   cr_expect(strstr(err.message, "Member must not be null") != NULL, "%s", err.message);
   char longname[257];
   memset(longname, 'a', sizeof longname);
-  af_check_name("flowName", longname, 257, &err);
+  check_err(longname, 257, &err);
   cr_expect(strstr(err.message, "length less than or equal to 256") != NULL, "%s", err.message);
-  af_check_name("flowName", "\xff\x01", 2, &err);
+  check_err("\xff\x01", 2, &err);
   cr_expect(strstr(err.message, "'\\xff\\x01'") != NULL, "untrusted bytes are escaped: %s",
             err.message);
 }
@@ -157,7 +169,9 @@ Test(stop, draft_and_deprecated_conflict) {
 
 Test(stop, missing_and_invalid) {
   expect_error("no_such_flow", AF_ERR_RESOURCE_NOT_FOUND, "no_such_flow");
-  expect_error("", AF_ERR_VALIDATION, "must not be null");
+  expect_error("", AF_ERR_VALIDATION,
+               "Value '' at 'flowName' failed to satisfy constraint: Member must satisfy regular "
+               "expression pattern");
   expect_error("x", AF_ERR_VALIDATION, "regular expression");
   expect_error("bad name", AF_ERR_VALIDATION, "'bad name'");
   Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
@@ -217,23 +231,52 @@ Test(arn, rejects_bad_region_or_account) {
   cr_expect_null(af_flows_new(&(af_flows_config){.account = "12345678901a"}, &err));
 }
 
-/* The RPC table serves exactly the proto's service: every method once, with its messages. */
-Test(rpcs, table_matches_the_proto_service) {
+/* The RPC table is the proto's service: every method once, in order, with its messages and
+ * the model's operation; the flow lifecycle has handlers. */
+TestSuite(rpcs, .init = setup, .fini = teardown);
+
+Test(rpcs, table_is_the_proto_service) {
   const ProtobufCServiceDescriptor *sd = &appflow__v1__app_flow_service__descriptor;
-  cr_assert_eq(af_flows_rpc_count, sd->n_methods);
+  cr_assert_eq(af_flows_rpc_count(svc), sd->n_methods);
+  cr_assert_eq(sd->n_methods, 25, "every operation of AppFlow's model");
   for (unsigned i = 0; i < sd->n_methods; i++) {
     const ProtobufCMethodDescriptor *m = &sd->methods[i];
-    size_t j = 0;
-    while (j < af_flows_rpc_count && strcmp(af_flows_rpcs[j].name, m->name) != 0)
-      j++;
-    cr_assert_lt(j, af_flows_rpc_count, "no handler for %s", m->name);
+    const af_rpc *r = af_flows_rpc_at(svc, i);
     char path[128];
     snprintf(path, sizeof path, "/appflow.v1.AppFlowService/%s", m->name);
-    cr_expect_str_eq(af_flows_rpcs[j].path, path);
-    cr_expect_eq(af_flows_rpcs[j].input, m->input, "%s input", m->name);
-    cr_expect_eq(af_flows_rpcs[j].output, m->output, "%s output", m->name);
-    cr_expect_not_null(af_flows_rpcs[j].handler);
+    cr_expect_str_eq(r->name, m->name);
+    cr_expect_str_eq(r->path, path);
+    cr_expect_eq(r->input, m->input, "%s input", m->name);
+    cr_expect_eq(r->output, m->output, "%s output", m->name);
+    cr_expect_str_eq(r->op->name, m->name);
+    cr_expect_eq(r->op->input->descriptor, m->input);
+    cr_expect_eq(af_flows_rpc_named(svc, m->name), r);
   }
+  const char *served[] = {"CreateFlow",    "DescribeFlow",       "UpdateFlow", "ListFlows",
+                          "StartFlow",     "StopFlow",           "DeleteFlow", "TagResource",
+                          "UntagResource", "ListTagsForResource"};
+  for (size_t i = 0; i < sizeof served / sizeof served[0]; i++)
+    cr_expect_not_null(af_flows_rpc_named(svc, served[i])->handler, "%s", served[i]);
+  cr_expect_null(af_flows_rpc_named(svc, "DescribeConnectors")->handler);
+  cr_expect_null(af_flows_rpc_named(svc, "NoSuchOperation"));
+}
+
+/* An operation without a handler answers NotImplementedException, after the model's checks. */
+Test(rpcs, unserved_operations_validate_then_say_so) {
+  const af_rpc *r = af_flows_rpc_named(svc, "DescribeConnectors");
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__DescribeConnectorsRequest req = APPFLOW__V1__DESCRIBE_CONNECTORS_REQUEST__INIT;
+  Appflow__V1__DescribeConnectorsResponse resp = APPFLOW__V1__DESCRIBE_CONNECTORS_RESPONSE__INIT;
+  af_error err;
+  cr_expect_eq(af_flows_call_sync(svc, r, &req.base, &resp.base, &arena, &err),
+               AF_ERR_NOT_IMPLEMENTED);
+  cr_expect_str_eq(err.message, "appflowd does not implement DescribeConnectors yet");
+  req.has_max_results = true;
+  req.max_results = 0;
+  cr_expect_eq(af_flows_call_sync(svc, r, &req.base, &resp.base, &arena, &err), AF_ERR_VALIDATION);
+  cr_expect(strstr(err.message, "at 'maxResults'") != NULL, "%s", err.message);
+  af_arena_destroy(&arena);
 }
 
 /* ---- StartFlow and DeleteFlow ---- */
@@ -263,7 +306,7 @@ static struct started start(const char *name, const char *token) {
   af_arena_init(&arena);
   Appflow__V1__StartFlowRequest req = APPFLOW__V1__START_FLOW_REQUEST__INIT;
   req.flow_name = (char *)name;
-  req.client_token = (char *)(token ? token : "");
+  req.client_token = (char *)token; /* NULL: none */
   Appflow__V1__StartFlowResponse resp = APPFLOW__V1__START_FLOW_RESPONSE__INIT;
   struct started r = {0};
   r.rc = af_flows_start_flow(svc, &req, &resp, &arena, &r.err);
@@ -469,10 +512,15 @@ Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
   cr_assert_not_null(ms);
   af_flows *s = af_flows_new(&(af_flows_config){.store = ms}, &err);
   cr_assert_not_null(s);
+#define EVENT_FLOW(name)                                                                           \
+  "{\"flowName\":\"" name "\",\"flowStatus\":\"Active\",\"triggerConfig\":{\"triggerType\":"       \
+  "\"Event\"},\"sourceFlowConfig\":{\"connectorType\":\"S3\",\"sourceConnectorProperties\":"       \
+  "{\"S3\":{\"bucketName\":\"src\"}}},\"destinationFlowConfigList\":[{\"connectorType\":\"S3\","   \
+  "\"destinationConnectorProperties\":{\"S3\":{\"bucketName\":\"dst\"}}}],\"tasks\":[{"            \
+  "\"sourceFields\":[\"a\"],\"taskType\":\"Filter\",\"connectorOperator\":{\"S3\":"                \
+  "\"PROJECTION\"}}]}"
   static const char seed[] =
-      "[{\"flowName\":\"a1\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"},\n"
-      " {\"flowName\":\"a2\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"},\n"
-      " {\"flowName\":\"a3\",\"triggerType\":\"Scheduled\",\"flowStatus\":\"Active\"}]";
+      "[" EVENT_FLOW("a1") ",\n " EVENT_FLOW("a2") ",\n " EVENT_FLOW("a3") "]";
   af_seed_result res;
   af_seed_error se;
   cr_expect_eq(af_seed_load_buffer(s, seed, sizeof seed - 1, &res, &se), -1);

@@ -157,7 +157,7 @@ Test(canonical, too_small_a_buffer_is_an_error) {
   "aws_access_key_id = " ALICE_ID "\n"                                                             \
   "aws_secret_access_key = alice/secret+key\n"                                                     \
   "aws_account_id = 111122223333\n"                                                                \
-  "aws_principal_arn = arn:aws:iam::111122223333:user/alice\n"                                      \
+  "aws_principal_arn = arn:aws:iam::111122223333:user/alice\n"                                     \
   "\n"                                                                                             \
   "; no account\n"                                                                                 \
   "  [ bob ]  \r\n"                                                                                \
@@ -497,10 +497,11 @@ Test(creds, errors_name_the_line) {
                                                        "aws_secret_access_key");
   expect_parse_error("[a]\n\naws_secret_access_key=s\n[b]\n",
                      "f:1: section [a] has no aws_access_key_id");
-  expect_parse_error(KEY_A "aws_session_token=t\n",
-                     "f:4: unknown key 'aws_session_token' (expected aws_access_key_id, "
-                     "aws_secret_access_key, aws_account_id or aws_principal_arn; session tokens are "
-                     "not supported)");
+  expect_parse_error(
+      KEY_A "aws_session_token=t\n",
+      "f:4: unknown key 'aws_session_token' (expected aws_access_key_id, "
+      "aws_secret_access_key, aws_account_id or aws_principal_arn; session tokens are "
+      "not supported)");
   expect_parse_error(KEY_A "aws_account_id=12345\n", "f:4: aws_account_id must be 12 digits");
   expect_parse_error(KEY_A "aws_principal_arn=alice\n",
                      "f:4: aws_principal_arn must be an ARN (arn:aws:...) of at most 2048 "
