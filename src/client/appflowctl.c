@@ -167,15 +167,19 @@ static void operation_usage(const af_model_operation *op, FILE *out) {
   }
 }
 
-/* The JSON of --cli-input-json: a file, "file://FILE" as the AWS CLI takes it, or - (stdin). */
+/* The JSON of --cli-input-json: a file, "file://FILE" as the AWS CLI takes it, - (stdin), or
+ * the JSON text itself when it starts with '{'. */
 static json_t *load_input(const char *arg) {
   json_error_t e;
   if (strncmp(arg, "file://", 7) == 0)
     arg += 7;
-  json_t *j = strcmp(arg, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &e)
-                                    : json_load_file(arg, JSON_REJECT_DUPLICATES, &e);
-  if (j == NULL) {
+  json_t *j = arg[0] == '{'           ? json_loads(arg, JSON_REJECT_DUPLICATES, &e)
+              : strcmp(arg, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &e)
+                                      : json_load_file(arg, JSON_REJECT_DUPLICATES, &e);
+  if (j == NULL && e.line > 0) {
     fprintf(stderr, "appflowctl: --cli-input-json %s: %s (line %d)\n", arg, e.text, e.line);
+  } else if (j == NULL) {
+    fprintf(stderr, "appflowctl: --cli-input-json %s: %s\n", arg, e.text);
   } else if (!json_is_object(j)) {
     fprintf(stderr, "appflowctl: --cli-input-json %s: not a JSON object\n", arg);
     json_decref(j);
@@ -464,6 +468,10 @@ int main(int argc, char **argv) {
   }
   int rc;
   json_t *input = parse_request(op, argc, argv, optind + 1, &rc);
+  if (input == NULL && rc == EXIT_USAGE)
+    fprintf(stderr,
+            "usage: appflowctl [options] %s [--cli-input-json FILE|-] [flags]  (%s --help)\n",
+            argv[optind], argv[optind]);
   if (input == NULL)
     return rc;
   af_client_tls tls;
