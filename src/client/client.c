@@ -143,17 +143,34 @@ static int decode_reply(grpc_byte_buffer *bb, const pb_msgdesc_t *fields, void *
   return ok ? 0 : -1;
 }
 
-/* Sends request (nanopb message) to method and decodes the reply into resp. */
-static int call_unary(af_client *c, const char *method, const pb_msgdesc_t *req_fields,
-                      const void *req, const pb_msgdesc_t *resp_fields, void *resp,
-                      double timeout_seconds, af_client_error *err) {
-  pb_byte_t buf[1024];
-  pb_ostream_t out = pb_ostream_from_buffer(buf, sizeof buf);
-  if (!pb_encode(&out, req_fields, req)) {
-    set_error(err, GRPC_STATUS_INTERNAL, "cannot encode the request: %s", PB_GET_ERROR(&out));
-    return -1;
+/* The request as bytes, in a buffer of its size (callback fields are written twice: once to
+ * size it). NULL with err filled when it cannot be encoded. */
+static pb_byte_t *encode_request(const pb_msgdesc_t *fields, const void *req, size_t *len,
+                                 af_client_error *err) {
+  if (!pb_get_encoded_size(len, fields, req)) {
+    set_error(err, GRPC_STATUS_INVALID_ARGUMENT, "%s", "cannot encode the request");
+    return NULL;
   }
-  grpc_slice slice = grpc_slice_from_copied_buffer((const char *)buf, out.bytes_written);
+  pb_byte_t *buf = malloc(*len ? *len : 1);
+  pb_ostream_t out = pb_ostream_from_buffer(buf, *len);
+  if (buf == NULL || !pb_encode(&out, fields, req) || out.bytes_written != *len) {
+    set_error(err, GRPC_STATUS_INTERNAL, "cannot encode the request: %s",
+              buf ? PB_GET_ERROR(&out) : "out of memory");
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+int af_client_call(af_client *c, const char *method, const pb_msgdesc_t *req_fields,
+                   const void *req, const pb_msgdesc_t *resp_fields, void *resp,
+                   double timeout_seconds, af_client_error *err) {
+  size_t len;
+  pb_byte_t *buf = encode_request(req_fields, req, &len, err);
+  if (buf == NULL)
+    return -1;
+  grpc_slice slice = grpc_slice_from_copied_buffer((const char *)buf, len);
+  free(buf);
   grpc_byte_buffer *request = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   unary u = {.status = GRPC_STATUS_UNKNOWN,
@@ -194,6 +211,6 @@ int af_client_stop_flow(af_client *c, const char *flow_name, double timeout_seco
   memcpy(req.flow_name, flow_name, strlen(flow_name) + 1);
   req.has_flow_name = true;
   *resp = (appflow_v1_StopFlowResponse)appflow_v1_StopFlowResponse_init_zero;
-  return call_unary(c, "/appflow.v1.AppFlowService/StopFlow", appflow_v1_StopFlowRequest_fields,
-                    &req, appflow_v1_StopFlowResponse_fields, resp, timeout_seconds, err);
+  return af_client_call(c, "/appflow.v1.AppFlowService/StopFlow", appflow_v1_StopFlowRequest_fields,
+                        &req, appflow_v1_StopFlowResponse_fields, resp, timeout_seconds, err);
 }

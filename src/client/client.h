@@ -1,5 +1,6 @@
-/* The appflowd C client: calls appflow.v1.AppFlowService over gRPC core with nanopb messages,
- * so encoding and decoding never allocate and every field is bounded (proto/client.options).
+/* The appflowd C client: calls appflow.v1.AppFlowService over gRPC core with nanopb messages
+ * whose strings and lists the AWS model bounds are fixed arrays (gen/nanopb/appflow.options);
+ * unbounded ones are callback fields. af_client_call allocates only the request's bytes.
  *
  * Errors: a call returns 0, or -1 with af_client_error filled: the gRPC status, the server's
  * message, and the AWS error type recovered from grpc-status-details-bin (google.rpc.ErrorInfo
@@ -32,6 +33,16 @@ typedef struct af_client_tls {
 af_client *af_client_new(const char *target, const af_client_tls *tls);
 /* NULL is fine. */
 void af_client_free(af_client *c);
+
+/* Calls the unary RPC method ("/appflow.v1.AppFlowService/CreateFlow") with req, a nanopb
+ * message of req_fields, and decodes the reply into resp (a message of resp_fields) with
+ * pb_decode, which keeps the callbacks bound in resp. Callback fields of req are called twice
+ * (to size the request, then to write it). The request is encoded before anything is sent: a
+ * request that cannot be encoded is a local error (INVALID_ARGUMENT) and no call is made.
+ * timeout_seconds > 0. Returns 0, or -1 with err filled. */
+int af_client_call(af_client *c, const char *method, const pb_msgdesc_t *req_fields,
+                   const void *req, const pb_msgdesc_t *resp_fields, void *resp,
+                   double timeout_seconds, af_client_error *err);
 
 /* Calls StopFlow. flow_name is NUL-terminated, at most 256 bytes (longer is a local
  * INVALID_ARGUMENT error). timeout_seconds > 0. On success fills resp and returns 0. */
