@@ -242,6 +242,9 @@ static int parse_flow(parser *ps) {
     return -1;
   size_t len = (size_t)(ps->p - f->open);
   af_arena_reset(&ps->arena);
+  /* jansson first: a syntax error is reported where it is, and flowStatus is read */
+  if (ps->seeder != NULL && read_status(ps, f->open, len, &f->status) != 0)
+    return -1;
   af_error e;
   ProtobufCMessage *m = NULL;
   if (af_bridge_json_to_message(&af_model_CreateFlowRequest, f->open, len, &ps->arena, &m, &e) !=
@@ -254,8 +257,6 @@ static int parse_flow(parser *ps) {
   f->name_len = strlen(f->name);
   if (ps->seeder == NULL) /* find mode */
     return 0;
-  if (read_status(ps, f->open, len, &f->status) != 0)
-    return -1;
   char q[1100];
   if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)
     return fail(ps, f->open, "flow '%s': %s", af_escape(q, sizeof q, f->name, f->name_len),

@@ -2,6 +2,7 @@
 busy port, the start-up line, and shutdown on SIGTERM/SIGINT (under load, with a grace period)."""
 
 import collections
+import json
 import os
 import random
 import re
@@ -119,57 +120,59 @@ class SeedErrorTest(unittest.TestCase):
         """1-based column, in characters, of marker on 1-based line of text."""
         return text.split("\n")[line - 1].index(marker) + 1
 
+    @staticmethod
+    def entry(name, trigger="Event", **changes):
+        """One seed entry (a whole CreateFlow request, harness.flow) as JSON on one line;
+        changes replace members (None removes one)."""
+        d = h.flow(name, trigger, "Active")
+        d.update(changes)
+        return json.dumps({k: v for k, v in d.items() if v is not None})
+
     def test_syntax_error(self):
-        text = ('[\n'
-                '  {"flowName": "ok_1", "triggerType": "Scheduled" "flowStatus": "Active"}\n'
-                ']\n')
-        col = self.column_of(text, 2, '"flowStatus"')
-        self.assertEqual(col, 51)
-        self.assertPosition(text, 2, col)
+        # A missing comma inside a flow: reported where jansson stops, on its line.
+        text = '[\n  {"flowName": "ok_1" "flowStatus": "Active"}\n]\n'
+        start = self.column_of(text, 2, '"flowStatus"')
+        path, err = self.run_seed(text)
+        m = re.match(re.escape(path) + r":2:(\d+): ", err)
+        self.assertTrue(m, err)
+        self.assertIn(int(m.group(1)), range(start, start + len('"flowStatus"')), err)
 
     def test_unterminated_array(self):
-        text = '[\n  {"flowName": "ok_1", "triggerType": "Scheduled", "flowStatus": "Active"}\n'
+        text = "[\n  " + self.entry("ok_1") + "\n"
         # The error is at the end of the file: line 3 (after the last newline), column 1.
         self.assertPosition(text, 3, 1)
 
     def test_unknown_trigger_type(self):
-        text = ('[\n'
-                '  {"flowName": "ok_1", "triggerType": "Scheduled", "flowStatus": "Active"},\n'
-                '  {"flowName": "bad", "triggerType": "Hourly", "flowStatus": "Active"}\n'
-                ']\n')
-        col = self.column_of(text, 3, '"Hourly"')
-        self.assertEqual(col, 38)
-        self.assertPosition(text, 3, col, ("Hourly", "triggerType"))
+        # A flow CreateFlow refuses is reported at its '{', with CreateFlow's message.
+        text = ("[\n  " + self.entry("ok_1") + ",\n  " +
+                self.entry("bad", triggerConfig={"triggerType": "Hourly"}) + "\n]\n")
+        self.assertPosition(text, 3, 3, ("Value 'Hourly' at 'triggerConfig.triggerType'",
+                                         "Member must satisfy enum value set"))
 
     def test_unknown_flow_status(self):
-        text = '[{"flowName": "ok_1", "triggerType": "Event", "flowStatus": "Running"}]'
-        self.assertPosition(text, 1, self.column_of(text, 1, '"Running"'), ("Running",))
+        text = "[" + self.entry("ok_1", flowStatus="Running") + "]"
+        self.assertPosition(text, 1, 2, ("flowStatus must be one of Active",))
 
     def test_duplicate_name(self):
-        text = ('[\n'
-                '  {"flowName": "dup", "triggerType": "Scheduled", "flowStatus": "Active"},\n'
-                '  {"flowName": "other", "triggerType": "Event", "flowStatus": "Active"},\n'
-                '  {"flowName": "dup", "triggerType": "Event", "flowStatus": "Draft"}\n'
-                ']\n')
-        col = self.column_of(text, 4, '"dup"')
-        self.assertEqual(col, 16)
-        err = self.assertPosition(text, 4, col, ("dup",))
-        self.assertIn("line 2", err)  # where it was first defined
+        text = ("[\n  " + self.entry("dup") + ",\n  " + self.entry("other") + ",\n  " +
+                self.entry("dup", "Scheduled", flowStatus="Draft") + "\n]\n")
+        err = self.assertPosition(text, 4, 3, ("duplicate flowName 'dup'",))
+        self.assertIn("first defined at line 2", err)
 
     def test_invalid_flow_name_in_seed(self):
-        text = '[\n {"flowName": "bad name", "triggerType": "Event", "flowStatus": "Active"}\n]'
-        self.assertPosition(text, 2, self.column_of(text, 2, '"bad name"'), ("flowName",))
+        text = "[\n " + self.entry("bad name") + "\n]"
+        self.assertPosition(text, 2, 2, ("flow 'bad name'", "Value 'bad name' at 'flowName'"))
 
     def test_missing_member(self):
-        text = '[\n  {"flowName": "nostatus", "triggerType": "Event"}\n]'
-        self.assertPosition(text, 2, 3, ("flowStatus",))
+        text = "[\n  " + self.entry("nosource", sourceFlowConfig=None) + "\n]"
+        self.assertPosition(text, 2, 3, ("Value null at 'sourceFlowConfig' failed to satisfy "
+                                         "constraint: Member must not be null",))
 
     def test_column_counts_characters_not_bytes(self):
         # Non-ASCII before the error on the same line: column in characters (code points).
-        text = '[{"flowName": "ab", "triggerType": "Event", "flowStatus": "Active", ' \
-               '"description": "\u00e9\u00e9\u00e9\u00e9\\q"}]'
-        col = self.column_of(text, 1, "\\q")
-        self.assertPosition(text, 1, col)
+        text = '[{"flowName": "ab", "description": "\u00e9\u00e9\u00e9\u00e9\\q"}]'
+        col = self.column_of(text, 1, "\\q") + 1  # jansson stops on the escape's letter
+        self.assertPosition(text, 1, col, ("invalid escape",))
 
     def test_missing_file(self):
         path = os.path.join(h.tempdir(), "no-such-file.json")

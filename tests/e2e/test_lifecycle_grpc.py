@@ -162,7 +162,7 @@ class LifecycleGrpcTest(unittest.TestCase):
         self.assertEqual((d.flow_arn, d.flow_name, d.flow_status), (arn(name), name, DRAFT))
         self.assertEqual((d.description, d.kms_arn), (req.description, req.kms_arn))
         self.assertEqual(d.trigger_config, req.trigger_config)
-        self.assertEqual(d.trigger_config.trigger_properties.Scheduled.schedule_start_time.seconds,
+        self.assertEqual(d.trigger_config.trigger_properties.scheduled.schedule_start_time.seconds,
                          1893553445)
         self.assertEqual(dict(d.tags), {"team": "data", "env": "test"})
         self.assertEqual(struct_json(d.source_flow_config), members["sourceFlowConfig"])
@@ -198,8 +198,9 @@ class LifecycleGrpcTest(unittest.TestCase):
              {"triggerConfig": h.trigger("Scheduled", flowErrorDeactivationThreshold=101)},
              "flowErrorDeactivationThreshold"),
             ("sourceFlowConfig missing", {"sourceFlowConfig": None}, "sourceFlowConfig"),
-            ("connectorType unknown", {"sourceFlowConfig": {
-                "connectorType": "Nope", "sourceConnectorProperties": {}}}, "connectorType"),
+            # (an unknown connectorType cannot be sent: it is a typed enum on gRPC)
+            ("connectorType missing", {"sourceFlowConfig": {
+                "sourceConnectorProperties": {"S3": {"bucketName": "src"}}}}, "connectorType"),
             ("sourceConnectorProperties missing", {"sourceFlowConfig": {"connectorType": "S3"}},
              "sourceConnectorProperties"),
             ("destinationFlowConfigList missing", {"destinationFlowConfigList": None},
@@ -207,9 +208,11 @@ class LifecycleGrpcTest(unittest.TestCase):
             ("destinationConnectorProperties missing",
              {"destinationFlowConfigList": [{"connectorType": "S3"}]},
              "destinationConnectorProperties"),
-            ("tasks missing", {"tasks": None}, "tasks"),
-            ("sourceFields not a list", {"tasks": [{"sourceFields": "a", "taskType": "Map"}]},
-             "sourceFields"),
+            ("tasks missing", {"tasks": None}, "projection task"),
+            # (sourceFields of another type cannot be sent: it is a typed list on gRPC)
+            ("bucketName of 2", {"sourceFlowConfig": {
+                "connectorType": "S3", "sourceConnectorProperties": {"S3": {"bucketName": "ab"}}}},
+             "sourceFlowConfig.sourceConnectorProperties.S3.bucketName"),
             ("taskType missing", {"tasks": [{"sourceFields": ["a"]}]}, "taskType"),
             ("51 tags", {"tags": {f"k{i}": "v" for i in range(51)}}, "tags"),
             ("tag key aws:", {"tags": {"aws:x": "v"}}, "tags"),
@@ -341,7 +344,7 @@ class LifecycleGrpcTest(unittest.TestCase):
                 for unknown in (arn("grpc_nope"), arn("seed_tagged", account="111111111111")):
                     self.assertError(method, C.NOT_FOUND, "ResourceNotFoundException",
                                      resource_arn=unknown, **fields)
-        self.assertInvalid("TagResource", ["tags"], resource_arn=a, tags={})
+        self.call("TagResource", resource_arn=a, tags={})  # AWS takes an empty map: no change
         self.assertInvalid("TagResource", ["tags"], resource_arn=a, tags={"aws:k": "v"})
         self.assertInvalid("TagResource", ["tags"], resource_arn=a,
                            tags={f"n{i}": "v" for i in range(50)})  # 51 with "team"
@@ -352,9 +355,9 @@ class LifecycleGrpcTest(unittest.TestCase):
 
     def test_list_flows(self):
         self.assertCreated("grpc_listed", "Scheduled", description="in the list")
-        names, token, pages = [], "", 0
+        names, token, pages = [], None, 0
         while True:
-            r = self.call("ListFlows", max_results=2, next_token=token)
+            r = self.call("ListFlows", max_results=2, **({"next_token": token} if token else {}))
             self.assertLessEqual(len(r.flows), 2)
             names += [f.flow_name for f in r.flows]
             pages += 1
@@ -365,15 +368,16 @@ class LifecycleGrpcTest(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)), "no flow twice")
         self.assertLessEqual({f["flowName"] for f in FLOWS}, set(names))
         self.assertIn("grpc_listed", names)
-        # max_results 0 is proto3's "not set": the default page of up to 100
+        # max_results not set: the default page of up to 100; 0 is a value, and out of range
         everything = self.call("ListFlows")
         self.assertEqual(len(everything.flows), min(100, len(names)))
-        self.assertEqual(self.call("ListFlows", max_results=0), everything)
+        self.assertInvalid("ListFlows", ["maxResults"], max_results=0)
+        self.assertInvalid("ListFlows", ["nextToken"], next_token="")
         f = [f for f in everything.flows if f.flow_name == "grpc_listed"][0]
         self.assertEqual((f.flow_arn, f.description, f.flow_status, f.trigger_type,
                           f.source_connector_type, f.destination_connector_type),
                          (arn("grpc_listed"), "in the list", DRAFT, pb.TRIGGER_TYPE_SCHEDULED,
-                          "S3", "S3"))
+                          pb.CONNECTOR_TYPE_S3, pb.CONNECTOR_TYPE_S3))
         self.assertGreater(f.created_at.seconds, 0)
         for n in (101, -1):
             self.assertInvalid("ListFlows", ["maxResults"], max_results=n)

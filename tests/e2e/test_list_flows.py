@@ -101,12 +101,17 @@ def aws_pages(client, max_results=None, token=None, after_page=None):
             raise AssertionError("ListFlows never ends")
 
 
-def grpc_pages(stub, max_results=0, token="", after_page=None):
-    """Every page from token on through the gRPC door: [(names, next_token or None)]."""
+def grpc_pages(stub, max_results=None, token=None, after_page=None):
+    """Every page from token on through the gRPC door: [(names, next_token or None)];
+    max_results None leaves it unset (the default page)."""
     pages = []
     while True:
-        resp = stub.ListFlows(pb.ListFlowsRequest(max_results=max_results, next_token=token),
-                              timeout=10)
+        req = pb.ListFlowsRequest()
+        if max_results is not None:
+            req.max_results = max_results
+        if token:
+            req.next_token = token
+        resp = stub.ListFlows(req, timeout=10)
         token = resp.next_token
         pages.append(([f.flow_name for f in resp.flows], token or None))
         if after_page:
@@ -149,7 +154,7 @@ class PaginationTest(unittest.TestCase):
                 self.assertPages(aws_pages(self.doors.aws, size), size or 100, self.names)
 
     def test_every_flow_once_grpc(self):
-        for size in (1, 7, 100, 0):
+        for size in (1, 7, 100, None):
             with self.subTest(max_results=size):
                 self.assertPages(grpc_pages(self.doors.stub, size), size or 100, self.names)
 

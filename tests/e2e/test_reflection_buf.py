@@ -26,9 +26,10 @@ R = P.reflection_pb2
 PINNED_BUF = "1.75.0"
 SERVICES = ["appflow.v1.AppFlowService", "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
-APPFLOW_METHODS = ["CreateFlow", "DeleteFlow", "DescribeFlow", "ListFlows",
-                   "ListTagsForResource", "StartFlow", "StopFlow", "TagResource",
-                   "UntagResource"]
+# Every operation of AppFlow's model (model/appflow-2020-08-23.json) is a method.
+with open(os.path.join(h.SOURCE_DIR, "model", "appflow-2020-08-23.json"), encoding="utf-8") as f:
+    APPFLOW_METHODS = sorted(json.load(f)["operations"])
+assert len(APPFLOW_METHODS) == 25
 METHODS = ["appflow.v1.AppFlowService/" + m for m in APPFLOW_METHODS] + [
            "grpc.health.v1.Health/Check",
            "grpc.health.v1.Health/Watch",
@@ -248,13 +249,13 @@ class RawReflectionTest(unittest.TestCase):
     def test_file_containing_service(self):
         resp = self.one(file_containing_symbol="appflow.v1.AppFlowService")
         self.assertEqual(sorted(self.appflow_files),
-                         ["appflow/v1/appflow.proto", "google/api/annotations.proto",
-                          "google/api/http.proto", "google/protobuf/descriptor.proto",
-                          "google/protobuf/struct.proto", "google/protobuf/timestamp.proto"])
+                         ["appflow/v1/appflow.proto", "appflow/v1/options.proto",
+                          "google/api/annotations.proto", "google/api/http.proto",
+                          "google/protobuf/descriptor.proto", "google/protobuf/timestamp.proto"])
         self.assertFiles(resp, "appflow/v1/appflow.proto", self.appflow_files)
         main = self.files(resp)[0]
-        self.assertEqual(list(main.dependency), ["google/api/annotations.proto",
-                                                 "google/protobuf/struct.proto",
+        self.assertEqual(list(main.dependency), ["appflow/v1/options.proto",
+                                                 "google/api/annotations.proto",
                                                  "google/protobuf/timestamp.proto"])
         svc = {s.name: s for s in main.service}["AppFlowService"]
         self.assertEqual(sorted(m.name for m in svc.method), APPFLOW_METHODS)
