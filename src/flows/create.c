@@ -114,7 +114,8 @@ static af_store_verdict create_taken(const af_flow_record *f, af_flow_record *ne
   }
   if (!af__bytes_equal(f->definition, r->definition)) {
     af_error_set(c->c.to.err, AF_ERR_CONFLICT,
-                 "clientToken was already used to create flow %s with other parameters: use a "
+                 "Conflict executing request: clientToken was already used to create flow %s "
+                 "with other parameters: use a "
                  "new clientToken for a different request",
                  f->name);
     return AF_STORE_REFUSE;

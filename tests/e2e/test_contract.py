@@ -7,7 +7,7 @@ returns, the request size limit on both doors, and the operations not served yet
 
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
 import time
@@ -275,6 +275,33 @@ class ContractTest(unittest.TestCase):
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             c.describe_flow(flowName=name)
         self.assertEqual(cm.exception.response["Error"]["Code"], "ResourceNotFoundException")
+
+    def test_typed_stubs_in_node(self):
+        node = shutil.which("node")
+        if node is None:
+            raise SystemExit("node is required (Debian's nodejs)")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_typed_flow.js")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": h.tempdir(),
+               "LANG": "C.UTF-8"}  # no proxy variables: grpc-js honours them
+        r = subprocess.run([node, script, f"127.0.0.1:{self.server.port}", h.SOURCE_DIR,
+                            "node_typed"], env=env, cwd=h.tempdir(), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["created"]["flowStatus"], "FLOW_STATUS_DRAFT")
+        self.assertEqual(out["updated"]["flowStatus"], "FLOW_STATUS_DRAFT")
+        d = out["described"]
+        self.assertEqual(d["description"], "updated from Node")
+        self.assertEqual(d["sourceFlowConfig"]["sourceConnectorProperties"]["s3"]["bucketName"],
+                         "node-src")
+        self.assertEqual(d["tasks"][0]["connectorOperator"]["s3"],
+                         "S3_CONNECTOR_OPERATOR_PROJECTION")
+        sched = d["triggerConfig"]["triggerProperties"]["scheduled"]
+        self.assertEqual(sched["scheduleOffset"], "0", "presence kept: a 0 sent comes back")
+        # and the same flow through the AWS door, in AWS's names
+        aws = self.describe("node_typed")
+        self.assertEqual(aws["destinationFlowConfigList"][0]["destinationConnectorProperties"]
+                         ["S3"]["s3OutputFormatConfig"]["fileType"], "PARQUET")
 
     # ---- sizes ----
 
