@@ -231,6 +231,26 @@ static bool tags_of(parser *ps) {
   return f->tags != NULL;
 }
 
+/* A flow the decoder could not read (e): a syntax error is reported where jansson found it in
+ * the file, not at the flow's start with a line and column counted from the flow's own text;
+ * anything else (a member of the wrong type) at the flow's start, in the decoder's words. */
+static int fail_json(parser *ps, const char *open, size_t len, const af_error *e) {
+  json_error_t je;
+  json_t *o = json_loadb(open, len, JSON_REJECT_DUPLICATES, &je);
+  if (o != NULL) {
+    json_decref(o);
+    return fail(ps, open, "%s: %s", af_err_type(e->code), e->message);
+  }
+  const char *at = open + (je.position > 0 && (size_t)je.position <= len ? je.position - 1 : 0);
+  while (at > open && ((unsigned char)*at & 0xC0) == 0x80)
+    at--; /* the character's first byte: its column */
+  if (json_error_code(&je) == json_error_null_character)
+    return fail(ps, at, "not valid JSON: a string holds \\u0000, which appflowd does not accept");
+  char text[4 * JSON_ERROR_TEXT_LENGTH];
+  af_escape(text, sizeof text, je.text, strnlen(je.text, sizeof je.text - 1));
+  return fail(ps, at, "not valid JSON: %s", text);
+}
+
 /* One flow object at ps->p, decoded into ps->f: CreateFlow's request plus flowStatus, checked
  * as CreateFlow checks it. In find mode only its name is wanted. */
 static int parse_flow(parser *ps) {
@@ -249,7 +269,9 @@ static int parse_flow(parser *ps) {
   ProtobufCMessage *m = NULL;
   if (af_bridge_json_to_message(&af_model_CreateFlowRequest, f->open, len, &ps->arena, &m, &e) !=
       AF_OK)
-    return fail(ps, f->open, "%s: %s", af_err_type(e.code), e.message);
+    return e.code == AF_ERR_SERIALIZATION
+               ? fail_json(ps, f->open, len, &e)
+               : fail(ps, f->open, "%s: %s", af_err_type(e.code), e.message);
   f->req = (Appflow__V1__CreateFlowRequest *)m;
   if (f->req->flow_name == NULL)
     return fail(ps, f->open, "missing required member \"flowName\"");

@@ -1,17 +1,18 @@
-/* src/flows/create.c: CreateFlow (validation, first status, ARN, name conflicts, clientToken
- * retries within 8 hours, running out of memory) and DescribeFlow (every member given back as
- * created, timestamps from the service's clock, seeded flows, missing flows), on the store
- * AF_TEST_STORE names (store_under_test.h). */
-#include "flows/internal.h"
+/* src/flows/create.c and update.c: CreateFlow (the model's checks and AppFlow's rules, first
+ * status, ARN, name conflicts, clientToken retries within 8 hours, running out of memory),
+ * DescribeFlow (every member given back as created, timestamps from the service's clock, who
+ * created and last changed the flow, schemaVersion, seeded flows, missing flows) and UpdateFlow
+ * (what it replaces and keeps, status, times, schemaVersion, clientToken retries, refusals), on
+ * the store AF_TEST_STORE names (store_under_test.h). Requests are written as AWS JSON and
+ * decoded by the AWS door's transcoder (request_json.h). */
+#include "common/latch.h"
 #include "flows/service.h"
-#include "flows/validate.h"
 
 #include "budget_alloc.h"
+#include "request_json.h"
 #include "store_under_test.h"
-#include "struct_build.h"
 
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 /* 2023-11-14T22:13:20.123Z: milliseconds, so a Timestamp's nanos are checked too. */
 #define T0 1700000000123LL
 #define HOUR_MS (3600LL * 1000)
+#define ROOT "arn:aws:iam::000000000000:root"
 
 static int64_t fake_now;
 static int64_t fake_clock(void *ctx) {
@@ -37,7 +39,6 @@ static void setup(void) {
   fake_now = T0;
   svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &store);
   af_arena_init(&arena);
-  build_arena = &arena;
 }
 
 static void teardown(void) {
@@ -46,119 +47,91 @@ static void teardown(void) {
 }
 
 TestSuite(create, .init = setup, .fini = teardown);
+TestSuite(update, .init = setup, .fini = teardown);
 
 /* ---- building requests in the arena ---- */
 
-static Google__Protobuf__Timestamp *timestamp(int64_t seconds) {
-  Google__Protobuf__Timestamp *t = build_alloc(sizeof *t);
-  google__protobuf__timestamp__init(t);
-  t->seconds = seconds;
-  return t;
+static const char *trigger_json(Appflow__V1__TriggerType t) {
+  if (t == T(SCHEDULED))
+    return "{\"triggerType\": \"Scheduled\", \"triggerProperties\": {\"Scheduled\": "
+           "{\"scheduleExpression\": \"rate(1hours)\"}}}";
+  if (t == T(EVENT))
+    return "{\"triggerType\": \"Event\"}";
+  cr_assert_eq(t, T(ON_DEMAND));
+  return "{\"triggerType\": \"OnDemand\"}";
 }
 
-static Appflow__V1__CreateFlowRequest__TagsEntry **tags_of(size_t n, const char *const *kv) {
-  Appflow__V1__CreateFlowRequest__TagsEntry **v = build_alloc((n ? n : 1) * sizeof *v);
-  for (size_t i = 0; i < n; i++) {
-    v[i] = build_alloc(sizeof *v[i]);
-    appflow__v1__create_flow_request__tags_entry__init(v[i]);
-    v[i]->key = (char *)kv[2 * i];
-    v[i]->value = (char *)kv[2 * i + 1];
-  }
-  return v;
-}
+/* Salesforce to S3 with one projection task: the members CreateFlow and UpdateFlow require. */
+#define SF_TO_S3                                                                                   \
+  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"sourceConnectorProperties\": "      \
+  "{\"Salesforce\": {\"object\": \"Account\"}}}, "                                                 \
+  "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                   \
+  "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\"}}}], "                 \
+  "\"tasks\": [{\"sourceFields\": [\"Id\"], \"taskType\": \"Filter\", "                            \
+  "\"connectorOperator\": {\"Salesforce\": \"PROJECTION\"}}]"
 
-/* Salesforce to S3 with one task: the smallest valid request with a trigger of this type. */
+/* The smallest valid request with a trigger of this type. */
 static Appflow__V1__CreateFlowRequest *minimal(const char *name, Appflow__V1__TriggerType trigger) {
-  Appflow__V1__CreateFlowRequest *r = build_alloc(sizeof *r);
-  appflow__v1__create_flow_request__init(r);
-  r->flow_name = (char *)name;
-  r->trigger_config = build_alloc(sizeof *r->trigger_config);
-  appflow__v1__trigger_config__init(r->trigger_config);
-  r->trigger_config->trigger_type = trigger;
-  if (trigger == T(SCHEDULED)) {
-    Appflow__V1__TriggerProperties *tp = build_alloc(sizeof *tp);
-    appflow__v1__trigger_properties__init(tp);
-    tp->scheduled = build_alloc(sizeof *tp->scheduled);
-    appflow__v1__scheduled_trigger_properties__init(tp->scheduled);
-    tp->scheduled->schedule_expression = "rate(1hours)";
-    r->trigger_config->trigger_properties = tp;
-  }
-  r->source_flow_config =
-      obj("connectorType", str("Salesforce"), "sourceConnectorProperties",
-          objv(obj("Salesforce", objv(obj("object", str("Account"), NULL)), NULL)), NULL);
-  r->n_destination_flow_config_list = 1;
-  r->destination_flow_config_list = build_alloc(sizeof(Google__Protobuf__Struct *));
-  r->destination_flow_config_list[0] =
-      obj("connectorType", str("S3"), "destinationConnectorProperties",
-          objv(obj("S3", objv(obj("bucketName", str("bucket"), NULL)), NULL)), NULL);
-  r->n_tasks = 1;
-  r->tasks = build_alloc(sizeof(Google__Protobuf__Struct *));
-  r->tasks[0] = obj("sourceFields", list(str("Id"), NULL), "taskType", str("Map"), NULL);
-  return r;
+  return request_from_jsonf(&af_model_CreateFlowRequest, &arena,
+                            "{\"flowName\": \"%s\", \"triggerConfig\": %s, " SF_TO_S3 "}", name,
+                            trigger_json(trigger));
 }
 
 /* Every member CreateFlow takes, set to something other than its default. */
+#define FULL_JSON                                                                                  \
+  "{\"flowName\": \"%s\", \"description\": \"Accounts to S3, nightly.\", "                         \
+  "\"kmsArn\": \"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\", "  \
+  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\": {\"Scheduled\": {"   \
+  "\"scheduleExpression\": \"cron(0 12 * * ? *)\", \"dataPullMode\": \"Incremental\", "            \
+  "\"scheduleStartTime\": 1800000000, \"scheduleEndTime\": 1900000000.5, "                         \
+  "\"timezone\": \"America/New_York\", \"scheduleOffset\": 300, "                                  \
+  "\"firstExecutionFrom\": 1700000000, \"flowErrorDeactivationThreshold\": 5}}}, "                 \
+  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"apiVersion\": \"58.0\", "           \
+  "\"connectorProfileName\": \"sf-prod\", \"sourceConnectorProperties\": {\"Salesforce\": {"       \
+  "\"object\": \"Account\", \"enableDynamicFieldUpdate\": false, "                                 \
+  "\"includeDeletedRecords\": true}}, "                                                            \
+  "\"incrementalPullConfig\": {\"datetimeTypeFieldName\": \"LastModifiedDate\"}}, "                \
+  "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                   \
+  "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\", "                     \
+  "\"bucketPrefix\": \"accounts\", \"s3OutputFormatConfig\": {\"fileType\": \"JSON\", "            \
+  "\"prefixConfig\": {\"prefixType\": \"PATH\", \"prefixFormat\": \"DAY\"}, "                      \
+  "\"aggregationConfig\": {\"aggregationType\": \"SingleFile\"}}}}}], "                            \
+  "\"tasks\": [{\"sourceFields\": [\"Id\", \"Name\"], \"connectorOperator\": "                     \
+  "{\"Salesforce\": \"PROJECTION\"}, \"taskType\": \"Filter\"}, "                                  \
+  "{\"sourceFields\": [\"Id\"], \"connectorOperator\": {\"Salesforce\": \"NO_OP\"}, "              \
+  "\"destinationField\": \"Id\", \"taskType\": \"Map\", \"taskProperties\": "                      \
+  "{\"DESTINATION_DATA_TYPE\": \"id\", \"SOURCE_DATA_TYPE\": \"id\"}}], "                          \
+  "\"metadataCatalogConfig\": {\"glueDataCatalog\": {"                                             \
+  "\"roleArn\": \"arn:aws:iam::123456789012:role/glue\", \"databaseName\": \"db\", "               \
+  "\"tablePrefix\": \"appflow\"}}, "                                                               \
+  "\"tags\": {\"team\": \"data\", \"env\": \"prod\", \"cost/center\": \"42\"}, "                   \
+  "\"clientToken\": \"token-1\"}"
+
 static Appflow__V1__CreateFlowRequest *full(const char *name) {
-  Appflow__V1__CreateFlowRequest *r = minimal(name, T(SCHEDULED));
-  r->description = "Accounts to S3, nightly.";
-  r->kms_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-  Appflow__V1__ScheduledTriggerProperties *sp = r->trigger_config->trigger_properties->scheduled;
-  sp->schedule_expression = "cron(0 12 * * ? *)";
-  sp->data_pull_mode = APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_INCREMENTAL;
-  sp->schedule_start_time = timestamp(1800000000);
-  sp->schedule_end_time = timestamp(1900000000);
-  sp->first_execution_from = timestamp(1700000000);
-  sp->timezone = "America/New_York";
-  sp->schedule_offset = 300;
-  sp->flow_error_deactivation_threshold = 5;
-  r->source_flow_config =
-      obj("connectorType", str("Salesforce"), "connectorProfileName", str("sf-prod"), "apiVersion",
-          str("58.0"), "sourceConnectorProperties",
-          objv(obj("Salesforce",
-                   objv(obj("object", str("Account"), "enableDynamicFieldUpdate", boolean(false),
-                            "includeDeletedRecords", boolean(true), NULL)),
-                   NULL)),
-          "incrementalPullConfig",
-          objv(obj("datetimeTypeFieldName", str("LastModifiedDate"), NULL)), NULL);
-  r->n_destination_flow_config_list = 2;
-  r->destination_flow_config_list = build_alloc(2 * sizeof(Google__Protobuf__Struct *));
-  r->destination_flow_config_list[0] = obj(
-      "connectorType", str("S3"), "destinationConnectorProperties",
-      objv(obj("S3",
-               objv(obj("bucketName", str("bucket"), "bucketPrefix", str("accounts"),
-                        "s3OutputFormatConfig", objv(obj("fileType", str("JSON"), NULL)), NULL)),
-               NULL)),
-      NULL);
-  r->destination_flow_config_list[1] =
-      obj("connectorType", str("EventBridge"), "destinationConnectorProperties",
-          objv(obj("EventBridge", objv(obj("object", str("bus"), NULL)), NULL)), NULL);
-  r->n_tasks = 2;
-  r->tasks = build_alloc(2 * sizeof(Google__Protobuf__Struct *));
-  r->tasks[0] = obj("sourceFields", list(str("Id"), str("Name"), NULL), "connectorOperator",
-                    objv(obj("Salesforce", str("PROJECTION"), NULL)), "taskType", str("Filter"),
-                    "taskProperties", objv(obj(NULL)), NULL);
-  r->tasks[1] =
-      obj("sourceFields", list(str("Id"), NULL), "destinationField", str("Id"), "taskType",
-          str("Map"), "taskProperties",
-          objv(obj("DESTINATION_DATA_TYPE", str("id"), "SOURCE_DATA_TYPE", str("id"), NULL)),
-          "limit", num(12.5), NULL);
-  r->metadata_catalog_config =
-      obj("glueDataCatalog",
-          objv(obj("roleArn", str("arn:aws:iam::123456789012:role/glue"), "databaseName", str("db"),
-                   "tablePrefix", str("appflow"), NULL)),
-          NULL);
-  static const char *const kv[] = {"team", "data", "env", "prod", "cost/center", "42"};
-  r->n_tags = 3;
-  r->tags = tags_of(3, kv);
-  r->client_token = "token-1";
-  return r;
+  return request_from_jsonf(&af_model_CreateFlowRequest, &arena, FULL_JSON, name);
+}
+
+/* An UpdateFlow of name to an event flow from S3 (two tasks), with a description. */
+static Appflow__V1__UpdateFlowRequest *update_req(const char *name,
+                                                  Appflow__V1__TriggerType trigger) {
+  return request_from_jsonf(
+      &af_model_UpdateFlowRequest, &arena,
+      "{\"flowName\": \"%s\", \"description\": \"Now from S3\", \"triggerConfig\": %s, "
+      "\"sourceFlowConfig\": {\"connectorType\": \"S3\", \"sourceConnectorProperties\": "
+      "{\"S3\": {\"bucketName\": \"in-bucket\", \"bucketPrefix\": \"raw\"}}}, "
+      "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "
+      "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"out-bucket\"}}}], "
+      "\"tasks\": [{\"sourceFields\": [], \"taskType\": \"Map_all\", "
+      "\"connectorOperator\": {\"S3\": \"NO_OP\"}}, "
+      "{\"sourceFields\": [\"a\"], \"taskType\": \"Filter\", \"connectorOperator\": "
+      "{\"S3\": \"PROJECTION\"}}]}",
+      name, trigger_json(trigger));
 }
 
 /* ---- calling the service ---- */
 
 static af_err create(const Appflow__V1__CreateFlowRequest *req,
                      Appflow__V1__CreateFlowResponse *resp, af_error *err) {
-  appflow__v1__create_flow_response__init(resp);
   return af_flows_create_flow(svc, req, resp, &arena, err);
 }
 
@@ -167,13 +140,13 @@ static Appflow__V1__FlowStatus created(const Appflow__V1__CreateFlowRequest *req
   Appflow__V1__CreateFlowResponse resp;
   af_error err;
   cr_assert_eq(create(req, &resp, &err), AF_OK, "%s: %s", req->flow_name, err.message);
+  cr_expect(resp.has_flow_status);
   return resp.flow_status;
 }
 
 static af_err describe(const char *name, Appflow__V1__DescribeFlowResponse *resp, af_error *err) {
   Appflow__V1__DescribeFlowRequest req = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
   req.flow_name = (char *)name;
-  appflow__v1__describe_flow_response__init(resp);
   return af_flows_describe_flow(svc, &req, resp, &arena, err);
 }
 
@@ -184,14 +157,60 @@ static Appflow__V1__DescribeFlowResponse described(const char *name) {
   return resp;
 }
 
-static Appflow__V1__StartFlowResponse start(const char *name, const char *token) {
+static af_err update(const Appflow__V1__UpdateFlowRequest *req,
+                     Appflow__V1__UpdateFlowResponse *resp, af_error *err) {
+  appflow__v1__update_flow_response__init(resp);
+  return af_flows_call_sync(svc, af_flows_rpc_named(svc, "UpdateFlow"), &req->base, &resp->base,
+                            &arena, err);
+}
+
+/* Updates with req, which must succeed; returns the status it reported. */
+static Appflow__V1__FlowStatus updated(const Appflow__V1__UpdateFlowRequest *req) {
+  Appflow__V1__UpdateFlowResponse resp;
+  af_error err;
+  cr_assert_eq(update(req, &resp, &err), AF_OK, "%s: %s", req->flow_name, err.message);
+  cr_expect(resp.has_flow_status);
+  return resp.flow_status;
+}
+
+static Appflow__V1__StartFlowResponse start(const char *name) {
   Appflow__V1__StartFlowRequest req = APPFLOW__V1__START_FLOW_REQUEST__INIT;
   req.flow_name = (char *)name;
-  req.client_token = (char *)(token ? token : "");
-  Appflow__V1__StartFlowResponse resp = APPFLOW__V1__START_FLOW_RESPONSE__INIT;
+  Appflow__V1__StartFlowResponse resp;
   af_error err;
   cr_assert_eq(af_flows_start_flow(svc, &req, &resp, &arena, &err), AF_OK, "%s", err.message);
   return resp;
+}
+
+static void stop(const char *name) {
+  Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  Appflow__V1__StopFlowResponse resp = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+  af_error err;
+  cr_assert_eq(af_flows_stop_flow(svc, &req, &resp, &arena, NULL, &err), AF_OK, "%s", err.message);
+}
+
+/* A call as the principal given (createdBy, lastUpdatedBy), waited for. */
+typedef struct as_call {
+  af_latch latch;
+  af_err rc;
+} as_call;
+
+static void as_done(void *ctx, af_err rc) {
+  as_call *c = ctx;
+  c->rc = rc;
+  af_latch_open(&c->latch);
+}
+
+static af_err call_as(const char *principal, const char *rpc, const ProtobufCMessage *req,
+                      ProtobufCMessage *resp, af_error *err) {
+  as_call c = {.rc = AF_OK};
+  af_latch_init(&c.latch);
+  af_reply_to to = {
+      .arena = &arena, .err = err, .done = as_done, .ctx = &c, .principal = principal};
+  af_flows_call(svc, af_flows_rpc_named(svc, rpc), req, resp, &to);
+  af_latch_wait(&c.latch);
+  return c.rc;
 }
 
 /* Two messages are equal when protobuf-c packs them to the same bytes (NULL only equals NULL). */
@@ -206,10 +225,36 @@ static void expect_same(const ProtobufCMessage *got, const ProtobufCMessage *wan
   cr_expect_eq(n, m, "%s: %zu bytes, want %zu", what, n, m);
   if (n != m)
     return;
-  uint8_t *a = build_alloc(n + 1), *b = build_alloc(m + 1);
+  uint8_t *a = af_arena_alloc(&arena, n + 1), *b = af_arena_alloc(&arena, m + 1);
+  cr_assert(a != NULL && b != NULL);
   protobuf_c_message_pack(got, a);
   protobuf_c_message_pack(want, b);
   cr_expect(memcmp(a, b, n) == 0, "%s differs", what);
+}
+
+/* The definition DescribeFlow gave back, as a CreateFlow request in AWS JSON (without name,
+ * token and tags, which are compared on their own). */
+static const char *definition_json(const Appflow__V1__DescribeFlowResponse *d) {
+  Appflow__V1__CreateFlowRequest r = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
+  r.description = d->description;
+  r.kms_arn = d->kms_arn;
+  r.trigger_config = d->trigger_config;
+  r.source_flow_config = d->source_flow_config;
+  r.n_destination_flow_config_list = d->n_destination_flow_config_list;
+  r.destination_flow_config_list = d->destination_flow_config_list;
+  r.n_tasks = d->n_tasks;
+  r.tasks = d->tasks;
+  r.metadata_catalog_config = d->metadata_catalog_config;
+  return message_json(&af_model_CreateFlowRequest, &r, &arena);
+}
+
+/* req's definition in AWS JSON, as definition_json writes it. */
+static const char *request_definition_json(const Appflow__V1__CreateFlowRequest *req) {
+  Appflow__V1__CreateFlowRequest r = *req;
+  r.flow_name = r.client_token = NULL;
+  r.n_tags = 0;
+  r.tags = NULL;
+  return message_json(&af_model_CreateFlowRequest, &r, &arena);
 }
 
 static const char *tag_value(const Appflow__V1__DescribeFlowResponse *d, const char *key) {
@@ -226,6 +271,12 @@ static void expect_time(const Google__Protobuf__Timestamp *t, int64_t ms, const 
   cr_expect_eq(t->nanos, (ms % 1000) * 1000000, "%s nanos", what);
 }
 
+static int64_t schema_version(const char *name) {
+  Appflow__V1__DescribeFlowResponse d = described(name);
+  cr_expect(d.has_schema_version, "%s: no schemaVersion", name);
+  return d.schema_version;
+}
+
 /* ---- CreateFlow ---- */
 
 Test(create, first_status_depends_on_the_trigger) {
@@ -235,6 +286,7 @@ Test(create, first_status_depends_on_the_trigger) {
   cr_expect_eq(described("sched").flow_status, S(DRAFT));
   cr_expect_eq(described("event").flow_status, S(DRAFT));
   cr_expect_eq(described("ondemand").flow_status, S(ACTIVE));
+  cr_expect(described("ondemand").has_flow_status);
   cr_expect_eq(af_flows_count(svc), 3);
 }
 
@@ -250,6 +302,8 @@ Test(create, arn_names_the_flow) {
                          &store);
   cr_assert_eq(create(minimal("f1", T(EVENT)), &resp, &err), AF_OK);
   cr_expect_str_eq(resp.flow_arn, "arn:aws:appflow:eu-west-2:123456789012:flow/f1");
+  cr_expect_str_eq(described("f1").created_by, "arn:aws:iam::123456789012:root",
+                   "the account's root");
 }
 
 Test(create, describe_gives_back_the_definition) {
@@ -258,14 +312,14 @@ Test(create, describe_gives_back_the_definition) {
   Appflow__V1__DescribeFlowResponse d = described("round_trip");
   cr_expect_str_eq(d.flow_name, "round_trip");
   cr_expect_str_eq(d.flow_arn, "arn:aws:appflow:us-east-1:000000000000:flow/round_trip");
+  cr_expect_str_eq(definition_json(&d), request_definition_json(req));
   cr_expect_str_eq(d.description, req->description);
   cr_expect_str_eq(d.kms_arn, req->kms_arn);
   expect_same(&d.trigger_config->base, &req->trigger_config->base, "triggerConfig");
   expect_same(&d.source_flow_config->base, &req->source_flow_config->base, "sourceFlowConfig");
-  cr_assert_eq(d.n_destination_flow_config_list, 2);
-  for (size_t i = 0; i < 2; i++)
-    expect_same(&d.destination_flow_config_list[i]->base,
-                &req->destination_flow_config_list[i]->base, "destinationFlowConfigList");
+  cr_assert_eq(d.n_destination_flow_config_list, 1);
+  expect_same(&d.destination_flow_config_list[0]->base, &req->destination_flow_config_list[0]->base,
+              "destinationFlowConfigList");
   cr_assert_eq(d.n_tasks, 2);
   for (size_t i = 0; i < 2; i++)
     expect_same(&d.tasks[i]->base, &req->tasks[i]->base, "tasks");
@@ -276,6 +330,7 @@ Test(create, describe_gives_back_the_definition) {
   cr_expect_str_eq(tag_value(&d, "env"), "prod");
   cr_expect_str_eq(tag_value(&d, "cost/center"), "42");
   cr_expect_null(d.last_run_execution_details, "never run");
+  cr_expect_null(d.flow_status_message);
 }
 
 Test(create, describe_members_field_by_field) {
@@ -283,44 +338,104 @@ Test(create, describe_members_field_by_field) {
   Appflow__V1__DescribeFlowResponse d = described("fields");
   const Appflow__V1__TriggerConfig *tc = d.trigger_config;
   cr_assert_not_null(tc);
+  cr_expect(tc->has_trigger_type);
   cr_expect_eq(tc->trigger_type, T(SCHEDULED));
   cr_assert_not_null(tc->trigger_properties);
   const Appflow__V1__ScheduledTriggerProperties *sp = tc->trigger_properties->scheduled;
   cr_assert_not_null(sp);
   cr_expect_str_eq(sp->schedule_expression, "cron(0 12 * * ? *)");
+  cr_expect(sp->has_data_pull_mode);
   cr_expect_eq(sp->data_pull_mode, APPFLOW__V1__DATA_PULL_MODE__DATA_PULL_MODE_INCREMENTAL);
   cr_assert_not_null(sp->schedule_start_time);
   cr_expect_eq(sp->schedule_start_time->seconds, 1800000000);
   cr_assert_not_null(sp->schedule_end_time);
   cr_expect_eq(sp->schedule_end_time->seconds, 1900000000);
+  cr_expect_eq(sp->schedule_end_time->nanos, 500000000);
   cr_assert_not_null(sp->first_execution_from);
   cr_expect_eq(sp->first_execution_from->seconds, 1700000000);
   cr_expect_str_eq(sp->timezone, "America/New_York");
+  cr_expect(sp->has_schedule_offset);
   cr_expect_eq(sp->schedule_offset, 300);
+  cr_expect(sp->has_flow_error_deactivation_threshold);
   cr_expect_eq(sp->flow_error_deactivation_threshold, 5);
-  cr_expect_str_eq(af_struct_string(d.source_flow_config, "connectorType"), "Salesforce");
-  cr_expect_str_eq(af_struct_string(d.source_flow_config, "connectorProfileName"), "sf-prod");
-  cr_expect_str_eq(af_struct_string(d.destination_flow_config_list[1], "connectorType"),
-                   "EventBridge");
-  cr_expect_str_eq(af_struct_string(d.tasks[0], "taskType"), "Filter");
-  const Google__Protobuf__Struct *glue = NULL;
-  for (size_t i = 0; i < d.metadata_catalog_config->n_fields; i++) {
-    if (strcmp(d.metadata_catalog_config->fields[i]->key, "glueDataCatalog") == 0)
-      glue = d.metadata_catalog_config->fields[i]->value->struct_value;
-  }
-  cr_assert_not_null(glue);
-  cr_expect_str_eq(af_struct_string(glue, "databaseName"), "db");
+  const Appflow__V1__SourceFlowConfig *src = d.source_flow_config;
+  cr_assert_not_null(src);
+  cr_expect(src->has_connector_type);
+  cr_expect_eq(src->connector_type, APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_SALESFORCE);
+  cr_expect_str_eq(src->connector_profile_name, "sf-prod");
+  cr_expect_str_eq(src->api_version, "58.0");
+  cr_assert_not_null(src->source_connector_properties);
+  const Appflow__V1__SalesforceSourceProperties *sf = src->source_connector_properties->salesforce;
+  cr_assert_not_null(sf);
+  cr_expect_str_eq(sf->object, "Account");
+  cr_expect(sf->has_enable_dynamic_field_update, "false is present");
+  cr_expect_not(sf->enable_dynamic_field_update);
+  cr_expect(sf->has_include_deleted_records);
+  cr_expect(sf->include_deleted_records);
+  cr_assert_not_null(src->incremental_pull_config);
+  cr_expect_str_eq(src->incremental_pull_config->datetime_type_field_name, "LastModifiedDate");
+  const Appflow__V1__DestinationFlowConfig *dst = d.destination_flow_config_list[0];
+  cr_expect_eq(dst->connector_type, APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_S3);
+  cr_assert_not_null(dst->destination_connector_properties);
+  const Appflow__V1__S3DestinationProperties *s3 = dst->destination_connector_properties->s3;
+  cr_assert_not_null(s3);
+  cr_expect_str_eq(s3->bucket_name, "bucket");
+  cr_expect_str_eq(s3->bucket_prefix, "accounts");
+  cr_assert_not_null(s3->s3_output_format_config);
+  cr_expect_eq(s3->s3_output_format_config->file_type, APPFLOW__V1__FILE_TYPE__FILE_TYPE_JSON);
+  cr_expect_eq(d.tasks[0]->task_type, APPFLOW__V1__TASK_TYPE__TASK_TYPE_FILTER);
+  cr_assert_not_null(d.tasks[0]->connector_operator);
+  cr_expect(d.tasks[0]->connector_operator->has_salesforce);
+  cr_expect_eq(
+      d.tasks[0]->connector_operator->salesforce,
+      APPFLOW__V1__SALESFORCE_CONNECTOR_OPERATOR__SALESFORCE_CONNECTOR_OPERATOR_PROJECTION);
+  cr_assert_eq(d.tasks[0]->n_source_fields, 2);
+  cr_expect_str_eq(d.tasks[0]->source_fields[1], "Name");
+  cr_expect_str_eq(d.tasks[1]->destination_field, "Id");
+  cr_expect_eq(d.tasks[1]->n_task_properties, 2);
+  cr_assert_not_null(d.metadata_catalog_config);
+  cr_assert_not_null(d.metadata_catalog_config->glue_data_catalog);
+  cr_expect_str_eq(d.metadata_catalog_config->glue_data_catalog->database_name, "db");
+  cr_expect_str_eq(d.metadata_catalog_config->glue_data_catalog->role_arn,
+                   "arn:aws:iam::123456789012:role/glue");
 }
 
 Test(create, minimal_flow_describes_without_optional_members) {
   created(minimal("plain", T(EVENT)));
   Appflow__V1__DescribeFlowResponse d = described("plain");
-  cr_expect(d.description == NULL || d.description[0] == '\0');
-  cr_expect(d.kms_arn == NULL || d.kms_arn[0] == '\0');
+  cr_expect_null(d.description);
+  cr_expect_null(d.kms_arn);
   cr_expect_null(d.metadata_catalog_config);
   cr_expect_eq(d.n_tags, 0);
   cr_expect_eq(d.trigger_config->trigger_type, T(EVENT));
   cr_expect_null(d.trigger_config->trigger_properties);
+  cr_expect_null(d.source_flow_config->connector_profile_name);
+  cr_expect_not(
+      d.source_flow_config->source_connector_properties->salesforce->has_include_deleted_records);
+  /* An empty description is a value: it is kept as given. */
+  Appflow__V1__CreateFlowRequest *r = minimal("empty_description", T(EVENT));
+  r->description = "";
+  created(r);
+  d = described("empty_description");
+  cr_expect(d.description == NULL || d.description[0] == '\0', "%s", d.description);
+}
+
+Test(create, who_created_the_flow_and_its_schema_version) {
+  created(minimal("by_root", T(EVENT)));
+  Appflow__V1__DescribeFlowResponse d = described("by_root");
+  cr_expect_str_eq(d.created_by, ROOT);
+  cr_expect_str_eq(d.last_updated_by, ROOT);
+  cr_expect(d.has_schema_version);
+  cr_expect_eq(d.schema_version, 1);
+  /* A caller signed as a role: its ARN is the creator. */
+  static const char role[] = "arn:aws:sts::000000000000:assumed-role/ops/alice";
+  Appflow__V1__CreateFlowResponse resp = APPFLOW__V1__CREATE_FLOW_RESPONSE__INIT;
+  af_error err;
+  cr_assert_eq(call_as(role, "CreateFlow", &minimal("by_role", T(EVENT))->base, &resp.base, &err),
+               AF_OK, "%s", err.message);
+  d = described("by_role");
+  cr_expect_str_eq(d.created_by, role);
+  cr_expect_str_eq(d.last_updated_by, role);
 }
 
 Test(create, timestamps_come_from_the_clock) {
@@ -329,7 +444,7 @@ Test(create, timestamps_come_from_the_clock) {
   expect_time(d.created_at, T0, "createdAt");
   expect_time(d.last_updated_at, T0, "lastUpdatedAt");
   fake_now = T0 + 5 * HOUR_MS + 7;
-  start("timed", NULL); /* Draft -> Active: an update */
+  start("timed"); /* Draft -> Active: an update */
   d = described("timed");
   expect_time(d.created_at, T0, "createdAt after a start");
   expect_time(d.last_updated_at, T0 + 5 * HOUR_MS + 7, "lastUpdatedAt after a start");
@@ -338,10 +453,11 @@ Test(create, timestamps_come_from_the_clock) {
 Test(create, on_demand_run_shows_in_describe) {
   created(minimal("od", T(ON_DEMAND)));
   fake_now = T0 + 60000;
-  Appflow__V1__StartFlowResponse s = start("od", NULL);
+  Appflow__V1__StartFlowResponse s = start("od");
   cr_assert_not_null(s.execution_id);
   Appflow__V1__DescribeFlowResponse d = described("od");
   cr_assert_not_null(d.last_run_execution_details);
+  cr_expect(d.last_run_execution_details->has_most_recent_execution_status);
   cr_expect_eq(d.last_run_execution_details->most_recent_execution_status,
                APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL);
   expect_time(d.last_run_execution_details->most_recent_execution_time, T0 + 60000,
@@ -357,7 +473,7 @@ Test(create, taken_name) {
   Appflow__V1__CreateFlowResponse resp;
   af_error err;
   cr_expect_eq(create(minimal("taken", T(SCHEDULED)), &resp, &err), AF_ERR_NAME_TAKEN);
-  cr_expect(strstr(err.message, "taken") != NULL, "%s", err.message);
+  cr_expect_str_eq(err.message, "A flow named taken already exists");
   cr_expect_eq(create(minimal("taken", T(ON_DEMAND)), &resp, &err), AF_ERR_NAME_TAKEN);
   Appflow__V1__CreateFlowRequest *with_token = minimal("taken", T(SCHEDULED));
   with_token->client_token = "t";
@@ -374,7 +490,7 @@ Test(create, retry_with_the_same_token_returns_the_first_result) {
   cr_assert_eq(create(req, &first, &err), AF_OK, "%s", err.message);
   cr_assert_eq(first.flow_status, S(DRAFT));
   fake_now = T0 + HOUR_MS;
-  start("retried", NULL);
+  start("retried");
   cr_assert_eq(described("retried").flow_status, S(ACTIVE));
   /* A retry built afresh, as a client would send it again. */
   cr_expect_eq(create(full("retried"), &again, &err), AF_OK, "%s", err.message);
@@ -387,7 +503,7 @@ Test(create, retry_with_the_same_token_returns_the_first_result) {
 
 /* Protocol Buffers leaves the wire order of map entries undefined (and some runtimes, Go's
  * among them, vary it from one marshal to the next), so a retry may carry the same tags, or the
- * same google.protobuf.Struct fields, in another order: it is still the same request. */
+ * same task properties, in another order: it is still the same request. */
 Test(create, a_retry_with_map_entries_in_another_order_is_the_same_request) {
   created(full("ordered"));
   Appflow__V1__CreateFlowRequest *retry = full("ordered");
@@ -398,11 +514,12 @@ Test(create, a_retry_with_map_entries_in_another_order_is_the_same_request) {
   af_error err;
   cr_expect_eq(create(retry, &resp, &err), AF_OK, "tags reordered: %s", err.message);
   retry = full("ordered");
-  Google__Protobuf__Struct *src = retry->source_flow_config;
-  Google__Protobuf__Struct__FieldsEntry *f = src->fields[0];
-  src->fields[0] = src->fields[src->n_fields - 1];
-  src->fields[src->n_fields - 1] = f;
-  cr_expect_eq(create(retry, &resp, &err), AF_OK, "sourceFlowConfig reordered: %s", err.message);
+  Appflow__V1__Task *map = retry->tasks[1];
+  cr_assert_eq(map->n_task_properties, 2);
+  Appflow__V1__Task__TaskPropertiesEntry *p = map->task_properties[0];
+  map->task_properties[0] = map->task_properties[1];
+  map->task_properties[1] = p;
+  cr_expect_eq(create(retry, &resp, &err), AF_OK, "taskProperties reordered: %s", err.message);
 }
 
 Test(create, retry_of_an_on_demand_flow) {
@@ -420,13 +537,17 @@ Test(create, same_token_with_other_parameters_conflicts) {
   Appflow__V1__CreateFlowRequest *other = full("once");
   other->description = "Something else";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT);
-  cr_expect(strstr(err.message, "clientToken") != NULL, "%s", err.message);
+  cr_expect_str_eq(err.message, "clientToken was already used to create flow once with other "
+                                "parameters: use a new clientToken for a different request");
   other = full("once");
   other->tags[0]->value = "ops";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT, "tags are parameters too");
   other = full("once");
   other->trigger_config->trigger_properties->scheduled->schedule_offset = 301;
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT);
+  other = full("once");
+  other->trigger_config->trigger_properties->scheduled->has_schedule_offset = false;
+  cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT, "an absent member differs too");
   other = full("once");
   other->tasks[1] = other->tasks[0];
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT);
@@ -450,22 +571,27 @@ Test(create, a_token_lasts_8_hours) {
 
 Test(create, a_deleted_flow_name_is_free_again) {
   created(full("reuse"));
-  Appflow__V1__DeleteFlowRequest del = APPFLOW__V1__DELETE_FLOW_REQUEST__INIT;
-  del.flow_name = "reuse";
-  Appflow__V1__DeleteFlowResponse dresp = APPFLOW__V1__DELETE_FLOW_RESPONSE__INIT;
   af_error err;
-  cr_assert_eq(af_flows_delete_flow(svc, &del, &dresp, &arena, &err), AF_OK, "%s", err.message);
+  cr_assert_eq(test_delete_flow(svc, "reuse", false, &err), AF_OK, "%s", err.message);
   Appflow__V1__DescribeFlowResponse d;
   cr_expect_eq(describe("reuse", &d, &err), AF_ERR_RESOURCE_NOT_FOUND);
   cr_expect_eq(created(minimal("reuse", T(ON_DEMAND))), S(ACTIVE));
   cr_expect_eq(described("reuse").trigger_config->trigger_type, T(ON_DEMAND));
 }
 
+/* JSON cannot repeat a key, but gRPC can send a map entry twice. */
 Test(create, a_tag_key_given_twice_keeps_its_last_value) {
   Appflow__V1__CreateFlowRequest *req = minimal("dup", T(EVENT));
   static const char *const kv[] = {"k", "first", "other", "x", "k", "last"};
+  Appflow__V1__CreateFlowRequest__TagsEntry e[3], *v[3];
+  for (size_t i = 0; i < 3; i++) {
+    appflow__v1__create_flow_request__tags_entry__init(&e[i]);
+    e[i].key = (char *)kv[2 * i];
+    e[i].value = (char *)kv[2 * i + 1];
+    v[i] = &e[i];
+  }
   req->n_tags = 3;
-  req->tags = tags_of(3, kv);
+  req->tags = v;
   created(req);
   Appflow__V1__DescribeFlowResponse d = described("dup");
   cr_expect_eq(d.n_tags, 2);
@@ -478,111 +604,269 @@ Test(create, seeded_flow_describes_with_its_trigger_only) {
   Appflow__V1__DescribeFlowResponse d = described("seeded");
   cr_expect_eq(d.flow_status, S(SUSPENDED));
   cr_assert_not_null(d.trigger_config);
+  cr_expect(d.trigger_config->has_trigger_type);
   cr_expect_eq(d.trigger_config->trigger_type, T(SCHEDULED));
   cr_expect_null(d.trigger_config->trigger_properties);
   cr_expect_null(d.source_flow_config);
   cr_expect_eq(d.n_destination_flow_config_list, 0);
   cr_expect_eq(d.n_tasks, 0);
-  cr_expect(d.kms_arn == NULL || d.kms_arn[0] == '\0');
+  cr_expect_null(d.kms_arn);
   cr_expect_null(d.metadata_catalog_config);
   cr_expect_str_eq(d.flow_arn, "arn:aws:appflow:us-east-1:000000000000:flow/seeded");
+  cr_expect_str_eq(d.created_by, ROOT);
+  cr_expect_str_eq(d.last_updated_by, ROOT);
+  cr_expect_eq(d.schema_version, 1);
 }
 
 Test(create, describe_missing_or_invalid) {
   Appflow__V1__DescribeFlowResponse d;
   af_error err;
   cr_expect_eq(describe("nope", &d, &err), AF_ERR_RESOURCE_NOT_FOUND);
-  cr_expect(strstr(err.message, "nope") != NULL, "%s", err.message);
+  cr_expect_str_eq(err.message, "Flow nope does not exist");
   cr_expect_eq(describe("bad name", &d, &err), AF_ERR_VALIDATION);
-  cr_expect(strstr(err.message, "'flowName'") != NULL, "%s", err.message);
-  cr_expect_eq(describe("", &d, &err), AF_ERR_VALIDATION);
+  cr_expect_str_eq(err.message,
+                   "1 validation error detected: Value 'bad name' at 'flowName' failed to satisfy "
+                   "constraint: Member must satisfy regular expression pattern: "
+                   "[a-zA-Z0-9][\\w!@#.-]+");
+  cr_expect_eq(describe("", &d, &err), AF_ERR_VALIDATION, "an empty name is a value");
+  cr_expect_str_eq(err.message,
+                   "1 validation error detected: Value '' at 'flowName' failed to satisfy "
+                   "constraint: Member must satisfy regular expression pattern: "
+                   "[a-zA-Z0-9][\\w!@#.-]+");
   cr_expect_eq(describe(NULL, &d, &err), AF_ERR_VALIDATION);
+  cr_expect_str_eq(err.message, "1 validation error detected: Value null at 'flowName' failed to "
+                                "satisfy constraint: Member must not be null");
 }
 
 /* ---- what CreateFlow refuses (and then adds nothing) ---- */
 
-static void expect_refused(const Appflow__V1__CreateFlowRequest *req, const char *member,
+#define V1 "1 validation error detected: "
+#define FLOW_NAME_PATTERN "Member must satisfy regular expression pattern: [a-zA-Z0-9][\\w!@#.-]+"
+
+static void expect_refused(const Appflow__V1__CreateFlowRequest *req, const char *message,
                            const char *what) {
   Appflow__V1__CreateFlowResponse resp;
   af_error err;
   cr_expect_eq(create(req, &resp, &err), AF_ERR_VALIDATION, "%s accepted", what);
-  char at[200];
-  snprintf(at, sizeof at, "'%s'", member);
-  cr_expect(strstr(err.message, at) != NULL, "%s: '%s' does not name %s", what, err.message,
-            member);
+  cr_expect(strcmp(err.message, message) == 0, "%s:\n got  %s\n want %s", what, err.message,
+            message);
   cr_expect_eq(af_flows_count(svc), 0, "%s added a flow", what);
 }
 
-Test(create, refuses_bad_members) {
+Test(create, refuses_what_the_model_does_not_allow) {
   Appflow__V1__CreateFlowRequest *r;
-  expect_refused(minimal("x", T(EVENT)), "flowName", "a short name");
-  expect_refused(minimal("", T(EVENT)), "flowName", "no name");
+  expect_refused(minimal("x", T(EVENT)),
+                 V1 "Value 'x' at 'flowName' failed to satisfy constraint: " FLOW_NAME_PATTERN,
+                 "a short name");
+  expect_refused(minimal("", T(EVENT)),
+                 V1 "Value '' at 'flowName' failed to satisfy constraint: " FLOW_NAME_PATTERN,
+                 "an empty name");
   r = minimal("f", T(EVENT));
   r->flow_name = NULL;
-  expect_refused(r, "flowName", "a NULL name");
+  expect_refused(
+      r, V1 "Value null at 'flowName' failed to satisfy constraint: Member must not be null",
+      "no name");
   r = minimal("ff", T(EVENT));
   r->description = "a:b";
-  expect_refused(r, "description", "':' in the description");
+  expect_refused(r,
+                 V1 "Value 'a:b' at 'description' failed to satisfy constraint: Member must "
+                    "satisfy regular expression pattern: [\\w!@#\\-.?,\\s]*",
+                 "':' in the description");
   r = minimal("ff", T(EVENT));
   r->kms_arn = "arn:aws:kms:us-east-1:key/abcdefghijk";
-  expect_refused(r, "kmsArn", "an ARN without an account");
+  expect_refused(r,
+                 V1 "Value 'arn:aws:kms:us-east-1:key/abcdefghijk' at 'kmsArn' failed to satisfy "
+                    "constraint: Member must satisfy regular expression pattern: "
+                    "arn:aws:kms:.*:[0-9]+:.*",
+                 "an ARN without an account");
   r = minimal("ff", T(EVENT));
   r->trigger_config = NULL;
-  expect_refused(r, "triggerConfig", "no trigger");
-  r = minimal("ff", T(SCHEDULED));
-  r->trigger_config->trigger_properties->scheduled->schedule_expression = "every hour";
-  expect_refused(r, "triggerConfig.triggerProperties.Scheduled.scheduleExpression",
-                 "a bad schedule");
+  expect_refused(
+      r, V1 "Value null at 'triggerConfig' failed to satisfy constraint: Member must not be null",
+      "no trigger");
+  r = minimal("ff", T(EVENT));
+  r->trigger_config->has_trigger_type = false;
+  expect_refused(r,
+                 V1 "Value null at 'triggerConfig.triggerType' failed to satisfy constraint: "
+                    "Member must not be null",
+                 "no trigger type");
   r = minimal("ff", T(EVENT));
   r->source_flow_config = NULL;
-  expect_refused(r, "sourceFlowConfig", "no source");
+  expect_refused(
+      r,
+      V1 "Value null at 'sourceFlowConfig' failed to satisfy constraint: Member must not be null",
+      "no source");
   r = minimal("ff", T(EVENT));
-  r->source_flow_config =
-      obj("connectorType", str("Kafka"), "sourceConnectorProperties", objv(obj(NULL)), NULL);
-  expect_refused(r, "sourceFlowConfig.connectorType", "an unknown connector");
+  r->source_flow_config->connector_type = (Appflow__V1__ConnectorType)99;
+  expect_refused(
+      r,
+      V1 "Value '99' at 'sourceFlowConfig.connectorType' failed to satisfy constraint: Member "
+         "must satisfy enum value set: [Salesforce, Singular, Slack, Redshift, S3, Marketo, "
+         "Googleanalytics, Zendesk, Servicenow, Datadog, Trendmicro, Snowflake, Dynatrace, "
+         "Infornexus, Amplitude, Veeva, EventBridge, LookoutMetrics, Upsolver, Honeycode, "
+         "CustomerProfiles, SAPOData, CustomConnector, Pardot]",
+      "an unknown connector");
   r = minimal("ff", T(EVENT));
-  r->n_destination_flow_config_list = 0;
-  expect_refused(r, "destinationFlowConfigList", "no destination");
+  r->source_flow_config->source_connector_properties->salesforce->object = "";
+  expect_refused(r,
+                 V1 "Value '' at 'sourceFlowConfig.sourceConnectorProperties.Salesforce.object' "
+                    "failed to satisfy constraint: Member must satisfy regular expression "
+                    "pattern: \\S+",
+                 "an empty object is a value, and not \\S+");
   r = minimal("ff", T(EVENT));
-  Google__Protobuf__Struct *two[] = {r->destination_flow_config_list[0],
-                                     obj("connectorType", str("S3"), NULL)};
-  r->n_destination_flow_config_list = 2;
-  r->destination_flow_config_list = two;
-  expect_refused(r, "destinationFlowConfigList.2.destinationConnectorProperties",
+  r->destination_flow_config_list[0]->destination_connector_properties->s3->bucket_name = "ab";
+  expect_refused(r,
+                 V1 "Value 'ab' at "
+                    "'destinationFlowConfigList.1.member.destinationConnectorProperties.S3."
+                    "bucketName' failed to satisfy constraint: Member must have length greater "
+                    "than or equal to 3",
+                 "a short bucket name");
+  r = minimal("ff", T(EVENT));
+  r->destination_flow_config_list[0]->destination_connector_properties = NULL;
+  expect_refused(r,
+                 V1 "Value null at "
+                    "'destinationFlowConfigList.1.member.destinationConnectorProperties' failed "
+                    "to satisfy constraint: Member must not be null",
                  "a destination without properties");
   r = minimal("ff", T(EVENT));
-  r->n_tasks = 0;
-  expect_refused(r, "tasks", "no task");
-  r = minimal("ff", T(EVENT));
-  r->tasks[0] = obj("sourceFields", list(NULL), NULL);
-  expect_refused(r, "tasks.1.taskType", "a task without a type");
+  r->tasks[0]->has_task_type = false;
+  expect_refused(
+      r,
+      V1 "Value null at 'tasks.1.member.taskType' failed to satisfy constraint: Member must not "
+         "be null",
+      "a task without a type");
   r = minimal("ff", T(EVENT));
   r->client_token = "a\tb";
-  expect_refused(r, "clientToken", "a tab in the token");
-  static const char *const aws_key[] = {"aws:owner", "me"};
+  expect_refused(r,
+                 V1 "Value 'a\\x09b' at 'clientToken' failed to satisfy constraint: Member must "
+                    "satisfy regular expression pattern: [ -~]+",
+                 "a tab in the token");
   r = minimal("ff", T(EVENT));
-  r->n_tags = 1;
-  r->tags = tags_of(1, aws_key);
-  expect_refused(r, "tags", "an aws: tag");
-  static const char *const bad_value[] = {"team", "a#b"};
+  r->client_token = "";
+  expect_refused(r,
+                 "2 validation errors detected: Value '' at 'clientToken' failed to satisfy "
+                 "constraint: Member must satisfy regular expression pattern: [ -~]+; Value '' "
+                 "at 'clientToken' failed to satisfy constraint: Member must have length "
+                 "greater than or equal to 1",
+                 "an empty token is a value: pattern, then length");
+}
+
+Test(create, refuses_bad_tags) {
+  Appflow__V1__CreateFlowRequest *r =
+      request_from_jsonf(&af_model_CreateFlowRequest, &arena,
+                         "{\"flowName\": \"ff\", \"triggerConfig\": {\"triggerType\": \"Event\"}, "
+                         "\"tags\": {\"aws:owner\": \"me\"}, " SF_TO_S3 "}");
+  expect_refused(r,
+                 V1 "Value '{aws:owner=me}' at 'tags' failed to satisfy constraint: Map keys "
+                    "must satisfy constraint: [Member must have length less than or equal to "
+                    "128, Member must have length greater than or equal to 1, Member must "
+                    "satisfy regular expression pattern: ^(?!aws:)[a-zA-Z+-=._:/]+$]",
+                 "an aws: tag");
+  r = request_from_jsonf(&af_model_CreateFlowRequest, &arena,
+                         "{\"flowName\": \"ff\", \"triggerConfig\": {\"triggerType\": \"Event\"}, "
+                         "\"tags\": {\"team\": \"a#b\"}, " SF_TO_S3 "}");
+  expect_refused(r,
+                 V1 "Value '{team=a#b}' at 'tags' failed to satisfy constraint: Map value must "
+                    "satisfy constraint: [Member must have length less than or equal to 256, "
+                    "Member must satisfy regular expression pattern: [\\s\\w+-=\\.:/@]*]",
+                 "'#' in a tag value");
+}
+
+Test(create, counts_every_violation_in_one_message) {
+  Appflow__V1__CreateFlowRequest *r = minimal("ff", T(EVENT));
+  r->source_flow_config->source_connector_properties->salesforce->object = NULL;
+  r->destination_flow_config_list[0]->destination_connector_properties->s3->bucket_name = "ab";
+  expect_refused(r,
+                 "2 validation errors detected: Value null at "
+                 "'sourceFlowConfig.sourceConnectorProperties.Salesforce.object' failed to satisfy "
+                 "constraint: Member must not be null; Value 'ab' at "
+                 "'destinationFlowConfigList.1.member.destinationConnectorProperties.S3."
+                 "bucketName' failed to satisfy constraint: Member must have length greater "
+                 "than or equal to 3",
+                 "two bad members");
+}
+
+#define CREATE_FAILED "Create Flow request failed: ["
+#define ONE_DESTINATION                                                                            \
+  "{\"connectorType\": \"S3\", \"destinationConnectorProperties\": {\"S3\": {\"bucketName\": "     \
+  "\"bucket\"}}}"
+
+Test(create, refuses_what_appflows_rules_do_not_allow) {
+  Appflow__V1__CreateFlowRequest *r;
   r = minimal("ff", T(EVENT));
-  r->n_tags = 1;
-  r->tags = tags_of(1, bad_value);
-  expect_refused(r, "tags.team", "'#' in a tag value");
+  r->n_destination_flow_config_list = 0;
+  expect_refused(r,
+                 CREATE_FAILED "Destination Validation Error: 'destinationFlowConfigList' must "
+                               "hold exactly one destination; it holds 0]",
+                 "no destination");
+  r = request_from_jsonf(
+      &af_model_CreateFlowRequest, &arena,
+      "{\"flowName\": \"ff\", \"triggerConfig\": {\"triggerType\": \"Event\"}, "
+      "\"sourceFlowConfig\": {\"connectorType\": \"S3\", "
+      "\"sourceConnectorProperties\": {\"S3\": {\"bucketName\": \"in-bucket\"}}}, "
+      "\"destinationFlowConfigList\": [" ONE_DESTINATION ", " ONE_DESTINATION
+      "], \"tasks\": [{\"sourceFields\": [], \"taskType\": \"Map_all\"}]}");
+  expect_refused(r,
+                 CREATE_FAILED "Destination Validation Error: 'destinationFlowConfigList' must "
+                               "hold exactly one destination; it holds 2]",
+                 "two destinations");
+  r = minimal("ff", T(EVENT));
+  r->source_flow_config->connector_type = APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_S3;
+  expect_refused(r,
+                 CREATE_FAILED "Connector Validation Error: "
+                               "'sourceFlowConfig.sourceConnectorProperties' sets Salesforce but "
+                               "'sourceFlowConfig.connectorType' is 'S3'; they must name the "
+                               "same connector]",
+                 "a connector type that is not the properties'");
+  r = minimal("ff", T(EVENT));
+  r->n_tasks = 0;
+  expect_refused(r,
+                 CREATE_FAILED
+                 "Task Validation Error: You must specify a projection task or a MAP_ALL task]",
+                 "no task");
+  r = minimal("ff", T(EVENT));
+  r->tasks[0]->task_type = APPFLOW__V1__TASK_TYPE__TASK_TYPE_MAP;
+  expect_refused(r,
+                 CREATE_FAILED "Task Validation Error: Value 'PROJECTION' at "
+                               "'tasks.1.member.connectorOperator.Salesforce' is not an operator "
+                               "of a Map task, which takes NO_OP, Task Validation Error: You must "
+                               "specify a projection task or a MAP_ALL task]",
+                 "no projection task, and an operator of another kind");
+  r = minimal("ff", T(SCHEDULED));
+  r->trigger_config->trigger_properties->scheduled->schedule_expression = "every hour";
+  expect_refused(r,
+                 CREATE_FAILED "Trigger Validation Error: Value 'every hour' at "
+                               "'triggerConfig.triggerProperties.Scheduled.scheduleExpression' is "
+                               "not a valid schedule expression: use rate(value unit), such as "
+                               "rate(1 hour), or cron(fields), such as cron(0 12 * * ? *)]",
+                 "a bad schedule");
+  r = minimal("ff", T(SCHEDULED));
+  r->trigger_config->trigger_properties = NULL;
+  expect_refused(r,
+                 CREATE_FAILED "Trigger Validation Error: a Scheduled trigger needs "
+                               "'triggerConfig.triggerProperties.Scheduled']",
+                 "a schedule without its properties");
 }
 
 Test(create, at_most_50_tags) {
-  static char keys[51][8];
-  const char *kv[102];
-  for (int i = 0; i < 51; i++) {
-    snprintf(keys[i], sizeof keys[i], "k%c%c", 'a' + i / 26, 'a' + i % 26);
-    kv[2 * i] = keys[i];
-    kv[2 * i + 1] = "v";
-  }
-  Appflow__V1__CreateFlowRequest *r = minimal("many", T(EVENT));
-  r->n_tags = 51;
-  r->tags = tags_of(51, kv);
-  expect_refused(r, "tags", "51 tags");
+  char json[4096];
+  size_t o = 0;
+  for (int i = 0; i < 51; i++)
+    o += (size_t)snprintf(json + o, sizeof json - o, "%s\"k%c%c\": \"v\"", i ? ", " : "",
+                          'a' + i / 26, 'a' + i % 26);
+  Appflow__V1__CreateFlowRequest *r = request_from_jsonf(
+      &af_model_CreateFlowRequest, &arena,
+      "{\"flowName\": \"many\", \"triggerConfig\": {\"triggerType\": \"Event\"}, \"tags\": {%s}, "
+      "" SF_TO_S3 "}",
+      json);
+  cr_assert_eq(r->n_tags, 51);
+  Appflow__V1__CreateFlowResponse resp;
+  af_error err;
+  cr_expect_eq(create(r, &resp, &err), AF_ERR_VALIDATION, "51 tags");
+  cr_expect(strstr(err.message, "at 'tags' failed to satisfy constraint: Member must have length "
+                                "less than or equal to 50") != NULL,
+            "%s", err.message);
+  cr_expect_eq(af_flows_count(svc), 0);
   r->n_tags = 50;
   created(r);
   cr_expect_eq(described("many").n_tags, 50);
@@ -626,14 +910,205 @@ Test(create, response_out_of_memory) {
   af_arena_init(&full_arena);
   Appflow__V1__CreateFlowRequest *req = full("arena");
   exhaust(&full_arena);
-  Appflow__V1__CreateFlowResponse resp = APPFLOW__V1__CREATE_FLOW_RESPONSE__INIT;
+  Appflow__V1__CreateFlowResponse resp;
   af_error err;
   cr_expect_eq(af_flows_create_flow(svc, req, &resp, &full_arena, &err), AF_ERR_INTERNAL_SERVER);
   cr_expect_eq(af_flows_count(svc), 0, "no memory for the definition: no flow");
   created(req);
   Appflow__V1__DescribeFlowRequest dreq = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
   dreq.flow_name = "arena";
-  Appflow__V1__DescribeFlowResponse d = APPFLOW__V1__DESCRIBE_FLOW_RESPONSE__INIT;
+  Appflow__V1__DescribeFlowResponse d;
   cr_expect_eq(af_flows_describe_flow(svc, &dreq, &d, &full_arena, &err), AF_ERR_INTERNAL_SERVER);
+  Appflow__V1__UpdateFlowRequest *ureq = update_req("arena", T(EVENT));
+  Appflow__V1__UpdateFlowResponse uresp = APPFLOW__V1__UPDATE_FLOW_RESPONSE__INIT;
+  cr_expect_eq(af_flows_call_sync(svc, af_flows_rpc_named(svc, "UpdateFlow"), &ureq->base,
+                                  &uresp.base, &full_arena, &err),
+               AF_ERR_INTERNAL_SERVER);
+  cr_expect_str_eq(described("arena").description, "Accounts to S3, nightly.", "not updated");
   af_arena_destroy(&full_arena);
+}
+
+/* ---- UpdateFlow ---- */
+
+Test(update, replaces_the_definition_and_keeps_kms_and_tags) {
+  Appflow__V1__CreateFlowRequest *req = full("changed");
+  created(req);
+  Appflow__V1__UpdateFlowRequest *u = update_req("changed", T(EVENT));
+  cr_expect_eq(updated(u), S(DRAFT), "a Draft scheduled flow made an event flow stays Draft");
+  Appflow__V1__DescribeFlowResponse d = described("changed");
+  cr_expect_str_eq(d.description, "Now from S3");
+  cr_expect_eq(d.trigger_config->trigger_type, T(EVENT));
+  cr_expect_null(d.trigger_config->trigger_properties, "the schedule went with the trigger");
+  expect_same(&d.source_flow_config->base, &u->source_flow_config->base, "sourceFlowConfig");
+  cr_assert_eq(d.n_destination_flow_config_list, 1);
+  expect_same(&d.destination_flow_config_list[0]->base, &u->destination_flow_config_list[0]->base,
+              "destinationFlowConfigList");
+  cr_assert_eq(d.n_tasks, 2);
+  for (size_t i = 0; i < 2; i++)
+    expect_same(&d.tasks[i]->base, &u->tasks[i]->base, "tasks");
+  cr_expect_null(d.metadata_catalog_config, "replaced by the request's (none)");
+  cr_expect_str_eq(d.kms_arn, req->kms_arn, "UpdateFlow does not take kmsArn: kept");
+  cr_assert_eq(d.n_tags, 3, "UpdateFlow does not take tags: kept");
+  cr_expect_str_eq(tag_value(&d, "cost/center"), "42");
+  /* No description in the update: the flow has none after it. */
+  u = update_req("changed", T(EVENT));
+  u->description = NULL;
+  updated(u);
+  cr_expect_null(described("changed").description);
+}
+
+Test(update, keeps_the_status_except_on_demand_is_active) {
+  created(minimal("sched", T(SCHEDULED)));
+  start("sched");
+  cr_expect_eq(updated(update_req("sched", T(SCHEDULED))), S(ACTIVE),
+               "an Active scheduled flow stays Active");
+  cr_expect_eq(described("sched").flow_status, S(ACTIVE));
+  stop("sched");
+  cr_expect_eq(updated(update_req("sched", T(SCHEDULED))), S(SUSPENDED));
+  cr_expect_eq(described("sched").flow_status, S(SUSPENDED));
+  created(minimal("draft", T(EVENT)));
+  cr_expect_eq(updated(update_req("draft", T(EVENT))), S(DRAFT));
+  cr_expect_eq(updated(update_req("draft", T(ON_DEMAND))), S(ACTIVE),
+               "a flow made on-demand becomes Active");
+  cr_expect_eq(described("draft").flow_status, S(ACTIVE));
+  created(minimal("od", T(ON_DEMAND)));
+  cr_expect_eq(updated(update_req("od", T(ON_DEMAND))), S(ACTIVE), "on-demand stays Active");
+  cr_expect_eq(updated(update_req("od", T(SCHEDULED))), S(ACTIVE),
+               "an Active flow made scheduled stays Active");
+  test_seed_flow(svc, "errored", T(EVENT), S(ERRORED));
+  cr_expect_eq(updated(update_req("errored", T(EVENT))), S(ERRORED));
+}
+
+Test(update, moves_last_updated_not_created) {
+  created(full("timed"));
+  fake_now = T0 + 2 * HOUR_MS + 5;
+  static const char role[] = "arn:aws:iam::000000000000:user/bob";
+  Appflow__V1__UpdateFlowResponse resp = APPFLOW__V1__UPDATE_FLOW_RESPONSE__INIT;
+  af_error err;
+  cr_assert_eq(call_as(role, "UpdateFlow", &update_req("timed", T(EVENT))->base, &resp.base, &err),
+               AF_OK, "%s", err.message);
+  Appflow__V1__DescribeFlowResponse d = described("timed");
+  expect_time(d.created_at, T0, "createdAt");
+  expect_time(d.last_updated_at, T0 + 2 * HOUR_MS + 5, "lastUpdatedAt");
+  cr_expect_str_eq(d.created_by, ROOT);
+  cr_expect_str_eq(d.last_updated_by, role);
+}
+
+Test(update, schema_version_counts_changes_of_the_tasks) {
+  created(minimal("versions", T(EVENT)));
+  cr_expect_eq(schema_version("versions"), 1);
+  Appflow__V1__UpdateFlowRequest *u =
+      request_from_jsonf(&af_model_UpdateFlowRequest, &arena,
+                         "{\"flowName\": \"versions\", \"description\": \"same tasks\", "
+                         "\"triggerConfig\": %s, " SF_TO_S3 "}",
+                         trigger_json(T(SCHEDULED)));
+  updated(u);
+  cr_expect_eq(schema_version("versions"), 1, "same tasks: same version");
+  cr_expect_eq(described("versions").trigger_config->trigger_type, T(SCHEDULED));
+  updated(update_req("versions", T(EVENT)));
+  cr_expect_eq(schema_version("versions"), 2, "new tasks");
+  updated(update_req("versions", T(ON_DEMAND)));
+  cr_expect_eq(schema_version("versions"), 2, "the same new tasks again");
+  u = update_req("versions", T(EVENT));
+  u->tasks[1]->source_fields[0] = "b";
+  updated(u);
+  cr_expect_eq(schema_version("versions"), 3, "a task changed");
+}
+
+Test(update, a_retry_with_the_same_token_returns_the_first_result) {
+  created(minimal("retried", T(EVENT)));
+  Appflow__V1__UpdateFlowRequest *u = update_req("retried", T(ON_DEMAND));
+  u->client_token = "u-1";
+  cr_assert_eq(updated(u), S(ACTIVE));
+  fake_now = T0 + HOUR_MS;
+  Appflow__V1__UpdateFlowRequest *other = update_req("retried", T(EVENT));
+  updated(other); /* an update without a token: the flow moves on */
+  cr_expect_eq(described("retried").trigger_config->trigger_type, T(EVENT));
+  fake_now = T0 + 2 * HOUR_MS;
+  u = update_req("retried", T(ON_DEMAND));
+  u->client_token = "u-1";
+  cr_expect_eq(updated(u), S(ACTIVE), "the first result");
+  Appflow__V1__DescribeFlowResponse d = described("retried");
+  cr_expect_eq(d.trigger_config->trigger_type, T(EVENT), "a retry changes nothing");
+  expect_time(d.last_updated_at, T0 + HOUR_MS, "lastUpdatedAt");
+  /* The same token with other parameters. */
+  u = update_req("retried", T(ON_DEMAND));
+  u->client_token = "u-1";
+  u->description = "Something else";
+  Appflow__V1__UpdateFlowResponse resp;
+  af_error err;
+  cr_expect_eq(update(u, &resp, &err), AF_ERR_CONFLICT);
+  cr_expect_str_eq(err.message,
+                   "Conflict executing request: clientToken was already used to update flow "
+                   "retried with other parameters: use a new clientToken for a different request");
+  /* Eight hours on, the token is forgotten: the same request updates again. */
+  fake_now = T0 + 8 * HOUR_MS;
+  u = update_req("retried", T(ON_DEMAND));
+  u->client_token = "u-1";
+  updated(u);
+  cr_expect_eq(described("retried").trigger_config->trigger_type, T(ON_DEMAND));
+}
+
+Test(update, refuses_missing_and_retired_flows) {
+  Appflow__V1__UpdateFlowResponse resp;
+  af_error err;
+  cr_expect_eq(update(update_req("nope", T(EVENT)), &resp, &err), AF_ERR_RESOURCE_NOT_FOUND);
+  cr_expect_str_eq(err.message, "Flow nope does not exist");
+  test_seed_flow(svc, "old", T(SCHEDULED), S(DEPRECATED));
+  cr_expect_eq(update(update_req("old", T(SCHEDULED)), &resp, &err), AF_ERR_CONFLICT);
+  cr_expect_str_eq(err.message, "Flow old is in Deprecated state and cannot be updated");
+  test_seed_flow(svc, "gone", T(EVENT), S(DELETED));
+  cr_expect_eq(update(update_req("gone", T(EVENT)), &resp, &err), AF_ERR_CONFLICT);
+  cr_expect_eq(described("old").flow_status, S(DEPRECATED));
+  cr_expect_null(described("old").source_flow_config, "not updated");
+}
+
+Test(update, applies_the_models_checks_and_appflows_rules) {
+  created(minimal("checked", T(EVENT)));
+  Appflow__V1__UpdateFlowResponse resp;
+  af_error err;
+  Appflow__V1__UpdateFlowRequest *u = update_req("checked", T(EVENT));
+  Appflow__V1__DestinationFlowConfig *two[] = {u->destination_flow_config_list[0],
+                                               u->destination_flow_config_list[0]};
+  u->n_destination_flow_config_list = 2;
+  u->destination_flow_config_list = two;
+  cr_expect_eq(update(u, &resp, &err), AF_ERR_VALIDATION, "two destinations");
+  cr_expect_str_eq(err.message, "Update Flow request failed: [Destination Validation Error: "
+                                "'destinationFlowConfigList' must hold exactly one destination; "
+                                "it holds 2]");
+  u = update_req("checked", T(EVENT));
+  u->source_flow_config->source_connector_properties->s3->bucket_name = "ab";
+  cr_expect_eq(update(u, &resp, &err), AF_ERR_VALIDATION, "a short bucket name");
+  cr_expect_str_eq(err.message,
+                   V1 "Value 'ab' at 'sourceFlowConfig.sourceConnectorProperties.S3.bucketName' "
+                      "failed to satisfy constraint: Member must have length greater than or "
+                      "equal to 3");
+  u = update_req("checked", T(EVENT));
+  u->trigger_config = NULL;
+  cr_expect_eq(update(u, &resp, &err), AF_ERR_VALIDATION, "no trigger");
+  cr_expect_str_eq(
+      err.message,
+      V1 "Value null at 'triggerConfig' failed to satisfy constraint: Member must not be null");
+  u = update_req("checked", T(EVENT));
+  u->n_tasks = 1; /* the Map_all task alone */
+  updated(u);
+  u = update_req("checked", T(EVENT));
+  u->tasks[0] = u->tasks[1];
+  u->tasks[1]->connector_operator->s3 =
+      APPFLOW__V1__S3_CONNECTOR_OPERATOR__S3_CONNECTOR_OPERATOR_EQUAL_TO;
+  cr_expect_eq(update(u, &resp, &err), AF_ERR_VALIDATION, "no projection task");
+  cr_expect(strstr(err.message, "You must specify a projection task or a MAP_ALL task") != NULL,
+            "%s", err.message);
+  cr_expect_eq(described("checked").n_tasks, 1, "the refused updates changed nothing");
+}
+
+Test(update, a_seeded_flow_gets_a_definition) {
+  test_seed_flow(svc, "seeded", T(SCHEDULED), S(ACTIVE));
+  cr_expect_eq(updated(update_req("seeded", T(SCHEDULED))), S(ACTIVE));
+  Appflow__V1__DescribeFlowResponse d = described("seeded");
+  cr_assert_not_null(d.source_flow_config);
+  cr_expect_eq(d.source_flow_config->connector_type,
+               APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_S3);
+  cr_expect_eq(d.n_tasks, 2);
+  cr_expect_eq(d.schema_version, 1);
 }

@@ -25,10 +25,13 @@ Test(decode, valid_request) {
                       6, &m, &err, &a),
                AF_OK);
   cr_expect_str_eq(((Appflow__V1__StopFlowRequest *)m)->flow_name, "demo");
-  /* Empty payload: every field at its default. */
+  /* Empty payload: every field absent (proto2 keeps presence). */
   cr_assert_eq(decode(REQ, "", 0, &m, &err, &a), AF_OK);
+  cr_expect_null(((Appflow__V1__StopFlowRequest *)m)->flow_name);
+  /* An empty string is present. */
+  cr_assert_eq(decode(REQ, "\x0a\x00", 2, &m, &err, &a), AF_OK);
   cr_expect_str_eq(((Appflow__V1__StopFlowRequest *)m)->flow_name, "");
-  /* Unknown fields are skipped, as proto3 requires. */
+  /* Unknown fields are skipped. */
   cr_assert_eq(decode(REQ,
                       "\x10\x01\x0a\x02"
                       "ab\x1d\x01\x02\x03\x04",

@@ -25,8 +25,9 @@ Test(error, table_matches_design) {
   expect(AF_ERR_SERIALIZATION, "SerializationException", 400, AF_RPC_INVALID_ARGUMENT);
   expect(AF_ERR_UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED);
   expect(AF_ERR_METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED);
-  expect(AF_ERR_REQUEST_TOO_LARGE, "RequestEntityTooLargeException", 413,
-         AF_RPC_RESOURCE_EXHAUSTED);
+  expect(AF_ERR_NOT_IMPLEMENTED, "NotImplementedException", 501, AF_RPC_UNIMPLEMENTED);
+  /* AppFlow's type for a request it cannot take, with HTTP's status for a body too large. */
+  expect(AF_ERR_REQUEST_TOO_LARGE, "ValidationException", 413, AF_RPC_RESOURCE_EXHAUSTED);
   expect(AF_ERR_UNAVAILABLE, "ServiceUnavailableException", 503, AF_RPC_UNAVAILABLE);
   expect(AF_OK, "", 200, AF_RPC_OK);
 }

@@ -19,7 +19,7 @@ typedef Grpc__Reflection__V1__ServerReflectionResponse Response;
 #define ANNOTATIONS "google/api/annotations.proto"
 #define HTTP "google/api/http.proto"
 #define DESCRIPTOR "google/protobuf/descriptor.proto"
-#define STRUCT "google/protobuf/struct.proto"
+#define OPTIONS "appflow/v1/options.proto"
 #define TIMESTAMP "google/protobuf/timestamp.proto"
 #define HEALTH "grpc/health/v1/health.proto"
 #define HTTP_RULE 72295728 /* (google.api.http), an extension of MethodOptions */
@@ -174,7 +174,7 @@ Test(reflection, lists_the_services_in_the_given_order) {
 }
 
 Test(reflection, file_by_filename_serves_the_file_then_its_imports_once) {
-  static const char *const want[] = {APPFLOW, ANNOTATIONS, HTTP, DESCRIPTOR, STRUCT, TIMESTAMP};
+  static const char *const want[] = {APPFLOW, OPTIONS, ANNOTATIONS, HTTP, DESCRIPTOR, TIMESTAMP};
   expect_files(ask_filename(APPFLOW), want, 6);
 }
 
@@ -233,7 +233,7 @@ Test(reflection, file_containing_symbol_finds_every_kind_of_symbol) {
 }
 
 Test(reflection, file_containing_symbol_serves_imports_too) {
-  static const char *const want[] = {APPFLOW, ANNOTATIONS, HTTP, DESCRIPTOR, STRUCT, TIMESTAMP};
+  static const char *const want[] = {APPFLOW, OPTIONS, ANNOTATIONS, HTTP, DESCRIPTOR, TIMESTAMP};
   expect_files(ask_symbol("appflow.v1.AppFlowService"), want, 6);
 }
 

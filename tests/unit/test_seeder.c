@@ -50,7 +50,9 @@ static void seed_all(af_flows *svc, size_t *added, size_t *kept) {
                          NULL,
                          tags,
                          1};
-    cr_assert_eq(af_flows_seed_add(sd, &spec, &err), 0, "%s: %s", name, err.message);
+    /* 1: the store has already answered that it had the flow, which a database store's
+     * thread may do before seed_add returns; only -1 is a failure. */
+    cr_assert_geq(af_flows_seed_add(sd, &spec, &err), 0, "%s: %s", name, err.message);
   }
   cr_assert_eq(af_flows_seed_end(sd, added, kept, &err), 0, "%s", err.message);
 }

@@ -1,0 +1,56 @@
+/* Requests for tests, written as AWS JSON (what `aws appflow ... --cli-input-json` takes) and
+ * decoded by the AWS door's transcoder (bridge/transcode.h) into the contract's protobuf-c
+ * messages, so a test builds a nested request in one readable string. The messages and their
+ * strings live in the arena given. Header-only, like budget_alloc.h: each test file that needs
+ * it includes it. */
+#ifndef AF_TESTS_REQUEST_JSON_H
+#define AF_TESTS_REQUEST_JSON_H
+
+#include "appflow_model.h"
+#include "bridge/transcode.h"
+#include "flows/arena.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* json decoded as a message of shape (af_model_CreateFlowRequest...); the test fails if it
+ * does not decode. */
+static inline void *request_from_json(const af_model_struct *shape, const char *json, af_arena *a) {
+  ProtobufCMessage *m = NULL;
+  af_error err;
+  af_err rc = af_bridge_json_to_message(shape, json, strlen(json), a, &m, &err);
+  cr_assert_eq(rc, AF_OK, "%s does not decode: %s\n%s", shape->descriptor->name, err.message, json);
+  return m;
+}
+
+/* request_from_json of the text fmt makes (printf), in the arena. */
+static inline void *request_from_jsonf(const af_model_struct *shape, af_arena *a, const char *fmt,
+                                       ...) __attribute__((format(printf, 3, 4)));
+static inline void *request_from_jsonf(const af_model_struct *shape, af_arena *a, const char *fmt,
+                                       ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  cr_assert_geq(n, 0);
+  char *json = af_arena_alloc(a, (size_t)n + 1);
+  cr_assert_not_null(json);
+  va_start(ap, fmt);
+  vsnprintf(json, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return request_from_json(shape, json, a);
+}
+
+/* msg (of shape) as AWS JSON, in the arena; the test fails if it cannot be written. */
+static inline const char *message_json(const af_model_struct *shape, const void *msg, af_arena *a) {
+  char *out = NULL;
+  size_t len = 0;
+  af_error err;
+  af_err rc = af_bridge_message_to_json(shape, msg, a, &out, &len, &err);
+  cr_assert_eq(rc, AF_OK, "%s does not encode: %s", shape->descriptor->name, err.message);
+  return out;
+}
+
+#endif
