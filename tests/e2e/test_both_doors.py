@@ -137,6 +137,26 @@ class BothDoorsTest(unittest.TestCase):
         for name in ("both_ondemand", "both_draft", "both_deprecated", "both_deleted", "t" * 256):
             self.assertTransitions(name, [])
 
+    def test_not_implemented_on_both_doors(self):
+        """An operation of the model the service does not serve yet: validated first, then
+        NotImplementedException (501 / UNIMPLEMENTED), the same on both doors."""
+        for name, etype in (("http_first", "NotImplementedException"),
+                            ("my flow", "ValidationException")):
+            with self.subTest(name=name):
+                r = h.aws_request(self.port, {"flowName": name, "executionIds": ["e1"]},
+                                  path="/cancel-flow-executions")
+                with self.assertRaises(grpc.RpcError) as cm:
+                    self.stub.CancelFlowExecutions(pb.CancelFlowExecutionsRequest(
+                        flow_name=name, execution_ids=["e1"]), timeout=10)
+                code, details, reason, domain = h.error_parts(cm.exception)
+                self.assertEqual((r.status, r.error_type), (h.AWS_HTTP_STATUS[etype], etype),
+                                 repr(r))
+                if etype == "ValidationException":
+                    self.assertEqual(r.message, h.aws_msg_name_pattern(name))
+                self.assertEqual((code, reason, domain),
+                                 (h.AWS_GRPC_CODE[etype], etype, h.ERROR_DOMAIN), details)
+                self.assertEqual(details, r.message, "the same message on both doors")
+
 
 class ConcurrencyTest(h.ServerTestCase):
     def test_both_doors_stop_the_same_flows_at_once(self):
