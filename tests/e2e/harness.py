@@ -549,7 +549,9 @@ class ServerTestCase(unittest.TestCase):
 HTTP_PORT_RE = re.compile(r" http=(?P<http>\S+) http_port=(?P<http_port>\d+)(?= |$)")
 # x-amzn-RequestId: a random (version 4) UUID, lower-case as the server writes it.
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-MAX_BODY = 64 * 1024
+# --max-request-bytes's default, on both doors; tests that probe the limit start their server
+# with a smaller one and use aws_msg_too_large(limit).
+MAX_BODY = 1024 * 1024
 
 # The error table of docs/ARCHITECTURE.md (README adds the door's own refusals).
 AWS_HTTP_STATUS = {
@@ -563,8 +565,8 @@ AWS_HTTP_STATUS = {
     "AccessDeniedException": 403,
     "UnknownOperationException": 404,
     "MethodNotAllowedException": 405,
-    "RequestEntityTooLargeException": 413,
     "InternalServerException": 500,
+    "NotImplementedException": 501,
     "ServiceUnavailableException": 503,
 }
 AWS_GRPC_CODE = {
@@ -577,6 +579,7 @@ AWS_GRPC_CODE = {
     "ThrottlingException": grpc.StatusCode.UNAVAILABLE,
     "AccessDeniedException": grpc.StatusCode.PERMISSION_DENIED,
     "InternalServerException": grpc.StatusCode.INTERNAL,
+    "NotImplementedException": grpc.StatusCode.UNIMPLEMENTED,
     "ServiceUnavailableException": grpc.StatusCode.UNAVAILABLE,
 }
 
@@ -598,17 +601,65 @@ def aws_msg_cannot_stop(name, status):
             "flows can be")
 
 
+# flowName absent (a present "" is a value: it fails the pattern, see AWS_MSG_NAME_EMPTY).
 AWS_MSG_NAME_NULL = ("1 validation error detected: Value null at 'flowName' failed to satisfy "
                      "constraint: Member must not be null")
-AWS_MSG_NAME_TOO_LONG = ("1 validation error detected: Value at 'flowName' failed to satisfy "
-                         "constraint: Member must have length less than or equal to 256")
-AWS_MSG_TOO_LARGE = f"the request body is over the {MAX_BODY}-byte limit"
+NAME_PATTERN = "[a-zA-Z0-9][\\w!@#.-]+"
+# A value quoted in a validation message is cut at this many bytes of its escaped text.
+QUOTE_MAX = 256
+
+
+def aws_shown(value, limit=QUOTE_MAX):
+    """value (str or bytes) as a validation message quotes it: bytes outside printable ASCII and
+    the backslash as \\xNN, cut before the escape that would pass limit bytes."""
+    raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    out = []
+    n = 0
+    for b in raw:
+        piece = chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}"
+        if n + len(piece) > limit:
+            break
+        out.append(piece)
+        n += len(piece)
+    return "".join(out)
+
+
+def _name_error_pattern(shown):
+    return (f"Value '{shown}' at 'flowName' failed to satisfy constraint: Member must satisfy "
+            f"regular expression pattern: {NAME_PATTERN}")
 
 
 def aws_msg_name_pattern(shown):
     """shown: the name as the message quotes it (bytes outside printable ASCII as \\xNN)."""
-    return (f"1 validation error detected: Value '{shown}' at 'flowName' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9][\\w!@#.-]+")
+    return "1 validation error detected: " + _name_error_pattern(shown)
+
+
+AWS_MSG_NAME_EMPTY = aws_msg_name_pattern("")
+
+
+def name_matches_pattern(name):
+    """Whether name matches flowName's pattern as Java's matches() (\\w is ASCII there)."""
+    return re.fullmatch(r"[a-zA-Z0-9][\w!@#.-]+", name, re.ASCII) is not None
+
+
+def aws_msg_name_too_long(name):
+    """A flowName over 256 characters: the value quoted (its first 256 escaped bytes); a name
+    that breaks the pattern too gets both errors, the pattern's first."""
+    shown = aws_shown(name)
+    length = (f"Value '{shown}' at 'flowName' failed to satisfy constraint: Member must have "
+              "length less than or equal to 256")
+    if name_matches_pattern(name):
+        return "1 validation error detected: " + length
+    return f"2 validation errors detected: {_name_error_pattern(shown)}; {length}"
+
+
+def aws_msg_too_large(limit=MAX_BODY):
+    """The AWS door's 413 ValidationException for a body over --max-request-bytes=limit."""
+    return (f"The request body is over appflowd's limit of {limit} bytes "
+            "(--max-request-bytes)")
+
+
+AWS_MSG_TOO_LARGE = aws_msg_too_large()
 
 
 def start_http_server(flows=None, *extra, threads=2, http_threads=2, flows_path=None):

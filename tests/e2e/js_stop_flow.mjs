@@ -3,7 +3,8 @@
 //
 // usage: node js_stop_flow.mjs ENDPOINT NAME...
 //
-// Calls StopFlow once per NAME, in order, and prints one JSON line per call:
+// Calls StopFlow once per NAME, in order, and prints one JSON line per call (a NAME of
+// --no-name calls it without flowName, and its line's input is null):
 //   {"input", "ok", "flowArn", "flowStatus", "name", "httpStatusCode", "requestId", "message",
 //    "attempts", "wireStatus", "wireRequestId", "wireErrorType"}
 // name and message are the error's (null when the call succeeded); the first ones come from
@@ -46,15 +47,17 @@ function header(name) {
 }
 
 let failed = false;
-for (const name of names) {
+for (const arg of names) {
+  const name = arg === "--no-name" ? undefined : arg;
   const line = {
-    input: name, ok: false, flowArn: null, flowStatus: null, name: null,
+    input: name ?? null, ok: false, flowArn: null, flowStatus: null, name: null,
     httpStatusCode: null, requestId: null, message: null, attempts: null,
     wireStatus: null, wireRequestId: null, wireErrorType: null,
   };
   raw = null;
   try {
-    const out = await client.send(new StopFlowCommand({ flowName: name }));
+    const out = await client.send(
+      new StopFlowCommand(name === undefined ? {} : { flowName: name }));
     Object.assign(line, {
       ok: true,
       flowArn: out.flowArn ?? null,

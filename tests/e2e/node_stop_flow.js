@@ -4,7 +4,8 @@
 //
 // usage: node node_stop_flow.js HOST:PORT SOURCE_DIR NAME...
 //
-// Calls StopFlow once per NAME, in order, on one channel, and prints one JSON line per call:
+// Calls StopFlow once per NAME, in order, on one channel, and prints one JSON line per call
+// (a NAME of --no-name sends a request without flowName, and its line's input is null):
 //   {"input", "ok", "flowArn", "flowStatus", "code", "codeName", "details",
 //    "statusCode", "statusMessage", "detailTypes", "reason", "domain"}
 // ok/flowArn/flowStatus are the response's (flowStatus as the enum value's name); code,
@@ -77,16 +78,19 @@ function decodeDetails(err, line) {
 function stopFlow(client, flowName) {
   return new Promise((resolve) => {
     const deadline = new Date(Date.now() + 10000);
-    client.StopFlow({ flowName }, { deadline }, (err, resp) => resolve({ err, resp }));
+    // proto2 presence: flowName "" is sent as a value; undefined leaves the field absent.
+    const req = flowName === undefined ? {} : { flowName };
+    client.StopFlow(req, { deadline }, (err, resp) => resolve({ err, resp }));
   });
 }
 
 async function main() {
   const client = new appflow.AppFlowService(target, grpc.credentials.createInsecure());
   let failed = false;
-  for (const name of names) {
+  for (const arg of names) {
+    const name = arg === "--no-name" ? undefined : arg;
     const line = {
-      input: name, ok: false, flowArn: null, flowStatus: null, code: null, codeName: null,
+      input: name ?? null, ok: false, flowArn: null, flowStatus: null, code: null, codeName: null,
       details: null, statusCode: null, statusMessage: null, detailTypes: null, reason: null,
       domain: null,
     };

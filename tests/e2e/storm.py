@@ -94,8 +94,10 @@ class GrpcDoor:
         return self._call("CreateFlow", req, self._status)
 
     def start(self, name, token=None):
-        return self._call("StartFlow", pb.StartFlowRequest(flow_name=name, client_token=token or ""),
-                          self._status)
+        req = pb.StartFlowRequest(flow_name=name)
+        if token:  # proto2 presence: an empty clientToken would be a present, invalid value
+            req.client_token = token
+        return self._call("StartFlow", req, self._status)
 
     def stop(self, name):
         return self._call("StopFlow", pb.StopFlowRequest(flow_name=name), self._status)

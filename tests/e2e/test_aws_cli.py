@@ -9,8 +9,8 @@ recording TCP relay to prove the request the CLI sends is SigV4-signed, sent onc
 
 AwsWireTest: http.client against the door: headers on every reply (Content-Type, a distinct
 x-amzn-RequestId UUID, x-amzn-ErrorType on errors), JSON error bodies, bad JSON, wrong JSON
-types, duplicate keys, missing members, unknown members, bodies over 64 KiB, unknown paths,
-wrong methods, keep-alive, and that no refused request changes a flow."""
+types, duplicate keys, missing members, unknown members, bodies over --max-request-bytes (64 KiB
+here), unknown paths, wrong methods, keep-alive, and that no refused request changes a flow."""
 
 import json
 import os
@@ -32,7 +32,10 @@ AWS = "/usr/bin/aws"  # Debian's awscli (v2.9); the one first on PATH may be ano
 CLI_SERVICE_ERROR = 254  # AWS CLI v2's exit status for an error the service returned
 
 NAME_257 = "n" * 257
-NAME_70K = "b" * 70000  # a body over 64 KiB: the CLI does not check flowName's length
+NAME_70K = "b" * 70000  # a body over LIMIT: the CLI does not check flowName's length
+# The servers' --max-request-bytes: 64 KiB, so that the sizes below stay small.
+LIMIT = 64 * 1024
+TOO_LARGE = h.aws_msg_too_large(LIMIT)  # its 413 ValidationException's message
 
 
 arn = h.arn
@@ -226,7 +229,8 @@ class DoorTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sentinels = h.Sentinels()
-        cls.server = h.start_http_server(cls.FLOWS + cls.sentinels.flows())
+        cls.server = h.start_http_server(cls.FLOWS + cls.sentinels.flows(),
+                                         "--max-request-bytes", str(LIMIT))
         cls.addClassCleanup(cls.server.check_stopped_cleanly)
         cls.port = cls.server.http_port
         cls.channel = h.channel(cls.server.port)
@@ -241,11 +245,12 @@ class DoorTestCase(unittest.TestCase):
         self.barrier()
         self.assertEqual(self.server.transitions_of(name), expected, f"transitions of {name}")
 
-    def assertRawError(self, reply, etype, message=None, what=""):
-        """An AWS error reply: status from the table, x-amzn-ErrorType, JSON Content-Type, a
-        request id, body {"message": ...} (equal to message when given). Returns the message."""
+    def assertRawError(self, reply, etype, message=None, what="", status=None):
+        """An AWS error reply: status (the table's unless given), x-amzn-ErrorType, JSON
+        Content-Type, a request id, body {"message": ...} (equal to message when given).
+        Returns the message."""
         self.assertEqual(reply.error_type, etype, f"{what}: {reply!r}")
-        self.assertEqual(reply.status, h.AWS_HTTP_STATUS[etype], f"{what}: {reply!r}")
+        self.assertEqual(reply.status, status or h.AWS_HTTP_STATUS[etype], f"{what}: {reply!r}")
         self.assertEqual(reply.header("Content-Type"), "application/json", what)
         self.assertRegex(reply.request_id or "", h.UUID_RE, what)
         self.assertEqual(reply.header("Content-Length"), str(len(reply.body)), what)
@@ -289,9 +294,10 @@ class AwsCliTest(DoorTestCase):
         self.assertEqual(lines, [f"An error occurred ({etype}) when calling the StopFlow "
                                  f"operation: {message}"])
 
-    def assertCliRow(self, name, etype, message):
+    def assertCliRow(self, name, etype, message, status=None):
         """The server's own answer (raw HTTP) is the expected error, and the CLI shows it."""
-        self.assertRawError(h.aws_stop_flow(self.port, name), etype, message, f"raw {name[:40]}")
+        self.assertRawError(h.aws_stop_flow(self.port, name), etype, message, f"raw {name[:40]}",
+                            status)
         self.assertCliError(self.cli(name), etype, message)
 
     # ---- rows of the semantics table ----
@@ -334,11 +340,12 @@ class AwsCliTest(DoorTestCase):
         self.assertCliRow("my flow", "ValidationException", h.aws_msg_name_pattern("my flow"))
 
     def test_name_over_256_characters(self):
-        self.assertCliRow(NAME_257, "ValidationException", h.AWS_MSG_NAME_TOO_LONG)
+        self.assertCliRow(NAME_257, "ValidationException", h.aws_msg_name_too_long(NAME_257))
         self.assertTransitions("n" * 256, [])
 
     def test_body_over_64_kib(self):
-        self.assertCliRow(NAME_70K, "RequestEntityTooLargeException", h.AWS_MSG_TOO_LARGE)
+        # Over --max-request-bytes: 413 ValidationException naming the limit.
+        self.assertCliRow(NAME_70K, "ValidationException", TOO_LARGE, status=413)
 
     # ---- what went over the wire ----
 
@@ -431,7 +438,7 @@ class AwsWireTest(DoorTestCase):
                    self.stop("wire_ondemand"), self.stop("wire_draft"), self.stop("a b"),
                    h.aws_request(self.port, b"{"), h.aws_request(self.port, path="/nope"),
                    h.aws_request(self.port, None, method="GET"),
-                   h.aws_request(self.port, padded("wire_ids", h.MAX_BODY + 1))]
+                   h.aws_request(self.port, padded("wire_ids", LIMIT + 1))]
         replies += [self.stop("wire_ids") for _ in range(10)]
         for r in replies:
             self.assertEqual(r.header("Content-Type"), "application/json", repr(r))
@@ -454,13 +461,14 @@ class AwsWireTest(DoorTestCase):
             (b"[", "/stop-flow", "POST", "SerializationException", None),
             (b"{}", "/stop", "POST", "UnknownOperationException", None),
             (None, "/stop-flow", "GET", "MethodNotAllowedException", None),
-            (padded("wire_missing", h.MAX_BODY + 1), "/stop-flow", "POST",
-             "RequestEntityTooLargeException", h.AWS_MSG_TOO_LARGE),
+            (padded("wire_missing", LIMIT + 1), "/stop-flow", "POST",
+             "ValidationException", TOO_LARGE),  # 413: over --max-request-bytes
         ]
         for body, path, method, etype, message in cases:
             with self.subTest(etype=etype, body=repr(body)[:40]):
                 r = h.aws_request(self.port, body, method=method, path=path)
-                self.assertRawError(r, etype, message)
+                status = 413 if message == TOO_LARGE else None
+                self.assertRawError(r, etype, message, status=status)
 
     # ---- the body ----
 
@@ -505,11 +513,14 @@ class AwsWireTest(DoorTestCase):
     def test_missing_flow_name(self):
         for body in (b"{}", b"", None, b" \r\n\t ", {"flowname": "wire_kept_missing"},
                      {"FlowName": "wire_kept_missing"}, {"flow_name": "wire_kept_missing"},
-                     {"flowName": ""}, {"flowName": None}):
+                     {"flowName": None}):
             with self.subTest(body=body):
                 r = h.aws_request(self.port, body)
                 msg = self.assertRawError(r, "ValidationException", h.AWS_MSG_NAME_NULL)
                 self.assertIn("'flowName'", msg)
+        # "" is not missing: it is a present value (proto2 presence) and fails the pattern.
+        r = h.aws_request(self.port, {"flowName": ""})
+        self.assertRawError(r, "ValidationException", h.AWS_MSG_NAME_EMPTY)
         self.assertStopsOnce("wire_kept_missing")
 
     def test_unknown_members_are_ignored(self):
@@ -523,26 +534,26 @@ class AwsWireTest(DoorTestCase):
         self.assertRawSuccess(r, "wire_query")
         self.assertTransitions("wire_query", ["FLOW_STATUS_ACTIVE"])
 
-    # ---- the 64 KiB limit ----
+    # ---- the 64 KiB limit (--max-request-bytes LIMIT) ----
 
     def test_body_of_exactly_64_kib_is_accepted(self):
-        self.assertRawSuccess(h.aws_request(self.port, padded("wire_edge", h.MAX_BODY)),
+        self.assertRawSuccess(h.aws_request(self.port, padded("wire_edge", LIMIT)),
                               "wire_edge")
         self.assertTransitions("wire_edge", ["FLOW_STATUS_ACTIVE"])
 
     def test_body_over_64_kib(self):
         # (Larger bodies: test_declared_length_over_64_kib_is_refused_before_the_body; a client
         # still sending when the server closes cannot always read the reply.)
-        for size in (h.MAX_BODY + 1, 70000):
+        for size in (LIMIT + 1, 70000):
             with self.subTest(size=size):
                 r = h.aws_request(self.port, padded("wire_kept_big", size))
-                self.assertRawError(r, "RequestEntityTooLargeException", h.AWS_MSG_TOO_LARGE)
+                self.assertRawError(r, "ValidationException", TOO_LARGE, status=413)
         self.assertStopsOnce("wire_kept_big")
 
     def test_declared_length_over_64_kib_is_refused_before_the_body(self):
         # The declared length alone is refused: a 413 (no 100 Continue) with no byte of the
         # body sent.
-        for expect, size in ((False, h.MAX_BODY + 1), (True, 70000), (False, 1024 * 1024)):
+        for expect, size in ((False, LIMIT + 1), (True, 70000), (False, 1024 * 1024 + 1)):
             with self.subTest(expect=expect, size=size):
                 with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
                     s.sendall(b"POST /stop-flow HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -559,15 +570,15 @@ class AwsWireTest(DoorTestCase):
                 self.assertEqual(len(replies), 1, data)
                 status, headers, body = replies[0]
                 self.assertRegex(status, r"^HTTP/1\.1 413 ")
-                self.assertEqual(headers.get("x-amzn-errortype"), "RequestEntityTooLargeException")
+                self.assertEqual(headers.get("x-amzn-errortype"), "ValidationException")
                 self.assertEqual(headers.get("content-type"), "application/json")
                 self.assertRegex(headers.get("x-amzn-requestid", ""), h.UUID_RE)
-                self.assertEqual(json.loads(body), {"message": h.AWS_MSG_TOO_LARGE})
+                self.assertEqual(json.loads(body), {"message": TOO_LARGE})
 
     def test_chunked_body_within_the_limit(self):
         self.assertRawSuccess(h.aws_request(self.port, padded("wire_chunked", 20000),
                                             chunked=True), "wire_chunked")
-        self.assertRawSuccess(h.aws_request(self.port, padded("wire_chunked_edge", h.MAX_BODY),
+        self.assertRawSuccess(h.aws_request(self.port, padded("wire_chunked_edge", LIMIT),
                                             chunked=True), "wire_chunked_edge")
         self.assertTransitions("wire_chunked", ["FLOW_STATUS_ACTIVE"])
         self.assertTransitions("wire_chunked_edge", ["FLOW_STATUS_ACTIVE"])
@@ -575,7 +586,7 @@ class AwsWireTest(DoorTestCase):
     def test_chunked_body_over_64_kib(self):
         # No Content-Length: the limit is found while reading; the reply must still be a 413.
         outcome = {}
-        for size in (h.MAX_BODY + 1, 70000):
+        for size in (LIMIT + 1, 70000):
             try:
                 outcome[size] = h.aws_request(self.port, padded("wire_kept_chunked_big", size),
                                               chunked=True)
@@ -586,8 +597,8 @@ class AwsWireTest(DoorTestCase):
             with self.subTest(size=size):
                 if isinstance(r, Exception):
                     self.fail(f"chunked body of {size} bytes: no reply, the server closed the "
-                              f"connection ({r!r}); expected 413 RequestEntityTooLargeException")
-                self.assertRawError(r, "RequestEntityTooLargeException", h.AWS_MSG_TOO_LARGE)
+                              f"connection ({r!r}); expected 413 ValidationException")
+                self.assertRawError(r, "ValidationException", TOO_LARGE, status=413)
 
     # ---- routes and methods ----
 

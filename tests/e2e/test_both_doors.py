@@ -106,14 +106,24 @@ class BothDoorsTest(unittest.TestCase):
             ("both_missing", "ResourceNotFoundException", h.aws_msg_not_found("both_missing")),
             ("my flow", "ValidationException", h.aws_msg_name_pattern("my flow")),
             ("fl\u00f6w", "ValidationException", h.aws_msg_name_pattern("fl\\xc3\\xb6w")),
-            ("", "ValidationException", h.AWS_MSG_NAME_NULL),
-            ("t" * 257, "ValidationException", h.AWS_MSG_NAME_TOO_LONG),
+            # "" is a present value (proto2 presence): it fails the pattern; only an absent
+            # flowName (None: {} and a StopFlowRequest without flow_name) is null.
+            ("", "ValidationException", h.AWS_MSG_NAME_EMPTY),
+            (None, "ValidationException", h.AWS_MSG_NAME_NULL),
+            ("t" * 257, "ValidationException", h.aws_msg_name_too_long("t" * 257)),
+            ("t" * 256 + "\u00f6", "ValidationException",
+             h.aws_msg_name_too_long("t" * 256 + "\u00f6")),
         ]
         for name, etype, message in cases:
-            with self.subTest(name=name[:40]):
-                r = h.aws_stop_flow(self.port, name)
-                with self.assertRaises(grpc.RpcError) as cm:
-                    self.grpc_stop(name)
+            with self.subTest(name=None if name is None else name[:40]):
+                if name is None:
+                    r = h.aws_request(self.port, {}, path="/stop-flow")
+                    with self.assertRaises(grpc.RpcError) as cm:
+                        self.stub.StopFlow(pb.StopFlowRequest(), timeout=10)
+                else:
+                    r = h.aws_stop_flow(self.port, name)
+                    with self.assertRaises(grpc.RpcError) as cm:
+                        self.grpc_stop(name)
                 code, details, reason, domain = h.error_parts(cm.exception)
                 if etype is not None:
                     self.assertEqual(r.error_type, etype, repr(r))
@@ -126,6 +136,26 @@ class BothDoorsTest(unittest.TestCase):
                 self.assertEqual(details, r.message, "the same message on both doors")
         for name in ("both_ondemand", "both_draft", "both_deprecated", "both_deleted", "t" * 256):
             self.assertTransitions(name, [])
+
+    def test_not_implemented_on_both_doors(self):
+        """An operation of the model the service does not serve yet: validated first, then
+        NotImplementedException (501 / UNIMPLEMENTED), the same on both doors."""
+        for name, etype in (("http_first", "NotImplementedException"),
+                            ("my flow", "ValidationException")):
+            with self.subTest(name=name):
+                r = h.aws_request(self.port, {"flowName": name, "executionIds": ["e1"]},
+                                  path="/cancel-flow-executions")
+                with self.assertRaises(grpc.RpcError) as cm:
+                    self.stub.CancelFlowExecutions(pb.CancelFlowExecutionsRequest(
+                        flow_name=name, execution_ids=["e1"]), timeout=10)
+                code, details, reason, domain = h.error_parts(cm.exception)
+                self.assertEqual((r.status, r.error_type), (h.AWS_HTTP_STATUS[etype], etype),
+                                 repr(r))
+                if etype == "ValidationException":
+                    self.assertEqual(r.message, h.aws_msg_name_pattern(name))
+                self.assertEqual((code, reason, domain),
+                                 (h.AWS_GRPC_CODE[etype], etype, h.ERROR_DOMAIN), details)
+                self.assertEqual(details, r.message, "the same message on both doors")
 
 
 class ConcurrencyTest(h.ServerTestCase):

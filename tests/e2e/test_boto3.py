@@ -30,6 +30,8 @@ S = h.stubs()
 
 NAME_256 = "L" + "o" * 254 + "n"
 NAME_256_KEPT = "K" + "e" * 254 + "p"
+# The server's --max-request-bytes: small, so that a 70000-byte body is over it.
+LIMIT = 64 * 1024
 
 FLOWS = [
     h.flow("sched_active", "Scheduled", "Active"),
@@ -75,7 +77,8 @@ class Boto3Test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sentinels = h.Sentinels()
-        cls.server = h.start_http_server(FLOWS + cls.sentinels.flows())
+        cls.server = h.start_http_server(FLOWS + cls.sentinels.flows(),
+                                         "--max-request-bytes", str(LIMIT))
         cls.addClassCleanup(cls.server.check_stopped_cleanly)
         cls.channel = h.channel(cls.server.port)
         cls.addClassCleanup(cls.channel.close)
@@ -106,9 +109,9 @@ class Boto3Test(unittest.TestCase):
         self.assertNotIn("x-amzn-errortype", resp["ResponseMetadata"]["HTTPHeaders"])
         return rid
 
-    def assertStopError(self, name, code, message):
-        """StopFlow(name) raises a ClientError with this code, message, the table's HTTP status
-        and a request id; modeled errors raise the client's own exception class."""
+    def assertStopError(self, name, code, message, status=None):
+        """StopFlow(name) raises a ClientError with this code, message, HTTP status (the table's
+        unless given) and a request id; modeled errors raise the client's own exception class."""
         with self.assertRaises(botocore.exceptions.ClientError,
                                msg=f"StopFlow({name[:40]!r}): expected {code}") as cm:
             self.client.stop_flow(flowName=name)
@@ -117,7 +120,7 @@ class Boto3Test(unittest.TestCase):
         self.assertEqual(err["Code"], code, f"{name[:40]!r}: {err}")
         self.assertEqual(err["Message"], message, f"{name[:40]!r}")
         md = e.response["ResponseMetadata"]
-        rid = self.assertMetadata(md, h.AWS_HTTP_STATUS[code])
+        rid = self.assertMetadata(md, status or h.AWS_HTTP_STATUS[code])
         self.assertEqual(md["HTTPHeaders"].get("x-amzn-errortype"), code)
         modeled = getattr(self.client.exceptions, code, None)
         if code in ("ConflictException", "ResourceNotFoundException",
@@ -200,7 +203,7 @@ class Boto3Test(unittest.TestCase):
 
     def test_invalid_names(self):
         cases = [
-            ("", h.AWS_MSG_NAME_NULL),
+            ("", h.AWS_MSG_NAME_EMPTY),  # present (proto2 presence), so the pattern's error
             ("a", h.aws_msg_name_pattern("a")),
             ("my flow", h.aws_msg_name_pattern("my flow")),
             ("_flow", h.aws_msg_name_pattern("_flow")),
@@ -211,8 +214,9 @@ class Boto3Test(unittest.TestCase):
             ("fl\u00f6w", h.aws_msg_name_pattern("fl\\xc3\\xb6w")),
             ("\u6d41\u308c", h.aws_msg_name_pattern("\\xe6\\xb5\\x81\\xe3\\x82\\x8c")),
             ("ab\n", h.aws_msg_name_pattern("ab\\x0a")),
-            ("x" * 257, h.AWS_MSG_NAME_TOO_LONG),
-            (NAME_256_KEPT + "x", h.AWS_MSG_NAME_TOO_LONG),
+            ("x" * 257, h.aws_msg_name_too_long("x" * 257)),
+            (NAME_256_KEPT + "x", h.aws_msg_name_too_long(NAME_256_KEPT + "x")),
+            ("x" * 300 + " ", h.aws_msg_name_too_long("x" * 300 + " ")),  # both errors
         ]
         for name, message in cases:
             with self.subTest(name=name[:40]):
@@ -221,7 +225,9 @@ class Boto3Test(unittest.TestCase):
         self.assertUnchanged(NAME_256_KEPT)
 
     def test_body_over_64_kib(self):
-        self.assertStopError("ab" * 35000, "RequestEntityTooLargeException", h.AWS_MSG_TOO_LARGE)
+        # Over --max-request-bytes (LIMIT here): 413 ValidationException naming the limit.
+        self.assertStopError("ab" * 35000, "ValidationException", h.aws_msg_too_large(LIMIT),
+                             status=413)
         self.assertUnchanged("ab")
 
     def test_names_at_the_limits(self):

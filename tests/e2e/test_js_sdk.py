@@ -24,6 +24,8 @@ PINNED = "3.1048.0"
 
 NAME_257 = "s" * 257
 NAME_70K = "j" * 70000
+# The server's --max-request-bytes: small, so that NAME_70K's body is over it.
+LIMIT = 64 * 1024
 
 FLOWS = [
     h.flow("js_sched_active", "Scheduled", "Active"),
@@ -48,6 +50,7 @@ CALLS = [
     ("pattern", "my flow"),
     ("non_ascii", "fl\u00f6w"),
     ("empty", ""),
+    ("absent", None),  # no flowName at all: js_stop_flow.mjs --no-name
     ("too_long", NAME_257),
     ("too_large", NAME_70K),
 ]
@@ -70,13 +73,14 @@ class JsSdkTest(unittest.TestCase):
     def setUpClass(cls):
         node = node_path()
         cls.sentinels = h.Sentinels()
-        cls.server = h.start_http_server(FLOWS + cls.sentinels.flows())
+        cls.server = h.start_http_server(FLOWS + cls.sentinels.flows(),
+                                         "--max-request-bytes", str(LIMIT))
         cls.addClassCleanup(cls.server.check_stopped_cleanly)
         cls.channel = h.channel(cls.server.port)
         cls.addClassCleanup(cls.channel.close)
         cls.stub = S.appflow_pb2_grpc.AppFlowServiceStub(cls.channel)
         argv = [node, SCRIPT, f"http://127.0.0.1:{cls.server.http_port}"]
-        argv += [name for _, name in CALLS]
+        argv += ["--no-name" if name is None else name for _, name in CALLS]
         # cwd elsewhere: the SDK must resolve from the script's place, not the cwd
         cls.node = subprocess.run(argv, env=h.aws_client_env(), cwd=h.tempdir(),
                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -110,11 +114,11 @@ class JsSdkTest(unittest.TestCase):
         self.assertIsNone(r["wireErrorType"])
         self.assertEqual(r["attempts"], 1)
 
-    def assertError(self, key, etype, message):
+    def assertError(self, key, etype, message, status=None):
         r = self.result(key)
         self.assertFalse(r["ok"], r)
         self.assertEqual(r["name"], etype, r)
-        self.assertEqual(r["httpStatusCode"], h.AWS_HTTP_STATUS[etype], r)
+        self.assertEqual(r["httpStatusCode"], status or h.AWS_HTTP_STATUS[etype], r)
         self.assertEqual(r["wireStatus"], r["httpStatusCode"])
         self.assertEqual(r["wireErrorType"], etype)
         self.assertEqual(r["message"], message)
@@ -163,12 +167,16 @@ class JsSdkTest(unittest.TestCase):
         self.assertError("pattern", "ValidationException", h.aws_msg_name_pattern("my flow"))
         self.assertError("non_ascii", "ValidationException",
                          h.aws_msg_name_pattern("fl\\xc3\\xb6w"))
-        self.assertError("empty", "ValidationException", h.AWS_MSG_NAME_NULL)
-        self.assertError("too_long", "ValidationException", h.AWS_MSG_NAME_TOO_LONG)
+        # "" is a present value (proto2 presence) and fails the pattern; null is for absent.
+        self.assertError("empty", "ValidationException", h.AWS_MSG_NAME_EMPTY)
+        self.assertError("absent", "ValidationException", h.AWS_MSG_NAME_NULL)
+        self.assertError("too_long", "ValidationException", h.aws_msg_name_too_long(NAME_257))
         self.assertTransitions("s" * 256, [])
 
     def test_body_over_64_kib(self):
-        self.assertError("too_large", "RequestEntityTooLargeException", h.AWS_MSG_TOO_LARGE)
+        # Over --max-request-bytes (LIMIT here): 413 ValidationException naming the limit.
+        self.assertError("too_large", "ValidationException", h.aws_msg_too_large(LIMIT),
+                         status=413)
 
     def test_request_ids_are_distinct(self):
         ids = [self.result(k)["requestId"] for k, _ in CALLS]

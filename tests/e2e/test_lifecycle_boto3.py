@@ -231,9 +231,10 @@ class LifecycleTest(unittest.TestCase):
     def test_optional_members_left_out(self):
         self.assertCreated("minimal")
         d = self.describe("minimal")
-        for k in ("description", "kmsArn", "tags", "metadataCatalogConfig",
-                  "lastRunExecutionDetails"):
+        for k in ("description", "kmsArn", "metadataCatalogConfig", "lastRunExecutionDetails"):
             self.assertNotIn(k, d)
+        # A top-level output map is always written: no tags is "tags": {}.
+        self.assertEqual(d["tags"], {})
         self.assertEqual(d["triggerConfig"], {"triggerType": "OnDemand"})
 
     def test_create_flow_boundaries_accepted(self):
@@ -260,8 +261,9 @@ class LifecycleTest(unittest.TestCase):
             ("threshold 1", "sched_low",
              {"triggerConfig": h.trigger("Scheduled", flowErrorDeactivationThreshold=1)}),
             ("Event trigger", "event_trigger", {"triggerConfig": h.trigger("Event")}),
-            ("two destinations, two tasks", "two_each",
-             {"destinationFlowConfigList": h.S3_DESTINATIONS * 2, "tasks": h.S3_TASKS * 2}),
+            # AppFlow takes exactly one destination now (two: test_create_flow_validation);
+            # two of each task still goes.
+            ("two of each task", "two_each", {"tasks": h.S3_TASKS * 2}),
         ]
         for what, name, members in cases:
             with self.subTest(what):
@@ -275,12 +277,12 @@ class LifecycleTest(unittest.TestCase):
                         self.assertEqual(d.get(k), v, k)
 
     def test_schedule_offset_zero(self):
-        # proto3 cannot tell 0 from "not set", so describe may leave a 0 out
+        # proto2 keeps presence: a 0 that was sent is described as 0
         name = "sched_offset_0"
         self.assertCreated(name, "Scheduled", triggerConfig=h.trigger("Scheduled",
                                                                       scheduleOffset=0))
         sched = self.describe(name)["triggerConfig"]["triggerProperties"]["Scheduled"]
-        self.assertEqual(sched.get("scheduleOffset", 0), 0)
+        self.assertEqual(sched["scheduleOffset"], 0)
         self.assertEqual(sched["scheduleExpression"], "rate(1hours)")
 
     def test_wrong_json_types(self):
@@ -358,6 +360,8 @@ class LifecycleTest(unittest.TestCase):
              ["destinationFlowConfigList"]),
             ("destinationFlowConfigList empty", {"destinationFlowConfigList": []},
              ["destinationFlowConfigList"]),
+            ("two destinations", {"destinationFlowConfigList": h.S3_DESTINATIONS * 2},
+             ["destinationFlowConfigList", "exactly one destination"]),
             ("destinationConnectorProperties missing",
              {"destinationFlowConfigList": [{"connectorType": "S3"}]},
              ["destinationConnectorProperties"]),
@@ -365,10 +369,20 @@ class LifecycleTest(unittest.TestCase):
              {"destinationFlowConfigList": h.S3_DESTINATIONS + [
                  {"destinationConnectorProperties": {"S3": {"bucketName": "d"}}}]},
              ["connectorType"]),
-            ("tasks missing", {"tasks": None}, ["tasks"]),
-            ("tasks empty", {"tasks": []}, ["tasks"]),
-            ("task without sourceFields", {"tasks": [{"taskType": "Map"}]}, ["sourceFields"]),
+            # A required list that is absent or empty passes the model's check (proto2 cannot
+            # tell them apart; AWS takes []): AppFlow's own rule says what is missing.
+            ("tasks missing", {"tasks": None}, ["projection task or a MAP_ALL task"]),
+            ("tasks empty", {"tasks": []}, ["projection task or a MAP_ALL task"]),
+            # So a task without sourceFields is no longer refused for it: alone it lacks the
+            # projection; a sourceFields member the model refuses stands in for the member.
+            ("task without sourceFields", {"tasks": [{"taskType": "Map"}]},
+             ["projection task or a MAP_ALL task"]),
+            ("sourceFields element of 2049",
+             {"tasks": h.S3_TASKS + [{"taskType": "Map", "sourceFields": ["f" * 2049]}]},
+             ["tasks.3.member.sourceFields"]),
             ("task without taskType", {"tasks": [{"sourceFields": ["a"]}]}, ["taskType"]),
+            ("taskType unknown", {"tasks": [{"sourceFields": ["a"], "taskType": "Nope"}]},
+             ["taskType", "enum value set"]),
             ("51 tags", {"tags": tags(51)}, ["tags"]),
             ("tag key of 129", {"tags": {"k" * 129: "v"}}, ["tags"]),
             ("tag key empty", {"tags": {"": "v"}}, ["tags"]),
@@ -390,7 +404,9 @@ class LifecycleTest(unittest.TestCase):
                 self.assertGone(name)
 
     def test_create_flow_struct_members_checked(self):
-        # botocore shapes the connector settings by the model; raw JSON reaches what it cannot
+        # botocore shapes the connector settings by the model; raw JSON reaches what it cannot.
+        # A nested member of the wrong JSON type is undecodable: SerializationException (the
+        # typed transcoder refuses it, as AWS's restJson1 does), naming the member's path.
         cases = [
             ("sourceFields not a list", {"tasks": [{"sourceFields": "a", "taskType": "Map"}]},
              "sourceFields"),
@@ -409,7 +425,8 @@ class LifecycleTest(unittest.TestCase):
             with self.subTest(what):
                 name = f"raw_invalid_{i}"
                 r = h.aws_request(self.port, s3_flow(name, **members), path="/create-flow")
-                self.assertEqual((r.status, r.error_type), (400, "ValidationException"), repr(r))
+                self.assertEqual((r.status, r.error_type), (400, "SerializationException"),
+                                 repr(r))
                 self.assertIn(mention, r.message)
                 self.assertRegex(r.request_id or "", h.UUID_RE)
                 self.assertGone(name)
@@ -595,15 +612,16 @@ class LifecycleTest(unittest.TestCase):
         self.client.untag_resource(resourceArn=arn(name), tagKeys=["absent"])  # not an error
         self.client.untag_resource(resourceArn=arn(name), tagKeys=["env"])
         self.assertEqual(self.list_tags(name), {})
-        self.assertNotIn("tags", self.describe(name))
+        self.assertEqual(self.describe(name)["tags"], {})  # an output map is always written
 
     def test_untagged_flow_lists_no_tags(self):
         resp = self.client.list_tags_for_resource(resourceArn=arn("seed_untagged"))
-        self.assertEqual(self.assertMetadata(resp), {})
+        self.assertEqual(self.assertMetadata(resp), {"tags": {}})
         r = h.aws_request(self.port, None, method="GET",
                           path="/tags/" + arn("seed_untagged").replace(":", "%3A").replace(
                               "/", "%2F"))
-        self.assertEqual((r.status, r.json()), (200, {}), repr(r))
+        # A top-level output map is always written: no tags is {"tags": {}}.
+        self.assertEqual((r.status, r.json()), (200, {"tags": {}}), repr(r))
 
     def test_tag_limit_counts_after_merging(self):
         name = "tag_limit"
@@ -628,7 +646,6 @@ class LifecycleTest(unittest.TestCase):
         self.assertCreated(name, tags={"keep": "me"})
         a = arn(name)
         cases = [
-            ("tag_resource", {"tags": {}}, "tags"),
             ("tag_resource", {"tags": tags(51)}, "tags"),
             ("tag_resource", {"tags": {"k" * 129: "v"}}, "tags"),
             ("tag_resource", {"tags": {"aws:team": "v"}}, "tags"),
@@ -641,6 +658,10 @@ class LifecycleTest(unittest.TestCase):
         for op, kwargs, mention in cases:
             with self.subTest(f"{op} {str(kwargs)[:60]}"):
                 self.assertError(op, "ValidationException", [mention], resourceArn=a, **kwargs)
+        self.assertEqual(self.list_tags(name), {"keep": "me"})
+        # tags {} is accepted now (an empty required map, which AWS takes) and changes nothing
+        self.assertEqual(self.assertMetadata(self.client.tag_resource(resourceArn=a, tags={})),
+                         {})
         self.assertEqual(self.list_tags(name), {"keep": "me"})
         self.client.tag_resource(resourceArn=a, tags={"k" * 128: "v" * 256, "AWS:x": ""})
         self.assertEqual(self.list_tags(name), {"keep": "me", "k" * 128: "v" * 256, "AWS:x": ""})
@@ -678,10 +699,10 @@ class LifecycleTest(unittest.TestCase):
 
     def test_list_flows_definitions(self):
         self.assertCreated("listed_sched", "Scheduled", description="listed", tags={"a": "b"})
+        # One destination (AppFlow's rule), of another connector type than the source's.
         self.assertCreated("listed_run", destinationFlowConfigList=[
             {"connectorType": "Redshift", "destinationConnectorProperties": {
-                "Redshift": {"object": "t", "intermediateBucketName": "bkt"}}}] +
-            h.S3_DESTINATIONS)
+                "Redshift": {"object": "t", "intermediateBucketName": "bkt"}}}])
         before = time.time()
         self.start("listed_run")
         after = time.time()
@@ -721,13 +742,13 @@ class LifecycleTest(unittest.TestCase):
                 self.assertError("list_flows", "ValidationException", ["maxResults"],
                                  maxResults=n)
         # 0 is under the model's minimum: botocore refuses it before sending. Sent anyway, it
-        # is proto3's "not set" to the server, so the default page.
+        # is a present value (proto2 presence), and the server refuses it as AWS does.
         with self.assertRaises(botocore.exceptions.ParamValidationError) as cm:
             self.client.list_flows(maxResults=0)
         self.assertIn("maxResults", str(cm.exception))
-        zero = self.assertMetadata(self.loose.list_flows(maxResults=0))
-        self.assertEqual([f["flowName"] for f in zero["flows"]],
-                         [f["flowName"] for f in resp["flows"]])
+        self.assertError("list_flows", "ValidationException", [
+            "Value '0' at 'maxResults' failed to satisfy constraint: Member must have value "
+            "greater than or equal to 1"], client=self.loose, maxResults=0)
 
     def test_list_flows_bad_tokens(self):
         token = self.assertMetadata(self.client.list_flows(maxResults=1))["nextToken"]

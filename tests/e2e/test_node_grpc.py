@@ -59,6 +59,7 @@ CALLS = [
     ("missing", "node_missing"),
     ("pattern", "my flow"),
     ("empty", ""),
+    ("absent", None),  # no flowName at all: node_stop_flow.js --no-name
     ("one_char", "x"),
     ("too_long", NAME_257),
 ]
@@ -88,7 +89,7 @@ class NodeGrpcTest(unittest.TestCase):
         cls.addClassCleanup(cls.channel.close)
         cls.stub = S.appflow_pb2_grpc.AppFlowServiceStub(cls.channel)
         argv = [node, SCRIPT, f"127.0.0.1:{cls.server.port}", h.SOURCE_DIR]
-        argv += [name for _, name in CALLS]
+        argv += ["--no-name" if name is None else name for _, name in CALLS]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": h.tempdir(),
                "LANG": "C.UTF-8"}  # no proxy variables: grpc-js honours them
         # cwd elsewhere: the packages must resolve from the script's place, not the cwd
@@ -175,11 +176,13 @@ class NodeGrpcTest(unittest.TestCase):
     def test_invalid_names(self):
         self.assertError("pattern", C.INVALID_ARGUMENT, "ValidationException",
                          h.aws_msg_name_pattern("my flow"))
-        self.assertError("empty", C.INVALID_ARGUMENT, "ValidationException", h.AWS_MSG_NAME_NULL)
+        # "" is a present value (proto2 presence) and fails the pattern; null is for absent.
+        self.assertError("empty", C.INVALID_ARGUMENT, "ValidationException", h.AWS_MSG_NAME_EMPTY)
+        self.assertError("absent", C.INVALID_ARGUMENT, "ValidationException", h.AWS_MSG_NAME_NULL)
         self.assertError("one_char", C.INVALID_ARGUMENT, "ValidationException",
                          h.aws_msg_name_pattern("x"))
         self.assertError("too_long", C.INVALID_ARGUMENT, "ValidationException",
-                         h.AWS_MSG_NAME_TOO_LONG)
+                         h.aws_msg_name_too_long(NAME_257))
 
     def test_same_answers_as_python(self):
         """grpc-js and grpcio see the same code, message and reason for every error."""
@@ -187,9 +190,12 @@ class NodeGrpcTest(unittest.TestCase):
             r = self.result(key)
             if r["ok"]:
                 continue
-            with self.subTest(name=name[:40]):
+            with self.subTest(name=None if name is None else name[:40]):
+                req = S.appflow_pb2.StopFlowRequest()
+                if name is not None:
+                    req.flow_name = name
                 with self.assertRaises(grpc.RpcError) as cm:
-                    self.stub.StopFlow(S.appflow_pb2.StopFlowRequest(flow_name=name), timeout=10)
+                    self.stub.StopFlow(req, timeout=10)
                 code, details, reason, domain = h.error_parts(cm.exception)
                 self.assertEqual((r["code"], r["details"], r["reason"], r["domain"]),
                                  (code.value[0], details, reason, domain))
