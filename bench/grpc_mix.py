@@ -15,11 +15,14 @@ Load:
 
 Seed:
   grpc_mix.py --write-seed FILE [--names bench_:10000] [--status Suspended]
-  writes COUNT Scheduled flows named PREFIX + zero-padded index, plus
-  {"flowName": "bench_suspended", "triggerType": "Scheduled", "flowStatus": "Suspended"}
-  for the fixed-body (h2load) runs. The index is padded to max(5, digits in COUNT-1), the
-  rule grpcload uses: COUNT <= 100000 gives bench_00000 .. bench_99999, COUNT = 1000000 gives
-  bench_000000 .. bench_999999. Written in chunks, so a million flows take about a second.
+  writes COUNT Scheduled flows named PREFIX + zero-padded index with flowStatus --status, plus
+  a Suspended Scheduled flow "bench_suspended" for the fixed-body (h2load) runs. Each entry is
+  a whole CreateFlow request in AWS JSON plus "flowStatus" (README "The seed file"): a
+  rate(1hours) schedule, an S3-to-S3 copy with one destination and a projection task, the
+  least AppFlow's rules accept (about 450 bytes a flow, written compactly). The index is
+  padded to max(5, digits in COUNT-1), the rule grpcload uses: COUNT <= 100000 gives
+  bench_00000 .. bench_99999, COUNT = 1000000 gives bench_000000 .. bench_999999. Written in
+  chunks from string templates, so a million flows (475 MB) take about two seconds.
 """
 
 import argparse
@@ -65,16 +68,35 @@ def levels_arg(text):
     return levels
 
 
+# One seed entry (README "The seed file": CreateFlow's request in AWS JSON plus flowStatus), the
+# smallest a Scheduled flow can be under AppFlow's rules: an S3-to-S3 copy with a schedule, one
+# destination and a projection task. Written compactly from string templates: json.dumps per
+# entry would take a million flows from about a second to several.
+FLOW_BODY = ('"triggerConfig":{"triggerType":"Scheduled","triggerProperties":{"Scheduled":'
+             '{"scheduleExpression":"rate(1hours)"}}},'
+             '"sourceFlowConfig":{"connectorType":"S3","sourceConnectorProperties":'
+             '{"S3":{"bucketName":"src"}}},'
+             '"destinationFlowConfigList":[{"connectorType":"S3","destinationConnectorProperties":'
+             '{"S3":{"bucketName":"dst"}}}],'
+             '"tasks":[{"sourceFields":["a"],"taskType":"Filter",'
+             '"connectorOperator":{"S3":"PROJECTION"}}]}')
+
+
+def seed_entry(name, status):
+    """One flow of the seed file as compact JSON text (name and status need no escaping)."""
+    return f'{{"flowName":"{name}","flowStatus":"{status}",{FLOW_BODY}'
+
+
 def write_seed(path, prefix, count, status):
     width = name_width(count)
-    tail = f'"triggerType": "Scheduled", "flowStatus": "{status}"}}'
+    head = '{"flowName":"'
+    tail = f'","flowStatus":"{status}",{FLOW_BODY},\n'
     with open(path, "w", encoding="ascii") as f:
         f.write("[\n")
         for start in range(0, count, CHUNK):
-            f.write("".join(f'{{"flowName": "{prefix}{i:0{width}d}", {tail},\n'
+            f.write("".join(f"{head}{prefix}{i:0{width}d}{tail}"
                             for i in range(start, min(start + CHUNK, count))))
-        f.write('{"flowName": "bench_suspended", "triggerType": "Scheduled", '
-                '"flowStatus": "Suspended"}\n]\n')
+        f.write(seed_entry("bench_suspended", "Suspended") + "\n]\n")
     print(f"grpc_mix: wrote {count + 1} flows to {path} "
           f"({prefix}{0:0{width}d} .. {prefix}{count - 1:0{width}d}, bench_suspended)",
           file=sys.stderr)

@@ -11,9 +11,10 @@
  *   start  StartFlow{flow_name: --flow, client_token: the next name}: a new token per call, as
  *          the AWS SDKs send; the reply must say FLOW_STATUS_ACTIVE and carry a 36-character
  *          execution_id.
- *   list   ListFlows{max_results: --page, next_token: the token of this slot's previous reply}:
- *          each slot pages through the table, starting again after the last page; a reply
- *          with a next_token must hold exactly --page flows, the last page at most --page.
+ *   list   ListFlows{max_results: --page, next_token: the token of this slot's previous reply,
+ *          left out for a first page (an empty one is a ValidationException)}: each slot pages
+ *          through the table, starting again after the last page; a reply with a next_token
+ *          must hold exactly --page flows, the last page (no next_token) at most --page.
  *   churn  CreateFlow{flow_name: the next name, the rest from --tail}, then DeleteFlow{that
  *          name, force_delete: true} on the same slot; a create must answer flow_status
  *          --create-status, a delete an empty message. Both count as calls. When the run
@@ -69,7 +70,7 @@
 #define CALL_GRACE_S 30      /* how long after the run a stuck call may take before it fails */
 #define FLOW_STATUS_SUSPENDED 6
 #define TOKEN_MAX 4096     /* longest ListFlows next_token kept; a longer one is an error */
-#define TAIL_MAX (1 << 16) /* --tail bytes: appflowd's default receive limit */
+#define TAIL_MAX (1 << 16) /* --tail bytes: far more than a CreateFlow needs */
 #define FLOW_STATUS_ACTIVE 1
 #define EXECUTION_ID_LEN 36 /* a UUID in its text form */
 #define METHOD_PREFIX "/appflow.v1.AppFlowService/"
@@ -258,8 +259,8 @@ static const uint8_t *read_varint(const uint8_t *p, const uint8_t *end, uint64_t
 }
 
 /* What a reply holds in its fields 1..3, which is where every reply checked here keeps what
- * it is checked by; other fields are skipped. Proto3 leaves zero values out, so an absent varint
- * reads as 0 (e.g. FLOW_STATUS_UNSPECIFIED). */
+ * it is checked by; other fields are skipped. The messages are proto2: a field is on the wire
+ * when it is present, and an absent varint reads as 0 (e.g. FLOW_STATUS_UNSPECIFIED). */
 typedef struct reply_info {
   size_t bytes;
   uint64_t varint[4];    /* the last varint of field i */
@@ -423,7 +424,9 @@ static int start_call(slot *s) {
 /* list: keeps the reply's next_token for the slot's next page. */
 static int list_outcome(slot *s, const reply_info *ri) {
   size_t page = (size_t)s->w->r->opt.page;
-  if (ri->count[2] > 1 || ri->len[2] >= TOKEN_MAX)
+  /* A present but empty next_token is wrong too: sent back, it is a ValidationException, and
+   * left out, it would restart the listing. */
+  if (ri->count[2] > 1 || ri->len[2] >= TOKEN_MAX || (ri->count[2] == 1 && ri->len[2] == 0))
     return 0;
   int full = ri->count[2] ? ri->count[1] == page : ri->count[1] <= page;
   s->token_len = ri->len[2];

@@ -4,7 +4,8 @@ replies appflowd gives, captured so the limits (bench/canned_server, nginx) answ
 bytes. Used by bench/run.py; every function talks to a running appflowd over its two doors.
 
 Requests are written as AWS JSON (what the AWS door takes) and packed for gRPC with Python's
-protobuf from gen/appflow.protoset, so the two doors get the same flows.
+protobuf from gen/appflow.protoset (the typed messages of proto/appflow/v1/appflow.proto), so
+the two doors get the same flows.
 """
 import datetime
 import http.client
@@ -17,13 +18,14 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE = "/appflow.v1.AppFlowService/"
-DESCRIBED = "bench_described"  # a scheduled flow with every Struct member, ~1 KiB described
+DESCRIBED = "bench_described"  # a scheduled Salesforce-to-S3 flow, ~1 KiB described
 ON_DEMAND = "bench_ondemand"  # StartFlow's target: each call records a run
 PAGE = 100  # ListFlows maxResults
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # Connector settings in AWS's own shapes (SourceFlowConfig, DestinationFlowConfig, Task), as
-# a Salesforce-to-S3 flow made in the console carries them.
+# a Salesforce-to-S3 flow made in the console carries them: one destination and a projection
+# task (Filter + PROJECTION), as AppFlow's rules want (docs/ARCHITECTURE.md).
 SOURCE = {"connectorType": "Salesforce", "connectorProfileName": "salesforce-prod",
           "sourceConnectorProperties": {"Salesforce": {
               "object": "Account", "enableDynamicFieldUpdate": False,
@@ -70,9 +72,49 @@ def churn_body(name):
 # ---- protobuf from AWS JSON ----
 
 _POOL = None
+_AWS_VALUES = {}  # enum full name -> {AWS string: enum value name}
+AWS_VALUE_FIELD = 50001  # (appflow.v1.aws_value), proto/appflow/v1/options.proto
 
 
-def _message(name):
+def _aws_value(options):
+    """The (appflow.v1.aws_value) string in an EnumValueOptions, read from its wire bytes (the
+    extension is not registered with this pool's options class), or None."""
+    data, i = options.SerializeToString(), 0
+
+    def varint():
+        nonlocal i
+        v, shift = 0, 0
+        while True:
+            b = data[i]
+            i += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return v
+    while i < len(data):
+        key = varint()
+        kind = key & 7
+        if kind == 0:
+            varint()
+        elif kind == 2:
+            n = varint()
+            if key >> 3 == AWS_VALUE_FIELD:
+                return data[i:i + n].decode()
+            i += n
+        elif kind in (1, 5):
+            i += 8 if kind == 1 else 4
+        else:
+            return None
+    return None
+
+
+def _index_enums(package, enums):
+    for e in enums:
+        _AWS_VALUES[f"{package}.{e.name}"] = {
+            _aws_value(v.options): v.name for v in e.value if v.HasField("options")}
+
+
+def _pool():
     global _POOL
     if _POOL is None:
         fds = descriptor_pb2.FileDescriptorSet()
@@ -81,30 +123,63 @@ def _message(name):
         _POOL = descriptor_pool.DescriptorPool()
         for fd in fds.file:
             _POOL.Add(fd)
-    desc = _POOL.FindMessageTypeByName("appflow.v1." + name)
+            _index_enums(fd.package, fd.enum_type)
+
+            def nested(prefix, messages):
+                for m in messages:
+                    _index_enums(f"{prefix}.{m.name}", m.enum_type)
+                    nested(f"{prefix}.{m.name}", m.nested_type)
+            nested(fd.package, fd.message_type)
+    return _POOL
+
+
+def _message(name):
+    desc = _pool().FindMessageTypeByName("appflow.v1." + name)
     return message_factory.MessageFactory(_POOL).GetPrototype(desc)()
 
 
-def _snake_upper(s):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", s).upper()
+def _rfc3339(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _proto_value(field, v):
+    """One AWS JSON value of field in protobuf's JSON mapping: an enum's AWS string becomes the
+    value whose aws_value it is, epoch seconds an RFC 3339 time; messages member by member."""
+    if field.type == field.TYPE_ENUM and isinstance(v, str):
+        return _AWS_VALUES.get(field.enum_type.full_name, {}).get(v, v)
+    if field.type == field.TYPE_MESSAGE:
+        if field.message_type.full_name == "google.protobuf.Timestamp":
+            return _rfc3339(v) if isinstance(v, (int, float)) else v
+        return _proto_dict(field.message_type, v)
+    return v
+
+
+def _proto_dict(desc, members):
+    if not isinstance(members, dict):
+        return members
+    fields = {f.json_name: f for f in desc.fields}
+    out = {}
+    for k, v in members.items():
+        f = fields.get(k)
+        if f is None:
+            out[k] = v
+        elif f.message_type is not None and f.message_type.GetOptions().map_entry:
+            vf = f.message_type.fields_by_name["value"]
+            out[k] = {mk: _proto_value(vf, mv) for mk, mv in v.items()}
+        elif f.label == f.LABEL_REPEATED and isinstance(v, list):
+            out[k] = [_proto_value(f, x) for x in v]
+        else:
+            out[k] = _proto_value(f, v)
+    return out
 
 
 def to_proto(message, body):
-    """The AWS JSON body as packed protobuf: proto3's JSON differs from AWS's only in enum
-    spellings and timestamps (AWS: epoch seconds), which are converted here."""
-    b = json.loads(json.dumps(body))
-    tc = b.get("triggerConfig")
-    if tc:
-        tc["triggerType"] = "TRIGGER_TYPE_" + _snake_upper(tc["triggerType"])
-        sched = tc.get("triggerProperties", {}).get("Scheduled", {})
-        if "dataPullMode" in sched:
-            sched["dataPullMode"] = "DATA_PULL_MODE_" + _snake_upper(sched["dataPullMode"])
-        for key in ("scheduleStartTime", "scheduleEndTime", "firstExecutionFrom"):
-            if key in sched:
-                sched[key] = datetime.datetime.fromtimestamp(
-                    sched[key], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The AWS JSON body as packed protobuf. The proto's json_names are AWS's member names, so
+    only enum spellings (AWS strings -> the values carrying them as aws_value) and timestamps
+    (AWS: epoch seconds) are converted, at every depth."""
     m = _message(message)
-    json_format.ParseDict(b, m)
+    json_format.ParseDict(_proto_dict(m.DESCRIPTOR, body), m)
     return m.SerializeToString()
 
 

@@ -50,7 +50,8 @@ def generate_stubs():
         "protoc", "-I", PROTO_DIR, "-I", GOOGLEAPIS,
         "--python_out=" + out, "--grpc_python_out=" + out,
         "--plugin=protoc-gen-grpc_python=" + GRPC_PYTHON_PLUGIN,
-        "appflow/v1/appflow.proto", "google/api/annotations.proto", "google/api/http.proto",
+        "appflow/v1/appflow.proto", "appflow/v1/options.proto",
+        "google/api/annotations.proto", "google/api/http.proto",
         "google/rpc/status.proto", "google/rpc/error_details.proto",
     ]
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -66,7 +67,9 @@ def escape(raw):
 
 
 def load_flows(path):
-    """The seed file as {name: trigger << 4 | status}: a million flows in ~100 MB."""
+    """The seed file as {name: trigger << 4 | status}: a million flows in ~100 MB. Each entry
+    is a CreateFlow request in AWS JSON plus flowStatus (README "The seed file"); StopFlow
+    needs its flowName, triggerConfig.triggerType and flowStatus."""
     try:
         with open(path, "rb") as f:
             flows = json.load(f)
@@ -79,7 +82,8 @@ def load_flows(path):
     table = {}
     for i, fl in enumerate(flows):
         try:
-            name, trig, st = fl["flowName"], TRIGGERS[fl["triggerType"]], STATUSES[fl["flowStatus"]]
+            name, st = fl["flowName"], STATUSES[fl["flowStatus"]]
+            trig = TRIGGERS[fl["triggerConfig"]["triggerType"]]
             raw = name.encode("utf-8")
             if len(raw) > NAME_MAX or not NAME_RE.fullmatch(raw):
                 raise ValueError("invalid flowName %r" % name)

@@ -58,8 +58,9 @@ function validName(name) {
   return Buffer.byteLength(name, "utf8") <= NAME_MAX && NAME_RE.test(name);
 }
 
-// The seed file (a JSON array of {flowName, triggerType, flowStatus, ...}) as a Map.
-// Exits 2 on a bad file, as appflowd does.
+// The seed file as a Map: a JSON array of CreateFlow requests in AWS JSON plus flowStatus
+// (README "The seed file"), of which a StopFlow needs flowName, triggerConfig.triggerType and
+// flowStatus. Exits 2 on a bad file, as appflowd does.
 function loadFlows(path, who) {
   const die = (msg) => {
     process.stderr.write(`${who}: ${path}: ${msg}\n`);
@@ -75,9 +76,11 @@ function loadFlows(path, who) {
   const table = new Map();
   flows.forEach((f, i) => {
     if (f === null || typeof f !== "object") die(`flow ${i}: not an object`);
-    const { flowName: name, triggerType, flowStatus } = f;
+    const { flowName: name, triggerConfig, flowStatus } = f;
+    const triggerType = triggerConfig !== null && typeof triggerConfig === "object"
+      ? triggerConfig.triggerType : undefined;
     if (typeof name !== "string" || !validName(name)) die(`flow ${i}: invalid flowName`);
-    if (!(triggerType in TRIGGERS)) die(`flow ${i}: invalid triggerType`);
+    if (!(triggerType in TRIGGERS)) die(`flow ${i}: invalid triggerConfig.triggerType`);
     if (!(flowStatus in STATUSES)) die(`flow ${i}: invalid flowStatus`);
     if (table.has(name)) die(`flow ${i}: duplicate flowName ${name}`);
     table.set(name, (TRIGGERS[triggerType] << 4) | STATUSES[flowStatus]);

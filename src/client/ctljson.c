@@ -116,9 +116,12 @@ static void join(char *dst, const char *path, const char *name) {
   snprintf(dst, PATH_LEN, "%s%s%s", path, path[0] ? "." : "", name);
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation" /* cut short on purpose */
 static void join_index(char *dst, const char *path, size_t i) {
   snprintf(dst, PATH_LEN, "%s[%zu]", path, i);
 }
+#pragma GCC diagnostic pop
 
 static const af_model_shape *shape_of(const view *v, int number, const char **name) {
   if (v->ms == NULL) {
@@ -237,7 +240,7 @@ static int store_int(af_ctl_codec *k, const char *path, void *dst, size_t size, 
 
 static int fill_timestamp(af_ctl_codec *k, const char *path, const json_t *v,
                           google_protobuf_Timestamp *ts) {
-  double d;
+  double d = 0; /* json_double sets it; GCC -O3 cannot tell (-Wmaybe-uninitialized) */
   if (json_double(k, path, v, &d) != 0)
     return -1;
   if (!(fabs(d) < 253402300800.0))
@@ -260,7 +263,7 @@ static int fill_value(af_ctl_codec *k, const char *path, const af_model_shape *s
                       const pb_field_iter_t *it, void *dst, const json_t *val) {
   pb_type_t lt = PB_LTYPE(it->type);
   int64_t i;
-  double d;
+  double d = 0; /* json_double sets it; GCC -O3 cannot tell (-Wmaybe-uninitialized) */
   if (lt == PB_LTYPE_STRING) {
     if (!json_is_string(val))
       return want(k, path, "a string", val);

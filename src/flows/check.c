@@ -355,6 +355,8 @@ static void enum_set(char *dst, size_t sz, const af_model_shape *sh) {
 }
 
 /* Every constraint of a scalar shape, as Coral lists them in brackets: max, min, pattern. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation" /* cut short on purpose */
 static void constraint_list(char *dst, size_t sz, const af_model_shape *sh) {
   size_t o = 0;
   const char *what =
@@ -381,6 +383,7 @@ static void constraint_list(char *dst, size_t sz, const af_model_shape *sh) {
   }
 #undef ADD
 }
+#pragma GCC diagnostic pop
 
 /* The raw text of one scalar element at p (a field's storage), for a quoted value. */
 static void scalar_text(char *dst, size_t sz, const af_model_shape *sh, ProtobufCType t,

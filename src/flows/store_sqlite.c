@@ -414,6 +414,8 @@ static const af_store_ops sqlite_ops = {sq_insert, sq_modify, sq_scan, sq_close}
 /* ---- opening: the file, its settings and its schema ---- */
 
 /* Runs SQL text (no results wanted); SQLITE_OK or the error, with the message in msg. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation" /* cut short on purpose */
 static int exec_sql(sqlite_store *s, const char *text, char *msg, size_t msgsz) {
   char *e = NULL;
   int rc = sqlite3_exec(s->db, text, NULL, NULL, &e);
@@ -422,6 +424,7 @@ static int exec_sql(sqlite_store *s, const char *text, char *msg, size_t msgsz) 
   sqlite3_free(e);
   return rc;
 }
+#pragma GCC diagnostic pop
 
 /* The value of a meta row into buf (cap bytes); its length, or -1 when absent. */
 static long meta_get(sqlite_store *s, const char *key, uint8_t *buf, size_t cap) {
