@@ -68,7 +68,9 @@ class Server:
                                      text=True, cwd=cwd)
         self.port = None
         self.startup_seconds = None
-        deadline = time.monotonic() + 120
+        # Seeding 1,000,000 whole CreateFlow requests (475 MB) into SQLite takes about two
+        # minutes on the 2-core machine: the deadline leaves room for it.
+        deadline = time.monotonic() + 600
         for line in self.proc.stderr:
             m = re.search(port_re, line)
             if m:
