@@ -201,6 +201,8 @@ static int read_status(parser *ps, const char *open, size_t len, int *status) {
   if (o == NULL)
     return fail(ps, open + (je.position > 0 ? je.position - 1 : 0), "%s", je.text);
   const json_t *v = json_object_get(o, "flowStatus");
+  if (json_is_null(v)) /* null is absent, as everywhere in AWS JSON */
+    v = NULL;
   const af_model_shape *shape =
       af_model_member_named(&af_model_CreateFlowResponse, "flowStatus")->shape;
   *status = 0;
@@ -262,9 +264,6 @@ static int parse_flow(parser *ps) {
     return -1;
   size_t len = (size_t)(ps->p - f->open);
   af_arena_reset(&ps->arena);
-  /* jansson first: a syntax error is reported where it is, and flowStatus is read */
-  if (ps->seeder != NULL && read_status(ps, f->open, len, &f->status) != 0)
-    return -1;
   af_error e;
   ProtobufCMessage *m = NULL;
   if (af_bridge_json_to_message(&af_model_CreateFlowRequest, f->open, len, &ps->arena, &m, &e) !=
@@ -279,6 +278,8 @@ static int parse_flow(parser *ps) {
   f->name_len = strlen(f->name);
   if (ps->seeder == NULL) /* find mode */
     return 0;
+  if (read_status(ps, f->open, len, &f->status) != 0)
+    return -1;
   char q[1100];
   if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)
     return fail(ps, f->open, "flow '%s': %s", af_escape(q, sizeof q, f->name, f->name_len),

@@ -27,7 +27,7 @@
 typedef struct af_seed_error {
   int line;   /* 1-based; 0 when the error has no position (e.g. file unreadable) */
   int column; /* 1-based, in characters (UTF-8 code points) */
-  char message[512];
+  char message[AF_ERROR_MESSAGE_MAX + 512]; /* room for CreateFlow's own message */
 } af_seed_error;
 
 /* What a load did. */

@@ -162,7 +162,7 @@ static af_err make_record(create_call *c, af_error *err) {
   r->status = r->create_status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
   r->created_ms = r->updated_ms = c->c.now_ms;
   r->created_by = r->updated_by = af__principal(&c->c);
-  r->description = nonempty(req->description);
+  r->description = req->description; /* "" is a description too */
   r->source_connector = af_flows_connector_name(req->source_flow_config->connector_type);
   r->destination_connector =
       af_flows_connector_name(req->destination_flow_config_list[0]->connector_type);

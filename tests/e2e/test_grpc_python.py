@@ -304,18 +304,20 @@ class StopFlowTest(unittest.TestCase):
         self.assertEqual((resp.flow_arn, resp.flow_status), (arn("unknown_fields"), SUSPENDED))
 
     def test_request_too_large(self):
-        # gRPC itself refuses it (max receive 64 KiB), so no ErrorInfo is required.
+        # gRPC itself refuses it (--max-request-bytes, 1 MiB by default), so no ErrorInfo is
+        # required; the message names the limit.
         with self.assertRaises(grpc.RpcError) as cm:
-            self.raw(h.encode_flow_name(b"a" * 100 * 1024), timeout=10)
+            self.raw(h.encode_flow_name(b"a" * 1100 * 1024), timeout=10)
         self.assertEqual(cm.exception.code(), C.RESOURCE_EXHAUSTED, cm.exception.details())
+        self.assertIn("1048576", cm.exception.details())
         # Under the limit, a long name is the service's to refuse.
-        self.assertRawError(h.encode_flow_name(b"a" * 60 * 1024), C.INVALID_ARGUMENT,
+        self.assertRawError(h.encode_flow_name(b"a" * 1000 * 1024), C.INVALID_ARGUMENT,
                             "ValidationException", ("flowName", "256"))
 
     def test_zz_still_serving_after_abuse(self):
         # Runs last (alphabetical order): everything above left the server answering normally.
         for payload in (b"\xff\xff", h.encode_flow_name(b"a\x00"),
-                        h.encode_flow_name(b"b" * 100 * 1024)):
+                        h.encode_flow_name(b"b" * 1100 * 1024)):
             with self.assertRaises(grpc.RpcError):
                 self.raw(payload, timeout=10)
         self.assertStopped("after_abuse", "FLOW_STATUS_ACTIVE")

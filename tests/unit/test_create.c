@@ -537,8 +537,10 @@ Test(create, same_token_with_other_parameters_conflicts) {
   Appflow__V1__CreateFlowRequest *other = full("once");
   other->description = "Something else";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT);
-  cr_expect_str_eq(err.message, "clientToken was already used to create flow once with other "
-                                "parameters: use a new clientToken for a different request");
+  cr_expect_str_eq(
+      err.message,
+      "Conflict executing request: clientToken was already used to create flow once with other "
+      "parameters: use a new clientToken for a different request");
   other = full("once");
   other->tags[0]->value = "ops";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT, "tags are parameters too");
