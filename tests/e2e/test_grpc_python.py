@@ -59,7 +59,9 @@ class StopFlowTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sentinels = h.Sentinels()
-        cls.server = h.start_server(FLOWS + cls.sentinels.flows())
+        # --max-request-bytes 64 KiB (default 1 MiB): test_request_too_large's sizes stay small
+        cls.server = h.start_server(FLOWS + cls.sentinels.flows(),
+                                    "--max-request-bytes", str(64 * 1024))
         cls.addClassCleanup(cls.server.check_stopped_cleanly)
         cls.channel = h.channel(cls.server.port)
         cls.addClassCleanup(cls.channel.close)
@@ -304,7 +306,8 @@ class StopFlowTest(unittest.TestCase):
         self.assertEqual((resp.flow_arn, resp.flow_status), (arn("unknown_fields"), SUSPENDED))
 
     def test_request_too_large(self):
-        # gRPC itself refuses it (max receive 64 KiB), so no ErrorInfo is required.
+        # gRPC itself refuses it (--max-request-bytes, 64 KiB here), so no ErrorInfo is
+        # required.
         with self.assertRaises(grpc.RpcError) as cm:
             self.raw(h.encode_flow_name(b"a" * 100 * 1024), timeout=10)
         self.assertEqual(cm.exception.code(), C.RESOURCE_EXHAUSTED, cm.exception.details())
