@@ -226,13 +226,17 @@ static size_t path_index(member_path *p, size_t i) {
   return old;
 }
 
-static size_t path_key(member_path *p, const char *key) {
+/* AWS's map value: "tags.team"; a structure or list value is "connectorConfigurations.S3.member",
+ * as the model's checks write it. */
+static size_t path_key(member_path *p, const char *key, const af_model_shape *value) {
   size_t old = p->len;
   char b[4 * 32 + 1];
   size_t n = strlen(key);
   af_escape(b, sizeof b, key, n < 32 ? n : 32);
   path_put(p, ".", 1);
   path_put(p, b, strlen(b));
+  if (value->type == AF_MODEL_STRUCTURE || value->type == AF_MODEL_LIST)
+    path_put(p, ".member", 7);
   return old;
 }
 
@@ -543,7 +547,7 @@ static af_err decode_entry(decoder *d, const ProtobufCMessageDescriptor *entry,
   if ((*k = af_arena_strndup(d->arena, key, strlen(key))) == NULL)
     return no_memory(d->err);
   mark_present(e, vf);
-  size_t old = path_key(&d->path, key);
+  size_t old = path_key(&d->path, key, value_shape);
   af_err rc = decode_value(d, vf, value_shape, value, (char *)e + vf->offset);
   path_pop(&d->path, old);
   return rc;
@@ -1048,7 +1052,7 @@ static void encode_entry(encoder *e, const ProtobufCMessage *entry, const af_mod
   const ProtobufCFieldDescriptor *vf = &entry->descriptor->fields[1];
   const char *key = *(char *const *)((const char *)entry + kf->offset);
   key = key != NULL ? key : "";
-  size_t old = path_key(&e->path, key);
+  size_t old = path_key(&e->path, key, value);
   encode_string(e, key, strlen(key));
   put_char(e, ':');
   encode_value(e, vf, value, (const char *)entry + vf->offset);

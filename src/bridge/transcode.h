@@ -30,8 +30,9 @@
  * message, "2 validation errors detected: Value 'X' at 'tasks.1.member.taskType' failed to
  * satisfy constraint: Member must satisfy enum value set: [Arithmetic, Filter, ...]; Value ..."
  * (paths: members joined by '.', a list element as <list>.<1-based index>.member, a map value
- * as <map>.<key>); a message longer than AF_ERROR_MESSAGE_MAX is cut at a whole error (the
- * count stays the total). A serialization error wins over validation errors. Writing fails
+ * as <map>.<key>, and <map>.<key>.member when the value is a structure or list, as the
+ * model's checks write them); a message longer than AF_ERROR_MESSAGE_MAX is cut at a whole error
+ * (the count stays the total). A serialization error wins over validation errors. Writing fails
  * with AF_ERR_INTERNAL_SERVER for what JSON or the model cannot hold (NaN, infinities, invalid
  * UTF-8, timestamps out of range, an enum number without an AWS string, nesting deeper than 64)
  * and when the arena is exhausted. Both fail with AF_ERR_INTERNAL_SERVER when shape and

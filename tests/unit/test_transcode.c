@@ -238,7 +238,7 @@ Test(transcode, bad_enums_in_maps_and_lists_of_enums) {
            "\"connectorType\":\"S3\"}}}",
            AF_ERR_VALIDATION,
            "1 validation error detected: Value 'Never' at "
-           "'connectorConfigurations.S3.supportedTriggerTypes.2.member' failed to satisfy "
+           "'connectorConfigurations.S3.member.supportedTriggerTypes.2.member' failed to satisfy "
            "constraint: Member must satisfy enum value set: [Scheduled, Event, OnDemand]",
            1);
 }
@@ -360,10 +360,10 @@ Test(transcode, a_map_of_lists_is_arrays_of_the_wrapper) {
   cr_expect_eq(r->connector_entity_map[1]->value->n_items, 0);
   cr_expect_str_eq(write_json(&af_model_ListConnectorEntitiesResponse, r), json);
   malformed(&af_model_ListConnectorEntitiesResponse, "{\"connectorEntityMap\":{\"a\":{}}}",
-            "member connectorEntityMap.a must be an array, not an object");
+            "member connectorEntityMap.a.member must be an array, not an object");
   malformed(&af_model_ListConnectorEntitiesResponse,
             "{\"connectorEntityMap\":{\"a\":[{\"name\":1}]}}",
-            "member connectorEntityMap.a.1.member.name must be a string, not a number");
+            "member connectorEntityMap.a.member.1.member.name must be a string, not a number");
 }
 
 Test(transcode, map_errors) {
