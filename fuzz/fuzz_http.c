@@ -129,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   af_arena_init(&arena);
   af_bridge_reply r;
   memset(&r, 0xAA, sizeof r);
-  af_bridge_handle_sync(svc, method, target, NULL, (const char *)body, (size_t)(end - body), &arena, &r);
+  af_bridge_handle_sync(svc, method, target, NULL, (const char *)body, (size_t)(end - body), &arena,
+                        &r);
   check_reply(method, target, &r);
   af_arena_destroy(&arena);
   af_flows_free(svc);

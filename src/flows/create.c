@@ -7,12 +7,21 @@
 #include "flows/internal.h"
 #include "flows/rules.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STATUS(s) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##s
 #define TRIGGER(t) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##t
+
+/* A CreateFlow clientToken belongs to the request that first used it, whatever flow it named:
+ * the service keeps a record of its own (AF_STORE_PRIVATE_KEY) under this prefix and the token,
+ * holding the flow's name (as its description) and the request's SHA-256 (as its definition)
+ * for 8 hours, so the same token with another request - another name included - is a
+ * ConflictException on every replica. */
+#define TOKEN_KEY_PREFIX AF_STORE_PRIVATE_KEY "create-token:"
+#define TOKEN_DIGEST_LEN 32
 
 static int by_key(const void *a, const void *b) {
   const af_map_entry *x = *(af_map_entry *const *)a, *y = *(af_map_entry *const *)b;
@@ -95,6 +104,8 @@ typedef struct create_call {
   const Appflow__V1__CreateFlowRequest *req;
   Appflow__V1__CreateFlowResponse *resp;
   af_flow_record rec;
+  af_flow_record token; /* the clientToken's own record, when the request has a token */
+  uint8_t digest[TOKEN_DIGEST_LEN];
   uint8_t status; /* the first result's status on a retry */
 } create_call;
 
@@ -171,6 +182,113 @@ static af_err make_record(create_call *c, af_error *err) {
   return AF_OK;
 }
 
+/* ---- the clientToken's record ---- */
+
+static bool token_fresh(const af_flow_record *t, int64_t now_ms) {
+  return now_ms - t->created_ms < AF_TOKEN_TTL_MS;
+}
+
+/* The token's record names this request: the same flow, the same SHA-256. */
+static bool token_same(const af_flow_record *t, const create_call *c) {
+  return t->description != NULL && strcmp(t->description, c->rec.name) == 0 &&
+         af__bytes_equal(t->definition, c->token.definition);
+}
+
+static af_store_verdict token_conflict(const af_flow_record *t, create_call *c) {
+  char esc[300];
+  const char *tok = c->req->client_token;
+  af_error_set(c->c.to.err, AF_ERR_CONFLICT,
+               "Conflict executing request: clientToken %s was already used to create flow %s "
+               "with other parameters: use a new clientToken for a different request",
+               af_escape(esc, sizeof esc, tok, strlen(tok)),
+               t->description != NULL ? t->description : "");
+  return AF_STORE_REFUSE;
+}
+
+/* modify: a fresh record for another request refuses; a stale one is this request's now. */
+static af_store_verdict token_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  create_call *c = ctx;
+  if (!token_fresh(cur, c->c.now_ms)) {
+    next->description = c->token.description;
+    next->definition = c->token.definition;
+    next->created_ms = next->updated_ms = c->c.now_ms;
+    return AF_STORE_WRITE;
+  }
+  return token_same(cur, c) ? AF_STORE_KEEP : token_conflict(cur, c);
+}
+
+/* insert, on a record another call stored first: the same check, read-only. */
+static af_store_verdict token_taken(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  create_call *c = ctx;
+  if (token_fresh(cur, c->c.now_ms) && !token_same(cur, c))
+    return token_conflict(cur, c);
+  return AF_STORE_KEEP;
+}
+
+static void insert_flow(create_call *c) {
+  c->c.op = (af_store_op){.key = c->rec.name,
+                          .key_len = c->rec.name_len,
+                          .record = &c->rec,
+                          .rule = create_taken,
+                          .ctx = c,
+                          .with_definition = true, /* a retry is told from a clash by it */
+                          .deadline_ms = c->c.op.deadline_ms,
+                          .done = create_done};
+  af_store_insert(c->c.svc->store, &c->c.op);
+}
+
+static void token_stored(af_store_op *op, af_store_rc rc) {
+  create_call *c = (create_call *)af__call_of(op);
+  if (rc == AF_STORE_OK || rc == AF_STORE_EXISTS)
+    insert_flow(c);
+  else
+    af__call_end(&c->c, af__store_error(&c->c, rc, c->rec.name, c->rec.name_len));
+}
+
+static void token_checked(af_store_op *op, af_store_rc rc) {
+  create_call *c = (create_call *)af__call_of(op);
+  if (rc != AF_STORE_NOT_FOUND) {
+    token_stored(op, rc);
+    return;
+  }
+  c->c.op = (af_store_op){.key = c->token.name,
+                          .key_len = c->token.name_len,
+                          .record = &c->token,
+                          .rule = token_taken,
+                          .ctx = c,
+                          .with_definition = true,
+                          .deadline_ms = op->deadline_ms,
+                          .done = token_stored};
+  af_store_insert(c->c.svc->store, &c->c.op);
+}
+
+/* The token's record for this request: its key, the flow's name, the request's digest (the
+ * packed definition and the name). false when out of memory. */
+static bool make_token(create_call *c) {
+  const char *tok = c->req->client_token;
+  size_t plen = strlen(TOKEN_KEY_PREFIX), tlen = strlen(tok);
+  char *key = af_arena_alloc(c->c.to.arena, plen + tlen + 1);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned n = 0;
+  bool ok = key != NULL && md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+            EVP_DigestUpdate(md, c->rec.name, c->rec.name_len + 1) == 1 &&
+            EVP_DigestUpdate(md, c->rec.definition.data, c->rec.definition.len) == 1 &&
+            EVP_DigestFinal_ex(md, c->digest, &n) == 1 && n == TOKEN_DIGEST_LEN;
+  EVP_MD_CTX_free(md);
+  if (!ok)
+    return false;
+  memcpy(key, TOKEN_KEY_PREFIX, plen);
+  memcpy(key + plen, tok, tlen + 1);
+  c->token = (af_flow_record){.name = key,
+                              .name_len = plen + tlen,
+                              .created_ms = c->c.now_ms,
+                              .updated_ms = c->c.now_ms,
+                              .description = c->rec.name,
+                              .definition = {c->digest, TOKEN_DIGEST_LEN}};
+  return true;
+}
+
 void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                      const af_reply_to *to) {
   create_call *c = af__call_new(svc, to, sizeof *c);
@@ -184,17 +302,23 @@ void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
                                   c->req->n_tasks, to->err);
   if (rc == AF_OK)
     rc = make_record(c, to->err);
+  if (rc == AF_OK && c->rec.create_token != NULL && !make_token(c))
+    rc = af_flows_oom(to->err);
   if (rc != AF_OK) {
     af__call_end(&c->c, rc);
     return;
   }
-  c->c.op.key = c->rec.name;
-  c->c.op.key_len = c->rec.name_len;
-  c->c.op.record = &c->rec;
-  c->c.op.rule = create_taken;
-  c->c.op.with_definition = true; /* a retry is told from a clash by its definition */
-  c->c.op.done = create_done;
-  af_store_insert(svc->store, &c->c.op);
+  if (c->rec.create_token == NULL) {
+    insert_flow(c);
+    return;
+  }
+  /* the token first: it may belong to another request */
+  c->c.op.key = c->token.name;
+  c->c.op.key_len = c->token.name_len;
+  c->c.op.rule = token_rule;
+  c->c.op.with_definition = true;
+  c->c.op.done = token_checked;
+  af_store_modify(svc->store, &c->c.op);
 }
 
 /* ---- DescribeFlow --------------------------------------------------------------------- */

@@ -38,6 +38,10 @@
 #define AF_STORE_DEFAULT_CONNECTIONS 8
 #define AF_STORE_DEFAULT_QUEUE 1024
 #define AF_STORE_DEFAULT_TIMEOUT_S 5.0
+/* Keys that start with this byte (DEL, which no flow name can hold) are the service's own
+ * records, such as a CreateFlow clientToken's: insert and modify treat them as any other, and
+ * a scan never visits them (nor counts them towards its limit). */
+#define AF_STORE_PRIVATE_KEY "\x7f"
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
 

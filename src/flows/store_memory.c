@@ -405,6 +405,8 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
       if (after != NULL && compare(n, h, after, after_len) <= 0)
         continue;
       af_flow_record r = view(n);
+      if (r.name[0] == AF_STORE_PRIVATE_KEY[0]) /* the service's own: never scanned */
+        continue;
       r.definition = (af_bytes){NULL, 0};
       more = st->op->visit(&r, st->op->ctx) && ++st->seen < st->op->limit;
     }

@@ -152,13 +152,16 @@ static const stmt stmts[ST_COUNT] = {
                    "DELETE FROM appflowd_flows WHERE name = $1 AND version = $2",
                    2,
                    {OID_TEXT, OID_INT8}},
+    /* keys that start with AF_STORE_PRIVATE_KEY (chr(127)) are the service's own: never
+     * scanned; in bytewise order they are exactly those from chr(127) up to chr(128) */
     [ST_SCAN] = {"scan flows",
-                 "SELECT " COLUMNS " FROM appflowd_flows ORDER BY name LIMIT $1",
+                 "SELECT " COLUMNS " FROM appflowd_flows WHERE (name < chr(127) OR "
+                 "name >= chr(128)) ORDER BY name LIMIT $1",
                  1,
                  {OID_INT8}},
     [ST_SCAN_AFTER] = {"scan flows after",
-                       "SELECT " COLUMNS " FROM appflowd_flows WHERE name > $1 ORDER BY name "
-                       "LIMIT $2",
+                       "SELECT " COLUMNS " FROM appflowd_flows WHERE name > $1 AND "
+                       "(name < chr(127) OR name >= chr(128)) ORDER BY name LIMIT $2",
                        2,
                        {OID_TEXT, OID_INT8}},
 };

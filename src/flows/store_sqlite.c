@@ -58,9 +58,12 @@ static const char *const sql[ST_COUNT] = {
     [ST_UPDATE] = "UPDATE appflowd_flows SET " SET_MUTABLE ", definition = ?16 WHERE name = ?1",
     [ST_UPDATE_NODEF] = "UPDATE appflowd_flows SET " SET_MUTABLE " WHERE name = ?1",
     [ST_DELETE] = "DELETE FROM appflowd_flows WHERE name = ?1",
-    [ST_SCAN_FIRST] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows ORDER BY name LIMIT ?2",
+    /* keys that start with AF_STORE_PRIVATE_KEY (char(127)) are the service's own: never
+     * scanned */
+    [ST_SCAN_FIRST] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE substr(name, 1, 1) <> "
+                      "char(127) ORDER BY name LIMIT ?2",
     [ST_SCAN_AFTER] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE name > ?1 "
-                      "ORDER BY name LIMIT ?2",
+                      "AND substr(name, 1, 1) <> char(127) ORDER BY name LIMIT ?2",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",

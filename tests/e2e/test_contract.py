@@ -164,6 +164,31 @@ class ContractTest(unittest.TestCase):
         r = self.post(target, None, method="GET")
         self.assertEqual((r.status, r.json()), (200, {"tags": {}}), r)
 
+    # ---- clientToken ----
+
+    def test_a_client_token_belongs_to_its_first_request(self):
+        """The same token with another request, another flow name included, is a conflict on
+        both doors; the same request again gets the first result."""
+        first = self.client.create_flow(**h.s3_flow("token_first", clientToken="tok-e2e-1"))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.client.create_flow(**h.s3_flow("token_second", clientToken="tok-e2e-1"))
+        err = cm.exception.response["Error"]
+        self.assertEqual(err["Code"], "ConflictException")
+        self.assertIn("Conflict executing request: clientToken tok-e2e-1", err["Message"])
+        again = self.client.create_flow(**h.s3_flow("token_first", clientToken="tok-e2e-1"))
+        self.assertEqual((again["flowArn"], again["flowStatus"]),
+                         (first["flowArn"], first["flowStatus"]))
+        req = json_format.ParseDict(h.to_proto_json(h.s3_flow("token_third",
+                                                              clientToken="tok-e2e-1")),
+                                    self.pb.CreateFlowRequest())
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.stub.CreateFlow(req, timeout=10)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.ABORTED)
+        names = [f["flowName"] for f in self.client.list_flows(maxResults=100)["flows"]]
+        self.assertIn("token_first", names)
+        self.assertNotIn("token_second", names)
+        self.assertNotIn("token_third", names)
+
     # ---- DescribeFlow / ListFlows members ----
 
     def test_describe_returns_every_member(self):

@@ -537,10 +537,10 @@ Test(create, same_token_with_other_parameters_conflicts) {
   Appflow__V1__CreateFlowRequest *other = full("once");
   other->description = "Something else";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT);
-  cr_expect_str_eq(
-      err.message,
-      "Conflict executing request: clientToken was already used to create flow once with other "
-      "parameters: use a new clientToken for a different request");
+  cr_expect_str_eq(err.message,
+                   "Conflict executing request: clientToken token-1 was already used to create "
+                   "flow once with other parameters: use a new clientToken for a different "
+                   "request");
   other = full("once");
   other->tags[0]->value = "ops";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_CONFLICT, "tags are parameters too");
@@ -557,6 +557,30 @@ Test(create, same_token_with_other_parameters_conflicts) {
   other->client_token = "token-2";
   cr_expect_eq(create(other, &resp, &err), AF_ERR_NAME_TAKEN, "another token: the name is taken");
   cr_expect_str_eq(described("once").description, "Accounts to S3, nightly.");
+}
+
+/* A clientToken belongs to its first request, whatever flow it named: the same token for another
+ * name is a conflict (and creates nothing), and a retry of the first still gets its result. */
+Test(create, a_token_is_bound_to_its_first_request_across_names) {
+  cr_expect_eq(created(full("first")), S(DRAFT));
+  Appflow__V1__CreateFlowResponse resp;
+  af_error err;
+  cr_expect_eq(create(full("second"), &resp, &err), AF_ERR_CONFLICT);
+  cr_expect_str_eq(err.message,
+                   "Conflict executing request: clientToken token-1 was already used to create "
+                   "flow first with other parameters: use a new clientToken for a different "
+                   "request");
+  cr_expect_eq(describe("second", &(Appflow__V1__DescribeFlowResponse){0}, &err),
+               AF_ERR_RESOURCE_NOT_FOUND, "nothing was created");
+  cr_expect_eq(create(full("first"), &resp, &err), AF_OK, "%s", err.message);
+  cr_expect_eq(resp.flow_status, S(DRAFT), "the retry gets the first result");
+  cr_expect_eq(af_flows_count(svc), 1, "the token's own record is never listed");
+  /* 8 hours on, the token is free: it now belongs to the request that uses it next */
+  fake_now = T0 + 8 * HOUR_MS;
+  cr_expect_eq(create(full("second"), &resp, &err), AF_OK, "%s", err.message);
+  fake_now = T0 + 8 * HOUR_MS + 1;
+  cr_expect_eq(create(full("third"), &resp, &err), AF_ERR_CONFLICT);
+  cr_expect_eq(af_flows_count(svc), 2);
 }
 
 Test(create, a_token_lasts_8_hours) {

@@ -476,6 +476,37 @@ Test(store, a_scan_resumes_after_a_deleted_or_unknown_key) {
   cr_expect_leq(p.n, all.n);
 }
 
+/* Keys from AF_STORE_PRIVATE_KEY on are the service's own records (a clientToken's): stored and
+ * changed like any other, but never visited by a scan nor counted towards its limit. */
+Test(store, a_scan_never_visits_the_services_own_records) {
+  fill(20);
+  for (int i = 0; i < 20; i++) {
+    char name[32];
+    snprintf(name, sizeof name, AF_STORE_PRIVATE_KEY "own_%03d", i);
+    af_flow_record r = full_record(name);
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  }
+  static page all, p;
+  scan(NULL, SIZE_MAX, &all);
+  cr_assert_eq(all.n, 20);
+  for (size_t i = 0; i < all.n; i++)
+    cr_expect_str_neq(all.names[i], "", "%zu", i);
+  size_t total = 0;
+  char after[32] = "";
+  for (;;) { /* full pages until the end: private records take no place in a page */
+    scan(total ? after : NULL, 7, &p);
+    for (size_t i = 0; i < p.n; i++)
+      cr_expect_neq(p.names[i][0], AF_STORE_PRIVATE_KEY[0]);
+    total += p.n;
+    if (p.n < 7)
+      break;
+    snprintf(after, sizeof after, "%s", p.names[p.n - 1]);
+  }
+  cr_expect_eq(total, 20);
+  static copy c;
+  cr_expect_eq(get(AF_STORE_PRIVATE_KEY "own_005", &c), AF_STORE_OK);
+}
+
 static bool stop_at_three(const af_flow_record *r, void *ctx) {
   (void)r;
   return ++*(int *)ctx < 3;
