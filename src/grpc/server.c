@@ -55,7 +55,7 @@ typedef struct tag {
 } tag;
 
 typedef enum method_kind {
-  M_RPC,          /* an AppFlow RPC: unary, through af_flows_rpcs */
+  M_RPC,          /* an AppFlow RPC: unary, through the service's RPC table */
   M_HEALTH_CHECK, /* unary */
   M_HEALTH_WATCH, /* one request, a stream of statuses */
   M_REFLECTION,   /* a stream of requests, one response each */

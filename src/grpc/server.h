@@ -1,7 +1,7 @@
 /* The gRPC door: appflow.v1.AppFlowService on the gRPC C core, plus what a platform expects of
  * a gRPC server: grpc.health.v1.Health (Check, and Watch, which turns NOT_SERVING when
  * shutdown begins) and server reflection (grpc.reflection.v1 and v1alpha). It decodes each
- * request, calls the service's handler (af_flows_rpcs) and encodes the answer or the error
+ * request, calls the service's handler (af_flows_rpc_at) and encodes the answer or the error
  * (status code, message, grpc-status-details-bin). It holds no AppFlow rules.
  *
  * Threading: one completion queue polled by cfg->threads threads. An AppFlow call is handed
