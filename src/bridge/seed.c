@@ -42,6 +42,7 @@ typedef struct flow_buf {
   const char *name;
   size_t name_len;
   int status;
+  const char *status_message; /* in the arena; NULL for none */
   Appflow__V1__CreateFlowRequest *req;
   af_tag *tags;
   size_t ntags;
@@ -195,6 +196,21 @@ static int skip_value(parser *ps) {
 }
 
 /* The flowStatus member of the flow at open[0..len) (absent: what CreateFlow gives). */
+/* flowStatusMessage, a string of at most AF_STATUS_MESSAGE_MAX characters (or absent, null). */
+static int read_status_message(parser *ps, const char *open, const json_t *o) {
+  const json_t *m = json_object_get(o, "flowStatusMessage");
+  ps->f->status_message = NULL;
+  if (m == NULL || json_is_null(m))
+    return 0;
+  if (!json_is_string(m) || json_string_length(m) > AF_STATUS_MESSAGE_MAX ||
+      !af_utf8_valid(json_string_value(m), json_string_length(m)) ||
+      memchr(json_string_value(m), 0, json_string_length(m)) != NULL)
+    return fail(ps, open, "flowStatusMessage must be a string of at most %d bytes",
+                AF_STATUS_MESSAGE_MAX);
+  ps->f->status_message = af_arena_strndup(&ps->arena, json_string_value(m), json_string_length(m));
+  return ps->f->status_message != NULL ? 0 : fail(ps, open, "out of memory reading the seed");
+}
+
 static int read_status(parser *ps, const char *open, size_t len, int *status) {
   json_error_t je;
   json_t *o = json_loadb(open, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
@@ -209,12 +225,13 @@ static int read_status(parser *ps, const char *open, size_t len, int *status) {
   if (v != NULL && json_is_string(v))
     *status = af_model_enum_value(shape, json_string_value(v), json_string_length(v));
   bool bad = v != NULL && *status == 0;
+  int rc = bad ? 0 : read_status_message(ps, open, o);
   json_decref(o);
   if (bad)
     return fail(ps, open,
                 "flowStatus must be one of Active, Deprecated, Deleted, Draft, Errored "
                 "or Suspended");
-  return 0;
+  return rc;
 }
 
 /* The flow's tags as the seeder takes them; a key given twice keeps its last value. */
@@ -416,7 +433,8 @@ static int store(parser *ps) {
                        .status = (Appflow__V1__FlowStatus)status,
                        .tags = f->tags,
                        .ntags = f->ntags,
-                       .definition = f->req};
+                       .definition = f->req,
+                       .status_message = f->status_message};
   af_error e;
   int added = af_flows_seed_add(ps->seeder, &spec, &e);
   if (added == 1 && ps->seen_key == 0) /* the store was empty: only this file put it there */

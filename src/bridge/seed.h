@@ -1,7 +1,8 @@
 /* The seed file: flows to load at start-up, a JSON array of objects, each what
  * `aws appflow create-flow --cli-input-json` takes (CreateFlow's request in AWS JSON) plus an
  * optional "flowStatus" (Active, Deprecated, Deleted, Draft, Errored or Suspended; absent: the
- * status CreateFlow gives, Active for an on-demand flow, else Draft):
+ * status CreateFlow gives, Active for an on-demand flow, else Draft) and an optional
+ * "flowStatusMessage" (DescribeFlow's, e.g. why a flow is Errored; at most 2048 bytes):
  *   [{"flowName": "daily_sync", "flowStatus": "Active",
  *     "triggerConfig": {"triggerType": "Scheduled", "triggerProperties": {"Scheduled":
  *       {"scheduleExpression": "rate(1days)"}}},

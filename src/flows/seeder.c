@@ -205,6 +205,7 @@ static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   r->status = r->create_status = (uint8_t)spec->status;
   r->created_ms = r->updated_ms = now_ms;
   r->description = af_flows_strdup(a, spec->description, &oom);
+  r->status_message = af_flows_strdup(a, spec->status_message, &oom);
   if (spec->definition != NULL && !fill_definition(r, spec->definition, a))
     return false;
   return !oom && r->name != NULL && af_flows_pack_tags(spec->tags, spec->ntags, a, &r->tags);

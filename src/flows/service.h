@@ -25,6 +25,8 @@
 #include <stdint.h>
 
 #define AF_FLOW_NAME_MAX 256
+/* The longest flowStatusMessage a seed may give. */
+#define AF_STATUS_MESSAGE_MAX 2048
 /* The largest request either door takes by default (--max-request-bytes): 1 MiB holds a flow
  * with 1,000 mapped fields. */
 #define AF_DEFAULT_MAX_REQUEST_BYTES (1024 * 1024)
@@ -154,6 +156,7 @@ typedef struct af_flow_spec {
   const af_tag *tags;
   size_t ntags;
   Appflow__V1__CreateFlowRequest *definition; /* NULL for none; its maps get sorted */
+  const char *status_message; /* flowStatusMessage (why it is Errored, say); NULL for none */
 } af_flow_spec;
 
 /* Every check CreateFlow makes of req before it stores anything: the model's constraints and

@@ -25,8 +25,10 @@ from google.protobuf import json_format  # noqa: E402
 AWS = "/usr/bin/aws"
 ROOT = "arn:aws:iam::000000000000:root"
 
+ERRORED_WHY = "The last run failed: the source bucket does not exist"
 FLOWS = [
     h.flow("seed_active_sched", "Scheduled", "Active"),
+    h.flow("seed_errored", "Scheduled", "Errored", flowStatusMessage=ERRORED_WHY),
     h.flow("seed_untagged", "Event", "Suspended"),
 ]
 
@@ -201,6 +203,10 @@ class ContractTest(unittest.TestCase):
                        "tasks", "triggerConfig", "flowStatus", "tags"):
             self.assertIn(member, d)
         self.assertEqual((d["createdBy"], d["lastUpdatedBy"]), (ROOT, ROOT))
+        self.assertNotIn("flowStatusMessage", d)
+        errored = self.describe("seed_errored")
+        self.assertEqual((errored["flowStatus"], errored["flowStatusMessage"]),
+                         ("Errored", ERRORED_WHY))
         self.assertEqual(d["schemaVersion"], 1)
         flows = self.client.list_flows(maxResults=100)["flows"]
         row = [f for f in flows if f["flowName"] == "members_all"][0]

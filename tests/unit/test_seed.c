@@ -50,6 +50,7 @@ typedef struct stored {
   int trigger, status;
   bool has_description, has_definition;
   char description[4200];
+  char status_message[2100]; /* "" for none */
   char source[32], destination[32];
   size_t ntags;
   char keys[50][140];
@@ -145,6 +146,8 @@ static af_store_verdict copy_flow(const af_flow_record *f, af_flow_record *next,
   if (f->description != NULL)
     snprintf(s->description, sizeof s->description, "%s", f->description);
   s->has_definition = f->definition.len > 0;
+  snprintf(s->status_message, sizeof s->status_message, "%s",
+           f->status_message ? f->status_message : "");
   snprintf(s->source, sizeof s->source, "%s", f->source_connector ? f->source_connector : "");
   snprintf(s->destination, sizeof s->destination, "%s",
            f->destination_connector ? f->destination_connector : "");
@@ -782,7 +785,35 @@ Test(seed, examples_file) {
       cr_expect_str_eq(s.source, want[i].source, "%s", want[i].name);
     if (want[i].destination != NULL)
       cr_expect_str_eq(s.destination, want[i].destination, "%s", want[i].name);
+    /* only the errored flow says why */
+    cr_expect_eq(s.status_message[0] != '\0', want[i].status == ST(ERRORED), "%s", want[i].name);
   }
+  af_flows_free(svc);
+}
+
+/* flowStatusMessage: kept as given; null is none; anything but a string (or too long) is an
+ * error at the flow. */
+Test(seed, a_status_message_is_kept) {
+  static const char ok[] =
+      "[" FLOW_WITH("why", ", \"flowStatus\": \"Errored\", "
+                           "\"flowStatusMessage\": \"It failed: no bucket\"") "]";
+  af_flows *svc = expect_ok(ok, 1);
+  stored s;
+  get_flow(svc, "why", &s);
+  cr_expect_str_eq(s.status_message, "It failed: no bucket");
+  af_flows_free(svc);
+  static const char none[] = "[" FLOW_WITH("why", ", \"flowStatusMessage\": null") "]";
+  svc = expect_ok(none, 1);
+  get_flow(svc, "why", &s);
+  cr_expect_str_eq(s.status_message, "");
+  af_flows_free(svc);
+  static const char bad[] = "[" FLOW_WITH("why", ", \"flowStatusMessage\": 7") "]";
+  svc = new_service();
+  af_seed_error err;
+  cr_expect_eq(load(svc, bad, NULL, &err), -1);
+  cr_expect(strstr(err.message, "flowStatusMessage must be a string") != NULL, "%s", err.message);
+  cr_expect_eq(err.line, 1);
+  cr_expect_eq(err.column, 2);
   af_flows_free(svc);
 }
 
