@@ -116,12 +116,16 @@ static void join(char *dst, const char *path, const char *name) {
   snprintf(dst, PATH_LEN, "%s%s%s", path, path[0] ? "." : "", name);
 }
 
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no -Wformat-truncation */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation" /* cut short on purpose */
+#endif
 static void join_index(char *dst, const char *path, size_t i) {
   snprintf(dst, PATH_LEN, "%s[%zu]", path, i);
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 static const af_model_shape *shape_of(const view *v, int number, const char **name) {
   if (v->ms == NULL) {

@@ -355,8 +355,10 @@ static void enum_set(char *dst, size_t sz, const af_model_shape *sh) {
 }
 
 /* Every constraint of a scalar shape, as Coral lists them in brackets: max, min, pattern. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no -Wformat-truncation */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation" /* cut short on purpose */
+#endif
 static void constraint_list(char *dst, size_t sz, const af_model_shape *sh) {
   size_t o = 0;
   const char *what =
@@ -383,7 +385,9 @@ static void constraint_list(char *dst, size_t sz, const af_model_shape *sh) {
   }
 #undef ADD
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 /* The raw text of one scalar element at p (a field's storage), for a quoted value. */
 static void scalar_text(char *dst, size_t sz, const af_model_shape *sh, ProtobufCType t,

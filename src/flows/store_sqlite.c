@@ -417,8 +417,10 @@ static const af_store_ops sqlite_ops = {sq_insert, sq_modify, sq_scan, sq_close}
 /* ---- opening: the file, its settings and its schema ---- */
 
 /* Runs SQL text (no results wanted); SQLITE_OK or the error, with the message in msg. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no -Wformat-truncation */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation" /* cut short on purpose */
+#endif
 static int exec_sql(sqlite_store *s, const char *text, char *msg, size_t msgsz) {
   char *e = NULL;
   int rc = sqlite3_exec(s->db, text, NULL, NULL, &e);
@@ -427,7 +429,9 @@ static int exec_sql(sqlite_store *s, const char *text, char *msg, size_t msgsz) 
   sqlite3_free(e);
   return rc;
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 /* The value of a meta row into buf (cap bytes); its length, or -1 when absent. */
 static long meta_get(sqlite_store *s, const char *key, uint8_t *buf, size_t cap) {
