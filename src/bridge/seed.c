@@ -211,11 +211,8 @@ static int read_status_message(parser *ps, const char *open, const json_t *o) {
   return ps->f->status_message != NULL ? 0 : fail(ps, open, "out of memory reading the seed");
 }
 
-static int read_status(parser *ps, const char *open, size_t len, int *status) {
-  json_error_t je;
-  json_t *o = json_loadb(open, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-  if (o == NULL)
-    return fail(ps, open + (je.position > 0 ? je.position - 1 : 0), "%s", je.text);
+/* flowStatus (and flowStatusMessage) of the flow object o, whose text starts at open. */
+static int read_status(parser *ps, const char *open, const json_t *o, int *status) {
   const json_t *v = json_object_get(o, "flowStatus");
   if (json_is_null(v)) /* null is absent, as everywhere in AWS JSON */
     v = NULL;
@@ -226,7 +223,6 @@ static int read_status(parser *ps, const char *open, size_t len, int *status) {
     *status = af_model_enum_value(shape, json_string_value(v), json_string_length(v));
   bool bad = v != NULL && *status == 0;
   int rc = bad ? 0 : read_status_message(ps, open, o);
-  json_decref(o);
   if (bad)
     return fail(ps, open,
                 "flowStatus must be one of Active, Deprecated, Deleted, Draft, Errored "
@@ -281,10 +277,17 @@ static int parse_flow(parser *ps) {
     return -1;
   size_t len = (size_t)(ps->p - f->open);
   af_arena_reset(&ps->arena);
-  af_error e;
+  af_error e = {AF_ERR_SERIALIZATION, ""};
   ProtobufCMessage *m = NULL;
-  if (af_bridge_json_to_message(&af_model_CreateFlowRequest, f->open, len, &ps->arena, &m, &e) !=
-      AF_OK)
+  /* parsed once: the request's members for the transcoder, flowStatus for the reader */
+  json_error_t je;
+  json_t *o = json_loadb(f->open, len, JSON_REJECT_DUPLICATES, &je);
+  if (o == NULL)
+    return fail_json(ps, f->open, len, &e);
+  af_err rc = af_bridge_json_tree_to_message(&af_model_CreateFlowRequest, o, &ps->arena, &m, &e);
+  int status_rc = rc == AF_OK && ps->seeder != NULL ? read_status(ps, f->open, o, &f->status) : 0;
+  json_decref(o);
+  if (rc != AF_OK)
     return e.code == AF_ERR_SERIALIZATION
                ? fail_json(ps, f->open, len, &e)
                : fail(ps, f->open, "%s: %s", af_err_type(e.code), e.message);
@@ -295,7 +298,7 @@ static int parse_flow(parser *ps) {
   f->name_len = strlen(f->name);
   if (ps->seeder == NULL) /* find mode */
     return 0;
-  if (read_status(ps, f->open, len, &f->status) != 0)
+  if (status_rc != 0)
     return -1;
   char q[1100];
   if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)

@@ -758,6 +758,17 @@ af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body,
   return rc;
 }
 
+af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root, af_arena *arena,
+                                      ProtobufCMessage **out, af_error *err) {
+  if (out == NULL || !struct_ok(shape) || arena == NULL || root == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON decoding was called without a target");
+  *out = NULL;
+  if (!json_is_object(root))
+    return af_error_set(err, AF_ERR_SERIALIZATION, "the request body must be a JSON object, not %s",
+                        json_kind(root));
+  return decode_body(shape, root, arena, out, err);
+}
+
 /* ---- reading: members bound to the path, query and headers ---- */
 
 static const af_model_member *bound_member(const af_model_struct *s, const af_bridge_binding *b,

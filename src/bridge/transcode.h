@@ -46,12 +46,18 @@
 #include "flows/arena.h"
 #include "flows/error.h"
 
+#include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
 /* Parses body[0..len) (an empty body is {}) into a new message of shape->descriptor. */
 af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
                                  af_arena *arena, ProtobufCMessage **out, af_error *err);
+
+/* af_bridge_json_to_message for JSON already parsed (with JSON_REJECT_DUPLICATES), which the
+ * caller keeps and frees: for a reader that also wants other members of the same object. */
+af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root, af_arena *arena,
+                                      ProtobufCMessage **out, af_error *err);
 
 /* Writes msg (of shape->descriptor) as compact JSON text (NUL-terminated, *len bytes without
  * the NUL). */
