@@ -425,15 +425,10 @@ static int store(parser *ps) {
     if (rc != 0)
       return rc;
   }
-  Appflow__V1__TriggerType trigger = f->req->trigger_config->trigger_type;
-  int status = f->status != 0 ? f->status
-               : trigger == APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_ON_DEMAND
-                   ? APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_ACTIVE
-                   : APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_DRAFT;
   af_flow_spec spec = {.name = f->name,
                        .name_len = f->name_len,
-                       .trigger = trigger,
-                       .status = (Appflow__V1__FlowStatus)status,
+                       .trigger = f->req->trigger_config->trigger_type,
+                       .status = (Appflow__V1__FlowStatus)f->status, /* 0: as CreateFlow makes it */
                        .tags = f->tags,
                        .ntags = f->ntags,
                        .definition = f->req,

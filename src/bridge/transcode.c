@@ -25,6 +25,7 @@
 
 #include "appflow_model.h"
 #include "common/base64.h"
+#include "common/json.h"
 #include "common/utf8.h"
 
 #include <float.h>
@@ -179,13 +180,6 @@ static const af_model_struct *structure_of(const af_model_shape *sh,
   return s != NULL && s->descriptor == d && s->n_members == d->n_fields ? s : NULL;
 }
 
-static int is_output(const af_model_struct *s) {
-  for (size_t i = 0; i < af_model_operation_count; i++)
-    if (af_model_operations[i].output == s)
-      return 1;
-  return 0;
-}
-
 static ProtobufCMessage *new_message(af_arena *a, const ProtobufCMessageDescriptor *d) {
   ProtobufCMessage *m = af_arena_alloc(a, d->sizeof_message);
   if (m != NULL)
@@ -247,26 +241,6 @@ static void path_pop(member_path *p, size_t old) {
 
 /* ---- reading: errors ---- */
 
-static const char *json_kind(const json_t *j) {
-  switch (json_typeof(j)) {
-  case JSON_OBJECT:
-    return "an object";
-  case JSON_ARRAY:
-    return "an array";
-  case JSON_STRING:
-    return "a string";
-  case JSON_INTEGER:
-  case JSON_REAL:
-    return "a number";
-  case JSON_TRUE:
-  case JSON_FALSE:
-    return "a boolean";
-  case JSON_NULL:
-    return "null";
-  }
-  return "unknown";
-}
-
 static af_err no_memory(af_error *err) {
   return af_error_set(err, AF_ERR_INTERNAL_SERVER,
                       "the request needs more memory than appflowd allows one request");
@@ -274,7 +248,7 @@ static af_err no_memory(af_error *err) {
 
 static af_err wrong_type(decoder *d, const char *want, const json_t *j) {
   return af_error_set(d->err, AF_ERR_SERIALIZATION, "member %s must be %s, not %s", d->path.text,
-                      want, json_kind(j));
+                      want, af_json_kind(j));
 }
 
 static const char *number_text(const json_t *j, char *buf, size_t n) {
@@ -710,7 +684,7 @@ static af_err parse_body(const char *body, size_t len, json_t **root, af_error *
   if (json_is_object(*root))
     return AF_OK;
   af_err rc = af_error_set(err, AF_ERR_SERIALIZATION,
-                           "the request body must be a JSON object, not %s", json_kind(*root));
+                           "the request body must be a JSON object, not %s", af_json_kind(*root));
   json_decref(*root);
   *root = NULL;
   return rc;
@@ -765,7 +739,7 @@ af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root
   *out = NULL;
   if (!json_is_object(root))
     return af_error_set(err, AF_ERR_SERIALIZATION, "the request body must be a JSON object, not %s",
-                        json_kind(root));
+                        af_json_kind(root));
   return decode_body(shape, root, arena, out, err);
 }
 
@@ -1252,7 +1226,7 @@ af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMe
   if (msg->descriptor != shape->descriptor)
     return out_of_step(err, "structure", shape->name);
   encoder e = {.arena = arena, .err = err};
-  encode_struct(&e, shape, msg, is_output(shape));
+  encode_struct(&e, shape, msg, shape->operation_output);
   if (e.rc != AF_OK || !reserve(&e, 0))
     return e.rc;
   e.buf[e.len] = '\0';

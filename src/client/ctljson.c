@@ -1,5 +1,6 @@
 #include "client/ctljson.h"
 
+#include "common/json.h"
 #include "google/protobuf/timestamp.pb.h"
 
 #include <ctype.h>
@@ -160,28 +161,8 @@ static void *new_message(af_ctl_codec *k, const pb_msgdesc_t *desc) {
 
 /* ---- JSON to values ---- */
 
-static const char *json_kind(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_OBJECT:
-    return "an object";
-  case JSON_ARRAY:
-    return "an array";
-  case JSON_STRING:
-    return "a string";
-  case JSON_INTEGER:
-  case JSON_REAL:
-    return "a number";
-  case JSON_TRUE:
-  case JSON_FALSE:
-    return "a boolean";
-  case JSON_NULL:
-    return "null";
-  }
-  return "a value";
-}
-
 static int want(af_ctl_codec *k, const char *path, const char *what, const json_t *v) {
-  return fail(k, AF_CTL_INPUT, "%s: expected %s, not %s", path, what, json_kind(v));
+  return fail(k, AF_CTL_INPUT, "%s: expected %s, not %s", path, what, af_json_kind(v));
 }
 
 /* An integer-valued member (also enums by AWS string and booleans) as an int64. */

@@ -66,6 +66,7 @@ struct af_model_struct {
   const af_model_member *members; /* n_members == descriptor->n_fields, in its order */
   size_t n_members;
   int list_wrapper; /* a list shape as a map value: one member "items", a JSON array on the wire */
+  int operation_output; /* the output structure of some operation (a response's top level) */
 };
 
 typedef struct af_model_operation {

@@ -65,11 +65,11 @@ uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena
   Appflow__V1__CreateFlowRequest d = *req;
   d.flow_name = NULL;
   d.client_token = NULL;
-  *len = appflow__v1__create_flow_request__get_packed_size(&d);
-  uint8_t *buf = af_arena_alloc(arena, *len ? *len : 1);
-  if (buf != NULL)
-    appflow__v1__create_flow_request__pack(&d, buf);
-  return buf;
+  af_bytes b;
+  if (!af__pack(&d.base, arena, &b))
+    return NULL;
+  *len = b.len;
+  return (uint8_t *)b.data;
 }
 
 /* Tags as a TagSet takes them; a key given twice (possible on gRPC) keeps its last value.
@@ -170,7 +170,7 @@ static af_err make_record(create_call *c, af_error *err) {
   r->name = req->flow_name;
   r->name_len = strlen(req->flow_name);
   r->trigger = (uint8_t)trigger;
-  r->status = r->create_status = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
+  r->status = r->create_status = (uint8_t)af__created_status(trigger);
   r->created_ms = r->updated_ms = c->c.now_ms;
   r->created_by = r->updated_by = af__principal(&c->c);
   r->description = req->description; /* "" is a description too */
@@ -352,9 +352,9 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
   c->oom |=
       !af_flows_tag_entries(f->tags, &appflow__v1__describe_flow_response__tags_entry__descriptor,
                             a, &r->n_tags, (af_map_entry ***)&r->tags);
-  r->last_run_execution_details = af_flows_last_run(f->runs, a, &c->oom);
-  Appflowd__Store__V1__RunLog *runs = af_flows_runs(f->runs, a);
+  Appflowd__Store__V1__RunLog *runs = af_flows_runs(f->runs, a); /* unpacked once, for both */
   c->oom |= runs == NULL;
+  r->last_run_execution_details = runs != NULL ? af_flows_last_run_of(runs, a, &c->oom) : NULL;
   r->schema_version = runs != NULL && runs->schema_version > 0 ? runs->schema_version : 1;
   r->has_schema_version = true;
   c->trigger = f->trigger;

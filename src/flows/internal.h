@@ -98,6 +98,13 @@ uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena
 af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);
 
 af_err af_flows_oom(af_error *err);
+/* m packed into the arena; false when out of memory. */
+bool af__pack(const ProtobufCMessage *m, af_arena *arena, af_bytes *out);
+/* The status CreateFlow gives a new flow: Active for an on-demand one, else Draft. */
+Appflow__V1__FlowStatus af__created_status(Appflow__V1__TriggerType trigger);
+/* AF_OK when a flow in f's status may be started or updated (Active, Draft, Suspended or
+ * Errored), else the ConflictException "Flow x is in Deprecated state and cannot be <what>". */
+af_err af__changeable(const af_flow_record *f, const char *what, af_error *err);
 /* "arn:aws:appflow:{region}:{account}:flow/{name}" in the arena; NULL when out of memory. */
 char *af_flows_arn_dup(const af_flows *svc, af_arena *arena, const char *name, size_t len);
 /* A Timestamp for epoch milliseconds in the arena; NULL when out of memory. */
@@ -123,8 +130,11 @@ bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes 
 /* A record's run log unpacked into the arena (an empty one for none); NULL when out of memory
  * or the blob is not a RunLog. */
 Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena);
-/* lastRunExecutionDetails for a run log (NULL when there was no run; *oom set on failure). */
+/* lastRunExecutionDetails for a run log (NULL when there was no run; *oom set on failure);
+ * _of for a run log already unpacked. */
 Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena, bool *oom);
+Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__RunLog *r,
+                                                    af_arena *arena, bool *oom);
 /* The AWS name of a ConnectorType value ("S3"), or NULL for none; and back (0 for none). */
 const char *af_flows_connector_name(int connector_type);
 int af_flows_connector_value(const char *name);

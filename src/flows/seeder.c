@@ -202,7 +202,10 @@ static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   r->name = af_arena_strndup(a, spec->name, spec->name_len);
   r->name_len = spec->name_len;
   r->trigger = (uint8_t)spec->trigger;
-  r->status = r->create_status = (uint8_t)spec->status;
+  r->status = r->create_status =
+      (uint8_t)(spec->status != APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_UNSPECIFIED
+                    ? spec->status
+                    : af__created_status(spec->trigger));
   r->created_ms = r->updated_ms = now_ms;
   r->description = af_flows_strdup(a, spec->description, &oom);
   r->status_message = af_flows_strdup(a, spec->status_message, &oom);

@@ -204,13 +204,21 @@ bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes 
   Appflowd__Store__V1__TagSet ts = APPFLOWD__STORE__V1__TAG_SET__INIT;
   ts.n_tags = n;
   ts.tags = v;
-  size_t len = appflowd__store__v1__tag_set__get_packed_size(&ts);
-  uint8_t *buf = af_arena_alloc(arena, len);
+  return af__pack(&ts.base, arena, out);
+}
+
+bool af__pack(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) {
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = af_arena_alloc(arena, len ? len : 1);
   if (buf == NULL)
     return false;
-  appflowd__store__v1__tag_set__pack(&ts, buf);
+  protobuf_c_message_pack(m, buf);
   *out = (af_bytes){buf, len};
   return true;
+}
+
+Appflow__V1__FlowStatus af__created_status(Appflow__V1__TriggerType trigger) {
+  return trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : STATUS(DRAFT);
 }
 
 Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena) {
@@ -230,6 +238,11 @@ Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena,
     *oom = true;
     return NULL;
   }
+  return af_flows_last_run_of(r, arena, oom);
+}
+
+Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__RunLog *r,
+                                                    af_arena *arena, bool *oom) {
   if (r->last_run_ms == 0)
     return NULL;
   Appflow__V1__ExecutionDetails *d = af_arena_alloc(arena, sizeof *d);
@@ -411,14 +424,12 @@ static const Appflowd__Store__V1__StartToken *find_token(const Appflowd__Store__
   return NULL;
 }
 
-/* Where a start moves the flow; AF_OK or a conflict. */
-static af_err start_status(const af_flow_record *f, uint8_t *next, af_error *err) {
+af_err af__changeable(const af_flow_record *f, const char *what, af_error *err) {
   switch ((flow_status)f->status) {
   case STATUS(ACTIVE):
   case STATUS(DRAFT):
   case STATUS(SUSPENDED):
   case STATUS(ERRORED):
-    *next = STATUS(ACTIVE);
     return AF_OK;
   case STATUS(DEPRECATED):
   case STATUS(DELETED):
@@ -426,7 +437,7 @@ static af_err start_status(const af_flow_record *f, uint8_t *next, af_error *err
   case _APPFLOW__V1__FLOW_STATUS_IS_INT_SIZE:
     break;
   }
-  return af__wrong_state(f, "started", err);
+  return af__wrong_state(f, what, err);
 }
 
 /* The run log after this start: its token (if any) first, then the old log's fresh tokens,
@@ -458,13 +469,7 @@ static bool log_start(start_call *s, const Appflowd__Store__V1__RunLog *old, boo
     r.last_run_ms = s->c.now_ms;
     r.last_execution_id = s->execution_id;
   }
-  size_t len = appflowd__store__v1__run_log__get_packed_size(&r);
-  uint8_t *buf = af_arena_alloc(a, len ? len : 1);
-  if (buf == NULL)
-    return false;
-  appflowd__store__v1__run_log__pack(&r, buf);
-  *out = (af_bytes){buf, len};
-  return true;
+  return af__pack(&r.base, a, out);
 }
 
 static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
@@ -484,8 +489,9 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
     s->replayed = true;
     return AF_STORE_KEEP;
   }
-  if (start_status(cur, &s->status, err) != AF_OK)
+  if (af__changeable(cur, "started", err) != AF_OK)
     return AF_STORE_REFUSE;
+  s->status = STATUS(ACTIVE);
   bool run = !scheduled_or_event(cur);
   if (run)
     memcpy(s->result_id, s->execution_id, sizeof s->execution_id);
@@ -628,7 +634,8 @@ static const af_model_operation *operation_named(const char *name) {
 }
 
 /* One row per method of the service descriptor; false when out of memory or when a method has
- * no operation in the model (the generator makes both from one file, so never). */
+ * no operation in the model with the same messages (the generator makes both from one file,
+ * so never). */
 static bool make_rpcs(af_flows *svc) {
   const ProtobufCServiceDescriptor *sd = &appflow__v1__app_flow_service__descriptor;
   size_t room = 0;
@@ -646,7 +653,8 @@ static bool make_rpcs(af_flows *svc) {
     *r =
         (af_rpc){m->name, p, m->input, m->output, operation_named(m->name), handler_named(m->name)};
     p += n + 1;
-    if (r->op == NULL || r->op->input->descriptor != m->input)
+    if (r->op == NULL || r->op->input->descriptor != m->input ||
+        r->op->output->descriptor != m->output)
       return false;
   }
   svc->nrpcs = sd->n_methods;

@@ -151,8 +151,8 @@ typedef struct af_flow_spec {
   const char *name;
   size_t name_len;
   Appflow__V1__TriggerType trigger;
-  Appflow__V1__FlowStatus status;
-  const char *description; /* NULL for none */
+  Appflow__V1__FlowStatus status; /* UNSPECIFIED: the status CreateFlow gives the trigger */
+  const char *description;        /* NULL for none */
   const af_tag *tags;
   size_t ntags;
   Appflow__V1__CreateFlowRequest *definition; /* NULL for none; its maps get sorted */

@@ -39,13 +39,10 @@ static bool digest_of(Appflow__V1__UpdateFlowRequest *req, af_arena *arena,
   af__sort_maps(&req->base, 0);
   Appflow__V1__UpdateFlowRequest d = *req;
   d.client_token = NULL;
-  size_t len = appflow__v1__update_flow_request__get_packed_size(&d);
-  uint8_t *buf = af_arena_alloc(arena, len ? len : 1);
+  af_bytes b;
   unsigned n = 0;
-  if (buf == NULL)
-    return false;
-  appflow__v1__update_flow_request__pack(&d, buf);
-  return EVP_Digest(buf, len, out, &n, EVP_sha256(), NULL) == 1 && n == DIGEST_LEN;
+  return af__pack(&d.base, arena, &b) &&
+         EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == DIGEST_LEN;
 }
 
 static const Appflowd__Store__V1__UpdateToken *find_token(const Appflowd__Store__V1__RunLog *r,
@@ -64,13 +61,7 @@ static bool pack_tasks(Appflow__V1__Task **tasks, size_t n, af_arena *a, af_byte
   Appflow__V1__CreateFlowRequest t = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
   t.tasks = tasks;
   t.n_tasks = n;
-  size_t len = appflow__v1__create_flow_request__get_packed_size(&t);
-  uint8_t *buf = af_arena_alloc(a, len ? len : 1);
-  if (buf == NULL)
-    return false;
-  appflow__v1__create_flow_request__pack(&t, buf);
-  *out = (af_bytes){buf, len};
-  return true;
+  return af__pack(&t.base, a, out);
 }
 
 /* The new definition: the old one (kmsArn, tags) with the request's members. *tasks_changed
@@ -135,32 +126,17 @@ static bool log_update(update_call *u, const Appflowd__Store__V1__RunLog *old, b
   r.update_tokens = v;
   if (bump)
     r.schema_version = (r.schema_version > 0 ? r.schema_version : 1) + 1;
-  size_t len = appflowd__store__v1__run_log__get_packed_size(&r);
-  uint8_t *buf = af_arena_alloc(a, len ? len : 1);
-  if (buf == NULL)
-    return false;
-  appflowd__store__v1__run_log__pack(&r, buf);
-  *out = (af_bytes){buf, len};
-  return true;
+  return af__pack(&r.base, a, out);
 }
 
-/* Where an update leaves the flow's status; AF_OK or a conflict. */
+/* Where an update leaves the flow's status (an on-demand flow is Active, as CreateFlow makes
+ * it; others keep theirs); AF_OK or a conflict. */
 static af_err update_status(const af_flow_record *f, Appflow__V1__TriggerType trigger,
                             uint8_t *next, af_error *err) {
-  switch ((Appflow__V1__FlowStatus)f->status) {
-  case STATUS(ACTIVE):
-  case STATUS(DRAFT):
-  case STATUS(SUSPENDED):
-  case STATUS(ERRORED):
+  af_err rc = af__changeable(f, "updated", err);
+  if (rc == AF_OK)
     *next = trigger == TRIGGER(ON_DEMAND) ? STATUS(ACTIVE) : f->status;
-    return AF_OK;
-  case STATUS(DEPRECATED):
-  case STATUS(DELETED):
-  case STATUS(UNSPECIFIED):
-  case _APPFLOW__V1__FLOW_STATUS_IS_INT_SIZE:
-    break;
-  }
-  return af__wrong_state(f, "updated", err);
+  return rc;
 }
 
 static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
