@@ -1,5 +1,6 @@
 /* appflowd: flags, configuration, signals and wiring. Everything else lives in the modules
  * under src/flows (the service), src/grpc (the gRPC door) and src/bridge (the AWS door). */
+#include "bridge/catalog_load.h"
 #include "bridge/http.h"
 #include "bridge/seed.h"
 #include "bridge/sigv4.h"
@@ -428,11 +429,38 @@ static int load_creds(const options *o, af_sigv4_creds **out) {
   return *out ? 0 : -1;
 }
 
+/* The connector and entity catalogs compiled in from data/; NULL after saying why. */
+static af_catalog *load_catalog(void) {
+  char why[1024];
+  af_catalog *cat = af_catalog_new();
+  if (cat == NULL || af_catalog_load_builtin(cat, why, sizeof why) != 0) {
+    fprintf(stderr, "appflowd: the connector catalog: %s\n", cat ? why : "out of memory");
+    af_catalog_free(cat);
+    return NULL;
+  }
+  return cat;
+}
+
+/* ResetConnectorMetadataCache reads the seed file's profile entities again. */
+typedef struct reload_ctx {
+  af_flows *svc;
+  const char *path;
+} reload_ctx;
+
+static int reload_entities(void *ctx, af_catalog *cat, char *msg, size_t msgsz) {
+  (void)cat;
+  const reload_ctx *r = ctx;
+  return af_seed_reload_entities(r->svc, r->path, msg, msgsz);
+}
+
 static int load_flows(af_flows *svc, const char *path, af_seed_result *res, const af_log *log) {
   af_seed_error e;
   if (af_seed_load_file(svc, path, res, &e) == 0) {
-    af_log_printf(log, AF_LOG_INFO, "seed %s: %zu flows, %zu added, %zu kept (already stored)",
-                  path, res->flows, res->added, res->kept);
+    af_log_printf(log, AF_LOG_INFO,
+                  "seed %s: %zu flows, %zu added, %zu kept (already stored); %zu connector "
+                  "profiles, %zu added; %zu custom connectors, %zu added",
+                  path, res->flows, res->added, res->kept, res->profiles, res->profiles_added,
+                  res->connectors, res->connectors_added);
     return 0;
   }
   if (e.line > 0)
@@ -568,21 +596,34 @@ int main(int argc, char **argv) {
   af_store *store = open_store(&o, &log, &rc);
   if (store == NULL)
     return rc;
-  af_flows *svc = af_flows_new(
-      &(af_flows_config){.region = o.region, .account = o.account, .log = &log, .store = store},
-      &err);
+  af_catalog *catalog = load_catalog();
+  if (catalog == NULL) {
+    af_store_close(store);
+    return EXIT_RUNTIME;
+  }
+  af_flows *svc = af_flows_new(&(af_flows_config){.region = o.region,
+                                                  .account = o.account,
+                                                  .log = &log,
+                                                  .store = store,
+                                                  .catalog = catalog},
+                               &err);
   if (svc == NULL) {
     fprintf(stderr, "appflowd: %s\n", err.message);
+    af_catalog_free(catalog);
     af_store_close(store);
     return err.code == AF_ERR_VALIDATION ? EXIT_USAGE : EXIT_RUNTIME;
   }
-  af_seed_result seed = {0, 0, 0};
+  reload_ctx reload = {svc, o.flows};
+  if (o.flows != NULL)
+    af_catalog_set_reloader(catalog, reload_entities, &reload);
+  af_seed_result seed = {0};
   pems p = {NULL, NULL, NULL};
   af_sigv4_creds *creds = NULL;
   if ((o.flows != NULL && load_flows(svc, o.flows, &seed, &log) != 0) ||
       load_creds(&o, &creds) != 0 || load_pems(&o, &p) != 0) {
     af_sigv4_creds_free(creds);
     af_flows_free(svc);
+    af_catalog_free(catalog);
     af_store_close(store);
     return EXIT_USAGE;
   }
@@ -594,6 +635,7 @@ int main(int argc, char **argv) {
   free_pems(&p);
   af_sigv4_creds_free(creds);
   af_flows_free(svc);
+  af_catalog_free(catalog);
   af_store_close(store);
   return rc;
 }

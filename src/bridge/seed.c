@@ -11,10 +11,12 @@
 #include "bridge/seed.h"
 
 #include "appflow_model.h"
+#include "bridge/catalog_load.h"
 #include "bridge/transcode.h"
 #include "common/file.h"
 #include "common/hash.h"
 #include "common/utf8.h"
+#include "flows/rules.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STOP 1 /* find mode reached the flow it looks for; not an error */
+#define STOP 1       /* find mode reached the flow it looks for; not an error */
+#define NOT_A_FLOW 2 /* the entry was a profile or a registration, handled already */
 /* Objects and arrays nested deeper than this in one flow are refused while scanning (the
  * decoder's own limit is lower). */
 #define DEPTH_MAX 128
@@ -64,6 +67,13 @@ typedef struct parser {
   af_arena arena; /* the current flow's decoding */
   size_t count;
   af_seed_error *err;
+  bool entities_only; /* a reload: only profiles' entities are read (and nothing stored) */
+  size_t profiles, profiles_added, connectors, connectors_added;
+  struct known_profile { /* profiles flows have named: a store read each, once */
+    char *name;
+    int type;
+  } * known;
+  size_t nknown, known_cap;
 } parser;
 
 /* ---- errors and positions ---- */
@@ -266,6 +276,126 @@ static int fail_json(parser *ps, const char *open, size_t len, const af_error *e
   return fail(ps, at, "not valid JSON: %s", text);
 }
 
+/* ---- profiles and registrations ---- */
+
+/* A create operation run on req as a door would (the model's checks included): 1 when it made
+ * something, 0 when there was one already (a durable store keeps what it has), or -1 with e. */
+static int create_entry(parser *ps, const char *op, ProtobufCMessage *req, af_error *e) {
+  const af_rpc *rpc = af_flows_rpc_named(ps->svc, op);
+  ProtobufCMessage *resp = af_arena_alloc(&ps->arena, rpc->output->sizeof_message);
+  if (resp == NULL) {
+    af_error_set(e, AF_ERR_INTERNAL_SERVER, "out of memory");
+    return -1;
+  }
+  protobuf_c_message_init(rpc->output, resp);
+  af_err rc = af_flows_call_sync(ps->svc, rpc, req, resp, &ps->arena, e);
+  if (rc == AF_ERR_NAME_TAKEN) /* the store has it: kept */
+    return 0;
+  return rc == AF_OK ? 1 : -1;
+}
+
+/* o without its member `drop` (a seed's own member, not the request's); NULL when out of
+ * memory. The caller frees it. */
+static json_t *without(const json_t *o, const char *drop) {
+  json_t *c = json_copy((json_t *)o);
+  if (c != NULL)
+    json_object_del(c, drop);
+  return c;
+}
+
+/* A connector profile entry: CreateConnectorProfile's request plus an optional "entities"
+ * (what the profile's connector contains, as data/entities.json gives a type's). */
+static int parse_profile(parser *ps, const char *open, json_t *o) {
+  json_t *entities = json_object_get(o, "entities");
+  json_t *req_json = without(o, "entities");
+  ProtobufCMessage *m = NULL;
+  af_error e = {AF_ERR_SERIALIZATION, ""};
+  char q[1100];
+  af_err rc = req_json != NULL
+                  ? af_bridge_json_tree_to_message(&af_model_CreateConnectorProfileRequest,
+                                                   req_json, &ps->arena, &m, &e)
+                  : af_error_set(&e, AF_ERR_INTERNAL_SERVER, "out of memory");
+  json_decref(req_json);
+  if (rc != AF_OK)
+    return fail(ps, open, "connector profile: %s: %s", af_err_type(e.code), e.message);
+  Appflow__V1__CreateConnectorProfileRequest *req = (Appflow__V1__CreateConnectorProfileRequest *)m;
+  const char *name = req->connector_profile_name;
+  af_escape(q, sizeof q, name, strlen(name));
+  int made = ps->entities_only ? 0 : create_entry(ps, "CreateConnectorProfile", m, &e);
+  if (made < 0)
+    return fail(ps, open, "connector profile '%s': %s: %s", q, af_err_type(e.code), e.message);
+  ps->profiles++;
+  ps->profiles_added += (size_t)made;
+  char why[1024];
+  if (entities != NULL &&
+      af_catalog_set_entities_json(af_flows_catalog(ps->svc), (int)req->connector_type, name,
+                                   entities, "entities", why, sizeof why) != 0)
+    return fail(ps, open, "connector profile '%s': %s", q, why);
+  return NOT_A_FLOW;
+}
+
+/* A custom connector entry: RegisterConnector's request. */
+static int parse_registration(parser *ps, const char *open, json_t *o) {
+  ProtobufCMessage *m = NULL;
+  af_error e = {AF_ERR_SERIALIZATION, ""};
+  if (af_bridge_json_tree_to_message(&af_model_RegisterConnectorRequest, o, &ps->arena, &m, &e) !=
+      AF_OK)
+    return fail(ps, open, "connector registration: %s: %s", af_err_type(e.code), e.message);
+  int made = ps->entities_only ? 0 : create_entry(ps, "RegisterConnector", m, &e);
+  if (made < 0)
+    return fail(ps, open, "connector registration: %s: %s", af_err_type(e.code), e.message);
+  ps->connectors++;
+  ps->connectors_added += (size_t)made;
+  return NOT_A_FLOW;
+}
+
+/* The type of the profile called name, from what this load has looked up, else the store. */
+static af_err profile_type(parser *ps, const char *name, int *type, af_error *e) {
+  for (size_t i = 0; i < ps->nknown; i++) {
+    if (strcmp(ps->known[i].name, name) == 0) {
+      *type = ps->known[i].type;
+      return AF_OK;
+    }
+  }
+  af_err rc = af_flows_profile_type(ps->svc, name, type, e);
+  if (rc != AF_OK)
+    return rc;
+  if (ps->nknown == ps->known_cap) {
+    size_t cap = ps->known_cap ? 2 * ps->known_cap : 16;
+    struct known_profile *k = realloc(ps->known, cap * sizeof *k);
+    if (k == NULL)
+      return AF_OK; /* looked up again next time */
+    ps->known = k;
+    ps->known_cap = cap;
+  }
+  if ((ps->known[ps->nknown].name = strdup(name)) != NULL)
+    ps->known[ps->nknown++].type = *type;
+  return AF_OK;
+}
+
+/* The profiles a flow names exist and are of its connectors' types, as CreateFlow checks. */
+static int check_profiles(parser *ps, const char *open) {
+  const Appflow__V1__CreateFlowRequest *req = ps->f->req;
+  const Appflow__V1__SourceFlowConfig *src = req->source_flow_config;
+  const Appflow__V1__DestinationFlowConfig *dst = req->destination_flow_config_list[0];
+  const char *names[2] = {src->connector_profile_name, dst->connector_profile_name};
+  int types[2] = {(int)src->connector_type, (int)dst->connector_type};
+  char q[1100], p[1100];
+  af_escape(q, sizeof q, ps->f->name, ps->f->name_len);
+  for (int i = 0; i < 2; i++) {
+    if (!af_connector_takes_profile(types[i]) || names[i] == NULL)
+      continue;
+    int type = 0;
+    af_error e;
+    if (profile_type(ps, names[i], &type, &e) != AF_OK)
+      return fail(ps, open, "flow '%s': %s: %s", q, af_err_type(e.code), e.message);
+    if (type != types[i])
+      return fail(ps, open, "flow '%s': connector profile %s is of another connector type", q,
+                  af_escape(p, sizeof p, names[i], strlen(names[i])));
+  }
+  return 0;
+}
+
 /* One flow object at ps->p, decoded into ps->f: CreateFlow's request plus flowStatus, checked
  * as CreateFlow checks it. In find mode only its name is wanted. */
 static int parse_flow(parser *ps) {
@@ -284,6 +414,22 @@ static int parse_flow(parser *ps) {
   json_t *o = json_loadb(f->open, len, JSON_REJECT_DUPLICATES, &je);
   if (o == NULL)
     return fail_json(ps, f->open, len, &e);
+  if (json_is_object(o) && json_object_get(o, "flowName") == NULL &&
+      (json_object_get(o, "connectorProfileName") != NULL ||
+       json_object_get(o, "connectorLabel") != NULL)) {
+    /* not a flow: a profile, or a custom connector (looked for again only to find a flow) */
+    int kind_rc = ps->seeder == NULL && !ps->entities_only
+                      ? NOT_A_FLOW
+                      : (json_object_get(o, "connectorProfileName") != NULL
+                             ? parse_profile(ps, f->open, o)
+                             : parse_registration(ps, f->open, o));
+    json_decref(o);
+    return kind_rc;
+  }
+  if (ps->entities_only) {
+    json_decref(o);
+    return NOT_A_FLOW;
+  }
   af_err rc = af_bridge_json_tree_to_message(&af_model_CreateFlowRequest, o, &ps->arena, &m, &e);
   int status_rc = rc == AF_OK && ps->seeder != NULL ? read_status(ps, f->open, o, &f->status) : 0;
   json_decref(o);
@@ -304,6 +450,8 @@ static int parse_flow(parser *ps) {
   if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)
     return fail(ps, f->open, "flow '%s': %s", af_escape(q, sizeof q, f->name, f->name_len),
                 e.message);
+  if (check_profiles(ps, f->open) != 0)
+    return -1;
   if (!tags_of(ps))
     return fail(ps, f->open, "out of memory reading the seed");
   return 0;
@@ -473,6 +621,8 @@ static int parse_array(parser *ps) {
     int rc = parse_flow(ps);
     if (rc == 0)
       rc = store(ps);
+    if (rc == NOT_A_FLOW)
+      rc = 0;
     if (rc != 0)
       return rc;
     skip_ws(ps);
@@ -492,6 +642,8 @@ static int parse_array(parser *ps) {
 /* Parses and stores; the seeder is ended (waiting for what is in flight) either way. */
 static int run(parser *ps, af_seed_result *res) {
   int rc = parse_array(ps);
+  if (ps->entities_only)
+    return rc;
   af_error e;
   size_t added = 0, kept = 0;
   int end = af_flows_seed_end(ps->seeder, &added, &kept, &e);
@@ -502,18 +654,20 @@ static int run(parser *ps, af_seed_result *res) {
     rc = -1;
   }
   if (res != NULL)
-    *res = (af_seed_result){ps->count, added, kept};
+    *res = (af_seed_result){
+        ps->count,           added, kept, ps->profiles, ps->profiles_added, ps->connectors,
+        ps->connectors_added};
   return rc;
 }
 
-static int load(af_flows *svc, const char *buf, size_t len, bool mapped, af_seed_result *res,
-                af_seed_error *err) {
+static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool entities_only,
+                af_seed_result *res, af_seed_error *err) {
   af_seed_error ignored;
   if (err == NULL)
     err = &ignored;
   *err = (af_seed_error){0};
   if (res != NULL)
-    *res = (af_seed_result){0, 0, 0};
+    *res = (af_seed_result){0};
   if (buf == NULL) {
     buf = "";
     len = 0;
@@ -523,14 +677,15 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, af_seed
   parser ps = {.start = buf + skip,
                .p = buf + skip,
                .end = buf + len,
-               .seeder = af_flows_seed_begin(svc),
-               .seen_key = remembers_names(svc) ? af_random64() | 1 : 0,
+               .seeder = entities_only ? NULL : af_flows_seed_begin(svc),
+               .seen_key = !entities_only && remembers_names(svc) ? af_random64() | 1 : 0,
+               .entities_only = entities_only,
                .kept = mapped ? buf : NULL,
                .svc = svc,
                .err = err};
   af_arena_init(&ps.arena);
   ps.f = malloc(sizeof *ps.f);
-  if (ps.f == NULL || ps.seeder == NULL) {
+  if (ps.f == NULL || (ps.seeder == NULL && !entities_only)) {
     free(ps.f);
     if (ps.seeder != NULL)
       af_flows_seed_end(ps.seeder, NULL, NULL, &(af_error){0});
@@ -542,12 +697,34 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, af_seed
   af_arena_destroy(&ps.arena);
   free(ps.f);
   free(ps.seen);
+  for (size_t i = 0; i < ps.nknown; i++)
+    free(ps.known[i].name);
+  free(ps.known);
   return rc == 0 ? 0 : -1;
 }
 
 int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
                         af_seed_error *err) {
-  return load(svc, buf, len, false, res, err);
+  return load(svc, buf, len, false, false, res, err);
+}
+
+int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t msgsz) {
+  char *buf = NULL;
+  size_t len = 0;
+  bool opened;
+  int e = af_read_file(path, SIZE_MAX / 4, &buf, &len, &opened);
+  if (e != 0) {
+    snprintf(msg, msgsz, "cannot read the seed file: %s", strerror(e));
+    return -1;
+  }
+  af_seed_error err;
+  af_catalog_clear_profile_entities(af_flows_catalog(svc));
+  int rc = load(svc, buf, len, false, true, NULL, &err);
+  free(buf);
+  if (rc != 0)
+    snprintf(msg, msgsz, "the seed file, line %d, column %d: %.900s", err.line, err.column,
+             err.message);
+  return rc;
 }
 
 /* ---- files ---- */
@@ -565,7 +742,7 @@ int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_s
   if (err == NULL)
     err = &ignored;
   if (res != NULL)
-    *res = (af_seed_result){0, 0, 0};
+    *res = (af_seed_result){0};
   /* Mapped, so the parsed text can be dropped as it loads (see release_parsed). A file cut
    * short while it loads would fault (SIGBUS): the seed is the operator's own file, read
    * once at start-up, so that is left as the one way a seed can stop appflowd abruptly. */
@@ -575,7 +752,7 @@ int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_s
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map != MAP_FAILED) {
-      int rc = load(svc, map, (size_t)st.st_size, true, res, err);
+      int rc = load(svc, map, (size_t)st.st_size, true, false, res, err);
       munmap(map, (size_t)st.st_size);
       return rc;
     }

@@ -1,5 +1,10 @@
-/* The seed file: flows to load at start-up, a JSON array of objects, each what
- * `aws appflow create-flow --cli-input-json` takes (CreateFlow's request in AWS JSON) plus an
+/* The seed file: what to load at start-up, a JSON array of objects, in order. An object with a
+ * connectorProfileName and no flowName is a connector profile (CreateConnectorProfile's request,
+ * credentials and all, plus an optional "entities": {"<group>": [Entity, ...]} saying what the
+ * profile's connector contains, in data/entities.json's form); one with a connectorLabel and
+ * neither is a custom connector (RegisterConnector's request). Each is created as its operation
+ * creates it, and kept as it is when the store has one of that name. Every other object is a
+ * flow: what `aws appflow create-flow --cli-input-json` takes (CreateFlow's request) plus an
  * optional "flowStatus" (Active, Deprecated, Deleted, Draft, Errored or Suspended; absent: the
  * status CreateFlow gives, Active for an on-demand flow, else Draft) and an optional
  * "flowStatusMessage" (DescribeFlow's, e.g. why a flow is Errored; at most 2048 bytes):
@@ -36,12 +41,17 @@ typedef struct af_seed_result {
   size_t flows; /* flows read (added + kept) */
   size_t added; /* new in the store */
   size_t kept;  /* the store had a flow of that name already, which stays as it was */
+  size_t profiles, profiles_added;     /* connector profiles read, and new in the store */
+  size_t connectors, connectors_added; /* custom connector registrations likewise */
 } af_seed_result;
 
 /* Parses buf[0..len) and stores each flow in svc's store. *res (may be NULL) says how many
  * were read, added and kept. Returns 0, or -1 with err set. */
 int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
                         af_seed_error *err);
+/* Reads the file at path again for its profiles' "entities" only, replacing every profile's own
+ * entities in the service's catalog (ResetConnectorMetadataCache). 0, or -1 with why in msg. */
+int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t msgsz);
 /* Reads the file at path and loads it as af_seed_load_buffer. Returns 0, or -1 with err set
  * (line 0 for I/O errors, message from strerror). */
 int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err);

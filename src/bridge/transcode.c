@@ -1130,12 +1130,13 @@ static void encode_field(encoder *e, const af_model_struct *s, const ProtobufCMe
   }
 }
 
-/* Body members only; present ones, and a top-level output's empty maps as {}. */
+/* Body members only; present ones, and a top-level output's empty maps and lists as {} and []
+ * (an empty page is "connectorProfileDetails": [], as AWS answers it, not a missing member). */
 static int written(const af_model_member *mb, const ProtobufCMessage *m,
                    const ProtobufCFieldDescriptor *f, int top_output) {
   if (mb->location != AF_MODEL_BODY)
     return 0;
-  return is_present(m, f) || (top_output && is_map(f, mb->shape));
+  return is_present(m, f) || (top_output && f->label == PROTOBUF_C_LABEL_REPEATED);
 }
 
 static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,

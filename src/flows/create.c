@@ -107,6 +107,7 @@ typedef struct create_call {
   af_flow_record token; /* the clientToken's own record, when the request has a token */
   uint8_t digest[TOKEN_DIGEST_LEN];
   uint8_t status; /* the first result's status on a retry */
+  af_flow_profiles profiles;
 } create_call;
 
 static const char *nonempty(const char *s) { return s != NULL && *s != '\0' ? s : NULL; }
@@ -175,8 +176,11 @@ static af_err make_record(create_call *c, af_error *err) {
   r->created_by = r->updated_by = af__principal(&c->c);
   r->description = req->description; /* "" is a description too */
   r->source_connector = af_flows_connector_name(req->source_flow_config->connector_type);
-  r->destination_connector =
-      af_flows_connector_name(req->destination_flow_config_list[0]->connector_type);
+  const Appflow__V1__DestinationFlowConfig *dst = req->destination_flow_config_list[0];
+  r->destination_connector = af_flows_connector_name(dst->connector_type);
+  r->source_profile = af__flow_profile(req->source_flow_config->connector_profile_name,
+                                       (int)req->source_flow_config->connector_type);
+  r->destination_profile = af__flow_profile(dst->connector_profile_name, (int)dst->connector_type);
   r->create_token = nonempty(req->client_token);
   r->definition = (af_bytes){def, def_len};
   return AF_OK;
@@ -289,6 +293,8 @@ static bool make_token(create_call *c) {
   return true;
 }
 
+static void create_checked(af_call *call);
+
 void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                      const af_reply_to *to) {
   create_call *c = af__call_new(svc, to, sizeof *c);
@@ -308,6 +314,14 @@ void af__create_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
     af__call_end(&c->c, rc);
     return;
   }
+  af__check_flow_profiles(&c->c, &c->profiles, c->req->source_flow_config,
+                          c->req->destination_flow_config_list[0], create_checked);
+}
+
+/* The profiles the flow names exist: the token (when there is one), then the flow. */
+static void create_checked(af_call *call) {
+  create_call *c = (create_call *)call;
+  af_flows *svc = c->c.svc;
   if (c->rec.create_token == NULL) {
     insert_flow(c);
     return;

@@ -4,6 +4,7 @@
 #define AF_FLOWS_INTERNAL_H
 
 #include "appflowd/store/v1/records.pb-c.h"
+#include "flows/catalog.h"
 #include "flows/check.h"
 #include "flows/service.h"
 #include "google/protobuf/timestamp.pb-c.h"
@@ -30,7 +31,9 @@ struct af_flows {
   char root_arn[64]; /* "arn:aws:iam::{account}:root": the principal of calls that name none */
   af_clock clock;
   af_checker *checker; /* the model's constraints, compiled once */
-  af_rpc *rpcs;        /* one per method of the contract's service */
+  af_catalog *catalog; /* connector types and entities (borrowed, or own_catalog) */
+  bool own_catalog;
+  af_rpc *rpcs; /* one per method of the contract's service */
   size_t nrpcs;
   char *paths;        /* the rpcs' gRPC paths */
   uint64_t id_key[2]; /* with id_counter, makes execution ids */
@@ -69,6 +72,15 @@ af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len)
  * forms of the RPCs). */
 af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
                 af_error *err);
+
+/* A page token resuming after name[0..len) (at most AF_FLOW_NAME_MAX bytes), sealed for one
+ * operation's domain ("appflowd ListFlows v1"), in the arena; NULL when out of memory. */
+char *af__page_token(const af_flows *svc, const char *domain, const char *name, size_t len,
+                     af_arena *arena);
+/* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes); a token not sealed
+ * for domain is a ValidationException naming op ("ListFlows"). */
+af_err af__page_token_read(const af_flows *svc, const char *domain, const char *op,
+                           const char *token, char *name, size_t *len, af_error *err);
 
 /* The handlers of create.c and list.c (service.c holds the RPC table). */
 void af__create_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
@@ -138,6 +150,61 @@ Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__R
 /* The AWS name of a ConnectorType value ("S3"), or NULL for none; and back (0 for none). */
 const char *af_flows_connector_name(int connector_type);
 int af_flows_connector_value(const char *name);
+/* Profiles and connectors (profiles.c, connectors.c). */
+void af__create_connector_profile(af_flows *svc, const ProtobufCMessage *req,
+                                  ProtobufCMessage *resp, const af_reply_to *to);
+void af__describe_connector_profiles(af_flows *svc, const ProtobufCMessage *req,
+                                     ProtobufCMessage *resp, const af_reply_to *to);
+void af__update_connector_profile(af_flows *svc, const ProtobufCMessage *req,
+                                  ProtobufCMessage *resp, const af_reply_to *to);
+void af__delete_connector_profile(af_flows *svc, const ProtobufCMessage *req,
+                                  ProtobufCMessage *resp, const af_reply_to *to);
+void af__register_connector(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                            const af_reply_to *to);
+void af__update_connector_registration(af_flows *svc, const ProtobufCMessage *req,
+                                       ProtobufCMessage *resp, const af_reply_to *to);
+void af__unregister_connector(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                              const af_reply_to *to);
+void af__describe_connector(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                            const af_reply_to *to);
+void af__describe_connectors(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                             const af_reply_to *to);
+void af__list_connectors(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                         const af_reply_to *to);
+void af__list_connector_entities(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                                 const af_reply_to *to);
+void af__describe_connector_entity(af_flows *svc, const ProtobufCMessage *req,
+                                   ProtobufCMessage *resp, const af_reply_to *to);
+void af__reset_connector_metadata_cache(af_flows *svc, const ProtobufCMessage *req,
+                                        ProtobufCMessage *resp, const af_reply_to *to);
+
+/* The check CreateFlow and UpdateFlow make of a flow's connectors (profiles.c): the pair is one
+ * the catalog supports, and each side whose type takes a profile names an existing profile of
+ * that type. It reads the profiles through c->op, then calls next(c) (c->op free again) or ends
+ * the call with the error. The caller embeds the state, which lives until next runs. */
+typedef struct af_flow_profiles {
+  const char *name[2]; /* source, destination: the profile each names, or NULL */
+  int type[2];
+  int step, found_type;
+  void (*next)(af_call *c);
+} af_flow_profiles;
+void af__check_flow_profiles(af_call *c, af_flow_profiles *p,
+                             const Appflow__V1__SourceFlowConfig *src,
+                             const Appflow__V1__DestinationFlowConfig *dst,
+                             void (*next)(af_call *c));
+
+/* The synchronous part of that check (the pair, and a profile named where one is needed). */
+af_err af__check_flow_connectors(af_flows *svc, const Appflow__V1__SourceFlowConfig *src,
+                                 const Appflow__V1__DestinationFlowConfig *dst, af_error *err);
+/* The profile a flow's side of connector type `type` uses: name, or NULL when the type takes
+ * none (what the flow record's source_profile and destination_profile hold). */
+const char *af__flow_profile(const char *name, int type);
+
+/* Connector ARNs: arn:aws:appflow:{region}:{account}:connectorprofile/{name} and
+ * .../connector/{label}, in the arena; NULL when out of memory. */
+char *af__profile_arn(const af_flows *svc, af_arena *arena, const char *name);
+char *af__connector_arn(const af_flows *svc, af_arena *arena, const char *label);
+
 /* The principal ARN a call acts as: the door's, or the account's root. */
 static inline const char *af__principal(const af_call *c) {
   return c->to.principal != NULL ? c->to.principal : c->svc->root_arn;

@@ -18,28 +18,34 @@
 #define TOKEN_SEAL 16 /* bytes of the HMAC kept: 128 bits */
 #define TOKEN_RAW_MAX (AF_FLOW_NAME_MAX + TOKEN_SEAL)
 
-/* The seal of name[0..len) under the store's key. */
-static void seal(const af_flows *svc, const char *name, size_t len, uint8_t out[TOKEN_SEAL]) {
-  static const char domain[] = "appflowd ListFlows v1"; /* keeps these seals for tokens only */
-  uint8_t msg[sizeof domain + AF_FLOW_NAME_MAX], mac[EVP_MAX_MD_SIZE];
+/* The seal of name[0..len) under the store's key, for the operation domain names (so a token
+ * of one operation is refused by another). */
+static void seal(const af_flows *svc, const char *domain, const char *name, size_t len,
+                 uint8_t out[TOKEN_SEAL]) {
+  uint8_t msg[64 + AF_FLOW_NAME_MAX], mac[EVP_MAX_MD_SIZE];
   unsigned mac_len = 0;
   const af_store *st = svc->store;
-  memcpy(msg, domain, sizeof domain);
-  memcpy(msg + sizeof domain, name, len < AF_FLOW_NAME_MAX ? len : AF_FLOW_NAME_MAX);
-  if (HMAC(EVP_sha256(), st->token_key, sizeof st->token_key, msg, sizeof domain + len, mac,
-           &mac_len) == NULL ||
+  size_t dlen = strlen(domain) + 1;
+  if (dlen > 64 || len > AF_FLOW_NAME_MAX) {
+    memset(out, 0, TOKEN_SEAL);
+    return;
+  }
+  memcpy(msg, domain, dlen);
+  memcpy(msg + dlen, name, len);
+  if (HMAC(EVP_sha256(), st->token_key, sizeof st->token_key, msg, dlen + len, mac, &mac_len) ==
+          NULL ||
       mac_len < TOKEN_SEAL)
     memset(mac, 0, TOKEN_SEAL); /* then no token verifies: a refusal, never a forgery */
   memcpy(out, mac, TOKEN_SEAL);
 }
 
-/* The token for resuming after name, in the arena; NULL when out of memory. */
-static char *make_token(const af_flows *svc, const char *name, size_t len, af_arena *arena) {
+char *af__page_token(const af_flows *svc, const char *domain, const char *name, size_t len,
+                     af_arena *arena) {
   uint8_t raw[TOKEN_RAW_MAX];
   if (len > AF_FLOW_NAME_MAX)
     return NULL;
   memcpy(raw, name, len);
-  seal(svc, name, len, raw + len);
+  seal(svc, domain, name, len, raw + len);
   size_t n = af_base64_encoded_len(len + TOKEN_SEAL, AF_BASE64_URL);
   char *out = af_arena_alloc(arena, n + 1);
   if (out != NULL) {
@@ -49,25 +55,27 @@ static char *make_token(const af_flows *svc, const char *name, size_t len, af_ar
   return out;
 }
 
-/* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes). */
-static af_err read_token(const af_flows *svc, const char *token, char *name, size_t *len,
-                         af_error *err) {
+af_err af__page_token_read(const af_flows *svc, const char *domain, const char *op,
+                           const char *token, char *name, size_t *len, af_error *err) {
   uint8_t raw[TOKEN_RAW_MAX], check[TOKEN_SEAL];
   long n = af_base64_decode(token, strlen(token), raw, sizeof raw, AF_BASE64_URL);
   bool ok = n > TOKEN_SEAL;
   if (ok) {
     *len = (size_t)n - TOKEN_SEAL;
-    seal(svc, (const char *)raw, *len, check);
+    seal(svc, domain, (const char *)raw, *len, check);
     ok = CRYPTO_memcmp(check, raw + *len, TOKEN_SEAL) == 0;
   }
   if (!ok)
     return af_error_set(err, AF_ERR_VALIDATION,
-                        "Invalid nextToken: pass the nextToken of a previous ListFlows response "
-                        "unchanged");
+                        "Invalid nextToken: pass the nextToken of a previous %s response "
+                        "unchanged",
+                        op);
   memcpy(name, raw, *len);
   name[*len] = '\0';
   return AF_OK;
 }
+
+#define LIST_DOMAIN "appflowd ListFlows v1"
 
 typedef struct list_call {
   af_call c;
@@ -134,7 +142,8 @@ static void list_done(af_store_op *op, af_store_rc rc) {
   }
   if (e == AF_OK && c->more) {
     const char *last = c->items[c->n - 1]->flow_name;
-    if ((c->resp->next_token = make_token(c->c.svc, last, strlen(last), c->c.to.arena)) == NULL)
+    if ((c->resp->next_token =
+             af__page_token(c->c.svc, LIST_DOMAIN, last, strlen(last), c->c.to.arena)) == NULL)
       e = af_flows_oom(c->c.to.err);
   }
   af__call_end(&c->c, e);
@@ -148,7 +157,8 @@ static af_err list_request(list_call *c, const Appflow__V1__ListFlowsRequest *re
   *resume = req->next_token != NULL;
   *after_len = 0;
   if (rc == AF_OK && *resume)
-    rc = read_token(c->c.svc, req->next_token, c->after, after_len, err);
+    rc = af__page_token_read(c->c.svc, LIST_DOMAIN, "ListFlows", req->next_token, c->after,
+                             after_len, err);
   c->max = req->has_max_results ? (size_t)req->max_results : LIST_DEFAULT;
   if (rc == AF_OK && (c->items = af_arena_alloc(c->c.to.arena, c->max * sizeof *c->items)) == NULL)
     rc = af_flows_oom(err);

@@ -78,7 +78,7 @@ static const char *connector_type_name(int v) {
  * DestinationConnectorProperties): checks it against connectorType. */
 static void check_connector(rules_msg *m, const char *what, const af_model_struct *st,
                             const ProtobufCMessage *props, bool has_type, int type,
-                            const char *props_name) {
+                            const char *props_name, const char *type_path) {
   if (props == NULL || !has_type || type == 0)
     return; /* af_check_message reports what is missing */
   const char *want = connector_type_name(type);
@@ -103,9 +103,9 @@ static void check_connector(rules_msg *m, const char *what, const af_model_struc
          what, props_name, want);
   } else if (nset == 1) {
     fail(m,
-         "Connector Validation Error: '%s.%s' sets %s but '%s.connectorType' is '%s'; they must "
+         "Connector Validation Error: '%s.%s' sets %s but '%s' is '%s'; they must "
          "name the same connector",
-         what, props_name, set[0], what, want);
+         what, props_name, set[0], type_path, want);
   } else {
     char names[256] = "";
     for (size_t i = 0; i < nset && i < sizeof set / sizeof set[0]; i++) {
@@ -465,19 +465,21 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
   if (src != NULL)
     check_connector(&m, "sourceFlowConfig", &af_model_SourceConnectorProperties,
                     (const ProtobufCMessage *)src->source_connector_properties,
-                    src->has_connector_type, (int)src->connector_type, "sourceConnectorProperties");
+                    src->has_connector_type, (int)src->connector_type, "sourceConnectorProperties",
+                    "sourceFlowConfig.connectorType");
   if (ndst != 1)
     fail(&m,
          "Destination Validation Error: 'destinationFlowConfigList' must hold exactly one "
          "destination; it holds %zu",
          ndst);
   for (size_t i = 0; i < ndst; i++) {
-    char what[64];
+    char what[64], type_path[96];
     snprintf(what, sizeof what, "destinationFlowConfigList.%zu.member", i + 1);
+    snprintf(type_path, sizeof type_path, "%s.connectorType", what);
     check_connector(&m, what, &af_model_DestinationConnectorProperties,
                     (const ProtobufCMessage *)dst[i]->destination_connector_properties,
                     dst[i]->has_connector_type, (int)dst[i]->connector_type,
-                    "destinationConnectorProperties");
+                    "destinationConnectorProperties", type_path);
   }
   check_trigger(&m, trigger);
   check_tasks(&m, tasks, ntasks);
@@ -485,4 +487,53 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
     return AF_OK;
   return af_error_set(err, AF_ERR_VALIDATION, "%s request failed: [%s]",
                       op == AF_FLOW_UPDATE ? "Update Flow" : "Create Flow", m.buf);
+}
+
+/* ---- connector profiles ---- */
+
+const af_model_member *af_connector_member(const af_model_struct *st, int type) {
+  const char *want = connector_type_name(type);
+  for (size_t i = 0; i < st->n_members; i++) {
+    if (strcasecmp(st->members[i].name, want) == 0)
+      return &st->members[i];
+  }
+  return NULL;
+}
+
+bool af_connector_takes_profile(int type) {
+  return af_connector_member(&af_model_ConnectorProfileProperties, type) != NULL;
+}
+
+af_err af_check_profile_rules(af_profile_op op, int type, const char *label,
+                              const Appflow__V1__ConnectorProfileConfig *cfg, af_error *err) {
+  rules_msg m = {0};
+  const char *name = connector_type_name(type);
+  bool custom = type == APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_CUSTOM_CONNECTOR;
+  if (!af_connector_takes_profile(type)) {
+    fail(&m, "Connector type %s takes no connector profile: flows use it without one", name);
+  } else if (cfg != NULL) {
+    check_connector(&m, "connectorProfileConfig", &af_model_ConnectorProfileProperties,
+                    (const ProtobufCMessage *)cfg->connector_profile_properties, true, type,
+                    "connectorProfileProperties", "connectorType");
+    if (cfg->connector_profile_credentials != NULL)
+      check_connector(&m, "connectorProfileConfig", &af_model_ConnectorProfileCredentials,
+                      (const ProtobufCMessage *)cfg->connector_profile_credentials, true, type,
+                      "connectorProfileCredentials", "connectorType");
+    else if (op == AF_PROFILE_CREATE &&
+             af_connector_member(&af_model_ConnectorProfileCredentials, type) != NULL)
+      fail(&m,
+           "'connectorProfileConfig.connectorProfileCredentials' is required: a %s connection "
+           "needs its credentials",
+           name);
+  }
+  if (op == AF_PROFILE_CREATE && custom && (label == NULL || *label == '\0'))
+    fail(&m, "'connectorLabel' is required when connectorType is CustomConnector: it names the "
+             "registered connector");
+  else if (op == AF_PROFILE_CREATE && !custom && label != NULL)
+    fail(&m, "'connectorLabel' is only for CustomConnector profiles; connectorType is %s", name);
+  if (m.count == 0)
+    return AF_OK;
+  return af_error_set(
+      err, AF_ERR_VALIDATION, "%s request failed: [%s]",
+      op == AF_PROFILE_UPDATE ? "Update Connector Profile" : "Create Connector Profile", m.buf);
 }

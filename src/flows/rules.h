@@ -25,6 +25,7 @@
 #define AF_FLOWS_RULES_H
 
 #include "appflow/v1/appflow.pb-c.h"
+#include "common/awsmodel.h"
 #include "flows/error.h"
 
 #include <stdbool.h>
@@ -36,6 +37,21 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
                            const Appflow__V1__SourceFlowConfig *src,
                            Appflow__V1__DestinationFlowConfig *const *dst, size_t ndst,
                            Appflow__V1__Task *const *tasks, size_t ntasks, af_error *err);
+
+/* Connector profiles (CreateConnectorProfile, UpdateConnectorProfile), after af_check_message:
+ * the connector type takes a profile (ConnectorProfileProperties has a member for it: S3,
+ * EventBridge and the other AWS services do not); connectorProfileProperties, and
+ * connectorProfileCredentials when given, set exactly that type's member; a create gives the
+ * credentials when the type has any; connectorLabel is given exactly for CustomConnector. type
+ * is the request's (create) or the stored profile's (update). */
+typedef enum af_profile_op { AF_PROFILE_CREATE, AF_PROFILE_UPDATE } af_profile_op;
+af_err af_check_profile_rules(af_profile_op op, int type, const char *label,
+                              const Appflow__V1__ConnectorProfileConfig *cfg, af_error *err);
+/* The member of a connector-keyed structure (ConnectorProfileProperties, ...) for connector
+ * type `type`, names compared without case ("GoogleAnalytics" is "Googleanalytics"), or NULL. */
+const af_model_member *af_connector_member(const af_model_struct *st, int type);
+/* Whether flows reach connector type `type` through a connector profile. */
+bool af_connector_takes_profile(int type);
 
 /* NULL when expr is a valid EventBridge schedule expression, else why it is not (static text). */
 const char *af_schedule_expression_error(const char *expr);

@@ -187,8 +187,15 @@ static bool fill_definition(af_flow_record *r, Appflow__V1__CreateFlowRequest *d
   r->trigger = (uint8_t)d->trigger_config->trigger_type;
   r->description = af_flows_strdup(a, d->description, &oom);
   r->source_connector = af_flows_connector_name(d->source_flow_config->connector_type);
-  r->destination_connector =
-      af_flows_connector_name(d->destination_flow_config_list[0]->connector_type);
+  const Appflow__V1__DestinationFlowConfig *dst = d->destination_flow_config_list[0];
+  r->destination_connector = af_flows_connector_name(dst->connector_type);
+  r->source_profile =
+      af_flows_strdup(a,
+                      af__flow_profile(d->source_flow_config->connector_profile_name,
+                                       (int)d->source_flow_config->connector_type),
+                      &oom);
+  r->destination_profile = af_flows_strdup(
+      a, af__flow_profile(dst->connector_profile_name, (int)dst->connector_type), &oom);
   return !oom;
 }
 

@@ -76,6 +76,13 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   svc->log = cfg->log;
+  svc->catalog = cfg->catalog;
+  svc->own_catalog = cfg->catalog == NULL;
+  if (svc->own_catalog && (svc->catalog = af_catalog_new()) == NULL) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    af_flows_free(svc);
+    return NULL;
+  }
   svc->checker = af_checker_new(err);
   if (svc->checker == NULL || !make_rpcs(svc)) {
     if (svc->checker != NULL)
@@ -101,6 +108,8 @@ void af_flows_free(af_flows *svc) {
     return;
   if (svc->own_store)
     af_store_close(svc->store);
+  if (svc->own_catalog)
+    af_catalog_free(svc->catalog);
   af_checker_free(svc->checker);
   free(svc->rpcs);
   free(svc->paths);
@@ -615,6 +624,19 @@ static const struct {
     {"TagResource", af__tag_resource},
     {"UntagResource", af__untag_resource},
     {"ListTagsForResource", af__list_tags_for_resource},
+    {"CreateConnectorProfile", af__create_connector_profile},
+    {"DescribeConnectorProfiles", af__describe_connector_profiles},
+    {"UpdateConnectorProfile", af__update_connector_profile},
+    {"DeleteConnectorProfile", af__delete_connector_profile},
+    {"RegisterConnector", af__register_connector},
+    {"UpdateConnectorRegistration", af__update_connector_registration},
+    {"UnregisterConnector", af__unregister_connector},
+    {"DescribeConnector", af__describe_connector},
+    {"DescribeConnectors", af__describe_connectors},
+    {"ListConnectors", af__list_connectors},
+    {"ListConnectorEntities", af__list_connector_entities},
+    {"DescribeConnectorEntity", af__describe_connector_entity},
+    {"ResetConnectorMetadataCache", af__reset_connector_metadata_cache},
 };
 
 static af_rpc_handler handler_named(const char *name) {

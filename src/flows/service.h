@@ -45,6 +45,9 @@ typedef struct af_flows_config {
   const af_log *log;     /* borrowed, may be NULL; flow state changes are logged at info */
   af_store *store;       /* borrowed, outlives the service; NULL = a memory store of its own */
   const af_clock *clock; /* copied; NULL = the system's real-time clock */
+  /* borrowed, outlives the service; NULL = an empty one of its own (no connector types known:
+   * DescribeConnectors lists none and CreateFlow checks no pairs) */
+  struct af_catalog *catalog;
 } af_flows_config;
 
 /* A service on cfg->store. NULL when out of memory or when region or account would make an
@@ -181,6 +184,13 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
 int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err);
 /* One flow: AF_OK (added, or kept when *added is false; added may be NULL), or the error. */
 af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, af_error *err);
+
+/* The catalog the service answers connector questions from. */
+struct af_catalog *af_flows_catalog(af_flows *svc);
+/* The connector type (Appflow__V1__ConnectorType) of the profile called name, waiting for the
+ * store: AF_OK with *type set, AF_ERR_RESOURCE_NOT_FOUND when there is none, or the store's
+ * error (start-up's seed reader; never on a door thread). */
+af_err af_flows_profile_type(af_flows *svc, const char *name, int *type, af_error *err);
 
 /* The number of flows, by a scan (tests, fuzzers); _upto stops counting at limit. */
 size_t af_flows_count(af_flows *svc);

@@ -45,6 +45,15 @@
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
 
+/* Which table an op works on. Each table is its own namespace of names with its own order;
+ * a record means the same in each, as af_flow_record documents per table. */
+typedef enum af_store_table {
+  AF_TABLE_FLOWS = 0,  /* flows (and the service's private records keyed AF_STORE_PRIVATE_KEY...) */
+  AF_TABLE_PROFILES,   /* connector profiles */
+  AF_TABLE_CONNECTORS, /* custom connector registrations */
+  AF_STORE_TABLES
+} af_store_table;
+
 typedef struct af_bytes {
   const uint8_t *data; /* NULL when len == 0 */
   size_t len;
@@ -65,6 +74,7 @@ typedef struct af_flow_record {
   const char *created_by;     /* the principal ARN that created the flow (createdBy) */
   const char *updated_by;     /* the principal ARN of the last change (lastUpdatedBy) */
   const char *status_message; /* why the flow is in its status (flowStatusMessage) */
+  const char *source_profile, *destination_profile;
   af_bytes definition;        /* the packed CreateFlowRequest; empty in a scan */
   af_bytes tags;              /* packed appflowd.store.v1.TagSet */
   af_bytes runs;              /* packed appflowd.store.v1.RunLog */
@@ -110,6 +120,7 @@ typedef void (*af_store_done)(af_store_op *op, af_store_rc rc);
 
 struct af_store_op {
   /* Set by the caller. */
+  af_store_table table;
   const char *key; /* the flow's name; scan: resume after it, NULL to start at the first */
   size_t key_len;
   const af_flow_record *record; /* insert: the new record, its name equal to key */

@@ -31,6 +31,7 @@ typedef struct update_call {
   uint8_t digest[DIGEST_LEN];
   uint8_t before, status; /* out */
   bool changed, replayed; /* out */
+  af_flow_profiles profiles;
 } update_call;
 
 /* SHA-256 of the request without its clientToken, maps sorted; false on failure. */
@@ -178,8 +179,12 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
   next->updated_by = af__principal(&u->c);
   next->description = u->req->description;
   next->source_connector = af_flows_connector_name(u->req->source_flow_config->connector_type);
-  next->destination_connector =
-      af_flows_connector_name(u->req->destination_flow_config_list[0]->connector_type);
+  const Appflow__V1__DestinationFlowConfig *dst = u->req->destination_flow_config_list[0];
+  next->destination_connector = af_flows_connector_name(dst->connector_type);
+  next->source_profile = af__flow_profile(u->req->source_flow_config->connector_profile_name,
+                                          (int)u->req->source_flow_config->connector_type);
+  next->destination_profile =
+      af__flow_profile(dst->connector_profile_name, (int)dst->connector_type);
   return AF_STORE_WRITE;
 }
 
@@ -194,6 +199,13 @@ static void update_done(af_store_op *op, af_store_rc rc) {
                     af_flows_status_name(u->status));
   }
   af__call_end(&u->c, e);
+}
+
+/* The profiles the flow names exist: the update itself. */
+static void update_checked(af_call *c) {
+  update_call *u = (update_call *)c;
+  u->c.op.with_definition = true; /* the rule builds on the old definition */
+  af__call_modify(&u->c, u->name, u->len, update_rule, update_done);
 }
 
 void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
@@ -216,6 +228,6 @@ void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
   u->resp = (Appflow__V1__UpdateFlowResponse *)out;
   u->name = req->flow_name;
   u->token = req->client_token;
-  u->c.op.with_definition = true; /* the rule builds on the old definition */
-  af__call_modify(&u->c, u->name, u->len, update_rule, update_done);
+  af__check_flow_profiles(&u->c, &u->profiles, req->source_flow_config,
+                          req->destination_flow_config_list[0], update_checked);
 }

@@ -387,12 +387,12 @@ class OperationsCliTest(unittest.TestCase):
     # ---- what appflowd does not serve ----
 
     def test_operation_not_served(self):
-        r = self.run_ctl("describe-connectors")
+        r = self.run_ctl("describe-flow-execution-records", "--flow-name", "any_flow")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(r.stdout, "")
         self.assertEqual(r.stderr, "An error occurred (NotImplementedException) when calling the "
-                                   "DescribeConnectors operation: appflowd does not implement "
-                                   "DescribeConnectors yet\n")
+                                   "DescribeFlowExecutionRecords operation: appflowd does not "
+                                   "implement DescribeFlowExecutionRecords yet\n")
 
     # ---- local errors: before anything is sent ----
 

@@ -363,14 +363,17 @@ class ContractTest(unittest.TestCase):
     # ---- operations not served yet ----
 
     def test_operations_not_served_yet(self):
-        r = self.post("/describe-connectors", {})
+        body = {"flowName": "any_flow"}
+        r = self.post("/describe-flow-execution-records", body)
         self.assertEqual((r.status, r.error_type), (501, "NotImplementedException"), r)
-        self.assertEqual(r.message, "appflowd does not implement DescribeConnectors yet")
-        self.assertInvalid(self.post("/describe-connectors", {"maxResults": 0}), "maxResults")
+        self.assertEqual(r.message, "appflowd does not implement DescribeFlowExecutionRecords yet")
+        self.assertInvalid(self.post("/describe-flow-execution-records",
+                                     dict(body, maxResults=0)), "maxResults")
         with self.assertRaises(grpc.RpcError) as cm:
-            self.stub.DescribeConnectors(self.pb.DescribeConnectorsRequest(), timeout=10)
+            self.stub.DescribeFlowExecutionRecords(
+                self.pb.DescribeFlowExecutionRecordsRequest(flow_name="any_flow"), timeout=10)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
-        self.assertIn("DescribeConnectors", cm.exception.details())
+        self.assertIn("DescribeFlowExecutionRecords", cm.exception.details())
 
 
 if __name__ == "__main__":

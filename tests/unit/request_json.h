@@ -9,6 +9,7 @@
 #include "appflow_model.h"
 #include "bridge/transcode.h"
 #include "flows/arena.h"
+#include "flows/service.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -51,6 +52,45 @@ static inline const char *message_json(const af_model_struct *shape, const void 
   af_err rc = af_bridge_message_to_json(shape, msg, a, &out, &len, &err);
   cr_assert_eq(rc, AF_OK, "%s does not encode: %s", shape->descriptor->name, err.message);
   return out;
+}
+
+/* Runs the operation op of svc on a request in AWS JSON, waiting; the response is made in a. */
+static inline af_err call_json(af_flows *svc, const char *op, const char *json, af_arena *a,
+                               ProtobufCMessage **resp, af_error *err) {
+  const af_rpc *rpc = af_flows_rpc_named(svc, op);
+  cr_assert_not_null(rpc, "%s", op);
+  ProtobufCMessage *req = request_from_json(rpc->op->input, json, a);
+  ProtobufCMessage *out = af_arena_alloc(a, rpc->output->sizeof_message);
+  cr_assert_not_null(out);
+  protobuf_c_message_init(rpc->output, out);
+  if (resp != NULL)
+    *resp = out;
+  return af_flows_call_sync(svc, rpc, req, out, a, err);
+}
+
+/* Makes the connector profile name of type (an AWS ConnectorType) with the smallest valid
+ * properties and credentials of that type, given as AWS JSON (the test fails otherwise). */
+static inline void test_profile(af_flows *svc, const char *name, const char *type,
+                                const char *properties, const char *credentials) {
+  af_arena a;
+  af_arena_init(&a);
+  char json[2048];
+  snprintf(json, sizeof json,
+           "{\"connectorProfileName\": \"%s\", \"connectorType\": \"%s\", "
+           "\"connectionMode\": \"Public\", \"connectorProfileConfig\": {"
+           "\"connectorProfileProperties\": {\"%s\": %s}, "
+           "\"connectorProfileCredentials\": {\"%s\": %s}}}",
+           name, type, type, properties, type, credentials);
+  af_error err;
+  cr_assert_eq(call_json(svc, "CreateConnectorProfile", json, &a, NULL, &err), AF_OK, "%s: %s",
+               name, err.message);
+  af_arena_destroy(&a);
+}
+
+/* A Salesforce profile (the connector most tests read from). */
+static inline void test_salesforce_profile(af_flows *svc, const char *name) {
+  test_profile(svc, name, "Salesforce", "{\"instanceUrl\": \"https://example.my.salesforce.com\"}",
+               "{\"accessToken\": \"test-access-token\"}");
 }
 
 #endif

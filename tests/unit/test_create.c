@@ -39,6 +39,7 @@ static void setup(void) {
   fake_now = T0;
   svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &store);
   af_arena_init(&arena);
+  test_salesforce_profile(svc, "sf-prod");
 }
 
 static void teardown(void) {
@@ -63,8 +64,8 @@ static const char *trigger_json(Appflow__V1__TriggerType t) {
 
 /* Salesforce to S3 with one projection task: the members CreateFlow and UpdateFlow require. */
 #define SF_TO_S3                                                                                   \
-  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"sourceConnectorProperties\": "      \
-  "{\"Salesforce\": {\"object\": \"Account\"}}}, "                                                 \
+  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"connectorProfileName\": "           \
+  "\"sf-prod\", \"sourceConnectorProperties\": {\"Salesforce\": {\"object\": \"Account\"}}}, "     \
   "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                   \
   "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\"}}}], "                 \
   "\"tasks\": [{\"sourceFields\": [\"Id\"], \"taskType\": \"Filter\", "                            \
@@ -300,6 +301,7 @@ Test(create, arn_names_the_flow) {
   test_service_free(svc, store);
   svc = test_service_new(&(af_flows_config){.region = "eu-west-2", .account = "123456789012"},
                          &store);
+  test_salesforce_profile(svc, "sf-prod");
   cr_assert_eq(create(minimal("f1", T(EVENT)), &resp, &err), AF_OK);
   cr_expect_str_eq(resp.flow_arn, "arn:aws:appflow:eu-west-2:123456789012:flow/f1");
   cr_expect_str_eq(described("f1").created_by, "arn:aws:iam::123456789012:root",
@@ -409,7 +411,7 @@ Test(create, minimal_flow_describes_without_optional_members) {
   cr_expect_eq(d.n_tags, 0);
   cr_expect_eq(d.trigger_config->trigger_type, T(EVENT));
   cr_expect_null(d.trigger_config->trigger_properties);
-  cr_expect_null(d.source_flow_config->connector_profile_name);
+  cr_expect_str_eq(d.source_flow_config->connector_profile_name, "sf-prod");
   cr_expect_not(
       d.source_flow_config->source_connector_properties->salesforce->has_include_deleted_records);
   /* An empty description is a value: it is kept as given. */
@@ -910,6 +912,7 @@ Test(create, store_out_of_memory_adds_nothing) {
   svc = af_flows_new(&(af_flows_config){.store = store, .clock = &(af_clock){fake_clock, NULL}},
                      &err);
   cr_assert_not_null(svc);
+  test_salesforce_profile(svc, "sf-prod");
   Appflow__V1__CreateFlowResponse resp;
   for (int budget = 0; budget < 2; budget++) { /* the flow, then its tags */
     b.left = budget;

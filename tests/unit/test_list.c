@@ -42,6 +42,13 @@ static af_flows *new_service(af_store **st) {
 static void setup(void) {
   fake_now = T0;
   svc = new_service(&store);
+  test_salesforce_profile(svc, "sf");
+  test_profile(svc, "zd", "Zendesk", "{\"instanceUrl\": \"https://example.zendesk.com\"}",
+               "{\"clientId\": \"id\", \"clientSecret\": \"secret\"}");
+  test_profile(svc, "snow", "Snowflake",
+               "{\"warehouse\": \"WH\", \"stage\": \"db.schema.stage\", \"bucketName\": "
+               "\"stage-bucket\"}",
+               "{\"username\": \"user\", \"password\": \"secret\"}");
 }
 
 static void teardown(void) { test_service_free(svc, store); }
@@ -517,6 +524,14 @@ static void call_done(void *ctx, af_err rc) {
   af_latch_open(&w->latch);
 }
 
+/* The profile setup() made for a connector type (ignored for the types that take none). */
+static const char *profile_of(const char *type) {
+  return strcmp(type, "Salesforce") == 0  ? "sf"
+         : strcmp(type, "Zendesk") == 0   ? "zd"
+         : strcmp(type, "Snowflake") == 0 ? "snow"
+                                          : "none";
+}
+
 /* Creates a flow from a source connector to one destination (each an AWS connector name and
  * its properties in AWS JSON), with a description (NULL: none) and tags (a JSON object's
  * members, NULL: none). */
@@ -529,10 +544,10 @@ static void create(const char *name, Appflow__V1__TriggerType trigger, const cha
   Appflow__V1__CreateFlowRequest *r = request_from_jsonf(
       &af_model_CreateFlowRequest, &build,
       "{\"flowName\": \"%s\", %s\"triggerConfig\": {\"triggerType\": \"%s\"%s}, "
-      "\"sourceFlowConfig\": {\"connectorType\": \"%s\", \"sourceConnectorProperties\": "
-      "{\"%s\": %s}}, "
+      "\"sourceFlowConfig\": {\"connectorType\": \"%s\", \"connectorProfileName\": \"%s\", "
+      "\"sourceConnectorProperties\": {\"%s\": %s}}, "
       "\"destinationFlowConfigList\": [{\"connectorType\": \"%s\", "
-      "\"destinationConnectorProperties\": {\"%s\": %s}}], "
+      "\"connectorProfileName\": \"%s\", \"destinationConnectorProperties\": {\"%s\": %s}}], "
       "\"tasks\": [{\"sourceFields\": [], \"taskType\": \"Map_all\"}], \"tags\": {%s}}",
       name, desc,
       trigger == T(SCHEDULED)   ? "Scheduled"
@@ -541,8 +556,8 @@ static void create(const char *name, Appflow__V1__TriggerType trigger, const cha
       trigger == T(SCHEDULED)
           ? ", \"triggerProperties\": {\"Scheduled\": {\"scheduleExpression\": \"rate(1hours)\"}}"
           : "",
-      source, source, source_properties, destination, destination, destination_properties,
-      tags ? tags : "");
+      source, profile_of(source), source, source_properties, destination, profile_of(destination),
+      destination, destination_properties, tags ? tags : "");
   Appflow__V1__CreateFlowResponse resp;
   af_error err;
   cr_assert_eq(af_flows_create_flow(svc, r, &resp, &build, &err), AF_OK, "%s: %s", name,

@@ -232,6 +232,186 @@ void   appflowd__store__v1__run_log__free_unpacked
   assert(message->base.descriptor == &appflowd__store__v1__run_log__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   appflowd__store__v1__profile__init
+                     (Appflowd__Store__V1__Profile         *message)
+{
+  static const Appflowd__Store__V1__Profile init_value = APPFLOWD__STORE__V1__PROFILE__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__profile__get_packed_size
+                     (const Appflowd__Store__V1__Profile *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__profile__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__profile__pack
+                     (const Appflowd__Store__V1__Profile *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__profile__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__profile__pack_to_buffer
+                     (const Appflowd__Store__V1__Profile *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__profile__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__Profile *
+       appflowd__store__v1__profile__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__Profile *)
+     protobuf_c_message_unpack (&appflowd__store__v1__profile__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__profile__free_unpacked
+                     (Appflowd__Store__V1__Profile *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__profile__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflowd__store__v1__registration__init
+                     (Appflowd__Store__V1__Registration         *message)
+{
+  static const Appflowd__Store__V1__Registration init_value = APPFLOWD__STORE__V1__REGISTRATION__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__registration__get_packed_size
+                     (const Appflowd__Store__V1__Registration *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__registration__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__registration__pack
+                     (const Appflowd__Store__V1__Registration *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__registration__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__registration__pack_to_buffer
+                     (const Appflowd__Store__V1__Registration *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__registration__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__Registration *
+       appflowd__store__v1__registration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__Registration *)
+     protobuf_c_message_unpack (&appflowd__store__v1__registration__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__registration__free_unpacked
+                     (Appflowd__Store__V1__Registration *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__registration__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflowd__store__v1__entity__init
+                     (Appflowd__Store__V1__Entity         *message)
+{
+  static const Appflowd__Store__V1__Entity init_value = APPFLOWD__STORE__V1__ENTITY__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__entity__get_packed_size
+                     (const Appflowd__Store__V1__Entity *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__entity__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__entity__pack
+                     (const Appflowd__Store__V1__Entity *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__entity__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__entity__pack_to_buffer
+                     (const Appflowd__Store__V1__Entity *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__entity__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__Entity *
+       appflowd__store__v1__entity__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__Entity *)
+     protobuf_c_message_unpack (&appflowd__store__v1__entity__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__entity__free_unpacked
+                     (Appflowd__Store__V1__Entity *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__entity__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   appflowd__store__v1__entity_set__init
+                     (Appflowd__Store__V1__EntitySet         *message)
+{
+  static const Appflowd__Store__V1__EntitySet init_value = APPFLOWD__STORE__V1__ENTITY_SET__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__entity_set__get_packed_size
+                     (const Appflowd__Store__V1__EntitySet *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__entity_set__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__entity_set__pack
+                     (const Appflowd__Store__V1__EntitySet *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__entity_set__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__entity_set__pack_to_buffer
+                     (const Appflowd__Store__V1__EntitySet *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__entity_set__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__EntitySet *
+       appflowd__store__v1__entity_set__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__EntitySet *)
+     protobuf_c_message_unpack (&appflowd__store__v1__entity_set__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__entity_set__free_unpacked
+                     (Appflowd__Store__V1__EntitySet *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__entity_set__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor appflowd__store__v1__tag__field_descriptors[2] =
 {
   {
@@ -563,5 +743,222 @@ const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
   appflowd__store__v1__run_log__field_indices_by_name,
   1,  appflowd__store__v1__run_log__number_ranges,
   (ProtobufCMessageInit) appflowd__store__v1__run_log__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__profile__field_descriptors[2] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Profile, request),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "credentials_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Profile, credentials_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__profile__field_indices_by_name[] = {
+  1,   /* field[1] = credentials_id */
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange appflowd__store__v1__profile__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__profile__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.Profile",
+  "Profile",
+  "Appflowd__Store__V1__Profile",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__Profile),
+  2,
+  appflowd__store__v1__profile__field_descriptors,
+  appflowd__store__v1__profile__field_indices_by_name,
+  1,  appflowd__store__v1__profile__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__profile__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__registration__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Registration, request),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__registration__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange appflowd__store__v1__registration__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__registration__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.Registration",
+  "Registration",
+  "Appflowd__Store__V1__Registration",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__Registration),
+  1,
+  appflowd__store__v1__registration__field_descriptors,
+  appflowd__store__v1__registration__field_indices_by_name,
+  1,  appflowd__store__v1__registration__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__registration__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__entity__field_descriptors[5] =
+{
+  {
+    "group",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Entity, group),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Entity, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "label",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Entity, label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fields",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflowd__Store__V1__Entity, n_fields),
+    offsetof(Appflowd__Store__V1__Entity, fields),
+    &appflow__v1__connector_entity_field__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entities",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflowd__Store__V1__Entity, n_entities),
+    offsetof(Appflowd__Store__V1__Entity, entities),
+    &appflowd__store__v1__entity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__entity__field_indices_by_name[] = {
+  4,   /* field[4] = entities */
+  3,   /* field[3] = fields */
+  0,   /* field[0] = group */
+  2,   /* field[2] = label */
+  1,   /* field[1] = name */
+};
+static const ProtobufCIntRange appflowd__store__v1__entity__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__entity__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.Entity",
+  "Entity",
+  "Appflowd__Store__V1__Entity",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__Entity),
+  5,
+  appflowd__store__v1__entity__field_descriptors,
+  appflowd__store__v1__entity__field_indices_by_name,
+  1,  appflowd__store__v1__entity__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__entity__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__entity_set__field_descriptors[1] =
+{
+  {
+    "entities",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflowd__Store__V1__EntitySet, n_entities),
+    offsetof(Appflowd__Store__V1__EntitySet, entities),
+    &appflowd__store__v1__entity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__entity_set__field_indices_by_name[] = {
+  0,   /* field[0] = entities */
+};
+static const ProtobufCIntRange appflowd__store__v1__entity_set__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__entity_set__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.EntitySet",
+  "EntitySet",
+  "Appflowd__Store__V1__EntitySet",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__EntitySet),
+  1,
+  appflowd__store__v1__entity_set__field_descriptors,
+  appflowd__store__v1__entity_set__field_indices_by_name,
+  1,  appflowd__store__v1__entity_set__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__entity_set__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

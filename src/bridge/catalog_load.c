@@ -1,0 +1,247 @@
+/* The catalogs' JSON (see catalog_load.h). Each connector configuration and entity field is
+ * decoded by the transcoder with its AWS shape, so the data meets the model as a request must. */
+#include "bridge/catalog_load.h"
+
+#include "appflow_model.h"
+#include "bridge/transcode.h"
+#include "flows/service.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+extern const unsigned char af_data_connectors[];
+extern const size_t af_data_connectors_len;
+extern const unsigned char af_data_entities[];
+extern const size_t af_data_entities_len;
+
+/* Entities nest at most this deep (S3 buckets and prefixes need two or three). */
+#define DEPTH_MAX 16
+
+static int failf(char *msg, size_t msgsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int failf(char *msg, size_t msgsz, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, msgsz, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static json_t *parse(const char *json, size_t len, char *msg, size_t msgsz) {
+  json_error_t e;
+  json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &e);
+  if (root == NULL)
+    failf(msg, msgsz, "line %d, column %d: %s", e.line, e.column, e.text);
+  else if (!json_is_object(root)) {
+    failf(msg, msgsz, "the document must be a JSON object keyed by connector type");
+    json_decref(root);
+    root = NULL;
+  }
+  return root;
+}
+
+/* The ConnectorType value of an AWS spelling ("Salesforce"), or 0. */
+static int connector_value(const char *key) {
+  const af_model_member *m =
+      af_model_member_named(&af_model_ConnectorConfiguration, "connectorType");
+  return af_model_enum_value(m->shape, key, strlen(key));
+}
+
+static int type_of(const char *key, const char *where, char *msg, size_t msgsz) {
+  int t = connector_value(key);
+  if (t == 0)
+    failf(msg, msgsz, "%s: '%s' is not an AppFlow connector type", where, key);
+  return t;
+}
+
+int af_catalog_load_connectors(af_catalog *cat, const char *json, size_t len, char *msg,
+                               size_t msgsz) {
+  json_t *root = parse(json, len, msg, msgsz);
+  if (root == NULL)
+    return -1;
+  const char *key;
+  json_t *v;
+  int rc = 0;
+  af_arena arena;
+  af_arena_init(&arena);
+  json_object_foreach(root, key, v) {
+    if (type_of(key, "connectors", msg, msgsz) == 0) {
+      rc = -1;
+      break;
+    }
+    json_t *cfg = json_deep_copy(v);
+    json_t *app = cfg != NULL ? json_object_get(cfg, "applicationType") : NULL;
+    char *application_type = json_is_string(app) ? strdup(json_string_value(app)) : NULL;
+    if (cfg != NULL)
+      json_object_del(cfg, "applicationType"); /* ListConnectors' member, not the shape's */
+    ProtobufCMessage *m = NULL;
+    af_error err = {0};
+    if (cfg == NULL || af_bridge_json_tree_to_message(&af_model_ConnectorConfiguration, cfg, &arena,
+                                                      &m, &err) != AF_OK) {
+      rc = failf(msg, msgsz, "connectors.%s: %s", key, cfg ? err.message : "out of memory");
+    } else if (((Appflow__V1__ConnectorConfiguration *)m)->connector_type !=
+               (Appflow__V1__ConnectorType)connector_value(key)) {
+      rc = failf(msg, msgsz, "connectors.%s: connectorType must be %s", key, key);
+    } else if (!af_catalog_set_connector(cat, (Appflow__V1__ConnectorConfiguration *)m,
+                                         application_type)) {
+      rc = failf(msg, msgsz, "out of memory");
+    }
+    free(application_type);
+    json_decref(cfg);
+    af_arena_reset(&arena);
+    if (rc != 0)
+      break;
+  }
+  af_arena_destroy(&arena);
+  json_decref(root);
+  return rc;
+}
+
+typedef struct loader {
+  af_arena *arena;
+  char *msg;
+  size_t msgsz;
+} loader;
+
+static Appflowd__Store__V1__Entity **groups_to_entities(loader *l, json_t *groups,
+                                                        const char *where, int depth, size_t *n);
+
+static Appflowd__Store__V1__Entity *entity_of(loader *l, json_t *o, const char *group,
+                                              const char *where, int depth) {
+  af_arena *a = l->arena;
+  json_t *name = json_object_get(o, "name"), *label = json_object_get(o, "label");
+  json_t *fields = json_object_get(o, "fields"), *nested = json_object_get(o, "entities");
+  const char *k;
+  json_t *v;
+  if (!json_is_object(o)) {
+    failf(l->msg, l->msgsz, "%s: an entity must be an object", where);
+    return NULL;
+  }
+  json_object_foreach(o, k, v) {
+    if (strcmp(k, "name") && strcmp(k, "label") && strcmp(k, "fields") && strcmp(k, "entities")) {
+      failf(l->msg, l->msgsz,
+            "%s: unknown member '%s' (an entity has name, label, fields and "
+            "entities)",
+            where, k);
+      return NULL;
+    }
+  }
+  if (!json_is_string(name) || json_string_length(name) == 0 ||
+      (label != NULL && !json_is_string(label)) || (fields != NULL && !json_is_array(fields))) {
+    failf(l->msg, l->msgsz,
+          "%s: an entity needs a name (a string); label is a string, fields an array", where);
+    return NULL;
+  }
+  Appflowd__Store__V1__Entity *e = af_arena_alloc(a, sizeof *e);
+  if (e == NULL)
+    return NULL;
+  appflowd__store__v1__entity__init(e);
+  e->group = (char *)group;
+  e->name = (char *)json_string_value(name);
+  e->label = label != NULL ? (char *)json_string_value(label) : "";
+  size_t nf = fields != NULL ? json_array_size(fields) : 0;
+  e->fields = af_arena_alloc(a, (nf ? nf : 1) * sizeof *e->fields);
+  if (e->fields == NULL)
+    return NULL;
+  for (size_t i = 0; i < nf; i++) {
+    ProtobufCMessage *m = NULL;
+    af_error err = {0};
+    if (af_bridge_json_tree_to_message(&af_model_ConnectorEntityField, json_array_get(fields, i), a,
+                                       &m, &err) != AF_OK) {
+      failf(l->msg, l->msgsz, "%s.fields[%zu]: %s", where, i, err.message);
+      return NULL;
+    }
+    e->fields[e->n_fields++] = (Appflow__V1__ConnectorEntityField *)m;
+  }
+  if (nested != NULL &&
+      (e->entities = groups_to_entities(l, nested, where, depth + 1, &e->n_entities)) == NULL)
+    return NULL;
+  return e;
+}
+
+static Appflowd__Store__V1__Entity **groups_to_entities(loader *l, json_t *groups,
+                                                        const char *where, int depth, size_t *n) {
+  if (!json_is_object(groups)) {
+    failf(l->msg, l->msgsz, "%s: entities must be an object of groups, each an array", where);
+    return NULL;
+  }
+  if (depth > DEPTH_MAX) {
+    failf(l->msg, l->msgsz, "%s: entities nest deeper than %d", where, DEPTH_MAX);
+    return NULL;
+  }
+  size_t total = 0;
+  const char *group;
+  json_t *list;
+  json_object_foreach(groups, group, list) {
+    if (!json_is_array(list)) {
+      failf(l->msg, l->msgsz, "%s.%s: a group must be an array of entities", where, group);
+      return NULL;
+    }
+    total += json_array_size(list);
+  }
+  Appflowd__Store__V1__Entity **out = af_arena_alloc(l->arena, (total ? total : 1) * sizeof *out);
+  if (out == NULL)
+    return NULL;
+  *n = 0;
+  json_object_foreach(groups, group, list) {
+    for (size_t i = 0; i < json_array_size(list); i++) {
+      char at[512];
+      snprintf(at, sizeof at, "%s.%s[%zu]", where, group, i);
+      Appflowd__Store__V1__Entity *e = entity_of(l, json_array_get(list, i), group, at, depth);
+      if (e == NULL)
+        return NULL;
+      out[(*n)++] = e;
+    }
+  }
+  return out;
+}
+
+int af_catalog_set_entities_json(af_catalog *cat, int type, const char *profile, json_t *groups,
+                                 const char *where, char *msg, size_t msgsz) {
+  af_arena arena;
+  af_arena_init(&arena);
+  loader l = {&arena, msg, msgsz};
+  msg[0] = '\0';
+  Appflowd__Store__V1__EntitySet set = APPFLOWD__STORE__V1__ENTITY_SET__INIT;
+  set.entities = groups_to_entities(&l, groups, where, 0, &set.n_entities);
+  int rc = 0;
+  if (set.entities == NULL)
+    rc = msg[0] != '\0' ? -1 : failf(msg, msgsz, "out of memory");
+  else if (!af_catalog_set_entities(cat, type, profile, &set))
+    rc = failf(msg, msgsz, "out of memory");
+  af_arena_destroy(&arena);
+  return rc;
+}
+
+int af_catalog_load_entities(af_catalog *cat, const char *json, size_t len, char *msg,
+                             size_t msgsz) {
+  json_t *root = parse(json, len, msg, msgsz);
+  if (root == NULL)
+    return -1;
+  const char *key;
+  json_t *v;
+  int rc = 0;
+  json_object_foreach(root, key, v) {
+    char where[160];
+    snprintf(where, sizeof where, "entities.%s", key);
+    int t = type_of(key, "entities", msg, msgsz);
+    if (t == 0 || af_catalog_set_entities_json(cat, t, NULL, v, where, msg, msgsz) != 0) {
+      rc = -1;
+      break;
+    }
+  }
+  json_decref(root);
+  return rc;
+}
+
+int af_catalog_load_builtin(af_catalog *cat, char *msg, size_t msgsz) {
+  char why[1024];
+  if (af_catalog_load_connectors(cat, (const char *)af_data_connectors, af_data_connectors_len, why,
+                                 sizeof why) != 0)
+    return failf(msg, msgsz, "data/connectors.json: %s", why);
+  if (af_catalog_load_entities(cat, (const char *)af_data_entities, af_data_entities_len, why,
+                               sizeof why) != 0)
+    return failf(msg, msgsz, "data/entities.json: %s", why);
+  return 0;
+}
