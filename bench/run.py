@@ -579,7 +579,8 @@ class Bench:
         path = os.path.join(self.tmp, "pgbench-toggle.sql")
         cols = ("name, version, trigger_type, status, create_status, created_ms, updated_ms, "
                 "description, source_connector, destination_connector, create_token, tags, "
-                "runs, created_by, updated_by, status_message, definition")
+                "runs, created_by, updated_by, status_message, source_profile, "
+                "destination_profile, definition")
         with open(path, "w") as f:
             f.write(
                 f"\\set n :client_id + {STORE_CONNECTIONS} * random(0, "
@@ -594,7 +595,8 @@ class Bench:
                 "destination_connector = :destination_connector, create_token = :create_token, "
                 "tags = :tags, runs = :runs, created_by = :created_by, "
                 "updated_by = :updated_by, status_message = :status_message, "
-                "version = version + 1 "
+                "source_profile = :source_profile, "
+                "destination_profile = :destination_profile, version = version + 1 "
                 "WHERE name = :name AND version = :version\n")
         return path
 

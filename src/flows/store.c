@@ -132,6 +132,25 @@ void af__store_set_deadline(af_store_op *op, double timeout_seconds) {
     op->deadline_ms = op->own_deadline_ms;
 }
 
+const char *af__store_table_name(af_store_table t) {
+  switch (t) {
+  case AF_TABLE_FLOWS:
+    return "appflowd_flows";
+  case AF_TABLE_PROFILES:
+    return "appflowd_profiles";
+  case AF_TABLE_CONNECTORS:
+    return "appflowd_connectors";
+  case AF_STORE_TABLES:
+    break;
+  }
+  return "appflowd_unknown";
+}
+
+bool af__store_sql_for(char *out, size_t n, const char *head, af_store_table t, const char *tail) {
+  int len = snprintf(out, n, "%s%s%s", head, af__store_table_name(t), tail);
+  return len > 0 && (size_t)len < n;
+}
+
 bool af__bytes_equal(af_bytes a, af_bytes b) {
   return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
 }

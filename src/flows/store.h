@@ -1,16 +1,18 @@
-/* The storage seam: where flows are kept, behind one ops table (as hiredis builds replies
- * through a table of functions), so the service runs the same rules on every store:
+/* The storage seam: where flows (and connector profiles and custom connectors) are kept, behind one
+ * ops table (as hiredis builds replies through a table of functions), so the service runs the same
+ * rules on every store:
  *
  *   memory:               a sharded hash table in this process (the default, the fastest);
  *   sqlite:PATH           an embedded database file: WAL, group commit, durable once answered;
  *   postgresql://...      a shared database: the source of truth for any number of replicas.
  *
- * Four operations, each on one record: insert if absent, modify through a rule callback (the
- * rule says keep, write or delete), scan in the store's order after a key, and close. A store keeps
- * values, never links: a record is a struct of scalars, strings and opaque blobs (tags and the
- * run log are packed protobuf, the definition a packed CreateFlowRequest), and the store knows
- * nothing of what they mean. It returns codes only; the service writes every message a caller
- * sees, and every AppFlow rule lives in the service's rule callbacks.
+ * Four operations, each on one record of one table (flows, connector profiles, custom
+ * connectors): insert if absent, modify through a rule callback (the rule says keep, write or
+ * delete), scan in the store's order after a key, and close. A store keeps values, never links:
+ * a record is a struct of scalars, strings and opaque blobs (tags and the run log are packed
+ * protobuf, the definition a packed CreateFlowRequest), and the store knows nothing of what
+ * they mean. It returns codes only; the service writes every message a caller sees, and every
+ * AppFlow rule lives in the service's rule callbacks.
  *
  * Operations complete through a callback: the memory store calls it before submit returns,
  * the database stores later, on a thread of their own, so a door never waits on a disk or a
@@ -31,16 +33,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The schema this build writes; a database marked 1 is migrated to it on open, one marked newer
- * is refused. */
-#define AF_STORE_SCHEMA_VERSION 2
+/* The schema this build writes; a database marked 1 or 2 is migrated to it on open, one marked
+ * newer is refused. */
+#define AF_STORE_SCHEMA_VERSION 3
 /* What a database store takes when its configuration leaves a value 0. */
 #define AF_STORE_DEFAULT_CONNECTIONS 8
 #define AF_STORE_DEFAULT_QUEUE 1024
 #define AF_STORE_DEFAULT_TIMEOUT_S 5.0
-/* Keys that start with this byte (DEL, which no flow name can hold) are the service's own
+/* Keys that start with this byte (DEL, which no AppFlow name can hold) are the service's own
  * records, such as a CreateFlow clientToken's: insert and modify treat them as any other, and
- * a scan never visits them (nor counts them towards its limit). */
+ * a scan never visits them (nor counts them towards its limit), in every table. */
 #define AF_STORE_PRIVATE_KEY "\x7f"
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
@@ -59,7 +61,18 @@ typedef struct af_bytes {
   size_t len;
 } af_bytes;
 
-/* One flow as a store keeps it. Strings are NUL-terminated, NULL for none. */
+/* One record as a store keeps it, in any table. Strings are NUL-terminated, NULL for none. The
+ * store interprets none of it and keeps every member in every table; what a member holds is the
+ * service's choice, per table:
+ *   flows       every member as its comment says; source_profile and destination_profile are
+ *               the connectorProfileName of the flow's source and of its destination;
+ *   profiles    name = connectorProfileName, source_connector = connectorType (AWS spelling),
+ *               destination_connector = connectorLabel (custom connectors), definition = the
+ *               service's packed profile, create_token, created_by/updated_by,
+ *               created_ms/updated_ms;
+ *   connectors  name = connectorLabel, description, definition = the service's packed
+ *               registration, tags, create_token, created_by/updated_by, created_ms/updated_ms.
+ * Members a table does not use stay 0 or NULL. */
 typedef struct af_flow_record {
   const char *name; /* the key */
   size_t name_len;
@@ -74,10 +87,11 @@ typedef struct af_flow_record {
   const char *created_by;     /* the principal ARN that created the flow (createdBy) */
   const char *updated_by;     /* the principal ARN of the last change (lastUpdatedBy) */
   const char *status_message; /* why the flow is in its status (flowStatusMessage) */
-  const char *source_profile, *destination_profile;
-  af_bytes definition;        /* the packed CreateFlowRequest; empty in a scan */
-  af_bytes tags;              /* packed appflowd.store.v1.TagSet */
-  af_bytes runs;              /* packed appflowd.store.v1.RunLog */
+  const char *source_profile, *destination_profile; /* connectorProfileName of each end */
+  af_bytes definition; /* the packed CreateFlowRequest; empty in a read or a scan whose op did
+                          not ask for it (with_definition) */
+  af_bytes tags;       /* packed appflowd.store.v1.TagSet */
+  af_bytes runs;       /* packed appflowd.store.v1.RunLog */
 } af_flow_record;
 
 /* How an op ended. After UNAVAILABLE or FAILED a write's outcome is unknown when it had been
@@ -120,17 +134,19 @@ typedef void (*af_store_done)(af_store_op *op, af_store_rc rc);
 
 struct af_store_op {
   /* Set by the caller. */
-  af_store_table table;
-  const char *key; /* the flow's name; scan: resume after it, NULL to start at the first */
+  af_store_table table; /* the table every op works on; 0 (zero-initialised): flows */
+  const char *key;      /* the record's name; scan: resume after it, NULL to start at the first */
   size_t key_len;
   const af_flow_record *record; /* insert: the new record, its name equal to key */
   af_store_rule rule;           /* modify; insert: runs on a record in the way, and may only
                                    KEEP it or REFUSE (NULL: EXISTS) */
   af_store_visit visit;         /* scan */
   void *ctx;                    /* for rule and visit */
-  bool with_definition;         /* the rule reads or replaces cur->definition; without this a
-                                   database store may leave cur's empty (it can be 64 KiB), and
-                                   a write keeps the stored one */
+  bool with_definition;         /* modify, insert: the rule reads or replaces cur->definition;
+                                   without this a database store may leave cur's empty (it can
+                                   be 64 KiB), and a write keeps the stored one. scan: visited
+                                   records carry their definition; without this they never do
+                                   (ListFlows reads none) */
   size_t limit;                 /* scan: visit at most this many */
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the
@@ -248,6 +264,15 @@ void af__store_set_healthy(af_store *s, bool healthy);
 /* Sets op's deadlines for an op submitted now: own_deadline_ms from timeout_seconds (0: the
  * default), and deadline_ms the earlier of that and the caller's. */
 void af__store_set_deadline(af_store_op *op, double timeout_seconds);
+/* Whether op names a table this build has; a store answers an op that does not FAILED. */
+static inline bool af__store_table_ok(const af_store_op *op) {
+  return (unsigned)op->table < AF_STORE_TABLES;
+}
+/* The database table that holds a store table's records ("appflowd_flows", ...); static. */
+const char *af__store_table_name(af_store_table t);
+/* head, table t's name and tail in out (n bytes): a database store's statement for that table,
+ * made from literals only. False when it does not fit. */
+bool af__store_sql_for(char *out, size_t n, const char *head, af_store_table t, const char *tail);
 /* true when two byte strings are the same bytes (NULL and empty are equal). */
 bool af__bytes_equal(af_bytes a, af_bytes b);
 /* Fills buf with n bytes from the kernel's random source; 0 or -1. */

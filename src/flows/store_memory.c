@@ -1,8 +1,9 @@
-/* The memory store: flows in this process, gone when it exits.
+/* The memory store: records in this process, gone when it exits.
  *
- * Flows hash into SHARDS shards by the top bits of a keyed hash; each shard is a chained hash
- * table under its own mutex, so requests for different flows rarely meet on a lock, and a shard
- * grows (doubling its buckets) without stopping the others. Every op runs on the caller's
+ * Each table has SHARDS shards of its own, so a scan of one table never walks another's records.
+ * Records hash into their table's shards by the top bits of a keyed hash; each shard is a chained
+ * hash table under its own mutex, so requests for different records rarely meet on a lock, and a
+ * shard grows (doubling its buckets) without stopping the others. Every op runs on the caller's
  * thread and completes before it returns: nothing here waits on anything but a shard lock.
  *
  * Order: buckets are picked by the hash bits just below the shard bits, and chains are kept
@@ -36,10 +37,10 @@ typedef struct node {
   uint64_t hash;
   uint64_t version;
   int64_t created_ms, updated_ms;
-  /* Where these lie in the node (0: absent): offsets rather than pointers, 20 bytes a flow
+  /* Where these lie in the node (0: absent): offsets rather than pointers, 40 bytes a flow
    * less, which a million flows feel. */
   uint32_t description, source_connector, destination_connector, create_token, created_by,
-      updated_by, status_message, definition;
+      updated_by, status_message, source_profile, destination_profile, definition;
   uint32_t definition_len;
   uint16_t name_len;
   uint8_t trigger, status, create_status;
@@ -59,7 +60,7 @@ typedef struct memory_store {
   af_store base;
   uint64_t seed;
   af_allocator mem;
-  shard shards[SHARDS];
+  shard shards[AF_STORE_TABLES][SHARDS];
 } memory_store;
 
 static void *libc_alloc(void *ctx, size_t size) {
@@ -81,7 +82,9 @@ static void *zalloc(const af_allocator *mem, size_t size) {
 
 static size_t nbuckets(const shard *s) { return (size_t)1 << s->bits; }
 
-static shard *shard_of(memory_store *m, uint64_t h) { return &m->shards[h >> (64 - SHARD_BITS)]; }
+static shard *shard_of(memory_store *m, af_store_table t, uint64_t h) {
+  return &m->shards[t][h >> (64 - SHARD_BITS)];
+}
 
 static size_t bucket_of(const shard *s, uint64_t h) {
   return (size_t)((h << SHARD_BITS) >> (64 - s->bits));
@@ -162,6 +165,8 @@ static af_flow_record view(const node *n) {
       .created_by = at(n, n->created_by),
       .updated_by = at(n, n->updated_by),
       .status_message = at(n, n->status_message),
+      .source_profile = at(n, n->source_profile),
+      .destination_profile = at(n, n->destination_profile),
       .definition = {(const uint8_t *)at(n, n->definition), n->definition_len},
       .tags = blob_bytes(n->tags),
       .runs = blob_bytes(n->runs),
@@ -209,7 +214,8 @@ static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t
   size_t size = sizeof(node) + r->name_len + 1 + r->definition.len + str_size(r->description) +
                 str_size(r->source_connector) + str_size(r->destination_connector) +
                 str_size(r->create_token) + str_size(r->created_by) + str_size(r->updated_by) +
-                str_size(r->status_message);
+                str_size(r->status_message) + str_size(r->source_profile) +
+                str_size(r->destination_profile);
   if (size > UINT32_MAX) /* offsets within the node are 32-bit */
     return NULL;
   node *n = zalloc(mem, size);
@@ -242,6 +248,8 @@ static node *node_new(const af_allocator *mem, const af_flow_record *r, uint64_t
   n->created_by = put_string(n, &cursor, r->created_by);
   n->updated_by = put_string(n, &cursor, r->updated_by);
   n->status_message = put_string(n, &cursor, r->status_message);
+  n->source_profile = put_string(n, &cursor, r->source_profile);
+  n->destination_profile = put_string(n, &cursor, r->destination_profile);
   return n;
 }
 
@@ -258,6 +266,8 @@ static bool changes_fixed(const af_flow_record *cur, const af_flow_record *next)
          !same_string(cur->created_by, next->created_by) ||
          !same_string(cur->updated_by, next->updated_by) ||
          !same_string(cur->status_message, next->status_message) ||
+         !same_string(cur->source_profile, next->source_profile) ||
+         !same_string(cur->destination_profile, next->destination_profile) ||
          (cur->definition.data != next->definition.data &&
           !af__bytes_equal(cur->definition, next->definition));
 }
@@ -317,7 +327,8 @@ static void out_of_memory(memory_store *m) {
 static void mem_insert(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
   const af_flow_record *r = op->record;
-  if (r->name_len == 0 || r->name_len > UINT16_MAX || r->definition.len > UINT32_MAX) {
+  if (!af__store_table_ok(op) || r->name_len == 0 || r->name_len > UINT16_MAX ||
+      r->definition.len > UINT32_MAX) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
@@ -328,7 +339,7 @@ static void mem_insert(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
-  shard *s = shard_of(m, h);
+  shard *s = shard_of(m, op->table, h);
   pthread_mutex_lock(&s->lock);
   node **link = seek(s, h, r->name, r->name_len);
   if (*link != NULL && compare(*link, h, r->name, r->name_len) == 0) {
@@ -376,8 +387,12 @@ static af_store_rc apply(memory_store *m, shard *s, node **link, af_store_op *op
 
 static void mem_modify(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
+  if (!af__store_table_ok(op)) {
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
   uint64_t h = af_hash64(m->seed, op->key, op->key_len);
-  shard *s = shard_of(m, h);
+  shard *s = shard_of(m, op->table, h);
   node *freed = NULL;
   pthread_mutex_lock(&s->lock);
   node **link = seek(s, h, op->key, op->key_len);
@@ -407,7 +422,8 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
       af_flow_record r = view(n);
       if (r.name[0] == AF_STORE_PRIVATE_KEY[0]) /* the service's own: never scanned */
         continue;
-      r.definition = (af_bytes){NULL, 0};
+      if (!st->op->with_definition)
+        r.definition = (af_bytes){NULL, 0};
       more = st->op->visit(&r, st->op->ctx) && ++st->seen < st->op->limit;
     }
   }
@@ -417,6 +433,10 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
 
 static void mem_scan(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
+  if (!af__store_table_ok(op)) {
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
   const char *after = op->key;
   uint64_t h = after != NULL ? af_hash64(m->seed, after, op->key_len) : 0;
   size_t first = after != NULL ? (size_t)(h >> (64 - SHARD_BITS)) : 0;
@@ -425,26 +445,34 @@ static void mem_scan(af_store *st, af_store_op *op) {
   for (size_t i = first; more && i < SHARDS; i++) {
     /* Only the shard the name hashes to holds nodes on both sides of it. */
     bool resume = after != NULL && i == first;
-    more = scan_shard(&m->shards[i], h, resume ? after : NULL, op->key_len, &state);
+    more = scan_shard(&m->shards[op->table][i], h, resume ? after : NULL, op->key_len, &state);
   }
   op->done(op, AF_STORE_OK);
 }
 
+/* Frees a shard's nodes and buckets. */
+static void shard_free(const af_allocator *mem, shard *s) {
+  for (size_t b = 0; b < nbuckets(s); b++) {
+    node *n = s->buckets[b];
+    while (n != NULL) {
+      node *next = n->next;
+      node_free(mem, n);
+      n = next;
+    }
+  }
+  mem->free(mem->ctx, s->buckets);
+  pthread_mutex_destroy(&s->lock);
+}
+
+/* Frees the first n shards, in table order, as made by af_store_memory_new. */
+static void shards_free(memory_store *m, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    shard_free(&m->mem, &m->shards[i / SHARDS][i % SHARDS]);
+}
+
 static void mem_close(af_store *st) {
   memory_store *m = (memory_store *)st;
-  for (int i = 0; i < SHARDS; i++) {
-    shard *s = &m->shards[i];
-    for (size_t b = 0; s->buckets != NULL && b < nbuckets(s); b++) {
-      node *n = s->buckets[b];
-      while (n != NULL) {
-        node *next = n->next;
-        node_free(&m->mem, n);
-        n = next;
-      }
-    }
-    m->mem.free(m->mem.ctx, s->buckets);
-    pthread_mutex_destroy(&s->lock);
-  }
+  shards_free(m, (size_t)AF_STORE_TABLES * SHARDS);
   af__store_fini(&m->base);
   af_allocator mem = m->mem;
   mem.free(mem.ctx, m);
@@ -460,19 +488,17 @@ af_store *af_store_memory_new(const af_store_config *cfg) {
   m->mem = mem;
   /* The hash key keeps callers from choosing colliding names. */
   m->seed = af_random64();
-  int ok = 0;
-  for (; ok < SHARDS; ok++) {
-    shard *s = &m->shards[ok];
+  const size_t all = (size_t)AF_STORE_TABLES * SHARDS;
+  size_t ok = 0;
+  for (; ok < all; ok++) {
+    shard *s = &m->shards[ok / SHARDS][ok % SHARDS];
     s->bits = INITIAL_BUCKET_BITS;
     if ((s->buckets = zalloc(&m->mem, nbuckets(s) * sizeof *s->buckets)) == NULL)
       break;
     pthread_mutex_init(&s->lock, NULL);
   }
-  if (ok < SHARDS || af__store_random(m->base.token_key, sizeof m->base.token_key) != 0) {
-    for (int i = 0; i < ok; i++) {
-      m->mem.free(m->mem.ctx, m->shards[i].buckets);
-      pthread_mutex_destroy(&m->shards[i].lock);
-    }
+  if (ok < all || af__store_random(m->base.token_key, sizeof m->base.token_key) != 0) {
+    shards_free(m, ok); /* their buckets are empty */
     mem.free(mem.ctx, m);
     return NULL;
   }

@@ -1,5 +1,6 @@
-/* The PostgreSQL store: flows in one table of a shared database, the source of truth for any
- * number of appflowd replicas.
+/* The PostgreSQL store: flows, connector profiles and custom connectors in a table each (all
+ * with the same columns) of a shared database, the source of truth for any number of appflowd
+ * replicas.
  *
  * Threads: `connections` workers, each with its own connection and prepared statements, take
  * one op at a time from a bounded queue; a probe thread sleeps while the store is healthy and,
@@ -42,7 +43,7 @@
 #define MAX_TRIES 100 /* reads and rule runs for one op that keeps losing races */
 #define PROBE_MS 250
 #define CHECK_INTERVAL_MS 1000
-#define MAX_PARAMS 17
+#define MAX_PARAMS 19
 #define WHY_MAX 256
 /* The advisory lock that serialises schema changes between replicas: "appflowd" in ASCII. */
 #define SCHEMA_LOCK "7021235404278822756"
@@ -78,21 +79,37 @@ enum {
   COL_CREATED_BY,
   COL_UPDATED_BY,
   COL_STATUS_MESSAGE,
+  COL_SOURCE_PROFILE,
+  COL_DESTINATION_PROFILE,
   COL_DEFINITION
 };
 
 #define COLUMNS                                                                                    \
   "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
   "source_connector, destination_connector, create_token, tags, runs, created_by, updated_by, "    \
-  "status_message"
+  "status_message, source_profile, destination_profile"
 /* What put_record sends after the key (and version), as UPDATE assigns it. */
 #define RECORD_SET                                                                                 \
   "trigger_type = $3, status = $4, create_status = $5, created_ms = $6, updated_ms = $7, "         \
   "description = $8, source_connector = $9, destination_connector = $10, create_token = $11, "     \
-  "tags = $12, runs = $13, created_by = $14, updated_by = $15, status_message = $16"
+  "tags = $12, runs = $13, created_by = $14, updated_by = $15, status_message = $16, "             \
+  "source_profile = $17, destination_profile = $18"
 #define RECORD_TYPES                                                                               \
   OID_INT2, OID_INT2, OID_INT2, OID_INT8, OID_INT8, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT,        \
-      OID_BYTEA, OID_BYTEA, OID_TEXT, OID_TEXT, OID_TEXT
+      OID_BYTEA, OID_BYTEA, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT
+/* keys that start with AF_STORE_PRIVATE_KEY (chr(127)) are the service's own: never scanned; in
+ * bytewise order they are exactly those from chr(127) up to chr(128) */
+#define NOT_PRIVATE "(name < chr(127) OR name >= chr(128))"
+/* Every table of schema version 3 has these columns; a version 1 appflowd_flows lacks the last
+ * five, a version 2 one the last two (migrations). */
+#define TABLE_COLUMNS                                                                              \
+  " (name text COLLATE \"C\" PRIMARY KEY, version bigint NOT NULL, "                               \
+  "trigger_type smallint NOT NULL, status smallint NOT NULL, "                                     \
+  "create_status smallint NOT NULL, created_ms bigint NOT NULL, "                                  \
+  "updated_ms bigint NOT NULL, description text, source_connector text, "                          \
+  "destination_connector text, create_token text, definition bytea, "                              \
+  "tags bytea, runs bytea, created_by text, updated_by text, status_message text, "                \
+  "source_profile text, destination_profile text)"
 
 typedef enum stmt_id {
   ST_SELECT,
@@ -105,69 +122,87 @@ typedef enum stmt_id {
   ST_DELETE,
   ST_SCAN,
   ST_SCAN_AFTER,
+  ST_SCAN_DEFINITIONS, /* ... with the definitions */
+  ST_SCAN_AFTER_DEFINITIONS,
   ST_COUNT
 } stmt_id;
 
+/* A statement is head, a table's name, tail: each table has its own set, prepared on every
+ * connection under names of their own (stmt_key). what names it in the log, before the table. */
 typedef struct stmt {
-  const char *name, *sql;
+  const char *what, *head, *tail;
   int nparams;
   Oid types[MAX_PARAMS];
 } stmt;
 
 static const stmt stmts[ST_COUNT] = {
-    [ST_SELECT] = {"select flow",
-                   "SELECT " COLUMNS ", definition FROM appflowd_flows WHERE name = $1",
-                   1,
-                   {OID_TEXT}},
-    [ST_SELECT_BARE] = {"select flow but its definition",
-                        "SELECT " COLUMNS " FROM appflowd_flows WHERE name = $1",
+    [ST_SELECT] =
+        {"select from", "SELECT " COLUMNS ", definition FROM ", " WHERE name = $1", 1, {OID_TEXT}},
+    [ST_SELECT_BARE] = {"select but the definition from",
+                        "SELECT " COLUMNS " FROM ",
+                        " WHERE name = $1",
                         1,
                         {OID_TEXT}},
-    [ST_SELECT_LOCKED_BARE] = {"select flow but its definition for update",
-                               "SELECT " COLUMNS " FROM appflowd_flows WHERE name = $1 FOR UPDATE",
+    [ST_SELECT_LOCKED_BARE] = {"select but the definition for update from",
+                               "SELECT " COLUMNS " FROM ",
+                               " WHERE name = $1 FOR UPDATE",
                                1,
                                {OID_TEXT}},
-    [ST_SELECT_LOCKED] = {"select flow for update",
-                          "SELECT " COLUMNS ", definition FROM appflowd_flows WHERE name = $1 FOR "
-                          "UPDATE",
+    [ST_SELECT_LOCKED] = {"select for update from",
+                          "SELECT " COLUMNS ", definition FROM ",
+                          " WHERE name = $1 FOR UPDATE",
                           1,
                           {OID_TEXT}},
-    [ST_INSERT] = {"insert flow",
-                   "INSERT INTO appflowd_flows (" COLUMNS ", definition) VALUES ($1, 1, $2, $3, "
-                   "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) "
-                   "DO NOTHING",
-                   16,
+    [ST_INSERT] = {"insert into",
+                   "INSERT INTO ",
+                   " (" COLUMNS ", definition) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                   "$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (name) DO NOTHING",
+                   18,
                    {OID_TEXT, RECORD_TYPES, OID_BYTEA}},
-    [ST_UPDATE] = {"update flow",
-                   "UPDATE appflowd_flows SET " RECORD_SET ", definition = $17, version = "
-                   "version + 1 WHERE name = $1 AND version = $2",
-                   17,
+    [ST_UPDATE] = {"update",
+                   "UPDATE ",
+                   " SET " RECORD_SET ", definition = $19, version = version + 1 "
+                   "WHERE name = $1 AND version = $2",
+                   19,
                    {OID_TEXT, OID_INT8, RECORD_TYPES, OID_BYTEA}},
-    [ST_UPDATE_KEEP_DEFINITION] = {"update flow but its definition",
-                                   "UPDATE appflowd_flows SET " RECORD_SET ", version = version + "
-                                   "1 WHERE name = $1 AND version = $2",
-                                   16,
+    [ST_UPDATE_KEEP_DEFINITION] = {"update but the definition in",
+                                   "UPDATE ",
+                                   " SET " RECORD_SET ", version = version + 1 "
+                                   "WHERE name = $1 AND version = $2",
+                                   18,
                                    {OID_TEXT, OID_INT8, RECORD_TYPES}},
-    [ST_DELETE] = {"delete flow",
-                   "DELETE FROM appflowd_flows WHERE name = $1 AND version = $2",
+    [ST_DELETE] = {"delete from",
+                   "DELETE FROM ",
+                   " WHERE name = $1 AND version = $2",
                    2,
                    {OID_TEXT, OID_INT8}},
-    /* keys that start with AF_STORE_PRIVATE_KEY (chr(127)) are the service's own: never
-     * scanned; in bytewise order they are exactly those from chr(127) up to chr(128) */
-    [ST_SCAN] = {"scan flows",
-                 "SELECT " COLUMNS " FROM appflowd_flows WHERE (name < chr(127) OR "
-                 "name >= chr(128)) ORDER BY name LIMIT $1",
+    [ST_SCAN] = {"scan of",
+                 "SELECT " COLUMNS " FROM ",
+                 " WHERE " NOT_PRIVATE " ORDER BY name LIMIT $1",
                  1,
                  {OID_INT8}},
-    [ST_SCAN_AFTER] = {"scan flows after",
-                       "SELECT " COLUMNS " FROM appflowd_flows WHERE name > $1 AND "
-                       "(name < chr(127) OR name >= chr(128)) ORDER BY name LIMIT $2",
+    [ST_SCAN_AFTER] = {"scan after a key of",
+                       "SELECT " COLUMNS " FROM ",
+                       " WHERE name > $1 AND " NOT_PRIVATE " ORDER BY name LIMIT $2",
                        2,
                        {OID_TEXT, OID_INT8}},
+    [ST_SCAN_DEFINITIONS] = {"scan with definitions of",
+                             "SELECT " COLUMNS ", definition FROM ",
+                             " WHERE " NOT_PRIVATE " ORDER BY name LIMIT $1",
+                             1,
+                             {OID_INT8}},
+    [ST_SCAN_AFTER_DEFINITIONS] = {"scan with definitions after a key of",
+                                   "SELECT " COLUMNS ", definition FROM ",
+                                   " WHERE name > $1 AND " NOT_PRIVATE " ORDER BY name LIMIT $2",
+                                   2,
+                                   {OID_TEXT, OID_INT8}},
 };
 
-/* Statement names on the server: the index, so that the names above can be prose. */
-static void stmt_key(stmt_id id, char out[16]) { snprintf(out, 16, "af_%d", (int)id); }
+/* Statement names on the server: the table and the index, so that the names above can be
+ * prose. */
+static void stmt_key(af_store_table t, stmt_id id, char out[16]) {
+  snprintf(out, 16, "af_%d_%d", (int)t, (int)id);
+}
 
 /* ---- parameters (binary) ---- */
 
@@ -216,6 +251,8 @@ static void put_record(params *p, const af_flow_record *r, bool definition) {
   put_string(p, r->created_by);
   put_string(p, r->updated_by);
   put_string(p, r->status_message);
+  put_string(p, r->source_profile);
+  put_string(p, r->destination_profile);
   if (definition)
     put_blob(p, r->definition);
 }
@@ -249,7 +286,7 @@ static af_bytes get_blob(const PGresult *r, int row, int col) {
 static bool record_of(const PGresult *r, int row, af_flow_record *out) {
   static const int ints[][2] = {{COL_VERSION, 8},       {COL_TRIGGER, 2}, {COL_STATUS, 2},
                                 {COL_CREATE_STATUS, 2}, {COL_CREATED, 8}, {COL_UPDATED, 8}};
-  if (PQnfields(r) <= COL_STATUS_MESSAGE || PQgetisnull(r, row, COL_NAME))
+  if (PQnfields(r) <= COL_DESTINATION_PROFILE || PQgetisnull(r, row, COL_NAME))
     return false;
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if (!is_int(r, row, ints[i][0], ints[i][1]))
@@ -272,6 +309,8 @@ static bool record_of(const PGresult *r, int row, af_flow_record *out) {
       .created_by = get_string(r, row, COL_CREATED_BY),
       .updated_by = get_string(r, row, COL_UPDATED_BY),
       .status_message = get_string(r, row, COL_STATUS_MESSAGE),
+      .source_profile = get_string(r, row, COL_SOURCE_PROFILE),
+      .destination_profile = get_string(r, row, COL_DESTINATION_PROFILE),
       .definition =
           PQnfields(r) > COL_DEFINITION ? get_blob(r, row, COL_DEFINITION) : (af_bytes){NULL, 0},
   };
@@ -473,6 +512,19 @@ static PGconn *connect_db(pg_store *s, int64_t deadline, int stop_fd, char *why,
   return c;
 }
 
+/* Prepares table t's statement id on c. */
+static q_rc prepare(PGconn *c, af_store_table t, stmt_id id, int64_t deadline, char *why,
+                    size_t whysz) {
+  char key[16], text[2048];
+  stmt_key(t, id, key);
+  if (!af__store_sql_for(text, sizeof text, stmts[id].head, t, stmts[id].tail)) {
+    snprintf(why, whysz, "statement too long");
+    return Q_SQL;
+  }
+  int sent = PQsendPrepare(c, key, text, stmts[id].nparams, stmts[id].types);
+  return await(c, sent, deadline, -1, NULL, why, whysz);
+}
+
 /* Session settings and prepared statements, once the schema exists. */
 static q_rc setup(const pg_store *s, PGconn *c, int64_t deadline, char *why, size_t whysz) {
   int64_t ms = timeout_ms(s) > 0 ? timeout_ms(s) : 1;
@@ -483,12 +535,9 @@ static q_rc setup(const pg_store *s, PGconn *c, int64_t deadline, char *why, siz
                ? "; SET client_connection_check_interval = " XSTR(CHECK_INTERVAL_MS)
                : "");
   q_rc rc = await(c, PQsendQuery(c, sql), deadline, -1, NULL, why, whysz);
-  for (int i = 0; rc == Q_OK && i < ST_COUNT; i++) {
-    char key[16];
-    stmt_key((stmt_id)i, key);
-    int sent = PQsendPrepare(c, key, stmts[i].sql, stmts[i].nparams, stmts[i].types);
-    rc = await(c, sent, deadline, -1, NULL, why, whysz);
-  }
+  for (int t = 0; rc == Q_OK && t < AF_STORE_TABLES; t++)
+    for (int i = 0; rc == Q_OK && i < ST_COUNT; i++)
+      rc = prepare(c, (af_store_table)t, (stmt_id)i, deadline, why, whysz);
   return rc;
 }
 
@@ -621,14 +670,17 @@ static af_store_rc answer(worker *w, int sent, const char *what, int64_t deadlin
   return AF_STORE_FAILED;
 }
 
-static af_store_rc exec(worker *w, stmt_id id, const params *p, int64_t deadline, PGresult **res) {
+/* Runs statement id of op's table, by op's deadline. */
+static af_store_rc exec(worker *w, const af_store_op *op, stmt_id id, const params *p,
+                        PGresult **res) {
   *res = NULL;
   if (p->too_big)
     return AF_STORE_FAILED;
-  char key[16];
-  stmt_key(id, key);
+  char key[16], what[96];
+  stmt_key(op->table, id, key);
+  snprintf(what, sizeof what, "%s %s", stmts[id].what, af__store_table_name(op->table));
   int sent = PQsendQueryPrepared(w->conn, key, p->n, p->values, p->lengths, p->formats, 1);
-  return answer(w, sent, stmts[id].name, deadline, res);
+  return answer(w, sent, what, op->deadline_ms, res);
 }
 
 /* A statement without parameters or results (BEGIN, COMMIT, ROLLBACK). */
@@ -646,13 +698,14 @@ static af_store_rc select_row(worker *w, const af_store_op *op, const char *name
                                     {ST_SELECT_LOCKED_BARE, ST_SELECT_LOCKED}};
   params p = {0};
   put_bytes(&p, name, len);
-  return exec(w, ids[locked][op->with_definition], &p, op->deadline_ms, res);
+  return exec(w, op, ids[locked][op->with_definition], &p, res);
 }
 
 /* A write: *raced when it changed no row (another writer came first). */
-static af_store_rc apply(worker *w, stmt_id id, const params *p, int64_t deadline, bool *raced) {
+static af_store_rc apply(worker *w, const af_store_op *op, stmt_id id, const params *p,
+                         bool *raced) {
   PGresult *res;
-  af_store_rc rc = exec(w, id, p, deadline, &res);
+  af_store_rc rc = exec(w, op, id, p, &res);
   if (rc == AF_STORE_OK) {
     *raced = affected(res) == 0;
     PQclear(res);
@@ -660,17 +713,17 @@ static af_store_rc apply(worker *w, stmt_id id, const params *p, int64_t deadlin
   return rc;
 }
 
-static af_store_rc bad_row(const worker *w) {
-  af_log_printf(w->s->base.log, AF_LOG_WARN, "store %s: a row of appflowd_flows is malformed",
-                w->s->base.display);
+static af_store_rc bad_row(const worker *w, const af_store_op *op) {
+  af_log_printf(w->s->base.log, AF_LOG_WARN, "store %s: a row of %s is malformed",
+                w->s->base.display, af__store_table_name(op->table));
   return AF_STORE_FAILED;
 }
 
-static af_store_rc gave_up(const worker *w, const char *name, size_t len) {
+static af_store_rc gave_up(const worker *w, const af_store_op *op, const char *name, size_t len) {
   af_log_printf(w->s->base.log, AF_LOG_WARN,
-                "store %s: flow %.*s: gave up after %d tries, other writers changing it first",
-                w->s->base.display, (int)(len < 256 ? len : 256), name != NULL ? name : "",
-                MAX_TRIES);
+                "store %s: %s %.*s: gave up after %d tries, other writers changing it first",
+                w->s->base.display, af__store_table_name(op->table), (int)(len < 256 ? len : 256),
+                name != NULL ? name : "", MAX_TRIES);
   return AF_STORE_FAILED;
 }
 
@@ -682,7 +735,7 @@ static af_store_rc taken(const worker *w, af_store_op *op, const PGresult *res) 
     return AF_STORE_EXISTS;
   af_flow_record cur;
   if (!record_of(res, 0, &cur))
-    return bad_row(w);
+    return bad_row(w, op);
   af_flow_record next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
   return op->verdict == AF_STORE_KEEP ? AF_STORE_EXISTS : AF_STORE_REFUSED;
@@ -697,7 +750,7 @@ static af_store_rc do_insert(worker *w, af_store_op *op) {
   put_record(&p, r, true);
   for (int i = 0; i < MAX_TRIES; i++) {
     bool raced = false;
-    af_store_rc rc = apply(w, ST_INSERT, &p, op->deadline_ms, &raced);
+    af_store_rc rc = apply(w, op, ST_INSERT, &p, &raced);
     if (rc != AF_STORE_OK || !raced)
       return rc;
     PGresult *res;
@@ -710,7 +763,7 @@ static af_store_rc do_insert(worker *w, af_store_op *op) {
     if (!gone)
       return rc;
   }
-  return gave_up(w, r->name, r->name_len);
+  return gave_up(w, op, r->name, r->name_len);
 }
 
 static af_store_rc write_row(worker *w, const af_store_op *op, const af_flow_record *cur,
@@ -723,7 +776,7 @@ static af_store_rc write_row(worker *w, const af_store_op *op, const af_flow_rec
   put_bytes(&p, op->key, op->key_len);
   put_int(&p, (int64_t)cur->version, 8);
   put_record(&p, next, !keep);
-  return apply(w, keep ? ST_UPDATE_KEEP_DEFINITION : ST_UPDATE, &p, op->deadline_ms, raced);
+  return apply(w, op, keep ? ST_UPDATE_KEEP_DEFINITION : ST_UPDATE, &p, raced);
 }
 
 static af_store_rc delete_row(worker *w, const af_store_op *op, const af_flow_record *cur,
@@ -731,7 +784,7 @@ static af_store_rc delete_row(worker *w, const af_store_op *op, const af_flow_re
   params p = {0};
   put_bytes(&p, op->key, op->key_len);
   put_int(&p, (int64_t)cur->version, 8);
-  return apply(w, ST_DELETE, &p, op->deadline_ms, raced);
+  return apply(w, op, ST_DELETE, &p, raced);
 }
 
 /* Runs the rule on the row in res and does what it says; *raced when another writer changed
@@ -739,7 +792,7 @@ static af_store_rc delete_row(worker *w, const af_store_op *op, const af_flow_re
 static af_store_rc decide(worker *w, af_store_op *op, const PGresult *res, bool *raced) {
   af_flow_record cur;
   if (!record_of(res, 0, &cur))
-    return bad_row(w);
+    return bad_row(w, op);
   af_flow_record next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
   switch (op->verdict) {
@@ -774,8 +827,9 @@ static af_store_rc modify_locked(worker *w, af_store_op *op) {
   bool keep = rc == AF_STORE_OK && !raced;
   af_store_rc end = simple(w, keep ? "COMMIT" : "ROLLBACK", op->deadline_ms);
   if (raced) { /* under the lock, nobody else writes the row */
-    af_log_printf(w->s->base.log, AF_LOG_WARN, "store %s: flow %.*s changed under its lock",
-                  w->s->base.display, (int)(op->key_len < 256 ? op->key_len : 256), op->key);
+    af_log_printf(w->s->base.log, AF_LOG_WARN, "store %s: %s %.*s changed under its lock",
+                  w->s->base.display, af__store_table_name(op->table),
+                  (int)(op->key_len < 256 ? op->key_len : 256), op->key);
     return AF_STORE_FAILED;
   }
   return keep ? end : rc;
@@ -794,6 +848,8 @@ static af_store_rc do_modify(worker *w, af_store_op *op) {
 }
 
 static af_store_rc do_scan(worker *w, af_store_op *op) {
+  static const stmt_id ids[2][2] = {{ST_SCAN, ST_SCAN_AFTER},
+                                    {ST_SCAN_DEFINITIONS, ST_SCAN_AFTER_DEFINITIONS}};
   params p = {0};
   if (op->key != NULL)
     put_bytes(&p, op->key, op->key_len);
@@ -802,13 +858,13 @@ static af_store_rc do_scan(worker *w, af_store_op *op) {
   else
     put_int(&p, (int64_t)op->limit, 8);
   PGresult *res;
-  af_store_rc rc = exec(w, op->key != NULL ? ST_SCAN_AFTER : ST_SCAN, &p, op->deadline_ms, &res);
+  af_store_rc rc = exec(w, op, ids[op->with_definition][op->key != NULL], &p, &res);
   if (rc != AF_STORE_OK)
     return rc;
   for (int i = 0; i < PQntuples(res); i++) {
     af_flow_record rec;
     if (!record_of(res, i, &rec)) {
-      rc = bad_row(w);
+      rc = bad_row(w, op);
       break;
     }
     if (!op->visit(&rec, op->ctx))
@@ -847,6 +903,10 @@ static void *worker_main(void *arg) {
 
 static void submit(af_store *st, af_store_op *op, int kind) {
   pg_store *s = (pg_store *)st;
+  if (!af__store_table_ok(op)) {
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
   if (!af_store_healthy(st)) { /* fail fast: the probe says when to come back */
     op->done(op, AF_STORE_UNAVAILABLE);
     return;
@@ -1064,24 +1124,48 @@ static af_store_open_rc token_key(opening *o) {
   return AF_STORE_OPENED;
 }
 
-/* Makes a version 1 database a version 2 one: the three columns version 2 added (nullable, so
- * existing rows read them as NULL), then the version. */
-static af_store_open_rc migrate_1_to_2(opening *o) {
-  af_store_open_rc rc = schema_sql(o,
-                                   "ALTER TABLE appflowd_flows ADD COLUMN created_by text, "
-                                   "ADD COLUMN updated_by text, ADD COLUMN status_message text",
-                                   NULL, NULL);
+/* What a database of version v needs to be one of version v + 1 (in the schema transaction):
+ * columns added nullable, so existing rows read them as NULL. The tables version 3 added are
+ * made as on a new database (make_tables). */
+static const char *const migrations[AF_STORE_SCHEMA_VERSION] = {
+    [1] = "ALTER TABLE appflowd_flows ADD COLUMN created_by text, ADD COLUMN updated_by text, "
+          "ADD COLUMN status_message text",
+    [2] = "ALTER TABLE appflowd_flows ADD COLUMN source_profile text, "
+          "ADD COLUMN destination_profile text",
+};
+
+/* Brings a database of version from (1 or 2) to this build's, then marks it so. */
+static af_store_open_rc migrate(opening *o, long long from) {
+  af_store_open_rc rc = AF_STORE_OPENED;
+  for (long long v = from; rc == AF_STORE_OPENED && v < AF_STORE_SCHEMA_VERSION; v++)
+    rc = schema_sql(o, migrations[v], NULL, NULL);
   if (rc == AF_STORE_OPENED)
     rc = schema_sql(o,
-                    "UPDATE appflowd_meta SET value = convert_to('2', 'UTF8') "
-                    "WHERE key = 'schema_version'",
+                    "UPDATE appflowd_meta SET value = convert_to('" XSTR(
+                        AF_STORE_SCHEMA_VERSION) "', 'UTF8') WHERE key = 'schema_version'",
                     NULL, NULL);
   return rc;
 }
 
-/* Makes the schema, checks it, or migrates it from version 1, in one transaction under an
- * advisory lock, so that replicas starting together take turns (and only the first migrates).
- * A failure leaves nothing behind: closing the connection rolls the transaction back. */
+/* Makes whichever of the record tables are missing (all of them in a new database). */
+static af_store_open_rc make_tables(opening *o) {
+  af_store_open_rc rc = AF_STORE_OPENED;
+  for (int t = 0; rc == AF_STORE_OPENED && t < AF_STORE_TABLES; t++) {
+    char sql[1024];
+    if (!af__store_sql_for(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS ", (af_store_table)t,
+                           TABLE_COLUMNS)) {
+      snprintf(o->msg, o->msgsz, "cannot set up appflowd's tables: statement too long");
+      return AF_STORE_OPEN_FAILED;
+    }
+    rc = schema_sql(o, sql, NULL, NULL);
+  }
+  return rc;
+}
+
+/* Makes the schema, checks it, or migrates it from an older version, in one transaction under
+ * an advisory lock, so that replicas starting together take turns (and only the first
+ * migrates). A failure leaves nothing behind: closing the connection rolls the transaction
+ * back. */
 static af_store_open_rc make_schema(opening *o) {
   static const char *const start[] = {
       "BEGIN",
@@ -1095,26 +1179,17 @@ static af_store_open_rc make_schema(opening *o) {
   if (rc == AF_STORE_OPENED)
     rc = check_version(o, &version);
   if (rc == AF_STORE_OPENED)
-    rc = schema_sql(o,
-                    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
-                    "name text COLLATE \"C\" PRIMARY KEY, version bigint NOT NULL, "
-                    "trigger_type smallint NOT NULL, status smallint NOT NULL, "
-                    "create_status smallint NOT NULL, created_ms bigint NOT NULL, "
-                    "updated_ms bigint NOT NULL, description text, source_connector text, "
-                    "destination_connector text, create_token text, definition bytea, "
-                    "tags bytea, runs bytea, created_by text, updated_by text, "
-                    "status_message text)",
-                    NULL, NULL);
-  bool migrate = version == 1;
-  if (rc == AF_STORE_OPENED && migrate)
-    rc = migrate_1_to_2(o);
+    rc = make_tables(o);
+  bool migrate_it = version >= 1 && version < AF_STORE_SCHEMA_VERSION;
+  if (rc == AF_STORE_OPENED && migrate_it)
+    rc = migrate(o, version);
   if (rc == AF_STORE_OPENED)
     rc = token_key(o);
   if (rc == AF_STORE_OPENED)
     rc = schema_sql(o, "COMMIT", NULL, NULL);
-  if (rc == AF_STORE_OPENED && migrate)
-    af_log_printf(o->s->base.log, AF_LOG_INFO, "store %s: migrated schema 1 -> 2",
-                  o->s->base.display);
+  if (rc == AF_STORE_OPENED && migrate_it)
+    af_log_printf(o->s->base.log, AF_LOG_INFO, "store %s: migrated schema %lld -> %d",
+                  o->s->base.display, version, AF_STORE_SCHEMA_VERSION);
   return rc;
 }
 

@@ -1,4 +1,5 @@
-/* The SQLite store: flows in one database file, kept across restarts and crashes.
+/* The SQLite store: flows, connector profiles and custom connectors in one database file (a
+ * table each, all with the same columns), kept across restarts and crashes.
  *
  * One thread owns the database connection. It takes every op waiting in the queue (up to
  * BATCH_MAX), runs them all in one write transaction and commits once, then completes them:
@@ -22,6 +23,7 @@
 #define BATCH_MAX 1024
 #define CACHE_KIB 65536 /* page cache: enough for a million flows' index to stay in memory */
 
+/* A table's statements; each table has its own set, prepared at open. */
 enum stmt_id {
   ST_SELECT,
   ST_SELECT_BARE, /* ... without the definition */
@@ -31,68 +33,86 @@ enum stmt_id {
   ST_DELETE,
   ST_SCAN_FIRST,
   ST_SCAN_AFTER,
-  ST_BEGIN,
-  ST_COMMIT,
-  ST_ROLLBACK,
+  ST_SCAN_FIRST_DEF, /* ... with the definitions */
+  ST_SCAN_AFTER_DEF,
   ST_COUNT
 };
 
+/* The statements that name no table. */
+enum txn_id { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_COUNT };
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
 /* Column order of every SELECT and of the INSERT, so one reader fills a record from any. */
-#define SCAN_COLUMNS /* COLUMNS without the definition: a scan never returns it */                 \
+#define BARE_COLUMNS /* COLUMNS without the definition */                                          \
   "name, version, trigger_type, status, create_status, created_ms, updated_ms, description, "      \
   "source_connector, destination_connector, create_token, tags, runs, created_by, updated_by, "    \
-  "status_message"
-#define COLUMNS SCAN_COLUMNS ", definition"
+  "status_message, source_profile, destination_profile"
+#define COLUMNS BARE_COLUMNS ", definition"
+#define COL_DEFINITION 18
 #define SET_MUTABLE                                                                                \
   "version = version + 1, trigger_type = ?2, status = ?3, create_status = ?4, created_ms = ?5, "   \
   "updated_ms = ?6, description = ?7, source_connector = ?8, destination_connector = ?9, "         \
   "create_token = ?10, tags = ?11, runs = ?12, created_by = ?13, updated_by = ?14, "               \
-  "status_message = ?15"
+  "status_message = ?15, source_profile = ?16, destination_profile = ?17"
+/* keys that start with AF_STORE_PRIVATE_KEY (char(127)) are the service's own: never scanned */
+#define SCAN_FIRST " WHERE substr(name, 1, 1) <> char(127) ORDER BY name LIMIT ?2"
+#define SCAN_AFTER " WHERE name > ?1 AND substr(name, 1, 1) <> char(127) ORDER BY name LIMIT ?2"
 
-static const char *const sql[ST_COUNT] = {
-    [ST_SELECT] = "SELECT " COLUMNS " FROM appflowd_flows WHERE name = ?1",
-    [ST_SELECT_BARE] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE name = ?1",
-    [ST_INSERT] = "INSERT INTO appflowd_flows (" COLUMNS ") VALUES "
-                  "(?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
-                  "ON CONFLICT (name) DO NOTHING",
-    [ST_UPDATE] = "UPDATE appflowd_flows SET " SET_MUTABLE ", definition = ?16 WHERE name = ?1",
-    [ST_UPDATE_NODEF] = "UPDATE appflowd_flows SET " SET_MUTABLE " WHERE name = ?1",
-    [ST_DELETE] = "DELETE FROM appflowd_flows WHERE name = ?1",
-    /* keys that start with AF_STORE_PRIVATE_KEY (char(127)) are the service's own: never
-     * scanned */
-    [ST_SCAN_FIRST] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE substr(name, 1, 1) <> "
-                      "char(127) ORDER BY name LIMIT ?2",
-    [ST_SCAN_AFTER] = "SELECT " SCAN_COLUMNS " FROM appflowd_flows WHERE name > ?1 "
-                      "AND substr(name, 1, 1) <> char(127) ORDER BY name LIMIT ?2",
-    [ST_BEGIN] = "BEGIN IMMEDIATE",
-    [ST_COMMIT] = "COMMIT",
-    [ST_ROLLBACK] = "ROLLBACK",
+/* Each statement is head, the table's name, tail: the SQL is made per table at open (from
+ * literals only, so nothing a caller sends is ever part of it). */
+static const struct {
+  const char *head, *tail;
+} sql[ST_COUNT] = {
+    [ST_SELECT] = {"SELECT " COLUMNS " FROM ", " WHERE name = ?1"},
+    [ST_SELECT_BARE] = {"SELECT " BARE_COLUMNS " FROM ", " WHERE name = ?1"},
+    [ST_INSERT] = {"INSERT INTO ",
+                   " (" COLUMNS ") VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                   "?13, ?14, ?15, ?16, ?17, ?18) ON CONFLICT (name) DO NOTHING"},
+    [ST_UPDATE] = {"UPDATE ", " SET " SET_MUTABLE ", definition = ?18 WHERE name = ?1"},
+    [ST_UPDATE_NODEF] = {"UPDATE ", " SET " SET_MUTABLE " WHERE name = ?1"},
+    [ST_DELETE] = {"DELETE FROM ", " WHERE name = ?1"},
+    [ST_SCAN_FIRST] = {"SELECT " BARE_COLUMNS " FROM ", SCAN_FIRST},
+    [ST_SCAN_AFTER] = {"SELECT " BARE_COLUMNS " FROM ", SCAN_AFTER},
+    [ST_SCAN_FIRST_DEF] = {"SELECT " COLUMNS " FROM ", SCAN_FIRST},
+    [ST_SCAN_AFTER_DEF] = {"SELECT " COLUMNS " FROM ", SCAN_AFTER},
 };
 
-/* Schema version 2; a version 1 database lacks the last three columns (migrate_1_to_2). */
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS appflowd_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
-    " name TEXT PRIMARY KEY, version INTEGER NOT NULL,"
-    " trigger_type INTEGER NOT NULL, status INTEGER NOT NULL, create_status INTEGER NOT NULL,"
-    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
-    " description TEXT, source_connector TEXT, destination_connector TEXT, create_token TEXT,"
-    " definition BLOB, tags BLOB, runs BLOB,"
-    " created_by TEXT, updated_by TEXT, status_message TEXT) WITHOUT ROWID;";
+static const char *const txn_sql[TX_COUNT] = {
+    [TX_BEGIN] = "BEGIN IMMEDIATE",
+    [TX_COMMIT] = "COMMIT",
+    [TX_ROLLBACK] = "ROLLBACK",
+};
 
-/* What a version 1 database needs to be a version 2 one (in the open transaction). */
-static const char migrate_1_to_2[] =
-    "ALTER TABLE appflowd_flows ADD COLUMN created_by TEXT;"
-    "ALTER TABLE appflowd_flows ADD COLUMN updated_by TEXT;"
-    "ALTER TABLE appflowd_flows ADD COLUMN status_message TEXT;"
-    "UPDATE appflowd_meta SET value = CAST('2' AS BLOB) WHERE key = 'schema_version';";
+/* Every table of schema version 3 has these columns; a version 1 appflowd_flows lacks the last
+ * five, a version 2 one the last two (migrations). */
+#define TABLE_COLUMNS                                                                              \
+  " (name TEXT PRIMARY KEY, version INTEGER NOT NULL,"                                             \
+  " trigger_type INTEGER NOT NULL, status INTEGER NOT NULL, create_status INTEGER NOT NULL,"       \
+  " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"                                     \
+  " description TEXT, source_connector TEXT, destination_connector TEXT, create_token TEXT,"       \
+  " definition BLOB, tags BLOB, runs BLOB,"                                                        \
+  " created_by TEXT, updated_by TEXT, status_message TEXT,"                                        \
+  " source_profile TEXT, destination_profile TEXT) WITHOUT ROWID"
+
+/* What a database of version v needs to be one of version v + 1 (in the open transaction);
+ * the tables version 3 added are made as on a new database (make_tables). */
+static const char *const migrations[AF_STORE_SCHEMA_VERSION] = {
+    [1] = "ALTER TABLE appflowd_flows ADD COLUMN created_by TEXT;"
+          "ALTER TABLE appflowd_flows ADD COLUMN updated_by TEXT;"
+          "ALTER TABLE appflowd_flows ADD COLUMN status_message TEXT;",
+    [2] = "ALTER TABLE appflowd_flows ADD COLUMN source_profile TEXT;"
+          "ALTER TABLE appflowd_flows ADD COLUMN destination_profile TEXT;",
+};
 
 enum op_kind { OP_INSERT = 1, OP_MODIFY, OP_SCAN };
 
 typedef struct sqlite_store {
   af_store base;
   sqlite3 *db;
-  sqlite3_stmt *st[ST_COUNT];
+  sqlite3_stmt *st[AF_STORE_TABLES][ST_COUNT];
+  sqlite3_stmt *tx[TX_COUNT];
   af_store_queue queue;
   pthread_t thread;
   bool thread_running;
@@ -135,7 +155,9 @@ static af_flow_record read_row(sqlite3_stmt *st, bool with_definition) {
       .created_by = text_or_null(st, 13),
       .updated_by = text_or_null(st, 14),
       .status_message = text_or_null(st, 15),
-      .definition = with_definition ? blob_of(st, 16) : (af_bytes){NULL, 0},
+      .source_profile = text_or_null(st, 16),
+      .destination_profile = text_or_null(st, 17),
+      .definition = with_definition ? blob_of(st, COL_DEFINITION) : (af_bytes){NULL, 0},
   };
 }
 
@@ -153,7 +175,7 @@ static void bind_blob(sqlite3_stmt *st, int i, af_bytes b) {
     sqlite3_bind_null(st, i);
 }
 
-/* Binds ?1 (the name) to ?15 from r, and ?16 (the definition) when with_definition. */
+/* Binds ?1 (the name) to ?17 from r, and ?18 (the definition) when with_definition. */
 static void bind_record(sqlite3_stmt *st, const af_flow_record *r, bool with_definition) {
   sqlite3_bind_text(st, 1, r->name, (int)r->name_len, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, r->trigger);
@@ -170,8 +192,10 @@ static void bind_record(sqlite3_stmt *st, const af_flow_record *r, bool with_def
   bind_text(st, 13, r->created_by);
   bind_text(st, 14, r->updated_by);
   bind_text(st, 15, r->status_message);
+  bind_text(st, 16, r->source_profile);
+  bind_text(st, 17, r->destination_profile);
   if (with_definition)
-    bind_blob(st, 16, r->definition);
+    bind_blob(st, 18, r->definition);
 }
 
 static void done_with(sqlite3_stmt *st) {
@@ -180,31 +204,34 @@ static void done_with(sqlite3_stmt *st) {
 }
 
 /* Says why a statement failed, once, and what the op then answers. */
-static af_store_rc failed(sqlite_store *s, enum stmt_id id, int rc) {
-  af_log_printf(s->base.log, AF_LOG_WARN, "store %s: %s: %s", s->base.display, sql[id],
+static af_store_rc failed(sqlite_store *s, sqlite3_stmt *st, int rc) {
+  af_log_printf(s->base.log, AF_LOG_WARN, "store %s: %s: %s", s->base.display, sqlite3_sql(st),
                 sqlite3_errstr(rc));
   return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? AF_STORE_UNAVAILABLE : AF_STORE_FAILED;
 }
 
 /* Runs a statement that returns no rows (after its binds); AF_STORE_OK or the failure. */
-static af_store_rc exec_stmt(sqlite_store *s, enum stmt_id id) {
-  int rc = sqlite3_step(s->st[id]);
-  done_with(s->st[id]);
-  return rc == SQLITE_DONE ? AF_STORE_OK : failed(s, id, rc);
+static af_store_rc exec_stmt(sqlite_store *s, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  done_with(st);
+  return rc == SQLITE_DONE ? AF_STORE_OK : failed(s, st, rc);
 }
+
+/* The statements of the table op works on (af__store_table_ok was checked at submit). */
+static sqlite3_stmt **stmts_of(sqlite_store *s, const af_store_op *op) { return s->st[op->table]; }
 
 /* ---- the ops, inside the group's transaction ---- */
 
-/* Stores a rule's WRITE or DELETE of the row next names. */
-static af_store_rc write_row(sqlite_store *s, af_store_verdict v, bool keep_def,
+/* Stores a rule's WRITE or DELETE of the row next names, with the table's statements st. */
+static af_store_rc write_row(sqlite_store *s, sqlite3_stmt **st, af_store_verdict v, bool keep_def,
                              const af_flow_record *next) {
   if (v == AF_STORE_DELETE) {
-    sqlite3_bind_text(s->st[ST_DELETE], 1, next->name, (int)next->name_len, SQLITE_STATIC);
-    return exec_stmt(s, ST_DELETE);
+    sqlite3_bind_text(st[ST_DELETE], 1, next->name, (int)next->name_len, SQLITE_STATIC);
+    return exec_stmt(s, st[ST_DELETE]);
   }
-  enum stmt_id id = keep_def ? ST_UPDATE_NODEF : ST_UPDATE;
-  bind_record(s->st[id], next, !keep_def);
-  return exec_stmt(s, id);
+  sqlite3_stmt *update = st[keep_def ? ST_UPDATE_NODEF : ST_UPDATE];
+  bind_record(update, next, !keep_def);
+  return exec_stmt(s, update);
 }
 
 /* Copies what next shares with the selected row into the store's scratch, so the row can be
@@ -212,12 +239,12 @@ static af_store_rc write_row(sqlite_store *s, af_store_verdict v, bool keep_def,
  * definition is left: a write that keeps it does not bind it. False when out of memory. */
 static bool own_refs(sqlite_store *s, const af_flow_record *cur, af_flow_record *next) {
   const char **strs[] = {
-      &next->description,   &next->source_connector, &next->destination_connector,
-      &next->create_token,  &next->created_by,       &next->updated_by,
-      &next->status_message};
-  const char *const was[] = {cur->description,   cur->source_connector, cur->destination_connector,
-                             cur->create_token,  cur->created_by,       cur->updated_by,
-                             cur->status_message};
+      &next->description,    &next->source_connector, &next->destination_connector,
+      &next->create_token,   &next->created_by,       &next->updated_by,
+      &next->status_message, &next->source_profile,   &next->destination_profile};
+  const char *const was[] = {cur->description,    cur->source_connector, cur->destination_connector,
+                             cur->create_token,   cur->created_by,       cur->updated_by,
+                             cur->status_message, cur->source_profile,   cur->destination_profile};
   const size_t nstrs = sizeof strs / sizeof strs[0];
   af_bytes *blobs[] = {&next->tags, &next->runs};
   const uint8_t *const was_blob[] = {cur->tags.data, cur->runs.data};
@@ -260,13 +287,12 @@ static af_store_rc verdict_rc(const af_store_op *op, bool modify) {
 /* Runs op's rule on the row called op->key, then stores what it decided; *wrote says whether
  * it changed the database. */
 static af_store_rc run_rule(sqlite_store *s, af_store_op *op, bool modify, bool *wrote) {
-  enum stmt_id id = op->with_definition ? ST_SELECT : ST_SELECT_BARE;
-  sqlite3_stmt *st = s->st[id];
+  sqlite3_stmt *st = stmts_of(s, op)[op->with_definition ? ST_SELECT : ST_SELECT_BARE];
   sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW) {
     done_with(st);
-    return rc == SQLITE_DONE ? AF_STORE_NOT_FOUND : failed(s, id, rc);
+    return rc == SQLITE_DONE ? AF_STORE_NOT_FOUND : failed(s, st, rc);
   }
   af_flow_record cur = read_row(st, op->with_definition), next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
@@ -282,13 +308,13 @@ static af_store_rc run_rule(sqlite_store *s, af_store_op *op, bool modify, bool 
   if (keep_def)
     next.definition = (af_bytes){NULL, 0}; /* not bound: ST_UPDATE_NODEF leaves it */
   *wrote = true;
-  return write_row(s, op->verdict, keep_def, &next);
+  return write_row(s, stmts_of(s, op), op->verdict, keep_def, &next);
 }
 
 static af_store_rc run_insert(sqlite_store *s, af_store_op *op, bool *wrote) {
-  sqlite3_stmt *st = s->st[ST_INSERT];
+  sqlite3_stmt *st = stmts_of(s, op)[ST_INSERT];
   bind_record(st, op->record, true);
-  af_store_rc rc = exec_stmt(s, ST_INSERT);
+  af_store_rc rc = exec_stmt(s, st);
   if (rc != AF_STORE_OK)
     return rc;
   if (sqlite3_changes(s->db) == 1) {
@@ -301,19 +327,20 @@ static af_store_rc run_insert(sqlite_store *s, af_store_op *op, bool *wrote) {
 }
 
 static af_store_rc run_scan(sqlite_store *s, af_store_op *op) {
-  enum stmt_id id = op->key != NULL ? ST_SCAN_AFTER : ST_SCAN_FIRST;
-  sqlite3_stmt *st = s->st[id];
+  static const enum stmt_id ids[2][2] = {{ST_SCAN_FIRST, ST_SCAN_AFTER},
+                                         {ST_SCAN_FIRST_DEF, ST_SCAN_AFTER_DEF}};
+  sqlite3_stmt *st = stmts_of(s, op)[ids[op->with_definition][op->key != NULL]];
   if (op->key != NULL)
     sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, op->limit > INT64_MAX ? -1 : (sqlite3_int64)op->limit);
   int rc;
   bool more = true;
   while (more && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    af_flow_record r = read_row(st, false);
+    af_flow_record r = read_row(st, op->with_definition);
     more = op->visit(&r, op->ctx);
   }
   done_with(st);
-  return !more || rc == SQLITE_DONE ? AF_STORE_OK : failed(s, id, rc);
+  return !more || rc == SQLITE_DONE ? AF_STORE_OK : failed(s, st, rc);
 }
 
 static af_store_rc run_op(sqlite_store *s, af_store_op *op, bool *wrote) {
@@ -339,7 +366,7 @@ typedef struct group {
 
 /* Runs the ops of g in one transaction. */
 static void run_group(sqlite_store *s, group *g) {
-  af_store_rc begin = exec_stmt(s, ST_BEGIN);
+  af_store_rc begin = exec_stmt(s, s->tx[TX_BEGIN]);
   int64_t now = af_store_now_ms();
   for (size_t i = 0; i < g->n; i++) {
     g->wrote[i] = false;
@@ -352,12 +379,12 @@ static void run_group(sqlite_store *s, group *g) {
   }
   if (begin != AF_STORE_OK)
     return;
-  af_store_rc commit = exec_stmt(s, ST_COMMIT);
+  af_store_rc commit = exec_stmt(s, s->tx[TX_COMMIT]);
   if (commit == AF_STORE_OK) {
     atomic_fetch_add(&s->base.commits, 1);
     return;
   }
-  exec_stmt(s, ST_ROLLBACK);
+  exec_stmt(s, s->tx[TX_ROLLBACK]);
   for (size_t i = 0; i < g->n; i++) {
     if (g->wrote[i])
       g->rc[i] = commit;
@@ -385,6 +412,10 @@ static void *writer_main(void *arg) {
 }
 
 static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
+  if (!af__store_table_ok(op)) {
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
   op->kind = kind;
   af__store_set_deadline(op, s->timeout);
   af__queue_submit(&s->queue, op);
@@ -395,8 +426,11 @@ static void sq_modify(af_store *st, af_store_op *op) { submit((sqlite_store *)st
 static void sq_scan(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_SCAN); }
 
 static void free_store(sqlite_store *s) {
-  for (int i = 0; i < ST_COUNT; i++)
-    sqlite3_finalize(s->st[i]);
+  for (int t = 0; t < AF_STORE_TABLES; t++)
+    for (int i = 0; i < ST_COUNT; i++)
+      sqlite3_finalize(s->st[t][i]);
+  for (int i = 0; i < TX_COUNT; i++)
+    sqlite3_finalize(s->tx[i]);
   sqlite3_close(s->db);
   free(s->scratch);
   af__queue_fini(&s->queue);
@@ -465,28 +499,43 @@ static int meta_put(sqlite_store *s, const char *key, const void *value, size_t 
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Checks (or writes) the schema version, migrates a version 1 database (*migrated), and reads
- * (or makes) the token key, in the open transaction. */
-static af_store_open_rc check_schema(sqlite_store *s, bool *migrated, char *msg, size_t msgsz) {
+/* Brings a database of version from (1 or 2) to this build's, in the open transaction. */
+static af_store_open_rc migrate(sqlite_store *s, int from, char *msg, size_t msgsz) {
+  char why[512];
+  for (int v = from; v < AF_STORE_SCHEMA_VERSION; v++) {
+    if (exec_sql(s, migrations[v], why, sizeof why) != SQLITE_OK) {
+      snprintf(msg, msgsz, "cannot migrate appflowd's tables from schema version %d to %d: %s", v,
+               v + 1, why);
+      return AF_STORE_OPEN_FAILED;
+    }
+  }
+  static const char mark[] = "UPDATE appflowd_meta SET value = CAST('" XSTR(
+      AF_STORE_SCHEMA_VERSION) "' AS BLOB) WHERE key = 'schema_version'";
+  return exec_sql(s, mark, msg, msgsz) == SQLITE_OK ? AF_STORE_OPENED : AF_STORE_OPEN_FAILED;
+}
+
+/* Checks (or writes) the schema version, migrates an older database (*migrated_from: the
+ * version it had, 0 when none was migrated), and reads (or makes) the token key, in the open
+ * transaction. */
+static af_store_open_rc check_schema(sqlite_store *s, int *migrated_from, char *msg, size_t msgsz) {
   char version[16] = "";
   long n = meta_get(s, "schema_version", (uint8_t *)version, sizeof version - 1);
+  int v = n < 0 ? 0 : atoi(version);
   if (n < 0) {
     snprintf(version, sizeof version, "%d", AF_STORE_SCHEMA_VERSION);
     if (meta_put(s, "schema_version", version, strlen(version)) != SQLITE_OK)
       goto fail;
-  } else if (atoi(version) == 1) {
-    char why[512];
-    if (exec_sql(s, migrate_1_to_2, why, sizeof why) != SQLITE_OK) {
-      snprintf(msg, msgsz, "cannot migrate appflowd's tables from schema version 1 to 2: %s", why);
-      return AF_STORE_OPEN_FAILED;
-    }
-    *migrated = true;
-  } else if (atoi(version) > AF_STORE_SCHEMA_VERSION) {
+  } else if (v > AF_STORE_SCHEMA_VERSION) {
     snprintf(msg, msgsz,
              "the database %s has appflowd schema version %s, newer than this appflowd's %d: "
              "run a newer appflowd",
              s->path, version, AF_STORE_SCHEMA_VERSION);
     return AF_STORE_TOO_NEW;
+  } else if (v >= 1 && v < AF_STORE_SCHEMA_VERSION) {
+    af_store_open_rc rc = migrate(s, v, msg, msgsz);
+    if (rc != AF_STORE_OPENED)
+      return rc;
+    *migrated_from = v;
   }
   uint8_t key[AF_STORE_TOKEN_KEY_LEN];
   if (af__store_random(key, sizeof key) != 0 ||
@@ -500,15 +549,42 @@ fail:
   return AF_STORE_OPEN_FAILED;
 }
 
-static af_store_open_rc prepare_all(sqlite_store *s, char *msg, size_t msgsz) {
-  for (int i = 0; i < ST_COUNT; i++) {
-    if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
-        SQLITE_OK) {
-      snprintf(msg, msgsz, "%s: %s", s->path, sqlite3_errmsg(s->db));
+/* Makes whatever tables are missing (all of them in a new database), in the open transaction. */
+static af_store_open_rc make_tables(sqlite_store *s, char *msg, size_t msgsz) {
+  if (exec_sql(s,
+               "CREATE TABLE IF NOT EXISTS appflowd_meta (key TEXT PRIMARY KEY, "
+               "value BLOB NOT NULL)",
+               msg, msgsz) != SQLITE_OK)
+    return AF_STORE_OPEN_FAILED;
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    char text[1024];
+    if (!af__store_sql_for(text, sizeof text, "CREATE TABLE IF NOT EXISTS ", (af_store_table)t,
+                           TABLE_COLUMNS) ||
+        exec_sql(s, text, msg, msgsz) != SQLITE_OK)
       return AF_STORE_OPEN_FAILED;
-    }
   }
   return AF_STORE_OPENED;
+}
+
+static bool prepare(sqlite_store *s, const char *text, sqlite3_stmt **out) {
+  return sqlite3_prepare_v3(s->db, text, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) == SQLITE_OK;
+}
+
+/* Prepares every table's statements, and the transaction's. */
+static af_store_open_rc prepare_all(sqlite_store *s, char *msg, size_t msgsz) {
+  bool ok = true;
+  for (int t = 0; ok && t < AF_STORE_TABLES; t++) {
+    for (int i = 0; ok && i < ST_COUNT; i++) {
+      char text[2048];
+      ok = af__store_sql_for(text, sizeof text, sql[i].head, (af_store_table)t, sql[i].tail) &&
+           prepare(s, text, &s->st[t][i]);
+    }
+  }
+  for (int i = 0; ok && i < TX_COUNT; i++)
+    ok = prepare(s, txn_sql[i], &s->tx[i]);
+  if (!ok)
+    snprintf(msg, msgsz, "%s: %s", s->path, sqlite3_errmsg(s->db));
+  return ok ? AF_STORE_OPENED : AF_STORE_OPEN_FAILED;
 }
 
 /* Settings, then the schema in one transaction. The connection keeps the file locked from its
@@ -531,18 +607,19 @@ static af_store_open_rc set_up(sqlite_store *s, af_store_sync sync, char *msg, s
              s->path);
   if (rc != SQLITE_OK)
     return AF_STORE_UNREACHABLE;
-  bool migrated = false;
-  af_store_open_rc out = exec_sql(s, schema_sql, msg, msgsz) == SQLITE_OK
-                             ? check_schema(s, &migrated, msg, msgsz)
-                             : AF_STORE_OPEN_FAILED;
+  int migrated_from = 0;
+  af_store_open_rc out = make_tables(s, msg, msgsz);
+  if (out == AF_STORE_OPENED)
+    out = check_schema(s, &migrated_from, msg, msgsz);
   if (out != AF_STORE_OPENED) {
     exec_sql(s, "ROLLBACK", NULL, 0);
     return out;
   }
   if (exec_sql(s, "COMMIT", msg, msgsz) != SQLITE_OK)
     return AF_STORE_OPEN_FAILED;
-  if (migrated)
-    af_log_printf(s->base.log, AF_LOG_INFO, "store %s: migrated schema 1 -> 2", s->base.display);
+  if (migrated_from != 0)
+    af_log_printf(s->base.log, AF_LOG_INFO, "store %s: migrated schema %d -> %d", s->base.display,
+                  migrated_from, AF_STORE_SCHEMA_VERSION);
   return prepare_all(s, msg, msgsz);
 }
 

@@ -509,7 +509,7 @@ Test(stop, concurrent_stops_each_transition_reported_once) {
 /* ---- running out of memory in the memory store ---- */
 
 Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
-  struct budget b = {1 + 64 + 2}; /* the store, its 64 shards, then two flows */
+  struct budget b = {1 + 64 * AF_STORE_TABLES + 2}; /* the store, 64 shards a table, 2 flows */
   af_allocator mem = budget_allocator(&b);
   af_error err;
   af_store *ms = af_store_memory_new(&(af_store_config){.alloc = &mem});

@@ -1,7 +1,7 @@
 /* src/flows/store.h: the seam's contract, checked on the store AF_TEST_STORE names (ctest runs
  * this file once per store): insert if absent, modify through a rule (keep, write, delete,
- * refuse), resumable scans, values in and out unchanged, and each change applied exactly once
- * when many threads race. */
+ * refuse), resumable scans, values in and out unchanged, tables that never see each other's
+ * records, and each change applied exactly once when many threads race. */
 #include "flows/store.h"
 
 #include "store_burst.h"
@@ -39,6 +39,8 @@ static af_flow_record full_record(const char *name) {
                           .created_by = "arn:aws:iam::123456789012:user/creator",
                           .updated_by = "arn:aws:sts::123456789012:assumed-role/ops/changer",
                           .status_message = "the source bucket is gone",
+                          .source_profile = "s3-profile",
+                          .destination_profile = "salesforce-profile",
                           .definition = {def, sizeof def},
                           .tags = {tags, sizeof tags},
                           .runs = {runs, sizeof runs}};
@@ -48,14 +50,20 @@ static af_flow_record bare_record(const char *name) {
   return (af_flow_record){.name = name, .name_len = strlen(name), .trigger = 1, .status = 4};
 }
 
-static af_store_rc insert(const af_flow_record *r, af_store_rule rule, void *ctx) {
-  af_store_op op = {.key = r->name,
+static af_store_rc insert_in(af_store_table t, const af_flow_record *r, af_store_rule rule,
+                             void *ctx) {
+  af_store_op op = {.table = t,
+                    .key = r->name,
                     .key_len = r->name_len,
                     .record = r,
                     .rule = rule,
                     .ctx = ctx,
                     .with_definition = true};
   return af_store_run(st, af_store_insert, &op);
+}
+
+static af_store_rc insert(const af_flow_record *r, af_store_rule rule, void *ctx) {
+  return insert_in(AF_TABLE_FLOWS, r, rule, ctx);
 }
 
 /* ---- a record copied out of a rule, to look at after ---- */
@@ -68,6 +76,7 @@ typedef struct copy {
   int64_t created_ms, updated_ms;
   char description[64], source[32], destination[32], token[32]; /* "(null)" for NULL */
   char created_by[96], updated_by[96], status_message[96];
+  char source_profile[64], destination_profile[64];
   uint8_t definition[64], tags[64], runs[64];
   size_t definition_len, tags_len, runs_len;
 } copy;
@@ -100,6 +109,8 @@ static void take_copy(copy *c, const af_flow_record *r) {
   copy_str(c->created_by, sizeof c->created_by, r->created_by);
   copy_str(c->updated_by, sizeof c->updated_by, r->updated_by);
   copy_str(c->status_message, sizeof c->status_message, r->status_message);
+  copy_str(c->source_profile, sizeof c->source_profile, r->source_profile);
+  copy_str(c->destination_profile, sizeof c->destination_profile, r->destination_profile);
   c->definition_len = copy_bytes(c->definition, sizeof c->definition, r->definition);
   c->tags_len = copy_bytes(c->tags, sizeof c->tags, r->tags);
   c->runs_len = copy_bytes(c->runs, sizeof c->runs, r->runs);
@@ -111,21 +122,35 @@ static af_store_verdict keep_copy(const af_flow_record *cur, af_flow_record *nex
   return AF_STORE_KEEP;
 }
 
-/* The record called name, copied; the op's result. */
-static af_store_rc get(const char *name, copy *c) {
+/* The record called name in table t, copied; the op's result. */
+static af_store_rc get_in(af_store_table t, const char *name, copy *c) {
   memset(c, 0, sizeof *c);
-  af_store_op op = {
-      .key = name, .key_len = strlen(name), .rule = keep_copy, .ctx = c, .with_definition = true};
+  af_store_op op = {.table = t,
+                    .key = name,
+                    .key_len = strlen(name),
+                    .rule = keep_copy,
+                    .ctx = c,
+                    .with_definition = true};
   af_store_rc rc = af_store_run(st, af_store_modify, &op);
   if (rc == AF_STORE_OK)
     cr_expect_eq(op.verdict, AF_STORE_KEEP);
   return rc;
 }
 
-static af_store_rc modify(const char *name, af_store_rule rule, void *ctx) {
-  af_store_op op = {
-      .key = name, .key_len = strlen(name), .rule = rule, .ctx = ctx, .with_definition = true};
+static af_store_rc get(const char *name, copy *c) { return get_in(AF_TABLE_FLOWS, name, c); }
+
+static af_store_rc modify_in(af_store_table t, const char *name, af_store_rule rule, void *ctx) {
+  af_store_op op = {.table = t,
+                    .key = name,
+                    .key_len = strlen(name),
+                    .rule = rule,
+                    .ctx = ctx,
+                    .with_definition = true};
   return af_store_run(st, af_store_modify, &op);
+}
+
+static af_store_rc modify(const char *name, af_store_rule rule, void *ctx) {
+  return modify_in(AF_TABLE_FLOWS, name, rule, ctx);
 }
 
 static void expect_full(const copy *c, const char *name) {
@@ -143,6 +168,8 @@ static void expect_full(const copy *c, const char *name) {
   cr_expect_str_eq(c->created_by, r.created_by);
   cr_expect_str_eq(c->updated_by, r.updated_by);
   cr_expect_str_eq(c->status_message, r.status_message);
+  cr_expect_str_eq(c->source_profile, r.source_profile);
+  cr_expect_str_eq(c->destination_profile, r.destination_profile);
   cr_expect_eq(c->definition_len, r.definition.len);
   cr_expect_arr_eq(c->definition, r.definition.data, r.definition.len);
   cr_expect_eq(c->tags_len, r.tags.len);
@@ -155,6 +182,8 @@ static void expect_full(const copy *c, const char *name) {
 
 Test(store, a_record_comes_back_as_it_went_in) {
   af_flow_record r = full_record("everything");
+  cr_assert(r.source_profile != NULL && r.destination_profile != NULL,
+            "full_record sets every member");
   cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
   copy c;
   cr_assert_eq(get("everything", &c), AF_STORE_OK);
@@ -168,6 +197,8 @@ Test(store, a_record_comes_back_as_it_went_in) {
   cr_expect_str_eq(c.created_by, "(null)");
   cr_expect_str_eq(c.updated_by, "(null)");
   cr_expect_str_eq(c.status_message, "(null)");
+  cr_expect_str_eq(c.source_profile, "(null)");
+  cr_expect_str_eq(c.destination_profile, "(null)");
   cr_expect_eq(c.definition_len + c.tags_len + c.runs_len, 0);
   cr_expect_eq(c.created_ms, 0);
 }
@@ -260,6 +291,8 @@ Test(store, a_write_changes_what_the_rule_changed_and_nothing_else) {
   cr_expect_str_eq(c.created_by, before.created_by);
   cr_expect_str_eq(c.updated_by, before.updated_by);
   cr_expect_str_eq(c.status_message, before.status_message);
+  cr_expect_str_eq(c.source_profile, before.source_profile);
+  cr_expect_str_eq(c.destination_profile, before.destination_profile);
   cr_expect_eq(c.definition_len, before.definition_len);
   cr_expect_arr_eq(c.definition, before.definition, before.definition_len);
   cr_expect_eq(c.runs_len, before.runs_len);
@@ -400,26 +433,58 @@ Test(store, a_refusal_changes_nothing) {
 
 typedef struct page {
   char names[SCAN_FLOWS + 1][32];
+  /* "description|source_profile|destination_profile", "(null)" for each NULL */
+  char strings[SCAN_FLOWS + 1][128];
   size_t n;
   bool saw_definition;
+  /* records visited with a definition, and of those how many held another than "def:NAME" */
+  size_t definitions, wrong_definitions;
 } page;
+
+/* The definition the table tests give a record called name: "def:" and the name. */
+static void definition_of(const char *name, size_t len, char out[64]) {
+  snprintf(out, 64, "def:%.*s", (int)len, name);
+}
+
+static void strings_of(const af_flow_record *r, char out[128]) {
+  snprintf(out, 128, "%s|%s|%s", r->description ? r->description : "(null)",
+           r->source_profile ? r->source_profile : "(null)",
+           r->destination_profile ? r->destination_profile : "(null)");
+}
 
 static bool collect(const af_flow_record *r, void *ctx) {
   page *p = ctx;
   cr_assert_lt(p->n, SCAN_FLOWS + 1);
+  strings_of(r, p->strings[p->n]);
   snprintf(p->names[p->n++], sizeof p->names[0], "%.*s", (int)r->name_len, r->name);
   p->saw_definition |= r->definition.len > 0;
+  if (r->definition.len > 0) {
+    char want[64];
+    definition_of(r->name, r->name_len, want);
+    p->definitions++;
+    p->wrong_definitions += r->definition.len != strlen(want) ||
+                            memcmp(r->definition.data, want, r->definition.len) != 0;
+  }
   return true;
 }
 
-static void scan(const char *after, size_t limit, page *p) {
-  p->n = 0;
-  af_store_op op = {.key = after,
+/* A scan of table t after after (NULL: from the first), into p. */
+static void scan_in(af_store_table t, const char *after, size_t limit, bool with_definition,
+                    page *p) {
+  p->n = p->definitions = p->wrong_definitions = 0;
+  p->saw_definition = false;
+  af_store_op op = {.table = t,
+                    .key = after,
                     .key_len = after ? strlen(after) : 0,
                     .visit = collect,
                     .ctx = p,
-                    .limit = limit};
+                    .limit = limit,
+                    .with_definition = with_definition};
   cr_assert_eq(af_store_run(st, af_store_scan, &op), AF_STORE_OK);
+}
+
+static void scan(const char *after, size_t limit, page *p) {
+  scan_in(AF_TABLE_FLOWS, after, limit, false, p);
 }
 
 static void fill(int n) {
@@ -580,6 +645,296 @@ Test(store, a_scan_returns_the_principals_and_status_message) {
                w.first_wrong);
 }
 
+/* ---- tables ---- */
+
+/* Each table's record for a name: what tells them apart when read back. */
+static const char *const table_marks[AF_STORE_TABLES] = {"kept in flows", "kept in profiles",
+                                                         "kept in connectors"};
+
+/* A record of table t with every member set, the table's mark as its description and
+ * "def:NAME" as its definition; strings are static or name's (which must outlive the op). */
+static af_flow_record table_record(af_store_table t, const char *name, char def[64]) {
+  af_flow_record r = full_record(name);
+  r.description = table_marks[t];
+  r.status = (uint8_t)(10 + t);
+  definition_of(name, strlen(name), def);
+  r.definition = (af_bytes){(const uint8_t *)def, strlen(def)};
+  return r;
+}
+
+static af_store_verdict set_status(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const int *status = ctx;
+  next->status = (uint8_t)*status;
+  return AF_STORE_WRITE;
+}
+
+/* name in each table as its own record: its mark and status as table_record made them, or
+ * NOT_FOUND where gone (a NULL mark). */
+static void expect_in_tables(const char *name, const char *const marks[AF_STORE_TABLES],
+                             const int status[AF_STORE_TABLES]) {
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    copy c;
+    af_store_rc rc = get_in((af_store_table)t, name, &c);
+    if (marks[t] == NULL) {
+      cr_expect_eq(rc, AF_STORE_NOT_FOUND, "%s in table %d", name, t);
+      continue;
+    }
+    cr_assert_eq(rc, AF_STORE_OK, "%s in table %d", name, t);
+    cr_expect_str_eq(c.description, marks[t], "%s in table %d", name, t);
+    cr_expect_eq(c.status, status[t], "%s in table %d", name, t);
+  }
+}
+
+Test(store, the_same_name_in_each_table_is_a_record_of_its_own) {
+  char defs[AF_STORE_TABLES][64];
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    af_flow_record r = table_record((af_store_table)t, "shared", defs[t]);
+    cr_assert_eq(insert_in((af_store_table)t, &r, NULL, NULL), AF_STORE_OK, "table %d", t);
+  }
+  for (int t = 0; t < AF_STORE_TABLES; t++) { /* taken in its own table, as any name */
+    af_flow_record b = bare_record("shared");
+    cr_expect_eq(insert_in((af_store_table)t, &b, NULL, NULL), AF_STORE_EXISTS, "table %d", t);
+  }
+  const char *marks[AF_STORE_TABLES] = {table_marks[0], table_marks[1], table_marks[2]};
+  int status[AF_STORE_TABLES] = {10, 11, 12};
+  expect_in_tables("shared", marks, status);
+  /* A write in one table leaves the others. */
+  status[AF_TABLE_PROFILES] = 42;
+  cr_assert_eq(modify_in(AF_TABLE_PROFILES, "shared", set_status, &status[AF_TABLE_PROFILES]),
+               AF_STORE_OK);
+  expect_in_tables("shared", marks, status);
+  /* So does a delete. */
+  cr_assert_eq(modify_in(AF_TABLE_FLOWS, "shared", delete_it, NULL), AF_STORE_OK);
+  marks[AF_TABLE_FLOWS] = NULL;
+  expect_in_tables("shared", marks, status);
+  cr_assert_eq(modify_in(AF_TABLE_CONNECTORS, "shared", delete_it, NULL), AF_STORE_OK);
+  marks[AF_TABLE_CONNECTORS] = NULL;
+  expect_in_tables("shared", marks, status);
+  /* The name is free again in the tables it left, and only there. */
+  af_flow_record again = table_record(AF_TABLE_FLOWS, "shared", defs[0]);
+  cr_expect_eq(insert_in(AF_TABLE_FLOWS, &again, NULL, NULL), AF_STORE_OK);
+  cr_expect_eq(insert_in(AF_TABLE_PROFILES, &again, NULL, NULL), AF_STORE_EXISTS);
+  marks[AF_TABLE_FLOWS] = table_marks[AF_TABLE_FLOWS];
+  status[AF_TABLE_FLOWS] = 10;
+  expect_in_tables("shared", marks, status);
+  /* A name only one table holds is missing from the others. */
+  af_flow_record lone = table_record(AF_TABLE_CONNECTORS, "lone", defs[2]);
+  cr_assert_eq(insert_in(AF_TABLE_CONNECTORS, &lone, NULL, NULL), AF_STORE_OK);
+  const char *lone_marks[AF_STORE_TABLES] = {NULL, NULL, table_marks[AF_TABLE_CONNECTORS]};
+  expect_in_tables("lone", lone_marks, (int[AF_STORE_TABLES]){0, 0, 12});
+  cr_expect_eq(modify_in(AF_TABLE_PROFILES, "lone", delete_it, NULL), AF_STORE_NOT_FOUND);
+}
+
+/* How many records each table gets in the scan tests (besides the names all share). */
+static const int table_counts[AF_STORE_TABLES] = {41, 27, 13};
+static const char *const table_prefixes[AF_STORE_TABLES] = {"flow", "prof", "conn"};
+#define COMMON 5 /* names every table holds: common_0 ... */
+
+/* Fills every table: its own names, the common ones, and private records (never scanned). */
+static void fill_tables(void) {
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    for (int i = 0; i < table_counts[t] + COMMON + 4; i++) {
+      char name[32], def[64];
+      if (i < table_counts[t])
+        snprintf(name, sizeof name, "%s_%03d", table_prefixes[t], i);
+      else if (i < table_counts[t] + COMMON)
+        snprintf(name, sizeof name, "common_%d", i - table_counts[t]);
+      else
+        snprintf(name, sizeof name, AF_STORE_PRIVATE_KEY "own_%d", i);
+      af_flow_record r = table_record((af_store_table)t, name, def);
+      cr_assert_eq(insert_in((af_store_table)t, &r, NULL, NULL), AF_STORE_OK, "%s", name);
+    }
+  }
+}
+
+/* Pages through table t (limit a page), with or without definitions, into all: each page
+ * resumes after the previous one's last name. */
+static void page_through(af_store_table t, size_t limit, bool with_definition, page *all) {
+  static page p;
+  all->n = all->definitions = all->wrong_definitions = 0;
+  all->saw_definition = false;
+  char after[32] = "";
+  for (;;) {
+    scan_in(t, all->n ? after : NULL, limit, with_definition, &p);
+    cr_assert_leq(p.n, limit);
+    cr_assert_leq(all->n + p.n, SCAN_FLOWS);
+    memcpy(all->names[all->n], p.names, p.n * sizeof p.names[0]);
+    memcpy(all->strings[all->n], p.strings, p.n * sizeof p.strings[0]);
+    all->n += p.n;
+    all->definitions += p.definitions;
+    all->wrong_definitions += p.wrong_definitions;
+    all->saw_definition |= p.saw_definition;
+    if (p.n < limit)
+      break;
+    snprintf(after, sizeof after, "%s", p.names[p.n - 1]);
+  }
+}
+
+Test(store, a_scan_of_a_table_sees_its_records_only_in_pages) {
+  fill_tables();
+  static page all, whole;
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    page_through((af_store_table)t, 7, false, &all);
+    cr_expect_eq(all.n, (size_t)(table_counts[t] + COMMON), "table %d", t);
+    scan_in((af_store_table)t, NULL, SIZE_MAX, false, &whole);
+    cr_expect_eq(whole.n, all.n, "table %d: one scan sees what the pages do", t);
+    size_t own = 0, common = 0;
+    for (size_t i = 0; i < all.n; i++) {
+      cr_expect_str_eq(all.names[i], whole.names[i], "table %d: pages follow the order", t);
+      cr_expect_neq(all.names[i][0], AF_STORE_PRIVATE_KEY[0], "table %d", t);
+      own += strncmp(all.names[i], table_prefixes[t], 4) == 0;
+      common += strncmp(all.names[i], "common_", 7) == 0;
+      char want[128];
+      snprintf(want, sizeof want, "%s|s3-profile|salesforce-profile", table_marks[t]);
+      cr_expect_str_eq(all.strings[i], want, "table %d: %s is another table's", t, all.names[i]);
+    }
+    cr_expect_eq(own, (size_t)table_counts[t], "table %d", t);
+    cr_expect_eq(common, COMMON, "table %d", t);
+    /* Resuming after a key sees the rest of this table's order, nothing of the others. */
+    size_t k = all.n / 2;
+    scan_in((af_store_table)t, all.names[k], SIZE_MAX, false, &whole);
+    cr_expect_eq(whole.n, all.n - k - 1, "table %d: after %s", t, all.names[k]);
+    for (size_t i = 0; i < whole.n; i++)
+      cr_expect_str_eq(whole.names[i], all.names[k + 1 + i], "table %d", t);
+  }
+}
+
+/* Private keys are stored, read and changed in every table, and no table's scan visits them. */
+Test(store, no_tables_scan_visits_the_services_own_records) {
+  fill_tables();
+  static page all;
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    for (size_t limit = 1; limit <= 3; limit += 2) {
+      page_through((af_store_table)t, limit, true, &all);
+      cr_expect_eq(all.n, (size_t)(table_counts[t] + COMMON), "table %d", t);
+      for (size_t i = 0; i < all.n; i++)
+        cr_expect_neq(all.names[i][0], AF_STORE_PRIVATE_KEY[0], "table %d", t);
+    }
+    char name[32];
+    snprintf(name, sizeof name, AF_STORE_PRIVATE_KEY "own_%d", table_counts[t] + COMMON);
+    copy c;
+    cr_assert_eq(get_in((af_store_table)t, name, &c), AF_STORE_OK, "table %d", t);
+    cr_expect_str_eq(c.description, table_marks[t]);
+  }
+}
+
+Test(store, a_scan_carries_definitions_only_when_asked) {
+  fill_tables();
+  /* Some records without a definition, in every table. */
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    char name[32];
+    snprintf(name, sizeof name, "%s_nodef", table_prefixes[t]);
+    af_flow_record r = bare_record(name);
+    cr_assert_eq(insert_in((af_store_table)t, &r, NULL, NULL), AF_STORE_OK);
+  }
+  static page all;
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    size_t want = (size_t)(table_counts[t] + COMMON);
+    scan_in((af_store_table)t, NULL, SIZE_MAX, true, &all);
+    cr_expect_eq(all.n, want + 1, "table %d", t);
+    cr_expect_eq(all.definitions, want, "table %d: every definition there is", t);
+    cr_expect_eq(all.wrong_definitions, 0, "table %d: each record's own", t);
+    page_through((af_store_table)t, 4, true, &all); /* resuming after a key too */
+    cr_expect_eq(all.definitions, want, "table %d, in pages", t);
+    cr_expect_eq(all.wrong_definitions, 0, "table %d, in pages", t);
+    char strings[128]; /* the other columns come with the definitions */
+    snprintf(strings, sizeof strings, "%s|s3-profile|salesforce-profile", table_marks[t]);
+    for (size_t i = 0; i < all.n; i++)
+      if (strstr(all.names[i], "_nodef") == NULL)
+        cr_expect_str_eq(all.strings[i], strings, "table %d: %s", t, all.names[i]);
+    page_through((af_store_table)t, 4, false, &all);
+    cr_expect_eq(all.n, want + 1, "table %d", t);
+    cr_expect_not(all.saw_definition, "table %d: a scan without them leaves them out", t);
+    scan_in((af_store_table)t, NULL, SIZE_MAX, false, &all);
+    cr_expect_not(all.saw_definition, "table %d", t);
+  }
+}
+
+/* The connector profiles of a flow's two ends: set, replaced and cleared by writes like any
+ * string, read back by a read and by a scan, in every table. */
+typedef struct profiles {
+  const char *source, *destination;
+  int status;
+} profiles;
+
+static af_store_verdict set_profiles(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const profiles *p = ctx;
+  next->source_profile = p->source;
+  next->destination_profile = p->destination;
+  next->status = (uint8_t)p->status;
+  return AF_STORE_WRITE;
+}
+
+static void expect_profiles(af_store_table t, const char *name, const profiles *want) {
+  copy c;
+  cr_assert_eq(get_in(t, name, &c), AF_STORE_OK, "%s in table %d", name, t);
+  char exp[64];
+  copy_str(exp, sizeof exp, want->source);
+  cr_expect_str_eq(c.source_profile, exp, "%s in table %d: source_profile", name, t);
+  copy_str(exp, sizeof exp, want->destination);
+  cr_expect_str_eq(c.destination_profile, exp, "%s in table %d: destination_profile", name, t);
+  cr_expect_eq(c.status, want->status, "%s in table %d", name, t);
+  static page p; /* the only record of its table: a scan returns the same */
+  scan_in(t, NULL, SIZE_MAX, false, &p);
+  cr_assert_eq(p.n, 1, "table %d", t);
+  char strings[128];
+  snprintf(strings, sizeof strings, "(null)|%s|%s", want->source ? want->source : "(null)",
+           want->destination ? want->destination : "(null)");
+  cr_expect_str_eq(p.strings[0], strings, "%s in table %d: scanned", name, t);
+}
+
+/* Runs set_profiles on name in table t, with a rule that reads the definition or not. */
+static void write_profiles(af_store_table t, const char *name, const profiles *p, bool blind) {
+  af_store_op op = {.table = t,
+                    .key = name,
+                    .key_len = strlen(name),
+                    .rule = set_profiles,
+                    .ctx = (void *)p,
+                    .with_definition = !blind};
+  cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK, "%s in table %d", name, t);
+}
+
+Test(store, a_write_sets_replaces_and_clears_the_profile_names) {
+  for (int blind = 0; blind < 2; blind++) {
+    for (int t = 0; t < AF_STORE_TABLES; t++) {
+      char name[32];
+      snprintf(name, sizeof name, "ends_%d", t);
+      af_flow_record r = bare_record(name);
+      r.source_profile = "from-the-start";
+      af_store_table tt = (af_store_table)t;
+      cr_assert_eq(insert_in(tt, &r, NULL, NULL), AF_STORE_OK);
+      profiles p = {"from-the-start", NULL, 4};
+      expect_profiles(tt, name, &p);
+      /* Strings from the stack: the store copies them. */
+      char src[64], dst[64];
+      snprintf(src, sizeof src, "source-profile-%d-%d", blind, t);
+      snprintf(dst, sizeof dst, "destination-profile-%d-%d", blind, t);
+      p = (profiles){src, dst, 5};
+      write_profiles(tt, name, &p, blind);
+      char sent[64];
+      snprintf(sent, sizeof sent, "%s", src);
+      memset(src, 'x', sizeof src - 1);
+      p.source = sent;
+      expect_profiles(tt, name, &p);
+      /* One replaced, one cleared. */
+      p = (profiles){"another-profile", NULL, 6};
+      write_profiles(tt, name, &p, blind);
+      expect_profiles(tt, name, &p);
+      /* A write of the status only keeps them. */
+      p.status = 2;
+      write_profiles(tt, name, &p, blind);
+      expect_profiles(tt, name, &p);
+      /* Both cleared. */
+      p = (profiles){NULL, NULL, 3};
+      write_profiles(tt, name, &p, blind);
+      expect_profiles(tt, name, &p);
+      cr_assert_eq(modify_in(tt, name, delete_it, NULL), AF_STORE_OK);
+    }
+  }
+}
+
 /* ---- many threads ---- */
 
 #define THREADS 8
@@ -710,6 +1065,8 @@ Test(store, a_write_by_a_rule_that_never_read_the_definition_keeps_it) {
   cr_expect_str_eq(c.created_by, r.created_by);
   cr_expect_str_eq(c.updated_by, r.updated_by);
   cr_expect_str_eq(c.status_message, r.status_message);
+  cr_expect_str_eq(c.source_profile, r.source_profile);
+  cr_expect_str_eq(c.destination_profile, r.destination_profile);
   cr_expect_eq(c.definition_len, r.definition.len);
   cr_expect_arr_eq(c.definition, r.definition.data, r.definition.len);
 }

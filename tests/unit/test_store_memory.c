@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a new memory store allocates besides itself: the buckets of 64 shards per table. */
+#define SHARD_BLOCKS (64 * AF_STORE_TABLES)
+
 static af_store *open_memory(const af_allocator *mem) {
   return af_store_memory_new(&(af_store_config){.alloc = mem});
 }
@@ -18,10 +21,14 @@ static af_flow_record record(const char *name) {
   return (af_flow_record){.name = name, .name_len = strlen(name), .trigger = 1, .status = 2};
 }
 
-static af_store_rc insert(af_store *s, const char *name) {
+static af_store_rc insert_in(af_store *s, af_store_table t, const char *name) {
   af_flow_record r = record(name);
-  af_store_op op = {.key = name, .key_len = r.name_len, .record = &r};
+  af_store_op op = {.table = t, .key = name, .key_len = r.name_len, .record = &r};
   return af_store_run(s, af_store_insert, &op);
+}
+
+static af_store_rc insert(af_store *s, const char *name) {
+  return insert_in(s, AF_TABLE_FLOWS, name);
 }
 
 static af_store_verdict keep(const af_flow_record *cur, af_flow_record *next, void *ctx) {
@@ -29,10 +36,12 @@ static af_store_verdict keep(const af_flow_record *cur, af_flow_record *next, vo
   return AF_STORE_KEEP;
 }
 
-static af_store_rc find(af_store *s, const char *name) {
-  af_store_op op = {.key = name, .key_len = strlen(name), .rule = keep};
+static af_store_rc find_in(af_store *s, af_store_table t, const char *name) {
+  af_store_op op = {.table = t, .key = name, .key_len = strlen(name), .rule = keep};
   return af_store_run(s, af_store_modify, &op);
 }
+
+static af_store_rc find(af_store *s, const char *name) { return find_in(s, AF_TABLE_FLOWS, name); }
 
 typedef struct names {
   char (*v)[16];
@@ -106,7 +115,7 @@ Test(memory, order_survives_growth) {
 }
 
 Test(memory, out_of_memory_is_a_failure_that_changes_nothing) {
-  struct budget b = {1 + 64 + 3}; /* the store, its 64 shards' buckets, then 3 flows */
+  struct budget b = {1 + SHARD_BLOCKS + 3}; /* the store, its shards' buckets, then 3 flows */
   af_allocator mem = budget_allocator(&b);
   af_store *s = open_memory(&mem);
   cr_assert_not_null(s);
@@ -116,8 +125,13 @@ Test(memory, out_of_memory_is_a_failure_that_changes_nothing) {
   cr_expect_eq(insert(s, "four"), AF_STORE_FAILED);
   cr_expect_eq(find(s, "four"), AF_STORE_NOT_FOUND);
   cr_expect_eq(find(s, "two"), AF_STORE_OK, "the rest intact");
+  cr_expect_eq(insert_in(s, AF_TABLE_PROFILES, "four"), AF_STORE_FAILED, "in any table");
+  cr_expect_eq(find_in(s, AF_TABLE_PROFILES, "four"), AF_STORE_NOT_FOUND);
   b.left = 1;
   cr_expect_eq(insert(s, "four"), AF_STORE_OK, "memory back: the same insert now works");
+  cr_expect_eq(find_in(s, AF_TABLE_PROFILES, "four"), AF_STORE_NOT_FOUND, "in its table only");
+  b.left = 1;
+  cr_expect_eq(insert_in(s, AF_TABLE_PROFILES, "four"), AF_STORE_OK);
   af_store_close(s);
 }
 
@@ -137,7 +151,7 @@ static af_store_verdict read_status(const af_flow_record *cur, af_flow_record *n
 }
 
 Test(memory, a_write_without_memory_leaves_the_record_as_it_was) {
-  struct budget b = {100};
+  struct budget b = {1 + SHARD_BLOCKS + 100};
   af_allocator mem = budget_allocator(&b);
   af_store *s = open_memory(&mem);
   cr_assert_eq(insert(s, "tagged"), AF_STORE_OK);
@@ -158,7 +172,7 @@ Test(memory, a_write_without_memory_leaves_the_record_as_it_was) {
 }
 
 Test(memory, failing_to_grow_only_lengthens_chains) {
-  struct budget b = {1 + 64 + 1000}; /* enough for flows, none left to double buckets */
+  struct budget b = {1 + SHARD_BLOCKS + 1000}; /* enough for flows, none to double buckets */
   af_allocator mem = budget_allocator(&b);
   af_store *s = open_memory(&mem);
   cr_assert_not_null(s);
@@ -183,7 +197,9 @@ Test(memory, no_memory_at_all) {
   struct budget b = {0};
   af_allocator mem = budget_allocator(&b);
   cr_expect_null(open_memory(&mem));
-  b.left = 10; /* the store but not all 64 shards: undone, nothing leaked */
+  b.left = 10; /* the store but not all its shards: undone, nothing leaked */
+  cr_expect_null(open_memory(&mem));
+  b.left = SHARD_BLOCKS; /* the store and every shard but the last */
   cr_expect_null(open_memory(&mem));
 }
 

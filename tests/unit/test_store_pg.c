@@ -88,6 +88,32 @@ static char *sql_value(PGconn *c, const char *sql, char *out, size_t n) {
   return out;
 }
 
+/* How many columns table has in this test's schema; only: just these (a quoted, comma-separated
+ * list), or all of them when NULL. */
+static const char *columns(PGconn *c, const char *table, const char *only, char *v, size_t n) {
+  char sql[768];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' AND "
+           "table_name = '%s'%s%s%s",
+           schema, table, only ? " AND column_name IN (" : "", only ? only : "", only ? ")" : "");
+  return sql_value(c, sql, v, n);
+}
+
+/* Every table of schema version 3, with every column. */
+static void expect_every_column(PGconn *c) {
+  static const char *const tables[] = {"appflowd_flows", "appflowd_profiles",
+                                       "appflowd_connectors"};
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    char v[64];
+    cr_expect_str_eq(columns(c, tables[i], NULL, v, sizeof v), "19", "%s", tables[i]);
+    cr_expect_str_eq(columns(c, tables[i],
+                             "'created_by', 'updated_by', 'status_message', 'source_profile', "
+                             "'destination_profile'",
+                             v, sizeof v),
+                     "5", "%s", tables[i]);
+  }
+}
+
 static void setup(void) {
   uint32_t rnd;
   cr_assert_eq(getrandom(&rnd, sizeof rnd, 0), (ssize_t)sizeof rnd);
@@ -350,12 +376,13 @@ Test(store_pg, schema_made_on_first_open_and_accepted_on_the_next) {
   af_store *s = open_store(NULL);
   cr_expect(s->durable);
   cr_expect(af_store_healthy(s));
-  cr_expect_str_eq(sql_value(c, sql, v, sizeof v), "2");
+  cr_expect_str_eq(sql_value(c, sql, v, sizeof v), "4", "the meta table and three of records");
   cr_expect_str_eq(sql_value(c,
                              "SELECT convert_from(value, 'UTF8') FROM appflowd_meta WHERE key = "
                              "'schema_version'",
                              v, sizeof v),
-                   "2", "a new database starts at the current schema version");
+                   "3", "a new database starts at the current schema version");
+  expect_every_column(c);
   char hex[2 * AF_STORE_TOKEN_KEY_LEN + 1];
   for (int i = 0; i < AF_STORE_TOKEN_KEY_LEN; i++)
     snprintf(hex + 2 * i, 3, "%02x", s->token_key[i]);
@@ -447,7 +474,7 @@ Test(store_pg, newer_schema_is_refused) {
   af_store *s = af_store_open(uri, NULL, &why, msg, sizeof msg);
   cr_assert_null(s);
   cr_expect_eq(why, AF_STORE_TOO_NEW);
-  cr_expect(strstr(msg, "has appflowd schema version 99, newer than this appflowd's 2: run a "
+  cr_expect(strstr(msg, "has appflowd schema version 99, newer than this appflowd's 3: run a "
                         "newer appflowd") != NULL,
             "%s", msg);
   cr_expect(strstr(msg, "the database at postgresql://") != NULL, "%s", msg);
@@ -545,6 +572,8 @@ static af_store_verdict expect_rule(const af_flow_record *cur, af_flow_record *n
             same_str(cur->create_token, w->create_token) &&
             same_str(cur->created_by, w->created_by) && same_str(cur->updated_by, w->updated_by) &&
             same_str(cur->status_message, w->status_message) &&
+            same_str(cur->source_profile, w->source_profile) &&
+            same_str(cur->destination_profile, w->destination_profile) &&
             same_bytes(cur->definition, w->definition) && same_bytes(cur->tags, w->tags) &&
             same_bytes(cur->runs, w->runs);
   return AF_STORE_KEEP;
@@ -588,6 +617,9 @@ Test(store_pg, records_round_trip_through_every_verdict) {
                  "ator";
   r.updated_by = "";
   r.status_message = "Errored: the source bucket is gone";
+  r.source_profile = "s3-pr\xc3\xb6"
+                     "file";
+  r.destination_profile = "";
   r.definition = (af_bytes){def, sizeof def};
   r.tags = (af_bytes){(const uint8_t *)"\x00\x01\x02", 3};
   r.runs = (af_bytes){(const uint8_t *)"runs\x00", 5};
@@ -637,20 +669,22 @@ Test(store_pg, absent_strings_and_empty_blobs_are_null) {
   expect_stored(s, &r, 1);
   PGconn *c = admin();
   char v[64];
-  cr_expect_str_eq(sql_value(c,
-                             "SELECT description IS NULL AND source_connector IS NULL AND "
-                             "destination_connector IS NULL AND create_token IS NULL AND "
-                             "created_by IS NULL AND updated_by IS NULL AND "
-                             "status_message IS NULL AND "
-                             "definition IS NULL AND tags IS NULL AND runs IS NULL "
-                             "FROM appflowd_flows WHERE name = 'bare'",
-                             v, sizeof v),
-                   "t");
+  cr_expect_str_eq(
+      sql_value(
+          c,
+          "SELECT description IS NULL AND source_connector IS NULL AND "
+          "destination_connector IS NULL AND create_token IS NULL AND "
+          "created_by IS NULL AND updated_by IS NULL AND "
+          "status_message IS NULL AND source_profile IS NULL AND "
+          "destination_profile IS NULL AND definition IS NULL AND tags IS NULL AND runs IS NULL "
+          "FROM appflowd_flows WHERE name = 'bare'",
+          v, sizeof v),
+      "t");
   PQfinish(c);
   af_store_close(s);
 }
 
-/* ---- migrating from schema version 1 ---- */
+/* ---- migrating from schema versions 1 and 2 ---- */
 
 /* The tables as schema version 1 made them (the previous appflowd's DDL, copied here), with
  * its meta rows and one flow. */
@@ -668,22 +702,47 @@ static const char v1_schema[] =
     "INSERT INTO appflowd_flows VALUES ('old', 7, 1, 2, 3, 1000, 2000, 'made by version 1', 'S3', "
     "'Salesforce', 'token-0', '\\x0102'::bytea, '\\x0a0b'::bytea, NULL);";
 
-/* The flow v1_schema holds, as the store returns it. */
-static af_flow_record v1_flow(void) {
+/* The same as schema version 2 made them: appflowd_flows with three more columns, set in the
+ * flow. */
+static const char v2_schema[] =
+    "CREATE TABLE appflowd_meta (key text PRIMARY KEY, value bytea NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
+    "name text COLLATE \"C\" PRIMARY KEY, version bigint NOT NULL, "
+    "trigger_type smallint NOT NULL, status smallint NOT NULL, "
+    "create_status smallint NOT NULL, created_ms bigint NOT NULL, "
+    "updated_ms bigint NOT NULL, description text, source_connector text, "
+    "destination_connector text, create_token text, definition bytea, "
+    "tags bytea, runs bytea, created_by text, updated_by text, status_message text);"
+    "INSERT INTO appflowd_meta (key, value) VALUES "
+    "('schema_version', convert_to('2', 'UTF8')), ('token_key', decode(repeat('ab', 32), 'hex'));"
+    "INSERT INTO appflowd_flows VALUES ('old', 7, 1, 2, 3, 1000, 2000, 'made by version 1', 'S3', "
+    "'Salesforce', 'token-0', '\\x0102'::bytea, '\\x0a0b'::bytea, NULL, 'arn:creator', "
+    "'arn:changer', 'Errored: made by version 2');";
+
+static const char *const old_schemas[] = {[1] = v1_schema, [2] = v2_schema};
+
+/* The flow an old schema holds, as the store returns it; from: its version. */
+static af_flow_record old_flow(int from) {
   static const uint8_t def[] = {1, 2}, tags[] = {10, 11};
-  return (af_flow_record){.name = "old",
-                          .name_len = 3,
-                          .trigger = 1,
-                          .status = 2,
-                          .create_status = 3,
-                          .created_ms = 1000,
-                          .updated_ms = 2000,
-                          .description = "made by version 1",
-                          .source_connector = "S3",
-                          .destination_connector = "Salesforce",
-                          .create_token = "token-0",
-                          .definition = {def, sizeof def},
-                          .tags = {tags, sizeof tags}};
+  af_flow_record r = {.name = "old",
+                      .name_len = 3,
+                      .trigger = 1,
+                      .status = 2,
+                      .create_status = 3,
+                      .created_ms = 1000,
+                      .updated_ms = 2000,
+                      .description = "made by version 1",
+                      .source_connector = "S3",
+                      .destination_connector = "Salesforce",
+                      .create_token = "token-0",
+                      .definition = {def, sizeof def},
+                      .tags = {tags, sizeof tags}};
+  if (from >= 2) {
+    r.created_by = "arn:creator";
+    r.updated_by = "arn:changer";
+    r.status_message = "Errored: made by version 2";
+  }
+  return r;
 }
 
 static af_store_verdict set_who(const af_flow_record *cur, af_flow_record *next, void *ctx) {
@@ -692,41 +751,68 @@ static af_store_verdict set_who(const af_flow_record *cur, af_flow_record *next,
   next->created_by = want->created_by;
   next->updated_by = want->updated_by;
   next->status_message = want->status_message;
+  next->source_profile = want->source_profile;
+  next->destination_profile = want->destination_profile;
   return AF_STORE_WRITE;
 }
 
-/* How many of the columns version 2 added appflowd_flows has in this test's schema. */
-static const char *v2_columns(PGconn *c, char *v, size_t n) {
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' AND "
-           "table_name = 'appflowd_flows' AND column_name IN ('created_by', 'updated_by', "
-           "'status_message')",
-           schema);
-  return sql_value(c, sql, v, n);
-}
-
-/* Lines of the log file that say the schema was migrated. */
-static int migrations_logged(FILE *f) {
+/* Lines of the log file that say the schema was migrated (what: from which version, or any). */
+static int migrations_logged(FILE *f, const char *what) {
   char line[1024];
   int n = 0;
   rewind(f);
   while (fgets(line, sizeof line, f) != NULL)
-    n += strstr(line, "migrated schema 1 -> 2") != NULL;
+    n += strstr(line, what) != NULL;
   return n;
 }
 
-Test(store_pg, a_version_1_database_is_migrated_on_open) {
-  PGconn *c = admin();
-  sql_ok(c, v1_schema);
-  char v[128];
-  cr_assert_str_eq(v2_columns(c, v, sizeof v), "0");
+static af_store_rc insert_in(af_store *s, af_store_table t, const af_flow_record *r) {
+  af_store_op op = {.table = t, .key = r->name, .key_len = r->name_len, .record = r};
+  return af_store_run(s, af_store_insert, &op);
+}
 
+static void expect_stored_in(af_store *s, af_store_table t, const af_flow_record *want,
+                             uint64_t version) {
+  expect_ctx e = {want, 0, false};
+  af_store_op op = {.table = t,
+                    .key = want->name,
+                    .key_len = want->name_len,
+                    .rule = expect_rule,
+                    .ctx = &e,
+                    .with_definition = true};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK, "table %d", t);
+  cr_expect(e.same, "%s in table %d: the stored record differs", want->name, t);
+  cr_expect_eq(e.version, version);
+}
+
+/* The tables version 3 added take records, even one named as the flow, and leave the flow. */
+static void expect_new_tables_usable(af_store *s, int from) {
+  af_flow_record r = record("old");
+  r.source_connector = "Salesforce";
+  r.source_profile = "sf-profile";
+  r.definition = (af_bytes){(const uint8_t *)"packed", 6};
+  for (int t = AF_TABLE_PROFILES; t < AF_STORE_TABLES; t++) {
+    cr_assert_eq(insert_in(s, (af_store_table)t, &r), AF_STORE_OK, "table %d", t);
+    expect_stored_in(s, (af_store_table)t, &r, 1);
+  }
+  af_flow_record old = old_flow(from);
+  expect_stored(s, &old, 7);
+}
+
+/* Opens the database of schema version from (made by hand): migrated once, its flow and token
+ * key intact, every table and column there, the new ones usable and written. */
+static void expect_migrated(int from) {
+  PGconn *c = admin();
+  sql_ok(c, old_schemas[from]);
+  char v[256], line[64];
+  cr_assert_str_eq(
+      columns(c, "appflowd_flows", "'source_profile', 'destination_profile'", v, sizeof v), "0");
   FILE *logf = tmpfile();
   cr_assert_not_null(logf);
   af_log log = {AF_LOG_INFO, logf};
   af_store *s = open_store(&(af_store_config){.log = &log});
-  cr_expect_eq(migrations_logged(logf), 1);
+  snprintf(line, sizeof line, "migrated schema %d -> 3", from);
+  cr_expect_eq(migrations_logged(logf, line), 1, "%s", line);
   uint8_t key[AF_STORE_TOKEN_KEY_LEN];
   memset(key, 0xab, sizeof key);
   cr_expect_arr_eq(s->token_key, key, sizeof key, "the token key outlives the migration");
@@ -734,38 +820,47 @@ Test(store_pg, a_version_1_database_is_migrated_on_open) {
                              "SELECT convert_from(value, 'UTF8') FROM appflowd_meta WHERE key = "
                              "'schema_version'",
                              v, sizeof v),
-                   "2");
-  cr_expect_str_eq(v2_columns(c, v, sizeof v), "3");
-  af_flow_record old = v1_flow();
-  expect_stored(s, &old, 7); /* the new strings NULL, the rest as version 1 left it */
+                   "3");
+  expect_every_column(c);
+  af_flow_record old = old_flow(from);
+  expect_stored(s, &old, 7); /* the new strings NULL, the rest as the old version left it */
+  expect_new_tables_usable(s, from);
 
   af_flow_record who = old;
   who.created_by = "arn:aws:iam::123456789012:user/creator";
   who.updated_by = "arn:aws:iam::123456789012:role/changer";
   who.status_message = "Errored: the connector profile is gone";
+  who.source_profile = "s3-source";
+  who.destination_profile = "sf-destination";
   cr_assert_eq(modify(s, "old", set_who, &who), AF_STORE_OK);
   expect_stored(s, &who, 8);
   cr_expect_str_eq(sql_value(c,
                              "SELECT created_by || ' ' || updated_by || ' ' || status_message "
+                             "|| ' ' || source_profile || ' ' || destination_profile "
                              "FROM appflowd_flows WHERE name = 'old'",
                              v, sizeof v),
                    "arn:aws:iam::123456789012:user/creator arn:aws:iam::123456789012:role/changer "
-                   "Errored: the connector profile is gone");
+                   "Errored: the connector profile is gone s3-source sf-destination");
   af_flow_record fresh = record("new");
   fresh.created_by = "arn:aws:iam::123456789012:user/new";
+  fresh.destination_profile = "new-destination";
   cr_assert_eq(insert(s, &fresh), AF_STORE_OK);
   expect_stored(s, &fresh, 1);
   af_store_close(s);
 
-  /* Opened again, a version 2 database is not migrated again. */
+  /* Opened again, a version 3 database is not migrated again. */
   s = open_store(&(af_store_config){.log = &log});
-  cr_expect_eq(migrations_logged(logf), 1);
+  cr_expect_eq(migrations_logged(logf, "migrated schema"), 1);
   expect_stored(s, &who, 8);
   expect_stored(s, &fresh, 1);
   af_store_close(s);
   fclose(logf);
   PQfinish(c);
 }
+
+Test(store_pg, a_version_1_database_is_migrated_on_open) { expect_migrated(1); }
+
+Test(store_pg, a_version_2_database_is_migrated_on_open) { expect_migrated(2); }
 
 typedef struct migrator {
   pthread_barrier_t *go;
@@ -783,11 +878,11 @@ static void *migrate_thread(void *arg) {
   return NULL;
 }
 
-/* The advisory lock makes replicas take turns: the first migrates, the others find version 2
+/* The advisory lock makes replicas take turns: the first migrates, the others find version 3
  * (a second ALTER TABLE ... ADD COLUMN would fail their open). */
-Test(store_pg, replicas_opening_a_version_1_database_together_migrate_it_once) {
+static void expect_migrated_once_by_replicas(int from) {
   PGconn *c = admin();
-  sql_ok(c, v1_schema);
+  sql_ok(c, old_schemas[from]);
   FILE *logf = tmpfile();
   cr_assert_not_null(logf);
   af_log log = {AF_LOG_INFO, logf};
@@ -805,16 +900,23 @@ Test(store_pg, replicas_opening_a_version_1_database_together_migrate_it_once) {
   pthread_barrier_destroy(&go);
   for (int i = 0; i < N; i++)
     cr_assert_not_null(m[i].s, "replica %d failed to open: %s", i, m[i].msg);
-  cr_expect_eq(migrations_logged(logf), 1);
-  char v[128];
-  cr_expect_str_eq(v2_columns(c, v, sizeof v), "3");
-  af_flow_record old = v1_flow();
+  cr_expect_eq(migrations_logged(logf, "migrated schema"), 1);
+  expect_every_column(c);
+  af_flow_record old = old_flow(from);
   for (int i = 0; i < N; i++)
     expect_stored(m[i].s, &old, 7);
   for (int i = 0; i < N; i++)
     af_store_close(m[i].s);
   fclose(logf);
   PQfinish(c);
+}
+
+Test(store_pg, replicas_opening_a_version_1_database_together_migrate_it_once) {
+  expect_migrated_once_by_replicas(1);
+}
+
+Test(store_pg, replicas_opening_a_version_2_database_together_migrate_it_once) {
+  expect_migrated_once_by_replicas(2);
 }
 
 /* ---- scans ---- */

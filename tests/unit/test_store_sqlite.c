@@ -100,7 +100,7 @@ Test(sqlite, a_database_from_a_newer_appflowd_is_refused) {
   cr_expect(strstr(msg, "newer appflowd") != NULL, "%s", msg);
 }
 
-/* ---- migrating from schema version 1 ---- */
+/* ---- migrating from schema versions 1 and 2 ---- */
 
 /* The tables as schema version 1 made them (the previous appflowd's DDL, copied here), with
  * its meta rows (values stored as blobs, as it wrote them) and one flow. */
@@ -117,6 +117,23 @@ static const char v1_schema[] =
     "INSERT INTO appflowd_flows VALUES ('old', 7, 1, 2, 3, 1000, 2000, 'made by version 1', 'S3',"
     " 'Salesforce', 'token-0', x'0102', x'0a0b', NULL);";
 
+/* The same as schema version 2 made it: appflowd_flows with three more columns, and the flow
+ * with them set. */
+static const char v2_schema[] =
+    "CREATE TABLE IF NOT EXISTS appflowd_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS appflowd_flows ("
+    " name TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    " trigger_type INTEGER NOT NULL, status INTEGER NOT NULL, create_status INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " description TEXT, source_connector TEXT, destination_connector TEXT, create_token TEXT,"
+    " definition BLOB, tags BLOB, runs BLOB,"
+    " created_by TEXT, updated_by TEXT, status_message TEXT) WITHOUT ROWID;"
+    "INSERT INTO appflowd_meta (key, value) VALUES ('schema_version', CAST('2' AS BLOB)),"
+    " ('token_key', zeroblob(32));"
+    "INSERT INTO appflowd_flows VALUES ('old', 7, 1, 2, 3, 1000, 2000, 'made by version 1', 'S3',"
+    " 'Salesforce', 'token-0', x'0102', x'0a0b', NULL, 'arn:creator', 'arn:changer',"
+    " 'Errored: made by version 2');";
+
 /* The value sql returns, as text ("(null)" for NULL, "" for no row); the file must be closed. */
 static void sql_value(const char *text, char *out, size_t n) {
   sqlite3 *db;
@@ -132,12 +149,13 @@ static void sql_value(const char *text, char *out, size_t n) {
   sqlite3_close(db);
 }
 
-/* A flow's fields, copied out of a rule ("(null)" for NULL strings). */
+/* A record's fields, copied out of a rule ("(null)" for NULL strings). */
 typedef struct seen_flow {
   uint64_t version;
   int trigger, status, create_status;
   int64_t created_ms, updated_ms;
   char description[64], token[32], created_by[96], updated_by[96], status_message[96];
+  char source_profile[64], destination_profile[64];
   size_t definition_len, tags_len;
 } seen_flow;
 
@@ -159,48 +177,31 @@ static af_store_verdict see_flow(const af_flow_record *cur, af_flow_record *next
   copy_str(f->created_by, sizeof f->created_by, cur->created_by);
   copy_str(f->updated_by, sizeof f->updated_by, cur->updated_by);
   copy_str(f->status_message, sizeof f->status_message, cur->status_message);
+  copy_str(f->source_profile, sizeof f->source_profile, cur->source_profile);
+  copy_str(f->destination_profile, sizeof f->destination_profile, cur->destination_profile);
   f->definition_len = cur->definition.len;
   f->tags_len = cur->tags.len;
   return AF_STORE_KEEP;
 }
 
-static seen_flow see(af_store *s, const char *name) {
+static seen_flow see_in(af_store *s, af_store_table t, const char *name) {
   seen_flow f = {0};
-  af_store_op op = {
-      .key = name, .key_len = strlen(name), .rule = see_flow, .ctx = &f, .with_definition = true};
-  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK, "%s", name);
+  af_store_op op = {.table = t,
+                    .key = name,
+                    .key_len = strlen(name),
+                    .rule = see_flow,
+                    .ctx = &f,
+                    .with_definition = true};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK, "%s in table %d", name, t);
   return f;
 }
 
-static af_store_verdict set_who(const af_flow_record *cur, af_flow_record *next, void *ctx) {
-  (void)cur;
-  const char *const *who = ctx;
-  next->created_by = who[0];
-  next->updated_by = who[1];
-  next->status_message = who[2];
-  return AF_STORE_WRITE;
-}
+static seen_flow see(af_store *s, const char *name) { return see_in(s, AF_TABLE_FLOWS, name); }
 
-static int migrations_logged(FILE *f) {
-  char line[1024];
-  int n = 0;
-  rewind(f);
-  while (fgets(line, sizeof line, f) != NULL)
-    n += strstr(line, "migrated schema 1 -> 2") != NULL;
-  return n;
-}
-
-Test(sqlite, a_version_1_database_is_migrated_on_open) {
-  sql(v1_schema);
-  FILE *logf = tmpfile();
-  cr_assert_not_null(logf);
-  af_log log = {AF_LOG_INFO, logf};
-  af_store *s = open_ok(&(af_store_config){.log = &log});
-  cr_expect_eq(migrations_logged(logf), 1);
-  static const uint8_t zero_key[AF_STORE_TOKEN_KEY_LEN];
-  cr_expect_arr_eq(s->token_key, zero_key, sizeof zero_key, "the token key outlives it");
+/* The flow the old schemas hold, as this build reads it; from_v2: with version 2's strings. */
+static void expect_old_flow(af_store *s, bool from_v2, uint64_t version) {
   seen_flow f = see(s, "old");
-  cr_expect_eq(f.version, 7);
+  cr_expect_eq(f.version, version);
   cr_expect_eq(f.trigger, 1);
   cr_expect_eq(f.status, 2);
   cr_expect_eq(f.create_status, 3);
@@ -210,56 +211,143 @@ Test(sqlite, a_version_1_database_is_migrated_on_open) {
   cr_expect_str_eq(f.token, "token-0");
   cr_expect_eq(f.definition_len, 2);
   cr_expect_eq(f.tags_len, 2);
-  cr_expect_str_eq(f.created_by, "(null)", "a migrated row has none of the new strings");
-  cr_expect_str_eq(f.updated_by, "(null)");
-  cr_expect_str_eq(f.status_message, "(null)");
-  af_store_close(s);
+  cr_expect_str_eq(f.created_by, from_v2 ? "arn:creator" : "(null)");
+  cr_expect_str_eq(f.updated_by, from_v2 ? "arn:changer" : "(null)");
+  cr_expect_str_eq(f.status_message, from_v2 ? "Errored: made by version 2" : "(null)");
+  cr_expect_str_eq(f.source_profile, "(null)", "a migrated row has none of the new strings");
+  cr_expect_str_eq(f.destination_profile, "(null)");
+}
 
+static af_store_verdict set_who(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  const char *const *who = ctx;
+  next->created_by = who[0];
+  next->updated_by = who[1];
+  next->status_message = who[2];
+  next->source_profile = who[3];
+  next->destination_profile = who[4];
+  return AF_STORE_WRITE;
+}
+
+static int migrations_logged(FILE *f, const char *what) {
+  char line[1024];
+  int n = 0;
+  rewind(f);
+  while (fgets(line, sizeof line, f) != NULL)
+    n += strstr(line, what) != NULL;
+  return n;
+}
+
+static bool count_visit(const af_flow_record *r, void *ctx) {
+  (void)r;
+  ++*(int *)ctx;
+  return true;
+}
+
+/* The tables version 3 added take records, even one named as the flow, and leave the flow. */
+static void expect_new_tables_usable(af_store *s) {
+  static const uint8_t def[] = {'p', 0, 'q'};
+  af_flow_record r = {.name = "old",
+                      .name_len = 3,
+                      .status = 9,
+                      .source_connector = "Salesforce",
+                      .source_profile = "sf-profile",
+                      .definition = {def, sizeof def}};
+  for (int t = AF_TABLE_PROFILES; t < AF_STORE_TABLES; t++) {
+    af_store_op op = {.table = (af_store_table)t, .key = "old", .key_len = 3, .record = &r};
+    cr_assert_eq(af_store_run(s, af_store_insert, &op), AF_STORE_OK, "table %d", t);
+    seen_flow f = see_in(s, (af_store_table)t, "old");
+    cr_expect_eq(f.status, 9);
+    cr_expect_str_eq(f.source_profile, "sf-profile");
+    cr_expect_eq(f.definition_len, sizeof def);
+    int n = 0;
+    op = (af_store_op){.table = (af_store_table)t,
+                       .visit = count_visit,
+                       .ctx = &n,
+                       .limit = SIZE_MAX,
+                       .with_definition = true};
+    cr_assert_eq(af_store_run(s, af_store_scan, &op), AF_STORE_OK);
+    cr_expect_eq(n, 1, "table %d", t);
+  }
+  cr_expect_eq(see(s, "old").status, 2, "the flow is its own record");
+}
+
+/* Every table of this build's schema, with every column. */
+static void expect_version_3_file(void) {
   char v[256];
   sql_value("SELECT CAST(value AS TEXT) FROM appflowd_meta WHERE key = 'schema_version'", v,
             sizeof v);
-  cr_expect_str_eq(v, "2");
-  sql_value("SELECT count(*) FROM pragma_table_info('appflowd_flows') WHERE name IN "
-            "('created_by', 'updated_by', 'status_message')",
-            v, sizeof v);
   cr_expect_str_eq(v, "3");
+  const char *tables[] = {"appflowd_flows", "appflowd_profiles", "appflowd_connectors"};
+  for (int i = 0; i < 3; i++) {
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM pragma_table_info('%s') WHERE name IN ('created_by', "
+             "'updated_by', 'status_message', 'source_profile', 'destination_profile')",
+             tables[i]);
+    sql_value(q, v, sizeof v);
+    cr_expect_str_eq(v, "5", "%s", tables[i]);
+    snprintf(q, sizeof q, "SELECT count(*) FROM pragma_table_info('%s')", tables[i]);
+    sql_value(q, v, sizeof v);
+    cr_expect_str_eq(v, "19", "%s", tables[i]);
+  }
+}
+
+/* Opens a database of an older version (its DDL in schema, at version from): migrated once,
+ * its flow and token key intact, the new tables usable, and the new columns written. */
+static void expect_migrated(const char *schema, int from) {
+  sql(schema);
+  FILE *logf = tmpfile();
+  cr_assert_not_null(logf);
+  af_log log = {AF_LOG_INFO, logf};
+  char line[64];
+  snprintf(line, sizeof line, "migrated schema %d -> 3", from);
+  af_store *s = open_ok(&(af_store_config){.log = &log});
+  cr_expect_eq(migrations_logged(logf, line), 1, "%s", line);
+  static const uint8_t zero_key[AF_STORE_TOKEN_KEY_LEN];
+  cr_expect_arr_eq(s->token_key, zero_key, sizeof zero_key, "the token key outlives it");
+  expect_old_flow(s, from == 2, 7);
+  expect_new_tables_usable(s);
+  af_store_close(s);
+  expect_version_3_file();
 
   s = open_ok(&(af_store_config){.log = &log});
-  cr_expect_eq(migrations_logged(logf), 1, "a version 2 database is not migrated again");
+  cr_expect_eq(migrations_logged(logf, "migrated schema"), 1, "a version 3 database stays");
+  expect_old_flow(s, from == 2, 7);
   const char *who[] = {"arn:aws:iam::123456789012:user/creator",
                        "arn:aws:iam::123456789012:role/changer",
-                       "Errored: the connector profile is gone"};
+                       "Errored: the connector profile is gone", "s3-source", "sf-destination"};
   af_store_op op = {.key = "old", .key_len = 3, .rule = set_who, .ctx = (void *)who};
   cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
-  f = see(s, "old");
+  seen_flow f = see(s, "old");
   cr_expect_eq(f.version, 8);
   cr_expect_str_eq(f.created_by, who[0]);
   cr_expect_str_eq(f.updated_by, who[1]);
   cr_expect_str_eq(f.status_message, who[2]);
+  cr_expect_str_eq(f.source_profile, who[3]);
+  cr_expect_str_eq(f.destination_profile, who[4]);
   cr_expect_str_eq(f.description, "made by version 1");
   cr_expect_eq(f.definition_len, 2, "a write that did not read the definition keeps it");
   af_store_close(s);
 
-  sql_value("SELECT created_by || ' ' || updated_by || ' ' || status_message FROM "
-            "appflowd_flows WHERE name = 'old'",
+  char v[256];
+  sql_value("SELECT created_by || ' ' || updated_by || ' ' || status_message || ' ' || "
+            "source_profile || ' ' || destination_profile FROM appflowd_flows WHERE name = 'old'",
             v, sizeof v);
   cr_expect_str_eq(v, "arn:aws:iam::123456789012:user/creator "
                       "arn:aws:iam::123456789012:role/changer Errored: the connector profile is "
-                      "gone");
+                      "gone s3-source sf-destination");
   fclose(logf);
 }
 
-/* A new database starts at version 2, with the new columns. */
-Test(sqlite, a_new_database_is_made_at_version_2) {
+Test(sqlite, a_version_1_database_is_migrated_on_open) { expect_migrated(v1_schema, 1); }
+
+Test(sqlite, a_version_2_database_is_migrated_on_open) { expect_migrated(v2_schema, 2); }
+
+/* A new database starts at version 3, with every table and column. */
+Test(sqlite, a_new_database_is_made_at_version_3) {
   af_store_close(open_ok(NULL));
-  char v[64];
-  sql_value("SELECT CAST(value AS TEXT) FROM appflowd_meta WHERE key = 'schema_version'", v,
-            sizeof v);
-  cr_expect_str_eq(v, "2");
-  sql_value("SELECT count(*) FROM pragma_table_info('appflowd_flows') WHERE name IN "
-            "('created_by', 'updated_by', 'status_message')",
-            v, sizeof v);
-  cr_expect_str_eq(v, "3");
+  expect_version_3_file();
 }
 
 Test(sqlite, what_cannot_be_a_store_says_why) {
