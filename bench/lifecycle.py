@@ -221,8 +221,19 @@ def _ok(status, body, what):
     return body
 
 
+# The Salesforce connection the flows read through (CreateFlow refuses a profile that does not
+# exist, as AppFlow does).
+PROFILE = {"connectorProfileName": "salesforce-prod", "connectorType": "Salesforce",
+           "connectionMode": "Public", "connectorProfileConfig": {
+               "connectorProfileProperties": {
+                   "Salesforce": {"instanceUrl": "https://example.my.salesforce.com"}},
+               "connectorProfileCredentials": {"Salesforce": {"accessToken": "bench-token"}}}}
+
+
 def create_flows(http_port):
     """The flows the lifecycle rows act on (the 10,000 listed ones come from the seed file)."""
+    status, _, reply = http_call(http_port, "POST", "/create-connector-profile", PROFILE)
+    _ok(status, reply, "create the connector profile")
     for what, body in (("described", described_body()), ("on-demand", churn_body(ON_DEMAND))):
         status, _, reply = http_call(http_port, "POST", "/create-flow", body)
         _ok(status, reply, f"create {what} flow")

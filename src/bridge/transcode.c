@@ -1130,25 +1130,30 @@ static void encode_field(encoder *e, const af_model_struct *s, const ProtobufCMe
   }
 }
 
-/* Body members only; present ones, and a top-level output's empty maps and lists as {} and []
- * (an empty page is "connectorProfileDetails": [], as AWS answers it, not a missing member). */
+/* Body members only; present ones, and a top-level output's empty maps as {}, and its empty
+ * lists as [] when they are required or a page (an output with a nextToken): an empty page is
+ * "connectorProfileDetails": [], as AWS answers it, not a missing member. */
 static int written(const af_model_member *mb, const ProtobufCMessage *m,
-                   const ProtobufCFieldDescriptor *f, int top_output) {
+                   const ProtobufCFieldDescriptor *f, int top_output, int paged) {
   if (mb->location != AF_MODEL_BODY)
     return 0;
-  return is_present(m, f) || (top_output && f->label == PROTOBUF_C_LABEL_REPEATED);
+  if (is_present(m, f))
+    return 1;
+  return top_output && (is_map(f, mb->shape) ||
+                        (f->label == PROTOBUF_C_LABEL_REPEATED && (paged || mb->required)));
 }
 
 static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,
                           int top_output) {
   int first = 1;
+  int paged = top_output && af_model_member_named(s, "nextToken") != NULL;
   if (!enter_out(e))
     return;
   put_char(e, '{');
   for (size_t i = 0; i < s->n_members && e->rc == AF_OK; i++) {
     const af_model_member *mb = &s->members[i];
     const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
-    if (!written(mb, m, f, top_output))
+    if (!written(mb, m, f, top_output, paged))
       continue;
     size_t old = path_member(&e->path, mb->name);
     if (!first)

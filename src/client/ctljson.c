@@ -495,9 +495,10 @@ static bool encode_callback(pb_ostream_t *stream, const pb_field_t *field, void 
   }
   if (!json_is_array(val))
     return want(b->k, b->path, "an array", val), false;
+  const af_model_shape *elem = shape->type == AF_MODEL_LIST ? shape->member : shape;
   for (size_t i = 0; i < json_array_size(val); i++) {
     join_index(sub, b->path, i);
-    if (!encode_one(stream, field, b, sub, shape->member, json_array_get(val, i)))
+    if (!encode_one(stream, field, b, sub, elem, json_array_get(val, i)))
       return false;
   }
   return true;
@@ -652,10 +653,12 @@ static json_t *field_json(af_ctl_codec *k, const af_model_shape *shape, const pb
     return NULL;
   if (shape->type == AF_MODEL_MAP)
     return entries_json(k, shape, it, n);
+  /* a list's elements; a list wrapper's "items" member is given as its element shape */
+  const af_model_shape *elem = shape->type == AF_MODEL_LIST ? shape->member : shape;
   json_t *a = json_array();
   for (size_t i = 0; a != NULL && i < n; i++) {
     const void *src = (const char *)it->pField + i * it->data_size;
-    if (json_array_append_new(a, value_json(k, shape->member, it, src)) != 0) {
+    if (json_array_append_new(a, value_json(k, elem, it, src)) != 0) {
       json_decref(a);
       a = NULL;
     }
@@ -797,7 +800,9 @@ static bool decode_callback(pb_istream_t *stream, const pb_field_t *field, void 
     return decode_entry(stream, field, b);
   if (b->out == NULL && (b->out = json_array()) == NULL)
     return false;
-  return json_array_append_new(b->out, decode_one(stream, field, b->k, b->shape->member)) == 0;
+  /* a list's elements; a list wrapper's "items" member is given as its element shape */
+  const af_model_shape *elem = b->shape->type == AF_MODEL_LIST ? b->shape->member : b->shape;
+  return json_array_append_new(b->out, decode_one(stream, field, b->k, elem)) == 0;
 }
 
 /* ---- names ---- */

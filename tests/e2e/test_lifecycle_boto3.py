@@ -701,8 +701,9 @@ class LifecycleTest(unittest.TestCase):
         self.assertCreated("listed_sched", "Scheduled", description="listed", tags={"a": "b"})
         # One destination (AppFlow's rule), of another connector type than the source's.
         self.assertCreated("listed_run", destinationFlowConfigList=[
-            {"connectorType": "Redshift", "destinationConnectorProperties": {
-                "Redshift": {"object": "t", "intermediateBucketName": "bkt"}}}])
+            {"connectorType": "Upsolver", "destinationConnectorProperties": {
+                "Upsolver": {"bucketName": "upsolver-appflow-out",
+                             "s3OutputFormatConfig": {"prefixConfig": {"prefixType": "PATH"}}}}}])
         before = time.time()
         self.start("listed_run")
         after = time.time()
@@ -719,7 +720,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertNotIn("lastRunExecutionDetails", d)
         run = flows["listed_run"]
         self.assertEqual((run["triggerType"], run["flowStatus"], run["destinationConnectorType"]),
-                         ("OnDemand", "Active", "Redshift"))
+                         ("OnDemand", "Active", "Upsolver"))
         self.assertEqual(run["lastRunExecutionDetails"]["mostRecentExecutionStatus"],
                          "Successful")
         self.assertRecent(run["lastRunExecutionDetails"]["mostRecentExecutionTime"], before,

@@ -96,6 +96,19 @@ Test(ctl_json, members_in_field_order_and_absent_ones_left_out) {
   json_decref(out);
 }
 
+Test(ctl_json, a_map_of_lists_round_trip) {
+  /* ListConnectorEntities' answer: a map whose values are lists (list wrapper messages) */
+  json_t *in = parse("{\"connectorEntityMap\": {\"Objects\": [{\"name\": \"Account\", "
+                     "\"label\": \"Account\", \"hasNestedEntities\": false}, {\"name\": "
+                     "\"Lead\", \"hasNestedEntities\": true}], \"Channels\": []}, "
+                     "\"nextToken\": \"t\"}");
+  json_t *out = round_trip(&af_model_ListConnectorEntitiesResponse,
+                           &af_model_ListConnectorEntitiesResponse, in);
+  assert_same(out, in);
+  json_decref(in);
+  json_decref(out);
+}
+
 /* The error filling (or, for callback fields, encoding) obj as a message of ms. */
 static void assert_refused(const af_model_struct *ms, const char *text, const char *mention) {
   json_t *obj = parse(text);

@@ -187,7 +187,7 @@ Test(transcode, enums_both_ways) {
              "{\"connectorConfigurations\":{\"x\":{\"connectorType\":\"SAPOData\","
              "\"supportedTriggerTypes\":[\"OnDemand\",\"Event\"]}}}",
              "{\"connectorConfigurations\":{\"x\":{\"supportedTriggerTypes\":[\"OnDemand\","
-             "\"Event\"],\"connectorType\":\"SAPOData\"}}}");
+             "\"Event\"],\"connectorType\":\"SAPOData\"}},\"connectors\":[]}");
 }
 
 Test(transcode, an_unknown_enum_string_is_a_validation_error) {
@@ -324,12 +324,17 @@ Test(transcode, an_outputs_empty_maps_are_written_as_empty_objects) {
   round_trip(&af_model_DescribeFlowResponse, "{\"tasks\":[{\"taskType\":\"Map\"}]}",
              "{\"tags\":{},\"tasks\":[{\"taskType\":\"Map\"}]}");
   round_trip(&af_model_ListConnectorEntitiesResponse, "{}", "{\"connectorEntityMap\":{}}");
+  /* an empty page (an output with a nextToken) and a required list are [], other lists left out */
+  round_trip(&af_model_DescribeConnectorProfilesResponse, "{}", "{\"connectorProfileDetails\":[]}");
+  round_trip(&af_model_ListFlowsResponse, "{}", "{\"flows\":[]}");
+  round_trip(&af_model_DescribeConnectorEntityResponse, "{}", "{\"connectorEntityFields\":[]}");
+  round_trip(&af_model_DescribeFlowResponse, "{}", "{\"tags\":{}}");
 }
 
 Test(transcode, a_map_of_structures) {
   const char *json = "{\"connectorConfigurations\":{\"S3\":{\"canUseAsSource\":true,"
                      "\"supportedTriggerTypes\":[\"OnDemand\",\"Scheduled\"],"
-                     "\"registeredAt\":1.5},\"Salesforce\":{}}}";
+                     "\"registeredAt\":1.5},\"Salesforce\":{}},\"connectors\":[]}";
   Appflow__V1__DescribeConnectorsResponse *r = parse(&af_model_DescribeConnectorsResponse, json);
   cr_assert_eq(r->n_connector_configurations, 2);
   Appflow__V1__ConnectorConfiguration *c = NULL;
@@ -455,10 +460,15 @@ Test(transcode, every_structure_reads_and_writes_an_empty_object) {
     const af_model_struct *s = af_model_structs[i];
     cr_assert_eq(s->n_members, s->descriptor->n_fields, "%s", s->name);
     const char *out = write_json(s, parse(s, "{}"));
-    int has_map = 0;
-    for (size_t k = 0; k < s->n_members; k++)
-      has_map |= s->members[k].shape->type == AF_MODEL_MAP;
-    if (!has_map)
+    /* an output writes its empty maps, and its empty pages and required lists */
+    int writes_empty = 0, paged = af_model_member_named(s, "nextToken") != NULL;
+    for (size_t k = 0; k < s->n_members; k++) {
+      const af_model_member *mb = &s->members[k];
+      writes_empty |=
+          mb->shape->type == AF_MODEL_MAP ||
+          (s->operation_output && mb->shape->type == AF_MODEL_LIST && (paged || mb->required));
+    }
+    if (!writes_empty)
       cr_expect_str_eq(out, "{}", "%s", s->name);
   }
 }
