@@ -82,6 +82,13 @@ static void check_connector(rules_msg *m, const char *what, const af_model_struc
   if (props == NULL || !has_type || type == 0)
     return; /* af_check_message reports what is missing */
   const char *want = connector_type_name(type);
+  if (af_connector_member(st, type) == NULL) { /* the model has no properties for it there */
+    fail(m,
+         "Connector Validation Error: '%s' is %s, a connector that has no %s: it cannot be "
+         "used there",
+         type_path, want, props_name);
+    return;
+  }
   const char *set[4];
   size_t nset = 0;
   const char *base = (const char *)props;

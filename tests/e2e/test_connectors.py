@@ -184,6 +184,11 @@ class ConnectorsTest(unittest.TestCase):
              "ValidationException",
              "Connector type EventBridge is not a supported destination for source connector "
              "type S3"),
+            ("a destination-only connector as the source", h.s3_flow("chk_4", sourceFlowConfig={
+                "connectorType": "Redshift", "connectorProfileName": "snow-check",
+                "sourceConnectorProperties": {}}), "ValidationException",
+             "'sourceFlowConfig.connectorType' is Redshift, a connector that has no "
+             "sourceConnectorProperties: it cannot be used there"),
         ]
         for what, req, etype, mention in rows:
             with self.subTest(what):
