@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const unsigned char af_data_connectors[];
@@ -55,8 +56,13 @@ static int type_of(const char *key, const char *where, char *msg, size_t msgsz) 
   return t;
 }
 
-int af_catalog_load_connectors(af_catalog *cat, const char *json, size_t len, char *msg,
-                               size_t msgsz) {
+/* What a document holds for one connector type (its key, already checked). */
+typedef int (*type_entry_fn)(af_catalog *cat, int type, const char *key, json_t *v, af_arena *arena,
+                             char *msg, size_t msgsz);
+
+/* Runs fn on each entry of a document keyed by connector type; doc names it in messages. */
+static int each_type(af_catalog *cat, const char *doc, const char *json, size_t len,
+                     type_entry_fn fn, char *msg, size_t msgsz) {
   json_t *root = parse(json, len, msg, msgsz);
   if (root == NULL)
     return -1;
@@ -66,36 +72,46 @@ int af_catalog_load_connectors(af_catalog *cat, const char *json, size_t len, ch
   af_arena arena;
   af_arena_init(&arena);
   json_object_foreach(root, key, v) {
-    if (type_of(key, "connectors", msg, msgsz) == 0) {
+    int type = type_of(key, doc, msg, msgsz);
+    if (type == 0 || fn(cat, type, key, v, &arena, msg, msgsz) != 0) {
       rc = -1;
       break;
     }
-    json_t *cfg = json_deep_copy(v);
-    json_t *app = cfg != NULL ? json_object_get(cfg, "applicationType") : NULL;
-    char *application_type = json_is_string(app) ? strdup(json_string_value(app)) : NULL;
-    if (cfg != NULL)
-      json_object_del(cfg, "applicationType"); /* ListConnectors' member, not the shape's */
-    ProtobufCMessage *m = NULL;
-    af_error err = {0};
-    if (cfg == NULL || af_bridge_json_tree_to_message(&af_model_ConnectorConfiguration, cfg, &arena,
-                                                      &m, &err) != AF_OK) {
-      rc = failf(msg, msgsz, "connectors.%s: %s", key, cfg ? err.message : "out of memory");
-    } else if (((Appflow__V1__ConnectorConfiguration *)m)->connector_type !=
-               (Appflow__V1__ConnectorType)connector_value(key)) {
-      rc = failf(msg, msgsz, "connectors.%s: connectorType must be %s", key, key);
-    } else if (!af_catalog_set_connector(cat, (Appflow__V1__ConnectorConfiguration *)m,
-                                         application_type)) {
-      rc = failf(msg, msgsz, "out of memory");
-    }
-    free(application_type);
-    json_decref(cfg);
     af_arena_reset(&arena);
-    if (rc != 0)
-      break;
   }
   af_arena_destroy(&arena);
   json_decref(root);
   return rc;
+}
+
+/* One connector type's configuration, with applicationType (ListConnectors' member, not the
+ * shape's) taken out before the transcoder reads it. */
+static int connector_entry(af_catalog *cat, int type, const char *key, json_t *v, af_arena *arena,
+                           char *msg, size_t msgsz) {
+  json_t *cfg = json_deep_copy(v);
+  json_t *app = cfg != NULL ? json_object_get(cfg, "applicationType") : NULL;
+  char *application_type = json_is_string(app) ? strdup(json_string_value(app)) : NULL;
+  if (cfg != NULL)
+    json_object_del(cfg, "applicationType");
+  ProtobufCMessage *m = NULL;
+  af_error err = {0};
+  int rc = 0;
+  if (cfg == NULL || af_bridge_json_tree_to_message(&af_model_ConnectorConfiguration, cfg, arena,
+                                                    &m, &err) != AF_OK)
+    rc = failf(msg, msgsz, "connectors.%s: %s", key, cfg ? err.message : "out of memory");
+  else if ((int)((Appflow__V1__ConnectorConfiguration *)m)->connector_type != type)
+    rc = failf(msg, msgsz, "connectors.%s: connectorType must be %s", key, key);
+  else if (!af_catalog_set_connector(cat, (Appflow__V1__ConnectorConfiguration *)m,
+                                     application_type))
+    rc = failf(msg, msgsz, "out of memory");
+  free(application_type);
+  json_decref(cfg);
+  return rc;
+}
+
+int af_catalog_load_connectors(af_catalog *cat, const char *json, size_t len, char *msg,
+                               size_t msgsz) {
+  return each_type(cat, "connectors", json, len, connector_entry, msg, msgsz);
 }
 
 typedef struct loader {
@@ -214,25 +230,17 @@ int af_catalog_set_entities_json(af_catalog *cat, int type, const char *profile,
   return rc;
 }
 
+static int entities_entry(af_catalog *cat, int type, const char *key, json_t *v, af_arena *arena,
+                          char *msg, size_t msgsz) {
+  (void)arena;
+  char where[160];
+  snprintf(where, sizeof where, "entities.%s", key);
+  return af_catalog_set_entities_json(cat, type, NULL, v, where, msg, msgsz);
+}
+
 int af_catalog_load_entities(af_catalog *cat, const char *json, size_t len, char *msg,
                              size_t msgsz) {
-  json_t *root = parse(json, len, msg, msgsz);
-  if (root == NULL)
-    return -1;
-  const char *key;
-  json_t *v;
-  int rc = 0;
-  json_object_foreach(root, key, v) {
-    char where[160];
-    snprintf(where, sizeof where, "entities.%s", key);
-    int t = type_of(key, "entities", msg, msgsz);
-    if (t == 0 || af_catalog_set_entities_json(cat, t, NULL, v, where, msg, msgsz) != 0) {
-      rc = -1;
-      break;
-    }
-  }
-  json_decref(root);
-  return rc;
+  return each_type(cat, "entities", json, len, entities_entry, msg, msgsz);
 }
 
 int af_catalog_load_builtin(af_catalog *cat, char *msg, size_t msgsz) {

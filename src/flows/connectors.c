@@ -204,76 +204,28 @@ void af__update_connector_registration(af_flows *svc, const ProtobufCMessage *ms
 
 /* ---- UnregisterConnector ---- */
 
-typedef struct unregister_call {
-  af_call c;
-  const char *label;
-  char user[AF_FLOW_NAME_MAX + 1]; /* a profile of the connector */
-} unregister_call;
-
-static af_store_verdict unregister_rule(const af_flow_record *cur, af_flow_record *next,
-                                        void *ctx) {
-  (void)cur, (void)next, (void)ctx;
-  return AF_STORE_DELETE;
+static bool uses_label(const af_flow_record *profile, const char *label) {
+  return profile->destination_connector != NULL &&
+         strcmp(profile->destination_connector, label) == 0;
 }
 
-static void unregister_done(af_store_op *op, af_store_rc rc) {
-  unregister_call *c = (unregister_call *)af__call_of(op);
-  af_err e = rc == AF_STORE_NOT_FOUND ? not_registered(c->c.to.err, c->label)
-                                      : af__store_error(&c->c, rc, c->label, strlen(c->label));
-  if (e == AF_OK)
-    af_log_printf(c->c.svc->log, AF_LOG_INFO, "connector %s: unregistered", c->label);
-  af__call_end(&c->c, e);
-}
-
-static void unregister(unregister_call *c) {
-  c->c.op =
-      (af_store_op){.table = AF_TABLE_CONNECTORS, .ctx = c, .deadline_ms = c->c.op.deadline_ms};
-  af__call_modify(&c->c, c->label, strlen(c->label), unregister_rule, unregister_done);
-}
-
-static bool profile_user_visit(const af_flow_record *r, void *ctx) {
-  unregister_call *c = ctx;
-  if (r->destination_connector == NULL || strcmp(r->destination_connector, c->label) != 0)
-    return true;
-  snprintf(c->user, sizeof c->user, "%.*s", (int)r->name_len, r->name);
-  return false;
-}
-
-static void profile_users_scanned(af_store_op *op, af_store_rc rc) {
-  unregister_call *c = (unregister_call *)af__call_of(op);
-  char esc[600], prof[600];
-  af_err e = af__store_error(&c->c, rc, c->label, strlen(c->label));
-  if (e == AF_OK && c->user[0] != '\0')
-    e = af_error_set(c->c.to.err, AF_ERR_CONFLICT,
-                     "Connector %s is in use by connector profile %s: delete its profiles "
-                     "first, or set forceDelete",
-                     af_escape(esc, sizeof esc, c->label, strlen(c->label)),
-                     af_escape(prof, sizeof prof, c->user, strlen(c->user)));
-  if (e != AF_OK) {
-    af__call_end(&c->c, e);
-    return;
-  }
-  unregister(c);
-}
+static const af_delete_spec unregistration = {.table = AF_TABLE_CONNECTORS,
+                                              .users_table = AF_TABLE_PROFILES,
+                                              .uses = uses_label,
+                                              .missing = not_registered,
+                                              .what = "Connector",
+                                              .user_what = "connector profile",
+                                              .hint =
+                                                  "delete its profiles first, or set forceDelete",
+                                              .log_what = "connector"};
 
 void af__unregister_connector(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                               const af_reply_to *to) {
   (void)out;
   const Appflow__V1__UnregisterConnectorRequest *req =
       (const Appflow__V1__UnregisterConnectorRequest *)msg;
-  unregister_call *c = af__call_new(svc, to, sizeof *c);
-  if (c == NULL)
-    return;
-  c->label = req->connector_label;
-  if (req->has_force_delete && req->force_delete) {
-    unregister(c);
-    return;
-  }
-  c->c.op.table = AF_TABLE_PROFILES;
-  c->c.op.visit = profile_user_visit;
-  c->c.op.limit = SIZE_MAX;
-  c->c.op.done = profile_users_scanned;
-  af_store_scan(svc->store, &c->c.op);
+  af__delete_unless_used(svc, to, &unregistration, req->connector_label,
+                         req->has_force_delete && req->force_delete);
 }
 
 /* ---- what a registration shows ---- */

@@ -200,6 +200,22 @@ af_err af__check_flow_connectors(af_flows *svc, const Appflow__V1__SourceFlowCon
  * none (what the flow record's source_profile and destination_profile hold). */
 const char *af__flow_profile(const char *name, int type);
 
+/* What af__delete_unless_used deletes, and what may use it. */
+typedef struct af_delete_spec {
+  af_store_table table;       /* where the record is */
+  af_store_table users_table; /* where its users are */
+  bool (*uses)(const af_flow_record *user, const char *name);
+  af_err (*missing)(af_error *err, const char *name); /* the record is not there */
+  const char *what, *user_what; /* "Connector profile", "flow": for the ConflictException */
+  const char *hint;             /* what to do instead, ending its message */
+  const char *log_what;         /* "connector profile": for the log line */
+} af_delete_spec;
+/* Deletes the record `name` of spec->table, unless force is false and a record of
+ * spec->users_table uses it: then a ConflictException "<what> X is in use by <user_what> Y:
+ * <hint>". Ends the call (made here from to) either way. */
+void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delete_spec *spec,
+                            const char *name, bool force);
+
 /* Connector ARNs: arn:aws:appflow:{region}:{account}:connectorprofile/{name} and
  * .../connector/{label}, in the arena; NULL when out of memory. */
 char *af__profile_arn(const af_flows *svc, af_arena *arena, const char *name);

@@ -421,106 +421,28 @@ void af__update_connector_profile(af_flows *svc, const ProtobufCMessage *msg, Pr
 
 /* ---- DeleteConnectorProfile ---- */
 
-/* Flows looked at per scan while looking for one that uses a profile: a page at a time, so a
- * database store never sends a million rows at once. */
-#define USERS_PAGE 1024
-
-typedef struct delete_call {
-  af_call c;
-  const char *name;
-  size_t len;
-  char user[AF_FLOW_NAME_MAX + 1]; /* a flow that uses the profile */
-  char last[AF_FLOW_NAME_MAX + 1]; /* the last flow looked at */
-  size_t seen;                     /* flows looked at by this page's scan */
-} delete_call;
-
-static af_store_verdict delete_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
-  (void)cur, (void)next, (void)ctx;
-  return AF_STORE_DELETE;
+static bool uses_profile(const af_flow_record *flow, const char *name) {
+  return (flow->source_profile != NULL && strcmp(flow->source_profile, name) == 0) ||
+         (flow->destination_profile != NULL && strcmp(flow->destination_profile, name) == 0);
 }
 
-static void delete_done(af_store_op *op, af_store_rc rc) {
-  delete_call *c = (delete_call *)af__call_of(op);
-  af_err e = rc == AF_STORE_NOT_FOUND ? profile_missing(c->c.to.err, c->name)
-                                      : af__store_error(&c->c, rc, c->name, c->len);
-  if (e == AF_OK)
-    af_log_printf(c->c.svc->log, AF_LOG_INFO, "connector profile %s: deleted", c->name);
-  af__call_end(&c->c, e);
-}
-
-static void delete_profile(delete_call *c) {
-  c->c.op = (af_store_op){.table = AF_TABLE_PROFILES, .ctx = c, .deadline_ms = c->c.op.deadline_ms};
-  af__call_modify(&c->c, c->name, c->len, delete_rule, delete_done);
-}
-
-static bool uses(const char *profile, const char *name) {
-  return profile != NULL && strcmp(profile, name) == 0;
-}
-
-static bool user_visit(const af_flow_record *r, void *ctx) {
-  delete_call *c = ctx;
-  c->seen++;
-  snprintf(c->last, sizeof c->last, "%.*s", (int)r->name_len, r->name);
-  if (!uses(r->source_profile, c->name) && !uses(r->destination_profile, c->name))
-    return true;
-  snprintf(c->user, sizeof c->user, "%.*s", (int)r->name_len, r->name);
-  return false;
-}
-
-static void users_scanned(af_store_op *op, af_store_rc rc);
-
-/* The next page of flows after c->last (the first when it is empty). */
-static void scan_users(delete_call *c) {
-  c->seen = 0;
-  c->c.op = (af_store_op){.table = AF_TABLE_FLOWS,
-                          .key = c->last[0] != '\0' ? c->last : NULL,
-                          .key_len = strlen(c->last),
-                          .visit = user_visit,
-                          .ctx = c,
-                          .limit = USERS_PAGE,
-                          .deadline_ms = c->c.op.deadline_ms,
-                          .done = users_scanned};
-  af_store_scan(c->c.svc->store, &c->c.op);
-}
-
-static void users_scanned(af_store_op *op, af_store_rc rc) {
-  delete_call *c = (delete_call *)af__call_of(op);
-  char esc[600], flow[600];
-  af_err e = af__store_error(&c->c, rc, c->name, c->len);
-  if (e == AF_OK && c->user[0] == '\0' && c->seen == USERS_PAGE) {
-    scan_users(c); /* more flows to look at */
-    return;
-  }
-  if (e == AF_OK && c->user[0] != '\0')
-    e = af_error_set(c->c.to.err, AF_ERR_CONFLICT,
-                     "Connector profile %s is in use by flow %s: delete or change the flows "
-                     "that use it first, or set forceDelete",
-                     af_escape(esc, sizeof esc, c->name, c->len),
-                     af_escape(flow, sizeof flow, c->user, strlen(c->user)));
-  if (e != AF_OK) {
-    af__call_end(&c->c, e);
-    return;
-  }
-  delete_profile(c);
-}
+static const af_delete_spec profile_delete = {
+    .table = AF_TABLE_PROFILES,
+    .users_table = AF_TABLE_FLOWS,
+    .uses = uses_profile,
+    .missing = profile_missing,
+    .what = "Connector profile",
+    .user_what = "flow",
+    .hint = "delete or change the flows that use it first, or set forceDelete",
+    .log_what = "connector profile"};
 
 void af__delete_connector_profile(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                                   const af_reply_to *to) {
   (void)out;
   const Appflow__V1__DeleteConnectorProfileRequest *req =
       (const Appflow__V1__DeleteConnectorProfileRequest *)msg;
-  delete_call *c = af__call_new(svc, to, sizeof *c);
-  if (c == NULL)
-    return;
-  c->name = req->connector_profile_name;
-  c->len = strlen(c->name);
-  if (req->has_force_delete && req->force_delete) {
-    delete_profile(c);
-    return;
-  }
-  /* a profile in use stays: every flow is looked at (profiles are deleted rarely, flows that
-   * name one are found from their record's columns without unpacking them) */
-  scan_users(c);
+  af__delete_unless_used(svc, to, &profile_delete, req->connector_profile_name,
+                         req->has_force_delete && req->force_delete);
 }
 
 /* ---- the profiles a flow names ---- */
