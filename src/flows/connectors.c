@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNECTORS_DOMAIN "appflowd connectors v1"
+/* Each operation seals its own tokens: a DescribeConnectors token (which may have skipped the
+ * types its filter left out) is no ListConnectors token. */
+#define DESCRIBE_DOMAIN "appflowd DescribeConnectors v1"
+#define LIST_DOMAIN "appflowd ListConnectors v1"
 #define ENTITIES_DOMAIN "appflowd ListConnectorEntities v1"
 #define PAGE_DEFAULT 20
 #define ENTITIES_DEFAULT 20
@@ -256,6 +259,30 @@ static void profile_users_scanned(af_store_op *op, af_store_rc rc) {
   unregister(c);
 }
 
+static af_store_verdict registered_rule(const af_flow_record *cur, af_flow_record *next,
+                                        void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_KEEP;
+}
+
+/* The connector is registered: the profiles that name it are looked for. */
+static void registration_found(af_store_op *op, af_store_rc rc) {
+  unregister_call *c = (unregister_call *)af__call_of(op);
+  af_err e = rc == AF_STORE_NOT_FOUND ? not_registered(c->c.to.err, c->label)
+                                      : af__store_error(&c->c, rc, c->label, strlen(c->label));
+  if (e != AF_OK) {
+    af__call_end(&c->c, e);
+    return;
+  }
+  c->c.op = (af_store_op){.table = AF_TABLE_PROFILES,
+                          .visit = profile_user_visit,
+                          .ctx = c,
+                          .limit = SIZE_MAX,
+                          .deadline_ms = c->c.op.deadline_ms,
+                          .done = profile_users_scanned};
+  af_store_scan(c->c.svc->store, &c->c.op);
+}
+
 void af__unregister_connector(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                               const af_reply_to *to) {
   (void)out;
@@ -269,11 +296,10 @@ void af__unregister_connector(af_flows *svc, const ProtobufCMessage *msg, Protob
     unregister(c);
     return;
   }
-  c->c.op.table = AF_TABLE_PROFILES;
-  c->c.op.visit = profile_user_visit;
-  c->c.op.limit = SIZE_MAX;
-  c->c.op.done = profile_users_scanned;
-  af_store_scan(svc->store, &c->c.op);
+  /* a connector a profile names stays, once it is known to be registered (a profile may
+   * still name one unregistered with forceDelete) */
+  c->c.op.table = AF_TABLE_CONNECTORS;
+  af__call_modify(&c->c, c->label, strlen(c->label), registered_rule, registration_found);
 }
 
 /* ---- what a registration shows ---- */
@@ -413,8 +439,8 @@ typedef struct page_call {
 static void page_end(page_call *c, af_err e) {
   char *token = NULL;
   if (e == AF_OK && c->more &&
-      (token = af__page_token(c->c.svc, CONNECTORS_DOMAIN, c->last, strlen(c->last),
-                              c->c.to.arena)) == NULL)
+      (token = af__page_token(c->c.svc, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN, c->last,
+                              strlen(c->last), c->c.to.arena)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (c->dresp != NULL) {
     c->dresp->connectors = c->details;
@@ -504,7 +530,7 @@ static void page_begin(page_call *c, const char *token, bool has_max, int max_re
   size_t after_len = 0;
   af_err e = AF_OK;
   if (token != NULL)
-    e = af__page_token_read(c->c.svc, CONNECTORS_DOMAIN,
+    e = af__page_token_read(c->c.svc, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN,
                             c->describe ? "DescribeConnectors" : "ListConnectors", token, c->after,
                             &after_len, err);
   c->max = has_max ? (size_t)max_results : PAGE_DEFAULT;

@@ -468,6 +468,23 @@ static bool user_visit(const af_flow_record *r, void *ctx) {
 }
 
 static void users_scanned(af_store_op *op, af_store_rc rc);
+static void scan_users(delete_call *c);
+
+static af_store_verdict exists_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_KEEP;
+}
+
+static void profile_found(af_store_op *op, af_store_rc rc) {
+  delete_call *c = (delete_call *)af__call_of(op);
+  af_err e = rc == AF_STORE_NOT_FOUND ? profile_missing(c->c.to.err, c->name)
+                                      : af__store_error(&c->c, rc, c->name, c->len);
+  if (e != AF_OK) {
+    af__call_end(&c->c, e);
+    return;
+  }
+  scan_users(c);
+}
 
 /* The next page of flows after c->last (the first when it is empty). */
 static void scan_users(delete_call *c) {
@@ -518,9 +535,11 @@ void af__delete_connector_profile(af_flows *svc, const ProtobufCMessage *msg, Pr
     delete_profile(c);
     return;
   }
-  /* a profile in use stays: every flow is looked at (profiles are deleted rarely, flows that
-   * name one are found from their record's columns without unpacking them) */
-  scan_users(c);
+  /* a profile in use stays: once it is known to exist (a flow may still name one deleted with
+   * forceDelete), every flow is looked at (profiles are deleted rarely, flows that name one are
+   * found from their record's columns without unpacking them) */
+  c->c.op.table = AF_TABLE_PROFILES;
+  af__call_modify(&c->c, c->name, c->len, exists_rule, profile_found);
 }
 
 /* ---- the profiles a flow names ---- */
