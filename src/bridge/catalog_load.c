@@ -1,11 +1,15 @@
 /* The catalogs' JSON (see catalog_load.h). Each connector configuration and entity field is
- * decoded by the transcoder with its AWS shape, so the data meets the model as a request must. */
+ * decoded by the transcoder with its AWS shape and checked with the model's constraints, so the
+ * data meets the model as a request must; and, unlike a request, a member the model does not
+ * have is an error (the transcoder would skip it), so a misspelt member is not lost unseen. */
 #include "bridge/catalog_load.h"
 
 #include "appflow_model.h"
 #include "bridge/transcode.h"
+#include "flows/check.h"
 #include "flows/service.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,75 @@ static int failf(char *msg, size_t msgsz, const char *fmt, ...) {
   vsnprintf(msg, msgsz, fmt, ap);
   va_end(ap);
   return -1;
+}
+
+/* The model's constraints, compiled once: a checker is immutable and shared (flows/check.h). */
+static af_checker *checker;
+static pthread_once_t checker_once = PTHREAD_ONCE_INIT;
+
+static void make_checker(void) {
+  af_error err;
+  checker = af_checker_new(&err);
+}
+
+static int check_members(const af_model_struct *st, json_t *obj, const char *where, char *msg,
+                         size_t msgsz);
+
+/* Fails at the first member under v (of shape sh) that the model does not have. The transcoder
+ * has taken v, so its depth is bounded. */
+static int check_value(const af_model_shape *sh, json_t *v, const char *where, char *msg,
+                       size_t msgsz) {
+  char at[512];
+  const char *k;
+  json_t *x;
+  if (sh->type == AF_MODEL_STRUCTURE && json_is_object(v))
+    return check_members(sh->structure, v, where, msg, msgsz);
+  if (sh->type == AF_MODEL_LIST && json_is_array(v)) {
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      snprintf(at, sizeof at, "%s[%zu]", where, i);
+      if (check_value(sh->member, json_array_get(v, i), at, msg, msgsz) != 0)
+        return -1;
+    }
+  }
+  if (sh->type == AF_MODEL_MAP && json_is_object(v)) {
+    json_object_foreach(v, k, x) {
+      snprintf(at, sizeof at, "%s.%s", where, k);
+      if (check_value(sh->member, x, at, msg, msgsz) != 0)
+        return -1;
+    }
+  }
+  return 0;
+}
+
+static int check_members(const af_model_struct *st, json_t *obj, const char *where, char *msg,
+                         size_t msgsz) {
+  char at[512];
+  const char *k;
+  json_t *x;
+  json_object_foreach(obj, k, x) {
+    const af_model_member *m = af_model_member_named(st, k);
+    if (m == NULL || m->location != AF_MODEL_BODY)
+      return failf(msg, msgsz, "%s: unknown member '%s' (%s has no such member)", where, k,
+                   st->name);
+    snprintf(at, sizeof at, "%s.%s", where, k);
+    if (check_value(m->shape, x, at, msg, msgsz) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* json (an object) as a message of shape, in the arena: decoded, every member known to the
+ * model, every constraint met. 0, or -1 with why in msg, prefixed by where. */
+static int decode(const af_model_struct *shape, json_t *json, const char *where, af_arena *arena,
+                  ProtobufCMessage **out, char *msg, size_t msgsz) {
+  af_error err = {0};
+  pthread_once(&checker_once, make_checker);
+  if (checker == NULL)
+    return failf(msg, msgsz, "%s: the model's checks could not be made (out of memory)", where);
+  if (af_bridge_json_tree_to_message(shape, json, arena, out, &err) != AF_OK ||
+      af_check_message(checker, shape, *out, &err) != AF_OK)
+    return failf(msg, msgsz, "%s: %s", where, err.message);
+  return json_is_object(json) ? check_members(shape, json, where, msg, msgsz) : 0;
 }
 
 static json_t *parse(const char *json, size_t len, char *msg, size_t msgsz) {
@@ -94,11 +167,13 @@ static int connector_entry(af_catalog *cat, int type, const char *key, json_t *v
   if (cfg != NULL)
     json_object_del(cfg, "applicationType");
   ProtobufCMessage *m = NULL;
-  af_error err = {0};
+  char where[160];
+  snprintf(where, sizeof where, "connectors.%s", key);
   int rc = 0;
-  if (cfg == NULL || af_bridge_json_tree_to_message(&af_model_ConnectorConfiguration, cfg, arena,
-                                                    &m, &err) != AF_OK)
-    rc = failf(msg, msgsz, "connectors.%s: %s", key, cfg ? err.message : "out of memory");
+  if (cfg == NULL)
+    rc = failf(msg, msgsz, "%s: out of memory", where);
+  else if (decode(&af_model_ConnectorConfiguration, cfg, where, arena, &m, msg, msgsz) != 0)
+    rc = -1;
   else if ((int)((Appflow__V1__ConnectorConfiguration *)m)->connector_type != type)
     rc = failf(msg, msgsz, "connectors.%s: connectorType must be %s", key, key);
   else if (!af_catalog_set_connector(cat, (Appflow__V1__ConnectorConfiguration *)m,
@@ -162,12 +237,11 @@ static Appflowd__Store__V1__Entity *entity_of(loader *l, json_t *o, const char *
     return NULL;
   for (size_t i = 0; i < nf; i++) {
     ProtobufCMessage *m = NULL;
-    af_error err = {0};
-    if (af_bridge_json_tree_to_message(&af_model_ConnectorEntityField, json_array_get(fields, i), a,
-                                       &m, &err) != AF_OK) {
-      failf(l->msg, l->msgsz, "%s.fields[%zu]: %s", where, i, err.message);
+    char at[560];
+    snprintf(at, sizeof at, "%s.fields[%zu]", where, i);
+    if (decode(&af_model_ConnectorEntityField, json_array_get(fields, i), at, a, &m, l->msg,
+               l->msgsz) != 0)
       return NULL;
-    }
     e->fields[e->n_fields++] = (Appflow__V1__ConnectorEntityField *)m;
   }
   if (nested != NULL &&

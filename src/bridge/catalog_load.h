@@ -1,5 +1,6 @@
 /* Reads the catalogs (flows/catalog.h) from their JSON, in AWS's member names, through the AWS
- * door's transcoder, so the data is checked against AppFlow's model as a request would be:
+ * door's transcoder and the model's checks, so the data is checked against AppFlow's model as a
+ * request would be, and more strictly: a member the model does not have is an error, not skipped:
  *
  *   connectors: {"Salesforce": {ConnectorConfiguration..., "applicationType": "Salesforce"}, ...}
  *   entities:   {"Salesforce": {"Objects": [Entity, ...]}, ...}     (a type's groups)

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNECTORS_DOMAIN "appflowd connectors v1"
+/* Each operation seals its own tokens: a DescribeConnectors token (which may have skipped the
+ * types its filter left out) is no ListConnectors token. */
+#define DESCRIBE_DOMAIN "appflowd DescribeConnectors v1"
+#define LIST_DOMAIN "appflowd ListConnectors v1"
 #define ENTITIES_DOMAIN "appflowd ListConnectorEntities v1"
 #define PAGE_DEFAULT 20
 #define ENTITIES_DEFAULT 20
@@ -365,8 +368,8 @@ typedef struct page_call {
 static void page_end(page_call *c, af_err e) {
   char *token = NULL;
   if (e == AF_OK && c->more &&
-      (token = af__page_token(c->c.svc, CONNECTORS_DOMAIN, c->last, strlen(c->last),
-                              c->c.to.arena)) == NULL)
+      (token = af__page_token(c->c.svc, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN, c->last,
+                              strlen(c->last), c->c.to.arena)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (c->dresp != NULL) {
     c->dresp->connectors = c->details;
@@ -456,7 +459,7 @@ static void page_begin(page_call *c, const char *token, bool has_max, int max_re
   size_t after_len = 0;
   af_err e = AF_OK;
   if (token != NULL)
-    e = af__page_token_read(c->c.svc, CONNECTORS_DOMAIN,
+    e = af__page_token_read(c->c.svc, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN,
                             c->describe ? "DescribeConnectors" : "ListConnectors", token, c->after,
                             &after_len, err);
   c->max = has_max ? (size_t)max_results : PAGE_DEFAULT;

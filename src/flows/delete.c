@@ -86,6 +86,23 @@ static void users_scanned(af_store_op *op, af_store_rc rc) {
   delete_now(c);
 }
 
+static af_store_verdict exists_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_KEEP;
+}
+
+/* The record exists: its users are looked for. */
+static void found(af_store_op *op, af_store_rc rc) {
+  delete_call *c = (delete_call *)af__call_of(op);
+  af_err e = rc == AF_STORE_NOT_FOUND ? c->spec->missing(c->c.to.err, c->name)
+                                      : af__store_error(&c->c, rc, c->name, c->len);
+  if (e != AF_OK) {
+    af__call_end(&c->c, e);
+    return;
+  }
+  scan_users(c);
+}
+
 void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delete_spec *spec,
                             const char *name, bool force) {
   delete_call *c = af__call_new(svc, to, sizeof *c);
@@ -94,8 +111,12 @@ void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delet
   c->spec = spec;
   c->name = name;
   c->len = strlen(name);
-  if (force)
+  if (force) {
     delete_now(c);
-  else
-    scan_users(c);
+    return;
+  }
+  /* first whether it exists: what forceDelete removed may still be named by its users, and
+   * deleting it again is a ResourceNotFoundException, not a conflict */
+  c->c.op.table = spec->table;
+  af__call_modify(&c->c, name, c->len, exists_rule, found);
 }

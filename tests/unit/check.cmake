@@ -16,3 +16,5 @@ foreach(t test_check test_rules)
   add_test(NAME unit.${t} COMMAND ${t} --jobs 1)
   set_tests_properties(unit.${t} PROPERTIES FAIL_REGULAR_EXPRESSION "${AF_SANITIZER_REPORT}")
 endforeach()
+# test_rules reads the model file to know which connector types take a profile.
+target_compile_definitions(test_rules PRIVATE AF_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

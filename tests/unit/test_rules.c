@@ -1,8 +1,14 @@
-/* src/flows/rules.c: AppFlow's own rules on a flow definition, each passing and failing. */
+/* src/flows/rules.c: AppFlow's own rules on a flow definition and on a connector profile, each
+ * passing and failing, and which connector types take a profile (checked against the model
+ * file itself). */
 #include "flows/rules.h"
 
+#include "appflow_model.h"
+
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <string.h>
+#include <strings.h>
 
 static af_error err;
 
@@ -294,4 +300,286 @@ Test(rules, all_violations_together) {
           "must hold exactly one destination; it holds 0, Trigger Validation Error: a Scheduled "
           "trigger needs 'triggerConfig.triggerProperties.Scheduled', Task Validation Error: You "
           "must specify a projection task or a MAP_ALL task]");
+}
+
+/* ---- connector profiles ---- */
+
+#define CT(x) APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_##x
+
+typedef struct profile {
+  Appflow__V1__ConnectorProfileConfig cfg;
+  Appflow__V1__ConnectorProfileProperties props;
+  Appflow__V1__ConnectorProfileCredentials creds;
+  Appflow__V1__SalesforceConnectorProfileProperties sf_props;
+  Appflow__V1__SalesforceConnectorProfileCredentials sf_creds;
+  Appflow__V1__ZendeskConnectorProfileProperties zd_props;
+  Appflow__V1__ZendeskConnectorProfileCredentials zd_creds;
+  Appflow__V1__GoogleAnalyticsConnectorProfileProperties ga_props;
+  Appflow__V1__GoogleAnalyticsConnectorProfileCredentials ga_creds;
+  Appflow__V1__CustomConnectorProfileProperties cc_props;
+  Appflow__V1__CustomConnectorProfileCredentials cc_creds;
+} profile;
+
+/* A Salesforce profile's config: its properties and credentials; the other connectors'
+ * members are ready to be pointed to. */
+static void profile_init(profile *p) {
+  memset(p, 0, sizeof *p);
+  p->cfg = (Appflow__V1__ConnectorProfileConfig)APPFLOW__V1__CONNECTOR_PROFILE_CONFIG__INIT;
+  p->props =
+      (Appflow__V1__ConnectorProfileProperties)APPFLOW__V1__CONNECTOR_PROFILE_PROPERTIES__INIT;
+  p->creds =
+      (Appflow__V1__ConnectorProfileCredentials)APPFLOW__V1__CONNECTOR_PROFILE_CREDENTIALS__INIT;
+  p->sf_props = (Appflow__V1__SalesforceConnectorProfileProperties)
+      APPFLOW__V1__SALESFORCE_CONNECTOR_PROFILE_PROPERTIES__INIT;
+  p->sf_creds = (Appflow__V1__SalesforceConnectorProfileCredentials)
+      APPFLOW__V1__SALESFORCE_CONNECTOR_PROFILE_CREDENTIALS__INIT;
+  p->zd_props = (Appflow__V1__ZendeskConnectorProfileProperties)
+      APPFLOW__V1__ZENDESK_CONNECTOR_PROFILE_PROPERTIES__INIT;
+  p->zd_creds = (Appflow__V1__ZendeskConnectorProfileCredentials)
+      APPFLOW__V1__ZENDESK_CONNECTOR_PROFILE_CREDENTIALS__INIT;
+  p->ga_props = (Appflow__V1__GoogleAnalyticsConnectorProfileProperties)
+      APPFLOW__V1__GOOGLE_ANALYTICS_CONNECTOR_PROFILE_PROPERTIES__INIT;
+  p->ga_creds = (Appflow__V1__GoogleAnalyticsConnectorProfileCredentials)
+      APPFLOW__V1__GOOGLE_ANALYTICS_CONNECTOR_PROFILE_CREDENTIALS__INIT;
+  p->cc_props = (Appflow__V1__CustomConnectorProfileProperties)
+      APPFLOW__V1__CUSTOM_CONNECTOR_PROFILE_PROPERTIES__INIT;
+  p->cc_creds = (Appflow__V1__CustomConnectorProfileCredentials)
+      APPFLOW__V1__CUSTOM_CONNECTOR_PROFILE_CREDENTIALS__INIT;
+  p->sf_props.instance_url = "https://example.my.salesforce.com";
+  p->sf_creds.access_token = "token";
+  p->zd_props.instance_url = "https://example.zendesk.com";
+  p->zd_creds.client_id = "id";
+  p->zd_creds.client_secret = "secret";
+  p->props.salesforce = &p->sf_props;
+  p->creds.salesforce = &p->sf_creds;
+  p->cfg.connector_profile_properties = &p->props;
+  p->cfg.connector_profile_credentials = &p->creds;
+}
+
+static af_err profile_rules(af_profile_op op, int type, const char *label, const profile *p) {
+  memset(&err, 0, sizeof err);
+  return af_check_profile_rules(op, type, label, p ? &p->cfg : NULL, &err);
+}
+
+#define PROFILE_OK(op, type, label, p)                                                             \
+  cr_expect_eq(profile_rules(op, type, label, p), AF_OK, "refused: %s", err.message)
+#define PROFILE_BAD(op, type, label, p, text)                                                      \
+  do {                                                                                             \
+    cr_expect_eq(profile_rules(op, type, label, p), AF_ERR_VALIDATION);                            \
+    cr_expect_str_eq(err.message, text);                                                           \
+  } while (0)
+
+#define CREATE AF_PROFILE_CREATE
+#define UPDATE AF_PROFILE_UPDATE
+
+Test(profile_rules, a_valid_profile) {
+  profile p;
+  profile_init(&p);
+  PROFILE_OK(CREATE, CT(SALESFORCE), NULL, &p);
+  PROFILE_OK(UPDATE, CT(SALESFORCE), NULL, &p);
+}
+
+Test(profile_rules, the_type_must_take_a_profile) {
+  profile p;
+  profile_init(&p);
+  p.props.salesforce = NULL;
+  p.creds.salesforce = NULL;
+  PROFILE_BAD(CREATE, CT(S3), NULL, &p,
+              "Create Connector Profile request failed: [Connector type S3 takes no connector "
+              "profile: flows use it without one]");
+  PROFILE_BAD(UPDATE, CT(S3), NULL, &p,
+              "Update Connector Profile request failed: [Connector type S3 takes no connector "
+              "profile: flows use it without one]");
+  static const int none[] = {CT(EVENT_BRIDGE), CT(LOOKOUT_METRICS), CT(UPSOLVER),
+                             CT(CUSTOMER_PROFILES)};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+    cr_expect_eq(profile_rules(CREATE, none[i], NULL, &p), AF_ERR_VALIDATION, "%d", none[i]);
+    cr_expect(strstr(err.message, "takes no connector profile: flows use it without one") != NULL,
+              "%s", err.message);
+  }
+  /* with no configuration at all, the type is still checked */
+  PROFILE_BAD(CREATE, CT(EVENT_BRIDGE), NULL, NULL,
+              "Create Connector Profile request failed: [Connector type EventBridge takes no "
+              "connector profile: flows use it without one]");
+}
+
+Test(profile_rules, properties_set_exactly_the_types_member) {
+  profile p;
+  profile_init(&p);
+  p.props.salesforce = NULL;
+  PROFILE_BAD(CREATE, CT(SALESFORCE), NULL, &p,
+              "Create Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileProperties' sets no connector; it must set "
+              "Salesforce, the connectorType]");
+  p.props.zendesk = &p.zd_props;
+  PROFILE_BAD(CREATE, CT(SALESFORCE), NULL, &p,
+              "Create Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileProperties' sets Zendesk but "
+              "'connectorType' is 'Salesforce'; they must name the same connector]");
+  p.props.salesforce = &p.sf_props;
+  PROFILE_BAD(UPDATE, CT(SALESFORCE), NULL, &p,
+              "Update Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileProperties' sets 2 connectors "
+              "(Salesforce, Zendesk); it must set exactly one, Salesforce, the connectorType]");
+  /* the same profile is right for Zendesk once it sets Zendesk's alone */
+  p.props.salesforce = NULL;
+  p.creds.salesforce = NULL;
+  p.creds.zendesk = &p.zd_creds;
+  PROFILE_OK(CREATE, CT(ZENDESK), NULL, &p);
+}
+
+Test(profile_rules, credentials_given_set_exactly_the_types_member) {
+  profile p;
+  profile_init(&p);
+  p.creds.salesforce = NULL;
+  p.creds.zendesk = &p.zd_creds;
+  PROFILE_BAD(CREATE, CT(SALESFORCE), NULL, &p,
+              "Create Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileCredentials' sets Zendesk but "
+              "'connectorType' is 'Salesforce'; they must name the same connector]");
+  PROFILE_BAD(UPDATE, CT(SALESFORCE), NULL, &p,
+              "Update Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileCredentials' sets Zendesk but "
+              "'connectorType' is 'Salesforce'; they must name the same connector]");
+  p.creds.salesforce = &p.sf_creds;
+  PROFILE_BAD(CREATE, CT(SALESFORCE), NULL, &p,
+              "Create Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileCredentials' sets 2 connectors "
+              "(Salesforce, Zendesk); it must set exactly one, Salesforce, the connectorType]");
+  /* credentials that set no connector at all */
+  p.creds.salesforce = NULL;
+  p.creds.zendesk = NULL;
+  PROFILE_BAD(UPDATE, CT(SALESFORCE), NULL, &p,
+              "Update Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileCredentials' sets no connector; it must "
+              "set Salesforce, the connectorType]");
+}
+
+Test(profile_rules, a_create_needs_the_credentials_an_update_does_not) {
+  profile p;
+  profile_init(&p);
+  p.cfg.connector_profile_credentials = NULL;
+  PROFILE_BAD(CREATE, CT(SALESFORCE), NULL, &p,
+              "Create Connector Profile request failed: ['connectorProfileConfig."
+              "connectorProfileCredentials' is required: a Salesforce connection needs its "
+              "credentials]");
+  PROFILE_OK(UPDATE, CT(SALESFORCE), NULL, &p);
+}
+
+Test(profile_rules, member_names_are_compared_without_case) {
+  profile p;
+  profile_init(&p);
+  p.props.salesforce = NULL;
+  p.creds.salesforce = NULL;
+  p.props.google_analytics = &p.ga_props;
+  p.creds.google_analytics = &p.ga_creds;
+  PROFILE_OK(CREATE, CT(GOOGLEANALYTICS), NULL, &p); /* "Googleanalytics" is "GoogleAnalytics" */
+  PROFILE_BAD(CREATE, CT(SALESFORCE), NULL, &p,
+              "Create Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileProperties' sets GoogleAnalytics but "
+              "'connectorType' is 'Salesforce'; they must name the same connector, Connector "
+              "Validation Error: 'connectorProfileConfig.connectorProfileCredentials' sets "
+              "GoogleAnalytics but 'connectorType' is 'Salesforce'; they must name the same "
+              "connector]");
+}
+
+Test(profile_rules, a_label_exactly_for_custom_connectors) {
+  profile p;
+  profile_init(&p);
+  PROFILE_BAD(CREATE, CT(SALESFORCE), "acme", &p,
+              "Create Connector Profile request failed: ['connectorLabel' is only for "
+              "CustomConnector profiles; connectorType is Salesforce]");
+  PROFILE_OK(UPDATE, CT(SALESFORCE), "acme", &p); /* an update's label is the stored one's */
+  p.props.salesforce = NULL;
+  p.creds.salesforce = NULL;
+  p.props.custom_connector = &p.cc_props;
+  p.creds.custom_connector = &p.cc_creds;
+  PROFILE_OK(CREATE, CT(CUSTOM_CONNECTOR), "acme", &p);
+  PROFILE_BAD(CREATE, CT(CUSTOM_CONNECTOR), NULL, &p,
+              "Create Connector Profile request failed: ['connectorLabel' is required when "
+              "connectorType is CustomConnector: it names the registered connector]");
+  PROFILE_BAD(CREATE, CT(CUSTOM_CONNECTOR), "", &p,
+              "Create Connector Profile request failed: ['connectorLabel' is required when "
+              "connectorType is CustomConnector: it names the registered connector]");
+  PROFILE_OK(UPDATE, CT(CUSTOM_CONNECTOR), NULL, &p);
+}
+
+Test(profile_rules, every_violation_at_once) {
+  profile p;
+  profile_init(&p);
+  p.props.salesforce = NULL;
+  p.props.zendesk = &p.zd_props;
+  p.creds.salesforce = NULL;
+  p.creds.zendesk = &p.zd_creds;
+  PROFILE_BAD(CREATE, CT(SALESFORCE), "acme", &p,
+              "Create Connector Profile request failed: [Connector Validation Error: "
+              "'connectorProfileConfig.connectorProfileProperties' sets Zendesk but "
+              "'connectorType' is 'Salesforce'; they must name the same connector, Connector "
+              "Validation Error: 'connectorProfileConfig.connectorProfileCredentials' sets "
+              "Zendesk but 'connectorType' is 'Salesforce'; they must name the same connector, "
+              "'connectorLabel' is only for CustomConnector profiles; connectorType is "
+              "Salesforce]");
+  PROFILE_BAD(CREATE, CT(S3), "acme", &p,
+              "Create Connector Profile request failed: [Connector type S3 takes no connector "
+              "profile: flows use it without one, 'connectorLabel' is only for CustomConnector "
+              "profiles; connectorType is S3]");
+}
+
+Test(profile_rules, connector_member_finds_a_types_member) {
+  const af_model_member *m =
+      af_connector_member(&af_model_ConnectorProfileProperties, CT(GOOGLEANALYTICS));
+  cr_assert_not_null(m);
+  cr_expect_str_eq(m->name, "GoogleAnalytics");
+  m = af_connector_member(&af_model_ConnectorProfileCredentials, CT(SERVICENOW));
+  cr_assert_not_null(m);
+  cr_expect_str_eq(m->name, "ServiceNow");
+  m = af_connector_member(&af_model_SourceConnectorProperties, CT(S3));
+  cr_assert_not_null(m);
+  cr_expect_str_eq(m->name, "S3");
+  cr_expect_null(af_connector_member(&af_model_ConnectorProfileProperties, CT(S3)));
+  cr_expect_null(af_connector_member(&af_model_SourceConnectorProperties, CT(REDSHIFT)));
+  cr_expect_null(af_connector_member(&af_model_ConnectorProfileProperties, 0));
+  cr_expect_null(af_connector_member(&af_model_ConnectorProfileProperties, 1000));
+}
+
+/* True exactly for the ConnectorType values that model/appflow-2020-08-23.json's
+ * ConnectorProfileProperties has a member for (names compared without case), read from the
+ * model file itself, for every value of the model's ConnectorType. */
+Test(profile_rules, the_types_that_take_a_profile_are_the_models) {
+  json_error_t je;
+  json_t *model = json_load_file(AF_SOURCE_DIR "/model/appflow-2020-08-23.json", 0, &je);
+  cr_assert_not_null(model, "%s", je.text);
+  json_t *shapes = json_object_get(model, "shapes");
+  json_t *types = json_object_get(json_object_get(shapes, "ConnectorType"), "enum");
+  json_t *members =
+      json_object_get(json_object_get(shapes, "ConnectorProfileProperties"), "members");
+  cr_assert(json_is_array(types) && json_is_object(members));
+  const af_model_shape *shape =
+      af_model_member_named(&af_model_SourceFlowConfig, "connectorType")->shape;
+  size_t n = 0, taking = 0;
+  for (size_t i = 0; i < json_array_size(types); i++) {
+    const char *name = json_string_value(json_array_get(types, i));
+    int v = af_model_enum_value(shape, name, strlen(name));
+    cr_assert_gt(v, 0, "%s is not a ConnectorType value", name);
+    bool want = false;
+    const char *k;
+    json_t *x;
+    json_object_foreach(members, k, x) {
+      if (strcasecmp(k, name) == 0)
+        want = true;
+    }
+    cr_expect_eq(af_connector_takes_profile(v), want, "%s: %s", name,
+                 want ? "takes a profile" : "takes none");
+    n++;
+    taking += want;
+  }
+  json_decref(model);
+  /* every value of the contract's enum was looked at, and the model is the one this was
+   * written for: 24 types, 19 with a profile (S3, EventBridge, LookoutMetrics, Upsolver and
+   * CustomerProfiles without) */
+  cr_expect_eq(n, appflow__v1__connector_type__descriptor.n_values - 1);
+  cr_expect_eq(n, 24);
+  cr_expect_eq(taking, 19);
+  cr_expect_not(af_connector_takes_profile(0));
+  cr_expect_not(af_connector_takes_profile(1000));
 }
