@@ -7,7 +7,7 @@
 #    tests of the stores and the service;
 # 2. runs them (Criterion, --jobs 1): the store seam's contract and the service on the memory
 #    and SQLite stores, and on PostgreSQL (a throwaway cluster from tests/pg_cluster.py), the
-#    PostgreSQL store's own tests and the seeder. Criterion runs each test in a child process:
+#    PostgreSQL store's own tests, the seeder, the catalogs and the connector profiles. Criterion runs each test in a child process:
 #    halt_on_error=1:exitcode=66 makes a child with a report exit 66, which Criterion counts as
 #    a failed test and turns into a non-zero exit of the runner;
 # 3. runs tests/e2e/test_both_doors.py, test_concurrency.py, test_list_flows.py (paging while
@@ -32,7 +32,8 @@ OUT=$ROOT/$B/tsan
 T0=$(date +%s)
 
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Debug -DAF_TSAN=ON -DAF_SANITIZE=OFF >/dev/null || exit 1
-UNITS="test_store_memory test_store test_service test_list test_seeder test_store_pg"
+UNITS="test_store_memory test_store test_service test_list test_seeder test_store_pg test_catalog
+       test_profiles"
 # shellcheck disable=SC2086 # the list is meant to split
 cmake --build "$B" -j "$JOBS" --target appflowd appflowctl $UNITS || exit 1
 
@@ -89,6 +90,11 @@ unit() {
 PG=(/usr/bin/python3 tests/pg_cluster.py --)
 unit test_store_memory memory
 unit test_seeder memory
+# the catalog's entity sets, replaced while calls read them
+unit test_catalog memory
+# profile operations on a store thread: the flows' checks, guarded deletes, pages
+unit test_profiles sqlite
+unit test_profiles postgresql "${PG[@]}"
 for t in test_store test_service test_list; do
   unit "$t" memory
   unit "$t" sqlite
