@@ -40,11 +40,24 @@ done
 [ -n "$SRC" ] && [ -n "$GEN" ] || { echo "fuzz/build.sh: no sources found in CMakeLists.txt" >&2; exit 1; }
 # gen/ is compiled as CMake compiles af_gen_pbc: without our warnings (it is protoc-c's code).
 
+# The catalogs' data (data/connectors.json, data/entities.json), which src/bridge/catalog_load.c
+# links as af_data_connectors and af_data_entities: CMake generates these C arrays in its build
+# directory rather than listing them as sources, so they are generated here the same way, with
+# cmake/embed.cmake, and compiled like gen/ (generated code, without our warnings).
+command -v cmake >/dev/null || { echo "fuzz/build.sh: cmake not found (it embeds data/*.json)" >&2; exit 1; }
+mkdir -p "$OUT/embed"
+for doc in connectors entities; do
+  cmake -DIN="data/$doc.json" -DOUT="$OUT/embed/data_$doc.c" -DNAME="af_data_$doc" \
+    -P cmake/embed.cmake
+  GEN="$GEN $OUT/embed/data_$doc.c"
+done
+
 # Instrumented for coverage (fuzzer-no-link), compiled in parallel; objects named by path.
 pids=""
 OBJS=""
 for f in $SRC $GEN; do
-  o="$OUT/obj/$(echo "$f" | tr / _).o"
+  case $f in "$OUT"/*) n=${f#"$OUT"/} ;; *) n=$f ;; esac
+  o="$OUT/obj/$(echo "$n" | tr / _).o"
   OBJS="$OBJS $o"
   case $f in src/*) w=$WARN ;; *) w="" ;; esac
   $CC $CFLAGS $w -fsanitize=fuzzer-no-link -c "$f" -o "$o" &

@@ -10,15 +10,18 @@
  * message packed again decodes again. On failure: an error with a message, and no message out.
  *
  * Oracle for the service, when a request decodes: it runs through the RPC's handler on a
- * fresh service seeded with a few flows in each state (as the gRPC door would run it), and
+ * fresh service with the built-in catalogs, seeded with a few flows in each state, connector
+ * profiles and a custom connector (FUZZ_SEED_FLOWS; as the gRPC door would run it), and
  * - an error is one of the AWS errors the AppFlow model lists for that operation (plus
  *   ValidationException, and NotImplementedException for an operation not served yet), with a
  *   message; InternalServerException never happens here;
  * - a response packs and decodes again (strings a client can read);
+ * - neither a response nor an error shows a seeded profile's credentials (fuzz_leaks);
  * - af_flows_count moves by exactly one on a successful create or delete, else not at all;
- * - the same request again gives what the contract says: the same bytes for reads, for a
- *   repeated client token and for stopping a suspended flow; ConflictException for a name
- *   created without a token; ResourceNotFoundException for a deleted flow;
+ * - the same request again gives what the contract says: the same bytes for reads, updates,
+ *   for a repeated client token and for stopping a suspended flow; ConflictException for a
+ *   flow, profile or connector created without a token; ResourceNotFoundException for a
+ *   deleted flow or profile or an unregistered connector;
  * - a created flow describes as it was given; ListFlows pages through exactly
  *   af_flows_count distinct flows afterwards. */
 #include "fuzz.h"
@@ -55,12 +58,25 @@ static const af_rpc *rpc_for(af_flows *svc, const ProtobufCMessageDescriptor *in
   return NULL;
 }
 
-/* An error the model lists for rpc's operation; ValidationException is allowed everywhere (AWS
- * answers any bad member with it), NotImplementedException for an operation not served yet,
- * and InternalServerException never. */
+/* Errors AWS answers that its model does not list for the operation, and appflowd answers as
+ * AWS does: CreateConnectorProfile of a CustomConnector whose label is not registered is a 404
+ * ResourceNotFoundException ("Connector:X is not registered. Please register it first before
+ * creating ConnectorProfile."), as README.md documents. */
+static const struct {
+  const char *op, *type;
+} unlisted[] = {
+    {"CreateConnectorProfile", "ResourceNotFoundException"},
+};
+
+/* An error the model lists for rpc's operation (or one of `unlisted`); ValidationException is
+ * allowed everywhere (AWS answers any bad member with it), NotImplementedException for an
+ * operation not served yet, and InternalServerException never. */
 static int allowed(const af_rpc *rpc, const char *type) {
   if (strcmp(type, "ValidationException") == 0)
     return 1;
+  for (size_t i = 0; i < sizeof unlisted / sizeof unlisted[0]; i++)
+    if (strcmp(rpc->name, unlisted[i].op) == 0 && strcmp(type, unlisted[i].type) == 0)
+      return 1;
   if (strcmp(type, "NotImplementedException") == 0)
     return rpc->handler == NULL;
   for (size_t i = 0; i < rpc->op->n_errors; i++)
@@ -157,6 +173,10 @@ static int same_bytes(const ProtobufCMessage *a, const ProtobufCMessage *b) {
 }
 
 /* One handler call as a door makes it, checking what every call must give. */
+/* The input, for the credentials oracle (fuzz_leaks): the request's own bytes. */
+static const uint8_t *input;
+static size_t input_len;
+
 static af_err call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req, af_arena *a,
                    ProtobufCMessage **resp) {
   *resp = af_arena_alloc(a, rpc->output->sizeof_message);
@@ -170,10 +190,12 @@ static af_err call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
     uint8_t *buf = pack(*resp, &n);
     ProtobufCMessage *back;
     CHECK(af_grpc_decode(rpc->output, buf, n, a, &back, &err) == AF_OK);
+    CHECK(!fuzz_leaks(input, input_len, buf, n));
     free(buf);
     return rc;
   }
   CHECK(err.code == rc && memchr(err.message, 0, sizeof err.message) && err.message[0]);
+  CHECK(!fuzz_leaks(input, input_len, err.message, strlen(err.message)));
   const char *type = af_err_type(rc);
   int ok = allowed(rpc, type);
   if (!ok)
@@ -245,8 +267,15 @@ static void check_repeat(af_flows *svc, const af_rpc *rpc, const ProtobufCMessag
   size_t before = af_flows_count(svc);
   af_err rc = call(svc, rpc, req, a, &again);
   const char *name = rpc->name;
-  if (strcmp(name, "CreateFlow") == 0) {
-    const char *token = ((const Appflow__V1__CreateFlowRequest *)req)->client_token;
+  if (strcmp(name, "CreateFlow") == 0 || strcmp(name, "CreateConnectorProfile") == 0 ||
+      strcmp(name, "RegisterConnector") == 0) {
+    /* a create: a retry with its token gets the first answer, else the name is taken */
+    const char *token =
+        strcmp(name, "CreateFlow") == 0
+            ? ((const Appflow__V1__CreateFlowRequest *)req)->client_token
+        : strcmp(name, "RegisterConnector") == 0
+            ? ((const Appflow__V1__RegisterConnectorRequest *)req)->client_token
+            : ((const Appflow__V1__CreateConnectorProfileRequest *)req)->client_token;
     if (first == AF_OK && token != NULL && token[0] != '\0')
       CHECK(rc == AF_OK && same_bytes(resp, again));
     else if (first == AF_OK)
@@ -258,11 +287,15 @@ static void check_repeat(af_flows *svc, const af_rpc *rpc, const ProtobufCMessag
     CHECK((rc == AF_OK) == (first == AF_OK));
     if (first == AF_OK && token != NULL && token[0] != '\0')
       CHECK(same_bytes(resp, again));
-  } else if (strcmp(name, "DeleteFlow") == 0) {
+  } else if (strcmp(name, "DeleteFlow") == 0 || strcmp(name, "DeleteConnectorProfile") == 0 ||
+             strcmp(name, "UnregisterConnector") == 0) {
     if (first == AF_OK)
       CHECK(rc == AF_ERR_RESOURCE_NOT_FOUND);
+    else
+      CHECK(rc == first);
   } else {
-    /* Reads, tagging and stopping are idempotent; reads and stops answer the same bytes. */
+    /* Reads, tagging, stopping, updating profiles and registrations and resetting the metadata
+     * cache are idempotent; all but tagging answer the same bytes. */
     CHECK(rc == first);
     if (rc == AF_OK && strcmp(name, "TagResource") != 0 && strcmp(name, "UntagResource") != 0)
       CHECK(same_bytes(resp, again));
@@ -272,7 +305,7 @@ static void check_repeat(af_flows *svc, const af_rpc *rpc, const ProtobufCMessag
 
 static void run_service(const ProtobufCMessage *req, uint8_t page, af_arena *a) {
   af_error e;
-  af_flows *svc = af_flows_new(&(af_flows_config){0}, &e);
+  af_flows *svc = af_flows_new(&(af_flows_config){.catalog = fuzz_catalog()}, &e);
   CHECK(svc != NULL);
   const af_rpc *rpc = rpc_for(svc, req->descriptor);
   if (rpc == NULL) {
@@ -322,6 +355,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(buf);
     /* The page size for the listing check comes from the input too, so small pages (many
      * tokens) and whole-table pages both occur. */
+    input = data;
+    input_len = size;
     run_service(m, data[size - 1], &arena);
   }
   af_arena_destroy(&arena);

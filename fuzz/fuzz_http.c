@@ -4,17 +4,23 @@
  * Input: byte 0 picks the method (real ones, a lower-case one, an empty one); then the
  * request-target as sent (path, labels and query still percent-encoded) up to the first NUL or
  * newline (the HTTP layer hands route.c a C string); the rest is the body. A fresh service per
- * input holds one flow in each state the lifecycle treats differently, so runs do not depend
- * on one another (a stopped or deleted flow stays so) and crashes replay.
+ * input, with the built-in connector and entity catalogs, holds one flow in each state the
+ * lifecycle treats differently, a Salesforce connector profile (sf_prof) that the flow sf_flow
+ * reads from, a registered custom connector (fuzz_crm) and a profile of it (crm_prof), so runs
+ * do not depend on one another (a stopped or deleted flow stays so) and crashes replay.
  *
  * Oracle: status in 200..599; a body that is one JSON object; success (200, no error type)
  * only for a target af_bridge_match_route routes with that method, and then the response its
  * RPC gives; otherwise an error type and a "message" string; 404 UnknownOperationException
  * exactly when no route fits the path; an Allow header exactly on 405, listing the path's
- * methods but not the request's; labels and query values decoded to NUL-free UTF-8. */
+ * methods but not the request's; labels and query values decoded to NUL-free UTF-8; and no
+ * reply, success or error, ever carries a seeded profile's credentials (unless the request
+ * itself spelled them out, which a message may quote back). */
 #include "fuzz.h"
 
+#include "appflow_model.h"
 #include "bridge/route.h"
+#include "bridge/transcode.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -31,6 +37,48 @@ static const char *const methods[8] = {"POST", "GET",     "PUT",  "DELETE",
     .tags = tg, .ntags = nt                                                                        \
   }
 
+/* The profiles, the custom connector and the flow of fuzz.h, made by their RPCs from AWS JSON
+ * (as a client sends them), in this order. */
+static const struct {
+  const char *op, *json;
+} seed_calls[] = {
+    {"CreateConnectorProfile", FUZZ_SF_PROFILE},
+    {"RegisterConnector", FUZZ_CRM_CONNECTOR},
+    {"CreateConnectorProfile", FUZZ_CRM_PROFILE},
+    {"CreateFlow", FUZZ_SF_FLOW},
+};
+
+/* Runs op on a request given as AWS JSON, as the AWS door would; it must succeed. The request
+ * is decoded once (its message kept for the process: handlers only sort its maps, which
+ * leaves it as it was), so each input pays for the calls only. */
+static void seed_call(af_flows *svc, size_t i) {
+  static af_arena keep;
+  static ProtobufCMessage *reqs[sizeof seed_calls / sizeof seed_calls[0]];
+  const af_rpc *rpc = af_flows_rpc_named(svc, seed_calls[i].op);
+  CHECK(rpc != NULL && rpc->handler != NULL);
+  af_error err;
+  if (reqs[i] == NULL) {
+    const char *json = seed_calls[i].json;
+    if (i == 0)
+      af_arena_init(&keep);
+    if (af_bridge_json_to_message(rpc->op->input, json, strlen(json), &keep, &reqs[i], &err) !=
+        AF_OK) {
+      fprintf(stderr, "fuzz_http: seeding %s: %s\n", seed_calls[i].op, err.message);
+      abort();
+    }
+  }
+  static af_arena a;
+  af_arena_init(&a);
+  ProtobufCMessage *resp = af_arena_alloc(&a, rpc->output->sizeof_message);
+  CHECK(resp != NULL);
+  protobuf_c_message_init(rpc->output, resp);
+  af_err rc = af_flows_call_sync(svc, rpc, reqs[i], resp, &a, &err);
+  if (rc != AF_OK)
+    fprintf(stderr, "fuzz_http: seeding %s: %s\n", seed_calls[i].op, err.message);
+  CHECK(rc == AF_OK);
+  af_arena_destroy(&a);
+}
+
 static af_flows *new_service(void) {
   static const af_tag tags[] = {{"team", "data"}, {"env", "fuzz"}};
   static const af_flow_spec flows[] = {
@@ -43,10 +91,12 @@ static af_flows *new_service(void) {
       FLOW("manual", ON_DEMAND, ACTIVE, NULL, tags, 1),
   };
   af_error err;
-  af_flows *svc = af_flows_new(&(af_flows_config){0}, &err);
+  af_flows *svc = af_flows_new(&(af_flows_config){.catalog = fuzz_catalog()}, &err);
   CHECK(svc != NULL);
   for (size_t i = 0; i < sizeof flows / sizeof flows[0]; i++)
     CHECK(af_flows_seed_one(svc, &flows[i], NULL, &err) == AF_OK);
+  for (size_t i = 0; i < sizeof seed_calls / sizeof seed_calls[0]; i++)
+    seed_call(svc, i);
   return svc;
 }
 
@@ -59,17 +109,61 @@ static int lists(const char *list, const char *method) {
   return 0;
 }
 
+static int is(const char *rpc, const char *name) { return strcmp(rpc, name) == 0; }
+
+/* A string member that starts with prefix. */
+static void check_arn(json_t *j, const char *member, const char *prefix) {
+  const char *v = json_string_value(json_object_get(j, member));
+  CHECK(v != NULL && strncmp(v, prefix, strlen(prefix)) == 0);
+}
+
+/* Each item of j's array member is an object. */
+static void check_objects(json_t *j, const char *member) {
+  json_t *a = json_object_get(j, member), *item;
+  size_t i;
+  CHECK(json_is_array(a));
+  json_array_foreach(a, i, item) CHECK(json_is_object(item));
+}
+
 /* A successful reply carries what its RPC answers. */
 static void check_success(const char *rpc, json_t *j) {
-  if (strcmp(rpc, "StopFlow") == 0 || strcmp(rpc, "StartFlow") == 0 ||
-      strcmp(rpc, "CreateFlow") == 0) {
+  json_t *token = json_object_get(j, "nextToken");
+  CHECK(token == NULL || (json_is_string(token) && json_string_length(token) > 0));
+  if (is(rpc, "StopFlow") || is(rpc, "StartFlow") || is(rpc, "CreateFlow")) {
     CHECK(json_is_string(json_object_get(j, "flowArn")));
     CHECK(json_is_string(json_object_get(j, "flowStatus")));
-  } else if (strcmp(rpc, "DescribeFlow") == 0) {
+  } else if (is(rpc, "DescribeFlow")) {
     CHECK(json_is_string(json_object_get(j, "flowName")));
-  } else if (strcmp(rpc, "TagResource") == 0 || strcmp(rpc, "UntagResource") == 0 ||
-             strcmp(rpc, "DeleteFlow") == 0) {
+  } else if (is(rpc, "TagResource") || is(rpc, "UntagResource") || is(rpc, "DeleteFlow") ||
+             is(rpc, "DeleteConnectorProfile") || is(rpc, "UnregisterConnector") ||
+             is(rpc, "ResetConnectorMetadataCache")) {
     CHECK(json_object_size(j) == 0);
+  } else if (is(rpc, "CreateConnectorProfile") || is(rpc, "UpdateConnectorProfile")) {
+    check_arn(j, "connectorProfileArn", "arn:aws:appflow:us-east-1:000000000000:connectorprofile/");
+  } else if (is(rpc, "RegisterConnector") || is(rpc, "UpdateConnectorRegistration")) {
+    check_arn(j, "connectorArn", "arn:aws:appflow:us-east-1:000000000000:connector/");
+  } else if (is(rpc, "DescribeConnectorProfiles")) {
+    check_objects(j, "connectorProfileDetails");
+    json_t *item;
+    size_t i;
+    json_array_foreach(json_object_get(j, "connectorProfileDetails"), i, item) {
+      CHECK(json_is_string(json_object_get(item, "connectorProfileName")));
+      CHECK(json_is_string(json_object_get(item, "credentialsArn")));
+    }
+  } else if (is(rpc, "DescribeConnectors")) {
+    CHECK(json_is_object(json_object_get(j, "connectorConfigurations")));
+    check_objects(j, "connectors");
+  } else if (is(rpc, "ListConnectors")) {
+    check_objects(j, "connectors");
+  } else if (is(rpc, "DescribeConnector")) {
+    CHECK(json_is_object(json_object_get(j, "connectorConfiguration")));
+  } else if (is(rpc, "ListConnectorEntities")) {
+    json_t *map = json_object_get(j, "connectorEntityMap"), *group;
+    const char *key;
+    CHECK(json_is_object(map));
+    json_object_foreach(map, key, group) CHECK(json_is_array(group));
+  } else if (is(rpc, "DescribeConnectorEntity")) {
+    check_objects(j, "connectorEntityFields");
   }
 }
 
@@ -132,6 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   af_bridge_handle_sync(svc, method, target, NULL, (const char *)body, (size_t)(end - body), &arena,
                         &r);
   check_reply(method, target, &r);
+  CHECK(!fuzz_leaks(data, size, r.body, r.body_len));
   af_arena_destroy(&arena);
   af_flows_free(svc);
   free(target);

@@ -8,9 +8,11 @@
  * Oracle: failures carry a message; a success writes back as JSON that jansson accepts, and
  * that JSON transcodes again to the same message and the same text (a lossy or asymmetric
  * mapping shows up as a mismatch). A structure that is an operation's input also runs through
- * its RPC's handler, when the service has one, on a fresh service seeded with a few flows, as
- * the AWS door runs it: an error must be one of error.h's rows with a message, and a response
- * must write as JSON with the operation's output structure (what the door sends). */
+ * its RPC's handler, when the service has one, on a fresh service with the built-in catalogs,
+ * seeded with a few flows, connector profiles and a custom connector (FUZZ_SEED_FLOWS), as the
+ * AWS door runs it: an error must be one of error.h's rows with a message, and a response must
+ * write as JSON with the operation's output structure (what the door sends); neither may show
+ * a seeded profile's credentials (fuzz_leaks). */
 #include "fuzz.h"
 
 #include "appflow/v1/appflow.pb-c.h"
@@ -121,7 +123,8 @@ static int service_error(af_err rc) {
 
 /* The request through its handler, as the AWS door runs it, on a fresh seeded service: for the
  * operation whose input s is, when the service serves it. */
-static void run_service(const af_model_struct *s, const ProtobufCMessage *req, af_arena *a) {
+static void run_service(const af_model_struct *s, const ProtobufCMessage *req, const uint8_t *in,
+                        size_t in_len, af_arena *a) {
   const af_model_operation *op = NULL;
   for (size_t i = 0; i < af_model_operation_count && op == NULL; i++)
     if (af_model_operations[i].input == s)
@@ -129,7 +132,7 @@ static void run_service(const af_model_struct *s, const ProtobufCMessage *req, a
   if (op == NULL)
     return;
   af_error err;
-  af_flows *svc = af_flows_new(&(af_flows_config){0}, &err);
+  af_flows *svc = af_flows_new(&(af_flows_config){.catalog = fuzz_catalog()}, &err);
   CHECK(svc != NULL);
   const af_rpc *rpc = af_flows_rpc_named(svc, op->name);
   CHECK(rpc != NULL && rpc->input == s->descriptor && rpc->output == op->output->descriptor);
@@ -144,11 +147,13 @@ static void run_service(const af_model_struct *s, const ProtobufCMessage *req, a
     char *out;
     size_t n;
     write_json(op->output, resp, a, &out, &n);
+    CHECK(!fuzz_leaks(in, in_len, out, n));
   } else {
     /* an operation not served yet answers NotImplementedException once the request is valid */
     CHECK(err.code == rc &&
           (service_error(rc) || (rc == AF_ERR_NOT_IMPLEMENTED && rpc->handler == NULL)));
     CHECK(memchr(err.message, 0, sizeof err.message) && err.message[0]);
+    CHECK(!fuzz_leaks(in, in_len, err.message, strlen(err.message)));
   }
   af_flows_free(svc);
 }
@@ -171,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(p1 == p2 && memcmp(b1, b2, p1) == 0);
     free(b1);
     free(b2);
-    run_service(s, m1, &arena);
+    run_service(s, m1, data, size, &arena);
   }
   af_arena_destroy(&arena);
   return 0;
