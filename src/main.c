@@ -49,6 +49,7 @@ typedef struct options {
   int store_connections;
   int store_queue;
   double store_timeout;
+  double run_duration; /* seconds a run stays InProgress */
   int threads;
   int http_threads;
   int http_timeout;
@@ -91,6 +92,8 @@ static void usage(FILE *out) {
           "  --account A            12-digit account id in flow ARNs (default 000000000000)\n"
           "  --threads N            gRPC completion-queue threads (default: number of cores)\n"
           "  --http-threads N       HTTP server threads (default: number of cores)\n"
+          "  --run-duration S       how long a run stays InProgress before it ends (default 2;\n"
+          "                         0: a run has ended by the time StartFlow answers)\n"
           "  --http-timeout S       close HTTP connections whose next request has not arrived\n"
           "                         whole within S seconds, so slow clients cannot hold them\n"
           "                         (default 30)\n"
@@ -162,6 +165,7 @@ enum {
   OPT_THREADS,
   OPT_HTTP_THREADS,
   OPT_HTTP_TIMEOUT,
+  OPT_RUN_DURATION,
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_TLS_CLIENT_CA,
@@ -191,6 +195,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
+    {"run-duration", required_argument, NULL, OPT_RUN_DURATION},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
@@ -257,6 +262,10 @@ static int apply_option(options *o, int c, const char *arg) {
     return int_flag("--http-threads", arg, 1, 256, &o->http_threads);
   case OPT_HTTP_TIMEOUT:
     return int_flag("--http-timeout", arg, 1, 3600, &o->http_timeout);
+  case OPT_RUN_DURATION:
+    if (parse_double(arg, 0, 86400, &o->run_duration) != 0)
+      return bad_usage("--run-duration takes seconds from 0 to 86400, not '%s'", arg);
+    return -1;
   case OPT_TLS_CERT:
     o->tls_cert = arg;
     return -1;
@@ -338,7 +347,8 @@ static int parse_options(int argc, char **argv, options *o) {
                  .store_sync = AF_STORE_SYNC_NORMAL,
                  .store_connections = AF_STORE_DEFAULT_CONNECTIONS,
                  .store_queue = AF_STORE_DEFAULT_QUEUE,
-                 .store_timeout = AF_STORE_DEFAULT_TIMEOUT_S};
+                 .store_timeout = AF_STORE_DEFAULT_TIMEOUT_S,
+                 .run_duration = 2};
   opterr = 1; /* getopt names an unknown flag or missing argument itself */
   int c;
   while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -601,12 +611,14 @@ int main(int argc, char **argv) {
     af_store_close(store);
     return EXIT_RUNTIME;
   }
-  af_flows *svc = af_flows_new(&(af_flows_config){.region = o.region,
-                                                  .account = o.account,
-                                                  .log = &log,
-                                                  .store = store,
-                                                  .catalog = catalog},
-                               &err);
+  af_flows *svc =
+      af_flows_new(&(af_flows_config){.region = o.region,
+                                      .account = o.account,
+                                      .log = &log,
+                                      .store = store,
+                                      .catalog = catalog,
+                                      .run_duration_ms = (int64_t)(o.run_duration * 1000 + 0.5)},
+                   &err);
   if (svc == NULL) {
     fprintf(stderr, "appflowd: %s\n", err.message);
     af_catalog_free(catalog);

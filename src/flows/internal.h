@@ -16,6 +16,9 @@
 /* A flow's tags at most, as the model's TagMap bounds them. */
 #define AF_TAGS_MAX 50
 
+/* A flow's runs kept (newest first) for DescribeFlowExecutionRecords. */
+#define AF_EXECUTIONS_KEPT 100
+
 /* How long a clientToken makes a retry return the first result, as AWS documents. */
 #define AF_TOKEN_TTL_MS (8LL * 60 * 60 * 1000)
 
@@ -30,8 +33,9 @@ struct af_flows {
   size_t arn_prefix_len;
   char root_arn[64]; /* "arn:aws:iam::{account}:root": the principal of calls that name none */
   af_clock clock;
-  af_checker *checker; /* the model's constraints, compiled once */
-  af_catalog *catalog; /* connector types and entities (borrowed, or own_catalog) */
+  int64_t run_duration_ms; /* how long a run stays InProgress */
+  af_checker *checker;     /* the model's constraints, compiled once */
+  af_catalog *catalog;     /* connector types and entities (borrowed, or own_catalog) */
   bool own_catalog;
   af_rpc *rpcs; /* one per method of the contract's service */
   size_t nrpcs;
@@ -144,9 +148,23 @@ bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes 
 Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena);
 /* lastRunExecutionDetails for a run log (NULL when there was no run; *oom set on failure);
  * _of for a run log already unpacked. */
-Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena, bool *oom);
+Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, int64_t now_ms, af_arena *arena,
+                                                 bool *oom);
 Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__RunLog *r,
-                                                    af_arena *arena, bool *oom);
+                                                    int64_t now_ms, af_arena *arena, bool *oom);
+
+/* Runs (runs.c). An execution's status at now_ms, and since when it has been so. */
+Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Execution *e,
+                                                  int64_t now_ms, int64_t *since_ms);
+/* Adds a run started now to r (newest first, at most AF_EXECUTIONS_KEPT), its data pull window
+ * continuing from the previous run's end (the first from first_pull_ms); id is borrowed.
+ * false when out of memory. */
+bool af__add_execution(Appflowd__Store__V1__RunLog *r, const char *id, int64_t now_ms,
+                       int64_t duration_ms, int64_t first_pull_ms, af_arena *a);
+void af__describe_flow_execution_records(af_flows *svc, const ProtobufCMessage *req,
+                                         ProtobufCMessage *resp, const af_reply_to *to);
+void af__cancel_flow_executions(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                                const af_reply_to *to);
 /* The AWS name of a ConnectorType value ("S3"), or NULL for none; and back (0 for none). */
 const char *af_flows_connector_name(int connector_type);
 int af_flows_connector_value(const char *name);

@@ -110,7 +110,7 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   d->last_updated_at = af_flows_timestamp(a, f->updated_ms);
   oom |= !af_flows_tag_entries(f->tags, &appflow__v1__flow_definition__tags_entry__descriptor, a,
                                &d->n_tags, (af_map_entry ***)&d->tags);
-  d->last_run_execution_details = af_flows_last_run(f->runs, a, &oom);
+  d->last_run_execution_details = af_flows_last_run(f->runs, c->c.now_ms, a, &oom);
   oom |= d->flow_arn == NULL || d->flow_name == NULL || d->created_at == NULL ||
          d->last_updated_at == NULL;
   return oom ? NULL : d;

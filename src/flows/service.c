@@ -91,6 +91,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   svc->clock = cfg->clock ? *cfg->clock : (af_clock){realtime_ms, NULL};
+  svc->run_duration_ms = cfg->run_duration_ms > 0 ? cfg->run_duration_ms : 0;
   svc->id_key[0] = af_random64();
   svc->id_key[1] = af_random64();
   atomic_init(&svc->id_counter, 0);
@@ -239,7 +240,8 @@ Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena) {
   return r;
 }
 
-Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena, bool *oom) {
+Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, int64_t now_ms, af_arena *arena,
+                                                 bool *oom) {
   if (runs.len == 0)
     return NULL;
   Appflowd__Store__V1__RunLog *r = af_flows_runs(runs, arena);
@@ -247,22 +249,46 @@ Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, af_arena *arena,
     *oom = true;
     return NULL;
   }
-  return af_flows_last_run_of(r, arena, oom);
+  return af_flows_last_run_of(r, now_ms, arena, oom);
+}
+
+/* What lastRunExecutionDetails says of the latest run (its status now). */
+static void last_run_says(const Appflowd__Store__V1__RunLog *r, int64_t now_ms, int *status,
+                          int64_t *at_ms, char *msg, size_t msgsz) {
+  if (r->n_executions == 0) { /* a run log from before runs were kept: it succeeded */
+    *status = APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL;
+    *at_ms = r->last_run_ms;
+    snprintf(msg, msgsz, "Execution %.40s ran on appflowd, which moves no data",
+             r->last_execution_id);
+    return;
+  }
+  const Appflowd__Store__V1__Execution *e = r->executions[0];
+  int64_t since;
+  *status = (int)af__execution_status(e, now_ms, &since);
+  *at_ms = e->started_ms;
+  if (*status == APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_ERROR && e->message[0] != '\0')
+    snprintf(msg, msgsz, "%.200s", e->message);
+  else
+    snprintf(msg, msgsz, "Execution %.40s: %s", e->execution_id,
+             *status == APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS
+                 ? "in progress"
+                 : "ran on appflowd, which moves no data");
 }
 
 Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__RunLog *r,
-                                                    af_arena *arena, bool *oom) {
-  if (r->last_run_ms == 0)
+                                                    int64_t now_ms, af_arena *arena, bool *oom) {
+  if (r->last_run_ms == 0 && r->n_executions == 0)
     return NULL;
   Appflow__V1__ExecutionDetails *d = af_arena_alloc(arena, sizeof *d);
-  char msg[96];
-  snprintf(msg, sizeof msg, "Execution %.40s ran on appflowd, which moves no data",
-           r->last_execution_id);
+  char msg[256];
+  int status;
+  int64_t at_ms;
+  last_run_says(r, now_ms, &status, &at_ms, msg, sizeof msg);
   if (d != NULL) {
     appflow__v1__execution_details__init(d);
-    d->most_recent_execution_status = APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL;
+    d->most_recent_execution_status = (Appflow__V1__ExecutionStatus)status;
     d->has_most_recent_execution_status = true;
-    d->most_recent_execution_time = af_flows_timestamp(arena, r->last_run_ms);
+    d->most_recent_execution_time = af_flows_timestamp(arena, at_ms);
     d->most_recent_execution_message = af_arena_strndup(arena, msg, strlen(msg));
   }
   if (d == NULL || d->most_recent_execution_time == NULL ||
@@ -451,8 +477,8 @@ af_err af__changeable(const af_flow_record *f, const char *what, af_error *err) 
 
 /* The run log after this start: its token (if any) first, then the old log's fresh tokens,
  * newest first, at most START_TOKENS_MAX in all. False when out of memory. */
-static bool log_start(start_call *s, const Appflowd__Store__V1__RunLog *old, bool run,
-                      af_bytes *out) {
+static bool log_start(start_call *s, const af_flow_record *cur,
+                      const Appflowd__Store__V1__RunLog *old, bool run, af_bytes *out) {
   af_arena *a = s->c.to.arena;
   Appflowd__Store__V1__RunLog r = *old;
   Appflowd__Store__V1__StartToken **v = af_arena_alloc(a, (old->n_start_tokens + 1) * sizeof *v);
@@ -477,6 +503,9 @@ static bool log_start(start_call *s, const Appflowd__Store__V1__RunLog *old, boo
   if (run) {
     r.last_run_ms = s->c.now_ms;
     r.last_execution_id = s->execution_id;
+    if (!af__add_execution(&r, s->execution_id, s->c.now_ms, s->c.svc->run_duration_ms,
+                           cur->created_ms, a))
+      return false;
   }
   return af__pack(&r.base, a, out);
 }
@@ -504,7 +533,7 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
   bool run = !scheduled_or_event(cur);
   if (run)
     memcpy(s->result_id, s->execution_id, sizeof s->execution_id);
-  if ((run || s->token != NULL) && !log_start(s, old, run, &next->runs)) {
+  if ((run || s->token != NULL) && !log_start(s, cur, old, run, &next->runs)) {
     af_flows_oom(err);
     return AF_STORE_REFUSE;
   }
@@ -637,6 +666,8 @@ static const struct {
     {"ListConnectorEntities", af__list_connector_entities},
     {"DescribeConnectorEntity", af__describe_connector_entity},
     {"ResetConnectorMetadataCache", af__reset_connector_metadata_cache},
+    {"DescribeFlowExecutionRecords", af__describe_flow_execution_records},
+    {"CancelFlowExecutions", af__cancel_flow_executions},
 };
 
 static af_rpc_handler handler_named(const char *name) {

@@ -48,6 +48,9 @@ typedef struct af_flows_config {
   /* borrowed, outlives the service; NULL = an empty one of its own (no connector types known:
    * DescribeConnectors lists none and CreateFlow checks no pairs) */
   struct af_catalog *catalog;
+  /* how long a run StartFlow starts stays InProgress before it ends (--run-duration);
+   * 0: it has ended by the time StartFlow answers */
+  int64_t run_duration_ms;
 } af_flows_config;
 
 /* A service on cfg->store. NULL when out of memory or when region or account would make an

@@ -467,6 +467,8 @@ def server_argv(flows_path=None, *extra, threads=2, listen="127.0.0.1:0"):
         argv += ["--flows", flows_path]
     if E2E_STORE != "memory" and "--store" not in extra:
         argv += ["--store", new_store_url()]
+    if "--run-duration" not in extra:  # runs end as they start, unless a test says otherwise
+        argv += ["--run-duration", "0"]
     return argv + list(extra)
 
 

@@ -384,15 +384,15 @@ class OperationsCliTest(unittest.TestCase):
         self.service_error("DescribeFlow", "ResourceNotFoundException",
                            "describe-flow", "--flow-name", "ctl_deleted")
 
-    # ---- what appflowd does not serve ----
+    # ---- runs ----
 
-    def test_operation_not_served(self):
+    def test_runs_records(self):
         r = self.run_ctl("describe-flow-execution-records", "--flow-name", "any_flow")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(r.stdout, "")
-        self.assertEqual(r.stderr, "An error occurred (NotImplementedException) when calling the "
-                                   "DescribeFlowExecutionRecords operation: appflowd does not "
-                                   "implement DescribeFlowExecutionRecords yet\n")
+        self.assertEqual(r.stderr, "An error occurred (ResourceNotFoundException) when calling the "
+                                   "DescribeFlowExecutionRecords operation: Flow any_flow does "
+                                   "not exist\n")
 
     # ---- local errors: before anything is sent ----
 

@@ -137,10 +137,10 @@ class BothDoorsTest(unittest.TestCase):
         for name in ("both_ondemand", "both_draft", "both_deprecated", "both_deleted", "t" * 256):
             self.assertTransitions(name, [])
 
-    def test_not_implemented_on_both_doors(self):
-        """An operation of the model the service does not serve yet: validated first, then
-        NotImplementedException (501 / UNIMPLEMENTED), the same on both doors."""
-        for name, etype in (("http_first", "NotImplementedException"),
+    def test_cancel_on_both_doors(self):
+        """CancelFlowExecutions: validated first, then answered by the service, the same on
+        both doors."""
+        for name, etype in (("no_such_flow", "ResourceNotFoundException"),
                             ("my flow", "ValidationException")):
             with self.subTest(name=name):
                 r = h.aws_request(self.port, {"flowName": name, "executionIds": ["e1"]},

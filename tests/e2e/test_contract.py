@@ -2,8 +2,7 @@
 every depth in AWS's words (every problem at once, "N validation errors detected"), unknown
 members dropped, presence kept (a 0 or "" is a value, an empty map is not null), UpdateFlow
 through boto3, the AWS CLI v2 and gRPC, a Terraform-like sequence, every member DescribeFlow
-returns, the request size limit on both doors, and the operations not served yet answering
-501 / UNIMPLEMENTED after the model's checks."""
+returns, the request size limit on both doors, and the model's checks before any operation."""
 
 import json
 import os
@@ -360,20 +359,18 @@ class ContractTest(unittest.TestCase):
         finally:
             srv.stop()
 
-    # ---- operations not served yet ----
+    # ---- the model's checks come first ----
 
-    def test_operations_not_served_yet(self):
+    def test_checks_come_before_the_operation(self):
         body = {"flowName": "any_flow"}
         r = self.post("/describe-flow-execution-records", body)
-        self.assertEqual((r.status, r.error_type), (501, "NotImplementedException"), r)
-        self.assertEqual(r.message, "appflowd does not implement DescribeFlowExecutionRecords yet")
+        self.assertEqual((r.status, r.error_type), (404, "ResourceNotFoundException"), r)
         self.assertInvalid(self.post("/describe-flow-execution-records",
                                      dict(body, maxResults=0)), "maxResults")
         with self.assertRaises(grpc.RpcError) as cm:
             self.stub.DescribeFlowExecutionRecords(
                 self.pb.DescribeFlowExecutionRecordsRequest(flow_name="any_flow"), timeout=10)
-        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
-        self.assertIn("DescribeFlowExecutionRecords", cm.exception.details())
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
 
 
 if __name__ == "__main__":

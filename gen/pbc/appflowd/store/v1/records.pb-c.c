@@ -232,6 +232,51 @@ void   appflowd__store__v1__run_log__free_unpacked
   assert(message->base.descriptor == &appflowd__store__v1__run_log__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   appflowd__store__v1__execution__init
+                     (Appflowd__Store__V1__Execution         *message)
+{
+  static const Appflowd__Store__V1__Execution init_value = APPFLOWD__STORE__V1__EXECUTION__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__execution__get_packed_size
+                     (const Appflowd__Store__V1__Execution *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__execution__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__execution__pack
+                     (const Appflowd__Store__V1__Execution *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__execution__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__execution__pack_to_buffer
+                     (const Appflowd__Store__V1__Execution *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__execution__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__Execution *
+       appflowd__store__v1__execution__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__Execution *)
+     protobuf_c_message_unpack (&appflowd__store__v1__execution__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__execution__free_unpacked
+                     (Appflowd__Store__V1__Execution *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__execution__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   appflowd__store__v1__profile__init
                      (Appflowd__Store__V1__Profile         *message)
 {
@@ -655,7 +700,7 @@ const ProtobufCMessageDescriptor appflowd__store__v1__update_token__descriptor =
   (ProtobufCMessageInit) appflowd__store__v1__update_token__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descriptors[5] =
+static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descriptors[6] =
 {
   {
     "last_run_ms",
@@ -717,8 +762,21 @@ static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "executions",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflowd__Store__V1__RunLog, n_executions),
+    offsetof(Appflowd__Store__V1__RunLog, executions),
+    &appflowd__store__v1__execution__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned appflowd__store__v1__run_log__field_indices_by_name[] = {
+  5,   /* field[5] = executions */
   1,   /* field[1] = last_execution_id */
   0,   /* field[0] = last_run_ms */
   4,   /* field[4] = schema_version */
@@ -728,7 +786,7 @@ static const unsigned appflowd__store__v1__run_log__field_indices_by_name[] = {
 static const ProtobufCIntRange appflowd__store__v1__run_log__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
 {
@@ -738,11 +796,153 @@ const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
   "Appflowd__Store__V1__RunLog",
   "appflowd.store.v1",
   sizeof(Appflowd__Store__V1__RunLog),
-  5,
+  6,
   appflowd__store__v1__run_log__field_descriptors,
   appflowd__store__v1__run_log__field_indices_by_name,
   1,  appflowd__store__v1__run_log__number_ranges,
   (ProtobufCMessageInit) appflowd__store__v1__run_log__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__execution__field_descriptors[9] =
+{
+  {
+    "execution_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, execution_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, started_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, duration_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cancel_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, cancel_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, outcome),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "records_processed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, records_processed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_pull_start_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, data_pull_start_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_pull_end_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, data_pull_end_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__execution__field_indices_by_name[] = {
+  3,   /* field[3] = cancel_ms */
+  8,   /* field[8] = data_pull_end_ms */
+  7,   /* field[7] = data_pull_start_ms */
+  2,   /* field[2] = duration_ms */
+  0,   /* field[0] = execution_id */
+  5,   /* field[5] = message */
+  4,   /* field[4] = outcome */
+  6,   /* field[6] = records_processed */
+  1,   /* field[1] = started_ms */
+};
+static const ProtobufCIntRange appflowd__store__v1__execution__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__execution__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.Execution",
+  "Execution",
+  "Appflowd__Store__V1__Execution",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__Execution),
+  9,
+  appflowd__store__v1__execution__field_descriptors,
+  appflowd__store__v1__execution__field_indices_by_name,
+  1,  appflowd__store__v1__execution__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__execution__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor appflowd__store__v1__profile__field_descriptors[2] =

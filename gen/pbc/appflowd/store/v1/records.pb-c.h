@@ -21,6 +21,7 @@ typedef struct Appflowd__Store__V1__TagSet Appflowd__Store__V1__TagSet;
 typedef struct Appflowd__Store__V1__StartToken Appflowd__Store__V1__StartToken;
 typedef struct Appflowd__Store__V1__UpdateToken Appflowd__Store__V1__UpdateToken;
 typedef struct Appflowd__Store__V1__RunLog Appflowd__Store__V1__RunLog;
+typedef struct Appflowd__Store__V1__Execution Appflowd__Store__V1__Execution;
 typedef struct Appflowd__Store__V1__Profile Appflowd__Store__V1__Profile;
 typedef struct Appflowd__Store__V1__Registration Appflowd__Store__V1__Registration;
 typedef struct Appflowd__Store__V1__Entity Appflowd__Store__V1__Entity;
@@ -127,10 +128,50 @@ struct  Appflowd__Store__V1__RunLog
    * UpdateFlow changes the tasks (the field mappings, data types or partition keys).
    */
   int64_t schema_version;
+  /*
+   * The flow's runs, newest first (at most the service's AF_EXECUTIONS_KEPT).
+   */
+  size_t n_executions;
+  Appflowd__Store__V1__Execution **executions;
 };
 #define APPFLOWD__STORE__V1__RUN_LOG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__run_log__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0,NULL }
+
+
+/*
+ * Execution is one run of a flow. Its status is a function of the service's clock: InProgress
+ * from started_ms until started_ms + duration_ms, then its outcome; once cancelled (cancel_ms),
+ * CancelStarted, then Canceled a second later.
+ */
+struct  Appflowd__Store__V1__Execution
+{
+  ProtobufCMessage base;
+  char *execution_id;
+  int64_t started_ms;
+  int64_t duration_ms;
+  /*
+   * 0: not cancelled
+   */
+  int64_t cancel_ms;
+  /*
+   * appflow.v1.ExecutionStatus it ends with; 0: Successful
+   */
+  int32_t outcome;
+  /*
+   * why it failed (errorInfo.executionMessage)
+   */
+  char *message;
+  int64_t records_processed;
+  /*
+   * the window the run pulled
+   */
+  int64_t data_pull_start_ms;
+  int64_t data_pull_end_ms;
+};
+#define APPFLOWD__STORE__V1__EXECUTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__execution__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 /*
@@ -305,6 +346,25 @@ Appflowd__Store__V1__RunLog *
 void   appflowd__store__v1__run_log__free_unpacked
                      (Appflowd__Store__V1__RunLog *message,
                       ProtobufCAllocator *allocator);
+/* Appflowd__Store__V1__Execution methods */
+void   appflowd__store__v1__execution__init
+                     (Appflowd__Store__V1__Execution         *message);
+size_t appflowd__store__v1__execution__get_packed_size
+                     (const Appflowd__Store__V1__Execution   *message);
+size_t appflowd__store__v1__execution__pack
+                     (const Appflowd__Store__V1__Execution   *message,
+                      uint8_t             *out);
+size_t appflowd__store__v1__execution__pack_to_buffer
+                     (const Appflowd__Store__V1__Execution   *message,
+                      ProtobufCBuffer     *buffer);
+Appflowd__Store__V1__Execution *
+       appflowd__store__v1__execution__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflowd__store__v1__execution__free_unpacked
+                     (Appflowd__Store__V1__Execution *message,
+                      ProtobufCAllocator *allocator);
 /* Appflowd__Store__V1__Profile methods */
 void   appflowd__store__v1__profile__init
                      (Appflowd__Store__V1__Profile         *message);
@@ -398,6 +458,9 @@ typedef void (*Appflowd__Store__V1__UpdateToken_Closure)
 typedef void (*Appflowd__Store__V1__RunLog_Closure)
                  (const Appflowd__Store__V1__RunLog *message,
                   void *closure_data);
+typedef void (*Appflowd__Store__V1__Execution_Closure)
+                 (const Appflowd__Store__V1__Execution *message,
+                  void *closure_data);
 typedef void (*Appflowd__Store__V1__Profile_Closure)
                  (const Appflowd__Store__V1__Profile *message,
                   void *closure_data);
@@ -421,6 +484,7 @@ extern const ProtobufCMessageDescriptor appflowd__store__v1__tag_set__descriptor
 extern const ProtobufCMessageDescriptor appflowd__store__v1__start_token__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__update_token__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor;
+extern const ProtobufCMessageDescriptor appflowd__store__v1__execution__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__profile__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__registration__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__entity__descriptor;

@@ -1,0 +1,269 @@
+/* A flow's runs: the executions StartFlow makes, DescribeFlowExecutionRecords and
+ * CancelFlowExecutions.
+ *
+ * An execution is kept in its flow's run log (flows/store.h's runs blob: a RunLog, newest
+ * first, at most AF_EXECUTIONS_KEPT), so it is as durable and as shared as its flow and changes
+ * with it in one write. Its status is a function of the service's clock (see records.proto's
+ * Execution): InProgress for the service's run duration, then Successful; once cancelled,
+ * CancelStarted, then Canceled. Nothing has to wake up to end a run: whoever reads it sees
+ * where it is now. */
+#include "flows/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECORDS_DOMAIN "appflowd DescribeFlowExecutionRecords v1"
+#define PAGE_DEFAULT 20
+/* How long a cancelled run is CancelStarted before it is Canceled. */
+#define CANCEL_MS 1000
+#define STATUS(s) APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_##s
+
+Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Execution *e,
+                                                  int64_t now_ms, int64_t *since_ms) {
+  int64_t end = e->started_ms + e->duration_ms;
+  if (e->cancel_ms != 0 && e->cancel_ms < end) {
+    bool done = now_ms >= e->cancel_ms + CANCEL_MS;
+    *since_ms = done ? e->cancel_ms + CANCEL_MS : e->cancel_ms;
+    return done ? STATUS(CANCELED) : STATUS(CANCEL_STARTED);
+  }
+  if (now_ms < end) {
+    *since_ms = e->started_ms;
+    return STATUS(IN_PROGRESS);
+  }
+  *since_ms = end;
+  return e->outcome != 0 ? (Appflow__V1__ExecutionStatus)e->outcome : STATUS(SUCCESSFUL);
+}
+
+bool af__add_execution(Appflowd__Store__V1__RunLog *r, const char *id, int64_t now_ms,
+                       int64_t duration_ms, int64_t first_pull_ms, af_arena *a) {
+  Appflowd__Store__V1__Execution *e = af_arena_alloc(a, sizeof *e);
+  size_t n = r->n_executions < AF_EXECUTIONS_KEPT ? r->n_executions + 1 : AF_EXECUTIONS_KEPT;
+  Appflowd__Store__V1__Execution **v = af_arena_alloc(a, n * sizeof *v);
+  if (e == NULL || v == NULL)
+    return false;
+  appflowd__store__v1__execution__init(e);
+  e->execution_id = (char *)id;
+  e->started_ms = now_ms;
+  e->duration_ms = duration_ms;
+  /* the window continues from the previous run's end */
+  e->data_pull_start_ms = r->n_executions > 0 ? r->executions[0]->data_pull_end_ms : first_pull_ms;
+  e->data_pull_end_ms = now_ms;
+  v[0] = e;
+  for (size_t i = 1; i < n; i++)
+    v[i] = r->executions[i - 1];
+  r->executions = v;
+  r->n_executions = n;
+  return true;
+}
+
+/* ---- DescribeFlowExecutionRecords ---- */
+
+typedef struct records_call {
+  af_call c;
+  const Appflow__V1__DescribeFlowExecutionRecordsRequest *req;
+  Appflow__V1__DescribeFlowExecutionRecordsResponse *resp;
+  const char *name;
+  size_t len;
+  char after[AF_FLOW_NAME_MAX + 1]; /* the last listed: "<started_ms>:<execution id>" */
+  size_t after_len;
+  bool oom;
+} records_call;
+
+/* Whether e comes after the token's execution in the list's order (newest first, then id). */
+static bool after_token(const records_call *c, const Appflowd__Store__V1__Execution *e) {
+  if (c->after_len == 0)
+    return true;
+  char *colon = NULL;
+  long long ms = strtoll(c->after, &colon, 10);
+  const char *id = colon != NULL && *colon == ':' ? colon + 1 : "";
+  return e->started_ms < ms || (e->started_ms == ms && strcmp(e->execution_id, id) > 0);
+}
+
+static Appflow__V1__ExecutionRecord *record_of(records_call *c,
+                                               const Appflowd__Store__V1__Execution *e) {
+  af_arena *a = c->c.to.arena;
+  Appflow__V1__ExecutionRecord *r = af_arena_alloc(a, sizeof *r);
+  Appflow__V1__ExecutionResult *res = af_arena_alloc(a, sizeof *res);
+  if (r == NULL || res == NULL)
+    return NULL;
+  appflow__v1__execution_record__init(r);
+  appflow__v1__execution_result__init(res);
+  int64_t since = 0;
+  r->execution_id = af_arena_strndup(a, e->execution_id, strlen(e->execution_id));
+  r->execution_status = af__execution_status(e, c->c.now_ms, &since);
+  r->has_execution_status = true;
+  r->started_at = af_flows_timestamp(a, e->started_ms);
+  r->last_updated_at = af_flows_timestamp(a, since);
+  r->data_pull_start_time = af_flows_timestamp(a, e->data_pull_start_ms);
+  r->data_pull_end_time = af_flows_timestamp(a, e->data_pull_end_ms);
+  bool ended = r->execution_status == STATUS(SUCCESSFUL) || r->execution_status == STATUS(ERROR);
+  res->records_processed = ended ? e->records_processed : 0;
+  res->bytes_processed = res->bytes_written = 0; /* appflowd moves no data */
+  res->num_parallel_processes = 1;
+  res->has_records_processed = res->has_bytes_processed = res->has_bytes_written = true;
+  res->has_num_parallel_processes = true;
+  if (r->execution_status == STATUS(ERROR)) {
+    res->error_info = af_arena_alloc(a, sizeof *res->error_info);
+    if (res->error_info == NULL)
+      return NULL;
+    appflow__v1__error_info__init(res->error_info);
+    res->error_info->execution_message = af_arena_strndup(a, e->message, strlen(e->message));
+    res->error_info->put_failures_count = 0;
+    res->error_info->has_put_failures_count = true;
+  }
+  r->execution_result = res;
+  if (r->execution_id == NULL || r->started_at == NULL || r->last_updated_at == NULL ||
+      r->data_pull_start_time == NULL || r->data_pull_end_time == NULL)
+    return NULL;
+  return r;
+}
+
+static af_store_verdict records_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  records_call *c = ctx;
+  af_arena *a = c->c.to.arena;
+  Appflowd__Store__V1__RunLog *log = af_flows_runs(cur->runs, a);
+  size_t max = c->req->has_max_results ? (size_t)c->req->max_results : PAGE_DEFAULT;
+  Appflow__V1__ExecutionRecord **v = af_arena_alloc(a, max * sizeof *v);
+  if (log == NULL || v == NULL) {
+    c->oom = true;
+    return AF_STORE_KEEP;
+  }
+  size_t n = 0, i = 0;
+  while (i < log->n_executions && !after_token(c, log->executions[i]))
+    i++;
+  for (; i < log->n_executions && n < max; i++)
+    if ((v[n++] = record_of(c, log->executions[i])) == NULL) {
+      c->oom = true;
+      return AF_STORE_KEEP;
+    }
+  c->resp->flow_executions = v;
+  c->resp->n_flow_executions = n;
+  if (i < log->n_executions) {
+    const Appflowd__Store__V1__Execution *last = log->executions[i - 1];
+    char pos[AF_FLOW_NAME_MAX + 1];
+    snprintf(pos, sizeof pos, "%lld:%s", (long long)last->started_ms, last->execution_id);
+    c->oom |= (c->resp->next_token =
+                   af__page_token(c->c.svc, RECORDS_DOMAIN, pos, strlen(pos), a)) == NULL;
+  }
+  return AF_STORE_KEEP;
+}
+
+static void records_done(af_store_op *op, af_store_rc rc) {
+  records_call *c = (records_call *)af__call_of(op);
+  af_err e = af__store_error(&c->c, rc, c->name, c->len);
+  if (e == AF_OK && c->oom)
+    e = af_flows_oom(c->c.to.err);
+  af__call_end(&c->c, e);
+}
+
+void af__describe_flow_execution_records(af_flows *svc, const ProtobufCMessage *msg,
+                                         ProtobufCMessage *out, const af_reply_to *to) {
+  records_call *c = af__call_new(svc, to, sizeof *c);
+  if (c == NULL)
+    return;
+  c->req = (const Appflow__V1__DescribeFlowExecutionRecordsRequest *)msg;
+  c->resp = (Appflow__V1__DescribeFlowExecutionRecordsResponse *)out;
+  if (!af__call_check_name(&c->c, c->req->flow_name, &c->len))
+    return;
+  c->name = c->req->flow_name;
+  if (c->req->next_token != NULL) {
+    af_err e = af__page_token_read(svc, RECORDS_DOMAIN, "DescribeFlowExecutionRecords",
+                                   c->req->next_token, c->after, &c->after_len, to->err);
+    if (e != AF_OK) {
+      af__call_end(&c->c, e);
+      return;
+    }
+  }
+  af__call_modify(&c->c, c->name, c->len, records_rule, records_done);
+}
+
+/* ---- CancelFlowExecutions ---- */
+
+typedef struct cancel_call {
+  af_call c;
+  const Appflow__V1__CancelFlowExecutionsRequest *req;
+  Appflow__V1__CancelFlowExecutionsResponse *resp;
+  const char *name;
+  size_t len;
+  size_t cancelled;
+  bool oom;
+} cancel_call;
+
+static bool in_progress(const Appflowd__Store__V1__Execution *e, int64_t now_ms) {
+  int64_t since;
+  return af__execution_status(e, now_ms, &since) == STATUS(IN_PROGRESS);
+}
+
+/* The execution called id, or NULL. */
+static Appflowd__Store__V1__Execution *find(Appflowd__Store__V1__RunLog *log, const char *id) {
+  for (size_t i = 0; i < log->n_executions; i++)
+    if (strcmp(log->executions[i]->execution_id, id) == 0)
+      return log->executions[i];
+  return NULL;
+}
+
+/* Cancels the runs asked for (every one in progress when none are named); the others asked for
+ * are the answer's invalidExecutions. */
+static af_store_verdict cancel_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  cancel_call *c = ctx;
+  af_arena *a = c->c.to.arena;
+  int64_t now = c->c.now_ms;
+  Appflowd__Store__V1__RunLog *log = af_flows_runs(cur->runs, a);
+  const Appflow__V1__CancelFlowExecutionsRequest *q = c->req;
+  char **invalid =
+      af_arena_alloc(a, (q->n_execution_ids ? q->n_execution_ids : 1) * sizeof *invalid);
+  if (log == NULL || invalid == NULL) {
+    c->oom = true;
+    return AF_STORE_REFUSE;
+  }
+  size_t ninvalid = 0;
+  c->cancelled = 0;
+  for (size_t i = 0; q->n_execution_ids == 0 && i < log->n_executions; i++)
+    if (in_progress(log->executions[i], now)) {
+      log->executions[i]->cancel_ms = now;
+      c->cancelled++;
+    }
+  for (size_t i = 0; i < q->n_execution_ids; i++) {
+    Appflowd__Store__V1__Execution *e = find(log, q->execution_ids[i]);
+    if (e != NULL && in_progress(e, now)) {
+      e->cancel_ms = now;
+      c->cancelled++;
+    } else {
+      invalid[ninvalid++] = q->execution_ids[i];
+    }
+  }
+  c->resp->invalid_executions = invalid;
+  c->resp->n_invalid_executions = ninvalid;
+  if (c->cancelled == 0)
+    return AF_STORE_KEEP;
+  if (!af__pack(&log->base, a, &next->runs)) {
+    c->oom = true;
+    return AF_STORE_REFUSE;
+  }
+  next->updated_ms = now;
+  return AF_STORE_WRITE;
+}
+
+static void cancel_done(af_store_op *op, af_store_rc rc) {
+  cancel_call *c = (cancel_call *)af__call_of(op);
+  af_err e = c->oom ? af_flows_oom(c->c.to.err) : af__store_error(&c->c, rc, c->name, c->len);
+  if (e == AF_OK && c->cancelled > 0)
+    af_log_printf(c->c.svc->log, AF_LOG_INFO, "flow %s: %zu run(s) cancelled", c->name,
+                  c->cancelled);
+  af__call_end(&c->c, e);
+}
+
+void af__cancel_flow_executions(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
+                                const af_reply_to *to) {
+  cancel_call *c = af__call_new(svc, to, sizeof *c);
+  if (c == NULL)
+    return;
+  c->req = (const Appflow__V1__CancelFlowExecutionsRequest *)msg;
+  c->resp = (Appflow__V1__CancelFlowExecutionsResponse *)out;
+  if (!af__call_check_name(&c->c, c->req->flow_name, &c->len))
+    return;
+  c->name = c->req->flow_name;
+  af__call_modify(&c->c, c->name, c->len, cancel_rule, cancel_done);
+}
