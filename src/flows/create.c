@@ -368,7 +368,8 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
                             a, &r->n_tags, (af_map_entry ***)&r->tags);
   Appflowd__Store__V1__RunLog *runs = af_flows_runs(f->runs, a); /* unpacked once, for both */
   c->oom |= runs == NULL;
-  r->last_run_execution_details = runs != NULL ? af_flows_last_run_of(runs, c->c.now_ms, a, &c->oom) : NULL;
+  r->last_run_execution_details =
+      runs != NULL ? af_flows_last_run_of(runs, c->c.now_ms, a, &c->oom) : NULL;
   r->schema_version = runs != NULL && runs->schema_version > 0 ? runs->schema_version : 1;
   r->has_schema_version = true;
   c->trigger = f->trigger;
