@@ -16,7 +16,6 @@
 #include "common/file.h"
 #include "common/hash.h"
 #include "common/utf8.h"
-#include "flows/rules.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,11 +68,6 @@ typedef struct parser {
   af_seed_error *err;
   bool entities_only; /* a reload: only profiles' entities are read (and nothing stored) */
   size_t profiles, profiles_added, connectors, connectors_added;
-  struct known_profile { /* profiles flows have named: a store read each, once */
-    char *name;
-    int type;
-  } * known;
-  size_t nknown, known_cap;
 } parser;
 
 /* ---- errors and positions ---- */
@@ -307,7 +301,7 @@ static json_t *without(const json_t *o, const char *drop) {
  * (what the profile's connector contains, as data/entities.json gives a type's). */
 static int parse_profile(parser *ps, const char *open, json_t *o) {
   json_t *entities = json_object_get(o, "entities");
-  json_t *req_json = without(o, "entities");
+  json_t *req_json = entities != NULL ? without(o, "entities") : json_incref(o);
   ProtobufCMessage *m = NULL;
   af_error e = {AF_ERR_SERIALIZATION, ""};
   char q[1100];
@@ -347,53 +341,6 @@ static int parse_registration(parser *ps, const char *open, json_t *o) {
   ps->connectors++;
   ps->connectors_added += (size_t)made;
   return NOT_A_FLOW;
-}
-
-/* The type of the profile called name, from what this load has looked up, else the store. */
-static af_err profile_type(parser *ps, const char *name, int *type, af_error *e) {
-  for (size_t i = 0; i < ps->nknown; i++) {
-    if (strcmp(ps->known[i].name, name) == 0) {
-      *type = ps->known[i].type;
-      return AF_OK;
-    }
-  }
-  af_err rc = af_flows_profile_type(ps->svc, name, type, e);
-  if (rc != AF_OK)
-    return rc;
-  if (ps->nknown == ps->known_cap) {
-    size_t cap = ps->known_cap ? 2 * ps->known_cap : 16;
-    struct known_profile *k = realloc(ps->known, cap * sizeof *k);
-    if (k == NULL)
-      return AF_OK; /* looked up again next time */
-    ps->known = k;
-    ps->known_cap = cap;
-  }
-  if ((ps->known[ps->nknown].name = strdup(name)) != NULL)
-    ps->known[ps->nknown++].type = *type;
-  return AF_OK;
-}
-
-/* The profiles a flow names exist and are of its connectors' types, as CreateFlow checks. */
-static int check_profiles(parser *ps, const char *open) {
-  const Appflow__V1__CreateFlowRequest *req = ps->f->req;
-  const Appflow__V1__SourceFlowConfig *src = req->source_flow_config;
-  const Appflow__V1__DestinationFlowConfig *dst = req->destination_flow_config_list[0];
-  const char *names[2] = {src->connector_profile_name, dst->connector_profile_name};
-  int types[2] = {(int)src->connector_type, (int)dst->connector_type};
-  char q[1100], p[1100];
-  af_escape(q, sizeof q, ps->f->name, ps->f->name_len);
-  for (int i = 0; i < 2; i++) {
-    if (!af_connector_takes_profile(types[i]) || names[i] == NULL)
-      continue;
-    int type = 0;
-    af_error e;
-    if (profile_type(ps, names[i], &type, &e) != AF_OK)
-      return fail(ps, open, "flow '%s': %s: %s", q, af_err_type(e.code), e.message);
-    if (type != types[i])
-      return fail(ps, open, "flow '%s': connector profile %s is of another connector type", q,
-                  af_escape(p, sizeof p, names[i], strlen(names[i])));
-  }
-  return 0;
 }
 
 /* One flow object at ps->p, decoded into ps->f: CreateFlow's request plus flowStatus, checked
@@ -450,8 +397,9 @@ static int parse_flow(parser *ps) {
   if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)
     return fail(ps, f->open, "flow '%s': %s", af_escape(q, sizeof q, f->name, f->name_len),
                 e.message);
-  if (check_profiles(ps, f->open) != 0)
-    return -1;
+  if (af_flows_seed_check_profiles(ps->seeder, f->req, &e) != AF_OK)
+    return fail(ps, f->open, "flow '%s': %s: %s", af_escape(q, sizeof q, f->name, f->name_len),
+                af_err_type(e.code), e.message);
   if (!tags_of(ps))
     return fail(ps, f->open, "out of memory reading the seed");
   return 0;
@@ -697,9 +645,6 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool en
   af_arena_destroy(&ps.arena);
   free(ps.f);
   free(ps.seen);
-  for (size_t i = 0; i < ps.nknown; i++)
-    free(ps.known[i].name);
-  free(ps.known);
   return rc == 0 ? 0 : -1;
 }
 

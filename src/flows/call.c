@@ -42,6 +42,17 @@ void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule
   af_store_modify(c->svc->store, &c->op);
 }
 
+af_store_verdict af__keep_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_KEEP;
+}
+
+af_store_verdict af__profile_type_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  *(int *)ctx = af_flows_connector_value(cur->source_connector);
+  return AF_STORE_KEEP;
+}
+
 af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len) {
   af_error *err = c->to.err;
   char esc[AF_ERROR_MESSAGE_MAX / 2];

@@ -255,10 +255,12 @@ static Appflow__V1__ConnectorConfiguration *custom_configuration(af_call *c,
   cfg->has_connector_provisioning_type = q->has_connector_provisioning_type;
   cfg->connector_provisioning_config = q->connector_provisioning_config;
   cfg->registered_at = af_flows_timestamp(a, r->created_ms);
-  cfg->registered_by = af_flows_strdup(a, af_flows_by(c->svc, r->created_by), &(bool){false});
+  bool oom = false;
+  cfg->registered_by = af_flows_strdup(a, af_flows_by(c->svc, r->created_by), &oom);
   cfg->supported_trigger_types = triggers;
   cfg->n_supported_trigger_types = 2;
-  if (cfg->connector_label == NULL || cfg->connector_arn == NULL || cfg->registered_at == NULL)
+  if (oom || cfg->connector_label == NULL || cfg->connector_arn == NULL ||
+      cfg->registered_at == NULL)
     return NULL;
   return cfg;
 }

@@ -86,11 +86,6 @@ static void users_scanned(af_store_op *op, af_store_rc rc) {
   delete_now(c);
 }
 
-static af_store_verdict exists_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
-  (void)cur, (void)next, (void)ctx;
-  return AF_STORE_KEEP;
-}
-
 /* The record exists: its users are looked for. */
 static void found(af_store_op *op, af_store_rc rc) {
   delete_call *c = (delete_call *)af__call_of(op);
@@ -118,5 +113,5 @@ void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delet
   /* first whether it exists: what forceDelete removed may still be named by its users, and
    * deleting it again is a ResourceNotFoundException, not a conflict */
   c->c.op.table = spec->table;
-  af__call_modify(&c->c, name, c->len, exists_rule, found);
+  af__call_modify(&c->c, name, c->len, af__keep_rule, found);
 }

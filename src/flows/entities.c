@@ -35,28 +35,17 @@ struct entity_call {
 
 /* ---- finding the profile ---- */
 
-static af_store_verdict type_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
-  (void)next;
-  entity_call *c = ctx;
-  c->found_type = af_flows_connector_value(cur->source_connector);
-  return AF_STORE_KEEP;
-}
-
 static void profile_read(af_store_op *op, af_store_rc rc) {
   entity_call *c = (entity_call *)af__call_of(op);
   char esc[600];
-  af_err e = AF_OK;
-  if (rc == AF_STORE_NOT_FOUND)
-    e = af_error_set(c->c.to.err, AF_ERR_RESOURCE_NOT_FOUND,
-                     "Connector Profile with name %s does not exist.",
-                     af_escape(esc, sizeof esc, c->profile, strlen(c->profile)));
-  else
-    e = af__store_error(&c->c, rc, c->profile, strlen(c->profile));
+  const char *found = af_flows_connector_name(c->found_type);
+  af_err e = rc == AF_STORE_NOT_FOUND ? af__profile_missing(c->c.to.err, c->profile)
+                                      : af__store_error(&c->c, rc, c->profile, strlen(c->profile));
   if (e == AF_OK && c->type != 0 && c->type != c->found_type)
     e = af_error_set(c->c.to.err, AF_ERR_VALIDATION,
                      "Connector profile %s is for connector type %s, not %s",
                      af_escape(esc, sizeof esc, c->profile, strlen(c->profile)),
-                     af_flows_connector_name(c->found_type), af_flows_connector_name(c->type));
+                     found ? found : "(none)", af_flows_connector_name(c->type));
   if (e != AF_OK) {
     af__call_end(&c->c, e);
     return;
@@ -89,7 +78,8 @@ static void resolve(entity_call *c, const char *profile, bool has_type, int type
     return;
   }
   c->c.op.table = AF_TABLE_PROFILES;
-  af__call_modify(&c->c, profile, strlen(profile), type_rule, profile_read);
+  c->c.op.ctx = &c->found_type;
+  af__call_modify(&c->c, profile, strlen(profile), af__profile_type_rule, profile_read);
 }
 
 /* The entity called name in set, at any depth, or NULL. */

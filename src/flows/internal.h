@@ -68,6 +68,11 @@ void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule
 static inline af_call *af__call_of(af_store_op *op) {
   return (af_call *)(void *)((char *)op - offsetof(af_call, op));
 }
+/* Read-only rules: af__keep_rule keeps the record, so its op answers whether it is there (OK or
+ * NOT_FOUND); af__profile_type_rule also stores a profile record's connector type
+ * (Appflow__V1__ConnectorType, 0 when unknown) in *(int *)ctx. */
+af_store_verdict af__keep_rule(const af_flow_record *cur, af_flow_record *next, void *ctx);
+af_store_verdict af__profile_type_rule(const af_flow_record *cur, af_flow_record *next, void *ctx);
 /* Turns a store's answer about flow name into the caller's error (AF_OK for AF_STORE_OK and
  * the codes the caller handles itself: EXISTS and REFUSED keep the rule's message). */
 af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len);
@@ -233,6 +238,15 @@ typedef struct af_delete_spec {
  * <hint>". Ends the call (made here from to) either way. */
 void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delete_spec *spec,
                             const char *name, bool force);
+
+/* The connector type of the profile called name, waiting for the store: AF_OK with *type set,
+ * ResourceNotFoundException when there is none, or the store's error (never on a door thread). */
+af_err af__profile_type(af_flows *svc, const char *name, int *type, af_error *err);
+/* AWS's ResourceNotFoundException: "Connector Profile with name X does not exist." */
+af_err af__profile_missing(af_error *err, const char *name);
+/* ValidationException: profile name is of connector type found, but the flow's side (0 source,
+ * 1 destination) is of type want. */
+af_err af__profile_mismatch(af_error *err, const char *name, int found, int want, int side);
 
 /* Connector ARNs: arn:aws:appflow:{region}:{account}:connectorprofile/{name} and
  * .../connector/{label}, in the arena; NULL when out of memory. */

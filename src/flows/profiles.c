@@ -51,7 +51,7 @@ static void random_suffix(char out[7]) {
   out[6] = '\0';
 }
 
-static af_err profile_missing(af_error *err, const char *name) {
+af_err af__profile_missing(af_error *err, const char *name) {
   char esc[600];
   return af_error_set(err, AF_ERR_RESOURCE_NOT_FOUND,
                       "Connector Profile with name %s does not exist.",
@@ -147,12 +147,6 @@ static void create_insert(create_call *c) {
   af_store_insert(c->c.svc->store, &c->c.op);
 }
 
-static af_store_verdict registered_rule(const af_flow_record *cur, af_flow_record *next,
-                                        void *ctx) {
-  (void)cur, (void)next, (void)ctx;
-  return AF_STORE_KEEP;
-}
-
 static void registration_read(af_store_op *op, af_store_rc rc) {
   create_call *c = (create_call *)af__call_of(op);
   char esc[600];
@@ -208,7 +202,7 @@ void af__create_connector_profile(af_flows *svc, const ProtobufCMessage *msg, Pr
   }
   /* a custom connector's profile names a registered connector */
   c->c.op.table = AF_TABLE_CONNECTORS;
-  af__call_modify(&c->c, req->connector_label, strlen(req->connector_label), registered_rule,
+  af__call_modify(&c->c, req->connector_label, strlen(req->connector_label), af__keep_rule,
                   registration_read);
 }
 
@@ -395,7 +389,7 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
 
 static void update_done(af_store_op *op, af_store_rc rc) {
   update_call *c = (update_call *)af__call_of(op);
-  af_err e = rc == AF_STORE_NOT_FOUND ? profile_missing(c->c.to.err, c->name)
+  af_err e = rc == AF_STORE_NOT_FOUND ? af__profile_missing(c->c.to.err, c->name)
                                       : af__store_error(&c->c, rc, c->name, c->len);
   if (e == AF_OK &&
       (c->resp->connector_profile_arn = af__profile_arn(c->c.svc, c->c.to.arena, c->name)) == NULL)
@@ -430,7 +424,7 @@ static const af_delete_spec profile_delete = {
     .table = AF_TABLE_PROFILES,
     .users_table = AF_TABLE_FLOWS,
     .uses = uses_profile,
-    .missing = profile_missing,
+    .missing = af__profile_missing,
     .what = "Connector profile",
     .user_what = "flow",
     .hint = "delete or change the flows that use it first, or set forceDelete",
@@ -449,30 +443,27 @@ void af__delete_connector_profile(af_flows *svc, const ProtobufCMessage *msg, Pr
 
 static const char *const role[2] = {"sourceFlowConfig", "destinationFlowConfig"};
 
-static af_store_verdict profile_type_rule(const af_flow_record *cur, af_flow_record *next,
-                                          void *ctx) {
-  (void)next;
-  af_flow_profiles *p = ctx;
-  p->found_type = af_flows_connector_value(cur->source_connector);
-  return AF_STORE_KEEP;
+af_err af__profile_mismatch(af_error *err, const char *name, int found, int want, int side) {
+  char esc[600];
+  const char *was = af_flows_connector_name(found);
+  return af_error_set(err, AF_ERR_VALIDATION,
+                      "Connector profile %s is for connector type %s, but %s.connectorType is %s",
+                      af_escape(esc, sizeof esc, name, strlen(name)), was ? was : "(none)",
+                      role[side], af_flows_connector_name(want));
 }
 
 static void read_profile(af_call *c, af_flow_profiles *p);
 
 static void profile_read(af_store_op *op, af_store_rc rc) {
   af_call *c = af__call_of(op);
-  af_flow_profiles *p = op->ctx;
+  /* the op's ctx is the state's found_type, which the rule fills */
+  af_flow_profiles *p =
+      (af_flow_profiles *)(void *)((char *)op->ctx - offsetof(af_flow_profiles, found_type));
   const char *name = p->name[p->step];
-  char esc[600];
-  af_err e = rc == AF_STORE_NOT_FOUND ? profile_missing(c->to.err, name)
+  af_err e = rc == AF_STORE_NOT_FOUND ? af__profile_missing(c->to.err, name)
                                       : af__store_error(c, rc, name, strlen(name));
   if (e == AF_OK && p->found_type != p->type[p->step])
-    e = af_error_set(c->to.err, AF_ERR_VALIDATION,
-                     "Connector profile %s is for connector type %s, but %s.connectorType is %s",
-                     af_escape(esc, sizeof esc, name, strlen(name)),
-                     af_flows_connector_name(p->found_type) ? af_flows_connector_name(p->found_type)
-                                                            : "(none)",
-                     role[p->step], af_flows_connector_name(p->type[p->step]));
+    e = af__profile_mismatch(c->to.err, name, p->found_type, p->type[p->step], p->step);
   if (e != AF_OK) {
     af__call_end(c, e);
     return;
@@ -495,8 +486,8 @@ static void read_profile(af_call *c, af_flow_profiles *p) {
   c->op = (af_store_op){.table = AF_TABLE_PROFILES,
                         .key = p->name[p->step],
                         .key_len = strlen(p->name[p->step]),
-                        .rule = profile_type_rule,
-                        .ctx = p,
+                        .rule = af__profile_type_rule,
+                        .ctx = &p->found_type,
                         .deadline_ms = deadline,
                         .done = profile_read};
   af_store_modify(c->svc->store, &c->op);
@@ -567,28 +558,22 @@ void af__check_flow_profiles(af_call *c, af_flow_profiles *p,
   read_profile(c, p);
 }
 
-/* ---- for the seed reader ---- */
+/* ---- for the seeder ---- */
 
 struct af_catalog *af_flows_catalog(af_flows *svc) {
   return svc->catalog;
 }
 
-static af_store_verdict type_of_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
-  (void)next;
-  *(int *)ctx = af_flows_connector_value(cur->source_connector);
-  return AF_STORE_KEEP;
-}
-
-af_err af_flows_profile_type(af_flows *svc, const char *name, int *type, af_error *err) {
+af_err af__profile_type(af_flows *svc, const char *name, int *type, af_error *err) {
   af_store_op op = {.table = AF_TABLE_PROFILES,
                     .key = name,
                     .key_len = strlen(name),
-                    .rule = type_of_rule,
+                    .rule = af__profile_type_rule,
                     .ctx = type};
   *type = 0;
   af_store_rc rc = af_store_run(svc->store, af_store_modify, &op);
   if (rc == AF_STORE_NOT_FOUND)
-    return profile_missing(err, name);
+    return af__profile_missing(err, name);
   if (rc != AF_STORE_OK)
     return af_error_set(err, AF_ERR_UNAVAILABLE, "the store could not be read (%d)", (int)rc);
   return AF_OK;

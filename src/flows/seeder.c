@@ -34,12 +34,17 @@ struct af_flows_seeder {
   slot *free_slots;
   slot *retry; /* turned away (BUSY): to submit again */
   size_t in_flight, added, kept;
-  uint64_t finished;   /* inserts that finished, BUSY ones aside: room in the store's queue */
-  uint64_t retried_at; /* finished when turned-away inserts last went again */
-  int64_t now_ms;      /* every seeded flow's createdAt */
-  af_store_rc failed;  /* the first failure, or AF_STORE_OK */
-  slot *all;           /* every slot made, through all_next */
-  size_t nmade;        /* slots are made as needed, up to WINDOW: seeding one flow costs one */
+  uint64_t finished;     /* inserts that finished, BUSY ones aside: room in the store's queue */
+  uint64_t retried_at;   /* finished when turned-away inserts last went again */
+  int64_t now_ms;        /* every seeded flow's createdAt */
+  af_store_rc failed;    /* the first failure, or AF_STORE_OK */
+  slot *all;             /* every slot made, through all_next */
+  size_t nmade;          /* slots are made as needed, up to WINDOW: seeding one flow costs one */
+  struct known_profile { /* profiles flows have named: a store read each, once */
+    char *name;
+    int type;
+  } * known;
+  size_t nknown, known_cap;
 };
 
 af_flows_seeder *af_flows_seed_begin(af_flows *svc) {
@@ -177,6 +182,52 @@ static slot *take_slot(af_flows_seeder *sd, af_error *err) {
   return s;
 }
 
+/* ---- the profiles a seeded flow names ---- */
+
+/* The type of the profile called name, from what this seeder has read, else the store. */
+static af_err profile_type(af_flows_seeder *sd, const char *name, int *type, af_error *err) {
+  for (size_t i = 0; i < sd->nknown; i++) {
+    if (strcmp(sd->known[i].name, name) == 0) {
+      *type = sd->known[i].type;
+      return AF_OK;
+    }
+  }
+  af_err rc = af__profile_type(sd->svc, name, type, err);
+  if (rc != AF_OK)
+    return rc;
+  if (sd->nknown == sd->known_cap) {
+    size_t cap = sd->known_cap ? 2 * sd->known_cap : 16;
+    struct known_profile *k = realloc(sd->known, cap * sizeof *k);
+    if (k == NULL)
+      return AF_OK; /* read again next time */
+    sd->known = k;
+    sd->known_cap = cap;
+  }
+  if ((sd->known[sd->nknown].name = strdup(name)) != NULL)
+    sd->known[sd->nknown++].type = *type;
+  return AF_OK;
+}
+
+af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__CreateFlowRequest *req,
+                                    af_error *err) {
+  const Appflow__V1__SourceFlowConfig *src = req->source_flow_config;
+  const Appflow__V1__DestinationFlowConfig *dst = req->destination_flow_config_list[0];
+  int types[2] = {(int)src->connector_type, (int)dst->connector_type};
+  const char *names[2] = {af__flow_profile(src->connector_profile_name, types[0]),
+                          af__flow_profile(dst->connector_profile_name, types[1])};
+  for (int i = 0; i < 2; i++) {
+    int type = 0;
+    if (names[i] == NULL)
+      continue;
+    af_err rc = profile_type(sd, names[i], &type, err);
+    if (rc == AF_OK && type != types[i])
+      rc = af__profile_mismatch(err, names[i], type, types[i], i);
+    if (rc != AF_OK)
+      return rc;
+  }
+  return AF_OK;
+}
+
 /* What CreateFlow would store of d: its packed definition, trigger, description and connectors
  * (the spec's tags are the definition's, given by the caller). */
 static bool fill_definition(af_flow_record *r, Appflow__V1__CreateFlowRequest *d, af_arena *a) {
@@ -269,6 +320,9 @@ int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error
     af_arena_destroy(&s->arena);
     free(s);
   }
+  for (size_t i = 0; i < sd->nknown; i++)
+    free(sd->known[i].name);
+  free(sd->known);
   pthread_mutex_destroy(&sd->lock);
   pthread_cond_destroy(&sd->changed);
   free(sd);

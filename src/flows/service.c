@@ -240,11 +240,84 @@ Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena) {
   return r;
 }
 
+/* ---- the head of a run log ---- */
+
+static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7F) << shift;
+    if (b < 0x80)
+      return true;
+  }
+  return false;
+}
+
+/* Past one field's value of wire type wt; its bytes (wire type 2) in *data, *len. */
+static bool wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt, const uint8_t **data,
+                      size_t *len) {
+  uint64_t v;
+  size_t n = wt == 1 ? 8 : wt == 5 ? 4 : 0;
+  if (wt == 0)
+    return wire_varint(p, end, &v);
+  if (wt == 2) {
+    if (!wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
+      return false;
+    n = (size_t)v;
+  } else if (n == 0 || n > (size_t)(end - *p)) {
+    return false;
+  }
+  *data = *p;
+  *len = n;
+  *p += n;
+  return true;
+}
+
+/* What lastRunExecutionDetails needs of a packed RunLog (last_run_ms, last_execution_id and the
+ * latest execution, which comes first), read from its wire bytes without decoding the rest: a
+ * ListFlows page reads 100 run logs of up to AF_EXECUTIONS_KEPT runs each. NULL when the bytes
+ * are not a RunLog or out of memory. */
+static Appflowd__Store__V1__RunLog *run_log_head(af_bytes runs, af_arena *a) {
+  Appflowd__Store__V1__RunLog *r = af_arena_alloc(a, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  appflowd__store__v1__run_log__init(r);
+  const uint8_t *p = runs.data, *end = runs.data + runs.len;
+  while (p < end) {
+    uint64_t key, v = 0;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (!wire_varint(&p, end, &key))
+      return NULL;
+    unsigned field = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
+    if (field == 1 && wt == 0) {
+      if (!wire_varint(&p, end, &v))
+        return NULL;
+      r->last_run_ms = (int64_t)v;
+      continue;
+    }
+    if (!wire_skip(&p, end, wt, &data, &len))
+      return NULL;
+    if (field == 2 && wt == 2 &&
+        (r->last_execution_id = af_arena_strndup(a, (const char *)data, len)) == NULL)
+      return NULL;
+    if (field == 6 && wt == 2 && r->n_executions == 0) {
+      Appflowd__Store__V1__Execution **one = af_arena_alloc(a, sizeof *one);
+      if (one == NULL ||
+          (one[0] = appflowd__store__v1__execution__unpack(&a->allocator, len, data)) == NULL)
+        return NULL;
+      r->executions = one;
+      r->n_executions = 1;
+    }
+  }
+  return r;
+}
+
 Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, int64_t now_ms, af_arena *arena,
                                                  bool *oom) {
   if (runs.len == 0)
     return NULL;
-  Appflowd__Store__V1__RunLog *r = af_flows_runs(runs, arena);
+  Appflowd__Store__V1__RunLog *r = run_log_head(runs, arena);
   if (r == NULL) {
     *oom = true;
     return NULL;

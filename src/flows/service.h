@@ -185,15 +185,16 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
 /* Waits for every flow added, frees the seeder and says how many were added and how many were
  * there already (either may be NULL). 0, or -1 with err set when any failed. */
 int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err);
+/* The profiles req's connectors name exist and are of their types, as CreateFlow checks them
+ * (waiting for the store; each profile is read once per seeder, so a million flows naming one
+ * profile read it once). AF_OK, or CreateFlow's error. */
+af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__CreateFlowRequest *req,
+                                    af_error *err);
 /* One flow: AF_OK (added, or kept when *added is false; added may be NULL), or the error. */
 af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, af_error *err);
 
 /* The catalog the service answers connector questions from. */
 struct af_catalog *af_flows_catalog(af_flows *svc);
-/* The connector type (Appflow__V1__ConnectorType) of the profile called name, waiting for the
- * store: AF_OK with *type set, AF_ERR_RESOURCE_NOT_FOUND when there is none, or the store's
- * error (start-up's seed reader; never on a door thread). */
-af_err af_flows_profile_type(af_flows *svc, const char *name, int *type, af_error *err);
 
 /* The number of flows, by a scan (tests, fuzzers); _upto stops counting at limit. */
 size_t af_flows_count(af_flows *svc);

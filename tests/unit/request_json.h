@@ -7,6 +7,7 @@
 #define AF_TESTS_REQUEST_JSON_H
 
 #include "appflow_model.h"
+#include "bridge/catalog_load.h"
 #include "bridge/transcode.h"
 #include "flows/arena.h"
 #include "flows/service.h"
@@ -26,6 +27,29 @@ static inline void *request_from_json(const af_model_struct *shape, const char *
   return m;
 }
 
+/* The text fmt makes (vprintf), in the arena. */
+static inline const char *arena_vprintf(af_arena *a, const char *fmt, va_list ap) {
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  cr_assert_geq(n, 0);
+  char *s = af_arena_alloc(a, (size_t)n + 1);
+  cr_assert_not_null(s);
+  vsnprintf(s, (size_t)n + 1, fmt, again);
+  va_end(again);
+  return s;
+}
+
+static inline const char *arena_printf(af_arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static inline const char *arena_printf(af_arena *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *s = arena_vprintf(a, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
 /* request_from_json of the text fmt makes (printf), in the arena. */
 static inline void *request_from_jsonf(const af_model_struct *shape, af_arena *a, const char *fmt,
                                        ...) __attribute__((format(printf, 3, 4)));
@@ -33,15 +57,17 @@ static inline void *request_from_jsonf(const af_model_struct *shape, af_arena *a
                                        ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  cr_assert_geq(n, 0);
-  char *json = af_arena_alloc(a, (size_t)n + 1);
-  cr_assert_not_null(json);
-  va_start(ap, fmt);
-  vsnprintf(json, (size_t)n + 1, fmt, ap);
+  const char *json = arena_vprintf(a, fmt, ap);
   va_end(ap);
   return request_from_json(shape, json, a);
+}
+
+/* A catalog holding the compiled-in data (data/); the test fails if it does not load. */
+static inline af_catalog *test_catalog_builtin(void) {
+  char msg[1024] = "";
+  af_catalog *cat = af_catalog_new();
+  cr_assert(cat != NULL && af_catalog_load_builtin(cat, msg, sizeof msg) == 0, "%s", msg);
+  return cat;
 }
 
 /* msg (of shape) as AWS JSON, in the arena; the test fails if it cannot be written. */

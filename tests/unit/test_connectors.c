@@ -39,9 +39,7 @@ static af_arena arena;
 
 static void setup(void) {
   fake_now = T0;
-  cat = af_catalog_new();
-  char msg[1024];
-  cr_assert(cat != NULL && af_catalog_load_builtin(cat, msg, sizeof msg) == 0, "%s", msg);
+  cat = test_catalog_builtin();
   svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}, .catalog = cat},
                          &store);
   af_arena_init(&arena);
@@ -57,20 +55,6 @@ TestSuite(registrations, .init = setup, .fini = teardown);
 TestSuite(connectors, .init = setup, .fini = teardown);
 
 /* ---- calls ---- */
-
-static const char *jsonf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *jsonf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  char *s = af_arena_alloc(&arena, (size_t)n + 1);
-  cr_assert_not_null(s);
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
 static af_err call(const char *op, const char *json, void *resp, af_error *err) {
   memset(err, 0, sizeof *err);
@@ -90,10 +74,11 @@ static void expect_error(af_err got, const af_error *err, af_err want, const cha
 }
 
 static const char *register_json(const char *label, const char *extra) {
-  return jsonf("{\"connectorLabel\": \"%s\", \"description\": \"ACME CRM\", "
-               "\"connectorProvisioningType\": \"LAMBDA\", \"connectorProvisioningConfig\": "
-               "{\"lambda\": {\"lambdaArn\": \"" LAMBDA "\"}}%s}",
-               label, extra ? extra : "");
+  return arena_printf(&arena,
+                      "{\"connectorLabel\": \"%s\", \"description\": \"ACME CRM\", "
+                      "\"connectorProvisioningType\": \"LAMBDA\", \"connectorProvisioningConfig\": "
+                      "{\"lambda\": {\"lambdaArn\": \"" LAMBDA "\"}}%s}",
+                      label, extra ? extra : "");
 }
 
 static Appflow__V1__RegisterConnectorResponse *registered(const char *label) {
@@ -102,28 +87,31 @@ static Appflow__V1__RegisterConnectorResponse *registered(const char *label) {
 
 /* A CustomConnector profile of the registered connector label. */
 static af_err custom_profile(const char *name, const char *label, af_error *err) {
-  return call("CreateConnectorProfile",
-              jsonf("{\"connectorProfileName\": \"%s\", \"connectorType\": \"CustomConnector\", "
-                    "\"connectorLabel\": \"%s\", \"connectionMode\": \"Public\", "
-                    "\"connectorProfileConfig\": {\"connectorProfileProperties\": "
-                    "{\"CustomConnector\": {\"profileProperties\": {\"region\": \"eu\"}}}, "
-                    "\"connectorProfileCredentials\": {\"CustomConnector\": "
-                    "{\"authenticationType\": \"APIKEY\", \"apiKey\": {\"apiKey\": \"k\"}}}}}",
-                    name, label),
-              NULL, err);
-}
-
-static af_err unregister(const char *label, bool force, af_error *err) {
   return call(
-      "UnregisterConnector",
-      jsonf("{\"connectorLabel\": \"%s\", \"forceDelete\": %s}", label, force ? "true" : "false"),
+      "CreateConnectorProfile",
+      arena_printf(&arena,
+                   "{\"connectorProfileName\": \"%s\", \"connectorType\": \"CustomConnector\", "
+                   "\"connectorLabel\": \"%s\", \"connectionMode\": \"Public\", "
+                   "\"connectorProfileConfig\": {\"connectorProfileProperties\": "
+                   "{\"CustomConnector\": {\"profileProperties\": {\"region\": \"eu\"}}}, "
+                   "\"connectorProfileCredentials\": {\"CustomConnector\": "
+                   "{\"authenticationType\": \"APIKEY\", \"apiKey\": {\"apiKey\": \"k\"}}}}}",
+                   name, label),
       NULL, err);
 }
 
+static af_err unregister(const char *label, bool force, af_error *err) {
+  return call("UnregisterConnector",
+              arena_printf(&arena, "{\"connectorLabel\": \"%s\", \"forceDelete\": %s}", label,
+                           force ? "true" : "false"),
+              NULL, err);
+}
+
 static const Appflow__V1__ConnectorConfiguration *custom(const char *label) {
-  Appflow__V1__DescribeConnectorResponse *r =
-      called("DescribeConnector",
-             jsonf("{\"connectorType\": \"CustomConnector\", \"connectorLabel\": \"%s\"}", label));
+  Appflow__V1__DescribeConnectorResponse *r = called(
+      "DescribeConnector",
+      arena_printf(&arena, "{\"connectorType\": \"CustomConnector\", \"connectorLabel\": \"%s\"}",
+                   label));
   cr_assert_not_null(r->connector_configuration, "%s", label);
   return r->connector_configuration;
 }
@@ -152,12 +140,13 @@ Test(registrations, register_and_its_refusals) {
   cr_expect_str_eq(r->connector_arn, CONNECTOR_ARN("tok"));
   r = called("RegisterConnector", register_json("tok", ", \"clientToken\": \"t-1\""));
   cr_expect_str_eq(r->connector_arn, CONNECTOR_ARN("tok"));
-  expect_error(call("RegisterConnector",
-                    jsonf("{\"connectorLabel\": \"tok\", \"connectorProvisioningType\": "
-                          "\"LAMBDA\", \"connectorProvisioningConfig\": {\"lambda\": "
-                          "{\"lambdaArn\": \"" LAMBDA2 "\"}}, \"clientToken\": \"t-1\"}"),
-                    NULL, &err),
-               &err, AF_ERR_NAME_TAKEN, "A connector with label tok is already registered");
+  expect_error(
+      call("RegisterConnector",
+           arena_printf(&arena, "{\"connectorLabel\": \"tok\", \"connectorProvisioningType\": "
+                                "\"LAMBDA\", \"connectorProvisioningConfig\": {\"lambda\": "
+                                "{\"lambdaArn\": \"" LAMBDA2 "\"}}, \"clientToken\": \"t-1\"}"),
+           NULL, &err),
+      &err, AF_ERR_NAME_TAKEN, "A connector with label tok is already registered");
   expect_error(
       call("RegisterConnector", register_json("tok", ", \"clientToken\": \"t-2\""), NULL, &err),
       &err, AF_ERR_NAME_TAKEN, "tok");
@@ -312,10 +301,11 @@ Test(connectors, describe_a_managed_connector) {
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     Appflow__V1__DescribeConnectorResponse *r = called(
         "DescribeConnector",
-        jsonf("{\"connectorType\": \"%s\"}",
-              af_model_enum_string(
-                  af_model_member_named(&af_model_DescribeConnectorRequest, "connectorType")->shape,
-                  types[i])));
+        arena_printf(
+            &arena, "{\"connectorType\": \"%s\"}",
+            af_model_enum_string(
+                af_model_member_named(&af_model_DescribeConnectorRequest, "connectorType")->shape,
+                types[i])));
     cr_assert_not_null(r->connector_configuration);
     cr_expect(
         same_message(&r->connector_configuration->base, &af_catalog_connector(cat, types[i])->base),
@@ -341,7 +331,7 @@ Test(connectors, describe_a_managed_connector) {
 /* What identifies a detail: its type's name, or "custom:" and its label. */
 static const char *id_of(const Appflow__V1__ConnectorDetail *d) {
   if (d->connector_type == CT(CUSTOM_CONNECTOR))
-    return jsonf("custom:%s", d->connector_label ? d->connector_label : "(none)");
+    return arena_printf(&arena, "custom:%s", d->connector_label ? d->connector_label : "(none)");
   return af_model_enum_string(
       af_model_member_named(&af_model_ConnectorDetail, "connectorType")->shape,
       (int)d->connector_type);
@@ -390,7 +380,8 @@ static void expect_all(const seen *s, bool managed, bool customs, const char *wh
     cr_expect(has(s, name), "%s: %s missing", what, name);
   }
   for (size_t i = 0; customs && i < 3; i++)
-    cr_expect(has(s, jsonf("custom:%s", labels[i])), "%s: %s missing", what, labels[i]);
+    cr_expect(has(s, arena_printf(&arena, "custom:%s", labels[i])), "%s: %s missing", what,
+              labels[i]);
 }
 
 /* Every page of DescribeConnectors with members (inside a JSON object, may be empty) and
@@ -408,7 +399,7 @@ static seen describe_pages(const char *members, int max) {
       snprintf(more + o, sizeof more - o, "%s\"nextToken\": \"%s\"", *members || o ? ", " : "",
                token);
     Appflow__V1__DescribeConnectorsResponse *r =
-        called("DescribeConnectors", jsonf("{%s%s}", members, more));
+        called("DescribeConnectors", arena_printf(&arena, "{%s%s}", members, more));
     size_t page_max = max > 0 ? (size_t)max : 20;
     cr_expect_leq(r->n_connectors, page_max);
     cr_expect(r->next_token == NULL || r->n_connectors == page_max, "a short page before the end");
@@ -443,7 +434,7 @@ Test(connectors, describe_connectors_pages_hold_every_type_and_registration_once
   static const int maxes[] = {0, 1, 2, 5, 22, 23, 24, 25, 26, 27, 100};
   for (size_t i = 0; i < sizeof maxes / sizeof maxes[0]; i++) {
     seen s = describe_pages("", maxes[i]);
-    const char *what = jsonf("maxResults %d", maxes[i]);
+    const char *what = arena_printf(&arena, "maxResults %d", maxes[i]);
     expect_all(&s, true, true, what);
     int per = maxes[i] ? maxes[i] : 20;
     cr_expect_eq(s.pages, (MANAGED + 3 + per - 1) / per, "%s", what);
@@ -479,9 +470,11 @@ static seen list_pages(int max) {
   const char *token = NULL;
   do {
     const char *req =
-        max > 0 ? (token ? jsonf("{\"maxResults\": %d, \"nextToken\": \"%s\"}", max, token)
-                         : jsonf("{\"maxResults\": %d}", max))
-                : (token ? jsonf("{\"nextToken\": \"%s\"}", token) : "{}");
+        max > 0
+            ? (token
+                   ? arena_printf(&arena, "{\"maxResults\": %d, \"nextToken\": \"%s\"}", max, token)
+                   : arena_printf(&arena, "{\"maxResults\": %d}", max))
+            : (token ? arena_printf(&arena, "{\"nextToken\": \"%s\"}", token) : "{}");
     Appflow__V1__ListConnectorsResponse *r = called("ListConnectors", req);
     size_t page_max = max > 0 ? (size_t)max : 20;
     cr_expect_leq(r->n_connectors, page_max, "maxResults %d", max);
@@ -512,7 +505,7 @@ Test(connectors, list_connectors_pages_miss_nothing_and_repeat_nothing, .timeout
   register_three();
   for (int max = 0; max <= 100; max++) {
     seen s = list_pages(max);
-    const char *what = jsonf("maxResults %d", max);
+    const char *what = arena_printf(&arena, "maxResults %d", max);
     expect_all(&s, true, true, what);
     int per = max ? max : 20;
     cr_expect_eq(s.pages, (MANAGED + 3 + per - 1) / per, "%s", what);
@@ -525,7 +518,7 @@ Test(connectors, list_connectors_pages_miss_nothing_and_repeat_nothing, .timeout
   static const int maxes[] = {1, 22, 23, 24};
   for (size_t i = 0; i < sizeof maxes / sizeof maxes[0]; i++) {
     seen s = list_pages(maxes[i]);
-    expect_all(&s, true, false, jsonf("no registrations, maxResults %d", maxes[i]));
+    expect_all(&s, true, false, arena_printf(&arena, "no registrations, maxResults %d", maxes[i]));
     cr_expect_eq(s.pages, (MANAGED + maxes[i] - 1) / maxes[i], "maxResults %d", maxes[i]);
   }
 }
@@ -544,12 +537,14 @@ static const char *token_of(const char *op, const char *json) {
 
 static void expect_refused(const char *op, const char *token, const char *from) {
   af_error err;
-  af_err rc = call(op, jsonf("{\"nextToken\": \"%s\"}", token), NULL, &err);
+  af_err rc = call(op, arena_printf(&arena, "{\"nextToken\": \"%s\"}", token), NULL, &err);
   cr_expect_eq(rc, AF_ERR_VALIDATION, "%s took a %s token: %s", op, from, err.message);
-  cr_expect(strstr(err.message, jsonf("Invalid nextToken: pass the nextToken of a previous %s "
-                                      "response unchanged",
-                                      op)) != NULL,
-            "%s", err.message);
+  cr_expect(
+      strstr(err.message, arena_printf(&arena,
+                                       "Invalid nextToken: pass the nextToken of a previous %s "
+                                       "response unchanged",
+                                       op)) != NULL,
+      "%s", err.message);
 }
 
 Test(connectors, a_token_works_only_for_its_own_operation) {
@@ -563,8 +558,8 @@ Test(connectors, a_token_works_only_for_its_own_operation) {
   const char *flows = token_of("ListFlows", "{\"maxResults\": 1}");
   const char *profiles = token_of("DescribeConnectorProfiles", "{\"maxResults\": 1}");
   /* each works where it came from */
-  called("DescribeConnectors", jsonf("{\"nextToken\": \"%s\"}", describe));
-  called("ListConnectors", jsonf("{\"nextToken\": \"%s\"}", list));
+  called("DescribeConnectors", arena_printf(&arena, "{\"nextToken\": \"%s\"}", describe));
+  called("ListConnectors", arena_printf(&arena, "{\"nextToken\": \"%s\"}", list));
   /* and nowhere else */
   expect_refused("ListConnectors", describe, "DescribeConnectors");
   expect_refused("DescribeConnectors", list, "ListConnectors");

@@ -60,9 +60,7 @@ static af_arena arena;
 
 static void setup(void) {
   fake_now = T0;
-  cat = af_catalog_new();
-  char msg[1024];
-  cr_assert(cat != NULL && af_catalog_load_builtin(cat, msg, sizeof msg) == 0, "%s", msg);
+  cat = test_catalog_builtin();
   svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}, .catalog = cat},
                          &store);
   af_arena_init(&arena);
@@ -79,20 +77,6 @@ TestSuite(profile_errors, .init = setup, .fini = teardown);
 TestSuite(flow_profiles, .init = setup, .fini = teardown);
 
 /* ---- calls: every answer and every error is searched for the secrets ---- */
-
-static const char *jsonf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *jsonf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  char *s = af_arena_alloc(&arena, (size_t)n + 1);
-  cr_assert_not_null(s);
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
 /* Whether data[0..len) holds s anywhere. */
 static bool holds(const uint8_t *data, size_t len, const char *s) {
@@ -151,10 +135,11 @@ static const char *profile_json(const char *name, const char *type, const char *
   char creds[512] = "";
   if (credentials != NULL)
     snprintf(creds, sizeof creds, ", \"connectorProfileCredentials\": %s", credentials);
-  return jsonf("{\"connectorProfileName\": \"%s\", \"connectorType\": \"%s\", "
-               "\"connectionMode\": \"Public\", \"connectorProfileConfig\": {"
-               "\"connectorProfileProperties\": %s%s}%s}",
-               name, type, properties, creds, extra ? extra : "");
+  return arena_printf(&arena,
+                      "{\"connectorProfileName\": \"%s\", \"connectorType\": \"%s\", "
+                      "\"connectionMode\": \"Public\", \"connectorProfileConfig\": {"
+                      "\"connectorProfileProperties\": %s%s}%s}",
+                      name, type, properties, creds, extra ? extra : "");
 }
 
 static const char *sf_json(const char *name, const char *extra) {
@@ -177,7 +162,7 @@ static Appflow__V1__DescribeConnectorProfilesResponse *describe(const char *json
 /* The one profile called name (the test fails unless there is exactly one). */
 static const Appflow__V1__ConnectorProfile *profile(const char *name) {
   Appflow__V1__DescribeConnectorProfilesResponse *r =
-      describe(jsonf("{\"connectorProfileNames\": [\"%s\"]}", name));
+      describe(arena_printf(&arena, "{\"connectorProfileNames\": [\"%s\"]}", name));
   cr_assert_eq(r->n_connector_profile_details, 1, "%s", name);
   cr_expect_null(r->next_token);
   return r->connector_profile_details[0];
@@ -198,8 +183,8 @@ static const char *names_of(const Appflow__V1__DescribeConnectorProfilesResponse
 
 static af_err delete_profile(const char *name, bool force, af_error *err) {
   return call("DeleteConnectorProfile",
-              jsonf("{\"connectorProfileName\": \"%s\", \"forceDelete\": %s}", name,
-                    force ? "true" : "false"),
+              arena_printf(&arena, "{\"connectorProfileName\": \"%s\", \"forceDelete\": %s}", name,
+                           force ? "true" : "false"),
               NULL, err);
 }
 
@@ -257,14 +242,16 @@ static const char *sf_to_s3(const char *name, const char *profile) {
   char p[300] = "";
   if (profile != NULL)
     snprintf(p, sizeof p, "\"connectorProfileName\": \"%s\", ", profile);
-  return jsonf("{\"flowName\": \"%s\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
-               "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", %s"
-               "\"sourceConnectorProperties\": {\"Salesforce\": {\"object\": \"Account\"}}}, "
-               "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "
-               "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\"}}}], "
-               "\"tasks\": [{\"sourceFields\": [\"Id\"], \"taskType\": \"Filter\", "
-               "\"connectorOperator\": {\"Salesforce\": \"PROJECTION\"}}]}",
-               name, p);
+  return arena_printf(
+      &arena,
+      "{\"flowName\": \"%s\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
+      "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", %s"
+      "\"sourceConnectorProperties\": {\"Salesforce\": {\"object\": \"Account\"}}}, "
+      "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "
+      "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\"}}}], "
+      "\"tasks\": [{\"sourceFields\": [\"Id\"], \"taskType\": \"Filter\", "
+      "\"connectorOperator\": {\"Salesforce\": \"PROJECTION\"}}]}",
+      name, p);
 }
 
 /* S3 (naming source_profile, which S3 ignores, when not NULL) to a destination of type dst
@@ -276,14 +263,16 @@ static const char *s3_to(const char *name, const char *source_profile, const cha
     snprintf(sp, sizeof sp, "\"connectorProfileName\": \"%s\", ", source_profile);
   if (profile != NULL)
     snprintf(p, sizeof p, "\"connectorProfileName\": \"%s\", ", profile);
-  return jsonf("{\"flowName\": \"%s\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
-               "\"sourceFlowConfig\": {\"connectorType\": \"S3\", %s\"sourceConnectorProperties\": "
-               "{\"S3\": {\"bucketName\": \"in-bucket\"}}}, "
-               "\"destinationFlowConfigList\": [{\"connectorType\": \"%s\", %s"
-               "\"destinationConnectorProperties\": {\"%s\": %s}}], "
-               "\"tasks\": [{\"sourceFields\": [], \"taskType\": \"Map_all\", "
-               "\"connectorOperator\": {\"S3\": \"NO_OP\"}}]}",
-               name, sp, dst, p, dst, properties);
+  return arena_printf(
+      &arena,
+      "{\"flowName\": \"%s\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
+      "\"sourceFlowConfig\": {\"connectorType\": \"S3\", %s\"sourceConnectorProperties\": "
+      "{\"S3\": {\"bucketName\": \"in-bucket\"}}}, "
+      "\"destinationFlowConfigList\": [{\"connectorType\": \"%s\", %s"
+      "\"destinationConnectorProperties\": {\"%s\": %s}}], "
+      "\"tasks\": [{\"sourceFields\": [], \"taskType\": \"Map_all\", "
+      "\"connectorOperator\": {\"S3\": \"NO_OP\"}}]}",
+      name, sp, dst, p, dst, properties);
 }
 
 static const char *s3_to_sf(const char *name, const char *profile) {
@@ -329,9 +318,10 @@ static const char *flow_source_profile(const char *name) {
 /* ==== create and describe ==== */
 
 Test(profiles, create_then_describe_gives_every_member) {
-  Appflow__V1__CreateConnectorProfileResponse *c =
-      called("CreateConnectorProfile",
-             jsonf("{\"connectorProfileName\": \"sf-a\", \"connectorType\": \"Salesforce\", "
+  Appflow__V1__CreateConnectorProfileResponse *c = called(
+      "CreateConnectorProfile",
+      arena_printf(&arena,
+                   "{\"connectorProfileName\": \"sf-a\", \"connectorType\": \"Salesforce\", "
                    "\"connectionMode\": \"Public\", \"connectorProfileConfig\": {"
                    "\"connectorProfileProperties\": {\"Salesforce\": {\"instanceUrl\": "
                    "\"https://example.my.salesforce.com\", \"isSandboxEnvironment\": true}}, "
@@ -895,9 +885,11 @@ static const char *all_pages(const char *members, int max, int *pages) {
   *pages = 0;
   const char *token = NULL;
   do {
-    const char *req = token ? jsonf("{%s%s\"maxResults\": %d, \"nextToken\": \"%s\"}", members,
-                                    *members ? ", " : "", max, token)
-                            : jsonf("{%s%s\"maxResults\": %d}", members, *members ? ", " : "", max);
+    const char *req =
+        token
+            ? arena_printf(&arena, "{%s%s\"maxResults\": %d, \"nextToken\": \"%s\"}", members,
+                           *members ? ", " : "", max, token)
+            : arena_printf(&arena, "{%s%s\"maxResults\": %d}", members, *members ? ", " : "", max);
     Appflow__V1__DescribeConnectorProfilesResponse *r = describe(req);
     cr_expect_leq(r->n_connector_profile_details, (size_t)max);
     cr_expect(r->next_token == NULL || r->n_connector_profile_details == (size_t)max,
@@ -964,7 +956,7 @@ Test(profiles, pages_cover_every_profile_once) {
   Appflow__V1__DescribeConnectorProfilesResponse *r = describe("{}");
   cr_expect_eq(r->n_connector_profile_details, 20);
   cr_assert_not_null(r->next_token);
-  r = describe(jsonf("{\"nextToken\": \"%s\"}", r->next_token));
+  r = describe(arena_printf(&arena, "{\"nextToken\": \"%s\"}", r->next_token));
   cr_expect_eq(r->n_connector_profile_details, 5);
   cr_expect_null(r->next_token);
 }
@@ -984,29 +976,30 @@ Test(profiles, a_bad_or_foreign_token_is_refused) {
   Appflow__V1__ListFlowsResponse *flows = called("ListFlows", "{\"maxResults\": 1}");
   cr_assert_not_null(flows->next_token);
   expect_error(call("DescribeConnectorProfiles",
-                    jsonf("{\"nextToken\": \"%s\"}", flows->next_token), &r, &err),
+                    arena_printf(&arena, "{\"nextToken\": \"%s\"}", flows->next_token), &r, &err),
                &err, AF_ERR_VALIDATION, "Invalid nextToken");
   /* and the other way */
   r = describe("{\"maxResults\": 1}");
   cr_assert_not_null(r->next_token);
   const char *token = r->next_token;
-  expect_error(call("ListFlows", jsonf("{\"nextToken\": \"%s\"}", token), NULL, &err), &err,
-               AF_ERR_VALIDATION, "Invalid nextToken");
+  expect_error(
+      call("ListFlows", arena_printf(&arena, "{\"nextToken\": \"%s\"}", token), NULL, &err), &err,
+      AF_ERR_VALIDATION, "Invalid nextToken");
   /* changed */
   char *changed = af_arena_strndup(&arena, token, strlen(token));
   changed[strlen(changed) / 2] = changed[strlen(changed) / 2] == 'A' ? 'B' : 'A';
-  expect_error(
-      call("DescribeConnectorProfiles", jsonf("{\"nextToken\": \"%s\"}", changed), &r, &err), &err,
-      AF_ERR_VALIDATION, "Invalid nextToken");
+  expect_error(call("DescribeConnectorProfiles",
+                    arena_printf(&arena, "{\"nextToken\": \"%s\"}", changed), &r, &err),
+               &err, AF_ERR_VALIDATION, "Invalid nextToken");
   /* another server's (another store's key) */
   af_store *other_store;
   af_flows *other = test_service_new(NULL, &other_store);
-  cr_expect_eq(call_on(other, "DescribeConnectorProfiles", jsonf("{\"nextToken\": \"%s\"}", token),
-                       &r, &err),
+  cr_expect_eq(call_on(other, "DescribeConnectorProfiles",
+                       arena_printf(&arena, "{\"nextToken\": \"%s\"}", token), &r, &err),
                AF_ERR_VALIDATION, "%s", err.message);
   test_service_free(other, other_store);
   /* the token itself works */
-  r = describe(jsonf("{\"nextToken\": \"%s\"}", token));
+  r = describe(arena_printf(&arena, "{\"nextToken\": \"%s\"}", token));
   cr_expect_eq(r->n_connector_profile_details, 1);
 }
 
@@ -1026,15 +1019,17 @@ Test(profiles, filters) {
       "{\"CustomConnector\": {\"authenticationType\": \"APIKEY\", \"apiKey\": {\"apiKey\": "
       "\"k\"}}}}";
   called("CreateConnectorProfile",
-         jsonf("{\"connectorProfileName\": \"acme-prof\", \"connectorType\": "
-               "\"CustomConnector\", \"connectorLabel\": \"acme\", \"connectionMode\": "
-               "\"Public\", %s}",
-               custom_config));
+         arena_printf(&arena,
+                      "{\"connectorProfileName\": \"acme-prof\", \"connectorType\": "
+                      "\"CustomConnector\", \"connectorLabel\": \"acme\", \"connectionMode\": "
+                      "\"Public\", %s}",
+                      custom_config));
   called("CreateConnectorProfile",
-         jsonf("{\"connectorProfileName\": \"other-prof\", \"connectorType\": "
-               "\"CustomConnector\", \"connectorLabel\": \"other\", \"connectionMode\": "
-               "\"Public\", %s}",
-               custom_config));
+         arena_printf(&arena,
+                      "{\"connectorProfileName\": \"other-prof\", \"connectorType\": "
+                      "\"CustomConnector\", \"connectorLabel\": \"other\", \"connectionMode\": "
+                      "\"Public\", %s}",
+                      custom_config));
   cr_expect_str_eq(sorted(names_of(describe("{}"))), "acme-prof other-prof sf-a sf-b snow-a");
   cr_expect_str_eq(
       sorted(names_of(describe("{\"connectorProfileNames\": [\"sf-b\", \"nope\", \"snow-a\"]}"))),

@@ -191,3 +191,29 @@ Test(runs, the_run_log_keeps_the_latest_100) {
   } while (token != NULL);
   cr_expect_eq(n, 100);
 }
+
+/* ListFlows reads only the head of each run log: the latest of many runs, as DescribeFlow. */
+Test(runs, list_flows_follows_the_latest_of_many_runs) {
+  for (int i = 0; i < 50; i++) {
+    fake_now = T0 + i * 10000;
+    start();
+  }
+  const char *latest = start();
+  ProtobufCMessage *resp;
+  af_error err;
+  cr_assert_eq(call_json(svc, "ListFlows", "{}", &arena, &resp, &err), AF_OK, "%s", err.message);
+  Appflow__V1__ListFlowsResponse *l = (Appflow__V1__ListFlowsResponse *)resp;
+  cr_assert_eq(l->n_flows, 1);
+  const Appflow__V1__ExecutionDetails *d = l->flows[0]->last_run_execution_details;
+  cr_assert_not_null(d);
+  cr_expect_eq(d->most_recent_execution_status, ES(IN_PROGRESS));
+  cr_expect_eq(d->most_recent_execution_time->seconds, fake_now / 1000);
+  cr_expect(strstr(d->most_recent_execution_message, latest) != NULL, "%s",
+            d->most_recent_execution_message);
+  fake_now += DURATION_MS;
+  cr_assert_eq(call_json(svc, "ListFlows", "{}", &arena, &resp, &err), AF_OK);
+  l = (Appflow__V1__ListFlowsResponse *)resp;
+  cr_expect_eq(l->flows[0]->last_run_execution_details->most_recent_execution_status,
+               ES(SUCCESSFUL));
+  cr_expect_eq(last_run(), ES(SUCCESSFUL), "DescribeFlow says the same");
+}
