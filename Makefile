@@ -5,6 +5,7 @@ BENCH_BUILD ?= build-bench
 JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:50051
 HTTP       ?= 127.0.0.1:8080
+ADMIN      ?= 127.0.0.1:8081
 FLOWS      ?= examples/flows.json
 STORE      ?= memory:
 FUZZ_SECONDS ?= 300
@@ -21,10 +22,10 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Starts appflowd in the foreground with the demo flows (gRPC on LISTEN, AWS REST-JSON on
-# HTTP, flows kept in STORE); Ctrl-C stops it.
+# HTTP, the emulator control API on ADMIN, flows kept in STORE); Ctrl-C stops it.
 run: build
-	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --flows $(FLOWS) \
-	  --store '$(STORE)'
+	$(BUILD)/appflowd --grpc-listen $(LISTEN) --http-listen $(HTTP) --admin-listen $(ADMIN) \
+	  --flows $(FLOWS) --store '$(STORE)'
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer, then the concurrency tests
 # under ThreadSanitizer. The optimised build comes first: some warnings (and so -Werror

@@ -22,7 +22,7 @@ WARN="-Wall -Wextra -Werror -Wno-missing-field-initializers"
 # af_common, GEN_PBC_SOURCES) so a new core file needs no edit here; minus the files that link
 # gRPC or libmicrohttpd, which no target calls. The stores come along (the targets use the
 # memory store), and with them SQLite, libpq and OpenSSL (ListFlows tokens are HMACs).
-NETWORK="src/bridge/http.c src/bridge/sigv4.c src/grpc/health.c src/grpc/reflection.c
+NETWORK="src/admin/server.c src/bridge/http.c src/bridge/sigv4.c src/grpc/health.c src/grpc/reflection.c
          src/grpc/server.c src/grpc/tls.c gen/pbc/grpc/health/v1/health.pb-c.c
          gen/pbc/grpc/reflection/v1/reflection.pb-c.c"
 cmake_sources() {
@@ -67,8 +67,8 @@ fail=0
 for p in $pids; do wait "$p" || fail=1; done
 [ $fail = 0 ] || { echo "fuzz/build.sh: compiling the sources failed" >&2; exit 1; }
 
-for t in transcode http seed decode; do
+for t in transcode http seed decode control; do
   $CC $CFLAGS $WARN -I fuzz -fsanitize=fuzzer "fuzz/fuzz_$t.c" $OBJS \
     -lprotobuf-c -ljansson -lsqlite3 -lpq -lpcre2-8 -lcrypto -lpthread -lm -o "$OUT/fuzz_$t"
 done
-echo "fuzz/build.sh: built $OUT/fuzz_transcode $OUT/fuzz_http $OUT/fuzz_seed $OUT/fuzz_decode"
+echo "fuzz/build.sh: built $OUT/fuzz_transcode $OUT/fuzz_http $OUT/fuzz_seed $OUT/fuzz_decode $OUT/fuzz_control"

@@ -26,7 +26,7 @@ max_len() {
 status=0
 passed=0
 failed=0
-for t in transcode http seed decode; do
+for t in transcode http seed decode control; do
   mkdir -p "$TMP/$t"
   cp fuzz/corpus/$t/* "$TMP/$t/"
   log="$OUT/fuzz_$t.log"

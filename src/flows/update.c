@@ -31,6 +31,7 @@ typedef struct update_call {
   uint8_t digest[DIGEST_LEN];
   uint8_t before, status; /* out */
   bool changed, replayed; /* out */
+  bool arm;               /* out: an Active scheduled flow, its schedule to compute again */
   af_flow_profiles profiles;
 } update_call;
 
@@ -127,6 +128,10 @@ static bool log_update(update_call *u, const Appflowd__Store__V1__RunLog *old, b
   r.update_tokens = v;
   if (bump)
     r.schema_version = (r.schema_version > 0 ? r.schema_version : 1) + 1;
+  if (u->arm) { /* the schedule may have changed: it starts again from now */
+    r.next_fire_ms = AF_FIRE_PENDING;
+    r.schedule_anchor_ms = u->c.now_ms;
+  }
   return af__pack(&r.base, a, out);
 }
 
@@ -143,7 +148,7 @@ static af_err update_status(const af_flow_record *f, Appflow__V1__TriggerType tr
 static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
   update_call *u = ctx;
   af_error *err = u->c.to.err;
-  u->changed = u->replayed = false;
+  u->changed = u->replayed = u->arm = false;
   Appflowd__Store__V1__RunLog *old = af_flows_runs(cur->runs, u->c.to.arena);
   if (old == NULL) {
     af_flows_oom(err);
@@ -166,6 +171,7 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
   bool tasks_changed = false;
   if (update_status(cur, trigger, &u->status, err) != AF_OK)
     return AF_STORE_REFUSE;
+  u->arm = u->status == STATUS(ACTIVE) && trigger == TRIGGER(SCHEDULED);
   if (!new_definition(u, cur, &next->definition, &tasks_changed) ||
       !log_update(u, old, tasks_changed && cur->definition.len > 0, &next->runs)) {
     af_flows_oom(err);
@@ -188,9 +194,8 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
   return AF_STORE_WRITE;
 }
 
-static void update_done(af_store_op *op, af_store_rc rc) {
-  update_call *u = (update_call *)af__call_of(op);
-  af_err e = af__store_error(&u->c, rc, u->name, u->len);
+static void update_answer(af_call *c, af_err e) {
+  update_call *u = (update_call *)c;
   if (e == AF_OK) {
     u->resp->flow_status = (Appflow__V1__FlowStatus)u->status;
     u->resp->has_flow_status = true;
@@ -199,6 +204,15 @@ static void update_done(af_store_op *op, af_store_rc rc) {
                     af_flows_status_name(u->status));
   }
   af__call_end(&u->c, e);
+}
+
+static void update_done(af_store_op *op, af_store_rc rc) {
+  update_call *u = (update_call *)af__call_of(op);
+  af_err e = af__store_error(&u->c, rc, u->name, u->len);
+  if (e == AF_OK && u->arm && !u->replayed)
+    af__arm_timer(&u->c, u->name, u->len, u->c.now_ms, update_answer);
+  else
+    update_answer(&u->c, e);
 }
 
 /* The profiles the flow names exist: the update itself. */

@@ -129,13 +129,18 @@ class RunsTest(h.ServerTestCase):
         self.assertTrue(g.next_token)
 
     def test_runs_survive_a_restart_on_sqlite(self):
+        """A run the stopped server had in progress is kept, and ends as interrupted: no other
+        appflowd was serving the store to carry it on."""
         url = h.new_store_url("sqlite")
         srv, c = self.server(600, "--store", url)
         c.create_flow(**h.s3_flow("kept_runs"))
         run_id = c.start_flow(flowName="kept_runs")["executionId"]
         self.assertExitedCleanly(srv)
         again, c = self.server(600, "--store", url)
-        self.assertEqual(record(c, "kept_runs", run_id)["executionStatus"], "InProgress")
+        r = record(c, "kept_runs", run_id)
+        self.assertEqual(r["executionStatus"], "Error")
+        self.assertIn("interrupted", r["executionResult"]["errorInfo"]["executionMessage"])
+        again.wait_for_line(lambda l: "restart: 1 run(s) left in progress ended as interrupted" in l)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 #    tests of the stores and the service;
 # 2. runs them (Criterion, --jobs 1): the store seam's contract and the service on the memory
 #    and SQLite stores, and on PostgreSQL (a throwaway cluster from tests/pg_cluster.py), the
-#    PostgreSQL store's own tests, the seeder, the catalogs and the connector profiles. Criterion runs each test in a child process:
+#    PostgreSQL store's own tests, the seeder, the catalogs, the connector profiles and the
+#    scheduler. Criterion runs each test in a child process:
 #    halt_on_error=1:exitcode=66 makes a child with a report exit 66, which Criterion counts as
 #    a failed test and turns into a non-zero exit of the runner;
 # 3. runs tests/e2e/test_both_doors.py, test_concurrency.py, test_list_flows.py (paging while
@@ -33,7 +34,7 @@ T0=$(date +%s)
 
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Debug -DAF_TSAN=ON -DAF_SANITIZE=OFF >/dev/null || exit 1
 UNITS="test_store_memory test_store test_service test_list test_seeder test_store_pg test_catalog
-       test_profiles"
+       test_profiles test_scheduler"
 # shellcheck disable=SC2086 # the list is meant to split
 cmake --build "$B" -j "$JOBS" --target appflowd appflowctl $UNITS || exit 1
 
@@ -95,6 +96,10 @@ unit test_catalog memory
 # profile operations on a store thread: the flows' checks, guarded deletes, pages
 unit test_profiles sqlite
 unit test_profiles postgresql "${PG[@]}"
+# the scheduler's thread, AdvanceClock handed to it, two services' passes racing on one store
+unit test_scheduler memory
+unit test_scheduler sqlite
+unit test_scheduler postgresql "${PG[@]}"
 for t in test_store test_service test_list; do
   unit "$t" memory
   unit "$t" sqlite
