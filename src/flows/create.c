@@ -346,6 +346,7 @@ typedef struct describe_call {
   uint8_t trigger;
   uint8_t *definition;
   size_t definition_len;
+  const Appflowd__Store__V1__Execution *latest; /* the latest run (in the arena), or NULL */
   bool oom;
 } describe_call;
 
@@ -371,6 +372,7 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
   r->last_run_execution_details =
       runs != NULL ? af_flows_last_run_of(runs, c->c.now_ms, a, &c->oom) : NULL;
   r->schema_version = runs != NULL && runs->schema_version > 0 ? runs->schema_version : 1;
+  c->latest = runs != NULL && runs->n_executions > 0 ? runs->executions[0] : NULL;
   r->has_schema_version = true;
   c->trigger = f->trigger;
   c->definition_len = f->definition.len;
@@ -405,7 +407,11 @@ static bool fill_definition(describe_call *c) {
   r->n_tasks = d->n_tasks;
   r->tasks = d->tasks;
   r->metadata_catalog_config = d->metadata_catalog_config;
-  return true;
+  const Appflow__V1__MetadataCatalogConfig *m = d->metadata_catalog_config;
+  return c->latest == NULL ||
+         af__catalog_details(a, m ? m->glue_data_catalog : NULL, c->name, c->len, c->latest,
+                             c->c.now_ms, &r->n_last_run_metadata_catalog_details,
+                             &r->last_run_metadata_catalog_details);
 }
 
 static void describe_done(af_store_op *op, af_store_rc rc) {

@@ -178,6 +178,13 @@ typedef struct af_run_start {
  * data window continues from the end of the run before it. false when out of memory. */
 bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
                    af_arena *a);
+/* A run's metadataCatalogDetails at now_ms (none while it is in progress, or without glue): the
+ * flow's Glue table (tablePrefix, then the flow's name, lower case as Glue keeps names) and one
+ * partition per run, registered when the run succeeded; in the arena. false when out of
+ * memory. */
+bool af__catalog_details(af_arena *a, const Appflow__V1__GlueDataCatalogConfig *glue,
+                         const char *flow, size_t len, const Appflowd__Store__V1__Execution *e,
+                         int64_t now_ms, size_t *n, Appflow__V1__MetadataCatalogDetail ***out);
 /* Ends every run of r in progress at now_ms as Error, interrupted; how many. */
 size_t af__interrupt_runs(Appflowd__Store__V1__RunLog *r, int64_t now_ms);
 /* A fresh execution id (a UUID) into out. */

@@ -150,18 +150,18 @@ static Appflow__V1__RegistrationOutput *registration(af_arena *a, Appflow__V1__E
   return o->result != NULL && o->message != NULL ? o : NULL;
 }
 
-/* The run's metadataCatalogDetails: a flow with a Glue Data Catalog registers its table (named
- * tablePrefix, then the flow's name, lower case as Glue keeps names) and one partition per run
- * once the run has ended. false when out of memory. */
-static bool catalog_details(records_call *c, const Appflowd__Store__V1__Execution *e,
-                            Appflow__V1__ExecutionStatus st, Appflow__V1__ExecutionRecord *r) {
-  af_arena *a = c->c.to.arena;
-  if (c->glue == NULL || st == STATUS(IN_PROGRESS) || st == STATUS(CANCEL_STARTED))
+bool af__catalog_details(af_arena *a, const Appflow__V1__GlueDataCatalogConfig *glue,
+                         const char *flow, size_t len, const Appflowd__Store__V1__Execution *e,
+                         int64_t now_ms, size_t *n, Appflow__V1__MetadataCatalogDetail ***out) {
+  int64_t since;
+  Appflow__V1__ExecutionStatus st = af__execution_status(e, now_ms, &since);
+  *n = 0;
+  if (glue == NULL || st == STATUS(IN_PROGRESS) || st == STATUS(CANCEL_STARTED))
     return true;
   Appflow__V1__MetadataCatalogDetail *d = af_arena_alloc(a, sizeof *d);
   Appflow__V1__MetadataCatalogDetail **v = af_arena_alloc(a, sizeof *v);
-  char *table = af_arena_printf(a, "%s%.*s", c->glue->table_prefix ? c->glue->table_prefix : "",
-                                (int)c->len, c->name);
+  char *table =
+      af_arena_printf(a, "%s%.*s", glue->table_prefix ? glue->table_prefix : "", (int)len, flow);
   if (d == NULL || v == NULL || table == NULL)
     return false;
   for (char *p = table; *p; p++)
@@ -170,7 +170,7 @@ static bool catalog_details(records_call *c, const Appflowd__Store__V1__Executio
   d->catalog_type = APPFLOW__V1__CATALOG_TYPE__CATALOG_TYPE_GLUE;
   d->has_catalog_type = true;
   d->table_name = table;
-  const char *db = c->glue->database_name ? c->glue->database_name : "";
+  const char *db = glue->database_name ? glue->database_name : "";
   char *where = af_arena_printf(a, "%s.%s", db, table);
   char *part = af_arena_printf(a, "%s.%s/%s", db, table, e->execution_id);
   if (where == NULL || part == NULL)
@@ -178,8 +178,8 @@ static bool catalog_details(records_call *c, const Appflowd__Store__V1__Executio
   d->table_registration_output = registration(a, st, "Table", where);
   d->partition_registration_output = registration(a, st, "Partition", part);
   v[0] = d;
-  r->metadata_catalog_details = v;
-  r->n_metadata_catalog_details = 1;
+  *out = v;
+  *n = 1;
   return d->table_registration_output != NULL && d->partition_registration_output != NULL;
 }
 
@@ -216,7 +216,8 @@ static Appflow__V1__ExecutionRecord *record_of(records_call *c,
     res->error_info->has_put_failures_count = true;
   }
   r->execution_result = res;
-  if (!catalog_details(c, e, r->execution_status, r))
+  if (!af__catalog_details(a, c->glue, c->name, c->len, e, c->c.now_ms,
+                           &r->n_metadata_catalog_details, &r->metadata_catalog_details))
     return NULL;
   if (r->execution_id == NULL || r->started_at == NULL || r->last_updated_at == NULL ||
       r->data_pull_start_time == NULL || r->data_pull_end_time == NULL)

@@ -386,3 +386,38 @@ Test(scheduler, a_restart_ends_the_runs_left_in_progress) {
   cr_expect_eq(ms_of(r->flow_executions[0]->last_updated_at), T0 + 60000,
                "ended when the service came back, on the clock it kept");
 }
+
+Test(scheduler, a_glue_catalog_flow_registers_a_table_and_a_partition_per_run) {
+  call_ok("CreateFlow",
+          "{\"flowName\": \"glued\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
+          "\"sourceFlowConfig\": {\"connectorType\": \"S3\", \"sourceConnectorProperties\": "
+          "{\"S3\": {\"bucketName\": \"src\"}}}, \"destinationFlowConfigList\": "
+          "[{\"connectorType\": \"S3\", \"destinationConnectorProperties\": {\"S3\": "
+          "{\"bucketName\": \"dst\"}}}], \"tasks\": [{\"sourceFields\": [], \"taskType\": "
+          "\"Map_all\"}], \"metadataCatalogConfig\": {\"glueDataCatalog\": {\"roleArn\": "
+          "\"arn:aws:iam::000000000000:role/glue\", \"databaseName\": \"lake\", "
+          "\"tablePrefix\": \"AppFlow_\"}}}");
+  control("/emulator/flows/glued/outcomes",
+          "{\"outcomes\": [{}, {\"executionStatus\": \"Error\"}]}");
+  start("glued");
+  cr_expect_eq(runs_of("glued")->flow_executions[0]->n_metadata_catalog_details, 0,
+               "nothing registered while the run is in progress");
+  start("glued");
+  advance(DURATION_MS);
+  Appflow__V1__DescribeFlowExecutionRecordsResponse *r = runs_of("glued");
+  cr_assert_eq(r->n_flow_executions, 2);
+  const Appflow__V1__ExecutionRecord *ok = r->flow_executions[1], *bad = r->flow_executions[0];
+  cr_assert_eq(ok->n_metadata_catalog_details, 1);
+  const Appflow__V1__MetadataCatalogDetail *d = ok->metadata_catalog_details[0];
+  cr_expect_eq(d->catalog_type, APPFLOW__V1__CATALOG_TYPE__CATALOG_TYPE_GLUE);
+  cr_expect_str_eq(d->table_name, "appflow_glued");
+  cr_expect_eq(d->table_registration_output->status, ES(SUCCESSFUL));
+  cr_expect_str_eq(d->table_registration_output->result, "lake.appflow_glued");
+  cr_expect(strstr(d->partition_registration_output->result, ok->execution_id) != NULL);
+  cr_assert_eq(bad->n_metadata_catalog_details, 1);
+  cr_expect_eq(bad->metadata_catalog_details[0]->table_registration_output->status, ES(ERROR));
+  Appflow__V1__DescribeFlowResponse *f = describe("glued");
+  cr_assert_eq(f->n_last_run_metadata_catalog_details, 1, "DescribeFlow follows the latest run");
+  cr_expect_eq(f->last_run_metadata_catalog_details[0]->table_registration_output->status,
+               ES(ERROR));
+}
