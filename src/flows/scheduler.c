@@ -484,6 +484,8 @@ typedef struct lease_scan {
   int alive; /* other instances alive */
   char last[AF_FLOW_NAME_MAX + 64];
   size_t seen;
+  char dead[16][64]; /* rows of instances gone, to remove (a few per start) */
+  size_t ndead;
 } lease_scan;
 
 /* Whether the instance a lease row names is alive: on this host, its process exists; elsewhere,
@@ -503,11 +505,16 @@ static bool visit_lease(const af_flow_record *r, void *ctx) {
   snprintf(l->last, sizeof l->last, "%.*s", (int)r->name_len, r->name);
   size_t plen = strlen(INSTANCE_PREFIX);
   bool mine = strcmp(l->last, l->sc->lease) == 0;
-  if (r->name_len > plen && memcmp(r->name, INSTANCE_PREFIX, plen) == 0 && !mine &&
-      lease_alive(l->sc, r, l->real_now))
+  if (r->name_len <= plen || memcmp(r->name, INSTANCE_PREFIX, plen) != 0 || mine)
+    return true;
+  if (lease_alive(l->sc, r, l->real_now))
     l->alive++;
+  else if (l->ndead < sizeof l->dead / sizeof l->dead[0] && r->name_len < sizeof l->dead[0])
+    memcpy(l->dead[l->ndead++], l->last, r->name_len + 1); /* its NUL too: name_len < 64 */
   return true;
 }
+
+static af_store_verdict delete_rule(const af_flow_record *cur, af_flow_record *next, void *ctx);
 
 /* How many other instances are alive. */
 static af_store_rc others_alive(af_scheduler *sc, int *alive) {
@@ -526,6 +533,13 @@ static af_store_rc others_alive(af_scheduler *sc, int *alive) {
     rc = run_op(sc->svc, af_store_scan, &op);
   } while (rc == AF_STORE_OK && l.seen == PAGE);
   *alive = l.alive;
+  for (size_t i = 0; rc == AF_STORE_OK && i < l.ndead; i++) {
+    af_store_op op = {.table = AF_TABLE_TIMERS,
+                      .key = l.dead[i],
+                      .key_len = strlen(l.dead[i]),
+                      .rule = delete_rule};
+    run_op(sc->svc, af_store_modify, &op);
+  }
   return rc;
 }
 

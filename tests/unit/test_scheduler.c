@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
 #define MIN 60000LL
@@ -420,4 +422,55 @@ Test(scheduler, a_glue_catalog_flow_registers_a_table_and_a_partition_per_run) {
   cr_assert_eq(f->n_last_run_metadata_catalog_details, 1, "DescribeFlow follows the latest run");
   cr_expect_eq(f->last_run_metadata_catalog_details[0]->table_registration_output->status,
                ES(ERROR));
+}
+
+/* Puts a lease row for an instance on host with pid, its heartbeat now (real time). */
+static void lease_row(const char *name, const char *host, long pid) {
+  char desc[300];
+  snprintf(desc, sizeof desc, "%s %ld", host, pid);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  af_flow_record rec = {.name = name, .name_len = strlen(name), .description = desc};
+  rec.created_ms = rec.updated_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  af_store_op op = {.table = AF_TABLE_TIMERS, .key = name, .key_len = strlen(name), .record = &rec};
+  cr_assert_eq(af_store_run(store, af_store_insert, &op), AF_STORE_OK);
+}
+
+static af_store_verdict keep_row(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_KEEP;
+}
+
+static af_store_verdict drop_row(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_DELETE;
+}
+
+/* Runs rule on the timers row name: OK or NOT_FOUND. */
+static af_store_rc on_row(const char *name, af_store_rule rule) {
+  af_store_op op = {.table = AF_TABLE_TIMERS, .key = name, .key_len = strlen(name), .rule = rule};
+  return af_store_run(store, af_store_modify, &op);
+}
+
+Test(scheduler, a_live_instance_keeps_runs_going_and_a_dead_one_is_seen_at_once) {
+  char host[256] = "";
+  cr_assert_eq(gethostname(host, sizeof host - 1), 0);
+  create("od", "{\"triggerType\": \"OnDemand\"}");
+  control("/emulator/flows/od/outcomes", "{\"outcomes\": [{\"durationSeconds\": 600}]}");
+  start("od");
+  af_flows_free(svc);
+  lease_row("instance:elsewhere", "another-host", 1); /* alive: its heartbeat is fresh */
+  svc = service_on(store);
+  cr_expect_eq(runs_of("od")->flow_executions[0]->execution_status, ES(IN_PROGRESS),
+               "another appflowd serves the store: the runs go on");
+  cr_expect_eq(on_row("instance:elsewhere", keep_row), AF_STORE_OK);
+  af_flows_free(svc);
+  cr_assert_eq(on_row("instance:elsewhere", drop_row), AF_STORE_OK);
+  lease_row("instance:crashed", host, 2147483000L); /* this host, and no such process */
+  svc = service_on(store);
+  cr_expect_eq(on_row("instance:crashed", keep_row), AF_STORE_NOT_FOUND,
+               "a dead instance's row is removed");
+  cr_expect_eq(runs_of("od")->flow_executions[0]->execution_status,
+               store->durable ? ES(ERROR) : ES(IN_PROGRESS),
+               "with no other appflowd alive, a restart ends the runs (of a durable store)");
 }
