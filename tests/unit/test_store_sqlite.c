@@ -345,8 +345,22 @@ Test(sqlite, a_version_1_database_is_migrated_on_open) { expect_migrated(v1_sche
 
 Test(sqlite, a_version_2_database_is_migrated_on_open) { expect_migrated(v2_schema, 2); }
 
-/* A new database starts at version 3, with every table and column. */
-Test(sqlite, a_new_database_is_made_at_version_3) {
+/* A version 3 database (before the timers table) gets the table, and nothing else changes. */
+Test(sqlite, a_version_3_database_is_migrated_on_open) {
+  af_store_close(open_ok(NULL));
+  sql("DROP TABLE appflowd_timers;"
+      "UPDATE appflowd_meta SET value = CAST('3' AS BLOB) WHERE key = 'schema_version'");
+  FILE *logf = tmpfile();
+  cr_assert_not_null(logf);
+  af_log log = {AF_LOG_INFO, logf};
+  af_store_close(open_ok(&(af_store_config){.log = &log}));
+  cr_expect_eq(migrations_logged(logf, "migrated schema 3 -> 4"), 1);
+  expect_current_file();
+  fclose(logf);
+}
+
+/* A new database starts at version 4, with every table and column. */
+Test(sqlite, a_new_database_is_made_at_version_4) {
   af_store_close(open_ok(NULL));
   expect_current_file();
 }
