@@ -6,20 +6,14 @@
  *    projection task or a MAP_ALL task]"); a projection task is a Filter task with the
  *    PROJECTION operator (AppFlow API reference, Task and ConnectorOperator:
  *    https://docs.aws.amazon.com/appflow/1.0/APIReference/API_Task.html);
- *  - schedule expressions: EventBridge's rate and cron syntax
- *    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html):
- *    rate(value unit), value a positive integer, unit minute|hour|day, singular for 1 and plural
- *    otherwise (or AppFlow's own rate(5minutes), rate(1day): no space, either form); cron(minutes
- * hours day-of-month month day-of-week year) with , - * / in every field, ? L W in day-of-month, ?
- * L # in day-of-week, one of day-of-month and day-of-week
- *    '?', months JAN-DEC and days SUN-SAT by name.
+ *  - schedule expressions: EventBridge's rate and cron syntax, as flows/schedule.c parses it.
  * Where the sources say nothing (task property keys per task type, operators of Merge,
  * Passthrough, Truncate and Partition tasks) nothing is refused. */
 #include "flows/rules.h"
 
 #include "appflow_model.h"
+#include "flows/schedule.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,190 +122,10 @@ static void check_connector(rules_msg *m, const char *what, const af_model_struc
 
 /* ---- schedule expressions ---- */
 
-enum { F_MIN, F_HOUR, F_DOM, F_MONTH, F_DOW, F_YEAR, F_COUNT };
-static const int lo_of[F_COUNT] = {0, 0, 1, 1, 1, 1970};
-static const int hi_of[F_COUNT] = {59, 23, 31, 12, 7, 2199};
-static const char *const months[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
-                                     "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
-static const char *const days[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
-
-/* A number or (months, days) a name at *p within the field's range; advances *p. */
-static bool cron_value(const char **p, int field, int *out) {
-  const char *s = *p;
-  if (isdigit((unsigned char)*s)) {
-    long v = 0;
-    while (isdigit((unsigned char)*s) && v < 100000)
-      v = v * 10 + (*s++ - '0');
-    if (isdigit((unsigned char)*s) || v < lo_of[field] || v > hi_of[field])
-      return false;
-    *out = (int)v;
-    *p = s;
-    return true;
-  }
-  const char *const *names = field == F_MONTH ? months : field == F_DOW ? days : NULL;
-  size_t n = field == F_MONTH ? 12 : 7;
-  for (size_t i = 0; names != NULL && i < n; i++) {
-    if (strncasecmp(s, names[i], 3) == 0) {
-      *out = (int)i + 1;
-      *p = s + 3;
-      return true;
-    }
-  }
-  return false;
-}
-
-/* A positive step after '/'. */
-static bool cron_step(const char **p) {
-  const char *s = *p;
-  long v = 0;
-  if (!isdigit((unsigned char)*s))
-    return false;
-  while (isdigit((unsigned char)*s) && v < 100000)
-    v = v * 10 + (*s++ - '0');
-  *p = s;
-  return v >= 1;
-}
-
-/* One comma-separated item of a field, s[0..len). */
-static bool cron_item(const char *s, size_t len, int field) {
-  char item[64];
-  if (len == 0 || len >= sizeof item)
-    return false;
-  memcpy(item, s, len);
-  item[len] = '\0';
-  const char *p = item;
-  int a, b;
-  if (field == F_DOM) {
-    if (strcmp(item, "L") == 0 || strcmp(item, "LW") == 0)
-      return true;
-    if (item[len - 1] == 'W') { /* nW: the weekday nearest day n */
-      item[len - 1] = '\0';
-      return cron_value(&p, field, &a) && *p == '\0';
-    }
-  }
-  if (field == F_DOW) {
-    if (strcmp(item, "L") == 0)
-      return true;
-    if (item[len - 1] == 'L') { /* nL: the last day n of the month */
-      item[len - 1] = '\0';
-      return cron_value(&p, field, &a) && *p == '\0';
-    }
-    const char *hash = strchr(item, '#');
-    if (hash != NULL) { /* d#n: the nth day d of the month */
-      if (!cron_value(&p, field, &a) || p != hash)
-        return false;
-      p = hash + 1;
-      return *p >= '1' && *p <= '5' && p[1] == '\0';
-    }
-  }
-  if (*p == '*') {
-    p++;
-  } else {
-    if (!cron_value(&p, field, &a))
-      return false;
-    if (*p == '-') {
-      p++;
-      if (!cron_value(&p, field, &b))
-        return false;
-    }
-  }
-  if (*p == '/') {
-    p++;
-    if (!cron_step(&p))
-      return false;
-  }
-  return *p == '\0';
-}
-
-static bool cron_field(const char *s, size_t len, int field) {
-  if (len == 1 && s[0] == '?')
-    return field == F_DOM || field == F_DOW;
-  for (const char *end = s + len; s <= end;) {
-    const char *comma = memchr(s, ',', (size_t)(end - s));
-    size_t n = comma ? (size_t)(comma - s) : (size_t)(end - s);
-    if (!cron_item(s, n, field))
-      return false;
-    if (comma == NULL)
-      break;
-    s = comma + 1;
-  }
-  return true;
-}
-
-static const char *cron_error(const char *in, size_t len) {
-  static const char *const bad[F_COUNT] = {
-      "its minutes field is not valid (0-59 , - * /)",
-      "its hours field is not valid (0-23 , - * /)",
-      "its day-of-month field is not valid (1-31 , - * ? / L W)",
-      "its month field is not valid (1-12 or JAN-DEC , - * /)",
-      "its day-of-week field is not valid (1-7 or SUN-SAT , - * ? L #)",
-      "its year field is not valid (1970-2199 , - * /)"};
-  const char *f[F_COUNT];
-  size_t flen[F_COUNT], n = 0;
-  for (size_t i = 0; i < len;) {
-    if (in[i] == ' ') {
-      i++;
-      continue;
-    }
-    size_t j = i;
-    while (j < len && in[j] != ' ')
-      j++;
-    if (n == F_COUNT)
-      return "cron() takes 6 fields: minutes hours day-of-month month day-of-week year";
-    f[n] = in + i;
-    flen[n++] = j - i;
-    i = j;
-  }
-  if (n != F_COUNT)
-    return "cron() takes 6 fields: minutes hours day-of-month month day-of-week year";
-  for (int i = 0; i < F_COUNT; i++) {
-    if (!cron_field(f[i], flen[i], i))
-      return bad[i];
-  }
-  bool dom_q = flen[F_DOM] == 1 && f[F_DOM][0] == '?';
-  bool dow_q = flen[F_DOW] == 1 && f[F_DOW][0] == '?';
-  if (dom_q == dow_q)
-    return "one of its day-of-month and day-of-week fields must be '?', and only one";
-  return NULL;
-}
-
-static const char *rate_error(const char *in, size_t len) {
-  static const char why[] = "rate() takes a positive whole value and a unit: minute(s), hour(s) "
-                            "or day(s), as in rate(5minutes) or rate(1 hour)";
-  size_t i = 0;
-  unsigned long long v = 0;
-  if (len == 0 || !isdigit((unsigned char)in[0]))
-    return why;
-  while (i < len && isdigit((unsigned char)in[i]) && v < 1000000000ULL)
-    v = v * 10 + (unsigned)(in[i++] - '0');
-  /* EventBridge writes rate(5 minutes), with the unit singular for 1 and plural otherwise;
-   * AppFlow documents rate(5minutes) and rate(1day), with no space, and takes either form of
-   * the unit there. */
-  bool spaced = i < len && in[i] == ' ';
-  if (v == 0 || i + spaced >= len)
-    return why;
-  const char *unit = in + i + spaced;
-  size_t ulen = len - i - spaced;
-  static const char *const units[] = {"minute", "hour", "day"};
-  for (size_t u = 0; u < 3; u++) {
-    size_t n = strlen(units[u]);
-    bool plural = ulen == n + 1 && unit[n] == 's';
-    if ((ulen == n || plural) && strncmp(unit, units[u], n) == 0)
-      return !spaced || plural == (v != 1) ? NULL : why;
-  }
-  return why;
-}
-
+/* flows/schedule.c holds the one parser; a rule only needs its verdict. */
 const char *af_schedule_expression_error(const char *e) {
-  size_t len = e ? strlen(e) : 0;
-  if (len > 6 && e[len - 1] == ')') {
-    if (strncmp(e, "rate(", 5) == 0)
-      return rate_error(e + 5, len - 6);
-    if (strncmp(e, "cron(", 5) == 0)
-      return cron_error(e + 5, len - 6);
-  }
-  return "use rate(value unit), such as rate(1 hour), or cron(fields), such as "
-         "cron(0 12 * * ? *)";
+  af_schedule unused;
+  return af_schedule_parse(e, &unused);
 }
 
 static void check_trigger(rules_msg *m, const Appflow__V1__TriggerConfig *t) {

@@ -53,7 +53,8 @@ const af_model_member *af_connector_member(const af_model_struct *st, int type);
 /* Whether flows reach connector type `type` through a connector profile. */
 bool af_connector_takes_profile(int type);
 
-/* NULL when expr is a valid EventBridge schedule expression, else why it is not (static text). */
+/* NULL when expr is a valid EventBridge schedule expression, else why it is not (static text):
+ * af_schedule_parse's verdict (flows/schedule.h), without the compiled schedule. */
 const char *af_schedule_expression_error(const char *expr);
 
 #endif

@@ -1,8 +1,10 @@
 # test_check and test_rules: generic validation from the AWS model tables (src/flows/check.c) and
-# AppFlow's own flow rules (src/flows/rules.c), built standalone: they link only what they test,
-# the error table, the common code, the generated tables and protobuf-c code, and PCRE2.
+# AppFlow's own flow rules (src/flows/rules.c, with the schedule parser it asks:
+# src/flows/schedule.c), built standalone: they link only what they test, the error table, the
+# common code, the generated tables and protobuf-c code, and PCRE2.
 add_library(af_check STATIC ${CMAKE_SOURCE_DIR}/src/flows/check.c
                             ${CMAKE_SOURCE_DIR}/src/flows/rules.c
+                            ${CMAKE_SOURCE_DIR}/src/flows/schedule.c
                             ${CMAKE_SOURCE_DIR}/src/flows/error.c)
 target_include_directories(af_check PUBLIC ${CMAKE_SOURCE_DIR}/src)
 target_compile_options(af_check PRIVATE ${AF_WARNINGS})
