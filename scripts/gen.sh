@@ -24,12 +24,14 @@ googleapis=/usr/share/gocode/src/github.com/gogo/googleapis
 grpcproto=/usr/share/grpc-proto
 wkt=/usr/include
 
-# Our contract, how stores keep a flow's tags and runs (records.proto: the server's only), and
+# Our contract, how stores keep a flow's tags and runs (records.proto: the server's only), the
+# emulator's control service (emulator.proto), and
 # the standard protos the contract's generated code needs: google.api annotations
 # (imported by the contract), google.rpc.Status + ErrorInfo (gRPC error details), and the
 # gRPC health and reflection services (v1 only: v1alpha is the same on the wire).
 server_protos=(
   appflow/v1/appflow.proto appflow/v1/options.proto appflowd/store/v1/records.proto
+  appflowd/emulator/v1/emulator.proto
   google/api/annotations.proto google/api/http.proto google/protobuf/descriptor.proto
   google/rpc/status.proto google/rpc/error_details.proto
   google/protobuf/any.proto google/protobuf/duration.proto
@@ -54,6 +56,7 @@ protoc "${incs[@]}" --plugin=protoc-gen-nanopb=/usr/bin/protoc-gen-nanopb \
 # buf curl) take field and JSON names from these.
 protoc "${incs[@]}" --include_imports --include_source_info \
   --descriptor_set_out="$out/appflow.protoset" appflow/v1/appflow.proto appflow/v1/options.proto \
+  appflowd/emulator/v1/emulator.proto \
   google/rpc/status.proto google/rpc/error_details.proto \
   grpc/health/v1/health.proto grpc/reflection/v1/reflection.proto \
   grpc/reflection/v1alpha/reflection.proto

@@ -1,5 +1,6 @@
 /* appflowd: flags, configuration, signals and wiring. Everything else lives in the modules
  * under src/flows (the service), src/grpc (the gRPC door) and src/bridge (the AWS door). */
+#include "admin/server.h"
 #include "bridge/catalog_load.h"
 #include "bridge/http.h"
 #include "bridge/seed.h"
@@ -38,7 +39,8 @@
 
 typedef struct options {
   const char *grpc_listen;
-  const char *http_listen; /* NULL: no AWS REST-JSON door */
+  const char *http_listen;  /* NULL: no AWS REST-JSON door */
+  const char *admin_listen; /* NULL: no admin listener (and no emulator control API) */
   const char *flows;
   const char *region;
   const char *account;
@@ -72,6 +74,9 @@ static void usage(FILE *out) {
           "                         picks a free port, printed at start-up)\n"
           "  --http-listen ADDR     also serve AWS REST-JSON (POST /stop-flow ...) on HOST:PORT,\n"
           "                         for aws --endpoint-url http://ADDR (default: off)\n"
+          "  --admin-listen ADDR    serve the emulator control API (events, run outcomes, the\n"
+          "                         clock; see README) as JSON on HOST:PORT, and as the gRPC\n"
+          "                         service appflowd.emulator.v1.EmulatorService (default: off)\n"
           "  --aws-credentials FILE check AWS SigV4 signatures on the AWS REST-JSON door against\n"
           "                         the access keys in FILE (see README); default: any accepted\n"
           "  --flows FILE           seed the store from FILE (JSON array; see README): flows\n"
@@ -158,6 +163,7 @@ static int valid_listen(const char *addr) {
 enum {
   OPT_GRPC_LISTEN = 256,
   OPT_HTTP_LISTEN,
+  OPT_ADMIN_LISTEN,
   OPT_AWS_CREDENTIALS,
   OPT_FLOWS,
   OPT_REGION,
@@ -188,6 +194,7 @@ enum {
 static const struct option long_options[] = {
     {"grpc-listen", required_argument, NULL, OPT_GRPC_LISTEN},
     {"http-listen", required_argument, NULL, OPT_HTTP_LISTEN},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
     {"aws-credentials", required_argument, NULL, OPT_AWS_CREDENTIALS},
     {"flows", required_argument, NULL, OPT_FLOWS},
     {"region", required_argument, NULL, OPT_REGION},
@@ -244,6 +251,8 @@ static int apply_option(options *o, int c, const char *arg) {
     return listen_flag("--grpc-listen", arg, &o->grpc_listen);
   case OPT_HTTP_LISTEN:
     return listen_flag("--http-listen", arg, &o->http_listen);
+  case OPT_ADMIN_LISTEN:
+    return listen_flag("--admin-listen", arg, &o->admin_listen);
   case OPT_AWS_CREDENTIALS:
     o->aws_credentials = arg;
     return -1;
@@ -514,11 +523,17 @@ static void block_signals(sigset_t *set) {
 
 /* The start-up line, printed whatever the log level: tests and scripts read ports from it. */
 static void announce(const options *o, const af_seed_result *seed, af_store *store,
-                     const af_grpc_server *grpc, const af_bridge_server *http) {
-  char http_part[320] = "", seed_part[96] = "";
+                     const af_grpc_server *grpc, const af_bridge_server *http,
+                     const af_admin_server *admin) {
+  char http_part[640] = "", seed_part[96] = "";
   if (http != NULL)
     snprintf(http_part, sizeof http_part, " http=%s http_port=%d sigv4=%s", o->http_listen,
              af_bridge_server_port(http), o->aws_credentials ? "on" : "off");
+  if (admin != NULL) {
+    size_t n = strlen(http_part);
+    snprintf(http_part + n, sizeof http_part - n, " admin=%s admin_port=%d", o->admin_listen,
+             af_admin_server_port(admin));
+  }
   if (o->flows != NULL)
     snprintf(seed_part, sizeof seed_part, " seed_added=%zu seed_kept=%zu", seed->added, seed->kept);
   fprintf(stderr,
@@ -541,16 +556,25 @@ static af_grpc_config grpc_config(const options *o, const pems *p, const af_refl
       .max_connection_idle_ms = o->max_idle_seconds == 0 ? -1 : (int)(o->max_idle_seconds * 1000),
       .tls = {p->cert, p->key, p->ca},
       .reflection = refl,
-      .log = log};
+      .log = log,
+      .emulator = o->admin_listen != NULL};
 }
 
 static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, af_flows *svc,
                  const af_seed_result *seed, const af_log *log, const sigset_t *signals) {
-  static const char *const services[] = {"appflow.v1.AppFlowService", "grpc.health.v1.Health",
+  /* the emulator's service last, listed only when served */
+  static const char *const services[] = {"appflow.v1.AppFlowService",
+                                         "grpc.health.v1.Health",
                                          "grpc.reflection.v1.ServerReflection",
-                                         "grpc.reflection.v1alpha.ServerReflection", NULL};
+                                         "grpc.reflection.v1alpha.ServerReflection",
+                                         "appflowd.emulator.v1.EmulatorService",
+                                         NULL};
+  const char *listed[sizeof services / sizeof services[0]];
+  memcpy(listed, services, sizeof services);
+  if (o->admin_listen == NULL)
+    listed[4] = NULL;
   af_error err;
-  af_reflection *refl = af_reflection_new(af_protoset, af_protoset_len, services, &err);
+  af_reflection *refl = af_reflection_new(af_protoset, af_protoset_len, listed, &err);
   if (refl == NULL) {
     fprintf(stderr, "appflowd: reflection: %s\n", err.message);
     return EXIT_RUNTIME;
@@ -567,14 +591,22 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
                            .creds = creds};
     http = af_bridge_server_start(&hc, svc, &err);
   }
-  if (grpc == NULL || (o->http_listen != NULL && http == NULL)) {
+  af_admin_server *admin = NULL;
+  bool http_ok = o->http_listen == NULL || http != NULL;
+  if (grpc != NULL && http_ok && o->admin_listen != NULL) {
+    af_admin_config ac = {
+        .listen = o->admin_listen, .max_body = (size_t)o->max_request_bytes, .log = log};
+    admin = af_admin_server_start(&ac, svc, &err);
+  }
+  if (grpc == NULL || !http_ok || (o->admin_listen != NULL && admin == NULL)) {
     fprintf(stderr, "appflowd: %s\n", err.message);
+    af_admin_server_stop(admin);
     af_bridge_server_stop(http, 0);
     af_grpc_server_stop(grpc, 0);
     af_reflection_free(refl);
     return EXIT_RUNTIME;
   }
-  announce(o, seed, af_flows_store(svc), grpc, http);
+  announce(o, seed, af_flows_store(svc), grpc, http, admin);
   int sig = 0;
   sigwait(signals, &sig);
   af_log_printf(log, AF_LOG_INFO, "%s: shutting down (grace %.1fs)", strsignal(sig), o->grace);
@@ -587,6 +619,7 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double spent = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   af_bridge_server_stop(http, spent < o->grace ? o->grace - spent : 0);
+  af_admin_server_stop(admin);
   af_reflection_free(refl);
   af_log_printf(log, AF_LOG_INFO, "stopped");
   return 0;
@@ -639,6 +672,20 @@ int main(int argc, char **argv) {
     af_store_close(store);
     return EXIT_USAGE;
   }
+  /* Scheduled runs fire from now on; a restart first ends the runs a crash left running. */
+  size_t interrupted = 0;
+  if (af_flows_scheduler_start(svc, 0, &interrupted, &err) != AF_OK) {
+    fprintf(stderr, "appflowd: %s\n", err.message);
+    af_sigv4_creds_free(creds);
+    free_pems(&p);
+    af_flows_free(svc);
+    af_catalog_free(catalog);
+    af_store_close(store);
+    return EXIT_RUNTIME;
+  }
+  if (interrupted > 0)
+    af_log_printf(&log, AF_LOG_INFO, "restart: %zu run(s) left in progress ended as interrupted",
+                  interrupted);
   if (o.log_level < AF_LOG_DEBUG)
     gpr_set_log_function(drop_grpc_log);
   grpc_init();

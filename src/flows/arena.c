@@ -1,6 +1,7 @@
 #include "flows/arena.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +89,23 @@ void af_arena_destroy(af_arena *a) {
     return;
   free_chunks(a);
   a->chunks = NULL;
+}
+
+char *af_arena_vprintf(af_arena *a, const char *fmt, va_list ap) {
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  char *s = n >= 0 ? af_arena_alloc(a, (size_t)n + 1) : NULL;
+  if (s != NULL)
+    vsnprintf(s, (size_t)n + 1, fmt, again);
+  va_end(again);
+  return s;
+}
+
+char *af_arena_printf(af_arena *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = af_arena_vprintf(a, fmt, ap);
+  va_end(ap);
+  return s;
 }

@@ -8,6 +8,7 @@
 #define AF_FLOWS_ARENA_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #define AF_ARENA_INLINE 2048
@@ -30,6 +31,9 @@ void af_arena_init(af_arena *a);
 void *af_arena_alloc(af_arena *a, size_t size);
 /* A NUL-terminated copy of s[0..len); NULL on failure. */
 char *af_arena_strndup(af_arena *a, const char *s, size_t len);
+/* The text fmt makes (printf), NUL-terminated; NULL on failure. */
+char *af_arena_printf(af_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *af_arena_vprintf(af_arena *a, const char *fmt, va_list ap);
 /* Releases everything handed out; the arena stays usable. */
 void af_arena_reset(af_arena *a);
 /* Releases everything; the arena must be re-initialised before further use. NULL is fine. */

@@ -109,7 +109,8 @@ void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
                    ProtobufCMessage *resp, const af_reply_to *to) {
   /* The model's checks first, so every operation of the contract validates as AWS does, even
    * one whose handler is still to come. */
-  af_err rc = af_check_message(svc->checker, rpc->op->input, req, to->err);
+  af_err rc =
+      rpc->op != NULL ? af_check_message(svc->checker, rpc->op->input, req, to->err) : AF_OK;
   if (rc == AF_OK && rpc->handler == NULL)
     rc = af_error_set(to->err, AF_ERR_NOT_IMPLEMENTED, "appflowd does not implement %s yet",
                       rpc->name);

@@ -42,6 +42,11 @@ struct af_flows {
   char *paths;        /* the rpcs' gRPC paths */
   uint64_t id_key[2]; /* with id_counter, makes execution ids */
   _Atomic uint64_t id_counter;
+  af_rpc *emu_rpcs; /* appflowd.emulator.v1.EmulatorService's, like rpcs */
+  size_t n_emu_rpcs;
+  char *emu_paths;
+  _Atomic int64_t clock_offset_ms; /* how far the emulator's clock is ahead of clock */
+  struct af_scheduler *scheduler;  /* NULL until af_flows_scheduler_start */
 };
 
 /* One call in flight: made in the request's arena by the RPC's handler, which embeds it first
@@ -161,11 +166,39 @@ Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__R
 /* Runs (runs.c). An execution's status at now_ms, and since when it has been so. */
 Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Execution *e,
                                                   int64_t now_ms, int64_t *since_ms);
-/* Adds a run started now to r (newest first, at most AF_EXECUTIONS_KEPT), its data pull window
- * continuing from the previous run's end (the first from first_pull_ms); id is borrowed.
- * false when out of memory. */
-bool af__add_execution(Appflowd__Store__V1__RunLog *r, const char *id, int64_t now_ms,
-                       int64_t duration_ms, int64_t first_pull_ms, af_arena *a);
+/* What starts a run (af__start_run). */
+typedef struct af_run_start {
+  const char *id;        /* its execution id (borrowed: must outlive the packed log) */
+  int64_t at_ms;         /* when it starts, on the service's clock */
+  int trigger;           /* Appflow__V1__TriggerType of what started it */
+  int64_t first_pull_ms; /* where the flow's first run's data window starts */
+} af_run_start;
+/* Adds a run to r in its place (newest first, at most AF_EXECUTIONS_KEPT), ending as r's first
+ * scripted outcome says (taken off r), else Successful after the service's run duration; its
+ * data window continues from the end of the run before it. false when out of memory. */
+bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
+                   af_arena *a);
+/* Ends every run of r in progress at now_ms as Error, interrupted; how many. */
+size_t af__interrupt_runs(Appflowd__Store__V1__RunLog *r, int64_t now_ms);
+/* A fresh execution id (a UUID) into out. */
+void af__execution_id(af_flows *svc, char out[37]);
+/* The emulator's control RPCs (emulator.c) and the scheduler's (scheduler.c). */
+void af__send_event(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                    const af_reply_to *to);
+void af__set_outcomes(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                      const af_reply_to *to);
+void af__advance_clock(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                       const af_reply_to *to);
+/* A scheduled flow's next run not computed yet (RunLog.next_fire_ms): the scheduler computes
+ * it from the flow's definition once its timer is due. */
+#define AF_FIRE_PENDING (-1)
+/* Makes sure the scheduler looks at flow name by due_ms: its timer row is set to due_ms unless it
+ * is due earlier already. Uses c->op (and c's arena), then calls next(c, rc). */
+void af__arm_timer(af_call *c, const char *name, size_t len, int64_t due_ms,
+                   void (*next)(af_call *c, af_err rc));
+/* Stops the scheduler's thread, if running (af_flows_free). */
+void af__scheduler_free(af_flows *svc);
+
 void af__describe_flow_execution_records(af_flows *svc, const ProtobufCMessage *req,
                                          ProtobufCMessage *resp, const af_reply_to *to);
 void af__cancel_flow_executions(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,

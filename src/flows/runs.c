@@ -9,6 +9,7 @@
  * where it is now. */
 #include "flows/internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,26 +36,77 @@ Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Exe
   return e->outcome != 0 ? (Appflow__V1__ExecutionStatus)e->outcome : STATUS(SUCCESSFUL);
 }
 
-bool af__add_execution(Appflowd__Store__V1__RunLog *r, const char *id, int64_t now_ms,
-                       int64_t duration_ms, int64_t first_pull_ms, af_arena *a) {
+/* Where a run started at at_ms goes in r's newest-first list: before the first run that started
+ * no later (a scheduler catching up can start a run earlier than one StartFlow just started). */
+static size_t place_of(const Appflowd__Store__V1__RunLog *r, int64_t at_ms) {
+  size_t i = 0;
+  while (i < r->n_executions && r->executions[i]->started_ms > at_ms)
+    i++;
+  return i;
+}
+
+/* Sets how e ends: as the first scripted outcome says (taking it off r), else Successful after
+ * the service's run duration. */
+static void take_outcome(const af_flows *svc, Appflowd__Store__V1__RunLog *r,
+                         Appflowd__Store__V1__Execution *e) {
+  e->duration_ms = svc->run_duration_ms;
+  if (r->n_outcomes == 0)
+    return;
+  const Appflowd__Store__V1__ScriptedOutcome *o = r->outcomes[0];
+  e->outcome = o->status;
+  e->message = o->message;
+  e->records_processed = o->records_processed;
+  if (o->duration_ms >= 0)
+    e->duration_ms = o->duration_ms;
+  r->outcomes++;
+  r->n_outcomes--;
+}
+
+bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
+                   af_arena *a) {
   Appflowd__Store__V1__Execution *e = af_arena_alloc(a, sizeof *e);
   size_t n = r->n_executions < AF_EXECUTIONS_KEPT ? r->n_executions + 1 : AF_EXECUTIONS_KEPT;
-  Appflowd__Store__V1__Execution **v = af_arena_alloc(a, n * sizeof *v);
+  Appflowd__Store__V1__Execution **v = af_arena_alloc(a, (r->n_executions + 1) * sizeof *v);
   if (e == NULL || v == NULL)
     return false;
   appflowd__store__v1__execution__init(e);
-  e->execution_id = (char *)id;
-  e->started_ms = now_ms;
-  e->duration_ms = duration_ms;
-  /* the window continues from the previous run's end */
-  e->data_pull_start_ms = r->n_executions > 0 ? r->executions[0]->data_pull_end_ms : first_pull_ms;
-  e->data_pull_end_ms = now_ms;
-  v[0] = e;
-  for (size_t i = 1; i < n; i++)
-    v[i] = r->executions[i - 1];
+  e->execution_id = (char *)s->id;
+  e->started_ms = s->at_ms;
+  e->trigger = s->trigger;
+  take_outcome(svc, r, e);
+  size_t at = place_of(r, s->at_ms);
+  /* the window continues from the end of the run before it */
+  e->data_pull_start_ms =
+      at < r->n_executions ? r->executions[at]->data_pull_end_ms : s->first_pull_ms;
+  e->data_pull_end_ms = s->at_ms;
+  for (size_t i = 0; i < at; i++)
+    v[i] = r->executions[i];
+  v[at] = e;
+  for (size_t i = at; i < r->n_executions; i++)
+    v[i + 1] = r->executions[i];
   r->executions = v;
-  r->n_executions = n;
+  r->n_executions = n; /* the oldest falls off */
+  if (at == 0) {
+    r->last_run_ms = s->at_ms;
+    r->last_execution_id = e->execution_id;
+  }
   return true;
+}
+
+size_t af__interrupt_runs(Appflowd__Store__V1__RunLog *r, int64_t now_ms) {
+  size_t n = 0;
+  for (size_t i = 0; i < r->n_executions; i++) {
+    Appflowd__Store__V1__Execution *e = r->executions[i];
+    int64_t since;
+    if (af__execution_status(e, now_ms, &since) != STATUS(IN_PROGRESS))
+      continue;
+    e->duration_ms = now_ms - e->started_ms;
+    e->outcome = STATUS(ERROR);
+    e->message = "The run was interrupted: appflowd stopped while it was in progress";
+    e->records_processed = 0;
+    n++;
+  }
+  return n;
 }
 
 /* ---- DescribeFlowExecutionRecords ---- */
@@ -65,6 +117,7 @@ typedef struct records_call {
   Appflow__V1__DescribeFlowExecutionRecordsResponse *resp;
   const char *name;
   size_t len;
+  const Appflow__V1__GlueDataCatalogConfig *glue; /* the flow's catalog, or NULL */
   char after[AF_FLOW_NAME_MAX + 1]; /* the last listed: "<started_ms>:<execution id>" */
   size_t after_len;
   bool oom;
@@ -78,6 +131,56 @@ static bool after_token(const records_call *c, const Appflowd__Store__V1__Execut
   long long ms = strtoll(c->after, &colon, 10);
   const char *id = colon != NULL && *colon == ':' ? colon + 1 : "";
   return e->started_ms < ms || (e->started_ms == ms && strcmp(e->execution_id, id) > 0);
+}
+
+static Appflow__V1__RegistrationOutput *registration(af_arena *a, Appflow__V1__ExecutionStatus st,
+                                                     const char *what, const char *where) {
+  Appflow__V1__RegistrationOutput *o = af_arena_alloc(a, sizeof *o);
+  if (o == NULL)
+    return NULL;
+  appflow__v1__registration_output__init(o);
+  bool ok = st == STATUS(SUCCESSFUL);
+  o->status = st;
+  o->has_status = true;
+  o->result = af_arena_printf(a, "%s", where);
+  o->message = af_arena_printf(a,
+                               ok ? "%s registered in the AWS Glue Data Catalog"
+                                  : "%s not registered: the run did not succeed",
+                               what);
+  return o->result != NULL && o->message != NULL ? o : NULL;
+}
+
+/* The run's metadataCatalogDetails: a flow with a Glue Data Catalog registers its table (named
+ * tablePrefix, then the flow's name, lower case as Glue keeps names) and one partition per run
+ * once the run has ended. false when out of memory. */
+static bool catalog_details(records_call *c, const Appflowd__Store__V1__Execution *e,
+                            Appflow__V1__ExecutionStatus st, Appflow__V1__ExecutionRecord *r) {
+  af_arena *a = c->c.to.arena;
+  if (c->glue == NULL || st == STATUS(IN_PROGRESS) || st == STATUS(CANCEL_STARTED))
+    return true;
+  Appflow__V1__MetadataCatalogDetail *d = af_arena_alloc(a, sizeof *d);
+  Appflow__V1__MetadataCatalogDetail **v = af_arena_alloc(a, sizeof *v);
+  char *table = af_arena_printf(a, "%s%.*s", c->glue->table_prefix ? c->glue->table_prefix : "",
+                                (int)c->len, c->name);
+  if (d == NULL || v == NULL || table == NULL)
+    return false;
+  for (char *p = table; *p; p++)
+    *p = (char)tolower((unsigned char)*p);
+  appflow__v1__metadata_catalog_detail__init(d);
+  d->catalog_type = APPFLOW__V1__CATALOG_TYPE__CATALOG_TYPE_GLUE;
+  d->has_catalog_type = true;
+  d->table_name = table;
+  const char *db = c->glue->database_name ? c->glue->database_name : "";
+  char *where = af_arena_printf(a, "%s.%s", db, table);
+  char *part = af_arena_printf(a, "%s.%s/%s", db, table, e->execution_id);
+  if (where == NULL || part == NULL)
+    return false;
+  d->table_registration_output = registration(a, st, "Table", where);
+  d->partition_registration_output = registration(a, st, "Partition", part);
+  v[0] = d;
+  r->metadata_catalog_details = v;
+  r->n_metadata_catalog_details = 1;
+  return d->table_registration_output != NULL && d->partition_registration_output != NULL;
 }
 
 static Appflow__V1__ExecutionRecord *record_of(records_call *c,
@@ -113,6 +216,8 @@ static Appflow__V1__ExecutionRecord *record_of(records_call *c,
     res->error_info->has_put_failures_count = true;
   }
   r->execution_result = res;
+  if (!catalog_details(c, e, r->execution_status, r))
+    return NULL;
   if (r->execution_id == NULL || r->started_at == NULL || r->last_updated_at == NULL ||
       r->data_pull_start_time == NULL || r->data_pull_end_time == NULL)
     return NULL;
@@ -124,6 +229,13 @@ static af_store_verdict records_rule(const af_flow_record *cur, af_flow_record *
   records_call *c = ctx;
   af_arena *a = c->c.to.arena;
   Appflowd__Store__V1__RunLog *log = af_flows_runs(cur->runs, a);
+  Appflow__V1__CreateFlowRequest *def =
+      cur->definition.len == 0 ? NULL
+                               : appflow__v1__create_flow_request__unpack(
+                                     &a->allocator, cur->definition.len, cur->definition.data);
+  c->glue = def != NULL && def->metadata_catalog_config != NULL
+                ? def->metadata_catalog_config->glue_data_catalog
+                : NULL;
   size_t max = c->req->has_max_results ? (size_t)c->req->max_results : PAGE_DEFAULT;
   Appflow__V1__ExecutionRecord **v = af_arena_alloc(a, max * sizeof *v);
   if (log == NULL || v == NULL) {
@@ -176,6 +288,7 @@ void af__describe_flow_execution_records(af_flows *svc, const ProtobufCMessage *
       return;
     }
   }
+  c->c.op.with_definition = true; /* for its metadataCatalogConfig */
   af__call_modify(&c->c, c->name, c->len, records_rule, records_done);
 }
 

@@ -45,6 +45,9 @@ struct af_flows_seeder {
     int type;
   } * known;
   size_t nknown, known_cap;
+  char **armed; /* Active scheduled flows seeded: the scheduler is to look at each */
+  size_t narmed, armed_cap;
+  bool armed_oom;
 };
 
 af_flows_seeder *af_flows_seed_begin(af_flows *svc) {
@@ -250,6 +253,54 @@ static bool fill_definition(af_flow_record *r, Appflow__V1__CreateFlowRequest *d
   return !oom;
 }
 
+/* An Active scheduled flow's run log: its first run is for the scheduler to compute. */
+static bool fill_schedule(af_flow_record *r, int64_t now_ms, af_arena *a) {
+  Appflowd__Store__V1__RunLog log = APPFLOWD__STORE__V1__RUN_LOG__INIT;
+  log.next_fire_ms = AF_FIRE_PENDING;
+  log.schedule_anchor_ms = now_ms;
+  return af__pack(&log.base, a, &r->runs);
+}
+
+static bool armed_flow(const af_flow_record *r) {
+  return r->trigger == APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_SCHEDULED &&
+         r->status == APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_ACTIVE && r->definition.len > 0;
+}
+
+/* Remembers an armed flow's name for af_flows_seed_end. */
+static void remember_armed(af_flows_seeder *sd, const char *name, size_t len) {
+  if (sd->narmed == sd->armed_cap) {
+    size_t cap = sd->armed_cap ? sd->armed_cap * 2 : 16;
+    char **v = realloc(sd->armed, cap * sizeof *v);
+    if (v == NULL) {
+      sd->armed_oom = true;
+      return;
+    }
+    sd->armed = v;
+    sd->armed_cap = cap;
+  }
+  if ((sd->armed[sd->narmed] = strndup(name, len)) != NULL)
+    sd->narmed++;
+  else
+    sd->armed_oom = true;
+}
+
+/* Timer rows for the armed flows, so their schedules start. */
+static af_store_rc arm_all(af_flows_seeder *sd) {
+  af_store_rc failed = sd->armed_oom ? AF_STORE_FAILED : AF_STORE_OK;
+  for (size_t i = 0; i < sd->narmed; i++) {
+    af_flow_record rec = {.name = sd->armed[i], .name_len = strlen(sd->armed[i])};
+    rec.created_ms = rec.updated_ms = sd->now_ms;
+    af_store_op op = {
+        .table = AF_TABLE_TIMERS, .key = rec.name, .key_len = rec.name_len, .record = &rec};
+    af_store_rc rc = af_store_run(sd->svc->store, af_store_insert, &op);
+    if (rc != AF_STORE_OK && rc != AF_STORE_EXISTS && failed == AF_STORE_OK)
+      failed = rc;
+    free(sd->armed[i]);
+  }
+  free(sd->armed);
+  return failed;
+}
+
 /* The record spec makes, copied into the slot's arena. */
 static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   af_arena *a = &s->arena;
@@ -269,6 +320,8 @@ static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   r->status_message = af_flows_strdup(a, spec->status_message, &oom);
   if (spec->definition != NULL && !fill_definition(r, spec->definition, a))
     return false;
+  if (armed_flow(r) && !fill_schedule(r, now_ms, a))
+    return false;
   return !oom && r->name != NULL && af_flows_pack_tags(spec->tags, spec->ntags, a, &r->tags);
 }
 
@@ -282,6 +335,8 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
     seeded(&s->op, AF_STORE_FAILED);
     return -1;
   }
+  if (armed_flow(&s->rec))
+    remember_armed(sd, s->rec.name, s->rec.name_len);
   s->op = (af_store_op){
       .key = s->rec.name, .key_len = s->rec.name_len, .record = &s->rec, .done = seeded};
   submit(sd, s);
@@ -314,6 +369,9 @@ int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error
   if (kept != NULL)
     *kept = sd->kept;
   af_store_rc failed = sd->failed;
+  af_store_rc armed = arm_all(sd);
+  if (failed == AF_STORE_OK)
+    failed = armed;
   while (sd->all != NULL) {
     slot *s = sd->all;
     sd->all = s->all_next;

@@ -1,6 +1,7 @@
 #include "flows/service.h"
 
 #include "appflow_model.h"
+#include "appflowd/emulator/v1/emulator.pb-c.h"
 #include "common/awsname.h"
 #include "common/hash.h"
 #include "common/uuid.h"
@@ -95,6 +96,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   svc->id_key[0] = af_random64();
   svc->id_key[1] = af_random64();
   atomic_init(&svc->id_counter, 0);
+  atomic_init(&svc->clock_offset_ms, 0);
   snprintf(svc->region, sizeof svc->region, "%s", region);
   snprintf(svc->account, sizeof svc->account, "%s", account);
   int n = snprintf(svc->arn_prefix, sizeof svc->arn_prefix, "arn:aws:appflow:%s:%s:flow/",
@@ -107,6 +109,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
 void af_flows_free(af_flows *svc) {
   if (svc == NULL)
     return;
+  af__scheduler_free(svc);
   if (svc->own_store)
     af_store_close(svc->store);
   if (svc->own_catalog)
@@ -114,12 +117,16 @@ void af_flows_free(af_flows *svc) {
   af_checker_free(svc->checker);
   free(svc->rpcs);
   free(svc->paths);
+  free(svc->emu_rpcs);
+  free(svc->emu_paths);
   free(svc);
 }
 
 af_store *af_flows_store(af_flows *svc) { return svc->store; }
 
-int64_t af_flows_now_ms(const af_flows *svc) { return svc->clock.now_ms(svc->clock.ctx); }
+int64_t af_flows_now_ms(const af_flows *svc) {
+  return svc->clock.now_ms(svc->clock.ctx) + atomic_load(&svc->clock_offset_ms);
+}
 
 size_t af_flows_arn(const af_flows *svc, char *dst, size_t dstsz, const char *name, size_t len) {
   size_t p = svc->arn_prefix_len, n = p + len;
@@ -517,6 +524,7 @@ typedef struct start_call {
   uint8_t before, status; /* out */
   char result_id[41];     /* out: "" when no run */
   bool changed, replayed;
+  bool arm; /* out: a scheduled flow activated, whose first run the scheduler is to find */
 } start_call;
 
 static bool fresh(const Appflowd__Store__V1__StartToken *t, int64_t now) {
@@ -573,20 +581,21 @@ static bool log_start(start_call *s, const af_flow_record *cur,
   }
   r.n_start_tokens = n;
   r.start_tokens = v;
-  if (run) {
-    r.last_run_ms = s->c.now_ms;
-    r.last_execution_id = s->execution_id;
-    if (!af__add_execution(&r, s->execution_id, s->c.now_ms, s->c.svc->run_duration_ms,
-                           cur->created_ms, a))
-      return false;
+  if (s->arm) { /* the schedule starts again from now, with no failures counted */
+    r.next_fire_ms = AF_FIRE_PENDING;
+    r.schedule_anchor_ms = s->c.now_ms;
+    r.consecutive_failures = 0;
   }
+  af_run_start rs = {s->execution_id, s->c.now_ms, TRIGGER(ON_DEMAND), cur->created_ms};
+  if (run && !af__start_run(s->c.svc, &r, &rs, a))
+    return false;
   return af__pack(&r.base, a, out);
 }
 
 static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
   start_call *s = ctx;
   af_error *err = s->c.to.err;
-  s->changed = s->replayed = false;
+  s->changed = s->replayed = s->arm = false;
   s->result_id[0] = '\0';
   Appflowd__Store__V1__RunLog *old = af_flows_runs(cur->runs, s->c.to.arena);
   if (old == NULL) {
@@ -604,9 +613,10 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
     return AF_STORE_REFUSE;
   s->status = STATUS(ACTIVE);
   bool run = !scheduled_or_event(cur);
+  s->arm = cur->trigger == TRIGGER(SCHEDULED) && cur->status != STATUS(ACTIVE);
   if (run)
     memcpy(s->result_id, s->execution_id, sizeof s->execution_id);
-  if ((run || s->token != NULL) && !log_start(s, cur, old, run, &next->runs)) {
+  if ((run || s->token != NULL || s->arm) && !log_start(s, cur, old, run, &next->runs)) {
     af_flows_oom(err);
     return AF_STORE_REFUSE;
   }
@@ -619,10 +629,9 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
   return s->changed || run || s->token != NULL ? AF_STORE_WRITE : AF_STORE_KEEP;
 }
 
-static void start_done(af_store_op *op, af_store_rc rc) {
-  start_call *s = (start_call *)af__call_of(op);
+static void start_answer(af_call *c, af_err e) {
+  start_call *s = (start_call *)c;
   af_arena *a = s->c.to.arena;
-  af_err e = af__store_error(&s->c, rc, s->name, s->len);
   if (e == AF_OK && (s->resp->flow_arn = af_flows_arn_dup(s->c.svc, a, s->name, s->len)) == NULL)
     e = af_flows_oom(s->c.to.err);
   if (e == AF_OK && s->result_id[0] != '\0' &&
@@ -639,9 +648,18 @@ static void start_done(af_store_op *op, af_store_rc rc) {
   af__call_end(&s->c, e);
 }
 
+static void start_done(af_store_op *op, af_store_rc rc) {
+  start_call *s = (start_call *)af__call_of(op);
+  af_err e = af__store_error(&s->c, rc, s->name, s->len);
+  if (e == AF_OK && s->arm) /* the scheduler computes the first run from the definition */
+    af__arm_timer(&s->c, s->name, s->len, s->c.now_ms, start_answer);
+  else
+    start_answer(&s->c, e);
+}
+
 /* A fresh execution id: a counter through a keyed bijection, so ids never repeat within a
  * process and reveal nothing, without a lock or a system call. */
-static void execution_id(af_flows *svc, char out[37]) {
+void af__execution_id(af_flows *svc, char out[37]) {
   uint64_t n = atomic_fetch_add(&svc->id_counter, 1);
   uint64_t hi = af_hash64(svc->id_key[0], &n, sizeof n);
   uint64_t lo = af_hash64(svc->id_key[1], &n, sizeof n);
@@ -657,7 +675,7 @@ static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
   s->name = req->flow_name;
   s->resp = (Appflow__V1__StartFlowResponse *)out;
   s->token = req->client_token != NULL && req->client_token[0] != '\0' ? req->client_token : NULL;
-  execution_id(svc, s->execution_id);
+  af__execution_id(svc, s->execution_id);
   af__call_modify(&s->c, s->name, s->len, start_rule, start_done);
 }
 
@@ -743,10 +761,22 @@ static const struct {
     {"CancelFlowExecutions", af__cancel_flow_executions},
 };
 
-static af_rpc_handler handler_named(const char *name) {
-  for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
-    if (strcmp(handlers[i].name, name) == 0)
-      return handlers[i].handler;
+/* The emulator control API's, by its service's method names. */
+static const struct {
+  const char *name;
+  af_rpc_handler handler;
+} emulator_handlers[] = {
+    {"SendEvent", af__send_event},
+    {"SetOutcomes", af__set_outcomes},
+    {"AdvanceClock", af__advance_clock},
+};
+
+static af_rpc_handler handler_named(const char *name, bool emulator) {
+  size_t n = emulator ? sizeof emulator_handlers / sizeof emulator_handlers[0]
+                      : sizeof handlers / sizeof handlers[0];
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(emulator ? emulator_handlers[i].name : handlers[i].name, name) == 0)
+      return emulator ? emulator_handlers[i].handler : handlers[i].handler;
   }
   return NULL;
 }
@@ -759,32 +789,43 @@ static const af_model_operation *operation_named(const char *name) {
   return NULL;
 }
 
-/* One row per method of the service descriptor; false when out of memory or when a method has
- * no operation in the model with the same messages (the generator makes both from one file,
- * so never). */
-static bool make_rpcs(af_flows *svc) {
-  const ProtobufCServiceDescriptor *sd = &appflow__v1__app_flow_service__descriptor;
+/* One row per method of a service descriptor into *rpcs (paths in *paths); false when out of
+ * memory or when an AppFlow method has no operation in the model with the same messages (the
+ * generator makes both from one file, so never). The emulator's rows have no operation. */
+static bool make_table(const ProtobufCServiceDescriptor *sd, bool emulator, af_rpc **rpcs,
+                       char **paths, size_t *count) {
   size_t room = 0;
   for (unsigned i = 0; i < sd->n_methods; i++)
     room += strlen(sd->name) + strlen(sd->methods[i].name) + 3;
-  svc->rpcs = calloc(sd->n_methods ? sd->n_methods : 1, sizeof *svc->rpcs);
-  svc->paths = malloc(room ? room : 1);
-  if (svc->rpcs == NULL || svc->paths == NULL)
+  *rpcs = calloc(sd->n_methods ? sd->n_methods : 1, sizeof **rpcs);
+  *paths = malloc(room ? room : 1);
+  if (*rpcs == NULL || *paths == NULL)
     return false;
-  char *p = svc->paths;
+  char *p = *paths;
   for (unsigned i = 0; i < sd->n_methods; i++) {
     const ProtobufCMethodDescriptor *m = &sd->methods[i];
-    af_rpc *r = &svc->rpcs[i];
+    af_rpc *r = &(*rpcs)[i];
     int n = sprintf(p, "/%s/%s", sd->name, m->name);
-    *r =
-        (af_rpc){m->name, p, m->input, m->output, operation_named(m->name), handler_named(m->name)};
+    *r = (af_rpc){m->name,
+                  p,
+                  m->input,
+                  m->output,
+                  emulator ? NULL : operation_named(m->name),
+                  handler_named(m->name, emulator)};
     p += n + 1;
-    if (r->op == NULL || r->op->input->descriptor != m->input ||
-        r->op->output->descriptor != m->output)
+    if (!emulator && (r->op == NULL || r->op->input->descriptor != m->input ||
+                      r->op->output->descriptor != m->output))
       return false;
   }
-  svc->nrpcs = sd->n_methods;
+  *count = sd->n_methods;
   return true;
+}
+
+static bool make_rpcs(af_flows *svc) {
+  return make_table(&appflow__v1__app_flow_service__descriptor, false, &svc->rpcs, &svc->paths,
+                    &svc->nrpcs) &&
+         make_table(&appflowd__emulator__v1__emulator_service__descriptor, true, &svc->emu_rpcs,
+                    &svc->emu_paths, &svc->n_emu_rpcs);
 }
 
 size_t af_flows_rpc_count(const af_flows *svc) { return svc->nrpcs; }
@@ -793,10 +834,24 @@ const af_rpc *af_flows_rpc_at(const af_flows *svc, size_t i) {
   return i < svc->nrpcs ? &svc->rpcs[i] : NULL;
 }
 
-const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name) {
-  for (size_t i = 0; i < svc->nrpcs; i++) {
-    if (strcmp(svc->rpcs[i].name, name) == 0)
-      return &svc->rpcs[i];
+static const af_rpc *rpc_in(const af_rpc *rpcs, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(rpcs[i].name, name) == 0)
+      return &rpcs[i];
   }
   return NULL;
+}
+
+const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name) {
+  return rpc_in(svc->rpcs, svc->nrpcs, name);
+}
+
+size_t af_flows_emulator_rpc_count(const af_flows *svc) { return svc->n_emu_rpcs; }
+
+const af_rpc *af_flows_emulator_rpc_at(const af_flows *svc, size_t i) {
+  return i < svc->n_emu_rpcs ? &svc->emu_rpcs[i] : NULL;
+}
+
+const af_rpc *af_flows_emulator_rpc_named(const af_flows *svc, const char *name) {
+  return rpc_in(svc->emu_rpcs, svc->n_emu_rpcs, name);
 }

@@ -61,7 +61,8 @@ void af_flows_free(af_flows *svc);
 /* The store the service runs on. */
 af_store *af_flows_store(af_flows *svc);
 
-/* The service's clock, in epoch milliseconds. */
+/* The service's clock, in epoch milliseconds: the config's clock plus however far the emulator's
+ * clock has been moved (AdvanceClock). */
 int64_t af_flows_now_ms(const af_flows *svc);
 
 /* ARN of a flow: arn:aws:appflow:{region}:{account}:flow/{name}. Returns the length written
@@ -101,6 +102,24 @@ size_t af_flows_rpc_count(const af_flows *svc);
 const af_rpc *af_flows_rpc_at(const af_flows *svc, size_t i);
 /* The RPC called name ("StopFlow"), or NULL. */
 const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name);
+
+/* The emulator control API's RPCs (appflowd.emulator.v1.EmulatorService: SendEvent,
+ * SetOutcomes, AdvanceClock), one row per method of its descriptor, op NULL (no AWS
+ * operation). Doors serve them only when the control API is on (--admin-listen). */
+size_t af_flows_emulator_rpc_count(const af_flows *svc);
+const af_rpc *af_flows_emulator_rpc_at(const af_flows *svc, size_t i);
+const af_rpc *af_flows_emulator_rpc_named(const af_flows *svc, const char *name);
+
+/* ---- the scheduler (flows/scheduler.c) ---- */
+
+/* Starts the thread that fires scheduled runs as they come due (looking every tick_ms; 0:
+ * every second) and that AdvanceClock needs. First reads the emulator's clock from the store
+ * and, when no other appflowd is serving the store (a restart), ends every run left in
+ * progress as Error, interrupted (how many in *interrupted, which may be NULL). Waits for the
+ * store; AF_OK or the error. A second call does nothing. */
+af_err af_flows_scheduler_start(af_flows *svc, int tick_ms, size_t *interrupted, af_error *err);
+/* Stops it (af_flows_free does too); this instance no longer counts as serving the store. */
+void af_flows_scheduler_stop(af_flows *svc);
 
 /* Runs rpc on req; resp is initialised by the caller (protobuf_c_message_init). The request is
  * first checked against the model (every constraint, at every depth: flows/check.h); then an

@@ -140,6 +140,8 @@ const char *af__store_table_name(af_store_table t) {
     return "appflowd_profiles";
   case AF_TABLE_CONNECTORS:
     return "appflowd_connectors";
+  case AF_TABLE_TIMERS:
+    return "appflowd_timers";
   case AF_STORE_TABLES:
     break;
   }

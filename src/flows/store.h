@@ -33,9 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The schema this build writes; a database marked 1 or 2 is migrated to it on open, one marked
+/* The schema this build writes; a database marked 1, 2 or 3 is migrated to it on open, one marked
  * newer is refused. */
-#define AF_STORE_SCHEMA_VERSION 3
+#define AF_STORE_SCHEMA_VERSION 4
 /* What a database store takes when its configuration leaves a value 0. */
 #define AF_STORE_DEFAULT_CONNECTIONS 8
 #define AF_STORE_DEFAULT_QUEUE 1024
@@ -53,6 +53,7 @@ typedef enum af_store_table {
   AF_TABLE_FLOWS = 0,  /* flows (and the service's private records keyed AF_STORE_PRIVATE_KEY...) */
   AF_TABLE_PROFILES,   /* connector profiles */
   AF_TABLE_CONNECTORS, /* custom connector registrations */
+  AF_TABLE_TIMERS,     /* the scheduler's: what is due when, who is serving, the clock */
   AF_STORE_TABLES
 } af_store_table;
 
@@ -71,7 +72,11 @@ typedef struct af_bytes {
  *               service's packed profile, create_token, created_by/updated_by,
  *               created_ms/updated_ms;
  *   connectors  name = connectorLabel, description, definition = the service's packed
- *               registration, tags, create_token, created_by/updated_by, created_ms/updated_ms.
+ *               registration, tags, create_token, created_by/updated_by, created_ms/updated_ms;
+ *   timers      the scheduler's rows (flows/scheduler.c): name = a flow's name and created_ms =
+ *               when it is next due; or name = "instance:ID", one per running appflowd, with
+ *               description = "HOST PID" and updated_ms = its last heartbeat; or name =
+ *               "clock:", created_ms = how far the emulator's clock is ahead.
  * Members a table does not use stay 0 or NULL. */
 typedef struct af_flow_record {
   const char *name; /* the key */

@@ -1125,7 +1125,7 @@ static af_store_open_rc token_key(opening *o) {
 }
 
 /* What a database of version v needs to be one of version v + 1 (in the schema transaction):
- * columns added nullable, so existing rows read them as NULL. The tables version 3 added are
+ * columns added nullable, so existing rows read them as NULL. The tables versions 3 and 4 added are
  * made as on a new database (make_tables). */
 static const char *const migrations[AF_STORE_SCHEMA_VERSION] = {
     [1] = "ALTER TABLE appflowd_flows ADD COLUMN created_by text, ADD COLUMN updated_by text, "
@@ -1138,7 +1138,8 @@ static const char *const migrations[AF_STORE_SCHEMA_VERSION] = {
 static af_store_open_rc migrate(opening *o, long long from) {
   af_store_open_rc rc = AF_STORE_OPENED;
   for (long long v = from; rc == AF_STORE_OPENED && v < AF_STORE_SCHEMA_VERSION; v++)
-    rc = schema_sql(o, migrations[v], NULL, NULL);
+    if (migrations[v] != NULL)
+      rc = schema_sql(o, migrations[v], NULL, NULL);
   if (rc == AF_STORE_OPENED)
     rc = schema_sql(o,
                     "UPDATE appflowd_meta SET value = convert_to('" XSTR(

@@ -97,7 +97,7 @@ static const char *const txn_sql[TX_COUNT] = {
   " source_profile TEXT, destination_profile TEXT) WITHOUT ROWID"
 
 /* What a database of version v needs to be one of version v + 1 (in the open transaction);
- * the tables version 3 added are made as on a new database (make_tables). */
+ * the tables versions 3 and 4 added are made as on a new database (make_tables). */
 static const char *const migrations[AF_STORE_SCHEMA_VERSION] = {
     [1] = "ALTER TABLE appflowd_flows ADD COLUMN created_by TEXT;"
           "ALTER TABLE appflowd_flows ADD COLUMN updated_by TEXT;"
@@ -503,7 +503,7 @@ static int meta_put(sqlite_store *s, const char *key, const void *value, size_t 
 static af_store_open_rc migrate(sqlite_store *s, int from, char *msg, size_t msgsz) {
   char why[512];
   for (int v = from; v < AF_STORE_SCHEMA_VERSION; v++) {
-    if (exec_sql(s, migrations[v], why, sizeof why) != SQLITE_OK) {
+    if (migrations[v] != NULL && exec_sql(s, migrations[v], why, sizeof why) != SQLITE_OK) {
       snprintf(msg, msgsz, "cannot migrate appflowd's tables from schema version %d to %d: %s", v,
                v + 1, why);
       return AF_STORE_OPEN_FAILED;

@@ -115,6 +115,7 @@ struct af_grpc_server {
   grpc_completion_queue *cq;
   af_flows *svc;
   const af_reflection *reflection;
+  bool emulator; /* serves the emulator's control RPCs too */
   const af_log *log;
   int port;
   atomic_bool stopping;
@@ -750,11 +751,13 @@ static int create_methods(af_grpc_server *s) {
   };
   size_t nplatform = sizeof platform / sizeof platform[0];
   size_t nrpcs = af_flows_rpc_count(s->svc);
-  s->methods = calloc(nrpcs + nplatform + 1, sizeof *s->methods);
+  size_t nemu = s->emulator ? af_flows_emulator_rpc_count(s->svc) : 0;
+  s->methods = calloc(nrpcs + nemu + nplatform + 1, sizeof *s->methods);
   if (s->methods == NULL)
     return -1;
-  for (size_t r = 0; r < nrpcs; r++) {
-    const af_rpc *rpc = af_flows_rpc_at(s->svc, r);
+  for (size_t r = 0; r < nrpcs + nemu; r++) {
+    const af_rpc *rpc =
+        r < nrpcs ? af_flows_rpc_at(s->svc, r) : af_flows_emulator_rpc_at(s->svc, r - nrpcs);
     /* an operation not served yet answers UNIMPLEMENTED at once: a few calls are enough */
     int calls = rpc->handler != NULL ? RPC_CALLS : UNSERVED_CALLS;
     s->methods[s->nmethods++] = (method){rpc->path, M_RPC, rpc, calls, NULL};
@@ -864,6 +867,7 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
   }
   s->svc = svc;
   s->reflection = cfg->reflection;
+  s->emulator = cfg->emulator;
   s->log = cfg->log;
   s->shutdown_tag.on_event = shutdown_event;
   atomic_init(&s->stopping, false);

@@ -51,6 +51,7 @@ typedef struct af_grpc_config {
   af_grpc_tls tls;            /* borrowed for the call to start */
   const af_reflection *reflection; /* borrowed, outlives the server; NULL = no reflection */
   const af_log *log;               /* borrowed, may be NULL */
+  bool emulator; /* also serve appflowd.emulator.v1.EmulatorService (the control API) */
 } af_grpc_config;
 
 /* Binds, starts serving svc (borrowed; must outlive the server) and returns the running

@@ -423,6 +423,36 @@ class Server:
         m = HTTP_PORT_RE.search(self.startup.group(0))
         return int(m.group("http_port")) if m else None
 
+    @property
+    def admin_port(self):
+        """The admin listener's port (admin_port=N on the start-up line); None without
+        --admin-listen."""
+        if self.startup is None:
+            return None
+        m = ADMIN_PORT_RE.search(self.startup.group(0))
+        return int(m.group("admin_port")) if m else None
+
+    def control(self, path, body=None, method="POST"):
+        """Calls the emulator control API (needs --admin-listen): (status, decoded JSON)."""
+        data = b"" if body is None else (body if isinstance(body, bytes)
+                                          else json.dumps(body).encode())
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=120)
+        try:
+            conn.request(method, path, body=data,
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            raw = r.read()
+        finally:
+            conn.close()
+        return r.status, json.loads(raw) if raw else None
+
+    def advance(self, seconds):
+        """Moves the emulator's clock on by seconds; the control API's answer."""
+        status, out = self.control("/emulator/clock", {"advanceSeconds": seconds})
+        if status != 200:
+            raise AssertionError(f"POST /emulator/clock: {status} {out}")
+        return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Stores
@@ -549,6 +579,7 @@ class ServerTestCase(unittest.TestCase):
 # The AWS REST-JSON door
 
 HTTP_PORT_RE = re.compile(r" http=(?P<http>\S+) http_port=(?P<http_port>\d+)(?= |$)")
+ADMIN_PORT_RE = re.compile(r" admin=(?P<admin>\S+) admin_port=(?P<admin_port>\d+)(?= |$)")
 # x-amzn-RequestId: a random (version 4) UUID, lower-case as the server writes it.
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 # --max-request-bytes's default, on both doors; tests that probe the limit start their server

@@ -91,7 +91,7 @@ class DurableSqliteTest(h.ServerTestCase):
         db.close()
         r = h.run_appflowd("--grpc-listen", "127.0.0.1:0", "--store", db_url(self.path))
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("schema version 7, newer than this appflowd's 3", r.stderr)
+        self.assertIn("schema version 7, newer than this appflowd's 4", r.stderr)
 
     def test_a_second_appflowd_on_the_same_file_is_refused(self):
         self.start_db()

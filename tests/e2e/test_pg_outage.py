@@ -207,11 +207,11 @@ class PgStartUpTest(h.ServerTestCase):
         schema = pg.create_schema()
         url = pg.uri(options=f"-csearch_path={schema}")
         self.assertExitedCleanly(self.start(None, "--store", url))
-        pg.psql(f"UPDATE {schema}.appflowd_meta SET value = convert_to('4', 'UTF8') "
+        pg.psql(f"UPDATE {schema}.appflowd_meta SET value = convert_to('5', 'UTF8') "
                 "WHERE key = 'schema_version'")
         r = h.run_appflowd("--grpc-listen", "127.0.0.1:0", "--store", url)
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("has appflowd schema version 4, newer than this appflowd's 3", r.stderr)
+        self.assertIn("has appflowd schema version 5, newer than this appflowd's 4", r.stderr)
         r = h.run_appflowd("--grpc-listen", "127.0.0.1:0", "--store", "postgresql://[::1")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("bad PostgreSQL URI", r.stderr)

@@ -29,14 +29,8 @@ static inline void *request_from_json(const af_model_struct *shape, const char *
 
 /* The text fmt makes (vprintf), in the arena. */
 static inline const char *arena_vprintf(af_arena *a, const char *fmt, va_list ap) {
-  va_list again;
-  va_copy(again, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  cr_assert_geq(n, 0);
-  char *s = af_arena_alloc(a, (size_t)n + 1);
+  char *s = af_arena_vprintf(a, fmt, ap);
   cr_assert_not_null(s);
-  vsnprintf(s, (size_t)n + 1, fmt, again);
-  va_end(again);
   return s;
 }
 

@@ -649,7 +649,7 @@ Test(store, a_scan_returns_the_principals_and_status_message) {
 
 /* Each table's record for a name: what tells them apart when read back. */
 static const char *const table_marks[AF_STORE_TABLES] = {"kept in flows", "kept in profiles",
-                                                         "kept in connectors"};
+                                                         "kept in connectors", "kept in timers"};
 
 /* A record of table t with every member set, the table's mark as its description and
  * "def:NAME" as its definition; strings are static or name's (which must outlive the op). */
@@ -696,8 +696,9 @@ Test(store, the_same_name_in_each_table_is_a_record_of_its_own) {
     af_flow_record b = bare_record("shared");
     cr_expect_eq(insert_in((af_store_table)t, &b, NULL, NULL), AF_STORE_EXISTS, "table %d", t);
   }
-  const char *marks[AF_STORE_TABLES] = {table_marks[0], table_marks[1], table_marks[2]};
-  int status[AF_STORE_TABLES] = {10, 11, 12};
+  const char *marks[AF_STORE_TABLES] = {table_marks[0], table_marks[1], table_marks[2],
+                                        table_marks[3]};
+  int status[AF_STORE_TABLES] = {10, 11, 12, 13};
   expect_in_tables("shared", marks, status);
   /* A write in one table leaves the others. */
   status[AF_TABLE_PROFILES] = 42;
@@ -721,14 +722,14 @@ Test(store, the_same_name_in_each_table_is_a_record_of_its_own) {
   /* A name only one table holds is missing from the others. */
   af_flow_record lone = table_record(AF_TABLE_CONNECTORS, "lone", defs[2]);
   cr_assert_eq(insert_in(AF_TABLE_CONNECTORS, &lone, NULL, NULL), AF_STORE_OK);
-  const char *lone_marks[AF_STORE_TABLES] = {NULL, NULL, table_marks[AF_TABLE_CONNECTORS]};
-  expect_in_tables("lone", lone_marks, (int[AF_STORE_TABLES]){0, 0, 12});
+  const char *lone_marks[AF_STORE_TABLES] = {NULL, NULL, table_marks[AF_TABLE_CONNECTORS], NULL};
+  expect_in_tables("lone", lone_marks, (int[AF_STORE_TABLES]){0, 0, 12, 0});
   cr_expect_eq(modify_in(AF_TABLE_PROFILES, "lone", delete_it, NULL), AF_STORE_NOT_FOUND);
 }
 
 /* How many records each table gets in the scan tests (besides the names all share). */
-static const int table_counts[AF_STORE_TABLES] = {41, 27, 13};
-static const char *const table_prefixes[AF_STORE_TABLES] = {"flow", "prof", "conn"};
+static const int table_counts[AF_STORE_TABLES] = {41, 27, 13, 9};
+static const char *const table_prefixes[AF_STORE_TABLES] = {"flow", "prof", "conn", "timr"};
 #define COMMON 5 /* names every table holds: common_0 ... */
 
 /* Fills every table: its own names, the common ones, and private records (never scanned). */

@@ -99,10 +99,10 @@ static const char *columns(PGconn *c, const char *table, const char *only, char 
   return sql_value(c, sql, v, n);
 }
 
-/* Every table of schema version 3, with every column. */
+/* Every table of this build's schema, with every column. */
 static void expect_every_column(PGconn *c) {
-  static const char *const tables[] = {"appflowd_flows", "appflowd_profiles",
-                                       "appflowd_connectors"};
+  static const char *const tables[] = {"appflowd_flows", "appflowd_profiles", "appflowd_connectors",
+                                       "appflowd_timers"};
   for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
     char v[64];
     cr_expect_str_eq(columns(c, tables[i], NULL, v, sizeof v), "19", "%s", tables[i]);
@@ -376,12 +376,12 @@ Test(store_pg, schema_made_on_first_open_and_accepted_on_the_next) {
   af_store *s = open_store(NULL);
   cr_expect(s->durable);
   cr_expect(af_store_healthy(s));
-  cr_expect_str_eq(sql_value(c, sql, v, sizeof v), "4", "the meta table and three of records");
+  cr_expect_str_eq(sql_value(c, sql, v, sizeof v), "5", "the meta table and four of records");
   cr_expect_str_eq(sql_value(c,
                              "SELECT convert_from(value, 'UTF8') FROM appflowd_meta WHERE key = "
                              "'schema_version'",
                              v, sizeof v),
-                   "3", "a new database starts at the current schema version");
+                   "4", "a new database starts at the current schema version");
   expect_every_column(c);
   char hex[2 * AF_STORE_TOKEN_KEY_LEN + 1];
   for (int i = 0; i < AF_STORE_TOKEN_KEY_LEN; i++)
@@ -474,7 +474,7 @@ Test(store_pg, newer_schema_is_refused) {
   af_store *s = af_store_open(uri, NULL, &why, msg, sizeof msg);
   cr_assert_null(s);
   cr_expect_eq(why, AF_STORE_TOO_NEW);
-  cr_expect(strstr(msg, "has appflowd schema version 99, newer than this appflowd's 3: run a "
+  cr_expect(strstr(msg, "has appflowd schema version 99, newer than this appflowd's 4: run a "
                         "newer appflowd") != NULL,
             "%s", msg);
   cr_expect(strstr(msg, "the database at postgresql://") != NULL, "%s", msg);
@@ -811,7 +811,7 @@ static void expect_migrated(int from) {
   cr_assert_not_null(logf);
   af_log log = {AF_LOG_INFO, logf};
   af_store *s = open_store(&(af_store_config){.log = &log});
-  snprintf(line, sizeof line, "migrated schema %d -> 3", from);
+  snprintf(line, sizeof line, "migrated schema %d -> 4", from);
   cr_expect_eq(migrations_logged(logf, line), 1, "%s", line);
   uint8_t key[AF_STORE_TOKEN_KEY_LEN];
   memset(key, 0xab, sizeof key);
@@ -820,7 +820,7 @@ static void expect_migrated(int from) {
                              "SELECT convert_from(value, 'UTF8') FROM appflowd_meta WHERE key = "
                              "'schema_version'",
                              v, sizeof v),
-                   "3");
+                   "4");
   expect_every_column(c);
   af_flow_record old = old_flow(from);
   expect_stored(s, &old, 7); /* the new strings NULL, the rest as the old version left it */

@@ -273,13 +273,14 @@ static void expect_new_tables_usable(af_store *s) {
 }
 
 /* Every table of this build's schema, with every column. */
-static void expect_version_3_file(void) {
+static void expect_current_file(void) {
   char v[256];
   sql_value("SELECT CAST(value AS TEXT) FROM appflowd_meta WHERE key = 'schema_version'", v,
             sizeof v);
-  cr_expect_str_eq(v, "3");
-  const char *tables[] = {"appflowd_flows", "appflowd_profiles", "appflowd_connectors"};
-  for (int i = 0; i < 3; i++) {
+  cr_expect_str_eq(v, "4");
+  const char *tables[] = {"appflowd_flows", "appflowd_profiles", "appflowd_connectors",
+                          "appflowd_timers"};
+  for (int i = 0; i < 4; i++) {
     char q[512];
     snprintf(q, sizeof q,
              "SELECT count(*) FROM pragma_table_info('%s') WHERE name IN ('created_by', "
@@ -301,7 +302,7 @@ static void expect_migrated(const char *schema, int from) {
   cr_assert_not_null(logf);
   af_log log = {AF_LOG_INFO, logf};
   char line[64];
-  snprintf(line, sizeof line, "migrated schema %d -> 3", from);
+  snprintf(line, sizeof line, "migrated schema %d -> 4", from);
   af_store *s = open_ok(&(af_store_config){.log = &log});
   cr_expect_eq(migrations_logged(logf, line), 1, "%s", line);
   static const uint8_t zero_key[AF_STORE_TOKEN_KEY_LEN];
@@ -309,7 +310,7 @@ static void expect_migrated(const char *schema, int from) {
   expect_old_flow(s, from == 2, 7);
   expect_new_tables_usable(s);
   af_store_close(s);
-  expect_version_3_file();
+  expect_current_file();
 
   s = open_ok(&(af_store_config){.log = &log});
   cr_expect_eq(migrations_logged(logf, "migrated schema"), 1, "a version 3 database stays");
@@ -347,7 +348,7 @@ Test(sqlite, a_version_2_database_is_migrated_on_open) { expect_migrated(v2_sche
 /* A new database starts at version 3, with every table and column. */
 Test(sqlite, a_new_database_is_made_at_version_3) {
   af_store_close(open_ok(NULL));
-  expect_version_3_file();
+  expect_current_file();
 }
 
 Test(sqlite, what_cannot_be_a_store_says_why) {

@@ -232,6 +232,51 @@ void   appflowd__store__v1__run_log__free_unpacked
   assert(message->base.descriptor == &appflowd__store__v1__run_log__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   appflowd__store__v1__scripted_outcome__init
+                     (Appflowd__Store__V1__ScriptedOutcome         *message)
+{
+  static const Appflowd__Store__V1__ScriptedOutcome init_value = APPFLOWD__STORE__V1__SCRIPTED_OUTCOME__INIT;
+  *message = init_value;
+}
+size_t appflowd__store__v1__scripted_outcome__get_packed_size
+                     (const Appflowd__Store__V1__ScriptedOutcome *message)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__scripted_outcome__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t appflowd__store__v1__scripted_outcome__pack
+                     (const Appflowd__Store__V1__ScriptedOutcome *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__scripted_outcome__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t appflowd__store__v1__scripted_outcome__pack_to_buffer
+                     (const Appflowd__Store__V1__ScriptedOutcome *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &appflowd__store__v1__scripted_outcome__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Appflowd__Store__V1__ScriptedOutcome *
+       appflowd__store__v1__scripted_outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Appflowd__Store__V1__ScriptedOutcome *)
+     protobuf_c_message_unpack (&appflowd__store__v1__scripted_outcome__descriptor,
+                                allocator, len, data);
+}
+void   appflowd__store__v1__scripted_outcome__free_unpacked
+                     (Appflowd__Store__V1__ScriptedOutcome *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &appflowd__store__v1__scripted_outcome__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   appflowd__store__v1__execution__init
                      (Appflowd__Store__V1__Execution         *message)
 {
@@ -700,7 +745,7 @@ const ProtobufCMessageDescriptor appflowd__store__v1__update_token__descriptor =
   (ProtobufCMessageInit) appflowd__store__v1__update_token__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descriptors[6] =
+static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descriptors[10] =
 {
   {
     "last_run_ms",
@@ -774,11 +819,63 @@ static const ProtobufCFieldDescriptor appflowd__store__v1__run_log__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "outcomes",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Appflowd__Store__V1__RunLog, n_outcomes),
+    offsetof(Appflowd__Store__V1__RunLog, outcomes),
+    &appflowd__store__v1__scripted_outcome__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_fire_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__RunLog, next_fire_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "schedule_anchor_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__RunLog, schedule_anchor_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consecutive_failures",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__RunLog, consecutive_failures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned appflowd__store__v1__run_log__field_indices_by_name[] = {
+  9,   /* field[9] = consecutive_failures */
   5,   /* field[5] = executions */
   1,   /* field[1] = last_execution_id */
   0,   /* field[0] = last_run_ms */
+  7,   /* field[7] = next_fire_ms */
+  6,   /* field[6] = outcomes */
+  8,   /* field[8] = schedule_anchor_ms */
   4,   /* field[4] = schema_version */
   2,   /* field[2] = start_tokens */
   3,   /* field[3] = update_tokens */
@@ -786,7 +883,7 @@ static const unsigned appflowd__store__v1__run_log__field_indices_by_name[] = {
 static const ProtobufCIntRange appflowd__store__v1__run_log__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
 {
@@ -796,14 +893,91 @@ const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor =
   "Appflowd__Store__V1__RunLog",
   "appflowd.store.v1",
   sizeof(Appflowd__Store__V1__RunLog),
-  6,
+  10,
   appflowd__store__v1__run_log__field_descriptors,
   appflowd__store__v1__run_log__field_indices_by_name,
   1,  appflowd__store__v1__run_log__number_ranges,
   (ProtobufCMessageInit) appflowd__store__v1__run_log__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor appflowd__store__v1__execution__field_descriptors[9] =
+static const ProtobufCFieldDescriptor appflowd__store__v1__scripted_outcome__field_descriptors[4] =
+{
+  {
+    "status",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__ScriptedOutcome, status),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__ScriptedOutcome, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__ScriptedOutcome, duration_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "records_processed",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__ScriptedOutcome, records_processed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned appflowd__store__v1__scripted_outcome__field_indices_by_name[] = {
+  2,   /* field[2] = duration_ms */
+  1,   /* field[1] = message */
+  3,   /* field[3] = records_processed */
+  0,   /* field[0] = status */
+};
+static const ProtobufCIntRange appflowd__store__v1__scripted_outcome__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor appflowd__store__v1__scripted_outcome__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "appflowd.store.v1.ScriptedOutcome",
+  "ScriptedOutcome",
+  "Appflowd__Store__V1__ScriptedOutcome",
+  "appflowd.store.v1",
+  sizeof(Appflowd__Store__V1__ScriptedOutcome),
+  4,
+  appflowd__store__v1__scripted_outcome__field_descriptors,
+  appflowd__store__v1__scripted_outcome__field_indices_by_name,
+  1,  appflowd__store__v1__scripted_outcome__number_ranges,
+  (ProtobufCMessageInit) appflowd__store__v1__scripted_outcome__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor appflowd__store__v1__execution__field_descriptors[11] =
 {
   {
     "execution_id",
@@ -913,9 +1087,34 @@ static const ProtobufCFieldDescriptor appflowd__store__v1__execution__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "trigger",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, trigger),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "counted",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Appflowd__Store__V1__Execution, counted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned appflowd__store__v1__execution__field_indices_by_name[] = {
   3,   /* field[3] = cancel_ms */
+  10,   /* field[10] = counted */
   8,   /* field[8] = data_pull_end_ms */
   7,   /* field[7] = data_pull_start_ms */
   2,   /* field[2] = duration_ms */
@@ -924,11 +1123,12 @@ static const unsigned appflowd__store__v1__execution__field_indices_by_name[] = 
   4,   /* field[4] = outcome */
   6,   /* field[6] = records_processed */
   1,   /* field[1] = started_ms */
+  9,   /* field[9] = trigger */
 };
 static const ProtobufCIntRange appflowd__store__v1__execution__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor appflowd__store__v1__execution__descriptor =
 {
@@ -938,7 +1138,7 @@ const ProtobufCMessageDescriptor appflowd__store__v1__execution__descriptor =
   "Appflowd__Store__V1__Execution",
   "appflowd.store.v1",
   sizeof(Appflowd__Store__V1__Execution),
-  9,
+  11,
   appflowd__store__v1__execution__field_descriptors,
   appflowd__store__v1__execution__field_indices_by_name,
   1,  appflowd__store__v1__execution__number_ranges,

@@ -21,6 +21,7 @@ typedef struct Appflowd__Store__V1__TagSet Appflowd__Store__V1__TagSet;
 typedef struct Appflowd__Store__V1__StartToken Appflowd__Store__V1__StartToken;
 typedef struct Appflowd__Store__V1__UpdateToken Appflowd__Store__V1__UpdateToken;
 typedef struct Appflowd__Store__V1__RunLog Appflowd__Store__V1__RunLog;
+typedef struct Appflowd__Store__V1__ScriptedOutcome Appflowd__Store__V1__ScriptedOutcome;
 typedef struct Appflowd__Store__V1__Execution Appflowd__Store__V1__Execution;
 typedef struct Appflowd__Store__V1__Profile Appflowd__Store__V1__Profile;
 typedef struct Appflowd__Store__V1__Registration Appflowd__Store__V1__Registration;
@@ -133,10 +134,51 @@ struct  Appflowd__Store__V1__RunLog
    */
   size_t n_executions;
   Appflowd__Store__V1__Execution **executions;
+  /*
+   * How the flow's next runs end (the emulator control API's SetOutcomes), next first.
+   */
+  size_t n_outcomes;
+  Appflowd__Store__V1__ScriptedOutcome **outcomes;
+  /*
+   * An Active scheduled flow's next scheduled run, on the service's clock; 0: none due (not
+   * Active, not scheduled, or the schedule is over).
+   */
+  int64_t next_fire_ms;
+  /*
+   * Where a rate() schedule counts its intervals from: scheduleStartTime, or when the flow was
+   * activated.
+   */
+  int64_t schedule_anchor_ms;
+  /*
+   * Scheduled runs that have failed in a row (what flowErrorDeactivationThreshold counts).
+   */
+  int32_t consecutive_failures;
 };
 #define APPFLOWD__STORE__V1__RUN_LOG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__run_log__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0,NULL, 0,NULL, 0, 0, 0 }
+
+
+/*
+ * ScriptedOutcome is how one run ends (appflowd.emulator.v1.Outcome as kept).
+ */
+struct  Appflowd__Store__V1__ScriptedOutcome
+{
+  ProtobufCMessage base;
+  /*
+   * appflow.v1.ExecutionStatus; 0: Successful
+   */
+  int32_t status;
+  char *message;
+  /*
+   * -1: the service's run duration
+   */
+  int64_t duration_ms;
+  int64_t records_processed;
+};
+#define APPFLOWD__STORE__V1__SCRIPTED_OUTCOME__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__scripted_outcome__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 /*
@@ -168,10 +210,18 @@ struct  Appflowd__Store__V1__Execution
    */
   int64_t data_pull_start_ms;
   int64_t data_pull_end_ms;
+  /*
+   * appflow.v1.TriggerType of what started it; 0: StartFlow (OnDemand)
+   */
+  int32_t trigger;
+  /*
+   * a scheduled run whose end consecutive_failures has counted
+   */
+  protobuf_c_boolean counted;
 };
 #define APPFLOWD__STORE__V1__EXECUTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&appflowd__store__v1__execution__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -346,6 +396,25 @@ Appflowd__Store__V1__RunLog *
 void   appflowd__store__v1__run_log__free_unpacked
                      (Appflowd__Store__V1__RunLog *message,
                       ProtobufCAllocator *allocator);
+/* Appflowd__Store__V1__ScriptedOutcome methods */
+void   appflowd__store__v1__scripted_outcome__init
+                     (Appflowd__Store__V1__ScriptedOutcome         *message);
+size_t appflowd__store__v1__scripted_outcome__get_packed_size
+                     (const Appflowd__Store__V1__ScriptedOutcome   *message);
+size_t appflowd__store__v1__scripted_outcome__pack
+                     (const Appflowd__Store__V1__ScriptedOutcome   *message,
+                      uint8_t             *out);
+size_t appflowd__store__v1__scripted_outcome__pack_to_buffer
+                     (const Appflowd__Store__V1__ScriptedOutcome   *message,
+                      ProtobufCBuffer     *buffer);
+Appflowd__Store__V1__ScriptedOutcome *
+       appflowd__store__v1__scripted_outcome__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   appflowd__store__v1__scripted_outcome__free_unpacked
+                     (Appflowd__Store__V1__ScriptedOutcome *message,
+                      ProtobufCAllocator *allocator);
 /* Appflowd__Store__V1__Execution methods */
 void   appflowd__store__v1__execution__init
                      (Appflowd__Store__V1__Execution         *message);
@@ -458,6 +527,9 @@ typedef void (*Appflowd__Store__V1__UpdateToken_Closure)
 typedef void (*Appflowd__Store__V1__RunLog_Closure)
                  (const Appflowd__Store__V1__RunLog *message,
                   void *closure_data);
+typedef void (*Appflowd__Store__V1__ScriptedOutcome_Closure)
+                 (const Appflowd__Store__V1__ScriptedOutcome *message,
+                  void *closure_data);
 typedef void (*Appflowd__Store__V1__Execution_Closure)
                  (const Appflowd__Store__V1__Execution *message,
                   void *closure_data);
@@ -484,6 +556,7 @@ extern const ProtobufCMessageDescriptor appflowd__store__v1__tag_set__descriptor
 extern const ProtobufCMessageDescriptor appflowd__store__v1__start_token__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__update_token__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__run_log__descriptor;
+extern const ProtobufCMessageDescriptor appflowd__store__v1__scripted_outcome__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__execution__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__profile__descriptor;
 extern const ProtobufCMessageDescriptor appflowd__store__v1__registration__descriptor;
