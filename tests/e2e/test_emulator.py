@@ -463,6 +463,21 @@ class EmulatorTest(h.ServerTestCase):
         self.assertEqual(srv.advance(3600)["runsStarted"], 0)
         self.assertEqual(len(records(c, "every5")), 6)
 
+    def test_update_of_an_active_schedule_starts_it_again(self):
+        """UpdateFlow of an Active scheduled flow with a new expression: the new schedule
+        counts from the update, whatever the old one had computed."""
+        srv, c = self.server()
+        c.create_flow(**scheduled("hourly", "rate(1hours)"))
+        self.activate(c, "hourly")
+        self.assertEqual(srv.advance(0)["runsStarted"], 0)  # the first run computed: +1 hour
+        flow = scheduled("hourly", "rate(5minutes)")
+        flow.pop("tags", None)
+        c.update_flow(**flow)
+        u = ms(c.describe_flow(flowName="hourly")["lastUpdatedAt"])
+        self.assertEqual(srv.advance(1800)["runsStarted"], 6)
+        self.assertEqual([ms(r["startedAt"]) for r in records(c, "hourly")],
+                         [u + k * 5 * MINUTE for k in range(6, 0, -1)])
+
     def test_cron_schedule_is_utc(self):
         """cron(0 6 * * ? *) with timezone America/New_York: one run a day at 06:00 UTC (the
         timezone is only a label), for each day the clock moves."""
