@@ -117,7 +117,8 @@ typedef struct records_call {
   Appflow__V1__DescribeFlowExecutionRecordsResponse *resp;
   const char *name;
   size_t len;
-  const Appflow__V1__GlueDataCatalogConfig *glue; /* the flow's catalog, or NULL */
+  const Appflow__V1__GlueDataCatalogConfig *glue;   /* the flow's catalog, or NULL */
+  const Appflow__V1__SAPODataSourceProperties *sap; /* an SAP OData source, or NULL */
   char after[AF_FLOW_NAME_MAX + 1]; /* the last listed: "<started_ms>:<execution id>" */
   size_t after_len;
   bool oom;
@@ -203,7 +204,12 @@ static Appflow__V1__ExecutionRecord *record_of(records_call *c,
   bool ended = r->execution_status == STATUS(SUCCESSFUL) || r->execution_status == STATUS(ERROR);
   res->records_processed = ended ? e->records_processed : 0;
   res->bytes_processed = res->bytes_written = 0; /* appflowd moves no data */
-  res->num_parallel_processes = 1;
+  /* what an SAP OData source asks for (its parallelism and page size), else one process */
+  const Appflow__V1__SAPODataSourceProperties *sap = c->sap;
+  res->num_parallel_processes =
+      sap && sap->parallelism_config ? sap->parallelism_config->max_parallelism : 1;
+  res->has_max_page_size = sap && sap->pagination_config;
+  res->max_page_size = res->has_max_page_size ? sap->pagination_config->max_page_size : 0;
   res->has_records_processed = res->has_bytes_processed = res->has_bytes_written = true;
   res->has_num_parallel_processes = true;
   if (r->execution_status == STATUS(ERROR)) {
@@ -237,6 +243,10 @@ static af_store_verdict records_rule(const af_flow_record *cur, af_flow_record *
   c->glue = def != NULL && def->metadata_catalog_config != NULL
                 ? def->metadata_catalog_config->glue_data_catalog
                 : NULL;
+  const Appflow__V1__SourceFlowConfig *src = def != NULL ? def->source_flow_config : NULL;
+  c->sap = src != NULL && src->source_connector_properties != NULL
+               ? src->source_connector_properties->sapo_data
+               : NULL;
   size_t max = c->req->has_max_results ? (size_t)c->req->max_results : PAGE_DEFAULT;
   Appflow__V1__ExecutionRecord **v = af_arena_alloc(a, max * sizeof *v);
   if (log == NULL || v == NULL) {

@@ -474,3 +474,28 @@ Test(scheduler, a_live_instance_keeps_runs_going_and_a_dead_one_is_seen_at_once)
                store->durable ? ES(ERROR) : ES(IN_PROGRESS),
                "with no other appflowd alive, a restart ends the runs (of a durable store)");
 }
+
+Test(scheduler, an_sap_source_reports_its_parallelism_and_page_size) {
+  test_profile(svc, "sap", "SAPOData",
+               "{\"applicationHostUrl\": \"https://sap.example.com\", \"applicationServicePath\": "
+               "\"/sap/opu/odata\", \"portNumber\": 443, \"clientNumber\": \"100\"}",
+               "{\"basicAuthCredentials\": {\"username\": \"u\", \"password\": \"p\"}}");
+  call_ok("CreateFlow",
+          "{\"flowName\": \"sapflow\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
+          "\"sourceFlowConfig\": {\"connectorType\": \"SAPOData\", \"connectorProfileName\": "
+          "\"sap\", \"sourceConnectorProperties\": {\"SAPOData\": {\"objectPath\": \"/o\", "
+          "\"parallelismConfig\": {\"maxParallelism\": 4}, \"paginationConfig\": "
+          "{\"maxPageSize\": 500}}}}, \"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "
+          "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"dst\"}}}], "
+          "\"tasks\": [{\"sourceFields\": [], \"taskType\": \"Map_all\"}]}");
+  start("sapflow");
+  const Appflow__V1__ExecutionResult *r = runs_of("sapflow")->flow_executions[0]->execution_result;
+  cr_expect_eq(r->num_parallel_processes, 4);
+  cr_expect(r->has_max_page_size);
+  cr_expect_eq(r->max_page_size, 500);
+  create("plain", "{\"triggerType\": \"OnDemand\"}");
+  start("plain");
+  r = runs_of("plain")->flow_executions[0]->execution_result;
+  cr_expect_eq(r->num_parallel_processes, 1);
+  cr_expect(!r->has_max_page_size);
+}
