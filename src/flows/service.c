@@ -585,6 +585,8 @@ static bool log_start(start_call *s, const af_flow_record *cur,
     r.next_fire_ms = AF_FIRE_PENDING;
     r.schedule_anchor_ms = s->c.now_ms;
     r.consecutive_failures = 0;
+    for (size_t i = 0; i < r.n_executions; i++) /* runs from before count no more */
+      r.executions[i]->counted = true;
   }
   af_run_start rs = {s->execution_id, s->c.now_ms, TRIGGER(ON_DEMAND), cur->created_ms};
   if (run && !af__start_run(s->c.svc, &r, &rs, a))

@@ -499,3 +499,22 @@ Test(scheduler, an_sap_source_reports_its_parallelism_and_page_size) {
   cr_expect_eq(r->num_parallel_processes, 1);
   cr_expect(!r->has_max_page_size);
 }
+
+Test(scheduler, runs_from_before_a_new_start_do_not_count_towards_the_threshold) {
+  create("th1", "{\"triggerType\": \"Scheduled\", \"triggerProperties\": {\"Scheduled\": "
+                "{\"scheduleExpression\": \"rate(1minutes)\", "
+                "\"flowErrorDeactivationThreshold\": 1}}}");
+  /* the first run fails late (90 s), the second at once: the second deactivates the flow */
+  control("/emulator/flows/th1/outcomes",
+          "{\"outcomes\": [{\"executionStatus\": \"Error\", \"durationSeconds\": 90}, "
+          "{\"executionStatus\": \"Error\", \"durationSeconds\": 0}]}");
+  start("th1");
+  advance(3 * MIN);
+  cr_assert_eq(describe("th1")->flow_status, FS(SUSPENDED));
+  cr_expect_eq(runs_of("th1")->n_flow_executions, 2);
+  /* started again: the first run, which failed after the deactivation, is not counted */
+  start("th1");
+  advance(3 * MIN);
+  cr_expect_eq(describe("th1")->flow_status, FS(ACTIVE));
+  cr_expect_eq(runs_of("th1")->n_flow_executions, 5);
+}
