@@ -3,9 +3,9 @@
 #include "admin/control.h"
 
 #include "appflowd/emulator/v1/emulator.pb-c.h"
+#include "bridge/route.h"
 #include "common/json.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,26 +13,6 @@
 
 #define FLOWS_PREFIX "/emulator/flows/"
 #define ESTATUS(s) APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_##s
-
-/* %XX-decodes s[0..len) into the arena; NULL when it is not valid percent-encoding. */
-static char *unescape(af_arena *a, const char *s, size_t len) {
-  char *out = af_arena_alloc(a, len + 1);
-  size_t n = 0;
-  for (size_t i = 0; out != NULL && i < len; i++) {
-    if (s[i] != '%') {
-      out[n++] = s[i];
-      continue;
-    }
-    if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2]))
-      return NULL;
-    char hex[3] = {s[i + 1], s[i + 2], '\0'};
-    out[n++] = (char)strtol(hex, NULL, 16);
-    i += 2;
-  }
-  if (out != NULL)
-    out[n] = '\0';
-  return out != NULL && strlen(out) == n ? out : NULL; /* no NUL inside */
-}
 
 /* The body as a JSON object (an empty body is {}); NULL once err is set. */
 static json_t *body_object(const char *body, size_t len, af_error *err) {
@@ -190,14 +170,9 @@ static af_err route(af_flows *svc, const char *path, af_arena *a, const af_rpc *
     *rpc = strcmp(what, "events") == 0     ? af_flows_emulator_rpc_named(svc, "SendEvent")
            : strcmp(what, "outcomes") == 0 ? af_flows_emulator_rpc_named(svc, "SetOutcomes")
                                            : NULL;
-    if (*rpc != NULL && memchr(path + plen, '/', (size_t)(slash - path - plen)) == NULL) {
-      *flow = unescape(a, path + plen, (size_t)(slash - path - plen));
-      if (*flow == NULL)
-        return af_error_set(err, AF_ERR_VALIDATION,
-                            "the flow name in the path is not valid "
-                            "percent-encoding");
-      return AF_OK;
-    }
+    if (*rpc != NULL && memchr(path + plen, '/', (size_t)(slash - path - plen)) == NULL)
+      return af_bridge_percent_decode(path + plen, (size_t)(slash - path - plen), false,
+                                      "path's flow name", a, (const char **)flow, err);
   }
   char esc[160];
   return af_error_set(err, AF_ERR_RESOURCE_NOT_FOUND,

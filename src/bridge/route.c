@@ -39,11 +39,8 @@ static bool decodes_to(const char *s, size_t n, bool plus_space, const char *lit
   return k == lit_len;
 }
 
-/* s[0..n) percent-decoded into *out in the arena ('+' a space when plus_space),
- * NUL-terminated. AF_ERR_SERIALIZATION when it has a bad escape, decodes to a NUL or is not
- * UTF-8; what names the part for the message ("path's label {resourceArn}"). */
-static af_err decode(const char *s, size_t n, bool plus_space, const char *what, af_arena *arena,
-                     const char **out, af_error *err) {
+af_err af_bridge_percent_decode(const char *s, size_t n, bool plus_space, const char *what,
+                                af_arena *arena, const char **out, af_error *err) {
   char *d = af_arena_alloc(arena, n + 1), esc[64];
   size_t k = 0;
   if (d == NULL)
@@ -207,7 +204,7 @@ static af_err bind_labels(af_bridge_match *m, const span *labels, size_t nlabels
     if (member == NULL || value == NULL)
       return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     snprintf(what, sizeof what, "path's label {%s}", member);
-    af_err rc = decode(labels[i].p, labels[i].n, false, what, arena, value, err);
+    af_err rc = af_bridge_percent_decode(labels[i].p, labels[i].n, false, what, arena, value, err);
     if (rc != AF_OK)
       return rc;
     if (m->nbindings == AF_BRIDGE_MAX_BINDINGS)
@@ -251,9 +248,9 @@ static af_err bind_query(af_bridge_match *m, const char *param, span query, af_a
   snprintf(what, sizeof what, "query parameter %s", param);
   for (size_t i = 0; i < query.n;) {
     next_pair(query, &i, &name, &value);
-    af_err rc = is_param(name, param)
-                    ? decode(value.p, value.n, true, what, arena, &values[k++], err)
-                    : AF_OK;
+    af_err rc = is_param(name, param) ? af_bridge_percent_decode(value.p, value.n, true, what,
+                                                                 arena, &values[k++], err)
+                                      : AF_OK;
     if (rc != AF_OK)
       return rc;
   }

@@ -103,4 +103,10 @@ void af_bridge_ids_init(af_bridge_ids *g);
 /* Writes the next UUID (36 characters and a NUL) into out. */
 void af_bridge_request_id(af_bridge_ids *g, char out[37]);
 
+/* s[0..n) percent-decoded into *out in the arena ('+' a space when plus_space),
+ * NUL-terminated. AF_ERR_SERIALIZATION when it has a bad escape, decodes to a NUL or is not
+ * UTF-8; what names the part for the message ("path's label {resourceArn}"). */
+af_err af_bridge_percent_decode(const char *s, size_t n, bool plus_space, const char *what,
+                                af_arena *arena, const char **out, af_error *err);
+
 #endif

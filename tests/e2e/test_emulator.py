@@ -590,7 +590,7 @@ class EmulatorTest(h.ServerTestCase):
                                             "ValidationException"), h.aws_msg_name_pattern("a b"))
         self.control_error(srv, "/emulator/flows/" + "n" * 257 + "/events", {},
                            "ValidationException")
-        self.control_error(srv, "/emulator/flows/bad%zz/events", {}, "ValidationException")
+        self.control_error(srv, "/emulator/flows/bad%zz/events", {}, "SerializationException")
         # bodies: nothing, or any JSON object
         for body in (b"not json", b"[1]", b'"on_event"', b"42", b"{", b'{"a": 1, "a": 2}'):
             self.control_error(srv, "/emulator/flows/by_hand/events", body,
