@@ -383,9 +383,15 @@ static bool authentic(struct MHD_Connection *c, af_bridge_server *s, request *r,
 
 static enum MHD_Result send_answer(request *r) {
   af_bridge_server *s = r->server;
-  if (r->rep.error_type != NULL)
-    af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s", r->method, r->url, r->rep.status,
+  if (r->rep.error_type != NULL && af_log_enabled(s->log, AF_LOG_DEBUG)) {
+    /* what the caller sent (libmicrohttpd has decoded %0A and the like) is escaped, so no
+     * request can write a log line of its own */
+    char method[64], url[512];
+    af_log_printf(s->log, AF_LOG_DEBUG, "%s %s: %d %s",
+                  af_escape(method, sizeof method, r->method, strlen(r->method)),
+                  af_escape(url, sizeof url, r->url, strlen(r->url)), r->rep.status,
                   r->rep.error_type);
+  }
   return send_reply(r->connection, r, &r->rep);
 }
 

@@ -3,6 +3,7 @@ and no flow changes (the marker flow `kept` is Active throughout; a last StopFlo
 its one transition)."""
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -102,6 +103,22 @@ class BadInputTest(unittest.TestCase):
         head, _, payload = reply.partition(b"\r\n\r\n")
         self.assertTrue(head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head)
         self.assertEqual(json.loads(payload)["flowStatus"], "Suspended")  # and the server closed
+
+    def test_a_request_cannot_write_a_log_line_of_its_own(self):
+        """The debug log quotes the request-target escaped: a %0A in it (which the HTTP layer
+        decodes to a newline) cannot start a forged line."""
+        srv = h.start_http_server(FLOWS, "--log-level", "debug")
+        try:
+            forged = "appflowd: info: flow forged: FLOW_STATUS_ACTIVE -> FLOW_STATUS_SUSPENDED"
+            path = "/stop-flow%0A" + forged.replace(" ", "%20").replace(">", "%3E")
+            self.expect(h.aws_request(srv.http_port, b"{}", path=path), 404,
+                        "UnknownOperationException")
+            line = srv.wait_for_line(re.compile(r"^appflowd: debug: .*forged.*"
+                                                r"UnknownOperationException$")).group(0)
+            self.assertIn("\\x0a" + "appflowd: info: flow forged", line)
+            self.assertFalse([l for l in srv.lines() if l.startswith(forged)], srv.lines())
+        finally:
+            srv.stop()
 
     def test_garbage_and_truncated_requests(self):
         for data in (b"\x00\x01\x02garbage\r\n\r\n", b"POST /stop-flow HTTP/1.1\r\nContent-Len",

@@ -471,19 +471,30 @@ class KeepaliveTest(h.ServerTestCase):
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.http2.min_time_between_pings_ms", 1000)]
         states = []
+        cond = threading.Condition()
+        ready = grpc.ChannelConnectivity.READY
+
+        def on_state(st):
+            with cond:
+                states.append(st)
+                cond.notify_all()
+
         with grpc.insecure_channel(f"127.0.0.1:{srv.port}", options=opts) as ch:
-            ch.subscribe(states.append, try_to_connect=False)
+            ch.subscribe(on_state, try_to_connect=False)
             w = P.health_pb2_grpc.HealthStub(ch).Watch(P.health_pb2.HealthCheckRequest(),
                                                        timeout=30)
             self.assertEqual(next(w).status, P.health_pb2.HealthCheckResponse.SERVING)
+            with cond:  # the callback thread may report READY after the first answer
+                self.assertTrue(cond.wait_for(lambda: ready in states, timeout=10), states)
             time.sleep(3.2)  # three keepalive PINGs go out meanwhile: that is what is under test
             self.assertFalse(w.done(), f"the watch ended: {w.code() if w.done() else ''} "
                                        f"{w.details() if w.done() else ''}")
-            ch.unsubscribe(states.append)
+            with cond:  # read before unsubscribing: a state change after it is not seen
+                seen = list(states)
+            ch.unsubscribe(on_state)
             srv.check_stopped_cleanly()  # with the watch open: it ends the designed way
-        ready = grpc.ChannelConnectivity.READY
-        self.assertEqual(states.count(ready), 1, states)
-        self.assertEqual(states[-1], ready, states)
+        self.assertEqual(seen.count(ready), 1, seen)
+        self.assertEqual(seen[-1], ready, seen)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
