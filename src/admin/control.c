@@ -2,6 +2,7 @@
  * it, never an outcome silently ignored. */
 #include "admin/control.h"
 
+#include "appflow_model.h"
 #include "appflowd/emulator/v1/emulator.pb-c.h"
 #include "bridge/route.h"
 #include "common/json.h"
@@ -12,7 +13,6 @@
 #include <string.h>
 
 #define FLOWS_PREFIX "/emulator/flows/"
-#define ESTATUS(s) APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_##s
 
 /* The body as a JSON object (an empty body is {}); NULL once err is set. */
 static json_t *body_object(const char *body, size_t len, af_error *err) {
@@ -78,14 +78,16 @@ static af_err outcome(const json_t *o, const char *where, af_arena *a,
   json_t *st = json_object_get(o, "executionStatus");
   json_t *msg = json_object_get(o, "message");
   if (rc == AF_OK && st != NULL && !json_is_null(st)) {
-    const char *s = json_is_string(st) ? json_string_value(st) : "";
-    if (strcmp(s, "Successful") == 0)
-      out->execution_status = ESTATUS(SUCCESSFUL);
-    else if (strcmp(s, "Error") == 0)
-      out->execution_status = ESTATUS(ERROR);
-    else
+    /* any of AppFlow's execution statuses; which a run may end with is the core's rule */
+    const af_model_shape *shape =
+        af_model_member_named(&af_model_ExecutionRecord, "executionStatus")->shape;
+    int v = json_is_string(st)
+                ? af_model_enum_value(shape, json_string_value(st), json_string_length(st))
+                : 0;
+    if (v == 0)
       rc = af_error_set(err, AF_ERR_VALIDATION,
                         "%s.executionStatus must be \"Successful\" or \"Error\"", where);
+    out->execution_status = (Appflow__V1__ExecutionStatus)v;
     out->has_execution_status = true;
   }
   if (rc == AF_OK && msg != NULL && !json_is_null(msg)) {
@@ -103,7 +105,7 @@ static af_err outcome(const json_t *o, const char *where, af_arena *a,
     out->has_duration_seconds = has;
   }
   if (rc == AF_OK && (rc = number(o, "recordsProcessed", where, &r, &has, err)) == AF_OK && has) {
-    if (r != floor(r) || r < 0 || r > 9e15)
+    if (r != floor(r) || fabs(r) > 9e15) /* a count (0 or more: the core's rule) */
       rc = af_error_set(err, AF_ERR_VALIDATION, "%s.recordsProcessed must be a whole number from 0",
                         where);
     out->records_processed = (int64_t)r;

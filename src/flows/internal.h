@@ -199,6 +199,10 @@ void af__advance_clock(af_flows *svc, const ProtobufCMessage *req, ProtobufCMess
 /* A scheduled flow's next run not computed yet (RunLog.next_fire_ms): the scheduler computes
  * it from the flow's definition once its timer is due. */
 #define AF_FIRE_PENDING (-1)
+/* A scheduled flow's schedule starts again at now_ms: its next run is for the scheduler to
+ * compute from the definition; afresh (an activation) also forgets the failures counted so far,
+ * and the runs from before no longer count. Then arm its timer (af__arm_timer). */
+void af__schedule_from(Appflowd__Store__V1__RunLog *r, int64_t now_ms, bool afresh);
 /* Makes sure the scheduler looks at flow name by due_ms: its timer row is set to due_ms unless it
  * is due earlier already. Uses c->op (and c's arena), then calls next(c, rc). */
 void af__arm_timer(af_call *c, const char *name, size_t len, int64_t due_ms,

@@ -143,8 +143,7 @@ static int64_t first_fire(const sched_of *s, Appflowd__Store__V1__RunLog *log) {
 /* When a run ends (or ended), whatever its status now. */
 static int64_t end_of(const Appflowd__Store__V1__Execution *e) {
   int64_t since;
-  Appflow__V1__ExecutionStatus st = af__execution_status(e, NEVER - 1, &since);
-  (void)st;
+  af__execution_status(e, NEVER - 1, &since); /* at the end of time, every run has ended */
   return since;
 }
 
@@ -326,6 +325,45 @@ static af_store_rc advance_flow(af_flows *svc, const char *name, int64_t seen, i
   return trc == AF_STORE_NOT_FOUND ? AF_STORE_OK : trc;
 }
 
+/* ---- scans in pages ---- */
+
+/* Visits every record of a table, PAGE at a time: each page resumes after the last name the
+ * one before saw, and after(ctx) does that page's work (the store is free again then). */
+typedef struct pager {
+  af_store_visit visit;
+  void *ctx;
+  char last[AF_FLOW_NAME_MAX + 64];
+  size_t seen;
+} pager;
+
+static bool page_visit(const af_flow_record *r, void *ctx) {
+  pager *p = ctx;
+  p->seen++;
+  snprintf(p->last, sizeof p->last, "%.*s", (int)r->name_len, r->name);
+  return p->visit(r, p->ctx);
+}
+
+static af_store_rc scan_all(af_flows *svc, af_store_table t, af_store_visit visit,
+                            af_store_rc (*after)(void *ctx), void *ctx) {
+  pager p = {.visit = visit, .ctx = ctx};
+  af_store_rc rc;
+  do {
+    char resume[sizeof p.last];
+    memcpy(resume, p.last, sizeof resume);
+    p.seen = 0;
+    af_store_op op = {.table = t,
+                      .key = resume[0] ? resume : NULL,
+                      .key_len = strlen(resume),
+                      .visit = page_visit,
+                      .ctx = &p,
+                      .limit = PAGE};
+    rc = run_op(svc, af_store_scan, &op);
+    if (rc == AF_STORE_OK && after != NULL)
+      rc = after(ctx);
+  } while (rc == AF_STORE_OK && p.seen == PAGE);
+  return rc;
+}
+
 /* ---- a pass: every flow due by now ---- */
 
 typedef struct due_row {
@@ -334,11 +372,13 @@ typedef struct due_row {
 } due_row;
 
 typedef struct scan_page {
+  af_flows *svc;
   int64_t now;
-  due_row *rows;
-  size_t n, seen;
-  char last[AF_FLOW_NAME_MAX + 64];
+  due_row *rows; /* the page's flows due (PAGE at most) */
+  size_t n;
   int64_t clock_offset; /* the "clock:" row's, or -1 */
+  int *started;
+  bool again; /* a flow is still due (a rule's limit) */
 } scan_page;
 
 static bool is_flow_row(const af_flow_record *r) {
@@ -347,8 +387,6 @@ static bool is_flow_row(const af_flow_record *r) {
 
 static bool collect(const af_flow_record *r, void *ctx) {
   scan_page *p = ctx;
-  p->seen++;
-  snprintf(p->last, sizeof p->last, "%.*s", (int)r->name_len, r->name);
   if (r->name_len == strlen(CLOCK_KEY) && memcmp(r->name, CLOCK_KEY, r->name_len) == 0)
     p->clock_offset = r->created_ms;
   if (is_flow_row(r) && r->created_ms <= p->now && r->name_len <= AF_FLOW_NAME_MAX) {
@@ -366,6 +404,19 @@ static void adopt_offset(af_flows *svc, int64_t stored) {
   }
 }
 
+/* Brings the page's due flows up to now. */
+static af_store_rc advance_page(void *ctx) {
+  scan_page *p = ctx;
+  af_store_rc rc = AF_STORE_OK;
+  for (size_t i = 0; rc == AF_STORE_OK && i < p->n; i++) {
+    int64_t due = 0;
+    rc = advance_flow(p->svc, p->rows[i].name, p->rows[i].due, p->now, p->started, &due);
+    p->again |= due != 0 && due <= p->now;
+  }
+  p->n = 0;
+  return rc;
+}
+
 /* One pass over the timers table: every flow due by the service's now is brought up to it.
  * Flows a pass leaves due (a rule's limit) are taken again, up to a bound. */
 static af_store_rc pass(af_flows *svc, int *started) {
@@ -374,32 +425,11 @@ static af_store_rc pass(af_flows *svc, int *started) {
     return AF_STORE_FAILED;
   af_store_rc rc = AF_STORE_OK;
   for (int round = 0; round < 64 && rc == AF_STORE_OK; round++) {
-    bool again = false;
-    scan_page p = {.rows = rows, .clock_offset = -1};
-    p.now = af_flows_now_ms(svc);
-    bool more = true;
-    while (more && rc == AF_STORE_OK) {
-      p.n = p.seen = 0;
-      af_store_op op = {.table = AF_TABLE_TIMERS,
-                        .key = p.last[0] ? p.last : NULL,
-                        .key_len = strlen(p.last),
-                        .visit = collect,
-                        .ctx = &p,
-                        .limit = PAGE};
-      char resume[sizeof p.last];
-      memcpy(resume, p.last, sizeof resume);
-      op.key = resume[0] ? resume : NULL;
-      rc = run_op(svc, af_store_scan, &op);
-      more = p.seen == PAGE;
-      for (size_t i = 0; rc == AF_STORE_OK && i < p.n; i++) {
-        int64_t due = 0;
-        rc = advance_flow(svc, rows[i].name, rows[i].due, p.now, started, &due);
-        again |= due != 0 && due <= p.now;
-      }
-    }
+    scan_page p = {svc, af_flows_now_ms(svc), rows, 0, -1, started, false};
+    rc = scan_all(svc, AF_TABLE_TIMERS, collect, advance_page, &p);
     if (p.clock_offset >= 0)
       adopt_offset(svc, p.clock_offset);
-    if (!again)
+    if (!p.again)
       break;
   }
   free(rows);
@@ -407,6 +437,16 @@ static af_store_rc pass(af_flows *svc, int *started) {
 }
 
 /* ---- arming: StartFlow and UpdateFlow tell the scheduler to look at a flow ---- */
+
+void af__schedule_from(Appflowd__Store__V1__RunLog *r, int64_t now_ms, bool afresh) {
+  r->next_fire_ms = AF_FIRE_PENDING;
+  r->schedule_anchor_ms = now_ms;
+  if (!afresh)
+    return;
+  r->consecutive_failures = 0;
+  for (size_t i = 0; i < r->n_executions; i++)
+    r->executions[i]->counted = true;
+}
 
 typedef struct arm {
   af_call *c;
@@ -481,9 +521,7 @@ void af__arm_timer(af_call *c, const char *name, size_t len, int64_t due_ms,
 typedef struct lease_scan {
   const af_scheduler *sc;
   int64_t real_now;
-  int alive; /* other instances alive */
-  char last[AF_FLOW_NAME_MAX + 64];
-  size_t seen;
+  int alive;         /* other instances alive */
   char dead[16][64]; /* rows of instances gone, to remove (a few per start) */
   size_t ndead;
 } lease_scan;
@@ -501,16 +539,15 @@ static bool lease_alive(const af_scheduler *sc, const af_flow_record *r, int64_t
 
 static bool visit_lease(const af_flow_record *r, void *ctx) {
   lease_scan *l = ctx;
-  l->seen++;
-  snprintf(l->last, sizeof l->last, "%.*s", (int)r->name_len, r->name);
   size_t plen = strlen(INSTANCE_PREFIX);
-  bool mine = strcmp(l->last, l->sc->lease) == 0;
+  bool mine =
+      r->name_len == strlen(l->sc->lease) && memcmp(r->name, l->sc->lease, r->name_len) == 0;
   if (r->name_len <= plen || memcmp(r->name, INSTANCE_PREFIX, plen) != 0 || mine)
     return true;
   if (lease_alive(l->sc, r, l->real_now))
     l->alive++;
   else if (l->ndead < sizeof l->dead / sizeof l->dead[0] && r->name_len < sizeof l->dead[0])
-    memcpy(l->dead[l->ndead++], l->last, r->name_len + 1); /* its NUL too: name_len < 64 */
+    snprintf(l->dead[l->ndead++], sizeof l->dead[0], "%.*s", (int)r->name_len, r->name);
   return true;
 }
 
@@ -519,19 +556,7 @@ static af_store_verdict delete_rule(const af_flow_record *cur, af_flow_record *n
 /* How many other instances are alive. */
 static af_store_rc others_alive(af_scheduler *sc, int *alive) {
   lease_scan l = {.sc = sc, .real_now = real_ms()};
-  af_store_rc rc = AF_STORE_OK;
-  do {
-    char resume[sizeof l.last];
-    memcpy(resume, l.last, sizeof resume);
-    l.seen = 0;
-    af_store_op op = {.table = AF_TABLE_TIMERS,
-                      .key = resume[0] ? resume : NULL,
-                      .key_len = strlen(resume),
-                      .visit = visit_lease,
-                      .ctx = &l,
-                      .limit = PAGE};
-    rc = run_op(sc->svc, af_store_scan, &op);
-  } while (rc == AF_STORE_OK && l.seen == PAGE);
+  af_store_rc rc = scan_all(sc->svc, AF_TABLE_TIMERS, visit_lease, NULL, &l);
   *alive = l.alive;
   for (size_t i = 0; rc == AF_STORE_OK && i < l.ndead; i++) {
     af_store_op op = {.table = AF_TABLE_TIMERS,
@@ -628,22 +653,21 @@ static int64_t clock_move(af_flows *svc, int64_t add_ms) {
 /* ---- after a restart: runs a crash left in progress ---- */
 
 typedef struct stuck_scan {
+  af_flows *svc;
   int64_t now;
-  af_arena *arena;
-  char (*names)[AF_FLOW_NAME_MAX + 1];
-  size_t n, seen;
-  char last[AF_FLOW_NAME_MAX + 1];
+  af_arena *arena;                     /* the page's */
+  char (*names)[AF_FLOW_NAME_MAX + 1]; /* the page's flows with runs in progress */
+  size_t n;
+  size_t *total;
 } stuck_scan;
 
 static bool visit_stuck(const af_flow_record *r, void *ctx) {
   stuck_scan *p = ctx;
-  p->seen++;
-  snprintf(p->last, sizeof p->last, "%.*s", (int)r->name_len, r->name);
   Appflowd__Store__V1__RunLog *log = af_flows_runs(r->runs, p->arena);
   for (size_t i = 0; log != NULL && i < log->n_executions; i++) {
     int64_t since;
     if (af__execution_status(log->executions[i], p->now, &since) == STATUS(IN_PROGRESS)) {
-      snprintf(p->names[p->n++], AF_FLOW_NAME_MAX + 1, "%s", p->last);
+      snprintf(p->names[p->n++], AF_FLOW_NAME_MAX + 1, "%.*s", (int)r->name_len, r->name);
       break;
     }
   }
@@ -665,46 +689,40 @@ static af_store_verdict interrupt_rule(const af_flow_record *cur, af_flow_record
   return AF_STORE_WRITE;
 }
 
+/* Ends the runs in progress of the page's flows. */
+static af_store_rc interrupt_page(void *ctx) {
+  stuck_scan *p = ctx;
+  af_store_rc rc = AF_STORE_OK;
+  for (size_t i = 0; rc == AF_STORE_OK && i < p->n; i++) {
+    interrupt in = {p->now, p->arena, 0};
+    af_store_op m = {.table = AF_TABLE_FLOWS,
+                     .key = p->names[i],
+                     .key_len = strlen(p->names[i]),
+                     .rule = interrupt_rule,
+                     .ctx = &in};
+    af_store_rc mrc = run_op(p->svc, af_store_modify, &m);
+    if (mrc == AF_STORE_OK && in.n > 0) {
+      *p->total += in.n;
+      af_log_printf(p->svc->log, AF_LOG_INFO, "flow %s: %zu run(s) interrupted by the restart",
+                    p->names[i], in.n);
+    } else if (mrc != AF_STORE_OK && mrc != AF_STORE_NOT_FOUND) {
+      rc = mrc;
+    }
+  }
+  p->n = 0;
+  af_arena_reset(p->arena);
+  return rc;
+}
+
 /* Ends every run in progress as interrupted, flow by flow, a page at a time. */
 static af_store_rc interrupt_all(af_flows *svc, size_t *total) {
-  stuck_scan p = {.now = af_flows_now_ms(svc)};
-  p.names = malloc(PAGE * sizeof *p.names);
-  if (p.names == NULL)
-    return AF_STORE_FAILED;
-  af_store_rc rc = AF_STORE_OK;
-  do {
-    af_arena a;
-    af_arena_init(&a);
-    p.arena = &a;
-    p.n = p.seen = 0;
-    char resume[sizeof p.last];
-    memcpy(resume, p.last, sizeof resume);
-    af_store_op op = {.table = AF_TABLE_FLOWS,
-                      .key = resume[0] ? resume : NULL,
-                      .key_len = strlen(resume),
-                      .visit = visit_stuck,
-                      .ctx = &p,
-                      .limit = PAGE};
-    rc = run_op(svc, af_store_scan, &op);
-    for (size_t i = 0; rc == AF_STORE_OK && i < p.n; i++) {
-      interrupt in = {p.now, &a, 0};
-      af_store_op m = {.table = AF_TABLE_FLOWS,
-                       .key = p.names[i],
-                       .key_len = strlen(p.names[i]),
-                       .rule = interrupt_rule,
-                       .ctx = &in};
-      af_store_rc mrc = run_op(svc, af_store_modify, &m);
-      if (mrc == AF_STORE_OK && in.n > 0) {
-        *total += in.n;
-        af_log_printf(svc->log, AF_LOG_INFO, "flow %s: %zu run(s) interrupted by the restart",
-                      p.names[i], in.n);
-      } else if (mrc != AF_STORE_OK && mrc != AF_STORE_NOT_FOUND) {
-        rc = mrc;
-      }
-    }
-    af_arena_destroy(&a);
-  } while (rc == AF_STORE_OK && p.seen == PAGE);
+  af_arena a;
+  af_arena_init(&a);
+  stuck_scan p = {svc, af_flows_now_ms(svc), &a, malloc(PAGE * sizeof *p.names), 0, total};
+  af_store_rc rc = p.names == NULL ? AF_STORE_FAILED
+                                   : scan_all(svc, AF_TABLE_FLOWS, visit_stuck, interrupt_page, &p);
   free(p.names);
+  af_arena_destroy(&a);
   return rc;
 }
 

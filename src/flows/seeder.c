@@ -256,8 +256,7 @@ static bool fill_definition(af_flow_record *r, Appflow__V1__CreateFlowRequest *d
 /* An Active scheduled flow's run log: its first run is for the scheduler to compute. */
 static bool fill_schedule(af_flow_record *r, int64_t now_ms, af_arena *a) {
   Appflowd__Store__V1__RunLog log = APPFLOWD__STORE__V1__RUN_LOG__INIT;
-  log.next_fire_ms = AF_FIRE_PENDING;
-  log.schedule_anchor_ms = now_ms;
+  af__schedule_from(&log, now_ms, true);
   return af__pack(&log.base, a, &r->runs);
 }
 

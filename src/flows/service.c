@@ -581,13 +581,8 @@ static bool log_start(start_call *s, const af_flow_record *cur,
   }
   r.n_start_tokens = n;
   r.start_tokens = v;
-  if (s->arm) { /* the schedule starts again from now, with no failures counted */
-    r.next_fire_ms = AF_FIRE_PENDING;
-    r.schedule_anchor_ms = s->c.now_ms;
-    r.consecutive_failures = 0;
-    for (size_t i = 0; i < r.n_executions; i++) /* runs from before count no more */
-      r.executions[i]->counted = true;
-  }
+  if (s->arm)
+    af__schedule_from(&r, s->c.now_ms, true);
   af_run_start rs = {s->execution_id, s->c.now_ms, TRIGGER(ON_DEMAND), cur->created_ms};
   if (run && !af__start_run(s->c.svc, &r, &rs, a))
     return false;

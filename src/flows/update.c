@@ -128,10 +128,8 @@ static bool log_update(update_call *u, const Appflowd__Store__V1__RunLog *old, b
   r.update_tokens = v;
   if (bump)
     r.schema_version = (r.schema_version > 0 ? r.schema_version : 1) + 1;
-  if (u->arm) { /* the schedule may have changed: it starts again from now */
-    r.next_fire_ms = AF_FIRE_PENDING;
-    r.schedule_anchor_ms = u->c.now_ms;
-  }
+  if (u->arm) /* the schedule may have changed: it starts again from now */
+    af__schedule_from(&r, u->c.now_ms, false);
   return af__pack(&r.base, a, out);
 }
 

@@ -114,6 +114,14 @@ static inline void test_store_close(af_store *s) {
   }
 }
 
+/* A clock the tests move by hand (epoch milliseconds): .clock = &(af_clock){fake_clock, NULL}.
+ * Atomic, as a service's scheduler thread reads it too. */
+__attribute__((unused)) static _Atomic int64_t fake_now;
+__attribute__((unused)) static int64_t fake_clock(void *ctx) {
+  (void)ctx;
+  return fake_now;
+}
+
 /* A service on a new store of the kind under test; *store gets the store to close after. */
 static inline af_flows *test_service_new(const af_flows_config *base, af_store **store) {
   af_flows_config cfg = base ? *base : (af_flows_config){0};

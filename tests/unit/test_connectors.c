@@ -26,12 +26,6 @@
 /* The catalog's connector types: every ConnectorType but CustomConnector. */
 #define MANAGED 23
 
-static int64_t fake_now;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static af_catalog *cat;
 static af_flows *svc;
 static af_store *store;

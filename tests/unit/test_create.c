@@ -25,12 +25,6 @@
 #define HOUR_MS (3600LL * 1000)
 #define ROOT "arn:aws:iam::000000000000:root"
 
-static int64_t fake_now;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static af_flows *svc;
 static af_store *store;
 static af_arena arena; /* requests and responses of one test */

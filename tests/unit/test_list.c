@@ -25,12 +25,6 @@
 /* Room for any token: a 256-byte name and its 16-byte seal in base64 take 363 characters. */
 #define TOKEN_MAX 512
 
-static int64_t fake_now;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static af_flows *svc;
 static af_store *store;
 

@@ -47,12 +47,6 @@ static const char *const secrets[] = {SECRET_ACCESS, SECRET_REFRESH, SECRET_PASS
 #define ZD_CREDENTIALS "{\"Zendesk\": {\"clientId\": \"id\", \"clientSecret\": \"zd-secret\"}}"
 #define LAMBDA "arn:aws:lambda:us-east-1:" ACCOUNT ":function:acme"
 
-static int64_t fake_now;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static af_catalog *cat;
 static af_flows *svc;
 static af_store *store;

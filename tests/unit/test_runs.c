@@ -16,12 +16,6 @@
 #define DURATION_MS 2000
 #define ES(x) APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_##x
 
-static int64_t fake_now = T0;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static af_flows *svc;
 static af_store *store;
 static af_arena arena;

@@ -24,12 +24,6 @@
 #define ES(x) APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_##x
 #define FS(x) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##x
 
-static _Atomic int64_t fake_now = T0;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static af_flows *svc;
 static af_store *store;
 static af_arena arena;

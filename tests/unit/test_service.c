@@ -281,14 +281,8 @@ Test(rpcs, the_models_checks_come_before_the_handler) {
 
 /* ---- StartFlow and DeleteFlow ---- */
 
-/* A clock tests move by hand. */
-static int64_t fake_now = 1700000000000;
-static int64_t fake_clock(void *ctx) {
-  (void)ctx;
-  return fake_now;
-}
-
 static void setup_clock(void) {
+  fake_now = 1700000000000;
   svc = test_service_new(&(af_flows_config){.clock = &(af_clock){fake_clock, NULL}}, &store);
 }
 
