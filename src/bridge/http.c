@@ -3,6 +3,7 @@
 #include "bridge/route.h"
 #include "bridge/sigv4.h"
 #include "common/listen.h"
+#include "common/uuid.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -75,10 +76,9 @@ typedef struct request {
 } request;
 
 /* A connection's own state. HTTP/1.1 answers one request at a time per connection, so each
- * connection keeps one request (its buffers reused across keep-alive requests) and a request-
- * id generator: the common path allocates nothing and makes no system call per request. */
+ * connection keeps one request (its buffers reused across keep-alive requests): the common
+ * path allocates nothing per request. */
 typedef struct conn {
-  af_bridge_ids ids;
   bool busy; /* req is in use */
   request req;
   char *uri; /* the current request-target as sent (for SigV4), reused across requests */
@@ -98,13 +98,13 @@ static long long now_ms(void) {
   return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void request_init(request *r, af_bridge_ids *ids, bool pooled) {
+static void request_init(request *r, bool pooled) {
   r->len = r->discarded = 0;
   r->too_large = r->answered = false;
   r->pooled = pooled;
   r->principal = NULL;
   atomic_init(&r->work, WORK_NONE);
-  af_bridge_request_id(ids, r->request_id);
+  af_uuid_random(r->request_id);
   af_arena_init(&r->arena);
 }
 
@@ -116,17 +116,15 @@ static request *request_start(struct MHD_Connection *c) {
   conn *k = info ? info->socket_context : NULL;
   if (k != NULL && !k->busy) {
     k->busy = true;
-    request_init(&k->req, &k->ids, true);
+    request_init(&k->req, true);
     return &k->req;
   }
   request *r = malloc(sizeof *r);
   if (r == NULL)
     return NULL;
-  af_bridge_ids ids;
-  af_bridge_ids_init(&ids);
   r->body = NULL;
   r->cap = 0;
-  request_init(r, &ids, false);
+  request_init(r, false);
   return r;
 }
 
@@ -166,7 +164,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (k != NULL && info != NULL) {
-      af_bridge_ids_init(&k->ids);
       k->fd = info->connect_fd;
       atomic_init(&k->deadline_ms, now_ms() + (long long)s->timeout * 1000);
       pthread_mutex_lock(&s->conns_lock);

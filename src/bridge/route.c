@@ -1,11 +1,9 @@
 #include "bridge/route.h"
 
 #include "bridge/transcode.h"
-#include "common/hash.h"
 #include "common/hex.h"
 #include "common/latch.h"
 #include "common/utf8.h"
-#include "common/uuid.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -422,25 +420,4 @@ void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target
   af_latch_init(&latch);
   af_bridge_handle(svc, method, target, headers, body, body_len, arena, out, wake, &latch);
   af_latch_wait(&latch);
-}
-
-void af_bridge_ids_init(af_bridge_ids *g) {
-  g->s[0] = af_random64();
-  g->s[1] = af_random64();
-  if ((g->s[0] | g->s[1]) == 0)
-    g->s[0] = 1; /* xorshift's one stuck state */
-}
-
-/* xorshift128+: fast, and 128 bits of state seeded from the kernel make ids unique enough. */
-static uint64_t next(af_bridge_ids *g) {
-  uint64_t a = g->s[0], b = g->s[1];
-  g->s[0] = b;
-  a ^= a << 23;
-  g->s[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
-  return g->s[1] + b;
-}
-
-void af_bridge_request_id(af_bridge_ids *g, char out[37]) {
-  uint64_t hi = next(g), lo = next(g);
-  af_uuid_format(hi, lo, out);
 }

@@ -91,18 +91,6 @@ void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target
 /* Fills out with the error reply for err: its status and type, body {"message": "..."}. */
 void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply *out);
 
-/* Request ids as AWS's x-amzn-RequestId: random (version 4) UUIDs from a generator seeded
- * once from the kernel, so a request costs no system call. Not thread-safe: one generator per
- * connection (or thread). */
-typedef struct af_bridge_ids {
-  uint64_t s[2];
-} af_bridge_ids;
-
-/* Seeds g from the kernel's random source. */
-void af_bridge_ids_init(af_bridge_ids *g);
-/* Writes the next UUID (36 characters and a NUL) into out. */
-void af_bridge_request_id(af_bridge_ids *g, char out[37]);
-
 /* s[0..n) percent-decoded into *out in the arena ('+' a space when plus_space),
  * NUL-terminated. AF_ERR_SERIALIZATION when it has a bad escape, decodes to a NUL or is not
  * UTF-8; what names the part for the message ("path's label {resourceArn}"). */

@@ -56,9 +56,10 @@ typedef struct parser {
   af_flows_seeder *seeder; /* NULL in find mode, which only looks for a flow's first definition */
   uint64_t *seen;          /* hashes of the names stored so far (0: an empty slot) */
   size_t seen_n, seen_cap; /* seen_cap is a power of two */
-  uint64_t seen_key;
-  const char *kept; /* a mapped file: bytes from here on are still resident; else NULL */
-  const char *find; /* find mode: the name looked for, and where it was first defined */
+  bool remember;           /* whether names are remembered (seen) to catch duplicates */
+  af_hash_key seen_key;    /* for seen */
+  const char *kept;        /* a mapped file: bytes from here on are still resident; else NULL */
+  const char *find;        /* find mode: the name looked for, and where it was first defined */
   size_t find_len;
   const char *found;
   flow_buf *f;
@@ -464,7 +465,7 @@ static bool seen_before(parser *ps, const char *name, size_t len) {
     ps->seen = t;
     ps->seen_cap = cap;
   }
-  uint64_t h = af_hash64(ps->seen_key, name, len);
+  uint64_t h = af_hash64(&ps->seen_key, name, len);
   h += h == 0;
   size_t j = (size_t)h & (ps->seen_cap - 1);
   while (ps->seen[j] != 0 && ps->seen[j] != h)
@@ -516,7 +517,7 @@ static int store(parser *ps) {
   flow_buf *f = ps->f;
   if (ps->seeder == NULL)
     return find_step(ps);
-  if (ps->seen_key != 0 && seen_before(ps, f->name, f->name_len)) {
+  if (ps->remember && seen_before(ps, f->name, f->name_len)) {
     int rc = fail_duplicate(ps);
     if (rc != 0)
       return rc;
@@ -531,7 +532,7 @@ static int store(parser *ps) {
                        .status_message = f->status_message};
   af_error e;
   int added = af_flows_seed_add(ps->seeder, &spec, &e);
-  if (added == 1 && ps->seen_key == 0) /* the store was empty: only this file put it there */
+  if (added == 1 && !ps->remember) /* the store was empty: only this file put it there */
     return fail_duplicate(ps);
   if (added >= 0) {
     ps->count++;
@@ -626,7 +627,8 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool en
                .p = buf + skip,
                .end = buf + len,
                .seeder = entities_only ? NULL : af_flows_seed_begin(svc),
-               .seen_key = !entities_only && remembers_names(svc) ? af_random64() | 1 : 0,
+               .remember = !entities_only && remembers_names(svc),
+               .seen_key = af_hash_key_random(),
                .entities_only = entities_only,
                .kept = mapped ? buf : NULL,
                .svc = svc,

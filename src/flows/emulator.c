@@ -4,6 +4,7 @@
  * shared as the flow. AdvanceClock is the scheduler's (scheduler.c). */
 #include "appflow_model.h"
 #include "appflowd/emulator/v1/emulator.pb-c.h"
+#include "common/uuid.h"
 #include "flows/internal.h"
 
 #include <math.h>
@@ -88,7 +89,7 @@ void af__send_event(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage
     return;
   e->name = req->flow_name;
   e->resp = (Appflowd__Emulator__V1__SendEventResponse *)out;
-  af__execution_id(svc, e->execution_id);
+  af_uuid_random(e->execution_id);
   af__call_modify(&e->c, e->name, e->len, event_rule, event_done);
 }
 

@@ -39,9 +39,7 @@ struct af_flows {
   bool own_catalog;
   af_rpc *rpcs; /* one per method of the contract's service */
   size_t nrpcs;
-  char *paths;        /* the rpcs' gRPC paths */
-  uint64_t id_key[2]; /* with id_counter, makes execution ids */
-  _Atomic uint64_t id_counter;
+  char *paths;      /* the rpcs' gRPC paths */
   af_rpc *emu_rpcs; /* appflowd.emulator.v1.EmulatorService's, like rpcs */
   size_t n_emu_rpcs;
   char *emu_paths;
@@ -187,8 +185,6 @@ bool af__catalog_details(af_arena *a, const Appflow__V1__GlueDataCatalogConfig *
                          int64_t now_ms, size_t *n, Appflow__V1__MetadataCatalogDetail ***out);
 /* Ends every run of r in progress at now_ms as Error, interrupted; how many. */
 size_t af__interrupt_runs(Appflowd__Store__V1__RunLog *r, int64_t now_ms);
-/* A fresh execution id (a UUID) into out. */
-void af__execution_id(af_flows *svc, char out[37]);
 /* The emulator's control RPCs (emulator.c) and the scheduler's (scheduler.c). */
 void af__send_event(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                     const af_reply_to *to);

@@ -18,6 +18,7 @@
  * thread waits on the store. */
 #include "appflowd/emulator/v1/emulator.pb-c.h"
 #include "common/hash.h"
+#include "common/uuid.h"
 #include "flows/internal.h"
 #include "flows/schedule.h"
 
@@ -248,7 +249,7 @@ static af_store_verdict advance_rule(const af_flow_record *cur, af_flow_record *
       continue;
     }
     char *id = ad->ids[ad->started];
-    af__execution_id(ad->svc, id);
+    af_uuid_random(id);
     af_run_start rs = {id, t_fire, TRIGGER(SCHEDULED), s.first_pull};
     if (!af__start_run(ad->svc, log, &rs, ad->arena))
       return AF_STORE_KEEP;

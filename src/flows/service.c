@@ -93,9 +93,6 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   }
   svc->clock = cfg->clock ? *cfg->clock : (af_clock){realtime_ms, NULL};
   svc->run_duration_ms = cfg->run_duration_ms > 0 ? cfg->run_duration_ms : 0;
-  svc->id_key[0] = af_random64();
-  svc->id_key[1] = af_random64();
-  atomic_init(&svc->id_counter, 0);
   atomic_init(&svc->clock_offset_ms, 0);
   snprintf(svc->region, sizeof svc->region, "%s", region);
   snprintf(svc->account, sizeof svc->account, "%s", account);
@@ -654,15 +651,6 @@ static void start_done(af_store_op *op, af_store_rc rc) {
     start_answer(&s->c, e);
 }
 
-/* A fresh execution id: a counter through a keyed bijection, so ids never repeat within a
- * process and reveal nothing, without a lock or a system call. */
-void af__execution_id(af_flows *svc, char out[37]) {
-  uint64_t n = atomic_fetch_add(&svc->id_counter, 1);
-  uint64_t hi = af_hash64(svc->id_key[0], &n, sizeof n);
-  uint64_t lo = af_hash64(svc->id_key[1], &n, sizeof n);
-  af_uuid_format(hi, lo, out);
-}
-
 static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                        const af_reply_to *to) {
   const Appflow__V1__StartFlowRequest *req = (const Appflow__V1__StartFlowRequest *)msg;
@@ -672,7 +660,7 @@ static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
   s->name = req->flow_name;
   s->resp = (Appflow__V1__StartFlowResponse *)out;
   s->token = req->client_token != NULL && req->client_token[0] != '\0' ? req->client_token : NULL;
-  af__execution_id(svc, s->execution_id);
+  af_uuid_random(s->execution_id);
   af__call_modify(&s->c, s->name, s->len, start_rule, start_done);
 }
 

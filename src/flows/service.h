@@ -81,6 +81,10 @@ typedef struct af_reply_to {
   /* the caller's principal ARN (createdBy, lastUpdatedBy): borrowed for the call; NULL for the
    * account's root, arn:aws:iam::ACCOUNT:root */
   const char *principal;
+  /* the account and region the call acts in (borrowed for the call): NULL for the service's
+   * own (--account, --region). A malformed one is the call's ValidationException. */
+  const char *account;
+  const char *region;
 } af_reply_to;
 
 /* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. The table

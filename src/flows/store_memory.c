@@ -58,7 +58,7 @@ typedef struct shard {
 
 typedef struct memory_store {
   af_store base;
-  uint64_t seed;
+  af_hash_key seed;
   af_allocator mem;
   shard shards[AF_STORE_TABLES][SHARDS];
 } memory_store;
@@ -332,7 +332,7 @@ static void mem_insert(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
-  uint64_t h = af_hash64(m->seed, r->name, r->name_len);
+  uint64_t h = af_hash64(&m->seed, r->name, r->name_len);
   node *n = node_new(&m->mem, r, h, 1); /* built outside the lock, which only links it in */
   if (n == NULL) {
     out_of_memory(m);
@@ -391,7 +391,7 @@ static void mem_modify(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
-  uint64_t h = af_hash64(m->seed, op->key, op->key_len);
+  uint64_t h = af_hash64(&m->seed, op->key, op->key_len);
   shard *s = shard_of(m, op->table, h);
   node *freed = NULL;
   pthread_mutex_lock(&s->lock);
@@ -438,7 +438,7 @@ static void mem_scan(af_store *st, af_store_op *op) {
     return;
   }
   const char *after = op->key;
-  uint64_t h = after != NULL ? af_hash64(m->seed, after, op->key_len) : 0;
+  uint64_t h = after != NULL ? af_hash64(&m->seed, after, op->key_len) : 0;
   size_t first = after != NULL ? (size_t)(h >> (64 - SHARD_BITS)) : 0;
   scan_state state = {op, 0};
   bool more = op->limit > 0;
@@ -487,7 +487,7 @@ af_store *af_store_memory_new(const af_store_config *cfg) {
     return NULL;
   m->mem = mem;
   /* The hash key keeps callers from choosing colliding names. */
-  m->seed = af_random64();
+  m->seed = af_hash_key_random();
   const size_t all = (size_t)AF_STORE_TABLES * SHARDS;
   size_t ok = 0;
   for (; ok < all; ok++) {

@@ -532,31 +532,6 @@ Test(route, error_reply_golden) {
   cr_expect_null(rep.allow);
 }
 
-Test(route, request_ids_are_uuid4) {
-  char a[37], b[37];
-  af_bridge_ids g, h;
-  af_bridge_ids_init(&g);
-  af_bridge_ids_init(&h);
-  af_bridge_request_id(&g, a);
-  af_bridge_request_id(&g, b);
-  cr_expect_str_neq(a, b);
-  af_bridge_request_id(&h, b); /* another generator starts elsewhere */
-  cr_expect_str_neq(a, b);
-  cr_assert_eq(strlen(a), 36);
-  for (int i = 0; i < 36; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23)
-      cr_expect_eq(a[i], '-');
-    else
-      cr_expect(isxdigit((unsigned char)a[i]) && !isupper((unsigned char)a[i]));
-  }
-  cr_expect_eq(a[14], '4');
-  cr_expect(strchr("89ab", a[19]) != NULL);
-  for (int i = 0; i < 1000; i++) { /* the version and variant hold for every id */
-    af_bridge_request_id(&g, a);
-    cr_assert(a[14] == '4' && strchr("89ab", a[19]) != NULL && strlen(a) == 36, "%s", a);
-  }
-}
-
 /* ---- the route table against the proto ---- */
 
 /* The (google.api.http) rule of a method, from its options' unknown fields (protobuf-c does
