@@ -121,6 +121,10 @@ void af_flows_free(af_flows *svc) {
 
 af_store *af_flows_store(af_flows *svc) { return svc->store; }
 
+const char *af_flows_account(const af_flows *svc) { return svc->account; }
+
+const char *af_flows_region(const af_flows *svc) { return svc->region; }
+
 int64_t af_flows_now_ms(const af_flows *svc) {
   return svc->clock.now_ms(svc->clock.ctx) + atomic_load(&svc->clock_offset_ms);
 }

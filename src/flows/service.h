@@ -60,6 +60,9 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err);
 void af_flows_free(af_flows *svc);
 /* The store the service runs on. */
 af_store *af_flows_store(af_flows *svc);
+/* The account and region of calls that name none (--account, --region); the service's. */
+const char *af_flows_account(const af_flows *svc);
+const char *af_flows_region(const af_flows *svc);
 
 /* The service's clock, in epoch milliseconds: the config's clock plus however far the emulator's
  * clock has been moved (AdvanceClock). */
