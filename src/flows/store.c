@@ -167,3 +167,32 @@ int af__store_random(uint8_t *buf, size_t n) {
   }
   return 0;
 }
+
+/* ---- scopes in a database store's keys ---- */
+
+bool af__db_key(const af_store_op *op, const char *key, size_t len, af_db_key *out) {
+  size_t prefix = op->scope_len > 0 ? op->scope_len + 2 : 0;
+  if (prefix + len > sizeof out->bytes)
+    return false;
+  if (prefix > 0) {
+    out->bytes[0] = '~';
+    memcpy(out->bytes + 1, op->scope, op->scope_len);
+    out->bytes[prefix - 1] = '/';
+  }
+  if (len > 0)
+    memcpy(out->bytes + prefix, key, len);
+  out->len = prefix + len;
+  out->prefix_len = prefix;
+  return true;
+}
+
+bool af__db_scan_bounds(const af_store_op *op, af_db_key *lo, af_db_key *hi) {
+  if (!af__db_key(op, op->key, op->key != NULL ? op->key_len : 0, lo) ||
+      !af__db_key(op, AF_STORE_PRIVATE_KEY, op->scope_len > 0 ? 1 : 0, hi))
+    return false;
+  if (op->scope_len == 0) { /* the default scope ends where the others begin */
+    hi->bytes[0] = '~';
+    hi->len = 1;
+  }
+  return true;
+}

@@ -44,6 +44,8 @@
  * records, such as a CreateFlow clientToken's: insert and modify treat them as any other, and
  * a scan never visits them (nor counts them towards its limit), in every table. */
 #define AF_STORE_PRIVATE_KEY "\x7f"
+/* The longest scope (af_store_op.scope) a store takes; a longer one is AF_STORE_FAILED. */
+#define AF_STORE_SCOPE_MAX 64
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
 
@@ -156,6 +158,12 @@ struct af_store_op {
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the
                                    earlier of the two when the op is submitted. */
+  /* the scope every op works in: one account and region's namespace, in every table (a key is
+   * unique within its scope; a scan visits one scope; records handed to rules and visitors
+   * carry their name without it). NULL (scope_len 0): the default scope. At most
+   * AF_STORE_SCOPE_MAX bytes, with no '/' (a store that keeps it in the key relies on that). */
+  const char *scope;
+  size_t scope_len;
   af_store_done done;           /* called exactly once */
   /* Set by the store before done. */
   af_store_verdict verdict; /* the rule's last verdict (modify, and insert when its rule ran) */
@@ -273,6 +281,27 @@ void af__store_set_deadline(af_store_op *op, double timeout_seconds);
 static inline bool af__store_table_ok(const af_store_op *op) {
   return (unsigned)op->table < AF_STORE_TABLES;
 }
+/* Whether op's scope is one a store takes (at most AF_STORE_SCOPE_MAX bytes); a store answers
+ * an op whose scope is not FAILED. */
+static inline bool af__store_scope_ok(const af_store_op *op) {
+  return op->scope_len <= AF_STORE_SCOPE_MAX && (op->scope_len == 0 || op->scope != NULL);
+}
+/* How a database store keeps scopes: a key of the default scope as it is, one of another scope
+ * as "~" scope "/" key. '~' sorts after every byte an AppFlow name (and every name the service
+ * stores) may hold, so the default scope's names sort before every other scope's, and a scope's
+ * private keys ("~" scope "/" AF_STORE_PRIVATE_KEY ...) after its names. */
+#define AF_STORE_DB_KEY_MAX (AF_STORE_SCOPE_MAX + 2 + 1024)
+typedef struct af_db_key {
+  size_t len;        /* of bytes */
+  size_t prefix_len; /* bytes before the key proper: 0 in the default scope */
+  char bytes[AF_STORE_DB_KEY_MAX];
+} af_db_key;
+/* key[0..len) of op's scope as the database keeps it; false when it would not fit. */
+bool af__db_key(const af_store_op *op, const char *key, size_t len, af_db_key *out);
+/* A scan's bounds in op's scope: every name kept in the scope sorts after *lo (op->key's, or
+ * the scope's start) and before *hi, and nothing of another scope or private does. False when
+ * op->key is too long. */
+bool af__db_scan_bounds(const af_store_op *op, af_db_key *lo, af_db_key *hi);
 /* The database table that holds a store table's records ("appflowd_flows", ...); static. */
 const char *af__store_table_name(af_store_table t);
 /* head, table t's name and tail in out (n bytes): a database store's statement for that table,

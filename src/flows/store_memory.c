@@ -6,6 +6,10 @@
  * shard grows (doubling its buckets) without stopping the others. Every op runs on the caller's
  * thread and completes before it returns: nothing here waits on anything but a shard lock.
  *
+ * Scopes: each scope (an account and region) has tables of its own (a space), made by the first
+ * insert into it and kept until the store closes, so a scan of one scope never walks another's
+ * records and the default scope's ops cost nothing more than before.
+ *
  * Order: buckets are picked by the hash bits just below the shard bits, and chains are kept
  * sorted, so walking shards, buckets and chains in turn visits flows in (hash, name) order - a
  * total order that depends on names alone, so a scan resumes after any name, even one deleted
@@ -56,11 +60,21 @@ typedef struct shard {
   char pad[64]; /* keeps neighbouring locks off one cache line */
 } shard;
 
+/* One scope's tables. */
+typedef struct space {
+  shard shards[AF_STORE_TABLES][SHARDS];
+  struct space *next; /* the next scope's, in the store's list */
+  size_t scope_len;
+  char scope[AF_STORE_SCOPE_MAX];
+} space;
+
 typedef struct memory_store {
   af_store base;
   af_hash_key seed;
   af_allocator mem;
-  shard shards[AF_STORE_TABLES][SHARDS];
+  space main;                   /* the default scope's */
+  _Atomic(space *) others;      /* every other scope's, newest first; never shrinks */
+  pthread_mutex_t spaces_lock;  /* held to add to others (readers walk it without) */
 } memory_store;
 
 static void *libc_alloc(void *ctx, size_t size) {
@@ -82,8 +96,8 @@ static void *zalloc(const af_allocator *mem, size_t size) {
 
 static size_t nbuckets(const shard *s) { return (size_t)1 << s->bits; }
 
-static shard *shard_of(memory_store *m, af_store_table t, uint64_t h) {
-  return &m->shards[t][h >> (64 - SHARD_BITS)];
+static shard *shard_of(space *sp, af_store_table t, uint64_t h) {
+  return &sp->shards[t][h >> (64 - SHARD_BITS)];
 }
 
 static size_t bucket_of(const shard *s, uint64_t h) {
@@ -319,6 +333,9 @@ static bool write_node(memory_store *m, node **link, const af_flow_record *cur,
 
 /* ---- the ops ---- */
 
+static space *find_space(memory_store *m, const char *scope, size_t len);
+static space *space_for_insert(memory_store *m, const char *scope, size_t len);
+
 /* The one way the memory store fails; the service tells the caller, the log says why. */
 static void out_of_memory(memory_store *m) {
   af_log_printf(m->base.log, AF_LOG_WARN, "store memory: out of memory");
@@ -327,8 +344,10 @@ static void out_of_memory(memory_store *m) {
 static void mem_insert(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
   const af_flow_record *r = op->record;
-  if (!af__store_table_ok(op) || r->name_len == 0 || r->name_len > UINT16_MAX ||
-      r->definition.len > UINT32_MAX) {
+  space *sp = NULL;
+  if (!af__store_table_ok(op) || !af__store_scope_ok(op) || r->name_len == 0 ||
+      r->name_len > UINT16_MAX || r->definition.len > UINT32_MAX ||
+      (sp = space_for_insert(m, op->scope, op->scope_len)) == NULL) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
@@ -339,7 +358,7 @@ static void mem_insert(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
-  shard *s = shard_of(m, op->table, h);
+  shard *s = shard_of(sp, op->table, h);
   pthread_mutex_lock(&s->lock);
   node **link = seek(s, h, r->name, r->name_len);
   if (*link != NULL && compare(*link, h, r->name, r->name_len) == 0) {
@@ -387,12 +406,17 @@ static af_store_rc apply(memory_store *m, shard *s, node **link, af_store_op *op
 
 static void mem_modify(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
-  if (!af__store_table_ok(op)) {
+  if (!af__store_table_ok(op) || !af__store_scope_ok(op)) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  space *sp = find_space(m, op->scope, op->scope_len);
+  if (sp == NULL) { /* nothing was ever stored in that scope */
+    op->done(op, AF_STORE_NOT_FOUND);
+    return;
+  }
   uint64_t h = af_hash64(&m->seed, op->key, op->key_len);
-  shard *s = shard_of(m, op->table, h);
+  shard *s = shard_of(sp, op->table, h);
   node *freed = NULL;
   pthread_mutex_lock(&s->lock);
   node **link = seek(s, h, op->key, op->key_len);
@@ -433,19 +457,20 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
 
 static void mem_scan(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
-  if (!af__store_table_ok(op)) {
+  if (!af__store_table_ok(op) || !af__store_scope_ok(op)) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  space *sp = find_space(m, op->scope, op->scope_len);
   const char *after = op->key;
   uint64_t h = after != NULL ? af_hash64(&m->seed, after, op->key_len) : 0;
   size_t first = after != NULL ? (size_t)(h >> (64 - SHARD_BITS)) : 0;
   scan_state state = {op, 0};
-  bool more = op->limit > 0;
+  bool more = op->limit > 0 && sp != NULL;
   for (size_t i = first; more && i < SHARDS; i++) {
     /* Only the shard the name hashes to holds nodes on both sides of it. */
     bool resume = after != NULL && i == first;
-    more = scan_shard(&m->shards[op->table][i], h, resume ? after : NULL, op->key_len, &state);
+    more = scan_shard(&sp->shards[op->table][i], h, resume ? after : NULL, op->key_len, &state);
   }
   op->done(op, AF_STORE_OK);
 }
@@ -464,15 +489,74 @@ static void shard_free(const af_allocator *mem, shard *s) {
   pthread_mutex_destroy(&s->lock);
 }
 
-/* Frees the first n shards, in table order, as made by af_store_memory_new. */
-static void shards_free(memory_store *m, size_t n) {
+/* Frees the first n shards of sp, in table order, as space_init made them. */
+static void shards_free(const af_allocator *mem, space *sp, size_t n) {
   for (size_t i = 0; i < n; i++)
-    shard_free(&m->mem, &m->shards[i / SHARDS][i % SHARDS]);
+    shard_free(mem, &sp->shards[i / SHARDS][i % SHARDS]);
+}
+
+/* Makes sp's empty tables; false when out of memory (then nothing is left to free). */
+static bool space_init(const af_allocator *mem, space *sp) {
+  const size_t all = (size_t)AF_STORE_TABLES * SHARDS;
+  for (size_t i = 0; i < all; i++) {
+    shard *s = &sp->shards[i / SHARDS][i % SHARDS];
+    s->bits = INITIAL_BUCKET_BITS;
+    if ((s->buckets = zalloc(mem, nbuckets(s) * sizeof *s->buckets)) == NULL) {
+      shards_free(mem, sp, i); /* their buckets are empty */
+      return false;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+  }
+  return true;
+}
+
+/* The space of a scope, NULL when nothing was ever stored in it. Lock-free: spaces are only
+ * ever added, at the head, published with release order. */
+static space *find_space(memory_store *m, const char *scope, size_t len) {
+  if (len == 0)
+    return &m->main;
+  for (space *sp = atomic_load_explicit(&m->others, memory_order_acquire); sp != NULL;
+       sp = sp->next)
+    if (sp->scope_len == len && memcmp(sp->scope, scope, len) == 0)
+      return sp;
+  return NULL;
+}
+
+/* The space of a scope, made when it has none; NULL when out of memory. */
+static space *space_for_insert(memory_store *m, const char *scope, size_t len) {
+  space *sp = find_space(m, scope, len);
+  if (sp != NULL)
+    return sp;
+  pthread_mutex_lock(&m->spaces_lock);
+  if ((sp = find_space(m, scope, len)) == NULL && (sp = zalloc(&m->mem, sizeof *sp)) != NULL) {
+    if (space_init(&m->mem, sp)) {
+      memcpy(sp->scope, scope, len);
+      sp->scope_len = len;
+      sp->next = atomic_load_explicit(&m->others, memory_order_relaxed);
+      atomic_store_explicit(&m->others, sp, memory_order_release);
+    } else {
+      m->mem.free(m->mem.ctx, sp);
+      sp = NULL;
+    }
+  }
+  pthread_mutex_unlock(&m->spaces_lock);
+  if (sp == NULL)
+    out_of_memory(m);
+  return sp;
 }
 
 static void mem_close(af_store *st) {
   memory_store *m = (memory_store *)st;
-  shards_free(m, (size_t)AF_STORE_TABLES * SHARDS);
+  const size_t all = (size_t)AF_STORE_TABLES * SHARDS;
+  shards_free(&m->mem, &m->main, all);
+  space *sp = atomic_load(&m->others);
+  while (sp != NULL) {
+    space *next = sp->next;
+    shards_free(&m->mem, sp, all);
+    m->mem.free(m->mem.ctx, sp);
+    sp = next;
+  }
+  pthread_mutex_destroy(&m->spaces_lock);
   af__store_fini(&m->base);
   af_allocator mem = m->mem;
   mem.free(mem.ctx, m);
@@ -488,20 +572,17 @@ af_store *af_store_memory_new(const af_store_config *cfg) {
   m->mem = mem;
   /* The hash key keeps callers from choosing colliding names. */
   m->seed = af_hash_key_random();
-  const size_t all = (size_t)AF_STORE_TABLES * SHARDS;
-  size_t ok = 0;
-  for (; ok < all; ok++) {
-    shard *s = &m->shards[ok / SHARDS][ok % SHARDS];
-    s->bits = INITIAL_BUCKET_BITS;
-    if ((s->buckets = zalloc(&m->mem, nbuckets(s) * sizeof *s->buckets)) == NULL)
-      break;
-    pthread_mutex_init(&s->lock, NULL);
-  }
-  if (ok < all || af__store_random(m->base.token_key, sizeof m->base.token_key) != 0) {
-    shards_free(m, ok); /* their buckets are empty */
+  if (!space_init(&m->mem, &m->main)) {
     mem.free(mem.ctx, m);
     return NULL;
   }
+  if (af__store_random(m->base.token_key, sizeof m->base.token_key) != 0) {
+    shards_free(&m->mem, &m->main, (size_t)AF_STORE_TABLES * SHARDS);
+    mem.free(mem.ctx, m);
+    return NULL;
+  }
+  atomic_init(&m->others, NULL);
+  pthread_mutex_init(&m->spaces_lock, NULL);
   af__store_init(&m->base, &memory_ops, "memory:", cfg);
   m->base.answers_at_once = true;
   return &m->base;

@@ -97,9 +97,9 @@ enum {
 #define RECORD_TYPES                                                                               \
   OID_INT2, OID_INT2, OID_INT2, OID_INT8, OID_INT8, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT,        \
       OID_BYTEA, OID_BYTEA, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT
-/* keys that start with AF_STORE_PRIVATE_KEY (chr(127)) are the service's own: never scanned; in
- * bytewise order they are exactly those from chr(127) up to chr(128) */
-#define NOT_PRIVATE "(name < chr(127) OR name >= chr(128))"
+/* A scan's rows lie between two names (af__db_scan_bounds: one scope's, never the private
+ * keys, which start with AF_STORE_PRIVATE_KEY) */
+#define SCAN_RANGE "name > $1 AND name < $3"
 /* Every table of schema version 3 has these columns; a version 1 appflowd_flows lacks the last
  * five, a version 2 one the last two (migrations). */
 #define TABLE_COLUMNS                                                                              \
@@ -121,9 +121,7 @@ typedef enum stmt_id {
   ST_UPDATE_KEEP_DEFINITION,
   ST_DELETE,
   ST_SCAN,
-  ST_SCAN_AFTER,
   ST_SCAN_DEFINITIONS, /* ... with the definitions */
-  ST_SCAN_AFTER_DEFINITIONS,
   ST_COUNT
 } stmt_id;
 
@@ -178,24 +176,14 @@ static const stmt stmts[ST_COUNT] = {
                    {OID_TEXT, OID_INT8}},
     [ST_SCAN] = {"scan of",
                  "SELECT " COLUMNS " FROM ",
-                 " WHERE " NOT_PRIVATE " ORDER BY name LIMIT $1",
-                 1,
-                 {OID_INT8}},
-    [ST_SCAN_AFTER] = {"scan after a key of",
-                       "SELECT " COLUMNS " FROM ",
-                       " WHERE name > $1 AND " NOT_PRIVATE " ORDER BY name LIMIT $2",
-                       2,
-                       {OID_TEXT, OID_INT8}},
+                 " WHERE " SCAN_RANGE " ORDER BY name LIMIT $2",
+                 3,
+                 {OID_TEXT, OID_INT8, OID_TEXT}},
     [ST_SCAN_DEFINITIONS] = {"scan with definitions of",
                              "SELECT " COLUMNS ", definition FROM ",
-                             " WHERE " NOT_PRIVATE " ORDER BY name LIMIT $1",
-                             1,
-                             {OID_INT8}},
-    [ST_SCAN_AFTER_DEFINITIONS] = {"scan with definitions after a key of",
-                                   "SELECT " COLUMNS ", definition FROM ",
-                                   " WHERE name > $1 AND " NOT_PRIVATE " ORDER BY name LIMIT $2",
-                                   2,
-                                   {OID_TEXT, OID_INT8}},
+                             " WHERE " SCAN_RANGE " ORDER BY name LIMIT $2",
+                             3,
+                             {OID_TEXT, OID_INT8, OID_TEXT}},
 };
 
 /* Statement names on the server: the table and the index, so that the names above can be
@@ -329,6 +317,7 @@ typedef struct worker {
   PGconn *conn;         /* NULL until connected, and once it timed out or broke */
   uint64_t gen;         /* s->gen when conn was made */
   int64_t own_deadline; /* the op's deadline had the store's timeout alone set it */
+  af_db_key key;        /* the op's key (a scan's: where it resumes) as the database keeps it */
 } worker;
 
 struct pg_store {
@@ -729,6 +718,12 @@ static af_store_rc gave_up(const worker *w, const af_store_op *op, const char *n
 
 /* ---- the ops ---- */
 
+/* A row's record as the caller knows it: its name without the scope's prefix. */
+static void unscope(const worker *w, af_flow_record *r) {
+  r->name += w->key.prefix_len;
+  r->name_len -= w->key.prefix_len;
+}
+
 /* The key is taken by the row in res: the rule, if any, may keep it or refuse. */
 static af_store_rc taken(const worker *w, af_store_op *op, const PGresult *res) {
   if (op->rule == NULL)
@@ -736,6 +731,7 @@ static af_store_rc taken(const worker *w, af_store_op *op, const PGresult *res) 
   af_flow_record cur;
   if (!record_of(res, 0, &cur))
     return bad_row(w, op);
+  unscope(w, &cur);
   af_flow_record next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
   return op->verdict == AF_STORE_KEEP ? AF_STORE_EXISTS : AF_STORE_REFUSED;
@@ -746,7 +742,7 @@ static af_store_rc do_insert(worker *w, af_store_op *op) {
   if (r->name_len == 0)
     return AF_STORE_FAILED;
   params p = {0};
-  put_bytes(&p, r->name, r->name_len);
+  put_bytes(&p, w->key.bytes, w->key.len);
   put_record(&p, r, true);
   for (int i = 0; i < MAX_TRIES; i++) {
     bool raced = false;
@@ -754,7 +750,7 @@ static af_store_rc do_insert(worker *w, af_store_op *op) {
     if (rc != AF_STORE_OK || !raced)
       return rc;
     PGresult *res;
-    if ((rc = select_row(w, op, r->name, r->name_len, false, &res)) != AF_STORE_OK)
+    if ((rc = select_row(w, op, w->key.bytes, w->key.len, false, &res)) != AF_STORE_OK)
       return rc;
     bool gone = PQntuples(res) == 0; /* deleted since: insert again */
     if (!gone)
@@ -773,7 +769,7 @@ static af_store_rc write_row(worker *w, const af_store_op *op, const af_flow_rec
   bool keep =
       next->definition.data == cur->definition.data && next->definition.len == cur->definition.len;
   params p = {0};
-  put_bytes(&p, op->key, op->key_len);
+  put_bytes(&p, w->key.bytes, w->key.len);
   put_int(&p, (int64_t)cur->version, 8);
   put_record(&p, next, !keep);
   return apply(w, op, keep ? ST_UPDATE_KEEP_DEFINITION : ST_UPDATE, &p, raced);
@@ -782,7 +778,7 @@ static af_store_rc write_row(worker *w, const af_store_op *op, const af_flow_rec
 static af_store_rc delete_row(worker *w, const af_store_op *op, const af_flow_record *cur,
                               bool *raced) {
   params p = {0};
-  put_bytes(&p, op->key, op->key_len);
+  put_bytes(&p, w->key.bytes, w->key.len);
   put_int(&p, (int64_t)cur->version, 8);
   return apply(w, op, ST_DELETE, &p, raced);
 }
@@ -793,6 +789,7 @@ static af_store_rc decide(worker *w, af_store_op *op, const PGresult *res, bool 
   af_flow_record cur;
   if (!record_of(res, 0, &cur))
     return bad_row(w, op);
+  unscope(w, &cur);
   af_flow_record next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
   switch (op->verdict) {
@@ -817,7 +814,7 @@ static af_store_rc modify_locked(worker *w, af_store_op *op) {
     return rc;
   PGresult *res;
   bool raced = false;
-  rc = select_row(w, op, op->key, op->key_len, true, &res);
+  rc = select_row(w, op, w->key.bytes, w->key.len, true, &res);
   if (rc == AF_STORE_OK) {
     rc = PQntuples(res) == 0 ? AF_STORE_NOT_FOUND : decide(w, op, res, &raced);
     PQclear(res);
@@ -838,7 +835,7 @@ static af_store_rc modify_locked(worker *w, af_store_op *op) {
 /* Optimistic first: read, run the rule, write if the version is still the one read. */
 static af_store_rc do_modify(worker *w, af_store_op *op) {
   PGresult *res;
-  af_store_rc rc = select_row(w, op, op->key, op->key_len, false, &res);
+  af_store_rc rc = select_row(w, op, w->key.bytes, w->key.len, false, &res);
   if (rc != AF_STORE_OK)
     return rc;
   bool raced = false;
@@ -848,17 +845,18 @@ static af_store_rc do_modify(worker *w, af_store_op *op) {
 }
 
 static af_store_rc do_scan(worker *w, af_store_op *op) {
-  static const stmt_id ids[2][2] = {{ST_SCAN, ST_SCAN_AFTER},
-                                    {ST_SCAN_DEFINITIONS, ST_SCAN_AFTER_DEFINITIONS}};
+  af_db_key hi;
+  if (!af__db_scan_bounds(op, &w->key, &hi))
+    return AF_STORE_FAILED;
   params p = {0};
-  if (op->key != NULL)
-    put_bytes(&p, op->key, op->key_len);
+  put_bytes(&p, w->key.bytes, w->key.len);
   if (op->limit > (uint64_t)INT64_MAX)
     put_bytes(&p, NULL, 0); /* LIMIT NULL: no limit */
   else
     put_int(&p, (int64_t)op->limit, 8);
+  put_bytes(&p, hi.bytes, hi.len);
   PGresult *res;
-  af_store_rc rc = exec(w, op, ids[op->with_definition][op->key != NULL], &p, &res);
+  af_store_rc rc = exec(w, op, op->with_definition ? ST_SCAN_DEFINITIONS : ST_SCAN, &p, &res);
   if (rc != AF_STORE_OK)
     return rc;
   for (int i = 0; i < PQntuples(res); i++) {
@@ -867,6 +865,7 @@ static af_store_rc do_scan(worker *w, af_store_op *op) {
       rc = bad_row(w, op);
       break;
     }
+    unscope(w, &rec); /* every row between the bounds has the scope's prefix */
     if (!op->visit(&rec, op->ctx))
       break;
   }
@@ -881,6 +880,10 @@ static af_store_rc serve(worker *w, af_store_op *op) {
   if (atomic_load(&w->s->closing) || af_store_now_ms() >= op->deadline_ms ||
       !connected(w, op->deadline_ms, &rc))
     return rc;
+  if (op->kind != KIND_SCAN &&
+      !af__db_key(op, op->kind == KIND_INSERT ? op->record->name : op->key,
+                  op->kind == KIND_INSERT ? op->record->name_len : op->key_len, &w->key))
+    return AF_STORE_FAILED;
   switch (op->kind) {
   case KIND_INSERT:
     return do_insert(w, op);
@@ -903,7 +906,7 @@ static void *worker_main(void *arg) {
 
 static void submit(af_store *st, af_store_op *op, int kind) {
   pg_store *s = (pg_store *)st;
-  if (!af__store_table_ok(op)) {
+  if (!af__store_table_ok(op) || !af__store_scope_ok(op)) {
     op->done(op, AF_STORE_FAILED);
     return;
   }

@@ -31,10 +31,8 @@ enum stmt_id {
   ST_UPDATE,
   ST_UPDATE_NODEF, /* an update leaving the definition (up to 64 KiB) as it is */
   ST_DELETE,
-  ST_SCAN_FIRST,
-  ST_SCAN_AFTER,
-  ST_SCAN_FIRST_DEF, /* ... with the definitions */
-  ST_SCAN_AFTER_DEF,
+  ST_SCAN,
+  ST_SCAN_DEF, /* ... with the definitions */
   ST_COUNT
 };
 
@@ -56,9 +54,9 @@ enum txn_id { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_COUNT };
   "updated_ms = ?6, description = ?7, source_connector = ?8, destination_connector = ?9, "         \
   "create_token = ?10, tags = ?11, runs = ?12, created_by = ?13, updated_by = ?14, "               \
   "status_message = ?15, source_profile = ?16, destination_profile = ?17"
-/* keys that start with AF_STORE_PRIVATE_KEY (char(127)) are the service's own: never scanned */
-#define SCAN_FIRST " WHERE substr(name, 1, 1) <> char(127) ORDER BY name LIMIT ?2"
-#define SCAN_AFTER " WHERE name > ?1 AND substr(name, 1, 1) <> char(127) ORDER BY name LIMIT ?2"
+/* A scan's rows lie between two names (af__db_scan_bounds: one scope's, never the private
+ * keys, which start with AF_STORE_PRIVATE_KEY) */
+#define SCAN " WHERE name > ?1 AND name < ?3 ORDER BY name LIMIT ?2"
 
 /* Each statement is head, the table's name, tail: the SQL is made per table at open (from
  * literals only, so nothing a caller sends is ever part of it). */
@@ -73,10 +71,8 @@ static const struct {
     [ST_UPDATE] = {"UPDATE ", " SET " SET_MUTABLE ", definition = ?18 WHERE name = ?1"},
     [ST_UPDATE_NODEF] = {"UPDATE ", " SET " SET_MUTABLE " WHERE name = ?1"},
     [ST_DELETE] = {"DELETE FROM ", " WHERE name = ?1"},
-    [ST_SCAN_FIRST] = {"SELECT " BARE_COLUMNS " FROM ", SCAN_FIRST},
-    [ST_SCAN_AFTER] = {"SELECT " BARE_COLUMNS " FROM ", SCAN_AFTER},
-    [ST_SCAN_FIRST_DEF] = {"SELECT " COLUMNS " FROM ", SCAN_FIRST},
-    [ST_SCAN_AFTER_DEF] = {"SELECT " COLUMNS " FROM ", SCAN_AFTER},
+    [ST_SCAN] = {"SELECT " BARE_COLUMNS " FROM ", SCAN},
+    [ST_SCAN_DEF] = {"SELECT " COLUMNS " FROM ", SCAN},
 };
 
 static const char *const txn_sql[TX_COUNT] = {
@@ -284,17 +280,21 @@ static af_store_rc verdict_rc(const af_store_op *op, bool modify) {
   return op->verdict == AF_STORE_REFUSE ? AF_STORE_REFUSED : AF_STORE_OK;
 }
 
-/* Runs op's rule on the row called op->key, then stores what it decided; *wrote says whether
- * it changed the database. */
-static af_store_rc run_rule(sqlite_store *s, af_store_op *op, bool modify, bool *wrote) {
+/* Runs op's rule on the row called key (op->key in op's scope), then stores what it decided;
+ * *wrote says whether it changed the database. */
+static af_store_rc run_rule(sqlite_store *s, af_store_op *op, const af_db_key *key, bool modify,
+                            bool *wrote) {
   sqlite3_stmt *st = stmts_of(s, op)[op->with_definition ? ST_SELECT : ST_SELECT_BARE];
-  sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, key->bytes, (int)key->len, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW) {
     done_with(st);
     return rc == SQLITE_DONE ? AF_STORE_NOT_FOUND : failed(s, st, rc);
   }
-  af_flow_record cur = read_row(st, op->with_definition), next = cur;
+  af_flow_record cur = read_row(st, op->with_definition);
+  cur.name = key->bytes + key->prefix_len; /* as the caller knows it: without the scope */
+  cur.name_len = key->len - key->prefix_len;
+  af_flow_record next = cur;
   op->verdict = op->rule(&cur, &next, op->ctx);
   af_store_rc out = verdict_rc(op, modify);
   bool write = modify && (op->verdict == AF_STORE_WRITE || op->verdict == AF_STORE_DELETE);
@@ -304,16 +304,21 @@ static af_store_rc run_rule(sqlite_store *s, af_store_op *op, bool modify, bool 
   done_with(st);
   if (!write || out != AF_STORE_OK)
     return out;
-  cur.name = next.name = op->key; /* the row's own text is gone */
+  cur.name = next.name = key->bytes; /* the row's own text is gone */
+  cur.name_len = next.name_len = key->len;
   if (keep_def)
     next.definition = (af_bytes){NULL, 0}; /* not bound: ST_UPDATE_NODEF leaves it */
   *wrote = true;
   return write_row(s, stmts_of(s, op), op->verdict, keep_def, &next);
 }
 
-static af_store_rc run_insert(sqlite_store *s, af_store_op *op, bool *wrote) {
+static af_store_rc run_insert(sqlite_store *s, af_store_op *op, const af_db_key *key,
+                              bool *wrote) {
   sqlite3_stmt *st = stmts_of(s, op)[ST_INSERT];
-  bind_record(st, op->record, true);
+  af_flow_record r = *op->record;
+  r.name = key->bytes;
+  r.name_len = key->len;
+  bind_record(st, &r, true);
   af_store_rc rc = exec_stmt(s, st);
   if (rc != AF_STORE_OK)
     return rc;
@@ -323,20 +328,23 @@ static af_store_rc run_insert(sqlite_store *s, af_store_op *op, bool *wrote) {
   }
   if (op->rule == NULL)
     return AF_STORE_EXISTS;
-  return run_rule(s, op, false, wrote);
+  return run_rule(s, op, key, false, wrote);
 }
 
-static af_store_rc run_scan(sqlite_store *s, af_store_op *op) {
-  static const enum stmt_id ids[2][2] = {{ST_SCAN_FIRST, ST_SCAN_AFTER},
-                                         {ST_SCAN_FIRST_DEF, ST_SCAN_AFTER_DEF}};
-  sqlite3_stmt *st = stmts_of(s, op)[ids[op->with_definition][op->key != NULL]];
-  if (op->key != NULL)
-    sqlite3_bind_text(st, 1, op->key, (int)op->key_len, SQLITE_STATIC);
+static af_store_rc run_scan(sqlite_store *s, af_store_op *op, af_db_key *lo) {
+  af_db_key hi;
+  if (!af__db_scan_bounds(op, lo, &hi))
+    return AF_STORE_FAILED;
+  sqlite3_stmt *st = stmts_of(s, op)[op->with_definition ? ST_SCAN_DEF : ST_SCAN];
+  sqlite3_bind_text(st, 1, lo->bytes, (int)lo->len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, op->limit > INT64_MAX ? -1 : (sqlite3_int64)op->limit);
+  sqlite3_bind_text(st, 3, hi.bytes, (int)hi.len, SQLITE_STATIC);
   int rc;
   bool more = true;
   while (more && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     af_flow_record r = read_row(st, op->with_definition);
+    r.name += lo->prefix_len; /* every row between the bounds has the scope's prefix */
+    r.name_len -= lo->prefix_len;
     more = op->visit(&r, op->ctx);
   }
   done_with(st);
@@ -344,13 +352,20 @@ static af_store_rc run_scan(sqlite_store *s, af_store_op *op) {
 }
 
 static af_store_rc run_op(sqlite_store *s, af_store_op *op, bool *wrote) {
+  af_db_key key;
+  if ((enum op_kind)op->kind == OP_SCAN)
+    return run_scan(s, op, &key);
+  const char *name = op->kind == OP_INSERT ? op->record->name : op->key;
+  size_t len = op->kind == OP_INSERT ? op->record->name_len : op->key_len;
+  if (!af__db_key(op, name, len, &key))
+    return AF_STORE_FAILED;
   switch ((enum op_kind)op->kind) {
   case OP_INSERT:
-    return run_insert(s, op, wrote);
+    return run_insert(s, op, &key, wrote);
   case OP_MODIFY:
-    return run_rule(s, op, true, wrote);
+    return run_rule(s, op, &key, true, wrote);
   case OP_SCAN:
-    return run_scan(s, op);
+    break;
   }
   return AF_STORE_FAILED;
 }
@@ -412,7 +427,7 @@ static void *writer_main(void *arg) {
 }
 
 static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
-  if (!af__store_table_ok(op)) {
+  if (!af__store_table_ok(op) || !af__store_scope_ok(op)) {
     op->done(op, AF_STORE_FAILED);
     return;
   }

@@ -1071,3 +1071,134 @@ Test(store, a_write_by_a_rule_that_never_read_the_definition_keeps_it) {
   cr_expect_eq(c.definition_len, r.definition.len);
   cr_expect_arr_eq(c.definition, r.definition.data, r.definition.len);
 }
+
+/* ---- scopes: an account and region's namespace ---- */
+
+static af_store_op scoped(const char *scope, af_store_table t, const char *key) {
+  return (af_store_op){.table = t,
+                       .scope = scope,
+                       .scope_len = scope ? strlen(scope) : 0,
+                       .key = key,
+                       .key_len = key ? strlen(key) : 0,
+                       .with_definition = true};
+}
+
+static af_store_rc insert_scoped(const char *scope, const char *name, const char *description) {
+  af_flow_record r = full_record(name);
+  r.description = description;
+  af_store_op op = scoped(scope, AF_TABLE_FLOWS, name);
+  op.record = &r;
+  return af_store_run(st, af_store_insert, &op);
+}
+
+static af_store_rc get_scoped(const char *scope, const char *name, copy *c) {
+  memset(c, 0, sizeof *c);
+  af_store_op op = scoped(scope, AF_TABLE_FLOWS, name);
+  op.rule = keep_copy;
+  op.ctx = c;
+  return af_store_run(st, af_store_modify, &op);
+}
+
+static void scan_scoped(const char *scope, af_store_table t, const char *after, size_t limit,
+                        page *p) {
+  p->n = p->definitions = p->wrong_definitions = 0;
+  af_store_op op = scoped(scope, t, after);
+  op.visit = collect;
+  op.ctx = p;
+  op.limit = limit;
+  op.with_definition = false;
+  cr_assert_eq(af_store_run(st, af_store_scan, &op), AF_STORE_OK);
+}
+
+static af_store_verdict set_description(const af_flow_record *cur, af_flow_record *next,
+                                        void *ctx) {
+  (void)cur;
+  next->description = ctx;
+  return AF_STORE_WRITE;
+}
+
+#define SCOPE_A "111111111111/us-east-1"
+#define SCOPE_B "222222222222/eu-west-1"
+
+/* The same name in the default scope and two others is three records; a change in one leaves
+ * the others; rules and visitors see names without the scope. */
+Test(store, each_scope_is_a_namespace_of_its_own) {
+  cr_assert_eq(insert_scoped(NULL, "flow", "default"), AF_STORE_OK);
+  cr_assert_eq(insert_scoped(SCOPE_A, "flow", "a"), AF_STORE_OK);
+  cr_assert_eq(insert_scoped(SCOPE_B, "flow", "b"), AF_STORE_OK);
+  cr_expect_eq(insert_scoped(SCOPE_A, "flow", "again"), AF_STORE_EXISTS);
+  static copy c;
+  cr_assert_eq(get_scoped(SCOPE_A, "flow", &c), AF_STORE_OK);
+  cr_expect_str_eq(c.name, "flow");
+  cr_expect_str_eq(c.description, "a");
+  af_store_op op = scoped(SCOPE_B, AF_TABLE_FLOWS, "flow");
+  op.rule = set_description;
+  op.ctx = "b changed";
+  cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+  cr_assert_eq(get_scoped(SCOPE_B, "flow", &c), AF_STORE_OK);
+  cr_expect_str_eq(c.description, "b changed");
+  cr_assert_eq(get_scoped(SCOPE_A, "flow", &c), AF_STORE_OK);
+  cr_expect_str_eq(c.description, "a");
+  cr_assert_eq(get_scoped(NULL, "flow", &c), AF_STORE_OK);
+  cr_expect_str_eq(c.description, "default");
+  cr_expect_eq(get_scoped("333333333333/us-east-1", "flow", &c), AF_STORE_NOT_FOUND);
+  op = scoped(SCOPE_A, AF_TABLE_FLOWS, "flow");
+  op.rule = delete_it;
+  cr_assert_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+  cr_expect_eq(get_scoped(SCOPE_A, "flow", &c), AF_STORE_NOT_FOUND);
+  cr_expect_eq(get_scoped(SCOPE_B, "flow", &c), AF_STORE_OK);
+  cr_expect_eq(get_scoped(NULL, "flow", &c), AF_STORE_OK);
+}
+
+/* A scan visits its scope's records only, in pages, never another scope's nor the scope's
+ * private records, and each table's scopes are apart. */
+Test(store, a_scan_visits_one_scope) {
+  for (int i = 0; i < 30; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "flow_%03d", i);
+    cr_assert_eq(insert_scoped(i % 3 == 0 ? NULL : i % 3 == 1 ? SCOPE_A : SCOPE_B, name, "d"),
+                 AF_STORE_OK);
+  }
+  cr_assert_eq(insert_scoped(SCOPE_A, AF_STORE_PRIVATE_KEY "own", "d"), AF_STORE_OK);
+  const char *scopes[] = {NULL, SCOPE_A, SCOPE_B};
+  static page p;
+  for (int s = 0; s < 3; s++) {
+    size_t total = 0;
+    char after[32] = "";
+    for (;;) {
+      scan_scoped(scopes[s], AF_TABLE_FLOWS, total ? after : NULL, 4, &p);
+      for (size_t i = 0; i < p.n; i++)
+        cr_expect_eq(atoi(p.names[i] + 5) % 3, s, "%s in scope %d", p.names[i], s);
+      total += p.n;
+      if (p.n < 4)
+        break;
+      snprintf(after, sizeof after, "%s", p.names[p.n - 1]);
+    }
+    cr_expect_eq(total, 10, "scope %d", s);
+  }
+  scan_scoped(SCOPE_A, AF_TABLE_PROFILES, NULL, SIZE_MAX, &p);
+  cr_expect_eq(p.n, 0);
+  scan_scoped("444444444444/us-east-1", AF_TABLE_FLOWS, NULL, SIZE_MAX, &p);
+  cr_expect_eq(p.n, 0);
+}
+
+static void refused_scope(af_store_op op) {
+  static copy c;
+  op.rule = keep_copy;
+  op.ctx = &c;
+  cr_expect_eq(af_store_run(st, af_store_modify, &op), AF_STORE_FAILED);
+}
+
+/* A scope longer than AF_STORE_SCOPE_MAX is refused, never truncated into another's. */
+Test(store, a_scope_too_long_is_refused) {
+  char scope[AF_STORE_SCOPE_MAX + 2];
+  memset(scope, 'x', sizeof scope - 1);
+  scope[sizeof scope - 1] = '\0';
+  refused_scope(scoped(scope, AF_TABLE_FLOWS, "flow"));
+  af_flow_record r = full_record("flow");
+  af_store_op op = scoped(scope, AF_TABLE_FLOWS, "flow");
+  op.record = &r;
+  cr_expect_eq(af_store_run(st, af_store_insert, &op), AF_STORE_FAILED);
+  scope[AF_STORE_SCOPE_MAX] = '\0';
+  cr_expect_eq(insert_scoped(scope, "flow", "d"), AF_STORE_OK);
+}
