@@ -430,19 +430,14 @@ static int load_pems(const options *o, pems *p) {
   return -1;
 }
 
-/* The access keys of --aws-credentials, bound to the server's region; 0, or -1 after saying
- * which line of the file is wrong. */
+/* The access keys of --aws-credentials (a request signed for any region is taken, and acts in
+ * that region); 0, or -1 after saying which line of the file is wrong. */
 static int load_creds(const options *o, af_sigv4_creds **out) {
   *out = NULL;
   if (o->aws_credentials == NULL)
     return 0;
   af_error err;
   *out = af_sigv4_creds_load(o->aws_credentials, &err);
-  if (*out != NULL && af_sigv4_creds_set_region(*out, o->region ? o->region : "us-east-1") != 0) {
-    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
-    af_sigv4_creds_free(*out);
-    *out = NULL;
-  }
   if (*out == NULL)
     fprintf(stderr, "appflowd: --aws-credentials %s\n", err.message);
   return *out ? 0 : -1;

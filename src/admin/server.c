@@ -66,7 +66,10 @@ static enum MHD_Result answer(af_admin_server *s, struct MHD_Connection *c, cons
     e = af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (e == AF_OK) {
     protobuf_c_message_init(rpc->output, resp);
-    e = af_flows_call_sync(s->svc, rpc, req, resp, &a, &err);
+    /* the account and region the call acts in, as the gRPC door's metadata names them */
+    e = af_flows_call_sync_in(
+        s->svc, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-amz-account-id"),
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-amz-region"), rpc, req, resp, &a, &err);
   }
   if (e == AF_OK)
     rc = reply(c, MHD_HTTP_OK, af_control_encode(rpc, resp, &a));

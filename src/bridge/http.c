@@ -71,6 +71,8 @@ typedef struct request {
   struct af_bridge_server *server;
   const char *method, *url; /* for the debug line, valid until the request completes */
   const char *principal;    /* the SigV4 key's principal ARN, NULL: none (the root) */
+  /* the account and region the request acts in, "" for the service's own (take_caller) */
+  char account[16], region[64];
   af_bridge_reply rep;
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
@@ -103,6 +105,7 @@ static void request_init(request *r, bool pooled) {
   r->too_large = r->answered = false;
   r->pooled = pooled;
   r->principal = NULL;
+  r->account[0] = r->region[0] = '\0';
   atomic_init(&r->work, WORK_NONE);
   af_uuid_random(r->request_id);
   af_arena_init(&r->arena);
@@ -352,6 +355,28 @@ static void refuse_no_target(request *r, af_bridge_reply *rep) {
   af_bridge_error_reply(&err, &r->arena, rep);
 }
 
+/* The account and region of a signed request, as AWS emulators take them: the region of the
+ * signature's credential scope; the account its key has in --aws-credentials, else the access
+ * key id itself when it is 12 digits (as LocalStack and moto do), else the service's. */
+static void take_caller(request *r, const af_sigv4_caller *who) {
+  const char *account = who->account;
+  if (account == NULL && strlen(who->key_id) == 12 && strspn(who->key_id, "0123456789") == 12)
+    account = who->key_id;
+  size_t n = account != NULL ? strlen(account) : 0;
+  if (n >= sizeof r->account) /* the core refuses what is not 12 digits: keep it too long */
+    n = sizeof r->account - 1;
+  memcpy(r->account, account != NULL ? account : "", n);
+  r->account[n] = '\0';
+  snprintf(r->region, sizeof r->region, "%s", who->region);
+}
+
+/* Without --aws-credentials no signature is checked, but its scope still says who calls. */
+static void unverified_caller(struct MHD_Connection *c, request *r) {
+  af_sigv4_caller who;
+  if (af_sigv4_scope_of(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), &who))
+    take_caller(r, &who);
+}
+
 /* True when the request's SigV4 signature is right; else fills rep with the refusal. */
 static bool authentic(struct MHD_Connection *c, af_bridge_server *s, request *r, const char *method,
                       af_bridge_reply *rep) {
@@ -368,9 +393,10 @@ static bool authentic(struct MHD_Connection *c, af_bridge_server *s, request *r,
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &l);
     const char *query = uri[path_len] == '?' ? uri + path_len + 1 : "";
     af_sigv4_request req = {method, path, query, l.h, l.n, r->body, r->len};
-    af_sigv4_caller who = {NULL, NULL};
+    af_sigv4_caller who;
     if (af_sigv4_verify(s->creds, &req, time(NULL), &who, &err) == AF_OK) {
       r->principal = who.principal;
+      take_caller(r, &who);
       return true;
     }
   }
@@ -416,7 +442,8 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, 
   r->connection = c;
   atomic_store(&r->work, WORK_RUNNING);
   atomic_fetch_add(&s->working, 1);
-  af_bridge_context headers = {header_of, c, r->principal};
+  af_bridge_context headers = {header_of, c, r->principal, r->account[0] ? r->account : NULL,
+                               r->region[0] ? r->region : NULL};
   af_bridge_handle(s->svc, method, target, &headers, r->body ? r->body : "", r->len, &r->arena,
                    &r->rep, answered, r);
   int expected = WORK_RUNNING;
@@ -473,7 +500,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   const char *target = raw_uri(c);
   if (target == NULL)
     refuse_no_target(r, &r->rep);
-  else if (s->creds == NULL || authentic(c, s, r, method, &r->rep))
+  else if (s->creds == NULL) {
+    unverified_caller(c, r);
+    return hand_over(c, s, r, method, target);
+  } else if (authentic(c, s, r, method, &r->rep))
     return hand_over(c, s, r, method, target);
   return send_answer(r);
 }

@@ -314,7 +314,8 @@ typedef struct bridge_call {
   af_bridge_done done;
   void *ctx;
   af_error err;
-  const char *principal; /* the caller's (borrowed from the context), NULL: the root */
+  const char *principal;        /* the caller's (borrowed from the context), NULL: the root */
+  const char *account, *region; /* the caller's (borrowed), NULL: the service's */
 } bridge_call;
 
 static void finish(bridge_call *c, af_err rc) {
@@ -371,7 +372,7 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
     return;
   }
   protobuf_c_message_init(output, c->resp);
-  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c, c->principal};
+  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c, c->principal, c->account, c->region};
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
@@ -403,9 +404,17 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
     done(ctx);
     return;
   }
-  *c = (bridge_call){rpc,   m.op,        NULL,
-                     arena, out,         done,
-                     ctx,   {AF_OK, ""}, headers != NULL ? headers->principal : NULL};
+  *c = (bridge_call){rpc,
+                     m.op,
+                     NULL,
+                     arena,
+                     out,
+                     done,
+                     ctx,
+                     {AF_OK, ""},
+                     headers != NULL ? headers->principal : NULL,
+                     headers != NULL ? headers->account : NULL,
+                     headers != NULL ? headers->region : NULL};
   call_rpc(svc, c, &m, body, body_len);
 }
 

@@ -66,6 +66,8 @@ typedef struct af_bridge_context {
   const char *(*get)(void *ctx, const char *name); /* a request header by name, or NULL */
   void *ctx;
   const char *principal; /* the caller's principal ARN (SigV4), NULL: the account's root */
+  const char *account;   /* the account and region the request acts in (SigV4's), NULL: the */
+  const char *region;    /* service's (--account, --region) */
 } af_bridge_context;
 
 /* Called once *out is filled; the caller must not touch arena or out before. */

@@ -993,7 +993,22 @@ af_err af_sigv4_verify(const af_sigv4_creds *c, const af_sigv4_request *req, tim
     rc = check_payload(req, body_hash, err);
   if (rc == AF_OK)
     rc = check_signature(req, &a, k, amz_date, body_hash, err);
-  if (rc == AF_OK && who != NULL)
-    *who = (af_sigv4_caller){k->account, k->principal};
+  if (rc == AF_OK && who != NULL) {
+    *who = (af_sigv4_caller){k->account, k->principal, "", ""};
+    snprintf(who->key_id, sizeof who->key_id, "%s", a.key_id);
+    snprintf(who->region, sizeof who->region, "%s", a.region);
+  }
   return rc;
+}
+
+bool af_sigv4_scope_of(const char *value, af_sigv4_caller *who) {
+  *who = (af_sigv4_caller){NULL, NULL, "", ""};
+  auth a;
+  af_error err;
+  if (value == NULL || parse_authorization(value, true, &a, &err) != AF_OK ||
+      parse_credential(&a, &err) != AF_OK)
+    return false;
+  snprintf(who->key_id, sizeof who->key_id, "%s", a.key_id);
+  snprintf(who->region, sizeof who->region, "%s", a.region);
+  return true;
 }

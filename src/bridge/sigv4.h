@@ -32,6 +32,7 @@
 
 #include "flows/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -77,11 +78,20 @@ typedef struct af_sigv4_request {
 } af_sigv4_request;
 
 /* Who signed a request: the key's aws_account_id and aws_principal_arn, each NULL when the
- * file gave none; they live as long as the store. */
+ * file gave none (they live as long as the store), and the access key id and region of the
+ * signature's credential scope (copies; "" when unknown). */
 typedef struct af_sigv4_caller {
   const char *account;
   const char *principal;
+  char key_id[129];
+  char region[64];
 } af_sigv4_caller;
+
+/* The access key id and region of an Authorization header's credential scope
+ * ("AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ..."), not verified (for
+ * a server that checks no signatures), into who (account and principal NULL). False when value
+ * is NULL or not such a header. */
+bool af_sigv4_scope_of(const char *value, af_sigv4_caller *who);
 
 /* Verifies req's Authorization header against the store at time now (seconds since the epoch).
  * AF_OK when the signature is right: *who (when who is not NULL) is then the key's caller.

@@ -5,7 +5,30 @@
 
 #include <string.h>
 
+/* The tenant of a call that names an account or region other than the service's, in the
+ * arena; NULL after ending the call when it is malformed or memory runs out. */
+static const af_tenant *other_tenant(af_flows *svc, const af_reply_to *to) {
+  af_tenant t;
+  af_err rc = af__tenant(svc, to->account, to->region, &t, to->err);
+  if (rc != AF_OK) {
+    to->done(to->ctx, rc);
+    return NULL;
+  }
+  if (t.scope_len == 0)
+    return &svc->home;
+  af_tenant *copy = af_arena_alloc(to->arena, sizeof *copy);
+  if (copy == NULL) {
+    to->done(to->ctx, af_flows_oom(to->err));
+    return NULL;
+  }
+  *copy = t;
+  return copy;
+}
+
 void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
+  const af_tenant *tenant = &svc->home;
+  if ((to->account != NULL || to->region != NULL) && (tenant = other_tenant(svc, to)) == NULL)
+    return NULL;
   af_call *c = af_arena_alloc(to->arena, size);
   if (c == NULL) {
     to->done(to->ctx, af_flows_oom(to->err));
@@ -13,10 +36,12 @@ void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) {
   }
   memset(c, 0, size);
   c->svc = svc;
+  c->tenant = tenant;
   c->to = *to;
   c->now_ms = af_flows_now_ms(svc);
   c->op.deadline_ms = to->deadline_ms;
   c->op.ctx = c;
+  af__op_scope(&c->op, tenant);
   return c;
 }
 
@@ -117,7 +142,7 @@ void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
   if (rc != AF_OK)
     to->done(to->ctx, rc);
   else
-    rpc->handler(svc, req, resp, to);
+    af__scope_record(svc, rpc, req, resp, to);
 }
 
 typedef struct sync_call {
@@ -125,16 +150,26 @@ typedef struct sync_call {
   const af_rpc *rpc;
   const ProtobufCMessage *req;
   ProtobufCMessage *resp;
+  const char *account, *region;
 } sync_call;
 
 static void begin_sync(void *arg, const af_reply_to *to) {
   sync_call *c = arg;
-  af_flows_call(c->svc, c->rpc, c->req, c->resp, to);
+  af_reply_to in = *to;
+  in.account = c->account;
+  in.region = c->region;
+  af_flows_call(c->svc, c->rpc, c->req, c->resp, &in);
 }
 
 af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                           ProtobufCMessage *resp, af_arena *arena, af_error *err) {
-  sync_call c = {svc, rpc, req, resp};
+  return af_flows_call_sync_in(svc, NULL, NULL, rpc, req, resp, arena, err);
+}
+
+af_err af_flows_call_sync_in(af_flows *svc, const char *account, const char *region,
+                             const af_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                             af_arena *arena, af_error *err) {
+  sync_call c = {svc, rpc, req, resp, account, region};
   return af__wait(begin_sync, &c, arena, err);
 }
 

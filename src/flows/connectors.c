@@ -90,7 +90,7 @@ static void register_done(af_store_op *op, af_store_rc rc) {
   register_call *c = (register_call *)af__call_of(op);
   af_err e = af__store_error(&c->c, rc, c->rec.name, c->rec.name_len);
   if (e == AF_OK &&
-      (c->resp->connector_arn = af__connector_arn(c->c.svc, c->c.to.arena, c->rec.name)) == NULL)
+      (c->resp->connector_arn = af__connector_arn(c->c.tenant, c->c.to.arena, c->rec.name)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (e == AF_OK && rc == AF_STORE_OK)
     af_log_printf(c->c.svc->log, AF_LOG_INFO, "connector %s: registered", c->rec.name);
@@ -141,6 +141,7 @@ void af__register_connector(af_flows *svc, const ProtobufCMessage *msg, Protobuf
                           .with_definition = true,
                           .deadline_ms = c->c.op.deadline_ms,
                           .done = register_done};
+  af__op_scope(&c->c.op, c->c.tenant);
   af_store_insert(svc->store, &c->c.op);
 }
 
@@ -182,7 +183,7 @@ static void reg_update_done(af_store_op *op, af_store_rc rc) {
   af_err e = rc == AF_STORE_NOT_FOUND ? not_registered(c->c.to.err, label)
                                       : af__store_error(&c->c, rc, label, strlen(label));
   if (e == AF_OK &&
-      (c->resp->connector_arn = af__connector_arn(c->c.svc, c->c.to.arena, label)) == NULL)
+      (c->resp->connector_arn = af__connector_arn(c->c.tenant, c->c.to.arena, label)) == NULL)
     e = af_flows_oom(c->c.to.err);
   af__call_end(&c->c, e);
 }
@@ -250,13 +251,13 @@ static Appflow__V1__ConnectorConfiguration *custom_configuration(af_call *c,
   cfg->connector_label = af_arena_strndup(a, r->name, r->name_len);
   cfg->connector_name = cfg->connector_label;
   cfg->connector_description = q->description;
-  cfg->connector_arn = af__connector_arn(c->svc, a, cfg->connector_label);
+  cfg->connector_arn = af__connector_arn(c->tenant, a, cfg->connector_label);
   cfg->connector_provisioning_type = q->connector_provisioning_type;
   cfg->has_connector_provisioning_type = q->has_connector_provisioning_type;
   cfg->connector_provisioning_config = q->connector_provisioning_config;
   cfg->registered_at = af_flows_timestamp(a, r->created_ms);
   bool oom = false;
-  cfg->registered_by = af_flows_strdup(a, af_flows_by(c->svc, r->created_by), &oom);
+  cfg->registered_by = af_flows_strdup(a, af_flows_by(c->tenant, r->created_by), &oom);
   cfg->supported_trigger_types = triggers;
   cfg->n_supported_trigger_types = 2;
   if (oom || cfg->connector_label == NULL || cfg->connector_arn == NULL ||
@@ -370,7 +371,7 @@ typedef struct page_call {
 static void page_end(page_call *c, af_err e) {
   char *token = NULL;
   if (e == AF_OK && c->more &&
-      (token = af__page_token(c->c.svc, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN, c->last,
+      (token = af__page_token(&c->c, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN, c->last,
                               strlen(c->last), c->c.to.arena)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (c->dresp != NULL) {
@@ -461,7 +462,7 @@ static void page_begin(page_call *c, const char *token, bool has_max, int max_re
   size_t after_len = 0;
   af_err e = AF_OK;
   if (token != NULL)
-    e = af__page_token_read(c->c.svc, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN,
+    e = af__page_token_read(&c->c, c->describe ? DESCRIBE_DOMAIN : LIST_DOMAIN,
                             c->describe ? "DescribeConnectors" : "ListConnectors", token, c->after,
                             &after_len, err);
   c->max = has_max ? (size_t)max_results : PAGE_DEFAULT;

@@ -140,8 +140,8 @@ static void create_done(af_store_op *op, af_store_rc rc) {
   create_call *c = (create_call *)af__call_of(op);
   const char *name = c->rec.name;
   af_err e = af__store_error(&c->c, rc, name, c->rec.name_len);
-  if (e == AF_OK && (c->resp->flow_arn =
-                         af_flows_arn_dup(c->c.svc, c->c.to.arena, name, c->rec.name_len)) == NULL)
+  if (e == AF_OK && (c->resp->flow_arn = af_flows_arn_dup(c->c.tenant, c->c.to.arena, name,
+                                                          c->rec.name_len)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (e == AF_OK) {
     c->resp->flow_status = (Appflow__V1__FlowStatus)(rc == AF_STORE_OK ? c->rec.status : c->status);
@@ -239,6 +239,7 @@ static void insert_flow(create_call *c) {
                           .with_definition = true, /* a retry is told from a clash by it */
                           .deadline_ms = c->c.op.deadline_ms,
                           .done = create_done};
+  af__op_scope(&c->c.op, c->c.tenant);
   af_store_insert(c->c.svc->store, &c->c.op);
 }
 
@@ -264,6 +265,7 @@ static void token_checked(af_store_op *op, af_store_rc rc) {
                           .with_definition = true,
                           .deadline_ms = op->deadline_ms,
                           .done = token_stored};
+  af__op_scope(&c->c.op, c->c.tenant);
   af_store_insert(c->c.svc->store, &c->c.op);
 }
 
@@ -358,8 +360,8 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
   r->flow_status = (Appflow__V1__FlowStatus)f->status;
   r->has_flow_status = true;
   r->description = af_flows_strdup(a, f->description, &c->oom);
-  r->created_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->created_by), &c->oom);
-  r->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->updated_by), &c->oom);
+  r->created_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->created_by), &c->oom);
+  r->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->updated_by), &c->oom);
   r->flow_status_message = af_flows_strdup(a, f->status_message, &c->oom);
   r->created_at = af_flows_timestamp(a, f->created_ms);
   r->last_updated_at = af_flows_timestamp(a, f->updated_ms);
@@ -420,7 +422,7 @@ static void describe_done(af_store_op *op, af_store_rc rc) {
   af_err e = af__store_error(&c->c, rc, c->name, c->len);
   if (e == AF_OK) {
     c->resp->flow_name = af_arena_strndup(a, c->name, c->len);
-    c->resp->flow_arn = af_flows_arn_dup(c->c.svc, a, c->name, c->len);
+    c->resp->flow_arn = af_flows_arn_dup(c->c.tenant, a, c->name, c->len);
     if (c->oom || c->resp->flow_name == NULL || c->resp->flow_arn == NULL || !fill_definition(c))
       e = af_flows_oom(c->c.to.err);
   }

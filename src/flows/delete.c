@@ -38,6 +38,7 @@ static void delete_done(af_store_op *op, af_store_rc rc) {
 
 static void delete_now(delete_call *c) {
   c->c.op = (af_store_op){.table = c->spec->table, .ctx = c, .deadline_ms = c->c.op.deadline_ms};
+  af__op_scope(&c->c.op, c->c.tenant);
   af__call_modify(&c->c, c->name, c->len, delete_rule, delete_done);
 }
 
@@ -64,6 +65,7 @@ static void scan_users(delete_call *c) {
                           .limit = USERS_PAGE,
                           .deadline_ms = c->c.op.deadline_ms,
                           .done = users_scanned};
+  af__op_scope(&c->c.op, c->c.tenant);
   af_store_scan(c->c.svc->store, &c->c.op);
 }
 

@@ -176,8 +176,8 @@ static void list_read(const Appflowd__Store__V1__EntitySet *set, void *ctx) {
   if (end < n) {
     char pos[32];
     snprintf(pos, sizeof pos, "%zu", end);
-    if ((r->next_token =
-             af__page_token(c->c.svc, ENTITIES_DOMAIN, pos, strlen(pos), c->c.to.arena)) == NULL)
+    if ((r->next_token = af__page_token(&c->c, ENTITIES_DOMAIN, pos, strlen(pos), c->c.to.arena)) ==
+        NULL)
       c->rc = af_flows_oom(c->c.to.err);
   }
 }
@@ -197,7 +197,7 @@ void af__list_connector_entities(af_flows *svc, const ProtobufCMessage *msg, Pro
   if (c->list->next_token != NULL) {
     char pos[AF_FLOW_NAME_MAX + 1];
     size_t len = 0;
-    af_err e = af__page_token_read(svc, ENTITIES_DOMAIN, "ListConnectorEntities",
+    af_err e = af__page_token_read(&c->c, ENTITIES_DOMAIN, "ListConnectorEntities",
                                    c->list->next_token, pos, &len, to->err);
     if (e != AF_OK) {
       af__call_end(&c->c, e);

@@ -22,16 +22,30 @@
 /* How long a clientToken makes a retry return the first result, as AWS documents. */
 #define AF_TOKEN_TTL_MS (8LL * 60 * 60 * 1000)
 
-struct af_flows {
-  af_store *store;
-  bool own_store;
-  const af_log *log;
-  char region[64];
+/* The account and region a call acts in, and what follows from them: the store scope its
+ * records live in and its ARNs. */
+typedef struct af_tenant {
   char account[16];
+  char region[64];
+  char scope[AF_STORE_SCOPE_MAX + 1]; /* "{account}/{region}"; "" for the service's own */
+  size_t scope_len;
   char arn_prefix[128]; /* "arn:aws:appflow:{region}:{account}:flow/": ARNs are copied, not
                            formatted, as ListFlows makes 100 per page */
   size_t arn_prefix_len;
   char root_arn[64]; /* "arn:aws:iam::{account}:root": the principal of calls that name none */
+} af_tenant;
+
+/* The scopes this process has seen recorded in the store (af__scope_known). */
+#define AF_KNOWN_SCOPES 256
+
+struct af_flows {
+  af_store *store;
+  bool own_store;
+  const af_log *log;
+  af_tenant home; /* --account and --region's: the default scope */
+  pthread_mutex_t scopes_lock;
+  size_t nscopes;
+  char (*scopes)[AF_STORE_SCOPE_MAX + 1]; /* AF_KNOWN_SCOPES recorded ones, under scopes_lock */
   af_clock clock;
   int64_t run_duration_ms; /* how long a run stays InProgress */
   af_checker *checker;     /* the model's constraints, compiled once */
@@ -51,13 +65,15 @@ struct af_flows {
  * in a struct of its own, and ended by af__call_end. */
 typedef struct af_call {
   af_flows *svc;
+  const af_tenant *tenant; /* the call's account and region (&svc->home, or in the arena) */
   af_reply_to to;
   af_store_op op;
   int64_t now_ms; /* the service's clock when the call began */
 } af_call;
 
-/* A call of `size` bytes (the handler's struct) in to->arena, with its op's deadline set; NULL
- * when out of memory, after ending the call with the error. */
+/* A call of `size` bytes (the handler's struct) in to->arena, with its op's deadline and scope
+ * set; NULL when out of memory or when to's account or region is malformed, after ending the
+ * call with the error. */
 void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size);
 /* Ends a call: runs its done with rc. */
 void af__call_end(af_call *c, af_err rc);
@@ -87,12 +103,12 @@ af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_a
 
 /* A page token resuming after name[0..len) (at most AF_FLOW_NAME_MAX bytes), sealed for one
  * operation's domain ("appflowd ListFlows v1"), in the arena; NULL when out of memory. */
-char *af__page_token(const af_flows *svc, const char *domain, const char *name, size_t len,
+char *af__page_token(const af_call *c, const char *domain, const char *name, size_t len,
                      af_arena *arena);
 /* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes); a token not sealed
  * for domain is a ValidationException naming op ("ListFlows"). */
-af_err af__page_token_read(const af_flows *svc, const char *domain, const char *op,
-                           const char *token, char *name, size_t *len, af_error *err);
+af_err af__page_token_read(const af_call *c, const char *domain, const char *op, const char *token,
+                           char *name, size_t *len, af_error *err);
 
 /* The handlers of create.c and list.c (service.c holds the RPC table). */
 void af__create_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
@@ -130,7 +146,31 @@ Appflow__V1__FlowStatus af__created_status(Appflow__V1__TriggerType trigger);
  * Errored), else the ConflictException "Flow x is in Deprecated state and cannot be <what>". */
 af_err af__changeable(const af_flow_record *f, const char *what, af_error *err);
 /* "arn:aws:appflow:{region}:{account}:flow/{name}" in the arena; NULL when out of memory. */
-char *af_flows_arn_dup(const af_flows *svc, af_arena *arena, const char *name, size_t len);
+char *af_flows_arn_dup(const af_tenant *t, af_arena *arena, const char *name, size_t len);
+/* The tenant of account and region (NULL: the service's) into *out; ValidationException when
+ * either is malformed. */
+af_err af__tenant(const af_flows *svc, const char *account, const char *region, af_tenant *out,
+                  af_error *err);
+/* Visits every record of table t in scope (NULL: the default), a page at a time, each page
+ * resuming after the last name the one before saw; after(ctx), when not NULL, does a page's
+ * work between pages (the store is free again then). Waits: never on a door thread. */
+af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_store_visit visit,
+                         af_store_rc (*after)(void *ctx), void *ctx);
+/* Calls fn(ctx, scope) for the default scope (NULL) and then for every other account and
+ * region's that was ever used (recorded in the timers table by af__scope_record); stops at
+ * the first result that is not AF_STORE_OK and returns it. Waits. */
+af_store_rc af__scopes_each(af_flows *svc, af_store_rc (*fn)(void *ctx, const char *scope),
+                            void *ctx);
+/* Runs rpc once the scope of to's account and region is recorded in the store (at once for the
+ * default scope, and for one this process has recorded before), so af__scopes_each finds it
+ * however the process ends; else ends the call with the error. */
+void af__scope_record(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                      ProtobufCMessage *resp, const af_reply_to *to);
+/* Sets op's scope to t's. */
+static inline void af__op_scope(af_store_op *op, const af_tenant *t) {
+  op->scope = t->scope_len > 0 ? t->scope : NULL;
+  op->scope_len = t->scope_len;
+}
 /* A Timestamp for epoch milliseconds in the arena; NULL when out of memory. */
 Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms);
 /* The proto name of a status (FLOW_STATUS_ACTIVE) and its AWS spelling (Active). */
@@ -290,15 +330,15 @@ af_err af__profile_mismatch(af_error *err, const char *name, int found, int want
 
 /* Connector ARNs: arn:aws:appflow:{region}:{account}:connectorprofile/{name} and
  * .../connector/{label}, in the arena; NULL when out of memory. */
-char *af__profile_arn(const af_flows *svc, af_arena *arena, const char *name);
-char *af__connector_arn(const af_flows *svc, af_arena *arena, const char *label);
+char *af__profile_arn(const af_tenant *t, af_arena *arena, const char *name);
+char *af__connector_arn(const af_tenant *t, af_arena *arena, const char *label);
 
 /* The principal ARN a call acts as: the door's, or the account's root. */
 static inline const char *af__principal(const af_call *c) {
-  return c->to.principal != NULL ? c->to.principal : c->svc->root_arn;
+  return c->to.principal != NULL ? c->to.principal : c->tenant->root_arn;
 }
 /* A record's createdBy or lastUpdatedBy: NULL (a seeded flow) reads as the account's root. */
-const char *af_flows_by(const af_flows *svc, const char *principal);
+const char *af_flows_by(const af_tenant *t, const char *principal);
 /* A copy of s in the arena (NULL stays NULL); *oom set on failure. */
 char *af_flows_strdup(af_arena *arena, const char *s, bool *oom);
 

@@ -18,34 +18,36 @@
 #define TOKEN_SEAL 16 /* bytes of the HMAC kept: 128 bits */
 #define TOKEN_RAW_MAX (AF_FLOW_NAME_MAX + TOKEN_SEAL)
 
-/* The seal of name[0..len) under the store's key, for the operation domain names (so a token
- * of one operation is refused by another). */
-static void seal(const af_flows *svc, const char *domain, const char *name, size_t len,
+/* The seal of name[0..len) under the store's key, for the operation domain names and the
+ * call's account and region (so a token of one operation, or of one account, is refused by
+ * another). */
+static void seal(const af_call *c, const char *domain, const char *name, size_t len,
                  uint8_t out[TOKEN_SEAL]) {
-  uint8_t msg[64 + AF_FLOW_NAME_MAX], mac[EVP_MAX_MD_SIZE];
+  uint8_t msg[64 + AF_STORE_SCOPE_MAX + 1 + AF_FLOW_NAME_MAX], mac[EVP_MAX_MD_SIZE];
   unsigned mac_len = 0;
-  const af_store *st = svc->store;
-  size_t dlen = strlen(domain) + 1;
+  const af_store *st = c->svc->store;
+  size_t dlen = strlen(domain) + 1, slen = c->tenant->scope_len + 1;
   if (dlen > 64 || len > AF_FLOW_NAME_MAX) {
     memset(out, 0, TOKEN_SEAL);
     return;
   }
   memcpy(msg, domain, dlen);
-  memcpy(msg + dlen, name, len);
-  if (HMAC(EVP_sha256(), st->token_key, sizeof st->token_key, msg, dlen + len, mac, &mac_len) ==
-          NULL ||
+  memcpy(msg + dlen, c->tenant->scope, slen);
+  memcpy(msg + dlen + slen, name, len);
+  if (HMAC(EVP_sha256(), st->token_key, sizeof st->token_key, msg, dlen + slen + len, mac,
+           &mac_len) == NULL ||
       mac_len < TOKEN_SEAL)
     memset(mac, 0, TOKEN_SEAL); /* then no token verifies: a refusal, never a forgery */
   memcpy(out, mac, TOKEN_SEAL);
 }
 
-char *af__page_token(const af_flows *svc, const char *domain, const char *name, size_t len,
+char *af__page_token(const af_call *c, const char *domain, const char *name, size_t len,
                      af_arena *arena) {
   uint8_t raw[TOKEN_RAW_MAX];
   if (len > AF_FLOW_NAME_MAX)
     return NULL;
   memcpy(raw, name, len);
-  seal(svc, domain, name, len, raw + len);
+  seal(c, domain, name, len, raw + len);
   size_t n = af_base64_encoded_len(len + TOKEN_SEAL, AF_BASE64_URL);
   char *out = af_arena_alloc(arena, n + 1);
   if (out != NULL) {
@@ -55,14 +57,14 @@ char *af__page_token(const af_flows *svc, const char *domain, const char *name, 
   return out;
 }
 
-af_err af__page_token_read(const af_flows *svc, const char *domain, const char *op,
-                           const char *token, char *name, size_t *len, af_error *err) {
+af_err af__page_token_read(const af_call *c, const char *domain, const char *op, const char *token,
+                           char *name, size_t *len, af_error *err) {
   uint8_t raw[TOKEN_RAW_MAX], check[TOKEN_SEAL];
   long n = af_base64_decode(token, strlen(token), raw, sizeof raw, AF_BASE64_URL);
   bool ok = n > TOKEN_SEAL;
   if (ok) {
     *len = (size_t)n - TOKEN_SEAL;
-    seal(svc, domain, (const char *)raw, *len, check);
+    seal(c, domain, (const char *)raw, *len, check);
     ok = CRYPTO_memcmp(check, raw + *len, TOKEN_SEAL) == 0;
   }
   if (!ok)
@@ -93,11 +95,11 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
     return NULL;
   appflow__v1__flow_definition__init(d);
   bool oom = false;
-  d->flow_arn = af_flows_arn_dup(c->c.svc, a, f->name, f->name_len);
+  d->flow_arn = af_flows_arn_dup(c->c.tenant, a, f->name, f->name_len);
   d->flow_name = af_arena_strndup(a, f->name, f->name_len);
   d->description = af_flows_strdup(a, f->description, &oom);
-  d->created_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->created_by), &oom);
-  d->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.svc, f->updated_by), &oom);
+  d->created_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->created_by), &oom);
+  d->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->updated_by), &oom);
   d->source_connector_type = af_flows_connector_value(f->source_connector);
   d->has_source_connector_type = d->source_connector_type != 0;
   d->destination_connector_type = af_flows_connector_value(f->destination_connector);
@@ -143,7 +145,7 @@ static void list_done(af_store_op *op, af_store_rc rc) {
   if (e == AF_OK && c->more) {
     const char *last = c->items[c->n - 1]->flow_name;
     if ((c->resp->next_token =
-             af__page_token(c->c.svc, LIST_DOMAIN, last, strlen(last), c->c.to.arena)) == NULL)
+             af__page_token(&c->c, LIST_DOMAIN, last, strlen(last), c->c.to.arena)) == NULL)
       e = af_flows_oom(c->c.to.err);
   }
   af__call_end(&c->c, e);
@@ -157,8 +159,8 @@ static af_err list_request(list_call *c, const Appflow__V1__ListFlowsRequest *re
   *resume = req->next_token != NULL;
   *after_len = 0;
   if (rc == AF_OK && *resume)
-    rc = af__page_token_read(c->c.svc, LIST_DOMAIN, "ListFlows", req->next_token, c->after,
-                             after_len, err);
+    rc = af__page_token_read(&c->c, LIST_DOMAIN, "ListFlows", req->next_token, c->after, after_len,
+                             err);
   c->max = req->has_max_results ? (size_t)req->max_results : LIST_DEFAULT;
   if (rc == AF_OK && (c->items = af_arena_alloc(c->c.to.arena, c->max * sizeof *c->items)) == NULL)
     rc = af_flows_oom(err);
@@ -218,9 +220,10 @@ static void tag_done(af_store_op *op, af_store_rc rc) {
 
 /* Runs t's rule on the flow a (validated) ARN names. */
 static void with_flow_of_arn(tag_call *t, af_store_rule rule) {
-  af_flows *svc = t->c.svc;
-  size_t p = svc->arn_prefix_len;
-  if (strncmp(t->arn, svc->arn_prefix, p) != 0) {
+  /* An ARN of another account or region names no flow of this caller's. */
+  const af_tenant *tn = t->c.tenant;
+  size_t p = tn->arn_prefix_len;
+  if (strncmp(t->arn, tn->arn_prefix, p) != 0) {
     tag_done(&t->c.op, AF_STORE_NOT_FOUND);
     return;
   }

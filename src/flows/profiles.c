@@ -21,24 +21,24 @@
 #define PAGE_DEFAULT 20
 #define CUSTOM APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_CUSTOM_CONNECTOR
 
-char *af__profile_arn(const af_flows *svc, af_arena *arena, const char *name) {
+char *af__profile_arn(const af_tenant *t, af_arena *arena, const char *name) {
   char buf[512];
-  snprintf(buf, sizeof buf, "arn:aws:appflow:%s:%s:connectorprofile/%s", svc->region, svc->account,
+  snprintf(buf, sizeof buf, "arn:aws:appflow:%s:%s:connectorprofile/%s", t->region, t->account,
            name);
   return af_arena_strndup(arena, buf, strlen(buf));
 }
 
-char *af__connector_arn(const af_flows *svc, af_arena *arena, const char *label) {
+char *af__connector_arn(const af_tenant *t, af_arena *arena, const char *label) {
   char buf[512];
-  snprintf(buf, sizeof buf, "arn:aws:appflow:%s:%s:connector/%s", svc->region, svc->account, label);
+  snprintf(buf, sizeof buf, "arn:aws:appflow:%s:%s:connector/%s", t->region, t->account, label);
   return af_arena_strndup(arena, buf, strlen(buf));
 }
 
-static char *credentials_arn(const af_flows *svc, af_arena *arena, const char *name,
+static char *credentials_arn(const af_tenant *t, af_arena *arena, const char *name,
                              int64_t created_ms, const char *id) {
   char buf[640];
-  snprintf(buf, sizeof buf, "arn:aws:secretsmanager:%s:%s:secret:appflow!%s-%s-%lld-%s",
-           svc->region, svc->account, svc->account, name, (long long)created_ms, id);
+  snprintf(buf, sizeof buf, "arn:aws:secretsmanager:%s:%s:secret:appflow!%s-%s-%lld-%s", t->region,
+           t->account, t->account, name, (long long)created_ms, id);
   return af_arena_strndup(arena, buf, strlen(buf));
 }
 
@@ -126,7 +126,7 @@ static void create_done(af_store_op *op, af_store_rc rc) {
   create_call *c = (create_call *)af__call_of(op);
   af_err e = af__store_error(&c->c, rc, c->rec.name, c->rec.name_len);
   if (e == AF_OK && (c->resp->connector_profile_arn =
-                         af__profile_arn(c->c.svc, c->c.to.arena, c->rec.name)) == NULL)
+                         af__profile_arn(c->c.tenant, c->c.to.arena, c->rec.name)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (e == AF_OK && rc == AF_STORE_OK)
     af_log_printf(c->c.svc->log, AF_LOG_INFO, "connector profile %s: created (%s)", c->rec.name,
@@ -144,6 +144,7 @@ static void create_insert(create_call *c) {
                           .with_definition = true,
                           .deadline_ms = c->c.op.deadline_ms,
                           .done = create_done};
+  af__op_scope(&c->c.op, c->c.tenant);
   af_store_insert(c->c.svc->store, &c->c.op);
 }
 
@@ -248,14 +249,14 @@ static Appflow__V1__ConnectorProfile *profile_of(af_call *c, const af_flow_recor
   appflow__v1__connector_profile__init(p);
   bool oom = false;
   p->connector_profile_name = af_arena_strndup(a, r->name, r->name_len);
-  p->connector_profile_arn = af__profile_arn(c->svc, a, p->connector_profile_name);
+  p->connector_profile_arn = af__profile_arn(c->tenant, a, p->connector_profile_name);
   p->connector_type = q->connector_type;
   p->has_connector_type = q->has_connector_type;
   p->connector_label = q->connector_label;
   p->connection_mode = q->connection_mode;
   p->has_connection_mode = q->has_connection_mode;
   p->credentials_arn =
-      credentials_arn(c->svc, a, p->connector_profile_name, r->created_ms, id != NULL ? id : "");
+      credentials_arn(c->tenant, a, p->connector_profile_name, r->created_ms, id != NULL ? id : "");
   /* the properties only: the credentials stay in the store */
   p->connector_profile_properties = q->connector_profile_config != NULL
                                         ? q->connector_profile_config->connector_profile_properties
@@ -305,7 +306,7 @@ static void describe_done(af_store_op *op, af_store_rc rc) {
   if (e == AF_OK) {
     c->resp->connector_profile_details = c->items;
     c->resp->n_connector_profile_details = c->n;
-    if (c->more && (c->resp->next_token = af__page_token(c->c.svc, PROFILES_DOMAIN, c->last,
+    if (c->more && (c->resp->next_token = af__page_token(&c->c, PROFILES_DOMAIN, c->last,
                                                          strlen(c->last), c->c.to.arena)) == NULL)
       e = af_flows_oom(c->c.to.err);
   }
@@ -322,8 +323,8 @@ void af__describe_connector_profiles(af_flows *svc, const ProtobufCMessage *msg,
   size_t after_len = 0;
   af_err rc = AF_OK;
   if (c->req->next_token != NULL)
-    rc = af__page_token_read(svc, PROFILES_DOMAIN, "DescribeConnectorProfiles", c->req->next_token,
-                             c->after, &after_len, to->err);
+    rc = af__page_token_read(&c->c, PROFILES_DOMAIN, "DescribeConnectorProfiles",
+                             c->req->next_token, c->after, &after_len, to->err);
   c->max = c->req->has_max_results ? (size_t)c->req->max_results : PAGE_DEFAULT;
   if (rc == AF_OK && (c->items = af_arena_alloc(to->arena, c->max * sizeof *c->items)) == NULL)
     rc = af_flows_oom(to->err);
@@ -391,8 +392,8 @@ static void update_done(af_store_op *op, af_store_rc rc) {
   update_call *c = (update_call *)af__call_of(op);
   af_err e = rc == AF_STORE_NOT_FOUND ? af__profile_missing(c->c.to.err, c->name)
                                       : af__store_error(&c->c, rc, c->name, c->len);
-  if (e == AF_OK &&
-      (c->resp->connector_profile_arn = af__profile_arn(c->c.svc, c->c.to.arena, c->name)) == NULL)
+  if (e == AF_OK && (c->resp->connector_profile_arn =
+                         af__profile_arn(c->c.tenant, c->c.to.arena, c->name)) == NULL)
     e = af_flows_oom(c->c.to.err);
   if (e == AF_OK)
     af_log_printf(c->c.svc->log, AF_LOG_INFO, "connector profile %s: updated", c->name);
@@ -479,6 +480,7 @@ static void read_profile(af_call *c, af_flow_profiles *p) {
   if (p->step == 2) {
     int64_t deadline = c->op.deadline_ms;
     c->op = (af_store_op){.ctx = c, .deadline_ms = deadline}; /* free for the next step */
+    af__op_scope(&c->op, c->tenant);
     p->next(c);
     return;
   }
@@ -490,6 +492,7 @@ static void read_profile(af_call *c, af_flow_profiles *p) {
                         .ctx = &p->found_type,
                         .deadline_ms = deadline,
                         .done = profile_read};
+  af__op_scope(&c->op, c->tenant);
   af_store_modify(c->svc->store, &c->op);
 }
 

@@ -267,8 +267,8 @@ static af_store_verdict records_rule(const af_flow_record *cur, af_flow_record *
     const Appflowd__Store__V1__Execution *last = log->executions[i - 1];
     char pos[AF_FLOW_NAME_MAX + 1];
     snprintf(pos, sizeof pos, "%lld:%s", (long long)last->started_ms, last->execution_id);
-    c->oom |= (c->resp->next_token =
-                   af__page_token(c->c.svc, RECORDS_DOMAIN, pos, strlen(pos), a)) == NULL;
+    c->oom |=
+        (c->resp->next_token = af__page_token(&c->c, RECORDS_DOMAIN, pos, strlen(pos), a)) == NULL;
   }
   return AF_STORE_KEEP;
 }
@@ -292,7 +292,7 @@ void af__describe_flow_execution_records(af_flows *svc, const ProtobufCMessage *
     return;
   c->name = c->req->flow_name;
   if (c->req->next_token != NULL) {
-    af_err e = af__page_token_read(svc, RECORDS_DOMAIN, "DescribeFlowExecutionRecords",
+    af_err e = af__page_token_read(&c->c, RECORDS_DOMAIN, "DescribeFlowExecutionRecords",
                                    c->req->next_token, c->after, &c->after_len, to->err);
     if (e != AF_OK) {
       af__call_end(&c->c, e);

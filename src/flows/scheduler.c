@@ -292,9 +292,13 @@ static af_store_rc run_op(af_flows *svc, void (*kind)(af_store *, af_store_op *)
   return af_store_run(svc->store, kind, op);
 }
 
-/* Brings one flow up to now, then its timer row; *due: when it is next due (0: never). */
-static af_store_rc advance_flow(af_flows *svc, const char *name, int64_t seen, int64_t now,
+/* Brings one flow up to now, then its timer row (called by the flow's name, or for a flow of
+ * another account and region "SCOPE/NAME": a flow name holds no '/'); *due: when it is next
+ * due (0: never). */
+static af_store_rc advance_flow(af_flows *svc, const char *timer, int64_t seen, int64_t now,
                                 int *started, int64_t *due) {
+  const char *slash = strrchr(timer, '/');
+  const char *name = slash != NULL ? slash + 1 : timer;
   af_arena a;
   af_arena_init(&a);
   advance *ad = af_arena_alloc(&a, sizeof *ad);
@@ -304,6 +308,8 @@ static af_store_rc advance_flow(af_flows *svc, const char *name, int64_t seen, i
   }
   *ad = (advance){.svc = svc, .now = now, .arena = &a};
   af_store_op op = {.table = AF_TABLE_FLOWS,
+                    .scope = slash != NULL ? timer : NULL,
+                    .scope_len = slash != NULL ? (size_t)(slash - timer) : 0,
                     .key = name,
                     .key_len = strlen(name),
                     .rule = advance_rule,
@@ -313,15 +319,18 @@ static af_store_rc advance_flow(af_flows *svc, const char *name, int64_t seen, i
   if (rc == AF_STORE_OK && op.verdict == AF_STORE_WRITE && ad->started > 0) {
     *started += ad->started;
     for (int i = 0; i < ad->started; i++)
-      af_log_printf(svc->log, AF_LOG_INFO, "flow %s: scheduled run %s", name, ad->ids[i]);
+      af_log_printf(svc->log, AF_LOG_INFO, "flow %s: scheduled run %s", timer, ad->ids[i]);
   }
   *due = rc == AF_STORE_OK ? ad->next_due : 0;
   af_arena_destroy(&a);
   if (rc != AF_STORE_OK && rc != AF_STORE_NOT_FOUND)
     return rc;
   timer_cas t = {seen, *due};
-  af_store_op top = {
-      .table = AF_TABLE_TIMERS, .key = name, .key_len = strlen(name), .rule = cas_rule, .ctx = &t};
+  af_store_op top = {.table = AF_TABLE_TIMERS,
+                     .key = timer,
+                     .key_len = strlen(timer),
+                     .rule = cas_rule,
+                     .ctx = &t};
   af_store_rc trc = run_op(svc, af_store_modify, &top);
   return trc == AF_STORE_NOT_FOUND ? AF_STORE_OK : trc;
 }
@@ -333,7 +342,7 @@ static af_store_rc advance_flow(af_flows *svc, const char *name, int64_t seen, i
 typedef struct pager {
   af_store_visit visit;
   void *ctx;
-  char last[AF_FLOW_NAME_MAX + 64];
+  char last[AF_STORE_SCOPE_MAX + AF_FLOW_NAME_MAX + 64];
   size_t seen;
 } pager;
 
@@ -344,8 +353,8 @@ static bool page_visit(const af_flow_record *r, void *ctx) {
   return p->visit(r, p->ctx);
 }
 
-static af_store_rc scan_all(af_flows *svc, af_store_table t, af_store_visit visit,
-                            af_store_rc (*after)(void *ctx), void *ctx) {
+af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_store_visit visit,
+                         af_store_rc (*after)(void *ctx), void *ctx) {
   pager p = {.visit = visit, .ctx = ctx};
   af_store_rc rc;
   do {
@@ -353,6 +362,8 @@ static af_store_rc scan_all(af_flows *svc, af_store_table t, af_store_visit visi
     memcpy(resume, p.last, sizeof resume);
     p.seen = 0;
     af_store_op op = {.table = t,
+                      .scope = scope,
+                      .scope_len = scope != NULL ? strlen(scope) : 0,
                       .key = resume[0] ? resume : NULL,
                       .key_len = strlen(resume),
                       .visit = page_visit,
@@ -368,7 +379,7 @@ static af_store_rc scan_all(af_flows *svc, af_store_table t, af_store_visit visi
 /* ---- a pass: every flow due by now ---- */
 
 typedef struct due_row {
-  char name[AF_FLOW_NAME_MAX + 1];
+  char name[AF_STORE_SCOPE_MAX + 1 + AF_FLOW_NAME_MAX + 1]; /* the timer row's */
   int64_t due;
 } due_row;
 
@@ -390,7 +401,7 @@ static bool collect(const af_flow_record *r, void *ctx) {
   scan_page *p = ctx;
   if (r->name_len == strlen(CLOCK_KEY) && memcmp(r->name, CLOCK_KEY, r->name_len) == 0)
     p->clock_offset = r->created_ms;
-  if (is_flow_row(r) && r->created_ms <= p->now && r->name_len <= AF_FLOW_NAME_MAX) {
+  if (is_flow_row(r) && r->created_ms <= p->now && r->name_len < sizeof p->rows[0].name) {
     memcpy(p->rows[p->n].name, r->name, r->name_len);
     p->rows[p->n].name[r->name_len] = '\0';
     p->rows[p->n++].due = r->created_ms;
@@ -427,7 +438,7 @@ static af_store_rc pass(af_flows *svc, int *started) {
   af_store_rc rc = AF_STORE_OK;
   for (int round = 0; round < 64 && rc == AF_STORE_OK; round++) {
     scan_page p = {svc, af_flows_now_ms(svc), rows, 0, -1, started, false};
-    rc = scan_all(svc, AF_TABLE_TIMERS, collect, advance_page, &p);
+    rc = af__scan_all(svc, AF_TABLE_TIMERS, NULL, collect, advance_page, &p);
     if (p.clock_offset >= 0)
       adopt_offset(svc, p.clock_offset);
     if (!p.again)
@@ -513,6 +524,20 @@ void af__arm_timer(af_call *c, const char *name, size_t len, int64_t due_ms,
   m->next = next;
   m->rec.name = name;
   m->rec.name_len = len;
+  const af_tenant *t = c->tenant;
+  if (t->scope_len > 0) { /* "SCOPE/NAME": advance_flow splits it at the last '/' */
+    char *row = af_arena_alloc(c->to.arena, t->scope_len + 1 + len + 1);
+    if (row == NULL) {
+      next(c, af_flows_oom(c->to.err));
+      return;
+    }
+    memcpy(row, t->scope, t->scope_len);
+    row[t->scope_len] = '/';
+    memcpy(row + t->scope_len + 1, name, len);
+    row[t->scope_len + 1 + len] = '\0';
+    m->rec.name = row;
+    m->rec.name_len = t->scope_len + 1 + len;
+  }
   m->rec.created_ms = m->rec.updated_ms = due_ms;
   arm_submit(m, false);
 }
@@ -557,7 +582,7 @@ static af_store_verdict delete_rule(const af_flow_record *cur, af_flow_record *n
 /* How many other instances are alive. */
 static af_store_rc others_alive(af_scheduler *sc, int *alive) {
   lease_scan l = {.sc = sc, .real_now = real_ms()};
-  af_store_rc rc = scan_all(sc->svc, AF_TABLE_TIMERS, visit_lease, NULL, &l);
+  af_store_rc rc = af__scan_all(sc->svc, AF_TABLE_TIMERS, NULL, visit_lease, NULL, &l);
   *alive = l.alive;
   for (size_t i = 0; rc == AF_STORE_OK && i < l.ndead; i++) {
     af_store_op op = {.table = AF_TABLE_TIMERS,
@@ -655,6 +680,7 @@ static int64_t clock_move(af_flows *svc, int64_t add_ms) {
 
 typedef struct stuck_scan {
   af_flows *svc;
+  const char *scope; /* the scope scanned: NULL for the default one */
   int64_t now;
   af_arena *arena;                     /* the page's */
   char (*names)[AF_FLOW_NAME_MAX + 1]; /* the page's flows with runs in progress */
@@ -697,6 +723,8 @@ static af_store_rc interrupt_page(void *ctx) {
   for (size_t i = 0; rc == AF_STORE_OK && i < p->n; i++) {
     interrupt in = {p->now, p->arena, 0};
     af_store_op m = {.table = AF_TABLE_FLOWS,
+                     .scope = p->scope,
+                     .scope_len = p->scope != NULL ? strlen(p->scope) : 0,
                      .key = p->names[i],
                      .key_len = strlen(p->names[i]),
                      .rule = interrupt_rule,
@@ -704,8 +732,8 @@ static af_store_rc interrupt_page(void *ctx) {
     af_store_rc mrc = run_op(p->svc, af_store_modify, &m);
     if (mrc == AF_STORE_OK && in.n > 0) {
       *p->total += in.n;
-      af_log_printf(p->svc->log, AF_LOG_INFO, "flow %s: %zu run(s) interrupted by the restart",
-                    p->names[i], in.n);
+      af_log_printf(p->svc->log, AF_LOG_INFO, "flow %s%s%s: %zu run(s) interrupted by the restart",
+                    p->scope ? p->scope : "", p->scope ? "/" : "", p->names[i], in.n);
     } else if (mrc != AF_STORE_OK && mrc != AF_STORE_NOT_FOUND) {
       rc = mrc;
     }
@@ -715,13 +743,20 @@ static af_store_rc interrupt_page(void *ctx) {
   return rc;
 }
 
-/* Ends every run in progress as interrupted, flow by flow, a page at a time. */
+/* Ends every run in progress in one scope (NULL: the default) as interrupted, flow by flow, a
+ * page at a time. */
+static af_store_rc interrupt_scope(void *ctx, const char *scope) {
+  stuck_scan *p = ctx;
+  p->scope = scope;
+  return af__scan_all(p->svc, AF_TABLE_FLOWS, scope, visit_stuck, interrupt_page, p);
+}
+
+/* ... in every account and region. */
 static af_store_rc interrupt_all(af_flows *svc, size_t *total) {
   af_arena a;
   af_arena_init(&a);
-  stuck_scan p = {svc, af_flows_now_ms(svc), &a, malloc(PAGE * sizeof *p.names), 0, total};
-  af_store_rc rc = p.names == NULL ? AF_STORE_FAILED
-                                   : scan_all(svc, AF_TABLE_FLOWS, visit_stuck, interrupt_page, &p);
+  stuck_scan p = {svc, NULL, af_flows_now_ms(svc), &a, malloc(PAGE * sizeof *p.names), 0, total};
+  af_store_rc rc = p.names == NULL ? AF_STORE_FAILED : af__scopes_each(svc, interrupt_scope, &p);
   free(p.names);
   af_arena_destroy(&a);
   return rc;

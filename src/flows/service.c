@@ -36,11 +36,45 @@ typedef Appflow__V1__FlowStatus flow_status;
 /* Region like "us-east-1": lower-case letters, digits and dashes. Account: 12 digits. */
 static bool valid_region(const char *s) {
   size_t n = strlen(s);
-  return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+  return n > 0 && n < 48 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
 static bool valid_account(const char *s) {
   return strlen(s) == 12 && strspn(s, "0123456789") == 12;
+}
+
+/* Fills t from a valid account and region; scoped says whether it is another than the
+ * service's own (which keeps the default scope). */
+static void tenant_fill(af_tenant *t, const char *account, const char *region, bool scoped) {
+  snprintf(t->account, sizeof t->account, "%s", account);
+  snprintf(t->region, sizeof t->region, "%s", region);
+  int n =
+      snprintf(t->arn_prefix, sizeof t->arn_prefix, "arn:aws:appflow:%s:%s:flow/", region, account);
+  t->arn_prefix_len = n > 0 ? (size_t)n : 0;
+  snprintf(t->root_arn, sizeof t->root_arn, "arn:aws:iam::%s:root", account);
+  n = scoped ? snprintf(t->scope, sizeof t->scope, "%s/%s", account, region) : 0;
+  t->scope[n > 0 ? n : 0] = '\0';
+  t->scope_len = n > 0 ? (size_t)n : 0;
+}
+
+af_err af__tenant(const af_flows *svc, const char *account, const char *region, af_tenant *out,
+                  af_error *err) {
+  const af_tenant *home = &svc->home;
+  account = account != NULL ? account : home->account;
+  region = region != NULL ? region : home->region;
+  char esc[96];
+  if (!valid_account(account))
+    return af_error_set(err, AF_ERR_VALIDATION,
+                        "The account '%s' is not an AWS account id: it must be 12 digits",
+                        af_escape(esc, sizeof esc, account, strlen(account)));
+  if (!valid_region(region))
+    return af_error_set(err, AF_ERR_VALIDATION,
+                        "The region '%s' is not an AWS region name: it must be lower-case "
+                        "letters, digits and dashes, like us-east-1",
+                        af_escape(esc, sizeof esc, region, strlen(region)));
+  bool own = strcmp(account, home->account) == 0 && strcmp(region, home->region) == 0;
+  tenant_fill(out, account, region, !own);
+  return AF_OK;
 }
 
 static bool make_rpcs(af_flows *svc);
@@ -57,7 +91,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   const char *account = cfg->account ? cfg->account : "000000000000";
   if (!valid_region(region)) {
     af_error_set(err, AF_ERR_VALIDATION,
-                 "region must be letters, digits and dashes, like us-east-1");
+                 "region must be letters, digits and dashes (at most 47), like us-east-1");
     return NULL;
   }
   if (!valid_account(account)) {
@@ -77,6 +111,12 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   svc->log = cfg->log;
+  pthread_mutex_init(&svc->scopes_lock, NULL);
+  if ((svc->scopes = calloc(AF_KNOWN_SCOPES, sizeof *svc->scopes)) == NULL) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    af_flows_free(svc);
+    return NULL;
+  }
   svc->catalog = cfg->catalog;
   svc->own_catalog = cfg->catalog == NULL;
   if (svc->own_catalog && (svc->catalog = af_catalog_new()) == NULL) {
@@ -94,12 +134,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   svc->clock = cfg->clock ? *cfg->clock : (af_clock){realtime_ms, NULL};
   svc->run_duration_ms = cfg->run_duration_ms > 0 ? cfg->run_duration_ms : 0;
   atomic_init(&svc->clock_offset_ms, 0);
-  snprintf(svc->region, sizeof svc->region, "%s", region);
-  snprintf(svc->account, sizeof svc->account, "%s", account);
-  int n = snprintf(svc->arn_prefix, sizeof svc->arn_prefix, "arn:aws:appflow:%s:%s:flow/",
-                   svc->region, svc->account);
-  svc->arn_prefix_len = n > 0 ? (size_t)n : 0;
-  snprintf(svc->root_arn, sizeof svc->root_arn, "arn:aws:iam::%s:root", svc->account);
+  tenant_fill(&svc->home, account, region, false);
   return svc;
 }
 
@@ -116,40 +151,47 @@ void af_flows_free(af_flows *svc) {
   free(svc->paths);
   free(svc->emu_rpcs);
   free(svc->emu_paths);
+  free(svc->scopes);
+  pthread_mutex_destroy(&svc->scopes_lock);
   free(svc);
 }
 
 af_store *af_flows_store(af_flows *svc) { return svc->store; }
 
-const char *af_flows_account(const af_flows *svc) { return svc->account; }
+const char *af_flows_account(const af_flows *svc) { return svc->home.account; }
 
-const char *af_flows_region(const af_flows *svc) { return svc->region; }
+const char *af_flows_region(const af_flows *svc) { return svc->home.region; }
 
 int64_t af_flows_now_ms(const af_flows *svc) {
   return svc->clock.now_ms(svc->clock.ctx) + atomic_load(&svc->clock_offset_ms);
 }
 
-size_t af_flows_arn(const af_flows *svc, char *dst, size_t dstsz, const char *name, size_t len) {
-  size_t p = svc->arn_prefix_len, n = p + len;
+static size_t tenant_arn(const af_tenant *t, char *dst, size_t dstsz, const char *name,
+                         size_t len) {
+  size_t p = t->arn_prefix_len, n = p + len;
   if (dstsz > 0) {
     size_t head = p < dstsz - 1 ? p : dstsz - 1;
     size_t tail = n < dstsz - 1 ? len : dstsz - 1 - head;
-    memcpy(dst, svc->arn_prefix, head);
+    memcpy(dst, t->arn_prefix, head);
     memcpy(dst + head, name, tail);
     dst[head + tail] = '\0';
   }
   return n;
 }
 
+size_t af_flows_arn(const af_flows *svc, char *dst, size_t dstsz, const char *name, size_t len) {
+  return tenant_arn(&svc->home, dst, dstsz, name, len);
+}
+
 af_err af_flows_oom(af_error *err) {
   return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory building the response");
 }
 
-char *af_flows_arn_dup(const af_flows *svc, af_arena *arena, const char *name, size_t len) {
-  size_t n = svc->arn_prefix_len + len;
+char *af_flows_arn_dup(const af_tenant *t, af_arena *arena, const char *name, size_t len) {
+  size_t n = t->arn_prefix_len + len;
   char *arn = af_arena_alloc(arena, n + 1);
   if (arn != NULL)
-    af_flows_arn(svc, arn, n + 1, name, len);
+    tenant_arn(t, arn, n + 1, name, len);
   return arn;
 }
 
@@ -164,8 +206,8 @@ Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms) {
   return t;
 }
 
-const char *af_flows_by(const af_flows *svc, const char *principal) {
-  return principal != NULL ? principal : svc->root_arn;
+const char *af_flows_by(const af_tenant *t, const char *principal) {
+  return principal != NULL ? principal : t->root_arn;
 }
 
 char *af_flows_strdup(af_arena *arena, const char *s, bool *oom) {
@@ -462,7 +504,7 @@ static void stop_done(af_store_op *op, af_store_rc rc) {
   stop_call *s = (stop_call *)af__call_of(op);
   af_err e = af__store_error(&s->c, rc, s->name, s->len);
   if (e == AF_OK &&
-      (s->resp->flow_arn = af_flows_arn_dup(s->c.svc, s->c.to.arena, s->name, s->len)) == NULL)
+      (s->resp->flow_arn = af_flows_arn_dup(s->c.tenant, s->c.to.arena, s->name, s->len)) == NULL)
     e = af_flows_oom(s->c.to.err);
   if (e == AF_OK) {
     s->resp->flow_status = STATUS(SUSPENDED);
@@ -630,7 +672,7 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
 static void start_answer(af_call *c, af_err e) {
   start_call *s = (start_call *)c;
   af_arena *a = s->c.to.arena;
-  if (e == AF_OK && (s->resp->flow_arn = af_flows_arn_dup(s->c.svc, a, s->name, s->len)) == NULL)
+  if (e == AF_OK && (s->resp->flow_arn = af_flows_arn_dup(s->c.tenant, a, s->name, s->len)) == NULL)
     e = af_flows_oom(s->c.to.err);
   if (e == AF_OK && s->result_id[0] != '\0' &&
       (s->resp->execution_id = af_arena_strndup(a, s->result_id, strlen(s->result_id))) == NULL)

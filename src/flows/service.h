@@ -136,6 +136,10 @@ void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
 /* af_flows_call, waiting for the answer (start-up, tools and tests; never on a door thread). */
 af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                           ProtobufCMessage *resp, af_arena *arena, af_error *err);
+/* ... in an account and region (each NULL: the service's; borrowed for the call). */
+af_err af_flows_call_sync_in(af_flows *svc, const char *account, const char *region,
+                             const af_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                             af_arena *arena, af_error *err);
 
 /* ---- typed, waiting forms of the RPCs, for tests and tools ---- */
 

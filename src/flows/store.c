@@ -172,7 +172,7 @@ int af__store_random(uint8_t *buf, size_t n) {
 
 bool af__db_key(const af_store_op *op, const char *key, size_t len, af_db_key *out) {
   size_t prefix = op->scope_len > 0 ? op->scope_len + 2 : 0;
-  if (prefix + len > sizeof out->bytes)
+  if (prefix + len > AF_STORE_DB_KEY_MAX)
     return false;
   if (prefix > 0) {
     out->bytes[0] = '~';
@@ -182,6 +182,7 @@ bool af__db_key(const af_store_op *op, const char *key, size_t len, af_db_key *o
   if (len > 0)
     memcpy(out->bytes + prefix, key, len);
   out->len = prefix + len;
+  out->bytes[out->len] = '\0';
   out->prefix_len = prefix;
   return true;
 }
@@ -191,7 +192,7 @@ bool af__db_scan_bounds(const af_store_op *op, af_db_key *lo, af_db_key *hi) {
       !af__db_key(op, AF_STORE_PRIVATE_KEY, op->scope_len > 0 ? 1 : 0, hi))
     return false;
   if (op->scope_len == 0) { /* the default scope ends where the others begin */
-    hi->bytes[0] = '~';
+    memcpy(hi->bytes, "~", 2);
     hi->len = 1;
   }
   return true;

@@ -164,7 +164,7 @@ struct af_store_op {
    * AF_STORE_SCOPE_MAX bytes, with no '/' (a store that keeps it in the key relies on that). */
   const char *scope;
   size_t scope_len;
-  af_store_done done;           /* called exactly once */
+  af_store_done done; /* called exactly once */
   /* Set by the store before done. */
   af_store_verdict verdict; /* the rule's last verdict (modify, and insert when its rule ran) */
   /* The store's own. */
@@ -292,9 +292,9 @@ static inline bool af__store_scope_ok(const af_store_op *op) {
  * private keys ("~" scope "/" AF_STORE_PRIVATE_KEY ...) after its names. */
 #define AF_STORE_DB_KEY_MAX (AF_STORE_SCOPE_MAX + 2 + 1024)
 typedef struct af_db_key {
-  size_t len;        /* of bytes */
-  size_t prefix_len; /* bytes before the key proper: 0 in the default scope */
-  char bytes[AF_STORE_DB_KEY_MAX];
+  size_t len;                          /* of bytes */
+  size_t prefix_len;                   /* bytes before the key proper: 0 in the default scope */
+  char bytes[AF_STORE_DB_KEY_MAX + 1]; /* NUL-terminated: rules may read the name as a string */
 } af_db_key;
 /* key[0..len) of op's scope as the database keeps it; false when it would not fit. */
 bool af__db_key(const af_store_op *op, const char *key, size_t len, af_db_key *out);

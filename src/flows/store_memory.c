@@ -72,9 +72,9 @@ typedef struct memory_store {
   af_store base;
   af_hash_key seed;
   af_allocator mem;
-  space main;                   /* the default scope's */
-  _Atomic(space *) others;      /* every other scope's, newest first; never shrinks */
-  pthread_mutex_t spaces_lock;  /* held to add to others (readers walk it without) */
+  space main;                  /* the default scope's */
+  _Atomic(space *) others;     /* every other scope's, newest first; never shrinks */
+  pthread_mutex_t spaces_lock; /* held to add to others (readers walk it without) */
 } memory_store;
 
 static void *libc_alloc(void *ctx, size_t size) {

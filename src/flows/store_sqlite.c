@@ -312,8 +312,7 @@ static af_store_rc run_rule(sqlite_store *s, af_store_op *op, const af_db_key *k
   return write_row(s, stmts_of(s, op), op->verdict, keep_def, &next);
 }
 
-static af_store_rc run_insert(sqlite_store *s, af_store_op *op, const af_db_key *key,
-                              bool *wrote) {
+static af_store_rc run_insert(sqlite_store *s, af_store_op *op, const af_db_key *key, bool *wrote) {
   sqlite3_stmt *st = stmts_of(s, op)[ST_INSERT];
   af_flow_record r = *op->record;
   r.name = key->bytes;

@@ -333,6 +333,19 @@ static int64_t deadline_ms(const slot *sl) {
   return af_store_now_ms() + (ms > 0 ? ms : -1); /* past: the store drops it at once */
 }
 
+/* The value of the call's first request header called key (lower case, as gRPC keeps them), in
+ * the call's arena; NULL when it has none (or memory ran out: the service's default then). */
+static const char *header_value(slot *sl, const char *key) {
+  size_t klen = strlen(key);
+  for (size_t i = 0; i < sl->request_md.count; i++) {
+    const grpc_metadata *m = &sl->request_md.metadata[i];
+    if (GRPC_SLICE_LENGTH(m->key) == klen && memcmp(GRPC_SLICE_START_PTR(m->key), key, klen) == 0)
+      return af_arena_strndup(&sl->arena, (const char *)GRPC_SLICE_START_PTR(m->value),
+                              GRPC_SLICE_LENGTH(m->value));
+  }
+  return NULL;
+}
+
 /* An AppFlow RPC: decode, and hand it to the service, which answers through rpc_done. */
 static void run_rpc(af_grpc_server *s, slot *sl) {
   const af_rpc *rpc = sl->m->rpc;
@@ -353,7 +366,16 @@ static void run_rpc(af_grpc_server *s, slot *sl) {
   }
   protobuf_c_message_init(rpc->output, sl->resp);
   sl->state = SLOT_WORKING;
-  af_reply_to to = {&sl->arena, err, deadline_ms(sl), rpc_done, sl};
+  /* The account and region the call acts in, as AWS's headers name them; the service's own
+   * (--account, --region) when it names none. */
+  af_reply_to to = {&sl->arena,
+                    err,
+                    deadline_ms(sl),
+                    rpc_done,
+                    sl,
+                    NULL,
+                    header_value(sl, "x-amz-account-id"),
+                    header_value(sl, "x-amz-region")};
   af_flows_call(s->svc, rpc, req, sl->resp, &to);
 }
 

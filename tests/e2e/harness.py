@@ -432,14 +432,15 @@ class Server:
         m = ADMIN_PORT_RE.search(self.startup.group(0))
         return int(m.group("admin_port")) if m else None
 
-    def control(self, path, body=None, method="POST"):
-        """Calls the emulator control API (needs --admin-listen): (status, decoded JSON)."""
+    def control(self, path, body=None, method="POST", headers=None):
+        """Calls the emulator control API (needs --admin-listen): (status, decoded JSON).
+        headers add to the request's (x-amz-account-id, say)."""
         data = b"" if body is None else (body if isinstance(body, bytes)
                                           else json.dumps(body).encode())
         conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=120)
         try:
             conn.request(method, path, body=data,
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json", **(headers or {})})
             r = conn.getresponse()
             raw = r.read()
         finally:
@@ -1154,15 +1155,16 @@ def isolate_boto3_env():
     os.environ["AWS_DATA_PATH"] = aws_data_path(os.path.join(package_dir("botocore"), "data"))
 
 
-def boto3_appflow(port, validate=True):
+def boto3_appflow(port, validate=True, region="us-east-1"):
     """A boto3 AppFlow client for the AWS door on 127.0.0.1:port with dummy credentials and one
     attempt per call (an error is the server's answer, never a retry's). validate=False turns
-    botocore's own checks off, so values below a model minimum reach the server."""
+    botocore's own checks off, so values below a model minimum reach the server. region is the
+    one it signs for, and so the one its calls act in."""
     import boto3
     import botocore.config
 
     return boto3.session.Session().client(
-        "appflow", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
+        "appflow", region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
         aws_access_key_id="test", aws_secret_access_key="test",
         config=botocore.config.Config(
             retries={"mode": "standard", "total_max_attempts": 1}, proxies={},

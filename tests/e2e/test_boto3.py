@@ -63,9 +63,9 @@ FLOWS = [
 arn = h.arn
 
 
-def client(port):
+def client(port, region="us-east-1"):
     return boto3.session.Session().client(
-        "appflow", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{port}",
+        "appflow", region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
         aws_access_key_id="test", aws_secret_access_key="test",
         config=botocore.config.Config(
             # one attempt: an error is the server's answer, never a retry's
@@ -248,7 +248,13 @@ class ConfigTest(h.ServerTestCase):
     def test_region_and_account_from_the_server(self):
         srv = self.start_http([h.flow("regional", "Event", "Active")], "--region", "eu-west-2",
                               "--account", "123456789012")
-        c = client(srv.http_port)  # the client's own region does not matter
+        # a request acts in the region it is signed for: the seed file's flows are in
+        # --region's, and a client of another region finds none of them
+        other = client(srv.http_port)
+        self.addCleanup(other.close)
+        with self.assertRaises(other.exceptions.ResourceNotFoundException):
+            other.stop_flow(flowName="regional")
+        c = client(srv.http_port, "eu-west-2")
         self.addCleanup(c.close)
         resp = c.stop_flow(flowName="regional")
         self.assertEqual(resp["flowArn"], "arn:aws:appflow:eu-west-2:123456789012:flow/regional")

@@ -770,8 +770,9 @@ class LifecycleTest(unittest.TestCase):
 
 class ConfigTest(h.ServerTestCase):
     def test_region_and_account_make_the_arns(self):
+        # the client signs for eu-west-2 (where its calls act); its key "test" names no account
         srv = self.start_http(None, "--region", "eu-west-2", "--account", "123456789012")
-        c = h.boto3_appflow(srv.http_port)
+        c = h.boto3_appflow(srv.http_port, region="eu-west-2")
         self.addCleanup(c.close)
         here = arn("regional", region="eu-west-2", account="123456789012")
         resp = c.create_flow(**s3_flow("regional", tags={"a": "b"}))

@@ -209,8 +209,10 @@ TestSuite(verify, .init = setup, .fini = teardown);
 
 static void expect_ok(time_t now, const char *account) {
   af_error err = {AF_OK, ""};
-  af_sigv4_caller who = {"unset", "unset"};
+  af_sigv4_caller who = {"unset", "unset", "", ""};
   cr_expect_eq(af_sigv4_verify(creds, &req, now, &who, &err), AF_OK, "%s", err.message);
+  cr_expect_str_eq(who.region, "us-east-1"); /* the credential scope's */
+  cr_expect(strcmp(who.key_id, ALICE_ID) == 0 || strcmp(who.key_id, BOB_ID) == 0, "%s", who.key_id);
   if (account == NULL) {
     cr_expect_null(who.account);
     cr_expect_null(who.principal);
@@ -223,7 +225,7 @@ static void expect_ok(time_t now, const char *account) {
 static void expect_refused(time_t now, af_err code, const char *type, int status,
                            const char *message) {
   af_error err = {AF_OK, ""};
-  af_sigv4_caller who = {NULL, NULL};
+  af_sigv4_caller who = {NULL, NULL, "", ""};
   cr_expect_eq(af_sigv4_verify(creds, &req, now, &who, &err), code, "got %s: %s",
                af_err_type(err.code), err.message);
   cr_expect_eq(err.code, code);
@@ -542,4 +544,24 @@ Test(creds, load_from_a_file) {
   cr_expect_null(af_sigv4_creds_load(path, &err));
   cr_expect_eq(err.code, AF_ERR_VALIDATION);
   cr_expect(strstr(err.message, "No such file or directory") != NULL, "%s", err.message);
+}
+
+/* Without a key store the door still takes the account and region from the credential scope. */
+Test(scope, the_credential_scope_is_read_without_verifying) {
+  af_sigv4_caller who;
+  cr_assert(af_sigv4_scope_of("AWS4-HMAC-SHA256 Credential=111111111111/20240115/eu-west-1/"
+                              "appflow/aws4_request, SignedHeaders=host, Signature=00",
+                              &who));
+  cr_expect_str_eq(who.key_id, "111111111111");
+  cr_expect_str_eq(who.region, "eu-west-1");
+  cr_expect_null(who.account);
+  cr_expect_null(who.principal);
+  const char *bad[] = {NULL, "", "Basic dXNlcjpwYXNz",
+                       "AWS4-HMAC-SHA256 Credential=KEY/20240115/eu-west-1, Signature=00",
+                       "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cr_expect_not(af_sigv4_scope_of(bad[i], &who), "%zu", i);
+    cr_expect_str_eq(who.region, "");
+    cr_expect_str_eq(who.key_id, "");
+  }
 }

@@ -1156,7 +1156,10 @@ Test(store, a_scan_visits_one_scope) {
   for (int i = 0; i < 30; i++) {
     char name[32];
     snprintf(name, sizeof name, "flow_%03d", i);
-    cr_assert_eq(insert_scoped(i % 3 == 0 ? NULL : i % 3 == 1 ? SCOPE_A : SCOPE_B, name, "d"),
+    cr_assert_eq(insert_scoped(i % 3 == 0   ? NULL
+                               : i % 3 == 1 ? SCOPE_A
+                                            : SCOPE_B,
+                               name, "d"),
                  AF_STORE_OK);
   }
   cr_assert_eq(insert_scoped(SCOPE_A, AF_STORE_PRIVATE_KEY "own", "d"), AF_STORE_OK);
