@@ -110,11 +110,13 @@ void af__untag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMes
 void af__list_tags_for_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                                 const af_reply_to *to);
 
-/* Sorts every map's entries by key, at every depth: map entries have no order in meaning, but
- * they do in packed bytes that retries are compared by (qsort: a body can hold thousands). */
-void af__sort_maps(ProtobufCMessage *m, int depth);
+/* m packed into the arena with every map's entries in key order, at every depth: map entries
+ * have no order in meaning, but they do in packed bytes that retries are compared by. m is
+ * never changed (maps out of order are sorted as copies of their arrays of entries, in the
+ * arena); false when out of memory. */
+bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out);
 /* A flow's definition: req packed (maps sorted) without its name and clientToken, in the arena;
- * NULL when out of memory. Sorts req's maps in place. */
+ * NULL when out of memory. req is not changed. */
 uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
                              size_t *len);
 /* ConflictException for a change f's status does not allow: "Flow x is in Draft state and

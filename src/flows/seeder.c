@@ -233,7 +233,8 @@ af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__Crea
 
 /* What CreateFlow would store of d: its packed definition, trigger, description and connectors
  * (the spec's tags are the definition's, given by the caller). */
-static bool fill_definition(af_flow_record *r, Appflow__V1__CreateFlowRequest *d, af_arena *a) {
+static bool fill_definition(af_flow_record *r, const Appflow__V1__CreateFlowRequest *d,
+                            af_arena *a) {
   size_t len;
   uint8_t *def = af__pack_definition(d, a, &len);
   bool oom = def == NULL;

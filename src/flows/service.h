@@ -187,7 +187,7 @@ typedef struct af_flow_spec {
   const char *description;        /* NULL for none */
   const af_tag *tags;
   size_t ntags;
-  Appflow__V1__CreateFlowRequest *definition; /* NULL for none; its maps get sorted */
+  const Appflow__V1__CreateFlowRequest *definition; /* NULL for none; not changed */
   const char *status_message; /* flowStatusMessage (why it is Errored, say); NULL for none */
 } af_flow_spec;
 
