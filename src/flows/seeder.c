@@ -104,6 +104,11 @@ static af_err seed_error(af_store_rc rc, af_error *err) {
   case AF_STORE_BUSY:
   case AF_STORE_UNAVAILABLE:
     return af_error_set(err, AF_ERR_UNAVAILABLE, "the flow store is unavailable");
+  case AF_STORE_TOO_LONG:
+    return af_error_set(err, AF_ERR_VALIDATION,
+                        "a seeded flow's name is too long for the flow store, whose keys hold at "
+                        "most %d bytes",
+                        AF_STORE_KEY_MAX);
   case AF_STORE_OK:
   case AF_STORE_NOT_FOUND:
   case AF_STORE_EXISTS:

@@ -44,6 +44,12 @@
  * records, such as a CreateFlow clientToken's: insert and modify treat them as any other, and
  * a scan never visits them (nor counts them towards its limit), in every table. */
 #define AF_STORE_PRIVATE_KEY "\x7f"
+/* The longest key (a record's name) every store takes, in bytes: each AppFlow name (at most 256
+ * bytes), the service's own keys (the longest, a clientToken's record: AF_STORE_PRIVATE_KEY
+ * "create-token:" and a token of 256, is 270 bytes), an account and a region put in front of
+ * either (up to 64 bytes more), and room to spare. Insert, modify and scan answer
+ * AF_STORE_TOO_LONG for a longer key: no store cuts one short. */
+#define AF_STORE_KEY_MAX 512
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
 
@@ -110,7 +116,8 @@ typedef enum af_store_rc {
   AF_STORE_REFUSED,     /* the rule refused; it has said why in its own context */
   AF_STORE_BUSY,        /* the queue is full: try again later */
   AF_STORE_UNAVAILABLE, /* the database is down, or did not answer by the deadline */
-  AF_STORE_FAILED       /* the database failed otherwise (disk full, I/O, out of memory) */
+  AF_STORE_FAILED,      /* the database failed otherwise (disk full, I/O, out of memory) */
+  AF_STORE_TOO_LONG     /* the key is over AF_STORE_KEY_MAX bytes: nothing was read or written */
 } af_store_rc;
 
 /* What a rule decides. AF_STORE_WRITE stores *next (the store fills next with cur before the
@@ -272,6 +279,13 @@ void af__store_set_deadline(af_store_op *op, double timeout_seconds);
 /* Whether op names a table this build has; a store answers an op that does not FAILED. */
 static inline bool af__store_table_ok(const af_store_op *op) {
   return (unsigned)op->table < AF_STORE_TABLES;
+}
+/* Whether a store takes op's key: at most AF_STORE_KEY_MAX bytes (or NULL: a scan from the
+ * first), and an insert's record name too. A store answers an op whose key it does not take
+ * AF_STORE_TOO_LONG at once. */
+static inline bool af__store_key_ok(const af_store_op *op, bool insert) {
+  return (op->key == NULL || op->key_len <= AF_STORE_KEY_MAX) &&
+         (!insert || op->record->name_len <= AF_STORE_KEY_MAX);
 }
 /* The database table that holds a store table's records ("appflowd_flows", ...); static. */
 const char *af__store_table_name(af_store_table t);

@@ -23,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A node keeps its name's length in 16 bits (name_len); no store takes a longer key. */
+_Static_assert(AF_STORE_KEY_MAX <= UINT16_MAX, "a node's name_len holds every key's length");
+
 #define SHARDS 64
 #define SHARD_BITS 6
 #define INITIAL_BUCKET_BITS 4
@@ -327,9 +330,12 @@ static void out_of_memory(memory_store *m) {
 static void mem_insert(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
   const af_flow_record *r = op->record;
-  if (!af__store_table_ok(op) || r->name_len == 0 || r->name_len > UINT16_MAX ||
-      r->definition.len > UINT32_MAX) {
+  if (!af__store_table_ok(op) || r->name_len == 0 || r->definition.len > UINT32_MAX) {
     op->done(op, AF_STORE_FAILED);
+    return;
+  }
+  if (!af__store_key_ok(op, true)) {
+    op->done(op, AF_STORE_TOO_LONG);
     return;
   }
   uint64_t h = af_hash64(&m->seed, r->name, r->name_len);
@@ -391,6 +397,10 @@ static void mem_modify(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, false)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   uint64_t h = af_hash64(&m->seed, op->key, op->key_len);
   shard *s = shard_of(m, op->table, h);
   node *freed = NULL;
@@ -435,6 +445,10 @@ static void mem_scan(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
   if (!af__store_table_ok(op)) {
     op->done(op, AF_STORE_FAILED);
+    return;
+  }
+  if (!af__store_key_ok(op, false)) {
+    op->done(op, AF_STORE_TOO_LONG);
     return;
   }
   const char *after = op->key;

@@ -907,6 +907,10 @@ static void submit(af_store *st, af_store_op *op, int kind) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, kind == KIND_INSERT)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   if (!af_store_healthy(st)) { /* fail fast: the probe says when to come back */
     op->done(op, AF_STORE_UNAVAILABLE);
     return;

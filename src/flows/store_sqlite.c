@@ -416,6 +416,10 @@ static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, kind == OP_INSERT)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   op->kind = kind;
   af__store_set_deadline(op, s->timeout);
   af__queue_submit(&s->queue, op);

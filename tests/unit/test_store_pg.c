@@ -1042,6 +1042,7 @@ static void *insert_thread(void *arg) {
     case AF_STORE_BUSY:
     case AF_STORE_UNAVAILABLE:
     case AF_STORE_FAILED:
+    case AF_STORE_TOO_LONG:
       atomic_fetch_add(r->other, 1);
       break;
     }
