@@ -85,8 +85,9 @@ af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len)
 af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
                 af_error *err);
 
-/* A page token resuming after name[0..len) (at most AF_FLOW_NAME_MAX bytes), sealed for one
- * operation's domain ("appflowd ListFlows v1"), in the arena; NULL when out of memory. */
+/* A page token resuming after name[0..len), sealed for one operation's domain ("appflowd
+ * ListFlows v1"), in the arena; NULL when out of memory or when name is over AF_FLOW_NAME_MAX
+ * bytes (no listed name is: the callers' buffers and the model bound them). */
 char *af__page_token(const af_flows *svc, const char *domain, const char *name, size_t len,
                      af_arena *arena);
 /* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes); a token not sealed

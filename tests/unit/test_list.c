@@ -3,6 +3,7 @@
  * it lists, and TagResource, UntagResource and ListTagsForResource - on the store AF_TEST_STORE
  * names (store_under_test.h). */
 #include "common/latch.h"
+#include "flows/internal.h"
 #include "flows/service.h"
 
 #include "request_json.h"
@@ -342,6 +343,29 @@ Test(list, a_token_from_another_store_is_refused) {
   list_page(other, 2, token, &p);
   cr_expect_eq(p.rc, AF_OK, "%s", p.err.message);
   test_service_free(other, other_store);
+}
+
+/* af__page_token copies the last listed name into a buffer of its own before sealing it: a name
+ * over AF_FLOW_NAME_MAX bytes, however long, is refused (NULL), never copied past the buffer;
+ * the longest name makes a token that reads back whole. */
+Test(list, a_page_token_refuses_a_name_over_the_longest) {
+  static char name[65535];
+  memset(name, 'n', sizeof name);
+  const char *domain = "appflowd unit test v1";
+  af_arena a;
+  af_arena_init(&a);
+  cr_expect_null(af__page_token(svc, domain, name, sizeof name, &a), "a 65,535-byte name");
+  cr_expect_null(af__page_token(svc, domain, name, AF_FLOW_NAME_MAX + 1, &a), "one byte over");
+  char *token = af__page_token(svc, domain, name, AF_FLOW_NAME_MAX, &a);
+  cr_assert_not_null(token, "the longest name");
+  char back[AF_FLOW_NAME_MAX + 1];
+  size_t len = 0;
+  af_error err;
+  cr_expect_eq(af__page_token_read(svc, domain, "Test", token, back, &len, &err), AF_OK, "%s",
+               err.message);
+  cr_expect_eq(len, AF_FLOW_NAME_MAX);
+  cr_expect(memcmp(back, name, AF_FLOW_NAME_MAX) == 0 && back[len] == '\0');
+  af_arena_destroy(&a);
 }
 
 /* Replicas: two services on one store page through it together, each taking the other's
