@@ -509,10 +509,13 @@ af_store *af_store_memory_new(const af_store_config *cfg) {
     s->bits = INITIAL_BUCKET_BITS;
     if ((s->buckets = zalloc(&m->mem, nbuckets(s) * sizeof *s->buckets)) == NULL)
       break;
-    pthread_mutex_init(&s->lock, NULL);
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+      m->mem.free(m->mem.ctx, s->buckets);
+      break;
+    }
   }
   if (ok < all || af__store_random(m->base.token_key, sizeof m->base.token_key) != 0) {
-    shards_free(m, ok); /* their buckets are empty */
+    shards_free(m, ok); /* the shards made whole, and only those: their buckets are empty */
     mem.free(mem.ctx, m);
     return NULL;
   }

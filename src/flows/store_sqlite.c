@@ -653,9 +653,10 @@ af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af
   if (rc != SQLITE_OK)
     snprintf(msg, msgsz, "cannot open %s: %s", path,
              s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-  if (*why == AF_STORE_OPENED && pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+  int e = *why == AF_STORE_OPENED ? pthread_create(&s->thread, NULL, writer_main, s) : 0;
+  if (e != 0) { /* pthread_create says why in what it returns, not in errno */
     *why = AF_STORE_OPEN_FAILED;
-    snprintf(msg, msgsz, "cannot start the store's thread");
+    snprintf(msg, msgsz, "cannot start the store's thread: %s", strerror(e));
   }
   if (*why != AF_STORE_OPENED) {
     free_store(s);
