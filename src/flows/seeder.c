@@ -421,7 +421,9 @@ static bool count_one(const af_flow_record *r, void *ctx) {
 size_t af_flows_count_upto(af_flows *svc, size_t limit) {
   size_t n = 0;
   af_store_op op = {.visit = count_one, .ctx = &n, .limit = limit};
-  af_store_run(svc->store, af_store_scan, &op);
+  /* A count is for tests and fuzzers, which compare it with what they expect: a scan that
+   * fails counts the records it visited, and that comparison fails in turn. */
+  AF_IGNORE(af_store_run(svc->store, af_store_scan, &op));
   return n;
 }
 

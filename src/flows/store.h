@@ -25,6 +25,7 @@
 #ifndef AF_FLOWS_STORE_H
 #define AF_FLOWS_STORE_H
 
+#include "common/compiler.h"
 #include "flows/log.h"
 
 #include <pthread.h>
@@ -240,9 +241,9 @@ typedef enum af_store_open_rc {
  * "postgres://..."), creating its schema on first use. On failure returns NULL with why set
  * and a message a person can act on in msg. */
 af_store *af_store_open(const char *url, const af_store_config *cfg, af_store_open_rc *why,
-                        char *msg, size_t msgsz);
+                        char *msg, size_t msgsz) AF_MUST_USE;
 /* The memory store (also what af_store_open makes of "memory:"). NULL when out of memory. */
-af_store *af_store_memory_new(const af_store_config *cfg);
+af_store *af_store_memory_new(const af_store_config *cfg) AF_MUST_USE;
 /* Completes what is in flight and frees the store. NULL is fine. */
 void af_store_close(af_store *s);
 
@@ -252,12 +253,13 @@ static inline void af_store_modify(af_store *s, af_store_op *op) { s->ops->modif
 static inline void af_store_scan(af_store *s, af_store_op *op) { s->ops->scan(s, op); }
 
 /* Runs one op and waits for it (start-up, tests). kind is af_store_insert, _modify or _scan. */
-af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *), af_store_op *op);
+af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *),
+                         af_store_op *op) AF_MUST_USE;
 
 /* Whether the store can serve now (a database store: its database answers). */
 static inline bool af_store_healthy(af_store *s) { return atomic_load(&s->healthy); }
 /* Adds a health watcher; false when AF_STORE_WATCHERS are registered already. */
-bool af_store_watch(af_store *s, af_store_health_fn fn, void *ctx);
+bool af_store_watch(af_store *s, af_store_health_fn fn, void *ctx) AF_MUST_USE;
 /* Removes a watcher added with the same fn and ctx; once it returns, fn is not running and will
  * not be called again for ctx. */
 void af_store_unwatch(af_store *s, af_store_health_fn fn, void *ctx);
@@ -291,15 +293,16 @@ static inline bool af__store_key_ok(const af_store_op *op, bool insert) {
 const char *af__store_table_name(af_store_table t);
 /* head, table t's name and tail in out (n bytes): a database store's statement for that table,
  * made from literals only. False when it does not fit. */
-bool af__store_sql_for(char *out, size_t n, const char *head, af_store_table t, const char *tail);
+bool af__store_sql_for(char *out, size_t n, const char *head, af_store_table t,
+                       const char *tail) AF_MUST_USE;
 /* true when two byte strings are the same bytes (NULL and empty are equal). */
 bool af__bytes_equal(af_bytes a, af_bytes b);
 /* Fills buf with n bytes from the kernel's random source; 0 or -1. */
-int af__store_random(uint8_t *buf, size_t n);
+int af__store_random(uint8_t *buf, size_t n) AF_MUST_USE;
 
 af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af_store_open_rc *why,
-                                char *msg, size_t msgsz);
+                                char *msg, size_t msgsz) AF_MUST_USE;
 af_store *af__store_pg_open(const char *uri, const af_store_config *cfg, af_store_open_rc *why,
-                            char *msg, size_t msgsz);
+                            char *msg, size_t msgsz) AF_MUST_USE;
 
 #endif

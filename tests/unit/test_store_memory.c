@@ -168,7 +168,7 @@ Test(memory, a_write_without_memory_leaves_the_record_as_it_was) {
   op = (af_store_op){.key = "tagged", .key_len = 6, .rule = retag};
   cr_expect_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
   op = (af_store_op){.key = "tagged", .key_len = 6, .rule = read_status, .ctx = &seen};
-  af_store_run(s, af_store_modify, &op);
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
   cr_expect_eq(seen, 309);
   af_store_close(s);
 }
