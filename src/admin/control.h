@@ -13,6 +13,7 @@
 #ifndef AF_ADMIN_CONTROL_H
 #define AF_ADMIN_CONTROL_H
 
+#include "common/compiler.h"
 #include "flows/service.h"
 
 #include <stddef.h>
@@ -21,11 +22,12 @@
  * empty. On AF_OK, *rpc is the emulator RPC to call and *req its request in the arena. */
 af_err af_control_decode(af_flows *svc, const char *method, const char *path, const char *body,
                          size_t len, af_arena *arena, const af_rpc **rpc, ProtobufCMessage **req,
-                         af_error *err);
+                         af_error *err) AF_MUST_USE;
 /* The answer to rpc as a JSON object (NUL-terminated, in the arena); NULL when out of memory. */
-char *af_control_encode(const af_rpc *rpc, const ProtobufCMessage *resp, af_arena *arena);
+char *af_control_encode(const af_rpc *rpc, const ProtobufCMessage *resp,
+                        af_arena *arena) AF_MUST_USE;
 /* An error as the JSON object {"__type": ..., "message": ...}, in the arena; NULL when out of
  * memory. */
-char *af_control_error(const af_error *err, af_arena *arena);
+char *af_control_error(const af_error *err, af_arena *arena) AF_MUST_USE;
 
 #endif

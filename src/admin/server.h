@@ -7,6 +7,7 @@
 #ifndef AF_ADMIN_SERVER_H
 #define AF_ADMIN_SERVER_H
 
+#include "common/compiler.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -21,7 +22,8 @@ typedef struct af_admin_config {
 
 /* Binds and serves svc (borrowed; outlives the server). NULL with err set when the address
  * cannot be bound (the message says why) or memory runs out. */
-af_admin_server *af_admin_server_start(const af_admin_config *cfg, af_flows *svc, af_error *err);
+af_admin_server *af_admin_server_start(const af_admin_config *cfg, af_flows *svc,
+                                       af_error *err) AF_MUST_USE;
 /* The port actually bound. */
 int af_admin_server_port(const af_admin_server *s);
 /* Stops serving, waits for calls in progress, frees the server. NULL is fine. */

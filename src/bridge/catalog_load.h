@@ -13,6 +13,7 @@
 #ifndef AF_BRIDGE_CATALOG_LOAD_H
 #define AF_BRIDGE_CATALOG_LOAD_H
 
+#include "common/compiler.h"
 #include "flows/catalog.h"
 
 #include <jansson.h>
@@ -20,15 +21,15 @@
 
 /* The connector types of a connectors document. */
 int af_catalog_load_connectors(af_catalog *cat, const char *json, size_t len, char *msg,
-                               size_t msgsz);
+                               size_t msgsz) AF_MUST_USE;
 /* The default entities of each type of an entities document. */
 int af_catalog_load_entities(af_catalog *cat, const char *json, size_t len, char *msg,
-                             size_t msgsz);
+                             size_t msgsz) AF_MUST_USE;
 /* One type's (profile NULL) or one profile's entities from a groups object
  * ({"<group>": [Entity, ...]}); where names the object in messages. */
 int af_catalog_set_entities_json(af_catalog *cat, int type, const char *profile, json_t *groups,
-                                 const char *where, char *msg, size_t msgsz);
+                                 const char *where, char *msg, size_t msgsz) AF_MUST_USE;
 /* Both documents compiled in from data/. */
-int af_catalog_load_builtin(af_catalog *cat, char *msg, size_t msgsz);
+int af_catalog_load_builtin(af_catalog *cat, char *msg, size_t msgsz) AF_MUST_USE;
 
 #endif

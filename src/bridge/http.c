@@ -576,7 +576,15 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
     free(s);
     return NULL;
   }
-  s->watchdog_running = pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0;
+  /* Without its watchdog the door would not hold --http-timeout: no watchdog, no door. */
+  int e = pthread_create(&s->watchdog, NULL, watchdog_main, s);
+  if (e != 0) { /* pthread_create says why in what it returns, not in errno */
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot start the AWS door's watchdog thread: %s",
+                 strerror(e));
+    af_bridge_server_stop(s, 0);
+    return NULL;
+  }
+  s->watchdog_running = true;
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
   s->port = info ? info->port : 0;
   return s;

@@ -10,6 +10,7 @@
 #define AF_BRIDGE_HTTP_H
 
 #include "bridge/sigv4.h"
+#include "common/compiler.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -32,7 +33,8 @@ typedef struct af_bridge_config {
 
 /* Binds and starts serving svc (borrowed; must outlive the server). NULL with err set when the
  * address cannot be bound (the message says why) or memory runs out. */
-af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *svc, af_error *err);
+af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *svc,
+                                         af_error *err) AF_MUST_USE;
 /* The port actually bound. */
 int af_bridge_server_port(const af_bridge_server *s);
 /* Begins shutdown without waiting: stops accepting connections, and answers requests that

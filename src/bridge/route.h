@@ -13,6 +13,7 @@
 
 #include "appflow_model.h"
 #include "bridge/transcode.h"
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 #include "flows/service.h"
@@ -57,7 +58,7 @@ typedef struct af_bridge_match {
  * when the arena is exhausted or an operation binds more than the limits above. Decoded values
  * live in the arena. */
 af_err af_bridge_match_route(const char *method, const char *target, af_arena *arena,
-                             af_bridge_match *m, af_error *err);
+                             af_bridge_match *m, af_error *err) AF_MUST_USE;
 
 /* The request's headers, for members the model carries in a header (AF_MODEL_HEADER): get
  * returns the value of the header name (case-insensitive), or NULL when the request has none.
@@ -97,6 +98,6 @@ void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply
  * NUL-terminated. AF_ERR_SERIALIZATION when it has a bad escape, decodes to a NUL or is not
  * UTF-8; what names the part for the message ("path's label {resourceArn}"). */
 af_err af_bridge_percent_decode(const char *s, size_t n, bool plus_space, const char *what,
-                                af_arena *arena, const char **out, af_error *err);
+                                af_arena *arena, const char **out, af_error *err) AF_MUST_USE;
 
 #endif

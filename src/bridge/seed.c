@@ -637,8 +637,8 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool en
   ps.f = malloc(sizeof *ps.f);
   if (ps.f == NULL || (ps.seeder == NULL && !entities_only)) {
     free(ps.f);
-    if (ps.seeder != NULL)
-      af_flows_seed_end(ps.seeder, NULL, NULL, &(af_error){0});
+    if (ps.seeder != NULL) /* only to free it: it seeded nothing, and this load fails anyway */
+      AF_IGNORE(af_flows_seed_end(ps.seeder, NULL, NULL, &(af_error){0}));
     snprintf(err->message, sizeof err->message, "out of memory reading the seed");
     af_arena_destroy(&ps.arena);
     return -1;

@@ -26,6 +26,7 @@
 #ifndef AF_BRIDGE_SEED_H
 #define AF_BRIDGE_SEED_H
 
+#include "common/compiler.h"
 #include "flows/service.h"
 
 #include <stddef.h>
@@ -48,12 +49,13 @@ typedef struct af_seed_result {
 /* Parses buf[0..len) and stores each flow in svc's store. *res (may be NULL) says how many
  * were read, added and kept. Returns 0, or -1 with err set. */
 int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
-                        af_seed_error *err);
+                        af_seed_error *err) AF_MUST_USE;
 /* Reads the file at path again for its profiles' "entities" only, replacing every profile's own
  * entities in the service's catalog (ResetConnectorMetadataCache). 0, or -1 with why in msg. */
-int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t msgsz);
+int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t msgsz) AF_MUST_USE;
 /* Reads the file at path and loads it as af_seed_load_buffer. Returns 0, or -1 with err set
  * (line 0 for I/O errors, message from strerror). */
-int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err);
+int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res,
+                      af_seed_error *err) AF_MUST_USE;
 
 #endif

@@ -30,6 +30,7 @@
 #ifndef AF_BRIDGE_SIGV4_H
 #define AF_BRIDGE_SIGV4_H
 
+#include "common/compiler.h"
 #include "flows/error.h"
 
 #include <stdbool.h>
@@ -48,15 +49,16 @@ typedef struct af_sigv4_creds af_sigv4_creds;
 /* Loads the credentials file at path. Returns the store (free with af_sigv4_creds_free), or
  * NULL with err set (AF_ERR_VALIDATION; message "PATH:LINE: what is wrong", or "PATH: why" when
  * the file cannot be read or holds no key) — the message names no secret. */
-af_sigv4_creds *af_sigv4_creds_load(const char *path, af_error *err);
+af_sigv4_creds *af_sigv4_creds_load(const char *path, af_error *err) AF_MUST_USE;
 /* Parses a credentials file already in memory (text[0..len)); name is used in messages. */
-af_sigv4_creds *af_sigv4_creds_parse(const char *name, const char *text, size_t len, af_error *err);
+af_sigv4_creds *af_sigv4_creds_parse(const char *name, const char *text, size_t len,
+                                     af_error *err) AF_MUST_USE;
 /* Number of keys in the store. */
 size_t af_sigv4_creds_count(const af_sigv4_creds *c);
 /* Requests must then be signed for this region (the server's --region), as AWS refuses a
  * request signed for another region; NULL (the default) accepts any region. region is copied.
  * Returns 0, or -1 when out of memory (the store is unchanged). */
-int af_sigv4_creds_set_region(af_sigv4_creds *c, const char *region);
+int af_sigv4_creds_set_region(af_sigv4_creds *c, const char *region) AF_MUST_USE;
 /* Frees the store (and wipes its secrets). NULL is fine. */
 void af_sigv4_creds_free(af_sigv4_creds *c);
 
@@ -106,7 +108,7 @@ bool af_sigv4_scope_of(const char *value, af_sigv4_caller *who);
  *                                        signature that does not match
  *   AF_ERR_INTERNAL_SERVER               OpenSSL or memory failed */
 af_err af_sigv4_verify(const af_sigv4_creds *c, const af_sigv4_request *req, time_t now,
-                       af_sigv4_caller *who, af_error *err);
+                       af_sigv4_caller *who, af_error *err) AF_MUST_USE;
 
 /* The pieces of verification, public so tests can compare them with AWS's published test
  * suite. Each returns AF_OK, or an error as af_sigv4_verify would report it. */
@@ -116,14 +118,14 @@ af_err af_sigv4_verify(const af_sigv4_creds *c, const af_sigv4_request *req, tim
  * the SHA-256 of the body), into out (size cap, NUL-terminated); *len_out is its length. */
 af_err af_sigv4_canonical_request(const af_sigv4_request *req, const char *signed_headers,
                                   const char *payload_hash, char *out, size_t cap, size_t *len_out,
-                                  af_error *err);
+                                  af_error *err) AF_MUST_USE;
 /* The signature (64 lower-case hex digits and a NUL) of req, signed at amz_date
  * ("20150830T123600Z") with secret for region and service. */
 af_err af_sigv4_sign(const af_sigv4_request *req, const char *signed_headers, const char *secret,
                      const char *amz_date, const char *region, const char *service, char out[65],
-                     af_error *err);
+                     af_error *err) AF_MUST_USE;
 /* The signing key HMAC(HMAC(HMAC(HMAC("AWS4" secret, date8), region), service), "aws4_request"). */
 af_err af_sigv4_signing_key(const char *secret, const char *date8, const char *region,
-                            const char *service, unsigned char out[32], af_error *err);
+                            const char *service, unsigned char out[32], af_error *err) AF_MUST_USE;
 
 #endif

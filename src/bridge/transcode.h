@@ -43,6 +43,7 @@
 #define AF_BRIDGE_TRANSCODE_H
 
 #include "common/awsmodel.h"
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 
@@ -52,17 +53,19 @@
 
 /* Parses body[0..len) (an empty body is {}) into a new message of shape->descriptor. */
 af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
-                                 af_arena *arena, ProtobufCMessage **out, af_error *err);
+                                 af_arena *arena, ProtobufCMessage **out,
+                                 af_error *err) AF_MUST_USE;
 
 /* af_bridge_json_to_message for JSON already parsed (with JSON_REJECT_DUPLICATES), which the
  * caller keeps and frees: for a reader that also wants other members of the same object. */
 af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root, af_arena *arena,
-                                      ProtobufCMessage **out, af_error *err);
+                                      ProtobufCMessage **out, af_error *err) AF_MUST_USE;
 
 /* Writes msg (of shape->descriptor) as compact JSON text (NUL-terminated, *len bytes without
  * the NUL). */
 af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMessage *msg,
-                                 af_arena *arena, char **out, size_t *len, af_error *err);
+                                 af_arena *arena, char **out, size_t *len,
+                                 af_error *err) AF_MUST_USE;
 
 /* A request member carried outside the body: a path label (/tags/{resourceArn}), a query
  * parameter (?tagKeys=a&tagKeys=b) or a header, already decoded. */
@@ -83,6 +86,6 @@ typedef struct af_bridge_binding {
  * the model), or the arena is exhausted. */
 af_err af_bridge_bind_members(const af_model_struct *shape, ProtobufCMessage *msg,
                               const af_bridge_binding *bindings, size_t n, af_arena *arena,
-                              af_error *err);
+                              af_error *err) AF_MUST_USE;
 
 #endif

@@ -154,7 +154,8 @@ static const af_model_member *member_of_flag(const af_model_operation *op, const
 
 static void operation_usage(const af_model_operation *op, FILE *out) {
   char name[NAME_MAX_LEN];
-  af_ctl_cli_name(op->name, name, sizeof name);
+  if (af_ctl_cli_name(op->name, name, sizeof name) != 0) /* too long to spell: as AWS spells it */
+    snprintf(name, sizeof name, "%s", op->name);
   fprintf(out, "usage: appflowctl [options] %s [--cli-input-json FILE|-]%s\n", name,
           op->input->n_members ? " [flags]" : "");
   fprintf(out, "\nmembers of %s (AWS JSON), with their flags:\n", op->input->name);

@@ -11,6 +11,7 @@
 #define AF_CLIENT_CLIENT_H
 
 #include "appflow/v1/appflow.pb.h"
+#include "common/compiler.h"
 
 typedef struct af_client af_client;
 
@@ -30,7 +31,7 @@ typedef struct af_client_tls {
 /* A client for target "HOST:PORT", plaintext when tls is NULL. NULL when out of memory;
  * connecting is lazy, so a bad or unreachable target (or a failed TLS handshake) shows as
  * UNAVAILABLE on the first call. */
-af_client *af_client_new(const char *target, const af_client_tls *tls);
+af_client *af_client_new(const char *target, const af_client_tls *tls) AF_MUST_USE;
 /* NULL is fine. */
 void af_client_free(af_client *c);
 
@@ -42,11 +43,11 @@ void af_client_free(af_client *c);
  * timeout_seconds > 0. Returns 0, or -1 with err filled. */
 int af_client_call(af_client *c, const char *method, const pb_msgdesc_t *req_fields,
                    const void *req, const pb_msgdesc_t *resp_fields, void *resp,
-                   double timeout_seconds, af_client_error *err);
+                   double timeout_seconds, af_client_error *err) AF_MUST_USE;
 
 /* Calls StopFlow. flow_name is NUL-terminated, at most 256 bytes (longer is a local
  * INVALID_ARGUMENT error). timeout_seconds > 0. On success fills resp and returns 0. */
 int af_client_stop_flow(af_client *c, const char *flow_name, double timeout_seconds,
-                        appflow_v1_StopFlowResponse *resp, af_client_error *err);
+                        appflow_v1_StopFlowResponse *resp, af_client_error *err) AF_MUST_USE;
 
 #endif

@@ -19,6 +19,7 @@
 #define AF_CLIENT_CTLJSON_H
 
 #include "common/awsmodel.h"
+#include "common/compiler.h"
 
 #include <jansson.h>
 #include <pb.h>
@@ -49,7 +50,7 @@ typedef enum af_ctl_status {
 typedef struct af_ctl_codec af_ctl_codec;
 
 /* NULL when out of memory. */
-af_ctl_codec *af_ctl_codec_new(void);
+af_ctl_codec *af_ctl_codec_new(void) AF_MUST_USE;
 /* NULL is fine. */
 void af_ctl_codec_free(af_ctl_codec *k);
 /* Why the last call failed ("" if none), and which kind of failure it was. */
@@ -59,20 +60,21 @@ af_ctl_status af_ctl_codec_status(const af_ctl_codec *k);
 /* Fills msg, a zeroed struct of the nanopb message m, from obj, an AWS JSON object of the model
  * structure ms. JSON null members are left out. Returns 0 or -1. */
 int af_ctl_fill(af_ctl_codec *k, const af_model_struct *ms, const af_ctl_message *m,
-                const json_t *obj, void *msg);
+                const json_t *obj, void *msg) AF_MUST_USE;
 
 /* Binds the callback fields of msg (a struct of m, at any depth) to decode callbacks that
  * collect into the codec; then pb_decode msg. Returns 0 or -1. */
-int af_ctl_prepare(af_ctl_codec *k, const af_model_struct *ms, const af_ctl_message *m, void *msg);
+int af_ctl_prepare(af_ctl_codec *k, const af_model_struct *ms, const af_ctl_message *m,
+                   void *msg) AF_MUST_USE;
 
 /* msg, decoded after af_ctl_prepare, as an AWS JSON object: members not present are left out.
  * NULL on failure. */
 json_t *af_ctl_to_json(af_ctl_codec *k, const af_model_struct *ms, const af_ctl_message *m,
-                       const void *msg);
+                       const void *msg) AF_MUST_USE;
 
 /* The AWS CLI's spelling of an AWS name (botocore's xform_name with '-'): "ListFlows" ->
  * "list-flows", "flowName" -> "flow-name", "kmsArn" -> "kms-arn". Writes at most dstsz bytes
  * with the NUL; returns 0, or -1 when it does not fit. */
-int af_ctl_cli_name(const char *name, char *dst, size_t dstsz);
+int af_ctl_cli_name(const char *name, char *dst, size_t dstsz) AF_MUST_USE;
 
 #endif

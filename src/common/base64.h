@@ -7,6 +7,8 @@
 #ifndef AF_COMMON_BASE64_H
 #define AF_COMMON_BASE64_H
 
+#include "common/compiler.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +23,7 @@ size_t af_base64_encoded_len(size_t n, af_base64_kind kind);
 void af_base64_encode(const uint8_t *in, size_t n, char *out, af_base64_kind kind);
 /* Decodes s[0..n) into out (room for cap bytes): the decoded length, or -1 when s is not
  * strictly of the kind or does not fit. */
-long af_base64_decode(const char *s, size_t n, uint8_t *out, size_t cap, af_base64_kind kind);
+long af_base64_decode(const char *s, size_t n, uint8_t *out, size_t cap,
+                      af_base64_kind kind) AF_MUST_USE;
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef AF_COMMON_FILE_H
 #define AF_COMMON_FILE_H
 
+#include "common/compiler.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -10,6 +12,6 @@
  * caller frees it). Returns 0, or an errno value: EFBIG when the file holds more than max
  * bytes, otherwise why opening or reading failed. *opened (may be NULL) says whether the file
  * could be opened, so callers can say which step failed. */
-int af_read_file(const char *path, size_t max, char **out, size_t *len, bool *opened);
+int af_read_file(const char *path, size_t max, char **out, size_t *len, bool *opened) AF_MUST_USE;
 
 #endif

@@ -7,6 +7,8 @@
 #ifndef AF_FLOWS_ARENA_H
 #define AF_FLOWS_ARENA_H
 
+#include "common/compiler.h"
+
 #include <protobuf-c/protobuf-c.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,12 +30,13 @@ typedef struct af_arena {
 /* Prepares an arena in caller-owned storage. Never fails. */
 void af_arena_init(af_arena *a);
 /* size bytes aligned to 16; NULL on failure (see above). */
-void *af_arena_alloc(af_arena *a, size_t size);
+void *af_arena_alloc(af_arena *a, size_t size) AF_MUST_USE;
 /* A NUL-terminated copy of s[0..len); NULL on failure. */
-char *af_arena_strndup(af_arena *a, const char *s, size_t len);
+char *af_arena_strndup(af_arena *a, const char *s, size_t len) AF_MUST_USE;
 /* The text fmt makes (printf), NUL-terminated; NULL on failure. */
-char *af_arena_printf(af_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *af_arena_vprintf(af_arena *a, const char *fmt, va_list ap);
+char *af_arena_printf(af_arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3))) AF_MUST_USE;
+char *af_arena_vprintf(af_arena *a, const char *fmt, va_list ap) AF_MUST_USE;
 /* Releases everything handed out; the arena stays usable. */
 void af_arena_reset(af_arena *a);
 /* Releases everything; the arena must be re-initialised before further use. NULL is fine. */

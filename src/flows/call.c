@@ -97,6 +97,12 @@ af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len)
     return af_error_set(err, AF_ERR_UNAVAILABLE,
                         "appflowd's flow store is unavailable or did not answer in time: retry "
                         "later");
+  case AF_STORE_TOO_LONG: /* the service built a key longer than any store keeps */
+    return af_error_set(err, AF_ERR_VALIDATION,
+                        "Name %s%s is too long for appflowd's store, whose keys (the name and "
+                        "what appflowd adds to it) hold at most %d bytes",
+                        af_escape(esc, sizeof esc, name, len < 64 ? len : 64),
+                        len > 64 ? "..." : "", AF_STORE_KEY_MAX);
   case AF_STORE_FAILED:
     break;
   }

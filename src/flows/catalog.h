@@ -16,6 +16,7 @@
 
 #include "appflow/v1/appflow.pb-c.h"
 #include "appflowd/store/v1/records.pb-c.h"
+#include "common/compiler.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,14 +24,14 @@
 typedef struct af_catalog af_catalog;
 
 /* NULL when out of memory. */
-af_catalog *af_catalog_new(void);
+af_catalog *af_catalog_new(void) AF_MUST_USE;
 /* NULL is fine. */
 void af_catalog_free(af_catalog *cat);
 
 /* Sets a connector type's configuration (its connectorType member names the type) and the
  * applicationType ListConnectors shows (may be NULL). */
 bool af_catalog_set_connector(af_catalog *cat, const Appflow__V1__ConnectorConfiguration *cfg,
-                              const char *application_type);
+                              const char *application_type) AF_MUST_USE;
 /* The configuration of a connector type (Appflow__V1__ConnectorType), or NULL. */
 const Appflow__V1__ConnectorConfiguration *af_catalog_connector(const af_catalog *cat, int type);
 /* The applicationType of a type, or NULL. */
@@ -39,7 +40,7 @@ const char *af_catalog_application_type(const af_catalog *cat, int type);
 /* Replaces what a connector type contains by default (profile NULL), or what one profile
  * contains. set NULL removes a profile's own set (it then contains its type's default). */
 bool af_catalog_set_entities(af_catalog *cat, int type, const char *profile,
-                             const Appflowd__Store__V1__EntitySet *set);
+                             const Appflowd__Store__V1__EntitySet *set) AF_MUST_USE;
 /* Removes every profile's own set (before a reload). */
 void af_catalog_clear_profile_entities(af_catalog *cat);
 /* Calls fn with what profile (or, when it has none of its own or profile is NULL, its type)
@@ -51,6 +52,6 @@ void af_catalog_read_entities(af_catalog *cat, int type, const char *profile,
 /* What ResetConnectorMetadataCache runs: reads the entity data again. 0, or -1 with why in msg. */
 typedef int (*af_catalog_reloader)(void *ctx, af_catalog *cat, char *msg, size_t msgsz);
 void af_catalog_set_reloader(af_catalog *cat, af_catalog_reloader fn, void *ctx);
-int af_catalog_reload(af_catalog *cat, char *msg, size_t msgsz);
+int af_catalog_reload(af_catalog *cat, char *msg, size_t msgsz) AF_MUST_USE;
 
 #endif

@@ -52,6 +52,7 @@
 #define AF_FLOWS_CHECK_H
 
 #include "common/awsmodel.h"
+#include "common/compiler.h"
 #include "flows/error.h"
 
 #include <protobuf-c/protobuf-c.h>
@@ -61,12 +62,12 @@
 typedef struct af_checker af_checker;
 
 /* Compiles (and JIT-compiles where it can) every af_model_pattern_pcre2. */
-af_checker *af_checker_new(af_error *err);
+af_checker *af_checker_new(af_error *err) AF_MUST_USE;
 void af_checker_free(af_checker *c);
 
 /* Checks msg (whose descriptor must be shape->descriptor) against shape. */
 af_err af_check_message(const af_checker *c, const af_model_struct *shape,
-                        const ProtobufCMessage *msg, af_error *err);
+                        const ProtobufCMessage *msg, af_error *err) AF_MUST_USE;
 
 /* True when s[0..len) matches model pattern `pattern` whole (Java's matches()). */
 bool af_checker_match(const af_checker *c, int pattern, const char *s, size_t len);

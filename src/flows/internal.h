@@ -4,6 +4,7 @@
 #define AF_FLOWS_INTERNAL_H
 
 #include "appflowd/store/v1/records.pb-c.h"
+#include "common/compiler.h"
 #include "flows/catalog.h"
 #include "flows/check.h"
 #include "flows/service.h"
@@ -74,12 +75,12 @@ typedef struct af_call {
 /* A call of `size` bytes (the handler's struct) in to->arena, with its op's deadline and scope
  * set; NULL when out of memory or when to's account or region is malformed, after ending the
  * call with the error. */
-void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size);
+void *af__call_new(af_flows *svc, const af_reply_to *to, size_t size) AF_MUST_USE;
 /* Ends a call: runs its done with rc. */
 void af__call_end(af_call *c, af_err rc);
 /* The flowName member of a flow RPC, checked: true, with its length in *len; false once the
  * call has ended with the validation error. */
-bool af__call_check_name(af_call *c, const char *name, size_t *len);
+bool af__call_check_name(af_call *c, const char *name, size_t *len) AF_MUST_USE;
 /* Submits the call's op: rule on the flow key[0..len), then done (c->op.ctx is c). */
 void af__call_modify(af_call *c, const char *key, size_t len, af_store_rule rule,
                      af_store_done done);
@@ -94,21 +95,24 @@ af_store_verdict af__keep_rule(const af_flow_record *cur, af_flow_record *next, 
 af_store_verdict af__profile_type_rule(const af_flow_record *cur, af_flow_record *next, void *ctx);
 /* Turns a store's answer about flow name into the caller's error (AF_OK for AF_STORE_OK and
  * the codes the caller handles itself: EXISTS and REFUSED keep the rule's message). */
-af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len);
+af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len) AF_MUST_USE;
 
 /* Runs begin(arg, to) with a reply_to on arena and err, and waits for its done (the waiting
  * forms of the RPCs). */
 af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
-                af_error *err);
+                af_error *err) AF_MUST_USE;
 
-/* A page token resuming after name[0..len) (at most AF_FLOW_NAME_MAX bytes), sealed for one
- * operation's domain ("appflowd ListFlows v1"), in the arena; NULL when out of memory. */
+/* A page token resuming after name[0..len), sealed for one operation's domain ("appflowd
+ * ListFlows v1") and the call's account and region, in the arena; NULL when out of memory or
+ * when name is over AF_FLOW_NAME_MAX bytes (no listed name is: the callers' buffers and the
+ * model bound them). */
 char *af__page_token(const af_call *c, const char *domain, const char *name, size_t len,
-                     af_arena *arena);
+                     af_arena *arena) AF_MUST_USE;
 /* The name a token resumes after, into name (AF_FLOW_NAME_MAX + 1 bytes); a token not sealed
- * for domain is a ValidationException naming op ("ListFlows"). */
+ * for domain and the call's account and region is a ValidationException naming op
+ * ("ListFlows"). */
 af_err af__page_token_read(const af_call *c, const char *domain, const char *op, const char *token,
-                           char *name, size_t *len, af_error *err);
+                           char *name, size_t *len, af_error *err) AF_MUST_USE;
 
 /* The handlers of create.c and list.c (service.c holds the RPC table). */
 void af__create_flow(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
@@ -126,41 +130,44 @@ void af__untag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMes
 void af__list_tags_for_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                                 const af_reply_to *to);
 
-/* Sorts every map's entries by key, at every depth: map entries have no order in meaning, but
- * they do in packed bytes that retries are compared by (qsort: a body can hold thousands). */
-void af__sort_maps(ProtobufCMessage *m, int depth);
+/* m packed into the arena with every map's entries in key order, at every depth: map entries
+ * have no order in meaning, but they do in packed bytes that retries are compared by. m is
+ * never changed (maps out of order are sorted as copies of their arrays of entries, in the
+ * arena); false when out of memory. */
+bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) AF_MUST_USE;
 /* A flow's definition: req packed (maps sorted) without its name and clientToken, in the arena;
- * NULL when out of memory. Sorts req's maps in place. */
+ * NULL when out of memory. req is not changed. */
 uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
-                             size_t *len);
+                             size_t *len) AF_MUST_USE;
 /* ConflictException for a change f's status does not allow: "Flow x is in Draft state and
  * cannot be <what>". */
 af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);
 
 af_err af_flows_oom(af_error *err);
 /* m packed into the arena; false when out of memory. */
-bool af__pack(const ProtobufCMessage *m, af_arena *arena, af_bytes *out);
+bool af__pack(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) AF_MUST_USE;
 /* The status CreateFlow gives a new flow: Active for an on-demand one, else Draft. */
 Appflow__V1__FlowStatus af__created_status(Appflow__V1__TriggerType trigger);
 /* AF_OK when a flow in f's status may be started or updated (Active, Draft, Suspended or
  * Errored), else the ConflictException "Flow x is in Deprecated state and cannot be <what>". */
-af_err af__changeable(const af_flow_record *f, const char *what, af_error *err);
+af_err af__changeable(const af_flow_record *f, const char *what, af_error *err) AF_MUST_USE;
 /* "arn:aws:appflow:{region}:{account}:flow/{name}" in the arena; NULL when out of memory. */
-char *af_flows_arn_dup(const af_tenant *t, af_arena *arena, const char *name, size_t len);
+char *af_flows_arn_dup(const af_tenant *t, af_arena *arena, const char *name,
+                       size_t len) AF_MUST_USE;
 /* The tenant of account and region (NULL: the service's) into *out; ValidationException when
  * either is malformed. */
 af_err af__tenant(const af_flows *svc, const char *account, const char *region, af_tenant *out,
-                  af_error *err);
+                  af_error *err) AF_MUST_USE;
 /* Visits every record of table t in scope (NULL: the default), a page at a time, each page
  * resuming after the last name the one before saw; after(ctx), when not NULL, does a page's
  * work between pages (the store is free again then). Waits: never on a door thread. */
 af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_store_visit visit,
-                         af_store_rc (*after)(void *ctx), void *ctx);
+                         af_store_rc (*after)(void *ctx), void *ctx) AF_MUST_USE;
 /* Calls fn(ctx, scope) for the default scope (NULL) and then for every other account and
  * region's that was ever used (recorded in the timers table by af__scope_record); stops at
  * the first result that is not AF_STORE_OK and returns it. Waits. */
 af_store_rc af__scopes_each(af_flows *svc, af_store_rc (*fn)(void *ctx, const char *scope),
-                            void *ctx);
+                            void *ctx) AF_MUST_USE;
 /* Runs rpc once the scope of to's account and region is recorded in the store (at once for the
  * default scope, and for one this process has recorded before), so af__scopes_each finds it
  * however the process ends; else ends the call with the error. */
@@ -172,7 +179,7 @@ static inline void af__op_scope(af_store_op *op, const af_tenant *t) {
   op->scope_len = t->scope_len;
 }
 /* A Timestamp for epoch milliseconds in the arena; NULL when out of memory. */
-Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms);
+Google__Protobuf__Timestamp *af_flows_timestamp(af_arena *arena, int64_t ms) AF_MUST_USE;
 /* The proto name of a status (FLOW_STATUS_ACTIVE) and its AWS spelling (Active). */
 const char *af_flows_status_name(uint8_t status);
 const char *af_flows_status_aws(uint8_t status, char *buf, size_t bufsz);
@@ -188,12 +195,12 @@ typedef struct af_map_entry {
 /* A record's tags (a packed TagSet) as map entries of type desc in the arena (copies, so they
  * outlive the record); false when out of memory or the blob is not a TagSet. */
 bool af_flows_tag_entries(af_bytes tags, const ProtobufCMessageDescriptor *desc, af_arena *arena,
-                          size_t *n, af_map_entry ***out);
+                          size_t *n, af_map_entry ***out) AF_MUST_USE;
 /* tags[0..n) packed as a TagSet in the arena; false when out of memory. */
-bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes *out);
+bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes *out) AF_MUST_USE;
 /* A record's run log unpacked into the arena (an empty one for none); NULL when out of memory
  * or the blob is not a RunLog. */
-Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena);
+Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena) AF_MUST_USE;
 /* lastRunExecutionDetails for a run log (NULL when there was no run; *oom set on failure);
  * _of for a run log already unpacked. */
 Appflow__V1__ExecutionDetails *af_flows_last_run(af_bytes runs, int64_t now_ms, af_arena *arena,
@@ -215,14 +222,15 @@ typedef struct af_run_start {
  * scripted outcome says (taken off r), else Successful after the service's run duration; its
  * data window continues from the end of the run before it. false when out of memory. */
 bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
-                   af_arena *a);
+                   af_arena *a) AF_MUST_USE;
 /* A run's metadataCatalogDetails at now_ms (none while it is in progress, or without glue): the
  * flow's Glue table (tablePrefix, then the flow's name, lower case as Glue keeps names) and one
  * partition per run, registered when the run succeeded; in the arena. false when out of
  * memory. */
 bool af__catalog_details(af_arena *a, const Appflow__V1__GlueDataCatalogConfig *glue,
                          const char *flow, size_t len, const Appflowd__Store__V1__Execution *e,
-                         int64_t now_ms, size_t *n, Appflow__V1__MetadataCatalogDetail ***out);
+                         int64_t now_ms, size_t *n,
+                         Appflow__V1__MetadataCatalogDetail ***out) AF_MUST_USE;
 /* Ends every run of r in progress at now_ms as Error, interrupted; how many. */
 size_t af__interrupt_runs(Appflowd__Store__V1__RunLog *r, int64_t now_ms);
 /* The emulator's control RPCs (emulator.c) and the scheduler's (scheduler.c). */
@@ -298,7 +306,8 @@ void af__check_flow_profiles(af_call *c, af_flow_profiles *p,
 
 /* The synchronous part of that check (the pair, and a profile named where one is needed). */
 af_err af__check_flow_connectors(af_flows *svc, const Appflow__V1__SourceFlowConfig *src,
-                                 const Appflow__V1__DestinationFlowConfig *dst, af_error *err);
+                                 const Appflow__V1__DestinationFlowConfig *dst,
+                                 af_error *err) AF_MUST_USE;
 /* The profile a flow's side of connector type `type` uses: name, or NULL when the type takes
  * none (what the flow record's source_profile and destination_profile hold). */
 const char *af__flow_profile(const char *name, int type);
@@ -321,7 +330,7 @@ void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delet
 
 /* The connector type of the profile called name, waiting for the store: AF_OK with *type set,
  * ResourceNotFoundException when there is none, or the store's error (never on a door thread). */
-af_err af__profile_type(af_flows *svc, const char *name, int *type, af_error *err);
+af_err af__profile_type(af_flows *svc, const char *name, int *type, af_error *err) AF_MUST_USE;
 /* AWS's ResourceNotFoundException: "Connector Profile with name X does not exist." */
 af_err af__profile_missing(af_error *err, const char *name);
 /* ValidationException: profile name is of connector type found, but the flow's side (0 source,
@@ -330,8 +339,8 @@ af_err af__profile_mismatch(af_error *err, const char *name, int found, int want
 
 /* Connector ARNs: arn:aws:appflow:{region}:{account}:connectorprofile/{name} and
  * .../connector/{label}, in the arena; NULL when out of memory. */
-char *af__profile_arn(const af_tenant *t, af_arena *arena, const char *name);
-char *af__connector_arn(const af_tenant *t, af_arena *arena, const char *label);
+char *af__profile_arn(const af_tenant *t, af_arena *arena, const char *name) AF_MUST_USE;
+char *af__connector_arn(const af_tenant *t, af_arena *arena, const char *label) AF_MUST_USE;
 
 /* The principal ARN a call acts as: the door's, or the account's root. */
 static inline const char *af__principal(const af_call *c) {

@@ -5,6 +5,8 @@
 #ifndef AF_FLOWS_LOG_H
 #define AF_FLOWS_LOG_H
 
+#include "common/compiler.h"
+
 #include <stdio.h>
 
 typedef enum af_log_level {
@@ -20,7 +22,7 @@ typedef struct af_log {
 } af_log;
 
 /* Parses "error", "warn", "info" or "debug". Returns 0, or -1 for anything else. */
-int af_log_level_parse(const char *s, af_log_level *out);
+int af_log_level_parse(const char *s, af_log_level *out) AF_MUST_USE;
 /* True when a line at `level` would be written; lets callers skip building one. log may be
  * NULL (then nothing is ever written). */
 int af_log_enabled(const af_log *log, af_log_level level);

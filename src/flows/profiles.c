@@ -73,13 +73,12 @@ static Appflow__V1__CreateConnectorProfileRequest *stored_request(af_bytes def, 
 
 /* req packed (maps sorted, without name and token) and the Profile holding it; false when out
  * of memory. */
-static bool pack_profile(Appflow__V1__CreateConnectorProfileRequest *req, const char *id,
+static bool pack_profile(const Appflow__V1__CreateConnectorProfileRequest *req, const char *id,
                          af_arena *a, af_bytes *request, af_bytes *profile) {
-  af__sort_maps(&req->base, 0);
   Appflow__V1__CreateConnectorProfileRequest d = *req;
   d.connector_profile_name = NULL;
   d.client_token = NULL;
-  if (!af__pack(&d.base, a, request))
+  if (!af__pack_sorted(&d.base, a, request))
     return false;
   Appflowd__Store__V1__Profile p = APPFLOWD__STORE__V1__PROFILE__INIT;
   p.request = (ProtobufCBinaryData){request->len, (uint8_t *)request->data};

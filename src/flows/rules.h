@@ -26,6 +26,7 @@
 
 #include "appflow/v1/appflow.pb-c.h"
 #include "common/awsmodel.h"
+#include "common/compiler.h"
 #include "flows/error.h"
 
 #include <stdbool.h>
@@ -36,7 +37,8 @@ typedef enum af_flow_op { AF_FLOW_CREATE, AF_FLOW_UPDATE } af_flow_op;
 af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trigger,
                            const Appflow__V1__SourceFlowConfig *src,
                            Appflow__V1__DestinationFlowConfig *const *dst, size_t ndst,
-                           Appflow__V1__Task *const *tasks, size_t ntasks, af_error *err);
+                           Appflow__V1__Task *const *tasks, size_t ntasks,
+                           af_error *err) AF_MUST_USE;
 
 /* Connector profiles (CreateConnectorProfile, UpdateConnectorProfile), after af_check_message:
  * the connector type takes a profile (ConnectorProfileProperties has a member for it: S3,
@@ -46,7 +48,8 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
  * is the request's (create) or the stored profile's (update). */
 typedef enum af_profile_op { AF_PROFILE_CREATE, AF_PROFILE_UPDATE } af_profile_op;
 af_err af_check_profile_rules(af_profile_op op, int type, const char *label,
-                              const Appflow__V1__ConnectorProfileConfig *cfg, af_error *err);
+                              const Appflow__V1__ConnectorProfileConfig *cfg,
+                              af_error *err) AF_MUST_USE;
 /* The member of a connector-keyed structure (ConnectorProfileProperties, ...) for connector
  * type `type`, names compared without case ("GoogleAnalytics" is "Googleanalytics"), or NULL. */
 const af_model_member *af_connector_member(const af_model_struct *st, int type);
@@ -55,6 +58,6 @@ bool af_connector_takes_profile(int type);
 
 /* NULL when expr is a valid EventBridge schedule expression, else why it is not (static text):
  * af_schedule_parse's verdict (flows/schedule.h), without the compiled schedule. */
-const char *af_schedule_expression_error(const char *expr);
+const char *af_schedule_expression_error(const char *expr) AF_MUST_USE;
 
 #endif

@@ -27,6 +27,8 @@
 #ifndef AF_FLOWS_SCHEDULE_H
 #define AF_FLOWS_SCHEDULE_H
 
+#include "common/compiler.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -55,7 +57,7 @@ typedef struct af_schedule {
 
 /* Compiles expr; NULL when valid (out set), else why it is not (static text; out untouched).
  * A NULL expr is refused. */
-const char *af_schedule_parse(const char *expr, af_schedule *out);
+const char *af_schedule_parse(const char *expr, af_schedule *out) AF_MUST_USE;
 
 /* The first instant, in epoch milliseconds UTC, strictly after after_ms at which s fires;
  * AF_SCHEDULE_NEVER when it never fires again (a cron's years are over).

@@ -16,6 +16,7 @@
 
 #include "appflow/v1/appflow.pb-c.h"
 #include "common/awsmodel.h"
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 #include "flows/log.h"
@@ -55,7 +56,7 @@ typedef struct af_flows_config {
 
 /* A service on cfg->store. NULL when out of memory or when region or account would make an
  * invalid ARN (error in err). */
-af_flows *af_flows_new(const af_flows_config *cfg, af_error *err);
+af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) AF_MUST_USE;
 /* NULL is fine. No call may be running. */
 void af_flows_free(af_flows *svc);
 /* The store the service runs on. */
@@ -124,7 +125,8 @@ const af_rpc *af_flows_emulator_rpc_named(const af_flows *svc, const char *name)
  * and, when no other appflowd is serving the store (a restart), ends every run left in
  * progress as Error, interrupted (how many in *interrupted, which may be NULL). Waits for the
  * store; AF_OK or the error. A second call does nothing. */
-af_err af_flows_scheduler_start(af_flows *svc, int tick_ms, size_t *interrupted, af_error *err);
+af_err af_flows_scheduler_start(af_flows *svc, int tick_ms, size_t *interrupted,
+                                af_error *err) AF_MUST_USE;
 /* Stops it (af_flows_free does too); this instance no longer counts as serving the store. */
 void af_flows_scheduler_stop(af_flows *svc);
 
@@ -135,11 +137,11 @@ void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
                    ProtobufCMessage *resp, const af_reply_to *to);
 /* af_flows_call, waiting for the answer (start-up, tools and tests; never on a door thread). */
 af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
-                          ProtobufCMessage *resp, af_arena *arena, af_error *err);
+                          ProtobufCMessage *resp, af_arena *arena, af_error *err) AF_MUST_USE;
 /* ... in an account and region (each NULL: the service's; borrowed for the call). */
 af_err af_flows_call_sync_in(af_flows *svc, const char *account, const char *region,
                              const af_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage *resp,
-                             af_arena *arena, af_error *err);
+                             af_arena *arena, af_error *err) AF_MUST_USE;
 
 /* ---- typed, waiting forms of the RPCs, for tests and tools ---- */
 
@@ -151,27 +153,31 @@ typedef struct af_stop_result {
 /* StopFlow: see docs/ARCHITECTURE.md's semantics table. result may be NULL. */
 af_err af_flows_stop_flow(af_flows *svc, const Appflow__V1__StopFlowRequest *req,
                           Appflow__V1__StopFlowResponse *resp, af_arena *arena,
-                          af_stop_result *result, af_error *err);
+                          af_stop_result *result, af_error *err) AF_MUST_USE;
 af_err af_flows_create_flow(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
-                            Appflow__V1__CreateFlowResponse *resp, af_arena *arena, af_error *err);
+                            Appflow__V1__CreateFlowResponse *resp, af_arena *arena,
+                            af_error *err) AF_MUST_USE;
 af_err af_flows_describe_flow(af_flows *svc, const Appflow__V1__DescribeFlowRequest *req,
                               Appflow__V1__DescribeFlowResponse *resp, af_arena *arena,
-                              af_error *err);
+                              af_error *err) AF_MUST_USE;
 af_err af_flows_list_flows(af_flows *svc, const Appflow__V1__ListFlowsRequest *req,
-                           Appflow__V1__ListFlowsResponse *resp, af_arena *arena, af_error *err);
+                           Appflow__V1__ListFlowsResponse *resp, af_arena *arena,
+                           af_error *err) AF_MUST_USE;
 af_err af_flows_start_flow(af_flows *svc, const Appflow__V1__StartFlowRequest *req,
-                           Appflow__V1__StartFlowResponse *resp, af_arena *arena, af_error *err);
+                           Appflow__V1__StartFlowResponse *resp, af_arena *arena,
+                           af_error *err) AF_MUST_USE;
 af_err af_flows_delete_flow(af_flows *svc, const Appflow__V1__DeleteFlowRequest *req,
-                            Appflow__V1__DeleteFlowResponse *resp, af_arena *arena, af_error *err);
+                            Appflow__V1__DeleteFlowResponse *resp, af_arena *arena,
+                            af_error *err) AF_MUST_USE;
 af_err af_flows_tag_resource(af_flows *svc, const Appflow__V1__TagResourceRequest *req,
                              Appflow__V1__TagResourceResponse *resp, af_arena *arena,
-                             af_error *err);
+                             af_error *err) AF_MUST_USE;
 af_err af_flows_untag_resource(af_flows *svc, const Appflow__V1__UntagResourceRequest *req,
                                Appflow__V1__UntagResourceResponse *resp, af_arena *arena,
-                               af_error *err);
+                               af_error *err) AF_MUST_USE;
 af_err af_flows_list_tags(af_flows *svc, const Appflow__V1__ListTagsForResourceRequest *req,
                           Appflow__V1__ListTagsForResourceResponse *resp, af_arena *arena,
-                          af_error *err);
+                          af_error *err) AF_MUST_USE;
 
 /* ---- seeding: flows made at start-up (the seed file, tests, fuzzers) ---- */
 
@@ -191,7 +197,7 @@ typedef struct af_flow_spec {
   const char *description;        /* NULL for none */
   const af_tag *tags;
   size_t ntags;
-  Appflow__V1__CreateFlowRequest *definition; /* NULL for none; its maps get sorted */
+  const Appflow__V1__CreateFlowRequest *definition; /* NULL for none; not changed */
   const char *status_message; /* flowStatusMessage (why it is Errored, say); NULL for none */
 } af_flow_spec;
 
@@ -199,29 +205,30 @@ typedef struct af_flow_spec {
  * AppFlow's rules (flows/check.h, flows/rules.h). AF_OK or AF_ERR_VALIDATION with AWS's
  * message. */
 af_err af_flows_check_create(af_flows *svc, const Appflow__V1__CreateFlowRequest *req,
-                             af_error *err);
+                             af_error *err) AF_MUST_USE;
 
 /* Seeds many flows with several in flight at once (a database store commits them in groups).
  * Not thread-safe: one seeder belongs to one thread. */
 typedef struct af_flows_seeder af_flows_seeder;
 
 /* NULL when out of memory. */
-af_flows_seeder *af_flows_seed_begin(af_flows *svc);
+af_flows_seeder *af_flows_seed_begin(af_flows *svc) AF_MUST_USE;
 /* Adds spec unless a flow of that name exists (then it is kept as it is). Checks nothing the
  * caller should have (names, tags): the seed file's reader validates. 0 once submitted, 1 when
  * the store has already said it had the flow (a store that answers at once: memory), or -1
  * with err set once any flow failed to store. */
-int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err);
+int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err) AF_MUST_USE;
 /* Waits for every flow added, frees the seeder and says how many were added and how many were
  * there already (either may be NULL). 0, or -1 with err set when any failed. */
-int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err);
+int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err) AF_MUST_USE;
 /* The profiles req's connectors name exist and are of their types, as CreateFlow checks them
  * (waiting for the store; each profile is read once per seeder, so a million flows naming one
  * profile read it once). AF_OK, or CreateFlow's error. */
 af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__CreateFlowRequest *req,
-                                    af_error *err);
+                                    af_error *err) AF_MUST_USE;
 /* One flow: AF_OK (added, or kept when *added is false; added may be NULL), or the error. */
-af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added, af_error *err);
+af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added,
+                         af_error *err) AF_MUST_USE;
 
 /* The catalog the service answers connector questions from. */
 struct af_catalog *af_flows_catalog(af_flows *svc);

@@ -25,6 +25,7 @@
 #ifndef AF_FLOWS_STORE_H
 #define AF_FLOWS_STORE_H
 
+#include "common/compiler.h"
 #include "flows/log.h"
 
 #include <pthread.h>
@@ -46,6 +47,12 @@
 #define AF_STORE_PRIVATE_KEY "\x7f"
 /* The longest scope (af_store_op.scope) a store takes; a longer one is AF_STORE_FAILED. */
 #define AF_STORE_SCOPE_MAX 64
+/* The longest key (a record's name) every store takes, in bytes: each AppFlow name (at most 256
+ * bytes), the service's own keys (the longest, a clientToken's record: AF_STORE_PRIVATE_KEY
+ * "create-token:" and a token of 256, is 270 bytes), an account and a region put in front of
+ * either (up to 64 bytes more), and room to spare. Insert, modify and scan answer
+ * AF_STORE_TOO_LONG for a longer key: no store cuts one short. */
+#define AF_STORE_KEY_MAX 512
 /* Bytes of the key that seals ListFlows tokens; made once per store and kept in it. */
 #define AF_STORE_TOKEN_KEY_LEN 32
 
@@ -112,7 +119,8 @@ typedef enum af_store_rc {
   AF_STORE_REFUSED,     /* the rule refused; it has said why in its own context */
   AF_STORE_BUSY,        /* the queue is full: try again later */
   AF_STORE_UNAVAILABLE, /* the database is down, or did not answer by the deadline */
-  AF_STORE_FAILED       /* the database failed otherwise (disk full, I/O, out of memory) */
+  AF_STORE_FAILED,      /* the database failed otherwise (disk full, I/O, out of memory) */
+  AF_STORE_TOO_LONG     /* the key is over AF_STORE_KEY_MAX bytes: nothing was read or written */
 } af_store_rc;
 
 /* What a rule decides. AF_STORE_WRITE stores *next (the store fills next with cur before the
@@ -241,9 +249,9 @@ typedef enum af_store_open_rc {
  * "postgres://..."), creating its schema on first use. On failure returns NULL with why set
  * and a message a person can act on in msg. */
 af_store *af_store_open(const char *url, const af_store_config *cfg, af_store_open_rc *why,
-                        char *msg, size_t msgsz);
+                        char *msg, size_t msgsz) AF_MUST_USE;
 /* The memory store (also what af_store_open makes of "memory:"). NULL when out of memory. */
-af_store *af_store_memory_new(const af_store_config *cfg);
+af_store *af_store_memory_new(const af_store_config *cfg) AF_MUST_USE;
 /* Completes what is in flight and frees the store. NULL is fine. */
 void af_store_close(af_store *s);
 
@@ -253,12 +261,13 @@ static inline void af_store_modify(af_store *s, af_store_op *op) { s->ops->modif
 static inline void af_store_scan(af_store *s, af_store_op *op) { s->ops->scan(s, op); }
 
 /* Runs one op and waits for it (start-up, tests). kind is af_store_insert, _modify or _scan. */
-af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *), af_store_op *op);
+af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *),
+                         af_store_op *op) AF_MUST_USE;
 
 /* Whether the store can serve now (a database store: its database answers). */
 static inline bool af_store_healthy(af_store *s) { return atomic_load(&s->healthy); }
 /* Adds a health watcher; false when AF_STORE_WATCHERS are registered already. */
-bool af_store_watch(af_store *s, af_store_health_fn fn, void *ctx);
+bool af_store_watch(af_store *s, af_store_health_fn fn, void *ctx) AF_MUST_USE;
 /* Removes a watcher added with the same fn and ctx; once it returns, fn is not running and will
  * not be called again for ctx. */
 void af_store_unwatch(af_store *s, af_store_health_fn fn, void *ctx);
@@ -281,6 +290,13 @@ void af__store_set_deadline(af_store_op *op, double timeout_seconds);
 static inline bool af__store_table_ok(const af_store_op *op) {
   return (unsigned)op->table < AF_STORE_TABLES;
 }
+/* Whether a store takes op's key: at most AF_STORE_KEY_MAX bytes (or NULL: a scan from the
+ * first), and an insert's record name too. A store answers an op whose key it does not take
+ * AF_STORE_TOO_LONG at once. */
+static inline bool af__store_key_ok(const af_store_op *op, bool insert) {
+  return (op->key == NULL || op->key_len <= AF_STORE_KEY_MAX) &&
+         (!insert || op->record->name_len <= AF_STORE_KEY_MAX);
+}
 /* Whether op's scope is one a store takes (at most AF_STORE_SCOPE_MAX bytes); a store answers
  * an op whose scope is not FAILED. */
 static inline bool af__store_scope_ok(const af_store_op *op) {
@@ -290,7 +306,7 @@ static inline bool af__store_scope_ok(const af_store_op *op) {
  * as "~" scope "/" key. '~' sorts after every byte an AppFlow name (and every name the service
  * stores) may hold, so the default scope's names sort before every other scope's, and a scope's
  * private keys ("~" scope "/" AF_STORE_PRIVATE_KEY ...) after its names. */
-#define AF_STORE_DB_KEY_MAX (AF_STORE_SCOPE_MAX + 2 + 1024)
+#define AF_STORE_DB_KEY_MAX (AF_STORE_SCOPE_MAX + 2 + AF_STORE_KEY_MAX)
 typedef struct af_db_key {
   size_t len;                          /* of bytes */
   size_t prefix_len;                   /* bytes before the key proper: 0 in the default scope */
@@ -306,15 +322,16 @@ bool af__db_scan_bounds(const af_store_op *op, af_db_key *lo, af_db_key *hi);
 const char *af__store_table_name(af_store_table t);
 /* head, table t's name and tail in out (n bytes): a database store's statement for that table,
  * made from literals only. False when it does not fit. */
-bool af__store_sql_for(char *out, size_t n, const char *head, af_store_table t, const char *tail);
+bool af__store_sql_for(char *out, size_t n, const char *head, af_store_table t,
+                       const char *tail) AF_MUST_USE;
 /* true when two byte strings are the same bytes (NULL and empty are equal). */
 bool af__bytes_equal(af_bytes a, af_bytes b);
 /* Fills buf with n bytes from the kernel's random source; 0 or -1. */
-int af__store_random(uint8_t *buf, size_t n);
+int af__store_random(uint8_t *buf, size_t n) AF_MUST_USE;
 
 af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af_store_open_rc *why,
-                                char *msg, size_t msgsz);
+                                char *msg, size_t msgsz) AF_MUST_USE;
 af_store *af__store_pg_open(const char *uri, const af_store_config *cfg, af_store_open_rc *why,
-                            char *msg, size_t msgsz);
+                            char *msg, size_t msgsz) AF_MUST_USE;
 
 #endif

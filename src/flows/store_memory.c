@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A node keeps its name's length in 16 bits (name_len); no store takes a longer key. */
+_Static_assert(AF_STORE_KEY_MAX <= UINT16_MAX, "a node's name_len holds every key's length");
+
 #define SHARDS 64
 #define SHARD_BITS 6
 #define INITIAL_BUCKET_BITS 4
@@ -344,10 +347,17 @@ static void out_of_memory(memory_store *m) {
 static void mem_insert(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
   const af_flow_record *r = op->record;
-  space *sp = NULL;
   if (!af__store_table_ok(op) || !af__store_scope_ok(op) || r->name_len == 0 ||
-      r->name_len > UINT16_MAX || r->definition.len > UINT32_MAX ||
-      (sp = space_for_insert(m, op->scope, op->scope_len)) == NULL) {
+      r->definition.len > UINT32_MAX) {
+    op->done(op, AF_STORE_FAILED);
+    return;
+  }
+  if (!af__store_key_ok(op, true)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
+  space *sp = space_for_insert(m, op->scope, op->scope_len);
+  if (sp == NULL) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
@@ -410,6 +420,10 @@ static void mem_modify(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, false)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   space *sp = find_space(m, op->scope, op->scope_len);
   if (sp == NULL) { /* nothing was ever stored in that scope */
     op->done(op, AF_STORE_NOT_FOUND);
@@ -461,6 +475,10 @@ static void mem_scan(af_store *st, af_store_op *op) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, false)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   space *sp = find_space(m, op->scope, op->scope_len);
   const char *after = op->key;
   uint64_t h = after != NULL ? af_hash64(&m->seed, after, op->key_len) : 0;
@@ -501,11 +519,12 @@ static bool space_init(const af_allocator *mem, space *sp) {
   for (size_t i = 0; i < all; i++) {
     shard *s = &sp->shards[i / SHARDS][i % SHARDS];
     s->bits = INITIAL_BUCKET_BITS;
-    if ((s->buckets = zalloc(mem, nbuckets(s) * sizeof *s->buckets)) == NULL) {
-      shards_free(mem, sp, i); /* their buckets are empty */
+    if ((s->buckets = zalloc(mem, nbuckets(s) * sizeof *s->buckets)) == NULL ||
+        pthread_mutex_init(&s->lock, NULL) != 0) {
+      mem->free(mem->ctx, s->buckets); /* NULL, or this shard's: its mutex is not made */
+      shards_free(mem, sp, i);         /* the shards made whole, and only those */
       return false;
     }
-    pthread_mutex_init(&s->lock, NULL);
   }
   return true;
 }
@@ -582,7 +601,11 @@ af_store *af_store_memory_new(const af_store_config *cfg) {
     return NULL;
   }
   atomic_init(&m->others, NULL);
-  pthread_mutex_init(&m->spaces_lock, NULL);
+  if (pthread_mutex_init(&m->spaces_lock, NULL) != 0) {
+    shards_free(&m->mem, &m->main, (size_t)AF_STORE_TABLES * SHARDS);
+    mem.free(mem.ctx, m);
+    return NULL;
+  }
   af__store_init(&m->base, &memory_ops, "memory:", cfg);
   m->base.answers_at_once = true;
   return &m->base;

@@ -910,6 +910,10 @@ static void submit(af_store *st, af_store_op *op, int kind) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, kind == KIND_INSERT)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   if (!af_store_healthy(st)) { /* fail fast: the probe says when to come back */
     op->done(op, AF_STORE_UNAVAILABLE);
     return;
@@ -1197,17 +1201,20 @@ static af_store_open_rc make_schema(opening *o) {
   return rc;
 }
 
-/* Starts the workers (the first with the connection open made) and the probe. */
-static bool start_threads(pg_store *s, PGconn *first) {
+/* Starts the workers (the first with the connection open made) and the probe; 0, or the error
+ * pthread_create returned (it sets no errno). */
+static int start_threads(pg_store *s, PGconn *first) {
   s->workers[0].conn = first;
   s->workers[0].gen = 0;
   for (int i = 0; i < s->nworkers; i++) {
-    if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
-      return false;
+    int e = pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
+    if (e != 0)
+      return e;
     s->nstarted++;
   }
-  s->probe_started = pthread_create(&s->probe, NULL, probe_main, s) == 0;
-  return s->probe_started;
+  int e = pthread_create(&s->probe, NULL, probe_main, s);
+  s->probe_started = e == 0;
+  return e;
 }
 
 /* Connects, makes or checks the schema and starts the threads. */
@@ -1229,8 +1236,9 @@ static af_store_open_rc open_store(pg_store *s, char *msg, size_t msgsz) {
     PQfinish(o.c);
     return rc;
   }
-  if (!start_threads(s, o.c)) { /* o.c is the first worker's now: destroy finishes it */
-    snprintf(msg, msgsz, "cannot start the store's threads");
+  int e = start_threads(s, o.c); /* o.c is the first worker's now: destroy finishes it */
+  if (e != 0) {
+    snprintf(msg, msgsz, "cannot start the store's threads: %s", strerror(e));
     return AF_STORE_OPEN_FAILED;
   }
   return AF_STORE_OPENED;

@@ -7,6 +7,7 @@
 #ifndef AF_FLOWS_STORE_QUEUE_H
 #define AF_FLOWS_STORE_QUEUE_H
 
+#include "common/compiler.h"
 #include "flows/store.h"
 
 #include <pthread.h>
@@ -26,7 +27,7 @@ typedef enum af_queue_push_rc { AF_QUEUE_PUSHED, AF_QUEUE_FULL, AF_QUEUE_CLOSED 
 void af__queue_init(af_store_queue *q, size_t cap);
 void af__queue_fini(af_store_queue *q);
 /* Appends op (stamping op->queued_ms). */
-af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op);
+af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) AF_MUST_USE;
 /* Appends op, or completes it at once: BUSY when the queue is full, UNAVAILABLE when closing. */
 void af__queue_submit(af_store_queue *q, af_store_op *op);
 /* Waits for ops and takes up to max of them, oldest first, linked through queue_next; NULL only

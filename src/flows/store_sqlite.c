@@ -430,6 +430,10 @@ static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
     op->done(op, AF_STORE_FAILED);
     return;
   }
+  if (!af__store_key_ok(op, kind == OP_INSERT)) {
+    op->done(op, AF_STORE_TOO_LONG);
+    return;
+  }
   op->kind = kind;
   af__store_set_deadline(op, s->timeout);
   af__queue_submit(&s->queue, op);
@@ -663,9 +667,10 @@ af_store *af__store_sqlite_open(const char *path, const af_store_config *cfg, af
   if (rc != SQLITE_OK)
     snprintf(msg, msgsz, "cannot open %s: %s", path,
              s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-  if (*why == AF_STORE_OPENED && pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+  int e = *why == AF_STORE_OPENED ? pthread_create(&s->thread, NULL, writer_main, s) : 0;
+  if (e != 0) { /* pthread_create says why in what it returns, not in errno */
     *why = AF_STORE_OPEN_FAILED;
-    snprintf(msg, msgsz, "cannot start the store's thread");
+    snprintf(msg, msgsz, "cannot start the store's thread: %s", strerror(e));
   }
   if (*why != AF_STORE_OPENED) {
     free_store(s);

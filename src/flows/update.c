@@ -36,14 +36,13 @@ typedef struct update_call {
 } update_call;
 
 /* SHA-256 of the request without its clientToken, maps sorted; false on failure. */
-static bool digest_of(Appflow__V1__UpdateFlowRequest *req, af_arena *arena,
+static bool digest_of(const Appflow__V1__UpdateFlowRequest *req, af_arena *arena,
                       uint8_t out[DIGEST_LEN]) {
-  af__sort_maps(&req->base, 0);
   Appflow__V1__UpdateFlowRequest d = *req;
   d.client_token = NULL;
   af_bytes b;
   unsigned n = 0;
-  return af__pack(&d.base, arena, &b) &&
+  return af__pack_sorted(&d.base, arena, &b) &&
          EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == DIGEST_LEN;
 }
 
@@ -58,12 +57,13 @@ static const Appflowd__Store__V1__UpdateToken *find_token(const Appflowd__Store_
   return NULL;
 }
 
-/* A CreateFlowRequest holding only tasks, packed: the tasks compared across an update. */
+/* A CreateFlowRequest holding only tasks, packed (maps sorted, as the stored definition's
+ * are): the tasks compared across an update. */
 static bool pack_tasks(Appflow__V1__Task **tasks, size_t n, af_arena *a, af_bytes *out) {
   Appflow__V1__CreateFlowRequest t = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
   t.tasks = tasks;
   t.n_tasks = n;
-  return af__pack(&t.base, a, out);
+  return af__pack_sorted(&t.base, a, out);
 }
 
 /* The new definition: the old one (kmsArn, tags) with the request's members. *tasks_changed
@@ -222,7 +222,7 @@ static void update_checked(af_call *c) {
 
 void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage *out,
                      const af_reply_to *to) {
-  Appflow__V1__UpdateFlowRequest *req = (Appflow__V1__UpdateFlowRequest *)msg;
+  const Appflow__V1__UpdateFlowRequest *req = (const Appflow__V1__UpdateFlowRequest *)msg;
   update_call *u = af__call_new(svc, to, sizeof *u);
   if (u == NULL || !af__call_check_name(&u->c, req->flow_name, &u->len))
     return;

@@ -10,6 +10,7 @@
 #ifndef AF_GRPC_DECODE_H
 #define AF_GRPC_DECODE_H
 
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 
@@ -18,6 +19,6 @@
 #include <stdint.h>
 
 af_err af_grpc_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
-                      af_arena *arena, ProtobufCMessage **out, af_error *err);
+                      af_arena *arena, ProtobufCMessage **out, af_error *err) AF_MUST_USE;
 
 #endif

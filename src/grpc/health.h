@@ -7,6 +7,7 @@
 #ifndef AF_GRPC_HEALTH_H
 #define AF_GRPC_HEALTH_H
 
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 
@@ -19,9 +20,10 @@
  * AF_ERR_RESOURCE_NOT_FOUND (Check's answer), with `watch` true sets SERVICE_UNKNOWN.
  * AF_ERR_SERIALIZATION for an undecodable request. */
 af_err af_health_status(const uint8_t *req, size_t len, bool serving, bool watch, af_arena *arena,
-                        int *status, af_error *err);
+                        int *status, af_error *err) AF_MUST_USE;
 
 /* Encodes HealthCheckResponse{status} into the arena. AF_ERR_INTERNAL_SERVER when it is full. */
-af_err af_health_response(int status, af_arena *arena, uint8_t **out, size_t *len, af_error *err);
+af_err af_health_response(int status, af_arena *arena, uint8_t **out, size_t *len,
+                          af_error *err) AF_MUST_USE;
 
 #endif

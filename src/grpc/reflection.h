@@ -16,6 +16,7 @@
 #ifndef AF_GRPC_REFLECTION_H
 #define AF_GRPC_REFLECTION_H
 
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 
@@ -28,7 +29,7 @@ typedef struct af_reflection af_reflection;
  * full names of the services the server answers (e.g. "appflow.v1.AppFlowService"), ending
  * with NULL. NULL with err set when the set cannot be decoded or memory runs out. */
 af_reflection *af_reflection_new(const uint8_t *fdset, size_t len, const char *const *services,
-                                 af_error *err);
+                                 af_error *err) AF_MUST_USE;
 /* NULL is fine. */
 void af_reflection_free(af_reflection *r);
 
@@ -36,6 +37,6 @@ void af_reflection_free(af_reflection *r);
  * *out (arena memory). AF_ERR_SERIALIZATION when the request cannot be decoded, with a message;
  * AF_ERR_INTERNAL_SERVER when the arena is exhausted. */
 af_err af_reflection_answer(const af_reflection *r, const uint8_t *req, size_t len, af_arena *arena,
-                            uint8_t **out, size_t *out_len, af_error *err);
+                            uint8_t **out, size_t *out_len, af_error *err) AF_MUST_USE;
 
 #endif

@@ -15,6 +15,7 @@
 #ifndef AF_GRPC_SERVER_H
 #define AF_GRPC_SERVER_H
 
+#include "common/compiler.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -57,7 +58,8 @@ typedef struct af_grpc_config {
 /* Binds, starts serving svc (borrowed; must outlive the server) and returns the running
  * server; NULL with err set when the address cannot be bound (the message says why, e.g.
  * "Address already in use"), the TLS material is unusable, or memory runs out. */
-af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, af_error *err);
+af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc,
+                                     af_error *err) AF_MUST_USE;
 
 /* The port actually bound. */
 int af_grpc_server_port(const af_grpc_server *s);

@@ -6,6 +6,7 @@
 #ifndef AF_GRPC_STATUS_H
 #define AF_GRPC_STATUS_H
 
+#include "common/compiler.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 
@@ -15,6 +16,7 @@
 #define AF_ERROR_DOMAIN "appflow.amazonaws.com"
 
 /* Encodes the google.rpc.Status for err into the arena. Returns 0, or -1 when out of memory. */
-int af_grpc_status_details(const af_error *err, af_arena *arena, uint8_t **out, size_t *len);
+int af_grpc_status_details(const af_error *err, af_arena *arena, uint8_t **out,
+                           size_t *len) AF_MUST_USE;
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef AF_GRPC_TLS_H
 #define AF_GRPC_TLS_H
 
+#include "common/compiler.h"
+
 #include <stddef.h>
 
 typedef enum af_tls_part { AF_TLS_OK, AF_TLS_CERT, AF_TLS_KEY, AF_TLS_CLIENT_CA } af_tls_part;
@@ -12,6 +14,6 @@ typedef enum af_tls_part { AF_TLS_OK, AF_TLS_CERT, AF_TLS_KEY, AF_TLS_CLIENT_CA 
  * client_ca (may be NULL) at least one certificate. Returns AF_TLS_OK, or the part that is
  * wrong with a reason in why. */
 af_tls_part af_tls_check(const char *cert_chain, const char *key, const char *client_ca, char *why,
-                         size_t whysz);
+                         size_t whysz) AF_MUST_USE;
 
 #endif

@@ -6,6 +6,7 @@
  * the store AF_TEST_STORE names (store_under_test.h). Requests are written as AWS JSON and
  * decoded by the AWS door's transcoder (request_json.h). */
 #include "common/latch.h"
+#include "flows/internal.h"
 #include "flows/service.h"
 
 #include "budget_alloc.h"
@@ -516,6 +517,104 @@ Test(create, a_retry_with_map_entries_in_another_order_is_the_same_request) {
   map->task_properties[0] = map->task_properties[1];
   map->task_properties[1] = p;
   cr_expect_eq(create(retry, &resp, &err), AF_OK, "taskProperties reordered: %s", err.message);
+}
+
+/* m packed, as its caller would see it, in the test's arena. */
+static af_bytes packed(const ProtobufCMessage *m) {
+  size_t n = protobuf_c_message_get_packed_size(m);
+  uint8_t *b = af_arena_alloc(&arena, n + 1);
+  cr_assert_not_null(b);
+  protobuf_c_message_pack(m, b);
+  return (af_bytes){b, n};
+}
+
+static void expect_bytes(af_bytes got, af_bytes want, const char *what) {
+  cr_expect(af__bytes_equal(got, want), "%s: %zu bytes differ from the %zu before", what, got.len,
+            want.len);
+}
+
+/* Turns a list of entries around, so a map in key order is not. */
+static void reverse(void **v, size_t n) {
+  for (size_t i = 0; i < n / 2; i++) {
+    void *t = v[i];
+    v[i] = v[n - 1 - i];
+    v[n - 1 - i] = t;
+  }
+}
+
+/* full(name) with its maps (tags, the Map task's taskProperties) out of key order. */
+static Appflow__V1__CreateFlowRequest *unordered(const char *name) {
+  Appflow__V1__CreateFlowRequest *req = full(name);
+  cr_assert_eq(req->n_tags, 3);
+  cr_assert_eq(req->tasks[1]->n_task_properties, 2);
+  reverse((void **)req->tasks[1]->task_properties, 2);
+  cr_assert_gt(strcmp(req->tags[0]->key, req->tags[1]->key), 0, "tags out of order");
+  cr_assert_gt(
+      strcmp(req->tasks[1]->task_properties[0]->key, req->tasks[1]->task_properties[1]->key), 0,
+      "taskProperties out of order");
+  return req;
+}
+
+/* A request is the caller's (a const pointer): packing its definition sorts copies of the maps'
+ * arrays, never the request's own, whatever path it takes. */
+Test(create, the_callers_request_is_never_changed) {
+  Appflow__V1__CreateFlowRequest *req = unordered("untouched");
+  af_bytes before = packed(&req->base);
+  size_t len = 0;
+  cr_assert_not_null(af__pack_definition(req, &arena, &len));
+  expect_bytes(packed(&req->base), before, "after packing its definition");
+  cr_expect_eq(created(req), S(DRAFT));
+  expect_bytes(packed(&req->base), before, "after CreateFlow");
+  cr_expect_eq(created(req), S(DRAFT), "a retry");
+  expect_bytes(packed(&req->base), before, "after a retry");
+  Appflow__V1__UpdateFlowRequest *u = update_req("untouched", T(EVENT));
+  u->source_flow_config = req->source_flow_config;
+  u->destination_flow_config_list = req->destination_flow_config_list;
+  u->tasks = req->tasks;
+  u->n_tasks = req->n_tasks;
+  u->client_token = "update-1";
+  af_bytes update_before = packed(&u->base);
+  updated(u);
+  expect_bytes(packed(&u->base), update_before, "after UpdateFlow");
+  expect_bytes(packed(&req->base), before, "the create request after UpdateFlow");
+}
+
+/* The definition is the request in one order of map entries, whatever order it came in; entries
+ * sharing a key (possible on gRPC) keep theirs, which says which one counts. */
+Test(create, requests_differing_only_in_map_order_pack_equal) {
+  size_t a_len = 0, b_len = 0;
+  uint8_t *a = af__pack_definition(full("same"), &arena, &a_len);
+  uint8_t *b = af__pack_definition(unordered("same"), &arena, &b_len);
+  cr_assert(a != NULL && b != NULL);
+  expect_bytes((af_bytes){b, b_len}, (af_bytes){a, a_len}, "the unordered request's definition");
+  Appflow__V1__CreateFlowRequest *d =
+      appflow__v1__create_flow_request__unpack(&arena.allocator, a_len, a);
+  cr_assert_not_null(d);
+  cr_assert_eq(d->n_tags, 3);
+  cr_expect_str_eq(d->tags[0]->key, "cost/center");
+  cr_expect_str_eq(d->tags[1]->key, "env");
+  cr_expect_str_eq(d->tags[2]->key, "team");
+  cr_expect_str_eq(d->tasks[1]->task_properties[0]->key, "DESTINATION_DATA_TYPE");
+
+  Appflow__V1__CreateFlowRequest__TagsEntry e[3] = {
+      APPFLOW__V1__CREATE_FLOW_REQUEST__TAGS_ENTRY__INIT,
+      APPFLOW__V1__CREATE_FLOW_REQUEST__TAGS_ENTRY__INIT,
+      APPFLOW__V1__CREATE_FLOW_REQUEST__TAGS_ENTRY__INIT};
+  e[0].key = "dup", e[0].value = "first";
+  e[1].key = "a", e[1].value = "z";
+  e[2].key = "dup", e[2].value = "second";
+  Appflow__V1__CreateFlowRequest *req = full("dup");
+  Appflow__V1__CreateFlowRequest__TagsEntry *tags[] = {&e[0], &e[1], &e[2]};
+  req->tags = tags;
+  req->n_tags = 3;
+  uint8_t *c = af__pack_definition(req, &arena, &a_len);
+  cr_assert_not_null(c);
+  d = appflow__v1__create_flow_request__unpack(&arena.allocator, a_len, c);
+  cr_assert(d != NULL && d->n_tags == 3);
+  cr_expect_str_eq(d->tags[0]->key, "a");
+  cr_expect_str_eq(d->tags[1]->value, "first", "the first of two entries with one key stays first");
+  cr_expect_str_eq(d->tags[2]->value, "second");
+  cr_expect(tags[0] == &e[0] && tags[1] == &e[1] && tags[2] == &e[2], "the caller's array kept");
 }
 
 Test(create, retry_of_an_on_demand_flow) {

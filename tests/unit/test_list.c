@@ -3,6 +3,7 @@
  * it lists, and TagResource, UntagResource and ListTagsForResource - on the store AF_TEST_STORE
  * names (store_under_test.h). */
 #include "common/latch.h"
+#include "flows/internal.h"
 #include "flows/service.h"
 
 #include "request_json.h"
@@ -342,6 +343,55 @@ Test(list, a_token_from_another_store_is_refused) {
   list_page(other, 2, token, &p);
   cr_expect_eq(p.rc, AF_OK, "%s", p.err.message);
   test_service_free(other, other_store);
+}
+
+/* af__page_token copies the last listed name into a buffer of its own before sealing it: a name
+ * over AF_FLOW_NAME_MAX bytes, however long, is refused (NULL), never copied past the buffer;
+ * the longest name makes a token that reads back whole. */
+Test(list, a_page_token_refuses_a_name_over_the_longest) {
+  static char name[65535];
+  memset(name, 'n', sizeof name);
+  const char *domain = "appflowd unit test v1";
+  af_arena a;
+  af_arena_init(&a);
+  af_call c = {.svc = svc, .tenant = &svc->home};
+  cr_expect_null(af__page_token(&c, domain, name, sizeof name, &a), "a 65,535-byte name");
+  cr_expect_null(af__page_token(&c, domain, name, AF_FLOW_NAME_MAX + 1, &a), "one byte over");
+  char *token = af__page_token(&c, domain, name, AF_FLOW_NAME_MAX, &a);
+  cr_assert_not_null(token, "the longest name");
+  char back[AF_FLOW_NAME_MAX + 1];
+  size_t len = 0;
+  af_error err;
+  cr_expect_eq(af__page_token_read(&c, domain, "Test", token, back, &len, &err), AF_OK, "%s",
+               err.message);
+  cr_expect_eq(len, AF_FLOW_NAME_MAX);
+  cr_expect(memcmp(back, name, AF_FLOW_NAME_MAX) == 0 && back[len] == '\0');
+  af_arena_destroy(&a);
+}
+
+/* A token is sealed for the account and region of the call that made it: another account's, or
+ * another region's, call refuses it. */
+Test(list, a_page_token_is_refused_in_another_account_or_region) {
+  af_arena a;
+  af_arena_init(&a);
+  af_tenant other_account, other_region;
+  af_error err;
+  cr_assert_eq(af__tenant(svc, "111111111111", NULL, &other_account, &err), AF_OK);
+  cr_assert_eq(af__tenant(svc, NULL, "eu-west-1", &other_region, &err), AF_OK);
+  af_call home = {.svc = svc, .tenant = &svc->home};
+  af_call acct = {.svc = svc, .tenant = &other_account};
+  af_call region = {.svc = svc, .tenant = &other_region};
+  char *token = af__page_token(&home, "appflowd unit test v1", "flow", 4, &a);
+  cr_assert_not_null(token);
+  char back[AF_FLOW_NAME_MAX + 1];
+  size_t len = 0;
+  cr_expect_eq(af__page_token_read(&home, "appflowd unit test v1", "T", token, back, &len, &err),
+               AF_OK);
+  cr_expect_eq(af__page_token_read(&acct, "appflowd unit test v1", "T", token, back, &len, &err),
+               AF_ERR_VALIDATION);
+  cr_expect_eq(af__page_token_read(&region, "appflowd unit test v1", "T", token, back, &len, &err),
+               AF_ERR_VALIDATION);
+  af_arena_destroy(&a);
 }
 
 /* Replicas: two services on one store page through it together, each taking the other's

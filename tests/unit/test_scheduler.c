@@ -4,6 +4,8 @@
  * scheduleOffset, none while Draft or Suspended, scripted outcomes and errorInfo, the
  * deactivation threshold, event flows, two services on one store firing each run once, and a
  * restart ending the runs left in progress. */
+#include "thread_fail.h" /* first: it defines pthread_create */
+
 #include "admin/control.h"
 #include "flows/service.h"
 
@@ -54,6 +56,25 @@ static void teardown(void) {
 }
 
 TestSuite(scheduler, .init = setup, .fini = teardown);
+
+/* The scheduler's thread failing to start is an error saying why in pthread_create's own words
+ * (it returns its error and sets no errno); nothing is left half started, and a later start
+ * works. */
+Test(scheduler, a_thread_that_cannot_start_is_reported) {
+  af_error err;
+  af_flows *v = af_flows_new(
+      &(af_flows_config){.clock = &(af_clock){fake_clock, NULL}, .store = store}, &err);
+  cr_assert_not_null(v, "%s", err.message);
+  thread_fail_arm(0, 1);
+  cr_expect_eq(af_flows_scheduler_start(v, 3600 * 1000, NULL, &err), AF_ERR_INTERNAL_SERVER);
+  thread_fail_disarm();
+  cr_expect_eq(thread_fail_calls(), 1);
+  char want[256];
+  snprintf(want, sizeof want, "cannot start the scheduler: %s", thread_fail_reason());
+  cr_expect_str_eq(err.message, want);
+  cr_expect_eq(af_flows_scheduler_start(v, 3600 * 1000, NULL, &err), AF_OK, "%s", err.message);
+  af_flows_free(v);
+}
 
 /* The control API call POST path body on v, in arena a: its error code, and its JSON answer in
  * *out. */

@@ -92,3 +92,37 @@ Test(seeder, one_flow_at_a_time) {
   cr_expect_eq(af_flows_count(svc), 1);
   af_flows_free(svc);
 }
+
+/* The seeder checks no names (the seed file's reader does): a name longer than any store's key
+ * is the store's refusal, told as a ValidationException naming the limit, and nothing is
+ * stored; the longest key is stored whole. On memory and SQLite. */
+Test(seeder, a_name_longer_than_a_store_keeps_is_refused_whole) {
+  static char name[AF_STORE_KEY_MAX + 1];
+  memset(name, 'n', sizeof name);
+  for (int sqlite = 0; sqlite < 2; sqlite++) {
+    af_store *st = sqlite ? open_sqlite(0) : NULL;
+    af_error err;
+    af_flows *svc = af_flows_new(&(af_flows_config){.store = st}, &err);
+    cr_assert_not_null(svc);
+    af_flow_spec spec = {.name = name,
+                         .name_len = sizeof name,
+                         .trigger = APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_EVENT,
+                         .status = APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_DRAFT};
+    bool added = true;
+    cr_expect_eq(af_flows_seed_one(svc, &spec, &added, &err), AF_ERR_VALIDATION);
+    cr_expect_str_eq(err.message, "a seeded flow's name is too long for the flow store, whose "
+                                  "keys hold at most 512 bytes");
+    cr_expect_eq(af_flows_count(svc), 0, "nothing stored");
+    spec.name_len = AF_STORE_KEY_MAX;
+    cr_expect_eq(af_flows_seed_one(svc, &spec, &added, &err), AF_OK, "%s", err.message);
+    cr_expect(added);
+    cr_expect_eq(af_flows_count(svc), 1);
+    af_flows_free(svc);
+    af_store_close(st);
+    if (sqlite) {
+      char path[128];
+      snprintf(path, sizeof path, "%s/flows.db", dir);
+      cr_expect_eq(unlink(path), 0);
+    }
+  }
+}

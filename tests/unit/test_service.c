@@ -2,6 +2,7 @@
  * docs/ARCHITECTURE.md, ARNs, many threads stopping many flows at once), StartFlow's state
  * machine, runs and clientTokens, DeleteFlow, and the RPC table - on the store AF_TEST_STORE
  * names (store_under_test.h), so every rule is checked on every store. */
+#include "flows/internal.h"
 #include "flows/service.h"
 
 #include "bridge/seed.h"
@@ -103,6 +104,33 @@ Test(validate, messages_name_member_and_constraint) {
   check_err("\xff\x01", 2, &err);
   cr_expect(strstr(err.message, "'\\xff\\x01'") != NULL, "untrusted bytes are escaped: %s",
             err.message);
+}
+
+static void call_ended(void *ctx, af_err rc) { *(af_err *)ctx = rc; }
+
+/* A key the service built longer than any store keeps (AF_STORE_TOO_LONG) is the caller's
+ * ValidationException naming the limit, with the name quoted in part, never an internal
+ * error. */
+Test(validate, a_key_too_long_for_the_store) {
+  static char name[AF_STORE_KEY_MAX + 1];
+  memset(name, 'n', sizeof name);
+  af_arena arena;
+  af_arena_init(&arena);
+  af_error err;
+  af_err ended = AF_ERR_INTERNAL_SERVER;
+  af_reply_to to = {.arena = &arena, .err = &err, .done = call_ended, .ctx = &ended};
+  af_call *c = af__call_new(svc, &to, sizeof *c);
+  cr_assert_not_null(c);
+  cr_expect_eq(af__store_error(c, AF_STORE_TOO_LONG, name, sizeof name), AF_ERR_VALIDATION);
+  char want[256];
+  snprintf(want, sizeof want,
+           "Name %.64s... is too long for appflowd's store, whose keys (the name and what "
+           "appflowd adds to it) hold at most 512 bytes",
+           name);
+  cr_expect_str_eq(err.message, want);
+  af__call_end(c, AF_OK);
+  cr_expect_eq(ended, AF_OK);
+  af_arena_destroy(&arena);
 }
 
 TestSuite(stop, .init = setup, .fini = teardown);

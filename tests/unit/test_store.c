@@ -223,6 +223,81 @@ Test(store, names_are_bytes) {
   cr_expect_eq(get(longest, &c), AF_STORE_OK);
 }
 
+/* What the limit tests saw of records: how many the rules and visitors were shown, and the
+ * last one's name. */
+typedef struct key_seen {
+  int calls;
+  char name[AF_STORE_KEY_MAX + 2];
+  size_t len;
+} key_seen;
+
+static void see_key(key_seen *k, const af_flow_record *r) {
+  k->calls++;
+  k->len = r->name_len;
+  cr_assert_leq(r->name_len, AF_STORE_KEY_MAX, "a store handed out a key over the limit");
+  memcpy(k->name, r->name, r->name_len);
+  k->name[r->name_len] = '\0';
+}
+
+static af_store_verdict keep_key(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  see_key(ctx, cur);
+  return AF_STORE_KEEP;
+}
+
+static bool visit_key(const af_flow_record *r, void *ctx) {
+  see_key(ctx, r);
+  return true;
+}
+
+/* Runs kind on table t with key[0..len) (an insert inserts a record of that name), rule or
+ * visitor counting into seen. */
+static af_store_rc key_op(void (*kind)(af_store *, af_store_op *), af_store_table t,
+                          const char *key, size_t len, key_seen *seen) {
+  af_flow_record r = {.name = key, .name_len = len, .trigger = 1, .status = 4};
+  af_store_op op = {.table = t,
+                    .key = key,
+                    .key_len = len,
+                    .record = &r,
+                    .rule = keep_key,
+                    .visit = visit_key,
+                    .ctx = seen,
+                    .limit = SIZE_MAX};
+  return af_store_run(st, kind, &op);
+}
+
+/* Every store takes a key of AF_STORE_KEY_MAX bytes whole and answers AF_STORE_TOO_LONG for one
+ * byte more, in every op and table, before it reads or writes anything: no store cuts a key
+ * short (the two keys below would then be one record) or overruns a buffer with it. */
+Test(store, keys_of_the_longest_length_and_never_one_byte_more) {
+  static char longest[AF_STORE_KEY_MAX + 1], over[AF_STORE_KEY_MAX + 2];
+  memset(longest, 'k', AF_STORE_KEY_MAX);
+  memcpy(over, longest, AF_STORE_KEY_MAX);
+  over[AF_STORE_KEY_MAX] = 'x'; /* longest, and one byte more */
+  const size_t max = AF_STORE_KEY_MAX, more = AF_STORE_KEY_MAX + 1;
+  for (int t = 0; t < AF_STORE_TABLES; t++) {
+    key_seen seen = {0};
+    cr_expect_eq(key_op(af_store_insert, t, over, more, &seen), AF_STORE_TOO_LONG, "table %d", t);
+    cr_expect_eq(key_op(af_store_insert, t, longest, max, &seen), AF_STORE_OK, "table %d", t);
+    cr_expect_eq(key_op(af_store_insert, t, over, more, &seen), AF_STORE_TOO_LONG,
+                 "table %d: an insert that would meet the longest key if cut short", t);
+    cr_expect_eq(key_op(af_store_modify, t, over, more, &seen), AF_STORE_TOO_LONG, "table %d", t);
+    cr_expect_eq(key_op(af_store_scan, t, over, more, &seen), AF_STORE_TOO_LONG, "table %d", t);
+    cr_expect_eq(seen.calls, 0, "table %d: no rule or visitor ran for a key over the limit", t);
+    cr_expect_eq(key_op(af_store_modify, t, longest, max, &seen), AF_STORE_OK, "table %d", t);
+    cr_expect_eq(seen.calls, 1);
+    cr_expect_eq(seen.len, max, "table %d: the key whole", t);
+    cr_expect_str_eq(seen.name, longest);
+    seen.calls = 0;
+    cr_expect_eq(key_op(af_store_scan, t, NULL, 0, &seen), AF_STORE_OK);
+    cr_expect_eq(seen.calls, 1, "table %d: one record", t);
+    cr_expect_str_eq(seen.name, longest);
+    seen.calls = 0;
+    cr_expect_eq(key_op(af_store_scan, t, longest, max, &seen), AF_STORE_OK, "resumes after it");
+    cr_expect_eq(seen.calls, 0);
+  }
+}
+
 static af_store_verdict refuse(const af_flow_record *cur, af_flow_record *next, void *ctx) {
   (void)next;
   take_copy(ctx, cur);

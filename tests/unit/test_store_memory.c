@@ -1,6 +1,8 @@
 /* src/flows/store_memory.c: what only the memory store does - grow to many flows, keep its
  * order while it grows, and fail cleanly when memory runs out (the contract every store keeps
  * is checked by test_store.c). */
+#include "mutex_audit.h" /* first: it defines pthread_mutex_init and _destroy */
+
 #include "flows/store.h"
 
 #include "budget_alloc.h"
@@ -166,7 +168,7 @@ Test(memory, a_write_without_memory_leaves_the_record_as_it_was) {
   op = (af_store_op){.key = "tagged", .key_len = 6, .rule = retag};
   cr_expect_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
   op = (af_store_op){.key = "tagged", .key_len = 6, .rule = read_status, .ctx = &seen};
-  af_store_run(s, af_store_modify, &op);
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
   cr_expect_eq(seen, 309);
   af_store_close(s);
 }
@@ -201,6 +203,54 @@ Test(memory, no_memory_at_all) {
   cr_expect_null(open_memory(&mem));
   b.left = SHARD_BLOCKS; /* the store and every shard but the last */
   cr_expect_null(open_memory(&mem));
+}
+
+/* budget_alloc, auditing the mutexes in the first block it hands out: the store itself. */
+static void *audited_alloc(void *ctx, size_t size) {
+  void *p = budget_alloc(ctx, size);
+  if (p != NULL)
+    mutex_audit_block(p, size);
+  return p;
+}
+
+static void expect_mutexes_undone(const char *what, int n, int inits) {
+  cr_expect_eq(mutex_audit.strays, 0, "%s %d: %d mutexes destroyed that were never initialised",
+               what, n, mutex_audit.strays);
+  cr_expect_eq(mutex_audit.nlive, 0, "%s %d: %zu mutexes initialised and never destroyed", what, n,
+               mutex_audit.nlive);
+  cr_expect_eq(mutex_audit.inits, inits, "%s %d: %d mutexes initialised", what, n,
+               mutex_audit.inits);
+  cr_expect_eq(mutex_audit.overflow, 0);
+}
+
+/* A store that runs out of memory at its k-th allocation, for every k, or whose j-th mutex
+ * cannot be initialised, for every j, is NULL having destroyed exactly the mutexes it
+ * initialised and freed what it took (LeakSanitizer checks); with all it needs it opens, and
+ * closing it destroys every mutex it made. */
+Test(memory, a_store_that_cannot_be_made_undoes_exactly_what_it_did) {
+  const int needed = 1 + SHARD_BLOCKS; /* the store, then one block of buckets per shard */
+  for (int k = 0; k <= needed; k++) {
+    struct budget b = {k};
+    af_allocator mem = {audited_alloc, budget_free, &b};
+    mutex_audit_start(0);
+    af_store *s = open_memory(&mem);
+    cr_expect_eq(s == NULL, k < needed, "%d allocations allowed", k);
+    af_store_close(s);
+    mutex_audit_stop();
+    /* a shard's lock is initialised once its buckets are there; then the lock of the list of
+     * other scopes' tables, and the store's watch lock last */
+    expect_mutexes_undone("allocations", k, k < needed ? (k > 1 ? k - 1 : 0) : SHARD_BLOCKS + 2);
+  }
+  for (int j = 1; j <= SHARD_BLOCKS + 1; j++) { /* each shard's, then the scopes' list's */
+    struct budget b = {needed};
+    af_allocator mem = {audited_alloc, budget_free, &b};
+    mutex_audit_start(j);
+    af_store *s = open_memory(&mem);
+    cr_expect_null(s, "mutex %d failed", j);
+    af_store_close(s);
+    mutex_audit_stop();
+    expect_mutexes_undone("failing mutex", j, j);
+  }
 }
 
 Test(memory, close_accepts_null) { af_store_close(NULL); }

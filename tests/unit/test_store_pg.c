@@ -1,6 +1,8 @@
 /* The PostgreSQL store against a real server: what only a shared database brings (the schema,
  * replicas racing, locks, a database that goes away). Run under tests/pg_cluster.py, which sets
  * AF_TEST_PG_URI; each test works in a schema of its own, named in the URI's search_path. */
+#include "thread_fail.h" /* first: it defines pthread_create */
+
 #include "flows/store.h"
 
 #include <criterion/criterion.h>
@@ -493,6 +495,29 @@ Test(store_pg, malformed_uri_is_a_bad_url) {
   cr_assert_null(af_store_open("postgresql://h/db?nosuchoption=1", NULL, &why, msg, sizeof msg));
   cr_expect_eq(why, AF_STORE_BAD_URL);
   cr_expect(strstr(msg, "nosuchoption") != NULL, "%s", msg);
+}
+
+/* A worker or the probe failing to start fails the open, saying why in pthread_create's own
+ * words (it returns its error and sets no errno); the threads already started are stopped and
+ * the store opens again after. */
+Test(store_pg, a_thread_that_cannot_start_fails_the_open_saying_why) {
+  char want[256];
+  snprintf(want, sizeof want, "cannot start the store's threads: %s", thread_fail_reason());
+  const int workers = 3;
+  for (int skip = 0; skip <= workers; skip++) { /* each worker, then the probe */
+    af_store_open_rc why;
+    char msg[512];
+    thread_fail_arm(skip, 1);
+    af_store *s =
+        af_store_open(store_uri, &(af_store_config){.connections = workers}, &why, msg, sizeof msg);
+    thread_fail_disarm();
+    cr_expect_null(s, "thread %d refused", skip);
+    cr_expect_eq(why, AF_STORE_OPEN_FAILED);
+    cr_expect_str_eq(msg, want);
+    cr_expect_eq(thread_fail_calls(), skip + 1);
+    af_store_close(s);
+  }
+  af_store_close(open_store(NULL));
 }
 
 /* A loopback port: closed, or listening but never answering. */
@@ -1043,6 +1068,7 @@ static void *insert_thread(void *arg) {
     case AF_STORE_BUSY:
     case AF_STORE_UNAVAILABLE:
     case AF_STORE_FAILED:
+    case AF_STORE_TOO_LONG:
       atomic_fetch_add(r->other, 1);
       break;
     }

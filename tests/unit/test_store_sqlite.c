@@ -3,6 +3,8 @@
  * path cannot be opened or another process has the file, commit concurrent writes together, and
  * answer BUSY at once when its queue is full (the contract every store keeps is checked by
  * test_store.c). */
+#include "thread_fail.h" /* first: it defines pthread_create */
+
 #include "flows/store.h"
 
 #include "common/latch.h"
@@ -414,6 +416,20 @@ Test(sqlite, a_second_store_on_the_same_file_is_refused) {
   af_store_close(first);
   second = open_ok(NULL);
   af_store_close(second);
+}
+
+/* The writer's thread failing to start fails the open, saying why in pthread_create's own
+ * words (it returns its error and sets no errno), and leaves the file free for the next open. */
+Test(sqlite, a_writer_that_cannot_start_fails_the_open_saying_why) {
+  char msg[512];
+  thread_fail_arm(0, 1);
+  cr_expect_eq(open_fails(url, msg, sizeof msg), AF_STORE_OPEN_FAILED);
+  thread_fail_disarm();
+  cr_expect_eq(thread_fail_calls(), 1, "the writer was asked for once");
+  char want[256];
+  snprintf(want, sizeof want, "cannot start the store's thread: %s", thread_fail_reason());
+  cr_expect_str_eq(msg, want);
+  af_store_close(open_ok(NULL));
 }
 
 /* A rule that holds the writer until the test lets it go: a slow disk, made to order. */
