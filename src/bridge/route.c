@@ -315,6 +315,7 @@ typedef struct bridge_call {
   void *ctx;
   af_error err;
   const char *principal; /* the caller's (borrowed from the context), NULL: the root */
+  int64_t deadline_ms;   /* the context's; 0: none */
 } bridge_call;
 
 static void finish(bridge_call *c, af_err rc) {
@@ -371,7 +372,7 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
     return;
   }
   protobuf_c_message_init(output, c->resp);
-  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c, c->principal};
+  af_reply_to to = {c->arena, &c->err, c->deadline_ms, rpc_done, c, c->principal};
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
@@ -406,6 +407,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
   *c = (bridge_call){rpc,   m.op,        NULL,
                      arena, out,         done,
                      ctx,   {AF_OK, ""}, headers != NULL ? headers->principal : NULL};
+  c->deadline_ms = headers != NULL ? headers->deadline_ms : 0;
   call_rpc(svc, c, &m, body, body_len);
 }
 

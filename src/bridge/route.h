@@ -66,6 +66,7 @@ typedef struct af_bridge_context {
   const char *(*get)(void *ctx, const char *name); /* a request header by name, or NULL */
   void *ctx;
   const char *principal; /* the caller's principal ARN (SigV4), NULL: the account's root */
+  int64_t deadline_ms;   /* af_store_now_ms() by which the request must be answered; 0: none */
 } af_bridge_context;
 
 /* Called once *out is filled; the caller must not touch arena or out before. */
