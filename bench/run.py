@@ -16,7 +16,11 @@ after round, reporting medians: StopFlow over 10,000 flows (no change), toggle (
 committed change of state), DescribeFlow; pgbench with the SQL a changing StopFlow runs, for
 the PostgreSQL store's limit; and start-up with 1,000,000 flows in SQLite. See Bench.stores.
 
-usage: bench/run.py BUILD_DIR [--quick] [--only grpc,http,scale,lifecycle,stores]
+The connections suite measures new calls (ListFlows, 200 on each door) with nothing held, then
+while the door holds 10,000 idle and 500 trickling connections (bench/held_latency.py); the
+target is p99 under 100 ms. See Bench.connections.
+
+usage: bench/run.py BUILD_DIR [--quick] [--only grpc,http,scale,lifecycle,stores,connections]
 """
 import argparse
 import json
@@ -49,6 +53,9 @@ PG_BIN = "/usr/lib/postgresql/15/bin"
 PGBENCH = os.path.join(PG_BIN, "pgbench")
 STORE_CONNECTIONS = 8  # appflowd's --store-connections for PostgreSQL, and pgbench's -c
 STORES = ("memory", "sqlite", "postgresql")
+# The connections suite: what each door holds while new calls are measured, and the target.
+HELD_IDLE, HELD_TRICKLE = 10000, 500
+HELD_P99_TARGET_MS = 100
 # pgbench toggles the flows appflowd's toggle at 4x32 does (bench_00000 .. bench_00127), each
 # client its own eighth of them, as each grpcload slot has its own flow.
 PGBENCH_ROWS = 128
@@ -369,6 +376,26 @@ class Bench:
         finally:
             srv.stop()
 
+
+    # ---- connections: new calls while each door holds 10,500 ----
+
+    def connections(self, seed):
+        """ListFlows on each door, with nothing held and then with 10,000 idle and 500
+        trickling connections held to that door: 200 calls each (100 with --quick), p50, p99
+        and max. The AWS door is given room for them (--http-max-connections) and time
+        (--http-timeout), so that what is measured is serving past them, not the limit."""
+        held = HELD_IDLE + HELD_TRICKLE
+        srv = self.appflowd(seed, http=True, extra=[
+            "--http-max-connections", str(held + 500), "--http-timeout", "3600"])
+        try:
+            self.add(run_driver([PY, os.path.join(BENCH, "held_latency.py"), "--port",
+                                 str(srv.port), "--http-port", str(srv.http_port), "--pid",
+                                 str(srv.proc.pid), "--calls", "100" if self.quick else "200",
+                                 "--idle", str(HELD_IDLE), "--trickle", str(HELD_TRICKLE)]))
+            self.notes["connections_rss_kib"] = {"VmRSS": srv.rss_kib("VmRSS"),
+                                                 "VmHWM": srv.rss_kib("VmHWM")}
+        finally:
+            srv.stop()
 
     # ---- stores: memory:, sqlite: and postgresql, side by side ----
 
@@ -770,6 +797,18 @@ def table(rows):
     return "\n".join(out)
 
 
+def connections_report(rows):
+    """Markdown: each door's new-call latency, nothing held and held, against the target."""
+    out = ["| door | held connections | calls | p50 ms | p99 ms | max ms | errors | p99 target |",
+           "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        met = "met" if r["p99_ms"] < HELD_P99_TARGET_MS and r["errors"] == 0 else "NOT met"
+        out.append(f"| {r['door']} | {r['conns']:,} | {r['requests']} | {r['p50_ms']:.2f} |"
+                   f" {r['p99_ms']:.2f} | {r['max_ms']:.2f} | {r['errors']} |"
+                   f" {met} (< {HELD_P99_TARGET_MS} ms) |")
+    return "\n".join(out)
+
+
 def ratios(rows):
     """appflowd over each other target, for the same door, scenario family and level."""
     def key(r):
@@ -967,7 +1006,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--quick", action="store_true", help="short runs, to check the harness")
-    ap.add_argument("--only", default="grpc,http,lifecycle,scale,stores")
+    ap.add_argument("--only", default="grpc,http,lifecycle,scale,stores,connections")
     ap.add_argument("--perf", choices=("auto", "none"), default="auto",
                     help="stores: profile what misses or nears a target, after the rounds")
     ap.add_argument("--report", metavar="JSONL",
@@ -1001,6 +1040,8 @@ def run_suites(b, suites, seed):
         b.scale()
     if "stores" in suites:
         b.stores(seed)
+    if "connections" in suites:
+        b.connections(seed)
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
     base = os.path.join(BENCH, "results", f"run-{b.stamp}")
     b.notes["machine"] = machine(b.build)  # in the .jsonl too, as FORMAT.md says
@@ -1013,6 +1054,9 @@ def run_suites(b, suites, seed):
         report += f"{table(b.rows)}\n\n{ratios(b.rows)}\n\n"
     if b.store_rows:
         report += f"{stores_report(b.store_rows, b.notes)}\n\n"
+    held = [r for r in b.rows if "max_ms" in r]
+    if held:
+        report += f"{connections_report(held)}\n\n"
     report += f"notes: {json.dumps(b.notes)}\n"
     with open(base + ".md", "w") as f:
         f.write(report)

@@ -5,6 +5,7 @@
 #include "bridge/http.h"
 #include "bridge/seed.h"
 #include "bridge/sigv4.h"
+#include "common/fdlimit.h"
 #include "common/file.h"
 #include "common/listen.h"
 #include "flows/log.h"
@@ -36,6 +37,9 @@
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 1
 #define PEM_MAX (1 << 20)
+/* Descriptors besides the AWS door's connections: listeners, the store's, the gRPC door's
+ * own, log and seed files. */
+#define FD_RESERVE 256
 
 typedef struct options {
   const char *grpc_listen;
@@ -55,6 +59,8 @@ typedef struct options {
   int threads;
   int http_threads;
   int http_timeout;
+  int http_max_connections;
+  double http_request_timeout;
   int max_request_bytes;
   int max_concurrent_streams;
   double min_ping_seconds;
@@ -102,6 +108,12 @@ static void usage(FILE *out) {
           "  --http-timeout S       close HTTP connections whose next request has not arrived\n"
           "                         whole within S seconds, so slow clients cannot hold them\n"
           "                         (default 30)\n"
+          "  --http-max-connections N\n"
+          "                         HTTP connections served at once (default 10000); a new one\n"
+          "                         past them gets 503 ServiceUnavailableException and is closed\n"
+          "  --http-request-timeout S\n"
+          "                         answer each HTTP request within S seconds of its headers, or\n"
+          "                         with 504 RequestTimeoutException (default 30)\n"
           "  --tls-cert FILE        serve gRPC over TLS with this PEM certificate chain\n"
           "  --tls-key FILE         and this PEM private key (both or neither)\n"
           "  --tls-client-ca FILE   require client certificates signed by this PEM CA (mTLS)\n"
@@ -171,6 +183,8 @@ enum {
   OPT_THREADS,
   OPT_HTTP_THREADS,
   OPT_HTTP_TIMEOUT,
+  OPT_HTTP_MAX_CONNECTIONS,
+  OPT_HTTP_REQUEST_TIMEOUT,
   OPT_RUN_DURATION,
   OPT_TLS_CERT,
   OPT_TLS_KEY,
@@ -202,6 +216,8 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
     {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
+    {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONNECTIONS},
+    {"http-request-timeout", required_argument, NULL, OPT_HTTP_REQUEST_TIMEOUT},
     {"run-duration", required_argument, NULL, OPT_RUN_DURATION},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
@@ -271,6 +287,12 @@ static int apply_option(options *o, int c, const char *arg) {
     return int_flag("--http-threads", arg, 1, 256, &o->http_threads);
   case OPT_HTTP_TIMEOUT:
     return int_flag("--http-timeout", arg, 1, 3600, &o->http_timeout);
+  case OPT_HTTP_MAX_CONNECTIONS:
+    return int_flag("--http-max-connections", arg, 1, 1000000, &o->http_max_connections);
+  case OPT_HTTP_REQUEST_TIMEOUT:
+    if (parse_double(arg, 0.05, 3600, &o->http_request_timeout) != 0)
+      return bad_usage("--http-request-timeout takes seconds from 0.05 to 3600, not '%s'", arg);
+    return -1;
   case OPT_RUN_DURATION:
     if (parse_double(arg, 0, 86400, &o->run_duration) != 0)
       return bad_usage("--run-duration takes seconds from 0 to 86400, not '%s'", arg);
@@ -345,6 +367,8 @@ static int parse_options(int argc, char **argv, options *o) {
                  .threads = ncores,
                  .http_threads = ncores,
                  .http_timeout = AF_BRIDGE_DEFAULT_TIMEOUT,
+                 .http_max_connections = AF_BRIDGE_DEFAULT_MAX_CONNECTIONS,
+                 .http_request_timeout = AF_BRIDGE_DEFAULT_REQUEST_TIMEOUT,
                  .max_request_bytes = AF_DEFAULT_MAX_REQUEST_BYTES,
                  .max_concurrent_streams = AF_GRPC_DEFAULT_MAX_STREAMS,
                  .min_ping_seconds = AF_GRPC_DEFAULT_MIN_PING_MS / 1000.0,
@@ -503,6 +527,23 @@ static af_store *open_store(const options *o, const af_log *log, int *status) {
   return NULL;
 }
 
+/* Every connection holds a descriptor: the soft limit goes as far as the hard one allows, and
+ * when that is short of what the AWS door's limit needs, the log says what there is. */
+static void raise_fd_limit(const options *o, const af_log *log) {
+  af_fd_limit lim;
+  af_fd_limit_raise(&lim);
+  unsigned long long need =
+      FD_RESERVE + af_bridge_connection_slots((unsigned)o->http_max_connections);
+  if (o->http_listen != NULL && lim.soft < need)
+    af_log_printf(
+        log, AF_LOG_WARN,
+        "open files: the limit could be raised to %llu only, below the %llu the AWS door's "
+        "--http-max-connections %d needs with the rest: new connections past it wait "
+        "unanswered; raise the hard limit on open files or lower "
+        "--http-max-connections",
+        lim.soft, need, o->http_max_connections);
+}
+
 /* gRPC's own log lines are for debugging gRPC: appflowd reports what they mean itself. */
 static void drop_grpc_log(gpr_log_func_args *args) { (void)args; }
 
@@ -582,6 +623,8 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
                            .max_body = (size_t)o->max_request_bytes,
                            .threads = o->http_threads,
                            .timeout_seconds = (unsigned)o->http_timeout,
+                           .max_connections = (unsigned)o->http_max_connections,
+                           .request_timeout = o->http_request_timeout,
                            .log = log,
                            .creds = creds};
     http = af_bridge_server_start(&hc, svc, &err);
@@ -631,6 +674,7 @@ int main(int argc, char **argv) {
    * sigwait in this thread sees them. */
   sigset_t signals;
   block_signals(&signals);
+  raise_fd_limit(&o, &log);
   af_store *store = open_store(&o, &log, &rc);
   if (store == NULL)
     return rc;

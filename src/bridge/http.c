@@ -29,9 +29,14 @@ struct af_bridge_server {
   atomic_int in_flight; /* requests begun and not yet completed */
   atomic_int working;   /* requests the service has not answered yet (stop waits for them) */
   unsigned timeout;     /* seconds a request may take to arrive whole */
+  unsigned max_conns;   /* connections served at once; past them, 503 and closed */
+  long long request_timeout_ms; /* a request's deadline, from its headers' arrival */
   /* Every open connection, for the watchdog (see watchdog_main). */
   pthread_mutex_t conns_lock;
   struct conn *conns;
+  unsigned served;       /* connections in conns within max_conns (under conns_lock) */
+  unsigned long refused; /* connections over it since the last warning (under conns_lock) */
+  long long warned_ms;   /* when that warning was last logged (the watchdog's own) */
   pthread_t watchdog;
   bool watchdog_running;
   atomic_bool watchdog_stop;
@@ -45,6 +50,15 @@ struct af_bridge_server {
  * pool for every keep-alive request, which at its 32 KiB default was the door's largest cost
  * in perf; a signed AWS request's headers take under 2 KiB, so 8 KiB leaves room to spare. */
 #define CONNECTION_MEMORY (8 * 1024)
+
+/* Connections libmicrohttpd takes past --http-max-connections, to answer them 503 and close
+ * them: at its own limit it stops accepting, and new clients would wait unanswered in the
+ * listen queue. Each over the limit lives at most OVER_LIMIT_GRACE_MS, so this many absorb
+ * bursts of about this many new connections a second. */
+#define OVER_LIMIT_MARGIN(max) (64 + (max) / 16)
+#define OVER_LIMIT_GRACE_MS 1000
+/* The warning about refused connections is logged at most this often. */
+#define REFUSED_WARNING_MS 10000
 
 /* Where a request is while the service answers it. The service may answer on a store thread
  * while the door is still in on_request: whoever comes second acts (the door sends at once, or
@@ -63,6 +77,7 @@ typedef struct request {
   size_t len, cap;
   size_t discarded; /* bytes dropped after the body passed the limit */
   bool too_large;
+  bool over;     /* its connection is over --http-max-connections: it gets 503 */
   bool answered; /* a reply is queued already, or the service has the request */
   bool pooled;   /* part of its connection, reused by the next request */
   char request_id[37];
@@ -73,6 +88,7 @@ typedef struct request {
   const char *principal;    /* the SigV4 key's principal ARN, NULL: none (the root) */
   /* the account and region the request acts in, "" for the service's own (take_caller) */
   char account[16], region[64];
+  int64_t deadline_ms; /* af_store_now_ms() by which it must be answered */
   af_bridge_reply rep;
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
@@ -90,7 +106,8 @@ typedef struct conn {
    * ms): set when the connection opens and again after each reply. libmicrohttpd's own timeout
    * counts silence only, so a client trickling a byte a second would hold it for ever. */
   atomic_llong deadline_ms;
-  bool cut; /* the watchdog has shut the socket down */
+  bool cut;  /* the watchdog has shut the socket down */
+  bool over; /* opened past --http-max-connections: its request gets 503, then it closes */
   struct conn *prev, *next;
 } conn;
 
@@ -102,7 +119,7 @@ static long long now_ms(void) {
 
 static void request_init(request *r, bool pooled) {
   r->len = r->discarded = 0;
-  r->too_large = r->answered = false;
+  r->too_large = r->over = r->answered = false;
   r->pooled = pooled;
   r->principal = NULL;
   r->account[0] = r->region[0] = '\0';
@@ -111,23 +128,29 @@ static void request_init(request *r, bool pooled) {
   af_arena_init(&r->arena);
 }
 
+/* The connection's own state; NULL when it could not be made (no memory). */
+static conn *conn_of(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *info =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info ? info->socket_context : NULL;
+}
+
 /* The connection's request, or (should libmicrohttpd ever overlap requests on one connection)
  * a request of its own. */
 static request *request_start(struct MHD_Connection *c) {
-  const union MHD_ConnectionInfo *info =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  conn *k = info ? info->socket_context : NULL;
+  conn *k = conn_of(c);
+  request *r = NULL;
   if (k != NULL && !k->busy) {
     k->busy = true;
-    request_init(&k->req, true);
-    return &k->req;
+    r = &k->req;
+    request_init(r, true);
+  } else if ((r = malloc(sizeof *r)) != NULL) {
+    r->body = NULL;
+    r->cap = 0;
+    request_init(r, false);
   }
-  request *r = malloc(sizeof *r);
-  if (r == NULL)
-    return NULL;
-  r->body = NULL;
-  r->cap = 0;
-  request_init(r, false);
+  if (r != NULL)
+    r->over = k != NULL && k->over;
   return r;
 }
 
@@ -156,6 +179,37 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   *con_cls = NULL;
 }
 
+/* Adds a new connection to s->conns and decides, in the same step, whether it is within
+ * --http-max-connections: the count changes only with the list, so it cannot drift. */
+static void conn_add(af_bridge_server *s, conn *k) {
+  pthread_mutex_lock(&s->conns_lock);
+  k->over = s->served >= s->max_conns;
+  if (k->over)
+    s->refused++;
+  else
+    s->served++;
+  long long grace = k->over ? OVER_LIMIT_GRACE_MS : (long long)s->timeout * 1000;
+  atomic_init(&k->deadline_ms, now_ms() + grace);
+  k->next = s->conns;
+  if (s->conns != NULL)
+    s->conns->prev = k;
+  s->conns = k;
+  pthread_mutex_unlock(&s->conns_lock);
+}
+
+static void conn_remove(af_bridge_server *s, conn *k) {
+  pthread_mutex_lock(&s->conns_lock);
+  if (!k->over)
+    s->served--;
+  if (k->prev != NULL)
+    k->prev->next = k->next;
+  else
+    s->conns = k->next;
+  if (k->next != NULL)
+    k->next->prev = k->prev;
+  pthread_mutex_unlock(&s->conns_lock);
+}
+
 /* libmicrohttpd reports every request's completion before its connection's close, and a
  * connection's close before it closes the socket: so a connection in s->conns always has its
  * socket open, and the watchdog never touches a descriptor number reused by someone else. */
@@ -168,13 +222,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (k != NULL && info != NULL) {
       k->fd = info->connect_fd;
-      atomic_init(&k->deadline_ms, now_ms() + (long long)s->timeout * 1000);
-      pthread_mutex_lock(&s->conns_lock);
-      k->next = s->conns;
-      if (s->conns != NULL)
-        s->conns->prev = k;
-      s->conns = k;
-      pthread_mutex_unlock(&s->conns_lock);
+      conn_add(s, k);
     } else {
       free(k);
       k = NULL;
@@ -184,14 +232,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
   }
   conn *k = *socket_context;
   if (k != NULL) {
-    pthread_mutex_lock(&s->conns_lock);
-    if (k->prev != NULL)
-      k->prev->next = k->next;
-    else
-      s->conns = k->next;
-    if (k->next != NULL)
-      k->next->prev = k->prev;
-    pthread_mutex_unlock(&s->conns_lock);
+    conn_remove(s, k);
     free(k->req.body);
     free(k->uri);
     free(k);
@@ -199,8 +240,21 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
   *socket_context = NULL;
 }
 
+/* How many connections were refused since the last warning, once REFUSED_WARNING_MS has
+ * passed since it (0: nothing to say yet). Under conns_lock. */
+static unsigned long refusals_to_report(af_bridge_server *s, long long now) {
+  if (s->refused == 0 || now - s->warned_ms < REFUSED_WARNING_MS)
+    return 0;
+  unsigned long n = s->refused;
+  s->refused = 0;
+  s->warned_ms = now;
+  return n;
+}
+
 /* Shuts down the socket of every connection whose request has not arrived whole by its
- * deadline; libmicrohttpd then sees the connection fail and closes it itself. */
+ * deadline (or, over --http-max-connections, has not come within OVER_LIMIT_GRACE_MS);
+ * libmicrohttpd then sees the connection fail and closes it itself. Also says, at most every
+ * REFUSED_WARNING_MS, how many connections the limit refused. */
 static void *watchdog_main(void *arg) {
   af_bridge_server *s = arg;
   while (!atomic_load(&s->watchdog_stop)) {
@@ -213,7 +267,13 @@ static void *watchdog_main(void *arg) {
         k->cut = true;
       }
     }
+    unsigned long refused = refusals_to_report(s, now);
     pthread_mutex_unlock(&s->conns_lock);
+    if (refused > 0)
+      af_log_printf(s->log, AF_LOG_WARN,
+                    "http: %lu new connection%s refused (503 ServiceUnavailableException, then "
+                    "closed): %u were open, the limit (--http-max-connections)",
+                    refused, refused == 1 ? "" : "s", s->max_conns);
     nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
   }
   return NULL;
@@ -243,6 +303,21 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, request *r,
 static enum MHD_Result refuse_draining(struct MHD_Connection *c, request *r) {
   af_error err;
   af_error_set(&err, AF_ERR_UNAVAILABLE, "appflowd is shutting down: retry on another server");
+  af_bridge_reply rep;
+  af_bridge_error_reply(&err, &r->arena, &rep);
+  rep.close = true;
+  return send_reply(c, r, &rep);
+}
+
+/* The connection came past --http-max-connections: a clean 503 the SDKs retry, then the
+ * connection is closed, so the client neither waits nor meets a reset. */
+static enum MHD_Result refuse_over_limit(struct MHD_Connection *c, af_bridge_server *s,
+                                         request *r) {
+  af_error err;
+  af_error_set(&err, AF_ERR_UNAVAILABLE,
+               "appflowd is serving its limit of %u connections on this port "
+               "(--http-max-connections): retry later, or reuse an open connection",
+               s->max_conns);
   af_bridge_reply rep;
   af_bridge_error_reply(&err, &r->arena, &rep);
   rep.close = true;
@@ -306,9 +381,7 @@ static bool take_upload(af_bridge_server *s, request *r, const char *data, size_
  * on_request as before. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   (void)cls;
-  const union MHD_ConnectionInfo *info =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  conn *k = info ? info->socket_context : NULL;
+  conn *k = conn_of(c);
   if (k == NULL)
     return NULL;
   size_t n = strlen(uri) + 1;
@@ -342,9 +415,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 /* The request-target as sent, saved by on_uri; NULL when it could not be kept (no memory). */
 static const char *raw_uri(struct MHD_Connection *c) {
-  const union MHD_ConnectionInfo *info =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  const conn *k = info ? info->socket_context : NULL;
+  const conn *k = conn_of(c);
   return k != NULL && k->uri != NULL && k->uri[0] != '\0' ? k->uri : NULL;
 }
 
@@ -442,8 +513,17 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, 
   r->connection = c;
   atomic_store(&r->work, WORK_RUNNING);
   atomic_fetch_add(&s->working, 1);
-  af_bridge_context headers = {header_of, c, r->principal, r->account[0] ? r->account : NULL,
-                               r->region[0] ? r->region : NULL};
+  /* The request has arrived whole: from here its own deadline bounds it (the service answers
+   * by then), and the watchdog leaves the connection be until the reply has gone. */
+  conn *k = conn_of(c);
+  if (k != NULL)
+    atomic_store(&k->deadline_ms, 0);
+  af_bridge_context headers = {.get = header_of,
+                               .ctx = c,
+                               .principal = r->principal,
+                               .account = r->account[0] ? r->account : NULL,
+                               .region = r->region[0] ? r->region : NULL,
+                               .deadline_ms = r->deadline_ms};
   af_bridge_handle(s->svc, method, target, &headers, r->body ? r->body : "", r->len, &r->arena,
                    &r->rep, answered, r);
   int expected = WORK_RUNNING;
@@ -470,12 +550,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *con_cls = r;
     r->server = s;
     r->connection = c;
+    r->deadline_ms = af_store_now_ms() + s->request_timeout_ms;
     atomic_fetch_add(&s->in_flight, 1);
     if (atomic_load(&s->draining)) {
       r->answered = true;
       return refuse_draining(c, r);
     }
-    if (!declared_too_large(c, s->max_body))
+    /* Over the limit, the body is read and dropped (answering before it would leave it
+     * unread, and closing then resets the connection, losing the answer). */
+    r->too_large = r->over;
+    if (r->over || !declared_too_large(c, s->max_body))
       return MHD_YES;
     /* Answered before a byte of the body is read; libmicrohttpd then closes the connection. */
     r->too_large = r->answered = true;
@@ -493,6 +577,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   r->answered = true;
+  if (r->over)
+    return refuse_over_limit(c, s, r);
   if (r->too_large)
     return refuse_too_large(c, s, r);
   r->method = method;
@@ -529,12 +615,14 @@ static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_conf
   /* The logger goes first, as libmicrohttpd asks, so it also hears about the other options. */
   unsigned threads = (unsigned)(cfg->threads > 0 ? cfg->threads : 1);
   unsigned timeout = cfg->timeout_seconds ? cfg->timeout_seconds : AF_BRIDGE_DEFAULT_TIMEOUT;
+  unsigned slots = af_bridge_connection_slots(s->max_conns);
   /* One option and its values per line. */
   /* clang-format off */
   return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)cfg->log,
                           MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
                           MHD_OPTION_THREAD_POOL_SIZE, threads,
+                          MHD_OPTION_CONNECTION_LIMIT, slots,
                           MHD_OPTION_CONNECTION_TIMEOUT, timeout,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -542,6 +630,11 @@ static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_conf
                           MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                           MHD_OPTION_END);
   /* clang-format on */
+}
+
+unsigned af_bridge_connection_slots(unsigned max_connections) {
+  unsigned max = max_connections ? max_connections : AF_BRIDGE_DEFAULT_MAX_CONNECTIONS;
+  return max + OVER_LIMIT_MARGIN(max);
 }
 
 af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *svc,
@@ -563,6 +656,10 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   s->max_body = cfg->max_body ? cfg->max_body : AF_BRIDGE_DEFAULT_MAX_BODY;
   s->creds = cfg->creds;
   s->timeout = cfg->timeout_seconds ? cfg->timeout_seconds : AF_BRIDGE_DEFAULT_TIMEOUT;
+  s->max_conns = cfg->max_connections ? cfg->max_connections : AF_BRIDGE_DEFAULT_MAX_CONNECTIONS;
+  double rt = cfg->request_timeout > 0 ? cfg->request_timeout : AF_BRIDGE_DEFAULT_REQUEST_TIMEOUT;
+  s->request_timeout_ms = (long long)(rt * 1000);
+  s->warned_ms = now_ms() - REFUSED_WARNING_MS; /* the first refusal is told at once */
   atomic_init(&s->draining, false);
   atomic_init(&s->in_flight, 0);
   atomic_init(&s->working, 0);

@@ -316,6 +316,7 @@ typedef struct bridge_call {
   af_error err;
   const char *principal;        /* the caller's (borrowed from the context), NULL: the root */
   const char *account, *region; /* the caller's (borrowed), NULL: the service's */
+  int64_t deadline_ms;          /* the context's; 0: none */
 } bridge_call;
 
 static void finish(bridge_call *c, af_err rc) {
@@ -372,7 +373,8 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
     return;
   }
   protobuf_c_message_init(output, c->resp);
-  af_reply_to to = {c->arena, &c->err, 0, rpc_done, c, c->principal, c->account, c->region};
+  af_reply_to to = {c->arena, &c->err,      c->deadline_ms, rpc_done,
+                    c,        c->principal, c->account,     c->region};
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
@@ -415,6 +417,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
                      headers != NULL ? headers->principal : NULL,
                      headers != NULL ? headers->account : NULL,
                      headers != NULL ? headers->region : NULL};
+  c->deadline_ms = headers != NULL ? headers->deadline_ms : 0;
   call_rpc(svc, c, &m, body, body_len);
 }
 

@@ -69,6 +69,7 @@ typedef struct af_bridge_context {
   const char *principal; /* the caller's principal ARN (SigV4), NULL: the account's root */
   const char *account;   /* the account and region the request acts in (SigV4's), NULL: the */
   const char *region;    /* service's (--account, --region) */
+  int64_t deadline_ms;   /* af_store_now_ms() by which the request must be answered; 0: none */
 } af_bridge_context;
 
 /* Called once *out is filled; the caller must not touch arena or out before. */

@@ -136,8 +136,59 @@ af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_a
   return w.rc;
 }
 
+/* ---- the caller's deadline ---- */
+
+/* A call with a deadline stands between its handler and its caller, so the answer it gives
+ * after the deadline is the deadline's error. */
+typedef struct deadline_call {
+  af_reply_to to;   /* the caller's */
+  const char *name; /* the RPC's, for the message */
+} deadline_call;
+
+static bool past(int64_t deadline_ms) {
+  return deadline_ms > 0 && af_store_now_ms() >= deadline_ms;
+}
+
+static void deadline_done(void *ctx, af_err rc) {
+  deadline_call *d = ctx;
+  /* Past the deadline, a success or the store's timeout means the caller's deadline ran out
+   * (no OK after it); a refusal stands, as it changed nothing. Each store op is one atomic
+   * record change, and none starts after the deadline (af_store_modify...), so the change
+   * asked for was made whole or not at all, which the caller cannot tell. */
+  if ((rc == AF_OK || rc == AF_ERR_UNAVAILABLE) && past(d->to.deadline_ms))
+    rc = af_error_set(d->to.err, AF_ERR_REQUEST_TIMEOUT,
+                      "%s did not complete within its deadline; a change it asked for may or "
+                      "may not have been made: check, or retry it (with the same clientToken, "
+                      "if it has one), with a longer deadline if this recurs",
+                      d->name);
+  d->to.done(d->to.ctx, rc);
+}
+
+/* Runs the handler with the deadline's stand-in as its reply_to. */
+static void call_with_deadline(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
+                               ProtobufCMessage *resp, const af_reply_to *to) {
+  deadline_call *d = af_arena_alloc(to->arena, sizeof *d);
+  if (d == NULL) {
+    to->done(to->ctx, af_flows_oom(to->err));
+    return;
+  }
+  *d = (deadline_call){*to, rpc->name};
+  af_reply_to mine = *to;
+  mine.done = deadline_done;
+  mine.ctx = d;
+  rpc->handler(svc, req, resp, &mine);
+}
+
 void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                    ProtobufCMessage *resp, const af_reply_to *to) {
+  if (past(to->deadline_ms)) {
+    to->done(to->ctx, af_error_set(to->err, AF_ERR_REQUEST_TIMEOUT,
+                                   "%s did not start: its deadline had passed before appflowd "
+                                   "could begin it, so nothing was changed; retry it, with a "
+                                   "longer deadline if this recurs",
+                                   rpc->name));
+    return;
+  }
   /* The model's checks first, so every operation of the contract validates as AWS does, even
    * one whose handler is still to come. */
   af_err rc =
@@ -147,6 +198,8 @@ void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
                       rpc->name);
   if (rc != AF_OK)
     to->done(to->ctx, rc);
+  else if (to->deadline_ms > 0)
+    call_with_deadline(svc, rpc, req, resp, to);
   else
     af__scope_record(svc, rpc, req, resp, to);
 }

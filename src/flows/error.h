@@ -13,6 +13,7 @@
 enum af_rpc_code {
   AF_RPC_OK = 0,
   AF_RPC_INVALID_ARGUMENT = 3,
+  AF_RPC_DEADLINE_EXCEEDED = 4,
   AF_RPC_NOT_FOUND = 5,
   AF_RPC_ALREADY_EXISTS = 6,
   AF_RPC_PERMISSION_DENIED = 7,
@@ -30,7 +31,11 @@ enum af_rpc_code {
  * (no such method or path, a known path with the wrong HTTP method, a body over the limit: a
  * ValidationException, AppFlow's type for a request it cannot take, with HTTP's 413);
  * NOT_IMPLEMENTED is an operation of AppFlow's model that appflowd does not serve yet;
- * UNAVAILABLE is a server on its way down. */
+ * UNAVAILABLE is a server on its way down. REQUEST_TIMEOUT is a call whose caller's deadline
+ * (gRPC's, or the AWS door's --http-request-timeout) ran out before it was answered: the type
+ * and status the AWS SDKs retry (RequestTimeoutException by name in aws-sdk-go-v2's,
+ * botocore's standard and the JavaScript SDK's retry rules; 504 by status in those and in
+ * botocore's legacy mode, which retries no 408). */
 #define AF_ERR_MAP(XX)                                                                             \
   XX(VALIDATION, "ValidationException", 400, AF_RPC_INVALID_ARGUMENT)                              \
   XX(SERIALIZATION, "SerializationException", 400, AF_RPC_INVALID_ARGUMENT)                        \
@@ -42,6 +47,7 @@ enum af_rpc_code {
   XX(THROTTLING, "ThrottlingException", 429, AF_RPC_UNAVAILABLE)                                   \
   XX(ACCESS_DENIED, "AccessDeniedException", 403, AF_RPC_PERMISSION_DENIED)                        \
   XX(UNAVAILABLE, "ServiceUnavailableException", 503, AF_RPC_UNAVAILABLE)                          \
+  XX(REQUEST_TIMEOUT, "RequestTimeoutException", 504, AF_RPC_DEADLINE_EXCEEDED)                    \
   XX(UNKNOWN_OPERATION, "UnknownOperationException", 404, AF_RPC_UNIMPLEMENTED)                    \
   XX(NOT_IMPLEMENTED, "NotImplementedException", 501, AF_RPC_UNIMPLEMENTED)                        \
   XX(METHOD_NOT_ALLOWED, "MethodNotAllowedException", 405, AF_RPC_UNIMPLEMENTED)                   \

@@ -132,7 +132,10 @@ void af_flows_scheduler_stop(af_flows *svc);
 
 /* Runs rpc on req; resp is initialised by the caller (protobuf_c_message_init). The request is
  * first checked against the model (every constraint, at every depth: flows/check.h); then an
- * RPC without a handler ends with AF_ERR_NOT_IMPLEMENTED. */
+ * RPC without a handler ends with AF_ERR_NOT_IMPLEMENTED. With to->deadline_ms set, a call
+ * whose deadline has passed ends AF_ERR_REQUEST_TIMEOUT without starting, and one answered
+ * after it ends with it too, in place of AF_OK or the store's AF_ERR_UNAVAILABLE (a refusal
+ * stands: it changed nothing). */
 void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                    ProtobufCMessage *resp, const af_reply_to *to);
 /* af_flows_call, waiting for the answer (start-up, tools and tests; never on a door thread). */

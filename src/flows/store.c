@@ -125,6 +125,13 @@ void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
 
 void af__store_fini(af_store *s) { pthread_mutex_destroy(&s->watch_lock); }
 
+bool af__store_late(af_store_op *op) {
+  if (op->deadline_ms <= 0 || af_store_now_ms() < op->deadline_ms)
+    return false;
+  op->done(op, AF_STORE_UNAVAILABLE);
+  return true;
+}
+
 void af__store_set_deadline(af_store_op *op, double timeout_seconds) {
   double t = timeout_seconds > 0 ? timeout_seconds : AF_STORE_DEFAULT_TIMEOUT_S;
   op->own_deadline_ms = af_store_now_ms() + (int64_t)(t * 1000);

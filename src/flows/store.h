@@ -255,10 +255,24 @@ af_store *af_store_memory_new(const af_store_config *cfg) AF_MUST_USE;
 /* Completes what is in flight and frees the store. NULL is fine. */
 void af_store_close(af_store *s);
 
-/* Submit an op; op->done runs exactly once (maybe before these return). */
-static inline void af_store_insert(af_store *s, af_store_op *op) { s->ops->insert(s, op); }
-static inline void af_store_modify(af_store *s, af_store_op *op) { s->ops->modify(s, op); }
-static inline void af_store_scan(af_store *s, af_store_op *op) { s->ops->scan(s, op); }
+/* Answers op AF_STORE_UNAVAILABLE and returns true when its deadline has passed already. */
+bool af__store_late(af_store_op *op);
+
+/* Submit an op; op->done runs exactly once (maybe before these return). An op whose deadline
+ * has passed when it is submitted is answered AF_STORE_UNAVAILABLE at once, unrun, on every
+ * store: no write starts that its caller no longer waits for. */
+static inline void af_store_insert(af_store *s, af_store_op *op) {
+  if (!af__store_late(op))
+    s->ops->insert(s, op);
+}
+static inline void af_store_modify(af_store *s, af_store_op *op) {
+  if (!af__store_late(op))
+    s->ops->modify(s, op);
+}
+static inline void af_store_scan(af_store *s, af_store_op *op) {
+  if (!af__store_late(op))
+    s->ops->scan(s, op);
+}
 
 /* Runs one op and waits for it (start-up, tests). kind is af_store_insert, _modify or _scan. */
 af_store_rc af_store_run(af_store *s, void (*kind)(af_store *, af_store_op *),

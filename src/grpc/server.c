@@ -22,6 +22,7 @@
 
 /* The core's gRPC codes are the standard ones; make sure they are gRPC's. */
 _Static_assert((int)AF_RPC_INVALID_ARGUMENT == (int)GRPC_STATUS_INVALID_ARGUMENT, "codes");
+_Static_assert((int)AF_RPC_DEADLINE_EXCEEDED == (int)GRPC_STATUS_DEADLINE_EXCEEDED, "codes");
 _Static_assert((int)AF_RPC_NOT_FOUND == (int)GRPC_STATUS_NOT_FOUND, "codes");
 _Static_assert((int)AF_RPC_ALREADY_EXISTS == (int)GRPC_STATUS_ALREADY_EXISTS, "codes");
 _Static_assert((int)AF_RPC_PERMISSION_DENIED == (int)GRPC_STATUS_PERMISSION_DENIED, "codes");

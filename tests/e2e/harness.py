@@ -602,6 +602,7 @@ AWS_HTTP_STATUS = {
     "InternalServerException": 500,
     "NotImplementedException": 501,
     "ServiceUnavailableException": 503,
+    "RequestTimeoutException": 504,
 }
 AWS_GRPC_CODE = {
     "ValidationException": grpc.StatusCode.INVALID_ARGUMENT,
@@ -615,6 +616,7 @@ AWS_GRPC_CODE = {
     "InternalServerException": grpc.StatusCode.INTERNAL,
     "NotImplementedException": grpc.StatusCode.UNIMPLEMENTED,
     "ServiceUnavailableException": grpc.StatusCode.UNAVAILABLE,
+    "RequestTimeoutException": grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 

@@ -29,6 +29,8 @@ Test(error, table_matches_design) {
   /* AppFlow's type for a request it cannot take, with HTTP's status for a body too large. */
   expect(AF_ERR_REQUEST_TOO_LARGE, "ValidationException", 413, AF_RPC_RESOURCE_EXHAUSTED);
   expect(AF_ERR_UNAVAILABLE, "ServiceUnavailableException", 503, AF_RPC_UNAVAILABLE);
+  /* The caller's deadline ran out: the type and status the AWS SDKs retry. */
+  expect(AF_ERR_REQUEST_TIMEOUT, "RequestTimeoutException", 504, AF_RPC_DEADLINE_EXCEEDED);
   expect(AF_OK, "", 200, AF_RPC_OK);
 }
 

@@ -6,6 +6,7 @@
 #include "flows/service.h"
 
 #include "bridge/seed.h"
+#include "common/latch.h"
 
 #include "budget_alloc.h"
 #include "store_under_test.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define T(x) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##x
 #define S(x) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##x
@@ -563,4 +565,155 @@ Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {
   af_arena_destroy(&arena);
   af_flows_free(s);
   af_store_close(ms);
+}
+
+/* ---- the caller's deadline ---- */
+
+typedef struct answer {
+  af_latch latch;
+  af_err rc;
+} answer;
+
+static void answered(void *ctx, af_err rc) {
+  answer *a = ctx;
+  a->rc = rc;
+  af_latch_open(&a->latch);
+}
+
+/* StopFlow of name on service s with a deadline (af_store_now_ms's clock), as a door calls it. */
+static af_err stop_by(af_flows *s, const char *name, int64_t deadline_ms, af_error *err) {
+  af_arena arena;
+  af_arena_init(&arena);
+  Appflow__V1__StopFlowRequest req = APPFLOW__V1__STOP_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  Appflow__V1__StopFlowResponse resp = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+  answer a;
+  af_latch_init(&a.latch);
+  af_reply_to to = {&arena, err, deadline_ms, answered, &a};
+  af_flows_call(s, af_flows_rpc_named(s, "StopFlow"), &req.base, &resp.base, &to);
+  af_latch_wait(&a.latch);
+  af_arena_destroy(&arena);
+  return a.rc;
+}
+
+/* Returns once the clock is past deadline_ms: the condition itself, not a guess at a delay. */
+static void wait_past(int64_t deadline_ms) {
+  while (af_store_now_ms() <= deadline_ms)
+    nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+}
+
+/* A store in front of the store under test, slow in one of two ways: it hands each op on only
+ * once the op's deadline has passed (a queue that did not move in time), or it answers each
+ * only once the deadline has passed (a database that answered late). */
+typedef enum slowness { SLOW_TO_TAKE, SLOW_TO_ANSWER } slowness;
+
+typedef struct slow_store {
+  af_store base;
+  af_store *inner;
+  slowness how;
+} slow_store;
+
+typedef struct slow_op {
+  af_store_op op;      /* first: the inner store's done gets this pointer */
+  af_store_op *theirs; /* the caller's */
+} slow_op;
+
+static void slow_done(af_store_op *op, af_store_rc rc) {
+  slow_op *w = (slow_op *)op;
+  af_store_op *theirs = w->theirs;
+  theirs->verdict = op->verdict;
+  free(w);
+  wait_past(theirs->deadline_ms);
+  theirs->done(theirs, rc);
+}
+
+static void slow_submit(af_store *st, af_store_op *op, void (*kind)(af_store *, af_store_op *)) {
+  slow_store *s = (slow_store *)st;
+  if (op->deadline_ms <= 0) { /* seeding and checks without a caller waiting */
+    kind(s->inner, op);
+    return;
+  }
+  if (s->how == SLOW_TO_TAKE) {
+    wait_past(op->deadline_ms);
+    kind(s->inner, op);
+    return;
+  }
+  slow_op *w = malloc(sizeof *w);
+  cr_assert_not_null(w);
+  w->op = *op;
+  w->op.deadline_ms = 0; /* the store does the work in its own time; the answer is what is late */
+  w->op.done = slow_done;
+  w->theirs = op;
+  kind(s->inner, &w->op);
+}
+
+static void slow_insert(af_store *s, af_store_op *op) { slow_submit(s, op, af_store_insert); }
+static void slow_modify(af_store *s, af_store_op *op) { slow_submit(s, op, af_store_modify); }
+static void slow_scan(af_store *s, af_store_op *op) { slow_submit(s, op, af_store_scan); }
+static void slow_close(af_store *s) {
+  af__store_fini(s);
+  free(s);
+}
+
+static const af_store_ops slow_ops = {slow_insert, slow_modify, slow_scan, slow_close};
+
+/* A service on a slow front of the test's store: what it writes, svc sees. */
+static af_flows *slow_service(slowness how, af_store **front) {
+  slow_store *s = calloc(1, sizeof *s);
+  cr_assert_not_null(s);
+  af__store_init(&s->base, &slow_ops, "slow", NULL);
+  memcpy(s->base.token_key, store->token_key, sizeof s->base.token_key);
+  s->inner = store;
+  s->how = how;
+  *front = &s->base;
+  af_error err;
+  af_flows *slow = af_flows_new(&(af_flows_config){.store = &s->base}, &err);
+  cr_assert_not_null(slow, "%s", err.message);
+  return slow;
+}
+
+TestSuite(deadline, .init = setup, .fini = teardown);
+
+Test(deadline, a_call_whose_deadline_has_passed_ends_with_the_timeout_and_changes_nothing) {
+  add("due", T(SCHEDULED), S(ACTIVE));
+  af_error err;
+  cr_expect_eq(stop_by(svc, "due", af_store_now_ms() - 1, &err), AF_ERR_REQUEST_TIMEOUT);
+  cr_expect_str_eq(af_err_type(err.code), "RequestTimeoutException");
+  cr_expect(strstr(err.message, "StopFlow did not start") != NULL, "%s", err.message);
+  cr_expect(strstr(err.message, "nothing was changed") != NULL, "%s", err.message);
+  cr_expect_eq(status_of("due"), S(ACTIVE), "the flow is as it was");
+  /* Even a request that would be refused is not looked at: its deadline comes first. */
+  cr_expect_eq(stop_by(svc, "no such flow!", af_store_now_ms() - 1, &err), AF_ERR_REQUEST_TIMEOUT);
+  cr_expect_eq(stop_by(svc, "due", af_store_now_ms() + 60000, &err), AF_OK, "%s", err.message);
+  cr_expect_eq(status_of("due"), S(SUSPENDED));
+}
+
+Test(deadline, no_write_starts_after_the_deadline) {
+  add("queued", T(SCHEDULED), S(ACTIVE));
+  af_store *front;
+  af_flows *slow = slow_service(SLOW_TO_TAKE, &front);
+  af_error err;
+  cr_expect_eq(stop_by(slow, "queued", af_store_now_ms() + 50, &err), AF_ERR_REQUEST_TIMEOUT);
+  cr_expect(strstr(err.message, "StopFlow did not complete within its deadline") != NULL, "%s",
+            err.message);
+  cr_expect_eq(status_of("queued"), S(ACTIVE), "the write was never started");
+  af_flows_free(slow);
+  af_store_close(front);
+}
+
+Test(deadline, no_success_is_answered_after_the_deadline) {
+  add("late", T(SCHEDULED), S(ACTIVE));
+  af_store *front;
+  af_flows *slow = slow_service(SLOW_TO_ANSWER, &front);
+  af_error err;
+  /* The store does the work in time, but its answer comes after the deadline: the caller hears
+   * the deadline's error, never OK. */
+  cr_expect_eq(stop_by(slow, "late", af_store_now_ms() + 50, &err), AF_ERR_REQUEST_TIMEOUT);
+  cr_expect(strstr(err.message, "may or may not have been made") != NULL, "%s", err.message);
+  /* A refusal stands after the deadline: it changed nothing, and says why. */
+  add("draft", T(SCHEDULED), S(DRAFT));
+  cr_expect_eq(stop_by(slow, "draft", af_store_now_ms() + 50, &err), AF_ERR_CONFLICT, "%s",
+               err.message);
+  af_flows_free(slow);
+  af_store_close(front);
 }

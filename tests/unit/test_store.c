@@ -1280,3 +1280,51 @@ Test(store, a_scope_too_long_is_refused) {
   scope[AF_STORE_SCOPE_MAX] = '\0';
   cr_expect_eq(insert_scoped(scope, "flow", "d"), AF_STORE_OK);
 }
+
+/* ---- deadlines ---- */
+
+/* Counts the records a rule or a visitor saw, and writes what it is given. */
+static af_store_verdict counted_write(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur;
+  ++*(int *)ctx;
+  next->status = 7;
+  return AF_STORE_WRITE;
+}
+
+static bool counted_visit(const af_flow_record *r, void *ctx) {
+  (void)r;
+  ++*(int *)ctx;
+  return true;
+}
+
+/* An op submitted after its deadline (the caller no longer waits) is answered UNAVAILABLE at
+ * once on every store, and nothing of it runs: no rule, no write, no visit. */
+Test(store, an_op_past_its_deadline_is_answered_unavailable_and_never_runs) {
+  af_flow_record r = full_record("late");
+  cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  copy before, after;
+  cr_assert_eq(get("late", &before), AF_STORE_OK);
+  int64_t past = af_store_now_ms() - 1;
+  int runs = 0;
+  af_store_op op = {
+      .key = "late", .key_len = 4, .rule = counted_write, .ctx = &runs, .deadline_ms = past};
+  cr_expect_eq(af_store_run(st, af_store_modify, &op), AF_STORE_UNAVAILABLE);
+  af_flow_record fresh = bare_record("late_new");
+  op = (af_store_op){.key = "late_new", .key_len = 8, .record = &fresh, .deadline_ms = past};
+  cr_expect_eq(af_store_run(st, af_store_insert, &op), AF_STORE_UNAVAILABLE);
+  op = (af_store_op){.visit = counted_visit, .ctx = &runs, .limit = 10, .deadline_ms = past};
+  cr_expect_eq(af_store_run(st, af_store_scan, &op), AF_STORE_UNAVAILABLE);
+  cr_expect_eq(runs, 0, "neither the rule nor the visitor ran");
+  cr_assert_eq(get("late", &after), AF_STORE_OK);
+  expect_full(&after, "late");
+  cr_expect_eq(after.version, before.version, "the record was not written");
+  cr_expect_eq(get("late_new", &after), AF_STORE_NOT_FOUND, "nothing was inserted");
+  /* The same op with a deadline ahead runs. */
+  op = (af_store_op){.key = "late",
+                     .key_len = 4,
+                     .rule = counted_write,
+                     .ctx = &runs,
+                     .deadline_ms = af_store_now_ms() + 60000};
+  cr_expect_eq(af_store_run(st, af_store_modify, &op), AF_STORE_OK);
+  cr_expect_eq(runs, 1);
+}
