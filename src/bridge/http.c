@@ -1,5 +1,6 @@
 #include "bridge/http.h"
 
+#include "bridge/observe.h"
 #include "bridge/route.h"
 #include "bridge/sigv4.h"
 #include "common/listen.h"
@@ -35,6 +36,7 @@ struct af_bridge_server {
   pthread_t watchdog;
   bool watchdog_running;
   atomic_bool watchdog_stop;
+  af_bridge_observer *observer; /* NULL: no metrics and no access log */
 };
 
 /* A body past the limit is read to its end and dropped, so it can be answered 413 (a reply
@@ -69,8 +71,10 @@ typedef struct request {
   _Atomic int work; /* enum work_state */
   struct MHD_Connection *connection;
   struct af_bridge_server *server;
-  const char *method, *url; /* for the debug line, valid until the request completes */
-  const char *principal;    /* the SigV4 key's principal ARN, NULL: none (the root) */
+  const char *method, *url;     /* for the debug line, valid until the request completes */
+  const char *principal;        /* the SigV4 key's principal ARN, NULL: none (the root) */
+  const char *account, *region; /* the request's; NULL: the service's own */
+  int64_t start_ns;             /* when it arrived, when observed (bridge/observe.h) */
   af_bridge_reply rep;
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
@@ -103,6 +107,7 @@ static void request_init(request *r, bool pooled) {
   r->too_large = r->answered = false;
   r->pooled = pooled;
   r->principal = NULL;
+  r->account = r->region = NULL;
   atomic_init(&r->work, WORK_NONE);
   af_uuid_random(r->request_id);
   af_arena_init(&r->arena);
@@ -216,8 +221,23 @@ static void *watchdog_main(void *arg) {
   return NULL;
 }
 
+static const char *raw_uri(struct MHD_Connection *c);
+
+/* Counts and logs the reply about to be queued (so a client that has its reply finds it
+ * counted). */
+static void observe(request *r, const af_bridge_reply *rep) {
+  af_bridge_server *s = r->server;
+  if (s->observer == NULL)
+    return;
+  af_bridge_call_view v = {rep,       r->request_id,          r->start_ns,   r->len + r->discarded,
+                           r->method, raw_uri(r->connection), r->connection, r->account,
+                           r->region};
+  af_bridge_observe(s->observer, &v);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, request *r,
                                   const af_bridge_reply *rep) {
+  observe(r, rep);
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(rep->body_len, (void *)rep->body, MHD_RESPMEM_PERSISTENT);
   if (resp == NULL)
@@ -443,6 +463,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *con_cls = r;
     r->server = s;
     r->connection = c;
+    r->method = method;
+    r->url = url;
+    r->start_ns = s->observer != NULL ? af_bridge_observe_now() : 0;
     atomic_fetch_add(&s->in_flight, 1);
     if (atomic_load(&s->draining)) {
       r->answered = true;
@@ -538,11 +561,18 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   atomic_init(&s->working, 0);
   atomic_init(&s->watchdog_stop, false);
   pthread_mutex_init(&s->conns_lock, NULL);
+  if ((cfg->metrics != NULL || cfg->access_log != NULL) &&
+      (s->observer = af_bridge_observer_new(cfg->metrics, cfg->access_log, svc, err)) == NULL) {
+    pthread_mutex_destroy(&s->conns_lock);
+    free(s);
+    return NULL;
+  }
   s->daemon = start_daemon(s, cfg, &ss);
   if (s->daemon == NULL) {
     af_listen_explain(cfg->listen, why, sizeof why);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for HTTP on %s: %s", cfg->listen, why);
     pthread_mutex_destroy(&s->conns_lock);
+    af_bridge_observer_free(s->observer);
     free(s);
     return NULL;
   }
@@ -592,5 +622,6 @@ void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {
   }
   MHD_stop_daemon(s->daemon);
   pthread_mutex_destroy(&s->conns_lock);
+  af_bridge_observer_free(s->observer);
   free(s);
 }

@@ -10,6 +10,8 @@
 #define AF_BRIDGE_HTTP_H
 
 #include "bridge/sigv4.h"
+#include "common/accesslog.h"
+#include "common/metrics.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -28,6 +30,8 @@ typedef struct af_bridge_config {
   unsigned timeout_seconds;    /* idle connections are closed after this; 0 = 30 */
   const af_log *log;           /* borrowed, may be NULL */
   const af_sigv4_creds *creds; /* borrowed; NULL: no SigV4 check (any signature passes) */
+  af_metrics *metrics;         /* borrowed, outlives the server; NULL: no metrics recorded */
+  af_access_log *access_log;   /* borrowed, outlives the server; NULL: no access log */
 } af_bridge_config;
 
 /* Binds and starts serving svc (borrowed; must outlive the server). NULL with err set when the
