@@ -65,8 +65,9 @@ static void write_census(const af_admin_ops *o, af_text *t) {
   af_text_init(&c.flows);
   af_error err;
   if (af_flows_census(o->svc, on_count, &c, &err) != AF_OK) {
-    /* the rest of the scrape is still worth having: the census families are left out */
-    af_log_printf(o->log, AF_LOG_WARN, "metrics: the census of flows failed: %s", err.message);
+    /* the rest of the scrape is still worth having: the census families are left out (the
+     * store has said why it is down, at warn; this would repeat it every scrape) */
+    af_log_printf(o->log, AF_LOG_DEBUG, "metrics: the census of flows failed: %s", err.message);
     af_text_free(&c.flows);
     return;
   }

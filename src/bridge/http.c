@@ -465,7 +465,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r->connection = c;
     r->method = method;
     r->url = url;
-    r->start_ns = s->observer != NULL ? af_bridge_observe_now() : 0;
+    r->start_ns = s->observer != NULL ? af_bridge_observe_start(s->observer) : 0;
     atomic_fetch_add(&s->in_flight, 1);
     if (atomic_load(&s->draining)) {
       r->answered = true;

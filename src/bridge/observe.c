@@ -27,6 +27,7 @@ struct af_bridge_observer {
   size_t pair_of[NERR]; /* per af_err: its pair */
   af_metric *requests;  /* (operation, pair) */
   af_metric *seconds;   /* operation; NULL when histograms are off */
+  bool timed; /* a histogram or the log needs each request's duration: else no clock is read */
 };
 
 /* Operations in the service's order (af_flows_rpc_at), then any of the model's the service
@@ -131,6 +132,7 @@ af_bridge_observer *af_bridge_observer_new(af_metrics *metrics, af_access_log *l
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return NULL;
   }
+  o->timed = o->seconds != NULL || log != NULL;
   return o;
 }
 
@@ -142,11 +144,13 @@ void af_bridge_observer_free(af_bridge_observer *o) {
   free(o);
 }
 
-int64_t af_bridge_observe_now(void) {
+static int64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
+
+int64_t af_bridge_observe_start(const af_bridge_observer *o) { return o->timed ? now_ns() : 0; }
 
 /* The client's address:port ([v6]:port). */
 static void peer_of(struct MHD_Connection *c, char *out, size_t n) {
@@ -194,7 +198,7 @@ static void write_line(af_bridge_observer *o, const af_bridge_call_view *v, size
 }
 
 void af_bridge_observe(af_bridge_observer *o, const af_bridge_call_view *v) {
-  int64_t ns = af_bridge_observe_now() - v->start_ns;
+  int64_t ns = o->timed ? now_ns() - v->start_ns : 0;
   const af_model_operation *mop = v->rep->op;
   size_t k = mop != NULL ? (size_t)(mop - af_model_operations) : SIZE_MAX;
   size_t op = k < af_model_operation_count ? o->op_series[k] : o->nops - 1;

@@ -26,7 +26,7 @@ struct MHD_Connection;
 typedef struct af_bridge_call_view {
   const af_bridge_reply *rep;
   const char *request_id;
-  int64_t start_ns;  /* af_bridge_observe_now() as the request arrived */
+  int64_t start_ns;  /* af_bridge_observe_start() as the request arrived */
   uint64_t bytes_in; /* body bytes received, dropped ones included */
   const char *method;
   const char *target; /* the request-target as sent (NULL: unknown); its query is never logged */
@@ -42,8 +42,9 @@ af_bridge_observer *af_bridge_observer_new(af_metrics *metrics, af_access_log *l
                                            af_error *err);
 /* NULL is fine. */
 void af_bridge_observer_free(af_bridge_observer *o);
-/* The clock a request's start_ns is read on (monotonic nanoseconds). */
-int64_t af_bridge_observe_now(void);
+/* A request arrives: its start_ns (monotonic nanoseconds), or 0 without reading the clock when
+ * nothing needs durations (histograms off, no access log). */
+int64_t af_bridge_observe_start(const af_bridge_observer *o);
 /* Counts the request, observes its duration and writes its line. */
 void af_bridge_observe(af_bridge_observer *o, const af_bridge_call_view *v);
 

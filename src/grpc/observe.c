@@ -17,6 +17,7 @@ struct af_grpc_observer {
   size_t n;
   const char **operation;                 /* per method: its name within its service, for the log */
   af_metric *started, *handled, *seconds; /* NULL when not recorded */
+  bool timed; /* a histogram or the log needs each call's duration: else no clock is read */
 };
 
 const char *af_grpc_code_name(grpc_status_code code) {
@@ -124,6 +125,7 @@ af_grpc_observer *af_grpc_observer_new(af_metrics *metrics, af_access_log *log, 
   o->log = log;
   o->svc = svc;
   o->n = n;
+  o->timed = o->seconds != NULL || log != NULL;
   o->operation = ops;
   return o;
 }
@@ -145,7 +147,7 @@ void af_grpc_observe_start(af_grpc_observer *o, af_grpc_call_obs *c, size_t meth
   c->live = true;
   c->method = method;
   c->bytes_in = c->bytes_out = 0;
-  c->start_ns = now_ns();
+  c->start_ns = o->timed ? now_ns() : 0;
   if (method < o->n)
     af_metric_inc(o->started, method);
   if (o->log != NULL)
@@ -215,7 +217,7 @@ void af_grpc_observe_end(af_grpc_observer *o, af_grpc_call_obs *c, grpc_status_c
   if (!c->live)
     return;
   c->live = false;
-  int64_t ns = now_ns() - c->start_ns;
+  int64_t ns = o->timed ? now_ns() - c->start_ns : 0;
   size_t m = c->method;
   if (m < o->n) {
     af_metric_inc(o->handled, m * CODES + ((unsigned)code < CODES ? (size_t)code : 2));

@@ -4,9 +4,10 @@
  * it, grpc_server_handling_seconds), and the access log's line, with the x-amzn-requestid
  * response header that carries the line's request_id to the caller.
  *
- * Cost: a door without an observer pays one NULL test per hook. With one, a call costs a clock
- * read as it starts and one as it ends, and an atomic add per counter (started, handled, the
- * histogram's bucket and sum); the access log adds its line, made only when it is on.
+ * Cost: a door without an observer pays one NULL test per hook. With one, a call costs an
+ * atomic add per counter (started, handled, the histogram's bucket and sum) and, only when the
+ * histogram or the access log needs its duration, a clock read as it starts and one as it ends;
+ * the access log adds its line, made only when it is on.
  *
  * Ownership: the observer borrows the registry, the log and the service (they outlive it); the
  * per-call part lives in the door's slot. Thread-safety: the hooks of one call run one at a time

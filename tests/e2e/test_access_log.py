@@ -179,6 +179,15 @@ class AccessLogTest(h.ServerTestCase):
         self.check_lines(parse_lines(read_log(srv.log_path)), want)
         self.assertNotIn("ignored", read_log(srv.log_path).decode(), "a query is never logged")
 
+    def test_a_log_that_cannot_be_opened_stops_start_up(self):
+        r = h.run_appflowd("--access-log", "/nonexistent-dir/access.log")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("appflowd: --access-log /nonexistent-dir/access.log: No such file or "
+                      "directory", r.stderr)
+        r = h.run_appflowd("--access-log", "")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--access-log takes a file name, or - for standard output", r.stderr)
+
     def test_standard_output(self):
         srv = self.start_logged("-")
         want = self.both_doors(srv)

@@ -363,7 +363,10 @@ class PgReadyzTest(h.ServerTestCase):
         self.assertEqual(status, 200)
         self.pg.start_server()
         h.wait_until(lambda: readyz()[0] == 200, timeout=60, what="/readyz 200 once it is back")
-        self.assertIn("appflowd_flows{", Scrape(srv).text)
+        # A connection of the store's that died with the database is replaced on its next use:
+        # the census comes back within a few scrapes.
+        h.wait_until(lambda: "appflowd_flows{" in Scrape(srv).text, timeout=30,
+                     what="the census once the database is back")
 
 
 if __name__ == "__main__":
