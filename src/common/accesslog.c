@@ -114,18 +114,24 @@ static void number(line *l, const char *name, int64_t v) {
   put(l, n);
 }
 
-/* Now as RFC 3339, UTC, with milliseconds: 2024-05-01T12:00:00.123Z. */
-static void now_rfc3339(char out[32]) {
+/* Now as RFC 3339, UTC, with milliseconds: 2024-05-01T12:00:00.123Z. The seconds are formatted
+ * once a second per thread: glibc's gmtime_r takes a process-wide lock. */
+static void now_rfc3339(char out[48]) {
+  static _Thread_local time_t sec = -1;
+  static _Thread_local char whole[24];
   struct timespec ts;
-  struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  if (ts.tv_sec != sec) {
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(whole, sizeof whole, "%Y-%m-%dT%H:%M:%S", &tm);
+    sec = ts.tv_sec;
+  }
+  snprintf(out, 48, "%.23s.%03dZ", whole, (int)(ts.tv_nsec / 1000000));
 }
 
 static void format(line *l, const af_access_entry *e) {
-  char when[32];
+  char when[48];
   now_rfc3339(when);
   l->len = 0;
   put(l, "{");
