@@ -15,7 +15,7 @@ build_pkgs=(
 test_pkgs=(
   libcriterion-dev clang-format clang libclang-rt-14-dev
   python3-grpcio python3-protobuf protobuf-compiler-grpc
-  awscli python3-boto3 openssl postgresql
+  awscli python3-boto3 python3-prometheus-client openssl postgresql
 )
 
 # make bench: the load drivers, nginx as the HTTP limit, the peers' runtimes, PostgreSQL (the

@@ -5,9 +5,11 @@
 #include "bridge/http.h"
 #include "bridge/seed.h"
 #include "bridge/sigv4.h"
+#include "common/accesslog.h"
 #include "common/fdlimit.h"
 #include "common/file.h"
 #include "common/listen.h"
+#include "common/metrics.h"
 #include "flows/log.h"
 #include "flows/service.h"
 #include "grpc/protoset.h"
@@ -68,7 +70,16 @@ typedef struct options {
   double max_idle_seconds;
   double grace;
   af_log_level log_level;
+  bool metrics_histograms;     /* --metrics-histograms on (the default) */
+  bool metrics_histograms_set; /* given on the command line */
+  const char *access_log;      /* --access-log FILE or "-"; NULL: off */
 } options;
+
+/* What operators watch, made at start-up and shared by the doors and the admin listener. */
+typedef struct observers {
+  af_metrics *metrics;       /* with --admin-listen only */
+  af_access_log *access_log; /* with --access-log only */
+} observers;
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -132,6 +143,11 @@ static void usage(FILE *out) {
           "  --shutdown-grace S     seconds in-flight calls get to finish on SIGINT/SIGTERM\n"
           "                         (default 5)\n"
           "  --log-level L          error, warn, info or debug (default info)\n"
+          "  --metrics-histograms on|off\n"
+          "                         latency histograms in the admin listener's /metrics\n"
+          "                         (default on; off saves their cost)\n"
+          "  --access-log FILE|-    one JSON line per call on both doors, appended to FILE or\n"
+          "                         written to standard output (default: off)\n"
           "  --help                 show this help and exit\n"
           "  --version              show the version and exit\n");
 }
@@ -201,6 +217,8 @@ enum {
   OPT_STORE_CONNECTIONS,
   OPT_STORE_QUEUE,
   OPT_STORE_TIMEOUT,
+  OPT_METRICS_HISTOGRAMS,
+  OPT_ACCESS_LOG,
   OPT_HELP,
   OPT_VERSION
 };
@@ -234,6 +252,8 @@ static const struct option long_options[] = {
     {"store-connections", required_argument, NULL, OPT_STORE_CONNECTIONS},
     {"store-queue", required_argument, NULL, OPT_STORE_QUEUE},
     {"store-timeout", required_argument, NULL, OPT_STORE_TIMEOUT},
+    {"metrics-histograms", required_argument, NULL, OPT_METRICS_HISTOGRAMS},
+    {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -338,6 +358,17 @@ static int apply_option(options *o, int c, const char *arg) {
     if (parse_double(arg, 0.05, 3600, &o->store_timeout) != 0)
       return bad_usage("--store-timeout takes seconds from 0.05 to 3600, not '%s'", arg);
     return -1;
+  case OPT_METRICS_HISTOGRAMS:
+    if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+      return bad_usage("--metrics-histograms takes on or off, not '%s'", arg);
+    o->metrics_histograms = strcmp(arg, "on") == 0;
+    o->metrics_histograms_set = true;
+    return -1;
+  case OPT_ACCESS_LOG:
+    if (arg[0] == '\0')
+      return bad_usage("--access-log takes a file name, or - for standard output");
+    o->access_log = arg;
+    return -1;
   case OPT_HELP:
     usage(stdout);
     return 0;
@@ -357,6 +388,8 @@ static int check_options(const options *o) {
     return bad_usage("--aws-credentials needs --http-listen: it guards the AWS REST-JSON door");
   if (o->tls_client_ca != NULL && o->tls_cert == NULL)
     return bad_usage("--tls-client-ca needs --tls-cert and --tls-key: mTLS is TLS first");
+  if (o->metrics_histograms_set && o->admin_listen == NULL)
+    return bad_usage("--metrics-histograms needs --admin-listen: metrics are served there");
   return -1;
 }
 
@@ -381,7 +414,8 @@ static int parse_options(int argc, char **argv, options *o) {
                  .store_connections = AF_STORE_DEFAULT_CONNECTIONS,
                  .store_queue = AF_STORE_DEFAULT_QUEUE,
                  .store_timeout = AF_STORE_DEFAULT_TIMEOUT_S,
-                 .run_duration = 2};
+                 .run_duration = 2,
+                 .metrics_histograms = true};
   opterr = 1; /* getopt names an unknown flag or missing argument itself */
   int c;
   while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -581,7 +615,7 @@ static void announce(const options *o, const af_seed_result *seed, af_store *sto
 }
 
 static af_grpc_config grpc_config(const options *o, const pems *p, const af_reflection *refl,
-                                  const af_log *log) {
+                                  const af_log *log, const observers *obs) {
   return (af_grpc_config){
       .listen = o->grpc_listen,
       .threads = o->threads,
@@ -593,11 +627,14 @@ static af_grpc_config grpc_config(const options *o, const pems *p, const af_refl
       .tls = {p->cert, p->key, p->ca},
       .reflection = refl,
       .log = log,
-      .emulator = o->admin_listen != NULL};
+      .emulator = o->admin_listen != NULL,
+      .metrics = obs->metrics,
+      .access_log = obs->access_log};
 }
 
 static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, af_flows *svc,
-                 const af_seed_result *seed, const af_log *log, const sigset_t *signals) {
+                 const af_seed_result *seed, const af_log *log, const sigset_t *signals,
+                 const observers *obs) {
   /* the emulator's service last, listed only when served */
   static const char *const services[] = {"appflow.v1.AppFlowService",
                                          "grpc.health.v1.Health",
@@ -615,7 +652,7 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
     fprintf(stderr, "appflowd: reflection: %s\n", err.message);
     return EXIT_RUNTIME;
   }
-  af_grpc_config gc = grpc_config(o, p, refl, log);
+  af_grpc_config gc = grpc_config(o, p, refl, log, obs);
   af_grpc_server *grpc = af_grpc_server_start(&gc, svc, &err);
   af_bridge_server *http = NULL;
   if (grpc != NULL && o->http_listen != NULL) {
@@ -626,14 +663,19 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
                            .max_connections = (unsigned)o->http_max_connections,
                            .request_timeout = o->http_request_timeout,
                            .log = log,
-                           .creds = creds};
+                           .creds = creds,
+                           .metrics = obs->metrics,
+                           .access_log = obs->access_log};
     http = af_bridge_server_start(&hc, svc, &err);
   }
   af_admin_server *admin = NULL;
   bool http_ok = o->http_listen == NULL || http != NULL;
   if (grpc != NULL && http_ok && o->admin_listen != NULL) {
-    af_admin_config ac = {
-        .listen = o->admin_listen, .max_body = (size_t)o->max_request_bytes, .log = log};
+    af_admin_config ac = {.listen = o->admin_listen,
+                          .max_body = (size_t)o->max_request_bytes,
+                          .log = log,
+                          .metrics = obs->metrics,
+                          .access_log = obs->access_log};
     admin = af_admin_server_start(&ac, svc, &err);
   }
   if (grpc == NULL || !http_ok || (o->admin_listen != NULL && admin == NULL)) {
@@ -648,6 +690,7 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
   int sig = 0;
   sigwait(signals, &sig);
   af_log_printf(log, AF_LOG_INFO, "%s: shutting down (grace %.1fs)", strsignal(sig), o->grace);
+  af_admin_server_drain(admin); /* /readyz: 503 from now on */
   /* Both doors drain at once: the AWS door refuses new work at once, the gRPC door's stop
    * waits out its grace, then whatever HTTP requests are left get what remains of it. */
   struct timespec t0, t1;
@@ -663,11 +706,27 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
   return 0;
 }
 
-int main(int argc, char **argv) {
-  options o;
-  int rc = parse_options(argc, argv, &o);
-  if (rc >= 0)
-    return rc;
+/* The registry (with --admin-listen) and the access log (with --access-log); -1 to go on, or
+ * an exit status after saying why. */
+static int open_observers(const options *o, observers *obs) {
+  *obs = (observers){NULL, NULL};
+  char msg[512];
+  if (o->access_log != NULL &&
+      (obs->access_log = af_access_log_open(o->access_log, msg, sizeof msg)) == NULL) {
+    fprintf(stderr, "appflowd: --access-log %s\n", msg);
+    return EXIT_USAGE;
+  }
+  if (o->admin_listen != NULL && (obs->metrics = af_metrics_new(o->metrics_histograms)) == NULL) {
+    fprintf(stderr, "appflowd: out of memory\n");
+    af_access_log_close(obs->access_log);
+    return EXIT_RUNTIME;
+  }
+  return -1;
+}
+
+/* Everything after the flags and the observers (options by value: the body reads o.X). */
+static int run(options o, const observers *obs) {
+  int rc;
   af_log log = {o.log_level, stderr};
   af_error err;
   /* The shutdown signals are blocked before any thread starts (the store's too), so only
@@ -678,6 +737,11 @@ int main(int argc, char **argv) {
   af_store *store = open_store(&o, &log, &rc);
   if (store == NULL)
     return rc;
+  if (obs->metrics != NULL && !af_store_time_ops(store, obs->metrics)) {
+    fprintf(stderr, "appflowd: out of memory\n");
+    af_store_close(store);
+    return EXIT_RUNTIME;
+  }
   af_catalog *catalog = load_catalog();
   if (catalog == NULL) {
     af_store_close(store);
@@ -728,12 +792,26 @@ int main(int argc, char **argv) {
   if (o.log_level < AF_LOG_DEBUG)
     gpr_set_log_function(drop_grpc_log);
   grpc_init();
-  rc = serve(&o, &p, creds, svc, &seed, &log, &signals);
+  rc = serve(&o, &p, creds, svc, &seed, &log, &signals, obs);
   grpc_shutdown();
   free_pems(&p);
   af_sigv4_creds_free(creds);
   af_flows_free(svc);
   af_catalog_free(catalog);
   af_store_close(store);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  int rc = parse_options(argc, argv, &o);
+  if (rc >= 0)
+    return rc;
+  observers obs;
+  if ((rc = open_observers(&o, &obs)) >= 0)
+    return rc;
+  rc = run(o, &obs);
+  af_access_log_close(obs.access_log); /* everything that wrote to them has stopped */
+  af_metrics_free(obs.metrics);
   return rc;
 }

@@ -3,9 +3,11 @@
 #include "admin/server.h"
 
 #include "admin/control.h"
+#include "admin/ops.h"
 #include "common/listen.h"
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@ struct af_admin_server {
   size_t max_body;
   const af_log *log;
   int port;
+  atomic_bool draining;
+  af_admin_ops ops;
 };
 
 /* One request's body as it arrives. */
@@ -42,6 +46,26 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return MHD_NO;
   MHD_add_response_header(r, "Content-Type", "application/json");
   enum MHD_Result rc = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return rc;
+}
+
+/* /metrics, /healthz, /readyz. */
+static enum MHD_Result reply_ops(af_admin_server *s, struct MHD_Connection *c, const char *method,
+                                 const char *url) {
+  af_admin_answer a;
+  af_admin_ops_answer(&s->ops, method, url, &a);
+  if (a.body == NULL)
+    return reply(c, a.status, NULL);
+  struct MHD_Response *r = MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE);
+  if (r == NULL) {
+    free(a.body);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", a.content_type);
+  if (a.allow != NULL)
+    MHD_add_response_header(r, "Allow", a.allow);
+  enum MHD_Result rc = MHD_queue_response(c, a.status, r);
   MHD_destroy_response(r);
   return rc;
 }
@@ -118,6 +142,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     af_arena_destroy(&a);
     return rc;
   }
+  if (af_admin_ops_path(url))
+    return reply_ops(s, c, method, url);
   return answer(s, c, method, url, r);
 }
 
@@ -148,6 +174,8 @@ af_admin_server *af_admin_server_start(const af_admin_config *cfg, af_flows *svc
   s->svc = svc;
   s->log = cfg->log;
   s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
+  atomic_init(&s->draining, false);
+  s->ops = (af_admin_ops){svc, cfg->metrics, cfg->access_log, &s->draining, cfg->log};
   unsigned flags =
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC;
   if (ss.ss_family == AF_INET6)
@@ -173,6 +201,11 @@ af_admin_server *af_admin_server_start(const af_admin_config *cfg, af_flows *svc
 }
 
 int af_admin_server_port(const af_admin_server *s) { return s->port; }
+
+void af_admin_server_drain(af_admin_server *s) {
+  if (s != NULL)
+    atomic_store(&s->draining, true);
+}
 
 void af_admin_server_stop(af_admin_server *s) {
   if (s == NULL)

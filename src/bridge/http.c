@@ -1,5 +1,6 @@
 #include "bridge/http.h"
 
+#include "bridge/observe.h"
 #include "bridge/route.h"
 #include "bridge/sigv4.h"
 #include "common/listen.h"
@@ -40,6 +41,7 @@ struct af_bridge_server {
   pthread_t watchdog;
   bool watchdog_running;
   atomic_bool watchdog_stop;
+  af_bridge_observer *observer; /* NULL: no metrics and no access log */
 };
 
 /* A body past the limit is read to its end and dropped, so it can be answered 413 (a reply
@@ -89,6 +91,7 @@ typedef struct request {
   /* the account and region the request acts in, "" for the service's own (take_caller) */
   char account[16], region[64];
   int64_t deadline_ms; /* af_store_now_ms() by which it must be answered */
+  int64_t start_ns;    /* when it arrived, when observed (bridge/observe.h) */
   af_bridge_reply rep;
   af_arena arena; /* the reply's body lives here until the request completes */
 } request;
@@ -279,8 +282,29 @@ static void *watchdog_main(void *arg) {
   return NULL;
 }
 
+static const char *raw_uri(struct MHD_Connection *c);
+
+/* Counts and logs the reply about to be queued (so a client that has its reply finds it
+ * counted). */
+static void observe(request *r, const af_bridge_reply *rep) {
+  af_bridge_server *s = r->server;
+  if (s->observer == NULL)
+    return;
+  af_bridge_call_view v = {rep,
+                           r->request_id,
+                           r->start_ns,
+                           r->len + r->discarded,
+                           r->method,
+                           raw_uri(r->connection),
+                           r->connection,
+                           r->account[0] ? r->account : NULL,
+                           r->region[0] ? r->region : NULL};
+  af_bridge_observe(s->observer, &v);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, request *r,
                                   const af_bridge_reply *rep) {
+  observe(r, rep);
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(rep->body_len, (void *)rep->body, MHD_RESPMEM_PERSISTENT);
   if (resp == NULL)
@@ -551,6 +575,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r->server = s;
     r->connection = c;
     r->deadline_ms = af_store_now_ms() + s->request_timeout_ms;
+    r->method = method;
+    r->url = url;
+    r->start_ns = s->observer != NULL ? af_bridge_observe_start(s->observer) : 0;
     atomic_fetch_add(&s->in_flight, 1);
     if (atomic_load(&s->draining)) {
       r->answered = true;
@@ -665,11 +692,18 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
   atomic_init(&s->working, 0);
   atomic_init(&s->watchdog_stop, false);
   pthread_mutex_init(&s->conns_lock, NULL);
+  if ((cfg->metrics != NULL || cfg->access_log != NULL) &&
+      (s->observer = af_bridge_observer_new(cfg->metrics, cfg->access_log, svc, err)) == NULL) {
+    pthread_mutex_destroy(&s->conns_lock);
+    free(s);
+    return NULL;
+  }
   s->daemon = start_daemon(s, cfg, &ss);
   if (s->daemon == NULL) {
     af_listen_explain(cfg->listen, why, sizeof why);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "cannot listen for HTTP on %s: %s", cfg->listen, why);
     pthread_mutex_destroy(&s->conns_lock);
+    af_bridge_observer_free(s->observer);
     free(s);
     return NULL;
   }
@@ -727,5 +761,6 @@ void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {
   }
   MHD_stop_daemon(s->daemon);
   pthread_mutex_destroy(&s->conns_lock);
+  af_bridge_observer_free(s->observer);
   free(s);
 }

@@ -16,7 +16,9 @@
 #define AF_BRIDGE_HTTP_H
 
 #include "bridge/sigv4.h"
+#include "common/accesslog.h"
 #include "common/compiler.h"
+#include "common/metrics.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -39,6 +41,8 @@ typedef struct af_bridge_config {
   double request_timeout;      /* seconds from a request's headers to its answer; 0 = 30 */
   const af_log *log;           /* borrowed, may be NULL */
   const af_sigv4_creds *creds; /* borrowed; NULL: no SigV4 check (any signature passes) */
+  af_metrics *metrics;         /* borrowed, outlives the server; NULL: no metrics recorded */
+  af_access_log *access_log;   /* borrowed, outlives the server; NULL: no access log */
 } af_bridge_config;
 
 /* Binds and starts serving svc (borrowed; must outlive the server). NULL with err set when the

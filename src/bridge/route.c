@@ -292,6 +292,8 @@ void af_bridge_error_reply(const af_error *err, af_arena *arena, af_bridge_reply
   out->error_type = af_err_type(err->code);
   out->allow = NULL;
   out->close = false;
+  out->op = NULL;
+  out->code = err->code;
   out->body = fallback;
   out->body_len = sizeof fallback - 1;
   json_t *o = json_pack("{s:s}", "message", err->message);
@@ -325,9 +327,10 @@ static void finish(bridge_call *c, af_err rc) {
   if (rc == AF_OK)
     rc = af_bridge_message_to_json(c->op->output, c->resp, c->arena, &json, &json_len, &c->err);
   if (rc == AF_OK)
-    *c->out = (af_bridge_reply){200, NULL, NULL, json, json_len, false};
+    *c->out = (af_bridge_reply){200, NULL, NULL, json, json_len, false, NULL, AF_OK};
   else
     af_bridge_error_reply(&c->err, c->arena, c->out);
+  c->out->op = c->op;
   c->done(c->ctx);
 }
 
@@ -403,6 +406,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
   if (c == NULL) { /* answered without the service: err says why */
     af_bridge_error_reply(&err, arena, out);
     out->allow = err.code == AF_ERR_METHOD_NOT_ALLOWED ? m.allow : NULL;
+    out->op = m.op; /* its route matched, whatever failed after */
     done(ctx);
     return;
   }

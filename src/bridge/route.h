@@ -29,6 +29,10 @@ typedef struct af_bridge_reply {
   const char *body;       /* JSON text */
   size_t body_len;
   bool close; /* ask the client to close the connection (shutdown) */
+  /* For metrics and the access log: the operation the request was routed to (NULL: none, it
+   * was answered before it matched one) and the outcome (AF_OK, or the error replied). */
+  const af_model_operation *op;
+  af_err code;
 } af_bridge_reply;
 
 #define AF_BRIDGE_MAX_LABELS 2  /* labels one path template holds */

@@ -176,7 +176,7 @@ static void call_with_deadline(af_flows *svc, const af_rpc *rpc, const ProtobufC
   af_reply_to mine = *to;
   mine.done = deadline_done;
   mine.ctx = d;
-  rpc->handler(svc, req, resp, &mine);
+  af__scope_record(svc, rpc, req, resp, &mine);
 }
 
 void af_flows_call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,

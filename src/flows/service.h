@@ -236,6 +236,23 @@ af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added,
 /* The catalog the service answers connector questions from. */
 struct af_catalog *af_flows_catalog(af_flows *svc);
 
+/* ---- the census (flows/census.c): what the store holds, for operators' metrics ---- */
+
+typedef enum af_census_kind {
+  AF_CENSUS_FLOWS,     /* flows by flowStatus */
+  AF_CENSUS_EXECUTIONS /* the runs in the flows' run logs (each keeps its latest 100) by status */
+} af_census_kind;
+/* One count: how many flows (or runs) of account and region are in status, AWS's word
+ * ("Active", "InProgress"). Strings are borrowed for the call. */
+typedef void (*af_census_fn)(void *ctx, af_census_kind kind, const char *account,
+                             const char *region, const char *status, uint64_t count);
+/* Counts every flow by status and every run in their run logs by its status now, by a paged
+ * scan of each account and region's flows, then reports each count through fn (on the calling
+ * thread, every status of both kinds for each account and region, zeros included). Waits for the
+ * store: never on a door thread. AF_OK, or the store's error (THROTTLING, UNAVAILABLE,
+ * INTERNAL_SERVER) with nothing reported. */
+af_err af_flows_census(af_flows *svc, af_census_fn fn, void *ctx, af_error *err);
+
 /* The number of flows, by a scan (tests, fuzzers); _upto stops counting at limit. */
 size_t af_flows_count(af_flows *svc);
 size_t af_flows_count_upto(af_flows *svc, size_t limit);

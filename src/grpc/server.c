@@ -3,6 +3,7 @@
 #include "common/listen.h"
 #include "grpc/decode.h"
 #include "grpc/health.h"
+#include "grpc/observe.h"
 #include "grpc/status.h"
 
 #include <errno.h>
@@ -109,6 +110,8 @@ struct slot {
   ProtobufCMessage *resp;     /* an AppFlow RPC's response, while the service answers */
   af_error err;               /* ... and its error */
   af_arena arena;
+  af_grpc_call_obs obs;         /* metrics and the access log's, when the server has an observer */
+  const char *account, *region; /* the call's; NULL: the service's own (--account, --region) */
 };
 
 struct af_grpc_server {
@@ -134,12 +137,31 @@ struct af_grpc_server {
   method *methods;
   size_t nslots;
   slot *slots;
+  af_grpc_observer *observer; /* NULL: no metrics and no access log */
 };
 
 static slot *slot_of(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot, base)); }
 static slot *slot_of_close(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot, close)); }
 
 static void slot_request(af_grpc_server *s, slot *sl);
+
+/* ---- what operators see: metrics and the access log (grpc/observe.h) ---- */
+
+/* The call is over with code: counted and logged once (later calls do nothing). */
+static void observe_end(af_grpc_server *s, slot *sl, grpc_status_code code, const char *type) {
+  if (s->observer == NULL || !sl->obs.live)
+    return;
+  bool known = sl->m->path != NULL;
+  const char *path = known ? sl->m->path : (const char *)GRPC_SLICE_START_PTR(sl->details.method);
+  size_t len = known ? strlen(path) : GRPC_SLICE_LENGTH(sl->details.method);
+  af_grpc_call_view v = {sl->call, &sl->request_md, path, len, sl->account, sl->region};
+  af_grpc_observe_end(s->observer, &sl->obs, code, type, &v);
+}
+
+static void observe_bytes(af_grpc_server *s, const grpc_byte_buffer *b, uint64_t *count) {
+  if (s->observer != NULL && b != NULL)
+    *count += grpc_byte_buffer_length((grpc_byte_buffer *)b);
+}
 
 /* ---- bookkeeping ---- */
 
@@ -200,11 +222,13 @@ static void slot_reset(slot *sl) {
   grpc_call_details_destroy(&sl->details);
   grpc_call_details_init(&sl->details);
   sl->md_sent = sl->close_pending = sl->close_done = false;
+  sl->account = sl->region = NULL;
   af_arena_reset(&sl->arena);
 }
 
 /* The call is over (answered, or gone): free it and wait for the next. */
 static void slot_finish(af_grpc_server *s, slot *sl) {
+  observe_end(s, sl, GRPC_STATUS_CANCELLED, NULL); /* over without our status: the client left */
   slot_reset(sl);
   count_call(s, -1);
   if (!atomic_load(&s->stopping))
@@ -242,6 +266,10 @@ static grpc_byte_buffer *message_to_buffer(const ProtobufCMessage *msg) {
 /* Appends SEND_INITIAL_METADATA the first time a call sends anything. */
 static size_t add_initial_md(slot *sl, grpc_op *ops, size_t n) {
   if (!sl->md_sent) {
+    grpc_metadata *md = NULL;
+    ops[n].data.send_initial_metadata.count =
+        af_grpc_observe_headers(sl->server->observer, &sl->obs, &md);
+    ops[n].data.send_initial_metadata.metadata = md;
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     sl->md_sent = true;
   }
@@ -285,6 +313,8 @@ static void send_final(af_grpc_server *s, slot *sl, af_err rc, const af_error *e
   if (rc != AF_OK)
     af_log_printf(s->log, AF_LOG_DEBUG, "%s: %s: %s", sl->m->path ? sl->m->path : "?",
                   af_err_type(rc), err->message);
+  observe_bytes(s, sl->reply, &sl->obs.bytes_out);
+  observe_end(s, sl, (grpc_status_code)af_err_rpc_code(rc), rc == AF_OK ? NULL : af_err_type(rc));
   if (!start_batch(s, sl, &sl->base, ops, n) && !sl->close_pending)
     slot_finish(s, sl);
 }
@@ -350,6 +380,10 @@ static const char *header_value(slot *sl, const char *key) {
 /* An AppFlow RPC: decode, and hand it to the service, which answers through rpc_done. */
 static void run_rpc(af_grpc_server *s, slot *sl) {
   const af_rpc *rpc = sl->m->rpc;
+  /* The account and region the call acts in, as AWS's headers name them; the service's own
+   * (--account, --region) when it names none (and in the access log of a call refused before). */
+  sl->account = header_value(sl, "x-amz-account-id");
+  sl->region = header_value(sl, "x-amz-region");
   af_error *err = &sl->err;
   grpc_slice bytes;
   ProtobufCMessage *req;
@@ -367,16 +401,7 @@ static void run_rpc(af_grpc_server *s, slot *sl) {
   }
   protobuf_c_message_init(rpc->output, sl->resp);
   sl->state = SLOT_WORKING;
-  /* The account and region the call acts in, as AWS's headers name them; the service's own
-   * (--account, --region) when it names none. */
-  af_reply_to to = {&sl->arena,
-                    err,
-                    deadline_ms(sl),
-                    rpc_done,
-                    sl,
-                    NULL,
-                    header_value(sl, "x-amz-account-id"),
-                    header_value(sl, "x-amz-region")};
+  af_reply_to to = {&sl->arena, err, deadline_ms(sl), rpc_done, sl, NULL, sl->account, sl->region};
   af_flows_call(s->svc, rpc, req, sl->resp, &to);
 }
 
@@ -430,9 +455,11 @@ static void watch_send(af_grpc_server *s, slot *sl, int status, bool last) {
   size_t n = add_initial_md(sl, ops, 0);
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n++].data.send_message.send_message = sl->reply;
+  observe_bytes(s, sl->reply, &sl->obs.bytes_out);
   if (last) {
     af_error_set(&err, AF_ERR_UNAVAILABLE, "appflowd is shutting down");
     status_op(sl, &ops[n++], AF_ERR_UNAVAILABLE, &err);
+    observe_end(s, sl, GRPC_STATUS_UNAVAILABLE, af_err_type(AF_ERR_UNAVAILABLE));
   }
   sl->state = last ? SLOT_FINISHING : SLOT_WATCH_SENDING;
   sl->watch_sent = status;
@@ -562,6 +589,7 @@ static void reflect(af_grpc_server *s, slot *sl) {
     return;
   }
   sl->reply = bytes_to_buffer(out, len);
+  observe_bytes(s, sl->reply, &sl->obs.bytes_out);
   grpc_byte_buffer_destroy(sl->payload);
   sl->payload = NULL;
   grpc_op ops[3];
@@ -626,6 +654,8 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
       slot_reset(sl); /* unref cancels it */
       return;
     }
+    if (s->observer != NULL)
+      af_grpc_observe_start(s->observer, &sl->obs, (size_t)(sl->m - s->methods));
     if (sl->m->kind == M_UNKNOWN)
       unknown_method(s, sl); /* answered without reading its message */
     else
@@ -637,6 +667,7 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
     af_arena_reset(&sl->arena);
     __attribute__((fallthrough)); /* the next request has been read */
   case SLOT_RECEIVING:
+    observe_bytes(s, ok ? sl->payload : NULL, &sl->obs.bytes_in);
     if (ok)
       on_message(s, sl);
     else /* the client went away */
@@ -833,6 +864,27 @@ static int create_slots(af_grpc_server *s, af_error *err) {
   return 0;
 }
 
+/* Metrics and the access log of every method but the unknown one (last), when either is on. */
+static int create_observer(af_grpc_server *s, const af_grpc_config *cfg, af_error *err) {
+  if (cfg->metrics == NULL && cfg->access_log == NULL)
+    return 0;
+  size_t n = s->nmethods - 1;
+  af_grpc_method_info *info = calloc(n ? n : 1, sizeof *info);
+  if (info == NULL) {
+    af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    method_kind k = s->methods[i].kind;
+    info[i] = (af_grpc_method_info){s->methods[i].path, k == M_HEALTH_WATCH ? AF_GRPC_SERVER_STREAM
+                                                        : k == M_REFLECTION ? AF_GRPC_BIDI_STREAM
+                                                                            : AF_GRPC_UNARY};
+  }
+  s->observer = af_grpc_observer_new(cfg->metrics, cfg->access_log, s->svc, info, n, err);
+  free(info);
+  return s->observer != NULL ? 0 : -1;
+}
+
 static void free_server(af_grpc_server *s) {
   if (s->server != NULL)
     grpc_server_destroy(s->server);
@@ -847,6 +899,7 @@ static void free_server(af_grpc_server *s) {
     af_arena_destroy(&sl->arena);
   }
   free(s->slots);
+  af_grpc_observer_free(s->observer);
   free(s->methods);
   free(s->threads);
   pthread_mutex_destroy(&s->lock);
@@ -898,7 +951,8 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
   atomic_init(&s->in_flight, 0);
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->change, NULL);
-  if (create_server(s, cfg, err) != 0 || create_slots(s, err) != 0) {
+  if (create_server(s, cfg, err) != 0 || create_slots(s, err) != 0 ||
+      create_observer(s, cfg, err) != 0) {
     abandon(s);
     return NULL;
   }

@@ -15,7 +15,9 @@
 #ifndef AF_GRPC_SERVER_H
 #define AF_GRPC_SERVER_H
 
+#include "common/accesslog.h"
 #include "common/compiler.h"
+#include "common/metrics.h"
 #include "flows/error.h"
 #include "flows/log.h"
 #include "flows/service.h"
@@ -52,7 +54,10 @@ typedef struct af_grpc_config {
   af_grpc_tls tls;            /* borrowed for the call to start */
   const af_reflection *reflection; /* borrowed, outlives the server; NULL = no reflection */
   const af_log *log;               /* borrowed, may be NULL */
-  bool emulator; /* also serve appflowd.emulator.v1.EmulatorService (the control API) */
+  bool emulator;             /* also serve appflowd.emulator.v1.EmulatorService (the control API) */
+  af_metrics *metrics;       /* borrowed, outlives the server; NULL: no metrics recorded */
+  af_access_log *access_log; /* borrowed, outlives the server; NULL: no access log (and no
+                                x-amzn-requestid response header) */
 } af_grpc_config;
 
 /* Binds, starts serving svc (borrowed; must outlive the server) and returns the running

@@ -263,7 +263,9 @@ class ServerExitedError(AssertionError):
 class Server:
     """A running appflowd. stderr is read by a background thread into a list of lines."""
 
-    def __init__(self, argv, env=None):
+    def __init__(self, argv, env=None, stdout=subprocess.PIPE):
+        """stdout: where the server's standard output goes; read into stdout_lines() only when
+        it is a pipe of ours (the default)."""
         self.argv = argv
         self._lines = []
         self._out = []
@@ -274,7 +276,7 @@ class Server:
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             env=env,
         )
@@ -283,9 +285,10 @@ class Server:
         self._err_thread = threading.Thread(target=self._read, args=(self.proc.stderr, True),
                                             daemon=True)
         self._out_thread = threading.Thread(target=self._read, args=(self.proc.stdout, False),
-                                            daemon=True)
+                                            daemon=True) if self.proc.stdout else None
         self._err_thread.start()
-        self._out_thread.start()
+        if self._out_thread:
+            self._out_thread.start()
         self.port = None
         self.startup = None
 
@@ -367,7 +370,8 @@ class Server:
 
     def _finish(self):
         self._err_thread.join(10)
-        self._out_thread.join(10)
+        if self._out_thread:
+            self._out_thread.join(10)
         self.status = self.proc.returncode
         if self in _live:
             _live.remove(self)

@@ -130,6 +130,26 @@ class AccountsTest(h.ServerTestCase):
         status, out = self.srv.control(path, {}, headers={"x-amz-account-id": "nope"})
         self.assertEqual((status, out["__type"]), (400, "ValidationException"), out)
 
+    def test_the_census_counts_each_account_and_region(self):
+        from prometheus_client.parser import text_string_to_metric_families
+        self.a.create_flow(**h.s3_flow("one"))
+        self.a.create_flow(**h.s3_flow("two"))
+        self.a_eu.create_flow(**h.s3_flow("three"))
+        self.a_eu.start_flow(flowName="three")
+        conn = h.http.client.HTTPConnection("127.0.0.1", self.srv.admin_port, timeout=30)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        flows = {}
+        for fam in text_string_to_metric_families(text):
+            for smp in fam.samples:
+                if smp.name == "appflowd_flows" and smp.value:
+                    labels = smp.labels
+                    flows[(labels["account"], labels["region"], labels["status"])] = smp.value
+        # on demand flows are Active once made; "seeded" is --account's
+        self.assertEqual(flows, {(A, "us-east-1", "Active"): 2, (A, "eu-west-1", "Active"): 1,
+                                 (HOME, "us-east-1", "Active"): 1})
+
     def test_grpc_metadata_names_the_account_and_region(self):
         self.a.create_flow(**h.s3_flow("over_aws", description="made on the AWS door"))
         S = h.stubs()

@@ -123,6 +123,30 @@ Test(door, service_errors_golden) {
                "satisfy constraint: Member must not be null\"}");
 }
 
+/* What metrics and the access log read of a reply: the operation it was routed to (none when
+ * no route matched) and its outcome. */
+Test(door, a_reply_names_its_operation_and_outcome) {
+  af_bridge_reply rep = call("POST", "/stop-flow", "{\"flowName\":\"f1\"}");
+  cr_assert_not_null(rep.op);
+  cr_expect_str_eq(rep.op->name, "StopFlow");
+  cr_expect_eq(rep.code, AF_OK);
+  rep = call("POST", "/stop-flow", "{\"flowName\":\"nope\"}");
+  cr_expect_str_eq(rep.op ? rep.op->name : "(none)", "StopFlow");
+  cr_expect_eq(rep.code, AF_ERR_RESOURCE_NOT_FOUND);
+  rep = call("POST", "/stop-flow", "{");
+  cr_expect_str_eq(rep.op ? rep.op->name : "(none)", "StopFlow");
+  cr_expect_eq(rep.code, AF_ERR_SERIALIZATION);
+  rep = call("GET", "/tags/%ff", "");
+  cr_expect_str_eq(rep.op ? rep.op->name : "(none)", "ListTagsForResource", "a bad label");
+  cr_expect_eq(rep.code, AF_ERR_SERIALIZATION);
+  rep = call("POST", "/no-such-path", "{}");
+  cr_expect_null(rep.op);
+  cr_expect_eq(rep.code, AF_ERR_UNKNOWN_OPERATION);
+  rep = call("PUT", "/stop-flow", "{}");
+  cr_expect_null(rep.op, "no operation of that path takes PUT");
+  cr_expect_eq(rep.code, AF_ERR_METHOD_NOT_ALLOWED);
+}
+
 Test(door, bad_bodies_are_serialization_errors) {
   const char *bad[] = {"{", "[]", "\"x\"", "{\"flowName\": 7}",
                        "{\"flowName\":\"a\",\"flowName\":\"b\"}"};
