@@ -589,8 +589,10 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
   af_admin_server *admin = NULL;
   bool http_ok = o->http_listen == NULL || http != NULL;
   if (grpc != NULL && http_ok && o->admin_listen != NULL) {
-    af_admin_config ac = {
-        .listen = o->admin_listen, .max_body = (size_t)o->max_request_bytes, .log = log};
+    af_admin_config ac = {.listen = o->admin_listen,
+                          .max_body = (size_t)o->max_request_bytes,
+                          .log = log,
+                          .seed_path = o->flows};
     admin = af_admin_server_start(&ac, svc, &err);
   }
   if (grpc == NULL || !http_ok || (o->admin_listen != NULL && admin == NULL)) {

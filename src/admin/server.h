@@ -1,5 +1,6 @@
-/* The admin listener (--admin-listen): HTTP/1.1 for operators and tests, off by default. Today
- * it serves the emulator control API (admin/control.h).
+/* The admin listener (--admin-listen): HTTP/1.1 for operators and tests, off by default. It
+ * serves the emulator control API (admin/control.h) and the state's snapshot and reset
+ * (admin/state.h).
  *
  * Lifecycle: af_admin_server_start binds and serves on threads of its own (one per connection:
  * a control call may wait for the store and the scheduler) until af_admin_server_stop.
@@ -14,9 +15,10 @@
 typedef struct af_admin_server af_admin_server;
 
 typedef struct af_admin_config {
-  const char *listen; /* "HOST:PORT"; port 0 picks a free one */
-  size_t max_body;    /* larger bodies get 413; 0 = 1 MiB */
-  const af_log *log;  /* borrowed, may be NULL */
+  const char *listen;    /* "HOST:PORT"; port 0 picks a free one */
+  size_t max_body;       /* larger bodies get 413; 0 = 1 MiB */
+  const af_log *log;     /* borrowed, may be NULL */
+  const char *seed_path; /* the --flows file POST /reset loads again (borrowed); NULL: none */
 } af_admin_config;
 
 /* Binds and serves svc (borrowed; outlives the server). NULL with err set when the address
