@@ -213,7 +213,8 @@ static ProtobufCMessage *flow_of(const rec_copy *r, af_arena *a) {
 
 /* Visits one table's copies, by name. false when a record cannot be read or visit stopped. */
 static bool visit_table(state_run *s, table_copy *t, af_state_kind kind) {
-  qsort(t->v, t->n, sizeof *t->v, by_name);
+  if (t->n > 1)
+    qsort(t->v, t->n, sizeof *t->v, by_name);
   for (size_t i = 0; i < t->n; i++) {
     const rec_copy *r = &t->v[i];
     if (r->definition.len == 0) /* a flow seeded without one: nothing would make it again */
