@@ -212,8 +212,10 @@ typedef struct af_flows_seeder af_flows_seeder;
 
 /* NULL when out of memory. */
 af_flows_seeder *af_flows_seed_begin(af_flows *svc);
-/* Adds spec unless a flow of that name exists (then it is kept as it is). Checks nothing the
- * caller should have (names, tags): the seed file's reader validates. 0 once submitted, 1 when
+/* Adds spec unless a flow of that name exists in its account and region (then it is kept as it
+ * is), recording the scope first (af__scope_record). Checks nothing the caller should have
+ * (names, tags): the seed file's reader validates; a malformed account or region is -1 with
+ * the ValidationException in err. 0 once submitted, 1 when
  * the store has already said it had the flow (a store that answers at once: memory), or -1
  * with err set once any flow failed to store. */
 int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err);

@@ -134,7 +134,8 @@ class StateTest(h.ServerTestCase):
         tagged or stopped."""
         home, a, b = self.home, self.a, self.b
         home.create_connector_profile(**salesforce_profile("home-sf", SECRETS[1]))
-        home.create_flow(**salesforce_flow("home_od", "home-sf", description="on demand"))
+        home.create_flow(**salesforce_flow("home_od", "home-sf", description="on demand",
+                                           clientToken="tok-home"))
         home.start_flow(flowName="home_od")
         home.create_flow(**h.s3_flow("home_sched", "Scheduled", tags={"team": "data"}))
         home.start_flow(flowName="home_sched")
@@ -219,9 +220,9 @@ class StateTest(h.ServerTestCase):
         self.assertEqual(self.state(), fresh)
         now = self.srv.advance(1)["now"]
         self.assertLess(abs(now - time.time()), 600, "the clock is still ahead after a reset")
-        # the names are free again, clientTokens included
-        self.b.create_flow(**h.s3_flow("b_draft", "Scheduled", clientToken="tok-1"))
-        self.home.create_flow(**h.s3_flow("home_od", clientToken="tok-1"))
+        # the names are free again, and so is a clientToken: another request may take it
+        self.b.create_flow(**h.s3_flow("b_draft", "Scheduled"))
+        self.home.create_flow(**h.s3_flow("another", clientToken="tok-home"))
 
     def test_a_state_document_as_a_seed_makes_the_same_state(self):
         self.populate()
