@@ -675,7 +675,8 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
                           .max_body = (size_t)o->max_request_bytes,
                           .log = log,
                           .metrics = obs->metrics,
-                          .access_log = obs->access_log};
+                          .access_log = obs->access_log,
+                          .seed_path = o->flows};
     admin = af_admin_server_start(&ac, svc, &err);
   }
   if (grpc == NULL || !http_ok || (o->admin_listen != NULL && admin == NULL)) {

@@ -4,6 +4,7 @@
 
 #include "admin/control.h"
 #include "admin/ops.h"
+#include "admin/state.h"
 #include "common/listen.h"
 
 #include <microhttpd.h>
@@ -21,6 +22,7 @@ struct af_admin_server {
   af_flows *svc;
   size_t max_body;
   const af_log *log;
+  const char *seed_path;
   int port;
   atomic_bool draining;
   af_admin_ops ops;
@@ -72,6 +74,20 @@ static enum MHD_Result reply_ops(af_admin_server *s, struct MHD_Connection *c, c
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, const af_error *err, af_arena *a) {
   return reply(c, (unsigned)af_err_http_status(err->code), af_control_error(err, a));
+}
+
+/* GET /state and POST /reset (admin/state.h). */
+static enum MHD_Result answer_state(af_admin_server *s, struct MHD_Connection *c,
+                                    const char *method, const char *url) {
+  af_arena a;
+  af_arena_init(&a);
+  af_error err = {AF_OK, ""};
+  char *json = NULL;
+  af_err e = af_admin_state_answer(s->svc, s->seed_path, method, url, &a, &json, &err);
+  enum MHD_Result rc = e == AF_OK ? reply(c, MHD_HTTP_OK, json) : reply_error(c, &err, &a);
+  af_log_printf(s->log, AF_LOG_DEBUG, "admin: %s %s: %s", method, url, af_err_type(e));
+  af_arena_destroy(&a);
+  return rc;
 }
 
 /* Decodes, calls and answers one whole request. */
@@ -144,6 +160,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (af_admin_ops_path(url))
     return reply_ops(s, c, method, url);
+  if (af_admin_state_route(url))
+    return answer_state(s, c, method, url);
   return answer(s, c, method, url, r);
 }
 
@@ -173,6 +191,7 @@ af_admin_server *af_admin_server_start(const af_admin_config *cfg, af_flows *svc
   }
   s->svc = svc;
   s->log = cfg->log;
+  s->seed_path = cfg->seed_path;
   s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
   atomic_init(&s->draining, false);
   s->ops = (af_admin_ops){svc, cfg->metrics, cfg->access_log, &s->draining, cfg->log};

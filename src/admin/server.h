@@ -1,6 +1,6 @@
 /* The admin listener (--admin-listen): HTTP/1.1 for operators and tests, off by default. It
- * serves the emulator control API (admin/control.h) and the operators' /metrics, /healthz and
- * /readyz (admin/ops.h).
+ * serves the emulator control API (admin/control.h), the operators' /metrics, /healthz and
+ * /readyz (admin/ops.h), and the state's snapshot and reset (admin/state.h).
  *
  * Lifecycle: af_admin_server_start binds and serves on threads of its own (one per connection:
  * a control call may wait for the store and the scheduler) until af_admin_server_stop.
@@ -24,6 +24,8 @@ typedef struct af_admin_config {
   af_metrics *metrics;             /* borrowed, outlives the server; NULL: /metrics shows the
                                       census and the process only */
   const af_access_log *access_log; /* borrowed, outlives the server; NULL: none */
+  const char *seed_path;           /* the --flows file POST /reset loads again (borrowed); NULL:
+                                      none */
 } af_admin_config;
 
 /* Binds and serves svc (borrowed; outlives the server). NULL with err set when the address

@@ -44,7 +44,8 @@ typedef struct flow_buf {
   const char *name;
   size_t name_len;
   int status;
-  const char *status_message; /* in the arena; NULL for none */
+  const char *status_message;   /* in the arena; NULL for none */
+  const char *account, *region; /* the entry's accountId and region (arena); NULL: the service's */
   Appflow__V1__CreateFlowRequest *req;
   af_tag *tags;
   size_t ntags;
@@ -283,10 +284,36 @@ static int create_entry(parser *ps, const char *op, ProtobufCMessage *req, af_er
     return -1;
   }
   protobuf_c_message_init(rpc->output, resp);
-  af_err rc = af_flows_call_sync(ps->svc, rpc, req, resp, &ps->arena, e);
+  af_err rc =
+      af_flows_seed_call_in(ps->svc, ps->f->account, ps->f->region, rpc, req, resp, &ps->arena, e);
   if (rc == AF_ERR_NAME_TAKEN) /* the store has it: kept */
     return 0;
   return rc == AF_OK ? 1 : -1;
+}
+
+/* An optional string member of an entry (absent or null: NULL), copied into the arena. */
+static int read_string(parser *ps, const char *open, const json_t *o, const char *member,
+                       const char **out) {
+  const json_t *v = json_object_get(o, member);
+  *out = NULL;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v)) != NULL)
+    return fail(ps, open, "%s must be a string (%s)", member,
+                strcmp(member, "accountId") == 0 ? "12 digits, like 000000000000"
+                                                 : "an AWS region name, like us-east-1");
+  *out = af_arena_strndup(&ps->arena, json_string_value(v), json_string_length(v));
+  return *out != NULL ? 0 : fail(ps, open, "out of memory reading the seed");
+}
+
+/* The entry's accountId and region: where it is made (absent: the service's own). The core
+ * checks them as it checks a call's. */
+static int read_scope(parser *ps, const char *open, const json_t *o) {
+  if (!json_is_object(o))
+    return 0; /* the decoder says what is wrong */
+  if (read_string(ps, open, o, "accountId", &ps->f->account) != 0)
+    return -1;
+  return read_string(ps, open, o, "region", &ps->f->region);
 }
 
 /* o without its member `drop` (a seed's own member, not the request's); NULL when out of
@@ -362,6 +389,10 @@ static int parse_flow(parser *ps) {
   json_t *o = json_loadb(f->open, len, JSON_REJECT_DUPLICATES, &je);
   if (o == NULL)
     return fail_json(ps, f->open, len, &e);
+  if (read_scope(ps, f->open, o) != 0) {
+    json_decref(o);
+    return -1;
+  }
   if (json_is_object(o) && json_object_get(o, "flowName") == NULL &&
       (json_object_get(o, "connectorProfileName") != NULL ||
        json_object_get(o, "connectorLabel") != NULL)) {
@@ -398,7 +429,8 @@ static int parse_flow(parser *ps) {
   if (af_flows_check_create(ps->svc, f->req, &e) != AF_OK)
     return fail(ps, f->open, "flow '%s': %s", af_escape(q, sizeof q, f->name, f->name_len),
                 e.message);
-  if (af_flows_seed_check_profiles(ps->seeder, f->req, &e) != AF_OK)
+  af_flow_spec scope = {.account = f->account, .region = f->region};
+  if (af_flows_seed_check_profiles(ps->seeder, &scope, f->req, &e) != AF_OK)
     return fail(ps, f->open, "flow '%s': %s: %s", af_escape(q, sizeof q, f->name, f->name_len),
                 af_err_type(e.code), e.message);
   if (!tags_of(ps))
@@ -410,17 +442,31 @@ static int parse_flow(parser *ps) {
 
 static int parse_array(parser *ps);
 
+/* The longest "ACCOUNT/REGION/NAME" a flow is told apart by: two flows may share a name in two
+ * accounts or regions. */
+#define SCOPED_MAX (2 * AF_STORE_SCOPE_MAX + AF_FLOW_NAME_MAX * 4 + 3)
+
+/* The flow's name with its account and region (the service's when the entry names none), in
+ * buf (SCOPED_MAX + 1 bytes); its length. */
+static size_t scoped_name(const parser *ps, char *buf) {
+  const flow_buf *f = ps->f;
+  const char *account = f->account ? f->account : af_flows_account(ps->svc);
+  const char *region = f->region ? f->region : af_flows_region(ps->svc);
+  int n = snprintf(buf, SCOPED_MAX + 1, "%.*s/%.*s/%.*s", AF_STORE_SCOPE_MAX, account,
+                   AF_STORE_SCOPE_MAX, region, (int)f->name_len, f->name);
+  return n < 0 ? 0 : ((size_t)n > SCOPED_MAX ? SCOPED_MAX : (size_t)n);
+}
+
 /* A name read before in this buffer (its hash was seen): find its first definition by parsing
  * again up to it. That costs a second pass on this one error, where remembering every name's
  * line would cost memory on every load. Returns 0 when no earlier flow has the name (two names
  * shared a hash), else the error. */
 static int fail_duplicate(parser *ps) {
   flow_buf *f = ps->f;
-  char name[AF_FLOW_NAME_MAX * 4 + 1], q[1100]; /* the name was checked: 256 characters */
+  char name[SCOPED_MAX + 1], q[1100]; /* the name was checked: 256 characters */
   const char *at = f->name_at, *open = f->open;
-  size_t len = f->name_len < sizeof name ? f->name_len : sizeof name - 1;
-  memcpy(name, f->name, len);
-  af_escape(q, sizeof q, name, len);
+  size_t len = scoped_name(ps, name);
+  af_escape(q, sizeof q, f->name, f->name_len);
   af_seed_error ignored;
   parser finder = {.start = ps->start,
                    .p = ps->start,
@@ -480,7 +526,9 @@ static bool seen_before(parser *ps, const char *name, size_t len) {
 /* Find mode: stops at the first flow of the name looked for. */
 static int find_step(parser *ps) {
   flow_buf *f = ps->f;
-  if (f->name_len != ps->find_len || memcmp(f->name, ps->find, f->name_len) != 0)
+  char scoped[SCOPED_MAX + 1];
+  size_t len = scoped_name(ps, scoped);
+  if (len != ps->find_len || memcmp(scoped, ps->find, len) != 0)
     return 0;
   ps->found = f->name_at;
   return STOP;
@@ -517,7 +565,8 @@ static int store(parser *ps) {
   flow_buf *f = ps->f;
   if (ps->seeder == NULL)
     return find_step(ps);
-  if (ps->remember && seen_before(ps, f->name, f->name_len)) {
+  char scoped[SCOPED_MAX + 1];
+  if (ps->remember && seen_before(ps, scoped, scoped_name(ps, scoped))) {
     int rc = fail_duplicate(ps);
     if (rc != 0)
       return rc;
@@ -529,7 +578,9 @@ static int store(parser *ps) {
                        .tags = f->tags,
                        .ntags = f->ntags,
                        .definition = f->req,
-                       .status_message = f->status_message};
+                       .status_message = f->status_message,
+                       .account = f->account,
+                       .region = f->region};
   af_error e;
   int added = af_flows_seed_add(ps->seeder, &spec, &e);
   if (added == 1 && !ps->remember) /* the store was empty: only this file put it there */

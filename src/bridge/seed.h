@@ -18,6 +18,11 @@
  * by a streaming reader over the caller's buffer (no JSON tree of the file), so a million flows
  * load in little memory, and every error points at its line and column.
  *
+ * Any entry may name the account and region it belongs to ("accountId", "region"; each absent or
+ * null: the service's --account and --region), checked as the core checks a call's; a flow name
+ * may then appear once per account and region. A profile may leave its credentials out (a state
+ * document, admin/state.h, never holds them).
+ *
  * Each flow is added unless the store has a flow of that name already (a durable store keeps
  * what it has across restarts); a name given twice in one seed is an error.
  *

@@ -210,6 +210,7 @@ typedef struct sync_call {
   const ProtobufCMessage *req;
   ProtobufCMessage *resp;
   const char *account, *region;
+  bool seeding;
 } sync_call;
 
 static void begin_sync(void *arg, const af_reply_to *to) {
@@ -217,6 +218,7 @@ static void begin_sync(void *arg, const af_reply_to *to) {
   af_reply_to in = *to;
   in.account = c->account;
   in.region = c->region;
+  in.seeding = c->seeding;
   af_flows_call(c->svc, c->rpc, c->req, c->resp, &in);
 }
 
@@ -228,7 +230,14 @@ af_err af_flows_call_sync(af_flows *svc, const af_rpc *rpc, const ProtobufCMessa
 af_err af_flows_call_sync_in(af_flows *svc, const char *account, const char *region,
                              const af_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                              af_arena *arena, af_error *err) {
-  sync_call c = {svc, rpc, req, resp, account, region};
+  sync_call c = {svc, rpc, req, resp, account, region, false};
+  return af__wait(begin_sync, &c, arena, err);
+}
+
+af_err af_flows_seed_call_in(af_flows *svc, const char *account, const char *region,
+                             const af_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                             af_arena *arena, af_error *err) {
+  sync_call c = {svc, rpc, req, resp, account, region, true};
   return af__wait(begin_sync, &c, arena, err);
 }
 

@@ -20,7 +20,7 @@
  * holding the flow's name (as its description) and the request's SHA-256 (as its definition)
  * for 8 hours, so the same token with another request - another name included - is a
  * ConflictException on every replica. */
-#define TOKEN_KEY_PREFIX AF_STORE_PRIVATE_KEY "create-token:"
+#define TOKEN_KEY_PREFIX AF_CREATE_TOKEN_KEY
 #define TOKEN_DIGEST_LEN 32
 
 static int by_key(const ProtobufCMessage *a, const ProtobufCMessage *b) {

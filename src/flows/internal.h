@@ -20,6 +20,9 @@
 /* A flow's runs kept (newest first) for DescribeFlowExecutionRecords. */
 #define AF_EXECUTIONS_KEPT 100
 
+/* The key prefix of a CreateFlow clientToken's own record (create.c), followed by the token. */
+#define AF_CREATE_TOKEN_KEY AF_STORE_PRIVATE_KEY "create-token:"
+
 /* How long a clientToken makes a retry return the first result, as AWS documents. */
 #define AF_TOKEN_TTL_MS (8LL * 60 * 60 * 1000)
 
@@ -173,6 +176,12 @@ af_store_rc af__scopes_each(af_flows *svc, af_store_rc (*fn)(void *ctx, const ch
  * however the process ends; else ends the call with the error. */
 void af__scope_record(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req,
                       ProtobufCMessage *resp, const af_reply_to *to);
+/* Records t's scope as af__scope_record does, waiting for the store (the seeder: never on a
+ * door thread). AF_OK, or the store's error. */
+af_err af__scope_record_sync(af_flows *svc, const af_tenant *t, af_error *err);
+/* Forgets the scopes this process has recorded (a reset removed their rows): the next call in
+ * each records it again. */
+void af__scopes_forget(af_flows *svc);
 /* Sets op's scope to t's. */
 static inline void af__op_scope(af_store_op *op, const af_tenant *t) {
   op->scope = t->scope_len > 0 ? t->scope : NULL;
@@ -328,9 +337,11 @@ typedef struct af_delete_spec {
 void af__delete_unless_used(af_flows *svc, const af_reply_to *to, const af_delete_spec *spec,
                             const char *name, bool force);
 
-/* The connector type of the profile called name, waiting for the store: AF_OK with *type set,
- * ResourceNotFoundException when there is none, or the store's error (never on a door thread). */
-af_err af__profile_type(af_flows *svc, const char *name, int *type, af_error *err) AF_MUST_USE;
+/* The connector type of the profile called name in t's scope, waiting for the store: AF_OK with
+ * *type set, ResourceNotFoundException when there is none, or the store's error (never on a door
+ * thread). */
+af_err af__profile_type(af_flows *svc, const af_tenant *t, const char *name, int *type,
+                        af_error *err) AF_MUST_USE;
 /* AWS's ResourceNotFoundException: "Connector Profile with name X does not exist." */
 af_err af__profile_missing(af_error *err, const char *name);
 /* ValidationException: profile name is of connector type found, but the flow's side (0 source,

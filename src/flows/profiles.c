@@ -175,8 +175,8 @@ void af__create_connector_profile(af_flows *svc, const ProtobufCMessage *msg, Pr
   c->resp = (Appflow__V1__CreateConnectorProfileResponse *)out;
   const Appflow__V1__CreateConnectorProfileRequest *req = c->req;
   int type = (int)req->connector_type;
-  af_err rc = af_check_profile_rules(AF_PROFILE_CREATE, type, req->connector_label,
-                                     req->connector_profile_config, to->err);
+  af_err rc = af_check_profile_rules(to->seeding ? AF_PROFILE_SEED : AF_PROFILE_CREATE, type,
+                                     req->connector_label, req->connector_profile_config, to->err);
   random_suffix(c->id);
   af_bytes def;
   if (rc == AF_OK && !pack_profile(c->req, c->id, to->arena, &c->request, &def))
@@ -566,12 +566,14 @@ struct af_catalog *af_flows_catalog(af_flows *svc) {
   return svc->catalog;
 }
 
-af_err af__profile_type(af_flows *svc, const char *name, int *type, af_error *err) {
+af_err af__profile_type(af_flows *svc, const af_tenant *t, const char *name, int *type,
+                        af_error *err) {
   af_store_op op = {.table = AF_TABLE_PROFILES,
                     .key = name,
                     .key_len = strlen(name),
                     .rule = af__profile_type_rule,
                     .ctx = type};
+  af__op_scope(&op, t);
   *type = 0;
   af_store_rc rc = af_store_run(svc->store, af_store_modify, &op);
   if (rc == AF_STORE_NOT_FOUND)

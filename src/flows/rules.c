@@ -347,10 +347,10 @@ af_err af_check_profile_rules(af_profile_op op, int type, const char *label,
            "needs its credentials",
            name);
   }
-  if (op == AF_PROFILE_CREATE && custom && (label == NULL || *label == '\0'))
+  if (op != AF_PROFILE_UPDATE && custom && (label == NULL || *label == '\0'))
     fail(&m, "'connectorLabel' is required when connectorType is CustomConnector: it names the "
              "registered connector");
-  else if (op == AF_PROFILE_CREATE && !custom && label != NULL)
+  else if (op != AF_PROFILE_UPDATE && !custom && label != NULL)
     fail(&m, "'connectorLabel' is only for CustomConnector profiles; connectorType is %s", name);
   if (m.count == 0)
     return AF_OK;

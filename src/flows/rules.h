@@ -46,7 +46,9 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
  * connectorProfileCredentials when given, set exactly that type's member; a create gives the
  * credentials when the type has any; connectorLabel is given exactly for CustomConnector. type
  * is the request's (create) or the stored profile's (update). */
-typedef enum af_profile_op { AF_PROFILE_CREATE, AF_PROFILE_UPDATE } af_profile_op;
+/* SEED: a create from a seed file, whose profiles may leave their credentials out (a state
+ * document never holds them). */
+typedef enum af_profile_op { AF_PROFILE_CREATE, AF_PROFILE_UPDATE, AF_PROFILE_SEED } af_profile_op;
 af_err af_check_profile_rules(af_profile_op op, int type, const char *label,
                               const Appflow__V1__ConnectorProfileConfig *cfg,
                               af_error *err) AF_MUST_USE;

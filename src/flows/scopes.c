@@ -132,3 +132,27 @@ af_store_rc af__scopes_each(af_flows *svc, af_store_rc (*fn)(void *ctx, const ch
   free(e.page);
   return rc;
 }
+
+/* ---- seeding and reset ---- */
+
+af_err af__scope_record_sync(af_flows *svc, const af_tenant *t, af_error *err) {
+  if (t->scope_len == 0 || known(svc, t->scope))
+    return AF_OK;
+  char row[sizeof SCOPE_ROW + AF_STORE_SCOPE_MAX];
+  snprintf(row, sizeof row, SCOPE_ROW "%s", t->scope);
+  af_flow_record rec = {.name = row, .name_len = strlen(row), .description = t->scope};
+  af_store_op op = {
+      .table = AF_TABLE_TIMERS, .key = rec.name, .key_len = rec.name_len, .record = &rec};
+  af_store_rc rc = af_store_run(svc->store, af_store_insert, &op);
+  if (rc != AF_STORE_OK && rc != AF_STORE_EXISTS)
+    return af_error_set(err, AF_ERR_UNAVAILABLE, "the store could not record the scope %s (%d)",
+                        t->scope, (int)rc);
+  remember(svc, t->scope);
+  return AF_OK;
+}
+
+void af__scopes_forget(af_flows *svc) {
+  pthread_mutex_lock(&svc->scopes_lock);
+  svc->nscopes = 0;
+  pthread_mutex_unlock(&svc->scopes_lock);
+}

@@ -9,6 +9,7 @@
 #include "flows/internal.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,7 +25,8 @@ typedef struct slot {
   bool ended;            /* the insert has ended (under the lock); set when it does */
   af_store_rc rc;        /* ... and how */
   af_flow_record rec;
-  af_arena arena; /* the record's copy; reset for each flow */
+  char scope[AF_STORE_SCOPE_MAX + 1]; /* the flow's account and region's; "" for the default */
+  af_arena arena;                     /* the record's copy; reset for each flow */
 } slot;
 
 struct af_flows_seeder {
@@ -42,6 +44,7 @@ struct af_flows_seeder {
   size_t nmade;          /* slots are made as needed, up to WINDOW: seeding one flow costs one */
   struct known_profile { /* profiles flows have named: a store read each, once */
     char *name;
+    char scope[AF_STORE_SCOPE_MAX + 1];
     int type;
   } * known;
   size_t nknown, known_cap;
@@ -192,15 +195,17 @@ static slot *take_slot(af_flows_seeder *sd, af_error *err) {
 
 /* ---- the profiles a seeded flow names ---- */
 
-/* The type of the profile called name, from what this seeder has read, else the store. */
-static af_err profile_type(af_flows_seeder *sd, const char *name, int *type, af_error *err) {
+/* The type of the profile called name in t's scope, from what this seeder has read, else the
+ * store. */
+static af_err profile_type(af_flows_seeder *sd, const af_tenant *t, const char *name, int *type,
+                           af_error *err) {
   for (size_t i = 0; i < sd->nknown; i++) {
-    if (strcmp(sd->known[i].name, name) == 0) {
+    if (strcmp(sd->known[i].name, name) == 0 && strcmp(sd->known[i].scope, t->scope) == 0) {
       *type = sd->known[i].type;
       return AF_OK;
     }
   }
-  af_err rc = af__profile_type(sd->svc, name, type, err);
+  af_err rc = af__profile_type(sd->svc, t, name, type, err);
   if (rc != AF_OK)
     return rc;
   if (sd->nknown == sd->known_cap) {
@@ -211,13 +216,18 @@ static af_err profile_type(af_flows_seeder *sd, const char *name, int *type, af_
     sd->known = k;
     sd->known_cap = cap;
   }
+  memcpy(sd->known[sd->nknown].scope, t->scope, t->scope_len + 1);
   if ((sd->known[sd->nknown].name = strdup(name)) != NULL)
     sd->known[sd->nknown++].type = *type;
   return AF_OK;
 }
 
-af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__CreateFlowRequest *req,
-                                    af_error *err) {
+af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const af_flow_spec *spec,
+                                    const Appflow__V1__CreateFlowRequest *req, af_error *err) {
+  af_tenant t;
+  af_err trc = af__tenant(sd->svc, spec->account, spec->region, &t, err);
+  if (trc != AF_OK)
+    return trc;
   const Appflow__V1__SourceFlowConfig *src = req->source_flow_config;
   const Appflow__V1__DestinationFlowConfig *dst = req->destination_flow_config_list[0];
   int types[2] = {(int)src->connector_type, (int)dst->connector_type};
@@ -227,7 +237,7 @@ af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__Crea
     int type = 0;
     if (names[i] == NULL)
       continue;
-    af_err rc = profile_type(sd, names[i], &type, err);
+    af_err rc = profile_type(sd, &t, names[i], &type, err);
     if (rc == AF_OK && type != types[i])
       rc = af__profile_mismatch(err, names[i], type, types[i], i);
     if (rc != AF_OK)
@@ -271,8 +281,9 @@ static bool armed_flow(const af_flow_record *r) {
          r->status == APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_ACTIVE && r->definition.len > 0;
 }
 
-/* Remembers an armed flow's name for af_flows_seed_end. */
-static void remember_armed(af_flows_seeder *sd, const char *name, size_t len) {
+/* Remembers an armed flow's timer row for af_flows_seed_end: its name, or "SCOPE/NAME" for a flow
+ * of another account and region (as af__arm_timer names it). */
+static void remember_armed(af_flows_seeder *sd, const char *scope, const char *name, size_t len) {
   if (sd->narmed == sd->armed_cap) {
     size_t cap = sd->armed_cap ? sd->armed_cap * 2 : 16;
     char **v = realloc(sd->armed, cap * sizeof *v);
@@ -283,7 +294,11 @@ static void remember_armed(af_flows_seeder *sd, const char *name, size_t len) {
     sd->armed = v;
     sd->armed_cap = cap;
   }
-  if ((sd->armed[sd->narmed] = strndup(name, len)) != NULL)
+  size_t slen = strlen(scope);
+  char *row = malloc(slen + 1 + len + 1);
+  if (row != NULL)
+    snprintf(row, slen + 1 + len + 1, "%s%s%.*s", scope, slen > 0 ? "/" : "", (int)len, name);
+  if ((sd->armed[sd->narmed] = row) != NULL)
     sd->narmed++;
   else
     sd->armed_oom = true;
@@ -331,19 +346,28 @@ static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
 }
 
 int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err) {
+  af_tenant t;
+  if (af__tenant(sd->svc, spec->account, spec->region, &t, err) != AF_OK ||
+      af__scope_record_sync(sd->svc, &t, err) != AF_OK)
+    return -1;
   slot *s = take_slot(sd, err);
   if (s == NULL)
     return -1;
   s->ended = false;
+  memcpy(s->scope, t.scope, t.scope_len + 1);
   if (!fill(s, sd->now_ms, spec)) {
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory seeding flows");
     seeded(&s->op, AF_STORE_FAILED);
     return -1;
   }
   if (armed_flow(&s->rec))
-    remember_armed(sd, s->rec.name, s->rec.name_len);
-  s->op = (af_store_op){
-      .key = s->rec.name, .key_len = s->rec.name_len, .record = &s->rec, .done = seeded};
+    remember_armed(sd, s->scope, s->rec.name, s->rec.name_len);
+  s->op = (af_store_op){.key = s->rec.name,
+                        .key_len = s->rec.name_len,
+                        .record = &s->rec,
+                        .scope = t.scope_len > 0 ? s->scope : NULL,
+                        .scope_len = t.scope_len,
+                        .done = seeded};
   submit(sd, s);
   /* A store that answers at once (memory) has answered for this very flow: say how. The slot
    * is not taken again before this thread's next add, so it still holds the answer. */

@@ -89,6 +89,8 @@ typedef struct af_reply_to {
    * own (--account, --region). A malformed one is the call's ValidationException. */
   const char *account;
   const char *region;
+  /* a seed's create (af_flows_seed_call_in): a connector profile may come without credentials */
+  bool seeding;
 } af_reply_to;
 
 /* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. The table
@@ -202,6 +204,9 @@ typedef struct af_flow_spec {
   size_t ntags;
   const Appflow__V1__CreateFlowRequest *definition; /* NULL for none; not changed */
   const char *status_message; /* flowStatusMessage (why it is Errored, say); NULL for none */
+  /* the account and region the flow belongs to, each NULL for the service's (--account,
+   * --region); a malformed one is af_flows_seed_add's ValidationException */
+  const char *account, *region;
 } af_flow_spec;
 
 /* Every check CreateFlow makes of req before it stores anything: the model's constraints and
@@ -216,22 +221,70 @@ typedef struct af_flows_seeder af_flows_seeder;
 
 /* NULL when out of memory. */
 af_flows_seeder *af_flows_seed_begin(af_flows *svc) AF_MUST_USE;
-/* Adds spec unless a flow of that name exists (then it is kept as it is). Checks nothing the
- * caller should have (names, tags): the seed file's reader validates. 0 once submitted, 1 when
+/* Adds spec unless a flow of that name exists in its account and region (then it is kept as it
+ * is), recording the scope first (af__scope_record). Checks nothing the caller should have
+ * (names, tags): the seed file's reader validates; a malformed account or region is -1 with
+ * the ValidationException in err. 0 once submitted, 1 when
  * the store has already said it had the flow (a store that answers at once: memory), or -1
  * with err set once any flow failed to store. */
 int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *err) AF_MUST_USE;
 /* Waits for every flow added, frees the seeder and says how many were added and how many were
  * there already (either may be NULL). 0, or -1 with err set when any failed. */
 int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error *err) AF_MUST_USE;
-/* The profiles req's connectors name exist and are of their types, as CreateFlow checks them
- * (waiting for the store; each profile is read once per seeder, so a million flows naming one
- * profile read it once). AF_OK, or CreateFlow's error. */
-af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const Appflow__V1__CreateFlowRequest *req,
+/* The profiles req's connectors name exist in spec's account and region and are of their types,
+ * as CreateFlow checks them (waiting for the store; each profile is read once per seeder, so a
+ * million flows naming one profile read it once). AF_OK, or CreateFlow's error (a malformed
+ * account or region is a ValidationException). */
+af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const af_flow_spec *spec,
+                                    const Appflow__V1__CreateFlowRequest *req,
                                     af_error *err) AF_MUST_USE;
+/* af_flows_call_sync_in for a seed's CreateConnectorProfile or RegisterConnector: the same
+ * checks, except that a profile may leave connectorProfileCredentials out (a state document
+ * never holds them; the profile then has none). */
+af_err af_flows_seed_call_in(af_flows *svc, const char *account, const char *region,
+                             const af_rpc *rpc, const ProtobufCMessage *req, ProtobufCMessage *resp,
+                             af_arena *arena, af_error *err) AF_MUST_USE;
 /* One flow: AF_OK (added, or kept when *added is false; added may be NULL), or the error. */
 af_err af_flows_seed_one(af_flows *svc, const af_flow_spec *spec, bool *added,
                          af_error *err) AF_MUST_USE;
+
+/* ---- state: every account's records as seed entries, and a reset (flows/state.c) ---- */
+
+typedef enum af_state_kind { AF_STATE_CONNECTOR, AF_STATE_PROFILE, AF_STATE_FLOW } af_state_kind;
+
+/* One record as the seed file's entry that makes it again; borrowed for the visit only. */
+typedef struct af_state_entry {
+  af_state_kind kind;
+  const char *account, *region; /* the scope it lives in */
+  /* RegisterConnector's request, CreateConnectorProfile's (no credentials, no clientToken) or
+   * CreateFlow's (no clientToken; description and tags as the flow has them now) */
+  const ProtobufCMessage *request;
+  Appflow__V1__FlowStatus status; /* a flow's */
+  const char *status_message;     /* a flow's flowStatusMessage, or NULL */
+} af_state_entry;
+
+/* Visits every account and region's records as seed entries: the service's scope first, then
+ * the others by name; in each, the registrations, then the profiles, then the flows, each by
+ * name, so that loading them in this order makes them again and two equal states visit equal
+ * entries. Flows seeded without a definition (tests' af_flow_spec) make no entry. visit returns
+ * false to stop (then AF_ERR_INTERNAL_SERVER, "out of memory"). Waits for the store: never on a
+ * door thread. AF_OK or the error; concurrent changes may or may not be seen. */
+af_err af_flows_state(af_flows *svc, bool (*visit)(const af_state_entry *e, void *ctx), void *ctx,
+                      af_error *err);
+
+/* What af_flows_reset removed. */
+typedef struct af_reset_result {
+  size_t flows, profiles, connectors; /* records, in every scope */
+  size_t timers;                      /* the scheduler's rows: flow timers, scopes, the clock */
+} af_reset_result;
+
+/* Removes every account and region's flows (their clientToken records too), profiles and
+ * registrations, the scheduler's timer rows, the recorded scopes and the emulator's clock row,
+ * keeping the instances' rows; then the clock's offset is 0, the process forgets its scopes and
+ * the catalog its per-profile entities. Not atomic: a call running meanwhile may leave what it
+ * made. Waits for the store. AF_OK, or the store's error with what was removed so far in *res
+ * (may be NULL). */
+af_err af_flows_reset(af_flows *svc, af_reset_result *res, af_error *err);
 
 /* The catalog the service answers connector questions from. */
 struct af_catalog *af_flows_catalog(af_flows *svc);
