@@ -699,7 +699,7 @@ static int serve(const options *o, const pems *p, const af_sigv4_creds *creds, a
   af_bridge_server_drain(http);
   af_grpc_server_stop(grpc, o->grace);
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  double spent = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  double spent = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   af_bridge_server_stop(http, spent < o->grace ? o->grace - spent : 0);
   af_admin_server_stop(admin);
   af_reflection_free(refl);

@@ -172,9 +172,10 @@ static af_err route(af_flows *svc, const char *path, af_arena *a, const af_rpc *
     *rpc = strcmp(what, "events") == 0     ? af_flows_emulator_rpc_named(svc, "SendEvent")
            : strcmp(what, "outcomes") == 0 ? af_flows_emulator_rpc_named(svc, "SetOutcomes")
                                            : NULL;
-    if (*rpc != NULL && memchr(path + plen, '/', (size_t)(slash - path - plen)) == NULL)
-      return af_bridge_percent_decode(path + plen, (size_t)(slash - path - plen), false,
-                                      "path's flow name", a, (const char **)flow, err);
+    size_t name_len = (size_t)(slash - path) - plen;
+    if (*rpc != NULL && memchr(path + plen, '/', name_len) == NULL)
+      return af_bridge_percent_decode(path + plen, name_len, false, "path's flow name", a,
+                                      (const char **)flow, err);
   }
   char esc[160];
   return af_error_set(err, AF_ERR_RESOURCE_NOT_FOUND,

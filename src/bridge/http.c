@@ -741,7 +741,8 @@ void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {
   for (;;) { /* requests are short: a light poll keeps this free of locks on the hot path */
     int left = atomic_load(&s->in_flight);
     clock_gettime(CLOCK_MONOTONIC, &now);
-    double waited = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+    double waited =
+        (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
     if (left <= 0)
       break;
     if (waited >= grace_seconds) {

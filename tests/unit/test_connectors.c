@@ -362,7 +362,7 @@ static void register_three(void) {
 
 /* Every catalog type (but those a filter leaves out) and every registration, once each. */
 static void expect_all(const seen *s, bool managed, bool customs, const char *what) {
-  size_t want = (managed ? MANAGED : 0) + (customs ? 3 : 0);
+  size_t want = (size_t)(managed ? MANAGED : 0) + (customs ? 3 : 0);
   cr_expect_eq(s->n, want, "%s: %zu seen, not %zu", what, s->n, want);
   const ProtobufCEnumDescriptor *d = &appflow__v1__connector_type__descriptor;
   for (unsigned i = 0; managed && i < d->n_values; i++) {
