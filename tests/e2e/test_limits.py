@@ -7,7 +7,6 @@ HEADERS with literal HPACK fields, DATA, RST_STREAM; every frame read is parsed)
 
 import os
 import socket
-import struct
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ import grpc
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import held  # noqa: E402
 
 S = h.stubs()
 P = h.platform_stubs()
@@ -35,22 +35,9 @@ NO_ERROR, CANCEL, ENHANCE_YOUR_CALM = 0x0, 0x8, 0xB
 LIST_SERVICES = P.reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()
 
 
-def frame(ftype, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(
-        ">I", stream) + payload
-
-
-def hpack_int(value, prefix_bits, first=0):
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = [first | limit]
-    value -= limit
-    while value >= 128:
-        out.append((value & 127) | 128)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+# HTTP/2 frames and HPACK integers, as the held-connections tool writes them
+frame = held.h2_frame
+hpack_int = held.hpack_int
 
 
 def hpack_literal(name, value):
