@@ -22,7 +22,8 @@ WARN="-Wall -Wextra -Werror -Wno-missing-field-initializers"
 # af_common, GEN_PBC_SOURCES) so a new core file needs no edit here; minus the files that link
 # gRPC or libmicrohttpd, which no target calls. The stores come along (the targets use the
 # memory store), and with them SQLite, libpq and OpenSSL (ListFlows tokens are HMACs).
-NETWORK="src/admin/server.c src/bridge/http.c src/bridge/sigv4.c src/grpc/health.c src/grpc/reflection.c
+NETWORK="src/admin/server.c src/bridge/http.c src/bridge/observe.c src/bridge/sigv4.c src/grpc/health.c
+         src/grpc/observe.c src/grpc/reflection.c
          src/grpc/server.c src/grpc/tls.c gen/pbc/grpc/health/v1/health.pb-c.c
          gen/pbc/grpc/reflection/v1/reflection.pb-c.c"
 cmake_sources() {
