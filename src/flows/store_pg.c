@@ -625,9 +625,12 @@ static bool connected(worker *w, int64_t deadline, af_store_rc *rc) {
   if (c != NULL)
     PQfinish(c);
   af_log_printf(s->base.log, AF_LOG_WARN, "store %s: cannot connect: %s", s->base.display, why);
-  /* A database that answers but rejects the statements is not down, but broken. */
+  /* A database that answers but rejects the statements is not down, but broken; one slower
+   * than the caller's own deadline (shorter than the store's), connecting or setting up, is
+   * neither: only the store's own timeout says that it is down. */
   *rc = q == Q_SQL ? AF_STORE_FAILED : AF_STORE_UNAVAILABLE;
-  if (q == Q_DOWN || q == Q_LATE)
+  bool hurried = deadline < w->own_deadline && af_store_now_ms() >= deadline;
+  if ((q == Q_DOWN || q == Q_LATE) && !hurried)
     mark_unhealthy(s);
   return false;
 }

@@ -1173,6 +1173,34 @@ Test(store_pg, a_callers_deadline_under_a_row_lock_is_unavailable_not_a_hang) {
   af_store_close(s);
 }
 
+/* The same when the caller's deadline passes while the store reconnects (its connection went
+ * with the last op's deadline): the new session's statements wait on a table lock, and the
+ * caller in a hurry still says nothing about the database's health. */
+Test(store_pg, a_callers_deadline_while_reconnecting_leaves_the_store_healthy) {
+  af_store_config cfg = {.connections = 1, .timeout_seconds = WAIT_S};
+  af_store *s = open_store(&cfg);
+  af_flow_record r = record("hot");
+  cr_assert_eq(insert(s, &r), AF_STORE_OK);
+  health_log h;
+  watch(s, &h);
+  PGconn *row = lock_row("hot");
+  af_store_op op = {
+      .key = "hot", .key_len = 3, .rule = increment, .deadline_ms = af_store_now_ms() + 300};
+  cr_expect_eq(af_store_run(s, af_store_modify, &op), AF_STORE_UNAVAILABLE);
+  release(row);
+  PGconn *table = admin();
+  sql_ok(table, "BEGIN");
+  sql_ok(table, "LOCK TABLE appflowd_flows IN ACCESS EXCLUSIVE MODE");
+  af_store_op again = {
+      .key = "hot", .key_len = 3, .rule = increment, .deadline_ms = af_store_now_ms() + 300};
+  cr_expect_eq(af_store_run(s, af_store_modify, &again), AF_STORE_UNAVAILABLE);
+  cr_expect(af_store_healthy(s));
+  release(table);
+  cr_expect_eq(modify(s, "hot", increment, NULL), AF_STORE_OK);
+  cr_expect_eq(health_events(&h), 0, "health never changed");
+  af_store_close(s);
+}
+
 /* The store's own timeout passes under the lock: the database is too slow to serve, so the
  * store turns unhealthy until it answers again. */
 Test(store_pg, the_stores_timeout_under_a_row_lock_turns_it_unhealthy) {
