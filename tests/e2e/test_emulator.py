@@ -64,15 +64,22 @@ def scheduled(name, expression, **members):
     return h.s3_flow(name, "Scheduled", triggerConfig=h.trigger("Scheduled", expression, **members))
 
 
-def logged_ids(servers, rx, name):
-    """The run ids rx's lines name for flow name, in every server's log, in order."""
-    out = []
-    for srv in servers:
-        for line in srv.lines():
-            m = rx.match(line)
-            if m and m.group("name") == name:
-                out.append(m.group("id"))
-    return out
+def logged_ids(servers, rx, name, at_least=0):
+    """The run ids rx's lines name for flow name, in every server's log, in order. A server's
+    stderr is read by a thread of the harness, so a line the server has written may not have
+    been read yet when its answer arrives: wait until at_least ids have been read."""
+    def read():
+        out = []
+        for srv in servers:
+            for line in srv.lines():
+                m = rx.match(line)
+                if m and m.group("name") == name:
+                    out.append(m.group("id"))
+        return out
+    if at_least:
+        h.wait_until(lambda: len(read()) >= at_least, timeout=h.LOG_TIMEOUT, interval=0.02,
+                     what=f"{at_least} logged run(s) of {name}")
+    return read()
 
 
 def wait_for_record(client, name, execution_id, statuses, timeout=30):
@@ -254,7 +261,7 @@ class EmulatorTest(h.ServerTestCase):
         self.assertEqual(ms(r["dataPullEndTime"]), started)
         d = c.describe_flow(flowName="waited")["lastRunExecutionDetails"]
         self.assertEqual(d["mostRecentExecutionStatus"], "Successful")
-        self.assertEqual(logged_ids([srv], START_RUN_RE, "waited"), [run_id])
+        self.assertEqual(logged_ids([srv], START_RUN_RE, "waited", 1), [run_id])
 
         self.outcomes(srv, "waited", {"durationSeconds": 1.5, "recordsProcessed": 42})
         second = c.start_flow(flowName="waited")["executionId"]
@@ -419,7 +426,7 @@ class EmulatorTest(h.ServerTestCase):
             self.assertEqual(srv.advance(600)["runsStarted"], 0)
         self.assertEqual(len(records(c, "failing")), 2)
         self.assertEqual(len(records(c, "recovering")), 4)
-        self.assertEqual(len(logged_ids([srv], SCHEDULED_RUN_RE, "failing")), 2)
+        self.assertEqual(len(logged_ids([srv], SCHEDULED_RUN_RE, "failing", 2)), 2)
         deactivations = [l for l in srv.lines() if "deactivated after" in l]
         self.assertEqual(len(deactivations), 2, deactivations)
         # started again: the schedule counts from the new activation, with no failures counted
@@ -453,7 +460,7 @@ class EmulatorTest(h.ServerTestCase):
         self.assertContiguous(runs, first_pull * 1000)
         ids = [r["executionId"] for r in runs]
         self.assertEqual(len(set(ids)), 6)
-        self.assertEqual(logged_ids([srv], SCHEDULED_RUN_RE, "every5"), ids[::-1])
+        self.assertEqual(logged_ids([srv], SCHEDULED_RUN_RE, "every5", len(ids)), ids[::-1])
         srv.wait_for_line(re.compile(r"^appflowd: info: clock moved 1800\.0+ s: 6 scheduled "
                                      r"run\(s\) started$"))
         d = c.describe_flow(flowName="every5")["lastRunExecutionDetails"]
@@ -569,7 +576,7 @@ class EmulatorTest(h.ServerTestCase):
         self.assertEqual(runs[0]["executionResult"]["errorInfo"]["executionMessage"],
                          "event failed")
         self.assertContiguous(runs)
-        self.assertEqual(logged_ids([srv], EVENT_RUN_RE, "on_event"), ids + [failed])
+        self.assertEqual(logged_ids([srv], EVENT_RUN_RE, "on_event", len(ids) + 1), ids + [failed])
         # Suspended: refused, as Draft
         c.stop_flow(flowName="on_event")
         self.control_error(srv, ev, {}, "ConflictException")
@@ -656,7 +663,7 @@ class EmulatorTest(h.ServerTestCase):
         seen = [r for p in pages for r in p]
         ids = [r["executionId"] for r in seen]
         self.assertEqual(len(set(ids)), 25, "no run twice")
-        self.assertEqual(sorted(ids), sorted(logged_ids([srv], SCHEDULED_RUN_RE, "minutely")))
+        self.assertEqual(sorted(ids), sorted(logged_ids([srv], SCHEDULED_RUN_RE, "minutely", len(ids))))
         self.assertEqual([ms(r["startedAt"]) for r in seen],
                          [a + k * MINUTE for k in range(25, 0, -1)], "newest first")
         self.assertContiguous(seen)
@@ -737,7 +744,7 @@ class EmulatorTest(h.ServerTestCase):
         got = emu.call("AdvanceClock", advance_seconds=7200)
         self.assertEqual(got.runs_started, 2)
         self.assertEqual(len(records(c, "grpc_clock")), 3)
-        self.assertEqual(logged_ids([srv], EVENT_RUN_RE, "grpc_event"), [first, second])
+        self.assertEqual(logged_ids([srv], EVENT_RUN_RE, "grpc_event", 2), [first, second])
 
     def test_no_emulator_without_admin_listen(self):
         """Without --admin-listen: no admin port, the AWS door has no control routes, reflection
