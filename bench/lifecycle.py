@@ -138,6 +138,14 @@ def _message(name):
     return message_factory.MessageFactory(_POOL).GetPrototype(desc)()
 
 
+def decode(message, data):
+    """data parsed as appflow.v1.<message>; google.protobuf.message.DecodeError if it is not
+    one."""
+    m = _message(message)
+    m.ParseFromString(data)
+    return m
+
+
 def _rfc3339(epoch):
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime(
         "%Y-%m-%dT%H:%M:%SZ")

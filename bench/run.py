@@ -1,14 +1,20 @@
 #!/usr/bin/python3
 """make bench: every benchmark, one after another, on loopback; results as ratios in one run.
 
-Starts each server (appflowd, the canned C-core limit, nginx, the Python and Node peers) on a
-free port, drives it with the same driver as the others (h2load and grpcload for gRPC, wrk for
+Starts each server (appflowd, the canned C-core limit, nginx, the Python, Node and Go peers) on
+a free port, drives it with the same driver as the others (h2load and grpcload for gRPC, wrk for
 HTTP; see bench/FORMAT.md), stops it by PID, and writes every measurement as a JSON line to
 bench/results/run-<time>.jsonl plus a Markdown table (bench/results/run-<time>.md).
 
+The Go peers (bench/peers/go: grpc-go and net/http) are built first, by
+bench/peers/go/build.sh into the run's temporary directory, and run at appflowd's own levels
+and durations; the Python and Node peers at fewer and shorter ones.
+
 The lifecycle suite measures DescribeFlow, ListFlows, StartFlow and a CreateFlow+DeleteFlow
 churn on both doors against limits that answer the same bytes: appflowd's replies are captured
-first (bench/lifecycle.py), then bench/canned_server and nginx serve them.
+first (bench/lifecycle.py), then bench/canned_server and nginx serve them. The Go peers' own
+DescribeFlow is measured too, each reply checked to carry the flowName, flowArn and flowStatus of
+appflowd's (the drivers' --same-flow: a peer's creation time is its own).
 
 The stores suite runs appflowd on each store (memory:, sqlite: and a PostgreSQL cluster it
 starts with fsync on), all three up at once, and runs every measurement on each in turn, round
@@ -45,6 +51,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 PY = "/usr/bin/python3"
 NODE = "node"
+GO_PEERS = os.path.join(BENCH, "peers", "go", "build.sh")
+# The peers in the report's peers table, by door, in the order of their columns.
+PEERS = {"grpc": ("python-grpcio", "node-grpc-js", "grpc-go"),
+         "http": ("node-http", "go-net-http")}
 
 SUCCESS_FLOW = "bench_suspended"
 MIX_NAMES = "bench_:10000"
@@ -148,6 +158,7 @@ class Bench:
         self.life_duration = "2" if quick else "5"
         self.life_levels = "1x1,4x32"
         self.life_conns = "1,16"
+        self.go_bins = None  # {"grpc": path, "http": path} once bench/peers/go is built
 
     def add(self, rows, **extra):
         for r in rows:
@@ -181,6 +192,19 @@ class Bench:
         runner = PY if script.endswith(".py") else NODE
         return Server([runner, os.path.join(BENCH, "peers", script), "--port", "0", "--flows",
                        seed], r"port=(\d+)", name)
+
+    def go_peer(self, door, seed):
+        """The Go peer of a door ("grpc": grpc-go, "http": go-net-http), built on first use."""
+        if self.go_bins is None:
+            out = os.path.join(self.tmp, "go-peers")
+            log(f"building the Go peers: {GO_PEERS} {out}")
+            started = time.monotonic()
+            subprocess.run([GO_PEERS, out], check=True, stdout=subprocess.DEVNULL)
+            self.notes["go_peers_build_s"] = round(time.monotonic() - started, 1)
+            self.go_bins = {"grpc": os.path.join(out, "grpcserver"),
+                            "http": os.path.join(out, "httpserver")}
+        name = {"grpc": "grpc-go", "http": "go-net-http"}[door]
+        return Server([self.go_bins[door], "--port", "0", "--flows", seed], r"port=(\d+)", name)
 
     def nginx(self, locations=""):
         d = os.path.join(self.tmp, "nginx")
@@ -265,6 +289,15 @@ class Bench:
             self.mix("appflowd", srv.port)
         finally:
             srv.stop()
+        # grpc-go at appflowd's levels and durations, the mix over the same 10,000 flows.
+        srv = self.go_peer("grpc", seed)
+        try:
+            self.h2load("grpc-go", srv.port, "success")
+            self.h2load("grpc-go", srv.port, "notfound")
+            self.mix("grpc-go", srv.port)
+            self.notes.setdefault("peers_rss_kib", {})["grpc-go"] = srv.rss_kib("VmHWM")
+        finally:
+            srv.stop()
         for script, name in (("python_grpc_server.py", "python-grpcio"),
                              ("node_grpc_server.js", "node-grpc-js")):
             srv = self.peer(script, seed, name)
@@ -284,6 +317,12 @@ class Bench:
         try:
             self.wrk("appflowd", srv.http_port, "success")
             self.wrk("appflowd", srv.http_port, "notfound", conns="16")
+        finally:
+            srv.stop()
+        srv = self.go_peer("http", seed)
+        try:
+            self.wrk("go-net-http", srv.port, "success")
+            self.notes.setdefault("peers_rss_kib", {})["go-net-http"] = srv.rss_kib("VmHWM")
         finally:
             srv.stop()
         srv = self.peer("node_http_server.js", seed, "node-http")
@@ -348,6 +387,39 @@ class Bench:
         srv = self.nginx(lifecycle.nginx_locations(files))
         try:
             self.lifecycle_http("nginx", srv.port, files)
+        finally:
+            srv.stop()
+        self.lifecycle_go_peers(seed, files)
+
+    def lifecycle_go_peers(self, seed, files):
+        """DescribeFlow of the described flow on the Go peers, which serve no CreateFlow: their
+        seed is the 10,000 flows plus that flow's CreateFlow request, with the status
+        appflowd described it in. Their replies differ from appflowd's in the times (and
+        ARNs, were the region another), so the drivers check with --same-flow that each
+        decodes with appflowd's flowName, flowArn and flowStatus, then every reply in the run
+        against the peer's own first one."""
+        with open(files["describe.json"]) as f:
+            status = json.load(f)["flowStatus"]
+        with open(seed) as f:
+            flows = json.load(f)
+        flows.append(dict(lifecycle.described_body(), flowStatus=status))
+        peer_seed = os.path.join(self.tmp, "flows-10k-described.json")
+        with open(peer_seed, "w") as f:
+            json.dump(flows, f)
+        srv = self.go_peer("grpc", peer_seed)
+        try:
+            self.h2load("grpc-go", srv.port, "describe", levels=self.life_levels,
+                        duration=self.life_duration,
+                        extra=["--rpc", "DescribeFlow", "--request-file", files["describe.req"],
+                               "--response-file", files["describe.grpc"], "--same-flow"])
+        finally:
+            srv.stop()
+        srv = self.go_peer("http", peer_seed)
+        try:
+            self.wrk("go-net-http", srv.port, "describe", conns=self.life_conns,
+                     duration=self.life_duration,
+                     extra=["--flow", lifecycle.DESCRIBED, "--expect-file", files["describe.json"],
+                            "--same-flow"])
         finally:
             srv.stop()
 
@@ -762,10 +834,12 @@ def machine(build):
             "h2load": version(["h2load", "--version"], r"nghttp2/([\d.]+)"),
             "wrk": version(["wrk", "-v"], r"wrk (?:debian/)?([\d.]+)"),
             "nginx": version(["nginx", "-v"], r"nginx/([\d.]+)"),
+            "go": version(["go", "version"], r"go version go(\S+)"),
             "debian": {pkg: version(["dpkg-query", "-W", "-f=${Version}", pkg], r"(\S+)")
                        for pkg in ("libgrpc-dev", "libmicrohttpd-dev", "libjansson-dev",
                                    "libprotobuf-c-dev", "gcc-12", "libsqlite3-0", "libpq5",
-                                   "postgresql-15")}}
+                                   "postgresql-15", "golang-google-grpc-dev",
+                                   "golang-google-protobuf-dev")}}
 
 
 def free_port():
@@ -833,6 +907,43 @@ def ratios(rows):
                 out.append(f"| grpc | {c}x{m} | {name} | appflowd ({small['scenario']}) |"
                            f" {r['rps'] / small['rps']:.2f} |")
     return "\n".join(out)
+
+
+def peers_report(rows):
+    """Markdown: appflowd against each peer that ran, per door, scenario and level: req/s
+    (p99 ms) of each, and appflowd / peer. A run with errors gives no ratio."""
+    def rate(r):
+        if r is None:
+            return ""
+        flag = f" **{r['errors']} errors**" if r["errors"] else ""
+        return f"{r['rps']:,.0f} ({r['p99_ms']:.2f}){flag}"
+
+    by = {(r["door"], r["target"], r["scenario"], r["conns"], r["streams"]): r for r in rows}
+    out = []
+    for door, peers in PEERS.items():
+        ran = [p for p in peers if any(k[0] == door and k[1] == p for k in by)]
+        if not ran:
+            continue
+        order = ("success", "notfound", "mix", "describe")
+        keys = sorted({k[2:] for k in by if k[0] == door and k[1] in ran},
+                      key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0],
+                                     k[1] * k[2]))
+        out += [f"{door}: req/s (p99 ms)", "",
+                "| scenario | level | appflowd | " + " | ".join(f"{p} | appflowd / {p}"
+                                                             for p in ran) + " |",
+                "|---|---|---:|" + "---:|---:|" * len(ran)]
+        for scen, c, m in keys:
+            mine = by.get((door, "appflowd", scen, c, m))
+            cells = []
+            for p in ran:
+                other = by.get((door, p, scen, c, m))
+                over = ("" if mine is None or other is None else
+                        f"{mine['rps'] / other['rps']:.2f}" if not mine["errors"]
+                        and not other["errors"] and other["rps"] > 0 else "n/a")
+                cells += [rate(other), over]
+            out.append(f"| {scen} | {c}x{m} | {rate(mine)} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
 
 
 # ---- the stores suite's report ----
@@ -1052,6 +1163,9 @@ def run_suites(b, suites, seed):
     report = ""
     if b.rows:
         report += f"{table(b.rows)}\n\n{ratios(b.rows)}\n\n"
+        peers = peers_report(b.rows)
+        if peers:
+            report += f"### appflowd and the peers\n\n{peers}\n\n"
     if b.store_rows:
         report += f"{stores_report(b.store_rows, b.notes)}\n\n"
     held = [r for r in b.rows if "max_ms" in r]

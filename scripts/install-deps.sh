@@ -19,11 +19,17 @@ test_pkgs=(
 )
 
 # make bench: the load drivers, nginx as the HTTP limit, the peers' runtimes, PostgreSQL (the
-# stores suite's cluster and pgbench) and perf (it profiles what nears a target).
+# stores suite's cluster and pgbench) and perf (it profiles what nears a target). The Go peers
+# (bench/peers/go) build in GOPATH mode from Debian's Go packages alone: grpc-go, protobuf-go
+# (and its APIv1 shim, which grpc-go and genproto import), genproto's google.rpc types, and
+# the protoc plugins that generate their code at bench time.
 bench_pkgs=(
   nghttp2-client wrk nginx-light
   python3-grpcio python3-protobuf protobuf-compiler-grpc
   postgresql linux-perf
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev
+  golang-github-golang-protobuf-1-5-dev golang-google-genproto-dev
+  protoc-gen-go protoc-gen-go-grpc
 )
 
 pkgs=("${build_pkgs[@]}")
