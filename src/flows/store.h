@@ -37,6 +37,9 @@
 /* The schema this build writes; a database marked 1, 2 or 3 is migrated to it on open, one marked
  * newer is refused. */
 #define AF_STORE_SCHEMA_VERSION 4
+/* PostgreSQL: the transaction-level advisory lock under which a replica makes, checks or
+ * migrates the schema, so that replicas starting together take turns ("appflowd" in ASCII). */
+#define AF_STORE_PG_SCHEMA_LOCK "7021235404278822756"
 /* What a database store takes when its configuration leaves a value 0. */
 #define AF_STORE_DEFAULT_CONNECTIONS 8
 #define AF_STORE_DEFAULT_QUEUE 1024

@@ -45,8 +45,6 @@
 #define CHECK_INTERVAL_MS 1000
 #define MAX_PARAMS 19
 #define WHY_MAX 256
-/* The advisory lock that serialises schema changes between replicas: "appflowd" in ASCII. */
-#define SCHEMA_LOCK "7021235404278822756"
 
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -340,6 +338,17 @@ struct pg_store {
 };
 
 static int64_t timeout_ms(const pg_store *s) { return (int64_t)(s->timeout_s * 1000); }
+
+/* Reaching the database at start-up takes at most --store-timeout, but setting up the schema
+ * once it answers is not a request: a timeout short enough for requests must not fail start-up
+ * because another replica holds the schema lock through a migration, or the machine is slow.
+ * Setting up gets the longer of the two. */
+#define OPEN_TIMEOUT_MS 30000
+
+static int64_t open_timeout_ms(const pg_store *s) {
+  int64_t t = timeout_ms(s);
+  return t > OPEN_TIMEOUT_MS ? t : OPEN_TIMEOUT_MS;
+}
 
 /* The first line of a libpq message (the rest is detail and hints). */
 static void first_line(char *out, size_t n, const char *msg) {
@@ -1180,7 +1189,7 @@ static af_store_open_rc make_tables(opening *o) {
 static af_store_open_rc make_schema(opening *o) {
   static const char *const start[] = {
       "BEGIN",
-      "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")",
+      "SELECT pg_advisory_xact_lock(" AF_STORE_PG_SCHEMA_LOCK ")",
       "CREATE TABLE IF NOT EXISTS appflowd_meta (key text PRIMARY KEY, value bytea NOT NULL)",
   };
   af_store_open_rc rc = AF_STORE_OPENED;
@@ -1228,6 +1237,7 @@ static af_store_open_rc open_store(pg_store *s, char *msg, size_t msgsz) {
     snprintf(msg, msgsz, "cannot reach the database at %s: %s", s->base.display, why);
     return AF_STORE_UNREACHABLE;
   }
+  o.deadline = af_store_now_ms() + open_timeout_ms(s);
   af_store_open_rc rc = make_schema(&o);
   q_rc q = rc == AF_STORE_OPENED ? setup(s, o.c, o.deadline, why, sizeof why) : Q_OK;
   if (q != Q_OK) {

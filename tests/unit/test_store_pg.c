@@ -936,6 +936,59 @@ static void expect_migrated_once_by_replicas(int from) {
   PQfinish(c);
 }
 
+typedef struct late_opener {
+  af_store_config cfg;
+  af_store *s;
+  char msg[512];
+} late_opener;
+
+static void sleep_ms(long ms) {
+  struct timespec t = {ms / 1000, ms % 1000 * 1000000L};
+  while (nanosleep(&t, &t) != 0) {
+  }
+}
+
+static void *late_open_thread(void *arg) {
+  late_opener *o = arg;
+  af_store_open_rc why;
+  o->s = af_store_open(store_uri, &o->cfg, &why, o->msg, sizeof o->msg);
+  return NULL;
+}
+
+/* Whether a session of this store's waits on a lock (the opener on the schema lock). */
+static bool store_waits_on_lock(PGconn *c) {
+  char sql[256], v[32];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' AND "
+           "wait_event_type = 'Lock'",
+           schema);
+  return strcmp(sql_value(c, sql, v, sizeof v), "0") != 0;
+}
+
+/* Opening is bounded on its own, not by the requests' --store-timeout: a replica that holds
+ * the schema lock (migrating) for longer than that timeout does not fail the others' start. */
+Test(store_pg, opening_waits_past_the_request_timeout_for_the_schema_lock) {
+  PGconn *holder = admin();
+  sql_ok(holder, "BEGIN");
+  sql_ok(holder, "SELECT pg_advisory_xact_lock(" AF_STORE_PG_SCHEMA_LOCK ")");
+  late_opener o = {.cfg = {.connections = 1, .timeout_seconds = 0.2}};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, late_open_thread, &o), 0);
+  PGconn *c = admin();
+  int64_t limit = af_store_now_ms() + WAIT_S * 1000;
+  while (!store_waits_on_lock(c) && af_store_now_ms() < limit)
+    sleep_ms(10);
+  cr_assert(store_waits_on_lock(c), "the opener never waited on the schema lock");
+  /* The scenario, not synchronisation: the lock is held past the 0.2 s request timeout. */
+  sleep_ms(600);
+  sql_ok(holder, "COMMIT");
+  pthread_join(th, NULL);
+  cr_assert_not_null(o.s, "open failed: %s", o.msg);
+  af_store_close(o.s);
+  PQfinish(c);
+  PQfinish(holder);
+}
+
 Test(store_pg, replicas_opening_a_version_1_database_together_migrate_it_once) {
   expect_migrated_once_by_replicas(1);
 }
