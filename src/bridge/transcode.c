@@ -819,7 +819,9 @@ static void fail_oom(encoder *e) {
                          "the response needs more memory than appflowd allows one request"));
 }
 
-/* Room for n more bytes and a NUL; 0 (with e->rc set) when there is none. */
+/* Room for n more bytes and a NUL; 0 (with e->rc set) when there is none. The buffer doubles
+ * through af_arena_grow, which grows it in place or moves its own chunk, so a long response does
+ * not leave each of its smaller copies behind in the arena. */
 static int reserve(encoder *e, size_t n) {
   if (e->rc != AF_OK)
     return 0;
@@ -828,13 +830,11 @@ static int reserve(encoder *e, size_t n) {
   size_t cap = e->cap > 0 ? e->cap : 256;
   while (cap - e->len <= n && cap <= AF_ARENA_LIMIT)
     cap *= 2;
-  char *b = cap <= AF_ARENA_LIMIT ? af_arena_alloc(e->arena, cap) : NULL;
+  char *b = cap <= AF_ARENA_LIMIT ? af_arena_grow(e->arena, e->buf, e->cap, cap) : NULL;
   if (b == NULL) {
     fail_oom(e);
     return 0;
   }
-  if (e->len > 0)
-    memcpy(b, e->buf, e->len);
   e->buf = b;
   e->cap = cap;
   return 1;

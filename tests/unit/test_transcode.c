@@ -547,3 +547,41 @@ Test(transcode, binding_what_the_model_does_not_bind_is_an_internal_error) {
                  AF_ERR_INTERNAL_SERVER, "%zu", i);
   }
 }
+
+/* A ListFlows page of 200 flows with long descriptions (about 200 KiB of JSON): the writer's
+ * buffer doubles many times, and the arena must end up holding about the final buffer, not the
+ * final buffer plus every smaller copy (they used to add up to as much again). */
+Test(transcode, long_response_leaves_no_old_buffers_behind) {
+  enum { FLOWS = 200, DESC = 1000 };
+  static char desc[DESC + 1];
+  static Appflow__V1__FlowDefinition defs[FLOWS], *ptrs[FLOWS];
+  static char names[FLOWS][16];
+  memset(desc, 'd', DESC);
+  for (int i = 0; i < FLOWS; i++) {
+    appflow__v1__flow_definition__init(&defs[i]);
+    snprintf(names[i], sizeof names[i], "flow%d", i);
+    defs[i].flow_name = names[i];
+    defs[i].description = desc;
+    ptrs[i] = &defs[i];
+  }
+  Appflow__V1__ListFlowsResponse r = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  r.n_flows = FLOWS;
+  r.flows = ptrs;
+  size_t before = arena.used;
+  af_error err = {0};
+  char *out = NULL;
+  size_t len = 0;
+  cr_assert_eq(
+      af_bridge_message_to_json(&af_model_ListFlowsResponse, &r.base, &arena, &out, &len, &err),
+      AF_OK, "%s", err.message);
+  cr_expect_gt(len, (size_t)FLOWS * DESC);
+  cr_expect_eq(strlen(out), len);
+  cr_expect_eq(strncmp(out, "{\"flows\":[{", 11), 0, "%.60s", out);
+  cr_expect_not_null(strstr(out, "\"flowName\":\"flow199\""));
+  size_t cap = 256; /* the buffer the writer ends with: doubled from 256 until it holds len */
+  while (cap <= len)
+    cap *= 2;
+  cr_expect_leq(arena.used - before, cap + 2 * 8192,
+                "%zu bytes of arena for %zu bytes of JSON in a buffer of %zu", arena.used - before,
+                len, cap);
+}
