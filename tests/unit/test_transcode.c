@@ -585,3 +585,63 @@ Test(transcode, long_response_leaves_no_old_buffers_behind) {
                 "%zu bytes of arena for %zu bytes of JSON in a buffer of %zu", arena.used - before,
                 len, cap);
 }
+
+/* The writer names a bad value by its whole AWS path, through lists and maps, as the reader does
+ * (the path is spelled out only when an error needs it). */
+Test(transcode, write_errors_name_the_member_path) {
+  Appflow__V1__DescribeConnectorsResponse *r = parse(
+      &af_model_DescribeConnectorsResponse,
+      "{\"connectorConfigurations\":{\"S3\":{\"supportedTriggerTypes\":[\"Event\",\"Event\"]},"
+      "\"a\\\"b\":{\"supportedTriggerTypes\":[\"Event\"]}}}");
+  cr_assert_eq(r->n_connector_configurations, 2);
+  r->connector_configurations[0]->value->supported_trigger_types[1] = 99;
+  write_fails(
+      &af_model_DescribeConnectorsResponse, r,
+      "the response member connectorConfigurations.S3.member.supportedTriggerTypes.2.member "
+      "holds 99");
+  r->connector_configurations[0]->value->supported_trigger_types[1] = 2;
+  r->connector_configurations[1]->value->supported_trigger_types[0] = 98;
+  write_fails(&af_model_DescribeConnectorsResponse, r,
+              "member connectorConfigurations.a\"b.member.supportedTriggerTypes.1.member holds 98");
+
+  Appflow__V1__FlowDefinition defs[2] = {APPFLOW__V1__FLOW_DEFINITION__INIT,
+                                         APPFLOW__V1__FLOW_DEFINITION__INIT};
+  Appflow__V1__FlowDefinition *ptrs[2] = {&defs[0], &defs[1]};
+  defs[1].description = "ok \xc3";
+  Appflow__V1__ListFlowsResponse l = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  l.n_flows = 2;
+  l.flows = ptrs;
+  write_fails(&af_model_ListFlowsResponse, &l,
+              "the response member flows.2.member.description holds a string that is not UTF-8");
+}
+
+/* Long strings full of what JSON must escape, across many growths of the writer's buffer, come
+ * back the same once read. */
+Test(transcode, escapes_survive_buffer_growth) {
+  enum { N = 20000 };
+  static char desc[N + 1];
+  static const char *const pieces[] = {
+      "\"", "\\", "\n", "\x01", "\xc3\xa9", "\xe2\x82\xac", "ab", "\xf0\x9f\x98\x80", "\x7f", "/"};
+  size_t n = 0;
+  for (unsigned i = 0; n < N - 8; i = i * 7 + 3) {
+    const char *p = pieces[i % (sizeof pieces / sizeof pieces[0])];
+    memcpy(desc + n, p, strlen(p));
+    n += strlen(p);
+  }
+  desc[n] = '\0';
+  Appflow__V1__FlowDefinition def = APPFLOW__V1__FLOW_DEFINITION__INIT;
+  Appflow__V1__FlowDefinition *ptrs[1] = {&def};
+  def.description = desc;
+  Appflow__V1__ListFlowsResponse l = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  l.n_flows = 1;
+  l.flows = ptrs;
+  const char *out = write_json(&af_model_ListFlowsResponse, &l);
+  json_error_t je;
+  json_t *back = json_loads(out, 0, &je);
+  cr_assert_not_null(back, "%s", je.text);
+  json_t *d = json_object_get(json_array_get(json_object_get(back, "flows"), 0), "description");
+  cr_assert(json_is_string(d));
+  cr_expect_eq(json_string_length(d), n);
+  cr_expect_eq(memcmp(json_string_value(d), desc, n), 0);
+  json_decref(back);
+}
