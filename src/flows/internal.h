@@ -57,8 +57,9 @@ struct af_flows {
   bool own_catalog;
   af_rpc *rpcs; /* one per method of the contract's service */
   size_t nrpcs;
-  char *paths;      /* the rpcs' gRPC paths */
-  af_rpc *emu_rpcs; /* appflowd.emulator.v1.EmulatorService's, like rpcs */
+  const af_rpc **op_rpcs; /* by index in af_model_operations: its RPC, or NULL */
+  char *paths;            /* the rpcs' gRPC paths */
+  af_rpc *emu_rpcs;       /* appflowd.emulator.v1.EmulatorService's, like rpcs */
   size_t n_emu_rpcs;
   char *emu_paths;
   _Atomic int64_t clock_offset_ms; /* how far the emulator's clock is ahead of clock */

@@ -148,6 +148,7 @@ void af_flows_free(af_flows *svc) {
     af_catalog_free(svc->catalog);
   af_checker_free(svc->checker);
   free(svc->rpcs);
+  free(svc->op_rpcs);
   free(svc->paths);
   free(svc->emu_rpcs);
   free(svc->emu_paths);
@@ -852,11 +853,24 @@ static bool make_table(const ProtobufCServiceDescriptor *sd, bool emulator, af_r
   return true;
 }
 
+/* The rpcs by operation, so the AWS door finds a request's RPC by its route's operation without
+ * comparing names. */
+static bool index_operations(af_flows *svc) {
+  svc->op_rpcs =
+      calloc(af_model_operation_count ? af_model_operation_count : 1, sizeof *svc->op_rpcs);
+  if (svc->op_rpcs == NULL)
+    return false;
+  for (size_t i = 0; i < svc->nrpcs; i++)
+    svc->op_rpcs[svc->rpcs[i].op - af_model_operations] = &svc->rpcs[i];
+  return true;
+}
+
 static bool make_rpcs(af_flows *svc) {
   return make_table(&appflow__v1__app_flow_service__descriptor, false, &svc->rpcs, &svc->paths,
                     &svc->nrpcs) &&
          make_table(&appflowd__emulator__v1__emulator_service__descriptor, true, &svc->emu_rpcs,
-                    &svc->emu_paths, &svc->n_emu_rpcs);
+                    &svc->emu_paths, &svc->n_emu_rpcs) &&
+         index_operations(svc);
 }
 
 size_t af_flows_rpc_count(const af_flows *svc) { return svc->nrpcs; }
@@ -875,6 +889,11 @@ static const af_rpc *rpc_in(const af_rpc *rpcs, size_t n, const char *name) {
 
 const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name) {
   return rpc_in(svc->rpcs, svc->nrpcs, name);
+}
+
+const af_rpc *af_flows_rpc_of(const af_flows *svc, const af_model_operation *op) {
+  size_t i = (size_t)(op - af_model_operations);
+  return i < af_model_operation_count ? svc->op_rpcs[i] : NULL;
 }
 
 size_t af_flows_emulator_rpc_count(const af_flows *svc) { return svc->n_emu_rpcs; }
