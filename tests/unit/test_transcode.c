@@ -6,6 +6,7 @@
 #include "appflow_model.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -644,4 +645,55 @@ Test(transcode, escapes_survive_buffer_growth) {
   cr_expect_eq(json_string_length(d), n);
   cr_expect_eq(memcmp(json_string_value(d), desc, n), 0);
   json_decref(back);
+}
+
+/* Integers are formatted by hand, two digits at a time: every length and both ends of int64. */
+Test(transcode, integers_at_every_length) {
+  static const int64_t values[] = {0,    7,           10,        99,         100,          101,
+                                   999,  1000,        123456789, 1767225600, -1,           -10,
+                                   -100, -1767225600, INT64_MAX, INT64_MIN,  INT64_MIN + 1};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    Appflow__V1__ExecutionResult r = APPFLOW__V1__EXECUTION_RESULT__INIT;
+    r.has_bytes_processed = 1;
+    r.bytes_processed = values[i];
+    char want[64];
+    snprintf(want, sizeof want, "{\"bytesProcessed\":%" PRId64 "}", values[i]);
+    cr_expect_str_eq(write_json(&af_model_ExecutionResult, &r), want);
+  }
+  for (int64_t v = 1; v > 0 && v < INT64_MAX / 10; v = v * 10 + 3) { /* 1, 13, 133, ... */
+    Appflow__V1__ExecutionResult r = APPFLOW__V1__EXECUTION_RESULT__INIT;
+    r.has_records_processed = 1;
+    r.records_processed = v;
+    char want[64];
+    snprintf(want, sizeof want, "{\"recordsProcessed\":%" PRId64 "}", v);
+    cr_expect_str_eq(write_json(&af_model_ExecutionResult, &r), want);
+  }
+}
+
+/* Strings are scanned 8 bytes at a time: a byte that needs care is found at every position of
+ * a word, and its neighbours in the byte order are not mistaken for it. */
+Test(transcode, every_byte_position_of_a_string) {
+  static const char *const pieces[] = {"\"", "\\", "\x1f", "\x01", "\x7f", " ",
+                                       "!",  "#",  "[",    "]",    "/",    "\xc3\xa9"};
+  for (size_t pos = 0; pos < 20; pos++) {
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+      char s[64];
+      snprintf(s, sizeof s, "%.*s%s%.*s", (int)pos, "aaaaaaaaaaaaaaaaaaaa", pieces[k],
+               (int)(20 - pos), "bbbbbbbbbbbbbbbbbbbb");
+      Appflow__V1__StopFlowResponse r = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+      r.flow_arn = s;
+      const char *out = write_json(&af_model_StopFlowResponse, &r);
+      json_error_t je;
+      json_t *back = json_loads(out, 0, &je);
+      cr_assert_not_null(back, "%zu %zu: %s: %s", pos, k, out, je.text);
+      cr_expect_str_eq(json_string_value(json_object_get(back, "flowArn")), s, "%s", out);
+      json_decref(back);
+    }
+    char bad[64];
+    snprintf(bad, sizeof bad, "%.*s\xff%.*s", (int)pos, "aaaaaaaaaaaaaaaaaaaa", (int)(20 - pos),
+             "bbbbbbbbbbbbbbbbbbbb");
+    Appflow__V1__StopFlowResponse r = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+    r.flow_arn = bad;
+    write_fails(&af_model_StopFlowResponse, &r, "flowArn holds a string that is not UTF-8");
+  }
 }
