@@ -78,6 +78,7 @@ af_err af__tenant(const af_flows *svc, const char *account, const char *region, 
 }
 
 static bool make_rpcs(af_flows *svc);
+static const af_model_shape *connector_type(void);
 
 static int64_t realtime_ms(void *ctx) {
   (void)ctx;
@@ -124,6 +125,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     af_flows_free(svc);
     return NULL;
   }
+  svc->connector_type = connector_type();
   svc->checker = af_checker_new(err);
   if (svc->checker == NULL || !make_rpcs(svc)) {
     if (svc->checker != NULL)
@@ -429,8 +431,24 @@ static const af_model_shape *connector_type(void) {
 
 const char *af_flows_connector_name(int v) { return af_model_enum_string(connector_type(), v); }
 
+/* A record's connector type is the enum table's own string when this process wrote the record
+ * (af_flows_connector_name), so it is looked for by address first; a record a database store
+ * read back holds a copy, found by its text. */
+static int connector_value_in(const af_model_shape *sh, const char *name) {
+  if (name == NULL)
+    return 0;
+  for (size_t v = 1; v < sh->n_enum; v++)
+    if (sh->enum_values[v] == name)
+      return (int)v;
+  return af_model_enum_value(sh, name, strlen(name));
+}
+
 int af_flows_connector_value(const char *name) {
-  return name != NULL ? af_model_enum_value(connector_type(), name, strlen(name)) : 0;
+  return connector_value_in(connector_type(), name);
+}
+
+int af__connector_value(const af_flows *svc, const char *name) {
+  return connector_value_in(svc->connector_type, name);
 }
 
 const char *af_flows_status_name(uint8_t status) {
