@@ -78,12 +78,20 @@ static span segment(const char *s, size_t n, size_t i) {
   return (span){s + i, slash ? (size_t)(slash - (s + i)) : n - i};
 }
 
+/* A template whose first segment is a literal starting with another byte than the path's
+ * (unescaped) first one cannot fit: most templates are told apart by this alone, before fits
+ * scans them. */
+static bool first_byte_differs(const char *tmpl, span path) {
+  return tmpl[0] == '/' && tmpl[1] != '{' && path.n > 1 && path.p[1] != '%' && path.p[1] != tmpl[1];
+}
+
 /* True when path fits the template; the raw segment of each label goes to labels[]. */
 static bool fits(const char *tmpl, span path, span labels[AF_BRIDGE_MAX_LABELS], size_t *nlabels) {
-  size_t ti = 0, pi = 0, tn = strlen(tmpl);
+  size_t ti = 0, pi = 0, tn;
   *nlabels = 0;
-  if (path.n == 0 || path.p[0] != '/')
+  if (path.n == 0 || path.p[0] != '/' || first_byte_differs(tmpl, path))
     return false;
+  tn = strlen(tmpl);
   while (ti < tn && pi < path.n) { /* both at a '/' */
     span t = segment(tmpl, tn, ti + 1), p = segment(path.p, path.n, pi + 1);
     if (t.n > 0 && t.p[0] == '{') {
@@ -385,7 +393,7 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
  * NULL with err set: 501 when the service has none. An RPC without a handler is called all the
  * same: the service checks the request against the model, then answers 501. */
 static const af_rpc *rpc_of(af_flows *svc, const af_model_operation *op, af_error *err) {
-  const af_rpc *rpc = af_flows_rpc_named(svc, op->name);
+  const af_rpc *rpc = af_flows_rpc_of(svc, op);
   if (rpc == NULL)
     af_error_set(err, AF_ERR_NOT_IMPLEMENTED, "appflowd does not implement %s yet", op->name);
   return rpc;
@@ -394,7 +402,9 @@ static const af_rpc *rpc_of(af_flows *svc, const af_model_operation *op, af_erro
 void af_bridge_handle(af_flows *svc, const char *method, const char *target,
                       const af_bridge_context *headers, const char *body, size_t body_len,
                       af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx) {
-  af_error err = {AF_OK, ""};
+  af_error err; /* not = {0}: that zeroes its 4 KiB message for every request */
+  err.code = AF_OK;
+  err.message[0] = '\0';
   af_bridge_match m;
   const af_rpc *rpc = NULL;
   bridge_call *c = NULL;
@@ -410,17 +420,19 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
     done(ctx);
     return;
   }
-  *c = (bridge_call){rpc,
-                     m.op,
-                     NULL,
-                     arena,
-                     out,
-                     done,
-                     ctx,
-                     {AF_OK, ""},
-                     headers != NULL ? headers->principal : NULL,
-                     headers != NULL ? headers->account : NULL,
-                     headers != NULL ? headers->region : NULL};
+  /* Field by field, as err above: a compound literal would zero the error's message. */
+  c->rpc = rpc;
+  c->op = m.op;
+  c->resp = NULL;
+  c->arena = arena;
+  c->out = out;
+  c->done = done;
+  c->ctx = ctx;
+  c->err.code = AF_OK;
+  c->err.message[0] = '\0';
+  c->principal = headers != NULL ? headers->principal : NULL;
+  c->account = headers != NULL ? headers->account : NULL;
+  c->region = headers != NULL ? headers->region : NULL;
   c->deadline_ms = headers != NULL ? headers->deadline_ms : 0;
   call_rpc(svc, c, &m, body, body_len);
 }

@@ -61,9 +61,23 @@ enum kind {
   K_MESSAGE
 };
 
-/* The AWS path of the member being read or written, for error messages. */
+/* One step of a member path: a member, a list element or a map value. */
+typedef struct path_step {
+  const char *text; /* a member's name, a map's key (borrowed for the step's life) */
+  size_t index;     /* a list element's, from 0 */
+  enum { STEP_MEMBER, STEP_INDEX, STEP_KEY, STEP_KEY_MEMBER } kind;
+} path_step;
+
+/* Every step sits one level deeper than the one before (enter, enter_out), so this many hold
+ * any path the depth limit lets through. */
+#define PATH_STEPS (MAX_DEPTH + 2)
+
+/* The AWS path of the member being read or written, for error messages. Every member, element
+ * and value of a message is walked through it, while only an error reads it: so it is kept as
+ * the steps taken, a pointer each, and spelled out (path_text) when an error names it. */
 typedef struct member_path {
-  size_t len;
+  size_t n; /* steps taken; past PATH_STEPS (never, see above) they are counted only */
+  path_step step[PATH_STEPS];
   char text[PATH_CAP];
 } member_path;
 
@@ -75,7 +89,8 @@ typedef struct decoder {
   size_t ninvalid;    /* bad enum values found, all counted */
   size_t invalid_len; /* bytes of invalid: the errors that fit, whole, "; " between */
   int invalid_full;   /* an error did not fit: none after it is listed either */
-  char invalid[AF_ERROR_MESSAGE_MAX];
+  int oom;            /* the arena had no room for invalid */
+  char *invalid;      /* AF_ERROR_MESSAGE_MAX bytes, from the arena at the first bad value */
 } decoder;
 
 typedef struct encoder {
@@ -150,14 +165,16 @@ static size_t kind_size(enum kind k) {
   return 0;
 }
 
+/* google.protobuf.Timestamp: seconds = 1 and nanos = 2, which protobuf-c, listing a message's
+ * fields by number, puts at fields[0] and fields[1]; checked here, so a timestamp's fields are
+ * then found by position instead of by name for every timestamp written or read. */
 static int is_timestamp(const ProtobufCMessageDescriptor *d) {
-  return strcmp(d->name, "google.protobuf.Timestamp") == 0;
+  return d->n_fields == 2 && d->fields[0].id == 1 && d->fields[1].id == 2 &&
+         strcmp(d->name, "google.protobuf.Timestamp") == 0;
 }
 
-static const ProtobufCFieldDescriptor *field_named(const ProtobufCMessageDescriptor *d,
-                                                   const char *name) {
-  return protobuf_c_message_descriptor_get_field_by_name(d, name);
-}
+#define TS_SECONDS(m) ((m)->descriptor->fields[0].offset)
+#define TS_NANOS(m) ((m)->descriptor->fields[1].offset)
 
 /* A map field: protobuf-c gives map<K,V> as a repeated "...Entry" message of key = 1,
  * value = 2; the model says which repeated fields are maps. */
@@ -194,49 +211,70 @@ static af_err out_of_step(af_error *err, const char *what, const char *name) {
 
 /* ---- member paths ---- */
 
-static void path_put(member_path *p, const char *s, size_t n) {
-  size_t room = sizeof p->text - 1 - p->len;
-  if (n > room)
-    n = room;
-  memcpy(p->text + p->len, s, n);
-  p->len += n;
-  p->text[p->len] = '\0';
+static size_t path_push(member_path *p, path_step step) {
+  if (p->n < PATH_STEPS)
+    p->step[p->n] = step;
+  return p->n++;
 }
 
 static size_t path_member(member_path *p, const char *name) {
-  size_t old = p->len;
-  if (old > 0)
-    path_put(p, ".", 1);
-  path_put(p, name, strlen(name));
-  return old;
+  return path_push(p, (path_step){name, 0, STEP_MEMBER});
 }
 
-/* AWS's list element: "tasks.1.member", counting from 1. */
 static size_t path_index(member_path *p, size_t i) {
-  size_t old = p->len;
-  char b[40];
-  int n = snprintf(b, sizeof b, ".%zu.member", i + 1);
-  path_put(p, b, (size_t)n);
-  return old;
+  return path_push(p, (path_step){NULL, i, STEP_INDEX});
 }
 
-/* AWS's map value: "tags.team"; a structure or list value is "connectorConfigurations.S3.member",
- * as the model's checks write it. */
+/* A structure or list value is "connectorConfigurations.S3.member", as the model's checks write
+ * it. */
 static size_t path_key(member_path *p, const char *key, const af_model_shape *value) {
-  size_t old = p->len;
-  char b[4 * 32 + 1];
-  size_t n = strlen(key);
-  af_escape(b, sizeof b, key, n < 32 ? n : 32);
-  path_put(p, ".", 1);
-  path_put(p, b, strlen(b));
-  if (value->type == AF_MODEL_STRUCTURE || value->type == AF_MODEL_LIST)
-    path_put(p, ".member", 7);
-  return old;
+  int member = value->type == AF_MODEL_STRUCTURE || value->type == AF_MODEL_LIST;
+  return path_push(p, (path_step){key, 0, member ? STEP_KEY_MEMBER : STEP_KEY});
 }
 
-static void path_pop(member_path *p, size_t old) {
-  p->len = old;
-  p->text[old] = '\0';
+static void path_pop(member_path *p, size_t old) { p->n = old; }
+
+static void text_put(char *text, size_t *len, const char *s, size_t n) {
+  size_t room = PATH_CAP - 1 - *len;
+  if (n > room)
+    n = room;
+  memcpy(text + *len, s, n);
+  *len += n;
+  text[*len] = '\0';
+}
+
+/* The path spelled out, as AWS writes it: members joined by '.', a list element as
+ * "tasks.1.member" (counting from 1), a map value as "tags.team" (the key escaped and cut at 32
+ * bytes); cut at PATH_CAP - 1 bytes. Valid until the next call. */
+static const char *path_text(member_path *p) {
+  size_t len = 0;
+  p->text[0] = '\0';
+  for (size_t i = 0; i < p->n && i < PATH_STEPS; i++) {
+    const path_step *st = &p->step[i];
+    char b[4 * 32 + 1];
+    int n;
+    switch (st->kind) {
+    case STEP_MEMBER:
+      if (len > 0)
+        text_put(p->text, &len, ".", 1);
+      text_put(p->text, &len, st->text, strlen(st->text));
+      break;
+    case STEP_INDEX:
+      n = snprintf(b, sizeof b, ".%zu.member", st->index + 1);
+      text_put(p->text, &len, b, (size_t)n);
+      break;
+    case STEP_KEY:
+    case STEP_KEY_MEMBER:
+      n = (int)strlen(st->text);
+      af_escape(b, sizeof b, st->text, n < 32 ? (size_t)n : 32);
+      text_put(p->text, &len, ".", 1);
+      text_put(p->text, &len, b, strlen(b));
+      if (st->kind == STEP_KEY_MEMBER)
+        text_put(p->text, &len, ".member", 7);
+      break;
+    }
+  }
+  return p->text;
 }
 
 /* ---- reading: errors ---- */
@@ -247,8 +285,8 @@ static af_err no_memory(af_error *err) {
 }
 
 static af_err wrong_type(decoder *d, const char *want, const json_t *j) {
-  return af_error_set(d->err, AF_ERR_SERIALIZATION, "member %s must be %s, not %s", d->path.text,
-                      want, af_json_kind(j));
+  return af_error_set(d->err, AF_ERR_SERIALIZATION, "member %s must be %s, not %s",
+                      path_text(&d->path), want, af_json_kind(j));
 }
 
 static const char *number_text(const json_t *j, char *buf, size_t n) {
@@ -264,7 +302,7 @@ static af_err enter(decoder *d) {
     return AF_OK;
   return af_error_set(d->err, AF_ERR_SERIALIZATION,
                       "member %s nests JSON deeper than %d levels, the most appflowd reads",
-                      d->path.text, MAX_DEPTH);
+                      path_text(&d->path), MAX_DEPTH);
 }
 /* ---- reading: scalars ---- */
 
@@ -285,8 +323,8 @@ static af_err out_of_range(decoder *d, enum kind k, const json_t *j) {
   char num[40];
   int_limits(k, &lo, &hi);
   return af_error_set(d->err, AF_ERR_SERIALIZATION,
-                      "member %s must be an integer from %lld to %lld, not %s", d->path.text, lo,
-                      hi, number_text(j, num, sizeof num));
+                      "member %s must be an integer from %lld to %lld, not %s", path_text(&d->path),
+                      lo, hi, number_text(j, num, sizeof num));
 }
 
 /* A JSON integer, or a real without a fraction inside long long's range. */
@@ -303,7 +341,7 @@ static af_err integer_of(decoder *d, enum kind k, const json_t *j, long long *v)
   *v = (long long)x;
   if ((double)*v != x)
     return af_error_set(d->err, AF_ERR_SERIALIZATION, "member %s must be an integer, not %.17g",
-                        d->path.text, x);
+                        path_text(&d->path), x);
   return AF_OK;
 }
 
@@ -342,7 +380,7 @@ static af_err decode_real(decoder *d, enum kind k, const json_t *j, void *dst) {
   if (x > FLT_MAX || x < -FLT_MAX)
     return af_error_set(d->err, AF_ERR_SERIALIZATION,
                         "member %s must be a number within float range (%g), not %.17g",
-                        d->path.text, (double)FLT_MAX, x);
+                        path_text(&d->path), (double)FLT_MAX, x);
   *(float *)dst = (float)x;
   return AF_OK;
 }
@@ -370,7 +408,7 @@ static af_err decode_bytes(decoder *d, const json_t *j, ProtobufCBinaryData *dst
   if (len < 0)
     return af_error_set(d->err, AF_ERR_SERIALIZATION,
                         "member %s must be base64 (standard alphabet, padded with =), but is not",
-                        d->path.text);
+                        path_text(&d->path));
   dst->data = out;
   dst->len = (size_t)len;
   return AF_OK;
@@ -399,10 +437,13 @@ static void invalid_enum(decoder *d, const af_model_shape *sh, const char *s, si
   int w = snprintf(one, sizeof one,
                    "Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum "
                    "value set: [%s]",
-                   quoted, d->path.text, list);
+                   quoted, path_text(&d->path), list);
   size_t len = w > 0 ? (size_t)w : 0, sep = d->ninvalid > 0 ? 2 : 0;
   d->ninvalid++;
-  if (d->invalid_full || d->invalid_len + sep + len >= sizeof d->invalid - HEADER_ROOM) {
+  if (d->invalid == NULL && (d->invalid = af_arena_alloc(d->arena, AF_ERROR_MESSAGE_MAX)) == NULL)
+    d->oom = 1;
+  if (d->oom || d->invalid_full ||
+      d->invalid_len + sep + len >= AF_ERROR_MESSAGE_MAX - HEADER_ROOM) {
     d->invalid_full = 1;
     return;
   }
@@ -551,7 +592,7 @@ static af_err decode_map(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDe
                          const af_model_shape *sh, json_t *j) {
   const ProtobufCMessageDescriptor *entry = f->descriptor;
   if (entry->fields[0].type != PROTOBUF_C_TYPE_STRING || sh->member == NULL)
-    return out_of_step(d->err, "map", d->path.text);
+    return out_of_step(d->err, "map", path_text(&d->path));
   if (!json_is_object(j))
     return wrong_type(d, "an object", j);
   af_err rc = enter(d);
@@ -564,7 +605,7 @@ static af_err decode_map(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDe
 static af_err decode_field(decoder *d, const af_model_struct *s, ProtobufCMessage *m,
                            const ProtobufCFieldDescriptor *f, const af_model_shape *sh, json_t *j) {
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    return out_of_step(d->err, "oneof member", d->path.text);
+    return out_of_step(d->err, "oneof member", path_text(&d->path));
   if (f->label == PROTOBUF_C_LABEL_REPEATED)
     return is_map(f, sh) ? decode_map(d, m, f, sh, j)
                          : decode_array(d, m, f, element_shape(s, sh), j);
@@ -602,8 +643,8 @@ static af_err decode_struct(decoder *d, const af_model_struct *s, json_t *j, Pro
 static af_err timestamp_range(decoder *d, const json_t *j) {
   char num[40];
   return af_error_set(d->err, AF_ERR_SERIALIZATION,
-                      "member %s must be epoch seconds from %lld to %lld, not %s", d->path.text,
-                      TS_MIN, TS_MAX, number_text(j, num, sizeof num));
+                      "member %s must be epoch seconds from %lld to %lld, not %s",
+                      path_text(&d->path), TS_MIN, TS_MAX, number_text(j, num, sizeof num));
 }
 
 static af_err decode_timestamp(decoder *d, ProtobufCMessage *m, const json_t *j) {
@@ -627,17 +668,18 @@ static af_err decode_timestamp(decoder *d, ProtobufCMessage *m, const json_t *j)
   }
   if (secs < TS_MIN || secs > TS_MAX)
     return timestamp_range(d, j);
-  *(int64_t *)((char *)m + field_named(m->descriptor, "seconds")->offset) = secs;
-  *(int32_t *)((char *)m + field_named(m->descriptor, "nanos")->offset) = (int32_t)nanos;
+  *(int64_t *)((char *)m + TS_SECONDS(m)) = secs;
+  *(int32_t *)((char *)m + TS_NANOS(m)) = (int32_t)nanos;
   return AF_OK;
 }
 
 /* A message member: a timestamp, a list that is a map's value (its wrapper), or a structure. */
 static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc,
                              const af_model_shape *sh, json_t *j, ProtobufCMessage **dst) {
-  const af_model_struct *s = is_timestamp(desc) ? NULL : structure_of(sh, desc);
-  if (!is_timestamp(desc) && s == NULL)
-    return out_of_step(d->err, "member", d->path.text);
+  int timestamp = is_timestamp(desc);
+  const af_model_struct *s = timestamp ? NULL : structure_of(sh, desc);
+  if (!timestamp && s == NULL)
+    return out_of_step(d->err, "member", path_text(&d->path));
   ProtobufCMessage *m = new_message(d->arena, desc);
   if (m == NULL)
     return no_memory(d->err);
@@ -694,25 +736,29 @@ static int struct_ok(const af_model_struct *s) {
   return s != NULL && s->descriptor != NULL && s->n_members == s->descriptor->n_fields;
 }
 
-/* The decoder's state is large (the collected errors): it lives in the arena. */
+/* The decoder's state is on the stack; the collected errors' text (large, and rarely needed)
+ * is taken from the arena at the first bad value. Only the fields read before they are set are
+ * initialised: the path's steps and text are written before they are read. */
 static af_err decode_body(const af_model_struct *shape, json_t *root, af_arena *arena,
                           ProtobufCMessage **out, af_error *err) {
-  decoder *d = af_arena_alloc(arena, sizeof *d);
-  ProtobufCMessage *m = d != NULL ? new_message(arena, shape->descriptor) : NULL;
+  decoder dec;
+  decoder *d = &dec;
+  ProtobufCMessage *m = new_message(arena, shape->descriptor);
   if (m == NULL)
     return no_memory(err);
   d->arena = arena;
   d->err = err;
   d->depth = 0;
-  d->path.len = 0;
-  d->path.text[0] = '\0';
+  d->path.n = 0;
   d->ninvalid = d->invalid_len = 0;
-  d->invalid_full = 0;
-  d->invalid[0] = '\0';
+  d->invalid_full = d->oom = 0;
+  d->invalid = NULL;
   af_err rc = decode_struct(d, shape, root, m);
+  if (rc == AF_OK && d->oom)
+    return no_memory(err);
   if (rc == AF_OK && d->ninvalid > 0)
     return af_error_set(err, AF_ERR_VALIDATION, "%zu validation error%s detected: %s", d->ninvalid,
-                        d->ninvalid == 1 ? "" : "s", d->invalid);
+                        d->ninvalid == 1 ? "" : "s", d->invalid_len > 0 ? d->invalid : "");
   if (rc == AF_OK)
     *out = m;
   return rc;
@@ -811,6 +857,7 @@ af_err af_bridge_bind_members(const af_model_struct *shape, ProtobufCMessage *ms
 static void fail(encoder *e, af_err rc) {
   if (e->rc == AF_OK)
     e->rc = rc;
+  e->cap = e->len; /* so put and put_char find no room and ask reserve, which refuses */
 }
 
 static void fail_oom(encoder *e) {
@@ -819,7 +866,9 @@ static void fail_oom(encoder *e) {
                          "the response needs more memory than appflowd allows one request"));
 }
 
-/* Room for n more bytes and a NUL; 0 (with e->rc set) when there is none. */
+/* Room for n more bytes and a NUL; 0 (with e->rc set) when there is none. The buffer doubles
+ * through af_arena_grow, which grows it in place or moves its own chunk, so a long response does
+ * not leave each of its smaller copies behind in the arena. */
 static int reserve(encoder *e, size_t n) {
   if (e->rc != AF_OK)
     return 0;
@@ -828,20 +877,20 @@ static int reserve(encoder *e, size_t n) {
   size_t cap = e->cap > 0 ? e->cap : 256;
   while (cap - e->len <= n && cap <= AF_ARENA_LIMIT)
     cap *= 2;
-  char *b = cap <= AF_ARENA_LIMIT ? af_arena_alloc(e->arena, cap) : NULL;
+  char *b = cap <= AF_ARENA_LIMIT ? af_arena_grow(e->arena, e->buf, e->cap, cap) : NULL;
   if (b == NULL) {
     fail_oom(e);
     return 0;
   }
-  if (e->len > 0)
-    memcpy(b, e->buf, e->len);
   e->buf = b;
   e->cap = cap;
   return 1;
 }
 
+/* put and put_char test for room themselves and call reserve only when there is none (or the
+ * writer has failed): they run for every piece of every response. */
 static void put(encoder *e, const char *s, size_t n) {
-  if (!reserve(e, n))
+  if (e->cap - e->len <= n && !reserve(e, n))
     return;
   memcpy(e->buf + e->len, s, n);
   e->len += n;
@@ -849,7 +898,11 @@ static void put(encoder *e, const char *s, size_t n) {
 
 static void put_str(encoder *e, const char *s) { put(e, s, strlen(s)); }
 
-static void put_char(encoder *e, char c) { put(e, &c, 1); }
+static void put_char(encoder *e, char c) {
+  if (e->cap - e->len <= 1 && !reserve(e, 1))
+    return;
+  e->buf[e->len++] = c;
+}
 
 static void put_number(encoder *e, const char *buf, int n) {
   if (n > 0)
@@ -861,7 +914,7 @@ static int enter_out(encoder *e) {
     return 1;
   if (e->rc == AF_OK)
     fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
-                         "the response member %s nests deeper than %d levels", e->path.text,
+                         "the response member %s nests deeper than %d levels", path_text(&e->path),
                          MAX_DEPTH));
   return 0;
 }
@@ -873,14 +926,17 @@ static void encode_real(encoder *e, double x, int digits) {
   if (!isfinite(x)) {
     if (e->rc == AF_OK)
       fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
-                           "the response member %s is %s, which JSON cannot hold", e->path.text,
-                           isnan(x) ? "NaN" : "infinite"));
+                           "the response member %s is %s, which JSON cannot hold",
+                           path_text(&e->path), isnan(x) ? "NaN" : "infinite"));
     return;
   }
   put_number(e, b, snprintf(b, sizeof b, "%.*g", digits, x));
 }
 
-static int is_plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+/* The bytes a JSON string cannot hold as they are, or that start a character to check as UTF-8:
+ * controls, '"', '\\' and every byte from 0x80. */
+static const unsigned char needs_care[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1};
 
 /* Writes the character at p that needs care; returns where the next one starts. */
 static const char *encode_special(encoder *e, const char *p, const char *end) {
@@ -898,27 +954,53 @@ static const char *encode_special(encoder *e, const char *p, const char *end) {
   int n = af_utf8_seq_len(p, end);
   if (n <= 0) {
     if (e->rc == AF_OK)
-      fail(e,
-           af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
-                        "the response member %s holds a string that is not UTF-8", e->path.text));
+      fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
+                           "the response member %s holds a string that is not UTF-8",
+                           path_text(&e->path)));
     return end;
   }
   put(e, p, (size_t)n);
   return p + n;
 }
 
+/* Whether any of the 8 bytes in w needs care (needs_care): a byte below 0x20, '"' or '\\' (the
+ * usual tests for a zero byte, on w less 0x20 each and on w xor each quote) or from 0x80 (its top
+ * bit). The tests are exact for "any", which is all this asks. */
+static int word_needs_care(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101u;
+  uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+  uint64_t t =
+      ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | w;
+  return (t & (ones * 0x80)) != 0;
+}
+
+/* Room is made once for the string as it is and its quotes, the usual case, and plain bytes are
+ * copied straight into it, 8 at a time while no byte of the 8 needs care; after a character that
+ * needed care, room is made again for the rest. */
 static void encode_string(encoder *e, const char *s, size_t n) {
   const char *p = s, *end = s + n;
-  put_char(e, '"');
-  while (p < end && e->rc == AF_OK) {
+  if (e->cap - e->len <= n + 2 && !reserve(e, n + 2))
+    return;
+  e->buf[e->len++] = '"';
+  while (p < end) {
+    char *o = e->buf + e->len;
     const char *run = p;
-    while (p < end && is_plain((unsigned char)*p))
-      p++;
-    put(e, run, (size_t)(p - run));
-    if (p < end)
-      p = encode_special(e, p, end);
+    uint64_t w;
+    while (end - p >= 8 && (memcpy(&w, p, 8), !word_needs_care(w))) {
+      memcpy(o, &w, 8);
+      o += 8;
+      p += 8;
+    }
+    while (p < end && !needs_care[(unsigned char)*p])
+      *o++ = *p++;
+    e->len += (size_t)(p - run);
+    if (p == end)
+      break;
+    p = encode_special(e, p, end);
+    if (!reserve(e, (size_t)(end - p) + 1))
+      return;
   }
-  put_char(e, '"');
+  e->buf[e->len++] = '"';
 }
 
 static void encode_bytes(encoder *e, const ProtobufCBinaryData *b) {
@@ -941,7 +1023,7 @@ static void encode_enum(encoder *e, const af_model_shape *sh, int v) {
   if (e->rc == AF_OK)
     fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
                          "the response member %s holds %d, which is no value of enum %s",
-                         e->path.text, v, sh->name));
+                         path_text(&e->path), v, sh->name));
 }
 
 /* ---- writing: messages ---- */
@@ -951,17 +1033,33 @@ static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
 static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,
                           int top_output);
 
-/* Integers are written by hand: snprintf was a sixth of a ListFlows page's JSON. b needs 21
+/* Integers are written by hand: snprintf was a sixth of a ListFlows page's JSON. Two digits at a
+ * time from a table, which halves the divisions (a page has hundreds of timestamps). b needs 21
  * bytes (a sign and 20 digits); returns the length. */
+static const char two_digits[201] = /* "00" "01" ... "99" */
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 static int format_u64(char *b, uint64_t v) {
   char tmp[20];
-  int n = 0;
-  do
-    tmp[n++] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
-  for (int i = 0; i < n; i++)
-    b[i] = tmp[n - 1 - i];
-  return n;
+  int n = (int)sizeof tmp;
+  while (v >= 100) {
+    size_t d = (size_t)(v % 100) * 2;
+    v /= 100;
+    tmp[--n] = two_digits[d + 1];
+    tmp[--n] = two_digits[d];
+  }
+  if (v >= 10) {
+    tmp[--n] = two_digits[v * 2 + 1];
+    tmp[--n] = two_digits[v * 2];
+  } else {
+    tmp[--n] = (char)('0' + v);
+  }
+  memcpy(b, tmp + n, sizeof tmp - (size_t)n);
+  return (int)sizeof tmp - n;
 }
 
 static int format_i64(char *b, int64_t v) {
@@ -1052,7 +1150,7 @@ static void encode_map(encoder *e, const ProtobufCMessage *m, const ProtobufCFie
   const ProtobufCMessageDescriptor *entry = f->descriptor;
   if (entry->fields[0].type != PROTOBUF_C_TYPE_STRING || sh->member == NULL) {
     if (e->rc == AF_OK)
-      fail(e, out_of_step(e->err, "map", e->path.text));
+      fail(e, out_of_step(e->err, "map", path_text(&e->path)));
     return;
   }
   if (!enter_out(e))
@@ -1120,7 +1218,7 @@ static void encode_field(encoder *e, const af_model_struct *s, const ProtobufCMe
                          const ProtobufCFieldDescriptor *f, const af_model_shape *sh) {
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
     if (e->rc == AF_OK)
-      fail(e, out_of_step(e->err, "oneof member", e->path.text));
+      fail(e, out_of_step(e->err, "oneof member", path_text(&e->path)));
   } else if (f->label != PROTOBUF_C_LABEL_REPEATED) {
     encode_value(e, f, sh, (const char *)m + f->offset);
   } else if (is_map(f, sh)) {
@@ -1172,15 +1270,15 @@ static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCM
 
 /* Epoch seconds: an integer, or up to 9 fraction digits without trailing zeros. */
 static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
-  int64_t s = *(const int64_t *)((const char *)m + field_named(m->descriptor, "seconds")->offset);
-  int32_t ns = *(const int32_t *)((const char *)m + field_named(m->descriptor, "nanos")->offset);
+  int64_t s = *(const int64_t *)((const char *)m + TS_SECONDS(m));
+  int32_t ns = *(const int32_t *)((const char *)m + TS_NANOS(m));
   char b[48];
   int n;
   if (ns < 0 || ns > 999999999 || s < TS_MIN || s > TS_MAX) {
     fail(e, af_error_set(e->err, AF_ERR_INTERNAL_SERVER,
                          "the response member %s is a Timestamp (%" PRId64 " s, %" PRId32
                          " ns) outside years 1 to 9999 or nanos 0 to 999999999",
-                         e->path.text, s, ns));
+                         path_text(&e->path), s, ns));
     return;
   }
   if (ns != 0 && s < 0) { /* s + ns/1e9 = -((-s - 1) + (1e9 - ns)/1e9) */
@@ -1203,10 +1301,11 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
 /* A NULL message (a hole in a list) is written as the message's default. */
 static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
                            const af_model_shape *sh, const ProtobufCMessage *m) {
-  const af_model_struct *s = is_timestamp(desc) ? NULL : structure_of(sh, desc);
-  if (!is_timestamp(desc) && s == NULL) {
+  int timestamp = is_timestamp(desc);
+  const af_model_struct *s = timestamp ? NULL : structure_of(sh, desc);
+  if (!timestamp && s == NULL) {
     if (e->rc == AF_OK)
-      fail(e, out_of_step(e->err, "member", e->path.text));
+      fail(e, out_of_step(e->err, "member", path_text(&e->path)));
     return;
   }
   if (m == NULL)
@@ -1231,7 +1330,14 @@ af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMe
   *len = 0;
   if (msg->descriptor != shape->descriptor)
     return out_of_step(err, "structure", shape->name);
-  encoder e = {.arena = arena, .err = err};
+  encoder e; /* set field by field: the path's steps and text are written before they are read */
+  e.arena = arena;
+  e.err = err;
+  e.rc = AF_OK;
+  e.buf = NULL;
+  e.len = e.cap = 0;
+  e.depth = 0;
+  e.path.n = 0;
   encode_struct(&e, shape, msg, shape->operation_output);
   if (e.rc != AF_OK || !reserve(&e, 0))
     return e.rc;

@@ -31,34 +31,96 @@ void af_arena_init(af_arena *a) {
   a->allocator.allocator_data = a;
 }
 
-static void *grow(af_arena *a, size_t size) {
-  size_t want = size > CHUNK_MIN ? size : CHUNK_MIN;
-  if (a->used + want > AF_ARENA_LIMIT)
+static size_t round_up(size_t size) {
+  size = (size + 15) & ~(size_t)15;
+  return size == 0 ? 16 : size;
+}
+
+static struct af_arena_chunk *new_chunk(af_arena *a, size_t size) {
+  if (a->used + size > AF_ARENA_LIMIT)
     return NULL;
-  struct af_arena_chunk *c = malloc(sizeof *c + want);
+  struct af_arena_chunk *c = malloc(sizeof *c + size);
   if (c == NULL)
     return NULL;
   c->next = a->chunks;
-  c->size = want;
+  c->size = size;
   a->chunks = c;
-  a->used += want;
+  a->used += size;
+  return c;
+}
+
+/* The current chunk (or the inline block) cannot hold size. A new chunk of CHUNK_MIN becomes the
+ * current one when it would have more room left after this block than the current one has now;
+ * otherwise (a block of CHUNK_MIN or more, or one nearly that big while the current chunk still
+ * has more room than a new one would keep) the block gets a chunk of exactly its size and the
+ * current chunk stays, so a big block no longer throws away the rest of it. */
+static void *grow(af_arena *a, size_t size) {
+  size_t want = size > CHUNK_MIN ? size : CHUNK_MIN;
+  if (want - size <= (size_t)(a->end - a->cur)) {
+    struct af_arena_chunk *c = new_chunk(a, size);
+    return c != NULL ? c->data : NULL;
+  }
+  struct af_arena_chunk *c = new_chunk(a, want);
+  if (c == NULL)
+    return NULL;
   a->cur = c->data + size;
   a->end = c->data + want;
   return c->data;
 }
 
 void *af_arena_alloc(af_arena *a, size_t size) {
-  size = (size + 15) & ~(size_t)15;
-  if (size == 0)
-    size = 16;
   if (size > AF_ARENA_LIMIT)
     return NULL;
+  size = round_up(size);
   if ((size_t)(a->end - a->cur) >= size) {
     void *p = a->cur;
     a->cur += size;
     return p;
   }
   return grow(a, size);
+}
+
+/* The link to the chunk that block (size bytes, rounded) fills alone: one given a chunk of its
+ * own, or a chunk's only block; NULL when there is none. The current chunk is never one: the
+ * arena's next blocks go there. */
+static struct af_arena_chunk **own_chunk(af_arena *a, const char *block, size_t size) {
+  for (struct af_arena_chunk **link = &a->chunks; *link != NULL; link = &(*link)->next) {
+    struct af_arena_chunk *c = *link;
+    if (c->data == block)
+      return c->size == size && a->end != c->data + c->size ? link : NULL;
+  }
+  return NULL;
+}
+
+void *af_arena_grow(af_arena *a, void *p, size_t old_size, size_t new_size) {
+  if (p == NULL)
+    return af_arena_alloc(a, new_size);
+  if (new_size > AF_ARENA_LIMIT)
+    return NULL;
+  size_t old = round_up(old_size), size = round_up(new_size);
+  char *block = p;
+  if (size <= old)
+    return p;
+  /* The latest block of the current one: it simply takes more of it. */
+  if (block + old == a->cur && (size_t)(a->end - block) >= size) {
+    a->cur = block + size;
+    return p;
+  }
+  /* A block with a chunk of its own: realloc moves it at most once, and frees the old copy. */
+  struct af_arena_chunk **link = own_chunk(a, block, old);
+  if (link != NULL && a->used - (*link)->size + size <= AF_ARENA_LIMIT) {
+    struct af_arena_chunk *c = realloc(*link, sizeof *c + size);
+    if (c == NULL)
+      return NULL;
+    a->used = a->used - c->size + size;
+    c->size = size;
+    *link = c;
+    return c->data;
+  }
+  char *q = af_arena_alloc(a, size);
+  if (q != NULL)
+    memcpy(q, p, old_size);
+  return q;
 }
 
 char *af_arena_strndup(af_arena *a, const char *s, size_t len) {

@@ -29,8 +29,16 @@ typedef struct af_arena {
 
 /* Prepares an arena in caller-owned storage. Never fails. */
 void af_arena_init(af_arena *a);
-/* size bytes aligned to 16; NULL on failure (see above). */
+/* size bytes aligned to 16; NULL on failure (see above). A block too big for the current chunk's
+ * room gets a chunk of its own when that wastes less (always from 8 KiB), so later small
+ * blocks still fill the current chunk. */
 void *af_arena_alloc(af_arena *a, size_t size) AF_MUST_USE;
+/* Block p (old_size bytes, from this arena; NULL: none) made new_size bytes, its first old_size
+ * bytes kept: in place when p is the latest block of the current chunk and the chunk has room,
+ * moved by realloc (the old copy freed) when p fills a chunk of its own, else copied to a new
+ * block (the old one then stays until reset). Growing a buffer this way leaves no trail of old
+ * copies. Never shrinks. NULL on failure (see above), p then unchanged. */
+void *af_arena_grow(af_arena *a, void *p, size_t old_size, size_t new_size) AF_MUST_USE;
 /* A NUL-terminated copy of s[0..len); NULL on failure. */
 char *af_arena_strndup(af_arena *a, const char *s, size_t len) AF_MUST_USE;
 /* The text fmt makes (printf), NUL-terminated; NULL on failure. */

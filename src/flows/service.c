@@ -78,6 +78,7 @@ af_err af__tenant(const af_flows *svc, const char *account, const char *region, 
 }
 
 static bool make_rpcs(af_flows *svc);
+static const af_model_shape *connector_type(void);
 
 static int64_t realtime_ms(void *ctx) {
   (void)ctx;
@@ -124,6 +125,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     af_flows_free(svc);
     return NULL;
   }
+  svc->connector_type = connector_type();
   svc->checker = af_checker_new(err);
   if (svc->checker == NULL || !make_rpcs(svc)) {
     if (svc->checker != NULL)
@@ -148,6 +150,7 @@ void af_flows_free(af_flows *svc) {
     af_catalog_free(svc->catalog);
   af_checker_free(svc->checker);
   free(svc->rpcs);
+  free(svc->op_rpcs);
   free(svc->paths);
   free(svc->emu_rpcs);
   free(svc->emu_paths);
@@ -428,8 +431,24 @@ static const af_model_shape *connector_type(void) {
 
 const char *af_flows_connector_name(int v) { return af_model_enum_string(connector_type(), v); }
 
+/* A record's connector type is the enum table's own string when this process wrote the record
+ * (af_flows_connector_name), so it is looked for by address first; a record a database store
+ * read back holds a copy, found by its text. */
+static int connector_value_in(const af_model_shape *sh, const char *name) {
+  if (name == NULL)
+    return 0;
+  for (size_t v = 1; v < sh->n_enum; v++)
+    if (sh->enum_values[v] == name)
+      return (int)v;
+  return af_model_enum_value(sh, name, strlen(name));
+}
+
 int af_flows_connector_value(const char *name) {
-  return name != NULL ? af_model_enum_value(connector_type(), name, strlen(name)) : 0;
+  return connector_value_in(connector_type(), name);
+}
+
+int af__connector_value(const af_flows *svc, const char *name) {
+  return connector_value_in(svc->connector_type, name);
 }
 
 const char *af_flows_status_name(uint8_t status) {
@@ -852,11 +871,24 @@ static bool make_table(const ProtobufCServiceDescriptor *sd, bool emulator, af_r
   return true;
 }
 
+/* The rpcs by operation, so the AWS door finds a request's RPC by its route's operation without
+ * comparing names. */
+static bool index_operations(af_flows *svc) {
+  svc->op_rpcs =
+      calloc(af_model_operation_count ? af_model_operation_count : 1, sizeof *svc->op_rpcs);
+  if (svc->op_rpcs == NULL)
+    return false;
+  for (size_t i = 0; i < svc->nrpcs; i++)
+    svc->op_rpcs[svc->rpcs[i].op - af_model_operations] = &svc->rpcs[i];
+  return true;
+}
+
 static bool make_rpcs(af_flows *svc) {
   return make_table(&appflow__v1__app_flow_service__descriptor, false, &svc->rpcs, &svc->paths,
                     &svc->nrpcs) &&
          make_table(&appflowd__emulator__v1__emulator_service__descriptor, true, &svc->emu_rpcs,
-                    &svc->emu_paths, &svc->n_emu_rpcs);
+                    &svc->emu_paths, &svc->n_emu_rpcs) &&
+         index_operations(svc);
 }
 
 size_t af_flows_rpc_count(const af_flows *svc) { return svc->nrpcs; }
@@ -875,6 +907,11 @@ static const af_rpc *rpc_in(const af_rpc *rpcs, size_t n, const char *name) {
 
 const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name) {
   return rpc_in(svc->rpcs, svc->nrpcs, name);
+}
+
+const af_rpc *af_flows_rpc_of(const af_flows *svc, const af_model_operation *op) {
+  size_t i = (size_t)(op - af_model_operations);
+  return i < af_model_operation_count ? svc->op_rpcs[i] : NULL;
 }
 
 size_t af_flows_emulator_rpc_count(const af_flows *svc) { return svc->n_emu_rpcs; }

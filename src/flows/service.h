@@ -112,6 +112,9 @@ size_t af_flows_rpc_count(const af_flows *svc);
 const af_rpc *af_flows_rpc_at(const af_flows *svc, size_t i);
 /* The RPC called name ("StopFlow"), or NULL. */
 const af_rpc *af_flows_rpc_named(const af_flows *svc, const char *name);
+/* The RPC of op, an entry of af_model_operations (the AWS door's routes), or NULL when the
+ * service has none: af_flows_rpc_named(svc, op->name), from a table af_flows_new builds. */
+const af_rpc *af_flows_rpc_of(const af_flows *svc, const af_model_operation *op);
 
 /* The emulator control API's RPCs (appflowd.emulator.v1.EmulatorService: SendEvent,
  * SetOutcomes, AdvanceClock), one row per method of its descriptor, op NULL (no AWS

@@ -2,6 +2,7 @@
  * docs/ARCHITECTURE.md, ARNs, many threads stopping many flows at once), StartFlow's state
  * machine, runs and clientTokens, DeleteFlow, and the RPC table - on the store AF_TEST_STORE
  * names (store_under_test.h), so every rule is checked on every store. */
+#include "appflow_model.h"
 #include "flows/internal.h"
 #include "flows/service.h"
 
@@ -287,6 +288,33 @@ Test(rpcs, table_is_the_proto_service) {
     cr_expect_not_null(af_flows_rpc_named(svc, sd->methods[i].name)->handler, "%s",
                        sd->methods[i].name);
   cr_expect_null(af_flows_rpc_named(svc, "NoSuchOperation"));
+}
+
+/* A connector type is found by the table's own string (what this process wrote) and by a copy
+ * (what a database store reads back) alike. */
+Test(rpcs, connector_types_by_address_and_by_text) {
+  int n = 0;
+  for (int v = 1; af_flows_connector_name(v) != NULL; v++, n++) {
+    const char *name = af_flows_connector_name(v);
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", name);
+    cr_expect_eq(af__connector_value(svc, name), v, "%s", name);
+    cr_expect_eq(af__connector_value(svc, copy), v, "%s", copy);
+    cr_expect_eq(af_flows_connector_value(copy), v, "%s", copy);
+  }
+  cr_expect_gt(n, 20);
+  cr_expect_eq(af__connector_value(svc, NULL), 0);
+  cr_expect_eq(af__connector_value(svc, "Nope"), 0);
+  cr_expect_eq(af__connector_value(svc, "s3"), 0);
+}
+
+/* The AWS door finds an operation's RPC by the operation itself: the same as by its name. */
+Test(rpcs, every_operation_finds_its_rpc) {
+  for (size_t i = 0; i < af_model_operation_count; i++) {
+    const af_model_operation *op = &af_model_operations[i];
+    cr_expect_eq(af_flows_rpc_of(svc, op), af_flows_rpc_named(svc, op->name), "%s", op->name);
+    cr_expect_not_null(af_flows_rpc_of(svc, op), "%s", op->name);
+  }
 }
 
 /* The model's checks run before the handler: a request they refuse never reaches it. */

@@ -6,6 +6,7 @@
 #include "appflow_model.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -545,5 +546,154 @@ Test(transcode, binding_what_the_model_does_not_bind_is_an_internal_error) {
     af_error err = {0};
     cr_expect_eq(af_bridge_bind_members(s, &r->base, &wrong[i], 1, &arena, &err),
                  AF_ERR_INTERNAL_SERVER, "%zu", i);
+  }
+}
+
+/* A ListFlows page of 200 flows with long descriptions (about 200 KiB of JSON): the writer's
+ * buffer doubles many times, and the arena must end up holding about the final buffer, not the
+ * final buffer plus every smaller copy (they used to add up to as much again). */
+Test(transcode, long_response_leaves_no_old_buffers_behind) {
+  enum { FLOWS = 200, DESC = 1000 };
+  static char desc[DESC + 1];
+  static Appflow__V1__FlowDefinition defs[FLOWS], *ptrs[FLOWS];
+  static char names[FLOWS][16];
+  memset(desc, 'd', DESC);
+  for (int i = 0; i < FLOWS; i++) {
+    appflow__v1__flow_definition__init(&defs[i]);
+    snprintf(names[i], sizeof names[i], "flow%d", i);
+    defs[i].flow_name = names[i];
+    defs[i].description = desc;
+    ptrs[i] = &defs[i];
+  }
+  Appflow__V1__ListFlowsResponse r = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  r.n_flows = FLOWS;
+  r.flows = ptrs;
+  size_t before = arena.used;
+  af_error err = {0};
+  char *out = NULL;
+  size_t len = 0;
+  cr_assert_eq(
+      af_bridge_message_to_json(&af_model_ListFlowsResponse, &r.base, &arena, &out, &len, &err),
+      AF_OK, "%s", err.message);
+  cr_expect_gt(len, (size_t)FLOWS * DESC);
+  cr_expect_eq(strlen(out), len);
+  cr_expect_eq(strncmp(out, "{\"flows\":[{", 11), 0, "%.60s", out);
+  cr_expect_not_null(strstr(out, "\"flowName\":\"flow199\""));
+  size_t cap = 256; /* the buffer the writer ends with: doubled from 256 until it holds len */
+  while (cap <= len)
+    cap *= 2;
+  cr_expect_leq(arena.used - before, cap + 2 * 8192,
+                "%zu bytes of arena for %zu bytes of JSON in a buffer of %zu", arena.used - before,
+                len, cap);
+}
+
+/* The writer names a bad value by its whole AWS path, through lists and maps, as the reader does
+ * (the path is spelled out only when an error needs it). */
+Test(transcode, write_errors_name_the_member_path) {
+  Appflow__V1__DescribeConnectorsResponse *r = parse(
+      &af_model_DescribeConnectorsResponse,
+      "{\"connectorConfigurations\":{\"S3\":{\"supportedTriggerTypes\":[\"Event\",\"Event\"]},"
+      "\"a\\\"b\":{\"supportedTriggerTypes\":[\"Event\"]}}}");
+  cr_assert_eq(r->n_connector_configurations, 2);
+  r->connector_configurations[0]->value->supported_trigger_types[1] = 99;
+  write_fails(
+      &af_model_DescribeConnectorsResponse, r,
+      "the response member connectorConfigurations.S3.member.supportedTriggerTypes.2.member "
+      "holds 99");
+  r->connector_configurations[0]->value->supported_trigger_types[1] = 2;
+  r->connector_configurations[1]->value->supported_trigger_types[0] = 98;
+  write_fails(&af_model_DescribeConnectorsResponse, r,
+              "member connectorConfigurations.a\"b.member.supportedTriggerTypes.1.member holds 98");
+
+  Appflow__V1__FlowDefinition defs[2] = {APPFLOW__V1__FLOW_DEFINITION__INIT,
+                                         APPFLOW__V1__FLOW_DEFINITION__INIT};
+  Appflow__V1__FlowDefinition *ptrs[2] = {&defs[0], &defs[1]};
+  defs[1].description = "ok \xc3";
+  Appflow__V1__ListFlowsResponse l = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  l.n_flows = 2;
+  l.flows = ptrs;
+  write_fails(&af_model_ListFlowsResponse, &l,
+              "the response member flows.2.member.description holds a string that is not UTF-8");
+}
+
+/* Long strings full of what JSON must escape, across many growths of the writer's buffer, come
+ * back the same once read. */
+Test(transcode, escapes_survive_buffer_growth) {
+  enum { N = 20000 };
+  static char desc[N + 1];
+  static const char *const pieces[] = {
+      "\"", "\\", "\n", "\x01", "\xc3\xa9", "\xe2\x82\xac", "ab", "\xf0\x9f\x98\x80", "\x7f", "/"};
+  size_t n = 0;
+  for (unsigned i = 0; n < N - 8; i = i * 7 + 3) {
+    const char *p = pieces[i % (sizeof pieces / sizeof pieces[0])];
+    memcpy(desc + n, p, strlen(p));
+    n += strlen(p);
+  }
+  desc[n] = '\0';
+  Appflow__V1__FlowDefinition def = APPFLOW__V1__FLOW_DEFINITION__INIT;
+  Appflow__V1__FlowDefinition *ptrs[1] = {&def};
+  def.description = desc;
+  Appflow__V1__ListFlowsResponse l = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  l.n_flows = 1;
+  l.flows = ptrs;
+  const char *out = write_json(&af_model_ListFlowsResponse, &l);
+  json_error_t je;
+  json_t *back = json_loads(out, 0, &je);
+  cr_assert_not_null(back, "%s", je.text);
+  json_t *d = json_object_get(json_array_get(json_object_get(back, "flows"), 0), "description");
+  cr_assert(json_is_string(d));
+  cr_expect_eq(json_string_length(d), n);
+  cr_expect_eq(memcmp(json_string_value(d), desc, n), 0);
+  json_decref(back);
+}
+
+/* Integers are formatted by hand, two digits at a time: every length and both ends of int64. */
+Test(transcode, integers_at_every_length) {
+  static const int64_t values[] = {0,    7,           10,        99,         100,          101,
+                                   999,  1000,        123456789, 1767225600, -1,           -10,
+                                   -100, -1767225600, INT64_MAX, INT64_MIN,  INT64_MIN + 1};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    Appflow__V1__ExecutionResult r = APPFLOW__V1__EXECUTION_RESULT__INIT;
+    r.has_bytes_processed = 1;
+    r.bytes_processed = values[i];
+    char want[64];
+    snprintf(want, sizeof want, "{\"bytesProcessed\":%" PRId64 "}", values[i]);
+    cr_expect_str_eq(write_json(&af_model_ExecutionResult, &r), want);
+  }
+  for (int64_t v = 1; v > 0 && v < INT64_MAX / 10; v = v * 10 + 3) { /* 1, 13, 133, ... */
+    Appflow__V1__ExecutionResult r = APPFLOW__V1__EXECUTION_RESULT__INIT;
+    r.has_records_processed = 1;
+    r.records_processed = v;
+    char want[64];
+    snprintf(want, sizeof want, "{\"recordsProcessed\":%" PRId64 "}", v);
+    cr_expect_str_eq(write_json(&af_model_ExecutionResult, &r), want);
+  }
+}
+
+/* Strings are scanned 8 bytes at a time: a byte that needs care is found at every position of
+ * a word, and its neighbours in the byte order are not mistaken for it. */
+Test(transcode, every_byte_position_of_a_string) {
+  static const char *const pieces[] = {"\"", "\\", "\x1f", "\x01", "\x7f", " ",
+                                       "!",  "#",  "[",    "]",    "/",    "\xc3\xa9"};
+  for (size_t pos = 0; pos < 20; pos++) {
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+      char s[64];
+      snprintf(s, sizeof s, "%.*s%s%.*s", (int)pos, "aaaaaaaaaaaaaaaaaaaa", pieces[k],
+               (int)(20 - pos), "bbbbbbbbbbbbbbbbbbbb");
+      Appflow__V1__StopFlowResponse r = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+      r.flow_arn = s;
+      const char *out = write_json(&af_model_StopFlowResponse, &r);
+      json_error_t je;
+      json_t *back = json_loads(out, 0, &je);
+      cr_assert_not_null(back, "%zu %zu: %s: %s", pos, k, out, je.text);
+      cr_expect_str_eq(json_string_value(json_object_get(back, "flowArn")), s, "%s", out);
+      json_decref(back);
+    }
+    char bad[64];
+    snprintf(bad, sizeof bad, "%.*s\xff%.*s", (int)pos, "aaaaaaaaaaaaaaaaaaaa", (int)(20 - pos),
+             "bbbbbbbbbbbbbbbbbbbb");
+    Appflow__V1__StopFlowResponse r = APPFLOW__V1__STOP_FLOW_RESPONSE__INIT;
+    r.flow_arn = bad;
+    write_fails(&af_model_StopFlowResponse, &r, "flowArn holds a string that is not UTF-8");
   }
 }

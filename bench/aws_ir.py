@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Instructions per request on the AWS door, counted by callgrind: what a change to the door
+costs or saves, free of the shared machine's noise (wall-clock moves by 15% here; Ir do not).
+
+  aws_ir.py BUILD_DIR [--requests 2000] [--flows 10000] [--keep DIR]
+
+Starts BUILD_DIR/appflowd under valgrind --tool=callgrind, collecting only inside the door's
+request handler (bridge/http.c on_request: routing, SigV4 scope, transcoding both ways and the
+service; not libmicrohttpd's own parsing and sending), with the lifecycle bench's flows (a seed
+of FLOWS suspended flows, a described Salesforce-to-S3 flow). For each request kind it zeroes
+the counters, sends the requests one after another on one keep-alive connection, dumps, and
+prints the dump's Ir divided by the requests. --keep leaves the dumps in DIR for
+callgrind_annotate.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import lifecycle  # noqa: E402  (bench/lifecycle.py: the described flow and its profile)
+
+# (label, method, path, body): StopFlow of a suspended scheduled flow (idempotent, the full
+# work every time), DescribeFlow of the described flow, the first ListFlows page of 100.
+KINDS = [
+    ("StopFlow", "POST", "/stop-flow", {"flowName": "bench_suspended"}),
+    ("DescribeFlow", "POST", "/describe-flow", {"flowName": lifecycle.DESCRIBED}),
+    ("ListFlows(100)", "POST", "/list-flows", {"maxResults": lifecycle.PAGE}),
+]
+
+
+def wait_ports(proc):
+    """The (grpc, http) ports of appflowd's start-up line on stderr (valgrind's own lines come
+    first); the rest of stderr is drained on a thread so neither ever blocks on the pipe."""
+    for line in proc.stderr:
+        m = re.search(r" port=(\d+) .* http_port=(\d+)", line)
+        if m:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return int(m.group(1)), int(m.group(2))
+    raise RuntimeError(f"appflowd exited before it listened (exit {proc.wait()})")
+
+
+def control(pid, *args):
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def dump_ir(outdir, label):
+    """The Ir total of the dump callgrind_control --dump=label wrote."""
+    for name in sorted(os.listdir(outdir)):
+        path = os.path.join(outdir, name)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        if re.search(rf"^desc: Trigger: (?:Client Request: )?dump {re.escape(label)}$", text, re.M):
+            return int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))
+    raise RuntimeError(f"no dump labelled {label} in {outdir}")
+
+
+def send(port, method, path, body, n):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    for _ in range(n):
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        reply = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {reply[:300]!r}")
+    conn.close()
+    return len(reply)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("build")
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--flows", type=int, default=10000)
+    p.add_argument("--keep", help="leave the callgrind dumps in this directory")
+    args = p.parse_args()
+    outdir = args.keep or tempfile.mkdtemp(prefix="aws_ir.")
+    os.makedirs(outdir, exist_ok=True)
+    seed = os.path.join(outdir, "seed.json")
+    subprocess.run([sys.executable, os.path.join(HERE, "grpc_mix.py"), "--write-seed", seed,
+                    "--names", f"bench_:{args.flows}", "--status", "Suspended"], check=True,
+                   stderr=subprocess.DEVNULL)
+    cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=on_request",
+           f"--callgrind-out-file={outdir}/callgrind.out.%p",
+           os.path.join(args.build, "appflowd"), "--grpc-listen", "127.0.0.1:0",
+           "--http-listen", "127.0.0.1:0", "--flows", seed, "--log-level", "warn"]
+    print("$", " ".join(cmd), file=sys.stderr)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, http_port = wait_ports(proc)
+        lifecycle.create_flows(http_port)
+        print("| request | Ir/request | reply bytes |")
+        print("|---|---:|---:|")
+        for label, method, path, body in KINDS:
+            send(http_port, method, path, body, 1)  # warm: first-use work is not per request
+            control(proc.pid, "--zero")
+            size = send(http_port, method, path, body, args.requests)
+            tag = re.sub(r"\W", "", label)
+            control(proc.pid, f"--dump={tag}")
+            ir = dump_ir(outdir, tag)
+            print(f"| {label} | {ir / args.requests:,.0f} | {size} |", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+    if args.keep:
+        print(f"dumps in {outdir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
