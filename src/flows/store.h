@@ -136,15 +136,18 @@ typedef enum af_store_verdict {
   AF_STORE_REFUSE
 } af_store_verdict;
 
-/* Decides one record's fate. May run more than once for one op (a database store runs it again
- * when another writer got there first); only the last run counts, so it must start from cur
- * each time. Must not block or call the store. Memory for next's strings and blobs comes from
- * the caller (its arena); the store copies what it keeps before the op completes. */
+/* Decides one record's fate. May run more than once for one op (PostgreSQL and the memory
+ * store run it again when another writer got there first); only the last run counts, so it
+ * must start from cur each time. May run while other ops' rules and visitors read the same
+ * record (the memory store lets readers share a shard), so it changes nothing but next and its
+ * own ctx. Must not block or call the store. Memory for next's strings and blobs comes from the
+ * caller (its arena); the store copies what it keeps before the op completes. */
 typedef af_store_verdict (*af_store_rule)(const af_flow_record *cur, af_flow_record *next,
                                           void *ctx);
 /* Sees one record of a scan, in the store's order (a total order of names that the other
  * records do not change: (keyed hash, name) in memory, bytewise names in the databases);
- * returns false to stop. */
+ * returns false to stop. Like a rule, it may run alongside other readers of the same records,
+ * and must not block or call the store. */
 typedef bool (*af_store_visit)(const af_flow_record *rec, void *ctx);
 
 typedef struct af_store_op af_store_op;

@@ -2,9 +2,18 @@
  *
  * Each table has SHARDS shards of its own, so a scan of one table never walks another's records.
  * Records hash into their table's shards by the top bits of a keyed hash; each shard is a chained
- * hash table under its own mutex, so requests for different records rarely meet on a lock, and a
+ * hash table under its own lock, so requests for different records rarely meet on a lock, and a
  * shard grows (doubling its buckets) without stopping the others. Every op runs on the caller's
  * thread and completes before it returns: nothing here waits on anything but a shard lock.
+ *
+ * Reads do not wait for each other. A shard's lock is a read-write lock: a scan and its visitor
+ * (ListFlows builds its page there), and the first run of a modify's rule (DescribeFlow builds
+ * its answer there), hold it shared; only what changes the shard holds it alone. A rule that
+ * keeps or refuses is then done; one that writes or deletes takes the lock alone and applies
+ * what it decided, unless another write changed the shard in between (the shard counts its
+ * writes): then its rule runs again on the record as it is now, as the seam allows (store.h:
+ * only a rule's last run counts). Writers are preferred, so a stream of readers never holds a
+ * write off; no thread holds two shard locks, so none can wait for itself.
  *
  * Scopes: each scope (an account and region) has tables of its own (a space), made by the first
  * insert into it and kept until the store closes, so a scan of one scope never walks another's
@@ -19,6 +28,7 @@
  * A node holds the record's scalars and, in the same allocation, its name and the strings and
  * definition that only a rebuild changes; tags and the run log, which StartFlow and the tag
  * operations replace, are blocks of their own. */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np: writers first */
 #include "flows/store.h"
 
 #include "common/hash.h"
@@ -56,11 +66,13 @@ typedef struct node {
 } node;
 
 typedef struct shard {
-  pthread_mutex_t lock;
+  pthread_rwlock_t lock; /* shared: reads and rules' first runs; alone: changes */
   node **buckets;
   unsigned bits; /* log2 of the number of buckets */
   size_t count;
-  char pad[64]; /* keeps neighbouring locks off one cache line */
+  uint64_t writes; /* changes made, under the lock alone: a modify that read under the shared
+                      lock finds out whether what its rule read still stands */
+  char pad[64];    /* keeps neighbouring locks off one cache line */
 } shard;
 
 /* One scope's tables. */
@@ -164,7 +176,8 @@ static const char *at(const node *n, uint32_t off) {
   return off != 0 ? (const char *)n + off : NULL;
 }
 
-/* The record a node holds; pointers into the node, valid under its shard lock. */
+/* The record a node holds; pointers into the node, valid under its shard lock (and for as long
+ * as the shard's write count stays the same: a node is freed only after a counted change). */
 static af_flow_record view(const node *n) {
   return (af_flow_record){
       .name = n->name,
@@ -369,7 +382,7 @@ static void mem_insert(af_store *st, af_store_op *op) {
     return;
   }
   shard *s = shard_of(sp, op->table, h);
-  pthread_mutex_lock(&s->lock);
+  pthread_rwlock_wrlock(&s->lock);
   node **link = seek(s, h, r->name, r->name_len);
   if (*link != NULL && compare(*link, h, r->name, r->name_len) == 0) {
     af_store_rc rc = AF_STORE_EXISTS;
@@ -378,7 +391,7 @@ static void mem_insert(af_store *st, af_store_op *op) {
       op->verdict = op->rule(&cur, &next, op->ctx);
       rc = op->verdict == AF_STORE_KEEP ? AF_STORE_EXISTS : AF_STORE_REFUSED;
     }
-    pthread_mutex_unlock(&s->lock);
+    pthread_rwlock_unlock(&s->lock);
     node_free(&m->mem, n);
     op->done(op, rc);
     return;
@@ -388,14 +401,17 @@ static void mem_insert(af_store *st, af_store_op *op) {
   n->next = *link;
   *link = n;
   s->count++;
-  pthread_mutex_unlock(&s->lock);
+  s->writes++;
+  pthread_rwlock_unlock(&s->lock);
   op->done(op, AF_STORE_OK);
 }
 
-static af_store_rc apply(memory_store *m, shard *s, node **link, af_store_op *op, node **freed) {
-  af_flow_record cur = view(*link), next = cur;
-  op->verdict = op->rule(&cur, &next, op->ctx);
-  switch (op->verdict) {
+/* Carries out the verdict a rule gave on cur (the node *link points at), making next of it;
+ * under the shard lock alone. The node a delete unlinks goes to *freed, to be freed after the
+ * lock. */
+static af_store_rc carry_out(memory_store *m, shard *s, node **link, af_store_verdict verdict,
+                             const af_flow_record *cur, const af_flow_record *next, node **freed) {
+  switch (verdict) {
   case AF_STORE_KEEP:
     return AF_STORE_OK;
   case AF_STORE_REFUSE:
@@ -404,14 +420,23 @@ static af_store_rc apply(memory_store *m, shard *s, node **link, af_store_op *op
     *freed = *link;
     *link = (*link)->next;
     s->count--;
+    s->writes++;
     return AF_STORE_OK;
   case AF_STORE_WRITE:
-    if (write_node(m, link, &cur, &next))
+    if (write_node(m, link, cur, next)) {
+      s->writes++;
       return AF_STORE_OK;
+    }
     out_of_memory(m);
     return AF_STORE_FAILED;
   }
   return AF_STORE_FAILED;
+}
+
+/* The link to the node keyed (h, key), or NULL when the shard has none. */
+static node **find_node(shard *s, uint64_t h, const char *key, size_t len) {
+  node **link = seek(s, h, key, len);
+  return *link != NULL && compare(*link, h, key, len) == 0 ? link : NULL;
 }
 
 static void mem_modify(af_store *st, af_store_op *op) {
@@ -431,13 +456,41 @@ static void mem_modify(af_store *st, af_store_op *op) {
   }
   uint64_t h = af_hash64(&m->seed, op->key, op->key_len);
   shard *s = shard_of(sp, op->table, h);
+  /* The rule's first run shares the lock with other readers: most rules only read (DescribeFlow,
+   * ListTagsForResource, retries), and they are done here. */
+  pthread_rwlock_rdlock(&s->lock);
+  node **link = find_node(s, h, op->key, op->key_len);
+  af_flow_record cur = {0}, next = {0};
+  uint64_t seen = s->writes;
+  if (link != NULL) {
+    cur = view(*link);
+    next = cur;
+    op->verdict = op->rule(&cur, &next, op->ctx);
+  }
+  pthread_rwlock_unlock(&s->lock);
+  if (link == NULL) {
+    op->done(op, AF_STORE_NOT_FOUND);
+    return;
+  }
+  if (op->verdict == AF_STORE_KEEP || op->verdict == AF_STORE_REFUSE) {
+    op->done(op, op->verdict == AF_STORE_KEEP ? AF_STORE_OK : AF_STORE_REFUSED);
+    return;
+  }
+  /* A change: with the lock alone, what the rule decided stands if no write came in between
+   * (cur and next still point into the same, unchanged node); otherwise the rule decides again
+   * on the record as it is now. */
   node *freed = NULL;
-  pthread_mutex_lock(&s->lock);
-  node **link = seek(s, h, op->key, op->key_len);
   af_store_rc rc = AF_STORE_NOT_FOUND;
-  if (*link != NULL && compare(*link, h, op->key, op->key_len) == 0)
-    rc = apply(m, s, link, op, &freed);
-  pthread_mutex_unlock(&s->lock);
+  pthread_rwlock_wrlock(&s->lock);
+  link = find_node(s, h, op->key, op->key_len);
+  if (link != NULL && s->writes != seen) {
+    cur = view(*link);
+    next = cur;
+    op->verdict = op->rule(&cur, &next, op->ctx);
+  }
+  if (link != NULL)
+    rc = carry_out(m, s, link, op->verdict, &cur, &next, &freed);
+  pthread_rwlock_unlock(&s->lock);
   node_free(&m->mem, freed);
   op->done(op, rc);
 }
@@ -451,7 +504,7 @@ typedef struct scan_state {
  * over. */
 static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len, scan_state *st) {
   bool more = true;
-  pthread_mutex_lock(&s->lock);
+  pthread_rwlock_rdlock(&s->lock); /* shared: scans and visitors only read */
   size_t b = after != NULL ? bucket_of(s, h) : 0;
   for (; more && b < nbuckets(s); b++) {
     for (const node *n = s->buckets[b]; more && n != NULL; n = n->next) {
@@ -465,7 +518,7 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
       more = st->op->visit(&r, st->op->ctx) && ++st->seen < st->op->limit;
     }
   }
-  pthread_mutex_unlock(&s->lock);
+  pthread_rwlock_unlock(&s->lock);
   return more;
 }
 
@@ -504,13 +557,27 @@ static void shard_free(const af_allocator *mem, shard *s) {
     }
   }
   mem->free(mem->ctx, s->buckets);
-  pthread_mutex_destroy(&s->lock);
+  pthread_rwlock_destroy(&s->lock);
 }
 
 /* Frees the first n shards of sp, in table order, as space_init made them. */
 static void shards_free(const af_allocator *mem, space *sp, size_t n) {
   for (size_t i = 0; i < n; i++)
     shard_free(mem, &sp->shards[i / SHARDS][i % SHARDS]);
+}
+
+/* A shard lock that prefers writers: glibc's default lets a steady stream of readers (scans
+ * walking the shards) hold a write off indefinitely. */
+static int shard_lock_init(pthread_rwlock_t *lock) {
+  pthread_rwlockattr_t attr;
+  int rc = pthread_rwlockattr_init(&attr);
+  if (rc != 0)
+    return rc;
+  rc = pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  if (rc == 0)
+    rc = pthread_rwlock_init(lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  return rc;
 }
 
 /* Makes sp's empty tables; false when out of memory (then nothing is left to free). */
@@ -520,8 +587,8 @@ static bool space_init(const af_allocator *mem, space *sp) {
     shard *s = &sp->shards[i / SHARDS][i % SHARDS];
     s->bits = INITIAL_BUCKET_BITS;
     if ((s->buckets = zalloc(mem, nbuckets(s) * sizeof *s->buckets)) == NULL ||
-        pthread_mutex_init(&s->lock, NULL) != 0) {
-      mem->free(mem->ctx, s->buckets); /* NULL, or this shard's: its mutex is not made */
+        shard_lock_init(&s->lock) != 0) {
+      mem->free(mem->ctx, s->buckets); /* NULL, or this shard's: its lock is not made */
       shards_free(mem, sp, i);         /* the shards made whole, and only those */
       return false;
     }

@@ -2,6 +2,7 @@
 
 #include "common/listen.h"
 #include "grpc/decode.h"
+#include "grpc/encode.h"
 #include "grpc/health.h"
 #include "grpc/observe.h"
 #include "grpc/status.h"
@@ -118,6 +119,7 @@ struct slot {
   ProtobufCMessage *resp;     /* an AppFlow RPC's response, while the service answers */
   af_error err;               /* ... and its error */
   af_arena arena;
+  af_encoder encoder;           /* packs the call's reply; kept, grown, from one call to the next */
   af_grpc_call_obs obs;         /* metrics and the access log's, when the server has an observer */
   const char *account, *region; /* the call's; NULL: the service's own (--account, --region) */
 };
@@ -262,10 +264,18 @@ static grpc_byte_buffer *bytes_to_buffer(const uint8_t *data, size_t len) {
   return bb;
 }
 
-static grpc_byte_buffer *message_to_buffer(const ProtobufCMessage *msg) {
-  size_t len = protobuf_c_message_get_packed_size(msg);
+/* msg packed by the encoder (grpc/encode.h), which sizes each nested message once; when it
+ * has no memory for its sizes, protobuf-c makes the same bytes without them. */
+static grpc_byte_buffer *message_to_buffer(af_encoder *enc, const ProtobufCMessage *msg) {
+  size_t len;
+  bool sized = af_encode_size(enc, msg, &len);
+  if (!sized)
+    len = protobuf_c_message_get_packed_size(msg);
   grpc_slice slice = grpc_slice_malloc(len);
-  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
+  if (sized)
+    af_encode_write(enc, msg, GRPC_SLICE_START_PTR(slice));
+  else
+    protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(slice));
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   return bb;
@@ -358,7 +368,7 @@ static af_err missing_message(af_error *err) {
 static void rpc_done(void *ctx, af_err rc) {
   slot *sl = ctx;
   if (rc == AF_OK)
-    sl->reply = message_to_buffer(sl->resp);
+    sl->reply = message_to_buffer(&sl->encoder, sl->resp);
   send_final(sl->server, sl, rc, &sl->err);
 }
 
@@ -851,6 +861,7 @@ static void init_slot(af_grpc_server *s, slot *sl, const method *m) {
   grpc_call_details_init(&sl->details);
   pthread_mutex_init(&sl->watch_lock, NULL);
   af_arena_init(&sl->arena);
+  af_encoder_init(&sl->encoder);
 }
 
 /* Registers every method and prepares its call slots. */
@@ -913,6 +924,7 @@ static void free_server(af_grpc_server *s) {
     grpc_call_details_destroy(&sl->details);
     pthread_mutex_destroy(&sl->watch_lock);
     af_arena_destroy(&sl->arena);
+    af_encoder_free(&sl->encoder);
   }
   free(s->slots);
   af_grpc_observer_free(s->observer);

@@ -1,12 +1,13 @@
-/* Audits the mutexes code under test initialises and destroys inside one block of memory, to
- * show that a structure that fails half way through being made destroys exactly the mutexes
- * it initialised (destroying one never initialised is undefined behaviour that glibc lets pass
- * silently on zeroed memory, so no sanitizer sees it). It can also make the n-th
- * pthread_mutex_init fail.
+/* Audits the locks (mutexes and read-write locks, counted together) code under test initialises
+ * and destroys inside one block of memory, to show that a structure that fails half way through
+ * being made destroys exactly the locks it initialised (destroying one never initialised is
+ * undefined behaviour that glibc lets pass silently on zeroed memory, so no sanitizer sees it).
+ * It can also make the n-th lock initialisation fail.
  *
- * It defines pthread_mutex_init and pthread_mutex_destroy themselves, so calls made from this
- * program (the core is linked in statically) come here and the real ones are reached through
- * the dynamic linker; only mutexes inside the audited block are counted. Header-only: a test
+ * It defines pthread_mutex_init, pthread_mutex_destroy, pthread_rwlock_init and
+ * pthread_rwlock_destroy themselves, so calls made from this program (the core is linked in
+ * statically) come here and the real ones are reached through the dynamic linker; only locks
+ * inside the audited block are counted. Header-only: a test
  * file includes it first, before any system header (it needs _GNU_SOURCE). Not thread-safe: the
  * test's own thread starts, reads and stops an audit while the audited code runs on it. */
 #ifndef AF_TESTS_MUTEX_AUDIT_H
@@ -58,15 +59,35 @@ static inline bool mutex_audited(const void *m) {
 
 static inline void *mutex_audit_real(const char *name) { return dlsym(RTLD_NEXT, name); }
 
+/* An initialisation of the lock at m: false when the audit makes it fail. */
+static inline bool mutex_audit_init(const void *m) {
+  if (!mutex_audited(m))
+    return true;
+  if (++mutex_audit.inits == mutex_audit.fail_init)
+    return false;
+  if (mutex_audit.nlive < MUTEX_AUDIT_MAX)
+    mutex_audit.live[mutex_audit.nlive++] = m;
+  else
+    mutex_audit.overflow++;
+  return true;
+}
+
+static inline void mutex_audit_destroy(const void *m) {
+  if (!mutex_audited(m))
+    return;
+  mutex_audit.destroys++;
+  size_t i = 0;
+  while (i < mutex_audit.nlive && mutex_audit.live[i] != m)
+    i++;
+  if (i == mutex_audit.nlive)
+    mutex_audit.strays++;
+  else
+    mutex_audit.live[i] = mutex_audit.live[--mutex_audit.nlive];
+}
+
 int pthread_mutex_init(pthread_mutex_t *restrict m, const pthread_mutexattr_t *restrict attr) {
-  if (mutex_audited(m)) {
-    if (++mutex_audit.inits == mutex_audit.fail_init)
-      return EAGAIN;
-    if (mutex_audit.nlive < MUTEX_AUDIT_MAX)
-      mutex_audit.live[mutex_audit.nlive++] = m;
-    else
-      mutex_audit.overflow++;
-  }
+  if (!mutex_audit_init(m))
+    return EAGAIN;
   int (*real)(pthread_mutex_t *, const pthread_mutexattr_t *);
   void *sym = mutex_audit_real("pthread_mutex_init");
   memcpy(&real, &sym, sizeof real);
@@ -74,20 +95,28 @@ int pthread_mutex_init(pthread_mutex_t *restrict m, const pthread_mutexattr_t *r
 }
 
 int pthread_mutex_destroy(pthread_mutex_t *m) {
-  if (mutex_audited(m)) {
-    mutex_audit.destroys++;
-    size_t i = 0;
-    while (i < mutex_audit.nlive && mutex_audit.live[i] != m)
-      i++;
-    if (i == mutex_audit.nlive)
-      mutex_audit.strays++;
-    else
-      mutex_audit.live[i] = mutex_audit.live[--mutex_audit.nlive];
-  }
+  mutex_audit_destroy(m);
   int (*real)(pthread_mutex_t *);
   void *sym = mutex_audit_real("pthread_mutex_destroy");
   memcpy(&real, &sym, sizeof real);
   return real != NULL ? real(m) : EINVAL;
+}
+
+int pthread_rwlock_init(pthread_rwlock_t *restrict l, const pthread_rwlockattr_t *restrict attr) {
+  if (!mutex_audit_init(l))
+    return EAGAIN;
+  int (*real)(pthread_rwlock_t *, const pthread_rwlockattr_t *);
+  void *sym = mutex_audit_real("pthread_rwlock_init");
+  memcpy(&real, &sym, sizeof real);
+  return real != NULL ? real(l, attr) : EINVAL;
+}
+
+int pthread_rwlock_destroy(pthread_rwlock_t *l) {
+  mutex_audit_destroy(l);
+  int (*real)(pthread_rwlock_t *);
+  void *sym = mutex_audit_real("pthread_rwlock_destroy");
+  memcpy(&real, &sym, sizeof real);
+  return real != NULL ? real(l) : EINVAL;
 }
 
 #endif

@@ -29,6 +29,7 @@
 #include "flows/store.h"
 #include "flows/store_queue.h"
 #include "grpc/decode.h"
+#include "grpc/encode.h"
 #include "grpc/health.h"
 #include "grpc/reflection.h"
 #include "grpc/server.h"
@@ -208,6 +209,8 @@ Test(must_use, flows_store) {
 Test(must_use, flows_store_queue) { EXPECT_MUST_USE(af__queue_push); }
 
 Test(must_use, grpc_decode) { EXPECT_MUST_USE(af_grpc_decode); }
+
+Test(must_use, grpc_encode) { EXPECT_MUST_USE(af_encode_size); }
 
 Test(must_use, grpc_health) {
   EXPECT_MUST_USE(af_health_status);

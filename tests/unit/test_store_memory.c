@@ -1,16 +1,21 @@
 /* src/flows/store_memory.c: what only the memory store does - grow to many flows, keep its
- * order while it grows, and fail cleanly when memory runs out (the contract every store keeps
- * is checked by test_store.c). */
-#include "mutex_audit.h" /* first: it defines pthread_mutex_init and _destroy */
+ * order while it grows, fail cleanly when memory runs out, let reads of one shard run together,
+ * and run a write's rule again when another write came between its read and its write (the
+ * contract every store keeps is checked by test_store.c). */
+#include "mutex_audit.h" /* first: it defines pthread_mutex_init, pthread_rwlock_init... */
 
 #include "flows/store.h"
 
 #include "budget_alloc.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What a new memory store allocates besides itself: the buckets of 64 shards per table. */
 #define SHARD_BLOCKS (64 * AF_STORE_TABLES)
@@ -205,7 +210,7 @@ Test(memory, no_memory_at_all) {
   cr_expect_null(open_memory(&mem));
 }
 
-/* budget_alloc, auditing the mutexes in the first block it hands out: the store itself. */
+/* budget_alloc, auditing the locks in the first block it hands out: the store itself. */
 static void *audited_alloc(void *ctx, size_t size) {
   void *p = budget_alloc(ctx, size);
   if (p != NULL)
@@ -214,19 +219,18 @@ static void *audited_alloc(void *ctx, size_t size) {
 }
 
 static void expect_mutexes_undone(const char *what, int n, int inits) {
-  cr_expect_eq(mutex_audit.strays, 0, "%s %d: %d mutexes destroyed that were never initialised",
-               what, n, mutex_audit.strays);
-  cr_expect_eq(mutex_audit.nlive, 0, "%s %d: %zu mutexes initialised and never destroyed", what, n,
+  cr_expect_eq(mutex_audit.strays, 0, "%s %d: %d locks destroyed that were never initialised", what,
+               n, mutex_audit.strays);
+  cr_expect_eq(mutex_audit.nlive, 0, "%s %d: %zu locks initialised and never destroyed", what, n,
                mutex_audit.nlive);
-  cr_expect_eq(mutex_audit.inits, inits, "%s %d: %d mutexes initialised", what, n,
-               mutex_audit.inits);
+  cr_expect_eq(mutex_audit.inits, inits, "%s %d: %d locks initialised", what, n, mutex_audit.inits);
   cr_expect_eq(mutex_audit.overflow, 0);
 }
 
-/* A store that runs out of memory at its k-th allocation, for every k, or whose j-th mutex
- * cannot be initialised, for every j, is NULL having destroyed exactly the mutexes it
- * initialised and freed what it took (LeakSanitizer checks); with all it needs it opens, and
- * closing it destroys every mutex it made. */
+/* A store that runs out of memory at its k-th allocation, for every k, or whose j-th lock
+ * cannot be initialised, for every j, is NULL having destroyed exactly the locks it initialised
+ * and freed what it took (LeakSanitizer checks); with all it needs it opens, and closing it
+ * destroys every lock it made. */
 Test(memory, a_store_that_cannot_be_made_undoes_exactly_what_it_did) {
   const int needed = 1 + SHARD_BLOCKS; /* the store, then one block of buckets per shard */
   for (int k = 0; k <= needed; k++) {
@@ -237,8 +241,8 @@ Test(memory, a_store_that_cannot_be_made_undoes_exactly_what_it_did) {
     cr_expect_eq(s == NULL, k < needed, "%d allocations allowed", k);
     af_store_close(s);
     mutex_audit_stop();
-    /* a shard's lock is initialised once its buckets are there; then the lock of the list of
-     * other scopes' tables, and the store's watch lock last */
+    /* a shard's lock (a read-write lock) is initialised once its buckets are there; then the
+     * mutex of the list of other scopes' tables, and the store's watch lock last */
     expect_mutexes_undone("allocations", k, k < needed ? (k > 1 ? k - 1 : 0) : SHARD_BLOCKS + 2);
   }
   for (int j = 1; j <= SHARD_BLOCKS + 1; j++) { /* each shard's, then the scopes' list's */
@@ -246,11 +250,182 @@ Test(memory, a_store_that_cannot_be_made_undoes_exactly_what_it_did) {
     af_allocator mem = {audited_alloc, budget_free, &b};
     mutex_audit_start(j);
     af_store *s = open_memory(&mem);
-    cr_expect_null(s, "mutex %d failed", j);
+    cr_expect_null(s, "lock %d failed", j);
     af_store_close(s);
     mutex_audit_stop();
-    expect_mutexes_undone("failing mutex", j, j);
+    expect_mutexes_undone("failing lock", j, j);
   }
+}
+
+/* ---- reads together, writes alone ---- */
+
+#define MEET_WAIT_S 5 /* how long a reader waits for the other to join it under the lock */
+
+/* Two callers that meet inside the store: each says it has arrived, then waits (a little while
+ * at most) until the other has too. Only if both can be inside one shard's lock at once do
+ * they meet; under a lock that serialised them the first would wait its time out alone. */
+typedef struct meeting {
+  atomic_int arrived;
+  atomic_int met;  /* callers that saw the other arrive */
+  atomic_int runs; /* rules run */
+} meeting;
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void meet(meeting *m) {
+  atomic_fetch_add(&m->arrived, 1);
+  double until = now_s() + MEET_WAIT_S;
+  while (atomic_load(&m->arrived) < 2 && now_s() < until)
+    sched_yield();
+  if (atomic_load(&m->arrived) >= 2)
+    atomic_fetch_add(&m->met, 1);
+}
+
+static af_store_verdict meet_and_keep(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next;
+  meet(ctx);
+  return AF_STORE_KEEP;
+}
+
+static bool meet_and_go_on(const af_flow_record *r, void *ctx) {
+  (void)r;
+  meet(ctx);
+  return true;
+}
+
+typedef struct reader {
+  af_store *s;
+  meeting *m;
+  bool scan; /* a scan of the one record; else a modify whose rule keeps it */
+  af_store_rc rc;
+} reader;
+
+static void *read_once(void *arg) {
+  reader *r = arg;
+  af_store_op op = {.key = r->scan ? NULL : "only",
+                    .key_len = r->scan ? 0 : 4,
+                    .rule = meet_and_keep,
+                    .visit = meet_and_go_on,
+                    .ctx = r->m,
+                    .limit = 10};
+  r->rc = af_store_run(r->s, r->scan ? af_store_scan : af_store_modify, &op);
+  return NULL;
+}
+
+/* Two reads of one record (so of one shard) are inside its lock together: two scans (ListFlows),
+ * two rules that keep the record (DescribeFlow), and one of each. */
+Test(memory, reads_of_one_shard_run_together) {
+  af_store *s = open_memory(NULL);
+  cr_assert_eq(insert(s, "only"), AF_STORE_OK);
+  static const bool kinds[][2] = {{true, true}, {false, false}, {true, false}};
+  for (size_t k = 0; k < 3; k++) {
+    meeting m = {0};
+    reader r[2] = {{s, &m, kinds[k][0], AF_STORE_FAILED}, {s, &m, kinds[k][1], AF_STORE_FAILED}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+      cr_assert_eq(pthread_create(&th[i], NULL, read_once, &r[i]), 0);
+    for (int i = 0; i < 2; i++) {
+      pthread_join(th[i], NULL);
+      cr_expect_eq(r[i].rc, AF_STORE_OK);
+    }
+    cr_expect_eq(atomic_load(&m.met), 2, "reads %zu: %d of 2 met the other inside the lock", k,
+                 atomic_load(&m.met));
+  }
+  af_store_close(s);
+}
+
+/* Adds one to created_ms; its first run waits to meet the other writer's. */
+static af_store_verdict meet_and_add(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  meeting *m = ctx;
+  if (atomic_fetch_add(&m->runs, 1) < 2)
+    meet(m);
+  next->created_ms = cur->created_ms + 1;
+  return AF_STORE_WRITE;
+}
+
+typedef struct writer {
+  af_store *s;
+  meeting *m;
+  af_store_rc rc;
+} writer;
+
+static void *add_once(void *arg) {
+  writer *w = arg;
+  af_store_op op = {.key = "counter", .key_len = 7, .rule = meet_and_add, .ctx = w->m};
+  w->rc = af_store_run(w->s, af_store_modify, &op);
+  return NULL;
+}
+
+static af_store_verdict read_created(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  *(int64_t *)ctx = cur->created_ms;
+  return AF_STORE_KEEP;
+}
+
+/* Two writes whose rules both read the record before either wrote: the first to write applies
+ * what its rule decided; the second finds the shard changed since its rule read it, and runs
+ * its rule again on what is there now. Neither write is lost. */
+Test(memory, a_write_whose_read_went_stale_runs_its_rule_again) {
+  af_store *s = open_memory(NULL);
+  cr_assert_eq(insert(s, "counter"), AF_STORE_OK);
+  meeting m = {0};
+  writer w[2] = {{s, &m, AF_STORE_FAILED}, {s, &m, AF_STORE_FAILED}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    cr_assert_eq(pthread_create(&th[i], NULL, add_once, &w[i]), 0);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    cr_expect_eq(w[i].rc, AF_STORE_OK);
+  }
+  cr_expect_eq(atomic_load(&m.met), 2, "both rules read before either wrote");
+  cr_expect_eq(atomic_load(&m.runs), 3, "one rule ran again");
+  int64_t created = -1;
+  af_store_op op = {.key = "counter", .key_len = 7, .rule = read_created, .ctx = &created};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
+  cr_expect_eq(created, 2, "both additions are there");
+  af_store_close(s);
+}
+
+/* A delete between a write's read and its write: the write finds nothing, and says so. */
+static af_store_verdict meet_and_delete(const af_flow_record *cur, af_flow_record *next,
+                                        void *ctx) {
+  (void)cur, (void)next;
+  meeting *m = ctx;
+  if (atomic_fetch_add(&m->runs, 1) < 2)
+    meet(m);
+  return AF_STORE_DELETE;
+}
+
+static void *delete_once(void *arg) {
+  writer *w = arg;
+  af_store_op op = {.key = "counter", .key_len = 7, .rule = meet_and_delete, .ctx = w->m};
+  w->rc = af_store_run(w->s, af_store_modify, &op);
+  return NULL;
+}
+
+Test(memory, a_write_after_a_delete_it_raced_finds_nothing) {
+  af_store *s = open_memory(NULL);
+  cr_assert_eq(insert(s, "counter"), AF_STORE_OK);
+  meeting m = {0};
+  writer w[2] = {{s, &m, AF_STORE_FAILED}, {s, &m, AF_STORE_FAILED}};
+  pthread_t th[2];
+  cr_assert_eq(pthread_create(&th[0], NULL, delete_once, &w[0]), 0);
+  cr_assert_eq(pthread_create(&th[1], NULL, add_once, &w[1]), 0);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  cr_expect_eq(atomic_load(&m.met), 2);
+  /* Whichever went first: a delete then a write that finds nothing, or a write then a delete
+   * that runs its rule again and deletes. */
+  bool delete_first = w[1].rc == AF_STORE_NOT_FOUND;
+  cr_expect_eq(w[0].rc, AF_STORE_OK);
+  cr_expect(delete_first || w[1].rc == AF_STORE_OK, "the write: %d", w[1].rc);
+  cr_expect_eq(atomic_load(&m.runs), delete_first ? 2 : 3);
+  cr_expect_eq(find(s, "counter"), AF_STORE_NOT_FOUND, "deleted either way");
+  af_store_close(s);
 }
 
 Test(memory, close_accepts_null) { af_store_close(NULL); }
