@@ -28,7 +28,9 @@
  * A node holds the record's scalars and, in the same allocation, its name and the strings and
  * definition that only a rebuild changes; tags and the run log, which StartFlow and the tag
  * operations replace, are blocks of their own. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np: writers first */
+#endif
 #include "flows/store.h"
 
 #include "common/hash.h"
