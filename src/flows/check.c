@@ -30,6 +30,7 @@
 #include "flows/check.h"
 
 #include "appflow_model.h"
+#include "common/pbc.h"
 #include "common/utf8.h"
 
 #include <inttypes.h>
@@ -207,35 +208,6 @@ static void violation(walk *w, const char *value, const char *fmt, ...) {
 }
 
 /* ---- reading protobuf-c fields ---- */
-
-static size_t elem_size(ProtobufCType t) {
-  switch (t) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_ENUM:
-    return 4;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_FLOAT:
-    return 4;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  }
-  return sizeof(void *);
-}
 
 static bool is_int(ProtobufCType t) {
   switch (t) {
@@ -525,7 +497,7 @@ static const char *list_text(char *dst, size_t sz, const af_model_shape *el, Pro
   append(dst, sz, &o, "[");
   for (size_t i = 0; i < n && o < sz - 1; i++) {
     char one[RAW_MAX];
-    scalar_text(one, sizeof one, el, t, arr + i * elem_size(t));
+    scalar_text(one, sizeof one, el, t, arr + i * af_pbc_element_size(t));
     if (i)
       append(dst, sz, &o, ", ");
     append(dst, sz, &o, one);
@@ -555,7 +527,7 @@ static void check_list(walk *w, const af_model_shape *sh, ProtobufCType t, const
     return;
   if (is_scalar_shape(el)) {
     for (size_t i = 0; i < n; i++) {
-      if (!scalar_ok(w, el, t, arr + i * elem_size(t))) {
+      if (!scalar_ok(w, el, t, arr + i * af_pbc_element_size(t))) {
         char list[ONE_ERROR_MAX / 2];
         constraint_list(list, sizeof list, el);
         violation(w, value, "Member must satisfy constraint: [%s]", list);

@@ -5,6 +5,8 @@
  * reproduces. */
 #include "grpc/encode.h"
 
+#include "common/pbc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,40 +219,11 @@ INLINE size_t value_size(af_encoder *e, ProtobufCType t, const void *v) {
   return 0;
 }
 
-/* The in-memory size of one element of a repeated field (sizeof_elt_in_repeated_array). */
-INLINE size_t element_size(ProtobufCType t) {
-  switch (t) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_FLOAT:
-  case PROTOBUF_C_TYPE_ENUM:
-    return 4;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  }
-  return 0;
-}
-
 /* repeated_field_get_packed_size: each element with its tag, or one tag and length before the
  * packed elements, whose size is recorded in visit order. */
 static size_t repeated_size(af_encoder *e, const ProtobufCFieldDescriptor *f, size_t count,
                             const void *array) {
-  size_t step = element_size(f->type), payload = 0;
+  size_t step = af_pbc_element_size(f->type), payload = 0;
   const char *v = array;
   if ((f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) == 0) {
     for (size_t i = 0; i < count; i++, v += step)
@@ -427,7 +400,7 @@ INLINE uint8_t *write_value(af_encoder *e, ProtobufCType t, const void *v, uint8
 /* repeated_field_pack. */
 static uint8_t *write_repeated(af_encoder *e, const ProtobufCFieldDescriptor *f, size_t count,
                                const void *array, uint8_t *p) {
-  size_t step = element_size(f->type);
+  size_t step = af_pbc_element_size(f->type);
   const char *v = array;
   if ((f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) == 0) {
     unsigned wire = wire_type(f->type);

@@ -1,0 +1,39 @@
+/* Helpers over protobuf-c's descriptors shared by the core's checks and the gRPC encoder.
+ * Header-only and pure: no allocation, no errors, safe from any thread. */
+#ifndef AF_COMMON_PBC_H
+#define AF_COMMON_PBC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+/* The in-memory size of one element of a repeated field of type t, as protobuf-c lays out its
+ * arrays (its own sizeof_elt_in_repeated_array is not exported). */
+static inline size_t af_pbc_element_size(ProtobufCType t) {
+  switch (t) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_FLOAT:
+  case PROTOBUF_C_TYPE_ENUM:
+    return 4;
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_FIXED64:
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return 8;
+  case PROTOBUF_C_TYPE_BOOL:
+    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return sizeof(void *);
+  case PROTOBUF_C_TYPE_BYTES:
+    return sizeof(ProtobufCBinaryData);
+  }
+  return sizeof(void *);
+}
+
+#endif
