@@ -100,9 +100,9 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   d->description = af_flows_strdup(a, f->description, &oom);
   d->created_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->created_by), &oom);
   d->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->updated_by), &oom);
-  d->source_connector_type = af_flows_connector_value(f->source_connector);
+  d->source_connector_type = af__connector_value(c->c.svc, f->source_connector);
   d->has_source_connector_type = d->source_connector_type != 0;
-  d->destination_connector_type = af_flows_connector_value(f->destination_connector);
+  d->destination_connector_type = af__connector_value(c->c.svc, f->destination_connector);
   d->has_destination_connector_type = d->destination_connector_type != 0;
   d->flow_status = (Appflow__V1__FlowStatus)f->status;
   d->has_flow_status = true;

@@ -290,6 +290,27 @@ Test(rpcs, table_is_the_proto_service) {
   cr_expect_null(af_flows_rpc_named(svc, "NoSuchOperation"));
 }
 
+/* af__connector_value (the enum's lengths measured once) agrees with af_flows_connector_value,
+ * for the table's own strings and for copies (what stores hand back). */
+Test(rpcs, connector_types_by_name) {
+  int n = 0;
+  for (int v = 1; af_flows_connector_name(v) != NULL; v++, n++) {
+    const char *name = af_flows_connector_name(v);
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", name);
+    cr_expect_eq(af__connector_value(svc, name), v, "%s", name);
+    cr_expect_eq(af__connector_value(svc, copy), v, "%s", copy);
+    cr_expect_eq(af_flows_connector_value(copy), v, "%s", copy);
+  }
+  cr_expect_gt(n, 20);
+  cr_expect_eq(af__connector_value(svc, NULL), 0);
+  cr_expect_eq(af__connector_value(svc, "Nope"), 0);
+  cr_expect_eq(af__connector_value(svc, "s3"), 0);
+  cr_expect_eq(af__connector_value(svc, "S"), 0);
+  cr_expect_eq(af__connector_value(svc, "S33"), 0);
+  cr_expect_eq(af__connector_value(svc, ""), 0);
+}
+
 /* The AWS door finds an operation's RPC by the operation itself: the same as by its name. */
 Test(rpcs, every_operation_finds_its_rpc) {
   for (size_t i = 0; i < af_model_operation_count; i++) {
