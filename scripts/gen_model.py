@@ -391,6 +391,13 @@ def pcre2_of(java):
     return re.sub(r"\\u([0-9A-Fa-f]{4})", lambda m: "\\x{%s}" % m.group(1), p)
 
 
+def json_key(name):
+    """A member's name as the AWS door writes it before the value: a JSON string and a colon
+    (".json_key" and ".json_key_len" of af_model_member), so no response escapes or measures it."""
+    key = json.dumps(name) + ":"
+    return ".json_key = %s, .json_key_len = %d" % (c_str(key), len(key.encode("utf-8")))
+
+
 def c_str(s):
     out = '"'
     for ch in s:
@@ -504,7 +511,8 @@ def gen_c(model, old):
     for wn in wrappers:
         s = model.shape(wn)
         C.append("static const af_model_member members_%s[] = {" % c_id(wn))
-        C.append('    {.name = "items", .number = 1, .shape = &shape_%s},' % c_id(s["member"]["shape"]))
+        C.append('    {.name = "items", %s, .number = 1, .shape = &shape_%s},' % (
+            json_key("items"), c_id(s["member"]["shape"])))
         C.append("};")
         C.append("const af_model_struct af_model_%s = {%s, &%s, members_%s, 1, 1, 0};" % (
             c_id(wn), c_str(wn), pbc_desc(wn), c_id(wn)))
@@ -518,7 +526,7 @@ def gen_c(model, old):
         C.append("static const af_model_member members_%s[] = {" % c_id(sn))
         for (f, t, mname, shp, lab), (_, _, num) in rows:
             mm = s["members"][mname]
-            parts = [".name = %s" % c_str(mname), ".number = %d" % num,
+            parts = [".name = %s" % c_str(mname), json_key(mname), ".number = %d" % num,
                      ".shape = &shape_%s" % c_id(shp), ".location = %s" % loc[mm.get("location")]]
             if mm.get("location"):
                 parts.append(".location_name = %s" % c_str(mm.get("locationName", mname)))

@@ -1257,8 +1257,7 @@ static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCM
     if (!first)
       put_char(e, ',');
     first = 0;
-    encode_string(e, mb->name, strlen(mb->name));
-    put_char(e, ':');
+    put(e, mb->json_key, mb->json_key_len); /* "flowName": as the generator wrote it */
     encode_field(e, s, m, f, mb->shape);
     path_pop(&e->path, old);
   }

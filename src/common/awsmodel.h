@@ -53,7 +53,11 @@ typedef struct af_model_shape {
 
 typedef struct af_model_member {
   const char *name; /* the AWS member name: "flowName", "Scheduled", "s3" */
-  int number;       /* the proto field number */
+  /* The name as a JSON object key with its colon, "\"flowName\":", and its length: made by the
+   * generator, so a response writes each member's key with one copy. */
+  const char *json_key;
+  size_t json_key_len;
+  int number; /* the proto field number */
   const af_model_shape *shape;
   af_model_location location;
   const char *location_name; /* the label, query parameter or header; NULL in the body */

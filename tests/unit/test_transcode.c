@@ -697,3 +697,22 @@ Test(transcode, every_byte_position_of_a_string) {
     write_fails(&af_model_StopFlowResponse, &r, "flowArn holds a string that is not UTF-8");
   }
 }
+
+/* Responses write each member's key as the generator spelled it: the name as a JSON string and
+ * a colon. */
+Test(transcode, every_member_has_its_json_key) {
+  for (size_t i = 0; i < af_model_struct_count; i++) {
+    const af_model_struct *s = af_model_structs[i];
+    for (size_t k = 0; k < s->n_members; k++) {
+      const af_model_member *mb = &s->members[k];
+      json_t *name = json_string(mb->name);
+      char *quoted = json_dumps(name, JSON_ENCODE_ANY);
+      char want[256];
+      snprintf(want, sizeof want, "%s:", quoted);
+      cr_expect_str_eq(mb->json_key, want, "%s.%s", s->name, mb->name);
+      cr_expect_eq(mb->json_key_len, strlen(want), "%s.%s", s->name, mb->name);
+      free(quoted);
+      json_decref(name);
+    }
+  }
+}
