@@ -480,6 +480,14 @@ def gen_c(model, old):
             C.append("static const char *const enum_%s[] = {NULL, %s};" % (
                 c_id(sn), ", ".join(c_str(by[i]) if i in by else "NULL"
                                     for i in range(1, max(by) + 1))))
+            # The same strings as the AWS door writes them, quoted JSON, and their lengths.
+            quoted = {i: json.dumps(v) for i, v in by.items()}
+            C.append("static const char *const enum_json_%s[] = {NULL, %s};" % (
+                c_id(sn), ", ".join(c_str(quoted[i]) if i in by else "NULL"
+                                    for i in range(1, max(by) + 1))))
+            C.append("static const size_t enum_json_len_%s[] = {0, %s};" % (
+                c_id(sn), ", ".join(str(len(quoted[i].encode("utf-8"))) if i in by else "0"
+                                    for i in range(1, max(by) + 1))))
     C.append("")
     for sn in shapes_used:
         s = model.shape(sn)
@@ -504,6 +512,8 @@ def gen_c(model, old):
         if "enum" in s:
             top = max(num for _, _, num in enum_numbers(sn, s["enum"], model.old_enums))
             parts.append(".enum_values = enum_%s, .n_enum = %d" % (c_id(sn), top + 1))
+            parts.append(".enum_json = enum_json_%s, .enum_json_len = enum_json_len_%s" % (
+                c_id(sn), c_id(sn)))
         C.append("static const af_model_shape shape_%s = {%s};" % (c_id(sn), ", ".join(parts)))
     C.append("")
     loc = {None: "AF_MODEL_BODY", "uri": "AF_MODEL_URI", "querystring": "AF_MODEL_QUERY",

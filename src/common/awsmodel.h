@@ -49,6 +49,10 @@ typedef struct af_model_shape {
   const af_model_struct *structure;
   const char *const *enum_values; /* ENUM: AWS strings by proto enum number; [0] and gaps NULL */
   size_t n_enum;
+  /* ENUM: the same strings quoted as JSON ("\"OnDemand\""), and their lengths: made by the
+   * generator, so a response writes an enum value with one copy. */
+  const char *const *enum_json;
+  const size_t *enum_json_len;
 } af_model_shape;
 
 typedef struct af_model_member {
