@@ -391,6 +391,13 @@ def pcre2_of(java):
     return re.sub(r"\\u([0-9A-Fa-f]{4})", lambda m: "\\x{%s}" % m.group(1), p)
 
 
+def json_key(name):
+    """A member's name as the AWS door writes it before the value: a JSON string and a colon
+    (".json_key" and ".json_key_len" of af_model_member), so no response escapes or measures it."""
+    key = json.dumps(name) + ":"
+    return ".json_key = %s, .json_key_len = %d" % (c_str(key), len(key.encode("utf-8")))
+
+
 def c_str(s):
     out = '"'
     for ch in s:
@@ -473,6 +480,14 @@ def gen_c(model, old):
             C.append("static const char *const enum_%s[] = {NULL, %s};" % (
                 c_id(sn), ", ".join(c_str(by[i]) if i in by else "NULL"
                                     for i in range(1, max(by) + 1))))
+            # The same strings as the AWS door writes them, quoted JSON, and their lengths.
+            quoted = {i: json.dumps(v) for i, v in by.items()}
+            C.append("static const char *const enum_json_%s[] = {NULL, %s};" % (
+                c_id(sn), ", ".join(c_str(quoted[i]) if i in by else "NULL"
+                                    for i in range(1, max(by) + 1))))
+            C.append("static const size_t enum_json_len_%s[] = {0, %s};" % (
+                c_id(sn), ", ".join(str(len(quoted[i].encode("utf-8"))) if i in by else "0"
+                                    for i in range(1, max(by) + 1))))
     C.append("")
     for sn in shapes_used:
         s = model.shape(sn)
@@ -497,6 +512,8 @@ def gen_c(model, old):
         if "enum" in s:
             top = max(num for _, _, num in enum_numbers(sn, s["enum"], model.old_enums))
             parts.append(".enum_values = enum_%s, .n_enum = %d" % (c_id(sn), top + 1))
+            parts.append(".enum_json = enum_json_%s, .enum_json_len = enum_json_len_%s" % (
+                c_id(sn), c_id(sn)))
         C.append("static const af_model_shape shape_%s = {%s};" % (c_id(sn), ", ".join(parts)))
     C.append("")
     loc = {None: "AF_MODEL_BODY", "uri": "AF_MODEL_URI", "querystring": "AF_MODEL_QUERY",
@@ -504,7 +521,8 @@ def gen_c(model, old):
     for wn in wrappers:
         s = model.shape(wn)
         C.append("static const af_model_member members_%s[] = {" % c_id(wn))
-        C.append('    {.name = "items", .number = 1, .shape = &shape_%s},' % c_id(s["member"]["shape"]))
+        C.append('    {.name = "items", %s, .number = 1, .shape = &shape_%s},' % (
+            json_key("items"), c_id(s["member"]["shape"])))
         C.append("};")
         C.append("const af_model_struct af_model_%s = {%s, &%s, members_%s, 1, 1, 0};" % (
             c_id(wn), c_str(wn), pbc_desc(wn), c_id(wn)))
@@ -518,7 +536,7 @@ def gen_c(model, old):
         C.append("static const af_model_member members_%s[] = {" % c_id(sn))
         for (f, t, mname, shp, lab), (_, _, num) in rows:
             mm = s["members"][mname]
-            parts = [".name = %s" % c_str(mname), ".number = %d" % num,
+            parts = [".name = %s" % c_str(mname), json_key(mname), ".number = %d" % num,
                      ".shape = &shape_%s" % c_id(shp), ".location = %s" % loc[mm.get("location")]]
             if mm.get("location"):
                 parts.append(".location_name = %s" % c_str(mm.get("locationName", mname)))

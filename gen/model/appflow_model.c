@@ -411,52 +411,140 @@ static const af_model_shape shape_UpdateFlowRequest;
 static const af_model_shape shape_UpdateFlowResponse;
 
 static const char *const enum_AggregationType[] = {NULL, "None", "SingleFile"};
+static const char *const enum_json_AggregationType[] = {NULL, "\"None\"", "\"SingleFile\""};
+static const size_t enum_json_len_AggregationType[] = {0, 6, 12};
 static const char *const enum_OAuth2GrantType[] = {NULL, "CLIENT_CREDENTIALS", "AUTHORIZATION_CODE", "JWT_BEARER"};
+static const char *const enum_json_OAuth2GrantType[] = {NULL, "\"CLIENT_CREDENTIALS\"", "\"AUTHORIZATION_CODE\"", "\"JWT_BEARER\""};
+static const size_t enum_json_len_OAuth2GrantType[] = {0, 20, 20, 12};
 static const char *const enum_OAuth2CustomPropType[] = {NULL, "TOKEN_URL", "AUTH_URL"};
+static const char *const enum_json_OAuth2CustomPropType[] = {NULL, "\"TOKEN_URL\"", "\"AUTH_URL\""};
+static const size_t enum_json_len_OAuth2CustomPropType[] = {0, 11, 10};
 static const char *const enum_ConnectorType[] = {NULL, "Salesforce", "Singular", "Slack", "Redshift", "S3", "Marketo", "Googleanalytics", "Zendesk", "Servicenow", "Datadog", "Trendmicro", "Snowflake", "Dynatrace", "Infornexus", "Amplitude", "Veeva", "EventBridge", "LookoutMetrics", "Upsolver", "Honeycode", "CustomerProfiles", "SAPOData", "CustomConnector", "Pardot"};
+static const char *const enum_json_ConnectorType[] = {NULL, "\"Salesforce\"", "\"Singular\"", "\"Slack\"", "\"Redshift\"", "\"S3\"", "\"Marketo\"", "\"Googleanalytics\"", "\"Zendesk\"", "\"Servicenow\"", "\"Datadog\"", "\"Trendmicro\"", "\"Snowflake\"", "\"Dynatrace\"", "\"Infornexus\"", "\"Amplitude\"", "\"Veeva\"", "\"EventBridge\"", "\"LookoutMetrics\"", "\"Upsolver\"", "\"Honeycode\"", "\"CustomerProfiles\"", "\"SAPOData\"", "\"CustomConnector\"", "\"Pardot\""};
+static const size_t enum_json_len_ConnectorType[] = {0, 12, 10, 7, 10, 4, 9, 17, 9, 12, 9, 12, 11, 11, 12, 11, 7, 13, 16, 10, 11, 18, 10, 17, 8};
 static const char *const enum_ScheduleFrequencyType[] = {NULL, "BYMINUTE", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "ONCE"};
+static const char *const enum_json_ScheduleFrequencyType[] = {NULL, "\"BYMINUTE\"", "\"HOURLY\"", "\"DAILY\"", "\"WEEKLY\"", "\"MONTHLY\"", "\"ONCE\""};
+static const size_t enum_json_len_ScheduleFrequencyType[] = {0, 10, 8, 7, 8, 9, 6};
 static const char *const enum_TriggerType[] = {NULL, "Scheduled", "Event", "OnDemand"};
+static const char *const enum_json_TriggerType[] = {NULL, "\"Scheduled\"", "\"Event\"", "\"OnDemand\""};
+static const size_t enum_json_len_TriggerType[] = {0, 11, 7, 10};
 static const char *const enum_SalesforceDataTransferApi[] = {NULL, "AUTOMATIC", "BULKV2", "REST_SYNC"};
+static const char *const enum_json_SalesforceDataTransferApi[] = {NULL, "\"AUTOMATIC\"", "\"BULKV2\"", "\"REST_SYNC\""};
+static const size_t enum_json_len_SalesforceDataTransferApi[] = {0, 11, 8, 11};
 static const char *const enum_Operators[] = {NULL, "PROJECTION", "LESS_THAN", "GREATER_THAN", "CONTAINS", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_Operators[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"CONTAINS\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_Operators[] = {0, 12, 11, 14, 10, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_WriteOperationType[] = {NULL, "INSERT", "UPSERT", "UPDATE", "DELETE"};
+static const char *const enum_json_WriteOperationType[] = {NULL, "\"INSERT\"", "\"UPSERT\"", "\"UPDATE\"", "\"DELETE\""};
+static const size_t enum_json_len_WriteOperationType[] = {0, 8, 8, 8, 8};
 static const char *const enum_ConnectorProvisioningType[] = {NULL, "LAMBDA"};
+static const char *const enum_json_ConnectorProvisioningType[] = {NULL, "\"LAMBDA\""};
+static const size_t enum_json_len_ConnectorProvisioningType[] = {0, 8};
 static const char *const enum_SupportedDataTransferType[] = {NULL, "RECORD", "FILE"};
+static const char *const enum_json_SupportedDataTransferType[] = {NULL, "\"RECORD\"", "\"FILE\""};
+static const size_t enum_json_len_SupportedDataTransferType[] = {0, 8, 6};
 static const char *const enum_DataTransferApiType[] = {NULL, "SYNC", "ASYNC", "AUTOMATIC"};
+static const char *const enum_json_DataTransferApiType[] = {NULL, "\"SYNC\"", "\"ASYNC\"", "\"AUTOMATIC\""};
+static const size_t enum_json_len_DataTransferApiType[] = {0, 6, 7, 11};
 static const char *const enum_Operator[] = {NULL, "PROJECTION", "LESS_THAN", "GREATER_THAN", "CONTAINS", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_Operator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"CONTAINS\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_Operator[] = {0, 12, 11, 14, 10, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_AmplitudeConnectorOperator[] = {NULL, "BETWEEN"};
+static const char *const enum_json_AmplitudeConnectorOperator[] = {NULL, "\"BETWEEN\""};
+static const size_t enum_json_len_AmplitudeConnectorOperator[] = {0, 9};
 static const char *const enum_DatadogConnectorOperator[] = {NULL, "PROJECTION", "BETWEEN", "EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_DatadogConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"BETWEEN\"", "\"EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_DatadogConnectorOperator[] = {0, 12, 9, 10, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_DynatraceConnectorOperator[] = {NULL, "PROJECTION", "BETWEEN", "EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_DynatraceConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"BETWEEN\"", "\"EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_DynatraceConnectorOperator[] = {0, 12, 9, 10, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_GoogleAnalyticsConnectorOperator[] = {NULL, "PROJECTION", "BETWEEN"};
+static const char *const enum_json_GoogleAnalyticsConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"BETWEEN\""};
+static const size_t enum_json_len_GoogleAnalyticsConnectorOperator[] = {0, 12, 9};
 static const char *const enum_InforNexusConnectorOperator[] = {NULL, "PROJECTION", "BETWEEN", "EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_InforNexusConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"BETWEEN\"", "\"EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_InforNexusConnectorOperator[] = {0, 12, 9, 10, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_MarketoConnectorOperator[] = {NULL, "PROJECTION", "LESS_THAN", "GREATER_THAN", "BETWEEN", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_MarketoConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"BETWEEN\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_MarketoConnectorOperator[] = {0, 12, 11, 14, 9, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_S3ConnectorOperator[] = {NULL, "PROJECTION", "LESS_THAN", "GREATER_THAN", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_S3ConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_S3ConnectorOperator[] = {0, 12, 11, 14, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_SalesforceConnectorOperator[] = {NULL, "PROJECTION", "LESS_THAN", "CONTAINS", "GREATER_THAN", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_SalesforceConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"CONTAINS\"", "\"GREATER_THAN\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_SalesforceConnectorOperator[] = {0, 12, 11, 10, 14, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_ServiceNowConnectorOperator[] = {NULL, "PROJECTION", "CONTAINS", "LESS_THAN", "GREATER_THAN", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_ServiceNowConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"CONTAINS\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_ServiceNowConnectorOperator[] = {0, 12, 10, 11, 14, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_SingularConnectorOperator[] = {NULL, "PROJECTION", "EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_SingularConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_SingularConnectorOperator[] = {0, 12, 10, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_SlackConnectorOperator[] = {NULL, "PROJECTION", "LESS_THAN", "GREATER_THAN", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_SlackConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_SlackConnectorOperator[] = {0, 12, 11, 14, 9, 23, 26, 10, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_TrendmicroConnectorOperator[] = {NULL, "PROJECTION", "EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_TrendmicroConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_TrendmicroConnectorOperator[] = {0, 12, 10, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_VeevaConnectorOperator[] = {NULL, "PROJECTION", "LESS_THAN", "GREATER_THAN", "CONTAINS", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_VeevaConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"GREATER_THAN\"", "\"CONTAINS\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_VeevaConnectorOperator[] = {0, 12, 11, 14, 10, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_ZendeskConnectorOperator[] = {NULL, "PROJECTION", "GREATER_THAN", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_ZendeskConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"GREATER_THAN\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_ZendeskConnectorOperator[] = {0, 12, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_SAPODataConnectorOperator[] = {NULL, "PROJECTION", "LESS_THAN", "CONTAINS", "GREATER_THAN", "BETWEEN", "LESS_THAN_OR_EQUAL_TO", "GREATER_THAN_OR_EQUAL_TO", "EQUAL_TO", "NOT_EQUAL_TO", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC", "NO_OP"};
+static const char *const enum_json_SAPODataConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"LESS_THAN\"", "\"CONTAINS\"", "\"GREATER_THAN\"", "\"BETWEEN\"", "\"LESS_THAN_OR_EQUAL_TO\"", "\"GREATER_THAN_OR_EQUAL_TO\"", "\"EQUAL_TO\"", "\"NOT_EQUAL_TO\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\"", "\"NO_OP\""};
+static const size_t enum_json_len_SAPODataConnectorOperator[] = {0, 12, 11, 10, 14, 9, 23, 26, 10, 14, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18, 7};
 static const char *const enum_PardotConnectorOperator[] = {NULL, "PROJECTION", "EQUAL_TO", "NO_OP", "ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION", "MASK_ALL", "MASK_FIRST_N", "MASK_LAST_N", "VALIDATE_NON_NULL", "VALIDATE_NON_ZERO", "VALIDATE_NON_NEGATIVE", "VALIDATE_NUMERIC"};
+static const char *const enum_json_PardotConnectorOperator[] = {NULL, "\"PROJECTION\"", "\"EQUAL_TO\"", "\"NO_OP\"", "\"ADDITION\"", "\"MULTIPLICATION\"", "\"DIVISION\"", "\"SUBTRACTION\"", "\"MASK_ALL\"", "\"MASK_FIRST_N\"", "\"MASK_LAST_N\"", "\"VALIDATE_NON_NULL\"", "\"VALIDATE_NON_ZERO\"", "\"VALIDATE_NON_NEGATIVE\"", "\"VALIDATE_NUMERIC\""};
+static const size_t enum_json_len_PardotConnectorOperator[] = {0, 12, 10, 7, 10, 16, 10, 13, 10, 14, 13, 19, 19, 23, 18};
 static const char *const enum_ConnectionMode[] = {NULL, "Public", "Private"};
+static const char *const enum_json_ConnectionMode[] = {NULL, "\"Public\"", "\"Private\""};
+static const size_t enum_json_len_ConnectionMode[] = {0, 8, 9};
 static const char *const enum_PrivateConnectionProvisioningStatus[] = {NULL, "FAILED", "PENDING", "CREATED"};
+static const char *const enum_json_PrivateConnectionProvisioningStatus[] = {NULL, "\"FAILED\"", "\"PENDING\"", "\"CREATED\""};
+static const size_t enum_json_len_PrivateConnectionProvisioningStatus[] = {0, 8, 9, 9};
 static const char *const enum_PrivateConnectionProvisioningFailureCause[] = {NULL, "CONNECTOR_AUTHENTICATION", "CONNECTOR_SERVER", "INTERNAL_SERVER", "ACCESS_DENIED", "VALIDATION"};
+static const char *const enum_json_PrivateConnectionProvisioningFailureCause[] = {NULL, "\"CONNECTOR_AUTHENTICATION\"", "\"CONNECTOR_SERVER\"", "\"INTERNAL_SERVER\"", "\"ACCESS_DENIED\"", "\"VALIDATION\""};
+static const size_t enum_json_len_PrivateConnectionProvisioningFailureCause[] = {0, 26, 18, 17, 15, 12};
 static const char *const enum_AuthenticationType[] = {NULL, "OAUTH2", "APIKEY", "BASIC", "CUSTOM"};
+static const char *const enum_json_AuthenticationType[] = {NULL, "\"OAUTH2\"", "\"APIKEY\"", "\"BASIC\"", "\"CUSTOM\""};
+static const size_t enum_json_len_AuthenticationType[] = {0, 8, 8, 7, 8};
 static const char *const enum_DataPullMode[] = {NULL, "Incremental", "Complete"};
+static const char *const enum_json_DataPullMode[] = {NULL, "\"Incremental\"", "\"Complete\""};
+static const size_t enum_json_len_DataPullMode[] = {0, 13, 10};
 static const char *const enum_S3InputFileType[] = {NULL, "CSV", "JSON"};
+static const char *const enum_json_S3InputFileType[] = {NULL, "\"CSV\"", "\"JSON\""};
+static const size_t enum_json_len_S3InputFileType[] = {0, 5, 6};
 static const char *const enum_FileType[] = {NULL, "CSV", "JSON", "PARQUET"};
+static const char *const enum_json_FileType[] = {NULL, "\"CSV\"", "\"JSON\"", "\"PARQUET\""};
+static const size_t enum_json_len_FileType[] = {0, 5, 6, 9};
 static const char *const enum_PrefixType[] = {NULL, "FILENAME", "PATH", "PATH_AND_FILENAME"};
+static const char *const enum_json_PrefixType[] = {NULL, "\"FILENAME\"", "\"PATH\"", "\"PATH_AND_FILENAME\""};
+static const size_t enum_json_len_PrefixType[] = {0, 10, 6, 19};
 static const char *const enum_PrefixFormat[] = {NULL, "YEAR", "MONTH", "DAY", "HOUR", "MINUTE"};
+static const char *const enum_json_PrefixFormat[] = {NULL, "\"YEAR\"", "\"MONTH\"", "\"DAY\"", "\"HOUR\"", "\"MINUTE\""};
+static const size_t enum_json_len_PrefixFormat[] = {0, 6, 7, 5, 6, 8};
 static const char *const enum_PathPrefix[] = {NULL, "EXECUTION_ID", "SCHEMA_VERSION"};
+static const char *const enum_json_PathPrefix[] = {NULL, "\"EXECUTION_ID\"", "\"SCHEMA_VERSION\""};
+static const size_t enum_json_len_PathPrefix[] = {0, 14, 16};
 static const char *const enum_TaskType[] = {NULL, "Arithmetic", "Filter", "Map", "Map_all", "Mask", "Merge", "Passthrough", "Truncate", "Validate", "Partition"};
+static const char *const enum_json_TaskType[] = {NULL, "\"Arithmetic\"", "\"Filter\"", "\"Map\"", "\"Map_all\"", "\"Mask\"", "\"Merge\"", "\"Passthrough\"", "\"Truncate\"", "\"Validate\"", "\"Partition\""};
+static const size_t enum_json_len_TaskType[] = {0, 12, 8, 5, 9, 6, 7, 13, 10, 10, 11};
 static const char *const enum_OperatorPropertiesKeys[] = {NULL, "VALUE", "VALUES", "DATA_TYPE", "UPPER_BOUND", "LOWER_BOUND", "SOURCE_DATA_TYPE", "DESTINATION_DATA_TYPE", "VALIDATION_ACTION", "MASK_VALUE", "MASK_LENGTH", "TRUNCATE_LENGTH", "MATH_OPERATION_FIELDS_ORDER", "CONCAT_FORMAT", "SUBFIELD_CATEGORY_MAP", "EXCLUDE_SOURCE_FIELDS_LIST", "INCLUDE_NEW_FIELDS", "ORDERED_PARTITION_KEYS_LIST"};
+static const char *const enum_json_OperatorPropertiesKeys[] = {NULL, "\"VALUE\"", "\"VALUES\"", "\"DATA_TYPE\"", "\"UPPER_BOUND\"", "\"LOWER_BOUND\"", "\"SOURCE_DATA_TYPE\"", "\"DESTINATION_DATA_TYPE\"", "\"VALIDATION_ACTION\"", "\"MASK_VALUE\"", "\"MASK_LENGTH\"", "\"TRUNCATE_LENGTH\"", "\"MATH_OPERATION_FIELDS_ORDER\"", "\"CONCAT_FORMAT\"", "\"SUBFIELD_CATEGORY_MAP\"", "\"EXCLUDE_SOURCE_FIELDS_LIST\"", "\"INCLUDE_NEW_FIELDS\"", "\"ORDERED_PARTITION_KEYS_LIST\""};
+static const size_t enum_json_len_OperatorPropertiesKeys[] = {0, 7, 8, 11, 13, 13, 18, 23, 19, 12, 13, 17, 29, 15, 23, 28, 20, 29};
 static const char *const enum_FlowStatus[] = {NULL, "Active", "Deprecated", "Deleted", "Draft", "Errored", "Suspended"};
+static const char *const enum_json_FlowStatus[] = {NULL, "\"Active\"", "\"Deprecated\"", "\"Deleted\"", "\"Draft\"", "\"Errored\"", "\"Suspended\""};
+static const size_t enum_json_len_FlowStatus[] = {0, 8, 12, 9, 7, 9, 11};
 static const char *const enum_ExecutionStatus[] = {NULL, "InProgress", "Successful", "Error", "CancelStarted", "Canceled"};
+static const char *const enum_json_ExecutionStatus[] = {NULL, "\"InProgress\"", "\"Successful\"", "\"Error\"", "\"CancelStarted\"", "\"Canceled\""};
+static const size_t enum_json_len_ExecutionStatus[] = {0, 12, 12, 7, 15, 10};
 static const char *const enum_CatalogType[] = {NULL, "GLUE"};
+static const char *const enum_json_CatalogType[] = {NULL, "\"GLUE\""};
+static const size_t enum_json_len_CatalogType[] = {0, 6};
 
 static const af_model_shape shape_AggregationConfig = {.name = "AggregationConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_AggregationConfig};
-static const af_model_shape shape_AggregationType = {.name = "AggregationType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_AggregationType, .n_enum = 3};
+static const af_model_shape shape_AggregationType = {.name = "AggregationType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_AggregationType, .n_enum = 3, .enum_json = enum_json_AggregationType, .enum_json_len = enum_json_len_AggregationType};
 static const af_model_shape shape_Long = {.name = "Long", .type = AF_MODEL_LONG, .pattern = -1};
 static const af_model_shape shape_AmplitudeConnectorProfileCredentials = {.name = "AmplitudeConnectorProfileCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_AmplitudeConnectorProfileCredentials};
 static const af_model_shape shape_ApiKey = {.name = "ApiKey", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 0, .sensitive = 1};
@@ -483,10 +571,10 @@ static const af_model_shape shape_TokenUrl = {.name = "TokenUrl", .type = AF_MOD
 static const af_model_shape shape_AuthCodeUrlList = {.name = "AuthCodeUrlList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_AuthCodeUrl};
 static const af_model_shape shape_AuthCodeUrl = {.name = "AuthCodeUrl", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 3};
 static const af_model_shape shape_OAuth2GrantTypeSupportedList = {.name = "OAuth2GrantTypeSupportedList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_OAuth2GrantType};
-static const af_model_shape shape_OAuth2GrantType = {.name = "OAuth2GrantType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_OAuth2GrantType, .n_enum = 4};
+static const af_model_shape shape_OAuth2GrantType = {.name = "OAuth2GrantType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_OAuth2GrantType, .n_enum = 4, .enum_json = enum_json_OAuth2GrantType, .enum_json_len = enum_json_len_OAuth2GrantType};
 static const af_model_shape shape_OAuth2CustomPropertiesList = {.name = "OAuth2CustomPropertiesList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_OAuth2CustomParameter};
 static const af_model_shape shape_OAuth2CustomParameter = {.name = "OAuth2CustomParameter", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_OAuth2CustomParameter};
-static const af_model_shape shape_OAuth2CustomPropType = {.name = "OAuth2CustomPropType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_OAuth2CustomPropType, .n_enum = 3};
+static const af_model_shape shape_OAuth2CustomPropType = {.name = "OAuth2CustomPropType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_OAuth2CustomPropType, .n_enum = 3, .enum_json = enum_json_OAuth2CustomPropType, .enum_json_len = enum_json_len_OAuth2CustomPropType};
 static const af_model_shape shape_CustomAuthConfigList = {.name = "CustomAuthConfigList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_CustomAuthConfig};
 static const af_model_shape shape_CustomAuthConfig = {.name = "CustomAuthConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_CustomAuthConfig};
 static const af_model_shape shape_CustomAuthenticationType = {.name = "CustomAuthenticationType", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 0};
@@ -501,11 +589,11 @@ static const af_model_shape shape_ExecutionId = {.name = "ExecutionId", .type = 
 static const af_model_shape shape_CancelFlowExecutionsResponse = {.name = "CancelFlowExecutionsResponse", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_CancelFlowExecutionsResponse};
 static const af_model_shape shape_ConnectorConfiguration = {.name = "ConnectorConfiguration", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorConfiguration};
 static const af_model_shape shape_ConnectorTypeList = {.name = "ConnectorTypeList", .type = AF_MODEL_LIST, .has_min = 1, .min = 0, .has_max = 1, .max = 100, .pattern = -1, .member = &shape_ConnectorType};
-static const af_model_shape shape_ConnectorType = {.name = "ConnectorType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ConnectorType, .n_enum = 25};
+static const af_model_shape shape_ConnectorType = {.name = "ConnectorType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ConnectorType, .n_enum = 25, .enum_json = enum_json_ConnectorType, .enum_json_len = enum_json_len_ConnectorType};
 static const af_model_shape shape_SchedulingFrequencyTypeList = {.name = "SchedulingFrequencyTypeList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_ScheduleFrequencyType};
-static const af_model_shape shape_ScheduleFrequencyType = {.name = "ScheduleFrequencyType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ScheduleFrequencyType, .n_enum = 7};
+static const af_model_shape shape_ScheduleFrequencyType = {.name = "ScheduleFrequencyType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ScheduleFrequencyType, .n_enum = 7, .enum_json = enum_json_ScheduleFrequencyType, .enum_json_len = enum_json_len_ScheduleFrequencyType};
 static const af_model_shape shape_TriggerTypeList = {.name = "TriggerTypeList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_TriggerType};
-static const af_model_shape shape_TriggerType = {.name = "TriggerType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_TriggerType, .n_enum = 4};
+static const af_model_shape shape_TriggerType = {.name = "TriggerType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_TriggerType, .n_enum = 4, .enum_json = enum_json_TriggerType, .enum_json_len = enum_json_len_TriggerType};
 static const af_model_shape shape_ConnectorMetadata = {.name = "ConnectorMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorMetadata};
 static const af_model_shape shape_DatadogMetadata = {.name = "DatadogMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DatadogMetadata};
 static const af_model_shape shape_DynatraceMetadata = {.name = "DynatraceMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DynatraceMetadata};
@@ -516,7 +604,7 @@ static const af_model_shape shape_RedshiftMetadata = {.name = "RedshiftMetadata"
 static const af_model_shape shape_S3Metadata = {.name = "S3Metadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_S3Metadata};
 static const af_model_shape shape_SalesforceMetadata = {.name = "SalesforceMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SalesforceMetadata};
 static const af_model_shape shape_SalesforceDataTransferApiList = {.name = "SalesforceDataTransferApiList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_SalesforceDataTransferApi};
-static const af_model_shape shape_SalesforceDataTransferApi = {.name = "SalesforceDataTransferApi", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SalesforceDataTransferApi, .n_enum = 4};
+static const af_model_shape shape_SalesforceDataTransferApi = {.name = "SalesforceDataTransferApi", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SalesforceDataTransferApi, .n_enum = 4, .enum_json = enum_json_SalesforceDataTransferApi, .enum_json_len = enum_json_len_SalesforceDataTransferApi};
 static const af_model_shape shape_ServiceNowMetadata = {.name = "ServiceNowMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ServiceNowMetadata};
 static const af_model_shape shape_SingularMetadata = {.name = "SingularMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SingularMetadata};
 static const af_model_shape shape_SlackMetadata = {.name = "SlackMetadata", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SlackMetadata};
@@ -548,21 +636,21 @@ static const af_model_shape shape_ConnectorSuppliedValueOptionList = {.name = "C
 static const af_model_shape shape_SupportedApiVersionList = {.name = "SupportedApiVersionList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_SupportedApiVersion};
 static const af_model_shape shape_SupportedApiVersion = {.name = "SupportedApiVersion", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 0};
 static const af_model_shape shape_SupportedOperatorList = {.name = "SupportedOperatorList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_Operators};
-static const af_model_shape shape_Operators = {.name = "Operators", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_Operators, .n_enum = 22};
+static const af_model_shape shape_Operators = {.name = "Operators", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_Operators, .n_enum = 22, .enum_json = enum_json_Operators, .enum_json_len = enum_json_len_Operators};
 static const af_model_shape shape_SupportedWriteOperationList = {.name = "SupportedWriteOperationList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_WriteOperationType};
-static const af_model_shape shape_WriteOperationType = {.name = "WriteOperationType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_WriteOperationType, .n_enum = 5};
-static const af_model_shape shape_ConnectorProvisioningType = {.name = "ConnectorProvisioningType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ConnectorProvisioningType, .n_enum = 2};
+static const af_model_shape shape_WriteOperationType = {.name = "WriteOperationType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_WriteOperationType, .n_enum = 5, .enum_json = enum_json_WriteOperationType, .enum_json_len = enum_json_len_WriteOperationType};
+static const af_model_shape shape_ConnectorProvisioningType = {.name = "ConnectorProvisioningType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ConnectorProvisioningType, .n_enum = 2, .enum_json = enum_json_ConnectorProvisioningType, .enum_json_len = enum_json_len_ConnectorProvisioningType};
 static const af_model_shape shape_ConnectorProvisioningConfig = {.name = "ConnectorProvisioningConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorProvisioningConfig};
 static const af_model_shape shape_LambdaConnectorProvisioningConfig = {.name = "LambdaConnectorProvisioningConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_LambdaConnectorProvisioningConfig};
 static const af_model_shape shape_LogoURL = {.name = "LogoURL", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 7};
 static const af_model_shape shape_Date = {.name = "Date", .type = AF_MODEL_TIMESTAMP, .pattern = -1};
 static const af_model_shape shape_RegisteredBy = {.name = "RegisteredBy", .type = AF_MODEL_STRING, .has_max = 1, .max = 512, .pattern = 0};
 static const af_model_shape shape_SupportedDataTransferTypeList = {.name = "SupportedDataTransferTypeList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_SupportedDataTransferType};
-static const af_model_shape shape_SupportedDataTransferType = {.name = "SupportedDataTransferType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SupportedDataTransferType, .n_enum = 3};
+static const af_model_shape shape_SupportedDataTransferType = {.name = "SupportedDataTransferType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SupportedDataTransferType, .n_enum = 3, .enum_json = enum_json_SupportedDataTransferType, .enum_json_len = enum_json_len_SupportedDataTransferType};
 static const af_model_shape shape_SupportedDataTransferApis = {.name = "SupportedDataTransferApis", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_DataTransferApi};
 static const af_model_shape shape_DataTransferApi = {.name = "DataTransferApi", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DataTransferApi};
 static const af_model_shape shape_DataTransferApiTypeName = {.name = "DataTransferApiTypeName", .type = AF_MODEL_STRING, .has_max = 1, .max = 64, .pattern = 8};
-static const af_model_shape shape_DataTransferApiType = {.name = "DataTransferApiType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DataTransferApiType, .n_enum = 4};
+static const af_model_shape shape_DataTransferApiType = {.name = "DataTransferApiType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DataTransferApiType, .n_enum = 4, .enum_json = enum_json_DataTransferApiType, .enum_json_len = enum_json_len_DataTransferApiType};
 static const af_model_shape shape_ConnectorDetail = {.name = "ConnectorDetail", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorDetail};
 static const af_model_shape shape_ApplicationType = {.name = "ApplicationType", .type = AF_MODEL_STRING, .has_max = 1, .max = 512, .pattern = 0};
 static const af_model_shape shape_ConnectorEntity = {.name = "ConnectorEntity", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorEntity};
@@ -574,7 +662,7 @@ static const af_model_shape shape_SupportedFieldTypeDetails = {.name = "Supporte
 static const af_model_shape shape_FieldTypeDetails = {.name = "FieldTypeDetails", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_FieldTypeDetails};
 static const af_model_shape shape_FieldType = {.name = "FieldType", .type = AF_MODEL_STRING, .pattern = -1};
 static const af_model_shape shape_FilterOperatorList = {.name = "FilterOperatorList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_Operator};
-static const af_model_shape shape_Operator = {.name = "Operator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_Operator, .n_enum = 22};
+static const af_model_shape shape_Operator = {.name = "Operator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_Operator, .n_enum = 22, .enum_json = enum_json_Operator, .enum_json_len = enum_json_len_Operator};
 static const af_model_shape shape_SupportedValueList = {.name = "SupportedValueList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_Value};
 static const af_model_shape shape_Value = {.name = "Value", .type = AF_MODEL_STRING, .has_max = 1, .max = 128, .pattern = 0};
 static const af_model_shape shape_Range = {.name = "Range", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_Range};
@@ -588,26 +676,26 @@ static const af_model_shape shape_ConnectorOAuthRequest = {.name = "ConnectorOAu
 static const af_model_shape shape_AuthCode = {.name = "AuthCode", .type = AF_MODEL_STRING, .has_max = 1, .max = 4096, .pattern = 0};
 static const af_model_shape shape_RedirectUri = {.name = "RedirectUri", .type = AF_MODEL_STRING, .has_max = 1, .max = 512, .pattern = 0};
 static const af_model_shape shape_ConnectorOperator = {.name = "ConnectorOperator", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorOperator};
-static const af_model_shape shape_AmplitudeConnectorOperator = {.name = "AmplitudeConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_AmplitudeConnectorOperator, .n_enum = 2};
-static const af_model_shape shape_DatadogConnectorOperator = {.name = "DatadogConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DatadogConnectorOperator, .n_enum = 16};
-static const af_model_shape shape_DynatraceConnectorOperator = {.name = "DynatraceConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DynatraceConnectorOperator, .n_enum = 16};
-static const af_model_shape shape_GoogleAnalyticsConnectorOperator = {.name = "GoogleAnalyticsConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_GoogleAnalyticsConnectorOperator, .n_enum = 3};
-static const af_model_shape shape_InforNexusConnectorOperator = {.name = "InforNexusConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_InforNexusConnectorOperator, .n_enum = 16};
-static const af_model_shape shape_MarketoConnectorOperator = {.name = "MarketoConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_MarketoConnectorOperator, .n_enum = 17};
-static const af_model_shape shape_S3ConnectorOperator = {.name = "S3ConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_S3ConnectorOperator, .n_enum = 21};
-static const af_model_shape shape_SalesforceConnectorOperator = {.name = "SalesforceConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SalesforceConnectorOperator, .n_enum = 22};
-static const af_model_shape shape_ServiceNowConnectorOperator = {.name = "ServiceNowConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ServiceNowConnectorOperator, .n_enum = 22};
-static const af_model_shape shape_SingularConnectorOperator = {.name = "SingularConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SingularConnectorOperator, .n_enum = 15};
-static const af_model_shape shape_SlackConnectorOperator = {.name = "SlackConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SlackConnectorOperator, .n_enum = 20};
-static const af_model_shape shape_TrendmicroConnectorOperator = {.name = "TrendmicroConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_TrendmicroConnectorOperator, .n_enum = 15};
-static const af_model_shape shape_VeevaConnectorOperator = {.name = "VeevaConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_VeevaConnectorOperator, .n_enum = 22};
-static const af_model_shape shape_ZendeskConnectorOperator = {.name = "ZendeskConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ZendeskConnectorOperator, .n_enum = 15};
-static const af_model_shape shape_SAPODataConnectorOperator = {.name = "SAPODataConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SAPODataConnectorOperator, .n_enum = 22};
-static const af_model_shape shape_PardotConnectorOperator = {.name = "PardotConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PardotConnectorOperator, .n_enum = 15};
+static const af_model_shape shape_AmplitudeConnectorOperator = {.name = "AmplitudeConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_AmplitudeConnectorOperator, .n_enum = 2, .enum_json = enum_json_AmplitudeConnectorOperator, .enum_json_len = enum_json_len_AmplitudeConnectorOperator};
+static const af_model_shape shape_DatadogConnectorOperator = {.name = "DatadogConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DatadogConnectorOperator, .n_enum = 16, .enum_json = enum_json_DatadogConnectorOperator, .enum_json_len = enum_json_len_DatadogConnectorOperator};
+static const af_model_shape shape_DynatraceConnectorOperator = {.name = "DynatraceConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DynatraceConnectorOperator, .n_enum = 16, .enum_json = enum_json_DynatraceConnectorOperator, .enum_json_len = enum_json_len_DynatraceConnectorOperator};
+static const af_model_shape shape_GoogleAnalyticsConnectorOperator = {.name = "GoogleAnalyticsConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_GoogleAnalyticsConnectorOperator, .n_enum = 3, .enum_json = enum_json_GoogleAnalyticsConnectorOperator, .enum_json_len = enum_json_len_GoogleAnalyticsConnectorOperator};
+static const af_model_shape shape_InforNexusConnectorOperator = {.name = "InforNexusConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_InforNexusConnectorOperator, .n_enum = 16, .enum_json = enum_json_InforNexusConnectorOperator, .enum_json_len = enum_json_len_InforNexusConnectorOperator};
+static const af_model_shape shape_MarketoConnectorOperator = {.name = "MarketoConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_MarketoConnectorOperator, .n_enum = 17, .enum_json = enum_json_MarketoConnectorOperator, .enum_json_len = enum_json_len_MarketoConnectorOperator};
+static const af_model_shape shape_S3ConnectorOperator = {.name = "S3ConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_S3ConnectorOperator, .n_enum = 21, .enum_json = enum_json_S3ConnectorOperator, .enum_json_len = enum_json_len_S3ConnectorOperator};
+static const af_model_shape shape_SalesforceConnectorOperator = {.name = "SalesforceConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SalesforceConnectorOperator, .n_enum = 22, .enum_json = enum_json_SalesforceConnectorOperator, .enum_json_len = enum_json_len_SalesforceConnectorOperator};
+static const af_model_shape shape_ServiceNowConnectorOperator = {.name = "ServiceNowConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ServiceNowConnectorOperator, .n_enum = 22, .enum_json = enum_json_ServiceNowConnectorOperator, .enum_json_len = enum_json_len_ServiceNowConnectorOperator};
+static const af_model_shape shape_SingularConnectorOperator = {.name = "SingularConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SingularConnectorOperator, .n_enum = 15, .enum_json = enum_json_SingularConnectorOperator, .enum_json_len = enum_json_len_SingularConnectorOperator};
+static const af_model_shape shape_SlackConnectorOperator = {.name = "SlackConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SlackConnectorOperator, .n_enum = 20, .enum_json = enum_json_SlackConnectorOperator, .enum_json_len = enum_json_len_SlackConnectorOperator};
+static const af_model_shape shape_TrendmicroConnectorOperator = {.name = "TrendmicroConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_TrendmicroConnectorOperator, .n_enum = 15, .enum_json = enum_json_TrendmicroConnectorOperator, .enum_json_len = enum_json_len_TrendmicroConnectorOperator};
+static const af_model_shape shape_VeevaConnectorOperator = {.name = "VeevaConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_VeevaConnectorOperator, .n_enum = 22, .enum_json = enum_json_VeevaConnectorOperator, .enum_json_len = enum_json_len_VeevaConnectorOperator};
+static const af_model_shape shape_ZendeskConnectorOperator = {.name = "ZendeskConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ZendeskConnectorOperator, .n_enum = 15, .enum_json = enum_json_ZendeskConnectorOperator, .enum_json_len = enum_json_len_ZendeskConnectorOperator};
+static const af_model_shape shape_SAPODataConnectorOperator = {.name = "SAPODataConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_SAPODataConnectorOperator, .n_enum = 22, .enum_json = enum_json_SAPODataConnectorOperator, .enum_json_len = enum_json_len_SAPODataConnectorOperator};
+static const af_model_shape shape_PardotConnectorOperator = {.name = "PardotConnectorOperator", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PardotConnectorOperator, .n_enum = 15, .enum_json = enum_json_PardotConnectorOperator, .enum_json_len = enum_json_len_PardotConnectorOperator};
 static const af_model_shape shape_ConnectorProfile = {.name = "ConnectorProfile", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorProfile};
 static const af_model_shape shape_ConnectorProfileArn = {.name = "ConnectorProfileArn", .type = AF_MODEL_STRING, .has_max = 1, .max = 512, .pattern = 10};
 static const af_model_shape shape_ConnectorProfileName = {.name = "ConnectorProfileName", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 11};
-static const af_model_shape shape_ConnectionMode = {.name = "ConnectionMode", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ConnectionMode, .n_enum = 3};
+static const af_model_shape shape_ConnectionMode = {.name = "ConnectionMode", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ConnectionMode, .n_enum = 3, .enum_json = enum_json_ConnectionMode, .enum_json_len = enum_json_len_ConnectionMode};
 static const af_model_shape shape_ConnectorProfileProperties = {.name = "ConnectorProfileProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorProfileProperties};
 static const af_model_shape shape_DatadogConnectorProfileProperties = {.name = "DatadogConnectorProfileProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DatadogConnectorProfileProperties};
 static const af_model_shape shape_InstanceUrl = {.name = "InstanceUrl", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 0};
@@ -653,9 +741,9 @@ static const af_model_shape shape_TokenUrlCustomProperties = {.name = "TokenUrlC
 static const af_model_shape shape_PardotConnectorProfileProperties = {.name = "PardotConnectorProfileProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_PardotConnectorProfileProperties};
 static const af_model_shape shape_BusinessUnitId = {.name = "BusinessUnitId", .type = AF_MODEL_STRING, .has_max = 1, .max = 18, .pattern = 0};
 static const af_model_shape shape_PrivateConnectionProvisioningState = {.name = "PrivateConnectionProvisioningState", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_PrivateConnectionProvisioningState};
-static const af_model_shape shape_PrivateConnectionProvisioningStatus = {.name = "PrivateConnectionProvisioningStatus", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrivateConnectionProvisioningStatus, .n_enum = 4};
+static const af_model_shape shape_PrivateConnectionProvisioningStatus = {.name = "PrivateConnectionProvisioningStatus", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrivateConnectionProvisioningStatus, .n_enum = 4, .enum_json = enum_json_PrivateConnectionProvisioningStatus, .enum_json_len = enum_json_len_PrivateConnectionProvisioningStatus};
 static const af_model_shape shape_PrivateConnectionProvisioningFailureMessage = {.name = "PrivateConnectionProvisioningFailureMessage", .type = AF_MODEL_STRING, .has_max = 1, .max = 2048, .pattern = 2};
-static const af_model_shape shape_PrivateConnectionProvisioningFailureCause = {.name = "PrivateConnectionProvisioningFailureCause", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrivateConnectionProvisioningFailureCause, .n_enum = 6};
+static const af_model_shape shape_PrivateConnectionProvisioningFailureCause = {.name = "PrivateConnectionProvisioningFailureCause", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrivateConnectionProvisioningFailureCause, .n_enum = 6, .enum_json = enum_json_PrivateConnectionProvisioningFailureCause, .enum_json_len = enum_json_len_PrivateConnectionProvisioningFailureCause};
 static const af_model_shape shape_ConnectorProfileConfig = {.name = "ConnectorProfileConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorProfileConfig};
 static const af_model_shape shape_ConnectorProfileCredentials = {.name = "ConnectorProfileCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ConnectorProfileCredentials};
 static const af_model_shape shape_DatadogConnectorProfileCredentials = {.name = "DatadogConnectorProfileCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DatadogConnectorProfileCredentials};
@@ -686,7 +774,7 @@ static const af_model_shape shape_ZendeskConnectorProfileCredentials = {.name = 
 static const af_model_shape shape_SAPODataConnectorProfileCredentials = {.name = "SAPODataConnectorProfileCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SAPODataConnectorProfileCredentials};
 static const af_model_shape shape_OAuthCredentials = {.name = "OAuthCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_OAuthCredentials};
 static const af_model_shape shape_CustomConnectorProfileCredentials = {.name = "CustomConnectorProfileCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_CustomConnectorProfileCredentials};
-static const af_model_shape shape_AuthenticationType = {.name = "AuthenticationType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_AuthenticationType, .n_enum = 5};
+static const af_model_shape shape_AuthenticationType = {.name = "AuthenticationType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_AuthenticationType, .n_enum = 5, .enum_json = enum_json_AuthenticationType, .enum_json_len = enum_json_len_AuthenticationType};
 static const af_model_shape shape_CustomAuthCredentials = {.name = "CustomAuthCredentials", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_CustomAuthCredentials};
 static const af_model_shape shape_CredentialsMap = {.name = "CredentialsMap", .type = AF_MODEL_MAP, .has_min = 1, .min = 0, .has_max = 1, .max = 50, .pattern = -1, .key = &shape_CredentialsMapKey, .member = &shape_CredentialsMapValue};
 static const af_model_shape shape_CredentialsMapKey = {.name = "CredentialsMapKey", .type = AF_MODEL_STRING, .has_min = 1, .min = 1, .has_max = 1, .max = 128, .pattern = 9, .sensitive = 1};
@@ -702,7 +790,7 @@ static const af_model_shape shape_TriggerConfig = {.name = "TriggerConfig", .typ
 static const af_model_shape shape_TriggerProperties = {.name = "TriggerProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_TriggerProperties};
 static const af_model_shape shape_ScheduledTriggerProperties = {.name = "ScheduledTriggerProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ScheduledTriggerProperties};
 static const af_model_shape shape_ScheduleExpression = {.name = "ScheduleExpression", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 1};
-static const af_model_shape shape_DataPullMode = {.name = "DataPullMode", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DataPullMode, .n_enum = 3};
+static const af_model_shape shape_DataPullMode = {.name = "DataPullMode", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_DataPullMode, .n_enum = 3, .enum_json = enum_json_DataPullMode, .enum_json_len = enum_json_len_DataPullMode};
 static const af_model_shape shape_Timezone = {.name = "Timezone", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 1};
 static const af_model_shape shape_ScheduleOffset = {.name = "ScheduleOffset", .type = AF_MODEL_LONG, .has_min = 1, .min = 0, .has_max = 1, .max = 36000, .pattern = -1};
 static const af_model_shape shape_FlowErrorDeactivationThreshold = {.name = "FlowErrorDeactivationThreshold", .type = AF_MODEL_INTEGER, .has_min = 1, .min = 1, .has_max = 1, .max = 100, .pattern = -1};
@@ -716,7 +804,7 @@ static const af_model_shape shape_InforNexusSourceProperties = {.name = "InforNe
 static const af_model_shape shape_MarketoSourceProperties = {.name = "MarketoSourceProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_MarketoSourceProperties};
 static const af_model_shape shape_S3SourceProperties = {.name = "S3SourceProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_S3SourceProperties};
 static const af_model_shape shape_S3InputFormatConfig = {.name = "S3InputFormatConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_S3InputFormatConfig};
-static const af_model_shape shape_S3InputFileType = {.name = "S3InputFileType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_S3InputFileType, .n_enum = 3};
+static const af_model_shape shape_S3InputFileType = {.name = "S3InputFileType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_S3InputFileType, .n_enum = 3, .enum_json = enum_json_S3InputFileType, .enum_json_len = enum_json_len_S3InputFileType};
 static const af_model_shape shape_SalesforceSourceProperties = {.name = "SalesforceSourceProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SalesforceSourceProperties};
 static const af_model_shape shape_ServiceNowSourceProperties = {.name = "ServiceNowSourceProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ServiceNowSourceProperties};
 static const af_model_shape shape_SingularSourceProperties = {.name = "SingularSourceProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SingularSourceProperties};
@@ -742,12 +830,12 @@ static const af_model_shape shape_RedshiftDestinationProperties = {.name = "Reds
 static const af_model_shape shape_ErrorHandlingConfig = {.name = "ErrorHandlingConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ErrorHandlingConfig};
 static const af_model_shape shape_S3DestinationProperties = {.name = "S3DestinationProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_S3DestinationProperties};
 static const af_model_shape shape_S3OutputFormatConfig = {.name = "S3OutputFormatConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_S3OutputFormatConfig};
-static const af_model_shape shape_FileType = {.name = "FileType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_FileType, .n_enum = 4};
+static const af_model_shape shape_FileType = {.name = "FileType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_FileType, .n_enum = 4, .enum_json = enum_json_FileType, .enum_json_len = enum_json_len_FileType};
 static const af_model_shape shape_PrefixConfig = {.name = "PrefixConfig", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_PrefixConfig};
-static const af_model_shape shape_PrefixType = {.name = "PrefixType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrefixType, .n_enum = 4};
-static const af_model_shape shape_PrefixFormat = {.name = "PrefixFormat", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrefixFormat, .n_enum = 6};
+static const af_model_shape shape_PrefixType = {.name = "PrefixType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrefixType, .n_enum = 4, .enum_json = enum_json_PrefixType, .enum_json_len = enum_json_len_PrefixType};
+static const af_model_shape shape_PrefixFormat = {.name = "PrefixFormat", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PrefixFormat, .n_enum = 6, .enum_json = enum_json_PrefixFormat, .enum_json_len = enum_json_len_PrefixFormat};
 static const af_model_shape shape_PathPrefixHierarchy = {.name = "PathPrefixHierarchy", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_PathPrefix};
-static const af_model_shape shape_PathPrefix = {.name = "PathPrefix", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PathPrefix, .n_enum = 3};
+static const af_model_shape shape_PathPrefix = {.name = "PathPrefix", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_PathPrefix, .n_enum = 3, .enum_json = enum_json_PathPrefix, .enum_json_len = enum_json_len_PathPrefix};
 static const af_model_shape shape_JavaBoolean = {.name = "JavaBoolean", .type = AF_MODEL_BOOLEAN, .pattern = -1};
 static const af_model_shape shape_SalesforceDestinationProperties = {.name = "SalesforceDestinationProperties", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_SalesforceDestinationProperties};
 static const af_model_shape shape_IdFieldNameList = {.name = "IdFieldNameList", .type = AF_MODEL_LIST, .has_min = 1, .min = 0, .pattern = -1, .member = &shape_Name};
@@ -770,9 +858,9 @@ static const af_model_shape shape_Tasks = {.name = "Tasks", .type = AF_MODEL_LIS
 static const af_model_shape shape_Task = {.name = "Task", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_Task};
 static const af_model_shape shape_SourceFields = {.name = "SourceFields", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_String};
 static const af_model_shape shape_DestinationField = {.name = "DestinationField", .type = AF_MODEL_STRING, .has_max = 1, .max = 256, .pattern = 1};
-static const af_model_shape shape_TaskType = {.name = "TaskType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_TaskType, .n_enum = 11};
+static const af_model_shape shape_TaskType = {.name = "TaskType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_TaskType, .n_enum = 11, .enum_json = enum_json_TaskType, .enum_json_len = enum_json_len_TaskType};
 static const af_model_shape shape_TaskPropertiesMap = {.name = "TaskPropertiesMap", .type = AF_MODEL_MAP, .pattern = -1, .key = &shape_OperatorPropertiesKeys, .member = &shape_Property};
-static const af_model_shape shape_OperatorPropertiesKeys = {.name = "OperatorPropertiesKeys", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_OperatorPropertiesKeys, .n_enum = 18};
+static const af_model_shape shape_OperatorPropertiesKeys = {.name = "OperatorPropertiesKeys", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_OperatorPropertiesKeys, .n_enum = 18, .enum_json = enum_json_OperatorPropertiesKeys, .enum_json_len = enum_json_len_OperatorPropertiesKeys};
 static const af_model_shape shape_Property = {.name = "Property", .type = AF_MODEL_STRING, .has_max = 1, .max = 2048, .pattern = 22};
 static const af_model_shape shape_TagMap = {.name = "TagMap", .type = AF_MODEL_MAP, .has_min = 1, .min = 0, .has_max = 1, .max = 50, .pattern = -1, .key = &shape_TagKey, .member = &shape_TagValue};
 static const af_model_shape shape_TagKey = {.name = "TagKey", .type = AF_MODEL_STRING, .has_min = 1, .min = 1, .has_max = 1, .max = 128, .pattern = 23};
@@ -784,7 +872,7 @@ static const af_model_shape shape_GlueDataCatalogDatabaseName = {.name = "GlueDa
 static const af_model_shape shape_GlueDataCatalogTablePrefix = {.name = "GlueDataCatalogTablePrefix", .type = AF_MODEL_STRING, .has_max = 1, .max = 128, .pattern = 25};
 static const af_model_shape shape_CreateFlowResponse = {.name = "CreateFlowResponse", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_CreateFlowResponse};
 static const af_model_shape shape_FlowArn = {.name = "FlowArn", .type = AF_MODEL_STRING, .has_max = 1, .max = 512, .pattern = 10};
-static const af_model_shape shape_FlowStatus = {.name = "FlowStatus", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_FlowStatus, .n_enum = 7};
+static const af_model_shape shape_FlowStatus = {.name = "FlowStatus", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_FlowStatus, .n_enum = 7, .enum_json = enum_json_FlowStatus, .enum_json_len = enum_json_len_FlowStatus};
 static const af_model_shape shape_DeleteConnectorProfileRequest = {.name = "DeleteConnectorProfileRequest", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DeleteConnectorProfileRequest};
 static const af_model_shape shape_DeleteConnectorProfileResponse = {.name = "DeleteConnectorProfileResponse", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DeleteConnectorProfileResponse};
 static const af_model_shape shape_DeleteFlowRequest = {.name = "DeleteFlowRequest", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DeleteFlowRequest};
@@ -808,13 +896,13 @@ static const af_model_shape shape_DescribeFlowExecutionRecordsRequest = {.name =
 static const af_model_shape shape_DescribeFlowExecutionRecordsResponse = {.name = "DescribeFlowExecutionRecordsResponse", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DescribeFlowExecutionRecordsResponse};
 static const af_model_shape shape_FlowExecutionList = {.name = "FlowExecutionList", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_ExecutionRecord};
 static const af_model_shape shape_ExecutionRecord = {.name = "ExecutionRecord", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ExecutionRecord};
-static const af_model_shape shape_ExecutionStatus = {.name = "ExecutionStatus", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ExecutionStatus, .n_enum = 6};
+static const af_model_shape shape_ExecutionStatus = {.name = "ExecutionStatus", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_ExecutionStatus, .n_enum = 6, .enum_json = enum_json_ExecutionStatus, .enum_json_len = enum_json_len_ExecutionStatus};
 static const af_model_shape shape_ExecutionResult = {.name = "ExecutionResult", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ExecutionResult};
 static const af_model_shape shape_ErrorInfo = {.name = "ErrorInfo", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_ErrorInfo};
 static const af_model_shape shape_ExecutionMessage = {.name = "ExecutionMessage", .type = AF_MODEL_STRING, .has_max = 1, .max = 2048, .pattern = 2};
 static const af_model_shape shape_MetadataCatalogDetails = {.name = "MetadataCatalogDetails", .type = AF_MODEL_LIST, .pattern = -1, .member = &shape_MetadataCatalogDetail};
 static const af_model_shape shape_MetadataCatalogDetail = {.name = "MetadataCatalogDetail", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_MetadataCatalogDetail};
-static const af_model_shape shape_CatalogType = {.name = "CatalogType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_CatalogType, .n_enum = 2};
+static const af_model_shape shape_CatalogType = {.name = "CatalogType", .type = AF_MODEL_ENUM, .pattern = -1, .enum_values = enum_CatalogType, .n_enum = 2, .enum_json = enum_json_CatalogType, .enum_json_len = enum_json_len_CatalogType};
 static const af_model_shape shape_RegistrationOutput = {.name = "RegistrationOutput", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_RegistrationOutput};
 static const af_model_shape shape_DescribeFlowRequest = {.name = "DescribeFlowRequest", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DescribeFlowRequest};
 static const af_model_shape shape_DescribeFlowResponse = {.name = "DescribeFlowResponse", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_DescribeFlowResponse};
@@ -861,17 +949,17 @@ static const af_model_shape shape_UpdateFlowRequest = {.name = "UpdateFlowReques
 static const af_model_shape shape_UpdateFlowResponse = {.name = "UpdateFlowResponse", .type = AF_MODEL_STRUCTURE, .pattern = -1, .structure = &af_model_UpdateFlowResponse};
 
 static const af_model_member members_ConnectorEntityList[] = {
-    {.name = "items", .number = 1, .shape = &shape_ConnectorEntity},
+    {.name = "items", .json_key = "\"items\":", .json_key_len = 8, .number = 1, .shape = &shape_ConnectorEntity},
 };
 const af_model_struct af_model_ConnectorEntityList = {"ConnectorEntityList", &appflow__v1__connector_entity_list__descriptor, members_ConnectorEntityList, 1, 1, 0};
 static const af_model_member members_AggregationConfig[] = {
-    {.name = "aggregationType", .number = 1, .shape = &shape_AggregationType, .location = AF_MODEL_BODY},
-    {.name = "targetFileSize", .number = 2, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "aggregationType", .json_key = "\"aggregationType\":", .json_key_len = 18, .number = 1, .shape = &shape_AggregationType, .location = AF_MODEL_BODY},
+    {.name = "targetFileSize", .json_key = "\"targetFileSize\":", .json_key_len = 17, .number = 2, .shape = &shape_Long, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_AggregationConfig = {"AggregationConfig", &appflow__v1__aggregation_config__descriptor, members_AggregationConfig, 2, 0, 0};
 static const af_model_member members_AmplitudeConnectorProfileCredentials[] = {
-    {.name = "apiKey", .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "secretKey", .number = 2, .shape = &shape_SecretKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiKey", .json_key = "\"apiKey\":", .json_key_len = 9, .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "secretKey", .json_key = "\"secretKey\":", .json_key_len = 12, .number = 2, .shape = &shape_SecretKey, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_AmplitudeConnectorProfileCredentials = {"AmplitudeConnectorProfileCredentials", &appflow__v1__amplitude_connector_profile_credentials__descriptor, members_AmplitudeConnectorProfileCredentials, 2, 0, 0};
 static const af_model_member members_AmplitudeConnectorProfileProperties[] = {
@@ -881,974 +969,974 @@ static const af_model_member members_AmplitudeMetadata[] = {
 };
 const af_model_struct af_model_AmplitudeMetadata = {"AmplitudeMetadata", &appflow__v1__amplitude_metadata__descriptor, members_AmplitudeMetadata, 0, 0, 0};
 static const af_model_member members_AmplitudeSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_AmplitudeSourceProperties = {"AmplitudeSourceProperties", &appflow__v1__amplitude_source_properties__descriptor, members_AmplitudeSourceProperties, 1, 0, 0};
 static const af_model_member members_ApiKeyCredentials[] = {
-    {.name = "apiKey", .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "apiSecretKey", .number = 2, .shape = &shape_ApiSecretKey, .location = AF_MODEL_BODY},
+    {.name = "apiKey", .json_key = "\"apiKey\":", .json_key_len = 9, .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiSecretKey", .json_key = "\"apiSecretKey\":", .json_key_len = 15, .number = 2, .shape = &shape_ApiSecretKey, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ApiKeyCredentials = {"ApiKeyCredentials", &appflow__v1__api_key_credentials__descriptor, members_ApiKeyCredentials, 2, 0, 0};
 static const af_model_member members_AuthParameter[] = {
-    {.name = "key", .number = 1, .shape = &shape_Key, .location = AF_MODEL_BODY},
-    {.name = "isRequired", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "label", .number = 3, .shape = &shape_Label, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 4, .shape = &shape_Description, .location = AF_MODEL_BODY},
-    {.name = "isSensitiveField", .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "connectorSuppliedValues", .number = 6, .shape = &shape_ConnectorSuppliedValueList, .location = AF_MODEL_BODY},
+    {.name = "key", .json_key = "\"key\":", .json_key_len = 6, .number = 1, .shape = &shape_Key, .location = AF_MODEL_BODY},
+    {.name = "isRequired", .json_key = "\"isRequired\":", .json_key_len = 13, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "label", .json_key = "\"label\":", .json_key_len = 8, .number = 3, .shape = &shape_Label, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 4, .shape = &shape_Description, .location = AF_MODEL_BODY},
+    {.name = "isSensitiveField", .json_key = "\"isSensitiveField\":", .json_key_len = 19, .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "connectorSuppliedValues", .json_key = "\"connectorSuppliedValues\":", .json_key_len = 26, .number = 6, .shape = &shape_ConnectorSuppliedValueList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_AuthParameter = {"AuthParameter", &appflow__v1__auth_parameter__descriptor, members_AuthParameter, 6, 0, 0};
 static const af_model_member members_AuthenticationConfig[] = {
-    {.name = "isBasicAuthSupported", .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isApiKeyAuthSupported", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isOAuth2Supported", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isCustomAuthSupported", .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "oAuth2Defaults", .number = 5, .shape = &shape_OAuth2Defaults, .location = AF_MODEL_BODY},
-    {.name = "customAuthConfigs", .number = 6, .shape = &shape_CustomAuthConfigList, .location = AF_MODEL_BODY},
+    {.name = "isBasicAuthSupported", .json_key = "\"isBasicAuthSupported\":", .json_key_len = 23, .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isApiKeyAuthSupported", .json_key = "\"isApiKeyAuthSupported\":", .json_key_len = 24, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isOAuth2Supported", .json_key = "\"isOAuth2Supported\":", .json_key_len = 20, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isCustomAuthSupported", .json_key = "\"isCustomAuthSupported\":", .json_key_len = 24, .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "oAuth2Defaults", .json_key = "\"oAuth2Defaults\":", .json_key_len = 17, .number = 5, .shape = &shape_OAuth2Defaults, .location = AF_MODEL_BODY},
+    {.name = "customAuthConfigs", .json_key = "\"customAuthConfigs\":", .json_key_len = 20, .number = 6, .shape = &shape_CustomAuthConfigList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_AuthenticationConfig = {"AuthenticationConfig", &appflow__v1__authentication_config__descriptor, members_AuthenticationConfig, 6, 0, 0};
 static const af_model_member members_BasicAuthCredentials[] = {
-    {.name = "username", .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "password", .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "username", .json_key = "\"username\":", .json_key_len = 11, .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "password", .json_key = "\"password\":", .json_key_len = 11, .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_BasicAuthCredentials = {"BasicAuthCredentials", &appflow__v1__basic_auth_credentials__descriptor, members_BasicAuthCredentials, 2, 0, 0};
 static const af_model_member members_CancelFlowExecutionsRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "executionIds", .number = 2, .shape = &shape_ExecutionIds, .location = AF_MODEL_BODY},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "executionIds", .json_key = "\"executionIds\":", .json_key_len = 15, .number = 2, .shape = &shape_ExecutionIds, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CancelFlowExecutionsRequest = {"CancelFlowExecutionsRequest", &appflow__v1__cancel_flow_executions_request__descriptor, members_CancelFlowExecutionsRequest, 2, 0, 0};
 static const af_model_member members_CancelFlowExecutionsResponse[] = {
-    {.name = "invalidExecutions", .number = 1, .shape = &shape_ExecutionIds, .location = AF_MODEL_BODY},
+    {.name = "invalidExecutions", .json_key = "\"invalidExecutions\":", .json_key_len = 20, .number = 1, .shape = &shape_ExecutionIds, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CancelFlowExecutionsResponse = {"CancelFlowExecutionsResponse", &appflow__v1__cancel_flow_executions_response__descriptor, members_CancelFlowExecutionsResponse, 1, 0, 1};
 static const af_model_member members_ConnectorConfiguration[] = {
-    {.name = "canUseAsSource", .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "canUseAsDestination", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "supportedDestinationConnectors", .number = 3, .shape = &shape_ConnectorTypeList, .location = AF_MODEL_BODY},
-    {.name = "supportedSchedulingFrequencies", .number = 4, .shape = &shape_SchedulingFrequencyTypeList, .location = AF_MODEL_BODY},
-    {.name = "isPrivateLinkEnabled", .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isPrivateLinkEndpointUrlRequired", .number = 6, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "supportedTriggerTypes", .number = 7, .shape = &shape_TriggerTypeList, .location = AF_MODEL_BODY},
-    {.name = "connectorMetadata", .number = 8, .shape = &shape_ConnectorMetadata, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 9, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "connectorLabel", .number = 10, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "connectorDescription", .number = 11, .shape = &shape_ConnectorDescription, .location = AF_MODEL_BODY},
-    {.name = "connectorOwner", .number = 12, .shape = &shape_ConnectorOwner, .location = AF_MODEL_BODY},
-    {.name = "connectorName", .number = 13, .shape = &shape_ConnectorName, .location = AF_MODEL_BODY},
-    {.name = "connectorVersion", .number = 14, .shape = &shape_ConnectorVersion, .location = AF_MODEL_BODY},
-    {.name = "connectorArn", .number = 15, .shape = &shape_ARN, .location = AF_MODEL_BODY},
-    {.name = "connectorModes", .number = 16, .shape = &shape_ConnectorModeList, .location = AF_MODEL_BODY},
-    {.name = "authenticationConfig", .number = 17, .shape = &shape_AuthenticationConfig, .location = AF_MODEL_BODY},
-    {.name = "connectorRuntimeSettings", .number = 18, .shape = &shape_ConnectorRuntimeSettingList, .location = AF_MODEL_BODY},
-    {.name = "supportedApiVersions", .number = 19, .shape = &shape_SupportedApiVersionList, .location = AF_MODEL_BODY},
-    {.name = "supportedOperators", .number = 20, .shape = &shape_SupportedOperatorList, .location = AF_MODEL_BODY},
-    {.name = "supportedWriteOperations", .number = 21, .shape = &shape_SupportedWriteOperationList, .location = AF_MODEL_BODY},
-    {.name = "connectorProvisioningType", .number = 22, .shape = &shape_ConnectorProvisioningType, .location = AF_MODEL_BODY},
-    {.name = "connectorProvisioningConfig", .number = 23, .shape = &shape_ConnectorProvisioningConfig, .location = AF_MODEL_BODY},
-    {.name = "logoURL", .number = 24, .shape = &shape_LogoURL, .location = AF_MODEL_BODY},
-    {.name = "registeredAt", .number = 25, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "registeredBy", .number = 26, .shape = &shape_RegisteredBy, .location = AF_MODEL_BODY},
-    {.name = "supportedDataTransferTypes", .number = 27, .shape = &shape_SupportedDataTransferTypeList, .location = AF_MODEL_BODY},
-    {.name = "supportedDataTransferApis", .number = 28, .shape = &shape_SupportedDataTransferApis, .location = AF_MODEL_BODY},
+    {.name = "canUseAsSource", .json_key = "\"canUseAsSource\":", .json_key_len = 17, .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "canUseAsDestination", .json_key = "\"canUseAsDestination\":", .json_key_len = 22, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "supportedDestinationConnectors", .json_key = "\"supportedDestinationConnectors\":", .json_key_len = 33, .number = 3, .shape = &shape_ConnectorTypeList, .location = AF_MODEL_BODY},
+    {.name = "supportedSchedulingFrequencies", .json_key = "\"supportedSchedulingFrequencies\":", .json_key_len = 33, .number = 4, .shape = &shape_SchedulingFrequencyTypeList, .location = AF_MODEL_BODY},
+    {.name = "isPrivateLinkEnabled", .json_key = "\"isPrivateLinkEnabled\":", .json_key_len = 23, .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isPrivateLinkEndpointUrlRequired", .json_key = "\"isPrivateLinkEndpointUrlRequired\":", .json_key_len = 35, .number = 6, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "supportedTriggerTypes", .json_key = "\"supportedTriggerTypes\":", .json_key_len = 24, .number = 7, .shape = &shape_TriggerTypeList, .location = AF_MODEL_BODY},
+    {.name = "connectorMetadata", .json_key = "\"connectorMetadata\":", .json_key_len = 20, .number = 8, .shape = &shape_ConnectorMetadata, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 9, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 10, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "connectorDescription", .json_key = "\"connectorDescription\":", .json_key_len = 23, .number = 11, .shape = &shape_ConnectorDescription, .location = AF_MODEL_BODY},
+    {.name = "connectorOwner", .json_key = "\"connectorOwner\":", .json_key_len = 17, .number = 12, .shape = &shape_ConnectorOwner, .location = AF_MODEL_BODY},
+    {.name = "connectorName", .json_key = "\"connectorName\":", .json_key_len = 16, .number = 13, .shape = &shape_ConnectorName, .location = AF_MODEL_BODY},
+    {.name = "connectorVersion", .json_key = "\"connectorVersion\":", .json_key_len = 19, .number = 14, .shape = &shape_ConnectorVersion, .location = AF_MODEL_BODY},
+    {.name = "connectorArn", .json_key = "\"connectorArn\":", .json_key_len = 15, .number = 15, .shape = &shape_ARN, .location = AF_MODEL_BODY},
+    {.name = "connectorModes", .json_key = "\"connectorModes\":", .json_key_len = 17, .number = 16, .shape = &shape_ConnectorModeList, .location = AF_MODEL_BODY},
+    {.name = "authenticationConfig", .json_key = "\"authenticationConfig\":", .json_key_len = 23, .number = 17, .shape = &shape_AuthenticationConfig, .location = AF_MODEL_BODY},
+    {.name = "connectorRuntimeSettings", .json_key = "\"connectorRuntimeSettings\":", .json_key_len = 27, .number = 18, .shape = &shape_ConnectorRuntimeSettingList, .location = AF_MODEL_BODY},
+    {.name = "supportedApiVersions", .json_key = "\"supportedApiVersions\":", .json_key_len = 23, .number = 19, .shape = &shape_SupportedApiVersionList, .location = AF_MODEL_BODY},
+    {.name = "supportedOperators", .json_key = "\"supportedOperators\":", .json_key_len = 21, .number = 20, .shape = &shape_SupportedOperatorList, .location = AF_MODEL_BODY},
+    {.name = "supportedWriteOperations", .json_key = "\"supportedWriteOperations\":", .json_key_len = 27, .number = 21, .shape = &shape_SupportedWriteOperationList, .location = AF_MODEL_BODY},
+    {.name = "connectorProvisioningType", .json_key = "\"connectorProvisioningType\":", .json_key_len = 28, .number = 22, .shape = &shape_ConnectorProvisioningType, .location = AF_MODEL_BODY},
+    {.name = "connectorProvisioningConfig", .json_key = "\"connectorProvisioningConfig\":", .json_key_len = 30, .number = 23, .shape = &shape_ConnectorProvisioningConfig, .location = AF_MODEL_BODY},
+    {.name = "logoURL", .json_key = "\"logoURL\":", .json_key_len = 10, .number = 24, .shape = &shape_LogoURL, .location = AF_MODEL_BODY},
+    {.name = "registeredAt", .json_key = "\"registeredAt\":", .json_key_len = 15, .number = 25, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "registeredBy", .json_key = "\"registeredBy\":", .json_key_len = 15, .number = 26, .shape = &shape_RegisteredBy, .location = AF_MODEL_BODY},
+    {.name = "supportedDataTransferTypes", .json_key = "\"supportedDataTransferTypes\":", .json_key_len = 29, .number = 27, .shape = &shape_SupportedDataTransferTypeList, .location = AF_MODEL_BODY},
+    {.name = "supportedDataTransferApis", .json_key = "\"supportedDataTransferApis\":", .json_key_len = 28, .number = 28, .shape = &shape_SupportedDataTransferApis, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorConfiguration = {"ConnectorConfiguration", &appflow__v1__connector_configuration__descriptor, members_ConnectorConfiguration, 28, 0, 0};
 static const af_model_member members_ConnectorDetail[] = {
-    {.name = "connectorDescription", .number = 1, .shape = &shape_ConnectorDescription, .location = AF_MODEL_BODY},
-    {.name = "connectorName", .number = 2, .shape = &shape_ConnectorName, .location = AF_MODEL_BODY},
-    {.name = "connectorOwner", .number = 3, .shape = &shape_ConnectorOwner, .location = AF_MODEL_BODY},
-    {.name = "connectorVersion", .number = 4, .shape = &shape_ConnectorVersion, .location = AF_MODEL_BODY},
-    {.name = "applicationType", .number = 5, .shape = &shape_ApplicationType, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 6, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "connectorLabel", .number = 7, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "registeredAt", .number = 8, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "registeredBy", .number = 9, .shape = &shape_RegisteredBy, .location = AF_MODEL_BODY},
-    {.name = "connectorProvisioningType", .number = 10, .shape = &shape_ConnectorProvisioningType, .location = AF_MODEL_BODY},
-    {.name = "connectorModes", .number = 11, .shape = &shape_ConnectorModeList, .location = AF_MODEL_BODY},
-    {.name = "supportedDataTransferTypes", .number = 12, .shape = &shape_SupportedDataTransferTypeList, .location = AF_MODEL_BODY},
+    {.name = "connectorDescription", .json_key = "\"connectorDescription\":", .json_key_len = 23, .number = 1, .shape = &shape_ConnectorDescription, .location = AF_MODEL_BODY},
+    {.name = "connectorName", .json_key = "\"connectorName\":", .json_key_len = 16, .number = 2, .shape = &shape_ConnectorName, .location = AF_MODEL_BODY},
+    {.name = "connectorOwner", .json_key = "\"connectorOwner\":", .json_key_len = 17, .number = 3, .shape = &shape_ConnectorOwner, .location = AF_MODEL_BODY},
+    {.name = "connectorVersion", .json_key = "\"connectorVersion\":", .json_key_len = 19, .number = 4, .shape = &shape_ConnectorVersion, .location = AF_MODEL_BODY},
+    {.name = "applicationType", .json_key = "\"applicationType\":", .json_key_len = 18, .number = 5, .shape = &shape_ApplicationType, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 6, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 7, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "registeredAt", .json_key = "\"registeredAt\":", .json_key_len = 15, .number = 8, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "registeredBy", .json_key = "\"registeredBy\":", .json_key_len = 15, .number = 9, .shape = &shape_RegisteredBy, .location = AF_MODEL_BODY},
+    {.name = "connectorProvisioningType", .json_key = "\"connectorProvisioningType\":", .json_key_len = 28, .number = 10, .shape = &shape_ConnectorProvisioningType, .location = AF_MODEL_BODY},
+    {.name = "connectorModes", .json_key = "\"connectorModes\":", .json_key_len = 17, .number = 11, .shape = &shape_ConnectorModeList, .location = AF_MODEL_BODY},
+    {.name = "supportedDataTransferTypes", .json_key = "\"supportedDataTransferTypes\":", .json_key_len = 29, .number = 12, .shape = &shape_SupportedDataTransferTypeList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorDetail = {"ConnectorDetail", &appflow__v1__connector_detail__descriptor, members_ConnectorDetail, 12, 0, 0};
 static const af_model_member members_ConnectorEntity[] = {
-    {.name = "name", .number = 1, .shape = &shape_Name, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "label", .number = 2, .shape = &shape_Label, .location = AF_MODEL_BODY},
-    {.name = "hasNestedEntities", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "name", .json_key = "\"name\":", .json_key_len = 7, .number = 1, .shape = &shape_Name, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "label", .json_key = "\"label\":", .json_key_len = 8, .number = 2, .shape = &shape_Label, .location = AF_MODEL_BODY},
+    {.name = "hasNestedEntities", .json_key = "\"hasNestedEntities\":", .json_key_len = 20, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorEntity = {"ConnectorEntity", &appflow__v1__connector_entity__descriptor, members_ConnectorEntity, 3, 0, 0};
 static const af_model_member members_ConnectorEntityField[] = {
-    {.name = "identifier", .number = 1, .shape = &shape_Identifier, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "parentIdentifier", .number = 2, .shape = &shape_Identifier, .location = AF_MODEL_BODY},
-    {.name = "label", .number = 3, .shape = &shape_Label, .location = AF_MODEL_BODY},
-    {.name = "isPrimaryKey", .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "defaultValue", .number = 5, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "isDeprecated", .number = 6, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "supportedFieldTypeDetails", .number = 7, .shape = &shape_SupportedFieldTypeDetails, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 8, .shape = &shape_Description, .location = AF_MODEL_BODY},
-    {.name = "sourceProperties", .number = 9, .shape = &shape_SourceFieldProperties, .location = AF_MODEL_BODY},
-    {.name = "destinationProperties", .number = 10, .shape = &shape_DestinationFieldProperties, .location = AF_MODEL_BODY},
-    {.name = "customProperties", .number = 11, .shape = &shape_CustomProperties, .location = AF_MODEL_BODY},
+    {.name = "identifier", .json_key = "\"identifier\":", .json_key_len = 13, .number = 1, .shape = &shape_Identifier, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "parentIdentifier", .json_key = "\"parentIdentifier\":", .json_key_len = 19, .number = 2, .shape = &shape_Identifier, .location = AF_MODEL_BODY},
+    {.name = "label", .json_key = "\"label\":", .json_key_len = 8, .number = 3, .shape = &shape_Label, .location = AF_MODEL_BODY},
+    {.name = "isPrimaryKey", .json_key = "\"isPrimaryKey\":", .json_key_len = 15, .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "defaultValue", .json_key = "\"defaultValue\":", .json_key_len = 15, .number = 5, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "isDeprecated", .json_key = "\"isDeprecated\":", .json_key_len = 15, .number = 6, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "supportedFieldTypeDetails", .json_key = "\"supportedFieldTypeDetails\":", .json_key_len = 28, .number = 7, .shape = &shape_SupportedFieldTypeDetails, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 8, .shape = &shape_Description, .location = AF_MODEL_BODY},
+    {.name = "sourceProperties", .json_key = "\"sourceProperties\":", .json_key_len = 19, .number = 9, .shape = &shape_SourceFieldProperties, .location = AF_MODEL_BODY},
+    {.name = "destinationProperties", .json_key = "\"destinationProperties\":", .json_key_len = 24, .number = 10, .shape = &shape_DestinationFieldProperties, .location = AF_MODEL_BODY},
+    {.name = "customProperties", .json_key = "\"customProperties\":", .json_key_len = 19, .number = 11, .shape = &shape_CustomProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorEntityField = {"ConnectorEntityField", &appflow__v1__connector_entity_field__descriptor, members_ConnectorEntityField, 11, 0, 0};
 static const af_model_member members_ConnectorMetadata[] = {
-    {.name = "Amplitude", .number = 1, .shape = &shape_AmplitudeMetadata, .location = AF_MODEL_BODY},
-    {.name = "Datadog", .number = 2, .shape = &shape_DatadogMetadata, .location = AF_MODEL_BODY},
-    {.name = "Dynatrace", .number = 3, .shape = &shape_DynatraceMetadata, .location = AF_MODEL_BODY},
-    {.name = "GoogleAnalytics", .number = 4, .shape = &shape_GoogleAnalyticsMetadata, .location = AF_MODEL_BODY},
-    {.name = "InforNexus", .number = 5, .shape = &shape_InforNexusMetadata, .location = AF_MODEL_BODY},
-    {.name = "Marketo", .number = 6, .shape = &shape_MarketoMetadata, .location = AF_MODEL_BODY},
-    {.name = "Redshift", .number = 7, .shape = &shape_RedshiftMetadata, .location = AF_MODEL_BODY},
-    {.name = "S3", .number = 8, .shape = &shape_S3Metadata, .location = AF_MODEL_BODY},
-    {.name = "Salesforce", .number = 9, .shape = &shape_SalesforceMetadata, .location = AF_MODEL_BODY},
-    {.name = "ServiceNow", .number = 10, .shape = &shape_ServiceNowMetadata, .location = AF_MODEL_BODY},
-    {.name = "Singular", .number = 11, .shape = &shape_SingularMetadata, .location = AF_MODEL_BODY},
-    {.name = "Slack", .number = 12, .shape = &shape_SlackMetadata, .location = AF_MODEL_BODY},
-    {.name = "Snowflake", .number = 13, .shape = &shape_SnowflakeMetadata, .location = AF_MODEL_BODY},
-    {.name = "Trendmicro", .number = 14, .shape = &shape_TrendmicroMetadata, .location = AF_MODEL_BODY},
-    {.name = "Veeva", .number = 15, .shape = &shape_VeevaMetadata, .location = AF_MODEL_BODY},
-    {.name = "Zendesk", .number = 16, .shape = &shape_ZendeskMetadata, .location = AF_MODEL_BODY},
-    {.name = "EventBridge", .number = 17, .shape = &shape_EventBridgeMetadata, .location = AF_MODEL_BODY},
-    {.name = "Upsolver", .number = 18, .shape = &shape_UpsolverMetadata, .location = AF_MODEL_BODY},
-    {.name = "CustomerProfiles", .number = 19, .shape = &shape_CustomerProfilesMetadata, .location = AF_MODEL_BODY},
-    {.name = "Honeycode", .number = 20, .shape = &shape_HoneycodeMetadata, .location = AF_MODEL_BODY},
-    {.name = "SAPOData", .number = 21, .shape = &shape_SAPODataMetadata, .location = AF_MODEL_BODY},
-    {.name = "Pardot", .number = 22, .shape = &shape_PardotMetadata, .location = AF_MODEL_BODY},
+    {.name = "Amplitude", .json_key = "\"Amplitude\":", .json_key_len = 12, .number = 1, .shape = &shape_AmplitudeMetadata, .location = AF_MODEL_BODY},
+    {.name = "Datadog", .json_key = "\"Datadog\":", .json_key_len = 10, .number = 2, .shape = &shape_DatadogMetadata, .location = AF_MODEL_BODY},
+    {.name = "Dynatrace", .json_key = "\"Dynatrace\":", .json_key_len = 12, .number = 3, .shape = &shape_DynatraceMetadata, .location = AF_MODEL_BODY},
+    {.name = "GoogleAnalytics", .json_key = "\"GoogleAnalytics\":", .json_key_len = 18, .number = 4, .shape = &shape_GoogleAnalyticsMetadata, .location = AF_MODEL_BODY},
+    {.name = "InforNexus", .json_key = "\"InforNexus\":", .json_key_len = 13, .number = 5, .shape = &shape_InforNexusMetadata, .location = AF_MODEL_BODY},
+    {.name = "Marketo", .json_key = "\"Marketo\":", .json_key_len = 10, .number = 6, .shape = &shape_MarketoMetadata, .location = AF_MODEL_BODY},
+    {.name = "Redshift", .json_key = "\"Redshift\":", .json_key_len = 11, .number = 7, .shape = &shape_RedshiftMetadata, .location = AF_MODEL_BODY},
+    {.name = "S3", .json_key = "\"S3\":", .json_key_len = 5, .number = 8, .shape = &shape_S3Metadata, .location = AF_MODEL_BODY},
+    {.name = "Salesforce", .json_key = "\"Salesforce\":", .json_key_len = 13, .number = 9, .shape = &shape_SalesforceMetadata, .location = AF_MODEL_BODY},
+    {.name = "ServiceNow", .json_key = "\"ServiceNow\":", .json_key_len = 13, .number = 10, .shape = &shape_ServiceNowMetadata, .location = AF_MODEL_BODY},
+    {.name = "Singular", .json_key = "\"Singular\":", .json_key_len = 11, .number = 11, .shape = &shape_SingularMetadata, .location = AF_MODEL_BODY},
+    {.name = "Slack", .json_key = "\"Slack\":", .json_key_len = 8, .number = 12, .shape = &shape_SlackMetadata, .location = AF_MODEL_BODY},
+    {.name = "Snowflake", .json_key = "\"Snowflake\":", .json_key_len = 12, .number = 13, .shape = &shape_SnowflakeMetadata, .location = AF_MODEL_BODY},
+    {.name = "Trendmicro", .json_key = "\"Trendmicro\":", .json_key_len = 13, .number = 14, .shape = &shape_TrendmicroMetadata, .location = AF_MODEL_BODY},
+    {.name = "Veeva", .json_key = "\"Veeva\":", .json_key_len = 8, .number = 15, .shape = &shape_VeevaMetadata, .location = AF_MODEL_BODY},
+    {.name = "Zendesk", .json_key = "\"Zendesk\":", .json_key_len = 10, .number = 16, .shape = &shape_ZendeskMetadata, .location = AF_MODEL_BODY},
+    {.name = "EventBridge", .json_key = "\"EventBridge\":", .json_key_len = 14, .number = 17, .shape = &shape_EventBridgeMetadata, .location = AF_MODEL_BODY},
+    {.name = "Upsolver", .json_key = "\"Upsolver\":", .json_key_len = 11, .number = 18, .shape = &shape_UpsolverMetadata, .location = AF_MODEL_BODY},
+    {.name = "CustomerProfiles", .json_key = "\"CustomerProfiles\":", .json_key_len = 19, .number = 19, .shape = &shape_CustomerProfilesMetadata, .location = AF_MODEL_BODY},
+    {.name = "Honeycode", .json_key = "\"Honeycode\":", .json_key_len = 12, .number = 20, .shape = &shape_HoneycodeMetadata, .location = AF_MODEL_BODY},
+    {.name = "SAPOData", .json_key = "\"SAPOData\":", .json_key_len = 11, .number = 21, .shape = &shape_SAPODataMetadata, .location = AF_MODEL_BODY},
+    {.name = "Pardot", .json_key = "\"Pardot\":", .json_key_len = 9, .number = 22, .shape = &shape_PardotMetadata, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorMetadata = {"ConnectorMetadata", &appflow__v1__connector_metadata__descriptor, members_ConnectorMetadata, 22, 0, 0};
 static const af_model_member members_ConnectorOAuthRequest[] = {
-    {.name = "authCode", .number = 1, .shape = &shape_AuthCode, .location = AF_MODEL_BODY},
-    {.name = "redirectUri", .number = 2, .shape = &shape_RedirectUri, .location = AF_MODEL_BODY},
+    {.name = "authCode", .json_key = "\"authCode\":", .json_key_len = 11, .number = 1, .shape = &shape_AuthCode, .location = AF_MODEL_BODY},
+    {.name = "redirectUri", .json_key = "\"redirectUri\":", .json_key_len = 14, .number = 2, .shape = &shape_RedirectUri, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorOAuthRequest = {"ConnectorOAuthRequest", &appflow__v1__connector_oauth_request__descriptor, members_ConnectorOAuthRequest, 2, 0, 0};
 static const af_model_member members_ConnectorOperator[] = {
-    {.name = "Amplitude", .number = 1, .shape = &shape_AmplitudeConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Datadog", .number = 2, .shape = &shape_DatadogConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Dynatrace", .number = 3, .shape = &shape_DynatraceConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "GoogleAnalytics", .number = 4, .shape = &shape_GoogleAnalyticsConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "InforNexus", .number = 5, .shape = &shape_InforNexusConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Marketo", .number = 6, .shape = &shape_MarketoConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "S3", .number = 7, .shape = &shape_S3ConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Salesforce", .number = 8, .shape = &shape_SalesforceConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "ServiceNow", .number = 9, .shape = &shape_ServiceNowConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Singular", .number = 10, .shape = &shape_SingularConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Slack", .number = 11, .shape = &shape_SlackConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Trendmicro", .number = 12, .shape = &shape_TrendmicroConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Veeva", .number = 13, .shape = &shape_VeevaConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "Zendesk", .number = 14, .shape = &shape_ZendeskConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "SAPOData", .number = 15, .shape = &shape_SAPODataConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "CustomConnector", .number = 16, .shape = &shape_Operator, .location = AF_MODEL_BODY},
-    {.name = "Pardot", .number = 17, .shape = &shape_PardotConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Amplitude", .json_key = "\"Amplitude\":", .json_key_len = 12, .number = 1, .shape = &shape_AmplitudeConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Datadog", .json_key = "\"Datadog\":", .json_key_len = 10, .number = 2, .shape = &shape_DatadogConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Dynatrace", .json_key = "\"Dynatrace\":", .json_key_len = 12, .number = 3, .shape = &shape_DynatraceConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "GoogleAnalytics", .json_key = "\"GoogleAnalytics\":", .json_key_len = 18, .number = 4, .shape = &shape_GoogleAnalyticsConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "InforNexus", .json_key = "\"InforNexus\":", .json_key_len = 13, .number = 5, .shape = &shape_InforNexusConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Marketo", .json_key = "\"Marketo\":", .json_key_len = 10, .number = 6, .shape = &shape_MarketoConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "S3", .json_key = "\"S3\":", .json_key_len = 5, .number = 7, .shape = &shape_S3ConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Salesforce", .json_key = "\"Salesforce\":", .json_key_len = 13, .number = 8, .shape = &shape_SalesforceConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "ServiceNow", .json_key = "\"ServiceNow\":", .json_key_len = 13, .number = 9, .shape = &shape_ServiceNowConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Singular", .json_key = "\"Singular\":", .json_key_len = 11, .number = 10, .shape = &shape_SingularConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Slack", .json_key = "\"Slack\":", .json_key_len = 8, .number = 11, .shape = &shape_SlackConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Trendmicro", .json_key = "\"Trendmicro\":", .json_key_len = 13, .number = 12, .shape = &shape_TrendmicroConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Veeva", .json_key = "\"Veeva\":", .json_key_len = 8, .number = 13, .shape = &shape_VeevaConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "Zendesk", .json_key = "\"Zendesk\":", .json_key_len = 10, .number = 14, .shape = &shape_ZendeskConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "SAPOData", .json_key = "\"SAPOData\":", .json_key_len = 11, .number = 15, .shape = &shape_SAPODataConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "CustomConnector", .json_key = "\"CustomConnector\":", .json_key_len = 18, .number = 16, .shape = &shape_Operator, .location = AF_MODEL_BODY},
+    {.name = "Pardot", .json_key = "\"Pardot\":", .json_key_len = 9, .number = 17, .shape = &shape_PardotConnectorOperator, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorOperator = {"ConnectorOperator", &appflow__v1__connector_operator__descriptor, members_ConnectorOperator, 17, 0, 0};
 static const af_model_member members_ConnectorProfile[] = {
-    {.name = "connectorProfileArn", .number = 1, .shape = &shape_ConnectorProfileArn, .location = AF_MODEL_BODY},
-    {.name = "connectorProfileName", .number = 2, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 3, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "connectorLabel", .number = 4, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "connectionMode", .number = 5, .shape = &shape_ConnectionMode, .location = AF_MODEL_BODY},
-    {.name = "credentialsArn", .number = 6, .shape = &shape_ARN, .location = AF_MODEL_BODY},
-    {.name = "connectorProfileProperties", .number = 7, .shape = &shape_ConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "createdAt", .number = 8, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "lastUpdatedAt", .number = 9, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "privateConnectionProvisioningState", .number = 10, .shape = &shape_PrivateConnectionProvisioningState, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileArn", .json_key = "\"connectorProfileArn\":", .json_key_len = 22, .number = 1, .shape = &shape_ConnectorProfileArn, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 2, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 3, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 4, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "connectionMode", .json_key = "\"connectionMode\":", .json_key_len = 17, .number = 5, .shape = &shape_ConnectionMode, .location = AF_MODEL_BODY},
+    {.name = "credentialsArn", .json_key = "\"credentialsArn\":", .json_key_len = 17, .number = 6, .shape = &shape_ARN, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileProperties", .json_key = "\"connectorProfileProperties\":", .json_key_len = 29, .number = 7, .shape = &shape_ConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "createdAt", .json_key = "\"createdAt\":", .json_key_len = 12, .number = 8, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "lastUpdatedAt", .json_key = "\"lastUpdatedAt\":", .json_key_len = 16, .number = 9, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "privateConnectionProvisioningState", .json_key = "\"privateConnectionProvisioningState\":", .json_key_len = 37, .number = 10, .shape = &shape_PrivateConnectionProvisioningState, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorProfile = {"ConnectorProfile", &appflow__v1__connector_profile__descriptor, members_ConnectorProfile, 10, 0, 0};
 static const af_model_member members_ConnectorProfileConfig[] = {
-    {.name = "connectorProfileProperties", .number = 1, .shape = &shape_ConnectorProfileProperties, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorProfileCredentials", .number = 2, .shape = &shape_ConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileProperties", .json_key = "\"connectorProfileProperties\":", .json_key_len = 29, .number = 1, .shape = &shape_ConnectorProfileProperties, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorProfileCredentials", .json_key = "\"connectorProfileCredentials\":", .json_key_len = 30, .number = 2, .shape = &shape_ConnectorProfileCredentials, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorProfileConfig = {"ConnectorProfileConfig", &appflow__v1__connector_profile_config__descriptor, members_ConnectorProfileConfig, 2, 0, 0};
 static const af_model_member members_ConnectorProfileCredentials[] = {
-    {.name = "Amplitude", .number = 1, .shape = &shape_AmplitudeConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Datadog", .number = 2, .shape = &shape_DatadogConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Dynatrace", .number = 3, .shape = &shape_DynatraceConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "GoogleAnalytics", .number = 4, .shape = &shape_GoogleAnalyticsConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Honeycode", .number = 5, .shape = &shape_HoneycodeConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "InforNexus", .number = 6, .shape = &shape_InforNexusConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Marketo", .number = 7, .shape = &shape_MarketoConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Redshift", .number = 8, .shape = &shape_RedshiftConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Salesforce", .number = 9, .shape = &shape_SalesforceConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "ServiceNow", .number = 10, .shape = &shape_ServiceNowConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Singular", .number = 11, .shape = &shape_SingularConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Slack", .number = 12, .shape = &shape_SlackConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Snowflake", .number = 13, .shape = &shape_SnowflakeConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Trendmicro", .number = 14, .shape = &shape_TrendmicroConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Veeva", .number = 15, .shape = &shape_VeevaConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Zendesk", .number = 16, .shape = &shape_ZendeskConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "SAPOData", .number = 17, .shape = &shape_SAPODataConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "CustomConnector", .number = 18, .shape = &shape_CustomConnectorProfileCredentials, .location = AF_MODEL_BODY},
-    {.name = "Pardot", .number = 19, .shape = &shape_PardotConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Amplitude", .json_key = "\"Amplitude\":", .json_key_len = 12, .number = 1, .shape = &shape_AmplitudeConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Datadog", .json_key = "\"Datadog\":", .json_key_len = 10, .number = 2, .shape = &shape_DatadogConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Dynatrace", .json_key = "\"Dynatrace\":", .json_key_len = 12, .number = 3, .shape = &shape_DynatraceConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "GoogleAnalytics", .json_key = "\"GoogleAnalytics\":", .json_key_len = 18, .number = 4, .shape = &shape_GoogleAnalyticsConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Honeycode", .json_key = "\"Honeycode\":", .json_key_len = 12, .number = 5, .shape = &shape_HoneycodeConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "InforNexus", .json_key = "\"InforNexus\":", .json_key_len = 13, .number = 6, .shape = &shape_InforNexusConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Marketo", .json_key = "\"Marketo\":", .json_key_len = 10, .number = 7, .shape = &shape_MarketoConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Redshift", .json_key = "\"Redshift\":", .json_key_len = 11, .number = 8, .shape = &shape_RedshiftConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Salesforce", .json_key = "\"Salesforce\":", .json_key_len = 13, .number = 9, .shape = &shape_SalesforceConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "ServiceNow", .json_key = "\"ServiceNow\":", .json_key_len = 13, .number = 10, .shape = &shape_ServiceNowConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Singular", .json_key = "\"Singular\":", .json_key_len = 11, .number = 11, .shape = &shape_SingularConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Slack", .json_key = "\"Slack\":", .json_key_len = 8, .number = 12, .shape = &shape_SlackConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Snowflake", .json_key = "\"Snowflake\":", .json_key_len = 12, .number = 13, .shape = &shape_SnowflakeConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Trendmicro", .json_key = "\"Trendmicro\":", .json_key_len = 13, .number = 14, .shape = &shape_TrendmicroConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Veeva", .json_key = "\"Veeva\":", .json_key_len = 8, .number = 15, .shape = &shape_VeevaConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Zendesk", .json_key = "\"Zendesk\":", .json_key_len = 10, .number = 16, .shape = &shape_ZendeskConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "SAPOData", .json_key = "\"SAPOData\":", .json_key_len = 11, .number = 17, .shape = &shape_SAPODataConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "CustomConnector", .json_key = "\"CustomConnector\":", .json_key_len = 18, .number = 18, .shape = &shape_CustomConnectorProfileCredentials, .location = AF_MODEL_BODY},
+    {.name = "Pardot", .json_key = "\"Pardot\":", .json_key_len = 9, .number = 19, .shape = &shape_PardotConnectorProfileCredentials, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorProfileCredentials = {"ConnectorProfileCredentials", &appflow__v1__connector_profile_credentials__descriptor, members_ConnectorProfileCredentials, 19, 0, 0};
 static const af_model_member members_ConnectorProfileProperties[] = {
-    {.name = "Amplitude", .number = 1, .shape = &shape_AmplitudeConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Datadog", .number = 2, .shape = &shape_DatadogConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Dynatrace", .number = 3, .shape = &shape_DynatraceConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "GoogleAnalytics", .number = 4, .shape = &shape_GoogleAnalyticsConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Honeycode", .number = 5, .shape = &shape_HoneycodeConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "InforNexus", .number = 6, .shape = &shape_InforNexusConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Marketo", .number = 7, .shape = &shape_MarketoConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Redshift", .number = 8, .shape = &shape_RedshiftConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Salesforce", .number = 9, .shape = &shape_SalesforceConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "ServiceNow", .number = 10, .shape = &shape_ServiceNowConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Singular", .number = 11, .shape = &shape_SingularConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Slack", .number = 12, .shape = &shape_SlackConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Snowflake", .number = 13, .shape = &shape_SnowflakeConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Trendmicro", .number = 14, .shape = &shape_TrendmicroConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Veeva", .number = 15, .shape = &shape_VeevaConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Zendesk", .number = 16, .shape = &shape_ZendeskConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "SAPOData", .number = 17, .shape = &shape_SAPODataConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "CustomConnector", .number = 18, .shape = &shape_CustomConnectorProfileProperties, .location = AF_MODEL_BODY},
-    {.name = "Pardot", .number = 19, .shape = &shape_PardotConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Amplitude", .json_key = "\"Amplitude\":", .json_key_len = 12, .number = 1, .shape = &shape_AmplitudeConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Datadog", .json_key = "\"Datadog\":", .json_key_len = 10, .number = 2, .shape = &shape_DatadogConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Dynatrace", .json_key = "\"Dynatrace\":", .json_key_len = 12, .number = 3, .shape = &shape_DynatraceConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "GoogleAnalytics", .json_key = "\"GoogleAnalytics\":", .json_key_len = 18, .number = 4, .shape = &shape_GoogleAnalyticsConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Honeycode", .json_key = "\"Honeycode\":", .json_key_len = 12, .number = 5, .shape = &shape_HoneycodeConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "InforNexus", .json_key = "\"InforNexus\":", .json_key_len = 13, .number = 6, .shape = &shape_InforNexusConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Marketo", .json_key = "\"Marketo\":", .json_key_len = 10, .number = 7, .shape = &shape_MarketoConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Redshift", .json_key = "\"Redshift\":", .json_key_len = 11, .number = 8, .shape = &shape_RedshiftConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Salesforce", .json_key = "\"Salesforce\":", .json_key_len = 13, .number = 9, .shape = &shape_SalesforceConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "ServiceNow", .json_key = "\"ServiceNow\":", .json_key_len = 13, .number = 10, .shape = &shape_ServiceNowConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Singular", .json_key = "\"Singular\":", .json_key_len = 11, .number = 11, .shape = &shape_SingularConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Slack", .json_key = "\"Slack\":", .json_key_len = 8, .number = 12, .shape = &shape_SlackConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Snowflake", .json_key = "\"Snowflake\":", .json_key_len = 12, .number = 13, .shape = &shape_SnowflakeConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Trendmicro", .json_key = "\"Trendmicro\":", .json_key_len = 13, .number = 14, .shape = &shape_TrendmicroConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Veeva", .json_key = "\"Veeva\":", .json_key_len = 8, .number = 15, .shape = &shape_VeevaConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Zendesk", .json_key = "\"Zendesk\":", .json_key_len = 10, .number = 16, .shape = &shape_ZendeskConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "SAPOData", .json_key = "\"SAPOData\":", .json_key_len = 11, .number = 17, .shape = &shape_SAPODataConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "CustomConnector", .json_key = "\"CustomConnector\":", .json_key_len = 18, .number = 18, .shape = &shape_CustomConnectorProfileProperties, .location = AF_MODEL_BODY},
+    {.name = "Pardot", .json_key = "\"Pardot\":", .json_key_len = 9, .number = 19, .shape = &shape_PardotConnectorProfileProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorProfileProperties = {"ConnectorProfileProperties", &appflow__v1__connector_profile_properties__descriptor, members_ConnectorProfileProperties, 19, 0, 0};
 static const af_model_member members_ConnectorProvisioningConfig[] = {
-    {.name = "lambda", .number = 1, .shape = &shape_LambdaConnectorProvisioningConfig, .location = AF_MODEL_BODY},
+    {.name = "lambda", .json_key = "\"lambda\":", .json_key_len = 9, .number = 1, .shape = &shape_LambdaConnectorProvisioningConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorProvisioningConfig = {"ConnectorProvisioningConfig", &appflow__v1__connector_provisioning_config__descriptor, members_ConnectorProvisioningConfig, 1, 0, 0};
 static const af_model_member members_ConnectorRuntimeSetting[] = {
-    {.name = "key", .number = 1, .shape = &shape_Key, .location = AF_MODEL_BODY},
-    {.name = "dataType", .number = 2, .shape = &shape_ConnectorRuntimeSettingDataType, .location = AF_MODEL_BODY},
-    {.name = "isRequired", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "label", .number = 4, .shape = &shape_Label, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 5, .shape = &shape_Description, .location = AF_MODEL_BODY},
-    {.name = "scope", .number = 6, .shape = &shape_ConnectorRuntimeSettingScope, .location = AF_MODEL_BODY},
-    {.name = "connectorSuppliedValueOptions", .number = 7, .shape = &shape_ConnectorSuppliedValueOptionList, .location = AF_MODEL_BODY},
+    {.name = "key", .json_key = "\"key\":", .json_key_len = 6, .number = 1, .shape = &shape_Key, .location = AF_MODEL_BODY},
+    {.name = "dataType", .json_key = "\"dataType\":", .json_key_len = 11, .number = 2, .shape = &shape_ConnectorRuntimeSettingDataType, .location = AF_MODEL_BODY},
+    {.name = "isRequired", .json_key = "\"isRequired\":", .json_key_len = 13, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "label", .json_key = "\"label\":", .json_key_len = 8, .number = 4, .shape = &shape_Label, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 5, .shape = &shape_Description, .location = AF_MODEL_BODY},
+    {.name = "scope", .json_key = "\"scope\":", .json_key_len = 8, .number = 6, .shape = &shape_ConnectorRuntimeSettingScope, .location = AF_MODEL_BODY},
+    {.name = "connectorSuppliedValueOptions", .json_key = "\"connectorSuppliedValueOptions\":", .json_key_len = 32, .number = 7, .shape = &shape_ConnectorSuppliedValueOptionList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ConnectorRuntimeSetting = {"ConnectorRuntimeSetting", &appflow__v1__connector_runtime_setting__descriptor, members_ConnectorRuntimeSetting, 7, 0, 0};
 static const af_model_member members_CreateConnectorProfileRequest[] = {
-    {.name = "connectorProfileName", .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "kmsArn", .number = 2, .shape = &shape_KMSArn, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 3, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorLabel", .number = 4, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "connectionMode", .number = 5, .shape = &shape_ConnectionMode, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorProfileConfig", .number = 6, .shape = &shape_ConnectorProfileConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientToken", .number = 7, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "kmsArn", .json_key = "\"kmsArn\":", .json_key_len = 9, .number = 2, .shape = &shape_KMSArn, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 3, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 4, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "connectionMode", .json_key = "\"connectionMode\":", .json_key_len = 17, .number = 5, .shape = &shape_ConnectionMode, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorProfileConfig", .json_key = "\"connectorProfileConfig\":", .json_key_len = 25, .number = 6, .shape = &shape_ConnectorProfileConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 7, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
 };
 const af_model_struct af_model_CreateConnectorProfileRequest = {"CreateConnectorProfileRequest", &appflow__v1__create_connector_profile_request__descriptor, members_CreateConnectorProfileRequest, 7, 0, 0};
 static const af_model_member members_CreateConnectorProfileResponse[] = {
-    {.name = "connectorProfileArn", .number = 1, .shape = &shape_ConnectorProfileArn, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileArn", .json_key = "\"connectorProfileArn\":", .json_key_len = 22, .number = 1, .shape = &shape_ConnectorProfileArn, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CreateConnectorProfileResponse = {"CreateConnectorProfileResponse", &appflow__v1__create_connector_profile_response__descriptor, members_CreateConnectorProfileResponse, 1, 0, 1};
 static const af_model_member members_CreateFlowRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "description", .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
-    {.name = "kmsArn", .number = 3, .shape = &shape_KMSArn, .location = AF_MODEL_BODY},
-    {.name = "triggerConfig", .number = 4, .shape = &shape_TriggerConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "tags", .number = 8, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
-    {.name = "clientToken", .number = 10, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
-    {.name = "sourceFlowConfig", .number = 11, .shape = &shape_SourceFlowConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "destinationFlowConfigList", .number = 12, .shape = &shape_DestinationFlowConfigList, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "tasks", .number = 13, .shape = &shape_Tasks, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "metadataCatalogConfig", .number = 14, .shape = &shape_MetadataCatalogConfig, .location = AF_MODEL_BODY},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
+    {.name = "kmsArn", .json_key = "\"kmsArn\":", .json_key_len = 9, .number = 3, .shape = &shape_KMSArn, .location = AF_MODEL_BODY},
+    {.name = "triggerConfig", .json_key = "\"triggerConfig\":", .json_key_len = 16, .number = 4, .shape = &shape_TriggerConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "tags", .json_key = "\"tags\":", .json_key_len = 7, .number = 8, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 10, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "sourceFlowConfig", .json_key = "\"sourceFlowConfig\":", .json_key_len = 19, .number = 11, .shape = &shape_SourceFlowConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "destinationFlowConfigList", .json_key = "\"destinationFlowConfigList\":", .json_key_len = 28, .number = 12, .shape = &shape_DestinationFlowConfigList, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "tasks", .json_key = "\"tasks\":", .json_key_len = 8, .number = 13, .shape = &shape_Tasks, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "metadataCatalogConfig", .json_key = "\"metadataCatalogConfig\":", .json_key_len = 24, .number = 14, .shape = &shape_MetadataCatalogConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CreateFlowRequest = {"CreateFlowRequest", &appflow__v1__create_flow_request__descriptor, members_CreateFlowRequest, 10, 0, 0};
 static const af_model_member members_CreateFlowResponse[] = {
-    {.name = "flowArn", .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
-    {.name = "flowStatus", .number = 2, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
+    {.name = "flowArn", .json_key = "\"flowArn\":", .json_key_len = 10, .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
+    {.name = "flowStatus", .json_key = "\"flowStatus\":", .json_key_len = 13, .number = 2, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CreateFlowResponse = {"CreateFlowResponse", &appflow__v1__create_flow_response__descriptor, members_CreateFlowResponse, 2, 0, 1};
 static const af_model_member members_CustomAuthConfig[] = {
-    {.name = "customAuthenticationType", .number = 1, .shape = &shape_CustomAuthenticationType, .location = AF_MODEL_BODY},
-    {.name = "authParameters", .number = 2, .shape = &shape_AuthParameterList, .location = AF_MODEL_BODY},
+    {.name = "customAuthenticationType", .json_key = "\"customAuthenticationType\":", .json_key_len = 27, .number = 1, .shape = &shape_CustomAuthenticationType, .location = AF_MODEL_BODY},
+    {.name = "authParameters", .json_key = "\"authParameters\":", .json_key_len = 17, .number = 2, .shape = &shape_AuthParameterList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomAuthConfig = {"CustomAuthConfig", &appflow__v1__custom_auth_config__descriptor, members_CustomAuthConfig, 2, 0, 0};
 static const af_model_member members_CustomAuthCredentials[] = {
-    {.name = "customAuthenticationType", .number = 1, .shape = &shape_CustomAuthenticationType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "credentialsMap", .number = 2, .shape = &shape_CredentialsMap, .location = AF_MODEL_BODY},
+    {.name = "customAuthenticationType", .json_key = "\"customAuthenticationType\":", .json_key_len = 27, .number = 1, .shape = &shape_CustomAuthenticationType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "credentialsMap", .json_key = "\"credentialsMap\":", .json_key_len = 17, .number = 2, .shape = &shape_CredentialsMap, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomAuthCredentials = {"CustomAuthCredentials", &appflow__v1__custom_auth_credentials__descriptor, members_CustomAuthCredentials, 2, 0, 0};
 static const af_model_member members_CustomConnectorDestinationProperties[] = {
-    {.name = "entityName", .number = 1, .shape = &shape_EntityName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "errorHandlingConfig", .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
-    {.name = "writeOperationType", .number = 3, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
-    {.name = "idFieldNames", .number = 4, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
-    {.name = "customProperties", .number = 5, .shape = &shape_CustomProperties, .location = AF_MODEL_BODY},
+    {.name = "entityName", .json_key = "\"entityName\":", .json_key_len = 13, .number = 1, .shape = &shape_EntityName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "writeOperationType", .json_key = "\"writeOperationType\":", .json_key_len = 21, .number = 3, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
+    {.name = "idFieldNames", .json_key = "\"idFieldNames\":", .json_key_len = 15, .number = 4, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
+    {.name = "customProperties", .json_key = "\"customProperties\":", .json_key_len = 19, .number = 5, .shape = &shape_CustomProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomConnectorDestinationProperties = {"CustomConnectorDestinationProperties", &appflow__v1__custom_connector_destination_properties__descriptor, members_CustomConnectorDestinationProperties, 5, 0, 0};
 static const af_model_member members_CustomConnectorProfileCredentials[] = {
-    {.name = "authenticationType", .number = 1, .shape = &shape_AuthenticationType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "basic", .number = 2, .shape = &shape_BasicAuthCredentials, .location = AF_MODEL_BODY},
-    {.name = "oauth2", .number = 3, .shape = &shape_OAuth2Credentials, .location = AF_MODEL_BODY},
-    {.name = "apiKey", .number = 4, .shape = &shape_ApiKeyCredentials, .location = AF_MODEL_BODY},
-    {.name = "custom", .number = 5, .shape = &shape_CustomAuthCredentials, .location = AF_MODEL_BODY},
+    {.name = "authenticationType", .json_key = "\"authenticationType\":", .json_key_len = 21, .number = 1, .shape = &shape_AuthenticationType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "basic", .json_key = "\"basic\":", .json_key_len = 8, .number = 2, .shape = &shape_BasicAuthCredentials, .location = AF_MODEL_BODY},
+    {.name = "oauth2", .json_key = "\"oauth2\":", .json_key_len = 9, .number = 3, .shape = &shape_OAuth2Credentials, .location = AF_MODEL_BODY},
+    {.name = "apiKey", .json_key = "\"apiKey\":", .json_key_len = 9, .number = 4, .shape = &shape_ApiKeyCredentials, .location = AF_MODEL_BODY},
+    {.name = "custom", .json_key = "\"custom\":", .json_key_len = 9, .number = 5, .shape = &shape_CustomAuthCredentials, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomConnectorProfileCredentials = {"CustomConnectorProfileCredentials", &appflow__v1__custom_connector_profile_credentials__descriptor, members_CustomConnectorProfileCredentials, 5, 0, 0};
 static const af_model_member members_CustomConnectorProfileProperties[] = {
-    {.name = "profileProperties", .number = 1, .shape = &shape_ProfilePropertiesMap, .location = AF_MODEL_BODY},
-    {.name = "oAuth2Properties", .number = 2, .shape = &shape_OAuth2Properties, .location = AF_MODEL_BODY},
+    {.name = "profileProperties", .json_key = "\"profileProperties\":", .json_key_len = 20, .number = 1, .shape = &shape_ProfilePropertiesMap, .location = AF_MODEL_BODY},
+    {.name = "oAuth2Properties", .json_key = "\"oAuth2Properties\":", .json_key_len = 19, .number = 2, .shape = &shape_OAuth2Properties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomConnectorProfileProperties = {"CustomConnectorProfileProperties", &appflow__v1__custom_connector_profile_properties__descriptor, members_CustomConnectorProfileProperties, 2, 0, 0};
 static const af_model_member members_CustomConnectorSourceProperties[] = {
-    {.name = "entityName", .number = 1, .shape = &shape_EntityName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "customProperties", .number = 2, .shape = &shape_CustomProperties, .location = AF_MODEL_BODY},
-    {.name = "dataTransferApi", .number = 3, .shape = &shape_DataTransferApi, .location = AF_MODEL_BODY},
+    {.name = "entityName", .json_key = "\"entityName\":", .json_key_len = 13, .number = 1, .shape = &shape_EntityName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "customProperties", .json_key = "\"customProperties\":", .json_key_len = 19, .number = 2, .shape = &shape_CustomProperties, .location = AF_MODEL_BODY},
+    {.name = "dataTransferApi", .json_key = "\"dataTransferApi\":", .json_key_len = 18, .number = 3, .shape = &shape_DataTransferApi, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomConnectorSourceProperties = {"CustomConnectorSourceProperties", &appflow__v1__custom_connector_source_properties__descriptor, members_CustomConnectorSourceProperties, 3, 0, 0};
 static const af_model_member members_CustomerProfilesDestinationProperties[] = {
-    {.name = "domainName", .number = 1, .shape = &shape_DomainName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "objectTypeName", .number = 2, .shape = &shape_ObjectTypeName, .location = AF_MODEL_BODY},
+    {.name = "domainName", .json_key = "\"domainName\":", .json_key_len = 13, .number = 1, .shape = &shape_DomainName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "objectTypeName", .json_key = "\"objectTypeName\":", .json_key_len = 17, .number = 2, .shape = &shape_ObjectTypeName, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_CustomerProfilesDestinationProperties = {"CustomerProfilesDestinationProperties", &appflow__v1__customer_profiles_destination_properties__descriptor, members_CustomerProfilesDestinationProperties, 2, 0, 0};
 static const af_model_member members_CustomerProfilesMetadata[] = {
 };
 const af_model_struct af_model_CustomerProfilesMetadata = {"CustomerProfilesMetadata", &appflow__v1__customer_profiles_metadata__descriptor, members_CustomerProfilesMetadata, 0, 0, 0};
 static const af_model_member members_DataTransferApi[] = {
-    {.name = "Name", .number = 1, .shape = &shape_DataTransferApiTypeName, .location = AF_MODEL_BODY},
-    {.name = "Type", .number = 2, .shape = &shape_DataTransferApiType, .location = AF_MODEL_BODY},
+    {.name = "Name", .json_key = "\"Name\":", .json_key_len = 7, .number = 1, .shape = &shape_DataTransferApiTypeName, .location = AF_MODEL_BODY},
+    {.name = "Type", .json_key = "\"Type\":", .json_key_len = 7, .number = 2, .shape = &shape_DataTransferApiType, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DataTransferApi = {"DataTransferApi", &appflow__v1__data_transfer_api__descriptor, members_DataTransferApi, 2, 0, 0};
 static const af_model_member members_DatadogConnectorProfileCredentials[] = {
-    {.name = "apiKey", .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "applicationKey", .number = 2, .shape = &shape_ApplicationKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiKey", .json_key = "\"apiKey\":", .json_key_len = 9, .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "applicationKey", .json_key = "\"applicationKey\":", .json_key_len = 17, .number = 2, .shape = &shape_ApplicationKey, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DatadogConnectorProfileCredentials = {"DatadogConnectorProfileCredentials", &appflow__v1__datadog_connector_profile_credentials__descriptor, members_DatadogConnectorProfileCredentials, 2, 0, 0};
 static const af_model_member members_DatadogConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DatadogConnectorProfileProperties = {"DatadogConnectorProfileProperties", &appflow__v1__datadog_connector_profile_properties__descriptor, members_DatadogConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_DatadogMetadata[] = {
 };
 const af_model_struct af_model_DatadogMetadata = {"DatadogMetadata", &appflow__v1__datadog_metadata__descriptor, members_DatadogMetadata, 0, 0, 0};
 static const af_model_member members_DatadogSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DatadogSourceProperties = {"DatadogSourceProperties", &appflow__v1__datadog_source_properties__descriptor, members_DatadogSourceProperties, 1, 0, 0};
 static const af_model_member members_DeleteConnectorProfileRequest[] = {
-    {.name = "connectorProfileName", .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "forceDelete", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "forceDelete", .json_key = "\"forceDelete\":", .json_key_len = 14, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DeleteConnectorProfileRequest = {"DeleteConnectorProfileRequest", &appflow__v1__delete_connector_profile_request__descriptor, members_DeleteConnectorProfileRequest, 2, 0, 0};
 static const af_model_member members_DeleteConnectorProfileResponse[] = {
 };
 const af_model_struct af_model_DeleteConnectorProfileResponse = {"DeleteConnectorProfileResponse", &appflow__v1__delete_connector_profile_response__descriptor, members_DeleteConnectorProfileResponse, 0, 0, 1};
 static const af_model_member members_DeleteFlowRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "forceDelete", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "forceDelete", .json_key = "\"forceDelete\":", .json_key_len = 14, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DeleteFlowRequest = {"DeleteFlowRequest", &appflow__v1__delete_flow_request__descriptor, members_DeleteFlowRequest, 2, 0, 0};
 static const af_model_member members_DeleteFlowResponse[] = {
 };
 const af_model_struct af_model_DeleteFlowResponse = {"DeleteFlowResponse", &appflow__v1__delete_flow_response__descriptor, members_DeleteFlowResponse, 0, 0, 1};
 static const af_model_member members_DescribeConnectorEntityRequest[] = {
-    {.name = "connectorEntityName", .number = 1, .shape = &shape_EntityName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorType", .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "connectorProfileName", .number = 3, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
-    {.name = "apiVersion", .number = 4, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
+    {.name = "connectorEntityName", .json_key = "\"connectorEntityName\":", .json_key_len = 22, .number = 1, .shape = &shape_EntityName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 3, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
+    {.name = "apiVersion", .json_key = "\"apiVersion\":", .json_key_len = 13, .number = 4, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorEntityRequest = {"DescribeConnectorEntityRequest", &appflow__v1__describe_connector_entity_request__descriptor, members_DescribeConnectorEntityRequest, 4, 0, 0};
 static const af_model_member members_DescribeConnectorEntityResponse[] = {
-    {.name = "connectorEntityFields", .number = 1, .shape = &shape_ConnectorEntityFieldList, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorEntityFields", .json_key = "\"connectorEntityFields\":", .json_key_len = 24, .number = 1, .shape = &shape_ConnectorEntityFieldList, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DescribeConnectorEntityResponse = {"DescribeConnectorEntityResponse", &appflow__v1__describe_connector_entity_response__descriptor, members_DescribeConnectorEntityResponse, 1, 0, 1};
 static const af_model_member members_DescribeConnectorProfilesRequest[] = {
-    {.name = "connectorProfileNames", .number = 1, .shape = &shape_ConnectorProfileNameList, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "connectorLabel", .number = 3, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "maxResults", .number = 4, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 5, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileNames", .json_key = "\"connectorProfileNames\":", .json_key_len = 24, .number = 1, .shape = &shape_ConnectorProfileNameList, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 3, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "maxResults", .json_key = "\"maxResults\":", .json_key_len = 13, .number = 4, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 5, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorProfilesRequest = {"DescribeConnectorProfilesRequest", &appflow__v1__describe_connector_profiles_request__descriptor, members_DescribeConnectorProfilesRequest, 5, 0, 0};
 static const af_model_member members_DescribeConnectorProfilesResponse[] = {
-    {.name = "connectorProfileDetails", .number = 1, .shape = &shape_ConnectorProfileDetailList, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileDetails", .json_key = "\"connectorProfileDetails\":", .json_key_len = 26, .number = 1, .shape = &shape_ConnectorProfileDetailList, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorProfilesResponse = {"DescribeConnectorProfilesResponse", &appflow__v1__describe_connector_profiles_response__descriptor, members_DescribeConnectorProfilesResponse, 2, 0, 1};
 static const af_model_member members_DescribeConnectorRequest[] = {
-    {.name = "connectorType", .number = 1, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorLabel", .number = 2, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 1, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 2, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorRequest = {"DescribeConnectorRequest", &appflow__v1__describe_connector_request__descriptor, members_DescribeConnectorRequest, 2, 0, 0};
 static const af_model_member members_DescribeConnectorResponse[] = {
-    {.name = "connectorConfiguration", .number = 1, .shape = &shape_ConnectorConfiguration, .location = AF_MODEL_BODY},
+    {.name = "connectorConfiguration", .json_key = "\"connectorConfiguration\":", .json_key_len = 25, .number = 1, .shape = &shape_ConnectorConfiguration, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorResponse = {"DescribeConnectorResponse", &appflow__v1__describe_connector_response__descriptor, members_DescribeConnectorResponse, 1, 0, 1};
 static const af_model_member members_DescribeConnectorsRequest[] = {
-    {.name = "connectorTypes", .number = 1, .shape = &shape_ConnectorTypeList, .location = AF_MODEL_BODY},
-    {.name = "maxResults", .number = 2, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 3, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectorTypes", .json_key = "\"connectorTypes\":", .json_key_len = 17, .number = 1, .shape = &shape_ConnectorTypeList, .location = AF_MODEL_BODY},
+    {.name = "maxResults", .json_key = "\"maxResults\":", .json_key_len = 13, .number = 2, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 3, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorsRequest = {"DescribeConnectorsRequest", &appflow__v1__describe_connectors_request__descriptor, members_DescribeConnectorsRequest, 3, 0, 0};
 static const af_model_member members_DescribeConnectorsResponse[] = {
-    {.name = "connectorConfigurations", .number = 1, .shape = &shape_ConnectorConfigurationsMap, .location = AF_MODEL_BODY},
-    {.name = "connectors", .number = 2, .shape = &shape_ConnectorList, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 3, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectorConfigurations", .json_key = "\"connectorConfigurations\":", .json_key_len = 26, .number = 1, .shape = &shape_ConnectorConfigurationsMap, .location = AF_MODEL_BODY},
+    {.name = "connectors", .json_key = "\"connectors\":", .json_key_len = 13, .number = 2, .shape = &shape_ConnectorList, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 3, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeConnectorsResponse = {"DescribeConnectorsResponse", &appflow__v1__describe_connectors_response__descriptor, members_DescribeConnectorsResponse, 3, 0, 1};
 static const af_model_member members_DescribeFlowExecutionRecordsRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "maxResults", .number = 2, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 3, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "maxResults", .json_key = "\"maxResults\":", .json_key_len = 13, .number = 2, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 3, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeFlowExecutionRecordsRequest = {"DescribeFlowExecutionRecordsRequest", &appflow__v1__describe_flow_execution_records_request__descriptor, members_DescribeFlowExecutionRecordsRequest, 3, 0, 0};
 static const af_model_member members_DescribeFlowExecutionRecordsResponse[] = {
-    {.name = "flowExecutions", .number = 1, .shape = &shape_FlowExecutionList, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "flowExecutions", .json_key = "\"flowExecutions\":", .json_key_len = 17, .number = 1, .shape = &shape_FlowExecutionList, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeFlowExecutionRecordsResponse = {"DescribeFlowExecutionRecordsResponse", &appflow__v1__describe_flow_execution_records_response__descriptor, members_DescribeFlowExecutionRecordsResponse, 2, 0, 1};
 static const af_model_member members_DescribeFlowRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DescribeFlowRequest = {"DescribeFlowRequest", &appflow__v1__describe_flow_request__descriptor, members_DescribeFlowRequest, 1, 0, 0};
 static const af_model_member members_DescribeFlowResponse[] = {
-    {.name = "flowArn", .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
-    {.name = "flowName", .number = 3, .shape = &shape_FlowName, .location = AF_MODEL_BODY},
-    {.name = "kmsArn", .number = 4, .shape = &shape_KMSArn, .location = AF_MODEL_BODY},
-    {.name = "flowStatus", .number = 5, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
-    {.name = "flowStatusMessage", .number = 6, .shape = &shape_FlowStatusMessage, .location = AF_MODEL_BODY},
-    {.name = "lastRunExecutionDetails", .number = 9, .shape = &shape_ExecutionDetails, .location = AF_MODEL_BODY},
-    {.name = "triggerConfig", .number = 10, .shape = &shape_TriggerConfig, .location = AF_MODEL_BODY},
-    {.name = "createdAt", .number = 12, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "lastUpdatedAt", .number = 13, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "createdBy", .number = 14, .shape = &shape_CreatedBy, .location = AF_MODEL_BODY},
-    {.name = "lastUpdatedBy", .number = 15, .shape = &shape_UpdatedBy, .location = AF_MODEL_BODY},
-    {.name = "tags", .number = 16, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
-    {.name = "sourceFlowConfig", .number = 18, .shape = &shape_SourceFlowConfig, .location = AF_MODEL_BODY},
-    {.name = "destinationFlowConfigList", .number = 19, .shape = &shape_DestinationFlowConfigList, .location = AF_MODEL_BODY},
-    {.name = "tasks", .number = 20, .shape = &shape_Tasks, .location = AF_MODEL_BODY},
-    {.name = "metadataCatalogConfig", .number = 21, .shape = &shape_MetadataCatalogConfig, .location = AF_MODEL_BODY},
-    {.name = "lastRunMetadataCatalogDetails", .number = 22, .shape = &shape_MetadataCatalogDetails, .location = AF_MODEL_BODY},
-    {.name = "schemaVersion", .number = 23, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "flowArn", .json_key = "\"flowArn\":", .json_key_len = 10, .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 3, .shape = &shape_FlowName, .location = AF_MODEL_BODY},
+    {.name = "kmsArn", .json_key = "\"kmsArn\":", .json_key_len = 9, .number = 4, .shape = &shape_KMSArn, .location = AF_MODEL_BODY},
+    {.name = "flowStatus", .json_key = "\"flowStatus\":", .json_key_len = 13, .number = 5, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
+    {.name = "flowStatusMessage", .json_key = "\"flowStatusMessage\":", .json_key_len = 20, .number = 6, .shape = &shape_FlowStatusMessage, .location = AF_MODEL_BODY},
+    {.name = "lastRunExecutionDetails", .json_key = "\"lastRunExecutionDetails\":", .json_key_len = 26, .number = 9, .shape = &shape_ExecutionDetails, .location = AF_MODEL_BODY},
+    {.name = "triggerConfig", .json_key = "\"triggerConfig\":", .json_key_len = 16, .number = 10, .shape = &shape_TriggerConfig, .location = AF_MODEL_BODY},
+    {.name = "createdAt", .json_key = "\"createdAt\":", .json_key_len = 12, .number = 12, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "lastUpdatedAt", .json_key = "\"lastUpdatedAt\":", .json_key_len = 16, .number = 13, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "createdBy", .json_key = "\"createdBy\":", .json_key_len = 12, .number = 14, .shape = &shape_CreatedBy, .location = AF_MODEL_BODY},
+    {.name = "lastUpdatedBy", .json_key = "\"lastUpdatedBy\":", .json_key_len = 16, .number = 15, .shape = &shape_UpdatedBy, .location = AF_MODEL_BODY},
+    {.name = "tags", .json_key = "\"tags\":", .json_key_len = 7, .number = 16, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
+    {.name = "sourceFlowConfig", .json_key = "\"sourceFlowConfig\":", .json_key_len = 19, .number = 18, .shape = &shape_SourceFlowConfig, .location = AF_MODEL_BODY},
+    {.name = "destinationFlowConfigList", .json_key = "\"destinationFlowConfigList\":", .json_key_len = 28, .number = 19, .shape = &shape_DestinationFlowConfigList, .location = AF_MODEL_BODY},
+    {.name = "tasks", .json_key = "\"tasks\":", .json_key_len = 8, .number = 20, .shape = &shape_Tasks, .location = AF_MODEL_BODY},
+    {.name = "metadataCatalogConfig", .json_key = "\"metadataCatalogConfig\":", .json_key_len = 24, .number = 21, .shape = &shape_MetadataCatalogConfig, .location = AF_MODEL_BODY},
+    {.name = "lastRunMetadataCatalogDetails", .json_key = "\"lastRunMetadataCatalogDetails\":", .json_key_len = 32, .number = 22, .shape = &shape_MetadataCatalogDetails, .location = AF_MODEL_BODY},
+    {.name = "schemaVersion", .json_key = "\"schemaVersion\":", .json_key_len = 16, .number = 23, .shape = &shape_Long, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DescribeFlowResponse = {"DescribeFlowResponse", &appflow__v1__describe_flow_response__descriptor, members_DescribeFlowResponse, 19, 0, 1};
 static const af_model_member members_DestinationConnectorProperties[] = {
-    {.name = "Redshift", .number = 1, .shape = &shape_RedshiftDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "S3", .number = 2, .shape = &shape_S3DestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "Salesforce", .number = 3, .shape = &shape_SalesforceDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "Snowflake", .number = 4, .shape = &shape_SnowflakeDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "EventBridge", .number = 5, .shape = &shape_EventBridgeDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "LookoutMetrics", .number = 6, .shape = &shape_LookoutMetricsDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "Upsolver", .number = 7, .shape = &shape_UpsolverDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "Honeycode", .number = 8, .shape = &shape_HoneycodeDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "CustomerProfiles", .number = 9, .shape = &shape_CustomerProfilesDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "Zendesk", .number = 10, .shape = &shape_ZendeskDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "Marketo", .number = 11, .shape = &shape_MarketoDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "CustomConnector", .number = 12, .shape = &shape_CustomConnectorDestinationProperties, .location = AF_MODEL_BODY},
-    {.name = "SAPOData", .number = 13, .shape = &shape_SAPODataDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Redshift", .json_key = "\"Redshift\":", .json_key_len = 11, .number = 1, .shape = &shape_RedshiftDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "S3", .json_key = "\"S3\":", .json_key_len = 5, .number = 2, .shape = &shape_S3DestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Salesforce", .json_key = "\"Salesforce\":", .json_key_len = 13, .number = 3, .shape = &shape_SalesforceDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Snowflake", .json_key = "\"Snowflake\":", .json_key_len = 12, .number = 4, .shape = &shape_SnowflakeDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "EventBridge", .json_key = "\"EventBridge\":", .json_key_len = 14, .number = 5, .shape = &shape_EventBridgeDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "LookoutMetrics", .json_key = "\"LookoutMetrics\":", .json_key_len = 17, .number = 6, .shape = &shape_LookoutMetricsDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Upsolver", .json_key = "\"Upsolver\":", .json_key_len = 11, .number = 7, .shape = &shape_UpsolverDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Honeycode", .json_key = "\"Honeycode\":", .json_key_len = 12, .number = 8, .shape = &shape_HoneycodeDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "CustomerProfiles", .json_key = "\"CustomerProfiles\":", .json_key_len = 19, .number = 9, .shape = &shape_CustomerProfilesDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Zendesk", .json_key = "\"Zendesk\":", .json_key_len = 10, .number = 10, .shape = &shape_ZendeskDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "Marketo", .json_key = "\"Marketo\":", .json_key_len = 10, .number = 11, .shape = &shape_MarketoDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "CustomConnector", .json_key = "\"CustomConnector\":", .json_key_len = 18, .number = 12, .shape = &shape_CustomConnectorDestinationProperties, .location = AF_MODEL_BODY},
+    {.name = "SAPOData", .json_key = "\"SAPOData\":", .json_key_len = 11, .number = 13, .shape = &shape_SAPODataDestinationProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DestinationConnectorProperties = {"DestinationConnectorProperties", &appflow__v1__destination_connector_properties__descriptor, members_DestinationConnectorProperties, 13, 0, 0};
 static const af_model_member members_DestinationFieldProperties[] = {
-    {.name = "isCreatable", .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isNullable", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isUpsertable", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isUpdatable", .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isDefaultedOnCreate", .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "supportedWriteOperations", .number = 6, .shape = &shape_SupportedWriteOperationList, .location = AF_MODEL_BODY},
+    {.name = "isCreatable", .json_key = "\"isCreatable\":", .json_key_len = 14, .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isNullable", .json_key = "\"isNullable\":", .json_key_len = 13, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isUpsertable", .json_key = "\"isUpsertable\":", .json_key_len = 15, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isUpdatable", .json_key = "\"isUpdatable\":", .json_key_len = 14, .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isDefaultedOnCreate", .json_key = "\"isDefaultedOnCreate\":", .json_key_len = 22, .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "supportedWriteOperations", .json_key = "\"supportedWriteOperations\":", .json_key_len = 27, .number = 6, .shape = &shape_SupportedWriteOperationList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_DestinationFieldProperties = {"DestinationFieldProperties", &appflow__v1__destination_field_properties__descriptor, members_DestinationFieldProperties, 6, 0, 0};
 static const af_model_member members_DestinationFlowConfig[] = {
-    {.name = "connectorType", .number = 1, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "apiVersion", .number = 2, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
-    {.name = "connectorProfileName", .number = 3, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
-    {.name = "destinationConnectorProperties", .number = 4, .shape = &shape_DestinationConnectorProperties, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 1, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiVersion", .json_key = "\"apiVersion\":", .json_key_len = 13, .number = 2, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 3, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
+    {.name = "destinationConnectorProperties", .json_key = "\"destinationConnectorProperties\":", .json_key_len = 33, .number = 4, .shape = &shape_DestinationConnectorProperties, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DestinationFlowConfig = {"DestinationFlowConfig", &appflow__v1__destination_flow_config__descriptor, members_DestinationFlowConfig, 4, 0, 0};
 static const af_model_member members_DynatraceConnectorProfileCredentials[] = {
-    {.name = "apiToken", .number = 1, .shape = &shape_ApiToken, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiToken", .json_key = "\"apiToken\":", .json_key_len = 11, .number = 1, .shape = &shape_ApiToken, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DynatraceConnectorProfileCredentials = {"DynatraceConnectorProfileCredentials", &appflow__v1__dynatrace_connector_profile_credentials__descriptor, members_DynatraceConnectorProfileCredentials, 1, 0, 0};
 static const af_model_member members_DynatraceConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DynatraceConnectorProfileProperties = {"DynatraceConnectorProfileProperties", &appflow__v1__dynatrace_connector_profile_properties__descriptor, members_DynatraceConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_DynatraceMetadata[] = {
 };
 const af_model_struct af_model_DynatraceMetadata = {"DynatraceMetadata", &appflow__v1__dynatrace_metadata__descriptor, members_DynatraceMetadata, 0, 0, 0};
 static const af_model_member members_DynatraceSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_DynatraceSourceProperties = {"DynatraceSourceProperties", &appflow__v1__dynatrace_source_properties__descriptor, members_DynatraceSourceProperties, 1, 0, 0};
 static const af_model_member members_ErrorHandlingConfig[] = {
-    {.name = "failOnFirstDestinationError", .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "bucketPrefix", .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "bucketName", .number = 3, .shape = &shape_BucketName, .location = AF_MODEL_BODY},
+    {.name = "failOnFirstDestinationError", .json_key = "\"failOnFirstDestinationError\":", .json_key_len = 30, .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 3, .shape = &shape_BucketName, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ErrorHandlingConfig = {"ErrorHandlingConfig", &appflow__v1__error_handling_config__descriptor, members_ErrorHandlingConfig, 3, 0, 0};
 static const af_model_member members_ErrorInfo[] = {
-    {.name = "putFailuresCount", .number = 1, .shape = &shape_Long, .location = AF_MODEL_BODY},
-    {.name = "executionMessage", .number = 2, .shape = &shape_ExecutionMessage, .location = AF_MODEL_BODY},
+    {.name = "putFailuresCount", .json_key = "\"putFailuresCount\":", .json_key_len = 19, .number = 1, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "executionMessage", .json_key = "\"executionMessage\":", .json_key_len = 19, .number = 2, .shape = &shape_ExecutionMessage, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ErrorInfo = {"ErrorInfo", &appflow__v1__error_info__descriptor, members_ErrorInfo, 2, 0, 0};
 static const af_model_member members_EventBridgeDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "errorHandlingConfig", .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_EventBridgeDestinationProperties = {"EventBridgeDestinationProperties", &appflow__v1__event_bridge_destination_properties__descriptor, members_EventBridgeDestinationProperties, 2, 0, 0};
 static const af_model_member members_EventBridgeMetadata[] = {
 };
 const af_model_struct af_model_EventBridgeMetadata = {"EventBridgeMetadata", &appflow__v1__event_bridge_metadata__descriptor, members_EventBridgeMetadata, 0, 0, 0};
 static const af_model_member members_ExecutionDetails[] = {
-    {.name = "mostRecentExecutionMessage", .number = 1, .shape = &shape_MostRecentExecutionMessage, .location = AF_MODEL_BODY},
-    {.name = "mostRecentExecutionTime", .number = 2, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "mostRecentExecutionStatus", .number = 3, .shape = &shape_ExecutionStatus, .location = AF_MODEL_BODY},
+    {.name = "mostRecentExecutionMessage", .json_key = "\"mostRecentExecutionMessage\":", .json_key_len = 29, .number = 1, .shape = &shape_MostRecentExecutionMessage, .location = AF_MODEL_BODY},
+    {.name = "mostRecentExecutionTime", .json_key = "\"mostRecentExecutionTime\":", .json_key_len = 26, .number = 2, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "mostRecentExecutionStatus", .json_key = "\"mostRecentExecutionStatus\":", .json_key_len = 28, .number = 3, .shape = &shape_ExecutionStatus, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ExecutionDetails = {"ExecutionDetails", &appflow__v1__execution_details__descriptor, members_ExecutionDetails, 3, 0, 0};
 static const af_model_member members_ExecutionRecord[] = {
-    {.name = "executionId", .number = 1, .shape = &shape_ExecutionId, .location = AF_MODEL_BODY},
-    {.name = "executionStatus", .number = 2, .shape = &shape_ExecutionStatus, .location = AF_MODEL_BODY},
-    {.name = "executionResult", .number = 3, .shape = &shape_ExecutionResult, .location = AF_MODEL_BODY},
-    {.name = "startedAt", .number = 4, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "lastUpdatedAt", .number = 5, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "dataPullStartTime", .number = 6, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "dataPullEndTime", .number = 7, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "metadataCatalogDetails", .number = 8, .shape = &shape_MetadataCatalogDetails, .location = AF_MODEL_BODY},
+    {.name = "executionId", .json_key = "\"executionId\":", .json_key_len = 14, .number = 1, .shape = &shape_ExecutionId, .location = AF_MODEL_BODY},
+    {.name = "executionStatus", .json_key = "\"executionStatus\":", .json_key_len = 18, .number = 2, .shape = &shape_ExecutionStatus, .location = AF_MODEL_BODY},
+    {.name = "executionResult", .json_key = "\"executionResult\":", .json_key_len = 18, .number = 3, .shape = &shape_ExecutionResult, .location = AF_MODEL_BODY},
+    {.name = "startedAt", .json_key = "\"startedAt\":", .json_key_len = 12, .number = 4, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "lastUpdatedAt", .json_key = "\"lastUpdatedAt\":", .json_key_len = 16, .number = 5, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "dataPullStartTime", .json_key = "\"dataPullStartTime\":", .json_key_len = 20, .number = 6, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "dataPullEndTime", .json_key = "\"dataPullEndTime\":", .json_key_len = 18, .number = 7, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "metadataCatalogDetails", .json_key = "\"metadataCatalogDetails\":", .json_key_len = 25, .number = 8, .shape = &shape_MetadataCatalogDetails, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ExecutionRecord = {"ExecutionRecord", &appflow__v1__execution_record__descriptor, members_ExecutionRecord, 8, 0, 0};
 static const af_model_member members_ExecutionResult[] = {
-    {.name = "errorInfo", .number = 1, .shape = &shape_ErrorInfo, .location = AF_MODEL_BODY},
-    {.name = "bytesProcessed", .number = 2, .shape = &shape_Long, .location = AF_MODEL_BODY},
-    {.name = "bytesWritten", .number = 3, .shape = &shape_Long, .location = AF_MODEL_BODY},
-    {.name = "recordsProcessed", .number = 4, .shape = &shape_Long, .location = AF_MODEL_BODY},
-    {.name = "numParallelProcesses", .number = 5, .shape = &shape_Long, .location = AF_MODEL_BODY},
-    {.name = "maxPageSize", .number = 6, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "errorInfo", .json_key = "\"errorInfo\":", .json_key_len = 12, .number = 1, .shape = &shape_ErrorInfo, .location = AF_MODEL_BODY},
+    {.name = "bytesProcessed", .json_key = "\"bytesProcessed\":", .json_key_len = 17, .number = 2, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "bytesWritten", .json_key = "\"bytesWritten\":", .json_key_len = 15, .number = 3, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "recordsProcessed", .json_key = "\"recordsProcessed\":", .json_key_len = 19, .number = 4, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "numParallelProcesses", .json_key = "\"numParallelProcesses\":", .json_key_len = 23, .number = 5, .shape = &shape_Long, .location = AF_MODEL_BODY},
+    {.name = "maxPageSize", .json_key = "\"maxPageSize\":", .json_key_len = 14, .number = 6, .shape = &shape_Long, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ExecutionResult = {"ExecutionResult", &appflow__v1__execution_result__descriptor, members_ExecutionResult, 6, 0, 0};
 static const af_model_member members_FieldTypeDetails[] = {
-    {.name = "fieldType", .number = 1, .shape = &shape_FieldType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "filterOperators", .number = 2, .shape = &shape_FilterOperatorList, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "supportedValues", .number = 3, .shape = &shape_SupportedValueList, .location = AF_MODEL_BODY},
-    {.name = "valueRegexPattern", .number = 4, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "supportedDateFormat", .number = 5, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "fieldValueRange", .number = 6, .shape = &shape_Range, .location = AF_MODEL_BODY},
-    {.name = "fieldLengthRange", .number = 7, .shape = &shape_Range, .location = AF_MODEL_BODY},
+    {.name = "fieldType", .json_key = "\"fieldType\":", .json_key_len = 12, .number = 1, .shape = &shape_FieldType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "filterOperators", .json_key = "\"filterOperators\":", .json_key_len = 18, .number = 2, .shape = &shape_FilterOperatorList, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "supportedValues", .json_key = "\"supportedValues\":", .json_key_len = 18, .number = 3, .shape = &shape_SupportedValueList, .location = AF_MODEL_BODY},
+    {.name = "valueRegexPattern", .json_key = "\"valueRegexPattern\":", .json_key_len = 20, .number = 4, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "supportedDateFormat", .json_key = "\"supportedDateFormat\":", .json_key_len = 22, .number = 5, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "fieldValueRange", .json_key = "\"fieldValueRange\":", .json_key_len = 18, .number = 6, .shape = &shape_Range, .location = AF_MODEL_BODY},
+    {.name = "fieldLengthRange", .json_key = "\"fieldLengthRange\":", .json_key_len = 19, .number = 7, .shape = &shape_Range, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_FieldTypeDetails = {"FieldTypeDetails", &appflow__v1__field_type_details__descriptor, members_FieldTypeDetails, 7, 0, 0};
 static const af_model_member members_FlowDefinition[] = {
-    {.name = "flowArn", .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
-    {.name = "flowName", .number = 3, .shape = &shape_FlowName, .location = AF_MODEL_BODY},
-    {.name = "flowStatus", .number = 4, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
-    {.name = "sourceConnectorLabel", .number = 6, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "destinationConnectorLabel", .number = 8, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "triggerType", .number = 9, .shape = &shape_TriggerType, .location = AF_MODEL_BODY},
-    {.name = "createdAt", .number = 10, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "lastUpdatedAt", .number = 11, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "createdBy", .number = 12, .shape = &shape_CreatedBy, .location = AF_MODEL_BODY},
-    {.name = "lastUpdatedBy", .number = 13, .shape = &shape_UpdatedBy, .location = AF_MODEL_BODY},
-    {.name = "tags", .number = 14, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
-    {.name = "lastRunExecutionDetails", .number = 15, .shape = &shape_ExecutionDetails, .location = AF_MODEL_BODY},
-    {.name = "sourceConnectorType", .number = 16, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "destinationConnectorType", .number = 17, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "flowArn", .json_key = "\"flowArn\":", .json_key_len = 10, .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 3, .shape = &shape_FlowName, .location = AF_MODEL_BODY},
+    {.name = "flowStatus", .json_key = "\"flowStatus\":", .json_key_len = 13, .number = 4, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
+    {.name = "sourceConnectorLabel", .json_key = "\"sourceConnectorLabel\":", .json_key_len = 23, .number = 6, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "destinationConnectorLabel", .json_key = "\"destinationConnectorLabel\":", .json_key_len = 28, .number = 8, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "triggerType", .json_key = "\"triggerType\":", .json_key_len = 14, .number = 9, .shape = &shape_TriggerType, .location = AF_MODEL_BODY},
+    {.name = "createdAt", .json_key = "\"createdAt\":", .json_key_len = 12, .number = 10, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "lastUpdatedAt", .json_key = "\"lastUpdatedAt\":", .json_key_len = 16, .number = 11, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "createdBy", .json_key = "\"createdBy\":", .json_key_len = 12, .number = 12, .shape = &shape_CreatedBy, .location = AF_MODEL_BODY},
+    {.name = "lastUpdatedBy", .json_key = "\"lastUpdatedBy\":", .json_key_len = 16, .number = 13, .shape = &shape_UpdatedBy, .location = AF_MODEL_BODY},
+    {.name = "tags", .json_key = "\"tags\":", .json_key_len = 7, .number = 14, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
+    {.name = "lastRunExecutionDetails", .json_key = "\"lastRunExecutionDetails\":", .json_key_len = 26, .number = 15, .shape = &shape_ExecutionDetails, .location = AF_MODEL_BODY},
+    {.name = "sourceConnectorType", .json_key = "\"sourceConnectorType\":", .json_key_len = 22, .number = 16, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "destinationConnectorType", .json_key = "\"destinationConnectorType\":", .json_key_len = 27, .number = 17, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_FlowDefinition = {"FlowDefinition", &appflow__v1__flow_definition__descriptor, members_FlowDefinition, 15, 0, 0};
 static const af_model_member members_GlueDataCatalogConfig[] = {
-    {.name = "roleArn", .number = 1, .shape = &shape_GlueDataCatalogIAMRole, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "databaseName", .number = 2, .shape = &shape_GlueDataCatalogDatabaseName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "tablePrefix", .number = 3, .shape = &shape_GlueDataCatalogTablePrefix, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "roleArn", .json_key = "\"roleArn\":", .json_key_len = 10, .number = 1, .shape = &shape_GlueDataCatalogIAMRole, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "databaseName", .json_key = "\"databaseName\":", .json_key_len = 15, .number = 2, .shape = &shape_GlueDataCatalogDatabaseName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "tablePrefix", .json_key = "\"tablePrefix\":", .json_key_len = 14, .number = 3, .shape = &shape_GlueDataCatalogTablePrefix, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_GlueDataCatalogConfig = {"GlueDataCatalogConfig", &appflow__v1__glue_data_catalog_config__descriptor, members_GlueDataCatalogConfig, 3, 0, 0};
 static const af_model_member members_GoogleAnalyticsConnectorProfileCredentials[] = {
-    {.name = "clientId", .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientSecret", .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "accessToken", .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "refreshToken", .number = 4, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 5, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientId", .json_key = "\"clientId\":", .json_key_len = 11, .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientSecret", .json_key = "\"clientSecret\":", .json_key_len = 15, .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "refreshToken", .json_key = "\"refreshToken\":", .json_key_len = 15, .number = 4, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 5, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_GoogleAnalyticsConnectorProfileCredentials = {"GoogleAnalyticsConnectorProfileCredentials", &appflow__v1__google_analytics_connector_profile_credentials__descriptor, members_GoogleAnalyticsConnectorProfileCredentials, 5, 0, 0};
 static const af_model_member members_GoogleAnalyticsConnectorProfileProperties[] = {
 };
 const af_model_struct af_model_GoogleAnalyticsConnectorProfileProperties = {"GoogleAnalyticsConnectorProfileProperties", &appflow__v1__google_analytics_connector_profile_properties__descriptor, members_GoogleAnalyticsConnectorProfileProperties, 0, 0, 0};
 static const af_model_member members_GoogleAnalyticsMetadata[] = {
-    {.name = "oAuthScopes", .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
+    {.name = "oAuthScopes", .json_key = "\"oAuthScopes\":", .json_key_len = 14, .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_GoogleAnalyticsMetadata = {"GoogleAnalyticsMetadata", &appflow__v1__google_analytics_metadata__descriptor, members_GoogleAnalyticsMetadata, 1, 0, 0};
 static const af_model_member members_GoogleAnalyticsSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_GoogleAnalyticsSourceProperties = {"GoogleAnalyticsSourceProperties", &appflow__v1__google_analytics_source_properties__descriptor, members_GoogleAnalyticsSourceProperties, 1, 0, 0};
 static const af_model_member members_HoneycodeConnectorProfileCredentials[] = {
-    {.name = "accessToken", .number = 1, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "refreshToken", .number = 2, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 3, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 1, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "refreshToken", .json_key = "\"refreshToken\":", .json_key_len = 15, .number = 2, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 3, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_HoneycodeConnectorProfileCredentials = {"HoneycodeConnectorProfileCredentials", &appflow__v1__honeycode_connector_profile_credentials__descriptor, members_HoneycodeConnectorProfileCredentials, 3, 0, 0};
 static const af_model_member members_HoneycodeConnectorProfileProperties[] = {
 };
 const af_model_struct af_model_HoneycodeConnectorProfileProperties = {"HoneycodeConnectorProfileProperties", &appflow__v1__honeycode_connector_profile_properties__descriptor, members_HoneycodeConnectorProfileProperties, 0, 0, 0};
 static const af_model_member members_HoneycodeDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "errorHandlingConfig", .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_HoneycodeDestinationProperties = {"HoneycodeDestinationProperties", &appflow__v1__honeycode_destination_properties__descriptor, members_HoneycodeDestinationProperties, 2, 0, 0};
 static const af_model_member members_HoneycodeMetadata[] = {
-    {.name = "oAuthScopes", .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
+    {.name = "oAuthScopes", .json_key = "\"oAuthScopes\":", .json_key_len = 14, .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_HoneycodeMetadata = {"HoneycodeMetadata", &appflow__v1__honeycode_metadata__descriptor, members_HoneycodeMetadata, 1, 0, 0};
 static const af_model_member members_IncrementalPullConfig[] = {
-    {.name = "datetimeTypeFieldName", .number = 1, .shape = &shape_DatetimeTypeFieldName, .location = AF_MODEL_BODY},
+    {.name = "datetimeTypeFieldName", .json_key = "\"datetimeTypeFieldName\":", .json_key_len = 24, .number = 1, .shape = &shape_DatetimeTypeFieldName, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_IncrementalPullConfig = {"IncrementalPullConfig", &appflow__v1__incremental_pull_config__descriptor, members_IncrementalPullConfig, 1, 0, 0};
 static const af_model_member members_InforNexusConnectorProfileCredentials[] = {
-    {.name = "accessKeyId", .number = 1, .shape = &shape_AccessKeyId, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "userId", .number = 2, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "secretAccessKey", .number = 3, .shape = &shape_Key, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "datakey", .number = 4, .shape = &shape_Key, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "accessKeyId", .json_key = "\"accessKeyId\":", .json_key_len = 14, .number = 1, .shape = &shape_AccessKeyId, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "userId", .json_key = "\"userId\":", .json_key_len = 9, .number = 2, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "secretAccessKey", .json_key = "\"secretAccessKey\":", .json_key_len = 18, .number = 3, .shape = &shape_Key, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "datakey", .json_key = "\"datakey\":", .json_key_len = 10, .number = 4, .shape = &shape_Key, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_InforNexusConnectorProfileCredentials = {"InforNexusConnectorProfileCredentials", &appflow__v1__infor_nexus_connector_profile_credentials__descriptor, members_InforNexusConnectorProfileCredentials, 4, 0, 0};
 static const af_model_member members_InforNexusConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_InforNexusConnectorProfileProperties = {"InforNexusConnectorProfileProperties", &appflow__v1__infor_nexus_connector_profile_properties__descriptor, members_InforNexusConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_InforNexusMetadata[] = {
 };
 const af_model_struct af_model_InforNexusMetadata = {"InforNexusMetadata", &appflow__v1__infor_nexus_metadata__descriptor, members_InforNexusMetadata, 0, 0, 0};
 static const af_model_member members_InforNexusSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_InforNexusSourceProperties = {"InforNexusSourceProperties", &appflow__v1__infor_nexus_source_properties__descriptor, members_InforNexusSourceProperties, 1, 0, 0};
 static const af_model_member members_LambdaConnectorProvisioningConfig[] = {
-    {.name = "lambdaArn", .number = 1, .shape = &shape_ARN, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "lambdaArn", .json_key = "\"lambdaArn\":", .json_key_len = 12, .number = 1, .shape = &shape_ARN, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_LambdaConnectorProvisioningConfig = {"LambdaConnectorProvisioningConfig", &appflow__v1__lambda_connector_provisioning_config__descriptor, members_LambdaConnectorProvisioningConfig, 1, 0, 0};
 static const af_model_member members_ListConnectorEntitiesRequest[] = {
-    {.name = "connectorProfileName", .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "entitiesPath", .number = 3, .shape = &shape_EntitiesPath, .location = AF_MODEL_BODY},
-    {.name = "apiVersion", .number = 4, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
-    {.name = "maxResults", .number = 5, .shape = &shape_ListEntitiesMaxResults, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 6, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "entitiesPath", .json_key = "\"entitiesPath\":", .json_key_len = 15, .number = 3, .shape = &shape_EntitiesPath, .location = AF_MODEL_BODY},
+    {.name = "apiVersion", .json_key = "\"apiVersion\":", .json_key_len = 13, .number = 4, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
+    {.name = "maxResults", .json_key = "\"maxResults\":", .json_key_len = 13, .number = 5, .shape = &shape_ListEntitiesMaxResults, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 6, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListConnectorEntitiesRequest = {"ListConnectorEntitiesRequest", &appflow__v1__list_connector_entities_request__descriptor, members_ListConnectorEntitiesRequest, 6, 0, 0};
 static const af_model_member members_ListConnectorEntitiesResponse[] = {
-    {.name = "connectorEntityMap", .number = 1, .shape = &shape_ConnectorEntityMap, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectorEntityMap", .json_key = "\"connectorEntityMap\":", .json_key_len = 21, .number = 1, .shape = &shape_ConnectorEntityMap, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListConnectorEntitiesResponse = {"ListConnectorEntitiesResponse", &appflow__v1__list_connector_entities_response__descriptor, members_ListConnectorEntitiesResponse, 2, 0, 1};
 static const af_model_member members_ListConnectorsRequest[] = {
-    {.name = "maxResults", .number = 1, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "maxResults", .json_key = "\"maxResults\":", .json_key_len = 13, .number = 1, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListConnectorsRequest = {"ListConnectorsRequest", &appflow__v1__list_connectors_request__descriptor, members_ListConnectorsRequest, 2, 0, 0};
 static const af_model_member members_ListConnectorsResponse[] = {
-    {.name = "connectors", .number = 1, .shape = &shape_ConnectorList, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "connectors", .json_key = "\"connectors\":", .json_key_len = 13, .number = 1, .shape = &shape_ConnectorList, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListConnectorsResponse = {"ListConnectorsResponse", &appflow__v1__list_connectors_response__descriptor, members_ListConnectorsResponse, 2, 0, 1};
 static const af_model_member members_ListFlowsRequest[] = {
-    {.name = "maxResults", .number = 1, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "maxResults", .json_key = "\"maxResults\":", .json_key_len = 13, .number = 1, .shape = &shape_MaxResults, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListFlowsRequest = {"ListFlowsRequest", &appflow__v1__list_flows_request__descriptor, members_ListFlowsRequest, 2, 0, 0};
 static const af_model_member members_ListFlowsResponse[] = {
-    {.name = "flows", .number = 1, .shape = &shape_FlowList, .location = AF_MODEL_BODY},
-    {.name = "nextToken", .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
+    {.name = "flows", .json_key = "\"flows\":", .json_key_len = 8, .number = 1, .shape = &shape_FlowList, .location = AF_MODEL_BODY},
+    {.name = "nextToken", .json_key = "\"nextToken\":", .json_key_len = 12, .number = 2, .shape = &shape_NextToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListFlowsResponse = {"ListFlowsResponse", &appflow__v1__list_flows_response__descriptor, members_ListFlowsResponse, 2, 0, 1};
 static const af_model_member members_ListTagsForResourceRequest[] = {
-    {.name = "resourceArn", .number = 1, .shape = &shape_ARN, .location = AF_MODEL_URI, .location_name = "resourceArn", .required = 1},
+    {.name = "resourceArn", .json_key = "\"resourceArn\":", .json_key_len = 14, .number = 1, .shape = &shape_ARN, .location = AF_MODEL_URI, .location_name = "resourceArn", .required = 1},
 };
 const af_model_struct af_model_ListTagsForResourceRequest = {"ListTagsForResourceRequest", &appflow__v1__list_tags_for_resource_request__descriptor, members_ListTagsForResourceRequest, 1, 0, 0};
 static const af_model_member members_ListTagsForResourceResponse[] = {
-    {.name = "tags", .number = 1, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
+    {.name = "tags", .json_key = "\"tags\":", .json_key_len = 7, .number = 1, .shape = &shape_TagMap, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ListTagsForResourceResponse = {"ListTagsForResourceResponse", &appflow__v1__list_tags_for_resource_response__descriptor, members_ListTagsForResourceResponse, 1, 0, 1};
 static const af_model_member members_LookoutMetricsDestinationProperties[] = {
 };
 const af_model_struct af_model_LookoutMetricsDestinationProperties = {"LookoutMetricsDestinationProperties", &appflow__v1__lookout_metrics_destination_properties__descriptor, members_LookoutMetricsDestinationProperties, 0, 0, 0};
 static const af_model_member members_MarketoConnectorProfileCredentials[] = {
-    {.name = "clientId", .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientSecret", .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "accessToken", .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 4, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientId", .json_key = "\"clientId\":", .json_key_len = 11, .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientSecret", .json_key = "\"clientSecret\":", .json_key_len = 15, .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 4, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_MarketoConnectorProfileCredentials = {"MarketoConnectorProfileCredentials", &appflow__v1__marketo_connector_profile_credentials__descriptor, members_MarketoConnectorProfileCredentials, 4, 0, 0};
 static const af_model_member members_MarketoConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_MarketoConnectorProfileProperties = {"MarketoConnectorProfileProperties", &appflow__v1__marketo_connector_profile_properties__descriptor, members_MarketoConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_MarketoDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "errorHandlingConfig", .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 2, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_MarketoDestinationProperties = {"MarketoDestinationProperties", &appflow__v1__marketo_destination_properties__descriptor, members_MarketoDestinationProperties, 2, 0, 0};
 static const af_model_member members_MarketoMetadata[] = {
 };
 const af_model_struct af_model_MarketoMetadata = {"MarketoMetadata", &appflow__v1__marketo_metadata__descriptor, members_MarketoMetadata, 0, 0, 0};
 static const af_model_member members_MarketoSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_MarketoSourceProperties = {"MarketoSourceProperties", &appflow__v1__marketo_source_properties__descriptor, members_MarketoSourceProperties, 1, 0, 0};
 static const af_model_member members_MetadataCatalogConfig[] = {
-    {.name = "glueDataCatalog", .number = 1, .shape = &shape_GlueDataCatalogConfig, .location = AF_MODEL_BODY},
+    {.name = "glueDataCatalog", .json_key = "\"glueDataCatalog\":", .json_key_len = 18, .number = 1, .shape = &shape_GlueDataCatalogConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_MetadataCatalogConfig = {"MetadataCatalogConfig", &appflow__v1__metadata_catalog_config__descriptor, members_MetadataCatalogConfig, 1, 0, 0};
 static const af_model_member members_MetadataCatalogDetail[] = {
-    {.name = "catalogType", .number = 1, .shape = &shape_CatalogType, .location = AF_MODEL_BODY},
-    {.name = "tableName", .number = 2, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "tableRegistrationOutput", .number = 3, .shape = &shape_RegistrationOutput, .location = AF_MODEL_BODY},
-    {.name = "partitionRegistrationOutput", .number = 4, .shape = &shape_RegistrationOutput, .location = AF_MODEL_BODY},
+    {.name = "catalogType", .json_key = "\"catalogType\":", .json_key_len = 14, .number = 1, .shape = &shape_CatalogType, .location = AF_MODEL_BODY},
+    {.name = "tableName", .json_key = "\"tableName\":", .json_key_len = 12, .number = 2, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "tableRegistrationOutput", .json_key = "\"tableRegistrationOutput\":", .json_key_len = 26, .number = 3, .shape = &shape_RegistrationOutput, .location = AF_MODEL_BODY},
+    {.name = "partitionRegistrationOutput", .json_key = "\"partitionRegistrationOutput\":", .json_key_len = 30, .number = 4, .shape = &shape_RegistrationOutput, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_MetadataCatalogDetail = {"MetadataCatalogDetail", &appflow__v1__metadata_catalog_detail__descriptor, members_MetadataCatalogDetail, 4, 0, 0};
 static const af_model_member members_OAuth2Credentials[] = {
-    {.name = "clientId", .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY},
-    {.name = "clientSecret", .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY},
-    {.name = "accessToken", .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "refreshToken", .number = 4, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 5, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientId", .json_key = "\"clientId\":", .json_key_len = 11, .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY},
+    {.name = "clientSecret", .json_key = "\"clientSecret\":", .json_key_len = 15, .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "refreshToken", .json_key = "\"refreshToken\":", .json_key_len = 15, .number = 4, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 5, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_OAuth2Credentials = {"OAuth2Credentials", &appflow__v1__oauth2_credentials__descriptor, members_OAuth2Credentials, 5, 0, 0};
 static const af_model_member members_OAuth2CustomParameter[] = {
-    {.name = "key", .number = 1, .shape = &shape_Key, .location = AF_MODEL_BODY},
-    {.name = "isRequired", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "label", .number = 3, .shape = &shape_Label, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 4, .shape = &shape_Description, .location = AF_MODEL_BODY},
-    {.name = "isSensitiveField", .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "connectorSuppliedValues", .number = 6, .shape = &shape_ConnectorSuppliedValueList, .location = AF_MODEL_BODY},
-    {.name = "type", .number = 7, .shape = &shape_OAuth2CustomPropType, .location = AF_MODEL_BODY},
+    {.name = "key", .json_key = "\"key\":", .json_key_len = 6, .number = 1, .shape = &shape_Key, .location = AF_MODEL_BODY},
+    {.name = "isRequired", .json_key = "\"isRequired\":", .json_key_len = 13, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "label", .json_key = "\"label\":", .json_key_len = 8, .number = 3, .shape = &shape_Label, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 4, .shape = &shape_Description, .location = AF_MODEL_BODY},
+    {.name = "isSensitiveField", .json_key = "\"isSensitiveField\":", .json_key_len = 19, .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "connectorSuppliedValues", .json_key = "\"connectorSuppliedValues\":", .json_key_len = 26, .number = 6, .shape = &shape_ConnectorSuppliedValueList, .location = AF_MODEL_BODY},
+    {.name = "type", .json_key = "\"type\":", .json_key_len = 7, .number = 7, .shape = &shape_OAuth2CustomPropType, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_OAuth2CustomParameter = {"OAuth2CustomParameter", &appflow__v1__oauth2_custom_parameter__descriptor, members_OAuth2CustomParameter, 7, 0, 0};
 static const af_model_member members_OAuth2Defaults[] = {
-    {.name = "oauthScopes", .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
-    {.name = "tokenUrls", .number = 2, .shape = &shape_TokenUrlList, .location = AF_MODEL_BODY},
-    {.name = "authCodeUrls", .number = 3, .shape = &shape_AuthCodeUrlList, .location = AF_MODEL_BODY},
-    {.name = "oauth2GrantTypesSupported", .number = 4, .shape = &shape_OAuth2GrantTypeSupportedList, .location = AF_MODEL_BODY},
-    {.name = "oauth2CustomProperties", .number = 5, .shape = &shape_OAuth2CustomPropertiesList, .location = AF_MODEL_BODY},
+    {.name = "oauthScopes", .json_key = "\"oauthScopes\":", .json_key_len = 14, .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
+    {.name = "tokenUrls", .json_key = "\"tokenUrls\":", .json_key_len = 12, .number = 2, .shape = &shape_TokenUrlList, .location = AF_MODEL_BODY},
+    {.name = "authCodeUrls", .json_key = "\"authCodeUrls\":", .json_key_len = 15, .number = 3, .shape = &shape_AuthCodeUrlList, .location = AF_MODEL_BODY},
+    {.name = "oauth2GrantTypesSupported", .json_key = "\"oauth2GrantTypesSupported\":", .json_key_len = 28, .number = 4, .shape = &shape_OAuth2GrantTypeSupportedList, .location = AF_MODEL_BODY},
+    {.name = "oauth2CustomProperties", .json_key = "\"oauth2CustomProperties\":", .json_key_len = 25, .number = 5, .shape = &shape_OAuth2CustomPropertiesList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_OAuth2Defaults = {"OAuth2Defaults", &appflow__v1__oauth2_defaults__descriptor, members_OAuth2Defaults, 5, 0, 0};
 static const af_model_member members_OAuth2Properties[] = {
-    {.name = "tokenUrl", .number = 1, .shape = &shape_TokenUrl, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "oAuth2GrantType", .number = 2, .shape = &shape_OAuth2GrantType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "tokenUrlCustomProperties", .number = 3, .shape = &shape_TokenUrlCustomProperties, .location = AF_MODEL_BODY},
+    {.name = "tokenUrl", .json_key = "\"tokenUrl\":", .json_key_len = 11, .number = 1, .shape = &shape_TokenUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "oAuth2GrantType", .json_key = "\"oAuth2GrantType\":", .json_key_len = 18, .number = 2, .shape = &shape_OAuth2GrantType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "tokenUrlCustomProperties", .json_key = "\"tokenUrlCustomProperties\":", .json_key_len = 27, .number = 3, .shape = &shape_TokenUrlCustomProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_OAuth2Properties = {"OAuth2Properties", &appflow__v1__oauth2_properties__descriptor, members_OAuth2Properties, 3, 0, 0};
 static const af_model_member members_OAuthCredentials[] = {
-    {.name = "clientId", .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientSecret", .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "accessToken", .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "refreshToken", .number = 4, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 5, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientId", .json_key = "\"clientId\":", .json_key_len = 11, .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientSecret", .json_key = "\"clientSecret\":", .json_key_len = 15, .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "refreshToken", .json_key = "\"refreshToken\":", .json_key_len = 15, .number = 4, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 5, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_OAuthCredentials = {"OAuthCredentials", &appflow__v1__oauth_credentials__descriptor, members_OAuthCredentials, 5, 0, 0};
 static const af_model_member members_OAuthProperties[] = {
-    {.name = "tokenUrl", .number = 1, .shape = &shape_TokenUrl, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "authCodeUrl", .number = 2, .shape = &shape_AuthCodeUrl, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "oAuthScopes", .number = 3, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "tokenUrl", .json_key = "\"tokenUrl\":", .json_key_len = 11, .number = 1, .shape = &shape_TokenUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "authCodeUrl", .json_key = "\"authCodeUrl\":", .json_key_len = 14, .number = 2, .shape = &shape_AuthCodeUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "oAuthScopes", .json_key = "\"oAuthScopes\":", .json_key_len = 14, .number = 3, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_OAuthProperties = {"OAuthProperties", &appflow__v1__oauth_properties__descriptor, members_OAuthProperties, 3, 0, 0};
 static const af_model_member members_PardotConnectorProfileCredentials[] = {
-    {.name = "accessToken", .number = 1, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "refreshToken", .number = 2, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 3, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
-    {.name = "clientCredentialsArn", .number = 4, .shape = &shape_ClientCredentialsArn, .location = AF_MODEL_BODY},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 1, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "refreshToken", .json_key = "\"refreshToken\":", .json_key_len = 15, .number = 2, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 3, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientCredentialsArn", .json_key = "\"clientCredentialsArn\":", .json_key_len = 23, .number = 4, .shape = &shape_ClientCredentialsArn, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_PardotConnectorProfileCredentials = {"PardotConnectorProfileCredentials", &appflow__v1__pardot_connector_profile_credentials__descriptor, members_PardotConnectorProfileCredentials, 4, 0, 0};
 static const af_model_member members_PardotConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY},
-    {.name = "isSandboxEnvironment", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "businessUnitId", .number = 3, .shape = &shape_BusinessUnitId, .location = AF_MODEL_BODY},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY},
+    {.name = "isSandboxEnvironment", .json_key = "\"isSandboxEnvironment\":", .json_key_len = 23, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "businessUnitId", .json_key = "\"businessUnitId\":", .json_key_len = 17, .number = 3, .shape = &shape_BusinessUnitId, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_PardotConnectorProfileProperties = {"PardotConnectorProfileProperties", &appflow__v1__pardot_connector_profile_properties__descriptor, members_PardotConnectorProfileProperties, 3, 0, 0};
 static const af_model_member members_PardotMetadata[] = {
 };
 const af_model_struct af_model_PardotMetadata = {"PardotMetadata", &appflow__v1__pardot_metadata__descriptor, members_PardotMetadata, 0, 0, 0};
 static const af_model_member members_PardotSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_PardotSourceProperties = {"PardotSourceProperties", &appflow__v1__pardot_source_properties__descriptor, members_PardotSourceProperties, 1, 0, 0};
 static const af_model_member members_PrefixConfig[] = {
-    {.name = "prefixType", .number = 1, .shape = &shape_PrefixType, .location = AF_MODEL_BODY},
-    {.name = "prefixFormat", .number = 2, .shape = &shape_PrefixFormat, .location = AF_MODEL_BODY},
-    {.name = "pathPrefixHierarchy", .number = 3, .shape = &shape_PathPrefixHierarchy, .location = AF_MODEL_BODY},
+    {.name = "prefixType", .json_key = "\"prefixType\":", .json_key_len = 13, .number = 1, .shape = &shape_PrefixType, .location = AF_MODEL_BODY},
+    {.name = "prefixFormat", .json_key = "\"prefixFormat\":", .json_key_len = 15, .number = 2, .shape = &shape_PrefixFormat, .location = AF_MODEL_BODY},
+    {.name = "pathPrefixHierarchy", .json_key = "\"pathPrefixHierarchy\":", .json_key_len = 22, .number = 3, .shape = &shape_PathPrefixHierarchy, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_PrefixConfig = {"PrefixConfig", &appflow__v1__prefix_config__descriptor, members_PrefixConfig, 3, 0, 0};
 static const af_model_member members_PrivateConnectionProvisioningState[] = {
-    {.name = "status", .number = 1, .shape = &shape_PrivateConnectionProvisioningStatus, .location = AF_MODEL_BODY},
-    {.name = "failureMessage", .number = 2, .shape = &shape_PrivateConnectionProvisioningFailureMessage, .location = AF_MODEL_BODY},
-    {.name = "failureCause", .number = 3, .shape = &shape_PrivateConnectionProvisioningFailureCause, .location = AF_MODEL_BODY},
+    {.name = "status", .json_key = "\"status\":", .json_key_len = 9, .number = 1, .shape = &shape_PrivateConnectionProvisioningStatus, .location = AF_MODEL_BODY},
+    {.name = "failureMessage", .json_key = "\"failureMessage\":", .json_key_len = 17, .number = 2, .shape = &shape_PrivateConnectionProvisioningFailureMessage, .location = AF_MODEL_BODY},
+    {.name = "failureCause", .json_key = "\"failureCause\":", .json_key_len = 15, .number = 3, .shape = &shape_PrivateConnectionProvisioningFailureCause, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_PrivateConnectionProvisioningState = {"PrivateConnectionProvisioningState", &appflow__v1__private_connection_provisioning_state__descriptor, members_PrivateConnectionProvisioningState, 3, 0, 0};
 static const af_model_member members_Range[] = {
-    {.name = "maximum", .number = 1, .shape = &shape_Double, .location = AF_MODEL_BODY},
-    {.name = "minimum", .number = 2, .shape = &shape_Double, .location = AF_MODEL_BODY},
+    {.name = "maximum", .json_key = "\"maximum\":", .json_key_len = 10, .number = 1, .shape = &shape_Double, .location = AF_MODEL_BODY},
+    {.name = "minimum", .json_key = "\"minimum\":", .json_key_len = 10, .number = 2, .shape = &shape_Double, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_Range = {"Range", &appflow__v1__range__descriptor, members_Range, 2, 0, 0};
 static const af_model_member members_RedshiftConnectorProfileCredentials[] = {
-    {.name = "username", .number = 1, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "password", .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY},
+    {.name = "username", .json_key = "\"username\":", .json_key_len = 11, .number = 1, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "password", .json_key = "\"password\":", .json_key_len = 11, .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_RedshiftConnectorProfileCredentials = {"RedshiftConnectorProfileCredentials", &appflow__v1__redshift_connector_profile_credentials__descriptor, members_RedshiftConnectorProfileCredentials, 2, 0, 0};
 static const af_model_member members_RedshiftConnectorProfileProperties[] = {
-    {.name = "databaseUrl", .number = 1, .shape = &shape_DatabaseUrl, .location = AF_MODEL_BODY},
-    {.name = "bucketName", .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 3, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "roleArn", .number = 4, .shape = &shape_RoleArn, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "dataApiRoleArn", .number = 5, .shape = &shape_DataApiRoleArn, .location = AF_MODEL_BODY},
-    {.name = "isRedshiftServerless", .number = 6, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "clusterIdentifier", .number = 7, .shape = &shape_ClusterIdentifier, .location = AF_MODEL_BODY},
-    {.name = "workgroupName", .number = 8, .shape = &shape_WorkgroupName, .location = AF_MODEL_BODY},
-    {.name = "databaseName", .number = 9, .shape = &shape_DatabaseName, .location = AF_MODEL_BODY},
+    {.name = "databaseUrl", .json_key = "\"databaseUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_DatabaseUrl, .location = AF_MODEL_BODY},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 3, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "roleArn", .json_key = "\"roleArn\":", .json_key_len = 10, .number = 4, .shape = &shape_RoleArn, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "dataApiRoleArn", .json_key = "\"dataApiRoleArn\":", .json_key_len = 17, .number = 5, .shape = &shape_DataApiRoleArn, .location = AF_MODEL_BODY},
+    {.name = "isRedshiftServerless", .json_key = "\"isRedshiftServerless\":", .json_key_len = 23, .number = 6, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "clusterIdentifier", .json_key = "\"clusterIdentifier\":", .json_key_len = 20, .number = 7, .shape = &shape_ClusterIdentifier, .location = AF_MODEL_BODY},
+    {.name = "workgroupName", .json_key = "\"workgroupName\":", .json_key_len = 16, .number = 8, .shape = &shape_WorkgroupName, .location = AF_MODEL_BODY},
+    {.name = "databaseName", .json_key = "\"databaseName\":", .json_key_len = 15, .number = 9, .shape = &shape_DatabaseName, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_RedshiftConnectorProfileProperties = {"RedshiftConnectorProfileProperties", &appflow__v1__redshift_connector_profile_properties__descriptor, members_RedshiftConnectorProfileProperties, 9, 0, 0};
 static const af_model_member members_RedshiftDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "intermediateBucketName", .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 3, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "errorHandlingConfig", .number = 4, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "intermediateBucketName", .json_key = "\"intermediateBucketName\":", .json_key_len = 25, .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 3, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 4, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_RedshiftDestinationProperties = {"RedshiftDestinationProperties", &appflow__v1__redshift_destination_properties__descriptor, members_RedshiftDestinationProperties, 4, 0, 0};
 static const af_model_member members_RedshiftMetadata[] = {
 };
 const af_model_struct af_model_RedshiftMetadata = {"RedshiftMetadata", &appflow__v1__redshift_metadata__descriptor, members_RedshiftMetadata, 0, 0, 0};
 static const af_model_member members_RegisterConnectorRequest[] = {
-    {.name = "connectorLabel", .number = 1, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
-    {.name = "description", .number = 2, .shape = &shape_Description, .location = AF_MODEL_BODY},
-    {.name = "connectorProvisioningType", .number = 3, .shape = &shape_ConnectorProvisioningType, .location = AF_MODEL_BODY},
-    {.name = "connectorProvisioningConfig", .number = 4, .shape = &shape_ConnectorProvisioningConfig, .location = AF_MODEL_BODY},
-    {.name = "clientToken", .number = 5, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 1, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 2, .shape = &shape_Description, .location = AF_MODEL_BODY},
+    {.name = "connectorProvisioningType", .json_key = "\"connectorProvisioningType\":", .json_key_len = 28, .number = 3, .shape = &shape_ConnectorProvisioningType, .location = AF_MODEL_BODY},
+    {.name = "connectorProvisioningConfig", .json_key = "\"connectorProvisioningConfig\":", .json_key_len = 30, .number = 4, .shape = &shape_ConnectorProvisioningConfig, .location = AF_MODEL_BODY},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 5, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
 };
 const af_model_struct af_model_RegisterConnectorRequest = {"RegisterConnectorRequest", &appflow__v1__register_connector_request__descriptor, members_RegisterConnectorRequest, 5, 0, 0};
 static const af_model_member members_RegisterConnectorResponse[] = {
-    {.name = "connectorArn", .number = 1, .shape = &shape_ARN, .location = AF_MODEL_BODY},
+    {.name = "connectorArn", .json_key = "\"connectorArn\":", .json_key_len = 15, .number = 1, .shape = &shape_ARN, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_RegisterConnectorResponse = {"RegisterConnectorResponse", &appflow__v1__register_connector_response__descriptor, members_RegisterConnectorResponse, 1, 0, 1};
 static const af_model_member members_RegistrationOutput[] = {
-    {.name = "message", .number = 1, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "result", .number = 2, .shape = &shape_String, .location = AF_MODEL_BODY},
-    {.name = "status", .number = 3, .shape = &shape_ExecutionStatus, .location = AF_MODEL_BODY},
+    {.name = "message", .json_key = "\"message\":", .json_key_len = 10, .number = 1, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "result", .json_key = "\"result\":", .json_key_len = 9, .number = 2, .shape = &shape_String, .location = AF_MODEL_BODY},
+    {.name = "status", .json_key = "\"status\":", .json_key_len = 9, .number = 3, .shape = &shape_ExecutionStatus, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_RegistrationOutput = {"RegistrationOutput", &appflow__v1__registration_output__descriptor, members_RegistrationOutput, 3, 0, 0};
 static const af_model_member members_ResetConnectorMetadataCacheRequest[] = {
-    {.name = "connectorProfileName", .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
-    {.name = "connectorType", .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
-    {.name = "connectorEntityName", .number = 3, .shape = &shape_EntityName, .location = AF_MODEL_BODY},
-    {.name = "entitiesPath", .number = 4, .shape = &shape_EntitiesPath, .location = AF_MODEL_BODY},
-    {.name = "apiVersion", .number = 5, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 2, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY},
+    {.name = "connectorEntityName", .json_key = "\"connectorEntityName\":", .json_key_len = 22, .number = 3, .shape = &shape_EntityName, .location = AF_MODEL_BODY},
+    {.name = "entitiesPath", .json_key = "\"entitiesPath\":", .json_key_len = 15, .number = 4, .shape = &shape_EntitiesPath, .location = AF_MODEL_BODY},
+    {.name = "apiVersion", .json_key = "\"apiVersion\":", .json_key_len = 13, .number = 5, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ResetConnectorMetadataCacheRequest = {"ResetConnectorMetadataCacheRequest", &appflow__v1__reset_connector_metadata_cache_request__descriptor, members_ResetConnectorMetadataCacheRequest, 5, 0, 0};
 static const af_model_member members_ResetConnectorMetadataCacheResponse[] = {
 };
 const af_model_struct af_model_ResetConnectorMetadataCacheResponse = {"ResetConnectorMetadataCacheResponse", &appflow__v1__reset_connector_metadata_cache_response__descriptor, members_ResetConnectorMetadataCacheResponse, 0, 0, 1};
 static const af_model_member members_S3DestinationProperties[] = {
-    {.name = "bucketName", .number = 1, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "s3OutputFormatConfig", .number = 3, .shape = &shape_S3OutputFormatConfig, .location = AF_MODEL_BODY},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 1, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "s3OutputFormatConfig", .json_key = "\"s3OutputFormatConfig\":", .json_key_len = 23, .number = 3, .shape = &shape_S3OutputFormatConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_S3DestinationProperties = {"S3DestinationProperties", &appflow__v1__s3_destination_properties__descriptor, members_S3DestinationProperties, 3, 0, 0};
 static const af_model_member members_S3InputFormatConfig[] = {
-    {.name = "s3InputFileType", .number = 1, .shape = &shape_S3InputFileType, .location = AF_MODEL_BODY},
+    {.name = "s3InputFileType", .json_key = "\"s3InputFileType\":", .json_key_len = 18, .number = 1, .shape = &shape_S3InputFileType, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_S3InputFormatConfig = {"S3InputFormatConfig", &appflow__v1__s3_input_format_config__descriptor, members_S3InputFormatConfig, 1, 0, 0};
 static const af_model_member members_S3Metadata[] = {
 };
 const af_model_struct af_model_S3Metadata = {"S3Metadata", &appflow__v1__s3_metadata__descriptor, members_S3Metadata, 0, 0, 0};
 static const af_model_member members_S3OutputFormatConfig[] = {
-    {.name = "fileType", .number = 1, .shape = &shape_FileType, .location = AF_MODEL_BODY},
-    {.name = "prefixConfig", .number = 2, .shape = &shape_PrefixConfig, .location = AF_MODEL_BODY},
-    {.name = "aggregationConfig", .number = 3, .shape = &shape_AggregationConfig, .location = AF_MODEL_BODY},
-    {.name = "preserveSourceDataTyping", .number = 4, .shape = &shape_JavaBoolean, .location = AF_MODEL_BODY},
+    {.name = "fileType", .json_key = "\"fileType\":", .json_key_len = 11, .number = 1, .shape = &shape_FileType, .location = AF_MODEL_BODY},
+    {.name = "prefixConfig", .json_key = "\"prefixConfig\":", .json_key_len = 15, .number = 2, .shape = &shape_PrefixConfig, .location = AF_MODEL_BODY},
+    {.name = "aggregationConfig", .json_key = "\"aggregationConfig\":", .json_key_len = 20, .number = 3, .shape = &shape_AggregationConfig, .location = AF_MODEL_BODY},
+    {.name = "preserveSourceDataTyping", .json_key = "\"preserveSourceDataTyping\":", .json_key_len = 27, .number = 4, .shape = &shape_JavaBoolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_S3OutputFormatConfig = {"S3OutputFormatConfig", &appflow__v1__s3_output_format_config__descriptor, members_S3OutputFormatConfig, 4, 0, 0};
 static const af_model_member members_S3SourceProperties[] = {
-    {.name = "bucketName", .number = 1, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "s3InputFormatConfig", .number = 3, .shape = &shape_S3InputFormatConfig, .location = AF_MODEL_BODY},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 1, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "s3InputFormatConfig", .json_key = "\"s3InputFormatConfig\":", .json_key_len = 22, .number = 3, .shape = &shape_S3InputFormatConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_S3SourceProperties = {"S3SourceProperties", &appflow__v1__s3_source_properties__descriptor, members_S3SourceProperties, 3, 0, 0};
 static const af_model_member members_SAPODataConnectorProfileCredentials[] = {
-    {.name = "basicAuthCredentials", .number = 1, .shape = &shape_BasicAuthCredentials, .location = AF_MODEL_BODY},
-    {.name = "oAuthCredentials", .number = 2, .shape = &shape_OAuthCredentials, .location = AF_MODEL_BODY},
+    {.name = "basicAuthCredentials", .json_key = "\"basicAuthCredentials\":", .json_key_len = 23, .number = 1, .shape = &shape_BasicAuthCredentials, .location = AF_MODEL_BODY},
+    {.name = "oAuthCredentials", .json_key = "\"oAuthCredentials\":", .json_key_len = 19, .number = 2, .shape = &shape_OAuthCredentials, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SAPODataConnectorProfileCredentials = {"SAPODataConnectorProfileCredentials", &appflow__v1__sapodata_connector_profile_credentials__descriptor, members_SAPODataConnectorProfileCredentials, 2, 0, 0};
 static const af_model_member members_SAPODataConnectorProfileProperties[] = {
-    {.name = "applicationHostUrl", .number = 1, .shape = &shape_ApplicationHostUrl, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "applicationServicePath", .number = 2, .shape = &shape_ApplicationServicePath, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "portNumber", .number = 3, .shape = &shape_PortNumber, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientNumber", .number = 4, .shape = &shape_ClientNumber, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "logonLanguage", .number = 5, .shape = &shape_LogonLanguage, .location = AF_MODEL_BODY},
-    {.name = "privateLinkServiceName", .number = 6, .shape = &shape_PrivateLinkServiceName, .location = AF_MODEL_BODY},
-    {.name = "oAuthProperties", .number = 7, .shape = &shape_OAuthProperties, .location = AF_MODEL_BODY},
-    {.name = "disableSSO", .number = 8, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "applicationHostUrl", .json_key = "\"applicationHostUrl\":", .json_key_len = 21, .number = 1, .shape = &shape_ApplicationHostUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "applicationServicePath", .json_key = "\"applicationServicePath\":", .json_key_len = 25, .number = 2, .shape = &shape_ApplicationServicePath, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "portNumber", .json_key = "\"portNumber\":", .json_key_len = 13, .number = 3, .shape = &shape_PortNumber, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientNumber", .json_key = "\"clientNumber\":", .json_key_len = 15, .number = 4, .shape = &shape_ClientNumber, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "logonLanguage", .json_key = "\"logonLanguage\":", .json_key_len = 16, .number = 5, .shape = &shape_LogonLanguage, .location = AF_MODEL_BODY},
+    {.name = "privateLinkServiceName", .json_key = "\"privateLinkServiceName\":", .json_key_len = 25, .number = 6, .shape = &shape_PrivateLinkServiceName, .location = AF_MODEL_BODY},
+    {.name = "oAuthProperties", .json_key = "\"oAuthProperties\":", .json_key_len = 18, .number = 7, .shape = &shape_OAuthProperties, .location = AF_MODEL_BODY},
+    {.name = "disableSSO", .json_key = "\"disableSSO\":", .json_key_len = 13, .number = 8, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SAPODataConnectorProfileProperties = {"SAPODataConnectorProfileProperties", &appflow__v1__sapodata_connector_profile_properties__descriptor, members_SAPODataConnectorProfileProperties, 8, 0, 0};
 static const af_model_member members_SAPODataDestinationProperties[] = {
-    {.name = "objectPath", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "successResponseHandlingConfig", .number = 2, .shape = &shape_SuccessResponseHandlingConfig, .location = AF_MODEL_BODY},
-    {.name = "idFieldNames", .number = 3, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
-    {.name = "errorHandlingConfig", .number = 4, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
-    {.name = "writeOperationType", .number = 5, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
+    {.name = "objectPath", .json_key = "\"objectPath\":", .json_key_len = 13, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "successResponseHandlingConfig", .json_key = "\"successResponseHandlingConfig\":", .json_key_len = 32, .number = 2, .shape = &shape_SuccessResponseHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "idFieldNames", .json_key = "\"idFieldNames\":", .json_key_len = 15, .number = 3, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 4, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "writeOperationType", .json_key = "\"writeOperationType\":", .json_key_len = 21, .number = 5, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SAPODataDestinationProperties = {"SAPODataDestinationProperties", &appflow__v1__sapodata_destination_properties__descriptor, members_SAPODataDestinationProperties, 5, 0, 0};
 static const af_model_member members_SAPODataMetadata[] = {
 };
 const af_model_struct af_model_SAPODataMetadata = {"SAPODataMetadata", &appflow__v1__sapodata_metadata__descriptor, members_SAPODataMetadata, 0, 0, 0};
 static const af_model_member members_SAPODataPaginationConfig[] = {
-    {.name = "maxPageSize", .number = 1, .shape = &shape_SAPODataMaxPageSize, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "maxPageSize", .json_key = "\"maxPageSize\":", .json_key_len = 14, .number = 1, .shape = &shape_SAPODataMaxPageSize, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SAPODataPaginationConfig = {"SAPODataPaginationConfig", &appflow__v1__sapodata_pagination_config__descriptor, members_SAPODataPaginationConfig, 1, 0, 0};
 static const af_model_member members_SAPODataParallelismConfig[] = {
-    {.name = "maxParallelism", .number = 1, .shape = &shape_SAPODataMaxParallelism, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "maxParallelism", .json_key = "\"maxParallelism\":", .json_key_len = 17, .number = 1, .shape = &shape_SAPODataMaxParallelism, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SAPODataParallelismConfig = {"SAPODataParallelismConfig", &appflow__v1__sapodata_parallelism_config__descriptor, members_SAPODataParallelismConfig, 1, 0, 0};
 static const af_model_member members_SAPODataSourceProperties[] = {
-    {.name = "objectPath", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY},
-    {.name = "parallelismConfig", .number = 2, .shape = &shape_SAPODataParallelismConfig, .location = AF_MODEL_BODY},
-    {.name = "paginationConfig", .number = 3, .shape = &shape_SAPODataPaginationConfig, .location = AF_MODEL_BODY},
+    {.name = "objectPath", .json_key = "\"objectPath\":", .json_key_len = 13, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY},
+    {.name = "parallelismConfig", .json_key = "\"parallelismConfig\":", .json_key_len = 20, .number = 2, .shape = &shape_SAPODataParallelismConfig, .location = AF_MODEL_BODY},
+    {.name = "paginationConfig", .json_key = "\"paginationConfig\":", .json_key_len = 19, .number = 3, .shape = &shape_SAPODataPaginationConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SAPODataSourceProperties = {"SAPODataSourceProperties", &appflow__v1__sapodata_source_properties__descriptor, members_SAPODataSourceProperties, 3, 0, 0};
 static const af_model_member members_SalesforceConnectorProfileCredentials[] = {
-    {.name = "accessToken", .number = 1, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "refreshToken", .number = 2, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 3, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
-    {.name = "clientCredentialsArn", .number = 4, .shape = &shape_ClientCredentialsArn, .location = AF_MODEL_BODY},
-    {.name = "oAuth2GrantType", .number = 5, .shape = &shape_OAuth2GrantType, .location = AF_MODEL_BODY},
-    {.name = "jwtToken", .number = 6, .shape = &shape_JwtToken, .location = AF_MODEL_BODY},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 1, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "refreshToken", .json_key = "\"refreshToken\":", .json_key_len = 15, .number = 2, .shape = &shape_RefreshToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 3, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientCredentialsArn", .json_key = "\"clientCredentialsArn\":", .json_key_len = 23, .number = 4, .shape = &shape_ClientCredentialsArn, .location = AF_MODEL_BODY},
+    {.name = "oAuth2GrantType", .json_key = "\"oAuth2GrantType\":", .json_key_len = 18, .number = 5, .shape = &shape_OAuth2GrantType, .location = AF_MODEL_BODY},
+    {.name = "jwtToken", .json_key = "\"jwtToken\":", .json_key_len = 11, .number = 6, .shape = &shape_JwtToken, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SalesforceConnectorProfileCredentials = {"SalesforceConnectorProfileCredentials", &appflow__v1__salesforce_connector_profile_credentials__descriptor, members_SalesforceConnectorProfileCredentials, 6, 0, 0};
 static const af_model_member members_SalesforceConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY},
-    {.name = "isSandboxEnvironment", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "usePrivateLinkForMetadataAndAuthorization", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY},
+    {.name = "isSandboxEnvironment", .json_key = "\"isSandboxEnvironment\":", .json_key_len = 23, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "usePrivateLinkForMetadataAndAuthorization", .json_key = "\"usePrivateLinkForMetadataAndAuthorization\":", .json_key_len = 44, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SalesforceConnectorProfileProperties = {"SalesforceConnectorProfileProperties", &appflow__v1__salesforce_connector_profile_properties__descriptor, members_SalesforceConnectorProfileProperties, 3, 0, 0};
 static const af_model_member members_SalesforceDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "idFieldNames", .number = 2, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
-    {.name = "errorHandlingConfig", .number = 3, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
-    {.name = "writeOperationType", .number = 4, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
-    {.name = "dataTransferApi", .number = 5, .shape = &shape_SalesforceDataTransferApi, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "idFieldNames", .json_key = "\"idFieldNames\":", .json_key_len = 15, .number = 2, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 3, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "writeOperationType", .json_key = "\"writeOperationType\":", .json_key_len = 21, .number = 4, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
+    {.name = "dataTransferApi", .json_key = "\"dataTransferApi\":", .json_key_len = 18, .number = 5, .shape = &shape_SalesforceDataTransferApi, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SalesforceDestinationProperties = {"SalesforceDestinationProperties", &appflow__v1__salesforce_destination_properties__descriptor, members_SalesforceDestinationProperties, 5, 0, 0};
 static const af_model_member members_SalesforceMetadata[] = {
-    {.name = "oAuthScopes", .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
-    {.name = "dataTransferApis", .number = 2, .shape = &shape_SalesforceDataTransferApiList, .location = AF_MODEL_BODY},
-    {.name = "oauth2GrantTypesSupported", .number = 3, .shape = &shape_OAuth2GrantTypeSupportedList, .location = AF_MODEL_BODY},
+    {.name = "oAuthScopes", .json_key = "\"oAuthScopes\":", .json_key_len = 14, .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
+    {.name = "dataTransferApis", .json_key = "\"dataTransferApis\":", .json_key_len = 19, .number = 2, .shape = &shape_SalesforceDataTransferApiList, .location = AF_MODEL_BODY},
+    {.name = "oauth2GrantTypesSupported", .json_key = "\"oauth2GrantTypesSupported\":", .json_key_len = 28, .number = 3, .shape = &shape_OAuth2GrantTypeSupportedList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SalesforceMetadata = {"SalesforceMetadata", &appflow__v1__salesforce_metadata__descriptor, members_SalesforceMetadata, 3, 0, 0};
 static const af_model_member members_SalesforceSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "enableDynamicFieldUpdate", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "includeDeletedRecords", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "dataTransferApi", .number = 4, .shape = &shape_SalesforceDataTransferApi, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "enableDynamicFieldUpdate", .json_key = "\"enableDynamicFieldUpdate\":", .json_key_len = 27, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "includeDeletedRecords", .json_key = "\"includeDeletedRecords\":", .json_key_len = 24, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "dataTransferApi", .json_key = "\"dataTransferApi\":", .json_key_len = 18, .number = 4, .shape = &shape_SalesforceDataTransferApi, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SalesforceSourceProperties = {"SalesforceSourceProperties", &appflow__v1__salesforce_source_properties__descriptor, members_SalesforceSourceProperties, 4, 0, 0};
 static const af_model_member members_ScheduledTriggerProperties[] = {
-    {.name = "scheduleExpression", .number = 1, .shape = &shape_ScheduleExpression, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "dataPullMode", .number = 2, .shape = &shape_DataPullMode, .location = AF_MODEL_BODY},
-    {.name = "scheduleStartTime", .number = 3, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "scheduleEndTime", .number = 4, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "timezone", .number = 5, .shape = &shape_Timezone, .location = AF_MODEL_BODY},
-    {.name = "scheduleOffset", .number = 6, .shape = &shape_ScheduleOffset, .location = AF_MODEL_BODY},
-    {.name = "firstExecutionFrom", .number = 7, .shape = &shape_Date, .location = AF_MODEL_BODY},
-    {.name = "flowErrorDeactivationThreshold", .number = 8, .shape = &shape_FlowErrorDeactivationThreshold, .location = AF_MODEL_BODY},
+    {.name = "scheduleExpression", .json_key = "\"scheduleExpression\":", .json_key_len = 21, .number = 1, .shape = &shape_ScheduleExpression, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "dataPullMode", .json_key = "\"dataPullMode\":", .json_key_len = 15, .number = 2, .shape = &shape_DataPullMode, .location = AF_MODEL_BODY},
+    {.name = "scheduleStartTime", .json_key = "\"scheduleStartTime\":", .json_key_len = 20, .number = 3, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "scheduleEndTime", .json_key = "\"scheduleEndTime\":", .json_key_len = 18, .number = 4, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "timezone", .json_key = "\"timezone\":", .json_key_len = 11, .number = 5, .shape = &shape_Timezone, .location = AF_MODEL_BODY},
+    {.name = "scheduleOffset", .json_key = "\"scheduleOffset\":", .json_key_len = 17, .number = 6, .shape = &shape_ScheduleOffset, .location = AF_MODEL_BODY},
+    {.name = "firstExecutionFrom", .json_key = "\"firstExecutionFrom\":", .json_key_len = 21, .number = 7, .shape = &shape_Date, .location = AF_MODEL_BODY},
+    {.name = "flowErrorDeactivationThreshold", .json_key = "\"flowErrorDeactivationThreshold\":", .json_key_len = 33, .number = 8, .shape = &shape_FlowErrorDeactivationThreshold, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ScheduledTriggerProperties = {"ScheduledTriggerProperties", &appflow__v1__scheduled_trigger_properties__descriptor, members_ScheduledTriggerProperties, 8, 0, 0};
 static const af_model_member members_ServiceNowConnectorProfileCredentials[] = {
-    {.name = "username", .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY},
-    {.name = "password", .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY},
-    {.name = "oAuth2Credentials", .number = 3, .shape = &shape_OAuth2Credentials, .location = AF_MODEL_BODY},
+    {.name = "username", .json_key = "\"username\":", .json_key_len = 11, .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY},
+    {.name = "password", .json_key = "\"password\":", .json_key_len = 11, .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY},
+    {.name = "oAuth2Credentials", .json_key = "\"oAuth2Credentials\":", .json_key_len = 20, .number = 3, .shape = &shape_OAuth2Credentials, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ServiceNowConnectorProfileCredentials = {"ServiceNowConnectorProfileCredentials", &appflow__v1__service_now_connector_profile_credentials__descriptor, members_ServiceNowConnectorProfileCredentials, 3, 0, 0};
 static const af_model_member members_ServiceNowConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_ServiceNowConnectorProfileProperties = {"ServiceNowConnectorProfileProperties", &appflow__v1__service_now_connector_profile_properties__descriptor, members_ServiceNowConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_ServiceNowMetadata[] = {
 };
 const af_model_struct af_model_ServiceNowMetadata = {"ServiceNowMetadata", &appflow__v1__service_now_metadata__descriptor, members_ServiceNowMetadata, 0, 0, 0};
 static const af_model_member members_ServiceNowSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_ServiceNowSourceProperties = {"ServiceNowSourceProperties", &appflow__v1__service_now_source_properties__descriptor, members_ServiceNowSourceProperties, 1, 0, 0};
 static const af_model_member members_SingularConnectorProfileCredentials[] = {
-    {.name = "apiKey", .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiKey", .json_key = "\"apiKey\":", .json_key_len = 9, .number = 1, .shape = &shape_ApiKey, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SingularConnectorProfileCredentials = {"SingularConnectorProfileCredentials", &appflow__v1__singular_connector_profile_credentials__descriptor, members_SingularConnectorProfileCredentials, 1, 0, 0};
 static const af_model_member members_SingularConnectorProfileProperties[] = {
@@ -1858,135 +1946,135 @@ static const af_model_member members_SingularMetadata[] = {
 };
 const af_model_struct af_model_SingularMetadata = {"SingularMetadata", &appflow__v1__singular_metadata__descriptor, members_SingularMetadata, 0, 0, 0};
 static const af_model_member members_SingularSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SingularSourceProperties = {"SingularSourceProperties", &appflow__v1__singular_source_properties__descriptor, members_SingularSourceProperties, 1, 0, 0};
 static const af_model_member members_SlackConnectorProfileCredentials[] = {
-    {.name = "clientId", .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientSecret", .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "accessToken", .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 4, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientId", .json_key = "\"clientId\":", .json_key_len = 11, .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientSecret", .json_key = "\"clientSecret\":", .json_key_len = 15, .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 4, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SlackConnectorProfileCredentials = {"SlackConnectorProfileCredentials", &appflow__v1__slack_connector_profile_credentials__descriptor, members_SlackConnectorProfileCredentials, 4, 0, 0};
 static const af_model_member members_SlackConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SlackConnectorProfileProperties = {"SlackConnectorProfileProperties", &appflow__v1__slack_connector_profile_properties__descriptor, members_SlackConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_SlackMetadata[] = {
-    {.name = "oAuthScopes", .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
+    {.name = "oAuthScopes", .json_key = "\"oAuthScopes\":", .json_key_len = 14, .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SlackMetadata = {"SlackMetadata", &appflow__v1__slack_metadata__descriptor, members_SlackMetadata, 1, 0, 0};
 static const af_model_member members_SlackSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SlackSourceProperties = {"SlackSourceProperties", &appflow__v1__slack_source_properties__descriptor, members_SlackSourceProperties, 1, 0, 0};
 static const af_model_member members_SnowflakeConnectorProfileCredentials[] = {
-    {.name = "username", .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "password", .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "username", .json_key = "\"username\":", .json_key_len = 11, .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "password", .json_key = "\"password\":", .json_key_len = 11, .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SnowflakeConnectorProfileCredentials = {"SnowflakeConnectorProfileCredentials", &appflow__v1__snowflake_connector_profile_credentials__descriptor, members_SnowflakeConnectorProfileCredentials, 2, 0, 0};
 static const af_model_member members_SnowflakeConnectorProfileProperties[] = {
-    {.name = "warehouse", .number = 1, .shape = &shape_Warehouse, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "stage", .number = 2, .shape = &shape_Stage, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketName", .number = 3, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 4, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "privateLinkServiceName", .number = 5, .shape = &shape_PrivateLinkServiceName, .location = AF_MODEL_BODY},
-    {.name = "accountName", .number = 6, .shape = &shape_AccountName, .location = AF_MODEL_BODY},
-    {.name = "region", .number = 7, .shape = &shape_Region, .location = AF_MODEL_BODY},
+    {.name = "warehouse", .json_key = "\"warehouse\":", .json_key_len = 12, .number = 1, .shape = &shape_Warehouse, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "stage", .json_key = "\"stage\":", .json_key_len = 8, .number = 2, .shape = &shape_Stage, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 3, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 4, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "privateLinkServiceName", .json_key = "\"privateLinkServiceName\":", .json_key_len = 25, .number = 5, .shape = &shape_PrivateLinkServiceName, .location = AF_MODEL_BODY},
+    {.name = "accountName", .json_key = "\"accountName\":", .json_key_len = 14, .number = 6, .shape = &shape_AccountName, .location = AF_MODEL_BODY},
+    {.name = "region", .json_key = "\"region\":", .json_key_len = 9, .number = 7, .shape = &shape_Region, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SnowflakeConnectorProfileProperties = {"SnowflakeConnectorProfileProperties", &appflow__v1__snowflake_connector_profile_properties__descriptor, members_SnowflakeConnectorProfileProperties, 7, 0, 0};
 static const af_model_member members_SnowflakeDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "intermediateBucketName", .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 3, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "errorHandlingConfig", .number = 4, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "intermediateBucketName", .json_key = "\"intermediateBucketName\":", .json_key_len = 25, .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 3, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 4, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SnowflakeDestinationProperties = {"SnowflakeDestinationProperties", &appflow__v1__snowflake_destination_properties__descriptor, members_SnowflakeDestinationProperties, 4, 0, 0};
 static const af_model_member members_SnowflakeMetadata[] = {
-    {.name = "supportedRegions", .number = 1, .shape = &shape_RegionList, .location = AF_MODEL_BODY},
+    {.name = "supportedRegions", .json_key = "\"supportedRegions\":", .json_key_len = 19, .number = 1, .shape = &shape_RegionList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SnowflakeMetadata = {"SnowflakeMetadata", &appflow__v1__snowflake_metadata__descriptor, members_SnowflakeMetadata, 1, 0, 0};
 static const af_model_member members_SourceConnectorProperties[] = {
-    {.name = "Amplitude", .number = 1, .shape = &shape_AmplitudeSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Datadog", .number = 2, .shape = &shape_DatadogSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Dynatrace", .number = 3, .shape = &shape_DynatraceSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "GoogleAnalytics", .number = 4, .shape = &shape_GoogleAnalyticsSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "InforNexus", .number = 5, .shape = &shape_InforNexusSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Marketo", .number = 6, .shape = &shape_MarketoSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "S3", .number = 7, .shape = &shape_S3SourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Salesforce", .number = 8, .shape = &shape_SalesforceSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "ServiceNow", .number = 9, .shape = &shape_ServiceNowSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Singular", .number = 10, .shape = &shape_SingularSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Slack", .number = 11, .shape = &shape_SlackSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Trendmicro", .number = 12, .shape = &shape_TrendmicroSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Veeva", .number = 13, .shape = &shape_VeevaSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Zendesk", .number = 14, .shape = &shape_ZendeskSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "SAPOData", .number = 15, .shape = &shape_SAPODataSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "CustomConnector", .number = 16, .shape = &shape_CustomConnectorSourceProperties, .location = AF_MODEL_BODY},
-    {.name = "Pardot", .number = 17, .shape = &shape_PardotSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Amplitude", .json_key = "\"Amplitude\":", .json_key_len = 12, .number = 1, .shape = &shape_AmplitudeSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Datadog", .json_key = "\"Datadog\":", .json_key_len = 10, .number = 2, .shape = &shape_DatadogSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Dynatrace", .json_key = "\"Dynatrace\":", .json_key_len = 12, .number = 3, .shape = &shape_DynatraceSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "GoogleAnalytics", .json_key = "\"GoogleAnalytics\":", .json_key_len = 18, .number = 4, .shape = &shape_GoogleAnalyticsSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "InforNexus", .json_key = "\"InforNexus\":", .json_key_len = 13, .number = 5, .shape = &shape_InforNexusSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Marketo", .json_key = "\"Marketo\":", .json_key_len = 10, .number = 6, .shape = &shape_MarketoSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "S3", .json_key = "\"S3\":", .json_key_len = 5, .number = 7, .shape = &shape_S3SourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Salesforce", .json_key = "\"Salesforce\":", .json_key_len = 13, .number = 8, .shape = &shape_SalesforceSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "ServiceNow", .json_key = "\"ServiceNow\":", .json_key_len = 13, .number = 9, .shape = &shape_ServiceNowSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Singular", .json_key = "\"Singular\":", .json_key_len = 11, .number = 10, .shape = &shape_SingularSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Slack", .json_key = "\"Slack\":", .json_key_len = 8, .number = 11, .shape = &shape_SlackSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Trendmicro", .json_key = "\"Trendmicro\":", .json_key_len = 13, .number = 12, .shape = &shape_TrendmicroSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Veeva", .json_key = "\"Veeva\":", .json_key_len = 8, .number = 13, .shape = &shape_VeevaSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Zendesk", .json_key = "\"Zendesk\":", .json_key_len = 10, .number = 14, .shape = &shape_ZendeskSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "SAPOData", .json_key = "\"SAPOData\":", .json_key_len = 11, .number = 15, .shape = &shape_SAPODataSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "CustomConnector", .json_key = "\"CustomConnector\":", .json_key_len = 18, .number = 16, .shape = &shape_CustomConnectorSourceProperties, .location = AF_MODEL_BODY},
+    {.name = "Pardot", .json_key = "\"Pardot\":", .json_key_len = 9, .number = 17, .shape = &shape_PardotSourceProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SourceConnectorProperties = {"SourceConnectorProperties", &appflow__v1__source_connector_properties__descriptor, members_SourceConnectorProperties, 17, 0, 0};
 static const af_model_member members_SourceFieldProperties[] = {
-    {.name = "isRetrievable", .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isQueryable", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "isTimestampFieldForIncrementalQueries", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isRetrievable", .json_key = "\"isRetrievable\":", .json_key_len = 16, .number = 1, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isQueryable", .json_key = "\"isQueryable\":", .json_key_len = 14, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "isTimestampFieldForIncrementalQueries", .json_key = "\"isTimestampFieldForIncrementalQueries\":", .json_key_len = 40, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SourceFieldProperties = {"SourceFieldProperties", &appflow__v1__source_field_properties__descriptor, members_SourceFieldProperties, 3, 0, 0};
 static const af_model_member members_SourceFlowConfig[] = {
-    {.name = "connectorType", .number = 1, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "apiVersion", .number = 2, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
-    {.name = "connectorProfileName", .number = 3, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
-    {.name = "sourceConnectorProperties", .number = 4, .shape = &shape_SourceConnectorProperties, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "incrementalPullConfig", .number = 5, .shape = &shape_IncrementalPullConfig, .location = AF_MODEL_BODY},
+    {.name = "connectorType", .json_key = "\"connectorType\":", .json_key_len = 16, .number = 1, .shape = &shape_ConnectorType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiVersion", .json_key = "\"apiVersion\":", .json_key_len = 13, .number = 2, .shape = &shape_ApiVersion, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 3, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY},
+    {.name = "sourceConnectorProperties", .json_key = "\"sourceConnectorProperties\":", .json_key_len = 28, .number = 4, .shape = &shape_SourceConnectorProperties, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "incrementalPullConfig", .json_key = "\"incrementalPullConfig\":", .json_key_len = 24, .number = 5, .shape = &shape_IncrementalPullConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SourceFlowConfig = {"SourceFlowConfig", &appflow__v1__source_flow_config__descriptor, members_SourceFlowConfig, 5, 0, 0};
 static const af_model_member members_StartFlowRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientToken", .number = 2, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 2, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
 };
 const af_model_struct af_model_StartFlowRequest = {"StartFlowRequest", &appflow__v1__start_flow_request__descriptor, members_StartFlowRequest, 2, 0, 0};
 static const af_model_member members_StartFlowResponse[] = {
-    {.name = "flowArn", .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
-    {.name = "flowStatus", .number = 2, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
-    {.name = "executionId", .number = 3, .shape = &shape_ExecutionId, .location = AF_MODEL_BODY},
+    {.name = "flowArn", .json_key = "\"flowArn\":", .json_key_len = 10, .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
+    {.name = "flowStatus", .json_key = "\"flowStatus\":", .json_key_len = 13, .number = 2, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
+    {.name = "executionId", .json_key = "\"executionId\":", .json_key_len = 14, .number = 3, .shape = &shape_ExecutionId, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_StartFlowResponse = {"StartFlowResponse", &appflow__v1__start_flow_response__descriptor, members_StartFlowResponse, 3, 0, 1};
 static const af_model_member members_StopFlowRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_StopFlowRequest = {"StopFlowRequest", &appflow__v1__stop_flow_request__descriptor, members_StopFlowRequest, 1, 0, 0};
 static const af_model_member members_StopFlowResponse[] = {
-    {.name = "flowArn", .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
-    {.name = "flowStatus", .number = 2, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
+    {.name = "flowArn", .json_key = "\"flowArn\":", .json_key_len = 10, .number = 1, .shape = &shape_FlowArn, .location = AF_MODEL_BODY},
+    {.name = "flowStatus", .json_key = "\"flowStatus\":", .json_key_len = 13, .number = 2, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_StopFlowResponse = {"StopFlowResponse", &appflow__v1__stop_flow_response__descriptor, members_StopFlowResponse, 2, 0, 1};
 static const af_model_member members_SuccessResponseHandlingConfig[] = {
-    {.name = "bucketPrefix", .number = 1, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "bucketName", .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 1, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 2, .shape = &shape_BucketName, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_SuccessResponseHandlingConfig = {"SuccessResponseHandlingConfig", &appflow__v1__success_response_handling_config__descriptor, members_SuccessResponseHandlingConfig, 2, 0, 0};
 static const af_model_member members_SupportedFieldTypeDetails[] = {
-    {.name = "v1", .number = 1, .shape = &shape_FieldTypeDetails, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "v1", .json_key = "\"v1\":", .json_key_len = 5, .number = 1, .shape = &shape_FieldTypeDetails, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_SupportedFieldTypeDetails = {"SupportedFieldTypeDetails", &appflow__v1__supported_field_type_details__descriptor, members_SupportedFieldTypeDetails, 1, 0, 0};
 static const af_model_member members_TagResourceRequest[] = {
-    {.name = "resourceArn", .number = 1, .shape = &shape_ARN, .location = AF_MODEL_URI, .location_name = "resourceArn", .required = 1},
-    {.name = "tags", .number = 2, .shape = &shape_TagMap, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "resourceArn", .json_key = "\"resourceArn\":", .json_key_len = 14, .number = 1, .shape = &shape_ARN, .location = AF_MODEL_URI, .location_name = "resourceArn", .required = 1},
+    {.name = "tags", .json_key = "\"tags\":", .json_key_len = 7, .number = 2, .shape = &shape_TagMap, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_TagResourceRequest = {"TagResourceRequest", &appflow__v1__tag_resource_request__descriptor, members_TagResourceRequest, 2, 0, 0};
 static const af_model_member members_TagResourceResponse[] = {
 };
 const af_model_struct af_model_TagResourceResponse = {"TagResourceResponse", &appflow__v1__tag_resource_response__descriptor, members_TagResourceResponse, 0, 0, 1};
 static const af_model_member members_Task[] = {
-    {.name = "sourceFields", .number = 1, .shape = &shape_SourceFields, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorOperator", .number = 2, .shape = &shape_ConnectorOperator, .location = AF_MODEL_BODY},
-    {.name = "destinationField", .number = 3, .shape = &shape_DestinationField, .location = AF_MODEL_BODY},
-    {.name = "taskType", .number = 4, .shape = &shape_TaskType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "taskProperties", .number = 5, .shape = &shape_TaskPropertiesMap, .location = AF_MODEL_BODY},
+    {.name = "sourceFields", .json_key = "\"sourceFields\":", .json_key_len = 15, .number = 1, .shape = &shape_SourceFields, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorOperator", .json_key = "\"connectorOperator\":", .json_key_len = 20, .number = 2, .shape = &shape_ConnectorOperator, .location = AF_MODEL_BODY},
+    {.name = "destinationField", .json_key = "\"destinationField\":", .json_key_len = 19, .number = 3, .shape = &shape_DestinationField, .location = AF_MODEL_BODY},
+    {.name = "taskType", .json_key = "\"taskType\":", .json_key_len = 11, .number = 4, .shape = &shape_TaskType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "taskProperties", .json_key = "\"taskProperties\":", .json_key_len = 17, .number = 5, .shape = &shape_TaskPropertiesMap, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_Task = {"Task", &appflow__v1__task__descriptor, members_Task, 5, 0, 0};
 static const af_model_member members_TrendmicroConnectorProfileCredentials[] = {
-    {.name = "apiSecretKey", .number = 1, .shape = &shape_ApiSecretKey, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "apiSecretKey", .json_key = "\"apiSecretKey\":", .json_key_len = 15, .number = 1, .shape = &shape_ApiSecretKey, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_TrendmicroConnectorProfileCredentials = {"TrendmicroConnectorProfileCredentials", &appflow__v1__trendmicro_connector_profile_credentials__descriptor, members_TrendmicroConnectorProfileCredentials, 1, 0, 0};
 static const af_model_member members_TrendmicroConnectorProfileProperties[] = {
@@ -1996,130 +2084,130 @@ static const af_model_member members_TrendmicroMetadata[] = {
 };
 const af_model_struct af_model_TrendmicroMetadata = {"TrendmicroMetadata", &appflow__v1__trendmicro_metadata__descriptor, members_TrendmicroMetadata, 0, 0, 0};
 static const af_model_member members_TrendmicroSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_TrendmicroSourceProperties = {"TrendmicroSourceProperties", &appflow__v1__trendmicro_source_properties__descriptor, members_TrendmicroSourceProperties, 1, 0, 0};
 static const af_model_member members_TriggerConfig[] = {
-    {.name = "triggerType", .number = 1, .shape = &shape_TriggerType, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "triggerProperties", .number = 2, .shape = &shape_TriggerProperties, .location = AF_MODEL_BODY},
+    {.name = "triggerType", .json_key = "\"triggerType\":", .json_key_len = 14, .number = 1, .shape = &shape_TriggerType, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "triggerProperties", .json_key = "\"triggerProperties\":", .json_key_len = 20, .number = 2, .shape = &shape_TriggerProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_TriggerConfig = {"TriggerConfig", &appflow__v1__trigger_config__descriptor, members_TriggerConfig, 2, 0, 0};
 static const af_model_member members_TriggerProperties[] = {
-    {.name = "Scheduled", .number = 1, .shape = &shape_ScheduledTriggerProperties, .location = AF_MODEL_BODY},
+    {.name = "Scheduled", .json_key = "\"Scheduled\":", .json_key_len = 12, .number = 1, .shape = &shape_ScheduledTriggerProperties, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_TriggerProperties = {"TriggerProperties", &appflow__v1__trigger_properties__descriptor, members_TriggerProperties, 1, 0, 0};
 static const af_model_member members_UnregisterConnectorRequest[] = {
-    {.name = "connectorLabel", .number = 1, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "forceDelete", .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 1, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "forceDelete", .json_key = "\"forceDelete\":", .json_key_len = 14, .number = 2, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_UnregisterConnectorRequest = {"UnregisterConnectorRequest", &appflow__v1__unregister_connector_request__descriptor, members_UnregisterConnectorRequest, 2, 0, 0};
 static const af_model_member members_UnregisterConnectorResponse[] = {
 };
 const af_model_struct af_model_UnregisterConnectorResponse = {"UnregisterConnectorResponse", &appflow__v1__unregister_connector_response__descriptor, members_UnregisterConnectorResponse, 0, 0, 1};
 static const af_model_member members_UntagResourceRequest[] = {
-    {.name = "resourceArn", .number = 1, .shape = &shape_ARN, .location = AF_MODEL_URI, .location_name = "resourceArn", .required = 1},
-    {.name = "tagKeys", .number = 2, .shape = &shape_TagKeyList, .location = AF_MODEL_QUERY, .location_name = "tagKeys", .required = 1},
+    {.name = "resourceArn", .json_key = "\"resourceArn\":", .json_key_len = 14, .number = 1, .shape = &shape_ARN, .location = AF_MODEL_URI, .location_name = "resourceArn", .required = 1},
+    {.name = "tagKeys", .json_key = "\"tagKeys\":", .json_key_len = 10, .number = 2, .shape = &shape_TagKeyList, .location = AF_MODEL_QUERY, .location_name = "tagKeys", .required = 1},
 };
 const af_model_struct af_model_UntagResourceRequest = {"UntagResourceRequest", &appflow__v1__untag_resource_request__descriptor, members_UntagResourceRequest, 2, 0, 0};
 static const af_model_member members_UntagResourceResponse[] = {
 };
 const af_model_struct af_model_UntagResourceResponse = {"UntagResourceResponse", &appflow__v1__untag_resource_response__descriptor, members_UntagResourceResponse, 0, 0, 1};
 static const af_model_member members_UpdateConnectorProfileRequest[] = {
-    {.name = "connectorProfileName", .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectionMode", .number = 2, .shape = &shape_ConnectionMode, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "connectorProfileConfig", .number = 3, .shape = &shape_ConnectorProfileConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientToken", .number = 4, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "connectorProfileName", .json_key = "\"connectorProfileName\":", .json_key_len = 23, .number = 1, .shape = &shape_ConnectorProfileName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectionMode", .json_key = "\"connectionMode\":", .json_key_len = 17, .number = 2, .shape = &shape_ConnectionMode, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "connectorProfileConfig", .json_key = "\"connectorProfileConfig\":", .json_key_len = 25, .number = 3, .shape = &shape_ConnectorProfileConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 4, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
 };
 const af_model_struct af_model_UpdateConnectorProfileRequest = {"UpdateConnectorProfileRequest", &appflow__v1__update_connector_profile_request__descriptor, members_UpdateConnectorProfileRequest, 4, 0, 0};
 static const af_model_member members_UpdateConnectorProfileResponse[] = {
-    {.name = "connectorProfileArn", .number = 1, .shape = &shape_ConnectorProfileArn, .location = AF_MODEL_BODY},
+    {.name = "connectorProfileArn", .json_key = "\"connectorProfileArn\":", .json_key_len = 22, .number = 1, .shape = &shape_ConnectorProfileArn, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_UpdateConnectorProfileResponse = {"UpdateConnectorProfileResponse", &appflow__v1__update_connector_profile_response__descriptor, members_UpdateConnectorProfileResponse, 1, 0, 1};
 static const af_model_member members_UpdateConnectorRegistrationRequest[] = {
-    {.name = "connectorLabel", .number = 1, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "description", .number = 2, .shape = &shape_Description, .location = AF_MODEL_BODY},
-    {.name = "connectorProvisioningConfig", .number = 3, .shape = &shape_ConnectorProvisioningConfig, .location = AF_MODEL_BODY},
-    {.name = "clientToken", .number = 4, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "connectorLabel", .json_key = "\"connectorLabel\":", .json_key_len = 17, .number = 1, .shape = &shape_ConnectorLabel, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 2, .shape = &shape_Description, .location = AF_MODEL_BODY},
+    {.name = "connectorProvisioningConfig", .json_key = "\"connectorProvisioningConfig\":", .json_key_len = 30, .number = 3, .shape = &shape_ConnectorProvisioningConfig, .location = AF_MODEL_BODY},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 4, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
 };
 const af_model_struct af_model_UpdateConnectorRegistrationRequest = {"UpdateConnectorRegistrationRequest", &appflow__v1__update_connector_registration_request__descriptor, members_UpdateConnectorRegistrationRequest, 4, 0, 0};
 static const af_model_member members_UpdateConnectorRegistrationResponse[] = {
-    {.name = "connectorArn", .number = 1, .shape = &shape_ARN, .location = AF_MODEL_BODY},
+    {.name = "connectorArn", .json_key = "\"connectorArn\":", .json_key_len = 15, .number = 1, .shape = &shape_ARN, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_UpdateConnectorRegistrationResponse = {"UpdateConnectorRegistrationResponse", &appflow__v1__update_connector_registration_response__descriptor, members_UpdateConnectorRegistrationResponse, 1, 0, 1};
 static const af_model_member members_UpdateFlowRequest[] = {
-    {.name = "flowName", .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "description", .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
-    {.name = "triggerConfig", .number = 3, .shape = &shape_TriggerConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "sourceFlowConfig", .number = 4, .shape = &shape_SourceFlowConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "destinationFlowConfigList", .number = 5, .shape = &shape_DestinationFlowConfigList, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "tasks", .number = 6, .shape = &shape_Tasks, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "metadataCatalogConfig", .number = 7, .shape = &shape_MetadataCatalogConfig, .location = AF_MODEL_BODY},
-    {.name = "clientToken", .number = 8, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
+    {.name = "flowName", .json_key = "\"flowName\":", .json_key_len = 11, .number = 1, .shape = &shape_FlowName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "description", .json_key = "\"description\":", .json_key_len = 14, .number = 2, .shape = &shape_FlowDescription, .location = AF_MODEL_BODY},
+    {.name = "triggerConfig", .json_key = "\"triggerConfig\":", .json_key_len = 16, .number = 3, .shape = &shape_TriggerConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "sourceFlowConfig", .json_key = "\"sourceFlowConfig\":", .json_key_len = 19, .number = 4, .shape = &shape_SourceFlowConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "destinationFlowConfigList", .json_key = "\"destinationFlowConfigList\":", .json_key_len = 28, .number = 5, .shape = &shape_DestinationFlowConfigList, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "tasks", .json_key = "\"tasks\":", .json_key_len = 8, .number = 6, .shape = &shape_Tasks, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "metadataCatalogConfig", .json_key = "\"metadataCatalogConfig\":", .json_key_len = 24, .number = 7, .shape = &shape_MetadataCatalogConfig, .location = AF_MODEL_BODY},
+    {.name = "clientToken", .json_key = "\"clientToken\":", .json_key_len = 14, .number = 8, .shape = &shape_ClientToken, .location = AF_MODEL_BODY, .idempotency_token = 1},
 };
 const af_model_struct af_model_UpdateFlowRequest = {"UpdateFlowRequest", &appflow__v1__update_flow_request__descriptor, members_UpdateFlowRequest, 8, 0, 0};
 static const af_model_member members_UpdateFlowResponse[] = {
-    {.name = "flowStatus", .number = 1, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
+    {.name = "flowStatus", .json_key = "\"flowStatus\":", .json_key_len = 13, .number = 1, .shape = &shape_FlowStatus, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_UpdateFlowResponse = {"UpdateFlowResponse", &appflow__v1__update_flow_response__descriptor, members_UpdateFlowResponse, 1, 0, 1};
 static const af_model_member members_UpsolverDestinationProperties[] = {
-    {.name = "bucketName", .number = 1, .shape = &shape_UpsolverBucketName, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "bucketPrefix", .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
-    {.name = "s3OutputFormatConfig", .number = 3, .shape = &shape_UpsolverS3OutputFormatConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketName", .json_key = "\"bucketName\":", .json_key_len = 13, .number = 1, .shape = &shape_UpsolverBucketName, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "bucketPrefix", .json_key = "\"bucketPrefix\":", .json_key_len = 15, .number = 2, .shape = &shape_BucketPrefix, .location = AF_MODEL_BODY},
+    {.name = "s3OutputFormatConfig", .json_key = "\"s3OutputFormatConfig\":", .json_key_len = 23, .number = 3, .shape = &shape_UpsolverS3OutputFormatConfig, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_UpsolverDestinationProperties = {"UpsolverDestinationProperties", &appflow__v1__upsolver_destination_properties__descriptor, members_UpsolverDestinationProperties, 3, 0, 0};
 static const af_model_member members_UpsolverMetadata[] = {
 };
 const af_model_struct af_model_UpsolverMetadata = {"UpsolverMetadata", &appflow__v1__upsolver_metadata__descriptor, members_UpsolverMetadata, 0, 0, 0};
 static const af_model_member members_UpsolverS3OutputFormatConfig[] = {
-    {.name = "fileType", .number = 1, .shape = &shape_FileType, .location = AF_MODEL_BODY},
-    {.name = "prefixConfig", .number = 2, .shape = &shape_PrefixConfig, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "aggregationConfig", .number = 3, .shape = &shape_AggregationConfig, .location = AF_MODEL_BODY},
+    {.name = "fileType", .json_key = "\"fileType\":", .json_key_len = 11, .number = 1, .shape = &shape_FileType, .location = AF_MODEL_BODY},
+    {.name = "prefixConfig", .json_key = "\"prefixConfig\":", .json_key_len = 15, .number = 2, .shape = &shape_PrefixConfig, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "aggregationConfig", .json_key = "\"aggregationConfig\":", .json_key_len = 20, .number = 3, .shape = &shape_AggregationConfig, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_UpsolverS3OutputFormatConfig = {"UpsolverS3OutputFormatConfig", &appflow__v1__upsolver_s3_output_format_config__descriptor, members_UpsolverS3OutputFormatConfig, 3, 0, 0};
 static const af_model_member members_VeevaConnectorProfileCredentials[] = {
-    {.name = "username", .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "password", .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "username", .json_key = "\"username\":", .json_key_len = 11, .number = 1, .shape = &shape_Username, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "password", .json_key = "\"password\":", .json_key_len = 11, .number = 2, .shape = &shape_Password, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_VeevaConnectorProfileCredentials = {"VeevaConnectorProfileCredentials", &appflow__v1__veeva_connector_profile_credentials__descriptor, members_VeevaConnectorProfileCredentials, 2, 0, 0};
 static const af_model_member members_VeevaConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_VeevaConnectorProfileProperties = {"VeevaConnectorProfileProperties", &appflow__v1__veeva_connector_profile_properties__descriptor, members_VeevaConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_VeevaMetadata[] = {
 };
 const af_model_struct af_model_VeevaMetadata = {"VeevaMetadata", &appflow__v1__veeva_metadata__descriptor, members_VeevaMetadata, 0, 0, 0};
 static const af_model_member members_VeevaSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "documentType", .number = 2, .shape = &shape_DocumentType, .location = AF_MODEL_BODY},
-    {.name = "includeSourceFiles", .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "includeRenditions", .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
-    {.name = "includeAllVersions", .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "documentType", .json_key = "\"documentType\":", .json_key_len = 15, .number = 2, .shape = &shape_DocumentType, .location = AF_MODEL_BODY},
+    {.name = "includeSourceFiles", .json_key = "\"includeSourceFiles\":", .json_key_len = 21, .number = 3, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "includeRenditions", .json_key = "\"includeRenditions\":", .json_key_len = 20, .number = 4, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
+    {.name = "includeAllVersions", .json_key = "\"includeAllVersions\":", .json_key_len = 21, .number = 5, .shape = &shape_Boolean, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_VeevaSourceProperties = {"VeevaSourceProperties", &appflow__v1__veeva_source_properties__descriptor, members_VeevaSourceProperties, 5, 0, 0};
 static const af_model_member members_ZendeskConnectorProfileCredentials[] = {
-    {.name = "clientId", .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "clientSecret", .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "accessToken", .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
-    {.name = "oAuthRequest", .number = 4, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
+    {.name = "clientId", .json_key = "\"clientId\":", .json_key_len = 11, .number = 1, .shape = &shape_ClientId, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "clientSecret", .json_key = "\"clientSecret\":", .json_key_len = 15, .number = 2, .shape = &shape_ClientSecret, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "accessToken", .json_key = "\"accessToken\":", .json_key_len = 14, .number = 3, .shape = &shape_AccessToken, .location = AF_MODEL_BODY},
+    {.name = "oAuthRequest", .json_key = "\"oAuthRequest\":", .json_key_len = 15, .number = 4, .shape = &shape_ConnectorOAuthRequest, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ZendeskConnectorProfileCredentials = {"ZendeskConnectorProfileCredentials", &appflow__v1__zendesk_connector_profile_credentials__descriptor, members_ZendeskConnectorProfileCredentials, 4, 0, 0};
 static const af_model_member members_ZendeskConnectorProfileProperties[] = {
-    {.name = "instanceUrl", .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "instanceUrl", .json_key = "\"instanceUrl\":", .json_key_len = 14, .number = 1, .shape = &shape_InstanceUrl, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_ZendeskConnectorProfileProperties = {"ZendeskConnectorProfileProperties", &appflow__v1__zendesk_connector_profile_properties__descriptor, members_ZendeskConnectorProfileProperties, 1, 0, 0};
 static const af_model_member members_ZendeskDestinationProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
-    {.name = "idFieldNames", .number = 2, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
-    {.name = "errorHandlingConfig", .number = 3, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
-    {.name = "writeOperationType", .number = 4, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "idFieldNames", .json_key = "\"idFieldNames\":", .json_key_len = 15, .number = 2, .shape = &shape_IdFieldNameList, .location = AF_MODEL_BODY},
+    {.name = "errorHandlingConfig", .json_key = "\"errorHandlingConfig\":", .json_key_len = 22, .number = 3, .shape = &shape_ErrorHandlingConfig, .location = AF_MODEL_BODY},
+    {.name = "writeOperationType", .json_key = "\"writeOperationType\":", .json_key_len = 21, .number = 4, .shape = &shape_WriteOperationType, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ZendeskDestinationProperties = {"ZendeskDestinationProperties", &appflow__v1__zendesk_destination_properties__descriptor, members_ZendeskDestinationProperties, 4, 0, 0};
 static const af_model_member members_ZendeskMetadata[] = {
-    {.name = "oAuthScopes", .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
+    {.name = "oAuthScopes", .json_key = "\"oAuthScopes\":", .json_key_len = 14, .number = 1, .shape = &shape_OAuthScopeList, .location = AF_MODEL_BODY},
 };
 const af_model_struct af_model_ZendeskMetadata = {"ZendeskMetadata", &appflow__v1__zendesk_metadata__descriptor, members_ZendeskMetadata, 1, 0, 0};
 static const af_model_member members_ZendeskSourceProperties[] = {
-    {.name = "object", .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
+    {.name = "object", .json_key = "\"object\":", .json_key_len = 9, .number = 1, .shape = &shape_Object, .location = AF_MODEL_BODY, .required = 1},
 };
 const af_model_struct af_model_ZendeskSourceProperties = {"ZendeskSourceProperties", &appflow__v1__zendesk_source_properties__descriptor, members_ZendeskSourceProperties, 1, 0, 0};
 

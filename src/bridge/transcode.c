@@ -1013,11 +1013,12 @@ static void encode_bytes(encoder *e, const ProtobufCBinaryData *b) {
   put_char(e, '"');
 }
 
+/* The value's string as the generator quoted it (enum_json), written with one copy. */
 static void encode_enum(encoder *e, const af_model_shape *sh, int v) {
   const char *s =
-      sh->enum_values != NULL && v > 0 && (size_t)v < sh->n_enum ? sh->enum_values[v] : NULL;
+      sh->enum_json != NULL && v > 0 && (size_t)v < sh->n_enum ? sh->enum_json[v] : NULL;
   if (s != NULL) {
-    encode_string(e, s, strlen(s));
+    put(e, s, sh->enum_json_len[v]);
     return;
   }
   if (e->rc == AF_OK)
@@ -1257,8 +1258,7 @@ static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCM
     if (!first)
       put_char(e, ',');
     first = 0;
-    encode_string(e, mb->name, strlen(mb->name));
-    put_char(e, ':');
+    put(e, mb->json_key, mb->json_key_len); /* "flowName": as the generator wrote it */
     encode_field(e, s, m, f, mb->shape);
     path_pop(&e->path, old);
   }

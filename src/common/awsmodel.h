@@ -49,11 +49,19 @@ typedef struct af_model_shape {
   const af_model_struct *structure;
   const char *const *enum_values; /* ENUM: AWS strings by proto enum number; [0] and gaps NULL */
   size_t n_enum;
+  /* ENUM: the same strings quoted as JSON ("\"OnDemand\""), and their lengths: made by the
+   * generator, so a response writes an enum value with one copy. */
+  const char *const *enum_json;
+  const size_t *enum_json_len;
 } af_model_shape;
 
 typedef struct af_model_member {
   const char *name; /* the AWS member name: "flowName", "Scheduled", "s3" */
-  int number;       /* the proto field number */
+  /* The name as a JSON object key with its colon, "\"flowName\":", and its length: made by the
+   * generator, so a response writes each member's key with one copy. */
+  const char *json_key;
+  size_t json_key_len;
+  int number; /* the proto field number */
   const af_model_shape *shape;
   af_model_location location;
   const char *location_name; /* the label, query parameter or header; NULL in the body */

@@ -54,6 +54,7 @@ struct af_flows {
   int64_t run_duration_ms;              /* how long a run stays InProgress */
   af_checker *checker;                  /* the model's constraints, compiled once */
   const af_model_shape *connector_type; /* ConnectorType's enum, looked up once */
+  size_t *connector_len;                /* the length of each of its strings (0: none) */
   af_catalog *catalog; /* connector types and entities (borrowed, or own_catalog) */
   bool own_catalog;
   af_rpc *rpcs; /* one per method of the contract's service */
@@ -272,8 +273,8 @@ void af__cancel_flow_executions(af_flows *svc, const ProtobufCMessage *req, Prot
 /* The AWS name of a ConnectorType value ("S3"), or NULL for none; and back (0 for none). */
 const char *af_flows_connector_name(int connector_type);
 int af_flows_connector_value(const char *name);
-/* af_flows_connector_value with the enum af_flows_new looked up: for loops over records (a
- * ListFlows page asks it twice per flow). */
+/* af_flows_connector_value with the enum and its strings' lengths that af_flows_new looked up:
+ * for loops over records (a ListFlows page asks it twice per flow). */
 int af__connector_value(const af_flows *svc, const char *name);
 /* Profiles and connectors (profiles.c, connectors.c). */
 void af__create_connector_profile(af_flows *svc, const ProtobufCMessage *req,

@@ -79,6 +79,7 @@ af_err af__tenant(const af_flows *svc, const char *account, const char *region, 
 
 static bool make_rpcs(af_flows *svc);
 static const af_model_shape *connector_type(void);
+static bool measure_connector_types(af_flows *svc);
 
 static int64_t realtime_ms(void *ctx) {
   (void)ctx;
@@ -125,9 +126,8 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     af_flows_free(svc);
     return NULL;
   }
-  svc->connector_type = connector_type();
   svc->checker = af_checker_new(err);
-  if (svc->checker == NULL || !make_rpcs(svc)) {
+  if (svc->checker == NULL || !make_rpcs(svc) || !measure_connector_types(svc)) {
     if (svc->checker != NULL)
       af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     af_flows_free(svc);
@@ -151,6 +151,7 @@ void af_flows_free(af_flows *svc) {
   af_checker_free(svc->checker);
   free(svc->rpcs);
   free(svc->op_rpcs);
+  free(svc->connector_len);
   free(svc->paths);
   free(svc->emu_rpcs);
   free(svc->emu_paths);
@@ -431,24 +432,30 @@ static const af_model_shape *connector_type(void) {
 
 const char *af_flows_connector_name(int v) { return af_model_enum_string(connector_type(), v); }
 
-/* A record's connector type is the enum table's own string when this process wrote the record
- * (af_flows_connector_name), so it is looked for by address first; a record a database store
- * read back holds a copy, found by its text. */
-static int connector_value_in(const af_model_shape *sh, const char *name) {
-  if (name == NULL)
-    return 0;
-  for (size_t v = 1; v < sh->n_enum; v++)
-    if (sh->enum_values[v] == name)
-      return (int)v;
-  return af_model_enum_value(sh, name, strlen(name));
-}
-
 int af_flows_connector_value(const char *name) {
-  return connector_value_in(connector_type(), name);
+  return name != NULL ? af_model_enum_value(connector_type(), name, strlen(name)) : 0;
 }
 
+/* The enum's string lengths come from af_flows_new, so a value is told apart by its length and
+ * first byte before any comparison of the text. */
 int af__connector_value(const af_flows *svc, const char *name) {
-  return connector_value_in(svc->connector_type, name);
+  const af_model_shape *sh = svc->connector_type;
+  size_t n = name != NULL ? strlen(name) : 0;
+  for (size_t v = 1; n > 0 && v < sh->n_enum; v++) {
+    const char *e = sh->enum_values[v];
+    if (svc->connector_len[v] == n && e[0] == name[0] && memcmp(e, name, n) == 0)
+      return (int)v;
+  }
+  return 0;
+}
+
+static bool measure_connector_types(af_flows *svc) {
+  const af_model_shape *sh = svc->connector_type = connector_type();
+  if ((svc->connector_len = calloc(sh->n_enum ? sh->n_enum : 1, sizeof(size_t))) == NULL)
+    return false;
+  for (size_t v = 1; v < sh->n_enum; v++)
+    svc->connector_len[v] = sh->enum_values[v] != NULL ? strlen(sh->enum_values[v]) : 0;
+  return true;
 }
 
 const char *af_flows_status_name(uint8_t status) {

@@ -697,3 +697,53 @@ Test(transcode, every_byte_position_of_a_string) {
     write_fails(&af_model_StopFlowResponse, &r, "flowArn holds a string that is not UTF-8");
   }
 }
+
+/* Responses write each member's key as the generator spelled it: the name as a JSON string and
+ * a colon. */
+Test(transcode, every_member_has_its_json_key) {
+  for (size_t i = 0; i < af_model_struct_count; i++) {
+    const af_model_struct *s = af_model_structs[i];
+    for (size_t k = 0; k < s->n_members; k++) {
+      const af_model_member *mb = &s->members[k];
+      json_t *name = json_string(mb->name);
+      char *quoted = json_dumps(name, JSON_ENCODE_ANY);
+      char want[256];
+      snprintf(want, sizeof want, "%s:", quoted);
+      cr_expect_str_eq(mb->json_key, want, "%s.%s", s->name, mb->name);
+      cr_expect_eq(mb->json_key_len, strlen(want), "%s.%s", s->name, mb->name);
+      free(quoted);
+      json_decref(name);
+    }
+  }
+}
+
+/* Enum values are written as the generator quoted them: each one jansson's quoting of the AWS
+ * string, with its length, wherever the string exists. */
+Test(transcode, every_enum_value_has_its_json) {
+  size_t checked = 0;
+  for (size_t i = 0; i < af_model_struct_count; i++) {
+    const af_model_struct *s = af_model_structs[i];
+    for (size_t k = 0; k < s->n_members; k++) {
+      const af_model_shape *sh = s->members[k].shape;
+      if (sh->type == AF_MODEL_LIST && sh->member != NULL)
+        sh = sh->member;
+      if (sh->type != AF_MODEL_ENUM)
+        continue;
+      cr_assert_not_null(sh->enum_json, "%s", sh->name);
+      for (size_t v = 0; v < sh->n_enum; v++) {
+        if (sh->enum_values[v] == NULL) {
+          cr_expect_null(sh->enum_json[v], "%s %zu", sh->name, v);
+          continue;
+        }
+        json_t *str = json_string(sh->enum_values[v]);
+        char *quoted = json_dumps(str, JSON_ENCODE_ANY);
+        cr_expect_str_eq(sh->enum_json[v], quoted, "%s %zu", sh->name, v);
+        cr_expect_eq(sh->enum_json_len[v], strlen(quoted), "%s %zu", sh->name, v);
+        free(quoted);
+        json_decref(str);
+        checked++;
+      }
+    }
+  }
+  cr_expect_gt(checked, 100);
+}

@@ -27,6 +27,9 @@ Test(uuid, format_sets_version_and_variant) {
   cr_expect_str_eq(a, "00000000-0000-4000-8000-000000000000");
   af_uuid_format(~0ull, ~0ull, a);
   cr_expect_str_eq(a, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+  /* every digit in its place, most significant first */
+  af_uuid_format(0x0123456789abcdefull, 0xfedcba9876543210ull, a);
+  cr_expect_str_eq(a, "01234567-89ab-4def-bedc-ba9876543210");
 }
 
 /* Many ids, more than one pool's worth, all well formed and all different. */
