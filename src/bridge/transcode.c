@@ -1112,6 +1112,29 @@ static void encode_value(encoder *e, const ProtobufCFieldDescriptor *f, const af
   }
 }
 
+/* The elements of a long list are alike (a page of flows): once the first of them is written
+ * (first bytes), room for the rest is made at once, so the buffer moves once while it is small
+ * instead of being copied again at each doubling. The buffer ends as big as doubling would
+ * have made it, unless the guess crosses a power of two. Only a guess: when the arena cannot
+ * give the room, nothing fails and the buffer grows as it goes. */
+#define PRESIZE_MIN_ELEMENTS 8
+#define PRESIZE_MIN_BYTES 4096
+
+static void presize(encoder *e, size_t first, size_t rest) {
+  if (e->rc != AF_OK || first == 0 || rest > AF_ARENA_LIMIT / 4 / (first + 1))
+    return;
+  size_t want = (first + 1) * rest, cap = e->cap; /* + 1: the comma before each */
+  if (want < PRESIZE_MIN_BYTES || e->cap - e->len > want)
+    return;
+  while (cap - e->len <= want)
+    cap *= 2;
+  char *b = af_arena_grow(e->arena, e->buf, e->cap, cap);
+  if (b != NULL) {
+    e->buf = b;
+    e->cap = cap;
+  }
+}
+
 static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                          const af_model_shape *elem) {
   size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
@@ -1121,11 +1144,13 @@ static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCF
     return;
   put_char(e, '[');
   for (size_t i = 0; elems != NULL && i < n && e->rc == AF_OK; i++) {
-    size_t old = path_index(&e->path, i);
+    size_t old = path_index(&e->path, i), start = e->len;
     if (i > 0)
       put_char(e, ',');
     encode_value(e, f, elem, elems + i * size);
     path_pop(&e->path, old);
+    if (i == 0 && n >= PRESIZE_MIN_ELEMENTS)
+      presize(e, e->len - start, n - 1);
   }
   put_char(e, ']');
   e->depth--;

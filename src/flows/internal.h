@@ -54,6 +54,7 @@ struct af_flows {
   int64_t run_duration_ms;              /* how long a run stays InProgress */
   af_checker *checker;                  /* the model's constraints, compiled once */
   const af_model_shape *connector_type; /* ConnectorType's enum, looked up once */
+  struct af_token_mac *token_mac;       /* the store's token key, ready to seal page tokens */
   size_t *connector_len;                /* the length of each of its strings (0: none) */
   af_catalog *catalog; /* connector types and entities (borrowed, or own_catalog) */
   bool own_catalog;
@@ -107,6 +108,18 @@ af_err af__store_error(af_call *c, af_store_rc rc, const char *name, size_t len)
  * forms of the RPCs). */
 af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_arena *arena,
                 af_error *err) AF_MUST_USE;
+
+/* HMAC-SHA256 under one key, with the key's padded blocks hashed once (list.c): what page
+ * tokens are sealed with. af__token_mac_new copies nothing it is given; NULL when OpenSSL fails
+ * or the key is over 64 bytes. af__token_mac writes the 32-byte MAC of msg; false when OpenSSL
+ * fails. Thread-safety: one af_token_mac may be used by any number of threads at once. */
+#define AF_SHA256_BLOCK 64
+#define AF_SHA256_LEN 32
+typedef struct af_token_mac af_token_mac;
+af_token_mac *af__token_mac_new(const uint8_t *key, size_t len) AF_MUST_USE;
+void af__token_mac_free(af_token_mac *m);
+bool af__token_mac(const af_token_mac *m, const uint8_t *msg, size_t len,
+                   uint8_t out[AF_SHA256_LEN]) AF_MUST_USE;
 
 /* A page token resuming after name[0..len), sealed for one operation's domain ("appflowd
  * ListFlows v1") and the call's account and region, in the arena; NULL when out of memory or

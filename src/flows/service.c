@@ -127,7 +127,9 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   svc->checker = af_checker_new(err);
-  if (svc->checker == NULL || !make_rpcs(svc) || !measure_connector_types(svc)) {
+  if (svc->checker == NULL || !make_rpcs(svc) || !measure_connector_types(svc) ||
+      (svc->token_mac = af__token_mac_new(svc->store->token_key, sizeof svc->store->token_key)) ==
+          NULL) {
     if (svc->checker != NULL)
       af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     af_flows_free(svc);
@@ -152,6 +154,7 @@ void af_flows_free(af_flows *svc) {
   free(svc->rpcs);
   free(svc->op_rpcs);
   free(svc->connector_len);
+  af__token_mac_free(svc->token_mac);
   free(svc->paths);
   free(svc->emu_rpcs);
   free(svc->emu_paths);

@@ -10,6 +10,8 @@
 #include "store_under_test.h"
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -147,6 +149,34 @@ static int walk(int32_t max, const char *token, int *seen, int nseen) {
 }
 
 /* ---- paging ---- */
+
+/* Page tokens are sealed with the key's padded blocks hashed once: the same MAC as OpenSSL's
+ * one-shot HMAC-SHA256, so tokens issued before still verify, for messages of every length
+ * around SHA-256's block and for keys of every length up to it. */
+Test(list, token_mac_is_hmac_sha256) {
+  uint8_t key[64], msg[300];
+  for (size_t i = 0; i < sizeof key; i++)
+    key[i] = (uint8_t)(i * 7 + 1);
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 13 + 5);
+  static const size_t key_lens[] = {0, 1, 32, 63, 64};
+  for (size_t k = 0; k < sizeof key_lens / sizeof key_lens[0]; k++) {
+    af_token_mac *m = af__token_mac_new(key, key_lens[k]);
+    cr_assert_not_null(m);
+    for (size_t n = 0; n <= sizeof msg; n += n < 130 ? 1 : 17) {
+      uint8_t got[AF_SHA256_LEN], want[EVP_MAX_MD_SIZE];
+      unsigned want_len = 0;
+      cr_assert(af__token_mac(m, msg, n, got));
+      cr_assert_not_null(HMAC(EVP_sha256(), key, (int)key_lens[k], msg, n, want, &want_len));
+      cr_assert_eq(want_len, AF_SHA256_LEN);
+      cr_expect_eq(memcmp(got, want, AF_SHA256_LEN), 0, "key %zu bytes, message %zu bytes",
+                   key_lens[k], n);
+    }
+    af__token_mac_free(m);
+  }
+  cr_expect_null(af__token_mac_new(key, 65), "a key longer than a block is not taken");
+  af__token_mac_free(NULL);
+}
 
 Test(list, empty_table) {
   struct page p;

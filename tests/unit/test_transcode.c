@@ -747,3 +747,30 @@ Test(transcode, every_enum_value_has_its_json) {
   }
   cr_expect_gt(checked, 100);
 }
+
+/* A long list makes room for all its elements after writing the first; elements unlike the
+ * first (here 50 times bigger) are written whole all the same. */
+Test(transcode, long_list_of_unlike_elements) {
+  enum { FLOWS = 64 };
+  static Appflow__V1__FlowDefinition defs[FLOWS], *ptrs[FLOWS];
+  static char big[2001];
+  memset(big, 'x', sizeof big - 1);
+  for (int i = 0; i < FLOWS; i++) {
+    appflow__v1__flow_definition__init(&defs[i]);
+    defs[i].flow_name = i == 0 ? "a" : big;
+    ptrs[i] = &defs[i];
+  }
+  Appflow__V1__ListFlowsResponse r = APPFLOW__V1__LIST_FLOWS_RESPONSE__INIT;
+  r.n_flows = FLOWS;
+  r.flows = ptrs;
+  const char *out = write_json(&af_model_ListFlowsResponse, &r);
+  json_error_t je;
+  json_t *back = json_loads(out, 0, &je);
+  cr_assert_not_null(back, "%s", je.text);
+  json_t *flows = json_object_get(back, "flows");
+  cr_assert_eq(json_array_size(flows), FLOWS);
+  cr_expect_str_eq(json_string_value(json_object_get(json_array_get(flows, 0), "flowName")), "a");
+  cr_expect_str_eq(json_string_value(json_object_get(json_array_get(flows, FLOWS - 1), "flowName")),
+                   big);
+  json_decref(back);
+}
