@@ -101,7 +101,7 @@ void *af_arena_grow(af_arena *a, void *p, size_t old_size, size_t new_size) {
   char *block = p;
   if (size <= old)
     return p;
-  /* The latest block of the current one: it simply takes more of it. */
+  /* The latest block of the current chunk: it simply takes more of the chunk. */
   if (block + old == a->cur && (size_t)(a->end - block) >= size) {
     a->cur = block + size;
     return p;
