@@ -17,6 +17,36 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A CreateFlow request in AWS JSON with every member set to something other than its default,
+ * up to its tags, which each test ends its own way: "%s" is the flow's name. */
+#define CREATE_FLOW_ALL_MEMBERS_HEAD                                                               \
+  "{\"flowName\": \"%s\", \"description\": \"Accounts to S3, nightly.\", "                         \
+  "\"kmsArn\": \"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\", "  \
+  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\": {\"Scheduled\": {"   \
+  "\"scheduleExpression\": \"cron(0 12 * * ? *)\", \"dataPullMode\": \"Incremental\", "            \
+  "\"scheduleStartTime\": 1800000000, \"scheduleEndTime\": 1900000000.5, "                         \
+  "\"timezone\": \"America/New_York\", \"scheduleOffset\": 300, "                                  \
+  "\"firstExecutionFrom\": 1700000000, \"flowErrorDeactivationThreshold\": 5}}}, "                 \
+  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"apiVersion\": \"58.0\", "           \
+  "\"connectorProfileName\": \"sf-prod\", \"sourceConnectorProperties\": {\"Salesforce\": {"       \
+  "\"object\": \"Account\", \"enableDynamicFieldUpdate\": false, "                                 \
+  "\"includeDeletedRecords\": true}}, "                                                            \
+  "\"incrementalPullConfig\": {\"datetimeTypeFieldName\": \"LastModifiedDate\"}}, "                \
+  "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                   \
+  "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\", "                     \
+  "\"bucketPrefix\": \"accounts\", \"s3OutputFormatConfig\": {\"fileType\": \"JSON\", "            \
+  "\"prefixConfig\": {\"prefixType\": \"PATH\", \"prefixFormat\": \"DAY\"}, "                      \
+  "\"aggregationConfig\": {\"aggregationType\": \"SingleFile\"}}}}}], "                            \
+  "\"tasks\": [{\"sourceFields\": [\"Id\", \"Name\"], \"connectorOperator\": "                     \
+  "{\"Salesforce\": \"PROJECTION\"}, \"taskType\": \"Filter\"}, "                                  \
+  "{\"sourceFields\": [\"Id\"], \"connectorOperator\": {\"Salesforce\": \"NO_OP\"}, "              \
+  "\"destinationField\": \"Id\", \"taskType\": \"Map\", \"taskProperties\": "                      \
+  "{\"DESTINATION_DATA_TYPE\": \"id\", \"SOURCE_DATA_TYPE\": \"id\"}}], "                          \
+  "\"metadataCatalogConfig\": {\"glueDataCatalog\": {"                                             \
+  "\"roleArn\": \"arn:aws:iam::123456789012:role/glue\", \"databaseName\": \"db\", "               \
+  "\"tablePrefix\": \"appflow\"}}, "                                                               \
+  "\"tags\": {\"team\": \"data\", \"env\": \"prod\", "
+
 /* json decoded as a message of shape (af_model_CreateFlowRequest...); the test fails if it
  * does not decode. */
 static inline void *request_from_json(const af_model_struct *shape, const char *json, af_arena *a) {

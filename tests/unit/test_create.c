@@ -75,33 +75,7 @@ static Appflow__V1__CreateFlowRequest *minimal(const char *name, Appflow__V1__Tr
 
 /* Every member CreateFlow takes, set to something other than its default. */
 #define FULL_JSON                                                                                  \
-  "{\"flowName\": \"%s\", \"description\": \"Accounts to S3, nightly.\", "                         \
-  "\"kmsArn\": \"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\", "  \
-  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\": {\"Scheduled\": {"   \
-  "\"scheduleExpression\": \"cron(0 12 * * ? *)\", \"dataPullMode\": \"Incremental\", "            \
-  "\"scheduleStartTime\": 1800000000, \"scheduleEndTime\": 1900000000.5, "                         \
-  "\"timezone\": \"America/New_York\", \"scheduleOffset\": 300, "                                  \
-  "\"firstExecutionFrom\": 1700000000, \"flowErrorDeactivationThreshold\": 5}}}, "                 \
-  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"apiVersion\": \"58.0\", "           \
-  "\"connectorProfileName\": \"sf-prod\", \"sourceConnectorProperties\": {\"Salesforce\": {"       \
-  "\"object\": \"Account\", \"enableDynamicFieldUpdate\": false, "                                 \
-  "\"includeDeletedRecords\": true}}, "                                                            \
-  "\"incrementalPullConfig\": {\"datetimeTypeFieldName\": \"LastModifiedDate\"}}, "                \
-  "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                   \
-  "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\", "                     \
-  "\"bucketPrefix\": \"accounts\", \"s3OutputFormatConfig\": {\"fileType\": \"JSON\", "            \
-  "\"prefixConfig\": {\"prefixType\": \"PATH\", \"prefixFormat\": \"DAY\"}, "                      \
-  "\"aggregationConfig\": {\"aggregationType\": \"SingleFile\"}}}}}], "                            \
-  "\"tasks\": [{\"sourceFields\": [\"Id\", \"Name\"], \"connectorOperator\": "                     \
-  "{\"Salesforce\": \"PROJECTION\"}, \"taskType\": \"Filter\"}, "                                  \
-  "{\"sourceFields\": [\"Id\"], \"connectorOperator\": {\"Salesforce\": \"NO_OP\"}, "              \
-  "\"destinationField\": \"Id\", \"taskType\": \"Map\", \"taskProperties\": "                      \
-  "{\"DESTINATION_DATA_TYPE\": \"id\", \"SOURCE_DATA_TYPE\": \"id\"}}], "                          \
-  "\"metadataCatalogConfig\": {\"glueDataCatalog\": {"                                             \
-  "\"roleArn\": \"arn:aws:iam::123456789012:role/glue\", \"databaseName\": \"db\", "               \
-  "\"tablePrefix\": \"appflow\"}}, "                                                               \
-  "\"tags\": {\"team\": \"data\", \"env\": \"prod\", \"cost/center\": \"42\"}, "                   \
-  "\"clientToken\": \"token-1\"}"
+  CREATE_FLOW_ALL_MEMBERS_HEAD "\"cost/center\": \"42\"}, \"clientToken\": \"token-1\"}"
 
 static Appflow__V1__CreateFlowRequest *full(const char *name) {
   return request_from_jsonf(&af_model_CreateFlowRequest, &arena, FULL_JSON, name);

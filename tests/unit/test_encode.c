@@ -8,6 +8,7 @@
  * hundred deep, unicode, zero, negative and extreme values, unknown fields. */
 #include "grpc/encode.h"
 
+#include "common/pbc.h"
 #include "flows/catalog.h"
 
 #include "appflow/v1/appflow.pb-c.h"
@@ -398,34 +399,6 @@ static void fill_value(filler *f, const ProtobufCFieldDescriptor *fd, void *v) {
   }
 }
 
-static size_t elt_size(ProtobufCType t) {
-  switch (t) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_FLOAT:
-  case PROTOBUF_C_TYPE_ENUM:
-    break;
-  }
-  return 4;
-}
-
 static bool pointer_type(ProtobufCType t) {
   return t == PROTOBUF_C_TYPE_STRING || t == PROTOBUF_C_TYPE_MESSAGE;
 }
@@ -444,9 +417,9 @@ static void fill_repeated(filler *f, const ProtobufCFieldDescriptor *fd, char *m
     n = 20 + below(f, 60);
   if (fd->type == PROTOBUF_C_TYPE_MESSAGE && (f->depth <= 0 || f->budget == 0))
     n = 0;
-  char *array = alloc(n * elt_size(fd->type));
+  char *array = alloc(n * af_pbc_element_size(fd->type));
   for (size_t i = 0; i < n; i++) {
-    char *v = array + i * elt_size(fd->type);
+    char *v = array + i * af_pbc_element_size(fd->type);
     fill_value(f, fd, v);
     if (fd->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage **)(void *)v == NULL)
       *(ProtobufCMessage **)(void *)v = empty_message(fd->descriptor); /* the budget ran out */
@@ -474,7 +447,7 @@ static void fill_oneof(filler *f, const ProtobufCMessageDescriptor *d, unsigned 
   *which = members[pick]->id;
   fill_value(f, members[pick], m + members[pick]->offset);
   if (!f->full && one_in(f, 6)) /* a zero member is still the chosen one: written */
-    memset(m + members[pick]->offset, 0, elt_size(members[pick]->type));
+    memset(m + members[pick]->offset, 0, af_pbc_element_size(members[pick]->type));
 }
 
 /* Whether fields[i] is a oneof member after the first of its oneof. */
@@ -544,7 +517,7 @@ static ProtobufCMessage *fill_message(filler *f, const ProtobufCMessageDescripto
     case PROTOBUF_C_LABEL_NONE: /* proto3: left out when zero */
       fill_value(f, fd, m + fd->offset);
       if (!f->full && one_in(f, 3))
-        memset(m + fd->offset, 0, elt_size(fd->type));
+        memset(m + fd->offset, 0, af_pbc_element_size(fd->type));
       break;
     case PROTOBUF_C_LABEL_REPEATED:
       fill_repeated(f, fd, m);
@@ -814,35 +787,8 @@ static ProtobufCMessage *answer(const char *op, const char *json) {
   return resp;
 }
 
-/* Every member CreateFlow takes (tests/unit/test_create.c's FULL_JSON), for flow %s with tag
- * value %d. */
-#define FULL_FLOW                                                                                  \
-  "{\"flowName\": \"%s\", \"description\": \"Accounts to S3, nightly.\", "                         \
-  "\"kmsArn\": \"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\", "  \
-  "\"triggerConfig\": {\"triggerType\": \"Scheduled\", \"triggerProperties\": {\"Scheduled\": {"   \
-  "\"scheduleExpression\": \"cron(0 12 * * ? *)\", \"dataPullMode\": \"Incremental\", "            \
-  "\"scheduleStartTime\": 1800000000, \"scheduleEndTime\": 1900000000.5, "                         \
-  "\"timezone\": \"America/New_York\", \"scheduleOffset\": 300, "                                  \
-  "\"firstExecutionFrom\": 1700000000, \"flowErrorDeactivationThreshold\": 5}}}, "                 \
-  "\"sourceFlowConfig\": {\"connectorType\": \"Salesforce\", \"apiVersion\": \"58.0\", "           \
-  "\"connectorProfileName\": \"sf-prod\", \"sourceConnectorProperties\": {\"Salesforce\": {"       \
-  "\"object\": \"Account\", \"enableDynamicFieldUpdate\": false, "                                 \
-  "\"includeDeletedRecords\": true}}, "                                                            \
-  "\"incrementalPullConfig\": {\"datetimeTypeFieldName\": \"LastModifiedDate\"}}, "                \
-  "\"destinationFlowConfigList\": [{\"connectorType\": \"S3\", "                                   \
-  "\"destinationConnectorProperties\": {\"S3\": {\"bucketName\": \"bucket\", "                     \
-  "\"bucketPrefix\": \"accounts\", \"s3OutputFormatConfig\": {\"fileType\": \"JSON\", "            \
-  "\"prefixConfig\": {\"prefixType\": \"PATH\", \"prefixFormat\": \"DAY\"}, "                      \
-  "\"aggregationConfig\": {\"aggregationType\": \"SingleFile\"}}}}}], "                            \
-  "\"tasks\": [{\"sourceFields\": [\"Id\", \"Name\"], \"connectorOperator\": "                     \
-  "{\"Salesforce\": \"PROJECTION\"}, \"taskType\": \"Filter\"}, "                                  \
-  "{\"sourceFields\": [\"Id\"], \"connectorOperator\": {\"Salesforce\": \"NO_OP\"}, "              \
-  "\"destinationField\": \"Id\", \"taskType\": \"Map\", \"taskProperties\": "                      \
-  "{\"DESTINATION_DATA_TYPE\": \"id\", \"SOURCE_DATA_TYPE\": \"id\"}}], "                          \
-  "\"metadataCatalogConfig\": {\"glueDataCatalog\": {"                                             \
-  "\"roleArn\": \"arn:aws:iam::123456789012:role/glue\", \"databaseName\": \"db\", "               \
-  "\"tablePrefix\": \"appflow\"}}, "                                                               \
-  "\"tags\": {\"team\": \"data\", \"env\": \"prod\", \"n\": \"%d\"}}"
+/* Every member CreateFlow takes (request_json.h), for flow %s with tag value %d. */
+#define FULL_FLOW CREATE_FLOW_ALL_MEMBERS_HEAD "\"n\": \"%d\"}}"
 
 #define ON_DEMAND_FLOW                                                                             \
   "{\"flowName\": \"%s\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "                    \
