@@ -77,27 +77,7 @@ static void expect_same(const ProtobufCMessage *m, const char *what) {
 
 /* ---- a message with every type under every label ---- */
 
-/* X(name, PROTOBUF_C_TYPE_ suffix, C type): every type protobuf-c has. */
-#define TYPES(X)                                                                                   \
-  X(int32, INT32, int32_t)                                                                         \
-  X(sint32, SINT32, int32_t)                                                                       \
-  X(sfixed32, SFIXED32, int32_t)                                                                   \
-  X(int64, INT64, int64_t)                                                                         \
-  X(sint64, SINT64, int64_t)                                                                       \
-  X(sfixed64, SFIXED64, int64_t)                                                                   \
-  X(uint32, UINT32, uint32_t)                                                                      \
-  X(fixed32, FIXED32, uint32_t)                                                                    \
-  X(uint64, UINT64, uint64_t)                                                                      \
-  X(fixed64, FIXED64, uint64_t)                                                                    \
-  X(float, FLOAT, float)                                                                           \
-  X(double, DOUBLE, double)                                                                        \
-  X(bool, BOOL, protobuf_c_boolean)                                                                \
-  X(enum, ENUM, int)                                                                               \
-  X(string, STRING, char *)                                                                        \
-  X(bytes, BYTES, ProtobufCBinaryData)                                                             \
-  X(message, MESSAGE, ProtobufCMessage *)
-
-/* Types a packed array may hold (scalars only). */
+/* X(name, PROTOBUF_C_TYPE_ suffix, C type): the types a packed array may hold (scalars). */
 #define PACKABLE(X)                                                                                \
   X(int32, INT32, int32_t)                                                                         \
   X(sint32, SINT32, int32_t)                                                                       \
@@ -113,6 +93,13 @@ static void expect_same(const ProtobufCMessage *m, const char *what) {
   X(double, DOUBLE, double)                                                                        \
   X(bool, BOOL, protobuf_c_boolean)                                                                \
   X(enum, ENUM, int)
+
+/* Every type protobuf-c has: the scalars, then the three kept by pointer or by value. */
+#define TYPES(X)                                                                                   \
+  PACKABLE(X)                                                                                      \
+  X(string, STRING, char *)                                                                        \
+  X(bytes, BYTES, ProtobufCBinaryData)                                                             \
+  X(message, MESSAGE, ProtobufCMessage *)
 
 typedef struct all_types {
   ProtobufCMessage base;
