@@ -2,15 +2,17 @@
 """Instructions per request on the AWS door, counted by callgrind: what a change to the door
 costs or saves, free of the shared machine's noise (wall-clock moves by 15% here; Ir do not).
 
-  aws_ir.py BUILD_DIR [--requests 2000] [--flows 10000] [--keep DIR]
+  aws_ir.py BUILD_DIR [--requests 2000] [--flows 10000] [--signed | --verify] [--keep DIR]
 
 Starts BUILD_DIR/appflowd under valgrind --tool=callgrind, collecting only inside the door's
 request handler (bridge/http.c on_request: routing, SigV4 scope, transcoding both ways and the
 service; not libmicrohttpd's own parsing and sending), with the lifecycle bench's flows (a seed
 of FLOWS suspended flows, a described Salesforce-to-S3 flow). For each request kind it zeroes
 the counters, sends the requests one after another on one keep-alive connection, dumps, and
-prints the dump's Ir divided by the requests. --keep leaves the dumps in DIR for
-callgrind_annotate.
+prints the dump's Ir divided by the requests. --signed signs every request with SigV4
+(botocore), as the AWS CLI and SDKs do: appflowd, without --aws-credentials, only reads the
+signature's scope. --verify also starts appflowd with --aws-credentials, so every signature is
+checked. --keep leaves the dumps in DIR for callgrind_annotate.
 """
 import argparse
 import http.client
@@ -62,11 +64,38 @@ def dump_ir(outdir, label):
     raise RuntimeError(f"no dump labelled {label} in {outdir}")
 
 
-def send(port, method, path, body, n):
+KEY_ID, SECRET = "AKIDBENCHAWSIR000000", "bench-secret"  # --signed: the one key in the file
+
+
+def credentials_file(outdir):
+    path = os.path.join(outdir, "credentials")
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"[bench]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n")
+    return path
+
+
+def signer(port):
+    """A function adding SigV4 headers to a request's, as botocore signs for the AWS CLI."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    auth = SigV4Auth(Credentials(KEY_ID, SECRET), "appflow", "us-east-1")
+
+    def sign(method, path, data, headers):
+        req = AWSRequest(method=method, url=f"http://127.0.0.1:{port}{path}", data=data,
+                         headers=headers)
+        auth.add_auth(req)
+        return dict(req.headers.items())
+    return sign
+
+
+def send(port, method, path, body, n, sign=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"}
     for _ in range(n):
+        if sign is not None:
+            headers = sign(method, path, data, {"Content-Type": "application/json"})
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
         reply = resp.read()
@@ -81,6 +110,8 @@ def main():
     p.add_argument("build")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--flows", type=int, default=10000)
+    p.add_argument("--signed", action="store_true", help="send SigV4 signatures")
+    p.add_argument("--verify", action="store_true", help="send and check SigV4 signatures")
     p.add_argument("--keep", help="leave the callgrind dumps in this directory")
     args = p.parse_args()
     outdir = args.keep or tempfile.mkdtemp(prefix="aws_ir.")
@@ -93,17 +124,23 @@ def main():
            f"--callgrind-out-file={outdir}/callgrind.out.%p",
            os.path.join(args.build, "appflowd"), "--grpc-listen", "127.0.0.1:0",
            "--http-listen", "127.0.0.1:0", "--flows", seed, "--log-level", "warn"]
+    args.signed = args.signed or args.verify
+    if args.verify:
+        cmd += ["--aws-credentials", credentials_file(outdir)]
     print("$", " ".join(cmd), file=sys.stderr)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _, http_port = wait_ports(proc)
-        lifecycle.create_flows(http_port)
+        sign = signer(http_port) if args.signed else None
+        # lifecycle.create_flows, signed when need be
+        send(http_port, "POST", "/create-connector-profile", lifecycle.PROFILE, 1, sign)
+        send(http_port, "POST", "/create-flow", lifecycle.described_body(), 1, sign)
         print("| request | Ir/request | reply bytes |")
         print("|---|---:|---:|")
         for label, method, path, body in KINDS:
-            send(http_port, method, path, body, 1)  # warm: first-use work is not per request
+            send(http_port, method, path, body, 1, sign)  # warm: first use is not per request
             control(proc.pid, "--zero")
-            size = send(http_port, method, path, body, args.requests)
+            size = send(http_port, method, path, body, args.requests, sign)
             tag = re.sub(r"\W", "", label)
             control(proc.pid, f"--dump={tag}")
             ir = dump_ir(outdir, tag)

@@ -1,6 +1,6 @@
 /* AWS Signature Version 4 for the AWS REST-JSON door: a store of access keys and a verifier that
- * checks one request the way AWS does (canonical request, string to sign, AWS4-HMAC-SHA256 with
- * OpenSSL's HMAC and SHA-256, service "appflow"). Pure: bytes and a clock reading in, a verdict
+ * checks one request the way AWS does (canonical request, string to sign, AWS4-HMAC-SHA256 made
+ * from OpenSSL's SHA-256, service "appflow"). Pure: bytes and a clock reading in, a verdict
  * out, no sockets and no globals, so tests feed it requests signed by botocore.
  *
  * The credentials file (--aws-credentials FILE) reads like ~/.aws/credentials: one [section] per

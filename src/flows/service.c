@@ -72,8 +72,13 @@ af_err af__tenant(const af_flows *svc, const char *account, const char *region, 
                         "The region '%s' is not an AWS region name: it must be lower-case "
                         "letters, digits and dashes, like us-east-1",
                         af_escape(esc, sizeof esc, region, strlen(region)));
-  bool own = strcmp(account, home->account) == 0 && strcmp(region, home->region) == 0;
-  tenant_fill(out, account, region, !own);
+  /* The service's own account and region, as every AWS CLI call names them (its signature's
+   * scope) unless told otherwise: home already holds what tenant_fill's four snprintf calls
+   * would make. */
+  if (strcmp(account, home->account) == 0 && strcmp(region, home->region) == 0)
+    *out = *home;
+  else
+    tenant_fill(out, account, region, true);
   return AF_OK;
 }
 

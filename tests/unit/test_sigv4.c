@@ -4,6 +4,8 @@
 #include "bridge/sigv4.h"
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +45,32 @@ Test(suite, signing_key_example_from_the_aws_docs) {
                                          0xb0, 0xd8, 0xa4, 0x35, 0x05, 0xa0, 0x00, 0xa1,
                                          0xa9, 0xe0, 0x90, 0xd4, 0x14, 0xdb, 0x40, 0x4d};
   cr_expect_arr_eq(k, want, 32);
+}
+
+/* The HMACs are made by hand from SHA-256 (sigv4.c's hasher): a secret long enough that AWS4 and
+ * it pass SHA-256's 64-byte block (so the key is hashed first) derives the same signing key as
+ * OpenSSL's own HMAC(), as do secrets of every length around the block. */
+Test(suite, signing_key_for_secrets_of_every_length_is_hmacs) {
+  char secret[129];
+  for (size_t len = 1; len <= 128; len += len < 56 ? 11 : 1) {
+    for (size_t i = 0; i < len; i++)
+      secret[i] = (char)('!' + (i * 7) % 90);
+    secret[len] = '\0';
+    unsigned char got[32], a[32], b[32], want[32];
+    unsigned n = 0;
+    char k[4 + 129];
+    snprintf(k, sizeof k, "AWS4%s", secret);
+    cr_assert_not_null(
+        HMAC(EVP_sha256(), k, (int)strlen(k), (const unsigned char *)"20240115", 8, a, &n));
+    cr_assert_not_null(HMAC(EVP_sha256(), a, 32, (const unsigned char *)"eu-west-1", 9, b, &n));
+    cr_assert_not_null(HMAC(EVP_sha256(), b, 32, (const unsigned char *)"appflow", 7, a, &n));
+    cr_assert_not_null(
+        HMAC(EVP_sha256(), a, 32, (const unsigned char *)"aws4_request", 12, want, &n));
+    af_error err;
+    cr_assert_eq(af_sigv4_signing_key(secret, "20240115", "eu-west-1", "appflow", got, &err),
+                 AF_OK);
+    cr_expect_arr_eq(got, want, 32, "a secret of %zu characters", len);
+  }
 }
 
 Test(suite, get_vanilla) {
