@@ -12,6 +12,12 @@ hardly move with the load of a shared machine, so runs minutes or commits apart 
             after the last one): every reply must hold exactly --page flows or be the last page.
   describe  DescribeFlow{flow_name: PREFIX + index}, cycling through --names PREFIX:COUNT; the
             reply's flow_name must be the name sent.
+  start     StartFlow of the lifecycle's on-demand flow (bench/lifecycle.py, made first with its
+            connector profile), a new clientToken per call as the AWS SDKs send; every reply
+            must carry a new executionId. Its run log fills up (100 runs, 64 tokens) in the
+            warm-up when --warmup is at least 100.
+  churn     CreateFlow of the lifecycle's on-demand flow under a new name, then DeleteFlow of it
+            (two calls; Ir per pair).
 
 Example (bench/RESULTS.md, "gRPC encode and read locks"):
   bench/grpc_mix.py --write-seed build-rel/seed.json --names bench_:10000
@@ -30,6 +36,7 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 import harness  # noqa: E402  (the e2e tests' generated stubs and channel)
+import lifecycle  # noqa: E402  (bench/lifecycle.py: the lifecycle's flows and requests)
 
 PORT_RE = re.compile(r"^appflowd \S+ listening: grpc=\S+ port=(\d+)")
 START_TIMEOUT_S = 600  # loading 10,000 flows under valgrind takes a while
@@ -83,7 +90,34 @@ def caller(args, chan):
         if r.flow_name != name:
             sys.exit(f"callgrind_ir: DescribeFlow({name}) answered {r.flow_name}")
 
-    return list_call if args.rpc == "list" else describe_call
+    def raw(rpc, request):
+        return chan.unary_unary(lifecycle.SERVICE + rpc, request_serializer=lambda b: b,
+                                response_deserializer=lambda b: b)(request, timeout=120)
+
+    def start_call():
+        state["i"] += 1
+        r = stub.StartFlow(s.appflow_pb2.StartFlowRequest(
+            flow_name=lifecycle.ON_DEMAND, client_token=f"callgrind-{state['i']}"), timeout=120)
+        if not r.execution_id or r.execution_id == state["token"]:
+            sys.exit(f"callgrind_ir: StartFlow answered execution id {r.execution_id!r} again")
+        state["token"] = r.execution_id
+
+    tail = lifecycle.to_proto("CreateFlowRequest", {
+        k: v for k, v in lifecycle.churn_body("x").items() if k != "flowName"})
+
+    def churn_call():
+        name = f"churn_{state['i']}"
+        state["i"] += 1
+        raw("CreateFlow", lifecycle.string_field(1, name) + tail)
+        raw("DeleteFlow", lifecycle.string_field(1, name))
+
+    if args.rpc in ("start", "churn"):
+        raw("CreateConnectorProfile",
+            lifecycle.to_proto("CreateConnectorProfileRequest", lifecycle.PROFILE))
+        raw("CreateFlow", lifecycle.to_proto("CreateFlowRequest",
+                                             lifecycle.churn_body(lifecycle.ON_DEMAND)))
+    return {"list": list_call, "describe": describe_call, "start": start_call,
+            "churn": churn_call}[args.rpc]
 
 
 def total_ir(path):
@@ -98,7 +132,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--appflowd", required=True)
     p.add_argument("--seed", required=True, help="a seed file (bench/grpc_mix.py --write-seed)")
-    p.add_argument("--rpc", choices=["list", "describe"], required=True)
+    p.add_argument("--rpc", choices=["list", "describe", "start", "churn"], required=True)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--page", type=int, default=100, help="ListFlows max_results")

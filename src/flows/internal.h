@@ -19,6 +19,9 @@
 
 /* A flow's runs kept (newest first) for DescribeFlowExecutionRecords. */
 #define AF_EXECUTIONS_KEPT 100
+/* StartFlow tokens kept per flow: enough for any client's retries, bounded so a client
+ * starting one flow in a loop cannot grow it without end. */
+#define AF_START_TOKENS_KEPT 64
 
 /* The key prefix of a CreateFlow clientToken's own record (create.c), followed by the token. */
 #define AF_CREATE_TOKEN_KEY AF_STORE_PRIVATE_KEY "create-token:"
@@ -248,6 +251,35 @@ typedef struct af_run_start {
  * data window continues from the end of the run before it. false when out of memory. */
 bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
                    af_arena *a) AF_MUST_USE;
+/* A run log with its start tokens and executions left as the bytes they were packed as
+ * (runlog.c): StartFlow reads a few of up to 64 tokens and 100 runs and adds one of each. In the
+ * arena; the tokens and runs borrow the packed log's bytes. */
+typedef struct af_packed_runs {
+  Appflowd__Store__V1__RunLog *head; /* the other fields, unpacked */
+  af_bytes *tokens;                  /* each StartToken, in order (room for one more) */
+  size_t n_tokens;
+  af_bytes *runs; /* each Execution, newest first (room for one more) */
+  size_t n_runs;
+} af_packed_runs;
+/* Splits a packed RunLog; NULL when out of memory or the bytes are not a RunLog. */
+af_packed_runs *af__runs_split(af_bytes runs, af_arena *a) AF_MUST_USE;
+/* The log packed again (the head's own tokens and runs, if any, before the packed ones); false
+ * when out of memory. */
+bool af__runs_join(const af_packed_runs *s, af_arena *a, af_bytes *out) AF_MUST_USE;
+/* Unpacks the packed runs onto the head's (for what walks every run); false when out of memory
+ * or one is not an Execution. */
+bool af__runs_unsplit(af_packed_runs *s, af_arena *a) AF_MUST_USE;
+/* A packed StartToken's at_ms and client_token (borrowed from token); false when malformed. */
+bool af__token_peek(af_bytes token, int64_t *at_ms, const char **name,
+                    size_t *name_len) AF_MUST_USE;
+/* Adds a run to a split log, as af__start_run does to an unpacked one. */
+bool af__start_run_packed(const af_flows *svc, af_packed_runs *s, const af_run_start *rs,
+                          af_arena *a) AF_MUST_USE;
+/* Protobuf's wire format: a varint; past one field's value of wire type wt (its bytes, for
+ * wire type 2, in *data, *len). False at the end of the bytes or on a malformed value. */
+bool af__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) AF_MUST_USE;
+bool af__wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt, const uint8_t **data,
+                   size_t *len) AF_MUST_USE;
 /* A run's metadataCatalogDetails at now_ms (none while it is in progress, or without glue): the
  * flow's Glue table (tablePrefix, then the flow's name, lower case as Glue keeps names) and one
  * partition per run, registered when the run succeeded; in the arena. false when out of

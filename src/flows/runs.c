@@ -36,15 +36,6 @@ Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Exe
   return e->outcome != 0 ? (Appflow__V1__ExecutionStatus)e->outcome : STATUS(SUCCESSFUL);
 }
 
-/* Where a run started at at_ms goes in r's newest-first list: before the first run that started
- * no later (a scheduler catching up can start a run earlier than one StartFlow just started). */
-static size_t place_of(const Appflowd__Store__V1__RunLog *r, int64_t at_ms) {
-  size_t i = 0;
-  while (i < r->n_executions && r->executions[i]->started_ms > at_ms)
-    i++;
-  return i;
-}
-
 /* Sets how e ends: as the first scripted outcome says (taking it off r), else Successful after
  * the service's run duration. */
 static void take_outcome(const af_flows *svc, Appflowd__Store__V1__RunLog *r,
@@ -62,34 +53,89 @@ static void take_outcome(const af_flows *svc, Appflowd__Store__V1__RunLog *r,
   r->n_outcomes--;
 }
 
-bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
-                   af_arena *a) {
+/* The runs a new one goes among, newest first: n of them, the i-th got by nth (NULL when out of
+ * memory or it is not an Execution). */
+typedef struct run_list {
+  size_t n;
+  const Appflowd__Store__V1__Execution *(*nth)(const struct run_list *l, size_t i, af_arena *a);
+  const void *items;
+} run_list;
+
+static const Appflowd__Store__V1__Execution *unpacked_nth(const run_list *l, size_t i,
+                                                          af_arena *a) {
+  (void)a;
+  return ((Appflowd__Store__V1__Execution *const *)l->items)[i];
+}
+
+static const Appflowd__Store__V1__Execution *packed_nth(const run_list *l, size_t i, af_arena *a) {
+  const af_bytes *b = &((const af_bytes *)l->items)[i];
+  return appflowd__store__v1__execution__unpack(&a->allocator, b->len, b->data);
+}
+
+/* The run s starts, in a, and its place *at in l: before the first run that started no later (a
+ * scheduler catching up can start a run earlier than one StartFlow just started). Its outcome is
+ * taken off r, its data window continues from the end of the run before it, and r's last run is
+ * it when it is the newest. NULL when out of memory. */
+static Appflowd__Store__V1__Execution *new_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r,
+                                               const run_list *l, const af_run_start *s,
+                                               af_arena *a, size_t *at) {
   Appflowd__Store__V1__Execution *e = af_arena_alloc(a, sizeof *e);
-  size_t n = r->n_executions < AF_EXECUTIONS_KEPT ? r->n_executions + 1 : AF_EXECUTIONS_KEPT;
-  Appflowd__Store__V1__Execution **v = af_arena_alloc(a, (r->n_executions + 1) * sizeof *v);
-  if (e == NULL || v == NULL)
-    return false;
+  if (e == NULL)
+    return NULL;
   appflowd__store__v1__execution__init(e);
   e->execution_id = (char *)s->id;
   e->started_ms = s->at_ms;
   e->trigger = s->trigger;
   take_outcome(svc, r, e);
-  size_t at = place_of(r, s->at_ms);
-  /* the window continues from the end of the run before it */
-  e->data_pull_start_ms =
-      at < r->n_executions ? r->executions[at]->data_pull_end_ms : s->first_pull_ms;
+  const Appflowd__Store__V1__Execution *older = NULL;
+  size_t i = 0;
+  for (; i < l->n; i++) {
+    if ((older = l->nth(l, i, a)) == NULL)
+      return NULL;
+    if (older->started_ms <= s->at_ms)
+      break;
+  }
+  *at = i;
+  e->data_pull_start_ms = i < l->n ? older->data_pull_end_ms : s->first_pull_ms;
   e->data_pull_end_ms = s->at_ms;
-  for (size_t i = 0; i < at; i++)
-    v[i] = r->executions[i];
-  v[at] = e;
-  for (size_t i = at; i < r->n_executions; i++)
-    v[i + 1] = r->executions[i];
-  r->executions = v;
-  r->n_executions = n; /* the oldest falls off */
-  if (at == 0) {
+  if (i == 0) {
     r->last_run_ms = s->at_ms;
     r->last_execution_id = e->execution_id;
   }
+  return e;
+}
+
+bool af__start_run(const af_flows *svc, Appflowd__Store__V1__RunLog *r, const af_run_start *s,
+                   af_arena *a) {
+  run_list l = {r->n_executions, unpacked_nth, r->executions};
+  size_t at = 0, n = r->n_executions;
+  Appflowd__Store__V1__Execution **v = af_arena_alloc(a, (n + 1) * sizeof *v);
+  Appflowd__Store__V1__Execution *e = v != NULL ? new_run(svc, r, &l, s, a, &at) : NULL;
+  if (e == NULL)
+    return false;
+  for (size_t i = 0; i < at; i++) /* not memcpy: an empty log's executions are NULL */
+    v[i] = r->executions[i];
+  v[at] = e;
+  for (size_t i = at; i < n; i++)
+    v[i + 1] = r->executions[i];
+  r->executions = v;
+  r->n_executions = n < AF_EXECUTIONS_KEPT ? n + 1 : AF_EXECUTIONS_KEPT; /* the oldest falls off */
+  return true;
+}
+
+bool af__start_run_packed(const af_flows *svc, af_packed_runs *s, const af_run_start *rs,
+                          af_arena *a) {
+  if (s->head->n_executions > 0) /* unsplit: the head has them all */
+    return af__start_run(svc, s->head, rs, a);
+  run_list l = {s->n_runs, packed_nth, s->runs};
+  size_t at = 0, n = s->n_runs;
+  af_bytes packed;
+  Appflowd__Store__V1__Execution *e = new_run(svc, s->head, &l, rs, a, &at);
+  if (e == NULL || !af__pack(&e->base, a, &packed))
+    return false;
+  memmove(s->runs + at + 1, s->runs + at, (n - at) * sizeof *s->runs); /* room made by split */
+  s->runs[at] = packed;
+  s->n_runs = n < AF_EXECUTIONS_KEPT ? n + 1 : AF_EXECUTIONS_KEPT;
   return true;
 }
 

@@ -29,10 +29,6 @@ typedef Appflow__V1__FlowStatus flow_status;
 #define STATUS(s) APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_##s
 #define TRIGGER(t) APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_##t
 
-/* StartFlow tokens kept per flow: enough for any client's retries, bounded so a client
- * starting one flow in a loop cannot grow it without end. */
-#define START_TOKENS_MAX 64
-
 /* Region like "us-east-1": lower-case letters, digits and dashes. Account: 12 digits. */
 static bool valid_region(const char *s) {
   size_t n = strlen(s);
@@ -304,37 +300,6 @@ Appflowd__Store__V1__RunLog *af_flows_runs(af_bytes runs, af_arena *arena) {
 
 /* ---- the head of a run log ---- */
 
-static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  *v = 0;
-  for (int shift = 0; *p < end && shift < 64; shift += 7) {
-    uint8_t b = *(*p)++;
-    *v |= (uint64_t)(b & 0x7F) << shift;
-    if (b < 0x80)
-      return true;
-  }
-  return false;
-}
-
-/* Past one field's value of wire type wt; its bytes (wire type 2) in *data, *len. */
-static bool wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt, const uint8_t **data,
-                      size_t *len) {
-  uint64_t v;
-  size_t n = wt == 1 ? 8 : wt == 5 ? 4 : 0;
-  if (wt == 0)
-    return wire_varint(p, end, &v);
-  if (wt == 2) {
-    if (!wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
-      return false;
-    n = (size_t)v;
-  } else if (n == 0 || n > (size_t)(end - *p)) {
-    return false;
-  }
-  *data = *p;
-  *len = n;
-  *p += n;
-  return true;
-}
-
 /* What lastRunExecutionDetails needs of a packed RunLog (last_run_ms, last_execution_id and the
  * latest execution, which comes first), read from its wire bytes without decoding the rest: a
  * ListFlows page reads 100 run logs of up to AF_EXECUTIONS_KEPT runs each. NULL when the bytes
@@ -349,16 +314,16 @@ static Appflowd__Store__V1__RunLog *run_log_head(af_bytes runs, af_arena *a) {
     uint64_t key, v = 0;
     const uint8_t *data = NULL;
     size_t len = 0;
-    if (!wire_varint(&p, end, &key))
+    if (!af__wire_varint(&p, end, &key))
       return NULL;
     unsigned field = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
     if (field == 1 && wt == 0) {
-      if (!wire_varint(&p, end, &v))
+      if (!af__wire_varint(&p, end, &v))
         return NULL;
       r->last_run_ms = (int64_t)v;
       continue;
     }
-    if (!wire_skip(&p, end, wt, &data, &len))
+    if (!af__wire_skip(&p, end, wt, &data, &len))
       return NULL;
     if (field == 2 && wt == 2 &&
         (r->last_execution_id = af_arena_strndup(a, (const char *)data, len)) == NULL)
@@ -604,17 +569,27 @@ typedef struct start_call {
   bool arm; /* out: a scheduled flow activated, whose first run the scheduler is to find */
 } start_call;
 
-static bool fresh(const Appflowd__Store__V1__StartToken *t, int64_t now) {
-  return now - t->at_ms < AF_TOKEN_TTL_MS;
-}
+static bool fresh(int64_t at_ms, int64_t now) { return now - at_ms < AF_TOKEN_TTL_MS; }
 
-static const Appflowd__Store__V1__StartToken *find_token(const Appflowd__Store__V1__RunLog *r,
-                                                         const char *token, int64_t now) {
-  for (size_t i = 0; token != NULL && i < r->n_start_tokens; i++) {
-    if (fresh(r->start_tokens[i], now) && strcmp(r->start_tokens[i]->client_token, token) == 0)
-      return r->start_tokens[i];
+/* Keeps the log's fresh start tokens (in their order) and drops the rest; the index of the one
+ * named token among them, -1 for none (or no token), -2 when one is malformed. */
+static ptrdiff_t fresh_tokens(af_packed_runs *r, const char *token, int64_t now) {
+  size_t len = token != NULL ? strlen(token) : 0, kept = 0;
+  ptrdiff_t found = -1;
+  for (size_t i = 0; i < r->n_tokens; i++) {
+    int64_t at;
+    const char *name;
+    size_t n;
+    if (!af__token_peek(r->tokens[i], &at, &name, &n))
+      return -2;
+    if (!fresh(at, now))
+      continue;
+    if (token != NULL && found < 0 && n == len && memcmp(name, token, len) == 0)
+      found = (ptrdiff_t)kept;
+    r->tokens[kept++] = r->tokens[i];
   }
-  return NULL;
+  r->n_tokens = kept;
+  return found;
 }
 
 af_err af__changeable(const af_flow_record *f, const char *what, af_error *err) {
@@ -633,37 +608,50 @@ af_err af__changeable(const af_flow_record *f, const char *what, af_error *err) 
   return af__wrong_state(f, what, err);
 }
 
-/* The run log after this start: its token (if any) first, then the old log's fresh tokens,
- * newest first, at most START_TOKENS_MAX in all. False when out of memory. */
-static bool log_start(start_call *s, const af_flow_record *cur,
-                      const Appflowd__Store__V1__RunLog *old, bool run, af_bytes *out) {
+/* The run log after this start: its token (if any) first, then the old log's fresh tokens
+ * (fresh_tokens kept only those), newest first, at most AF_START_TOKENS_KEPT in all. False when
+ * out of memory. */
+static bool log_start(start_call *s, const af_flow_record *cur, af_packed_runs *r, bool run,
+                      af_bytes *out) {
   af_arena *a = s->c.to.arena;
-  Appflowd__Store__V1__RunLog r = *old;
-  Appflowd__Store__V1__StartToken **v = af_arena_alloc(a, (old->n_start_tokens + 1) * sizeof *v);
-  Appflowd__Store__V1__StartToken *add = af_arena_alloc(a, sizeof *add);
-  if (v == NULL || add == NULL)
-    return false;
-  size_t n = 0;
   if (s->token != NULL) {
-    appflowd__store__v1__start_token__init(add);
-    add->at_ms = s->c.now_ms;
-    add->client_token = (char *)s->token;
-    add->execution_id = s->result_id;
-    add->flow_status = s->status;
-    v[n++] = add;
+    Appflowd__Store__V1__StartToken add = APPFLOWD__STORE__V1__START_TOKEN__INIT;
+    add.at_ms = s->c.now_ms;
+    add.client_token = (char *)s->token;
+    add.execution_id = s->result_id;
+    add.flow_status = s->status;
+    af_bytes packed;
+    if (!af__pack(&add.base, a, &packed))
+      return false;
+    memmove(r->tokens + 1, r->tokens, r->n_tokens * sizeof *r->tokens); /* room made by split */
+    r->tokens[0] = packed;
+    r->n_tokens++;
   }
-  for (size_t i = 0; i < old->n_start_tokens && n < START_TOKENS_MAX; i++) {
-    if (fresh(old->start_tokens[i], s->c.now_ms))
-      v[n++] = old->start_tokens[i];
+  if (r->n_tokens > AF_START_TOKENS_KEPT)
+    r->n_tokens = AF_START_TOKENS_KEPT;
+  if (s->arm) { /* an activation: every run so far stops counting towards failures */
+    if (!af__runs_unsplit(r, a))
+      return false;
+    af__schedule_from(r->head, s->c.now_ms, true);
   }
-  r.n_start_tokens = n;
-  r.start_tokens = v;
-  if (s->arm)
-    af__schedule_from(&r, s->c.now_ms, true);
   af_run_start rs = {s->execution_id, s->c.now_ms, TRIGGER(ON_DEMAND), cur->created_ms};
-  if (run && !af__start_run(s->c.svc, &r, &rs, a))
+  if (run && !af__start_run_packed(s->c.svc, r, &rs, a))
     return false;
-  return af__pack(&r.base, a, out);
+  return af__runs_join(r, a, out);
+}
+
+/* A retry: the first result again, from the token that started it. */
+static af_store_verdict replay(start_call *s, af_bytes token) {
+  Appflowd__Store__V1__StartToken *t =
+      appflowd__store__v1__start_token__unpack(&s->c.to.arena->allocator, token.len, token.data);
+  if (t == NULL) {
+    af_flows_oom(s->c.to.err);
+    return AF_STORE_REFUSE;
+  }
+  s->status = (uint8_t)t->flow_status;
+  snprintf(s->result_id, sizeof s->result_id, "%s", t->execution_id);
+  s->replayed = true;
+  return AF_STORE_KEEP;
 }
 
 static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
@@ -671,18 +659,14 @@ static af_store_verdict start_rule(const af_flow_record *cur, af_flow_record *ne
   af_error *err = s->c.to.err;
   s->changed = s->replayed = s->arm = false;
   s->result_id[0] = '\0';
-  Appflowd__Store__V1__RunLog *old = af_flows_runs(cur->runs, s->c.to.arena);
-  if (old == NULL) {
+  af_packed_runs *old = af__runs_split(cur->runs, s->c.to.arena);
+  ptrdiff_t seen = old != NULL ? fresh_tokens(old, s->token, s->c.now_ms) : -2;
+  if (seen == -2) {
     af_flows_oom(err);
     return AF_STORE_REFUSE;
   }
-  const Appflowd__Store__V1__StartToken *seen = find_token(old, s->token, s->c.now_ms);
-  if (seen != NULL) { /* a retry: the first result again, and nothing else */
-    s->status = (uint8_t)seen->flow_status;
-    snprintf(s->result_id, sizeof s->result_id, "%s", seen->execution_id);
-    s->replayed = true;
-    return AF_STORE_KEEP;
-  }
+  if (seen >= 0)
+    return replay(s, old->tokens[seen]);
   if (af__changeable(cur, "started", err) != AF_OK)
     return AF_STORE_REFUSE;
   s->status = STATUS(ACTIVE);
