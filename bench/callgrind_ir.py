@@ -12,6 +12,8 @@ hardly move with the load of a shared machine, so runs minutes or commits apart 
             after the last one): every reply must hold exactly --page flows or be the last page.
   describe  DescribeFlow{flow_name: PREFIX + index}, cycling through --names PREFIX:COUNT; the
             reply's flow_name must be the name sent.
+  stop      StopFlow of bench_suspended, an already suspended scheduled flow (make bench's gRPC
+            success scenario); with --missing, of bench_missing, which does not exist (notfound).
   start     StartFlow of the lifecycle's on-demand flow (bench/lifecycle.py, made first with its
             connector profile), a new clientToken per call as the AWS SDKs send; every reply
             must carry a new executionId. Its run log fills up (100 runs, 64 tokens) in the
@@ -94,6 +96,17 @@ def caller(args, chan):
         return chan.unary_unary(lifecycle.SERVICE + rpc, request_serializer=lambda b: b,
                                 response_deserializer=lambda b: b)(request, timeout=120)
 
+    def stop_call():
+        name = "bench_missing" if args.missing else "bench_suspended"
+        try:
+            r = stub.StopFlow(s.appflow_pb2.StopFlowRequest(flow_name=name), timeout=120)
+        except harness.grpc.RpcError as e:
+            if args.missing and e.code() == harness.grpc.StatusCode.NOT_FOUND:
+                return
+            raise
+        if args.missing or not r.flow_arn:
+            sys.exit(f"callgrind_ir: StopFlow({name}) answered {r}")
+
     def start_call():
         state["i"] += 1
         r = stub.StartFlow(s.appflow_pb2.StartFlowRequest(
@@ -116,7 +129,7 @@ def caller(args, chan):
             lifecycle.to_proto("CreateConnectorProfileRequest", lifecycle.PROFILE))
         raw("CreateFlow", lifecycle.to_proto("CreateFlowRequest",
                                              lifecycle.churn_body(lifecycle.ON_DEMAND)))
-    return {"list": list_call, "describe": describe_call, "start": start_call,
+    return {"list": list_call, "describe": describe_call, "stop": stop_call, "start": start_call,
             "churn": churn_call}[args.rpc]
 
 
@@ -132,7 +145,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--appflowd", required=True)
     p.add_argument("--seed", required=True, help="a seed file (bench/grpc_mix.py --write-seed)")
-    p.add_argument("--rpc", choices=["list", "describe", "start", "churn"], required=True)
+    p.add_argument("--rpc", choices=["list", "describe", "stop", "start", "churn"], required=True)
+    p.add_argument("--missing", action="store_true", help="stop: a flow that does not exist")
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--page", type=int, default=100, help="ListFlows max_results")

@@ -310,6 +310,10 @@ static bool present(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m
 static size_t code_points(const char *s, size_t len) {
   size_t n = 0;
   for (const char *p = s, *end = s + len; p < end; n++) {
+    if ((unsigned char)*p < 0x80) { /* most names are ASCII: no call per character */
+      p++;
+      continue;
+    }
     int k = af_utf8_seq_len(p, end);
     p += k > 0 ? k : 1;
   }
