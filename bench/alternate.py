@@ -23,6 +23,7 @@ usage: bench/alternate.py BUILD_DIR [--suite grpc,http,lifecycle] [--rounds 3] [
 Writes bench/results/alternate-<time>.jsonl and .md (each round's rows, then the medians).
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -134,64 +135,49 @@ class Alternate:
 
     def grpc(self, seed):
         b = self.b
-        servers = {}
-        try:
-            servers["appflowd"] = b.appflowd(seed)
-            servers["grpc-go"] = b.go_peer("grpc", seed)
+        with contextlib.ExitStack() as stack:
+            servers = {"appflowd": started(stack, b.appflowd(seed)),
+                       "grpc-go": started(stack, b.go_peer("grpc", seed))}
             for scenario in ("success", "notfound", "mix"):
-                canned = b.canned("notfound" if scenario == "notfound" else "ok")
-                try:
-                    servers["canned"] = canned
-                    self.alternate(servers, b.levels.split(","),
+                with contextlib.ExitStack() as limit:
+                    canned = started(limit, b.canned("notfound" if scenario == "notfound"
+                                                     else "ok"))
+                    self.alternate(dict(servers, canned=canned), b.levels.split(","),
                                    lambda t, p, lv: self.grpc_driver(scenario, t, p, lv))
-                finally:
-                    canned.stop()
-                    del servers["canned"]
-        finally:
-            for srv in servers.values():
-                srv.stop()
 
     def http(self, seed):
         b = self.b
-        servers = {}
-        try:
-            servers["appflowd"] = b.appflowd(seed, http=True)
-            servers["nginx"] = b.nginx()
-            servers["go-net-http"] = b.go_peer("http", seed)
+        with contextlib.ExitStack() as stack:
+            servers = {"appflowd": started(stack, b.appflowd(seed, http=True)),
+                       "nginx": started(stack, b.nginx()),
+                       "go-net-http": started(stack, b.go_peer("http", seed))}
             self.alternate(servers, ["1", "16", "64"], self.http_driver, door="http")
-        finally:
-            for srv in servers.values():
-                srv.stop()
-
 
     def lifecycle(self, seed):
         b = self.b
-        servers = {}
-        try:
-            servers["appflowd"] = b.appflowd(seed, http=True)
-            srv = servers["appflowd"]
+        with contextlib.ExitStack() as stack:
+            srv = started(stack, b.appflowd(seed, http=True))
             lifecycle.create_flows(srv.http_port)
             files = lifecycle.capture(srv.port, srv.http_port, b.tmp)
             replies = {"DescribeFlow": files["describe.grpc"], "ListFlows": files["list.grpc"],
                        "StartFlow": files["start.grpc"], "CreateFlow": files["create.grpc"],
                        "DeleteFlow": files["delete.grpc"]}
             for scenario in ("describe", "list", "start", "churn"):
-                grpc_side = {"appflowd": srv, "canned": b.canned(replies=replies)}
-                try:
-                    self.alternate(grpc_side, ["1x1", "4x32"],
+                with contextlib.ExitStack() as limit:
+                    canned = started(limit, b.canned(replies=replies))
+                    self.alternate({"appflowd": srv, "canned": canned}, ["1x1", "4x32"],
                                    lambda t, p, lv: self.life_grpc(scenario, files, t, p, lv))
-                finally:
-                    grpc_side["canned"].stop()
-                http_side = {"appflowd": srv, "nginx": b.nginx(lifecycle.nginx_locations(files))}
-                try:
-                    self.alternate(http_side, ["1", "16"],
+                with contextlib.ExitStack() as limit:
+                    nginx = started(limit, b.nginx(lifecycle.nginx_locations(files)))
+                    self.alternate({"appflowd": srv, "nginx": nginx}, ["1", "16"],
                                    lambda t, p, c: self.life_http(scenario, files, t, p, c),
                                    door="http")
-                finally:
-                    http_side["nginx"].stop()
-        finally:
-            for srv in servers.values():
-                srv.stop()
+
+
+def started(stack, srv):
+    """srv, stopped (by PID) when stack closes."""
+    stack.callback(srv.stop)
+    return srv
 
 
 def medians(rows):

@@ -15,6 +15,14 @@ static void setup(void) { af_arena_init(&arena); }
 static void teardown(void) { af_arena_destroy(&arena); }
 TestSuite(runlog, .init = setup, .fini = teardown);
 
+/* "<prefix>-<i>", in the arena. */
+static char *numbered(const char *prefix, size_t i) {
+  char *s = af_arena_alloc(&arena, 32);
+  cr_assert_not_null(s);
+  snprintf(s, 32, "%s-%zu", prefix, i);
+  return s;
+}
+
 /* A log of n tokens and m runs (runs newest first, a second apart), two scripted outcomes, an
  * update token and every scalar set; packed in the arena. */
 static af_bytes full_log(size_t n, size_t m) {
@@ -30,23 +38,19 @@ static af_bytes full_log(size_t n, size_t m) {
   cr_assert(r.start_tokens != NULL && r.executions != NULL);
   for (size_t i = 0; i < n; i++) {
     Appflowd__Store__V1__StartToken *t = af_arena_alloc(&arena, sizeof *t);
-    char *name = af_arena_alloc(&arena, 32);
-    cr_assert(t != NULL && name != NULL);
+    cr_assert_not_null(t);
     appflowd__store__v1__start_token__init(t);
-    snprintf(name, 32, "token-%zu", i);
     t->at_ms = 5000 + (int64_t)i;
-    t->client_token = name;
+    t->client_token = numbered("token", i);
     t->execution_id = "run-x";
     t->flow_status = 1;
     r.start_tokens[r.n_start_tokens++] = t;
   }
   for (size_t i = 0; i < m; i++) {
     Appflowd__Store__V1__Execution *e = af_arena_alloc(&arena, sizeof *e);
-    char *id = af_arena_alloc(&arena, 32);
-    cr_assert(e != NULL && id != NULL);
+    cr_assert_not_null(e);
     appflowd__store__v1__execution__init(e);
-    snprintf(id, 32, "run-%zu", i);
-    e->execution_id = id;
+    e->execution_id = numbered("run", i);
     e->started_ms = 1000000 + (int64_t)(m - i) * 1000;
     e->duration_ms = 10;
     e->data_pull_start_ms = e->started_ms - 1000;
