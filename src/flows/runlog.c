@@ -72,7 +72,7 @@ af_packed_runs *af__runs_split(af_bytes runs, af_arena *a) {
       (s->runs = af_arena_alloc(a, cap_r * sizeof *s->runs)) == NULL)
     return NULL;
   s->n_tokens = s->n_runs = 0;
-  const uint8_t *p = runs.data, *end = runs.data + runs.len;
+  const uint8_t *p = runs.data, *end = runs.len ? runs.data + runs.len : p; /* NULL + 0 is UB */
   while (p < end) {
     const uint8_t *field = p, *data = NULL;
     uint64_t key;
@@ -170,7 +170,7 @@ bool af__runs_unsplit(af_packed_runs *s, af_arena *a) {
 }
 
 bool af__token_peek(af_bytes token, int64_t *at_ms, const char **name, size_t *name_len) {
-  const uint8_t *p = token.data, *end = token.data + token.len;
+  const uint8_t *p = token.data, *end = token.len ? token.data + token.len : p;
   *at_ms = 0;
   *name = "";
   *name_len = 0;

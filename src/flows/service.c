@@ -725,6 +725,7 @@ static void start_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
   s->resp = (Appflow__V1__StartFlowResponse *)out;
   s->token = req->client_token != NULL && req->client_token[0] != '\0' ? req->client_token : NULL;
   af_uuid_random(s->execution_id);
+  s->c.op.writes = true; /* every start is recorded, but for a retry's */
   af__call_modify(&s->c, s->name, s->len, start_rule, start_done);
 }
 

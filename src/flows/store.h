@@ -168,6 +168,10 @@ struct af_store_op {
                                    be 64 KiB), and a write keeps the stored one. scan: visited
                                    records carry their definition; without this they never do
                                    (ListFlows reads none) */
+  bool writes;                  /* modify: the rule nearly always changes the record
+                                   (StartFlow records every start): a store that first runs
+                                   rules beside other readers runs this one alone at once,
+                                   rather than twice when another write came between */
   size_t limit;                 /* scan: visit at most this many */
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the

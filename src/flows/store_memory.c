@@ -12,8 +12,9 @@
  * keeps or refuses is then done; one that writes or deletes takes the lock alone and applies
  * what it decided, unless another write changed the shard in between (the shard counts its
  * writes): then its rule runs again on the record as it is now, as the seam allows (store.h:
- * only a rule's last run counts). Writers are preferred, so a stream of readers never holds a
- * write off; no thread holds two shard locks, so none can wait for itself.
+ * only a rule's last run counts). A modify said to write (op->writes: StartFlow's) skips the
+ * shared run and runs its rule once with the lock alone. Writers are preferred, so a stream of
+ * readers never holds a write off; no thread holds two shard locks, so none can wait for itself.
  *
  * Scopes: each scope (an account and region) has tables of its own (a space), made by the first
  * insert into it and kept until the store closes, so a scan of one scope never walks another's
@@ -441,6 +442,22 @@ static node **find_node(shard *s, uint64_t h, const char *key, size_t len) {
   return *link != NULL && compare(*link, h, key, len) == 0 ? link : NULL;
 }
 
+/* A modify whose rule runs once, with the shard's lock alone (op->writes). */
+static void modify_alone(memory_store *m, shard *s, uint64_t h, af_store_op *op) {
+  node *freed = NULL;
+  af_store_rc rc = AF_STORE_NOT_FOUND;
+  pthread_rwlock_wrlock(&s->lock);
+  node **link = find_node(s, h, op->key, op->key_len);
+  if (link != NULL) {
+    af_flow_record cur = view(*link), next = cur;
+    op->verdict = op->rule(&cur, &next, op->ctx);
+    rc = carry_out(m, s, link, op->verdict, &cur, &next, &freed);
+  }
+  pthread_rwlock_unlock(&s->lock);
+  node_free(&m->mem, freed);
+  op->done(op, rc);
+}
+
 static void mem_modify(af_store *st, af_store_op *op) {
   memory_store *m = (memory_store *)st;
   if (!af__store_table_ok(op) || !af__store_scope_ok(op)) {
@@ -458,6 +475,10 @@ static void mem_modify(af_store *st, af_store_op *op) {
   }
   uint64_t h = af_hash64(&m->seed, op->key, op->key_len);
   shard *s = shard_of(sp, op->table, h);
+  if (op->writes) {
+    modify_alone(m, s, h, op);
+    return;
+  }
   /* The rule's first run shares the lock with other readers: most rules only read (DescribeFlow,
    * ListTagsForResource, retries), and they are done here. */
   pthread_rwlock_rdlock(&s->lock);

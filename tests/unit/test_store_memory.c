@@ -428,4 +428,66 @@ Test(memory, a_write_after_a_delete_it_raced_finds_nothing) {
   af_store_close(s);
 }
 
+/* Writes said to write (op.writes, as StartFlow's are): each rule runs once, with the shard to
+ * itself. The first rule waits until the second writer has submitted its op, then gives its rule
+ * a while to join it in the lock, which it must not. */
+typedef struct alone {
+  atomic_int runs, inside, overlapped, submitted;
+} alone;
+
+#define ALONE_WAIT_S 0.2
+
+static af_store_verdict add_alone(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  alone *a = ctx;
+  int first = atomic_fetch_add(&a->runs, 1) == 0;
+  if (atomic_fetch_add(&a->inside, 1) > 0)
+    atomic_store(&a->overlapped, 1);
+  while (first && !atomic_load(&a->submitted))
+    sched_yield();
+  for (double until = now_s() + ALONE_WAIT_S; first && now_s() < until;)
+    sched_yield();
+  atomic_fetch_sub(&a->inside, 1);
+  next->created_ms = cur->created_ms + 1;
+  return AF_STORE_WRITE;
+}
+
+typedef struct alone_writer {
+  af_store *s;
+  alone *a;
+  bool second;
+  af_store_rc rc;
+} alone_writer;
+
+static void *add_alone_once(void *arg) {
+  alone_writer *w = arg;
+  af_store_op op = {.key = "counter", .key_len = 7, .rule = add_alone, .ctx = w->a, .writes = true};
+  if (w->second)
+    atomic_store(&w->a->submitted, 1);
+  w->rc = af_store_run(w->s, af_store_modify, &op);
+  return NULL;
+}
+
+Test(memory, a_write_said_to_write_runs_its_rule_once_alone) {
+  af_store *s = open_memory(NULL);
+  cr_assert_eq(insert(s, "counter"), AF_STORE_OK);
+  alone a = {0};
+  alone_writer w[2] = {{s, &a, false, AF_STORE_FAILED}, {s, &a, true, AF_STORE_FAILED}};
+  pthread_t th[2];
+  cr_assert_eq(pthread_create(&th[0], NULL, add_alone_once, &w[0]), 0);
+  while (atomic_load(&a.runs) == 0) /* the first is in its rule */
+    sched_yield();
+  cr_assert_eq(pthread_create(&th[1], NULL, add_alone_once, &w[1]), 0);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    cr_expect_eq(w[i].rc, AF_STORE_OK);
+  }
+  cr_expect_eq(atomic_load(&a.overlapped), 0, "the second rule ran beside the first");
+  cr_expect_eq(atomic_load(&a.runs), 2, "each rule once");
+  int64_t created = -1;
+  af_store_op op = {.key = "counter", .key_len = 7, .rule = read_created, .ctx = &created};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
+  cr_expect_eq(created, 2, "both additions are there");
+  af_store_close(s);
+}
+
 Test(memory, close_accepts_null) { af_store_close(NULL); }
