@@ -276,21 +276,12 @@ func (t *Table) ARN(name string) string { return t.arnPrefix + name }
 // Stop is StopFlow: an Active or Errored scheduled or event-triggered flow becomes Suspended; a
 // Suspended one stays so. Returns the flow's ARN.
 func (t *Table) Stop(flowName *string) (string, *Error) {
-	if err := CheckName(flowName); err != nil {
+	// Most stops find the flow already Suspended: Describe's read lock is enough for those.
+	f, st, err := t.Describe(flowName)
+	if err != nil {
 		return "", err
 	}
 	name := *flowName
-	// Most stops find the flow already Suspended: a read lock is enough for those.
-	t.mu.RLock()
-	f, ok := t.flows[name]
-	var st Status
-	if ok {
-		st = f.status
-	}
-	t.mu.RUnlock()
-	if !ok {
-		return "", Errorf("ResourceNotFoundException", "Flow %s does not exist", name)
-	}
 	if f.Trigger == OnDemand {
 		return "", Errorf("UnsupportedOperationException", "Flow %s is an on-demand flow: "+
 			"StopFlow applies only to scheduled and event-triggered flows", name)
