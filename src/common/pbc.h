@@ -5,6 +5,22 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* A nested message of a response that is packed already (the service keeps some answers' parts
+ * packed: grpc/encode.h writes these bytes in place of walking msg). */
+typedef struct af_pbc_packed {
+  const ProtobufCMessage *msg;
+  const uint8_t *data;
+  size_t len;
+} af_pbc_packed;
+
+/* The packed messages of one response, in the order an encoder meets them (fields in
+ * descriptor order, each repeated field's elements in order). */
+typedef struct af_pbc_ready {
+  size_t n;
+  const af_pbc_packed *items;
+} af_pbc_ready;
 
 /* The in-memory size of one element of a repeated field of type t, as protobuf-c lays out its
  * arrays (its own sizeof_elt_in_repeated_array is not exported). */

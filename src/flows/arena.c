@@ -11,6 +11,12 @@ struct af_arena_chunk {
   _Alignas(16) char data[];
 };
 
+struct af_arena_defer {
+  struct af_arena_defer *next;
+  void (*fn)(void *ctx);
+  void *ctx;
+};
+
 #define CHUNK_MIN 8192
 
 static void *pbc_alloc(void *ud, size_t size) { return af_arena_alloc(ud, size); }
@@ -26,6 +32,7 @@ void af_arena_init(af_arena *a) {
   a->end = a->inline_block + sizeof a->inline_block;
   a->used = 0;
   a->chunks = NULL;
+  a->defers = NULL;
   a->allocator.alloc = pbc_alloc;
   a->allocator.free = pbc_free;
   a->allocator.allocator_data = a;
@@ -132,7 +139,20 @@ char *af_arena_strndup(af_arena *a, const char *s, size_t len) {
   return p;
 }
 
+bool af_arena_defer(af_arena *a, void (*fn)(void *ctx), void *ctx) {
+  struct af_arena_defer *d = af_arena_alloc(a, sizeof *d);
+  if (d == NULL)
+    return false;
+  *d = (struct af_arena_defer){a->defers, fn, ctx};
+  a->defers = d;
+  return true;
+}
+
+/* The deferred calls, then the chunks (a call may read its context from them). */
 static void free_chunks(af_arena *a) {
+  for (struct af_arena_defer *d = a->defers; d != NULL; d = d->next)
+    d->fn(d->ctx);
+  a->defers = NULL;
   struct af_arena_chunk *c = a->chunks;
   while (c != NULL) {
     struct af_arena_chunk *next = c->next;

@@ -11,6 +11,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define AF_ARENA_INLINE 2048
@@ -18,11 +19,13 @@
 #define AF_ARENA_LIMIT (16u << 20)
 
 struct af_arena_chunk;
+struct af_arena_defer;
 
 typedef struct af_arena {
   char *cur, *end;
   size_t used;                   /* bytes in heap chunks, checked against AF_ARENA_LIMIT */
   struct af_arena_chunk *chunks; /* heap chunks, newest first */
+  struct af_arena_defer *defers; /* af_arena_defer's calls, newest first */
   ProtobufCAllocator allocator;  /* hands protobuf-c this arena */
   _Alignas(16) char inline_block[AF_ARENA_INLINE];
 } af_arena;
@@ -45,6 +48,10 @@ char *af_arena_strndup(af_arena *a, const char *s, size_t len) AF_MUST_USE;
 char *af_arena_printf(af_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) AF_MUST_USE;
 char *af_arena_vprintf(af_arena *a, const char *fmt, va_list ap) AF_MUST_USE;
+/* Has reset (or destroy) call fn(ctx) before it frees the blocks: for what a request holds
+ * that is not the arena's, such as references to shared memos. Calls run newest first. False
+ * when out of memory (fn will then not be called). */
+bool af_arena_defer(af_arena *a, void (*fn)(void *ctx), void *ctx) AF_MUST_USE;
 /* Releases everything handed out; the arena stays usable. */
 void af_arena_reset(af_arena *a);
 /* Releases everything; the arena must be re-initialised before further use. NULL is fine. */

@@ -23,6 +23,10 @@
  * starting one flow in a loop cannot grow it without end. */
 #define AF_START_TOKENS_KEPT 64
 
+/* The most the memos of one store may hold (ListFlows's packed entries, flows/list.c): past it
+ * pages are made as they were, a flow at a time. About 40,000 flows' entries. */
+#define AF_MEMO_BUDGET ((size_t)64 << 20)
+
 /* The key prefix of a CreateFlow clientToken's own record (create.c), followed by the token. */
 #define AF_CREATE_TOKEN_KEY AF_STORE_PRIVATE_KEY "create-token:"
 

@@ -132,12 +132,28 @@ af_err af__page_token_read(const af_call *c, const char *domain, const char *op,
 
 #define LIST_DOMAIN "appflowd ListFlows v1"
 
+/* A flow's ListFlows entry, kept with the version of the record it was made of (af_memo) while
+ * the entry does not change with the clock (the flow's last run is over, or it has none): the
+ * FlowDefinition, its packed bytes, and the page token that resumes after it, made once for
+ * every page that lists the flow until the flow changes. Immutable once made but for token,
+ * which the first page that ends at the flow sets. */
+typedef struct list_memo {
+  af_memo base;
+  Appflow__V1__FlowDefinition *def; /* unpacked from packed, by the system allocator */
+  _Atomic(char *) token;            /* NULL until a page ends here */
+  size_t len;
+  uint8_t packed[];
+} list_memo;
+
 typedef struct list_call {
   af_call c;
   Appflow__V1__ListFlowsResponse *resp;
   char after[AF_FLOW_NAME_MAX + 1];
   size_t max, n;
   Appflow__V1__FlowDefinition **items;
+  list_memo **memos;    /* items[i]'s memo (a reference the call holds), or NULL */
+  af_pbc_packed *ready; /* the memos' packed entries, for to.ready */
+  size_t nready;
   bool more, oom;
 } list_call;
 
@@ -171,19 +187,133 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   return oom ? NULL : d;
 }
 
+static void memo_free(af_memo *base) {
+  list_memo *m = (list_memo *)base;
+  protobuf_c_message_free_unpacked(&m->def->base, NULL);
+  free(atomic_load_explicit(&m->token, memory_order_acquire));
+  free(m);
+}
+
+/* protobuf-c's allocations for a memo's FlowDefinition, counted into *allocator_data. */
+static void *counted_alloc(void *data, size_t size) {
+  *(size_t *)data += size + 16; /* malloc's own header and rounding, about */
+  return malloc(size);
+}
+
+static void system_free(void *data, void *p) {
+  (void)data;
+  free(p);
+}
+
+/* Whether d says the same whenever it is read: its last run, if any, has ended. */
+static bool timeless(const Appflow__V1__FlowDefinition *d) {
+  const Appflow__V1__ExecutionDetails *r = d->last_run_execution_details;
+  return r == NULL || (r->most_recent_execution_status !=
+                           APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS &&
+                       r->most_recent_execution_status !=
+                           APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED);
+}
+
+/* A memo of d (one reference, the caller's), NULL when out of memory. */
+static list_memo *memo_new(const Appflow__V1__FlowDefinition *d) {
+  size_t len = protobuf_c_message_get_packed_size(&d->base);
+  list_memo *m = malloc(sizeof *m + len);
+  if (m == NULL)
+    return NULL;
+  m->len = protobuf_c_message_pack(&d->base, m->packed);
+  size_t bytes = sizeof *m + len;
+  ProtobufCAllocator counting = {counted_alloc, system_free, &bytes};
+  m->def = (Appflow__V1__FlowDefinition *)protobuf_c_message_unpack(
+      &appflow__v1__flow_definition__descriptor, &counting, m->len, m->packed);
+  if (m->def == NULL) {
+    free(m);
+    return NULL;
+  }
+  atomic_init(&m->token, NULL);
+  atomic_init(&m->base.refs, 1);
+  m->base.bytes = bytes;
+  m->base.free = memo_free;
+  return m;
+}
+
+/* Releases the memos a page held (at the arena's reset: once its encoders are done with them). */
+static void release_memos(void *ctx) {
+  list_call *c = ctx;
+  for (size_t i = 0; i < c->n; i++)
+    af_memo_release(c->memos[i] != NULL ? &c->memos[i]->base : NULL);
+}
+
+/* The record's memo, retained: the one it has, or one made of d (NULL when the store keeps none,
+ * the entry changes with the clock, or the memos are at their budget). */
+static list_memo *memo_of(list_call *c, const af_flow_record *f, Appflow__V1__FlowDefinition *d) {
+  af_store *store = c->c.svc->store;
+  if (f->memo == NULL || !timeless(d) ||
+      atomic_load_explicit(&store->memo_bytes, memory_order_relaxed) >= AF_MEMO_BUDGET)
+    return NULL;
+  list_memo *m = memo_new(d);
+  af_memo *empty = NULL;
+  if (m == NULL)
+    return NULL;
+  af_memo_retain(&m->base); /* the slot's reference, if it takes this one */
+  if (atomic_compare_exchange_strong_explicit(f->memo, &empty, &m->base, memory_order_acq_rel,
+                                              memory_order_acquire))
+    atomic_fetch_add_explicit(&store->memo_bytes, m->base.bytes, memory_order_relaxed);
+  else
+    af_memo_release(&m->base); /* another reader filled it first: this one stays the page's */
+  return m;
+}
+
+/* Lists f: from its memo when it has one, else built (and memoized when it can be). */
+static bool list_one(list_call *c, const af_flow_record *f) {
+  size_t i = c->n;
+  af_memo *have = f->memo != NULL ? atomic_load_explicit(f->memo, memory_order_acquire) : NULL;
+  list_memo *m = (list_memo *)have;
+  if (m != NULL) {
+    af_memo_retain(have); /* the store cannot drop it while this reader holds the shard */
+  } else {
+    Appflow__V1__FlowDefinition *d = definition_of(c, f);
+    if (d == NULL)
+      return false;
+    c->items[i] = d;
+    m = memo_of(c, f, d);
+  }
+  c->memos[i] = m;
+  c->n++; /* from here on release_memos drops m */
+  if (m != NULL) {
+    c->items[i] = m->def;
+    if (c->ready != NULL)
+      c->ready[c->nready++] = (af_pbc_packed){&m->def->base, m->packed, m->len};
+  }
+  return true;
+}
+
 static bool list_visit(const af_flow_record *f, void *ctx) {
   list_call *c = ctx;
   if (c->n == c->max) { /* one flow past the page: there is a next page */
     c->more = true;
     return false;
   }
-  Appflow__V1__FlowDefinition *d = definition_of(c, f);
-  if (d == NULL) {
+  if (!list_one(c, f)) {
     c->oom = true;
     return false;
   }
-  c->items[c->n++] = d;
   return true;
+}
+
+/* The token of a page that ends at the page's last flow: its memo's, made once. */
+static char *next_token(list_call *c) {
+  const char *last = c->items[c->n - 1]->flow_name;
+  list_memo *m = c->memos[c->n - 1];
+  char *have = m != NULL ? atomic_load_explicit(&m->token, memory_order_acquire) : NULL;
+  if (have != NULL)
+    return have;
+  char *t = af__page_token(&c->c, LIST_DOMAIN, last, strlen(last), c->c.to.arena);
+  char *kept = m != NULL && t != NULL ? strdup(t) : NULL;
+  char *empty = NULL;
+  if (kept != NULL && !atomic_compare_exchange_strong_explicit(
+                          &m->token, &empty, kept, memory_order_acq_rel, memory_order_acquire))
+    free(kept); /* another page made it first: the same token */
+  return t;
 }
 
 static void list_done(af_store_op *op, af_store_rc rc) {
@@ -194,13 +324,11 @@ static void list_done(af_store_op *op, af_store_rc rc) {
   if (e == AF_OK) {
     c->resp->n_flows = c->n;
     c->resp->flows = c->items;
+    if (c->c.to.ready != NULL)
+      *c->c.to.ready = (af_pbc_ready){c->nready, c->ready};
   }
-  if (e == AF_OK && c->more) {
-    const char *last = c->items[c->n - 1]->flow_name;
-    if ((c->resp->next_token =
-             af__page_token(&c->c, LIST_DOMAIN, last, strlen(last), c->c.to.arena)) == NULL)
-      e = af_flows_oom(c->c.to.err);
-  }
+  if (e == AF_OK && c->more && (c->resp->next_token = next_token(c)) == NULL)
+    e = af_flows_oom(c->c.to.err);
   af__call_end(&c->c, e);
 }
 
@@ -215,7 +343,12 @@ static af_err list_request(list_call *c, const Appflow__V1__ListFlowsRequest *re
     rc = af__page_token_read(&c->c, LIST_DOMAIN, "ListFlows", req->next_token, c->after, after_len,
                              err);
   c->max = req->has_max_results ? (size_t)req->max_results : LIST_DEFAULT;
-  if (rc == AF_OK && (c->items = af_arena_alloc(c->c.to.arena, c->max * sizeof *c->items)) == NULL)
+  af_arena *a = c->c.to.arena;
+  if (rc == AF_OK && ((c->items = af_arena_alloc(a, c->max * sizeof *c->items)) == NULL ||
+                      (c->memos = af_arena_alloc(a, c->max * sizeof *c->memos)) == NULL ||
+                      (c->c.to.ready != NULL &&
+                       (c->ready = af_arena_alloc(a, c->max * sizeof *c->ready)) == NULL) ||
+                      !af_arena_defer(a, release_memos, c)))
     rc = af_flows_oom(err);
   return rc;
 }

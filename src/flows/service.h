@@ -17,6 +17,7 @@
 #include "appflow/v1/appflow.pb-c.h"
 #include "common/awsmodel.h"
 #include "common/compiler.h"
+#include "common/pbc.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 #include "flows/log.h"
@@ -91,6 +92,10 @@ typedef struct af_reply_to {
   const char *region;
   /* a seed's create (af_flows_seed_call_in): a connector profile may come without credentials */
   bool seeding;
+  /* the caller's, NULL when it packs none: where the service lists the messages of the response
+   * it has packed already (ListFlows's flows it keeps memos of), for grpc/encode.h; they stay
+   * valid until the arena is reset */
+  af_pbc_ready *ready;
 } af_reply_to;
 
 /* One RPC of appflow.v1.AppFlowService, so doors can serve every RPC from one loop. The table

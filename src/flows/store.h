@@ -74,6 +74,27 @@ typedef struct af_bytes {
   size_t len;
 } af_bytes;
 
+/* What the service made of one version of a record and asks a store to keep with it (a flow's
+ * ListFlows entry, made once instead of for every page): reference counted. A store that keeps
+ * memos takes one reference when the service installs one (the service then adds its bytes to
+ * the store's memo_bytes) and drops it when the record changes or goes (the store then takes
+ * them off), so a memo never outlives the version it was made of in the store; a reader's own
+ * references keep it alive past that, even past the store. */
+typedef struct af_memo {
+  atomic_size_t refs;
+  size_t bytes;                    /* what it holds */
+  void (*free)(struct af_memo *m); /* when the last reference goes */
+} af_memo;
+
+static inline void af_memo_retain(af_memo *m) {
+  atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+/* Drops one reference (NULL: none); the last one frees the memo. */
+static inline void af_memo_release(af_memo *m) {
+  if (m != NULL && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+    m->free(m);
+}
+
 /* One record as a store keeps it, in any table. Strings are NUL-terminated, NULL for none. The
  * store interprets none of it and keeps every member in every table; what a member holds is the
  * service's choice, per table:
@@ -109,6 +130,11 @@ typedef struct af_flow_record {
                           not ask for it (with_definition) */
   af_bytes tags;       /* packed appflowd.store.v1.TagSet */
   af_bytes runs;       /* packed appflowd.store.v1.RunLog */
+  /* scan: this version's memo slot, NULL when the store keeps none (the databases). A visitor
+   * may retain the memo it finds there, or fill the slot while it is empty (compare-and-swap
+   * from NULL: the store then owns that reference); it never replaces or clears one. Readers
+   * share the slot, so it is read and filled atomically; the store clears it alone. */
+  _Atomic(af_memo *) *memo;
 } af_flow_record;
 
 /* How an op ended. After UNAVAILABLE or FAILED a write's outcome is unknown when it had been
@@ -225,6 +251,7 @@ struct af_store {
   atomic_bool healthy;
   _Atomic uint64_t commits; /* transactions a database store committed (group commit shows as
                                fewer commits than writes) */
+  atomic_size_t memo_bytes; /* what the memos its records keep hold (af_memo.bytes) */
   const af_log *log;
   struct af_metric *timing; /* NULL: ops are not timed (af_store_time_ops) */
   pthread_mutex_t watch_lock;

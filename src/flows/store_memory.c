@@ -64,8 +64,9 @@ typedef struct node {
   uint32_t definition_len;
   uint16_t name_len;
   uint8_t trigger, status, create_status;
-  blob *tags, *runs; /* NULL for none */
-  char name[];       /* NUL-terminated */
+  blob *tags, *runs;       /* NULL for none */
+  _Atomic(af_memo *) memo; /* this version's (af_flow_record.memo): cleared by every change */
+  char name[];             /* NUL-terminated */
 } node;
 
 typedef struct shard {
@@ -236,9 +237,28 @@ static bool blob_new(const af_allocator *mem, af_bytes b, blob **out) {
 static void node_free(const af_allocator *mem, node *n) {
   if (n == NULL)
     return;
+  af_memo_release(atomic_load_explicit(&n->memo, memory_order_acquire)); /* see unmemo */
   mem->free(mem->ctx, n->tags);
   mem->free(mem->ctx, n->runs);
   mem->free(mem->ctx, n);
+}
+
+/* Drops the memo of a node's version, taking its bytes off the store's count; with the shard's
+ * lock alone, or on a node no longer linked, so no reader is retaining it. (node_free drops one
+ * uncounted: at the store's close, or of a node never linked.) */
+static void unmemo(memory_store *m, node *n) {
+  af_memo *memo = atomic_exchange_explicit(&n->memo, NULL, memory_order_acq_rel);
+  if (memo != NULL) {
+    atomic_fetch_sub_explicit(&m->base.memo_bytes, memo->bytes, memory_order_relaxed);
+    af_memo_release(memo);
+  }
+}
+
+/* Frees the node a delete unlinked (NULL: none), after the shard's lock. */
+static void free_deleted(memory_store *m, node *n) {
+  if (n != NULL)
+    unmemo(m, n);
+  node_free(&m->mem, n);
 }
 
 /* A node holding a copy of r (version and hash as given); NULL when out of memory. */
@@ -324,6 +344,7 @@ static bool write_node(memory_store *m, node **link, const af_flow_record *cur,
       return false;
     nn->next = n->next;
     *link = nn;
+    unmemo(m, n);
     node_free(&m->mem, n);
     return true;
   }
@@ -347,6 +368,7 @@ static bool write_node(memory_store *m, node **link, const af_flow_record *cur,
   n->created_ms = next->created_ms;
   n->updated_ms = next->updated_ms;
   n->version++;
+  unmemo(m, n);
   return true;
 }
 
@@ -454,7 +476,7 @@ static void modify_alone(memory_store *m, shard *s, uint64_t h, af_store_op *op)
     rc = carry_out(m, s, link, op->verdict, &cur, &next, &freed);
   }
   pthread_rwlock_unlock(&s->lock);
-  node_free(&m->mem, freed);
+  free_deleted(m, freed);
   op->done(op, rc);
 }
 
@@ -514,7 +536,7 @@ static void mem_modify(af_store *st, af_store_op *op) {
   if (link != NULL)
     rc = carry_out(m, s, link, op->verdict, &cur, &next, &freed);
   pthread_rwlock_unlock(&s->lock);
-  node_free(&m->mem, freed);
+  free_deleted(m, freed);
   op->done(op, rc);
 }
 
@@ -530,10 +552,11 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
   pthread_rwlock_rdlock(&s->lock); /* shared: scans and visitors only read */
   size_t b = after != NULL ? bucket_of(s, h) : 0;
   for (; more && b < nbuckets(s); b++) {
-    for (const node *n = s->buckets[b]; more && n != NULL; n = n->next) {
+    for (node *n = s->buckets[b]; more && n != NULL; n = n->next) {
       if (after != NULL && compare(n, h, after, after_len) <= 0)
         continue;
       af_flow_record r = view(n);
+      r.memo = &n->memo;
       if (r.name[0] == AF_STORE_PRIVATE_KEY[0]) /* the service's own: never scanned */
         continue;
       if (!st->op->with_definition)

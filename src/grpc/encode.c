@@ -160,10 +160,19 @@ INLINE size_t take(af_encoder *e) { return e->sizes[e->next++]; }
 
 static size_t fields_size(af_encoder *e, const ProtobufCMessage *m);
 
+/* The packed bytes the caller has for m, when m is the next of them (e->ready). */
+INLINE const af_pbc_packed *ready_for(af_encoder *e, const ProtobufCMessage *m) {
+  const af_pbc_ready *r = e->ready;
+  if (r == NULL || e->ready_next >= r->n || r->items[e->ready_next].msg != m)
+    return NULL;
+  return &r->items[e->ready_next++];
+}
+
 /* A nested message's size, recorded in visit order. */
 static size_t nested_size(af_encoder *e, const ProtobufCMessage *m) {
+  const af_pbc_packed *ready = ready_for(e, m);
   size_t at = reserve(e);
-  size_t len = fields_size(e, m);
+  size_t len = ready != NULL ? ready->len : fields_size(e, m);
   if (at != SIZE_MAX)
     e->sizes[at] = len;
   return len;
@@ -271,6 +280,7 @@ static size_t fields_size(af_encoder *e, const ProtobufCMessage *m) {
 bool af_encode_size(af_encoder *e, const ProtobufCMessage *msg, size_t *len) {
   e->n = 0;
   e->oom = false;
+  e->ready_next = 0;
   *len = fields_size(e, msg);
   return !e->oom;
 }
@@ -356,7 +366,12 @@ INLINE uint8_t *put_message(af_encoder *e, uint8_t *p, const ProtobufCMessage *m
   if (m == NULL)
     return put_varint32(p, 0);
   p = put_varint32(p, (uint32_t)take(e));
-  return write_fields(e, m, p);
+  const af_pbc_packed *ready = ready_for(e, m);
+  if (ready == NULL)
+    return write_fields(e, m, p);
+  if (ready->len > 0)
+    memcpy(p, ready->data, ready->len);
+  return p + ready->len;
 }
 
 /* One value after its tag (required_field_pack less the tag). */
@@ -452,5 +467,6 @@ static uint8_t *write_fields(af_encoder *e, const ProtobufCMessage *m, uint8_t *
 
 size_t af_encode_write(af_encoder *e, const ProtobufCMessage *msg, uint8_t *out) {
   e->next = 0;
+  e->ready_next = 0;
   return (size_t)(write_fields(e, msg, out) - out);
 }

@@ -120,6 +120,7 @@ struct slot {
   af_error err;               /* ... and its error */
   af_arena arena;
   af_encoder encoder;           /* packs the call's reply; kept, grown, from one call to the next */
+  af_pbc_ready ready;           /* the reply's messages the service had packed (the encoder's) */
   af_grpc_call_obs obs;         /* metrics and the access log's, when the server has an observer */
   const char *account, *region; /* the call's; NULL: the service's own (--account, --region) */
 };
@@ -233,6 +234,7 @@ static void slot_reset(slot *sl) {
   grpc_call_details_init(&sl->details);
   sl->md_sent = sl->close_pending = sl->close_done = false;
   sl->account = sl->region = NULL;
+  sl->ready = (af_pbc_ready){0, NULL};
   af_arena_reset(&sl->arena);
 }
 
@@ -367,8 +369,10 @@ static af_err missing_message(af_error *err) {
 /* The service has answered: encode and send it (on whichever thread answered). */
 static void rpc_done(void *ctx, af_err rc) {
   slot *sl = ctx;
-  if (rc == AF_OK)
+  if (rc == AF_OK) {
+    sl->encoder.ready = &sl->ready;
     sl->reply = message_to_buffer(&sl->encoder, sl->resp);
+  }
   send_final(sl->server, sl, rc, &sl->err);
 }
 
@@ -419,7 +423,14 @@ static void run_rpc(af_grpc_server *s, slot *sl) {
   }
   protobuf_c_message_init(rpc->output, sl->resp);
   sl->state = SLOT_WORKING;
-  af_reply_to to = {&sl->arena, err, deadline_ms(sl), rpc_done, sl, NULL, sl->account, sl->region};
+  af_reply_to to = {.arena = &sl->arena,
+                    .err = err,
+                    .deadline_ms = deadline_ms(sl),
+                    .done = rpc_done,
+                    .ctx = sl,
+                    .account = sl->account,
+                    .region = sl->region,
+                    .ready = &sl->ready};
   af_flows_call(s->svc, rpc, req, sl->resp, &to);
 }
 

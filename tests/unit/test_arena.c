@@ -160,3 +160,29 @@ Test(arena, grow_of_null_allocates) {
   cr_expect_eq(p, a.inline_block);
   af_arena_destroy(&a);
 }
+
+static char order[8];
+static size_t norder;
+
+static void note(void *ctx) { order[norder++] = *(const char *)ctx; }
+
+/* Deferred calls run at reset and at destroy, newest first, once each, and not before. */
+Test(arena, deferred_calls_run_at_reset_and_destroy) {
+  af_arena a;
+  af_arena_init(&a);
+  norder = 0;
+  cr_assert(af_arena_defer(&a, note, "a"));
+  for (int i = 0; i < 10; i++) /* past the inline block: the calls survive new chunks */
+    cr_assert_not_null(af_arena_alloc(&a, 4000));
+  cr_assert(af_arena_defer(&a, note, "b"));
+  cr_expect_eq(norder, 0);
+  af_arena_reset(&a);
+  cr_expect_eq(norder, 2);
+  cr_expect_arr_eq(order, "ba", 2);
+  af_arena_reset(&a);
+  cr_expect_eq(norder, 2, "a reset runs each call once");
+  cr_assert(af_arena_defer(&a, note, "c"));
+  af_arena_destroy(&a);
+  cr_expect_eq(norder, 3);
+  cr_expect_eq(order[2], 'c');
+}

@@ -850,3 +850,39 @@ Test(service, answers_are_the_same_bytes) {
          "{\"connectorEntityName\": \"Account\", \"connectorProfileName\": \"sf-prod\"}");
   answer("DeleteFlow", "{\"flowName\": \"od-01\"}");
 }
+
+static void ready_done(void *ctx, af_err rc) { *(af_err *)ctx = rc; }
+
+/* ListFlows's entries the memory store keeps packed: the encoder writes their bytes as they
+ * are, in place of walking the message, and the page is still protobuf-c's bytes - with every
+ * entry packed, with some, and with none. */
+Test(service, a_page_of_packed_entries_is_the_same_bytes) {
+  for (int i = 0; i < 100; i++)
+    answer("CreateFlow", arena_printf(&arena, FULL_FLOW, arena_printf(&arena, "p-%03d", i), i));
+  answer("ListFlows", "{}"); /* makes the entries */
+  Appflow__V1__ListFlowsRequest req = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
+  req.has_max_results = true;
+  req.max_results = 60;
+  Appflow__V1__ListFlowsResponse *page = alloc(sizeof *page);
+  appflow__v1__list_flows_response__init(page);
+  af_pbc_ready ready = {0, NULL};
+  af_error err;
+  af_err rc = AF_ERR_INTERNAL_SERVER; /* the memory store answers before the call returns */
+  af_reply_to to = {.arena = &arena, .err = &err, .done = ready_done, .ctx = &rc, .ready = &ready};
+  af_flows_call(svc, af_flows_rpc_named(svc, "ListFlows"), &req.base, &page->base, &to);
+  cr_assert_eq(rc, AF_OK, "%s", err.message);
+  cr_assert_eq(page->n_flows, 60);
+  cr_assert_eq(ready.n, 60, "every entry was made by the listing before");
+  enc.ready = &ready;
+  expect_same(&page->base, "a page of packed entries");
+  af_pbc_packed some[20];
+  for (size_t i = 0; i < 20; i++)
+    some[i] = ready.items[3 * i + 1];
+  af_pbc_ready third = {20, some};
+  enc.ready = &third;
+  expect_same(&page->base, "a page with every third entry packed");
+  af_pbc_ready none = {0, NULL};
+  enc.ready = &none;
+  expect_same(&page->base, "a page with none");
+  enc.ready = NULL;
+}

@@ -1028,3 +1028,137 @@ Test(tags, changes_show_in_list_flows) {
   cr_expect_str_eq(def_tag(resp.flows[0], "team"), "data");
   af_arena_destroy(&arena);
 }
+
+/* ---- entries kept packed (the memory store keeps them with each version of a flow) ---- */
+
+/* A ListFlows page through af_flows_call, as the gRPC door asks for one: with the list of its
+ * entries the service had packed. */
+static Appflow__V1__ListFlowsResponse *list_ready(af_flows *s, af_pbc_ready *ready, af_arena *a) {
+  Appflow__V1__ListFlowsRequest req = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
+  Appflow__V1__ListFlowsResponse *resp = af_arena_alloc(a, sizeof *resp);
+  cr_assert_not_null(resp);
+  appflow__v1__list_flows_response__init(resp);
+  af_error err;
+  call_wait w = {.rc = AF_OK};
+  af_latch_init(&w.latch);
+  *ready = (af_pbc_ready){0, NULL};
+  af_reply_to to = {.arena = a, .err = &err, .done = call_done, .ctx = &w, .ready = ready};
+  af_flows_call(s, af_flows_rpc_named(s, "ListFlows"), &req.base, &resp->base, &to);
+  af_latch_wait(&w.latch);
+  cr_assert_eq(w.rc, AF_OK, "%s", err.message);
+  return resp;
+}
+
+/* Which of the page's entries came packed: each packed one must be the page's own message and
+ * pack to the same bytes; marks[i] is 'p' for a packed entry, '-' for one made for the call. */
+static void packed_marks(const Appflow__V1__ListFlowsResponse *r, const af_pbc_ready *ready,
+                         char *marks) {
+  size_t k = 0;
+  for (size_t i = 0; i < r->n_flows; i++) {
+    marks[i] = '-';
+    if (k < ready->n && ready->items[k].msg == &r->flows[i]->base) {
+      uint8_t buf[4096];
+      size_t len = protobuf_c_message_get_packed_size(&r->flows[i]->base);
+      cr_assert_leq(len, sizeof buf);
+      cr_assert_eq(protobuf_c_message_pack(&r->flows[i]->base, buf), len);
+      cr_assert_eq(ready->items[k].len, len, "%s", r->flows[i]->flow_name);
+      cr_assert_arr_eq(ready->items[k].data, buf, len, "%s", r->flows[i]->flow_name);
+      marks[i] = 'p';
+      k++;
+    }
+  }
+  marks[r->n_flows] = '\0';
+  cr_assert_eq(k, ready->n, "every packed entry is one of the page's, in its order");
+}
+
+static const Appflow__V1__FlowDefinition *listed(const Appflow__V1__ListFlowsResponse *r,
+                                                 const char *name, char *marks, char *mark) {
+  for (size_t i = 0; i < r->n_flows; i++) {
+    if (strcmp(r->flows[i]->flow_name, name) == 0) {
+      *mark = marks[i];
+      return r->flows[i];
+    }
+  }
+  cr_assert_fail("%s not listed", name);
+  return NULL;
+}
+
+static void call_ok(af_flows *s, const char *op, const char *json) {
+  af_arena a;
+  af_arena_init(&a);
+  af_error err;
+  cr_assert_eq(call_json(s, op, json, &a, NULL, &err), AF_OK, "%s: %s", op, err.message);
+  af_arena_destroy(&a);
+}
+
+#define EXEC(x) APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_##x
+
+/* An entry is made once and listed from then on as it was made, until its flow changes; an entry
+ * whose run is in progress (its status moves with the clock) is made for every page; a page
+ * keeps what it listed readable after its flows go (ASan), and the store counts none of it. */
+Test(list, entries_are_kept_packed_until_their_flow_changes) {
+  af_store *st;
+  af_flows *s = test_service_new(
+      &(af_flows_config){.clock = &(af_clock){fake_clock, NULL}, .run_duration_ms = 60000}, &st);
+  bool keeps = strcmp(test_store_kind(), "memory") == 0; /* the databases keep no memos */
+  add_to(s, "f0");
+  add_to(s, "f1");
+  test_seed_flow(s, "od", T(ON_DEMAND), S(ACTIVE));
+  af_arena a1, a2;
+  af_arena_init(&a1);
+  af_arena_init(&a2);
+  af_pbc_ready r1, r2;
+  char m1[8], m2[8], mark;
+  Appflow__V1__ListFlowsResponse *p1 = list_ready(s, &r1, &a1);
+  packed_marks(p1, &r1, m1);
+  cr_assert_str_eq(m1, keeps ? "ppp" : "---");
+  Appflow__V1__ListFlowsResponse *p2 = list_ready(s, &r2, &a2);
+  packed_marks(p2, &r2, m2);
+  cr_assert_str_eq(m2, m1);
+  for (size_t i = 0; keeps && i < 3; i++)
+    cr_expect_eq(p2->flows[i], p1->flows[i], "the same entry, not a copy");
+  af_arena_destroy(&a1);
+  af_arena_destroy(&a2);
+
+  call_ok(s, "StartFlow", "{\"flowName\": \"od\"}"); /* in progress for a minute */
+  af_arena_init(&a1);
+  p1 = list_ready(s, &r1, &a1);
+  packed_marks(p1, &r1, m1);
+  const Appflow__V1__FlowDefinition *d = listed(p1, "od", m1, &mark);
+  cr_assert_not_null(d->last_run_execution_details);
+  cr_expect_eq(d->last_run_execution_details->most_recent_execution_status, EXEC(IN_PROGRESS));
+  cr_expect_eq(mark, '-', "a run in progress is listed as it is now");
+  fake_now += 60000;
+  af_arena_init(&a2);
+  p2 = list_ready(s, &r2, &a2);
+  packed_marks(p2, &r2, m2);
+  d = listed(p2, "od", m2, &mark);
+  cr_expect_eq(d->last_run_execution_details->most_recent_execution_status, EXEC(SUCCESSFUL));
+  cr_expect_eq(mark, keeps ? 'p' : '-', "an ended run's entry is kept");
+  af_arena_destroy(&a1);
+
+  call_ok(s, "StopFlow", "{\"flowName\": \"f1\"}");
+  af_arena_init(&a1);
+  p1 = list_ready(s, &r1, &a1);
+  packed_marks(p1, &r1, m1);
+  d = listed(p1, "f1", m1, &mark);
+  cr_expect_eq(d->flow_status, S(SUSPENDED), "the change, not the entry kept before it");
+  cr_expect_eq(mark, keeps ? 'p' : '-');
+  cr_expect_eq(listed(p1, "f0", m1, &mark)->flow_status, S(ACTIVE));
+  /* a page still holds the entries of flows that go; the store counts only what it keeps */
+  if (keeps)
+    cr_expect_gt(atomic_load(&st->memo_bytes), 0);
+  for (size_t i = 0; i < 3; i++) {
+    af_error err;
+    cr_assert_eq(test_delete_flow(s, p1->flows[i]->flow_name, true, &err), AF_OK, "%s",
+                 err.message);
+  }
+  cr_expect_eq(atomic_load(&st->memo_bytes), 0);
+  for (size_t i = 0; i < p2->n_flows; i++) { /* what the page holds stays readable (ASan) */
+    const char *n = p2->flows[i]->flow_name;
+    cr_expect(strcmp(n, "f0") == 0 || strcmp(n, "f1") == 0 || strcmp(n, "od") == 0, "%s", n);
+  }
+  af_arena_destroy(&a1);
+  af_arena_destroy(&a2);
+  test_service_free(s, st);
+}

@@ -492,4 +492,82 @@ Test(memory, a_write_said_to_write_runs_its_rule_once_alone) {
   af_store_close(s);
 }
 
+/* ---- memos ---- */
+
+typedef struct test_memo {
+  af_memo base;
+  int *freed; /* counts frees */
+} test_memo;
+
+static void test_memo_free(af_memo *m) {
+  (*((test_memo *)m)->freed)++;
+  free(m);
+}
+
+static int memos_found;
+
+static int memo_frees;
+
+static bool fill(const af_flow_record *r, void *ctx) {
+  if (atomic_load(r->memo) != NULL) {
+    memos_found++;
+    return true;
+  }
+  test_memo *m = malloc(sizeof *m);
+  cr_assert_not_null(m);
+  *m = (test_memo){.base = {.bytes = 100, .free = test_memo_free}, .freed = &memo_frees};
+  atomic_init(&m->base.refs, 1);
+  atomic_fetch_add(&((af_store *)ctx)->memo_bytes, 100);
+  af_memo *empty = NULL;
+  cr_assert(atomic_compare_exchange_strong(r->memo, &empty, &m->base));
+  return true;
+}
+
+/* Scans every flow with fill; the memos it found already there. */
+static int fill_all(af_store *s) {
+  memos_found = 0;
+  af_store_op op = {.visit = fill, .ctx = s, .limit = SIZE_MAX};
+  cr_assert_eq(af_store_run(s, af_store_scan, &op), AF_STORE_OK);
+  return memos_found;
+}
+
+static af_store_verdict drop(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)next, (void)ctx;
+  return AF_STORE_DELETE;
+}
+
+static af_store_verdict redescribe(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)cur, (void)ctx;
+  next->description = "a new description";
+  return AF_STORE_WRITE;
+}
+
+/* A memo lives as long as the version of the record it was made of: a write (in place, or one
+ * that rebuilds the record), a delete and the store's close each free it, and a read keeps it. */
+Test(memory, a_memo_goes_with_the_version_it_was_made_of) {
+  af_store *s = open_memory(NULL);
+  const char *flows[] = {"a", "b", "c", "d"};
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_eq(insert(s, flows[i]), AF_STORE_OK);
+  memo_frees = 0;
+  cr_expect_eq(fill_all(s), 0);
+  cr_expect_eq(fill_all(s), 4, "kept");
+  cr_expect_eq(find(s, "a"), AF_STORE_OK);
+  cr_expect_eq(memo_frees, 0, "a read keeps it");
+  af_store_op w = {.key = "b", .key_len = 1, .rule = retag}; /* tags and status: in place */
+  cr_assert_eq(af_store_run(s, af_store_modify, &w), AF_STORE_OK);
+  cr_expect_eq(memo_frees, 1);
+  af_store_op d = {.key = "c", .key_len = 1, .rule = drop};
+  cr_assert_eq(af_store_run(s, af_store_modify, &d), AF_STORE_OK);
+  cr_expect_eq(memo_frees, 2);
+  cr_expect_eq(fill_all(s), 2, "a and d kept theirs; b's new version has none yet");
+  cr_expect_eq(atomic_load(&s->memo_bytes), 300);
+  af_store_op r = {.key = "a", .key_len = 1, .rule = redescribe}; /* rebuilds the node */
+  cr_assert_eq(af_store_run(s, af_store_modify, &r), AF_STORE_OK);
+  cr_expect_eq(memo_frees, 3);
+  cr_expect_eq(atomic_load(&s->memo_bytes), 200);
+  af_store_close(s);
+  cr_expect_eq(memo_frees, 5, "the close frees the rest");
+}
+
 Test(memory, close_accepts_null) { af_store_close(NULL); }
