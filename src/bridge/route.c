@@ -327,13 +327,15 @@ typedef struct bridge_call {
   const char *principal;        /* the caller's (borrowed from the context), NULL: the root */
   const char *account, *region; /* the caller's (borrowed), NULL: the service's */
   int64_t deadline_ms;          /* the context's; 0: none */
+  af_pbc_ready ready;           /* the response's messages whose JSON is kept (ListFlows's) */
 } bridge_call;
 
 static void finish(bridge_call *c, af_err rc) {
   char *json;
   size_t json_len;
   if (rc == AF_OK)
-    rc = af_bridge_message_to_json(c->op->output, c->resp, c->arena, &json, &json_len, &c->err);
+    rc = af_bridge_message_to_json_kept(c->op->output, c->resp, &c->ready, c->arena, &json,
+                                        &json_len, &c->err);
   if (rc == AF_OK)
     *c->out = (af_bridge_reply){200, NULL, NULL, json, json_len, false, NULL, AF_OK};
   else
@@ -384,8 +386,15 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
     return;
   }
   protobuf_c_message_init(output, c->resp);
-  af_reply_to to = {c->arena, &c->err,      c->deadline_ms, rpc_done,
-                    c,        c->principal, c->account,     c->region};
+  af_reply_to to = {.arena = c->arena,
+                    .err = &c->err,
+                    .deadline_ms = c->deadline_ms,
+                    .done = rpc_done,
+                    .ctx = c,
+                    .principal = c->principal,
+                    .account = c->account,
+                    .region = c->region,
+                    .ready = &c->ready};
   af_flows_call(svc, c->rpc, req, c->resp, &to);
 }
 
@@ -433,6 +442,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
   c->principal = headers != NULL ? headers->principal : NULL;
   c->account = headers != NULL ? headers->account : NULL;
   c->region = headers != NULL ? headers->region : NULL;
+  c->ready = (af_pbc_ready){0, NULL};
   c->deadline_ms = headers != NULL ? headers->deadline_ms : 0;
   call_rpc(svc, c, &m, body, body_len);
 }

@@ -101,6 +101,8 @@ typedef struct encoder {
   size_t len, cap;
   int depth;
   member_path path;
+  const af_pbc_ready *ready; /* messages whose JSON may be kept (NULL: none) */
+  size_t ready_next;         /* the next of them the walk may meet */
 } encoder;
 
 /* ---- descriptors and shapes ---- */
@@ -1323,6 +1325,36 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
   put_number(e, b, n);
 }
 
+/* Where m's JSON is kept, when m is the next of e->ready's messages and has such a place. */
+static _Atomic(af_pbc_text *) *text_slot(encoder *e, const ProtobufCMessage *m) {
+  const af_pbc_ready *r = e->ready;
+  if (r == NULL || e->ready_next >= r->n || r->items[e->ready_next].msg != m)
+    return NULL;
+  return r->items[e->ready_next++].text;
+}
+
+/* m (of structure s) as the JSON kept for it; or written, and kept for the writers after (the
+ * same message always writes the same text). */
+static void encode_kept(encoder *e, _Atomic(af_pbc_text *) *slot, const af_model_struct *s,
+                        const ProtobufCMessage *m) {
+  af_pbc_text *t = atomic_load_explicit(slot, memory_order_acquire);
+  if (t != NULL) {
+    put(e, t->data, t->len);
+    return;
+  }
+  size_t start = e->len;
+  encode_struct(e, s, m, 0);
+  size_t n = e->len - start;
+  if (e->rc != AF_OK || (t = malloc(sizeof *t + n)) == NULL)
+    return; /* written, only not kept */
+  t->len = n;
+  memcpy(t->data, e->buf + start, n);
+  af_pbc_text *empty = NULL;
+  if (!atomic_compare_exchange_strong_explicit(slot, &empty, t, memory_order_acq_rel,
+                                               memory_order_acquire))
+    free(t); /* another writer kept the same text first */
+}
+
 /* A NULL message (a hole in a list) is written as the message's default. */
 static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
                            const af_model_shape *sh, const ProtobufCMessage *m) {
@@ -1339,16 +1371,25 @@ static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
     fail_oom(e);
     return;
   }
+  _Atomic(af_pbc_text *) *kept = NULL;
   if (s == NULL)
     encode_timestamp(e, m);
   else if (s->list_wrapper)
     encode_array(e, m, &desc->fields[0], s->members[0].shape);
+  else if ((kept = text_slot(e, m)) != NULL)
+    encode_kept(e, kept, s, m);
   else
     encode_struct(e, s, m, 0);
 }
 
 af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMessage *msg,
                                  af_arena *arena, char **out, size_t *len, af_error *err) {
+  return af_bridge_message_to_json_kept(shape, msg, NULL, arena, out, len, err);
+}
+
+af_err af_bridge_message_to_json_kept(const af_model_struct *shape, const ProtobufCMessage *msg,
+                                      const af_pbc_ready *ready, af_arena *arena, char **out,
+                                      size_t *len, af_error *err) {
   if (msg == NULL || arena == NULL || out == NULL || len == NULL || !struct_ok(shape))
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON encoding was called without a message");
   *out = NULL;
@@ -1363,6 +1404,8 @@ af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMe
   e.len = e.cap = 0;
   e.depth = 0;
   e.path.n = 0;
+  e.ready = ready;
+  e.ready_next = 0;
   encode_struct(&e, shape, msg, shape->operation_output);
   if (e.rc != AF_OK || !reserve(&e, 0))
     return e.rc;

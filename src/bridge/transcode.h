@@ -38,12 +38,14 @@
  * and when the arena is exhausted. Both fail with AF_ERR_INTERNAL_SERVER when shape and
  * message disagree (a table out of step with the descriptors).
  * Ownership: messages, strings and output text live in the arena; shapes are static tables.
- * Thread-safety: pure functions over their arguments; reentrant. */
+ * Thread-safety: pure functions over their arguments, reentrant; but for the kept texts of
+ *   af_bridge_message_to_json_kept, which any number of threads fill and read atomically. */
 #ifndef AF_BRIDGE_TRANSCODE_H
 #define AF_BRIDGE_TRANSCODE_H
 
 #include "common/awsmodel.h"
 #include "common/compiler.h"
+#include "common/pbc.h"
 #include "flows/arena.h"
 #include "flows/error.h"
 
@@ -66,6 +68,12 @@ af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root
 af_err af_bridge_message_to_json(const af_model_struct *shape, const ProtobufCMessage *msg,
                                  af_arena *arena, char **out, size_t *len,
                                  af_error *err) AF_MUST_USE;
+/* ... where ready (NULL: none) lists nested messages whose JSON is kept with them (the service's
+ * memos, af_pbc_packed.text): each is written from its kept text, or written and its text kept
+ * for the next response (the slots are shared between threads: filled once, atomically). */
+af_err af_bridge_message_to_json_kept(const af_model_struct *shape, const ProtobufCMessage *msg,
+                                      const af_pbc_ready *ready, af_arena *arena, char **out,
+                                      size_t *len, af_error *err) AF_MUST_USE;
 
 /* A request member carried outside the body: a path label (/tags/{resourceArn}), a query
  * parameter (?tagKeys=a&tagKeys=b) or a header, already decoded. */

@@ -4,15 +4,25 @@
 #define AF_COMMON_PBC_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+/* A door's own text of a message (the AWS door's JSON), malloc'd: freed by its keeper. */
+typedef struct af_pbc_text {
+  size_t len;
+  char data[];
+} af_pbc_text;
+
 /* A nested message of a response that is packed already (the service keeps some answers' parts
- * packed: grpc/encode.h writes these bytes in place of walking msg). */
+ * packed: grpc/encode.h writes these bytes in place of walking msg), and where the message's
+ * JSON is kept once a door has written it (bridge/transcode.h): NULL when nowhere; the slot is
+ * filled once, by compare-and-swap from NULL, and read by every writer after. */
 typedef struct af_pbc_packed {
   const ProtobufCMessage *msg;
   const uint8_t *data;
   size_t len;
+  _Atomic(af_pbc_text *) *text;
 } af_pbc_packed;
 
 /* The packed messages of one response, in the order an encoder meets them (fields in

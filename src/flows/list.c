@@ -136,11 +136,13 @@ af_err af__page_token_read(const af_call *c, const char *domain, const char *op,
  * the entry does not change with the clock (the flow's last run is over, or it has none): the
  * FlowDefinition, its packed bytes, and the page token that resumes after it, made once for
  * every page that lists the flow until the flow changes. Immutable once made but for token,
- * which the first page that ends at the flow sets. */
+ * which the first page that ends at the flow sets, and json, which the AWS door's first page
+ * with the flow sets. */
 typedef struct list_memo {
   af_memo base;
   Appflow__V1__FlowDefinition *def; /* unpacked from packed, by the system allocator */
   _Atomic(char *) token;            /* NULL until a page ends here */
+  _Atomic(af_pbc_text *) json;      /* the AWS door's, once it has written the entry */
   size_t len;
   uint8_t packed[];
 } list_memo;
@@ -191,6 +193,7 @@ static void memo_free(af_memo *base) {
   list_memo *m = (list_memo *)base;
   protobuf_c_message_free_unpacked(&m->def->base, NULL);
   free(atomic_load_explicit(&m->token, memory_order_acquire));
+  free(atomic_load_explicit(&m->json, memory_order_acquire));
   free(m);
 }
 
@@ -221,7 +224,7 @@ static list_memo *memo_new(const Appflow__V1__FlowDefinition *d) {
   if (m == NULL)
     return NULL;
   m->len = protobuf_c_message_pack(&d->base, m->packed);
-  size_t bytes = sizeof *m + len;
+  size_t bytes = sizeof *m + 3 * len; /* with room for the JSON a door may add: twice the bytes */
   ProtobufCAllocator counting = {counted_alloc, system_free, &bytes};
   m->def = (Appflow__V1__FlowDefinition *)protobuf_c_message_unpack(
       &appflow__v1__flow_definition__descriptor, &counting, m->len, m->packed);
@@ -230,6 +233,7 @@ static list_memo *memo_new(const Appflow__V1__FlowDefinition *d) {
     return NULL;
   }
   atomic_init(&m->token, NULL);
+  atomic_init(&m->json, NULL);
   atomic_init(&m->base.refs, 1);
   m->base.bytes = bytes;
   m->base.free = memo_free;
@@ -282,7 +286,7 @@ static bool list_one(list_call *c, const af_flow_record *f) {
   if (m != NULL) {
     c->items[i] = m->def;
     if (c->ready != NULL)
-      c->ready[c->nready++] = (af_pbc_packed){&m->def->base, m->packed, m->len};
+      c->ready[c->nready++] = (af_pbc_packed){&m->def->base, m->packed, m->len, &m->json};
   }
   return true;
 }

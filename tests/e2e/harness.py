@@ -1044,6 +1044,11 @@ def _aws_value(enum_value):
     return enum_value.GetOptions().Extensions[stubs().options_pb2.aws_value]
 
 
+def aws_enum(enum, number):
+    """The AWS string of a proto enum type's value (aws_enum(pb.FlowStatus, 1) == "Active")."""
+    return _aws_value(enum.DESCRIPTOR.values_by_number[number])
+
+
 def _to_proto_value(field, v):
     FD = field.__class__
     if field.type == FD.TYPE_ENUM and isinstance(v, str):

@@ -315,5 +315,62 @@ class LargestPageTest(unittest.TestCase):
         self.assertEqual(len(resp.flows[0].tags), 50)
 
 
+class EntriesFollowChangesTest(unittest.TestCase):
+    """A page lists each flow as it is now, on both doors, however often it was listed before
+    a change (the server keeps listed entries until their flow changes): after a tag, an
+    update, a stop, an activation and a run, every entry says what DescribeFlow says."""
+
+    def entries(self, doors):
+        """{name: (status, description, tags, last run status or None)} from each door."""
+        aws = {f["flowName"]: (f["flowStatus"], f.get("description"), f.get("tags", {}),
+                               f.get("lastRunExecutionDetails", {}).get(
+                                   "mostRecentExecutionStatus"))
+               for f in doors.aws.list_flows(maxResults=100)["flows"]}
+        resp = doors.stub.ListFlows(pb.ListFlowsRequest(max_results=100), timeout=10)
+        grpc = {f.flow_name: (f.flow_status, f.description if f.HasField("description") else None,
+                              dict(f.tags), f.last_run_execution_details.most_recent_execution_status
+                              if f.HasField("last_run_execution_details") else None)
+                for f in resp.flows}
+        return aws, grpc
+
+    def described(self, doors, name):
+        d = doors.aws.describe_flow(flowName=name)
+        return (d["flowStatus"], d.get("description"), d.get("tags", {}),
+                d.get("lastRunExecutionDetails", {}).get("mostRecentExecutionStatus"))
+
+    def test_entries_follow_changes(self):
+        server = h.start_http_server(None, "--run-duration", "0")
+        self.addCleanup(server.check_stopped_cleanly)
+        doors = Doors(server)
+        self.addCleanup(doors.close)
+        doors.aws.create_flow(**h.s3_flow("od", "OnDemand", description="first"))
+        doors.aws.create_flow(**h.s3_flow("ev", "Event"))
+        grpc_create(doors.stub, "sch", "Scheduled")
+        doors.stub.StartFlow(pb.StartFlowRequest(flow_name="sch"), timeout=10)  # activated
+        for _ in range(2):  # listed twice on each door before anything changes
+            aws, grpc = self.entries(doors)
+        self.assertEqual(aws["od"], ("Active", "first", {}, None))
+        self.assertEqual(aws["ev"][0], "Draft")
+        self.assertEqual(aws["sch"][0], "Active")
+        arn = doors.aws.describe_flow(flowName="od")["flowArn"]
+        doors.aws.tag_resource(resourceArn=arn, tags={"team": "data"})
+        doors.aws.start_flow(flowName="od")
+        doors.aws.update_flow(**{k: v for k, v in h.s3_flow("ev", "Event",
+                                                             description="second").items()
+                                 if k != "tags"})
+        doors.stub.StartFlow(pb.StartFlowRequest(flow_name="ev"), timeout=10)
+        doors.aws.stop_flow(flowName="sch")
+        aws, grpc = self.entries(doors)
+        for name in ("od", "ev", "sch"):
+            want = self.described(doors, name)
+            self.assertEqual(aws[name], want, name)
+            status, description, tags, run = grpc[name]
+            self.assertEqual((h.aws_enum(pb.FlowStatus, status), description, tags,
+                              run and h.aws_enum(pb.ExecutionStatus, run)), want, name)
+        self.assertEqual(aws["od"], ("Active", "first", {"team": "data"}, "Successful"))
+        self.assertEqual(aws["ev"][:2], ("Active", "second"))
+        self.assertEqual(aws["sch"][0], "Suspended")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

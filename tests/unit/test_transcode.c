@@ -774,3 +774,58 @@ Test(transcode, long_list_of_unlike_elements) {
                    big);
   json_decref(back);
 }
+
+/* ---- kept JSON (the service's memos of ListFlows's entries) ---- */
+
+static const char *write_kept(const void *m, const af_pbc_ready *ready) {
+  char *out;
+  size_t len;
+  af_error err;
+  cr_assert_eq(af_bridge_message_to_json_kept(&af_model_ListFlowsResponse, m, ready, &arena, &out,
+                                              &len, &err),
+               AF_OK, "%s", err.message);
+  cr_assert_eq(strlen(out), len);
+  return out;
+}
+
+/* A listed flow whose JSON has a place to be kept is written, then kept; the next page writes
+ * the kept text as it is; a flow without a place, or not in the list, is written every time. */
+Test(transcode, listed_flows_json_is_kept_and_reused) {
+  const Appflow__V1__ListFlowsResponse *r = parse(
+      &af_model_ListFlowsResponse,
+      "{\"flows\": [{\"flowName\": \"a\", \"flowStatus\": \"Active\", \"tags\": {\"k\": \"v\"}, "
+      "\"createdAt\": 1700000000.5}, {\"flowName\": \"b\", \"description\": \"d\\u00e9\"}, "
+      "{\"flowName\": \"c\", \"lastRunExecutionDetails\": {\"mostRecentExecutionStatus\": "
+      "\"Successful\"}}], \"nextToken\": \"t\"}");
+  cr_assert_eq(r->n_flows, 3);
+  const char *plain = write_json(&af_model_ListFlowsResponse, r);
+  _Atomic(af_pbc_text *) slots[2];
+  atomic_init(&slots[0], NULL);
+  atomic_init(&slots[1], NULL);
+  af_pbc_packed items[] = {{&r->flows[0]->base, NULL, 0, &slots[0]},
+                           {&r->flows[1]->base, NULL, 0, NULL}, /* no place to keep it */
+                           {&r->flows[2]->base, NULL, 0, &slots[1]}};
+  af_pbc_ready ready = {3, items};
+  cr_expect_str_eq(write_kept(r, &ready), plain, "written as without a list");
+  af_pbc_text *a = atomic_load(&slots[0]), *c = atomic_load(&slots[1]);
+  cr_assert(a != NULL && c != NULL, "both kept");
+  cr_expect(strncmp(plain, "{\"flows\":[", 10) == 0 && memcmp(plain + 10, a->data, a->len) == 0 &&
+                plain[10 + a->len] == ',',
+            "a's own text");
+  cr_expect(strstr(plain, "{\"flowName\":\"c\"") != NULL &&
+                memcmp(strstr(plain, "{\"flowName\":\"c\""), c->data, c->len) == 0,
+            "c's own text");
+  /* the next page takes the kept text as it is: changed here, it shows */
+  af_pbc_text *other = malloc(sizeof *other + 16);
+  cr_assert_not_null(other);
+  other->len = 16;
+  memcpy(other->data, "{\"flowName\":\"z\"}", 16);
+  atomic_store(&slots[0], other);
+  const char *again = write_kept(r, &ready);
+  cr_expect_str_eq(again + 10 + 16, plain + 10 + a->len, "the rest as before");
+  cr_expect(memcmp(again + 10, "{\"flowName\":\"z\"}", 16) == 0, "%s", again);
+  cr_expect_eq(atomic_load(&slots[1]), c, "kept once");
+  free(a);
+  free(other);
+  free(c);
+}
