@@ -1336,14 +1336,14 @@ static _Atomic(af_pbc_text *) *text_slot(encoder *e, const ProtobufCMessage *m) 
 /* m (of structure s) as the JSON kept for it; or written, and kept for the writers after (the
  * same message always writes the same text). */
 static void encode_kept(encoder *e, _Atomic(af_pbc_text *) *slot, const af_model_struct *s,
-                        const ProtobufCMessage *m) {
+                        const ProtobufCMessage *m, int output) {
   af_pbc_text *t = atomic_load_explicit(slot, memory_order_acquire);
   if (t != NULL) {
     put(e, t->data, t->len);
     return;
   }
   size_t start = e->len;
-  encode_struct(e, s, m, 0);
+  encode_struct(e, s, m, output);
   size_t n = e->len - start;
   if (e->rc != AF_OK || (t = malloc(sizeof *t + n)) == NULL)
     return; /* written, only not kept */
@@ -1377,7 +1377,7 @@ static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
   else if (s->list_wrapper)
     encode_array(e, m, &desc->fields[0], s->members[0].shape);
   else if ((kept = text_slot(e, m)) != NULL)
-    encode_kept(e, kept, s, m);
+    encode_kept(e, kept, s, m, 0);
   else
     encode_struct(e, s, m, 0);
 }
@@ -1406,7 +1406,11 @@ af_err af_bridge_message_to_json_kept(const af_model_struct *shape, const Protob
   e.path.n = 0;
   e.ready = ready;
   e.ready_next = 0;
-  encode_struct(&e, shape, msg, shape->operation_output);
+  _Atomic(af_pbc_text *) *kept = text_slot(&e, msg); /* the whole answer (DescribeFlow's) */
+  if (kept != NULL)
+    encode_kept(&e, kept, shape, msg, shape->operation_output);
+  else
+    encode_struct(&e, shape, msg, shape->operation_output);
   if (e.rc != AF_OK || !reserve(&e, 0))
     return e.rc;
   e.buf[e.len] = '\0';

@@ -25,8 +25,9 @@ typedef struct af_pbc_packed {
   _Atomic(af_pbc_text *) *text;
 } af_pbc_packed;
 
-/* The packed messages of one response, in the order an encoder meets them (fields in
- * descriptor order, each repeated field's elements in order). */
+/* The packed messages of one response (the response itself, or messages nested in it), in the
+ * order an encoder meets them (fields in descriptor order, each repeated field's elements in
+ * order). */
 typedef struct af_pbc_ready {
   size_t n;
   const af_pbc_packed *items;

@@ -412,66 +412,38 @@ static void create_checked(af_call *call) {
 
 /* ---- DescribeFlow --------------------------------------------------------------------- */
 
-/* What DescribeFlow copies out of the record: the flow may be changed or deleted after. */
+/* DescribeFlow makes its answer in its rule, from the record as the store holds it, and keeps
+ * it with the record (flows/memo.c) when it says the same whenever it is read (no run in
+ * progress): a later call copies the kept answer, and the doors write its packed bytes or its
+ * JSON as they are (af_reply_to.ready). */
 typedef struct describe_call {
   af_call c;
   const char *name;
   size_t len;
   Appflow__V1__DescribeFlowResponse *resp;
-  uint8_t trigger;
-  uint8_t *definition;
-  size_t definition_len;
-  const Appflowd__Store__V1__Execution *latest; /* the latest run (in the arena), or NULL */
+  af_memo *held;      /* the kept answer's memo (a reference the call holds), or NULL */
+  af_memo_part *kept; /* the kept answer, or NULL */
+  const Appflow__V1__DescribeFlowResponse *kept_msg; /* its message, or NULL: made in resp */
+  af_pbc_packed ready;                               /* the kept answer's bytes, for to.ready */
   bool oom;
 } describe_call;
 
-static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *next, void *ctx) {
-  (void)next;
-  describe_call *c = ctx;
-  Appflow__V1__DescribeFlowResponse *r = c->resp;
-  af_arena *a = c->c.to.arena;
-  r->flow_status = (Appflow__V1__FlowStatus)f->status;
-  r->has_flow_status = true;
-  r->description = af_flows_strdup(a, f->description, &c->oom);
-  r->created_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->created_by), &c->oom);
-  r->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->updated_by), &c->oom);
-  r->flow_status_message = af_flows_strdup(a, f->status_message, &c->oom);
-  r->created_at = af_flows_timestamp(a, f->created_ms);
-  r->last_updated_at = af_flows_timestamp(a, f->updated_ms);
-  c->oom |= r->created_at == NULL || r->last_updated_at == NULL;
-  c->oom |=
-      !af_flows_tag_entries(f->tags, &appflow__v1__describe_flow_response__tags_entry__descriptor,
-                            a, &r->n_tags, (af_map_entry ***)&r->tags);
-  Appflowd__Store__V1__RunLog *runs = af_flows_runs(f->runs, a); /* unpacked once, for both */
-  c->oom |= runs == NULL;
-  r->last_run_execution_details =
-      runs != NULL ? af_flows_last_run_of(runs, c->c.now_ms, a, &c->oom) : NULL;
-  r->schema_version = runs != NULL && runs->schema_version > 0 ? runs->schema_version : 1;
-  c->latest = runs != NULL && runs->n_executions > 0 ? runs->executions[0] : NULL;
-  r->has_schema_version = true;
-  c->trigger = f->trigger;
-  c->definition_len = f->definition.len;
-  if (f->definition.len > 0 && (c->definition = af_arena_alloc(a, f->definition.len)) != NULL)
-    memcpy(c->definition, f->definition.data, f->definition.len);
-  c->oom |= f->definition.len > 0 && c->definition == NULL;
-  return AF_STORE_KEEP;
-}
-
 /* The members only the definition holds; a seeded flow has none, so its trigger is all. */
-static bool fill_definition(describe_call *c) {
+static bool fill_definition(describe_call *c, const af_flow_record *f,
+                            const Appflowd__Store__V1__Execution *latest) {
   Appflow__V1__DescribeFlowResponse *r = c->resp;
   af_arena *a = c->c.to.arena;
-  if (c->definition == NULL) {
+  if (f->definition.len == 0) {
     r->trigger_config = af_arena_alloc(a, sizeof *r->trigger_config);
     if (r->trigger_config == NULL)
       return false;
     appflow__v1__trigger_config__init(r->trigger_config);
-    r->trigger_config->trigger_type = (Appflow__V1__TriggerType)c->trigger;
+    r->trigger_config->trigger_type = (Appflow__V1__TriggerType)f->trigger;
     r->trigger_config->has_trigger_type = true;
     return true;
   }
-  Appflow__V1__CreateFlowRequest *d =
-      appflow__v1__create_flow_request__unpack(&a->allocator, c->definition_len, c->definition);
+  Appflow__V1__CreateFlowRequest *d = appflow__v1__create_flow_request__unpack(
+      &a->allocator, f->definition.len, f->definition.data);
   if (d == NULL)
     return false;
   r->kms_arn = d->kms_arn;
@@ -483,21 +455,85 @@ static bool fill_definition(describe_call *c) {
   r->tasks = d->tasks;
   r->metadata_catalog_config = d->metadata_catalog_config;
   const Appflow__V1__MetadataCatalogConfig *m = d->metadata_catalog_config;
-  return c->latest == NULL ||
-         af__catalog_details(a, m ? m->glue_data_catalog : NULL, c->name, c->len, c->latest,
+  return latest == NULL ||
+         af__catalog_details(a, m ? m->glue_data_catalog : NULL, c->name, c->len, latest,
                              c->c.now_ms, &r->n_last_run_metadata_catalog_details,
                              &r->last_run_metadata_catalog_details);
 }
 
+/* The answer, made of the record; false when out of memory. */
+static bool describe_record(describe_call *c, const af_flow_record *f) {
+  Appflow__V1__DescribeFlowResponse *r = c->resp;
+  af_arena *a = c->c.to.arena;
+  bool oom = false;
+  appflow__v1__describe_flow_response__init(r); /* a rule may run again: start afresh */
+  r->flow_name = af_arena_strndup(a, c->name, c->len);
+  r->flow_arn = af_flows_arn_dup(c->c.tenant, a, c->name, c->len);
+  r->flow_status = (Appflow__V1__FlowStatus)f->status;
+  r->has_flow_status = true;
+  r->description = af_flows_strdup(a, f->description, &oom);
+  r->created_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->created_by), &oom);
+  r->last_updated_by = af_flows_strdup(a, af_flows_by(c->c.tenant, f->updated_by), &oom);
+  r->flow_status_message = af_flows_strdup(a, f->status_message, &oom);
+  r->created_at = af_flows_timestamp(a, f->created_ms);
+  r->last_updated_at = af_flows_timestamp(a, f->updated_ms);
+  oom |= r->flow_name == NULL || r->flow_arn == NULL || r->created_at == NULL ||
+         r->last_updated_at == NULL;
+  oom |=
+      !af_flows_tag_entries(f->tags, &appflow__v1__describe_flow_response__tags_entry__descriptor,
+                            a, &r->n_tags, (af_map_entry ***)&r->tags);
+  Appflowd__Store__V1__RunLog *runs = af_flows_runs(f->runs, a); /* unpacked once, for both */
+  oom |= runs == NULL;
+  r->last_run_execution_details =
+      runs != NULL ? af_flows_last_run_of(runs, c->c.now_ms, a, &oom) : NULL;
+  r->schema_version = runs != NULL && runs->schema_version > 0 ? runs->schema_version : 1;
+  r->has_schema_version = true;
+  const Appflowd__Store__V1__Execution *latest =
+      runs != NULL && runs->n_executions > 0 ? runs->executions[0] : NULL;
+  return !oom && fill_definition(c, f, latest);
+}
+
+/* Whether the answer says the same whenever it is read: its latest run, if any, has ended. */
+static bool describe_timeless(const Appflow__V1__DescribeFlowResponse *r) {
+  const Appflow__V1__ExecutionDetails *x = r->last_run_execution_details;
+  return x == NULL || af__execution_final(x->most_recent_execution_status);
+}
+
+static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *next, void *ctx) {
+  (void)next;
+  describe_call *c = ctx;
+  af_store *store = c->c.svc->store;
+  af_memo_release(c->held); /* a run before this one's */
+  c->held = NULL;
+  c->kept = af__memo_find(f, AF_MEMO_DESCRIBE, &c->held);
+  c->kept_msg =
+      c->kept != NULL
+          ? (const Appflow__V1__DescribeFlowResponse *)af__memo_msg(store, c->held, c->kept)
+          : NULL;
+  if (c->kept_msg != NULL)
+    return AF_STORE_KEEP;
+  c->oom = !describe_record(c, f);
+  if (!c->oom && c->kept == NULL && describe_timeless(c->resp))
+    c->kept = af__memo_keep(store, f, AF_MEMO_DESCRIBE, &c->resp->base, &c->held);
+  return AF_STORE_KEEP;
+}
+
+static void release_held(void *ctx) {
+  describe_call *c = ctx;
+  af_memo_release(c->held);
+}
+
 static void describe_done(af_store_op *op, af_store_rc rc) {
   describe_call *c = (describe_call *)af__call_of(op);
-  af_arena *a = c->c.to.arena;
   af_err e = af__store_error(&c->c, rc, c->name, c->len);
-  if (e == AF_OK) {
-    c->resp->flow_name = af_arena_strndup(a, c->name, c->len);
-    c->resp->flow_arn = af_flows_arn_dup(c->c.tenant, a, c->name, c->len);
-    if (c->oom || c->resp->flow_name == NULL || c->resp->flow_arn == NULL || !fill_definition(c))
-      e = af_flows_oom(c->c.to.err);
+  if (e == AF_OK && c->oom)
+    e = af_flows_oom(c->c.to.err);
+  if (e == AF_OK && c->kept_msg != NULL) /* the kept answer's members: it outlives the call */
+    *c->resp = *c->kept_msg;
+  if (e == AF_OK && c->kept != NULL) {
+    c->ready = (af_pbc_packed){&c->resp->base, c->kept->packed, c->kept->len, &c->kept->json};
+    if (c->c.to.ready != NULL)
+      *c->c.to.ready = (af_pbc_ready){1, &c->ready};
   }
   af__call_end(&c->c, e);
 }
@@ -510,6 +546,10 @@ void af__describe_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMess
     return;
   c->name = req->flow_name;
   c->resp = (Appflow__V1__DescribeFlowResponse *)out;
+  if (!af_arena_defer(to->arena, release_held, c)) {
+    af__call_end(&c->c, af_flows_oom(to->err));
+    return;
+  }
   c->c.op.with_definition = true;
   af__call_modify(&c->c, c->name, c->len, describe_rule, describe_done);
 }

@@ -243,6 +243,11 @@ Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__R
 /* Runs (runs.c). An execution's status at now_ms, and since when it has been so. */
 Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Execution *e,
                                                   int64_t now_ms, int64_t *since_ms);
+/* Whether a run in status s stays so whatever the clock does (it has ended). */
+static inline bool af__execution_final(Appflow__V1__ExecutionStatus s) {
+  return s != APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS &&
+         s != APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED;
+}
 /* What starts a run (af__start_run). */
 typedef struct af_run_start {
   const char *id;        /* its execution id (borrowed: must outlive the packed log) */
@@ -416,5 +421,39 @@ static inline const char *af__principal(const af_call *c) {
 const char *af_flows_by(const af_tenant *t, const char *principal);
 /* A copy of s in the arena (NULL stays NULL); *oom set on failure. */
 char *af_flows_strdup(af_arena *arena, const char *s, bool *oom);
+
+/* ---- memos (flows/memo.c): answers made of one version of a flow record, kept with it ---- */
+
+typedef enum af_memo_kind { AF_MEMO_LIST, AF_MEMO_DESCRIBE, AF_MEMO_KINDS } af_memo_kind;
+typedef struct af_flow_memo af_flow_memo;
+
+/* One answer made of a record's version: msg packed, and slots each filled once by
+ * compare-and-swap from NULL and read by every call after (freed with the memo). */
+typedef struct af_memo_part {
+  const ProtobufCMessageDescriptor *desc;
+  _Atomic(ProtobufCMessage *)
+      msg;                     /* unpacked from packed (owning all it points to): af__memo_msg */
+  _Atomic(af_pbc_text *) json; /* the AWS door's text of msg, once it has written it */
+  _Atomic(char *) token;       /* ListFlows: the page token that resumes after the flow */
+  size_t len;
+  uint8_t packed[];
+} af_memo_part;
+
+/* The record's part of kind k, or NULL when it has none; the memo holding it retained in *held
+ * (the caller releases it, af_memo_release). Only under the record's shard lock: from a scan's
+ * visitor or a rule. */
+af_memo_part *af__memo_find(const af_flow_record *f, af_memo_kind k, af_memo **held);
+/* A part of kind k made of msg and kept with the record (or the one another call kept first),
+ * retained in *held; NULL when the store keeps no memos, they are at AF_MEMO_BUDGET, or memory
+ * ran out. msg must say the same whenever it is read. Under the shard lock, as af__memo_find. */
+af_memo_part *af__memo_keep(af_store *store, const af_flow_record *f, af_memo_kind k,
+                            const ProtobufCMessage *msg, af_memo **held);
+/* The part's message, unpacked by the first call that asks (held is the memo holding p); NULL
+ * when out of memory. Under the shard lock, as af__memo_find. */
+const ProtobufCMessage *af__memo_msg(af_store *store, af_memo *held, af_memo_part *p);
+/* af_memo_release for af_arena_defer. */
+void af__memo_release_deferred(void *memo);
+/* Keeps a copy of text in *slot unless it holds one already; false when out of memory. */
+bool af__memo_text_keep(_Atomic(char *) *slot, const char *text);
 
 #endif

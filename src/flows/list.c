@@ -132,28 +132,14 @@ af_err af__page_token_read(const af_call *c, const char *domain, const char *op,
 
 #define LIST_DOMAIN "appflowd ListFlows v1"
 
-/* A flow's ListFlows entry, kept with the version of the record it was made of (af_memo) while
- * the entry does not change with the clock (the flow's last run is over, or it has none): the
- * FlowDefinition, its packed bytes, and the page token that resumes after it, made once for
- * every page that lists the flow until the flow changes. Immutable once made but for token,
- * which the first page that ends at the flow sets, and json, which the AWS door's first page
- * with the flow sets. */
-typedef struct list_memo {
-  af_memo base;
-  Appflow__V1__FlowDefinition *def; /* unpacked from packed, by the system allocator */
-  _Atomic(char *) token;            /* NULL until a page ends here */
-  _Atomic(af_pbc_text *) json;      /* the AWS door's, once it has written the entry */
-  size_t len;
-  uint8_t packed[];
-} list_memo;
-
 typedef struct list_call {
   af_call c;
   Appflow__V1__ListFlowsResponse *resp;
   char after[AF_FLOW_NAME_MAX + 1];
   size_t max, n;
   Appflow__V1__FlowDefinition **items;
-  list_memo **memos;    /* items[i]'s memo (a reference the call holds), or NULL */
+  af_memo **held;       /* items[i]'s memo (a reference the call holds), or NULL */
+  af_memo_part **parts; /* items[i]'s kept entry, or NULL */
   af_pbc_packed *ready; /* the memos' packed entries, for to.ready */
   size_t nready;
   bool more, oom;
@@ -189,105 +175,38 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   return oom ? NULL : d;
 }
 
-static void memo_free(af_memo *base) {
-  list_memo *m = (list_memo *)base;
-  protobuf_c_message_free_unpacked(&m->def->base, NULL);
-  free(atomic_load_explicit(&m->token, memory_order_acquire));
-  free(atomic_load_explicit(&m->json, memory_order_acquire));
-  free(m);
-}
-
-/* protobuf-c's allocations for a memo's FlowDefinition, counted into *allocator_data. */
-static void *counted_alloc(void *data, size_t size) {
-  *(size_t *)data += size + 16; /* malloc's own header and rounding, about */
-  return malloc(size);
-}
-
-static void system_free(void *data, void *p) {
-  (void)data;
-  free(p);
-}
-
 /* Whether d says the same whenever it is read: its last run, if any, has ended. */
 static bool timeless(const Appflow__V1__FlowDefinition *d) {
   const Appflow__V1__ExecutionDetails *r = d->last_run_execution_details;
-  return r == NULL || (r->most_recent_execution_status !=
-                           APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS &&
-                       r->most_recent_execution_status !=
-                           APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED);
-}
-
-/* A memo of d (one reference, the caller's), NULL when out of memory. */
-static list_memo *memo_new(const Appflow__V1__FlowDefinition *d) {
-  size_t len = protobuf_c_message_get_packed_size(&d->base);
-  list_memo *m = malloc(sizeof *m + len);
-  if (m == NULL)
-    return NULL;
-  m->len = protobuf_c_message_pack(&d->base, m->packed);
-  size_t bytes = sizeof *m + 3 * len; /* with room for the JSON a door may add: twice the bytes */
-  ProtobufCAllocator counting = {counted_alloc, system_free, &bytes};
-  m->def = (Appflow__V1__FlowDefinition *)protobuf_c_message_unpack(
-      &appflow__v1__flow_definition__descriptor, &counting, m->len, m->packed);
-  if (m->def == NULL) {
-    free(m);
-    return NULL;
-  }
-  atomic_init(&m->token, NULL);
-  atomic_init(&m->json, NULL);
-  atomic_init(&m->base.refs, 1);
-  m->base.bytes = bytes;
-  m->base.free = memo_free;
-  return m;
+  return r == NULL || af__execution_final(r->most_recent_execution_status);
 }
 
 /* Releases the memos a page held (at the arena's reset: once its encoders are done with them). */
 static void release_memos(void *ctx) {
   list_call *c = ctx;
   for (size_t i = 0; i < c->n; i++)
-    af_memo_release(c->memos[i] != NULL ? &c->memos[i]->base : NULL);
+    af_memo_release(c->held[i]);
 }
 
-/* The record's memo, retained: the one it has, or one made of d (NULL when the store keeps none,
- * the entry changes with the clock, or the memos are at their budget). */
-static list_memo *memo_of(list_call *c, const af_flow_record *f, Appflow__V1__FlowDefinition *d) {
-  af_store *store = c->c.svc->store;
-  if (f->memo == NULL || !timeless(d) ||
-      atomic_load_explicit(&store->memo_bytes, memory_order_relaxed) >= AF_MEMO_BUDGET)
-    return NULL;
-  list_memo *m = memo_new(d);
-  af_memo *empty = NULL;
-  if (m == NULL)
-    return NULL;
-  af_memo_retain(&m->base); /* the slot's reference, if it takes this one */
-  if (atomic_compare_exchange_strong_explicit(f->memo, &empty, &m->base, memory_order_acq_rel,
-                                              memory_order_acquire))
-    atomic_fetch_add_explicit(&store->memo_bytes, m->base.bytes, memory_order_relaxed);
-  else
-    af_memo_release(&m->base); /* another reader filled it first: this one stays the page's */
-  return m;
-}
-
-/* Lists f: from its memo when it has one, else built (and memoized when it can be). */
+/* Lists f: as the entry kept with it, or made now (and kept when it can be). */
 static bool list_one(list_call *c, const af_flow_record *f) {
   size_t i = c->n;
-  af_memo *have = f->memo != NULL ? atomic_load_explicit(f->memo, memory_order_acquire) : NULL;
-  list_memo *m = (list_memo *)have;
-  if (m != NULL) {
-    af_memo_retain(have); /* the store cannot drop it while this reader holds the shard */
-  } else {
-    Appflow__V1__FlowDefinition *d = definition_of(c, f);
-    if (d == NULL)
-      return false;
-    c->items[i] = d;
-    m = memo_of(c, f, d);
+  af_memo *held = NULL;
+  af_memo_part *p = af__memo_find(f, AF_MEMO_LIST, &held);
+  const ProtobufCMessage *kept = p != NULL ? af__memo_msg(c->c.svc->store, held, p) : NULL;
+  c->items[i] = (Appflow__V1__FlowDefinition *)kept;
+  if (kept == NULL && (c->items[i] = definition_of(c, f)) != NULL && p == NULL &&
+      timeless(c->items[i]))
+    p = af__memo_keep(c->c.svc->store, f, AF_MEMO_LIST, &c->items[i]->base, &held);
+  c->held[i] = held;
+  c->parts[i] = p;
+  if (c->items[i] == NULL) {
+    af_memo_release(held);
+    return false;
   }
-  c->memos[i] = m;
-  c->n++; /* from here on release_memos drops m */
-  if (m != NULL) {
-    c->items[i] = m->def;
-    if (c->ready != NULL)
-      c->ready[c->nready++] = (af_pbc_packed){&m->def->base, m->packed, m->len, &m->json};
-  }
+  c->n++; /* from here on release_memos drops held */
+  if (p != NULL && c->ready != NULL)
+    c->ready[c->nready++] = (af_pbc_packed){&c->items[i]->base, p->packed, p->len, &p->json};
   return true;
 }
 
@@ -304,19 +223,16 @@ static bool list_visit(const af_flow_record *f, void *ctx) {
   return true;
 }
 
-/* The token of a page that ends at the page's last flow: its memo's, made once. */
+/* The token of a page that ends at the page's last flow: kept with its entry, made once. */
 static char *next_token(list_call *c) {
   const char *last = c->items[c->n - 1]->flow_name;
-  list_memo *m = c->memos[c->n - 1];
-  char *have = m != NULL ? atomic_load_explicit(&m->token, memory_order_acquire) : NULL;
+  af_memo_part *p = c->parts[c->n - 1];
+  char *have = p != NULL ? atomic_load_explicit(&p->token, memory_order_acquire) : NULL;
   if (have != NULL)
     return have;
   char *t = af__page_token(&c->c, LIST_DOMAIN, last, strlen(last), c->c.to.arena);
-  char *kept = m != NULL && t != NULL ? strdup(t) : NULL;
-  char *empty = NULL;
-  if (kept != NULL && !atomic_compare_exchange_strong_explicit(
-                          &m->token, &empty, kept, memory_order_acq_rel, memory_order_acquire))
-    free(kept); /* another page made it first: the same token */
+  if (p != NULL && t != NULL)
+    (void)af__memo_text_keep(&p->token, t); /* not kept: made again next time */
   return t;
 }
 
@@ -349,7 +265,8 @@ static af_err list_request(list_call *c, const Appflow__V1__ListFlowsRequest *re
   c->max = req->has_max_results ? (size_t)req->max_results : LIST_DEFAULT;
   af_arena *a = c->c.to.arena;
   if (rc == AF_OK && ((c->items = af_arena_alloc(a, c->max * sizeof *c->items)) == NULL ||
-                      (c->memos = af_arena_alloc(a, c->max * sizeof *c->memos)) == NULL ||
+                      (c->held = af_arena_alloc(a, c->max * sizeof *c->held)) == NULL ||
+                      (c->parts = af_arena_alloc(a, c->max * sizeof *c->parts)) == NULL ||
                       (c->c.to.ready != NULL &&
                        (c->ready = af_arena_alloc(a, c->max * sizeof *c->ready)) == NULL) ||
                       !af_arena_defer(a, release_memos, c)))

@@ -75,14 +75,15 @@ typedef struct af_bytes {
 } af_bytes;
 
 /* What the service made of one version of a record and asks a store to keep with it (a flow's
- * ListFlows entry, made once instead of for every page): reference counted. A store that keeps
- * memos takes one reference when the service installs one (the service then adds its bytes to
- * the store's memo_bytes) and drops it when the record changes or goes (the store then takes
- * them off), so a memo never outlives the version it was made of in the store; a reader's own
- * references keep it alive past that, even past the store. */
+ * ListFlows entry, its DescribeFlow answer: made once instead of for every call): reference
+ * counted. A store that keeps memos takes one reference when the service installs one (the
+ * service then adds its bytes, and whatever it adds to the memo later, to the store's
+ * memo_bytes) and drops it when the record changes or goes (the store then takes them off), so a
+ * memo never outlives the version it was made of in the store; a reader's own references keep it
+ * alive past that, even past the store. */
 typedef struct af_memo {
   atomic_size_t refs;
-  size_t bytes;                    /* what it holds */
+  atomic_size_t bytes;             /* what it holds (it may grow while it is kept) */
   void (*free)(struct af_memo *m); /* when the last reference goes */
 } af_memo;
 
@@ -130,10 +131,12 @@ typedef struct af_flow_record {
                           not ask for it (with_definition) */
   af_bytes tags;       /* packed appflowd.store.v1.TagSet */
   af_bytes runs;       /* packed appflowd.store.v1.RunLog */
-  /* scan: this version's memo slot, NULL when the store keeps none (the databases). A visitor
-   * may retain the memo it finds there, or fill the slot while it is empty (compare-and-swap
-   * from NULL: the store then owns that reference); it never replaces or clears one. Readers
-   * share the slot, so it is read and filled atomically; the store clears it alone. */
+  /* this version's memo slot, in what a scan visits and in cur of a modify's rule while it
+   * reads under a shared lock; NULL otherwise and when the store keeps none (the databases). A
+   * visitor or rule may retain the memo it finds there, or fill the slot while it is empty
+   * (compare-and-swap from NULL: the store then owns that reference); it never replaces or
+   * clears one. Readers share the slot, so it is read and filled atomically; the store clears
+   * it alone. */
   _Atomic(af_memo *) *memo;
 } af_flow_record;
 

@@ -249,7 +249,7 @@ static void node_free(const af_allocator *mem, node *n) {
 static void unmemo(memory_store *m, node *n) {
   af_memo *memo = atomic_exchange_explicit(&n->memo, NULL, memory_order_acq_rel);
   if (memo != NULL) {
-    atomic_fetch_sub_explicit(&m->base.memo_bytes, memo->bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&m->base.memo_bytes, atomic_load(&memo->bytes), memory_order_relaxed);
     af_memo_release(memo);
   }
 }
@@ -509,7 +509,9 @@ static void mem_modify(af_store *st, af_store_op *op) {
   uint64_t seen = s->writes;
   if (link != NULL) {
     cur = view(*link);
+    cur.memo = &(*link)->memo; /* a read-only rule may keep what it made of the record */
     next = cur;
+    next.memo = NULL;
     op->verdict = op->rule(&cur, &next, op->ctx);
   }
   pthread_rwlock_unlock(&s->lock);

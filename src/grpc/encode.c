@@ -281,7 +281,8 @@ bool af_encode_size(af_encoder *e, const ProtobufCMessage *msg, size_t *len) {
   e->n = 0;
   e->oom = false;
   e->ready_next = 0;
-  *len = fields_size(e, msg);
+  const af_pbc_packed *ready = ready_for(e, msg); /* the whole answer, kept (DescribeFlow's) */
+  *len = ready != NULL ? ready->len : fields_size(e, msg);
   return !e->oom;
 }
 
@@ -468,5 +469,10 @@ static uint8_t *write_fields(af_encoder *e, const ProtobufCMessage *m, uint8_t *
 size_t af_encode_write(af_encoder *e, const ProtobufCMessage *msg, uint8_t *out) {
   e->next = 0;
   e->ready_next = 0;
-  return (size_t)(write_fields(e, msg, out) - out);
+  const af_pbc_packed *ready = ready_for(e, msg);
+  if (ready == NULL)
+    return (size_t)(write_fields(e, msg, out) - out);
+  if (ready->len > 0)
+    memcpy(out, ready->data, ready->len);
+  return ready->len;
 }

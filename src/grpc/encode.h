@@ -42,8 +42,8 @@ typedef struct af_encoder {
   size_t cap;    /* room in sizes */
   size_t next;   /* the writing pass's next entry */
   bool oom;      /* the last sizing pass could not record every size */
-  /* Set by the caller before a sizing pass, NULL for none: nested messages that come packed,
-   * whose bytes both passes take as they are. */
+  /* Set by the caller before a sizing pass, NULL for none: messages that come packed (nested
+   * ones, or the message itself), whose bytes both passes take as they are. */
   const af_pbc_ready *ready;
   size_t ready_next; /* the next of ready's items either pass may meet */
 } af_encoder;

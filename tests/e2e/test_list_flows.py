@@ -316,9 +316,10 @@ class LargestPageTest(unittest.TestCase):
 
 
 class EntriesFollowChangesTest(unittest.TestCase):
-    """A page lists each flow as it is now, on both doors, however often it was listed before
-    a change (the server keeps listed entries until their flow changes): after a tag, an
-    update, a stop, an activation and a run, every entry says what DescribeFlow says."""
+    """A page lists each flow as it is now, and DescribeFlow describes it as it is now, on both
+    doors, however often they answered before a change (the server keeps those answers until
+    their flow changes): after a tag, an update, a stop, an activation and a run, every entry
+    says what DescribeFlow says, and both say what changed."""
 
     def entries(self, doors):
         """{name: (status, description, tags, last run status or None)} from each door."""
@@ -347,8 +348,11 @@ class EntriesFollowChangesTest(unittest.TestCase):
         doors.aws.create_flow(**h.s3_flow("ev", "Event"))
         grpc_create(doors.stub, "sch", "Scheduled")
         doors.stub.StartFlow(pb.StartFlowRequest(flow_name="sch"), timeout=10)  # activated
-        for _ in range(2):  # listed twice on each door before anything changes
+        for _ in range(2):  # listed and described twice on each door before anything changes
             aws, grpc = self.entries(doors)
+            for name in ("od", "ev", "sch"):
+                self.described(doors, name)
+                doors.stub.DescribeFlow(pb.DescribeFlowRequest(flow_name=name), timeout=10)
         self.assertEqual(aws["od"], ("Active", "first", {}, None))
         self.assertEqual(aws["ev"][0], "Draft")
         self.assertEqual(aws["sch"][0], "Active")
@@ -370,6 +374,10 @@ class EntriesFollowChangesTest(unittest.TestCase):
         self.assertEqual(aws["od"], ("Active", "first", {"team": "data"}, "Successful"))
         self.assertEqual(aws["ev"][:2], ("Active", "second"))
         self.assertEqual(aws["sch"][0], "Suspended")
+        self.assertEqual(self.described(doors, "od"), aws["od"])  # DescribeFlow follows too
+        d = doors.stub.DescribeFlow(pb.DescribeFlowRequest(flow_name="ev"), timeout=10)
+        self.assertEqual((h.aws_enum(pb.FlowStatus, d.flow_status), d.description),
+                         ("Active", "second"))
 
 
 if __name__ == "__main__":

@@ -439,6 +439,104 @@ Test(create, on_demand_run_shows_in_describe) {
             "%s", d.last_run_execution_details->most_recent_execution_message);
 }
 
+/* DescribeFlow's answer to name in arena a, with the packed messages it came with in *ready. */
+static Appflow__V1__DescribeFlowResponse *describe_ready(const char *name, af_pbc_ready *ready,
+                                                         af_arena *a) {
+  Appflow__V1__DescribeFlowRequest req = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
+  req.flow_name = (char *)name;
+  Appflow__V1__DescribeFlowResponse *resp = af_arena_alloc(a, sizeof *resp);
+  cr_assert_not_null(resp);
+  appflow__v1__describe_flow_response__init(resp);
+  af_error err;
+  as_call c = {.rc = AF_OK};
+  af_latch_init(&c.latch);
+  *ready = (af_pbc_ready){0, NULL};
+  af_reply_to to = {.arena = a, .err = &err, .done = as_done, .ctx = &c, .ready = ready};
+  af_flows_call(svc, af_flows_rpc_named(svc, "DescribeFlow"), &req.base, &resp->base, &to);
+  af_latch_wait(&c.latch);
+  cr_assert_eq(c.rc, AF_OK, "%s", err.message);
+  return resp;
+}
+
+/* 'p' when the answer came packed (then the bytes are those it packs to), '-' when it was made
+ * for the call. */
+static char packed_mark(const Appflow__V1__DescribeFlowResponse *r, const af_pbc_ready *ready) {
+  if (ready->n == 0)
+    return '-';
+  cr_assert_eq(ready->n, 1, "one answer");
+  cr_assert_eq(ready->items[0].msg, &r->base, "the packed message is the answer itself");
+  size_t len = protobuf_c_message_get_packed_size(&r->base);
+  uint8_t *buf = af_arena_alloc(&arena, len + 1);
+  cr_assert_not_null(buf);
+  cr_assert_eq(protobuf_c_message_pack(&r->base, buf), len);
+  cr_assert_eq(ready->items[0].len, len);
+  cr_assert_arr_eq(ready->items[0].data, buf, len);
+  return 'p';
+}
+
+/* An answer is made once and given from then on as it was made (its packed bytes; the message
+ * they are, once a second call unpacked it), until its flow changes; one
+ * whose run is in progress (its status moves with the clock) is made for every call; an answer
+ * stays readable after its flow goes (ASan), and the store counts none of it then. */
+Test(create, describe_is_kept_packed_until_the_flow_changes) {
+  test_service_free(svc, store); /* one whose runs take a minute */
+  svc = test_service_new(
+      &(af_flows_config){.clock = &(af_clock){fake_clock, NULL}, .run_duration_ms = 60000}, &store);
+  test_salesforce_profile(svc, "sf-prod");
+  bool keeps = strcmp(test_store_kind(), "memory") == 0; /* the databases keep no memos */
+  char kept = keeps ? 'p' : '-';
+  created(minimal("od", T(ON_DEMAND)));
+  af_arena a1, a2;
+  af_arena_init(&a1);
+  af_arena_init(&a2);
+  af_pbc_ready r1, r2;
+  Appflow__V1__DescribeFlowResponse *d1 = describe_ready("od", &r1, &a1);
+  cr_expect_eq(packed_mark(d1, &r1), kept);
+  Appflow__V1__DescribeFlowResponse *d2 = describe_ready("od", &r2, &a2);
+  cr_expect_eq(packed_mark(d2, &r2), kept);
+  af_arena a3; /* the second call unpacked the answer; from then on it is shared */
+  af_arena_init(&a3);
+  af_pbc_ready r3;
+  Appflow__V1__DescribeFlowResponse *d3 = describe_ready("od", &r3, &a3);
+  cr_expect_eq(packed_mark(d3, &r3), kept);
+  if (keeps)
+    cr_expect_eq(d3->flow_arn, d2->flow_arn, "the same answer, not a copy");
+  af_arena_destroy(&a3);
+  af_arena_destroy(&a2);
+
+  start("od"); /* in progress for a minute */
+  af_arena_init(&a2);
+  d2 = describe_ready("od", &r2, &a2);
+  cr_assert_not_null(d2->last_run_execution_details);
+  cr_expect_eq(d2->last_run_execution_details->most_recent_execution_status,
+               APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS);
+  cr_expect_eq(packed_mark(d2, &r2), '-', "a run in progress is described as it is now");
+  af_arena_destroy(&a2);
+  fake_now += 60000;
+  af_arena_init(&a2);
+  d2 = describe_ready("od", &r2, &a2);
+  cr_expect_eq(d2->last_run_execution_details->most_recent_execution_status,
+               APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_SUCCESSFUL);
+  cr_expect_eq(packed_mark(d2, &r2), kept, "an ended run's answer is kept");
+  af_arena_destroy(&a2);
+
+  updated(update_req("od", T(ON_DEMAND)));
+  af_arena_init(&a2);
+  d2 = describe_ready("od", &r2, &a2);
+  cr_expect_str_eq(d2->description, "Now from S3", "the change, not the answer kept before it");
+  cr_expect_eq(packed_mark(d2, &r2), kept);
+  if (keeps)
+    cr_expect_gt(atomic_load(&store->memo_bytes), 0);
+  af_error err;
+  cr_assert_eq(test_delete_flow(svc, "od", true, &err), AF_OK, "%s", err.message);
+  cr_expect_eq(atomic_load(&store->memo_bytes), 0);
+  cr_expect_str_eq(d1->flow_name, "od"); /* what a call was given stays readable (ASan) */
+  cr_expect_null(d1->last_run_execution_details);
+  cr_expect_str_eq(d2->flow_name, "od");
+  af_arena_destroy(&a1);
+  af_arena_destroy(&a2);
+}
+
 Test(create, taken_name) {
   created(minimal("taken", T(SCHEDULED)));
   Appflow__V1__CreateFlowResponse resp;

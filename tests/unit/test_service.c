@@ -557,6 +557,119 @@ Test(stop, concurrent_stops_each_transition_reported_once) {
     cr_expect_eq(w[t].failures, 0);
 }
 
+/* ---- describing flows while they change ---- */
+TestSuite(describe, .init = setup, .fini = teardown);
+#define TAGGED 16
+#define READERS 4
+
+static atomic_bool stop_reading;
+
+struct reader {
+  long answers;
+  int failures;
+};
+
+/* The round a flow's "round" tag names in a DescribeFlow answer, -1 when it has none. */
+static long round_of(const Appflow__V1__DescribeFlowResponse *d) {
+  for (size_t i = 0; i < d->n_tags; i++)
+    if (strcmp(d->tags[i]->key, "round") == 0)
+      return strtol(d->tags[i]->value, NULL, 10);
+  return -1;
+}
+
+/* DescribeFlow of tagged_i into *d. */
+static af_err describe_tagged(int i, Appflow__V1__DescribeFlowResponse *d, af_arena *a) {
+  char name[32];
+  snprintf(name, sizeof name, "tagged_%d", i);
+  Appflow__V1__DescribeFlowRequest req = APPFLOW__V1__DESCRIBE_FLOW_REQUEST__INIT;
+  req.flow_name = name;
+  af_error err;
+  af_err rc = af_flows_describe_flow(svc, &req, d, a, &err);
+  return rc == AF_OK && strcmp(d->flow_name, name) != 0 ? AF_ERR_INTERNAL_SERVER : rc;
+}
+
+/* Describes the flows over and over: the round each shows never goes back (a kept answer is
+ * never given after the change that replaced it). */
+static void *describe_all(void *arg) {
+  struct reader *r = arg;
+  long last[TAGGED];
+  for (int i = 0; i < TAGGED; i++)
+    last[i] = -1;
+  af_arena arena;
+  af_arena_init(&arena);
+  while (!atomic_load(&stop_reading)) {
+    for (int i = 0; i < TAGGED; i++) {
+      Appflow__V1__DescribeFlowResponse d;
+      long round = describe_tagged(i, &d, &arena) == AF_OK ? round_of(&d) : -2;
+      r->failures += round < last[i];
+      last[i] = round > last[i] ? round : last[i];
+      r->answers++;
+      af_arena_reset(&arena);
+    }
+  }
+  af_arena_destroy(&arena);
+  return NULL;
+}
+
+/* Readers describe flows while their tags change: no answer goes back to a round before one it
+ * saw, and once the changes are over every flow shows the last round. */
+Test(describe, answers_follow_changes_made_while_others_read) {
+  char arns[TAGGED][160];
+  af_arena a;
+  af_arena_init(&a);
+  for (int i = 0; i < TAGGED; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "tagged_%d", i);
+    add(name, T(EVENT), S(ACTIVE));
+    Appflow__V1__DescribeFlowResponse d;
+    cr_assert_eq(describe_tagged(i, &d, &a), AF_OK, "%s", name);
+    snprintf(arns[i], sizeof arns[i], "%s", d.flow_arn);
+  }
+  atomic_store(&stop_reading, false);
+  static struct reader r[READERS];
+  pthread_t th[READERS];
+  for (int t = 0; t < READERS; t++) {
+    r[t] = (struct reader){0, 0};
+    cr_assert_eq(pthread_create(&th[t], NULL, describe_all, &r[t]), 0);
+  }
+  const int rounds = 40;
+  bool failed = false; /* asserted once the readers are done */
+  for (int k = 0; k < rounds && !failed; k++) {
+    for (int i = 0; i < TAGGED; i++) {
+      char value[16];
+      snprintf(value, sizeof value, "%d", k);
+      Appflow__V1__TagResourceRequest__TagsEntry e =
+          APPFLOW__V1__TAG_RESOURCE_REQUEST__TAGS_ENTRY__INIT;
+      e.key = "round";
+      e.value = value;
+      Appflow__V1__TagResourceRequest__TagsEntry *tags[] = {&e};
+      Appflow__V1__TagResourceRequest req = APPFLOW__V1__TAG_RESOURCE_REQUEST__INIT;
+      req.resource_arn = arns[i];
+      req.n_tags = 1;
+      req.tags = tags;
+      Appflow__V1__TagResourceResponse resp = APPFLOW__V1__TAG_RESOURCE_RESPONSE__INIT;
+      af_error err;
+      af_arena_reset(&a);
+      failed |= af_flows_call_sync(svc, af_flows_rpc_named(svc, "TagResource"), &req.base,
+                                   &resp.base, &a, &err) != AF_OK;
+    }
+  }
+  atomic_store(&stop_reading, true);
+  for (int t = 0; t < READERS; t++) {
+    pthread_join(th[t], NULL);
+    cr_expect_eq(r[t].failures, 0, "reader %d: %d answers went back", t, r[t].failures);
+    cr_expect_gt(r[t].answers, 0);
+  }
+  cr_assert(!failed, "TagResource failed");
+  for (int i = 0; i < TAGGED; i++) {
+    Appflow__V1__DescribeFlowResponse d;
+    af_arena_reset(&a);
+    cr_assert_eq(describe_tagged(i, &d, &a), AF_OK, "tagged_%d", i);
+    cr_expect_eq(round_of(&d), rounds - 1, "tagged_%d", i);
+  }
+  af_arena_destroy(&a);
+}
+
 /* ---- running out of memory in the memory store ---- */
 
 Test(oom, seed_load_fails_cleanly_and_stop_flow_still_answers) {

@@ -777,15 +777,19 @@ Test(transcode, long_list_of_unlike_elements) {
 
 /* ---- kept JSON (the service's memos of ListFlows's entries) ---- */
 
-static const char *write_kept(const void *m, const af_pbc_ready *ready) {
+static const char *write_kept_as(const af_model_struct *shape, const void *m,
+                                 const af_pbc_ready *ready) {
   char *out;
   size_t len;
   af_error err;
-  cr_assert_eq(af_bridge_message_to_json_kept(&af_model_ListFlowsResponse, m, ready, &arena, &out,
-                                              &len, &err),
-               AF_OK, "%s", err.message);
+  cr_assert_eq(af_bridge_message_to_json_kept(shape, m, ready, &arena, &out, &len, &err), AF_OK,
+               "%s", err.message);
   cr_assert_eq(strlen(out), len);
   return out;
+}
+
+static const char *write_kept(const void *m, const af_pbc_ready *ready) {
+  return write_kept_as(&af_model_ListFlowsResponse, m, ready);
 }
 
 /* A listed flow whose JSON has a place to be kept is written, then kept; the next page writes
@@ -828,4 +832,30 @@ Test(transcode, listed_flows_json_is_kept_and_reused) {
   free(a);
   free(other);
   free(c);
+}
+
+/* A whole answer with a place for its JSON (DescribeFlow's, kept with its flow) is written as
+ * without one, then kept; the next call writes the kept text as it is. */
+Test(transcode, a_whole_answer_kept_is_written_as_it_is) {
+  const ProtobufCMessage *r = parse(&af_model_DescribeFlowResponse,
+                                    "{\"flowName\": \"a\", \"flowStatus\": \"Active\", "
+                                    "\"tags\": {\"k\": \"v\"}, \"createdAt\": 1700000000.5}");
+  const char *plain = write_json(&af_model_DescribeFlowResponse, r);
+  _Atomic(af_pbc_text *) slot;
+  atomic_init(&slot, NULL);
+  af_pbc_packed item = {r, NULL, 0, &slot};
+  af_pbc_ready ready = {1, &item};
+  cr_expect_str_eq(write_kept_as(&af_model_DescribeFlowResponse, r, &ready), plain);
+  af_pbc_text *t = atomic_load(&slot);
+  cr_assert_not_null(t, "kept");
+  cr_expect_eq(t->len, strlen(plain));
+  cr_expect(memcmp(t->data, plain, t->len) == 0);
+  af_pbc_text *other = malloc(sizeof *other + 2);
+  cr_assert_not_null(other);
+  other->len = 2;
+  memcpy(other->data, "{}", 2);
+  atomic_store(&slot, other);
+  cr_expect_str_eq(write_kept_as(&af_model_DescribeFlowResponse, r, &ready), "{}");
+  free(t);
+  free(other);
 }
