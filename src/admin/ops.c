@@ -85,12 +85,25 @@ static void write_census(const af_admin_ops *o, af_text *t) {
   af_text_free(&c.flows);
 }
 
+/* What the store keeps with flows' versions so calls need not make it again (flows/store.h,
+ * af_memo): an operator sizing memory sees it grow up to AF_MEMO_BUDGET. */
+static void write_memos(const af_admin_ops *o, af_text *t) {
+  const af_store *st = af_flows_store(o->svc);
+  af_prom_family(t, "appflowd_store_memo_bytes",
+                 "Bytes of answers the store keeps with the versions of flows they were made of "
+                 "(ListFlows entries, DescribeFlow answers; the memory store only).",
+                 AF_METRIC_GAUGE);
+  af_prom_sample(t, "appflowd_store_memo_bytes", 0, NULL, NULL,
+                 (double)atomic_load_explicit(&st->memo_bytes, memory_order_relaxed));
+}
+
 static void metrics(const af_admin_ops *o, af_admin_answer *out) {
   af_text t;
   af_text_init(&t);
   if (o->metrics != NULL)
     af_metrics_render(o->metrics, &t);
   write_census(o, &t);
+  write_memos(o, &t);
   if (o->access_log != NULL) {
     af_prom_family(&t, "appflowd_access_log_dropped_total",
                    "Access log lines dropped because they could not be written (a full disk, a "

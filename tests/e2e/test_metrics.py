@@ -2,8 +2,9 @@
 Python parser (Debian's python3-prometheus-client) after a known sequence of calls on both doors,
 every count checked exactly (go-grpc-prometheus's grpc_server_* families for every method the
 gRPC door serves, the AWS door's appflowd_http_*, the store's operations, the census of flows
-and runs, the process); --metrics-histograms off drops every histogram; /healthz and /readyz,
-503 while a PostgreSQL store is down and while the server drains at shutdown.
+and runs, the answers the memory store keeps, the process); --metrics-histograms off drops
+every histogram; /healthz and /readyz, 503 while a PostgreSQL store is down and while the
+server drains at shutdown.
 
 Nothing sleeps: a count is read after the reply that made it (the doors record before they
 answer), and what changes with time (a cancelled run, the store's health, shutdown) is polled
@@ -260,6 +261,24 @@ class MetricsTest(h.ServerTestCase):
                         2 * theirs["process_resident_memory_bytes"])
         self.assertLessEqual(ours["process_cpu_seconds_total"],
                              theirs["process_cpu_seconds_total"])
+
+    def test_memo_bytes_grow_with_answers_and_go_with_the_change(self):
+        """DescribeFlow and ListFlows keep their answers with the flow's version (memory store):
+        the gauge grows with them and falls back to zero when the flows change."""
+        srv = self.start_metrics()
+        keeps = h.E2E_STORE == "memory"
+        self.assertEqual(Scrape(srv).get("appflowd_store_memo_bytes"), 0, "nothing asked yet")
+        for _ in range(2):
+            srv.stub.DescribeFlow(pb.DescribeFlowRequest(flow_name="sched_c"), timeout=10)
+        described = Scrape(srv).get("appflowd_store_memo_bytes")
+        self.assertTrue(described > 0 if keeps else described == 0, described)
+        srv.stub.ListFlows(pb.ListFlowsRequest(), timeout=10)
+        listed = Scrape(srv).get("appflowd_store_memo_bytes")
+        self.assertTrue(listed > described if keeps else listed == 0, (described, listed))
+        for name in ("sched_a", "sched_b", "sched_c"):
+            srv.stub.StopFlow(pb.StopFlowRequest(flow_name=name), timeout=10)
+        self.assertEqual(Scrape(srv).get("appflowd_store_memo_bytes"), 0,
+                         "every flow changed: no answer of an older version is kept")
 
     def test_histograms_off_drops_every_histogram(self):
         srv = self.start_metrics("--metrics-histograms", "off")
