@@ -9,6 +9,7 @@
 #ifndef AF_TESTS_STORE_UNDER_TEST_H
 #define AF_TESTS_STORE_UNDER_TEST_H
 
+#include "common/latch.h"
 #include "flows/service.h"
 #include "flows/store.h"
 
@@ -159,6 +160,32 @@ static inline af_err test_delete_flow(af_flows *svc, const char *name, bool forc
   af_err rc = af_flows_delete_flow(svc, &req, &resp, &arena, err);
   af_arena_destroy(&arena);
   return rc;
+}
+
+/* A call waited for (test_call_ready). */
+typedef struct test_call_wait {
+  af_latch latch;
+  af_err rc;
+} test_call_wait;
+
+static inline void test_call_done(void *ctx, af_err rc) {
+  test_call_wait *w = ctx;
+  w->rc = rc;
+  af_latch_open(&w->latch);
+}
+
+/* rpc's answer to req in resp (in arena a), waited for, with the packed messages it came with
+ * in *ready; asserts that it succeeded. */
+static inline void test_call_ready(af_flows *svc, const char *rpc, const ProtobufCMessage *req,
+                                   ProtobufCMessage *resp, af_pbc_ready *ready, af_arena *a) {
+  af_error err;
+  test_call_wait w = {.rc = AF_OK};
+  af_latch_init(&w.latch);
+  *ready = (af_pbc_ready){0, NULL};
+  af_reply_to to = {.arena = a, .err = &err, .done = test_call_done, .ctx = &w, .ready = ready};
+  af_flows_call(svc, af_flows_rpc_named(svc, rpc), req, resp, &to);
+  af_latch_wait(&w.latch);
+  cr_assert_eq(w.rc, AF_OK, "%s: %s", rpc, err.message);
 }
 
 #endif

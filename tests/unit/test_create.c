@@ -447,14 +447,7 @@ static Appflow__V1__DescribeFlowResponse *describe_ready(const char *name, af_pb
   Appflow__V1__DescribeFlowResponse *resp = af_arena_alloc(a, sizeof *resp);
   cr_assert_not_null(resp);
   appflow__v1__describe_flow_response__init(resp);
-  af_error err;
-  as_call c = {.rc = AF_OK};
-  af_latch_init(&c.latch);
-  *ready = (af_pbc_ready){0, NULL};
-  af_reply_to to = {.arena = a, .err = &err, .done = as_done, .ctx = &c, .ready = ready};
-  af_flows_call(svc, af_flows_rpc_named(svc, "DescribeFlow"), &req.base, &resp->base, &to);
-  af_latch_wait(&c.latch);
-  cr_assert_eq(c.rc, AF_OK, "%s", err.message);
+  test_call_ready(svc, "DescribeFlow", &req.base, &resp->base, ready, a);
   return resp;
 }
 

@@ -1038,14 +1038,7 @@ static Appflow__V1__ListFlowsResponse *list_ready(af_flows *s, af_pbc_ready *rea
   Appflow__V1__ListFlowsResponse *resp = af_arena_alloc(a, sizeof *resp);
   cr_assert_not_null(resp);
   appflow__v1__list_flows_response__init(resp);
-  af_error err;
-  call_wait w = {.rc = AF_OK};
-  af_latch_init(&w.latch);
-  *ready = (af_pbc_ready){0, NULL};
-  af_reply_to to = {.arena = a, .err = &err, .done = call_done, .ctx = &w, .ready = ready};
-  af_flows_call(s, af_flows_rpc_named(s, "ListFlows"), &req.base, &resp->base, &to);
-  af_latch_wait(&w.latch);
-  cr_assert_eq(w.rc, AF_OK, "%s", err.message);
+  test_call_ready(s, "ListFlows", &req.base, &resp->base, ready, a);
   return resp;
 }
 
