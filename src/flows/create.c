@@ -493,12 +493,6 @@ static bool describe_record(describe_call *c, const af_flow_record *f) {
   return !oom && fill_definition(c, f, latest);
 }
 
-/* Whether the answer says the same whenever it is read: its latest run, if any, has ended. */
-static bool describe_timeless(const Appflow__V1__DescribeFlowResponse *r) {
-  const Appflow__V1__ExecutionDetails *x = r->last_run_execution_details;
-  return x == NULL || af__execution_final(x->most_recent_execution_status);
-}
-
 static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *next, void *ctx) {
   (void)next;
   describe_call *c = ctx;
@@ -513,7 +507,7 @@ static af_store_verdict describe_rule(const af_flow_record *f, af_flow_record *n
   if (c->kept_msg != NULL)
     return AF_STORE_KEEP;
   c->oom = !describe_record(c, f);
-  if (!c->oom && c->kept == NULL && describe_timeless(c->resp))
+  if (!c->oom && c->kept == NULL && af__run_details_timeless(c->resp->last_run_execution_details))
     c->kept = af__memo_keep(store, f, AF_MEMO_DESCRIBE, &c->resp->base, &c->held);
   return AF_STORE_KEEP;
 }

@@ -243,10 +243,13 @@ Appflow__V1__ExecutionDetails *af_flows_last_run_of(const Appflowd__Store__V1__R
 /* Runs (runs.c). An execution's status at now_ms, and since when it has been so. */
 Appflow__V1__ExecutionStatus af__execution_status(const Appflowd__Store__V1__Execution *e,
                                                   int64_t now_ms, int64_t *since_ms);
-/* Whether a run in status s stays so whatever the clock does (it has ended). */
-static inline bool af__execution_final(Appflow__V1__ExecutionStatus s) {
-  return s != APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS &&
-         s != APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED;
+/* Whether what x says of a flow's latest run stays so whatever the clock does: there is none,
+ * or it has ended (an answer holding x may then be kept, flows/memo.c). */
+static inline bool af__run_details_timeless(const Appflow__V1__ExecutionDetails *x) {
+  return x == NULL || (x->most_recent_execution_status !=
+                           APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_IN_PROGRESS &&
+                       x->most_recent_execution_status !=
+                           APPFLOW__V1__EXECUTION_STATUS__EXECUTION_STATUS_CANCEL_STARTED);
 }
 /* What starts a run (af__start_run). */
 typedef struct af_run_start {
@@ -451,8 +454,6 @@ af_memo_part *af__memo_keep(af_store *store, const af_flow_record *f, af_memo_ki
 /* The part's message, unpacked by the first call that asks (held is the memo holding p); NULL
  * when out of memory. Under the shard lock, as af__memo_find. */
 const ProtobufCMessage *af__memo_msg(af_store *store, af_memo *held, af_memo_part *p);
-/* af_memo_release for af_arena_defer. */
-void af__memo_release_deferred(void *memo);
 /* Keeps a copy of text in *slot unless it holds one already; false when out of memory. */
 bool af__memo_text_keep(_Atomic(char *) *slot, const char *text);
 

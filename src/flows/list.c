@@ -175,12 +175,6 @@ static Appflow__V1__FlowDefinition *definition_of(list_call *c, const af_flow_re
   return oom ? NULL : d;
 }
 
-/* Whether d says the same whenever it is read: its last run, if any, has ended. */
-static bool timeless(const Appflow__V1__FlowDefinition *d) {
-  const Appflow__V1__ExecutionDetails *r = d->last_run_execution_details;
-  return r == NULL || af__execution_final(r->most_recent_execution_status);
-}
-
 /* Releases the memos a page held (at the arena's reset: once its encoders are done with them). */
 static void release_memos(void *ctx) {
   list_call *c = ctx;
@@ -196,7 +190,7 @@ static bool list_one(list_call *c, const af_flow_record *f) {
   const ProtobufCMessage *kept = p != NULL ? af__memo_msg(c->c.svc->store, held, p) : NULL;
   c->items[i] = (Appflow__V1__FlowDefinition *)kept;
   if (kept == NULL && (c->items[i] = definition_of(c, f)) != NULL && p == NULL &&
-      timeless(c->items[i]))
+      af__run_details_timeless(c->items[i]->last_run_execution_details))
     p = af__memo_keep(c->c.svc->store, f, AF_MEMO_LIST, &c->items[i]->base, &held);
   c->held[i] = held;
   c->parts[i] = p;

@@ -147,8 +147,6 @@ af_memo_part *af__memo_keep(af_store *store, const af_flow_record *f, af_memo_ki
   return p;
 }
 
-void af__memo_release_deferred(void *memo) { af_memo_release(memo); }
-
 bool af__memo_text_keep(_Atomic(char *) *slot, const char *text) {
   char *copy = strdup(text), *empty = NULL;
   if (copy == NULL)
