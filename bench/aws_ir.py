@@ -9,9 +9,9 @@ request handler (bridge/http.c on_request: routing, SigV4 scope, transcoding bot
 service; not libmicrohttpd's own parsing and sending), with the lifecycle bench's flows (a seed
 of FLOWS suspended flows, a described Salesforce-to-S3 flow). For each request kind it zeroes
 the counters, sends the requests one after another on one keep-alive connection, dumps, and
-prints the dump's Ir divided by the requests. --signed signs every request with SigV4
-(botocore), as the AWS CLI and SDKs do: appflowd, without --aws-credentials, only reads the
-signature's scope. --verify also starts appflowd with --aws-credentials, so every signature is
+prints the dump's Ir divided by the requests (by the pairs, for CreateFlow+DeleteFlow). --signed
+signs every request with SigV4 (botocore), as the AWS CLI and SDKs do: appflowd, without
+--aws-credentials, only reads the signature's scope. --verify also starts appflowd with --aws-credentials, so every signature is
 checked. --keep leaves the dumps in DIR for callgrind_annotate.
 """
 import argparse
@@ -28,12 +28,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import lifecycle  # noqa: E402  (bench/lifecycle.py: the described flow and its profile)
 
-# (label, method, path, body): StopFlow of a suspended scheduled flow (idempotent, the full
-# work every time), DescribeFlow of the described flow, the first ListFlows page of 100.
+# (label, [(method, path, body), ...]): each request kind is its steps sent in turn. StopFlow
+# of a suspended scheduled flow (idempotent, the full work every time), DescribeFlow of the
+# described flow, the first ListFlows page of 100, and the lifecycle's churn: CreateFlow of its
+# on-demand flow, then DeleteFlow of it (counted per pair).
+CHURN = "bench_churn_ir"
 KINDS = [
-    ("StopFlow", "POST", "/stop-flow", {"flowName": "bench_suspended"}),
-    ("DescribeFlow", "POST", "/describe-flow", {"flowName": lifecycle.DESCRIBED}),
-    ("ListFlows(100)", "POST", "/list-flows", {"maxResults": lifecycle.PAGE}),
+    ("StopFlow", [("POST", "/stop-flow", {"flowName": "bench_suspended"})]),
+    ("DescribeFlow", [("POST", "/describe-flow", {"flowName": lifecycle.DESCRIBED})]),
+    ("ListFlows(100)", [("POST", "/list-flows", {"maxResults": lifecycle.PAGE})]),
+    ("CreateFlow+DeleteFlow", [("POST", "/create-flow", lifecycle.churn_body(CHURN)),
+                               ("POST", "/delete-flow", {"flowName": CHURN})]),
 ]
 
 
@@ -89,18 +94,21 @@ def signer(port):
     return sign
 
 
-def send(port, method, path, body, n, sign=None):
+def send(port, steps, n, sign=None):
+    """Sends steps, each (method, path, body), n times over on one connection; the last reply's
+    length."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    data = json.dumps(body).encode() if body is not None else None
+    steps = [(m, path, json.dumps(body).encode()) for m, path, body in steps]
     headers = {"Content-Type": "application/json"}
     for _ in range(n):
-        if sign is not None:
-            headers = sign(method, path, data, {"Content-Type": "application/json"})
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        reply = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {reply[:300]!r}")
+        for method, path, data in steps:
+            if sign is not None:
+                headers = sign(method, path, data, {"Content-Type": "application/json"})
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            reply = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {reply[:300]!r}")
     conn.close()
     return len(reply)
 
@@ -133,14 +141,14 @@ def main():
         _, http_port = wait_ports(proc)
         sign = signer(http_port) if args.signed else None
         # lifecycle.create_flows, signed when need be
-        send(http_port, "POST", "/create-connector-profile", lifecycle.PROFILE, 1, sign)
-        send(http_port, "POST", "/create-flow", lifecycle.described_body(), 1, sign)
+        send(http_port, [("POST", "/create-connector-profile", lifecycle.PROFILE)], 1, sign)
+        send(http_port, [("POST", "/create-flow", lifecycle.described_body())], 1, sign)
         print("| request | Ir/request | reply bytes |")
         print("|---|---:|---:|")
-        for label, method, path, body in KINDS:
-            send(http_port, method, path, body, 1, sign)  # warm: first use is not per request
+        for label, steps in KINDS:
+            send(http_port, steps, 1, sign)  # warm: first use is not per request
             control(proc.pid, "--zero")
-            size = send(http_port, method, path, body, args.requests, sign)
+            size = send(http_port, steps, args.requests, sign)
             tag = re.sub(r"\W", "", label)
             control(proc.pid, f"--dump={tag}")
             ir = dump_ir(outdir, tag)

@@ -22,6 +22,7 @@
 #include <grpc/grpc.h>
 #include <grpc/support/log.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -803,7 +804,18 @@ static int run(options o, const observers *obs) {
   return rc;
 }
 
+/* glibc hands the top of a heap back to the kernel as soon as 128 KiB of it are free, and
+ * takes it back (a page fault per page) on the next malloc that needs it. Every StartFlow
+ * replaces its flow's node, 15 KB with a full run log, so calls freed and grew the same pages
+ * over and over: at 4x32 that was half a call's CPU (bench/RESULTS.md, "malloc's trim").
+ * Setting the thresholds also stops glibc from moving them as big blocks come and go. */
+static void tune_malloc(void) {
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+}
+
 int main(int argc, char **argv) {
+  tune_malloc();
   options o;
   int rc = parse_options(argc, argv, &o);
   if (rc >= 0)
