@@ -12,6 +12,7 @@
 
 #include "appflow_model.h"
 #include "bridge/catalog_load.h"
+#include "bridge/jsonread.h"
 #include "bridge/transcode.h"
 #include "common/file.h"
 #include "common/hash.h"
@@ -201,32 +202,29 @@ static int skip_value(parser *ps) {
   return 0;
 }
 
-/* The flowStatus member of the flow at open[0..len) (absent: what CreateFlow gives). */
 /* flowStatusMessage, a string of at most AF_STATUS_MESSAGE_MAX characters (or absent, null). */
-static int read_status_message(parser *ps, const char *open, const json_t *o) {
-  const json_t *m = json_object_get(o, "flowStatusMessage");
+static int read_status_message(parser *ps, const char *open, const af_jv *o) {
+  const af_jv *m = af_jv_get(o, "flowStatusMessage");
   ps->f->status_message = NULL;
-  if (m == NULL || json_is_null(m))
+  if (m == NULL || m->type == AF_JV_NULL)
     return 0;
-  if (!json_is_string(m) || json_string_length(m) > AF_STATUS_MESSAGE_MAX ||
-      !af_utf8_valid(json_string_value(m), json_string_length(m)) ||
-      memchr(json_string_value(m), 0, json_string_length(m)) != NULL)
+  if (m->type != AF_JV_STRING || m->u.string.len > AF_STATUS_MESSAGE_MAX)
     return fail(ps, open, "flowStatusMessage must be a string of at most %d bytes",
                 AF_STATUS_MESSAGE_MAX);
-  ps->f->status_message = af_arena_strndup(&ps->arena, json_string_value(m), json_string_length(m));
-  return ps->f->status_message != NULL ? 0 : fail(ps, open, "out of memory reading the seed");
+  ps->f->status_message = m->u.string.s; /* the arena's, as the flow's other strings */
+  return 0;
 }
 
 /* flowStatus (and flowStatusMessage) of the flow object o, whose text starts at open. */
-static int read_status(parser *ps, const char *open, const json_t *o, int *status) {
-  const json_t *v = json_object_get(o, "flowStatus");
-  if (json_is_null(v)) /* null is absent, as everywhere in AWS JSON */
+static int read_status(parser *ps, const char *open, const af_jv *o, int *status) {
+  const af_jv *v = af_jv_get(o, "flowStatus");
+  if (v != NULL && v->type == AF_JV_NULL) /* null is absent, as everywhere in AWS JSON */
     v = NULL;
   const af_model_shape *shape =
       af_model_member_named(&af_model_CreateFlowResponse, "flowStatus")->shape;
   *status = 0;
-  if (v != NULL && json_is_string(v))
-    *status = af_model_enum_value(shape, json_string_value(v), json_string_length(v));
+  if (v != NULL && v->type == AF_JV_STRING)
+    *status = af_model_enum_value(shape, v->u.string.s, v->u.string.len);
   bool bad = v != NULL && *status == 0;
   int rc = bad ? 0 : read_status_message(ps, open, o);
   if (bad)
@@ -292,24 +290,24 @@ static int create_entry(parser *ps, const char *op, ProtobufCMessage *req, af_er
 }
 
 /* An optional string member of an entry (absent or null: NULL), copied into the arena. */
-static int read_string(parser *ps, const char *open, const json_t *o, const char *member,
+static int read_string(parser *ps, const char *open, const af_jv *o, const char *member,
                        const char **out) {
-  const json_t *v = json_object_get(o, member);
+  const af_jv *v = af_jv_get(o, member);
   *out = NULL;
-  if (v == NULL || json_is_null(v))
+  if (v == NULL || v->type == AF_JV_NULL)
     return 0;
-  if (!json_is_string(v) || memchr(json_string_value(v), 0, json_string_length(v)) != NULL)
+  if (v->type != AF_JV_STRING)
     return fail(ps, open, "%s must be a string (%s)", member,
                 strcmp(member, "accountId") == 0 ? "12 digits, like 000000000000"
                                                  : "an AWS region name, like us-east-1");
-  *out = af_arena_strndup(&ps->arena, json_string_value(v), json_string_length(v));
-  return *out != NULL ? 0 : fail(ps, open, "out of memory reading the seed");
+  *out = v->u.string.s; /* the arena's, and never holding NUL */
+  return 0;
 }
 
 /* The entry's accountId and region: where it is made (absent: the service's own). The core
  * checks them as it checks a call's. */
-static int read_scope(parser *ps, const char *open, const json_t *o) {
-  if (!json_is_object(o))
+static int read_scope(parser *ps, const char *open, const af_jv *o) {
+  if (o->type != AF_JV_OBJECT)
     return 0; /* the decoder says what is wrong */
   if (read_string(ps, open, o, "accountId", &ps->f->account) != 0)
     return -1;
@@ -371,6 +369,18 @@ static int parse_registration(parser *ps, const char *open, json_t *o) {
   return NOT_A_FLOW;
 }
 
+/* A profile or registration entry at open[0..len), read by jansson (read once already, so only
+ * memory can fail): the catalog takes a profile's entities as jansson's tree. */
+static int parse_connector(parser *ps, const char *open, size_t len, bool profile) {
+  json_error_t je;
+  json_t *o = json_loadb(open, len, JSON_REJECT_DUPLICATES, &je);
+  if (o == NULL)
+    return fail(ps, open, "out of memory reading the seed");
+  int rc = profile ? parse_profile(ps, open, o) : parse_registration(ps, open, o);
+  json_decref(o);
+  return rc;
+}
+
 /* One flow object at ps->p, decoded into ps->f: CreateFlow's request plus flowStatus, checked
  * as CreateFlow checks it. In find mode only its name is wanted. */
 static int parse_flow(parser *ps) {
@@ -384,34 +394,24 @@ static int parse_flow(parser *ps) {
   af_arena_reset(&ps->arena);
   af_error e = {AF_ERR_SERIALIZATION, ""};
   ProtobufCMessage *m = NULL;
-  /* parsed once: the request's members for the transcoder, flowStatus for the reader */
-  json_error_t je;
-  json_t *o = json_loadb(f->open, len, JSON_REJECT_DUPLICATES, &je);
+  /* read once: the request's members for the transcoder, flowStatus for the reader */
+  af_json_error je;
+  const af_jv *o = af_json_read(f->open, len, &ps->arena, &je);
   if (o == NULL)
-    return fail_json(ps, f->open, len, &e);
-  if (read_scope(ps, f->open, o) != 0) {
-    json_decref(o);
+    return je.out_of_memory ? fail(ps, f->open, "out of memory reading the seed")
+                            : fail_json(ps, f->open, len, &e);
+  if (read_scope(ps, f->open, o) != 0)
     return -1;
-  }
-  if (json_is_object(o) && json_object_get(o, "flowName") == NULL &&
-      (json_object_get(o, "connectorProfileName") != NULL ||
-       json_object_get(o, "connectorLabel") != NULL)) {
+  bool profile = af_jv_get(o, "connectorProfileName") != NULL;
+  if (o->type == AF_JV_OBJECT && af_jv_get(o, "flowName") == NULL &&
+      (profile || af_jv_get(o, "connectorLabel") != NULL))
     /* not a flow: a profile, or a custom connector (looked for again only to find a flow) */
-    int kind_rc = ps->seeder == NULL && !ps->entities_only
-                      ? NOT_A_FLOW
-                      : (json_object_get(o, "connectorProfileName") != NULL
-                             ? parse_profile(ps, f->open, o)
-                             : parse_registration(ps, f->open, o));
-    json_decref(o);
-    return kind_rc;
-  }
-  if (ps->entities_only) {
-    json_decref(o);
+    return ps->seeder == NULL && !ps->entities_only ? NOT_A_FLOW
+                                                    : parse_connector(ps, f->open, len, profile);
+  if (ps->entities_only)
     return NOT_A_FLOW;
-  }
-  af_err rc = af_bridge_json_tree_to_message(&af_model_CreateFlowRequest, o, &ps->arena, &m, &e);
+  af_err rc = af_bridge_jv_to_message(&af_model_CreateFlowRequest, o, &ps->arena, &m, &e);
   int status_rc = rc == AF_OK && ps->seeder != NULL ? read_status(ps, f->open, o, &f->status) : 0;
-  json_decref(o);
   if (rc != AF_OK)
     return e.code == AF_ERR_SERIALIZATION
                ? fail_json(ps, f->open, len, &e)

@@ -1,11 +1,12 @@
 /* AWS REST-JSON <-> protobuf-c messages by walking the AWS model's tables alongside the
  * protobuf-c descriptors (the mapping is in transcode.h): the table names members and enum
- * strings, the descriptor says where and how each is stored. Requests are parsed by jansson;
+ * strings, the descriptor says where and how each is stored. Requests are parsed by
+ * bridge/jsonread.h into the request's arena;
  * responses are written straight into the arena, with no JSON tree, since every response of the
  * AWS door passes through here.
  *
  * Limits the contract does not spell out:
- * - uint64/fixed64 members above INT64_MAX cannot be read: jansson holds integers as long long
+ * - uint64/fixed64 members above INT64_MAX cannot be read: the reader holds integers as long long
  *   and refuses larger ones as a syntax error. They are written exactly.
  * - An integer member accepts a JSON real without a fraction (1.0, 1e3), as protobuf's own
  *   JSON mapping does.
@@ -24,6 +25,7 @@
 #include "bridge/transcode.h"
 
 #include "appflow_model.h"
+#include "bridge/jsonread.h"
 #include "common/base64.h"
 #include "common/json.h"
 #include "common/utf8.h"
@@ -286,16 +288,16 @@ static af_err no_memory(af_error *err) {
                       "the request needs more memory than appflowd allows one request");
 }
 
-static af_err wrong_type(decoder *d, const char *want, const json_t *j) {
+static af_err wrong_type(decoder *d, const char *want, const af_jv *j) {
   return af_error_set(d->err, AF_ERR_SERIALIZATION, "member %s must be %s, not %s",
-                      path_text(&d->path), want, af_json_kind(j));
+                      path_text(&d->path), want, af_jv_kind(j));
 }
 
-static const char *number_text(const json_t *j, char *buf, size_t n) {
-  if (json_is_integer(j))
-    snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+static const char *number_text(const af_jv *j, char *buf, size_t n) {
+  if (j->type == AF_JV_INTEGER)
+    snprintf(buf, n, "%lld", j->u.integer);
   else
-    snprintf(buf, n, "%.17g", json_number_value(j));
+    snprintf(buf, n, "%.17g", af_jv_number(j));
   return buf;
 }
 
@@ -320,7 +322,7 @@ static void int_limits(enum kind k, long long *lo, long long *hi) {
   }
 }
 
-static af_err out_of_range(decoder *d, enum kind k, const json_t *j) {
+static af_err out_of_range(decoder *d, enum kind k, const af_jv *j) {
   long long lo, hi;
   char num[40];
   int_limits(k, &lo, &hi);
@@ -330,14 +332,14 @@ static af_err out_of_range(decoder *d, enum kind k, const json_t *j) {
 }
 
 /* A JSON integer, or a real without a fraction inside long long's range. */
-static af_err integer_of(decoder *d, enum kind k, const json_t *j, long long *v) {
-  if (json_is_integer(j)) {
-    *v = json_integer_value(j);
+static af_err integer_of(decoder *d, enum kind k, const af_jv *j, long long *v) {
+  if (j->type == AF_JV_INTEGER) {
+    *v = j->u.integer;
     return AF_OK;
   }
-  if (!json_is_real(j))
+  if (j->type != AF_JV_REAL)
     return wrong_type(d, "an integer", j);
-  double x = json_real_value(j);
+  double x = j->u.real;
   if (!(x >= -0x1p63 && x < 0x1p63)) /* every double this large is a whole number */
     return out_of_range(d, k, j);
   *v = (long long)x;
@@ -347,7 +349,7 @@ static af_err integer_of(decoder *d, enum kind k, const json_t *j, long long *v)
   return AF_OK;
 }
 
-static af_err decode_integer(decoder *d, enum kind k, const json_t *j, void *dst) {
+static af_err decode_integer(decoder *d, enum kind k, const af_jv *j, void *dst) {
   long long v = 0, lo = 0, hi = 0;
   af_err rc = integer_of(d, k, j, &v);
   if (rc != AF_OK)
@@ -364,17 +366,17 @@ static af_err decode_integer(decoder *d, enum kind k, const json_t *j, void *dst
   return AF_OK;
 }
 
-static af_err decode_bool(decoder *d, const json_t *j, protobuf_c_boolean *dst) {
-  if (!json_is_boolean(j))
+static af_err decode_bool(decoder *d, const af_jv *j, protobuf_c_boolean *dst) {
+  if (!(j->type == AF_JV_TRUE || j->type == AF_JV_FALSE))
     return wrong_type(d, "a boolean", j);
-  *dst = json_is_true(j);
+  *dst = j->type == AF_JV_TRUE;
   return AF_OK;
 }
 
-static af_err decode_real(decoder *d, enum kind k, const json_t *j, void *dst) {
-  if (!json_is_number(j))
+static af_err decode_real(decoder *d, enum kind k, const af_jv *j, void *dst) {
+  if (!af_jv_is_number(j))
     return wrong_type(d, "a number", j);
-  double x = json_number_value(j);
+  double x = af_jv_number(j);
   if (k == K_DOUBLE) {
     *(double *)dst = x;
     return AF_OK;
@@ -387,26 +389,23 @@ static af_err decode_real(decoder *d, enum kind k, const json_t *j, void *dst) {
   return AF_OK;
 }
 
-static af_err decode_string(decoder *d, const json_t *j, char **dst) {
-  if (!json_is_string(j))
+static af_err decode_string(decoder *d, const af_jv *j, char **dst) {
+  if (j->type != AF_JV_STRING)
     return wrong_type(d, "a string", j);
-  char *s = af_arena_strndup(d->arena, json_string_value(j), json_string_length(j));
-  if (s == NULL)
-    return no_memory(d->err);
-  *dst = s;
+  *dst = (char *)j->u.string.s; /* the tree's strings are the request arena's already */
   return AF_OK;
 }
 
 /* ---- reading: bytes ---- */
 
-static af_err decode_bytes(decoder *d, const json_t *j, ProtobufCBinaryData *dst) {
-  if (!json_is_string(j))
+static af_err decode_bytes(decoder *d, const af_jv *j, ProtobufCBinaryData *dst) {
+  if (j->type != AF_JV_STRING)
     return wrong_type(d, "a base64 string", j);
-  size_t n = json_string_length(j);
+  size_t n = j->u.string.len;
   uint8_t *out = af_arena_alloc(d->arena, n / 4 * 3 + 1);
   if (out == NULL)
     return no_memory(d->err);
-  long len = af_base64_decode(json_string_value(j), n, out, n / 4 * 3 + 1, AF_BASE64_STD);
+  long len = af_base64_decode(j->u.string.s, n, out, n / 4 * 3 + 1, AF_BASE64_STD);
   if (len < 0)
     return af_error_set(d->err, AF_ERR_SERIALIZATION,
                         "member %s must be base64 (standard alphabet, padded with =), but is not",
@@ -464,11 +463,11 @@ static int enum_number(const af_model_shape *sh, const char *s, size_t n) {
   return 0;
 }
 
-static af_err decode_enum(decoder *d, const af_model_shape *sh, const json_t *j, int *dst) {
-  if (!json_is_string(j))
+static af_err decode_enum(decoder *d, const af_model_shape *sh, const af_jv *j, int *dst) {
+  if (j->type != AF_JV_STRING)
     return wrong_type(d, "a string", j);
-  const char *s = json_string_value(j);
-  size_t n = json_string_length(j);
+  const char *s = j->u.string.s;
+  size_t n = j->u.string.len;
   *dst = sh->enum_values != NULL ? enum_number(sh, s, n) : 0;
   if (*dst == 0)
     invalid_enum(d, sh, s, n);
@@ -476,24 +475,24 @@ static af_err decode_enum(decoder *d, const af_model_shape *sh, const json_t *j,
 }
 
 /* A string whose shape is an enum (the model allows it where proto needs a string). */
-static af_err decode_enum_string(decoder *d, const af_model_shape *sh, const json_t *j,
-                                 char **dst) {
+static af_err decode_enum_string(decoder *d, const af_model_shape *sh, const af_jv *j, char **dst) {
   af_err rc = decode_string(d, j, dst);
   if (rc == AF_OK && sh->type == AF_MODEL_ENUM && sh->enum_values != NULL &&
-      enum_number(sh, json_string_value(j), json_string_length(j)) == 0)
-    invalid_enum(d, sh, json_string_value(j), json_string_length(j));
+      enum_number(sh, j->u.string.s, j->u.string.len) == 0)
+    invalid_enum(d, sh, j->u.string.s, j->u.string.len);
   return rc;
 }
 
 /* ---- reading: values, lists, maps, structures ---- */
 
 static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc,
-                             const af_model_shape *sh, json_t *j, ProtobufCMessage **dst);
-static af_err decode_struct(decoder *d, const af_model_struct *s, json_t *j, ProtobufCMessage *m);
+                             const af_model_shape *sh, const af_jv *j, ProtobufCMessage **dst);
+static af_err decode_struct(decoder *d, const af_model_struct *s, const af_jv *j,
+                            ProtobufCMessage *m);
 
 /* One value (a singular member, a list element, a map value) of shape sh into its storage. */
 static af_err decode_value(decoder *d, const ProtobufCFieldDescriptor *f, const af_model_shape *sh,
-                           json_t *j, void *dst) {
+                           const af_jv *j, void *dst) {
   enum kind k = kind_of(f->type);
   switch (k) {
   case K_INT32:
@@ -519,8 +518,8 @@ static af_err decode_value(decoder *d, const ProtobufCFieldDescriptor *f, const 
 }
 
 static af_err decode_elements(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                              const af_model_shape *elem, json_t *j) {
-  size_t n = json_array_size(j), size = kind_size(kind_of(f->type));
+                              const af_model_shape *elem, const af_jv *j) {
+  size_t n = j->u.kids.n, size = kind_size(kind_of(f->type));
   char *elems = n > AF_ARENA_LIMIT / size ? NULL : af_arena_alloc(d->arena, n * size);
   af_err rc = AF_OK;
   if (elems == NULL)
@@ -528,20 +527,21 @@ static af_err decode_elements(decoder *d, ProtobufCMessage *m, const ProtobufCFi
   memset(elems, 0, n * size);
   *(size_t *)((char *)m + f->quantifier_offset) = n;
   *(char **)((char *)m + f->offset) = elems;
-  for (size_t i = 0; rc == AF_OK && i < n; i++) {
+  const af_jv *v = j->u.kids.first;
+  for (size_t i = 0; rc == AF_OK && i < n; i++, v = v->next) {
     size_t old = path_index(&d->path, i);
-    rc = decode_value(d, f, elem, json_array_get(j, i), elems + i * size);
+    rc = decode_value(d, f, elem, v, elems + i * size);
     path_pop(&d->path, old);
   }
   return rc;
 }
 
 static af_err decode_array(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                           const af_model_shape *elem, json_t *j) {
-  if (!json_is_array(j))
+                           const af_model_shape *elem, const af_jv *j) {
+  if (j->type != AF_JV_ARRAY)
     return wrong_type(d, "an array", j);
   af_err rc = enter(d);
-  if (rc == AF_OK && json_array_size(j) > 0)
+  if (rc == AF_OK && j->u.kids.n > 0)
     rc = decode_elements(d, m, f, elem, j);
   d->depth--;
   return rc;
@@ -553,7 +553,7 @@ static void mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 }
 
 static af_err decode_entry(decoder *d, const ProtobufCMessageDescriptor *entry,
-                           const af_model_shape *value_shape, const char *key, json_t *value,
+                           const af_model_shape *value_shape, const char *key, const af_jv *value,
                            ProtobufCMessage **dst) {
   ProtobufCMessage *e = new_message(d->arena, entry);
   if (e == NULL)
@@ -561,8 +561,7 @@ static af_err decode_entry(decoder *d, const ProtobufCMessageDescriptor *entry,
   *dst = e;
   const ProtobufCFieldDescriptor *kf = &entry->fields[0], *vf = &entry->fields[1];
   char **k = (char **)((char *)e + kf->offset);
-  if ((*k = af_arena_strndup(d->arena, key, strlen(key))) == NULL)
-    return no_memory(d->err);
+  *k = (char *)key; /* the request arena's, as the tree is */
   mark_present(e, vf);
   size_t old = path_key(&d->path, key, value_shape);
   af_err rc = decode_value(d, vf, value_shape, value, (char *)e + vf->offset);
@@ -571,19 +570,17 @@ static af_err decode_entry(decoder *d, const ProtobufCMessageDescriptor *entry,
 }
 
 static af_err decode_entries(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                             const af_model_shape *value_shape, json_t *j) {
-  size_t n = json_object_size(j), i = 0;
+                             const af_model_shape *value_shape, const af_jv *j) {
+  size_t n = j->u.kids.n, i = 0;
   ProtobufCMessage **items =
       n > AF_ARENA_LIMIT / sizeof *items ? NULL : af_arena_alloc(d->arena, n * sizeof *items);
-  const char *key;
-  json_t *value;
   if (items == NULL)
     return no_memory(d->err);
   memset(items, 0, n * sizeof *items);
   *(size_t *)((char *)m + f->quantifier_offset) = n;
   *(ProtobufCMessage ***)((char *)m + f->offset) = items;
-  json_object_foreach(j, key, value) {
-    af_err rc = decode_entry(d, f->descriptor, value_shape, key, value, &items[i++]);
+  for (const af_jv *value = j->u.kids.first; value != NULL; value = value->next) {
+    af_err rc = decode_entry(d, f->descriptor, value_shape, value->key, value, &items[i++]);
     if (rc != AF_OK)
       return rc;
   }
@@ -591,21 +588,22 @@ static af_err decode_entries(decoder *d, ProtobufCMessage *m, const ProtobufCFie
 }
 
 static af_err decode_map(decoder *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                         const af_model_shape *sh, json_t *j) {
+                         const af_model_shape *sh, const af_jv *j) {
   const ProtobufCMessageDescriptor *entry = f->descriptor;
   if (entry->fields[0].type != PROTOBUF_C_TYPE_STRING || sh->member == NULL)
     return out_of_step(d->err, "map", path_text(&d->path));
-  if (!json_is_object(j))
+  if (j->type != AF_JV_OBJECT)
     return wrong_type(d, "an object", j);
   af_err rc = enter(d);
-  if (rc == AF_OK && json_object_size(j) > 0)
+  if (rc == AF_OK && j->u.kids.n > 0)
     rc = decode_entries(d, m, f, sh->member, j);
   d->depth--;
   return rc;
 }
 
 static af_err decode_field(decoder *d, const af_model_struct *s, ProtobufCMessage *m,
-                           const ProtobufCFieldDescriptor *f, const af_model_shape *sh, json_t *j) {
+                           const ProtobufCFieldDescriptor *f, const af_model_shape *sh,
+                           const af_jv *j) {
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
     return out_of_step(d->err, "oneof member", path_text(&d->path));
   if (f->label == PROTOBUF_C_LABEL_REPEATED)
@@ -617,12 +615,12 @@ static af_err decode_field(decoder *d, const af_model_struct *s, ProtobufCMessag
 
 /* Only body members travel in JSON; null is an absent member. */
 static af_err decode_member(decoder *d, const af_model_struct *s, size_t i, ProtobufCMessage *m,
-                            json_t *obj) {
+                            const af_jv *obj) {
   const af_model_member *mb = &s->members[i];
   if (mb->location != AF_MODEL_BODY)
     return AF_OK;
-  json_t *v = json_object_get(obj, mb->name);
-  if (v == NULL || json_is_null(v))
+  const af_jv *v = af_jv_get(obj, mb->name);
+  if (v == NULL || v->type == AF_JV_NULL)
     return AF_OK;
   size_t old = path_member(&d->path, mb->name);
   af_err rc = decode_field(d, s, m, &m->descriptor->fields[i], mb->shape, v);
@@ -630,8 +628,9 @@ static af_err decode_member(decoder *d, const af_model_struct *s, size_t i, Prot
   return rc;
 }
 
-static af_err decode_struct(decoder *d, const af_model_struct *s, json_t *j, ProtobufCMessage *m) {
-  if (!json_is_object(j))
+static af_err decode_struct(decoder *d, const af_model_struct *s, const af_jv *j,
+                            ProtobufCMessage *m) {
+  if (j->type != AF_JV_OBJECT)
     return wrong_type(d, "an object", j);
   af_err rc = enter(d);
   for (size_t i = 0; rc == AF_OK && i < s->n_members; i++)
@@ -642,21 +641,21 @@ static af_err decode_struct(decoder *d, const af_model_struct *s, json_t *j, Pro
 
 /* ---- reading: timestamps ---- */
 
-static af_err timestamp_range(decoder *d, const json_t *j) {
+static af_err timestamp_range(decoder *d, const af_jv *j) {
   char num[40];
   return af_error_set(d->err, AF_ERR_SERIALIZATION,
                       "member %s must be epoch seconds from %lld to %lld, not %s",
                       path_text(&d->path), TS_MIN, TS_MAX, number_text(j, num, sizeof num));
 }
 
-static af_err decode_timestamp(decoder *d, ProtobufCMessage *m, const json_t *j) {
+static af_err decode_timestamp(decoder *d, ProtobufCMessage *m, const af_jv *j) {
   long long secs, nanos = 0;
-  if (!json_is_number(j))
+  if (!af_jv_is_number(j))
     return wrong_type(d, "a number of epoch seconds", j);
-  if (json_is_integer(j)) {
-    secs = json_integer_value(j);
+  if (j->type == AF_JV_INTEGER) {
+    secs = j->u.integer;
   } else {
-    double x = json_real_value(j);
+    double x = j->u.real;
     if (!(x >= TS_MIN && x < TS_MAX + 1.0))
       return timestamp_range(d, j);
     secs = (long long)x; /* toward zero; then down to the floor */
@@ -677,7 +676,7 @@ static af_err decode_timestamp(decoder *d, ProtobufCMessage *m, const json_t *j)
 
 /* A message member: a timestamp, a list that is a map's value (its wrapper), or a structure. */
 static af_err decode_message(decoder *d, const ProtobufCMessageDescriptor *desc,
-                             const af_model_shape *sh, json_t *j, ProtobufCMessage **dst) {
+                             const af_model_shape *sh, const af_jv *j, ProtobufCMessage **dst) {
   int timestamp = is_timestamp(desc);
   const af_model_struct *s = timestamp ? NULL : structure_of(sh, desc);
   if (!timestamp && s == NULL)
@@ -702,36 +701,23 @@ static int is_blank(const char *s, size_t n) {
   return 1;
 }
 
-/* jansson's own text, escaped; but not its advice to use a flag a client cannot set. */
-static af_err syntax_error(const json_error_t *je, af_error *err) {
-  char text[4 * JSON_ERROR_TEXT_LENGTH];
-  if (json_error_code(je) == json_error_null_character)
-    return af_error_set(err, AF_ERR_SERIALIZATION,
-                        "the request body is not valid JSON: a string holds \\u0000, which "
-                        "appflowd does not accept, at line %d column %d",
-                        je->line, je->column);
-  af_escape(text, sizeof text, je->text, strnlen(je->text, sizeof je->text - 1));
+static af_err syntax_error(const af_json_error *je, af_error *err) {
+  if (je->out_of_memory)
+    return no_memory(err);
   return af_error_set(err, AF_ERR_SERIALIZATION,
-                      "the request body is not valid JSON: %s at line %d column %d", text, je->line,
-                      je->column);
+                      "the request body is not valid JSON: %s at line %d column %d", je->text,
+                      je->line, je->column);
 }
 
-static af_err parse_body(const char *body, size_t len, json_t **root, af_error *err) {
-  json_error_t je;
+static af_err parse_body(const char *body, size_t len, af_arena *arena, const af_jv **root,
+                         af_error *err) {
+  af_json_error je;
   if (body == NULL || is_blank(body, len)) {
     body = "{}";
     len = 2;
   }
-  *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-  if (*root == NULL)
-    return syntax_error(&je, err);
-  if (json_is_object(*root))
-    return AF_OK;
-  af_err rc = af_error_set(err, AF_ERR_SERIALIZATION,
-                           "the request body must be a JSON object, not %s", af_json_kind(*root));
-  json_decref(*root);
-  *root = NULL;
-  return rc;
+  *root = af_json_read(body, len, arena, &je);
+  return *root != NULL ? AF_OK : syntax_error(&je, err);
 }
 
 static int struct_ok(const af_model_struct *s) {
@@ -741,7 +727,7 @@ static int struct_ok(const af_model_struct *s) {
 /* The decoder's state is on the stack; the collected errors' text (large, and rarely needed)
  * is taken from the arena at the first bad value. Only the fields read before they are set are
  * initialised: the path's steps and text are written before they are read. */
-static af_err decode_body(const af_model_struct *shape, json_t *root, af_arena *arena,
+static af_err decode_body(const af_model_struct *shape, const af_jv *root, af_arena *arena,
                           ProtobufCMessage **out, af_error *err) {
   decoder dec;
   decoder *d = &dec;
@@ -766,29 +752,95 @@ static af_err decode_body(const af_model_struct *shape, json_t *root, af_arena *
   return rc;
 }
 
+static af_jv *from_jansson(const json_t *j, af_arena *arena);
+
+/* kid (with its key, NULL in an array) made again and linked at *tail; 0 when out of memory. */
+static int link_kid(af_jv *v, af_jv ***tail, const json_t *kid, const char *key, af_arena *arena) {
+  af_jv *k = from_jansson(kid, arena);
+  if (k == NULL || (key != NULL && (k->key = af_arena_strndup(arena, key, strlen(key))) == NULL))
+    return 0;
+  **tail = k;
+  *tail = &k->next;
+  v->u.kids.n++;
+  return 1;
+}
+
+static af_jv *kids_from_jansson(json_t *j, af_jv *v, af_arena *arena) {
+  af_jv **tail = &v->u.kids.first;
+  const char *key;
+  json_t *kid;
+  size_t i;
+  if (json_is_array(j)) {
+    json_array_foreach(j, i, kid) if (!link_kid(v, &tail, kid, NULL, arena)) return NULL;
+  } else {
+    json_object_foreach(j, key, kid) if (!link_kid(v, &tail, kid, key, arena)) return NULL;
+  }
+  return v;
+}
+
+/* A tree jansson parsed (the seed file's, the catalog's), made again as the reader makes one,
+ * so one decoder reads both; NULL when out of memory. */
+static af_jv *from_jansson(const json_t *j, af_arena *arena) {
+  af_jv *v = af_arena_alloc(arena, sizeof *v);
+  if (v == NULL)
+    return NULL;
+  memset(v, 0, sizeof *v);
+  switch (json_typeof(j)) {
+  case JSON_OBJECT:
+  case JSON_ARRAY:
+    v->type = json_is_object(j) ? AF_JV_OBJECT : AF_JV_ARRAY;
+    return kids_from_jansson((json_t *)j, v, arena);
+  case JSON_STRING:
+    v->type = AF_JV_STRING;
+    v->u.string.len = json_string_length(j);
+    v->u.string.s = af_arena_strndup(arena, json_string_value(j), v->u.string.len);
+    return v->u.string.s != NULL ? v : NULL;
+  case JSON_INTEGER:
+    v->type = AF_JV_INTEGER;
+    v->u.integer = json_integer_value(j);
+    return v;
+  case JSON_REAL:
+    v->type = AF_JV_REAL;
+    v->u.real = json_real_value(j);
+    return v;
+  case JSON_TRUE:
+  case JSON_FALSE:
+    v->type = json_is_true(j) ? AF_JV_TRUE : AF_JV_FALSE;
+    return v;
+  case JSON_NULL:
+    break;
+  }
+  v->type = AF_JV_NULL;
+  return v;
+}
+
+af_err af_bridge_jv_to_message(const af_model_struct *shape, const af_jv *root, af_arena *arena,
+                               ProtobufCMessage **out, af_error *err) {
+  if (out == NULL || !struct_ok(shape) || arena == NULL || root == NULL)
+    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON decoding was called without a target");
+  *out = NULL;
+  if (root->type != AF_JV_OBJECT)
+    return af_error_set(err, AF_ERR_SERIALIZATION, "the request body must be a JSON object, not %s",
+                        af_jv_kind(root));
+  return decode_body(shape, root, arena, out, err);
+}
+
 af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
                                  af_arena *arena, ProtobufCMessage **out, af_error *err) {
   if (out == NULL || !struct_ok(shape) || arena == NULL)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON decoding was called without a target");
   *out = NULL;
-  json_t *root;
-  af_err rc = parse_body(body, len, &root, err);
-  if (rc != AF_OK)
-    return rc;
-  rc = decode_body(shape, root, arena, out, err);
-  json_decref(root);
-  return rc;
+  const af_jv *root;
+  af_err rc = parse_body(body, len, arena, &root, err);
+  return rc == AF_OK ? af_bridge_jv_to_message(shape, root, arena, out, err) : rc;
 }
 
 af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root, af_arena *arena,
                                       ProtobufCMessage **out, af_error *err) {
-  if (out == NULL || !struct_ok(shape) || arena == NULL || root == NULL)
-    return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON decoding was called without a target");
-  *out = NULL;
-  if (!json_is_object(root))
-    return af_error_set(err, AF_ERR_SERIALIZATION, "the request body must be a JSON object, not %s",
-                        af_json_kind(root));
-  return decode_body(shape, root, arena, out, err);
+  const af_jv *tree = root != NULL && arena != NULL ? from_jansson(root, arena) : NULL;
+  if (tree == NULL && root != NULL && arena != NULL)
+    return no_memory(err);
+  return af_bridge_jv_to_message(shape, tree, arena, out, err);
 }
 
 /* ---- reading: members bound to the path, query and headers ---- */

@@ -43,6 +43,7 @@
 #ifndef AF_BRIDGE_TRANSCODE_H
 #define AF_BRIDGE_TRANSCODE_H
 
+#include "bridge/jsonread.h"
 #include "common/awsmodel.h"
 #include "common/compiler.h"
 #include "common/pbc.h"
@@ -62,6 +63,11 @@ af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body,
  * caller keeps and frees: for a reader that also wants other members of the same object. */
 af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root, af_arena *arena,
                                       ProtobufCMessage **out, af_error *err) AF_MUST_USE;
+
+/* af_bridge_json_to_message for a tree read by af_json_read (bridge/jsonread.h): the message
+ * points at the tree's strings, so the tree's arena must outlive it. */
+af_err af_bridge_jv_to_message(const af_model_struct *shape, const af_jv *root, af_arena *arena,
+                               ProtobufCMessage **out, af_error *err) AF_MUST_USE;
 
 /* Writes msg (of shape->descriptor) as compact JSON text (NUL-terminated, *len bytes without
  * the NUL). */
