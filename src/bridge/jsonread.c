@@ -151,7 +151,8 @@ static long read_escape(reader *r, const char *p, const char **next) {
 /* Nonzero when one of the 8 bytes at p is below 0x20, from 0x80 up, '"' or '\\': the bytes a
  * string's scan must look at one by one (a byte of x is 0 when (x - ONES) & ~x & HIGHS has its
  * high bit; below 0x20 likewise with 0x20 for 1). Most of a body's strings are plain ASCII, and
- * this steps over them 8 bytes at a time. */
+ * this steps over them 8 bytes at a time. A borrow can flag a byte above a special one, never
+ * one below it: the lowest flag, read little-endian, is the first special byte. */
 static uint64_t special8(const char *p) {
   uint64_t v, q, b;
   memcpy(&v, p, sizeof v);
@@ -164,8 +165,13 @@ static uint64_t special8(const char *p) {
  * checked; *escapes tells whether it holds any. NULL with the error set. */
 static const char *string_end(reader *r, const char *p, int *escapes) {
   for (;;) {
-    while (r->end - p >= 8 && special8(p) == 0)
+    uint64_t m = 0;
+    while (r->end - p >= 8 && (m = special8(p)) == 0)
       p += 8;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (m != 0) /* straight to the first byte that needs a look (the lowest flag is exact) */
+      p += __builtin_ctzll(m) / 8;
+#endif
     if (p >= r->end)
       break;
     unsigned char c = (unsigned char)*p;

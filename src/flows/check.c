@@ -139,20 +139,8 @@ static bool matches(walk *w, int pattern, const char *s, size_t len) {
   return match_with(w->c, w->md, pattern, s, len);
 }
 
-static size_t path_push(walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t path_push(walk *w, const char *fmt, ...) {
-  size_t was = w->plen;
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(w->path + was, sizeof w->path - was, fmt, ap);
-  va_end(ap);
-  if (n > 0)
-    w->plen = was + (size_t)n < sizeof w->path ? was + (size_t)n : sizeof w->path - 1;
-  return was;
-}
-
-/* path_push(w, "%s%s", w->plen ? "." : "", name) without printf: it runs for every member
- * of every request, so a seed of a million flows pays for it a few dozen million times. */
+/* Appends ".name" (or "name" at the root) to the path, without printf: it runs for every
+ * member of every request, so a seed of a million flows pays for it a few dozen million times. */
 static size_t path_member(walk *w, const char *name) {
   size_t was = w->plen, room = sizeof w->path - 1 - was, n = strlen(name);
   char *p = w->path + was;
@@ -518,31 +506,55 @@ static void check_count(walk *w, const af_model_shape *sh, size_t n, const char 
     violation(w, text, "Member must have length greater than or equal to %" PRId64, sh->min);
 }
 
-/* A list at the current path: n elements of type t at arr. */
+/* Is a list's or map's entry count outside sh's bounds? */
+static bool count_bad(const af_model_shape *sh, size_t n) {
+  return (sh->has_max && (int64_t)n > sh->max) || (sh->has_min && (int64_t)n < sh->min);
+}
+
+/* Appends ".<i>.member" (a list element) or ".<key>.member" (a map entry) to the path. */
+static size_t path_entry(walk *w, const char *name) {
+  size_t was = path_member(w, name);
+  path_member(w, "member");
+  return was;
+}
+
+static size_t path_index(walk *w, size_t i) {
+  char digits[24];
+  char *p = digits + sizeof digits - 1;
+  *p = '\0';
+  do
+    *--p = (char)('0' + i % 10);
+  while ((i /= 10) > 0);
+  return path_entry(w, p);
+}
+
+/* A list at the current path: n elements of type t at arr. The value text printed in an error
+ * is built only once an error is certain: most requests have none, and printing every list of
+ * every request was a tenth of a CreateFlow's cost. */
 static void check_list(walk *w, const af_model_shape *sh, ProtobufCType t, const char *arr,
                        size_t n) {
   if (n == 0)
     return;
   const af_model_shape *el = sh->member;
-  char text[RAW_MAX];
-  const char *value = el != NULL ? list_text(text, sizeof text, el, t, arr, n) : NULL;
-  check_count(w, sh, n, value);
-  if (el == NULL)
-    return;
-  if (is_scalar_shape(el)) {
-    for (size_t i = 0; i < n; i++) {
-      if (!scalar_ok(w, el, t, arr + i * af_pbc_element_size(t))) {
-        char list[ONE_ERROR_MAX / 2];
-        constraint_list(list, sizeof list, el);
-        violation(w, value, "Member must satisfy constraint: [%s]", list);
-        break;
-      }
+  bool scalars = el != NULL && is_scalar_shape(el);
+  bool bad_element = false;
+  for (size_t i = 0; scalars && !bad_element && i < n; i++)
+    bad_element = !scalar_ok(w, el, t, arr + i * af_pbc_element_size(t));
+  if (count_bad(sh, n) || bad_element) {
+    char text[RAW_MAX];
+    const char *value = el != NULL ? list_text(text, sizeof text, el, t, arr, n) : NULL;
+    check_count(w, sh, n, value);
+    if (bad_element) {
+      char list[ONE_ERROR_MAX / 2];
+      constraint_list(list, sizeof list, el);
+      violation(w, value, "Member must satisfy constraint: [%s]", list);
     }
-    return;
   }
+  if (el == NULL || scalars)
+    return;
   if (el->type == AF_MODEL_STRUCTURE && el->structure != NULL && t == PROTOBUF_C_TYPE_MESSAGE) {
     for (size_t i = 0; i < n; i++) {
-      size_t was = path_push(w, ".%zu.member", i + 1);
+      size_t was = path_index(w, i + 1);
       check_struct(w, el->structure, ((const ProtobufCMessage *const *)(const void *)arr)[i]);
       path_pop(w, was);
     }
@@ -559,7 +571,30 @@ static void check_wrapped_list(walk *w, const af_model_shape *sh, const Protobuf
   check_list(w, sh, f->type, *(const char *const *)(const void *)(base + f->offset), n);
 }
 
-/* A map at the current path: n entry messages. */
+/* "{k=v, ...}" for a map of scalar values, as AWS prints one in an error. */
+static const char *map_text(char *text, size_t sz, const af_model_shape *vs,
+                            const ProtobufCFieldDescriptor *kf, const ProtobufCFieldDescriptor *vf,
+                            const ProtobufCMessage *const *entries, size_t n) {
+  size_t o = 0;
+  text[0] = '\0';
+  append(text, sz, &o, "{");
+  for (size_t i = 0; i < n && o < sz - 1; i++) {
+    const char *e = (const char *)entries[i];
+    char v[RAW_MAX];
+    const char *k = *(const char *const *)(const void *)(e + kf->offset);
+    scalar_text(v, sizeof v, vs, vf->type, e + vf->offset);
+    if (i)
+      append(text, sz, &o, ", ");
+    append(text, sz, &o, k ? k : "null");
+    append(text, sz, &o, "=");
+    append(text, sz, &o, v);
+  }
+  append(text, sz, &o, "}");
+  return text;
+}
+
+/* A map at the current path: n entry messages. As for lists, the value text is printed only
+ * when there is an error to print it in. */
 static void check_map(walk *w, const af_model_shape *sh, const ProtobufCFieldDescriptor *f,
                       const ProtobufCMessage *const *entries, size_t n) {
   if (n == 0 || f->descriptor == NULL)
@@ -571,55 +606,33 @@ static void check_map(walk *w, const af_model_shape *sh, const ProtobufCFieldDes
   const af_model_shape *ks = sh->key, *vs = sh->member;
   bool scalar_values = vs != NULL && is_scalar_shape(vs);
 
-  char text[RAW_MAX];
-  const char *value = NULL;
-  if (scalar_values) {
-    size_t o = 0;
-    text[0] = '\0';
-    append(text, sizeof text, &o, "{");
-    for (size_t i = 0; i < n && o < sizeof text - 1; i++) {
-      const char *e = (const char *)entries[i];
-      char v[RAW_MAX];
-      const char *k = *(const char *const *)(const void *)(e + kf->offset);
-      scalar_text(v, sizeof v, vs, vf->type, e + vf->offset);
-      if (i)
-        append(text, sizeof text, &o, ", ");
-      append(text, sizeof text, &o, k ? k : "null");
-      append(text, sizeof text, &o, "=");
-      append(text, sizeof text, &o, v);
-    }
-    append(text, sizeof text, &o, "}");
-    value = text;
-  }
-  check_count(w, sh, n, value);
-
-  char list[ONE_ERROR_MAX / 2];
-  for (size_t i = 0; ks != NULL && i < n; i++) {
-    if (!scalar_ok(w, ks, kf->type, (const char *)entries[i] + kf->offset)) {
+  bool bad_key = false, bad_value = false;
+  for (size_t i = 0; ks != NULL && !bad_key && i < n; i++)
+    bad_key = !scalar_ok(w, ks, kf->type, (const char *)entries[i] + kf->offset);
+  for (size_t i = 0; scalar_values && !bad_value && i < n; i++)
+    bad_value = present(vf, entries[i]) &&
+                !scalar_ok(w, vs, vf->type, (const char *)entries[i] + vf->offset);
+  if (count_bad(sh, n) || bad_key || bad_value) {
+    char text[RAW_MAX], list[ONE_ERROR_MAX / 2];
+    const char *value = scalar_values ? map_text(text, sizeof text, vs, kf, vf, entries, n) : NULL;
+    check_count(w, sh, n, value);
+    if (bad_key) {
       constraint_list(list, sizeof list, ks);
       violation(w, value, "Map keys must satisfy constraint: [%s]", list);
-      break;
+    }
+    if (bad_value) {
+      constraint_list(list, sizeof list, vs);
+      violation(w, value, "Map value must satisfy constraint: [%s]", list);
     }
   }
-  if (vs == NULL)
+  if (vs == NULL || scalar_values)
     return;
-  if (scalar_values) {
-    for (size_t i = 0; i < n; i++) {
-      const ProtobufCMessage *e = entries[i];
-      if (present(vf, e) && !scalar_ok(w, vs, vf->type, (const char *)e + vf->offset)) {
-        constraint_list(list, sizeof list, vs);
-        violation(w, value, "Map value must satisfy constraint: [%s]", list);
-        break;
-      }
-    }
-    return;
-  }
   for (size_t i = 0; i < n; i++) {
     const char *e = (const char *)entries[i];
     const char *k = *(const char *const *)(const void *)(e + kf->offset);
     char key[160];
     af_escape(key, sizeof key, k ? k : "", k ? strlen(k) : 0);
-    size_t was = path_push(w, ".%s.member", key);
+    size_t was = path_entry(w, key);
     const ProtobufCMessage *v = *(const ProtobufCMessage *const *)(const void *)(e + vf->offset);
     if (vs->type == AF_MODEL_STRUCTURE && vs->structure != NULL && v != NULL)
       check_struct(w, vs->structure, v);

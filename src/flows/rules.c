@@ -14,6 +14,7 @@
 #include "appflow_model.h"
 #include "flows/schedule.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -314,8 +315,11 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
 
 const af_model_member *af_connector_member(const af_model_struct *st, int type) {
   const char *want = connector_type_name(type);
+  int first = tolower((unsigned char)want[0]);
+  /* first letters before strcasecmp: every CreateFlow asks this a few dozen times */
   for (size_t i = 0; i < st->n_members; i++) {
-    if (strcasecmp(st->members[i].name, want) == 0)
+    if (tolower((unsigned char)st->members[i].name[0]) == first &&
+        strcasecmp(st->members[i].name, want) == 0)
       return &st->members[i];
   }
   return NULL;
