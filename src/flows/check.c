@@ -644,8 +644,19 @@ static void check_map(walk *w, const af_model_shape *sh, const ProtobufCFieldDes
 
 /* ---- structures ---- */
 
+/* Is there nothing to check in member f of msg: absent and optional, or an empty collection?
+ * Most members of a big structure are absent; they skip the path push and pop. */
+static bool nothing_to_check(const af_model_member *m, const ProtobufCFieldDescriptor *f,
+                             const ProtobufCMessage *msg) {
+  if (f->label == PROTOBUF_C_LABEL_REPEATED)
+    return *(const size_t *)(const void *)((const char *)msg + f->quantifier_offset) == 0;
+  return !m->required && !present(f, msg);
+}
+
 static void check_member(walk *w, const af_model_member *m, const ProtobufCFieldDescriptor *f,
                          const ProtobufCMessage *msg) {
+  if (nothing_to_check(m, f, msg))
+    return;
   const af_model_shape *sh = m->shape;
   const char *base = (const char *)msg;
   size_t was = path_member(w, m->name);
