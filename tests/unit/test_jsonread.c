@@ -269,3 +269,43 @@ Test(jsonread, accepts_what_jansson_accepts_and_reads_the_same) {
     json_decref(j);
   }
 }
+
+/* The string scan steps 8 bytes at a time and then to the first byte that needs a look: each
+ * kind of such byte, at every offset around and across those steps, must read as jansson does
+ * (the same string, or the same fault at the bad byte). */
+Test(jsonread, strings_read_the_same_wherever_their_special_bytes_fall) {
+  const char *specials[] = {"\\\"",         "\\\\", "\\n",  "\\u00e9", "\xc3\xa9",
+                            "\xe2\x82\xac", "\x01", "\x1f", "\x7f",    "\xff",
+                            "\xc3",         " ",    "~"};
+  char text[64], padded[64];
+  for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+    for (size_t before = 0; before <= 17; before++) {
+      for (size_t after = 0; after <= 9; after++) {
+        size_t n = 0;
+        text[n++] = '"';
+        memset(text + n, 'a', before);
+        n += before;
+        memcpy(text + n, specials[k], strlen(specials[k]));
+        n += strlen(specials[k]);
+        memset(text + n, 'b', after);
+        n += after;
+        text[n++] = '"';
+        memcpy(padded, text, n); /* bytes after the end must not be read as the string's */
+        memset(padded + n, '"', sizeof padded - n);
+        af_json_error err;
+        json_error_t je;
+        const af_jv *v = af_json_read(padded, n, &arena, &err);
+        json_t *j = json_loadb(text, n, JSON_DECODE_ANY, &je);
+        cr_assert_eq(v != NULL, j != NULL, "%zu/%zu/%zu: reader %s, jansson %s", k, before, after,
+                     v ? "ok" : err.text, j ? "ok" : je.text);
+        if (v != NULL)
+          cr_expect(same_tree(v, j), "%zu/%zu/%zu: the strings differ", k, before, after);
+        else /* jansson's text, at the bad byte's own column (after the quote and the a's) */
+          cr_expect(
+              strncmp(je.text, err.text, strlen(err.text)) == 0 && err.column == (int)before + 2,
+              "%zu/%zu/%zu: %s at %d, jansson %s", k, before, after, err.text, err.column, je.text);
+        json_decref(j);
+      }
+    }
+  }
+}
