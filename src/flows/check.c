@@ -40,16 +40,83 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a pattern that is one character class repeated ("\\S+", ".*", "[\\w/-]+": most of the
+ * model's) does on ASCII text, learnt from pcre2 itself one character at a time: such a value
+ * matches when every byte is in the class (and, for '+', there is one), with no call to pcre2,
+ * whose set-up was most of a check's cost for the short values of a request. */
+typedef struct ascii_class {
+  bool known; /* the pattern has that shape */
+  bool plus;  /* '+': the empty value does not match */
+  bool in[128];
+} ascii_class;
+
 struct af_checker {
   size_t n;
   pcre2_code **codes;
+  ascii_class *classes; /* one per pattern */
 };
+
+/* Is atom (len bytes) one character class: '.', an escape like \S or \w, or a bracket
+ * expression with nothing but escapes, ranges and characters inside? */
+static bool one_class(const char *atom, size_t len) {
+  if (len == 1)
+    return atom[0] == '.';
+  if (len == 2)
+    return atom[0] == '\\' && strchr("SswWdD", atom[1]) != NULL;
+  if (atom[0] != '[' || atom[len - 1] != ']' || atom[1] == '^')
+    return false;
+  for (size_t i = 1; i < len - 1; i++) {
+    if (atom[i] == '\\')
+      i++;
+    else if (atom[i] == '[' || atom[i] == ']')
+      return false;
+  }
+  return true;
+}
+
+static void learn_class(ascii_class *k, const char *text, pcre2_compile_context *cc) {
+  size_t len = strlen(text);
+  k->known = false;
+  if (len < 2 || (text[len - 1] != '*' && text[len - 1] != '+') || !one_class(text, len - 1))
+    return;
+  int code;
+  PCRE2_SIZE at;
+  pcre2_code *atom = pcre2_compile((PCRE2_SPTR)text, len - 1,
+                                   PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
+  pcre2_match_data *md = atom != NULL ? pcre2_match_data_create(1, NULL) : NULL;
+  if (md != NULL) {
+    for (int c = 1; c < 128; c++) {
+      char one = (char)c;
+      k->in[c] = pcre2_match(atom, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
+    }
+    k->in[0] = false; /* values are C strings: never met */
+    k->plus = text[len - 1] == '+';
+    k->known = true;
+  }
+  pcre2_match_data_free(md);
+  pcre2_code_free(atom);
+}
+
+/* 1 or 0 when the class decides an ASCII value, -1 when pcre2 must (a byte from 0x80 up). */
+static int class_match(const ascii_class *k, const char *s, size_t len) {
+  if (!k->known)
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 128)
+      return -1;
+    if (!k->in[b])
+      return 0;
+  }
+  return len > 0 || !k->plus;
+}
 
 af_checker *af_checker_new(af_error *err) {
   af_checker *c = calloc(1, sizeof *c);
   pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
   if (c == NULL || cc == NULL ||
-      (c->codes = calloc(af_model_pattern_count + 1, sizeof *c->codes)) == NULL) {
+      (c->codes = calloc(af_model_pattern_count + 1, sizeof *c->codes)) == NULL ||
+      (c->classes = calloc(af_model_pattern_count + 1, sizeof *c->classes)) == NULL) {
     pcre2_compile_context_free(cc);
     af_checker_free(c);
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory compiling the model's patterns");
@@ -62,10 +129,12 @@ af_checker *af_checker_new(af_error *err) {
     int code;
     PCRE2_SIZE at;
     /* ANCHORED + ENDANCHORED: the whole value must match, as Java's matches(); no UCP, so \w \s
-     * \d stay ASCII as Java's; MATCH_INVALID_UTF: malformed UTF-8 simply does not match. */
-    c->codes[i] = pcre2_compile(
-        (PCRE2_SPTR)af_model_pattern_pcre2[i], PCRE2_ZERO_TERMINATED,
-        PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
+     * \d stay ASCII as Java's. Malformed UTF-8 does not match: pcre2_match checks the value and
+     * returns an error, which is no match. Not PCRE2_MATCH_INVALID_UTF: with it the JIT of
+     * PCRE2 10.42 (Debian 12's) fails to match valid multibyte characters against \S, \D, \W
+     * (PCRE2Project/pcre2 issue #224), so "é" failed "\S+". */
+    c->codes[i] = pcre2_compile((PCRE2_SPTR)af_model_pattern_pcre2[i], PCRE2_ZERO_TERMINATED,
+                                PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
     c->n = i + 1;
     if (c->codes[i] == NULL) {
       PCRE2_UCHAR why[160];
@@ -78,6 +147,7 @@ af_checker *af_checker_new(af_error *err) {
       return NULL;
     }
     (void)pcre2_jit_compile(c->codes[i], PCRE2_JIT_COMPLETE); /* else the interpreter runs it */
+    learn_class(&c->classes[i], af_model_pattern_pcre2[i], cc);
   }
   pcre2_compile_context_free(cc);
   return c;
@@ -89,6 +159,7 @@ void af_checker_free(af_checker *c) {
   for (size_t i = 0; c->codes != NULL && i < c->n; i++)
     pcre2_code_free(c->codes[i]);
   free(c->codes);
+  free(c->classes);
   free(c);
 }
 
@@ -96,6 +167,9 @@ static bool match_with(const af_checker *c, pcre2_match_data *md, int pattern, c
                        size_t len) {
   if (pattern < 0 || (size_t)pattern >= c->n)
     return true;
+  int known = class_match(&c->classes[pattern], s, len);
+  if (known >= 0)
+    return known == 1;
   return pcre2_match(c->codes[pattern], (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
 }
 

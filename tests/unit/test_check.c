@@ -7,8 +7,10 @@
 #include "appflow_model.h"
 #include "common/utf8.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -675,4 +677,61 @@ Test(check, every_bounded_member_from_the_tables) {
   cr_log_info("table cases: %zu checked, %zu skipped", cases, skipped);
   cr_expect_gt(cases, 100);
   cr_expect_eq(skipped, 0);
+}
+
+/* ---- patterns: the ASCII short cut against pcre2 ---- */
+
+/* The checker decides ASCII values of one-class patterns ("\S+", ".*", "[\w/-]+") from a table
+ * learnt from pcre2, and runs the others with pcre2's JIT; every pattern must answer exactly as
+ * pcre2's interpreter does, for every short value over an alphabet of the bytes that tell classes
+ * apart, and for valid and malformed UTF-8. */
+static pcre2_code *reference(size_t i) {
+  pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+  pcre2_set_newline(cc, PCRE2_NEWLINE_ANYCRLF);
+  int code;
+  PCRE2_SIZE at;
+  pcre2_code *re = pcre2_compile((PCRE2_SPTR)af_model_pattern_pcre2[i], PCRE2_ZERO_TERMINATED,
+                                 PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
+  pcre2_compile_context_free(cc);
+  cr_assert_not_null(re, "pattern %zu", i);
+  return re;
+}
+
+Test(check, patterns_answer_as_pcre2_does) {
+  static const char alphabet[] = "aZ09_-./:@!#+=,?~ \t\r\n\v\f$%^&*()[]{}\\|'\"`;<>\x01\x7f";
+  size_t na = sizeof alphabet - 1;
+  pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+  for (size_t i = 0; i < af_model_pattern_count; i++) {
+    pcre2_code *re = reference(i);
+    char s[8];
+    /* every value of up to 2 bytes, then 3-byte values of the alphabet's every third byte */
+    for (size_t len = 0; len <= 3; len++) {
+      size_t step = len == 3 ? 3 : 1, total = 1;
+      for (size_t k = 0; k < len; k++)
+        total *= (na + step - 1) / step;
+      for (size_t v = 0; v < total; v++) {
+        size_t x = v;
+        for (size_t k = 0; k < len; k++, x /= (na + step - 1) / step)
+          s[k] = alphabet[(x % ((na + step - 1) / step)) * step];
+        bool want = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
+        cr_assert_eq(af_checker_match(checker, (int)i, s, len), want,
+                     "pattern %zu (%s) on %zu bytes starting 0x%02x: pcre2 says %d", i,
+                     af_model_pattern_pcre2[i], len, len ? (unsigned char)s[0] : 0, want);
+      }
+    }
+    const char *wide[] = {"\xc3\xa9",
+                          "a\xe2\x82\xac",
+                          "\xf0\x9f\x98\x80",
+                          "\xff",
+                          "a\xc3",
+                          "\xc3"
+                          "a"};
+    for (size_t k = 0; k < sizeof wide / sizeof wide[0]; k++) {
+      bool want = pcre2_match(re, (PCRE2_SPTR)wide[k], strlen(wide[k]), 0, 0, md, NULL) >= 0;
+      cr_expect_eq(af_checker_match(checker, (int)i, wide[k], strlen(wide[k])), want,
+                   "pattern %zu on non-ASCII value %zu", i, k);
+    }
+    pcre2_code_free(re);
+  }
+  pcre2_match_data_free(md);
 }
