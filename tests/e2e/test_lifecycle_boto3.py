@@ -264,6 +264,11 @@ class LifecycleTest(unittest.TestCase):
             # AppFlow takes exactly one destination now (two: test_create_flow_validation);
             # two of each task still goes.
             ("two of each task", "two_each", {"tasks": h.S3_TASKS * 2}),
+            # \S+ (BucketName) takes any non-space character, as Java's matches() does: é, €
+            # and an emoji are single characters of two, three and four bytes in UTF-8.
+            ("non-ASCII in a \\S+ member", "non_ascii_s",
+             {"sourceFlowConfig": {"connectorType": "S3", "sourceConnectorProperties": {
+                 "S3": {"bucketName": "donn\u00e9es-\u20ac-\U0001F600", "bucketPrefix": "in"}}}}),
         ]
         for what, name, members in cases:
             with self.subTest(what):
