@@ -632,9 +632,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   af_log_printf(log, AF_LOG_DEBUG, "http: %s", line);
 }
 
+/* While draining, a new connection is closed as soon as it is accepted: refused, not left
+ * waiting. (MHD_quiesce_daemon would close the listener instead, but with a thread pool on epoll
+ * it races the pool's threads removing the listener themselves and aborts the process: it
+ * panics on the ENOENT of the loser, libmicrohttpd 0.9.75 to 0.9.77 daemon.c.) */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+  (void)addr;
+  (void)addrlen;
+  const af_bridge_server *s = cls;
+  return atomic_load(&s->draining) ? MHD_NO : MHD_YES;
+}
+
 static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_config *cfg,
                                        const struct sockaddr_storage *ss) {
-  /* ITC: MHD_quiesce_daemon needs it to stop the pool's threads accepting. */
   unsigned flags =
       MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
   if (ss->ss_family == AF_INET6)
@@ -645,7 +655,7 @@ static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_conf
   unsigned slots = af_bridge_connection_slots(s->max_conns);
   /* One option and its values per line. */
   /* clang-format off */
-  return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+  return MHD_start_daemon(flags, 0, on_accept, s, on_request, s,
                           MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)cfg->log,
                           MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
                           MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -724,12 +734,8 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
 int af_bridge_server_port(const af_bridge_server *s) { return s->port; }
 
 void af_bridge_server_drain(af_bridge_server *s) {
-  if (s == NULL || atomic_exchange(&s->draining, true))
-    return;
-  /* No new connections from here on (they are refused, not left waiting). */
-  MHD_socket listener = MHD_quiesce_daemon(s->daemon);
-  if (listener != MHD_INVALID_SOCKET)
-    close(listener);
+  if (s != NULL) /* from here on, new connections are refused: see on_accept */
+    atomic_store(&s->draining, true);
 }
 
 void af_bridge_server_stop(af_bridge_server *s, double grace_seconds) {

@@ -54,9 +54,9 @@ af_bridge_server *af_bridge_server_start(const af_bridge_config *cfg, af_flows *
 unsigned af_bridge_connection_slots(unsigned max_connections);
 /* The port actually bound. */
 int af_bridge_server_port(const af_bridge_server *s);
-/* Begins shutdown without waiting: stops accepting connections, and answers requests that
- * arrive on open connections with 503 ServiceUnavailableException and Connection: close.
- * NULL is fine; a second call does nothing. */
+/* Begins shutdown without waiting: closes new connections as soon as they are accepted, and
+ * answers requests that arrive on open connections with 503 ServiceUnavailableException and
+ * Connection: close. NULL is fine; a second call does nothing. */
 void af_bridge_server_drain(af_bridge_server *s);
 /* Drains, lets requests in flight finish for up to grace_seconds, closes every connection,
  * joins the threads and frees the server. NULL is fine. */

@@ -82,6 +82,24 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+              "09": "LAST_ACK", "0A": "LISTEN"}
+
+
+def tcp_states(port):
+    """How many of the kernel's IPv4 sockets on local port are in each state, for a failure's
+    message: CLOSE_WAIT ones are connections the client ended and the server has not closed."""
+    counts = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                name = TCP_STATES.get(fields[3], fields[3])
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def aws_list_flows(port):
     """ListFlows over raw HTTP on a new connection, within ANSWER_WITHIN; its flow names."""
     t0 = time.monotonic()
@@ -105,8 +123,13 @@ class HeldConnectionsTest(h.ServerTestCase):
 
         def let_go():
             holder.close()
-            h.wait_until(lambda: fd_count(srv.pid) <= before + 16, timeout=300, interval=0.1,
-                         what="appflowd to close the connections let go")
+            try:
+                h.wait_until(lambda: fd_count(srv.pid) <= before + 16, timeout=120, interval=0.1,
+                             what="appflowd to close the connections let go")
+            except AssertionError as e:
+                raise AssertionError(f"{e}: it has {fd_count(srv.pid)} descriptors open, "
+                                     f"{before} before; its port's sockets by state: "
+                                     f"{tcp_states(port)}") from None
 
         self.addCleanup(let_go)
         holder.open(timeout=120)
