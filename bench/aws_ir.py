@@ -3,6 +3,7 @@
 costs or saves, free of the shared machine's noise (wall-clock moves by 15% here; Ir do not).
 
   aws_ir.py BUILD_DIR [--requests 2000] [--flows 10000] [--signed | --verify] [--keep DIR]
+            [--whole]
 
 Starts BUILD_DIR/appflowd under valgrind --tool=callgrind, collecting only inside the door's
 request handler (bridge/http.c on_request: routing, SigV4 scope, transcoding both ways and the
@@ -12,7 +13,8 @@ the counters, sends the requests one after another on one keep-alive connection,
 prints the dump's Ir divided by the requests (by the pairs, for CreateFlow+DeleteFlow). --signed
 signs every request with SigV4 (botocore), as the AWS CLI and SDKs do: appflowd, without
 --aws-credentials, only reads the signature's scope. --verify also starts appflowd with --aws-credentials, so every signature is
-checked. --keep leaves the dumps in DIR for callgrind_annotate.
+checked. --keep leaves the dumps in DIR for callgrind_annotate. --whole counts the whole
+process instead: libmicrohttpd's reading and sending too (and the idle threads' polling).
 """
 import argparse
 import http.client
@@ -121,6 +123,9 @@ def main():
     p.add_argument("--signed", action="store_true", help="send SigV4 signatures")
     p.add_argument("--verify", action="store_true", help="send and check SigV4 signatures")
     p.add_argument("--keep", help="leave the callgrind dumps in this directory")
+    p.add_argument("--whole", action="store_true",
+                   help="count the whole process (libmicrohttpd's reading and sending, the "
+                        "idle threads), not only the request handler")
     args = p.parse_args()
     outdir = args.keep or tempfile.mkdtemp(prefix="aws_ir.")
     os.makedirs(outdir, exist_ok=True)
@@ -128,7 +133,8 @@ def main():
     subprocess.run([sys.executable, os.path.join(HERE, "grpc_mix.py"), "--write-seed", seed,
                     "--names", f"bench_:{args.flows}", "--status", "Suspended"], check=True,
                    stderr=subprocess.DEVNULL)
-    cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=on_request",
+    collect = [] if args.whole else ["--toggle-collect=on_request"]
+    cmd = ["valgrind", "--tool=callgrind", *collect,
            f"--callgrind-out-file={outdir}/callgrind.out.%p",
            os.path.join(args.build, "appflowd"), "--grpc-listen", "127.0.0.1:0",
            "--http-listen", "127.0.0.1:0", "--flows", seed, "--log-level", "warn"]

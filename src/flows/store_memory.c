@@ -37,6 +37,7 @@
 #include "common/hash.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -547,29 +548,46 @@ typedef struct scan_state {
   size_t seen;
 } scan_state;
 
-/* How many buckets ahead of the one being visited a scan fetches nodes. */
+/* How many buckets ahead of the one being visited a scan fetches the chains' heads; the nodes
+ * after them are fetched SCAN_NEXT buckets ahead, once the heads have arrived. */
 #define SCAN_AHEAD 8
+#define SCAN_NEXT 4
+
+/* Fetches a node's lines up to its name: its fields, its memo slot and the name a resumed scan
+ * compares (nodes are malloc's, 16-byte aligned, so those bytes may start anywhere in a line). */
+static void fetch_node(const node *k) {
+  const char *p = (const char *)k;
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + 64);
+  __builtin_prefetch(p + offsetof(node, name) + 15);
+}
+
+/* Fetches what visiting k reads: its memo (a visitor retains it), and the node after it. k has
+ * arrived: it was fetched earlier in the pipeline. */
+static const node *fetch_after(const node *k) {
+  af_memo *memo = atomic_load_explicit(&k->memo, memory_order_relaxed);
+  if (memo != NULL)
+    __builtin_prefetch(memo, 1);
+  if (k->next != NULL)
+    fetch_node(k->next);
+  return k->next;
+}
 
 /* Each node a scan visits is its own allocation, so the first read of each was a cache miss
  * the visitor waited for: 85% of the scan's time in a ListFlows page (bench/RESULTS.md). While
- * bucket b is visited, the heads SCAN_AHEAD buckets on are fetched, and SCAN_AHEAD / 2 buckets
- * on (the heads have arrived by then) each node's memo and the node after it. Walking that
- * chain waits on its later nodes, but measured faster than fetching for the heads alone. */
+ * bucket b is visited, a pipeline fetches ahead so that no read waits on one just asked for:
+ * SCAN_AHEAD buckets on, the chain's head; SCAN_NEXT on (the head has arrived), its memo and
+ * the second node; at the bucket before the visit, the rest of the chain (chains average one
+ * to two nodes: a shard doubles its buckets at two). */
 static void scan_prefetch(const shard *s, size_t b) {
   size_t n = nbuckets(s);
-  if (b + SCAN_AHEAD < n && s->buckets[b + SCAN_AHEAD] != NULL) {
-    const char *far = (const char *)s->buckets[b + SCAN_AHEAD];
-    __builtin_prefetch(far);
-    __builtin_prefetch(far + 64); /* the name, past the node's fixed fields */
-  }
-  if (b + SCAN_AHEAD / 2 < n) {
-    for (const node *k = s->buckets[b + SCAN_AHEAD / 2]; k != NULL; k = k->next) {
-      af_memo *memo = atomic_load_explicit(&k->memo, memory_order_relaxed);
-      if (memo != NULL)
-        __builtin_prefetch(memo, 1); /* a visitor retains it */
-      if (k->next != NULL)
-        __builtin_prefetch(k->next);
-    }
+  if (b + SCAN_AHEAD < n && s->buckets[b + SCAN_AHEAD] != NULL)
+    fetch_node(s->buckets[b + SCAN_AHEAD]);
+  if (b + SCAN_NEXT < n && s->buckets[b + SCAN_NEXT] != NULL)
+    (void)fetch_after(s->buckets[b + SCAN_NEXT]);
+  if (b + 1 < n && s->buckets[b + 1] != NULL) {
+    for (const node *k = s->buckets[b + 1]->next; k != NULL;)
+      k = fetch_after(k);
   }
 }
 
