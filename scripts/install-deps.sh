@@ -8,7 +8,7 @@ want=${1:-build}
 
 build_pkgs=(
   build-essential cmake pkg-config
-  libgrpc-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
+  libgrpc-dev libabsl-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libjansson-dev libmicrohttpd-dev libssl-dev
   grpc-proto golang-github-gogo-googleapis-dev libsqlite3-dev libpq-dev libpcre2-dev
 )

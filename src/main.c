@@ -12,6 +12,7 @@
 #include "common/metrics.h"
 #include "flows/log.h"
 #include "flows/service.h"
+#include "grpc/abseil.h"
 #include "grpc/protoset.h"
 #include "grpc/reflection.h"
 #include "grpc/server.h"
@@ -793,6 +794,7 @@ static int run(options o, const observers *obs) {
                   interrupted);
   if (o.log_level < AF_LOG_DEBUG)
     gpr_set_log_function(drop_grpc_log);
+  af_grpc_abseil_production();
   grpc_init();
   rc = serve(&o, &p, creds, svc, &seed, &log, &signals, obs);
   grpc_shutdown();
