@@ -35,10 +35,18 @@ _Static_assert((int)AF_RPC_UNIMPLEMENTED == (int)GRPC_STATUS_UNIMPLEMENTED, "cod
 _Static_assert((int)AF_RPC_INTERNAL == (int)GRPC_STATUS_INTERNAL, "codes");
 _Static_assert((int)AF_RPC_UNAVAILABLE == (int)GRPC_STATUS_UNAVAILABLE, "codes");
 
-/* Calls kept requested per AppFlow method, so a burst finds one ready (32-64 measured
- * enough); fewer for the platform services, whose calls are rare. A health watch holds its
- * slot for as long as the client watches. */
+/* Calls a method may keep requested, so a burst finds one ready (32-64 measured enough for an
+ * AppFlow method); fewer for the platform services, whose calls are rare. A health watch holds
+ * its slot for as long as the client watches. A method starts with CALLS_AT_START of them
+ * requested and puts GROW_CALLS more to use whenever a call leaves it SPARE_CALLS or fewer
+ * waiting: each requested call is a tag on the completion queue, and gRPC as Debian builds it
+ * (without NDEBUG) looks every completed tag up in a list of them all, under the queue's lock
+ * (cq_check_tag), so 64 for every method made that list some 1,700 long and the lookup 20% of a
+ * StopFlow's instructions. Only the methods clients use grow. */
 #define RPC_CALLS 64
+#define CALLS_AT_START 4
+#define GROW_CALLS 4
+#define SPARE_CALLS 1
 #define UNSERVED_CALLS 2
 #define HEALTH_CHECK_CALLS 8
 #define HEALTH_WATCH_CALLS 16
@@ -68,9 +76,12 @@ typedef enum method_kind {
 typedef struct method {
   const char *path; /* NULL for M_UNKNOWN */
   method_kind kind;
-  const af_rpc *rpc; /* M_RPC only */
-  int calls;         /* slots kept requested */
-  void *handle;      /* gRPC's registered-method handle */
+  const af_rpc *rpc;   /* M_RPC only */
+  int calls;           /* slots it may keep requested */
+  void *handle;        /* gRPC's registered-method handle */
+  struct slot *slots;  /* its `calls` slots; the first `active` are in use */
+  _Atomic int active;  /* slots put to use: each is requested again after every call */
+  _Atomic int waiting; /* slots requested and waiting for a call */
 } method;
 
 /* A method whose client sends one message: gRPC hands the call over with that message read
@@ -100,7 +111,7 @@ struct slot {
   af_grpc_server *server;
   tag close;                      /* RECV_CLOSE_ON_SERVER of a health watch, which stays open */
   _Atomic(enum slot_state) state; /* atomic: a store thread reads it (store_health_changed) */
-  const method *m;
+  method *m;
   grpc_call *call;
   gpr_timespec deadline;
   grpc_metadata_array request_md;
@@ -671,10 +682,30 @@ static void on_message(af_grpc_server *s, slot *sl) {
   }
 }
 
+/* Requests up to n more of m's slots, never more than m->calls in all; any thread may. */
+static void put_to_use(af_grpc_server *s, method *m, int n) {
+  for (int i = 0; i < n; i++) {
+    int k = atomic_load(&m->active);
+    do {
+      if (k >= m->calls)
+        return;
+    } while (!atomic_compare_exchange_weak(&m->active, &k, k + 1));
+    slot_request(s, &m->slots[k]); /* slot k was never in use: this thread alone has it */
+  }
+}
+
+/* One of m's requested slots got its call (or was withdrawn): the method grows when few are
+ * left waiting. */
+static void call_arrived(af_grpc_server *s, method *m) {
+  if (atomic_fetch_sub(&m->waiting, 1) - 1 <= SPARE_CALLS && !atomic_load(&s->stopping))
+    put_to_use(s, m, GROW_CALLS);
+}
+
 static void slot_event(af_grpc_server *s, tag *t, bool ok) {
   slot *sl = slot_of(t);
   switch (sl->state) {
   case SLOT_REQUESTED:
+    call_arrived(s, sl->m);
     if (!ok) { /* the request was withdrawn by shutdown */
       slot_reset(sl);
       return;
@@ -732,6 +763,7 @@ static void slot_request(af_grpc_server *s, slot *sl) {
   } else {
     sl->state = SLOT_REQUESTED;
   }
+  atomic_fetch_add(&sl->m->waiting, 1);
   grpc_call_error e;
   if (sl->m->kind != M_UNKNOWN)
     e = grpc_server_request_registered_call(
@@ -860,7 +892,7 @@ static int create_methods(af_grpc_server *s) {
   return 0;
 }
 
-static void init_slot(af_grpc_server *s, slot *sl, const method *m) {
+static void init_slot(af_grpc_server *s, slot *sl, method *m) {
   memset(sl, 0, sizeof *sl);
   sl->server = s;
   sl->base.on_event = slot_event;
@@ -896,6 +928,9 @@ static int create_slots(af_grpc_server *s, af_error *err) {
           s->server, m->path, NULL,
           reads_with_call(m) ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE,
           0);
+    m->slots = &s->slots[k];
+    atomic_init(&m->active, 0);
+    atomic_init(&m->waiting, 0);
     for (int c = 0; c < m->calls; c++)
       init_slot(s, &s->slots[k++], m);
   }
@@ -996,8 +1031,8 @@ af_grpc_server *af_grpc_server_start(const af_grpc_config *cfg, af_flows *svc, a
     return NULL;
   }
   grpc_server_start(s->server);
-  for (size_t i = 0; i < s->nslots; i++)
-    slot_request(s, &s->slots[i]);
+  for (size_t i = 0; i < s->nmethods; i++)
+    put_to_use(s, &s->methods[i], CALLS_AT_START);
   s->watching = af_store_watch(af_flows_store(svc), store_health_changed, s);
   if (start_threads(s, cfg->threads > 0 ? cfg->threads : 1, err) != 0) {
     af_grpc_server_stop(s, 0);
