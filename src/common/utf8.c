@@ -1,5 +1,8 @@
 #include "common/utf8.h"
 
+#include <stdint.h>
+#include <string.h>
+
 size_t af_utf8_lead_len(unsigned char c) {
   if (c >= 0xF0 && c <= 0xF4)
     return 4;
@@ -35,9 +38,23 @@ int af_utf8_seq_len(const char *p, const char *end) {
   return n;
 }
 
+/* The bytes before the first one at or past 0x80 in s[0..len), eight at a time: what is
+ * checked is mostly ASCII (names, ARNs, expressions), which then costs no call per byte. */
+static size_t ascii_prefix(const char *s, size_t len) {
+  size_t i = 0;
+  for (uint64_t w; len - i >= sizeof w; i += sizeof w) {
+    memcpy(&w, s + i, sizeof w); /* unaligned; the high bits' test reads the same either end */
+    if (w & UINT64_C(0x8080808080808080))
+      break;
+  }
+  while (i < len && (unsigned char)s[i] < 0x80)
+    i++;
+  return i;
+}
+
 int af_utf8_valid(const char *s, size_t len) {
   const char *end = s + len;
-  while (s < end) {
+  while ((s += ascii_prefix(s, (size_t)(end - s))) < end) {
     int n = af_utf8_seq_len(s, end);
     if (n <= 0)
       return 0;
