@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 struct af_bridge_server {
   struct MHD_Daemon *daemon;
@@ -26,7 +25,7 @@ struct af_bridge_server {
   size_t max_body;
   const af_sigv4_creds *creds; /* NULL: SigV4 is not checked */
   int port;
-  atomic_bool draining; /* shutdown began: new requests get 503 */
+  atomic_bool draining; /* shutdown began: new connections closed, new requests get 503 */
   atomic_int in_flight; /* requests begun and not yet completed */
   atomic_int working;   /* requests the service has not answered yet (stop waits for them) */
   unsigned timeout;     /* seconds a request may take to arrive whole */
@@ -645,8 +644,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 
 static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_config *cfg,
                                        const struct sockaddr_storage *ss) {
-  unsigned flags =
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+  /* MHD_ALLOW_SUSPEND_RESUME brings the inter-thread channel (MHD_USE_ITC) with it. */
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   if (ss->ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   /* The logger goes first, as libmicrohttpd asks, so it also hears about the other options. */
