@@ -1,5 +1,6 @@
 #include "bridge/http.h"
 
+#include "bridge/epoll_drain.h"
 #include "bridge/observe.h"
 #include "bridge/route.h"
 #include "bridge/sigv4.h"
@@ -635,9 +636,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
  * waiting. (MHD_quiesce_daemon would close the listener instead, but with a thread pool on epoll
  * it races the pool's threads removing the listener themselves and aborts the process: it
  * panics on the ENOENT of the loser, libmicrohttpd 0.9.75 to 0.9.77 daemon.c.) */
+/* Runs on the libmicrohttpd thread that will own the connection, before the connection is in
+ * its epoll set: the moment to mark that thread (see bridge/epoll_drain.h). */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
   (void)addr;
   (void)addrlen;
+  af_epoll_drain_mark_thread();
   const af_bridge_server *s = cls;
   return atomic_load(&s->draining) ? MHD_NO : MHD_YES;
 }

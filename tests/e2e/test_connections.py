@@ -9,6 +9,8 @@
   body) and the connection is then closed; one that sends nothing is closed within about a
   second; a warning says so, at most every 10 s; once connections close, new ones are served
   again, and the count comes back to where it was (no drift).
+- 128 connections (one batch of libmicrohttpd's epoll loop) that all send a request, or all
+  close, at once on the AWS door's only thread are answered, or closed, all the same.
 - At start-up appflowd raises its soft limit on open files to the hard one, and says so when
   that is short of what --http-max-connections needs; the flags are checked.
 
@@ -20,6 +22,7 @@ machines."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -80,6 +83,18 @@ def read_reply(sock, timeout=ANSWER_WITHIN):
 def fd_count(pid):
     """The descriptors process pid has open."""
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def all_stopped(pid):
+    """Whether every thread of process pid is stopped by a signal (state T)."""
+    states = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:
+            pass  # a thread that has ended
+    return all(state == "T" for state in states)
 
 
 TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
@@ -180,6 +195,51 @@ class HeldConnectionsTest(h.ServerTestCase):
         holder.stop_trickle()
         print(f"\n  gRPC door: 20 ListFlows on a new channel, the longest {longest * 1000:.0f} ms",
               file=sys.stderr)
+
+
+class FullBatchTest(h.ServerTestCase):
+    """A burst of exactly one event batch (128, libmicrohttpd's MAX_EVENTS) reaching the AWS
+    door's only thread at once, then silence: the door still answers every request and closes
+    every connection its client ended (src/bridge/epoll_drain.c). appflowd is stopped (SIGSTOP)
+    while the burst is made, so the thread finds all 128 ready in one wait."""
+    BURST = 128
+
+    def burst(self, act):
+        srv = self.start_http(FLOWS, "--http-timeout", "600", http_threads=1)
+        before = fd_count(srv.pid)
+        socks = [socket.create_connection(("127.0.0.1", srv.http_port), timeout=ANSWER_WITHIN)
+                 for _ in range(self.BURST)]
+        for sock in socks:
+            self.addCleanup(sock.close)
+        h.wait_until(lambda: fd_count(srv.pid) >= before + self.BURST, timeout=30, interval=0.05,
+                     what=f"appflowd to accept the {self.BURST} connections")
+        os.kill(srv.pid, signal.SIGSTOP)
+        try:
+            # A stop signal takes effect on each thread in its own time.
+            h.wait_until(lambda: all_stopped(srv.pid), timeout=30, interval=0.01,
+                         what="every thread of appflowd to stop")
+            for sock in socks:
+                act(sock)
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        return srv, before, socks
+
+    def test_a_full_batch_of_requests_is_answered(self):
+        _, _, socks = self.burst(lambda sock: sock.sendall(LIST_FLOWS))
+        for sock in socks:
+            status, _, body, _ = read_reply(sock, timeout=30)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(sorted(f["flowName"] for f in json.loads(body)["flows"]), NAMES)
+
+    def test_a_full_batch_of_closes_is_closed(self):
+        srv, before, _ = self.burst(lambda sock: sock.close())
+        try:
+            h.wait_until(lambda: fd_count(srv.pid) <= before, timeout=30, interval=0.05,
+                         what="appflowd to close the connections its client ended")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: it has {fd_count(srv.pid)} descriptors open, "
+                                 f"{before} before; its port's sockets by state: "
+                                 f"{tcp_states(srv.http_port)}") from None
 
 
 class ConnectionLimitTest(h.ServerTestCase):
