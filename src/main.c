@@ -529,7 +529,7 @@ static int reload_entities(void *ctx, af_catalog *cat, char *msg, size_t msgsz) 
 
 static int load_flows(af_flows *svc, const char *path, af_seed_result *res, const af_log *log) {
   af_seed_error e;
-  if (af_seed_load_file(svc, path, res, &e) == 0) {
+  if (af_seed_load_file_alone(svc, path, res, &e) == 0) {
     af_log_printf(log, AF_LOG_INFO,
                   "seed %s: %zu flows, %zu added, %zu kept (already stored); %zu connector "
                   "profiles, %zu added; %zu custom connectors, %zu added",

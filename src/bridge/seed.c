@@ -8,6 +8,9 @@
  *
  * Positions are not tracked while scanning, which would cost something on every byte: an error
  * finds its line and column by rescanning the buffer up to the offending byte, once. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include "bridge/seed.h"
 
 #include "appflow_model.h"
@@ -22,7 +25,9 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STOP 1       /* find mode reached the flow it looks for; not an error */
+#define STOP 1       /* find mode reached the flow it looks for, or a first part its end */
 #define NOT_A_FLOW 2 /* the entry was a profile or a registration, handled already */
 /* Objects and arrays nested deeper than this in one flow are refused while scanning (the
  * decoder's own limit is lower). */
@@ -71,6 +76,10 @@ typedef struct parser {
   af_seed_error *err;
   bool entities_only; /* a reload: only profiles' entities are read (and nothing stored) */
   size_t profiles, profiles_added, connectors, connectors_added;
+  /* Reading one of two parts side by side (see load_split): */
+  bool split;        /* what a part cannot do apart from the rest ends it (-1) */
+  const char *stop;  /* the first part's end: where the second part's first flow begins */
+  atomic_bool *quit; /* set by a part that ended early, so the other stops too */
 } parser;
 
 /* ---- errors and positions ---- */
@@ -157,9 +166,11 @@ static int fail_type(parser *ps, const char *what) {
 
 /* ---- lexing ---- */
 
+static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
 static void skip_ws(parser *ps) {
   const char *p = ps->p;
-  while (p < ps->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+  while (p < ps->end && is_ws(*p))
     p++;
   ps->p = p;
 }
@@ -404,10 +415,13 @@ static int parse_flow(parser *ps) {
     return -1;
   bool profile = af_jv_get(o, "connectorProfileName") != NULL;
   if (o->type == AF_JV_OBJECT && af_jv_get(o, "flowName") == NULL &&
-      (profile || af_jv_get(o, "connectorLabel") != NULL))
+      (profile || af_jv_get(o, "connectorLabel") != NULL)) {
+    if (ps->split) /* flows may name it: read in order */
+      return -1;
     /* not a flow: a profile, or a custom connector (looked for again only to find a flow) */
     return ps->seeder == NULL && !ps->entities_only ? NOT_A_FLOW
                                                     : parse_connector(ps, f->open, len, profile);
+  }
   if (ps->entities_only)
     return NOT_A_FLOW;
   af_err rc = af_bridge_jv_to_message(&af_model_CreateFlowRequest, o, &ps->arena, &m, &e);
@@ -584,7 +598,7 @@ static int store(parser *ps) {
   af_error e;
   int added = af_flows_seed_add(ps->seeder, &spec, &e);
   if (added == 1 && !ps->remember) /* the store was empty: only this file put it there */
-    return fail_duplicate(ps);
+    return ps->split ? -1 : fail_duplicate(ps); /* a part: which came first is for the whole */
   if (added >= 0) {
     ps->count++;
     release_parsed(ps);
@@ -606,6 +620,8 @@ static int expect_end(parser *ps) {
               found_char(ps, ps->p, found, sizeof found));
 }
 
+static int parse_items(parser *ps);
+
 /* The array of flows, storing each as it is read. 0, -1 on error, or STOP in find mode. */
 static int parse_array(parser *ps) {
   skip_ws(ps);
@@ -617,7 +633,17 @@ static int parse_array(parser *ps) {
     ps->p++;
     return expect_end(ps);
   }
+  return parse_items(ps);
+}
+
+/* The array's flows from the one at ps->p to the closing ']' and the end of the text; a first
+ * part (ps->stop) ends with STOP exactly where the second part begins, else -1. */
+static int parse_items(parser *ps) {
   for (;;) {
+    if (ps->stop != NULL && ps->p >= ps->stop)
+      return ps->p == ps->stop ? STOP : -1;
+    if (ps->split && atomic_load_explicit(ps->quit, memory_order_relaxed))
+      return -1;
     int rc = parse_flow(ps);
     if (rc == 0)
       rc = store(ps);
@@ -660,8 +686,200 @@ static int run(parser *ps, af_seed_result *res) {
   return rc;
 }
 
-static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool entities_only,
-                af_seed_result *res, af_seed_error *err) {
+/* ---- two parts side by side ---- */
+
+/* A seed this large, loaded into an empty store that answers at once (memory) by a caller that
+ * has the service to itself (start-up), is read in two parts on two threads. */
+#define SPLIT_MIN ((size_t)4 << 20)
+
+/* A guess at where the second part begins is given up past this many bytes of it, and after
+ * this many guesses: a guess inside a string may scan far before it fails. */
+#define PROBE_MAX ((size_t)1 << 20)
+#define GUESSES_MAX 256
+
+/* Whether the value at `at` is a flow object: one with a string flowName at its top, within
+ * PROBE_MAX bytes. */
+static bool is_flow_at(const parser *ps, const char *at) {
+  af_seed_error ignored;
+  size_t room = (size_t)(ps->end - at);
+  /* start: an error's position is counted from there, not from the file's start */
+  parser probe = {
+      .start = at, .p = at, .end = at + (room < PROBE_MAX ? room : PROBE_MAX), .err = &ignored};
+  if (skip_value(&probe) != 0)
+    return false;
+  af_arena arena;
+  af_arena_init(&arena);
+  af_json_error je;
+  const af_jv *o = af_json_read(at, (size_t)(probe.p - at), &arena, &je);
+  const af_jv *name = af_jv_get(o, "flowName");
+  bool flow = name != NULL && name->type == AF_JV_STRING;
+  af_arena_destroy(&arena);
+  return flow;
+}
+
+/* Where the second part may begin: the first flow past the middle of the text that follows a
+ * "}," between white space. Only a guess (a flow's own members hold "}, {" too): the first
+ * part checks it by arriving exactly there. NULL when there is none before three quarters. */
+static const char *split_point(const parser *ps) {
+  size_t len = (size_t)(ps->end - ps->start);
+  const char *p = ps->start + len / 2, *limit = ps->start + len / 4 * 3;
+  int guesses = 0;
+  while (p < limit && guesses < GUESSES_MAX && (p = memchr(p, ',', (size_t)(limit - p))) != NULL) {
+    const char *back = p, *q = p + 1;
+    while (back > ps->start && is_ws(back[-1]))
+      back--;
+    while (q < ps->end && is_ws(*q))
+      q++;
+    if (back > ps->start && back[-1] == '}' && q < ps->end && *q == '{') {
+      if (is_flow_at(ps, q))
+        return q;
+      guesses++;
+    }
+    p++;
+  }
+  return NULL;
+}
+
+typedef struct part {
+  parser ps;
+  flow_buf f;
+  af_seed_error err; /* not reported: the whole file is read again in order to say it */
+  int rc;
+} part;
+
+static void *second_part(void *arg) {
+  part *pt = arg;
+  pt->rc = parse_items(&pt->ps);
+  if (pt->rc != 0)
+    atomic_store(pt->ps.quit, true);
+  return NULL;
+}
+
+/* A part reading from `from` (to the text's end) into its own seeder. */
+static void part_init(part *pt, const parser *whole, const char *from, af_flows_seeder *sd,
+                      atomic_bool *quit) {
+  pt->ps = (parser){.start = whole->start,
+                    .p = from,
+                    .end = whole->end,
+                    .seeder = sd,
+                    .kept = whole->kept != NULL ? from : NULL,
+                    .f = &pt->f,
+                    .svc = whole->svc,
+                    .err = &pt->err,
+                    .split = true,
+                    .quit = quit};
+  af_arena_init(&pt->ps.arena);
+}
+
+/* Both parts' seeders ended; whether each stored what it read. */
+static bool parts_end(part pt[2], af_seed_result *res) {
+  size_t added[2] = {0, 0}, kept[2] = {0, 0};
+  af_error e;
+  bool ok = true;
+  for (int i = 0; i < 2; i++) {
+    if (pt[i].ps.seeder != NULL)
+      ok &= af_flows_seed_end(pt[i].ps.seeder, &added[i], &kept[i], &e) == 0;
+    else
+      ok = false;
+    af_arena_destroy(&pt[i].ps.arena);
+  }
+  if (res != NULL)
+    *res = (af_seed_result){.flows = pt[0].ps.count + pt[1].ps.count,
+                            .added = added[0] + added[1],
+                            .kept = kept[0] + kept[1]};
+  return ok;
+}
+
+/* What marks a profile (its configuration) or a registration (its label): a text with neither
+ * holds only flows. Each is shorter than MARK_MAX. */
+static const char *const entry_marks[] = {"\"connectorProfileConfig\"", "\"connectorLabel\""};
+#define MARK_MAX 32
+
+static bool marked(const char *text, size_t len) {
+  for (size_t i = 0; i < sizeof entry_marks / sizeof *entry_marks; i++)
+    if (memmem(text, len, entry_marks[i], strlen(entry_marks[i])) != NULL)
+      return true;
+  return false;
+}
+
+/* Whether the file at fd marks a profile or a registration anywhere (or cannot be read to
+ * tell). Read through a buffer, not the mapping, so the scan brings none of the file's pages
+ * into the process. */
+static bool file_marked(int fd) {
+  enum { STEP = 4 << 20 };
+  char *buf = malloc(STEP + MARK_MAX);
+  if (buf == NULL)
+    return true;
+  size_t have = 0; /* bytes kept from the step before: a mark may straddle two */
+  off_t at = 0;
+  bool found = false;
+  for (;;) {
+    ssize_t n = pread(fd, buf + have, STEP, at);
+    if (n <= 0) {
+      found |= n < 0;
+      break;
+    }
+    at += n;
+    size_t len = have + (size_t)n;
+    if ((found = marked(buf, len)))
+      break;
+    have = len < MARK_MAX ? len : MARK_MAX;
+    memmove(buf, buf + len - have, have);
+  }
+  free(buf);
+  return found;
+}
+
+/* Reads the array in two parts at once: the caller's thread from its start to split_point, a
+ * second thread from there to its end. Only a file every flow of which is stored as it is
+ * read, with no profile or registration (which later flows may name) and no name given twice,
+ * loads this way: anything else ends both parts, the store is emptied, and 1 says to read the
+ * file again in order, which reports the first error where it is. 0 when loaded (*res set),
+ * 1, or -1 with err set when the store could not be emptied. */
+static int load_split(parser *whole, af_seed_result *res) {
+  const char *at = split_point(whole);
+  if (at == NULL)
+    return 1;
+  atomic_bool quit;
+  atomic_init(&quit, false);
+  part pt[2];
+  af_flows_seeder *first = af_flows_seed_begin(whole->svc);
+  part_init(&pt[0], whole, whole->p, first, &quit);
+  part_init(&pt[1], whole, at,
+            first ? af_flows_seed_begin_at(whole->svc, af_flows_seed_time(first)) : NULL, &quit);
+  pt[0].ps.stop = at;
+  pthread_t second;
+  bool started = pt[0].ps.seeder != NULL && pt[1].ps.seeder != NULL &&
+                 pthread_create(&second, NULL, second_part, &pt[1]) == 0;
+  if (started) {
+    pt[0].rc = parse_array(&pt[0].ps);
+    if (pt[0].rc != STOP)
+      atomic_store(&quit, true);
+    pthread_join(second, NULL);
+  }
+  bool stored = parts_end(pt, res);
+  if (started && stored && pt[0].rc == STOP && pt[1].rc == 0)
+    return 0;
+  af_error e;
+  if (af_flows_reset(whole->svc, NULL, &e) == AF_OK)
+    return 1;
+  whole->err->line = whole->err->column = 0;
+  snprintf(whole->err->message, sizeof whole->err->message,
+           "cannot empty the store to read the seed again in order: %.400s", e.message);
+  return -1;
+}
+
+/* How load reads. */
+enum {
+  LOAD_MAPPED = 1,
+  LOAD_ENTITIES = 2,
+  LOAD_ALONE = 4,
+  LOAD_UNMARKED = 8 /* the file holds no mark of a profile or registration (file_marked) */
+};
+
+static int load(af_flows *svc, const char *buf, size_t len, unsigned how, af_seed_result *res,
+                af_seed_error *err) {
+  bool mapped = how & LOAD_MAPPED, entities_only = how & LOAD_ENTITIES;
   af_seed_error ignored;
   if (err == NULL)
     err = &ignored;
@@ -674,11 +892,26 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool en
   }
   /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1) and is not a column. */
   size_t skip = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+  bool remember = !entities_only && remembers_names(svc);
+  /* A mapped file was scanned for marks through its descriptor; a buffer is here already. */
+  if ((how & LOAD_ALONE) && !entities_only && !remember && len - skip >= SPLIT_MIN &&
+      sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+      (mapped ? (how & LOAD_UNMARKED) != 0 : !marked(buf, len))) {
+    parser whole = {.start = buf + skip,
+                    .p = buf + skip,
+                    .end = buf + len,
+                    .kept = mapped ? buf : NULL,
+                    .svc = svc,
+                    .err = err};
+    int rc = load_split(&whole, res);
+    if (rc <= 0)
+      return rc;
+  }
   parser ps = {.start = buf + skip,
                .p = buf + skip,
                .end = buf + len,
                .seeder = entities_only ? NULL : af_flows_seed_begin(svc),
-               .remember = !entities_only && remembers_names(svc),
+               .remember = remember,
                .seen_key = af_hash_key_random(),
                .entities_only = entities_only,
                .kept = mapped ? buf : NULL,
@@ -703,7 +936,12 @@ static int load(af_flows *svc, const char *buf, size_t len, bool mapped, bool en
 
 int af_seed_load_buffer(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
                         af_seed_error *err) {
-  return load(svc, buf, len, false, false, res, err);
+  return load(svc, buf, len, 0, res, err);
+}
+
+int af_seed_load_buffer_alone(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
+                              af_seed_error *err) {
+  return load(svc, buf, len, LOAD_ALONE, res, err);
 }
 
 int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t msgsz) {
@@ -717,7 +955,7 @@ int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t m
   }
   af_seed_error err;
   af_catalog_clear_profile_entities(af_flows_catalog(svc));
-  int rc = load(svc, buf, len, false, true, NULL, &err);
+  int rc = load(svc, buf, len, LOAD_ENTITIES, NULL, &err);
   free(buf);
   if (rc != 0)
     snprintf(msg, msgsz, "the seed file, line %d, column %d: %.900s", err.line, err.column,
@@ -735,7 +973,8 @@ static int fail_io(af_seed_error *err, const char *what, int e) {
   return -1;
 }
 
-int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err) {
+static int load_file(af_flows *svc, const char *path, unsigned how, af_seed_result *res,
+                     af_seed_error *err) {
   af_seed_error ignored;
   if (err == NULL)
     err = &ignored;
@@ -747,10 +986,12 @@ int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_s
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    if ((how & LOAD_ALONE) && (size_t)st.st_size >= SPLIT_MIN && !file_marked(fd))
+      how |= LOAD_UNMARKED;
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map != MAP_FAILED) {
-      int rc = load(svc, map, (size_t)st.st_size, true, false, res, err);
+      int rc = load(svc, map, (size_t)st.st_size, how | LOAD_MAPPED, res, err);
       munmap(map, (size_t)st.st_size);
       return rc;
     }
@@ -764,7 +1005,16 @@ int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_s
   int e = af_read_file(path, SIZE_MAX / 4, &buf, &len, &opened);
   if (e != 0)
     return fail_io(err, opened ? "cannot read the seed file" : "cannot open the seed file", e);
-  int rc = af_seed_load_buffer(svc, buf, len, res, err);
+  int rc = load(svc, buf, len, how, res, err);
   free(buf);
   return rc;
+}
+
+int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res, af_seed_error *err) {
+  return load_file(svc, path, 0, res, err);
+}
+
+int af_seed_load_file_alone(af_flows *svc, const char *path, af_seed_result *res,
+                            af_seed_error *err) {
+  return load_file(svc, path, LOAD_ALONE, res, err);
 }

@@ -63,4 +63,15 @@ int af_seed_reload_entities(af_flows *svc, const char *path, char *msg, size_t m
 int af_seed_load_file(af_flows *svc, const char *path, af_seed_result *res,
                       af_seed_error *err) AF_MUST_USE;
 
+/* As af_seed_load_buffer and af_seed_load_file, for a caller that has svc to itself while they
+ * run (start-up: nothing else reads or writes svc). A seed of 4 MiB or more holding only flows
+ * and loaded into an empty memory store is then read in two parts on two threads; when that
+ * cannot give what reading in order gives (a name given twice, any error), the store is emptied
+ * (af_flows_reset, which logs it) and the file read again in order, so the result and any
+ * error are the same either way. */
+int af_seed_load_buffer_alone(af_flows *svc, const char *buf, size_t len, af_seed_result *res,
+                              af_seed_error *err) AF_MUST_USE;
+int af_seed_load_file_alone(af_flows *svc, const char *path, af_seed_result *res,
+                            af_seed_error *err) AF_MUST_USE;
+
 #endif

@@ -54,15 +54,21 @@ struct af_flows_seeder {
 };
 
 af_flows_seeder *af_flows_seed_begin(af_flows *svc) {
+  return af_flows_seed_begin_at(svc, af_flows_now_ms(svc));
+}
+
+af_flows_seeder *af_flows_seed_begin_at(af_flows *svc, int64_t now_ms) {
   af_flows_seeder *sd = calloc(1, sizeof *sd);
   if (sd == NULL)
     return NULL;
   sd->svc = svc;
-  sd->now_ms = af_flows_now_ms(svc);
+  sd->now_ms = now_ms;
   pthread_mutex_init(&sd->lock, NULL);
   pthread_cond_init(&sd->changed, NULL);
   return sd;
 }
+
+int64_t af_flows_seed_time(const af_flows_seeder *sd) { return sd->now_ms; }
 
 /* A new slot while fewer than WINDOW exist (lock held); NULL otherwise or out of memory. */
 static slot *make_slot(af_flows_seeder *sd) {

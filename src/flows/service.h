@@ -229,6 +229,11 @@ typedef struct af_flows_seeder af_flows_seeder;
 
 /* NULL when out of memory. */
 af_flows_seeder *af_flows_seed_begin(af_flows *svc) AF_MUST_USE;
+/* Like af_flows_seed_begin, every flow created at now_ms: another seeder's time
+ * (af_flows_seed_time), so two seeders loading one file side by side stamp its flows alike. */
+af_flows_seeder *af_flows_seed_begin_at(af_flows *svc, int64_t now_ms) AF_MUST_USE;
+/* When the seeder's flows are created (epoch milliseconds). */
+int64_t af_flows_seed_time(const af_flows_seeder *sd);
 /* Adds spec unless a flow of that name exists in its account and region (then it is kept as it
  * is), recording the scope first (af__scope_record). Checks nothing the caller should have
  * (names, tags): the seed file's reader validates; a malformed account or region is -1 with

@@ -97,6 +97,10 @@ class FlagsTest(unittest.TestCase):
                 self.assertNotIn("listening", r.stderr)
 
 
+# Entries of a seed past the 4 MiB from which appflowd reads it in two parts at start-up.
+LARGE_SEED = 12000
+
+
 class SeedErrorTest(unittest.TestCase):
     """A bad seed file stops start-up with exit 2 and "FILE:LINE:COLUMN: message"."""
 
@@ -174,6 +178,21 @@ class SeedErrorTest(unittest.TestCase):
         col = self.column_of(text, 1, "\\q") + 1  # jansson stops on the escape's letter
         self.assertPosition(text, 1, col, ("invalid escape",))
 
+    def test_a_name_given_twice_in_a_large_seed(self):
+        # 4 MiB and more load in two parts side by side at start-up (src/bridge/seed.h); the
+        # error is still the one the file gives read in order, at the later of the two.
+        entries = [self.entry(f"big_{i:05d}") for i in range(LARGE_SEED)]
+        entries[-1] = self.entry("big_00000", "Scheduled", flowStatus="Draft")
+        text = "[\n  " + ",\n  ".join(entries) + "\n]\n"
+        self.assertGreater(len(text), 4 << 20)
+        path, err = self.run_seed(text)
+        # the parts found it, the store was emptied (an info line says so), and reading in
+        # order said where
+        lines = err.splitlines()
+        self.assertRegex(lines[0], r"^appflowd: info: reset: removed \d+ flows")
+        self.assertEqual(lines[1:], [f"{path}:{LARGE_SEED + 1}:3: duplicate flowName "
+                                     "'big_00000' (first defined at line 2)"])
+
     def test_missing_file(self):
         path = os.path.join(h.tempdir(), "no-such-file.json")
         r = h.run_appflowd("--grpc-listen", "127.0.0.1:0", "--flows", path)
@@ -210,6 +229,23 @@ class StartupTest(h.ServerTestCase):
                 S.appflow_pb2_grpc.AppFlowServiceStub(ch).StopFlow(
                     pb.StopFlowRequest(flow_name="count_17"), timeout=10)
             self.assertEqual(cm.exception.code(), C.NOT_FOUND)
+
+    def test_a_large_seed_loads_whole(self):
+        # Read in two parts at start-up: every flow is there, from either side of the middle.
+        flows = [h.flow(f"big_{i:05d}", "Event", "Suspended") for i in range(LARGE_SEED)]
+        path = h.write_seed(None, text="[\n" + ",\n".join(json.dumps(f) for f in flows) +
+                            "\n]\n")
+        self.assertGreater(os.path.getsize(path), 4 << 20)
+        srv = self.start(None, flows_path=path)
+        self.assertEqual(srv.startup.group("flows"), str(LARGE_SEED))
+        with h.channel(srv.port) as ch:
+            stub = S.appflow_pb2_grpc.AppFlowServiceStub(ch)
+            for i in (0, LARGE_SEED // 2 - 1, LARGE_SEED // 2, LARGE_SEED - 1):
+                r = stub.DescribeFlow(pb.DescribeFlowRequest(flow_name=f"big_{i:05d}"),
+                                      timeout=10)
+                self.assertEqual(r.flow_status, pb.FLOW_STATUS_SUSPENDED)
+        self.assertFalse([line for line in srv.lines() if "reset:" in line],
+                         "loaded in two parts, not again in order")
 
     def test_no_flows(self):
         srv = h.Server(h.server_argv(None)).wait_started()

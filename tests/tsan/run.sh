@@ -8,7 +8,7 @@
 # 2. runs them (Criterion, --jobs 1): the store seam's contract and the service on the memory
 #    and SQLite stores, and on PostgreSQL (a throwaway cluster from tests/pg_cluster.py), the
 #    PostgreSQL store's own tests, the seeder, the catalogs, the connector profiles and the
-#    scheduler. Criterion runs each test in a child process:
+#    scheduler, and the seed reader's two parts. Criterion runs each test in a child process:
 #    halt_on_error=1:exitcode=66 makes a child with a report exit 66, which Criterion counts as
 #    a failed test and turns into a non-zero exit of the runner;
 # 3. runs tests/e2e/test_both_doors.py, test_concurrency.py, test_list_flows.py (paging while
@@ -34,7 +34,7 @@ T0=$(date +%s)
 
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Debug -DAF_TSAN=ON -DAF_SANITIZE=OFF >/dev/null || exit 1
 UNITS="test_store_memory test_store test_service test_list test_seeder test_store_pg test_catalog
-       test_profiles test_scheduler"
+       test_profiles test_scheduler test_seed"
 # shellcheck disable=SC2086 # the list is meant to split
 cmake --build "$B" -j "$JOBS" --target appflowd appflowctl $UNITS || exit 1
 
@@ -106,6 +106,12 @@ for t in test_store test_service test_list; do
   unit "$t" postgresql "${PG[@]}"
 done
 unit test_store_pg postgresql "${PG[@]}"
+# a large seed file read in two parts on two threads (the seed reader's other tests are
+# single-threaded)
+step unit.test_seed.alone "$OUT/test_seed.log" \
+  env LD_PRELOAD="$OUT/criterion_arena_shim.so" \
+  TSAN_OPTIONS="halt_on_error=1:exitcode=66:$COMMON" \
+  "$B/tests/test_seed" --jobs 1 --filter 'seed_alone/*'
 
 for t in test_both_doors test_concurrency test_list_flows test_durable_sqlite test_replicas \
   test_pg_outage; do

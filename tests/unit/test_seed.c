@@ -853,3 +853,189 @@ Test(seed, mutations_never_crash) {
   }
   free(copy);
 }
+
+/* ---- a large seed read in two parts (af_seed_load_buffer_alone) ---- */
+
+/* Past the 4 MiB from which a seed is read in two parts. */
+#define BIG_N 12000
+#define BIG_ENTRY FLOW("big_%06zu", Event, Suspended)
+#define SF_PROFILE                                                                                 \
+  "{\"connectorProfileName\": \"sf\", \"connectorType\": \"Salesforce\", \"connectionMode\": "     \
+  "\"Public\", \"connectorProfileConfig\": {\"connectorProfileProperties\": {\"Salesforce\": "     \
+  "{\"instanceUrl\": \"https://example.my.salesforce.com\"}}, \"connectorProfileCredentials\": "   \
+  "{\"Salesforce\": {\"accessToken\": \"t\"}}}}"
+
+/* BIG_N entries, one a line: flow big_<i>, or the text `odd` for entry `at`. */
+static char *big_seed(size_t at, const char *odd, size_t *len) {
+  size_t cap = (size_t)BIG_N * 1024, n = 0;
+  char *buf = malloc(cap);
+  cr_assert_not_null(buf);
+  n += (size_t)snprintf(buf, cap, "[\n");
+  for (size_t i = 0; i < BIG_N; i++) {
+    if (odd != NULL && i == at)
+      n += (size_t)snprintf(buf + n, cap - n, "%s", odd);
+    else
+      n += (size_t)snprintf(buf + n, cap - n, BIG_ENTRY, i);
+    n += (size_t)snprintf(buf + n, cap - n, "%s\n", i + 1 < BIG_N ? "," : "");
+  }
+  n += (size_t)snprintf(buf + n, cap - n, "]\n");
+  cr_assert(n < cap && n > ((size_t)4 << 20), "%zu bytes", n);
+  *len = n;
+  return buf;
+}
+
+typedef struct big_load {
+  af_flows *svc;
+  FILE *logf; /* the service's log */
+  af_log log;
+  int rc;
+  af_seed_result res;
+  af_seed_error err;
+} big_load;
+
+/* The ways a test loads a large seed. */
+enum { IN_ORDER_BUFFER, ALONE_BUFFER, ALONE_FILE };
+
+/* buf written to a new file, whose path is returned (static storage). */
+static const char *big_file(const char *buf, size_t len) {
+  static char path[] = "/tmp/af-test-seed-XXXXXX";
+  memcpy(path + sizeof path - 7, "XXXXXX", 6);
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  cr_assert_eq(write(fd, buf, len), (ssize_t)len);
+  close(fd);
+  return path;
+}
+
+/* Loads buf into a fresh service, in one of those ways. */
+static void big_load_run(big_load *b, const char *buf, size_t len, int way) {
+  memset(b, 0, sizeof *b);
+  b->logf = tmpfile();
+  cr_assert_not_null(b->logf);
+  b->log = (af_log){AF_LOG_INFO, b->logf};
+  af_error e;
+  b->svc = af_flows_new(&(af_flows_config){.log = &b->log}, &e);
+  cr_assert_not_null(b->svc, "%s", e.message);
+  if (way == ALONE_FILE) {
+    const char *path = big_file(buf, len);
+    b->rc = af_seed_load_file_alone(b->svc, path, &b->res, &b->err);
+    unlink(path);
+  } else {
+    b->rc = way == ALONE_BUFFER ? af_seed_load_buffer_alone(b->svc, buf, len, &b->res, &b->err)
+                                : load_n(b->svc, buf, len, &b->res, &b->err);
+  }
+}
+
+/* Whether the service's log says the store was emptied (a load read again in order). */
+static bool big_load_reset(const big_load *b) {
+  char line[1024];
+  bool found = false;
+  rewind(b->logf);
+  while (fgets(line, sizeof line, b->logf) != NULL)
+    found |= strstr(line, "reset: removed") != NULL;
+  return found;
+}
+
+static void big_load_free(big_load *b) {
+  af_flows_free(b->svc);
+  fclose(b->logf);
+}
+
+/* A load alone and one in order of the same text end alike: result, error, flows stored. */
+static void expect_alike(const big_load *alone, const big_load *in_order) {
+  cr_assert_eq(alone->rc, in_order->rc, "%s", alone->err.message);
+  cr_assert_str_eq(alone->err.message, in_order->err.message);
+  cr_assert_eq(alone->err.line, in_order->err.line);
+  cr_assert_eq(alone->err.column, in_order->err.column);
+  if (in_order->rc == 0) {
+    cr_assert_eq(alone->res.flows, in_order->res.flows);
+    cr_assert_eq(alone->res.added, in_order->res.added);
+    cr_assert_eq(alone->res.profiles, in_order->res.profiles);
+  }
+  cr_assert_eq(af_flows_count(alone->svc), af_flows_count(in_order->svc));
+}
+
+/* How a load alone reads: in two parts; in two parts that found what only reading in order
+ * gets right, then again in order (the store emptied in between); or in order from the start
+ * (a file with profiles or registrations). */
+enum { TWO_PARTS, AGAIN_IN_ORDER, IN_ORDER };
+
+/* Entry `at` is `odd`; `how` a load alone reads it, from a buffer and from a file. */
+static void expect_big_alike(size_t at, const char *odd, int how) {
+  size_t len;
+  char *buf = big_seed(at, odd, &len);
+  big_load in_order;
+  big_load_run(&in_order, buf, len, IN_ORDER_BUFFER);
+  for (int way = ALONE_BUFFER; way <= ALONE_FILE; way++) {
+    big_load alone;
+    big_load_run(&alone, buf, len, way);
+    expect_alike(&alone, &in_order);
+    cr_assert(big_load_reset(&alone) == (how == AGAIN_IN_ORDER), "%s, from a %s",
+              how == AGAIN_IN_ORDER ? "expected the file read again in order" : "expected no reset",
+              way == ALONE_FILE ? "file" : "buffer");
+    big_load_free(&alone);
+  }
+  big_load_free(&in_order);
+  free(buf);
+}
+
+/* Flow big_<i> as an entry of its own (status `status`), in buf. */
+static const char *big_flow(char *buf, size_t size, size_t i, const char *status) {
+  snprintf(buf, size,
+           "{\"flowName\": \"big_%06zu\", \"flowStatus\": \"%s\", \"triggerConfig\": " TRIGGER_Event
+           ", " S3_TO_S3 "}",
+           i, status);
+  return buf;
+}
+
+Test(seed_alone, a_large_seed_loads_in_two_parts_as_in_order) {
+  expect_big_alike(0, NULL, TWO_PARTS);
+  /* ... every flow whole, on either side of the middle */
+  size_t len;
+  char *buf = big_seed(0, NULL, &len);
+  big_load b;
+  big_load_run(&b, buf, len, ALONE_BUFFER);
+  cr_assert_eq(b.rc, 0, "%s", b.err.message);
+  cr_assert_eq(b.res.flows, BIG_N);
+  size_t probe[] = {0, BIG_N / 2 - 1, BIG_N / 2, BIG_N / 2 + 1, BIG_N - 1};
+  for (size_t i = 0; i < sizeof probe / sizeof *probe; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "big_%06zu", probe[i]);
+    stored s;
+    get_flow(b.svc, name, &s);
+    cr_assert_eq(s.status, ST(SUSPENDED), "%s", name);
+    cr_assert_eq(s.trigger, EVENT, "%s", name);
+    cr_assert(s.has_definition, "%s", name);
+  }
+  big_load_free(&b);
+  free(buf);
+}
+
+Test(seed_alone, a_name_given_twice_across_the_parts_is_the_error_it_is_in_order) {
+  char odd[1024];
+  expect_big_alike(BIG_N - 1, big_flow(odd, sizeof odd, 0, "Suspended"), AGAIN_IN_ORDER);
+  expect_big_alike(3 * BIG_N / 4, big_flow(odd, sizeof odd, 7, "Suspended"), AGAIN_IN_ORDER);
+  expect_big_alike(BIG_N / 4, big_flow(odd, sizeof odd, BIG_N / 4 + 1, "Suspended"),
+                   AGAIN_IN_ORDER);
+  /* the second part most likely stores its own first: the first part's copy is the error */
+  expect_big_alike(BIG_N / 2 - 5, big_flow(odd, sizeof odd, BIG_N / 2 + 2, "Suspended"),
+                   AGAIN_IN_ORDER);
+}
+
+Test(seed_alone, an_error_in_either_part_is_the_error_it_is_in_order) {
+  char odd[1024];
+  expect_big_alike(10, big_flow(odd, sizeof odd, 10, "Sleeping"), AGAIN_IN_ORDER);
+  expect_big_alike(3 * BIG_N / 4, big_flow(odd, sizeof odd, 3 * BIG_N / 4, "Sleeping"),
+                   AGAIN_IN_ORDER);
+  expect_big_alike(BIG_N - 2, "{\"flowName\": \"big_x\"}", AGAIN_IN_ORDER);
+}
+
+Test(seed_alone, a_profile_anywhere_is_read_in_order) {
+  expect_big_alike(3 * BIG_N / 4, SF_PROFILE, IN_ORDER);
+  expect_big_alike(0, SF_PROFILE, IN_ORDER);
+  expect_big_alike(BIG_N / 2 + 3, "{\"connectorLabel\": \"x\"}", IN_ORDER); /* an error */
+  /* a profile without its configuration (an error) is found by the part that meets it */
+  expect_big_alike(3 * BIG_N / 4,
+                   "{\"connectorProfileName\": \"x\", \"connectorType\": \"Salesforce\"}",
+                   AGAIN_IN_ORDER);
+}
