@@ -177,40 +177,68 @@ static void skip_ws(parser *ps) {
 
 static int peek(const parser *ps) { return ps->p < ps->end ? (unsigned char)*ps->p : -1; }
 
-/* Skips a string at ps->p (its '"'); escapes are not decoded, only stepped over. */
-static int skip_string(parser *ps) {
-  const char *p = ps->p + 1;
-  while (p < ps->end && *p != '"')
-    p += *p == '\\' ? 2 : 1;
-  if (p >= ps->end)
-    return fail(ps, ps->p, "unterminated string: the file ends inside it");
-  ps->p = p + 1;
-  return 0;
+/* Eight bytes at a time, the (0x80) flags of those equal to c: the lowest flag is exact, a higher
+ * one may be a borrow's echo; a flag at all means some byte of w is c. */
+static uint64_t bytes_equal(uint64_t w, unsigned char c) {
+  const uint64_t ones = UINT64_C(0x0101010101010101);
+  uint64_t y = w ^ (ones * c);
+  return (y - ones) & ~y & UINT64_C(0x8080808080808080);
 }
 
-/* Skips one JSON value at ps->p, keeping count of nesting; what it holds is left to the
+static bool is_mark(char c, bool in_string) {
+  if (in_string)
+    return c == '"' || c == '\\';
+  return c == '"' || c == '{' || c == '}' || c == '[' || c == ']';
+}
+
+/* The first byte in [p, end) that skipping a value looks at (in a string: '"' or '\\';
+ * between strings: '"' or a bracket), or end. Words with none are passed eight bytes at a
+ * time: the scan of a value's extent was a seventh of a large seed's start-up byte by byte. */
+static const char *next_mark(const char *p, const char *end, bool in_string) {
+  const uint64_t lower = UINT64_C(0x2020202020202020); /* '[' -> '{', ']' -> '}' */
+  for (uint64_t w; p < end && (size_t)(end - p) >= sizeof w; p += sizeof w) {
+    memcpy(&w, p, sizeof w); /* unaligned; which byte is flagged is found below, either end */
+    uint64_t hit =
+        in_string ? bytes_equal(w, '"') | bytes_equal(w, '\\')
+                  : bytes_equal(w, '"') | bytes_equal(w | lower, '{') | bytes_equal(w | lower, '}');
+    if (hit != 0)
+      break;
+  }
+  while (p < end && !is_mark(*p, in_string))
+    p++;
+  return p < end ? p : end;
+}
+
+/* Skips one JSON value at ps->p, an object or array (its '{' or '['), keeping count of
+ * nesting; strings' escapes are stepped over, not decoded. What it holds is left to the
  * decoder, which reports any error inside the value. */
 static int skip_value(parser *ps) {
+  const char *p = ps->p, *end = ps->end;
   int depth = 0;
-  do {
-    skip_ws(ps);
-    int c = peek(ps);
-    if (c < 0)
-      return fail(ps, ps->p, "the file ends inside a flow");
-    if (c == '"') {
-      if (skip_string(ps) != 0)
-        return -1;
-      continue;
+  for (;;) {
+    if ((p = next_mark(p, end, false)) == end) {
+      ps->p = end;
+      return fail(ps, end, "the file ends inside a flow");
     }
-    if (c == '{' || c == '[') {
-      if (++depth > DEPTH_MAX)
-        return fail(ps, ps->p, "a flow nests objects and arrays deeper than %d", DEPTH_MAX);
-    } else if (c == '}' || c == ']') {
-      depth--;
+    if (*p == '"') {
+      const char *open = p++;
+      while ((p = next_mark(p, end, true)) < end && *p == '\\')
+        p += 2; /* the backslash and the byte it escapes */
+      if (p >= end) {
+        ps->p = open;
+        return fail(ps, open, "unterminated string: the file ends inside it");
+      }
+    } else if (*p == '{' || *p == '[') {
+      if (++depth > DEPTH_MAX) {
+        ps->p = p;
+        return fail(ps, p, "a flow nests objects and arrays deeper than %d", DEPTH_MAX);
+      }
+    } else if (--depth == 0) {
+      ps->p = p + 1;
+      return 0;
     }
-    ps->p++;
-  } while (depth > 0);
-  return 0;
+    p++;
+  }
 }
 
 /* flowStatusMessage, a string of at most AF_STATUS_MESSAGE_MAX characters (or absent, null). */

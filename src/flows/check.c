@@ -190,16 +190,30 @@ bool af_checker_match(const af_checker *c, int pattern, const char *s, size_t le
 #define HEADER_ROOM 48 /* "NNNNNNNNNN validation errors detected: " */
 #define ONE_ERROR_MAX 2048
 
+/* One step of the path to the member being checked: a member name, a map entry's key (printed
+ * "<key>.member") or a list element's 1-based index ("<i>.member"). The path is kept as these
+ * steps and printed only for an error: most requests have none, and appending every member's
+ * name to a string was a tenth of the checks' cost. */
+typedef struct step {
+  const char *name; /* NULL for a list element */
+  uint32_t index;
+  bool entry;
+} step;
+
+/* Every step adds at least one character ('.') to the printed path, so steps past this many
+ * cannot show in PATH_MAX_LEN - 1 characters: deeper ones are counted, not kept. */
+#define STEPS_MAX PATH_MAX_LEN
+
 typedef struct walk {
   const af_checker *c;
   pcre2_match_data *md;
   bool oom;
   int hidden; /* > 0 under a sensitive shape */
   size_t count;
-  size_t plen;
+  size_t depth; /* steps in the path, kept or not */
   size_t blen;
   bool full;
-  char path[PATH_MAX_LEN];
+  step steps[STEPS_MAX];
   char buf[AF_ERROR_MESSAGE_MAX - HEADER_ROOM];
 } walk;
 
@@ -213,11 +227,22 @@ static bool matches(walk *w, int pattern, const char *s, size_t len) {
   return match_with(w->c, w->md, pattern, s, len);
 }
 
-/* Appends ".name" (or "name" at the root) to the path, without printf: it runs for every
- * member of every request, so a seed of a million flows pays for it a few dozen million times. */
-static size_t path_member(walk *w, const char *name) {
-  size_t was = w->plen, room = sizeof w->path - 1 - was, n = strlen(name);
-  char *p = w->path + was;
+static size_t push(walk *w, step s) {
+  size_t was = w->depth;
+  if (w->depth < STEPS_MAX)
+    w->steps[w->depth] = s;
+  w->depth++;
+  return was;
+}
+
+static size_t path_member(walk *w, const char *name) { return push(w, (step){name, 0, false}); }
+
+static void path_pop(walk *w, size_t was) { w->depth = was; }
+
+/* Appends ".name" (or "name" at the root) to path, cut at its size. */
+static void print_name(char *path, size_t size, size_t *len, const char *name) {
+  size_t was = *len, room = size - 1 - was, n = strlen(name);
+  char *p = path + was;
   if (was > 0 && room > 0) {
     *p++ = '.';
     room--;
@@ -225,13 +250,31 @@ static size_t path_member(walk *w, const char *name) {
   n = n < room ? n : room;
   memcpy(p, name, n);
   p[n] = '\0';
-  w->plen = (size_t)(p + n - w->path);
-  return was;
+  *len = (size_t)(p + n - path);
 }
 
-static void path_pop(walk *w, size_t was) {
-  w->plen = was;
-  w->path[was] = '\0';
+/* The path as AWS prints it: "a.b", "list.1.member.c", "map.key.member". */
+static const char *print_path(const walk *w, char *path, size_t size) {
+  size_t len = 0, n = w->depth < STEPS_MAX ? w->depth : STEPS_MAX;
+  path[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    const step *s = &w->steps[i];
+    char digits[16];
+    const char *name = s->name;
+    if (name == NULL) {
+      char *p = digits + sizeof digits - 1;
+      uint32_t v = s->index;
+      *p = '\0';
+      do
+        *--p = (char)('0' + v % 10);
+      while ((v /= 10) > 0);
+      name = p;
+    }
+    print_name(path, size, &len, name);
+    if (s->entry)
+      print_name(path, size, &len, "member");
+  }
+  return path;
 }
 
 /* Records one violation at the current path. value: the raw value text, or NULL for none
@@ -240,15 +283,16 @@ static const char AF_NULL_VALUE[] = "null";
 static void violation(walk *w, const char *value, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void violation(walk *w, const char *value, const char *fmt, ...) {
-  char one[ONE_ERROR_MAX], quoted[QUOTE_MAX];
+  char one[ONE_ERROR_MAX], quoted[QUOTE_MAX], path[PATH_MAX_LEN];
   int n;
+  print_path(w, path, sizeof path);
   if (value == AF_NULL_VALUE)
-    n = snprintf(one, sizeof one, "Value null at '%s' failed to satisfy constraint: ", w->path);
+    n = snprintf(one, sizeof one, "Value null at '%s' failed to satisfy constraint: ", path);
   else if (value == NULL || w->hidden > 0)
-    n = snprintf(one, sizeof one, "Value at '%s' failed to satisfy constraint: ", w->path);
+    n = snprintf(one, sizeof one, "Value at '%s' failed to satisfy constraint: ", path);
   else
     n = snprintf(one, sizeof one, "Value '%s' at '%s' failed to satisfy constraint: ",
-                 af_escape(quoted, sizeof quoted, value, strlen(value)), w->path);
+                 af_escape(quoted, sizeof quoted, value, strlen(value)), path);
   if (n < 0 || (size_t)n >= sizeof one)
     n = (int)strlen(one);
   va_list ap;
@@ -585,21 +629,12 @@ static bool count_bad(const af_model_shape *sh, size_t n) {
   return (sh->has_max && (int64_t)n > sh->max) || (sh->has_min && (int64_t)n < sh->min);
 }
 
-/* Appends ".<i>.member" (a list element) or ".<key>.member" (a map entry) to the path. */
-static size_t path_entry(walk *w, const char *name) {
-  size_t was = path_member(w, name);
-  path_member(w, "member");
-  return was;
-}
+/* Appends ".<key>.member" (a map entry; key must outlive the step) or ".<i>.member" (a list
+ * element) to the path. */
+static size_t path_entry(walk *w, const char *key) { return push(w, (step){key, 0, true}); }
 
 static size_t path_index(walk *w, size_t i) {
-  char digits[24];
-  char *p = digits + sizeof digits - 1;
-  *p = '\0';
-  do
-    *--p = (char)('0' + i % 10);
-  while ((i /= 10) > 0);
-  return path_entry(w, p);
+  return push(w, (step){NULL, i > UINT32_MAX ? UINT32_MAX : (uint32_t)i, true});
 }
 
 /* A list at the current path: n elements of type t at arr. The value text printed in an error
@@ -773,8 +808,8 @@ af_err af_check_message(const af_checker *c, const af_model_struct *shape,
   if (c == NULL || shape == NULL || msg == NULL || msg->descriptor != shape->descriptor)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "request does not fit the model shape %s",
                         shape != NULL ? shape->name : "(none)");
-  /* Not calloc: zeroing the 5 KiB of path and message text was a fifth of a small request's
-   * work, and both are written before they are read. */
+  /* Not calloc: the path's steps and the message text (most of the walk's 20 KiB) are written
+   * before they are read, and zeroing even 5 KiB of them was a fifth of a small request's work. */
   walk *w = malloc(sizeof *w);
   if (w == NULL)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory checking %s", shape->name);
@@ -782,8 +817,8 @@ af_err af_check_message(const af_checker *c, const af_model_struct *shape,
   w->md = NULL;
   w->oom = w->full = false;
   w->hidden = 0;
-  w->count = w->plen = w->blen = 0;
-  w->path[0] = w->buf[0] = '\0';
+  w->count = w->depth = w->blen = 0;
+  w->buf[0] = '\0';
   check_struct(w, shape, msg);
   af_err rc = AF_OK;
   if (w->oom)

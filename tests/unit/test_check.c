@@ -180,6 +180,25 @@ Test(check, list_member_paths_and_order) {
           NOT_NULL "; Value null at 'tasks.1.member.taskType' " FAILED NOT_NULL);
 }
 
+/* The path is printed from the steps taken to an error: a two-digit index, and the members
+ * checked before it (the first task's, the flow's) leave nothing behind in it. */
+Test(check, path_after_many_elements) {
+  flow f;
+  flow_init(&f);
+  Appflow__V1__Task more[12], *list[12];
+  for (size_t i = 0; i < 12; i++) {
+    more[i] = f.task;
+    list[i] = &more[i];
+  }
+  more[11].has_task_type = 0;
+  more[11].n_source_fields = 0;
+  f.r.n_tasks = 12;
+  f.r.tasks = list;
+  f.r.description = "fine";
+  EXPECT_MSG(&af_model_CreateFlowRequest, &f.r,
+             ONE "Value null at 'tasks.12.member.taskType' " FAILED NOT_NULL);
+}
+
 Test(check, enum_keyed_map) {
   flow f;
   flow_init(&f);

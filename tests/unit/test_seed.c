@@ -338,6 +338,33 @@ Test(seed, escapes_decoded) {
   af_flows_free(svc);
 }
 
+/* A flow's extent is found eight bytes at a time: brackets inside strings, escaped quotes and
+ * backslashes, at every offset of a word and across words, end nothing early. */
+Test(seed, marks_inside_strings_at_every_offset) {
+  static const char *const odd[] = {"{", "]]", "\\\"", "\\\\", "\\\\\\\"", "[\\\"}", "\\u007b"};
+  static const char *const as_stored[] = {"{", "]]", "\"", "\\", "\\\"", "[\"}", "{"};
+  for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+    for (size_t pad = 0; pad < 17; pad++) {
+      char json[1024], want[64];
+      int n = snprintf(json, sizeof json,
+                       "[{\"flowName\": \"ab\", \"flowStatusMessage\": \"%.*s%s%.*s\", "
+                       "\"triggerConfig\": {\"triggerType\": \"Event\"}, " S3_TO_S3 "}]",
+                       (int)pad, "abcdefghijklmnopq", odd[k], (int)(16 - pad), "0123456789abcdef");
+      cr_assert(n > 0 && (size_t)n < sizeof json);
+      snprintf(want, sizeof want, "%.*s%s%.*s", (int)pad, "abcdefghijklmnopq", as_stored[k],
+               (int)(16 - pad), "0123456789abcdef");
+      af_flows *svc = new_service();
+      af_seed_error err;
+      af_seed_result res;
+      cr_assert_eq(load(svc, json, &res, &err), 0, "%s: %s", json, err.message);
+      stored s;
+      get_flow(svc, "ab", &s);
+      cr_expect_str_eq(s.status_message, want, "%s", json);
+      af_flows_free(svc);
+    }
+  }
+}
+
 Test(seed, flows_before_an_error_stay_loaded) {
   af_flows *svc = new_service();
   af_seed_error err;
