@@ -31,12 +31,17 @@ run: build
 # under ThreadSanitizer. The optimised build comes first: some warnings (and so -Werror
 # failures) only show with optimisation on.
 test: build
+	@echo "make test: test packages and the ASan+UBSan build from $$(date -u +%T)"
 	scripts/install-deps.sh test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAF_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)
+	@echo "make test: ctest from $$(date -u +%T)"
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
-	tests/tsan/run.sh
-	fuzz/run.sh 20
+	@echo "make test: ThreadSanitizer from $$(date -u +%T)"
+	JOBS=$(JOBS) tests/tsan/run.sh
+	@echo "make test: fuzzing from $$(date -u +%T)"
+	JOBS=$(JOBS) fuzz/run.sh 20
+	@echo "make test: done at $$(date -u +%T)"
 
 # Each fuzz target (fuzz/) for FUZZ_SECONDS, built with clang and libFuzzer in build-fuzz/;
 # make test runs the same for 20 s each. A crash's input is saved under build-fuzz/crashes/.

@@ -23,10 +23,10 @@ max_len() {
   esac
 }
 
-status=0
-passed=0
-failed=0
-for t in transcode http seed decode control; do
+# fuzz_one TARGET: runs it; prints its line (and what to replay if it failed); exits 1 if it
+# failed.
+fuzz_one() {
+  t=$1
   mkdir -p "$TMP/$t"
   cp fuzz/corpus/$t/* "$TMP/$t/"
   log="$OUT/fuzz_$t.log"
@@ -37,15 +37,40 @@ for t in transcode http seed decode control; do
     runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
     echo "fuzz $t: ${runs:-?} runs, OK ($cov)"
-    passed=$((passed + 1))
-  else
-    status=1
-    failed=$((failed + 1))
-    art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-    echo "fuzz $t: FAILED; full log $log"
-    grep -E 'ERROR: |invariant failed|SUMMARY:|^ *#[0-9]+ .*/(src|fuzz|gen)/' "$log" | head -n 25
-    echo "fuzz $t: crash input: ${art:-none saved}; replay: $OUT/fuzz_$t ${art:-<input>}"
+    return 0
   fi
+  art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+  echo "fuzz $t: FAILED; full log $log"
+  grep -E 'ERROR: |invariant failed|SUMMARY:|^ *#[0-9]+ .*/(src|fuzz|gen)/' "$log" | head -n 25
+  echo "fuzz $t: crash input: ${art:-none saved}; replay: $OUT/fuzz_$t ${art:-<input>}"
+  return 1
+}
+
+# Each target is one process on one core for SECONDS: JOBS of them (default: the cores) run
+# side by side, each printing into its own file, shown in the targets' order.
+JOBS=${JOBS:-$(nproc)}
+TARGETS="transcode http seed decode control"
+status=0
+passed=0
+failed=0
+set -- $TARGETS
+while [ $# -gt 0 ]; do
+  batch=""
+  while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$JOBS" ]; do
+    (if fuzz_one "$1" >"$TMP/$1.out" 2>&1; then echo 0; else echo 1; fi >"$TMP/$1.rc") &
+    batch="$batch $1"
+    shift
+  done
+  wait
+  for t in $batch; do
+    cat "$TMP/$t.out"
+    if [ "$(cat "$TMP/$t.rc")" = 0 ]; then
+      passed=$((passed + 1))
+    else
+      status=1
+      failed=$((failed + 1))
+    fi
+  done
 done
 echo "fuzz: $passed passed, $failed failed"
 exit $status

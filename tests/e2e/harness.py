@@ -482,6 +482,12 @@ def pg_cluster():
         return _pg
 
 
+# For a test class whose processes never open a store (run_appflowd without --store): the
+# runs on SQLite and PostgreSQL (AF_E2E_STORE) would repeat it exactly, so it runs once.
+store_independent = unittest.skipUnless(E2E_STORE == "memory",
+                                        "opens no store: runs once, on the memory store's run")
+
+
 def new_store_url(kind=None):
     """A URL for a new, empty store: memory:, a database file in a temporary directory, or a new
     schema in this process's PostgreSQL cluster."""

@@ -24,6 +24,7 @@ pb = S.appflow_pb2
 C = grpc.StatusCode
 
 
+@h.store_independent
 class FlagsTest(unittest.TestCase):
     def assertUsageError(self, *args, mentions=()):
         r = h.run_appflowd(*args)
@@ -101,6 +102,7 @@ class FlagsTest(unittest.TestCase):
 LARGE_SEED = 12000
 
 
+@h.store_independent
 class SeedErrorTest(unittest.TestCase):
     """A bad seed file stops start-up with exit 2 and "FILE:LINE:COLUMN: message"."""
 

@@ -17,6 +17,7 @@
 #    stopped, hung and locked under load) against the TSan appflowd.
 #    exitcode=66 makes a server that printed any report exit 66, and the harness fails any
 #    test whose server does not exit 0; any report in a log fails the step as well;
+#    the steps of 2 and 3 run JOBS at a time (default: the number of cores);
 # 4. prints `tsan: N passed, M failed` and exits non-zero if anything failed.
 #
 # Two LD_PRELOAD shims (tests/tsan/*.c, built here, uninstrumented) are needed because gRPC and
@@ -53,29 +54,19 @@ chmod +x "$OUT/appflowd"
 
 SUPP=$ROOT/tests/tsan/suppressions.txt
 COMMON="second_deadlock_stack=1:suppressions=$SUPP"
-passed=0
-failed=0
-failures=()
+PG=(/usr/bin/python3 tests/pg_cluster.py --)
 
-# step NAME LOG COMMAND...: runs COMMAND with its output in LOG; fails on a non-zero exit or on
-# any ThreadSanitizer report in LOG.
-step() {
-  local name=$1 log=$2
+# Steps are queued (queue NAME LOG COMMAND...) and run JOBS at a time: each test is one process
+# at a time under TSan (Criterion --jobs 1, one server), which leaves a core idle when run one
+# after another. A step's PASS/FAIL line (and a failure's log) prints as it ends.
+names=()
+logs=()
+cmds=()
+queue() {
+  names+=("$1")
+  logs+=("$2")
   shift 2
-  local s rc reports
-  s=$(date +%s)
-  "$@" >"$log" 2>&1
-  rc=$?
-  reports=$(grep -c "WARNING: ThreadSanitizer" "$log")
-  if [ "$rc" -eq 0 ] && [ "$reports" -eq 0 ]; then
-    passed=$((passed + 1))
-    echo "tsan: PASS $name ($(($(date +%s) - s))s)"
-  else
-    failed=$((failed + 1))
-    failures+=("$name")
-    echo "tsan: FAIL $name (exit $rc, $reports TSan reports, $(($(date +%s) - s))s); log: $log"
-    cat "$log"
-  fi
+  cmds+=("$(printf '%q ' "$@")")
 }
 
 # unit NAME STORE [WRAPPER...]: a unit test on a store, under TSan; the shim is preloaded only
@@ -83,44 +74,87 @@ step() {
 unit() {
   local t=$1 store=$2
   shift 2
-  step "unit.$t.$store" "$OUT/$t.$store.log" "$@" \
+  queue "unit.$t.$store" "$OUT/$t.$store.log" "$@" \
     env LD_PRELOAD="$OUT/criterion_arena_shim.so" AF_TEST_STORE="$store" \
     TSAN_OPTIONS="halt_on_error=1:exitcode=66:$COMMON" \
     "$B/tests/$t" --jobs 1
 }
-PG=(/usr/bin/python3 tests/pg_cluster.py --)
-unit test_store_memory memory
-unit test_seeder memory
-# the catalog's entity sets, replaced while calls read them
-unit test_catalog memory
-# profile operations on a store thread: the flows' checks, guarded deletes, pages
-unit test_profiles sqlite
-unit test_profiles postgresql "${PG[@]}"
-# the scheduler's thread, AdvanceClock handed to it, two services' passes racing on one store
-unit test_scheduler memory
-unit test_scheduler sqlite
-unit test_scheduler postgresql "${PG[@]}"
-for t in test_store test_service test_list; do
-  unit "$t" memory
-  unit "$t" sqlite
-  unit "$t" postgresql "${PG[@]}"
-done
-unit test_store_pg postgresql "${PG[@]}"
+
+# The longest steps are queued first, so the short ones fill in around them.
 # a large seed file read in two parts on two threads (the seed reader's other tests are
 # single-threaded)
-step unit.test_seed.alone "$OUT/test_seed.log" \
+queue unit.test_seed.alone "$OUT/test_seed.log" \
   env LD_PRELOAD="$OUT/criterion_arena_shim.so" \
   TSAN_OPTIONS="halt_on_error=1:exitcode=66:$COMMON" \
   "$B/tests/test_seed" --jobs 1 --filter 'seed_alone/*'
-
-for t in test_both_doors test_concurrency test_list_flows test_durable_sqlite test_replicas \
-  test_pg_outage; do
-  step "e2e.$t" "$OUT/$t.log" \
+for t in test_pg_outage test_replicas test_durable_sqlite test_list_flows test_concurrency \
+  test_both_doors; do
+  queue "e2e.$t" "$OUT/$t.log" \
     env APPFLOWD="$OUT/appflowd" APPFLOWCTL="$ROOT/$B/appflowctl" AF_SOURCE_DIR="$ROOT" \
     TSAN_OPTIONS="halt_on_error=0:exitcode=66:$COMMON" \
     timeout 300 /usr/bin/python3 "tests/e2e/$t.py"
 done
+for t in test_store test_service test_list; do
+  unit "$t" postgresql "${PG[@]}"
+  unit "$t" sqlite
+  unit "$t" memory
+done
+unit test_store_pg postgresql "${PG[@]}"
+# profile operations on a store thread: the flows' checks, guarded deletes, pages
+unit test_profiles postgresql "${PG[@]}"
+unit test_profiles sqlite
+# the scheduler's thread, AdvanceClock handed to it, two services' passes racing on one store
+unit test_scheduler postgresql "${PG[@]}"
+unit test_scheduler sqlite
+unit test_scheduler memory
+unit test_store_memory memory
+# the catalog's entity sets, replaced while calls read them
+unit test_catalog memory
+unit test_seeder memory
+
+# run I: step I's command with its output in its log; prints its line and exits 0 when it
+# passed (exit 0 and no ThreadSanitizer report in the log), else 1.
+run() {
+  local i=$1 s=$SECONDS rc reports
+  eval "${cmds[$i]}" >"${logs[$i]}" 2>&1
+  rc=$?
+  reports=$(grep -c "WARNING: ThreadSanitizer" "${logs[$i]}")
+  if [ "$rc" -eq 0 ] && [ "$reports" -eq 0 ]; then
+    echo "tsan: PASS ${names[$i]} ($((SECONDS - s))s)"
+    return 0
+  fi
+  echo "tsan: FAIL ${names[$i]} (exit $rc, $reports TSan reports, $((SECONDS - s))s); log:" \
+    "${logs[$i]}"
+  cat "${logs[$i]}"
+  return 1
+}
+
+passed=0
+failed=0
+failures=()
+running=0
+declare -A step_of # running PID -> step index
+# reap: waits for any running step and counts it.
+reap() {
+  local pid rc
+  wait -n -p pid
+  rc=$?
+  running=$((running - 1))
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("${names[${step_of[$pid]}]}")
+  fi
+}
+for i in "${!names[@]}"; do
+  while [ "$running" -ge "$JOBS" ]; do reap; done
+  run "$i" &
+  step_of[$!]=$i
+  running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do reap; done
 
 echo "tsan: ${failures[*]:+failed: ${failures[*]}; }took $(($(date +%s) - T0))s"
 echo "tsan: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+[ "$failed" -eq 0 ] && [ "$passed" -eq "${#names[@]}" ]
