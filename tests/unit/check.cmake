@@ -16,7 +16,7 @@ foreach(t test_check test_rules)
   target_link_libraries(${t} PRIVATE af_check ${CRITERION_LIB})
   # --jobs 1: as for every unit test, Criterion's workers would fight the sanitizers for cores.
   add_test(NAME unit.${t} COMMAND ${t} --jobs 1)
-  set_tests_properties(unit.${t} PROPERTIES FAIL_REGULAR_EXPRESSION "${AF_SANITIZER_REPORT}")
+  af_unit_properties(unit.${t})
 endforeach()
 # test_rules reads the model file to know which connector types take a profile.
 target_compile_definitions(test_rules PRIVATE AF_SOURCE_DIR="${CMAKE_SOURCE_DIR}")

@@ -12,5 +12,4 @@ target_link_libraries(test_transcode PRIVATE af_common af_gen_model af_gen_pbc P
                                              ${CRITERION_LIB})
 # --jobs 1: as for every unit test, Criterion's workers would fight the sanitizers for cores.
 add_test(NAME unit.test_transcode COMMAND test_transcode --jobs 1)
-set_tests_properties(unit.test_transcode PROPERTIES FAIL_REGULAR_EXPRESSION
-                                                    "${AF_SANITIZER_REPORT}")
+af_unit_properties(unit.test_transcode)
