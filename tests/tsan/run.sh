@@ -80,9 +80,9 @@ unit() {
     "$B/tests/$t" --jobs 1
 }
 
-# The longest steps are queued first, so the short ones fill in around them.
-# a large seed file read in two parts on two threads (the seed reader's other tests are
-# single-threaded)
+# The longest steps are queued first, so the short ones fill in around them: a large seed file
+# read in two parts on two threads (the seed reader's other tests are single-threaded), then
+# the end-to-end tests.
 queue unit.test_seed.alone "$OUT/test_seed.log" \
   env LD_PRELOAD="$OUT/criterion_arena_shim.so" \
   TSAN_OPTIONS="halt_on_error=1:exitcode=66:$COMMON" \
