@@ -49,16 +49,16 @@ fuzz_one() {
 # Each target is one process on one core for SECONDS: JOBS of them (default: the cores) run
 # side by side, each printing into its own file, shown in the targets' order.
 JOBS=${JOBS:-$(nproc)}
-TARGETS="transcode http seed decode control"
-status=0
 passed=0
 failed=0
-set -- $TARGETS
+set -- transcode http seed decode control
 while [ $# -gt 0 ]; do
   batch=""
-  while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$JOBS" ]; do
+  n=0
+  while [ $# -gt 0 ] && [ "$n" -lt "$JOBS" ]; do
     (if fuzz_one "$1" >"$TMP/$1.out" 2>&1; then echo 0; else echo 1; fi >"$TMP/$1.rc") &
     batch="$batch $1"
+    n=$((n + 1))
     shift
   done
   wait
@@ -67,10 +67,9 @@ while [ $# -gt 0 ]; do
     if [ "$(cat "$TMP/$t.rc")" = 0 ]; then
       passed=$((passed + 1))
     else
-      status=1
       failed=$((failed + 1))
     fi
   done
 done
 echo "fuzz: $passed passed, $failed failed"
-exit $status
+[ "$failed" -eq 0 ]
