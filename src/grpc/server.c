@@ -111,6 +111,7 @@ struct slot {
   af_grpc_server *server;
   tag close;                      /* RECV_CLOSE_ON_SERVER of a health watch, which stays open */
   _Atomic(enum slot_state) state; /* atomic: a store thread reads it (store_health_changed) */
+  atomic_bool live;               /* initialised (put_to_use); before that, zero bytes only */
   method *m;
   grpc_call *call;
   gpr_timespec deadline;
@@ -157,8 +158,7 @@ struct af_grpc_server {
   pthread_t *threads;
   size_t nmethods;
   method *methods;
-  size_t nslots;
-  slot *slots;
+  slot *slots; /* every method's, zeroed: a slot is initialised when first put to use */
   af_grpc_observer *observer; /* NULL: no metrics and no access log */
 };
 
@@ -166,6 +166,14 @@ static slot *slot_of(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot
 static slot *slot_of_close(tag *t) { return (slot *)(void *)((char *)t - offsetof(slot, close)); }
 
 static void slot_request(af_grpc_server *s, slot *sl);
+static void init_slot(af_grpc_server *s, slot *sl, method *m);
+
+/* Slot i of m if it has been put to use, else NULL: slots are initialised when first used, so
+ * a server holds pages only for the calls its clients have needed. */
+static slot *live_slot(method *m, int i) {
+  slot *sl = &m->slots[i];
+  return atomic_load_explicit(&sl->live, memory_order_acquire) ? sl : NULL;
+}
 
 /* ---- what operators see: metrics and the access log (grpc/observe.h) ---- */
 
@@ -581,33 +589,39 @@ static void watch_closed(af_grpc_server *s, tag *t, bool ok) {
     slot_finish(s, sl);
 }
 
-/* Shutdown began: every idle watcher hears NOT_SERVING now; busy ones when their send ends. */
-static void end_watches(af_grpc_server *s) {
-  for (size_t i = 0; i < s->nslots; i++) {
-    slot *sl = &s->slots[i];
-    if (sl->m->kind != M_HEALTH_WATCH)
-      continue;
-    pthread_mutex_lock(&sl->watch_lock);
-    if (sl->state == SLOT_WATCHING)
-      watch_send(s, sl, HEALTH_NOT_SERVING, true);
-    pthread_mutex_unlock(&sl->watch_lock);
+/* Calls visit(s, sl) under the watch lock of every health watch slot put to use. */
+static void each_watch(af_grpc_server *s, void (*visit)(af_grpc_server *s, slot *sl)) {
+  for (size_t i = 0; i < s->nmethods; i++) {
+    method *m = &s->methods[i];
+    for (int c = 0; m->kind == M_HEALTH_WATCH && c < m->calls; c++) {
+      slot *sl = live_slot(m, c);
+      if (sl == NULL)
+        continue;
+      pthread_mutex_lock(&sl->watch_lock);
+      visit(s, sl);
+      pthread_mutex_unlock(&sl->watch_lock);
+    }
   }
+}
+
+static void watch_ends(af_grpc_server *s, slot *sl) {
+  if (sl->state == SLOT_WATCHING)
+    watch_send(s, sl, HEALTH_NOT_SERVING, true);
+}
+
+/* Shutdown began: every idle watcher hears NOT_SERVING now; busy ones when their send ends. */
+static void end_watches(af_grpc_server *s) { each_watch(s, watch_ends); }
+
+static void watch_changed(af_grpc_server *s, slot *sl) {
+  if (sl->state == SLOT_WATCHING && atomic_load(&s->serving))
+    watch_follow(s, sl);
 }
 
 /* The store's health changed (called on a store thread): idle watchers hear it now, busy ones
  * when their send ends (watch_sent). */
 static void store_health_changed(void *ctx, bool healthy) {
   (void)healthy;
-  af_grpc_server *s = ctx;
-  for (size_t i = 0; i < s->nslots; i++) {
-    slot *sl = &s->slots[i];
-    if (sl->m->kind != M_HEALTH_WATCH)
-      continue;
-    pthread_mutex_lock(&sl->watch_lock);
-    if (sl->state == SLOT_WATCHING && atomic_load(&s->serving))
-      watch_follow(s, sl);
-    pthread_mutex_unlock(&sl->watch_lock);
-  }
+  each_watch(ctx, watch_changed);
 }
 
 /* ---- reflection: a stream of requests, one response each ---- */
@@ -690,7 +704,10 @@ static void put_to_use(af_grpc_server *s, method *m, int n) {
       if (k >= m->calls)
         return;
     } while (!atomic_compare_exchange_weak(&m->active, &k, k + 1));
-    slot_request(s, &m->slots[k]); /* slot k was never in use: this thread alone has it */
+    slot *sl = &m->slots[k]; /* never in use: this thread alone has it */
+    init_slot(s, sl, m);
+    atomic_store_explicit(&sl->live, true, memory_order_release);
+    slot_request(s, sl);
   }
 }
 
@@ -913,9 +930,10 @@ static int create_slots(af_grpc_server *s, af_error *err) {
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return -1;
   }
+  size_t nslots = 0;
   for (size_t i = 0; i < s->nmethods; i++)
-    s->nslots += (size_t)s->methods[i].calls;
-  s->slots = calloc(s->nslots, sizeof *s->slots);
+    nslots += (size_t)s->methods[i].calls;
+  s->slots = calloc(nslots, sizeof *s->slots); /* large: pages come as slots are used */
   if (s->slots == NULL) {
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory");
     return -1;
@@ -929,10 +947,9 @@ static int create_slots(af_grpc_server *s, af_error *err) {
           reads_with_call(m) ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE,
           0);
     m->slots = &s->slots[k];
+    k += (size_t)m->calls;
     atomic_init(&m->active, 0);
     atomic_init(&m->waiting, 0);
-    for (int c = 0; c < m->calls; c++)
-      init_slot(s, &s->slots[k++], m);
   }
   return 0;
 }
@@ -963,14 +980,17 @@ static void free_server(af_grpc_server *s) {
     grpc_server_destroy(s->server);
   if (s->cq != NULL)
     grpc_completion_queue_destroy(s->cq);
-  for (size_t i = 0; s->slots != NULL && i < s->nslots; i++) {
-    slot *sl = &s->slots[i];
-    slot_reset(sl);
-    grpc_metadata_array_destroy(&sl->request_md);
-    grpc_call_details_destroy(&sl->details);
-    pthread_mutex_destroy(&sl->watch_lock);
-    af_arena_destroy(&sl->arena);
-    af_encoder_free(&sl->encoder);
+  for (size_t i = 0; s->slots != NULL && i < s->nmethods; i++) {
+    method *m = &s->methods[i];
+    for (int c = 0; c < atomic_load(&m->active); c++) { /* the slots put to use */
+      slot *sl = &m->slots[c];
+      slot_reset(sl);
+      grpc_metadata_array_destroy(&sl->request_md);
+      grpc_call_details_destroy(&sl->details);
+      pthread_mutex_destroy(&sl->watch_lock);
+      af_arena_destroy(&sl->arena);
+      af_encoder_free(&sl->encoder);
+    }
   }
   free(s->slots);
   af_grpc_observer_free(s->observer);
