@@ -80,9 +80,15 @@ static inline af_store *test_store_open_url(const char *url, const af_store_conf
   return s;
 }
 
+/* Connections of a PostgreSQL test store: two workers still run ops side by side, and each
+ * connection is a server process the cluster starts for every test (eight, the default, made
+ * the PostgreSQL runs take twice as long as the SQLite ones). */
+#define TEST_STORE_CONNECTIONS 2
+
 /* A new, empty store of the kind under test. */
 static inline af_store *test_store_open(void) {
-  af_store *s = test_store_open_url(test_store_new_url(), NULL);
+  af_store_config cfg = {.connections = TEST_STORE_CONNECTIONS};
+  af_store *s = test_store_open_url(test_store_new_url(), &cfg);
   size_t i = 0;
   while (i < TEST_STORES && test_stores[i].store != NULL)
     i++;
