@@ -486,6 +486,11 @@ def pg_cluster():
 # runs on SQLite and PostgreSQL (AF_E2E_STORE) would repeat it exactly, so it runs once.
 store_independent = unittest.skipUnless(E2E_STORE == "memory",
                                         "opens no store: runs once, on the memory store's run")
+# For a test class of a door's own race, whose servers' stores sit idle while it runs: what
+# the database runs would add is only their time.
+door_only = unittest.skipUnless(E2E_STORE == "memory",
+                                "a door's own race, the store idle: runs once, on the memory "
+                                "store's run")
 
 
 def new_store_url(kind=None):

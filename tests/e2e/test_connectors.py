@@ -7,19 +7,18 @@ pagination, and the seed file's profiles and registrations."""
 
 import json
 import os
-import subprocess
 import sys
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from aws_cli import AwsCli  # noqa: E402
 
 h.isolate_boto3_env()
 import botocore.exceptions  # noqa: E402
 import grpc  # noqa: E402
 
-AWS = "/usr/bin/aws"
 ACCOUNT = "000000000000"
 SECRETS = ["sEcReT-access-token-7f3a", "sEcReT-refresh-token-91bc", "sEcReT-password-55d0",
            "sEcReT-client-secret-c0de", "sEcReT-seeded-token-aa11"]
@@ -84,6 +83,8 @@ class ConnectorsTest(unittest.TestCase):
         cls.client = h.boto3_appflow(cls.port)
         cls.chan = h.channel(cls.server.port)
         cls.addClassCleanup(cls.chan.close)
+        cls.cli = AwsCli()  # the AWS CLI, imported once (tests/e2e/aws_cli.py)
+        cls.addClassCleanup(cls.cli.close)
         cls.pb = h.stubs().appflow_pb2
         cls.stub = h.stubs().appflow_pb2_grpc.AppFlowServiceStub(cls.chan)
 
@@ -297,9 +298,10 @@ class ConnectorsTest(unittest.TestCase):
         answers = [c.describe_connector_profiles(), c.describe_connector_profiles(
             connectorProfileNames=["secret-sf", "secret-snow", "seeded-sf"])]
         self.assertNoSecret(json.dumps(answers, default=str))
-        out = subprocess.run([AWS, "--endpoint-url", f"http://127.0.0.1:{self.port}", "appflow",
-                              "describe-connector-profiles"], capture_output=True, text=True,
-                             env=h.aws_client_env(), timeout=60, check=True).stdout
+        r = self.cli.run(["--endpoint-url", f"http://127.0.0.1:{self.port}", "appflow",
+                          "describe-connector-profiles"], h.aws_client_env(), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
         self.assertIn("secret-sf", out)
         self.assertNoSecret(out)
         g = self.stub.DescribeConnectorProfiles(self.pb.DescribeConnectorProfilesRequest(),
@@ -456,9 +458,8 @@ class ConnectorsTest(unittest.TestCase):
     # ---- the AWS CLI and gRPC ----
 
     def aws(self, *args):
-        r = subprocess.run([AWS, "--endpoint-url", f"http://127.0.0.1:{self.port}", "appflow",
-                            *args], capture_output=True, text=True, env=h.aws_client_env(),
-                           timeout=60)
+        r = self.cli.run(["--endpoint-url", f"http://127.0.0.1:{self.port}", "appflow", *args],
+                         h.aws_client_env(), timeout=60)
         return r.returncode, (json.loads(r.stdout) if r.stdout.strip() else None), r.stderr
 
     def test_aws_cli(self):

@@ -219,6 +219,7 @@ class HealthTest(h.ServerTestCase):
         self.assertLess(took, EXIT_LIMIT)
 
 
+@h.door_only
 class ShutdownRaceTest(unittest.TestCase):
     TRIALS = 30
 

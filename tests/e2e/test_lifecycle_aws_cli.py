@@ -13,14 +13,14 @@ gives it AWS's current shape of those members (harness.aws_data_path), so --clie
 and the CLI fills a fresh UUID into each call without one. Timestamps are shown as sent
 (cli_timestamp_format = wire): epoch seconds. Values botocore would refuse before sending
 (a missing required member, a kmsArn under 20 characters) go through a second configuration
-with parameter_validation = false. CLI runs cost about half a second of CPU each, so
-independent ones run in parallel."""
+with parameter_validation = false. The CLI runs in workers that imported it once
+(tests/e2e/aws_cli.py: the entry point /usr/bin/aws runs, each call with its own environment,
+driver and session); independent calls run in parallel."""
 
 import concurrent.futures
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import unittest
@@ -28,6 +28,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from aws_cli import AwsCli  # noqa: E402
 
 AWS = "/usr/bin/aws"  # Debian's awscli (v2.9); the one first on PATH may be another
 CLI_SERVICE_ERROR = 254  # an error the service returned
@@ -85,15 +86,15 @@ class AwsCliLifecycleTest(unittest.TestCase):
         cls.env = cli_env("cli_timestamp_format = wire\n")
         cls.loose_env = cli_env("cli_timestamp_format = wire\nparameter_validation = false\n")
         cls.files = h.tempdir("appflowd-e2e-cli-")
+        cls.cli = AwsCli()
+        cls.addClassCleanup(cls.cli.close)
 
     # ---- running the CLI ----
 
     def aws(self, op, *args, loose=False):
         argv = ["appflow", op, *args, "--endpoint-url", f"http://127.0.0.1:{self.port}",
                 "--cli-read-timeout", "30", "--cli-connect-timeout", "5"]
-        proc = subprocess.run([AWS, *argv], env=self.loose_env if loose else self.env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=120)
+        proc = self.cli.run(argv, self.loose_env if loose else self.env, timeout=120)
         return Run(argv, proc)
 
     def parallel(self, calls):
