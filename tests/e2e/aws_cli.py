@@ -97,8 +97,8 @@ class _Worker:
         self.close()
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
+        """Closing its input ends a worker (a killed one has ended already); both pipes close."""
+        self.proc.stdin.close()
         self.proc.wait()
         self.proc.stdout.close()
 

@@ -482,15 +482,17 @@ def pg_cluster():
         return _pg
 
 
-# For a test class whose processes never open a store (run_appflowd without --store): the
-# runs on SQLite and PostgreSQL (AF_E2E_STORE) would repeat it exactly, so it runs once.
-store_independent = unittest.skipUnless(E2E_STORE == "memory",
-                                        "opens no store: runs once, on the memory store's run")
-# For a test class of a door's own race, whose servers' stores sit idle while it runs: what
-# the database runs would add is only their time.
-door_only = unittest.skipUnless(E2E_STORE == "memory",
-                                "a door's own race, the store idle: runs once, on the memory "
-                                "store's run")
+def _memory_run_only(why):
+    """A test class the SQLite and PostgreSQL runs (AF_E2E_STORE) would only repeat: it runs
+    once, on the memory store's run."""
+    return unittest.skipUnless(E2E_STORE == "memory",
+                               f"{why}: runs once, on the memory store's run")
+
+
+# A test class whose processes never open a store (run_appflowd without --store).
+store_independent = _memory_run_only("opens no store")
+# A test class of a door's own race, whose servers' stores sit idle while it runs.
+door_only = _memory_run_only("a door's own race, the store idle")
 
 
 def new_store_url(kind=None):
