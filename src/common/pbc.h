@@ -15,7 +15,7 @@ typedef struct af_pbc_text {
 } af_pbc_text;
 
 /* A nested message of a response that is packed already (the service keeps some answers' parts
- * packed: grpc/encode.h writes these bytes in place of walking msg), and where the message's
+ * packed: common/encode.h writes these bytes in place of walking msg), and where the message's
  * JSON is kept once a door has written it (bridge/transcode.h): NULL when nowhere; the slot is
  * filled once, by compare-and-swap from NULL, and read by every writer after. */
 typedef struct af_pbc_packed {

@@ -170,8 +170,12 @@ uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena
 af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);
 
 af_err af_flows_oom(af_error *err);
-/* m packed into the arena; false when out of memory. */
+/* m packed into the arena (protobuf-c's bytes, by common/encode.h); false when out of memory. */
 bool af__pack(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) AF_MUST_USE;
+/* af__pack with room for extra more bytes after m's out->len in out->data (for what the caller
+ * appends); false when out of memory. */
+bool af__pack_room(const ProtobufCMessage *m, size_t extra, af_arena *arena,
+                   af_bytes *out) AF_MUST_USE;
 /* The status CreateFlow gives a new flow: Active for an on-demand one, else Draft. */
 Appflow__V1__FlowStatus af__created_status(Appflow__V1__TriggerType trigger);
 /* AF_OK when a flow in f's status may be started or updated (Active, Draft, Suspended or

@@ -14,7 +14,6 @@
 #include "appflow_model.h"
 #include "flows/schedule.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -315,11 +314,12 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
 
 const af_model_member *af_connector_member(const af_model_struct *st, int type) {
   const char *want = connector_type_name(type);
-  int first = tolower((unsigned char)want[0]);
-  /* first letters before strcasecmp: every CreateFlow asks this a few dozen times */
+  /* first letters before strcasecmp: every CreateFlow asks this several times. Names and
+   * connector types are ASCII letters and digits, whose case bit 0x20 folds without the
+   * locale's table (a digit has it set already). */
+  int first = want[0] | 0x20;
   for (size_t i = 0; i < st->n_members; i++) {
-    if (tolower((unsigned char)st->members[i].name[0]) == first &&
-        strcasecmp(st->members[i].name, want) == 0)
+    if ((st->members[i].name[0] | 0x20) == first && strcasecmp(st->members[i].name, want) == 0)
       return &st->members[i];
   }
   return NULL;

@@ -136,16 +136,15 @@ static size_t size_all(unsigned number, const af_bytes *v, size_t n) {
 }
 
 bool af__runs_join(const af_packed_runs *s, af_arena *a, af_bytes *out) {
-  size_t head = protobuf_c_message_get_packed_size(&s->head->base);
-  size_t len = head + size_all(FIELD_START_TOKENS, s->tokens, s->n_tokens) +
-               size_all(FIELD_EXECUTIONS, s->runs, s->n_runs);
-  uint8_t *buf = af_arena_alloc(a, len ? len : 1);
-  if (buf == NULL)
+  size_t rest = size_all(FIELD_START_TOKENS, s->tokens, s->n_tokens) +
+                size_all(FIELD_EXECUTIONS, s->runs, s->n_runs);
+  af_bytes b;
+  if (!af__pack_room(&s->head->base, rest, a, &b))
     return false;
-  protobuf_c_message_pack(&s->head->base, buf);
-  uint8_t *p = put_all(buf + head, FIELD_START_TOKENS, s->tokens, s->n_tokens);
+  uint8_t *buf = (uint8_t *)b.data;
+  uint8_t *p = put_all(buf + b.len, FIELD_START_TOKENS, s->tokens, s->n_tokens);
   put_all(p, FIELD_EXECUTIONS, s->runs, s->n_runs);
-  *out = (af_bytes){buf, len};
+  *out = (af_bytes){buf, b.len + rest};
   return true;
 }
 

@@ -3,6 +3,7 @@
 #include "appflow_model.h"
 #include "appflowd/emulator/v1/emulator.pb-c.h"
 #include "common/awsname.h"
+#include "common/encode.h"
 #include "common/hash.h"
 #include "common/uuid.h"
 #include "flows/internal.h"
@@ -275,14 +276,25 @@ bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes 
   return af__pack(&ts.base, arena, out);
 }
 
+/* Sizes the encoder keeps on the stack: a flow's definition takes some dozens (a nested
+ * message, a packed array or a string each), a larger message moves them to the heap. */
+#define PACK_SIZES 128
+
+bool af__pack_room(const ProtobufCMessage *m, size_t extra, af_arena *arena, af_bytes *out) {
+  size_t room[PACK_SIZES], len = 0;
+  af_encoder e;
+  af_encoder_init_on(&e, room, PACK_SIZES);
+  uint8_t *buf = NULL;
+  if (af_encode_size(&e, m, &len) && len <= SIZE_MAX - extra - 1)
+    buf = af_arena_alloc(arena, len + extra ? len + extra : 1);
+  if (buf != NULL)
+    *out = (af_bytes){buf, af_encode_write(&e, m, buf)};
+  af_encoder_free(&e);
+  return buf != NULL;
+}
+
 bool af__pack(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) {
-  size_t len = protobuf_c_message_get_packed_size(m);
-  uint8_t *buf = af_arena_alloc(arena, len ? len : 1);
-  if (buf == NULL)
-    return false;
-  protobuf_c_message_pack(m, buf);
-  *out = (af_bytes){buf, len};
-  return true;
+  return af__pack_room(m, 0, arena, out);
 }
 
 Appflow__V1__FlowStatus af__created_status(Appflow__V1__TriggerType trigger) {

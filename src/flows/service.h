@@ -93,7 +93,7 @@ typedef struct af_reply_to {
   /* a seed's create (af_flows_seed_call_in): a connector profile may come without credentials */
   bool seeding;
   /* the caller's, NULL when it packs none: where the service lists the messages of the response
-   * it has packed already (ListFlows's flows it keeps memos of), for grpc/encode.h; they stay
+   * it has packed already (ListFlows's flows it keeps memos of), for common/encode.h; they stay
    * valid until the arena is reset */
   af_pbc_ready *ready;
 } af_reply_to;

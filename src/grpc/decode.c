@@ -32,6 +32,16 @@ static af_err bad_string(const ProtobufCFieldDescriptor *f, const uint8_t *s, si
   return AF_OK;
 }
 
+/* Field number id of desc, NULL when it has none. The contract's messages number their fields
+ * 1 to n, so the field is nearly always at index id - 1 (a number is unique, so a match there is
+ * the field); anything else takes protobuf-c's search. */
+static const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *desc,
+                                                uint64_t id) {
+  if (id - 1 < desc->n_fields && desc->fields[id - 1].id == id)
+    return &desc->fields[id - 1];
+  return id <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)id) : NULL;
+}
+
 /* Walks the wire form checking every string field, recursing into message fields. Structural
  * damage is left for protobuf_c_message_unpack to report. */
 static af_err check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
@@ -67,9 +77,7 @@ static af_err check_strings(const ProtobufCMessageDescriptor *desc, const uint8_
     }
     if (n > (uint64_t)(end - p))
       return AF_OK;
-    const ProtobufCFieldDescriptor *f =
-        key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(key >> 3))
-                               : NULL;
+    const ProtobufCFieldDescriptor *f = field_of(desc, key >> 3);
     if (f != NULL && (key & 7) == 2) {
       af_err rc = AF_OK;
       if (f->type == PROTOBUF_C_TYPE_STRING)

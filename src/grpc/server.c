@@ -1,8 +1,8 @@
 #include "grpc/server.h"
 
+#include "common/encode.h"
 #include "common/listen.h"
 #include "grpc/decode.h"
-#include "grpc/encode.h"
 #include "grpc/health.h"
 #include "grpc/observe.h"
 #include "grpc/status.h"
@@ -285,7 +285,7 @@ static grpc_byte_buffer *bytes_to_buffer(const uint8_t *data, size_t len) {
   return bb;
 }
 
-/* msg packed by the encoder (grpc/encode.h), which sizes each nested message once; when it
+/* msg packed by the encoder (common/encode.h), which sizes each nested message once; when it
  * has no memory for its sizes, protobuf-c makes the same bytes without them. */
 static grpc_byte_buffer *message_to_buffer(af_encoder *enc, const ProtobufCMessage *msg) {
   size_t len;

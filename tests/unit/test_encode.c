@@ -1,4 +1,4 @@
-/* src/grpc/encode.c: the encoder's bytes are protobuf_c_message_pack's, byte for byte, for the
+/* src/common/encode.c: the encoder's bytes are protobuf_c_message_pack's, byte for byte, for the
  * service's own answers (a ListFlows page of 100 flows, DescribeFlow with a full definition,
  * run records, tags, connectors, profiles), for every response type of both services filled
  * in full, for every message type gen/pbc declares empty and filled at random (seeded, some
@@ -6,7 +6,7 @@
  * the contract's protos do not use: sint, fixed, float, packed, required, string defaults),
  * and for the edges: empty messages, lengths of one to three bytes at every level, nesting a
  * hundred deep, unicode, zero, negative and extreme values, unknown fields. */
-#include "grpc/encode.h"
+#include "common/encode.h"
 
 #include "common/pbc.h"
 #include "flows/catalog.h"
@@ -920,4 +920,20 @@ Test(service, a_described_flow_kept_packed_is_written_as_it_is) {
   cr_assert_eq(af_encode_write(&enc, &d->base, out), sizeof other);
   cr_expect_arr_eq(out, other, sizeof other);
   enc.ready = NULL;
+}
+
+/* An encoder started in the caller's room (af_encoder_init_on, as the core packs on a stack):
+ * messages that fit and messages that outgrow it pack to protobuf-c's bytes, the room is left
+ * as the caller's (never freed, which ASan would catch) and later messages use the heap. */
+Test(encode, sizes_in_the_callers_room) {
+  size_t room[4] = {0};
+  af_encoder_free(&enc);
+  af_encoder_init_on(&enc, room, 4);
+  expect_same(empty_message(all_types_descriptor()), "empty AllTypes in the room");
+  cr_expect(enc.borrowed, "a message with no nested sizes stays in the room");
+  for (uint64_t seed = 1; seed <= 50; seed++) {
+    expect_same(random_message(seed, all_types_descriptor(), true), "AllTypes out of the room");
+    af_arena_reset(&arena);
+  }
+  cr_expect(!enc.borrowed && enc.sizes != room && enc.cap > 4, "the sizes moved to the heap");
 }

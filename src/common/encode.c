@@ -3,7 +3,7 @@
  * messages, packed arrays and strings in the order the sizing pass recorded their sizes. Each
  * rule below is named after the protobuf-c 1.4.1 function (protobuf-c.c) whose bytes it
  * reproduces. */
-#include "grpc/encode.h"
+#include "common/encode.h"
 
 #include "common/pbc.h"
 
@@ -25,8 +25,13 @@
 
 void af_encoder_init(af_encoder *e) { *e = (af_encoder){0}; }
 
+void af_encoder_init_on(af_encoder *e, size_t *room, size_t cap) {
+  *e = (af_encoder){.sizes = room, .cap = cap, .borrowed = true};
+}
+
 void af_encoder_free(af_encoder *e) {
-  free(e->sizes);
+  if (!e->borrowed)
+    free(e->sizes);
   *e = (af_encoder){0};
 }
 
@@ -134,12 +139,16 @@ static bool present_other(const char *m, const ProtobufCFieldDescriptor *f, cons
 /* reserve() once the sizes are full: grows them, or sets e->oom and answers SIZE_MAX. */
 static size_t reserve_more(af_encoder *e) {
   size_t cap = e->cap != 0 ? 2 * e->cap : FIRST_CAP;
-  size_t *sizes =
-      e->oom || cap > SIZE_MAX / sizeof *sizes ? NULL : realloc(e->sizes, cap * sizeof *sizes);
+  size_t *sizes = NULL;
+  if (!e->oom && cap <= SIZE_MAX / sizeof *sizes)
+    sizes = e->borrowed ? malloc(cap * sizeof *sizes) : realloc(e->sizes, cap * sizeof *sizes);
   if (sizes == NULL) {
     e->oom = true;
     return SIZE_MAX;
   }
+  if (e->borrowed && e->n > 0) /* the caller's room stays the caller's */
+    memcpy(sizes, e->sizes, e->n * sizeof *sizes);
+  e->borrowed = false;
   e->sizes = sizes;
   e->cap = cap;
   return e->n++;

@@ -24,8 +24,8 @@
  * Errors: af_encode_size returns false when the sizes cannot grow (out of memory).
  * Thread-safety: an encoder serves one thread at a time; the message must not change between
  *   the two passes. */
-#ifndef AF_GRPC_ENCODE_H
-#define AF_GRPC_ENCODE_H
+#ifndef AF_COMMON_ENCODE_H
+#define AF_COMMON_ENCODE_H
 
 #include "common/compiler.h"
 #include "common/pbc.h"
@@ -42,6 +42,7 @@ typedef struct af_encoder {
   size_t cap;    /* room in sizes */
   size_t next;   /* the writing pass's next entry */
   bool oom;      /* the last sizing pass could not record every size */
+  bool borrowed; /* sizes is the caller's room (af_encoder_init_on), never freed or grown */
   /* Set by the caller before a sizing pass, NULL for none: messages that come packed (nested
    * ones, or the message itself), whose bytes both passes take as they are. */
   const af_pbc_ready *ready;
@@ -50,6 +51,9 @@ typedef struct af_encoder {
 
 /* An empty encoder; it allocates on first use. Never fails. */
 void af_encoder_init(af_encoder *e);
+/* An encoder whose sizes start in the caller's room for cap of them (on its stack, say), so a
+ * message that fits costs no allocation; a larger one moves them to the heap. Never fails. */
+void af_encoder_init_on(af_encoder *e, size_t *room, size_t cap);
 /* Frees the sizes; the encoder must be initialised again before further use. */
 void af_encoder_free(af_encoder *e);
 
