@@ -6,8 +6,11 @@
  *
  * Oracle for the decoder, on success: no string field anywhere in the payload held a NUL or
  * invalid UTF-8, checked twice and apart from decode.c's walker: on the wire (where a NUL is
- * still visible; protobuf-c would cut the string there) and in the decoded message; and the
- * message packed again decodes again. On failure: an error with a message, and no message out.
+ * still visible; protobuf-c would cut the string there) and in the decoded message; the
+ * message packed again decodes again; and protobuf_c_message_unpack took the same bytes and
+ * made the same message of them (both pack alike). On failure: an error with a message, no
+ * message out, and protobuf-c refused the bytes too unless the error is one of the decoder's
+ * own checks (a string, a field number, the nesting).
  *
  * Oracle for the service, when a request decodes: it runs through the RPC's handler on a
  * fresh service with the built-in catalogs, seeded with a few flows in each state, connector
@@ -204,6 +207,28 @@ static af_err call(af_flows *svc, const af_rpc *rpc, const ProtobufCMessage *req
   return rc;
 }
 
+/* What the decoder refuses and protobuf-c takes: strings with a NUL or bad UTF-8, field numbers
+ * out of range, nesting past the limit. */
+static int refused_beyond_protobuf_c(const char *message) {
+  return strstr(message, "NUL byte") || strstr(message, "not valid UTF-8") ||
+         strstr(message, "field number") || strstr(message, "nested deeper");
+}
+
+/* The decoder made protobuf_c_message_unpack's message (want) of the same bytes: both were
+ * taken, and both pack to the same bytes. */
+static void check_as_protobuf_c(const ProtobufCMessage *want, const ProtobufCMessage *got) {
+  CHECK(want != NULL);
+  size_t n = protobuf_c_message_get_packed_size(want);
+  CHECK(protobuf_c_message_get_packed_size(got) == n);
+  uint8_t *x = malloc(n ? n : 1), *y = malloc(n ? n : 1);
+  CHECK(x != NULL && y != NULL);
+  protobuf_c_message_pack(want, x);
+  protobuf_c_message_pack(got, y);
+  CHECK(memcmp(x, y, n) == 0);
+  free(x);
+  free(y);
+}
+
 static int str_eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
 
 /* A flow CreateFlow accepted describes as it was given. */
@@ -341,13 +366,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&err, 0xAA, sizeof err);
   ProtobufCMessage *m = (ProtobufCMessage *)&err; /* must be overwritten with NULL on failure */
   af_err rc = af_grpc_decode(d, data + 1, size - 1, &arena, &m, &err);
+  /* protobuf-c has no nesting limit: it is asked only about bytes the decoder took or refused
+   * on protobuf-c's own grounds, which it walks in the same order to the same depth. */
+  ProtobufCMessage *want = NULL;
+  if (rc == AF_OK || !refused_beyond_protobuf_c(err.message))
+    want = protobuf_c_message_unpack(d, NULL, size - 1, data + 1);
   if (rc != AF_OK) {
     CHECK(m == NULL && err.code == rc);
     CHECK(memchr(err.message, 0, sizeof err.message) != NULL && err.message[0] != '\0');
+    CHECK(want == NULL);
   } else {
     CHECK(m != NULL && m->descriptor == d);
     check_wire(d, data + 1, data + size);
     check_msg(m);
+    check_as_protobuf_c(want, m);
     size_t n;
     uint8_t *buf = pack(m, &n);
     ProtobufCMessage *again;
@@ -359,6 +391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     input_len = size;
     run_service(m, data[size - 1], &arena);
   }
+  protobuf_c_message_free_unpacked(want, NULL);
   af_arena_destroy(&arena);
   return 0;
 }

@@ -3,7 +3,8 @@
  *
  * protobuf-c keeps strings as C strings, so a NUL inside a string field would silently cut it
  * (a request for "ab\0cd" would act on "ab"), and it does not check UTF-8, which proto3
- * requires of strings. af_grpc_decode refuses both before unpacking.
+ * requires of strings. af_grpc_decode decodes as protobuf_c_message_unpack does (the same
+ * message from the same bytes, the same bytes refused) and refuses both as it goes.
  *
  * Ownership: the message and its strings live in the arena. Errors: AF_ERR_SERIALIZATION with
  * a message naming the field. Thread-safety: pure, reentrant. */
