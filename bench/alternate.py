@@ -19,7 +19,12 @@ without one, and the first round's figures are only one of the medians' inputs.
         and on the AWS door at 1 and 16 connections against nginx, both answering the bytes
         appflowd answered the same request with (bench/lifecycle.py captures them first)
 
+With --baseline OTHER_BUILD_DIR, the lifecycle suite also runs OTHER_BUILD_DIR's appflowd
+(target "baseline", made and seeded the same way) in the same rotation: "appflowd / it" on its
+rows is a change's effect, old and new binaries measured side by side.
+
 usage: bench/alternate.py BUILD_DIR [--suite grpc,http,lifecycle] [--rounds 3] [--duration 5]
+                          [--baseline OTHER_BUILD_DIR] [--scenarios churn,start,...]
 Writes bench/results/alternate-<time>.jsonl and .md (each round's rows, then the medians).
 """
 import argparse
@@ -34,6 +39,8 @@ import lifecycle
 import run
 
 GRPC_TARGETS = ("appflowd", "canned", "grpc-go")
+LIFECYCLE_SCENARIOS = ("describe", "list", "start", "churn")
+APPFLOWD_TARGETS = ("appflowd", "baseline")  # the ones whose AWS door is their http_port
 HTTP_TARGETS = ("appflowd", "nginx", "go-net-http")
 
 
@@ -70,8 +77,9 @@ def measure(srv, drive):
 
 
 class Alternate:
-    def __init__(self, b, rounds, duration):
-        self.b, self.rounds, self.duration = b, rounds, duration
+    def __init__(self, b, rounds, duration, baseline=None, scenarios=None):
+        self.b, self.rounds, self.duration, self.baseline = b, rounds, duration, baseline
+        self.scenarios = scenarios
         self.rows = []
 
     def grpc_driver(self, scenario, target, port, level):
@@ -128,7 +136,8 @@ class Alternate:
                 k = rnd % len(names)
                 for target in names[k:] + names[:k]:
                     srv = servers[target]
-                    port = srv.http_port if target == "appflowd" and door == "http" else srv.port
+                    port = srv.http_port if target in APPFLOWD_TARGETS and door == "http" \
+                        else srv.port
                     for r in measure(srv, driver(target, port, level)):
                         r["round"] = rnd
                         self.rows.append(r)
@@ -159,18 +168,28 @@ class Alternate:
             srv = started(stack, b.appflowd(seed, http=True))
             lifecycle.create_flows(srv.http_port)
             files = lifecycle.capture(srv.port, srv.http_port, b.tmp)
+            ours, files_of = {"appflowd": srv}, {}
+            if self.baseline is not None:  # its own captures: its flows' times differ
+                base = ours["baseline"] = started(stack, b.appflowd(seed, http=True,
+                                                                    build=self.baseline))
+                lifecycle.create_flows(base.http_port)
+                os.makedirs(os.path.join(b.tmp, "baseline"), exist_ok=True)
+                files_of["baseline"] = lifecycle.capture(base.port, base.http_port,
+                                                         os.path.join(b.tmp, "baseline"))
             replies = {"DescribeFlow": files["describe.grpc"], "ListFlows": files["list.grpc"],
                        "StartFlow": files["start.grpc"], "CreateFlow": files["create.grpc"],
                        "DeleteFlow": files["delete.grpc"]}
-            for scenario in ("describe", "list", "start", "churn"):
+            for scenario in self.scenarios or LIFECYCLE_SCENARIOS:
                 with contextlib.ExitStack() as limit:
                     canned = started(limit, b.canned(replies=replies))
-                    self.alternate({"appflowd": srv, "canned": canned}, ["1x1", "4x32"],
-                                   lambda t, p, lv: self.life_grpc(scenario, files, t, p, lv))
+                    self.alternate(dict(ours, canned=canned), ["1x1", "4x32"],
+                                   lambda t, p, lv: self.life_grpc(scenario, files_of.get(t, files),
+                                                                   t, p, lv))
                 with contextlib.ExitStack() as limit:
                     nginx = started(limit, b.nginx(lifecycle.nginx_locations(files)))
-                    self.alternate({"appflowd": srv, "nginx": nginx}, ["1", "16"],
-                                   lambda t, p, c: self.life_http(scenario, files, t, p, c),
+                    self.alternate(dict(ours, nginx=nginx), ["1", "16"],
+                                   lambda t, p, c: self.life_http(scenario, files_of.get(t, files),
+                                                                  t, p, c),
                                    door="http")
 
 
@@ -225,9 +244,17 @@ def main():
     ap.add_argument("--suite", default="grpc,http")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--baseline", help="another build directory whose appflowd the lifecycle "
+                    "suite runs beside this one's")
+    ap.add_argument("--scenarios", help="the lifecycle scenarios to run, by name (default: "
+                    + ",".join(LIFECYCLE_SCENARIOS) + ")")
     args = ap.parse_args()
+    scenarios = args.scenarios.split(",") if args.scenarios else None
+    if scenarios and not set(scenarios) <= set(LIFECYCLE_SCENARIOS):
+        ap.error("--scenarios: each of " + ",".join(LIFECYCLE_SCENARIOS))
     b = run.Bench(os.path.abspath(args.build), False)
-    alt = Alternate(b, args.rounds, args.duration)
+    baseline = os.path.abspath(args.baseline) if args.baseline else None
+    alt = Alternate(b, args.rounds, args.duration, baseline, scenarios)
     seed = os.path.join(b.tmp, "flows-10k.json")
     run.write_seed(seed, run.MIX_NAMES)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -246,7 +273,8 @@ def main():
     with open(base + ".jsonl", "w") as f:
         for r in alt.rows:
             f.write(json.dumps(r) + "\n")
-        f.write(json.dumps({"notes": {"machine": run.machine(b.build), "rounds": args.rounds,
+        f.write(json.dumps({"notes": {"machine": run.machine(b.build), "baseline": baseline,
+                                      "scenarios": scenarios, "rounds": args.rounds,
                                       "duration": args.duration,
                                       "loadavg": os.getloadavg()}}) + "\n")
     with open(base + ".md", "w") as f:

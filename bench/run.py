@@ -167,10 +167,11 @@ class Bench:
 
     # ---- servers ----
 
-    def appflowd(self, seed, http=False, store=None, extra=(), wrap=()):
+    def appflowd(self, seed, http=False, store=None, extra=(), wrap=(), build=None):
         """appflowd on loopback; seed None starts it without a seed file (a durable store's
-        flows are already in it); wrap runs it under another command (perf record ... --)."""
-        argv = list(wrap) + [os.path.join(self.build, "appflowd"), "--grpc-listen",
+        flows are already in it); wrap runs it under another command (perf record ... --);
+        build, another build directory's appflowd (a baseline to compare with)."""
+        argv = list(wrap) + [os.path.join(build or self.build, "appflowd"), "--grpc-listen",
                              "127.0.0.1:0", "--log-level", "warn", "--threads", "2"]
         if seed is not None:
             argv += ["--flows", seed]
