@@ -32,13 +32,15 @@ import lifecycle  # noqa: E402  (bench/lifecycle.py: the described flow and its 
 
 # (label, [(method, path, body), ...]): each request kind is its steps sent in turn. StopFlow
 # of a suspended scheduled flow (idempotent, the full work every time), DescribeFlow of the
-# described flow, the first ListFlows page of 100, and the lifecycle's churn: CreateFlow of its
-# on-demand flow, then DeleteFlow of it (counted per pair).
+# described flow, the first ListFlows page of 100, StartFlow of the on-demand flow (no
+# clientToken, so each call records a new run; its run log is full after the first 100), and the
+# lifecycle's churn: CreateFlow of its on-demand flow, then DeleteFlow of it (counted per pair).
 CHURN = "bench_churn_ir"
 KINDS = [
     ("StopFlow", [("POST", "/stop-flow", {"flowName": "bench_suspended"})]),
     ("DescribeFlow", [("POST", "/describe-flow", {"flowName": lifecycle.DESCRIBED})]),
     ("ListFlows(100)", [("POST", "/list-flows", {"maxResults": lifecycle.PAGE})]),
+    ("StartFlow", [("POST", "/start-flow", {"flowName": lifecycle.ON_DEMAND})]),
     ("CreateFlow+DeleteFlow", [("POST", "/create-flow", lifecycle.churn_body(CHURN)),
                                ("POST", "/delete-flow", {"flowName": CHURN})]),
 ]
@@ -149,6 +151,8 @@ def main():
         # lifecycle.create_flows, signed when need be
         send(http_port, [("POST", "/create-connector-profile", lifecycle.PROFILE)], 1, sign)
         send(http_port, [("POST", "/create-flow", lifecycle.described_body())], 1, sign)
+        send(http_port, [("POST", "/create-flow", lifecycle.churn_body(lifecycle.ON_DEMAND))], 1,
+             sign)
         print("| request | Ir/request | reply bytes |")
         print("|---|---:|---:|")
         for label, steps in KINDS:
