@@ -613,28 +613,61 @@ static af_err decode_field(decoder *d, const af_model_struct *s, ProtobufCMessag
   return decode_value(d, f, sh, j, (char *)m + f->offset);
 }
 
-/* Only body members travel in JSON; null is an absent member. */
+/* Member i of s from its JSON value v. */
 static af_err decode_member(decoder *d, const af_model_struct *s, size_t i, ProtobufCMessage *m,
-                            const af_jv *obj) {
+                            const af_jv *v) {
   const af_model_member *mb = &s->members[i];
-  if (mb->location != AF_MODEL_BODY)
-    return AF_OK;
-  const af_jv *v = af_jv_get(obj, mb->name);
-  if (v == NULL || v->type == AF_JV_NULL)
-    return AF_OK;
   size_t old = path_member(&d->path, mb->name);
   af_err rc = decode_field(d, s, m, &m->descriptor->fields[i], mb->shape, v);
   path_pop(&d->path, old);
   return rc;
 }
 
+/* The index of the member of s that key names, if the body carries it (a member the URI, the
+ * query or a header carries is not read from JSON); SIZE_MAX for any other key. */
+static size_t body_member(const af_model_struct *s, const char *key) {
+  for (size_t i = 0; i < s->n_members; i++) {
+    const af_model_member *mb = &s->members[i];
+    if (mb->name[0] == key[0] && mb->location == AF_MODEL_BODY && strcmp(mb->name, key) == 0)
+      return i;
+  }
+  return SIZE_MAX;
+}
+
+/* A key of the object that names a member, by the member's index. */
+typedef struct member_value {
+  size_t member;
+  const af_jv *value;
+} member_value;
+
+#define FEW_MEMBERS 16
+
+/* The object's members into m in the model's order, so the error a request gets names the
+ * first faulty member as the model lists them, whatever the keys' order. The keys are looked
+ * up among the members rather than every member among the keys: most of a structure's members
+ * are absent from a request. Keys are unique (the reader refuses a duplicate); null is an
+ * absent member; a key that names no body member is ignored. */
 static af_err decode_struct(decoder *d, const af_model_struct *s, const af_jv *j,
                             ProtobufCMessage *m) {
   if (j->type != AF_JV_OBJECT)
     return wrong_type(d, "an object", j);
   af_err rc = enter(d);
-  for (size_t i = 0; rc == AF_OK && i < s->n_members; i++)
-    rc = decode_member(d, s, i, m, j);
+  size_t room = j->u.kids.n < s->n_members ? j->u.kids.n : s->n_members, n = 0;
+  member_value few[FEW_MEMBERS], *found = few;
+  if (rc == AF_OK && room > FEW_MEMBERS &&
+      (found = af_arena_alloc(d->arena, room * sizeof *found)) == NULL)
+    rc = no_memory(d->err);
+  for (const af_jv *v = j->u.kids.first; rc == AF_OK && v != NULL; v = v->next) {
+    size_t i = body_member(s, v->key), k = n;
+    if (i == SIZE_MAX || v->type == AF_JV_NULL)
+      continue;
+    for (; k > 0 && found[k - 1].member > i; k--) /* insertion: at most the members' count */
+      found[k] = found[k - 1];
+    found[k] = (member_value){i, v};
+    n++;
+  }
+  for (size_t k = 0; rc == AF_OK && k < n; k++)
+    rc = decode_member(d, s, found[k].member, m, found[k].value);
   d->depth--;
   return rc;
 }
