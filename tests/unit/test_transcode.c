@@ -233,6 +233,24 @@ Test(transcode, every_bad_enum_is_reported_with_its_aws_path) {
   cr_expect_eq(msg[strlen(msg) - 1], ']');
 }
 
+/* Errors come in the model's order of the members, whatever the order of the keys; so does the
+ * serialization error that stops the reading. */
+Test(transcode, errors_follow_the_models_order_not_the_keys) {
+  char *forward = strdup(fails_as(&af_model_CreateFlowRequest,
+                                  "{\"triggerConfig\":{\"triggerType\":\"Sometimes\"},"
+                                  "\"sourceFlowConfig\":{\"connectorType\":\"Dropbox\"},"
+                                  "\"tasks\":[{\"taskType\":\"Bogus\"}]}",
+                                  AF_ERR_VALIDATION, "3 validation errors detected", 0));
+  fails_as(&af_model_CreateFlowRequest,
+           "{\"tasks\":[{\"taskType\":\"Bogus\"}],"
+           "\"sourceFlowConfig\":{\"connectorType\":\"Dropbox\"},"
+           "\"triggerConfig\":{\"triggerType\":\"Sometimes\"}}",
+           AF_ERR_VALIDATION, forward, 1);
+  free(forward);
+  malformed(&af_model_CreateFlowRequest, "{\"tasks\":7,\"triggerConfig\":7}",
+            "member triggerConfig must be an object");
+}
+
 Test(transcode, bad_enums_in_maps_and_lists_of_enums) {
   fails_as(&af_model_DescribeConnectorsResponse,
            "{\"connectorConfigurations\":{\"S3\":{\"supportedTriggerTypes\":[\"Event\",\"Never\"],"
