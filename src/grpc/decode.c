@@ -58,6 +58,28 @@ static size_t varint_len(const uint8_t *p, size_t max) {
   return 0;
 }
 
+static uint32_t varint32(const uint8_t *p, size_t len) { /* parse_uint32: 5 bytes at most */
+  uint32_t v = p[0] & 0x7f;
+  if (len > 1)
+    v |= (uint32_t)(p[1] & 0x7f) << 7;
+  if (len > 2)
+    v |= (uint32_t)(p[2] & 0x7f) << 14;
+  if (len > 3)
+    v |= (uint32_t)(p[3] & 0x7f) << 21;
+  if (len > 4)
+    v |= (uint32_t)p[4] << 28;
+  return v;
+}
+
+static uint64_t varint64(const uint8_t *p, size_t len) { /* parse_uint64 */
+  if (len < 5)
+    return varint32(p, len);
+  uint64_t v = 0;
+  for (size_t i = 0; i < len; i++)
+    v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+  return v;
+}
+
 /* Reads the field at *p (before end) into *w and moves *p past it; false when the bytes are
  * not a field, with d->rc set when the field number is out of range. Field numbers are 1 to
  * 2^29-1: protobuf-c refuses 0 only when its tag is one byte, so an overlong tag for field 0
@@ -85,9 +107,7 @@ static bool read_field(decoder *d, const ProtobufCMessageDescriptor *desc, const
   size_t n = varint_len(*p, rem);
   if (n == 0)
     return false;
-  uint64_t key = 0;
-  for (size_t i = 0; i < n; i++)
-    key |= (uint64_t)((*p)[i] & 0x7f) << (7 * i);
+  uint64_t key = varint64(*p, n);
   if (key >> 3 == 0 || key >> 3 > MAX_FIELD_NUMBER) {
     d->rc = af_error_set(d->err, AF_ERR_SERIALIZATION, "field number %llu is not a valid one",
                          (unsigned long long)(key >> 3));
@@ -112,9 +132,7 @@ static bool read_field(decoder *d, const ProtobufCMessageDescriptor *desc, const
     break;
   case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
     size_t hdr = varint_len(at, rem < 5 ? rem : 5);
-    uint64_t v = 0;
-    for (size_t i = 0; i < hdr; i++)
-      v |= (uint64_t)(at[i] & 0x7f) << (7 * i);
+    uint64_t v = hdr > 0 ? varint64(at, hdr) : 0;
     if (hdr == 0 || v > INT_MAX || hdr + v > rem)
       return false;
     w->prefix = (uint8_t)hdr;
@@ -130,28 +148,6 @@ static bool read_field(decoder *d, const ProtobufCMessageDescriptor *desc, const
 }
 
 /* ---- values (protobuf-c's parse_required_member) ---- */
-
-static uint32_t varint32(const uint8_t *p, size_t len) { /* parse_uint32: 5 bytes at most */
-  uint32_t v = p[0] & 0x7f;
-  if (len > 1)
-    v |= (uint32_t)(p[1] & 0x7f) << 7;
-  if (len > 2)
-    v |= (uint32_t)(p[2] & 0x7f) << 14;
-  if (len > 3)
-    v |= (uint32_t)(p[3] & 0x7f) << 21;
-  if (len > 4)
-    v |= (uint32_t)p[4] << 28;
-  return v;
-}
-
-static uint64_t varint64(const uint8_t *p, size_t len) { /* parse_uint64 */
-  if (len < 5)
-    return varint32(p, len);
-  uint64_t v = 0;
-  for (size_t i = 0; i < len; i++)
-    v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-  return v;
-}
 
 static int32_t unzigzag32(uint32_t v) { return (int32_t)((v >> 1) ^ (0u - (v & 1))); }
 static int64_t unzigzag64(uint64_t v) { return (int64_t)((v >> 1) ^ (0u - (v & 1))); }
