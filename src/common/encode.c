@@ -35,6 +35,20 @@ void af_encoder_free(af_encoder *e) {
   *e = (af_encoder){0};
 }
 
+void *af_encode_alloc(const ProtobufCMessage *msg, size_t before, size_t after,
+                      void *(*alloc)(void *ctx, size_t size), void *ctx, size_t *len) {
+  size_t room[AF_ENCODE_STACK_SIZES], n = 0;
+  af_encoder e;
+  af_encoder_init_on(&e, room, AF_ENCODE_STACK_SIZES);
+  uint8_t *block = NULL;
+  if (af_encode_size(&e, msg, &n) && n <= SIZE_MAX - before - after - 1)
+    block = alloc(ctx, before + n + after > 0 ? before + n + after : 1);
+  if (block != NULL)
+    *len = af_encode_write(&e, msg, block + before);
+  af_encoder_free(&e);
+  return block;
+}
+
 /* ---- sizes ---- */
 
 INLINE size_t varint32_size(uint32_t v) {

@@ -57,6 +57,16 @@ void af_encoder_init_on(af_encoder *e, size_t *room, size_t cap);
 /* Frees the sizes; the encoder must be initialised again before further use. */
 void af_encoder_free(af_encoder *e);
 
+/* The sizes af_encode_alloc keeps on its stack: a flow's definition takes some dozens (a nested
+ * message, a packed array or a string each); a message with more moves them to the heap. */
+#define AF_ENCODE_STACK_SIZES 128
+
+/* Both passes at once: a block from alloc(ctx, before + len + after) (never asked for 0 bytes)
+ * holding msg's len packed bytes at offset before, *len set; NULL when alloc fails or the sizes
+ * cannot grow. The block is the caller's, to free as alloc's memory is freed. */
+void *af_encode_alloc(const ProtobufCMessage *msg, size_t before, size_t after,
+                      void *(*alloc)(void *ctx, size_t size), void *ctx, size_t *len) AF_MUST_USE;
+
 /* The sizing pass: *len = the bytes msg packs to (protobuf_c_message_get_packed_size's
  * answer), with every nested size recorded for af_encode_write. False when out of memory. */
 bool af_encode_size(af_encoder *e, const ProtobufCMessage *msg, size_t *len) AF_MUST_USE;

@@ -15,6 +15,9 @@
  * never frees one a reader is retaining. */
 #include "flows/internal.h"
 
+#include "common/encode.h"
+
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,14 +55,19 @@ static void system_free(void *data, void *p) {
   free(p);
 }
 
-/* A part of msg, with its size (room for a door's JSON included) in *bytes; NULL when out of
- * memory. */
+static void *system_alloc(void *data, size_t size) {
+  (void)data;
+  return malloc(size);
+}
+
+/* A part of msg (packed as the core packs what it stores), with its size (room for a door's JSON
+ * included) in *bytes; NULL when out of memory. */
 static af_memo_part *part_new(const ProtobufCMessage *msg, size_t *bytes) {
-  size_t len = protobuf_c_message_get_packed_size(msg);
-  af_memo_part *p = malloc(sizeof *p + len);
+  size_t len = 0, head = offsetof(af_memo_part, packed);
+  af_memo_part *p = af_encode_alloc(msg, head, sizeof *p - head, system_alloc, NULL, &len);
   if (p == NULL)
     return NULL;
-  p->len = protobuf_c_message_pack(msg, p->packed);
+  p->len = len;
   p->desc = msg->descriptor;
   *bytes = sizeof *p + 3 * len; /* the JSON a door may add: about twice the packed bytes */
   atomic_init(&p->msg, NULL);

@@ -276,20 +276,13 @@ bool af_flows_pack_tags(const af_tag *tags, size_t n, af_arena *arena, af_bytes 
   return af__pack(&ts.base, arena, out);
 }
 
-/* Sizes the encoder keeps on the stack: a flow's definition takes some dozens (a nested
- * message, a packed array or a string each), a larger message moves them to the heap. */
-#define PACK_SIZES 128
+static void *arena_take(void *arena, size_t size) { return af_arena_alloc(arena, size); }
 
 bool af__pack_room(const ProtobufCMessage *m, size_t extra, af_arena *arena, af_bytes *out) {
-  size_t room[PACK_SIZES], len = 0;
-  af_encoder e;
-  af_encoder_init_on(&e, room, PACK_SIZES);
-  uint8_t *buf = NULL;
-  if (af_encode_size(&e, m, &len) && len <= SIZE_MAX - extra - 1)
-    buf = af_arena_alloc(arena, len + extra ? len + extra : 1);
+  size_t len = 0;
+  uint8_t *buf = af_encode_alloc(m, 0, extra, arena_take, arena, &len);
   if (buf != NULL)
-    *out = (af_bytes){buf, af_encode_write(&e, m, buf)};
-  af_encoder_free(&e);
+    *out = (af_bytes){buf, len};
   return buf != NULL;
 }
 

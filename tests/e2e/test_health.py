@@ -7,7 +7,6 @@ period; watches cancelled by the client give their slot back (the server keeps 1
 import os
 import signal
 import sys
-import threading
 import time
 import unittest
 

@@ -20,6 +20,7 @@
 #include "store_under_test.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -936,4 +937,56 @@ Test(encode, sizes_in_the_callers_room) {
     af_arena_reset(&arena);
   }
   cr_expect(!enc.borrowed && enc.sizes != room && enc.cap > 4, "the sizes moved to the heap");
+}
+
+/* A test allocator: records what af_encode_alloc asked for, and fails when told to. */
+typedef struct asked {
+  size_t size;
+  int calls;
+  bool fail;
+} asked;
+
+static void *asked_alloc(void *ctx, size_t size) {
+  asked *a = ctx;
+  a->size = size;
+  a->calls++;
+  return a->fail ? NULL : malloc(size);
+}
+
+Test(encode, packed_into_a_block_with_room_before_and_after) {
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    ProtobufCMessage *m = random_message(seed, all_types_descriptor(), true);
+    size_t want_len = protobuf_c_message_get_packed_size(m);
+    uint8_t *want = malloc(want_len + 1);
+    cr_assert_not_null(want);
+    protobuf_c_message_pack(m, want);
+    size_t before = seed % 3 == 0 ? 0 : 24 + seed, after = seed % 2 == 0 ? 0 : 7, len = 0;
+    asked a = {0};
+    uint8_t *block = af_encode_alloc(m, before, after, asked_alloc, &a, &len);
+    cr_assert_not_null(block, "seed %" PRIu64 ": no block", seed);
+    cr_expect_eq(a.calls, 1);
+    cr_expect_eq(len, want_len, "seed %" PRIu64 ": %zu bytes, protobuf-c %zu", seed, len, want_len);
+    cr_expect_eq(a.size, before + len + after > 0 ? before + len + after : 1,
+                 "seed %" PRIu64 ": asked for %zu bytes", seed, a.size);
+    cr_expect(len == 0 || memcmp(block + before, want, len) == 0,
+              "seed %" PRIu64 ": not protobuf-c's bytes at offset %zu", seed, before);
+    free(block);
+    free(want);
+    af_arena_reset(&arena);
+  }
+  /* An empty message with no room around it still gets a block (never a 0-byte request). */
+  size_t len = 99;
+  asked a = {0};
+  Appflow__V1__ListFlowsRequest none = APPFLOW__V1__LIST_FLOWS_REQUEST__INIT;
+  uint8_t *block = af_encode_alloc(&none.base, 0, 0, asked_alloc, &a, &len);
+  cr_assert_not_null(block);
+  cr_expect_eq(len, 0);
+  cr_expect_eq(a.size, 1);
+  free(block);
+  /* A failing allocator: NULL, and *len untouched. */
+  a = (asked){.fail = true};
+  len = 99;
+  cr_expect_null(af_encode_alloc(random_message(7, all_types_descriptor(), true), 8, 8, asked_alloc,
+                                 &a, &len));
+  cr_expect_eq(len, 99);
 }
