@@ -3,7 +3,7 @@
 costs or saves, free of the shared machine's noise (wall-clock moves by 15% here; Ir do not).
 
   aws_ir.py BUILD_DIR [--requests 2000] [--flows 10000] [--signed | --verify] [--keep DIR]
-            [--whole]
+            [--whole] [--cache]
 
 Starts BUILD_DIR/appflowd under valgrind --tool=callgrind, collecting only inside the door's
 request handler (bridge/http.c on_request: routing, SigV4 scope, transcoding both ways and the
@@ -62,14 +62,17 @@ def control(pid, *args):
                    stdout=subprocess.DEVNULL)
 
 
-def dump_ir(outdir, label):
-    """The Ir total of the dump callgrind_control --dump=label wrote."""
+def dump_events(outdir, label):
+    """{event: total} of the dump callgrind_control --dump=label wrote (Ir; with --cache also
+    the simulated cache's events, D1mr and DLmr among them)."""
     for name in sorted(os.listdir(outdir)):
         path = os.path.join(outdir, name)
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
         if re.search(rf"^desc: Trigger: (?:Client Request: )?dump {re.escape(label)}$", text, re.M):
-            return int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))
+            events = re.search(r"^events: (.*)$", text, re.M).group(1).split()
+            totals = re.search(r"^(?:summary|totals): (.*)$", text, re.M).group(1).split()
+            return dict(zip(events, map(int, totals)))
     raise RuntimeError(f"no dump labelled {label} in {outdir}")
 
 
@@ -125,6 +128,10 @@ def main():
     p.add_argument("--signed", action="store_true", help="send SigV4 signatures")
     p.add_argument("--verify", action="store_true", help="send and check SigV4 signatures")
     p.add_argument("--keep", help="leave the callgrind dumps in this directory")
+    p.add_argument("--cache", action="store_true",
+                   help="also simulate the caches (valgrind's model of this CPU's L1 and last "
+                        "level) and report data read misses per request: what a change to memory "
+                        "layout does, which instructions do not show")
     p.add_argument("--whole", action="store_true",
                    help="count the whole process (libmicrohttpd's reading and sending, the "
                         "idle threads), not only the request handler")
@@ -136,6 +143,8 @@ def main():
                     "--names", f"bench_:{args.flows}", "--status", "Suspended"], check=True,
                    stderr=subprocess.DEVNULL)
     collect = [] if args.whole else ["--toggle-collect=on_request"]
+    if args.cache:
+        collect.append("--cache-sim=yes")
     cmd = ["valgrind", "--tool=callgrind", *collect,
            f"--callgrind-out-file={outdir}/callgrind.out.%p",
            os.path.join(args.build, "appflowd"), "--grpc-listen", "127.0.0.1:0",
@@ -153,16 +162,21 @@ def main():
         send(http_port, [("POST", "/create-flow", lifecycle.described_body())], 1, sign)
         send(http_port, [("POST", "/create-flow", lifecycle.churn_body(lifecycle.ON_DEMAND))], 1,
              sign)
-        print("| request | Ir/request | reply bytes |")
-        print("|---|---:|---:|")
+        cache = " D1 read misses/request | LL read misses/request |" if args.cache else ""
+        print("| request | Ir/request | reply bytes |" + cache)
+        print("|---|---:|---:|" + ("---:|---:|" if args.cache else ""))
         for label, steps in KINDS:
             send(http_port, steps, 1, sign)  # warm: first use is not per request
             control(proc.pid, "--zero")
             size = send(http_port, steps, args.requests, sign)
             tag = re.sub(r"\W", "", label)
             control(proc.pid, f"--dump={tag}")
-            ir = dump_ir(outdir, tag)
-            print(f"| {label} | {ir / args.requests:,.0f} | {size} |", flush=True)
+            ev = dump_events(outdir, tag)
+            n = args.requests
+            row = f"| {label} | {ev['Ir'] / n:,.0f} | {size} |"
+            if args.cache:
+                row += f" {ev['D1mr'] / n:,.0f} | {ev['DLmr'] / n:,.0f} |"
+            print(row, flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=120)

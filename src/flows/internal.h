@@ -450,6 +450,8 @@ typedef struct af_memo_part {
  * (the caller releases it, af_memo_release). Only under the record's shard lock: from a scan's
  * visitor or a rule. */
 af_memo_part *af__memo_find(const af_flow_record *f, af_memo_kind k, af_memo **held);
+/* The same, of the memo a scan's peek is given (af_store_peek). */
+af_memo_part *af__memo_part(af_memo *memo, af_memo_kind k, af_memo **held);
 /* A part of kind k made of msg and kept with the record (or the one another call kept first),
  * retained in *held; NULL when the store keeps no memos, they are at AF_MEMO_BUDGET, or memory
  * ran out. msg must say the same whenever it is read. Under the shard lock, as af__memo_find. */

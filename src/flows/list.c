@@ -182,16 +182,10 @@ static void release_memos(void *ctx) {
     af_memo_release(c->held[i]);
 }
 
-/* Lists f: as the entry kept with it, or made now (and kept when it can be). */
-static bool list_one(list_call *c, const af_flow_record *f) {
+/* Adds the page's next entry: items[n] (NULL when out of memory), with the memo held for it
+ * and its kept part (NULL for none). False when out of memory. */
+static bool add_entry(list_call *c, af_memo *held, af_memo_part *p) {
   size_t i = c->n;
-  af_memo *held = NULL;
-  af_memo_part *p = af__memo_find(f, AF_MEMO_LIST, &held);
-  const ProtobufCMessage *kept = p != NULL ? af__memo_msg(c->c.svc->store, held, p) : NULL;
-  c->items[i] = (Appflow__V1__FlowDefinition *)kept;
-  if (kept == NULL && (c->items[i] = definition_of(c, f)) != NULL && p == NULL &&
-      af__run_details_timeless(c->items[i]->last_run_execution_details))
-    p = af__memo_keep(c->c.svc->store, f, AF_MEMO_LIST, &c->items[i]->base, &held);
   c->held[i] = held;
   c->parts[i] = p;
   if (c->items[i] == NULL) {
@@ -204,12 +198,49 @@ static bool list_one(list_call *c, const af_flow_record *f) {
   return true;
 }
 
+/* Lists f: as the entry kept with it, or made now (and kept when it can be). */
+static bool list_one(list_call *c, const af_flow_record *f) {
+  size_t i = c->n;
+  af_memo *held = NULL;
+  af_memo_part *p = af__memo_find(f, AF_MEMO_LIST, &held);
+  const ProtobufCMessage *kept = p != NULL ? af__memo_msg(c->c.svc->store, held, p) : NULL;
+  c->items[i] = (Appflow__V1__FlowDefinition *)kept;
+  if (kept == NULL && (c->items[i] = definition_of(c, f)) != NULL && p == NULL &&
+      af__run_details_timeless(c->items[i]->last_run_execution_details))
+    p = af__memo_keep(c->c.svc->store, f, AF_MEMO_LIST, &c->items[i]->base, &held);
+  return add_entry(c, held, p);
+}
+
+/* True when the page has its entries: the flow the scan is at is one past it, so there is a
+ * next page. */
+static bool page_full(list_call *c) {
+  if (c->n < c->max)
+    return false;
+  c->more = true;
+  return true;
+}
+
+/* A flow's entry from its memo alone, when the memo holds one: the store need not read the
+ * flow's record (af_store_peek). */
+static af_store_peek_rc list_peek(af_memo *memo, void *ctx) {
+  list_call *c = ctx;
+  if (page_full(c))
+    return AF_PEEK_STOP;
+  af_memo *held = NULL;
+  af_memo_part *p = af__memo_part(memo, AF_MEMO_LIST, &held);
+  const ProtobufCMessage *kept = p != NULL ? af__memo_msg(c->c.svc->store, held, p) : NULL;
+  if (kept == NULL) { /* list_one makes the entry of the record (and keeps it when it can) */
+    af_memo_release(held);
+    return AF_PEEK_RECORD;
+  }
+  c->items[c->n] = (Appflow__V1__FlowDefinition *)kept;
+  return add_entry(c, held, p) ? AF_PEEK_GO_ON : AF_PEEK_STOP; /* it cannot fail: kept is set */
+}
+
 static bool list_visit(const af_flow_record *f, void *ctx) {
   list_call *c = ctx;
-  if (c->n == c->max) { /* one flow past the page: there is a next page */
-    c->more = true;
+  if (page_full(c))
     return false;
-  }
   if (!list_one(c, f)) {
     c->oom = true;
     return false;
@@ -285,6 +316,7 @@ void af__list_flows(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessage
   c->c.op.key_len = after_len;
   c->c.op.limit = c->max + 1; /* one more tells whether there is a next page */
   c->c.op.visit = list_visit;
+  c->c.op.peek = list_peek;
   c->c.op.done = list_done;
   af_store_scan(svc->store, &c->c.op);
 }

@@ -101,14 +101,19 @@ static af_flow_memo *memo_in(const af_flow_record *f) {
                          : NULL;
 }
 
-af_memo_part *af__memo_find(const af_flow_record *f, af_memo_kind k, af_memo **held) {
-  af_flow_memo *m = memo_in(f);
-  af_memo_part *p = m != NULL ? atomic_load_explicit(&m->parts[k], memory_order_acquire) : NULL;
+af_memo_part *af__memo_part(af_memo *memo, af_memo_kind k, af_memo **held) {
+  af_flow_memo *m = (af_flow_memo *)memo;
+  af_memo_part *p = atomic_load_explicit(&m->parts[k], memory_order_acquire);
   if (p == NULL)
     return NULL;
-  af_memo_retain(&m->base);
-  *held = &m->base;
+  af_memo_retain(memo);
+  *held = memo;
   return p;
+}
+
+af_memo_part *af__memo_find(const af_flow_record *f, af_memo_kind k, af_memo **held) {
+  af_flow_memo *m = memo_in(f);
+  return m != NULL ? af__memo_part(&m->base, k, held) : NULL;
 }
 
 /* The record's memo, put in its slot first when it has none; NULL when out of memory. */

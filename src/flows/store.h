@@ -132,7 +132,8 @@ typedef struct af_flow_record {
   af_bytes tags;       /* packed appflowd.store.v1.TagSet */
   af_bytes runs;       /* packed appflowd.store.v1.RunLog */
   /* this version's memo slot, in what a scan visits and in cur of a modify's rule while it
-   * reads under a shared lock; NULL otherwise and when the store keeps none (the databases). A
+   * reads under a shared lock; NULL otherwise, for a record keyed AF_STORE_PRIVATE_KEY, and
+   * when the store keeps none (the databases). A
    * visitor or rule may retain the memo it finds there, or fill the slot while it is empty
    * (compare-and-swap from NULL: the store then owns that reference); it never replaces or
    * clears one. Readers share the slot, so it is read and filled atomically; the store clears
@@ -178,6 +179,18 @@ typedef af_store_verdict (*af_store_rule)(const af_flow_record *cur, af_flow_rec
  * returns false to stop. Like a rule, it may run alongside other readers of the same records,
  * and must not block or call the store. */
 typedef bool (*af_store_visit)(const af_flow_record *rec, void *ctx);
+/* What a scan's peek made of a record's memo. */
+typedef enum af_store_peek_rc {
+  AF_PEEK_RECORD = 0, /* not enough: visit the whole record */
+  AF_PEEK_GO_ON,      /* visited (as visit returning true) */
+  AF_PEEK_STOP        /* stop here (as visit returning false) */
+} af_store_peek_rc;
+/* Sees one record of a scan by its memo alone: a store that keeps memos calls it, when the scan
+ * op sets it, for each record that has one, before it reads the rest of the record, and calls
+ * visit only when it answers AF_PEEK_RECORD. A page made of what earlier calls kept then reads
+ * a record's link and memo slot, not the record. It may retain the memo (af_memo_retain); it
+ * runs under the same terms as visit. Records keyed AF_STORE_PRIVATE_KEY never have a memo. */
+typedef af_store_peek_rc (*af_store_peek)(af_memo *memo, void *ctx);
 
 typedef struct af_store_op af_store_op;
 typedef void (*af_store_done)(af_store_op *op, af_store_rc rc);
@@ -191,6 +204,7 @@ struct af_store_op {
   af_store_rule rule;           /* modify; insert: runs on a record in the way, and may only
                                    KEEP it or REFUSE (NULL: EXISTS) */
   af_store_visit visit;         /* scan */
+  af_store_peek peek;           /* scan, optional: first, for a record with a memo */
   void *ctx;                    /* for rule and visit */
   bool with_definition;         /* modify, insert: the rule reads or replaces cur->definition;
                                    without this a database store may leave cur's empty (it can

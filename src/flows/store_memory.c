@@ -54,7 +54,10 @@ typedef struct blob {
 } blob;
 
 typedef struct node {
-  struct node *next; /* bucket chain, sorted by (hash, name) */
+  /* next and memo share 16 bytes of one cache line (nodes are malloc's, 16-byte aligned): a
+   * scan whose op peeks at memos reads only these of a record that has one. */
+  struct node *next;       /* bucket chain, sorted by (hash, name) */
+  _Atomic(af_memo *) memo; /* this version's (af_flow_record.memo): cleared by every change */
   uint64_t hash;
   uint64_t version;
   int64_t created_ms, updated_ms;
@@ -65,9 +68,8 @@ typedef struct node {
   uint32_t definition_len;
   uint16_t name_len;
   uint8_t trigger, status, create_status;
-  blob *tags, *runs;       /* NULL for none */
-  _Atomic(af_memo *) memo; /* this version's (af_flow_record.memo): cleared by every change */
-  char name[];             /* NUL-terminated */
+  blob *tags, *runs; /* NULL for none */
+  char name[];       /* NUL-terminated */
 } node;
 
 typedef struct shard {
@@ -510,7 +512,10 @@ static void mem_modify(af_store *st, af_store_op *op) {
   uint64_t seen = s->writes;
   if (link != NULL) {
     cur = view(*link);
-    cur.memo = &(*link)->memo; /* a read-only rule may keep what it made of the record */
+    /* A read-only rule may keep what it made of the record; the service's own records get no
+     * memo, so a scan's peek never meets one (store.h, af_store_peek). */
+    if (cur.name[0] != AF_STORE_PRIVATE_KEY[0])
+      cur.memo = &(*link)->memo;
     next = cur;
     next.memo = NULL;
     op->verdict = op->rule(&cur, &next, op->ctx);
@@ -553,42 +558,64 @@ typedef struct scan_state {
 #define SCAN_AHEAD 8
 #define SCAN_NEXT 4
 
-/* Fetches a node's lines up to its name: its fields, its memo slot and the name a resumed scan
+/* Fetches the line of a node's link and memo slot, which every scan reads. */
+static void fetch_head(const node *k) { __builtin_prefetch(k); }
+
+/* Fetches the rest of a node's lines up to its name: its fields and the name a resumed scan
  * compares (nodes are malloc's, 16-byte aligned, so those bytes may start anywhere in a line). */
-static void fetch_node(const node *k) {
+static void fetch_rest(const node *k) {
   const char *p = (const char *)k;
-  __builtin_prefetch(p);
   __builtin_prefetch(p + 64);
   __builtin_prefetch(p + offsetof(node, name) + 15);
 }
 
-/* Fetches what visiting k reads: its memo (a visitor retains it), and the node after it. k has
+/* Fetches what visiting k reads: its memo (a peek or visitor retains it) or, when it has none or
+ * the scan does not peek, the rest of k; and the head of the node after it. k's head has
  * arrived: it was fetched earlier in the pipeline. */
-static const node *fetch_after(const node *k) {
+static const node *fetch_after(const node *k, bool peek) {
   af_memo *memo = atomic_load_explicit(&k->memo, memory_order_relaxed);
   if (memo != NULL)
     __builtin_prefetch(memo, 1);
+  if (memo == NULL || !peek)
+    fetch_rest(k);
   if (k->next != NULL)
-    fetch_node(k->next);
+    fetch_head(k->next);
   return k->next;
 }
 
 /* Each node a scan visits is its own allocation, so the first read of each was a cache miss
  * the visitor waited for: 85% of the scan's time in a ListFlows page (bench/RESULTS.md). While
  * bucket b is visited, a pipeline fetches ahead so that no read waits on one just asked for:
- * SCAN_AHEAD buckets on, the chain's head; SCAN_NEXT on (the head has arrived), its memo and
- * the second node; at the bucket before the visit, the rest of the chain (chains average one
- * to two nodes: a shard doubles its buckets at two). */
-static void scan_prefetch(const shard *s, size_t b) {
+ * SCAN_AHEAD buckets on, the chain's head; SCAN_NEXT on (the head has arrived), its memo (or
+ * the rest of it) and the second node's head; at the bucket before the visit, the rest of the
+ * chain (chains average one to two nodes: a shard doubles its buckets at two). */
+static void scan_prefetch(const shard *s, size_t b, bool peek) {
   size_t n = nbuckets(s);
   if (b + SCAN_AHEAD < n && s->buckets[b + SCAN_AHEAD] != NULL)
-    fetch_node(s->buckets[b + SCAN_AHEAD]);
+    fetch_head(s->buckets[b + SCAN_AHEAD]);
   if (b + SCAN_NEXT < n && s->buckets[b + SCAN_NEXT] != NULL)
-    (void)fetch_after(s->buckets[b + SCAN_NEXT]);
+    (void)fetch_after(s->buckets[b + SCAN_NEXT], peek);
   if (b + 1 < n && s->buckets[b + 1] != NULL) {
     for (const node *k = s->buckets[b + 1]->next; k != NULL;)
-      k = fetch_after(k);
+      k = fetch_after(k, peek);
   }
+}
+
+/* Visits n: by its memo when the op peeks and the peek is enough, else as a whole record. False
+ * when the scan is over. */
+static bool visit_node(node *n, scan_state *st) {
+  af_store_op *op = st->op;
+  af_memo *memo = op->peek != NULL ? atomic_load_explicit(&n->memo, memory_order_acquire) : NULL;
+  af_store_peek_rc pk = memo != NULL ? op->peek(memo, op->ctx) : AF_PEEK_RECORD;
+  if (pk != AF_PEEK_RECORD)
+    return pk == AF_PEEK_GO_ON && ++st->seen < op->limit;
+  af_flow_record r = view(n);
+  r.memo = &n->memo;
+  if (r.name[0] == AF_STORE_PRIVATE_KEY[0]) /* the service's own: never scanned */
+    return true;
+  if (!op->with_definition)
+    r.definition = (af_bytes){NULL, 0};
+  return op->visit(&r, op->ctx) && ++st->seen < op->limit;
 }
 
 /* Visits one shard's nodes after (h, name) (all when after is NULL); false when the scan is
@@ -597,18 +624,12 @@ static bool scan_shard(shard *s, uint64_t h, const char *after, size_t after_len
   bool more = true;
   pthread_rwlock_rdlock(&s->lock); /* shared: scans and visitors only read */
   size_t b = after != NULL ? bucket_of(s, h) : 0;
+  bool peek = st->op->peek != NULL;
   for (; more && b < nbuckets(s); b++) {
-    scan_prefetch(s, b);
+    scan_prefetch(s, b, peek);
     for (node *n = s->buckets[b]; more && n != NULL; n = n->next) {
-      if (after != NULL && compare(n, h, after, after_len) <= 0)
-        continue;
-      af_flow_record r = view(n);
-      r.memo = &n->memo;
-      if (r.name[0] == AF_STORE_PRIVATE_KEY[0]) /* the service's own: never scanned */
-        continue;
-      if (!st->op->with_definition)
-        r.definition = (af_bytes){NULL, 0};
-      more = st->op->visit(&r, st->op->ctx) && ++st->seen < st->op->limit;
+      if (after == NULL || compare(n, h, after, after_len) > 0)
+        more = visit_node(n, st);
     }
   }
   pthread_rwlock_unlock(&s->lock);

@@ -571,3 +571,110 @@ Test(memory, a_memo_goes_with_the_version_it_was_made_of) {
 }
 
 Test(memory, close_accepts_null) { af_store_close(NULL); }
+
+/* ---- a scan that peeks at memos first (af_store_peek) ---- */
+
+typedef struct peeking {
+  af_memo *record_for; /* the memo the peek answers AF_PEEK_RECORD for */
+  af_memo *stop_at;    /* the memo the peek answers AF_PEEK_STOP for */
+  int peeks;
+  names visited;
+} peeking;
+
+static af_store_peek_rc peek_memo(af_memo *memo, void *ctx) {
+  peeking *p = ctx;
+  p->peeks++;
+  if (memo == p->record_for)
+    return AF_PEEK_RECORD;
+  return memo == p->stop_at ? AF_PEEK_STOP : AF_PEEK_GO_ON;
+}
+
+static bool visit_peeking(const af_flow_record *r, void *ctx) {
+  return collect(r, &((peeking *)ctx)->visited);
+}
+
+/* Memos of a and c only: fill gives every record it visits one. */
+static bool fill_a_and_c(const af_flow_record *r, void *ctx) {
+  return r->name[0] == 'a' || r->name[0] == 'c' ? fill(r, ctx) : true;
+}
+
+typedef struct slot_seen {
+  bool slot;    /* the rule was given a memo slot */
+  af_memo *now; /* what it held */
+} slot_seen;
+
+static af_store_verdict note_memo(const af_flow_record *cur, af_flow_record *next, void *ctx) {
+  (void)next;
+  slot_seen *seen = ctx;
+  seen->slot = cur->memo != NULL;
+  seen->now = cur->memo != NULL ? atomic_load(cur->memo) : NULL;
+  return AF_STORE_KEEP;
+}
+
+/* What a modify's rule on name is given of its memo. */
+static slot_seen memo_slot(af_store *s, const char *name) {
+  slot_seen seen = {0};
+  af_store_op op = {.key = name, .key_len = strlen(name), .rule = note_memo, .ctx = &seen};
+  cr_assert_eq(af_store_run(s, af_store_modify, &op), AF_STORE_OK);
+  return seen;
+}
+
+static void scan_peeking(af_store *s, size_t limit, peeking *p) {
+  p->peeks = 0;
+  p->visited.n = 0;
+  af_store_op op = {.visit = visit_peeking, .peek = peek_memo, .ctx = p, .limit = limit};
+  cr_assert_eq(af_store_run(s, af_store_scan, &op), AF_STORE_OK);
+}
+
+/* A record with a memo is seen by the peek alone unless it asks for the record; one without is
+ * visited; both count toward the limit; a stop ends the scan; the service's own records are
+ * never peeked at or visited, and a rule gets no memo slot for them. */
+Test(memory, a_scan_peeks_at_memos_before_records) {
+  af_store *s = open_memory(NULL);
+  const char *flows[] = {"a", "b", "c", "d"};
+  for (size_t i = 0; i < 4; i++)
+    cr_assert_eq(insert(s, flows[i]), AF_STORE_OK);
+  cr_assert_eq(insert(s, AF_STORE_PRIVATE_KEY "own"), AF_STORE_OK);
+  af_store_op f = {.visit = fill_a_and_c, .ctx = s, .limit = SIZE_MAX};
+  cr_assert_eq(af_store_run(s, af_store_scan, &f), AF_STORE_OK);
+  memo_frees = 0;
+  af_memo *a = memo_slot(s, "a").now, *c = memo_slot(s, "c").now;
+  cr_assert(a != NULL && c != NULL && memo_slot(s, "b").now == NULL && memo_slot(s, "b").slot);
+  cr_expect(!memo_slot(s, AF_STORE_PRIVATE_KEY "own").slot, "no memo slot for the service's own");
+
+  char v[8][16];
+  peeking p = {.visited = {v, 0, 8}};
+  scan_peeking(s, SIZE_MAX, &p);
+  cr_expect_eq(p.peeks, 2);
+  cr_expect_eq(p.visited.n, 2, "b and d are visited, a and c only peeked at");
+  for (size_t i = 0; i < p.visited.n; i++)
+    cr_expect(strcmp(v[i], "b") == 0 || strcmp(v[i], "d") == 0, "%s", v[i]);
+
+  p.record_for = c; /* c's peek wants the record: c is visited as well */
+  scan_peeking(s, SIZE_MAX, &p);
+  cr_expect_eq(p.peeks, 2);
+  cr_expect_eq(p.visited.n, 3);
+
+  p.record_for = NULL;
+  scan_peeking(s, 3, &p); /* peeks count toward the limit */
+  cr_expect_eq(p.peeks + (int)p.visited.n, 3);
+
+  /* A stop at a's memo: nothing after a in the scan's order is peeked at or visited. */
+  names order = {v, 0, 8};
+  scan(s, NULL, &order);
+  cr_assert_eq(order.n, 4);
+  size_t at = 0;
+  while (strcmp(v[at], "a") != 0)
+    at++;
+  char want[4][16];
+  memcpy(want, v, sizeof want);
+  p.stop_at = a;
+  scan_peeking(s, SIZE_MAX, &p);
+  size_t before_a = 0;
+  for (size_t i = 0; i < at; i++)
+    before_a += strcmp(want[i], "c") != 0; /* c, when before a, was only peeked at */
+  cr_expect_eq(p.visited.n, before_a, "visited before the stop");
+  cr_expect_eq(p.peeks, 1 + (int)(at - before_a));
+  af_store_close(s);
+  cr_expect_eq(memo_frees, 2);
+}
