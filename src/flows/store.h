@@ -132,12 +132,11 @@ typedef struct af_flow_record {
   af_bytes tags;       /* packed appflowd.store.v1.TagSet */
   af_bytes runs;       /* packed appflowd.store.v1.RunLog */
   /* this version's memo slot, in what a scan visits and in cur of a modify's rule while it
-   * reads under a shared lock; NULL otherwise, for a record keyed AF_STORE_PRIVATE_KEY, and
-   * when the store keeps none (the databases). A
-   * visitor or rule may retain the memo it finds there, or fill the slot while it is empty
-   * (compare-and-swap from NULL: the store then owns that reference); it never replaces or
-   * clears one. Readers share the slot, so it is read and filled atomically; the store clears
-   * it alone. */
+   * reads under a shared lock; NULL otherwise, for a record keyed AF_STORE_PRIVATE_KEY, and when
+   * the store keeps none (the databases). A visitor or rule may retain the memo it finds there,
+   * or fill the slot while it is empty (compare-and-swap from NULL: the store then owns that
+   * reference); it never replaces or clears one. Readers share the slot, so it is read and
+   * filled atomically; the store clears it alone. */
   _Atomic(af_memo *) *memo;
 } af_flow_record;
 
