@@ -1222,6 +1222,31 @@ static void presize(encoder *e, size_t first, size_t rest) {
   }
 }
 
+/* Where m's JSON is kept, when m is the next of e->ready's messages and has such a place;
+ * taken (the next call looks at the message after) only when take. */
+static _Atomic(af_pbc_text *) *ready_slot(encoder *e, const ProtobufCMessage *m, bool take) {
+  const af_pbc_ready *r = e->ready;
+  if (r == NULL || e->ready_next >= r->n || r->items[e->ready_next].msg != m)
+    return NULL;
+  return take ? r->items[e->ready_next++].text : r->items[e->ready_next].text;
+}
+
+static _Atomic(af_pbc_text *) *text_slot(encoder *e, const ProtobufCMessage *m) {
+  return ready_slot(e, m, true);
+}
+
+/* Writes m as the JSON already kept for it, when there is some (a page's entries after their
+ * first page): no look at its shape or members. False when there is none. */
+static bool put_kept(encoder *e, const ProtobufCMessage *m) {
+  _Atomic(af_pbc_text *) *slot = ready_slot(e, m, false);
+  const af_pbc_text *t = slot != NULL ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+  if (t == NULL)
+    return false;
+  e->ready_next++;
+  put(e, t->data, t->len);
+  return true;
+}
+
 static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                          const af_model_shape *elem) {
   size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
@@ -1229,13 +1254,17 @@ static void encode_array(encoder *e, const ProtobufCMessage *m, const ProtobufCF
   size_t size = kind_size(kind_of(f->type));
   if (!enter_out(e))
     return;
+  bool messages = kind_of(f->type) == K_MESSAGE;
   put_char(e, '[');
   for (size_t i = 0; elems != NULL && i < n && e->rc == AF_OK; i++) {
-    size_t old = path_index(&e->path, i), start = e->len;
+    size_t start = e->len;
     if (i > 0)
       put_char(e, ',');
-    encode_value(e, f, elem, elems + i * size);
-    path_pop(&e->path, old);
+    if (!messages || !put_kept(e, *(ProtobufCMessage *const *)(elems + i * size))) {
+      size_t old = path_index(&e->path, i);
+      encode_value(e, f, elem, elems + i * size);
+      path_pop(&e->path, old);
+    }
     if (i == 0 && n >= PRESIZE_MIN_ELEMENTS)
       presize(e, e->len - start, n - 1);
   }
@@ -1408,14 +1437,6 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
     }
   }
   put_number(e, b, n);
-}
-
-/* Where m's JSON is kept, when m is the next of e->ready's messages and has such a place. */
-static _Atomic(af_pbc_text *) *text_slot(encoder *e, const ProtobufCMessage *m) {
-  const af_pbc_ready *r = e->ready;
-  if (r == NULL || e->ready_next >= r->n || r->items[e->ready_next].msg != m)
-    return NULL;
-  return r->items[e->ready_next++].text;
 }
 
 /* m (of structure s) as the JSON kept for it; or written, and kept for the writers after (the
