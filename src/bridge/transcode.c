@@ -1235,15 +1235,22 @@ static _Atomic(af_pbc_text *) *text_slot(encoder *e, const ProtobufCMessage *m) 
   return ready_slot(e, m, true);
 }
 
+/* Writes the text kept in slot; false when it holds none yet. */
+static bool put_text(encoder *e, _Atomic(af_pbc_text *) *slot) {
+  const af_pbc_text *t = atomic_load_explicit(slot, memory_order_acquire);
+  if (t == NULL)
+    return false;
+  put(e, t->data, t->len);
+  return true;
+}
+
 /* Writes m as the JSON already kept for it, when there is some (a page's entries after their
  * first page): no look at its shape or members. False when there is none. */
 static bool put_kept(encoder *e, const ProtobufCMessage *m) {
   _Atomic(af_pbc_text *) *slot = ready_slot(e, m, false);
-  const af_pbc_text *t = slot != NULL ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
-  if (t == NULL)
+  if (slot == NULL || !put_text(e, slot))
     return false;
   e->ready_next++;
-  put(e, t->data, t->len);
   return true;
 }
 
@@ -1443,14 +1450,12 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
  * same message always writes the same text). */
 static void encode_kept(encoder *e, _Atomic(af_pbc_text *) *slot, const af_model_struct *s,
                         const ProtobufCMessage *m, int output) {
-  af_pbc_text *t = atomic_load_explicit(slot, memory_order_acquire);
-  if (t != NULL) {
-    put(e, t->data, t->len);
+  if (put_text(e, slot))
     return;
-  }
   size_t start = e->len;
   encode_struct(e, s, m, output);
   size_t n = e->len - start;
+  af_pbc_text *t;
   if (e->rc != AF_OK || (t = malloc(sizeof *t + n)) == NULL)
     return; /* written, only not kept */
   t->len = n;

@@ -198,14 +198,14 @@ static bool add_entry(list_call *c, af_memo *held, af_memo_part *p) {
   return true;
 }
 
-/* Lists f: as the entry kept with it, or made now (and kept when it can be). */
+/* Lists f as its entry made now, and kept when it can be (an entry kept already is listed by
+ * list_peek: a store that keeps memos peeks; af__memo_keep gives back a part another call kept
+ * first). */
 static bool list_one(list_call *c, const af_flow_record *f) {
   size_t i = c->n;
   af_memo *held = NULL;
-  af_memo_part *p = af__memo_find(f, AF_MEMO_LIST, &held);
-  const ProtobufCMessage *kept = p != NULL ? af__memo_msg(c->c.svc->store, held, p) : NULL;
-  c->items[i] = (Appflow__V1__FlowDefinition *)kept;
-  if (kept == NULL && (c->items[i] = definition_of(c, f)) != NULL && p == NULL &&
+  af_memo_part *p = NULL;
+  if ((c->items[i] = definition_of(c, f)) != NULL &&
       af__run_details_timeless(c->items[i]->last_run_execution_details))
     p = af__memo_keep(c->c.svc->store, f, AF_MEMO_LIST, &c->items[i]->base, &held);
   return add_entry(c, held, p);

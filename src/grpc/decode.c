@@ -132,8 +132,10 @@ static bool read_field(decoder *d, const ProtobufCMessageDescriptor *desc, const
     break;
   case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
     size_t hdr = varint_len(at, rem < 5 ? rem : 5);
-    uint64_t v = hdr > 0 ? varint64(at, hdr) : 0;
-    if (hdr == 0 || v > INT_MAX || hdr + v > rem)
+    if (hdr == 0)
+      return false;
+    uint64_t v = varint64(at, hdr);
+    if (v > INT_MAX || hdr + v > rem)
       return false;
     w->prefix = (uint8_t)hdr;
     w->len = hdr + (size_t)v;
