@@ -40,14 +40,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a pattern that is one character class repeated ("\\S+", ".*", "[\\w/-]+": most of the
- * model's) does on ASCII text, learnt from pcre2 itself one character at a time: such a value
- * matches when every byte is in the class (and, for '+', there is one), with no call to pcre2,
- * whose set-up was most of a check's cost for the short values of a request. */
+/* What a pattern that is a few character classes in a row, the last one maybe repeated
+ * ("\\S+", ".*", "[\\w/-]+", flow names' "[a-zA-Z0-9][\\w!@#.-]+": most of the model's), does on
+ * ASCII text, each class learnt from pcre2 itself one character at a time: such a value matches
+ * when its first bytes are each in their own class and the rest in the last class (with, for
+ * '+', one at least), with no call to pcre2, whose set-up was most of a check's cost for the
+ * short values of a request. Each class but the last takes exactly one byte, so there is no
+ * choice to go back on. */
+#define CLASSES_MAX 4
+
+typedef struct ascii_set {
+  bool in[128]; /* a byte per byte: one load a byte, which is what a value's scan costs */
+} ascii_set;
+
 typedef struct ascii_class {
-  bool known; /* the pattern has that shape */
-  bool plus;  /* '+': the empty value does not match */
-  bool in[128];
+  bool known;    /* the pattern has that shape */
+  bool repeated; /* the last class takes any number of bytes ('*' or '+') */
+  bool plus;     /* '+': the last class takes one byte at least */
+  uint8_t n;     /* classes, in order */
+  ascii_set sets[CLASSES_MAX];
 } ascii_class;
 
 struct af_checker {
@@ -56,59 +67,88 @@ struct af_checker {
   ascii_class *classes; /* one per pattern */
 };
 
-/* Is atom (len bytes) one character class: '.', an escape like \S or \w, or a bracket
- * expression with nothing but escapes, ranges and characters inside? */
-static bool one_class(const char *atom, size_t len) {
-  if (len == 1)
-    return atom[0] == '.';
-  if (len == 2)
-    return atom[0] == '\\' && strchr("SswWdD", atom[1]) != NULL;
-  if (atom[0] != '[' || atom[len - 1] != ']' || atom[1] == '^')
-    return false;
-  for (size_t i = 1; i < len - 1; i++) {
-    if (atom[i] == '\\')
+/* The length of the character class at text (0 when it is not one): '.', an escape like \S or
+ * \w, or a bracket expression with nothing but escapes, ranges and characters inside. */
+static size_t class_len(const char *text) {
+  if (text[0] == '.')
+    return 1;
+  if (text[0] == '\\')
+    return text[1] != '\0' && strchr("SswWdD", text[1]) != NULL ? 2 : 0;
+  if (text[0] != '[' || text[1] == '^')
+    return 0;
+  for (size_t i = 1; text[i] != '\0'; i++) {
+    if (text[i] == '\\' && text[i + 1] != '\0')
       i++;
-    else if (atom[i] == '[' || atom[i] == ']')
-      return false;
+    else if (text[i] == '[')
+      return 0;
+    else if (text[i] == ']')
+      return i > 1 ? i + 1 : 0;
   }
-  return true;
+  return 0;
 }
 
-static void learn_class(ascii_class *k, const char *text, pcre2_compile_context *cc) {
-  size_t len = strlen(text);
-  k->known = false;
-  if (len < 2 || (text[len - 1] != '*' && text[len - 1] != '+') || !one_class(text, len - 1))
-    return;
+/* Which bytes from 1 to 127 the class text[0..len) takes, asked of pcre2. */
+static bool learn_set(ascii_set *set, const char *text, size_t len, pcre2_compile_context *cc) {
   int code;
   PCRE2_SIZE at;
-  pcre2_code *atom = pcre2_compile((PCRE2_SPTR)text, len - 1,
+  pcre2_code *atom = pcre2_compile((PCRE2_SPTR)text, len,
                                    PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &at, cc);
   pcre2_match_data *md = atom != NULL ? pcre2_match_data_create(1, NULL) : NULL;
-  if (md != NULL) {
-    for (int c = 1; c < 128; c++) {
-      char one = (char)c;
-      k->in[c] = pcre2_match(atom, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
-    }
-    k->in[0] = false; /* values are C strings: never met */
-    k->plus = text[len - 1] == '+';
-    k->known = true;
+  bool ok = md != NULL;
+  set->in[0] = false; /* values are C strings: never met */
+  for (int c = 1; ok && c < 128; c++) {
+    char one = (char)c;
+    set->in[c] = pcre2_match(atom, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
   }
   pcre2_match_data_free(md);
   pcre2_code_free(atom);
+  return ok;
 }
 
-/* 1 or 0 when the class decides an ASCII value, -1 when pcre2 must (a byte from 0x80 up). */
+static void learn_class(ascii_class *k, const char *text, pcre2_compile_context *cc) {
+  *k = (ascii_class){.known = false};
+  for (size_t i = 0; text[i] != '\0';) {
+    size_t len = class_len(text + i);
+    if (len == 0 || k->n == CLASSES_MAX || k->repeated)
+      return; /* not that shape: a repeated class that is not the last, an anchor, a group */
+    if (!learn_set(&k->sets[k->n++], text + i, len, cc))
+      return;
+    i += len;
+    if (text[i] == '*' || text[i] == '+') {
+      k->repeated = true;
+      k->plus = text[i] == '+';
+      i++;
+    }
+  }
+  k->known = k->n > 0;
+}
+
+/* 1 or 0 when the classes decide an ASCII value, -1 when pcre2 must (a byte from 0x80 up). A
+ * value shorter than the classes that take one byte each has fewer characters than they need,
+ * whatever its bytes. */
 static int class_match(const ascii_class *k, const char *s, size_t len) {
+  size_t fixed = k->repeated ? k->n - 1u : k->n;
   if (!k->known)
     return -1;
-  for (size_t i = 0; i < len; i++) {
+  if (len < fixed)
+    return 0;
+  size_t i = 0;
+  for (; i < fixed; i++) {
     unsigned char b = (unsigned char)s[i];
     if (b >= 128)
       return -1;
-    if (!k->in[b])
+    if (!k->sets[i].in[b])
       return 0;
   }
-  return len > 0 || !k->plus;
+  const ascii_set *last = k->repeated ? &k->sets[fixed] : NULL;
+  for (; i < len; i++) { /* past the classes with no repeated one: too long, if ASCII */
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 128)
+      return -1;
+    if (last == NULL || !last->in[b])
+      return 0;
+  }
+  return len > fixed || !k->plus;
 }
 
 af_checker *af_checker_new(af_error *err) {
@@ -163,23 +203,29 @@ void af_checker_free(af_checker *c) {
   free(c);
 }
 
-static bool match_with(const af_checker *c, pcre2_match_data *md, int pattern, const char *s,
-                       size_t len) {
+/* 1 when s matches the pattern, 0 when not, -1 when pcre2 had to run and there was no memory
+ * for its match data: *md is made the first time pcre2 must run (most values never need it). */
+static int match_with(const af_checker *c, pcre2_match_data **md, int pattern, const char *s,
+                      size_t len) {
   if (pattern < 0 || (size_t)pattern >= c->n)
-    return true;
+    return 1;
   int known = class_match(&c->classes[pattern], s, len);
   if (known >= 0)
-    return known == 1;
-  return pcre2_match(c->codes[pattern], (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
+    return known;
+  if (*md == NULL && (*md = pcre2_match_data_create(1, NULL)) == NULL)
+    return -1;
+  return pcre2_match(c->codes[pattern], (PCRE2_SPTR)s, len, 0, 0, *md, NULL) >= 0;
+}
+
+bool af_checker_knows_ascii(const af_checker *c, int pattern) {
+  return pattern >= 0 && (size_t)pattern < c->n && c->classes[pattern].known;
 }
 
 bool af_checker_match(const af_checker *c, int pattern, const char *s, size_t len) {
-  pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-  if (md == NULL)
-    return false;
-  bool ok = match_with(c, md, pattern, s, len);
+  pcre2_match_data *md = NULL;
+  int ok = match_with(c, &md, pattern, s, len);
   pcre2_match_data_free(md);
-  return ok;
+  return ok == 1;
 }
 
 /* ---- one walk ---- */
@@ -218,13 +264,10 @@ typedef struct walk {
 } walk;
 
 static bool matches(walk *w, int pattern, const char *s, size_t len) {
-  if (pattern < 0)
-    return true;
-  if (w->md == NULL && (w->md = pcre2_match_data_create(1, NULL)) == NULL) {
-    w->oom = true;
-    return true;
-  }
-  return match_with(w->c, w->md, pattern, s, len);
+  int ok = match_with(w->c, &w->md, pattern, s, len);
+  if (ok < 0)
+    w->oom = true; /* reported as out of memory, not as this value's fault */
+  return ok != 0;
 }
 
 static size_t push(walk *w, step s) {

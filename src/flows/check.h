@@ -72,4 +72,9 @@ af_err af_check_message(const af_checker *c, const af_model_struct *shape,
 /* True when s[0..len) matches model pattern `pattern` whole (Java's matches()). */
 bool af_checker_match(const af_checker *c, int pattern, const char *s, size_t len);
 
+/* True when the checker decides ASCII values of model pattern `pattern` from tables learnt at
+ * af_checker_new, without running pcre2 (a few character classes in a row, the last one maybe
+ * repeated); what a test asks to know the short cut is taken. */
+bool af_checker_knows_ascii(const af_checker *c, int pattern);
+
 #endif

@@ -716,6 +716,34 @@ static pcre2_code *reference(size_t i) {
   return re;
 }
 
+static int pattern_index(const char *text) {
+  for (size_t i = 0; i < af_model_pattern_count; i++) {
+    if (strcmp(af_model_pattern_pcre2[i], text) == 0)
+      return (int)i;
+  }
+  cr_assert_fail("pattern %s is not in the model", text);
+  return -1;
+}
+
+/* Flow names ("[a-zA-Z0-9][\w!@#.-]+") are checked in nearly every request: their two classes
+ * are decided by the tables; patterns with anchors, literals or a class repeated before another
+ * go to pcre2. */
+Test(check, class_patterns_are_decided_without_pcre2) {
+  static const char *const tables[] = {"[a-zA-Z0-9][\\w!@#.-]+", "\\S+", ".*", "[\\w/-]+",
+                                       "[ -~]+"};
+  static const char *const pcre2[] = {"arn:aws:.*:.*:[0-9]+:.*", "^\\d{3}$", "^[a-zA-Z0-9_]*$"};
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    cr_expect(af_checker_knows_ascii(checker, pattern_index(tables[i])), "%s", tables[i]);
+  for (size_t i = 0; i < sizeof pcre2 / sizeof pcre2[0]; i++)
+    cr_expect_not(af_checker_knows_ascii(checker, pattern_index(pcre2[i])), "%s", pcre2[i]);
+  int name = pattern_index("[a-zA-Z0-9][\\w!@#.-]+");
+  cr_expect(af_checker_match(checker, name, "a-b.c@d", 7));
+  cr_expect(af_checker_match(checker, name, "ab", 2));
+  cr_expect_not(af_checker_match(checker, name, "a", 1));
+  cr_expect_not(af_checker_match(checker, name, "-ab", 3));
+  cr_expect_not(af_checker_match(checker, name, "ab c", 4));
+}
+
 Test(check, patterns_answer_as_pcre2_does) {
   static const char alphabet[] = "aZ09_-./:@!#+=,?~ \t\r\n\v\f$%^&*()[]{}\\|'\"`;<>\x01\x7f";
   size_t na = sizeof alphabet - 1;
