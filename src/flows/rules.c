@@ -46,6 +46,14 @@ static void fail(rules_msg *m, const char *fmt, ...) {
   m->len += sep + n;
 }
 
+/* Not `= {0}`: the message's 4 KiB are written before they are read, and zeroing them was
+ * most of what the rules cost a CreateFlow. */
+static void start_msg(rules_msg *m) {
+  m->count = m->len = 0;
+  m->full = false;
+  m->buf[0] = '\0';
+}
+
 /* ---- the model's names ---- */
 
 static const af_model_member *member_named(const af_model_struct *st, const char *name) {
@@ -68,19 +76,57 @@ static const char *connector_type_name(int v) {
   return s ? s : "(none)";
 }
 
+/* The member of st (a structure with a member per connector) for the connector named want. */
+static const af_model_member *member_for(const af_model_struct *st, const char *want) {
+  /* first letters before strcasecmp: every CreateFlow asks this several times. Names and
+   * connector types are ASCII letters and digits, whose case bit 0x20 folds without the
+   * locale's table (a digit has it set already). */
+  int first = want[0] | 0x20;
+  for (size_t i = 0; i < st->n_members; i++) {
+    if ((st->members[i].name[0] | 0x20) == first && strcasecmp(st->members[i].name, want) == 0)
+      return &st->members[i];
+  }
+  return NULL;
+}
+
+/* Where a connector's properties are, for a message: what holds them and the path of its
+ * connectorType. A destination's paths carry its index, printed only for an error (most
+ * requests have none). */
+typedef struct place {
+  const char *what;      /* NULL: destination number dst */
+  const char *type_path; /* when what is set */
+  size_t dst;            /* from 1 */
+} place;
+
+typedef struct place_text {
+  char what[64], type_path[96];
+} place_text;
+
+static void print_place(const place *at, place_text *t) {
+  if (at->what != NULL) {
+    snprintf(t->what, sizeof t->what, "%s", at->what);
+    snprintf(t->type_path, sizeof t->type_path, "%s", at->type_path);
+    return;
+  }
+  snprintf(t->what, sizeof t->what, "destinationFlowConfigList.%zu.member", at->dst);
+  snprintf(t->type_path, sizeof t->type_path, "%s.connectorType", t->what);
+}
+
 /* The one connector member set in props (a SourceConnectorProperties or
  * DestinationConnectorProperties): checks it against connectorType. */
-static void check_connector(rules_msg *m, const char *what, const af_model_struct *st,
+static void check_connector(rules_msg *m, const place *at, const af_model_struct *st,
                             const ProtobufCMessage *props, bool has_type, int type,
-                            const char *props_name, const char *type_path) {
+                            const char *props_name) {
   if (props == NULL || !has_type || type == 0)
     return; /* af_check_message reports what is missing */
   const char *want = connector_type_name(type);
-  if (af_connector_member(st, type) == NULL) { /* the model has no properties for it there */
+  place_text t;
+  if (member_for(st, want) == NULL) { /* the model has no properties for it there */
+    print_place(at, &t);
     fail(m,
          "Connector Validation Error: '%s' is %s, a connector that has no %s: it cannot be "
          "used there",
-         type_path, want, props_name);
+         t.type_path, want, props_name);
     return;
   }
   const char *set[4];
@@ -97,16 +143,17 @@ static void check_connector(rules_msg *m, const char *what, const af_model_struc
   }
   if (nset == 1 && strcasecmp(set[0], want) == 0)
     return;
+  print_place(at, &t);
   if (nset == 0) {
     fail(m,
          "Connector Validation Error: '%s.%s' sets no connector; it must set %s, the "
          "connectorType",
-         what, props_name, want);
+         t.what, props_name, want);
   } else if (nset == 1) {
     fail(m,
          "Connector Validation Error: '%s.%s' sets %s but '%s' is '%s'; they must "
          "name the same connector",
-         what, props_name, set[0], type_path, want);
+         t.what, props_name, set[0], t.type_path, want);
   } else {
     char names[256] = "";
     for (size_t i = 0; i < nset && i < sizeof set / sizeof set[0]; i++) {
@@ -116,7 +163,7 @@ static void check_connector(rules_msg *m, const char *what, const af_model_struc
     fail(m,
          "Connector Validation Error: '%s.%s' sets %zu connectors (%s); it must set exactly one, "
          "%s, the connectorType",
-         what, props_name, nset, names, want);
+         t.what, props_name, nset, names, want);
   }
 }
 
@@ -282,25 +329,23 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
                            const Appflow__V1__SourceFlowConfig *src,
                            Appflow__V1__DestinationFlowConfig *const *dst, size_t ndst,
                            Appflow__V1__Task *const *tasks, size_t ntasks, af_error *err) {
-  rules_msg m = {0};
+  rules_msg m;
+  start_msg(&m);
   if (src != NULL)
-    check_connector(&m, "sourceFlowConfig", &af_model_SourceConnectorProperties,
+    check_connector(&m, &(place){"sourceFlowConfig", "sourceFlowConfig.connectorType", 0},
+                    &af_model_SourceConnectorProperties,
                     (const ProtobufCMessage *)src->source_connector_properties,
-                    src->has_connector_type, (int)src->connector_type, "sourceConnectorProperties",
-                    "sourceFlowConfig.connectorType");
+                    src->has_connector_type, (int)src->connector_type, "sourceConnectorProperties");
   if (ndst != 1)
     fail(&m,
          "Destination Validation Error: 'destinationFlowConfigList' must hold exactly one "
          "destination; it holds %zu",
          ndst);
   for (size_t i = 0; i < ndst; i++) {
-    char what[64], type_path[96];
-    snprintf(what, sizeof what, "destinationFlowConfigList.%zu.member", i + 1);
-    snprintf(type_path, sizeof type_path, "%s.connectorType", what);
-    check_connector(&m, what, &af_model_DestinationConnectorProperties,
+    check_connector(&m, &(place){NULL, NULL, i + 1}, &af_model_DestinationConnectorProperties,
                     (const ProtobufCMessage *)dst[i]->destination_connector_properties,
                     dst[i]->has_connector_type, (int)dst[i]->connector_type,
-                    "destinationConnectorProperties", type_path);
+                    "destinationConnectorProperties");
   }
   check_trigger(&m, trigger);
   check_tasks(&m, tasks, ntasks);
@@ -313,16 +358,7 @@ af_err af_check_flow_rules(af_flow_op op, const Appflow__V1__TriggerConfig *trig
 /* ---- connector profiles ---- */
 
 const af_model_member *af_connector_member(const af_model_struct *st, int type) {
-  const char *want = connector_type_name(type);
-  /* first letters before strcasecmp: every CreateFlow asks this several times. Names and
-   * connector types are ASCII letters and digits, whose case bit 0x20 folds without the
-   * locale's table (a digit has it set already). */
-  int first = want[0] | 0x20;
-  for (size_t i = 0; i < st->n_members; i++) {
-    if ((st->members[i].name[0] | 0x20) == first && strcasecmp(st->members[i].name, want) == 0)
-      return &st->members[i];
-  }
-  return NULL;
+  return member_for(st, connector_type_name(type));
 }
 
 bool af_connector_takes_profile(int type) {
@@ -331,19 +367,21 @@ bool af_connector_takes_profile(int type) {
 
 af_err af_check_profile_rules(af_profile_op op, int type, const char *label,
                               const Appflow__V1__ConnectorProfileConfig *cfg, af_error *err) {
-  rules_msg m = {0};
+  rules_msg m;
+  start_msg(&m);
   const char *name = connector_type_name(type);
   bool custom = type == APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_CUSTOM_CONNECTOR;
+  const place profile = {"connectorProfileConfig", "connectorType", 0};
   if (!af_connector_takes_profile(type)) {
     fail(&m, "Connector type %s takes no connector profile: flows use it without one", name);
   } else if (cfg != NULL) {
-    check_connector(&m, "connectorProfileConfig", &af_model_ConnectorProfileProperties,
+    check_connector(&m, &profile, &af_model_ConnectorProfileProperties,
                     (const ProtobufCMessage *)cfg->connector_profile_properties, true, type,
-                    "connectorProfileProperties", "connectorType");
+                    "connectorProfileProperties");
     if (cfg->connector_profile_credentials != NULL)
-      check_connector(&m, "connectorProfileConfig", &af_model_ConnectorProfileCredentials,
+      check_connector(&m, &profile, &af_model_ConnectorProfileCredentials,
                       (const ProtobufCMessage *)cfg->connector_profile_credentials, true, type,
-                      "connectorProfileCredentials", "connectorType");
+                      "connectorProfileCredentials");
     else if (op == AF_PROFILE_CREATE &&
              af_connector_member(&af_model_ConnectorProfileCredentials, type) != NULL)
       fail(&m,
