@@ -411,9 +411,8 @@ static const af_rpc *rpc_of(af_flows *svc, const af_model_operation *op, af_erro
 void af_bridge_handle(af_flows *svc, const char *method, const char *target,
                       const af_bridge_context *headers, const char *body, size_t body_len,
                       af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx) {
-  af_error err; /* not = {0}: that zeroes its 4 KiB message for every request */
-  err.code = AF_OK;
-  err.message[0] = '\0';
+  af_error err;
+  af_error_start(&err, AF_OK);
   af_bridge_match m;
   const af_rpc *rpc = NULL;
   bridge_call *c = NULL;
@@ -437,8 +436,7 @@ void af_bridge_handle(af_flows *svc, const char *method, const char *target,
   c->out = out;
   c->done = done;
   c->ctx = ctx;
-  c->err.code = AF_OK;
-  c->err.message[0] = '\0';
+  af_error_start(&c->err, AF_OK);
   c->principal = headers != NULL ? headers->principal : NULL;
   c->account = headers != NULL ? headers->account : NULL;
   c->region = headers != NULL ? headers->region : NULL;

@@ -362,13 +362,6 @@ static json_t *without(const json_t *o, const char *drop) {
   return c;
 }
 
-/* Not `= {AF_ERR_SERIALIZATION, ""}`: C fills the rest of the message, and copying 4 KiB for
- * every flow of a million-flow seed showed in start-up's profile. */
-static void start_error(af_error *e) {
-  e->code = AF_ERR_SERIALIZATION;
-  e->message[0] = '\0';
-}
-
 /* A connector profile entry: CreateConnectorProfile's request plus an optional "entities"
  * (what the profile's connector contains, as data/entities.json gives a type's). */
 static int parse_profile(parser *ps, const char *open, json_t *o) {
@@ -376,7 +369,7 @@ static int parse_profile(parser *ps, const char *open, json_t *o) {
   json_t *req_json = entities != NULL ? without(o, "entities") : json_incref(o);
   ProtobufCMessage *m = NULL;
   af_error e;
-  start_error(&e);
+  af_error_start(&e, AF_ERR_SERIALIZATION);
   char q[1100];
   af_err rc = req_json != NULL
                   ? af_bridge_json_tree_to_message(&af_model_CreateConnectorProfileRequest,
@@ -405,7 +398,7 @@ static int parse_profile(parser *ps, const char *open, json_t *o) {
 static int parse_registration(parser *ps, const char *open, json_t *o) {
   ProtobufCMessage *m = NULL;
   af_error e;
-  start_error(&e);
+  af_error_start(&e, AF_ERR_SERIALIZATION);
   if (af_bridge_json_tree_to_message(&af_model_RegisterConnectorRequest, o, &ps->arena, &m, &e) !=
       AF_OK)
     return fail(ps, open, "connector registration: %s: %s", af_err_type(e.code), e.message);
@@ -441,7 +434,7 @@ static int parse_flow(parser *ps) {
   size_t len = (size_t)(ps->p - f->open);
   af_arena_reset(&ps->arena);
   af_error e;
-  start_error(&e);
+  af_error_start(&e, AF_ERR_SERIALIZATION);
   ProtobufCMessage *m = NULL;
   /* read once: the request's members for the transcoder, flowStatus for the reader */
   af_json_error je;

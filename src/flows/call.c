@@ -128,8 +128,7 @@ af_err af__wait(void (*begin)(void *arg, const af_reply_to *to), void *arg, af_a
                 af_error *err) {
   waiter w = {.rc = AF_OK};
   af_latch_init(&w.latch);
-  err->code = AF_OK;
-  err->message[0] = '\0';
+  af_error_start(err, AF_OK);
   af_reply_to to = {arena, err, 0, wake, &w};
   begin(arg, &to);
   af_latch_wait(&w.latch);

@@ -672,21 +672,18 @@ static void unknown_method(af_grpc_server *s, slot *sl) {
   send_final(s, sl, err.code, &err);
 }
 
-/* Not in on_message: `= {AF_OK, ""}` there zeroed the error's 4 KiB for every call. */
-static void health_check(af_grpc_server *s, slot *sl) {
-  af_error err = {AF_OK, ""};
-  af_err rc = run_check(s, sl, &err);
-  send_final(s, sl, rc, &err);
-}
-
 /* A request message arrived (or the client closed its side). */
 static void on_message(af_grpc_server *s, slot *sl) {
+  af_error err; /* started only where it is used: most calls never touch it */
+  af_err rc;
   switch (sl->m->kind) {
   case M_RPC:
     run_rpc(s, sl);
     return;
   case M_HEALTH_CHECK:
-    health_check(s, sl);
+    af_error_start(&err, AF_OK);
+    rc = run_check(s, sl, &err);
+    send_final(s, sl, rc, &err);
     return;
   case M_HEALTH_WATCH:
     watch_start(s, sl);
