@@ -10,9 +10,11 @@
 #include "flows/service.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
+#include <endian.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* A flow's tags at most, as the model's TagMap bounds them. */
 #define AF_TAGS_MAX 50
@@ -292,10 +294,63 @@ bool af__token_peek(af_bytes token, int64_t *at_ms, const char **name,
 bool af__start_run_packed(const af_flows *svc, af_packed_runs *s, const af_run_start *rs,
                           af_arena *a) AF_MUST_USE;
 /* Protobuf's wire format: a varint; past one field's value of wire type wt (its bytes, for
- * wire type 2, in *data, *len). False at the end of the bytes or on a malformed value. */
-bool af__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) AF_MUST_USE;
-bool af__wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt, const uint8_t **data,
-                   size_t *len) AF_MUST_USE;
+ * wire type 2, in *data, *len). False at the end of the bytes or on a malformed value.
+ * Inline: StartFlow walks every token and run of a flow's log (about 170 fields) under the
+ * shard's lock, and a call per field cost as much as the field. */
+AF_MUST_USE static inline bool af__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  const uint8_t *q = *p;
+  if (q < end && *q < 0x80) { /* tags and short lengths: one byte */
+    *v = *q;
+    *p = q + 1;
+    return true;
+  }
+  if (end - q >= 8) { /* a varint of up to 8 bytes (times in ms take 6) from one 8-byte load */
+    uint64_t w;
+    memcpy(&w, q, sizeof w);
+    w = le64toh(w);                              /* the wire's byte order, whatever the host's */
+    uint64_t stops = ~w & 0x8080808080808080ULL; /* the bytes that end a varint */
+    if (stops != 0) {
+      int bits = __builtin_ctzll(stops) + 1; /* through the first such byte */
+      uint64_t x = (bits == 64 ? w : w & ((1ULL << bits) - 1)) & 0x7F7F7F7F7F7F7F7FULL;
+      x = ((x & 0x7F007F007F007F00ULL) >> 1) | (x & 0x007F007F007F007FULL); /* 7+7 bits */
+      x = ((x & 0x3FFF00003FFF0000ULL) >> 2) | (x & 0x00003FFF00003FFFULL); /* 14+14 */
+      x = ((x & 0x0FFFFFFF00000000ULL) >> 4) | (x & 0x000000000FFFFFFFULL); /* 28+28 */
+      *v = x;
+      *p = q + bits / 8;
+      return true;
+    }
+  }
+  uint64_t r = 0;
+  size_t max = (size_t)(end - q) < 10 ? (size_t)(end - q) : 10; /* 10 bytes hold 64 bits */
+  for (size_t i = 0; i < max; i++) {
+    r |= (uint64_t)(q[i] & 0x7F) << (7 * i);
+    if (q[i] < 0x80) {
+      *v = r;
+      *p = q + i + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+AF_MUST_USE static inline bool af__wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt,
+                                             const uint8_t **data, size_t *len) {
+  uint64_t v;
+  size_t n = wt == 1 ? 8 : wt == 5 ? 4 : 0;
+  if (wt == 0)
+    return af__wire_varint(p, end, &v);
+  if (wt == 2) {
+    if (!af__wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
+      return false;
+    n = (size_t)v;
+  } else if (n == 0 || n > (size_t)(end - *p)) {
+    return false;
+  }
+  *data = *p;
+  *len = n;
+  *p += n;
+  return true;
+}
 /* A run's metadataCatalogDetails at now_ms (none while it is in progress, or without glue): the
  * flow's Glue table (tablePrefix, then the flow's name, lower case as Glue keeps names) and one
  * partition per run, registered when the run succeeded; in the arena. false when out of

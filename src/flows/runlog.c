@@ -19,36 +19,6 @@
 #define WIRE_VARINT 0
 #define WIRE_LEN 2
 
-bool af__wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  *v = 0;
-  for (int shift = 0; *p < end && shift < 64; shift += 7) {
-    uint8_t b = *(*p)++;
-    *v |= (uint64_t)(b & 0x7F) << shift;
-    if (b < 0x80)
-      return true;
-  }
-  return false;
-}
-
-bool af__wire_skip(const uint8_t **p, const uint8_t *end, unsigned wt, const uint8_t **data,
-                   size_t *len) {
-  uint64_t v;
-  size_t n = wt == 1 ? 8 : wt == 5 ? 4 : 0;
-  if (wt == WIRE_VARINT)
-    return af__wire_varint(p, end, &v);
-  if (wt == WIRE_LEN) {
-    if (!af__wire_varint(p, end, &v) || v > (uint64_t)(end - *p))
-      return false;
-    n = (size_t)v;
-  } else if (n == 0 || n > (size_t)(end - *p)) {
-    return false;
-  }
-  *data = *p;
-  *len = n;
-  *p += n;
-  return true;
-}
-
 /* Room for n + 1 elements in *v (capacity *cap), growing it in the arena; false when out of
  * memory. */
 static bool room(af_arena *a, af_bytes **v, size_t n, size_t *cap) {

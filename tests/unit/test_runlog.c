@@ -186,3 +186,45 @@ Test(runlog, a_packed_run_goes_where_an_unpacked_one_does) {
   same_run_both_ways(svc, AF_EXECUTIONS_KEPT, 1);            /* the new one falls off at once */
   test_service_free(svc, store);
 }
+
+/* The varint a byte at a time, as the wire format defines it: the reference for the reader. */
+static size_t put_reference(uint8_t *out, uint64_t v) {
+  size_t n = 0;
+  for (; v >= 0x80; v >>= 7)
+    out[n++] = (uint8_t)(v | 0x80);
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+/* Every length of varint (1 to 10 bytes) is read whole, at the end of the bytes or followed by
+ * others (the reader's one-load path needs 8 bytes to hand), and one cut short is refused. */
+Test(runlog, varints_of_every_length_are_read_as_written) {
+  uint64_t values[] = {0,          1,
+                       127,        128,
+                       300,        16383,
+                       16384,      1733580000000ULL,
+                       UINT32_MAX, (1ULL << 49) - 1,
+                       1ULL << 49, (1ULL << 56) - 1,
+                       1ULL << 56, (1ULL << 63) - 1,
+                       1ULL << 63, UINT64_MAX};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    for (size_t trail = 0; trail <= 9; trail++) {
+      uint8_t buf[32];
+      size_t n = put_reference(buf, values[i]);
+      memset(buf + n, 0x81, trail); /* continuation bytes: must not be read into the value */
+      const uint8_t *p = buf;
+      uint64_t v = 0;
+      cr_assert(af__wire_varint(&p, buf + n + trail, &v), "value %zu trail %zu", i, trail);
+      cr_assert_eq(v, values[i], "value %zu trail %zu", i, trail);
+      cr_assert_eq(p, buf + n, "value %zu trail %zu", i, trail);
+      p = buf;
+      if (n > 1 && trail == 0)
+        cr_assert_not(af__wire_varint(&p, buf + n - 1, &v), "value %zu cut short", i);
+    }
+  }
+  static const uint8_t eleven[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0x01};
+  const uint8_t *p = eleven;
+  uint64_t v;
+  cr_assert_not(af__wire_varint(&p, eleven + sizeof eleven, &v), "more than 10 bytes");
+}
