@@ -19,11 +19,17 @@ without one, and the first round's figures are only one of the medians' inputs.
         and on the AWS door at 1 and 16 connections against nginx, both answering the bytes
         appflowd answered the same request with (bench/lifecycle.py captures them first)
 
+  operations  the operations this round's issues added, one fixed request each
+        (bench/lifecycle.py's operations(): DescribeFlowExecutionRecords, DescribeConnectors,
+        DescribeConnectorProfiles, ListConnectorEntities, ListTagsForResource, TagResource,
+        UpdateFlow), at the lifecycle's levels against the same limits answering appflowd's
+        captured bytes
+
 With --baseline OTHER_BUILD_DIR, the lifecycle suite also runs OTHER_BUILD_DIR's appflowd
 (target "baseline", made and seeded the same way) in the same rotation: "appflowd / it" on its
 rows is a change's effect, old and new binaries measured side by side.
 
-usage: bench/alternate.py BUILD_DIR [--suite grpc,http,lifecycle] [--rounds 3] [--duration 5]
+usage: bench/alternate.py BUILD_DIR [--suite grpc,http,lifecycle,operations] [--rounds 3] [--duration 5]
                           [--baseline OTHER_BUILD_DIR] [--scenarios churn,start,...]
 Writes bench/results/alternate-<time>.jsonl and .md (each round's rows, then the medians).
 """
@@ -193,6 +199,42 @@ class Alternate:
                                    door="http")
 
 
+    def op_grpc(self, name, captured, target, port, level):
+        files = captured[name]
+        return lambda: run.run_driver([
+            run.PY, os.path.join(run.BENCH, "grpc_h2load.py"), "--target", target, "--port",
+            str(port), "--scenario", "operation", "--levels", level, "--duration",
+            str(self.duration), "--warmup", "0", "--rpc", name, "--request-file", files["req"],
+            "--response-file", files["grpc"]])
+
+    def op_http(self, op, captured, target, port, conns):
+        name, method, path = op[:3]
+        files = captured[name]
+        extra = ["--operation", name, "--method", method, "--path", path, "--expect-file",
+                 files["reply.json"]] + (["--body-file", files["json"]] if "json" in files else [])
+        return lambda: self.b.wrk_rows(target, port, "operation", conns=conns,
+                                       duration=str(self.duration), extra=extra)
+
+    def operations(self, seed):
+        """Each operation of lifecycle.operations() on both doors, against the canned server
+        and nginx answering what appflowd answered (captured first, as the lifecycle's)."""
+        b = self.b
+        with contextlib.ExitStack() as stack:
+            srv = started(stack, b.appflowd(seed, http=True))
+            lifecycle.create_flows(srv.http_port)
+            lifecycle.create_operation_flows(srv.http_port, srv.port)
+            captured = lifecycle.capture_operations(srv.port, srv.http_port, b.tmp)
+            replies = {name: files["grpc"] for name, files in captured.items()}
+            canned = started(stack, b.canned(replies=replies))
+            nginx = started(stack, b.nginx(lifecycle.nginx_operation_locations(captured)))
+            for op in lifecycle.operations():
+                name = op[0]
+                self.alternate({"appflowd": srv, "canned": canned}, ["1x1", "4x32"],
+                               lambda t, p, lv: self.op_grpc(name, captured, t, p, lv))
+                self.alternate({"appflowd": srv, "nginx": nginx}, ["1", "16"],
+                               lambda t, p, c: self.op_http(op, captured, t, p, c), door="http")
+
+
 def started(stack, srv):
     """srv, stopped (by PID) when stack closes."""
     stack.callback(srv.stop)
@@ -265,6 +307,8 @@ def main():
             alt.http(seed)
         if "lifecycle" in args.suite.split(","):
             alt.lifecycle(seed)
+        if "operations" in args.suite.split(","):
+            alt.operations(seed)
     finally:
         run.shutil.rmtree(b.tmp, ignore_errors=True)
     text = report(alt.rows, args.rounds, args.duration)

@@ -20,6 +20,8 @@ hardly move with the load of a shared machine, so runs minutes or commits apart 
             warm-up when --warmup is at least 100.
   churn     CreateFlow of the lifecycle's on-demand flow under a new name, then DeleteFlow of it
             (two calls; Ir per pair).
+  update    UpdateFlow of bench_updated with its own definition, the operations suite's
+            request (bench/lifecycle.py's operations()); the reply must be the first one's.
 
 Example (bench/RESULTS.md, "gRPC encode and read locks"):
   bench/grpc_mix.py --write-seed build-rel/seed.json --names bench_:10000
@@ -124,13 +126,24 @@ def caller(args, chan):
         raw("CreateFlow", lifecycle.string_field(1, name) + tail)
         raw("DeleteFlow", lifecycle.string_field(1, name))
 
-    if args.rpc in ("start", "churn"):
+    update = next(lifecycle.to_proto(op[0] + "Request", op[4])
+                  for op in lifecycle.operations() if op[0] == "UpdateFlow")
+
+    def update_call():
+        r = raw("UpdateFlow", update)
+        if state["token"] not in (None, r):
+            sys.exit(f"callgrind_ir: UpdateFlow answered {r!r}, then {state['token']!r}")
+        state["token"] = r
+
+    if args.rpc in ("start", "churn", "update"):
         raw("CreateConnectorProfile",
             lifecycle.to_proto("CreateConnectorProfileRequest", lifecycle.PROFILE))
         raw("CreateFlow", lifecycle.to_proto("CreateFlowRequest",
                                              lifecycle.churn_body(lifecycle.ON_DEMAND)))
+        raw("CreateFlow", lifecycle.to_proto("CreateFlowRequest",
+                                             lifecycle.churn_body(lifecycle.UPDATED)))
     return {"list": list_call, "describe": describe_call, "stop": stop_call, "start": start_call,
-            "churn": churn_call}[args.rpc]
+            "churn": churn_call, "update": update_call}[args.rpc]
 
 
 def total_ir(path):
@@ -145,7 +158,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--appflowd", required=True)
     p.add_argument("--seed", required=True, help="a seed file (bench/grpc_mix.py --write-seed)")
-    p.add_argument("--rpc", choices=["list", "describe", "stop", "start", "churn"], required=True)
+    p.add_argument("--rpc", choices=["list", "describe", "stop", "start", "churn",
+                                          "update"], required=True)
     p.add_argument("--missing", action="store_true", help="stop: a flow that does not exist")
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)

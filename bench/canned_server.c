@@ -42,7 +42,7 @@
 
 #define CALLS 64 /* kept requested, as appflowd does per method */
 #define MAX_THREADS 256
-#define MAX_METHODS 8
+#define MAX_METHODS 16
 #define MAX_REPLY_BYTES (1 << 20)
 #define METHOD_PREFIX "/appflow.v1.AppFlowService/"
 

@@ -6,6 +6,9 @@ one JSON line per level (FORMAT.md).
       [--flow NAME] [--levels 1x1,4x32,16x64] [--duration 10] [--warmup 2]
   /usr/bin/python3 bench/grpc_h2load.py --target appflowd --port 50051 --scenario describe \
       --rpc DescribeFlow --request-file REQ --response-file REPLY [--same-flow] [...]
+  /usr/bin/python3 bench/grpc_h2load.py --target appflowd --port 50051 --scenario operation \
+      --rpc DescribeConnectors --request-file REQ --response-file REPLY [...]
+      (the same, each row's scenario the RPC's name: bench/alternate.py's operations suite)
 
 Each level CxM runs h2load with C connections and M streams in flight per connection, all
 sending the same pre-framed request: StopFlowRequest{flow_name: --flow}, or with --rpc the
@@ -72,7 +75,9 @@ def parse_args():
     p.add_argument("--target", required=True, help="appflowd, canned, ... (FORMAT.md)")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--scenario", required=True,
-                   choices=["success", "notfound", "success-1m", "success-10", "describe"])
+                   choices=["success", "notfound", "success-1m", "success-10", "describe",
+                            "operation"],
+                   help="operation: --rpc's fixed request, reported under the RPC's name")
     p.add_argument("--rpc", help="an AppFlowService method other than StopFlow (with the files)")
     p.add_argument("--request-file", help="with --rpc: the packed request")
     p.add_argument("--response-file", help="with --rpc: the packed reply expected")
@@ -88,6 +93,8 @@ def parse_args():
         p.error("--rpc, --request-file and --response-file go together")
     if a.same_flow and a.rpc is None:
         p.error("--same-flow goes with --rpc")
+    if a.scenario == "operation" and a.rpc is None:
+        p.error("operation needs --rpc")
     a.method = "/appflow.v1.AppFlowService/" + (a.rpc or "StopFlow")
     if a.rpc:
         with open(a.request_file, "rb") as f:
@@ -225,7 +232,8 @@ def measure(args, conns, streams, client, tmp):
               f"({bytes_note}; {client[1]}): {s['rps']:.0f} req/s reported as errors",
               file=sys.stderr)
     p50, p99 = percentiles(log)
-    return {"door": "grpc", "target": args.target, "scenario": args.scenario,
+    scenario = args.rpc if args.scenario == "operation" else args.scenario
+    return {"door": "grpc", "target": args.target, "scenario": scenario,
             "conns": conns, "streams": streams, "requests": s["succeeded"],
             "seconds": args.duration, "rps": s["rps"] if passed else 0.0,
             "p50_ms": p50, "p99_ms": p99,

@@ -8,7 +8,9 @@
 -- Script arguments (after `--` on wrk's command line), first the mode:
 --   stop FLOW [EXPECTED_BODY]        POST /stop-flow {"flowName": FLOW} (also the form without
 --                                    "stop": FLOW [EXPECTED_BODY], and $APPFLOW_FLOW)
---   fixed PATH BODY EXPECTED_BODY    POST PATH with BODY, e.g. /describe-flow
+--   fixed PATH BODY EXPECTED_BODY [METHOD]
+--                                    POST (or METHOD) PATH with BODY, e.g. /describe-flow; an
+--                                    empty BODY sends none (GET /tags/ARN)
 --   list PAGE                        POST /list-flows {"maxResults": PAGE, "nextToken": T}
 --   start FLOW PREFIX EXPECTED       POST /start-flow {"flowName": FLOW, "clientToken": new}
 --   churn TEMPLATE PREFIX EXPECTED_CREATE EXPECTED_DELETE
@@ -129,7 +131,10 @@ end
 function init(args)
    mode = args[1]
    if mode == "fixed" then
-      wrk.method, wrk.path, wrk.body = "POST", args[2], args[3]
+      wrk.method, wrk.path, wrk.body = args[5] or "POST", args[2], args[3]
+      if wrk.body == "" then -- a GET: no body, so no Content-Length either
+         wrk.body = nil
+      end
       wrk.headers["Content-Type"] = "application/json"
       expected = args[4]
       request = nil

@@ -23,6 +23,10 @@ appflowd's captured bodies):
 - `churn`: POST /create-flow with --body-file (a CreateFlow body whose flowName is @NAME@) under
   a new name, then POST /delete-flow of that name; bodies as pre-checked, names aside.
 
+The operations of bench/alternate.py's operations suite: `operation` sends --method (POST)
+--path with --body-file's bytes (none without it) on every request; the answer must be 200 with
+--expect-file's bytes, and the rows carry --operation as their scenario.
+
 The store scenarios (bench/run.py's stores suite), over the Suspended scheduled flows of
 --names PREFIX:COUNT (default bench_:10000, the seed file's):
 - `toggle`: POST /start-flow, then POST /stop-flow of the same flow, and again, so that every
@@ -75,7 +79,7 @@ PATH = "/stop-flow"
 DEFAULT_FLOWS = {"success": "bench_suspended", "success-1m": "bench_suspended",
                  "notfound": "bench_missing", "describe": "bench_described",
                  "list": None, "start": "bench_ondemand", "churn": None, "toggle": None,
-                 "describe-mix": None}
+                 "describe-mix": None, "operation": None}
 PATHS = {"describe": "/describe-flow", "list": "/list-flows", "start": "/start-flow",
          "churn": "/create-flow", "toggle": "/start-flow", "describe-mix": "/describe-flow"}
 MIN_DIGITS = 5  # names as bench/grpc_mix.py writes them: PREFIX + index padded to this or more
@@ -88,12 +92,13 @@ def log(msg):
     sys.stderr.flush()
 
 
-def request(args, path, body):
-    """One real request; returns (response, body bytes), exiting when the target is not there."""
+def request(args, path, body, method="POST", raw=None):
+    """One real request (body as JSON, or raw bytes, or none when both are None); returns
+    (response, body bytes), exiting when the target is not there."""
     conn = http.client.HTTPConnection(args.host, args.port, timeout=10)
+    data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
     try:
-        conn.request("POST", path, body=json.dumps(body).encode(),
-                     headers={"Content-Type": "application/json"})
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
         return resp, resp.read()
     except OSError as e:
@@ -149,6 +154,24 @@ def precheck_describe(args):
                                                                args.expect_file))
     fail(args, problems)
     return 200, ["fixed", PATHS["describe"], json.dumps(body), data.decode()], what
+
+
+def precheck_operation(args):
+    body = b""
+    if args.body_file:
+        with open(args.body_file, "rb") as f:
+            body = f.read()
+    with open(args.expect_file, "rb") as f:
+        want = f.read()
+    resp, data = request(args, args.path, None, method=args.method, raw=body or None)
+    problems = common_problems(resp, 200)
+    if data != want:
+        problems.append("body %r is not the %d bytes of %s" % (data[:200], len(want),
+                                                               args.expect_file))
+    fail(args, problems)
+    return 200, ["fixed", args.path, body.decode(), data.decode(), args.method], (
+        "pre-check: %s %s 200 body == %s (%d B)" % (args.method, args.path,
+                                                    os.path.basename(args.expect_file), len(data)))
 
 
 def precheck_list(args):
@@ -297,7 +320,7 @@ def precheck(args):
     description)."""
     special = {"describe": precheck_describe, "list": precheck_list, "start": precheck_start,
                "churn": precheck_churn, "toggle": precheck_toggle,
-               "describe-mix": precheck_describe_mix}
+               "describe-mix": precheck_describe_mix, "operation": precheck_operation}
     if args.scenario in special:
         return special[args.scenario](args)
     want_status, data, what = precheck_stop(args)
@@ -351,7 +374,8 @@ def run_wrk(args, conns, want_status, lua_args):
         if stuck:
             raise SystemExit("http_wrk: %s: flows not Suspended before the run: %s"
                              % (args.target, " ".join(stuck[:10])))
-    url = "http://%s:%d%s" % (args.host, args.port, PATHS.get(args.scenario, PATH))
+    path = args.path if args.scenario == "operation" else PATHS.get(args.scenario, PATH)
+    url = "http://%s:%d%s" % (args.host, args.port, path)
     cmd = [args.wrk, "-t", str(threads), "-c", str(conns), "-d", "%gs" % args.duration,
            "--latency", "-s", LUA, url, "--"] + lua_args
     log("%s: %s" % (args.target, " ".join(cmd[:-len(lua_args)] + [lua_args[0], "..."])))
@@ -391,7 +415,8 @@ def run_wrk(args, conns, want_status, lua_args):
             len(unsettled), " ".join(unsettled[:10]))
         errors += len(unsettled)
     return {
-        "door": "http", "target": args.target, "scenario": args.scenario,
+        "door": "http", "target": args.target,
+        "scenario": args.operation if args.scenario == "operation" else args.scenario,
         "conns": conns, "streams": 1, "requests": responses,
         "seconds": round(seconds, 3), "rps": round(ok / seconds, 1) if seconds > 0 else 0.0,
         "p50_ms": round(r["p50_us"] / 1000.0, 3), "p99_ms": round(r["p99_us"] / 1000.0, 3),
@@ -415,7 +440,11 @@ def main():
     ap.add_argument("--same-flow", action="store_true",
                     help="describe: a body with --expect-file's flowName, flowArn and "
                          "flowStatus will do (the peers)")
-    ap.add_argument("--body-file", help="churn: the CreateFlow body, flowName @NAME@")
+    ap.add_argument("--body-file", help="churn: the CreateFlow body, flowName @NAME@; "
+                                        "operation: the request body (none without it)")
+    ap.add_argument("--operation", help="operation: its name in the rows")
+    ap.add_argument("--method", default="POST", choices=["POST", "GET"], help="operation")
+    ap.add_argument("--path", help="operation: the request's path")
     ap.add_argument("--names", default="bench_:10000", metavar="PREFIX:COUNT",
                     help="toggle, describe-mix: the seeded flows PREFIX + zero-padded index")
     ap.add_argument("--conns", default="1,16,64", help="comma-separated connection counts")
@@ -430,6 +459,8 @@ def main():
         ap.error("describe needs --expect-file")
     if args.same_flow and args.scenario != "describe":
         ap.error("--same-flow goes with describe")
+    if args.scenario == "operation" and not (args.operation and args.path and args.expect_file):
+        ap.error("operation needs --operation, --path and --expect-file")
     if args.scenario == "churn" and not args.body_file:
         ap.error("churn needs --body-file")
     if not 1 <= args.page <= 100:

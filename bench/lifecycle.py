@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import time
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
@@ -311,6 +312,124 @@ def nginx_locations(files):
             lines.append(f"            set ${var}_{i} '{c}';")
         lines.append("            return 200 \"" + "".join(f"${{{var}_{i}}}"
                                                         for i in range(len(esc))) + "\";")
+        lines.append("        }")
+        out.append("\n".join(lines))
+    return "\n".join(out)
+
+
+# ---- the operations this round added, one fixed request each ----
+
+RUNS = "bench_runs"  # three finished runs, for DescribeFlowExecutionRecords
+UPDATED = "bench_updated"  # UpdateFlow's target, updated with its own definition each call
+FLOW_ARN = "arn:aws:appflow:us-east-1:000000000000:flow/"  # appflowd's default region, account
+
+
+def _quoted(text):
+    """A URI label as the AWS SDKs send it: every byte but unreserved ones percent-encoded."""
+    return "".join(c if c.isalnum() or c in "-._~" else "%%%02X" % ord(c) for c in text)
+
+
+def operations():
+    """The operations of this round's issues the operations suite measures, each with one fixed
+    request whose reply does not change from call to call: (name = the RPC and the AWS
+    operation, AWS method, AWS path, AWS JSON body or None, the gRPC request as AWS JSON).
+    TagResource and UpdateFlow write (the same tags, the same definition) on every call."""
+    arn = FLOW_ARN + DESCRIBED
+    tags_path = "/tags/" + _quoted(arn)
+    update = {k: v for k, v in flow_body(UPDATED, {"triggerType": "OnDemand"}).items()
+              if k != "tags"}
+    records = {"flowName": RUNS, "maxResults": 10}
+    connectors = {"connectorTypes": ["Salesforce", "S3"]}
+    profiles = {"connectorProfileNames": [PROFILE["connectorProfileName"]]}
+    entities = {"connectorProfileName": PROFILE["connectorProfileName"],
+                "connectorType": "Salesforce"}
+    tags = {"tags": {"team": "data", "env": "bench"}}
+    return [
+        ("DescribeFlowExecutionRecords", "POST", "/describe-flow-execution-records", records,
+         records),
+        ("DescribeConnectors", "POST", "/describe-connectors", connectors, connectors),
+        ("DescribeConnectorProfiles", "POST", "/describe-connector-profiles", profiles, profiles),
+        ("ListConnectorEntities", "POST", "/list-connector-entities", entities, entities),
+        ("ListTagsForResource", "GET", tags_path, None, {"resourceArn": arn}),
+        ("TagResource", "POST", tags_path, tags, dict(tags, resourceArn=arn)),
+        ("UpdateFlow", "POST", "/update-flow", update, update),
+    ]
+
+
+def create_operation_flows(http_port, grpc_port, timeout=30):
+    """The flows the operations act on, beyond create_flows': an on-demand flow with three runs,
+    read back until none is in progress (a run lasts appflowd's --run-duration), and the flow
+    UpdateFlow updates."""
+    for name in (RUNS, UPDATED):
+        status, _, reply = http_call(http_port, "POST", "/create-flow", churn_body(name))
+        _ok(status, reply, f"create {name}")
+    for i in range(3):
+        status, _, reply = http_call(http_port, "POST", "/start-flow", {"flowName": RUNS})
+        _ok(status, reply, f"start {RUNS}")
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _, reply = http_call(http_port, "POST", "/describe-flow-execution-records",
+                                     {"flowName": RUNS})
+        runs = json.loads(_ok(status, reply, "describe the runs"))["flowExecutions"]
+        if len(runs) == 3 and all(r["executionStatus"] != "InProgress" for r in runs):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{RUNS}'s runs still in progress after {timeout} s: {reply!r}")
+        time.sleep(0.05)  # polls a state, no guess at how long a run takes
+
+
+def capture_operations(grpc_port, http_port, tmp):
+    """Each operation's requests and appflowd's replies on both doors, as files in tmp: NAME.req
+    and NAME.grpc (packed), NAME.json (the AWS body, absent without one) and NAME.reply.json.
+    Returns {name: {file kind: path}}."""
+    out = {}
+    for name, method, path, body, grpc_body in operations():
+        files = out[name] = {}
+
+        def put(kind, data):
+            files[kind] = os.path.join(tmp, f"op-{name}.{kind}")
+            with open(files[kind], "wb") as f:
+                f.write(data)
+
+        request = to_proto(name + "Request", grpc_body)
+        put("req", request)
+        put("grpc", grpc_call(grpc_port, name, request))
+        if body is not None:
+            put("json", json.dumps(body, separators=(",", ":")).encode())
+        status, _, reply = http_call(http_port, method, path, body)
+        put("reply.json", _ok(status, reply, name))
+    return out
+
+
+def _nginx_body(var, text):
+    """`set` lines holding text in chunks under nginx's parameter limit, and the variables'
+    concatenation for `return`."""
+    if "$" in text:
+        raise RuntimeError(f"{var}: a '$' would be an nginx variable")
+    chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    esc = [c.replace("\\", "\\\\").replace("'", "\\'") for c in chunks]
+    sets = [f"            set ${var}_{i} '{c}';" for i, c in enumerate(esc)]
+    return sets, "".join(f"${{{var}_{i}}}" for i in range(len(esc)))
+
+
+def nginx_operation_locations(captured):
+    """nginx locations answering each operation with appflowd's captured body; the operations
+    sharing a path (GET and POST /tags/ARN) are told apart by method."""
+    by_path = {}
+    for name, method, path, _, _ in operations():
+        with open(captured[name]["reply.json"], "rb") as f:
+            by_path.setdefault(path, []).append((method, name, f.read().decode()))
+    out = []
+    for path, answers in by_path.items():
+        # nginx matches the URI decoded: /tags/arn%3A... is location /tags/arn:...
+        decoded = re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), path)
+        lines = [f"        location = {decoded} {{", "            default_type application/json;",
+                 "            add_header x-amzn-RequestId 00000000-0000-4000-8000-000000000000;"]
+        for method, name, text in answers:
+            sets, value = _nginx_body(name.lower(), text)
+            lines += sets
+            lines.append(f"            if ($request_method = {method}) {{ return 200 \"{value}\"; }}")
+        lines.append("            return 405;")
         lines.append("        }")
         out.append("\n".join(lines))
     return "\n".join(out)
