@@ -32,6 +32,8 @@ typedef struct update_call {
   uint8_t before, status; /* out */
   bool changed, replayed; /* out */
   bool arm;               /* out: an Active scheduled flow, its schedule to compute again */
+  af_bytes fresh;         /* the request's members as a definition, packed before the lock */
+  af_bytes tasks;         /* the request's tasks, packed as pack_tasks does */
   af_flow_profiles profiles;
 } update_call;
 
@@ -66,23 +68,9 @@ static bool pack_tasks(Appflow__V1__Task **tasks, size_t n, af_arena *a, af_byte
   return af__pack_sorted(&t.base, a, out);
 }
 
-/* The new definition: the old one (kmsArn, tags) with the request's members. *tasks_changed
- * says whether the tasks differ from the old definition's. */
-static bool new_definition(update_call *u, const af_flow_record *cur, af_bytes *out,
-                           bool *tasks_changed) {
-  af_arena *a = u->c.to.arena;
-  const Appflow__V1__UpdateFlowRequest *req = u->req;
-  Appflow__V1__CreateFlowRequest *old = NULL;
-  if (cur->definition.len > 0 &&
-      (old = appflow__v1__create_flow_request__unpack(&a->allocator, cur->definition.len,
-                                                      cur->definition.data)) == NULL)
-    return false;
+/* The request's members as a definition's (kmsArn and tags are CreateFlow's alone). */
+static Appflow__V1__CreateFlowRequest definition_of(const Appflow__V1__UpdateFlowRequest *req) {
   Appflow__V1__CreateFlowRequest d = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
-  if (old != NULL) {
-    d.kms_arn = old->kms_arn;
-    d.n_tags = old->n_tags;
-    d.tags = old->tags;
-  }
   d.description = req->description;
   d.trigger_config = req->trigger_config;
   d.source_flow_config = req->source_flow_config;
@@ -91,21 +79,154 @@ static bool new_definition(update_call *u, const af_flow_record *cur, af_bytes *
   d.n_tasks = req->n_tasks;
   d.tasks = req->tasks;
   d.metadata_catalog_config = req->metadata_catalog_config;
+  return d;
+}
+
+/* The new definition: the old one (kmsArn, tags) with the request's members. *tasks_changed
+ * says whether the tasks differ from the old definition's. The slow way, for what
+ * new_definition does not take: the old definition unpacked and all of it packed again. */
+static bool rebuild_definition(update_call *u, const af_flow_record *cur, af_bytes *out,
+                               bool *tasks_changed) {
+  af_arena *a = u->c.to.arena;
+  Appflow__V1__CreateFlowRequest *old = NULL;
+  if (cur->definition.len > 0 &&
+      (old = appflow__v1__create_flow_request__unpack(&a->allocator, cur->definition.len,
+                                                      cur->definition.data)) == NULL)
+    return false;
+  Appflow__V1__CreateFlowRequest d = definition_of(u->req);
+  if (old != NULL) {
+    d.kms_arn = old->kms_arn;
+    d.n_tags = old->n_tags;
+    d.tags = old->tags;
+  }
   size_t len;
   uint8_t *buf = af__pack_definition(&d, a, &len);
-  af_bytes was = {NULL, 0}, now = {NULL, 0};
-  if (buf == NULL || !pack_tasks(req->tasks, req->n_tasks, a, &now) ||
-      (old != NULL && !pack_tasks(old->tasks, old->n_tasks, a, &was)))
+  af_bytes was = {NULL, 0};
+  if (buf == NULL || (old != NULL && !pack_tasks(old->tasks, old->n_tasks, a, &was)))
     return false;
-  *tasks_changed = old == NULL || !af__bytes_equal(was, now);
+  *tasks_changed = old == NULL || !af__bytes_equal(was, u->tasks);
   *out = (af_bytes){buf, len};
   return true;
 }
 
-/* The run log after this update: its token first, then the old log's fresh tokens. */
-static bool log_update(update_call *u, const Appflowd__Store__V1__RunLog *old, bool bump,
-                       af_bytes *out) {
+/* What the update stores of the request, packed before the flow's lock is taken: its members
+ * as a definition (u->fresh, without the old kmsArn and tags) and its tasks. */
+static bool pack_request(update_call *u, const Appflow__V1__UpdateFlowRequest *req, af_arena *a) {
+  Appflow__V1__CreateFlowRequest d = definition_of(req);
+  size_t len;
+  uint8_t *buf = af__pack_definition(&d, a, &len);
+  u->fresh = (af_bytes){buf, len};
+  return buf != NULL && pack_tasks(req->tasks, req->n_tasks, a, &u->tasks);
+}
+
+/* CreateFlowRequest's fields a stored definition may hold (flowName and clientToken are
+ * cleared before it is packed). */
+#define F_KMS_ARN 3
+#define F_TAGS 8
+#define F_TASKS 13
+static bool definition_field(uint64_t number) {
+  return number == 2 || number == 3 || number == 4 || number == 8 || (number >= 11 && number <= 14);
+}
+
+/* Where a packed definition keeps one field's values: the bytes of every one, tag included,
+ * when they come one after another. */
+typedef struct field_run {
+  const uint8_t *at;
+  size_t len;
+  bool seen, ended; /* ended: another field came after it */
+} field_run;
+
+/* Adds the field at [p, end) to its run; false when the run was already ended. */
+static bool extend(field_run *r, const uint8_t *p, const uint8_t *end) {
+  if (r->ended)
+    return false;
+  if (!r->seen)
+    r->at = p;
+  r->seen = true;
+  r->len = (size_t)(end - r->at);
+  return true;
+}
+
+/* The old definition's kmsArn, tags and tasks as their packed bytes. False for bytes this
+ * cannot splice: malformed, a field it does not know (a definition some other build wrote),
+ * kmsArn twice, or tags or tasks not together. */
+static bool old_parts(af_bytes def, field_run *kms, field_run *tags, field_run *tasks) {
+  *kms = *tags = *tasks = (field_run){0};
+  const uint8_t *p = def.data, *end = def.len ? def.data + def.len : p;
+  while (p < end) {
+    const uint8_t *field = p, *data;
+    uint64_t key;
+    size_t len;
+    if (!af__wire_varint(&p, end, &key) ||
+        !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &len))
+      return false;
+    uint64_t n = key >> 3;
+    field_run *runs[] = {kms, tags, tasks};
+    uint64_t numbers[] = {F_KMS_ARN, F_TAGS, F_TASKS};
+    if (!definition_field(n) || (n == F_KMS_ARN && kms->seen))
+      return false;
+    for (size_t i = 0; i < 3; i++) {
+      if (n == numbers[i] && !extend(runs[i], field, p))
+        return false;
+      if (n != numbers[i] && runs[i]->seen)
+        runs[i]->ended = true;
+    }
+  }
+  return true;
+}
+
+static uint8_t *put_run(uint8_t *o, field_run *r) {
+  if (r->seen && r->len > 0)
+    memcpy(o, r->at, r->len);
+  o += r->seen ? r->len : 0;
+  r->seen = false; /* written */
+  return o;
+}
+
+/* The new definition without unpacking the old one: the request's members, packed before the
+ * lock (u->fresh), with the old kmsArn and tags put in their places by field number. A stored
+ * definition is always af__pack_definition's (CreateFlow, the seed, this), which writes fields
+ * in number order and map entries sorted, so these bytes are the ones rebuild_definition
+ * would pack: a CreateFlow retry compares them. The tasks are compared as packed; bytes that
+ * differ go to rebuild_definition, which compares them unpacked. */
+static bool new_definition(update_call *u, const af_flow_record *cur, af_bytes *out,
+                           bool *tasks_changed) {
+  field_run kms, tags, tasks;
+  if (cur->definition.len == 0 || !old_parts(cur->definition, &kms, &tags, &tasks))
+    return rebuild_definition(u, cur, out, tasks_changed);
+  af_bytes was = {tasks.at, tasks.seen ? tasks.len : 0};
+  if (!af__bytes_equal(was, u->tasks))
+    return rebuild_definition(u, cur, out, tasks_changed);
+  *tasks_changed = false;
+  size_t len = u->fresh.len + (kms.seen ? kms.len : 0) + (tags.seen ? tags.len : 0);
+  uint8_t *buf = af_arena_alloc(u->c.to.arena, len ? len : 1), *o = buf;
+  if (buf == NULL)
+    return false;
+  const uint8_t *p = u->fresh.data, *end = u->fresh.len ? p + u->fresh.len : p;
+  while (p < end) {
+    const uint8_t *field = p, *data;
+    uint64_t key;
+    size_t n;
+    if (!af__wire_varint(&p, end, &key) || !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &n))
+      return false; /* our own packing: cannot happen */
+    if ((key >> 3) > F_KMS_ARN)
+      o = put_run(o, &kms);
+    if ((key >> 3) > F_TAGS)
+      o = put_run(o, &tags);
+    memcpy(o, field, (size_t)(p - field));
+    o += p - field;
+  }
+  o = put_run(o, &kms);
+  o = put_run(o, &tags);
+  *out = (af_bytes){buf, (size_t)(o - buf)};
+  return true;
+}
+
+/* The run log after this update: its token first, then the old log's fresh tokens. The log's
+ * start tokens and runs stay packed (af__runs_split): a flow started often has a hundred. */
+static bool log_update(update_call *u, af_packed_runs *s, bool bump, af_bytes *out) {
   af_arena *a = u->c.to.arena;
+  const Appflowd__Store__V1__RunLog *old = s->head;
   Appflowd__Store__V1__RunLog r = *old;
   Appflowd__Store__V1__UpdateToken **v = af_arena_alloc(a, (old->n_update_tokens + 1) * sizeof *v);
   Appflowd__Store__V1__UpdateToken *add = af_arena_alloc(a, sizeof *add);
@@ -130,7 +251,8 @@ static bool log_update(update_call *u, const Appflowd__Store__V1__RunLog *old, b
     r.schema_version = (r.schema_version > 0 ? r.schema_version : 1) + 1;
   if (u->arm) /* the schedule may have changed: it starts again from now */
     af__schedule_from(&r, u->c.now_ms, false);
-  return af__pack(&r.base, a, out);
+  s->head = &r;
+  return af__runs_join(s, a, out);
 }
 
 /* Where an update leaves the flow's status (an on-demand flow is Active, as CreateFlow makes
@@ -147,12 +269,12 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
   update_call *u = ctx;
   af_error *err = u->c.to.err;
   u->changed = u->replayed = u->arm = false;
-  Appflowd__Store__V1__RunLog *old = af_flows_runs(cur->runs, u->c.to.arena);
+  af_packed_runs *old = af__runs_split(cur->runs, u->c.to.arena);
   if (old == NULL) {
     af_flows_oom(err);
     return AF_STORE_REFUSE;
   }
-  const Appflowd__Store__V1__UpdateToken *seen = find_token(old, u->token, u->c.now_ms);
+  const Appflowd__Store__V1__UpdateToken *seen = find_token(old->head, u->token, u->c.now_ms);
   if (seen != NULL) {
     if (seen->digest.len != DIGEST_LEN || memcmp(seen->digest.data, u->digest, DIGEST_LEN) != 0) {
       af_error_set(err, AF_ERR_CONFLICT,
@@ -230,7 +352,7 @@ void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
       af_check_flow_rules(AF_FLOW_UPDATE, req->trigger_config, req->source_flow_config,
                           req->destination_flow_config_list, req->n_destination_flow_config_list,
                           req->tasks, req->n_tasks, to->err);
-  if (rc == AF_OK && !digest_of(req, to->arena, u->digest))
+  if (rc == AF_OK && (!digest_of(req, to->arena, u->digest) || !pack_request(u, req, to->arena)))
     rc = af_flows_oom(to->err);
   if (rc != AF_OK) {
     af__call_end(&u->c, rc);

@@ -1289,6 +1289,39 @@ Test(update, applies_the_models_checks_and_appflows_rules) {
   cr_expect_eq(described("checked").n_tasks, 1, "the refused updates changed nothing");
 }
 
+/* An update whose tasks are the flow's own keeps the old kmsArn and tags without unpacking
+ * the old definition (flows/update.c splices them into the request's, packed): the bytes must
+ * be the ones CreateFlow stores for the same members. A CreateFlow retry compares them: after
+ * an update that changed nothing, the retry still gets the first result. */
+Test(update, stores_the_definition_createflow_would) {
+  Appflow__V1__CreateFlowRequest *req = full("spliced");
+  req->client_token = "create-1";
+  created(req);
+  Appflow__V1__UpdateFlowRequest u = APPFLOW__V1__UPDATE_FLOW_REQUEST__INIT;
+  u.flow_name = req->flow_name;
+  u.description = req->description;
+  u.trigger_config = req->trigger_config;
+  u.source_flow_config = req->source_flow_config;
+  u.n_destination_flow_config_list = req->n_destination_flow_config_list;
+  u.destination_flow_config_list = req->destination_flow_config_list;
+  u.n_tasks = req->n_tasks;
+  u.tasks = req->tasks;
+  u.metadata_catalog_config = req->metadata_catalog_config;
+  updated(&u);
+  cr_expect_eq(schema_version("spliced"), 1, "the same tasks");
+  Appflow__V1__CreateFlowResponse resp;
+  af_error err;
+  cr_expect_eq(create(req, &resp, &err), AF_OK, "the retry: %s", err.message);
+  Appflow__V1__DescribeFlowResponse d = described("spliced");
+  cr_expect_str_eq(d.kms_arn, req->kms_arn);
+  cr_expect_eq(d.n_tags, 3);
+  u.description = "changed";
+  updated(&u);
+  cr_expect_eq(create(req, &resp, &err), AF_ERR_CONFLICT, "the flow is another now");
+  cr_expect_str_eq(described("spliced").description, "changed");
+  cr_expect_eq(described("spliced").n_tags, 3);
+}
+
 Test(update, a_seeded_flow_gets_a_definition) {
   test_seed_flow(svc, "seeded", T(SCHEDULED), S(ACTIVE));
   cr_expect_eq(updated(update_req("seeded", T(SCHEDULED))), S(ACTIVE));
