@@ -222,7 +222,7 @@ class Alternate:
         with contextlib.ExitStack() as stack:
             srv = started(stack, b.appflowd(seed, http=True))
             lifecycle.create_flows(srv.http_port)
-            lifecycle.create_operation_flows(srv.http_port, srv.port)
+            lifecycle.create_operation_flows(srv.http_port)
             captured = lifecycle.capture_operations(srv.port, srv.http_port, b.tmp)
             replies = {name: files["grpc"] for name, files in captured.items()}
             canned = started(stack, b.canned(replies=replies))

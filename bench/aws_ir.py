@@ -105,7 +105,8 @@ def send(port, steps, n, sign=None):
     """Sends steps, each (method, path, body), n times over on one connection; the last reply's
     length."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    steps = [(m, path, json.dumps(body).encode()) for m, path, body in steps]
+    steps = [(m, path, json.dumps(body).encode() if body is not None else None)
+             for m, path, body in steps]
     headers = {"Content-Type": "application/json"}
     for _ in range(n):
         for method, path, data in steps:
@@ -132,6 +133,9 @@ def main():
                    help="also simulate the caches (valgrind's model of this CPU's L1 and last "
                         "level) and report data read misses per request: what a change to memory "
                         "layout does, which instructions do not show")
+    p.add_argument("--operations", action="store_true",
+                   help="also count the operations suite's requests (bench/lifecycle.py's "
+                        "operations()), unsigned")
     p.add_argument("--whole", action="store_true",
                    help="count the whole process (libmicrohttpd's reading and sending, the "
                         "idle threads), not only the request handler")
@@ -150,6 +154,8 @@ def main():
            os.path.join(args.build, "appflowd"), "--grpc-listen", "127.0.0.1:0",
            "--http-listen", "127.0.0.1:0", "--flows", seed, "--log-level", "warn"]
     args.signed = args.signed or args.verify
+    if args.operations and args.signed:
+        p.error("--operations goes unsigned")
     if args.verify:
         cmd += ["--aws-credentials", credentials_file(outdir)]
     print("$", " ".join(cmd), file=sys.stderr)
@@ -162,10 +168,14 @@ def main():
         send(http_port, [("POST", "/create-flow", lifecycle.described_body())], 1, sign)
         send(http_port, [("POST", "/create-flow", lifecycle.churn_body(lifecycle.ON_DEMAND))], 1,
              sign)
+        kinds = list(KINDS)
+        if args.operations:
+            lifecycle.create_operation_flows(http_port)
+            kinds += [(op[0], [op[1:4]]) for op in lifecycle.operations()]
         cache = " D1 read misses/request | LL read misses/request |" if args.cache else ""
         print("| request | Ir/request | reply bytes |" + cache)
         print("|---|---:|---:|" + ("---:|---:|" if args.cache else ""))
-        for label, steps in KINDS:
+        for label, steps in kinds:
             send(http_port, steps, 1, sign)  # warm: first use is not per request
             control(proc.pid, "--zero")
             size = send(http_port, steps, args.requests, sign)

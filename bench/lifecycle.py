@@ -356,7 +356,7 @@ def operations():
     ]
 
 
-def create_operation_flows(http_port, grpc_port, timeout=30):
+def create_operation_flows(http_port, timeout=30):
     """The flows the operations act on, beyond create_flows': an on-demand flow with three runs,
     read back until none is in progress (a run lasts appflowd's --run-duration), and the flow
     UpdateFlow updates."""

@@ -277,40 +277,80 @@ static Appflow__V1__ExecutionRecord *record_of(records_call *c,
   return r;
 }
 
+/* CreateFlowRequest's fields the records read (flows/update.c names the others). */
+#define F_SOURCE 11
+#define F_CATALOG 14
+
+/* What the records need of the flow's definition: its Glue catalog and, for an SAP OData
+ * source, the source's settings. Read from the packed bytes, each message unpacked alone: the
+ * whole definition was most of a call's work. false when out of memory or malformed. */
+static bool read_definition(records_call *c, const af_flow_record *cur) {
+  af_arena *a = c->c.to.arena;
+  bool sap =
+      cur->source_connector != NULL &&
+      strcmp(cur->source_connector,
+             af_flows_connector_name(APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_SAPO_DATA)) == 0;
+  const uint8_t *p = cur->definition.data;
+  const uint8_t *end = cur->definition.len ? p + cur->definition.len : p;
+  af_bytes catalog = {NULL, 0}, source = {NULL, 0};
+  while (p < end) {
+    uint64_t key;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (!af__wire_varint(&p, end, &key) ||
+        !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &len))
+      return false;
+    if (key == (F_CATALOG << 3 | 2)) /* one in a packed definition: the last would win */
+      catalog = (af_bytes){data, len};
+    else if (key == (F_SOURCE << 3 | 2))
+      source = (af_bytes){data, len};
+  }
+  if (catalog.data != NULL) {
+    Appflow__V1__MetadataCatalogConfig *m =
+        appflow__v1__metadata_catalog_config__unpack(&a->allocator, catalog.len, catalog.data);
+    if (m == NULL)
+      return false;
+    c->glue = m->glue_data_catalog;
+  }
+  if (sap && source.data != NULL) {
+    Appflow__V1__SourceFlowConfig *src =
+        appflow__v1__source_flow_config__unpack(&a->allocator, source.len, source.data);
+    if (src == NULL)
+      return false;
+    c->sap = src->source_connector_properties != NULL ? src->source_connector_properties->sapo_data
+                                                      : NULL;
+  }
+  return true;
+}
+
+/* The page: the runs after the token, newest first, each unpacked as it is reached (a flow
+ * started often keeps a hundred). */
 static af_store_verdict records_rule(const af_flow_record *cur, af_flow_record *next, void *ctx) {
   (void)next;
   records_call *c = ctx;
   af_arena *a = c->c.to.arena;
-  Appflowd__Store__V1__RunLog *log = af_flows_runs(cur->runs, a);
-  Appflow__V1__CreateFlowRequest *def =
-      cur->definition.len == 0 ? NULL
-                               : appflow__v1__create_flow_request__unpack(
-                                     &a->allocator, cur->definition.len, cur->definition.data);
-  c->glue = def != NULL && def->metadata_catalog_config != NULL
-                ? def->metadata_catalog_config->glue_data_catalog
-                : NULL;
-  const Appflow__V1__SourceFlowConfig *src = def != NULL ? def->source_flow_config : NULL;
-  c->sap = src != NULL && src->source_connector_properties != NULL
-               ? src->source_connector_properties->sapo_data
-               : NULL;
+  c->glue = NULL;
+  c->sap = NULL;
+  af_packed_runs *log = af__runs_split(cur->runs, a);
   size_t max = c->req->has_max_results ? (size_t)c->req->max_results : PAGE_DEFAULT;
   Appflow__V1__ExecutionRecord **v = af_arena_alloc(a, max * sizeof *v);
-  if (log == NULL || v == NULL) {
+  if (log == NULL || v == NULL || !read_definition(c, cur)) {
     c->oom = true;
     return AF_STORE_KEEP;
   }
   size_t n = 0, i = 0;
-  while (i < log->n_executions && !after_token(c, log->executions[i]))
-    i++;
-  for (; i < log->n_executions && n < max; i++)
-    if ((v[n++] = record_of(c, log->executions[i])) == NULL) {
+  const Appflowd__Store__V1__Execution *e = NULL, *last = NULL;
+  for (; i < log->n_runs && n < max; i++) {
+    e = appflowd__store__v1__execution__unpack(&a->allocator, log->runs[i].len, log->runs[i].data);
+    if (e == NULL || (after_token(c, e) && (v[n++] = record_of(c, e)) == NULL)) {
       c->oom = true;
       return AF_STORE_KEEP;
     }
+    last = e;
+  }
   c->resp->flow_executions = v;
   c->resp->n_flow_executions = n;
-  if (i < log->n_executions) {
-    const Appflowd__Store__V1__Execution *last = log->executions[i - 1];
+  if (i < log->n_runs && n == max) {
     char pos[AF_FLOW_NAME_MAX + 1];
     snprintf(pos, sizeof pos, "%lld:%s", (long long)last->started_ms, last->execution_id);
     c->oom |=

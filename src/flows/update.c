@@ -154,7 +154,7 @@ static bool old_parts(af_bytes def, field_run *kms, field_run *tags, field_run *
   *kms = *tags = *tasks = (field_run){0};
   const uint8_t *p = def.data, *end = def.len ? def.data + def.len : p;
   while (p < end) {
-    const uint8_t *field = p, *data;
+    const uint8_t *field = p, *data = NULL;
     uint64_t key;
     size_t len;
     if (!af__wire_varint(&p, end, &key) ||
@@ -204,7 +204,7 @@ static bool new_definition(update_call *u, const af_flow_record *cur, af_bytes *
     return false;
   const uint8_t *p = u->fresh.data, *end = u->fresh.len ? p + u->fresh.len : p;
   while (p < end) {
-    const uint8_t *field = p, *data;
+    const uint8_t *field = p, *data = NULL;
     uint64_t key;
     size_t n;
     if (!af__wire_varint(&p, end, &key) || !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &n))
