@@ -352,7 +352,10 @@ void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
       af_check_flow_rules(AF_FLOW_UPDATE, req->trigger_config, req->source_flow_config,
                           req->destination_flow_config_list, req->n_destination_flow_config_list,
                           req->tasks, req->n_tasks, to->err);
-  if (rc == AF_OK && (!digest_of(req, to->arena, u->digest) || !pack_request(u, req, to->arena)))
+  /* the digest is kept with a clientToken and compared with a retry's: none without one */
+  bool token = req->client_token != NULL;
+  if (rc == AF_OK &&
+      ((token && !digest_of(req, to->arena, u->digest)) || !pack_request(u, req, to->arena)))
     rc = af_flows_oom(to->err);
   if (rc != AF_OK) {
     af__call_end(&u->c, rc);
