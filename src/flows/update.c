@@ -109,16 +109,6 @@ static bool rebuild_definition(update_call *u, const af_flow_record *cur, af_byt
   return true;
 }
 
-/* What the update stores of the request, packed before the flow's lock is taken: its members
- * as a definition (u->fresh, without the old kmsArn and tags) and its tasks. */
-static bool pack_request(update_call *u, const Appflow__V1__UpdateFlowRequest *req, af_arena *a) {
-  Appflow__V1__CreateFlowRequest d = definition_of(req);
-  size_t len;
-  uint8_t *buf = af__pack_definition(&d, a, &len);
-  u->fresh = (af_bytes){buf, len};
-  return buf != NULL && pack_tasks(req->tasks, req->n_tasks, a, &u->tasks);
-}
-
 /* CreateFlowRequest's fields a stored definition may hold (flowName and clientToken are
  * cleared before it is packed). */
 #define F_KMS_ARN 3
@@ -172,6 +162,21 @@ static bool old_parts(af_bytes def, field_run *kms, field_run *tags, field_run *
         runs[i]->ended = true;
     }
   }
+  return true;
+}
+
+/* What the update stores of the request, packed before the flow's lock is taken: its members
+ * as a definition (u->fresh, without the old kmsArn and tags) and its tasks, which are the
+ * bytes pack_tasks writes (the same packing, sorted alike), read off the definition's. */
+static bool pack_request(update_call *u, const Appflow__V1__UpdateFlowRequest *req, af_arena *a) {
+  Appflow__V1__CreateFlowRequest d = definition_of(req);
+  size_t len;
+  uint8_t *buf = af__pack_definition(&d, a, &len);
+  field_run kms, tags, tasks;
+  u->fresh = (af_bytes){buf, len};
+  if (buf == NULL || !old_parts(u->fresh, &kms, &tags, &tasks))
+    return false;
+  u->tasks = (af_bytes){tasks.at, tasks.seen ? tasks.len : 0};
   return true;
 }
 
