@@ -202,19 +202,26 @@ static void expect_same(const ProtobufCMessage *got, const ProtobufCMessage *wan
   cr_expect(memcmp(a, b, n) == 0, "%s differs", what);
 }
 
+/* The members CreateFlow, UpdateFlow and DescribeFlow share (a flow's definition, less kmsArn
+ * and tags), from src to dst, messages of any of the three. */
+#define COPY_DEFINITION(dst, src)                                                                  \
+  do {                                                                                             \
+    (dst).description = (src)->description;                                                        \
+    (dst).trigger_config = (src)->trigger_config;                                                  \
+    (dst).source_flow_config = (src)->source_flow_config;                                          \
+    (dst).n_destination_flow_config_list = (src)->n_destination_flow_config_list;                  \
+    (dst).destination_flow_config_list = (src)->destination_flow_config_list;                      \
+    (dst).n_tasks = (src)->n_tasks;                                                                \
+    (dst).tasks = (src)->tasks;                                                                    \
+    (dst).metadata_catalog_config = (src)->metadata_catalog_config;                                \
+  } while (0)
+
 /* The definition DescribeFlow gave back, as a CreateFlow request in AWS JSON (without name,
  * token and tags, which are compared on their own). */
 static const char *definition_json(const Appflow__V1__DescribeFlowResponse *d) {
   Appflow__V1__CreateFlowRequest r = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
-  r.description = d->description;
+  COPY_DEFINITION(r, d);
   r.kms_arn = d->kms_arn;
-  r.trigger_config = d->trigger_config;
-  r.source_flow_config = d->source_flow_config;
-  r.n_destination_flow_config_list = d->n_destination_flow_config_list;
-  r.destination_flow_config_list = d->destination_flow_config_list;
-  r.n_tasks = d->n_tasks;
-  r.tasks = d->tasks;
-  r.metadata_catalog_config = d->metadata_catalog_config;
   return message_json(&af_model_CreateFlowRequest, &r, &arena);
 }
 
@@ -1299,14 +1306,7 @@ Test(update, stores_the_definition_createflow_would) {
   created(req);
   Appflow__V1__UpdateFlowRequest u = APPFLOW__V1__UPDATE_FLOW_REQUEST__INIT;
   u.flow_name = req->flow_name;
-  u.description = req->description;
-  u.trigger_config = req->trigger_config;
-  u.source_flow_config = req->source_flow_config;
-  u.n_destination_flow_config_list = req->n_destination_flow_config_list;
-  u.destination_flow_config_list = req->destination_flow_config_list;
-  u.n_tasks = req->n_tasks;
-  u.tasks = req->tasks;
-  u.metadata_catalog_config = req->metadata_catalog_config;
+  COPY_DEFINITION(u, req);
   updated(&u);
   cr_expect_eq(schema_version("spliced"), 1, "the same tasks");
   Appflow__V1__CreateFlowResponse resp;
