@@ -105,14 +105,19 @@ class Alternate:
         return lambda: self.b.wrk_rows(target, port, "success", conns=conns,
                                        duration=str(self.duration))
 
+    def fixed_grpc(self, scenario, rpc, request, reply, target, port, level):
+        """grpc_h2load.py sending one fixed request (file request) whose reply must be reply's."""
+        return lambda: run.run_driver([
+            run.PY, os.path.join(run.BENCH, "grpc_h2load.py"), "--target", target, "--port",
+            str(port), "--scenario", scenario, "--levels", level, "--duration",
+            str(self.duration), "--warmup", "0", "--rpc", rpc, "--request-file", request,
+            "--response-file", reply])
+
     def life_grpc(self, scenario, files, target, port, level):
         b, dur = self.b, str(self.duration)
         if scenario == "describe":
-            return lambda: run.run_driver([
-                run.PY, os.path.join(run.BENCH, "grpc_h2load.py"), "--target", target, "--port",
-                str(port), "--scenario", "describe", "--levels", level, "--duration", dur,
-                "--warmup", "0", "--rpc", "DescribeFlow", "--request-file", files["describe.req"],
-                "--response-file", files["describe.grpc"]])
+            return self.fixed_grpc("describe", "DescribeFlow", files["describe.req"],
+                                   files["describe.grpc"], target, port, level)
         conns, streams = level.split("x")
         unique = f"{target.replace('-', '')}{time.monotonic_ns()}_"
         extra = {"list": ["--page", str(lifecycle.PAGE)],
@@ -199,13 +204,6 @@ class Alternate:
                                    door="http")
 
 
-    def op_grpc(self, name, captured, target, port, level):
-        files = captured[name]
-        return lambda: run.run_driver([
-            run.PY, os.path.join(run.BENCH, "grpc_h2load.py"), "--target", target, "--port",
-            str(port), "--scenario", "operation", "--levels", level, "--duration",
-            str(self.duration), "--warmup", "0", "--rpc", name, "--request-file", files["req"],
-            "--response-file", files["grpc"]])
 
     def op_http(self, op, captured, target, port, conns):
         name, method, path = op[:3]
@@ -230,7 +228,9 @@ class Alternate:
             for op in lifecycle.operations():
                 name = op[0]
                 self.alternate({"appflowd": srv, "canned": canned}, ["1x1", "4x32"],
-                               lambda t, p, lv: self.op_grpc(name, captured, t, p, lv))
+                               lambda t, p, lv: self.fixed_grpc(
+                                   "operation", name, captured[name]["req"],
+                                   captured[name]["grpc"], t, p, lv))
                 self.alternate({"appflowd": srv, "nginx": nginx}, ["1", "16"],
                                lambda t, p, c: self.op_http(op, captured, t, p, c), door="http")
 

@@ -301,19 +301,8 @@ def nginx_locations(files):
                        ("/delete-flow", "delete.json")):
         with open(files[name], "rb") as f:
             text = f.read().decode()
-        if "$" in text:
-            raise RuntimeError(f"{name}: a '$' would be an nginx variable")
-        chunks = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
-        esc = [c.replace("\\", "\\\\").replace("'", "\\'") for c in chunks]
-        var = path.strip("/").replace("-", "_")
-        lines = [f"        location = {path} {{", "            default_type application/json;",
-                 "            add_header x-amzn-RequestId 00000000-0000-4000-8000-000000000000;"]
-        for i, c in enumerate(esc):
-            lines.append(f"            set ${var}_{i} '{c}';")
-        lines.append("            return 200 \"" + "".join(f"${{{var}_{i}}}"
-                                                        for i in range(len(esc))) + "\";")
-        lines.append("        }")
-        out.append("\n".join(lines))
+        sets, value = _nginx_body(path.strip("/").replace("-", "_"), text)
+        out.append(_nginx_location(path, sets + [f"            return 200 \"{value}\";"]))
     return "\n".join(out)
 
 
@@ -401,6 +390,13 @@ def capture_operations(grpc_port, http_port, tmp):
     return out
 
 
+def _nginx_location(path, lines):
+    """An exact-match location answering JSON with a request id, its directives lines."""
+    head = [f"        location = {path} {{", "            default_type application/json;",
+            "            add_header x-amzn-RequestId 00000000-0000-4000-8000-000000000000;"]
+    return "\n".join(head + lines + ["        }"])
+
+
 def _nginx_body(var, text):
     """`set` lines holding text in chunks under nginx's parameter limit, and the variables'
     concatenation for `return`."""
@@ -423,13 +419,10 @@ def nginx_operation_locations(captured):
     for path, answers in by_path.items():
         # nginx matches the URI decoded: /tags/arn%3A... is location /tags/arn:...
         decoded = re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), path)
-        lines = [f"        location = {decoded} {{", "            default_type application/json;",
-                 "            add_header x-amzn-RequestId 00000000-0000-4000-8000-000000000000;"]
+        lines = []
         for method, name, text in answers:
             sets, value = _nginx_body(name.lower(), text)
             lines += sets
             lines.append(f"            if ($request_method = {method}) {{ return 200 \"{value}\"; }}")
-        lines.append("            return 405;")
-        lines.append("        }")
-        out.append("\n".join(lines))
+        out.append(_nginx_location(decoded, lines + ["            return 405;"]))
     return "\n".join(out)

@@ -167,6 +167,9 @@ bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) 
  * NULL when out of memory. req is not changed. */
 uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
                              size_t *len) AF_MUST_USE;
+/* The number of CreateFlowRequest's field called name ("kms_arn"), from its descriptor, for
+ * code reading a packed definition; 0 for none. */
+uint32_t af__definition_field(const char *name);
 /* ConflictException for a change f's status does not allow: "Flow x is in Draft state and
  * cannot be <what>". */
 af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);
@@ -350,6 +353,14 @@ AF_MUST_USE static inline bool af__wire_skip(const uint8_t **p, const uint8_t *e
   *len = n;
   *p += n;
   return true;
+}
+/* One whole field: its key (number << 3 | wire type) and value as af__wire_skip gives it
+ * (*data NULL and *len 0 for a varint). */
+AF_MUST_USE static inline bool af__wire_field(const uint8_t **p, const uint8_t *end, uint64_t *key,
+                                              const uint8_t **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  return af__wire_varint(p, end, key) && af__wire_skip(p, end, (unsigned)(*key & 7), data, len);
 }
 /* A run's metadataCatalogDetails at now_ms (none while it is in progress, or without glue): the
  * flow's Glue table (tablePrefix, then the flow's name, lower case as Glue keeps names) and one

@@ -44,11 +44,10 @@ af_packed_runs *af__runs_split(af_bytes runs, af_arena *a) {
   s->n_tokens = s->n_runs = 0;
   const uint8_t *p = runs.data, *end = runs.len ? runs.data + runs.len : p; /* NULL + 0 is UB */
   while (p < end) {
-    const uint8_t *field = p, *data = NULL;
+    const uint8_t *field = p, *data;
     uint64_t key;
-    size_t len = 0;
-    if (!af__wire_varint(&p, end, &key) ||
-        !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &len))
+    size_t len;
+    if (!af__wire_field(&p, end, &key, &data, &len))
       return NULL;
     if (key == (FIELD_START_TOKENS << 3 | WIRE_LEN)) {
       if (!room(a, &s->tokens, s->n_tokens, &cap_t))

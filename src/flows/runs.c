@@ -277,32 +277,27 @@ static Appflow__V1__ExecutionRecord *record_of(records_call *c,
   return r;
 }
 
-/* CreateFlowRequest's fields the records read (flows/update.c names the others). */
-#define F_SOURCE 11
-#define F_CATALOG 14
-
 /* What the records need of the flow's definition: its Glue catalog and, for an SAP OData
  * source, the source's settings. Read from the packed bytes, each message unpacked alone: the
  * whole definition was most of a call's work. false when out of memory or malformed. */
 static bool read_definition(records_call *c, const af_flow_record *cur) {
   af_arena *a = c->c.to.arena;
-  bool sap =
-      cur->source_connector != NULL &&
-      strcmp(cur->source_connector,
-             af_flows_connector_name(APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_SAPO_DATA)) == 0;
+  bool sap = af__connector_value(c->c.svc, cur->source_connector) ==
+             APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_SAPO_DATA;
+  uint64_t catalog_key = (uint64_t)af__definition_field("metadata_catalog_config") << 3 | 2;
+  uint64_t source_key = (uint64_t)af__definition_field("source_flow_config") << 3 | 2;
   const uint8_t *p = cur->definition.data;
   const uint8_t *end = cur->definition.len ? p + cur->definition.len : p;
   af_bytes catalog = {NULL, 0}, source = {NULL, 0};
   while (p < end) {
     uint64_t key;
-    const uint8_t *data = NULL;
-    size_t len = 0;
-    if (!af__wire_varint(&p, end, &key) ||
-        !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &len))
+    const uint8_t *data;
+    size_t len;
+    if (!af__wire_field(&p, end, &key, &data, &len))
       return false;
-    if (key == (F_CATALOG << 3 | 2)) /* one in a packed definition: the last would win */
+    if (key == catalog_key) /* one in a packed definition: the last would win */
       catalog = (af_bytes){data, len};
-    else if (key == (F_SOURCE << 3 | 2))
+    else if (key == source_key)
       source = (af_bytes){data, len};
   }
   if (catalog.data != NULL) {

@@ -109,15 +109,6 @@ static bool rebuild_definition(update_call *u, const af_flow_record *cur, af_byt
   return true;
 }
 
-/* CreateFlowRequest's fields a stored definition may hold (flowName and clientToken are
- * cleared before it is packed). */
-#define F_KMS_ARN 3
-#define F_TAGS 8
-#define F_TASKS 13
-static bool definition_field(uint64_t number) {
-  return number == 2 || number == 3 || number == 4 || number == 8 || (number >= 11 && number <= 14);
-}
-
 /* Where a packed definition keeps one field's values: the bytes of every one, tag included,
  * when they come one after another. */
 typedef struct field_run {
@@ -125,6 +116,12 @@ typedef struct field_run {
   size_t len;
   bool seen, ended; /* ended: another field came after it */
 } field_run;
+
+/* The fields an update splices or compares, by their names in CreateFlowRequest. */
+enum { KMS_ARN, TAGS, TASKS, PARTS };
+static const char *const part_names[PARTS] = {"kms_arn", "tags", "tasks"};
+
+static af_bytes run_bytes(const field_run *r) { return (af_bytes){r->at, r->seen ? r->len : 0}; }
 
 /* Adds the field at [p, end) to its run; false when the run was already ended. */
 static bool extend(field_run *r, const uint8_t *p, const uint8_t *end) {
@@ -137,29 +134,30 @@ static bool extend(field_run *r, const uint8_t *p, const uint8_t *end) {
   return true;
 }
 
-/* The old definition's kmsArn, tags and tasks as their packed bytes. False for bytes this
- * cannot splice: malformed, a field it does not know (a definition some other build wrote),
- * kmsArn twice, or tags or tasks not together. */
-static bool old_parts(af_bytes def, field_run *kms, field_run *tags, field_run *tasks) {
-  *kms = *tags = *tasks = (field_run){0};
+/* A packed definition's kmsArn, tags and tasks as their packed bytes. False for bytes this
+ * cannot splice: malformed, a field CreateFlowRequest does not have (a definition some other
+ * build wrote), kmsArn twice, or tags or tasks not together. */
+static bool definition_parts(af_bytes def, field_run part[PARTS]) {
+  uint32_t number[PARTS];
+  for (int i = 0; i < PARTS; i++) {
+    part[i] = (field_run){0};
+    number[i] = af__definition_field(part_names[i]);
+  }
   const uint8_t *p = def.data, *end = def.len ? def.data + def.len : p;
   while (p < end) {
-    const uint8_t *field = p, *data = NULL;
+    const uint8_t *field = p, *data;
     uint64_t key;
     size_t len;
-    if (!af__wire_varint(&p, end, &key) ||
-        !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &len))
+    if (!af__wire_field(&p, end, &key, &data, &len) || key >> 3 > UINT32_MAX ||
+        protobuf_c_message_descriptor_get_field(&appflow__v1__create_flow_request__descriptor,
+                                                (unsigned)(key >> 3)) == NULL ||
+        (key >> 3 == number[KMS_ARN] && part[KMS_ARN].seen))
       return false;
-    uint64_t n = key >> 3;
-    field_run *runs[] = {kms, tags, tasks};
-    uint64_t numbers[] = {F_KMS_ARN, F_TAGS, F_TASKS};
-    if (!definition_field(n) || (n == F_KMS_ARN && kms->seen))
-      return false;
-    for (size_t i = 0; i < 3; i++) {
-      if (n == numbers[i] && !extend(runs[i], field, p))
+    for (int i = 0; i < PARTS; i++) {
+      if (key >> 3 == number[i] && !extend(&part[i], field, p))
         return false;
-      if (n != numbers[i] && runs[i]->seen)
-        runs[i]->ended = true;
+      if (key >> 3 != number[i] && part[i].seen)
+        part[i].ended = true;
     }
   }
   return true;
@@ -172,57 +170,57 @@ static bool pack_request(update_call *u, const Appflow__V1__UpdateFlowRequest *r
   Appflow__V1__CreateFlowRequest d = definition_of(req);
   size_t len;
   uint8_t *buf = af__pack_definition(&d, a, &len);
-  field_run kms, tags, tasks;
+  field_run part[PARTS];
   u->fresh = (af_bytes){buf, len};
-  if (buf == NULL || !old_parts(u->fresh, &kms, &tags, &tasks))
+  if (buf == NULL || !definition_parts(u->fresh, part))
     return false;
-  u->tasks = (af_bytes){tasks.at, tasks.seen ? tasks.len : 0};
+  u->tasks = run_bytes(&part[TASKS]);
   return true;
 }
 
+/* Writes r's bytes at o, the first time only; past them. */
 static uint8_t *put_run(uint8_t *o, field_run *r) {
-  if (r->seen && r->len > 0)
-    memcpy(o, r->at, r->len);
-  o += r->seen ? r->len : 0;
+  af_bytes b = run_bytes(r);
+  if (b.len > 0)
+    memcpy(o, b.data, b.len);
   r->seen = false; /* written */
-  return o;
+  return o + b.len;
 }
 
 /* The new definition without unpacking the old one: the request's members, packed before the
  * lock (u->fresh), with the old kmsArn and tags put in their places by field number. A stored
  * definition is always af__pack_definition's (CreateFlow, the seed, this), which writes fields
  * in number order and map entries sorted, so these bytes are the ones rebuild_definition
- * would pack: a CreateFlow retry compares them. The tasks are compared as packed; bytes that
- * differ go to rebuild_definition, which compares them unpacked. */
+ * would pack (a CreateFlow retry compares them), and two task lists differ as bytes only when
+ * they differ. */
 static bool new_definition(update_call *u, const af_flow_record *cur, af_bytes *out,
                            bool *tasks_changed) {
-  field_run kms, tags, tasks;
-  if (cur->definition.len == 0 || !old_parts(cur->definition, &kms, &tags, &tasks))
+  field_run part[PARTS];
+  if (cur->definition.len == 0 || !definition_parts(cur->definition, part))
     return rebuild_definition(u, cur, out, tasks_changed);
-  af_bytes was = {tasks.at, tasks.seen ? tasks.len : 0};
-  if (!af__bytes_equal(was, u->tasks))
-    return rebuild_definition(u, cur, out, tasks_changed);
-  *tasks_changed = false;
-  size_t len = u->fresh.len + (kms.seen ? kms.len : 0) + (tags.seen ? tags.len : 0);
+  *tasks_changed = !af__bytes_equal(run_bytes(&part[TASKS]), u->tasks);
+  af_bytes kms = run_bytes(&part[KMS_ARN]), tags = run_bytes(&part[TAGS]);
+  uint32_t kms_no = af__definition_field("kms_arn"), tags_no = af__definition_field("tags");
+  size_t len = u->fresh.len + kms.len + tags.len;
   uint8_t *buf = af_arena_alloc(u->c.to.arena, len ? len : 1), *o = buf;
   if (buf == NULL)
     return false;
   const uint8_t *p = u->fresh.data, *end = u->fresh.len ? p + u->fresh.len : p;
   while (p < end) {
-    const uint8_t *field = p, *data = NULL;
+    const uint8_t *field = p, *data;
     uint64_t key;
     size_t n;
-    if (!af__wire_varint(&p, end, &key) || !af__wire_skip(&p, end, (unsigned)(key & 7), &data, &n))
+    if (!af__wire_field(&p, end, &key, &data, &n))
       return false; /* our own packing: cannot happen */
-    if ((key >> 3) > F_KMS_ARN)
-      o = put_run(o, &kms);
-    if ((key >> 3) > F_TAGS)
-      o = put_run(o, &tags);
+    if (key >> 3 > kms_no)
+      o = put_run(o, &part[KMS_ARN]);
+    if (key >> 3 > tags_no)
+      o = put_run(o, &part[TAGS]);
     memcpy(o, field, (size_t)(p - field));
     o += p - field;
   }
-  o = put_run(o, &kms);
-  o = put_run(o, &tags);
+  o = put_run(o, &part[KMS_ARN]);
+  o = put_run(o, &part[TAGS]);
   *out = (af_bytes){buf, (size_t)(o - buf)};
   return true;
 }
