@@ -21,8 +21,13 @@ static int escape_at(const char *s, size_t n, size_t i) {
   return lo >= 0 ? hi * 16 + lo : -1;
 }
 
-/* True when the raw s[0..n) decodes to lit exactly ('+' a space when plus_space). */
+/* True when the raw s[0..n) decodes to lit exactly ('+' a space when plus_space). Nearly every
+ * segment and name comes unescaped, and then only a compare of the two tells: each request
+ * tries the segment against every template's until one fits, a byte at a time on the path
+ * below. */
 static bool decodes_to(const char *s, size_t n, bool plus_space, const char *lit, size_t lit_len) {
+  if (memchr(s, '%', n) == NULL && !(plus_space && memchr(s, '+', n) != NULL))
+    return n == lit_len && memcmp(s, lit, n) == 0;
   size_t k = 0;
   for (size_t i = 0; i < n; k++) {
     int c = (unsigned char)s[i];

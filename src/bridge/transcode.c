@@ -27,6 +27,7 @@
 #include "appflow_model.h"
 #include "bridge/jsonread.h"
 #include "common/base64.h"
+#include "common/decimal.h"
 #include "common/json.h"
 #include "common/utf8.h"
 
@@ -1121,57 +1122,21 @@ static void encode_message(encoder *e, const ProtobufCMessageDescriptor *desc,
 static void encode_struct(encoder *e, const af_model_struct *s, const ProtobufCMessage *m,
                           int top_output);
 
-/* Integers are written by hand: snprintf was a sixth of a ListFlows page's JSON. Two digits at a
- * time from a table, which halves the divisions (a page has hundreds of timestamps). b needs 21
- * bytes (a sign and 20 digits); returns the length. */
-static const char two_digits[201] = /* "00" "01" ... "99" */
-    "0001020304050607080910111213141516171819"
-    "2021222324252627282930313233343536373839"
-    "4041424344454647484950515253545556575859"
-    "6061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-static int format_u64(char *b, uint64_t v) {
-  char tmp[20];
-  int n = (int)sizeof tmp;
-  while (v >= 100) {
-    size_t d = (size_t)(v % 100) * 2;
-    v /= 100;
-    tmp[--n] = two_digits[d + 1];
-    tmp[--n] = two_digits[d];
-  }
-  if (v >= 10) {
-    tmp[--n] = two_digits[v * 2 + 1];
-    tmp[--n] = two_digits[v * 2];
-  } else {
-    tmp[--n] = (char)('0' + v);
-  }
-  memcpy(b, tmp + n, sizeof tmp - (size_t)n);
-  return (int)sizeof tmp - n;
-}
-
-static int format_i64(char *b, int64_t v) {
-  if (v >= 0)
-    return format_u64(b, (uint64_t)v);
-  b[0] = '-';
-  return 1 + format_u64(b + 1, 0 - (uint64_t)v); /* unsigned negation: INT64_MIN too */
-}
-
 static void encode_value(encoder *e, const ProtobufCFieldDescriptor *f, const af_model_shape *sh,
                          const void *p) {
   char b[32];
   switch (kind_of(f->type)) {
   case K_INT32:
-    put_number(e, b, format_i64(b, *(const int32_t *)p));
+    put_number(e, b, (int)af_decimal_i64(b, *(const int32_t *)p));
     break;
   case K_INT64:
-    put_number(e, b, format_i64(b, *(const int64_t *)p));
+    put_number(e, b, (int)af_decimal_i64(b, *(const int64_t *)p));
     break;
   case K_UINT32:
-    put_number(e, b, format_u64(b, *(const uint32_t *)p));
+    put_number(e, b, (int)af_decimal_u64(b, *(const uint32_t *)p));
     break;
   case K_UINT64:
-    put_number(e, b, format_u64(b, *(const uint64_t *)p));
+    put_number(e, b, (int)af_decimal_u64(b, *(const uint64_t *)p));
     break;
   case K_BOOL:
     put_str(e, *(const protobuf_c_boolean *)p ? "true" : "false");
@@ -1431,10 +1396,10 @@ static void encode_timestamp(encoder *e, const ProtobufCMessage *m) {
   }
   if (ns != 0 && s < 0) { /* s + ns/1e9 = -((-s - 1) + (1e9 - ns)/1e9) */
     b[0] = '-';
-    n = 1 + format_i64(b + 1, -(s + 1));
+    n = 1 + (int)af_decimal_i64(b + 1, -(s + 1));
     ns = 1000000000 - ns;
   } else {
-    n = format_i64(b, s);
+    n = (int)af_decimal_i64(b, s);
   }
   if (ns != 0) {
     b[n++] = '.';

@@ -139,6 +139,22 @@ char *af_arena_strndup(af_arena *a, const char *s, size_t len) {
   return p;
 }
 
+char *af_arena_join(af_arena *a, const af_piece *parts, size_t n) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++)
+    len += parts[i].len;
+  char *p = af_arena_alloc(a, len + 1);
+  if (p == NULL)
+    return NULL;
+  char *o = p;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(o, parts[i].s, parts[i].len);
+    o += parts[i].len;
+  }
+  *o = '\0';
+  return p;
+}
+
 bool af_arena_defer(af_arena *a, void (*fn)(void *ctx), void *ctx) {
   struct af_arena_defer *d = af_arena_alloc(a, sizeof *d);
   if (d == NULL)

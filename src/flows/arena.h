@@ -44,6 +44,15 @@ void *af_arena_alloc(af_arena *a, size_t size) AF_MUST_USE;
 void *af_arena_grow(af_arena *a, void *p, size_t old_size, size_t new_size) AF_MUST_USE;
 /* A NUL-terminated copy of s[0..len); NULL on failure. */
 char *af_arena_strndup(af_arena *a, const char *s, size_t len) AF_MUST_USE;
+/* A piece of text for af_arena_join: s[0..len). AF_PIECE spells a string literal's. */
+typedef struct af_piece {
+  const char *s;
+  size_t len;
+} af_piece;
+#define AF_PIECE(lit) ((af_piece){"" lit, sizeof(lit) - 1})
+/* parts[0..n) end to end, NUL-terminated: ARNs and the like are copied, as printf's parsing of
+ * its format cost more than the copies; NULL on failure. */
+char *af_arena_join(af_arena *a, const af_piece *parts, size_t n) AF_MUST_USE;
 /* The text fmt makes (printf), NUL-terminated; NULL on failure. */
 char *af_arena_printf(af_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) AF_MUST_USE;

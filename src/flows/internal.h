@@ -51,6 +51,13 @@ typedef struct af_tenant {
 /* The scopes this process has seen recorded in the store (af__scope_known). */
 #define AF_KNOWN_SCOPES 256
 
+/* The numbers of the CreateFlowRequest fields that code reading a packed definition finds by
+ * number, from its descriptor (af__definition_field) once: looked up per call they were 2,000
+ * instructions of an UpdateFlow. */
+typedef struct af_definition_fields {
+  uint32_t kms_arn, tags, tasks, metadata_catalog_config, source_flow_config;
+} af_definition_fields;
+
 struct af_flows {
   af_store *store;
   bool own_store;
@@ -63,6 +70,7 @@ struct af_flows {
   int64_t run_duration_ms;              /* how long a run stays InProgress */
   af_checker *checker;                  /* the model's constraints, compiled once */
   const af_model_shape *connector_type; /* ConnectorType's enum, looked up once */
+  af_definition_fields fields;          /* CreateFlowRequest's, looked up once */
   struct af_token_mac *token_mac;       /* the store's token key, ready to seal page tokens */
   size_t *connector_len;                /* the length of each of its strings (0: none) */
   af_catalog *catalog; /* connector types and entities (borrowed, or own_catalog) */
@@ -167,8 +175,8 @@ bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) 
  * NULL when out of memory. req is not changed. */
 uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
                              size_t *len) AF_MUST_USE;
-/* The number of CreateFlowRequest's field called name ("kms_arn"), from its descriptor, for
- * code reading a packed definition; 0 for none. */
+/* The number of CreateFlowRequest's field called name ("kms_arn"), from its descriptor; 0 for
+ * none. */
 uint32_t af__definition_field(const char *name);
 /* ConflictException for a change f's status does not allow: "Flow x is in Draft state and
  * cannot be <what>". */

@@ -8,6 +8,7 @@
  * credentialsArn, a Secrets Manager ARN as AppFlow shows for the secret it keeps them in
  * ("appflow!" names AppFlow's own secrets), and nothing logs a request's body. */
 #include "appflow_model.h"
+#include "common/decimal.h"
 #include "common/hash.h"
 #include "flows/internal.h"
 #include "flows/rules.h"
@@ -21,25 +22,38 @@
 #define PAGE_DEFAULT 20
 #define CUSTOM APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_CUSTOM_CONNECTOR
 
+/* "arn:aws:appflow:{region}:{account}:", the tenant's flow ARN prefix without its "flow/". */
+static af_piece appflow_arn_head(const af_tenant *t) {
+  return (af_piece){t->arn_prefix, t->arn_prefix_len - (sizeof "flow/" - 1)};
+}
+
 char *af__profile_arn(const af_tenant *t, af_arena *arena, const char *name) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "arn:aws:appflow:%s:%s:connectorprofile/%s", t->region, t->account,
-           name);
-  return af_arena_strndup(arena, buf, strlen(buf));
+  af_piece parts[] = {appflow_arn_head(t), AF_PIECE("connectorprofile/"), {name, strlen(name)}};
+  return af_arena_join(arena, parts, sizeof parts / sizeof *parts);
 }
 
 char *af__connector_arn(const af_tenant *t, af_arena *arena, const char *label) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "arn:aws:appflow:%s:%s:connector/%s", t->region, t->account, label);
-  return af_arena_strndup(arena, buf, strlen(buf));
+  af_piece parts[] = {appflow_arn_head(t), AF_PIECE("connector/"), {label, strlen(label)}};
+  return af_arena_join(arena, parts, sizeof parts / sizeof *parts);
 }
 
 static char *credentials_arn(const af_tenant *t, af_arena *arena, const char *name,
                              int64_t created_ms, const char *id) {
-  char buf[640];
-  snprintf(buf, sizeof buf, "arn:aws:secretsmanager:%s:%s:secret:appflow!%s-%s-%lld-%s", t->region,
-           t->account, t->account, name, (long long)created_ms, id);
-  return af_arena_strndup(arena, buf, strlen(buf));
+  char ms[AF_DECIMAL_MAX];
+  size_t account_len = strlen(t->account);
+  af_piece parts[] = {AF_PIECE("arn:aws:secretsmanager:"),
+                      {t->region, strlen(t->region)},
+                      AF_PIECE(":"),
+                      {t->account, account_len},
+                      AF_PIECE(":secret:appflow!"),
+                      {t->account, account_len},
+                      AF_PIECE("-"),
+                      {name, strlen(name)},
+                      AF_PIECE("-"),
+                      {ms, af_decimal_i64(ms, created_ms)},
+                      AF_PIECE("-"),
+                      {id, strlen(id)}};
+  return af_arena_join(arena, parts, sizeof parts / sizeof *parts);
 }
 
 /* Six letters and digits, as Secrets Manager ends a secret's ARN. */

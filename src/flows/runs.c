@@ -284,8 +284,8 @@ static bool read_definition(records_call *c, const af_flow_record *cur) {
   af_arena *a = c->c.to.arena;
   bool sap = af__connector_value(c->c.svc, cur->source_connector) ==
              APPFLOW__V1__CONNECTOR_TYPE__CONNECTOR_TYPE_SAPO_DATA;
-  uint64_t catalog_key = (uint64_t)af__definition_field("metadata_catalog_config") << 3 | 2;
-  uint64_t source_key = (uint64_t)af__definition_field("source_flow_config") << 3 | 2;
+  uint64_t catalog_key = (uint64_t)c->c.svc->fields.metadata_catalog_config << 3 | 2;
+  uint64_t source_key = (uint64_t)c->c.svc->fields.source_flow_config << 3 | 2;
   const uint8_t *p = cur->definition.data;
   const uint8_t *end = cur->definition.len ? p + cur->definition.len : p;
   af_bytes catalog = {NULL, 0}, source = {NULL, 0};

@@ -137,6 +137,9 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     af_flows_free(svc);
     return NULL;
   }
+  svc->fields = (af_definition_fields){
+      af__definition_field("kms_arn"), af__definition_field("tags"), af__definition_field("tasks"),
+      af__definition_field("metadata_catalog_config"), af__definition_field("source_flow_config")};
   svc->clock = cfg->clock ? *cfg->clock : (af_clock){realtime_ms, NULL};
   svc->run_duration_ms = cfg->run_duration_ms > 0 ? cfg->run_duration_ms : 0;
   atomic_init(&svc->clock_offset_ms, 0);

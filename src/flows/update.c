@@ -117,9 +117,8 @@ typedef struct field_run {
   bool seen, ended; /* ended: another field came after it */
 } field_run;
 
-/* The fields an update splices or compares, by their names in CreateFlowRequest. */
+/* The fields an update splices or compares. */
 enum { KMS_ARN, TAGS, TASKS, PARTS };
-static const char *const part_names[PARTS] = {"kms_arn", "tags", "tasks"};
 
 static af_bytes run_bytes(const field_run *r) { return (af_bytes){r->at, r->seen ? r->len : 0}; }
 
@@ -137,12 +136,10 @@ static bool extend(field_run *r, const uint8_t *p, const uint8_t *end) {
 /* A packed definition's kmsArn, tags and tasks as their packed bytes. False for bytes this
  * cannot splice: malformed, a field CreateFlowRequest does not have (a definition some other
  * build wrote), kmsArn twice, or tags or tasks not together. */
-static bool definition_parts(af_bytes def, field_run part[PARTS]) {
-  uint32_t number[PARTS];
-  for (int i = 0; i < PARTS; i++) {
+static bool definition_parts(const af_definition_fields *f, af_bytes def, field_run part[PARTS]) {
+  const uint32_t number[PARTS] = {[KMS_ARN] = f->kms_arn, [TAGS] = f->tags, [TASKS] = f->tasks};
+  for (int i = 0; i < PARTS; i++)
     part[i] = (field_run){0};
-    number[i] = af__definition_field(part_names[i]);
-  }
   const uint8_t *p = def.data, *end = def.len ? def.data + def.len : p;
   while (p < end) {
     const uint8_t *field = p, *data;
@@ -172,7 +169,7 @@ static bool pack_request(update_call *u, const Appflow__V1__UpdateFlowRequest *r
   uint8_t *buf = af__pack_definition(&d, a, &len);
   field_run part[PARTS];
   u->fresh = (af_bytes){buf, len};
-  if (buf == NULL || !definition_parts(u->fresh, part))
+  if (buf == NULL || !definition_parts(&u->c.svc->fields, u->fresh, part))
     return false;
   u->tasks = run_bytes(&part[TASKS]);
   return true;
@@ -196,11 +193,11 @@ static uint8_t *put_run(uint8_t *o, field_run *r) {
 static bool new_definition(update_call *u, const af_flow_record *cur, af_bytes *out,
                            bool *tasks_changed) {
   field_run part[PARTS];
-  if (cur->definition.len == 0 || !definition_parts(cur->definition, part))
+  if (cur->definition.len == 0 || !definition_parts(&u->c.svc->fields, cur->definition, part))
     return rebuild_definition(u, cur, out, tasks_changed);
   *tasks_changed = !af__bytes_equal(run_bytes(&part[TASKS]), u->tasks);
   af_bytes kms = run_bytes(&part[KMS_ARN]), tags = run_bytes(&part[TAGS]);
-  uint32_t kms_no = af__definition_field("kms_arn"), tags_no = af__definition_field("tags");
+  uint32_t kms_no = u->c.svc->fields.kms_arn, tags_no = u->c.svc->fields.tags;
   size_t len = u->fresh.len + kms.len + tags.len;
   uint8_t *buf = af_arena_alloc(u->c.to.arena, len ? len : 1), *o = buf;
   if (buf == NULL)

@@ -54,6 +54,23 @@ Test(arena, strndup_copies_and_terminates) {
   af_arena_destroy(&a);
 }
 
+Test(arena, join_puts_pieces_end_to_end) {
+  af_arena a;
+  af_arena_init(&a);
+  char big[3000];
+  memset(big, 'x', sizeof big);
+  af_piece parts[] = {AF_PIECE("arn:"), {"", 0}, {big, sizeof big}, AF_PIECE(":end")};
+  char *s = af_arena_join(&a, parts, 4);
+  cr_assert_not_null(s);
+  cr_expect_eq(strlen(s), 4 + sizeof big + 4);
+  cr_expect_eq(strncmp(s, "arn:xxx", 7), 0);
+  cr_expect_str_eq(s + 4 + sizeof big, ":end");
+  cr_expect_str_eq(af_arena_join(&a, parts, 0), "");
+  af_piece huge = {big, AF_ARENA_LIMIT};
+  cr_expect_null(af_arena_join(&a, &huge, 1)); /* refused before anything is copied */
+  af_arena_destroy(&a);
+}
+
 Test(arena, serves_protobuf_c_unpack) {
   af_arena a;
   af_arena_init(&a);

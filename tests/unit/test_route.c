@@ -449,6 +449,8 @@ Test(route, query_values_are_decoded) {
   expect_values(bound(&m, "tagKeys"), VALUES("a b", "a+b", "a b", "caf\xc3\xa9"));
   m = untag("?tag%4Beys=a&tag%4beys=b&tagKeys=c"); /* names are decoded too */
   expect_values(bound(&m, "tagKeys"), VALUES("a", "b", "c"));
+  m = untag("?tag+Keys=a&tagKeys+=b&tagKeys=c"); /* a '+' in a name is a space there too */
+  expect_values(bound(&m, "tagKeys"), VALUES("c"));
 }
 
 Test(route, bad_query_values_are_serialization_errors) {
