@@ -2,6 +2,8 @@
  * with protobuf-c's own allocator, so each frees with protobuf_c_message_free_unpacked. */
 #include "flows/catalog.h"
 
+#include "common/encode.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +17,16 @@ typedef struct profile_set {
   Appflowd__Store__V1__EntitySet *set;
 } profile_set;
 
+/* A configuration as responses send it: packed, and its JSON once a door has written it. */
+typedef struct kept_config {
+  uint8_t *packed;
+  size_t len;
+  _Atomic(af_pbc_text *) json;
+} kept_config;
+
 struct af_catalog {
   Appflow__V1__ConnectorConfiguration *connectors[TYPES];
+  kept_config kept[TYPES];
   char *application_types[TYPES];
   pthread_rwlock_t lock; /* guards the entity sets below */
   Appflowd__Store__V1__EntitySet *defaults[TYPES];
@@ -45,12 +55,27 @@ static void release(void *m) {
     protobuf_c_message_free_unpacked(m, NULL);
 }
 
+static void *alloc_block(void *ctx, size_t size) {
+  (void)ctx;
+  return malloc(size);
+}
+
+static void forget_kept(kept_config *k) {
+  free(k->packed);
+  free(atomic_load(&k->json));
+  k->packed = NULL;
+  k->len = 0;
+  atomic_store(&k->json, NULL);
+}
+
 af_catalog *af_catalog_new(void) {
   af_catalog *cat = calloc(1, sizeof *cat);
   if (cat != NULL && pthread_rwlock_init(&cat->lock, NULL) != 0) {
     free(cat);
     return NULL;
   }
+  for (int t = 0; cat != NULL && t < TYPES; t++)
+    atomic_init(&cat->kept[t].json, NULL);
   return cat;
 }
 
@@ -59,6 +84,7 @@ void af_catalog_free(af_catalog *cat) {
     return;
   for (int t = 0; t < TYPES; t++) {
     release(cat->connectors[t]);
+    forget_kept(&cat->kept[t]);
     release(cat->defaults[t]);
     free(cat->application_types[t]);
   }
@@ -75,20 +101,34 @@ bool af_catalog_set_connector(af_catalog *cat, const Appflow__V1__ConnectorConfi
     return true; /* nothing to key it by: the loader checks types before this */
   ProtobufCMessage *c = copy(&cfg->base);
   char *app = application_type != NULL ? strdup(application_type) : NULL;
-  if (c == NULL || (application_type != NULL && app == NULL)) {
+  size_t len = 0;
+  uint8_t *packed = c != NULL ? af_encode_alloc(c, 0, 0, alloc_block, NULL, &len) : NULL;
+  if (packed == NULL || (application_type != NULL && app == NULL)) {
     release(c);
     free(app);
+    free(packed);
     return false;
   }
   release(cat->connectors[t]);
+  forget_kept(&cat->kept[t]);
   free(cat->application_types[t]);
   cat->connectors[t] = (Appflow__V1__ConnectorConfiguration *)c;
+  cat->kept[t].packed = packed;
+  cat->kept[t].len = len;
   cat->application_types[t] = app;
   return true;
 }
 
 const Appflow__V1__ConnectorConfiguration *af_catalog_connector(const af_catalog *cat, int type) {
   return cat != NULL && type_ok(type) ? cat->connectors[type] : NULL;
+}
+
+bool af_catalog_connector_packed(af_catalog *cat, int type, af_pbc_packed *out) {
+  if (cat == NULL || !type_ok(type) || cat->connectors[type] == NULL)
+    return false;
+  kept_config *k = &cat->kept[type];
+  *out = (af_pbc_packed){&cat->connectors[type]->base, k->packed, k->len, &k->json};
+  return true;
 }
 
 const char *af_catalog_application_type(const af_catalog *cat, int type) {

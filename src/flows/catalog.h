@@ -17,6 +17,7 @@
 #include "appflow/v1/appflow.pb-c.h"
 #include "appflowd/store/v1/records.pb-c.h"
 #include "common/compiler.h"
+#include "common/pbc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,12 @@ bool af_catalog_set_connector(af_catalog *cat, const Appflow__V1__ConnectorConfi
                               const char *application_type) AF_MUST_USE;
 /* The configuration of a connector type (Appflow__V1__ConnectorType), or NULL. */
 const Appflow__V1__ConnectorConfiguration *af_catalog_connector(const af_catalog *cat, int type);
+/* A connector type's configuration as a packed part of a response (af_reply_to.ready): the
+ * configuration af_catalog_connector gives, its bytes packed once when it was set, and the slot
+ * where a door keeps its JSON (filled by the first response that writes it, freed with the
+ * catalog). DescribeConnectors sends every configuration of its page on every call, and writing
+ * them was most of its work. false (out untouched) when the catalog has no such type. */
+bool af_catalog_connector_packed(af_catalog *cat, int type, af_pbc_packed *out) AF_MUST_USE;
 /* The applicationType of a type, or NULL. */
 const char *af_catalog_application_type(const af_catalog *cat, int type);
 

@@ -299,6 +299,7 @@ typedef struct describe_one_call {
   Appflow__V1__DescribeConnectorResponse *resp;
   const char *label;
   bool oom;
+  af_pbc_packed ready; /* a catalog type's configuration as the catalog keeps it, for to.ready */
 } describe_one_call;
 
 static af_store_verdict describe_one_rule(const af_flow_record *cur, af_flow_record *next,
@@ -331,6 +332,8 @@ void af__describe_connector(af_flows *svc, const ProtobufCMessage *msg, Protobuf
   if (type != CUSTOM) {
     const Appflow__V1__ConnectorConfiguration *cfg = af_catalog_connector(svc->catalog, type);
     c->resp->connector_configuration = (Appflow__V1__ConnectorConfiguration *)cfg;
+    if (to->ready != NULL && af_catalog_connector_packed(svc->catalog, type, &c->ready))
+      *to->ready = (af_pbc_ready){1, &c->ready};
     af__call_end(&c->c, cfg != NULL ? AF_OK
                                     : af_error_set(to->err, AF_ERR_RESOURCE_NOT_FOUND,
                                                    "Connector type %s is not in appflowd's "
@@ -360,6 +363,8 @@ typedef struct page_call {
   size_t max, n, nconfigs;
   Appflow__V1__ConnectorDetail **details;
   Appflow__V1__DescribeConnectorsResponse__ConnectorConfigurationsEntry **configs;
+  af_pbc_packed *ready; /* the configurations as the catalog keeps them packed, for to.ready */
+  size_t nready;
   char after[AF_FLOW_NAME_MAX + 1]; /* "m" + type name, or "c" + label */
   char last[AF_FLOW_NAME_MAX + 1];
   bool more, oom;
@@ -380,6 +385,8 @@ static void page_end(page_call *c, af_err e) {
     c->dresp->connector_configurations = c->configs;
     c->dresp->n_connector_configurations = c->nconfigs;
     c->dresp->next_token = token;
+    if (c->nready > 0) /* the encoders meet the map's values first, in this order */
+      *c->c.to.ready = (af_pbc_ready){c->nready, c->ready};
   } else {
     c->lresp->connectors = c->details;
     c->lresp->n_connectors = c->n;
@@ -406,6 +413,9 @@ static bool add_config(page_call *c, const Appflow__V1__ConnectorConfiguration *
   e->key = (char *)af_flows_connector_name((int)cfg->connector_type);
   e->value = (Appflow__V1__ConnectorConfiguration *)cfg;
   c->configs[c->nconfigs++] = e;
+  if (c->ready != NULL && af_catalog_connector_packed(c->c.svc->catalog, (int)cfg->connector_type,
+                                                      &c->ready[c->nready]))
+    c->nready++;
   return true;
 }
 
@@ -466,9 +476,11 @@ static void page_begin(page_call *c, const char *token, bool has_max, int max_re
                             c->describe ? "DescribeConnectors" : "ListConnectors", token, c->after,
                             &after_len, err);
   c->max = has_max ? (size_t)max_results : PAGE_DEFAULT;
-  if (e == AF_OK &&
-      ((c->details = af_arena_alloc(a, c->max * sizeof *c->details)) == NULL ||
-       (c->configs = af_arena_alloc(a, c->max * sizeof *c->configs)) == NULL || !page_types(c)))
+  if (e == AF_OK && ((c->details = af_arena_alloc(a, c->max * sizeof *c->details)) == NULL ||
+                     (c->configs = af_arena_alloc(a, c->max * sizeof *c->configs)) == NULL ||
+                     (c->describe && c->c.to.ready != NULL &&
+                      (c->ready = af_arena_alloc(a, c->max * sizeof *c->ready)) == NULL) ||
+                     !page_types(c)))
     e = af_flows_oom(err);
   if (e != AF_OK || c->more || !c->want_custom) {
     page_end(c, e);

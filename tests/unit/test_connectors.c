@@ -435,6 +435,66 @@ Test(connectors, describe_connectors_pages_hold_every_type_and_registration_once
   }
 }
 
+/* The response's JSON as the AWS door writes it with the packed parts' kept texts, twice (the
+ * first fills the catalog's slots, the second reads them), against the JSON written without. */
+static void expect_same_json(const char *op, const ProtobufCMessage *resp, const af_pbc_ready *r) {
+  const af_model_struct *shape = af_flows_rpc_named(svc, op)->op->output;
+  char *plain, *kept;
+  size_t plain_len, kept_len;
+  af_error err;
+  cr_assert_eq(af_bridge_message_to_json(shape, resp, &arena, &plain, &plain_len, &err), AF_OK);
+  for (int pass = 0; pass < 2; pass++) {
+    cr_assert_eq(af_bridge_message_to_json_kept(shape, resp, r, &arena, &kept, &kept_len, &err),
+                 AF_OK);
+    cr_expect_str_eq(kept, plain, "%s, pass %d", op, pass);
+  }
+}
+
+/* Each packed part is the response's own configuration, in the order the encoders meet them,
+ * and its bytes are what packing that configuration gives. */
+static void expect_packed_configs(const af_pbc_ready *r, const ProtobufCMessage *const *configs,
+                                  size_t n) {
+  cr_assert_eq(r->n, n);
+  for (size_t i = 0; i < n; i++) {
+    size_t len = protobuf_c_message_get_packed_size(configs[i]);
+    uint8_t *buf = af_arena_alloc(&arena, len + 1);
+    cr_assert_eq(protobuf_c_message_pack(configs[i], buf), len);
+    cr_expect_eq(r->items[i].msg, configs[i], "part %zu is the response's configuration", i);
+    cr_assert_eq(r->items[i].len, len);
+    cr_expect_arr_eq(r->items[i].data, buf, len);
+    cr_expect_not_null(r->items[i].text);
+  }
+}
+
+/* DescribeConnectors and DescribeConnector send the catalog's configurations packed once, with
+ * their JSON kept after the first response that writes it; what the doors send is the same. */
+Test(connectors, configurations_come_packed_from_the_catalog) {
+  register_three();
+  af_pbc_ready r;
+  Appflow__V1__DescribeConnectorsRequest *q = request_from_json(
+      &af_model_DescribeConnectorsRequest,
+      "{\"connectorTypes\": [\"Salesforce\", \"S3\", \"CustomConnector\"]}", &arena);
+  Appflow__V1__DescribeConnectorsResponse *resp = af_arena_alloc(&arena, sizeof *resp);
+  appflow__v1__describe_connectors_response__init(resp);
+  test_call_ready(svc, "DescribeConnectors", &q->base, &resp->base, &r, &arena);
+  cr_assert_eq(resp->n_connector_configurations, 2);
+  cr_expect_eq(resp->n_connectors, 5, "two managed types and three registrations");
+  const ProtobufCMessage *configs[2];
+  for (size_t i = 0; i < 2; i++)
+    configs[i] = &resp->connector_configurations[i]->value->base;
+  expect_packed_configs(&r, configs, 2);
+  expect_same_json("DescribeConnectors", &resp->base, &r);
+
+  Appflow__V1__DescribeConnectorRequest *one =
+      request_from_json(&af_model_DescribeConnectorRequest, "{\"connectorType\": \"S3\"}", &arena);
+  Appflow__V1__DescribeConnectorResponse *d = af_arena_alloc(&arena, sizeof *d);
+  appflow__v1__describe_connector_response__init(d);
+  test_call_ready(svc, "DescribeConnector", &one->base, &d->base, &r, &arena);
+  configs[0] = &d->connector_configuration->base;
+  expect_packed_configs(&r, configs, 1);
+  expect_same_json("DescribeConnector", &d->base, &r);
+}
+
 Test(connectors, describe_connectors_filters_by_type) {
   register_three();
   seen s = describe_pages("\"connectorTypes\": [\"S3\", \"Zendesk\"]", 0);
