@@ -270,10 +270,16 @@ static size_t repeated_size(af_encoder *e, const ProtobufCFieldDescriptor *f, si
   return tag_size(f->id) + length_size(payload) + payload;
 }
 
+/* The end of d's fields. A message without fields has no array (fields is NULL), and NULL + 0
+ * is undefined in C: the catalog packs such messages (empty properties of a connector). */
+INLINE const ProtobufCFieldDescriptor *fields_end(const ProtobufCMessageDescriptor *d) {
+  return d->n_fields > 0 ? d->fields + d->n_fields : d->fields;
+}
+
 /* The sizing pass over one message's fields (protobuf_c_message_get_packed_size). */
 static size_t fields_size(af_encoder *e, const ProtobufCMessage *m) {
   const char *base = (const char *)m;
-  const ProtobufCFieldDescriptor *f = m->descriptor->fields, *end = f + m->descriptor->n_fields;
+  const ProtobufCFieldDescriptor *f = m->descriptor->fields, *end = fields_end(m->descriptor);
   size_t len = 0;
   for (; f < end; f++) {
     const char *member = base + f->offset;
@@ -458,7 +464,7 @@ static uint8_t *write_repeated(af_encoder *e, const ProtobufCFieldDescriptor *f,
  * same choices as fields_size. */
 static uint8_t *write_fields(af_encoder *e, const ProtobufCMessage *m, uint8_t *p) {
   const char *base = (const char *)m;
-  const ProtobufCFieldDescriptor *f = m->descriptor->fields, *end = f + m->descriptor->n_fields;
+  const ProtobufCFieldDescriptor *f = m->descriptor->fields, *end = fields_end(m->descriptor);
   for (; f < end; f++) {
     const char *member = base + f->offset;
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
