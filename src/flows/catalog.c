@@ -38,14 +38,23 @@ struct af_catalog {
 
 static bool type_ok(int type) { return type > 0 && type < TYPES; }
 
-/* A deep copy of m, or NULL when out of memory. */
-static ProtobufCMessage *copy(const ProtobufCMessage *m) {
-  size_t n = protobuf_c_message_get_packed_size(m);
-  uint8_t *buf = malloc(n ? n : 1);
-  if (buf == NULL)
-    return NULL;
-  protobuf_c_message_pack(m, buf);
-  ProtobufCMessage *out = protobuf_c_message_unpack(m->descriptor, NULL, n, buf);
+static void *alloc_block(void *ctx, size_t size) {
+  (void)ctx;
+  return malloc(size);
+}
+
+/* A deep copy of m, or NULL when out of memory. The bytes it is unpacked from (m packed, which
+ * the copy packs to as well) go to *packed and *len when packed is not NULL, else are freed. */
+static ProtobufCMessage *copy(const ProtobufCMessage *m, uint8_t **packed, size_t *len) {
+  size_t n = 0;
+  uint8_t *buf = af_encode_alloc(m, 0, 0, alloc_block, NULL, &n);
+  ProtobufCMessage *out =
+      buf != NULL ? protobuf_c_message_unpack(m->descriptor, NULL, n, buf) : NULL;
+  if (out != NULL && packed != NULL) {
+    *packed = buf;
+    *len = n;
+    return out;
+  }
   free(buf);
   return out;
 }
@@ -53,11 +62,6 @@ static ProtobufCMessage *copy(const ProtobufCMessage *m) {
 static void release(void *m) {
   if (m != NULL)
     protobuf_c_message_free_unpacked(m, NULL);
-}
-
-static void *alloc_block(void *ctx, size_t size) {
-  (void)ctx;
-  return malloc(size);
 }
 
 static void forget_kept(kept_config *k) {
@@ -99,11 +103,11 @@ bool af_catalog_set_connector(af_catalog *cat, const Appflow__V1__ConnectorConfi
   int t = (int)cfg->connector_type;
   if (!type_ok(t))
     return true; /* nothing to key it by: the loader checks types before this */
-  ProtobufCMessage *c = copy(&cfg->base);
-  char *app = application_type != NULL ? strdup(application_type) : NULL;
+  uint8_t *packed = NULL;
   size_t len = 0;
-  uint8_t *packed = c != NULL ? af_encode_alloc(c, 0, 0, alloc_block, NULL, &len) : NULL;
-  if (packed == NULL || (application_type != NULL && app == NULL)) {
+  ProtobufCMessage *c = copy(&cfg->base, &packed, &len);
+  char *app = application_type != NULL ? strdup(application_type) : NULL;
+  if (c == NULL || (application_type != NULL && app == NULL)) {
     release(c);
     free(app);
     free(packed);
@@ -168,7 +172,7 @@ bool af_catalog_set_entities(af_catalog *cat, int type, const char *profile,
   if (!type_ok(type))
     return true;
   Appflowd__Store__V1__EntitySet *c = NULL;
-  if (set != NULL && (c = (Appflowd__Store__V1__EntitySet *)copy(&set->base)) == NULL)
+  if (set != NULL && (c = (Appflowd__Store__V1__EntitySet *)copy(&set->base, NULL, NULL)) == NULL)
     return false;
   pthread_rwlock_wrlock(&cat->lock);
   bool ok = true;

@@ -145,12 +145,6 @@ uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena
   return (uint8_t *)b.data;
 }
 
-uint32_t af__definition_field(const char *name) {
-  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
-      &appflow__v1__create_flow_request__descriptor, name);
-  return f != NULL ? f->id : 0;
-}
-
 /* Tags as a TagSet takes them; a key given twice (possible on gRPC) keeps its last value.
  * *count is the distinct keys (the model bounds the entries, so at most 50). */
 static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size_t n,

@@ -52,7 +52,7 @@ typedef struct af_tenant {
 #define AF_KNOWN_SCOPES 256
 
 /* The numbers of the CreateFlowRequest fields that code reading a packed definition finds by
- * number, from its descriptor (af__definition_field) once: looked up per call they were 2,000
+ * number, from its descriptor once (af_flows_new): looked up per call they were 2,000
  * instructions of an UpdateFlow. */
 typedef struct af_definition_fields {
   uint32_t kms_arn, tags, tasks, metadata_catalog_config, source_flow_config;
@@ -175,9 +175,6 @@ bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) 
  * NULL when out of memory. req is not changed. */
 uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
                              size_t *len) AF_MUST_USE;
-/* The number of CreateFlowRequest's field called name ("kms_arn"), from its descriptor; 0 for
- * none. */
-uint32_t af__definition_field(const char *name);
 /* ConflictException for a change f's status does not allow: "Flow x is in Draft state and
  * cannot be <what>". */
 af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);

@@ -90,6 +90,13 @@ static int64_t realtime_ms(void *ctx) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The number of CreateFlowRequest's field called name, from its descriptor; 0 for none. */
+static uint32_t definition_field(const char *name) {
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+      &appflow__v1__create_flow_request__descriptor, name);
+  return f != NULL ? f->id : 0;
+}
+
 af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   const char *region = cfg->region ? cfg->region : "us-east-1";
   const char *account = cfg->account ? cfg->account : "000000000000";
@@ -138,8 +145,8 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
     return NULL;
   }
   svc->fields = (af_definition_fields){
-      af__definition_field("kms_arn"), af__definition_field("tags"), af__definition_field("tasks"),
-      af__definition_field("metadata_catalog_config"), af__definition_field("source_flow_config")};
+      definition_field("kms_arn"), definition_field("tags"), definition_field("tasks"),
+      definition_field("metadata_catalog_config"), definition_field("source_flow_config")};
   svc->clock = cfg->clock ? *cfg->clock : (af_clock){realtime_ms, NULL};
   svc->run_duration_ms = cfg->run_duration_ms > 0 ? cfg->run_duration_ms : 0;
   atomic_init(&svc->clock_offset_ms, 0);
