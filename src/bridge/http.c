@@ -548,8 +548,8 @@ static enum MHD_Result hand_over(struct MHD_Connection *c, af_bridge_server *s, 
                                .account = r->account[0] ? r->account : NULL,
                                .region = r->region[0] ? r->region : NULL,
                                .deadline_ms = r->deadline_ms};
-  af_bridge_handle(s->svc, method, target, &headers, r->body ? r->body : "", r->len, &r->arena,
-                   &r->rep, answered, r);
+  af_bridge_handle(s->svc, method, target, &headers, r->body, r->len, &r->arena, &r->rep, answered,
+                   r);
   int expected = WORK_RUNNING;
   if (!atomic_compare_exchange_strong(&r->work, &expected, WORK_SUSPENDING))
     return send_answer(r); /* answered already */

@@ -22,6 +22,7 @@
 
 typedef struct reader {
   const char *start, *p, *end;
+  char *own; /* the text itself when the caller lets it be rewritten (af_json_read_in_place) */
   af_arena *arena;
   int depth;
   af_json_error *err;
@@ -60,11 +61,23 @@ static void *no_room(reader *r) {
 
 /* ---- scanning ---- */
 
-static void skip_space(reader *r) {
-  const char *p = r->p;
+/* The spaces at p, and any more after them. */
+static void skip_spaces(reader *r, const char *p) {
   while (p < r->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
     p++;
   r->p = p;
+}
+
+/* Most tokens have no space before them, or the one a writer puts after ':' and ',': those
+ * are stepped over here, inline; longer runs (indented text) in skip_spaces. */
+static inline void skip_space(reader *r) {
+  const char *p = r->p;
+  if (p < r->end && *p == ' ')
+    p++;
+  if (p < r->end && (unsigned char)*p <= ' ')
+    skip_spaces(r, p);
+  else
+    r->p = p;
 }
 
 static int peek(const reader *r) { return r->p < r->end ? (unsigned char)*r->p : -1; }
@@ -162,8 +175,9 @@ static uint64_t special8(const char *p) {
 }
 
 /* The closing quote of the string whose text starts at p, every escape and character of it
- * checked; *escapes tells whether it holds any. NULL with the error set. */
-static const char *string_end(reader *r, const char *p, int *escapes) {
+ * checked; *escapes tells whether it holds any. NULL with the error set. Out of line: the few
+ * strings plain_end leaves are read here. */
+__attribute__((noinline)) static const char *string_end(reader *r, const char *p, int *escapes) {
   for (;;) {
     uint64_t m = 0;
     while (r->end - p >= 8 && (m = special8(p)) == 0)
@@ -193,6 +207,29 @@ static const char *string_end(reader *r, const char *p, int *escapes) {
     }
   }
   return fail_at(r, p, "premature end of input");
+}
+
+/* The closing quote of a string of plain ASCII (no escape, control character or byte from
+ * 0x80) whose text starts at p; NULL when it holds a byte that needs a look, and string_end
+ * reads it. Small and inline: nearly every string of a request is plain. */
+static inline const char *plain_end(const reader *r, const char *p) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  for (; r->end - p >= 8; p += 8) {
+    uint64_t m = special8(p);
+    if (m != 0) {
+      p += __builtin_ctzll(m) / 8; /* the first special byte (the lowest flag is exact) */
+      return *p == '"' ? p : NULL;
+    }
+  }
+#endif
+  for (; p < r->end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"')
+      return p;
+    if (c < 0x20 || c == '\\' || c >= 0x80)
+      return NULL;
+  }
+  return NULL;
 }
 
 static size_t put_utf8(char *o, unsigned long cp) {
@@ -233,13 +270,22 @@ static size_t unescape(reader *r, const char *p, const char *close, char *out) {
   return (size_t)(o - out);
 }
 
-/* The string at r->p (its opening quote), NUL-terminated in the arena. */
+/* The string at r->p (its opening quote), NUL-terminated in the arena; or, in text the reader
+ * may rewrite, where it is, NUL-terminated over its closing quote (unless it holds escapes:
+ * unescaped in place, a "\n" would become a line break that moves later errors' lines). */
 static const char *read_string(reader *r, size_t *len) {
   int escapes = 0;
-  const char *open = r->p + 1, *close = string_end(r, open, &escapes);
-  if (close == NULL)
+  const char *open = r->p + 1, *close = plain_end(r, open);
+  if (close == NULL && (close = string_end(r, open, &escapes)) == NULL)
     return NULL;
   size_t raw = (size_t)(close - open);
+  if (r->own != NULL && !escapes) {
+    char *s = r->own + (open - r->start);
+    s[raw] = '\0'; /* the closing quote, read already */
+    *len = raw;
+    r->p = close + 1;
+    return s;
+  }
   char *out = af_arena_alloc(r->arena, raw + 1);
   if (out == NULL)
     return no_room(r);
@@ -494,8 +540,15 @@ static af_jv *read_value(reader *r) {
   return read_word(r);
 }
 
-af_jv *af_json_read(const char *text, size_t len, af_arena *arena, af_json_error *err) {
-  reader r = {.start = text, .p = text, .end = text + len, .arena = arena, .depth = 0, .err = err};
+static af_jv *read_text(const char *text, char *own, size_t len, af_arena *arena,
+                        af_json_error *err) {
+  reader r = {.start = text,
+              .p = text,
+              .end = text + len,
+              .own = own,
+              .arena = arena,
+              .depth = 0,
+              .err = err};
   err->line = err->column = 0;
   err->out_of_memory = 0;
   err->text[0] = '\0';
@@ -506,6 +559,14 @@ af_jv *af_json_read(const char *text, size_t len, af_arena *arena, af_json_error
   if (r.p < r.end)
     return fail_at(&r, r.p, "end of file expected");
   return v;
+}
+
+af_jv *af_json_read(const char *text, size_t len, af_arena *arena, af_json_error *err) {
+  return read_text(text, NULL, len, arena, err);
+}
+
+af_jv *af_json_read_in_place(char *text, size_t len, af_arena *arena, af_json_error *err) {
+  return read_text(text, text, len, arena, err);
 }
 
 /* ---- reading a tree ---- */

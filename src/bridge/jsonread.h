@@ -5,7 +5,8 @@
  * UTF-8 only, integers that fit a long long, at most AF_JSON_MAX_DEPTH levels; and, as appflowd
  * always has, no \u0000 in a string.
  *
- * Ownership: every node and string belongs to the arena given to af_json_read.
+ * Ownership: every node and string belongs to the arena given to af_json_read (or, read in
+ * place, a string may be the caller's text).
  * Errors: af_json_read returns NULL and describes the first fault in *err.
  * Thread-safety: pure; a tree is read-only once made. */
 #ifndef AF_BRIDGE_JSONREAD_H
@@ -58,6 +59,12 @@ typedef struct af_json_error {
 /* The value text[0..len) holds (text need not be NUL-terminated); NULL with *err set when it is
  * not JSON, or the arena has no room ("out of memory"). */
 af_jv *af_json_read(const char *text, size_t len, af_arena *arena, af_json_error *err) AF_MUST_USE;
+/* af_json_read over text the caller lets the reader rewrite: a string without escapes is left
+ * where it is, NUL-terminated over its closing quote, and the tree points at it (nearly every
+ * string of a request: no block or copy each). text must then live as long as the tree; the
+ * same values and errors as af_json_read. */
+af_jv *af_json_read_in_place(char *text, size_t len, af_arena *arena,
+                             af_json_error *err) AF_MUST_USE;
 
 /* The member of object o named key; NULL when there is none or o is not an object. */
 const af_jv *af_jv_get(const af_jv *o, const char *key);

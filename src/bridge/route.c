@@ -375,7 +375,7 @@ static af_err bind_headers(af_bridge_match *m, const af_bridge_context *h, af_ar
   return AF_OK;
 }
 
-static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, const char *body,
+static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, char *body,
                      size_t len) {
   const ProtobufCMessageDescriptor *output = c->op->output->descriptor;
   ProtobufCMessage *req;
@@ -383,7 +383,7 @@ static void call_rpc(af_flows *svc, bridge_call *c, const af_bridge_match *m, co
                   ? AF_OK
                   : af_error_set(&c->err, AF_ERR_INTERNAL_SERVER, "out of memory");
   if (rc == AF_OK)
-    rc = af_bridge_json_to_message(c->op->input, body, len, c->arena, &req, &c->err);
+    rc = af_bridge_json_to_message_in_place(c->op->input, body, len, c->arena, &req, &c->err);
   if (rc == AF_OK)
     rc = af_bridge_bind_members(c->op->input, req, m->bindings, m->nbindings, c->arena, &c->err);
   if (rc != AF_OK) {
@@ -414,7 +414,7 @@ static const af_rpc *rpc_of(af_flows *svc, const af_model_operation *op, af_erro
 }
 
 void af_bridge_handle(af_flows *svc, const char *method, const char *target,
-                      const af_bridge_context *headers, const char *body, size_t body_len,
+                      const af_bridge_context *headers, char *body, size_t body_len,
                       af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx) {
   af_error err;
   af_error_start(&err, AF_OK);
@@ -457,8 +457,18 @@ static void wake(void *ctx) { af_latch_open(ctx); }
 void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target,
                            const af_bridge_context *headers, const char *body, size_t body_len,
                            af_arena *arena, af_bridge_reply *out) {
+  char *scratch = body_len > 0 ? af_arena_alloc(arena, body_len) : NULL;
+  if (scratch == NULL && body_len > 0) {
+    af_error err;
+    af_error_start(&err, AF_OK);
+    af_error_set(&err, AF_ERR_INTERNAL_SERVER, "out of memory");
+    af_bridge_error_reply(&err, arena, out);
+    return;
+  }
+  if (scratch != NULL)
+    memcpy(scratch, body, body_len);
   af_latch latch;
   af_latch_init(&latch);
-  af_bridge_handle(svc, method, target, headers, body, body_len, arena, out, wake, &latch);
+  af_bridge_handle(svc, method, target, headers, scratch, body_len, arena, out, wake, &latch);
   af_latch_wait(&latch);
 }

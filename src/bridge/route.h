@@ -87,11 +87,13 @@ typedef void (*af_bridge_done)(void *ctx);
  * may be NULL: no header members) are set from the request, and the response is written with
  * its output structure (transcode.h). An empty body is {}, whatever the method; a body sent
  * with GET or DELETE is read like any other. method, target, headers and body must stay valid
- * until done runs. */
+ * until done runs; body (NULL when body_len is 0) is the request's to rewrite: its strings are
+ * read in place (af_json_read_in_place), so the door keeps no copy and makes none. */
 void af_bridge_handle(af_flows *svc, const char *method, const char *target,
-                      const af_bridge_context *headers, const char *body, size_t body_len,
+                      const af_bridge_context *headers, char *body, size_t body_len,
                       af_arena *arena, af_bridge_reply *out, af_bridge_done done, void *ctx);
-/* af_bridge_handle, waiting for the reply (tests and fuzzers; never on a door thread). */
+/* af_bridge_handle, waiting for the reply, on a copy of body in the arena (tests and fuzzers,
+ * whose bodies may be literals; never on a door thread). */
 void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target,
                            const af_bridge_context *headers, const char *body, size_t body_len,
                            af_arena *arena, af_bridge_reply *out);

@@ -457,10 +457,13 @@ static void invalid_enum(decoder *d, const af_model_shape *sh, const char *s, si
 
 /* The proto number of AWS string s[0..n); 0 when the shape has no such value. */
 static int enum_number(const af_model_shape *sh, const char *s, size_t n) {
-  for (size_t i = 1; i < sh->n_enum; i++)
-    if (sh->enum_values[i] != NULL && strlen(sh->enum_values[i]) == n &&
-        memcmp(sh->enum_values[i], s, n) == 0)
+  /* first letter, then the rest and the value's end: no strlen of every value (ConnectorType
+   * has 30) */
+  for (size_t i = 1; n > 0 && i < sh->n_enum; i++) {
+    const char *v = sh->enum_values[i];
+    if (v != NULL && v[0] == s[0] && strncmp(v, s, n) == 0 && v[n] == '\0')
       return (int)i;
+  }
   return 0;
 }
 
@@ -743,14 +746,17 @@ static af_err syntax_error(const af_json_error *je, af_error *err) {
                       je->line, je->column);
 }
 
-static af_err parse_body(const char *body, size_t len, af_arena *arena, const af_jv **root,
-                         af_error *err) {
+/* body[0..len) read (in place when own, which is body, may be rewritten). */
+static af_err parse_body(const char *body, char *own, size_t len, af_arena *arena,
+                         const af_jv **root, af_error *err) {
   af_json_error je;
   if (body == NULL || is_blank(body, len)) {
     body = "{}";
+    own = NULL;
     len = 2;
   }
-  *root = af_json_read(body, len, arena, &je);
+  *root = own != NULL ? af_json_read_in_place(own, len, arena, &je)
+                      : af_json_read(body, len, arena, &je);
   return *root != NULL ? AF_OK : syntax_error(&je, err);
 }
 
@@ -859,14 +865,24 @@ af_err af_bridge_jv_to_message(const af_model_struct *shape, const af_jv *root, 
   return decode_body(shape, root, arena, out, err);
 }
 
-af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
-                                 af_arena *arena, ProtobufCMessage **out, af_error *err) {
+static af_err json_to_message(const af_model_struct *shape, const char *body, char *own, size_t len,
+                              af_arena *arena, ProtobufCMessage **out, af_error *err) {
   if (out == NULL || !struct_ok(shape) || arena == NULL)
     return af_error_set(err, AF_ERR_INTERNAL_SERVER, "JSON decoding was called without a target");
   *out = NULL;
   const af_jv *root;
-  af_err rc = parse_body(body, len, arena, &root, err);
+  af_err rc = parse_body(body, own, len, arena, &root, err);
   return rc == AF_OK ? af_bridge_jv_to_message(shape, root, arena, out, err) : rc;
+}
+
+af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
+                                 af_arena *arena, ProtobufCMessage **out, af_error *err) {
+  return json_to_message(shape, body, NULL, len, arena, out, err);
+}
+
+af_err af_bridge_json_to_message_in_place(const af_model_struct *shape, char *body, size_t len,
+                                          af_arena *arena, ProtobufCMessage **out, af_error *err) {
+  return json_to_message(shape, body, body, len, arena, out, err);
 }
 
 af_err af_bridge_json_tree_to_message(const af_model_struct *shape, json_t *root, af_arena *arena,

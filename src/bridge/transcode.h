@@ -58,6 +58,12 @@
 af_err af_bridge_json_to_message(const af_model_struct *shape, const char *body, size_t len,
                                  af_arena *arena, ProtobufCMessage **out,
                                  af_error *err) AF_MUST_USE;
+/* af_bridge_json_to_message over a body the caller lets the reader rewrite (strings stay where
+ * they are, af_json_read_in_place): the message's strings may then point into body, which must
+ * live as long as the message. */
+af_err af_bridge_json_to_message_in_place(const af_model_struct *shape, char *body, size_t len,
+                                          af_arena *arena, ProtobufCMessage **out,
+                                          af_error *err) AF_MUST_USE;
 
 /* af_bridge_json_to_message for JSON already parsed (with JSON_REJECT_DUPLICATES), which the
  * caller keeps and frees: for a reader that also wants other members of the same object. */

@@ -477,7 +477,8 @@ static const char *enum_name(const af_model_shape *sh, int64_t v) {
 
 static bool enum_has(const af_model_shape *sh, const char *s) {
   for (size_t i = 1; s != NULL && i < sh->n_enum; i++) {
-    if (sh->enum_values[i] != NULL && strcmp(sh->enum_values[i], s) == 0)
+    if (sh->enum_values[i] != NULL && sh->enum_values[i][0] == s[0] &&
+        strcmp(sh->enum_values[i], s) == 0)
       return true;
   }
   return false;

@@ -23,128 +23,6 @@
 #define TOKEN_KEY_PREFIX AF_CREATE_TOKEN_KEY
 #define TOKEN_DIGEST_LEN 32
 
-static int by_key(const ProtobufCMessage *a, const ProtobufCMessage *b) {
-  const af_map_entry *x = (const af_map_entry *)a, *y = (const af_map_entry *)b;
-  return strcmp(x->key ? x->key : "", y->key ? y->key : "");
-}
-
-/* A map's entry message: what protoc makes of map<string, V> (key 1, value 2, "...Entry"). */
-static bool is_map_entry(const ProtobufCMessageDescriptor *d) {
-  size_t n = strlen(d->name);
-  return d->n_fields == 2 && n > 5 && strcmp(d->name + n - 5, "Entry") == 0 &&
-         d->fields[0].type == PROTOBUF_C_TYPE_STRING && strcmp(d->fields[0].name, "key") == 0;
-}
-
-static bool in_key_order(ProtobufCMessage *const *v, size_t n) {
-  for (size_t i = 1; i < n; i++)
-    if (by_key(v[i - 1], v[i]) > 0)
-      return false;
-  return true;
-}
-
-/* Sorts v by key with tmp (n / 2 pointers) to merge through. Stable, so entries sharing a key
- * (possible on gRPC, where the last one counts) keep their order and so their meaning. */
-static void merge_sort(ProtobufCMessage **v, ProtobufCMessage **tmp, size_t n) {
-  if (n < 2)
-    return;
-  size_t h = n / 2, i = 0, j = h, k = 0;
-  merge_sort(v, tmp, h);
-  merge_sort(v + h, tmp, n - h);
-  memcpy(tmp, v, h * sizeof *v);
-  while (i < h && j < n) /* k <= j: the merge never overwrites a right-hand entry unread */
-    v[k++] = by_key(v[j], tmp[i]) < 0 ? v[j++] : tmp[i++];
-  while (i < h)
-    v[k++] = tmp[i++];
-}
-
-static const ProtobufCMessage *sorted_view(const ProtobufCMessage *m, af_arena *a, int depth);
-
-/* A copy of the n entries at v in the arena; NULL when out of memory. */
-static ProtobufCMessage **copy_list(ProtobufCMessage *const *v, size_t n, af_arena *a) {
-  ProtobufCMessage **out = af_arena_alloc(a, n * sizeof *out);
-  if (out != NULL)
-    memcpy(out, v, n * sizeof *out);
-  return out;
-}
-
-/* What repeated message field f of m packs as: its own array when every entry (and every map
- * under them) is in order, else a copy in the arena, sorted when f is a map. NULL when out of
- * memory. */
-static ProtobufCMessage **sorted_list(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-                                      af_arena *a, int depth) {
-  size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-  ProtobufCMessage **v, **out;
-  memcpy(&v, (const char *)m + f->offset, sizeof v);
-  out = v;
-  for (size_t k = 0; k < n; k++) {
-    const ProtobufCMessage *e = sorted_view(v[k], a, depth + 1);
-    if (e == NULL || (e != v[k] && out == v && (out = copy_list(v, n, a)) == NULL))
-      return NULL;
-    if (out != v)
-      out[k] = (ProtobufCMessage *)e; /* packed, never changed */
-  }
-  if (n < 2 || !is_map_entry(f->descriptor) || in_key_order(out, n))
-    return out;
-  ProtobufCMessage **tmp = af_arena_alloc(a, (n / 2) * sizeof *tmp);
-  if (tmp == NULL || (out == v && (out = copy_list(v, n, a)) == NULL))
-    return NULL;
-  merge_sort(out, tmp, n);
-  return out;
-}
-
-/* m as it packs with every map in key order: m itself when all are (nothing allocated), else a
- * copy of m in the arena whose fields on the way to a map out of order are copies, and that
- * map's array of entries a sorted copy. m and what it points to are never changed, so a
- * caller's const request stays as it was. NULL when out of memory. */
-static const ProtobufCMessage *sorted_view(const ProtobufCMessage *m, af_arena *a, int depth) {
-  const ProtobufCMessageDescriptor *d = m->descriptor;
-  ProtobufCMessage *copy = NULL;
-  for (unsigned i = 0; depth < 64 && i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->type != PROTOBUF_C_TYPE_MESSAGE ||
-        ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-         *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id))
-      continue; /* not a message, or a member of a oneof that holds another */
-    const void *was, *now;
-    memcpy(&was, (const char *)m + f->offset, sizeof was);
-    now = was;
-    if (f->label == PROTOBUF_C_LABEL_REPEATED)
-      now = sorted_list(m, f, a, depth);
-    else if (was != NULL)
-      now = sorted_view(was, a, depth + 1);
-    if (now == NULL && was != NULL)
-      return NULL;
-    if (now == was)
-      continue;
-    if (copy == NULL) {
-      if ((copy = af_arena_alloc(a, d->sizeof_message)) == NULL)
-        return NULL;
-      memcpy(copy, m, d->sizeof_message);
-    }
-    memcpy((char *)copy + f->offset, &now, sizeof now);
-  }
-  return copy != NULL ? copy : m;
-}
-
-bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) {
-  const ProtobufCMessage *v = sorted_view(m, arena, 0);
-  return v != NULL && af__pack(v, arena, out);
-}
-
-uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
-                             size_t *len) {
-  /* Map entries have no order in meaning, but they do in the packed bytes a retry is compared
-   * by (and clients need not keep it), so the definition is stored sorted. */
-  Appflow__V1__CreateFlowRequest d = *req;
-  d.flow_name = NULL;
-  d.client_token = NULL;
-  af_bytes b;
-  if (!af__pack_sorted(&d.base, arena, &b))
-    return NULL;
-  *len = b.len;
-  return (uint8_t *)b.data;
-}
-
 /* Tags as a TagSet takes them; a key given twice (possible on gRPC) keeps its last value.
  * *count is the distinct keys (the model bounds the entries, so at most 50). */
 static af_tag *tags_of(Appflow__V1__CreateFlowRequest__TagsEntry *const *e, size_t n,
@@ -237,7 +115,7 @@ static af_err make_record(create_call *c, af_error *err) {
     return af_flows_oom(err);
   af_flow_record *r = &c->rec;
   size_t def_len;
-  uint8_t *def = af__pack_definition(req, arena, &def_len);
+  uint8_t *def = af__pack_definition(c->c.svc->sort_plans, req, arena, &def_len);
   if (def == NULL || !af_flows_pack_tags(tags, ntags, arena, &r->tags))
     return af_flows_oom(err);
   Appflow__V1__TriggerType trigger = req->trigger_config->trigger_type;

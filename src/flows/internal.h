@@ -54,6 +54,8 @@ typedef struct af_tenant {
 /* The numbers of the CreateFlowRequest fields that code reading a packed definition finds by
  * number, from its descriptor once (af_flows_new): looked up per call they were 2,000
  * instructions of an UpdateFlow. */
+typedef struct af_sort_plans af_sort_plans; /* sorted.c */
+
 typedef struct af_definition_fields {
   uint32_t kms_arn, tags, tasks, metadata_catalog_config, source_flow_config;
 } af_definition_fields;
@@ -71,6 +73,7 @@ struct af_flows {
   af_checker *checker;                  /* the model's constraints, compiled once */
   const af_model_shape *connector_type; /* ConnectorType's enum, looked up once */
   af_definition_fields fields;          /* CreateFlowRequest's, looked up once */
+  af_sort_plans *sort_plans;            /* where the requests' maps can be, found once */
   struct af_token_mac *token_mac;       /* the store's token key, ready to seal page tokens */
   size_t *connector_len;                /* the length of each of its strings (0: none) */
   af_catalog *catalog; /* connector types and entities (borrowed, or own_catalog) */
@@ -166,15 +169,22 @@ void af__untag_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMes
 void af__list_tags_for_resource(af_flows *svc, const ProtobufCMessage *req, ProtobufCMessage *resp,
                                 const af_reply_to *to);
 
+/* Which fields of each message type of the service's requests can lead to a map (sorted.c),
+ * made once by af_flows_new so packing sorted follows only those. NULL when out of memory.
+ * Immutable once made: any number of threads may read it. */
+af_sort_plans *af__sort_plans_new(const ProtobufCMessageDescriptor *const *roots, size_t nroots);
+void af__sort_plans_free(af_sort_plans *p);
 /* m packed into the arena with every map's entries in key order, at every depth: map entries
  * have no order in meaning, but they do in packed bytes that retries are compared by. m is
  * never changed (maps out of order are sorted as copies of their arrays of entries, in the
- * arena); false when out of memory. */
-bool af__pack_sorted(const ProtobufCMessage *m, af_arena *arena, af_bytes *out) AF_MUST_USE;
+ * arena); false when out of memory. plans: the service's, or NULL to walk every field (a
+ * message type they do not know is walked whole too). */
+bool af__pack_sorted(const af_sort_plans *plans, const ProtobufCMessage *m, af_arena *arena,
+                     af_bytes *out) AF_MUST_USE;
 /* A flow's definition: req packed (maps sorted) without its name and clientToken, in the arena;
  * NULL when out of memory. req is not changed. */
-uint8_t *af__pack_definition(const Appflow__V1__CreateFlowRequest *req, af_arena *arena,
-                             size_t *len) AF_MUST_USE;
+uint8_t *af__pack_definition(const af_sort_plans *plans, const Appflow__V1__CreateFlowRequest *req,
+                             af_arena *arena, size_t *len) AF_MUST_USE;
 /* ConflictException for a change f's status does not allow: "Flow x is in Draft state and
  * cannot be <what>". */
 af_err af__wrong_state(const af_flow_record *f, const char *what, af_error *err);

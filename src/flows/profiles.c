@@ -87,12 +87,12 @@ static Appflow__V1__CreateConnectorProfileRequest *stored_request(af_bytes def, 
 
 /* req packed (maps sorted, without name and token) and the Profile holding it; false when out
  * of memory. */
-static bool pack_profile(const Appflow__V1__CreateConnectorProfileRequest *req, const char *id,
-                         af_arena *a, af_bytes *request, af_bytes *profile) {
+static bool pack_profile(const af_flows *svc, const Appflow__V1__CreateConnectorProfileRequest *req,
+                         const char *id, af_arena *a, af_bytes *request, af_bytes *profile) {
   Appflow__V1__CreateConnectorProfileRequest d = *req;
   d.connector_profile_name = NULL;
   d.client_token = NULL;
-  if (!af__pack_sorted(&d.base, a, request))
+  if (!af__pack_sorted(svc->sort_plans, &d.base, a, request))
     return false;
   Appflowd__Store__V1__Profile p = APPFLOWD__STORE__V1__PROFILE__INIT;
   p.request = (ProtobufCBinaryData){request->len, (uint8_t *)request->data};
@@ -193,7 +193,7 @@ void af__create_connector_profile(af_flows *svc, const ProtobufCMessage *msg, Pr
                                      req->connector_label, req->connector_profile_config, to->err);
   random_suffix(c->id);
   af_bytes def;
-  if (rc == AF_OK && !pack_profile(c->req, c->id, to->arena, &c->request, &def))
+  if (rc == AF_OK && !pack_profile(svc, c->req, c->id, to->arena, &c->request, &def))
     rc = af_flows_oom(to->err);
   if (rc != AF_OK) {
     af__call_end(&c->c, rc);
@@ -392,7 +392,7 @@ static af_store_verdict update_rule(const af_flow_record *cur, af_flow_record *n
   q->connection_mode = c->req->connection_mode;
   q->has_connection_mode = c->req->has_connection_mode;
   af_bytes request;
-  if (!pack_profile(q, id != NULL ? id : "", a, &request, &next->definition)) {
+  if (!pack_profile(c->c.svc, q, id != NULL ? id : "", a, &request, &next->definition)) {
     af_flows_oom(c->c.to.err);
     return AF_STORE_REFUSE;
   }

@@ -254,10 +254,10 @@ af_err af_flows_seed_check_profiles(af_flows_seeder *sd, const af_flow_spec *spe
 
 /* What CreateFlow would store of d: its packed definition, trigger, description and connectors
  * (the spec's tags are the definition's, given by the caller). */
-static bool fill_definition(af_flow_record *r, const Appflow__V1__CreateFlowRequest *d,
-                            af_arena *a) {
+static bool fill_definition(const af_flows *svc, af_flow_record *r,
+                            const Appflow__V1__CreateFlowRequest *d, af_arena *a) {
   size_t len;
-  uint8_t *def = af__pack_definition(d, a, &len);
+  uint8_t *def = af__pack_definition(svc->sort_plans, d, a, &len);
   bool oom = def == NULL;
   r->definition = (af_bytes){def, len};
   r->trigger = (uint8_t)d->trigger_config->trigger_type;
@@ -328,7 +328,7 @@ static af_store_rc arm_all(af_flows_seeder *sd) {
 }
 
 /* The record spec makes, copied into the slot's arena. */
-static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
+static bool fill(const af_flows *svc, slot *s, int64_t now_ms, const af_flow_spec *spec) {
   af_arena *a = &s->arena;
   af_arena_reset(a);
   bool oom = false;
@@ -344,7 +344,7 @@ static bool fill(slot *s, int64_t now_ms, const af_flow_spec *spec) {
   r->created_ms = r->updated_ms = now_ms;
   r->description = af_flows_strdup(a, spec->description, &oom);
   r->status_message = af_flows_strdup(a, spec->status_message, &oom);
-  if (spec->definition != NULL && !fill_definition(r, spec->definition, a))
+  if (spec->definition != NULL && !fill_definition(svc, r, spec->definition, a))
     return false;
   if (armed_flow(r) && !fill_schedule(r, now_ms, a))
     return false;
@@ -361,7 +361,7 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
     return -1;
   s->ended = false;
   memcpy(s->scope, t.scope, t.scope_len + 1);
-  if (!fill(s, sd->now_ms, spec)) {
+  if (!fill(sd->svc, s, sd->now_ms, spec)) {
     af_error_set(err, AF_ERR_INTERNAL_SERVER, "out of memory seeding flows");
     seeded(&s->op, AF_STORE_FAILED);
     return -1;

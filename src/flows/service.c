@@ -97,6 +97,18 @@ static uint32_t definition_field(const char *name) {
   return f != NULL ? f->id : 0;
 }
 
+/* Where maps can be in the messages the service packs sorted: its requests'. */
+static bool make_sort_plans(af_flows *svc) {
+  const ProtobufCMessageDescriptor **roots = malloc(svc->nrpcs * sizeof *roots);
+  if (roots == NULL)
+    return false;
+  for (size_t i = 0; i < svc->nrpcs; i++)
+    roots[i] = svc->rpcs[i].input;
+  svc->sort_plans = af__sort_plans_new(roots, svc->nrpcs);
+  free(roots);
+  return svc->sort_plans != NULL;
+}
+
 af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   const char *region = cfg->region ? cfg->region : "us-east-1";
   const char *account = cfg->account ? cfg->account : "000000000000";
@@ -137,6 +149,7 @@ af_flows *af_flows_new(const af_flows_config *cfg, af_error *err) {
   }
   svc->checker = af_checker_new(err);
   if (svc->checker == NULL || !make_rpcs(svc) || !measure_connector_types(svc) ||
+      !make_sort_plans(svc) ||
       (svc->token_mac = af__token_mac_new(svc->store->token_key, sizeof svc->store->token_key)) ==
           NULL) {
     if (svc->checker != NULL)
@@ -163,6 +176,7 @@ void af_flows_free(af_flows *svc) {
   if (svc->own_catalog)
     af_catalog_free(svc->catalog);
   af_checker_free(svc->checker);
+  af__sort_plans_free(svc->sort_plans);
   free(svc->rpcs);
   free(svc->op_rpcs);
   free(svc->connector_len);

@@ -38,13 +38,13 @@ typedef struct update_call {
 } update_call;
 
 /* SHA-256 of the request without its clientToken, maps sorted; false on failure. */
-static bool digest_of(const Appflow__V1__UpdateFlowRequest *req, af_arena *arena,
-                      uint8_t out[DIGEST_LEN]) {
+static bool digest_of(const af_sort_plans *plans, const Appflow__V1__UpdateFlowRequest *req,
+                      af_arena *arena, uint8_t out[DIGEST_LEN]) {
   Appflow__V1__UpdateFlowRequest d = *req;
   d.client_token = NULL;
   af_bytes b;
   unsigned n = 0;
-  return af__pack_sorted(&d.base, arena, &b) &&
+  return af__pack_sorted(plans, &d.base, arena, &b) &&
          EVP_Digest(b.data, b.len, out, &n, EVP_sha256(), NULL) == 1 && n == DIGEST_LEN;
 }
 
@@ -61,11 +61,12 @@ static const Appflowd__Store__V1__UpdateToken *find_token(const Appflowd__Store_
 
 /* A CreateFlowRequest holding only tasks, packed (maps sorted, as the stored definition's
  * are): the tasks compared across an update. */
-static bool pack_tasks(Appflow__V1__Task **tasks, size_t n, af_arena *a, af_bytes *out) {
+static bool pack_tasks(const af_sort_plans *plans, Appflow__V1__Task **tasks, size_t n, af_arena *a,
+                       af_bytes *out) {
   Appflow__V1__CreateFlowRequest t = APPFLOW__V1__CREATE_FLOW_REQUEST__INIT;
   t.tasks = tasks;
   t.n_tasks = n;
-  return af__pack_sorted(&t.base, a, out);
+  return af__pack_sorted(plans, &t.base, a, out);
 }
 
 /* The request's members as a definition's (kmsArn and tags are CreateFlow's alone). */
@@ -100,9 +101,10 @@ static bool rebuild_definition(update_call *u, const af_flow_record *cur, af_byt
     d.tags = old->tags;
   }
   size_t len;
-  uint8_t *buf = af__pack_definition(&d, a, &len);
+  const af_sort_plans *plans = u->c.svc->sort_plans;
+  uint8_t *buf = af__pack_definition(plans, &d, a, &len);
   af_bytes was = {NULL, 0};
-  if (buf == NULL || (old != NULL && !pack_tasks(old->tasks, old->n_tasks, a, &was)))
+  if (buf == NULL || (old != NULL && !pack_tasks(plans, old->tasks, old->n_tasks, a, &was)))
     return false;
   *tasks_changed = old == NULL || !af__bytes_equal(was, u->tasks);
   *out = (af_bytes){buf, len};
@@ -166,7 +168,7 @@ static bool definition_parts(const af_definition_fields *f, af_bytes def, field_
 static bool pack_request(update_call *u, const Appflow__V1__UpdateFlowRequest *req, af_arena *a) {
   Appflow__V1__CreateFlowRequest d = definition_of(req);
   size_t len;
-  uint8_t *buf = af__pack_definition(&d, a, &len);
+  uint8_t *buf = af__pack_definition(u->c.svc->sort_plans, &d, a, &len);
   field_run part[PARTS];
   u->fresh = (af_bytes){buf, len};
   if (buf == NULL || !definition_parts(&u->c.svc->fields, u->fresh, part))
@@ -354,8 +356,8 @@ void af__update_flow(af_flows *svc, const ProtobufCMessage *msg, ProtobufCMessag
                           req->tasks, req->n_tasks, to->err);
   /* the digest is kept with a clientToken and compared with a retry's: none without one */
   bool token = req->client_token != NULL;
-  if (rc == AF_OK &&
-      ((token && !digest_of(req, to->arena, u->digest)) || !pack_request(u, req, to->arena)))
+  if (rc == AF_OK && ((token && !digest_of(svc->sort_plans, req, to->arena, u->digest)) ||
+                      !pack_request(u, req, to->arena)))
     rc = af_flows_oom(to->err);
   if (rc != AF_OK) {
     af__call_end(&u->c, rc);

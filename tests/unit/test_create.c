@@ -633,7 +633,7 @@ Test(create, the_callers_request_is_never_changed) {
   Appflow__V1__CreateFlowRequest *req = unordered("untouched");
   af_bytes before = packed(&req->base);
   size_t len = 0;
-  cr_assert_not_null(af__pack_definition(req, &arena, &len));
+  cr_assert_not_null(af__pack_definition(svc->sort_plans, req, &arena, &len));
   expect_bytes(packed(&req->base), before, "after packing its definition");
   cr_expect_eq(created(req), S(DRAFT));
   expect_bytes(packed(&req->base), before, "after CreateFlow");
@@ -655,8 +655,8 @@ Test(create, the_callers_request_is_never_changed) {
  * sharing a key (possible on gRPC) keep theirs, which says which one counts. */
 Test(create, requests_differing_only_in_map_order_pack_equal) {
   size_t a_len = 0, b_len = 0;
-  uint8_t *a = af__pack_definition(full("same"), &arena, &a_len);
-  uint8_t *b = af__pack_definition(unordered("same"), &arena, &b_len);
+  uint8_t *a = af__pack_definition(svc->sort_plans, full("same"), &arena, &a_len);
+  uint8_t *b = af__pack_definition(svc->sort_plans, unordered("same"), &arena, &b_len);
   cr_assert(a != NULL && b != NULL);
   expect_bytes((af_bytes){b, b_len}, (af_bytes){a, a_len}, "the unordered request's definition");
   Appflow__V1__CreateFlowRequest *d =
@@ -679,7 +679,7 @@ Test(create, requests_differing_only_in_map_order_pack_equal) {
   Appflow__V1__CreateFlowRequest__TagsEntry *tags[] = {&e[0], &e[1], &e[2]};
   req->tags = tags;
   req->n_tags = 3;
-  uint8_t *c = af__pack_definition(req, &arena, &a_len);
+  uint8_t *c = af__pack_definition(svc->sort_plans, req, &arena, &a_len);
   cr_assert_not_null(c);
   d = appflow__v1__create_flow_request__unpack(&arena.allocator, a_len, c);
   cr_assert(d != NULL && d->n_tags == 3);
@@ -687,6 +687,42 @@ Test(create, requests_differing_only_in_map_order_pack_equal) {
   cr_expect_str_eq(d->tags[1]->value, "first", "the first of two entries with one key stays first");
   cr_expect_str_eq(d->tags[2]->value, "second");
   cr_expect(tags[0] == &e[0] && tags[1] == &e[1] && tags[2] == &e[2], "the caller's array kept");
+}
+
+/* The service's plans walk only the fields that can lead to a map: a map as deep as a custom
+ * connector's customProperties, out of order on both sides, packs sorted with them as with the
+ * walk of every field (NULL plans), and as the same request given in order. */
+Test(create, plans_find_maps_at_any_depth) {
+  static const char fmt[] =
+      "{\"flowName\": \"deep\", \"triggerConfig\": {\"triggerType\": \"OnDemand\"}, "
+      "\"sourceFlowConfig\": {\"connectorType\": \"CustomConnector\", "
+      "\"connectorProfileName\": \"p\", \"sourceConnectorProperties\": {\"CustomConnector\": "
+      "{\"entityName\": \"e\", \"customProperties\": {%s}}}}, "
+      "\"destinationFlowConfigList\": [{\"connectorType\": \"CustomConnector\", "
+      "\"destinationConnectorProperties\": {\"CustomConnector\": {\"entityName\": \"e\", "
+      "\"customProperties\": {%s}}}}], \"tasks\": [{\"sourceFields\": [\"a\"], "
+      "\"taskType\": \"Map\", \"taskProperties\": {%s}}], \"tags\": {%s}}";
+  static const char up[] = "\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"";
+  static const char down[] = "\"c\": \"3\", \"b\": \"2\", \"a\": \"1\"";
+  Appflow__V1__CreateFlowRequest *in_order =
+      request_from_jsonf(&af_model_CreateFlowRequest, &arena, fmt, up, up, up, up);
+  const af_sort_plans *plans[] = {svc->sort_plans, NULL};
+  size_t want_len = 0;
+  uint8_t *want = af__pack_definition(NULL, in_order, &arena, &want_len);
+  cr_assert_not_null(want);
+  for (int side = 0; side < 4; side++) { /* one map out of order at a time */
+    Appflow__V1__CreateFlowRequest *req =
+        request_from_jsonf(&af_model_CreateFlowRequest, &arena, fmt, side == 0 ? down : up,
+                           side == 1 ? down : up, side == 2 ? down : up, side == 3 ? down : up);
+    for (int k = 0; k < 2; k++) {
+      size_t len = 0;
+      uint8_t *got = af__pack_definition(plans[k], req, &arena, &len);
+      cr_assert_not_null(got);
+      expect_bytes((af_bytes){got, len}, (af_bytes){want, want_len},
+                   k == 0 ? "packed with the service's plans" : "packed walking every field");
+    }
+  }
+  cr_assert_not_null(svc->sort_plans);
 }
 
 Test(create, retry_of_an_on_demand_flow) {

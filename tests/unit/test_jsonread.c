@@ -10,22 +10,84 @@
 #include <string.h>
 
 static af_arena arena;
+static af_arena in_place; /* the same texts read in place, from an arena of their own */
 
-static void setup(void) { af_arena_init(&arena); }
-static void teardown(void) { af_arena_destroy(&arena); }
+static void setup(void) {
+  af_arena_init(&arena);
+  af_arena_init(&in_place);
+}
+
+static void teardown(void) {
+  af_arena_destroy(&arena);
+  af_arena_destroy(&in_place);
+}
 
 TestSuite(jsonread, .init = setup, .fini = teardown);
 
+/* A copy of text[0..len) for af_json_read_in_place to rewrite; the caller frees it. */
+static char *scratch(const char *text, size_t len) {
+  char *copy = malloc(len + 1);
+  cr_assert_not_null(copy);
+  memcpy(copy, text, len);
+  return copy;
+}
+
+static bool same_jv(const af_jv *a, const af_jv *b) {
+  if (a->type != b->type || (a->key == NULL) != (b->key == NULL) ||
+      (a->key != NULL && strcmp(a->key, b->key) != 0))
+    return false;
+  switch (a->type) {
+  case AF_JV_STRING:
+    return a->u.string.len == b->u.string.len &&
+           memcmp(a->u.string.s, b->u.string.s, a->u.string.len + 1) == 0;
+  case AF_JV_INTEGER:
+    return a->u.integer == b->u.integer;
+  case AF_JV_REAL:
+    return memcmp(&a->u.real, &b->u.real, sizeof a->u.real) == 0;
+  case AF_JV_ARRAY:
+  case AF_JV_OBJECT:
+    if (a->u.kids.n != b->u.kids.n)
+      return false;
+    for (const af_jv *x = a->u.kids.first, *y = b->u.kids.first; x != NULL;
+         x = x->next, y = y->next)
+      if (y == NULL || !same_jv(x, y))
+        return false;
+    return true;
+  case AF_JV_NULL:
+  case AF_JV_FALSE:
+  case AF_JV_TRUE:
+    break;
+  }
+  return true;
+}
+
+/* Every text read here is read in place too (on a copy), which must give the same tree. */
 static const af_jv *read_ok(const char *text) {
   af_json_error err;
-  const af_jv *v = af_json_read(text, strlen(text), &arena, &err);
+  size_t len = strlen(text);
+  const af_jv *v = af_json_read(text, len, &arena, &err);
   cr_assert_not_null(v, "%s: %s at %d:%d", text, err.text, err.line, err.column);
+  char *own = scratch(text, len);
+  const af_jv *w = af_json_read_in_place(own, len, &in_place, &err);
+  cr_assert_not_null(w, "in place, %s: %s at %d:%d", text, err.text, err.line, err.column);
+  cr_assert(same_jv(v, w), "%s reads differently in place", text);
+  free(own);
+  af_arena_reset(&in_place);
   return v;
 }
 
+/* ... and every fault is the same fault, at the same place, read in place. */
 static af_json_error read_bad(const char *text, size_t len) {
-  af_json_error err;
+  af_json_error err, again;
   cr_assert_null(af_json_read(text, len, &arena, &err), "%s was read", text);
+  char *own = scratch(text, len);
+  cr_assert_null(af_json_read_in_place(own, len, &in_place, &again), "%s was read in place", text);
+  free(own);
+  af_arena_reset(&in_place);
+  cr_expect_str_eq(again.text, err.text, "%s in place", text);
+  cr_expect(again.line == err.line && again.column == err.column,
+            "%s: in place at %d:%d, else at %d:%d", text, again.line, again.column, err.line,
+            err.column);
   return err;
 }
 
@@ -71,6 +133,28 @@ Test(jsonread, escapes_become_utf8) {
   cr_expect_eq(s->u.string.len, strlen(s->u.string.s));
   const af_jv *raw = read_ok("\"caf\xc3\xa9\"");
   cr_expect_str_eq(raw->u.string.s, "caf\xc3\xa9");
+}
+
+/* Read in place, a string without escapes is where it was in the text, its closing quote now
+ * its NUL; one with escapes is unescaped elsewhere, so a "\\n" does not become a line break
+ * that would move the line a later fault is reported at. */
+Test(jsonread, in_place_strings_stay_in_the_text) {
+  static const char text[] =
+      "{\"plain\": \"value\", \"esc\\u0061ped\": \"a\\nb\", \"x\": [1,\n2,]}";
+  af_json_error err = read_bad(text, sizeof text - 1);
+  cr_expect_eq(err.line, 2, "the fault is on line %d", err.line);
+  const char ok[] = "{\"plain\": \"value\", \"esc\\u0061ped\": \"a\\nb\"}";
+  char *own = scratch(ok, sizeof ok - 1);
+  const af_jv *o = af_json_read_in_place(own, sizeof ok - 1, &arena, &err);
+  cr_assert_not_null(o, "%s", err.text);
+  const af_jv *plain = af_jv_get(o, "plain"), *esc = af_jv_get(o, "escaped");
+  cr_assert(plain != NULL && esc != NULL);
+  cr_expect(plain->u.string.s == own + 11 && plain->key == own + 2, "read where they were");
+  cr_expect_str_eq(plain->u.string.s, "value");
+  cr_expect(esc->key < own || esc->key >= own + sizeof ok, "an escaped key is a copy");
+  cr_expect_str_eq(esc->u.string.s, "a\nb");
+  cr_expect(esc->u.string.s < own || esc->u.string.s >= own + sizeof ok);
+  free(own);
 }
 
 Test(jsonread, the_text_need_not_end_in_nul) {
