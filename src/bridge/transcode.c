@@ -632,7 +632,9 @@ static af_err decode_member(decoder *d, const af_model_struct *s, size_t i, Prot
 static size_t body_member(const af_model_struct *s, const char *key) {
   for (size_t i = 0; i < s->n_members; i++) {
     const af_model_member *mb = &s->members[i];
-    if (mb->name[0] == key[0] && mb->location == AF_MODEL_BODY && strcmp(mb->name, key) == 0)
+    /* two letters first (both strings go on past an equal first one, a name is never "") */
+    if (mb->name[0] == key[0] && mb->name[1] == key[1] && mb->location == AF_MODEL_BODY &&
+        strcmp(mb->name, key) == 0)
       return i;
   }
   return SIZE_MAX;

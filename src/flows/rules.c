@@ -78,12 +78,14 @@ static const char *connector_type_name(int v) {
 
 /* The member of st (a structure with a member per connector) for the connector named want. */
 static const af_model_member *member_for(const af_model_struct *st, const char *want) {
-  /* first letters before strcasecmp: every CreateFlow asks this several times. Names and
-   * connector types are ASCII letters and digits, whose case bit 0x20 folds without the
-   * locale's table (a digit has it set already). */
-  int first = want[0] | 0x20;
+  /* the first two letters before strcasecmp: every CreateFlow asks this several times, and
+   * seven connectors start with S. Names and connector types are ASCII letters and digits,
+   * whose case bit 0x20 folds without the locale's table (a digit has it set already; a name's
+   * NUL folds to 0x20, which no second letter of a longer name is). */
+  int first = want[0] | 0x20, second = want[0] != '\0' ? want[1] | 0x20 : 0;
   for (size_t i = 0; i < st->n_members; i++) {
-    if ((st->members[i].name[0] | 0x20) == first && strcasecmp(st->members[i].name, want) == 0)
+    const char *name = st->members[i].name;
+    if ((name[0] | 0x20) == first && (name[1] | 0x20) == second && strcasecmp(name, want) == 0)
       return &st->members[i];
   }
   return NULL;
@@ -217,12 +219,13 @@ static op_kind kind_of_operator(const char *op) {
                                        "EQUAL_TO",
                                        "NOT_EQUAL_TO"};
   static const char *const arithmetic[] = {"ADDITION", "MULTIPLICATION", "DIVISION", "SUBTRACTION"};
+  /* first letters before strcmp: every task of every CreateFlow and UpdateFlow asks */
   for (size_t i = 0; i < sizeof filter / sizeof filter[0]; i++) {
-    if (strcmp(op, filter[i]) == 0)
+    if (op[0] == filter[i][0] && strcmp(op, filter[i]) == 0)
       return K_FILTER;
   }
   for (size_t i = 0; i < sizeof arithmetic / sizeof arithmetic[0]; i++) {
-    if (strcmp(op, arithmetic[i]) == 0)
+    if (op[0] == arithmetic[i][0] && strcmp(op, arithmetic[i]) == 0)
       return K_ARITHMETIC;
   }
   if (strncmp(op, "MASK_", 5) == 0)
@@ -243,7 +246,7 @@ static op_kind kind_of_task(const char *type) {
                {"Mask", K_MASK},     {"Validate", K_VALIDATE},
                {"Map", K_NO_OP},     {"Map_all", K_NO_OP}};
   for (size_t i = 0; type != NULL && i < sizeof table / sizeof table[0]; i++) {
-    if (strcmp(type, table[i].type) == 0)
+    if (type[0] == table[i].type[0] && strcmp(type, table[i].type) == 0)
       return table[i].kind;
   }
   return K_NONE;
