@@ -457,7 +457,7 @@ static void wake(void *ctx) { af_latch_open(ctx); }
 void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target,
                            const af_bridge_context *headers, const char *body, size_t body_len,
                            af_arena *arena, af_bridge_reply *out) {
-  char *scratch = body_len > 0 ? af_arena_alloc(arena, body_len) : NULL;
+  char *scratch = body_len > 0 ? af_arena_strndup(arena, body, body_len) : NULL;
   if (scratch == NULL && body_len > 0) {
     af_error err;
     af_error_start(&err, AF_OK);
@@ -465,8 +465,6 @@ void af_bridge_handle_sync(af_flows *svc, const char *method, const char *target
     af_bridge_error_reply(&err, arena, out);
     return;
   }
-  if (scratch != NULL)
-    memcpy(scratch, body, body_len);
   af_latch latch;
   af_latch_init(&latch);
   af_bridge_handle(svc, method, target, headers, scratch, body_len, arena, out, wake, &latch);

@@ -51,11 +51,11 @@ typedef struct af_tenant {
 /* The scopes this process has seen recorded in the store (af__scope_known). */
 #define AF_KNOWN_SCOPES 256
 
+typedef struct af_sort_plans af_sort_plans; /* sorted.c */
+
 /* The numbers of the CreateFlowRequest fields that code reading a packed definition finds by
  * number, from its descriptor once (af_flows_new): looked up per call they were 2,000
  * instructions of an UpdateFlow. */
-typedef struct af_sort_plans af_sort_plans; /* sorted.c */
-
 typedef struct af_definition_fields {
   uint32_t kms_arn, tags, tasks, metadata_catalog_config, source_flow_config;
 } af_definition_fields;

@@ -16,16 +16,19 @@
 
 /* ---- plans ---- */
 
+#define TYPES_MAX 2048        /* message types reachable from the requests (about 300 today) */
+#define SLOTS (2 * TYPES_MAX) /* a power of two: the table is at most half full */
+
 typedef struct plan {
   const ProtobufCMessageDescriptor *d; /* NULL: a free slot */
-  uint32_t n;                          /* fields that can lead to a map */
+  bool holds;                          /* one of d's fields leads to a map */
+  uint32_t n;                          /* those fields */
   uint32_t *fields;                    /* their indexes in d->fields */
 } plan;
 
 struct af_sort_plans {
-  size_t mask; /* slots - 1, a power of two at least twice the message types */
-  plan *slots; /* open addressing by descriptor address */
-  uint32_t *indexes;
+  plan slots[SLOTS]; /* open addressing by descriptor address */
+  uint32_t *indexes; /* every plan's fields, end to end */
 };
 
 /* A map's entry message: what protoc makes of map<string, V> (key 1, value 2, "...Entry"). */
@@ -35,122 +38,88 @@ static bool is_map_entry(const ProtobufCMessageDescriptor *d) {
          d->fields[0].type == PROTOBUF_C_TYPE_STRING && strcmp(d->fields[0].name, "key") == 0;
 }
 
-static size_t slot_of(const af_sort_plans *p, const ProtobufCMessageDescriptor *d) {
-  uintptr_t h = (uintptr_t)d >> 4;
-  return (size_t)((h * 0x9E3779B97F4A7C15ULL) >> 20) & p->mask;
+/* d's slot, or the free one where it goes. */
+static plan *slot_for(const af_sort_plans *p, const ProtobufCMessageDescriptor *d) {
+  size_t i = (size_t)((((uintptr_t)d >> 4) * 0x9E3779B97F4A7C15ULL) >> 20) & (SLOTS - 1);
+  while (p->slots[i].d != d && p->slots[i].d != NULL)
+    i = (i + 1) & (SLOTS - 1);
+  return (plan *)&p->slots[i];
 }
 
 static const plan *find(const af_sort_plans *p, const ProtobufCMessageDescriptor *d) {
-  if (p == NULL)
-    return NULL;
-  for (size_t i = slot_of(p, d);; i = (i + 1) & p->mask) {
-    if (p->slots[i].d == d || p->slots[i].d == NULL)
-      return p->slots[i].d == d ? &p->slots[i] : NULL;
-  }
+  const plan *s = p != NULL ? slot_for(p, d) : NULL;
+  return s != NULL && s->d == d ? s : NULL;
 }
 
-/* Every message type reachable from the roots, once each, into v (cap of them at most);
- * false when there are more. */
-static bool reach(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **v,
-                  size_t *n, size_t cap) {
-  for (size_t i = 0; i < *n; i++)
-    if (v[i] == d)
-      return true;
-  if (*n == cap)
+/* Gives d and every message type under it a slot; false past TYPES_MAX of them. */
+static bool reach(af_sort_plans *p, const ProtobufCMessageDescriptor *d, size_t *n) {
+  plan *s = slot_for(p, d);
+  if (s->d != NULL)
+    return true;
+  if (*n == TYPES_MAX)
     return false;
-  v[(*n)++] = d;
+  s->d = d;
+  (*n)++;
   for (unsigned i = 0; i < d->n_fields; i++)
-    if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE && !reach(d->fields[i].descriptor, v, n, cap))
+    if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE && !reach(p, d->fields[i].descriptor, n))
       return false;
   return true;
 }
 
-static size_t index_of(const ProtobufCMessageDescriptor *const *v, size_t n,
-                       const ProtobufCMessageDescriptor *d) {
-  for (size_t i = 0; i < n; i++)
-    if (v[i] == d)
-      return i;
-  return n;
+/* Field f of a type with a slot leads to a map: its type is a map's entry, or holds one below. */
+static bool leads_to_map(const af_sort_plans *p, const ProtobufCFieldDescriptor *f) {
+  return f->type == PROTOBUF_C_TYPE_MESSAGE &&
+         (is_map_entry(f->descriptor) || find(p, f->descriptor)->holds);
 }
 
-/* Whether a field of type d leads to a map: d is a map's entry, or holds (at any depth) a
- * field that does. holds[i] for v[i], computed to a fixed point (message types may nest
- * themselves). */
-static void find_maps(const ProtobufCMessageDescriptor *const *v, size_t n, bool *holds) {
+/* Sets holds for every type, to a fixed point (message types may nest themselves). */
+static void find_maps(af_sort_plans *p) {
   bool changed = true;
   while (changed) {
     changed = false;
-    for (size_t i = 0; i < n; i++) {
-      for (unsigned k = 0; !holds[i] && k < v[i]->n_fields; k++) {
-        const ProtobufCFieldDescriptor *f = &v[i]->fields[k];
-        if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
-            (is_map_entry(f->descriptor) || holds[index_of(v, n, f->descriptor)]))
-          changed = holds[i] = true;
-      }
+    for (plan *s = p->slots; s < p->slots + SLOTS; s++) {
+      for (unsigned k = 0; s->d != NULL && !s->holds && k < s->d->n_fields; k++)
+        if (leads_to_map(p, &s->d->fields[k]))
+          changed = s->holds = true;
     }
   }
 }
 
-static bool leads_to_map(const ProtobufCFieldDescriptor *f,
-                         const ProtobufCMessageDescriptor *const *v, size_t n, const bool *holds) {
-  return f->type == PROTOBUF_C_TYPE_MESSAGE &&
-         (is_map_entry(f->descriptor) || holds[index_of(v, n, f->descriptor)]);
-}
-
-/* The plans' table for the n message types in v. */
-static af_sort_plans *make_table(const ProtobufCMessageDescriptor *const *v, size_t n,
-                                 const bool *holds) {
-  size_t slots = 16, total = 0;
-  while (slots < 2 * n)
-    slots *= 2;
-  for (size_t i = 0; i < n; i++)
-    for (unsigned k = 0; k < v[i]->n_fields; k++)
-      total += leads_to_map(&v[i]->fields[k], v, n, holds);
-  af_sort_plans *p = calloc(1, sizeof *p);
-  if (p != NULL) {
-    p->mask = slots - 1;
-    p->slots = calloc(slots, sizeof *p->slots);
-    p->indexes = malloc((total ? total : 1) * sizeof *p->indexes);
+/* Each type's fields that lead to a map, into p->indexes; false when out of memory. */
+static bool list_fields(af_sort_plans *p) {
+  size_t total = 0;
+  for (const plan *s = p->slots; s < p->slots + SLOTS; s++)
+    for (unsigned k = 0; s->d != NULL && k < s->d->n_fields; k++)
+      total += leads_to_map(p, &s->d->fields[k]);
+  uint32_t *next = p->indexes = malloc((total ? total : 1) * sizeof *p->indexes);
+  for (plan *s = p->slots; next != NULL && s < p->slots + SLOTS; s++) {
+    s->fields = next;
+    for (unsigned k = 0; s->d != NULL && k < s->d->n_fields; k++)
+      if (leads_to_map(p, &s->d->fields[k]))
+        next[s->n++] = k;
+    next += s->n;
   }
-  if (p == NULL || p->slots == NULL || p->indexes == NULL) {
-    af__sort_plans_free(p);
-    return NULL;
-  }
-  uint32_t *next = p->indexes;
-  for (size_t i = 0; i < n; i++) {
-    size_t s = slot_of(p, v[i]);
-    while (p->slots[s].d != NULL)
-      s = (s + 1) & p->mask;
-    p->slots[s] = (plan){v[i], 0, next};
-    for (unsigned k = 0; k < v[i]->n_fields; k++)
-      if (leads_to_map(&v[i]->fields[k], v, n, holds))
-        next[p->slots[s].n++] = k;
-    next += p->slots[s].n;
-  }
-  return p;
+  return next != NULL;
 }
 
 af_sort_plans *af__sort_plans_new(const ProtobufCMessageDescriptor *const *roots, size_t nroots) {
-  size_t cap = 4096, n = 0;
-  const ProtobufCMessageDescriptor **v = malloc(cap * sizeof *v);
-  bool ok = v != NULL;
+  af_sort_plans *p = calloc(1, sizeof *p);
+  size_t n = 0;
+  bool ok = p != NULL;
   for (size_t i = 0; ok && i < nroots; i++)
-    ok = reach(roots[i], v, &n, cap);
-  bool *holds = ok ? calloc(n ? n : 1, sizeof *holds) : NULL;
-  af_sort_plans *p = NULL;
-  if (holds != NULL) {
-    find_maps(v, n, holds);
-    p = make_table(v, n, holds);
+    ok = reach(p, roots[i], &n);
+  if (ok)
+    find_maps(p);
+  if (!ok || !list_fields(p)) {
+    af__sort_plans_free(p);
+    return NULL;
   }
-  free(holds);
-  free(v);
   return p;
 }
 
 void af__sort_plans_free(af_sort_plans *p) {
   if (p == NULL)
     return;
-  free(p->slots);
   free(p->indexes);
   free(p);
 }
@@ -208,7 +177,8 @@ static ProtobufCMessage **sorted_list(const viewer *w, const ProtobufCMessage *m
   ProtobufCMessage **v, **out;
   memcpy(&v, (const char *)m + f->offset, sizeof v);
   out = v;
-  for (size_t k = 0; k < n; k++) {
+  const plan *each = find(w->plans, f->descriptor); /* entries with no map below: not walked */
+  for (size_t k = 0; (each == NULL || each->n > 0) && k < n; k++) {
     const ProtobufCMessage *e = sorted_view(w, v[k], depth + 1);
     if (e == NULL || (e != v[k] && out == v && (out = copy_list(v, n, w->arena)) == NULL))
       return NULL;
