@@ -597,13 +597,11 @@ static void release_parsed(parser *ps) {
 }
 
 /* Whether names given twice in the file are caught by remembering each name's hash. Not when
- * the store answers at once and is empty: its own insert then says a name is taken, and only
- * this file can have taken it - a million names' hashes spared. */
-static bool remembers_names(af_flows *svc) {
-  af_store *st = af_flows_store(svc);
-  if (!st->answers_at_once)
-    return true;
-  return af_flows_count_upto(svc, 1) > 0;
+ * the store answers at once and was empty: its own insert then says a name is taken, and only
+ * this file can have taken it - a million names' hashes spared. A store that answers later
+ * says so too late to stop at the second definition, so reading in order it remembers. */
+static bool remembers_names(af_flows *svc, bool empty) {
+  return !empty || !af_flows_store(svc)->answers_at_once;
 }
 
 static int store(parser *ps) {
@@ -719,8 +717,8 @@ static int run(parser *ps, af_seed_result *res) {
 
 /* ---- two parts side by side ---- */
 
-/* A seed this large, loaded into an empty store that answers at once (memory) by a caller that
- * has the service to itself (start-up), is read in two parts on two threads. */
+/* A seed this large, loaded into an empty store by a caller that has the service to itself
+ * (start-up), is read in two parts on two threads. */
 #define SPLIT_MIN ((size_t)4 << 20)
 
 /* A guess at where the second part begins is given up past this many bytes of it, and after
@@ -884,9 +882,15 @@ static int load_split(parser *whole, af_seed_result *res) {
       atomic_store(&quit, true);
     pthread_join(second, NULL);
   }
-  bool stored = parts_end(pt, res);
-  if (started && stored && pt[0].rc == STOP && pt[1].rc == 0)
+  af_seed_result got;
+  bool stored = parts_end(pt, &got);
+  /* The store was empty, so a flow it kept rather than added was named twice in the file: a
+   * store that answers later says so only here. */
+  if (started && stored && pt[0].rc == STOP && pt[1].rc == 0 && got.kept == 0) {
+    if (res != NULL)
+      *res = got;
     return 0;
+  }
   af_error e;
   if (af_flows_reset(whole->svc, NULL, &e) == AF_OK)
     return 1;
@@ -919,10 +923,10 @@ static int load(af_flows *svc, const char *buf, size_t len, unsigned how, af_see
   }
   /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1) and is not a column. */
   size_t skip = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-  bool remember = !entities_only && remembers_names(svc);
+  bool empty = !entities_only && af_flows_store_empty(svc);
+  bool remember = !entities_only && remembers_names(svc, empty);
   /* A mapped file was scanned for marks through its descriptor; a buffer is here already. */
-  if ((how & LOAD_ALONE) && !entities_only && !remember && len - skip >= SPLIT_MIN &&
-      sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+  if ((how & LOAD_ALONE) && empty && len - skip >= SPLIT_MIN && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
       (mapped ? (how & LOAD_UNMARKED) != 0 : !marked(buf, len))) {
     parser whole = {.start = buf + skip,
                     .p = buf + skip,

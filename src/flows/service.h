@@ -323,4 +323,9 @@ af_err af_flows_census(af_flows *svc, af_census_fn fn, void *ctx, af_error *err)
 size_t af_flows_count(af_flows *svc);
 size_t af_flows_count_upto(af_flows *svc, size_t limit);
 
+/* Whether the store holds nothing a seed could meet: no flow, connector profile or custom
+ * connector in any account and region, and no scheduler row (another scope's records come
+ * after its scope row there). Waits for the store; false when it fails. */
+bool af_flows_store_empty(af_flows *svc);
+
 #endif

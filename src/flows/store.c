@@ -181,6 +181,7 @@ void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
   s->log = cfg ? cfg->log : NULL;
   atomic_init(&s->healthy, true);
   atomic_init(&s->commits, 0);
+  atomic_init(&s->fresh, false);
   atomic_init(&s->memo_bytes, 0);
   s->timing = NULL;
   pthread_mutex_init(&s->watch_lock, NULL);

@@ -264,6 +264,9 @@ struct af_store {
   uint8_t token_key[AF_STORE_TOKEN_KEY_LEN]; /* the store's, shared by every replica */
   bool durable;                              /* kept across restarts */
   bool answers_at_once;                      /* every op completes before its submit returns */
+  /* made by this open (a file no other process can write), and no scheduler has started on it
+   * yet: it holds no run a crash left. The first scheduler to start clears it. */
+  atomic_bool fresh;
   atomic_bool healthy;
   _Atomic uint64_t commits; /* transactions a database store committed (group commit shows as
                                fewer commits than writes) */

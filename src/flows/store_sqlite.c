@@ -539,7 +539,8 @@ static af_store_open_rc check_schema(sqlite_store *s, int *migrated_from, char *
   char version[16] = "";
   long n = meta_get(s, "schema_version", (uint8_t *)version, sizeof version - 1);
   int v = n < 0 ? 0 : atoi(version);
-  if (n < 0) {
+  if (n < 0) { /* a new database, which this connection keeps to itself (EXCLUSIVE) */
+    atomic_store(&s->base.fresh, true);
     snprintf(version, sizeof version, "%d", AF_STORE_SCHEMA_VERSION);
     if (meta_put(s, "schema_version", version, strlen(version)) != SQLITE_OK)
       goto fail;

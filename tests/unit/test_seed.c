@@ -913,7 +913,9 @@ static char *big_seed(size_t at, const char *odd, size_t *len) {
 
 typedef struct big_load {
   af_flows *svc;
-  FILE *logf; /* the service's log */
+  af_store *store; /* a SQLite store of its own; NULL: the service's memory store */
+  char dir[64];    /* ... in this directory */
+  FILE *logf;      /* the service's log */
   af_log log;
   int rc;
   af_seed_result res;
@@ -934,14 +936,28 @@ static const char *big_file(const char *buf, size_t len) {
   return path;
 }
 
-/* Loads buf into a fresh service, in one of those ways. */
-static void big_load_run(big_load *b, const char *buf, size_t len, int way) {
+/* A new SQLite file's store, in a directory of its own (b->dir). */
+static af_store *big_sqlite(big_load *b) {
+  snprintf(b->dir, sizeof b->dir, "/tmp/af-test-seed-db-XXXXXX");
+  cr_assert_not_null(mkdtemp(b->dir));
+  char url[128], msg[256];
+  snprintf(url, sizeof url, "sqlite:%s/flows.db", b->dir);
+  af_store_open_rc why;
+  af_store *st = af_store_open(url, &(af_store_config){.log = &b->log}, &why, msg, sizeof msg);
+  cr_assert_not_null(st, "%s", msg);
+  return st;
+}
+
+/* Loads buf into a fresh service (on a new SQLite file, or memory), in one of those ways. */
+static void big_load_run_on(big_load *b, const char *buf, size_t len, int way, bool sqlite) {
   memset(b, 0, sizeof *b);
   b->logf = tmpfile();
   cr_assert_not_null(b->logf);
   b->log = (af_log){AF_LOG_INFO, b->logf};
+  if (sqlite)
+    b->store = big_sqlite(b);
   af_error e;
-  b->svc = af_flows_new(&(af_flows_config){.log = &b->log}, &e);
+  b->svc = af_flows_new(&(af_flows_config){.log = &b->log, .store = b->store}, &e);
   cr_assert_not_null(b->svc, "%s", e.message);
   if (way == ALONE_FILE) {
     const char *path = big_file(buf, len);
@@ -963,8 +979,18 @@ static bool big_load_reset(const big_load *b) {
   return found;
 }
 
+static void big_load_run(big_load *b, const char *buf, size_t len, int way) {
+  big_load_run_on(b, buf, len, way, false);
+}
+
 static void big_load_free(big_load *b) {
   af_flows_free(b->svc);
+  if (b->store != NULL) {
+    af_store_close(b->store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", b->dir);
+    cr_expect_eq(system(cmd), 0);
+  }
   fclose(b->logf);
 }
 
@@ -987,19 +1013,23 @@ static void expect_alike(const big_load *alone, const big_load *in_order) {
  * (a file with profiles or registrations). */
 enum { TWO_PARTS, AGAIN_IN_ORDER, IN_ORDER };
 
-/* Entry `at` is `odd`; `how` a load alone reads it, from a buffer and from a file. */
+/* Entry `at` is `odd`; `how` a load alone reads it, from a buffer and from a file into memory,
+ * and from a file into a new SQLite file as appflowd's start-up does (a store that answers
+ * later: a name given twice shows only when the parts end). */
 static void expect_big_alike(size_t at, const char *odd, int how) {
   size_t len;
   char *buf = big_seed(at, odd, &len);
   big_load in_order;
   big_load_run(&in_order, buf, len, IN_ORDER_BUFFER);
-  for (int way = ALONE_BUFFER; way <= ALONE_FILE; way++) {
+  for (int way = ALONE_BUFFER; way <= ALONE_FILE + 1; way++) {
+    bool sqlite = way > ALONE_FILE;
+    int w = sqlite ? ALONE_FILE : way;
     big_load alone;
-    big_load_run(&alone, buf, len, way);
+    big_load_run_on(&alone, buf, len, w, sqlite);
     expect_alike(&alone, &in_order);
-    cr_assert(big_load_reset(&alone) == (how == AGAIN_IN_ORDER), "%s, from a %s",
+    cr_assert(big_load_reset(&alone) == (how == AGAIN_IN_ORDER), "%s, from a %s into %s",
               how == AGAIN_IN_ORDER ? "expected the file read again in order" : "expected no reset",
-              way == ALONE_FILE ? "file" : "buffer");
+              w == ALONE_FILE ? "file" : "buffer", sqlite ? "SQLite" : "memory");
     big_load_free(&alone);
   }
   big_load_free(&in_order);

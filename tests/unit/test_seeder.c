@@ -126,3 +126,37 @@ Test(seeder, a_name_longer_than_a_store_keeps_is_refused_whole) {
     }
   }
 }
+
+/* A store is empty for a seed only when nothing is in it in any account and region: a flow of
+ * another account alone makes it not empty (its scope's row is in the scheduler's table). On
+ * memory and SQLite. */
+Test(seeder, a_store_with_another_accounts_flow_is_not_empty) {
+  for (int sqlite = 0; sqlite < 2; sqlite++) {
+    for (int other = 0; other < 2; other++) {
+      af_store *st = sqlite ? open_sqlite(0) : NULL;
+      af_error err;
+      af_flows *svc = af_flows_new(&(af_flows_config){.store = st}, &err);
+      cr_assert_not_null(svc, "%s", err.message);
+      cr_expect(af_flows_store_empty(svc), "a new %s store is empty", sqlite ? "SQLite" : "memory");
+      af_flow_spec spec = {.name = "f",
+                           .name_len = 1,
+                           .trigger = APPFLOW__V1__TRIGGER_TYPE__TRIGGER_TYPE_EVENT,
+                           .status = APPFLOW__V1__FLOW_STATUS__FLOW_STATUS_DRAFT,
+                           .account = other ? "222222222222" : NULL,
+                           .region = other ? "eu-west-1" : NULL};
+      cr_assert_eq(af_flows_seed_one(svc, &spec, NULL, &err), AF_OK, "%s", err.message);
+      cr_expect_eq(af_flows_count(svc), other ? 0 : 1, "the default account's flows");
+      cr_expect(!af_flows_store_empty(svc), "%s store, a flow of %s account",
+                sqlite ? "SQLite" : "memory", other ? "another" : "the default");
+      af_flows_free(svc);
+      af_store_close(st);
+      if (sqlite) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/flows.db*", dir);
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "rm -f %s", path);
+        cr_expect_eq(system(cmd), 0);
+      }
+    }
+  }
+}
