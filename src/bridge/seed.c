@@ -536,6 +536,14 @@ static int fail_duplicate(parser *ps) {
   return fail(ps, at, "duplicate flowName '%s' (first defined at line %d)", q, line);
 }
 
+/* Where the hash h is in ps->seen, or the empty slot where it would go. */
+static size_t seen_slot(const parser *ps, uint64_t h) {
+  size_t j = (size_t)h & (ps->seen_cap - 1);
+  while (ps->seen[j] != 0 && ps->seen[j] != h)
+    j = (j + 1) & (ps->seen_cap - 1);
+  return j;
+}
+
 /* Whether the name's hash was seen before in this load (a possible duplicate), remembering it
  * if not. Keeping 8 bytes a name, not the names, holds a million in 16 MiB while loading. */
 static bool seen_before(parser *ps, const char *name, size_t len) {
@@ -558,13 +566,19 @@ static bool seen_before(parser *ps, const char *name, size_t len) {
   }
   uint64_t h = af_hash64(&ps->seen_key, name, len);
   h += h == 0;
-  size_t j = (size_t)h & (ps->seen_cap - 1);
-  while (ps->seen[j] != 0 && ps->seen[j] != h)
-    j = (j + 1) & (ps->seen_cap - 1);
+  size_t j = seen_slot(ps, h);
   if (ps->seen[j] == h)
     return true;
   ps->seen[j] = h;
   ps->seen_n++;
+  return false;
+}
+
+/* Whether a name one part remembered the other part remembered too (both with one key). */
+static bool seen_by_both(const parser *a, const parser *b) {
+  for (size_t i = 0; b->seen_n > 0 && i < a->seen_cap; i++)
+    if (a->seen[i] != 0 && b->seen[seen_slot(b, a->seen[i])] == a->seen[i])
+      return true;
   return false;
 }
 
@@ -610,6 +624,8 @@ static int store(parser *ps) {
     return find_step(ps);
   char scoped[SCOPED_MAX + 1];
   if (ps->remember && seen_before(ps, scoped, scoped_name(ps, scoped))) {
+    if (ps->split) /* which came first, and whether at all, is for the whole */
+      return -1;
     int rc = fail_duplicate(ps);
     if (rc != 0)
       return rc;
@@ -717,8 +733,8 @@ static int run(parser *ps, af_seed_result *res) {
 
 /* ---- two parts side by side ---- */
 
-/* A seed this large, loaded into an empty store by a caller that has the service to itself
- * (start-up), is read in two parts on two threads. */
+/* A seed this large, loaded by a caller that has the service to itself (start-up), is read in
+ * two parts on two threads. */
 #define SPLIT_MIN ((size_t)4 << 20)
 
 /* A guess at where the second part begins is given up past this many bytes of it, and after
@@ -795,6 +811,8 @@ static void part_init(part *pt, const parser *whole, const char *from, af_flows_
                     .f = &pt->f,
                     .svc = whole->svc,
                     .err = &pt->err,
+                    .remember = whole->remember,
+                    .seen_key = whole->seen_key,
                     .split = true,
                     .quit = quit};
   af_arena_init(&pt->ps.arena);
@@ -812,6 +830,10 @@ static bool parts_end(part pt[2], af_seed_result *res) {
       ok = false;
     af_arena_destroy(&pt[i].ps.arena);
   }
+  /* a name both parts read is given twice (or two names' hashes met): read again in order */
+  ok &= !seen_by_both(&pt[0].ps, &pt[1].ps);
+  for (int i = 0; i < 2; i++)
+    free(pt[i].ps.seen);
   if (res != NULL)
     *res = (af_seed_result){.flows = pt[0].ps.count + pt[1].ps.count,
                             .added = added[0] + added[1],
@@ -858,10 +880,12 @@ static bool file_marked(const char *map, size_t len) {
 /* Reads the array in two parts at once: the caller's thread from its start to split_point, a
  * second thread from there to its end. Only a file every flow of which is stored as it is
  * read, with no profile or registration (which later flows may name) and no name given twice,
- * loads this way: anything else ends both parts, the store is emptied, and 1 says to read the
- * file again in order, which reports the first error where it is. 0 when loaded (*res set),
- * 1, or -1 with err set when the store could not be emptied. */
-static int load_split(parser *whole, af_seed_result *res) {
+ * loads this way: anything else ends both parts, and 1 says to read the file again in order,
+ * which reports the first error where it is. A store that was empty is emptied first; one
+ * that held flows keeps what the parts added, which the read in order then finds there (*added
+ * says how many). 0 when loaded (*res set), 1, or -1 with err set when the store could not be
+ * emptied. */
+static int load_split(parser *whole, af_seed_result *res, size_t *added) {
   const char *at = split_point(whole);
   if (at == NULL)
     return 1;
@@ -884,12 +908,17 @@ static int load_split(parser *whole, af_seed_result *res) {
   }
   af_seed_result got;
   bool stored = parts_end(pt, &got);
-  /* The store was empty, so a flow it kept rather than added was named twice in the file: a
+  /* In a store that was empty, a flow kept rather than added was named twice in the file: a
    * store that answers later says so only here. */
-  if (started && stored && pt[0].rc == STOP && pt[1].rc == 0 && got.kept == 0) {
+  if (started && stored && pt[0].rc == STOP && pt[1].rc == 0 &&
+      (whole->remember || got.kept == 0)) {
     if (res != NULL)
       *res = got;
     return 0;
+  }
+  if (whole->remember) { /* not emptied: it held flows before */
+    *added = got.added;
+    return 1;
   }
   af_error e;
   if (af_flows_reset(whole->svc, NULL, &e) == AF_OK)
@@ -926,15 +955,19 @@ static int load(af_flows *svc, const char *buf, size_t len, unsigned how, af_see
   bool empty = !entities_only && af_flows_store_empty(svc);
   bool remember = !entities_only && remembers_names(svc, empty);
   /* A mapped file was scanned for marks through its descriptor; a buffer is here already. */
-  if ((how & LOAD_ALONE) && empty && len - skip >= SPLIT_MIN && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+  size_t split_added = 0; /* what two parts added before a read in order */
+  if ((how & LOAD_ALONE) && !entities_only && len - skip >= SPLIT_MIN &&
+      sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
       (mapped ? (how & LOAD_UNMARKED) != 0 : !marked(buf, len))) {
     parser whole = {.start = buf + skip,
                     .p = buf + skip,
                     .end = buf + len,
                     .kept = mapped ? buf : NULL,
                     .svc = svc,
+                    .remember = !empty, /* else the store's own kept flows say it */
+                    .seen_key = af_hash_key_random(),
                     .err = err};
-    int rc = load_split(&whole, res);
+    int rc = load_split(&whole, res, &split_added);
     if (rc <= 0)
       return rc;
   }
@@ -959,6 +992,10 @@ static int load(af_flows *svc, const char *buf, size_t len, unsigned how, af_see
     return -1;
   }
   int rc = run(&ps, res);
+  if (rc == 0 && res != NULL) { /* the parts' flows, kept by the read in order */
+    res->added += split_added;
+    res->kept -= split_added;
+  }
   af_arena_destroy(&ps.arena);
   free(ps.f);
   free(ps.seen);

@@ -1096,3 +1096,45 @@ Test(seed_alone, a_profile_anywhere_is_read_in_order) {
                    "{\"connectorProfileName\": \"x\", \"connectorType\": \"Salesforce\"}",
                    AGAIN_IN_ORDER);
 }
+
+/* A store that holds flows already (a restart given its seed again) is read in two parts too,
+ * each part remembering its names: every flow is kept, none added, nothing emptied. A name the
+ * two parts both read is the error it is in order, and the store keeps what it held. On memory
+ * and on a SQLite file. */
+Test(seed_alone, a_store_holding_flows_is_read_in_two_parts_and_keeps_them) {
+  size_t len;
+  char *buf = big_seed(0, NULL, &len);
+  char odd[1024];
+  char *dup = big_seed(3 * BIG_N / 4, big_flow(odd, sizeof odd, BIG_N / 4, "Suspended"), &len);
+  big_load in_order;
+  big_load_run(&in_order, dup, len, IN_ORDER_BUFFER);
+  cr_assert_eq(in_order.rc, -1, "the duplicate is an error in order");
+  for (int sqlite = 0; sqlite < 2; sqlite++) {
+    big_load b;
+    big_load_run_on(&b, buf, len, ALONE_FILE, sqlite);
+    cr_assert_eq(b.rc, 0, "%s", b.err.message);
+    cr_assert_eq(b.res.added, BIG_N);
+    /* again, in two parts: every flow kept */
+    const char *path = big_file(buf, len);
+    af_seed_result res;
+    af_seed_error err;
+    cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), 0, "%s", err.message);
+    unlink(path);
+    cr_expect_eq(res.flows, BIG_N);
+    cr_expect_eq(res.added, 0);
+    cr_expect_eq(res.kept, BIG_N);
+    /* a name given twice, across the parts: as in order, and nothing emptied */
+    path = big_file(dup, len);
+    cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), -1);
+    unlink(path);
+    cr_expect_str_eq(err.message, in_order.err.message);
+    cr_expect_eq(err.line, in_order.err.line);
+    cr_expect_eq(err.column, in_order.err.column);
+    cr_expect(!big_load_reset(&b), "a store that held flows is never emptied");
+    cr_expect_eq(af_flows_count(b.svc), BIG_N, "%s", sqlite ? "SQLite" : "memory");
+    big_load_free(&b);
+  }
+  big_load_free(&in_order);
+  free(buf);
+  free(dup);
+}
