@@ -952,7 +952,10 @@ static int load(af_flows *svc, const char *buf, size_t len, unsigned how, af_see
   }
   /* A UTF-8 byte order mark is allowed (RFC 8259 section 8.1) and is not a column. */
   size_t skip = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-  bool empty = !entities_only && af_flows_store_empty(svc);
+  /* A store others may write (PostgreSQL's replicas) is never taken for empty: another
+   * replica's flows could be in it by the time the parts end, to be counted as names given
+   * twice and emptied away. */
+  bool empty = !entities_only && !af_flows_store(svc)->shared && af_flows_store_empty(svc);
   bool remember = !entities_only && remembers_names(svc, empty);
   /* A mapped file was scanned for marks through its descriptor; a buffer is here already. */
   size_t split_added = 0; /* what two parts added before a read in order */

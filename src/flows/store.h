@@ -264,6 +264,7 @@ struct af_store {
   uint8_t token_key[AF_STORE_TOKEN_KEY_LEN]; /* the store's, shared by every replica */
   bool durable;                              /* kept across restarts */
   bool answers_at_once;                      /* every op completes before its submit returns */
+  bool shared; /* other processes (replicas) may write it while this one runs */
   /* made by this open (a file no other process can write), and no scheduler has started on it
    * yet: it holds no run a crash left. The first scheduler to start clears it. */
   atomic_bool fresh;

@@ -1026,6 +1026,7 @@ static pg_store *store_new(const char *uri, const char *display, const af_store_
   }
   af__store_init(&s->base, &pg_ops, display, cfg);
   s->base.durable = true;
+  s->base.shared = true;
   s->timeout_s = cfg->timeout_seconds > 0 ? cfg->timeout_seconds : AF_STORE_DEFAULT_TIMEOUT_S;
   af__queue_init(&s->queue, cfg->queue > 0 ? cfg->queue : AF_STORE_DEFAULT_QUEUE);
   atomic_init(&s->closing, false);

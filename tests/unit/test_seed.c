@@ -1138,3 +1138,43 @@ Test(seed_alone, a_store_holding_flows_is_read_in_two_parts_and_keeps_them) {
   free(buf);
   free(dup);
 }
+
+/* A store other processes may write (PostgreSQL's replicas; here a SQLite file marked so) is
+ * never taken for empty: its parts remember their names as for a store that holds flows, so a
+ * name given twice is the error it is in order and nothing is emptied, and a clean seed adds
+ * every flow. */
+Test(seed_alone, a_store_others_write_is_never_emptied) {
+  size_t len;
+  char odd[1024];
+  char *dup = big_seed(3 * BIG_N / 4, big_flow(odd, sizeof odd, BIG_N / 4, "Suspended"), &len);
+  big_load in_order;
+  big_load_run(&in_order, dup, len, IN_ORDER_BUFFER);
+  cr_assert_eq(in_order.rc, -1, "the duplicate is an error in order");
+  big_load b;
+  big_load_run_on(&b, "[]", 2, ALONE_BUFFER, true);
+  b.store->shared = true;
+  const char *path = big_file(dup, len);
+  af_seed_result res;
+  af_seed_error err;
+  cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), -1);
+  unlink(path);
+  cr_expect_str_eq(err.message, in_order.err.message);
+  cr_expect_eq(err.line, in_order.err.line);
+  cr_expect_eq(err.column, in_order.err.column);
+  cr_expect(!big_load_reset(&b), "a store others write is never emptied");
+  big_load_free(&b);
+  /* a clean seed: every flow added, in two parts */
+  char *buf = big_seed(0, NULL, &len);
+  big_load_run_on(&b, "[]", 2, ALONE_BUFFER, true);
+  b.store->shared = true;
+  path = big_file(buf, len);
+  cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), 0, "%s", err.message);
+  unlink(path);
+  cr_expect_eq(res.added, BIG_N);
+  cr_expect_eq(res.kept, 0);
+  cr_expect_eq(af_flows_count(b.svc), BIG_N);
+  big_load_free(&b);
+  big_load_free(&in_order);
+  free(buf);
+  free(dup);
+}
