@@ -24,7 +24,7 @@ typedef struct reader {
   const char *start, *p, *end;
   char *own; /* the text itself when the caller lets it be rewritten (af_json_read_in_place) */
   af_arena *arena;
-  int depth;
+  int depth, max_depth;
   af_json_error *err;
 } reader;
 
@@ -513,7 +513,7 @@ static af_jv *read_object(reader *r) {
 }
 
 static af_jv *read_nested(reader *r, af_jv *(*read)(reader *)) {
-  if (++r->depth > AF_JSON_MAX_DEPTH)
+  if (++r->depth > r->max_depth)
     return fail_at(r, r->p, "maximum parsing depth reached");
   af_jv *v = read(r);
   r->depth--;
@@ -540,33 +540,49 @@ static af_jv *read_value(reader *r) {
   return read_word(r);
 }
 
-static af_jv *read_text(const char *text, char *own, size_t len, af_arena *arena,
-                        af_json_error *err) {
-  reader r = {.start = text,
-              .p = text,
-              .end = text + len,
-              .own = own,
-              .arena = arena,
-              .depth = 0,
-              .err = err};
-  err->line = err->column = 0;
-  err->out_of_memory = 0;
-  err->text[0] = '\0';
+/* The value r's text holds; with used, the value at its start, whatever follows (*used: the
+ * bytes it took). */
+static af_jv *read_text(reader r, size_t *used) {
+  r.err->line = r.err->column = 0;
+  r.err->out_of_memory = 0;
+  r.err->text[0] = '\0';
   af_jv *v = read_value(&r);
   if (v == NULL)
     return NULL;
+  if (used != NULL) {
+    *used = (size_t)(r.p - r.start);
+    return v;
+  }
   skip_space(&r);
   if (r.p < r.end)
     return fail_at(&r, r.p, "end of file expected");
   return v;
 }
 
+static reader reader_of(const char *text, size_t len, af_arena *arena, af_json_error *err) {
+  return (reader){.start = text,
+                  .p = text,
+                  .end = text + len,
+                  .arena = arena,
+                  .max_depth = AF_JSON_MAX_DEPTH,
+                  .err = err};
+}
+
 af_jv *af_json_read(const char *text, size_t len, af_arena *arena, af_json_error *err) {
-  return read_text(text, NULL, len, arena, err);
+  return read_text(reader_of(text, len, arena, err), NULL);
 }
 
 af_jv *af_json_read_in_place(char *text, size_t len, af_arena *arena, af_json_error *err) {
-  return read_text(text, text, len, arena, err);
+  reader r = reader_of(text, len, arena, err);
+  r.own = text;
+  return read_text(r, NULL);
+}
+
+af_jv *af_json_read_prefix(const char *text, size_t len, int max_depth, af_arena *arena,
+                           af_json_error *err, size_t *used) {
+  reader r = reader_of(text, len, arena, err);
+  r.max_depth = max_depth < AF_JSON_MAX_DEPTH ? max_depth : AF_JSON_MAX_DEPTH;
+  return read_text(r, used);
 }
 
 /* ---- reading a tree ---- */

@@ -66,6 +66,12 @@ af_jv *af_json_read(const char *text, size_t len, af_arena *arena, af_json_error
 af_jv *af_json_read_in_place(char *text, size_t len, af_arena *arena,
                              af_json_error *err) AF_MUST_USE;
 
+/* The value at the start of text[0..len), read as af_json_read reads a whole text, leaving what
+ * follows it unread: *used is the bytes it took (a reader of one value among many). Values
+ * nested deeper than max_depth (at most AF_JSON_MAX_DEPTH) are a fault. */
+af_jv *af_json_read_prefix(const char *text, size_t len, int max_depth, af_arena *arena,
+                           af_json_error *err, size_t *used) AF_MUST_USE;
+
 /* The member of object o named key; NULL when there is none or o is not an object. */
 const af_jv *af_jv_get(const af_jv *o, const char *key);
 

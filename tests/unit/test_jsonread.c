@@ -168,6 +168,22 @@ Test(jsonread, the_text_need_not_end_in_nul) {
   cr_expect_eq(n->u.integer, 12);
 }
 
+/* A value read where it starts takes its own bytes and leaves the rest; nesting past the depth
+ * given is a fault, at the depth given. */
+Test(jsonread, a_prefix_is_read_up_to_its_end) {
+  static const char text[] = "{\"a\": [1, {\"b\": \"}\"}]} , {\"c\": 2}";
+  af_json_error err;
+  size_t used = 0;
+  const af_jv *o = af_json_read_prefix(text, sizeof text - 1, 8, &arena, &err, &used);
+  cr_assert_not_null(o, "%s", err.text);
+  cr_expect_eq(used, strlen("{\"a\": [1, {\"b\": \"}\"}]}"));
+  cr_expect_str_eq(af_jv_get(af_jv_get(o, "a")->u.kids.first->next, "b")->u.string.s, "}");
+  cr_expect_null(af_json_read_prefix(text, sizeof text - 1, 2, &arena, &err, &used),
+                 "three levels deep, two allowed");
+  cr_expect_str_eq(err.text, "maximum parsing depth reached");
+  cr_expect_null(af_json_read_prefix(text, 12, 8, &arena, &err, &used), "cut short");
+}
+
 Test(jsonread, integers_span_long_long_and_reals_anything_finite) {
   cr_expect_eq(read_ok("9223372036854775807")->u.integer, 9223372036854775807LL);
   cr_expect_eq(read_ok("-9223372036854775808")->u.integer, -9223372036854775807LL - 1);
