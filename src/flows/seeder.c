@@ -10,7 +10,8 @@
  * To a store that answers later, inserts go BATCH at a time: its writer then finds a batch
  * queued and commits it together. Sent one by one, they woke it for a few flows at a time, and
  * a commit of a few flows rewrites as many pages as one of hundreds (a million flows were
- * 18,820 commits and 670 MB written for a 122 MB file). */
+ * 18,820 commits and 670 MB written for a 122 MB file). The inserts are deferred, too: a store
+ * may answer them before they are durable, and the seeder's last op (flush) makes them so. */
 #include "flows/internal.h"
 
 #include <pthread.h>
@@ -352,6 +353,18 @@ static void remember_armed(af_flows_seeder *sd, const char *scope, const char *n
     sd->armed_oom = true;
 }
 
+static bool visit_none(const af_flow_record *r, void *ctx) {
+  (void)r, (void)ctx;
+  return false;
+}
+
+/* An op that is not deferred, answered once every deferred insert before it is durable: OK, or
+ * how committing them failed. */
+static af_store_rc flush(af_flows_seeder *sd) {
+  af_store_op op = {.visit = visit_none, .limit = 0};
+  return af_store_run(sd->svc->store, af_store_scan, &op);
+}
+
 /* Timer rows for the armed flows, so their schedules start. */
 static af_store_rc arm_all(af_flows_seeder *sd) {
   af_store_rc failed = sd->armed_oom ? AF_STORE_FAILED : AF_STORE_OK;
@@ -415,6 +428,7 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
                         .record = &s->rec,
                         .scope = t.scope_len > 0 ? s->scope : NULL,
                         .scope_len = t.scope_len,
+                        .deferred = true,
                         .done = seeded};
   send(sd, s);
   /* A store that answers at once (memory) has answered for this very flow: say how. The slot
@@ -447,6 +461,9 @@ int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error
   if (kept != NULL)
     *kept = sd->kept;
   af_store_rc failed = sd->failed;
+  af_store_rc flushed = flush(sd);
+  if (failed == AF_STORE_OK)
+    failed = flushed;
   af_store_rc armed = arm_all(sd);
   if (failed == AF_STORE_OK)
     failed = armed;

@@ -214,6 +214,10 @@ struct af_store_op {
                                    (StartFlow records every start): a store that first runs
                                    rules beside other readers runs this one alone at once,
                                    rather than twice when another write came between */
+  bool deferred;                /* insert (a seed): the store may answer before the change is
+                                  durable; it is once any later op without this flag has been
+                                  answered OK (the seeder ends with one). Stores that commit
+                                  each op may ignore it */
   size_t limit;                 /* scan: visit at most this many */
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the

@@ -21,6 +21,10 @@
 #include <string.h>
 
 #define BATCH_MAX 1024
+/* Deferred inserts (a seed) share one transaction until this many are in it: a commit of a few
+ * hundred seeded flows rewrote each leaf page it touched, and a seed touches each leaf again
+ * and again. */
+#define DEFERRED_MAX 32768
 #define CACHE_KIB 65536 /* page cache: enough for a million flows' index to stay in memory */
 
 /* A table's statements; each table has its own set, prepared at open. */
@@ -113,7 +117,8 @@ typedef struct sqlite_store {
   pthread_t thread;
   bool thread_running;
   double timeout;
-  char *scratch; /* the writer's copy of a row's values while it is rewritten */
+  size_t deferred; /* rows of deferred inserts in the transaction left open; 0: none is open */
+  char *scratch;   /* the writer's copy of a row's values while it is rewritten */
   size_t scratch_cap;
   char path[1024];
 } sqlite_store;
@@ -378,9 +383,36 @@ typedef struct group {
   size_t n;
 } group;
 
-/* Runs the ops of g in one transaction. */
+/* Whether every op of g is a deferred insert. */
+static bool all_deferred(const group *g) {
+  for (size_t i = 0; i < g->n; i++)
+    if (!g->ops[i]->deferred || (enum op_kind)g->ops[i]->kind != OP_INSERT)
+      return false;
+  return true;
+}
+
+/* Commits the open transaction; on failure rolls it back and says so in the rc of every op of
+ * g that wrote, or of every op when deferred inserts were answered before it (their loss is
+ * told to whoever comes next: the seeder ends with an op of its own). */
+static void commit(sqlite_store *s, group *g) {
+  bool had_deferred = s->deferred > 0;
+  s->deferred = 0;
+  af_store_rc rc = exec_stmt(s, s->tx[TX_COMMIT]);
+  if (rc == AF_STORE_OK) {
+    atomic_fetch_add(&s->base.commits, 1);
+    return;
+  }
+  exec_stmt(s, s->tx[TX_ROLLBACK]);
+  for (size_t i = 0; g != NULL && i < g->n; i++) {
+    if (g->wrote[i] || had_deferred)
+      g->rc[i] = rc;
+  }
+}
+
+/* Runs the ops of g in one transaction; one of deferred inserts only is left open (and its
+ * ops answered) until DEFERRED_MAX rows or another op. */
 static void run_group(sqlite_store *s, group *g) {
-  af_store_rc begin = exec_stmt(s, s->tx[TX_BEGIN]);
+  af_store_rc begin = s->deferred > 0 ? AF_STORE_OK : exec_stmt(s, s->tx[TX_BEGIN]);
   int64_t now = af_store_now_ms();
   for (size_t i = 0; i < g->n; i++) {
     g->wrote[i] = false;
@@ -393,16 +425,11 @@ static void run_group(sqlite_store *s, group *g) {
   }
   if (begin != AF_STORE_OK)
     return;
-  af_store_rc commit = exec_stmt(s, s->tx[TX_COMMIT]);
-  if (commit == AF_STORE_OK) {
-    atomic_fetch_add(&s->base.commits, 1);
+  if (all_deferred(g) && s->deferred + g->n < DEFERRED_MAX) {
+    s->deferred += g->n;
     return;
   }
-  exec_stmt(s, s->tx[TX_ROLLBACK]);
-  for (size_t i = 0; i < g->n; i++) {
-    if (g->wrote[i])
-      g->rc[i] = commit;
-  }
+  commit(s, g);
 }
 
 static void *writer_main(void *arg) {
@@ -421,6 +448,8 @@ static void *writer_main(void *arg) {
     for (size_t i = 0; i < g->n; i++)
       g->ops[i]->done(g->ops[i], g->rc[i]);
   }
+  if (s->deferred > 0) /* closing with a seed's rows open: keep them */
+    commit(s, NULL);
   free(g);
   return NULL;
 }

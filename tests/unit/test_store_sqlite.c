@@ -474,3 +474,30 @@ Test(sqlite, a_full_queue_answers_busy) {
   cr_expect_eq(b.ok, 2);
   af_store_close(s);
 }
+
+static af_store_rc insert_deferred(af_store *s, const char *name) {
+  af_flow_record r = {.name = name, .name_len = strlen(name), .trigger = 1, .status = 2};
+  af_store_op op = {.key = name, .key_len = r.name_len, .record = &r, .deferred = true};
+  return af_store_run(s, af_store_insert, &op);
+}
+
+/* Deferred inserts (a seed's) are answered with their transaction left open: no commit until
+ * an op that is not deferred, which sees them and commits them with its own. A close with
+ * deferred rows still open commits them. */
+Test(sqlite, deferred_inserts_share_one_commit_with_the_next_op) {
+  af_store *s = open_ok(NULL);
+  uint64_t before = atomic_load(&s->commits);
+  cr_assert_eq(insert_deferred(s, "d1"), AF_STORE_OK);
+  cr_assert_eq(insert_deferred(s, "d2"), AF_STORE_OK);
+  cr_expect_eq(insert_deferred(s, "d1"), AF_STORE_EXISTS, "the open transaction's row is seen");
+  cr_expect_eq(atomic_load(&s->commits), before, "answered before any commit");
+  cr_expect_eq(status_of(s, "d2"), 2);
+  cr_expect_eq(atomic_load(&s->commits), before + 1, "the next op commits them with its own");
+  cr_assert_eq(insert_deferred(s, "d3"), AF_STORE_OK);
+  cr_expect_eq(atomic_load(&s->commits), before + 1);
+  af_store_close(s);
+  s = open_ok(NULL);
+  cr_expect_eq(status_of(s, "d1"), 2);
+  cr_expect_eq(status_of(s, "d3"), 2, "a close commits what is left open");
+  af_store_close(s);
+}
