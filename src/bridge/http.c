@@ -648,8 +648,12 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 
 static struct MHD_Daemon *start_daemon(af_bridge_server *s, const af_bridge_config *cfg,
                                        const struct sockaddr_storage *ss) {
-  /* MHD_ALLOW_SUSPEND_RESUME brings the inter-thread channel (MHD_USE_ITC) with it. */
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  /* MHD_ALLOW_SUSPEND_RESUME brings the inter-thread channel (MHD_USE_ITC) with it. With
+   * MHD_USE_TURBO libmicrohttpd reads a socket before epoll says it is ready, and closes without
+   * shutdown() first: StopFlow at 16 connections rose about 8%, a SQLite toggle about 10%, with
+   * the connection, limit and bad-input tests unchanged. */
+  unsigned flags =
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
   if (ss->ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
   /* The logger goes first, as libmicrohttpd asks, so it also hears about the other options. */
