@@ -1097,6 +1097,22 @@ Test(seed_alone, a_profile_anywhere_is_read_in_order) {
                    AGAIN_IN_ORDER);
 }
 
+/* buf loaded into b's service again, alone from a file: the load's return. */
+static int load_file_into(const big_load *b, const char *buf, size_t len, af_seed_result *res,
+                          af_seed_error *err) {
+  const char *path = big_file(buf, len);
+  int rc = af_seed_load_file_alone(b->svc, path, res, err);
+  unlink(path);
+  return rc;
+}
+
+/* err is the fault the in-order load reported, where it reported it. */
+static void expect_error_as(const af_seed_error *err, const big_load *in_order) {
+  cr_expect_str_eq(err->message, in_order->err.message);
+  cr_expect_eq(err->line, in_order->err.line);
+  cr_expect_eq(err->column, in_order->err.column);
+}
+
 /* A store that holds flows already (a restart given its seed again) is read in two parts too,
  * each part remembering its names: every flow is kept, none added, nothing emptied. A name the
  * two parts both read is the error it is in order, and the store keeps what it held. On memory
@@ -1115,21 +1131,15 @@ Test(seed_alone, a_store_holding_flows_is_read_in_two_parts_and_keeps_them) {
     cr_assert_eq(b.rc, 0, "%s", b.err.message);
     cr_assert_eq(b.res.added, BIG_N);
     /* again, in two parts: every flow kept */
-    const char *path = big_file(buf, len);
     af_seed_result res;
     af_seed_error err;
-    cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), 0, "%s", err.message);
-    unlink(path);
+    cr_assert_eq(load_file_into(&b, buf, len, &res, &err), 0, "%s", err.message);
     cr_expect_eq(res.flows, BIG_N);
     cr_expect_eq(res.added, 0);
     cr_expect_eq(res.kept, BIG_N);
     /* a name given twice, across the parts: as in order, and nothing emptied */
-    path = big_file(dup, len);
-    cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), -1);
-    unlink(path);
-    cr_expect_str_eq(err.message, in_order.err.message);
-    cr_expect_eq(err.line, in_order.err.line);
-    cr_expect_eq(err.column, in_order.err.column);
+    cr_assert_eq(load_file_into(&b, dup, len, &res, &err), -1);
+    expect_error_as(&err, &in_order);
     cr_expect(!big_load_reset(&b), "a store that held flows is never emptied");
     cr_expect_eq(af_flows_count(b.svc), BIG_N, "%s", sqlite ? "SQLite" : "memory");
     big_load_free(&b);
@@ -1153,23 +1163,17 @@ Test(seed_alone, a_store_others_write_is_never_emptied) {
   big_load b;
   big_load_run_on(&b, "[]", 2, ALONE_BUFFER, true);
   b.store->shared = true;
-  const char *path = big_file(dup, len);
   af_seed_result res;
   af_seed_error err;
-  cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), -1);
-  unlink(path);
-  cr_expect_str_eq(err.message, in_order.err.message);
-  cr_expect_eq(err.line, in_order.err.line);
-  cr_expect_eq(err.column, in_order.err.column);
+  cr_assert_eq(load_file_into(&b, dup, len, &res, &err), -1);
+  expect_error_as(&err, &in_order);
   cr_expect(!big_load_reset(&b), "a store others write is never emptied");
   big_load_free(&b);
   /* a clean seed: every flow added, in two parts */
   char *buf = big_seed(0, NULL, &len);
   big_load_run_on(&b, "[]", 2, ALONE_BUFFER, true);
   b.store->shared = true;
-  path = big_file(buf, len);
-  cr_assert_eq(af_seed_load_file_alone(b.svc, path, &res, &err), 0, "%s", err.message);
-  unlink(path);
+  cr_assert_eq(load_file_into(&b, buf, len, &res, &err), 0, "%s", err.message);
   cr_expect_eq(res.added, BIG_N);
   cr_expect_eq(res.kept, 0);
   cr_expect_eq(af_flows_count(b.svc), BIG_N);
