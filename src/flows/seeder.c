@@ -41,10 +41,12 @@ struct af_flows_seeder {
   pthread_mutex_t lock;
   pthread_cond_t changed; /* a slot finished, or was turned away */
   slot *free_slots;
-  slot *retry;             /* turned away (BUSY): to submit again */
-  slot *held, **held_tail; /* filled, not submitted yet (the adding thread's alone), in order */
+  slot *retry;              /* turned away (BUSY): to submit again */
+  af_store_op *held[BATCH]; /* filled, not submitted yet (the adding thread's alone), in order */
   size_t nheld;
   size_t in_flight, added, kept;
+  size_t waiters;        /* threads waiting on changed */
+  size_t eager;          /* of them, those to be woken by any insert that ends */
   uint64_t finished;     /* inserts that finished, BUSY ones aside: room in the store's queue */
   uint64_t retried_at;   /* finished when turned-away inserts last went again */
   int64_t now_ms;        /* every seeded flow's createdAt */
@@ -72,7 +74,6 @@ af_flows_seeder *af_flows_seed_begin_at(af_flows *svc, int64_t now_ms) {
     return NULL;
   sd->svc = svc;
   sd->now_ms = now_ms;
-  sd->held_tail = &sd->held;
   pthread_mutex_init(&sd->lock, NULL);
   pthread_cond_init(&sd->changed, NULL);
   return sd;
@@ -91,6 +92,17 @@ static slot *make_slot(af_flows_seeder *sd) {
   sd->all = s;
   sd->nmade++;
   return s;
+}
+
+/* Whether an insert that ended (lock held) is worth waking the waiting threads for. One waiting
+ * for a free slot is woken once BATCH are free, not for each one: each wake is a system call on
+ * the store's thread, and a million flows into SQLite woke the adding thread 38,000 times. */
+static bool worth_waking(const af_flows_seeder *sd, af_store_rc rc) {
+  if (sd->waiters == 0)
+    return false;
+  bool turned_away_or_failed = rc != AF_STORE_OK && rc != AF_STORE_EXISTS;
+  return turned_away_or_failed || sd->eager > 0 || sd->in_flight == 0 ||
+         sd->nmade - sd->in_flight >= BATCH;
 }
 
 static void seeded(af_store_op *op, af_store_rc rc) {
@@ -114,7 +126,8 @@ static void seeded(af_store_op *op, af_store_rc rc) {
     sd->in_flight--;
     sd->finished++;
   }
-  pthread_cond_broadcast(&sd->changed);
+  if (worth_waking(sd, rc))
+    pthread_cond_broadcast(&sd->changed);
   pthread_mutex_unlock(&sd->lock);
 }
 
@@ -141,18 +154,12 @@ static af_err seed_error(af_store_rc rc, af_error *err) {
 
 static void submit(af_flows_seeder *sd, slot *s) { af_store_insert(sd->svc->store, &s->op); }
 
-/* Submits the held inserts, in the order they were added (not under the lock: a store that
- * answers at once calls seeded on this thread). */
+/* Submits the held inserts, in the order they were added, all at once (the store's queue is
+ * locked once for them); not under the lock. */
 static void send_held(af_flows_seeder *sd) {
-  slot *list = sd->held;
-  sd->held = NULL;
-  sd->held_tail = &sd->held;
+  size_t n = sd->nheld;
   sd->nheld = 0;
-  while (list != NULL) {
-    slot *s = list;
-    list = s->next;
-    submit(sd, s);
-  }
+  af_store_insert_all(sd->svc->store, sd->held, n);
 }
 
 /* Submits s now (a store that answers at once: the caller wants its answer), or holds it
@@ -162,10 +169,8 @@ static void send(af_flows_seeder *sd, slot *s) {
     submit(sd, s);
     return;
   }
-  s->next = NULL;
-  *sd->held_tail = s;
-  sd->held_tail = &s->next;
-  if (++sd->nheld >= BATCH)
+  sd->held[sd->nheld++] = &s->op;
+  if (sd->nheld == BATCH)
     send_held(sd);
 }
 
@@ -180,7 +185,14 @@ static void seeded_abandon(af_flows_seeder *sd) {
   }
 }
 
-/* Waits (lock held) until something changes, or RETRY_WAIT_MS. */
+/* Waits (lock held) until an insert ends that is worth waking for (worth_waking). */
+static void wait_ended(af_flows_seeder *sd) {
+  sd->waiters++;
+  pthread_cond_wait(&sd->changed, &sd->lock);
+  sd->waiters--;
+}
+
+/* Waits (lock held) until any insert ends, or RETRY_WAIT_MS. */
 static void wait_change(af_flows_seeder *sd) {
   struct timespec t;
   clock_gettime(CLOCK_REALTIME, &t);
@@ -189,7 +201,11 @@ static void wait_change(af_flows_seeder *sd) {
     t.tv_sec++;
     t.tv_nsec -= 1000000000L;
   }
+  sd->waiters++;
+  sd->eager++;
   pthread_cond_timedwait(&sd->changed, &sd->lock, &t);
+  sd->eager--;
+  sd->waiters--;
 }
 
 /* Submits the turned-away inserts again once one ahead of them finished (or a while passed, in
@@ -219,7 +235,7 @@ static slot *take_slot(af_flows_seeder *sd, af_error *err) {
     fresh->next = NULL;
     sd->free_slots = fresh;
   }
-  if (sd->free_slots == NULL && sd->held != NULL) {
+  if (sd->free_slots == NULL && sd->nheld > 0) {
     pthread_mutex_unlock(&sd->lock); /* the held ones are what the wait below would be for */
     send_held(sd);
     pthread_mutex_lock(&sd->lock);
@@ -228,7 +244,7 @@ static slot *take_slot(af_flows_seeder *sd, af_error *err) {
     if (sd->retry != NULL)
       resubmit(sd);
     else
-      pthread_cond_wait(&sd->changed, &sd->lock);
+      wait_ended(sd);
   }
   af_store_rc failed = sd->failed;
   slot *s = failed == AF_STORE_OK ? sd->free_slots : NULL;
@@ -431,6 +447,8 @@ int af_flows_seed_add(af_flows_seeder *sd, const af_flow_spec *spec, af_error *e
                         .deferred = true,
                         .done = seeded};
   send(sd, s);
+  if (!sd->svc->store->answers_at_once)
+    return 0; /* a failure is told by the next add (take_slot), or seed_end */
   /* A store that answers at once (memory) has answered for this very flow: say how. The slot
    * is not taken again before this thread's next add, so it still holds the answer. */
   pthread_mutex_lock(&sd->lock);
@@ -453,7 +471,7 @@ int af_flows_seed_end(af_flows_seeder *sd, size_t *added, size_t *kept, af_error
     else if (sd->retry != NULL) /* a flow failed: the rest are not tried again */
       seeded_abandon(sd);
     else
-      pthread_cond_wait(&sd->changed, &sd->lock);
+      wait_ended(sd);
   }
   pthread_mutex_unlock(&sd->lock);
   if (added != NULL)

@@ -190,6 +190,23 @@ void af__store_init(af_store *s, const af_store_ops *ops, const char *display,
 
 void af__store_fini(af_store *s) { pthread_mutex_destroy(&s->watch_lock); }
 
+void af_store_insert_all(af_store *s, af_store_op **ops, size_t n) {
+  if (s->ops->insert_all == NULL) {
+    for (size_t i = 0; i < n; i++)
+      af_store_insert(s, ops[i]);
+    return;
+  }
+  size_t live = 0; /* the late ones are answered here and dropped from ops */
+  for (size_t i = 0; i < n; i++) {
+    if (af__store_late(ops[i]))
+      continue;
+    if (s->timing != NULL)
+      af__store_time(s, ops[i], AF_STORE_TIMED_INSERT);
+    ops[live++] = ops[i];
+  }
+  s->ops->insert_all(s, ops, live);
+}
+
 bool af__store_late(af_store_op *op) {
   if (op->deadline_ms <= 0 || af_store_now_ms() < op->deadline_ms)
     return false;

@@ -250,6 +250,9 @@ typedef struct af_store_ops {
   void (*insert)(af_store *s, af_store_op *op);
   void (*modify)(af_store *s, af_store_op *op);
   void (*scan)(af_store *s, af_store_op *op);
+  /* Optional (NULL: insert, one op at a time): the n inserts in ops, in order, as insert would
+   * take each; a store with a queue takes them in one hold of its lock. May reorder ops. */
+  void (*insert_all)(af_store *s, af_store_op **ops, size_t n);
   /* Ends every op already submitted (SQLite runs what is queued; PostgreSQL lets the ops in
    * progress finish and answers the queued ones UNAVAILABLE), then frees the store. No op may
    * be submitted after. */
@@ -346,6 +349,10 @@ static inline void af_store_insert(af_store *s, af_store_op *op) {
     af__store_time(s, op, AF_STORE_TIMED_INSERT);
   s->ops->insert(s, op);
 }
+/* Submits the n inserts in ops as af_store_insert would each, in order (a store with a queue
+ * takes them at once: a seed's batches). ops is the caller's to reuse after; its order is not
+ * kept. */
+void af_store_insert_all(af_store *s, af_store_op **ops, size_t n);
 static inline void af_store_modify(af_store *s, af_store_op *op) {
   if (af__store_late(op))
     return;

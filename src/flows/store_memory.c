@@ -770,7 +770,7 @@ static void mem_close(af_store *st) {
   mem.free(mem.ctx, m);
 }
 
-static const af_store_ops memory_ops = {mem_insert, mem_modify, mem_scan, mem_close};
+static const af_store_ops memory_ops = {mem_insert, mem_modify, mem_scan, NULL, mem_close};
 
 af_store *af_store_memory_new(const af_store_config *cfg) {
   af_allocator mem = cfg && cfg->alloc ? *cfg->alloc : (af_allocator){libc_alloc, libc_free, NULL};

@@ -981,7 +981,7 @@ static void pg_close(af_store *st) {
   destroy(s);
 }
 
-static const af_store_ops pg_ops = {pg_insert, pg_modify, pg_scan, pg_close};
+static const af_store_ops pg_ops = {pg_insert, pg_modify, pg_scan, NULL, pg_close};
 
 static const char *option(const PQconninfoOption *o, const char *key) {
   for (; o->keyword != NULL; o++)

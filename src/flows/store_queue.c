@@ -45,22 +45,43 @@ void af__queue_submit(af_store_queue *q, af_store_op *op) {
   }
 }
 
+void af__queue_submit_all(af_store_queue *q, af_store_op **ops, size_t n) {
+  int64_t now = af_store_now_ms();
+  for (size_t i = 0; i < n; i++) {
+    ops[i]->queue_next = i + 1 < n ? ops[i + 1] : NULL;
+    ops[i]->queued_ms = now;
+  }
+  pthread_mutex_lock(&q->lock);
+  bool closing = q->closing;
+  size_t room = closing || q->n >= q->cap ? 0 : q->cap - q->n, taken = n < room ? n : room;
+  if (taken > 0) {
+    ops[taken - 1]->queue_next = NULL;
+    *q->tail = ops[0];
+    q->tail = &ops[taken - 1]->queue_next;
+    q->n += taken;
+    pthread_cond_signal(&q->ready);
+  }
+  pthread_mutex_unlock(&q->lock);
+  for (size_t i = taken; i < n; i++)
+    ops[i]->done(ops[i], closing ? AF_STORE_UNAVAILABLE : AF_STORE_BUSY);
+}
+
 af_store_op *af__queue_pop(af_store_queue *q, size_t max) {
   pthread_mutex_lock(&q->lock);
   while (q->head == NULL && !q->closing)
     pthread_cond_wait(&q->ready, &q->lock);
-  af_store_op *first = q->head, *last = NULL;
-  size_t n = 0;
-  for (af_store_op *op = first; op != NULL && n < max; op = op->queue_next) {
-    last = op;
-    n++;
-  }
-  if (last != NULL) {
+  af_store_op *first = q->head;
+  if (q->n <= max) { /* all of them: no walk through the list under the lock */
+    q->head = NULL;
+    q->tail = &q->head;
+    q->n = 0;
+  } else {
+    af_store_op *last = first;
+    for (size_t n = 1; n < max; n++)
+      last = last->queue_next;
     q->head = last->queue_next;
     last->queue_next = NULL;
-    if (q->head == NULL)
-      q->tail = &q->head;
-    q->n -= n;
+    q->n -= max;
   }
   pthread_mutex_unlock(&q->lock);
   return first;

@@ -30,6 +30,9 @@ void af__queue_fini(af_store_queue *q);
 af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) AF_MUST_USE;
 /* Appends op, or completes it at once: BUSY when the queue is full, UNAVAILABLE when closing. */
 void af__queue_submit(af_store_queue *q, af_store_op *op);
+/* Appends ops[0..n) (stamping each) in one hold of the lock, in order; completes the ones past
+ * the room left BUSY, every one UNAVAILABLE when closing. */
+void af__queue_submit_all(af_store_queue *q, af_store_op **ops, size_t n);
 /* Waits for ops and takes up to max of them, oldest first, linked through queue_next; NULL only
  * once the queue is closing and empty. */
 af_store_op *af__queue_pop(af_store_queue *q, size_t max);

@@ -454,21 +454,35 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
+/* Whether op may be queued (stamped for it); if not, it is answered why. */
+static bool admit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
   if (!af__store_table_ok(op) || !af__store_scope_ok(op)) {
     op->done(op, AF_STORE_FAILED);
-    return;
+    return false;
   }
   if (!af__store_key_ok(op, kind == OP_INSERT)) {
     op->done(op, AF_STORE_TOO_LONG);
-    return;
+    return false;
   }
   op->kind = kind;
   af__store_set_deadline(op, s->timeout);
-  af__queue_submit(&s->queue, op);
+  return true;
+}
+
+static void submit(sqlite_store *s, af_store_op *op, enum op_kind kind) {
+  if (admit(s, op, kind))
+    af__queue_submit(&s->queue, op);
 }
 
 static void sq_insert(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_INSERT); }
+static void sq_insert_all(af_store *st, af_store_op **ops, size_t n) {
+  sqlite_store *s = (sqlite_store *)st;
+  size_t admitted = 0;
+  for (size_t i = 0; i < n; i++)
+    if (admit(s, ops[i], OP_INSERT))
+      ops[admitted++] = ops[i];
+  af__queue_submit_all(&s->queue, ops, admitted);
+}
 static void sq_modify(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_MODIFY); }
 static void sq_scan(af_store *st, af_store_op *op) { submit((sqlite_store *)st, op, OP_SCAN); }
 
@@ -493,7 +507,7 @@ static void sq_close(af_store *st) {
   free_store(s);
 }
 
-static const af_store_ops sqlite_ops = {sq_insert, sq_modify, sq_scan, sq_close};
+static const af_store_ops sqlite_ops = {sq_insert, sq_modify, sq_scan, sq_insert_all, sq_close};
 
 /* ---- opening: the file, its settings and its schema ---- */
 

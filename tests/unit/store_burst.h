@@ -21,11 +21,16 @@ typedef struct burst_op {
   burst *b;
   char name[24];
   af_flow_record rec;
+  af_store_rc rc; /* how it ended */
+  int answers;    /* how many times it was answered: 1 */
 } burst_op;
 
 static inline void burst_done(af_store_op *op, af_store_rc rc) {
-  burst *b = ((burst_op *)op)->b;
+  burst_op *o = (burst_op *)op;
+  burst *b = o->b;
   pthread_mutex_lock(&b->lock);
+  o->rc = rc;
+  o->answers++;
   b->ok += rc == AF_STORE_OK;
   b->exists += rc == AF_STORE_EXISTS;
   b->busy += rc == AF_STORE_BUSY;
@@ -35,9 +40,9 @@ static inline void burst_done(af_store_op *op, af_store_rc rc) {
   pthread_mutex_unlock(&b->lock);
 }
 
-/* Submits inserts of flows PREFIX0 .. PREFIX(n-1) into s without waiting for any; b counts
- * how they end. ops: room for n. */
-static inline void burst_submit(af_store *s, const char *prefix, burst_op *ops, int n, burst *b) {
+/* Makes ops[0..n) inserts of flows PREFIX0 .. PREFIX(n-1), counted into b as they end; submits
+ * none. */
+static inline void burst_prepare(const char *prefix, burst_op *ops, int n, burst *b) {
   *b = (burst){.left = n};
   pthread_mutex_init(&b->lock, NULL);
   pthread_cond_init(&b->all_done, NULL);
@@ -48,8 +53,15 @@ static inline void burst_submit(af_store *s, const char *prefix, burst_op *ops, 
     o->rec = (af_flow_record){.name = o->name, .name_len = strlen(o->name), .status = 1};
     o->op = (af_store_op){
         .key = o->name, .key_len = o->rec.name_len, .record = &o->rec, .done = burst_done};
-    af_store_insert(s, &o->op);
   }
+}
+
+/* Submits inserts of flows PREFIX0 .. PREFIX(n-1) into s without waiting for any; b counts
+ * how they end. ops: room for n. */
+static inline void burst_submit(af_store *s, const char *prefix, burst_op *ops, int n, burst *b) {
+  burst_prepare(prefix, ops, n, b);
+  for (int i = 0; i < n; i++)
+    af_store_insert(s, &ops[i].op);
 }
 
 /* Waits until every insert of the burst has ended. */

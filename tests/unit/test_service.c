@@ -799,7 +799,7 @@ static void slow_close(af_store *s) {
   free(s);
 }
 
-static const af_store_ops slow_ops = {slow_insert, slow_modify, slow_scan, slow_close};
+static const af_store_ops slow_ops = {slow_insert, slow_modify, slow_scan, NULL, slow_close};
 
 /* A service on a slow front of the test's store: what it writes, svc sees. */
 static af_flows *slow_service(slowness how, af_store **front) {

@@ -1332,6 +1332,43 @@ Test(store, an_op_past_its_deadline_is_answered_unavailable_and_never_runs) {
   cr_expect_eq(runs, 1);
 }
 
+/* ---- inserts submitted together (af_store_insert_all) ---- */
+
+#define TOGETHER 5
+
+/* Each of many inserts submitted at once is answered as it would be alone: added, kept, late
+ * (unrun) or refused for its key, once each, on every store. */
+Test(store, inserts_submitted_together_are_answered_as_each_alone) {
+  af_flow_record taken = full_record("together_1");
+  cr_assert_eq(insert(&taken, NULL, NULL), AF_STORE_OK);
+  static burst_op ops[TOGETHER];
+  burst b;
+  burst_prepare("together_", ops, TOGETHER, &b);
+  ops[2].op.deadline_ms = af_store_now_ms() - 1;
+  static char long_name[AF_STORE_KEY_MAX + 2];
+  memset(long_name, 'n', AF_STORE_KEY_MAX + 1);
+  ops[3].rec.name = ops[3].op.key = long_name;
+  ops[3].rec.name_len = ops[3].op.key_len = AF_STORE_KEY_MAX + 1;
+  ops[4].op.deferred = true;
+  af_store_op *all[TOGETHER];
+  for (int i = 0; i < TOGETHER; i++)
+    all[i] = &ops[i].op;
+  af_store_insert_all(st, all, TOGETHER);
+  burst_wait(&b);
+  const af_store_rc want[TOGETHER] = {AF_STORE_OK, AF_STORE_EXISTS, AF_STORE_UNAVAILABLE,
+                                      AF_STORE_TOO_LONG, AF_STORE_OK};
+  for (int i = 0; i < TOGETHER; i++) {
+    cr_expect_eq(ops[i].answers, 1, "insert %d answered %d times", i, ops[i].answers);
+    cr_expect_eq(ops[i].rc, want[i], "insert %d: %d, not %d", i, ops[i].rc, want[i]);
+  }
+  copy c;
+  cr_expect_eq(get("together_0", &c), AF_STORE_OK); /* an op after the deferred one */
+  cr_expect_eq(get("together_4", &c), AF_STORE_OK);
+  cr_expect_eq(get("together_2", &c), AF_STORE_NOT_FOUND, "the late insert never ran");
+  cr_assert_eq(get("together_1", &c), AF_STORE_OK);
+  expect_full(&c, "together_1");
+}
+
 /* ---- timing at the seam (af_store_time_ops) ---- */
 
 typedef struct resubmit {
