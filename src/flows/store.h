@@ -217,7 +217,9 @@ struct af_store_op {
   bool deferred;                /* insert (a seed): the store may answer before the change is
                                   durable; it is once any later op without this flag has been
                                   answered OK (the seeder ends with one). Stores that commit
-                                  each op may ignore it */
+                                  each op may ignore it. A store's queue takes it past its
+                                  bound (--store-queue bounds requests; the seeder bounds how
+                                  many of its own are in flight) */
   size_t limit;                 /* scan: visit at most this many */
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the

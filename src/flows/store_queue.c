@@ -19,9 +19,9 @@ af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) {
   op->queue_next = NULL;
   op->queued_ms = af_store_now_ms();
   pthread_mutex_lock(&q->lock);
-  af_queue_push_rc rc = q->closing       ? AF_QUEUE_CLOSED
-                        : q->n >= q->cap ? AF_QUEUE_FULL
-                                         : AF_QUEUE_PUSHED;
+  af_queue_push_rc rc = q->closing                        ? AF_QUEUE_CLOSED
+                        : q->n >= q->cap && !op->deferred ? AF_QUEUE_FULL
+                                                          : AF_QUEUE_PUSHED;
   if (rc == AF_QUEUE_PUSHED) {
     *q->tail = op;
     q->tail = &op->queue_next;
@@ -47,23 +47,38 @@ void af__queue_submit(af_store_queue *q, af_store_op *op) {
 
 void af__queue_submit_all(af_store_queue *q, af_store_op **ops, size_t n) {
   int64_t now = af_store_now_ms();
-  for (size_t i = 0; i < n; i++) {
-    ops[i]->queue_next = i + 1 < n ? ops[i + 1] : NULL;
+  for (size_t i = 0; i < n; i++)
     ops[i]->queued_ms = now;
-  }
+  af_store_op *in = NULL, **in_tail = &in, *away = NULL, **away_tail = &away;
+  size_t taken = 0;
   pthread_mutex_lock(&q->lock);
   bool closing = q->closing;
-  size_t room = closing || q->n >= q->cap ? 0 : q->cap - q->n, taken = n < room ? n : room;
+  size_t room = closing || q->n >= q->cap ? 0 : q->cap - q->n;
+  for (size_t i = 0; i < n; i++) { /* in order: what fits, linked for the queue; the rest */
+    af_store_op *op = ops[i];
+    if (closing || (!op->deferred && room == 0)) {
+      *away_tail = op;
+      away_tail = &op->queue_next;
+      continue;
+    }
+    room -= !op->deferred;
+    taken++;
+    *in_tail = op;
+    in_tail = &op->queue_next;
+  }
+  *in_tail = *away_tail = NULL;
   if (taken > 0) {
-    ops[taken - 1]->queue_next = NULL;
-    *q->tail = ops[0];
-    q->tail = &ops[taken - 1]->queue_next;
+    *q->tail = in;
+    q->tail = in_tail;
     q->n += taken;
     pthread_cond_signal(&q->ready);
   }
   pthread_mutex_unlock(&q->lock);
-  for (size_t i = taken; i < n; i++)
-    ops[i]->done(ops[i], closing ? AF_STORE_UNAVAILABLE : AF_STORE_BUSY);
+  while (away != NULL) {
+    af_store_op *op = away;
+    away = op->queue_next;
+    op->done(op, closing ? AF_STORE_UNAVAILABLE : AF_STORE_BUSY);
+  }
 }
 
 af_store_op *af__queue_pop(af_store_queue *q, size_t max) {

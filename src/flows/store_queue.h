@@ -26,12 +26,13 @@ typedef enum af_queue_push_rc { AF_QUEUE_PUSHED, AF_QUEUE_FULL, AF_QUEUE_CLOSED 
 
 void af__queue_init(af_store_queue *q, size_t cap);
 void af__queue_fini(af_store_queue *q);
-/* Appends op (stamping op->queued_ms). */
+/* Appends op (stamping op->queued_ms). A deferred op (a seed's insert) is taken past cap: the
+ * bound is for requests, and the seeder bounds how many of its own are in flight. */
 af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) AF_MUST_USE;
 /* Appends op, or completes it at once: BUSY when the queue is full, UNAVAILABLE when closing. */
 void af__queue_submit(af_store_queue *q, af_store_op *op);
-/* Appends ops[0..n) (stamping each) in one hold of the lock, in order; completes the ones past
- * the room left BUSY, every one UNAVAILABLE when closing. */
+/* Appends ops[0..n) (stamping each) in one hold of the lock, in order, as push would take each;
+ * completes the ones that do not fit BUSY, every one UNAVAILABLE when closing. */
 void af__queue_submit_all(af_store_queue *q, af_store_op **ops, size_t n);
 /* Waits for ops and takes up to max of them, oldest first, linked through queue_next; NULL only
  * once the queue is closing and empty. */

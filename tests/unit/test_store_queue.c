@@ -1,6 +1,7 @@
 /* src/flows/store_queue.c: ops come out in the order they went in, whether pushed one at a time
- * or many at once; what does not fit is answered BUSY, everything UNAVAILABLE once closing; a
- * pop takes at most its max and leaves the rest queued in order. */
+ * or many at once; what does not fit is answered BUSY, everything UNAVAILABLE once closing, and
+ * a seed's inserts (deferred) always fit; a pop takes at most its max and leaves the rest queued
+ * in order. */
 #include "flows/store_queue.h"
 
 #include <criterion/criterion.h>
@@ -78,11 +79,37 @@ Test(store_queue, a_pop_takes_at_most_its_max_and_the_rest_stay_in_order) {
   af__queue_fini(&q);
 }
 
+Test(store_queue, a_seeds_inserts_are_taken_past_the_bound_and_requests_are_not) {
+  af_store_queue q;
+  af__queue_init(&q, 2);
+  cr_assert_eq(af__queue_push(&q, &ops[0]), AF_QUEUE_PUSHED);
+  ops[1].deferred = true;
+  cr_assert_eq(af__queue_push(&q, &ops[1]), AF_QUEUE_PUSHED);
+  ops[2].deferred = true;
+  cr_assert_eq(af__queue_push(&q, &ops[2]), AF_QUEUE_PUSHED, "deferred, past the bound");
+  cr_assert_eq(af__queue_push(&q, &ops[7]), AF_QUEUE_FULL, "a request past the bound");
+  ops[3].deferred = ops[5].deferred = true;
+  af_store_op *batch[] = {&ops[3], &ops[4], &ops[5]};
+  af__queue_submit_all(&q, batch, 3);
+  cr_expect(answers[4].done, "the request among them was not turned away");
+  cr_expect_eq(answers[4].rc, AF_STORE_BUSY);
+  cr_expect_not(answers[3].done || answers[5].done, "a deferred one was turned away");
+  af_store_op *op = af__queue_pop(&q, 16);
+  const int want[] = {0, 1, 2, 3, 5};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++, op = op->queue_next) {
+    cr_assert_not_null(op, "op %d missing", want[i]);
+    cr_expect_eq(op, &ops[want[i]], "op %d out of order", want[i]);
+  }
+  cr_expect_null(op);
+  af__queue_fini(&q);
+}
+
 Test(store_queue, a_closing_queue_answers_every_op_unavailable) {
   af_store_queue q;
   af__queue_init(&q, OPS);
   cr_assert_eq(af__queue_push(&q, &ops[0]), AF_QUEUE_PUSHED);
   af__queue_close(&q);
+  ops[2].deferred = true; /* past no bound once closing */
   af_store_op *batch[] = {&ops[1], &ops[2]};
   af__queue_submit_all(&q, batch, 2);
   for (int i = 1; i < 3; i++) {
