@@ -213,6 +213,9 @@ af_err af__tenant(const af_flows *svc, const char *account, const char *region, 
  * work between pages (the store is free again then). Waits: never on a door thread. */
 af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_store_visit visit,
                          af_store_rc (*after)(void *ctx), void *ctx) AF_MUST_USE;
+/* af__scan_all of the flows that ever ran (a run log not empty: af_store_op.ran_only). */
+af_store_rc af__scan_ran(af_flows *svc, const char *scope, af_store_visit visit,
+                         af_store_rc (*after)(void *ctx), void *ctx) AF_MUST_USE;
 /* Calls fn(ctx, scope) for the default scope (NULL) and then for every other account and
  * region's that was ever used (recorded in the timers table by af__scope_record); stops at
  * the first result that is not AF_STORE_OK and returns it. Waits. */

@@ -353,8 +353,8 @@ static bool page_visit(const af_flow_record *r, void *ctx) {
   return p->visit(r, p->ctx);
 }
 
-af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_store_visit visit,
-                         af_store_rc (*after)(void *ctx), void *ctx) {
+static af_store_rc scan_pages(af_flows *svc, af_store_table t, const char *scope, bool ran_only,
+                              af_store_visit visit, af_store_rc (*after)(void *ctx), void *ctx) {
   pager p = {.visit = visit, .ctx = ctx};
   af_store_rc rc;
   do {
@@ -368,12 +368,23 @@ af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_
                       .key_len = strlen(resume),
                       .visit = page_visit,
                       .ctx = &p,
+                      .ran_only = ran_only,
                       .limit = PAGE};
     rc = run_op(svc, af_store_scan, &op);
     if (rc == AF_STORE_OK && after != NULL)
       rc = after(ctx);
   } while (rc == AF_STORE_OK && p.seen == PAGE);
   return rc;
+}
+
+af_store_rc af__scan_all(af_flows *svc, af_store_table t, const char *scope, af_store_visit visit,
+                         af_store_rc (*after)(void *ctx), void *ctx) {
+  return scan_pages(svc, t, scope, false, visit, after, ctx);
+}
+
+af_store_rc af__scan_ran(af_flows *svc, const char *scope, af_store_visit visit,
+                         af_store_rc (*after)(void *ctx), void *ctx) {
+  return scan_pages(svc, AF_TABLE_FLOWS, scope, true, visit, after, ctx);
 }
 
 /* ---- a pass: every flow due by now ---- */
@@ -750,7 +761,7 @@ static af_store_rc interrupt_page(void *ctx) {
 static af_store_rc interrupt_scope(void *ctx, const char *scope) {
   stuck_scan *p = ctx;
   p->scope = scope;
-  return af__scan_all(p->svc, AF_TABLE_FLOWS, scope, visit_stuck, interrupt_page, p);
+  return af__scan_ran(p->svc, scope, visit_stuck, interrupt_page, p); /* only flows that ran */
 }
 
 /* ... in every account and region. */

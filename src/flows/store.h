@@ -220,6 +220,9 @@ struct af_store_op {
                                   each op may ignore it. A store's queue takes it past its
                                   bound (--store-queue bounds requests; the seeder bounds how
                                   many of its own are in flight) */
+  bool ran_only;                /* scan: visit only records with a run log (flows that ever
+                                   ran): the look for runs a crash left in progress passes a
+                                   million flows that never ran without reading them */
   size_t limit;                 /* scan: visit at most this many */
   int64_t deadline_ms;          /* af_store_now_ms() after which the answer is no use; 0: the
                                    store's own timeout. A database store replaces it with the

@@ -611,6 +611,8 @@ static void scan_prefetch(const shard *s, size_t b, bool peek) {
  * when the scan is over. */
 static bool visit_node(node *n, scan_state *st) {
   af_store_op *op = st->op;
+  if (op->ran_only && view(n).runs.len == 0) /* never ran */
+    return true;
   af_memo *memo = op->peek != NULL ? atomic_load_explicit(&n->memo, memory_order_acquire) : NULL;
   af_store_peek_rc pk = memo != NULL ? op->peek(memo, op->ctx) : AF_PEEK_RECORD;
   if (pk != AF_PEEK_RECORD)

@@ -97,7 +97,8 @@ enum {
       OID_BYTEA, OID_BYTEA, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT, OID_TEXT
 /* A scan's rows lie between two names (af__db_scan_bounds: one scope's, never the private
  * keys, which start with AF_STORE_PRIVATE_KEY) */
-#define SCAN_RANGE "name > $1 AND name < $3"
+/* ... and, when $4 is not 0, only rows with a run log (an empty one is stored as NULL) */
+#define SCAN_RANGE "name > $1 AND name < $3 AND ($4 = 0 OR runs IS NOT NULL)"
 /* Every table of schema version 3 has these columns; a version 1 appflowd_flows lacks the last
  * five, a version 2 one the last two (migrations). */
 #define TABLE_COLUMNS                                                                              \
@@ -175,13 +176,13 @@ static const stmt stmts[ST_COUNT] = {
     [ST_SCAN] = {"scan of",
                  "SELECT " COLUMNS " FROM ",
                  " WHERE " SCAN_RANGE " ORDER BY name LIMIT $2",
-                 3,
-                 {OID_TEXT, OID_INT8, OID_TEXT}},
+                 4,
+                 {OID_TEXT, OID_INT8, OID_TEXT, OID_INT8}},
     [ST_SCAN_DEFINITIONS] = {"scan with definitions of",
                              "SELECT " COLUMNS ", definition FROM ",
                              " WHERE " SCAN_RANGE " ORDER BY name LIMIT $2",
-                             3,
-                             {OID_TEXT, OID_INT8, OID_TEXT}},
+                             4,
+                             {OID_TEXT, OID_INT8, OID_TEXT, OID_INT8}},
 };
 
 /* Statement names on the server: the table and the index, so that the names above can be
@@ -867,6 +868,7 @@ static af_store_rc do_scan(worker *w, af_store_op *op) {
   else
     put_int(&p, (int64_t)op->limit, 8);
   put_bytes(&p, hi.bytes, hi.len);
+  put_int(&p, op->ran_only, 8);
   PGresult *res;
   af_store_rc rc = exec(w, op, op->with_definition ? ST_SCAN_DEFINITIONS : ST_SCAN, &p, &res);
   if (rc != AF_STORE_OK)

@@ -60,7 +60,8 @@ enum txn_id { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_COUNT };
   "status_message = ?15, source_profile = ?16, destination_profile = ?17"
 /* A scan's rows lie between two names (af__db_scan_bounds: one scope's, never the private
  * keys, which start with AF_STORE_PRIVATE_KEY) */
-#define SCAN " WHERE name > ?1 AND name < ?3 ORDER BY name LIMIT ?2"
+#define SCAN                                                                                       \
+  " WHERE name > ?1 AND name < ?3 AND (?4 = 0 OR runs IS NOT NULL) ORDER BY name LIMIT ?2"
 
 /* Each statement is head, the table's name, tail: the SQL is made per table at open (from
  * literals only, so nothing a caller sends is ever part of it). */
@@ -343,6 +344,7 @@ static af_store_rc run_scan(sqlite_store *s, af_store_op *op, af_db_key *lo) {
   sqlite3_bind_text(st, 1, lo->bytes, (int)lo->len, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, op->limit > INT64_MAX ? -1 : (sqlite3_int64)op->limit);
   sqlite3_bind_text(st, 3, hi.bytes, (int)hi.len, SQLITE_STATIC);
+  sqlite3_bind_int(st, 4, op->ran_only); /* an empty run log is stored as NULL (bind_blob) */
   int rc;
   bool more = true;
   while (more && (rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -601,6 +601,48 @@ Test(store, a_scan_sees_each_record_once_in_pages) {
     cr_expect_eq(seen[i], 1, "flow_%03d seen %d times", i, seen[i]);
 }
 
+/* A scan of the flows that ran (ran_only) visits those with a run log and no other, in the
+ * store's order, in pages that resume as any scan's do; with or without definitions. */
+Test(store, a_scan_of_flows_that_ran_visits_them_alone) {
+  int ran = 0;
+  for (int i = 0; i < 40; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "flow_%03d", i);
+    af_flow_record r = i % 3 == 0 ? full_record(name) : bare_record(name); /* full: has runs */
+    ran += i % 3 == 0;
+    cr_assert_eq(insert(&r, NULL, NULL), AF_STORE_OK);
+  }
+  static page all, p;
+  scan(NULL, SIZE_MAX, &all);
+  for (int with_definition = 0; with_definition < 2; with_definition++) {
+    size_t total = 0, k = 0;
+    char after[32] = "";
+    for (;;) {
+      p.n = 0;
+      af_store_op op = {.key = total ? after : NULL,
+                        .key_len = total ? strlen(after) : 0,
+                        .visit = collect,
+                        .ctx = &p,
+                        .limit = 4,
+                        .with_definition = with_definition,
+                        .ran_only = true};
+      cr_assert_eq(af_store_run(st, af_store_scan, &op), AF_STORE_OK);
+      for (size_t i = 0; i < p.n; i++) {
+        cr_expect_eq(atoi(p.names[i] + 5) % 3, 0, "%s never ran", p.names[i]);
+        while (k < all.n && strcmp(all.names[k], p.names[i]) != 0)
+          k++; /* the store's order: each one later in a whole scan than the one before */
+        cr_expect_lt(k, all.n, "%s out of the store's order", p.names[i]);
+      }
+      total += p.n;
+      if (p.n < 4)
+        break;
+      snprintf(after, sizeof after, "%s", p.names[p.n - 1]);
+    }
+    cr_expect_eq(total, (size_t)ran, "%zu of the %d that ran (with definitions: %d)", total, ran,
+                 with_definition);
+  }
+}
+
 Test(store, a_scan_resumes_after_a_deleted_or_unknown_key) {
   fill(50);
   static page all, p;
