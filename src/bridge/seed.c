@@ -864,28 +864,56 @@ static bool marked(const char *text, size_t len) {
   return false;
 }
 
-/* Whether the mapped file map[0..len) marks a profile or a registration anywhere. Scanned a
- * step at a time, each step's pages let go once scanned (MADV_DONTNEED: the file's pages stay
- * in the page cache, only this process's mapping of them goes), so the scan leaves none of
- * the file resident. Through the mapping, not read() into a buffer: copying 475 MB out of the
- * page cache was a tenth of a million-flow start-up, before either part could begin. */
-static bool file_marked(const char *map, size_t len) {
+/* Sets *found when a mark begins in map[from..to) of the mapped file map[0..len), read a step at a
+ * time, each step's pages let go once scanned (MADV_DONTNEED: the file's pages stay in the page
+ * cache, only this process's mapping of them goes), so the scan leaves none of the file
+ * resident. Through the mapping, not read() into a buffer: copying 475 MB out of the page cache
+ * was a tenth of a million-flow start-up. Stops early once *found (another share found one). */
+static void range_marked(const char *map, size_t len, size_t from, size_t to, atomic_bool *found) {
   enum { STEP = 4 << 20 };
   uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  const char *released = map; /* page-aligned: map is */
-  for (size_t at = 0; at < len; at += STEP) {
-    size_t from = at < MARK_MAX ? 0 : at - MARK_MAX; /* a mark may straddle two steps */
-    size_t to = len - at < STEP ? len : at + STEP;
-    if (marked(map + from, to - from))
-      return true;
-    const char *upto =
-        (const char *)((uintptr_t)(map + to - (to < len ? MARK_MAX : 0)) & ~(page - 1));
+  const char *released = (const char *)((uintptr_t)(map + from) & ~(page - 1));
+  for (size_t at = from; at < to && !atomic_load_explicit(found, memory_order_relaxed);
+       at += STEP) {
+    size_t end = to - at < STEP ? to : at + STEP; /* marks that begin before it */
+    size_t past = len - end < MARK_MAX - 1 ? len : end + MARK_MAX - 1; /* ... end before this */
+    if (marked(map + at, past - at)) {
+      atomic_store(found, true);
+      return;
+    }
+    const char *upto = (const char *)((uintptr_t)(map + end) & ~(page - 1));
     if (upto > released) {
       madvise((void *)released, (size_t)(upto - released), MADV_DONTNEED);
       released = upto;
     }
   }
-  return false;
+}
+
+typedef struct mark_share {
+  const char *map;
+  size_t len, from, to;
+  atomic_bool *found;
+} mark_share;
+
+static void *scan_share(void *arg) {
+  mark_share *m = arg;
+  range_marked(m->map, m->len, m->from, m->to, m->found);
+  return NULL;
+}
+
+/* Whether the mapped file map[0..len) marks a profile or a registration anywhere: its halves
+ * scanned side by side (one thread scanned a million-flow file in about a third of a second,
+ * before either part of the load could begin). */
+static bool file_marked(const char *map, size_t len) {
+  atomic_bool found;
+  atomic_init(&found, false);
+  mark_share second = {map, len, len / 2, len, &found};
+  pthread_t t;
+  bool two = pthread_create(&t, NULL, scan_share, &second) == 0;
+  range_marked(map, len, 0, two ? len / 2 : len, &found);
+  if (two)
+    pthread_join(t, NULL);
+  return atomic_load(&found);
 }
 
 /* Reads the array in two parts at once: the caller's thread from its start to split_point, a
