@@ -700,9 +700,7 @@ typedef struct stuck_scan {
 } stuck_scan;
 
 static bool visit_stuck(const af_flow_record *r, void *ctx) {
-  stuck_scan *p = ctx;
-  if (r->runs.len == 0) /* never run: nothing to unpack (most flows of a big store) */
-    return true;
+  stuck_scan *p = ctx; /* a flow that ran: the scan passes the others by (af__scan_ran) */
   Appflowd__Store__V1__RunLog *log = af_flows_runs(r->runs, p->arena);
   for (size_t i = 0; log != NULL && i < log->n_executions; i++) {
     int64_t since;

@@ -15,19 +15,32 @@ void af__queue_fini(af_store_queue *q) {
   pthread_cond_destroy(&q->ready);
 }
 
+/* What the bound leaves for ops that are not deferred (lock held). */
+static size_t room_of(const af_store_queue *q) { return q->n < q->cap ? q->cap - q->n : 0; }
+
+/* Whether op may join q (lock held) with room left under the bound: a deferred op (a seed's
+ * insert) always may, until the queue closes. */
+static bool fits(const af_store_queue *q, const af_store_op *op, size_t room) {
+  return !q->closing && (op->deferred || room > 0);
+}
+
+/* Appends the n ops linked from first, the last one's queue_next at tail (lock held). */
+static void append(af_store_queue *q, af_store_op *first, af_store_op **tail, size_t n) {
+  *q->tail = first;
+  q->tail = tail;
+  q->n += n;
+  pthread_cond_signal(&q->ready);
+}
+
 af_queue_push_rc af__queue_push(af_store_queue *q, af_store_op *op) {
   op->queue_next = NULL;
   op->queued_ms = af_store_now_ms();
   pthread_mutex_lock(&q->lock);
-  af_queue_push_rc rc = q->closing                        ? AF_QUEUE_CLOSED
-                        : q->n >= q->cap && !op->deferred ? AF_QUEUE_FULL
-                                                          : AF_QUEUE_PUSHED;
-  if (rc == AF_QUEUE_PUSHED) {
-    *q->tail = op;
-    q->tail = &op->queue_next;
-    q->n++;
-    pthread_cond_signal(&q->ready);
-  }
+  af_queue_push_rc rc = q->closing                ? AF_QUEUE_CLOSED
+                        : fits(q, op, room_of(q)) ? AF_QUEUE_PUSHED
+                                                  : AF_QUEUE_FULL;
+  if (rc == AF_QUEUE_PUSHED)
+    append(q, op, &op->queue_next, 1);
   pthread_mutex_unlock(&q->lock);
   return rc;
 }
@@ -53,10 +66,10 @@ void af__queue_submit_all(af_store_queue *q, af_store_op **ops, size_t n) {
   size_t taken = 0;
   pthread_mutex_lock(&q->lock);
   bool closing = q->closing;
-  size_t room = closing || q->n >= q->cap ? 0 : q->cap - q->n;
+  size_t room = room_of(q);
   for (size_t i = 0; i < n; i++) { /* in order: what fits, linked for the queue; the rest */
     af_store_op *op = ops[i];
-    if (closing || (!op->deferred && room == 0)) {
+    if (!fits(q, op, room)) {
       *away_tail = op;
       away_tail = &op->queue_next;
       continue;
@@ -67,12 +80,8 @@ void af__queue_submit_all(af_store_queue *q, af_store_op **ops, size_t n) {
     in_tail = &op->queue_next;
   }
   *in_tail = *away_tail = NULL;
-  if (taken > 0) {
-    *q->tail = in;
-    q->tail = in_tail;
-    q->n += taken;
-    pthread_cond_signal(&q->ready);
-  }
+  if (taken > 0)
+    append(q, in, in_tail, taken);
   pthread_mutex_unlock(&q->lock);
   while (away != NULL) {
     af_store_op *op = away;
